@@ -1,0 +1,318 @@
+// Package paxos is the contract shared by every consensus variant in this
+// library: Basic Paxos, Multi-Paxos, Flexible Paxos and EPaxos.
+//
+// A Replica is a deterministic state machine. It never starts a goroutine,
+// reads a clock, does I/O or uses global randomness. Its inputs are a client
+// command proposed at it (Propose), a message from a peer (Step) and a tick of
+// logical time (Tick). Its outputs accumulate until the driver collects them
+// with Ready: records to persist, messages to send, and the commands it
+// executed, in order, with their results.
+//
+// The same replica code runs in the deterministic simulator (package sim), in
+// the live runtime (package node), and in unit tests that step replicas by
+// hand.
+package paxos
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/paxos-lab/paxos/quorum"
+)
+
+// NodeID names a replica: 0..N-1 in a cluster of N.
+type NodeID int32
+
+// Op is the kind of a key-value command.
+type Op uint8
+
+// The key-value operations.
+const (
+	OpNop Op = iota // does nothing; fills a slot that must hold something
+	OpGet           // reads Key
+	OpPut           // writes Value to Key
+)
+
+// String returns "nop", "get" or "put".
+func (o Op) String() string {
+	switch o {
+	case OpNop:
+		return "nop"
+	case OpGet:
+		return "get"
+	case OpPut:
+		return "put"
+	}
+	return fmt.Sprintf("op(%d)", uint8(o))
+}
+
+// Command is a client's key-value operation, identified by (Client, Seq).
+// A client numbers its commands 1, 2, 3, ...; a retry reuses the number, and
+// execution deduplicates by it so a retried command takes effect once.
+type Command struct {
+	Client uint64 `msgpack:"c"`
+	Seq    uint64 `msgpack:"s"`
+	Op     Op     `msgpack:"o"`
+	Key    string `msgpack:"k"`
+	Value  string `msgpack:"v"`
+}
+
+// CommandID identifies a command: its client and that client's sequence number.
+type CommandID struct {
+	Client uint64 `msgpack:"c"`
+	Seq    uint64 `msgpack:"s"`
+}
+
+// ID returns the command's identity.
+func (c Command) ID() CommandID { return CommandID{Client: c.Client, Seq: c.Seq} }
+
+// Writes reports whether the command modifies state.
+func (c Command) Writes() bool { return c.Op == OpPut }
+
+// IsNop reports whether the command is a no-op.
+func (c Command) IsNop() bool { return c.Op == OpNop }
+
+// Message is an envelope carrying a protocol message between replicas. Body
+// is a value of a type registered with the codec (see Register).
+type Message struct {
+	From NodeID
+	To   NodeID
+	Body any
+}
+
+// Path says how a command committed.
+type Path uint8
+
+// Commit paths. Protocols with a single path report PathClassic.
+const (
+	PathClassic Path = iota // the protocol has one path (Paxos phase 2)
+	PathFast                // EPaxos fast path: one round to a fast quorum
+	PathSlow                // EPaxos slow path: an extra Accept round
+)
+
+// String returns "classic", "fast" or "slow".
+func (p Path) String() string {
+	switch p {
+	case PathClassic:
+		return "classic"
+	case PathFast:
+		return "fast"
+	case PathSlow:
+		return "slow"
+	}
+	return fmt.Sprintf("path(%d)", uint8(p))
+}
+
+// Commit reports that a command proposed at this replica committed.
+type Commit struct {
+	ID   CommandID
+	Path Path
+}
+
+// Execution is one command applied to this replica's state machine, in
+// execution order.
+type Execution struct {
+	Command Command
+	// Output is the value a Get returned ("" for a missing key, a Put or a Nop).
+	Output string
+	// Duplicate is set when (Client, Seq) had already executed: the command
+	// took no effect again and Output repeats the first execution's output.
+	Duplicate bool
+	// LocalRead is set when a Get was answered from local state under a lease,
+	// without a consensus round.
+	LocalRead bool
+}
+
+// Ready is what a replica asks its driver to carry out, collected since the
+// previous call to Replica.Ready. The driver must:
+//
+//  1. make Snapshot (if any) and then Persist durable, in order;
+//  2. only then send Messages;
+//  3. deliver the results in Executed to waiting clients.
+//
+// Committed, FastPath and SlowPath are reports for measurement only.
+type Ready struct {
+	// Snapshot, when non-nil, is a record that holds all of the replica's
+	// durable state up to this point. Once it is durable, every record
+	// persisted before this Ready may be discarded.
+	Snapshot any
+	// Persist lists records to append to durable storage, in order.
+	Persist []any
+	// Messages are to be sent after Persist is durable.
+	Messages []Message
+	// Executed lists the commands this replica applied, in order.
+	Executed []Execution
+	// Committed lists commands proposed at this replica whose commit this
+	// replica learned, so harnesses can measure commit apart from execution.
+	Committed []Commit
+}
+
+// Empty reports whether the Ready holds nothing to do or report.
+func (r *Ready) Empty() bool {
+	return r.Snapshot == nil && len(r.Persist) == 0 && len(r.Messages) == 0 &&
+		len(r.Executed) == 0 && len(r.Committed) == 0
+}
+
+// Persisted is what a replica wrote to durable storage before it stopped: the
+// latest Snapshot (or nil) and every record persisted after it, in order.
+type Persisted struct {
+	Snapshot any
+	Records  []any
+}
+
+// Replica is one member of a consensus group, driven by a single goroutine.
+// No method may block, start a goroutine, read a clock or do I/O.
+type Replica interface {
+	// ID returns this replica's id.
+	ID() NodeID
+	// Propose submits a client command at this replica. Its result appears
+	// in a later Ready's Executed once the command has executed here.
+	Propose(cmd Command)
+	// Step delivers a message from a peer. A message that is malformed or
+	// not meant for this replica is dropped and reported as an error; the
+	// replica stays usable.
+	Step(msg Message) error
+	// Tick advances logical time by one tick.
+	Tick()
+	// Ready returns and clears the outputs accumulated since the last call.
+	Ready() Ready
+}
+
+// Config configures one replica. Fields a protocol does not use are ignored.
+type Config struct {
+	// ID is this replica's id, in 0..N-1.
+	ID NodeID
+	// N is the number of replicas.
+	N int
+	// Quorums is the quorum system. Nil means the protocol's default
+	// (majority, or EPaxos's fast/slow quorums).
+	Quorums quorum.System
+	// Seed seeds the replica's random source (election timeouts, backoff).
+	// Replicas derive distinct streams from (Seed, ID).
+	Seed uint64
+
+	// HeartbeatTicks is how often a leader sends heartbeats (default 1).
+	HeartbeatTicks int
+	// ElectionTicks is the base election timeout; the actual timeout is
+	// drawn uniformly from [ElectionTicks, 2*ElectionTicks) (default 10).
+	ElectionTicks int
+	// RetryTicks is how long to wait for replies before retrying, widening
+	// a thrifty quorum or starting recovery (default 5).
+	RetryTicks int
+
+	// Batch is the most commands one slot or instance carries (default 1).
+	Batch int
+	// Window is the most slots a leader keeps in flight (default 1000).
+	Window int
+	// Thrifty sends phase-2 (and EPaxos PreAccept) messages only to the
+	// replicas needed for a quorum, nearest first, widening on timeout.
+	Thrifty bool
+	// Distances, if set, holds this replica's distance (e.g. RTT) to every
+	// replica; thrifty sending prefers the nearest. Nil means by id.
+	Distances []float64
+	// LeaseTicks, if positive, enables leader leases for local reads.
+	LeaseTicks int
+	// InitialLeader is the replica that starts as leader in leader-based
+	// protocols, so runs begin in steady state. -1 means elect one.
+	InitialLeader NodeID
+	// SnapshotEvery takes a snapshot after this many executed slots
+	// (0 = protocol default; negative = never).
+	SnapshotEvery int
+
+	// Restore, when non-nil, rebuilds the replica from what it persisted
+	// before a crash instead of starting empty.
+	Restore *Persisted
+}
+
+// Config defaults.
+const (
+	DefaultHeartbeatTicks = 1
+	DefaultElectionTicks  = 10
+	DefaultRetryTicks     = 5
+	DefaultBatch          = 1
+	DefaultWindow         = 1000
+)
+
+// ErrConfig is wrapped by every error about an invalid configuration.
+var ErrConfig = errors.New("invalid configuration")
+
+// WithDefaults returns c with zero-valued tunables replaced by defaults.
+func (c Config) WithDefaults() Config {
+	if c.HeartbeatTicks == 0 {
+		c.HeartbeatTicks = DefaultHeartbeatTicks
+	}
+	if c.ElectionTicks == 0 {
+		c.ElectionTicks = DefaultElectionTicks
+	}
+	if c.RetryTicks == 0 {
+		c.RetryTicks = DefaultRetryTicks
+	}
+	if c.Batch == 0 {
+		c.Batch = DefaultBatch
+	}
+	if c.Window == 0 {
+		c.Window = DefaultWindow
+	}
+	return c
+}
+
+// Validate checks what every protocol needs: N in 1..quorum.MaxReplicas, ID
+// in 0..N-1, positive tunables, a quorum system over N replicas and distances
+// for all N replicas. Errors wrap ErrConfig.
+func (c Config) Validate() error {
+	if c.N < 1 || c.N > quorum.MaxReplicas {
+		return fmt.Errorf("%w: N=%d, want 1..%d replicas", ErrConfig, c.N, quorum.MaxReplicas)
+	}
+	if c.ID < 0 || int(c.ID) >= c.N {
+		return fmt.Errorf("%w: replica id %d outside 0..%d", ErrConfig, c.ID, c.N-1)
+	}
+	for _, t := range []struct {
+		name string
+		v    int
+	}{{"HeartbeatTicks", c.HeartbeatTicks}, {"ElectionTicks", c.ElectionTicks}, {"RetryTicks", c.RetryTicks}, {"Batch", c.Batch}, {"Window", c.Window}} {
+		if t.v < 1 {
+			return fmt.Errorf("%w: %s=%d, must be at least 1", ErrConfig, t.name, t.v)
+		}
+	}
+	if c.LeaseTicks < 0 {
+		return fmt.Errorf("%w: LeaseTicks=%d, must not be negative", ErrConfig, c.LeaseTicks)
+	}
+	if c.Quorums != nil && c.Quorums.N() != c.N {
+		return fmt.Errorf("%w: quorum system %s covers %d replicas, cluster has %d", ErrConfig, c.Quorums, c.Quorums.N(), c.N)
+	}
+	if c.Distances != nil && len(c.Distances) != c.N {
+		return fmt.Errorf("%w: %d distances for %d replicas", ErrConfig, len(c.Distances), c.N)
+	}
+	if c.InitialLeader >= NodeID(c.N) {
+		return fmt.Errorf("%w: initial leader %d outside 0..%d", ErrConfig, c.InitialLeader, c.N-1)
+	}
+	return nil
+}
+
+// Rand returns the replica's deterministic random source, derived from
+// (Seed, ID).
+func (c Config) Rand() *rand.Rand {
+	return rand.New(rand.NewPCG(c.Seed, uint64(c.ID)+0x9e3779b97f4a7c15))
+}
+
+// Nearest returns the other replicas ordered by Distances (nearest first,
+// ties by id), or by id when Distances is nil.
+func (c Config) Nearest() []NodeID {
+	out := make([]NodeID, 0, c.N-1)
+	for i := 0; i < c.N; i++ {
+		if NodeID(i) != c.ID {
+			out = append(out, NodeID(i))
+		}
+	}
+	if c.Distances == nil {
+		return out
+	}
+	// insertion sort: N is small and this keeps ties stable by id.
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && c.Distances[out[j]] < c.Distances[out[j-1]]; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}

@@ -1,0 +1,5 @@
+// Package protocols registers every consensus variant of the library with
+// the paxos registry. Import it for its side effect:
+//
+//	import _ "github.com/paxos-lab/paxos/protocols"
+package protocols

@@ -1,0 +1,115 @@
+// Package quorum defines quorum systems: which sets of replicas may act as a
+// phase-1 (prepare / recovery) quorum and which as a phase-2 (accept) quorum.
+//
+// Every constructor here refuses a configuration in which some phase-1 quorum
+// could miss some phase-2 quorum, because such a system can choose two values
+// for one slot. The only way around that check is Unsafe, which exists so that
+// tests can prove the checkers catch the resulting violations.
+package quorum
+
+import (
+	"fmt"
+	"math/bits"
+)
+
+// MaxReplicas is the largest cluster a Set can describe.
+const MaxReplicas = 64
+
+// Set is a set of replica ids in 0..MaxReplicas-1, one bit per replica.
+type Set uint64
+
+// Of returns the set holding the given ids.
+func Of(ids ...int) Set {
+	var s Set
+	for _, id := range ids {
+		s = s.Add(id)
+	}
+	return s
+}
+
+// Add returns s with id added.
+func (s Set) Add(id int) Set { return s | 1<<uint(id) }
+
+// Has reports whether id is in s.
+func (s Set) Has(id int) bool { return s&(1<<uint(id)) != 0 }
+
+// Len returns the number of ids in s.
+func (s Set) Len() int { return bits.OnesCount64(uint64(s)) }
+
+// IDs returns the ids in s in increasing order.
+func (s Set) IDs() []int {
+	out := make([]int, 0, s.Len())
+	for v := uint64(s); v != 0; v &= v - 1 {
+		out = append(out, bits.TrailingZeros64(v))
+	}
+	return out
+}
+
+// System is a quorum system over replicas 0..N()-1.
+type System interface {
+	// N is the number of replicas the system covers.
+	N() int
+	// IsPhase1 reports whether s contains a phase-1 (prepare, election,
+	// recovery) quorum.
+	IsPhase1(s Set) bool
+	// IsPhase2 reports whether s contains a phase-2 (accept) quorum.
+	IsPhase2(s Set) bool
+	// ChoosePhase2 returns a small phase-2 quorum, taking replicas in the
+	// given preference order where the system allows a choice. It is what a
+	// thrifty leader sends its Accepts to. preference lists replica ids;
+	// ids missing from it are considered last in increasing order.
+	ChoosePhase2(preference []int) Set
+	// String describes the system, e.g. "majority(5)" or "counting(n=5,q1=4,q2=2)".
+	String() string
+}
+
+// Majority is the classic system: any floor(N/2)+1 replicas form a quorum of
+// either phase.
+type Majority struct{ n int }
+
+// NewMajority returns the majority system over n replicas.
+func NewMajority(n int) (Majority, error) {
+	if n < 1 || n > MaxReplicas {
+		return Majority{}, fmt.Errorf("quorum: majority needs 1..%d replicas, got %d", MaxReplicas, n)
+	}
+	return Majority{n: n}, nil
+}
+
+// MajoritySize returns floor(n/2)+1.
+func MajoritySize(n int) int { return n/2 + 1 }
+
+// N implements System.
+func (m Majority) N() int { return m.n }
+
+// Size returns the quorum size, floor(N/2)+1.
+func (m Majority) Size() int { return MajoritySize(m.n) }
+
+// IsPhase1 implements System.
+func (m Majority) IsPhase1(s Set) bool { return s.Len() >= m.Size() }
+
+// IsPhase2 implements System.
+func (m Majority) IsPhase2(s Set) bool { return s.Len() >= m.Size() }
+
+// ChoosePhase2 implements System.
+func (m Majority) ChoosePhase2(preference []int) Set { return firstK(m.n, m.Size(), preference) }
+
+// String implements System.
+func (m Majority) String() string { return fmt.Sprintf("majority(%d)", m.n) }
+
+// firstK takes k ids from preference (ignoring ids outside 0..n-1 and
+// repeats), then fills up with the remaining ids in increasing order.
+func firstK(n, k int, preference []int) Set {
+	var s Set
+	for _, id := range preference {
+		if s.Len() >= k {
+			return s
+		}
+		if id >= 0 && id < n {
+			s = s.Add(id)
+		}
+	}
+	for id := 0; id < n && s.Len() < k; id++ {
+		s = s.Add(id)
+	}
+	return s
+}
