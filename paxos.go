@@ -146,12 +146,37 @@ type Ready struct {
 	// Committed lists commands proposed at this replica whose commit this
 	// replica learned, so harnesses can measure commit apart from execution.
 	Committed []Commit
+	// Decided lists every instance whose decision this replica learned
+	// (once per instance and incarnation), so checkers can verify that no
+	// two replicas ever learn different values for one instance.
+	Decided []Decision
+}
+
+// Instance names a consensus instance: a slot of a replica's log. Protocols
+// with a single shared log (Basic, Multi, Flexible Paxos) use Replica 0.
+// Slots are numbered from 1.
+type Instance struct {
+	Replica NodeID `msgpack:"r"`
+	Slot    uint64 `msgpack:"s"`
+}
+
+// Decision is what a replica learned was chosen for one instance.
+type Decision struct {
+	Instance Instance
+	// Commands is the chosen value: a batch of commands (one Nop when the
+	// instance was filled with nothing).
+	Commands []Command
+	// Seq and Deps are EPaxos's ordering attributes; other protocols leave
+	// them zero. Deps[r] is the highest slot of replica r this instance
+	// depends on, 0 for none; it has N entries.
+	Seq  uint64
+	Deps []uint64
 }
 
 // Empty reports whether the Ready holds nothing to do or report.
 func (r *Ready) Empty() bool {
 	return r.Snapshot == nil && len(r.Persist) == 0 && len(r.Messages) == 0 &&
-		len(r.Executed) == 0 && len(r.Committed) == 0
+		len(r.Executed) == 0 && len(r.Committed) == 0 && len(r.Decided) == 0
 }
 
 // Persisted is what a replica wrote to durable storage before it stopped: the
