@@ -16,6 +16,7 @@ package paxos
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 
 	"github.com/paxos-lab/paxos/quorum"
@@ -309,8 +310,13 @@ func (c Config) Validate() error {
 	if c.Distances != nil && len(c.Distances) != c.N {
 		return fmt.Errorf("%w: %d distances for %d replicas", ErrConfig, len(c.Distances), c.N)
 	}
-	if c.InitialLeader >= NodeID(c.N) {
-		return fmt.Errorf("%w: initial leader %d outside 0..%d", ErrConfig, c.InitialLeader, c.N-1)
+	for i, d := range c.Distances {
+		if d < 0 || math.IsNaN(d) || math.IsInf(d, 0) {
+			return fmt.Errorf("%w: distance %v to replica %d, want a finite non-negative number", ErrConfig, d, i)
+		}
+	}
+	if c.InitialLeader >= NodeID(c.N) || c.InitialLeader < -1 {
+		return fmt.Errorf("%w: initial leader %d outside 0..%d (or -1 to elect one)", ErrConfig, c.InitialLeader, c.N-1)
 	}
 	return nil
 }
@@ -322,15 +328,16 @@ func (c Config) Rand() *rand.Rand {
 }
 
 // Nearest returns the other replicas ordered by Distances (nearest first,
-// ties by id), or by id when Distances is nil.
+// ties by id), or by id when Distances is nil (or too short to cover every
+// replica, which Validate refuses).
 func (c Config) Nearest() []NodeID {
-	out := make([]NodeID, 0, c.N-1)
+	out := make([]NodeID, 0, max(c.N-1, 0))
 	for i := 0; i < c.N; i++ {
 		if NodeID(i) != c.ID {
 			out = append(out, NodeID(i))
 		}
 	}
-	if c.Distances == nil {
+	if len(c.Distances) < c.N { // nil, or an invalid config: order by id
 		return out
 	}
 	// insertion sort: N is small and this keeps ties stable by id.

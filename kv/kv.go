@@ -21,13 +21,24 @@ func Interferes(a, b paxos.Command) bool {
 	return a.Writes() || b.Writes()
 }
 
+// RetainOutputs is how many of a client's executed seqs below its newest
+// contiguous one keep their outputs for retries. A client may have at most
+// this many commands outstanding: a retry of a command more than
+// RetainOutputs seqs older than the client's contiguous executed prefix is
+// still recognized as a duplicate, but its output is reported as "".
+const RetainOutputs = 1024
+
 // session remembers which of one client's commands executed. Every seq at
 // or below Low executed; Done holds executed seqs above Low with their
 // outputs, so clients with several commands outstanding are served too.
+// Old holds the non-empty outputs of seqs in (Low-RetainOutputs, Low), so a
+// retry of one of those (possible when seqs executed out of order, or with
+// several outstanding) returns its original output.
 type session struct {
 	Low    uint64            `msgpack:"l"`
 	LowOut string            `msgpack:"o"`
 	Done   map[uint64]string `msgpack:"d,omitempty"`
+	Old    map[uint64]string `msgpack:"p,omitempty"`
 }
 
 // Store is a deterministic key-value state machine. The zero value is not
@@ -54,7 +65,7 @@ func (s *Store) Executed(id paxos.CommandID) (output string, ok bool) {
 		return se.LowOut, true
 	}
 	if id.Seq < se.Low {
-		return "", true
+		return se.Old[id.Seq], true
 	}
 	out, ok := se.Done[id.Seq]
 	return out, ok
@@ -65,6 +76,16 @@ func (s *Store) Executed(id paxos.CommandID) (output string, ok bool) {
 func (s *Store) Apply(cmd paxos.Command) paxos.Execution {
 	ex := paxos.Execution{Command: cmd}
 	if cmd.IsNop() {
+		return ex
+	}
+	if cmd.Client == 0 {
+		// Internal commands are not deduplicated (see Apply's doc).
+		if cmd.Op == paxos.OpGet {
+			ex.Output = s.data[cmd.Key]
+		} else {
+			s.data[cmd.Key] = cmd.Value
+		}
+		s.applied++
 		return ex
 	}
 	if out, dup := s.Executed(cmd.ID()); dup {
@@ -103,12 +124,40 @@ func (s *Store) record(id paxos.CommandID, out string) {
 			break
 		}
 		delete(se.Done, se.Low+1)
+		if se.LowOut != "" && se.Low > 0 {
+			if se.Old == nil {
+				se.Old = map[uint64]string{}
+			}
+			se.Old[se.Low] = se.LowOut
+		}
 		se.Low++
 		se.LowOut = o
+		if se.Low > RetainOutputs {
+			delete(se.Old, se.Low-RetainOutputs)
+		}
+	}
+	if len(se.Old) == 0 {
+		se.Old = nil
 	}
 	if len(se.Done) == 0 {
 		se.Done = nil
 	}
+}
+
+// clone returns a deep copy of the session.
+func (se *session) clone() session {
+	return session{Low: se.Low, LowOut: se.LowOut, Done: cloneMap(se.Done), Old: cloneMap(se.Old)}
+}
+
+func cloneMap(m map[uint64]string) map[uint64]string {
+	if m == nil {
+		return nil
+	}
+	cp := make(map[uint64]string, len(m))
+	for k, v := range m {
+		cp[k] = v
+	}
+	return cp
 }
 
 // Applied returns the number of commands that took effect (duplicates and
@@ -132,14 +181,7 @@ func (s *Store) Snapshot() Snapshot {
 		snap.Data[k] = v
 	}
 	for c, se := range s.sessions {
-		cp := session{Low: se.Low, LowOut: se.LowOut}
-		if se.Done != nil {
-			cp.Done = make(map[uint64]string, len(se.Done))
-			for q, o := range se.Done {
-				cp.Done[q] = o
-			}
-		}
-		snap.Sessions[c] = cp
+		snap.Sessions[c] = se.clone()
 	}
 	return snap
 }
@@ -152,13 +194,7 @@ func FromSnapshot(snap Snapshot) *Store {
 		s.data[k] = v
 	}
 	for c, se := range snap.Sessions {
-		cp := se
-		if se.Done != nil {
-			cp.Done = make(map[uint64]string, len(se.Done))
-			for q, o := range se.Done {
-				cp.Done[q] = o
-			}
-		}
+		cp := se.clone()
 		s.sessions[c] = &cp
 	}
 	return s

@@ -3,3 +3,7 @@
 //
 //	import _ "github.com/paxos-lab/paxos/protocols"
 package protocols
+
+import _ "github.com/paxos-lab/paxos/basic"
+import _ "github.com/paxos-lab/paxos/multi"
+import _ "github.com/paxos-lab/paxos/flexible"

@@ -10,6 +10,8 @@ package quorum
 import (
 	"fmt"
 	"math/bits"
+	"strconv"
+	"strings"
 )
 
 // MaxReplicas is the largest cluster a Set can describe.
@@ -35,6 +37,39 @@ func (s Set) Has(id int) bool { return s&(1<<uint(id)) != 0 }
 
 // Len returns the number of ids in s.
 func (s Set) Len() int { return bits.OnesCount64(uint64(s)) }
+
+// Remove returns s without id.
+func (s Set) Remove(id int) Set { return s &^ (1 << uint(id)) }
+
+// Full returns the set {0, ..., n-1} (empty for n <= 0, every id for n >=
+// MaxReplicas).
+func Full(n int) Set {
+	switch {
+	case n <= 0:
+		return 0
+	case n >= MaxReplicas:
+		return ^Set(0)
+	}
+	return Set(1)<<uint(n) - 1
+}
+
+// Within returns the members of s that are replicas of an n-replica
+// cluster, i.e. s with every id >= n removed. Systems count only these.
+func (s Set) Within(n int) Set { return s & Full(n) }
+
+// String returns the ids in braces, e.g. "{0,2,3}".
+func (s Set) String() string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, id := range s.IDs() {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(id))
+	}
+	b.WriteByte('}')
+	return b.String()
+}
 
 // IDs returns the ids in s in increasing order.
 func (s Set) IDs() []int {
@@ -85,10 +120,10 @@ func (m Majority) N() int { return m.n }
 func (m Majority) Size() int { return MajoritySize(m.n) }
 
 // IsPhase1 implements System.
-func (m Majority) IsPhase1(s Set) bool { return s.Len() >= m.Size() }
+func (m Majority) IsPhase1(s Set) bool { return s.Within(m.n).Len() >= m.Size() }
 
 // IsPhase2 implements System.
-func (m Majority) IsPhase2(s Set) bool { return s.Len() >= m.Size() }
+func (m Majority) IsPhase2(s Set) bool { return s.Within(m.n).Len() >= m.Size() }
 
 // ChoosePhase2 implements System.
 func (m Majority) ChoosePhase2(preference []int) Set { return firstK(m.n, m.Size(), preference) }

@@ -1,0 +1,537 @@
+package basic
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/quorum"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestBallotOrder(t *testing.T) {
+	assert.True(t, Ballot{1, 2}.Less(Ballot{2, 0}))
+	assert.True(t, Ballot{1, 0}.Less(Ballot{1, 1}))
+	assert.False(t, Ballot{1, 1}.Less(Ballot{1, 1}))
+	assert.True(t, Ballot{}.Less(Ballot{1, 0}))
+	assert.Equal(t, Ballot{1, 3}, NextBallot(Ballot{}, 3))
+	assert.Equal(t, Ballot{1, 0}, NextBallot(Ballot{}, 0))
+	assert.Equal(t, Ballot{4, 2}, NextBallot(Ballot{4, 1}, 2))
+	assert.Equal(t, Ballot{5, 1}, NextBallot(Ballot{4, 1}, 1))
+	assert.Equal(t, Ballot{5, 0}, NextBallot(Ballot{4, 1}, 0))
+	assert.Equal(t, "4.1", Ballot{4, 1}.String())
+}
+
+func TestAcceptorRejectsLowerBallots(t *testing.T) {
+	var a Acceptor
+	v := []paxos.Command{put(1, 1, "k", "a")}
+	require.True(t, a.Prepare(Ballot{2, 1}).OK)
+	res := a.Prepare(Ballot{1, 4})
+	assert.False(t, res.OK)
+	assert.Equal(t, Ballot{2, 1}, res.Promised)
+	acc := a.Accept(Ballot{1, 4}, v)
+	assert.False(t, acc.OK)
+	assert.Equal(t, Ballot{2, 1}, acc.Promised)
+	assert.True(t, a.Accepted.IsZero(), "a refused proposal must not be accepted")
+
+	require.True(t, a.Accept(Ballot{2, 1}, v).OK)
+	// A later prepare reports what was accepted.
+	res = a.Prepare(Ballot{3, 0})
+	require.True(t, res.OK)
+	assert.Equal(t, Ballot{2, 1}, res.Accepted)
+	assert.Equal(t, v, res.Value)
+	// and the old ballot can no longer be accepted.
+	assert.False(t, a.Accept(Ballot{2, 1}, v).OK)
+}
+
+func TestProposerAdoptsHighestAccepted(t *testing.T) {
+	m, err := quorum.NewMajority(5)
+	require.NoError(t, err)
+	own := []paxos.Command{put(1, 1, "k", "mine")}
+	old := []paxos.Command{put(2, 1, "k", "old")}
+	newer := []paxos.Command{put(3, 1, "k", "newer")}
+	p := NewProposer(m, Ballot{7, 0}, own)
+	assert.False(t, p.Promise(0, PrepareResult{OK: true}))
+	assert.False(t, p.Promise(1, PrepareResult{OK: true, Accepted: Ballot{2, 3}, Value: old}))
+	assert.False(t, p.Promise(3, PrepareResult{Promised: Ballot{9, 3}}), "a refusal is no promise")
+	assert.True(t, p.Promise(2, PrepareResult{OK: true, Accepted: Ballot{5, 4}, Value: newer}))
+	assert.True(t, p.Ready())
+	assert.True(t, p.Adopted())
+	assert.Equal(t, newer, p.Value())
+	assert.False(t, p.Promise(4, PrepareResult{OK: true}), "ready is reported once")
+	assert.False(t, p.Refused())
+
+	q := NewProposer(m, Ballot{1, 0}, own)
+	q.Promise(1, PrepareResult{Promised: Ballot{2, 1}})
+	q.Promise(2, PrepareResult{Promised: Ballot{2, 1}})
+	assert.False(t, q.Refused())
+	q.Promise(3, PrepareResult{Promised: Ballot{2, 1}})
+	assert.True(t, q.Refused(), "three refusals of five leave no majority")
+}
+
+func TestLearnerNeedsQuorumOfOneBallot(t *testing.T) {
+	m, err := quorum.NewMajority(3)
+	require.NoError(t, err)
+	a := []paxos.Command{put(1, 1, "k", "a")}
+	b := []paxos.Command{put(2, 1, "k", "b")}
+	l := NewLearner(m)
+	assert.False(t, l.Accepted(0, Ballot{1, 0}, a))
+	assert.False(t, l.Accepted(1, Ballot{2, 1}, b), "votes of different ballots do not add up")
+	_, ok := l.Value()
+	assert.False(t, ok)
+	assert.True(t, l.Accepted(2, Ballot{2, 1}, b))
+	v, ok := l.Value()
+	require.True(t, ok)
+	assert.Equal(t, b, v)
+	assert.False(t, l.Accepted(1, Ballot{1, 0}, a), "learned once")
+	assert.False(t, l.Learn(a))
+}
+
+func TestOneCommandChosenAndExecutedEverywhere(t *testing.T) {
+	for _, n := range []int{1, 3, 5} {
+		c := newCluster(t, n, false)
+		cmd := put(1, 1, "x", "1")
+		c.propose(0, cmd)
+		c.deliver(1 << 20)
+		for i := 0; i < n; i++ {
+			require.Len(t, c.execs[i], 1, "n=%d replica %d", n, i)
+			assert.Equal(t, cmd, c.execs[i][0].Command)
+			assert.Equal(t, []paxos.Command{cmd}, c.decided[i][1])
+		}
+		require.Len(t, c.commits[0], 1)
+		assert.Equal(t, paxos.Commit{ID: cmd.ID(), Path: paxos.PathClassic}, c.commits[0][0])
+		for i := 1; i < n; i++ {
+			assert.Empty(t, c.commits[i], "only the proposing replica reports Committed")
+		}
+		// A get afterwards reads the value.
+		c.propose(n-1, get(2, 1, "x"))
+		c.deliver(1 << 20)
+		require.Len(t, c.execs[n-1], 2)
+		assert.Equal(t, "1", c.execs[n-1][1].Output)
+	}
+}
+
+func TestProposeRepliesToRetryOfExecutedCommand(t *testing.T) {
+	c := newCluster(t, 3, false)
+	cmd := put(1, 1, "x", "1")
+	c.propose(0, cmd)
+	c.deliver(1 << 20)
+	c.propose(0, cmd)
+	require.Len(t, c.execs[0], 2)
+	assert.True(t, c.execs[0][1].Duplicate)
+	assert.Empty(t, c.queue, "a retry of an executed command needs no consensus")
+	assert.Len(t, c.decided[0], 1)
+}
+
+func TestConcurrentProposersSameSlot(t *testing.T) {
+	for _, n := range []int{3, 5} {
+		c := newCluster(t, n, false)
+		a, b := put(1, 1, "k", "a"), put(2, 1, "k", "b")
+		// Both replicas start Phase 1 in slot 1 before hearing of each other.
+		c.propose(0, a)
+		c.propose(1, b)
+		require.Equal(t, uint64(1), c.reps[0].maxSlot)
+		require.Equal(t, uint64(1), c.reps[1].maxSlot)
+		for i := 0; i < 200 && (c.reps[0].executed < 2 || c.reps[1].executed < 2); i++ {
+			c.deliver(1 << 20)
+			c.tick()
+		}
+		for k := 0; k < 100; k++ {
+			c.tick()
+		}
+		c.agree()
+		v1, ok := c.decided[0][1]
+		require.True(t, ok)
+		require.Len(t, v1, 1)
+		for i := 0; i < n; i++ {
+			ids := c.executedIDs(i)
+			assert.ElementsMatch(t, []paxos.CommandID{a.ID(), b.ID()}, ids, "n=%d replica %d executes both commands once", n, i)
+			assert.Equal(t, c.executedIDs(0), ids, "same order everywhere")
+		}
+		// The two commands were chosen in different slots.
+		var slotOf = map[paxos.CommandID]uint64{}
+		for s, v := range c.decided[0] {
+			for _, cmd := range v {
+				if cmd.Client != 0 {
+					if _, dup := slotOf[cmd.ID()]; !dup {
+						slotOf[cmd.ID()] = s
+					}
+				}
+			}
+		}
+		assert.NotEqual(t, slotOf[a.ID()], slotOf[b.ID()])
+		assert.Len(t, c.commits[0], 1)
+		assert.Len(t, c.commits[1], 1)
+	}
+}
+
+// TestAdoptAcceptedValue: a proposer whose Phase 1 finds a value accepted in
+// its slot completes the slot with that value and moves its own command on.
+func TestAdoptAcceptedValue(t *testing.T) {
+	c := newCluster(t, 3, false)
+	a, b := put(1, 1, "k", "a"), put(2, 1, "k", "b")
+	// Replica 0 gets a accepted by itself and replica 1, but its Accepted
+	// replies and Commit are lost, and it crashes.
+	c.drop = func(m paxos.Message) bool {
+		_, isAcc := m.Body.(Accepted)
+		return m.To == 2 || isAcc
+	}
+	c.propose(0, a)
+	c.deliver(1 << 20)
+	c.down[0] = true
+	c.drop = nil
+	assert.Equal(t, a.Value, c.reps[1].Acceptor(1).Value[0].Value)
+	// Replica 2 never heard of slot 1 and proposes b there.
+	require.Equal(t, uint64(0), c.reps[2].maxSlot)
+	c.propose(2, b)
+	c.deliver(1 << 20)
+	for i := 0; i < 50 && c.reps[2].executed < 2; i++ {
+		c.tick()
+	}
+	assert.Equal(t, []paxos.Command{a}, c.decided[2][1], "slot 1 completed with the adopted value")
+	assert.Equal(t, []paxos.Command{b}, c.decided[2][2], "own command retried in the next slot")
+	assert.Equal(t, []paxos.CommandID{a.ID(), b.ID()}, c.executedIDs(2))
+	assert.Equal(t, []paxos.CommandID{a.ID(), b.ID()}, c.executedIDs(1))
+	c.agree()
+}
+
+func TestNackCarriesHigherBallot(t *testing.T) {
+	c := newCluster(t, 3, false)
+	r := c.reps[1]
+	require.NoError(t, r.Step(paxos.Message{From: 2, To: 1, Body: Prepare{Slot: 4, Ballot: Ballot{6, 2}}}))
+	rd := r.Ready()
+	require.Len(t, rd.Persist, 1, "a promise is persisted in the same Ready as the reply")
+	assert.Equal(t, PromiseRecord{Slot: 4, Ballot: Ballot{6, 2}}, rd.Persist[0])
+	require.Len(t, rd.Messages, 1)
+	assert.IsType(t, Promise{}, rd.Messages[0].Body)
+
+	require.NoError(t, r.Step(paxos.Message{From: 0, To: 1, Body: Prepare{Slot: 4, Ballot: Ballot{5, 0}}}))
+	rd = r.Ready()
+	assert.Empty(t, rd.Persist)
+	require.Len(t, rd.Messages, 1)
+	assert.Equal(t, Nack{Slot: 4, Ballot: Ballot{5, 0}, Phase: 1, Promised: Ballot{6, 2}, MaxSlot: 4}, rd.Messages[0].Body)
+
+	require.NoError(t, r.Step(paxos.Message{From: 0, To: 1, Body: Accept{Slot: 4, Ballot: Ballot{5, 0}, Value: []paxos.Command{put(1, 1, "k", "v")}}}))
+	rd = r.Ready()
+	assert.Empty(t, rd.Persist)
+	require.Len(t, rd.Messages, 1)
+	assert.Equal(t, Nack{Slot: 4, Ballot: Ballot{5, 0}, Phase: 2, Promised: Ballot{6, 2}, MaxSlot: 4}, rd.Messages[0].Body)
+	assert.True(t, r.Acceptor(4).Accepted.IsZero())
+
+	// The proposer that was refused jumps past the ballot in the nack.
+	p := c.reps[0]
+	p.Propose(put(1, 1, "k", "v"))
+	rd = p.Ready()
+	require.NotEmpty(t, rd.Messages)
+	prep := rd.Messages[0].Body.(Prepare)
+	require.NoError(t, p.Step(paxos.Message{From: 1, To: 0, Body: Nack{Slot: prep.Slot, Ballot: prep.Ballot, Phase: 1, Promised: Ballot{9, 2}, MaxSlot: 4}}))
+	require.NoError(t, p.Step(paxos.Message{From: 2, To: 0, Body: Nack{Slot: prep.Slot, Ballot: prep.Ballot, Phase: 1, Promised: Ballot{9, 2}, MaxSlot: 4}}))
+	assert.Nil(t, p.slots[prep.Slot].prop, "a refused proposal gives up its slot")
+	assert.Equal(t, Ballot{9, 2}, p.slots[prep.Slot].hint)
+	assert.Equal(t, uint64(4), p.maxSlot, "the nack's MaxSlot moves the next proposal past slot 4")
+	for i := 0; i < 100 && len(rd.Messages) == 0 || i == 0; i++ {
+		p.Tick()
+		rd = p.Ready()
+	}
+	require.NotEmpty(t, rd.Messages)
+	assert.Equal(t, uint64(5), rd.Messages[0].Body.(Prepare).Slot, "retried in a later slot after backoff")
+}
+
+func TestRestoreKeepsPromisesAndDecisions(t *testing.T) {
+	c := newCluster(t, 3, false)
+	cmd := put(1, 1, "x", "1")
+	c.propose(0, cmd)
+	c.deliver(1 << 20)
+	// Replica 1 promises a high ballot in slot 2 and accepts in slot 3.
+	r := c.reps[1]
+	require.NoError(t, r.Step(paxos.Message{From: 2, To: 1, Body: Prepare{Slot: 2, Ballot: Ballot{8, 2}}}))
+	v3 := []paxos.Command{put(3, 1, "y", "3")}
+	require.NoError(t, r.Step(paxos.Message{From: 2, To: 1, Body: Accept{Slot: 3, Ballot: Ballot{2, 2}, Value: v3}}))
+	c.collect(1)
+	c.queue = nil
+
+	c.restart(1)
+	r = c.reps[1]
+	// Decisions are reported again and re-executed in order.
+	assert.Equal(t, []paxos.Command{cmd}, c.decided[1][1])
+	require.Len(t, c.execs[1], 1)
+	assert.Equal(t, cmd, c.execs[1][0].Command)
+	// The promise holds.
+	require.NoError(t, r.Step(paxos.Message{From: 0, To: 1, Body: Prepare{Slot: 2, Ballot: Ballot{7, 0}}}))
+	require.NoError(t, r.Step(paxos.Message{From: 0, To: 1, Body: Accept{Slot: 2, Ballot: Ballot{7, 0}, Value: v3}}))
+	rd := r.Ready()
+	require.Len(t, rd.Messages, 2)
+	assert.IsType(t, Nack{}, rd.Messages[0].Body)
+	assert.IsType(t, Nack{}, rd.Messages[1].Body)
+	// The acceptance holds: a higher prepare reports it.
+	require.NoError(t, r.Step(paxos.Message{From: 0, To: 1, Body: Prepare{Slot: 3, Ballot: Ballot{3, 0}}}))
+	rd = r.Ready()
+	require.Len(t, rd.Messages, 1)
+	pm := rd.Messages[0].Body.(Promise)
+	assert.Equal(t, Ballot{2, 2}, pm.Accepted)
+	assert.Equal(t, v3, pm.Value)
+
+	// A restored proposer never reuses a ballot it used before the crash.
+	c0 := newCluster(t, 3, false)
+	c0.propose(0, put(1, 1, "k", "v"))
+	first := c0.queue[0].Body.(Prepare)
+	c0.queue = nil
+	c0.restart(0)
+	c0.reps[0].maxSlot = 0 // as if it had never seen a higher slot
+	c0.propose(0, put(1, 1, "k", "v"))
+	second := c0.queue[0].Body.(Prepare)
+	require.Equal(t, first.Slot, second.Slot)
+	assert.True(t, first.Ballot.Less(second.Ballot), "ballot %v after restart must exceed %v", second.Ballot, first.Ballot)
+}
+
+func TestRestoreRejectsForeignRecords(t *testing.T) {
+	_, err := New(paxos.Config{ID: 0, N: 3, Restore: &paxos.Persisted{Records: []any{"junk"}}})
+	require.ErrorIs(t, err, ErrRestore)
+	_, err = New(paxos.Config{ID: 0, N: 3, Restore: &paxos.Persisted{Snapshot: 1}})
+	require.ErrorIs(t, err, ErrRestore)
+	_, err = New(paxos.Config{ID: 0, N: 3, Restore: &paxos.Persisted{Records: []any{DecisionRecord{Slot: 1}}}})
+	require.ErrorIs(t, err, ErrRestore)
+	// Pointer records (as a storage layer might hand back) are accepted.
+	_, err = New(paxos.Config{ID: 0, N: 3, Restore: &paxos.Persisted{Records: []any{&PromiseRecord{Slot: 1, Ballot: Ballot{1, 1}}}}})
+	require.NoError(t, err)
+}
+
+func TestCatchUpAfterMissedCommits(t *testing.T) {
+	c := newCluster(t, 3, false)
+	// Replica 2 misses everything about the first five commands.
+	c.drop = func(m paxos.Message) bool { return m.To == 2 }
+	for s := uint64(1); s <= 5; s++ {
+		c.propose(0, put(1, s, "k", "v"))
+		c.deliver(1 << 20)
+	}
+	require.Equal(t, uint64(5), c.reps[0].executed)
+	require.Equal(t, uint64(0), c.reps[2].executed)
+	c.drop = nil
+	// Seeing a later commit reveals the gap; ticks fetch what is missing.
+	c.propose(1, put(2, 1, "k", "w"))
+	c.deliver(1 << 20)
+	require.Equal(t, uint64(6), c.reps[2].maxLearned)
+	require.Equal(t, uint64(0), c.reps[2].executed, "slots 1..5 are still missing")
+	for i := 0; i < 50 && c.reps[2].executed < 6; i++ {
+		c.tick()
+	}
+	assert.Equal(t, uint64(6), c.reps[2].executed)
+	assert.Equal(t, c.executedIDs(0), c.executedIDs(2))
+	c.agree()
+
+	// Even without a later commit, a periodic probe finds lost commits.
+	c.drop = func(m paxos.Message) bool { _, ok := m.Body.(Commit); return ok && m.To == 2 }
+	c.propose(0, put(1, 6, "k", "z"))
+	c.deliver(1 << 20)
+	c.drop = nil
+	require.Equal(t, uint64(6), c.reps[2].executed)
+	for i := 0; i < 200 && c.reps[2].executed < 7; i++ {
+		c.tick()
+	}
+	assert.Equal(t, uint64(7), c.reps[2].executed)
+}
+
+func TestCatchUpFarBehind(t *testing.T) {
+	c := newCluster(t, 3, false)
+	c.drop = func(m paxos.Message) bool { return m.To == 2 }
+	const total = 3*maxCatchUp + 5
+	for s := uint64(1); s <= total; s++ {
+		c.propose(0, put(1, s, "k", "v"))
+		c.deliver(1 << 20)
+	}
+	c.drop = nil
+	for i := 0; i < 400 && c.reps[2].executed < total; i++ {
+		c.tick()
+	}
+	assert.Equal(t, uint64(total), c.reps[2].executed)
+	c.agree()
+}
+
+func TestRetransmitsLostMessages(t *testing.T) {
+	c := newCluster(t, 3, false)
+	lost := 0
+	c.drop = func(m paxos.Message) bool {
+		if lost < 4 {
+			lost++
+			return true
+		}
+		return false
+	}
+	c.propose(0, put(1, 1, "k", "v"))
+	c.deliver(1 << 20)
+	for i := 0; i < 100 && c.reps[0].executed < 1; i++ {
+		c.tick()
+	}
+	assert.Equal(t, uint64(1), c.reps[0].executed)
+	assert.Equal(t, 4, lost)
+}
+
+func TestMalformedMessages(t *testing.T) {
+	r, err := New(paxos.Config{ID: 1, N: 3})
+	require.NoError(t, err)
+	v := []paxos.Command{put(1, 1, "k", "v")}
+	bad := []paxos.Message{
+		{From: 0, To: 2, Body: Prepare{Slot: 1, Ballot: Ballot{1, 0}}},           // not for us
+		{From: 5, To: 1, Body: Prepare{Slot: 1, Ballot: Ballot{1, 5}}},           // no such sender
+		{From: 1, To: 1, Body: Prepare{Slot: 1, Ballot: Ballot{1, 1}}},           // from self
+		{From: 0, To: 1, Body: nil},                                              // no body
+		{From: 0, To: 1, Body: "hello"},                                          // foreign body
+		{From: 0, To: 1, Body: &Prepare{Slot: 1, Ballot: Ballot{1, 0}}},          // pointer, not value
+		{From: 0, To: 1, Body: Prepare{Slot: 0, Ballot: Ballot{1, 0}}},           // slot 0
+		{From: 0, To: 1, Body: Prepare{Slot: 1, Ballot: Ballot{1, 2}}},           // someone else's ballot
+		{From: 0, To: 1, Body: Prepare{Slot: 1, Ballot: Ballot{0, 0}}},           // round 0
+		{From: 0, To: 1, Body: Accept{Slot: 1, Ballot: Ballot{1, 0}}},            // no value
+		{From: 0, To: 1, Body: Commit{Slot: 1}},                                  // no value
+		{From: 0, To: 1, Body: Commit{Slot: 1, Value: []paxos.Command{{Op: 9}}}}, // bad op
+		{From: 0, To: 1, Body: Nack{Slot: 1, Ballot: Ballot{1, 1}, Phase: 3}},    // bad phase
+		{From: 0, To: 1, Body: CatchUp{From: 0}},                                 // slot 0
+		{From: 0, To: 1, Body: CatchUp{From: 5, To: 2}},                          // empty range
+		{From: 0, To: 1, Body: Learned{Entries: []Entry{{Slot: 2}}}},             // no value
+		{From: 0, To: 1, Body: Promise{Slot: 1, Ballot: Ballot{1, 1}, Accepted: Ballot{1, 0}}},
+	}
+	for i, m := range bad {
+		err := r.Step(m)
+		require.Error(t, err, "message %d: %+v", i, m)
+		assert.True(t, errors.Is(err, ErrMessage), "message %d: %v", i, err)
+	}
+	rd := r.Ready()
+	assert.Empty(t, rd.Messages, "malformed messages get no answer")
+	assert.Empty(t, rd.Persist)
+	// The replica still works.
+	require.NoError(t, r.Step(paxos.Message{From: 0, To: 1, Body: Accept{Slot: 1, Ballot: Ballot{1, 0}, Value: v}}))
+	assert.Len(t, r.Ready().Messages, 1)
+}
+
+func TestConfigRefused(t *testing.T) {
+	for _, cfg := range []paxos.Config{
+		{ID: 0, N: 0},
+		{ID: 3, N: 3},
+		{ID: 0, N: 3, RetryTicks: -1},
+		{ID: 0, N: 3, Quorums: mustMajority(t, 5)},
+	} {
+		_, err := New(cfg)
+		require.Error(t, err, "%+v", cfg)
+		assert.ErrorIs(t, err, paxos.ErrConfig)
+	}
+	r, err := paxos.New("basic", paxos.Config{ID: 2, N: 5})
+	require.NoError(t, err, "registered under its name")
+	assert.Equal(t, paxos.NodeID(2), r.ID())
+}
+
+func mustMajority(t *testing.T, n int) quorum.System {
+	m, err := quorum.NewMajority(n)
+	require.NoError(t, err)
+	return m
+}
+
+func TestCodecRoundTrip(t *testing.T) {
+	v := []paxos.Command{put(1, 2, "k", "v"), get(3, 4, "k")}
+	for _, body := range []any{
+		Prepare{Slot: 1, Ballot: Ballot{2, 3}},
+		Promise{Slot: 1, Ballot: Ballot{2, 3}, Accepted: Ballot{1, 1}, Value: v, MaxSlot: 9},
+		Accept{Slot: 4, Ballot: Ballot{2, 3}, Value: v},
+		Accepted{Slot: 4, Ballot: Ballot{2, 3}},
+		Nack{Slot: 4, Ballot: Ballot{2, 3}, Phase: 2, Promised: Ballot{5, 1}, MaxSlot: 7},
+		Commit{Slot: 4, Value: v},
+		CatchUp{From: 3, To: 8},
+		Learned{Entries: []Entry{{Slot: 3, Value: v}}, MaxLearned: 8},
+		PromiseRecord{Slot: 1, Ballot: Ballot{2, 3}},
+		AcceptRecord{Slot: 1, Ballot: Ballot{2, 3}, Value: v},
+		DecisionRecord{Slot: 1, Value: v},
+		DecisionRecord{Slot: 1},
+	} {
+		data, err := paxos.EncodeMessage(paxos.Message{From: 1, To: 2, Body: body})
+		require.NoError(t, err, "%T", body)
+		m, err := paxos.DecodeMessage(data)
+		require.NoError(t, err)
+		assert.Equal(t, body, m.Body)
+	}
+}
+
+// TestBatching: commands proposed before one Ready share a slot.
+func TestBatching(t *testing.T) {
+	r, err := New(paxos.Config{ID: 0, N: 1, Batch: 3})
+	require.NoError(t, err)
+	for s := uint64(1); s <= 4; s++ {
+		r.Propose(put(1, s, "k", "v"))
+	}
+	rd := r.Ready()
+	require.Len(t, rd.Decided, 2)
+	assert.Len(t, rd.Decided[0].Commands, 3)
+	assert.Len(t, rd.Decided[1].Commands, 1)
+	assert.Len(t, rd.Executed, 4)
+	assert.Len(t, rd.Committed, 4)
+}
+
+// TestHoleFilledWithNop: a slot whose proposer vanished before anyone
+// accepted is filled with a no-op so later slots execute.
+func TestHoleFilledWithNop(t *testing.T) {
+	c := newCluster(t, 3, false)
+	// Replica 0's prepares reach the others, nothing else does.
+	c.drop = func(m paxos.Message) bool { return m.From == 0 && m.To != 0 && !isPrepare(m) || m.To == 0 }
+	c.propose(0, put(1, 1, "k", "lost"))
+	c.deliver(1 << 20)
+	c.down[0] = true
+	c.drop = nil
+	b := put(2, 1, "k", "b")
+	c.propose(1, b)
+	c.deliver(1 << 20)
+	require.Equal(t, []paxos.Command{b}, c.decided[1][2])
+	for i := 0; i < 100 && c.reps[1].executed < 2; i++ {
+		c.tick()
+	}
+	require.Equal(t, uint64(2), c.reps[1].executed)
+	assert.Equal(t, []paxos.Command{{Op: paxos.OpNop}}, c.decided[1][1])
+	assert.Equal(t, []paxos.CommandID{b.ID()}, c.executedIDs(1), "internal no-ops are not reported as executions")
+	c.agree()
+}
+
+func isPrepare(m paxos.Message) bool { _, ok := m.Body.(Prepare); return ok }
+
+// TestBrokenAcceptorsCanChooseTwoValues shows the test-only knob really
+// breaks safety, so the checker's negative test is meaningful.
+func TestBrokenAcceptorsCanChooseTwoValues(t *testing.T) {
+	c := newCluster(t, 3, true)
+	a, b := put(1, 1, "k", "a"), put(2, 1, "k", "b")
+	c.propose(0, a)
+	c.propose(2, b)
+	// Deliver both Prepare rounds fully before any Accept.
+	var held []paxos.Message
+	c.drop = func(m paxos.Message) bool {
+		if _, ok := m.Body.(Accept); ok {
+			held = append(held, m)
+			return true
+		}
+		return false
+	}
+	c.deliver(1 << 20)
+	c.drop = nil
+	c.queue = append(c.queue, held...)
+	c.deliver(1 << 20)
+	v0, v2 := c.decided[0][1], c.decided[2][1]
+	require.NotNil(t, v0)
+	require.NotNil(t, v2)
+	assert.NotEqual(t, v0, v2, "with promises ignored, both proposers see their value chosen")
+
+	// The same schedule with correct acceptors keeps one value.
+	c = newCluster(t, 3, false)
+	c.propose(0, a)
+	c.propose(2, b)
+	held = nil
+	c.drop = func(m paxos.Message) bool {
+		if _, ok := m.Body.(Accept); ok {
+			held = append(held, m)
+			return true
+		}
+		return false
+	}
+	c.deliver(1 << 20)
+	c.drop = nil
+	c.queue = append(c.queue, held...)
+	c.deliver(1 << 20)
+	for i := 0; i < 100; i++ {
+		c.tick()
+	}
+	c.agree()
+}

@@ -1,0 +1,805 @@
+package basic
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/kv"
+	"github.com/paxos-lab/paxos/quorum"
+)
+
+// ErrMessage is wrapped by every error Step returns for a malformed message
+// or one not meant for this replica. The message is dropped; the replica
+// stays usable.
+var ErrMessage = errors.New("basic: bad message")
+
+// ErrRestore is wrapped by errors about records New cannot restore from.
+var ErrRestore = errors.New("basic: cannot restore")
+
+const (
+	// maxCatchUp is the most decided slots one Learned message carries.
+	maxCatchUp = 64
+	// maxBackoffShift caps exponential backoff at RetryTicks << maxBackoffShift.
+	maxBackoffShift = 3
+)
+
+// slot is one log position: its acceptor, what was learned, and the local
+// proposer working on it (if any).
+type slot struct {
+	acc     Acceptor
+	learned bool
+	value   []paxos.Command
+	// prop is this replica's proposer for the slot, nil if none.
+	prop *proposal
+	// hint is the highest ballot heard of in this slot.
+	hint Ballot
+	// active is the tick of the last sign that someone works on the slot.
+	active int64
+	// fillDelay is this replica's randomized patience before filling the
+	// slot with a no-op once it is a hole.
+	fillDelay int64
+}
+
+// proposal is one attempt of this replica to decide a slot.
+type proposal struct {
+	p       *Proposer
+	learner *Learner
+	// own are the client commands proposed here that this attempt carries
+	// (nil for a no-op filler).
+	own []paxos.Command
+	// value is the value of phase 2 (nil during phase 1).
+	value   []paxos.Command
+	replied quorum.Set // peers that answered the current phase
+	refused quorum.Set // peers that refused in phase 2
+	nacked  bool
+	sentAt  int64
+	timeout int64
+	// seen is the tick at which retransmit last visited this proposal.
+	seen int64
+}
+
+// Replica is the Basic Paxos replicated log. Build it with New.
+type Replica struct {
+	cfg   paxos.Config
+	id    paxos.NodeID
+	n     int
+	q     quorum.System
+	rng   *rand.Rand
+	store *kv.Store
+
+	now   int64
+	slots map[uint64]*slot
+	// maxSlot is the highest slot mentioned anywhere; a new proposal takes
+	// the slot after it.
+	maxSlot uint64
+	// maxLearned is the highest slot learned here; peerLearned the highest
+	// a peer reported learning.
+	maxLearned, peerLearned uint64
+	executed                uint64
+	// active lists the slots with a local proposal, in start order.
+	active   []uint64
+	inflight int // proposals carrying client commands
+
+	queue        []paxos.Command
+	waiting      map[paxos.CommandID]struct{}
+	backoffUntil int64
+	nackStreak   int
+
+	askAt   int64 // next tick at which a missing slot may be asked for
+	probeAt int64 // next periodic probe of a peer
+	probeTo int
+
+	rd paxos.Ready
+
+	// brokenIgnorePromises makes every acceptor of this replica ignore its
+	// promises: a deliberately unsafe variant for the checker's negative
+	// test. Only newReplica sets it, and only tests call it with true.
+	brokenIgnorePromises bool
+}
+
+// New builds a Basic Paxos replica. cfg.Quorums nil means majority. With
+// cfg.Restore set, the replica replays its persisted records.
+func New(cfg paxos.Config) (paxos.Replica, error) {
+	return newReplica(cfg, false)
+}
+
+func newReplica(cfg paxos.Config, ignorePromises bool) (*Replica, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("basic: %w", err)
+	}
+	q := cfg.Quorums
+	if q == nil {
+		m, err := quorum.NewMajority(cfg.N)
+		if err != nil {
+			return nil, fmt.Errorf("basic: %w: %w", paxos.ErrConfig, err)
+		}
+		q = m
+	}
+	r := &Replica{
+		cfg:     cfg,
+		id:      cfg.ID,
+		n:       cfg.N,
+		q:       q,
+		rng:     cfg.Rand(),
+		store:   kv.New(),
+		slots:   map[uint64]*slot{},
+		waiting: map[paxos.CommandID]struct{}{},
+	}
+	r.probeTo = int(r.id)
+	r.probeAt = r.probePeriod()
+	if ignorePromises {
+		r.brokenIgnorePromises = true
+	}
+	if cfg.Restore != nil {
+		if err := r.restore(cfg.Restore); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+func (r *Replica) restore(p *paxos.Persisted) error {
+	if p.Snapshot != nil {
+		return fmt.Errorf("%w: unexpected snapshot %T (basic never writes snapshots); restore with the records basic persisted", ErrRestore, p.Snapshot)
+	}
+	for i, rec := range p.Records {
+		switch v := rec.(type) {
+		case *PromiseRecord:
+			rec = *v
+		case *AcceptRecord:
+			rec = *v
+		case *DecisionRecord:
+			rec = *v
+		}
+		switch v := rec.(type) {
+		case PromiseRecord:
+			if v.Slot == 0 {
+				return fmt.Errorf("%w: record %d: promise for slot 0", ErrRestore, i)
+			}
+			s := r.slot(v.Slot)
+			s.acc.Promised = maxBallot(s.acc.Promised, v.Ballot)
+		case AcceptRecord:
+			if v.Slot == 0 {
+				return fmt.Errorf("%w: record %d: acceptance for slot 0", ErrRestore, i)
+			}
+			s := r.slot(v.Slot)
+			s.acc.Promised = maxBallot(s.acc.Promised, v.Ballot)
+			s.acc.Accepted, s.acc.Value = v.Ballot, v.Value
+		case DecisionRecord:
+			if v.Slot == 0 {
+				return fmt.Errorf("%w: record %d: decision for slot 0", ErrRestore, i)
+			}
+			s := r.slot(v.Slot)
+			val := v.Value
+			if val == nil {
+				val = s.acc.Value
+			}
+			if len(val) == 0 {
+				return fmt.Errorf("%w: record %d: decision for slot %d without a value and no accepted value before it", ErrRestore, i, v.Slot)
+			}
+			if !s.learned {
+				s.learned, s.value = true, val
+				r.maxLearned = max(r.maxLearned, v.Slot)
+				r.rd.Decided = append(r.rd.Decided, paxos.Decision{Instance: paxos.Instance{Slot: v.Slot}, Commands: val})
+			}
+		default:
+			return fmt.Errorf("%w: record %d has type %T, not a basic record; was it written by another protocol?", ErrRestore, i, rec)
+		}
+	}
+	r.execute()
+	return nil
+}
+
+// ID implements paxos.Replica.
+func (r *Replica) ID() paxos.NodeID { return r.id }
+
+// Propose implements paxos.Replica. The command is proposed in the next free
+// slot when the driver next collects Ready. A command already executed here
+// is answered at once from the deduplication table; one already in flight
+// here is not proposed twice.
+func (r *Replica) Propose(cmd paxos.Command) {
+	if cmd.Client != 0 {
+		id := cmd.ID()
+		if out, done := r.store.Executed(id); done {
+			r.rd.Executed = append(r.rd.Executed, paxos.Execution{Command: cmd, Output: out, Duplicate: true})
+			r.rd.Committed = append(r.rd.Committed, paxos.Commit{ID: id, Path: paxos.PathClassic})
+			return
+		}
+		if _, dup := r.waiting[id]; dup {
+			return
+		}
+		r.waiting[id] = struct{}{}
+	}
+	r.queue = append(r.queue, cmd)
+}
+
+// Ready implements paxos.Replica. It first starts proposals for queued
+// commands (up to Batch commands per slot, Window slots in flight), so
+// commands proposed between two calls are batched.
+func (r *Replica) Ready() paxos.Ready {
+	r.flush()
+	rd := r.rd
+	r.rd = paxos.Ready{}
+	return rd
+}
+
+// Tick implements paxos.Replica.
+func (r *Replica) Tick() {
+	r.now++
+	r.retransmit()
+	r.catchUp()
+}
+
+// slot returns the state of slot s, creating it.
+func (r *Replica) slot(s uint64) *slot {
+	st := r.slots[s]
+	if st == nil {
+		st = &slot{active: r.now}
+		st.acc.ignorePromises = r.brokenIgnorePromises
+		r.slots[s] = st
+		r.maxSlot = max(r.maxSlot, s)
+	}
+	return st
+}
+
+func (r *Replica) send(to paxos.NodeID, body any) {
+	r.rd.Messages = append(r.rd.Messages, paxos.Message{From: r.id, To: to, Body: body})
+}
+
+func (r *Replica) broadcast(body any) {
+	for i := 0; i < r.n; i++ {
+		if paxos.NodeID(i) != r.id {
+			r.send(paxos.NodeID(i), body)
+		}
+	}
+}
+
+func (r *Replica) probePeriod() int64 { return int64(10 * r.cfg.RetryTicks) }
+
+// backoff draws a random wait in [1, RetryTicks << min(streak, cap)] ticks.
+func (r *Replica) backoff(streak int) int64 {
+	return 1 + int64(r.rng.IntN(r.cfg.RetryTicks<<min(streak, maxBackoffShift)))
+}
+
+// flush starts proposals for queued commands.
+func (r *Replica) flush() {
+	if r.now < r.backoffUntil {
+		return
+	}
+	for len(r.queue) > 0 && r.inflight < r.cfg.Window {
+		k := min(len(r.queue), r.cfg.Batch)
+		batch := make([]paxos.Command, 0, k)
+		i := 0
+		for ; i < len(r.queue) && len(batch) < k; i++ {
+			c := r.queue[i]
+			if c.Client != 0 {
+				if _, ok := r.waiting[c.ID()]; !ok {
+					continue // committed meanwhile
+				}
+			}
+			batch = append(batch, c)
+		}
+		r.queue = r.queue[i:]
+		if len(batch) == 0 {
+			continue
+		}
+		r.startProposal(r.maxSlot+1, batch)
+	}
+	if len(r.queue) == 0 {
+		r.queue = nil
+	}
+}
+
+// requeue puts commands of an abandoned or pre-empted proposal back at the
+// front of the queue, skipping those that committed meanwhile.
+func (r *Replica) requeue(cmds []paxos.Command) {
+	var back []paxos.Command
+	for _, c := range cmds {
+		if c.Client == 0 {
+			continue
+		}
+		if _, ok := r.waiting[c.ID()]; ok {
+			back = append(back, c)
+		}
+	}
+	if len(back) > 0 {
+		r.queue = append(back, r.queue...)
+	}
+}
+
+// startProposal runs Phase 1 for own (nil = a no-op filler) in slot s.
+func (r *Replica) startProposal(s uint64, own []paxos.Command) {
+	st := r.slot(s)
+	b := NextBallot(maxBallot(maxBallot(st.acc.Promised, st.acc.Accepted), st.hint), r.id)
+	value := own
+	if value == nil {
+		value = []paxos.Command{{Op: paxos.OpNop}}
+	}
+	pr := &proposal{
+		p:       NewProposer(r.q, b, value),
+		learner: NewLearner(r.q),
+		own:     own,
+		sentAt:  r.now,
+		timeout: int64(r.cfg.RetryTicks),
+	}
+	st.prop = pr
+	st.hint = maxBallot(st.hint, b)
+	st.active = r.now
+	r.active = append(r.active, s)
+	if own != nil {
+		r.inflight++
+	}
+	// Our own acceptor promises first (persisted in this same Ready).
+	res := st.acc.Prepare(b)
+	if res.OK {
+		r.rd.Persist = append(r.rd.Persist, PromiseRecord{Slot: s, Ballot: b})
+		pr.replied = pr.replied.Add(int(r.id))
+		if pr.p.Promise(r.id, res) {
+			r.startPhase2(s, st)
+			return
+		}
+	}
+	r.broadcast(Prepare{Slot: s, Ballot: b})
+}
+
+// startPhase2 sends Accept for the value fixed by phase 1.
+func (r *Replica) startPhase2(s uint64, st *slot) {
+	pr := st.prop
+	pr.value = pr.p.Value()
+	if pr.p.Adopted() && !sameValue(pr.value, pr.p.own) {
+		// Complete the slot with the value found; our commands go to a
+		// later slot now.
+		r.requeue(pr.own)
+		if pr.own != nil {
+			r.inflight--
+		}
+		pr.own = nil
+	}
+	pr.replied, pr.refused, pr.nacked = 0, 0, false
+	pr.sentAt, pr.timeout = r.now, int64(r.cfg.RetryTicks)
+	b := pr.p.Ballot()
+	res := st.acc.Accept(b, pr.value)
+	if !res.OK {
+		pr.refused = pr.refused.Add(int(r.id))
+	} else {
+		r.rd.Persist = append(r.rd.Persist, AcceptRecord{Slot: s, Ballot: b, Value: pr.value})
+		pr.replied = pr.replied.Add(int(r.id))
+		if pr.learner.Accepted(r.id, b, pr.value) {
+			r.chosen(s, st)
+			return
+		}
+	}
+	r.broadcast(Accept{Slot: s, Ballot: b, Value: pr.value})
+}
+
+// chosen is reached when a phase-2 quorum accepted the local proposal.
+func (r *Replica) chosen(s uint64, st *slot) {
+	v := st.prop.value
+	if st.prop.own != nil {
+		r.nackStreak = 0
+	}
+	r.broadcast(Commit{Slot: s, Value: v})
+	r.learn(s, v)
+}
+
+// dropProposal removes the local proposal of st (if any), re-queueing its
+// commands.
+func (r *Replica) dropProposal(st *slot) {
+	pr := st.prop
+	if pr == nil {
+		return
+	}
+	st.prop = nil
+	if pr.own != nil {
+		r.inflight--
+		r.requeue(pr.own)
+	}
+}
+
+// abandon gives up a refused proposal: its commands go to a later slot
+// after a random backoff, and the slot is left to whoever refused us (or to
+// hole filling, should they fail).
+func (r *Replica) abandon(st *slot) {
+	own := st.prop != nil && st.prop.own != nil
+	r.dropProposal(st)
+	st.active = r.now
+	if own {
+		r.backoffUntil = max(r.backoffUntil, r.now+r.backoff(r.nackStreak))
+		r.nackStreak++
+	}
+}
+
+// learn records that v was chosen in slot s.
+func (r *Replica) learn(s uint64, v []paxos.Command) {
+	st := r.slot(s)
+	if st.learned {
+		return
+	}
+	st.learned, st.value = true, v
+	r.maxLearned = max(r.maxLearned, s)
+	rec := DecisionRecord{Slot: s}
+	if !sameValue(st.acc.Value, v) {
+		rec.Value = v
+	}
+	r.rd.Persist = append(r.rd.Persist, rec)
+	r.rd.Decided = append(r.rd.Decided, paxos.Decision{Instance: paxos.Instance{Slot: s}, Commands: v})
+	if st.prop != nil {
+		if st.prop.own != nil && sameValue(st.prop.own, v) {
+			r.inflight--
+			st.prop = nil
+		} else {
+			r.dropProposal(st)
+		}
+	}
+	for _, c := range v {
+		if c.Client == 0 {
+			continue
+		}
+		if _, ok := r.waiting[c.ID()]; ok {
+			delete(r.waiting, c.ID())
+			r.rd.Committed = append(r.rd.Committed, paxos.Commit{ID: c.ID(), Path: paxos.PathClassic})
+		}
+	}
+	r.execute()
+}
+
+// execute applies decided slots in order, with no gaps.
+func (r *Replica) execute() {
+	for {
+		st := r.slots[r.executed+1]
+		if st == nil || !st.learned {
+			return
+		}
+		r.executed++
+		for _, c := range st.value {
+			if c.Client == 0 && c.IsNop() {
+				continue // internal no-op filling a hole
+			}
+			r.rd.Executed = append(r.rd.Executed, r.store.Apply(c))
+		}
+	}
+}
+
+// retransmit resends the current phase of proposals that timed out, and
+// gives up proposals that were refused.
+func (r *Replica) retransmit() {
+	kept := r.active[:0]
+	for _, s := range r.active {
+		st := r.slots[s]
+		if st == nil || st.prop == nil {
+			continue
+		}
+		pr := st.prop
+		if pr.seen == r.now {
+			continue // the slot is listed twice
+		}
+		pr.seen = r.now
+		if r.now-pr.sentAt >= pr.timeout {
+			if pr.nacked {
+				r.abandon(st)
+				continue
+			}
+			pr.sentAt = r.now
+			pr.timeout = min(pr.timeout*2, int64(r.cfg.RetryTicks)<<maxBackoffShift)
+			b := pr.p.Ballot()
+			for i := 0; i < r.n; i++ {
+				if paxos.NodeID(i) == r.id || pr.replied.Has(i) {
+					continue
+				}
+				if pr.value == nil {
+					r.send(paxos.NodeID(i), Prepare{Slot: s, Ballot: b})
+				} else {
+					r.send(paxos.NodeID(i), Accept{Slot: s, Ballot: b, Value: pr.value})
+				}
+			}
+		}
+		kept = append(kept, s)
+	}
+	clear(r.active[len(kept):])
+	r.active = kept
+}
+
+// catchUp asks peers for decided slots this replica is missing, and fills
+// long-standing holes with no-ops.
+func (r *Replica) catchUp() {
+	hi := max(r.maxLearned, r.peerLearned)
+	lo := r.executed + 1
+	if lo > hi {
+		if r.now >= r.probeAt && r.n > 1 {
+			// Nothing known to be missing; ask one peer in case the last
+			// Commits were lost.
+			r.probeAt = r.now + r.probePeriod()
+			r.probeTo = (r.probeTo + 1) % r.n
+			if r.probeTo == int(r.id) {
+				r.probeTo = (r.probeTo + 1) % r.n
+			}
+			r.send(paxos.NodeID(r.probeTo), CatchUp{From: lo})
+		}
+		return
+	}
+	r.probeAt = r.now + r.probePeriod()
+	retry := int64(r.cfg.RetryTicks)
+	first := r.slot(lo)
+	if r.now-first.active >= retry && r.now >= r.askAt {
+		r.askAt = r.now + 2*retry
+		r.broadcast(CatchUp{From: lo, To: hi})
+	}
+	// Fill holes nobody has worked on for a while.
+	end := min(hi, lo+uint64(r.cfg.Window))
+	for s := lo; s <= end; s++ {
+		st := r.slot(s)
+		if st.learned || st.prop != nil {
+			continue
+		}
+		if st.fillDelay == 0 {
+			st.fillDelay = 4*retry + int64(r.rng.IntN(4*r.cfg.RetryTicks))
+		}
+		if r.now-st.active >= st.fillDelay {
+			st.fillDelay = 0
+			r.startProposal(s, nil)
+		}
+	}
+}
+
+// Step implements paxos.Replica.
+func (r *Replica) Step(msg paxos.Message) error {
+	if msg.To != r.id {
+		return fmt.Errorf("%w: addressed to replica %d, this is replica %d; route it to its addressee", ErrMessage, msg.To, r.id)
+	}
+	if msg.From < 0 || int(msg.From) >= r.n || msg.From == r.id {
+		return fmt.Errorf("%w: sender %d is not a peer of replica %d in a cluster of %d", ErrMessage, msg.From, r.id, r.n)
+	}
+	switch m := msg.Body.(type) {
+	case Prepare:
+		return r.onPrepare(msg.From, m)
+	case Promise:
+		return r.onPromise(msg.From, m)
+	case Accept:
+		return r.onAccept(msg.From, m)
+	case Accepted:
+		return r.onAccepted(msg.From, m)
+	case Nack:
+		return r.onNack(msg.From, m)
+	case Commit:
+		if err := r.checkValue(m.Slot, m.Value); err != nil {
+			return err
+		}
+		r.learn(m.Slot, m.Value)
+		return nil
+	case CatchUp:
+		return r.onCatchUp(msg.From, m)
+	case Learned:
+		return r.onLearned(msg.From, m)
+	default:
+		return fmt.Errorf("%w: body %T is not a basic message (from replica %d)", ErrMessage, msg.Body, msg.From)
+	}
+}
+
+func (r *Replica) checkSlot(s uint64) error {
+	if s == 0 {
+		return fmt.Errorf("%w: slot 0 (slots start at 1)", ErrMessage)
+	}
+	return nil
+}
+
+func (r *Replica) checkBallot(b Ballot, from paxos.NodeID) error {
+	if b.Round == 0 || b.Node != from {
+		return fmt.Errorf("%w: ballot %v from replica %d (a proposer's ballots carry its own id and a round of at least 1)", ErrMessage, b, from)
+	}
+	return nil
+}
+
+func (r *Replica) checkValue(s uint64, v []paxos.Command) error {
+	if err := r.checkSlot(s); err != nil {
+		return err
+	}
+	if len(v) == 0 {
+		return fmt.Errorf("%w: empty value for slot %d", ErrMessage, s)
+	}
+	for _, c := range v {
+		if c.Op > paxos.OpPut {
+			return fmt.Errorf("%w: command with unknown op %d in slot %d", ErrMessage, c.Op, s)
+		}
+	}
+	return nil
+}
+
+func (r *Replica) onPrepare(from paxos.NodeID, m Prepare) error {
+	if err := r.checkSlot(m.Slot); err != nil {
+		return err
+	}
+	if err := r.checkBallot(m.Ballot, from); err != nil {
+		return err
+	}
+	st := r.slot(m.Slot)
+	st.active = r.now
+	st.hint = maxBallot(st.hint, m.Ballot)
+	if st.learned {
+		r.send(from, Commit{Slot: m.Slot, Value: st.value})
+		return nil
+	}
+	before := st.acc.Promised
+	res := st.acc.Prepare(m.Ballot)
+	if !res.OK {
+		r.send(from, Nack{Slot: m.Slot, Ballot: m.Ballot, Phase: 1, Promised: res.Promised, MaxSlot: r.maxSlot})
+		return nil
+	}
+	if st.acc.Promised != before {
+		r.rd.Persist = append(r.rd.Persist, PromiseRecord{Slot: m.Slot, Ballot: st.acc.Promised})
+	}
+	r.send(from, Promise{Slot: m.Slot, Ballot: m.Ballot, Accepted: res.Accepted, Value: res.Value, MaxSlot: r.maxSlot})
+	return nil
+}
+
+// current returns the local proposal of slot s if it uses ballot b.
+func (r *Replica) current(s uint64, b Ballot) (*slot, *proposal) {
+	st := r.slots[s]
+	if st == nil || st.prop == nil || st.prop.p.Ballot() != b {
+		return nil, nil
+	}
+	return st, st.prop
+}
+
+func (r *Replica) onPromise(from paxos.NodeID, m Promise) error {
+	if err := r.checkSlot(m.Slot); err != nil {
+		return err
+	}
+	if !m.Accepted.IsZero() {
+		if err := r.checkValue(m.Slot, m.Value); err != nil {
+			return err
+		}
+	}
+	r.maxSlot = max(r.maxSlot, m.MaxSlot)
+	st, pr := r.current(m.Slot, m.Ballot)
+	if pr == nil || pr.value != nil {
+		return nil // stale or already in phase 2
+	}
+	pr.replied = pr.replied.Add(int(from))
+	if pr.p.Promise(from, PrepareResult{OK: true, Promised: m.Ballot, Accepted: m.Accepted, Value: m.Value}) {
+		r.startPhase2(m.Slot, st)
+	}
+	return nil
+}
+
+func (r *Replica) onAccept(from paxos.NodeID, m Accept) error {
+	if err := r.checkValue(m.Slot, m.Value); err != nil {
+		return err
+	}
+	if err := r.checkBallot(m.Ballot, from); err != nil {
+		return err
+	}
+	st := r.slot(m.Slot)
+	st.active = r.now
+	st.hint = maxBallot(st.hint, m.Ballot)
+	if st.learned {
+		r.send(from, Commit{Slot: m.Slot, Value: st.value})
+		return nil
+	}
+	res := st.acc.Accept(m.Ballot, m.Value)
+	if !res.OK {
+		r.send(from, Nack{Slot: m.Slot, Ballot: m.Ballot, Phase: 2, Promised: res.Promised, MaxSlot: r.maxSlot})
+		return nil
+	}
+	r.rd.Persist = append(r.rd.Persist, AcceptRecord{Slot: m.Slot, Ballot: m.Ballot, Value: m.Value})
+	r.send(from, Accepted{Slot: m.Slot, Ballot: m.Ballot})
+	return nil
+}
+
+func (r *Replica) onAccepted(from paxos.NodeID, m Accepted) error {
+	if err := r.checkSlot(m.Slot); err != nil {
+		return err
+	}
+	st, pr := r.current(m.Slot, m.Ballot)
+	if pr == nil || pr.value == nil {
+		return nil
+	}
+	pr.replied = pr.replied.Add(int(from))
+	if pr.learner.Accepted(from, m.Ballot, pr.value) {
+		r.chosen(m.Slot, st)
+	}
+	return nil
+}
+
+func (r *Replica) onNack(from paxos.NodeID, m Nack) error {
+	if err := r.checkSlot(m.Slot); err != nil {
+		return err
+	}
+	if m.Phase != 1 && m.Phase != 2 {
+		return fmt.Errorf("%w: nack for phase %d (want 1 or 2)", ErrMessage, m.Phase)
+	}
+	r.maxSlot = max(r.maxSlot, m.MaxSlot)
+	if st := r.slots[m.Slot]; st != nil {
+		st.hint = maxBallot(st.hint, m.Promised)
+	}
+	st, pr := r.current(m.Slot, m.Ballot)
+	if pr == nil || (m.Phase == 1) != (pr.value == nil) {
+		return nil // stale: another ballot or a phase we left
+	}
+	pr.replied = pr.replied.Add(int(from))
+	pr.nacked = true
+	var lost bool
+	if m.Phase == 1 {
+		pr.p.Promise(from, PrepareResult{Promised: m.Promised})
+		lost = pr.p.Refused()
+	} else {
+		pr.refused = pr.refused.Add(int(from))
+		all := quorum.Set(1<<uint(r.n) - 1)
+		lost = !r.q.IsPhase2(all &^ pr.refused)
+	}
+	if lost {
+		r.abandon(st)
+	}
+	return nil
+}
+
+func (r *Replica) onCatchUp(from paxos.NodeID, m CatchUp) error {
+	if err := r.checkSlot(m.From); err != nil {
+		return err
+	}
+	if m.To != 0 && m.To < m.From {
+		return fmt.Errorf("%w: catch-up range %d..%d is empty", ErrMessage, m.From, m.To)
+	}
+	to := r.maxLearned
+	if m.To != 0 {
+		to = min(to, m.To)
+	}
+	var entries []Entry
+	for s := m.From; s <= to && len(entries) < maxCatchUp; s++ {
+		if st := r.slots[s]; st != nil && st.learned {
+			entries = append(entries, Entry{Slot: s, Value: st.value})
+		}
+	}
+	if len(entries) > 0 || r.maxLearned >= m.From {
+		r.send(from, Learned{Entries: entries, MaxLearned: r.maxLearned})
+	}
+	return nil
+}
+
+func (r *Replica) onLearned(from paxos.NodeID, m Learned) error {
+	for _, e := range m.Entries {
+		if err := r.checkValue(e.Slot, e.Value); err != nil {
+			return err
+		}
+	}
+	before := r.executed
+	for _, e := range m.Entries {
+		r.learn(e.Slot, e.Value)
+	}
+	if m.MaxLearned > r.peerLearned {
+		r.peerLearned = m.MaxLearned
+		r.maxSlot = max(r.maxSlot, m.MaxLearned)
+	}
+	if len(m.Entries) == maxCatchUp && r.executed > before && r.executed < m.MaxLearned {
+		// A long way behind: keep pulling from the same peer.
+		r.send(from, CatchUp{From: r.executed + 1, To: m.MaxLearned})
+	}
+	return nil
+}
+
+// Executed returns how many slots this replica has executed (for tests and
+// inspection).
+func (r *Replica) Executed() uint64 { return r.executed }
+
+// Value returns the value this replica learned for slot s, if any.
+func (r *Replica) Value(s uint64) ([]paxos.Command, bool) {
+	st := r.slots[s]
+	if st == nil || !st.learned {
+		return nil, false
+	}
+	return slices.Clone(st.value), true
+}
+
+// Acceptor returns a copy of this replica's acceptor state for slot s.
+func (r *Replica) Acceptor(s uint64) Acceptor {
+	st := r.slots[s]
+	if st == nil {
+		return Acceptor{}
+	}
+	a := st.acc
+	a.Value = slices.Clone(a.Value)
+	return a
+}

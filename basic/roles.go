@@ -1,0 +1,303 @@
+// Package basic is Basic Paxos: the single-decree algorithm of Lamport's
+// "Paxos Made Simple", and a leaderless replicated log that runs one full
+// instance of it per slot.
+//
+// # The teaching view: one decree
+//
+// Three roles decide one value.
+//
+//   - A Proposer picks a Ballot (a round number and its own id, ordered
+//     lexicographically, so no two proposers share a ballot). In phase 1 it
+//     asks acceptors to Prepare(ballot). Once a phase-1 quorum promised, it
+//     proposes the value accepted at the highest ballot any of them
+//     reported, or its own value if none reported one (phase 2).
+//   - An Acceptor promises never to take part in a ballot lower than the
+//     highest one it promised (Prepare answers with what it accepted so
+//     far), and accepts a proposal unless it promised a higher ballot
+//     (Accept).
+//   - A Learner learns the value once a phase-2 quorum accepted it in one
+//     ballot.
+//
+// These types have small methods with no I/O; see the package Example.
+//
+// # The replicated log
+//
+// New builds a paxos.Replica that composes the three roles per slot of a
+// shared log. There is no leader: a command proposed at a replica runs Phase 1
+// and Phase 2 in the next slot that replica knows to be free, with its own
+// acceptor counted in both quorums, so an uncontended command commits after
+// two round trips to the nearest quorum. If Phase 1 reveals a value already
+// accepted in that slot, the proposer completes the slot with that value and
+// retries its own command in a later slot. A proposer that is refused (a
+// Nack carries the higher ballot, so the next attempt jumps past it) gives
+// the slot up and retries its command in a later slot after a seeded random
+// backoff. Lost messages are resent after RetryTicks, backing off
+// exponentially.
+//
+// The proposer that sees a phase-2 quorum accept broadcasts a Commit. A
+// replica that misses one catches up: when it learns that a later slot was
+// decided (or a periodic probe of one peer says so) it asks its peers, who
+// answer with the values they learned. A slot that stays undecided below a
+// decided one (its proposer crashed) is filled by running Paxos on it with a
+// no-op, which adopts whatever value may already be accepted there.
+//
+// Commands execute in slot order with no gaps through a kv.Store, which
+// deduplicates by (client, seq): a command that ends up chosen in two slots
+// takes effect once.
+//
+// Durable state is the acceptor's promise and accepted (ballot, value) per
+// slot (PromiseRecord, AcceptRecord) and the decided values (DecisionRecord),
+// written in the same Ready as the reply that depends on them. A restored
+// replica (Config.Restore) replays them: it never breaks an earlier promise,
+// and it re-executes the decided prefix. The log and its records grow without
+// bound: this package does not compact or snapshot (Multi-Paxos in package
+// multi does).
+package basic
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/quorum"
+)
+
+// Ballot is a proposal number. Ballots are ordered by Round, then by Node;
+// each proposer only uses ballots carrying its own id, so no two proposers
+// ever use the same ballot. The zero Ballot means "none" and is lower than
+// every ballot a proposer uses (rounds start at 1).
+type Ballot struct {
+	Round uint64       `msgpack:"r"`
+	Node  paxos.NodeID `msgpack:"n"`
+}
+
+// Less reports whether b orders before o.
+func (b Ballot) Less(o Ballot) bool {
+	if b.Round != o.Round {
+		return b.Round < o.Round
+	}
+	return b.Node < o.Node
+}
+
+// IsZero reports whether b is the zero ballot ("none").
+func (b Ballot) IsZero() bool { return b == Ballot{} }
+
+// String formats b as "round.node".
+func (b Ballot) String() string { return fmt.Sprintf("%d.%d", b.Round, b.Node) }
+
+// NextBallot returns the smallest ballot of node that is higher than after
+// (and has a round of at least 1).
+func NextBallot(after Ballot, node paxos.NodeID) Ballot {
+	b := Ballot{Round: after.Round, Node: node}
+	if b.Round == 0 || !after.Less(b) {
+		b.Round++
+	}
+	return b
+}
+
+// maxBallot returns the higher of a and b.
+func maxBallot(a, b Ballot) Ballot {
+	if a.Less(b) {
+		return b
+	}
+	return a
+}
+
+// PrepareResult is an acceptor's answer to Prepare (phase 1b). When OK it is
+// a promise and carries what the acceptor accepted so far (Accepted is zero
+// if nothing); otherwise it is a refusal and Promised is the higher ballot
+// the acceptor already promised.
+type PrepareResult struct {
+	OK       bool
+	Promised Ballot
+	Accepted Ballot
+	Value    []paxos.Command
+}
+
+// AcceptResult is an acceptor's answer to Accept (phase 2b). When refused,
+// Promised is the higher ballot the acceptor already promised.
+type AcceptResult struct {
+	OK       bool
+	Promised Ballot
+}
+
+// Acceptor is the single-decree acceptor. Its exported fields are exactly
+// its durable state: a real deployment persists them before answering.
+// The zero value is an acceptor that promised and accepted nothing.
+type Acceptor struct {
+	// Promised is the highest ballot promised (or accepted).
+	Promised Ballot
+	// Accepted is the ballot of the last accepted proposal (zero if none).
+	Accepted Ballot
+	// Value is the value accepted at Accepted.
+	Value []paxos.Command
+
+	// ignorePromises breaks the algorithm on purpose, for the checker's
+	// negative test: the acceptor promises and accepts every ballot. Only
+	// tests in this package set it.
+	ignorePromises bool
+}
+
+// Prepare is phase 1b. The acceptor promises b unless it already promised a
+// higher ballot; re-preparing the same ballot is answered again (a retry).
+func (a *Acceptor) Prepare(b Ballot) PrepareResult {
+	if b.Less(a.Promised) && !a.ignorePromises {
+		return PrepareResult{Promised: a.Promised}
+	}
+	a.Promised = maxBallot(a.Promised, b)
+	return PrepareResult{OK: true, Promised: a.Promised, Accepted: a.Accepted, Value: a.Value}
+}
+
+// Accept is phase 2b. The acceptor accepts (b, v) unless it promised a
+// higher ballot. Accepting also promises b.
+func (a *Acceptor) Accept(b Ballot, v []paxos.Command) AcceptResult {
+	if b.Less(a.Promised) && !a.ignorePromises {
+		return AcceptResult{Promised: a.Promised}
+	}
+	a.Promised = maxBallot(a.Promised, b)
+	a.Accepted, a.Value = b, v
+	return AcceptResult{OK: true, Promised: a.Promised}
+}
+
+// Proposer is the single-decree proposer for one ballot. It collects
+// promises (phase 1) and then fixes the value to propose (phase 2). A
+// proposer that is refused starts over with a NewProposer at a higher
+// ballot (see NextBallot).
+type Proposer struct {
+	quorums  quorum.System
+	ballot   Ballot
+	own      []paxos.Command
+	promised quorum.Set
+	refused  quorum.Set
+	highest  Ballot
+	adopted  []paxos.Command
+	ready    bool
+}
+
+// NewProposer returns a proposer for ballot b that would like to propose
+// own. quorums decides what a phase-1 quorum is.
+func NewProposer(quorums quorum.System, b Ballot, own []paxos.Command) *Proposer {
+	return &Proposer{quorums: quorums, ballot: b, own: own}
+}
+
+// Ballot returns the proposer's ballot: what it sends in Prepare and Accept.
+func (p *Proposer) Ballot() Ballot { return p.ballot }
+
+// Promise records acceptor from's answer to Prepare(p.Ballot()). It returns
+// true exactly once: when the promises first form a phase-1 quorum. From
+// then on Value is the value to send in Accept.
+func (p *Proposer) Promise(from paxos.NodeID, r PrepareResult) bool {
+	if p.ready || from < 0 || int(from) >= p.quorums.N() {
+		return false
+	}
+	if !r.OK {
+		p.refused = p.refused.Add(int(from))
+		return false
+	}
+	p.promised = p.promised.Add(int(from))
+	if !r.Accepted.IsZero() && p.highest.Less(r.Accepted) {
+		p.highest, p.adopted = r.Accepted, r.Value
+	}
+	if p.quorums.IsPhase1(p.promised) {
+		p.ready = true
+		return true
+	}
+	return false
+}
+
+// Refused reports whether enough acceptors refused that the remaining ones
+// can no longer form a phase-1 quorum.
+func (p *Proposer) Refused() bool {
+	all := quorum.Set(1<<uint(p.quorums.N()) - 1)
+	return !p.quorums.IsPhase1(all &^ p.refused)
+}
+
+// Ready reports whether a phase-1 quorum promised.
+func (p *Proposer) Ready() bool { return p.ready }
+
+// Value returns the value phase 2 must propose: the value of the highest
+// accepted ballot reported by the promising quorum, or the proposer's own
+// value when none was reported. Call it once Ready.
+func (p *Proposer) Value() []paxos.Command {
+	if p.adopted != nil {
+		return p.adopted
+	}
+	return p.own
+}
+
+// Adopted reports whether Value is a value some acceptor had already
+// accepted rather than the proposer's own.
+func (p *Proposer) Adopted() bool { return p.adopted != nil }
+
+// Learner tallies acceptors' phase-2b votes and learns a value once a
+// phase-2 quorum accepted the same ballot. Because a ballot carries one
+// value, counting votes per ballot is enough.
+type Learner struct {
+	quorums quorum.System
+	// The first ballot voted for is tallied without a map (the common
+	// case: one proposer per slot); others go to more.
+	first      Ballot
+	firstVotes quorum.Set
+	firstValue []paxos.Command
+	more       map[Ballot]*tally
+	value      []paxos.Command
+	learned    bool
+}
+
+type tally struct {
+	votes quorum.Set
+	value []paxos.Command
+}
+
+// NewLearner returns a learner that has learned nothing.
+func NewLearner(quorums quorum.System) *Learner {
+	return &Learner{quorums: quorums}
+}
+
+// Accepted records that acceptor from accepted (b, v). It returns true
+// exactly once: when the learner first learns a value.
+func (l *Learner) Accepted(from paxos.NodeID, b Ballot, v []paxos.Command) bool {
+	if l.learned || from < 0 || int(from) >= l.quorums.N() {
+		return false
+	}
+	var t *tally
+	switch {
+	case l.firstVotes == 0 || l.first == b:
+		if l.firstVotes == 0 {
+			l.first, l.firstValue = b, v
+		}
+		l.firstVotes = l.firstVotes.Add(int(from))
+		t = &tally{votes: l.firstVotes, value: l.firstValue}
+	default:
+		if l.more == nil {
+			l.more = map[Ballot]*tally{}
+		}
+		t = l.more[b]
+		if t == nil {
+			t = &tally{value: v}
+			l.more[b] = t
+		}
+		t.votes = t.votes.Add(int(from))
+	}
+	if l.quorums.IsPhase2(t.votes) {
+		l.Learn(t.value)
+		return true
+	}
+	return false
+}
+
+// Learn records a value learned from someone who saw it chosen (a Commit).
+// It returns false if a value was already learned.
+func (l *Learner) Learn(v []paxos.Command) bool {
+	if l.learned {
+		return false
+	}
+	l.learned, l.value, l.more, l.firstValue = true, v, nil, nil
+	return true
+}
+
+// Value returns the learned value and whether there is one.
+func (l *Learner) Value() ([]paxos.Command, bool) { return l.value, l.learned }
+
+// sameValue reports whether two values are the same commands in the same order.
+func sameValue(a, b []paxos.Command) bool { return slices.Equal(a, b) }

@@ -1,0 +1,500 @@
+package bench
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+// Figure size of every plot.
+const (
+	figW = 16 * vg.Centimeter
+	figH = 10 * vg.Centimeter
+)
+
+// Plot reads the CSVs that WriteDir wrote in dir and draws every figure the
+// data supports, each as SVG and PNG in dir. It returns the base names of
+// the figures written (without extension).
+//
+//   - cdf_*: client (solid) and commit (dashed) latency CDFs per protocol,
+//     one figure per (label, replicas, conflict);
+//   - sites_*: per-site median bars with p99 whiskers, per (label, replicas,
+//     conflict);
+//   - throughput_vs_conflict*: when several conflict rates were run;
+//   - latency_vs_throughput*: when several open-loop rates were run;
+//   - timeline_*: throughput per window, with dashed vertical lines at
+//     faults;
+//   - fpaxos_q2_* and fpaxos_n_*: when several Q2 (or N) values were run.
+func Plot(dir string) ([]string, error) {
+	sum, err := ReadSummary(filepath.Join(dir, SummaryFile))
+	if err != nil {
+		return nil, fmt.Errorf("plot %s: %w (run paxos bench --out %s first)", dir, err, dir)
+	}
+	lat, err := ReadLatency(filepath.Join(dir, LatencyFile))
+	if err != nil {
+		return nil, err
+	}
+	tl, err := ReadTimeline(filepath.Join(dir, TimelineFile))
+	if err != nil {
+		return nil, err
+	}
+	flt, err := ReadFaults(filepath.Join(dir, FaultsFile))
+	if err != nil {
+		return nil, err
+	}
+	pw := &plotWriter{dir: dir}
+	pw.cdfs(lat)
+	pw.siteBars(sum)
+	pw.throughputVsConflict(sum)
+	pw.latencyVsThroughput(sum)
+	pw.timelines(tl, flt)
+	pw.quorumSweeps(sum)
+	return pw.names, pw.err
+}
+
+type plotWriter struct {
+	dir   string
+	names []string
+	err   error
+}
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._=-]+`)
+
+func fileName(parts ...string) string {
+	var b []string
+	for _, p := range parts {
+		if p != "" {
+			b = append(b, unsafeName.ReplaceAllString(p, "-"))
+		}
+	}
+	return strings.Join(b, "_")
+}
+
+func (pw *plotWriter) save(p *plot.Plot, name string) {
+	if pw.err != nil {
+		return
+	}
+	for _, ext := range []string{".svg", ".png"} {
+		if err := p.Save(figW, figH, filepath.Join(pw.dir, name+ext)); err != nil {
+			pw.err = fmt.Errorf("bench: save plot %s%s: %w", name, ext, err)
+			return
+		}
+	}
+	pw.names = append(pw.names, name)
+}
+
+func newPlot(title, x, y string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = x
+	p.Y.Label.Text = y
+	p.Legend.Top = true
+	p.Add(plotter.NewGrid())
+	return p
+}
+
+func pct(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+func cellTitle(label, proto string, n int, conflict float64) string {
+	t := fmt.Sprintf("N=%d, %s%% conflicts", n, pct(conflict))
+	if proto != "" {
+		t = proto + ", " + t
+	}
+	if label != "" {
+		t = label + ": " + t
+	}
+	return t
+}
+
+// cdfs draws one latency CDF figure per (label, replicas, conflict).
+func (pw *plotWriter) cdfs(rows []LatencyRow) {
+	type key struct {
+		label    string
+		n        int
+		conflict float64
+	}
+	type line struct{ proto, kind string }
+	groups := map[key]map[line]map[float64]int{}
+	var keys []key
+	for _, r := range rows {
+		k := key{r.Label, r.Replicas, r.ConflictPct}
+		if groups[k] == nil {
+			groups[k] = map[line]map[float64]int{}
+			keys = append(keys, k)
+		}
+		l := line{r.Protocol, r.Kind}
+		if groups[k][l] == nil {
+			groups[k][l] = map[float64]int{}
+		}
+		groups[k][l][r.LatencyMS] += r.Count
+	}
+	for _, k := range keys {
+		p := newPlot("Latency CDF, "+cellTitle(k.label, "", k.n, k.conflict), "latency (ms)", "fraction of operations")
+		p.Legend.Top = false
+		p.Legend.Left = false
+		p.Y.Min, p.Y.Max = 0, 1
+		var lines []line
+		for l := range groups[k] {
+			lines = append(lines, l)
+		}
+		sort.Slice(lines, func(i, j int) bool {
+			if lines[i].proto != lines[j].proto {
+				return lines[i].proto < lines[j].proto
+			}
+			return lines[i].kind < lines[j].kind
+		})
+		protoIdx := map[string]int{}
+		for _, l := range lines {
+			if _, ok := protoIdx[l.proto]; !ok {
+				protoIdx[l.proto] = len(protoIdx)
+			}
+		}
+		for _, l := range lines {
+			h := groups[k][l]
+			vals := make([]float64, 0, len(h))
+			total := 0
+			for v, c := range h {
+				vals = append(vals, v)
+				total += c
+			}
+			if total == 0 {
+				continue
+			}
+			sort.Float64s(vals)
+			pts := make(plotter.XYs, 0, 2*len(vals)+1)
+			cum := 0
+			pts = append(pts, plotter.XY{X: vals[0], Y: 0})
+			for _, v := range vals {
+				pts = append(pts, plotter.XY{X: v, Y: float64(cum) / float64(total)})
+				cum += h[v]
+				pts = append(pts, plotter.XY{X: v, Y: float64(cum) / float64(total)})
+			}
+			ln, err := plotter.NewLine(pts)
+			if err != nil {
+				continue
+			}
+			ln.Color = plotutil.Color(protoIdx[l.proto])
+			ln.Width = vg.Points(1.5)
+			if l.kind == "commit" {
+				ln.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+			}
+			p.Add(ln)
+			p.Legend.Add(l.proto+" ("+l.kind+")", ln)
+		}
+		pw.save(p, fileName("cdf", k.label, "n"+strconv.Itoa(k.n), "c"+pct(k.conflict)))
+	}
+}
+
+type cellKey struct {
+	label    string
+	n        int
+	conflict float64
+}
+
+// siteBars draws per-site median bars with p99 whiskers, protocols side by
+// side, one figure per (label, replicas, conflict).
+func (pw *plotWriter) siteBars(rows []SummaryRow) {
+	groups := map[cellKey][]SummaryRow{}
+	var keys []cellKey
+	for _, r := range rows {
+		k := cellKey{r.Label, r.Replicas, r.ConflictPct}
+		if groups[k] == nil {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], r)
+	}
+	for _, k := range keys {
+		var sites, protos []string
+		seenS, seenP := map[string]bool{}, map[string]bool{}
+		val := map[[2]string]SummaryRow{}
+		for _, r := range groups[k] {
+			if !seenS[r.Site] {
+				seenS[r.Site] = true
+				sites = append(sites, r.Site)
+			}
+			if !seenP[r.Protocol] {
+				seenP[r.Protocol] = true
+				protos = append(protos, r.Protocol)
+			}
+			val[[2]string{r.Protocol, r.Site}] = r
+		}
+		p := newPlot("Median latency per site (whisker: p99), "+cellTitle(k.label, "", k.n, k.conflict), "site", "latency (ms)")
+		p.Y.Min = 0
+		np := float64(len(protos))
+		slot := 0.8 / np
+		for pi, proto := range protos {
+			var bars plotter.Values
+			var errs plotter.XYs
+			var yerr plotter.YErrors
+			for si, s := range sites {
+				r, ok := val[[2]string{proto, s}]
+				med, p99 := r.Lat.P50, r.Lat.P99
+				if !ok || math.IsNaN(med) {
+					med, p99 = 0, 0
+				}
+				bars = append(bars, med)
+				x := float64(si) - 0.4 + slot*(float64(pi)+0.5)
+				errs = append(errs, plotter.XY{X: x, Y: med})
+				yerr = append(yerr, struct{ Low, High float64 }{0, math.Max(0, p99-med)})
+			}
+			bc, err := plotter.NewBarChart(bars, vg.Points(math.Max(4, 300/(np*float64(len(sites))))))
+			if err != nil {
+				continue
+			}
+			bc.XMin = -0.4 + slot*(float64(pi)+0.5)
+			bc.Color = plotutil.Color(pi)
+			bc.LineStyle.Width = 0
+			p.Add(bc)
+			p.Legend.Add(proto, bc)
+			eb := &struct {
+				plotter.XYs
+				plotter.YErrors
+			}{errs, yerr}
+			if w, err := plotter.NewYErrorBars(eb); err == nil {
+				w.LineStyle.Width = vg.Points(1)
+				p.Add(w)
+			}
+		}
+		p.NominalX(sites...)
+		pw.save(p, fileName("sites", k.label, "n"+strconv.Itoa(k.n), "c"+pct(k.conflict)))
+	}
+}
+
+// seriesKey groups "all" summary rows into lines.
+type seriesKey struct {
+	label, proto string
+	n            int
+}
+
+func (s seriesKey) String() string {
+	name := s.proto
+	if s.label != "" {
+		name = s.label + " " + name
+	}
+	return fmt.Sprintf("%s N=%d", name, s.n)
+}
+
+func allRows(rows []SummaryRow) []SummaryRow {
+	var out []SummaryRow
+	for _, r := range rows {
+		if r.Site == "all" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func addLines(p *plot.Plot, series map[seriesKey]plotter.XYs, order []seriesKey) {
+	for i, k := range order {
+		pts := series[k]
+		sort.Slice(pts, func(a, b int) bool { return pts[a].X < pts[b].X })
+		l, s, err := plotter.NewLinePoints(pts)
+		if err != nil {
+			continue
+		}
+		l.Color, s.Color = plotutil.Color(i), plotutil.Color(i)
+		s.Shape = plotutil.Shape(i)
+		p.Add(l, s)
+		p.Legend.Add(k.String(), l, s)
+	}
+}
+
+func (pw *plotWriter) throughputVsConflict(rows []SummaryRow) {
+	series := map[seriesKey]plotter.XYs{}
+	var order []seriesKey
+	distinct := map[float64]bool{}
+	for _, r := range allRows(rows) {
+		if r.RateOpsS > 0 {
+			continue
+		}
+		k := seriesKey{r.Label, r.Protocol, r.Replicas}
+		if series[k] == nil {
+			order = append(order, k)
+		}
+		series[k] = append(series[k], plotter.XY{X: r.ConflictPct, Y: r.ThroughputOpsS})
+		distinct[r.ConflictPct] = true
+	}
+	if len(distinct) < 2 {
+		return
+	}
+	p := newPlot("Throughput vs conflict rate", "conflicting commands (%)", "throughput (ops/s)")
+	p.Y.Min = 0
+	addLines(p, series, order)
+	pw.save(p, "throughput_vs_conflict")
+}
+
+func (pw *plotWriter) latencyVsThroughput(rows []SummaryRow) {
+	med := map[seriesKey]plotter.XYs{}
+	tail := map[seriesKey]plotter.XYs{}
+	var order []seriesKey
+	rates := map[float64]bool{}
+	for _, r := range allRows(rows) {
+		if r.RateOpsS <= 0 || math.IsNaN(r.Lat.P50) {
+			continue
+		}
+		k := seriesKey{r.Label, r.Protocol, r.Replicas}
+		if med[k] == nil {
+			order = append(order, k)
+		}
+		med[k] = append(med[k], plotter.XY{X: r.ThroughputOpsS, Y: r.Lat.P50})
+		tail[k] = append(tail[k], plotter.XY{X: r.ThroughputOpsS, Y: r.Lat.P99})
+		rates[r.RateOpsS] = true
+	}
+	if len(rates) < 2 {
+		return
+	}
+	for _, q := range []struct {
+		name string
+		s    map[seriesKey]plotter.XYs
+	}{{"p50", med}, {"p99", tail}} {
+		p := newPlot("Latency ("+q.name+") vs throughput, open-loop load sweep", "throughput (ops/s)", q.name+" latency (ms)")
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		addLines(p, q.s, order)
+		pw.save(p, "latency_vs_throughput_"+q.name)
+	}
+}
+
+func (pw *plotWriter) timelines(rows []TimelineRow, faults []FaultRow) {
+	groups := map[cellKey]map[string]plotter.XYs{}
+	var keys []cellKey
+	for _, r := range rows {
+		if r.Run != 0 {
+			continue
+		}
+		k := cellKey{r.Label, r.Replicas, r.ConflictPct}
+		if groups[k] == nil {
+			groups[k] = map[string]plotter.XYs{}
+			keys = append(keys, k)
+		}
+		groups[k][r.Protocol] = append(groups[k][r.Protocol], plotter.XY{X: r.TimeS, Y: r.OpsS})
+	}
+	for _, k := range keys {
+		p := newPlot("Throughput over time, "+cellTitle(k.label, "", k.n, k.conflict), "time (s)", "throughput (ops/s, 100 ms windows)")
+		p.Y.Min = 0
+		var protos []string
+		for pr := range groups[k] {
+			protos = append(protos, pr)
+		}
+		sort.Strings(protos)
+		ymax := 1.0
+		for i, pr := range protos {
+			pts := groups[k][pr]
+			for _, xy := range pts {
+				ymax = math.Max(ymax, xy.Y)
+			}
+			l, err := plotter.NewLine(pts)
+			if err != nil {
+				continue
+			}
+			l.Color = plotutil.Color(i)
+			p.Add(l)
+			p.Legend.Add(pr, l)
+		}
+		for _, f := range faults {
+			if f.Label != k.label || f.Replicas != k.n || f.ConflictPct != k.conflict {
+				continue
+			}
+			idx := sort.SearchStrings(protos, f.Protocol)
+			if idx >= len(protos) || protos[idx] != f.Protocol {
+				continue
+			}
+			l, err := plotter.NewLine(plotter.XYs{{X: f.TimeS, Y: 0}, {X: f.TimeS, Y: ymax * 1.05}})
+			if err != nil {
+				continue
+			}
+			l.Color = plotutil.Color(idx)
+			l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+			p.Add(l)
+			p.Legend.Add(fmt.Sprintf("%s: %s replica %d at %.1fs", f.Protocol, f.Kind, f.Replica, f.TimeS), l)
+		}
+		pw.save(p, fileName("timeline", k.label, "n"+strconv.Itoa(k.n), "c"+pct(k.conflict)))
+	}
+}
+
+// quorumSweeps draws throughput and median latency against Q2 (one line per
+// N and label) and against N (one line per label and Q2), when the summary
+// holds several values of either.
+func (pw *plotWriter) quorumSweeps(rows []SummaryRow) {
+	all := allRows(rows)
+	q2s, ns := map[int]bool{}, map[int]bool{}
+	for _, r := range all {
+		q2s[r.Q2] = true
+		ns[r.Replicas] = true
+	}
+	if len(q2s) < 2 && len(ns) < 2 {
+		return
+	}
+	metric := []struct {
+		name, axis string
+		get        func(SummaryRow) float64
+	}{
+		{"throughput", "throughput (ops/s)", func(r SummaryRow) float64 { return r.ThroughputOpsS }},
+		{"latency", "median latency (ms)", func(r SummaryRow) float64 { return r.Lat.P50 }},
+	}
+	if len(q2s) >= 2 {
+		for _, m := range metric {
+			series := map[seriesKey]plotter.XYs{}
+			var order []seriesKey
+			for _, r := range all {
+				q2 := r.Q2
+				if q2 == 0 {
+					q2 = r.Replicas/2 + 1 // majority
+				}
+				k := seriesKey{r.Label, r.Protocol, r.Replicas}
+				if series[k] == nil {
+					order = append(order, k)
+				}
+				series[k] = append(series[k], plotter.XY{X: float64(q2), Y: m.get(r)})
+			}
+			p := newPlot("Flexible Paxos: "+m.name+" vs phase-2 quorum size", "|Q2| (replicas)", m.axis)
+			p.Legend.Top = true
+			p.Legend.Left = false
+			addLines(p, series, order)
+			pw.save(p, "fpaxos_q2_"+m.name)
+		}
+	}
+	if len(ns) >= 2 {
+		for _, m := range metric {
+			series := map[seriesKey]plotter.XYs{}
+			var order []seriesKey
+			for _, r := range all {
+				k := seriesKey{label: r.Label, proto: r.Protocol}
+				if r.Q2 > 0 {
+					k.label = strings.TrimSpace(k.label + " Q2=" + strconv.Itoa(r.Q2))
+				}
+				if series[k] == nil {
+					order = append(order, k)
+				}
+				series[k] = append(series[k], plotter.XY{X: float64(r.Replicas), Y: m.get(r)})
+			}
+			p := newPlot(m.name+" vs cluster size", "N (replicas)", m.axis)
+			for i, k := range order {
+				pts := series[k]
+				sort.Slice(pts, func(a, b int) bool { return pts[a].X < pts[b].X })
+				l, s, err := plotter.NewLinePoints(pts)
+				if err != nil {
+					continue
+				}
+				l.Color, s.Color = plotutil.Color(i), plotutil.Color(i)
+				s.Shape = plotutil.Shape(i)
+				p.Add(l, s)
+				name := k.proto
+				if k.label != "" {
+					name = k.label + " " + k.proto
+				}
+				p.Legend.Add(name, l, s)
+			}
+			pw.save(p, "fpaxos_n_"+m.name)
+		}
+	}
+}

@@ -1,0 +1,253 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/quorum"
+	"github.com/paxos-lab/paxos/sim"
+)
+
+// Progress reports one finished run: done of total runs so far, and which.
+type Progress struct {
+	Done, Total int
+	Label       string
+	Protocol    string
+	ConflictPct float64
+	Run         int
+	// Ops is the number of operations the run completed; Wall its host time.
+	Ops  int
+	Wall time.Duration
+}
+
+// Options are how Run executes, as opposed to what it measures (Spec): they
+// never change a result.
+type Options struct {
+	// Parallel runs this many simulations at once (default 1). Results do
+	// not depend on it.
+	Parallel int
+	// Progress, if set, is called after every run, from one goroutine at a
+	// time.
+	Progress func(Progress)
+}
+
+// QuorumProtocols are the protocols Spec.Q1/Q2 apply to.
+var QuorumProtocols = map[string]bool{"flexible": true}
+
+// Run executes the spec: every protocol at every conflict rate, Runs times
+// each with seeds Seed, Seed+1, ..., and summarises the measurements. Only
+// sim mode is implemented. Run stops early with ctx's error when ctx ends.
+func Run(ctx context.Context, spec Spec, opt Options) (*Result, error) {
+	if spec.Tick == 0 {
+		spec.Tick = 10 * time.Millisecond
+	}
+	if spec.Resamples == 0 {
+		spec.Resamples = DefaultResamples
+	}
+	if spec.Mode == "" {
+		spec.Mode = ModeSim
+	}
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	known := map[string]bool{}
+	for _, p := range paxos.Protocols() {
+		known[p] = true
+	}
+	for _, p := range spec.Protocols {
+		if !known[p] {
+			return nil, fmt.Errorf("%w: --protocols: unknown protocol %q (registered: %v)", ErrSpec, p, paxos.Protocols())
+		}
+	}
+	type job struct {
+		proto    string
+		conflict float64
+		run      int
+	}
+	var jobs []job
+	for _, p := range spec.Protocols {
+		for _, c := range spec.Conflicts {
+			for r := 0; r < spec.Runs; r++ {
+				jobs = append(jobs, job{p, c, r})
+			}
+		}
+	}
+	recs := make([]runRec, len(jobs))
+	events := make([]uint64, len(jobs))
+	errs := make([]error, len(jobs))
+	par := max(1, opt.Parallel)
+	var mu sync.Mutex
+	done := 0
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < par; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				j := jobs[i]
+				start := time.Now()
+				recs[i], events[i], errs[i] = runOne(ctx, &spec, j.proto, j.conflict, spec.Seed+uint64(j.run))
+				if opt.Progress != nil {
+					mu.Lock()
+					done++
+					opt.Progress(Progress{Done: done, Total: len(jobs), Label: spec.Label, Protocol: j.proto,
+						ConflictPct: j.conflict, Run: j.run, Ops: len(recs[i].ops), Wall: time.Since(start)})
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := range jobs {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("bench: interrupted: %w", err)
+	}
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("bench: %s at %v%% conflicts, run %d: %w", jobs[i].proto, jobs[i].conflict, jobs[i].run, err)
+		}
+	}
+	res := &Result{Spec: spec}
+	for i := 0; i < len(jobs); i += spec.Runs {
+		j := jobs[i]
+		res.summarize(j.proto, j.conflict, recs[i:i+spec.Runs], i/spec.Runs)
+		for k := i; k < i+spec.Runs; k++ {
+			res.Events += events[k]
+		}
+	}
+	return res, nil
+}
+
+// Timeouts returns the heartbeat, election and retry timeouts (in ticks)
+// Run gives replicas: elections well above the largest round trip (at
+// least 4 RTTs, so a heartbeat delayed by a WAN round trip never triggers
+// one and leaders stay stable), and retries after two RTTs.
+func (s *Spec) Timeouts() (heartbeat, election, retry int) {
+	tickMS := float64(s.Tick) / float64(time.Millisecond)
+	rtt := s.MaxRTT()
+	election = s.ElectionTicks
+	if election == 0 {
+		election = max(10, int(math.Ceil(4*rtt/tickMS)))
+	}
+	retry = max(5, int(math.Ceil(2*rtt/tickMS))+1)
+	return 1, election, retry
+}
+
+// replicaRTT returns the RTT matrix of the first Replicas sites.
+func (s *Spec) replicaRTT() [][]float64 {
+	if s.RTT == nil {
+		return nil
+	}
+	m := make([][]float64, s.Replicas)
+	for i := range m {
+		m[i] = append([]float64(nil), s.RTT[i][:s.Replicas]...)
+	}
+	return m
+}
+
+// workload builds client c of site's workload.
+func (s *Spec) workload(conflict float64, site, c int) (Workload, error) {
+	if s.Keys.Kind == "zipf" {
+		return NewZipf(s.Keys.Theta, s.Keys.Keys, s.ReadPct, s.Payload)
+	}
+	return NewConflict(conflict, s.ReadPct, s.Payload, fmt.Sprintf("s%dc%d/", site, c))
+}
+
+// runOne simulates one (protocol, conflict, seed).
+func runOne(ctx context.Context, s *Spec, proto string, conflict float64, seed uint64) (runRec, uint64, error) {
+	hb, el, rt := s.Timeouts()
+	rc := paxos.Config{
+		HeartbeatTicks: hb,
+		ElectionTicks:  el,
+		RetryTicks:     rt,
+		Batch:          s.Batch,
+		Thrifty:        s.Thrifty,
+		InitialLeader:  paxos.NodeID(s.Leader),
+	}
+	if QuorumProtocols[proto] && (s.Q1 > 0 || s.Q2 > 0) {
+		q, err := quorum.NewCounting(s.Replicas, s.quorumQ1(), s.quorumQ2())
+		if err != nil {
+			return runRec{}, 0, fmt.Errorf("--q1/--q2: %w", err)
+		}
+		rc.Quorums = q
+	}
+	sm, err := sim.New(sim.Config{
+		Protocol: proto,
+		N:        s.Replicas,
+		Replica:  rc,
+		RTT:      s.replicaRTT(),
+		Jitter:   s.Jitter,
+		CPU:      s.CPU,
+		Tick:     s.Tick,
+		Seed:     seed,
+	})
+	if err != nil {
+		return runRec{}, 0, err
+	}
+	sites := s.clientSites()
+	for _, site := range sites {
+		for c := 0; c < s.Clients; c++ {
+			w, err := s.workload(conflict, site, c)
+			if err != nil {
+				return runRec{}, 0, err
+			}
+			if _, err := sm.AddClient(sim.ClientConfig{Site: paxos.NodeID(site), Workload: w, Rate: s.Rate / float64(s.Clients)}); err != nil {
+				return runRec{}, 0, err
+			}
+		}
+	}
+	var faultErr error
+	for _, f := range s.Faults {
+		f := f
+		id := f.Replica
+		if id == LeaderReplica {
+			id = max(0, s.Leader)
+		}
+		sm.At(f.At, func() {
+			var err error
+			if f.Kind == "crash" {
+				err = sm.Crash(paxos.NodeID(id))
+			} else {
+				err = sm.Restart(paxos.NodeID(id))
+			}
+			if err != nil && faultErr == nil {
+				faultErr = fmt.Errorf("fault %s replica %d at %v: %w", f.Kind, id, f.At, err)
+			}
+		})
+	}
+	end := s.Warmup + s.Duration
+	const slice = 100 * time.Millisecond
+	for t := slice; ; t += slice {
+		if t > end {
+			t = end
+		}
+		sm.Run(t)
+		if err := ctx.Err(); err != nil {
+			return runRec{}, 0, err
+		}
+		if t == end {
+			break
+		}
+	}
+	if faultErr != nil {
+		return runRec{}, 0, faultErr
+	}
+	hist := sm.History()
+	rec := runRec{end: end, ops: make([]opRec, len(hist))}
+	for i, op := range hist {
+		rec.ops[i] = opRec{Site: int(op.Site), Call: op.Call, Return: op.Return, Done: op.Done,
+			Commit: op.Commit, Committed: op.Committed, Path: op.Path}
+	}
+	return rec, sm.Events(), nil
+}

@@ -1,0 +1,408 @@
+package check
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/quorum"
+	"github.com/paxos-lab/paxos/sim"
+)
+
+// Fault kinds that Run can inject.
+const (
+	FaultCrash     = "crash"     // crash a replica (volatile state lost), restart it later
+	FaultPartition = "partition" // split the cluster in two, or cut one link one way
+	FaultDrop      = "drop"      // lose messages
+	FaultDup       = "dup"       // deliver messages twice
+	FaultReorder   = "reorder"   // delay messages so later ones overtake them
+)
+
+// AllFaults lists every fault kind.
+var AllFaults = []string{FaultCrash, FaultPartition, FaultDrop, FaultDup, FaultReorder}
+
+// ParseFaults parses "none", "all" or a comma-separated list of fault kinds.
+func ParseFaults(s string) ([]string, error) {
+	switch s {
+	case "", "none":
+		return nil, nil
+	case "all":
+		return append([]string(nil), AllFaults...), nil
+	}
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		ok := false
+		for _, k := range AllFaults {
+			ok = ok || f == k
+		}
+		if !ok {
+			return nil, fmt.Errorf("unknown fault %q: want none, all, or a list of %s", f, strings.Join(AllFaults, ","))
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// Options configures one randomized checking run.
+type Options struct {
+	// Protocol is a registered protocol name; New, if set, overrides it
+	// (for test-only variants).
+	Protocol string
+	New      paxos.Constructor
+	// Replicas is the cluster size.
+	Replicas int
+	// Seed decides the network, the faults and the workload.
+	Seed uint64
+	// Ops is the total number of client operations (default 200).
+	Ops int
+	// Clients is the number of closed-loop clients (default 3), placed at
+	// random sites.
+	Clients int
+	// Keys is how many distinct keys the workload touches (default 3): few
+	// keys make operations contend.
+	Keys int
+	// Conflict, in 0..1, is the share of operations on one shared hot key;
+	// the rest pick among Keys at random. Zero means uniform over Keys.
+	Conflict float64
+	// Faults lists fault kinds (see AllFaults). They are injected during the
+	// first FaultWindow of virtual time and then healed.
+	Faults []string
+	// FaultWindow is how long faults are injected (default 3s virtual).
+	FaultWindow time.Duration
+	// Replica is the template configuration (thrifty, batch, leases, ...).
+	Replica paxos.Config
+	// Quorums, if set, builds the quorum system for the cluster size.
+	Quorums func(n int) (quorum.System, error)
+	// Linearizability timeout (default 30s wall clock).
+	LinTimeout time.Duration
+}
+
+// Result is the outcome of one run.
+type Result struct {
+	Seed      uint64
+	Failures  []string // empty when the run was correct
+	Ops       int      // operations issued
+	Completed int      // operations that returned
+	Events    uint64   // simulator events processed
+	Virtual   time.Duration
+	History   []Op
+}
+
+// OK reports whether the run found no violation.
+func (r Result) OK() bool { return len(r.Failures) == 0 }
+
+// ErrOptions is wrapped by errors about invalid Options.
+var ErrOptions = errors.New("invalid check options")
+
+func (o Options) withDefaults() Options {
+	if o.Ops == 0 {
+		o.Ops = 200
+	}
+	if o.Clients == 0 {
+		o.Clients = 3
+	}
+	if o.Keys == 0 {
+		o.Keys = 3
+	}
+	if o.FaultWindow == 0 {
+		o.FaultWindow = 3 * time.Second
+	}
+	if o.LinTimeout == 0 {
+		o.LinTimeout = 30 * time.Second
+	}
+	return o
+}
+
+func (o Options) validate() error {
+	switch {
+	case o.Replicas < 1:
+		return fmt.Errorf("%w: replicas=%d, want at least 1", ErrOptions, o.Replicas)
+	case o.Ops < 1:
+		return fmt.Errorf("%w: ops=%d, want at least 1", ErrOptions, o.Ops)
+	case o.Clients < 1:
+		return fmt.Errorf("%w: clients=%d, want at least 1", ErrOptions, o.Clients)
+	case o.Conflict < 0 || o.Conflict > 1:
+		return fmt.Errorf("%w: conflict=%v, want 0..1", ErrOptions, o.Conflict)
+	case o.Protocol == "" && o.New == nil:
+		return fmt.Errorf("%w: no protocol named", ErrOptions)
+	}
+	return nil
+}
+
+// workload issues gets and puts over a few keys; every put writes a value
+// unique in the run, so a read names the write it saw.
+type workload struct {
+	keys     int
+	conflict float64
+	n        uint64
+}
+
+func (w *workload) Next(rng *rand.Rand) paxos.Command {
+	w.n++
+	key := fmt.Sprintf("k%d", rng.IntN(w.keys))
+	if w.conflict > 0 {
+		if rng.Float64() < w.conflict {
+			key = "hot"
+		} else {
+			key = fmt.Sprintf("k%d", rng.IntN(w.keys))
+		}
+	}
+	if rng.IntN(2) == 0 {
+		return paxos.Command{Op: paxos.OpGet, Key: key}
+	}
+	return paxos.Command{Op: paxos.OpPut, Key: key, Value: fmt.Sprintf("v%d", w.n)}
+}
+
+// Run performs one randomized simulation and checks it: linearizability of
+// the client history and the protocol invariants (one value per instance,
+// agreeing execution order, EPaxos dependencies between conflicts). A
+// returned error means the run could not be set up; violations are in
+// Result.Failures.
+func Run(opts Options) (Result, error) {
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return Result{}, err
+	}
+	rng := rand.New(rand.NewPCG(opts.Seed, 0x636865636b))
+	n := opts.Replicas
+
+	// A random, symmetric LAN-to-regional network: 2..20 ms round trips.
+	rtt := make([][]float64, n)
+	for i := range rtt {
+		rtt[i] = make([]float64, n)
+	}
+	for i := 0; i < n; i++ {
+		for j := i + 1; j < n; j++ {
+			v := 2 + 18*rng.Float64()
+			rtt[i][j], rtt[j][i] = v, v
+		}
+	}
+	rcfg := opts.Replica
+	if opts.Quorums != nil {
+		q, err := opts.Quorums(n)
+		if err != nil {
+			return Result{}, fmt.Errorf("%w: %w", ErrOptions, err)
+		}
+		rcfg.Quorums = q
+	}
+	s, err := sim.New(sim.Config{
+		Protocol: opts.Protocol,
+		New:      opts.New,
+		N:        n,
+		Replica:  rcfg,
+		RTT:      rtt,
+		Tick:     5 * time.Millisecond,
+		Seed:     rng.Uint64(),
+		Record:   true,
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	wl := &workload{keys: opts.Keys, conflict: opts.Conflict}
+	perClient := opts.Ops / opts.Clients
+	for c := 0; c < opts.Clients; c++ {
+		ops := perClient
+		if c < opts.Ops%opts.Clients {
+			ops++
+		}
+		if ops == 0 {
+			continue
+		}
+		if _, err := s.AddClient(sim.ClientConfig{Site: paxos.NodeID(rng.IntN(n)), Workload: wl, Ops: ops}); err != nil {
+			return Result{}, err
+		}
+	}
+	injectFaults(s, rng, n, opts.Faults, opts.FaultWindow)
+
+	// Run past the fault window, then until every client finished, bounded
+	// in virtual time. Completion is polled every 100 ms of virtual time.
+	s.Run(opts.FaultWindow)
+	limit := opts.FaultWindow + 120*time.Second
+	for s.Now() < limit && !allDone(s.History(), opts.Ops) {
+		s.Run(s.Now() + 100*time.Millisecond)
+	}
+
+	res := Result{Seed: opts.Seed, Events: s.Events(), Virtual: s.Now()}
+	res.History = FromSim(s.History())
+	res.Ops = len(res.History)
+	for _, o := range res.History {
+		if o.Completed() {
+			res.Completed++
+		}
+	}
+	res.Failures = append(res.Failures, Verify(res.History, learnedFromSim(s), appliedFromSim(s), opts.LinTimeout)...)
+	return res, nil
+}
+
+// Verify checks a history and what the replicas learned and applied, and
+// returns every violation found.
+func Verify(history []Op, learned []Learned, applied []Applied, linTimeout time.Duration) []string {
+	var out []string
+	verdict, err := CheckLinearizable(history, linTimeout)
+	switch {
+	case err != nil:
+		out = append(out, "linearizability: "+err.Error())
+	case verdict == NotLinearizable:
+		out = append(out, "history is not linearizable")
+	case verdict == Undecided:
+		out = append(out, "linearizability undecided: checker timed out")
+	}
+	out = append(out, OneValuePerInstance(learned)...)
+	out = append(out, DependenciesBetweenConflicts(learned)...)
+	out = append(out, ExecutionAgrees(applied)...)
+	return out
+}
+
+// injectFaults schedules random faults during [0, window) and heals all of
+// them at window: crashed replicas restart, partitions heal, message faults
+// stop. At most a minority is crashed at once so runs can make progress;
+// safety must hold regardless.
+func injectFaults(s *sim.Sim, rng *rand.Rand, n int, faults []string, window time.Duration) {
+	has := map[string]bool{}
+	for _, f := range faults {
+		has[f] = true
+	}
+	if len(has) == 0 {
+		return
+	}
+	dur := func(lo, hi time.Duration) time.Duration { return lo + time.Duration(rng.Int64N(int64(hi-lo))) }
+	var mf sim.Faults
+	if has[FaultDrop] {
+		mf.Drop = 0.02 + 0.1*rng.Float64()
+	}
+	if has[FaultDup] {
+		mf.Duplicate = 0.02 + 0.1*rng.Float64()
+	}
+	if has[FaultReorder] {
+		mf.Reorder = 0.05 + 0.2*rng.Float64()
+	}
+	s.SetFaults(mf)
+
+	if has[FaultCrash] {
+		down := make([]bool, n)
+		crashed := 0
+		maxDown := (n - 1) / 2
+		for t := dur(50*time.Millisecond, 400*time.Millisecond); t < window; t += dur(50*time.Millisecond, 500*time.Millisecond) {
+			id := rng.IntN(n)
+			back := t + dur(20*time.Millisecond, 800*time.Millisecond)
+			if back > window {
+				back = window
+			}
+			// Decide now (deterministically) whether this crash happens,
+			// tracking who is down at time t from earlier decisions.
+			s.At(t, func() {
+				if down[id] || crashed >= maxDown {
+					return
+				}
+				down[id] = true
+				crashed++
+				s.Crash(paxos.NodeID(id))
+				s.At(back, func() {
+					if down[id] {
+						down[id] = false
+						crashed--
+						s.Restart(paxos.NodeID(id))
+					}
+				})
+			})
+		}
+		s.At(window, func() {
+			for id := range down {
+				if down[id] {
+					down[id] = false
+					crashed--
+					s.Restart(paxos.NodeID(id))
+				}
+			}
+		})
+	}
+	if has[FaultPartition] {
+		for t := dur(50*time.Millisecond, 500*time.Millisecond); t < window; t += dur(100*time.Millisecond, 700*time.Millisecond) {
+			heal := t + dur(20*time.Millisecond, 600*time.Millisecond)
+			if heal > window {
+				heal = window
+			}
+			if rng.IntN(3) == 0 {
+				from, to := rng.IntN(n), rng.IntN(n)
+				s.At(t, func() { s.Cut(paxos.NodeID(from), paxos.NodeID(to)) })
+			} else {
+				perm := rng.Perm(n)
+				k := 1 + rng.IntN(max(1, n-1))
+				a, b := toIDs(perm[:k]), toIDs(perm[k:])
+				s.At(t, func() { s.Partition(a, b) })
+			}
+			s.At(heal, func() { s.Heal() })
+		}
+	}
+	s.At(window, func() {
+		s.Heal()
+		s.SetFaults(sim.Faults{})
+	})
+}
+
+func allDone(h []sim.Operation, ops int) bool {
+	if len(h) < ops {
+		return false
+	}
+	for i := range h {
+		if !h[i].Done {
+			return false
+		}
+	}
+	return true
+}
+
+func toIDs(xs []int) []paxos.NodeID {
+	sort.Ints(xs)
+	out := make([]paxos.NodeID, len(xs))
+	for i, x := range xs {
+		out[i] = paxos.NodeID(x)
+	}
+	return out
+}
+
+// FromSim converts a simulator history to check's history format.
+func FromSim(h []sim.Operation) []Op {
+	out := make([]Op, 0, len(h))
+	for _, o := range h {
+		op := Op{Client: o.Client, Op: o.Op.String(), Key: o.Key, Value: o.Value, Output: o.Output, Call: int64(o.Call)}
+		if o.Op != paxos.OpGet && o.Op != paxos.OpPut {
+			continue
+		}
+		if o.Op == paxos.OpGet {
+			op.Value = ""
+		}
+		if o.Done {
+			r := int64(o.Return)
+			op.Return = &r
+		} else {
+			op.Output = ""
+		}
+		out = append(out, op)
+	}
+	sortByCall(out)
+	return out
+}
+
+func learnedFromSim(s *sim.Sim) []Learned {
+	recs := s.Decisions()
+	out := make([]Learned, len(recs))
+	for i, r := range recs {
+		out[i] = Learned{Replica: r.Replica, Incarnation: r.Incarnation, Decision: r.Decision}
+	}
+	return out
+}
+
+func appliedFromSim(s *sim.Sim) []Applied {
+	recs := s.Executions()
+	out := make([]Applied, len(recs))
+	for i, r := range recs {
+		out[i] = Applied{Replica: r.Replica, Incarnation: r.Incarnation, Exec: r.Execution}
+	}
+	return out
+}

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/check"
+	"github.com/paxos-lab/paxos/quorum"
+)
+
+func init() {
+	register("check", "randomized fault checking in the simulator: linearizability and invariants over many seeds", runCheck)
+}
+
+// checkFlags holds the parsed flags of `paxos check`.
+type checkFlags struct {
+	protocol   string
+	replicas   int
+	seeds      int
+	seedStart  uint64
+	ops        int
+	clients    int
+	faults     string
+	historyDir string
+	q1, q2     int
+	grid       string
+	conflict   float64
+	thrifty    bool
+	batch      int
+	lease      int
+	verbose    bool
+}
+
+func runCheck(args []string, stdout, stderr io.Writer) int {
+	var f checkFlags
+	fs := flag.NewFlagSet("paxos check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.protocol, "protocol", "basic", "protocol to check, or 'all' (registered: "+strings.Join(paxos.Protocols(), ", ")+")")
+	fs.IntVar(&f.replicas, "replicas", 5, "cluster size N")
+	fs.IntVar(&f.seeds, "seeds", 100, "number of seeds (runs) to check")
+	fs.Uint64Var(&f.seedStart, "seed-start", 1, "first seed")
+	fs.IntVar(&f.ops, "ops", 200, "client operations per run")
+	fs.IntVar(&f.clients, "clients", 3, "closed-loop clients per run, at random sites")
+	fs.StringVar(&f.faults, "faults", "all", "faults to inject: none, all, or a list of "+strings.Join(check.AllFaults, ","))
+	fs.StringVar(&f.historyDir, "history-dir", "", "write each seed's history to DIR/<protocol>-n<N>-s<seed>.jsonl")
+	fs.IntVar(&f.q1, "q1", 0, "phase-1 quorum size (with --q2: counting quorums, q1+q2 must exceed N)")
+	fs.IntVar(&f.q2, "q2", 0, "phase-2 quorum size (with --q1)")
+	fs.StringVar(&f.grid, "grid", "", "grid quorums ROWSxCOLS (rows are phase-1 quorums, columns phase-2); ROWS*COLS must equal --replicas")
+	fs.Float64Var(&f.conflict, "conflict", 0, "percentage (0..100) of operations on one shared hot key")
+	fs.BoolVar(&f.thrifty, "thrifty", false, "send phase-2 / PreAccept messages only to the needed quorum")
+	fs.IntVar(&f.batch, "batch", 1, "commands per slot or instance")
+	fs.IntVar(&f.lease, "lease", 0, "leader lease in ticks for local reads (0 = off; leader-based protocols)")
+	fs.BoolVar(&f.verbose, "v", false, "print one line per seed")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		return usageError(stderr, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	}
+	faults, err := check.ParseFaults(f.faults)
+	if err != nil {
+		return usageError(stderr, "--faults: "+err.Error())
+	}
+	protocols := []string{f.protocol}
+	if f.protocol == "all" {
+		protocols = paxos.Protocols()
+	} else if !registered(f.protocol) {
+		return usageError(stderr, fmt.Sprintf("--protocol: unknown protocol %q; registered: %s, or all", f.protocol, strings.Join(paxos.Protocols(), ", ")))
+	}
+	switch {
+	case f.replicas < 1 || f.replicas > quorum.MaxReplicas:
+		return usageError(stderr, fmt.Sprintf("--replicas %d: want 1..%d", f.replicas, quorum.MaxReplicas))
+	case f.seeds < 1:
+		return usageError(stderr, fmt.Sprintf("--seeds %d: want at least 1", f.seeds))
+	case f.ops < 1:
+		return usageError(stderr, fmt.Sprintf("--ops %d: want at least 1", f.ops))
+	case f.clients < 1:
+		return usageError(stderr, fmt.Sprintf("--clients %d: want at least 1", f.clients))
+	case f.conflict < 0 || f.conflict > 100:
+		return usageError(stderr, fmt.Sprintf("--conflict %v: want a percentage in 0..100", f.conflict))
+	case f.batch < 1:
+		return usageError(stderr, fmt.Sprintf("--batch %d: want at least 1", f.batch))
+	case f.lease < 0:
+		return usageError(stderr, fmt.Sprintf("--lease %d: want 0 (off) or a positive number of ticks", f.lease))
+	case (f.q1 == 0) != (f.q2 == 0):
+		return usageError(stderr, "--q1 and --q2 go together")
+	case f.q1 != 0 && f.grid != "":
+		return usageError(stderr, "choose either --q1/--q2 or --grid")
+	}
+	quorums, err := quorumBuilder(f)
+	if err != nil {
+		return usageError(stderr, err.Error())
+	}
+	if quorums != nil {
+		if _, err := quorums(f.replicas); err != nil {
+			return usageError(stderr, err.Error())
+		}
+	}
+	if f.historyDir != "" {
+		if err := os.MkdirAll(f.historyDir, 0o755); err != nil {
+			fmt.Fprintf(stderr, "paxos check: --history-dir: %v\n", err)
+			return exitUsage
+		}
+	}
+
+	passed, failed := 0, 0
+	for _, proto := range protocols {
+		for i := 0; i < f.seeds; i++ {
+			seed := f.seedStart + uint64(i)
+			opts := check.Options{
+				Protocol: proto,
+				Replicas: f.replicas,
+				Seed:     seed,
+				Ops:      f.ops,
+				Clients:  f.clients,
+				Conflict: f.conflict / 100,
+				Faults:   faults,
+				Quorums:  quorums,
+				Replica: paxos.Config{
+					Thrifty:       f.thrifty,
+					Batch:         f.batch,
+					LeaseTicks:    f.lease,
+					InitialLeader: -1,
+				},
+			}
+			start := time.Now()
+			res, err := check.Run(opts)
+			if err != nil {
+				fmt.Fprintf(stderr, "paxos check: %s: %v\n", proto, err)
+				return exitUsage
+			}
+			if f.historyDir != "" {
+				path := filepath.Join(f.historyDir, fmt.Sprintf("%s-n%d-s%d.jsonl", proto, f.replicas, seed))
+				if err := check.WriteFile(path, res.History); err != nil {
+					fmt.Fprintf(stderr, "paxos check: %v\n", err)
+					return exitFail
+				}
+			}
+			if res.OK() {
+				passed++
+				if f.verbose {
+					fmt.Fprintf(stdout, "ok   %s n=%d seed=%d: %d/%d ops completed, %d events, %s virtual, %s\n",
+						proto, f.replicas, seed, res.Completed, res.Ops, res.Events, res.Virtual.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+				}
+				continue
+			}
+			failed++
+			fmt.Fprintf(stdout, "FAIL %s n=%d seed=%d: %s (%d more) — replay: %s\n",
+				proto, f.replicas, seed, res.Failures[0], len(res.Failures)-1, replayCommand(f, proto, seed))
+		}
+	}
+	fmt.Fprintf(stdout, "%d passed, %d failed\n", passed, failed)
+	if failed > 0 {
+		return exitFail
+	}
+	return exitOK
+}
+
+func registered(name string) bool {
+	for _, p := range paxos.Protocols() {
+		if p == name {
+			return true
+		}
+	}
+	return false
+}
+
+func usageError(stderr io.Writer, msg string) int {
+	fmt.Fprintf(stderr, "paxos: %s\n", msg)
+	return exitUsage
+}
+
+// quorumBuilder turns --q1/--q2 or --grid into a quorum constructor.
+func quorumBuilder(f checkFlags) (func(n int) (quorum.System, error), error) {
+	if f.q1 != 0 {
+		q1, q2 := f.q1, f.q2
+		return func(n int) (quorum.System, error) { return quorum.NewCounting(n, q1, q2) }, nil
+	}
+	if f.grid != "" {
+		var rows, cols int
+		if _, err := fmt.Sscanf(f.grid, "%dx%d", &rows, &cols); err != nil {
+			return nil, fmt.Errorf("--grid %q: want ROWSxCOLS, e.g. 2x3", f.grid)
+		}
+		return func(n int) (quorum.System, error) {
+			if rows*cols != n {
+				return nil, fmt.Errorf("--grid %dx%d has %d replicas, but --replicas is %d", rows, cols, rows*cols, n)
+			}
+			return quorum.NewGrid(rows, cols)
+		}, nil
+	}
+	return nil, nil
+}
+
+// replayCommand is the command line that reruns one seed alone.
+func replayCommand(f checkFlags, proto string, seed uint64) string {
+	parts := []string{"go run ./cmd/paxos check",
+		"--protocol " + proto,
+		fmt.Sprintf("--replicas %d", f.replicas),
+		"--seeds 1",
+		fmt.Sprintf("--seed-start %d", seed),
+		fmt.Sprintf("--ops %d", f.ops),
+		fmt.Sprintf("--clients %d", f.clients),
+		"--faults " + f.faults,
+	}
+	if f.q1 != 0 {
+		parts = append(parts, fmt.Sprintf("--q1 %d --q2 %d", f.q1, f.q2))
+	}
+	if f.grid != "" {
+		parts = append(parts, "--grid "+f.grid)
+	}
+	if f.conflict != 0 {
+		parts = append(parts, fmt.Sprintf("--conflict %v", f.conflict))
+	}
+	if f.thrifty {
+		parts = append(parts, "--thrifty")
+	}
+	if f.batch != 1 {
+		parts = append(parts, fmt.Sprintf("--batch %d", f.batch))
+	}
+	if f.lease != 0 {
+		parts = append(parts, fmt.Sprintf("--lease %d", f.lease))
+	}
+	return strings.Join(parts, " ") + " -v"
+}

@@ -1,0 +1,63 @@
+// Package multi implements Multi-Paxos: a stable leader runs phase 1 once
+// per ballot for every slot above its commit point, then each command needs
+// only phase 2.
+//
+// # Protocol
+//
+// Ballots are (round, leader id). With Config.InitialLeader = L >= 0 every
+// replica starts having promised ballot 1.L with nothing accepted, which is
+// exactly what phase 1 at 1.L would report, so L leads from the first tick;
+// any other candidate uses round 2 or higher and runs phase 1. With -1 the
+// replicas elect a leader: a follower that hears nothing from a leader for a
+// timeout drawn from [ElectionTicks, 2*ElectionTicks) (cfg.Rand) starts
+// phase 1 at a higher ballot. A candidate that gathers a phase-1 quorum takes,
+// for every slot from its commit point up to the highest slot reported, the
+// value of the highest ballot (or a value known committed) and fills gaps with
+// a Nop, and re-proposes them all at its ballot before serving new commands.
+//
+// The leader keeps up to Config.Window slots in flight, each carrying up to
+// Config.Batch commands (commands queued between two calls of Ready are
+// batched), sends heartbeats every HeartbeatTicks and announces each commit to
+// every replica as soon as it learns it. Accepts, Commits and heartbeats at a
+// ballot below the receiver's promise are refused with a Nack, on which the
+// stale leader steps down. Unacknowledged Accepts are resent after RetryTicks.
+//
+// Any replica takes proposals: a follower forwards them to the leader it
+// knows, forwards them again when it learns of a new leader or when they have
+// not executed after 4*ElectionTicks, and reports each command in its own
+// Ready.Executed once it executed there. Execution deduplicates by (client,
+// seq), so a retried command takes effect once.
+//
+// # Durability, catch-up and compaction
+//
+// A promise (PromiseRecord) and each accepted value (AcceptRecord) are in the
+// Persist of the Ready whose messages depend on them; a replica restarted with
+// Config.Restore rebuilds itself from them. Every SnapshotEvery executed slots
+// (default 1000, negative = never) a replica snapshots its key-value store
+// with its deduplication table and emits a SnapshotRecord in Ready.Snapshot
+// holding its whole durable state (promise, store, every value above the
+// snapshot point); the log below is dropped. A replica that reports, in its
+// heartbeat reply, that it is behind the leader's commit point receives the
+// committed entries it misses, or the leader's snapshot if the leader has
+// compacted them away. A candidate whose commit point is below a promiser's
+// snapshot receives that snapshot with the promise.
+//
+// # Leases
+//
+// With LeaseTicks > 0 (it must be below ElectionTicks and above LeaseMargin),
+// a follower that hears from a leader promises not to promise any other
+// candidate for LeaseTicks of its own ticks (after a restart it waits a full
+// lease first, having forgotten what it granted). The leader counts the lease
+// from when it sent the heartbeat that a phase-2 quorum acknowledged, minus
+// LeaseMargin ticks, and while it holds answers a Get proposed at it from
+// local state (Execution.LocalRead) once it has executed every slot it took
+// over in phase 1. Since every phase-1 quorum meets the acknowledging phase-2
+// quorum, no new leader can finish phase 1, let alone commit a write, before
+// the old lease has expired with margin. Leases are off by default.
+//
+// # Quorums
+//
+// The engine runs over any quorum.System whose phase-1 quorums meet its
+// phase-2 quorums (checked by CheckQuorums); package flexible uses it with
+// Flexible Paxos quorums and thrifty phase 2.
+package multi

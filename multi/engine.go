@@ -1,0 +1,1078 @@
+package multi
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/kv"
+	"github.com/paxos-lab/paxos/quorum"
+)
+
+// DefaultSnapshotEvery is the snapshot interval, in executed slots, used when
+// Config.SnapshotEvery is 0.
+const DefaultSnapshotEvery = 1000
+
+// LeaseMargin is the safety margin, in ticks, by which a leader's view of its
+// lease is shorter than the followers' promise. One tick covers the unknown
+// phase between two replicas' tick sources; the second covers clock drift.
+const LeaseMargin = 2
+
+// maxCatchUp bounds the entries carried by one CatchUp message.
+const maxCatchUp = 512
+
+// maxAhead bounds how far beyond its execution point a replica stores a slot;
+// a message naming a slot further ahead is refused as malformed.
+const maxAhead = 1 << 22
+
+// ErrMalformed is wrapped by Step errors about messages that cannot be
+// processed (unknown type, wrong addressee, impossible slot, empty value).
+var ErrMalformed = errors.New("multi: malformed message")
+
+// Options select how the engine replicates, beyond paxos.Config.
+type Options struct {
+	// Quorums is the quorum system; nil means majority of cfg.N.
+	Quorums quorum.System
+	// Thrifty sends Accepts only to a chosen phase-2 quorum (leader
+	// first, then the nearest by cfg.Nearest), widening to every replica
+	// that has not acknowledged after cfg.RetryTicks.
+	Thrifty bool
+	// AllowUnsafeQuorums skips the check that every phase-1 quorum
+	// intersects every phase-2 quorum. TEST-ONLY: it exists so negative
+	// tests can show the checker catching two values chosen for one slot.
+	AllowUnsafeQuorums bool
+}
+
+type role uint8
+
+const (
+	follower role = iota
+	candidate
+	leader
+)
+
+// entry is one slot of the log.
+type entry struct {
+	ballot    Ballot          // ballot of the value held (accepted or committed)
+	cmds      []paxos.Command // nil when nothing is known for the slot
+	committed bool
+	acks      quorum.Set // leader: replicas that accepted at the current ballot
+	sentAt    uint64     // leader: tick the Accept was last sent
+}
+
+// proposal is a command proposed at this replica and not yet executed here.
+type proposal struct {
+	cmd       paxos.Command
+	sentAt    uint64
+	committed bool
+}
+
+// Replica is the Multi-Paxos engine. Build it with New, NewEngine, or
+// flexible.New; drive it through the paxos.Replica methods.
+type Replica struct {
+	cfg     paxos.Config
+	q       quorum.System
+	thrifty bool
+	rng     *rand.Rand
+	me      paxos.NodeID
+	n       int
+	others  []paxos.NodeID // every other replica, by id
+	p2      quorum.Set     // thrifty phase-2 targets (including me)
+	every   uint64         // snapshot interval; 0 = never
+	resend  uint64         // ticks before a follower re-forwards a proposal
+
+	ticks    uint64
+	role     role
+	promised Ballot
+	maxSeen  Ballot
+	ballot   Ballot       // own ballot while candidate or leader
+	leader   paxos.NodeID // known leader, -1 when unknown
+
+	electionElapsed int
+	electionTimeout int
+	hbElapsed       int
+
+	// leases (follower side)
+	leaseHolder paxos.NodeID
+	leaseUntil  uint64
+
+	// log
+	snap     Snapshot
+	log      []entry // log[i] holds slot snap.Index+1+i
+	executed uint64
+	store    *kv.Store
+
+	// candidate
+	promises  quorum.Set
+	p1        map[uint64]Entry
+	p1Max     uint64
+	prepareAt uint64
+
+	// leader
+	next      uint64 // next slot to assign
+	recovered uint64 // highest slot taken over in phase 1
+	waiting   []paxos.Command
+	leaseAck  []uint64 // heartbeat tick acknowledged by each replica, +1 (0 = none)
+	catchAt   []uint64 // tick of the last catch-up sent to each replica
+
+	// proposals made here, in proposal order
+	pending     map[paxos.CommandID]*proposal
+	pendingList []paxos.CommandID
+
+	rd paxos.Ready
+}
+
+// New builds a Multi-Paxos replica over cfg.Quorums (majority when nil),
+// sending Accepts to every replica unless cfg.Thrifty is set. It refuses a
+// quorum system whose phase-1 and phase-2 quorums may not intersect.
+func New(cfg paxos.Config) (paxos.Replica, error) {
+	return NewEngine(cfg, Options{Quorums: cfg.Quorums, Thrifty: cfg.Thrifty})
+}
+
+// NewEngine builds the engine with explicit options; flexible.New uses it.
+// opt.Quorums overrides cfg.Quorums.
+func NewEngine(cfg paxos.Config, opt Options) (*Replica, error) {
+	cfg = cfg.WithDefaults()
+	if opt.Quorums != nil {
+		cfg.Quorums = opt.Quorums
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("multi: %w", err)
+	}
+	if cfg.LeaseTicks > 0 {
+		if cfg.LeaseTicks >= cfg.ElectionTicks {
+			return nil, fmt.Errorf("multi: %w: LeaseTicks=%d must be shorter than ElectionTicks=%d, or followers would elect a new leader while the old lease holds; lower LeaseTicks or raise ElectionTicks",
+				paxos.ErrConfig, cfg.LeaseTicks, cfg.ElectionTicks)
+		}
+		if cfg.LeaseTicks <= LeaseMargin {
+			return nil, fmt.Errorf("multi: %w: LeaseTicks=%d leaves no lease after the %d-tick safety margin; use at least %d",
+				paxos.ErrConfig, cfg.LeaseTicks, LeaseMargin, LeaseMargin+1)
+		}
+	}
+	q := cfg.Quorums
+	if q == nil {
+		m, err := quorum.NewMajority(cfg.N)
+		if err != nil {
+			return nil, fmt.Errorf("multi: %w: %w", paxos.ErrConfig, err)
+		}
+		q = m
+	}
+	if !opt.AllowUnsafeQuorums {
+		if err := CheckQuorums(q); err != nil {
+			return nil, err
+		}
+	}
+	r := &Replica{
+		cfg:         cfg,
+		q:           q,
+		thrifty:     opt.Thrifty,
+		rng:         cfg.Rand(),
+		me:          cfg.ID,
+		n:           cfg.N,
+		leader:      -1,
+		leaseHolder: -1,
+		store:       kv.New(),
+		pending:     map[paxos.CommandID]*proposal{},
+		leaseAck:    make([]uint64, cfg.N),
+		catchAt:     make([]uint64, cfg.N),
+	}
+	pref := []int{int(r.me)}
+	for _, id := range cfg.Nearest() {
+		r.others = append(r.others, id)
+		pref = append(pref, int(id))
+	}
+	// others by id for deterministic broadcast order
+	r.others = r.others[:0]
+	for i := 0; i < cfg.N; i++ {
+		if paxos.NodeID(i) != r.me {
+			r.others = append(r.others, paxos.NodeID(i))
+		}
+	}
+	if r.thrifty {
+		r.p2 = q.ChoosePhase2(pref)
+	} else {
+		r.p2 = quorum.Full(cfg.N)
+	}
+	switch {
+	case cfg.SnapshotEvery > 0:
+		r.every = uint64(cfg.SnapshotEvery)
+	case cfg.SnapshotEvery == 0:
+		r.every = DefaultSnapshotEvery
+	}
+	r.resend = uint64(4 * max(cfg.ElectionTicks, cfg.RetryTicks))
+	r.resetElectionTimer()
+
+	if cfg.Restore != nil {
+		if err := r.restore(cfg.Restore); err != nil {
+			return nil, err
+		}
+		if cfg.LeaseTicks > 0 {
+			// We may have granted a lease before the crash and forgotten
+			// it: refuse other leaders until it has surely expired.
+			r.leaseUntil = uint64(cfg.LeaseTicks + LeaseMargin)
+		}
+	} else if cfg.InitialLeader >= 0 {
+		// Every replica starts having promised ballot 1.L with nothing
+		// accepted, exactly what phase 1 at that ballot would report; so
+		// L may skip phase 1. Any other candidate uses a higher ballot.
+		b := Ballot{Round: 1, Leader: cfg.InitialLeader}
+		r.promised, r.maxSeen, r.leader = b, b, cfg.InitialLeader
+		r.persist(PromiseRecord{Ballot: b})
+		if r.me == cfg.InitialLeader {
+			r.role, r.ballot = leader, b
+			r.next = 1
+		}
+	}
+	return r, nil
+}
+
+// CheckQuorums verifies that every phase-1 quorum of q meets every phase-2
+// quorum, by trying every set of replicas whose complement is a phase-2
+// quorum (exhaustive up to 20 replicas; larger systems are trusted to their
+// constructor, which in package quorum always checks). The error wraps
+// paxos.ErrConfig and quorum.ErrUnsafe and names the system's sizes.
+func CheckQuorums(q quorum.System) error {
+	n := q.N()
+	if n > 20 {
+		return nil
+	}
+	full := quorum.Full(n)
+	for s := quorum.Set(0); s <= full; s++ {
+		if q.IsPhase2(s) && q.IsPhase1(full&^s) {
+			return fmt.Errorf("multi: %w: quorum system %s: %w: phase-1 quorum %v and phase-2 quorum %v are disjoint; use sizes with q1+q2 > n or a grid",
+				paxos.ErrConfig, q, quorum.ErrUnsafe, full&^s, s)
+		}
+	}
+	return nil
+}
+
+// ID implements paxos.Replica.
+func (r *Replica) ID() paxos.NodeID { return r.me }
+
+// Leader returns the leader this replica knows of, or -1.
+func (r *Replica) Leader() paxos.NodeID { return r.leader }
+
+// IsLeader reports whether this replica leads (phase 1 complete).
+func (r *Replica) IsLeader() bool { return r.role == leader }
+
+// Ballot returns the highest ballot this replica has promised.
+func (r *Replica) Ballot() Ballot { return r.promised }
+
+// Executed returns the highest slot executed here.
+func (r *Replica) Executed() uint64 { return r.executed }
+
+// LogLen returns the number of log entries retained in memory (the log above
+// the last snapshot).
+func (r *Replica) LogLen() int { return len(r.log) }
+
+// SnapshotIndex returns the slot covered by the latest snapshot.
+func (r *Replica) SnapshotIndex() uint64 { return r.snap.Index }
+
+// Quorums returns the quorum system the engine uses.
+func (r *Replica) Quorums() quorum.System { return r.q }
+
+// ---- log helpers ----
+
+func (r *Replica) lastSlot() uint64 { return r.snap.Index + uint64(len(r.log)) }
+
+func (r *Replica) at(slot uint64) *entry {
+	if slot <= r.snap.Index || slot > r.lastSlot() {
+		return nil
+	}
+	return &r.log[slot-r.snap.Index-1]
+}
+
+// ensure returns the entry for slot (> snap.Index), growing the log.
+func (r *Replica) ensure(slot uint64) *entry {
+	for r.lastSlot() < slot {
+		r.log = append(r.log, entry{})
+	}
+	return &r.log[slot-r.snap.Index-1]
+}
+
+// ---- output helpers ----
+
+func (r *Replica) send(to paxos.NodeID, body any) {
+	r.rd.Messages = append(r.rd.Messages, paxos.Message{From: r.me, To: to, Body: body})
+}
+
+func (r *Replica) broadcast(body any) {
+	for _, id := range r.others {
+		r.send(id, body)
+	}
+}
+
+func (r *Replica) persist(rec any) { r.rd.Persist = append(r.rd.Persist, rec) }
+
+func (r *Replica) resetElectionTimer() {
+	r.electionElapsed = 0
+	r.electionTimeout = r.cfg.ElectionTicks + r.rng.IntN(r.cfg.ElectionTicks)
+}
+
+func (r *Replica) promise(b Ballot) {
+	if r.promised.Less(b) {
+		r.promised = b
+		r.persist(PromiseRecord{Ballot: b})
+	}
+	if r.maxSeen.Less(b) {
+		r.maxSeen = b
+	}
+}
+
+// leaseHeld reports whether this replica promised another replica a lease
+// that has not expired.
+func (r *Replica) leaseHeld() bool {
+	return r.cfg.LeaseTicks > 0 && r.ticks < r.leaseUntil
+}
+
+// ---- paxos.Replica ----
+
+// Propose implements paxos.Replica.
+func (r *Replica) Propose(cmd paxos.Command) {
+	if cmd.Op == paxos.OpGet && r.canReadLocally() {
+		r.rd.Executed = append(r.rd.Executed, paxos.Execution{Command: cmd, Output: r.store.Read(cmd.Key), LocalRead: true})
+		return
+	}
+	id := cmd.ID()
+	if !cmd.IsNop() && cmd.Client != 0 {
+		if out, done := r.store.Executed(id); done {
+			r.rd.Executed = append(r.rd.Executed, paxos.Execution{Command: cmd, Output: out, Duplicate: true})
+			return
+		}
+		if p, ok := r.pending[id]; ok {
+			// A client retry of a command still pending: send it again.
+			p.sentAt = r.ticks
+			r.submit([]paxos.Command{p.cmd})
+			return
+		}
+		r.pending[id] = &proposal{cmd: cmd, sentAt: r.ticks}
+		r.pendingList = append(r.pendingList, id)
+	}
+	r.submit([]paxos.Command{cmd})
+}
+
+// submit queues commands at the leader, or forwards them to it.
+func (r *Replica) submit(cmds []paxos.Command) {
+	switch {
+	case r.role != follower:
+		r.waiting = append(r.waiting, cmds...)
+	case r.leader >= 0 && r.leader != r.me:
+		r.send(r.leader, Forward{Cmds: cmds})
+	}
+}
+
+// Tick implements paxos.Replica.
+func (r *Replica) Tick() {
+	r.ticks++
+	switch r.role {
+	case leader:
+		r.hbElapsed++
+		if r.hbElapsed >= r.cfg.HeartbeatTicks {
+			r.hbElapsed = 0
+			r.heartbeat()
+		}
+		r.retransmit()
+	case candidate:
+		r.electionElapsed++
+		if r.electionElapsed >= r.electionTimeout {
+			r.startElection()
+		} else if r.ticks-r.prepareAt >= uint64(r.cfg.RetryTicks) {
+			r.prepareAt = r.ticks
+			p := Prepare{Ballot: r.ballot, Commit: r.executed}
+			for _, id := range r.others {
+				if !r.promises.Has(int(id)) {
+					r.send(id, p)
+				}
+			}
+		}
+	case follower:
+		r.electionElapsed++
+		if r.electionElapsed >= r.electionTimeout && !r.leaseHeld() {
+			r.startElection()
+		}
+		r.resendPending()
+	}
+}
+
+// Ready implements paxos.Replica.
+func (r *Replica) Ready() paxos.Ready {
+	r.flush()
+	rd := r.rd
+	r.rd = paxos.Ready{}
+	return rd
+}
+
+// Step implements paxos.Replica.
+func (r *Replica) Step(msg paxos.Message) error {
+	if msg.To != r.me {
+		return fmt.Errorf("%w: addressed to %d, this is replica %d", ErrMalformed, msg.To, r.me)
+	}
+	if msg.From < 0 || int(msg.From) >= r.n || msg.From == r.me {
+		return fmt.Errorf("%w: sender %d is not another replica of 0..%d", ErrMalformed, msg.From, r.n-1)
+	}
+	from := msg.From
+	switch m := msg.Body.(type) {
+	case Prepare:
+		return r.onPrepare(from, m)
+	case Promise:
+		return r.onPromise(from, m)
+	case Accept:
+		return r.onAccept(from, m)
+	case Accepted:
+		r.onAccepted(from, m)
+	case Commit:
+		return r.onCommit(from, m)
+	case Nack:
+		r.onNack(m)
+	case Heartbeat:
+		return r.onHeartbeat(from, m)
+	case HeartbeatReply:
+		r.onHeartbeatReply(from, m)
+	case Forward:
+		return r.onForward(from, m)
+	case CatchUp:
+		return r.onCatchUp(m)
+	case InstallSnapshot:
+		r.onInstallSnapshot(m)
+	default:
+		return fmt.Errorf("%w: unexpected body %T from %d", ErrMalformed, msg.Body, from)
+	}
+	return nil
+}
+
+func (r *Replica) checkSlot(slot uint64, cmds []paxos.Command) error {
+	if slot == 0 {
+		return fmt.Errorf("%w: slot 0 (slots start at 1)", ErrMalformed)
+	}
+	if slot > r.executed+maxAhead {
+		return fmt.Errorf("%w: slot %d is more than %d slots beyond execution point %d", ErrMalformed, slot, maxAhead, r.executed)
+	}
+	if len(cmds) == 0 {
+		return fmt.Errorf("%w: slot %d carries no command", ErrMalformed, slot)
+	}
+	return nil
+}
+
+// ---- elections ----
+
+func (r *Replica) startElection() {
+	round := max(r.promised.Round, r.maxSeen.Round) + 1
+	b := Ballot{Round: round, Leader: r.me}
+	r.role, r.ballot, r.leader = candidate, b, -1
+	r.promise(b)
+	r.promises = quorum.Of(int(r.me))
+	r.p1 = map[uint64]Entry{}
+	r.p1Max = 0
+	r.prepareAt = r.ticks
+	r.resetElectionTimer()
+	r.broadcast(Prepare{Ballot: b, Commit: r.executed})
+	if r.q.IsPhase1(r.promises) {
+		r.becomeLeader()
+	}
+}
+
+func (r *Replica) stepDown() {
+	r.role = follower
+	r.waiting = nil
+	r.p1 = nil
+	r.resetElectionTimer()
+}
+
+// observe handles a message at ballot b >= promised from b's leader.
+func (r *Replica) observe(b Ballot) {
+	r.promise(b)
+	if r.role != follower && b != r.ballot {
+		r.stepDown()
+	}
+	if r.role != follower {
+		return
+	}
+	r.electionElapsed = 0
+	if r.cfg.LeaseTicks > 0 {
+		r.leaseHolder = b.Leader
+		r.leaseUntil = r.ticks + uint64(r.cfg.LeaseTicks)
+	}
+	if r.leader != b.Leader {
+		r.leader = b.Leader
+		r.reforward()
+	}
+}
+
+func (r *Replica) onPrepare(from paxos.NodeID, m Prepare) error {
+	if m.Ballot.Leader != from {
+		return fmt.Errorf("%w: prepare for ballot %v sent by %d", ErrMalformed, m.Ballot, from)
+	}
+	if m.Ballot.Less(r.promised) {
+		r.send(from, Nack{Promised: r.promised})
+		return nil
+	}
+	if r.leaseHeld() && r.leaseHolder != from {
+		return nil // promised the lease holder not to elect anyone else yet
+	}
+	if r.promised.Less(m.Ballot) {
+		r.promise(m.Ballot)
+		if r.role != follower {
+			r.stepDown()
+		}
+		r.leader = -1
+		r.resetElectionTimer()
+	}
+	from0 := max(m.Commit, r.snap.Index)
+	p := Promise{Ballot: m.Ballot}
+	if r.snap.Index > m.Commit {
+		s := r.snap
+		p.Snapshot = &s
+	}
+	for s := from0 + 1; s <= r.lastSlot(); s++ {
+		e := r.at(s)
+		if e.cmds != nil {
+			p.Entries = append(p.Entries, Entry{Slot: s, Ballot: e.ballot, Cmds: e.cmds, Committed: e.committed})
+		}
+	}
+	r.send(from, p)
+	return nil
+}
+
+func (r *Replica) onPromise(from paxos.NodeID, m Promise) error {
+	for _, e := range m.Entries {
+		if err := r.checkSlot(e.Slot, e.Cmds); err != nil {
+			return err
+		}
+	}
+	if r.role != candidate || m.Ballot != r.ballot {
+		return nil
+	}
+	if m.Snapshot != nil && m.Snapshot.Index > r.executed {
+		r.installSnapshot(*m.Snapshot)
+	}
+	for _, e := range m.Entries {
+		r.mergeP1(e)
+	}
+	r.promises = r.promises.Add(int(from))
+	if r.q.IsPhase1(r.promises) {
+		r.becomeLeader()
+	}
+	return nil
+}
+
+func better(a, b Entry) bool {
+	if a.Committed != b.Committed {
+		return a.Committed
+	}
+	return b.Ballot.Less(a.Ballot)
+}
+
+func (r *Replica) mergeP1(e Entry) {
+	if e.Slot <= r.executed {
+		return
+	}
+	if cur, ok := r.p1[e.Slot]; !ok || better(e, cur) {
+		r.p1[e.Slot] = e
+	}
+	r.p1Max = max(r.p1Max, e.Slot)
+}
+
+var nop = []paxos.Command{{Op: paxos.OpNop}}
+
+func (r *Replica) becomeLeader() {
+	r.role, r.leader = leader, r.me
+	for s := r.executed + 1; s <= r.lastSlot(); s++ {
+		if e := r.at(s); e.cmds != nil {
+			r.mergeP1(Entry{Slot: s, Ballot: e.ballot, Cmds: e.cmds, Committed: e.committed})
+		}
+	}
+	last := max(r.p1Max, r.lastSlot(), r.executed)
+	for i := range r.leaseAck {
+		r.leaseAck[i], r.catchAt[i] = 0, 0
+	}
+	r.next, r.recovered = last+1, last
+	for s := r.executed + 1; s <= last; s++ {
+		if s <= r.executed {
+			continue // executed meanwhile (learning a slot executed those after it)
+		}
+		e := r.ensure(s)
+		best, ok := r.p1[s]
+		switch {
+		case e.committed:
+			r.broadcast(Commit{Ballot: r.ballot, Slot: s, Cmds: e.cmds})
+		case ok && best.Committed:
+			r.learn(s, best.Cmds, r.ballot, true)
+		case ok:
+			r.proposeSlot(s, best.Cmds)
+		default:
+			r.proposeSlot(s, nop)
+		}
+	}
+	r.p1 = nil
+	r.hbElapsed = 0
+	r.heartbeat()
+	// Serve what was proposed here while we were not leading, then what
+	// was forwarded to us during the election.
+	queued := r.waiting
+	r.waiting = nil
+	for _, id := range r.pendingList {
+		if p, ok := r.pending[id]; ok {
+			r.waiting = append(r.waiting, p.cmd)
+		}
+	}
+	for _, c := range queued {
+		if _, mine := r.pending[c.ID()]; !mine || c.Client == 0 {
+			r.waiting = append(r.waiting, c)
+		}
+	}
+	r.executeReady()
+}
+
+// ---- phase 2 ----
+
+// flush assigns waiting commands to new slots, within the window.
+func (r *Replica) flush() {
+	if r.role != leader {
+		return
+	}
+	for len(r.waiting) > 0 && r.next-1-r.executed < uint64(r.cfg.Window) {
+		k := min(r.cfg.Batch, len(r.waiting))
+		cmds := make([]paxos.Command, 0, k)
+		for _, c := range r.waiting[:k] {
+			if c.Client != 0 && !c.IsNop() {
+				if _, done := r.store.Executed(c.ID()); done {
+					continue
+				}
+			}
+			cmds = append(cmds, c)
+		}
+		r.waiting = r.waiting[k:]
+		if len(cmds) == 0 {
+			continue
+		}
+		r.proposeSlot(r.next, cmds)
+		r.next++
+	}
+	if len(r.waiting) == 0 {
+		r.waiting = nil
+	}
+}
+
+func (r *Replica) proposeSlot(s uint64, cmds []paxos.Command) {
+	e := r.ensure(s)
+	e.ballot, e.cmds, e.acks, e.sentAt = r.ballot, cmds, quorum.Of(int(r.me)), r.ticks
+	r.persist(AcceptRecord{Slot: s, Ballot: r.ballot, Cmds: cmds})
+	a := Accept{Ballot: r.ballot, Slot: s, Cmds: cmds}
+	for _, id := range r.others {
+		if r.p2.Has(int(id)) {
+			r.send(id, a)
+		}
+	}
+	r.tryCommit(s, e)
+}
+
+func (r *Replica) tryCommit(s uint64, e *entry) {
+	if !e.committed && r.q.IsPhase2(e.acks) {
+		r.learn(s, e.cmds, r.ballot, true)
+	}
+}
+
+// retransmit resends Accepts not acknowledged within RetryTicks to every
+// replica that has not acknowledged (widening a thrifty quorum).
+func (r *Replica) retransmit() {
+	for s := r.executed + 1; s < r.next; s++ {
+		e := r.at(s)
+		if e == nil || e.committed || r.ticks-e.sentAt < uint64(r.cfg.RetryTicks) {
+			continue
+		}
+		e.sentAt = r.ticks
+		a := Accept{Ballot: r.ballot, Slot: s, Cmds: e.cmds}
+		for _, id := range r.others {
+			if !e.acks.Has(int(id)) {
+				r.send(id, a)
+			}
+		}
+	}
+}
+
+func (r *Replica) onAccept(from paxos.NodeID, m Accept) error {
+	if err := r.checkSlot(m.Slot, m.Cmds); err != nil {
+		return err
+	}
+	if m.Ballot.Leader != from {
+		return fmt.Errorf("%w: accept for ballot %v sent by %d", ErrMalformed, m.Ballot, from)
+	}
+	if m.Ballot.Less(r.promised) {
+		r.send(from, Nack{Promised: r.promised})
+		return nil
+	}
+	r.observe(m.Ballot)
+	if m.Slot > r.executed {
+		e := r.ensure(m.Slot)
+		if !e.committed {
+			e.ballot, e.cmds = m.Ballot, m.Cmds
+			r.persist(AcceptRecord{Slot: m.Slot, Ballot: m.Ballot, Cmds: m.Cmds})
+		}
+	}
+	r.send(from, Accepted{Ballot: m.Ballot, Slot: m.Slot})
+	return nil
+}
+
+func (r *Replica) onAccepted(from paxos.NodeID, m Accepted) {
+	if r.role != leader || m.Ballot != r.ballot {
+		return
+	}
+	e := r.at(m.Slot)
+	if e == nil || e.committed || e.ballot != r.ballot {
+		return
+	}
+	e.acks = e.acks.Add(int(from))
+	r.tryCommit(m.Slot, e)
+}
+
+// learn records that cmds was chosen for slot s, reports it, announces it
+// (when leading) and executes what it can.
+func (r *Replica) learn(s uint64, cmds []paxos.Command, b Ballot, announce bool) {
+	if s <= r.executed {
+		return
+	}
+	e := r.ensure(s)
+	if e.committed {
+		return
+	}
+	e.committed, e.cmds, e.ballot = true, cmds, b
+	r.rd.Decided = append(r.rd.Decided, paxos.Decision{Instance: paxos.Instance{Replica: 0, Slot: s}, Commands: cmds})
+	for _, c := range cmds {
+		if p, ok := r.pending[c.ID()]; ok && !p.committed && c.Client != 0 {
+			p.committed = true
+			r.rd.Committed = append(r.rd.Committed, paxos.Commit{ID: c.ID(), Path: paxos.PathClassic})
+		}
+	}
+	if announce && r.role == leader {
+		r.broadcast(Commit{Ballot: r.ballot, Slot: s, Cmds: cmds})
+	}
+	r.executeReady()
+}
+
+func (r *Replica) onCommit(from paxos.NodeID, m Commit) error {
+	if err := r.checkSlot(m.Slot, m.Cmds); err != nil {
+		return err
+	}
+	if m.Ballot.Less(r.promised) {
+		r.send(from, Nack{Promised: r.promised})
+		return nil
+	}
+	r.observe(m.Ballot)
+	r.learn(m.Slot, m.Cmds, m.Ballot, false)
+	return nil
+}
+
+func (r *Replica) onNack(m Nack) {
+	if r.maxSeen.Less(m.Promised) {
+		r.maxSeen = m.Promised
+	}
+	if r.role != follower && r.ballot.Less(m.Promised) {
+		r.stepDown()
+		r.leader = -1
+	}
+}
+
+// executeReady executes every committed slot following the execution point.
+func (r *Replica) executeReady() {
+	for {
+		e := r.at(r.executed + 1)
+		if e == nil || !e.committed {
+			break
+		}
+		r.executed++
+		for _, c := range e.cmds {
+			r.rd.Executed = append(r.rd.Executed, r.store.Apply(c))
+			if c.Client != 0 {
+				delete(r.pending, c.ID())
+			}
+		}
+	}
+	if len(r.pendingList) > 2*len(r.pending)+16 {
+		r.compactPending()
+	}
+	if r.every > 0 && r.executed-r.snap.Index >= r.every {
+		r.takeSnapshot()
+	}
+}
+
+func (r *Replica) compactPending() {
+	out := r.pendingList[:0]
+	for _, id := range r.pendingList {
+		if _, ok := r.pending[id]; ok {
+			out = append(out, id)
+		}
+	}
+	r.pendingList = out
+}
+
+// ---- heartbeats, catch-up, forwarding ----
+
+func (r *Replica) heartbeat() {
+	r.broadcast(Heartbeat{Ballot: r.ballot, Commit: r.executed, Tick: r.ticks})
+}
+
+func (r *Replica) onHeartbeat(from paxos.NodeID, m Heartbeat) error {
+	if m.Ballot.Leader != from {
+		return fmt.Errorf("%w: heartbeat for ballot %v sent by %d", ErrMalformed, m.Ballot, from)
+	}
+	if m.Ballot.Less(r.promised) {
+		r.send(from, Nack{Promised: r.promised})
+		return nil
+	}
+	r.observe(m.Ballot)
+	r.send(from, HeartbeatReply{Ballot: m.Ballot, Executed: r.executed, Commit: m.Commit, Tick: m.Tick})
+	return nil
+}
+
+func (r *Replica) onHeartbeatReply(from paxos.NodeID, m HeartbeatReply) {
+	if r.role != leader || m.Ballot != r.ballot {
+		return
+	}
+	r.leaseAck[from] = max(r.leaseAck[from], m.Tick+1)
+	// Only a replica behind the commit point the heartbeat announced is
+	// missing something; one merely behind our current point has Commits
+	// in flight.
+	if m.Executed < m.Commit && m.Executed < r.executed && (r.catchAt[from] == 0 || r.ticks+1-r.catchAt[from] >= uint64(r.cfg.RetryTicks)) {
+		r.catchAt[from] = r.ticks + 1
+		r.sendCatchUp(from, m.Executed)
+	}
+}
+
+func (r *Replica) sendCatchUp(to paxos.NodeID, theirs uint64) {
+	if theirs < r.snap.Index {
+		r.send(to, InstallSnapshot{Ballot: r.ballot, Snapshot: r.snap})
+		return
+	}
+	end := min(r.executed, theirs+maxCatchUp)
+	c := CatchUp{Ballot: r.ballot, Entries: make([]Entry, 0, end-theirs)}
+	for s := theirs + 1; s <= end; s++ {
+		e := r.at(s)
+		c.Entries = append(c.Entries, Entry{Slot: s, Ballot: e.ballot, Cmds: e.cmds, Committed: true})
+	}
+	r.send(to, c)
+}
+
+func (r *Replica) onCatchUp(m CatchUp) error {
+	for _, e := range m.Entries {
+		if err := r.checkSlot(e.Slot, e.Cmds); err != nil {
+			return err
+		}
+	}
+	if m.Ballot.Less(r.promised) {
+		r.send(m.Ballot.Leader, Nack{Promised: r.promised})
+		return nil
+	}
+	r.observe(m.Ballot)
+	for _, e := range m.Entries {
+		r.learn(e.Slot, e.Cmds, e.Ballot, false)
+	}
+	return nil
+}
+
+func (r *Replica) onInstallSnapshot(m InstallSnapshot) {
+	if m.Ballot.Less(r.promised) {
+		r.send(m.Ballot.Leader, Nack{Promised: r.promised})
+		return
+	}
+	r.observe(m.Ballot)
+	r.installSnapshot(m.Snapshot)
+}
+
+func (r *Replica) onForward(from paxos.NodeID, m Forward) error {
+	if len(m.Cmds) == 0 {
+		return fmt.Errorf("%w: empty forward from %d", ErrMalformed, from)
+	}
+	switch {
+	case r.role != follower:
+		r.waiting = append(r.waiting, m.Cmds...)
+	case r.leader >= 0 && r.leader != r.me && r.leader != from:
+		r.send(r.leader, m)
+	}
+	return nil
+}
+
+// reforward sends every pending proposal to the (new) leader.
+func (r *Replica) reforward() {
+	var cmds []paxos.Command
+	for _, id := range r.pendingList {
+		if p, ok := r.pending[id]; ok {
+			p.sentAt = r.ticks
+			cmds = append(cmds, p.cmd)
+		}
+	}
+	if len(cmds) > 0 {
+		r.submit(cmds)
+	}
+}
+
+// resendPending re-forwards proposals that did not execute in time.
+func (r *Replica) resendPending() {
+	if r.leader < 0 || r.leader == r.me {
+		return
+	}
+	var cmds []paxos.Command
+	for _, id := range r.pendingList {
+		if p, ok := r.pending[id]; ok && r.ticks-p.sentAt >= r.resend {
+			p.sentAt = r.ticks
+			cmds = append(cmds, p.cmd)
+		}
+	}
+	if len(cmds) > 0 {
+		r.send(r.leader, Forward{Cmds: cmds})
+	}
+}
+
+// ---- leases ----
+
+// canReadLocally reports whether a Get proposed here may be answered from
+// local state: this replica leads, has executed every slot it took over in
+// phase 1, and a phase-2 quorum (itself included) acknowledged a heartbeat
+// recently enough that none of them will promise another leader yet.
+func (r *Replica) canReadLocally() bool {
+	if r.cfg.LeaseTicks <= 0 || r.role != leader || r.executed < r.recovered {
+		return false
+	}
+	set := quorum.Of(int(r.me))
+	if r.q.IsPhase2(set) {
+		return true
+	}
+	// Find the latest send tick x such that the replicas that acknowledged
+	// a heartbeat sent at or after x form a phase-2 quorum with us.
+	for {
+		best := uint64(0)
+		for _, id := range r.others {
+			if a := r.leaseAck[id]; a > 0 && !set.Has(int(id)) && a > best {
+				best = a
+			}
+		}
+		if best == 0 {
+			return false
+		}
+		for _, id := range r.others {
+			if r.leaseAck[id] == best {
+				set = set.Add(int(id))
+			}
+		}
+		if r.q.IsPhase2(set) {
+			sent := best - 1
+			return r.ticks-sent < uint64(r.cfg.LeaseTicks-LeaseMargin)
+		}
+	}
+}
+
+// ---- snapshots and restore ----
+
+func (r *Replica) record() SnapshotRecord {
+	rec := SnapshotRecord{Promised: r.promised, Snapshot: r.snap}
+	for i := range r.log {
+		if e := &r.log[i]; e.cmds != nil {
+			rec.Entries = append(rec.Entries, Entry{Slot: r.snap.Index + 1 + uint64(i), Ballot: e.ballot, Cmds: e.cmds, Committed: e.committed})
+		}
+	}
+	return rec
+}
+
+// emitSnapshot replaces every record of this Ready with a snapshot record
+// holding all durable state.
+func (r *Replica) emitSnapshot() {
+	r.rd.Persist = nil
+	r.rd.Snapshot = r.record()
+}
+
+func (r *Replica) truncate(index uint64) {
+	var keep []entry
+	if index < r.lastSlot() {
+		keep = append(make([]entry, 0, r.lastSlot()-index+64), r.log[index-r.snap.Index:]...)
+	}
+	r.log = keep
+}
+
+func (r *Replica) takeSnapshot() {
+	r.truncate(r.executed)
+	r.snap = Snapshot{Index: r.executed, KV: r.store.Snapshot()}
+	r.emitSnapshot()
+}
+
+func (r *Replica) installSnapshot(s Snapshot) {
+	if s.Index <= r.executed {
+		return
+	}
+	if s.Index < r.lastSlot() {
+		r.truncate(s.Index)
+	} else {
+		r.log = nil
+	}
+	r.snap = s
+	r.store = kv.FromSnapshot(s.KV)
+	r.executed = s.Index
+	if r.next != 0 && r.next <= s.Index {
+		r.next = s.Index + 1
+	}
+	// Proposals of ours that the snapshot already executed: report their
+	// (first) outputs, as a retry would.
+	for _, id := range r.pendingList {
+		p, ok := r.pending[id]
+		if !ok {
+			continue
+		}
+		if out, done := r.store.Executed(id); done {
+			r.rd.Executed = append(r.rd.Executed, paxos.Execution{Command: p.cmd, Output: out, Duplicate: true})
+			delete(r.pending, id)
+		}
+	}
+	r.emitSnapshot()
+	r.executeReady()
+}
+
+func (r *Replica) restore(p *paxos.Persisted) error {
+	if p.Snapshot != nil {
+		rec, ok := p.Snapshot.(SnapshotRecord)
+		if !ok {
+			return fmt.Errorf("multi: restore: snapshot is %T, want multi.SnapshotRecord; was it written by another protocol?", p.Snapshot)
+		}
+		r.applyRecord(rec)
+	}
+	for i, rec := range p.Records {
+		switch v := rec.(type) {
+		case PromiseRecord:
+			if r.promised.Less(v.Ballot) {
+				r.promised = v.Ballot
+			}
+		case AcceptRecord:
+			if v.Slot == 0 || len(v.Cmds) == 0 {
+				return fmt.Errorf("multi: restore: record %d: accept record for slot %d with %d commands is corrupt", i, v.Slot, len(v.Cmds))
+			}
+			if v.Slot > r.snap.Index {
+				e := r.ensure(v.Slot)
+				if !e.committed && !v.Ballot.Less(e.ballot) {
+					e.ballot, e.cmds = v.Ballot, v.Cmds
+				}
+			}
+		case SnapshotRecord:
+			r.applyRecord(v)
+		default:
+			return fmt.Errorf("multi: restore: record %d is %T, not a multi record; was it written by another protocol?", i, rec)
+		}
+	}
+	r.maxSeen = r.promised
+	r.executeReady()
+	return nil
+}
+
+func (r *Replica) applyRecord(rec SnapshotRecord) {
+	if r.promised.Less(rec.Promised) {
+		r.promised = rec.Promised
+	}
+	r.snap = rec.Snapshot
+	r.store = kv.FromSnapshot(rec.Snapshot.KV)
+	r.executed = rec.Snapshot.Index
+	r.log = nil
+	for _, e := range rec.Entries {
+		if e.Slot <= r.snap.Index || len(e.Cmds) == 0 {
+			continue
+		}
+		x := r.ensure(e.Slot)
+		x.ballot, x.cmds, x.committed = e.Ballot, e.Cmds, e.Committed
+	}
+}

@@ -1,0 +1,162 @@
+package multi
+
+import (
+	"fmt"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/kv"
+)
+
+// Ballot orders leadership attempts: by Round, then by the leader's ID. The
+// zero Ballot is below every real ballot.
+type Ballot struct {
+	Round  uint64       `msgpack:"r"`
+	Leader paxos.NodeID `msgpack:"l"`
+}
+
+// Less reports whether b orders before o.
+func (b Ballot) Less(o Ballot) bool {
+	if b.Round != o.Round {
+		return b.Round < o.Round
+	}
+	return b.Leader < o.Leader
+}
+
+// String renders the ballot as "round.leader".
+func (b Ballot) String() string { return fmt.Sprintf("%d.%d", b.Round, b.Leader) }
+
+// Entry is one slot's value as carried in phase 1, catch-up and snapshots.
+type Entry struct {
+	Slot   uint64          `msgpack:"s"`
+	Ballot Ballot          `msgpack:"b"`
+	Cmds   []paxos.Command `msgpack:"c"`
+	// Committed is set when the sender knows the value was chosen.
+	Committed bool `msgpack:"k,omitempty"`
+}
+
+// Prepare is phase 1a: a candidate asks for promises at Ballot for every
+// slot above Commit (the candidate's commit point).
+type Prepare struct {
+	Ballot Ballot `msgpack:"b"`
+	Commit uint64 `msgpack:"c"`
+}
+
+// Promise is phase 1b: the acceptor promised Ballot and reports every value
+// it holds above the candidate's commit point. When the acceptor has
+// compacted its log beyond that point, Snapshot carries its state instead of
+// the missing entries.
+type Promise struct {
+	Ballot   Ballot    `msgpack:"b"`
+	Entries  []Entry   `msgpack:"e"`
+	Snapshot *Snapshot `msgpack:"s,omitempty"`
+}
+
+// Accept is phase 2a: the leader asks acceptors to accept Cmds for Slot.
+type Accept struct {
+	Ballot Ballot          `msgpack:"b"`
+	Slot   uint64          `msgpack:"s"`
+	Cmds   []paxos.Command `msgpack:"c"`
+}
+
+// Accepted is phase 2b: the acceptor accepted Slot at Ballot.
+type Accepted struct {
+	Ballot Ballot `msgpack:"b"`
+	Slot   uint64 `msgpack:"s"`
+}
+
+// Commit announces that Cmds was chosen for Slot; Ballot is the sender's.
+type Commit struct {
+	Ballot Ballot          `msgpack:"b"`
+	Slot   uint64          `msgpack:"s"`
+	Cmds   []paxos.Command `msgpack:"c"`
+}
+
+// Nack tells a sender of a message at a lower ballot that the receiver has
+// promised Promised; the sender steps down.
+type Nack struct {
+	Promised Ballot `msgpack:"p"`
+}
+
+// Heartbeat keeps followers from electing a new leader and tells them the
+// leader's commit point. Tick is the leader's tick count when sent (echoed
+// back to measure leases).
+type Heartbeat struct {
+	Ballot Ballot `msgpack:"b"`
+	Commit uint64 `msgpack:"c"`
+	Tick   uint64 `msgpack:"t"`
+}
+
+// HeartbeatReply acknowledges a Heartbeat; Executed is the follower's
+// execution point, so the leader can send it what it misses.
+type HeartbeatReply struct {
+	Ballot   Ballot `msgpack:"b"`
+	Executed uint64 `msgpack:"e"`
+	Commit   uint64 `msgpack:"c"` // the heartbeat's Commit, echoed
+	Tick     uint64 `msgpack:"t"`
+}
+
+// Forward carries client commands from a follower to the leader.
+type Forward struct {
+	Cmds []paxos.Command `msgpack:"c"`
+}
+
+// CatchUp carries committed entries to a lagging replica.
+type CatchUp struct {
+	Ballot  Ballot  `msgpack:"b"`
+	Entries []Entry `msgpack:"e"`
+}
+
+// InstallSnapshot carries a snapshot to a replica too far behind for the log.
+type InstallSnapshot struct {
+	Ballot   Ballot   `msgpack:"b"`
+	Snapshot Snapshot `msgpack:"s"`
+}
+
+// Snapshot is the state machine after executing every slot up to Index.
+type Snapshot struct {
+	Index uint64      `msgpack:"i"`
+	KV    kv.Snapshot `msgpack:"kv"`
+}
+
+// PromiseRecord is the durable record of a promised ballot.
+type PromiseRecord struct {
+	Ballot Ballot `msgpack:"b"`
+}
+
+// AcceptRecord is the durable record of a value accepted for a slot.
+type AcceptRecord struct {
+	Slot   uint64          `msgpack:"s"`
+	Ballot Ballot          `msgpack:"b"`
+	Cmds   []paxos.Command `msgpack:"c"`
+}
+
+// SnapshotRecord holds all of a replica's durable state: its promise, the
+// state machine up to Snapshot.Index and every value it holds above it. It
+// replaces every record persisted before it.
+type SnapshotRecord struct {
+	Promised Ballot   `msgpack:"p"`
+	Snapshot Snapshot `msgpack:"s"`
+	Entries  []Entry  `msgpack:"e"`
+}
+
+func init() {
+	paxos.RegisterProtocol("multi", New)
+	for name, v := range map[string]any{
+		"multi.Prepare":         Prepare{},
+		"multi.Promise":         Promise{},
+		"multi.Accept":          Accept{},
+		"multi.Accepted":        Accepted{},
+		"multi.Commit":          Commit{},
+		"multi.Nack":            Nack{},
+		"multi.Heartbeat":       Heartbeat{},
+		"multi.HeartbeatReply":  HeartbeatReply{},
+		"multi.Forward":         Forward{},
+		"multi.CatchUp":         CatchUp{},
+		"multi.InstallSnapshot": InstallSnapshot{},
+		"multi.PromiseRecord":   PromiseRecord{},
+		"multi.AcceptRecord":    AcceptRecord{},
+		"multi.SnapshotRecord":  SnapshotRecord{},
+	} {
+		paxos.Register(name, v)
+	}
+}

@@ -1,0 +1,392 @@
+// Package node is the live runtime: it drives one paxos.Replica with real
+// clocks, a transport and durable storage.
+//
+// A Node runs its replica on a single goroutine. That goroutine takes
+// inbound peer messages, client proposals and ticks of a real clock, hands
+// them to the replica, and for each paxos.Ready, in order:
+//
+//  1. persists the snapshot and records (storage.Storage.Append: one fsync);
+//  2. sends the messages;
+//  3. answers the clients waiting for the executed commands.
+//
+// Inputs that arrive together are handed to the replica before one Ready is
+// collected, so under load one fsync covers the records of many messages
+// (group commit) and the transport batches their messages.
+//
+// Serve (serve.go) composes a Node with the TCP transport, the file WAL and
+// the client protocol server into a process-sized replica, as `paxos serve`
+// runs it.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/storage"
+	"github.com/paxos-lab/paxos/transport"
+)
+
+// ErrStopped is returned by Submit when the node stopped before the command
+// executed here. The command may still execute: retry it with the same
+// (client, seq), here after a restart or at another replica.
+var ErrStopped = errors.New("node stopped")
+
+// Config configures a Node.
+type Config struct {
+	// Protocol names a registered protocol (see paxos.Protocols); New, if
+	// set, is used instead.
+	Protocol string
+	New      paxos.Constructor
+	// Replica is the replica's configuration. Its Restore is filled from
+	// Storage when Storage holds anything.
+	Replica paxos.Config
+	// Transport carries messages to and from peers. The node closes it on
+	// Stop.
+	Transport transport.Transport
+	// Storage keeps the replica's records. The node closes it on Stop.
+	Storage storage.Storage
+	// Tick is the length of one logical tick (default 10ms).
+	Tick time.Duration
+	// Logger receives the node's log (default slog.Default()).
+	Logger *slog.Logger
+	// Observe, if set, is called on the node goroutine with every Ready
+	// after it was carried out (for metrics: commit paths, decisions). It
+	// must not block or keep the Ready.
+	Observe func(rd *paxos.Ready)
+}
+
+// Stats counts what a node did.
+type Stats struct {
+	Readies    uint64 // non-empty Readies carried out
+	Appends    uint64 // storage appends (one fsync each)
+	Records    uint64 // records persisted
+	Messages   uint64 // messages sent
+	Executed   uint64 // commands executed
+	StepErrors uint64 // messages the replica refused
+}
+
+type result struct {
+	ex  paxos.Execution
+	err error
+}
+
+type waiter struct {
+	id paxos.CommandID
+	ch chan result // buffered 1
+}
+
+type proposal struct {
+	cmd paxos.Command
+	w   *waiter
+}
+
+// Node drives one replica. Create it with Start.
+type Node struct {
+	cfg  Config
+	log  *slog.Logger
+	r    paxos.Replica
+	id   paxos.NodeID
+	in   <-chan paxos.Message
+	tick time.Duration
+
+	props   chan proposal
+	cancels chan *waiter
+	stop    chan struct{}
+	done    chan struct{}
+
+	stopOnce sync.Once
+	errMu    sync.Mutex
+	err      error
+
+	waiting map[paxos.CommandID][]*waiter // owned by the loop goroutine
+	local   []paxos.Message               // messages to self, owned by the loop
+
+	readies, appends, records, messages, executed, stepErrors atomic.Uint64
+}
+
+// Start loads the replica's persisted state, builds the replica (restoring
+// it when storage holds anything) and starts its goroutine.
+func Start(cfg Config) (*Node, error) {
+	if cfg.Transport == nil || cfg.Storage == nil {
+		return nil, fmt.Errorf("node: a Transport and a Storage are required: %w", paxos.ErrConfig)
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = 10 * time.Millisecond
+	}
+	lg := cfg.Logger
+	if lg == nil {
+		lg = slog.Default()
+	}
+	lg = lg.With("replica", cfg.Replica.ID)
+	p, err := cfg.Storage.Load()
+	if err != nil {
+		return nil, fmt.Errorf("node: load replica %d's state: %w", cfg.Replica.ID, err)
+	}
+	rcfg := cfg.Replica
+	if !storage.Empty(p) {
+		rcfg.Restore = &p
+		lg.Info("node: restoring from storage", "snapshot", p.Snapshot != nil, "records", len(p.Records))
+	}
+	var r paxos.Replica
+	if cfg.New != nil {
+		r, err = cfg.New(rcfg)
+	} else {
+		r, err = paxos.New(cfg.Protocol, rcfg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("node: build replica %d: %w", cfg.Replica.ID, err)
+	}
+	n := &Node{
+		cfg: cfg, log: lg, r: r, id: r.ID(), in: cfg.Transport.Recv(), tick: cfg.Tick,
+		props: make(chan proposal, 1024), cancels: make(chan *waiter, 1024),
+		stop: make(chan struct{}), done: make(chan struct{}),
+		waiting: map[paxos.CommandID][]*waiter{},
+	}
+	go n.loop()
+	return n, nil
+}
+
+// ID returns the replica's id.
+func (n *Node) ID() paxos.NodeID { return n.id }
+
+// Submit proposes cmd at this replica and waits until it executes here, then
+// returns its execution (Duplicate set if an earlier attempt with the same
+// (client, seq) already executed). It returns ctx's error when ctx ends
+// first, and an error wrapping ErrStopped when the node stops first; in both
+// cases the command may still execute, so retry it with the same
+// (client, seq). cmd.Client must not be 0 (reserved for internal no-ops).
+func (n *Node) Submit(ctx context.Context, cmd paxos.Command) (paxos.Execution, error) {
+	if cmd.Client == 0 {
+		return paxos.Execution{}, fmt.Errorf("node: client id 0 is reserved for internal no-ops; use a random client id")
+	}
+	w := &waiter{id: cmd.ID(), ch: make(chan result, 1)}
+	select {
+	case n.props <- proposal{cmd: cmd, w: w}:
+	case <-ctx.Done():
+		return paxos.Execution{}, ctx.Err()
+	case <-n.done:
+		return paxos.Execution{}, n.stoppedErr()
+	}
+	select {
+	case res := <-w.ch:
+		return res.ex, res.err
+	case <-ctx.Done():
+		select {
+		case n.cancels <- w:
+		case <-n.done:
+		}
+		return paxos.Execution{}, ctx.Err()
+	case <-n.done:
+		select {
+		case res := <-w.ch:
+			return res.ex, res.err
+		default:
+		}
+		return paxos.Execution{}, n.stoppedErr()
+	}
+}
+
+func (n *Node) stoppedErr() error {
+	if err := n.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrStopped, err)
+	}
+	return ErrStopped
+}
+
+// Err returns the error that stopped the node (a storage failure), or nil.
+func (n *Node) Err() error {
+	n.errMu.Lock()
+	defer n.errMu.Unlock()
+	return n.err
+}
+
+// Done is closed when the node's goroutine has exited (after Stop, or after
+// a fatal storage error).
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+// Stats returns the node's counters.
+func (n *Node) Stats() Stats {
+	return Stats{Readies: n.readies.Load(), Appends: n.appends.Load(), Records: n.records.Load(),
+		Messages: n.messages.Load(), Executed: n.executed.Load(), StepErrors: n.stepErrors.Load()}
+}
+
+// Stop stops the replica's goroutine, fails pending Submits with ErrStopped,
+// and closes the transport and the storage. It waits for all of that or
+// until ctx ends. It is safe to call more than once.
+func (n *Node) Stop(ctx context.Context) error {
+	n.stopOnce.Do(func() { close(n.stop) })
+	select {
+	case <-n.done:
+	case <-ctx.Done():
+		return fmt.Errorf("node: stop replica %d: %w", n.id, ctx.Err())
+	}
+	var errs []error
+	if err := n.cfg.Transport.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := n.cfg.Storage.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (n *Node) fail(err error) {
+	n.errMu.Lock()
+	if n.err == nil {
+		n.err = err
+	}
+	n.errMu.Unlock()
+}
+
+// maxDrain bounds how many inputs are handed to the replica before one
+// Ready is carried out.
+const maxDrain = 512
+
+func (n *Node) loop() {
+	defer close(n.done)
+	defer n.failWaiters()
+	ticker := time.NewTicker(n.tick)
+	defer ticker.Stop()
+	in := n.in
+	for {
+		select {
+		case <-n.stop:
+			return
+		case m, ok := <-in:
+			if !ok {
+				in = nil
+				continue
+			}
+			n.step(m)
+		case p := <-n.props:
+			n.propose(p)
+		case w := <-n.cancels:
+			n.cancel(w)
+		case <-ticker.C:
+			n.r.Tick()
+		}
+	drain:
+		for i := 0; i < maxDrain; i++ {
+			select {
+			case m, ok := <-in:
+				if !ok {
+					in = nil
+					break drain
+				}
+				n.step(m)
+			case p := <-n.props:
+				n.propose(p)
+			case w := <-n.cancels:
+				n.cancel(w)
+			default:
+				break drain
+			}
+		}
+		if err := n.process(); err != nil {
+			n.fail(err)
+			n.log.Error("node: stopping: cannot persist the replica's state", "err", err)
+			return
+		}
+	}
+}
+
+func (n *Node) step(m paxos.Message) {
+	if err := n.r.Step(m); err != nil {
+		c := n.stepErrors.Add(1)
+		if c <= 10 || c%1000 == 0 {
+			n.log.Warn("node: replica refused a message", "from", m.From, "type", fmt.Sprintf("%T", m.Body), "err", err, "refused_total", c)
+		}
+	}
+}
+
+func (n *Node) propose(p proposal) {
+	n.waiting[p.w.id] = append(n.waiting[p.w.id], p.w)
+	n.r.Propose(p.cmd)
+}
+
+func (n *Node) cancel(w *waiter) {
+	ws := n.waiting[w.id]
+	for i, x := range ws {
+		if x == w {
+			ws = append(ws[:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(ws) == 0 {
+		delete(n.waiting, w.id)
+	} else {
+		n.waiting[w.id] = ws
+	}
+}
+
+// process carries out Readies until the replica has nothing more to do
+// (messages to itself are stepped at once).
+func (n *Node) process() error {
+	for {
+		rd := n.r.Ready()
+		if rd.Empty() && len(n.local) == 0 {
+			return nil
+		}
+		if !rd.Empty() {
+			if err := n.carryOut(&rd); err != nil {
+				return err
+			}
+		}
+		local := n.local
+		n.local = nil
+		for _, m := range local {
+			n.step(m)
+		}
+	}
+}
+
+func (n *Node) carryOut(rd *paxos.Ready) error {
+	n.readies.Add(1)
+	if rd.Snapshot != nil || len(rd.Persist) > 0 {
+		if err := n.cfg.Storage.Append(rd.Snapshot, rd.Persist); err != nil {
+			return err
+		}
+		n.appends.Add(1)
+		n.records.Add(uint64(len(rd.Persist)))
+	}
+	for _, m := range rd.Messages {
+		if m.To == n.id {
+			n.local = append(n.local, m)
+			continue
+		}
+		n.cfg.Transport.Send(m)
+	}
+	n.messages.Add(uint64(len(rd.Messages)))
+	n.executed.Add(uint64(len(rd.Executed)))
+	for _, ex := range rd.Executed {
+		id := ex.Command.ID()
+		ws, ok := n.waiting[id]
+		if !ok {
+			continue
+		}
+		delete(n.waiting, id)
+		for _, w := range ws {
+			w.ch <- result{ex: ex}
+		}
+	}
+	if n.cfg.Observe != nil {
+		n.cfg.Observe(rd)
+	}
+	return nil
+}
+
+func (n *Node) failWaiters() {
+	err := n.stoppedErr()
+	for id, ws := range n.waiting {
+		for _, w := range ws {
+			w.ch <- result{err: err}
+		}
+		delete(n.waiting, id)
+	}
+}

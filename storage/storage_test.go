@@ -1,0 +1,352 @@
+package storage_test
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/storage"
+)
+
+type rec struct {
+	N    int
+	Data string
+}
+
+type snap struct {
+	Upto int
+}
+
+func init() {
+	paxos.Register("storage_test.rec", rec{})
+	paxos.Register("storage_test.snap", snap{})
+}
+
+func recs(from, to int) []any {
+	var out []any
+	for i := from; i < to; i++ {
+		out = append(out, rec{N: i, Data: strings.Repeat("x", i%7)})
+	}
+	return out
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)) }
+
+func open(t *testing.T, dir string) *storage.WAL {
+	t.Helper()
+	w, err := storage.OpenWAL(dir, storage.WALOptions{Logger: quiet()})
+	require.NoError(t, err)
+	return w
+}
+
+func logFile(t *testing.T, dir string) string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, "wal-*.log"))
+	require.NoError(t, err)
+	require.Len(t, m, 1)
+	return m[0]
+}
+
+func TestMemoryRoundTrip(t *testing.T) {
+	m := storage.NewMemory()
+	require.NoError(t, m.Append(nil, recs(0, 3)))
+	require.NoError(t, m.Append(snap{Upto: 3}, recs(3, 5)))
+	require.NoError(t, m.Append(nil, recs(5, 6)))
+	p, err := m.Load()
+	require.NoError(t, err)
+	assert.Equal(t, snap{Upto: 3}, p.Snapshot)
+	assert.Equal(t, recs(3, 6), p.Records)
+	r := m.Reopen()
+	require.NoError(t, m.Close())
+	assert.ErrorIs(t, m.Append(nil, recs(0, 1)), storage.ErrClosed)
+	p2, err := r.Load()
+	require.NoError(t, err)
+	assert.Equal(t, p, p2)
+	assert.Error(t, r.Append(nil, []any{struct{ X int }{1}}), "unregistered type must fail")
+}
+
+func TestWALRoundTripAndReopen(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "missing", "data") // created on open
+	w := open(t, dir)
+	p, err := w.Load()
+	require.NoError(t, err)
+	assert.True(t, storage.Empty(p))
+	require.NoError(t, w.Append(nil, recs(0, 10)))
+	require.NoError(t, w.Append(nil, recs(10, 12)))
+	require.NoError(t, w.Close())
+
+	w = open(t, dir)
+	p, err = w.Load()
+	require.NoError(t, err)
+	assert.Nil(t, p.Snapshot)
+	assert.Equal(t, recs(0, 12), p.Records)
+	require.NoError(t, w.Close())
+}
+
+func TestWALSnapshotReplay(t *testing.T) {
+	dir := t.TempDir()
+	w := open(t, dir)
+	require.NoError(t, w.Append(nil, recs(0, 5)))
+	require.NoError(t, w.Append(snap{Upto: 5}, recs(5, 7)))
+	require.NoError(t, w.Append(nil, recs(7, 9)))
+	require.NoError(t, w.Close())
+
+	w = open(t, dir)
+	p, err := w.Load()
+	require.NoError(t, err)
+	assert.Equal(t, snap{Upto: 5}, p.Snapshot)
+	assert.Equal(t, recs(5, 9), p.Records)
+	// A second snapshot supersedes the first and its log.
+	require.NoError(t, w.Append(snap{Upto: 9}, nil))
+	require.NoError(t, w.Append(nil, recs(9, 10)))
+	require.NoError(t, w.Close())
+
+	w = open(t, dir)
+	defer w.Close()
+	p, err = w.Load()
+	require.NoError(t, err)
+	assert.Equal(t, snap{Upto: 9}, p.Snapshot)
+	assert.Equal(t, recs(9, 10), p.Records)
+	logs, _ := filepath.Glob(filepath.Join(dir, "wal-*.log"))
+	assert.Len(t, logs, 1, "old logs are removed")
+}
+
+func TestWALCrashDuringSnapshotLeavesOldState(t *testing.T) {
+	dir := t.TempDir()
+	w := open(t, dir)
+	require.NoError(t, w.Append(nil, recs(0, 3)))
+	require.NoError(t, w.Close())
+	// A crash after writing the temporary snapshot but before the rename.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "snapshot.tmp"), []byte("half a snapsh"), 0o644))
+	w = open(t, dir)
+	defer w.Close()
+	p, err := w.Load()
+	require.NoError(t, err)
+	assert.Nil(t, p.Snapshot)
+	assert.Equal(t, recs(0, 3), p.Records)
+	_, err = os.Stat(filepath.Join(dir, "snapshot.tmp"))
+	assert.True(t, os.IsNotExist(err), "leftover temporary snapshot removed")
+}
+
+func TestWALTornTailTruncated(t *testing.T) {
+	for _, cut := range []int{1, 5, 11, 12, 13, 20} {
+		t.Run(fmt.Sprint("cut", cut), func(t *testing.T) {
+			dir := t.TempDir()
+			w := open(t, dir)
+			require.NoError(t, w.Append(nil, recs(0, 4)))
+			require.NoError(t, w.Close())
+			path := logFile(t, dir)
+			data, err := os.ReadFile(path)
+			require.NoError(t, err)
+			full := len(data)
+			// Append a fifth record and cut it short.
+			w = open(t, dir)
+			require.NoError(t, w.Append(nil, []any{rec{N: 99, Data: strings.Repeat("y", 40)}}))
+			require.NoError(t, w.Close())
+			data, err = os.ReadFile(path)
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(path, data[:full+cut], 0o644))
+
+			var logs bytes.Buffer
+			w, err = storage.OpenWAL(dir, storage.WALOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			require.NoError(t, err)
+			p, err := w.Load()
+			require.NoError(t, err)
+			assert.Equal(t, recs(0, 4), p.Records)
+			assert.Contains(t, logs.String(), "torn")
+			// The log continues cleanly after the truncation.
+			require.NoError(t, w.Append(nil, recs(4, 5)))
+			require.NoError(t, w.Close())
+			w = open(t, dir)
+			defer w.Close()
+			p, err = w.Load()
+			require.NoError(t, err)
+			assert.Equal(t, recs(0, 5), p.Records)
+		})
+	}
+}
+
+func TestWALTornFinalChecksumAndZeroTail(t *testing.T) {
+	dir := t.TempDir()
+	w := open(t, dir)
+	require.NoError(t, w.Append(nil, recs(0, 3)))
+	require.NoError(t, w.Close())
+	path := logFile(t, dir)
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	// Flip a bit in the last byte (the final record's payload) and add
+	// zero-filled space as a crash after preallocation would leave.
+	data[len(data)-1] ^= 0x10
+	require.NoError(t, os.WriteFile(path, data, 0o644))
+	w = open(t, dir)
+	p, err := w.Load()
+	require.NoError(t, err)
+	assert.Equal(t, recs(0, 2), p.Records)
+	require.NoError(t, w.Close())
+
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.Write(make([]byte, 100))
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	w = open(t, dir)
+	defer w.Close()
+	p, err = w.Load()
+	require.NoError(t, err)
+	assert.Equal(t, recs(0, 2), p.Records)
+}
+
+func TestWALCorruptionInTheMiddle(t *testing.T) {
+	for _, where := range []string{"payload", "header"} {
+		t.Run(where, func(t *testing.T) {
+			dir := t.TempDir()
+			w := open(t, dir)
+			require.NoError(t, w.Append(nil, recs(0, 1)))
+			require.NoError(t, w.Close())
+			path := logFile(t, dir)
+			first, err := os.ReadFile(path)
+			require.NoError(t, err)
+			w = open(t, dir)
+			require.NoError(t, w.Append(nil, recs(1, 6)))
+			require.NoError(t, w.Close())
+			data, err := os.ReadFile(path)
+			require.NoError(t, err)
+			// Damage the second record (starting at len(first)).
+			pos := len(first) + 2 // header length field
+			if where == "payload" {
+				pos = len(first) + 12 + 1
+			}
+			data[pos] ^= 0x04
+			require.NoError(t, os.WriteFile(path, data, 0o644))
+			_, err = storage.OpenWAL(dir, storage.WALOptions{Logger: quiet()})
+			require.Error(t, err)
+			assert.ErrorIs(t, err, storage.ErrCorrupt)
+			assert.Contains(t, err.Error(), path)
+			assert.Contains(t, err.Error(), fmt.Sprintf("offset %d", len(first)))
+		})
+	}
+}
+
+func TestWALCorruptSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	w := open(t, dir)
+	require.NoError(t, w.Append(snap{Upto: 1}, recs(0, 1)))
+	require.NoError(t, w.Close())
+	path := filepath.Join(dir, "snapshot")
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	data[len(data)-1] ^= 1
+	require.NoError(t, os.WriteFile(path, data, 0o644))
+	_, err = storage.OpenWAL(dir, storage.WALOptions{Logger: quiet()})
+	assert.ErrorIs(t, err, storage.ErrCorrupt)
+	assert.Contains(t, err.Error(), path)
+}
+
+func TestWALUnreadableFiles(t *testing.T) {
+	// The log path is a directory: opening must fail with a clear error.
+	dir := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(dir, fmt.Sprintf("wal-%016x.log", 0)), 0o755))
+	_, err := storage.OpenWAL(dir, storage.WALOptions{Logger: quiet()})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "wal-")
+
+	// The data directory is a file.
+	file := filepath.Join(t.TempDir(), "plain")
+	require.NoError(t, os.WriteFile(file, nil, 0o644))
+	_, err = storage.OpenWAL(file, storage.WALOptions{Logger: quiet()})
+	assert.Error(t, err)
+
+	// The snapshot is a directory.
+	dir = t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "snapshot"), 0o755))
+	_, err = storage.OpenWAL(dir, storage.WALOptions{Logger: quiet()})
+	assert.Error(t, err)
+}
+
+func TestWALDamagedFinalRecordIsTorn(t *testing.T) {
+	dir := t.TempDir()
+	w := open(t, dir)
+	require.NoError(t, w.Append(nil, recs(0, 2)))
+	require.NoError(t, w.Close())
+	path := logFile(t, dir)
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	i := bytes.LastIndex(data, []byte("storage_test.rec"))
+	require.Positive(t, i)
+	data[i+len("storage_test.")] = 'R'
+	require.NoError(t, os.WriteFile(path, data, 0o644))
+	// The final record's checksum fails and nothing follows it: a torn
+	// write, so the open succeeds and only the first record remains.
+	w, err = storage.OpenWAL(dir, storage.WALOptions{Logger: quiet()})
+	require.NoError(t, err)
+	defer w.Close()
+	p, err := w.Load()
+	require.NoError(t, err)
+	assert.Equal(t, recs(0, 1), p.Records)
+}
+
+func TestWALGroupCommit(t *testing.T) {
+	dir := t.TempDir()
+	w := open(t, dir)
+	const writers, each = 8, 25
+	var wg sync.WaitGroup
+	for g := 0; g < writers; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				assert.NoError(t, w.Append(nil, []any{rec{N: g*1000 + i}}))
+			}
+		}(g)
+	}
+	wg.Wait()
+	syncs := w.Syncs()
+	assert.LessOrEqual(t, syncs, uint64(writers*each))
+	assert.Positive(t, syncs)
+	require.NoError(t, w.Close())
+	w = open(t, dir)
+	defer w.Close()
+	p, err := w.Load()
+	require.NoError(t, err)
+	assert.Len(t, p.Records, writers*each)
+	// Each writer's records appear in its own order.
+	last := map[int]int{}
+	for _, r := range p.Records {
+		n := r.(rec).N
+		g, i := n/1000, n%1000
+		if prev, ok := last[g]; ok {
+			assert.Greater(t, i, prev)
+		}
+		last[g] = i
+	}
+	assert.ErrorIs(t, w.Close(), nil)
+}
+
+func TestVerifyFrames(t *testing.T) {
+	n, err := storage.VerifyFrames(nil)
+	assert.NoError(t, err)
+	assert.Zero(t, n)
+	n, err = storage.VerifyFrames([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13})
+	assert.ErrorIs(t, err, storage.ErrCorrupt)
+	assert.Zero(t, n)
+}
+
+func FuzzVerifyFrames(f *testing.F) {
+	f.Add([]byte{})
+	f.Add(make([]byte, 40))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		n, _ := storage.VerifyFrames(data)
+		if n < 0 || n > int64(len(data)) {
+			t.Fatalf("valid prefix %d outside 0..%d", n, len(data))
+		}
+	})
+}

@@ -1,0 +1,572 @@
+package transport
+
+import (
+	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/paxos-lab/paxos"
+)
+
+// handshakeMagic names the wire protocol and its version.
+const handshakeMagic = "paxos-peer/1"
+
+// hello is the first frame a dialer sends.
+type hello struct {
+	Magic   string       `msgpack:"m"`
+	Cluster string       `msgpack:"c"`
+	From    paxos.NodeID `msgpack:"f"`
+	To      paxos.NodeID `msgpack:"t"`
+}
+
+// welcome is the acceptor's answer to a hello: Err empty means accepted.
+type welcome struct {
+	Err string `msgpack:"e"`
+}
+
+// maxHandshake bounds the handshake frames.
+const maxHandshake = 4096
+
+// TCPConfig configures a TCP transport.
+type TCPConfig struct {
+	// Cluster names the cluster; peers with another name are refused.
+	Cluster string
+	// ID is this replica's id.
+	ID paxos.NodeID
+	// Peers holds every replica's peer address ("host:port"), indexed by
+	// id. Peers[ID] is where this replica listens unless Listener is set.
+	Peers []string
+	// Listener, if set, is used instead of listening on Peers[ID].
+	Listener net.Listener
+	// TLS, if set, protects every connection with mutual TLS: it must hold
+	// this replica's certificate, the CA that signs peers (RootCAs and
+	// ClientCAs) and ClientAuth = tls.RequireAndVerifyClientCert. See
+	// LoadMutualTLS.
+	TLS *tls.Config
+	// MaxFrame is the largest frame accepted or sent (default
+	// DefaultMaxFrame).
+	MaxFrame int
+	// Queue is the outbox length per peer and the inbound queue length
+	// (default 8192).
+	Queue int
+	// RTT, if set, is an N×N matrix of round-trip times in milliseconds:
+	// every message to replica j is held for RTT[ID][j]/2 before it is
+	// written, emulating a wide-area link on one machine.
+	RTT [][]float64
+	// MinBackoff and MaxBackoff bound the reconnection delay, which doubles
+	// after each failed attempt (defaults 50ms and 2s).
+	MinBackoff, MaxBackoff time.Duration
+	// Logger receives connection events (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// TCP is a Transport over TCP connections. Each replica dials one
+// connection to every peer and sends on it; it receives on the connections
+// its peers dial. So two replicas are joined by two connections, one per
+// direction, and a message never waits for the reverse direction.
+type TCP struct {
+	cfg   TCPConfig
+	log   *slog.Logger
+	ln    net.Listener
+	in    chan paxos.Message
+	peers []*peerOut
+	done  chan struct{}
+	wg    sync.WaitGroup
+	c     counters
+
+	mu      sync.Mutex
+	inbound map[paxos.NodeID]net.Conn // current accepted connection per peer
+	conns   map[net.Conn]struct{}     // every open connection, closed by Close
+	closed  bool
+}
+
+type outMsg struct {
+	m   paxos.Message
+	due time.Time
+}
+
+type peerOut struct {
+	id    paxos.NodeID
+	addr  string
+	delay time.Duration
+	out   chan outMsg
+}
+
+// NewTCP listens and starts connecting to the peers. Connections are made in
+// the background and retried with backoff, so peers may start in any order.
+func NewTCP(cfg TCPConfig) (*TCP, error) {
+	n := len(cfg.Peers)
+	if n < 1 || cfg.ID < 0 || int(cfg.ID) >= n {
+		return nil, fmt.Errorf("transport: replica id %d outside 0..%d: %w", cfg.ID, n-1, paxos.ErrConfig)
+	}
+	if cfg.RTT != nil {
+		if len(cfg.RTT) != n {
+			return nil, fmt.Errorf("transport: RTT matrix has %d rows for %d replicas: %w", len(cfg.RTT), n, paxos.ErrConfig)
+		}
+		for i, row := range cfg.RTT {
+			if len(row) != n {
+				return nil, fmt.Errorf("transport: RTT matrix row %d has %d entries for %d replicas: %w", i, len(row), n, paxos.ErrConfig)
+			}
+		}
+	}
+	if cfg.MaxFrame <= 0 {
+		cfg.MaxFrame = DefaultMaxFrame
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = 8192
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 50 * time.Millisecond
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = max(2*time.Second, cfg.MinBackoff)
+	}
+	lg := cfg.Logger
+	if lg == nil {
+		lg = slog.Default()
+	}
+	lg = lg.With("replica", cfg.ID)
+	ln := cfg.Listener
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", cfg.Peers[cfg.ID])
+		if err != nil {
+			return nil, fmt.Errorf("transport: listen on peer address %s: %w; is another replica using it?", cfg.Peers[cfg.ID], err)
+		}
+	}
+	if cfg.TLS != nil {
+		ln = tls.NewListener(ln, cfg.TLS)
+	}
+	t := &TCP{cfg: cfg, log: lg, ln: ln, in: make(chan paxos.Message, cfg.Queue), done: make(chan struct{}),
+		inbound: map[paxos.NodeID]net.Conn{}, conns: map[net.Conn]struct{}{}}
+	for i, addr := range cfg.Peers {
+		if paxos.NodeID(i) == cfg.ID {
+			t.peers = append(t.peers, nil)
+			continue
+		}
+		p := &peerOut{id: paxos.NodeID(i), addr: addr, out: make(chan outMsg, cfg.Queue)}
+		if cfg.RTT != nil {
+			p.delay = time.Duration(cfg.RTT[cfg.ID][i] / 2 * float64(time.Millisecond))
+		}
+		t.peers = append(t.peers, p)
+	}
+	t.wg.Add(1)
+	go t.acceptLoop()
+	for _, p := range t.peers {
+		if p != nil {
+			t.wg.Add(1)
+			go t.dialLoop(p)
+		}
+	}
+	return t, nil
+}
+
+// Addr returns the address the transport listens on.
+func (t *TCP) Addr() net.Addr { return t.ln.Addr() }
+
+// Stats returns the transport's counters.
+func (t *TCP) Stats() Stats { return t.c.stats() }
+
+// Recv implements Transport.
+func (t *TCP) Recv() <-chan paxos.Message { return t.in }
+
+// Send implements Transport.
+func (t *TCP) Send(m paxos.Message) {
+	if m.To == t.cfg.ID {
+		select {
+		case t.in <- m:
+			t.c.received.Add(1)
+		default:
+			t.c.dropped.Add(1)
+		}
+		return
+	}
+	if m.To < 0 || int(m.To) >= len(t.peers) {
+		t.c.dropped.Add(1)
+		return
+	}
+	p := t.peers[m.To]
+	om := outMsg{m: m}
+	if p.delay > 0 {
+		om.due = time.Now().Add(p.delay)
+	}
+	select {
+	case p.out <- om:
+	default:
+		t.c.dropped.Add(1)
+	}
+}
+
+// Close implements Transport: it closes the listener and every connection
+// and waits for the transport's goroutines. Queued messages are dropped.
+func (t *TCP) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	close(t.done)
+	err := t.ln.Close()
+	for c := range t.conns {
+		c.Close()
+	}
+	t.mu.Unlock()
+	t.wg.Wait()
+	close(t.in)
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("transport: close listener: %w", err)
+	}
+	return nil
+}
+
+// track registers a connection so Close can close it; it reports false
+// (and closes c) if the transport is already closed.
+func (t *TCP) track(c net.Conn) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		c.Close()
+		return false
+	}
+	t.conns[c] = struct{}{}
+	return true
+}
+
+func (t *TCP) untrack(c net.Conn) {
+	t.mu.Lock()
+	delete(t.conns, c)
+	t.mu.Unlock()
+	c.Close()
+}
+
+// sleep waits d or until Close; it reports false on Close.
+func (t *TCP) sleep(d time.Duration) bool {
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-t.done:
+		return false
+	}
+}
+
+// ---- outgoing side ----
+
+func (t *TCP) dialLoop(p *peerOut) {
+	defer t.wg.Done()
+	backoff := t.cfg.MinBackoff
+	failures := 0
+	for {
+		select {
+		case <-t.done:
+			return
+		default:
+		}
+		conn, err := t.dial(p)
+		if err != nil {
+			failures++
+			// The first failure and then every 20th are worth a line; a
+			// peer that is simply not up yet is normal at start-up.
+			if failures == 1 || failures%20 == 0 {
+				t.log.Info("transport: cannot reach peer; retrying", "peer", p.id, "addr", p.addr, "err", err, "attempts", failures)
+			}
+			jitter := time.Duration(rand.Int64N(int64(backoff)/2 + 1))
+			if !t.sleep(backoff + jitter) {
+				return
+			}
+			backoff = min(2*backoff, t.cfg.MaxBackoff)
+			continue
+		}
+		if failures > 0 {
+			t.log.Info("transport: connected to peer", "peer", p.id, "addr", p.addr)
+		}
+		failures, backoff = 0, t.cfg.MinBackoff
+		err = t.writeLoop(conn, p)
+		t.untrack(conn)
+		if err != nil {
+			t.log.Info("transport: connection to peer lost; reconnecting", "peer", p.id, "err", err)
+		}
+	}
+}
+
+// dial connects to p and performs the handshake.
+func (t *TCP) dial(p *peerOut) (net.Conn, error) {
+	d := net.Dialer{Timeout: 3 * time.Second}
+	var conn net.Conn
+	var err error
+	if t.cfg.TLS != nil {
+		cfg := t.cfg.TLS.Clone()
+		if cfg.ServerName == "" {
+			if host, _, e := net.SplitHostPort(p.addr); e == nil {
+				cfg.ServerName = host
+			}
+		}
+		conn, err = (&tls.Dialer{NetDialer: &d, Config: cfg}).Dial("tcp", p.addr)
+	} else {
+		conn, err = d.Dial("tcp", p.addr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !t.track(conn) {
+		return nil, net.ErrClosed
+	}
+	fail := func(err error) (net.Conn, error) {
+		t.untrack(conn)
+		return nil, err
+	}
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	b, err := msgpack.Marshal(&hello{Magic: handshakeMagic, Cluster: t.cfg.Cluster, From: t.cfg.ID, To: p.id})
+	if err != nil {
+		return fail(err)
+	}
+	if err := WriteFrame(conn, b); err != nil {
+		return fail(fmt.Errorf("send handshake: %w", err))
+	}
+	reply, err := ReadFrame(conn, nil, maxHandshake)
+	if err != nil {
+		return fail(fmt.Errorf("read handshake reply: %w", err))
+	}
+	var w welcome
+	if err := msgpack.Unmarshal(reply, &w); err != nil {
+		return fail(fmt.Errorf("decode handshake reply: %w", err))
+	}
+	if w.Err != "" {
+		return fail(fmt.Errorf("peer refused the connection: %s", w.Err))
+	}
+	conn.SetDeadline(time.Time{})
+	return conn, nil
+}
+
+func (t *TCP) writeLoop(conn net.Conn, p *peerOut) error {
+	// The peer never writes after the handshake; reading tells us at once
+	// when it closes the connection.
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		_, _ = io.Copy(io.Discard, conn)
+		conn.Close()
+	}()
+	bw := bufio.NewWriterSize(conn, 64<<10)
+	flush := func() error {
+		if bw.Buffered() == 0 {
+			return nil
+		}
+		conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		return bw.Flush()
+	}
+	for {
+		var om outMsg
+		select {
+		case om = <-p.out:
+		case <-t.done:
+			return nil
+		}
+		if !om.due.IsZero() {
+			if wait := time.Until(om.due); wait > 0 {
+				if err := flush(); err != nil {
+					t.c.dropped.Add(1)
+					return err
+				}
+				if !t.sleep(wait) {
+					return nil
+				}
+			}
+		}
+		b, err := paxos.EncodeMessage(om.m)
+		if err != nil {
+			t.c.dropped.Add(1)
+			t.log.Error("transport: cannot encode message; dropped", "to", p.id, "type", fmt.Sprintf("%T", om.m.Body), "err", err)
+			continue
+		}
+		if len(b) > t.cfg.MaxFrame {
+			t.c.dropped.Add(1)
+			t.log.Error("transport: message larger than the maximum frame; dropped", "to", p.id, "bytes", len(b), "max", t.cfg.MaxFrame)
+			continue
+		}
+		if err := WriteFrame(bw, b); err != nil {
+			t.c.dropped.Add(1)
+			return err
+		}
+		t.c.sent.Add(1)
+		if len(p.out) == 0 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// ---- incoming side ----
+
+func (t *TCP) acceptLoop() {
+	defer t.wg.Done()
+	for {
+		conn, err := t.ln.Accept()
+		if err != nil {
+			select {
+			case <-t.done:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			t.log.Warn("transport: accept failed", "err", err)
+			if !t.sleep(50 * time.Millisecond) {
+				return
+			}
+			continue
+		}
+		if !t.track(conn) {
+			return
+		}
+		t.wg.Add(1)
+		go t.serveConn(conn)
+	}
+}
+
+// refuse answers a hello with an error and closes the connection.
+func (t *TCP) refuse(conn net.Conn, reason string, attrs ...any) {
+	t.c.refused.Add(1)
+	t.log.Warn("transport: refused peer connection: "+reason, append([]any{"remote", conn.RemoteAddr().String()}, attrs...)...)
+	if b, err := msgpack.Marshal(&welcome{Err: reason}); err == nil {
+		_ = WriteFrame(conn, b)
+	}
+}
+
+func (t *TCP) serveConn(conn net.Conn) {
+	defer t.wg.Done()
+	defer t.untrack(conn)
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReaderSize(conn, 64<<10)
+	b, err := ReadFrame(br, nil, maxHandshake)
+	if err != nil {
+		t.c.refused.Add(1)
+		t.log.Warn("transport: refused peer connection: bad handshake frame", "remote", conn.RemoteAddr().String(), "err", err)
+		return
+	}
+	var h hello
+	if err := msgpack.Unmarshal(b, &h); err != nil || h.Magic != handshakeMagic {
+		t.refuse(conn, "not a paxos peer handshake")
+		return
+	}
+	switch {
+	case h.Cluster != t.cfg.Cluster:
+		t.refuse(conn, fmt.Sprintf("wrong cluster %q, this is %q", h.Cluster, t.cfg.Cluster), "peer", h.From)
+		return
+	case h.From < 0 || int(h.From) >= len(t.cfg.Peers) || h.From == t.cfg.ID:
+		t.refuse(conn, fmt.Sprintf("unknown replica id %d", h.From), "peer", h.From)
+		return
+	case h.To != t.cfg.ID:
+		t.refuse(conn, fmt.Sprintf("addressed to replica %d, this is %d", h.To, t.cfg.ID), "peer", h.From)
+		return
+	}
+	ok, err := msgpack.Marshal(&welcome{})
+	if err != nil {
+		return
+	}
+	if err := WriteFrame(conn, ok); err != nil {
+		return
+	}
+	conn.SetDeadline(time.Time{})
+	// A new connection from a peer replaces its old one (the peer restarted
+	// or reconnected).
+	t.mu.Lock()
+	if old := t.inbound[h.From]; old != nil {
+		old.Close()
+	}
+	t.inbound[h.From] = conn
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		if t.inbound[h.From] == conn {
+			delete(t.inbound, h.From)
+		}
+		t.mu.Unlock()
+	}()
+	var buf []byte
+	for {
+		frame, err := ReadFrame(br, buf, t.cfg.MaxFrame)
+		if err != nil {
+			select {
+			case <-t.done:
+				return
+			default:
+			}
+			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if errors.Is(err, ErrFrameTooLarge) || errors.Is(err, ErrEmptyFrame) {
+				t.c.badFrames.Add(1)
+				t.log.Error("transport: bad frame from peer; closing its connection", "peer", h.From, "err", err)
+				return
+			}
+			t.log.Info("transport: connection from peer ended", "peer", h.From, "err", err)
+			return
+		}
+		buf = frame
+		m, err := decodeMessage(frame)
+		if err != nil {
+			t.c.badFrames.Add(1)
+			t.log.Error("transport: malformed message from peer; closing its connection", "peer", h.From, "err", err)
+			return
+		}
+		if m.From != h.From || m.To != t.cfg.ID {
+			t.c.badFrames.Add(1)
+			t.log.Error("transport: misaddressed message from peer; closing its connection", "peer", h.From, "from", m.From, "to", m.To)
+			return
+		}
+		select {
+		case t.in <- m:
+			t.c.received.Add(1)
+		case <-t.done:
+			return
+		}
+	}
+}
+
+// LoadMutualTLS builds a mutual-TLS configuration from PEM files: this
+// replica's certificate and key, and the CA certificate that signs every
+// replica. Each replica's certificate must name its peer host (an IP SAN
+// such as 127.0.0.1, or a DNS name) and allow both server and client use.
+func LoadMutualTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("transport: load TLS certificate %s and key %s: %w", certFile, keyFile, err)
+	}
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("transport: read TLS CA %s: %w", caFile, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("transport: no PEM certificate in CA file %s", caFile)
+	}
+	return MutualTLS(cert, pool), nil
+}
+
+// MutualTLS returns a configuration that presents cert and requires peers
+// (in both directions) to present a certificate signed by a CA in pool.
+func MutualTLS(cert tls.Certificate, pool *x509.CertPool) *tls.Config {
+	return &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		RootCAs:      pool,
+		ClientCAs:    pool,
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		MinVersion:   tls.VersionTLS13,
+	}
+}
