@@ -73,3 +73,7 @@ func readFrame(r io.Reader, buf []byte) ([]byte, error) {
 	}
 	return buf, nil
 }
+
+func isEOF(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}

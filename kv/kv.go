@@ -3,7 +3,8 @@
 //
 // A Store applies Get, Put and Nop commands and deduplicates them by
 // (client, seq): a command whose (client, seq) already executed takes no
-// effect again and returns the output of its first execution.
+// effect again and returns the output of its first execution (kept for the
+// client's last RetainOutputs seqs; see there).
 package kv
 
 import (

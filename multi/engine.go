@@ -373,6 +373,7 @@ func (r *Replica) Tick() {
 			r.heartbeat()
 		}
 		r.retransmit()
+		r.flush(true)
 	case candidate:
 		r.electionElapsed++
 		if r.electionElapsed >= r.electionTimeout {
@@ -397,7 +398,7 @@ func (r *Replica) Tick() {
 
 // Ready implements paxos.Replica.
 func (r *Replica) Ready() paxos.Ready {
-	r.flush()
+	r.flush(false)
 	rd := r.rd
 	r.rd = paxos.Ready{}
 	return rd
@@ -626,12 +627,17 @@ func (r *Replica) becomeLeader() {
 
 // ---- phase 2 ----
 
-// flush assigns waiting commands to new slots, within the window.
-func (r *Replica) flush() {
+// flush assigns waiting commands to new slots, within the window. With
+// Batch > 1 a partial batch waits while other slots are in flight, until
+// the next tick at the latest (partial), so that batches fill under load.
+func (r *Replica) flush(partial bool) {
 	if r.role != leader {
 		return
 	}
 	for len(r.waiting) > 0 && r.next-1-r.executed < uint64(r.cfg.Window) {
+		if len(r.waiting) < r.cfg.Batch && !partial && r.next-1 > r.executed {
+			break
+		}
 		k := min(r.cfg.Batch, len(r.waiting))
 		cmds := make([]paxos.Command, 0, k)
 		for _, c := range r.waiting[:k] {

@@ -163,8 +163,16 @@ func (s *Sim) AddClient(cc ClientConfig) (uint64, error) {
 }
 
 func (s *Sim) interArrival(c *client) time.Duration {
-	return time.Duration(c.rng.ExpFloat64() / c.rate * float64(time.Second))
+	d := c.rng.ExpFloat64() / c.rate * float64(time.Second)
+	if d > maxGap {
+		d = maxGap // a vanishing rate: no further arrival in any sensible run
+	}
+	return time.Duration(d)
 }
+
+// maxGap caps an inter-arrival time (about 31 years) so that time cannot
+// overflow.
+const maxGap = float64(1 << 60)
 
 func (s *Sim) scheduleArrival(ci int, at time.Duration) {
 	i, p := s.q.alloc()
@@ -178,6 +186,11 @@ func (s *Sim) History() []Operation { return append([]Operation(nil), s.ops...) 
 
 // Operations returns the number of client operations issued so far.
 func (s *Sim) Operations() int { return len(s.ops) }
+
+// Completed returns the number of client operations that returned so far.
+// With Operations it makes a cheap stopping condition for RunUntil, e.g.
+// all issued operations returned: s.Completed() == s.Operations().
+func (s *Sim) Completed() int { return s.completed }
 
 // clientArrival issues a client's next operation and, for an open-loop
 // client, schedules the arrival after it.
@@ -261,6 +274,7 @@ func (s *Sim) clientReply(ev *payload) {
 		return
 	}
 	op.Done, op.Return, op.Output, op.LocalRead, op.Replica = true, s.now, ev.out, ev.local, paxos.NodeID(ev.node)
+	s.completed++
 	if s.cfg.Trace != nil {
 		s.tracef("%d return %d.%d from %d\n", s.now, op.Client, op.Seq, ev.node)
 	}

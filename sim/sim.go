@@ -35,6 +35,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/paxos-lab/paxos"
@@ -82,7 +83,12 @@ type Config struct {
 	// Decisions (checkers need them; benchmarks usually do not).
 	Record bool
 	// Trace, if set, receives one line per event, for debugging and for
-	// byte-for-byte determinism tests.
+	// byte-for-byte determinism tests. Each line starts with the virtual
+	// time in nanoseconds and a kind: deliver, serve, propose, tick,
+	// timer, request, retry, return, late-reply, drop, dup, lost,
+	// step-error, crash, restart, partition, cut, heal, faults,
+	// link-faults or client; then the nodes involved and, for messages,
+	// the body's Go type (%T), never its contents.
 	Trace io.Writer
 }
 
@@ -118,10 +124,11 @@ type Sim struct {
 	eff    []Faults // combined global and per-link faults, n*n
 	faulty bool     // some probability in eff is non-zero
 
-	clients []client
-	ops     []Operation
-	opst    []opState
-	byID    map[paxos.CommandID]int32 // client ops not yet committed
+	clients   []client
+	ops       []Operation
+	completed int
+	opst      []opState
+	byID      map[paxos.CommandID]int32 // client ops not yet committed
 
 	execs []Execution
 	decs  []Decision
@@ -141,6 +148,9 @@ func New(cfg Config) (*Sim, error) {
 	}
 	if cfg.New == nil && cfg.Protocol == "" {
 		return nil, fmt.Errorf("sim: %w: set Config.Protocol (one of %v) or Config.New", paxos.ErrConfig, paxos.Protocols())
+	}
+	if cfg.New == nil && !slices.Contains(paxos.Protocols(), cfg.Protocol) {
+		return nil, fmt.Errorf("sim: %w: unknown protocol %q (registered: %v); import github.com/paxos-lab/paxos/protocols to register all, or set Config.New", paxos.ErrConfig, cfg.Protocol, paxos.Protocols())
 	}
 	if cfg.Jitter < 0 {
 		return nil, fmt.Errorf("sim: %w: Jitter=%v, must not be negative", paxos.ErrConfig, cfg.Jitter)

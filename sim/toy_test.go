@@ -98,6 +98,7 @@ type toy struct {
 	next     uint64 // leader: last assigned slot
 	acks     map[uint64]int
 	pending  map[uint64]acc
+	sentAt   map[uint64]int // leader: tick count when a pending slot was last sent
 	done     map[uint64]cmt // committed
 	executed uint64
 	store    *kv.Store
@@ -110,7 +111,7 @@ func newToy(snapEvery int) paxos.Constructor {
 			return nil, err
 		}
 		t := &toy{id: cfg.ID, n: cfg.N, snapEvery: snapEvery, log: map[uint64]paxos.Command{},
-			acks: map[uint64]int{}, pending: map[uint64]acc{}, done: map[uint64]cmt{}, store: kv.New()}
+			acks: map[uint64]int{}, pending: map[uint64]acc{}, sentAt: map[uint64]int{}, done: map[uint64]cmt{}, store: kv.New()}
 		if r := cfg.Restore; r != nil {
 			if r.Snapshot != nil {
 				snap, ok := r.Snapshot.(toySnap)
@@ -170,6 +171,7 @@ func (t *toy) lead(cmd paxos.Command, origin paxos.NodeID) {
 	t.next++
 	a := acc{Slot: t.next, Cmd: cmd, Origin: origin}
 	t.pending[a.Slot] = a
+	t.sentAt[a.Slot] = t.ticks
 	for to := 0; to < t.n; to++ {
 		t.send(paxos.NodeID(to), a)
 	}
@@ -193,6 +195,7 @@ func (t *toy) Step(m paxos.Message) error {
 		t.acks[b.Slot]++
 		if t.acks[b.Slot] == t.n/2+1 {
 			delete(t.pending, b.Slot)
+			delete(t.sentAt, b.Slot)
 			for to := 0; to < t.n; to++ {
 				t.send(paxos.NodeID(to), cmt(a))
 			}
@@ -240,6 +243,10 @@ func (t *toy) Tick() {
 	}
 	slices.Sort(slots)
 	for _, s := range slots {
+		if t.ticks-t.sentAt[s] < 3 {
+			continue
+		}
+		t.sentAt[s] = t.ticks
 		for to := 1; to < t.n; to++ {
 			t.send(paxos.NodeID(to), t.pending[s])
 		}

@@ -1,0 +1,50 @@
+package basic
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/check"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// brokenNew builds replicas whose acceptors ignore their promises.
+func brokenNew(cfg paxos.Config) (paxos.Replica, error) { return newReplica(cfg, true) }
+
+// TestCheckerPasses runs the randomized checker with every fault over a
+// range of seeds at N = 3 and 5: Basic Paxos must show no violation.
+func TestCheckerPasses(t *testing.T) {
+	seeds := 30
+	if testing.Short() {
+		seeds = 8
+	}
+	for _, n := range []int{3, 5} {
+		for seed := uint64(1); seed <= uint64(seeds); seed++ {
+			res, err := check.Run(check.Options{Protocol: "basic", Replicas: n, Seed: seed, Faults: check.AllFaults})
+			require.NoError(t, err)
+			assert.Empty(t, res.Failures, "n=%d seed=%d", n, seed)
+			assert.Positive(t, res.Completed, "n=%d seed=%d: no operation completed", n, seed)
+		}
+	}
+}
+
+// TestCheckerCatchesBrokenAcceptors is the checker's negative test: with
+// acceptors that ignore their promises, some seed within a bounded number
+// must be reported as failing.
+func TestCheckerCatchesBrokenAcceptors(t *testing.T) {
+	const limit = 200
+	for _, n := range []int{3, 5} {
+		caught := uint64(0)
+		for seed := uint64(1); seed <= limit && caught == 0; seed++ {
+			res, err := check.Run(check.Options{New: brokenNew, Replicas: n, Seed: seed, Faults: check.AllFaults, Conflict: 0.5})
+			require.NoError(t, err)
+			if !res.OK() {
+				caught = seed
+				t.Logf("n=%d: broken acceptors caught at seed %d: %s", n, seed, fmt.Sprint(res.Failures[0]))
+			}
+		}
+		assert.NotZero(t, caught, "n=%d: the checker missed acceptors that ignore promises in %d seeds", n, limit)
+	}
+}

@@ -1,0 +1,347 @@
+// Package client is the Go client of a running cluster, and the server side
+// of the client protocol that every replica serves on its client port.
+//
+// A Client sends each command to one replica and waits for its result. When
+// the replica fails, refuses or does not answer within the attempt timeout,
+// the client retries the same command, with the same (client, seq), at the
+// next replica; replicas execute a (client, seq) at most once, so a retried
+// Put takes effect once.
+//
+// Client ids must be unique across every process that talks to a cluster,
+// for all time, or two clients' commands would be taken for retries of each
+// other. New draws a random 63-bit id from crypto/rand (a collision among a
+// million clients has probability about 1e-7); pass Options.ClientID only
+// if you allocate ids yourself.
+package client
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/paxos-lab/paxos"
+)
+
+// Options tunes a Client.
+type Options struct {
+	// ClientID, if non-zero, is the client's id; by default a random 63-bit
+	// id is drawn (see the package comment).
+	ClientID uint64
+	// AttemptTimeout bounds one attempt at one replica before the client
+	// moves on to the next (default 3s).
+	AttemptTimeout time.Duration
+	// DialTimeout bounds connecting to a replica (default 1s).
+	DialTimeout time.Duration
+}
+
+// Result is the outcome of one command.
+type Result struct {
+	// Output is what a Get read ("" for a missing key or a Put).
+	Output string
+	// Replica is the replica that answered.
+	Replica paxos.NodeID
+	// Duplicate is set when an earlier attempt of this command had already
+	// executed; Output is then that execution's.
+	Duplicate bool
+	// LocalRead is set when the replica answered a Get under a lease.
+	LocalRead bool
+	// Attempts is how many replicas were tried.
+	Attempts int
+}
+
+// Client talks to a cluster through the client ports of its replicas. It is
+// safe for concurrent use: each call takes the next sequence number.
+type Client struct {
+	addrs []string
+	opts  Options
+	id    uint64
+	seq   atomic.Uint64
+	pref  atomic.Int64 // the replica that answered last
+
+	mu     sync.Mutex
+	conns  []*conn
+	closed bool
+}
+
+// NewClientID returns a random non-zero 63-bit client id from crypto/rand.
+func NewClientID() (uint64, error) {
+	var b [8]byte
+	for {
+		if _, err := rand.Read(b[:]); err != nil {
+			return 0, fmt.Errorf("client: draw a random client id: %w", err)
+		}
+		if id := binary.LittleEndian.Uint64(b[:]) >> 1; id != 0 {
+			return id, nil
+		}
+	}
+}
+
+// New returns a client of the replicas at addrs (their client addresses).
+// It connects lazily.
+func New(addrs []string, opts Options) (*Client, error) {
+	if len(addrs) == 0 {
+		return nil, errors.New("client: no replica addresses; list every replica's client address")
+	}
+	if opts.AttemptTimeout <= 0 {
+		opts.AttemptTimeout = 3 * time.Second
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = time.Second
+	}
+	id := opts.ClientID
+	if id == 0 {
+		var err error
+		if id, err = NewClientID(); err != nil {
+			return nil, err
+		}
+	}
+	return &Client{addrs: append([]string(nil), addrs...), opts: opts, id: id, conns: make([]*conn, len(addrs))}, nil
+}
+
+// ID returns the client's id.
+func (c *Client) ID() uint64 { return c.id }
+
+// Prefer makes the client try replica i (an index into addrs) first.
+func (c *Client) Prefer(i int) { c.pref.Store(int64(i % len(c.addrs))) }
+
+// Put writes value to key.
+func (c *Client) Put(ctx context.Context, key, value string) error {
+	_, err := c.Do(ctx, paxos.OpPut, key, value)
+	return err
+}
+
+// Get reads key ("" when it was never written).
+func (c *Client) Get(ctx context.Context, key string) (string, error) {
+	r, err := c.Do(ctx, paxos.OpGet, key, "")
+	return r.Output, err
+}
+
+// Do runs one command with the next sequence number, retrying across
+// replicas until it succeeds or ctx ends. After ctx's error the command may
+// or may not have executed.
+func (c *Client) Do(ctx context.Context, op paxos.Op, key, value string) (Result, error) {
+	return c.Exec(ctx, Request{Client: c.id, Seq: c.seq.Add(1), Op: op, Key: key, Value: value})
+}
+
+// NextSeq reserves and returns the next sequence number (for callers that
+// build Requests themselves, e.g. to record histories).
+func (c *Client) NextSeq() uint64 { return c.seq.Add(1) }
+
+// Exec runs req as given (its Client and Seq must be set), retrying it
+// across replicas until a replica answers without error or ctx ends.
+func (c *Client) Exec(ctx context.Context, req Request) (Result, error) {
+	n := len(c.addrs)
+	start := int(c.pref.Load())
+	var last error
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			if last != nil {
+				return Result{Attempts: attempt}, fmt.Errorf("client: %w (last failure: %w)", err, last)
+			}
+			return Result{Attempts: attempt}, err
+		}
+		i := (start + attempt) % n
+		if attempt > 0 && attempt%n == 0 {
+			// Every replica failed once; back off a little before the next
+			// round (a leader election may be under way).
+			backoff := min(time.Duration(attempt/n)*100*time.Millisecond, time.Second)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				continue
+			}
+		}
+		rep, err := c.attempt(ctx, i, req)
+		if err == nil && rep.Err != "" {
+			err = fmt.Errorf("replica %d: %s", rep.Replica, rep.Err)
+		}
+		if err != nil {
+			last = err
+			continue
+		}
+		c.pref.Store(int64(i))
+		return Result{Output: rep.Output, Replica: paxos.NodeID(rep.Replica), Duplicate: rep.Duplicate, LocalRead: rep.LocalRead, Attempts: attempt + 1}, nil
+	}
+}
+
+var errClosed = errors.New("client closed")
+
+func (c *Client) attempt(ctx context.Context, i int, req Request) (Reply, error) {
+	cn, err := c.conn(i)
+	if err != nil {
+		return Reply{}, err
+	}
+	actx, cancel := context.WithTimeout(ctx, c.opts.AttemptTimeout)
+	defer cancel()
+	rep, err := cn.call(actx, req)
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		c.drop(i, cn)
+	}
+	return rep, err
+}
+
+func (c *Client) conn(i int) (*conn, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, errClosed
+	}
+	if cn := c.conns[i]; cn != nil {
+		c.mu.Unlock()
+		return cn, nil
+	}
+	c.mu.Unlock()
+	nc, err := net.DialTimeout("tcp", c.addrs[i], c.opts.DialTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("client: connect to replica at %s: %w", c.addrs[i], err)
+	}
+	cn := newConn(nc)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		cn.close(errClosed)
+		return nil, errClosed
+	}
+	if old := c.conns[i]; old != nil {
+		cn.close(errClosed)
+		return old, nil
+	}
+	c.conns[i] = cn
+	return cn, nil
+}
+
+func (c *Client) drop(i int, cn *conn) {
+	c.mu.Lock()
+	if c.conns[i] == cn {
+		c.conns[i] = nil
+	}
+	c.mu.Unlock()
+	cn.close(errors.New("connection dropped after an error"))
+}
+
+// Close closes the client's connections; calls in progress fail.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	conns := c.conns
+	c.conns = make([]*conn, len(c.addrs))
+	c.mu.Unlock()
+	for _, cn := range conns {
+		if cn != nil {
+			cn.close(errClosed)
+		}
+	}
+	return nil
+}
+
+// conn is one connection to a replica, multiplexing calls by seq.
+type conn struct {
+	nc  net.Conn
+	wmu sync.Mutex
+	bw  *bufio.Writer
+
+	mu      sync.Mutex
+	pending map[uint64]chan Reply
+	err     error
+	done    chan struct{}
+}
+
+func newConn(nc net.Conn) *conn {
+	cn := &conn{nc: nc, bw: bufio.NewWriter(nc), pending: map[uint64]chan Reply{}, done: make(chan struct{})}
+	go cn.readLoop()
+	return cn
+}
+
+func (cn *conn) close(err error) {
+	cn.mu.Lock()
+	if cn.err == nil {
+		cn.err = err
+		close(cn.done)
+	}
+	cn.mu.Unlock()
+	cn.nc.Close()
+}
+
+func (cn *conn) readLoop() {
+	br := bufio.NewReader(cn.nc)
+	var buf []byte
+	for {
+		frame, err := readFrame(br, buf)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errors.New("replica closed the connection")
+			}
+			cn.close(err)
+			return
+		}
+		buf = frame
+		var rep Reply
+		if err := msgpack.Unmarshal(frame, &rep); err != nil {
+			cn.close(fmt.Errorf("malformed reply: %w", err))
+			return
+		}
+		cn.mu.Lock()
+		ch := cn.pending[rep.Seq]
+		delete(cn.pending, rep.Seq)
+		cn.mu.Unlock()
+		if ch != nil {
+			ch <- rep
+		}
+	}
+}
+
+func (cn *conn) call(ctx context.Context, req Request) (Reply, error) {
+	ch := make(chan Reply, 1)
+	cn.mu.Lock()
+	if cn.err != nil {
+		err := cn.err
+		cn.mu.Unlock()
+		return Reply{}, err
+	}
+	cn.pending[req.Seq] = ch
+	cn.mu.Unlock()
+	defer func() {
+		cn.mu.Lock()
+		if cn.pending[req.Seq] == ch {
+			delete(cn.pending, req.Seq)
+		}
+		cn.mu.Unlock()
+	}()
+	b, err := msgpack.Marshal(&req)
+	if err != nil {
+		return Reply{}, fmt.Errorf("client: encode request: %w", err)
+	}
+	cn.wmu.Lock()
+	if dl, ok := ctx.Deadline(); ok {
+		cn.nc.SetWriteDeadline(dl)
+	}
+	err = writeFrame(cn.bw, b)
+	if err == nil {
+		err = cn.bw.Flush()
+	}
+	cn.wmu.Unlock()
+	if err != nil {
+		return Reply{}, fmt.Errorf("client: send request: %w", err)
+	}
+	select {
+	case rep := <-ch:
+		return rep, nil
+	case <-cn.done:
+		cn.mu.Lock()
+		err := cn.err
+		cn.mu.Unlock()
+		return Reply{}, fmt.Errorf("client: %w", err)
+	case <-ctx.Done():
+		return Reply{}, ctx.Err()
+	}
+}

@@ -1,0 +1,338 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/bench"
+	"github.com/paxos-lab/paxos/rtt"
+)
+
+func init() {
+	register("bench", "benchmark protocols in the simulator: per-site latency table, CSVs and plots", runBench)
+}
+
+// defaultProtocols is the order of the default comparison.
+var defaultProtocols = []string{"basic", "multi", "flexible", "epaxos"}
+
+// registeredDefaults returns the default protocols that are registered.
+func registeredDefaults() []string {
+	reg := map[string]bool{}
+	for _, p := range paxos.Protocols() {
+		reg[p] = true
+	}
+	var out []string
+	for _, p := range defaultProtocols {
+		if reg[p] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// badFlagError is a bad flag value: exit code 2.
+type badFlagError struct{ err error }
+
+func (u badFlagError) Error() string { return u.err.Error() }
+func (u badFlagError) Unwrap() error { return u.err }
+
+func flagErr(name, format string, args ...any) error {
+	return badFlagError{fmt.Errorf("--%s: %s", name, fmt.Sprintf(format, args...))}
+}
+
+// benchFlags holds the raw flag values of `paxos bench`.
+type benchFlags struct {
+	protocols, mode, rttName, conflict, clientSites, keys, leader, out string
+	replicas, clients, payload, runs, q1, q2, batch, parallel           int
+	rate, reads, cpuUS, jitterMS                                        float64
+	duration, warmup                                                    time.Duration
+	thrifty, noPlots                                                    bool
+	seed                                                                uint64
+}
+
+func benchFlagSet(name string, f *benchFlags, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.protocols, "protocols", strings.Join(defaultProtocols, ","), "comma-separated protocols to compare (registered: "+strings.Join(paxos.Protocols(), ",")+")")
+	fs.IntVar(&f.replicas, "replicas", 0, "number of replicas (default: every site of the --rtt matrix)")
+	fs.StringVar(&f.mode, "mode", bench.ModeSim, "sim (deterministic simulator) or live (not implemented yet)")
+	fs.StringVar(&f.rttName, "rtt", "epaxos2013", "RTT preset ("+strings.Join(rtt.PresetNames(), ", ")+") or CSV file")
+	fs.StringVar(&f.conflict, "conflict", "0,2,25,100", "comma-separated conflict percentages")
+	fs.IntVar(&f.clients, "clients", 10, "clients per client site")
+	fs.StringVar(&f.clientSites, "client-sites", "all", "sites hosting clients: all, or comma-separated indices or names")
+	fs.Float64Var(&f.rate, "rate", 0, "open-loop Poisson arrivals in ops/s per site (0 = closed loop)")
+	fs.StringVar(&f.keys, "keys", "conflict", "key distribution: conflict, zipf:THETA or zipf:THETA:KEYS")
+	fs.Float64Var(&f.reads, "reads", 0, "percentage of reads (0..100)")
+	fs.IntVar(&f.payload, "payload", 16, "bytes per written value")
+	fs.DurationVar(&f.duration, "duration", 10*time.Second, "measured time per run (virtual in sim mode)")
+	fs.DurationVar(&f.warmup, "warmup", 2*time.Second, "discarded warm-up before the measured time")
+	fs.IntVar(&f.runs, "runs", 1, "repetitions per protocol and conflict (seeds S, S+1, ...); CIs resample runs when > 1")
+	fs.StringVar(&f.leader, "leader", "0", "initial leader: replica index or site name, -1 to elect")
+	fs.IntVar(&f.q1, "q1", 0, "phase-1 quorum size for flexible (0 = N-Q2+1, or majority)")
+	fs.IntVar(&f.q2, "q2", 0, "phase-2 quorum size for flexible (0 = N-Q1+1, or majority)")
+	fs.IntVar(&f.batch, "batch", 1, "most commands per slot or instance")
+	fs.BoolVar(&f.thrifty, "thrifty", false, "send phase-2 messages only to a nearest quorum")
+	fs.Float64Var(&f.cpuUS, "cpu-us", 0, "processing cost per message in microseconds")
+	fs.Float64Var(&f.jitterMS, "jitter-ms", 0, "uniform random extra one-way delay up to this many ms")
+	fs.Uint64Var(&f.seed, "seed", 1, "seed of the first run")
+	fs.StringVar(&f.out, "out", "bench-out", "output directory for CSVs, run.json and plots")
+	fs.IntVar(&f.parallel, "parallel", runtime.NumCPU(), "simulations run at once (results do not depend on it)")
+	fs.BoolVar(&f.noPlots, "no-plots", false, "skip drawing the plots")
+	return fs
+}
+
+// specFromFlags validates the flags and builds the spec.
+func specFromFlags(f *benchFlags, set map[string]bool) (bench.Spec, error) {
+	s := bench.DefaultSpec()
+	s.Mode = f.mode
+	if f.mode != bench.ModeSim && f.mode != bench.ModeLive {
+		return s, flagErr("mode", "unknown mode %q, want sim or live", f.mode)
+	}
+	for _, p := range strings.Split(f.protocols, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			s.Protocols = append(s.Protocols, p)
+		}
+	}
+	if !set["protocols"] {
+		s.Protocols = registeredDefaults()
+	}
+	known := map[string]bool{}
+	for _, p := range paxos.Protocols() {
+		known[p] = true
+	}
+	if len(s.Protocols) == 0 {
+		return s, flagErr("protocols", "no protocol given (registered: %s)", strings.Join(paxos.Protocols(), ","))
+	}
+	for _, p := range s.Protocols {
+		if !known[p] {
+			return s, flagErr("protocols", "unknown protocol %q (registered: %s)", p, strings.Join(paxos.Protocols(), ","))
+		}
+	}
+	if f.replicas < 0 || f.replicas > 64 {
+		return s, flagErr("replicas", "%d, want 1..64", f.replicas)
+	}
+	name := f.rttName
+	if name == "lan" && f.replicas > 0 {
+		name = "lan:" + strconv.Itoa(f.replicas)
+	}
+	m, err := rtt.Load(name)
+	if err != nil {
+		return s, flagErr("rtt", "%v", err)
+	}
+	if err := m.Validate(); err != nil {
+		return s, flagErr("rtt", "%v", err)
+	}
+	s.RTTName, s.Sites, s.RTT = f.rttName, m.Sites, m.MS
+	s.Replicas = f.replicas
+	if s.Replicas == 0 {
+		s.Replicas = m.N()
+	}
+	if s.Replicas > m.N() {
+		return s, flagErr("replicas", "%d replicas but --rtt %s has %d sites (give a larger matrix)", s.Replicas, f.rttName, m.N())
+	}
+	site := func(flagName, v string) (int, error) {
+		v = strings.TrimSpace(v)
+		if i, ok := m.Index(v); ok && i < s.Replicas {
+			return i, nil
+		}
+		i, err := strconv.Atoi(v)
+		if err != nil || i < 0 || i >= s.Replicas {
+			return 0, flagErr(flagName, "%q is not a site index 0..%d or a site name of the matrix", v, s.Replicas-1)
+		}
+		return i, nil
+	}
+	s.Conflicts = nil
+	for _, c := range strings.Split(f.conflict, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(c), 64)
+		if err != nil || !(v >= 0 && v <= 100) {
+			return s, flagErr("conflict", "%q is not a percentage in 0..100", c)
+		}
+		s.Conflicts = append(s.Conflicts, v)
+	}
+	if f.clients < 1 {
+		return s, flagErr("clients", "%d, want at least 1", f.clients)
+	}
+	s.Clients = f.clients
+	if f.clientSites != "all" {
+		for _, c := range strings.Split(f.clientSites, ",") {
+			i, err := site("client-sites", c)
+			if err != nil {
+				return s, err
+			}
+			s.ClientSites = append(s.ClientSites, i)
+		}
+	}
+	if !(f.rate >= 0) {
+		return s, flagErr("rate", "%v ops/s is negative; use 0 for closed loop", f.rate)
+	}
+	s.Rate = f.rate
+	ks, err := bench.ParseKeySpec(f.keys)
+	if err != nil {
+		return s, flagErr("keys", "%v", err)
+	}
+	s.Keys = ks
+	if ks.Kind == "zipf" && !set["conflict"] {
+		s.Conflicts = []float64{0}
+	}
+	if !(f.reads >= 0 && f.reads <= 100) {
+		return s, flagErr("reads", "%v is not a percentage in 0..100", f.reads)
+	}
+	s.ReadPct = f.reads
+	if f.payload < 0 {
+		return s, flagErr("payload", "%d bytes is negative", f.payload)
+	}
+	s.Payload = f.payload
+	if f.duration <= 0 {
+		return s, flagErr("duration", "%v, want a positive duration such as 10s", f.duration)
+	}
+	if f.warmup < 0 {
+		return s, flagErr("warmup", "%v is negative", f.warmup)
+	}
+	s.Duration, s.Warmup = f.duration, f.warmup
+	if f.runs < 1 {
+		return s, flagErr("runs", "%d, want at least 1", f.runs)
+	}
+	s.Runs = f.runs
+	if strings.TrimSpace(f.leader) == "-1" {
+		s.Leader = -1
+	} else {
+		l, err := site("leader", f.leader)
+		if err != nil {
+			return s, err
+		}
+		s.Leader = l
+	}
+	if f.q1 < 0 || f.q1 > s.Replicas {
+		return s, flagErr("q1", "%d outside 1..%d", f.q1, s.Replicas)
+	}
+	if f.q2 < 0 || f.q2 > s.Replicas {
+		return s, flagErr("q2", "%d outside 1..%d", f.q2, s.Replicas)
+	}
+	s.Q1, s.Q2 = f.q1, f.q2
+	if f.batch < 1 {
+		return s, flagErr("batch", "%d, want at least 1", f.batch)
+	}
+	s.Batch, s.Thrifty = f.batch, f.thrifty
+	if !(f.cpuUS >= 0) {
+		return s, flagErr("cpu-us", "%v is negative", f.cpuUS)
+	}
+	if !(f.jitterMS >= 0) {
+		return s, flagErr("jitter-ms", "%v is negative", f.jitterMS)
+	}
+	s.CPU = time.Duration(f.cpuUS * float64(time.Microsecond))
+	s.Jitter = time.Duration(f.jitterMS * float64(time.Millisecond))
+	s.Seed = f.seed
+	if err := s.Validate(); err != nil {
+		if errors.Is(err, bench.ErrNotImplemented) {
+			return s, err
+		}
+		return s, badFlagError{err}
+	}
+	return s, nil
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progressPrinter returns a Progress callback: a redrawn bar on a terminal,
+// one line per run otherwise.
+func progressPrinter(stderr io.Writer, prefix string) func(bench.Progress) {
+	tty := isTerminal(stderr)
+	return func(p bench.Progress) {
+		what := p.Protocol
+		if p.Label != "" {
+			what = p.Label + " " + what
+		}
+		line := fmt.Sprintf("%s[%d/%d] %s conflict=%g%% run=%d: %d ops in %.1fs", prefix, p.Done, p.Total, what, p.ConflictPct, p.Run, p.Ops, p.Wall.Seconds())
+		if tty {
+			const width = 30
+			n := p.Done * width / p.Total
+			fmt.Fprintf(stderr, "\r\033[K[%s%s] %s", strings.Repeat("#", n), strings.Repeat(".", width-n), line)
+			if p.Done == p.Total {
+				fmt.Fprintln(stderr)
+			}
+			return
+		}
+		fmt.Fprintln(stderr, line)
+	}
+}
+
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt)
+}
+
+func runBench(args []string, stdout, stderr io.Writer) int {
+	var f benchFlags
+	fs := benchFlagSet("bench", &f, stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: paxos bench [flags]\n\nWith no flags: basic, multi, flexible and epaxos in the simulator on the\nepaxos2013 matrix at 0, 2, 25 and 100% conflicts; prints a per-site table\nand writes CSVs, run.json and plots to bench-out/.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "paxos bench: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	spec, err := specFromFlags(&f, set)
+	if err != nil {
+		fmt.Fprintf(stderr, "paxos bench: %v\n", err)
+		return exitUsage
+	}
+	if f.parallel < 1 {
+		fmt.Fprintf(stderr, "paxos bench: --parallel: %d, want at least 1\n", f.parallel)
+		return exitUsage
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	meta := bench.CollectMeta(append([]string{"paxos", "bench"}, args...))
+	start := time.Now()
+	res, err := bench.Run(ctx, spec, bench.Options{Parallel: f.parallel, Progress: progressPrinter(stderr, "")})
+	if err != nil {
+		fmt.Fprintf(stderr, "paxos bench: %v\n", err)
+		if errors.Is(err, bench.ErrSpec) {
+			return exitUsage
+		}
+		return exitFail
+	}
+	meta.WallTime = time.Since(start).Round(time.Millisecond).String()
+	bench.PrintTable(stdout, res.Summary)
+	if err := bench.WriteDir(f.out, meta, res); err != nil {
+		fmt.Fprintf(stderr, "paxos bench: %v\n", err)
+		return exitFail
+	}
+	if !f.noPlots {
+		names, err := bench.Plot(f.out)
+		if err != nil {
+			fmt.Fprintf(stderr, "paxos bench: plots: %v\n", err)
+			return exitFail
+		}
+		fmt.Fprintf(stdout, "\nwrote %s/{summary,timeline,latency,faults}.csv, run.json and %d plots (SVG+PNG) in %s\n", f.out, len(names), meta.WallTime)
+	} else {
+		fmt.Fprintf(stdout, "\nwrote %s/{summary,timeline,latency,faults}.csv and run.json in %s\n", f.out, meta.WallTime)
+	}
+	return exitOK
+}

@@ -1,0 +1,212 @@
+package epaxos
+
+import (
+	"fmt"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/kv"
+)
+
+// Ballot orders the attempts to decide one instance. It packs a round
+// number (high bits) and the id of the replica that owns the attempt (low 8
+// bits), so two replicas never use the same ballot. Round 0 is the initial
+// ballot of an instance, held by its command leader; recoveries use rounds
+// 1, 2, 3, ...
+type Ballot uint64
+
+// MakeBallot returns the ballot of round for replica node.
+func MakeBallot(round uint64, node paxos.NodeID) Ballot {
+	return Ballot(round<<8 | uint64(uint8(node)))
+}
+
+// Round returns the ballot's round number.
+func (b Ballot) Round() uint64 { return uint64(b) >> 8 }
+
+// Node returns the replica that owns the ballot.
+func (b Ballot) Node() paxos.NodeID { return paxos.NodeID(uint8(b)) }
+
+// Initial reports whether b is an instance's initial ballot (round 0).
+func (b Ballot) Initial() bool { return b.Round() == 0 }
+
+// String returns "round.node".
+func (b Ballot) String() string { return fmt.Sprintf("%d.%d", b.Round(), b.Node()) }
+
+// Status is how far an instance has progressed at one replica.
+type Status uint8
+
+// Instance statuses, in order of progress.
+const (
+	StatusNone        Status = iota // nothing known (perhaps a promise only)
+	StatusPreAccepted               // pre-accepted with some attributes
+	StatusAccepted                  // accepted (Paxos phase 2) at some ballot
+	StatusCommitted                 // decided
+)
+
+// String returns the status name.
+func (s Status) String() string {
+	switch s {
+	case StatusNone:
+		return "none"
+	case StatusPreAccepted:
+		return "preaccepted"
+	case StatusAccepted:
+		return "accepted"
+	case StatusCommitted:
+		return "committed"
+	}
+	return fmt.Sprintf("status(%d)", uint8(s))
+}
+
+// PreAccept asks a replica to pre-accept an instance with the sender's
+// attributes, merging in its own interfering instances. At the initial
+// ballot it comes from the command leader; at a higher ballot from a
+// recovery that found the instance was not committed on the fast path.
+type PreAccept struct {
+	Ballot Ballot          `msgpack:"b"`
+	Inst   paxos.Instance  `msgpack:"i"`
+	Cmds   []paxos.Command `msgpack:"c"`
+	Seq    uint64          `msgpack:"q"`
+	Deps   []uint64        `msgpack:"d"`
+}
+
+// PreAcceptReply answers a PreAccept. When OK is false the ballot was stale
+// (Ballot is the promised one) or the instance is already committed (then
+// Committed is set and Cmds/Seq/Deps are the decision).
+type PreAcceptReply struct {
+	Ballot    Ballot          `msgpack:"b"`
+	Inst      paxos.Instance  `msgpack:"i"`
+	OK        bool            `msgpack:"o"`
+	Changed   bool            `msgpack:"x"`
+	Committed bool            `msgpack:"k"`
+	Cmds      []paxos.Command `msgpack:"c,omitempty"`
+	Seq       uint64          `msgpack:"q"`
+	Deps      []uint64        `msgpack:"d"`
+}
+
+// Accept is Paxos phase 2 for an instance's value and attributes.
+type Accept struct {
+	Ballot Ballot          `msgpack:"b"`
+	Inst   paxos.Instance  `msgpack:"i"`
+	Cmds   []paxos.Command `msgpack:"c"`
+	Seq    uint64          `msgpack:"q"`
+	Deps   []uint64        `msgpack:"d"`
+}
+
+// AcceptReply answers an Accept. When OK is false, Ballot is the promised
+// ballot, or Committed is set and Cmds/Seq/Deps are the decision.
+type AcceptReply struct {
+	Ballot    Ballot          `msgpack:"b"`
+	Inst      paxos.Instance  `msgpack:"i"`
+	OK        bool            `msgpack:"o"`
+	Committed bool            `msgpack:"k"`
+	Cmds      []paxos.Command `msgpack:"c,omitempty"`
+	Seq       uint64          `msgpack:"q"`
+	Deps      []uint64        `msgpack:"d,omitempty"`
+}
+
+// Commit announces an instance's decision.
+type Commit struct {
+	Inst paxos.Instance  `msgpack:"i"`
+	Cmds []paxos.Command `msgpack:"c"`
+	Seq  uint64          `msgpack:"q"`
+	Deps []uint64        `msgpack:"d"`
+}
+
+// Prepare starts a recovery (explicit prepare) of an instance at Ballot.
+type Prepare struct {
+	Ballot Ballot         `msgpack:"b"`
+	Inst   paxos.Instance `msgpack:"i"`
+}
+
+// PrepareReply reports a replica's state of an instance to a recovery and
+// promises Ballot (when OK). VBallot is the ballot of the replica's last
+// vote, kept apart from the promise (Sutra's fix). Orig says the replica
+// holds the command leader's original initial-ballot attributes unchanged.
+type PrepareReply struct {
+	Ballot  Ballot          `msgpack:"b"`
+	Inst    paxos.Instance  `msgpack:"i"`
+	OK      bool            `msgpack:"o"`
+	Status  Status          `msgpack:"s"`
+	VBallot Ballot          `msgpack:"v"`
+	Orig    bool            `msgpack:"g"`
+	Cmds    []paxos.Command `msgpack:"c,omitempty"`
+	Seq     uint64          `msgpack:"q"`
+	Deps    []uint64        `msgpack:"d,omitempty"`
+}
+
+// TryPreAccept asks a replica, during recovery, to pre-accept an instance
+// with exactly the attributes some replicas hold from the command leader,
+// if that cannot break the dependency invariant with what it knows.
+type TryPreAccept struct {
+	Ballot Ballot          `msgpack:"b"`
+	Inst   paxos.Instance  `msgpack:"i"`
+	Cmds   []paxos.Command `msgpack:"c"`
+	Seq    uint64          `msgpack:"q"`
+	Deps   []uint64        `msgpack:"d"`
+}
+
+// TryPreAcceptReply answers a TryPreAccept. OK means the replica now holds
+// the attributes. Otherwise: a stale Ballot; or Committed with the decision
+// in Cmds/Seq/Deps; or a conflicting instance Conflict, with Proof set when
+// that instance is committed, interferes, is not among the attributes' deps
+// and does not depend on the recovered instance, which proves the recovered
+// instance was not committed on the fast path with these attributes.
+type TryPreAcceptReply struct {
+	Ballot    Ballot          `msgpack:"b"`
+	Inst      paxos.Instance  `msgpack:"i"`
+	OK        bool            `msgpack:"o"`
+	Committed bool            `msgpack:"k"`
+	Cmds      []paxos.Command `msgpack:"c,omitempty"`
+	Seq       uint64          `msgpack:"q"`
+	Deps      []uint64        `msgpack:"d,omitempty"`
+	Conflict  paxos.Instance  `msgpack:"x"`
+	Proof     bool            `msgpack:"p"`
+}
+
+// Watermark tells peers how far the sender has executed each replica's
+// instances contiguously (Executed[r] = every slot of r up to it executed),
+// so instances executed everywhere can be garbage-collected.
+type Watermark struct {
+	Executed []uint64 `msgpack:"e"`
+}
+
+// InstanceRecord is a durable record of one instance's full state at one
+// replica; a later record of the same instance supersedes an earlier one.
+type InstanceRecord struct {
+	Inst    paxos.Instance  `msgpack:"i"`
+	Status  Status          `msgpack:"s"`
+	Ballot  Ballot          `msgpack:"b"`
+	VBallot Ballot          `msgpack:"v"`
+	Orig    bool            `msgpack:"g"`
+	Cmds    []paxos.Command `msgpack:"c,omitempty"`
+	Seq     uint64          `msgpack:"q"`
+	Deps    []uint64        `msgpack:"d,omitempty"`
+}
+
+// SnapshotRecord holds a replica's whole durable state: the key-value store,
+// every live instance (Executed lists those already applied to Store) and
+// the execution and garbage-collection watermarks.
+type SnapshotRecord struct {
+	Store     kv.Snapshot      `msgpack:"kv"`
+	Instances []InstanceRecord `msgpack:"in"`
+	Executed  []paxos.Instance `msgpack:"ex"`
+	ExecUpTo  []uint64         `msgpack:"eu"`
+	GCUpTo    []uint64         `msgpack:"gc"`
+	NextSlot  uint64           `msgpack:"ns"`
+}
+
+func init() {
+	paxos.RegisterProtocol("epaxos", New)
+	paxos.Register("epaxos.PreAccept", PreAccept{})
+	paxos.Register("epaxos.PreAcceptReply", PreAcceptReply{})
+	paxos.Register("epaxos.Accept", Accept{})
+	paxos.Register("epaxos.AcceptReply", AcceptReply{})
+	paxos.Register("epaxos.Commit", Commit{})
+	paxos.Register("epaxos.Prepare", Prepare{})
+	paxos.Register("epaxos.PrepareReply", PrepareReply{})
+	paxos.Register("epaxos.TryPreAccept", TryPreAccept{})
+	paxos.Register("epaxos.TryPreAcceptReply", TryPreAcceptReply{})
+	paxos.Register("epaxos.Watermark", Watermark{})
+	paxos.Register("epaxos.InstanceRecord", InstanceRecord{})
+	paxos.Register("epaxos.SnapshotRecord", SnapshotRecord{})
+}

@@ -1,0 +1,52 @@
+package flexible
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/check"
+	"github.com/paxos-lab/paxos/quorum"
+	"github.com/stretchr/testify/require"
+)
+
+// unsafeNew builds the flexible engine over quorum.Unsafe(n, 2, 2), bypassing
+// the intersection check that New performs. TEST-ONLY.
+func unsafeNew(cfg paxos.Config) (paxos.Replica, error) {
+	cfg.Quorums = quorum.Unsafe(cfg.N, 2, 2)
+	return newEngine(cfg, true)
+}
+
+func TestUnsafeQuorumsAreRefused(t *testing.T) {
+	_, err := New(paxos.Config{N: 5, Quorums: quorum.Unsafe(5, 2, 2), InitialLeader: -1})
+	require.ErrorIs(t, err, paxos.ErrConfig)
+	require.ErrorIs(t, err, quorum.ErrUnsafe)
+	require.Contains(t, err.Error(), "q1=2,q2=2")
+}
+
+// TestUnsafeQuorumsAreCaught is the Flexible Paxos negative test: with
+// Q1 = Q2 = 2 out of 5 a partition lets two leaders choose different values
+// for one slot, and the checker must say so within a few seeds.
+func TestUnsafeQuorumsAreCaught(t *testing.T) {
+	found := uint64(0)
+	for seed := uint64(1); seed <= 10 && found == 0; seed++ {
+		res, err := check.Run(check.Options{New: unsafeNew, Replicas: 5, Seed: seed, Faults: []string{check.FaultPartition}, Replica: paxos.Config{InitialLeader: -1}})
+		require.NoError(t, err)
+		for _, f := range res.Failures {
+			if strings.Contains(f, "decided twice") {
+				t.Logf("seed %d: %.200s", seed, f)
+				found = seed
+				break
+			}
+		}
+	}
+	require.NotZero(t, found, "no two values chosen for one slot in 10 seeds with Q1=Q2=2 of 5")
+
+	// The same seeds with the validated system Q1=4, Q2=2 stay correct.
+	for seed := uint64(1); seed <= found; seed++ {
+		res, err := check.Run(check.Options{Protocol: "flexible", Replicas: 5, Seed: seed, Faults: []string{check.FaultPartition}, Replica: paxos.Config{InitialLeader: -1},
+			Quorums: func(n int) (quorum.System, error) { return quorum.NewCounting(n, 4, 2) }})
+		require.NoError(t, err)
+		require.Empty(t, res.Failures, "seed %d", seed)
+	}
+}

@@ -1,0 +1,255 @@
+package node
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/quorum"
+	"github.com/paxos-lab/paxos/rtt"
+)
+
+// Cluster is a cluster file: everything every replica of one cluster must
+// agree on. `paxos serve` and `paxos cluster` read it as JSON, e.g.
+//
+//	{
+//	  "cluster": "demo-3",
+//	  "protocol": "multi",
+//	  "tick_ms": 10,
+//	  "options": {"batch": 16, "leader": 0},
+//	  "replicas": [
+//	    {"id": 0, "peer": "127.0.0.1:7000", "client": "127.0.0.1:7100"},
+//	    {"id": 1, "peer": "127.0.0.1:7001", "client": "127.0.0.1:7101"},
+//	    {"id": 2, "peer": "127.0.0.1:7002", "client": "127.0.0.1:7102"}
+//	  ]
+//	}
+type Cluster struct {
+	// Name identifies the cluster; replicas refuse peers of another cluster.
+	Name string `json:"cluster"`
+	// Protocol is a registered protocol name (see paxos.Protocols).
+	Protocol string `json:"protocol"`
+	// TickMS is the length of one logical tick in milliseconds (default 10).
+	TickMS int `json:"tick_ms,omitempty"`
+	// Options are the protocol's tunables.
+	Options Options `json:"options"`
+	// RTT, if set, emulates a wide-area network on one machine: a preset
+	// name (e.g. "epaxos2013") or a CSV matrix file, with one site per
+	// replica in id order. Each message is delayed by half its link's RTT.
+	RTT string `json:"rtt,omitempty"`
+	// TLS, if set, enables mutual TLS between replicas.
+	TLS *TLSFiles `json:"tls,omitempty"`
+	// Replicas lists every replica, ids 0..N-1 in order.
+	Replicas []ReplicaAddrs `json:"replicas"`
+}
+
+// Options are a cluster's protocol tunables; zero means the default of
+// paxos.Config (or of the protocol).
+type Options struct {
+	Batch          int  `json:"batch,omitempty"`
+	Window         int  `json:"window,omitempty"`
+	Thrifty        bool `json:"thrifty,omitempty"`
+	HeartbeatTicks int  `json:"heartbeat_ticks,omitempty"`
+	ElectionTicks  int  `json:"election_ticks,omitempty"`
+	RetryTicks     int  `json:"retry_ticks,omitempty"`
+	LeaseTicks     int  `json:"lease_ticks,omitempty"`
+	SnapshotEvery  int  `json:"snapshot_every,omitempty"`
+	// Leader is the initial leader of leader-based protocols; -1 elects
+	// one. Absent means 0.
+	Leader *int `json:"leader,omitempty"`
+	// Quorums is a quorum.ParseSystem spec ("majority", "q1=4,q2=2",
+	// "grid=2x3", ...); empty means the protocol's default.
+	Quorums string `json:"quorums,omitempty"`
+	// Q1 and Q2 are shorthands for counting quorums ("q1=..,q2=..").
+	Q1 int `json:"q1,omitempty"`
+	Q2 int `json:"q2,omitempty"`
+	// Seed seeds the replicas' random sources (default 1).
+	Seed uint64 `json:"seed,omitempty"`
+}
+
+// ReplicaAddrs are one replica's addresses.
+type ReplicaAddrs struct {
+	ID int `json:"id"`
+	// Peer is where the replica listens for its peers ("host:port").
+	Peer string `json:"peer"`
+	// Client is where it serves the client protocol ("host:port").
+	Client string `json:"client"`
+}
+
+// TLSFiles names PEM files for mutual TLS. In Cert and Key, "{id}" is
+// replaced by the replica's id, so one cluster file serves all replicas.
+type TLSFiles struct {
+	CA   string `json:"ca"`
+	Cert string `json:"cert"`
+	Key  string `json:"key"`
+}
+
+// LoadCluster reads and validates a cluster file.
+func LoadCluster(path string) (*Cluster, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read cluster file: %w", err)
+	}
+	return ParseCluster(data)
+}
+
+// ParseCluster decodes and validates a cluster file's JSON. Unknown fields
+// are refused, so a misspelt option is not silently ignored.
+func ParseCluster(data []byte) (*Cluster, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var c Cluster
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("cluster file: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Validate checks the cluster file for what would otherwise fail later.
+func (c *Cluster) Validate() error {
+	if c.Name == "" {
+		return fmt.Errorf("cluster file: %w: \"cluster\" (the cluster's name) is empty", paxos.ErrConfig)
+	}
+	if c.Protocol == "" {
+		return fmt.Errorf("cluster file: %w: \"protocol\" is empty; one of %v", paxos.ErrConfig, paxos.Protocols())
+	}
+	if !registered(c.Protocol) {
+		return fmt.Errorf("cluster file: %w: unknown protocol %q; one of %v", paxos.ErrConfig, c.Protocol, paxos.Protocols())
+	}
+	if len(c.Replicas) == 0 {
+		return fmt.Errorf("cluster file: %w: no replicas", paxos.ErrConfig)
+	}
+	if c.TickMS < 0 {
+		return fmt.Errorf("cluster file: %w: tick_ms=%d must be positive", paxos.ErrConfig, c.TickMS)
+	}
+	seen := map[string]int{}
+	for i, r := range c.Replicas {
+		if r.ID != i {
+			return fmt.Errorf("cluster file: %w: replica %d has id %d; list replicas in id order 0..%d", paxos.ErrConfig, i, r.ID, len(c.Replicas)-1)
+		}
+		for _, a := range []string{r.Peer, r.Client} {
+			if a == "" {
+				return fmt.Errorf("cluster file: %w: replica %d lacks a peer or client address", paxos.ErrConfig, i)
+			}
+			if j, dup := seen[a]; dup {
+				return fmt.Errorf("cluster file: %w: address %s used twice (replicas %d and %d)", paxos.ErrConfig, a, j, i)
+			}
+			seen[a] = i
+		}
+	}
+	for i := range c.Replicas {
+		if _, err := c.ReplicaConfig(paxos.NodeID(i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// N returns the number of replicas.
+func (c *Cluster) N() int { return len(c.Replicas) }
+
+// Tick returns the tick length.
+func (c *Cluster) Tick() time.Duration {
+	if c.TickMS <= 0 {
+		return 10 * time.Millisecond
+	}
+	return time.Duration(c.TickMS) * time.Millisecond
+}
+
+// PeerAddrs returns every replica's peer address, by id.
+func (c *Cluster) PeerAddrs() []string {
+	out := make([]string, len(c.Replicas))
+	for i, r := range c.Replicas {
+		out[i] = r.Peer
+	}
+	return out
+}
+
+// ClientAddrs returns every replica's client address, by id.
+func (c *Cluster) ClientAddrs() []string {
+	out := make([]string, len(c.Replicas))
+	for i, r := range c.Replicas {
+		out[i] = r.Client
+	}
+	return out
+}
+
+// Matrix returns the RTT matrix for WAN emulation, or nil when RTT is unset.
+func (c *Cluster) Matrix() ([][]float64, error) {
+	if c.RTT == "" {
+		return nil, nil
+	}
+	m, err := rtt.Load(c.RTT)
+	if err != nil {
+		return nil, fmt.Errorf("cluster file: rtt: %w", err)
+	}
+	if m.N() != c.N() {
+		return nil, fmt.Errorf("cluster file: %w: rtt matrix %q has %d sites for %d replicas", paxos.ErrConfig, c.RTT, m.N(), c.N())
+	}
+	return m.MS, nil
+}
+
+// ReplicaConfig returns replica id's paxos.Config (without Restore).
+func (c *Cluster) ReplicaConfig(id paxos.NodeID) (paxos.Config, error) {
+	o := c.Options
+	seed := o.Seed
+	if seed == 0 {
+		seed = 1
+	}
+	leader := paxos.NodeID(0)
+	if o.Leader != nil {
+		leader = paxos.NodeID(*o.Leader)
+	}
+	cfg := paxos.Config{
+		ID: id, N: c.N(), Seed: seed,
+		HeartbeatTicks: o.HeartbeatTicks, ElectionTicks: o.ElectionTicks, RetryTicks: o.RetryTicks,
+		Batch: o.Batch, Window: o.Window, Thrifty: o.Thrifty, LeaseTicks: o.LeaseTicks,
+		InitialLeader: leader, SnapshotEvery: o.SnapshotEvery,
+	}
+	spec := o.Quorums
+	if o.Q1 != 0 || o.Q2 != 0 {
+		if spec != "" {
+			return cfg, fmt.Errorf("cluster file: %w: give either quorums or q1/q2, not both", paxos.ErrConfig)
+		}
+		var parts []string
+		if o.Q1 != 0 {
+			parts = append(parts, fmt.Sprintf("q1=%d", o.Q1))
+		}
+		if o.Q2 != 0 {
+			parts = append(parts, fmt.Sprintf("q2=%d", o.Q2))
+		}
+		spec = strings.Join(parts, ",")
+	}
+	if spec != "" {
+		q, err := quorum.ParseSystem(c.N(), spec)
+		if err != nil {
+			return cfg, fmt.Errorf("cluster file: quorums: %w", err)
+		}
+		cfg.Quorums = q
+	}
+	if m, err := c.Matrix(); err != nil {
+		return cfg, err
+	} else if m != nil {
+		cfg.Distances = append([]float64(nil), m[id]...)
+	}
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("cluster file: replica %d: %w", id, err)
+	}
+	return cfg, nil
+}
+
+func registered(p string) bool {
+	for _, n := range paxos.Protocols() {
+		if n == p {
+			return true
+		}
+	}
+	return false
+}
