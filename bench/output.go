@@ -184,6 +184,9 @@ type Meta struct {
 	CPUs      int       `json:"cpus"`
 	Started   time.Time `json:"started"`
 	WallTime  string    `json:"wall_time"`
+	// Plots lists the figure kinds Plot draws for this directory; empty
+	// means every kind the data supports.
+	Plots []string `json:"plots,omitempty"`
 }
 
 // CollectMeta gathers the git commit (git rev-parse HEAD, else the build's

@@ -1,8 +1,10 @@
 package bench
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -51,15 +53,50 @@ func Plot(dir string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	kinds := map[string]bool{}
+	if b, err := os.ReadFile(filepath.Join(dir, RunFile)); err == nil {
+		var run struct {
+			Meta Meta `json:"meta"`
+		}
+		if err := json.Unmarshal(b, &run); err != nil {
+			return nil, fmt.Errorf("bench: read %s: %w", filepath.Join(dir, RunFile), err)
+		}
+		for _, k := range run.Meta.Plots {
+			kinds[k] = true
+		}
+	}
+	want := func(k string) bool { return len(kinds) == 0 || kinds[k] }
 	pw := &plotWriter{dir: dir}
-	pw.cdfs(lat)
-	pw.siteBars(sum)
-	pw.throughputVsConflict(sum)
-	pw.latencyVsThroughput(sum)
-	pw.timelines(tl, flt)
-	pw.quorumSweeps(sum)
+	if want(PlotCDF) {
+		pw.cdfs(lat)
+	}
+	if want(PlotSites) {
+		pw.siteBars(sum)
+	}
+	if want(PlotConflict) {
+		pw.throughputVsConflict(sum)
+	}
+	if want(PlotLatencyThroughput) {
+		pw.latencyVsThroughput(sum)
+	}
+	if want(PlotTimeline) {
+		pw.timelines(tl, flt)
+	}
+	if want(PlotQuorum) {
+		pw.quorumSweeps(sum)
+	}
 	return pw.names, pw.err
 }
+
+// Figure kinds, for Meta.Plots.
+const (
+	PlotCDF               = "cdf"
+	PlotSites             = "sites"
+	PlotConflict          = "throughput-vs-conflict"
+	PlotLatencyThroughput = "latency-vs-throughput"
+	PlotTimeline          = "timeline"
+	PlotQuorum            = "quorum-sweep"
+)
 
 type plotWriter struct {
 	dir   string
@@ -157,6 +194,17 @@ func (pw *plotWriter) cdfs(rows []LatencyRow) {
 			if _, ok := protoIdx[l.proto]; !ok {
 				protoIdx[l.proto] = len(protoIdx)
 			}
+		}
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, h := range groups[k] {
+			for v := range h {
+				lo, hi = math.Min(lo, v), math.Max(hi, v)
+			}
+		}
+		if lo > 0 && hi/lo > 20 {
+			p.X.Scale = plot.LogScale{}
+			p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+			p.X.Label.Text = "latency (ms, log scale)"
 		}
 		for _, l := range lines {
 			h := groups[k][l]

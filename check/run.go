@@ -220,12 +220,10 @@ func Run(opts Options) (Result, error) {
 	injectFaults(s, rng, n, opts.Faults, opts.FaultWindow)
 
 	// Run past the fault window, then until every client finished, bounded
-	// in virtual time. Completion is polled every 100 ms of virtual time.
+	// in virtual time.
 	s.Run(opts.FaultWindow)
-	limit := opts.FaultWindow + 120*time.Second
-	for s.Now() < limit && !allDone(s.History(), opts.Ops) {
-		s.Run(s.Now() + 100*time.Millisecond)
-	}
+	s.RunUntil(func() bool { return s.Operations() >= opts.Ops && s.Completed() == s.Operations() },
+		opts.FaultWindow+120*time.Second)
 
 	res := Result{Seed: opts.Seed, Events: s.Events(), Virtual: s.Now()}
 	res.History = FromSim(s.History())
@@ -348,18 +346,6 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, n int, faults []string, window tim
 		s.Heal()
 		s.SetFaults(sim.Faults{})
 	})
-}
-
-func allDone(h []sim.Operation, ops int) bool {
-	if len(h) < ops {
-		return false
-	}
-	for i := range h {
-		if !h[i].Done {
-			return false
-		}
-	}
-	return true
 }
 
 func toIDs(xs []int) []paxos.NodeID {

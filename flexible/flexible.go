@@ -13,9 +13,11 @@
 // Phase 2 is always thrifty: the leader sends each Accept only to the
 // phase-2 quorum chosen by quorum.System.ChoosePhase2 with itself first and
 // then the other replicas nearest first (Config.Distances, else by id), so it
-// waits for Q2-1 replies. When an Accept is not acknowledged after RetryTicks
-// it is sent to every replica that has not acknowledged it. Commits still go
-// to every replica.
+// waits for Q2-1 replies; replicas it has not heard from for ElectionTicks
+// (probably down) move to the end of that order. When an Accept is not
+// acknowledged after RetryTicks it is sent to every replica that has not
+// acknowledged it, so set RetryTicks above the largest round trip in ticks.
+// Commits still go to every replica.
 //
 // The trade-off of a small Q2, with counting quorums Q1 = N-Q2+1:
 //

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/kv"
@@ -78,7 +79,8 @@ type Replica struct {
 	me      paxos.NodeID
 	n       int
 	others  []paxos.NodeID // every other replica, by id
-	p2      quorum.Set     // thrifty phase-2 targets (including me)
+	p2      quorum.Set     // phase-2 targets (including me)
+	near    []paxos.NodeID // other replicas, nearest first
 	every   uint64         // snapshot interval; 0 = never
 	resend  uint64         // ticks before a follower re-forwards a proposal
 
@@ -115,9 +117,10 @@ type Replica struct {
 	waiting   []paxos.Command
 	leaseAck  []uint64 // heartbeat tick acknowledged by each replica, +1 (0 = none)
 	catchAt   []uint64 // tick of the last catch-up sent to each replica
+	heard     []uint64 // tick we last heard from each replica
 
 	// proposals made here, in proposal order
-	pending     map[paxos.CommandID]*proposal
+	pending     map[paxos.CommandID]proposal
 	pendingList []paxos.CommandID
 
 	rd paxos.Ready
@@ -173,27 +176,19 @@ func NewEngine(cfg paxos.Config, opt Options) (*Replica, error) {
 		leader:      -1,
 		leaseHolder: -1,
 		store:       kv.New(),
-		pending:     map[paxos.CommandID]*proposal{},
+		pending:     map[paxos.CommandID]proposal{},
 		leaseAck:    make([]uint64, cfg.N),
 		catchAt:     make([]uint64, cfg.N),
+		heard:       make([]uint64, cfg.N),
 	}
-	pref := []int{int(r.me)}
-	for _, id := range cfg.Nearest() {
-		r.others = append(r.others, id)
-		pref = append(pref, int(id))
-	}
-	// others by id for deterministic broadcast order
-	r.others = r.others[:0]
+	r.near = cfg.Nearest()
 	for i := 0; i < cfg.N; i++ {
 		if paxos.NodeID(i) != r.me {
 			r.others = append(r.others, paxos.NodeID(i))
 		}
 	}
-	if r.thrifty {
-		r.p2 = q.ChoosePhase2(pref)
-	} else {
-		r.p2 = quorum.Full(cfg.N)
-	}
+	r.p2 = quorum.Full(cfg.N)
+	r.choosePhase2()
 	switch {
 	case cfg.SnapshotEvery > 0:
 		r.every = uint64(cfg.SnapshotEvery)
@@ -245,6 +240,26 @@ func CheckQuorums(q quorum.System) error {
 		}
 	}
 	return nil
+}
+
+// choosePhase2 picks the thrifty phase-2 targets: the quorum system's choice
+// with this replica first, then the others nearest first, those not heard
+// from for ElectionTicks moved to the end (they are probably down).
+func (r *Replica) choosePhase2() {
+	if !r.thrifty {
+		return
+	}
+	pref := make([]int, 0, r.n)
+	pref = append(pref, int(r.me))
+	var late []int
+	for _, id := range r.near {
+		if r.role == leader && r.ticks-r.heard[id] > uint64(r.cfg.ElectionTicks) {
+			late = append(late, int(id))
+		} else {
+			pref = append(pref, int(id))
+		}
+	}
+	r.p2 = r.q.ChoosePhase2(append(pref, late...))
 }
 
 // ID implements paxos.Replica.
@@ -343,10 +358,11 @@ func (r *Replica) Propose(cmd paxos.Command) {
 		if p, ok := r.pending[id]; ok {
 			// A client retry of a command still pending: send it again.
 			p.sentAt = r.ticks
+			r.pending[id] = p
 			r.submit([]paxos.Command{p.cmd})
 			return
 		}
-		r.pending[id] = &proposal{cmd: cmd, sentAt: r.ticks}
+		r.pending[id] = proposal{cmd: cmd, sentAt: r.ticks}
 		r.pendingList = append(r.pendingList, id)
 	}
 	r.submit([]paxos.Command{cmd})
@@ -373,6 +389,7 @@ func (r *Replica) Tick() {
 			r.heartbeat()
 		}
 		r.retransmit()
+		r.choosePhase2()
 		r.flush(true)
 	case candidate:
 		r.electionElapsed++
@@ -413,6 +430,7 @@ func (r *Replica) Step(msg paxos.Message) error {
 		return fmt.Errorf("%w: sender %d is not another replica of 0..%d", ErrMalformed, msg.From, r.n-1)
 	}
 	from := msg.From
+	r.heard[from] = r.ticks
 	switch m := msg.Body.(type) {
 	case Prepare:
 		return r.onPrepare(from, m)
@@ -585,7 +603,7 @@ func (r *Replica) becomeLeader() {
 	}
 	last := max(r.p1Max, r.lastSlot(), r.executed)
 	for i := range r.leaseAck {
-		r.leaseAck[i], r.catchAt[i] = 0, 0
+		r.leaseAck[i], r.catchAt[i], r.heard[i] = 0, 0, r.ticks
 	}
 	r.next, r.recovered = last+1, last
 	for s := r.executed + 1; s <= last; s++ {
@@ -634,13 +652,14 @@ func (r *Replica) flush(partial bool) {
 	if r.role != leader {
 		return
 	}
-	for len(r.waiting) > 0 && r.next-1-r.executed < uint64(r.cfg.Window) {
-		if len(r.waiting) < r.cfg.Batch && !partial && r.next-1 > r.executed {
+	i := 0 // commands of r.waiting consumed
+	for i < len(r.waiting) && r.next-1-r.executed < uint64(r.cfg.Window) {
+		if len(r.waiting)-i < r.cfg.Batch && !partial && r.next-1 > r.executed {
 			break
 		}
-		k := min(r.cfg.Batch, len(r.waiting))
+		k := min(r.cfg.Batch, len(r.waiting)-i)
 		cmds := make([]paxos.Command, 0, k)
-		for _, c := range r.waiting[:k] {
+		for _, c := range r.waiting[i : i+k] {
 			if c.Client != 0 && !c.IsNop() {
 				if _, done := r.store.Executed(c.ID()); done {
 					continue
@@ -648,15 +667,16 @@ func (r *Replica) flush(partial bool) {
 			}
 			cmds = append(cmds, c)
 		}
-		r.waiting = r.waiting[k:]
+		i += k
 		if len(cmds) == 0 {
 			continue
 		}
 		r.proposeSlot(r.next, cmds)
 		r.next++
 	}
-	if len(r.waiting) == 0 {
-		r.waiting = nil
+	if i > 0 && r.role == leader {
+		// keep the buffer: shift what is left to the front
+		r.waiting = r.waiting[:copy(r.waiting, r.waiting[i:])]
 	}
 }
 
@@ -747,6 +767,7 @@ func (r *Replica) learn(s uint64, cmds []paxos.Command, b Ballot, announce bool)
 	for _, c := range cmds {
 		if p, ok := r.pending[c.ID()]; ok && !p.committed && c.Client != 0 {
 			p.committed = true
+			r.pending[c.ID()] = p
 			r.rd.Committed = append(r.rd.Committed, paxos.Commit{ID: c.ID(), Path: paxos.PathClassic})
 		}
 	}
@@ -787,6 +808,7 @@ func (r *Replica) executeReady() {
 			break
 		}
 		r.executed++
+		r.rd.Executed = slices.Grow(r.rd.Executed, len(e.cmds))
 		for _, c := range e.cmds {
 			r.rd.Executed = append(r.rd.Executed, r.store.Apply(c))
 			if c.Client != 0 {
@@ -904,6 +926,7 @@ func (r *Replica) reforward() {
 	for _, id := range r.pendingList {
 		if p, ok := r.pending[id]; ok {
 			p.sentAt = r.ticks
+			r.pending[id] = p
 			cmds = append(cmds, p.cmd)
 		}
 	}
@@ -921,6 +944,7 @@ func (r *Replica) resendPending() {
 	for _, id := range r.pendingList {
 		if p, ok := r.pending[id]; ok && r.ticks-p.sentAt >= r.resend {
 			p.sentAt = r.ticks
+			r.pending[id] = p
 			cmds = append(cmds, p.cmd)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/client"
@@ -79,6 +80,16 @@ func Serve(cfg ServeConfig) (*Server, error) {
 	matrix, err := c.Matrix()
 	if err != nil {
 		return nil, err
+	}
+	if matrix != nil {
+		maxRTT := 0.0
+		for _, v := range matrix[cfg.ID] {
+			maxRTT = max(maxRTT, v)
+		}
+		if timeout := float64(rcfg.ElectionTicks) * float64(c.Tick()) / float64(time.Millisecond); timeout < 2*maxRTT {
+			lg.Warn("election timeout is short for the emulated round trips: leaders may be deposed needlessly; raise options.election_ticks",
+				"election_timeout_ms", timeout, "max_rtt_ms", maxRTT)
+		}
 	}
 	var tlsCfg *tls.Config
 	if c.TLS != nil {

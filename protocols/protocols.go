@@ -7,3 +7,4 @@ package protocols
 import _ "github.com/paxos-lab/paxos/basic"
 import _ "github.com/paxos-lab/paxos/multi"
 import _ "github.com/paxos-lab/paxos/flexible"
+import _ "github.com/paxos-lab/paxos/epaxos"

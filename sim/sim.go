@@ -70,10 +70,12 @@ type Config struct {
 	// site, in no time.
 	RTT [][]float64
 	// Jitter adds a uniform random delay in [0, Jitter) to every message
-	// between different nodes.
+	// between different sites (replica to replica, client to a remote
+	// replica and back).
 	Jitter time.Duration
 	// CPU is the processing time of each delivered message and each
 	// proposal at its replica (single-server FIFO queue). Zero is instant.
+	// Ticks cost nothing and are not queued.
 	CPU time.Duration
 	// Tick is the interval of every replica's Tick (default DefaultTick).
 	Tick time.Duration
@@ -423,7 +425,7 @@ func (s *Sim) Propose(id paxos.NodeID, cmd paxos.Command) error {
 	if !nd.alive {
 		return fmt.Errorf("%w: replica %d is crashed; the proposal is dropped", ErrReplica, id)
 	}
-	s.arrive(nd, payload{kind: evPropose, node: int32(id), inc: nd.inc, op: -1, cmd: cmd})
+	s.arrive(nd, &payload{kind: evPropose, node: int32(id), inc: nd.inc, op: -1, cmd: cmd})
 	return nil
 }
 
@@ -517,7 +519,7 @@ func (s *Sim) handle(ev *payload) {
 				s.tracef("%d propose %d.%d at %d\n", s.now, ev.cmd.Client, ev.cmd.Seq, ev.node)
 			}
 		}
-		s.arrive(nd, *ev)
+		s.arrive(nd, ev)
 	case evService:
 		nd := &s.nodes[ev.node]
 		if !nd.alive || nd.inc != ev.inc {
@@ -562,7 +564,7 @@ func (s *Sim) handle(ev *payload) {
 
 // arrive puts a message or proposal that reached a live replica into its
 // CPU queue, or serves it at once when CPU is zero.
-func (s *Sim) arrive(nd *node, ev payload) {
+func (s *Sim) arrive(nd *node, ev *payload) {
 	if s.cfg.CPU == 0 {
 		if ev.kind == evPropose {
 			s.propose(nd, ev.cmd, ev.op)

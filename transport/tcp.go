@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -278,10 +279,14 @@ func (t *TCP) dialLoop(p *peerOut) {
 		conn, err := t.dial(p)
 		if err != nil {
 			failures++
-			// The first failure and then every 20th are worth a line; a
-			// peer that is simply not up yet is normal at start-up.
-			if failures == 1 || failures%20 == 0 {
-				t.log.Info("transport: cannot reach peer; retrying", "peer", p.id, "addr", p.addr, "err", err, "attempts", failures)
+			// A peer that is not up yet is normal at start-up: say so at
+			// debug level, and at info level once it lasts (every 20th).
+			lv := slog.LevelDebug
+			if failures%20 == 0 {
+				lv = slog.LevelInfo
+			}
+			{
+				t.log.Log(context.Background(), lv, "transport: cannot reach peer; retrying", "peer", p.id, "addr", p.addr, "err", err, "attempts", failures)
 			}
 			jitter := time.Duration(rand.Int64N(int64(backoff)/2 + 1))
 			if !t.sleep(backoff + jitter) {
@@ -290,7 +295,7 @@ func (t *TCP) dialLoop(p *peerOut) {
 			backoff = min(2*backoff, t.cfg.MaxBackoff)
 			continue
 		}
-		if failures > 0 {
+		if failures >= 20 {
 			t.log.Info("transport: connected to peer", "peer", p.id, "addr", p.addr)
 		}
 		failures, backoff = 0, t.cfg.MinBackoff

@@ -1,0 +1,188 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/client"
+	"github.com/paxos-lab/paxos/kv"
+)
+
+// store is a Submitter backed by a kv.Store; mode makes it fail or hang.
+type store struct {
+	mu   sync.Mutex
+	kv   *kv.Store
+	mode string // "", "fail", "hang"
+	seen []paxos.Command
+}
+
+func (s *store) Submit(ctx context.Context, cmd paxos.Command) (paxos.Execution, error) {
+	s.mu.Lock()
+	s.seen = append(s.seen, cmd)
+	mode := s.mode
+	s.mu.Unlock()
+	switch mode {
+	case "fail":
+		return paxos.Execution{}, errors.New("not the leader")
+	case "hang":
+		<-ctx.Done()
+		return paxos.Execution{}, ctx.Err()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.kv.Apply(cmd), nil
+}
+
+func (s *store) commands() []paxos.Command {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]paxos.Command(nil), s.seen...)
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// serve starts a client-protocol server for sub and returns its address.
+func serve(t *testing.T, sub client.Submitter, id int) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := client.NewServer(client.ServerConfig{Submitter: sub, Replica: paxos.NodeID(id), Timeout: 2 * time.Second, Logger: quiet()})
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+func TestClientRetriesElsewhereWithSameSeq(t *testing.T) {
+	shared := kv.New()
+	failing := &store{kv: shared, mode: "fail"}
+	hanging := &store{kv: shared, mode: "hang"}
+	good := &store{kv: shared}
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	deadAddr := dead.Addr().String()
+	dead.Close() // nothing listens here
+	addrs := []string{deadAddr, serve(t, failing, 1), serve(t, hanging, 2), serve(t, good, 3)}
+	cl, err := client.New(addrs, client.Options{AttemptTimeout: 300 * time.Millisecond})
+	require.NoError(t, err)
+	defer cl.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := cl.Do(ctx, paxos.OpPut, "k", "v")
+	require.NoError(t, err)
+	assert.Equal(t, paxos.NodeID(3), res.Replica)
+	assert.Equal(t, 4, res.Attempts)
+	// Every replica saw the same (client, seq).
+	for _, s := range []*store{failing, hanging, good} {
+		seen := s.commands()
+		require.Len(t, seen, 1)
+		assert.Equal(t, paxos.CommandID{Client: cl.ID(), Seq: 1}, seen[0].ID())
+	}
+	// The client now prefers the replica that answered.
+	v, err := cl.Get(ctx, "k")
+	require.NoError(t, err)
+	assert.Equal(t, "v", v)
+	assert.Len(t, good.commands(), 2)
+
+	// A retried (client, seq) is answered as a duplicate.
+	res, err = cl.Exec(ctx, client.Request{Client: cl.ID(), Seq: 1, Op: paxos.OpPut, Key: "k", Value: "v"})
+	require.NoError(t, err)
+	assert.True(t, res.Duplicate)
+}
+
+func TestClientGivesUpWithContextError(t *testing.T) {
+	addrs := []string{serve(t, &store{kv: kv.New(), mode: "fail"}, 0)}
+	cl, err := client.New(addrs, client.Options{AttemptTimeout: 100 * time.Millisecond})
+	require.NoError(t, err)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err = cl.Put(ctx, "k", "v")
+	require.Error(t, err)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.ErrorContains(t, err, "not the leader")
+}
+
+func TestClientConcurrentUse(t *testing.T) {
+	s := &store{kv: kv.New()}
+	addrs := []string{serve(t, s, 0), serve(t, s, 1)}
+	cl, err := client.New(addrs, client.Options{})
+	require.NoError(t, err)
+	defer cl.Close()
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				key := fmt.Sprintf("g%d", g)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				assert.NoError(t, cl.Put(ctx, key, fmt.Sprint(i)))
+				v, err := cl.Get(ctx, key)
+				cancel()
+				assert.NoError(t, err)
+				assert.Equal(t, fmt.Sprint(i), v)
+			}
+		}(g)
+	}
+	wg.Wait()
+	// 800 commands, each with its own seq: none taken for a duplicate.
+	s.mu.Lock()
+	assert.Equal(t, uint64(800), s.kv.Applied())
+	s.mu.Unlock()
+}
+
+func TestClientIDs(t *testing.T) {
+	seen := map[uint64]bool{}
+	for i := 0; i < 1000; i++ {
+		id, err := client.NewClientID()
+		require.NoError(t, err)
+		assert.NotZero(t, id)
+		assert.Less(t, id, uint64(1)<<63)
+		assert.False(t, seen[id])
+		seen[id] = true
+	}
+	_, err := client.New(nil, client.Options{})
+	assert.Error(t, err)
+	cl, err := client.New([]string{"127.0.0.1:1"}, client.Options{ClientID: 42})
+	require.NoError(t, err)
+	assert.Equal(t, uint64(42), cl.ID())
+}
+
+func TestServerRefusesBadRequests(t *testing.T) {
+	s := &store{kv: kv.New()}
+	addr := serve(t, s, 0)
+	// Garbage: the server closes the connection.
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Write([]byte{0, 0, 0, 3, 0xc1, 0xc1, 0xc1})
+	require.NoError(t, err)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = io.ReadAll(c)
+	assert.NoError(t, err, "connection closed by the server")
+	// Client 0 and unknown operations get an error reply, not a crash.
+	cl, err := client.New([]string{addr}, client.Options{AttemptTimeout: 200 * time.Millisecond})
+	require.NoError(t, err)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	_, err = cl.Exec(ctx, client.Request{Client: 0, Seq: 1, Op: paxos.OpPut, Key: "k"})
+	assert.ErrorContains(t, err, "reserved")
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel2()
+	_, err = cl.Exec(ctx2, client.Request{Client: 5, Seq: 1, Op: paxos.OpNop})
+	assert.ErrorContains(t, err, "unsupported")
+	assert.Empty(t, s.commands())
+}

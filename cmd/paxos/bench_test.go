@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func runCmd(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestBenchBadFlags(t *testing.T) {
+	dir := t.TempDir()
+	ragged := filepath.Join(dir, "ragged.csv")
+	require.NoError(t, os.WriteFile(ragged, []byte("site,A,B,C\nA,0,1,2\nB,1,0\nC,2,1,0\n"), 0o644))
+	cases := []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"--rtt", "nosuch-preset"}, "--rtt"},
+		{[]string{"--rtt", ragged}, "--rtt"},
+		{[]string{"--rate", "-5"}, "--rate"},
+		{[]string{"--protocols", "multi,raft"}, "--protocols"},
+		{[]string{"--conflict", "0,200"}, "--conflict"},
+		{[]string{"--keys", "zipf:abc"}, "--keys"},
+		{[]string{"--replicas", "9"}, "--replicas"},
+		{[]string{"--leader", "MARS"}, "--leader"},
+		{[]string{"--client-sites", "0,7"}, "--client-sites"},
+		{[]string{"--q1", "2", "--q2", "2"}, "--q1"},
+		{[]string{"--clients", "0"}, "--clients"},
+		{[]string{"--duration", "0s"}, "--duration"},
+		{[]string{"--cpu-us", "-1"}, "--cpu-us"},
+		{[]string{"--mode", "cloud"}, "--mode"},
+	}
+	for _, c := range cases {
+		code, _, stderr := runCmd(append([]string{"bench", "--out", dir}, c.args...)...)
+		assert.Equal(t, exitUsage, code, "%v: %s", c.args, stderr)
+		assert.Contains(t, stderr, c.flag, "%v", c.args)
+	}
+	code, _, stderr := runCmd("bench", "--mode", "live", "--out", dir)
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, stderr, "not implemented yet")
+}
+
+func TestBenchSmallRun(t *testing.T) {
+	dir := t.TempDir()
+	code, stdout, stderr := runCmd("bench", "--protocols", "multi", "--rtt", "epaxos2013-3", "--leader", "CA",
+		"--conflict", "0", "--clients", "1", "--duration", "2s", "--warmup", "500ms", "--out", dir)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "p50 ms")
+	assert.Contains(t, stderr, "[1/1] multi")
+	b, err := os.ReadFile(filepath.Join(dir, "summary.csv"))
+	require.NoError(t, err)
+	header := strings.SplitN(string(b), "\n", 2)[0]
+	for _, col := range strings.Split("protocol,replicas,site,conflict_pct,clients,ops,throughput_ops_s,lat_mean_ms,lat_p50_ms,lat_p90_ms,lat_p99_ms,lat_p999_ms,lat_p50_ci_low_ms,lat_p50_ci_high_ms", ",") {
+		assert.Contains(t, strings.Split(header, ","), col)
+	}
+	assert.Contains(t, string(b), ",multi,3,CA,")
+	code, stdout, _ = runCmd("plot", dir)
+	assert.Equal(t, exitOK, code)
+	assert.Contains(t, stdout, ".svg")
+}
+
+func TestPlotAndReproduceErrors(t *testing.T) {
+	code, _, stderr := runCmd("plot", filepath.Join(t.TempDir(), "missing"))
+	assert.Equal(t, exitFail, code)
+	assert.Contains(t, stderr, "summary.csv")
+	code, _, stderr = runCmd("reproduce", "nosuch")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, stderr, "epaxos-wan")
+	code, _, _ = runCmd("plot")
+	assert.Equal(t, exitUsage, code)
+}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/node"
+)
+
+func init() {
+	register("serve", "run one replica of a cluster file as this process (TCP peers, client port, WAL in --data)", runServe)
+}
+
+func runServe(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("paxos serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	config := fs.String("config", "", "cluster file (JSON; see examples/cluster-3.json)")
+	id := fs.Int("id", -1, "this replica's id in the cluster file (0..N-1)")
+	data := fs.String("data", "", "data directory for this replica's WAL and snapshot (created if missing; reuse it to restart)")
+	protocol := fs.String("protocol", "", "override the cluster file's protocol (registered: "+strings.Join(paxos.Protocols(), ", ")+")")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
+	noSync := fs.Bool("no-sync", false, "skip fsync (benchmarks only: unsafe against power loss, safe against kill -9)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: paxos serve --config cluster.json --id N --data DIR [--protocol P]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if *config == "" || *id < 0 || *data == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "paxos serve: --config, --id and --data are required")
+		fs.Usage()
+		return exitUsage
+	}
+	lg, err := newLogger(stderr, *logLevel, *logJSON)
+	if err != nil {
+		fmt.Fprintln(stderr, "paxos serve:", err)
+		return exitUsage
+	}
+	c, err := node.LoadCluster(*config)
+	if err != nil {
+		fmt.Fprintf(stderr, "paxos serve: %v\n", err)
+		return exitUsage
+	}
+	s, err := node.Serve(node.ServeConfig{Cluster: c, ID: paxos.NodeID(*id), DataDir: *data, Protocol: *protocol, NoSync: *noSync, Logger: lg})
+	if err != nil {
+		lg.Error("cannot start the replica", "err", err)
+		if errors.Is(err, paxos.ErrConfig) {
+			return exitUsage
+		}
+		return exitFail
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	code := exitOK
+	select {
+	case sig := <-sigs:
+		lg.Info("stopping on signal", "signal", sig.String())
+	case <-s.Done():
+		lg.Error("replica stopped", "err", s.Node().Err())
+		code = exitFail
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Stop(ctx); err != nil {
+		lg.Error("unclean stop", "err", err)
+		return exitFail
+	}
+	lg.Info("stopped")
+	return code
+}
+
+// newLogger returns a slog logger writing to w at the given level.
+func newLogger(w io.Writer, level string, asJSON bool) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("bad --log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	if asJSON {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}

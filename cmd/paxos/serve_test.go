@@ -1,0 +1,323 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/check"
+	"github.com/paxos-lab/paxos/client"
+	"github.com/paxos-lab/paxos/node"
+)
+
+// The tests in this file build the paxos binary and run replicas as real
+// processes. They are skipped with -short.
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds cmd/paxos once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the binary and spawns processes; skipped with -short")
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "paxos-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "paxos")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, buildErr)
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+// freePorts returns n loopback addresses that were free a moment ago.
+func freePorts(t *testing.T, n int) []string {
+	t.Helper()
+	var lns []net.Listener
+	var out []string
+	for i := 0; i < n; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		lns = append(lns, ln)
+		out = append(out, ln.Addr().String())
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return out
+}
+
+// writeCluster writes a cluster file for n replicas on free loopback ports.
+func writeCluster(t *testing.T, protocol string, n int) (string, *node.Cluster) {
+	t.Helper()
+	addrs := freePorts(t, 2*n)
+	c := &node.Cluster{Name: "kill-test", Protocol: protocol, TickMS: 10, Options: node.Options{Batch: 8}}
+	for i := 0; i < n; i++ {
+		c.Replicas = append(c.Replicas, node.ReplicaAddrs{ID: i, Peer: addrs[2*i], Client: addrs[2*i+1]})
+	}
+	data, err := json.MarshalIndent(c, "", "  ")
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "cluster.json")
+	require.NoError(t, os.WriteFile(path, data, 0o644))
+	parsed, err := node.LoadCluster(path)
+	require.NoError(t, err)
+	return path, parsed
+}
+
+// replicaProc is one `paxos serve` process.
+type replicaProc struct {
+	cmd *exec.Cmd
+	log *bytes.Buffer
+}
+
+type procs struct {
+	t      *testing.T
+	bin    string
+	config string
+	root   string
+	mu     sync.Mutex
+	p      []*replicaProc
+}
+
+func (ps *procs) start(i int) {
+	ps.t.Helper()
+	var log bytes.Buffer
+	cmd := exec.Command(ps.bin, "serve", "--config", ps.config, "--id", strconv.Itoa(i), "--data", filepath.Join(ps.root, fmt.Sprint("r", i)), "--log-level", "warn")
+	cmd.Stdout, cmd.Stderr = &log, &log
+	require.NoError(ps.t, cmd.Start())
+	ps.mu.Lock()
+	ps.p[i] = &replicaProc{cmd: cmd, log: &log}
+	ps.mu.Unlock()
+}
+
+// kill9 kills replica i with SIGKILL and reaps it.
+func (ps *procs) kill9(i int) {
+	ps.mu.Lock()
+	p := ps.p[i]
+	ps.p[i] = nil
+	ps.mu.Unlock()
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait()
+}
+
+// term stops replica i with SIGTERM and returns its exit error.
+func (ps *procs) term(i int) error {
+	ps.mu.Lock()
+	p := ps.p[i]
+	ps.p[i] = nil
+	ps.mu.Unlock()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("%w; log:\n%s", err, p.log.String())
+		}
+		return nil
+	case <-time.After(20 * time.Second):
+		_ = p.cmd.Process.Kill()
+		return fmt.Errorf("replica %d did not stop within 20s of SIGTERM", i)
+	}
+}
+
+func (ps *procs) cleanup() {
+	for i := range ps.p {
+		if ps.p[i] != nil {
+			ps.kill9(i)
+		}
+	}
+}
+
+func TestServeKill9AndRestartLosesNothing(t *testing.T) {
+	bin := binary(t)
+	for _, protocol := range paxos.Protocols() {
+		t.Run(protocol, func(t *testing.T) {
+			const n = 3
+			config, c := writeCluster(t, protocol, n)
+			ps := &procs{t: t, bin: bin, config: config, root: t.TempDir(), p: make([]*replicaProc, n)}
+			t.Cleanup(ps.cleanup)
+			for i := 0; i < n; i++ {
+				ps.start(i)
+			}
+
+			start := time.Now()
+			var mu sync.Mutex
+			var hist []check.Op
+			var stop atomic.Bool
+			var acked atomic.Int64
+			var wg sync.WaitGroup
+			for k := 0; k < 3; k++ {
+				wg.Add(1)
+				go func(k int) {
+					defer wg.Done()
+					cl, err := client.New(c.ClientAddrs(), client.Options{AttemptTimeout: time.Second})
+					if !assert.NoError(t, err) {
+						return
+					}
+					defer cl.Close()
+					for i := 0; !stop.Load(); i++ {
+						op := check.Op{Client: cl.ID(), Op: "put", Key: fmt.Sprint("k", (k+i)%4), Value: fmt.Sprintf("c%d-%d", k, i)}
+						if i%3 == 2 {
+							op.Op, op.Value = "get", ""
+						}
+						ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+						op.Call = int64(time.Since(start))
+						var res client.Result
+						if op.Op == "put" {
+							res, err = cl.Do(ctx, paxos.OpPut, op.Key, op.Value)
+						} else {
+							res, err = cl.Do(ctx, paxos.OpGet, op.Key, "")
+						}
+						cancel()
+						if err == nil {
+							ret := int64(time.Since(start))
+							op.Return, op.Output = &ret, res.Output
+							acked.Add(1)
+						} else if !stop.Load() {
+							t.Logf("client %d: %s %s failed: %v", k, op.Op, op.Key, err)
+						}
+						mu.Lock()
+						hist = append(hist, op)
+						mu.Unlock()
+					}
+				}(k)
+			}
+			waitAcked := func(more int64) {
+				target := acked.Load() + more
+				require.Eventually(t, func() bool { return acked.Load() >= target }, 30*time.Second, 10*time.Millisecond,
+					"the cluster stopped making progress")
+			}
+			waitAcked(60)
+			// A follower (or, leaderless, a replica clients do not prefer).
+			ps.kill9(2)
+			waitAcked(60)
+			ps.start(2)
+			waitAcked(60)
+			// The leader, or the command leader clients talk to first.
+			ps.kill9(0)
+			waitAcked(60)
+			ps.start(0)
+			waitAcked(60)
+			stop.Store(true)
+			wg.Wait()
+
+			// Every acknowledged write is still there: read every key at
+			// the end; the reads join the history.
+			cl, err := client.New(c.ClientAddrs(), client.Options{AttemptTimeout: time.Second})
+			require.NoError(t, err)
+			defer cl.Close()
+			for k := 0; k < 4; k++ {
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				call := int64(time.Since(start))
+				v, err := cl.Get(ctx, fmt.Sprint("k", k))
+				cancel()
+				require.NoError(t, err)
+				ret := int64(time.Since(start))
+				hist = append(hist, check.Op{Client: cl.ID(), Op: "get", Key: fmt.Sprint("k", k), Output: v, Call: call, Return: &ret})
+			}
+			verdict, err := check.CheckLinearizable(hist, 30*time.Second)
+			require.NoError(t, err)
+			assert.Equal(t, check.Linearizable, verdict, "history of %d operations", len(hist))
+			t.Logf("%s: %d operations, %d acknowledged", protocol, len(hist), acked.Load())
+			for i := 0; i < n; i++ {
+				assert.NoError(t, ps.term(i), "replica %d stops cleanly on SIGTERM", i)
+			}
+		})
+	}
+}
+
+func TestClusterCommandStartsServesAndStops(t *testing.T) {
+	bin := binary(t)
+	config, _ := writeCluster(t, "multi", 3)
+	cmd := exec.Command(bin, "cluster", "--config", config, "--data", t.TempDir(), "--log-level", "warn")
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	var errBuf bytes.Buffer
+	cmd.Stderr = &errBuf
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	waitLine := func(substr string) {
+		t.Helper()
+		deadline := time.After(30 * time.Second)
+		for {
+			select {
+			case l, ok := <-lines:
+				require.True(t, ok, "cluster output ended before %q; stderr:\n%s", substr, errBuf.String())
+				if strings.Contains(l, substr) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no %q within 30s", substr)
+			}
+		}
+	}
+	waitLine("ready")
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, exitOK, run([]string{"put", "--config", config, "greeting", "hello"}, &stdout, &stderr), stderr.String())
+	stdout.Reset()
+	require.Equal(t, exitOK, run([]string{"get", "--config", config, "greeting"}, &stdout, &stderr), stderr.String())
+	assert.Equal(t, "hello\n", stdout.String())
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	waitLine("all replicas stopped")
+	require.NoError(t, cmd.Wait())
+}
+
+func TestServeAndClientUsageErrors(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	assert.Equal(t, exitUsage, run([]string{"serve"}, &stdout, &stderr))
+	assert.Equal(t, exitUsage, run([]string{"serve", "--config", "/nonexistent.json", "--id", "0", "--data", t.TempDir()}, &stdout, &stderr))
+	assert.Equal(t, exitUsage, run([]string{"put", "--config", "x.json", "onlykey"}, &stdout, &stderr))
+	assert.Equal(t, exitUsage, run([]string{"get"}, &stdout, &stderr))
+	assert.Equal(t, exitUsage, run([]string{"cluster"}, &stdout, &stderr))
+	// A cluster that is not running: the client gives up with an error.
+	config, _ := writeCluster(t, "multi", 3)
+	stderr.Reset()
+	assert.Equal(t, exitFail, run([]string{"get", "--config", config, "--timeout", "500ms", "k"}, &stdout, &stderr))
+	assert.Contains(t, stderr.String(), "is the cluster running")
+}

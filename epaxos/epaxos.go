@@ -1,0 +1,881 @@
+// Package epaxos implements Egalitarian Paxos (Moraru, Andersen, Kaminsky,
+// SOSP 2013; proof and recovery in CMU-PDL-13-111): leaderless consensus in
+// which every replica is the command leader of the commands proposed to it.
+//
+// An instance (replica, slot) carries a batch of commands with two ordering
+// attributes: seq and deps (Deps[r] = highest slot of replica r holding an
+// interfering command, 0 = none). A per-key index yields the attributes
+// without scanning the log. The command leader pre-accepts at its initial
+// ballot; when a fast quorum of F+floor((F+1)/2) replicas (counting itself)
+// all pre-accept the leader's original attributes unchanged, the instance
+// commits in one round trip (fast path). Otherwise the union of the replies
+// is accepted by F+1 replicas and then committed (slow path). Commits are
+// broadcast at once.
+//
+// Recovery (explicit prepare) runs when an instance stays uncommitted: it
+// follows the paper's case analysis with TryPreAccept for the optimized fast
+// quorum, keeps every instance's promised ballot apart from the ballot of its
+// last vote (Sutra, 2019), and commits a Nop when no replica knows the
+// command. See recovery.go for the exact rules and the argument for them.
+//
+// Execution runs Tarjan's algorithm over committed instances each time the
+// replica is stepped, executes strongly connected components in dependency
+// order with members ordered by (seq, replica, slot), never waits (an
+// uncommitted dependency is recovered after a timeout) and applies the EPaxos
+// Revisited rule: a dependency W that also depends on V and is ordered after
+// V by (seq, replica, slot) is not waited for when executing V.
+//
+// Instances executed at every replica are garbage-collected using executed
+// watermarks that replicas exchange periodically.
+package epaxos
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/kv"
+	"github.com/paxos-lab/paxos/quorum"
+)
+
+// DefaultSnapshotEvery is how many executed instances pass between
+// snapshots when Config.SnapshotEvery is 0.
+const DefaultSnapshotEvery = 10000
+
+// Options are test-only knobs. The zero value is the safe protocol.
+type Options struct {
+	// FastQuorum, if positive, overrides the fast-quorum size. Sizes below
+	// the optimized F+floor((F+1)/2) are UNSAFE; the knob exists so that
+	// tests can show the checker catches the resulting violations.
+	FastQuorum int
+}
+
+// phase is what a coordinator (command leader or recoverer) is doing.
+type phase uint8
+
+const (
+	phPreAccept phase = iota + 1
+	phAccept
+	phPrepare
+	phTryPreAccept
+)
+
+// instance is one replica's view of one instance.
+type instance struct {
+	id     paxos.Instance
+	cmds   []paxos.Command
+	seq    uint64
+	deps   []uint64
+	status Status
+	bal    Ballot // promised
+	vbal   Ballot // ballot of the last vote (pre-accept or accept)
+	orig   bool   // holds the leader's original initial-ballot attributes
+
+	executed bool
+	decided  bool // Decided reported in this incarnation
+
+	nextTry  uint64 // tick at which to start recovery if still uncommitted
+	attempts int    // recoveries started here, for backoff
+
+	co   *coord          // coordinator state when this replica drives the instance
+	mine []paxos.Command // commands proposed here riding on this instance
+	fast bool            // committed by this replica on the fast path
+}
+
+// coord is the state of a replica driving an instance: a command leader's
+// PreAccept and Accept rounds, or a recovery.
+type coord struct {
+	ballot  Ballot
+	phase   phase
+	started uint64
+	widened bool
+
+	cmds     []paxos.Command
+	seq      uint64
+	deps     []uint64
+	origSeq  uint64
+	origDeps []uint64
+
+	replied   quorum.Set // pre-accept or prepare replies (self included)
+	unchanged int        // pre-accept replies equal to the original attributes
+	oks       quorum.Set // accept or try-pre-accept votes
+
+	prep       map[paxos.NodeID]PrepareReply
+	waitedLong bool
+}
+
+// keyIndex records, for one key, the latest instance of each replica that
+// reads or writes it, the highest seq among them, and the latest executed
+// ones (which survive garbage collection).
+type keyIndex struct {
+	write, read         []uint64
+	writeSeq, readSeq   uint64
+	execWrite, execRead []uint64
+}
+
+// Replica is an EPaxos replica. It implements paxos.Replica.
+type Replica struct {
+	cfg       paxos.Config
+	id        paxos.NodeID
+	n         int
+	fq        int // fast quorum size, leader included
+	sq        int // slow (and recovery) quorum size
+	rng       *rand.Rand
+	nearest   []paxos.NodeID
+	snapEvery int
+
+	now uint64
+
+	inst     []map[uint64]*instance
+	maxSlot  []uint64
+	nextSlot uint64
+	execUpTo []uint64
+	gcUpTo   []uint64
+	peerExec [][]uint64
+
+	index       map[string]*keyIndex
+	store       *kv.Store
+	pendingExec map[paxos.Instance]*instance
+	uncommitted map[paxos.Instance]*instance
+	execDirty   bool
+	sinceSnap   int
+
+	batch []paxos.Command
+	ready paxos.Ready
+	stats Stats
+}
+
+// Stats counts protocol events at one replica since it started.
+type Stats struct {
+	FastPath   uint64 // instances this replica committed as leader on the fast path
+	SlowPath   uint64 // instances this replica committed as leader or recoverer via Accept
+	Recoveries uint64 // recoveries started here
+	Executed   uint64 // instances executed here
+	Live       int    // instances held in memory now
+}
+
+var _ paxos.Replica = (*Replica)(nil)
+
+// New builds an EPaxos replica. cfg.Quorums may be nil or a quorum.EPaxos;
+// other quorum systems are refused. cfg.Restore rebuilds a crashed replica.
+func New(cfg paxos.Config) (paxos.Replica, error) {
+	return NewWithOptions(cfg, Options{})
+}
+
+// NewWithOptions builds a replica with test-only options; see Options.
+func NewWithOptions(cfg paxos.Config, opts Options) (*Replica, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("epaxos: %w", err)
+	}
+	var sys quorum.EPaxos
+	switch q := cfg.Quorums.(type) {
+	case nil:
+		s, err := quorum.NewEPaxos(cfg.N)
+		if err != nil {
+			return nil, fmt.Errorf("epaxos: %w: %w", paxos.ErrConfig, err)
+		}
+		sys = s
+	case quorum.EPaxos:
+		sys = q
+	default:
+		return nil, fmt.Errorf("epaxos: %w: quorum system %s is not an EPaxos system; leave Config.Quorums nil or pass quorum.NewEPaxos(n)", paxos.ErrConfig, cfg.Quorums)
+	}
+	r := &Replica{
+		cfg: cfg, id: cfg.ID, n: cfg.N, fq: sys.FastSize(), sq: sys.SlowSize(),
+		rng: cfg.Rand(), nearest: cfg.Nearest(),
+		inst: make([]map[uint64]*instance, cfg.N), maxSlot: make([]uint64, cfg.N),
+		execUpTo: make([]uint64, cfg.N), gcUpTo: make([]uint64, cfg.N),
+		peerExec: make([][]uint64, cfg.N), nextSlot: 1,
+		index: map[string]*keyIndex{}, store: kv.New(),
+		pendingExec: map[paxos.Instance]*instance{}, uncommitted: map[paxos.Instance]*instance{},
+	}
+	if opts.FastQuorum > 0 {
+		if opts.FastQuorum > cfg.N {
+			return nil, fmt.Errorf("epaxos: %w: fast quorum %d larger than N=%d", paxos.ErrConfig, opts.FastQuorum, cfg.N)
+		}
+		r.fq = opts.FastQuorum
+	}
+	switch {
+	case cfg.SnapshotEvery == 0:
+		r.snapEvery = DefaultSnapshotEvery
+	case cfg.SnapshotEvery < 0:
+		r.snapEvery = 0
+	default:
+		r.snapEvery = cfg.SnapshotEvery
+	}
+	for i := range r.inst {
+		r.inst[i] = map[uint64]*instance{}
+		r.peerExec[i] = make([]uint64, cfg.N)
+	}
+	if cfg.Restore != nil {
+		if err := r.restore(cfg.Restore); err != nil {
+			return nil, fmt.Errorf("epaxos: restore replica %d: %w", cfg.ID, err)
+		}
+	}
+	return r, nil
+}
+
+// ID implements paxos.Replica.
+func (r *Replica) ID() paxos.NodeID { return r.id }
+
+// Stats returns counters of protocol events.
+func (r *Replica) Stats() Stats {
+	s := r.stats
+	for _, m := range r.inst {
+		s.Live += len(m)
+	}
+	return s
+}
+
+// FastQuorum returns the fast-quorum size in use, leader included.
+func (r *Replica) FastQuorum() int { return r.fq }
+
+// Propose implements paxos.Replica. With Config.Batch > 1, commands wait
+// until the batch is full or until the next call to Ready.
+func (r *Replica) Propose(cmd paxos.Command) {
+	r.batch = append(r.batch, cmd)
+	if len(r.batch) >= r.cfg.Batch {
+		r.flush()
+	}
+	r.execute()
+}
+
+// Ready implements paxos.Replica.
+func (r *Replica) Ready() paxos.Ready {
+	r.flush()
+	r.execute()
+	if r.snapEvery > 0 && r.sinceSnap >= r.snapEvery {
+		r.sinceSnap = 0
+		r.ready.Snapshot = r.snapshot()
+		r.ready.Persist = nil // the snapshot covers them
+	}
+	rd := r.ready
+	r.ready = paxos.Ready{}
+	return rd
+}
+
+// Tick implements paxos.Replica.
+func (r *Replica) Tick() {
+	r.now++
+	r.flush()
+	r.tickTimers()
+	if every := uint64(2 * r.cfg.RetryTicks); r.n > 1 && r.now%every == 0 {
+		wm := Watermark{Executed: slices.Clone(r.execUpTo)}
+		for p := 0; p < r.n; p++ {
+			if paxos.NodeID(p) != r.id {
+				r.send(paxos.NodeID(p), wm)
+			}
+		}
+	}
+	r.execute()
+}
+
+// Step implements paxos.Replica.
+func (r *Replica) Step(msg paxos.Message) error {
+	if msg.To != r.id {
+		return fmt.Errorf("epaxos: replica %d got a message addressed to %d: %w", r.id, msg.To, errMalformed)
+	}
+	if msg.From < 0 || int(msg.From) >= r.n {
+		return fmt.Errorf("epaxos: message from unknown replica %d (N=%d): %w", msg.From, r.n, errMalformed)
+	}
+	var err error
+	switch m := msg.Body.(type) {
+	case PreAccept:
+		if err = r.checkInst(m.Inst, m.Deps, true); err == nil {
+			r.onPreAccept(msg.From, m)
+		}
+	case PreAcceptReply:
+		if err = r.checkInst(m.Inst, m.Deps, m.OK || m.Committed); err == nil {
+			r.onPreAcceptReply(msg.From, m)
+		}
+	case Accept:
+		if err = r.checkInst(m.Inst, m.Deps, true); err == nil {
+			r.onAccept(msg.From, m)
+		}
+	case AcceptReply:
+		if err = r.checkInst(m.Inst, m.Deps, m.Committed); err == nil {
+			r.onAcceptReply(msg.From, m)
+		}
+	case Commit:
+		if err = r.checkInst(m.Inst, m.Deps, true); err == nil {
+			r.onCommit(m)
+		}
+	case Prepare:
+		if err = r.checkInst(m.Inst, nil, false); err == nil {
+			r.onPrepare(msg.From, m)
+		}
+	case PrepareReply:
+		if err = r.checkInst(m.Inst, m.Deps, len(m.Cmds) > 0); err == nil {
+			r.onPrepareReply(msg.From, m)
+		}
+	case TryPreAccept:
+		if err = r.checkInst(m.Inst, m.Deps, true); err == nil {
+			r.onTryPreAccept(msg.From, m)
+		}
+	case TryPreAcceptReply:
+		if err = r.checkInst(m.Inst, m.Deps, m.Committed); err == nil {
+			r.onTryPreAcceptReply(msg.From, m)
+		}
+	case Watermark:
+		if len(m.Executed) != r.n {
+			err = fmt.Errorf("epaxos: watermark with %d entries for %d replicas: %w", len(m.Executed), r.n, errMalformed)
+		} else {
+			r.onWatermark(msg.From, m)
+		}
+	default:
+		err = fmt.Errorf("epaxos: replica %d got unexpected message %T: %w", r.id, msg.Body, errMalformed)
+	}
+	r.execute()
+	return err
+}
+
+var errMalformed = fmt.Errorf("malformed message dropped; check that every replica runs the same protocol and N")
+
+func (r *Replica) checkInst(in paxos.Instance, deps []uint64, needDeps bool) error {
+	if in.Replica < 0 || int(in.Replica) >= r.n || in.Slot == 0 {
+		return fmt.Errorf("epaxos: bad instance %v (N=%d, slots from 1): %w", in, r.n, errMalformed)
+	}
+	if needDeps && len(deps) != r.n {
+		return fmt.Errorf("epaxos: instance %v with %d deps for %d replicas: %w", in, len(deps), r.n, errMalformed)
+	}
+	return nil
+}
+
+// ---- helpers ----
+
+func (r *Replica) send(to paxos.NodeID, body any) {
+	r.ready.Messages = append(r.ready.Messages, paxos.Message{From: r.id, To: to, Body: body})
+}
+
+func (r *Replica) others() []paxos.NodeID { return r.nearest }
+
+// gcd reports whether an instance was garbage-collected (executed everywhere).
+func (r *Replica) gcd(id paxos.Instance) bool { return id.Slot <= r.gcUpTo[id.Replica] }
+
+// get returns the instance, creating an empty one (and scheduling its
+// recovery should it stay uncommitted) when unknown. It returns nil for a
+// garbage-collected instance.
+func (r *Replica) get(id paxos.Instance) *instance {
+	if in := r.inst[id.Replica][id.Slot]; in != nil {
+		return in
+	}
+	if r.gcd(id) {
+		return nil
+	}
+	in := &instance{id: id}
+	r.inst[id.Replica][id.Slot] = in
+	if id.Slot > r.maxSlot[id.Replica] {
+		r.maxSlot[id.Replica] = id.Slot
+	}
+	if id.Replica == r.id && id.Slot >= r.nextSlot {
+		r.nextSlot = id.Slot + 1
+	}
+	r.uncommitted[id] = in
+	r.scheduleRecovery(in)
+	return in
+}
+
+// recoveryDelay is how long an instance may stay uncommitted before this
+// replica tries to recover it: a few retry periods, randomized and backed
+// off exponentially with the attempts made.
+func (r *Replica) recoveryDelay(in *instance) uint64 {
+	rt := uint64(r.cfg.RetryTicks)
+	base := 4 * rt
+	shift := min(in.attempts, 4)
+	return base<<uint(shift)/2 + base/2 + r.rng.Uint64N(rt*uint64(r.n)+1)
+}
+
+func (r *Replica) scheduleRecovery(in *instance) { in.nextTry = r.now + r.recoveryDelay(in) }
+
+func (r *Replica) record(in *instance) InstanceRecord {
+	return InstanceRecord{Inst: in.id, Status: in.status, Ballot: in.bal, VBallot: in.vbal, Orig: in.orig,
+		Cmds: slices.Clone(in.cmds), Seq: in.seq, Deps: slices.Clone(in.deps)}
+}
+
+func (r *Replica) persist(in *instance) {
+	r.ready.Persist = append(r.ready.Persist, r.record(in))
+}
+
+func equalAttrs(s1 uint64, d1 []uint64, s2 uint64, d2 []uint64) bool {
+	return s1 == s2 && slices.Equal(d1, d2)
+}
+
+func (r *Replica) zeroDeps() []uint64 { return make([]uint64, r.n) }
+
+func nopBatch() []paxos.Command { return []paxos.Command{{Op: paxos.OpNop}} }
+
+// ---- the per-key index ----
+
+func (r *Replica) key(k string) *keyIndex {
+	ki := r.index[k]
+	if ki == nil {
+		ki = &keyIndex{write: make([]uint64, r.n), read: make([]uint64, r.n)}
+		r.index[k] = ki
+	}
+	return ki
+}
+
+// attrs merges this replica's interfering instances into (seq, deps) for
+// cmds of instance id: deps[q] becomes at least the latest interfering slot
+// of q known here (never id itself), and seq at least 1 + the highest seq of
+// an interfering instance. prev is this replica's earlier deps of id, used
+// when the latest interfering instance of id's own replica is id itself.
+func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, deps, prev []uint64) (uint64, []uint64) {
+	out := slices.Clone(deps)
+	if out == nil {
+		out = r.zeroDeps()
+	}
+	for _, c := range cmds {
+		if c.IsNop() {
+			continue
+		}
+		ki := r.index[c.Key]
+		if ki == nil {
+			continue
+		}
+		ms := ki.writeSeq
+		if c.Writes() && ki.readSeq > ms {
+			ms = ki.readSeq
+		}
+		if ms+1 > seq {
+			seq = ms + 1
+		}
+		for q := 0; q < r.n; q++ {
+			d := ki.write[q]
+			if c.Writes() && ki.read[q] > d {
+				d = ki.read[q]
+			}
+			if q == int(id.Replica) && d == id.Slot {
+				d = 0
+				if prev != nil {
+					d = prev[q]
+				}
+			}
+			if d > out[q] {
+				out[q] = d
+			}
+		}
+	}
+	return seq, out
+}
+
+// indexAdd records instance in in the per-key index.
+func (r *Replica) indexAdd(in *instance) {
+	for _, c := range in.cmds {
+		if c.IsNop() {
+			continue
+		}
+		ki := r.key(c.Key)
+		q := in.id.Replica
+		if c.Writes() {
+			ki.write[q] = max(ki.write[q], in.id.Slot)
+			ki.writeSeq = max(ki.writeSeq, in.seq)
+		} else {
+			ki.read[q] = max(ki.read[q], in.id.Slot)
+			ki.readSeq = max(ki.readSeq, in.seq)
+		}
+	}
+}
+
+// ---- proposing ----
+
+func (r *Replica) flush() {
+	for len(r.batch) > 0 {
+		k := min(len(r.batch), r.cfg.Batch)
+		cmds := slices.Clone(r.batch[:k])
+		r.batch = r.batch[k:]
+		r.lead(cmds)
+	}
+	r.batch = nil
+}
+
+// lead starts a new instance of this replica for cmds at the initial ballot.
+func (r *Replica) lead(cmds []paxos.Command) {
+	id := paxos.Instance{Replica: r.id, Slot: r.nextSlot}
+	in := r.get(id)
+	seq, deps := r.attrs(id, cmds, 1, nil, nil)
+	b := MakeBallot(0, r.id)
+	in.cmds, in.seq, in.deps, in.status, in.bal, in.vbal, in.orig = cmds, seq, deps, StatusPreAccepted, b, b, true
+	in.mine = cmds
+	r.indexAdd(in)
+	r.persist(in)
+	in.co = &coord{ballot: b, phase: phPreAccept, started: r.now, cmds: cmds, seq: seq, deps: slices.Clone(deps),
+		origSeq: seq, origDeps: slices.Clone(deps), replied: quorum.Of(int(r.id)), unchanged: 1}
+	r.scheduleRecovery(in)
+	msg := PreAccept{Ballot: b, Inst: id, Cmds: cmds, Seq: seq, Deps: deps}
+	targets := r.others()
+	if r.cfg.Thrifty {
+		targets = targets[:min(len(targets), r.fq-1)]
+	}
+	for _, p := range targets {
+		r.send(p, msg)
+	}
+	r.decidePreAccept(in)
+}
+
+// ---- pre-accept ----
+
+func (r *Replica) onPreAccept(from paxos.NodeID, m PreAccept) {
+	in := r.get(m.Inst)
+	if in == nil {
+		return
+	}
+	reply := PreAcceptReply{Ballot: m.Ballot, Inst: m.Inst}
+	switch {
+	case in.status == StatusCommitted:
+		reply.Committed, reply.Cmds, reply.Seq, reply.Deps = true, in.cmds, in.seq, in.deps
+	case m.Ballot < in.bal:
+		reply.Ballot = in.bal
+	case in.status == StatusAccepted && m.Ballot <= in.vbal:
+		return // a late pre-accept of a round that already moved on
+	case in.status == StatusPreAccepted && in.vbal == m.Ballot && in.cmds != nil && (m.Ballot.Initial() || !in.orig):
+		// duplicate (a try-pre-accept vote at this ballot is not one): answer as before
+		reply.OK, reply.Seq, reply.Deps = true, in.seq, in.deps
+		reply.Changed = !(m.Ballot.Initial() && in.orig)
+	default:
+		seq, deps := r.attrs(m.Inst, m.Cmds, m.Seq, m.Deps, in.deps)
+		changed := !equalAttrs(seq, deps, m.Seq, m.Deps)
+		in.cmds, in.seq, in.deps, in.status = slices.Clone(m.Cmds), seq, deps, StatusPreAccepted
+		in.bal, in.vbal = m.Ballot, m.Ballot
+		in.orig = m.Ballot.Initial() && !changed
+		r.indexAdd(in)
+		r.persist(in)
+		reply.OK, reply.Changed, reply.Seq, reply.Deps = true, changed, seq, deps
+	}
+	r.send(from, reply)
+}
+
+func (r *Replica) onPreAcceptReply(from paxos.NodeID, m PreAcceptReply) {
+	in := r.inst[m.Inst.Replica][m.Inst.Slot]
+	if in == nil || in.status == StatusCommitted {
+		return
+	}
+	if m.Committed {
+		r.commitLocal(in, m.Cmds, m.Seq, m.Deps, true)
+		return
+	}
+	co := in.co
+	if co == nil || co.phase != phPreAccept {
+		return
+	}
+	if !m.OK {
+		if m.Ballot > co.ballot {
+			r.abandon(in, m.Ballot)
+		}
+		return
+	}
+	if m.Ballot != co.ballot || co.replied.Has(int(from)) {
+		return
+	}
+	co.replied = co.replied.Add(int(from))
+	if !m.Changed && equalAttrs(m.Seq, m.Deps, co.origSeq, co.origDeps) {
+		co.unchanged++
+	}
+	co.seq = max(co.seq, m.Seq)
+	for q := range co.deps {
+		co.deps[q] = max(co.deps[q], m.Deps[q])
+	}
+	r.decidePreAccept(in)
+}
+
+// decidePreAccept commits on the fast path, moves to Accept, or waits.
+func (r *Replica) decidePreAccept(in *instance) {
+	co := in.co
+	if co.ballot.Initial() && in.bal == co.ballot && co.unchanged >= r.fq {
+		r.stats.FastPath++
+		in.fast = true
+		r.commit(in, co.cmds, co.origSeq, co.origDeps)
+		return
+	}
+	n := co.replied.Len()
+	if n >= r.sq && (n >= r.fq || !co.ballot.Initial() || co.widened) {
+		r.startAccept(in, co.ballot, co.cmds, co.seq, co.deps)
+	}
+}
+
+// abandon gives up driving an instance after seeing a higher ballot; the
+// instance will be recovered later if it stays uncommitted.
+func (r *Replica) abandon(in *instance, seen Ballot) {
+	in.co = nil
+	if seen > in.bal {
+		in.bal = seen // volatile knowledge only; used to pick the next round
+	}
+	in.attempts++
+	r.scheduleRecovery(in)
+}
+
+// ---- accept ----
+
+func (r *Replica) startAccept(in *instance, b Ballot, cmds []paxos.Command, seq uint64, deps []uint64) {
+	if in.bal > b {
+		r.abandon(in, in.bal)
+		return
+	}
+	cmds, deps = slices.Clone(cmds), slices.Clone(deps)
+	in.cmds, in.seq, in.deps, in.status, in.bal, in.vbal, in.orig = cmds, seq, deps, StatusAccepted, b, b, false
+	r.indexAdd(in)
+	r.persist(in)
+	co := in.co
+	if co == nil {
+		co = &coord{ballot: b}
+		in.co = co
+	}
+	co.phase, co.started, co.widened = phAccept, r.now, false
+	co.cmds, co.seq, co.deps = cmds, seq, deps
+	co.oks = quorum.Of(int(r.id))
+	msg := Accept{Ballot: b, Inst: in.id, Cmds: cmds, Seq: seq, Deps: deps}
+	targets := r.others()
+	if r.cfg.Thrifty {
+		targets = targets[:min(len(targets), r.sq-1)]
+	}
+	for _, p := range targets {
+		r.send(p, msg)
+	}
+	r.decideAccept(in)
+}
+
+func (r *Replica) decideAccept(in *instance) {
+	co := in.co
+	if co.oks.Len() >= r.sq {
+		r.stats.SlowPath++
+		r.commit(in, co.cmds, co.seq, co.deps)
+	}
+}
+
+func (r *Replica) onAccept(from paxos.NodeID, m Accept) {
+	in := r.get(m.Inst)
+	if in == nil {
+		return
+	}
+	reply := AcceptReply{Ballot: m.Ballot, Inst: m.Inst}
+	switch {
+	case in.status == StatusCommitted:
+		reply.Committed, reply.Cmds, reply.Seq, reply.Deps = true, in.cmds, in.seq, in.deps
+	case m.Ballot < in.bal:
+		reply.Ballot = in.bal
+	default:
+		if !(in.status == StatusAccepted && in.vbal == m.Ballot) {
+			in.cmds, in.seq, in.deps = slices.Clone(m.Cmds), m.Seq, slices.Clone(m.Deps)
+			in.status, in.bal, in.vbal, in.orig = StatusAccepted, m.Ballot, m.Ballot, false
+			r.indexAdd(in)
+			r.persist(in)
+		}
+		reply.OK = true
+	}
+	r.send(from, reply)
+}
+
+func (r *Replica) onAcceptReply(from paxos.NodeID, m AcceptReply) {
+	in := r.inst[m.Inst.Replica][m.Inst.Slot]
+	if in == nil || in.status == StatusCommitted {
+		return
+	}
+	if m.Committed {
+		r.commitLocal(in, m.Cmds, m.Seq, m.Deps, true)
+		return
+	}
+	co := in.co
+	if co == nil || co.phase != phAccept {
+		return
+	}
+	if !m.OK {
+		if m.Ballot > co.ballot {
+			r.abandon(in, m.Ballot)
+		}
+		return
+	}
+	if m.Ballot != co.ballot {
+		return
+	}
+	co.oks = co.oks.Add(int(from))
+	r.decideAccept(in)
+}
+
+// ---- commit ----
+
+// commit decides an instance driven here and broadcasts the decision.
+func (r *Replica) commit(in *instance, cmds []paxos.Command, seq uint64, deps []uint64) {
+	cmds, deps = slices.Clone(cmds), slices.Clone(deps)
+	msg := Commit{Inst: in.id, Cmds: cmds, Seq: seq, Deps: deps}
+	for _, p := range r.others() {
+		r.send(p, msg)
+	}
+	r.commitLocal(in, cmds, seq, deps, false)
+}
+
+func (r *Replica) onCommit(m Commit) {
+	in := r.get(m.Inst)
+	if in == nil || in.status == StatusCommitted {
+		return
+	}
+	r.commitLocal(in, m.Cmds, m.Seq, m.Deps, true)
+}
+
+// commitLocal records a decision learned or made here.
+func (r *Replica) commitLocal(in *instance, cmds []paxos.Command, seq uint64, deps []uint64, learned bool) {
+	if in.status == StatusCommitted {
+		return
+	}
+	co := in.co
+	in.co = nil
+	in.cmds, in.seq, in.deps = slices.Clone(cmds), seq, slices.Clone(deps)
+	in.status, in.orig = StatusCommitted, false
+	r.indexAdd(in)
+	r.persist(in)
+	delete(r.uncommitted, in.id)
+	r.pendingExec[in.id] = in
+	r.execDirty = true
+	r.reportDecided(in)
+	if in.mine != nil {
+		if sameCommands(in.mine, in.cmds) {
+			path := paxos.PathSlow
+			if in.fast && !learned {
+				path = paxos.PathFast
+			}
+			for _, c := range in.mine {
+				r.ready.Committed = append(r.ready.Committed, paxos.Commit{ID: c.ID(), Path: path})
+			}
+		} else {
+			// Recovery filled our slot with something else (a Nop after we
+			// looked dead): propose our commands again in a new instance.
+			r.batch = append(r.batch, in.mine...)
+		}
+		in.mine = nil
+	}
+	_ = co
+}
+
+func (r *Replica) reportDecided(in *instance) {
+	if in.decided {
+		return
+	}
+	in.decided = true
+	r.ready.Decided = append(r.ready.Decided, paxos.Decision{Instance: in.id, Commands: slices.Clone(in.cmds), Seq: in.seq, Deps: slices.Clone(in.deps)})
+}
+
+func sameCommands(a, b []paxos.Command) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// ---- timers ----
+
+func (r *Replica) tickTimers() {
+	if r.now%uint64(r.cfg.RetryTicks) == 0 {
+		// Fill gaps below the highest known slot of each replica, so a lost
+		// commit cannot stall the execution watermark (and GC) for ever.
+		for q := 0; q < r.n; q++ {
+			for s := max(r.execUpTo[q], r.gcUpTo[q]) + 1; s < r.maxSlot[q]; s++ {
+				if r.inst[q][s] == nil {
+					r.get(paxos.Instance{Replica: paxos.NodeID(q), Slot: s})
+				}
+			}
+		}
+	}
+	if len(r.uncommitted) == 0 {
+		return
+	}
+	ids := make([]paxos.Instance, 0, len(r.uncommitted))
+	for id := range r.uncommitted {
+		ids = append(ids, id)
+	}
+	sortInstances(ids)
+	rt := uint64(r.cfg.RetryTicks)
+	for _, id := range ids {
+		in := r.uncommitted[id]
+		if in == nil || in.status == StatusCommitted {
+			continue
+		}
+		co := in.co
+		if co != nil {
+			age := r.now - co.started
+			switch {
+			case co.phase == phPrepare && !co.waitedLong && age >= rt && len(co.prep) >= r.sq:
+				co.waitedLong = true
+				r.evalPrepare(in)
+				continue
+			case !co.widened && age >= rt && (co.phase == phPreAccept || co.phase == phAccept):
+				r.widen(in)
+				continue
+			case age < 4*rt:
+				continue
+			}
+			// The round stalled: give up and recover (or retry) later.
+			r.abandon(in, in.bal)
+			continue
+		}
+		if r.now >= in.nextTry {
+			r.recover(in)
+		}
+	}
+}
+
+// widen resends a stalled round to every other replica.
+func (r *Replica) widen(in *instance) {
+	co := in.co
+	co.widened = true
+	switch co.phase {
+	case phPreAccept:
+		msg := PreAccept{Ballot: co.ballot, Inst: in.id, Cmds: co.cmds, Seq: co.origSeq, Deps: co.origDeps}
+		for _, p := range r.others() {
+			if !co.replied.Has(int(p)) {
+				r.send(p, msg)
+			}
+		}
+		r.decidePreAccept(in)
+	case phAccept:
+		msg := Accept{Ballot: co.ballot, Inst: in.id, Cmds: co.cmds, Seq: co.seq, Deps: co.deps}
+		for _, p := range r.others() {
+			if !co.oks.Has(int(p)) {
+				r.send(p, msg)
+			}
+		}
+	}
+}
+
+func sortInstances(ids []paxos.Instance) {
+	sort.Slice(ids, func(i, j int) bool {
+		if ids[i].Replica != ids[j].Replica {
+			return ids[i].Replica < ids[j].Replica
+		}
+		return ids[i].Slot < ids[j].Slot
+	})
+}
+
+// ---- garbage collection ----
+
+func (r *Replica) onWatermark(from paxos.NodeID, m Watermark) {
+	pe := r.peerExec[from]
+	for q := range pe {
+		pe[q] = max(pe[q], m.Executed[q])
+	}
+	r.collect()
+}
+
+// collect drops instances that every replica has executed.
+func (r *Replica) collect() {
+	for q := 0; q < r.n; q++ {
+		low := r.execUpTo[q]
+		for p := 0; p < r.n; p++ {
+			if paxos.NodeID(p) != r.id {
+				low = min(low, r.peerExec[p][q])
+			}
+		}
+		for s := r.gcUpTo[q] + 1; s <= low; s++ {
+			delete(r.inst[q], s)
+		}
+		if low > r.gcUpTo[q] {
+			r.gcUpTo[q] = low
+		}
+	}
+}

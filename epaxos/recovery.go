@@ -1,0 +1,363 @@
+package epaxos
+
+// Recovery (explicit prepare) of an instance γ = (L, s) at ballot b > every
+// ballot seen, by a replica that saw γ stay uncommitted.
+//
+// Prepare(b) goes to every replica; each promises b (persisting the
+// promise) and reports its state: status, the ballot of its last vote
+// (VBallot, kept apart from the promise: Sutra's fix), command and
+// attributes, and Orig, which says the replica holds the attributes the
+// command leader L sent at the initial ballot, unchanged (only a replica
+// whose own merge left them unchanged, or that later took them through
+// TryPreAccept, holds Orig). With replies from F+1 replicas (self included):
+//
+//  1. Some reply is committed: commit that.
+//  2. Some reply is accepted: Accept the one with the highest VBallot.
+//  3. L replied: L had not committed on the fast path and, having promised
+//     b, never will; the instance is free.
+//  4. Let U be the non-L replies with Orig (they all hold L's original
+//     attributes A0) and u the number of non-L replicas that did not reply.
+//     A fast commit needs all of a fast quorum of size FQ to hold Orig for
+//     ever, so if |U| + u < FQ-1 the instance was not fast-committed: free.
+//     If |U| >= F+1, a majority holds A0 with the dependency check done,
+//     which is exactly what TryPreAccept establishes: Accept A0.
+//     Otherwise, after waiting up to RetryTicks for more replies, run
+//     TryPreAccept: ask every replica outside U to take A0.
+//  5. TryPreAccept at a replica fails when it knows an interfering instance
+//     δ that does not depend on γ and either is not in A0's deps, or is in
+//     them with seq >= A0's seq while not yet committed. When δ is committed
+//     (or executed) and not in A0's deps, that proves γ was not committed on
+//     the fast path with A0 (a fast quorum meets δ's deciding quorum, and at
+//     the replica in both, whichever came second would have seen the
+//     first), so the instance is free. A failure without proof abandons
+//     this attempt; the blocking instance is recovered first and γ retried
+//     later at a higher ballot with randomized backoff.
+//  6. When TryPreAccept votes and U reach F+1 replicas: Accept A0.
+//
+// Free means: run PreAccept at ballot b with the command (acceptors merge
+// their interfering instances) and then Accept the union; when no reply
+// knows the command, Accept a Nop. At a non-initial ballot there is never a
+// fast path.
+
+import (
+	"slices"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/kv"
+	"github.com/paxos-lab/paxos/quorum"
+)
+
+// recover starts a recovery of in at a ballot above every ballot seen.
+func (r *Replica) recover(in *instance) {
+	r.stats.Recoveries++
+	in.attempts++
+	b := MakeBallot(in.bal.Round()+1, r.id)
+	in.bal = b
+	r.persist(in)
+	co := &coord{ballot: b, phase: phPrepare, started: r.now, prep: map[paxos.NodeID]PrepareReply{}}
+	in.co = co
+	co.prep[r.id] = r.prepareReply(in, b)
+	msg := Prepare{Ballot: b, Inst: in.id}
+	for _, p := range r.others() {
+		r.send(p, msg)
+	}
+	r.evalPrepare(in)
+}
+
+func (r *Replica) prepareReply(in *instance, b Ballot) PrepareReply {
+	return PrepareReply{Ballot: b, Inst: in.id, OK: true, Status: in.status, VBallot: in.vbal,
+		Orig: in.orig && in.status == StatusPreAccepted, Cmds: slices.Clone(in.cmds), Seq: in.seq, Deps: slices.Clone(in.deps)}
+}
+
+func (r *Replica) onPrepare(from paxos.NodeID, m Prepare) {
+	in := r.get(m.Inst)
+	if in == nil {
+		return
+	}
+	switch {
+	case in.status == StatusCommitted:
+		r.send(from, r.prepareReply(in, m.Ballot))
+	case m.Ballot < in.bal:
+		r.send(from, PrepareReply{Ballot: in.bal, Inst: m.Inst})
+	default:
+		if m.Ballot > in.bal {
+			in.bal = m.Ballot
+			r.persist(in)
+		}
+		if in.co != nil && in.co.ballot < m.Ballot {
+			in.co = nil // another replica took over; it will broadcast the commit
+			r.scheduleRecovery(in)
+		}
+		r.send(from, r.prepareReply(in, m.Ballot))
+	}
+}
+
+func (r *Replica) onPrepareReply(from paxos.NodeID, m PrepareReply) {
+	in := r.inst[m.Inst.Replica][m.Inst.Slot]
+	if in == nil || in.status == StatusCommitted {
+		return
+	}
+	if m.OK && m.Status == StatusCommitted {
+		r.commit(in, m.Cmds, m.Seq, m.Deps)
+		return
+	}
+	co := in.co
+	if co == nil || co.phase != phPrepare {
+		return
+	}
+	if !m.OK {
+		if m.Ballot > co.ballot {
+			r.abandon(in, m.Ballot)
+		}
+		return
+	}
+	if m.Ballot != co.ballot {
+		return
+	}
+	if (m.Status >= StatusPreAccepted || m.Orig) && len(m.Deps) != r.n {
+		return // malformed; ignore this reply
+	}
+	co.prep[from] = m
+	r.evalPrepare(in)
+}
+
+// evalPrepare applies the case analysis once F+1 replies are in.
+func (r *Replica) evalPrepare(in *instance) {
+	co := in.co
+	if len(co.prep) < r.sq {
+		return
+	}
+	L := in.id.Replica
+	var best *PrepareReply
+	var cmds []paxos.Command
+	var a0 *PrepareReply
+	var u quorum.Set
+	others := 0
+	for p := 0; p < r.n; p++ {
+		rep, ok := co.prep[paxos.NodeID(p)]
+		if !ok {
+			continue
+		}
+		if rep.Status == StatusAccepted && (best == nil || rep.VBallot > best.VBallot) {
+			best = &rep
+		}
+		if cmds == nil && len(rep.Cmds) > 0 {
+			cmds = rep.Cmds
+		}
+		if paxos.NodeID(p) != L {
+			others++
+			if rep.Orig && rep.Status == StatusPreAccepted {
+				u = u.Add(p)
+				a0 = &rep
+			}
+		}
+	}
+	b := co.ballot
+	if best != nil {
+		r.startAccept(in, b, best.Cmds, best.Seq, best.Deps)
+		return
+	}
+	if _, ok := co.prep[L]; ok {
+		r.free(in, cmds)
+		return
+	}
+	unknown := (r.n - 1) - others
+	switch {
+	case u.Len()+unknown < r.fq-1 || a0 == nil:
+		r.free(in, cmds)
+	case u.Len() >= r.sq:
+		r.startAccept(in, b, a0.Cmds, a0.Seq, a0.Deps)
+	case unknown > 0 && !co.waitedLong:
+		// ambiguous: more replies may settle it without TryPreAccept
+	default:
+		r.startTryPreAccept(in, *a0, u)
+	}
+}
+
+// free runs the instance through PreAccept at the recovery ballot, or
+// commits a Nop when the command is unknown.
+func (r *Replica) free(in *instance, cmds []paxos.Command) {
+	b := in.co.ballot
+	if len(cmds) == 0 {
+		r.startAccept(in, b, nopBatch(), 0, r.zeroDeps())
+		return
+	}
+	if in.bal > b {
+		r.abandon(in, in.bal)
+		return
+	}
+	cmds = slices.Clone(cmds)
+	seq, deps := r.attrs(in.id, cmds, 1, nil, in.deps)
+	in.cmds, in.seq, in.deps, in.status, in.bal, in.vbal, in.orig = cmds, seq, deps, StatusPreAccepted, b, b, false
+	r.indexAdd(in)
+	r.persist(in)
+	co := in.co
+	co.phase, co.started, co.widened = phPreAccept, r.now, true
+	co.cmds, co.seq, co.deps, co.origSeq, co.origDeps = cmds, seq, slices.Clone(deps), seq, slices.Clone(deps)
+	co.replied, co.unchanged = quorum.Of(int(r.id)), 0
+	msg := PreAccept{Ballot: b, Inst: in.id, Cmds: cmds, Seq: seq, Deps: deps}
+	for _, p := range r.others() {
+		r.send(p, msg)
+	}
+	r.decidePreAccept(in)
+}
+
+func (r *Replica) startTryPreAccept(in *instance, a0 PrepareReply, u quorum.Set) {
+	co := in.co
+	co.phase, co.started = phTryPreAccept, r.now
+	co.cmds, co.seq, co.deps = slices.Clone(a0.Cmds), a0.Seq, slices.Clone(a0.Deps)
+	co.oks = u
+	msg := TryPreAccept{Ballot: co.ballot, Inst: in.id, Cmds: co.cmds, Seq: co.seq, Deps: co.deps}
+	for p := 0; p < r.n; p++ {
+		if u.Has(p) || paxos.NodeID(p) == r.id {
+			continue
+		}
+		r.send(paxos.NodeID(p), msg)
+	}
+	if !u.Has(int(r.id)) {
+		r.onTryPreAcceptReply(r.id, r.handleTryPreAccept(msg))
+		return
+	}
+	if co.oks.Len() >= r.sq {
+		r.startAccept(in, co.ballot, co.cmds, co.seq, co.deps)
+	}
+}
+
+func (r *Replica) onTryPreAccept(from paxos.NodeID, m TryPreAccept) {
+	r.send(from, r.handleTryPreAccept(m))
+}
+
+func (r *Replica) handleTryPreAccept(m TryPreAccept) TryPreAcceptReply {
+	reply := TryPreAcceptReply{Ballot: m.Ballot, Inst: m.Inst}
+	in := r.get(m.Inst)
+	if in == nil {
+		reply.Conflict = m.Inst
+		return reply
+	}
+	switch {
+	case in.status == StatusCommitted:
+		reply.Committed, reply.Cmds, reply.Seq, reply.Deps = true, slices.Clone(in.cmds), in.seq, slices.Clone(in.deps)
+		return reply
+	case m.Ballot < in.bal:
+		reply.Ballot = in.bal
+		return reply
+	case in.status == StatusAccepted:
+		if sameCommands(in.cmds, m.Cmds) && equalAttrs(in.seq, in.deps, m.Seq, m.Deps) {
+			in.bal = m.Ballot
+			r.persist(in)
+			reply.OK = true
+		} else {
+			reply.Conflict = m.Inst
+		}
+		return reply
+	case in.status == StatusPreAccepted && in.orig && equalAttrs(in.seq, in.deps, m.Seq, m.Deps):
+		in.bal, in.vbal = m.Ballot, m.Ballot
+		r.persist(in)
+		reply.OK = true
+		return reply
+	}
+	if c, proof, ok := r.findConflict(m); ok {
+		reply.Conflict, reply.Proof = c, proof
+		return reply
+	}
+	in.cmds, in.seq, in.deps = slices.Clone(m.Cmds), m.Seq, slices.Clone(m.Deps)
+	in.status, in.bal, in.vbal, in.orig = StatusPreAccepted, m.Ballot, m.Ballot, true
+	r.indexAdd(in)
+	r.persist(in)
+	reply.OK = true
+	return reply
+}
+
+// findConflict looks for an instance known here that forbids γ = m.Inst
+// from taking attributes (m.Seq, m.Deps); see the rules at the top of this
+// file. proof says the conflict proves γ was not committed on the fast path
+// with these attributes.
+func (r *Replica) findConflict(m TryPreAccept) (paxos.Instance, bool, bool) {
+	g := m.Inst
+	for q := 0; q < r.n; q++ {
+		// Executed instances (possibly garbage-collected) through the index:
+		// one executed here while γ is not committed here cannot depend on γ.
+		for _, c := range m.Cmds {
+			if c.IsNop() {
+				continue
+			}
+			ki := r.index[c.Key]
+			if ki == nil || ki.execWrite == nil {
+				continue
+			}
+			e := ki.execWrite[q]
+			if c.Writes() {
+				e = max(e, ki.execRead[q])
+			}
+			if e > m.Deps[q] {
+				return paxos.Instance{Replica: paxos.NodeID(q), Slot: e}, true, true
+			}
+		}
+		start := max(r.execUpTo[q], r.gcUpTo[q]) + 1
+		for s := start; s <= r.maxSlot[q]; s++ {
+			d := r.inst[q][s]
+			if d == nil || d.id == g || len(d.cmds) == 0 || !interferes(d.cmds, m.Cmds) {
+				continue
+			}
+			if d.deps[g.Replica] >= g.Slot {
+				continue // δ already depends on γ
+			}
+			committed := d.status == StatusCommitted
+			if s > m.Deps[q] {
+				return d.id, committed, true
+			}
+			if d.seq >= m.Seq && !committed {
+				return d.id, false, true
+			}
+		}
+	}
+	return paxos.Instance{}, false, false
+}
+
+func interferes(a, b []paxos.Command) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if kv.Interferes(x, y) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (r *Replica) onTryPreAcceptReply(from paxos.NodeID, m TryPreAcceptReply) {
+	in := r.inst[m.Inst.Replica][m.Inst.Slot]
+	if in == nil || in.status == StatusCommitted {
+		return
+	}
+	if m.Committed {
+		r.commit(in, m.Cmds, m.Seq, m.Deps)
+		return
+	}
+	co := in.co
+	if co == nil || co.phase != phTryPreAccept {
+		return
+	}
+	if m.Ballot != co.ballot {
+		if !m.OK && m.Ballot > co.ballot {
+			r.abandon(in, m.Ballot)
+		}
+		return
+	}
+	switch {
+	case m.OK:
+		co.oks = co.oks.Add(int(from))
+		if co.oks.Len() >= r.sq {
+			r.startAccept(in, co.ballot, co.cmds, co.seq, co.deps)
+		}
+	case m.Proof:
+		r.free(in, co.cmds)
+	default:
+		r.abandon(in, co.ballot)
+		if m.Conflict != in.id && m.Conflict.Slot > 0 && int(m.Conflict.Replica) < r.n {
+			if d := r.get(m.Conflict); d != nil && d.status != StatusCommitted && d.co == nil {
+				d.nextTry = min(d.nextTry, r.now+1+r.rng.Uint64N(uint64(r.cfg.RetryTicks)))
+			}
+		}
+	}
+}

@@ -1,0 +1,491 @@
+package epaxos
+
+import (
+	"math/rand/v2"
+	"reflect"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/kv"
+	"github.com/paxos-lab/paxos/quorum"
+)
+
+// visibility returns every pair of interfering decided instances with no
+// dependency in either direction (the EPaxos invariant says none).
+func visibility(dec map[paxos.Instance]paxos.Decision) [][2]paxos.Instance {
+	var bad [][2]paxos.Instance
+	var ids []paxos.Instance
+	for id := range dec {
+		ids = append(ids, id)
+	}
+	sortInstances(ids)
+	for i, a := range ids {
+		for _, b := range ids[i+1:] {
+			da, db := dec[a], dec[b]
+			if interferes(da.Commands, db.Commands) && !depends(da, b) && !depends(db, a) {
+				bad = append(bad, [2]paxos.Instance{a, b})
+			}
+		}
+	}
+	return bad
+}
+
+// Test 1 at the protocol level: the replica uses the optimized fast quorum
+// F + floor((F+1)/2) for N = 3..17, and the intersection property recovery
+// relies on holds exhaustively for N <= 9.
+func TestFastQuorumSizes(t *testing.T) {
+	want := map[int]int{1: 1, 3: 2, 5: 3, 7: 5, 9: 6, 11: 8, 13: 9, 15: 11, 17: 12}
+	for n, fq := range want {
+		r, err := NewWithOptions(paxos.Config{N: n}, Options{})
+		require.NoError(t, err)
+		assert.Equal(t, fq, r.FastQuorum(), "N=%d", n)
+		f := (n - 1) / 2
+		assert.Equal(t, max(1, f+(f+1)/2), r.FastQuorum(), "N=%d", n)
+		assert.Equal(t, f+1, r.sq, "N=%d slow quorum", n)
+		if n <= 9 {
+			sys, err := quorum.NewEPaxos(n)
+			require.NoError(t, err)
+			require.NoError(t, quorum.CheckRecoveryOverlap(sys), "N=%d", n)
+		}
+	}
+	for _, n := range []int{2, 4, 6} {
+		_, err := New(paxos.Config{N: n})
+		require.ErrorIs(t, err, paxos.ErrConfig, "even N=%d must be refused", n)
+	}
+	maj, err := quorum.NewMajority(3)
+	require.NoError(t, err)
+	_, err = New(paxos.Config{N: 3, Quorums: maj})
+	require.ErrorIs(t, err, paxos.ErrConfig, "a non-EPaxos quorum system must be refused")
+}
+
+// Test 2: Sutra's counterexample. Three replicas; instance γ = (0,1) gets
+// two competing recoveries. Replica 2 accepts value V1 at ballot 1.2, then
+// promises 2.1; replicas 0 and 1 accept a different value V2 at 2.1 (so V2
+// is chosen) without anyone learning it. A third recovery at 3.2 sees V1
+// (at 2) and V2 (at 1): it must pick V2 by the ballot of the vote (2.1),
+// not by the promise (at replica 2, 2.1 ≥ 1.2), which would pick V1.
+func TestSutraCompetingRecoveries(t *testing.T) {
+	nw := newNet(t, 3, nil)
+	g := paxos.Instance{Replica: 0, Slot: 1}
+	y := paxos.Instance{Replica: 2, Slot: 1}
+
+	// γ's PreAccept reaches replica 1 only; its leader crashes.
+	nw.propose(0, put(1, 1, "k", "x"))
+	nw.deliver(and(typ[PreAccept], to(1)))
+	nw.drop(from(0))
+	nw.crash(0)
+
+	// Replica 2 commits an interfering Y that depends on γ.
+	nw.propose(2, put(2, 1, "k", "y"))
+	nw.deliver(nil)
+	require.Contains(t, nw.decided, y)
+	require.True(t, depends(nw.decided[y], g))
+
+	// Recovery A by replica 2 at 1.2: TryPreAccept succeeds, it accepts V1
+	// locally, and its Accept to replica 1 is lost.
+	r2 := nw.reps[2]
+	r2.recover(r2.inst[0][1])
+	nw.collect(2)
+	nw.deliver(and(typ[Prepare], to(1)))
+	nw.deliver(and(typ[PrepareReply], to(2)))
+	require.Equal(t, StatusAccepted, r2.inst[0][1].status)
+	require.Equal(t, MakeBallot(1, 2), r2.inst[0][1].vbal)
+	v1 := r2.record(r2.inst[0][1])
+	nw.drop(func(paxos.Message) bool { return true })
+
+	// Recovery B by replica 1 at 2.1. Its Prepare reaches replica 2 (which
+	// promises 2.1 but keeps VBallot 1.2); the reply is lost. With the
+	// restarted leader it decides V2 via PreAccept + Accept; replica 0
+	// accepts, replica 1's commit never happens (the reply is lost).
+	nw.restart(0)
+	r1 := nw.reps[1]
+	r1.recover(r1.inst[0][1])
+	nw.collect(1)
+	require.Equal(t, MakeBallot(2, 1), r1.inst[0][1].bal)
+	nw.deliver(and(typ[Prepare], to(2)))
+	assert.Equal(t, MakeBallot(2, 1), r2.inst[0][1].bal, "promise moves")
+	assert.Equal(t, MakeBallot(1, 2), r2.inst[0][1].vbal, "the vote's ballot does not")
+	nw.drop(and(typ[PrepareReply], from(2)))
+	nw.deliver(and(typ[Prepare], to(0)))
+	nw.deliver(and(typ[PrepareReply], to(1)))
+	nw.deliver(and(typ[PreAccept], to(0)))
+	nw.deliver(and(typ[PreAcceptReply], to(1)))
+	nw.deliver(and(typ[Accept], to(0)))
+	nw.drop(func(paxos.Message) bool { return true })
+	require.Equal(t, StatusAccepted, r1.inst[0][1].status)
+	require.Equal(t, StatusAccepted, nw.reps[0].inst[0][1].status)
+	v2 := r1.record(r1.inst[0][1])
+	require.False(t, reflect.DeepEqual(v1.Deps, v2.Deps), "the two recoveries must have produced different values")
+
+	// Recovery C by replica 2 at 3.2 with replies from 2 and 1.
+	nw.crash(0)
+	r2.recover(r2.inst[0][1])
+	nw.collect(2)
+	require.Equal(t, MakeBallot(3, 2), r2.inst[0][1].co.ballot)
+	self := r2.inst[0][1].co.prep[2]
+	assert.Equal(t, MakeBallot(1, 2), self.VBallot)
+	nw.deliver(nil)
+	nw.restart(0)
+	require.True(t, nw.settle(nw.allDecided(g, y), 300))
+	got := nw.decided[g]
+	assert.Equal(t, v2.Deps, got.Deps, "the chosen value V2 must be kept")
+	assert.Equal(t, v2.Seq, got.Seq)
+	assert.Empty(t, visibility(nw.decided))
+}
+
+// Test 3: two interfering commands reach the slow path with equal seq and
+// mutual dependencies; every replica executes them in the same order
+// (replica id breaks the tie).
+func TestEqualSeq(t *testing.T) {
+	nw := newNet(t, 3, nil)
+	nw.propose(0, put(1, 1, "k", "x"))
+	nw.propose(1, put(2, 1, "k", "y"))
+	// Each leader's PreAccept reaches the other leader first.
+	nw.deliver(and(typ[PreAccept], from(0), to(1)))
+	nw.deliver(and(typ[PreAccept], from(1), to(0)))
+	nw.deliver(nil)
+	x, y := nw.decided[paxos.Instance{Replica: 0, Slot: 1}], nw.decided[paxos.Instance{Replica: 1, Slot: 1}]
+	require.Equal(t, x.Seq, y.Seq, "equal seq")
+	require.True(t, depends(x, y.Instance) && depends(y, x.Instance), "mutual deps")
+	want := []string{"1.1", "2.1"}
+	for i := 0; i < 3; i++ {
+		assert.Equal(t, want, keyOrders(nw.executed[i])["k"], "replica %d", i)
+	}
+}
+
+// deliverRandom delivers queued messages in a random order until none is left.
+func (nw *tnet) deliverRandom(rng *rand.Rand) {
+	for len(nw.queue) > 0 {
+		j := rng.IntN(len(nw.queue))
+		m := nw.queue[j]
+		nw.queue = append(nw.queue[:j], nw.queue[j+1:]...)
+		if !nw.up[m.To] {
+			continue
+		}
+		require.NoError(nw.t, nw.reps[m.To].Step(m))
+		nw.collect(int(m.To))
+	}
+}
+
+// randomGraph commits cmds proposed round-robin with random delivery and
+// returns the decisions.
+func randomGraph(t *testing.T, seed uint64, cmds int, keys int) map[paxos.Instance]paxos.Decision {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	nw := newNet(t, 3, nil)
+	for c := 0; c < cmds; c++ {
+		k := string(rune('a' + rng.IntN(keys)))
+		cmd := put(uint64(c+1), 1, k, "v")
+		if rng.IntN(3) == 0 {
+			cmd.Op, cmd.Value = paxos.OpGet, ""
+		}
+		nw.propose(c%3, cmd)
+		if rng.IntN(2) == 0 {
+			nw.deliverRandom(rng)
+		}
+	}
+	nw.deliverRandom(rng)
+	require.Len(t, nw.decided, cmds)
+	return nw.decided
+}
+
+func hasCycle(dec map[paxos.Instance]paxos.Decision) bool {
+	for a, da := range dec {
+		for b, db := range dec {
+			if a != b && interferes(da.Commands, db.Commands) && depends(da, b) && depends(db, a) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// executeIn feeds the commits to a fresh replica in the given order and
+// returns its per-key execution order.
+func executeIn(t *testing.T, dec []paxos.Decision) map[string][]string {
+	r, err := NewWithOptions(paxos.Config{ID: 0, N: 3}, Options{})
+	require.NoError(t, err)
+	var ex []paxos.Execution
+	for _, d := range dec {
+		require.NoError(t, r.Step(paxos.Message{From: 1, To: 0, Body: Commit{Inst: d.Instance, Cmds: d.Commands, Seq: d.Seq, Deps: d.Deps}}))
+		ex = append(ex, r.Ready().Executed...)
+	}
+	require.Len(t, ex, len(dec), "everything executes once all commits are in")
+	return keyOrders(ex)
+}
+
+func permute(xs []paxos.Decision, k int, fn func()) {
+	if k == len(xs) {
+		fn()
+		return
+	}
+	for i := k; i < len(xs); i++ {
+		xs[k], xs[i] = xs[i], xs[k]
+		permute(xs, k+1, fn)
+		xs[k], xs[i] = xs[i], xs[k]
+	}
+}
+
+// Test 4: committed instances arriving in every order (all permutations of
+// a small graph with a cycle; random orders of a large one) give the same
+// per-key execution order.
+func TestCommitPermutations(t *testing.T) {
+	var small map[paxos.Instance]paxos.Decision
+	for seed := uint64(1); seed < 50; seed++ {
+		small = randomGraph(t, seed, 6, 2)
+		if hasCycle(small) {
+			break
+		}
+	}
+	require.True(t, hasCycle(small), "want a dependency cycle in the small graph")
+	list := make([]paxos.Decision, 0, len(small))
+	for _, d := range small {
+		list = append(list, d)
+	}
+	want := executeIn(t, list)
+	perms := 0
+	permute(list, 0, func() {
+		perms++
+		require.Equal(t, want, executeIn(t, list))
+	})
+	require.Equal(t, 720, perms)
+
+	large := randomGraph(t, 99, 60, 3)
+	require.True(t, hasCycle(large))
+	list = list[:0]
+	for _, d := range large {
+		list = append(list, d)
+	}
+	want = executeIn(t, list)
+	rng := rand.New(rand.NewPCG(5, 5))
+	for i := 0; i < 100; i++ {
+		rng.Shuffle(len(list), func(a, b int) { list[a], list[b] = list[b], list[a] })
+		require.Equal(t, want, executeIn(t, list))
+	}
+	assert.Empty(t, visibility(large))
+}
+
+// Test 5: under asymmetric PreAccept loss the leader fast-commits and
+// crashes before broadcasting Commit; an interfering command commits
+// meanwhile. Recovery keeps the committed value and no dependency is lost.
+func TestLostPreAcceptsLeaderCrash(t *testing.T) {
+	nw := newNet(t, 5, nil)
+	g := paxos.Instance{Replica: 0, Slot: 1}
+	y := paxos.Instance{Replica: 3, Slot: 1}
+	nw.propose(0, put(1, 1, "k", "x"))
+	// PreAccept reaches 1 and 2 only (fast quorum 3 with the leader).
+	nw.deliver(and(typ[PreAccept], from(0), func(m paxos.Message) bool { return m.To == 1 || m.To == 2 }))
+	nw.drop(and(typ[PreAccept], from(0)))
+	nw.deliver(and(typ[PreAcceptReply], to(0)))
+	require.Contains(t, nw.decided, g, "leader committed on the fast path")
+	require.Equal(t, []paxos.Commit{{ID: paxos.CommandID{Client: 1, Seq: 1}, Path: paxos.PathFast}}, nw.committed)
+	fast := nw.decided[g]
+	nw.crash(0) // before any Commit leaves
+	nw.drop(from(0))
+
+	// Y at replica 3: its PreAccept is lost towards 1; 2 knows γ, 4 does not.
+	nw.propose(3, put(2, 1, "k", "y"))
+	nw.drop(and(typ[PreAccept], from(3), to(1)))
+	nw.deliver(nil)
+	require.Contains(t, nw.decided, y)
+	require.True(t, depends(nw.decided[y], g), "Y saw γ at replica 2")
+
+	// Replica 3 cannot execute Y until γ is recovered.
+	require.True(t, nw.settle(nw.allDecided(g, y), 200))
+	assert.Equal(t, fast, nw.decided[g], "recovery must keep the fast-path decision")
+	assert.Empty(t, visibility(nw.decided))
+	for i := 1; i < 5; i++ {
+		assert.Equal(t, []string{"1.1", "2.1"}, keyOrders(nw.executed[i])["k"], "replica %d", i)
+	}
+}
+
+// Test 5b: the same loss when γ was NOT fast-committed (its PreAccept
+// reached one replica), with further interfering commands: recovery may
+// choose any safe value but must not lose a dependency.
+func TestLostPreAcceptsNotCommitted(t *testing.T) {
+	for seed := uint64(1); seed <= 20; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 3))
+		nw := newNet(t, 5, func(c *paxos.Config) { c.Seed = seed })
+		nw.propose(0, put(1, 1, "k", "x"))
+		keep := paxos.NodeID(1 + rng.IntN(4))
+		nw.deliver(and(typ[PreAccept], from(0), func(m paxos.Message) bool { return m.To == keep }))
+		nw.drop(from(0))
+		nw.crash(0)
+		for c := 0; c < 4; c++ {
+			at := 1 + rng.IntN(4)
+			nw.propose(at, put(uint64(c+2), 1, "k", "y"))
+			nw.drop(func(m paxos.Message) bool { _, ok := m.Body.(PreAccept); return ok && rng.IntN(3) == 0 })
+			nw.deliverRandom(rng)
+		}
+		if seed%2 == 0 {
+			nw.restart(0)
+		}
+		ok := nw.settle(func() bool {
+			for i := 1; i < 5; i++ {
+				if len(keyOrders(nw.executed[i])["k"]) < 4 {
+					return false
+				}
+			}
+			return true
+		}, 400)
+		require.True(t, ok, "seed %d: the four Y commands execute everywhere", seed)
+		assert.Empty(t, visibility(nw.decided), "seed %d", seed)
+		ref := keyOrders(nw.executed[1])["k"]
+		for i := 2; i < 5; i++ {
+			assert.Equal(t, ref, keyOrders(nw.executed[i])["k"], "seed %d replica %d", seed, i)
+		}
+	}
+}
+
+// Test 6: a replica crashes right after replying to a PreAccept and
+// restarts from its records: it answers a duplicate exactly as before and
+// reports the instance to later conflicting commands, so two conflicting
+// commands never both commit with empty deps. The control run restarts it
+// without its records (what replying before persisting amounts to) and
+// shows the violation this test would catch.
+func TestCrashAfterPreAcceptReply(t *testing.T) {
+	for _, keepRecords := range []bool{true, false} {
+		nw := newNet(t, 3, nil)
+		g := paxos.Instance{Replica: 0, Slot: 1}
+		y := paxos.Instance{Replica: 2, Slot: 1}
+		nw.propose(0, put(1, 1, "k", "x"))
+		var pa paxos.Message
+		for _, m := range nw.queue {
+			if _, ok := m.Body.(PreAccept); ok && m.To == 1 {
+				pa = m
+			}
+		}
+		nw.deliver(and(typ[PreAccept], to(1)))
+		var first PreAcceptReply
+		for _, m := range nw.queue {
+			if rep, ok := m.Body.(PreAcceptReply); ok && m.From == 1 {
+				first = rep
+			}
+		}
+		require.True(t, first.OK)
+		nw.deliver(and(typ[PreAcceptReply], to(0)))
+		require.Contains(t, nw.decided, g, "fast path")
+		nw.drop(from(0))
+		nw.crash(0)
+		nw.crash(1)
+		if !keepRecords {
+			nw.persisted[1] = paxos.Persisted{}
+		}
+		nw.restart(1)
+		if keepRecords {
+			require.NoError(t, nw.reps[1].Step(pa))
+			nw.collect(1)
+			var again PreAcceptReply
+			for _, m := range nw.queue {
+				if rep, ok := m.Body.(PreAcceptReply); ok && m.From == 1 {
+					again = rep
+				}
+			}
+			assert.Equal(t, first, again, "a restarted replica answers a duplicate as before")
+			nw.drop(from(1))
+		}
+		nw.propose(2, put(2, 1, "k", "y"))
+		nw.deliver(nil)
+		require.Contains(t, nw.decided, y)
+		bothEmpty := !depends(nw.decided[g], y) && !depends(nw.decided[y], g)
+		if keepRecords {
+			assert.False(t, bothEmpty, "conflicting commands both committed with empty deps")
+			assert.Empty(t, visibility(nw.decided))
+		} else {
+			assert.True(t, bothEmpty, "control: forgetting the reply must break the invariant")
+			assert.NotEmpty(t, visibility(nw.decided))
+		}
+	}
+}
+
+// A Get interferes only with writes to its key: two Gets of one key commit
+// on the fast path without depending on each other.
+func TestReadsDoNotInterfere(t *testing.T) {
+	nw := newNet(t, 3, nil)
+	nw.propose(0, paxos.Command{Client: 1, Seq: 1, Op: paxos.OpGet, Key: "k"})
+	nw.propose(1, paxos.Command{Client: 2, Seq: 1, Op: paxos.OpGet, Key: "k"})
+	nw.deliver(nil)
+	for _, d := range nw.decided {
+		assert.Equal(t, []uint64{0, 0, 0}, d.Deps)
+	}
+	for _, c := range nw.committed {
+		assert.Equal(t, paxos.PathFast, c.Path)
+	}
+	require.Len(t, nw.committed, 2)
+	assert.False(t, kv.Interferes(paxos.Command{Op: paxos.OpGet, Key: "k"}, paxos.Command{Op: paxos.OpGet, Key: "k"}))
+}
+
+// Batching: several commands share one instance.
+func TestBatching(t *testing.T) {
+	nw := newNet(t, 3, func(c *paxos.Config) { c.Batch = 4 })
+	for s := uint64(1); s <= 3; s++ {
+		nw.reps[0].Propose(put(1, s, "k", "v"))
+	}
+	nw.collect(0) // Ready flushes the partial batch
+	nw.deliver(nil)
+	require.Len(t, nw.decided, 1)
+	for _, d := range nw.decided {
+		assert.Len(t, d.Commands, 3)
+	}
+	assert.Len(t, nw.executed[2], 3)
+}
+
+// Thrifty: PreAccept goes to fast quorum − 1 nearest replicas only; with
+// one of them silent the leader widens after RetryTicks and still commits.
+func TestThriftyWidens(t *testing.T) {
+	nw := newNet(t, 5, func(c *paxos.Config) { c.Thrifty = true; c.Distances = []float64{0, 1, 2, 3, 4} })
+	nw.propose(0, put(1, 1, "k", "x"))
+	var targets []paxos.NodeID
+	for _, m := range nw.queue {
+		targets = append(targets, m.To)
+	}
+	require.Equal(t, []paxos.NodeID{1, 2}, targets)
+	nw.drop(to(2))
+	nw.deliver(nil)
+	require.Empty(t, nw.decided)
+	nw.tick(0, 5)
+	nw.deliver(nil)
+	require.Len(t, nw.decided, 1)
+	require.Len(t, nw.committed, 1)
+}
+
+// When nobody knows the command, recovery commits a Nop, and the leader
+// later proposes its command again.
+func TestRecoveryCommitsNop(t *testing.T) {
+	nw := newNet(t, 3, nil)
+	nw.propose(0, put(1, 1, "k", "x"))
+	nw.drop(from(0)) // nobody hears of it
+	r1 := nw.reps[1]
+	g := paxos.Instance{Replica: 0, Slot: 1}
+	r1.recover(r1.get(g))
+	nw.collect(1)
+	nw.deliver(and(func(m paxos.Message) bool { return m.To != 0 && m.From != 0 }))
+	require.Contains(t, nw.decided, g)
+	assert.Equal(t, nopBatch(), nw.decided[g].Commands)
+	// The leader learns of the Nop and re-proposes.
+	require.True(t, nw.settle(func() bool { return len(keyOrders(nw.executed[2])["k"]) == 1 }, 100))
+	assert.Equal(t, []string{"1.1"}, keyOrders(nw.executed[2])["k"])
+}
+
+// Malformed messages are errors, not panics.
+func TestMalformed(t *testing.T) {
+	r, err := NewWithOptions(paxos.Config{ID: 0, N: 3}, Options{})
+	require.NoError(t, err)
+	for _, body := range []any{
+		PreAccept{Inst: paxos.Instance{Replica: 9, Slot: 1}, Deps: make([]uint64, 3)},
+		PreAccept{Inst: paxos.Instance{Replica: 1, Slot: 0}, Deps: make([]uint64, 3)},
+		PreAccept{Inst: paxos.Instance{Replica: 1, Slot: 1}, Deps: make([]uint64, 2)},
+		Commit{Inst: paxos.Instance{Replica: 1, Slot: 1}},
+		Watermark{Executed: []uint64{1}},
+		"junk",
+	} {
+		require.Error(t, r.Step(paxos.Message{From: 1, To: 0, Body: body}), "%T", body)
+	}
+	require.Error(t, r.Step(paxos.Message{From: 7, To: 0, Body: Prepare{Inst: paxos.Instance{Replica: 1, Slot: 1}}}))
+	_, err = New(paxos.Config{ID: 5, N: 3})
+	require.ErrorIs(t, err, paxos.ErrConfig)
+	_, err = New(paxos.Config{ID: 0, N: 3, Restore: &paxos.Persisted{Records: []any{"junk"}}})
+	require.Error(t, err)
+}

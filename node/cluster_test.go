@@ -1,0 +1,196 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/check"
+	"github.com/paxos-lab/paxos/client"
+	"github.com/paxos-lab/paxos/node"
+)
+
+// tcpCluster is a cluster of replicas in this process, talking over TCP on
+// loopback, each with a WAL in a temporary directory.
+type tcpCluster struct {
+	cluster *node.Cluster
+	servers []*node.Server
+	dirs    []string
+	peerLns []net.Listener
+}
+
+func listen(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	return ln
+}
+
+func startTCPCluster(t testing.TB, protocol string, n int, opts node.Options, noSync bool) *tcpCluster {
+	t.Helper()
+	c := &tcpCluster{cluster: &node.Cluster{Name: "test-" + protocol, Protocol: protocol, TickMS: 5, Options: opts}}
+	var clientLns []net.Listener
+	for i := 0; i < n; i++ {
+		p, cl := listen(t), listen(t)
+		c.peerLns = append(c.peerLns, p)
+		clientLns = append(clientLns, cl)
+		c.cluster.Replicas = append(c.cluster.Replicas, node.ReplicaAddrs{ID: i, Peer: p.Addr().String(), Client: cl.Addr().String()})
+		c.dirs = append(c.dirs, t.TempDir())
+	}
+	require.NoError(t, c.cluster.Validate())
+	for i := 0; i < n; i++ {
+		s, err := node.Serve(node.ServeConfig{Cluster: c.cluster, ID: paxos.NodeID(i), DataDir: c.dirs[i], NoSync: noSync,
+			PeerListener: c.peerLns[i], ClientListener: clientLns[i], Logger: quiet()})
+		require.NoError(t, err)
+		c.servers = append(c.servers, s)
+	}
+	t.Cleanup(c.stop)
+	return c
+}
+
+func (c *tcpCluster) stop() {
+	for _, s := range c.servers {
+		if s != nil {
+			s.Stop(context.Background())
+		}
+	}
+}
+
+// workload runs clients concurrent closed-loop clients, each doing ops
+// operations on a few shared keys, and returns the history.
+func workload(t *testing.T, addrs []string, clients, ops int, timeout time.Duration) []check.Op {
+	t.Helper()
+	start := time.Now()
+	var mu sync.Mutex
+	var hist []check.Op
+	var wg sync.WaitGroup
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			cl, err := client.New(addrs, client.Options{AttemptTimeout: 2 * time.Second})
+			if !assert.NoError(t, err) {
+				return
+			}
+			defer cl.Close()
+			for i := 0; i < ops; i++ {
+				key := fmt.Sprintf("k%d", (c+i)%3)
+				op := check.Op{Client: cl.ID(), Key: key, Op: "get"}
+				if (c+i)%2 == 0 {
+					op.Op, op.Value = "put", fmt.Sprintf("c%d-%d", c, i)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				op.Call = int64(time.Since(start))
+				var res client.Result
+				if op.Op == "put" {
+					res, err = cl.Do(ctx, paxos.OpPut, op.Key, op.Value)
+				} else {
+					res, err = cl.Do(ctx, paxos.OpGet, op.Key, "")
+				}
+				cancel()
+				if err == nil {
+					ret := int64(time.Since(start))
+					op.Return, op.Output = &ret, res.Output
+				}
+				mu.Lock()
+				hist = append(hist, op)
+				mu.Unlock()
+			}
+		}(c)
+	}
+	wg.Wait()
+	return hist
+}
+
+func completed(hist []check.Op) int {
+	n := 0
+	for _, o := range hist {
+		if o.Completed() {
+			n++
+		}
+	}
+	return n
+}
+
+func TestTCPClusterEveryProtocolLinearizable(t *testing.T) {
+	sizes := []int{3, 5}
+	if testing.Short() {
+		sizes = []int{3}
+	}
+	for _, protocol := range paxos.Protocols() {
+		for _, n := range sizes {
+			t.Run(fmt.Sprintf("%s/n=%d", protocol, n), func(t *testing.T) {
+				before := runtime.NumGoroutine()
+				c := startTCPCluster(t, protocol, n, node.Options{Batch: 8}, false)
+				hist := workload(t, c.cluster.ClientAddrs(), 6, 40, 20*time.Second)
+				require.Len(t, hist, 240)
+				assert.Equal(t, len(hist), completed(hist), "every operation completes on a healthy cluster")
+				v, err := check.CheckLinearizable(hist, 20*time.Second)
+				require.NoError(t, err)
+				assert.Equal(t, check.Linearizable, v)
+				c.stop()
+				noLeaks(t, before)
+			})
+		}
+	}
+}
+
+// TestTCPClusterLinearizabilityCheckerCatchesStaleRead proves the check
+// above can fail: a history with a read of an overwritten value is refused.
+func TestTCPClusterLinearizabilityCheckerCatchesStaleRead(t *testing.T) {
+	r := func(v int64) *int64 { return &v }
+	hist := []check.Op{
+		{Client: 1, Op: "put", Key: "k", Value: "a", Call: 0, Return: r(10)},
+		{Client: 1, Op: "put", Key: "k", Value: "b", Call: 20, Return: r(30)},
+		{Client: 2, Op: "get", Key: "k", Output: "a", Call: 40, Return: r(50)},
+	}
+	v, err := check.CheckLinearizable(hist, time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, check.NotLinearizable, v)
+}
+
+// restart starts replica i again on its data directory and addresses.
+func (c *tcpCluster) restart(t *testing.T, i int) {
+	t.Helper()
+	s, err := node.Serve(node.ServeConfig{Cluster: c.cluster, ID: paxos.NodeID(i), DataDir: c.dirs[i], Logger: quiet()})
+	require.NoError(t, err)
+	c.servers[i] = s
+}
+
+func TestTCPClusterReplicaRestartsOnItsData(t *testing.T) {
+	if testing.Short() {
+		t.Skip("restarts replicas; skipped with -short")
+	}
+	for _, protocol := range paxos.Protocols() {
+		t.Run(protocol, func(t *testing.T) {
+			c := startTCPCluster(t, protocol, 3, node.Options{}, false)
+			ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+			defer cancel()
+			cl, err := client.New(c.cluster.ClientAddrs(), client.Options{AttemptTimeout: 2 * time.Second})
+			require.NoError(t, err)
+			defer cl.Close()
+			require.NoError(t, cl.Put(ctx, "a", "1"))
+			// Stop a follower, write without it, restart it on its data.
+			require.NoError(t, c.servers[2].Stop(ctx))
+			require.NoError(t, cl.Put(ctx, "a", "2"))
+			c.restart(t, 2)
+			// Stop the other follower: the restarted one is now needed
+			// for every quorum, so it must have rejoined.
+			require.NoError(t, c.servers[1].Stop(ctx))
+			require.NoError(t, cl.Put(ctx, "a", "3"))
+			cl.Prefer(2)
+			v, err := cl.Get(ctx, "a")
+			require.NoError(t, err)
+			assert.Equal(t, "3", v)
+			c.restart(t, 1)
+		})
+	}
+}
