@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func runCLI(args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestCheckPassesAndEndsWithSummary(t *testing.T) {
+	code, out, _ := runCLI("check", "--protocol", "basic", "--replicas", "3", "--seeds", "5", "--ops", "60")
+	require.Equal(t, exitOK, code, out)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	assert.Equal(t, "5 passed, 0 failed", lines[len(lines)-1])
+}
+
+func TestCheckUsageErrors(t *testing.T) {
+	cases := map[string][]string{
+		"unknown protocol": {"check", "--protocol", "raft"},
+		"bad faults":       {"check", "--faults", "crash,meteor"},
+		"zero replicas":    {"check", "--replicas", "0"},
+		"zero seeds":       {"check", "--seeds", "0"},
+		"unsafe quorums":   {"check", "--protocol", "basic", "--replicas", "5", "--q1", "2", "--q2", "2"},
+		"q1 without q2":    {"check", "--q1", "3"},
+		"bad grid":         {"check", "--grid", "2by3"},
+		"grid size":        {"check", "--grid", "2x2", "--replicas", "5"},
+		"conflict range":   {"check", "--conflict", "150"},
+		"unknown flag":     {"check", "--no-such-flag"},
+		"stray argument":   {"check", "extra"},
+		"unknown command":  {"frobnicate"},
+	}
+	for name, args := range cases {
+		t.Run(name, func(t *testing.T) {
+			code, _, stderr := runCLI(args...)
+			assert.Equal(t, exitUsage, code)
+			assert.NotEmpty(t, stderr, "a usage error must say what is wrong")
+		})
+	}
+}
+
+func TestCheckUnsafeQuorumErrorNamesSizes(t *testing.T) {
+	_, _, stderr := runCLI("check", "--protocol", "basic", "--replicas", "5", "--q1", "2", "--q2", "2")
+	assert.Contains(t, stderr, "q1=2")
+	assert.Contains(t, stderr, "q2=2")
+}
+
+func TestCheckHistoryFilesAreDeterministic(t *testing.T) {
+	dirs := []string{t.TempDir(), t.TempDir()}
+	for _, d := range dirs {
+		code, out, _ := runCLI("check", "--protocol", "basic", "--replicas", "3", "--seeds", "2", "--seed-start", "11", "--ops", "40", "--history-dir", d)
+		require.Equal(t, exitOK, code, out)
+	}
+	for _, name := range []string{"basic-n3-s11.jsonl", "basic-n3-s12.jsonl"} {
+		a, err := os.ReadFile(filepath.Join(dirs[0], name))
+		require.NoError(t, err)
+		b, err := os.ReadFile(filepath.Join(dirs[1], name))
+		require.NoError(t, err)
+		assert.NotEmpty(t, a)
+		assert.Equal(t, a, b, name)
+	}
+	code, out, _ := runCLI(append([]string{"lincheck"}, filepath.Join(dirs[0], "basic-n3-s11.jsonl"), filepath.Join(dirs[0], "basic-n3-s12.jsonl"))...)
+	assert.Equal(t, exitOK, code, out)
+}
+
+func TestLincheckRejectsStaleRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.jsonl")
+	require.NoError(t, os.WriteFile(path, []byte(`{"client":1,"op":"put","key":"x","value":"a","output":"","call":0,"return":10}
+{"client":1,"op":"put","key":"x","value":"b","output":"","call":20,"return":30}
+{"client":2,"op":"get","key":"x","value":"","output":"a","call":40,"return":50}
+`), 0o644))
+	code, out, _ := runCLI("lincheck", path)
+	assert.Equal(t, exitFail, code)
+	assert.Contains(t, out, "0 passed, 1 failed")
+}
