@@ -4,6 +4,7 @@ import (
 	"os"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/check"
@@ -14,22 +15,30 @@ func TestTmpStats(t *testing.T) {
 		t.Skip()
 	}
 	seeds, _ := strconv.Atoi(os.Getenv("TMPSTATS"))
-	for _, n := range []int{1, 2, 4, 7} {
-		fails, ops, done := 0, 0, 0
-		var ev uint64
-		for seed := uint64(1000); seed < uint64(1000+seeds); seed++ {
-			res, err := check.Run(check.Options{Protocol: "basic", Replicas: n, Seed: seed, Faults: check.AllFaults, Clients: 10, Ops: 400, Conflict: 0.3, Replica: paxos.Config{Batch: 4, RetryTicks: 2}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !res.OK() {
-				fails++
-				t.Logf("n=%d seed=%d %v", n, seed, res.Failures)
-			}
-			ops += res.Ops
-			done += res.Completed
-			ev += res.Events
+	n, _ := strconv.Atoi(os.Getenv("TMPN"))
+	batch, _ := strconv.Atoi(os.Getenv("TMPBATCH"))
+	retry, _ := strconv.Atoi(os.Getenv("TMPRETRY"))
+	clients, _ := strconv.Atoi(os.Getenv("TMPCLIENTS"))
+	ops, _ := strconv.Atoi(os.Getenv("TMPOPS"))
+	fails, nops, done := 0, 0, 0
+	var ev uint64
+	for seed := uint64(1000); seed < uint64(1000+seeds); seed++ {
+		start := time.Now()
+		res, err := check.Run(check.Options{Protocol: "basic", Replicas: n, Seed: seed, Faults: check.AllFaults, Clients: clients, Ops: ops, Conflict: 0.3,
+			Replica: paxos.Config{Batch: batch, RetryTicks: retry}, LinTimeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
 		}
-		t.Logf("n=%d fails=%d ops=%d completed=%d events=%d", n, fails, ops, done, ev)
+		if el := time.Since(start); el > time.Second {
+			t.Logf("seed %d took %v (virtual %v, events %d, completed %d/%d)", seed, el, res.Virtual, res.Events, res.Completed, res.Ops)
+		}
+		if !res.OK() {
+			fails++
+			t.Logf("n=%d seed=%d %v", n, seed, res.Failures)
+		}
+		nops += res.Ops
+		done += res.Completed
+		ev += res.Events
 	}
+	t.Logf("n=%d fails=%d ops=%d completed=%d events=%d", n, fails, nops, done, ev)
 }

@@ -103,10 +103,10 @@ func TestClientRetriesElsewhereWithSameSeq(t *testing.T) {
 
 func TestClientGivesUpWithContextError(t *testing.T) {
 	addrs := []string{serve(t, &store{kv: kv.New(), mode: "fail"}, 0)}
-	cl, err := client.New(addrs, client.Options{AttemptTimeout: 100 * time.Millisecond})
+	cl, err := client.New(addrs, client.Options{AttemptTimeout: time.Second})
 	require.NoError(t, err)
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	err = cl.Put(ctx, "k", "v")
 	require.Error(t, err)

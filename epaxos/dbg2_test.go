@@ -21,3 +21,7 @@ func (nw *tnet) dump(ids ...paxos.Instance) {
 		}
 	}
 }
+
+func (r *Replica) DebugString() string {
+	return fmt.Sprintf("exec %v gc %v peer %v live %d pending %d uncommitted %d", r.execUpTo, r.gcUpTo, r.peerExec, r.Stats().Live, len(r.pendingExec), len(r.uncommitted))
+}

@@ -23,7 +23,9 @@ func TestDbgStress(t *testing.T) {
 		for _, th := range []bool{false, true} {
 			for _, c := range []float64{0, 0.3, 1} {
 				for seed := uint64(from); seed < uint64(from+seeds); seed++ {
-					res, err := check.Run(check.Options{Protocol: "epaxos", New: epaxos.New, Replicas: n, Seed: seed, Faults: faults, Conflict: c, Replica: paxos.Config{Thrifty: th}})
+					ops, _ := strconv.Atoi(os.Getenv("EPOPS"))
+					cl, _ := strconv.Atoi(os.Getenv("EPCL"))
+					res, err := check.Run(check.Options{Protocol: "epaxos", New: epaxos.New, Replicas: n, Seed: seed, Faults: faults, Conflict: c, Ops: ops, Clients: cl, Replica: paxos.Config{Thrifty: th}})
 					if err != nil {
 						t.Fatal(err)
 					}

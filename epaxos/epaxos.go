@@ -98,6 +98,9 @@ type coord struct {
 	origSeq  uint64
 	origDeps []uint64
 
+	impatient bool   // waited long: settle for the slow path with F+1 replies
+	lastSend  uint64 // when the round was last (re)sent
+
 	replied   quorum.Set // pre-accept or prepare replies (self included)
 	unchanged int        // pre-accept replies equal to the original attributes
 	oks       quorum.Set // accept or try-pre-accept votes
@@ -134,6 +137,7 @@ type Replica struct {
 	execUpTo []uint64
 	gcUpTo   []uint64
 	peerExec [][]uint64
+	sentExec []uint64
 
 	index       map[string]*keyIndex
 	store       *kv.Store
@@ -262,7 +266,10 @@ func (r *Replica) Tick() {
 	r.now++
 	r.flush()
 	r.tickTimers()
-	if every := uint64(2 * r.cfg.RetryTicks); r.n > 1 && r.now%every == 0 {
+	// Tell peers the execution watermark: every tick when it moved, and
+	// every 2*RetryTicks anyway (messages may be lost).
+	if every := uint64(2 * r.cfg.RetryTicks); r.n > 1 && (r.now%every == 0 || !slices.Equal(r.sentExec, r.execUpTo)) {
+		r.sentExec = slices.Clone(r.execUpTo)
 		wm := Watermark{Executed: slices.Clone(r.execUpTo)}
 		for p := 0; p < r.n; p++ {
 			if paxos.NodeID(p) != r.id {
@@ -379,14 +386,22 @@ func (r *Replica) get(id paxos.Instance) *instance {
 }
 
 // recoveryDelay is how long an instance may stay uncommitted before this
-// replica tries to recover it: a few retry periods, randomized and backed
-// off exponentially with the attempts made.
+// replica tries to recover it: 10 to 20 retry periods, randomized (so that
+// replicas rarely duel) and backed off exponentially with the attempts made
+// here. It must exceed a slow-path commit (two wide-area round trips) by a
+// margin, or healthy instances would be recovered needlessly.
 func (r *Replica) recoveryDelay(in *instance) uint64 {
-	rt := uint64(r.cfg.RetryTicks)
-	base := 4 * rt
-	shift := min(in.attempts, 4)
-	return base<<uint(shift)/2 + base/2 + r.rng.Uint64N(rt*uint64(r.n)+1)
+	base := recoverAfter * uint64(r.cfg.RetryTicks)
+	base <<= uint(min(in.attempts, 3))
+	return base + r.rng.Uint64N(base+1)
 }
+
+// Timeouts, in multiples of Config.RetryTicks.
+const (
+	recoverAfter = 10 // an uncommitted instance is recovered after 10-20 (see recoveryDelay)
+	resendAfter  = 4  // a command leader resends a stalled round to every replica
+	giveUpAfter  = 10 // a recovery round is abandoned and retried later; a leader's PreAccept settles for F+1 replies
+)
 
 func (r *Replica) scheduleRecovery(in *instance) { in.nextTry = r.now + r.recoveryDelay(in) }
 
@@ -591,7 +606,7 @@ func (r *Replica) decidePreAccept(in *instance) {
 		return
 	}
 	n := co.replied.Len()
-	if n >= r.sq && (n >= r.fq || !co.ballot.Initial() || co.widened) {
+	if n >= r.sq && (n >= r.fq || !co.ballot.Initial() || co.impatient) {
 		r.startAccept(in, co.ballot, co.cmds, co.seq, co.deps)
 	}
 }
@@ -799,19 +814,25 @@ func (r *Replica) tickTimers() {
 		co := in.co
 		if co != nil {
 			age := r.now - co.started
-			switch {
-			case co.phase == phPrepare && !co.waitedLong && age >= rt && len(co.prep) >= r.sq:
-				co.waitedLong = true
-				r.evalPrepare(in)
-				continue
-			case !co.widened && age >= rt && (co.phase == phPreAccept || co.phase == phAccept):
-				r.widen(in)
-				continue
-			case age < 4*rt:
-				continue
+			switch co.phase {
+			case phPreAccept, phAccept:
+				switch {
+				case !co.widened && age >= rt:
+					co.lastSend = r.now
+					r.widen(in)
+				case r.now-co.lastSend >= resendAfter*rt:
+					co.lastSend = r.now
+					co.impatient = co.impatient || age >= giveUpAfter*rt
+					r.widen(in)
+				}
+			case phPrepare, phTryPreAccept:
+				if co.phase == phPrepare && !co.waitedLong && age >= 2*rt && len(co.prep) >= r.sq {
+					co.waitedLong = true
+					r.evalPrepare(in)
+				} else if age >= giveUpAfter*rt {
+					r.abandon(in, in.bal) // retry later at a higher ballot
+				}
 			}
-			// The round stalled: give up and recover (or retry) later.
-			r.abandon(in, in.bal)
 			continue
 		}
 		if r.now >= in.nextTry {

@@ -365,6 +365,10 @@ func (r *Replica) Propose(cmd paxos.Command) {
 		r.pending[id] = proposal{cmd: cmd, sentAt: r.ticks}
 		r.pendingList = append(r.pendingList, id)
 	}
+	if r.role != follower {
+		r.waiting = append(r.waiting, cmd)
+		return
+	}
 	r.submit([]paxos.Command{cmd})
 }
 
@@ -764,6 +768,9 @@ func (r *Replica) learn(s uint64, cmds []paxos.Command, b Ballot, announce bool)
 	}
 	e.committed, e.cmds, e.ballot = true, cmds, b
 	r.rd.Decided = append(r.rd.Decided, paxos.Decision{Instance: paxos.Instance{Replica: 0, Slot: s}, Commands: cmds})
+	if len(r.pending) > 0 {
+		r.rd.Committed = slices.Grow(r.rd.Committed, len(cmds))
+	}
 	for _, c := range cmds {
 		if p, ok := r.pending[c.ID()]; ok && !p.committed && c.Client != 0 {
 			p.committed = true

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
@@ -171,12 +173,17 @@ func TestTCPClusterReplicaRestartsOnItsData(t *testing.T) {
 	}
 	for _, protocol := range paxos.Protocols() {
 		t.Run(protocol, func(t *testing.T) {
-			c := startTCPCluster(t, protocol, 3, node.Options{}, false)
+			// Frequent snapshots, where the protocol takes them, so the
+			// restart replays a snapshot plus the WAL after it.
+			c := startTCPCluster(t, protocol, 3, node.Options{SnapshotEvery: 3}, false)
 			ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 			defer cancel()
 			cl, err := client.New(c.cluster.ClientAddrs(), client.Options{AttemptTimeout: 2 * time.Second})
 			require.NoError(t, err)
 			defer cl.Close()
+			for i := 0; i < 10; i++ {
+				require.NoError(t, cl.Put(ctx, fmt.Sprint("w", i), fmt.Sprint(i)))
+			}
 			require.NoError(t, cl.Put(ctx, "a", "1"))
 			// Stop a follower, write without it, restart it on its data.
 			require.NoError(t, c.servers[2].Stop(ctx))
@@ -190,7 +197,30 @@ func TestTCPClusterReplicaRestartsOnItsData(t *testing.T) {
 			v, err := cl.Get(ctx, "a")
 			require.NoError(t, err)
 			assert.Equal(t, "3", v)
+			v, err = cl.Get(ctx, "w9")
+			require.NoError(t, err)
+			assert.Equal(t, "9", v)
 			c.restart(t, 1)
+			snaps := 0
+			for _, d := range c.dirs {
+				if _, err := os.Stat(filepath.Join(d, "snapshot")); err == nil {
+					snaps++
+				}
+			}
+			t.Logf("%s: %d of 3 replicas hold a snapshot", protocol, snaps)
+			// Restart everyone on their data: the state is all there.
+			for i := range c.servers {
+				require.NoError(t, c.servers[i].Stop(ctx))
+			}
+			for i := range c.servers {
+				c.restart(t, i)
+			}
+			for i := 0; i < 10; i++ {
+				cl.Prefer(i % 3)
+				v, err := cl.Get(ctx, fmt.Sprint("w", i))
+				require.NoError(t, err)
+				assert.Equal(t, fmt.Sprint(i), v)
+			}
 		})
 	}
 }

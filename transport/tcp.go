@@ -185,6 +185,12 @@ func (t *TCP) Recv() <-chan paxos.Message { return t.in }
 // Send implements Transport.
 func (t *TCP) Send(m paxos.Message) {
 	if m.To == t.cfg.ID {
+		t.mu.Lock() // Close closes t.in only after setting closed under mu
+		defer t.mu.Unlock()
+		if t.closed {
+			t.c.dropped.Add(1)
+			return
+		}
 		select {
 		case t.in <- m:
 			t.c.received.Add(1)
