@@ -90,7 +90,12 @@ type Result struct {
 	Completed int      // operations that returned
 	Events    uint64   // simulator events processed
 	Virtual   time.Duration
-	History   []Op
+	// Injected counts the faults that took effect: crashes, partitions
+	// (including one-way cuts) and messages lost (to drops, cuts and
+	// crashed receivers).
+	Crashes, Partitions int
+	Dropped             uint64
+	History             []Op
 }
 
 // OK reports whether the run found no violation.
@@ -217,7 +222,7 @@ func Run(opts Options) (Result, error) {
 			return Result{}, err
 		}
 	}
-	injectFaults(s, rng, n, opts.Faults, opts.FaultWindow)
+	injected := injectFaults(s, rng, n, opts.Faults, opts.FaultWindow)
 
 	// Run past the fault window, then until every client finished, bounded
 	// in virtual time.
@@ -225,7 +230,8 @@ func Run(opts Options) (Result, error) {
 	s.RunUntil(func() bool { return s.Operations() >= opts.Ops && s.Completed() == s.Operations() },
 		opts.FaultWindow+120*time.Second)
 
-	res := Result{Seed: opts.Seed, Events: s.Events(), Virtual: s.Now()}
+	res := Result{Seed: opts.Seed, Events: s.Events(), Virtual: s.Now(),
+		Crashes: injected.crashes, Partitions: injected.partitions, Dropped: s.Dropped()}
 	res.History = FromSim(s.History())
 	res.Ops = len(res.History)
 	for _, o := range res.History {
@@ -263,15 +269,16 @@ func Verify(history []Op, learned []Learned, applied []Applied, linTimeout time.
 
 // injectFaults schedules random faults during [0, window) and heals all of
 // them at window: crashed replicas restart, partitions heal, message faults
-// stop. At most a minority is crashed at once so runs can make progress;
-// safety must hold regardless.
-func injectFaults(s *sim.Sim, rng *rand.Rand, n int, faults []string, window time.Duration) {
+// stop. Apart from one whole-cluster crash in some runs, at most a minority
+// is crashed at once so runs can make progress; safety must hold regardless.
+func injectFaults(s *sim.Sim, rng *rand.Rand, n int, faults []string, window time.Duration) *injectedFaults {
+	counts := &injectedFaults{}
 	has := map[string]bool{}
 	for _, f := range faults {
 		has[f] = true
 	}
 	if len(has) == 0 {
-		return
+		return counts
 	}
 	dur := func(lo, hi time.Duration) time.Duration { return lo + time.Duration(rng.Int64N(int64(hi-lo))) }
 	var mf sim.Faults
@@ -304,6 +311,7 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, n int, faults []string, window tim
 				}
 				down[id] = true
 				crashed++
+				counts.crashes++
 				s.Crash(paxos.NodeID(id))
 				s.At(back, func() {
 					if down[id] {
@@ -312,6 +320,32 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, n int, faults []string, window tim
 						s.Restart(paxos.NodeID(id))
 					}
 				})
+			})
+		}
+		// In a quarter of the runs the whole cluster crashes at once and
+		// restarts from durable storage alone: what was acknowledged must
+		// survive, which catches replicas that reply before persisting.
+		if rng.IntN(4) == 0 {
+			t := dur(window/4, window*3/4)
+			back := t + dur(20*time.Millisecond, 300*time.Millisecond)
+			s.At(t, func() {
+				for id := range down {
+					if !down[id] {
+						down[id] = true
+						crashed++
+						counts.crashes++
+						s.Crash(paxos.NodeID(id))
+					}
+				}
+			})
+			s.At(back, func() {
+				for id := range down {
+					if down[id] {
+						down[id] = false
+						crashed--
+						s.Restart(paxos.NodeID(id))
+					}
+				}
 			})
 		}
 		s.At(window, func() {
@@ -332,12 +366,15 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, n int, faults []string, window tim
 			}
 			if rng.IntN(3) == 0 {
 				from, to := rng.IntN(n), rng.IntN(n)
-				s.At(t, func() { s.Cut(paxos.NodeID(from), paxos.NodeID(to)) })
+				if from == to {
+					to = (to + 1) % n
+				}
+				s.At(t, func() { counts.partitions++; s.Cut(paxos.NodeID(from), paxos.NodeID(to)) })
 			} else {
 				perm := rng.Perm(n)
 				k := 1 + rng.IntN(max(1, n-1))
 				a, b := toIDs(perm[:k]), toIDs(perm[k:])
-				s.At(t, func() { s.Partition(a, b) })
+				s.At(t, func() { counts.partitions++; s.Partition(a, b) })
 			}
 			s.At(heal, func() { s.Heal() })
 		}
@@ -346,7 +383,11 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, n int, faults []string, window tim
 		s.Heal()
 		s.SetFaults(sim.Faults{})
 	})
+	return counts
 }
+
+// injectedFaults counts the faults that took effect during a run.
+type injectedFaults struct{ crashes, partitions int }
 
 func toIDs(xs []int) []paxos.NodeID {
 	sort.Ints(xs)

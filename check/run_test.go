@@ -91,6 +91,23 @@ func TestRunIsDeterministic(t *testing.T) {
 	assert.Equal(t, a.Events, b.Events)
 }
 
+func TestRunInjectsFaultsOnlyWhenAsked(t *testing.T) {
+	res, err := check.Run(check.Options{Protocol: "basic", Replicas: 5, Seed: 3, Faults: check.AllFaults})
+	require.NoError(t, err)
+	assert.True(t, res.OK(), res.Failures)
+	assert.Positive(t, res.Crashes)
+	assert.Positive(t, res.Partitions)
+	assert.Positive(t, res.Dropped)
+
+	res, err = check.Run(check.Options{Protocol: "basic", Replicas: 5, Seed: 3})
+	require.NoError(t, err)
+	assert.True(t, res.OK(), res.Failures)
+	assert.Zero(t, res.Crashes)
+	assert.Zero(t, res.Partitions)
+	assert.Zero(t, res.Dropped)
+	assert.Equal(t, res.Ops, res.Completed, "without faults every operation completes")
+}
+
 func TestRunRefusesBadOptions(t *testing.T) {
 	_, err := check.Run(check.Options{Protocol: "basic", Replicas: 0})
 	require.ErrorIs(t, err, check.ErrOptions)

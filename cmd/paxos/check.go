@@ -149,8 +149,9 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 			if res.OK() {
 				passed++
 				if f.verbose {
-					fmt.Fprintf(stdout, "ok   %s n=%d seed=%d: %d/%d ops completed, %d events, %s virtual, %s\n",
-						proto, f.replicas, seed, res.Completed, res.Ops, res.Events, res.Virtual.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+					fmt.Fprintf(stdout, "ok   %s n=%d seed=%d: %d/%d ops completed; faults: %d crashes, %d partitions, %d messages lost; %d events, %s virtual, %s\n",
+						proto, f.replicas, seed, res.Completed, res.Ops, res.Crashes, res.Partitions, res.Dropped,
+						res.Events, res.Virtual.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 				}
 				continue
 			}
