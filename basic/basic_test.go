@@ -2,6 +2,8 @@ package basic
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/paxos-lab/paxos"
@@ -99,6 +101,14 @@ func TestOneCommandChosenAndExecutedEverywhere(t *testing.T) {
 			assert.Equal(t, cmd, c.execs[i][0].Command)
 			assert.Equal(t, []paxos.Command{cmd}, c.decided[i][1])
 		}
+		for i := 0; i < n; i++ {
+			assert.Equal(t, uint64(1), c.reps[i].Executed())
+			v, ok := c.reps[i].Value(1)
+			require.True(t, ok)
+			assert.Equal(t, []paxos.Command{cmd}, v)
+			_, ok = c.reps[i].Value(2)
+			assert.False(t, ok)
+		}
 		require.Len(t, c.commits[0], 1)
 		assert.Equal(t, paxos.Commit{ID: cmd.ID(), Path: paxos.PathClassic}, c.commits[0][0])
 		for i := 1; i < n; i++ {
@@ -161,6 +171,7 @@ func TestConcurrentProposersSameSlot(t *testing.T) {
 			}
 		}
 		assert.NotEqual(t, slotOf[a.ID()], slotOf[b.ID()])
+		c.idle()
 		assert.Len(t, c.commits[0], 1)
 		assert.Len(t, c.commits[1], 1)
 	}
@@ -194,6 +205,7 @@ func TestAdoptAcceptedValue(t *testing.T) {
 	assert.Equal(t, []paxos.CommandID{a.ID(), b.ID()}, c.executedIDs(2))
 	assert.Equal(t, []paxos.CommandID{a.ID(), b.ID()}, c.executedIDs(1))
 	c.agree()
+	c.idle()
 }
 
 func TestNackCarriesHigherBallot(t *testing.T) {
@@ -236,6 +248,7 @@ func TestNackCarriesHigherBallot(t *testing.T) {
 	}
 	require.NotEmpty(t, rd.Messages)
 	assert.Equal(t, uint64(5), rd.Messages[0].Body.(Prepare).Slot, "retried in a later slot after backoff")
+	assert.Equal(t, Ballot{10, 0}, rd.Messages[0].Body.(Prepare).Ballot, "the retry's round jumps past the ballot that won")
 }
 
 func TestRestoreKeepsPromisesAndDecisions(t *testing.T) {
@@ -409,15 +422,35 @@ func TestConfigRefused(t *testing.T) {
 		{ID: 3, N: 3},
 		{ID: 0, N: 3, RetryTicks: -1},
 		{ID: 0, N: 3, Quorums: mustMajority(t, 5)},
+		{ID: 0, N: 5, Quorums: brokenQuorums{}},
 	} {
 		_, err := New(cfg)
 		require.Error(t, err, "%+v", cfg)
 		assert.ErrorIs(t, err, paxos.ErrConfig)
 	}
+	_, err := New(paxos.Config{ID: 0, N: 5, Quorums: brokenQuorums{}})
+	assert.ErrorContains(t, err, "disjoint", "the error names the disjoint quorums")
+	// The test-only unsafe system is let through so negative tests can run it.
+	_, err = New(paxos.Config{ID: 0, N: 5, Quorums: quorum.Unsafe(5, 2, 2)})
+	require.NoError(t, err)
+	q, err := quorum.NewCounting(5, 4, 2)
+	require.NoError(t, err)
+	_, err = New(paxos.Config{ID: 0, N: 5, Quorums: q})
+	require.NoError(t, err)
+
 	r, err := paxos.New("basic", paxos.Config{ID: 2, N: 5})
 	require.NoError(t, err, "registered under its name")
 	assert.Equal(t, paxos.NodeID(2), r.ID())
 }
+
+// brokenQuorums claims any two replicas form a quorum of either phase.
+type brokenQuorums struct{}
+
+func (brokenQuorums) N() int                        { return 5 }
+func (brokenQuorums) IsPhase1(s quorum.Set) bool    { return s.Len() >= 2 }
+func (brokenQuorums) IsPhase2(s quorum.Set) bool    { return s.Len() >= 2 }
+func (brokenQuorums) ChoosePhase2([]int) quorum.Set { return quorum.Of(0, 1) }
+func (brokenQuorums) String() string                { return "broken(5)" }
 
 func mustMajority(t *testing.T, n int) quorum.System {
 	m, err := quorum.NewMajority(n)
@@ -427,6 +460,7 @@ func mustMajority(t *testing.T, n int) quorum.System {
 
 func TestCodecRoundTrip(t *testing.T) {
 	v := []paxos.Command{put(1, 2, "k", "v"), get(3, 4, "k")}
+	covered := map[string]bool{}
 	for _, body := range []any{
 		Prepare{Slot: 1, Ballot: Ballot{2, 3}},
 		Promise{Slot: 1, Ballot: Ballot{2, 3}, Accepted: Ballot{1, 1}, Value: v, MaxSlot: 9},
@@ -446,6 +480,12 @@ func TestCodecRoundTrip(t *testing.T) {
 		m, err := paxos.DecodeMessage(data)
 		require.NoError(t, err)
 		assert.Equal(t, body, m.Body)
+		covered[strings.TrimPrefix(fmt.Sprintf("%T", body), "basic.")] = true
+	}
+	for _, name := range paxos.RegisteredNames() {
+		if strings.HasPrefix(name, "basic.") {
+			assert.True(t, covered[strings.TrimPrefix(name, "basic.")], "registered type %s is not round-tripped here", name)
+		}
 	}
 }
 

@@ -150,3 +150,18 @@ func put(client, seq uint64, key, value string) paxos.Command {
 func get(client, seq uint64, key string) paxos.Command {
 	return paxos.Command{Client: client, Seq: seq, Op: paxos.OpGet, Key: key}
 }
+
+// idle checks that live replicas have no proposal or command left in flight.
+func (c *cluster) idle() {
+	for i, r := range c.reps {
+		if c.down[i] {
+			continue
+		}
+		require.Zero(c.t, r.inflight, "replica %d counts proposals in flight", i)
+		require.Empty(c.t, r.queue, "replica %d has queued commands", i)
+		require.Empty(c.t, r.waiting, "replica %d waits for commands", i)
+		for s, st := range r.slots {
+			require.Nil(c.t, st.prop, "replica %d still proposes in slot %d", i, s)
+		}
+	}
+}

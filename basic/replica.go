@@ -22,6 +22,8 @@ var ErrRestore = errors.New("basic: cannot restore")
 const (
 	// maxCatchUp is the most decided slots one Learned message carries.
 	maxCatchUp = 64
+	// maxCatchUpScan bounds the slots one CatchUp makes a replica look at.
+	maxCatchUpScan = 64 * maxCatchUp
 	// maxBackoffShift caps exponential backoff at RetryTicks << maxBackoffShift.
 	maxBackoffShift = 3
 )
@@ -87,6 +89,10 @@ type Replica struct {
 	waiting      map[paxos.CommandID]struct{}
 	backoffUntil int64
 	nackStreak   int
+	// jump is the least round of this replica's next command proposal:
+	// after being refused it jumps past the ballot that beat it, so a
+	// replica that keeps losing races for fresh slots gains priority.
+	jump uint64
 
 	askAt   int64 // next tick at which a missing slot may be asked for
 	probeAt int64 // next periodic probe of a peer
@@ -94,10 +100,18 @@ type Replica struct {
 
 	rd paxos.Ready
 
+	// stats counts protocol events, for tests and tuning.
+	stats stats
+
 	// brokenIgnorePromises makes every acceptor of this replica ignore its
 	// promises: a deliberately unsafe variant for the checker's negative
 	// test. Only newReplica sets it, and only tests call it with true.
 	brokenIgnorePromises bool
+}
+
+// stats counts what happened at one replica.
+type stats struct {
+	proposals, chosen, adopted, abandoned, fills, catchUps int
 }
 
 // New builds a Basic Paxos replica. cfg.Quorums nil means majority. With
@@ -112,6 +126,12 @@ func newReplica(cfg paxos.Config, ignorePromises bool) (*Replica, error) {
 		return nil, fmt.Errorf("basic: %w", err)
 	}
 	q := cfg.Quorums
+	if q != nil && !quorum.IsUnsafe(q) {
+		// Safety rests on every phase-1 quorum meeting every phase-2 quorum.
+		if err := quorum.Intersects(q); err != nil {
+			return nil, fmt.Errorf("basic: %w: %w", paxos.ErrConfig, err)
+		}
+	}
 	if q == nil {
 		m, err := quorum.NewMajority(cfg.N)
 		if err != nil {
@@ -262,7 +282,7 @@ func (r *Replica) probePeriod() int64 { return int64(10 * r.cfg.RetryTicks) }
 
 // backoff draws a random wait in [1, RetryTicks << min(streak, cap)] ticks.
 func (r *Replica) backoff(streak int) int64 {
-	return 1 + int64(r.rng.IntN(r.cfg.RetryTicks<<min(streak, maxBackoffShift)))
+	return int64(r.rng.IntN(r.cfg.RetryTicks << min(streak, maxBackoffShift)))
 }
 
 // flush starts proposals for queued commands.
@@ -315,6 +335,9 @@ func (r *Replica) requeue(cmds []paxos.Command) {
 func (r *Replica) startProposal(s uint64, own []paxos.Command) {
 	st := r.slot(s)
 	b := NextBallot(maxBallot(maxBallot(st.acc.Promised, st.acc.Accepted), st.hint), r.id)
+	if own != nil && b.Round < r.jump {
+		b.Round = r.jump
+	}
 	value := own
 	if value == nil {
 		value = []paxos.Command{{Op: paxos.OpNop}}
@@ -327,6 +350,10 @@ func (r *Replica) startProposal(s uint64, own []paxos.Command) {
 		timeout: int64(r.cfg.RetryTicks),
 	}
 	st.prop = pr
+	r.stats.proposals++
+	if own == nil {
+		r.stats.fills++
+	}
 	st.hint = maxBallot(st.hint, b)
 	st.active = r.now
 	r.active = append(r.active, s)
@@ -353,6 +380,7 @@ func (r *Replica) startPhase2(s uint64, st *slot) {
 	if pr.p.Adopted() && !sameValue(pr.value, pr.p.own) {
 		// Complete the slot with the value found; our commands go to a
 		// later slot now.
+		r.stats.adopted++
 		r.requeue(pr.own)
 		if pr.own != nil {
 			r.inflight--
@@ -379,8 +407,9 @@ func (r *Replica) startPhase2(s uint64, st *slot) {
 // chosen is reached when a phase-2 quorum accepted the local proposal.
 func (r *Replica) chosen(s uint64, st *slot) {
 	v := st.prop.value
+	r.stats.chosen++
 	if st.prop.own != nil {
-		r.nackStreak = 0
+		r.nackStreak, r.jump = 0, 0
 	}
 	r.broadcast(Commit{Slot: s, Value: v})
 	r.learn(s, v)
@@ -405,11 +434,13 @@ func (r *Replica) dropProposal(st *slot) {
 // hole filling, should they fail).
 func (r *Replica) abandon(st *slot) {
 	own := st.prop != nil && st.prop.own != nil
+	r.stats.abandoned++
 	r.dropProposal(st)
 	st.active = r.now
 	if own {
 		r.backoffUntil = max(r.backoffUntil, r.now+r.backoff(r.nackStreak))
 		r.nackStreak++
+		r.jump = max(r.jump, st.hint.Round+1)
 	}
 }
 
@@ -526,6 +557,7 @@ func (r *Replica) catchUp() {
 	first := r.slot(lo)
 	if r.now-first.active >= retry && r.now >= r.askAt {
 		r.askAt = r.now + 2*retry
+		r.stats.catchUps++
 		r.broadcast(CatchUp{From: lo, To: hi})
 	}
 	// Fill holes nobody has worked on for a while.
@@ -727,7 +759,7 @@ func (r *Replica) onNack(from paxos.NodeID, m Nack) error {
 		lost = pr.p.Refused()
 	} else {
 		pr.refused = pr.refused.Add(int(from))
-		all := quorum.Set(1<<uint(r.n) - 1)
+		all := quorum.Full(r.n)
 		lost = !r.q.IsPhase2(all &^ pr.refused)
 	}
 	if lost {
@@ -748,7 +780,7 @@ func (r *Replica) onCatchUp(from paxos.NodeID, m CatchUp) error {
 		to = min(to, m.To)
 	}
 	var entries []Entry
-	for s := m.From; s <= to && len(entries) < maxCatchUp; s++ {
+	for s := m.From; s <= to && s < m.From+maxCatchUpScan && len(entries) < maxCatchUp; s++ {
 		if st := r.slots[s]; st != nil && st.learned {
 			entries = append(entries, Entry{Slot: s, Value: st.value})
 		}

@@ -50,8 +50,21 @@
 // written in the same Ready as the reply that depends on them. A restored
 // replica (Config.Restore) replays them: it never breaks an earlier promise,
 // and it re-executes the decided prefix. The log and its records grow without
-// bound: this package does not compact or snapshot (Multi-Paxos in package
-// multi does).
+// bound: this package does not compact or snapshot.
+//
+// Of paxos.Config, New uses ID, N, Quorums (nil = majority; any system whose
+// phase-1 and phase-2 quorums intersect), Seed (backoff and hole-filling
+// delays), RetryTicks (resends, catch-up, backoff), Batch (commands per
+// slot, from those proposed between two Ready calls or queued behind
+// Window), Window (slots with client commands in flight per replica) and
+// Restore. The leader-related fields (HeartbeatTicks, ElectionTicks,
+// InitialLeader, LeaseTicks), Thrifty, Distances and SnapshotEvery do not
+// apply and are ignored: every proposer sends to all acceptors.
+//
+// Under contention the shared log costs extra rounds: proposers at
+// different replicas race for the same next slot, the higher ballot wins
+// and the others retry later. A replica that keeps losing proposes its next
+// command at a round past the ballot that beat it, so no replica starves.
 package basic
 
 import (
@@ -208,7 +221,7 @@ func (p *Proposer) Promise(from paxos.NodeID, r PrepareResult) bool {
 // Refused reports whether enough acceptors refused that the remaining ones
 // can no longer form a phase-1 quorum.
 func (p *Proposer) Refused() bool {
-	all := quorum.Set(1<<uint(p.quorums.N()) - 1)
+	all := quorum.Full(p.quorums.N())
 	return !p.quorums.IsPhase1(all &^ p.refused)
 }
 

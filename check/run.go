@@ -201,9 +201,13 @@ func Run(opts Options) (Result, error) {
 		N:        n,
 		Replica:  rcfg,
 		RTT:      rtt,
-		Tick:     5 * time.Millisecond,
-		Seed:     rng.Uint64(),
-		Record:   true,
+		// A small per-message CPU cost: queueing varies the interleavings,
+		// and even a one-replica cluster takes time per operation, so
+		// operations are not all concurrent.
+		CPU:    time.Duration(20+rng.IntN(200)) * time.Microsecond,
+		Tick:   5 * time.Millisecond,
+		Seed:   rng.Uint64(),
+		Record: true,
 	})
 	if err != nil {
 		return Result{}, err
