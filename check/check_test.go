@@ -149,6 +149,8 @@ func TestExecutionAgrees(t *testing.T) {
 		exec(1, 0, other), exec(1, 0, w1), exec(1, 0, w2),
 		// A restarted incarnation that began from a snapshot after w1.
 		exec(2, 1, w2), exec(2, 1, w3),
+		// A replica that installed a snapshot covering w2 mid-run.
+		exec(3, 0, w1), exec(3, 0, w3),
 	}
 	assert.Empty(t, ExecutionAgrees(good))
 

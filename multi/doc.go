@@ -36,9 +36,10 @@
 // (default 1000, negative = never) a replica snapshots its key-value store
 // with its deduplication table and emits a SnapshotRecord in Ready.Snapshot
 // holding its whole durable state (promise, store, every value above the
-// snapshot point); the log below is dropped. A replica that reports, in its
-// heartbeat reply, that it is behind the leader's commit point receives the
-// committed entries it misses, or the leader's snapshot if the leader has
+// snapshot point) and drops its log up to the previous snapshot, so it keeps
+// at most two intervals plus what is in flight. A replica that reports, in
+// its heartbeat reply, that it is behind the leader's commit point receives
+// the committed entries it misses, or the leader's snapshot if the leader has
 // compacted them away. A candidate whose commit point is below a promiser's
 // snapshot receives that snapshot with the promise.
 //

@@ -101,7 +101,8 @@ type Replica struct {
 
 	// log
 	snap     Snapshot
-	log      []entry // log[i] holds slot snap.Index+1+i
+	base     uint64  // the log starts after this slot (<= snap.Index)
+	log      []entry // log[i] holds slot base+1+i
 	executed uint64
 	store    *kv.Store
 
@@ -279,6 +280,9 @@ func (r *Replica) Executed() uint64 { return r.executed }
 
 // LogLen returns the number of log entries retained in memory (the log above
 // the last snapshot).
+// The leader keeps one snapshot interval of committed entries below its
+// latest snapshot, so replicas lagging by less than that catch up from the
+// log rather than by snapshot.
 func (r *Replica) LogLen() int { return len(r.log) }
 
 // SnapshotIndex returns the slot covered by the latest snapshot.
@@ -289,21 +293,21 @@ func (r *Replica) Quorums() quorum.System { return r.q }
 
 // ---- log helpers ----
 
-func (r *Replica) lastSlot() uint64 { return r.snap.Index + uint64(len(r.log)) }
+func (r *Replica) lastSlot() uint64 { return r.base + uint64(len(r.log)) }
 
 func (r *Replica) at(slot uint64) *entry {
-	if slot <= r.snap.Index || slot > r.lastSlot() {
+	if slot <= r.base || slot > r.lastSlot() {
 		return nil
 	}
-	return &r.log[slot-r.snap.Index-1]
+	return &r.log[slot-r.base-1]
 }
 
-// ensure returns the entry for slot (> snap.Index), growing the log.
+// ensure returns the entry for slot (> base), growing the log.
 func (r *Replica) ensure(slot uint64) *entry {
 	for r.lastSlot() < slot {
 		r.log = append(r.log, entry{})
 	}
-	return &r.log[slot-r.snap.Index-1]
+	return &r.log[slot-r.base-1]
 }
 
 // ---- output helpers ----
@@ -541,9 +545,9 @@ func (r *Replica) onPrepare(from paxos.NodeID, m Prepare) error {
 		r.leader = -1
 		r.resetElectionTimer()
 	}
-	from0 := max(m.Commit, r.snap.Index)
+	from0 := max(m.Commit, r.base)
 	p := Promise{Ballot: m.Ballot}
-	if r.snap.Index > m.Commit {
+	if r.base > m.Commit {
 		s := r.snap
 		p.Snapshot = &s
 	}
@@ -688,7 +692,7 @@ func (r *Replica) proposeSlot(s uint64, cmds []paxos.Command) {
 	e := r.ensure(s)
 	e.ballot, e.cmds, e.acks, e.sentAt = r.ballot, cmds, quorum.Of(int(r.me)), r.ticks
 	r.persist(AcceptRecord{Slot: s, Ballot: r.ballot, Cmds: cmds})
-	a := Accept{Ballot: r.ballot, Slot: s, Cmds: cmds}
+	var a any = Accept{Ballot: r.ballot, Slot: s, Cmds: cmds} // boxed once for all
 	for _, id := range r.others {
 		if r.p2.Has(int(id)) {
 			r.send(id, a)
@@ -712,7 +716,7 @@ func (r *Replica) retransmit() {
 			continue
 		}
 		e.sentAt = r.ticks
-		a := Accept{Ballot: r.ballot, Slot: s, Cmds: e.cmds}
+		var a any = Accept{Ballot: r.ballot, Slot: s, Cmds: e.cmds}
 		for _, id := range r.others {
 			if !e.acks.Has(int(id)) {
 				r.send(id, a)
@@ -875,7 +879,7 @@ func (r *Replica) onHeartbeatReply(from paxos.NodeID, m HeartbeatReply) {
 }
 
 func (r *Replica) sendCatchUp(to paxos.NodeID, theirs uint64) {
-	if theirs < r.snap.Index {
+	if theirs < r.base {
 		r.send(to, InstallSnapshot{Ballot: r.ballot, Snapshot: r.snap})
 		return
 	}
@@ -1002,9 +1006,9 @@ func (r *Replica) canReadLocally() bool {
 
 func (r *Replica) record() SnapshotRecord {
 	rec := SnapshotRecord{Promised: r.promised, Snapshot: r.snap}
-	for i := range r.log {
-		if e := &r.log[i]; e.cmds != nil {
-			rec.Entries = append(rec.Entries, Entry{Slot: r.snap.Index + 1 + uint64(i), Ballot: e.ballot, Cmds: e.cmds, Committed: e.committed})
+	for s := r.snap.Index + 1; s <= r.lastSlot(); s++ {
+		if e := r.at(s); e.cmds != nil {
+			rec.Entries = append(rec.Entries, Entry{Slot: s, Ballot: e.ballot, Cmds: e.cmds, Committed: e.committed})
 		}
 	}
 	return rec
@@ -1017,16 +1021,22 @@ func (r *Replica) emitSnapshot() {
 	r.rd.Snapshot = r.record()
 }
 
+// truncate drops the log up to slot index (> base).
 func (r *Replica) truncate(index uint64) {
 	var keep []entry
 	if index < r.lastSlot() {
-		keep = append(make([]entry, 0, r.lastSlot()-index+64), r.log[index-r.snap.Index:]...)
+		keep = append(make([]entry, 0, r.lastSlot()-index+64), r.log[index-r.base:]...)
 	}
 	r.log = keep
+	r.base = index
 }
 
+// takeSnapshot snapshots the store at the execution point and drops the log
+// up to the previous snapshot, keeping one interval for catch-up.
 func (r *Replica) takeSnapshot() {
-	r.truncate(r.executed)
+	if r.snap.Index > r.base {
+		r.truncate(r.snap.Index)
+	}
 	r.snap = Snapshot{Index: r.executed, KV: r.store.Snapshot()}
 	r.emitSnapshot()
 }
@@ -1038,7 +1048,7 @@ func (r *Replica) installSnapshot(s Snapshot) {
 	if s.Index < r.lastSlot() {
 		r.truncate(s.Index)
 	} else {
-		r.log = nil
+		r.log, r.base = nil, s.Index
 	}
 	r.snap = s
 	r.store = kv.FromSnapshot(s.KV)
@@ -1080,7 +1090,7 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 			if v.Slot == 0 || len(v.Cmds) == 0 {
 				return fmt.Errorf("multi: restore: record %d: accept record for slot %d with %d commands is corrupt", i, v.Slot, len(v.Cmds))
 			}
-			if v.Slot > r.snap.Index {
+			if v.Slot > r.base {
 				e := r.ensure(v.Slot)
 				if !e.committed && !v.Ballot.Less(e.ballot) {
 					e.ballot, e.cmds = v.Ballot, v.Cmds
@@ -1104,7 +1114,7 @@ func (r *Replica) applyRecord(rec SnapshotRecord) {
 	r.snap = rec.Snapshot
 	r.store = kv.FromSnapshot(rec.Snapshot.KV)
 	r.executed = rec.Snapshot.Index
-	r.log = nil
+	r.log, r.base = nil, rec.Snapshot.Index
 	for _, e := range rec.Entries {
 		if e.Slot <= r.snap.Index || len(e.Cmds) == 0 {
 			continue

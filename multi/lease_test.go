@@ -25,11 +25,17 @@ func readMostly(rng *rand.Rand) paxos.Command {
 // leader changes and partitions.
 func TestLeaseReads(t *testing.T) {
 	rc := paxos.Config{InitialLeader: 0, LeaseTicks: 6, SnapshotEvery: -1}
-	s := newSim(t, 3, rc, nil)
+	s := newSim(t, 3, rc, sim.Uniform(3, 4))
 	for site := 0; site < 3; site++ {
 		_, err := s.AddClient(sim.ClientConfig{Site: paxos.NodeID(site), Workload: sim.WorkloadFunc(readMostly), RetryTimeout: 400 * ms})
 		require.NoError(t, err)
 	}
+	// A read-only client at the first leader: it keeps reading there while
+	// the partition isolates that leader from the writers' majority.
+	_, err := s.AddClient(sim.ClientConfig{Site: 0, Rate: 100, RetryTimeout: 400 * ms, Workload: sim.WorkloadFunc(func(rng *rand.Rand) paxos.Command {
+		return paxos.Command{Op: paxos.OpGet, Key: fmt.Sprint("k", rng.IntN(2))}
+	})})
+	require.NoError(t, err)
 	s.Run(300 * ms)
 	cut := s.Now()
 	require.NoError(t, s.Partition([]paxos.NodeID{0}, []paxos.NodeID{1, 2}))
@@ -42,7 +48,7 @@ func TestLeaseReads(t *testing.T) {
 	s.Heal()
 	s.Run(cut + 3500*ms)
 
-	local, late := 0, 0
+	local, late, early := 0, 0, 0
 	leaseEnd := cut + time.Duration(rc.LeaseTicks)*10*ms
 	for _, o := range s.History() {
 		if o.LocalRead {
@@ -50,9 +56,13 @@ func TestLeaseReads(t *testing.T) {
 			if o.Replica == 0 && o.Return > leaseEnd && o.Return < cut+800*ms {
 				late++
 			}
+			if o.Replica == 0 && o.Return < cut {
+				early++
+			}
 		}
 	}
 	assert.Positive(t, local, "leases served local reads")
+	assert.Positive(t, early, "the first leader served local reads before the partition")
 	assert.Zero(t, late, "the isolated old leader served local reads after its lease ran out")
 	t.Logf("%d local reads", local)
 	verify(t, s)

@@ -110,7 +110,7 @@ func TestExactlyOnce(t *testing.T) {
 // Scenario 4: after the leader crashes a new one is elected and service
 // resumes within a bounded time (two maximal election timeouts and a retry).
 func TestLeaderCrash(t *testing.T) {
-	s := newSim(t, 5, paxos.Config{InitialLeader: 0}, nil)
+	s := newSim(t, 5, paxos.Config{InitialLeader: 0}, sim.Uniform(5, 5))
 	for site := 1; site < 5; site++ {
 		_, err := s.AddClient(sim.ClientConfig{Site: paxos.NodeID(site), Workload: putter(3)})
 		require.NoError(t, err)
@@ -143,7 +143,7 @@ func TestLeaderCrash(t *testing.T) {
 // every acknowledged write is in every replica's final state).
 func TestCrashRestart(t *testing.T) {
 	for _, every := range []int{0, 5} {
-		s := newSim(t, 3, paxos.Config{InitialLeader: 0, SnapshotEvery: every}, nil)
+		s := newSim(t, 3, paxos.Config{InitialLeader: 0, SnapshotEvery: every}, sim.Uniform(3, 10))
 		for site := 0; site < 3; site++ {
 			_, err := s.AddClient(sim.ClientConfig{Site: paxos.NodeID(site), Workload: putter(3), RetryTimeout: 300 * ms})
 			require.NoError(t, err)
@@ -166,33 +166,51 @@ func TestCrashRestart(t *testing.T) {
 		}
 		s.Run(now + 2*time.Second)
 		done, total := completed(s)
-		require.Greater(t, done, 50)
+		require.Greater(t, done, 300)
 		t.Logf("snapshot every %d: %d/%d done", every, done, total)
 		// Acknowledged writes are in the state every replica ends with:
-		// the last acknowledged put of each key is read back everywhere.
+		// each replica reads, for every key, the last acknowledged put or
+		// a put issued after it (still in flight when acknowledged ones
+		// finished), never an older one.
+		s.Run(s.Now() + time.Second) // let everyone execute everything
 		h := s.History()
-		last := map[string]string{}
+		lastAcked := map[string]time.Duration{}
+		issued := map[string]time.Duration{} // value -> call time
 		for _, o := range h {
-			if o.Done && o.Op == paxos.OpPut {
-				last[o.Key] = o.Value
+			if o.Op == paxos.OpPut {
+				issued[o.Value] = o.Call
+				if o.Done && o.Call >= lastAcked[o.Key] {
+					lastAcked[o.Key] = o.Call
+				}
 			}
 		}
-		s.Run(s.Now() + time.Second) // let everyone execute everything
 		seq := uint64(1)
 		for id := paxos.NodeID(0); id < 3; id++ {
-			for k := range last {
+			for k := range lastAcked {
 				require.NoError(t, s.Propose(id, paxos.Command{Client: 99, Seq: seq, Op: paxos.OpGet, Key: k}))
 				seq++
 			}
 		}
 		s.Run(s.Now() + time.Second)
-		reads := 0
-		for _, e := range s.Executions() {
-			if e.Command.Client == 99 && !e.Duplicate {
-				reads++
+		for _, o := range s.History() { // clients kept running meanwhile
+			if o.Op == paxos.OpPut {
+				issued[o.Value] = o.Call
 			}
 		}
-		require.Positive(t, reads)
+		reads := map[string][]string{}
+		for _, e := range s.Executions() {
+			if e.Command.Client == 99 && !e.Duplicate && e.Replica == 0 {
+				reads[e.Command.Key] = append(reads[e.Command.Key], e.Output)
+			}
+		}
+		require.Len(t, reads, len(lastAcked))
+		for k, outs := range reads {
+			for _, out := range outs {
+				call, ok := issued[out]
+				require.True(t, ok, "key %s reads %q, which no put wrote", k, out)
+				assert.GreaterOrEqual(t, call, lastAcked[k], "key %s lost its last acknowledged write", k)
+			}
+		}
 		if every == 0 {
 			verify(t, s)
 		} else {

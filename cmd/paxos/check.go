@@ -35,6 +35,7 @@ type checkFlags struct {
 	thrifty    bool
 	batch      int
 	lease      int
+	snapEvery  int
 	verbose    bool
 }
 
@@ -57,6 +58,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&f.thrifty, "thrifty", false, "send phase-2 / PreAccept messages only to the needed quorum")
 	fs.IntVar(&f.batch, "batch", 1, "commands per slot or instance")
 	fs.IntVar(&f.lease, "lease", 0, "leader lease in ticks for local reads (0 = off; leader-based protocols)")
+	fs.IntVar(&f.snapEvery, "snapshot-every", 0, "snapshot and compact the log every K executed slots (0 = protocol default; protocols with compaction)")
 	fs.BoolVar(&f.verbose, "v", false, "print one line per seed")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -90,6 +92,8 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		return usageError(stderr, fmt.Sprintf("--conflict %v: want a percentage in 0..100", f.conflict))
 	case f.batch < 1:
 		return usageError(stderr, fmt.Sprintf("--batch %d: want at least 1", f.batch))
+	case f.snapEvery < 0:
+		return usageError(stderr, fmt.Sprintf("--snapshot-every %d: want 0 (protocol default) or a positive number of slots", f.snapEvery))
 	case f.lease < 0:
 		return usageError(stderr, fmt.Sprintf("--lease %d: want 0 (off) or a positive number of ticks", f.lease))
 	case (f.q1 == 0) != (f.q2 == 0):
@@ -130,6 +134,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 					Thrifty:       f.thrifty,
 					Batch:         f.batch,
 					LeaseTicks:    f.lease,
+					SnapshotEvery: f.snapEvery,
 					InitialLeader: -1,
 				},
 			}
@@ -236,6 +241,9 @@ func replayCommand(f checkFlags, proto string, seed uint64) string {
 	}
 	if f.lease != 0 {
 		parts = append(parts, fmt.Sprintf("--lease %d", f.lease))
+	}
+	if f.snapEvery != 0 {
+		parts = append(parts, fmt.Sprintf("--snapshot-every %d", f.snapEvery))
 	}
 	return strings.Join(parts, " ") + " -v"
 }
