@@ -114,6 +114,12 @@ func (s *Store) record(id paxos.CommandID, out string) {
 		se = &session{}
 		s.sessions[id.Client] = se
 	}
+	// The common case, a client's next seq with nothing executed out of
+	// order, needs no map.
+	if id.Seq == se.Low+1 && len(se.Done) == 0 {
+		se.advance(out)
+		return
+	}
 	if se.Done == nil {
 		se.Done = map[uint64]string{}
 	}
@@ -125,23 +131,23 @@ func (s *Store) record(id paxos.CommandID, out string) {
 			break
 		}
 		delete(se.Done, se.Low+1)
-		if se.LowOut != "" && se.Low > 0 {
-			if se.Old == nil {
-				se.Old = map[uint64]string{}
-			}
-			se.Old[se.Low] = se.LowOut
-		}
-		se.Low++
-		se.LowOut = o
-		if se.Low > RetainOutputs {
-			delete(se.Old, se.Low-RetainOutputs)
-		}
+		se.advance(o)
 	}
-	if len(se.Old) == 0 {
-		se.Old = nil
+}
+
+// advance moves the low-water mark up by one seq whose output is out,
+// keeping the previous output among the last RetainOutputs.
+func (se *session) advance(out string) {
+	if se.LowOut != "" && se.Low > 0 {
+		if se.Old == nil {
+			se.Old = map[uint64]string{}
+		}
+		se.Old[se.Low] = se.LowOut
 	}
-	if len(se.Done) == 0 {
-		se.Done = nil
+	se.Low++
+	se.LowOut = out
+	if se.Low > RetainOutputs && se.Old != nil {
+		delete(se.Old, se.Low-RetainOutputs)
 	}
 }
 
