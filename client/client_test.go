@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -171,6 +172,16 @@ func TestServerRefusesBadRequests(t *testing.T) {
 	require.NoError(t, err)
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, err = io.ReadAll(c)
+	assert.NoError(t, err, "connection closed by the server")
+	// A deep nest in a small frame: refused before decoding.
+	c2, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c2.Close()
+	deep := append(bytes.Repeat([]byte{0x91}, 100000), 0xc0)
+	_, err = c2.Write(append([]byte{0, 1, 0x86, 0xa1}, deep...))
+	require.NoError(t, err)
+	c2.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = io.ReadAll(c2)
 	assert.NoError(t, err, "connection closed by the server")
 	// Client 0 and unknown operations get an error reply, not a crash.
 	cl, err := client.New([]string{addr}, client.Options{AttemptTimeout: 200 * time.Millisecond})

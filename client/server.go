@@ -13,6 +13,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/transport"
 )
 
 // Submitter executes a command at one replica and returns its execution;
@@ -170,7 +171,11 @@ func (s *Server) serveConn(c net.Conn) {
 		}
 		buf = frame
 		var req Request
-		if err := msgpack.Unmarshal(frame, &req); err != nil {
+		err = transport.CheckFrame(frame) // bounds what hostile bytes can make the decoder do
+		if err == nil {
+			err = msgpack.Unmarshal(frame, &req)
+		}
+		if err != nil {
 			s.log.Warn("client server: malformed request; closing client connection", "remote", c.RemoteAddr().String(), "err", err)
 			return
 		}

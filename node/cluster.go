@@ -49,14 +49,24 @@ type Cluster struct {
 // Options are a cluster's protocol tunables; zero means the default of
 // paxos.Config (or of the protocol).
 type Options struct {
-	Batch          int  `json:"batch,omitempty"`
-	Window         int  `json:"window,omitempty"`
-	Thrifty        bool `json:"thrifty,omitempty"`
-	HeartbeatTicks int  `json:"heartbeat_ticks,omitempty"`
-	ElectionTicks  int  `json:"election_ticks,omitempty"`
-	RetryTicks     int  `json:"retry_ticks,omitempty"`
-	LeaseTicks     int  `json:"lease_ticks,omitempty"`
-	SnapshotEvery  int  `json:"snapshot_every,omitempty"`
+	// Batch is the most commands per slot or instance (paxos.Config.Batch).
+	Batch int `json:"batch,omitempty"`
+	// Window is the most slots a leader keeps in flight.
+	Window int `json:"window,omitempty"`
+	// Thrifty sends phase-2 / PreAccept messages only to a quorum.
+	Thrifty bool `json:"thrifty,omitempty"`
+	// HeartbeatTicks is how often a leader sends heartbeats.
+	HeartbeatTicks int `json:"heartbeat_ticks,omitempty"`
+	// ElectionTicks is the base election timeout; keep it well above the
+	// largest round trip (emulated or real).
+	ElectionTicks int `json:"election_ticks,omitempty"`
+	// RetryTicks is how long to wait for replies before retrying.
+	RetryTicks int `json:"retry_ticks,omitempty"`
+	// LeaseTicks enables leader leases for local reads when positive.
+	LeaseTicks int `json:"lease_ticks,omitempty"`
+	// SnapshotEvery takes a snapshot after this many executed slots (0 =
+	// protocol default, negative = never).
+	SnapshotEvery int `json:"snapshot_every,omitempty"`
 	// Leader is the initial leader of leader-based protocols; -1 elects
 	// one. Absent means 0.
 	Leader *int `json:"leader,omitempty"`

@@ -94,7 +94,17 @@ func TestExampleClusterFilesAreValid(t *testing.T) {
 // unknown peer, a wrong cluster, an oversized frame and garbage, and checks
 // the cluster keeps serving.
 func TestTCPClusterShrugsOffBadPeers(t *testing.T) {
-	c := startTCPCluster(t, "multi", 3, node.Options{}, true)
+	// Five replicas in the file, three running: the impostors below claim
+	// the ids of the two that are not, so no real replica's reconnection
+	// can replace their connections.
+	cluster := loopbackCluster(t, "bad-peers", "multi", 5)
+	require.NoError(t, cluster.Validate())
+	for i := 0; i < 3; i++ {
+		s, err := node.Serve(node.ServeConfig{Cluster: cluster, ID: paxos.NodeID(i), DataDir: t.TempDir(), NoSync: true, Logger: quiet()})
+		require.NoError(t, err)
+		t.Cleanup(func() { s.Stop(context.Background()) })
+	}
+	c := struct{ cluster *node.Cluster }{cluster}
 	addr := c.cluster.Replicas[0].Peer
 	hello := func(cluster string, from int) net.Conn {
 		conn, err := net.Dial("tcp", addr)
@@ -104,7 +114,7 @@ func TestTCPClusterShrugsOffBadPeers(t *testing.T) {
 		return conn
 	}
 	// Refused at the handshake: an unknown replica id and a wrong cluster.
-	for _, conn := range []net.Conn{hello(c.cluster.Name, 7), hello("someone-else", 1)} {
+	for _, conn := range []net.Conn{hello(c.cluster.Name, 7), hello("someone-else", 3)} {
 		defer conn.Close()
 		reply, err := transport.ReadFrame(conn, nil, 4096)
 		require.NoError(t, err)
@@ -114,7 +124,7 @@ func TestTCPClusterShrugsOffBadPeers(t *testing.T) {
 		assert.NoError(t, err, "a refused peer's connection is closed")
 	}
 	// Accepted, then an oversized frame and garbage.
-	conns := []net.Conn{hello(c.cluster.Name, 1), hello(c.cluster.Name, 2)}
+	conns := []net.Conn{hello(c.cluster.Name, 3), hello(c.cluster.Name, 4)}
 	for _, conn := range conns {
 		_, err := transport.ReadFrame(conn, nil, 4096)
 		require.NoError(t, err)

@@ -54,7 +54,13 @@ func newFake(cfg paxos.Config) (paxos.Replica, error) {
 }
 
 func (f *fake) ID() paxos.NodeID { return f.id }
-func (f *fake) Tick()            { f.ticks++ }
+func (f *fake) Tick() {
+	f.ticks++
+	if f.ticks == 3 {
+		// Report the third tick as a message, so the test sees ticks flow.
+		f.rd.Messages = append(f.rd.Messages, paxos.Message{From: f.id, To: 1, Body: fakeMsg{N: 1000}})
+	}
+}
 func (f *fake) Ready() paxos.Ready {
 	rd := f.rd
 	f.rd = paxos.Ready{}
@@ -102,6 +108,13 @@ func TestNodeDriverOrderAndDuplicates(t *testing.T) {
 	n, err := node.Start(node.Config{New: newFake, Replica: paxos.Config{ID: 0, N: 2}, Transport: nw.Endpoint(0), Storage: st, Tick: time.Millisecond, Logger: quiet()})
 	require.NoError(t, err)
 	ctx := context.Background()
+	// Ticks come from the real clock: the third one sends a message.
+	select {
+	case m := <-nw.Endpoint(1).Recv():
+		assert.Equal(t, fakeMsg{N: 1000}, m.Body)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no ticks")
+	}
 	ex, err := n.Submit(ctx, paxos.Command{Client: 7, Seq: 1, Op: paxos.OpPut, Key: "k", Value: "v"})
 	require.NoError(t, err)
 	assert.Equal(t, "ok:v", ex.Output)
@@ -153,7 +166,7 @@ func (failing) Append(any, []any) error { return errors.New("disk on fire") }
 
 func TestNodeStopsOnStorageFailure(t *testing.T) {
 	nw := transport.NewNetwork(2, 0)
-	n, err := node.Start(node.Config{New: newFake, Replica: paxos.Config{ID: 0, N: 2}, Transport: nw.Endpoint(0), Storage: failing{storage.NewMemory()}, Logger: quiet()})
+	n, err := node.Start(node.Config{New: newFake, Replica: paxos.Config{ID: 0, N: 2}, Transport: nw.Endpoint(0), Storage: failing{storage.NewMemory()}, Tick: time.Hour, Logger: quiet()})
 	require.NoError(t, err)
 	_, err = n.Submit(context.Background(), paxos.Command{Client: 1, Seq: 1, Key: "k"})
 	assert.ErrorIs(t, err, node.ErrStopped)

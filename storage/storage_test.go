@@ -294,6 +294,17 @@ func TestWALDamagedFinalRecordIsTorn(t *testing.T) {
 	assert.Equal(t, recs(0, 1), p.Records)
 }
 
+func TestWALOneFsyncPerAppend(t *testing.T) {
+	w := open(t, t.TempDir())
+	defer w.Close()
+	for i := 0; i < 5; i++ {
+		require.NoError(t, w.Append(nil, recs(3*i, 3*i+3)))
+	}
+	assert.Equal(t, uint64(5), w.Syncs(), "three records per Append, one fsync each")
+	require.NoError(t, w.Append(nil, nil))
+	assert.Equal(t, uint64(5), w.Syncs(), "an empty Append syncs nothing")
+}
+
 func TestWALGroupCommit(t *testing.T) {
 	dir := t.TempDir()
 	w := open(t, dir)

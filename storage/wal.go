@@ -132,6 +132,12 @@ func OpenWAL(dir string, opts WALOptions) (*WAL, error) {
 	}
 	w.f, w.size = f, valid
 	w.removeStale()
+	// The log may have just been created: make its directory entry
+	// durable before any Append reports success.
+	if err := w.syncDir(); err != nil {
+		f.Close()
+		return nil, err
+	}
 	return w, nil
 }
 

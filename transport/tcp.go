@@ -83,6 +83,8 @@ type TCP struct {
 	in    chan paxos.Message
 	peers []*peerOut
 	done  chan struct{}
+	ctx   context.Context // cancelled by Close, so dials in progress end
+	stop  context.CancelFunc
 	wg    sync.WaitGroup
 	c     counters
 
@@ -151,6 +153,7 @@ func NewTCP(cfg TCPConfig) (*TCP, error) {
 	}
 	t := &TCP{cfg: cfg, log: lg, ln: ln, in: make(chan paxos.Message, cfg.Queue), done: make(chan struct{}),
 		inbound: map[paxos.NodeID]net.Conn{}, conns: map[net.Conn]struct{}{}}
+	t.ctx, t.stop = context.WithCancel(context.Background())
 	for i, addr := range cfg.Peers {
 		if paxos.NodeID(i) == cfg.ID {
 			t.peers = append(t.peers, nil)
@@ -225,6 +228,7 @@ func (t *TCP) Close() error {
 	}
 	t.closed = true
 	close(t.done)
+	t.stop()
 	err := t.ln.Close()
 	for c := range t.conns {
 		c.Close()
@@ -291,9 +295,7 @@ func (t *TCP) dialLoop(p *peerOut) {
 			if failures%20 == 0 {
 				lv = slog.LevelInfo
 			}
-			{
-				t.log.Log(context.Background(), lv, "transport: cannot reach peer; retrying", "peer", p.id, "addr", p.addr, "err", err, "attempts", failures)
-			}
+			t.log.Log(t.ctx, lv, "transport: cannot reach peer; retrying", "peer", p.id, "addr", p.addr, "err", err, "attempts", failures)
 			jitter := time.Duration(rand.Int64N(int64(backoff)/2 + 1))
 			if !t.sleep(backoff + jitter) {
 				return
@@ -325,9 +327,9 @@ func (t *TCP) dial(p *peerOut) (net.Conn, error) {
 				cfg.ServerName = host
 			}
 		}
-		conn, err = (&tls.Dialer{NetDialer: &d, Config: cfg}).Dial("tcp", p.addr)
+		conn, err = (&tls.Dialer{NetDialer: &d, Config: cfg}).DialContext(t.ctx, "tcp", p.addr)
 	} else {
-		conn, err = d.Dial("tcp", p.addr)
+		conn, err = d.DialContext(t.ctx, "tcp", p.addr)
 	}
 	if err != nil {
 		return nil, err
@@ -471,6 +473,10 @@ func (t *TCP) serveConn(conn net.Conn) {
 		return
 	}
 	var h hello
+	if err := checkMsgpack(b); err != nil {
+		t.refuse(conn, "not a paxos peer handshake")
+		return
+	}
 	if err := msgpack.Unmarshal(b, &h); err != nil || h.Magic != handshakeMagic {
 		t.refuse(conn, "not a paxos peer handshake")
 		return

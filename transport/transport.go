@@ -58,6 +58,9 @@ func (c *counters) stats() Stats {
 // (which would be a bug in a dependency) into an error, so a peer's bytes can
 // never bring a replica down.
 func decodeMessage(b []byte) (m paxos.Message, err error) {
+	if err := checkMsgpack(b); err != nil {
+		return paxos.Message{}, err
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("decode message: decoder panicked: %v", r)

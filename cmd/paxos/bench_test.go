@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -45,9 +46,36 @@ func TestBenchBadFlags(t *testing.T) {
 		assert.Equal(t, exitUsage, code, "%v: %s", c.args, stderr)
 		assert.Contains(t, stderr, c.flag, "%v", c.args)
 	}
-	code, _, stderr := runCmd("bench", "--mode", "live", "--out", dir)
-	assert.Equal(t, exitUsage, code)
-	assert.Contains(t, stderr, "not implemented yet")
+	code, _, stderr := runCmd("bench", "--mode", "live", "--cpu-us", "5", "--protocols", "multi", "--out", dir)
+	assert.Equal(t, exitUsage, code, stderr)
+	assert.Contains(t, stderr, "--cpu-us")
+}
+
+// TestBenchLive runs real replicas over loopback TCP with emulated WAN
+// delay; wall-clock latency must be near the textbook value (85 ms at the
+// leader CA) plus a little processing and fsync time.
+func TestBenchLive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("live run takes a few seconds of wall time")
+	}
+	dir := t.TempDir()
+	code, _, stderr := runCmd("bench", "--mode", "live", "--protocols", "multi", "--rtt", "epaxos2013-3", "--leader", "CA",
+		"--client-sites", "CA", "--conflict", "0", "--clients", "1", "--duration", "1500ms", "--warmup", "300ms", "--no-plots", "--out", dir)
+	require.Equal(t, exitOK, code, stderr)
+	b, err := os.ReadFile(filepath.Join(dir, "summary.csv"))
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "live,multi,3,CA,")
+	rows := strings.Split(strings.TrimSpace(string(b)), "\n")
+	require.Len(t, rows, 3) // header, CA, all
+	header := strings.Split(rows[0], ",")
+	vals := strings.Split(rows[1], ",")
+	for i, h := range header {
+		if h == "lat_p50_ms" {
+			p50, err := strconv.ParseFloat(vals[i], 64)
+			require.NoError(t, err)
+			assert.InDelta(t, 90, p50, 25, "live p50 at the leader")
+		}
+	}
 }
 
 func TestBenchSmallRun(t *testing.T) {

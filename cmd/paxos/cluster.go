@@ -83,6 +83,7 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 	var outMu sync.Mutex
 	procs := make([]*exec.Cmd, c.N())
 	exited := make(chan int, c.N())
+	started := make(chan int, c.N()) // replicas that said they listen
 	for i := range c.Replicas {
 		dir := filepath.Join(root, "replica-"+strconv.Itoa(i))
 		argv := []string{"serve", "--config", cfgPath, "--id", strconv.Itoa(i), "--data", dir, "--log-level", *logLevel}
@@ -93,12 +94,13 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 			argv = append(argv, "--no-sync")
 		}
 		cmd := exec.Command(exe, argv...)
-		// Own process group: a terminal's Ctrl-C reaches only us, and we
-		// stop the replicas in order.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		pipe, err := cmd.StderrPipe()
+		cmd.SysProcAttr = childAttr()
+		errPipe, err := cmd.StderrPipe()
+		var outPipe io.ReadCloser
 		if err == nil {
-			cmd.Stdout = cmd.Stderr
+			outPipe, err = cmd.StdoutPipe()
+		}
+		if err == nil {
 			err = cmd.Start()
 		}
 		if err != nil {
@@ -107,18 +109,30 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 			return exitFail
 		}
 		procs[i] = cmd
-		go func(i int, r io.Reader) {
-			// The replica has exited once its output ends; Wait must
-			// follow the pipe's last read.
-			defer func() { exited <- i }()
+		var pipes sync.WaitGroup
+		pipes.Add(2)
+		copyLines := func(r io.Reader) {
+			defer pipes.Done()
 			sc := bufio.NewScanner(r)
 			sc.Buffer(make([]byte, 64<<10), 1<<20)
 			for sc.Scan() {
+				line := sc.Text()
+				if strings.HasPrefix(line, serveReadyLine) {
+					started <- i
+				}
 				outMu.Lock()
-				fmt.Fprintf(stderr, "[r%d] %s\n", i, sc.Text())
+				fmt.Fprintf(stderr, "[r%d] %s\n", i, line)
 				outMu.Unlock()
 			}
-		}(i, pipe)
+		}
+		go copyLines(outPipe)
+		go copyLines(errPipe)
+		go func() {
+			// The replica has exited once its output ends; Wait must
+			// follow the pipes' last reads.
+			pipes.Wait()
+			exited <- i
+		}()
 	}
 	outMu.Lock()
 	fmt.Fprintf(stdout, "paxos cluster: started %d replicas of %s (pids %s); data under %s\n", c.N(), protoName(c, *protocol), pids(procs), root)
@@ -127,21 +141,30 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 	ready := make(chan error, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), *readyTimeout)
 	defer cancel()
-	go func() { ready <- waitPorts(ctx, c.ClientAddrs()) }()
+	go func() { ready <- waitStarted(ctx, started, c.N(), c.ClientAddrs()) }()
 
 	running := c.N()
 	code := exitOK
+	isReady, stopping := false, false
 	for running > 0 {
 		select {
 		case err := <-ready:
+			if stopping {
+				continue
+			}
 			outMu.Lock()
+			if err == nil && running < c.N() {
+				err = fmt.Errorf("a replica exited during start-up (see its log above)")
+			}
 			if err != nil {
 				fmt.Fprintf(stdout, "paxos cluster: NOT ready: %v\n", err)
 				outMu.Unlock()
+				stopping = true
 				stopAll(procs, stderr)
 				code = exitFail
 				continue
 			}
+			isReady = true
 			fmt.Fprintf(stdout, "paxos cluster: ready: client ports %s\n", strings.Join(c.ClientAddrs(), " "))
 			fmt.Fprintf(stdout, "paxos cluster: try: paxos put --config %s hello world && paxos get --config %s hello\n", *config, *config)
 			fmt.Fprintln(stdout, "paxos cluster: press Ctrl-C to stop")
@@ -150,18 +173,33 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 			outMu.Lock()
 			fmt.Fprintf(stdout, "paxos cluster: %v: stopping the replicas\n", sig)
 			outMu.Unlock()
+			stopping = true
 			stopAll(procs, stderr)
 		case i := <-exited:
 			running--
+			if !isReady && !stopping {
+				outMu.Lock()
+				fmt.Fprintf(stdout, "paxos cluster: NOT ready: replica %d exited during start-up (see its log above; are the ports in use?)\n", i)
+				outMu.Unlock()
+				stopping = true
+				stopAll(procs, stderr)
+				code = exitFail
+			}
 			err := procs[i].Wait()
 			outMu.Lock()
 			if err != nil {
 				fmt.Fprintf(stdout, "paxos cluster: replica %d exited: %v\n", i, err)
+				if isReady && !stopping {
+					code = exitFail
+				}
 			} else {
 				fmt.Fprintf(stdout, "paxos cluster: replica %d stopped\n", i)
 			}
 			outMu.Unlock()
 		}
+	}
+	if !isReady {
+		code = exitFail
 	}
 	fmt.Fprintln(stdout, "paxos cluster: all replicas stopped")
 	return code
@@ -201,6 +239,20 @@ func stopAll(procs []*exec.Cmd, stderr io.Writer) {
 			}
 		}
 	}()
+}
+
+// waitStarted waits until n replicas said they listen and every address
+// accepts a TCP connection.
+func waitStarted(ctx context.Context, started <-chan int, n int, addrs []string) error {
+	for seen := map[int]bool{}; len(seen) < n; {
+		select {
+		case i := <-started:
+			seen[i] = true
+		case <-ctx.Done():
+			return fmt.Errorf("only %d of %d replicas started: %w", len(seen), n, ctx.Err())
+		}
+	}
+	return waitPorts(ctx, addrs)
 }
 
 // waitPorts waits until every address accepts a TCP connection.

@@ -17,6 +17,10 @@ import (
 	"github.com/paxos-lab/paxos/node"
 )
 
+// serveReadyLine starts the line `paxos serve` prints on stdout once it
+// listens.
+const serveReadyLine = "paxos serve: ready"
+
 func init() {
 	register("serve", "run one replica of a cluster file as this process (TCP peers, client port, WAL in --data)", runServe)
 }
@@ -64,6 +68,9 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitFail
 	}
+	// One line on stdout says the replica listens (paxos cluster waits for
+	// it); everything else goes to the log on stderr.
+	fmt.Fprintf(stdout, "%s replica=%d peer=%s client=%s\n", serveReadyLine, *id, c.Replicas[*id].Peer, s.ClientAddr())
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)

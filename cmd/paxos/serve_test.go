@@ -303,6 +303,14 @@ func TestClusterCommandStartsServesAndStops(t *testing.T) {
 	require.Equal(t, exitOK, run([]string{"get", "--config", config, "greeting"}, &stdout, &stderr), stderr.String())
 	assert.Equal(t, "hello\n", stdout.String())
 
+	// A second cluster on the same ports fails clearly instead of
+	// claiming readiness on the first one's ports.
+	second := exec.Command(bin, "cluster", "--config", config, "--data", t.TempDir(), "--log-level", "warn")
+	out2, err := second.Output()
+	assert.Error(t, err, "second cluster must exit non-zero")
+	assert.Contains(t, string(out2), "NOT ready")
+	assert.NotContains(t, string(out2), "ready: client ports")
+
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	waitLine("all replicas stopped")
 	require.NoError(t, cmd.Wait())
