@@ -109,23 +109,25 @@ func (r TimelineRow) record() []string {
 }
 
 // LatencyRow is one line of latency.csv: a fine histogram bucket. Latencies
-// are rounded to 4 significant digits (at most 0.05% error) and counted.
+// are rounded to 3 significant digits (at most 0.5% error) and counted;
+// summary statistics are computed from the exact samples, not from these.
 // Kind is "client" (Return − Call) or "commit" (Commit − Call).
 type LatencyRow struct {
 	Label       string
 	Protocol    string
 	Replicas    int
 	ConflictPct float64
+	Keys        string // key distribution, as in summary.csv
 	Site        string
 	Kind        string
 	LatencyMS   float64
 	Count       int
 }
 
-var latencyHeader = []string{"label", "protocol", "replicas", "conflict_pct", "site", "kind", "latency_ms", "count"}
+var latencyHeader = []string{"label", "protocol", "replicas", "conflict_pct", "keys", "site", "kind", "latency_ms", "count"}
 
 func (r LatencyRow) record() []string {
-	return []string{r.Label, r.Protocol, strconv.Itoa(r.Replicas), ff(r.ConflictPct), r.Site, r.Kind, strconv.FormatFloat(r.LatencyMS, 'g', 4, 64), strconv.Itoa(r.Count)}
+	return []string{r.Label, r.Protocol, strconv.Itoa(r.Replicas), ff(r.ConflictPct), r.Keys, r.Site, r.Kind, strconv.FormatFloat(r.LatencyMS, 'f', -1, 64), strconv.Itoa(r.Count)}
 }
 
 // FaultRow is one line of faults.csv: a fault injected into a cell's runs.
@@ -137,20 +139,21 @@ type FaultRow struct {
 	TimeS       float64
 	Kind        string
 	Replica     int
+	Site        string // the replica's site name (or index)
 }
 
-var faultHeader = []string{"label", "protocol", "replicas", "conflict_pct", "t_s", "kind", "replica"}
+var faultHeader = []string{"label", "protocol", "replicas", "conflict_pct", "t_s", "kind", "replica", "site"}
 
 func (r FaultRow) record() []string {
-	return []string{r.Label, r.Protocol, strconv.Itoa(r.Replicas), ff(r.ConflictPct), ff(r.TimeS), r.Kind, strconv.Itoa(r.Replica)}
+	return []string{r.Label, r.Protocol, strconv.Itoa(r.Replicas), ff(r.ConflictPct), ff(r.TimeS), r.Kind, strconv.Itoa(r.Replica), r.Site}
 }
 
-// round4 rounds v to 4 significant digits.
-func round4(v float64) float64 {
+// round3 rounds v to 3 significant digits.
+func round3(v float64) float64 {
 	if v == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
 		return v
 	}
-	f, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 4, 64), 64)
+	f, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 3, 64), 64)
 	return f
 }
 
@@ -158,7 +161,7 @@ func round4(v float64) float64 {
 func histogram(x []float64) ([]float64, []int) {
 	m := map[float64]int{}
 	for _, v := range x {
-		m[round4(v)]++
+		m[round3(v)]++
 	}
 	vals := make([]float64, 0, len(m))
 	for v := range m {
@@ -388,7 +391,7 @@ func ReadLatency(path string) ([]LatencyRow, error) {
 	rows := make([]LatencyRow, 0, len(recs))
 	for _, m := range recs {
 		rows = append(rows, LatencyRow{Label: m["label"], Protocol: m["protocol"], Replicas: atoi(m["replicas"]),
-			ConflictPct: pf(m["conflict_pct"]), Site: m["site"], Kind: m["kind"], LatencyMS: pf(m["latency_ms"]), Count: atoi(m["count"])})
+			ConflictPct: pf(m["conflict_pct"]), Keys: m["keys"], Site: m["site"], Kind: m["kind"], LatencyMS: pf(m["latency_ms"]), Count: atoi(m["count"])})
 	}
 	return rows, nil
 }
@@ -406,7 +409,7 @@ func ReadFaults(path string) ([]FaultRow, error) {
 	rows := make([]FaultRow, 0, len(recs))
 	for _, m := range recs {
 		rows = append(rows, FaultRow{Label: m["label"], Protocol: m["protocol"], Replicas: atoi(m["replicas"]),
-			ConflictPct: pf(m["conflict_pct"]), TimeS: pf(m["t_s"]), Kind: m["kind"], Replica: atoi(m["replica"])})
+			ConflictPct: pf(m["conflict_pct"]), TimeS: pf(m["t_s"]), Kind: m["kind"], Replica: atoi(m["replica"]), Site: m["site"]})
 	}
 	return rows, nil
 }
@@ -416,7 +419,7 @@ func ReadFaults(path string) ([]FaultRow, error) {
 // throughput at every site and over all sites.
 func PrintTable(w io.Writer, rows []SummaryRow) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "label\tprotocol\tN\tconflict%\tsite\tops\tops/s\tmean ms\tp50 ms\tp50 95% CI\tp99 ms\tp99.9 ms\tcommit p50\tfast%\t")
+	fmt.Fprintln(tw, "label\tprotocol\tN\tconflict%/keys\tsite\tops\tops/s\tmean ms\tp50 ms\tp50 95% CI\tp99 ms\tp99.9 ms\tcommit p50\tfast%\t")
 	var prev string
 	for _, r := range rows {
 		key := r.Label + "|" + r.Protocol + "|" + strconv.Itoa(r.Replicas) + "|" + ff(r.ConflictPct)
@@ -428,7 +431,11 @@ func PrintTable(w io.Writer, rows []SummaryRow) {
 		if !math.IsNaN(r.P50CI.Low) {
 			ci = fmt.Sprintf("[%.1f, %.1f]", r.P50CI.Low, r.P50CI.High)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%g\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Label, r.Protocol, r.Replicas, r.ConflictPct,
+		workload := strconv.FormatFloat(r.ConflictPct, 'g', -1, 64)
+		if r.Keys != "" && r.Keys != "conflict" {
+			workload = r.Keys
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Label, r.Protocol, r.Replicas, workload,
 			r.Site, r.Ops, r.ThroughputOpsS, f1(r.Lat.Mean), f1(r.Lat.P50), ci, f1(r.Lat.P99), f1(r.Lat.P999), f1(r.CommitP50), f1(r.FastPathPct))
 	}
 	tw.Flush()

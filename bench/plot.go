@@ -15,6 +15,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 )
 
 // Figure size of every plot.
@@ -135,8 +136,32 @@ func newPlot(title, x, y string) *plot.Plot {
 	p.X.Label.Text = x
 	p.Y.Label.Text = y
 	p.Legend.Top = true
+	p.X.Tick.Marker = plainTicks{}
+	p.Y.Tick.Marker = plainTicks{}
 	p.Add(plotter.NewGrid())
 	return p
+}
+
+// plainTicks are gonum's default tick positions labelled without trailing
+// zeros ("50000", not "50000.00").
+type plainTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (plainTicks) Ticks(min, max float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			v, _ := strconv.ParseFloat(strconv.FormatFloat(ticks[i].Value, 'g', 6, 64), 64)
+			ticks[i].Label = strconv.FormatFloat(v, 'f', -1, 64)
+		}
+	}
+	return ticks
+}
+
+// headroom raises the Y axis above the data so a top legend of n entries
+// does not cover it.
+func headroom(p *plot.Plot, n int) {
+	p.Y.Max *= 1.1 + 0.075*float64(n)
 }
 
 func pct(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
@@ -158,12 +183,13 @@ func (pw *plotWriter) cdfs(rows []LatencyRow) {
 		label    string
 		n        int
 		conflict float64
+		keys     string
 	}
 	type line struct{ proto, kind string }
 	groups := map[key]map[line]map[float64]int{}
 	var keys []key
 	for _, r := range rows {
-		k := key{r.Label, r.Replicas, r.ConflictPct}
+		k := key{r.Label, r.Replicas, r.ConflictPct, r.Keys}
 		if groups[k] == nil {
 			groups[k] = map[line]map[float64]int{}
 			keys = append(keys, k)
@@ -175,7 +201,11 @@ func (pw *plotWriter) cdfs(rows []LatencyRow) {
 		groups[k][l][r.LatencyMS] += r.Count
 	}
 	for _, k := range keys {
-		p := newPlot("Latency CDF, "+cellTitle(k.label, "", k.n, k.conflict), "latency (ms)", "fraction of operations")
+		title := "Latency CDF, " + cellTitle(k.label, "", k.n, k.conflict)
+		if strings.HasPrefix(k.keys, "zipf") {
+			title = fmt.Sprintf("Latency CDF, %s: N=%d, keys %s", k.label, k.n, k.keys)
+		}
+		p := newPlot(title, "latency (ms)", "fraction of operations")
 		p.Legend.Top = false
 		p.Legend.Left = false
 		p.Y.Min, p.Y.Max = 0, 1
@@ -248,73 +278,146 @@ type cellKey struct {
 	conflict float64
 }
 
-// siteBars draws per-site median bars with p99 whiskers, protocols side by
-// side, one figure per (label, replicas, conflict).
+// siteBars draws per-site median bars with p99 whiskers and a marker at
+// the median commit latency. Each (label, replicas) gets one figure with a
+// bar per (protocol, conflict) when that makes at most six bars per site
+// (as in EPaxos Fig. 4), else one figure per conflict rate.
 func (pw *plotWriter) siteBars(rows []SummaryRow) {
-	groups := map[cellKey][]SummaryRow{}
-	var keys []cellKey
+	type groupKey struct {
+		label string
+		n     int
+	}
+	groups := map[groupKey][]SummaryRow{}
+	var keys []groupKey
 	for _, r := range rows {
-		k := cellKey{r.Label, r.Replicas, r.ConflictPct}
+		k := groupKey{r.Label, r.Replicas}
 		if groups[k] == nil {
 			keys = append(keys, k)
 		}
 		groups[k] = append(groups[k], r)
 	}
 	for _, k := range keys {
-		var sites, protos []string
-		seenS, seenP := map[string]bool{}, map[string]bool{}
-		val := map[[2]string]SummaryRow{}
+		series := map[string]bool{}
+		conflicts := map[float64]bool{}
 		for _, r := range groups[k] {
-			if !seenS[r.Site] {
-				seenS[r.Site] = true
-				sites = append(sites, r.Site)
-			}
-			if !seenP[r.Protocol] {
-				seenP[r.Protocol] = true
-				protos = append(protos, r.Protocol)
-			}
-			val[[2]string{r.Protocol, r.Site}] = r
+			series[r.Protocol+"|"+pct(r.ConflictPct)] = true
+			conflicts[r.ConflictPct] = true
 		}
-		p := newPlot("Median latency per site (whisker: p99), "+cellTitle(k.label, "", k.n, k.conflict), "site", "latency (ms)")
-		p.Y.Min = 0
-		np := float64(len(protos))
-		slot := 0.8 / np
-		for pi, proto := range protos {
-			var bars plotter.Values
-			var errs plotter.XYs
-			var yerr plotter.YErrors
-			for si, s := range sites {
-				r, ok := val[[2]string{proto, s}]
-				med, p99 := r.Lat.P50, r.Lat.P99
-				if !ok || math.IsNaN(med) {
-					med, p99 = 0, 0
+		if len(series) <= 6 || len(conflicts) == 1 {
+			name := fileName("sites", k.label, "n"+strconv.Itoa(k.n))
+			title := "Per-site latency, "
+			if k.label != "" {
+				title += k.label + ", "
+			}
+			title += fmt.Sprintf("N=%d", k.n)
+			if keys := groups[k][0].Keys; strings.HasPrefix(keys, "zipf") {
+				title += ", keys " + keys
+			} else if len(conflicts) == 1 {
+				for c := range conflicts {
+					title = "Per-site latency, " + cellTitle(k.label, "", k.n, c)
 				}
-				bars = append(bars, med)
-				x := float64(si) - 0.4 + slot*(float64(pi)+0.5)
-				errs = append(errs, plotter.XY{X: x, Y: med})
-				yerr = append(yerr, struct{ Low, High float64 }{0, math.Max(0, p99-med)})
 			}
-			bc, err := plotter.NewBarChart(bars, vg.Points(math.Max(4, 300/(np*float64(len(sites))))))
-			if err != nil {
-				continue
+			pw.siteFigure(groups[k], title, name, len(conflicts) > 1)
+			continue
+		}
+		var cs []float64
+		for c := range conflicts {
+			cs = append(cs, c)
+		}
+		sort.Float64s(cs)
+		for _, c := range cs {
+			var sub []SummaryRow
+			for _, r := range groups[k] {
+				if r.ConflictPct == c {
+					sub = append(sub, r)
+				}
 			}
-			bc.XMin = -0.4 + slot*(float64(pi)+0.5)
-			bc.Color = plotutil.Color(pi)
-			bc.LineStyle.Width = 0
-			p.Add(bc)
-			p.Legend.Add(proto, bc)
-			eb := &struct {
-				plotter.XYs
-				plotter.YErrors
-			}{errs, yerr}
-			if w, err := plotter.NewYErrorBars(eb); err == nil {
-				w.LineStyle.Width = vg.Points(1)
-				p.Add(w)
+			pw.siteFigure(sub, "Per-site latency, "+cellTitle(k.label, "", k.n, c),
+				fileName("sites", k.label, "n"+strconv.Itoa(k.n), "c"+pct(c)), false)
+		}
+	}
+}
+
+func (pw *plotWriter) siteFigure(rows []SummaryRow, title, name string, byConflict bool) {
+	var sites, series []string
+	seenS, seenP := map[string]bool{}, map[string]bool{}
+	val := map[[2]string]SummaryRow{}
+	for _, r := range rows {
+		ser := r.Protocol
+		if byConflict {
+			ser = fmt.Sprintf("%s %s%%", r.Protocol, pct(r.ConflictPct))
+		}
+		if !seenS[r.Site] {
+			seenS[r.Site] = true
+			sites = append(sites, r.Site)
+		}
+		if !seenP[ser] {
+			seenP[ser] = true
+			series = append(series, ser)
+		}
+		val[[2]string{ser, r.Site}] = r
+	}
+	p := newPlot(title, "site", "client latency (ms): bar p50, whisker p99")
+	p.Title.Text = title
+	p.Y.Min = 0
+	np := float64(len(series))
+	slot := 0.8 / np
+	var commits plotter.XYs
+	for pi, ser := range series {
+		var bars plotter.Values
+		var errs plotter.XYs
+		var yerr plotter.YErrors
+		for si, s := range sites {
+			r, ok := val[[2]string{ser, s}]
+			med, p99 := r.Lat.P50, r.Lat.P99
+			if !ok || math.IsNaN(med) {
+				med, p99 = 0, 0
+			}
+			bars = append(bars, med)
+			x := float64(si) - 0.4 + slot*(float64(pi)+0.5)
+			errs = append(errs, plotter.XY{X: x, Y: med})
+			yerr = append(yerr, struct{ Low, High float64 }{0, math.Max(0, p99-med)})
+			if ok && !math.IsNaN(r.CommitP50) {
+				commits = append(commits, plotter.XY{X: x, Y: r.CommitP50})
 			}
 		}
-		p.NominalX(sites...)
-		pw.save(p, fileName("sites", k.label, "n"+strconv.Itoa(k.n), "c"+pct(k.conflict)))
+		bc, err := plotter.NewBarChart(bars, vg.Points(math.Max(3, 330/(np*float64(len(sites))))))
+		if err != nil {
+			continue
+		}
+		bc.XMin = -0.4 + slot*(float64(pi)+0.5)
+		bc.Color = plotutil.Color(pi)
+		bc.LineStyle.Width = 0
+		p.Add(bc)
+		p.Legend.Add(ser, bc)
+		eb := &struct {
+			plotter.XYs
+			plotter.YErrors
+		}{errs, yerr}
+		if w, err := plotter.NewYErrorBars(eb); err == nil {
+			w.LineStyle.Width = vg.Points(1)
+			p.Add(w)
+		}
 	}
+	ymax := 1.0
+	for _, r := range rows {
+		for _, v := range []float64{r.Lat.P99, r.CommitP50} {
+			if !math.IsNaN(v) {
+				ymax = math.Max(ymax, v)
+			}
+		}
+	}
+	p.Y.Max = ymax * (1.15 + 0.07*float64(len(series)+1)) // room for the legend
+	if len(commits) > 0 {
+		if sc, err := plotter.NewScatter(commits); err == nil {
+			sc.Shape = draw.PyramidGlyph{}
+			sc.Radius = vg.Points(2.5)
+			p.Add(sc)
+			p.Legend.Add("commit p50", sc)
+		}
+	}
+	p.NominalX(sites...)
+	pw.save(p, name)
 }
 
 // seriesKey groups "all" summary rows into lines.
@@ -323,6 +426,7 @@ type seriesKey struct {
 	n            int
 }
 
+// String names the series in legends.
 func (s seriesKey) String() string {
 	name := s.proto
 	if s.label != "" {
@@ -342,9 +446,17 @@ func allRows(rows []SummaryRow) []SummaryRow {
 }
 
 func addLines(p *plot.Plot, series map[seriesKey]plotter.XYs, order []seriesKey) {
+	for _, k := range order {
+		pts := series[k]
+		sort.SliceStable(pts, func(a, b int) bool { return pts[a].X < pts[b].X })
+	}
+	addLinesAsIs(p, series, order)
+}
+
+// addLinesAsIs draws each series joining its points in the given order.
+func addLinesAsIs(p *plot.Plot, series map[seriesKey]plotter.XYs, order []seriesKey) {
 	for i, k := range order {
 		pts := series[k]
-		sort.Slice(pts, func(a, b int) bool { return pts[a].X < pts[b].X })
 		l, s, err := plotter.NewLinePoints(pts)
 		if err != nil {
 			continue
@@ -377,12 +489,16 @@ func (pw *plotWriter) throughputVsConflict(rows []SummaryRow) {
 	p := newPlot("Throughput vs conflict rate", "conflicting commands (%)", "throughput (ops/s)")
 	p.Y.Min = 0
 	addLines(p, series, order)
+	headroom(p, len(order))
 	pw.save(p, "throughput_vs_conflict")
 }
 
 func (pw *plotWriter) latencyVsThroughput(rows []SummaryRow) {
-	med := map[seriesKey]plotter.XYs{}
-	tail := map[seriesKey]plotter.XYs{}
+	type point struct {
+		rate float64
+		xy   [2]plotter.XY // p50, p99
+	}
+	pts := map[seriesKey][]point{}
 	var order []seriesKey
 	rates := map[float64]bool{}
 	for _, r := range allRows(rows) {
@@ -390,25 +506,32 @@ func (pw *plotWriter) latencyVsThroughput(rows []SummaryRow) {
 			continue
 		}
 		k := seriesKey{r.Label, r.Protocol, r.Replicas}
-		if med[k] == nil {
+		if pts[k] == nil {
 			order = append(order, k)
 		}
-		med[k] = append(med[k], plotter.XY{X: r.ThroughputOpsS, Y: r.Lat.P50})
-		tail[k] = append(tail[k], plotter.XY{X: r.ThroughputOpsS, Y: r.Lat.P99})
+		pts[k] = append(pts[k], point{r.RateOpsS, [2]plotter.XY{{X: r.ThroughputOpsS, Y: r.Lat.P50}, {X: r.ThroughputOpsS, Y: r.Lat.P99}}})
 		rates[r.RateOpsS] = true
 	}
 	if len(rates) < 2 {
 		return
 	}
-	for _, q := range []struct {
-		name string
-		s    map[seriesKey]plotter.XYs
-	}{{"p50", med}, {"p99", tail}} {
-		p := newPlot("Latency ("+q.name+") vs throughput, open-loop load sweep", "throughput (ops/s)", q.name+" latency (ms)")
+	// Join points in order of offered load: past saturation the measured
+	// throughput can fall again, and the curve then bends back, honestly.
+	for qi, name := range []string{"p50", "p99"} {
+		series := map[seriesKey]plotter.XYs{}
+		for k, ps := range pts {
+			sort.SliceStable(ps, func(a, b int) bool { return ps[a].rate < ps[b].rate })
+			for _, pt := range ps {
+				series[k] = append(series[k], pt.xy[qi])
+			}
+		}
+		p := newPlot("Latency ("+name+") vs throughput, open-loop load sweep", "throughput (ops/s)", name+" latency (ms, log scale)")
 		p.Y.Scale = plot.LogScale{}
 		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
-		addLines(p, q.s, order)
-		pw.save(p, "latency_vs_throughput_"+q.name)
+		p.Legend.Left = true
+		addLinesAsIs(p, series, order)
+		p.Y.Max *= 12 // a decade of headroom above the data for the legend
+		pw.save(p, "latency_vs_throughput_"+name)
 	}
 }
 
@@ -463,7 +586,11 @@ func (pw *plotWriter) timelines(rows []TimelineRow, faults []FaultRow) {
 			l.Color = plotutil.Color(idx)
 			l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
 			p.Add(l)
-			p.Legend.Add(fmt.Sprintf("%s: %s replica %d at %.1fs", f.Protocol, f.Kind, f.Replica, f.TimeS), l)
+			who := fmt.Sprintf("replica %d", f.Replica)
+			if f.Site != "" && f.Site != strconv.Itoa(f.Replica) {
+				who += " (" + f.Site + ")"
+			}
+			p.Legend.Add(fmt.Sprintf("%s: %s %s at %.1f s", f.Protocol, f.Kind, who, f.TimeS), l)
 		}
 		pw.save(p, fileName("timeline", k.label, "n"+strconv.Itoa(k.n), "c"+pct(k.conflict)))
 	}
@@ -505,9 +632,19 @@ func (pw *plotWriter) quorumSweeps(rows []SummaryRow) {
 				series[k] = append(series[k], plotter.XY{X: float64(q2), Y: m.get(r)})
 			}
 			p := newPlot("Flexible Paxos: "+m.name+" vs phase-2 quorum size", "|Q2| (replicas)", m.axis)
-			p.Legend.Top = true
-			p.Legend.Left = false
-			addLines(p, series, order)
+			p.Y.Min = 0
+			p.Legend.Top = false
+			p.Legend.Left = true
+			var multi []seriesKey // single-point series (e.g. majority Paxos) belong to the N plot
+			for _, k := range order {
+				if len(series[k]) >= 2 {
+					multi = append(multi, k)
+				}
+			}
+			if len(multi) == 0 {
+				continue
+			}
+			addLines(p, series, multi)
 			pw.save(p, "fpaxos_q2_"+m.name)
 		}
 	}
@@ -526,6 +663,8 @@ func (pw *plotWriter) quorumSweeps(rows []SummaryRow) {
 				series[k] = append(series[k], plotter.XY{X: float64(r.Replicas), Y: m.get(r)})
 			}
 			p := newPlot(m.name+" vs cluster size", "N (replicas)", m.axis)
+			p.Y.Min = 0
+			p.Legend.Top = false
 			for i, k := range order {
 				pts := series[k]
 				sort.Slice(pts, func(a, b int) bool { return pts[a].X < pts[b].X })

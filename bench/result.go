@@ -19,7 +19,8 @@ type Result struct {
 	Faults   []FaultRow
 	// Samples holds every measured operation when Spec.KeepSamples is set.
 	Samples []Sample
-	// Events is the number of simulator events processed (a cost measure).
+	// Events is the number of simulator events processed in sim mode, or
+	// of messages sent in live mode (a cost measure).
 	Events uint64
 }
 
@@ -167,7 +168,7 @@ func (res *Result) summarize(proto string, conflict float64, runs []runRec, cell
 				vals, counts := histogram(k.x)
 				for j, v := range vals {
 					res.Latency = append(res.Latency, LatencyRow{Label: s.Label, Protocol: proto, Replicas: s.Replicas,
-						ConflictPct: conflict, Site: row.Site, Kind: k.kind, LatencyMS: v, Count: counts[j]})
+						ConflictPct: conflict, Keys: row.Keys, Site: row.Site, Kind: k.kind, LatencyMS: v, Count: counts[j]})
 				}
 			}
 		}
@@ -178,7 +179,7 @@ func (res *Result) summarize(proto string, conflict float64, runs []runRec, cell
 			id = s.Leader
 		}
 		res.Faults = append(res.Faults, FaultRow{Label: s.Label, Protocol: proto, Replicas: s.Replicas, ConflictPct: conflict,
-			TimeS: f.At.Seconds(), Kind: f.Kind, Replica: id})
+			TimeS: f.At.Seconds(), Kind: f.Kind, Replica: id, Site: s.SiteName(id)})
 	}
 }
 

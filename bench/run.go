@@ -39,8 +39,10 @@ type Options struct {
 var QuorumProtocols = map[string]bool{"flexible": true}
 
 // Run executes the spec: every protocol at every conflict rate, Runs times
-// each with seeds Seed, Seed+1, ..., and summarises the measurements. Only
-// sim mode is implemented. Run stops early with ctx's error when ctx ends.
+// each with seeds Seed, Seed+1, ..., and summarises the measurements.
+// In sim mode everything is virtual and deterministic; in live mode (see
+// ModeLive) times are wall clock and runs execute one at a time. Run stops
+// early with ctx's error when ctx ends.
 func Run(ctx context.Context, spec Spec, opt Options) (*Result, error) {
 	if spec.Tick == 0 {
 		spec.Tick = 10 * time.Millisecond
@@ -80,6 +82,9 @@ func Run(ctx context.Context, spec Spec, opt Options) (*Result, error) {
 	events := make([]uint64, len(jobs))
 	errs := make([]error, len(jobs))
 	par := max(1, opt.Parallel)
+	if spec.Mode == ModeLive {
+		par = 1 // live runs measure the machine: never two at once
+	}
 	var mu sync.Mutex
 	done := 0
 	next := make(chan int)
@@ -91,7 +96,11 @@ func Run(ctx context.Context, spec Spec, opt Options) (*Result, error) {
 			for i := range next {
 				j := jobs[i]
 				start := time.Now()
-				recs[i], events[i], errs[i] = runOne(ctx, &spec, j.proto, j.conflict, spec.Seed+uint64(j.run))
+				if spec.Mode == ModeLive {
+					recs[i], events[i], errs[i] = runLive(ctx, &spec, j.proto, j.conflict, spec.Seed+uint64(j.run))
+				} else {
+					recs[i], events[i], errs[i] = runOne(ctx, &spec, j.proto, j.conflict, spec.Seed+uint64(j.run))
+				}
 				if opt.Progress != nil {
 					mu.Lock()
 					done++
@@ -164,6 +173,13 @@ func (s *Spec) workload(conflict float64, site, c int) (Workload, error) {
 	return NewConflict(conflict, s.ReadPct, s.Payload, fmt.Sprintf("s%dc%d/", site, c))
 }
 
+// maxEventsPerSlice bounds the simulator events of 100 ms of virtual time;
+// a saturated 5-replica LAN cluster needs well under a million.
+const maxEventsPerSlice = 10_000_000
+
+// maxEventsAtOneInstant bounds the events at one instant of virtual time.
+const maxEventsAtOneInstant = 200_000
+
 // runOne simulates one (protocol, conflict, seed).
 func runOne(ctx context.Context, s *Spec, proto string, conflict float64, seed uint64) (runRec, uint64, error) {
 	hb, el, rt := s.Timeouts()
@@ -227,14 +243,50 @@ func runOne(ctx context.Context, s *Spec, proto string, conflict float64, seed u
 		})
 	}
 	end := s.Warmup + s.Duration
+	// Run in slices of virtual time. Within a slice, check for interruption
+	// every few thousand events, and give up on a slice that takes an absurd
+	// number of events: a protocol that keeps sending without virtual time
+	// advancing (a livelock) would otherwise hang the benchmark.
 	const slice = 100 * time.Millisecond
+	var stall error
 	for t := slice; ; t += slice {
 		if t > end {
 			t = end
 		}
-		sm.Run(t)
+		first := sm.Events()
+		lastNow, sameFrom := sm.Now(), first
+		stopped := sm.RunUntil(func() bool {
+			ev := sm.Events()
+			n := ev - first
+			if n%4096 != 0 || n == 0 {
+				return false
+			}
+			if ctx.Err() != nil {
+				return true
+			}
+			if now := sm.Now(); now != lastNow {
+				lastNow, sameFrom = now, ev
+			} else if ev-sameFrom >= maxEventsAtOneInstant {
+				stall = fmt.Errorf("%s made %d simulator events at the single instant t=%v: operations complete in zero virtual time "+
+					"(e.g. a quorum of the leader alone, --q2 1, with clients at the leader and no --cpu-us) or the protocol livelocks; "+
+					"add a CPU cost or move the clients", proto, ev-sameFrom, now)
+				return true
+			}
+			if n >= maxEventsPerSlice {
+				stall = fmt.Errorf("%s made %d simulator events within 100 ms of virtual time at t=%v (a livelock in the protocol?); "+
+					"rerun with a smaller setup to debug, or report it", proto, n, sm.Now())
+				return true
+			}
+			return false
+		}, t)
 		if err := ctx.Err(); err != nil {
 			return runRec{}, 0, err
+		}
+		if stall != nil {
+			return runRec{}, 0, stall
+		}
+		if !stopped {
+			sm.Run(t)
 		}
 		if t == end {
 			break

@@ -251,10 +251,10 @@ func TestRunRejectsBadSpecs(t *testing.T) {
 		assert.Contains(t, err.Error(), flag)
 	}
 	s := smallSpec(m, "epaxos2013")
-	s.Mode = bench.ModeLive
+	s.Mode = "cloud"
 	err = s.Validate()
-	require.True(t, errors.Is(err, bench.ErrNotImplemented))
-	assert.Contains(t, err.Error(), "--mode live")
+	require.True(t, errors.Is(err, bench.ErrSpec))
+	assert.Contains(t, err.Error(), "--mode")
 }
 
 func TestWritePlotAndReadBack(t *testing.T) {
@@ -294,4 +294,47 @@ func TestWritePlotAndReadBack(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(b), `"go_version"`)
 	assert.Contains(t, string(b), `"seed": 1`)
+}
+
+// TestOpenLoopShowsQueueing: offered load above capacity must show up as
+// growing latency measured from the intended send times (no coordinated
+// omission), while a closed loop at the same cluster stays fast.
+func TestOpenLoopShowsQueueing(t *testing.T) {
+	registered(t, "multi")
+	m, err := rtt.Uniform(3, 1)
+	require.NoError(t, err)
+	s := smallSpec(m, "lan")
+	s.Protocols = []string{"multi"}
+	s.CPU = 100 * time.Microsecond // leader capacity about 1/(3*100µs) = 3.3k ops/s
+	s.Duration, s.Warmup = time.Second, 200*time.Millisecond
+	closed, err := bench.Run(context.Background(), s, bench.Options{})
+	require.NoError(t, err)
+	s.Rate = 1500 // per site: 4.5k ops/s offered in total
+	open, err := bench.Run(context.Background(), s, bench.Options{})
+	require.NoError(t, err)
+	c, o := closed.Summary[len(closed.Summary)-1], open.Summary[len(open.Summary)-1]
+	require.Equal(t, "all", o.Site)
+	assert.Greater(t, o.Lat.P50, 10*c.Lat.P50, "open-loop p50 %.1f ms vs closed-loop %.1f ms", o.Lat.P50, c.Lat.P50)
+	assert.Greater(t, o.Pending, 0, "an overloaded open loop leaves operations outstanding")
+	assert.Less(t, o.ThroughputOpsS, 4500.0)
+	require.Greater(t, o.Ops, 0)
+}
+
+func TestZipfRun(t *testing.T) {
+	protos := anyRegistered(t)
+	m := preset(t, "gcp2020")
+	s := smallSpec(m, "gcp2020")
+	s.Protocols = protos[:1]
+	s.Keys = bench.KeySpec{Kind: "zipf", Theta: 0.99, Keys: 1000}
+	s.ReadPct = 50
+	s.Rate = 100
+	s.KeepSamples = true
+	r, err := bench.Run(context.Background(), s, bench.Options{})
+	require.NoError(t, err)
+	require.NotEmpty(t, r.Samples)
+	assert.Equal(t, "zipf:0.99:1000", r.Summary[0].Keys)
+	for _, smp := range r.Samples {
+		require.GreaterOrEqual(t, smp.Latency, 0.0)
+		require.True(t, smp.Call >= s.Warmup)
+	}
 }

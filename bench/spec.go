@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -11,16 +12,12 @@ import (
 // Modes a Spec can run in.
 const (
 	ModeSim  = "sim"  // the deterministic simulator (virtual time)
-	ModeLive = "live" // real replicas on this machine (not implemented yet)
+	ModeLive = "live" // real replicas in this process over loopback TCP with emulated WAN delay
 )
 
 // ErrSpec is wrapped by every error about an invalid Spec. Its messages
 // name the command-line flag that sets the offending field.
 var ErrSpec = errors.New("invalid benchmark spec")
-
-// ErrNotImplemented is returned for features the harness does not have yet,
-// such as live mode.
-var ErrNotImplemented = errors.New("not implemented yet")
 
 // Fault is an event injected into every run at a virtual time.
 type Fault struct {
@@ -39,9 +36,10 @@ const LeaderReplica = -1
 // pair run Runs times (seeds Seed, Seed+1, ...). The zero value is not
 // usable; start from DefaultSpec.
 //
-// Mode selects the driver. Only ModeSim is implemented; the fields that
-// describe the network (RTT, Jitter, CPU) are what a live mode with WAN
-// emulation will also need, and Mode is recorded in every output row.
+// Mode selects the driver: the simulator, or live replicas in this process
+// (TCP over loopback, WAN delay emulated per link from RTT, a file WAL per
+// replica). Jitter and CPU are simulator-only. Mode is recorded in every
+// output row.
 type Spec struct {
 	// Label names this configuration within an experiment (e.g. "batch=10");
 	// it becomes the label column of every CSV.
@@ -112,6 +110,14 @@ type Spec struct {
 	Resamples int `json:"bootstrap_resamples"`
 	// Timeline records throughput in Window-wide buckets (default 100 ms).
 	Window time.Duration `json:"timeline_window"`
+	// Cluster, in live mode, is a cluster file (see node.LoadCluster) of
+	// replicas that are already running, possibly on other machines: the
+	// clients run here against them instead of replicas started in this
+	// process.
+	Cluster string `json:"cluster,omitempty"`
+	// LiveNoSync skips fsync in live mode's WALs (measures the protocol
+	// without the disk; unsafe for real deployments).
+	LiveNoSync bool `json:"live_no_sync,omitempty"`
 	// KeepSamples keeps every latency sample in the Result (for tests and
 	// custom analysis); CSVs hold histograms either way.
 	KeepSamples bool `json:"-"`
@@ -148,14 +154,15 @@ func specErr(flag, format string, args ...any) error {
 // Validate checks the spec and names the flag of the first problem.
 func (s *Spec) Validate() error {
 	switch s.Mode {
-	case ModeSim:
-	case ModeLive:
-		return fmt.Errorf("--mode live: %w (live runs need the node runtime; use --mode sim)", ErrNotImplemented)
+	case ModeSim, ModeLive:
 	default:
 		return specErr("mode", "unknown mode %q, want sim or live", s.Mode)
 	}
 	if len(s.Protocols) == 0 {
 		return specErr("protocols", "no protocol given")
+	}
+	if s.Cluster != "" && s.Mode != ModeLive {
+		return specErr("cluster", "an existing cluster can only be measured with --mode live")
 	}
 	if s.Replicas < 1 || s.Replicas > 64 {
 		return specErr("replicas", "%d replicas, want 1..64", s.Replicas)
@@ -316,4 +323,28 @@ func (s *Spec) MaxRTT() float64 {
 		}
 	}
 	return m
+}
+
+// MarshalJSON writes the spec with durations as strings ("10s"), for a
+// readable run.json.
+func (s Spec) MarshalJSON() ([]byte, error) {
+	type plain Spec
+	return json.Marshal(struct {
+		plain
+		Duration string `json:"duration"`
+		Warmup   string `json:"warmup"`
+		CPU      string `json:"cpu_per_msg"`
+		Jitter   string `json:"jitter"`
+		Tick     string `json:"tick"`
+		Window   string `json:"timeline_window"`
+	}{plain(s), s.Duration.String(), s.Warmup.String(), s.CPU.String(), s.Jitter.String(), s.Tick.String(), s.Window.String()})
+}
+
+// MarshalJSON writes the fault time as a string ("5s").
+func (f Fault) MarshalJSON() ([]byte, error) {
+	type plain Fault
+	return json.Marshal(struct {
+		plain
+		At string `json:"at"`
+	}{plain(f), f.At.String()})
 }

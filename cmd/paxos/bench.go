@@ -15,6 +15,7 @@ import (
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/bench"
+	"github.com/paxos-lab/paxos/node"
 	"github.com/paxos-lab/paxos/rtt"
 )
 
@@ -53,6 +54,7 @@ func flagErr(name, format string, args ...any) error {
 // benchFlags holds the raw flag values of `paxos bench`.
 type benchFlags struct {
 	protocols, mode, rttName, conflict, clientSites, keys, leader, out string
+	cluster                                                            string
 	replicas, clients, payload, runs, q1, q2, batch, parallel          int
 	rate, reads, cpuUS, jitterMS                                       float64
 	duration, warmup                                                   time.Duration
@@ -88,6 +90,7 @@ func benchFlagSet(name string, f *benchFlags, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&f.out, "out", "bench-out", "output directory for CSVs, run.json and plots")
 	fs.IntVar(&f.parallel, "parallel", runtime.NumCPU(), "simulations run at once (results do not depend on it)")
 	fs.BoolVar(&f.noPlots, "no-plots", false, "skip drawing the plots")
+	fs.StringVar(&f.cluster, "cluster", "", "live mode against running replicas: a cluster file (as for paxos serve); implies --mode live, and the cluster's protocol, size and RTT preset")
 	fs.BoolVar(&f.noSync, "no-sync", false, "live mode: skip fsync in the replicas' WALs (measures the protocol without the disk)")
 	return fs
 }
@@ -95,6 +98,28 @@ func benchFlagSet(name string, f *benchFlags, stderr io.Writer) *flag.FlagSet {
 // specFromFlags validates the flags and builds the spec.
 func specFromFlags(f *benchFlags, set map[string]bool) (bench.Spec, error) {
 	s := bench.DefaultSpec()
+	if f.cluster != "" {
+		cl, err := node.LoadCluster(f.cluster)
+		if err != nil {
+			return s, flagErr("cluster", "%v", err)
+		}
+		if !set["mode"] {
+			f.mode = bench.ModeLive
+		}
+		if !set["protocols"] {
+			f.protocols, set["protocols"] = cl.Protocol, true
+		}
+		if !set["replicas"] {
+			f.replicas = len(cl.Replicas)
+		}
+		if !set["rtt"] {
+			f.rttName = "lan"
+			if cl.RTT != "" {
+				f.rttName = cl.RTT
+			}
+		}
+		s.Cluster = f.cluster
+	}
 	s.Mode = f.mode
 	if f.mode != bench.ModeSim && f.mode != bench.ModeLive {
 		return s, flagErr("mode", "unknown mode %q, want sim or live", f.mode)

@@ -1,0 +1,339 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/client"
+	"github.com/paxos-lab/paxos/node"
+	"github.com/paxos-lab/paxos/quorum"
+	"github.com/paxos-lab/paxos/storage"
+	"github.com/paxos-lab/paxos/transport"
+)
+
+// runLive runs one (protocol, conflict, seed) with real replicas in this
+// process: one node per replica on its own goroutine, TCP over loopback
+// with each link delayed by half its RTT (transport WAN emulation), a file
+// WAL per replica in a temporary directory (fsync unless Spec.LiveNoSync),
+// and client goroutines submitting at their site's node. Times are wall
+// clock, so results vary from run to run and with the machine's load.
+func runLive(ctx context.Context, s *Spec, proto string, conflict float64, seed uint64) (runRec, uint64, error) {
+	if s.Cluster != "" {
+		return runLiveCluster(ctx, s, proto, conflict, seed)
+	}
+	if s.CPU != 0 || s.Jitter != 0 {
+		return runRec{}, 0, fmt.Errorf("%w: --cpu-us and --jitter-ms model the simulator's network; live mode measures the real machine (drop them)", ErrSpec)
+	}
+	for _, f := range s.Faults {
+		if f.Kind != "crash" {
+			return runRec{}, 0, fmt.Errorf("%w: fault %q: live mode supports crash only", ErrSpec, f.Kind)
+		}
+	}
+	n := s.Replicas
+	hb, el, rt := s.Timeouts()
+	rc := paxos.Config{N: n, HeartbeatTicks: hb, ElectionTicks: el, RetryTicks: rt, Batch: s.Batch,
+		Thrifty: s.Thrifty, InitialLeader: paxos.NodeID(s.Leader)}
+	if QuorumProtocols[proto] && (s.Q1 > 0 || s.Q2 > 0) {
+		q, err := quorum.NewCounting(n, s.quorumQ1(), s.quorumQ2())
+		if err != nil {
+			return runRec{}, 0, fmt.Errorf("--q1/--q2: %w", err)
+		}
+		rc.Quorums = q
+	}
+	dir, err := os.MkdirTemp("", "paxos-live-*")
+	if err != nil {
+		return runRec{}, 0, fmt.Errorf("bench: live mode needs a temporary directory for the WALs: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	lns := make([]net.Listener, n)
+	peers := make([]string, n)
+	for i := range lns {
+		if lns[i], err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			for _, l := range lns[:i] {
+				l.Close()
+			}
+			return runRec{}, 0, fmt.Errorf("bench: live mode: listen on loopback: %w", err)
+		}
+		peers[i] = lns[i].Addr().String()
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	rttm := s.replicaRTT()
+	var mu sync.Mutex
+	commits := map[paxos.CommandID]struct {
+		at   time.Duration
+		path paxos.Path
+	}{}
+	var start time.Time
+	nodes := make([]*node.Node, n)
+	stopAll := func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for _, nd := range nodes {
+			if nd != nil {
+				_ = nd.Stop(sctx)
+			}
+		}
+	}
+	defer stopAll()
+	for i := 0; i < n; i++ {
+		tr, err := transport.NewTCP(transport.TCPConfig{Cluster: "bench", ID: paxos.NodeID(i), Peers: peers, Listener: lns[i], RTT: rttm, Logger: quiet})
+		if err != nil {
+			return runRec{}, 0, fmt.Errorf("bench: live transport %d: %w", i, err)
+		}
+		st, err := storage.OpenWAL(filepath.Join(dir, fmt.Sprint(i)), storage.WALOptions{Logger: quiet, NoSync: s.LiveNoSync})
+		if err != nil {
+			tr.Close()
+			return runRec{}, 0, fmt.Errorf("bench: live WAL %d: %w", i, err)
+		}
+		cfg := rc
+		cfg.ID = paxos.NodeID(i)
+		cfg.Seed = seed*1000 + uint64(i)
+		if rttm != nil {
+			cfg.Distances = append([]float64(nil), rttm[i]...)
+		}
+		nodes[i], err = node.Start(node.Config{Protocol: proto, Replica: cfg, Transport: tr, Storage: st, Tick: s.Tick, Logger: quiet,
+			Observe: func(rd *paxos.Ready) {
+				if len(rd.Committed) == 0 {
+					return
+				}
+				now := time.Since(start)
+				mu.Lock()
+				for _, c := range rd.Committed {
+					if _, ok := commits[c.ID]; !ok {
+						commits[c.ID] = struct {
+							at   time.Duration
+							path paxos.Path
+						}{now, c.Path}
+					}
+				}
+				mu.Unlock()
+			}})
+		if err != nil {
+			tr.Close()
+			st.Close()
+			return runRec{}, 0, fmt.Errorf("bench: live node %d: %w", i, err)
+		}
+	}
+	// Give the transports a moment to connect before the clock starts.
+	time.Sleep(200 * time.Millisecond)
+	start = time.Now()
+	end := s.Warmup + s.Duration
+	runCtx, cancel := context.WithTimeout(ctx, end)
+	defer cancel()
+	alive := make([]bool, n)
+	for i := range alive {
+		alive[i] = true
+	}
+	for _, f := range s.Faults {
+		id := f.Replica
+		if id == LeaderReplica {
+			id = max(0, s.Leader)
+		}
+		tm := time.AfterFunc(f.At, func() {
+			mu.Lock()
+			alive[id] = false
+			mu.Unlock()
+			sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+			defer c()
+			_ = nodes[id].Stop(sctx)
+		})
+		defer tm.Stop()
+	}
+	retry := time.Second + 4*time.Duration(s.MaxRTT()*float64(time.Millisecond))
+	exec := func(ctx context.Context, site int, cmd paxos.Command) error {
+		target := site
+		for ctx.Err() == nil {
+			mu.Lock()
+			ok := alive[target]
+			mu.Unlock()
+			if ok {
+				actx, c := context.WithTimeout(ctx, retry)
+				_, err := nodes[target].Submit(actx, cmd)
+				c()
+				if err == nil {
+					return nil
+				}
+			}
+			target = (target + 1) % n
+		}
+		return ctx.Err()
+	}
+	commitOf := func(id paxos.CommandID) (time.Duration, paxos.Path, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		cm, ok := commits[id]
+		return cm.at, cm.path, ok
+	}
+	newID := func() (uint64, error) { return 0, nil }
+	ops, err := liveClients(runCtx, s, conflict, seed, start, end, newID, exec, commitOf)
+	if err != nil {
+		return runRec{}, 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return runRec{}, 0, err
+	}
+	var msgs uint64
+	for _, nd := range nodes {
+		msgs += nd.Stats().Messages
+	}
+	return runRec{ops: ops, end: end}, msgs, nil
+}
+
+// liveClients runs the spec's clients against exec until ctx ends (at
+// start+end) and returns their operations. newID gives a client id (0 means
+// number clients 1, 2, ...); exec runs one command at a site's replica
+// (retrying elsewhere as it sees fit); commitOf reports a command's commit
+// time and path if known.
+func liveClients(ctx context.Context, s *Spec, conflict float64, seed uint64, start time.Time, end time.Duration,
+	newID func() (uint64, error),
+	exec func(ctx context.Context, site int, cmd paxos.Command) error,
+	commitOf func(paxos.CommandID) (time.Duration, paxos.Path, bool)) ([]opRec, error) {
+	var mu sync.Mutex
+	var ops []opRec
+	var wg sync.WaitGroup
+	next := uint64(0)
+	for _, site := range s.clientSites() {
+		for c := 0; c < s.Clients; c++ {
+			next++
+			id, err := newID()
+			if err != nil {
+				return nil, err
+			}
+			if id == 0 {
+				id = next
+			}
+			w, err := s.workload(conflict, site, c)
+			if err != nil {
+				return nil, err
+			}
+			site := site
+			rng := rand.New(rand.NewPCG(seed, next))
+			run := func(cmd paxos.Command, call time.Duration) {
+				rec := opRec{Site: site, Call: call}
+				if exec(ctx, site, cmd) == nil {
+					rec.Return, rec.Done = time.Since(start), true
+				}
+				rec.Commit, rec.Path, rec.Committed = commitOf(cmd.ID())
+				mu.Lock()
+				ops = append(ops, rec)
+				mu.Unlock()
+			}
+			wg.Add(1)
+			if s.Rate <= 0 {
+				go func() {
+					defer wg.Done()
+					for seq := uint64(1); ctx.Err() == nil; seq++ {
+						cmd := w.Next(rng)
+						cmd.Client, cmd.Seq = id, seq
+						run(cmd, time.Since(start))
+					}
+				}()
+				continue
+			}
+			rate := s.Rate / float64(s.Clients)
+			go func() {
+				defer wg.Done()
+				var inner sync.WaitGroup
+				at := time.Duration(0)
+				for seq := uint64(1); ; seq++ {
+					at += time.Duration(rng.ExpFloat64() / rate * float64(time.Second))
+					if at >= end {
+						break
+					}
+					select {
+					case <-ctx.Done():
+					case <-time.After(time.Until(start.Add(at))):
+					}
+					if ctx.Err() != nil {
+						break
+					}
+					// The command is drawn here, on the client's goroutine;
+					// only its execution runs concurrently.
+					cmd := w.Next(rng)
+					cmd.Client, cmd.Seq = id, seq
+					inner.Add(1)
+					go func(call time.Duration) { defer inner.Done(); run(cmd, call) }(at)
+				}
+				inner.Wait()
+			}()
+		}
+	}
+	wg.Wait()
+	return ops, nil
+}
+
+// runLiveCluster runs the clients against an existing cluster described by
+// a cluster file (node.LoadCluster), e.g. replicas started with `paxos
+// serve` on several machines. Each client prefers its site's replica and
+// retries at the others. Commit latency is not observable from outside, so
+// only client latency is reported.
+func runLiveCluster(ctx context.Context, s *Spec, proto string, conflict float64, seed uint64) (runRec, uint64, error) {
+	cl, err := node.LoadCluster(s.Cluster)
+	if err != nil {
+		return runRec{}, 0, fmt.Errorf("%w: --cluster: %w", ErrSpec, err)
+	}
+	if cl.Protocol != proto {
+		return runRec{}, 0, fmt.Errorf("%w: --protocols: cluster %s runs %q, not %q", ErrSpec, cl.Name, cl.Protocol, proto)
+	}
+	if len(cl.Replicas) != s.Replicas {
+		return runRec{}, 0, fmt.Errorf("%w: --replicas: cluster %s has %d replicas, not %d", ErrSpec, cl.Name, len(cl.Replicas), s.Replicas)
+	}
+	if len(s.Faults) > 0 {
+		return runRec{}, 0, fmt.Errorf("%w: faults cannot be injected into an external cluster", ErrSpec)
+	}
+	addrs := make([]string, len(cl.Replicas))
+	for i, r := range cl.Replicas {
+		addrs[i] = r.Client
+	}
+	var mu sync.Mutex
+	clients := map[uint64]*client.Client{}
+	defer func() {
+		for _, c := range clients {
+			c.Close()
+		}
+	}()
+	newID := func() (uint64, error) {
+		id, err := client.NewClientID()
+		if err != nil {
+			return 0, fmt.Errorf("bench: draw a client id: %w", err)
+		}
+		c, err := client.New(addrs, client.Options{ClientID: id})
+		if err != nil {
+			return 0, fmt.Errorf("bench: client of cluster %s: %w", cl.Name, err)
+		}
+		mu.Lock()
+		clients[id] = c
+		mu.Unlock()
+		return id, nil
+	}
+	exec := func(ctx context.Context, site int, cmd paxos.Command) error {
+		mu.Lock()
+		c := clients[cmd.Client]
+		mu.Unlock()
+		c.Prefer(site)
+		_, err := c.Exec(ctx, client.Request{Client: cmd.Client, Seq: cmd.Seq, Op: cmd.Op, Key: cmd.Key, Value: cmd.Value})
+		return err
+	}
+	none := func(paxos.CommandID) (time.Duration, paxos.Path, bool) { return 0, 0, false }
+	start := time.Now()
+	end := s.Warmup + s.Duration
+	runCtx, cancel := context.WithTimeout(ctx, end)
+	defer cancel()
+	ops, err := liveClients(runCtx, s, conflict, seed, start, end, newID, exec, none)
+	if err != nil {
+		return runRec{}, 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return runRec{}, 0, err
+	}
+	return runRec{ops: ops, end: end}, 0, nil
+}

@@ -1,0 +1,75 @@
+package bench_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/bench"
+	"github.com/paxos-lab/paxos/node"
+	"github.com/paxos-lab/paxos/storage"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestLiveAgainstClusterFile starts three replicas as `paxos serve` would
+// (in this process, on loopback ports) and measures them through their
+// cluster file, as a multi-machine run would.
+func TestLiveAgainstClusterFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("live run takes seconds of wall time")
+	}
+	registered(t, "multi")
+	const n = 3
+	var peerL, clientL [n]net.Listener
+	cl := node.Cluster{Name: "bench-test", Protocol: "multi", TickMS: 10}
+	for i := 0; i < n; i++ {
+		var err error
+		peerL[i], err = net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		clientL[i], err = net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		cl.Replicas = append(cl.Replicas, node.ReplicaAddrs{ID: i, Peer: peerL[i].Addr().String(), Client: clientL[i].Addr().String()})
+	}
+	b, err := json.Marshal(cl)
+	require.NoError(t, err)
+	file := filepath.Join(t.TempDir(), "cluster.json")
+	require.NoError(t, os.WriteFile(file, b, 0o644))
+	loaded, err := node.LoadCluster(file)
+	require.NoError(t, err)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for i := 0; i < n; i++ {
+		srv, err := node.Serve(node.ServeConfig{Cluster: loaded, ID: paxos.NodeID(i), Memory: storage.NewMemory(),
+			PeerListener: peerL[i], ClientListener: clientL[i], Logger: quiet})
+		require.NoError(t, err)
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Stop(ctx)
+		})
+	}
+	s := bench.DefaultSpec()
+	s.Mode, s.Cluster = bench.ModeLive, file
+	s.Protocols, s.Replicas = []string{"multi"}, n
+	s.Clients = 2
+	s.Duration, s.Warmup = time.Second, 300*time.Millisecond
+	r, err := bench.Run(context.Background(), s, bench.Options{})
+	require.NoError(t, err)
+	all := r.Summary[len(r.Summary)-1]
+	require.Equal(t, "all", all.Site)
+	assert.Greater(t, all.Ops, 10)
+	assert.Equal(t, "live", all.Mode)
+	assert.Less(t, all.Lat.P50, 500.0)
+
+	s.Protocols = []string{"epaxos"}
+	_, err = bench.Run(context.Background(), s, bench.Options{})
+	require.ErrorIs(t, err, bench.ErrSpec)
+	assert.Contains(t, err.Error(), "runs \"multi\"")
+}
