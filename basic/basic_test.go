@@ -248,7 +248,10 @@ func TestNackCarriesHigherBallot(t *testing.T) {
 	}
 	require.NotEmpty(t, rd.Messages)
 	assert.Equal(t, uint64(5), rd.Messages[0].Body.(Prepare).Slot, "retried in a later slot after backoff")
-	assert.Equal(t, Ballot{10, 0}, rd.Messages[0].Body.(Prepare).Ballot, "the retry's round jumps past the ballot that won")
+	retry := rd.Messages[0].Body.(Prepare).Ballot
+	assert.Greater(t, retry.Round, uint64(9), "the retry's round jumps past the ballot that won")
+	// Rounds 7..9 are priority level 2 at N = 3, so the retry runs at level 3.
+	assert.Equal(t, Ballot{p.priorityRound(5, 3), 0}, retry, "the retry's round is the next priority level")
 }
 
 func TestRestoreKeepsPromisesAndDecisions(t *testing.T) {
@@ -536,14 +539,18 @@ func TestBrokenAcceptorsCanChooseTwoValues(t *testing.T) {
 	a, b := put(1, 1, "k", "a"), put(2, 1, "k", "b")
 	c.propose(0, a)
 	c.propose(2, b)
-	// Deliver both Prepare rounds fully before any Accept.
+	// Deliver both Prepare rounds fully before any Accept; the two
+	// proposers do not hear of each other's Prepare (so neither yields).
 	var held []paxos.Message
+	hidden := func(m paxos.Message) bool {
+		return isPrepare(m) && (m.From == 0 && m.To == 2 || m.From == 2 && m.To == 0)
+	}
 	c.drop = func(m paxos.Message) bool {
 		if _, ok := m.Body.(Accept); ok {
 			held = append(held, m)
 			return true
 		}
-		return false
+		return hidden(m)
 	}
 	c.deliver(1 << 20)
 	c.drop = nil
@@ -564,7 +571,7 @@ func TestBrokenAcceptorsCanChooseTwoValues(t *testing.T) {
 			held = append(held, m)
 			return true
 		}
-		return false
+		return hidden(m)
 	}
 	c.deliver(1 << 20)
 	c.drop = nil
@@ -574,4 +581,71 @@ func TestBrokenAcceptorsCanChooseTwoValues(t *testing.T) {
 		c.tick()
 	}
 	c.agree()
+}
+
+// TestPriorityRotates: in a race for a fresh slot at the same priority
+// level, the winner rotates with the slot, so each replica wins 1/N of the
+// slots instead of the highest id winning them all; any round at a higher
+// level beats every round at a lower one.
+func TestPriorityRotates(t *testing.T) {
+	for _, n := range []int{3, 5} {
+		c := newCluster(t, n, false)
+		wins := make([]int, n)
+		for s := uint64(1); s <= uint64(4*n); s++ {
+			best := Ballot{}
+			seen := map[uint64]bool{}
+			for _, r := range c.reps {
+				b := Ballot{Round: r.priorityRound(s, 0), Node: r.id}
+				assert.False(t, seen[b.Round], "n=%d slot %d: two replicas share round %d", n, s, b.Round)
+				seen[b.Round] = true
+				best = maxBallot(best, b)
+				for _, o := range c.reps {
+					assert.Less(t, o.priorityRound(s, 0), r.priorityRound(s, 1), "n=%d slot %d", n, s)
+				}
+			}
+			wins[best.Node]++
+		}
+		for id, w := range wins {
+			assert.Equal(t, 4, w, "n=%d: replica %d wins %d of %d fresh slots", n, id, w, 4*n)
+		}
+	}
+}
+
+// TestYieldToHigherPrepare: a proposer whose own acceptor promises a
+// higher ballot while its Phase 1 in that slot runs gives the slot up at
+// once; its command goes back to the queue a level above the winner.
+func TestYieldToHigherPrepare(t *testing.T) {
+	c := newCluster(t, 3, false)
+	r := c.reps[0]
+	cmd := put(1, 1, "k", "v")
+	r.Propose(cmd)
+	rd := r.Ready()
+	require.NotEmpty(t, rd.Messages)
+	mine := rd.Messages[0].Body.(Prepare)
+	require.NotNil(t, r.slots[mine.Slot].prop)
+	higher := Ballot{Round: mine.Ballot.Round + 1, Node: 2}
+	require.NoError(t, r.Step(paxos.Message{From: 2, To: 0, Body: Prepare{Slot: mine.Slot, Ballot: higher}}))
+	rd = r.Ready()
+	assert.Nil(t, r.slots[mine.Slot].prop, "the proposer yields the slot")
+	require.NotEmpty(t, rd.Messages)
+	assert.Equal(t, Promise{Slot: mine.Slot, Ballot: higher, MaxSlot: mine.Slot}, rd.Messages[0].Body, "the promise is still sent")
+	// The command was proposed again at once in the next slot, a level up.
+	var retry *Prepare
+	for _, m := range rd.Messages {
+		if p, ok := m.Body.(Prepare); ok {
+			retry = &p
+		}
+	}
+	require.NotNil(t, retry, "the yielded command is retried without waiting for a backoff")
+	assert.Equal(t, mine.Slot+1, retry.Slot)
+	assert.Equal(t, r.priorityRound(retry.Slot, r.levelPast(higher)), retry.Ballot.Round)
+	assert.True(t, higher.Less(retry.Ballot), "the retry outranks the ballot it yielded to")
+	assert.Equal(t, 1, r.inflight)
+
+	// A lower Prepare does not make it yield.
+	require.NoError(t, r.Step(paxos.Message{From: 1, To: 0, Body: Prepare{Slot: retry.Slot, Ballot: Ballot{Round: 1, Node: 1}}}))
+	rd = r.Ready()
+	require.Len(t, rd.Messages, 1)
+	assert.IsType(t, Nack{}, rd.Messages[0].Body)
+	assert.NotNil(t, r.slots[retry.Slot].prop)
 }

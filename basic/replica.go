@@ -24,9 +24,26 @@ const (
 	maxCatchUp = 64
 	// maxCatchUpScan bounds the slots one CatchUp makes a replica look at.
 	maxCatchUpScan = 64 * maxCatchUp
-	// maxBackoffShift caps exponential backoff at RetryTicks << maxBackoffShift.
+	// maxBackoffShift caps exponential retransmission backoff at
+	// RetryTicks << maxBackoffShift.
 	maxBackoffShift = 3
+	// maxRetryShift caps the random wait of a command that lost a slot at
+	// 1 << maxRetryShift ticks.
+	maxRetryShift = 2
 )
+
+// pending is a client command waiting for a slot at this replica.
+type pending struct {
+	cmd paxos.Command
+	// level is the command's priority: its next proposal uses a round of at
+	// least level×N+1, so a command that lost a slot outranks every command
+	// still at a lower level (see priorityRound).
+	level uint64
+	// losses counts the slots this command lost; it scales the backoff.
+	losses int
+	// after is the earliest tick at which it may be proposed again.
+	after int64
+}
 
 // slot is one log position: its acceptor, what was learned, and the local
 // proposer working on it (if any).
@@ -52,6 +69,10 @@ type proposal struct {
 	// own are the client commands proposed here that this attempt carries
 	// (nil for a no-op filler).
 	own []paxos.Command
+	// level and losses are the highest priority level and loss count of
+	// the commands in own (see pending).
+	level  uint64
+	losses int
 	// value is the value of phase 2 (nil during phase 1).
 	value   []paxos.Command
 	replied quorum.Set // peers that answered the current phase
@@ -85,14 +106,11 @@ type Replica struct {
 	active   []uint64
 	inflight int // proposals carrying client commands
 
-	queue        []paxos.Command
-	waiting      map[paxos.CommandID]struct{}
-	backoffUntil int64
-	nackStreak   int
-	// jump is the least round of this replica's next command proposal:
-	// after being refused it jumps past the ballot that beat it, so a
-	// replica that keeps losing races for fresh slots gains priority.
-	jump uint64
+	// queue holds the commands waiting for a slot, oldest first. A command
+	// that lost a slot keeps its place at the front but waits out its own
+	// backoff; commands behind it proceed meanwhile.
+	queue   []pending
+	waiting map[paxos.CommandID]struct{}
 
 	askAt   int64 // next tick at which a missing slot may be asked for
 	probeAt int64 // next periodic probe of a peer
@@ -234,7 +252,7 @@ func (r *Replica) Propose(cmd paxos.Command) {
 		}
 		r.waiting[id] = struct{}{}
 	}
-	r.queue = append(r.queue, cmd)
+	r.queue = append(r.queue, pending{cmd: cmd})
 }
 
 // Ready implements paxos.Replica. It first starts proposals for queued
@@ -280,50 +298,101 @@ func (r *Replica) broadcast(body any) {
 
 func (r *Replica) probePeriod() int64 { return int64(10 * r.cfg.RetryTicks) }
 
-// backoff draws a random wait in [1, RetryTicks << min(streak, cap)] ticks.
-func (r *Replica) backoff(streak int) int64 {
-	return int64(r.rng.IntN(r.cfg.RetryTicks << min(streak, maxBackoffShift)))
+// backoff draws a random wait in [0, 1 << min(losses-1, maxRetryShift))
+// ticks for a command that lost its slot for the losses-th time. The
+// priority levels already settle who wins a contended slot; the short
+// seeded jitter only keeps losers from retrying in lockstep. (A backoff of
+// RetryTicks scale would make the site that loses most wait for seconds
+// while the winners' clients go on.)
+func (r *Replica) backoff(losses int) int64 {
+	return int64(r.rng.IntN(1 << min(max(losses-1, 0), maxRetryShift)))
 }
 
-// flush starts proposals for queued commands.
+// priorityRound is the least round of a proposal at priority level in slot
+// s: level×N+1 plus this replica's rank in s. The ranks rotate with the
+// slot, so when replicas race for the same fresh slot at the same level,
+// each replica wins an equal share of the slots (ballot ids alone would
+// always favour the highest id), and a command at a higher level beats
+// every command at a lower one.
+func (r *Replica) priorityRound(s, level uint64) uint64 {
+	n := uint64(r.n)
+	rank := (s + uint64(r.id)) % n
+	return level*n + 1 + rank
+}
+
+// levelPast returns the least priority level whose rounds all exceed b's.
+func (r *Replica) levelPast(b Ballot) uint64 {
+	if b.Round == 0 {
+		return 0
+	}
+	return (b.Round-1)/uint64(r.n) + 1
+}
+
+// flush starts proposals for queued commands whose backoff is over: up to
+// Batch commands per slot, oldest first, while fewer than Window proposals
+// with client commands are in flight.
 func (r *Replica) flush() {
-	if r.now < r.backoffUntil {
+	if len(r.queue) == 0 {
 		return
 	}
-	for len(r.queue) > 0 && r.inflight < r.cfg.Window {
-		k := min(len(r.queue), r.cfg.Batch)
-		batch := make([]paxos.Command, 0, k)
-		i := 0
-		for ; i < len(r.queue) && len(batch) < k; i++ {
-			c := r.queue[i]
-			if c.Client != 0 {
-				if _, ok := r.waiting[c.ID()]; !ok {
-					continue // committed meanwhile
-				}
-			}
-			batch = append(batch, c)
+	// Starting a proposal may requeue commands (should its own acceptor
+	// alone settle the slot), so the queue is detached while scanned.
+	q := r.queue
+	r.queue = nil
+	kept := q[:0]
+	var batch []paxos.Command
+	var level uint64
+	var losses int
+	i := 0
+	for ; i < len(q); i++ {
+		if len(batch) == 0 && r.inflight >= r.cfg.Window {
+			break
 		}
-		r.queue = r.queue[i:]
-		if len(batch) == 0 {
+		e := q[i]
+		if e.cmd.Client != 0 {
+			if _, ok := r.waiting[e.cmd.ID()]; !ok {
+				continue // committed meanwhile
+			}
+		}
+		if e.after > r.now {
+			kept = append(kept, e)
 			continue
 		}
-		r.startProposal(r.maxSlot+1, batch)
+		if batch == nil {
+			batch = make([]paxos.Command, 0, min(r.cfg.Batch, len(q)-i))
+		}
+		batch = append(batch, e.cmd)
+		level, losses = max(level, e.level), max(losses, e.losses)
+		if len(batch) == r.cfg.Batch {
+			r.startProposal(r.maxSlot+1, batch, level, losses)
+			batch, level, losses = nil, 0, 0
+		}
 	}
-	if len(r.queue) == 0 {
-		r.queue = nil
+	if len(batch) > 0 {
+		r.startProposal(r.maxSlot+1, batch, level, losses)
+	}
+	kept = append(kept, q[i:]...)
+	clear(q[len(kept):])
+	switch {
+	case len(kept) == 0:
+	case r.queue == nil:
+		r.queue = kept
+	default:
+		r.queue = append(r.queue, kept...)
 	}
 }
 
 // requeue puts commands of an abandoned or pre-empted proposal back at the
-// front of the queue, skipping those that committed meanwhile.
-func (r *Replica) requeue(cmds []paxos.Command) {
-	var back []paxos.Command
+// front of the queue at priority level, to be proposed again after tick
+// after, skipping those that committed meanwhile.
+func (r *Replica) requeue(cmds []paxos.Command, level uint64, losses int, after int64) {
+	var back []pending
 	for _, c := range cmds {
 		if c.Client == 0 {
 			continue
 		}
 		if _, ok := r.waiting[c.ID()]; ok {
-			back = append(back, c)
+			back = append(back, pending{cmd: c, level: level, losses: losses, after: after})
 		}
 	}
 	if len(back) > 0 {
@@ -331,12 +400,14 @@ func (r *Replica) requeue(cmds []paxos.Command) {
 	}
 }
 
-// startProposal runs Phase 1 for own (nil = a no-op filler) in slot s.
-func (r *Replica) startProposal(s uint64, own []paxos.Command) {
+// startProposal runs Phase 1 for own (nil = a no-op filler) in slot s; a
+// proposal with client commands uses a round of at least priorityRound(s,
+// level).
+func (r *Replica) startProposal(s uint64, own []paxos.Command, level uint64, losses int) {
 	st := r.slot(s)
 	b := NextBallot(maxBallot(maxBallot(st.acc.Promised, st.acc.Accepted), st.hint), r.id)
-	if own != nil && b.Round < r.jump {
-		b.Round = r.jump
+	if own != nil {
+		b.Round = max(b.Round, r.priorityRound(s, level))
 	}
 	value := own
 	if value == nil {
@@ -346,6 +417,8 @@ func (r *Replica) startProposal(s uint64, own []paxos.Command) {
 		p:       NewProposer(r.q, b, value),
 		learner: NewLearner(r.q),
 		own:     own,
+		level:   level,
+		losses:  losses,
 		sentAt:  r.now,
 		timeout: int64(r.cfg.RetryTicks),
 	}
@@ -379,9 +452,9 @@ func (r *Replica) startPhase2(s uint64, st *slot) {
 	pr.value = pr.p.Value()
 	if pr.p.Adopted() && !sameValue(pr.value, pr.p.own) {
 		// Complete the slot with the value found; our commands go to a
-		// later slot now.
+		// later slot now, at once and one level up.
 		r.stats.adopted++
-		r.requeue(pr.own)
+		r.requeue(pr.own, pr.level+1, pr.losses, r.now)
 		if pr.own != nil {
 			r.inflight--
 		}
@@ -408,15 +481,15 @@ func (r *Replica) startPhase2(s uint64, st *slot) {
 func (r *Replica) chosen(s uint64, st *slot) {
 	v := st.prop.value
 	r.stats.chosen++
-	if st.prop.own != nil {
-		r.nackStreak, r.jump = 0, 0
-	}
 	r.broadcast(Commit{Slot: s, Value: v})
 	r.learn(s, v)
 }
 
-// dropProposal removes the local proposal of st (if any), re-queueing its
-// commands.
+// dropProposal removes the local proposal of st (if any), which lost the
+// slot. Its commands go back to the queue one priority level up and at
+// least past the highest ballot heard of in the slot (the one that beat
+// them), after a seeded random backoff of their own: other commands of this
+// replica are not held up.
 func (r *Replica) dropProposal(st *slot) {
 	pr := st.prop
 	if pr == nil {
@@ -425,23 +498,19 @@ func (r *Replica) dropProposal(st *slot) {
 	st.prop = nil
 	if pr.own != nil {
 		r.inflight--
-		r.requeue(pr.own)
+		losses := pr.losses + 1
+		level := max(pr.level+1, r.levelPast(st.hint))
+		r.requeue(pr.own, level, losses, r.now+r.backoff(losses))
 	}
 }
 
 // abandon gives up a refused proposal: its commands go to a later slot
-// after a random backoff, and the slot is left to whoever refused us (or to
+// (see dropProposal), and the slot is left to whoever refused us (or to
 // hole filling, should they fail).
 func (r *Replica) abandon(st *slot) {
-	own := st.prop != nil && st.prop.own != nil
 	r.stats.abandoned++
 	r.dropProposal(st)
 	st.active = r.now
-	if own {
-		r.backoffUntil = max(r.backoffUntil, r.now+r.backoff(r.nackStreak))
-		r.nackStreak++
-		r.jump = max(r.jump, st.hint.Round+1)
-	}
 }
 
 // learn records that v was chosen in slot s.
@@ -572,7 +641,7 @@ func (r *Replica) catchUp() {
 		}
 		if r.now-st.active >= st.fillDelay {
 			st.fillDelay = 0
-			r.startProposal(s, nil)
+			r.startProposal(s, nil, 0, 0)
 		}
 	}
 }
@@ -664,6 +733,13 @@ func (r *Replica) onPrepare(from paxos.NodeID, m Prepare) error {
 		r.rd.Persist = append(r.rd.Persist, PromiseRecord{Slot: m.Slot, Ballot: st.acc.Promised})
 	}
 	r.send(from, Promise{Slot: m.Slot, Ballot: m.Ballot, Accepted: res.Accepted, Value: res.Value, MaxSlot: r.maxSlot})
+	if pr := st.prop; pr != nil && pr.value == nil && pr.p.Ballot().Less(m.Ballot) {
+		// Our own acceptor just promised a higher ballot while our Phase 1
+		// in this slot is still running: the slot belongs to that proposer.
+		// Yield now rather than after its nacks come back, and before our
+		// Accept could get a value accepted that it would have to adopt.
+		r.abandon(st)
+	}
 	return nil
 }
 

@@ -30,8 +30,8 @@
 // accepted in that slot, the proposer completes the slot with that value and
 // retries its own command in a later slot. A proposer that is refused (a
 // Nack carries the higher ballot, so the next attempt jumps past it) gives
-// the slot up and retries its command in a later slot after a seeded random
-// backoff. Lost messages are resent after RetryTicks, backing off
+// the slot up and retries its command in a later slot after a short seeded
+// random backoff. Lost messages are resent after RetryTicks, backing off
 // exponentially.
 //
 // The proposer that sees a phase-2 quorum accept broadcasts a Commit. A
@@ -54,7 +54,7 @@
 //
 // Of paxos.Config, New uses ID, N, Quorums (nil = majority; any system whose
 // phase-1 and phase-2 quorums intersect), Seed (backoff and hole-filling
-// delays), RetryTicks (resends, catch-up, backoff), Batch (commands per
+// delays), RetryTicks (resends, catch-up, hole filling), Batch (commands per
 // slot, from those proposed between two Ready calls or queued behind
 // Window), Window (slots with client commands in flight per replica) and
 // Restore. The leader-related fields (HeartbeatTicks, ElectionTicks,
@@ -63,8 +63,28 @@
 //
 // Under contention the shared log costs extra rounds: proposers at
 // different replicas race for the same next slot, the higher ballot wins
-// and the others retry later. A replica that keeps losing proposes its next
-// command at a round past the ballot that beat it, so no replica starves.
+// and the others retry in a later slot. Three rules share those races
+// fairly among replicas:
+//
+//   - Rotating priority. A command's first proposal in slot s uses round
+//     1 + (s+id) mod N rather than round 1, so among simultaneous first
+//     attempts each replica holds the highest ballot in 1/N of the slots
+//     (with round 1 everywhere, the highest id would win every tie).
+//   - Priority levels per command. A command that lost a slot (refused,
+//     pre-empted, or its slot completed with another value) is retried at
+//     the next level, whose rounds (level×N+1 onwards, rotating as above)
+//     exceed the ballot that beat it and every round of lower levels: a
+//     command that lost more often outranks one that lost less, so no
+//     command and no site starves.
+//   - Yielding. A proposer whose own acceptor promises a higher ballot in
+//     a slot where its Phase 1 is still running gives the slot up at once,
+//     before its Accept could get a value accepted that the winner would
+//     have to adopt. This matters most to distant sites, whose Prepares
+//     arrive last.
+//
+// A lost command's backoff (0 to 3 ticks, seeded) is its own: it does not
+// hold up the replica's other queued commands. With Batch > 1, commands
+// waiting at one replica share a slot, so one ballot carries them all.
 package basic
 
 import (

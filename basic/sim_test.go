@@ -107,3 +107,80 @@ func TestSimConvergesAfterFaults(t *testing.T) {
 		}
 	}
 }
+
+// TestContentionIsShared is the regression test for a starving site: with
+// the epaxos2013 matrix, ten closed-loop clients at each of the five sites
+// (on distinct keys, so only the shared log is contended) and the bench's
+// timeouts (RetryTicks of two largest round trips), every site gets a fair
+// share of the log. Before the fix, VA (replica 0, which loses ballot ties)
+// lost nearly every race, then backed off for seconds while the others'
+// clients went on: its median was about 2.3 s against about 0.25 s
+// elsewhere. The bound allows for geography (uncontended, EU's median is
+// 1.9× OR's) and for contention costing far sites more rounds.
+func TestContentionIsShared(t *testing.T) {
+	m, err := rtt.Preset("epaxos2013")
+	require.NoError(t, err)
+	n := m.N()
+	var maxRTT float64
+	for i := range m.MS {
+		maxRTT = max(maxRTT, slices.Max(m.MS[i]))
+	}
+	const tick = 10 * time.Millisecond
+	retry := int(2*maxRTT/float64(tick/time.Millisecond)) + 1
+	const (
+		perSite = 10
+		warmup  = 2 * time.Second
+		end     = 8 * time.Second
+		// maxRatio bounds the slowest site's median over the fastest's
+		// (about 1.5–1.7 with these seeds); maxOpsRatio bounds the most
+		// operations a site completed over the fewest (closed-loop
+		// clients at far sites complete fewer, about 2–2.3×).
+		maxRatio    = 2.5
+		maxOpsRatio = 3
+	)
+	for _, seed := range []uint64{1, 2, 3} {
+		s, err := sim.New(sim.Config{Protocol: "basic", N: n, RTT: m.MS, Tick: tick, Seed: seed,
+			Replica: paxos.Config{RetryTicks: retry}})
+		require.NoError(t, err)
+		for site := 0; site < n; site++ {
+			for c := 0; c < perSite; c++ {
+				key := fmt.Sprintf("s%dc%d", site, c)
+				var seq int
+				wl := sim.WorkloadFunc(func(*rand.Rand) paxos.Command {
+					seq++
+					return paxos.Command{Op: paxos.OpPut, Key: key, Value: fmt.Sprint(seq)}
+				})
+				_, err := s.AddClient(sim.ClientConfig{Site: paxos.NodeID(site), Workload: wl})
+				require.NoError(t, err)
+			}
+		}
+		s.Run(end)
+		lat := make([][]time.Duration, n)
+		for _, o := range s.History() {
+			if o.Done && o.Call >= warmup {
+				lat[o.Site] = append(lat[o.Site], o.Latency())
+			}
+		}
+		medians := make([]time.Duration, n)
+		for site := range lat {
+			require.NotEmpty(t, lat[site], "seed %d: site %s completed nothing after the warm-up", seed, m.Name(site))
+			slices.Sort(lat[site])
+			medians[site] = lat[site][len(lat[site])/2]
+		}
+		lo, hi := slices.Min(medians), slices.Max(medians)
+		t.Logf("seed %d: medians %v, ops %v", seed, medians, lens(lat))
+		assert.LessOrEqual(t, float64(hi)/float64(lo), maxRatio,
+			"seed %d: per-site medians %v: the slowest site waits more than %.1f× the fastest", seed, medians, maxRatio)
+		ops := lens(lat)
+		assert.GreaterOrEqual(t, float64(slices.Min(ops)), float64(slices.Max(ops))/maxOpsRatio,
+			"seed %d: completed operations per site %v are lopsided", seed, ops)
+	}
+}
+
+func lens[T any](xs [][]T) []int {
+	out := make([]int, len(xs))
+	for i, x := range xs {
+		out[i] = len(x)
+	}
+	return out
+}
