@@ -16,7 +16,8 @@
 // waits for Q2-1 replies; replicas it has not heard from for ElectionTicks
 // (probably down) move to the end of that order. When an Accept is not
 // acknowledged after RetryTicks it is sent to every replica that has not
-// acknowledged it, so set RetryTicks above the largest round trip in ticks.
+// acknowledged it and has answered a heartbeat sent after it (the live
+// ones), so set RetryTicks above the largest round trip in ticks.
 // Commits still go to every replica.
 //
 // The trade-off of a small Q2, with counting quorums Q1 = N-Q2+1:

@@ -20,13 +20,26 @@
 // batched), sends heartbeats every HeartbeatTicks and announces each commit to
 // every replica as soon as it learns it. Accepts, Commits and heartbeats at a
 // ballot below the receiver's promise are refused with a Nack, on which the
-// stale leader steps down. Unacknowledged Accepts are resent after RetryTicks.
+// stale leader steps down. An Accept unacknowledged after RetryTicks is
+// resent to each replica that has not acknowledged it but has since answered
+// a heartbeat sent after it (so its answer should be here: one of the two
+// was lost); with thrifty phase 2 this widens the quorum to the live
+// replicas. Replicas that answered nothing since are not sent anything: they
+// are down, or this leader has not yet processed the replies queued at it,
+// and resending would turn its queueing delay into a retransmission storm.
 //
 // Any replica takes proposals: a follower forwards them to the leader it
 // knows, forwards them again when it learns of a new leader or when they have
 // not executed after 4*ElectionTicks, and reports each command in its own
 // Ready.Executed once it executed there. Execution deduplicates by (client,
-// seq), so a retried command takes effect once.
+// seq), so a retried command takes effect once; a command proposed again
+// while pending at a replica is not sent again. A follower keeps at most
+// max(Window, Batch) of its proposals forwarded and unexecuted and holds the
+// rest, in order, until earlier ones execute (then one Forward carries what
+// the freed credit allows): an overloaded leader pays for every message it
+// receives, so forwarding faster than it commits would queue commands in
+// front of the Accepted replies it needs, and throughput would collapse
+// instead of staying at saturation while latency grows.
 //
 // # Durability, catch-up and compaction
 //

@@ -36,8 +36,9 @@ type Options struct {
 	// Quorums is the quorum system; nil means majority of cfg.N.
 	Quorums quorum.System
 	// Thrifty sends Accepts only to a chosen phase-2 quorum (leader
-	// first, then the nearest by cfg.Nearest), widening to every replica
-	// that has not acknowledged after cfg.RetryTicks.
+	// first, then the nearest by cfg.Nearest), widening after
+	// cfg.RetryTicks to every replica that has not acknowledged and has
+	// answered a heartbeat sent after the Accept.
 	Thrifty bool
 	// AllowUnsafeQuorums skips the check that every phase-1 quorum
 	// intersects every phase-2 quorum. TEST-ONLY: it exists so negative
@@ -67,6 +68,7 @@ type proposal struct {
 	cmd       paxos.Command
 	sentAt    uint64
 	committed bool
+	forwarded bool // sent to the current leader and counted in Replica.fwd
 }
 
 // Replica is the Multi-Paxos engine. Build it with New, NewEngine, or
@@ -123,6 +125,13 @@ type Replica struct {
 	// proposals made here, in proposal order
 	pending     map[paxos.CommandID]proposal
 	pendingList []paxos.CommandID
+
+	// follower flow control: at most fwdCap proposals forwarded to the
+	// leader and not yet executed here (fwd counts them); the others wait
+	// in held, in proposal order, for earlier ones to execute.
+	fwd    int
+	fwdCap int
+	held   []paxos.CommandID
 
 	rd paxos.Ready
 }
@@ -197,6 +206,9 @@ func NewEngine(cfg paxos.Config, opt Options) (*Replica, error) {
 		r.every = DefaultSnapshotEvery
 	}
 	r.resend = uint64(4 * max(cfg.ElectionTicks, cfg.RetryTicks))
+	// One window of slots in flight needs at most Window commands, or one
+	// batch; beyond one command per slot, pump batches what credits allow.
+	r.fwdCap = max(cfg.Window, cfg.Batch)
 	r.resetElectionTimer()
 
 	if cfg.Restore != nil {
@@ -359,30 +371,83 @@ func (r *Replica) Propose(cmd paxos.Command) {
 			r.rd.Executed = append(r.rd.Executed, paxos.Execution{Command: cmd, Output: out, Duplicate: true})
 			return
 		}
-		if p, ok := r.pending[id]; ok {
-			// A client retry of a command still pending: send it again.
-			p.sentAt = r.ticks
-			r.pending[id] = p
-			r.submit([]paxos.Command{p.cmd})
+		if _, ok := r.pending[id]; ok {
+			// A client retry of a command still pending here: it is
+			// already queued, held or forwarded (and re-forwarded if it
+			// gets lost), so sending it again would only add load.
 			return
 		}
 		r.pending[id] = proposal{cmd: cmd, sentAt: r.ticks}
 		r.pendingList = append(r.pendingList, id)
+		if r.role == follower {
+			r.held = append(r.held, id)
+			return
+		}
 	}
-	if r.role != follower {
-		r.waiting = append(r.waiting, cmd)
-		return
-	}
-	r.submit([]paxos.Command{cmd})
-}
-
-// submit queues commands at the leader, or forwards them to it.
-func (r *Replica) submit(cmds []paxos.Command) {
 	switch {
 	case r.role != follower:
-		r.waiting = append(r.waiting, cmds...)
+		r.waiting = append(r.waiting, cmd)
 	case r.leader >= 0 && r.leader != r.me:
+		r.send(r.leader, Forward{Cmds: []paxos.Command{cmd}})
+	}
+}
+
+// pump forwards held proposals to the leader while fewer than fwdCap
+// forwarded ones are unexecuted. This is the follower's flow control: an
+// overloaded leader pays CPU for every command it receives, so forwarding
+// faster than it commits only queues commands in front of the Accepted
+// replies it needs to commit, and its throughput collapses. Held, the
+// backlog waits here instead. The credit, max(Window, Batch) commands, lets
+// one follower fill the leader's window at one command per slot; when the
+// leader batches, credits come back a batch at a time and one Forward
+// carries the held commands they allow, so the leader pays one message for
+// many commands.
+func (r *Replica) pump() {
+	if r.role != follower || r.leader < 0 || r.leader == r.me || len(r.held) == 0 {
+		return
+	}
+	var cmds []paxos.Command
+	i := 0
+	for ; i < len(r.held) && r.fwd < r.fwdCap; i++ {
+		id := r.held[i]
+		p, ok := r.pending[id]
+		if !ok || p.forwarded {
+			continue
+		}
+		if out, done := r.store.Executed(id); done {
+			// executed meanwhile, e.g. retried by its client elsewhere
+			r.rd.Executed = append(r.rd.Executed, paxos.Execution{Command: p.cmd, Output: out, Duplicate: true})
+			delete(r.pending, id)
+			continue
+		}
+		p.forwarded, p.sentAt = true, r.ticks
+		r.pending[id] = p
+		r.fwd++
+		cmds = append(cmds, p.cmd)
+	}
+	if i == len(r.held) {
+		r.held = r.held[:0]
+	} else {
+		r.held = r.held[:copy(r.held, r.held[i:])]
+	}
+	if len(cmds) > 0 {
 		r.send(r.leader, Forward{Cmds: cmds})
+	}
+}
+
+// unforward forgets which proposals were forwarded (to a leader that is
+// gone) and holds them all again, in proposal order.
+func (r *Replica) unforward() {
+	r.fwd = 0
+	r.held = r.held[:0]
+	for _, id := range r.pendingList {
+		if p, ok := r.pending[id]; ok {
+			if p.forwarded {
+				p.forwarded = false
+				r.pending[id] = p
+			}
+			r.held = append(r.held, id)
+		}
 	}
 }
 
@@ -423,6 +488,7 @@ func (r *Replica) Tick() {
 
 // Ready implements paxos.Replica.
 func (r *Replica) Ready() paxos.Ready {
+	r.pump()
 	r.flush(false)
 	rd := r.rd
 	r.rd = paxos.Ready{}
@@ -638,6 +704,8 @@ func (r *Replica) becomeLeader() {
 	// was forwarded to us during the election.
 	queued := r.waiting
 	r.waiting = nil
+	r.unforward()
+	r.held = r.held[:0]
 	for _, id := range r.pendingList {
 		if p, ok := r.pending[id]; ok {
 			r.waiting = append(r.waiting, p.cmd)
@@ -707,20 +775,34 @@ func (r *Replica) tryCommit(s uint64, e *entry) {
 	}
 }
 
-// retransmit resends Accepts not acknowledged within RetryTicks to every
-// replica that has not acknowledged (widening a thrifty quorum).
+// retransmit resends an Accept not acknowledged within RetryTicks to each
+// replica that has not acknowledged it but has since answered a heartbeat
+// sent after the Accept (widening a thrifty quorum to the replicas that are
+// alive). Such a replica's Accepted, sent before that reply, should have
+// been processed: the Accept or its answer was lost. A replica that answered
+// nothing sent since is down or slow, or, when no replica did, this leader
+// has not yet processed the answers queued in front of it; resending then
+// would only add messages, and under overload turn the leader's queueing
+// delay into a storm of duplicate Accepts and Accepted replies.
 func (r *Replica) retransmit() {
 	for s := r.executed + 1; s < r.next; s++ {
 		e := r.at(s)
 		if e == nil || e.committed || r.ticks-e.sentAt < uint64(r.cfg.RetryTicks) {
 			continue
 		}
-		e.sentAt = r.ticks
-		var a any = Accept{Ballot: r.ballot, Slot: s, Cmds: e.cmds}
+		var a any
 		for _, id := range r.others {
-			if !e.acks.Has(int(id)) {
+			// leaseAck is one more than the latest acknowledged heartbeat
+			// tick; a heartbeat of tick sentAt may precede the Accept.
+			if !e.acks.Has(int(id)) && r.leaseAck[id] > e.sentAt+1 {
+				if a == nil {
+					a = Accept{Ballot: r.ballot, Slot: s, Cmds: e.cmds}
+				}
 				r.send(id, a)
 			}
+		}
+		if a != nil {
+			e.sentAt = r.ticks
 		}
 	}
 }
@@ -822,8 +904,8 @@ func (r *Replica) executeReady() {
 		r.rd.Executed = slices.Grow(r.rd.Executed, len(e.cmds))
 		for _, c := range e.cmds {
 			r.rd.Executed = append(r.rd.Executed, r.store.Apply(c))
-			if c.Client != 0 {
-				delete(r.pending, c.ID())
+			if c.Client != 0 && len(r.pending) > 0 {
+				r.dropPending(c.ID())
 			}
 		}
 	}
@@ -832,6 +914,17 @@ func (r *Replica) executeReady() {
 	}
 	if r.every > 0 && r.executed-r.snap.Index >= r.every {
 		r.takeSnapshot()
+	}
+}
+
+// dropPending forgets proposal id (executed here), returning its forwarding
+// credit.
+func (r *Replica) dropPending(id paxos.CommandID) {
+	if p, ok := r.pending[id]; ok {
+		if p.forwarded {
+			r.fwd--
+		}
+		delete(r.pending, id)
 	}
 }
 
@@ -931,19 +1024,11 @@ func (r *Replica) onForward(from paxos.NodeID, m Forward) error {
 	return nil
 }
 
-// reforward sends every pending proposal to the (new) leader.
+// reforward sends the pending proposals to the (new) leader, within the
+// forwarding credit.
 func (r *Replica) reforward() {
-	var cmds []paxos.Command
-	for _, id := range r.pendingList {
-		if p, ok := r.pending[id]; ok {
-			p.sentAt = r.ticks
-			r.pending[id] = p
-			cmds = append(cmds, p.cmd)
-		}
-	}
-	if len(cmds) > 0 {
-		r.submit(cmds)
-	}
+	r.unforward()
+	r.pump()
 }
 
 // resendPending re-forwards proposals that did not execute in time.
@@ -953,7 +1038,7 @@ func (r *Replica) resendPending() {
 	}
 	var cmds []paxos.Command
 	for _, id := range r.pendingList {
-		if p, ok := r.pending[id]; ok && r.ticks-p.sentAt >= r.resend {
+		if p, ok := r.pending[id]; ok && p.forwarded && r.ticks-p.sentAt >= r.resend {
 			p.sentAt = r.ticks
 			r.pending[id] = p
 			cmds = append(cmds, p.cmd)
@@ -1065,7 +1150,7 @@ func (r *Replica) installSnapshot(s Snapshot) {
 		}
 		if out, done := r.store.Executed(id); done {
 			r.rd.Executed = append(r.rd.Executed, paxos.Execution{Command: p.cmd, Output: out, Duplicate: true})
-			delete(r.pending, id)
+			r.dropPending(id)
 		}
 	}
 	r.emitSnapshot()
