@@ -27,6 +27,32 @@
 //
 // Instances executed at every replica are garbage-collected using executed
 // watermarks that replicas exchange periodically.
+//
+// Every replica recovers any instance it knows of (or that a dependency
+// names) once it has stayed uncommitted for 10-20 RetryTicks, backing off
+// exponentially; a command leader resends its round instead of giving up.
+//
+// Known limitations, stated plainly:
+//
+//   - TryPreAccept deferral. When TryPreAccept is refused because of an
+//     uncommitted conflicting instance, this recovery attempt is abandoned,
+//     the conflicting instance is recovered first, and the attempt retried
+//     later. The technical report's rule for breaking a cycle of such
+//     deferrals is not implemented: two interfering instances whose leaders
+//     both failed, each partially pre-accepted and each blocking the other's
+//     TryPreAccept, can stay unrecovered while more than one replica is
+//     down. They resolve once enough replicas answer recovery (recovery
+//     waits for every live replica before resorting to TryPreAccept).
+//   - TryPreAccept accepts a committed conflicting instance that is among
+//     the candidate deps even if its seq is not below the candidate seq (the
+//     strict rule can block recovery for ever). Safety of agreement and of
+//     the dependency invariant is unaffected; the within-component order of
+//     the two may then differ from real-time order in a rare schedule (both
+//     in one strongly connected component through a third, recovered,
+//     instance).
+//   - After a restart, a replica re-executes everything after its latest
+//     snapshot (Config.SnapshotEvery, default 10000 executed instances);
+//     the Executed it reports again carry the same outputs.
 package epaxos
 
 import (
@@ -78,6 +104,8 @@ type instance struct {
 
 	nextTry  uint64 // tick at which to start recovery if still uncommitted
 	attempts int    // recoveries started here, for backoff
+
+	blockedOn *instance // execution waits for this uncommitted instance
 
 	co   *coord          // coordinator state when this replica drives the instance
 	mine []paxos.Command // commands proposed here riding on this instance
@@ -142,8 +170,11 @@ type Replica struct {
 	index       map[string]*keyIndex
 	store       *kv.Store
 	pendingExec map[paxos.Instance]*instance
+	candidates  []*instance               // committed instances to try to execute
+	waiters     map[*instance][]*instance // uncommitted instance -> instances blocked on it
+	open        [][]uint64                // per replica: known slots not yet executed, sorted (with dead entries)
+	openDead    []int                     // executed entries still in open
 	uncommitted map[paxos.Instance]*instance
-	execDirty   bool
 	sinceSnap   int
 
 	batch []paxos.Command
@@ -153,11 +184,12 @@ type Replica struct {
 
 // Stats counts protocol events at one replica since it started.
 type Stats struct {
-	FastPath   uint64 // instances this replica committed as leader on the fast path
-	SlowPath   uint64 // instances this replica committed as leader or recoverer via Accept
-	Recoveries uint64 // recoveries started here
-	Executed   uint64 // instances executed here
-	Live       int    // instances held in memory now
+	FastPath      uint64 // instances this replica committed as leader on the fast path
+	SlowPath      uint64 // instances this replica committed as leader or recoverer via Accept
+	Recoveries    uint64 // recoveries started here
+	TryPreAccepts uint64 // recoveries here that ran TryPreAccept
+	Executed      uint64 // instances executed here
+	Live          int    // instances held in memory now
 }
 
 var _ paxos.Replica = (*Replica)(nil)
@@ -195,6 +227,7 @@ func NewWithOptions(cfg paxos.Config, opts Options) (*Replica, error) {
 		peerExec: make([][]uint64, cfg.N), nextSlot: 1,
 		index: map[string]*keyIndex{}, store: kv.New(),
 		pendingExec: map[paxos.Instance]*instance{}, uncommitted: map[paxos.Instance]*instance{},
+		waiters: map[*instance][]*instance{}, open: make([][]uint64, cfg.N), openDead: make([]int, cfg.N),
 	}
 	if opts.FastQuorum > 0 {
 		if opts.FastQuorum > cfg.N {
@@ -291,23 +324,23 @@ func (r *Replica) Step(msg paxos.Message) error {
 	var err error
 	switch m := msg.Body.(type) {
 	case PreAccept:
-		if err = r.checkInst(m.Inst, m.Deps, true); err == nil {
+		if err = r.checkValue(m.Inst, m.Cmds, m.Deps); err == nil {
 			r.onPreAccept(msg.From, m)
 		}
 	case PreAcceptReply:
-		if err = r.checkInst(m.Inst, m.Deps, m.OK || m.Committed); err == nil {
+		if err = r.checkReply(m.Inst, m.Deps, m.OK, m.Committed, m.Cmds); err == nil {
 			r.onPreAcceptReply(msg.From, m)
 		}
 	case Accept:
-		if err = r.checkInst(m.Inst, m.Deps, true); err == nil {
+		if err = r.checkValue(m.Inst, m.Cmds, m.Deps); err == nil {
 			r.onAccept(msg.From, m)
 		}
 	case AcceptReply:
-		if err = r.checkInst(m.Inst, m.Deps, m.Committed); err == nil {
+		if err = r.checkReply(m.Inst, m.Deps, false, m.Committed, m.Cmds); err == nil {
 			r.onAcceptReply(msg.From, m)
 		}
 	case Commit:
-		if err = r.checkInst(m.Inst, m.Deps, true); err == nil {
+		if err = r.checkValue(m.Inst, m.Cmds, m.Deps); err == nil {
 			r.onCommit(m)
 		}
 	case Prepare:
@@ -315,15 +348,15 @@ func (r *Replica) Step(msg paxos.Message) error {
 			r.onPrepare(msg.From, m)
 		}
 	case PrepareReply:
-		if err = r.checkInst(m.Inst, m.Deps, len(m.Cmds) > 0); err == nil {
+		if err = r.checkReply(m.Inst, m.Deps, len(m.Cmds) > 0, m.OK && m.Status == StatusCommitted, m.Cmds); err == nil {
 			r.onPrepareReply(msg.From, m)
 		}
 	case TryPreAccept:
-		if err = r.checkInst(m.Inst, m.Deps, true); err == nil {
+		if err = r.checkValue(m.Inst, m.Cmds, m.Deps); err == nil {
 			r.onTryPreAccept(msg.From, m)
 		}
 	case TryPreAcceptReply:
-		if err = r.checkInst(m.Inst, m.Deps, m.Committed); err == nil {
+		if err = r.checkReply(m.Inst, m.Deps, false, m.Committed, m.Cmds); err == nil {
 			r.onTryPreAcceptReply(msg.From, m)
 		}
 	case Watermark:
@@ -351,6 +384,23 @@ func (r *Replica) checkInst(in paxos.Instance, deps []uint64, needDeps bool) err
 	return nil
 }
 
+// checkValue validates an instance with the value a message carries.
+func (r *Replica) checkValue(in paxos.Instance, cmds []paxos.Command, deps []uint64) error {
+	if len(cmds) == 0 {
+		return fmt.Errorf("epaxos: instance %v carried without commands: %w", in, errMalformed)
+	}
+	return r.checkInst(in, deps, true)
+}
+
+// checkReply validates a reply: deps when it carries attributes, and
+// commands when it reports a decision.
+func (r *Replica) checkReply(in paxos.Instance, deps []uint64, attrs, committed bool, cmds []paxos.Command) error {
+	if committed && len(cmds) == 0 {
+		return fmt.Errorf("epaxos: decision of instance %v reported without commands: %w", in, errMalformed)
+	}
+	return r.checkInst(in, deps, attrs || committed)
+}
+
 // ---- helpers ----
 
 func (r *Replica) send(to paxos.NodeID, body any) {
@@ -363,8 +413,10 @@ func (r *Replica) others() []paxos.NodeID { return r.nearest }
 func (r *Replica) gcd(id paxos.Instance) bool { return id.Slot <= r.gcUpTo[id.Replica] }
 
 // get returns the instance, creating an empty one (and scheduling its
-// recovery should it stay uncommitted) when unknown. It returns nil for a
-// garbage-collected instance.
+// recovery should it stay uncommitted) when unknown. Slots of a replica
+// below the highest one known are created too, so that no unknown instance
+// can hide below a dependency. It returns nil for a garbage-collected
+// instance.
 func (r *Replica) get(id paxos.Instance) *instance {
 	if in := r.inst[id.Replica][id.Slot]; in != nil {
 		return in
@@ -372,17 +424,38 @@ func (r *Replica) get(id paxos.Instance) *instance {
 	if r.gcd(id) {
 		return nil
 	}
-	in := &instance{id: id}
-	r.inst[id.Replica][id.Slot] = in
-	if id.Slot > r.maxSlot[id.Replica] {
-		r.maxSlot[id.Replica] = id.Slot
+	q := id.Replica
+	for s := max(r.maxSlot[q], r.gcUpTo[q]) + 1; s < id.Slot; s++ {
+		r.create(paxos.Instance{Replica: q, Slot: s})
 	}
-	if id.Replica == r.id && id.Slot >= r.nextSlot {
+	return r.create(id)
+}
+
+func (r *Replica) create(id paxos.Instance) *instance {
+	in := &instance{id: id}
+	q := id.Replica
+	r.inst[q][id.Slot] = in
+	if id.Slot > r.maxSlot[q] {
+		r.maxSlot[q] = id.Slot
+		r.open[q] = append(r.open[q], id.Slot)
+	} else {
+		r.insertOpen(q, id.Slot)
+	}
+	if q == r.id && id.Slot >= r.nextSlot {
 		r.nextSlot = id.Slot + 1
 	}
 	r.uncommitted[id] = in
 	r.scheduleRecovery(in)
 	return in
+}
+
+// insertOpen adds slot s to replica q's sorted list of unexecuted slots.
+func (r *Replica) insertOpen(q paxos.NodeID, s uint64) {
+	o := r.open[q]
+	i, found := slices.BinarySearch(o, s)
+	if !found {
+		r.open[q] = slices.Insert(o, i, s)
+	}
 }
 
 // recoveryDelay is how long an instance may stay uncommitted before this
@@ -734,7 +807,6 @@ func (r *Replica) commitLocal(in *instance, cmds []paxos.Command, seq uint64, de
 	if in.status == StatusCommitted {
 		return
 	}
-	co := in.co
 	in.co = nil
 	in.cmds, in.seq, in.deps = slices.Clone(cmds), seq, slices.Clone(deps)
 	in.status, in.orig = StatusCommitted, false
@@ -742,7 +814,14 @@ func (r *Replica) commitLocal(in *instance, cmds []paxos.Command, seq uint64, de
 	r.persist(in)
 	delete(r.uncommitted, in.id)
 	r.pendingExec[in.id] = in
-	r.execDirty = true
+	r.candidates = append(r.candidates, in)
+	for _, w := range r.waiters[in] {
+		if !w.executed && w.blockedOn == in {
+			w.blockedOn = nil
+			r.candidates = append(r.candidates, w)
+		}
+	}
+	delete(r.waiters, in)
 	r.reportDecided(in)
 	if in.mine != nil {
 		if sameCommands(in.mine, in.cmds) {
@@ -760,7 +839,6 @@ func (r *Replica) commitLocal(in *instance, cmds []paxos.Command, seq uint64, de
 		}
 		in.mine = nil
 	}
-	_ = co
 }
 
 func (r *Replica) reportDecided(in *instance) {
@@ -786,17 +864,6 @@ func sameCommands(a, b []paxos.Command) bool {
 // ---- timers ----
 
 func (r *Replica) tickTimers() {
-	if r.now%uint64(r.cfg.RetryTicks) == 0 {
-		// Fill gaps below the highest known slot of each replica, so a lost
-		// commit cannot stall the execution watermark (and GC) for ever.
-		for q := 0; q < r.n; q++ {
-			for s := max(r.execUpTo[q], r.gcUpTo[q]) + 1; s < r.maxSlot[q]; s++ {
-				if r.inst[q][s] == nil {
-					r.get(paxos.Instance{Replica: paxos.NodeID(q), Slot: s})
-				}
-			}
-		}
-	}
 	if len(r.uncommitted) == 0 {
 		return
 	}

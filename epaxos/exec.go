@@ -36,23 +36,21 @@ type tarjan struct {
 	index   map[*instance]int
 	low     map[*instance]int
 	onStack map[*instance]bool
-	failed  map[*instance]bool
+	failed  map[*instance]*instance // instance -> the uncommitted instance it waits for
 	stack   []*instance
 }
 
 // execute runs whatever has become executable. It never waits: an instance
-// with an uncommitted dependency stays pending, and the dependency is
-// recovered by the timers if it stays uncommitted.
+// that reaches an uncommitted one is parked on it (blockedOn) and tried
+// again when that one commits; the timers recover an instance that stays
+// uncommitted. Only newly committed and newly unblocked instances are
+// tried, so a long stall costs nothing per step.
 func (r *Replica) execute() {
-	if !r.execDirty || len(r.pendingExec) == 0 {
-		r.execDirty = false
+	if len(r.candidates) == 0 {
 		return
 	}
-	r.execDirty = false
-	roots := make([]*instance, 0, len(r.pendingExec))
-	for _, in := range r.pendingExec {
-		roots = append(roots, in)
-	}
+	roots := r.candidates
+	r.candidates = nil
 	sort.Slice(roots, func(i, j int) bool {
 		a, b := roots[i].id, roots[j].id
 		if a.Slot != b.Slot {
@@ -60,9 +58,9 @@ func (r *Replica) execute() {
 		}
 		return a.Replica < b.Replica
 	})
-	t := &tarjan{r: r, index: map[*instance]int{}, low: map[*instance]int{}, onStack: map[*instance]bool{}, failed: map[*instance]bool{}}
+	t := &tarjan{r: r, index: map[*instance]int{}, low: map[*instance]int{}, onStack: map[*instance]bool{}, failed: map[*instance]*instance{}}
 	for _, in := range roots {
-		if in.executed {
+		if in.executed || in.status != StatusCommitted {
 			continue
 		}
 		if _, seen := t.index[in]; seen {
@@ -70,27 +68,34 @@ func (r *Replica) execute() {
 		}
 		t.visit(in)
 	}
+	// Drop executed slots from the open lists now and then.
+	for q, o := range r.open {
+		if r.openDead[q] > 16 && 2*r.openDead[q] > len(o) {
+			r.open[q] = slices.DeleteFunc(o, func(s uint64) bool {
+				w := r.inst[q][s]
+				return w == nil || w.executed
+			})
+			r.openDead[q] = 0
+		}
+	}
 }
 
-// edges calls fn for every instance v must not execute before (or that
-// blocks v, when not committed). It returns false when fn asks to stop.
-func (t *tarjan) deps(v *instance, fn func(w *instance) bool) bool {
+// deps calls fn for every instance v must not execute before (or that
+// blocks v, when not committed), stopping when fn returns false.
+func (t *tarjan) deps(v *instance, fn func(w *instance) bool) {
 	r := t.r
 	for q := 0; q < r.n; q++ {
 		hi := v.deps[q]
-		for s := max(r.execUpTo[q], r.gcUpTo[q]) + 1; s <= hi; s++ {
-			id := paxos.Instance{Replica: paxos.NodeID(q), Slot: s}
-			if id == v.id {
-				continue
-			}
-			w := r.inst[q][s]
-			if w == nil {
-				w = r.get(id) // unknown: wait for it, recover it if it stays so
-				if w == nil {
-					continue
-				}
-			}
-			if w.executed {
+		if hi == 0 {
+			continue
+		}
+		if hi > r.maxSlot[q] && hi > r.gcUpTo[q] {
+			r.get(paxos.Instance{Replica: paxos.NodeID(q), Slot: hi}) // unknown: wait for it
+		}
+		open := r.open[q]
+		for i := 0; i < len(open) && open[i] <= hi; i++ {
+			w := r.inst[q][open[i]]
+			if w == nil || w.executed || w == v {
 				continue
 			}
 			if w.status != StatusCommitted {
@@ -98,7 +103,7 @@ func (t *tarjan) deps(v *instance, fn func(w *instance) bool) bool {
 					continue // its command is fixed (or becomes a Nop): no edge
 				}
 				if !fn(w) {
-					return false
+					return
 				}
 				continue
 			}
@@ -109,11 +114,10 @@ func (t *tarjan) deps(v *instance, fn func(w *instance) bool) bool {
 				continue // EPaxos Revisited: W runs after V regardless
 			}
 			if !fn(w) {
-				return false
+				return
 			}
 		}
 	}
-	return true
 }
 
 func (t *tarjan) visit(v *instance) {
@@ -124,48 +128,52 @@ func (t *tarjan) visit(v *instance) {
 	t.onStack[v] = true
 	t.deps(v, func(w *instance) bool {
 		if w.status != StatusCommitted {
-			t.failed[v] = true
+			t.failed[v] = w
 			return false
+		}
+		if b := w.blockedOn; b != nil {
+			if b.status != StatusCommitted {
+				t.failed[v] = b // w still waits for b, so v does
+				return false
+			}
+			w.blockedOn = nil
 		}
 		if _, seen := t.index[w]; !seen {
 			t.visit(w)
-			if t.failed[w] {
-				t.failed[v] = true
+			if b := t.failed[w]; b != nil {
+				t.failed[v] = b
 				return false
 			}
 			t.low[v] = min(t.low[v], t.low[w])
 		} else if t.onStack[w] {
 			t.low[v] = min(t.low[v], t.index[w])
-		} else if t.failed[w] {
-			t.failed[v] = true
+		} else if b := t.failed[w]; b != nil {
+			t.failed[v] = b
 			return false
 		}
 		return true
 	})
-	if t.low[v] != t.index[v] && !t.failed[v] {
-		return
+	if t.low[v] != t.index[v] {
+		return // not a component root; a failure is settled when the root pops
 	}
-	if t.failed[v] && t.low[v] != t.index[v] {
-		// v fails; its component's root will find out when it pops.
-		return
-	}
-	// v is a component root: pop the component.
 	i := len(t.stack) - 1
 	for t.stack[i] != v {
 		i--
 	}
 	comp := slices.Clone(t.stack[i:])
 	t.stack = t.stack[:i]
-	bad := false
+	var blocker *instance
 	for _, w := range comp {
 		t.onStack[w] = false
-		if t.failed[w] {
-			bad = true
+		if b := t.failed[w]; b != nil && blocker == nil {
+			blocker = b
 		}
 	}
-	if bad {
+	if blocker != nil {
 		for _, w := range comp {
-			t.failed[w] = true
+			t.failed[w] = blocker
+			w.blockedOn = blocker
+			t.r.waiters[blocker] = append(t.r.waiters[blocker], w)
 		}
 		return
 	}
@@ -183,16 +191,7 @@ func (r *Replica) apply(in *instance) {
 		}
 		ex := r.store.Apply(c)
 		r.ready.Executed = append(r.ready.Executed, ex)
-		ki := r.key(c.Key)
-		if ki.execWrite == nil {
-			ki.execWrite, ki.execRead = make([]uint64, r.n), make([]uint64, r.n)
-		}
-		q := in.id.Replica
-		if c.Writes() {
-			ki.execWrite[q] = max(ki.execWrite[q], in.id.Slot)
-		} else {
-			ki.execRead[q] = max(ki.execRead[q], in.id.Slot)
-		}
+		r.noteExecuted(in.id, c)
 	}
 	in.executed = true
 	delete(r.pendingExec, in.id)
@@ -206,12 +205,31 @@ func (r *Replica) apply(in *instance) {
 		}
 		r.execUpTo[q]++
 	}
+	r.openDead[q]++ // compacted by execute, never while a traversal reads open
+}
+
+// noteExecuted records an executed command in the per-key index.
+func (r *Replica) noteExecuted(id paxos.Instance, c paxos.Command) {
+	ki := r.key(c.Key)
+	if ki.execWrite == nil {
+		ki.execWrite, ki.execRead = make([]uint64, r.n), make([]uint64, r.n)
+	}
+	if c.Writes() {
+		ki.execWrite[id.Replica] = max(ki.execWrite[id.Replica], id.Slot)
+	} else {
+		ki.execRead[id.Replica] = max(ki.execRead[id.Replica], id.Slot)
+	}
 }
 
 // ---- snapshots and restore ----
 
 func (r *Replica) snapshot() SnapshotRecord {
-	snap := SnapshotRecord{Store: r.store.Snapshot(), ExecUpTo: slices.Clone(r.execUpTo), GCUpTo: slices.Clone(r.gcUpTo), NextSlot: r.nextSlot}
+	snap := SnapshotRecord{Store: r.store.Snapshot(), ExecUpTo: slices.Clone(r.execUpTo), GCUpTo: slices.Clone(r.gcUpTo), NextSlot: r.nextSlot,
+		Index: make(map[string]IndexEntry, len(r.index))}
+	for k, ki := range r.index {
+		snap.Index[k] = IndexEntry{Write: slices.Clone(ki.write), Read: slices.Clone(ki.read), WriteSeq: ki.writeSeq, ReadSeq: ki.readSeq,
+			ExecWrite: slices.Clone(ki.execWrite), ExecRead: slices.Clone(ki.execRead)}
+	}
 	for q := 0; q < r.n; q++ {
 		slots := make([]uint64, 0, len(r.inst[q]))
 		for s := range r.inst[q] {
@@ -242,6 +260,13 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 		copy(r.execUpTo, snap.ExecUpTo)
 		copy(r.gcUpTo, snap.GCUpTo)
 		r.nextSlot = max(r.nextSlot, snap.NextSlot)
+		for k, e := range snap.Index {
+			if len(e.Write) != r.n || len(e.Read) != r.n || (e.ExecWrite != nil && (len(e.ExecWrite) != r.n || len(e.ExecRead) != r.n)) {
+				return fmt.Errorf("snapshot index entry for key %q does not cover %d replicas", k, r.n)
+			}
+			r.index[k] = &keyIndex{write: slices.Clone(e.Write), read: slices.Clone(e.Read), writeSeq: e.WriteSeq, readSeq: e.ReadSeq,
+				execWrite: slices.Clone(e.ExecWrite), execRead: slices.Clone(e.ExecRead)}
+		}
 		for _, rec := range snap.Instances {
 			if err := r.applyRecord(rec); err != nil {
 				return err
@@ -266,9 +291,16 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 			return fmt.Errorf("record %d: %w", i, err)
 		}
 	}
-	// Rebuild volatile state: the index, what awaits execution or recovery.
+	// Rebuild volatile state: the index, the open slots (creating the
+	// unknown ones below the highest known), what awaits execution or
+	// recovery.
 	for q := 0; q < r.n; q++ {
-		for _, in := range r.inst[q] {
+		for s := r.gcUpTo[q] + 1; s <= r.maxSlot[q]; s++ {
+			in := r.inst[q][s]
+			if in == nil {
+				in = &instance{id: paxos.Instance{Replica: paxos.NodeID(q), Slot: s}}
+				r.inst[q][s] = in
+			}
 			if in.cmds != nil {
 				r.indexAdd(in)
 			}
@@ -277,30 +309,22 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 			}
 			if in.executed {
 				for _, c := range in.cmds {
-					if c.IsNop() {
-						continue
-					}
-					ki := r.key(c.Key)
-					if ki.execWrite == nil {
-						ki.execWrite, ki.execRead = make([]uint64, r.n), make([]uint64, r.n)
-					}
-					if c.Writes() {
-						ki.execWrite[q] = max(ki.execWrite[q], in.id.Slot)
-					} else {
-						ki.execRead[q] = max(ki.execRead[q], in.id.Slot)
+					if !c.IsNop() {
+						r.noteExecuted(in.id, c)
 					}
 				}
 				continue
 			}
+			r.open[q] = append(r.open[q], s)
 			if in.status == StatusCommitted {
 				r.pendingExec[in.id] = in
+				r.candidates = append(r.candidates, in)
 			} else {
 				r.uncommitted[in.id] = in
 				r.scheduleRecovery(in)
 			}
 		}
 	}
-	r.execDirty = true
 	return nil
 }
 

@@ -183,16 +183,30 @@ type InstanceRecord struct {
 	Deps    []uint64        `msgpack:"d,omitempty"`
 }
 
+// IndexEntry is one key's entry in the per-key dependency index: the
+// latest slot of each replica that writes (Write) or reads (Read) the key,
+// the highest seq among them, and the latest executed ones. It outlives the
+// instances it names, which garbage collection drops.
+type IndexEntry struct {
+	Write     []uint64 `msgpack:"w"`
+	Read      []uint64 `msgpack:"r"`
+	WriteSeq  uint64   `msgpack:"ws"`
+	ReadSeq   uint64   `msgpack:"rs"`
+	ExecWrite []uint64 `msgpack:"ew,omitempty"`
+	ExecRead  []uint64 `msgpack:"er,omitempty"`
+}
+
 // SnapshotRecord holds a replica's whole durable state: the key-value store,
-// every live instance (Executed lists those already applied to Store) and
-// the execution and garbage-collection watermarks.
+// the per-key index, every live instance (Executed lists those already
+// applied to Store) and the execution and garbage-collection watermarks.
 type SnapshotRecord struct {
-	Store     kv.Snapshot      `msgpack:"kv"`
-	Instances []InstanceRecord `msgpack:"in"`
-	Executed  []paxos.Instance `msgpack:"ex"`
-	ExecUpTo  []uint64         `msgpack:"eu"`
-	GCUpTo    []uint64         `msgpack:"gc"`
-	NextSlot  uint64           `msgpack:"ns"`
+	Store     kv.Snapshot           `msgpack:"kv"`
+	Index     map[string]IndexEntry `msgpack:"ix"`
+	Instances []InstanceRecord      `msgpack:"in"`
+	Executed  []paxos.Instance      `msgpack:"ex"`
+	ExecUpTo  []uint64              `msgpack:"eu"`
+	GCUpTo    []uint64              `msgpack:"gc"`
+	NextSlot  uint64                `msgpack:"ns"`
 }
 
 func init() {

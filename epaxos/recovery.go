@@ -21,7 +21,7 @@ package epaxos
 //     ever, so if |U| + u < FQ-1 the instance was not fast-committed: free.
 //     If |U| >= F+1, a majority holds A0 with the dependency check done,
 //     which is exactly what TryPreAccept establishes: Accept A0.
-//     Otherwise, after waiting up to RetryTicks for more replies, run
+//     Otherwise, after waiting up to 2*RetryTicks for more replies, run
 //     TryPreAccept: ask every replica outside U to take A0.
 //  5. TryPreAccept at a replica fails when it knows an interfering instance
 //     δ that does not depend on γ and either is not in A0's deps, or is in
@@ -203,6 +203,7 @@ func (r *Replica) free(in *instance, cmds []paxos.Command) {
 }
 
 func (r *Replica) startTryPreAccept(in *instance, a0 PrepareReply, u quorum.Set) {
+	r.stats.TryPreAccepts++
 	co := in.co
 	co.phase, co.started = phTryPreAccept, r.now
 	co.cmds, co.seq, co.deps = slices.Clone(a0.Cmds), a0.Seq, slices.Clone(a0.Deps)
@@ -293,10 +294,9 @@ func (r *Replica) findConflict(m TryPreAccept) (paxos.Instance, bool, bool) {
 				return paxos.Instance{Replica: paxos.NodeID(q), Slot: e}, true, true
 			}
 		}
-		start := max(r.execUpTo[q], r.gcUpTo[q]) + 1
-		for s := start; s <= r.maxSlot[q]; s++ {
+		for _, s := range r.open[q] {
 			d := r.inst[q][s]
-			if d == nil || d.id == g || len(d.cmds) == 0 || !interferes(d.cmds, m.Cmds) {
+			if d == nil || d.executed || d.id == g || len(d.cmds) == 0 || !interferes(d.cmds, m.Cmds) {
 				continue
 			}
 			if d.deps[g.Replica] >= g.Slot {

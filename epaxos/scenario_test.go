@@ -1,6 +1,7 @@
 package epaxos
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -488,4 +489,75 @@ func TestMalformed(t *testing.T) {
 	require.ErrorIs(t, err, paxos.ErrConfig)
 	_, err = New(paxos.Config{ID: 0, N: 3, Restore: &paxos.Persisted{Records: []any{"junk"}}})
 	require.Error(t, err)
+}
+
+// Snapshots: with SnapshotEvery set, a replica's durable state collapses to
+// a snapshot plus later records; a restart from it keeps the key-value state
+// and re-executes only what came after the snapshot.
+func TestSnapshotRestart(t *testing.T) {
+	nw := newNet(t, 3, func(c *paxos.Config) { c.SnapshotEvery = 4 })
+	for s := uint64(1); s <= 10; s++ {
+		nw.propose(int(s%3), put(s, 1, "k", fmt.Sprintf("v%d", s)))
+		nw.deliver(nil)
+	}
+	require.NotNil(t, nw.persisted[2].Snapshot, "a snapshot was taken")
+	assert.Less(t, len(nw.persisted[2].Records), 40, "records before the snapshot were dropped")
+	nw.crash(2)
+	nw.restart(2)
+	nw.deliver(nil)
+	// One more write and a read at the restarted replica.
+	nw.propose(0, put(11, 1, "k", "v11"))
+	nw.deliver(nil)
+	nw.propose(2, paxos.Command{Client: 12, Seq: 1, Op: paxos.OpGet, Key: "k"})
+	nw.deliver(nil)
+	ex := nw.executed[2]
+	require.NotEmpty(t, ex)
+	last := ex[len(ex)-1]
+	assert.Equal(t, paxos.OpGet, last.Command.Op)
+	assert.Equal(t, "v11", last.Output)
+	assert.Less(t, len(ex), 12, "only what followed the snapshot is re-executed")
+}
+
+// TryPreAccept with a proof: at N=5, γ's PreAccept reached one replica
+// before its leader crashed; another replica is down too, so recovery
+// cannot tell whether γ took the fast path and runs TryPreAccept. An
+// interfering Y, committed on the fast path without γ, refuses it and proves
+// γ was not fast-committed with its original attributes; recovery then
+// re-runs PreAccept and γ commits depending on Y.
+func TestTryPreAcceptProof(t *testing.T) {
+	nw := newNet(t, 5, nil)
+	g := paxos.Instance{Replica: 0, Slot: 1}
+	y := paxos.Instance{Replica: 3, Slot: 1}
+	nw.propose(0, put(1, 1, "k", "x"))
+	nw.deliver(and(typ[PreAccept], to(1)))
+	nw.drop(from(0))
+	nw.crash(0)
+	nw.drop(from(1))
+
+	nw.propose(3, put(2, 1, "k", "y"))
+	nw.deliver(and(typ[PreAccept], func(m paxos.Message) bool { return m.To == 2 || m.To == 4 }))
+	nw.drop(typ[PreAccept])
+	nw.deliver(typ[PreAcceptReply])
+	require.Contains(t, nw.decided, y)
+	require.False(t, depends(nw.decided[y], g), "Y took the fast path without γ")
+	nw.crash(2)
+	nw.deliver(nil) // Y's commit reaches 1 and 4
+
+	r4 := nw.reps[4]
+	r4.recover(r4.get(g))
+	nw.collect(4)
+	nw.deliver(nil)
+	require.Equal(t, phPrepare, r4.inst[0][1].co.phase, "ambiguous: waits for more replies")
+	nw.tick(4, 2*nw.cfg.RetryTicks)
+	nw.deliver(nil)
+	assert.Equal(t, uint64(1), r4.Stats().TryPreAccepts)
+	require.Contains(t, nw.decided, g)
+	assert.True(t, depends(nw.decided[g], y), "γ now depends on Y")
+	assert.Empty(t, visibility(nw.decided))
+	nw.restart(0)
+	nw.restart(2)
+	require.True(t, nw.settle(nw.allDecided(g, y), 300))
+	for i := 1; i < 5; i++ {
+		assert.Equal(t, []string{"2.1", "1.1"}, keyOrders(nw.executed[i])["k"], "replica %d", i)
+	}
 }
