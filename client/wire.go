@@ -1,12 +1,11 @@
 package client
 
 import (
-	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/transport"
 )
 
 // The client protocol runs over one TCP connection to a replica's client
@@ -40,38 +39,14 @@ type Reply struct {
 // MaxFrame is the largest client-protocol frame (4 MiB).
 const MaxFrame = 4 << 20
 
-var errFrameSize = errors.New("client protocol frame too large or empty")
+// The client protocol uses the same length-prefixed framing as the peer
+// transport (transport.WriteFrame and transport.ReadFrame), with its own
+// size limit.
 
-func writeFrame(w io.Writer, payload []byte) error {
-	var h [4]byte
-	binary.BigEndian.PutUint32(h[:], uint32(len(payload)))
-	if _, err := w.Write(h[:]); err != nil {
-		return err
-	}
-	_, err := w.Write(payload)
-	return err
-}
+func writeFrame(w io.Writer, payload []byte) error { return transport.WriteFrame(w, payload) }
 
 func readFrame(r io.Reader, buf []byte) ([]byte, error) {
-	var h [4]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
-		return nil, err
-	}
-	n := binary.BigEndian.Uint32(h[:])
-	if n == 0 || n > MaxFrame {
-		return nil, fmt.Errorf("%w: %d bytes", errFrameSize, n)
-	}
-	if cap(buf) < int(n) {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, err
-	}
-	return buf, nil
+	return transport.ReadFrame(r, buf, MaxFrame)
 }
 
 func isEOF(err error) bool {
