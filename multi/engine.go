@@ -77,6 +77,12 @@ type Replica struct {
 	cfg     paxos.Config
 	q       quorum.System
 	thrifty bool
+	// brokenLeaseNeverExpires is a test-only fault: a leader that ever held
+	// a lease keeps reading locally forever. It exists so that a test can
+	// prove the checker catches unsafe leases; nothing outside the package's
+	// tests can set it.
+	brokenLeaseNeverExpires bool
+	everLeased              bool
 	rng     *rand.Rand
 	me      paxos.NodeID
 	n       int
@@ -1056,6 +1062,9 @@ func (r *Replica) resendPending() {
 // phase 1, and a phase-2 quorum (itself included) acknowledged a heartbeat
 // recently enough that none of them will promise another leader yet.
 func (r *Replica) canReadLocally() bool {
+	if r.brokenLeaseNeverExpires && r.everLeased {
+		return true
+	}
 	if r.cfg.LeaseTicks <= 0 || r.role != leader || r.executed < r.recovered {
 		return false
 	}
@@ -1082,7 +1091,9 @@ func (r *Replica) canReadLocally() bool {
 		}
 		if r.q.IsPhase2(set) {
 			sent := best - 1
-			return r.ticks-sent < uint64(r.cfg.LeaseTicks-LeaseMargin)
+			held := r.ticks-sent < uint64(r.cfg.LeaseTicks-LeaseMargin)
+			r.everLeased = r.everLeased || held
+			return held || r.brokenLeaseNeverExpires
 		}
 	}
 }
