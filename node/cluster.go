@@ -51,8 +51,9 @@ type Cluster struct {
 type Options struct {
 	// Batch is the most commands per slot or instance (paxos.Config.Batch).
 	Batch int `json:"batch,omitempty"`
-	// Window is the most slots a leader keeps in flight.
-	Window int `json:"window,omitempty"`
+	// Window is the most slots a leader keeps in flight; absent means the
+	// default, and an explicit value must be at least 1.
+	Window *int `json:"window,omitempty"`
 	// Thrifty sends phase-2 / PreAccept messages only to a quorum.
 	Thrifty bool `json:"thrifty,omitempty"`
 	// HeartbeatTicks is how often a leader sends heartbeats.
@@ -154,8 +155,15 @@ func (c *Cluster) Validate() error {
 		}
 	}
 	for i := range c.Replicas {
-		if _, err := c.ReplicaConfig(paxos.NodeID(i)); err != nil {
+		cfg, err := c.ReplicaConfig(paxos.NodeID(i))
+		if err != nil {
 			return err
+		}
+		// Build (and drop) the replica so that the protocol's own checks —
+		// a lease longer than the election timeout, quorums it cannot use —
+		// fail here, not when the replica starts.
+		if _, err := paxos.New(c.Protocol, cfg); err != nil {
+			return fmt.Errorf("cluster file: replica %d: %w", i, err)
 		}
 	}
 	return nil
@@ -216,10 +224,18 @@ func (c *Cluster) ReplicaConfig(id paxos.NodeID) (paxos.Config, error) {
 	if o.Leader != nil {
 		leader = paxos.NodeID(*o.Leader)
 	}
+	window := 0 // the protocol's default
+	if o.Window != nil {
+		if *o.Window < 1 {
+			return paxos.Config{}, fmt.Errorf("cluster file: %w: options.window=%d, want at least 1 slot in flight (omit it for the default %d)",
+				paxos.ErrConfig, *o.Window, paxos.DefaultWindow)
+		}
+		window = *o.Window
+	}
 	cfg := paxos.Config{
 		ID: id, N: c.N(), Seed: seed,
 		HeartbeatTicks: o.HeartbeatTicks, ElectionTicks: o.ElectionTicks, RetryTicks: o.RetryTicks,
-		Batch: o.Batch, Window: o.Window, Thrifty: o.Thrifty, LeaseTicks: o.LeaseTicks,
+		Batch: o.Batch, Window: window, Thrifty: o.Thrifty, LeaseTicks: o.LeaseTicks,
 		InitialLeader: leader, SnapshotEvery: o.SnapshotEvery,
 	}
 	spec := o.Quorums

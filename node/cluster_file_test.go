@@ -70,6 +70,8 @@ func TestParseClusterRefusesBadFiles(t *testing.T) {
 		"bad leader":       `{"cluster":"t","protocol":"multi","options":{"leader":5},"replicas":[{"id":0,"peer":"a:1","client":"a:2"}]}`,
 		"bad rtt":          `{"cluster":"t","protocol":"multi","rtt":"no-such-preset","replicas":[{"id":0,"peer":"a:1","client":"a:2"}]}`,
 		"negative tick":    `{"cluster":"t","protocol":"multi","tick_ms":-1,"replicas":[{"id":0,"peer":"a:1","client":"a:2"}]}`,
+		"zero window":      `{"cluster":"t","protocol":"multi","options":{"window":0},"replicas":[{"id":0,"peer":"a:1","client":"a:2"}]}`,
+		"long lease":       `{"cluster":"t","protocol":"multi","options":{"lease_ticks":50,"election_ticks":10},"replicas":[{"id":0,"peer":"a:1","client":"a:2"}]}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := node.ParseCluster([]byte(bad))
