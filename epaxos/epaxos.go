@@ -30,7 +30,20 @@
 //
 // Every replica recovers any instance it knows of (or that a dependency
 // names) once it has stayed uncommitted for 10-20 RetryTicks, backing off
-// exponentially; a command leader resends its round instead of giving up.
+// exponentially, and longer when queueing slows commits down (see
+// recoveryDelay).
+//
+// Load. A command leader keeps at most Config.Window of its own instances
+// uncommitted; further proposals wait locally (so that under overload
+// latency grows in that queue instead of in every replica's message queue,
+// where it would trip timeouts). With Config.Batch > 1, proposals arriving
+// while the leader has an instance in flight wait for a full batch, for the
+// next Tick at the latest; with nothing in flight they go out at once. A
+// round that waits a retry period is resent to a replica only on evidence
+// that a message was lost (the replica answered a round started later, or
+// has been silent since), and to every replica that has not answered after
+// resendAfter retry periods; Thrifty rounds widen to the replicas left out
+// only on such evidence. Stats counts resends and widenings.
 //
 // Known limitations, stated plainly:
 //
@@ -107,6 +120,9 @@ type instance struct {
 
 	blockedOn *instance // execution waits for this uncommitted instance
 
+	led   bool   // this replica's own instance, counted in Replica.inflight
+	ledAt uint64 // when this replica started leading it
+
 	co   *coord          // coordinator state when this replica drives the instance
 	mine []paxos.Command // commands proposed here riding on this instance
 	fast bool            // committed by this replica on the fast path
@@ -126,8 +142,9 @@ type coord struct {
 	origSeq  uint64
 	origDeps []uint64
 
-	impatient bool   // waited long: settle for the slow path with F+1 replies
-	lastSend  uint64 // when the round was last (re)sent
+	impatient bool       // waited long: settle for the slow path with F+1 replies
+	lastSend  uint64     // when the round was last resent (0: never)
+	asked     quorum.Set // replicas the current round was sent to
 
 	replied   quorum.Set // pre-accept or prepare replies (self included)
 	unchanged int        // pre-accept replies equal to the original attributes
@@ -177,9 +194,23 @@ type Replica struct {
 	uncommitted map[paxos.Instance]*instance
 	sinceSnap   int
 
-	batch []paxos.Command
-	ready paxos.Ready
-	stats Stats
+	// Per peer: the tick at which its latest message was processed here,
+	// and the latest tick at which this replica started a round (PreAccept
+	// or Accept) that the peer answered. A peer that answered a round
+	// started after our last send of a stalled round has evidently lost our
+	// message or its reply (messages are processed in order); otherwise the
+	// reply is merely queued, and resending would only add load.
+	lastHeard []uint64
+	answered  []uint64
+
+	inflight int // own instances led here and not yet committed
+	// commitLat is a moving average of the commit latency, in ticks, of
+	// this replica's own instances: under load, queueing delays every
+	// instance alike, and recovery timeouts stretch accordingly.
+	commitLat float64
+	batch     []paxos.Command // proposals waiting to be led
+	ready     paxos.Ready
+	stats     Stats
 }
 
 // Stats counts protocol events at one replica since it started.
@@ -189,7 +220,11 @@ type Stats struct {
 	Recoveries    uint64 // recoveries started here
 	TryPreAccepts uint64 // recoveries here that ran TryPreAccept
 	Executed      uint64 // instances executed here
+	Resent        uint64 // PreAccept or Accept messages sent again to a replica already asked
+	Widened       uint64 // PreAccept or Accept messages sent to a replica left out by Thrifty
 	Live          int    // instances held in memory now
+	InFlight      int    // own instances led here and not yet committed
+	Waiting       int    // proposals waiting here for a batch or for room in the window
 }
 
 var _ paxos.Replica = (*Replica)(nil)
@@ -225,6 +260,7 @@ func NewWithOptions(cfg paxos.Config, opts Options) (*Replica, error) {
 		inst: make([]map[uint64]*instance, cfg.N), maxSlot: make([]uint64, cfg.N),
 		execUpTo: make([]uint64, cfg.N), gcUpTo: make([]uint64, cfg.N),
 		peerExec: make([][]uint64, cfg.N), nextSlot: 1,
+		lastHeard: make([]uint64, cfg.N), answered: make([]uint64, cfg.N),
 		index: map[string]*keyIndex{}, store: kv.New(),
 		pendingExec: map[paxos.Instance]*instance{}, uncommitted: map[paxos.Instance]*instance{},
 		waiters: map[*instance][]*instance{}, open: make([][]uint64, cfg.N), openDead: make([]int, cfg.N),
@@ -261,6 +297,7 @@ func (r *Replica) ID() paxos.NodeID { return r.id }
 // Stats returns counters of protocol events.
 func (r *Replica) Stats() Stats {
 	s := r.stats
+	s.InFlight, s.Waiting = r.inflight, len(r.batch)
 	for _, m := range r.inst {
 		s.Live += len(m)
 	}
@@ -270,19 +307,31 @@ func (r *Replica) Stats() Stats {
 // FastQuorum returns the fast-quorum size in use, leader included.
 func (r *Replica) FastQuorum() int { return r.fq }
 
-// Propose implements paxos.Replica. With Config.Batch > 1, commands wait
-// until the batch is full or until the next call to Ready.
+// Propose implements paxos.Replica. The command starts a new instance at
+// once unless this replica already leads Config.Window uncommitted
+// instances (then it waits for one to commit). With Config.Batch > 1,
+// commands that arrive while at least batchWait of this replica's instances
+// are in flight wait for a full batch, for the next Tick at the latest;
+// with nothing in flight a command is never delayed. A command that
+// already executed here (a client's retry) is answered at once from the
+// store, reported as a Duplicate execution.
 func (r *Replica) Propose(cmd paxos.Command) {
+	if cmd.Client != 0 && !cmd.IsNop() {
+		if out, done := r.store.Executed(cmd.ID()); done {
+			r.ready.Executed = append(r.ready.Executed, paxos.Execution{Command: cmd, Output: out, Duplicate: true})
+			return
+		}
+	}
 	r.batch = append(r.batch, cmd)
 	if len(r.batch) >= r.cfg.Batch {
-		r.flush()
+		r.flush(false)
 	}
 	r.execute()
 }
 
 // Ready implements paxos.Replica.
 func (r *Replica) Ready() paxos.Ready {
-	r.flush()
+	r.flush(false)
 	r.execute()
 	if r.snapEvery > 0 && r.sinceSnap >= r.snapEvery {
 		r.sinceSnap = 0
@@ -297,7 +346,7 @@ func (r *Replica) Ready() paxos.Ready {
 // Tick implements paxos.Replica.
 func (r *Replica) Tick() {
 	r.now++
-	r.flush()
+	r.flush(true)
 	r.tickTimers()
 	// Tell peers the execution watermark: every tick when it moved, and
 	// every 2*RetryTicks anyway (messages may be lost).
@@ -321,6 +370,7 @@ func (r *Replica) Step(msg paxos.Message) error {
 	if msg.From < 0 || int(msg.From) >= r.n {
 		return fmt.Errorf("epaxos: message from unknown replica %d (N=%d): %w", msg.From, r.n, errMalformed)
 	}
+	r.lastHeard[msg.From] = r.now
 	var err error
 	switch m := msg.Body.(type) {
 	case PreAccept:
@@ -462,9 +512,13 @@ func (r *Replica) insertOpen(q paxos.NodeID, s uint64) {
 // replica tries to recover it: 10 to 20 retry periods, randomized (so that
 // replicas rarely duel) and backed off exponentially with the attempts made
 // here. It must exceed a slow-path commit (two wide-area round trips) by a
-// margin, or healthy instances would be recovered needlessly.
+// margin, or healthy instances would be recovered needlessly; under load,
+// when queueing makes commits slower (as this replica's own instances
+// show), it is at least slowFactor times the recent commit latency, so
+// that instances merely slow are not recovered, in a storm of recoveries
+// fighting their command leaders.
 func (r *Replica) recoveryDelay(in *instance) uint64 {
-	base := recoverAfter * uint64(r.cfg.RetryTicks)
+	base := r.patience(recoverAfter)
 	base <<= uint(min(in.attempts, 3))
 	return base + r.rng.Uint64N(base+1)
 }
@@ -472,9 +526,21 @@ func (r *Replica) recoveryDelay(in *instance) uint64 {
 // Timeouts, in multiples of Config.RetryTicks.
 const (
 	recoverAfter = 10 // an uncommitted instance is recovered after 10-20 (see recoveryDelay)
-	resendAfter  = 4  // a command leader resends a stalled round to every replica
+	resendAfter  = 4  // a command leader resends a stalled round to every replica that has not answered
 	giveUpAfter  = 10 // a recovery round is abandoned and retried later; a leader's PreAccept settles for F+1 replies
+	// slowFactor: recovery, forced resends and the impatient slow path
+	// wait at least this many times the recent commit latency of this
+	// replica's own instances (see patience).
+	slowFactor = 4
 )
+
+// patience returns k retry periods, or slowFactor times the recent commit
+// latency of this replica's instances if longer: how long a command leader
+// waits before resending a round to every replica that has not answered
+// (k = resendAfter) or settling for the slow path (k = giveUpAfter).
+func (r *Replica) patience(k uint64) uint64 {
+	return max(k*uint64(r.cfg.RetryTicks), uint64(slowFactor*r.commitLat))
+}
 
 func (r *Replica) scheduleRecovery(in *instance) { in.nextTry = r.now + r.recoveryDelay(in) }
 
@@ -570,14 +636,52 @@ func (r *Replica) indexAdd(in *instance) {
 
 // ---- proposing ----
 
-func (r *Replica) flush() {
-	for len(r.batch) > 0 {
-		k := min(len(r.batch), r.cfg.Batch)
-		cmds := slices.Clone(r.batch[:k])
-		r.batch = r.batch[k:]
-		r.lead(cmds)
+// batchWait is how many of its own instances a command leader must have in
+// flight before a partial batch waits to fill (Config.Batch > 1). Under
+// light load nothing is in flight and commands go out at once; under load
+// the replies to the instances in flight (or the next tick) release the
+// batch, so instances carry what arrived meanwhile.
+const batchWait = 1
+
+// flush leads the waiting proposals in batches of up to Config.Batch, while
+// fewer than Config.Window own instances are in flight. A partial batch
+// waits while batchWait instances are in flight unless partial is set (on
+// Tick). Commands that executed here while they waited (a client's retry
+// of a command proposed elsewhere) are dropped: that execution, reported
+// after the proposal, answers them.
+func (r *Replica) flush(partial bool) {
+	i := 0
+	for i < len(r.batch) && r.inflight < r.cfg.Window {
+		if len(r.batch)-i < r.cfg.Batch && !partial && r.inflight >= batchWait {
+			break
+		}
+		k := min(len(r.batch)-i, r.cfg.Batch)
+		cmds := make([]paxos.Command, 0, k)
+		for _, c := range r.batch[i : i+k] {
+			if c.Client != 0 && !c.IsNop() {
+				if _, done := r.store.Executed(c.ID()); done {
+					continue
+				}
+			}
+			cmds = append(cmds, c)
+		}
+		i += k
+		if len(cmds) > 0 {
+			r.lead(cmds)
+		}
 	}
-	r.batch = nil
+	if i > 0 {
+		r.batch = r.batch[:copy(r.batch, r.batch[i:])]
+	}
+}
+
+// setOf returns the set of the given replicas.
+func setOf(ids []paxos.NodeID) quorum.Set {
+	var s quorum.Set
+	for _, p := range ids {
+		s = s.Add(int(p))
+	}
+	return s
 }
 
 // lead starts a new instance of this replica for cmds at the initial ballot.
@@ -588,6 +692,8 @@ func (r *Replica) lead(cmds []paxos.Command) {
 	b := MakeBallot(0, r.id)
 	in.cmds, in.seq, in.deps, in.status, in.bal, in.vbal, in.orig = cmds, seq, deps, StatusPreAccepted, b, b, true
 	in.mine = cmds
+	in.led, in.ledAt = true, r.now
+	r.inflight++
 	r.indexAdd(in)
 	r.persist(in)
 	in.co = &coord{ballot: b, phase: phPreAccept, started: r.now, cmds: cmds, seq: seq, deps: slices.Clone(deps),
@@ -598,6 +704,7 @@ func (r *Replica) lead(cmds []paxos.Command) {
 	if r.cfg.Thrifty {
 		targets = targets[:min(len(targets), r.fq-1)]
 	}
+	in.co.asked = setOf(targets)
 	for _, p := range targets {
 		r.send(p, msg)
 	}
@@ -658,6 +765,7 @@ func (r *Replica) onPreAcceptReply(from paxos.NodeID, m PreAcceptReply) {
 	if m.Ballot != co.ballot || co.replied.Has(int(from)) {
 		return
 	}
+	r.answered[from] = max(r.answered[from], co.started)
 	co.replied = co.replied.Add(int(from))
 	if !m.Changed && equalAttrs(m.Seq, m.Deps, co.origSeq, co.origDeps) {
 		co.unchanged++
@@ -711,7 +819,7 @@ func (r *Replica) startAccept(in *instance, b Ballot, cmds []paxos.Command, seq 
 		co = &coord{ballot: b}
 		in.co = co
 	}
-	co.phase, co.started, co.widened = phAccept, r.now, false
+	co.phase, co.started, co.widened, co.lastSend = phAccept, r.now, false, 0
 	co.cmds, co.seq, co.deps = cmds, seq, deps
 	co.oks = quorum.Of(int(r.id))
 	msg := Accept{Ballot: b, Inst: in.id, Cmds: cmds, Seq: seq, Deps: deps}
@@ -719,6 +827,7 @@ func (r *Replica) startAccept(in *instance, b Ballot, cmds []paxos.Command, seq 
 	if r.cfg.Thrifty {
 		targets = targets[:min(len(targets), r.sq-1)]
 	}
+	co.asked = setOf(targets)
 	for _, p := range targets {
 		r.send(p, msg)
 	}
@@ -778,6 +887,7 @@ func (r *Replica) onAcceptReply(from paxos.NodeID, m AcceptReply) {
 	if m.Ballot != co.ballot {
 		return
 	}
+	r.answered[from] = max(r.answered[from], co.started)
 	co.oks = co.oks.Add(int(from))
 	r.decideAccept(in)
 }
@@ -808,6 +918,11 @@ func (r *Replica) commitLocal(in *instance, cmds []paxos.Command, seq uint64, de
 		return
 	}
 	in.co = nil
+	if in.led {
+		in.led = false
+		r.inflight--
+		r.commitLat += (float64(r.now-in.ledAt) - r.commitLat) / 8
+	}
 	in.cmds, in.seq, in.deps = slices.Clone(cmds), seq, slices.Clone(deps)
 	in.status, in.orig = StatusCommitted, false
 	r.indexAdd(in)
@@ -883,14 +998,18 @@ func (r *Replica) tickTimers() {
 			age := r.now - co.started
 			switch co.phase {
 			case phPreAccept, phAccept:
-				switch {
-				case !co.widened && age >= rt:
-					co.lastSend = r.now
-					r.widen(in)
-				case r.now-co.lastSend >= resendAfter*rt:
-					co.lastSend = r.now
-					co.impatient = co.impatient || age >= giveUpAfter*rt
-					r.widen(in)
+				last := max(co.started, co.lastSend)
+				if age >= r.patience(giveUpAfter) && !co.impatient {
+					co.impatient = true
+					if co.phase == phPreAccept {
+						r.decidePreAccept(in)
+						if in.co != co || co.phase != phPreAccept {
+							continue
+						}
+					}
+				}
+				if r.now-last >= rt {
+					r.retransmit(in, last, r.now-last >= r.patience(resendAfter))
 				}
 			case phPrepare, phTryPreAccept:
 				if co.phase == phPrepare && !co.waitedLong && age >= 2*rt && len(co.prep) >= r.sq {
@@ -908,26 +1027,57 @@ func (r *Replica) tickTimers() {
 	}
 }
 
-// widen resends a stalled round to every other replica.
-func (r *Replica) widen(in *instance) {
+// retransmit handles a round (PreAccept or Accept) that has waited a retry
+// period since it was last sent, last. Replies still missing are most often
+// only queued (here or at the peer) under load, so the round goes again to
+// an asked replica only on evidence of loss (it answered a round started
+// after last), when it is silent (nothing processed from it since last:
+// crashed, or idle and our message lost), or when force is set (the round
+// has waited patience(resendAfter)). Replicas left out by Thrifty are
+// asked (the round widens) when some asked replica is lost or silent, or on
+// force.
+func (r *Replica) retransmit(in *instance, last uint64, force bool) {
 	co := in.co
-	co.widened = true
-	switch co.phase {
-	case phPreAccept:
-		msg := PreAccept{Ballot: co.ballot, Inst: in.id, Cmds: co.cmds, Seq: co.origSeq, Deps: co.origDeps}
-		for _, p := range r.others() {
-			if !co.replied.Has(int(p)) {
-				r.send(p, msg)
-			}
+	have := co.replied
+	if co.phase == phAccept {
+		have = co.oks
+	}
+	var resend, widen []paxos.NodeID
+	suspect := force
+	for _, p := range r.others() {
+		switch {
+		case have.Has(int(p)):
+		case !co.asked.Has(int(p)):
+			widen = append(widen, p)
+		case force || r.answered[p] > last || r.lastHeard[p] <= last:
+			resend = append(resend, p)
+			suspect = true
 		}
+	}
+	if !suspect {
+		widen = nil
+	}
+	if len(resend)+len(widen) == 0 {
+		return
+	}
+	co.lastSend = r.now
+	r.stats.Resent += uint64(len(resend))
+	r.stats.Widened += uint64(len(widen))
+	var msg any
+	if co.phase == phPreAccept {
+		msg = PreAccept{Ballot: co.ballot, Inst: in.id, Cmds: co.cmds, Seq: co.origSeq, Deps: co.origDeps}
+	} else {
+		msg = Accept{Ballot: co.ballot, Inst: in.id, Cmds: co.cmds, Seq: co.seq, Deps: co.deps}
+	}
+	for _, p := range append(resend, widen...) {
+		co.asked = co.asked.Add(int(p))
+		r.send(p, msg)
+	}
+	if len(widen) > 0 {
+		co.widened = true
+	}
+	if co.phase == phPreAccept {
 		r.decidePreAccept(in)
-	case phAccept:
-		msg := Accept{Ballot: co.ballot, Inst: in.id, Cmds: co.cmds, Seq: co.seq, Deps: co.deps}
-		for _, p := range r.others() {
-			if !co.oks.Has(int(p)) {
-				r.send(p, msg)
-			}
-		}
 	}
 }
 

@@ -192,7 +192,8 @@ func (r *Replica) free(in *instance, cmds []paxos.Command) {
 	r.indexAdd(in)
 	r.persist(in)
 	co := in.co
-	co.phase, co.started, co.widened = phPreAccept, r.now, true
+	co.phase, co.started, co.widened, co.lastSend = phPreAccept, r.now, true, 0
+	co.asked = setOf(r.others())
 	co.cmds, co.seq, co.deps, co.origSeq, co.origDeps = cmds, seq, slices.Clone(deps), seq, slices.Clone(deps)
 	co.replied, co.unchanged = quorum.Of(int(r.id)), 0
 	msg := PreAccept{Ballot: b, Inst: in.id, Cmds: cmds, Seq: seq, Deps: deps}
