@@ -150,12 +150,8 @@ type workload struct {
 func (w *workload) Next(rng *rand.Rand) paxos.Command {
 	w.n++
 	key := fmt.Sprintf("k%d", rng.IntN(w.keys))
-	if w.conflict > 0 {
-		if rng.Float64() < w.conflict {
-			key = "hot"
-		} else {
-			key = fmt.Sprintf("k%d", rng.IntN(w.keys))
-		}
+	if w.conflict > 0 && rng.Float64() < w.conflict {
+		key = "hot"
 	}
 	if rng.IntN(2) == 0 {
 		return paxos.Command{Op: paxos.OpGet, Key: key}
