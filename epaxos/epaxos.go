@@ -50,19 +50,28 @@
 //   - TryPreAccept deferral. When TryPreAccept is refused because of an
 //     uncommitted conflicting instance, this recovery attempt is abandoned,
 //     the conflicting instance is recovered first, and the attempt retried
-//     later. The technical report's rule for breaking a cycle of such
-//     deferrals is not implemented: two interfering instances whose leaders
-//     both failed, each partially pre-accepted and each blocking the other's
-//     TryPreAccept, can stay unrecovered while more than one replica is
-//     down. They resolve once enough replicas answer recovery (recovery
-//     waits for every live replica before resorting to TryPreAccept).
-//   - TryPreAccept accepts a committed conflicting instance that is among
+//     later. A cycle of two such deferrals (two interfering instances whose
+//     leaders both failed, each blocking the other's TryPreAccept while
+//     those leaders are down) is broken by rule 4a in recovery.go, our own
+//     rule in place of the technical report's (which is not implemented as
+//     written): a silent replica whose own instance, held by the recoverer
+//     with its original attributes, excludes the recovered one cannot have
+//     been in its fast quorum, so the recovered instance is free
+//     (TestDeferralCycle). It applies once the recoverer holds one of the
+//     two with Orig, which its own TryPreAccept gives it. Longer cycles
+//     (three or more instances) or blockers no live replica holds with
+//     Orig are not covered: they wait until enough replicas are back.
+//   - TryPreAccept accepts a committed conflicting instance δ that is among
 //     the candidate deps even if its seq is not below the candidate seq (the
-//     strict rule can block recovery for ever). Safety of agreement and of
-//     the dependency invariant is unaffected; the within-component order of
-//     the two may then differ from real-time order in a rare schedule (both
-//     in one strongly connected component through a third, recovered,
-//     instance).
+//     strict rule can block recovery while the missing replicas stay down).
+//     Agreement and the dependency invariant are unaffected. The recovered
+//     instance can then share a strongly connected component with δ and
+//     come first by seq, but only when the two were concurrent: clients
+//     are answered at execution, which needs the whole dependency closure
+//     committed, so a command that completed before another was proposed
+//     never shares a component with it and always executes first. No
+//     client-visible real-time violation follows
+//     (TestRelaxedTryPreAcceptOrder builds the schedule and explains it).
 //   - After a restart, a replica re-executes everything after its latest
 //     snapshot (Config.SnapshotEvery, default 10000 executed instances);
 //     the Executed it reports again carry the same outputs.

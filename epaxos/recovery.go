@@ -23,6 +23,17 @@ package epaxos
 //     which is exactly what TryPreAccept establishes: Accept A0.
 //     Otherwise, after waiting up to 2*RetryTicks for more replies, run
 //     TryPreAccept: ask every replica outside U to take A0.
+//     4a. A silent replica p counts as known not to hold Orig when this
+//     replica holds an instance δ led by p, interfering with γ and not in
+//     A0's deps, with p's original attributes for δ (Orig), which do not
+//     include γ. Had p pre-accepted γ unchanged at the initial ballot, it
+//     did so before proposing δ (afterwards its merge would have added δ),
+//     and then δ's original attributes would include γ. This breaks the
+//     deferral cycle of two interfering instances whose leaders are both
+//     down, each blocking the other's TryPreAccept: once the recoverer
+//     holds one of them with Orig (TryPreAccept gives it that), the other
+//     leader no longer counts as unknown, the other instance is free, runs
+//     PreAccept and comes to depend on the first, which then passes.
 //  5. TryPreAccept at a replica fails when it knows an interfering instance
 //     δ that does not depend on γ and either is not in A0's deps, or is in
 //     them with seq >= A0's seq while not yet committed. When δ is committed
@@ -162,6 +173,13 @@ func (r *Replica) evalPrepare(in *instance) {
 		return
 	}
 	unknown := (r.n - 1) - others
+	if a0 != nil {
+		for p := 0; p < r.n; p++ {
+			if _, ok := co.prep[paxos.NodeID(p)]; !ok && paxos.NodeID(p) != L && r.notInFastQuorum(paxos.NodeID(p), in.id, *a0) {
+				unknown--
+			}
+		}
+	}
 	switch {
 	case u.Len()+unknown < r.fq-1 || a0 == nil:
 		r.free(in, cmds)
@@ -172,6 +190,28 @@ func (r *Replica) evalPrepare(in *instance) {
 	default:
 		r.startTryPreAccept(in, *a0, u)
 	}
+}
+
+// notInFastQuorum reports whether this replica's own knowledge proves that
+// the silent replica p did not pre-accept γ with the original attributes a0
+// at the initial ballot (rule 4a at the top of this file): it holds an
+// instance δ of p, interfering with γ and not in a0's deps, with the
+// attributes p gave δ as its command leader (Orig), and they do not include
+// γ.
+func (r *Replica) notInFastQuorum(p paxos.NodeID, g paxos.Instance, a0 PrepareReply) bool {
+	if len(a0.Deps) != r.n || len(a0.Cmds) == 0 {
+		return false
+	}
+	for _, s := range r.open[p] {
+		d := r.inst[p][s]
+		if d == nil || s <= a0.Deps[p] || !d.orig || d.status != StatusPreAccepted || len(d.cmds) == 0 {
+			continue
+		}
+		if d.deps[g.Replica] < g.Slot && interferes(d.cmds, a0.Cmds) {
+			return true
+		}
+	}
+	return false
 }
 
 // free runs the instance through PreAccept at the recovery ballot, or
