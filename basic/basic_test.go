@@ -13,38 +13,38 @@ import (
 )
 
 func TestBallotOrder(t *testing.T) {
-	assert.True(t, Ballot{1, 2}.Less(Ballot{2, 0}))
-	assert.True(t, Ballot{1, 0}.Less(Ballot{1, 1}))
-	assert.False(t, Ballot{1, 1}.Less(Ballot{1, 1}))
-	assert.True(t, Ballot{}.Less(Ballot{1, 0}))
-	assert.Equal(t, Ballot{1, 3}, NextBallot(Ballot{}, 3))
-	assert.Equal(t, Ballot{1, 0}, NextBallot(Ballot{}, 0))
-	assert.Equal(t, Ballot{4, 2}, NextBallot(Ballot{4, 1}, 2))
-	assert.Equal(t, Ballot{5, 1}, NextBallot(Ballot{4, 1}, 1))
-	assert.Equal(t, Ballot{5, 0}, NextBallot(Ballot{4, 1}, 0))
-	assert.Equal(t, "4.1", Ballot{4, 1}.String())
+	assert.True(t, Ballot{Round: 1, Node: 2}.Less(Ballot{Round: 2, Node: 0}))
+	assert.True(t, Ballot{Round: 1, Node: 0}.Less(Ballot{Round: 1, Node: 1}))
+	assert.False(t, Ballot{Round: 1, Node: 1}.Less(Ballot{Round: 1, Node: 1}))
+	assert.True(t, Ballot{}.Less(Ballot{Round: 1, Node: 0}))
+	assert.Equal(t, Ballot{Round: 1, Node: 3}, NextBallot(Ballot{}, 3))
+	assert.Equal(t, Ballot{Round: 1, Node: 0}, NextBallot(Ballot{}, 0))
+	assert.Equal(t, Ballot{Round: 4, Node: 2}, NextBallot(Ballot{Round: 4, Node: 1}, 2))
+	assert.Equal(t, Ballot{Round: 5, Node: 1}, NextBallot(Ballot{Round: 4, Node: 1}, 1))
+	assert.Equal(t, Ballot{Round: 5, Node: 0}, NextBallot(Ballot{Round: 4, Node: 1}, 0))
+	assert.Equal(t, "4.1", Ballot{Round: 4, Node: 1}.String())
 }
 
 func TestAcceptorRejectsLowerBallots(t *testing.T) {
 	var a Acceptor
 	v := []paxos.Command{put(1, 1, "k", "a")}
-	require.True(t, a.Prepare(Ballot{2, 1}).OK)
-	res := a.Prepare(Ballot{1, 4})
+	require.True(t, a.Prepare(Ballot{Round: 2, Node: 1}).OK)
+	res := a.Prepare(Ballot{Round: 1, Node: 4})
 	assert.False(t, res.OK)
-	assert.Equal(t, Ballot{2, 1}, res.Promised)
-	acc := a.Accept(Ballot{1, 4}, v)
+	assert.Equal(t, Ballot{Round: 2, Node: 1}, res.Promised)
+	acc := a.Accept(Ballot{Round: 1, Node: 4}, v)
 	assert.False(t, acc.OK)
-	assert.Equal(t, Ballot{2, 1}, acc.Promised)
+	assert.Equal(t, Ballot{Round: 2, Node: 1}, acc.Promised)
 	assert.True(t, a.Accepted.IsZero(), "a refused proposal must not be accepted")
 
-	require.True(t, a.Accept(Ballot{2, 1}, v).OK)
+	require.True(t, a.Accept(Ballot{Round: 2, Node: 1}, v).OK)
 	// A later prepare reports what was accepted.
-	res = a.Prepare(Ballot{3, 0})
+	res = a.Prepare(Ballot{Round: 3, Node: 0})
 	require.True(t, res.OK)
-	assert.Equal(t, Ballot{2, 1}, res.Accepted)
+	assert.Equal(t, Ballot{Round: 2, Node: 1}, res.Accepted)
 	assert.Equal(t, v, res.Value)
 	// and the old ballot can no longer be accepted.
-	assert.False(t, a.Accept(Ballot{2, 1}, v).OK)
+	assert.False(t, a.Accept(Ballot{Round: 2, Node: 1}, v).OK)
 }
 
 func TestProposerAdoptsHighestAccepted(t *testing.T) {
@@ -53,22 +53,22 @@ func TestProposerAdoptsHighestAccepted(t *testing.T) {
 	own := []paxos.Command{put(1, 1, "k", "mine")}
 	old := []paxos.Command{put(2, 1, "k", "old")}
 	newer := []paxos.Command{put(3, 1, "k", "newer")}
-	p := NewProposer(m, Ballot{7, 0}, own)
+	p := NewProposer(m, Ballot{Round: 7, Node: 0}, own)
 	assert.False(t, p.Promise(0, PrepareResult{OK: true}))
-	assert.False(t, p.Promise(1, PrepareResult{OK: true, Accepted: Ballot{2, 3}, Value: old}))
-	assert.False(t, p.Promise(3, PrepareResult{Promised: Ballot{9, 3}}), "a refusal is no promise")
-	assert.True(t, p.Promise(2, PrepareResult{OK: true, Accepted: Ballot{5, 4}, Value: newer}))
+	assert.False(t, p.Promise(1, PrepareResult{OK: true, Accepted: Ballot{Round: 2, Node: 3}, Value: old}))
+	assert.False(t, p.Promise(3, PrepareResult{Promised: Ballot{Round: 9, Node: 3}}), "a refusal is no promise")
+	assert.True(t, p.Promise(2, PrepareResult{OK: true, Accepted: Ballot{Round: 5, Node: 4}, Value: newer}))
 	assert.True(t, p.Ready())
 	assert.True(t, p.Adopted())
 	assert.Equal(t, newer, p.Value())
 	assert.False(t, p.Promise(4, PrepareResult{OK: true}), "ready is reported once")
 	assert.False(t, p.Refused())
 
-	q := NewProposer(m, Ballot{1, 0}, own)
-	q.Promise(1, PrepareResult{Promised: Ballot{2, 1}})
-	q.Promise(2, PrepareResult{Promised: Ballot{2, 1}})
+	q := NewProposer(m, Ballot{Round: 1, Node: 0}, own)
+	q.Promise(1, PrepareResult{Promised: Ballot{Round: 2, Node: 1}})
+	q.Promise(2, PrepareResult{Promised: Ballot{Round: 2, Node: 1}})
 	assert.False(t, q.Refused())
-	q.Promise(3, PrepareResult{Promised: Ballot{2, 1}})
+	q.Promise(3, PrepareResult{Promised: Ballot{Round: 2, Node: 1}})
 	assert.True(t, q.Refused(), "three refusals of five leave no majority")
 }
 
@@ -78,15 +78,15 @@ func TestLearnerNeedsQuorumOfOneBallot(t *testing.T) {
 	a := []paxos.Command{put(1, 1, "k", "a")}
 	b := []paxos.Command{put(2, 1, "k", "b")}
 	l := NewLearner(m)
-	assert.False(t, l.Accepted(0, Ballot{1, 0}, a))
-	assert.False(t, l.Accepted(1, Ballot{2, 1}, b), "votes of different ballots do not add up")
+	assert.False(t, l.Accepted(0, Ballot{Round: 1, Node: 0}, a))
+	assert.False(t, l.Accepted(1, Ballot{Round: 2, Node: 1}, b), "votes of different ballots do not add up")
 	_, ok := l.Value()
 	assert.False(t, ok)
-	assert.True(t, l.Accepted(2, Ballot{2, 1}, b))
+	assert.True(t, l.Accepted(2, Ballot{Round: 2, Node: 1}, b))
 	v, ok := l.Value()
 	require.True(t, ok)
 	assert.Equal(t, b, v)
-	assert.False(t, l.Accepted(1, Ballot{1, 0}, a), "learned once")
+	assert.False(t, l.Accepted(1, Ballot{Round: 1, Node: 0}, a), "learned once")
 	assert.False(t, l.Learn(a))
 }
 
@@ -211,24 +211,24 @@ func TestAdoptAcceptedValue(t *testing.T) {
 func TestNackCarriesHigherBallot(t *testing.T) {
 	c := newCluster(t, 3, false)
 	r := c.reps[1]
-	require.NoError(t, r.Step(paxos.Message{From: 2, To: 1, Body: Prepare{Slot: 4, Ballot: Ballot{6, 2}}}))
+	require.NoError(t, r.Step(paxos.Message{From: 2, To: 1, Body: Prepare{Slot: 4, Ballot: Ballot{Round: 6, Node: 2}}}))
 	rd := r.Ready()
 	require.Len(t, rd.Persist, 1, "a promise is persisted in the same Ready as the reply")
-	assert.Equal(t, PromiseRecord{Slot: 4, Ballot: Ballot{6, 2}}, rd.Persist[0])
+	assert.Equal(t, PromiseRecord{Slot: 4, Ballot: Ballot{Round: 6, Node: 2}}, rd.Persist[0])
 	require.Len(t, rd.Messages, 1)
 	assert.IsType(t, Promise{}, rd.Messages[0].Body)
 
-	require.NoError(t, r.Step(paxos.Message{From: 0, To: 1, Body: Prepare{Slot: 4, Ballot: Ballot{5, 0}}}))
+	require.NoError(t, r.Step(paxos.Message{From: 0, To: 1, Body: Prepare{Slot: 4, Ballot: Ballot{Round: 5, Node: 0}}}))
 	rd = r.Ready()
 	assert.Empty(t, rd.Persist)
 	require.Len(t, rd.Messages, 1)
-	assert.Equal(t, Nack{Slot: 4, Ballot: Ballot{5, 0}, Phase: 1, Promised: Ballot{6, 2}, MaxSlot: 4}, rd.Messages[0].Body)
+	assert.Equal(t, Nack{Slot: 4, Ballot: Ballot{Round: 5, Node: 0}, Phase: 1, Promised: Ballot{Round: 6, Node: 2}, MaxSlot: 4}, rd.Messages[0].Body)
 
-	require.NoError(t, r.Step(paxos.Message{From: 0, To: 1, Body: Accept{Slot: 4, Ballot: Ballot{5, 0}, Value: []paxos.Command{put(1, 1, "k", "v")}}}))
+	require.NoError(t, r.Step(paxos.Message{From: 0, To: 1, Body: Accept{Slot: 4, Ballot: Ballot{Round: 5, Node: 0}, Value: []paxos.Command{put(1, 1, "k", "v")}}}))
 	rd = r.Ready()
 	assert.Empty(t, rd.Persist)
 	require.Len(t, rd.Messages, 1)
-	assert.Equal(t, Nack{Slot: 4, Ballot: Ballot{5, 0}, Phase: 2, Promised: Ballot{6, 2}, MaxSlot: 4}, rd.Messages[0].Body)
+	assert.Equal(t, Nack{Slot: 4, Ballot: Ballot{Round: 5, Node: 0}, Phase: 2, Promised: Ballot{Round: 6, Node: 2}, MaxSlot: 4}, rd.Messages[0].Body)
 	assert.True(t, r.Acceptor(4).Accepted.IsZero())
 
 	// The proposer that was refused jumps past the ballot in the nack.
@@ -237,10 +237,10 @@ func TestNackCarriesHigherBallot(t *testing.T) {
 	rd = p.Ready()
 	require.NotEmpty(t, rd.Messages)
 	prep := rd.Messages[0].Body.(Prepare)
-	require.NoError(t, p.Step(paxos.Message{From: 1, To: 0, Body: Nack{Slot: prep.Slot, Ballot: prep.Ballot, Phase: 1, Promised: Ballot{9, 2}, MaxSlot: 4}}))
-	require.NoError(t, p.Step(paxos.Message{From: 2, To: 0, Body: Nack{Slot: prep.Slot, Ballot: prep.Ballot, Phase: 1, Promised: Ballot{9, 2}, MaxSlot: 4}}))
+	require.NoError(t, p.Step(paxos.Message{From: 1, To: 0, Body: Nack{Slot: prep.Slot, Ballot: prep.Ballot, Phase: 1, Promised: Ballot{Round: 9, Node: 2}, MaxSlot: 4}}))
+	require.NoError(t, p.Step(paxos.Message{From: 2, To: 0, Body: Nack{Slot: prep.Slot, Ballot: prep.Ballot, Phase: 1, Promised: Ballot{Round: 9, Node: 2}, MaxSlot: 4}}))
 	assert.Nil(t, p.slots[prep.Slot].prop, "a refused proposal gives up its slot")
-	assert.Equal(t, Ballot{9, 2}, p.slots[prep.Slot].hint)
+	assert.Equal(t, Ballot{Round: 9, Node: 2}, p.slots[prep.Slot].hint)
 	assert.Equal(t, uint64(4), p.maxSlot, "the nack's MaxSlot moves the next proposal past slot 4")
 	for i := 0; i < 100 && len(rd.Messages) == 0 || i == 0; i++ {
 		p.Tick()
@@ -251,7 +251,7 @@ func TestNackCarriesHigherBallot(t *testing.T) {
 	retry := rd.Messages[0].Body.(Prepare).Ballot
 	assert.Greater(t, retry.Round, uint64(9), "the retry's round jumps past the ballot that won")
 	// Rounds 7..9 are priority level 2 at N = 3, so the retry runs at level 3.
-	assert.Equal(t, Ballot{p.priorityRound(5, 3), 0}, retry, "the retry's round is the next priority level")
+	assert.Equal(t, Ballot{Round: p.priorityRound(5, 3), Node: 0}, retry, "the retry's round is the next priority level")
 }
 
 func TestRestoreKeepsPromisesAndDecisions(t *testing.T) {
@@ -261,9 +261,9 @@ func TestRestoreKeepsPromisesAndDecisions(t *testing.T) {
 	c.deliver(1 << 20)
 	// Replica 1 promises a high ballot in slot 2 and accepts in slot 3.
 	r := c.reps[1]
-	require.NoError(t, r.Step(paxos.Message{From: 2, To: 1, Body: Prepare{Slot: 2, Ballot: Ballot{8, 2}}}))
+	require.NoError(t, r.Step(paxos.Message{From: 2, To: 1, Body: Prepare{Slot: 2, Ballot: Ballot{Round: 8, Node: 2}}}))
 	v3 := []paxos.Command{put(3, 1, "y", "3")}
-	require.NoError(t, r.Step(paxos.Message{From: 2, To: 1, Body: Accept{Slot: 3, Ballot: Ballot{2, 2}, Value: v3}}))
+	require.NoError(t, r.Step(paxos.Message{From: 2, To: 1, Body: Accept{Slot: 3, Ballot: Ballot{Round: 2, Node: 2}, Value: v3}}))
 	c.collect(1)
 	c.queue = nil
 
@@ -274,18 +274,18 @@ func TestRestoreKeepsPromisesAndDecisions(t *testing.T) {
 	require.Len(t, c.execs[1], 1)
 	assert.Equal(t, cmd, c.execs[1][0].Command)
 	// The promise holds.
-	require.NoError(t, r.Step(paxos.Message{From: 0, To: 1, Body: Prepare{Slot: 2, Ballot: Ballot{7, 0}}}))
-	require.NoError(t, r.Step(paxos.Message{From: 0, To: 1, Body: Accept{Slot: 2, Ballot: Ballot{7, 0}, Value: v3}}))
+	require.NoError(t, r.Step(paxos.Message{From: 0, To: 1, Body: Prepare{Slot: 2, Ballot: Ballot{Round: 7, Node: 0}}}))
+	require.NoError(t, r.Step(paxos.Message{From: 0, To: 1, Body: Accept{Slot: 2, Ballot: Ballot{Round: 7, Node: 0}, Value: v3}}))
 	rd := r.Ready()
 	require.Len(t, rd.Messages, 2)
 	assert.IsType(t, Nack{}, rd.Messages[0].Body)
 	assert.IsType(t, Nack{}, rd.Messages[1].Body)
 	// The acceptance holds: a higher prepare reports it.
-	require.NoError(t, r.Step(paxos.Message{From: 0, To: 1, Body: Prepare{Slot: 3, Ballot: Ballot{3, 0}}}))
+	require.NoError(t, r.Step(paxos.Message{From: 0, To: 1, Body: Prepare{Slot: 3, Ballot: Ballot{Round: 3, Node: 0}}}))
 	rd = r.Ready()
 	require.Len(t, rd.Messages, 1)
 	pm := rd.Messages[0].Body.(Promise)
-	assert.Equal(t, Ballot{2, 2}, pm.Accepted)
+	assert.Equal(t, Ballot{Round: 2, Node: 2}, pm.Accepted)
 	assert.Equal(t, v3, pm.Value)
 
 	// A restored proposer never reuses a ballot it used before the crash.
@@ -309,7 +309,7 @@ func TestRestoreRejectsForeignRecords(t *testing.T) {
 	_, err = New(paxos.Config{ID: 0, N: 3, Restore: &paxos.Persisted{Records: []any{DecisionRecord{Slot: 1}}}})
 	require.ErrorIs(t, err, ErrRestore)
 	// Pointer records (as a storage layer might hand back) are accepted.
-	_, err = New(paxos.Config{ID: 0, N: 3, Restore: &paxos.Persisted{Records: []any{&PromiseRecord{Slot: 1, Ballot: Ballot{1, 1}}}}})
+	_, err = New(paxos.Config{ID: 0, N: 3, Restore: &paxos.Persisted{Records: []any{&PromiseRecord{Slot: 1, Ballot: Ballot{Round: 1, Node: 1}}}}})
 	require.NoError(t, err)
 }
 
@@ -388,23 +388,23 @@ func TestMalformedMessages(t *testing.T) {
 	require.NoError(t, err)
 	v := []paxos.Command{put(1, 1, "k", "v")}
 	bad := []paxos.Message{
-		{From: 0, To: 2, Body: Prepare{Slot: 1, Ballot: Ballot{1, 0}}},           // not for us
-		{From: 5, To: 1, Body: Prepare{Slot: 1, Ballot: Ballot{1, 5}}},           // no such sender
-		{From: 1, To: 1, Body: Prepare{Slot: 1, Ballot: Ballot{1, 1}}},           // from self
-		{From: 0, To: 1, Body: nil},                                              // no body
-		{From: 0, To: 1, Body: "hello"},                                          // foreign body
-		{From: 0, To: 1, Body: &Prepare{Slot: 1, Ballot: Ballot{1, 0}}},          // pointer, not value
-		{From: 0, To: 1, Body: Prepare{Slot: 0, Ballot: Ballot{1, 0}}},           // slot 0
-		{From: 0, To: 1, Body: Prepare{Slot: 1, Ballot: Ballot{1, 2}}},           // someone else's ballot
-		{From: 0, To: 1, Body: Prepare{Slot: 1, Ballot: Ballot{0, 0}}},           // round 0
-		{From: 0, To: 1, Body: Accept{Slot: 1, Ballot: Ballot{1, 0}}},            // no value
-		{From: 0, To: 1, Body: Commit{Slot: 1}},                                  // no value
-		{From: 0, To: 1, Body: Commit{Slot: 1, Value: []paxos.Command{{Op: 9}}}}, // bad op
-		{From: 0, To: 1, Body: Nack{Slot: 1, Ballot: Ballot{1, 1}, Phase: 3}},    // bad phase
-		{From: 0, To: 1, Body: CatchUp{From: 0}},                                 // slot 0
-		{From: 0, To: 1, Body: CatchUp{From: 5, To: 2}},                          // empty range
-		{From: 0, To: 1, Body: Learned{Entries: []Entry{{Slot: 2}}}},             // no value
-		{From: 0, To: 1, Body: Promise{Slot: 1, Ballot: Ballot{1, 1}, Accepted: Ballot{1, 0}}},
+		{From: 0, To: 2, Body: Prepare{Slot: 1, Ballot: Ballot{Round: 1, Node: 0}}}, // not for us
+		{From: 5, To: 1, Body: Prepare{Slot: 1, Ballot: Ballot{Round: 1, Node: 5}}}, // no such sender
+		{From: 1, To: 1, Body: Prepare{Slot: 1, Ballot: Ballot{Round: 1, Node: 1}}}, // from self
+		{From: 0, To: 1, Body: nil},     // no body
+		{From: 0, To: 1, Body: "hello"}, // foreign body
+		{From: 0, To: 1, Body: &Prepare{Slot: 1, Ballot: Ballot{Round: 1, Node: 0}}},       // pointer, not value
+		{From: 0, To: 1, Body: Prepare{Slot: 0, Ballot: Ballot{Round: 1, Node: 0}}},        // slot 0
+		{From: 0, To: 1, Body: Prepare{Slot: 1, Ballot: Ballot{Round: 1, Node: 2}}},        // someone else's ballot
+		{From: 0, To: 1, Body: Prepare{Slot: 1, Ballot: Ballot{Round: 0, Node: 0}}},        // round 0
+		{From: 0, To: 1, Body: Accept{Slot: 1, Ballot: Ballot{Round: 1, Node: 0}}},         // no value
+		{From: 0, To: 1, Body: Commit{Slot: 1}},                                            // no value
+		{From: 0, To: 1, Body: Commit{Slot: 1, Value: []paxos.Command{{Op: 9}}}},           // bad op
+		{From: 0, To: 1, Body: Nack{Slot: 1, Ballot: Ballot{Round: 1, Node: 1}, Phase: 3}}, // bad phase
+		{From: 0, To: 1, Body: CatchUp{From: 0}},                                           // slot 0
+		{From: 0, To: 1, Body: CatchUp{From: 5, To: 2}},                                    // empty range
+		{From: 0, To: 1, Body: Learned{Entries: []Entry{{Slot: 2}}}},                       // no value
+		{From: 0, To: 1, Body: Promise{Slot: 1, Ballot: Ballot{Round: 1, Node: 1}, Accepted: Ballot{Round: 1, Node: 0}}},
 	}
 	for i, m := range bad {
 		err := r.Step(m)
@@ -415,7 +415,7 @@ func TestMalformedMessages(t *testing.T) {
 	assert.Empty(t, rd.Messages, "malformed messages get no answer")
 	assert.Empty(t, rd.Persist)
 	// The replica still works.
-	require.NoError(t, r.Step(paxos.Message{From: 0, To: 1, Body: Accept{Slot: 1, Ballot: Ballot{1, 0}, Value: v}}))
+	require.NoError(t, r.Step(paxos.Message{From: 0, To: 1, Body: Accept{Slot: 1, Ballot: Ballot{Round: 1, Node: 0}, Value: v}}))
 	assert.Len(t, r.Ready().Messages, 1)
 }
 
@@ -465,16 +465,16 @@ func TestCodecRoundTrip(t *testing.T) {
 	v := []paxos.Command{put(1, 2, "k", "v"), get(3, 4, "k")}
 	covered := map[string]bool{}
 	for _, body := range []any{
-		Prepare{Slot: 1, Ballot: Ballot{2, 3}},
-		Promise{Slot: 1, Ballot: Ballot{2, 3}, Accepted: Ballot{1, 1}, Value: v, MaxSlot: 9},
-		Accept{Slot: 4, Ballot: Ballot{2, 3}, Value: v},
-		Accepted{Slot: 4, Ballot: Ballot{2, 3}},
-		Nack{Slot: 4, Ballot: Ballot{2, 3}, Phase: 2, Promised: Ballot{5, 1}, MaxSlot: 7},
+		Prepare{Slot: 1, Ballot: Ballot{Round: 2, Node: 3}},
+		Promise{Slot: 1, Ballot: Ballot{Round: 2, Node: 3}, Accepted: Ballot{Round: 1, Node: 1}, Value: v, MaxSlot: 9},
+		Accept{Slot: 4, Ballot: Ballot{Round: 2, Node: 3}, Value: v},
+		Accepted{Slot: 4, Ballot: Ballot{Round: 2, Node: 3}},
+		Nack{Slot: 4, Ballot: Ballot{Round: 2, Node: 3}, Phase: 2, Promised: Ballot{Round: 5, Node: 1}, MaxSlot: 7},
 		Commit{Slot: 4, Value: v},
 		CatchUp{From: 3, To: 8},
 		Learned{Entries: []Entry{{Slot: 3, Value: v}}, MaxLearned: 8},
-		PromiseRecord{Slot: 1, Ballot: Ballot{2, 3}},
-		AcceptRecord{Slot: 1, Ballot: Ballot{2, 3}, Value: v},
+		PromiseRecord{Slot: 1, Ballot: Ballot{Round: 2, Node: 3}},
+		AcceptRecord{Slot: 1, Ballot: Ballot{Round: 2, Node: 3}, Value: v},
 		DecisionRecord{Slot: 1, Value: v},
 		DecisionRecord{Slot: 1},
 	} {

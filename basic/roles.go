@@ -88,35 +88,15 @@
 package basic
 
 import (
-	"fmt"
 	"slices"
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/quorum"
 )
 
-// Ballot is a proposal number. Ballots are ordered by Round, then by Node;
-// each proposer only uses ballots carrying its own id, so no two proposers
-// ever use the same ballot. The zero Ballot means "none" and is lower than
-// every ballot a proposer uses (rounds start at 1).
-type Ballot struct {
-	Round uint64       `msgpack:"r"`
-	Node  paxos.NodeID `msgpack:"n"`
-}
-
-// Less reports whether b orders before o.
-func (b Ballot) Less(o Ballot) bool {
-	if b.Round != o.Round {
-		return b.Round < o.Round
-	}
-	return b.Node < o.Node
-}
-
-// IsZero reports whether b is the zero ballot ("none").
-func (b Ballot) IsZero() bool { return b == Ballot{} }
-
-// String formats b as "round.node".
-func (b Ballot) String() string { return fmt.Sprintf("%d.%d", b.Round, b.Node) }
+// Ballot is a proposal number: (round, replica id), ordered by round,
+// then id. It is the library's shared paxos.Ballot.
+type Ballot = paxos.Ballot
 
 // NextBallot returns the smallest ballot of node that is higher than after
 // (and has a round of at least 1).

@@ -230,7 +230,7 @@ func NewEngine(cfg paxos.Config, opt Options) (*Replica, error) {
 		// Every replica starts having promised ballot 1.L with nothing
 		// accepted, exactly what phase 1 at that ballot would report; so
 		// L may skip phase 1. Any other candidate uses a higher ballot.
-		b := Ballot{Round: 1, Leader: cfg.InitialLeader}
+		b := Ballot{Round: 1, Node: cfg.InitialLeader}
 		r.promised, r.maxSeen, r.leader = b, b, cfg.InitialLeader
 		r.persist(PromiseRecord{Ballot: b})
 		if r.me == cfg.InitialLeader {
@@ -557,7 +557,7 @@ func (r *Replica) checkSlot(slot uint64, cmds []paxos.Command) error {
 
 func (r *Replica) startElection() {
 	round := max(r.promised.Round, r.maxSeen.Round) + 1
-	b := Ballot{Round: round, Leader: r.me}
+	b := Ballot{Round: round, Node: r.me}
 	r.role, r.ballot, r.leader = candidate, b, -1
 	r.promise(b)
 	r.promises = quorum.Of(int(r.me))
@@ -589,17 +589,17 @@ func (r *Replica) observe(b Ballot) {
 	}
 	r.electionElapsed = 0
 	if r.cfg.LeaseTicks > 0 {
-		r.leaseHolder = b.Leader
+		r.leaseHolder = b.Node
 		r.leaseUntil = r.ticks + uint64(r.cfg.LeaseTicks)
 	}
-	if r.leader != b.Leader {
-		r.leader = b.Leader
+	if r.leader != b.Node {
+		r.leader = b.Node
 		r.reforward()
 	}
 }
 
 func (r *Replica) onPrepare(from paxos.NodeID, m Prepare) error {
-	if m.Ballot.Leader != from {
+	if m.Ballot.Node != from {
 		return fmt.Errorf("%w: prepare for ballot %v sent by %d", ErrMalformed, m.Ballot, from)
 	}
 	if m.Ballot.Less(r.promised) {
@@ -817,7 +817,7 @@ func (r *Replica) onAccept(from paxos.NodeID, m Accept) error {
 	if err := r.checkSlot(m.Slot, m.Cmds); err != nil {
 		return err
 	}
-	if m.Ballot.Leader != from {
+	if m.Ballot.Node != from {
 		return fmt.Errorf("%w: accept for ballot %v sent by %d", ErrMalformed, m.Ballot, from)
 	}
 	if m.Ballot.Less(r.promised) {
@@ -951,7 +951,7 @@ func (r *Replica) heartbeat() {
 }
 
 func (r *Replica) onHeartbeat(from paxos.NodeID, m Heartbeat) error {
-	if m.Ballot.Leader != from {
+	if m.Ballot.Node != from {
 		return fmt.Errorf("%w: heartbeat for ballot %v sent by %d", ErrMalformed, m.Ballot, from)
 	}
 	if m.Ballot.Less(r.promised) {
@@ -998,7 +998,7 @@ func (r *Replica) onCatchUp(m CatchUp) error {
 		}
 	}
 	if m.Ballot.Less(r.promised) {
-		r.send(m.Ballot.Leader, Nack{Promised: r.promised})
+		r.send(m.Ballot.Node, Nack{Promised: r.promised})
 		return nil
 	}
 	r.observe(m.Ballot)
@@ -1010,7 +1010,7 @@ func (r *Replica) onCatchUp(m CatchUp) error {
 
 func (r *Replica) onInstallSnapshot(m InstallSnapshot) {
 	if m.Ballot.Less(r.promised) {
-		r.send(m.Ballot.Leader, Nack{Promised: r.promised})
+		r.send(m.Ballot.Node, Nack{Promised: r.promised})
 		return
 	}
 	r.observe(m.Ballot)

@@ -1,29 +1,14 @@
 package multi
 
 import (
-	"fmt"
-
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/kv"
 )
 
-// Ballot orders leadership attempts: by Round, then by the leader's ID. The
-// zero Ballot is below every real ballot.
-type Ballot struct {
-	Round  uint64       `msgpack:"r"`
-	Leader paxos.NodeID `msgpack:"l"`
-}
-
-// Less reports whether b orders before o.
-func (b Ballot) Less(o Ballot) bool {
-	if b.Round != o.Round {
-		return b.Round < o.Round
-	}
-	return b.Leader < o.Leader
-}
-
-// String renders the ballot as "round.leader".
-func (b Ballot) String() string { return fmt.Sprintf("%d.%d", b.Round, b.Leader) }
+// Ballot orders leadership attempts: by Round, then by the leader's id
+// (Node). It is the library's shared paxos.Ballot; the zero Ballot is below
+// every real ballot.
+type Ballot = paxos.Ballot
 
 // Entry is one slot's value as carried in phase 1, catch-up and snapshots.
 type Entry struct {

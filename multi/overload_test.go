@@ -107,7 +107,7 @@ func TestRetransmitWaitsForEvidenceOfLoss(t *testing.T) {
 	r.Propose(put(1, 1, "k", "v"))
 	rd := r.Ready()
 	require.Len(t, bodies[multi.Accept](rd, 1), 1)
-	b := multi.Ballot{Round: 1, Leader: 0}
+	b := multi.Ballot{Round: 1, Node: 0}
 	for i := 0; i < 5; i++ { // no answers at all: nothing is resent
 		r.Tick()
 		assert.Empty(t, bodies[multi.Accept](r.Ready(), 1), "tick %d", i+1)
@@ -141,7 +141,7 @@ func TestFollowerForwardCredit(t *testing.T) {
 	r.Propose(cmds[0]) // a retry of a pending command is not sent again
 	assert.Empty(t, bodies[multi.Forward](r.Ready(), 0))
 
-	b := multi.Ballot{Round: 1, Leader: 0}
+	b := multi.Ballot{Round: 1, Node: 0}
 	for s, c := range cmds[:2] {
 		require.NoError(t, r.Step(paxos.Message{From: 0, To: 1, Body: multi.Commit{Ballot: b, Slot: uint64(s + 1), Cmds: []paxos.Command{c}}}))
 	}

@@ -18,7 +18,7 @@ func TestCodecRoundTrip(t *testing.T) {
 	store.Apply(put(3, 1, "a", "1"))
 	store.Apply(put(3, 3, "b", "2")) // a gap in the session: Done map kept
 	cmds := []paxos.Command{put(1, 2, "k", "v")}
-	b := multi.Ballot{Round: 4, Leader: 2}
+	b := multi.Ballot{Round: 4, Node: 2}
 	snap := multi.Snapshot{Index: 9, KV: store.Snapshot()}
 	for _, v := range []any{
 		multi.Prepare{Ballot: b, Commit: 3},
@@ -54,7 +54,7 @@ func TestCodecRoundTrip(t *testing.T) {
 func TestMalformedMessages(t *testing.T) {
 	r, err := multi.New(paxos.Config{N: 3, ID: 1, InitialLeader: 0})
 	require.NoError(t, err)
-	b := multi.Ballot{Round: 1, Leader: 0}
+	b := multi.Ballot{Round: 1, Node: 0}
 	for _, m := range []paxos.Message{
 		{From: 0, To: 2, Body: multi.Heartbeat{Ballot: b}},                                  // not for us
 		{From: 7, To: 1, Body: multi.Heartbeat{Ballot: b}},                                  // no such sender
@@ -83,15 +83,15 @@ func TestStaleAcceptRejected(t *testing.T) {
 	r, err := multi.New(paxos.Config{N: 3, ID: 1, InitialLeader: 0})
 	require.NoError(t, err)
 	r.Ready()
-	high := multi.Ballot{Round: 5, Leader: 2}
+	high := multi.Ballot{Round: 5, Node: 2}
 	require.NoError(t, r.Step(paxos.Message{From: 2, To: 1, Body: multi.Prepare{Ballot: high}}))
 	rd := r.Ready()
 	assert.Equal(t, []any{multi.PromiseRecord{Ballot: high}}, rd.Persist)
 	require.Len(t, rd.Messages, 1)
 	assert.IsType(t, multi.Promise{}, rd.Messages[0].Body)
 	for _, body := range []any{
-		multi.Accept{Ballot: multi.Ballot{Round: 1, Leader: 0}, Slot: 1, Cmds: []paxos.Command{put(1, 1, "a", "b")}},
-		multi.Commit{Ballot: multi.Ballot{Round: 1, Leader: 0}, Slot: 1, Cmds: []paxos.Command{put(1, 1, "a", "b")}},
+		multi.Accept{Ballot: multi.Ballot{Round: 1, Node: 0}, Slot: 1, Cmds: []paxos.Command{put(1, 1, "a", "b")}},
+		multi.Commit{Ballot: multi.Ballot{Round: 1, Node: 0}, Slot: 1, Cmds: []paxos.Command{put(1, 1, "a", "b")}},
 	} {
 		require.NoError(t, r.Step(paxos.Message{From: 0, To: 1, Body: body}))
 		rd = r.Ready()
