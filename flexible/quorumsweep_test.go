@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/paxos-lab/paxos"
-	"github.com/paxos-lab/paxos/flexible"
 	"github.com/paxos-lab/paxos/sim"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -29,19 +28,14 @@ func sweepRun(t *testing.T, n, q2 int, jitter time.Duration, seed uint64) (float
 			}
 		}
 	}
-	sent := make([]map[string]int, n)
 	s, err := sim.New(sim.Config{
-		N:       n,
-		Replica: paxos.Config{HeartbeatTicks: 1, ElectionTicks: 10, RetryTicks: 5, InitialLeader: 0, Quorums: mustCounting(t, n, n-q2+1, q2)},
-		RTT:     m,
-		Jitter:  jitter,
-		CPU:     250 * time.Microsecond,
-		Seed:    seed,
-		New: func(cfg paxos.Config) (paxos.Replica, error) {
-			r, err := flexible.New(cfg)
-			sent[cfg.ID] = map[string]int{}
-			return counted{r, sent[cfg.ID]}, err
-		},
+		Protocol: "flexible",
+		N:        n,
+		Replica:  paxos.Config{HeartbeatTicks: 1, ElectionTicks: 10, RetryTicks: 5, InitialLeader: 0, Quorums: mustCounting(t, n, n-q2+1, q2)},
+		RTT:      m,
+		Jitter:   jitter,
+		CPU:      250 * time.Microsecond,
+		Seed:     seed,
 	})
 	require.NoError(t, err)
 	for c := 0; c < 10; c++ {
@@ -54,26 +48,14 @@ func sweepRun(t *testing.T, n, q2 int, jitter time.Duration, seed uint64) (float
 	}
 	const warmup, measure = 500 * time.Millisecond, 1500 * time.Millisecond
 	s.Run(warmup + measure)
-	done := 0
-	for _, op := range s.History() {
-		if op.Done && op.Return >= warmup {
-			done++
+	sent := make([]map[string]int, n)
+	for id := range sent {
+		sent[id] = map[string]int{}
+		for kind, c := range s.Sent(paxos.NodeID(id)) {
+			sent[id][kind] = int(c)
 		}
 	}
-	return float64(done) / measure.Seconds(), sent
-}
-
-type counted struct {
-	paxos.Replica
-	sent map[string]int
-}
-
-func (c counted) Ready() paxos.Ready {
-	rd := c.Replica.Ready()
-	for _, m := range rd.Messages {
-		c.sent[fmt.Sprintf("%T", m.Body)]++
-	}
-	return rd
+	return s.Throughput(warmup, warmup+measure), sent
 }
 
 // TestThriftyQ2SweepN9 covers the fpaxos experiment's outlier, N = 9 with

@@ -20,16 +20,12 @@ import (
 // the 500 ms after a 200 ms warm-up, and the replicas' message counts.
 func lanThroughput(t *testing.T, batch int, rate float64) (float64, map[string]int) {
 	t.Helper()
-	sent := map[string]int{}
 	s, err := sim.New(sim.Config{
-		N:       5,
-		Replica: paxos.Config{HeartbeatTicks: 1, ElectionTicks: 10, RetryTicks: 5, Batch: batch, InitialLeader: 0},
-		CPU:     7 * time.Microsecond,
-		Seed:    1,
-		New: func(cfg paxos.Config) (paxos.Replica, error) {
-			r, err := paxos.New("multi", cfg)
-			return counting{r, sent}, err
-		},
+		Protocol: "multi",
+		N:        5,
+		Replica:  paxos.Config{HeartbeatTicks: 1, ElectionTicks: 10, RetryTicks: 5, Batch: batch, InitialLeader: 0},
+		CPU:      7 * time.Microsecond,
+		Seed:     1,
 	})
 	require.NoError(t, err)
 	for site := 0; site < 5; site++ {
@@ -44,27 +40,13 @@ func lanThroughput(t *testing.T, batch int, rate float64) (float64, map[string]i
 	}
 	const warmup, measure = 200 * time.Millisecond, 500 * time.Millisecond
 	s.Run(warmup + measure)
-	done := 0
-	for _, op := range s.History() {
-		if op.Done && op.Return >= warmup {
-			done++
+	sent := map[string]int{}
+	for id := 0; id < 5; id++ {
+		for kind, c := range s.Sent(paxos.NodeID(id)) {
+			sent[kind] += int(c)
 		}
 	}
-	return float64(done) / measure.Seconds(), sent
-}
-
-// counting counts the messages a replica sends, by body type.
-type counting struct {
-	paxos.Replica
-	sent map[string]int
-}
-
-func (c counting) Ready() paxos.Ready {
-	rd := c.Replica.Ready()
-	for _, m := range rd.Messages {
-		c.sent[fmt.Sprintf("%T", m.Body)]++
-	}
-	return rd
+	return s.Throughput(warmup, warmup+measure), sent
 }
 
 // TestOverloadDegradesGracefully offers twice the closed-loop saturation

@@ -48,3 +48,26 @@ func TestBasicPaxosIsDeterministic(t *testing.T) {
 	tr3, _ := run(8)
 	require.NotEqual(t, tr1, tr3)
 }
+
+// TestSentAndThroughput checks the simulator's own counters against what
+// Basic Paxos must do: one proposer, one client, no faults. Every command
+// costs the proposer a Prepare and an Accept to each of its 2 peers, and a
+// closed-loop client at 4 ms per round trip (two rounds) completes an
+// operation every 8 ms.
+func TestSentAndThroughput(t *testing.T) {
+	if !slices.Contains(paxos.Protocols(), "basic") {
+		t.Skip("protocol basic is not registered")
+	}
+	s := newSim(t, sim.Config{Protocol: "basic", N: 3, RTT: sim.Uniform(3, 4), Seed: 1})
+	_, err := s.AddClient(sim.ClientConfig{Site: 0, Workload: putWorkload, Ops: 10})
+	require.NoError(t, err)
+	require.True(t, s.RunUntil(func() bool { return s.Completed() == 10 }, 10*time.Second))
+	sent := s.Sent(0)
+	require.Equal(t, uint64(20), sent["basic.Prepare"], "%v", sent)
+	require.Equal(t, uint64(20), sent["basic.Accept"], "%v", sent)
+	// The window is half open: the 10th operation returns at exactly 80 ms.
+	require.Equal(t, 9/0.08, s.Throughput(0, 80*ms))
+	require.Equal(t, 10/0.081, s.Throughput(0, 81*ms))
+	require.Zero(t, s.Throughput(80*ms, 80*ms))
+	require.Empty(t, s.Sent(7), "no such replica")
+}

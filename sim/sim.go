@@ -35,6 +35,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"time"
 
@@ -139,6 +140,7 @@ type Sim struct {
 	stepErrs uint64
 	dropped  uint64
 	traceErr error
+	sent     []map[reflect.Type]uint64 // per replica: messages sent, by body type
 }
 
 // New validates cfg and builds the simulation with every replica running,
@@ -177,6 +179,7 @@ func New(cfg Config) (*Sim, error) {
 		cfg:    cfg,
 		n:      n,
 		rng:    rand.New(rand.NewPCG(cfg.Seed, 0x73696d2d6e6574)),
+		sent:   make([]map[reflect.Type]uint64, n),
 		nodes:  make([]node, n),
 		oneWay: make([]time.Duration, n*n),
 		cut:    make([]bool, n*n),
@@ -320,6 +323,34 @@ func (s *Sim) StepErrors() uint64 { return s.stepErrs }
 // Dropped returns how many messages, requests and replies were lost: to
 // faults, cut links, crashed replicas or invalid destinations.
 func (s *Sim) Dropped() uint64 { return s.dropped }
+
+// Sent returns how many messages replica id has sent so far, over all its
+// incarnations, by message type as fmt's %T prints it (e.g. "multi.Accept").
+func (s *Sim) Sent(id paxos.NodeID) map[string]uint64 {
+	out := map[string]uint64{}
+	if int(id) < 0 || int(id) >= len(s.sent) {
+		return out
+	}
+	for t, c := range s.sent[id] {
+		out[t.String()] += c
+	}
+	return out
+}
+
+// Throughput returns the client operations that returned in the virtual
+// time window [from, to), per second of that window.
+func (s *Sim) Throughput(from, to time.Duration) float64 {
+	if to <= from {
+		return 0
+	}
+	done := 0
+	for i := range s.ops {
+		if op := &s.ops[i]; op.Done && op.Return >= from && op.Return < to {
+			done++
+		}
+	}
+	return float64(done) / (to - from).Seconds()
+}
 
 // TraceErr returns the first error writing the trace, after which tracing
 // stopped.
@@ -614,8 +645,16 @@ func (s *Sim) drain(nd *node) {
 	if len(rd.Persist) > 0 {
 		nd.records = append(nd.records, rd.Persist...)
 	}
-	for i := range rd.Messages {
-		s.send(int(nd.id), &rd.Messages[i])
+	if len(rd.Messages) > 0 {
+		sent := s.sent[nd.id]
+		if sent == nil {
+			sent = map[reflect.Type]uint64{}
+			s.sent[nd.id] = sent
+		}
+		for i := range rd.Messages {
+			sent[reflect.TypeOf(rd.Messages[i].Body)]++
+			s.send(int(nd.id), &rd.Messages[i])
+		}
 	}
 	for _, c := range rd.Committed {
 		if idx, ok := s.byID[c.ID]; ok {
