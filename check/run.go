@@ -161,8 +161,9 @@ func (w *workload) Next(rng *rand.Rand) paxos.Command {
 
 // Run performs one randomized simulation and checks it: linearizability of
 // the client history and the protocol invariants (one value per instance,
-// agreeing execution order, EPaxos dependencies between conflicts). A
-// returned error means the run could not be set up; violations are in
+// agreeing execution order, EPaxos dependencies between conflicts), and
+// liveness: once the faults heal, every operation completes. A returned
+// error means the run could not be set up; violations are in
 // Result.Failures.
 func Run(opts Options) (Result, error) {
 	opts = opts.withDefaults()
@@ -228,7 +229,7 @@ func Run(opts Options) (Result, error) {
 	// in virtual time.
 	s.Run(opts.FaultWindow)
 	s.RunUntil(func() bool { return s.Operations() >= opts.Ops && s.Completed() == s.Operations() },
-		opts.FaultWindow+120*time.Second)
+		opts.FaultWindow+livenessBound)
 
 	res := Result{Seed: opts.Seed, Events: s.Events(), Virtual: s.Now(),
 		Crashes: injected.crashes, Partitions: injected.partitions, Dropped: s.Dropped()}
@@ -240,8 +241,18 @@ func Run(opts Options) (Result, error) {
 		}
 	}
 	res.Failures = append(res.Failures, Verify(res.History, learnedFromSim(s), appliedFromSim(s), opts.LinTimeout)...)
+	// Liveness: every fault heals at the end of the window (crashed
+	// replicas restart), so every client must get through its operations.
+	if res.Completed < opts.Ops {
+		res.Failures = append(res.Failures, fmt.Sprintf("liveness: %d of %d operations completed within %s (virtual) after the faults healed",
+			res.Completed, opts.Ops, livenessBound))
+	}
 	return res, nil
 }
+
+// livenessBound is how long, in virtual time after the faults healed, the
+// clients get to finish their operations.
+const livenessBound = 120 * time.Second
 
 // Verify checks a history and what the replicas learned and applied, and
 // returns every violation found. The invariants run first; when one already

@@ -24,6 +24,8 @@ type localOnly struct {
 	held  []paxos.Command // proposals, executed at the next tick
 	// silent hides decisions, so only the linearizability check can catch it.
 	silent bool
+	// mute drops every proposal: no operation ever completes.
+	mute bool
 }
 
 func newLocalOnly(cfg paxos.Config) (paxos.Replica, error) {
@@ -31,7 +33,11 @@ func newLocalOnly(cfg paxos.Config) (paxos.Replica, error) {
 }
 
 func (r *localOnly) ID() paxos.NodeID          { return r.id }
-func (r *localOnly) Propose(cmd paxos.Command) { r.held = append(r.held, cmd) }
+func (r *localOnly) Propose(cmd paxos.Command) {
+	if !r.mute {
+		r.held = append(r.held, cmd)
+	}
+}
 func (r *localOnly) Step(paxos.Message) error  { return nil }
 func (r *localOnly) Tick() {
 	for _, cmd := range r.held {
@@ -79,6 +85,18 @@ func TestRunCatchesStaleReadsByLinearizability(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 5, caught, "every seed of a protocol without consensus must fail")
+}
+
+// A protocol that never answers is safe (nothing happens) but not live:
+// the liveness check must fail it.
+func TestRunCatchesProtocolThatNeverAnswers(t *testing.T) {
+	mute := func(cfg paxos.Config) (paxos.Replica, error) {
+		return &localOnly{id: cfg.ID, store: kv.New(), mute: true}, nil
+	}
+	res, err := check.Run(check.Options{New: mute, Replicas: 3, Seed: 1, Ops: 30})
+	require.NoError(t, err)
+	require.False(t, res.OK())
+	assert.Contains(t, res.Failures[0], "liveness: 0 of 30 operations completed")
 }
 
 func TestRunIsDeterministic(t *testing.T) {

@@ -132,6 +132,12 @@ type instance struct {
 	led   bool   // this replica's own instance, counted in Replica.inflight
 	ledAt uint64 // when this replica started leading it
 
+	// outOfFastQuorum holds replicas proven not to have been in the
+	// instance's initial-ballot fast quorum (rule 4a in recovery.go),
+	// learned from TryPreAccept replies. Facts, so never reset; kept in
+	// memory only: forgetting them costs a recovery round, not safety.
+	outOfFastQuorum quorum.Set
+
 	co   *coord          // coordinator state when this replica drives the instance
 	mine []paxos.Command // commands proposed here riding on this instance
 	fast bool            // committed by this replica on the fast path
@@ -228,6 +234,7 @@ type Stats struct {
 	SlowPath      uint64 // instances this replica committed as leader or recoverer via Accept
 	Recoveries    uint64 // recoveries started here
 	TryPreAccepts uint64 // recoveries here that ran TryPreAccept
+	Deferred      uint64 // TryPreAccepts abandoned for a later attempt, blocked by an uncommitted conflicting instance
 	Executed      uint64 // instances executed here
 	Resent        uint64 // PreAccept or Accept messages sent again to a replica already asked
 	Widened       uint64 // PreAccept or Accept messages sent to a replica left out by Thrifty
@@ -1104,9 +1111,32 @@ func sortInstances(ids []paxos.Instance) {
 func (r *Replica) onWatermark(from paxos.NodeID, m Watermark) {
 	pe := r.peerExec[from]
 	for q := range pe {
+		if m.Executed[q] <= pe[q] {
+			r.helpCatchUp(from, q, m.Executed[q])
+		}
 		pe[q] = max(pe[q], m.Executed[q])
 	}
 	r.collect()
+}
+
+// catchUpBatch bounds the commits resent to a lagging peer per row and
+// watermark.
+const catchUpBatch = 8
+
+// helpCatchUp resends, to a peer whose execution of row q has not moved
+// since its previous watermark, the commits this replica holds just past
+// that point. A commit broadcast can be lost and its command leader crash
+// before retransmitting; when nothing the peer learns later depends on the
+// instance, nothing else would ever tell the peer, and no replica could
+// garbage-collect the instance.
+func (r *Replica) helpCatchUp(p paxos.NodeID, q int, upTo uint64) {
+	for s := upTo + 1; s <= upTo+catchUpBatch; s++ {
+		in := r.inst[q][s]
+		if in == nil || in.status != StatusCommitted {
+			return
+		}
+		r.send(p, Commit{Inst: in.id, Cmds: in.cmds, Seq: in.seq, Deps: in.deps})
+	}
 }
 
 // collect drops instances that every replica has executed.

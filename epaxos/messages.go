@@ -151,6 +151,10 @@ type TryPreAccept struct {
 // that instance is committed, interferes, is not among the attributes' deps
 // and does not depend on the recovered instance, which proves the recovered
 // instance was not committed on the fast path with these attributes.
+// LeaderOut says the replica holds Conflict with its command leader's
+// original attributes, which leave the recovered instance out: that leader
+// cannot have been in the recovered instance's fast quorum (rule 4a in
+// recovery.go).
 type TryPreAcceptReply struct {
 	Ballot    Ballot          `msgpack:"b"`
 	Inst      paxos.Instance  `msgpack:"i"`
@@ -161,6 +165,7 @@ type TryPreAcceptReply struct {
 	Deps      []uint64        `msgpack:"d,omitempty"`
 	Conflict  paxos.Instance  `msgpack:"x"`
 	Proof     bool            `msgpack:"p"`
+	LeaderOut bool            `msgpack:"l"`
 }
 
 // Watermark tells peers how far the sender has executed each replica's

@@ -34,14 +34,22 @@ package epaxos
 //     holds one of them with Orig (TryPreAccept gives it that), the other
 //     leader no longer counts as unknown, the other instance is free, runs
 //     PreAccept and comes to depend on the first, which then passes.
+//     The evidence may also sit at another replica: a TryPreAccept refused
+//     because of such a δ says so (LeaderOut), and p is then ruled out of
+//     γ's fast quorum for good. This is the report's "possible quorum"
+//     bookkeeping for deferred recoveries, restricted to what is proven:
+//     a replica is ruled out only on an instance holding its leader's
+//     original attributes.
 //  5. TryPreAccept at a replica fails when it knows an interfering instance
 //     δ that does not depend on γ and either is not in A0's deps, or is in
 //     them with seq >= A0's seq while not yet committed. When δ is committed
 //     (or executed) and not in A0's deps, that proves γ was not committed on
 //     the fast path with A0 (a fast quorum meets δ's deciding quorum, and at
 //     the replica in both, whichever came second would have seen the
-//     first), so the instance is free. A failure without proof abandons
-//     this attempt; the blocking instance is recovered first and γ retried
+//     first), so the instance is free. So it is when the refusals rule out
+//     enough silent replicas (4a) that L, U and the silent replicas left
+//     are fewer than FQ. Any other failure abandons this attempt (it is
+//     deferred): the blocking instance is recovered first and γ retried
 //     later at a higher ballot with randomized backoff.
 //  6. When TryPreAccept votes and U reach F+1 replicas: Accept A0.
 //
@@ -138,12 +146,8 @@ func (r *Replica) evalPrepare(in *instance) {
 	if len(co.prep) < r.sq {
 		return
 	}
-	L := in.id.Replica
 	var best *PrepareReply
 	var cmds []paxos.Command
-	var a0 *PrepareReply
-	var u quorum.Set
-	others := 0
 	for p := 0; p < r.n; p++ {
 		rep, ok := co.prep[paxos.NodeID(p)]
 		if !ok {
@@ -155,33 +159,19 @@ func (r *Replica) evalPrepare(in *instance) {
 		if cmds == nil && len(rep.Cmds) > 0 {
 			cmds = rep.Cmds
 		}
-		if paxos.NodeID(p) != L {
-			others++
-			if rep.Orig && rep.Status == StatusPreAccepted {
-				u = u.Add(p)
-				a0 = &rep
-			}
-		}
 	}
 	b := co.ballot
 	if best != nil {
 		r.startAccept(in, b, best.Cmds, best.Seq, best.Deps)
 		return
 	}
-	if _, ok := co.prep[L]; ok {
+	if _, ok := co.prep[in.id.Replica]; ok {
 		r.free(in, cmds)
 		return
 	}
-	unknown := (r.n - 1) - others
-	if a0 != nil {
-		for p := 0; p < r.n; p++ {
-			if _, ok := co.prep[paxos.NodeID(p)]; !ok && paxos.NodeID(p) != L && r.notInFastQuorum(paxos.NodeID(p), in.id, *a0) {
-				unknown--
-			}
-		}
-	}
+	u, a0, unknown := r.fastQuorumCandidates(in)
 	switch {
-	case u.Len()+unknown < r.fq-1 || a0 == nil:
+	case a0 == nil || u.Len()+unknown < r.fq-1:
 		r.free(in, cmds)
 	case u.Len() >= r.sq:
 		r.startAccept(in, b, a0.Cmds, a0.Seq, a0.Deps)
@@ -192,26 +182,61 @@ func (r *Replica) evalPrepare(in *instance) {
 	}
 }
 
+// fastQuorumCandidates sums up the Prepare replies of a recovery of γ whose
+// command leader L did not reply: U, the other replies holding L's original
+// attributes a0 (nil when none does), and how many silent replicas other
+// than L may still have been in γ's fast quorum (those not ruled out by rule
+// 4a). The fast quorum, if any, is L, members of U and such silent
+// replicas.
+func (r *Replica) fastQuorumCandidates(in *instance) (u quorum.Set, a0 *PrepareReply, unknown int) {
+	L := in.id.Replica
+	for p := 0; p < r.n; p++ {
+		rep, ok := in.co.prep[paxos.NodeID(p)]
+		if ok && paxos.NodeID(p) != L && rep.Orig && rep.Status == StatusPreAccepted {
+			u = u.Add(p)
+			a0 = &rep
+		}
+	}
+	for p := 0; p < r.n; p++ {
+		id := paxos.NodeID(p)
+		if _, ok := in.co.prep[id]; ok || id == L {
+			continue
+		}
+		if in.outOfFastQuorum.Has(p) || (a0 != nil && r.notInFastQuorum(id, in.id, *a0)) {
+			continue
+		}
+		unknown++
+	}
+	return u, a0, unknown
+}
+
 // notInFastQuorum reports whether this replica's own knowledge proves that
 // the silent replica p did not pre-accept γ with the original attributes a0
 // at the initial ballot (rule 4a at the top of this file): it holds an
-// instance δ of p, interfering with γ and not in a0's deps, with the
-// attributes p gave δ as its command leader (Orig), and they do not include
-// γ.
+// instance of p that leaves p out (see leavesLeaderOut).
 func (r *Replica) notInFastQuorum(p paxos.NodeID, g paxos.Instance, a0 PrepareReply) bool {
 	if len(a0.Deps) != r.n || len(a0.Cmds) == 0 {
 		return false
 	}
 	for _, s := range r.open[p] {
-		d := r.inst[p][s]
-		if d == nil || s <= a0.Deps[p] || !d.orig || d.status != StatusPreAccepted || len(d.cmds) == 0 {
-			continue
-		}
-		if d.deps[g.Replica] < g.Slot && interferes(d.cmds, a0.Cmds) {
+		if d := r.inst[p][s]; d != nil && leavesLeaderOut(d, g, a0.Cmds, a0.Deps) {
 			return true
 		}
 	}
 	return false
+}
+
+// leavesLeaderOut reports whether δ, as held here, proves that its command
+// leader p did not pre-accept γ unchanged with original attributes (cmds,
+// deps) at the initial ballot: δ holds p's original attributes (orig),
+// interferes with γ, is not in deps, and does not depend on γ. Had p
+// pre-accepted γ unchanged, it had not yet proposed δ (its merge would have
+// added δ to γ's deps); proposing δ afterwards, it would have made δ depend
+// on γ.
+func leavesLeaderOut(d *instance, g paxos.Instance, cmds []paxos.Command, deps []uint64) bool {
+	p := d.id.Replica
+	return p != g.Replica && d.orig && d.status == StatusPreAccepted && len(d.cmds) > 0 &&
+		int(p) < len(deps) && d.id.Slot > deps[p] && d.deps[g.Replica] < g.Slot && interferes(d.cmds, cmds)
 }
 
 // free runs the instance through PreAccept at the recovery ballot, or
@@ -300,6 +325,9 @@ func (r *Replica) handleTryPreAccept(m TryPreAccept) TryPreAcceptReply {
 	}
 	if c, proof, ok := r.findConflict(m); ok {
 		reply.Conflict, reply.Proof = c, proof
+		if d := r.inst[c.Replica][c.Slot]; d != nil && !proof {
+			reply.LeaderOut = leavesLeaderOut(d, m.Inst, m.Cmds, m.Deps)
+		}
 		return reply
 	}
 	in.cmds, in.seq, in.deps = slices.Clone(m.Cmds), m.Seq, slices.Clone(m.Deps)
@@ -394,6 +422,17 @@ func (r *Replica) onTryPreAcceptReply(from paxos.NodeID, m TryPreAcceptReply) {
 	case m.Proof:
 		r.free(in, co.cmds)
 	default:
+		// Rule 4a from the replier's knowledge: the conflicting instance's
+		// leader was not in γ's fast quorum. When too few candidates remain,
+		// γ was not committed on the fast path: free.
+		if c := m.Conflict.Replica; m.LeaderOut && c != in.id.Replica && int(c) < r.n && m.Conflict.Slot > co.deps[c] {
+			in.outOfFastQuorum = in.outOfFastQuorum.Add(int(c))
+			if u, _, unknown := r.fastQuorumCandidates(in); u.Len()+unknown < r.fq-1 {
+				r.free(in, co.cmds)
+				return
+			}
+		}
+		r.stats.Deferred++
 		r.abandon(in, co.ballot)
 		if m.Conflict != in.id && m.Conflict.Slot > 0 && int(m.Conflict.Replica) < r.n {
 			if d := r.get(m.Conflict); d != nil && d.status != StatusCommitted && d.co == nil {

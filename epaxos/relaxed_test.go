@@ -188,3 +188,39 @@ func TestDeferralCycle(t *testing.T) {
 		assert.Equal(t, order, keyOrders(nw.executed[i])["k"], "replica %d", i)
 	}
 }
+
+// Rule 4a with the evidence at another replica: γ1 = (0,1) reached only
+// replica 2 and γ2 = (1,1) only replica 3, both on key k; replicas 0 and 1
+// stop. A recovery of γ1 sees one Orig holder (2) and one silent replica
+// (1), so γ1 may have been fast-committed, and its TryPreAccept goes to 3
+// and 4. Replica 3 refuses because of γ2, which it holds with replica 1's
+// original attributes leaving γ1 out; its reply says so (LeaderOut), which
+// rules replica 1 out of γ1's fast quorum: γ1 is free in the same attempt.
+// The symmetric recovery of γ2 goes the same way. No recovery is abandoned
+// and retried, where before this rule each instance needed a second
+// attempt (the recoverer first had to hold the other instance with Orig).
+func TestTryPreAcceptReplyRulesOutLeader(t *testing.T) {
+	nw := newNet(t, 5, nil)
+	g1 := paxos.Instance{Replica: 0, Slot: 1}
+	g2 := paxos.Instance{Replica: 1, Slot: 1}
+	nw.propose(0, put(1, 1, "k", "a"))
+	nw.propose(1, put(2, 1, "k", "b"))
+	nw.deliver(and(typ[PreAccept], from(0), to(2)))
+	nw.deliver(and(typ[PreAccept], from(1), to(3)))
+	nw.crash(0)
+	nw.crash(1)
+	nw.drop(func(m paxos.Message) bool { return m.To == 0 || m.To == 1 || m.From == 0 || m.From == 1 })
+
+	require.True(t, nw.settle(nw.allDecided(g1, g2), 400), "both instances must be recovered with replicas 0 and 1 down")
+	assert.True(t, depends(nw.decided[g1], g2) || depends(nw.decided[g2], g1))
+	var recoveries, tpa, deferred uint64
+	for i := 2; i < 5; i++ {
+		st := nw.reps[i].Stats()
+		recoveries += st.Recoveries
+		tpa += st.TryPreAccepts
+		deferred += st.Deferred
+	}
+	assert.Positive(t, tpa, "the recoveries went through TryPreAccept")
+	assert.Zero(t, deferred, "no TryPreAccept was left waiting on the other instance")
+	assert.Equal(t, uint64(2), recoveries, "one recovery per instance, none abandoned and retried")
+}
