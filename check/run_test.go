@@ -32,13 +32,13 @@ func newLocalOnly(cfg paxos.Config) (paxos.Replica, error) {
 	return &localOnly{id: cfg.ID, store: kv.New()}, nil
 }
 
-func (r *localOnly) ID() paxos.NodeID          { return r.id }
+func (r *localOnly) ID() paxos.NodeID { return r.id }
 func (r *localOnly) Propose(cmd paxos.Command) {
 	if !r.mute {
 		r.held = append(r.held, cmd)
 	}
 }
-func (r *localOnly) Step(paxos.Message) error  { return nil }
+func (r *localOnly) Step(paxos.Message) error { return nil }
 func (r *localOnly) Tick() {
 	for _, cmd := range r.held {
 		r.execute(cmd)

@@ -759,26 +759,62 @@ func (r *Replica) onPreAccept(from paxos.NodeID, m PreAccept) {
 	r.send(from, reply)
 }
 
-func (r *Replica) onPreAcceptReply(from paxos.NodeID, m PreAcceptReply) {
-	in := r.inst[m.Inst.Replica][m.Inst.Slot]
+// roundReply is what every answer to a round a replica drives carries:
+// the instance, the ballot (the round's, or a higher one on refusal),
+// whether the vote was given, and any decision the replier already holds.
+type roundReply struct {
+	inst     paxos.Instance
+	ballot   Ballot
+	ok       bool
+	decision *Commit
+}
+
+// currentRound screens an answer to a round this replica drives. It
+// returns the instance and its coordinator when the answer counts for the
+// current round, phase ph at the coordinator's ballot; otherwise nil, after
+// acting on what the answer still tells: a decision it carries is
+// committed here (and, when rebroadcast is set, sent on to every replica),
+// and a refusal at a higher ballot abandons the round.
+func (r *Replica) currentRound(m roundReply, ph phase, rebroadcast bool) (*instance, *coord) {
+	in := r.inst[m.inst.Replica][m.inst.Slot]
 	if in == nil || in.status == StatusCommitted {
-		return
+		return nil, nil
 	}
-	if m.Committed {
-		r.commitLocal(in, m.Cmds, m.Seq, m.Deps, true)
-		return
+	if d := m.decision; d != nil {
+		if rebroadcast {
+			r.commit(in, d.Cmds, d.Seq, d.Deps)
+		} else {
+			r.commitLocal(in, d.Cmds, d.Seq, d.Deps, true)
+		}
+		return nil, nil
 	}
 	co := in.co
-	if co == nil || co.phase != phPreAccept {
-		return
+	if co == nil || co.phase != ph {
+		return nil, nil
 	}
-	if !m.OK {
-		if m.Ballot > co.ballot {
-			r.abandon(in, m.Ballot)
+	if !m.ok {
+		if m.ballot > co.ballot {
+			r.abandon(in, m.ballot)
 		}
-		return
+		return nil, nil
 	}
-	if m.Ballot != co.ballot || co.replied.Has(int(from)) {
+	if m.ballot != co.ballot {
+		return nil, nil
+	}
+	return in, co
+}
+
+// decision returns the decision an answer carries, or nil.
+func decision(committed bool, inst paxos.Instance, cmds []paxos.Command, seq uint64, deps []uint64) *Commit {
+	if !committed {
+		return nil
+	}
+	return &Commit{Inst: inst, Cmds: cmds, Seq: seq, Deps: deps}
+}
+
+func (r *Replica) onPreAcceptReply(from paxos.NodeID, m PreAcceptReply) {
+	in, co := r.currentRound(roundReply{m.Inst, m.Ballot, m.OK, decision(m.Committed, m.Inst, m.Cmds, m.Seq, m.Deps)}, phPreAccept, false)
+	if co == nil || co.replied.Has(int(from)) {
 		return
 	}
 	r.answered[from] = max(r.answered[from], co.started)
@@ -882,25 +918,8 @@ func (r *Replica) onAccept(from paxos.NodeID, m Accept) {
 }
 
 func (r *Replica) onAcceptReply(from paxos.NodeID, m AcceptReply) {
-	in := r.inst[m.Inst.Replica][m.Inst.Slot]
-	if in == nil || in.status == StatusCommitted {
-		return
-	}
-	if m.Committed {
-		r.commitLocal(in, m.Cmds, m.Seq, m.Deps, true)
-		return
-	}
-	co := in.co
-	if co == nil || co.phase != phAccept {
-		return
-	}
-	if !m.OK {
-		if m.Ballot > co.ballot {
-			r.abandon(in, m.Ballot)
-		}
-		return
-	}
-	if m.Ballot != co.ballot {
+	in, co := r.currentRound(roundReply{m.Inst, m.Ballot, m.OK, decision(m.Committed, m.Inst, m.Cmds, m.Seq, m.Deps)}, phAccept, false)
+	if co == nil {
 		return
 	}
 	r.answered[from] = max(r.answered[from], co.started)

@@ -112,25 +112,9 @@ func (r *Replica) onPrepare(from paxos.NodeID, m Prepare) {
 }
 
 func (r *Replica) onPrepareReply(from paxos.NodeID, m PrepareReply) {
-	in := r.inst[m.Inst.Replica][m.Inst.Slot]
-	if in == nil || in.status == StatusCommitted {
-		return
-	}
-	if m.OK && m.Status == StatusCommitted {
-		r.commit(in, m.Cmds, m.Seq, m.Deps)
-		return
-	}
-	co := in.co
-	if co == nil || co.phase != phPrepare {
-		return
-	}
-	if !m.OK {
-		if m.Ballot > co.ballot {
-			r.abandon(in, m.Ballot)
-		}
-		return
-	}
-	if m.Ballot != co.ballot {
+	d := decision(m.OK && m.Status == StatusCommitted, m.Inst, m.Cmds, m.Seq, m.Deps)
+	in, co := r.currentRound(roundReply{m.Inst, m.Ballot, m.OK, d}, phPrepare, true)
+	if co == nil {
 		return
 	}
 	if (m.Status >= StatusPreAccepted || m.Orig) && len(m.Deps) != r.n {
@@ -395,22 +379,12 @@ func interferes(a, b []paxos.Command) bool {
 }
 
 func (r *Replica) onTryPreAcceptReply(from paxos.NodeID, m TryPreAcceptReply) {
-	in := r.inst[m.Inst.Replica][m.Inst.Slot]
-	if in == nil || in.status == StatusCommitted {
-		return
-	}
-	if m.Committed {
-		r.commit(in, m.Cmds, m.Seq, m.Deps)
-		return
-	}
-	co := in.co
-	if co == nil || co.phase != phTryPreAccept {
-		return
-	}
-	if m.Ballot != co.ballot {
-		if !m.OK && m.Ballot > co.ballot {
-			r.abandon(in, m.Ballot)
-		}
+	// A refusal naming a conflict answers the round; only a refusal without
+	// one is a stale ballot.
+	answered := m.OK || m.Conflict != (paxos.Instance{})
+	d := decision(m.Committed, m.Inst, m.Cmds, m.Seq, m.Deps)
+	in, co := r.currentRound(roundReply{m.Inst, m.Ballot, answered, d}, phTryPreAccept, true)
+	if co == nil {
 		return
 	}
 	switch {

@@ -155,16 +155,7 @@ func TestRelaxedTryPreAcceptOrder(t *testing.T) {
 // (With rule 4a disabled, settle gives up: neither instance commits while
 // replicas 0 and 1 are down.)
 func TestDeferralCycle(t *testing.T) {
-	nw := newNet(t, 5, nil)
-	g1 := paxos.Instance{Replica: 0, Slot: 1}
-	g2 := paxos.Instance{Replica: 1, Slot: 1}
-	nw.propose(0, put(1, 1, "k", "a"))
-	nw.propose(1, put(2, 1, "k", "b"))
-	nw.deliver(and(typ[PreAccept], from(0), to(2)))
-	nw.deliver(and(typ[PreAccept], from(1), to(3)))
-	nw.crash(0)
-	nw.crash(1)
-	nw.drop(func(m paxos.Message) bool { return m.To == 0 || m.To == 1 || m.From == 0 || m.From == 1 })
+	nw, g1, g2 := twoStoppedLeaders(t)
 	require.True(t, nw.reps[2].get(g1).orig)
 	require.True(t, nw.reps[3].get(g2).orig)
 	require.Equal(t, uint64(0), nw.reps[2].get(g1).deps[1], "γ1 does not depend on γ2")
@@ -200,16 +191,7 @@ func TestDeferralCycle(t *testing.T) {
 // and retried, where before this rule each instance needed a second
 // attempt (the recoverer first had to hold the other instance with Orig).
 func TestTryPreAcceptReplyRulesOutLeader(t *testing.T) {
-	nw := newNet(t, 5, nil)
-	g1 := paxos.Instance{Replica: 0, Slot: 1}
-	g2 := paxos.Instance{Replica: 1, Slot: 1}
-	nw.propose(0, put(1, 1, "k", "a"))
-	nw.propose(1, put(2, 1, "k", "b"))
-	nw.deliver(and(typ[PreAccept], from(0), to(2)))
-	nw.deliver(and(typ[PreAccept], from(1), to(3)))
-	nw.crash(0)
-	nw.crash(1)
-	nw.drop(func(m paxos.Message) bool { return m.To == 0 || m.To == 1 || m.From == 0 || m.From == 1 })
+	nw, g1, g2 := twoStoppedLeaders(t)
 
 	require.True(t, nw.settle(nw.allDecided(g1, g2), 400), "both instances must be recovered with replicas 0 and 1 down")
 	assert.True(t, depends(nw.decided[g1], g2) || depends(nw.decided[g2], g1))
@@ -223,4 +205,19 @@ func TestTryPreAcceptReplyRulesOutLeader(t *testing.T) {
 	assert.Positive(t, tpa, "the recoveries went through TryPreAccept")
 	assert.Zero(t, deferred, "no TryPreAccept was left waiting on the other instance")
 	assert.Equal(t, uint64(2), recoveries, "one recovery per instance, none abandoned and retried")
+}
+
+// twoStoppedLeaders sets up N=5 with γ1 = (0,1) pre-accepted only by
+// replica 2 and γ2 = (1,1) only by replica 3, both writes of key k, and
+// replicas 0 and 1 stopped with nothing more in flight from or to them.
+func twoStoppedLeaders(t *testing.T) (nw *tnet, g1, g2 paxos.Instance) {
+	nw = newNet(t, 5, nil)
+	nw.propose(0, put(1, 1, "k", "a"))
+	nw.propose(1, put(2, 1, "k", "b"))
+	nw.deliver(and(typ[PreAccept], from(0), to(2)))
+	nw.deliver(and(typ[PreAccept], from(1), to(3)))
+	nw.crash(0)
+	nw.crash(1)
+	nw.drop(func(m paxos.Message) bool { return m.To == 0 || m.To == 1 || m.From == 0 || m.From == 1 })
+	return nw, paxos.Instance{Replica: 0, Slot: 1}, paxos.Instance{Replica: 1, Slot: 1}
 }
