@@ -17,6 +17,7 @@ import (
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/check"
 	"github.com/paxos-lab/paxos/client"
+	"github.com/paxos-lab/paxos/internal/livetest"
 	"github.com/paxos-lab/paxos/node"
 )
 
@@ -89,19 +90,7 @@ func workload(t *testing.T, addrs []string, clients, ops int, timeout time.Durat
 				if (c+i)%2 == 0 {
 					op.Op, op.Value = "put", fmt.Sprintf("c%d-%d", c, i)
 				}
-				ctx, cancel := context.WithTimeout(context.Background(), timeout)
-				op.Call = int64(time.Since(start))
-				var res client.Result
-				if op.Op == "put" {
-					res, err = cl.Do(ctx, paxos.OpPut, op.Key, op.Value)
-				} else {
-					res, err = cl.Do(ctx, paxos.OpGet, op.Key, "")
-				}
-				cancel()
-				if err == nil {
-					ret := int64(time.Since(start))
-					op.Return, op.Output = &ret, res.Output
-				}
+				_ = livetest.Do(cl, &op, start, timeout) // a failed operation stays pending in the history
 				mu.Lock()
 				hist = append(hist, op)
 				mu.Unlock()

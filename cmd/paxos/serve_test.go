@@ -24,6 +24,7 @@ import (
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/check"
 	"github.com/paxos-lab/paxos/client"
+	"github.com/paxos-lab/paxos/internal/livetest"
 	"github.com/paxos-lab/paxos/node"
 )
 
@@ -197,18 +198,7 @@ func TestServeKill9AndRestartLosesNothing(t *testing.T) {
 						if i%3 == 2 {
 							op.Op, op.Value = "get", ""
 						}
-						ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-						op.Call = int64(time.Since(start))
-						var res client.Result
-						if op.Op == "put" {
-							res, err = cl.Do(ctx, paxos.OpPut, op.Key, op.Value)
-						} else {
-							res, err = cl.Do(ctx, paxos.OpGet, op.Key, "")
-						}
-						cancel()
-						if err == nil {
-							ret := int64(time.Since(start))
-							op.Return, op.Output = &ret, res.Output
+						if err := livetest.Do(cl, &op, start, 20*time.Second); err == nil {
 							acked.Add(1)
 						} else if !stop.Load() {
 							t.Logf("client %d: %s %s failed: %v", k, op.Op, op.Key, err)
