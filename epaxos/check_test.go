@@ -95,3 +95,25 @@ func TestCheckRecoveryWithTryPreAccept(t *testing.T) {
 	t.Logf("%d recoveries, %d with TryPreAccept", rec, tpa)
 	assert.Positive(t, tpa, "some recovery should have needed TryPreAccept")
 }
+
+// The three-replica shortcut is safe only when the PreAccept went to one
+// replica: a leader that commits after one changed reply although its
+// PreAccept went to both other replicas is caught by the checker (a
+// recovery finds two different answers and may pick the other one).
+func TestCheckCatchesShortcutWithPreAcceptToAll(t *testing.T) {
+	unsafe := func(cfg paxos.Config) (paxos.Replica, error) {
+		return epaxos.NewWithOptions(cfg, epaxos.Options{UnsafeShortcutToAll: true})
+	}
+	faults, err := check.ParseFaults("all")
+	require.NoError(t, err)
+	caught := 0
+	for seed := uint64(1); seed <= 100 && caught == 0; seed++ {
+		res, err := check.Run(check.Options{Protocol: "epaxos-unsafe", New: unsafe, Replicas: 3, Seed: seed, Faults: faults, Conflict: 1})
+		require.NoError(t, err)
+		if !res.OK() {
+			caught++
+			t.Logf("caught at seed %d: %s", seed, res.Failures[0])
+		}
+	}
+	assert.Positive(t, caught, "the checker must catch the shortcut with PreAccept to both replicas within 100 seeds")
+}

@@ -98,6 +98,12 @@ type Options struct {
 	// the optimized F+floor((F+1)/2) are UNSAFE; the knob exists so that
 	// tests can show the checker catches the resulting violations.
 	FastQuorum int
+	// UnsafeShortcutToAll lets a 3-replica command leader commit after one
+	// PreAccept reply with changed attributes even when its PreAccept went
+	// to both other replicas. That is UNSAFE (a recovery may find two
+	// different answers and pick the wrong one); the knob exists so that
+	// tests can show the checker catches it.
+	UnsafeShortcutToAll bool
 }
 
 // phase is what a coordinator (command leader or recoverer) is doing.
@@ -181,6 +187,7 @@ type keyIndex struct {
 // Replica is an EPaxos replica. It implements paxos.Replica.
 type Replica struct {
 	cfg       paxos.Config
+	opts      Options
 	id        paxos.NodeID
 	n         int
 	fq        int // fast quorum size, leader included
@@ -271,7 +278,7 @@ func NewWithOptions(cfg paxos.Config, opts Options) (*Replica, error) {
 		return nil, fmt.Errorf("epaxos: %w: quorum system %s is not an EPaxos system; leave Config.Quorums nil or pass quorum.NewEPaxos(n)", paxos.ErrConfig, cfg.Quorums)
 	}
 	r := &Replica{
-		cfg: cfg, id: cfg.ID, n: cfg.N, fq: sys.FastSize(), sq: sys.SlowSize(),
+		cfg: cfg, opts: opts, id: cfg.ID, n: cfg.N, fq: sys.FastSize(), sq: sys.SlowSize(),
 		rng: cfg.Rand(), nearest: cfg.Nearest(),
 		inst: make([]map[uint64]*instance, cfg.N), maxSlot: make([]uint64, cfg.N),
 		execUpTo: make([]uint64, cfg.N), gcUpTo: make([]uint64, cfg.N),
@@ -838,10 +845,35 @@ func (r *Replica) decidePreAccept(in *instance) {
 		r.commit(in, co.cmds, co.origSeq, co.origDeps)
 		return
 	}
+	if r.threeReplicaShortcut(in) {
+		r.stats.FastPath++
+		in.fast = true
+		r.commit(in, co.cmds, co.seq, co.deps)
+		return
+	}
 	n := co.replied.Len()
 	if n >= r.sq && (n >= r.fq || !co.ballot.Initial() || co.impatient) {
 		r.startAccept(in, co.ballot, co.cmds, co.seq, co.deps)
 	}
+}
+
+// threeReplicaShortcut reports whether a command leader of a 3-replica
+// cluster may commit after one round whatever the attributes: its initial
+// PreAccept went to one replica only (Thrifty, not widened) and that replica
+// answered. The leader and that replica are a majority, and the reply
+// already holds the leader's attributes merged with the replica's (its
+// merge starts from them), so the decision is as safe for the dependency
+// invariant as a slow-path Accept of the same attributes. Recovery finds it
+// because that replica is then the only one to have voted at the initial
+// ballot (the three-replica rule in recovery.go). The published
+// implementation commits the same way at N = 3 in thrifty mode; with
+// PreAccept sent to both other replicas it would not be safe, since a
+// recovery could find two different answers and could not tell which one
+// the leader committed.
+func (r *Replica) threeReplicaShortcut(in *instance) bool {
+	co := in.co
+	return r.n == 3 && co.ballot.Initial() && in.bal == co.ballot && co.replied.Len() == 2 &&
+		(co.asked.Len() == 1 || r.opts.UnsafeShortcutToAll)
 }
 
 // abandon gives up driving an instance after seeing a higher ballot; the

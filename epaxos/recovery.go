@@ -15,6 +15,10 @@ package epaxos
 //  2. Some reply is accepted: Accept the one with the highest VBallot.
 //  3. L replied: L had not committed on the fast path and, having promised
 //     b, never will; the instance is free.
+//  3a. N = 3 only: if exactly one of the two other replicas pre-accepted at
+//     L's initial ballot, Accept its attributes (see soleInitialVote; this
+//     is what makes the thrifty three-replica shortcut of the command
+//     leader safe).
 //  4. Let U be the non-L replies with Orig (they all hold L's original
 //     attributes A0) and u the number of non-L replicas that did not reply.
 //     A fast commit needs all of a fast quorum of size FQ to hold Orig for
@@ -153,6 +157,10 @@ func (r *Replica) evalPrepare(in *instance) {
 		r.free(in, cmds)
 		return
 	}
+	if sole := r.soleInitialVote(in); sole != nil {
+		r.startAccept(in, b, sole.Cmds, sole.Seq, sole.Deps)
+		return
+	}
 	u, a0, unknown := r.fastQuorumCandidates(in)
 	switch {
 	case a0 == nil || u.Len()+unknown < r.fq-1:
@@ -164,6 +172,34 @@ func (r *Replica) evalPrepare(in *instance) {
 	default:
 		r.startTryPreAccept(in, *a0, u)
 	}
+}
+
+// soleInitialVote applies the three-replica rule: with N = 3 and the
+// command leader L silent, both other replicas replied; when exactly one of
+// them pre-accepted at L's initial ballot, it returns that reply. L may
+// have committed those attributes (after a single thrifty PreAccept, or on
+// the fast path when they are L's own), and they came from a majority (L
+// and that replica), so accepting them is safe either way. When both
+// pre-accepted at the initial ballot, L had sent its PreAccept to both and
+// committed, if at all, only on the fast path: the general analysis below
+// decides.
+func (r *Replica) soleInitialVote(in *instance) *PrepareReply {
+	if r.n != 3 {
+		return nil
+	}
+	L := in.id.Replica
+	var sole *PrepareReply
+	for p := 0; p < r.n; p++ {
+		rep, ok := in.co.prep[paxos.NodeID(p)]
+		if !ok || paxos.NodeID(p) == L || rep.Status != StatusPreAccepted || rep.VBallot != MakeBallot(0, L) || len(rep.Cmds) == 0 {
+			continue
+		}
+		if sole != nil {
+			return nil
+		}
+		sole = &rep
+	}
+	return sole
 }
 
 // fastQuorumCandidates sums up the Prepare replies of a recovery of γ whose

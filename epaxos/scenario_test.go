@@ -561,3 +561,42 @@ func TestTryPreAcceptProof(t *testing.T) {
 		assert.Equal(t, []string{"2.1", "1.1"}, keyOrders(nw.executed[i])["k"], "replica %d", i)
 	}
 }
+
+// The thrifty three-replica shortcut: replica 0 sends γ's PreAccept to
+// replica 1 only; replica 1 adds δ (its own interfering command) to γ's
+// deps, and replica 0 commits the changed attributes after that one reply.
+// Replica 0 then stops before anyone learns the commit, and replica 2
+// proposes ε, which replica 1 pre-accepts before recovering γ. Recovery
+// must decide γ exactly as replica 0 did (the three-replica rule: replica 1
+// is the only one that voted at γ's initial ballot); running PreAccept again
+// would have added ε. The harness fails the test if γ is decided twice
+// differently.
+func TestThreeReplicaShortcut(t *testing.T) {
+	nw := newNet(t, 3, func(c *paxos.Config) { c.Thrifty = true; c.Distances = []float64{0, 1, 2} })
+	g := paxos.Instance{Replica: 0, Slot: 1}
+	nw.propose(1, put(2, 1, "k", "d")) // δ = (1,1): replica 1 keeps its PreAccepts for now
+	nw.drop(from(1))
+	nw.propose(0, put(1, 1, "k", "g"))
+	require.Equal(t, 1, nw.deliver(and(typ[PreAccept], from(0), to(1))), "thrifty: γ's PreAccept goes to one replica")
+	require.Equal(t, 1, nw.deliver(and(typ[PreAcceptReply], to(0))))
+	dec, ok := nw.decided[g]
+	require.True(t, ok, "replica 0 commits after the single reply")
+	assert.Equal(t, uint64(1), dec.Deps[1], "γ's committed deps include δ, added by replica 1")
+	assert.Equal(t, uint64(1), nw.reps[0].Stats().FastPath)
+
+	nw.crash(0)
+	nw.drop(func(m paxos.Message) bool { return m.From == 0 || m.To == 0 })
+	nw.propose(2, put(3, 1, "k", "e")) // ε = (2,1)
+	nw.deliver(nil)
+	require.True(t, nw.settle(nw.allDecided(g), 400), "γ must be recovered with replica 0 down")
+	assert.Equal(t, dec, nw.decided[g])
+	nw.restart(0)
+	eps := paxos.Instance{Replica: 2, Slot: 1}
+	d := paxos.Instance{Replica: 1, Slot: 1}
+	require.True(t, nw.settle(nw.allDecided(g, d, eps), 400))
+	order := keyOrders(nw.executed[1])["k"]
+	require.Len(t, order, 3)
+	for i := 0; i < 3; i++ {
+		assert.Equal(t, order, keyOrders(nw.executed[i])["k"], "replica %d", i)
+	}
+}
