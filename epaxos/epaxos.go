@@ -204,7 +204,10 @@ type Replica struct {
 	execUpTo []uint64
 	gcUpTo   []uint64
 	peerExec [][]uint64
-	sentExec []uint64
+	// peerStuck[p][q]: when peer p's execution of row q last moved (or was
+	// last helped to catch up).
+	peerStuck [][]uint64
+	sentExec  []uint64
 
 	index       map[string]*keyIndex
 	store       *kv.Store
@@ -282,7 +285,7 @@ func NewWithOptions(cfg paxos.Config, opts Options) (*Replica, error) {
 		rng: cfg.Rand(), nearest: cfg.Nearest(),
 		inst: make([]map[uint64]*instance, cfg.N), maxSlot: make([]uint64, cfg.N),
 		execUpTo: make([]uint64, cfg.N), gcUpTo: make([]uint64, cfg.N),
-		peerExec: make([][]uint64, cfg.N), nextSlot: 1,
+		peerExec: make([][]uint64, cfg.N), peerStuck: make([][]uint64, cfg.N), nextSlot: 1,
 		lastHeard: make([]uint64, cfg.N), answered: make([]uint64, cfg.N),
 		index: map[string]*keyIndex{}, store: kv.New(),
 		pendingExec: map[paxos.Instance]*instance{}, uncommitted: map[paxos.Instance]*instance{},
@@ -305,6 +308,7 @@ func NewWithOptions(cfg paxos.Config, opts Options) (*Replica, error) {
 	for i := range r.inst {
 		r.inst[i] = map[uint64]*instance{}
 		r.peerExec[i] = make([]uint64, cfg.N)
+		r.peerStuck[i] = make([]uint64, cfg.N)
 	}
 	if cfg.Restore != nil {
 		if err := r.restore(cfg.Restore); err != nil {
@@ -1160,24 +1164,27 @@ func sortInstances(ids []paxos.Instance) {
 // ---- garbage collection ----
 
 func (r *Replica) onWatermark(from paxos.NodeID, m Watermark) {
-	pe := r.peerExec[from]
+	pe, stuck := r.peerExec[from], r.peerStuck[from]
+	patience := uint64(2 * r.cfg.RetryTicks)
 	for q := range pe {
-		if m.Executed[q] <= pe[q] {
-			r.helpCatchUp(from, q, m.Executed[q])
+		switch {
+		case m.Executed[q] > pe[q]:
+			pe[q], stuck[q] = m.Executed[q], r.now
+		case r.now-stuck[q] >= patience:
+			stuck[q] = r.now // at most one catch-up per row and patience
+			r.helpCatchUp(from, q, pe[q])
 		}
-		pe[q] = max(pe[q], m.Executed[q])
 	}
 	r.collect()
 }
 
-// catchUpBatch bounds the commits resent to a lagging peer per row and
-// watermark.
+// catchUpBatch bounds the commits resent to a lagging peer per row at once.
 const catchUpBatch = 8
 
-// helpCatchUp resends, to a peer whose execution of row q has not moved
-// since its previous watermark, the commits this replica holds just past
-// that point. A commit broadcast can be lost and its command leader crash
-// before retransmitting; when nothing the peer learns later depends on the
+// helpCatchUp resends, to a peer whose execution of row q has not moved for
+// 2*RetryTicks, the commits this replica holds just past that point. A
+// commit broadcast can be lost and its command leader crash before
+// retransmitting; when nothing the peer learns later depends on the
 // instance, nothing else would ever tell the peer, and no replica could
 // garbage-collect the instance.
 func (r *Replica) helpCatchUp(p paxos.NodeID, q int, upTo uint64) {

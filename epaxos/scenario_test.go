@@ -600,3 +600,24 @@ func TestThreeReplicaShortcut(t *testing.T) {
 		assert.Equal(t, order, keyOrders(nw.executed[i])["k"], "replica %d", i)
 	}
 }
+
+// A replica that never heard of an instance still learns it when the
+// commit broadcast to it was lost and the command leader stopped: a peer
+// that sees its execution stall resends the commits it is missing. Without
+// that, nothing would ever tell it (no later command depends on the
+// instance), and the instance could never be garbage-collected.
+func TestLostCommitCaughtUp(t *testing.T) {
+	nw := newNet(t, 3, func(c *paxos.Config) { c.Thrifty = true; c.Distances = []float64{0, 1, 2} })
+	g := paxos.Instance{Replica: 0, Slot: 1}
+	nw.propose(0, put(1, 1, "k", "g"))
+	nw.deliver(and(typ[PreAccept], from(0), to(1)))
+	nw.deliver(and(typ[PreAcceptReply], to(0)))
+	require.Contains(t, nw.decided, g)
+	nw.deliver(and(typ[Commit], to(1)))
+	nw.crash(0)
+	nw.drop(func(m paxos.Message) bool { return m.From == 0 || m.To == 0 })
+	require.Nil(t, nw.reps[2].inst[0][1], "replica 2 never heard of γ")
+
+	require.True(t, nw.settle(nw.allDecided(g), 200), "replica 2 must learn γ from replica 1")
+	assert.Len(t, keyOrders(nw.executed[2])["k"], 1)
+}
