@@ -433,7 +433,11 @@ func (r *Replica) Step(msg paxos.Message) error {
 			r.onTryPreAccept(msg.From, m)
 		}
 	case TryPreAcceptReply:
-		if err = r.checkReply(m.Inst, m.Deps, false, m.Committed, m.Cmds); err == nil {
+		err = r.checkReply(m.Inst, m.Deps, false, m.Committed, m.Cmds)
+		if err == nil && m.Conflict != (paxos.Instance{}) {
+			err = r.checkInst(m.Conflict, nil, false)
+		}
+		if err == nil {
 			r.onTryPreAcceptReply(msg.From, m)
 		}
 	case Watermark:

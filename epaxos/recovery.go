@@ -435,7 +435,7 @@ func (r *Replica) onTryPreAcceptReply(from paxos.NodeID, m TryPreAcceptReply) {
 		// Rule 4a from the replier's knowledge: the conflicting instance's
 		// leader was not in γ's fast quorum. When too few candidates remain,
 		// γ was not committed on the fast path: free.
-		if c := m.Conflict.Replica; m.LeaderOut && c != in.id.Replica && int(c) < r.n && m.Conflict.Slot > co.deps[c] {
+		if c := m.Conflict.Replica; m.LeaderOut && c != in.id.Replica && m.Conflict.Slot > co.deps[c] {
 			in.outOfFastQuorum = in.outOfFastQuorum.Add(int(c))
 			if u, _, unknown := r.fastQuorumCandidates(in); u.Len()+unknown < r.fq-1 {
 				r.free(in, co.cmds)
@@ -444,7 +444,7 @@ func (r *Replica) onTryPreAcceptReply(from paxos.NodeID, m TryPreAcceptReply) {
 		}
 		r.stats.Deferred++
 		r.abandon(in, co.ballot)
-		if m.Conflict != in.id && m.Conflict.Slot > 0 && int(m.Conflict.Replica) < r.n {
+		if m.Conflict != in.id && m.Conflict.Slot > 0 { // Step checked the instance
 			if d := r.get(m.Conflict); d != nil && d.status != StatusCommitted && d.co == nil {
 				d.nextTry = min(d.nextTry, r.now+1+r.rng.Uint64N(uint64(r.cfg.RetryTicks)))
 			}

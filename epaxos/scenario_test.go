@@ -480,6 +480,8 @@ func TestMalformed(t *testing.T) {
 		PreAccept{Inst: paxos.Instance{Replica: 1, Slot: 1}, Deps: make([]uint64, 2)},
 		Commit{Inst: paxos.Instance{Replica: 1, Slot: 1}},
 		Watermark{Executed: []uint64{1}},
+		TryPreAcceptReply{Inst: paxos.Instance{Replica: 1, Slot: 1}, Conflict: paxos.Instance{Replica: -1, Slot: 1}, LeaderOut: true},
+		TryPreAcceptReply{Inst: paxos.Instance{Replica: 1, Slot: 1}, Conflict: paxos.Instance{Replica: 3, Slot: 1}},
 		"junk",
 	} {
 		require.Error(t, r.Step(paxos.Message{From: 1, To: 0, Body: body}), "%T", body)
