@@ -10,7 +10,10 @@
 // all pre-accept the leader's original attributes unchanged, the instance
 // commits in one round trip (fast path). Otherwise the union of the replies
 // is accepted by F+1 replicas and then committed (slow path). Commits are
-// broadcast at once.
+// broadcast at once. With N = 3 and Thrifty, a leader whose PreAccept went
+// to its nearest replica only commits that replica's answer, changed or
+// not, after the one round (as the published implementation does); rule 3a
+// of recovery makes that safe.
 //
 // Recovery (explicit prepare) runs when an instance stays uncommitted: it
 // follows the paper's case analysis with TryPreAccept for the optimized fast
@@ -26,7 +29,8 @@
 // V by (seq, replica, slot) is not waited for when executing V.
 //
 // Instances executed at every replica are garbage-collected using executed
-// watermarks that replicas exchange periodically.
+// watermarks that replicas exchange periodically. A replica whose watermark
+// for some replica's instances stalls is sent the commits it is missing.
 //
 // Every replica recovers any instance it knows of (or that a dependency
 // names) once it has stayed uncommitted for 10-20 RetryTicks, backing off
@@ -48,19 +52,24 @@
 // Known limitations, stated plainly:
 //
 //   - TryPreAccept deferral. When TryPreAccept is refused because of an
-//     uncommitted conflicting instance, this recovery attempt is abandoned,
-//     the conflicting instance is recovered first, and the attempt retried
-//     later. A cycle of two such deferrals (two interfering instances whose
-//     leaders both failed, each blocking the other's TryPreAccept while
-//     those leaders are down) is broken by rule 4a in recovery.go, our own
-//     rule in place of the technical report's (which is not implemented as
-//     written): a silent replica whose own instance, held by the recoverer
-//     with its original attributes, excludes the recovered one cannot have
-//     been in its fast quorum, so the recovered instance is free
-//     (TestDeferralCycle). It applies once the recoverer holds one of the
-//     two with Orig, which its own TryPreAccept gives it. Longer cycles
-//     (three or more instances) or blockers no live replica holds with
-//     Orig are not covered: they wait until enough replicas are back.
+//     uncommitted conflicting instance, this recovery attempt is abandoned
+//     (Stats.Deferred), the conflicting instance is recovered first, and
+//     the attempt retried later. Instances whose leaders are down and that
+//     block one another's TryPreAccepts are resolved by rule 4a in
+//     recovery.go: a replica whose own instance, held somewhere with its
+//     original attributes, leaves the recovered instance out cannot have
+//     been in that instance's fast quorum. The technical report keeps such
+//     "possible quorum" bookkeeping for deferred recoveries; we could not
+//     read its text, so 4a is our restatement of the part we can prove, with
+//     the evidence coming from the recoverer's own state or from the
+//     refusing replica (TryPreAcceptReply.LeaderOut). Its completeness is
+//     shown by testing, not proven: TestRecoveryLiveAfterCrashStop stops F
+//     replicas for good after random schedules with heavy conflicts and
+//     requires the survivors to decide everything (500 schedules per size
+//     in the suite, tens of thousands while developing, none stuck; with
+//     4a turned off it fails at N = 5 within the first 50). A blocker
+//     whose leader's original attributes no live replica holds would still
+//     wait until enough replicas are back.
 //   - TryPreAccept accepts a committed conflicting instance δ that is among
 //     the candidate deps even if its seq is not below the candidate seq (the
 //     strict rule can block recovery while the missing replicas stay down).
