@@ -249,6 +249,12 @@ type Config struct {
 	// Restore, when non-nil, rebuilds the replica from what it persisted
 	// before a crash instead of starting empty.
 	Restore *Persisted
+	// Rebuild starts a replica whose durable state was lost (a wiped,
+	// truncated or restored-from-backup disk) as a non-voting member: it
+	// learns state from its peers and votes again only once that is safe
+	// (each protocol's package doc states its rule). Restore is then
+	// whatever the replica persisted since the rebuild began, or nil.
+	Rebuild bool
 }
 
 // Config defaults.
