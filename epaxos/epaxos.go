@@ -113,6 +113,12 @@ type Options struct {
 	// different answers and pick the wrong one); the knob exists so that
 	// tests can show the checker catches it.
 	UnsafeShortcutToAll bool
+
+	// forgetOverwrittenKeys plants the bug of mutant
+	// "epaxos/rule4a-after-restart" (mutants.go): restore rebuilds the
+	// per-key index from each instance's latest record only, so keys of
+	// commands since replaced by a Nop are forgotten across a restart.
+	forgetOverwrittenKeys bool
 }
 
 // phase is what a coordinator (command leader or recoverer) is doing.
@@ -182,6 +188,7 @@ type coord struct {
 
 	prep       map[paxos.NodeID]PrepareReply
 	waitedLong bool
+	ruledOut   quorum.Set // replicas this recovery ruled out by rule 4a (counted once each)
 }
 
 // keyIndex records, for one key, the latest instance of each replica that
@@ -249,20 +256,27 @@ type Replica struct {
 
 // Stats counts protocol events at one replica since it started.
 type Stats struct {
-	FastPath      uint64 // instances this replica committed as leader on the fast path
-	SlowPath      uint64 // instances this replica committed as leader or recoverer via Accept
-	Recoveries    uint64 // recoveries started here
-	TryPreAccepts uint64 // recoveries here that ran TryPreAccept
-	Deferred      uint64 // TryPreAccepts abandoned for a later attempt, blocked by an uncommitted conflicting instance
-	Executed      uint64 // instances executed here
-	Resent        uint64 // PreAccept or Accept messages sent again to a replica already asked
-	Widened       uint64 // PreAccept or Accept messages sent to a replica left out by Thrifty
-	Live          int    // instances held in memory now
-	InFlight      int    // own instances led here and not yet committed
-	Waiting       int    // proposals waiting here for a batch or for room in the window
+	FastPath        uint64 // instances this replica committed as leader on the fast path
+	SlowPath        uint64 // instances this replica committed as leader or recoverer via Accept
+	Recoveries      uint64 // recoveries started here
+	TryPreAccepts   uint64 // recoveries here that ran TryPreAccept
+	Deferred        uint64 // TryPreAccepts abandoned for a later attempt, blocked by an uncommitted conflicting instance
+	Rule3a          uint64 // recoveries here that accepted the sole initial-ballot vote (rule 3a, N = 3)
+	Rule4a          uint64 // replicas ruled out of a fast quorum by rule 4a, once per recovery attempt and replica
+	RecoveryCommits uint64 // instances decided by a recovery here (through its Accept phase)
+	RecoveryNops    uint64 // of those, instances decided as a Nop
+	Executed        uint64 // instances executed here
+	Resent          uint64 // PreAccept or Accept messages sent again to a replica already asked
+	Widened         uint64 // PreAccept or Accept messages sent to a replica left out by Thrifty
+	Live            int    // instances held in memory now
+	InFlight        int    // own instances led here and not yet committed
+	Waiting         int    // proposals waiting here for a batch or for room in the window
 }
 
-var _ paxos.Replica = (*Replica)(nil)
+var (
+	_ paxos.Replica          = (*Replica)(nil)
+	_ paxos.CoverageReporter = (*Replica)(nil)
+)
 
 // New builds an EPaxos replica. cfg.Quorums may be nil or a quorum.EPaxos;
 // other quorum systems are refused. cfg.Restore rebuilds a crashed replica.
@@ -338,6 +352,29 @@ func (r *Replica) Stats() Stats {
 		s.Live += len(m)
 	}
 	return s
+}
+
+// Coverage implements paxos.CoverageReporter: counts of recovery events
+// since this replica was built (this incarnation only), by name:
+// "recoveries" (explicit prepares started), "trypreaccepts" (TryPreAccept
+// phases started), "deferrals" (TryPreAccepts abandoned for a later
+// attempt), "rule3a" (sole initial votes accepted at N = 3), "rule4a"
+// (replicas ruled out of a fast quorum by rule 4a, from this replica's
+// instances or a LeaderOut reply, once per recovery attempt and replica),
+// "recovery-commits" (instances a recovery here decided through its Accept
+// phase; adopting a decision a reply carries is not counted) and
+// "recovery-nops" (those decided as a Nop). See recovery.go for the rules.
+func (r *Replica) Coverage() paxos.Coverage {
+	s := r.stats
+	return paxos.Coverage{
+		"recoveries":       s.Recoveries,
+		"trypreaccepts":    s.TryPreAccepts,
+		"deferrals":        s.Deferred,
+		"rule3a":           s.Rule3a,
+		"rule4a":           s.Rule4a,
+		"recovery-commits": s.RecoveryCommits,
+		"recovery-nops":    s.RecoveryNops,
+	}
 }
 
 // FastQuorum returns the fast-quorum size in use, leader included.
@@ -656,20 +693,24 @@ func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, dep
 	return seq, out
 }
 
-// indexAdd records instance in in the per-key index.
-func (r *Replica) indexAdd(in *instance) {
-	for _, c := range in.cmds {
+// indexAdd records instance in in the per-key index. The index only grows,
+// in memory and (see restore) across restarts: recovery rule 4a relies on it.
+func (r *Replica) indexAdd(in *instance) { r.indexCmds(in.id, in.cmds, in.seq) }
+
+// indexCmds records that instance id held cmds with seq.
+func (r *Replica) indexCmds(id paxos.Instance, cmds []paxos.Command, seq uint64) {
+	for _, c := range cmds {
 		if c.IsNop() {
 			continue
 		}
 		ki := r.key(c.Key)
-		q := in.id.Replica
+		q := id.Replica
 		if c.Writes() {
-			ki.write[q] = max(ki.write[q], in.id.Slot)
-			ki.writeSeq = max(ki.writeSeq, in.seq)
+			ki.write[q] = max(ki.write[q], id.Slot)
+			ki.writeSeq = max(ki.writeSeq, seq)
 		} else {
-			ki.read[q] = max(ki.read[q], in.id.Slot)
-			ki.readSeq = max(ki.readSeq, in.seq)
+			ki.read[q] = max(ki.read[q], id.Slot)
+			ki.readSeq = max(ki.readSeq, seq)
 		}
 	}
 }
@@ -939,6 +980,12 @@ func (r *Replica) decideAccept(in *instance) {
 	co := in.co
 	if co.oks.Len() >= r.sq {
 		r.stats.SlowPath++
+		if !co.ballot.Initial() {
+			r.stats.RecoveryCommits++
+			if !realCommands(co.cmds) {
+				r.stats.RecoveryNops++
+			}
+		}
 		r.commit(in, co.cmds, co.seq, co.deps)
 	}
 }

@@ -348,6 +348,12 @@ func (r *Replica) applyRecord(rec InstanceRecord) error {
 			r.nextSlot = max(r.nextSlot, id.Slot+1)
 		}
 	}
+	// Every record counts in the index, not only an instance's latest: the
+	// index must cover whatever it covered before the crash (rule 4a in
+	// recovery.go), including commands since replaced by a Nop.
+	if !r.opts.forgetOverwrittenKeys {
+		r.indexCmds(id, rec.Cmds, rec.Seq)
+	}
 	if in.executed || in.status == StatusCommitted && rec.Status != StatusCommitted {
 		return nil
 	}

@@ -158,6 +158,7 @@ func (r *Replica) evalPrepare(in *instance) {
 		return
 	}
 	if sole := r.soleInitialVote(in); sole != nil {
+		r.stats.Rule3a++
 		r.startAccept(in, b, sole.Cmds, sole.Seq, sole.Deps)
 		return
 	}
@@ -223,6 +224,10 @@ func (r *Replica) fastQuorumCandidates(in *instance) (u quorum.Set, a0 *PrepareR
 			continue
 		}
 		if in.outOfFastQuorum.Has(p) || (a0 != nil && r.notInFastQuorum(id, in.id, *a0)) {
+			if !in.co.ruledOut.Has(p) {
+				in.co.ruledOut = in.co.ruledOut.Add(p)
+				r.stats.Rule4a++
+			}
 			continue
 		}
 		unknown++

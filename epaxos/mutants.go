@@ -1,0 +1,18 @@
+package epaxos
+
+import "github.com/paxos-lab/paxos"
+
+// Planted bugs (see paxos.Mutant): each restores one fixed mistake behind
+// an unexported switch, so that checkers can show they find it.
+func init() {
+	paxos.RegisterMutant(paxos.Mutant{
+		Name:     "epaxos/rule4a-after-restart",
+		Protocol: "epaxos",
+		Bug: "restore rebuilds the dependency index from each instance's latest record, so a restarted replica forgets " +
+			"its own command later replaced by a Nop, pre-accepts an interfering instance unchanged, and recovery rule 4a " +
+			"wrongly rules it out of that instance's fast quorum: the instance can be decided twice",
+		New: func(cfg paxos.Config) (paxos.Replica, error) {
+			return NewWithOptions(cfg, Options{forgetOverwrittenKeys: true})
+		},
+	})
+}
