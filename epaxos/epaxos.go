@@ -119,6 +119,10 @@ type Options struct {
 	// per-key index from each instance's latest record only, so keys of
 	// commands since replaced by a Nop are forgotten across a restart.
 	forgetOverwrittenKeys bool
+	// volatilePromise plants the bug of mutant "epaxos/volatile-promise":
+	// a ballot seen in a refusal raises the promise in memory only, so a
+	// Prepare at that ballot is granted without persisting the promise.
+	volatilePromise bool
 }
 
 // phase is what a coordinator (command leader or recoverer) is doing.
@@ -138,7 +142,8 @@ type instance struct {
 	seq    uint64
 	deps   []uint64
 	status Status
-	bal    Ballot // promised
+	bal    Ballot // promised (always as persisted)
+	seen   Ballot // highest ballot seen in a refusal; volatile, picks the next round
 	vbal   Ballot // ballot of the last vote (pre-accept or accept)
 	orig   bool   // holds the leader's original initial-ballot attributes
 
@@ -936,10 +941,14 @@ func (r *Replica) threeReplicaShortcut(in *instance) bool {
 
 // abandon gives up driving an instance after seeing a higher ballot; the
 // instance will be recovered later if it stays uncommitted.
+// The ballot seen goes to in.seen, never to in.bal: in.bal is the durable
+// promise, and a Prepare at a ballot only seen must be persisted when
+// granted (see "Facts a rule relies on" in recovery.go).
 func (r *Replica) abandon(in *instance, seen Ballot) {
 	in.co = nil
-	if seen > in.bal {
-		in.bal = seen // volatile knowledge only; used to pick the next round
+	in.seen = max(in.seen, seen)
+	if r.opts.volatilePromise && seen > in.bal {
+		in.bal = seen
 	}
 	in.attempts++
 	r.scheduleRecovery(in)

@@ -15,4 +15,13 @@ func init() {
 			return NewWithOptions(cfg, Options{forgetOverwrittenKeys: true})
 		},
 	})
+	paxos.RegisterMutant(paxos.Mutant{
+		Name:     "epaxos/volatile-promise",
+		Protocol: "epaxos",
+		Bug: "a ballot seen in a refusal raises an instance's promise in memory only, so a Prepare at that ballot is " +
+			"granted without persisting it; after a restart the replica accepts a lower ballot it had promised not to",
+		New: func(cfg paxos.Config) (paxos.Replica, error) {
+			return NewWithOptions(cfg, Options{volatilePromise: true})
+		},
+	})
 }

@@ -74,7 +74,7 @@ import (
 func (r *Replica) recover(in *instance) {
 	r.stats.Recoveries++
 	in.attempts++
-	b := MakeBallot(in.bal.Round()+1, r.id)
+	b := MakeBallot(max(in.bal, in.seen).Round()+1, r.id)
 	in.bal = b
 	r.persist(in)
 	co := &coord{ballot: b, phase: phPrepare, started: r.now, prep: map[paxos.NodeID]PrepareReply{}}

@@ -1,6 +1,8 @@
 package epaxos
 
 import (
+	"slices"
+
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -176,15 +178,20 @@ func TestRule4aAfterRestartDivergentExecution(t *testing.T) {
 	}
 }
 
-// The planted bug is registered, and its constructor builds a replica with
-// exactly that switch set.
-func TestRule4aMutantRegistered(t *testing.T) {
-	m, err := paxos.LookupMutant("epaxos/rule4a-after-restart")
-	require.NoError(t, err)
-	assert.Equal(t, "epaxos", m.Protocol)
-	rep, err := m.New(paxos.Config{N: 5, ID: 2})
-	require.NoError(t, err)
-	assert.Equal(t, Options{forgetOverwrittenKeys: true}, rep.(*Replica).opts)
+// The planted bugs are registered, and their constructors build replicas
+// with exactly their switch set.
+func TestMutantsRegistered(t *testing.T) {
+	for name, want := range map[string]Options{
+		"epaxos/rule4a-after-restart": {forgetOverwrittenKeys: true},
+		"epaxos/volatile-promise":     {volatilePromise: true},
+	} {
+		m, err := paxos.LookupMutant(name)
+		require.NoError(t, err)
+		assert.Equal(t, "epaxos", m.Protocol)
+		rep, err := m.New(paxos.Config{N: 5, ID: 2})
+		require.NoError(t, err)
+		assert.Equal(t, want, rep.(*Replica).opts, name)
+	}
 }
 
 // Every persisted record counts in the restored index: after a restart the
@@ -219,4 +226,94 @@ func TestCoverageCountsRecoveries(t *testing.T) {
 		"recovery-commits": 1, "recovery-nops": 1}, nw.reps[2].Coverage())
 	assert.Equal(t, paxos.Coverage{"recoveries": 1, "trypreaccepts": 0, "deferrals": 0, "rule3a": 0, "rule4a": 1,
 		"recovery-commits": 1, "recovery-nops": 0}, nw.reps[4].Coverage())
+}
+
+// volatilePromise runs a schedule in which replica 0 grants a Prepare at a
+// ballot it had only seen in a refusal, then restarts (N = 5, key k;
+// γ = (0,1), δ = (2,1)):
+//
+//  1. Replica 2 proposes δ, which goes nowhere.
+//  2. Replica 4 recovers γ at ballot 1.4; only replica 3 promises for now,
+//     the Prepare to replica 0 is still in flight.
+//  3. Replica 0 proposes γ; replica 3 refuses the PreAccept, naming 1.4.
+//  4. Replica 0 grants the Prepare at 1.4; replica 4, with replies from
+//     3, 4 and the command leader 0, runs PreAccept at 1.4 (rule 3). Its
+//     PreAccept to replica 0 is delayed in the network; replica 0 restarts.
+//  5. Replica 1 recovers γ at ballot 1.1 < 1.4 with replicas 0 and 2.
+//  6. Replica 4's round goes on with replicas 0 and 3.
+//
+// Fixed, replica 0 persisted its promise of 1.4 and refuses 1.1 after the
+// restart: only replica 4 decides γ. With the planted bug, the promise was
+// in memory only: replica 1 decides γ with δ among its deps (replica 2
+// added it), replica 4 without.
+func volatilePromise(t *testing.T, planted bool) *tnet {
+	t.Helper()
+	nw := newNet(t, 5, nil)
+	nw.opts = Options{volatilePromise: planted}
+	nw.tolerate = planted
+	for i := 0; i < 5; i++ {
+		nw.start(i, nil)
+	}
+	among := func(ids ...int) func(paxos.Message) bool {
+		in := func(x paxos.NodeID) bool { return slices.Contains(ids, int(x)) }
+		return func(m paxos.Message) bool { return in(m.From) && in(m.To) }
+	}
+	// 1.
+	nw.propose(2, put(3, 1, "k", "delta"))
+	nw.drop(from(2))
+	// 2.
+	r4 := nw.reps[4]
+	r4.recover(r4.get(r4aGamma))
+	nw.collect(4)
+	require.Equal(t, 1, nw.deliver(and(typ[Prepare], to(3))))
+	nw.drop(and(typ[Prepare], func(m paxos.Message) bool { return m.To == 1 || m.To == 2 }))
+	require.Equal(t, 1, nw.deliver(typ[PrepareReply]))
+	// 3.
+	nw.propose(0, put(1, 1, "k", "gamma"))
+	require.Equal(t, 1, nw.deliver(and(typ[PreAccept], to(3))))
+	nw.drop(typ[PreAccept])
+	require.Equal(t, 1, nw.deliver(typ[PreAcceptReply]))
+	// 4.
+	require.Equal(t, 1, nw.deliver(and(typ[Prepare], to(0))))
+	require.Equal(t, 1, nw.deliver(typ[PrepareReply]))
+	nw.drop(and(typ[PreAccept], func(m paxos.Message) bool { return m.To == 1 || m.To == 2 }))
+	var delayed []paxos.Message
+	for _, m := range nw.queue {
+		if m.To == 0 {
+			delayed = append(delayed, m)
+		}
+	}
+	require.Len(t, delayed, 1)
+	nw.crash(0)
+	nw.restart(0)
+	// 5.
+	r1 := nw.reps[1]
+	r1.recover(r1.get(r4aGamma))
+	nw.collect(1)
+	nw.deliver(and(among(0, 1, 2), func(m paxos.Message) bool { return !typ[Commit](m) }))
+	if planted {
+		require.Contains(t, nw.decided, r4aGamma, "replica 0 forgot its promise: replica 1 decides γ")
+		require.True(t, depends(nw.decided[r4aGamma], paxos.Instance{Replica: 2, Slot: 1}))
+	} else {
+		require.NotContains(t, nw.decided, r4aGamma, "replica 0 refuses ballot 1.1")
+	}
+	// 6.
+	nw.queue = append(nw.queue, delayed...)
+	nw.deliver(among(0, 3, 4))
+	require.Equal(t, StatusCommitted, r4.inst[0][1].status, "replica 4 decides γ")
+	return nw
+}
+
+// TestPromiseSurvivesRestart: a promise granted at a ballot first seen in
+// a refusal must be persisted like any other (mutant epaxos/volatile-promise).
+func TestPromiseSurvivesRestart(t *testing.T) {
+	t.Run("fixed", func(t *testing.T) {
+		nw := volatilePromise(t, false)
+		assert.Empty(t, nw.conflicts)
+		assert.Zero(t, nw.decided[r4aGamma].Deps[2])
+	})
+	t.Run("planted", func(t *testing.T) {
+		nw := volatilePromise(t, true)
+		assert.Contains(t, nw.conflicts, r4aGamma, "γ decided twice")
+	})
 }
