@@ -43,7 +43,8 @@ package epaxos
 //     γ's fast quorum for good. This is the report's "possible quorum"
 //     bookkeeping for deferred recoveries, restricted to what is proven:
 //     a replica is ruled out only on an instance holding its leader's
-//     original attributes.
+//     original attributes. (Its soundness needs each replica's index to
+//     never shrink, across restarts too: see below.)
 //  5. TryPreAccept at a replica fails when it knows an interfering instance
 //     δ that does not depend on γ and either is not in A0's deps, or is in
 //     them with seq >= A0's seq while not yet committed. When δ is committed
@@ -61,6 +62,79 @@ package epaxos
 // their interfering instances) and then Accept the union; when no reply
 // knows the command, Accept a Nop. At a non-initial ballot there is never a
 // fast path.
+//
+// Rule 4a rests on a replica's per-key index: had p pre-accepted γ after
+// proposing δ, p's index would still have held δ, whatever became of δ
+// since (a Nop decided elsewhere, garbage collection, a snapshot, a
+// restart). The index therefore never shrinks, across restarts too:
+//
+//   - in memory, indexAdd only raises entries, and nothing else writes them
+//     but restore;
+//   - every indexAdd (lead, onPreAccept, onAccept, commitLocal, free,
+//     handleTryPreAccept, startAccept) is made on an instance state
+//     persisted in the same Ready, so whatever the index held when a
+//     message left the replica is durable;
+//   - storage returns the latest snapshot and every record after it, and a
+//     snapshot carries the index as it was in memory, which covers every
+//     record the snapshot replaces;
+//   - restore loads that index and folds in every record, not only each
+//     instance's latest.
+//
+// So after any sequence of restarts the index covers every record this
+// replica ever made durable, in particular every instance it led (lead
+// persists before sending). Before this, restore indexed only each
+// instance's latest record, and Nops are not indexed: a leader that learned
+// its δ had become a Nop and restarted forgot δ, pre-accepted γ unchanged,
+// and rule 4a ruled it out of a fast quorum it was in (issue 10; planted
+// again by mutant "epaxos/rule4a-after-restart", tests TestRule4aAfterRestart*).
+// The persisted format is unchanged, and older logs restore with the fix in
+// effect: they already hold every record.
+//
+// Facts the rules rely on, and what crash-restart, garbage collection,
+// snapshots and catch-up do to them:
+//
+//   - The promise (every rule: a Prepare reply counts only if its sender
+//     keeps the promise). in.bal is exactly the persisted promise. A ballot
+//     seen only in a refusal goes to in.seen (volatile, picks the next
+//     round). It used to raise in.bal in memory, and onPrepare persisted
+//     only a ballot above in.bal, so a Prepare at that very ballot was
+//     granted without being persisted and after a restart the replica
+//     accepted a lower ballot (found in this review; mutant
+//     "epaxos/volatile-promise", TestPromiseSurvivesRestart). Snapshots copy
+//     in.bal, now exactly the promise.
+//   - Rule 1: a commit is persisted before it is sent or executed; records
+//     and snapshots keep it. Garbage collection drops an instance only once
+//     every replica executed it, so no replica recovers it any more.
+//     Catch-up only resends commits. Sound.
+//   - Rule 2: an Accept vote (status, VBallot, attributes) is persisted
+//     before the reply. Sound.
+//   - Rule 3: L's promise is durable (above). L's fast path lives in its
+//     volatile coordinator, which a restart drops: a restarted L never
+//     resumes its initial-ballot round, and any commit it made was durable
+//     before it was visible. Sound.
+//   - Rule 3a: an initial-ballot vote (VBallot, status) is persisted; a
+//     PreAccept at that ballot arriving again, before or after a restart,
+//     is answered from the stored attributes, never merged anew, so the
+//     vote does not change. The leader's Thrifty one-replica round is
+//     volatile and never resumed after a restart. Sound.
+//   - Rules 4 and 6: Orig is persisted with the vote (PreAccept or
+//     TryPreAccept) and is lost only to a later vote at a higher ballot,
+//     which the recovery at that ballot sees. Sound.
+//   - Rule 4a: the index, above (fixed). The evidence holder's δ with Orig
+//     is a persisted record; outOfFastQuorum is volatile, and forgetting it
+//     costs a recovery round, not safety.
+//   - Rules 5 and 6 (TryPreAccept checks): a voter must know every
+//     interfering instance that may be decided without depending on γ. Live
+//     instances come back from records and snapshots into open; executed
+//     ones, possibly garbage-collected, are in the executed index, which
+//     the snapshot carries; those executed after the latest snapshot come
+//     back from their records committed and unexecuted, hence in open.
+//     Rule 5's proof reasons about instances decided with real commands,
+//     whose records keep the command, so it never needed the Nop's keys.
+//     Sound.
+//   - A replica that lost its disk (paxos.Config.Rebuild) loses promises,
+//     votes and index at once, and every rule above fails for it. This
+//     package does not implement Rebuild: such a replica must not rejoin.
 
 import (
 	"slices"

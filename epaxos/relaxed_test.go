@@ -205,6 +205,12 @@ func TestTryPreAcceptReplyRulesOutLeader(t *testing.T) {
 	assert.Positive(t, tpa, "the recoveries went through TryPreAccept")
 	assert.Zero(t, deferred, "no TryPreAccept was left waiting on the other instance")
 	assert.Equal(t, uint64(2), recoveries, "one recovery per instance, none abandoned and retried")
+	cov := paxos.Coverage{}
+	for i := 2; i < 5; i++ {
+		cov.Add(nw.reps[i].Coverage())
+	}
+	assert.Positive(t, cov["rule4a"], "a TryPreAccept refusal ruled the other leader out (LeaderOut)")
+	assert.Equal(t, tpa, cov["trypreaccepts"])
 }
 
 // twoStoppedLeaders sets up N=5 with γ1 = (0,1) pre-accepted only by

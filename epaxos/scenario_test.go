@@ -592,6 +592,7 @@ func TestThreeReplicaShortcut(t *testing.T) {
 	nw.deliver(nil)
 	require.True(t, nw.settle(nw.allDecided(g), 400), "γ must be recovered with replica 0 down")
 	assert.Equal(t, dec, nw.decided[g])
+	assert.Positive(t, nw.reps[1].Coverage()["rule3a"]+nw.reps[2].Coverage()["rule3a"], "recovered by rule 3a")
 	nw.restart(0)
 	eps := paxos.Instance{Replica: 2, Slot: 1}
 	d := paxos.Instance{Replica: 1, Slot: 1}
