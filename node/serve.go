@@ -24,9 +24,23 @@ type ServeConfig struct {
 	Cluster *Cluster
 	// ID is this replica's id.
 	ID paxos.NodeID
-	// DataDir holds the replica's WAL and snapshot; it is created if
-	// missing. Restarting on the same DataDir rejoins the cluster.
+	// DataDir holds the replica's WAL, snapshot and identity file, and is
+	// locked while the replica runs (a second process is refused).
+	// Restarting on the same DataDir rejoins the cluster. An empty or
+	// missing DataDir is refused unless New or Rebuild is set: a wiped
+	// directory looks just like a new one, and a replica that forgot what
+	// it promised and accepted must not vote.
 	DataDir string
+	// New allows an empty DataDir: this replica never ran before (the
+	// first start of a new cluster). It is ignored when DataDir already
+	// belongs to this replica.
+	New bool
+	// Rebuild moves whatever DataDir holds aside (into
+	// <DataDir>.damaged-<time>, nothing is deleted) and starts the replica
+	// empty with paxos.Config.Rebuild: a non-voting member that learns the
+	// state from its peers. Restarts continue the rebuild until the
+	// replica reports it finished (see Rebuilder).
+	Rebuild bool
 	// Protocol, if set, overrides the cluster file's protocol.
 	Protocol string
 	// NoSync skips fsync (benchmarks only; see storage.WALOptions).
@@ -101,17 +115,45 @@ func Serve(cfg ServeConfig) (*Server, error) {
 	}
 
 	var st storage.Storage
+	var onRebuilt func()
 	if cfg.Memory != nil {
 		st = cfg.Memory
+		rcfg.Rebuild = cfg.Rebuild
 	} else {
 		if cfg.DataDir == "" {
 			return nil, fmt.Errorf("serve: %w: no data directory; pass --data DIR", paxos.ErrConfig)
 		}
-		w, err := storage.OpenWAL(cfg.DataDir, storage.WALOptions{Logger: lg, NoSync: cfg.NoSync})
+		lock, rebuild, newID, err := prepareDataDir(cfg, c.Name, lg)
 		if err != nil {
 			return nil, err
 		}
+		w, err := storage.OpenWAL(cfg.DataDir, storage.WALOptions{Logger: lg, NoSync: cfg.NoSync, Lock: lock})
+		if err != nil {
+			lock.Unlock()
+			if errors.Is(err, storage.ErrLost) || errors.Is(err, storage.ErrCorrupt) {
+				return nil, fmt.Errorf("serve: replica %d refuses to start on %s: %w: %w", cfg.ID, cfg.DataDir, ErrStorageLost, err)
+			}
+			return nil, fmt.Errorf("serve: replica %d: %w", cfg.ID, err)
+		}
+		if newID != nil {
+			// Written after the WAL's files exist: an identity without
+			// them means they were removed.
+			if err := storage.WriteIdentity(cfg.DataDir, *newID); err != nil {
+				w.Close()
+				return nil, fmt.Errorf("serve: replica %d: %w", cfg.ID, err)
+			}
+			lg.Info("data directory initialised", "data", cfg.DataDir, "incarnation", newID.Incarnation, "rebuilding", newID.Rebuilding)
+		}
 		st = w
+		rcfg.Rebuild = rebuild
+		if rebuild {
+			dir := cfg.DataDir
+			onRebuilt = func() {
+				if err := markRebuilt(dir); err != nil {
+					lg.Error("cannot record in the identity file that the rebuild finished; the next start will pass Rebuild again", "err", err)
+				}
+			}
+		}
 	}
 	clientLn := cfg.ClientListener
 	if clientLn == nil {
@@ -130,7 +172,7 @@ func Serve(cfg ServeConfig) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
-	n, err := Start(Config{Protocol: protocol, Replica: rcfg, Transport: tr, Storage: st, Tick: c.Tick(), Logger: lg, Observe: cfg.Observe})
+	n, err := Start(Config{Protocol: protocol, Replica: rcfg, Transport: tr, Storage: st, Tick: c.Tick(), Logger: lg, Observe: cfg.Observe, OnRebuilt: onRebuilt})
 	if err != nil {
 		tr.Close()
 		clientLn.Close()
@@ -145,7 +187,7 @@ func Serve(cfg ServeConfig) (*Server, error) {
 		_ = s.clients.Serve(clientLn)
 	}()
 	lg.Info("replica serving", "cluster", c.Name, "protocol", protocol, "replica", cfg.ID,
-		"peer", tr.Addr().String(), "client", clientLn.Addr().String(), "data", cfg.DataDir)
+		"peer", tr.Addr().String(), "client", clientLn.Addr().String(), "data", cfg.DataDir, "rebuilding", rcfg.Rebuild)
 	return s, nil
 }
 
@@ -169,4 +211,88 @@ func (s *Server) Stop(ctx context.Context) error {
 		s.stopErr = errors.Join(errC, errN)
 	})
 	return s.stopErr
+}
+
+// ErrStorageLost is wrapped by Serve's refusal to start a replica whose
+// data directory may have lost records it had made durable (wiped, cut,
+// restored from a backup, damaged): such a replica must be rebuilt from its
+// peers (ServeConfig.Rebuild, `paxos serve --rebuild`), not started as a
+// voter. It wraps storage.ErrLost or storage.ErrCorrupt as well.
+var ErrStorageLost = errors.New("replica storage lost or damaged")
+
+// prepareDataDir locks cfg.DataDir and checks its identity, or, for a new
+// replica or a rebuild, returns the identity to write once the WAL is open.
+// It returns the lock and whether the replica must start with
+// paxos.Config.Rebuild.
+func prepareDataDir(cfg ServeConfig, cluster string, lg *slog.Logger) (*storage.DirLock, bool, *storage.Identity, error) {
+	dir := cfg.DataDir
+	lock, err := storage.LockDir(dir)
+	if err != nil {
+		return nil, false, nil, fmt.Errorf("serve: replica %d: %w", cfg.ID, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			lock.Unlock()
+		}
+	}()
+	fresh := func(rebuilding bool) *storage.Identity {
+		return &storage.Identity{Cluster: cluster, Replica: int(cfg.ID), Incarnation: storage.NewIncarnation(),
+			Created: time.Now().UTC(), Rebuilding: rebuilding}
+	}
+	if cfg.Rebuild {
+		aside, err := storage.MoveAside(dir, time.Now())
+		if err != nil {
+			return nil, false, nil, fmt.Errorf("serve: replica %d: --rebuild: %w", cfg.ID, err)
+		}
+		if aside != "" {
+			lg.Warn("--rebuild: moved the replica's old state aside (nothing was deleted)", "data", dir, "moved_to", aside)
+		}
+		ok = true
+		return lock, true, fresh(true), nil
+	}
+	id, err := storage.ReadIdentity(dir)
+	if err != nil {
+		return nil, false, nil, fmt.Errorf("serve: replica %d refuses to start: %w: %w", cfg.ID, ErrStorageLost, err)
+	}
+	if id == nil {
+		has, err := storage.HasState(dir)
+		if err != nil {
+			return nil, false, nil, err
+		}
+		if has {
+			return nil, false, nil, fmt.Errorf("serve: replica %d refuses to start: data directory %s holds records but no %s file, so it cannot be trusted to hold this replica's whole history: %w: %w; start it with --rebuild (its files are moved aside, not deleted)",
+				cfg.ID, dir, storage.IdentityName, ErrStorageLost, storage.ErrLost)
+		}
+		if !cfg.New {
+			return nil, false, nil, fmt.Errorf("serve: replica %d refuses to start: data directory %s is empty (no %s file). If this replica ran before, its storage was lost and it must not vote on an empty state: %w: %w; start it with --rebuild. If this is its very first start (a new cluster), pass --new",
+				cfg.ID, dir, storage.IdentityName, ErrStorageLost, storage.ErrLost)
+		}
+		ok = true
+		return lock, false, fresh(false), nil
+	}
+	if id.Cluster != cluster || id.Replica != int(cfg.ID) {
+		return nil, false, nil, fmt.Errorf("serve: %w: data directory %s belongs to replica %d of cluster %q, not replica %d of cluster %q; pass this replica's own --data directory",
+			paxos.ErrConfig, dir, id.Replica, id.Cluster, cfg.ID, cluster)
+	}
+	if !storage.HasWAL(dir) {
+		return nil, false, nil, fmt.Errorf("serve: replica %d refuses to start: data directory %s has its %s file but its WAL files are gone (removed or never restored): %w: %w; start it with --rebuild",
+			cfg.ID, dir, storage.IdentityName, ErrStorageLost, storage.ErrLost)
+	}
+	if id.Rebuilding {
+		lg.Warn("this replica's rebuild has not finished: it continues as a non-voting member", "data", dir, "incarnation", id.Incarnation)
+	}
+	ok = true
+	return lock, id.Rebuilding, nil, nil
+}
+
+// markRebuilt records in dir's identity that the rebuild finished.
+func markRebuilt(dir string) error {
+	id, err := storage.ReadIdentity(dir)
+	if err != nil || id == nil {
+		return fmt.Errorf("read identity: %w", err)
+	}
+	now := time.Now().UTC()
+	id.Rebuilding, id.Rebuilt = false, &now
+	return storage.WriteIdentity(dir, *id)
 }

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 )
 
@@ -89,9 +88,11 @@ func WriteIdentity(dir string, id Identity) error {
 	return syncDir(dir, false)
 }
 
-// HasState reports whether dir holds any record file of a WAL (a log,
-// snapshot or position mark), that is whether a replica ever persisted
-// anything there. A missing directory has none.
+// HasState reports whether dir holds records of a WAL: a snapshot, a
+// non-empty log, or a mark of a non-empty position; that is whether a
+// replica ever persisted anything there. The empty log and mark OpenWAL
+// creates on an empty directory are not state. A missing directory has
+// none.
 func HasState(dir string) (bool, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -102,11 +103,34 @@ func HasState(dir string) (bool, error) {
 	}
 	for _, e := range entries {
 		n := e.Name()
-		if n == snapName || n == snapTmpName || n == markName || (strings.HasPrefix(n, "wal-") && strings.HasSuffix(n, ".log")) {
+		if n == snapName || n == snapTmpName {
 			return true, nil
+		}
+		if _, ok := logGen(n); ok {
+			if info, err := e.Info(); err != nil || info.Size() > 0 {
+				return true, nil
+			}
+		}
+		if n == markName {
+			f, err := os.Open(filepath.Join(dir, n))
+			if err != nil {
+				return true, nil
+			}
+			m, ok, err := readMark(f, f.Name())
+			f.Close()
+			if err != nil || (ok && (m.gen > 0 || m.size > 0)) {
+				return true, nil
+			}
 		}
 	}
 	return false, nil
+}
+
+// HasWAL reports whether dir holds the mark file every WAL writes when it
+// is first opened.
+func HasWAL(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, markName))
+	return err == nil
 }
 
 // MoveAside moves every file of dir except its lock into a new sibling
