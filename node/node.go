@@ -255,6 +255,13 @@ func (n *Node) Stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// abort stops the node's goroutine with err as its error (Err); Stop
+// still closes the transport and storage.
+func (n *Node) abort(err error) {
+	n.fail(err)
+	n.stopOnce.Do(func() { close(n.stop) })
+}
+
 func (n *Node) fail(err error) {
 	n.errMu.Lock()
 	if n.err == nil {

@@ -63,6 +63,7 @@ type Server struct {
 	clients  *client.Server
 	clientLn net.Listener
 	log      *slog.Logger
+	wit      *witness
 	wg       sync.WaitGroup
 	once     sync.Once
 	stopErr  error
@@ -116,6 +117,7 @@ func Serve(cfg ServeConfig) (*Server, error) {
 
 	var st storage.Storage
 	var onRebuilt func()
+	var wit *witness
 	if cfg.Memory != nil {
 		st = cfg.Memory
 		rcfg.Rebuild = cfg.Rebuild
@@ -123,7 +125,7 @@ func Serve(cfg ServeConfig) (*Server, error) {
 		if cfg.DataDir == "" {
 			return nil, fmt.Errorf("serve: %w: no data directory; pass --data DIR", paxos.ErrConfig)
 		}
-		lock, rebuild, newID, err := prepareDataDir(cfg, c.Name, lg)
+		lock, ident, isNew, err := prepareDataDir(cfg, c.Name, lg)
 		if err != nil {
 			return nil, err
 		}
@@ -135,20 +137,26 @@ func Serve(cfg ServeConfig) (*Server, error) {
 			}
 			return nil, fmt.Errorf("serve: replica %d: %w", cfg.ID, err)
 		}
-		if newID != nil {
+		if isNew {
 			// Written after the WAL's files exist: an identity without
 			// them means they were removed.
-			if err := storage.WriteIdentity(cfg.DataDir, *newID); err != nil {
+			if err := storage.WriteIdentity(cfg.DataDir, *ident); err != nil {
 				w.Close()
 				return nil, fmt.Errorf("serve: replica %d: %w", cfg.ID, err)
 			}
-			lg.Info("data directory initialised", "data", cfg.DataDir, "incarnation", newID.Incarnation, "rebuilding", newID.Rebuilding)
+			lg.Info("data directory initialised", "data", cfg.DataDir, "incarnation", ident.Incarnation, "rebuilding", ident.Rebuilding)
 		}
 		st = w
-		rcfg.Rebuild = rebuild
-		if rebuild {
+		rcfg.Rebuild = ident.Rebuilding
+		wit, err = newWitness(cfg.ID, cfg.DataDir, ident.Incarnation, w, ident.Rebuilding, lg)
+		if err != nil {
+			w.Close()
+			return nil, err
+		}
+		if rcfg.Rebuild {
 			dir := cfg.DataDir
 			onRebuilt = func() {
+				wit.rebuilding.Store(false)
 				if err := markRebuilt(dir); err != nil {
 					lg.Error("cannot record in the identity file that the rebuild finished; the next start will pass Rebuild again", "err", err)
 				}
@@ -163,10 +171,14 @@ func Serve(cfg ServeConfig) (*Server, error) {
 			return nil, fmt.Errorf("serve: listen on client address %s: %w; is another process using it?", c.Replicas[cfg.ID].Client, err)
 		}
 	}
-	tr, err := transport.NewTCP(transport.TCPConfig{
+	tcfg := transport.TCPConfig{
 		Cluster: c.Name, ID: cfg.ID, Peers: c.PeerAddrs(), Listener: cfg.PeerListener,
 		TLS: tlsCfg, RTT: matrix, Logger: lg,
-	})
+	}
+	if wit != nil {
+		tcfg.Witness = wit
+	}
+	tr, err := transport.NewTCP(tcfg)
 	if err != nil {
 		clientLn.Close()
 		st.Close()
@@ -179,8 +191,18 @@ func Serve(cfg ServeConfig) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
-	s := &Server{node: n, log: lg, clientLn: clientLn,
+	s := &Server{node: n, log: lg, clientLn: clientLn, wit: wit,
 		clients: client.NewServer(client.ServerConfig{Submitter: n, Replica: cfg.ID, Logger: lg})}
+	if wit != nil {
+		// A peer that refuses this replica's storage stops it.
+		go func() {
+			select {
+			case <-wit.refused:
+				n.abort(wit.refusal)
+			case <-n.Done():
+			}
+		}()
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -197,8 +219,9 @@ func (s *Server) Node() *Node { return s.node }
 // ClientAddr returns the address clients connect to.
 func (s *Server) ClientAddr() net.Addr { return s.clientLn.Addr() }
 
-// Done is closed when the node stops (after Stop, or on a fatal storage
-// error: then Node().Err() says why).
+// Done is closed when the node stops (after Stop, on a fatal storage
+// error, or when a peer refused this replica's storage: then Node().Err()
+// says why, wrapping ErrStorageLost in the last case).
 func (s *Server) Done() <-chan struct{} { return s.node.Done() }
 
 // Stop stops serving clients, then stops the node (closing its transport
@@ -208,6 +231,9 @@ func (s *Server) Stop(ctx context.Context) error {
 		errC := s.clients.Close()
 		s.wg.Wait()
 		errN := s.node.Stop(ctx)
+		if s.wit != nil {
+			s.wit.save()
+		}
 		s.stopErr = errors.Join(errC, errN)
 	})
 	return s.stopErr
@@ -220,15 +246,14 @@ func (s *Server) Stop(ctx context.Context) error {
 // voter. It wraps storage.ErrLost or storage.ErrCorrupt as well.
 var ErrStorageLost = errors.New("replica storage lost or damaged")
 
-// prepareDataDir locks cfg.DataDir and checks its identity, or, for a new
-// replica or a rebuild, returns the identity to write once the WAL is open.
-// It returns the lock and whether the replica must start with
-// paxos.Config.Rebuild.
-func prepareDataDir(cfg ServeConfig, cluster string, lg *slog.Logger) (*storage.DirLock, bool, *storage.Identity, error) {
+// prepareDataDir locks cfg.DataDir and checks its identity. It returns the
+// lock and the identity, and whether that identity is new (a new replica or
+// a rebuild) and must be written once the WAL is open.
+func prepareDataDir(cfg ServeConfig, cluster string, lg *slog.Logger) (*storage.DirLock, *storage.Identity, bool, error) {
 	dir := cfg.DataDir
 	lock, err := storage.LockDir(dir)
 	if err != nil {
-		return nil, false, nil, fmt.Errorf("serve: replica %d: %w", cfg.ID, err)
+		return nil, nil, false, fmt.Errorf("serve: replica %d: %w", cfg.ID, err)
 	}
 	ok := false
 	defer func() {
@@ -243,47 +268,51 @@ func prepareDataDir(cfg ServeConfig, cluster string, lg *slog.Logger) (*storage.
 	if cfg.Rebuild {
 		aside, err := storage.MoveAside(dir, time.Now())
 		if err != nil {
-			return nil, false, nil, fmt.Errorf("serve: replica %d: --rebuild: %w", cfg.ID, err)
+			return nil, nil, false, fmt.Errorf("serve: replica %d: --rebuild: %w", cfg.ID, err)
 		}
 		if aside != "" {
 			lg.Warn("--rebuild: moved the replica's old state aside (nothing was deleted)", "data", dir, "moved_to", aside)
 		}
 		ok = true
-		return lock, true, fresh(true), nil
+		return lock, fresh(true), true, nil
 	}
 	id, err := storage.ReadIdentity(dir)
 	if err != nil {
-		return nil, false, nil, fmt.Errorf("serve: replica %d refuses to start: %w: %w", cfg.ID, ErrStorageLost, err)
+		return nil, nil, false, fmt.Errorf("serve: replica %d refuses to start: %w: %w", cfg.ID, ErrStorageLost, err)
 	}
 	if id == nil {
 		has, err := storage.HasState(dir)
 		if err != nil {
-			return nil, false, nil, err
+			return nil, nil, false, err
 		}
 		if has {
-			return nil, false, nil, fmt.Errorf("serve: replica %d refuses to start: data directory %s holds records but no %s file, so it cannot be trusted to hold this replica's whole history: %w: %w; start it with --rebuild (its files are moved aside, not deleted)",
+			return nil, nil, false, fmt.Errorf("serve: replica %d refuses to start: data directory %s holds records but no %s file, so it cannot be trusted to hold this replica's whole history: %w: %w; start it with --rebuild (its files are moved aside, not deleted)",
 				cfg.ID, dir, storage.IdentityName, ErrStorageLost, storage.ErrLost)
 		}
 		if !cfg.New {
-			return nil, false, nil, fmt.Errorf("serve: replica %d refuses to start: data directory %s is empty (no %s file). If this replica ran before, its storage was lost and it must not vote on an empty state: %w: %w; start it with --rebuild. If this is its very first start (a new cluster), pass --new",
+			return nil, nil, false, fmt.Errorf("serve: replica %d refuses to start: data directory %s is empty (no %s file). If this replica ran before, its storage was lost and it must not vote on an empty state: %w: %w; start it with --rebuild. If this is its very first start (a new cluster), pass --new",
 				cfg.ID, dir, storage.IdentityName, ErrStorageLost, storage.ErrLost)
 		}
 		ok = true
-		return lock, false, fresh(false), nil
+		return lock, fresh(false), true, nil
 	}
 	if id.Cluster != cluster || id.Replica != int(cfg.ID) {
-		return nil, false, nil, fmt.Errorf("serve: %w: data directory %s belongs to replica %d of cluster %q, not replica %d of cluster %q; pass this replica's own --data directory",
+		return nil, nil, false, fmt.Errorf("serve: %w: data directory %s belongs to replica %d of cluster %q, not replica %d of cluster %q; pass this replica's own --data directory",
 			paxos.ErrConfig, dir, id.Replica, id.Cluster, cfg.ID, cluster)
 	}
 	if !storage.HasWAL(dir) {
-		return nil, false, nil, fmt.Errorf("serve: replica %d refuses to start: data directory %s has its %s file but its WAL files are gone (removed or never restored): %w: %w; start it with --rebuild",
+		return nil, nil, false, fmt.Errorf("serve: replica %d refuses to start: data directory %s has its %s file but its WAL files are gone (removed or never restored): %w: %w; start it with --rebuild",
 			cfg.ID, dir, storage.IdentityName, ErrStorageLost, storage.ErrLost)
+	}
+	if id.Refused != "" {
+		return nil, nil, false, fmt.Errorf("serve: replica %d refuses to start: a peer refused its storage when it last ran (%s): %w: %w; start it with --rebuild",
+			cfg.ID, id.Refused, ErrStorageLost, storage.ErrLost)
 	}
 	if id.Rebuilding {
 		lg.Warn("this replica's rebuild has not finished: it continues as a non-voting member", "data", dir, "incarnation", id.Incarnation)
 	}
 	ok = true
-	return lock, id.Rebuilding, nil, nil
+	return lock, id, false, nil
 }
 
 // markRebuilt records in dir's identity that the rebuild finished.

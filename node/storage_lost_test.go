@@ -21,6 +21,7 @@ import (
 	"github.com/paxos-lab/paxos/client"
 	"github.com/paxos-lab/paxos/node"
 	"github.com/paxos-lab/paxos/storage"
+	"github.com/paxos-lab/paxos/transport"
 )
 
 // copyDir copies the regular files of src into a new directory.
@@ -246,4 +247,95 @@ func (w *syncWriter) Reset() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf.Reset()
+}
+
+// replaceDir makes dir hold exactly the regular files of src.
+func replaceDir(t *testing.T, dir, src string) {
+	t.Helper()
+	require.NoError(t, os.RemoveAll(dir))
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	entries, err := os.ReadDir(src)
+	require.NoError(t, err)
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644))
+	}
+}
+
+// TestPeersRefuseStorageThatWentBack restores a replica's data directory
+// from an older copy (which is consistent in itself, so local checks pass),
+// and wipes one and starts it with New: its peers, which saw its storage
+// get further, refuse it, and it stops with ErrStorageLost; it is then
+// refused at once on the next start, and Rebuild brings it back.
+func TestPeersRefuseStorageThatWentBack(t *testing.T) {
+	protocols := paxos.Protocols()
+	if testing.Short() {
+		protocols = []string{"multi"}
+	}
+	for _, protocol := range protocols {
+		t.Run(protocol, func(t *testing.T) {
+			c := startTCPCluster(t, protocol, 3, node.Options{}, true)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			cl, err := client.New(c.cluster.ClientAddrs(), client.Options{AttemptTimeout: 2 * time.Second})
+			require.NoError(t, err)
+			defer cl.Close()
+			put := func(k, v string) { require.NoError(t, cl.Put(ctx, k, v)) }
+			put("a", "1")
+
+			// A backup of replica 2 taken while it is stopped, then more
+			// life: a restart and writes.
+			require.NoError(t, c.servers[2].Stop(ctx))
+			backup := copyDir(t, c.dirs[2])
+			c.restart(t, 2)
+			for i := 0; i < 10; i++ {
+				put(fmt.Sprint("b", i), "2")
+			}
+			time.Sleep(2 * transport.WitnessPeriod) // let progress announcements flow
+			require.NoError(t, c.servers[2].Stop(ctx))
+
+			expectRefusedByPeers := func(cfg node.ServeConfig) {
+				t.Helper()
+				cfg.Cluster, cfg.ID, cfg.DataDir, cfg.Logger = c.cluster, 2, c.dirs[2], quiet()
+				s, err := node.Serve(cfg)
+				require.NoError(t, err, "local checks cannot tell")
+				c.servers[2] = s
+				select {
+				case <-s.Done():
+				case <-time.After(30 * time.Second):
+					t.Fatal("the peers did not refuse the replica within 30s")
+				}
+				assert.ErrorIs(t, s.Node().Err(), node.ErrStorageLost)
+				assert.Contains(t, s.Node().Err().Error(), "--rebuild")
+				require.NoError(t, s.Stop(ctx))
+				// Refused at once from now on.
+				_, err = node.Serve(cfg)
+				assert.ErrorIs(t, err, node.ErrStorageLost)
+			}
+
+			// Restored from the backup.
+			replaceDir(t, c.dirs[2], backup)
+			expectRefusedByPeers(node.ServeConfig{})
+
+			// Wiped and started as if new.
+			replaceDir(t, c.dirs[2], t.TempDir())
+			expectRefusedByPeers(node.ServeConfig{New: true})
+
+			// Rebuilt: accepted and kept.
+			s, err := node.Serve(node.ServeConfig{Cluster: c.cluster, ID: 2, DataDir: c.dirs[2], Rebuild: true, Logger: quiet()})
+			require.NoError(t, err)
+			c.servers[2] = s
+			put("c", "3")
+			time.Sleep(2 * transport.WitnessPeriod)
+			select {
+			case <-s.Done():
+				t.Fatalf("the rebuilding replica was stopped: %v", s.Node().Err())
+			default:
+			}
+			v, err := cl.Get(ctx, "b9")
+			require.NoError(t, err)
+			assert.Equal(t, "2", v)
+		})
+	}
 }

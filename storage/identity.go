@@ -42,6 +42,9 @@ type Identity struct {
 	Rebuilding bool `json:"rebuilding,omitempty"`
 	// Rebuilt, when set, is when the last rebuild finished.
 	Rebuilt *time.Time `json:"rebuilt,omitempty"`
+	// Refused, when set, is why a peer refused this storage (it went
+	// backwards): the replica must be rebuilt before it runs again.
+	Refused string `json:"refused,omitempty"`
 }
 
 // NewIncarnation returns a fresh random incarnation id.

@@ -103,6 +103,9 @@ type WAL struct {
 	f       *os.File // current log file
 	markF   *os.File // the mark file
 	mark    mark     // last mark written
+	// durableSeq is the sequence number of the last mark known to be on
+	// disk (fsynced).
+	durableSeq uint64
 	gen     uint64   // generation of the current snapshot (0 = none)
 	size    int64    // bytes of valid frames in f
 	written uint64   // Appends written to f (monotonic)
@@ -230,11 +233,12 @@ func openWAL(dir string, opts WALOptions, lock *DirLock) (*WAL, error) {
 	if err := w.syncDir(); err != nil {
 		return nil, err
 	}
-	if !hasMark || mk.gen != gen || mk.size != valid {
-		if err := w.writeMark(gen, valid, true); err != nil {
-			return nil, err
-		}
+	// Every open advances the mark (fsynced): the progress a replica
+	// announces to its peers (DurableProgress) grows at every start.
+	if err := w.writeMark(gen, valid, true); err != nil {
+		return nil, err
 	}
+	w.durableSeq = w.mark.seq
 	ok = true
 	return w, nil
 }
@@ -354,7 +358,44 @@ func (w *WAL) writeMark(gen uint64, size int64, sync bool) error {
 		}
 	}
 	w.mark = m
+	if sync {
+		w.durableSeq = m.seq
+	}
 	return nil
+}
+
+// DurableProgress returns a counter of the WAL's durable writes: the
+// sequence number of its position mark, fsynced first if needed. It never
+// decreases over the directory's life, across crashes and restarts, and
+// grows at every OpenWAL and with the log. A copy of the directory
+// restored later announces less than the original reached: peers that saw
+// the original's progress can tell (see transport.Witness).
+func (w *WAL) DurableProgress() (uint64, error) {
+	w.mu.Lock()
+	if w.closed {
+		defer w.mu.Unlock()
+		return w.durableSeq, ErrClosed
+	}
+	if w.durableSeq == w.mark.seq || w.noSync {
+		w.durableSeq = w.mark.seq
+		defer w.mu.Unlock()
+		return w.durableSeq, nil
+	}
+	seq, f := w.mark.seq, w.markF
+	w.mu.Unlock()
+	// The mark is written only after the log's fsync, so fsyncing the
+	// mark file makes seq durable without reordering anything.
+	if err := f.Sync(); err != nil {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.durableSeq, fmt.Errorf("storage: fsync %s: %w", f.Name(), err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if seq > w.durableSeq {
+		w.durableSeq = seq
+	}
+	return w.durableSeq, nil
 }
 
 // readSnapshot returns the snapshot's generation and payload (0, nil when

@@ -96,8 +96,14 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	case sig := <-sigs:
 		lg.Info("stopping on signal", "signal", sig.String())
 	case <-s.Done():
-		lg.Error("replica stopped", "err", s.Node().Err())
+		err := s.Node().Err()
+		lg.Error("replica stopped", "err", err)
 		code = exitFail
+		if errors.Is(err, node.ErrStorageLost) {
+			fmt.Fprintf(stderr, "paxos serve: replica %d stopped: a peer refused its storage (it went backwards or was replaced), so it must not vote. Start it with --rebuild (the old files are moved aside, not deleted):\n  paxos serve --config %s --id %d --data %s --rebuild\n",
+				*id, *config, *id, *data)
+			code = exitLostStorage
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
