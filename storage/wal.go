@@ -97,23 +97,23 @@ type WAL struct {
 	log    *slog.Logger
 	noSync bool
 
-	mu      sync.Mutex
-	cond    *sync.Cond
-	lock    *DirLock
-	f       *os.File // current log file
-	markF   *os.File // the mark file
-	mark    mark     // last mark written
+	mu    sync.Mutex
+	cond  *sync.Cond
+	lock  *DirLock
+	f     *os.File // current log file
+	markF *os.File // the mark file
+	mark  mark     // last mark written
 	// durableSeq is the sequence number of the last mark known to be on
 	// disk (fsynced).
 	durableSeq uint64
-	gen     uint64   // generation of the current snapshot (0 = none)
-	size    int64    // bytes of valid frames in f
-	written uint64   // Appends written to f (monotonic)
-	synced  uint64   // Appends known durable
-	syncing bool
-	err     error // sticky: after a failed write or fsync nothing is trusted
-	closed  bool
-	syncs   uint64
+	gen        uint64 // generation of the current snapshot (0 = none)
+	size       int64  // bytes of valid frames in f
+	written    uint64 // Appends written to f (monotonic)
+	synced     uint64 // Appends known durable
+	syncing    bool
+	err        error // sticky: after a failed write or fsync nothing is trusted
+	closed     bool
+	syncs      uint64
 }
 
 // OpenWAL opens (creating if needed) the WAL in dir, holding the
