@@ -102,7 +102,7 @@ func TestTCPClusterShrugsOffBadPeers(t *testing.T) {
 	cluster := loopbackCluster(t, "bad-peers", "multi", 5)
 	require.NoError(t, cluster.Validate())
 	for i := 0; i < 3; i++ {
-		s, err := node.Serve(node.ServeConfig{Cluster: cluster, ID: paxos.NodeID(i), DataDir: t.TempDir(), NoSync: true, Logger: quiet()})
+		s, err := node.Serve(node.ServeConfig{Cluster: cluster, ID: paxos.NodeID(i), DataDir: t.TempDir(), New: true, NoSync: true, Logger: quiet()})
 		require.NoError(t, err)
 		t.Cleanup(func() { s.Stop(context.Background()) })
 	}

@@ -50,7 +50,7 @@ func startTCPCluster(t testing.TB, protocol string, n int, opts node.Options, no
 	}
 	require.NoError(t, c.cluster.Validate())
 	for i := 0; i < n; i++ {
-		s, err := node.Serve(node.ServeConfig{Cluster: c.cluster, ID: paxos.NodeID(i), DataDir: c.dirs[i], NoSync: noSync,
+		s, err := node.Serve(node.ServeConfig{Cluster: c.cluster, ID: paxos.NodeID(i), DataDir: c.dirs[i], New: true, NoSync: noSync,
 			PeerListener: c.peerLns[i], ClientListener: clientLns[i], Logger: quiet()})
 		require.NoError(t, err)
 		c.servers = append(c.servers, s)

@@ -59,6 +59,21 @@ type Config struct {
 	// after it was carried out (for metrics: commit paths, decisions). It
 	// must not block or keep the Ready.
 	Observe func(rd *paxos.Ready)
+	// OnRebuilt, if set, is called once on the node goroutine when a
+	// replica started with Replica.Rebuild reports (see Rebuilder) that
+	// its rebuild finished and it votes again. Serve records it in the
+	// data directory's identity file.
+	OnRebuilt func()
+}
+
+// Rebuilder is implemented by a replica that can say whether it is still
+// rebuilding after a start with paxos.Config.Rebuild (not voting yet). A
+// replica that does not implement it is taken to be rebuilding for as long
+// as it runs; its own persisted records carry its rebuild state across
+// restarts, so Serve keeps passing Rebuild (with Restore) on every restart
+// until the replica reports the rebuild finished.
+type Rebuilder interface {
+	Rebuilding() bool
 }
 
 // Stats counts what a node did.
@@ -105,6 +120,7 @@ type Node struct {
 	err      error
 
 	waiting map[paxos.CommandID][]*waiter // owned by the loop goroutine
+	rebuilt bool                          // OnRebuilt was called (loop goroutine)
 	local   []paxos.Message               // messages to self, owned by the loop
 
 	readies, appends, records, messages, executed, stepErrors atomic.Uint64
@@ -132,6 +148,9 @@ func Start(cfg Config) (*Node, error) {
 	if !storage.Empty(p) {
 		rcfg.Restore = &p
 		lg.Info("node: restoring from storage", "snapshot", p.Snapshot != nil, "records", len(p.Records))
+	}
+	if rcfg.Rebuild {
+		lg.Warn("node: starting as a non-voting member to rebuild lost state from the peers", "restored_records", len(p.Records))
 	}
 	var r paxos.Replica
 	if cfg.New != nil {
@@ -234,6 +253,13 @@ func (n *Node) Stop(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// abort stops the node's goroutine with err as its error (Err); Stop
+// still closes the transport and storage.
+func (n *Node) abort(err error) {
+	n.fail(err)
+	n.stopOnce.Do(func() { close(n.stop) })
 }
 
 func (n *Node) fail(err error) {
@@ -377,6 +403,15 @@ func (n *Node) carryOut(rd *paxos.Ready) error {
 	}
 	if n.cfg.Observe != nil {
 		n.cfg.Observe(rd)
+	}
+	if n.cfg.Replica.Rebuild && !n.rebuilt {
+		if rb, ok := n.r.(Rebuilder); ok && !rb.Rebuilding() {
+			n.rebuilt = true
+			n.log.Info("node: rebuild finished; the replica votes again")
+			if n.cfg.OnRebuilt != nil {
+				n.cfg.OnRebuilt()
+			}
+		}
 	}
 	return nil
 }

@@ -24,9 +24,23 @@ type ServeConfig struct {
 	Cluster *Cluster
 	// ID is this replica's id.
 	ID paxos.NodeID
-	// DataDir holds the replica's WAL and snapshot; it is created if
-	// missing. Restarting on the same DataDir rejoins the cluster.
+	// DataDir holds the replica's WAL, snapshot and identity file, and is
+	// locked while the replica runs (a second process is refused).
+	// Restarting on the same DataDir rejoins the cluster. An empty or
+	// missing DataDir is refused unless New or Rebuild is set: a wiped
+	// directory looks just like a new one, and a replica that forgot what
+	// it promised and accepted must not vote.
 	DataDir string
+	// New allows an empty DataDir: this replica never ran before (the
+	// first start of a new cluster). It is ignored when DataDir already
+	// belongs to this replica.
+	New bool
+	// Rebuild moves whatever DataDir holds aside (into
+	// <DataDir>.damaged-<time>, nothing is deleted) and starts the replica
+	// empty with paxos.Config.Rebuild: a non-voting member that learns the
+	// state from its peers. Restarts continue the rebuild until the
+	// replica reports it finished (see Rebuilder).
+	Rebuild bool
 	// Protocol, if set, overrides the cluster file's protocol.
 	Protocol string
 	// NoSync skips fsync (benchmarks only; see storage.WALOptions).
@@ -49,6 +63,7 @@ type Server struct {
 	clients  *client.Server
 	clientLn net.Listener
 	log      *slog.Logger
+	wit      *witness
 	wg       sync.WaitGroup
 	once     sync.Once
 	stopErr  error
@@ -101,17 +116,52 @@ func Serve(cfg ServeConfig) (*Server, error) {
 	}
 
 	var st storage.Storage
+	var onRebuilt func()
+	var wit *witness
 	if cfg.Memory != nil {
 		st = cfg.Memory
+		rcfg.Rebuild = cfg.Rebuild
 	} else {
 		if cfg.DataDir == "" {
 			return nil, fmt.Errorf("serve: %w: no data directory; pass --data DIR", paxos.ErrConfig)
 		}
-		w, err := storage.OpenWAL(cfg.DataDir, storage.WALOptions{Logger: lg, NoSync: cfg.NoSync})
+		lock, ident, isNew, err := prepareDataDir(cfg, c.Name, lg)
 		if err != nil {
 			return nil, err
 		}
+		w, err := storage.OpenWAL(cfg.DataDir, storage.WALOptions{Logger: lg, NoSync: cfg.NoSync, Lock: lock})
+		if err != nil {
+			lock.Unlock()
+			if errors.Is(err, storage.ErrLost) || errors.Is(err, storage.ErrCorrupt) {
+				return nil, fmt.Errorf("serve: replica %d refuses to start on %s: %w: %w", cfg.ID, cfg.DataDir, ErrStorageLost, err)
+			}
+			return nil, fmt.Errorf("serve: replica %d: %w", cfg.ID, err)
+		}
+		if isNew {
+			// Written after the WAL's files exist: an identity without
+			// them means they were removed.
+			if err := storage.WriteIdentity(cfg.DataDir, *ident); err != nil {
+				w.Close()
+				return nil, fmt.Errorf("serve: replica %d: %w", cfg.ID, err)
+			}
+			lg.Info("data directory initialised", "data", cfg.DataDir, "incarnation", ident.Incarnation, "rebuilding", ident.Rebuilding)
+		}
 		st = w
+		rcfg.Rebuild = ident.Rebuilding
+		wit, err = newWitness(cfg.ID, cfg.DataDir, ident.Incarnation, w, ident.Rebuilding, lg)
+		if err != nil {
+			w.Close()
+			return nil, err
+		}
+		if rcfg.Rebuild {
+			dir := cfg.DataDir
+			onRebuilt = func() {
+				wit.rebuilding.Store(false)
+				if err := markRebuilt(dir); err != nil {
+					lg.Error("cannot record in the identity file that the rebuild finished; the next start will pass Rebuild again", "err", err)
+				}
+			}
+		}
 	}
 	clientLn := cfg.ClientListener
 	if clientLn == nil {
@@ -121,31 +171,45 @@ func Serve(cfg ServeConfig) (*Server, error) {
 			return nil, fmt.Errorf("serve: listen on client address %s: %w; is another process using it?", c.Replicas[cfg.ID].Client, err)
 		}
 	}
-	tr, err := transport.NewTCP(transport.TCPConfig{
+	tcfg := transport.TCPConfig{
 		Cluster: c.Name, ID: cfg.ID, Peers: c.PeerAddrs(), Listener: cfg.PeerListener,
 		TLS: tlsCfg, RTT: matrix, Logger: lg,
-	})
+	}
+	if wit != nil {
+		tcfg.Witness = wit
+	}
+	tr, err := transport.NewTCP(tcfg)
 	if err != nil {
 		clientLn.Close()
 		st.Close()
 		return nil, err
 	}
-	n, err := Start(Config{Protocol: protocol, Replica: rcfg, Transport: tr, Storage: st, Tick: c.Tick(), Logger: lg, Observe: cfg.Observe})
+	n, err := Start(Config{Protocol: protocol, Replica: rcfg, Transport: tr, Storage: st, Tick: c.Tick(), Logger: lg, Observe: cfg.Observe, OnRebuilt: onRebuilt})
 	if err != nil {
 		tr.Close()
 		clientLn.Close()
 		st.Close()
 		return nil, err
 	}
-	s := &Server{node: n, log: lg, clientLn: clientLn,
+	s := &Server{node: n, log: lg, clientLn: clientLn, wit: wit,
 		clients: client.NewServer(client.ServerConfig{Submitter: n, Replica: cfg.ID, Logger: lg})}
+	if wit != nil {
+		// A peer that refuses this replica's storage stops it.
+		go func() {
+			select {
+			case <-wit.refused:
+				n.abort(wit.refusal)
+			case <-n.Done():
+			}
+		}()
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		_ = s.clients.Serve(clientLn)
 	}()
 	lg.Info("replica serving", "cluster", c.Name, "protocol", protocol, "replica", cfg.ID,
-		"peer", tr.Addr().String(), "client", clientLn.Addr().String(), "data", cfg.DataDir)
+		"peer", tr.Addr().String(), "client", clientLn.Addr().String(), "data", cfg.DataDir, "rebuilding", rcfg.Rebuild)
 	return s, nil
 }
 
@@ -155,8 +219,9 @@ func (s *Server) Node() *Node { return s.node }
 // ClientAddr returns the address clients connect to.
 func (s *Server) ClientAddr() net.Addr { return s.clientLn.Addr() }
 
-// Done is closed when the node stops (after Stop, or on a fatal storage
-// error: then Node().Err() says why).
+// Done is closed when the node stops (after Stop, on a fatal storage
+// error, or when a peer refused this replica's storage: then Node().Err()
+// says why, wrapping ErrStorageLost in the last case).
 func (s *Server) Done() <-chan struct{} { return s.node.Done() }
 
 // Stop stops serving clients, then stops the node (closing its transport
@@ -166,7 +231,97 @@ func (s *Server) Stop(ctx context.Context) error {
 		errC := s.clients.Close()
 		s.wg.Wait()
 		errN := s.node.Stop(ctx)
+		if s.wit != nil {
+			s.wit.save()
+		}
 		s.stopErr = errors.Join(errC, errN)
 	})
 	return s.stopErr
+}
+
+// ErrStorageLost is wrapped by Serve's refusal to start a replica whose
+// data directory may have lost records it had made durable (wiped, cut,
+// restored from a backup, damaged): such a replica must be rebuilt from its
+// peers (ServeConfig.Rebuild, `paxos serve --rebuild`), not started as a
+// voter. It wraps storage.ErrLost or storage.ErrCorrupt as well.
+var ErrStorageLost = errors.New("replica storage lost or damaged")
+
+// prepareDataDir locks cfg.DataDir and checks its identity. It returns the
+// lock and the identity, and whether that identity is new (a new replica or
+// a rebuild) and must be written once the WAL is open.
+func prepareDataDir(cfg ServeConfig, cluster string, lg *slog.Logger) (*storage.DirLock, *storage.Identity, bool, error) {
+	dir := cfg.DataDir
+	lock, err := storage.LockDir(dir)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("serve: replica %d: %w", cfg.ID, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			lock.Unlock()
+		}
+	}()
+	fresh := func(rebuilding bool) *storage.Identity {
+		return &storage.Identity{Cluster: cluster, Replica: int(cfg.ID), Incarnation: storage.NewIncarnation(),
+			Created: time.Now().UTC(), Rebuilding: rebuilding}
+	}
+	if cfg.Rebuild {
+		aside, err := storage.MoveAside(dir, time.Now())
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("serve: replica %d: --rebuild: %w", cfg.ID, err)
+		}
+		if aside != "" {
+			lg.Warn("--rebuild: moved the replica's old state aside (nothing was deleted)", "data", dir, "moved_to", aside)
+		}
+		ok = true
+		return lock, fresh(true), true, nil
+	}
+	id, err := storage.ReadIdentity(dir)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("serve: replica %d refuses to start: %w: %w", cfg.ID, ErrStorageLost, err)
+	}
+	if id == nil {
+		has, err := storage.HasState(dir)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		if has {
+			return nil, nil, false, fmt.Errorf("serve: replica %d refuses to start: data directory %s holds records but no %s file, so it cannot be trusted to hold this replica's whole history: %w: %w; start it with --rebuild (its files are moved aside, not deleted)",
+				cfg.ID, dir, storage.IdentityName, ErrStorageLost, storage.ErrLost)
+		}
+		if !cfg.New {
+			return nil, nil, false, fmt.Errorf("serve: replica %d refuses to start: data directory %s is empty (no %s file). If this replica ran before, its storage was lost and it must not vote on an empty state: %w: %w; start it with --rebuild. If this is its very first start (a new cluster), pass --new",
+				cfg.ID, dir, storage.IdentityName, ErrStorageLost, storage.ErrLost)
+		}
+		ok = true
+		return lock, fresh(false), true, nil
+	}
+	if id.Cluster != cluster || id.Replica != int(cfg.ID) {
+		return nil, nil, false, fmt.Errorf("serve: %w: data directory %s belongs to replica %d of cluster %q, not replica %d of cluster %q; pass this replica's own --data directory",
+			paxos.ErrConfig, dir, id.Replica, id.Cluster, cfg.ID, cluster)
+	}
+	if !storage.HasWAL(dir) {
+		return nil, nil, false, fmt.Errorf("serve: replica %d refuses to start: data directory %s has its %s file but its WAL files are gone (removed or never restored): %w: %w; start it with --rebuild",
+			cfg.ID, dir, storage.IdentityName, ErrStorageLost, storage.ErrLost)
+	}
+	if id.Refused != "" {
+		return nil, nil, false, fmt.Errorf("serve: replica %d refuses to start: a peer refused its storage when it last ran (%s): %w: %w; start it with --rebuild",
+			cfg.ID, id.Refused, ErrStorageLost, storage.ErrLost)
+	}
+	if id.Rebuilding {
+		lg.Warn("this replica's rebuild has not finished: it continues as a non-voting member", "data", dir, "incarnation", id.Incarnation)
+	}
+	ok = true
+	return lock, id, false, nil
+}
+
+// markRebuilt records in dir's identity that the rebuild finished.
+func markRebuilt(dir string) error {
+	id, err := storage.ReadIdentity(dir)
+	if err != nil || id == nil {
+		return fmt.Errorf("read identity: %w", err)
+	}
+	now := time.Now().UTC()
+	id.Rebuilding, id.Rebuilt = false, &now
+	return storage.WriteIdentity(dir, *id)
 }

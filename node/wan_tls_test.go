@@ -29,7 +29,7 @@ import (
 func serveCluster(t *testing.T, c *node.Cluster, root string) {
 	t.Helper()
 	for i := range c.Replicas {
-		s, err := node.Serve(node.ServeConfig{Cluster: c, ID: paxos.NodeID(i), DataDir: filepath.Join(root, fmt.Sprint(i)), NoSync: true, Logger: quiet()})
+		s, err := node.Serve(node.ServeConfig{Cluster: c, ID: paxos.NodeID(i), DataDir: filepath.Join(root, fmt.Sprint(i)), New: true, NoSync: true, Logger: quiet()})
 		require.NoError(t, err)
 		t.Cleanup(func() { s.Stop(context.Background()) })
 	}
@@ -127,6 +127,6 @@ func TestMutualTLSCluster(t *testing.T) {
 
 	// A missing certificate file is an error at start-up.
 	c.TLS.Cert = filepath.Join(dir, "nope-{id}.pem")
-	_, err = node.Serve(node.ServeConfig{Cluster: c, ID: 0, DataDir: t.TempDir(), Logger: quiet()})
+	_, err = node.Serve(node.ServeConfig{Cluster: c, ID: 0, DataDir: t.TempDir(), New: true, Logger: quiet()})
 	assert.ErrorContains(t, err, "nope-0.pem")
 }

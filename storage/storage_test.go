@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -137,6 +138,8 @@ func TestWALCrashDuringSnapshotLeavesOldState(t *testing.T) {
 	assert.True(t, os.IsNotExist(err), "leftover temporary snapshot removed")
 }
 
+func markFile(dir string) string { return filepath.Join(dir, "wal.mark") }
+
 func TestWALTornTailTruncated(t *testing.T) {
 	for _, cut := range []int{1, 5, 11, 12, 13, 20} {
 		t.Run(fmt.Sprint("cut", cut), func(t *testing.T) {
@@ -148,13 +151,18 @@ func TestWALTornTailTruncated(t *testing.T) {
 			data, err := os.ReadFile(path)
 			require.NoError(t, err)
 			full := len(data)
-			// Append a fifth record and cut it short.
+			mark, err := os.ReadFile(markFile(dir))
+			require.NoError(t, err)
+			// Append a fifth record and cut it short, as a crash in the
+			// middle of its write would: the mark, written only after
+			// the fsync, still says four records.
 			w = open(t, dir)
 			require.NoError(t, w.Append(nil, []any{rec{N: 99, Data: strings.Repeat("y", 40)}}))
 			require.NoError(t, w.Close())
 			data, err = os.ReadFile(path)
 			require.NoError(t, err)
 			require.NoError(t, os.WriteFile(path, data[:full+cut], 0o644))
+			require.NoError(t, os.WriteFile(markFile(dir), mark, 0o644))
 
 			var logs bytes.Buffer
 			w, err = storage.OpenWAL(dir, storage.WALOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
@@ -175,7 +183,39 @@ func TestWALTornTailTruncated(t *testing.T) {
 	}
 }
 
-func TestWALTornFinalChecksumAndZeroTail(t *testing.T) {
+// A log cut anywhere before its last fsynced position (mid-record or at a
+// record boundary) lost acknowledged records: refused, and left as it was.
+func TestWALCutBeforeDurablePositionRefused(t *testing.T) {
+	for _, cut := range []string{"mid-record", "boundary", "empty"} {
+		t.Run(cut, func(t *testing.T) {
+			dir := t.TempDir()
+			w := open(t, dir)
+			require.NoError(t, w.Append(nil, recs(0, 2)))
+			require.NoError(t, w.Close())
+			path := logFile(t, dir)
+			two, err := os.ReadFile(path)
+			require.NoError(t, err)
+			w = open(t, dir)
+			require.NoError(t, w.Append(nil, recs(2, 4)))
+			require.NoError(t, w.Close())
+			data, err := os.ReadFile(path)
+			require.NoError(t, err)
+			n := map[string]int{"mid-record": len(two) + 7, "boundary": len(two), "empty": 0}[cut]
+			require.NoError(t, os.WriteFile(path, data[:n], 0o644))
+
+			_, err = storage.OpenWAL(dir, storage.WALOptions{Logger: quiet()})
+			require.Error(t, err)
+			assert.ErrorIs(t, err, storage.ErrLost)
+			assert.Contains(t, err.Error(), path)
+			assert.Contains(t, err.Error(), "--rebuild")
+			after, err := os.ReadFile(path)
+			require.NoError(t, err)
+			assert.Equal(t, data[:n], after, "a refused log is left untouched")
+		})
+	}
+}
+
+func TestWALFinalRecordBadChecksumRefused(t *testing.T) {
 	dir := t.TempDir()
 	w := open(t, dir)
 	require.NoError(t, w.Append(nil, recs(0, 3)))
@@ -183,26 +223,49 @@ func TestWALTornFinalChecksumAndZeroTail(t *testing.T) {
 	path := logFile(t, dir)
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
-	// Flip a bit in the last byte (the final record's payload) and add
-	// zero-filled space as a crash after preallocation would leave.
+	// Flip a bit in the last byte (the final record's payload): the record
+	// is complete, so it is damage, not a torn write.
 	data[len(data)-1] ^= 0x10
 	require.NoError(t, os.WriteFile(path, data, 0o644))
+	_, err = storage.OpenWAL(dir, storage.WALOptions{Logger: quiet()})
+	require.Error(t, err)
+	assert.ErrorIs(t, err, storage.ErrCorrupt)
+	assert.Contains(t, err.Error(), "final record")
+	assert.Contains(t, err.Error(), "--rebuild")
+	after, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, data, after, "the damaged log is left untouched")
+}
+
+func TestWALZeroTail(t *testing.T) {
+	dir := t.TempDir()
+	w := open(t, dir)
+	require.NoError(t, w.Append(nil, recs(0, 2)))
+	require.NoError(t, w.Close())
+	path := logFile(t, dir)
+	two, err := os.ReadFile(path)
+	require.NoError(t, err)
+	w = open(t, dir)
+	require.NoError(t, w.Append(nil, recs(2, 3)))
+	require.NoError(t, w.Close())
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+
+	// Zero-filled space after the durable position (allocated by a write
+	// a crash cut short) is a torn tail.
+	require.NoError(t, os.WriteFile(path, append(bytes.Clone(data), make([]byte, 100)...), 0o644))
 	w = open(t, dir)
 	p, err := w.Load()
 	require.NoError(t, err)
-	assert.Equal(t, recs(0, 2), p.Records)
+	assert.Equal(t, recs(0, 3), p.Records)
 	require.NoError(t, w.Close())
 
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-	require.NoError(t, err)
-	_, err = f.Write(make([]byte, 100))
-	require.NoError(t, err)
-	require.NoError(t, f.Close())
-	w = open(t, dir)
-	defer w.Close()
-	p, err = w.Load()
-	require.NoError(t, err)
-	assert.Equal(t, recs(0, 2), p.Records)
+	// Zeros over the whole acknowledged final record are not.
+	zeroed := bytes.Clone(data)
+	clear(zeroed[len(two):])
+	require.NoError(t, os.WriteFile(path, zeroed, 0o644))
+	_, err = storage.OpenWAL(dir, storage.WALOptions{Logger: quiet()})
+	assert.ErrorIs(t, err, storage.ErrLost)
 }
 
 func TestWALCorruptionInTheMiddle(t *testing.T) {
@@ -272,7 +335,7 @@ func TestWALUnreadableFiles(t *testing.T) {
 	assert.Error(t, err)
 }
 
-func TestWALDamagedFinalRecordIsTorn(t *testing.T) {
+func TestWALDamagedFinalRecordRefused(t *testing.T) {
 	dir := t.TempDir()
 	w := open(t, dir)
 	require.NoError(t, w.Append(nil, recs(0, 2)))
@@ -284,14 +347,117 @@ func TestWALDamagedFinalRecordIsTorn(t *testing.T) {
 	require.Positive(t, i)
 	data[i+len("storage_test.")] = 'R'
 	require.NoError(t, os.WriteFile(path, data, 0o644))
-	// The final record's checksum fails and nothing follows it: a torn
-	// write, so the open succeeds and only the first record remains.
-	w, err = storage.OpenWAL(dir, storage.WALOptions{Logger: quiet()})
+	// The final record's checksum fails but the record is whole: it was
+	// written (and fsynced, and maybe acted on), so it is not dropped.
+	_, err = storage.OpenWAL(dir, storage.WALOptions{Logger: quiet()})
+	assert.ErrorIs(t, err, storage.ErrCorrupt)
+	assert.Contains(t, err.Error(), path)
+	assert.Contains(t, err.Error(), "final record")
+}
+
+// A missing snapshot that the log or the mark refers to is refused, and
+// the log is not deleted.
+func TestWALMissingSnapshotRefused(t *testing.T) {
+	for _, missing := range []string{"snapshot", "snapshot+log"} {
+		t.Run(missing, func(t *testing.T) {
+			dir := t.TempDir()
+			w := open(t, dir)
+			require.NoError(t, w.Append(nil, recs(0, 3)))
+			require.NoError(t, w.Append(snap{Upto: 3}, recs(3, 6)))
+			require.NoError(t, w.Close())
+			path := logFile(t, dir)
+			require.NoError(t, os.Remove(filepath.Join(dir, "snapshot")))
+			if missing == "snapshot+log" {
+				require.NoError(t, os.Remove(path))
+			}
+			_, err := storage.OpenWAL(dir, storage.WALOptions{Logger: quiet()})
+			require.Error(t, err)
+			assert.ErrorIs(t, err, storage.ErrLost)
+			assert.Contains(t, err.Error(), "snapshot")
+			if missing == "snapshot" {
+				_, err = os.Stat(path)
+				assert.NoError(t, err, "the log of the missing snapshot is kept")
+			}
+		})
+	}
+}
+
+func TestWALMissingMarkRefused(t *testing.T) {
+	dir := t.TempDir()
+	w := open(t, dir)
+	require.NoError(t, w.Append(nil, recs(0, 3)))
+	require.NoError(t, w.Close())
+	require.NoError(t, os.Remove(markFile(dir)))
+	_, err := storage.OpenWAL(dir, storage.WALOptions{Logger: quiet()})
+	assert.ErrorIs(t, err, storage.ErrLost)
+	assert.Contains(t, err.Error(), "wal.mark")
+}
+
+func TestWALLockRefusesSecondOpener(t *testing.T) {
+	dir := t.TempDir()
+	w := open(t, dir)
+	_, err := storage.OpenWAL(dir, storage.WALOptions{Logger: quiet()})
+	require.Error(t, err)
+	assert.ErrorIs(t, err, storage.ErrLocked)
+	assert.Contains(t, err.Error(), fmt.Sprintf("in use by another process (pid %d)", os.Getpid()))
+	_, err = storage.LockDir(dir)
+	assert.ErrorIs(t, err, storage.ErrLocked)
+	require.NoError(t, w.Close())
+	// Released on Close.
+	l, err := storage.LockDir(dir)
 	require.NoError(t, err)
-	defer w.Close()
-	p, err := w.Load()
+	require.NoError(t, l.Unlock())
+	require.NoError(t, l.Unlock())
+	w = open(t, dir)
+	require.NoError(t, w.Close())
+}
+
+func TestIdentityAndMoveAside(t *testing.T) {
+	dir := t.TempDir()
+	id, err := storage.ReadIdentity(dir)
 	require.NoError(t, err)
-	assert.Equal(t, recs(0, 1), p.Records)
+	assert.Nil(t, id)
+	has, err := storage.HasState(dir)
+	require.NoError(t, err)
+	assert.False(t, has)
+
+	want := storage.Identity{Cluster: "c", Replica: 2, Incarnation: storage.NewIncarnation(), Created: time.Now().UTC().Truncate(time.Second)}
+	require.NoError(t, storage.WriteIdentity(dir, want))
+	got, err := storage.ReadIdentity(dir)
+	require.NoError(t, err)
+	assert.Equal(t, want, *got)
+	assert.NotEqual(t, want.Incarnation, storage.NewIncarnation())
+
+	lock, err := storage.LockDir(dir)
+	require.NoError(t, err)
+	defer lock.Unlock()
+	w, err := storage.OpenWAL(dir, storage.WALOptions{Logger: quiet(), Lock: lock})
+	require.NoError(t, err)
+	require.NoError(t, w.Append(nil, recs(0, 2)))
+	has, err = storage.HasState(dir)
+	require.NoError(t, err)
+	assert.True(t, has)
+	require.NoError(t, w.Close())
+
+	lock, err = storage.LockDir(dir)
+	require.NoError(t, err)
+	aside, err := storage.MoveAside(dir, time.Now())
+	require.NoError(t, err)
+	assert.Contains(t, aside, ".damaged-")
+	has, err = storage.HasState(dir)
+	require.NoError(t, err)
+	assert.False(t, has)
+	moved, err := storage.HasState(aside)
+	require.NoError(t, err)
+	assert.True(t, moved, "the old state is kept aside, not deleted")
+	_, err = os.Stat(filepath.Join(aside, storage.IdentityName))
+	assert.NoError(t, err)
+	_, err = os.Stat(filepath.Join(dir, storage.LockName))
+	assert.NoError(t, err, "the lock stays")
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, storage.IdentityName), []byte("{"), 0o644))
+	_, err = storage.ReadIdentity(dir)
+	assert.ErrorIs(t, err, storage.ErrCorrupt)
 }
 
 func TestWALOneFsyncPerAppend(t *testing.T) {

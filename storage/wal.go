@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -19,8 +20,10 @@ import (
 
 // On-disk layout of a WAL directory:
 //
+//	LOCK                the directory's exclusive lock (see LockDir)
 //	snapshot            the latest snapshot (absent until the first one)
 //	wal-<gen>.log       records appended after snapshot generation <gen>
+//	wal.mark            the last durable position: (generation, log size)
 //
 // A record frame is a 12-byte header followed by the payload (paxos.Encode):
 //
@@ -35,6 +38,18 @@ import (
 // fsyncs the directory, then starts wal-<gen+1>.log and deletes the old log. A
 // crash at any point leaves either the old snapshot with its log or the new
 // snapshot (whose log is then missing, i.e. empty): never a mix.
+//
+// The mark file has two 32-byte slots, written alternately so that a torn
+// write of one leaves the other: the 4-byte magic "PXMK", uint64 LE sequence
+// number, uint64 LE generation, uint64 LE log size, uint32 LE CRC32C of the
+// first 28 bytes; the valid slot with the higher sequence number counts.
+// After every fsync of the log the WAL writes the size it made durable into
+// the mark (a write to the page cache, no extra fsync: it is written only
+// after the log's fsync returned, so whenever it is on disk the log is
+// durable up to it), and after a snapshot the new generation (fsynced). At
+// open, a log that ends before the mark, a snapshot older than the mark's
+// generation, or a log of a generation newer than the snapshot means
+// records that were acknowledged are gone: OpenWAL refuses (ErrLost).
 const (
 	headerSize = 12
 	// MaxRecordSize is the largest record a WAL accepts (64 MiB). A larger
@@ -43,13 +58,21 @@ const (
 	snapMagic     = "PXSNAP01"
 	snapName      = "snapshot"
 	snapTmpName   = "snapshot.tmp"
+	markName      = "wal.mark"
+	markMagic     = "PXMK"
+	markSlot      = 32
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // ErrCorrupt is wrapped by errors about damaged files that cannot be a torn
-// final write: a bad record in the middle of a log, or a damaged snapshot.
+// final write: a complete record whose checksum fails (wherever it is in
+// the log), a damaged record header with data after it, or a damaged
+// snapshot or mark.
 var ErrCorrupt = errors.New("storage corrupt")
+
+// rebuildHint ends every refusal caused by damaged or lost storage.
+const rebuildHint = "do not delete or edit the files; start the replica with --rebuild (paxos serve --rebuild), which moves them aside and rebuilds the replica's state from its peers"
 
 // WALOptions tunes a WAL.
 type WALOptions struct {
@@ -60,6 +83,10 @@ type WALOptions struct {
 	// crashes (a killed process is still safe: written data is in the page
 	// cache); meant for benchmarks that want to measure the protocol alone.
 	NoSync bool
+	// Lock, if set, is the directory's lock, already taken by the caller
+	// (see LockDir); the WAL releases it on Close. Otherwise OpenWAL takes
+	// the lock itself.
+	Lock *DirLock
 }
 
 // WAL is a Storage in a directory: a write-ahead log plus a snapshot file.
@@ -70,103 +97,305 @@ type WAL struct {
 	log    *slog.Logger
 	noSync bool
 
-	mu      sync.Mutex
-	cond    *sync.Cond
-	f       *os.File // current log file
-	gen     uint64   // generation of the current snapshot (0 = none)
-	size    int64    // bytes of valid frames in f
-	written uint64   // Appends written to f (monotonic)
-	synced  uint64   // Appends known durable
-	syncing bool
-	err     error // sticky: after a failed write or fsync nothing is trusted
-	closed  bool
-	syncs   uint64
+	mu    sync.Mutex
+	cond  *sync.Cond
+	lock  *DirLock
+	f     *os.File // current log file
+	markF *os.File // the mark file
+	mark  mark     // last mark written
+	// durableSeq is the sequence number of the last mark known to be on
+	// disk (fsynced).
+	durableSeq uint64
+	gen        uint64 // generation of the current snapshot (0 = none)
+	size       int64  // bytes of valid frames in f
+	written    uint64 // Appends written to f (monotonic)
+	synced     uint64 // Appends known durable
+	syncing    bool
+	err        error // sticky: after a failed write or fsync nothing is trusted
+	closed     bool
+	syncs      uint64
 }
 
-// OpenWAL opens (creating if needed) the WAL in dir. It validates the log:
-// a torn final record (a crash in the middle of a write) is truncated with a
-// warning; any other damage is an error wrapping ErrCorrupt that names the
-// file and offset.
+// OpenWAL opens (creating if needed) the WAL in dir, holding the
+// directory's exclusive lock until Close. It validates what it finds:
+//
+//   - a torn final record (one that extends past the end of the file, or a
+//     zero-filled tail) after the last durable position in wal.mark was
+//     never acknowledged: it is truncated with a warning;
+//   - a complete record whose checksum fails, wherever it is, or a damaged
+//     header with data after it, is an error wrapping ErrCorrupt that names
+//     the file and offset;
+//   - a log that ends before the durable position in wal.mark, a snapshot
+//     missing or older than the mark or the log says was written, or a
+//     missing mark beside records, is an error wrapping ErrLost.
+//
+// It never deletes a log it could not replay; the only logs it removes are
+// those of generations older than the snapshot (superseded by it).
 func OpenWAL(dir string, opts WALOptions) (*WAL, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("storage: create data directory: %w", err)
+	lock := opts.Lock
+	if lock == nil {
+		var err error
+		if lock, err = LockDir(dir); err != nil {
+			return nil, err
+		}
 	}
+	w, err := openWAL(dir, opts, lock)
+	if err != nil {
+		lock.Unlock()
+		return nil, err
+	}
+	return w, nil
+}
+
+func openWAL(dir string, opts WALOptions, lock *DirLock) (*WAL, error) {
 	lg := opts.Logger
 	if lg == nil {
 		lg = slog.Default()
 	}
-	w := &WAL{dir: dir, log: lg, noSync: opts.NoSync}
+	w := &WAL{dir: dir, log: lg, noSync: opts.NoSync, lock: lock}
 	w.cond = sync.NewCond(&w.mu)
 	gen, _, err := w.readSnapshot()
 	if err != nil {
 		return nil, err
 	}
 	w.gen = gen
+	if err := w.checkGenerations(); err != nil {
+		return nil, err
+	}
+	markPath := filepath.Join(dir, markName)
+	mf, err := os.OpenFile(markPath, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("storage: open %s: %w; check the --data directory and its permissions", markPath, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			mf.Close()
+		}
+	}()
+	mk, hasMark, err := readMark(mf, markPath)
+	if err != nil {
+		return nil, err
+	}
+	if hasMark && mk.gen > gen {
+		return nil, fmt.Errorf("storage: %s says snapshot generation %d was written, but the snapshot in %s is %s: the snapshot was deleted or replaced by an older copy, and the records it held are gone: %w; %s",
+			markPath, mk.gen, dir, describeGen(gen), ErrLost, rebuildHint)
+	}
 	path := w.logPath(gen)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("storage: open log %s: %w; check the --data directory and its permissions", path, err)
 	}
-	valid, total, _, err := scanLog(f, path, false)
+	defer func() {
+		if !ok {
+			f.Close()
+		}
+	}()
+	valid, total, tail, _, err := scanLog(f, path, false)
 	if err != nil {
-		f.Close()
 		return nil, err
 	}
+	if !hasMark && (gen > 0 || total > 0) {
+		return nil, fmt.Errorf("storage: %s is missing although %s holds records: the directory was damaged or assembled by hand, so acknowledged records may be missing: %w; %s",
+			markPath, dir, ErrLost, rebuildHint)
+	}
+	durable := int64(0)
+	if hasMark && mk.gen == gen {
+		durable = mk.size
+	}
+	if valid < durable {
+		what := "ends"
+		if tail != tailNone {
+			what = "has its last complete record ending"
+		}
+		return nil, fmt.Errorf("storage: log %s %s at offset %d, but %s records that the replica made durable (and may have acted on) up to offset %d: the log was truncated, damaged or replaced by an older copy: %w; %s",
+			path, what, valid, markPath, durable, ErrLost, rebuildHint)
+	}
 	if valid < total {
-		lg.Warn("storage: truncating torn final record of the log (a write was cut short by a crash)",
-			"file", path, "offset", valid, "dropped_bytes", total-valid)
+		lg.Warn("storage: truncating a torn final record of the log: a write that was never acknowledged was cut short by a crash",
+			"file", path, "offset", valid, "dropped_bytes", total-valid, "kind", tail.String())
 		if err := f.Truncate(valid); err != nil {
-			f.Close()
 			return nil, fmt.Errorf("storage: truncate torn tail of %s at offset %d: %w", path, valid, err)
 		}
 		if !w.noSync {
 			if err := f.Sync(); err != nil {
-				f.Close()
 				return nil, fmt.Errorf("storage: fsync %s: %w", path, err)
 			}
 		}
 	}
 	if _, err := f.Seek(valid, 0); err != nil {
-		f.Close()
 		return nil, fmt.Errorf("storage: seek %s: %w", path, err)
 	}
-	w.f, w.size = f, valid
+	w.f, w.size, w.markF, w.mark = f, valid, mf, mk
 	w.removeStale()
-	// The log may have just been created: make its directory entry
-	// durable before any Append reports success.
+	// The log and mark may have just been created: make their directory
+	// entries durable before any Append reports success.
 	if err := w.syncDir(); err != nil {
-		f.Close()
 		return nil, err
 	}
+	// Every open advances the mark (fsynced): the progress a replica
+	// announces to its peers (DurableProgress) grows at every start.
+	if err := w.writeMark(gen, valid, true); err != nil {
+		return nil, err
+	}
+	w.durableSeq = w.mark.seq
+	ok = true
 	return w, nil
+}
+
+func describeGen(gen uint64) string {
+	if gen == 0 {
+		return "missing"
+	}
+	return fmt.Sprintf("generation %d", gen)
+}
+
+// checkGenerations refuses a log of a generation newer than the snapshot:
+// its snapshot was lost (or replaced by an older one).
+func (w *WAL) checkGenerations() error {
+	entries, err := os.ReadDir(w.dir)
+	if err != nil {
+		return fmt.Errorf("storage: read data directory %s: %w", w.dir, err)
+	}
+	for _, e := range entries {
+		g, ok := logGen(e.Name())
+		if ok && g > w.gen {
+			return fmt.Errorf("storage: log %s follows snapshot generation %d, but the snapshot in %s is %s: the snapshot was deleted or replaced by an older copy: %w; %s",
+				filepath.Join(w.dir, e.Name()), g, w.dir, describeGen(w.gen), ErrLost, rebuildHint)
+		}
+	}
+	return nil
+}
+
+// logGen parses the generation of a log file name wal-<gen>.log.
+func logGen(name string) (uint64, bool) {
+	if !strings.HasPrefix(name, "wal-") || !strings.HasSuffix(name, ".log") {
+		return 0, false
+	}
+	g, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(name, "wal-"), ".log"), 16, 64)
+	return g, err == nil
 }
 
 func (w *WAL) logPath(gen uint64) string {
 	return filepath.Join(w.dir, fmt.Sprintf("wal-%016x.log", gen))
 }
 
-// removeStale deletes logs of other generations and a leftover temporary
-// snapshot: both are garbage from a crash during a snapshot.
+// removeStale deletes logs of generations older than the snapshot (the
+// snapshot supersedes them; a crash during a snapshot leaves them) and a
+// leftover temporary snapshot.
 func (w *WAL) removeStale() {
 	entries, err := os.ReadDir(w.dir)
 	if err != nil {
 		return
 	}
-	cur := filepath.Base(w.logPath(w.gen))
 	for _, e := range entries {
 		n := e.Name()
 		stale := n == snapTmpName
-		if strings.HasPrefix(n, "wal-") && strings.HasSuffix(n, ".log") && n != cur {
-			if _, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(n, "wal-"), ".log"), 16, 64); err == nil {
-				stale = true
-			}
+		if g, ok := logGen(n); ok && g < w.gen {
+			stale = true
 		}
 		if stale {
+			w.log.Info("storage: removing a file superseded by the snapshot", "file", n, "snapshot_generation", w.gen)
 			if err := os.Remove(filepath.Join(w.dir, n)); err != nil {
 				w.log.Warn("storage: cannot remove stale file", "file", n, "err", err)
 			}
 		}
 	}
+}
+
+// mark is the last durable position of the log.
+type mark struct {
+	seq, gen uint64
+	size     int64
+}
+
+// readMark returns the newest valid slot of the mark file (ok=false when
+// the file is empty). A file with data but no valid slot is corrupt.
+func readMark(f *os.File, path string) (mark, bool, error) {
+	buf := make([]byte, 2*markSlot)
+	n, err := f.ReadAt(buf, 0)
+	if err != nil && n == 0 && !errors.Is(err, io.EOF) {
+		return mark{}, false, fmt.Errorf("storage: read %s: %w", path, err)
+	}
+	buf = buf[:n]
+	if allZero(buf) {
+		return mark{}, false, nil
+	}
+	var best mark
+	found := false
+	for i := 0; i+markSlot <= len(buf); i += markSlot {
+		b := buf[i : i+markSlot]
+		if string(b[:4]) != markMagic || crc32.Checksum(b[:28], castagnoli) != binary.LittleEndian.Uint32(b[28:]) {
+			continue
+		}
+		m := mark{seq: binary.LittleEndian.Uint64(b[4:]), gen: binary.LittleEndian.Uint64(b[12:]), size: int64(binary.LittleEndian.Uint64(b[20:]))}
+		if !found || m.seq > best.seq {
+			best, found = m, true
+		}
+	}
+	if !found {
+		return mark{}, false, fmt.Errorf("storage: %s is damaged (no valid slot): %w; %s", path, ErrCorrupt, rebuildHint)
+	}
+	return best, true, nil
+}
+
+// writeMark records (gen, size) as durable in the next slot of the mark
+// file, fsyncing it when sync is set (and fsync is on).
+func (w *WAL) writeMark(gen uint64, size int64, sync bool) error {
+	m := mark{seq: w.mark.seq + 1, gen: gen, size: size}
+	var b [markSlot]byte
+	copy(b[:], markMagic)
+	binary.LittleEndian.PutUint64(b[4:], m.seq)
+	binary.LittleEndian.PutUint64(b[12:], m.gen)
+	binary.LittleEndian.PutUint64(b[20:], uint64(m.size))
+	binary.LittleEndian.PutUint32(b[28:], crc32.Checksum(b[:28], castagnoli))
+	if _, err := w.markF.WriteAt(b[:], int64(m.seq%2)*markSlot); err != nil {
+		return fmt.Errorf("storage: write %s: %w; the replica must stop", w.markF.Name(), err)
+	}
+	if sync && !w.noSync {
+		if err := w.markF.Sync(); err != nil {
+			return fmt.Errorf("storage: fsync %s: %w; the replica must stop", w.markF.Name(), err)
+		}
+	}
+	w.mark = m
+	if sync {
+		w.durableSeq = m.seq
+	}
+	return nil
+}
+
+// DurableProgress returns a counter of the WAL's durable writes: the
+// sequence number of its position mark, fsynced first if needed. It never
+// decreases over the directory's life, across crashes and restarts, and
+// grows at every OpenWAL and with the log. A copy of the directory
+// restored later announces less than the original reached: peers that saw
+// the original's progress can tell (see transport.Witness).
+func (w *WAL) DurableProgress() (uint64, error) {
+	w.mu.Lock()
+	if w.closed {
+		defer w.mu.Unlock()
+		return w.durableSeq, ErrClosed
+	}
+	if w.durableSeq == w.mark.seq || w.noSync {
+		w.durableSeq = w.mark.seq
+		defer w.mu.Unlock()
+		return w.durableSeq, nil
+	}
+	seq, f := w.mark.seq, w.markF
+	w.mu.Unlock()
+	// The mark is written only after the log's fsync, so fsyncing the
+	// mark file makes seq durable without reordering anything.
+	if err := f.Sync(); err != nil {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.durableSeq, fmt.Errorf("storage: fsync %s: %w", f.Name(), err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if seq > w.durableSeq {
+		w.durableSeq = seq
+	}
+	return w.durableSeq, nil
 }
 
 // readSnapshot returns the snapshot's generation and payload (0, nil when
@@ -200,61 +429,86 @@ func (w *WAL) readSnapshot() (uint64, []byte, error) {
 	return gen, payload, nil
 }
 
-// scanLog reads f from the start and returns the end of the last valid frame
-// and the file size. A defect that can only be a torn final write (an
-// incomplete header or payload at the end, a bad checksum on the final frame,
-// or a bad header followed only by zeros) ends the valid part; any other
-// defect is an error naming path and offset. With collect, it also returns
-// the payloads.
-func scanLog(f *os.File, path string, collect bool) (valid, total int64, payloads [][]byte, err error) {
+// tailKind says how a log's valid part ends.
+type tailKind int
+
+const (
+	tailNone tailKind = iota // the file ends at a record boundary
+	tailTorn                 // the final record extends past the end of the file
+	tailZero                 // a zero-filled tail (space allocated, never written)
+)
+
+func (k tailKind) String() string {
+	switch k {
+	case tailTorn:
+		return "record extends past the end of the file"
+	case tailZero:
+		return "zero-filled tail"
+	}
+	return "none"
+}
+
+// scanLog reads f from the start and returns the end of the last valid frame,
+// the file size and what follows the valid part (see scanFrames). With
+// collect, it also returns the payloads.
+func scanLog(f *os.File, path string, collect bool) (valid, total int64, tail tailKind, payloads [][]byte, err error) {
 	st, err := f.Stat()
 	if err != nil {
-		return 0, 0, nil, fmt.Errorf("storage: stat %s: %w", path, err)
+		return 0, 0, tailNone, nil, fmt.Errorf("storage: stat %s: %w", path, err)
 	}
 	if st.IsDir() {
-		return 0, 0, nil, fmt.Errorf("storage: log %s is a directory; remove it or use another --data directory", path)
+		return 0, 0, tailNone, nil, fmt.Errorf("storage: log %s is a directory; remove it or use another --data directory", path)
 	}
 	data := make([]byte, st.Size())
 	if _, err := f.ReadAt(data, 0); err != nil && int64(len(data)) > 0 {
-		return 0, 0, nil, fmt.Errorf("storage: read log %s: %w", path, err)
+		return 0, 0, tailNone, nil, fmt.Errorf("storage: read log %s: %w", path, err)
 	}
-	off, payloads, err := scanFrames(data, path, collect)
-	return off, int64(len(data)), payloads, err
+	off, tail, payloads, err := scanFrames(data, path, collect)
+	return off, int64(len(data)), tail, payloads, err
 }
 
-func scanFrames(data []byte, path string, collect bool) (int64, [][]byte, error) {
+// scanFrames validates the frames of a log image. Only two endings can be a
+// write cut short: a final record that extends past the end of the file
+// (an incomplete header, or a valid header whose payload is longer than
+// what remains) and a zero-filled tail; they end the valid part and are
+// reported as the tail. A complete record whose checksum fails, even the
+// last one, and a damaged header with non-zero data after it, are errors
+// wrapping ErrCorrupt: those bytes were written whole, so they may be
+// records the replica acknowledged.
+func scanFrames(data []byte, path string, collect bool) (int64, tailKind, [][]byte, error) {
 	var out [][]byte
 	off := 0
 	for off < len(data) {
 		rest := data[off:]
+		if allZero(rest) {
+			return int64(off), tailZero, out, nil
+		}
 		if len(rest) < headerSize {
-			return int64(off), out, nil // torn header
+			return int64(off), tailTorn, out, nil
 		}
 		n := binary.LittleEndian.Uint32(rest[0:])
 		sum := binary.LittleEndian.Uint32(rest[4:])
 		hsum := binary.LittleEndian.Uint32(rest[8:])
 		if crc32.Checksum(rest[:8], castagnoli) != hsum || n > MaxRecordSize {
-			if allZero(rest) {
-				return int64(off), out, nil // preallocated or zero-filled tail
-			}
-			return int64(off), out, fmt.Errorf("storage: log %s at offset %d: damaged record header with data after it: %w; restore the replica's data from a backup or rebuild it from the other replicas", path, off, ErrCorrupt)
+			return int64(off), tailNone, out, fmt.Errorf("storage: log %s at offset %d: damaged record header with data after it: %w; %s", path, off, ErrCorrupt, rebuildHint)
 		}
 		end := headerSize + int(n)
 		if len(rest) < end {
-			return int64(off), out, nil // torn payload
+			return int64(off), tailTorn, out, nil
 		}
 		if crc32.Checksum(rest[headerSize:end], castagnoli) != sum {
+			where := "a complete record"
 			if len(rest) == end {
-				return int64(off), out, nil // the final frame was torn
+				where = "the final record, complete (not torn),"
 			}
-			return int64(off), out, fmt.Errorf("storage: log %s at offset %d: record checksum mismatch with data after it: %w; restore the replica's data from a backup or rebuild it from the other replicas", path, off, ErrCorrupt)
+			return int64(off), tailNone, out, fmt.Errorf("storage: log %s at offset %d: %s fails its checksum: %w; %s", path, off, where, ErrCorrupt, rebuildHint)
 		}
 		if collect {
 			out = append(out, rest[headerSize:end])
 		}
 		off += end
 	}
-	return int64(off), out, nil
+	return int64(off), tailNone, out, nil
 }
 
 func allZero(b []byte) bool {
@@ -333,7 +587,7 @@ func (w *WAL) Append(snapshot any, records []any) error {
 			w.cond.Wait()
 			continue
 		}
-		target := w.written
+		target, targetGen, targetSize := w.written, w.gen, w.size
 		w.syncing = true
 		f := w.f
 		w.mu.Unlock()
@@ -346,8 +600,17 @@ func (w *WAL) Append(snapshot any, records []any) error {
 		w.syncs++
 		if err != nil {
 			w.err = fmt.Errorf("storage: fsync log %s: %w; the replica must stop", f.Name(), err)
-		} else if target > w.synced {
-			w.synced = target
+		} else {
+			if target > w.synced {
+				w.synced = target
+			}
+			// Only now, with the log durable up to targetSize, may the
+			// mark say so.
+			if targetGen == w.gen && (w.mark.gen != targetGen || targetSize > w.mark.size) {
+				if err := w.writeMark(targetGen, targetSize, false); err != nil {
+					w.err = err
+				}
+			}
 		}
 		w.cond.Broadcast()
 	}
@@ -387,6 +650,10 @@ func (w *WAL) snapshotLocked(payload []byte) error {
 	old := w.f
 	w.f, w.gen, w.size = f, gen, 0
 	w.synced = w.written // everything written before is superseded by the snapshot
+	if err := w.writeMark(gen, 0, true); err != nil {
+		old.Close()
+		return err
+	}
 	old.Close()
 	if err := os.Remove(old.Name()); err != nil {
 		w.log.Warn("storage: cannot remove the log a snapshot superseded", "file", old.Name(), "err", err)
@@ -395,6 +662,10 @@ func (w *WAL) snapshotLocked(payload []byte) error {
 }
 
 func (w *WAL) writeFileSync(path string, data []byte) error {
+	return writeFileSync(path, data, w.noSync)
+}
+
+func writeFileSync(path string, data []byte, noSync bool) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("storage: create %s: %w", path, err)
@@ -403,7 +674,7 @@ func (w *WAL) writeFileSync(path string, data []byte) error {
 		f.Close()
 		return fmt.Errorf("storage: write %s: %w", path, err)
 	}
-	if !w.noSync {
+	if !noSync {
 		if err := f.Sync(); err != nil {
 			f.Close()
 			return fmt.Errorf("storage: fsync %s: %w", path, err)
@@ -415,17 +686,19 @@ func (w *WAL) writeFileSync(path string, data []byte) error {
 	return nil
 }
 
-func (w *WAL) syncDir() error {
-	if w.noSync {
+func (w *WAL) syncDir() error { return syncDir(w.dir, w.noSync) }
+
+func syncDir(dir string, noSync bool) error {
+	if noSync {
 		return nil
 	}
-	d, err := os.Open(w.dir)
+	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("storage: open directory %s: %w", w.dir, err)
+		return fmt.Errorf("storage: open directory %s: %w", dir, err)
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("storage: fsync directory %s: %w", w.dir, err)
+		return fmt.Errorf("storage: fsync directory %s: %w", dir, err)
 	}
 	return nil
 }
@@ -480,7 +753,8 @@ func (w *WAL) Syncs() uint64 {
 // Dir returns the WAL's directory.
 func (w *WAL) Dir() string { return w.dir }
 
-// Close implements Storage. Appends already returned are durable.
+// Close implements Storage and releases the directory's lock. Appends
+// already returned are durable.
 func (w *WAL) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -492,16 +766,27 @@ func (w *WAL) Close() error {
 	}
 	w.closed = true
 	w.cond.Broadcast()
-	if err := w.f.Close(); err != nil {
-		return fmt.Errorf("storage: close log: %w", err)
+	var errs []error
+	if w.err == nil && !w.noSync {
+		if err := w.markF.Sync(); err != nil {
+			errs = append(errs, fmt.Errorf("storage: fsync %s: %w", w.markF.Name(), err))
+		}
 	}
-	return nil
+	if err := w.markF.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("storage: close mark: %w", err))
+	}
+	if err := w.f.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("storage: close log: %w", err))
+	}
+	errs = append(errs, w.lock.Unlock())
+	return errors.Join(errs...)
 }
 
 // VerifyFrames checks a log image (the bytes of a wal-*.log file) the way
-// OpenWAL does and returns the length of its valid prefix. It is exported for
+// OpenWAL does (without a mark: a torn tail is not an error) and returns the
+// length of its valid prefix. It is exported for
 // tools and fuzzing.
 func VerifyFrames(data []byte) (int64, error) {
-	off, _, err := scanFrames(bytes.Clone(data), "<image>", false)
+	off, _, _, err := scanFrames(bytes.Clone(data), "<image>", false)
 	return off, err
 }

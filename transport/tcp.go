@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,18 +24,75 @@ import (
 // handshakeMagic names the wire protocol and its version.
 const handshakeMagic = "paxos-peer/1"
 
-// hello is the first frame a dialer sends.
+// hello is the first frame a dialer sends. The storage-witness fields
+// (see Witness) are omitted by a transport without one and ignored by
+// peers of earlier versions.
 type hello struct {
 	Magic   string       `msgpack:"m"`
 	Cluster string       `msgpack:"c"`
 	From    paxos.NodeID `msgpack:"f"`
 	To      paxos.NodeID `msgpack:"t"`
+	Inc     string       `msgpack:"i,omitempty"` // incarnation of the dialer's storage
+	Run     string       `msgpack:"u,omitempty"` // random id of the dialer's process run
+	Pos     uint64       `msgpack:"p,omitempty"` // the dialer's durable progress
+	Reb     bool         `msgpack:"r,omitempty"` // the dialer is rebuilding
 }
 
 // welcome is the acceptor's answer to a hello: Err empty means accepted.
+// Wit says the acceptor checks storage witnesses, so the dialer may send it
+// progress frames.
 type welcome struct {
 	Err string `msgpack:"e"`
+	Wit bool   `msgpack:"w,omitempty"`
 }
+
+// witnessRefusal starts the reason of a handshake refused by the Witness.
+const witnessRefusal = "storage witness: "
+
+// WitnessInfo is what a replica announces about its storage to its peers.
+type WitnessInfo struct {
+	// Incarnation identifies the replica's storage; it changes only when
+	// the storage is rebuilt.
+	Incarnation string
+	// Run identifies the announcing process run (random per start).
+	Run string
+	// Progress is a counter of the replica's durable writes that never
+	// decreases over the incarnation's life, across crashes and restarts,
+	// and grows at every start.
+	Progress uint64
+	// Rebuilding says the replica started on lost storage and does not
+	// vote yet.
+	Rebuilding bool
+}
+
+// Witness lets peers vouch that a replica's storage did not go backwards:
+// each replica announces its WitnessInfo when it dials a peer and every
+// WitnessPeriod after, and each peer checks the announcements of the
+// others against what it saw before. A data directory restored from an
+// older copy announces less progress than its peers saw; a wiped one
+// started as new announces another incarnation without rebuilding.
+type Witness interface {
+	// Self returns what this replica announces.
+	Self() WitnessInfo
+	// Check judges what peer from announces; reconnect is false for a
+	// handshake and true for a later announcement on the same
+	// connection. A non-nil error refuses the handshake (or closes the
+	// connection), and its text is sent to the peer.
+	Check(from paxos.NodeID, info WitnessInfo, reconnect bool) error
+	// Refused is called when a peer refused this replica's announcement.
+	Refused(peer paxos.NodeID, reason string)
+}
+
+// WitnessPeriod is how often a replica announces its progress to each peer.
+const WitnessPeriod = time.Second
+
+// witnessProgress is the body of the progress announcement a dialer sends
+// on its connection to a peer that checks witnesses.
+type witnessProgress struct {
+	Pos uint64 `msgpack:"p"`
+}
+
+func init() { paxos.Register("transport.witnessProgress", witnessProgress{}) }
 
 // maxHandshake bounds the handshake frames.
 const maxHandshake = 4096
@@ -70,6 +128,9 @@ type TCPConfig struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Logger receives connection events (default slog.Default()).
 	Logger *slog.Logger
+	// Witness, if set, announces this replica's storage to its peers and
+	// checks theirs (see Witness).
+	Witness Witness
 }
 
 // TCP is a Transport over TCP connections. Each replica dials one
@@ -89,6 +150,7 @@ type TCP struct {
 	c     counters
 
 	mu      sync.Mutex
+	run     string                    // this run's id, announced to peers
 	inbound map[paxos.NodeID]net.Conn // current accepted connection per peer
 	conns   map[net.Conn]struct{}     // every open connection, closed by Close
 	closed  bool
@@ -154,6 +216,7 @@ func NewTCP(cfg TCPConfig) (*TCP, error) {
 	t := &TCP{cfg: cfg, log: lg, ln: ln, in: make(chan paxos.Message, cfg.Queue), done: make(chan struct{}),
 		inbound: map[paxos.NodeID]net.Conn{}, conns: map[net.Conn]struct{}{}}
 	t.ctx, t.stop = context.WithCancel(context.Background())
+	t.run = fmt.Sprintf("%016x", rand.Uint64())
 	for i, addr := range cfg.Peers {
 		if paxos.NodeID(i) == cfg.ID {
 			t.peers = append(t.peers, nil)
@@ -286,7 +349,7 @@ func (t *TCP) dialLoop(p *peerOut) {
 			return
 		default:
 		}
-		conn, err := t.dial(p)
+		conn, announce, err := t.dial(p)
 		if err != nil {
 			failures++
 			// A peer that is not up yet is normal at start-up: say so at
@@ -307,7 +370,7 @@ func (t *TCP) dialLoop(p *peerOut) {
 			t.log.Info("transport: connected to peer", "peer", p.id, "addr", p.addr)
 		}
 		failures, backoff = 0, t.cfg.MinBackoff
-		err = t.writeLoop(conn, p)
+		err = t.writeLoop(conn, p, announce)
 		t.untrack(conn)
 		if err != nil {
 			t.log.Info("transport: connection to peer lost; reconnecting", "peer", p.id, "err", err)
@@ -316,7 +379,7 @@ func (t *TCP) dialLoop(p *peerOut) {
 }
 
 // dial connects to p and performs the handshake.
-func (t *TCP) dial(p *peerOut) (net.Conn, error) {
+func (t *TCP) dial(p *peerOut) (net.Conn, bool, error) {
 	d := net.Dialer{Timeout: 3 * time.Second}
 	var conn net.Conn
 	var err error
@@ -332,17 +395,22 @@ func (t *TCP) dial(p *peerOut) (net.Conn, error) {
 		conn, err = d.DialContext(t.ctx, "tcp", p.addr)
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if !t.track(conn) {
-		return nil, net.ErrClosed
+		return nil, false, net.ErrClosed
 	}
-	fail := func(err error) (net.Conn, error) {
+	fail := func(err error) (net.Conn, bool, error) {
 		t.untrack(conn)
-		return nil, err
+		return nil, false, err
 	}
 	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	b, err := msgpack.Marshal(&hello{Magic: handshakeMagic, Cluster: t.cfg.Cluster, From: t.cfg.ID, To: p.id})
+	h := hello{Magic: handshakeMagic, Cluster: t.cfg.Cluster, From: t.cfg.ID, To: p.id}
+	if t.cfg.Witness != nil {
+		self := t.cfg.Witness.Self()
+		h.Inc, h.Run, h.Pos, h.Reb = self.Incarnation, t.run, self.Progress, self.Rebuilding
+	}
+	b, err := msgpack.Marshal(&h)
 	if err != nil {
 		return fail(err)
 	}
@@ -358,13 +426,16 @@ func (t *TCP) dial(p *peerOut) (net.Conn, error) {
 		return fail(fmt.Errorf("decode handshake reply: %w", err))
 	}
 	if w.Err != "" {
+		if t.cfg.Witness != nil && strings.HasPrefix(w.Err, witnessRefusal) {
+			t.cfg.Witness.Refused(p.id, strings.TrimPrefix(w.Err, witnessRefusal))
+		}
 		return fail(fmt.Errorf("peer refused the connection: %s", w.Err))
 	}
 	conn.SetDeadline(time.Time{})
-	return conn, nil
+	return conn, w.Wit && t.cfg.Witness != nil, nil
 }
 
-func (t *TCP) writeLoop(conn net.Conn, p *peerOut) error {
+func (t *TCP) writeLoop(conn net.Conn, p *peerOut, announce bool) error {
 	// The peer never writes after the handshake; reading tells us at once
 	// when it closes the connection.
 	t.wg.Add(1)
@@ -381,10 +452,30 @@ func (t *TCP) writeLoop(conn net.Conn, p *peerOut) error {
 		conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		return bw.Flush()
 	}
+	var tick <-chan time.Time
+	if announce {
+		tk := time.NewTicker(WitnessPeriod)
+		defer tk.Stop()
+		tick = tk.C
+	}
 	for {
 		var om outMsg
 		select {
 		case om = <-p.out:
+		case <-tick:
+			// A progress announcement goes straight out (it is not a
+			// protocol message and is not delayed by WAN emulation).
+			b, err := paxos.EncodeMessage(paxos.Message{From: t.cfg.ID, To: p.id, Body: witnessProgress{Pos: t.cfg.Witness.Self().Progress}})
+			if err != nil {
+				return err
+			}
+			if err := WriteFrame(bw, b); err != nil {
+				return err
+			}
+			if err := flush(); err != nil {
+				return err
+			}
+			continue
 		case <-t.done:
 			return nil
 		}
@@ -492,7 +583,15 @@ func (t *TCP) serveConn(conn net.Conn) {
 		t.refuse(conn, fmt.Sprintf("addressed to replica %d, this is %d", h.To, t.cfg.ID), "peer", h.From)
 		return
 	}
-	ok, err := msgpack.Marshal(&welcome{})
+	wit := t.cfg.Witness
+	if wit != nil && h.Inc != "" {
+		info := WitnessInfo{Incarnation: h.Inc, Run: h.Run, Progress: h.Pos, Rebuilding: h.Reb}
+		if err := wit.Check(h.From, info, false); err != nil {
+			t.refuse(conn, witnessRefusal+err.Error(), "peer", h.From)
+			return
+		}
+	}
+	ok, err := msgpack.Marshal(&welcome{Wit: wit != nil && h.Inc != ""})
 	if err != nil {
 		return
 	}
@@ -546,6 +645,17 @@ func (t *TCP) serveConn(conn net.Conn) {
 			t.c.badFrames.Add(1)
 			t.log.Error("transport: misaddressed message from peer; closing its connection", "peer", h.From, "from", m.From, "to", m.To)
 			return
+		}
+		if wp, ok := m.Body.(witnessProgress); ok {
+			if wit == nil || h.Inc == "" {
+				continue
+			}
+			info := WitnessInfo{Incarnation: h.Inc, Run: h.Run, Progress: wp.Pos, Rebuilding: h.Reb}
+			if err := wit.Check(h.From, info, true); err != nil {
+				t.log.Error("transport: the storage witness refused a peer's announcement; closing its connection", "peer", h.From, "err", err)
+				return
+			}
+			continue
 		}
 		select {
 		case t.in <- m:

@@ -53,14 +53,16 @@ func TestBenchBadFlags(t *testing.T) {
 
 // TestBenchLive runs real replicas over loopback TCP with emulated WAN
 // delay; wall-clock latency must be near the textbook value (85 ms at the
-// leader CA) plus a little processing and fsync time.
+// leader CA) plus a little processing time. fsync is off (the emulated WAN
+// is what is measured; a loaded machine's disk stalls are not) and the run
+// is long enough for a stable median.
 func TestBenchLive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("live run takes a few seconds of wall time")
 	}
 	dir := t.TempDir()
 	code, _, stderr := runCmd("bench", "--mode", "live", "--protocols", "multi", "--rtt", "epaxos2013-3", "--leader", "CA",
-		"--client-sites", "CA", "--conflict", "0", "--clients", "1", "--duration", "1500ms", "--warmup", "300ms", "--no-plots", "--out", dir)
+		"--client-sites", "CA", "--conflict", "0", "--clients", "1", "--duration", "4s", "--warmup", "500ms", "--no-sync", "--no-plots", "--out", dir)
 	require.Equal(t, exitOK, code, stderr)
 	b, err := os.ReadFile(filepath.Join(dir, "summary.csv"))
 	require.NoError(t, err)

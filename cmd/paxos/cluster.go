@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/paxos-lab/paxos/node"
+	"github.com/paxos-lab/paxos/storage"
 )
 
 func init() {
@@ -31,13 +33,15 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 	config := fs.String("config", "", "cluster file (JSON; see examples/cluster-3.json)")
 	data := fs.String("data", "", "root of the replicas' data directories: DIR/replica-<id> (default ./data/<cluster name>)")
 	fresh := fs.Bool("fresh", false, "delete the replicas' data directories first (start an empty cluster)")
+	rebuildIDs := fs.String("rebuild", "", "comma-separated ids of replicas whose storage was lost or damaged: start them with paxos serve --rebuild")
 	protocol := fs.String("protocol", "", "override the cluster file's protocol")
 	noSync := fs.Bool("no-sync", false, "pass --no-sync to the replicas (benchmarks only)")
 	logLevel := fs.String("log-level", "info", "the replicas' log level")
 	readyTimeout := fs.Duration("ready-timeout", 30*time.Second, "how long to wait for every client port to accept connections")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: paxos cluster --config cluster.json [--data DIR] [--fresh]")
+		fmt.Fprintln(stderr, "usage: paxos cluster --config cluster.json [--data DIR] [--fresh] [--rebuild IDS]")
 		fmt.Fprintln(stderr, "Starts every replica as `paxos serve` child processes, prints \"ready\" when all client ports accept, and stops them all on Ctrl-C or SIGTERM.")
+		fmt.Fprintln(stderr, "A replica that fails to start is named with its exit status and last log lines; the others keep running.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -55,6 +59,18 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "paxos cluster: %v\n", err)
 		return exitUsage
 	}
+	rebuild := map[int]bool{}
+	for _, f := range strings.Split(*rebuildIDs, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		id, err := strconv.Atoi(f)
+		if err != nil || id < 0 || id >= c.N() {
+			fmt.Fprintf(stderr, "paxos cluster: --rebuild: %q is not a replica id in 0..%d\n", f, c.N()-1)
+			return exitUsage
+		}
+		rebuild[id] = true
+	}
 	cfgPath, err := filepath.Abs(*config)
 	if err != nil {
 		fmt.Fprintf(stderr, "paxos cluster: %v\n", err)
@@ -70,6 +86,19 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 			return exitFail
 		}
 	}
+	dirs := make([]string, c.N())
+	for i := range dirs {
+		dirs[i] = filepath.Join(root, "replica-"+strconv.Itoa(i))
+	}
+	// A new cluster is one none of whose replicas ever stored anything:
+	// only then may they start on empty directories (paxos serve --new). An
+	// empty directory beside used ones is a replica that lost its storage;
+	// paxos serve refuses it and we point to --rebuild.
+	newCluster, err := isNewCluster(dirs)
+	if err != nil {
+		fmt.Fprintf(stderr, "paxos cluster: %v\n", err)
+		return exitFail
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(stderr, "paxos cluster: find this program to start replicas: %v\n", err)
@@ -82,16 +111,21 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 
 	var outMu sync.Mutex
 	procs := make([]*exec.Cmd, c.N())
+	tails := make([]*lineTail, c.N())
 	exited := make(chan int, c.N())
 	started := make(chan int, c.N()) // replicas that said they listen
 	for i := range c.Replicas {
-		dir := filepath.Join(root, "replica-"+strconv.Itoa(i))
-		argv := []string{"serve", "--config", cfgPath, "--id", strconv.Itoa(i), "--data", dir, "--log-level", *logLevel}
+		argv := []string{"serve", "--config", cfgPath, "--id", strconv.Itoa(i), "--data", dirs[i], "--log-level", *logLevel}
 		if *protocol != "" {
 			argv = append(argv, "--protocol", *protocol)
 		}
 		if *noSync {
 			argv = append(argv, "--no-sync")
+		}
+		if rebuild[i] {
+			argv = append(argv, "--rebuild")
+		} else if newCluster {
+			argv = append(argv, "--new")
 		}
 		cmd := exec.Command(exe, argv...)
 		cmd.SysProcAttr = childAttr()
@@ -109,9 +143,10 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 			return exitFail
 		}
 		procs[i] = cmd
+		tails[i] = &lineTail{max: 8}
 		var pipes sync.WaitGroup
 		pipes.Add(2)
-		copyLines := func(r io.Reader) {
+		copyLines := func(r io.Reader, keep bool) {
 			defer pipes.Done()
 			sc := bufio.NewScanner(r)
 			sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -120,13 +155,16 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 				if strings.HasPrefix(line, serveReadyLine) {
 					started <- i
 				}
+				if keep {
+					tails[i].add(line)
+				}
 				outMu.Lock()
 				fmt.Fprintf(stderr, "[r%d] %s\n", i, line)
 				outMu.Unlock()
 			}
 		}
-		go copyLines(outPipe)
-		go copyLines(errPipe)
+		go copyLines(outPipe, false)
+		go copyLines(errPipe, true)
 		go func() {
 			// The replica has exited once its output ends; Wait must
 			// follow the pipes' last reads.
@@ -138,34 +176,66 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "paxos cluster: started %d replicas of %s (pids %s); data under %s\n", c.N(), protoName(c, *protocol), pids(procs), root)
 	outMu.Unlock()
 
-	ready := make(chan error, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), *readyTimeout)
 	defer cancel()
-	go func() { ready <- waitStarted(ctx, started, c.N(), c.ClientAddrs()) }()
+	ready := make(chan error, 1)
+	listening := map[int]bool{}
+	failed := map[int]bool{} // exited before the cluster was ready
+	checking := false
+	// checkPorts runs once every replica either said it listens or
+	// failed: the listening ones' client ports must accept connections.
+	checkPorts := func() {
+		if checking || len(listening)+len(failed) < c.N() || len(listening) == 0 {
+			return
+		}
+		checking = true
+		var addrs []string
+		for i := range c.Replicas {
+			if listening[i] {
+				addrs = append(addrs, c.Replicas[i].Client)
+			}
+		}
+		go func() { ready <- waitPorts(ctx, addrs) }()
+	}
+	timeout := ctx.Done()
 
 	running := c.N()
 	code := exitOK
 	isReady, stopping := false, false
+	notReady := func(format string, a ...any) {
+		outMu.Lock()
+		fmt.Fprintf(stdout, "paxos cluster: NOT ready: "+format+"\n", a...)
+		outMu.Unlock()
+		stopping = true
+		stopAll(procs, stderr)
+		code = exitFail
+	}
 	for running > 0 {
 		select {
+		case i := <-started:
+			listening[i] = true
+			checkPorts()
+		case <-timeout:
+			timeout = nil
+			if !isReady && !stopping && !checking {
+				notReady("only %d of %d replicas started within --ready-timeout %v", len(listening), c.N(), *readyTimeout)
+			}
 		case err := <-ready:
 			if stopping {
 				continue
 			}
-			outMu.Lock()
-			if err == nil && running < c.N() {
-				err = fmt.Errorf("a replica exited during start-up (see its log above)")
-			}
 			if err != nil {
-				fmt.Fprintf(stdout, "paxos cluster: NOT ready: %v\n", err)
-				outMu.Unlock()
-				stopping = true
-				stopAll(procs, stderr)
-				code = exitFail
+				notReady("%v", err)
 				continue
 			}
 			isReady = true
-			fmt.Fprintf(stdout, "paxos cluster: ready: client ports %s\n", strings.Join(c.ClientAddrs(), " "))
+			outMu.Lock()
+			if len(failed) > 0 {
+				fmt.Fprintf(stdout, "paxos cluster: ready without replica(s) %s (see above): client ports %s\n", idList(failed), strings.Join(c.ClientAddrs(), " "))
+				code = exitFail
+			} else {
+				fmt.Fprintf(stdout, "paxos cluster: ready: client ports %s\n", strings.Join(c.ClientAddrs(), " "))
+			}
 			fmt.Fprintf(stdout, "paxos cluster: try: paxos put --config %s hello world && paxos get --config %s hello\n", *config, *config)
 			fmt.Fprintln(stdout, "paxos cluster: press Ctrl-C to stop")
 			outMu.Unlock()
@@ -177,25 +247,33 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 			stopAll(procs, stderr)
 		case i := <-exited:
 			running--
-			if !isReady && !stopping {
-				outMu.Lock()
-				fmt.Fprintf(stdout, "paxos cluster: NOT ready: replica %d exited during start-up (see its log above; are the ports in use?)\n", i)
-				outMu.Unlock()
-				stopping = true
-				stopAll(procs, stderr)
-				code = exitFail
-			}
 			err := procs[i].Wait()
-			outMu.Lock()
-			if err != nil {
-				fmt.Fprintf(stdout, "paxos cluster: replica %d exited: %v\n", i, err)
-				if isReady && !stopping {
-					code = exitFail
+			if stopping {
+				outMu.Lock()
+				if err != nil {
+					fmt.Fprintf(stdout, "paxos cluster: replica %d exited: %v\n", i, err)
+				} else {
+					fmt.Fprintf(stdout, "paxos cluster: replica %d stopped\n", i)
 				}
-			} else {
-				fmt.Fprintf(stdout, "paxos cluster: replica %d stopped\n", i)
+				outMu.Unlock()
+				continue
 			}
+			// A replica ended on its own: name it, say why, keep the
+			// others running.
+			if !isReady {
+				failed[i] = true
+			}
+			code = exitFail
+			outMu.Lock()
+			reportExit(stdout, i, err, tails[i].lines(), *config, dirs[i], isReady)
 			outMu.Unlock()
+			if !isReady {
+				if len(failed) == c.N() {
+					notReady("every replica exited during start-up (see above; are the ports in use?)")
+					continue
+				}
+				checkPorts()
+			}
 		}
 	}
 	if !isReady {
@@ -203,6 +281,90 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, "paxos cluster: all replicas stopped")
 	return code
+}
+
+// isNewCluster reports whether no replica directory holds an identity or
+// any record (a cluster that never ran, or whose data was deleted whole).
+func isNewCluster(dirs []string) (bool, error) {
+	for _, d := range dirs {
+		id, err := storage.ReadIdentity(d)
+		if err != nil {
+			return false, nil // damaged: not new; paxos serve says why
+		}
+		has, err := storage.HasState(d)
+		if err != nil {
+			return false, err
+		}
+		if id != nil || has {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// reportExit tells which replica exited on its own, with its exit status and
+// the last lines of its log, and what to do when it refused lost storage.
+func reportExit(w io.Writer, i int, err error, tail []string, config, dir string, ready bool) {
+	status := "exit status 0"
+	code := 0
+	if err != nil {
+		status = err.Error()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		}
+	}
+	when := "during start-up"
+	if ready {
+		when = "while serving"
+	}
+	fmt.Fprintf(w, "paxos cluster: replica %d exited %s (%s); the other replicas keep running\n", i, when, status)
+	if len(tail) > 0 {
+		fmt.Fprintf(w, "paxos cluster: last lines of replica %d's log:\n", i)
+		for _, l := range tail {
+			fmt.Fprintf(w, "    %s\n", l)
+		}
+	}
+	lost := code == exitLostStorage
+	for _, l := range tail {
+		lost = lost || strings.Contains(l, "--rebuild")
+	}
+	if lost {
+		fmt.Fprintf(w, "paxos cluster: replica %d refused its data directory %s: its storage was lost or damaged, and it must not vote on it. Rebuild it from the other replicas (its old files are moved aside, not deleted): in another shell run\n", i, dir)
+		fmt.Fprintf(w, "    paxos serve --config %s --id %d --data %s --rebuild\n", config, i, dir)
+		fmt.Fprintf(w, "paxos cluster: or restart the whole cluster with: paxos cluster --config %s --rebuild %d\n", config, i)
+	}
+}
+
+func idList(ids map[int]bool) string {
+	var out []string
+	for i := range ids {
+		out = append(out, strconv.Itoa(i))
+	}
+	sort.Strings(out)
+	return strings.Join(out, ",")
+}
+
+// lineTail keeps the last max lines written to it.
+type lineTail struct {
+	mu  sync.Mutex
+	max int
+	buf []string
+}
+
+func (t *lineTail) add(l string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, l)
+	if len(t.buf) > t.max {
+		t.buf = t.buf[len(t.buf)-t.max:]
+	}
+}
+
+func (t *lineTail) lines() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]string(nil), t.buf...)
 }
 
 func protoName(c *node.Cluster, override string) string {
@@ -239,20 +401,6 @@ func stopAll(procs []*exec.Cmd, stderr io.Writer) {
 			}
 		}
 	}()
-}
-
-// waitStarted waits until n replicas said they listen and every address
-// accepts a TCP connection.
-func waitStarted(ctx context.Context, started <-chan int, n int, addrs []string) error {
-	for seen := map[int]bool{}; len(seen) < n; {
-		select {
-		case i := <-started:
-			seen[i] = true
-		case <-ctx.Done():
-			return fmt.Errorf("only %d of %d replicas started: %w", len(seen), n, ctx.Err())
-		}
-	}
-	return waitPorts(ctx, addrs)
 }
 
 // waitPorts waits until every address accepts a TCP connection.

@@ -21,6 +21,11 @@ import (
 // listens.
 const serveReadyLine = "paxos serve: ready"
 
+// exitLostStorage is the exit code of `paxos serve` when it refuses a data
+// directory that may have lost records (wiped, cut, damaged): the replica
+// must be started with --rebuild. paxos cluster recognises it.
+const exitLostStorage = 3
+
 func init() {
 	register("serve", "run one replica of a cluster file as this process (TCP peers, client port, WAL in --data)", runServe)
 }
@@ -35,8 +40,10 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
 	noSync := fs.Bool("no-sync", false, "skip fsync (benchmarks only: unsafe against power loss, safe against kill -9)")
+	isNew := fs.Bool("new", false, "this replica's very first start (a new cluster): accept an empty --data directory. Never use it for a replica that ran before")
+	rebuild := fs.Bool("rebuild", false, "the replica's storage was lost or damaged: move what --data holds aside (to DIR.damaged-<time>, nothing is deleted), start empty as a non-voting member, learn the state from the peers and vote again once that is safe")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: paxos serve --config cluster.json --id N --data DIR [--protocol P]")
+		fmt.Fprintln(stderr, "usage: paxos serve --config cluster.json --id N --data DIR [--protocol P] [--new | --rebuild]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -50,6 +57,10 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
+	if *isNew && *rebuild {
+		fmt.Fprintln(stderr, "paxos serve: --new and --rebuild exclude each other: --new is a replica's first start, --rebuild a restart after its storage was lost")
+		return exitUsage
+	}
 	lg, err := newLogger(stderr, *logLevel, *logJSON)
 	if err != nil {
 		fmt.Fprintln(stderr, "paxos serve:", err)
@@ -60,10 +71,16 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "paxos serve: %v\n", err)
 		return exitUsage
 	}
-	s, err := node.Serve(node.ServeConfig{Cluster: c, ID: paxos.NodeID(*id), DataDir: *data, Protocol: *protocol, NoSync: *noSync, Logger: lg})
+	s, err := node.Serve(node.ServeConfig{Cluster: c, ID: paxos.NodeID(*id), DataDir: *data, Protocol: *protocol, NoSync: *noSync,
+		New: *isNew, Rebuild: *rebuild, Logger: lg})
 	if err != nil {
 		lg.Error("cannot start the replica", "err", err)
-		if errors.Is(err, paxos.ErrConfig) {
+		switch {
+		case errors.Is(err, node.ErrStorageLost):
+			fmt.Fprintf(stderr, "paxos serve: replica %d refused its data directory %s: its storage may have lost records it had acknowledged, so it must not vote. Start it with --rebuild (the old files are moved aside, not deleted):\n  paxos serve --config %s --id %d --data %s --rebuild\n",
+				*id, *data, *config, *id, *data)
+			return exitLostStorage
+		case errors.Is(err, paxos.ErrConfig):
 			return exitUsage
 		}
 		return exitFail
@@ -79,8 +96,14 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	case sig := <-sigs:
 		lg.Info("stopping on signal", "signal", sig.String())
 	case <-s.Done():
-		lg.Error("replica stopped", "err", s.Node().Err())
+		err := s.Node().Err()
+		lg.Error("replica stopped", "err", err)
 		code = exitFail
+		if errors.Is(err, node.ErrStorageLost) {
+			fmt.Fprintf(stderr, "paxos serve: replica %d stopped: a peer refused its storage (it went backwards or was replaced), so it must not vote. Start it with --rebuild (the old files are moved aside, not deleted):\n  paxos serve --config %s --id %d --data %s --rebuild\n",
+				*id, *config, *id, *data)
+			code = exitLostStorage
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
