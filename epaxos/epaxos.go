@@ -245,6 +245,7 @@ type Replica struct {
 	batch     []paxos.Command // proposals waiting to be led
 	ready     paxos.Ready
 	stats     Stats
+	rb        *rebuild // rebuilding after a lost disk: no votes (rebuild.go)
 }
 
 // Stats counts protocol events at one replica since it started.
@@ -324,6 +325,9 @@ func NewWithOptions(cfg paxos.Config, opts Options) (*Replica, error) {
 			return nil, fmt.Errorf("epaxos: restore replica %d: %w", cfg.ID, err)
 		}
 	}
+	if err := r.startRebuild(); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -382,6 +386,11 @@ func (r *Replica) Ready() paxos.Ready {
 // Tick implements paxos.Replica.
 func (r *Replica) Tick() {
 	r.now++
+	if r.rb != nil {
+		r.rebuildTick()
+		r.execute()
+		return
+	}
 	r.flush(true)
 	r.tickTimers()
 	// Tell peers the execution watermark: every tick when it moved, and
@@ -407,6 +416,10 @@ func (r *Replica) Step(msg paxos.Message) error {
 		return fmt.Errorf("epaxos: message from unknown replica %d (N=%d): %w", msg.From, r.n, errMalformed)
 	}
 	r.lastHeard[msg.From] = r.now
+	if handled, err := r.rebuildStep(msg.From, msg.Body); handled {
+		r.execute()
+		return err
+	}
 	var err error
 	switch m := msg.Body.(type) {
 	case PreAccept:
@@ -690,6 +703,9 @@ const batchWait = 1
 // of a command proposed elsewhere) are dropped: that execution, reported
 // after the proposal, answers them.
 func (r *Replica) flush(partial bool) {
+	if r.rb != nil {
+		return // no leading while rebuilding
+	}
 	i := 0
 	for i < len(r.batch) && r.inflight < r.cfg.Window {
 		if len(r.batch)-i < r.cfg.Batch && !partial && r.inflight >= batchWait {
