@@ -139,7 +139,10 @@ func (r *Replica) onRebuildQuery(from paxos.NodeID, m RebuildQuery) {
 		return
 	}
 	clear(r.peerExec[from])
-	info := RebuildInfo{Rebuilding: r.rb != nil, MaxSlot: slices.Clone(r.maxSlot)}
+	info := RebuildInfo{Rebuilding: r.rb != nil, MaxSlot: make([]uint64, r.n)}
+	for q := range info.MaxSlot {
+		info.MaxSlot[q] = max(r.maxSlot[q], r.gcUpTo[q])
+	}
 	if m.WantState && r.rb == nil {
 		s := r.snapshot()
 		info.State = &s
@@ -265,7 +268,11 @@ func (r *Replica) rebuildDone() {
 	if rb == nil || !rb.enough || !rb.installed || len(r.rebuildMissing()) > 0 {
 		return
 	}
-	r.nextSlot = max(r.nextSlot, rb.high[r.id]+1)
+	r.nextSlot = max(r.nextSlot, rb.high[r.id]+1, r.gcUpTo[r.id]+1)
 	r.rb = nil
-	r.ready.Persist = append(r.ready.Persist, RebuildRecord{Done: true})
+	// A snapshot makes the new slot counter durable (no slot of ours in
+	// use before the loss is ever led again, even after a crash), and
+	// the Done record after it ends the rebuild.
+	r.ready.Snapshot = r.snapshot()
+	r.ready.Persist = []any{RebuildRecord{Done: true}}
 }
