@@ -7,55 +7,8 @@ import (
 	"github.com/paxos-lab/paxos/quorum"
 )
 
-// Rebuilding a replica that lost its disk (Config.Rebuild).
-//
-// A replica W whose durable state was lost may, before the loss, have
-//
-//   - accepted values that helped choose something: if v was chosen in slot s
-//     by a phase-2 quorum Q2 holding W, a later phase-1 quorum may meet Q2 only
-//     at W, and a W that now answers "nothing accepted" lets v be replaced;
-//   - promised a ballot b': if a candidate finished phase 1 at b' counting
-//     W's promise, and W then accepts a value at a lower ballot, the lower
-//     ballot can choose a value b' did not see.
-//
-// So a rebuilding W votes on nothing: it sends no Promise and no Accepted,
-// drops Prepares and Accepts (an Accept only tells it who leads), never
-// stands for election and forwards the proposals made at it to the leader.
-// It asks every peer for its promised ballot and the highest slot it holds
-// (RebuildQuery, RebuildInfo) until the peers that answered, none of them
-// rebuilding itself, form a set A that meets every phase-1 and every phase-2
-// quorum even without W: no quorum lies within W plus the peers that did not
-// answer. Then:
-//
-//  1. W promises P, the highest ballot reported. A ballot b' whose phase 1
-//     counted W's lost promise was promised by the rest of that phase-1
-//     quorum, which meets A; so P >= b' and W never accepts below it.
-//  2. Let H be the highest slot reported. A value chosen with W's vote was
-//     accepted by the rest of its phase-2 quorum, which meets A, so its slot
-//     is at most H. W learns every slot up to H (heartbeat replies bring
-//     catch-up and snapshots from the leader) and then reports each of them
-//     as committed in any Promise it sends.
-//  3. Following "Paxos Made Live" (section 5.1), W also waits until it has
-//     learned a slot above H: W forwards a Nop to the leader, which
-//     assigns it a slot after A answered; once W executed past H, the
-//     messages of the leaders it could have dealt with before the loss are
-//     no longer the newest in the log.
-//
-// Then W persists RebuildRecord{Done: true} and votes normally. It persists
-// RebuildRecord{} before anything else, and SnapshotRecord.Rebuilding while
-// it rebuilds, so a replica that crashes mid-rebuild restarts rebuilding
-// (from what it persisted since the rebuild began) even without
-// Config.Rebuild. With leases, W refuses other candidates for a full lease
-// after the rebuild started, as after any restart.
-//
-// The residual: the argument takes "accepted" and "promised" at the moment
-// A's members answered. A Prepare or Accept sent before the loss and still
-// in flight at that moment (delivered to the rest of its quorum only after
-// they answered W) escapes it: its ballot or slot may exceed P or H. Step 3
-// narrows that window in practice; closing it needs a bound on message
-// delay, which the model does not have. A quorum system in which W alone is
-// a quorum cannot be rebuilt at all (what only W accepted is gone with its
-// disk), and New refuses Rebuild for it.
+// Rebuilding after a lost disk (Config.Rebuild); the rule and its argument
+// are in the package doc.
 
 // RebuildQuery asks a peer for what a rebuilding replica needs to know.
 type RebuildQuery struct{}
