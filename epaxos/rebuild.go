@@ -9,7 +9,14 @@ import (
 )
 
 // Rebuilding after a lost disk (Config.Rebuild); the rule and its argument
-// are in the package doc.
+// are in the package doc. The residual, precisely: the bound H[q] covers
+// the votes of the rebuilding replica W whose instance had reached some
+// answering peer by the time that peer answered. A PreAccept or Accept that
+// W answered before its disk was lost, still on its way to every answering
+// member of its quorum when they answered, names an instance that may lie
+// above H[q]; W would then vote on it again with no memory of its first
+// vote, and if W led it, W may lead the same slot again. The model has no
+// bound on message delay, so no rule without one closes that window.
 
 // RebuildQuery asks a peer for what a replica rebuilding after a lost disk
 // needs: the highest slot it knows of each replica, its committed state when
