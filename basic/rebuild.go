@@ -43,6 +43,9 @@ type rebuild struct {
 // does not vote yet.
 func (r *Replica) Rebuilding() bool { return r.rb != nil }
 
+// Quorums returns the quorum system the replica uses.
+func (r *Replica) Quorums() quorum.System { return r.q }
+
 // startRebuild enters the rebuilding state when cfg.Rebuild asks for it (and
 // the restored records do not say it completed) or the restored records say
 // a rebuild was under way.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/quorum"
 	"github.com/paxos-lab/paxos/sim"
 )
 
@@ -17,6 +18,18 @@ const FaultWipe = "wipe"
 // rebuilder is implemented by replicas that can say whether they are still
 // rebuilding after a lost disk (and so do not vote yet).
 type rebuilder interface{ Rebuilding() bool }
+
+// quorumSystem returns the quorum system of the cluster's replicas, when
+// they tell it, or majorities.
+func quorumSystem(s *sim.Sim, n int) quorum.System {
+	for id := 0; id < n; id++ {
+		if q, ok := s.Replica(paxos.NodeID(id)).(interface{ Quorums() quorum.System }); ok && q.Quorums() != nil {
+			return q.Quorums()
+		}
+	}
+	m, _ := quorum.NewMajority(n)
+	return m
+}
 
 // rebuilding counts the running replicas that are still rebuilding; the
 // fault injector counts them as down.
@@ -39,8 +52,12 @@ func rebuilding(s *sim.Sim) int {
 // off from everyone for a while: the rest, W included, form a quorum, and
 // only a W that waits to vote until it has learned what it forgot keeps
 // G's decisions. A wipe happens only while fewer than a minority of the
-// replicas are crashed or rebuilding, W included. Partitions heal when the
-// window ends, like the other faults.
+// replicas are crashed or rebuilding, W included, and while the others
+// still hold a phase-1 and a phase-2 quorum of the replicas' quorum system
+// (Quorums(), when a replica has it; majorities otherwise): a rebuild needs
+// them to finish. Partitions heal when the window
+// ends, like the other faults. Wipes count in Result.Crashes, the cut-offs
+// in Result.Partitions.
 func injectWipes(s *sim.Sim, seed uint64, n int, window time.Duration, counts *injectedFaults) {
 	maxDown := (n - 1) / 2
 	if maxDown == 0 {
@@ -87,6 +104,21 @@ func injectWipes(s *sim.Sim, seed uint64, n int, window time.Duration, counts *i
 			k := min(maxDown, len(alive)-1)
 			group, rest := alive[:k], alive[k:]
 			w := rest[pick%uint64(len(rest))]
+			// The replicas neither crashed nor rebuilding, w excluded, must
+			// hold a phase-1 and a phase-2 quorum, or nobody could elect a
+			// leader, commit, or let the rebuilding replicas learn (with
+			// Q2 = 2, or a grid, fewer than a minority may be down).
+			var d quorum.Set
+			for id := 0; id < n; id++ {
+				r, ok := s.Replica(paxos.NodeID(id)).(rebuilder)
+				if !s.Alive(paxos.NodeID(id)) || id == w || (ok && r.Rebuilding()) {
+					d = d.Add(id)
+				}
+			}
+			up := quorum.Full(n) &^ d
+			if q := quorumSystem(s, n); !q.IsPhase1(up) || !q.IsPhase2(up) {
+				return
+			}
 			inG := make([]bool, n)
 			for _, g := range group {
 				inG[g] = true

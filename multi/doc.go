@@ -108,9 +108,13 @@
 // answered; a Prepare or Accept sent before the loss and delivered to the
 // rest of its quorum only after they answered escapes it (its ballot may
 // exceed P, its slot H). Step 3 narrows that window in practice; closing it
-// needs a bound on message delay, which the model does not have. A quorum
-// system in which one replica alone is a quorum cannot be rebuilt (what only
-// it accepted is gone), and New refuses Rebuild for it.
+// needs a bound on message delay, which the model does not have. A rebuild
+// needs a leader to learn from, so it finishes only while the replicas that
+// are up and not rebuilding hold a phase-1 and a phase-2 quorum (under
+// majorities: at most a minority crashed or rebuilding at once; with Q2 = 2,
+// one lost disk at a time). A quorum system in which one replica alone is a
+// quorum cannot be rebuilt (what only it accepted is gone), and New refuses
+// Rebuild for it.
 //
 // # Quorums
 //
