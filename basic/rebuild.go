@@ -75,12 +75,12 @@ func (r *Replica) rebuildStep(from paxos.NodeID, body any) (bool, error) {
 		r.send(from, RebuildInfo{Rebuilding: r.rb != nil, MaxSlot: r.maxSlot})
 		return true, nil
 	case RebuildInfo:
-		if r.rb != nil && !m.Rebuilding {
+		if r.rb != nil && !m.Rebuilding && !r.rb.enough {
 			rb := r.rb
 			rb.answered = rb.answered.Add(int(from))
 			rb.high = max(rb.high, m.MaxSlot)
 			out := quorum.Full(r.n) &^ rb.answered
-			rb.enough = rb.enough || (!r.q.IsPhase1(out) && !r.q.IsPhase2(out))
+			rb.enough = !r.q.IsPhase1(out) && !r.q.IsPhase2(out)
 			r.rebuildDone()
 		}
 		return true, nil

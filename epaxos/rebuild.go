@@ -176,11 +176,15 @@ func (r *Replica) onRebuildInfo(from paxos.NodeID, m RebuildInfo) error {
 		}
 		rb = r.rb
 	}
-	rb.answered = rb.answered.Add(int(from))
-	for q, s := range m.MaxSlot {
-		rb.high[q] = max(rb.high[q], s)
+	if !rb.enough {
+		// The bound is fixed once enough peers answered: later answers
+		// would chase instances started since, and never be met under load.
+		rb.answered = rb.answered.Add(int(from))
+		for q, s := range m.MaxSlot {
+			rb.high[q] = max(rb.high[q], s)
+		}
+		rb.enough = r.n-rb.answered.Len() < r.sq
 	}
-	rb.enough = rb.enough || r.n-rb.answered.Len() < r.sq
 	r.rebuildDone()
 	return nil
 }

@@ -119,18 +119,17 @@ func (r *Replica) rebuildStep(from paxos.NodeID, body any) (bool, error) {
 
 func (r *Replica) rebuildAnswer(from paxos.NodeID, m RebuildInfo) {
 	rb := r.rb
+	if rb.enough {
+		return // P and H are fixed by the first answers that were enough
+	}
 	rb.answered = rb.answered.Add(int(from))
 	if rb.promised.Less(m.Promised) {
 		rb.promised = m.Promised
 	}
 	rb.high = max(rb.high, m.Last)
-	if !rb.enough {
-		out := quorum.Full(r.n) &^ rb.answered
-		if !r.q.IsPhase1(out) && !r.q.IsPhase2(out) {
-			rb.enough = true
-			r.promise(rb.promised)
-		}
-	} else {
+	out := quorum.Full(r.n) &^ rb.answered
+	if !r.q.IsPhase1(out) && !r.q.IsPhase2(out) {
+		rb.enough = true
 		r.promise(rb.promised)
 	}
 	r.rebuildDone()
