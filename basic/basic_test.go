@@ -477,6 +477,9 @@ func TestCodecRoundTrip(t *testing.T) {
 		AcceptRecord{Slot: 1, Ballot: Ballot{Round: 2, Node: 3}, Value: v},
 		DecisionRecord{Slot: 1, Value: v},
 		DecisionRecord{Slot: 1},
+		RebuildQuery{},
+		RebuildInfo{Rebuilding: true, MaxSlot: 9},
+		RebuildRecord{Done: true},
 	} {
 		data, err := paxos.EncodeMessage(paxos.Message{From: 1, To: 2, Body: body})
 		require.NoError(t, err, "%T", body)

@@ -125,6 +125,10 @@ type Replica struct {
 	// promises: a deliberately unsafe variant for the checker's negative
 	// test. Only newReplica sets it, and only tests call it with true.
 	brokenIgnorePromises bool
+
+	// rb is non-nil while the replica rebuilds after a lost disk and does
+	// not vote (rebuild.go).
+	rb *rebuild
 }
 
 // stats counts what happened at one replica.
@@ -172,15 +176,19 @@ func newReplica(cfg paxos.Config, ignorePromises bool) (*Replica, error) {
 	if ignorePromises {
 		r.brokenIgnorePromises = true
 	}
+	marker, done := false, false
 	if cfg.Restore != nil {
-		if err := r.restore(cfg.Restore); err != nil {
+		if err := r.restore(cfg.Restore, &marker, &done); err != nil {
 			return nil, err
 		}
+	}
+	if err := r.startRebuild(marker, done); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
 
-func (r *Replica) restore(p *paxos.Persisted) error {
+func (r *Replica) restore(p *paxos.Persisted, rebuilding, rebuilt *bool) error {
 	if p.Snapshot != nil {
 		return fmt.Errorf("%w: unexpected snapshot %T (basic never writes snapshots); restore with the records basic persisted", ErrRestore, p.Snapshot)
 	}
@@ -191,6 +199,8 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 		case *AcceptRecord:
 			rec = *v
 		case *DecisionRecord:
+			rec = *v
+		case *RebuildRecord:
 			rec = *v
 		}
 		switch v := rec.(type) {
@@ -224,6 +234,8 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 				r.maxLearned = max(r.maxLearned, v.Slot)
 				r.rd.Decided = append(r.rd.Decided, paxos.Decision{Instance: paxos.Instance{Slot: v.Slot}, Commands: val})
 			}
+		case RebuildRecord:
+			*rebuilding, *rebuilt = !v.Done, v.Done
 		default:
 			return fmt.Errorf("%w: record %d has type %T, not a basic record; was it written by another protocol?", ErrRestore, i, rec)
 		}
@@ -259,7 +271,9 @@ func (r *Replica) Propose(cmd paxos.Command) {
 // commands (up to Batch commands per slot, Window slots in flight), so
 // commands proposed between two calls are batched.
 func (r *Replica) Ready() paxos.Ready {
-	r.flush()
+	if r.rb == nil {
+		r.flush()
+	}
 	rd := r.rd
 	r.rd = paxos.Ready{}
 	return rd
@@ -268,6 +282,10 @@ func (r *Replica) Ready() paxos.Ready {
 // Tick implements paxos.Replica.
 func (r *Replica) Tick() {
 	r.now++
+	if r.rb != nil {
+		r.rebuildTick()
+		return
+	}
 	r.retransmit()
 	r.catchUp()
 }
@@ -653,6 +671,9 @@ func (r *Replica) Step(msg paxos.Message) error {
 	}
 	if msg.From < 0 || int(msg.From) >= r.n || msg.From == r.id {
 		return fmt.Errorf("%w: sender %d is not a peer of replica %d in a cluster of %d", ErrMessage, msg.From, r.id, r.n)
+	}
+	if handled, err := r.rebuildStep(msg.From, msg.Body); handled {
+		return err
 	}
 	switch m := msg.Body.(type) {
 	case Prepare:

@@ -52,14 +52,46 @@
 // and it re-executes the decided prefix. The log and its records grow without
 // bound: this package does not compact or snapshot.
 //
+// # Rebuilding after a lost disk
+//
+// A replica started with Config.Rebuild has lost its records. Before the
+// loss it may have promised or accepted in any slot it knew of: an
+// acceptance may be what chose a value (a later phase-1 quorum may meet the
+// choosing quorum only at this replica), and a promise may be what let a
+// proposer's phase 1 finish. Ballots are per slot, so one bound on slots
+// covers both. A rebuilding replica W votes on nothing and proposes
+// nothing: it drops Prepare and Accept (answering with a Commit when it
+// knows the slot's decision, which is no vote), queues the commands
+// proposed at it, and fills no hole. It asks its peers for the highest slot
+// they know of (RebuildQuery, RebuildInfo) until the peers that answered,
+// none of them rebuilding, meet every phase-1 and every phase-2 quorum
+// without W. Let H be the highest slot they reported. A promise or
+// acceptance of W that mattered belongs to a quorum whose other members
+// meet those peers, so its slot is at most H. W then learns the decision of
+// every slot up to H from its peers (CatchUp; they complete or fill the
+// undecided ones as usual) and persists each (DecisionRecord). From then on
+// it answers any Prepare or Accept for those slots with the decision, and
+// it has never voted in a slot above H: it persists RebuildRecord{Done:
+// true} and votes again, proposing from slot H+1 on. It persists
+// RebuildRecord{} first, so a crash mid-rebuild restarts the rebuild from
+// the decisions it persisted since, even without Config.Rebuild. With per
+// slot ballots no further wait is needed ("Paxos Made Live", section 5.1,
+// waits for an instance started after the rebuild; here every slot above H
+// is one). The residual: a Prepare or Accept sent before the loss and
+// delivered to the rest of its quorum only after those peers answered W
+// may name a slot above H; closing that needs a bound on message delay.
+// A quorum system in which one replica alone is a quorum cannot be
+// rebuilt, and New refuses Rebuild for it.
+//
 // Of paxos.Config, New uses ID, N, Quorums (nil = majority; any system whose
 // phase-1 and phase-2 quorums intersect), Seed (backoff and hole-filling
 // delays), RetryTicks (resends, catch-up, hole filling), Batch (commands per
 // slot, from those proposed between two Ready calls or queued behind
-// Window), Window (slots with client commands in flight per replica) and
-// Restore. The leader-related fields (HeartbeatTicks, ElectionTicks,
-// InitialLeader, LeaseTicks), Thrifty, Distances and SnapshotEvery do not
-// apply and are ignored: every proposer sends to all acceptors.
+// Window), Window (slots with client commands in flight per replica),
+// Restore and Rebuild. The leader-related fields (HeartbeatTicks,
+// ElectionTicks, InitialLeader, LeaseTicks), Thrifty, Distances and
+// SnapshotEvery do not apply and are ignored: every proposer sends to all
+// acceptors.
 //
 // Under contention the shared log costs extra rounds: proposers at
 // different replicas race for the same next slot, the higher ballot wins

@@ -23,7 +23,7 @@ const (
 )
 
 // AllFaults lists every fault kind.
-var AllFaults = []string{FaultCrash, FaultPartition, FaultDrop, FaultDup, FaultReorder}
+var AllFaults = []string{FaultCrash, FaultPartition, FaultDrop, FaultDup, FaultReorder, FaultWipe}
 
 // ParseFaults parses "none", "all" or a comma-separated list of fault kinds.
 func ParseFaults(s string) ([]string, error) {
@@ -317,7 +317,7 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, n int, faults []string, window tim
 			// Decide now (deterministically) whether this crash happens,
 			// tracking who is down at time t from earlier decisions.
 			s.At(t, func() {
-				if down[id] || crashed >= maxDown {
+				if down[id] || crashed+rebuilding(s) >= maxDown {
 					return
 				}
 				down[id] = true
@@ -389,6 +389,9 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, n int, faults []string, window tim
 			}
 			s.At(heal, func() { s.Heal() })
 		}
+	}
+	if has[FaultWipe] {
+		injectWipes(s, rng.Uint64(), n, window, counts)
 	}
 	s.At(window, func() {
 		s.Heal()

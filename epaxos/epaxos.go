@@ -37,6 +37,37 @@
 // exponentially, and longer when queueing slows commits down (see
 // recoveryDelay).
 //
+// Rebuilding after a lost disk. A replica W started with Config.Rebuild
+// has lost its durable state. Before the loss it may have pre-accepted or
+// accepted instances (votes that a recovery counts: a fast-quorum
+// pre-accept with the leader's original attributes, an accepted value and
+// its ballot), promised recovery ballots, and led instances of its own at
+// slots it no longer knows. A vote or promise matters only while its
+// instance is uncommitted: a committed decision is final, and a recovery
+// that meets a replica knowing the commit adopts it. So W sends no
+// PreAccept, Accept, Prepare or TryPreAccept reply and leads nothing (no
+// command, no recovery) until every instance it may have voted on is
+// committed and known to it. It asks its peers (RebuildQuery) for the
+// highest slot they know of each replica and for the committed part of one
+// peer's state (store, dependency index, committed instances; the peer's
+// votes are not W's), until the peers that answered, none of them
+// rebuilding, are at least N-F (so every slow quorum, and every fast
+// quorum, has a member among them besides W). Let H[q] be the highest slot
+// of replica q they reported. A vote of W that a commit or a recovery could
+// count belongs to an instance the rest of whose quorum meets those peers,
+// so its slot is at most H[q]; and every instance W led and anyone else
+// heard of is at most H[W]. W then asks for the commits of every instance
+// up to H that it does not hold committed (peers recover the undecided ones
+// as usual), and once it holds them all it persists a snapshot with its slot
+// counter past H[W] and RebuildRecord{Done: true}, and votes and leads
+// again. Peers that get W's query forget W's execution watermark, so that
+// garbage collection keeps what W still needs. A crash mid-rebuild restarts
+// the rebuild (RebuildRecord{}, SnapshotRecord.Rebuilding). Assumptions: at
+// most F replicas are crashed or rebuilding at once (otherwise W waits);
+// and, as for Multi-Paxos, votes are taken at the moment the peers answered:
+// a PreAccept or Accept sent before the loss and delivered to the rest of
+// its quorum only after they answered escapes the bound (see rebuild.go).
+//
 // Load. A command leader keeps at most Config.Window of its own instances
 // uncommitted; further proposals wait locally (so that under overload
 // latency grows in that queue instead of in every replica's message queue,
@@ -257,6 +288,7 @@ type Replica struct {
 	batch     []paxos.Command // proposals waiting to be led
 	ready     paxos.Ready
 	stats     Stats
+	rb        *rebuild // rebuilding after a lost disk: no votes (rebuild.go)
 }
 
 // Stats counts protocol events at one replica since it started.
@@ -343,6 +375,9 @@ func NewWithOptions(cfg paxos.Config, opts Options) (*Replica, error) {
 			return nil, fmt.Errorf("epaxos: restore replica %d: %w", cfg.ID, err)
 		}
 	}
+	if err := r.startRebuild(); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -424,6 +459,11 @@ func (r *Replica) Ready() paxos.Ready {
 // Tick implements paxos.Replica.
 func (r *Replica) Tick() {
 	r.now++
+	if r.rb != nil {
+		r.rebuildTick()
+		r.execute()
+		return
+	}
 	r.flush(true)
 	r.tickTimers()
 	// Tell peers the execution watermark: every tick when it moved, and
@@ -449,6 +489,10 @@ func (r *Replica) Step(msg paxos.Message) error {
 		return fmt.Errorf("epaxos: message from unknown replica %d (N=%d): %w", msg.From, r.n, errMalformed)
 	}
 	r.lastHeard[msg.From] = r.now
+	if handled, err := r.rebuildStep(msg.From, msg.Body); handled {
+		r.execute()
+		return err
+	}
 	var err error
 	switch m := msg.Body.(type) {
 	case PreAccept:
@@ -736,6 +780,9 @@ const batchWait = 1
 // of a command proposed elsewhere) are dropped: that execution, reported
 // after the proposal, answers them.
 func (r *Replica) flush(partial bool) {
+	if r.rb != nil {
+		return // no leading while rebuilding
+	}
 	i := 0
 	for i < len(r.batch) && r.inflight < r.cfg.Window {
 		if len(r.batch)-i < r.cfg.Batch && !partial && r.inflight >= batchWait {

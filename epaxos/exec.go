@@ -225,7 +225,7 @@ func (r *Replica) noteExecuted(id paxos.Instance, c paxos.Command) {
 
 func (r *Replica) snapshot() SnapshotRecord {
 	snap := SnapshotRecord{Store: r.store.Snapshot(), ExecUpTo: slices.Clone(r.execUpTo), GCUpTo: slices.Clone(r.gcUpTo), NextSlot: r.nextSlot,
-		Index: make(map[string]IndexEntry, len(r.index))}
+		Index: make(map[string]IndexEntry, len(r.index)), Rebuilding: r.rb != nil}
 	for k, ki := range r.index {
 		snap.Index[k] = IndexEntry{Write: slices.Clone(ki.write), Read: slices.Clone(ki.read), WriteSeq: ki.writeSeq, ReadSeq: ki.readSeq,
 			ExecWrite: slices.Clone(ki.execWrite), ExecRead: slices.Clone(ki.execRead)}
@@ -283,6 +283,9 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 		}
 	}
 	for i, rec := range p.Records {
+		if _, ok := rec.(RebuildRecord); ok {
+			continue // read by rebuildMarkers
+		}
 		ir, ok := rec.(InstanceRecord)
 		if !ok {
 			return fmt.Errorf("record %d is %T, want epaxos.InstanceRecord", i, rec)

@@ -212,6 +212,9 @@ type SnapshotRecord struct {
 	ExecUpTo  []uint64              `msgpack:"eu"`
 	GCUpTo    []uint64              `msgpack:"gc"`
 	NextSlot  uint64                `msgpack:"ns"`
+	// Rebuilding is set while the replica rebuilds after a lost disk (see
+	// RebuildRecord); its state then came from a peer's.
+	Rebuilding bool `msgpack:"rb,omitempty"`
 }
 
 func init() {

@@ -30,6 +30,14 @@
 //   - a chosen value survives only while at least one of the Q2 acceptors
 //     that accepted it does: lose all of them and the value is lost, even if
 //     N-Q2 other replicas are alive.
+//
+// Config.Rebuild (a replica that lost its disk) works as in package multi:
+// the rebuilding replica waits for answers from peers that meet every
+// phase-1 and phase-2 quorum without it (N - min(Q1,Q2) + 1 of the others
+// with counting quorums), and finishes only while the replicas up and not
+// rebuilding hold both kinds of quorum, so with Q2 = 2 one lost disk at a
+// time. A system where one replica alone is a quorum (Q2 = 1) cannot be
+// rebuilt, and Rebuild is refused for it.
 package flexible
 
 import (

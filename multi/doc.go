@@ -69,6 +69,53 @@
 // quorum, no new leader can finish phase 1, let alone commit a write, before
 // the old lease has expired with margin. Leases are off by default.
 //
+// # Rebuilding after a lost disk
+//
+// A replica started with Config.Rebuild has lost its durable state (a
+// wiped, truncated or restored-from-backup disk). Before the loss it may
+// have accepted a value that a phase-2 quorum chose with its vote (a later
+// phase-1 quorum may meet that quorum only at this replica, which now
+// remembers nothing), and it may have promised a ballot b' whose phase 1
+// counted that promise (accepting a lower ballot now could choose a value b'
+// did not see). So a rebuilding replica W votes on nothing: it sends no
+// Promise and no Accepted, never stands for election, and forwards the
+// proposals made at it to the leader. It asks its peers for their promised
+// ballot and highest slot (RebuildQuery, RebuildInfo) until the peers that
+// answered, none of them rebuilding, form a set A that meets every phase-1
+// and every phase-2 quorum without W (no quorum lies within W and the
+// silent peers: a majority of the others under majorities, N - min(Q1,Q2)
+// + 1 of them under counting quorums). Then:
+//
+//  1. W promises P, the highest ballot reported. The rest of the phase-1
+//     quorum that counted W's lost promise of b' meets A, so P >= b': W
+//     never accepts below a ballot it may have promised.
+//  2. Let H be the highest slot reported. A value chosen with W's vote was
+//     accepted by the rest of its phase-2 quorum, which meets A, so its slot
+//     is at most H. W learns every slot up to H through the leader's
+//     catch-up (its heartbeat replies report how far it executed) and makes
+//     it durable in a snapshot, so that from then on, even after a crash, it
+//     reports each of them as committed in any Promise.
+//  3. As "Paxos Made Live" (section 5.1) asks, W also waits for one instance
+//     started after it began rebuilding to complete: it forwards a Nop to
+//     the leader and waits until it has executed a slot above H.
+//
+// Then W persists RebuildRecord{Done: true} and votes again. It persists
+// RebuildRecord{} before anything else (and SnapshotRecord.Rebuilding while
+// rebuilding), so a crash mid-rebuild restarts the rebuild from what it
+// persisted since it began, even without Config.Rebuild. With leases, W
+// refuses other candidates for a full lease, as after any restart. The
+// argument takes "accepted" and "promised" at the moment A's members
+// answered; a Prepare or Accept sent before the loss and delivered to the
+// rest of its quorum only after they answered escapes it (its ballot may
+// exceed P, its slot H). Step 3 narrows that window in practice; closing it
+// needs a bound on message delay, which the model does not have. A rebuild
+// needs a leader to learn from, so it finishes only while the replicas that
+// are up and not rebuilding hold a phase-1 and a phase-2 quorum (under
+// majorities: at most a minority crashed or rebuilding at once; with Q2 = 2,
+// one lost disk at a time). A quorum system in which one replica alone is a
+// quorum cannot be rebuilt (what only it accepted is gone), and New refuses
+// Rebuild for it.
+//
 // # Quorums
 //
 // The engine runs over any quorum.System whose phase-1 quorums meet its

@@ -140,6 +140,10 @@ type Replica struct {
 	held   []paxos.CommandID
 
 	rd paxos.Ready
+
+	// rb is non-nil while the replica rebuilds after a lost disk and does
+	// not vote (rebuild.go).
+	rb *rebuild
 }
 
 // New builds a Multi-Paxos replica over cfg.Quorums (majority when nil),
@@ -217,8 +221,9 @@ func NewEngine(cfg paxos.Config, opt Options) (*Replica, error) {
 	r.fwdCap = max(cfg.Window, cfg.Batch)
 	r.resetElectionTimer()
 
+	marker, done := false, false
 	if cfg.Restore != nil {
-		if err := r.restore(cfg.Restore); err != nil {
+		if err := r.restore(cfg.Restore, &marker, &done); err != nil {
 			return nil, err
 		}
 		if cfg.LeaseTicks > 0 {
@@ -226,7 +231,7 @@ func NewEngine(cfg paxos.Config, opt Options) (*Replica, error) {
 			// it: refuse other leaders until it has surely expired.
 			r.leaseUntil = uint64(cfg.LeaseTicks + LeaseMargin)
 		}
-	} else if cfg.InitialLeader >= 0 {
+	} else if cfg.InitialLeader >= 0 && !cfg.Rebuild {
 		// Every replica starts having promised ballot 1.L with nothing
 		// accepted, exactly what phase 1 at that ballot would report; so
 		// L may skip phase 1. Any other candidate uses a higher ballot.
@@ -237,6 +242,9 @@ func NewEngine(cfg paxos.Config, opt Options) (*Replica, error) {
 			r.role, r.ballot = leader, b
 			r.next = 1
 		}
+	}
+	if err := r.startRebuild(marker, done); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
@@ -460,6 +468,10 @@ func (r *Replica) unforward() {
 // Tick implements paxos.Replica.
 func (r *Replica) Tick() {
 	r.ticks++
+	if r.rb != nil {
+		r.rebuildTick()
+		return
+	}
 	switch r.role {
 	case leader:
 		r.hbElapsed++
@@ -511,6 +523,9 @@ func (r *Replica) Step(msg paxos.Message) error {
 	}
 	from := msg.From
 	r.heard[from] = r.ticks
+	if handled, err := r.rebuildStep(from, msg.Body); handled {
+		return err
+	}
 	switch m := msg.Body.(type) {
 	case Prepare:
 		return r.onPrepare(from, m)
@@ -1101,7 +1116,7 @@ func (r *Replica) canReadLocally() bool {
 // ---- snapshots and restore ----
 
 func (r *Replica) record() SnapshotRecord {
-	rec := SnapshotRecord{Promised: r.promised, Snapshot: r.snap}
+	rec := SnapshotRecord{Promised: r.promised, Snapshot: r.snap, Rebuilding: r.rb != nil}
 	for s := r.snap.Index + 1; s <= r.lastSlot(); s++ {
 		if e := r.at(s); e.cmds != nil {
 			rec.Entries = append(rec.Entries, Entry{Slot: s, Ballot: e.ballot, Cmds: e.cmds, Committed: e.committed})
@@ -1168,13 +1183,14 @@ func (r *Replica) installSnapshot(s Snapshot) {
 	r.executeReady()
 }
 
-func (r *Replica) restore(p *paxos.Persisted) error {
+func (r *Replica) restore(p *paxos.Persisted, rebuilding, rebuilt *bool) error {
 	if p.Snapshot != nil {
 		rec, ok := p.Snapshot.(SnapshotRecord)
 		if !ok {
 			return fmt.Errorf("multi: restore: snapshot is %T, want multi.SnapshotRecord; was it written by another protocol?", p.Snapshot)
 		}
 		r.applyRecord(rec)
+		*rebuilding = rec.Rebuilding
 	}
 	for i, rec := range p.Records {
 		switch v := rec.(type) {
@@ -1194,6 +1210,9 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 			}
 		case SnapshotRecord:
 			r.applyRecord(v)
+			*rebuilding = v.Rebuilding
+		case RebuildRecord:
+			*rebuilding, *rebuilt = !v.Done, v.Done
 		default:
 			return fmt.Errorf("multi: restore: record %d is %T, not a multi record; was it written by another protocol?", i, rec)
 		}

@@ -122,6 +122,9 @@ type SnapshotRecord struct {
 	Promised Ballot   `msgpack:"p"`
 	Snapshot Snapshot `msgpack:"s"`
 	Entries  []Entry  `msgpack:"e"`
+	// Rebuilding is set while the replica rebuilds after a lost disk
+	// (see RebuildRecord).
+	Rebuilding bool `msgpack:"rb,omitempty"`
 }
 
 func init() {

@@ -1,0 +1,289 @@
+package epaxos
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/quorum"
+)
+
+// Rebuilding after a lost disk (Config.Rebuild); the rule and its argument
+// are in the package doc. The residual, precisely: the bound H[q] covers
+// the votes of the rebuilding replica W whose instance had reached some
+// answering peer by the time that peer answered. A PreAccept or Accept that
+// W answered before its disk was lost, still on its way to every answering
+// member of its quorum when they answered, names an instance that may lie
+// above H[q]; W would then vote on it again with no memory of its first
+// vote, and if W led it, W may lead the same slot again. The model has no
+// bound on message delay, so no rule without one closes that window.
+
+// RebuildQuery asks a peer for what a replica rebuilding after a lost disk
+// needs: the highest slot it knows of each replica, its committed state when
+// WantState is set, and a Commit for each instance of Missing it knows
+// committed.
+type RebuildQuery struct {
+	WantState bool             `msgpack:"w,omitempty"`
+	Missing   []paxos.Instance `msgpack:"m,omitempty"`
+}
+
+// RebuildInfo answers a RebuildQuery. MaxSlot[q] is the highest slot of
+// replica q the peer knows of; State, when asked for, is the peer's whole
+// state, of which the rebuilding replica keeps only what is committed.
+// Rebuilding is set when the peer is rebuilding itself; its answer then
+// counts for nothing.
+type RebuildInfo struct {
+	Rebuilding bool            `msgpack:"r,omitempty"`
+	MaxSlot    []uint64        `msgpack:"m"`
+	State      *SnapshotRecord `msgpack:"s,omitempty"`
+}
+
+// RebuildRecord marks the rebuild of a replica that lost its disk: Done
+// false when it begins, true once the replica votes again.
+type RebuildRecord struct {
+	Done bool `msgpack:"d,omitempty"`
+}
+
+func init() {
+	paxos.Register("epaxos.RebuildQuery", RebuildQuery{})
+	paxos.Register("epaxos.RebuildInfo", RebuildInfo{})
+	paxos.Register("epaxos.RebuildRecord", RebuildRecord{})
+}
+
+// maxMissing bounds the instances one RebuildQuery asks commits for.
+const maxMissing = 256
+
+// rebuild is the state of a replica that rebuilds after losing its disk.
+type rebuild struct {
+	answered  quorum.Set // peers, not rebuilding, that answered
+	high      []uint64   // per replica, the highest slot they reported
+	enough    bool       // answered meets every slow quorum without us
+	installed bool       // a peer's committed state is installed here
+	askedAt   uint64     // tick of the last query
+}
+
+// Rebuilding reports whether the replica is rebuilding after a lost disk and
+// does not vote yet.
+func (r *Replica) Rebuilding() bool { return r.rb != nil }
+
+// rebuildMarkers reads from what was persisted whether a rebuild was under
+// way (marker) or completed (done), and whether a peer's state was already
+// installed.
+func rebuildMarkers(p *paxos.Persisted) (marker, done, installed bool) {
+	if p == nil {
+		return false, false, false
+	}
+	if s, ok := p.Snapshot.(SnapshotRecord); ok && s.Rebuilding {
+		marker, installed = true, true
+	}
+	for _, rec := range p.Records {
+		if v, ok := rec.(RebuildRecord); ok {
+			marker, done = !v.Done, v.Done
+		}
+	}
+	return marker, done, installed
+}
+
+// startRebuild enters the rebuilding state when cfg.Rebuild asks for it (and
+// the restored records do not say it completed) or the restored records say
+// a rebuild was under way.
+func (r *Replica) startRebuild() error {
+	marker, done, installed := rebuildMarkers(r.cfg.Restore)
+	if done || (!r.cfg.Rebuild && !marker) {
+		return nil
+	}
+	if r.n-1 < r.sq {
+		return fmt.Errorf("epaxos: %w: cannot rebuild replica %d of %d: it is a slow quorum on its own, so what only it held was lost with its disk",
+			paxos.ErrConfig, r.id, r.n)
+	}
+	r.rb = &rebuild{high: make([]uint64, r.n), installed: installed}
+	if !marker {
+		r.ready.Persist = append(r.ready.Persist, RebuildRecord{})
+	}
+	q := RebuildQuery{WantState: !installed}
+	for _, p := range r.others() {
+		r.send(p, q)
+	}
+	return nil
+}
+
+// rebuildStep handles the rebuild messages, and, while rebuilding, every
+// message that would make this replica vote. It reports whether it handled
+// the message.
+func (r *Replica) rebuildStep(from paxos.NodeID, body any) (bool, error) {
+	switch m := body.(type) {
+	case RebuildQuery:
+		r.onRebuildQuery(from, m)
+		return true, nil
+	case RebuildInfo:
+		if len(m.MaxSlot) != r.n {
+			return true, fmt.Errorf("epaxos: rebuild info with %d slots for %d replicas: %w", len(m.MaxSlot), r.n, errMalformed)
+		}
+		if r.rb != nil && !m.Rebuilding {
+			return true, r.onRebuildInfo(from, m)
+		}
+		return true, nil
+	}
+	if r.rb == nil {
+		return false, nil
+	}
+	switch body.(type) {
+	case PreAccept, Accept, Prepare, TryPreAccept:
+		return true, nil // no vote, no promise while rebuilding
+	case Commit:
+		// Before a peer's state is installed, a decision would be lost
+		// with the install; the query for missing commits brings it again.
+		return !r.rb.installed, nil
+	}
+	return false, nil
+}
+
+// onRebuildQuery answers a peer that rebuilds. It forgot what it executed,
+// so its old execution watermark no longer holds: garbage collection here
+// waits for its new one.
+func (r *Replica) onRebuildQuery(from paxos.NodeID, m RebuildQuery) {
+	if from == r.id {
+		return
+	}
+	clear(r.peerExec[from])
+	info := RebuildInfo{Rebuilding: r.rb != nil, MaxSlot: make([]uint64, r.n)}
+	for q := range info.MaxSlot {
+		info.MaxSlot[q] = max(r.maxSlot[q], r.gcUpTo[q])
+	}
+	if m.WantState && r.rb == nil {
+		s := r.snapshot()
+		info.State = &s
+	}
+	r.send(from, info)
+	if r.rb != nil {
+		return
+	}
+	for i, id := range m.Missing {
+		if i == maxMissing || id.Replica < 0 || int(id.Replica) >= r.n {
+			break
+		}
+		if in := r.inst[id.Replica][id.Slot]; in != nil && in.status == StatusCommitted {
+			r.send(from, Commit{Inst: in.id, Cmds: in.cmds, Seq: in.seq, Deps: in.deps})
+		}
+	}
+}
+
+func (r *Replica) onRebuildInfo(from paxos.NodeID, m RebuildInfo) error {
+	rb := r.rb
+	if !rb.installed && m.State != nil {
+		if err := r.installState(*m.State); err != nil {
+			return err
+		}
+		rb = r.rb
+	}
+	if !rb.enough {
+		// The bound is fixed once enough peers answered: later answers
+		// would chase instances started since, and never be met under load.
+		rb.answered = rb.answered.Add(int(from))
+		for q, s := range m.MaxSlot {
+			rb.high[q] = max(rb.high[q], s)
+		}
+		rb.enough = r.n-rb.answered.Len() < r.sq
+	}
+	r.rebuildDone()
+	return nil
+}
+
+// installState replaces this replica's state by the committed part of a
+// peer's: its store, dependency index and committed instances. Instances
+// the peer holds uncommitted become empty placeholders: the peer's votes
+// are not this replica's.
+func (r *Replica) installState(src SnapshotRecord) error {
+	snap := SnapshotRecord{Store: src.Store, Index: src.Index, Executed: src.Executed, ExecUpTo: src.ExecUpTo, GCUpTo: src.GCUpTo}
+	for _, rec := range src.Instances {
+		if rec.Status == StatusCommitted {
+			snap.Instances = append(snap.Instances, rec)
+		} else {
+			snap.Instances = append(snap.Instances, InstanceRecord{Inst: rec.Inst})
+		}
+	}
+	cfg := r.cfg
+	cfg.Rebuild, cfg.Restore = false, &paxos.Persisted{Snapshot: snap}
+	fresh, err := NewWithOptions(cfg, r.opts)
+	if err != nil {
+		return fmt.Errorf("epaxos: rebuild from a peer's state: %w", err)
+	}
+	rb, batch, rd, now, stats := r.rb, r.batch, r.ready, r.now, r.stats
+	rd.Decided = append(rd.Decided, fresh.ready.Decided...)
+	rd.Executed = append(rd.Executed, fresh.ready.Executed...)
+	*r = *fresh
+	r.rb, r.batch, r.now, r.stats = rb, batch, now, stats
+	r.rb.installed = true
+	for _, in := range r.uncommitted {
+		r.scheduleRecovery(in)
+	}
+	// The snapshot holds all durable state, the rebuild marker included.
+	rd.Persist = nil
+	rd.Snapshot = r.snapshot()
+	r.ready = rd
+	return nil
+}
+
+// rebuildTick runs instead of Tick while rebuilding: it queries the peers
+// until enough answered and a peer's state is installed, then asks for the
+// commits of the instances it misses up to the highest slots reported.
+func (r *Replica) rebuildTick() {
+	rb := r.rb
+	rt := uint64(r.cfg.RetryTicks)
+	if r.now-rb.askedAt < rt {
+		return
+	}
+	rb.askedAt = r.now
+	if !rb.enough || !rb.installed {
+		q := RebuildQuery{WantState: !rb.installed}
+		for _, p := range r.others() {
+			if !rb.answered.Has(int(p)) || !rb.installed {
+				r.send(p, q)
+			}
+		}
+		return
+	}
+	if missing := r.rebuildMissing(); len(missing) > 0 {
+		q := RebuildQuery{Missing: missing}
+		wm := Watermark{Executed: slices.Clone(r.execUpTo)}
+		for _, p := range r.others() {
+			r.send(p, q)
+			r.send(p, wm)
+		}
+	}
+	r.rebuildDone()
+}
+
+// rebuildMissing lists (up to maxMissing) the instances up to the highest
+// reported slots that are not committed here.
+func (r *Replica) rebuildMissing() []paxos.Instance {
+	var out []paxos.Instance
+	for q := 0; q < r.n; q++ {
+		for s := r.gcUpTo[q] + 1; s <= r.rb.high[q]; s++ {
+			if in := r.inst[q][s]; in == nil || in.status != StatusCommitted {
+				out = append(out, paxos.Instance{Replica: paxos.NodeID(q), Slot: s})
+				if len(out) == maxMissing {
+					return out
+				}
+			}
+		}
+	}
+	return out
+}
+
+// rebuildDone ends the rebuild once enough peers answered, a peer's state is
+// installed and every instance up to the highest reported slots is
+// committed here.
+func (r *Replica) rebuildDone() {
+	rb := r.rb
+	if rb == nil || !rb.enough || !rb.installed || len(r.rebuildMissing()) > 0 {
+		return
+	}
+	r.nextSlot = max(r.nextSlot, rb.high[r.id]+1, r.gcUpTo[r.id]+1)
+	r.rb = nil
+	// A snapshot makes the new slot counter durable (no slot of ours in
+	// use before the loss is ever led again, even after a crash), and
+	// the Done record after it ends the rebuild.
+	r.ready.Snapshot = r.snapshot()
+	r.ready.Persist = []any{RebuildRecord{Done: true}}
+}
