@@ -257,6 +257,15 @@ type Config struct {
 	Rebuild bool
 }
 
+// Rebuilder is implemented by replicas that support Config.Rebuild.
+// Rebuilding reports whether the replica is still rebuilding after a lost
+// disk and so does not vote yet. Drivers use it to learn when a rebuild
+// finished (the live runtime records it; the checker counts a rebuilding
+// replica as down).
+type Rebuilder interface {
+	Rebuilding() bool
+}
+
 // Config defaults.
 const (
 	DefaultHeartbeatTicks = 1

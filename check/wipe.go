@@ -15,10 +15,6 @@ import (
 // votes again.
 const FaultWipe = "wipe"
 
-// rebuilder is implemented by replicas that can say whether they are still
-// rebuilding after a lost disk (and so do not vote yet).
-type rebuilder interface{ Rebuilding() bool }
-
 // quorumSystem returns the quorum system of the cluster's replicas, when
 // they tell it, or majorities.
 func quorumSystem(s *sim.Sim, n int) quorum.System {
@@ -36,7 +32,7 @@ func quorumSystem(s *sim.Sim, n int) quorum.System {
 func rebuilding(s *sim.Sim) int {
 	k := 0
 	for id := 0; id < s.N(); id++ {
-		if rb, ok := s.Replica(paxos.NodeID(id)).(rebuilder); ok && rb.Rebuilding() {
+		if rb, ok := s.Replica(paxos.NodeID(id)).(paxos.Rebuilder); ok && rb.Rebuilding() {
 			k++
 		}
 	}
@@ -110,7 +106,7 @@ func injectWipes(s *sim.Sim, seed uint64, n int, window time.Duration, counts *i
 			// Q2 = 2, or a grid, fewer than a minority may be down).
 			var d quorum.Set
 			for id := 0; id < n; id++ {
-				r, ok := s.Replica(paxos.NodeID(id)).(rebuilder)
+				r, ok := s.Replica(paxos.NodeID(id)).(paxos.Rebuilder)
 				if !s.Alive(paxos.NodeID(id)) || id == w || (ok && r.Rebuilding()) {
 					d = d.Add(id)
 				}

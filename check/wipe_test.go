@@ -39,10 +39,8 @@ func set(names ...string) map[string]bool {
 	return m
 }
 
-type rebuilder interface{ Rebuilding() bool }
-
 func isRebuilding(s *sim.Sim, id paxos.NodeID) bool {
-	r, ok := s.Replica(id).(rebuilder)
+	r, ok := s.Replica(id).(paxos.Rebuilder)
 	return ok && r.Rebuilding()
 }
 

@@ -60,20 +60,14 @@ type Config struct {
 	// must not block or keep the Ready.
 	Observe func(rd *paxos.Ready)
 	// OnRebuilt, if set, is called once on the node goroutine when a
-	// replica started with Replica.Rebuild reports (see Rebuilder) that
+	// replica started with Replica.Rebuild reports (see paxos.Rebuilder) that
 	// its rebuild finished and it votes again. Serve records it in the
-	// data directory's identity file.
+	// data directory's identity file. A replica that does not implement
+	// paxos.Rebuilder is taken to be rebuilding for as long as it runs; its
+	// own persisted records carry its rebuild state across restarts, so
+	// Serve keeps passing Rebuild (with Restore) on every restart until the
+	// replica reports the rebuild finished.
 	OnRebuilt func()
-}
-
-// Rebuilder is implemented by a replica that can say whether it is still
-// rebuilding after a start with paxos.Config.Rebuild (not voting yet). A
-// replica that does not implement it is taken to be rebuilding for as long
-// as it runs; its own persisted records carry its rebuild state across
-// restarts, so Serve keeps passing Rebuild (with Restore) on every restart
-// until the replica reports the rebuild finished.
-type Rebuilder interface {
-	Rebuilding() bool
 }
 
 // Stats counts what a node did.
@@ -405,7 +399,7 @@ func (n *Node) carryOut(rd *paxos.Ready) error {
 		n.cfg.Observe(rd)
 	}
 	if n.cfg.Replica.Rebuild && !n.rebuilt {
-		if rb, ok := n.r.(Rebuilder); ok && !rb.Rebuilding() {
+		if rb, ok := n.r.(paxos.Rebuilder); ok && !rb.Rebuilding() {
 			n.rebuilt = true
 			n.log.Info("node: rebuild finished; the replica votes again")
 			if n.cfg.OnRebuilt != nil {

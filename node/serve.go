@@ -39,7 +39,7 @@ type ServeConfig struct {
 	// <DataDir>.damaged-<time>, nothing is deleted) and starts the replica
 	// empty with paxos.Config.Rebuild: a non-voting member that learns the
 	// state from its peers. Restarts continue the rebuild until the
-	// replica reports it finished (see Rebuilder).
+	// replica reports it finished (see paxos.Rebuilder).
 	Rebuild bool
 	// Protocol, if set, overrides the cluster file's protocol.
 	Protocol string

@@ -25,14 +25,14 @@ func TestWipe(t *testing.T) {
 	p := s.Persisted(1)
 	require.Nil(t, p.Snapshot)
 	require.Len(t, p.Records, 1, "only what the new incarnation persisted: its rebuild marker")
-	rb, ok := s.Replica(1).(interface{ Rebuilding() bool })
+	rb, ok := s.Replica(1).(paxos.Rebuilder)
 	require.True(t, ok)
 	require.True(t, rb.Rebuilding())
 
 	// A crashed replica can be wiped too; a plain restart then resumes.
 	require.NoError(t, s.Crash(1))
 	require.NoError(t, s.Restart(1))
-	require.True(t, s.Replica(1).(interface{ Rebuilding() bool }).Rebuilding())
+	require.True(t, s.Replica(1).(paxos.Rebuilder).Rebuilding())
 	require.NoError(t, s.Crash(1))
 	require.NoError(t, s.Wipe(1))
 	require.Equal(t, 3, s.Incarnation(1))
