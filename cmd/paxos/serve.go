@@ -71,6 +71,12 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "paxos serve: %v\n", err)
 		return exitUsage
 	}
+	// Signals are caught before the replica starts: a SIGTERM that arrives
+	// while it opens its storage stops it cleanly once it is up, instead of
+	// killing it mid-replay.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	s, err := node.Serve(node.ServeConfig{Cluster: c, ID: paxos.NodeID(*id), DataDir: *data, Protocol: *protocol, NoSync: *noSync,
 		New: *isNew, Rebuild: *rebuild, Logger: lg})
 	if err != nil {
@@ -88,9 +94,6 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	// One line on stdout says the replica listens (paxos cluster waits for
 	// it); everything else goes to the log on stderr.
 	fmt.Fprintf(stdout, "%s replica=%d peer=%s client=%s\n", serveReadyLine, *id, c.Replicas[*id].Peer, s.ClientAddr())
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
 	code := exitOK
 	select {
 	case sig := <-sigs:
