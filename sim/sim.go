@@ -89,7 +89,7 @@ type Config struct {
 	// byte-for-byte determinism tests. Each line starts with the virtual
 	// time in nanoseconds and a kind: deliver, serve, propose, tick,
 	// timer, request, retry, return, late-reply, drop, dup, lost,
-	// step-error, crash, restart, partition, cut, heal, faults,
+	// step-error, crash, restart, partition, cut, heal, heal-link, faults,
 	// link-faults or client; then the nodes involved and, for messages,
 	// the body's Go type (%T), never its contents.
 	Trace io.Writer
@@ -141,6 +141,10 @@ type Sim struct {
 	dropped  uint64
 	traceErr error
 	sent     []map[reflect.Type]uint64 // per replica: messages sent, by body type
+
+	observe  func(Output)   // Observe
+	proposed *paxos.Command // the proposal being drained, for Output
+	cov      paxos.Coverage // coverage of incarnations that crashed
 }
 
 // New validates cfg and builds the simulation with every replica running,
@@ -411,6 +415,12 @@ func (s *Sim) Crash(id paxos.NodeID) error {
 	if !nd.alive {
 		return fmt.Errorf("%w: replica %d is already crashed; Restart it first", ErrReplica, id)
 	}
+	if cr, ok := nd.rep.(paxos.CoverageReporter); ok {
+		if s.cov == nil {
+			s.cov = paxos.Coverage{}
+		}
+		s.cov.Add(cr.Coverage())
+	}
 	nd.alive = false
 	nd.rep = nil
 	nd.busy = 0
@@ -631,7 +641,9 @@ func (s *Sim) propose(nd *node, cmd paxos.Command, op int32) {
 		nd.waiting[cmd.ID()] = op
 	}
 	nd.rep.Propose(cmd)
+	s.proposed = &cmd
 	s.drain(nd)
+	s.proposed = nil
 }
 
 // drain carries out a replica's Ready: persist, send, record, answer.
@@ -644,6 +656,9 @@ func (s *Sim) drain(nd *node) {
 	}
 	if len(rd.Persist) > 0 {
 		nd.records = append(nd.records, rd.Persist...)
+	}
+	if s.observe != nil && (s.proposed != nil || !rd.Empty()) {
+		s.observe(Output{Replica: paxos.NodeID(nd.id), Incarnation: int(nd.inc), Proposed: s.proposed, Ready: &rd})
 	}
 	if len(rd.Messages) > 0 {
 		sent := s.sent[nd.id]
@@ -724,6 +739,43 @@ func (s *Sim) tracef(format string, args ...any) {
 		s.traceErr = err
 		s.cfg.Trace = nil
 	}
+}
+
+// Output is one Ready a replica returned, as an observer set with Observe
+// sees it.
+type Output struct {
+	Replica     paxos.NodeID
+	Incarnation int
+	// Proposed is the command whose proposal the replica was handling,
+	// nil when it was handling a message or a tick.
+	Proposed *paxos.Command
+	// Ready is what the replica returned. Read it; never modify it.
+	Ready *paxos.Ready
+}
+
+// Observe makes fn see every Ready a replica returns (the non-empty ones,
+// and every one that follows a proposal), after its records reached
+// durable storage and before its messages leave: links fn cuts with Cut or
+// Partition already apply to those messages. Fault injectors use it to act
+// on protocol events without knowing the protocol (isolate a replica right
+// after it was proposed a command, restart it right after it learned a
+// Nop). fn may change links and faults and schedule work with At (at the
+// current time it runs right after this event); it must not crash,
+// restart or propose to a replica itself. A nil fn stops observing.
+func (s *Sim) Observe(fn func(Output)) { s.observe = fn }
+
+// Coverage returns the coverage counts of every replica summed over all
+// its incarnations so far, crashed ones included (see
+// paxos.CoverageReporter); empty when the protocol does not count.
+func (s *Sim) Coverage() paxos.Coverage {
+	out := paxos.Coverage{}
+	out.Add(s.cov)
+	for i := range s.nodes {
+		if cr, ok := s.nodes[i].rep.(paxos.CoverageReporter); ok && s.nodes[i].alive {
+			out.Add(cr.Coverage())
+		}
+	}
+	return out
 }
 
 // Execution is one command applied by one replica incarnation, recorded
