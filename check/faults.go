@@ -83,19 +83,20 @@ type faultEnv struct {
 	maxDown   int
 	cuts      []int // from*n+to: faults holding the link cut
 	observers []func(sim.Output)
+	restarted func(id int) // called after a fault restarts replica id
 }
 
 // injectFaults schedules random faults during [0, window) and heals all of
 // them at window: crashed replicas restart, partitions heal, message faults
 // stop. Apart from one whole-cluster crash in some runs, at most a minority
 // is crashed at once so runs can make progress; safety must hold regardless.
-func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, window time.Duration) injectedFaults {
+func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, window time.Duration) *injectedFaults {
 	has := map[string]bool{}
 	for _, f := range faults {
 		has[f] = true
 	}
 	if len(has) == 0 {
-		return injectedFaults{}
+		return &injectedFaults{}
 	}
 	n := s.N()
 	e := &faultEnv{s: s, rng: rng, seed: seed, n: n, window: window,
@@ -130,7 +131,7 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, wind
 			e.restart(id)
 		}
 	})
-	return e.counts
+	return &e.counts
 }
 
 // dur draws a duration uniformly in [lo, hi) from rng.
@@ -156,6 +157,9 @@ func (e *faultEnv) restart(id int) {
 		e.down[id] = false
 		e.crashed--
 		e.s.Restart(paxos.NodeID(id))
+		if e.restarted != nil {
+			e.restarted(id)
+		}
 	}
 }
 
@@ -281,27 +285,41 @@ func injectPartitions(e *faultEnv) {
 // recoveryFaults are the parameters of one run's recovery faults, drawn
 // from the seed. A zero probability turns a trigger off.
 type recoveryFaults struct {
-	// siege: right after a replica L is proposed a command, before its
-	// first messages for it leave, cut L off from all but keep peers, then
-	// crash and restart L up to cycles times (staying up for up, down for
-	// down); with keepAlone, the peers that got L's messages are cut off
-	// from the rest, on and off, for keepFor, so their copy stays the only
-	// one. One siege at a time.
+	// siege (per proposal, at most sieges at once): right after replica L
+	// is proposed a command, before its first messages for it leave, cut
+	// L off from all but 1..keep peers (the keepers), then crash and
+	// restart L up to cycles times, staying up for up and down for
+	// siegeDown; the first crash comes within leaderDelay or, with
+	// siegeAtCommit, the moment L reports a decision. With keepAlone, the
+	// keepers are kept apart from the others until the siege's end
+	// (keepFor, or the end of the fault window) so that their copy of L's
+	// messages stays the only one: their links lose a share loss of the
+	// messages, or are cut (both ways or inbound only) for closed and open
+	// for open, each opening starting, when stalling, with the keepers
+	// frozen (sim.Pause) for stall.
 	siege, keepAlone, siegeAtCommit float64
 	sieges, keep, cycles            int
-	keepFor, closed, open           [2]time.Duration
+	keepFor, closed, open, stall    [2]time.Duration
 	loss                            [2]float64
-	up, firstDown                   [2]time.Duration
+	up, siegeDown                   [2]time.Duration
 	// leader: crash a replica within leaderDelay of being proposed a
 	// command; the favourite replica more often.
 	leader      float64
 	favourite   int
 	leaderDelay time.Duration
-	// commit: crash a replica the moment it reports a commit, cutting
-	// the messages of that step (a leader that decides and dies).
+	// commit: crash a replica the moment it announces a decision (see
+	// announces), cutting the messages of that step: it decided and died
+	// before telling anyone.
 	commit float64
 	// nop: restart a replica right after it reports a decided Nop.
 	nop float64
+	// fresh: for freshFor after a replica restarts, its answers are
+	// suspect: a replica it answered that announces a decision within
+	// taint of the answer dies before telling anyone (restore bugs show in
+	// the votes a restarted replica gives).
+	fresh    float64
+	freshFor [2]time.Duration
+	taint    time.Duration
 	// split: when a recovery fault crashes a replica, split the
 	// survivors in two for splitFor, so both sides time out and recover.
 	split    float64
@@ -314,9 +332,6 @@ type recoveryFaults struct {
 // on in about half the runs, so runs differ in kind as well as in timing.
 func drawRecovery(rng *rand.Rand, n int) recoveryFaults {
 	on := func(lo, hi float64) float64 {
-		if forceOn {
-			return hi
-		}
 		if rng.IntN(2) == 0 {
 			return 0
 		}
@@ -328,23 +343,28 @@ func drawRecovery(rng *rand.Rand, n int) recoveryFaults {
 		keepAlone: 0.5 + rng.Float64()/2,
 		keep:      max(1, n-2),
 		sieges:    1 + rng.IntN(2),
-		closed:    [2]time.Duration{50 * ms, 500 * ms},
-		loss:      [2]float64{0.4, 0.95},
-		open:      [2]time.Duration{2 * ms, 10*ms + upTo(rng, 100*ms)},
+		closed:    [2]time.Duration{20 * ms, 100*ms + upTo(rng, 1500*ms)},
+		loss:      [2]float64{0.5, 0.95},
+		stall:     [2]time.Duration{10 * ms, 20*ms + upTo(rng, 250*ms)},
+		open:      [2]time.Duration{2 * ms, 5*ms + upTo(rng, 60*ms)},
 
 		siegeAtCommit: rng.Float64(),
 		cycles:        1 + rng.IntN(5),
-		keepFor:       [2]time.Duration{200 * ms, time.Second + upTo(rng, 2*time.Second)},
-		up:            [2]time.Duration{10 * ms, 100*ms + upTo(rng, 900*ms)},
-		firstDown:     [2]time.Duration{50 * ms, 300*ms + upTo(rng, 1200*ms)},
+		keepFor:       [2]time.Duration{500 * ms, time.Second + upTo(rng, 3*time.Second)},
+		up:            [2]time.Duration{10 * ms, 50*ms + upTo(rng, 600*ms)},
+		siegeDown:     [2]time.Duration{50 * ms, 200*ms + upTo(rng, time.Second)},
 
 		leader:      on(0.02, 0.3),
 		favourite:   rng.IntN(n),
 		leaderDelay: 1 + upTo(rng, 40*ms),
 
-		commit: on(0.02, 0.3),
+		commit: on(0.05, 0.6),
 		nop:    on(0.3, 1),
-		split:  on(0.3, 1),
+		fresh:  on(0.3, 1),
+
+		freshFor: [2]time.Duration{100 * ms, 200*ms + upTo(rng, 2*time.Second)},
+		taint:    10*ms + upTo(rng, 50*ms),
+		split:    on(0.3, 1),
 
 		splitFor: [2]time.Duration{100 * ms, 400*ms + upTo(rng, 800*ms)},
 		down:     [2]time.Duration{5 * ms, 50*ms + upTo(rng, 600*ms)},
@@ -411,9 +431,11 @@ func injectRecovery(e *faultEnv) {
 		besieged[l] = true
 		sieges++
 		e.counts.partitions++
-		dbg("%v siege %d", now(), l)
 		var keep, others []int
-		nk := 1 + rng.IntN(p.keep)
+		nk := 1
+		if rng.IntN(2) == 0 {
+			nk += rng.IntN(p.keep)
+		}
 		for _, q := range rng.Perm(e.n) {
 			switch {
 			case q == l:
@@ -424,29 +446,57 @@ func injectRecovery(e *faultEnv) {
 			}
 		}
 		iso := e.cut(between([]int{l}, others))
-		switch until := now() + dur(rng, p.keepFor[0], p.keepFor[1]); {
+		until := now() + dur(rng, p.keepFor[0], p.keepFor[1])
+		if rng.IntN(2) == 0 {
+			until = e.window // as long as faults last
+		}
+		switch {
 		case rng.Float64() >= p.keepAlone:
-		case rng.IntN(2) == 0:
+		case rng.IntN(3) == 0:
 			// The keepers' copy stays theirs alone, mostly: their links to
 			// the others lose most messages until the end of keepFor.
 			loss := sim.Faults{Drop: p.loss[0] + (p.loss[1]-p.loss[0])*rng.Float64()}
-			for _, l := range between(keep, others) {
-				e.s.SetLinkFaults(paxos.NodeID(l.from), paxos.NodeID(l.to), loss)
+			for _, k := range between(keep, others) {
+				e.s.SetLinkFaults(paxos.NodeID(k.from), paxos.NodeID(k.to), loss)
 			}
 			s.At(min(until, e.window), func() {
-				for _, l := range between(keep, others) {
-					e.s.SetLinkFaults(paxos.NodeID(l.from), paxos.NodeID(l.to), sim.Faults{})
+				for _, k := range between(keep, others) {
+					e.s.SetLinkFaults(paxos.NodeID(k.from), paxos.NodeID(k.to), sim.Faults{})
 				}
 			})
 		default:
 			// The keepers' copy stays theirs alone: cut them off from the
-			// others, with short openings, until the end of keepFor.
+			// others (both ways, or only what the others send them), with
+			// short openings, until the end of keepFor.
+			cutOff := between(keep, others)
+			if rng.IntN(2) == 0 {
+				cutOff = nil
+				for _, k := range keep {
+					for _, o := range others {
+						cutOff = append(cutOff, link{o, k})
+					}
+				}
+			}
+			// With stall, each opening starts with the keepers frozen for a
+			// while (sim.Pause): what reaches them then waits, and they
+			// answer it all at once when they resume.
+			stall := rng.IntN(2) == 0
 			var flicker func()
 			flicker = func() {
-				links := e.cut(between(keep, others))
+				links := e.cut(cutOff)
 				s.At(now()+dur(rng, p.closed[0], p.closed[1]), func() {
 					e.heal(links)
-					if open := dur(rng, p.open[0], p.open[1]); now()+open < until {
+					open := dur(rng, p.open[0], p.open[1])
+					if stall {
+						d := dur(rng, p.stall[0], p.stall[1])
+						for _, k := range keep {
+							if !e.down[k] {
+								s.Pause(paxos.NodeID(k), d)
+							}
+						}
+						open += d
+					}
+					if now()+open < until {
 						s.At(now()+open, flicker)
 					}
 				})
@@ -454,7 +504,6 @@ func injectRecovery(e *faultEnv) {
 			flicker()
 		}
 		cycles := 1 + rng.IntN(p.cycles)
-		first := true
 		var cycle func()
 		cycle = func() {
 			atCommit[l] = nil
@@ -464,7 +513,6 @@ func injectRecovery(e *faultEnv) {
 				return
 			}
 			crashed := crash(l)
-			dbg("%v siege crash %d: %v", now(), l, crashed)
 			if iso != nil {
 				e.heal(iso) // it comes back connected
 				iso = nil
@@ -478,12 +526,9 @@ func injectRecovery(e *faultEnv) {
 				sieges--
 				return
 			}
-			down := dur(rng, p.down[0], p.down[1])
-			if first {
-				// Long enough, often, for the others to recover what it
-				// left behind.
-				down, first = dur(rng, p.firstDown[0], p.firstDown[1]), false
-			}
+			// Down long enough, often, for the others to recover what it
+			// left behind.
+			down := dur(rng, p.siegeDown[0], p.siegeDown[1])
 			s.At(now()+down, func() {
 				e.restart(l)
 				s.At(now()+dur(rng, p.up[0], p.up[1]), cycle)
@@ -542,23 +587,42 @@ func injectRecovery(e *faultEnv) {
 		return found
 	}
 
+	// A replica that restarted answers with what it restored: for a
+	// while after its restart, a replica that sent it a message it
+	// answered, and reports a commit soon after, dies before telling
+	// anyone.
+	restoredUntil := make([]time.Duration, e.n)
+	tainted := make([]time.Duration, e.n)
+	if p.fresh > 0 {
+		e.restarted = func(id int) { restoredUntil[id] = now() + dur(rng, p.freshFor[0], p.freshFor[1]) }
+	}
+
 	e.observers = append(e.observers, func(o sim.Output) {
 		id := int(o.Replica)
 		if e.down[id] {
 			return
 		}
 		rd := o.Ready
+		if now() < restoredUntil[id] && o.Input != nil {
+			for i := range rd.Messages {
+				if to := rd.Messages[i].To; to == o.Input.From && int(to) != id {
+					tainted[to] = now() + p.taint
+				}
+			}
+		}
 		switch {
-		case len(rd.Committed) > 0 && atCommit[id] != nil:
+		case announces(rd) && now() < tainted[id] && rng.Float64() < p.fresh:
+			tainted[id] = 0
+			dieOnCommit(id, true)
+		case announces(rd) && atCommit[id] != nil:
 			dieOnCommit(id, rng.IntN(2) == 0)
 		case o.Proposed != nil && !besieged[id] && sieges < p.sieges && p.siege > 0 && rng.Float64() < p.siege:
 			siege(id)
 		case o.Proposed != nil && p.leader > 0 && !besieged[id] && rng.Float64() < p.leader*(1+3*b2f(id == p.favourite)):
 			s.At(now()+upTo(rng, p.leaderDelay), func() { crashFor(id) })
-		case len(rd.Committed) > 0 && p.commit > 0 && e.crashed < e.maxDown && !besieged[id] && rng.Float64() < p.commit:
+		case announces(rd) && p.commit > 0 && e.crashed < e.maxDown && !besieged[id] && rng.Float64() < p.commit:
 			dieOnCommit(id, true)
 		case p.nop > 0 && learnedNop(rd, id) && rng.Float64() < p.nop:
-			dbg("%v nop restart %d %v", now(), id, rd.Decided)
 			crashFor(id)
 		}
 	})
@@ -570,6 +634,23 @@ type nopKey struct {
 	inst    paxos.Instance
 }
 
+// announces reports whether rd decides something and tells others: it
+// reports a decision (a command leader's or a recoverer's commit) and sends
+// messages to at least two peers (replicas that merely learn a decision
+// seldom broadcast in the same step).
+func announces(rd *paxos.Ready) bool {
+	if len(rd.Decided) == 0 || len(rd.Messages) < 2 {
+		return false
+	}
+	first := rd.Messages[0].To
+	for i := range rd.Messages {
+		if rd.Messages[i].To != first {
+			return true
+		}
+	}
+	return false
+}
+
 // upTo draws a duration uniformly in [0, d).
 func upTo(rng *rand.Rand, d time.Duration) time.Duration { return time.Duration(rng.Int64N(int64(d))) }
 
@@ -578,12 +659,4 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
-}
-
-var debugFaults, forceOn bool
-
-func dbg(f string, a ...any) {
-	if debugFaults {
-		fmt.Printf(f+"\n", a...)
-	}
 }
