@@ -1,6 +1,8 @@
 package check_test
 
 import (
+	"os"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -80,4 +82,37 @@ func TestRecoveryFaultsAloneInjectFaults(t *testing.T) {
 	}
 	assert.Positive(t, crashes)
 	assert.Positive(t, partitions)
+}
+
+// TestRecoveryFaultsHuntRule4aAfterRestart hunts, with the recovery faults
+// and nothing else scripted, the EPaxos bug of issue 10: rule 4a of
+// recovery trusts a per-key index that a restart shrinks, so an instance
+// can be decided twice. It runs PAXOS_HUNT_SEEDS seeds (skipped when
+// unset: it has not found the bug yet, see below) and asserts that some
+// seed fails.
+//
+// The buggy replica is the mutant "epaxos/rule4a-after-restart" when it
+// is registered (once the fix is merged) and plain EPaxos otherwise (the
+// fix not merged yet); the lead simplifies this at merge.
+//
+// Status: 6,000 seeds at N = 5 and 1,500 at N = 7 with every fault found
+// no violation. The schedule needs a replica holding the stale original
+// copy to take part in the recovery of the re-decided instance before any
+// peer resends it the commit of the Nop, and EPaxos resends that commit as
+// soon as the replica's execution watermark reaches a peer (catch-up), so
+// the window is one watermark exchange wide.
+func TestRecoveryFaultsHuntRule4aAfterRestart(t *testing.T) {
+	seeds := os.Getenv("PAXOS_HUNT_SEEDS")
+	if seeds == "" {
+		t.Skip("set PAXOS_HUNT_SEEDS=K to hunt the rule-4a-after-restart bug over K seeds")
+	}
+	k, err := strconv.Atoi(seeds)
+	require.NoError(t, err, "PAXOS_HUNT_SEEDS")
+	opts := check.Options{Protocol: "epaxos", Replicas: 5, Faults: check.AllFaults}
+	if m, err := paxos.LookupMutant("epaxos/rule4a-after-restart"); err == nil {
+		opts.New = m.New
+	}
+	_, failed := runSeeds(t, opts, k)
+	require.NotEmpty(t, failed, "no violation in %d seeds", k)
+	t.Logf("%d of %d seeds failed; first: %s", len(failed), k, failed[0])
 }
