@@ -296,12 +296,13 @@ type recoveryFaults struct {
 	// messages stays the only one: their links lose a share loss of the
 	// messages, or are cut (both ways or inbound only) for closed and open
 	// for open, each opening starting, when stalling, with the keepers
-	// frozen (sim.Pause) for stall.
-	siege, keepAlone, siegeAtCommit float64
-	sieges, keep, cycles            int
-	keepFor, closed, open, stall    [2]time.Duration
-	loss                            [2]float64
-	up, siegeDown                   [2]time.Duration
+	// frozen (sim.Pause) for stall. With gray, the keepers are also gray
+	// until then: what they send on ticks is lost, answers go through.
+	siege, keepAlone, siegeAtCommit, gray float64
+	sieges, keep, cycles                  int
+	keepFor, closed, open, stall          [2]time.Duration
+	loss                                  [2]float64
+	up, siegeDown                         [2]time.Duration
 	// leader: crash a replica within leaderDelay of being proposed a
 	// command; the favourite replica more often.
 	leader      float64
@@ -349,6 +350,7 @@ func drawRecovery(rng *rand.Rand, n int) recoveryFaults {
 		open:      [2]time.Duration{2 * ms, 5*ms + upTo(rng, 60*ms)},
 
 		siegeAtCommit: rng.Float64(),
+		gray:          rng.Float64(),
 		cycles:        1 + rng.IntN(5),
 		keepFor:       [2]time.Duration{500 * ms, time.Second + upTo(rng, 3*time.Second)},
 		up:            [2]time.Duration{10 * ms, 50*ms + upTo(rng, 600*ms)},
@@ -426,6 +428,7 @@ func injectRecovery(e *faultEnv) {
 	// restarts it repeatedly (see recoveryFaults).
 	sieges := 0
 	besieged := make([]bool, e.n)
+	grayUntil := make([]time.Duration, e.n)
 	atCommit := make([]func(), e.n) // a siege's first crash, waiting for l's commit
 	siege := func(l int) {
 		besieged[l] = true
@@ -449,6 +452,14 @@ func injectRecovery(e *faultEnv) {
 		until := now() + dur(rng, p.keepFor[0], p.keepFor[1])
 		if rng.IntN(2) == 0 {
 			until = e.window // as long as faults last
+		}
+		if rng.Float64() < p.gray {
+			// Gray keepers: they answer what they are sent, but what they
+			// send on their own (on ticks: timers, retries, heartbeats) is
+			// lost until the siege's end.
+			for _, k := range keep {
+				grayUntil[k] = max(grayUntil[k], until)
+			}
 		}
 		switch {
 		case rng.Float64() >= p.keepAlone:
@@ -603,6 +614,14 @@ func injectRecovery(e *faultEnv) {
 			return
 		}
 		rd := o.Ready
+		if now() < grayUntil[id] && o.Input == nil && o.Proposed == nil && len(rd.Messages) > 0 {
+			var out []link
+			for q := 0; q < e.n; q++ {
+				out = append(out, link{id, q})
+			}
+			e.cut(out)
+			s.At(now(), func() { e.heal(out) })
+		}
 		if now() < restoredUntil[id] && o.Input != nil {
 			for i := range rd.Messages {
 				if to := rd.Messages[i].To; to == o.Input.From && int(to) != id {
