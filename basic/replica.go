@@ -136,6 +136,24 @@ type stats struct {
 	proposals, chosen, adopted, abandoned, fills, catchUps int
 }
 
+// Coverage implements paxos.CoverageReporter: counts since this replica
+// was built (this incarnation only), by name: "phase1-rounds" (proposals
+// started: each runs phase 1), "adopted-values" (phase 1 found an accepted
+// value, completed in place of our commands), "nop-fills" (holes filled
+// with a Nop), "abandoned" (proposals that lost their slot), "chosen"
+// (values chosen by a proposal here) and "catchups" (requests for missing
+// slots).
+func (r *Replica) Coverage() paxos.Coverage {
+	return paxos.Coverage{
+		"phase1-rounds":  uint64(r.stats.proposals),
+		"adopted-values": uint64(r.stats.adopted),
+		"nop-fills":      uint64(r.stats.fills),
+		"abandoned":      uint64(r.stats.abandoned),
+		"chosen":         uint64(r.stats.chosen),
+		"catchups":       uint64(r.stats.catchUps),
+	}
+}
+
 // New builds a Basic Paxos replica. cfg.Quorums nil means majority. With
 // cfg.Restore set, the replica replays its persisted records.
 func New(cfg paxos.Config) (paxos.Replica, error) {

@@ -4,49 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/quorum"
 	"github.com/paxos-lab/paxos/sim"
 )
-
-// Fault kinds that Run can inject.
-const (
-	FaultCrash     = "crash"     // crash a replica (volatile state lost), restart it later
-	FaultPartition = "partition" // split the cluster in two, or cut one link one way
-	FaultDrop      = "drop"      // lose messages
-	FaultDup       = "dup"       // deliver messages twice
-	FaultReorder   = "reorder"   // delay messages so later ones overtake them
-)
-
-// AllFaults lists every fault kind.
-var AllFaults = []string{FaultCrash, FaultPartition, FaultDrop, FaultDup, FaultReorder, FaultWipe}
-
-// ParseFaults parses "none", "all" or a comma-separated list of fault kinds.
-func ParseFaults(s string) ([]string, error) {
-	switch s {
-	case "", "none":
-		return nil, nil
-	case "all":
-		return append([]string(nil), AllFaults...), nil
-	}
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		f = strings.TrimSpace(f)
-		ok := false
-		for _, k := range AllFaults {
-			ok = ok || f == k
-		}
-		if !ok {
-			return nil, fmt.Errorf("unknown fault %q: want none, all, or a list of %s", f, strings.Join(AllFaults, ","))
-		}
-		out = append(out, f)
-	}
-	return out, nil
-}
 
 // Options configures one randomized checking run.
 type Options struct {
@@ -95,7 +58,12 @@ type Result struct {
 	// crashed receivers).
 	Crashes, Partitions int
 	Dropped             uint64
-	History             []Op
+	// Coverage sums the protocol's coverage counters (see
+	// paxos.CoverageReporter) over every replica and incarnation: whether
+	// the run exercised recovery, elections, catch-up, ...; empty when the
+	// protocol does not count.
+	Coverage paxos.Coverage
+	History  []Op
 }
 
 // OK reports whether the run found no violation.
@@ -166,9 +134,15 @@ func (w *workload) Next(rng *rand.Rand) paxos.Command {
 // error means the run could not be set up; violations are in
 // Result.Failures.
 func Run(opts Options) (Result, error) {
+	res, _, err := run(opts)
+	return res, err
+}
+
+// run is Run, also returning the finished simulation.
+func run(opts Options) (Result, *sim.Sim, error) {
 	opts = opts.withDefaults()
 	if err := opts.validate(); err != nil {
-		return Result{}, err
+		return Result{}, nil, err
 	}
 	rng := rand.New(rand.NewPCG(opts.Seed, 0x636865636b))
 	n := opts.Replicas
@@ -188,7 +162,7 @@ func Run(opts Options) (Result, error) {
 	if opts.Quorums != nil {
 		q, err := opts.Quorums(n)
 		if err != nil {
-			return Result{}, fmt.Errorf("%w: %w", ErrOptions, err)
+			return Result{}, nil, fmt.Errorf("%w: %w", ErrOptions, err)
 		}
 		rcfg.Quorums = q
 	}
@@ -207,7 +181,7 @@ func Run(opts Options) (Result, error) {
 		Record: true,
 	})
 	if err != nil {
-		return Result{}, err
+		return Result{}, nil, err
 	}
 	wl := &workload{keys: opts.Keys, conflict: opts.Conflict}
 	perClient := opts.Ops / opts.Clients
@@ -220,10 +194,10 @@ func Run(opts Options) (Result, error) {
 			continue
 		}
 		if _, err := s.AddClient(sim.ClientConfig{Site: paxos.NodeID(rng.IntN(n)), Workload: wl, Ops: ops}); err != nil {
-			return Result{}, err
+			return Result{}, nil, err
 		}
 	}
-	injected := injectFaults(s, rng, n, opts.Faults, opts.FaultWindow)
+	injected := injectFaults(s, rng, opts.Seed, opts.Faults, opts.FaultWindow)
 
 	// Run past the fault window, then until every client finished, bounded
 	// in virtual time.
@@ -232,7 +206,8 @@ func Run(opts Options) (Result, error) {
 		opts.FaultWindow+livenessBound)
 
 	res := Result{Seed: opts.Seed, Events: s.Events(), Virtual: s.Now(),
-		Crashes: injected.crashes, Partitions: injected.partitions, Dropped: s.Dropped()}
+		Crashes: injected.crashes, Partitions: injected.partitions, Dropped: s.Dropped(),
+		Coverage: s.Coverage()}
 	res.History = FromSim(s.History())
 	res.Ops = len(res.History)
 	for _, o := range res.History {
@@ -247,7 +222,7 @@ func Run(opts Options) (Result, error) {
 		res.Failures = append(res.Failures, fmt.Sprintf("liveness: %d of %d operations completed within %s (virtual) after the faults healed",
 			res.Completed, opts.Ops, livenessBound))
 	}
-	return res, nil
+	return res, s, nil
 }
 
 // livenessBound is how long, in virtual time after the faults healed, the
@@ -274,140 +249,6 @@ func Verify(history []Op, learned []Learned, applied []Applied, linTimeout time.
 		out = append(out, "history is not linearizable")
 	case verdict == Undecided && len(out) == 0:
 		out = append(out, "linearizability undecided: checker timed out")
-	}
-	return out
-}
-
-// injectFaults schedules random faults during [0, window) and heals all of
-// them at window: crashed replicas restart, partitions heal, message faults
-// stop. Apart from one whole-cluster crash in some runs, at most a minority
-// is crashed at once so runs can make progress; safety must hold regardless.
-func injectFaults(s *sim.Sim, rng *rand.Rand, n int, faults []string, window time.Duration) *injectedFaults {
-	counts := &injectedFaults{}
-	has := map[string]bool{}
-	for _, f := range faults {
-		has[f] = true
-	}
-	if len(has) == 0 {
-		return counts
-	}
-	dur := func(lo, hi time.Duration) time.Duration { return lo + time.Duration(rng.Int64N(int64(hi-lo))) }
-	var mf sim.Faults
-	if has[FaultDrop] {
-		mf.Drop = 0.02 + 0.1*rng.Float64()
-	}
-	if has[FaultDup] {
-		mf.Duplicate = 0.02 + 0.1*rng.Float64()
-	}
-	if has[FaultReorder] {
-		mf.Reorder = 0.05 + 0.2*rng.Float64()
-	}
-	s.SetFaults(mf)
-
-	if has[FaultCrash] {
-		down := make([]bool, n)
-		crashed := 0
-		maxDown := (n - 1) / 2
-		for t := dur(50*time.Millisecond, 400*time.Millisecond); t < window; t += dur(50*time.Millisecond, 500*time.Millisecond) {
-			id := rng.IntN(n)
-			back := t + dur(20*time.Millisecond, 800*time.Millisecond)
-			if back > window {
-				back = window
-			}
-			// Decide now (deterministically) whether this crash happens,
-			// tracking who is down at time t from earlier decisions.
-			s.At(t, func() {
-				if down[id] || crashed+rebuilding(s) >= maxDown {
-					return
-				}
-				down[id] = true
-				crashed++
-				counts.crashes++
-				s.Crash(paxos.NodeID(id))
-				s.At(back, func() {
-					if down[id] {
-						down[id] = false
-						crashed--
-						s.Restart(paxos.NodeID(id))
-					}
-				})
-			})
-		}
-		// In a quarter of the runs the whole cluster crashes at once and
-		// restarts from durable storage alone: what was acknowledged must
-		// survive, which catches replicas that reply before persisting.
-		if rng.IntN(4) == 0 {
-			t := dur(window/4, window*3/4)
-			back := t + dur(20*time.Millisecond, 300*time.Millisecond)
-			s.At(t, func() {
-				for id := range down {
-					if !down[id] {
-						down[id] = true
-						crashed++
-						counts.crashes++
-						s.Crash(paxos.NodeID(id))
-					}
-				}
-			})
-			s.At(back, func() {
-				for id := range down {
-					if down[id] {
-						down[id] = false
-						crashed--
-						s.Restart(paxos.NodeID(id))
-					}
-				}
-			})
-		}
-		s.At(window, func() {
-			for id := range down {
-				if down[id] {
-					down[id] = false
-					crashed--
-					s.Restart(paxos.NodeID(id))
-				}
-			}
-		})
-	}
-	if has[FaultPartition] {
-		for t := dur(50*time.Millisecond, 500*time.Millisecond); t < window; t += dur(100*time.Millisecond, 700*time.Millisecond) {
-			heal := t + dur(20*time.Millisecond, 600*time.Millisecond)
-			if heal > window {
-				heal = window
-			}
-			if rng.IntN(3) == 0 {
-				from, to := rng.IntN(n), rng.IntN(n)
-				if from == to {
-					to = (to + 1) % n
-				}
-				s.At(t, func() { counts.partitions++; s.Cut(paxos.NodeID(from), paxos.NodeID(to)) })
-			} else {
-				perm := rng.Perm(n)
-				k := 1 + rng.IntN(max(1, n-1))
-				a, b := toIDs(perm[:k]), toIDs(perm[k:])
-				s.At(t, func() { counts.partitions++; s.Partition(a, b) })
-			}
-			s.At(heal, func() { s.Heal() })
-		}
-	}
-	if has[FaultWipe] {
-		injectWipes(s, rng.Uint64(), n, window, counts)
-	}
-	s.At(window, func() {
-		s.Heal()
-		s.SetFaults(sim.Faults{})
-	})
-	return counts
-}
-
-// injectedFaults counts the faults that took effect during a run.
-type injectedFaults struct{ crashes, partitions int }
-
-func toIDs(xs []int) []paxos.NodeID {
-	sort.Ints(xs)
-	out := make([]paxos.NodeID, len(xs))
-	for i, x := range xs {
-		out[i] = paxos.NodeID(x)
 	}
 	return out
 }

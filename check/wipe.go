@@ -54,12 +54,13 @@ func rebuilding(s *sim.Sim) int {
 // them to finish. Partitions heal when the window
 // ends, like the other faults. Wipes count in Result.Crashes, the cut-offs
 // in Result.Partitions.
-func injectWipes(s *sim.Sim, seed uint64, n int, window time.Duration, counts *injectedFaults) {
+func injectWipes(e *faultEnv) {
+	s, n, window, counts := e.s, e.n, e.window, &e.counts
 	maxDown := (n - 1) / 2
 	if maxDown == 0 {
 		return
 	}
-	rng := rand.New(rand.NewPCG(seed, 0x77697065))
+	rng := rand.New(rand.NewPCG(e.rng.Uint64(), 0x77697065))
 	dur := func(lo, hi time.Duration) time.Duration { return lo + time.Duration(rng.Int64N(int64(hi-lo))) }
 	last := make([]uint64, n)
 	sent := func(id int) uint64 {
@@ -119,37 +120,36 @@ func injectWipes(s *sim.Sim, seed uint64, n int, window time.Duration, counts *i
 			for _, g := range group {
 				inG[g] = true
 			}
-			for _, g := range group {
-				for x := 0; x < n; x++ {
-					if !inG[x] && x != w {
-						s.Cut(paxos.NodeID(g), paxos.NodeID(x))
-						s.Cut(paxos.NodeID(x), paxos.NodeID(g))
-					}
+			var notW []int
+			for x := 0; x < n; x++ {
+				if !inG[x] && x != w {
+					notW = append(notW, x)
 				}
 			}
+			first := e.cut(between(group, notW))
 			at := t + d1
 			if at >= window {
 				at = window - 1
 			}
 			s.At(at, func() {
-				s.Heal()
+				e.heal(first)
 				if !s.Alive(paxos.NodeID(w)) || s.Wipe(paxos.NodeID(w)) != nil {
 					return
 				}
 				counts.crashes++
-				others := make([]paxos.NodeID, 0, n)
+				others := make([]int, 0, n)
 				for x := 0; x < n; x++ {
 					if !inG[x] {
-						others = append(others, paxos.NodeID(x))
+						others = append(others, x)
 					}
 				}
 				counts.partitions++
-				s.Partition(toIDs(append([]int(nil), group...)), others)
+				second := e.cut(between(group, others))
 				heal := at + d2
 				if heal > window {
 					heal = window
 				}
-				s.At(heal, func() { s.Heal() })
+				s.At(heal, func() { e.heal(second) })
 			})
 		})
 	}

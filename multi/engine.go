@@ -139,11 +139,35 @@ type Replica struct {
 	fwdCap int
 	held   []paxos.CommandID
 
-	rd paxos.Ready
+	rd  paxos.Ready
+	cov engineCoverage
 
 	// rb is non-nil while the replica rebuilds after a lost disk and does
 	// not vote (rebuild.go).
 	rb *rebuild
+}
+
+// engineCoverage counts events for Coverage.
+type engineCoverage struct {
+	elections, phase1Rounds, taken, nopFills, catchUps, snapshotInstalls uint64
+}
+
+// Coverage implements paxos.CoverageReporter: counts since this replica
+// was built (this incarnation only), by name: "elections" (elections
+// started here), "phase1-rounds" (elections won: phase 1 completed),
+// "phase1-adopted" (slots a new leader re-proposed with a value found in
+// phase 1), "nop-fills" (holes a new leader filled with a Nop),
+// "catchups" (catch-up batches or snapshots sent to lagging replicas) and
+// "snapshot-installs" (snapshots installed from the leader).
+func (r *Replica) Coverage() paxos.Coverage {
+	return paxos.Coverage{
+		"elections":         r.cov.elections,
+		"phase1-rounds":     r.cov.phase1Rounds,
+		"phase1-adopted":    r.cov.taken,
+		"nop-fills":         r.cov.nopFills,
+		"catchups":          r.cov.catchUps,
+		"snapshot-installs": r.cov.snapshotInstalls,
+	}
 }
 
 // New builds a Multi-Paxos replica over cfg.Quorums (majority when nil),
@@ -571,6 +595,7 @@ func (r *Replica) checkSlot(slot uint64, cmds []paxos.Command) error {
 // ---- elections ----
 
 func (r *Replica) startElection() {
+	r.cov.elections++
 	round := max(r.promised.Round, r.maxSeen.Round) + 1
 	b := Ballot{Round: round, Node: r.me}
 	r.role, r.ballot, r.leader = candidate, b, -1
@@ -690,6 +715,7 @@ func (r *Replica) mergeP1(e Entry) {
 var nop = []paxos.Command{{Op: paxos.OpNop}}
 
 func (r *Replica) becomeLeader() {
+	r.cov.phase1Rounds++
 	r.role, r.leader = leader, r.me
 	for s := r.executed + 1; s <= r.lastSlot(); s++ {
 		if e := r.at(s); e.cmds != nil {
@@ -713,8 +739,10 @@ func (r *Replica) becomeLeader() {
 		case ok && best.Committed:
 			r.learn(s, best.Cmds, r.ballot, true)
 		case ok:
+			r.cov.taken++
 			r.proposeSlot(s, best.Cmds)
 		default:
+			r.cov.nopFills++
 			r.proposeSlot(s, nop)
 		}
 	}
@@ -993,6 +1021,7 @@ func (r *Replica) onHeartbeatReply(from paxos.NodeID, m HeartbeatReply) {
 }
 
 func (r *Replica) sendCatchUp(to paxos.NodeID, theirs uint64) {
+	r.cov.catchUps++
 	if theirs < r.base {
 		r.send(to, InstallSnapshot{Ballot: r.ballot, Snapshot: r.snap})
 		return
@@ -1029,6 +1058,7 @@ func (r *Replica) onInstallSnapshot(m InstallSnapshot) {
 		return
 	}
 	r.observe(m.Ballot)
+	r.cov.snapshotInstalls++
 	r.installSnapshot(m.Snapshot)
 }
 

@@ -153,6 +153,22 @@ func (s *Sim) Cut(from, to paxos.NodeID) error {
 	return nil
 }
 
+// HealLink restores the one-way link from → to, cut by Partition or Cut;
+// other cuts stay.
+func (s *Sim) HealLink(from, to paxos.NodeID) error {
+	if err := s.checkID(from); err != nil {
+		return err
+	}
+	if err := s.checkID(to); err != nil {
+		return err
+	}
+	s.cut[int(from)*s.n+int(to)] = false
+	if s.cfg.Trace != nil {
+		s.tracef("%d heal-link %d->%d\n", s.now, from, to)
+	}
+	return nil
+}
+
 // Heal restores every link cut by Partition or Cut. It does not change the
 // fault probabilities; use SetFaults and SetLinkFaults for those.
 func (s *Sim) Heal() {

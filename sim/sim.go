@@ -89,7 +89,7 @@ type Config struct {
 	// byte-for-byte determinism tests. Each line starts with the virtual
 	// time in nanoseconds and a kind: deliver, serve, propose, tick,
 	// timer, request, retry, return, late-reply, drop, dup, lost,
-	// step-error, crash, restart, partition, cut, heal, faults,
+	// step-error, crash, restart, pause, partition, cut, heal, heal-link, faults,
 	// link-faults or client; then the nodes involved and, for messages,
 	// the body's Go type (%T), never its contents.
 	Trace io.Writer
@@ -102,6 +102,8 @@ type node struct {
 	alive bool
 	inc   int32         // incarnation: 0, then +1 per Restart
 	busy  time.Duration // CPU busy until
+	// paused until this time (Pause): no ticks, inputs wait in the queue
+	paused time.Duration
 	// durable storage, kept across crashes
 	snap    any
 	records []any
@@ -141,6 +143,11 @@ type Sim struct {
 	dropped  uint64
 	traceErr error
 	sent     []map[reflect.Type]uint64 // per replica: messages sent, by body type
+
+	observe  func(Output)   // Observe
+	proposed *paxos.Command // the proposal being drained, for Output
+	input    *paxos.Message // the message being drained, for Output
+	cov      paxos.Coverage // coverage of incarnations that crashed
 }
 
 // New validates cfg and builds the simulation with every replica running,
@@ -411,9 +418,15 @@ func (s *Sim) Crash(id paxos.NodeID) error {
 	if !nd.alive {
 		return fmt.Errorf("%w: replica %d is already crashed; Restart it first", ErrReplica, id)
 	}
+	if cr, ok := nd.rep.(paxos.CoverageReporter); ok {
+		if s.cov == nil {
+			s.cov = paxos.Coverage{}
+		}
+		s.cov.Add(cr.Coverage())
+	}
 	nd.alive = false
 	nd.rep = nil
-	nd.busy = 0
+	nd.busy, nd.paused = 0, 0
 	clear(nd.waiting)
 	if s.cfg.Trace != nil {
 		s.tracef("%d crash %d inc=%d\n", s.now, id, nd.inc)
@@ -442,6 +455,30 @@ func (s *Sim) Restart(id paxos.NodeID) error {
 		s.tracef("%d restart %d inc=%d records=%d\n", s.now, id, nd.inc, len(restore.Records))
 	}
 	s.scheduleTick(int(id), s.now+s.tickPhase())
+	return nil
+}
+
+// Pause freezes running replica id for d, as a long garbage-collection pause
+// or a stopped virtual machine would: it handles nothing and its ticks are
+// lost, while messages and proposals that reach it wait in its queue and
+// are handled, in order of arrival, once the pause ends. Nothing is lost,
+// unlike Crash.
+func (s *Sim) Pause(id paxos.NodeID, d time.Duration) error {
+	if err := s.checkID(id); err != nil {
+		return err
+	}
+	nd := &s.nodes[id]
+	if !nd.alive {
+		return fmt.Errorf("%w: replica %d is crashed; Restart it first", ErrReplica, id)
+	}
+	if d <= 0 {
+		return nil
+	}
+	nd.paused = max(nd.paused, s.now+d)
+	nd.busy = max(nd.busy, nd.paused)
+	if s.cfg.Trace != nil {
+		s.tracef("%d pause %d until %d\n", s.now, id, nd.paused)
+	}
 	return nil
 }
 
@@ -573,6 +610,10 @@ func (s *Sim) handle(ev *payload) {
 		if !nd.alive || nd.inc != ev.inc {
 			return // this incarnation's ticks stopped
 		}
+		if s.now < nd.paused {
+			s.scheduleTick(int(ev.node), s.now+s.cfg.Tick) // frozen: this tick is lost
+			return
+		}
 		if s.cfg.Trace != nil {
 			s.tracef("%d tick %d\n", s.now, ev.node)
 		}
@@ -596,7 +637,7 @@ func (s *Sim) handle(ev *payload) {
 // arrive puts a message or proposal that reached a live replica into its
 // CPU queue, or serves it at once when CPU is zero.
 func (s *Sim) arrive(nd *node, ev *payload) {
-	if s.cfg.CPU == 0 {
+	if s.cfg.CPU == 0 && nd.busy <= s.now {
 		if ev.kind == evPropose {
 			s.propose(nd, ev.cmd, ev.op)
 		} else {
@@ -623,6 +664,13 @@ func (s *Sim) step(nd *node, msg paxos.Message) {
 			s.tracef("%d step-error %d->%d %T: %v\n", s.now, msg.From, msg.To, msg.Body, err)
 		}
 	}
+	if s.observe != nil {
+		in := msg // only observed runs pay for the copy
+		s.input = &in
+		s.drain(nd)
+		s.input = nil
+		return
+	}
 	s.drain(nd)
 }
 
@@ -631,7 +679,9 @@ func (s *Sim) propose(nd *node, cmd paxos.Command, op int32) {
 		nd.waiting[cmd.ID()] = op
 	}
 	nd.rep.Propose(cmd)
+	s.proposed = &cmd
 	s.drain(nd)
+	s.proposed = nil
 }
 
 // drain carries out a replica's Ready: persist, send, record, answer.
@@ -644,6 +694,9 @@ func (s *Sim) drain(nd *node) {
 	}
 	if len(rd.Persist) > 0 {
 		nd.records = append(nd.records, rd.Persist...)
+	}
+	if s.observe != nil && (s.proposed != nil || !rd.Empty()) {
+		s.observe(Output{Replica: paxos.NodeID(nd.id), Incarnation: int(nd.inc), Proposed: s.proposed, Input: s.input, Ready: &rd})
 	}
 	if len(rd.Messages) > 0 {
 		sent := s.sent[nd.id]
@@ -724,6 +777,46 @@ func (s *Sim) tracef(format string, args ...any) {
 		s.traceErr = err
 		s.cfg.Trace = nil
 	}
+}
+
+// Output is one Ready a replica returned, as an observer set with Observe
+// sees it.
+type Output struct {
+	Replica     paxos.NodeID
+	Incarnation int
+	// Proposed is the command whose proposal the replica was handling,
+	// nil when it was handling a message or a tick.
+	Proposed *paxos.Command
+	// Input is the message the replica was handling, nil when it was
+	// handling a proposal or a tick.
+	Input *paxos.Message
+	// Ready is what the replica returned. Read it; never modify it.
+	Ready *paxos.Ready
+}
+
+// Observe makes fn see every Ready a replica returns (the non-empty ones,
+// and every one that follows a proposal), after its records reached
+// durable storage and before its messages leave: links fn cuts with Cut or
+// Partition already apply to those messages. Fault injectors use it to act
+// on protocol events without knowing the protocol (isolate a replica right
+// after it was proposed a command, restart it right after it learned a
+// Nop). fn may change links and faults and schedule work with At (at the
+// current time it runs right after this event); it must not crash,
+// restart or propose to a replica itself. A nil fn stops observing.
+func (s *Sim) Observe(fn func(Output)) { s.observe = fn }
+
+// Coverage returns the coverage counts of every replica summed over all
+// its incarnations so far, crashed ones included (see
+// paxos.CoverageReporter); empty when the protocol does not count.
+func (s *Sim) Coverage() paxos.Coverage {
+	out := paxos.Coverage{}
+	out.Add(s.cov)
+	for i := range s.nodes {
+		if cr, ok := s.nodes[i].rep.(paxos.CoverageReporter); ok && s.nodes[i].alive {
+			out.Add(cr.Coverage())
+		}
+	}
+	return out
 }
 
 // Execution is one command applied by one replica incarnation, recorded

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -119,6 +120,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 
 	passed, failed := 0, 0
 	for _, proto := range protocols {
+		cov, runs := paxos.Coverage{}, 0
 		for i := 0; i < f.seeds; i++ {
 			seed := f.seedStart + uint64(i)
 			opts := check.Options{
@@ -150,6 +152,8 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintf(stderr, "paxos check: %s: %v\n", proto, err)
 				return exitUsage
 			}
+			cov.Add(res.Coverage)
+			runs++
 			if f.historyDir != "" {
 				path := filepath.Join(f.historyDir, fmt.Sprintf("%s-n%d-s%d.jsonl", proto, f.replicas, seed))
 				if err := check.WriteFile(path, res.History); err != nil {
@@ -160,15 +164,24 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 			if res.OK() {
 				passed++
 				if f.verbose {
-					fmt.Fprintf(stdout, "ok   %s n=%d seed=%d: %d/%d ops completed; faults: %d crashes, %d partitions, %d messages lost; %d events, %s virtual, %s\n",
+					fmt.Fprintf(stdout, "ok   %s n=%d seed=%d: %d/%d ops completed; faults: %d crashes, %d partitions, %d messages lost; %d events, %s virtual, %s; coverage: %s\n",
 						proto, f.replicas, seed, res.Completed, res.Ops, res.Crashes, res.Partitions, res.Dropped,
-						res.Events, res.Virtual.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+						res.Events, res.Virtual.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), formatCoverage(res.Coverage))
 				}
 				continue
 			}
 			failed++
 			fmt.Fprintf(stdout, "FAIL %s n=%d seed=%d: %s (%d more) — replay: %s\n",
 				proto, f.replicas, seed, res.Failures[0], len(res.Failures)-1, replayCommand(f, proto, seed))
+			if f.verbose {
+				for _, more := range res.Failures[1:] {
+					fmt.Fprintf(stdout, "     %s\n", more)
+				}
+				fmt.Fprintf(stdout, "     coverage: %s\n", formatCoverage(res.Coverage))
+			}
+		}
+		if runs > 0 {
+			fmt.Fprintf(stdout, "coverage %s n=%d, %d runs: %s\n", proto, f.replicas, runs, formatCoverage(cov))
 		}
 	}
 	fmt.Fprintf(stdout, "%d passed, %d failed\n", passed, failed)
@@ -176,6 +189,23 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// formatCoverage prints coverage counts as "name=count" in name order.
+func formatCoverage(c paxos.Coverage) string {
+	if len(c) == 0 {
+		return "none reported"
+	}
+	names := make([]string, 0, len(c))
+	for k := range c {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, k := range names {
+		parts[i] = fmt.Sprintf("%s=%d", k, c[k])
+	}
+	return strings.Join(parts, " ")
 }
 
 func registered(name string) bool {

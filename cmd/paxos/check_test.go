@@ -24,6 +24,17 @@ func TestCheckPassesAndEndsWithSummary(t *testing.T) {
 	assert.Equal(t, "5 passed, 0 failed", lines[len(lines)-1])
 }
 
+func TestCheckPrintsCoverage(t *testing.T) {
+	code, out, _ := runCLI("check", "--protocol", "multi", "--replicas", "3", "--seeds", "2", "--ops", "40", "--faults", "recovery", "-v")
+	require.Equal(t, exitOK, code, out)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 4, out)
+	assert.Contains(t, lines[0], "coverage: catchups=")
+	assert.Contains(t, lines[0], "elections=")
+	assert.True(t, strings.HasPrefix(lines[2], "coverage multi n=3, 2 runs: "), lines[2])
+	assert.Equal(t, "2 passed, 0 failed", lines[3])
+}
+
 func TestCheckUsageErrors(t *testing.T) {
 	cases := map[string][]string{
 		"unknown protocol": {"check", "--protocol", "raft"},
