@@ -80,14 +80,14 @@ type Replica struct {
 	// bug holds planted bugs (mutants.go); all false except in a mutant.
 	bug        bugs
 	everLeased bool
-	rng                     *rand.Rand
-	me                      paxos.NodeID
-	n                       int
-	others                  []paxos.NodeID // every other replica, by id
-	p2                      quorum.Set     // phase-2 targets (including me)
-	near                    []paxos.NodeID // other replicas, nearest first
-	every                   uint64         // snapshot interval; 0 = never
-	resend                  uint64         // ticks before a follower re-forwards a proposal
+	rng        *rand.Rand
+	me         paxos.NodeID
+	n          int
+	others     []paxos.NodeID // every other replica, by id
+	p2         quorum.Set     // phase-2 targets (including me)
+	near       []paxos.NodeID // other replicas, nearest first
+	every      uint64         // snapshot interval; 0 = never
+	resend     uint64         // ticks before a follower re-forwards a proposal
 
 	ticks    uint64
 	role     role
