@@ -37,6 +37,7 @@ type checkFlags struct {
 	lease      int
 	snapEvery  int
 	verbose    bool
+	mutant     string // a planted bug to check instead of a protocol (mutants.go)
 }
 
 func runCheck(args []string, stdout, stderr io.Writer) int {
@@ -60,11 +61,16 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&f.lease, "lease", 0, "leader lease in ticks for local reads (0 = off; leader-based protocols)")
 	fs.IntVar(&f.snapEvery, "snapshot-every", 0, "snapshot and compact the log every K executed slots (0 = protocol default; protocols with compaction)")
 	fs.BoolVar(&f.verbose, "v", false, "print one line per seed")
+	fs.StringVar(&f.mutant, "mutant", "", "check a planted bug (protocol and needed flags come from it), or 'list' to list them")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
 		return exitUsage
+	}
+	mutantNew, code, done := applyMutant(&f, fs, args, stdout, stderr)
+	if done {
+		return code
 	}
 	if fs.NArg() > 0 {
 		return usageError(stderr, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
@@ -123,6 +129,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 			seed := f.seedStart + uint64(i)
 			opts := check.Options{
 				Protocol: proto,
+				New:      mutantNew,
 				Replicas: f.replicas,
 				Seed:     seed,
 				Ops:      f.ops,
@@ -215,8 +222,12 @@ func quorumBuilder(f checkFlags) (func(n int) (quorum.System, error), error) {
 
 // replayCommand is the command line that reruns one seed alone.
 func replayCommand(f checkFlags, proto string, seed uint64) string {
+	what := "--protocol " + proto
+	if f.mutant != "" {
+		what = "--mutant " + f.mutant
+	}
 	parts := []string{"go run ./cmd/paxos check",
-		"--protocol " + proto,
+		what,
 		fmt.Sprintf("--replicas %d", f.replicas),
 		"--seeds 1",
 		fmt.Sprintf("--seed-start %d", seed),
