@@ -17,7 +17,7 @@ type bugs struct {
 	adoptFirstValue  bool // the proposer adopts the first accepted value reported, not the highest ballot's
 	noPersistPromise bool // promises are not written to durable storage
 	noPersistAccept  bool // accepted values are not written to durable storage
-	countAnyBallot   bool // the proposer counts an Accepted of any of its ballots in the slot
+	commitOwnValue   bool // a Commit is applied to the value the local acceptor holds, whatever its ballot
 }
 
 // refuses reports whether the acceptor must refuse ballot b.
@@ -31,13 +31,12 @@ func (a *Acceptor) refuses(b Ballot) bool {
 	return b.Less(a.Promised)
 }
 
-// accepting returns the local proposal of slot s that an Accepted for
-// ballot b counts toward: the one with ballot b.
-func (r *Replica) accepting(s uint64, b Ballot) (*slot, *proposal) {
-	if st := r.slots[s]; r.bug.countAnyBallot && st != nil && st.prop != nil {
-		return st, st.prop
+// commitValue is the value a Commit for slot s carrying v decides.
+func (r *Replica) commitValue(s uint64, v []paxos.Command) []paxos.Command {
+	if st := r.slots[s]; r.bug.commitOwnValue && st != nil && len(st.acc.Value) > 0 {
+		return st.acc.Value
 	}
-	return r.current(s, b)
+	return v
 }
 
 // withBug returns a constructor of Basic Paxos replicas with one bug set.
@@ -76,8 +75,8 @@ func init() {
 			New: withBug(bugs{noPersistPromise: true})},
 		{Name: "basic/accept-not-persisted", Bug: "an acceptor's accepted value is not persisted, so a restart forgets a vote that may have chosen a value",
 			New: withBug(bugs{noPersistAccept: true})},
-		{Name: "basic/accepted-any-ballot", Bug: "the proposer counts an Accepted without checking its ballot, so votes for its earlier ballot in the slot choose its current value",
-			New: withBug(bugs{countAnyBallot: true})},
+		{Name: "basic/commit-own-value", Bug: "a Commit is applied to the value the replica's acceptor holds for the slot, without checking that it was accepted at the deciding ballot",
+			New: withBug(bugs{commitOwnValue: true})},
 		{Name: "basic/phase1-quorum-minus-one", Bug: "phase 1 waits for a majority minus one promises",
 			New: majorityMinus(1)},
 		{Name: "basic/phase2-quorum-minus-one", Bug: "a value counts as chosen with a majority minus one acceptances",

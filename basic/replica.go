@@ -670,7 +670,7 @@ func (r *Replica) Step(msg paxos.Message) error {
 		if err := r.checkValue(m.Slot, m.Value); err != nil {
 			return err
 		}
-		r.learn(m.Slot, m.Value)
+		r.learn(m.Slot, r.commitValue(m.Slot, m.Value))
 		return nil
 	case CatchUp:
 		return r.onCatchUp(msg.From, m)
@@ -804,12 +804,12 @@ func (r *Replica) onAccepted(from paxos.NodeID, m Accepted) error {
 	if err := r.checkSlot(m.Slot); err != nil {
 		return err
 	}
-	st, pr := r.accepting(m.Slot, m.Ballot)
+	st, pr := r.current(m.Slot, m.Ballot)
 	if pr == nil || pr.value == nil {
 		return nil
 	}
 	pr.replied = pr.replied.Add(int(from))
-	if pr.learner.Accepted(from, pr.p.Ballot(), pr.value) {
+	if pr.learner.Accepted(from, m.Ballot, pr.value) {
 		r.chosen(m.Slot, st)
 	}
 	return nil

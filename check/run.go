@@ -185,6 +185,8 @@ func Run(opts Options) (Result, error) {
 		}
 	}
 	rcfg := opts.Replica
+	aux := searchRand(opts.Seed) // search variations (search.go)
+	rcfg.SnapshotEvery = varySnapshots(rcfg.SnapshotEvery, aux)
 	if opts.Quorums != nil {
 		q, err := opts.Quorums(n)
 		if err != nil {
@@ -224,6 +226,7 @@ func Run(opts Options) (Result, error) {
 		}
 	}
 	injected := injectFaults(s, rng, n, opts.Faults, opts.FaultWindow)
+	injectBounces(s, aux, n, opts.Faults, opts.FaultWindow, &injected.crashes)
 
 	// Run past the fault window, then until every client finished, bounded
 	// in virtual time.

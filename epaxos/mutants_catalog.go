@@ -11,7 +11,6 @@ import (
 type plantedBugs struct {
 	shortcutToAll     bool // N = 3: commit after one changed PreAccept reply although PreAccept went to both peers
 	mergedBallots     bool // a Prepare reply reports the promised ballot as the ballot of the last vote
-	sccIgnoresSeq     bool // a strongly connected component executes by (replica, slot), ignoring seq
 	tieLocalFirst     bool // equal seqs in a component: this replica's own instances first
 	writeIgnoresReads bool // a write does not depend on the reads of its key
 	noPersistVote     bool // PreAccept and Accept votes are not written to durable storage
@@ -29,11 +28,6 @@ func (r *Replica) votedBallot(in *instance) Ballot {
 // order is the execution order inside a strongly connected component.
 func (r *Replica) order(a, b *instance) bool {
 	switch {
-	case r.planted.sccIgnoresSeq:
-		if a.id.Replica != b.id.Replica {
-			return a.id.Replica < b.id.Replica
-		}
-		return a.id.Slot < b.id.Slot
 	case r.planted.tieLocalFirst && a.seq == b.seq && (a.id.Replica == r.id) != (b.id.Replica == r.id):
 		return a.id.Replica == r.id
 	}
@@ -75,8 +69,6 @@ func init() {
 			Sizes: []int{3}, New: withBug(func(r *Replica) { r.planted.shortcutToAll = true })},
 		{Name: "epaxos/merged-ballots", Bug: "promised and accepted ballots merged: a Prepare reply reports the promised ballot as the ballot of the last vote, so recovery can prefer an older vote",
 			New: withBug(func(r *Replica) { r.planted.mergedBallots = true })},
-		{Name: "epaxos/scc-order-ignores-seq", Bug: "the members of a strongly connected component execute in (replica, slot) order, ignoring seq",
-			New: withBug(func(r *Replica) { r.planted.sccIgnoresSeq = true })},
 		{Name: "epaxos/exec-tie-local-first", Bug: "inside a strongly connected component, equal seqs are broken by putting the executing replica's own instances first, so replicas order them differently",
 			New: withBug(func(r *Replica) { r.planted.tieLocalFirst = true })},
 		{Name: "epaxos/write-ignores-reads", Bug: "a write's dependencies leave out earlier reads of its key",

@@ -838,7 +838,7 @@ func (r *Replica) onAccept(from paxos.NodeID, m Accept) error {
 }
 
 func (r *Replica) onAccepted(from paxos.NodeID, m Accepted) {
-	if r.role != leader || (m.Ballot != r.ballot && !r.bug.countAnyBallot) {
+	if r.role != leader || m.Ballot != r.ballot {
 		return
 	}
 	e := r.at(m.Slot)
@@ -886,7 +886,7 @@ func (r *Replica) onCommit(from paxos.NodeID, m Commit) error {
 		return nil
 	}
 	r.observe(m.Ballot)
-	r.learn(m.Slot, m.Cmds, m.Ballot, false)
+	r.learn(m.Slot, r.commitValue(m.Slot, m.Cmds), m.Ballot, false)
 	return nil
 }
 

@@ -17,7 +17,7 @@ type bugs struct {
 	noPersistAccept      bool // a follower's accepted value is not written to durable storage
 	acceptStaleBallot    bool // a follower takes an Accept from a ballot below its promise
 	acceptRoundOnly      bool // Accept compares ballot rounds only, ignoring the node tie-break
-	countAnyBallot       bool // the leader counts an Accepted of any of its ballots toward a commit
+	commitOwnValue       bool // a Commit marks the value held for the slot committed, whatever ballot it came from
 	adoptFirstValue      bool // phase 1 keeps the first value reported for a slot, not the highest ballot's
 	snapshotDropsDedup   bool // snapshots leave out the clients' deduplication state
 	catchUpUncommitted   bool // catch-up sends the leader's proposed but uncommitted slots as committed
@@ -33,6 +33,14 @@ func (r *Replica) refusesAccept(b Ballot) bool {
 		return b.Round < r.promised.Round
 	}
 	return b.Less(r.promised)
+}
+
+// commitValue is the value a Commit for slot s carrying cmds commits.
+func (r *Replica) commitValue(s uint64, cmds []paxos.Command) []paxos.Command {
+	if e := r.at(s); r.bug.commitOwnValue && e != nil && e.cmds != nil {
+		return e.cmds
+	}
+	return cmds
 }
 
 // catchUpEnd is the last slot a leader's catch-up may carry.
@@ -92,8 +100,8 @@ func init() {
 			New: withBug(func(b *bugs) { b.acceptStaleBallot = true })},
 		{Name: "multi/accept-round-only", Bug: "Accept compares ballot rounds only: a ballot of the same round from a lower node id is not refused (off by one in the tie-break)",
 			New: withBug(func(b *bugs) { b.acceptRoundOnly = true })},
-		{Name: "multi/accepted-any-ballot", Bug: "the leader counts an Accepted without checking its ballot, so votes of an earlier ballot commit a later value",
-			New: withBug(func(b *bugs) { b.countAnyBallot = true })},
+		{Name: "multi/commit-own-value", Bug: "a follower applies a Commit to the value it already holds for the slot without checking that it was accepted at the Commit's ballot",
+			New: withBug(func(b *bugs) { b.commitOwnValue = true })},
 		{Name: "multi/adopt-first-value", Bug: "a new leader re-proposes the first value reported for a slot in phase 1 instead of the one with the highest ballot",
 			New: withBug(func(b *bugs) { b.adoptFirstValue = true })},
 		{Name: "multi/snapshot-drops-dedup", Bug: "snapshots leave out the clients' deduplication table, so a retry after a restart or catch-up executes twice",
