@@ -60,8 +60,8 @@ type Options struct {
 	Seed uint64
 	// Ops is the total number of client operations (default 200).
 	Ops int
-	// Clients is the number of closed-loop clients (default 3), placed at
-	// random sites.
+	// Clients is the number of closed-loop clients, placed at random
+	// sites; 0 draws 3 to 8 per seed (see varyClients).
 	Clients int
 	// Keys is how many distinct keys the workload touches (default 3): few
 	// keys make operations contend.
@@ -166,6 +166,8 @@ func (w *workload) Next(rng *rand.Rand) paxos.Command {
 // error means the run could not be set up; violations are in
 // Result.Failures.
 func Run(opts Options) (Result, error) {
+	aux := searchRand(opts.Seed) // search variations (search.go)
+	opts.Clients = varyClients(opts.Clients, aux)
 	opts = opts.withDefaults()
 	if err := opts.validate(); err != nil {
 		return Result{}, err
@@ -185,7 +187,6 @@ func Run(opts Options) (Result, error) {
 		}
 	}
 	rcfg := opts.Replica
-	aux := searchRand(opts.Seed) // search variations (search.go)
 	rcfg.SnapshotEvery = varySnapshots(rcfg.SnapshotEvery, aux)
 	if opts.Quorums != nil {
 		q, err := opts.Quorums(n)
@@ -227,6 +228,7 @@ func Run(opts Options) (Result, error) {
 	}
 	injected := injectFaults(s, rng, n, opts.Faults, opts.FaultWindow)
 	injectBounces(s, aux, n, opts.Faults, opts.FaultWindow, &injected.crashes)
+	injectLeaderPartitions(s, aux, n, opts.Faults, opts.FaultWindow, &injected.partitions)
 
 	// Run past the fault window, then until every client finished, bounded
 	// in virtual time.

@@ -49,7 +49,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&f.seeds, "seeds", 100, "number of seeds (runs) to check")
 	fs.Uint64Var(&f.seedStart, "seed-start", 1, "first seed")
 	fs.IntVar(&f.ops, "ops", 200, "client operations per run")
-	fs.IntVar(&f.clients, "clients", 3, "closed-loop clients per run, at random sites")
+	fs.IntVar(&f.clients, "clients", 0, "closed-loop clients per run, at random sites (0 = 3 to 8, drawn per seed)")
 	fs.StringVar(&f.faults, "faults", "all", "faults to inject: none, all, or a list of "+strings.Join(check.AllFaults, ","))
 	fs.StringVar(&f.historyDir, "history-dir", "", "write each seed's history to DIR/<protocol>-n<N>-s<seed>.jsonl")
 	fs.IntVar(&f.q1, "q1", 0, "phase-1 quorum size (with --q2: counting quorums, q1+q2 must exceed N)")
@@ -92,8 +92,8 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		return usageError(stderr, fmt.Sprintf("--seeds %d: want at least 1", f.seeds))
 	case f.ops < 1:
 		return usageError(stderr, fmt.Sprintf("--ops %d: want at least 1", f.ops))
-	case f.clients < 1:
-		return usageError(stderr, fmt.Sprintf("--clients %d: want at least 1", f.clients))
+	case f.clients < 0:
+		return usageError(stderr, fmt.Sprintf("--clients %d: want 0 (3 to 8, drawn per seed) or a number of clients", f.clients))
 	case f.conflict < 0 || f.conflict > 100:
 		return usageError(stderr, fmt.Sprintf("--conflict %v: want a percentage in 0..100", f.conflict))
 	case f.batch < 1:
