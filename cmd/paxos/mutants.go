@@ -99,6 +99,7 @@ func runMutants(args []string, stdout, stderr io.Writer) int {
 	seedStart := fs.Uint64("seed-start", 1, "first seed")
 	replicas := fs.Int("replicas", 0, "cluster size (0 = the sizes each mutant lists)")
 	only := fs.String("only", "", "comma-separated mutant names or name prefixes (e.g. 'epaxos/,multi/lease-never-expires'); empty = all")
+	skip := fs.String("skip", "", "comma-separated mutant names or name prefixes to leave out")
 	faults := fs.String("faults", "all", "faults to inject, as for paxos check")
 	jobs := fs.Int("jobs", 1, "mutants run in parallel")
 	list := fs.Bool("list", false, "list the catalog and exit")
@@ -125,7 +126,7 @@ func runMutants(args []string, stdout, stderr io.Writer) int {
 	var runs []*mutantRun
 	matched := map[string]bool{}
 	for _, m := range paxos.Mutants() {
-		if sel := selected(m.Name, *only); sel == "" {
+		if sel := selected(m.Name, *only); sel == "" || *skip != "" && selected(m.Name, *skip) != "" {
 			continue
 		} else {
 			matched[sel] = true
@@ -146,7 +147,7 @@ func runMutants(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if len(runs) == 0 {
-		return usageError(stderr, "no planted bug registered")
+		return usageError(stderr, "no planted bug selected (check --only and --skip; paxos mutants --list lists them)")
 	}
 
 	// Rows are printed in catalog order as they finish.
