@@ -90,7 +90,10 @@ func varyClients(configured int, rng *rand.Rand) int {
 // says it leads (a replica with an IsLeader method; for leaderless
 // protocols, or when none leads, a random replica) is cut off together
 // with at most a minority-minus-one of the others for 50 to 500 ms; its
-// clients, at its own site, still reach it. Random partitions leave the
+// clients, at its own site, still reach it. Half of these cuts leave one
+// replica, a bridge, connected to both sides, so that each side with the
+// bridge is a majority: two leaders can then make progress at once, and
+// the bridge hears both, the classic setting of split-brain bugs. Random partitions leave the
 // leader with the majority most of the time once N grows (a minority of
 // replicas is isolated, and the leader is one replica of N), so leader
 // changes with an old leader still serving its clients, the situation
@@ -109,6 +112,7 @@ func injectLeaderPartitions(s *sim.Sim, rng *rand.Rand, n int, faults []string, 
 		perm := rng.Perm(n)
 		k := 1 + rng.IntN(max(1, (n-1)/2))
 		heal := t + time.Duration(50+rng.IntN(450))*time.Millisecond
+		bridge := rng.IntN(2) == 0
 		if heal > window {
 			heal = window
 		}
@@ -130,7 +134,7 @@ func injectLeaderPartitions(s *sim.Sim, rng *rand.Rand, n int, faults []string, 
 				}
 			}
 			rest := make([]int, 0, n-k)
-			for i := 0; i < n; i++ {
+			for _, i := range perm {
 				in := false
 				for _, p := range side {
 					in = in || p == i
@@ -138,6 +142,20 @@ func injectLeaderPartitions(s *sim.Sim, rng *rand.Rand, n int, faults []string, 
 				if !in {
 					rest = append(rest, i)
 				}
+			}
+			if bridge && len(rest) >= 2 {
+				// A bridge: the first of the rest stays connected to
+				// everyone, the others lose the leader's side both ways.
+				// The leader's side plus the bridge, and the rest, are
+				// both majorities that share one replica.
+				for _, a := range side {
+					for _, b := range rest[1:] {
+						_ = s.Cut(paxos.NodeID(a), paxos.NodeID(b))
+						_ = s.Cut(paxos.NodeID(b), paxos.NodeID(a))
+					}
+				}
+				*count++
+				return
 			}
 			if s.Partition(toIDs(side), toIDs(rest)) == nil {
 				*count++
