@@ -643,26 +643,19 @@ func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, dep
 }
 
 // indexAdd records instance in in the per-key index.
-func (r *Replica) indexAdd(in *instance) { r.indexCmds(in.id, in.cmds, in.seq) }
-
-// indexCmds records that instance id held cmds with sequence number seq.
-// The index only grows: an instance whose commands are later replaced (a
-// recovery's Nop) stays in it under the keys it held before, and restore
-// rebuilds it from every persisted record, not only from each instance's
-// latest one. Rule 4a of recovery relies on that (see recovery.go).
-func (r *Replica) indexCmds(id paxos.Instance, cmds []paxos.Command, seq uint64) {
-	for _, c := range cmds {
+func (r *Replica) indexAdd(in *instance) {
+	for _, c := range in.cmds {
 		if c.IsNop() {
 			continue
 		}
 		ki := r.key(c.Key)
-		q := id.Replica
+		q := in.id.Replica
 		if c.Writes() {
-			ki.write[q] = max(ki.write[q], id.Slot)
-			ki.writeSeq = max(ki.writeSeq, seq)
+			ki.write[q] = max(ki.write[q], in.id.Slot)
+			ki.writeSeq = max(ki.writeSeq, in.seq)
 		} else {
-			ki.read[q] = max(ki.read[q], id.Slot)
-			ki.readSeq = max(ki.readSeq, seq)
+			ki.read[q] = max(ki.read[q], in.id.Slot)
+			ki.readSeq = max(ki.readSeq, in.seq)
 		}
 	}
 }

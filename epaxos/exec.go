@@ -291,15 +291,18 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 			return fmt.Errorf("record %d: %w", i, err)
 		}
 	}
-	// Rebuild volatile state: the open slots (creating the unknown ones
-	// below the highest known), what awaits execution or recovery. The
-	// index was rebuilt record by record (applyRecord).
+	// Rebuild volatile state: the index, the open slots (creating the
+	// unknown ones below the highest known), what awaits execution or
+	// recovery.
 	for q := 0; q < r.n; q++ {
 		for s := r.gcUpTo[q] + 1; s <= r.maxSlot[q]; s++ {
 			in := r.inst[q][s]
 			if in == nil {
 				in = &instance{id: paxos.Instance{Replica: paxos.NodeID(q), Slot: s}}
 				r.inst[q][s] = in
+			}
+			if in.cmds != nil {
+				r.indexAdd(in)
 			}
 			if in.status == StatusCommitted {
 				r.reportDecided(in)
@@ -336,9 +339,6 @@ func (r *Replica) applyRecord(rec InstanceRecord) error {
 	if r.gcd(id) {
 		return nil
 	}
-	// Every record grows the index, as it did when it was written: a later
-	// record (a Nop) must not make the index forget an earlier command.
-	r.indexCmds(id, rec.Cmds, rec.Seq)
 	in := r.inst[id.Replica][id.Slot]
 	if in == nil {
 		in = &instance{id: id}

@@ -44,14 +44,6 @@ package epaxos
 //     bookkeeping for deferred recoveries, restricted to what is proven:
 //     a replica is ruled out only on an instance holding its leader's
 //     original attributes.
-//     The argument needs p to have known δ's command whenever it
-//     pre-accepted γ after proposing δ, even once δ was decided a Nop
-//     elsewhere (the recoverer may still hold δ's original attributes).
-//     The per-key index only grows, and a restarted replica rebuilds it
-//     from every record it persisted, δ's first record included, not only
-//     from δ's latest state (a Nop names no key); otherwise p would
-//     pre-accept γ unchanged after a restart, and a fast commit of γ could
-//     be decided again differently (TestRestartKeepsLeaderOutEvidence).
 //  5. TryPreAccept at a replica fails when it knows an interfering instance
 //     δ that does not depend on γ and either is not in A0's deps, or is in
 //     them with seq >= A0's seq while not yet committed. When δ is committed
