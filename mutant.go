@@ -22,6 +22,11 @@ type Mutant struct {
 	// (for example "--lease 6" or "--snapshot-every 10"); empty when the
 	// default configuration exercises it.
 	Needs string
+	// Sizes lists the cluster sizes at which the bug changes behaviour
+	// and the planted-bug catalog runs it (nil: 3 and 5). A fast quorum
+	// reduced to a majority, for one, differs from the correct one only
+	// from N = 7.
+	Sizes []int
 	// New builds a replica with the bug planted.
 	New Constructor
 }

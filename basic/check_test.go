@@ -10,8 +10,15 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// brokenNew builds replicas whose acceptors ignore their promises.
-func brokenNew(cfg paxos.Config) (paxos.Replica, error) { return newReplica(cfg, true) }
+// brokenNew builds replicas whose acceptors ignore their promises: the
+// planted bug basic/ignore-promises.
+func brokenNew(cfg paxos.Config) (paxos.Replica, error) {
+	m, err := paxos.LookupMutant("basic/ignore-promises")
+	if err != nil {
+		return nil, err
+	}
+	return m.New(cfg)
+}
 
 // TestCheckerPasses runs the randomized checker with every fault over a
 // range of seeds at N = 3 and 5: Basic Paxos must show no violation.

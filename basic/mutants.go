@@ -1,15 +1,93 @@
 package basic
 
-import "github.com/paxos-lab/paxos"
+import (
+	"fmt"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/quorum"
+)
+
+// bugs are planted bugs: each switch turns one line of Basic Paxos into a
+// small, plausible mistake. Only the mutants registered below set them; the
+// zero value is the correct protocol. They exist to show that the checkers
+// (`paxos check --mutant NAME`, `paxos mutants`) catch such mistakes.
+type bugs struct {
+	ignorePromises   bool // acceptors promise and accept every ballot
+	ballotRoundOnly  bool // acceptors compare ballot rounds only, ignoring the node tie-break
+	adoptFirstValue  bool // the proposer adopts the first accepted value reported, not the highest ballot's
+	noPersistPromise bool // promises are not written to durable storage
+	noPersistAccept  bool // accepted values are not written to durable storage
+	commitOwnValue   bool // a Commit is applied to the value the local acceptor holds, whatever its ballot
+}
+
+// refuses reports whether the acceptor must refuse ballot b.
+func (a *Acceptor) refuses(b Ballot) bool {
+	switch {
+	case a.bug.ignorePromises:
+		return false
+	case a.bug.ballotRoundOnly:
+		return b.Round < a.Promised.Round
+	}
+	return b.Less(a.Promised)
+}
+
+// commitValue is the value a Commit for slot s carrying v decides.
+func (r *Replica) commitValue(s uint64, v []paxos.Command) []paxos.Command {
+	if st := r.slots[s]; r.bug.commitOwnValue && st != nil && len(st.acc.Value) > 0 {
+		return st.acc.Value
+	}
+	return v
+}
+
+// withBug returns a constructor of Basic Paxos replicas with one bug set.
+func withBug(b bugs) paxos.Constructor {
+	return func(cfg paxos.Config) (paxos.Replica, error) { return newReplica(cfg, b) }
+}
+
+// majorityMinus builds Basic Paxos with a phase-1 (phase 1) or phase-2
+// majority one smaller than it must be.
+func majorityMinus(phase int) paxos.Constructor {
+	return func(cfg paxos.Config) (paxos.Replica, error) {
+		if cfg.N < 1 || cfg.N > quorum.MaxReplicas {
+			return nil, fmt.Errorf("basic: %w: N=%d out of range 1..%d", paxos.ErrConfig, cfg.N, quorum.MaxReplicas)
+		}
+		m := cfg.N/2 + 1
+		q1, q2 := m, m
+		if phase == 1 {
+			q1--
+		} else {
+			q2--
+		}
+		cfg.Quorums = quorum.Unsafe(cfg.N, q1, q2)
+		return newReplica(cfg, bugs{})
+	}
+}
 
 func init() {
-	paxos.RegisterMutant(paxos.Mutant{
-		Name:     "basic/wiped-votes-at-once",
-		Protocol: "basic",
-		Bug:      "a replica that lost its disk ignores Config.Rebuild and votes at once on empty state, forgetting its promises and accepted values",
-		New: func(cfg paxos.Config) (paxos.Replica, error) {
-			cfg.Rebuild = false
-			return New(cfg)
-		},
-	})
+	for _, m := range []paxos.Mutant{
+		{Name: "basic/ignore-promises", Bug: "acceptors promise and accept every ballot, ignoring their earlier promises",
+			New: withBug(bugs{ignorePromises: true})},
+		{Name: "basic/ballot-round-only", Bug: "acceptors compare ballot rounds only, so a ballot of the same round from a lower node id is not refused (off by one in the tie-break)",
+			New: withBug(bugs{ballotRoundOnly: true})},
+		{Name: "basic/adopt-first-value", Bug: "the proposer adopts the first accepted value reported in the promises instead of the one with the highest ballot",
+			New: withBug(bugs{adoptFirstValue: true})},
+		{Name: "basic/promise-not-persisted", Bug: "an acceptor's promise is not persisted, so it forgets the promise when it restarts",
+			New: withBug(bugs{noPersistPromise: true})},
+		{Name: "basic/accept-not-persisted", Bug: "an acceptor's accepted value is not persisted, so a restart forgets a vote that may have chosen a value",
+			New: withBug(bugs{noPersistAccept: true})},
+		{Name: "basic/commit-own-value", Bug: "a Commit is applied to the value the replica's acceptor holds for the slot, without checking that it was accepted at the deciding ballot",
+			New: withBug(bugs{commitOwnValue: true})},
+		{Name: "basic/phase1-quorum-minus-one", Bug: "phase 1 waits for a majority minus one promises",
+			New: majorityMinus(1)},
+		{Name: "basic/phase2-quorum-minus-one", Bug: "a value counts as chosen with a majority minus one acceptances",
+			New: majorityMinus(2)},
+		{Name: "basic/wiped-votes-at-once", Bug: "a replica that lost its disk ignores Config.Rebuild and votes at once on empty state, forgetting its promises and accepted values",
+			New: func(cfg paxos.Config) (paxos.Replica, error) {
+				cfg.Rebuild = false
+				return New(cfg)
+			}, Needs: "--faults wipe"},
+	} {
+		m.Protocol = "basic"
+		paxos.RegisterMutant(m)
+	}
 }

@@ -28,7 +28,7 @@ type cluster struct {
 func newCluster(t testing.TB, n int, broken bool) *cluster {
 	c := &cluster{t: t}
 	for i := 0; i < n; i++ {
-		r, err := newReplica(paxos.Config{ID: paxos.NodeID(i), N: n, Seed: 7}, broken)
+		r, err := newReplica(paxos.Config{ID: paxos.NodeID(i), N: n, Seed: 7}, bugs{ignorePromises: broken})
 		require.NoError(t, err)
 		c.reps = append(c.reps, r)
 	}
@@ -92,7 +92,7 @@ func (c *cluster) tick() {
 // restart rebuilds replica i from its persisted records.
 func (c *cluster) restart(i int) {
 	r, err := newReplica(paxos.Config{ID: paxos.NodeID(i), N: len(c.reps), Seed: 7,
-		Restore: &paxos.Persisted{Records: append([]any(nil), c.records[i]...)}}, c.reps[i].brokenIgnorePromises)
+		Restore: &paxos.Persisted{Records: append([]any(nil), c.records[i]...)}}, c.reps[i].bug)
 	require.NoError(c.t, err)
 	c.reps[i] = r
 	c.down[i] = false

@@ -121,10 +121,8 @@ type Replica struct {
 	// stats counts protocol events, for tests and tuning.
 	stats stats
 
-	// brokenIgnorePromises makes every acceptor of this replica ignore its
-	// promises: a deliberately unsafe variant for the checker's negative
-	// test. Only newReplica sets it, and only tests call it with true.
-	brokenIgnorePromises bool
+	// bug holds planted bugs (mutants.go); all false except in a mutant.
+	bug bugs
 
 	// rb is non-nil while the replica rebuilds after a lost disk and does
 	// not vote (rebuild.go).
@@ -157,10 +155,10 @@ func (r *Replica) Coverage() paxos.Coverage {
 // New builds a Basic Paxos replica. cfg.Quorums nil means majority. With
 // cfg.Restore set, the replica replays its persisted records.
 func New(cfg paxos.Config) (paxos.Replica, error) {
-	return newReplica(cfg, false)
+	return newReplica(cfg, bugs{})
 }
 
-func newReplica(cfg paxos.Config, ignorePromises bool) (*Replica, error) {
+func newReplica(cfg paxos.Config, bug bugs) (*Replica, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("basic: %w", err)
@@ -191,9 +189,7 @@ func newReplica(cfg paxos.Config, ignorePromises bool) (*Replica, error) {
 	}
 	r.probeTo = int(r.id)
 	r.probeAt = r.probePeriod()
-	if ignorePromises {
-		r.brokenIgnorePromises = true
-	}
+	r.bug = bug
 	marker, done := false, false
 	if cfg.Restore != nil {
 		if err := r.restore(cfg.Restore, &marker, &done); err != nil {
@@ -313,7 +309,7 @@ func (r *Replica) slot(s uint64) *slot {
 	st := r.slots[s]
 	if st == nil {
 		st = &slot{active: r.now}
-		st.acc.ignorePromises = r.brokenIgnorePromises
+		st.acc.bug = r.bug
 		r.slots[s] = st
 		r.maxSlot = max(r.maxSlot, s)
 	}
@@ -458,6 +454,7 @@ func (r *Replica) startProposal(s uint64, own []paxos.Command, level uint64, los
 		sentAt:  r.now,
 		timeout: int64(r.cfg.RetryTicks),
 	}
+	pr.p.bug = r.bug
 	st.prop = pr
 	r.stats.proposals++
 	if own == nil {
@@ -472,7 +469,9 @@ func (r *Replica) startProposal(s uint64, own []paxos.Command, level uint64, los
 	// Our own acceptor promises first (persisted in this same Ready).
 	res := st.acc.Prepare(b)
 	if res.OK {
-		r.rd.Persist = append(r.rd.Persist, PromiseRecord{Slot: s, Ballot: b})
+		if !r.bug.noPersistPromise {
+			r.rd.Persist = append(r.rd.Persist, PromiseRecord{Slot: s, Ballot: b})
+		}
 		pr.replied = pr.replied.Add(int(r.id))
 		if pr.p.Promise(r.id, res) {
 			r.startPhase2(s, st)
@@ -503,7 +502,9 @@ func (r *Replica) startPhase2(s uint64, st *slot) {
 	if !res.OK {
 		pr.refused = pr.refused.Add(int(r.id))
 	} else {
-		r.rd.Persist = append(r.rd.Persist, AcceptRecord{Slot: s, Ballot: b, Value: pr.value})
+		if !r.bug.noPersistAccept {
+			r.rd.Persist = append(r.rd.Persist, AcceptRecord{Slot: s, Ballot: b, Value: pr.value})
+		}
 		pr.replied = pr.replied.Add(int(r.id))
 		if pr.learner.Accepted(r.id, b, pr.value) {
 			r.chosen(s, st)
@@ -708,7 +709,7 @@ func (r *Replica) Step(msg paxos.Message) error {
 		if err := r.checkValue(m.Slot, m.Value); err != nil {
 			return err
 		}
-		r.learn(m.Slot, m.Value)
+		r.learn(m.Slot, r.commitValue(m.Slot, m.Value))
 		return nil
 	case CatchUp:
 		return r.onCatchUp(msg.From, m)
@@ -768,7 +769,7 @@ func (r *Replica) onPrepare(from paxos.NodeID, m Prepare) error {
 		r.send(from, Nack{Slot: m.Slot, Ballot: m.Ballot, Phase: 1, Promised: res.Promised, MaxSlot: r.maxSlot})
 		return nil
 	}
-	if st.acc.Promised != before {
+	if st.acc.Promised != before && !r.bug.noPersistPromise {
 		r.rd.Persist = append(r.rd.Persist, PromiseRecord{Slot: m.Slot, Ballot: st.acc.Promised})
 	}
 	r.send(from, Promise{Slot: m.Slot, Ballot: m.Ballot, Accepted: res.Accepted, Value: res.Value, MaxSlot: r.maxSlot})
@@ -831,7 +832,9 @@ func (r *Replica) onAccept(from paxos.NodeID, m Accept) error {
 		r.send(from, Nack{Slot: m.Slot, Ballot: m.Ballot, Phase: 2, Promised: res.Promised, MaxSlot: r.maxSlot})
 		return nil
 	}
-	r.rd.Persist = append(r.rd.Persist, AcceptRecord{Slot: m.Slot, Ballot: m.Ballot, Value: m.Value})
+	if !r.bug.noPersistAccept {
+		r.rd.Persist = append(r.rd.Persist, AcceptRecord{Slot: m.Slot, Ballot: m.Ballot, Value: m.Value})
+	}
 	r.send(from, Accepted{Slot: m.Slot, Ballot: m.Ballot})
 	return nil
 }

@@ -177,16 +177,14 @@ type Acceptor struct {
 	// Value is the value accepted at Accepted.
 	Value []paxos.Command
 
-	// ignorePromises breaks the algorithm on purpose, for the checker's
-	// negative test: the acceptor promises and accepts every ballot. Only
-	// tests in this package set it.
-	ignorePromises bool
+	// bug holds planted bugs (mutants.go); all false except in a mutant.
+	bug bugs
 }
 
 // Prepare is phase 1b. The acceptor promises b unless it already promised a
 // higher ballot; re-preparing the same ballot is answered again (a retry).
 func (a *Acceptor) Prepare(b Ballot) PrepareResult {
-	if b.Less(a.Promised) && !a.ignorePromises {
+	if a.refuses(b) {
 		return PrepareResult{Promised: a.Promised}
 	}
 	a.Promised = maxBallot(a.Promised, b)
@@ -196,7 +194,7 @@ func (a *Acceptor) Prepare(b Ballot) PrepareResult {
 // Accept is phase 2b. The acceptor accepts (b, v) unless it promised a
 // higher ballot. Accepting also promises b.
 func (a *Acceptor) Accept(b Ballot, v []paxos.Command) AcceptResult {
-	if b.Less(a.Promised) && !a.ignorePromises {
+	if a.refuses(b) {
 		return AcceptResult{Promised: a.Promised}
 	}
 	a.Promised = maxBallot(a.Promised, b)
@@ -217,6 +215,7 @@ type Proposer struct {
 	highest  Ballot
 	adopted  []paxos.Command
 	ready    bool
+	bug      bugs // planted bugs (mutants.go)
 }
 
 // NewProposer returns a proposer for ballot b that would like to propose
@@ -240,7 +239,7 @@ func (p *Proposer) Promise(from paxos.NodeID, r PrepareResult) bool {
 		return false
 	}
 	p.promised = p.promised.Add(int(from))
-	if !r.Accepted.IsZero() && p.highest.Less(r.Accepted) {
+	if !r.Accepted.IsZero() && p.highest.Less(r.Accepted) && (p.adopted == nil || !p.bug.adoptFirstValue) {
 		p.highest, p.adopted = r.Accepted, r.Value
 	}
 	if p.quorums.IsPhase1(p.promised) {

@@ -60,7 +60,9 @@ var injectors = []struct {
 	inject func(e *faultEnv)
 }{
 	{FaultCrash, injectCrashes},
+	{FaultCrash, injectBounces},
 	{FaultPartition, injectPartitions},
+	{FaultPartition, injectLeaderPartitions},
 	{FaultRecovery, injectRecovery},
 	{FaultWipe, injectWipes},
 }

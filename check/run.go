@@ -23,8 +23,8 @@ type Options struct {
 	Seed uint64
 	// Ops is the total number of client operations (default 200).
 	Ops int
-	// Clients is the number of closed-loop clients (default 3), placed at
-	// random sites.
+	// Clients is the number of closed-loop clients, placed at random
+	// sites; 0 draws 3 to 8 per seed (see varyClients).
 	Clients int
 	// Keys is how many distinct keys the workload touches (default 3): few
 	// keys make operations contend.
@@ -140,6 +140,8 @@ func Run(opts Options) (Result, error) {
 
 // run is Run, also returning the finished simulation.
 func run(opts Options) (Result, *sim.Sim, error) {
+	aux := searchRand(opts.Seed) // search variations (search.go)
+	opts.Clients = varyClients(opts.Clients, aux)
 	opts = opts.withDefaults()
 	if err := opts.validate(); err != nil {
 		return Result{}, nil, err
@@ -159,6 +161,7 @@ func run(opts Options) (Result, *sim.Sim, error) {
 		}
 	}
 	rcfg := opts.Replica
+	rcfg.SnapshotEvery = varySnapshots(rcfg.SnapshotEvery, aux)
 	if opts.Quorums != nil {
 		q, err := opts.Quorums(n)
 		if err != nil {

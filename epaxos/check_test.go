@@ -48,9 +48,9 @@ func TestCheckRandomized(t *testing.T) {
 // majority, so two conflicting commands can both take the fast path
 // without seeing each other) is caught by the checker within 10 seeds.
 func TestCheckCatchesUnsafeFastQuorum(t *testing.T) {
-	unsafe := func(cfg paxos.Config) (paxos.Replica, error) {
-		return epaxos.NewWithOptions(cfg, epaxos.Options{FastQuorum: 3})
-	}
+	m, err := paxos.LookupMutant("epaxos/minority-fast-quorum")
+	require.NoError(t, err)
+	unsafe := m.New
 	faults, err := check.ParseFaults("all")
 	require.NoError(t, err)
 	caught := 0
@@ -101,19 +101,19 @@ func TestCheckRecoveryWithTryPreAccept(t *testing.T) {
 // PreAccept went to both other replicas is caught by the checker (a
 // recovery finds two different answers and may pick the other one).
 func TestCheckCatchesShortcutWithPreAcceptToAll(t *testing.T) {
-	unsafe := func(cfg paxos.Config) (paxos.Replica, error) {
-		return epaxos.NewWithOptions(cfg, epaxos.Options{UnsafeShortcutToAll: true})
-	}
+	m, err := paxos.LookupMutant("epaxos/shortcut-to-all")
+	require.NoError(t, err)
+	unsafe := m.New
 	faults, err := check.ParseFaults("all")
 	require.NoError(t, err)
 	caught := 0
-	for seed := uint64(1); seed <= 100 && caught == 0; seed++ {
-		res, err := check.Run(check.Options{Protocol: "epaxos-unsafe", New: unsafe, Replicas: 3, Seed: seed, Faults: faults, Conflict: 1})
+	for seed := uint64(1); seed <= 200 && caught == 0; seed++ {
+		res, err := check.Run(check.Options{Protocol: "epaxos-unsafe", New: unsafe, Replicas: 3, Seed: seed, Faults: faults})
 		require.NoError(t, err)
 		if !res.OK() {
 			caught++
 			t.Logf("caught at seed %d: %s", seed, res.Failures[0])
 		}
 	}
-	assert.Positive(t, caught, "the checker must catch the shortcut with PreAccept to both replicas within 100 seeds")
+	assert.Positive(t, caught, "the checker must catch the shortcut with PreAccept to both replicas within 200 seeds")
 }

@@ -132,19 +132,11 @@ import (
 // snapshots when Config.SnapshotEvery is 0.
 const DefaultSnapshotEvery = 10000
 
-// Options are test-only knobs. The zero value is the safe protocol.
+// Options are construction knobs beyond paxos.Config. The zero value is the
+// protocol; its unexported fields plant bugs that must be in place while a
+// replica restores (mutants.go). Other planted bugs are in
+// mutants_catalog.go.
 type Options struct {
-	// FastQuorum, if positive, overrides the fast-quorum size. Sizes below
-	// the optimized F+floor((F+1)/2) are UNSAFE; the knob exists so that
-	// tests can show the checker catches the resulting violations.
-	FastQuorum int
-	// UnsafeShortcutToAll lets a 3-replica command leader commit after one
-	// PreAccept reply with changed attributes even when its PreAccept went
-	// to both other replicas. That is UNSAFE (a recovery may find two
-	// different answers and pick the wrong one); the knob exists so that
-	// tests can show the checker catches it.
-	UnsafeShortcutToAll bool
-
 	// forgetOverwrittenKeys plants the bug of mutant
 	// "epaxos/rule4a-after-restart" (mutants.go): restore rebuilds the
 	// per-key index from each instance's latest record only, so keys of
@@ -240,6 +232,7 @@ type keyIndex struct {
 type Replica struct {
 	cfg       paxos.Config
 	opts      Options
+	planted   plantedBugs // planted bugs (mutants_catalog.go); zero except in a mutant
 	id        paxos.NodeID
 	n         int
 	fq        int // fast quorum size, leader included
@@ -351,12 +344,6 @@ func NewWithOptions(cfg paxos.Config, opts Options) (*Replica, error) {
 		pendingExec: map[paxos.Instance]*instance{}, uncommitted: map[paxos.Instance]*instance{},
 		waiters: map[*instance][]*instance{}, open: make([][]uint64, cfg.N), openDead: make([]int, cfg.N),
 	}
-	if opts.FastQuorum > 0 {
-		if opts.FastQuorum > cfg.N {
-			return nil, fmt.Errorf("epaxos: %w: fast quorum %d larger than N=%d", paxos.ErrConfig, opts.FastQuorum, cfg.N)
-		}
-		r.fq = opts.FastQuorum
-	}
 	switch {
 	case cfg.SnapshotEvery == 0:
 		r.snapEvery = DefaultSnapshotEvery
@@ -448,7 +435,7 @@ func (r *Replica) Ready() paxos.Ready {
 	r.execute()
 	if r.snapEvery > 0 && r.sinceSnap >= r.snapEvery {
 		r.sinceSnap = 0
-		r.ready.Snapshot = r.snapshot()
+		r.ready.Snapshot = r.plantedSnapshot(r.snapshot())
 		r.ready.Persist = nil // the snapshot covers them
 	}
 	rd := r.ready
@@ -725,7 +712,7 @@ func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, dep
 		}
 		for q := 0; q < r.n; q++ {
 			d := ki.write[q]
-			if c.Writes() && ki.read[q] > d {
+			if c.Writes() && ki.read[q] > d && !r.planted.writeIgnoresReads {
 				d = ki.read[q]
 			}
 			if q == int(id.Replica) && d == id.Slot {
@@ -870,7 +857,9 @@ func (r *Replica) onPreAccept(from paxos.NodeID, m PreAccept) {
 		in.bal, in.vbal = m.Ballot, m.Ballot
 		in.orig = m.Ballot.Initial() && !changed
 		r.indexAdd(in)
-		r.persist(in)
+		if !r.planted.noPersistVote {
+			r.persist(in)
+		}
 		reply.OK, reply.Changed, reply.Seq, reply.Deps = true, changed, seq, deps
 	}
 	r.send(from, reply)
@@ -983,7 +972,7 @@ func (r *Replica) decidePreAccept(in *instance) {
 func (r *Replica) threeReplicaShortcut(in *instance) bool {
 	co := in.co
 	return r.n == 3 && co.ballot.Initial() && in.bal == co.ballot && co.replied.Len() == 2 &&
-		(co.asked.Len() == 1 || r.opts.UnsafeShortcutToAll)
+		(co.asked.Len() == 1 || r.planted.shortcutToAll)
 }
 
 // abandon gives up driving an instance after seeing a higher ballot; the
@@ -1062,7 +1051,9 @@ func (r *Replica) onAccept(from paxos.NodeID, m Accept) {
 			in.cmds, in.seq, in.deps = slices.Clone(m.Cmds), m.Seq, slices.Clone(m.Deps)
 			in.status, in.bal, in.vbal, in.orig = StatusAccepted, m.Ballot, m.Ballot, false
 			r.indexAdd(in)
-			r.persist(in)
+			if !r.planted.noPersistVote {
+				r.persist(in)
+			}
 		}
 		reply.OK = true
 	}

@@ -177,7 +177,7 @@ func (t *tarjan) visit(v *instance) {
 		}
 		return
 	}
-	sort.Slice(comp, func(i, j int) bool { return less(comp[i], comp[j]) })
+	sort.Slice(comp, func(i, j int) bool { return t.r.order(comp[i], comp[j]) })
 	for _, w := range comp {
 		t.r.apply(w)
 	}

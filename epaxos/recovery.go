@@ -162,7 +162,7 @@ func (r *Replica) recover(in *instance) {
 }
 
 func (r *Replica) prepareReply(in *instance, b Ballot) PrepareReply {
-	return PrepareReply{Ballot: b, Inst: in.id, OK: true, Status: in.status, VBallot: in.vbal,
+	return PrepareReply{Ballot: b, Inst: in.id, OK: true, Status: in.status, VBallot: r.votedBallot(in),
 		Orig: in.orig && in.status == StatusPreAccepted, Cmds: slices.Clone(in.cmds), Seq: in.seq, Deps: slices.Clone(in.deps)}
 }
 

@@ -55,10 +55,10 @@ func init() { paxos.RegisterProtocol("flexible", New) }
 // can be disjoint, with an error wrapping paxos.ErrConfig and
 // quorum.ErrUnsafe.
 func New(cfg paxos.Config) (paxos.Replica, error) {
-	return newEngine(cfg, false)
+	return newEngine(cfg)
 }
 
-func newEngine(cfg paxos.Config, allowUnsafe bool) (*multi.Replica, error) {
+func newEngine(cfg paxos.Config) (*multi.Replica, error) {
 	q := cfg.Quorums
 	if q == nil {
 		m, err := quorum.NewMajority(cfg.N)
@@ -67,7 +67,7 @@ func newEngine(cfg paxos.Config, allowUnsafe bool) (*multi.Replica, error) {
 		}
 		q = m
 	}
-	r, err := multi.NewEngine(cfg, multi.Options{Quorums: q, Thrifty: true, AllowUnsafeQuorums: allowUnsafe})
+	r, err := multi.NewEngine(cfg, multi.Options{Quorums: q, Thrifty: true})
 	if err != nil {
 		return nil, fmt.Errorf("flexible: %w", err)
 	}

@@ -11,10 +11,14 @@ import (
 )
 
 // unsafeNew builds the flexible engine over quorum.Unsafe(n, 2, 2), bypassing
-// the intersection check that New performs. TEST-ONLY.
+// the intersection check that New performs: the planted bug
+// flexible/unsafe-quorums.
 func unsafeNew(cfg paxos.Config) (paxos.Replica, error) {
-	cfg.Quorums = quorum.Unsafe(cfg.N, 2, 2)
-	return newEngine(cfg, true)
+	m, err := paxos.LookupMutant("flexible/unsafe-quorums")
+	if err != nil {
+		return nil, err
+	}
+	return m.New(cfg)
 }
 
 func TestUnsafeQuorumsAreRefused(t *testing.T) {

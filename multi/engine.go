@@ -77,20 +77,17 @@ type Replica struct {
 	cfg     paxos.Config
 	q       quorum.System
 	thrifty bool
-	// brokenLeaseNeverExpires is a test-only fault: a leader that ever held
-	// a lease keeps reading locally forever. It exists so that a test can
-	// prove the checker catches unsafe leases; nothing outside the package's
-	// tests can set it.
-	brokenLeaseNeverExpires bool
-	everLeased              bool
-	rng                     *rand.Rand
-	me                      paxos.NodeID
-	n                       int
-	others                  []paxos.NodeID // every other replica, by id
-	p2                      quorum.Set     // phase-2 targets (including me)
-	near                    []paxos.NodeID // other replicas, nearest first
-	every                   uint64         // snapshot interval; 0 = never
-	resend                  uint64         // ticks before a follower re-forwards a proposal
+	// bug holds planted bugs (mutants.go); all false except in a mutant.
+	bug        bugs
+	everLeased bool
+	rng        *rand.Rand
+	me         paxos.NodeID
+	n          int
+	others     []paxos.NodeID // every other replica, by id
+	p2         quorum.Set     // phase-2 targets (including me)
+	near       []paxos.NodeID // other replicas, nearest first
+	every      uint64         // snapshot interval; 0 = never
+	resend     uint64         // ticks before a follower re-forwards a proposal
 
 	ticks    uint64
 	role     role
@@ -382,7 +379,9 @@ func (r *Replica) resetElectionTimer() {
 func (r *Replica) promise(b Ballot) {
 	if r.promised.Less(b) {
 		r.promised = b
-		r.persist(PromiseRecord{Ballot: b})
+		if !r.bug.noPersistPromise {
+			r.persist(PromiseRecord{Ballot: b})
+		}
 	}
 	if r.maxSeen.Less(b) {
 		r.maxSeen = b
@@ -706,7 +705,7 @@ func (r *Replica) mergeP1(e Entry) {
 	if e.Slot <= r.executed {
 		return
 	}
-	if cur, ok := r.p1[e.Slot]; !ok || better(e, cur) {
+	if cur, ok := r.p1[e.Slot]; !ok || better(e, cur) && (e.Committed || !r.bug.adoptFirstValue) {
 		r.p1[e.Slot] = e
 	}
 	r.p1Max = max(r.p1Max, e.Slot)
@@ -863,7 +862,7 @@ func (r *Replica) onAccept(from paxos.NodeID, m Accept) error {
 	if m.Ballot.Node != from {
 		return fmt.Errorf("%w: accept for ballot %v sent by %d", ErrMalformed, m.Ballot, from)
 	}
-	if m.Ballot.Less(r.promised) {
+	if r.refusesAccept(m.Ballot) {
 		r.send(from, Nack{Promised: r.promised})
 		return nil
 	}
@@ -872,7 +871,9 @@ func (r *Replica) onAccept(from paxos.NodeID, m Accept) error {
 		e := r.ensure(m.Slot)
 		if !e.committed {
 			e.ballot, e.cmds = m.Ballot, m.Cmds
-			r.persist(AcceptRecord{Slot: m.Slot, Ballot: m.Ballot, Cmds: m.Cmds})
+			if !r.bug.noPersistAccept {
+				r.persist(AcceptRecord{Slot: m.Slot, Ballot: m.Ballot, Cmds: m.Cmds})
+			}
 		}
 	}
 	r.send(from, Accepted{Ballot: m.Ballot, Slot: m.Slot})
@@ -928,7 +929,7 @@ func (r *Replica) onCommit(from paxos.NodeID, m Commit) error {
 		return nil
 	}
 	r.observe(m.Ballot)
-	r.learn(m.Slot, m.Cmds, m.Ballot, false)
+	r.learn(m.Slot, r.commitValue(m.Slot, m.Cmds), m.Ballot, false)
 	return nil
 }
 
@@ -1026,7 +1027,7 @@ func (r *Replica) sendCatchUp(to paxos.NodeID, theirs uint64) {
 		r.send(to, InstallSnapshot{Ballot: r.ballot, Snapshot: r.snap})
 		return
 	}
-	end := min(r.executed, theirs+maxCatchUp)
+	end := min(r.catchUpEnd(), theirs+maxCatchUp)
 	c := CatchUp{Ballot: r.ballot, Entries: make([]Entry, 0, end-theirs)}
 	for s := theirs + 1; s <= end; s++ {
 		e := r.at(s)
@@ -1107,7 +1108,7 @@ func (r *Replica) resendPending() {
 // phase 1, and a phase-2 quorum (itself included) acknowledged a heartbeat
 // recently enough that none of them will promise another leader yet.
 func (r *Replica) canReadLocally() bool {
-	if r.brokenLeaseNeverExpires && r.everLeased {
+	if r.bug.leaseNeverExpires && r.everLeased {
 		return true
 	}
 	if r.cfg.LeaseTicks <= 0 || r.role != leader || r.executed < r.recovered {
@@ -1138,7 +1139,7 @@ func (r *Replica) canReadLocally() bool {
 			sent := best - 1
 			held := r.ticks-sent < uint64(r.cfg.LeaseTicks-LeaseMargin)
 			r.everLeased = r.everLeased || held
-			return held || r.brokenLeaseNeverExpires
+			return held || r.bug.leaseNeverExpires
 		}
 	}
 }
@@ -1179,11 +1180,14 @@ func (r *Replica) takeSnapshot() {
 		r.truncate(r.snap.Index)
 	}
 	r.snap = Snapshot{Index: r.executed, KV: r.store.Snapshot()}
+	if r.bug.snapshotDropsDedup {
+		r.snap.KV.Sessions = nil
+	}
 	r.emitSnapshot()
 }
 
 func (r *Replica) installSnapshot(s Snapshot) {
-	if s.Index <= r.executed {
+	if s.Index <= r.executed && !(r.bug.installStaleSnapshot && s.Index >= r.base) {
 		return
 	}
 	if s.Index < r.lastSlot() {

@@ -21,13 +21,11 @@ import (
 // correct leases passes (TestLeaseReads).
 func TestCheckerCatchesLeaseThatNeverExpires(t *testing.T) {
 	for _, broken := range []bool{false, true} {
-		newReplica := func(cfg paxos.Config) (paxos.Replica, error) {
-			r, err := NewEngine(cfg, Options{})
-			if err != nil {
-				return nil, err
-			}
-			r.brokenLeaseNeverExpires = broken
-			return r, nil
+		newReplica := New
+		if broken {
+			m, err := paxos.LookupMutant("multi/lease-never-expires")
+			require.NoError(t, err)
+			newReplica = m.New
 		}
 		s, err := sim.New(sim.Config{New: newReplica, N: 3, RTT: sim.Uniform(3, 4), Seed: 5,
 			Replica: paxos.Config{InitialLeader: 0, LeaseTicks: 6, SnapshotEvery: -1}})

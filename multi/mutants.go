@@ -1,15 +1,126 @@
 package multi
 
-import "github.com/paxos-lab/paxos"
+import (
+	"fmt"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/quorum"
+)
+
+// bugs are planted bugs: each switch turns one line of the engine into a
+// small, plausible mistake. Only the mutants registered below set them; the
+// zero value is the correct protocol. They exist to show that the checkers
+// (`paxos check --mutant NAME`, `paxos mutants`) catch such mistakes.
+type bugs struct {
+	leaseNeverExpires    bool // a leader that ever held a lease reads locally forever
+	noPersistPromise     bool // a promise is not written to durable storage
+	noPersistAccept      bool // a follower's accepted value is not written to durable storage
+	acceptStaleBallot    bool // a follower takes an Accept from a ballot below its promise
+	acceptRoundOnly      bool // Accept compares ballot rounds only, ignoring the node tie-break
+	commitOwnValue       bool // a Commit marks the value held for the slot committed, whatever ballot it came from
+	adoptFirstValue      bool // phase 1 keeps the first value reported for a slot, not the highest ballot's
+	snapshotDropsDedup   bool // snapshots leave out the clients' deduplication state
+	catchUpUncommitted   bool // catch-up sends the leader's proposed but uncommitted slots as committed
+	installStaleSnapshot bool // a replica installs a snapshot older than its execution point
+}
+
+// refusesAccept reports whether an Accept at ballot b must be refused.
+func (r *Replica) refusesAccept(b Ballot) bool {
+	switch {
+	case r.bug.acceptStaleBallot:
+		return false
+	case r.bug.acceptRoundOnly:
+		return b.Round < r.promised.Round
+	}
+	return b.Less(r.promised)
+}
+
+// commitValue is the value a Commit for slot s carrying cmds commits.
+func (r *Replica) commitValue(s uint64, cmds []paxos.Command) []paxos.Command {
+	if e := r.at(s); r.bug.commitOwnValue && e != nil && e.cmds != nil {
+		return e.cmds
+	}
+	return cmds
+}
+
+// catchUpEnd is the last slot a leader's catch-up may carry.
+func (r *Replica) catchUpEnd() uint64 {
+	if r.bug.catchUpUncommitted && r.role == leader && r.next > r.executed+1 {
+		return r.next - 1
+	}
+	return r.executed
+}
+
+// withBug returns a constructor of Multi-Paxos replicas with one bug set.
+func withBug(set func(*bugs)) paxos.Constructor {
+	return func(cfg paxos.Config) (paxos.Replica, error) {
+		r, err := NewEngine(cfg, Options{Quorums: cfg.Quorums, Thrifty: cfg.Thrifty})
+		if err != nil {
+			return nil, err
+		}
+		set(&r.bug)
+		return r, nil
+	}
+}
+
+// NewUnsafeCounting builds the engine over counting quorums of the given
+// sizes with no intersection check: a planted bug for the catalog and the
+// negative tests (flexible uses it too). thrifty selects thrifty phase 2.
+func NewUnsafeCounting(cfg paxos.Config, q1, q2 int, thrifty bool) (*Replica, error) {
+	if cfg.N < 1 || cfg.N > quorum.MaxReplicas {
+		return nil, fmt.Errorf("multi: %w: N=%d out of range 1..%d", paxos.ErrConfig, cfg.N, quorum.MaxReplicas)
+	}
+	return NewEngine(cfg, Options{Quorums: quorum.Unsafe(cfg.N, q1, q2), Thrifty: thrifty, AllowUnsafeQuorums: true})
+}
+
+// majorityMinus builds Multi-Paxos with a phase-1 (phase 1) or phase-2
+// majority one smaller than it must be.
+func majorityMinus(phase int) paxos.Constructor {
+	return func(cfg paxos.Config) (paxos.Replica, error) {
+		m := cfg.N/2 + 1
+		q1, q2 := m, m
+		if phase == 1 {
+			q1--
+		} else {
+			q2--
+		}
+		return NewUnsafeCounting(cfg, q1, q2, cfg.Thrifty)
+	}
+}
 
 func init() {
-	paxos.RegisterMutant(paxos.Mutant{
-		Name:     "multi/wiped-votes-at-once",
-		Protocol: "multi",
-		Bug:      "a replica that lost its disk ignores Config.Rebuild and votes at once on empty state, forgetting its promises and accepted values",
-		New: func(cfg paxos.Config) (paxos.Replica, error) {
-			cfg.Rebuild = false
-			return New(cfg)
-		},
-	})
+	for _, m := range []paxos.Mutant{
+		{Name: "multi/lease-never-expires", Bug: "a leader that once held a read lease keeps answering reads locally after it was cut off and replaced",
+			Needs: "--lease 6", New: withBug(func(b *bugs) { b.leaseNeverExpires = true })},
+		{Name: "multi/promise-not-persisted", Bug: "an acceptor's promise is not persisted, so it forgets the promise when it restarts",
+			New: withBug(func(b *bugs) { b.noPersistPromise = true })},
+		{Name: "multi/accept-not-persisted", Bug: "a follower's accepted value is not persisted, so a restart forgets a vote that may have chosen a value",
+			New: withBug(func(b *bugs) { b.noPersistAccept = true })},
+		{Name: "multi/accept-stale-ballot", Bug: "a follower takes an Accept from a ballot lower than the one it promised",
+			New: withBug(func(b *bugs) { b.acceptStaleBallot = true })},
+		{Name: "multi/accept-round-only", Bug: "Accept compares ballot rounds only: a ballot of the same round from a lower node id is not refused (off by one in the tie-break)",
+			New: withBug(func(b *bugs) { b.acceptRoundOnly = true })},
+		{Name: "multi/commit-own-value", Bug: "a follower applies a Commit to the value it already holds for the slot without checking that it was accepted at the Commit's ballot",
+			New: withBug(func(b *bugs) { b.commitOwnValue = true })},
+		{Name: "multi/adopt-first-value", Bug: "a new leader re-proposes the first value reported for a slot in phase 1 instead of the one with the highest ballot",
+			New: withBug(func(b *bugs) { b.adoptFirstValue = true })},
+		{Name: "multi/snapshot-drops-dedup", Bug: "snapshots leave out the clients' deduplication table, so a retry after a restart or catch-up executes twice",
+			New: withBug(func(b *bugs) { b.snapshotDropsDedup = true })},
+		{Name: "multi/catchup-uncommitted", Bug: "the leader's catch-up sends its proposed but uncommitted slots as committed",
+			New: withBug(func(b *bugs) { b.catchUpUncommitted = true })},
+		{Name: "multi/stale-snapshot-install", Bug: "a replica installs a snapshot (from catch-up or phase 1) older than its execution point and executes the slots after it again",
+			New: withBug(func(b *bugs) { b.installStaleSnapshot = true })},
+		{Name: "multi/phase1-quorum-minus-one", Bug: "phase 1 waits for a majority minus one promises",
+			New: majorityMinus(1)},
+		{Name: "multi/phase2-quorum-minus-one", Bug: "phase 2 commits with a majority minus one acknowledgements",
+			New: majorityMinus(2)},
+		{Name: "multi/wiped-votes-at-once", Bug: "a replica that lost its disk ignores Config.Rebuild and votes at once on empty state, forgetting its promises and accepted values",
+			New: func(cfg paxos.Config) (paxos.Replica, error) {
+				cfg.Rebuild = false
+				return New(cfg)
+			}, Needs: "--faults wipe"},
+	} {
+		m.Protocol = "multi"
+		paxos.RegisterMutant(m)
+	}
 }

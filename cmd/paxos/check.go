@@ -38,6 +38,7 @@ type checkFlags struct {
 	lease      int
 	snapEvery  int
 	verbose    bool
+	mutant     string // a planted bug to check instead of a protocol (mutants.go)
 }
 
 func runCheck(args []string, stdout, stderr io.Writer) int {
@@ -49,7 +50,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&f.seeds, "seeds", 100, "number of seeds (runs) to check")
 	fs.Uint64Var(&f.seedStart, "seed-start", 1, "first seed")
 	fs.IntVar(&f.ops, "ops", 200, "client operations per run")
-	fs.IntVar(&f.clients, "clients", 3, "closed-loop clients per run, at random sites")
+	fs.IntVar(&f.clients, "clients", 0, "closed-loop clients per run, at random sites (0 = 3 to 8, drawn per seed)")
 	fs.StringVar(&f.faults, "faults", "all", "faults to inject: none, all, or a list of "+strings.Join(check.AllFaults, ","))
 	fs.StringVar(&f.historyDir, "history-dir", "", "write each seed's history to DIR/<protocol>-n<N>-s<seed>.jsonl")
 	fs.IntVar(&f.q1, "q1", 0, "phase-1 quorum size (with --q2: counting quorums, q1+q2 must exceed N)")
@@ -61,11 +62,16 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&f.lease, "lease", 0, "leader lease in ticks for local reads (0 = off; leader-based protocols)")
 	fs.IntVar(&f.snapEvery, "snapshot-every", 0, "snapshot and compact the log every K executed slots (0 = protocol default; protocols with compaction)")
 	fs.BoolVar(&f.verbose, "v", false, "print one line per seed")
+	fs.StringVar(&f.mutant, "mutant", "", "check a planted bug (protocol and needed flags come from it), or 'list' to list them")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
 		return exitUsage
+	}
+	mutantNew, code, done := applyMutant(&f, fs, args, stdout, stderr)
+	if done {
+		return code
 	}
 	if fs.NArg() > 0 {
 		return usageError(stderr, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
@@ -87,8 +93,8 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		return usageError(stderr, fmt.Sprintf("--seeds %d: want at least 1", f.seeds))
 	case f.ops < 1:
 		return usageError(stderr, fmt.Sprintf("--ops %d: want at least 1", f.ops))
-	case f.clients < 1:
-		return usageError(stderr, fmt.Sprintf("--clients %d: want at least 1", f.clients))
+	case f.clients < 0:
+		return usageError(stderr, fmt.Sprintf("--clients %d: want 0 (3 to 8, drawn per seed) or a number of clients", f.clients))
 	case f.conflict < 0 || f.conflict > 100:
 		return usageError(stderr, fmt.Sprintf("--conflict %v: want a percentage in 0..100", f.conflict))
 	case f.batch < 1:
@@ -125,6 +131,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 			seed := f.seedStart + uint64(i)
 			opts := check.Options{
 				Protocol: proto,
+				New:      mutantNew,
 				Replicas: f.replicas,
 				Seed:     seed,
 				Ops:      f.ops,
@@ -245,8 +252,12 @@ func quorumBuilder(f checkFlags) (func(n int) (quorum.System, error), error) {
 
 // replayCommand is the command line that reruns one seed alone.
 func replayCommand(f checkFlags, proto string, seed uint64) string {
+	what := "--protocol " + proto
+	if f.mutant != "" {
+		what = "--mutant " + f.mutant
+	}
 	parts := []string{"go run ./cmd/paxos check",
-		"--protocol " + proto,
+		what,
 		fmt.Sprintf("--replicas %d", f.replicas),
 		"--seeds 1",
 		fmt.Sprintf("--seed-start %d", seed),

@@ -1,0 +1,84 @@
+package epaxos
+
+import (
+	"github.com/paxos-lab/paxos"
+)
+
+// plantedBugs are planted bugs: each switch turns one line of EPaxos into a
+// small, plausible mistake. Only the mutants registered below set them; the
+// zero value is the correct protocol. They exist to show that the checkers
+// (`paxos check --mutant NAME`, `paxos mutants`) catch such mistakes.
+type plantedBugs struct {
+	shortcutToAll     bool // N = 3: commit after one changed PreAccept reply although PreAccept went to both peers
+	mergedBallots     bool // a Prepare reply reports the promised ballot as the ballot of the last vote
+	tieLocalFirst     bool // equal seqs in a component: this replica's own instances first
+	writeIgnoresReads bool // a write does not depend on the reads of its key
+	noPersistVote     bool // PreAccept and Accept votes are not written to durable storage
+	snapshotNoDedup   bool // snapshots leave out the clients' deduplication state
+}
+
+// votedBallot is the ballot a Prepare reply reports for the last vote.
+func (r *Replica) votedBallot(in *instance) Ballot {
+	if r.planted.mergedBallots {
+		return in.bal
+	}
+	return in.vbal
+}
+
+// order is the execution order inside a strongly connected component.
+func (r *Replica) order(a, b *instance) bool {
+	switch {
+	case r.planted.tieLocalFirst && a.seq == b.seq && (a.id.Replica == r.id) != (b.id.Replica == r.id):
+		return a.id.Replica == r.id
+	}
+	return less(a, b)
+}
+
+// plantedSnapshot is the snapshot record a replica persists.
+func (r *Replica) plantedSnapshot(s SnapshotRecord) SnapshotRecord {
+	if r.planted.snapshotNoDedup {
+		s.Store.Sessions = nil
+	}
+	return s
+}
+
+// withBug returns a constructor of EPaxos replicas with one bug planted by
+// set, which may also change the quorum sizes.
+func withBug(set func(r *Replica)) paxos.Constructor {
+	return func(cfg paxos.Config) (paxos.Replica, error) {
+		r, err := NewWithOptions(cfg, Options{})
+		if err != nil {
+			return nil, err
+		}
+		set(r)
+		return r, nil
+	}
+}
+
+func init() {
+	for _, m := range []paxos.Mutant{
+		{Name: "epaxos/majority-fast-quorum", Bug: "the fast quorum is a plain majority F+1 instead of F+floor((F+1)/2) (differs from N = 7)",
+			Sizes: []int{7}, New: withBug(func(r *Replica) { r.fq = r.sq })},
+		{Name: "epaxos/minority-fast-quorum", Bug: "the fast quorum is F replicas, below a majority, so two conflicting commands can both take the fast path without seeing each other",
+			New: withBug(func(r *Replica) { r.fq = r.sq - 1 })},
+		{Name: "epaxos/fast-quorum-minus-one", Bug: "the fast path commits with one matching PreAccept reply fewer than the fast quorum",
+			New: withBug(func(r *Replica) { r.fq-- })},
+		{Name: "epaxos/slow-quorum-minus-one", Bug: "the slow path (and recovery) waits for F replies instead of F+1",
+			New: withBug(func(r *Replica) { r.sq-- })},
+		{Name: "epaxos/shortcut-to-all", Bug: "at N = 3 the leader commits after one PreAccept reply with changed attributes although its PreAccept went to both other replicas",
+			Sizes: []int{3}, New: withBug(func(r *Replica) { r.planted.shortcutToAll = true })},
+		{Name: "epaxos/merged-ballots", Bug: "promised and accepted ballots merged: a Prepare reply reports the promised ballot as the ballot of the last vote, so recovery can prefer an older vote",
+			New: withBug(func(r *Replica) { r.planted.mergedBallots = true })},
+		{Name: "epaxos/exec-tie-local-first", Bug: "inside a strongly connected component, equal seqs are broken by putting the executing replica's own instances first, so replicas order them differently",
+			New: withBug(func(r *Replica) { r.planted.tieLocalFirst = true })},
+		{Name: "epaxos/write-ignores-reads", Bug: "a write's dependencies leave out earlier reads of its key",
+			New: withBug(func(r *Replica) { r.planted.writeIgnoresReads = true })},
+		{Name: "epaxos/vote-not-persisted", Bug: "PreAccept and Accept votes are not persisted, so a restarted replica forgets a vote that may have decided an instance",
+			New: withBug(func(r *Replica) { r.planted.noPersistVote = true })},
+		{Name: "epaxos/snapshot-drops-dedup", Bug: "snapshots leave out the clients' deduplication table, so a retry after a restart executes twice",
+			New: withBug(func(r *Replica) { r.planted.snapshotNoDedup = true })},
+	} {
+		m.Protocol = "epaxos"
+		paxos.RegisterMutant(m)
+	}
+}
