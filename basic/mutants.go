@@ -85,7 +85,7 @@ func init() {
 			New: func(cfg paxos.Config) (paxos.Replica, error) {
 				cfg.Rebuild = false
 				return New(cfg)
-			}, Needs: "--faults wipe"},
+			}},
 	} {
 		m.Protocol = "basic"
 		paxos.RegisterMutant(m)
