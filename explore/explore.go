@@ -1,0 +1,597 @@
+// Package explore is a bounded explorer of schedules, a small model checker
+// over the pure replicas of this library: it builds N replicas of one
+// protocol, drives them through many short schedules of message deliveries,
+// losses, duplications, ticks, crashes, restarts and proposals, and checks
+// the protocol invariants after every step. Where the randomized checker
+// (package check) runs clients over a simulated network with timing, the
+// explorer has no time and no network model at all: any message in flight
+// may be delivered next, each replica's clock moves only when a step ticks
+// it, and so schedules that timing makes unlikely are as likely as any.
+//
+// # The model
+//
+// The state is: the N replicas (running, or crashed with what they
+// persisted), the messages in flight (a set: identical copies are merged,
+// which a lossy network allows), the decisions and executions every
+// replica reported, and a few counters. A step is one Action:
+//
+//   - deliver, drop or duplicate an in-flight message (drops are bounded
+//     by MaxDrops; a message never delivered is simply late for ever);
+//   - tick one replica TickStep times (timeouts drive elections, retries
+//     and recovery; clocks are independent, so one replica may time out
+//     while the others stand still);
+//   - crash a running replica (its volatile state and the messages in
+//     flight to it are lost; what it persisted is kept), at most MaxDown at
+//     once and MaxCrashes in all; or restart a crashed one from what it
+//     persisted (Config.Restore), exactly as the simulator does; a replica
+//     not restarted has stopped for good;
+//   - propose one of Commands puts on one key at a running replica (each
+//     at most MaxProposals times: a retry goes to another replica with the
+//     same (client, seq)).
+//
+// After each step that reported a decision or an execution, the invariants
+// of package check run over everything reported so far (check.Invariants:
+// one value per instance, EPaxos dependencies between interfering commits,
+// one write order per key). The commands are few and all interfere, so the
+// bound explored is: N replicas, Commands commands on one key, Depth steps,
+// MaxCrashes crashes, MaxDrops drops.
+//
+// # The search
+//
+// Replicas are opaque, so a state cannot be copied; a schedule is replayed
+// from scratch instead, which the contract makes exact (replicas are
+// deterministic, and each one's random source is seeded from the walk's
+// seed, its id and its incarnation). The search is a swarm of random walks:
+// walk s draws, from seed s alone, a weight per action kind (some kinds
+// switched off: walks without restarts stop replicas for good, walks
+// without drops only delay) and a weight per directed link (a link of low
+// weight delivers rarely, which makes the lopsided deliveries that recovery
+// bugs need), then takes up to Depth random steps by those weights. Varying
+// the weights per walk reaches corners that one fixed distribution visits
+// almost never. A hash of the observable state (every replica's durable
+// records and whether it runs, the messages in flight, the decisions)
+// counts the distinct states seen; a walk that has only revisited known
+// states for Stale steps in a row stops early. The hash leaves volatile
+// state out, so it counts and prunes approximately: this is a bug finder,
+// not a proof for the bound.
+//
+// # Violations
+//
+// A walk that breaks an invariant is shrunk: actions are removed, in
+// chunks and then one at a time, as long as the shorter schedule, replayed
+// from scratch, still breaks an invariant. The result holds the walk's
+// seed (Config.Seed with Walks = 1 replays that walk alone) and the
+// shrunk schedule, which Replay replays and Format prints.
+package explore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"math/rand/v2"
+	"reflect"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/paxos-lab/paxos"
+)
+
+// Config bounds one exploration.
+type Config struct {
+	// Protocol is a registered protocol name; New, if set, builds the
+	// replicas instead (a mutant, or a test-only variant).
+	Protocol string
+	New      paxos.Constructor
+	// Replicas is N (default 3).
+	Replicas int
+	// Commands is how many puts on one key the walks propose (default 2).
+	Commands int
+	// Depth is the most actions per walk (default 200).
+	Depth int
+	// Walks is how many walks to run; 0 means until Budget runs out.
+	Walks int
+	// Budget bounds the wall-clock time; 0 means until Walks are done.
+	Budget time.Duration
+	// Seed is the first walk's seed; walk k uses Seed+k.
+	Seed uint64
+	// MaxCrashes bounds crashes per walk (default 4; negative: none).
+	MaxCrashes int
+	// MaxDown bounds replicas down at once (default (N-1)/2).
+	MaxDown int
+	// MaxDrops bounds messages dropped per walk (default 40; negative:
+	// none).
+	MaxDrops int
+	// MaxProposals is how often each command may be proposed (default 2).
+	MaxProposals int
+	// TickStep is how many ticks one tick action gives (default 5).
+	TickStep int
+	// Stale ends a walk after this many steps in a row reached states seen
+	// before (default 60; negative: never).
+	Stale int
+	// Workers run walks in parallel (default GOMAXPROCS).
+	Workers int
+	// Replica is the template replica configuration; ID, N, Seed and
+	// Restore are set per replica. Zero RetryTicks becomes 1 here, so that
+	// recovery needs few tick actions.
+	Replica paxos.Config
+	// NoShrink reports a violation's schedule as the walk took it.
+	NoShrink bool
+}
+
+// ErrConfig is wrapped by errors about an invalid Config.
+var ErrConfig = errors.New("invalid explore configuration")
+
+func (c Config) withDefaults() Config {
+	if c.Replicas == 0 {
+		c.Replicas = 3
+	}
+	if c.Commands == 0 {
+		c.Commands = 2
+	}
+	if c.Depth == 0 {
+		c.Depth = 200
+	}
+	if c.MaxCrashes == 0 {
+		c.MaxCrashes = 4
+	}
+	if c.MaxDown == 0 {
+		c.MaxDown = (c.Replicas - 1) / 2
+	}
+	if c.MaxDrops == 0 {
+		c.MaxDrops = 40
+	}
+	if c.MaxProposals == 0 {
+		c.MaxProposals = 2
+	}
+	if c.TickStep == 0 {
+		c.TickStep = 5
+	}
+	if c.Stale == 0 {
+		c.Stale = 60
+	}
+	if c.Workers == 0 {
+		c.Workers = runtime.GOMAXPROCS(0)
+	}
+	if c.Replica.RetryTicks == 0 {
+		c.Replica.RetryTicks = 1
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Protocol == "" && c.New == nil:
+		return fmt.Errorf("%w: no protocol named; set Protocol or New", ErrConfig)
+	case c.Replicas < 1:
+		return fmt.Errorf("%w: Replicas=%d, want at least 1", ErrConfig, c.Replicas)
+	case c.Commands < 1:
+		return fmt.Errorf("%w: Commands=%d, want at least 1", ErrConfig, c.Commands)
+	case c.Depth < 1:
+		return fmt.Errorf("%w: Depth=%d, want at least 1", ErrConfig, c.Depth)
+	case c.Walks < 0 || c.Budget < 0:
+		return fmt.Errorf("%w: negative Walks or Budget", ErrConfig)
+	case c.Walks == 0 && c.Budget == 0:
+		return fmt.Errorf("%w: unbounded; set Walks, Budget or both", ErrConfig)
+	case c.MaxDown < 0:
+		return fmt.Errorf("%w: MaxDown=%d, want 0 (the default) or more", ErrConfig, c.MaxDown)
+	case c.MaxDown > c.Replicas:
+		return fmt.Errorf("%w: MaxDown=%d exceeds Replicas=%d", ErrConfig, c.MaxDown, c.Replicas)
+	case c.MaxProposals < 1 || c.TickStep < 1 || c.Workers < 1:
+		return fmt.Errorf("%w: MaxProposals, TickStep and Workers must be at least 1", ErrConfig)
+	}
+	return nil
+}
+
+// commands returns the explored commands: puts on key "k" from clients
+// 1..Commands, each with its own value.
+func (c *Config) commands() []paxos.Command {
+	out := make([]paxos.Command, c.Commands)
+	for i := range out {
+		out[i] = paxos.Command{Client: uint64(i + 1), Seq: 1, Op: paxos.OpPut, Key: "k", Value: fmt.Sprintf("v%d", i)}
+	}
+	return out
+}
+
+// Result is the outcome of an exploration.
+type Result struct {
+	// Walks and Steps count the walks finished and the actions taken.
+	Walks int
+	Steps uint64
+	// States counts the distinct observable states seen (see the package
+	// doc for what the hash leaves out).
+	States int
+	// Elapsed is the wall-clock time spent, shrinking included.
+	Elapsed time.Duration
+	// Violation is the first violation found, or nil.
+	Violation *Violation
+}
+
+// Violation is a schedule that breaks an invariant.
+type Violation struct {
+	// Seed is the walk's seed: Explore with Seed set to it and Walks = 1
+	// takes the same walk again.
+	Seed uint64
+	// Failures are the invariant violations the (shrunk) schedule shows.
+	Failures []string
+	// Walked is the schedule as the walk took it, up to the violation.
+	Walked []Action
+	// Schedule is the shrunk schedule (Walked when not shrunk).
+	Schedule []Action
+	// FoundAfter is the wall-clock time until the walk found it.
+	FoundAfter time.Duration
+}
+
+// Format renders a schedule, one numbered action a line.
+func Format(schedule []Action) string { return format(schedule) }
+
+// visited is an approximate set of state hashes: a bitmap of 2^28 bits
+// (32 MiB) indexed by the hash, so memory stays bounded however long the
+// exploration runs. Two states may share a bit; the count of distinct
+// states is then a slight undercount.
+type visited struct {
+	bits []atomic.Uint64
+	n    atomic.Int64
+}
+
+const visitedBits = 28
+
+func newVisited() *visited {
+	return &visited{bits: make([]atomic.Uint64, 1<<(visitedBits-6))}
+}
+
+// add reports whether h is new.
+func (v *visited) add(h uint64) bool {
+	i := h >> (64 - visitedBits)
+	word, bit := &v.bits[i>>6], uint64(1)<<(i&63)
+	for {
+		old := word.Load()
+		if old&bit != 0 {
+			return false
+		}
+		if word.CompareAndSwap(old, old|bit) {
+			v.n.Add(1)
+			return true
+		}
+	}
+}
+
+// Explore runs random walks within the bounds of cfg and returns the first
+// violation found, if any. An error means the exploration could not run
+// (an invalid Config, a replica that could not be built).
+func Explore(ctx context.Context, cfg Config) (Result, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return Result{}, err
+	}
+	start := time.Now()
+	if cfg.Budget > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.Budget)
+		defer cancel()
+	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	hs := maphash.MakeSeed()
+	seen := newVisited()
+	var (
+		next      atomic.Int64
+		walks     atomic.Int64
+		steps     atomic.Uint64
+		mu        sync.Mutex
+		found     *Violation
+		firstErr  error
+		wg        sync.WaitGroup
+		foundWalk = int64(-1)
+	)
+	for wk := 0; wk < cfg.Workers; wk++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				k := next.Add(1) - 1
+				if cfg.Walks > 0 && k >= int64(cfg.Walks) {
+					return
+				}
+				seed := cfg.Seed + uint64(k)
+				trace, w := walk(ctx, &cfg, seed, hs, seen)
+				walks.Add(1)
+				steps.Add(uint64(len(trace)))
+				mu.Lock()
+				switch {
+				case w.err != nil && firstErr == nil:
+					firstErr = w.err
+					stop()
+				case len(w.failures) > 0 && (foundWalk < 0 || k < foundWalk):
+					foundWalk = k
+					found = &Violation{Seed: seed, Failures: w.failures, Walked: trace, Schedule: trace, FoundAfter: time.Since(start)}
+					stop()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	res := Result{Walks: int(walks.Load()), Steps: steps.Load(), States: int(seen.n.Load())}
+	if firstErr != nil {
+		return res, firstErr
+	}
+	if found != nil {
+		if !cfg.NoShrink {
+			found.Schedule, found.Failures = shrink(&cfg, found.Seed, found.Walked, hs)
+		}
+		res.Violation = found
+	}
+	res.Elapsed = time.Since(start)
+	return res, nil
+}
+
+// swarm is one walk's random weights.
+type swarm struct {
+	seed uint64
+	rng  *rand.Rand
+	kind [numKinds]float64
+	tick []float64   // per replica
+	link [][]float64 // per directed link
+	late float64     // chance that a message sent is late: picked rarely
+	typ  map[reflect.Type]float64
+}
+
+func newSwarm(seed uint64, n int) *swarm {
+	rng := rand.New(rand.NewPCG(seed, 0x73776172))
+	pick := func(xs ...float64) float64 { return xs[rng.IntN(len(xs))] }
+	s := &swarm{seed: seed, rng: rng, typ: map[reflect.Type]float64{}}
+	s.kind[Deliver] = 10
+	s.kind[Drop] = pick(0, 1, 3, 6)
+	s.kind[Dup] = pick(0, 0, 1)
+	s.kind[Tick] = pick(1, 2, 4, 8)
+	s.kind[Crash] = pick(0, 0.5, 1, 2)
+	s.kind[Restart] = pick(0, 0.5, 1, 3)
+	s.kind[Propose] = pick(0.5, 1, 3)
+	s.late = pick(0, 0.1, 0.3, 0.5)
+	s.tick = make([]float64, n)
+	s.link = make([][]float64, n)
+	for i := range s.link {
+		s.tick[i] = pick(0.2, 1, 1, 3)
+		s.link[i] = make([]float64, n)
+		for j := range s.link[i] {
+			s.link[i][j] = pick(0.05, 1, 1, 4)
+		}
+	}
+	return s
+}
+
+// weigh draws the weight of a message as it is sent: its link's, its
+// type's (drawn the first time the walk sees the type), and 1/100 if it
+// drew "late", which makes it a message delivered long after its peers, if
+// ever, without taking a drop.
+func (s *swarm) weigh(m paxos.Message) float64 {
+	t := reflect.TypeOf(m.Body)
+	tw, ok := s.typ[t]
+	if !ok {
+		tw = []float64{0.05, 0.3, 1, 1, 3}[mix(s.seed^strhash(t.String()))%5]
+		s.typ[t] = tw
+	}
+	w := tw * s.link[m.From][m.To]
+	if s.late > 0 && s.rng.Float64() < s.late {
+		w /= 100
+	}
+	return w
+}
+
+func strhash(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * 1099511628211
+	}
+	return h
+}
+
+// walk takes one random walk from seed and returns its actions and final
+// world; it stops at the first violation, at Depth, or when stale.
+func walk(ctx context.Context, cfg *Config, seed uint64, hs maphash.Seed, seen *visited) ([]Action, *world) {
+	sw := newSwarm(seed, cfg.Replicas)
+	rng := sw.rng
+	w := newWorld(cfg, seed, hs, sw)
+	var trace []Action
+	stale := 0
+	for len(trace) < cfg.Depth && w.err == nil && len(w.failures) == 0 {
+		if len(trace)%64 == 0 && ctx.Err() != nil {
+			break
+		}
+		a, ok := choose(w, sw, rng)
+		if !ok {
+			break
+		}
+		if !w.apply(&a) {
+			continue // cannot happen: choose only offers actions that apply
+		}
+		trace = append(trace, a)
+		if seen.add(w.hash()) {
+			stale = 0
+		} else if stale++; cfg.Stale > 0 && stale >= cfg.Stale {
+			break
+		}
+	}
+	return trace, w
+}
+
+// choose draws an action that applies in w, by the swarm's weights.
+func choose(w *world, sw *swarm, rng *rand.Rand) (Action, bool) {
+	c := w.cfg
+	var ups, downs []paxos.NodeID
+	for i, r := range w.reps {
+		if r != nil {
+			ups = append(ups, paxos.NodeID(i))
+		} else {
+			downs = append(downs, paxos.NodeID(i))
+		}
+	}
+	var open []int
+	for i, p := range w.proposed {
+		if p < c.MaxProposals {
+			open = append(open, i)
+		}
+	}
+	var wt [numKinds]float64
+	if len(w.pending) > 0 {
+		wt[Deliver], wt[Dup] = sw.kind[Deliver], sw.kind[Dup]
+		if w.drops < c.MaxDrops {
+			wt[Drop] = sw.kind[Drop]
+		}
+	}
+	if len(ups) > 0 {
+		wt[Tick] = sw.kind[Tick]
+		if w.down < c.MaxDown && w.crashes < c.MaxCrashes {
+			wt[Crash] = sw.kind[Crash]
+		}
+		if len(open) > 0 {
+			wt[Propose] = sw.kind[Propose]
+			if w.proposed[open[0]] == 0 && sumProposed(w) == 0 {
+				wt[Propose] += 5 // start every walk with work soon
+			}
+		}
+	}
+	if len(downs) > 0 {
+		wt[Restart] = sw.kind[Restart]
+	}
+	total := 0.0
+	for _, x := range wt {
+		total += x
+	}
+	if total == 0 {
+		return Action{}, false
+	}
+	x := rng.Float64() * total
+	k := Kind(0)
+	for ; k < numKinds-1; k++ {
+		if x < wt[k] {
+			break
+		}
+		x -= wt[k]
+	}
+	for wt[k] == 0 { // rounding at the top end
+		k--
+	}
+	a := Action{Kind: k}
+	switch k {
+	case Deliver, Drop, Dup:
+		tot := 0.0
+		for _, p := range w.pending {
+			tot += p.weight
+		}
+		y := rng.Float64() * tot
+		i := 0
+		for ; i < len(w.pending)-1; i++ {
+			y -= w.pending[i].weight
+			if y < 0 {
+				break
+			}
+		}
+		a.Msg, a.key = w.pending[i].m, w.pending[i].key
+	case Tick:
+		tot := 0.0
+		for _, id := range ups {
+			tot += sw.tick[id]
+		}
+		y := rng.Float64() * tot
+		i := 0
+		for ; i < len(ups)-1; i++ {
+			y -= sw.tick[ups[i]]
+			if y < 0 {
+				break
+			}
+		}
+		a.Replica = ups[i]
+	case Crash:
+		a.Replica = ups[rng.IntN(len(ups))]
+	case Restart:
+		a.Replica = downs[rng.IntN(len(downs))]
+	case Propose:
+		a.Replica = ups[rng.IntN(len(ups))]
+		a.Command = open[rng.IntN(len(open))]
+	}
+	return a, true
+}
+
+func sumProposed(w *world) int {
+	s := 0
+	for _, p := range w.proposed {
+		s += p
+	}
+	return s
+}
+
+// Replay runs a schedule from scratch, skipping actions that do not apply,
+// and returns the invariant violations it shows (nil when none). seed is
+// the walk's seed, which seeds the replicas' random sources.
+func Replay(cfg Config, seed uint64, schedule []Action) ([]string, error) {
+	cfg = cfg.withDefaults()
+	cfg.Walks = 1
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	w := replay(&cfg, seed, schedule, maphash.MakeSeed())
+	return w.failures, w.err
+}
+
+func replay(cfg *Config, seed uint64, schedule []Action, hs maphash.Seed) *world {
+	w := newWorld(cfg, seed, hs, nil)
+	for i := range schedule {
+		if w.err != nil || len(w.failures) > 0 {
+			break
+		}
+		w.apply(&schedule[i])
+	}
+	return w
+}
+
+// shrink removes actions from a failing schedule while it still fails:
+// first chunks (halving their size), then single actions, until no removal
+// keeps the failure. Actions that no longer apply are dropped at the end.
+func shrink(cfg *Config, seed uint64, trace []Action, hs maphash.Seed) ([]Action, []string) {
+	fails := func(s []Action) []string {
+		w := replay(cfg, seed, s, hs)
+		if w.err != nil {
+			return nil
+		}
+		return w.failures
+	}
+	cur := append([]Action(nil), trace...)
+	last := fails(cur)
+	if len(last) == 0 {
+		return cur, nil // not reproducible by replay (should not happen)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	// Going from the end backwards, a removal leaves the positions still
+	// to try in place.
+	pass := func(chunk int) bool {
+		progress := false
+		for i := len(cur) - chunk; i >= 0 && time.Now().Before(deadline); i -= chunk {
+			cand := append(append([]Action(nil), cur[:i]...), cur[i+chunk:]...)
+			if f := fails(cand); len(f) > 0 {
+				cur, last, progress = cand, f, true
+			}
+		}
+		return progress
+	}
+	for chunk := len(cur) / 2; chunk > 1; chunk /= 2 {
+		pass(chunk)
+	}
+	for pass(1) {
+	}
+	// Keep only the actions that applied, and stop at the violation.
+	w := newWorld(cfg, seed, hs, nil)
+	var kept []Action
+	for i := range cur {
+		if len(w.failures) > 0 || w.err != nil {
+			break
+		}
+		if w.apply(&cur[i]) {
+			kept = append(kept, cur[i])
+		}
+	}
+	return kept, last
+}
