@@ -70,7 +70,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math/rand/v2"
-	"reflect"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -97,7 +96,7 @@ type Config struct {
 	Budget time.Duration
 	// Seed is the first walk's seed; walk k uses Seed+k.
 	Seed uint64
-	// MaxCrashes bounds crashes per walk (default 4; negative: none).
+	// MaxCrashes bounds crashes per walk (default 6; negative: none).
 	MaxCrashes int
 	// MaxDown bounds replicas down at once (default (N-1)/2).
 	MaxDown int
@@ -135,7 +134,7 @@ func (c Config) withDefaults() Config {
 		c.Depth = 200
 	}
 	if c.MaxCrashes == 0 {
-		c.MaxCrashes = 4
+		c.MaxCrashes = 6
 	}
 	if c.MaxDown == 0 {
 		c.MaxDown = (c.Replicas - 1) / 2
@@ -276,6 +275,7 @@ func Explore(ctx context.Context, cfg Config) (Result, error) {
 	defer stop()
 	hs := maphash.MakeSeed()
 	seen := newVisited()
+	cp := &archive{index: map[uint64]int{}}
 	var (
 		next      atomic.Int64
 		walks     atomic.Int64
@@ -296,7 +296,11 @@ func Explore(ctx context.Context, cfg Config) (Result, error) {
 					return
 				}
 				seed := cfg.Seed + uint64(k)
-				trace, w := walk(ctx, &cfg, seed, hs, seen)
+				base, prefix := cp.parent(seed)
+				trace, cells, w := walk(ctx, &cfg, base, prefix, seed, hs, seen)
+				if len(w.failures) == 0 && w.err == nil {
+					cp.learn(base, trace, cells)
+				}
 				walks.Add(1)
 				steps.Add(uint64(len(trace)))
 				mu.Lock()
@@ -306,7 +310,7 @@ func Explore(ctx context.Context, cfg Config) (Result, error) {
 					stop()
 				case len(w.failures) > 0 && (foundWalk < 0 || k < foundWalk):
 					foundWalk = k
-					found = &Violation{Seed: seed, Failures: w.failures, Walked: trace, Schedule: trace, FoundAfter: time.Since(start)}
+					found = &Violation{Seed: base, Failures: w.failures, Walked: trace, Schedule: trace, FoundAfter: time.Since(start)}
 					stop()
 				}
 				mu.Unlock()
@@ -328,200 +332,112 @@ func Explore(ctx context.Context, cfg Config) (Result, error) {
 	return res, nil
 }
 
-// swarm is one walk's random weights.
-type swarm struct {
-	seed uint64
-	rng  *rand.Rand
-	kind [numKinds]float64
-	tick []float64   // per replica
-	link [][]float64 // per directed link
-	late float64     // chance that a message sent is late: picked rarely
-	typ  map[reflect.Type]float64
-}
-
-func newSwarm(seed uint64, n int) *swarm {
-	rng := rand.New(rand.NewPCG(seed, 0x73776172))
-	pick := func(xs ...float64) float64 { return xs[rng.IntN(len(xs))] }
-	s := &swarm{seed: seed, rng: rng, typ: map[reflect.Type]float64{}}
-	s.kind[Deliver] = 10
-	s.kind[Drop] = pick(0, 1, 3, 6)
-	s.kind[Dup] = pick(0, 0, 1)
-	s.kind[Tick] = pick(1, 2, 4, 8)
-	s.kind[Crash] = pick(0, 0.5, 1, 2)
-	s.kind[Restart] = pick(0, 0.5, 1, 3)
-	s.kind[Propose] = pick(0.5, 1, 3)
-	s.late = pick(0, 0.1, 0.3, 0.5)
-	s.tick = make([]float64, n)
-	s.link = make([][]float64, n)
-	for i := range s.link {
-		s.tick[i] = pick(0.2, 1, 1, 3)
-		s.link[i] = make([]float64, n)
-		for j := range s.link[i] {
-			s.link[i][j] = pick(0.05, 1, 1, 4)
+// walk replays prefix on replicas seeded from base, then takes random steps
+// drawn by the swarm of seed: up to Depth actions in all, and at most
+// horizon after a non-empty prefix. It returns the actions that applied,
+// the cell after each, and the final world. It stops at the first
+// violation, at the bound, or when stale.
+func walk(ctx context.Context, cfg *Config, base uint64, prefix []Action, seed uint64, hs maphash.Seed, seen *visited) ([]Action, []uint64, *world) {
+	w := newWorld(cfg, base, hs, true)
+	trace := make([]Action, 0, cfg.Depth)
+	cells := make([]uint64, 0, cfg.Depth)
+	for i := range prefix {
+		if w.err != nil || len(w.failures) > 0 {
+			return trace, cells, w
+		}
+		if w.apply(&prefix[i]) {
+			trace = append(trace, prefix[i])
+			cells = append(cells, w.cell)
 		}
 	}
-	return s
-}
-
-// weigh draws the weight of a message as it is sent: its link's, its
-// type's (drawn the first time the walk sees the type), and 1/100 if it
-// drew "late", which makes it a message delivered long after its peers, if
-// ever, without taking a drop.
-func (s *swarm) weigh(m paxos.Message) float64 {
-	t := reflect.TypeOf(m.Body)
-	tw, ok := s.typ[t]
-	if !ok {
-		tw = []float64{0.05, 0.3, 1, 1, 3}[mix(s.seed^strhash(t.String()))%5]
-		s.typ[t] = tw
+	limit := cfg.Depth
+	if len(prefix) > 0 {
+		limit = min(limit, len(trace)+horizon)
 	}
-	w := tw * s.link[m.From][m.To]
-	if s.late > 0 && s.rng.Float64() < s.late {
-		w /= 100
-	}
-	return w
-}
-
-func strhash(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h = (h ^ uint64(s[i])) * 1099511628211
-	}
-	return h
-}
-
-// walk takes one random walk from seed and returns its actions and final
-// world; it stops at the first violation, at Depth, or when stale.
-func walk(ctx context.Context, cfg *Config, seed uint64, hs maphash.Seed, seen *visited) ([]Action, *world) {
 	sw := newSwarm(seed, cfg.Replicas)
-	rng := sw.rng
-	w := newWorld(cfg, seed, hs, sw)
-	var trace []Action
+	w.sw = sw
 	stale := 0
-	for len(trace) < cfg.Depth && w.err == nil && len(w.failures) == 0 {
+	for len(trace) < limit && w.err == nil && len(w.failures) == 0 {
 		if len(trace)%64 == 0 && ctx.Err() != nil {
 			break
 		}
-		a, ok := choose(w, sw, rng)
+		a, ok := choose(w, sw)
 		if !ok {
 			break
 		}
+		sw.step()
 		if !w.apply(&a) {
 			continue // cannot happen: choose only offers actions that apply
 		}
 		trace = append(trace, a)
+		cells = append(cells, w.cell)
 		if seen.add(w.hash()) {
 			stale = 0
 		} else if stale++; cfg.Stale > 0 && stale >= cfg.Stale {
 			break
 		}
 	}
-	return trace, w
+	return trace, cells, w
 }
 
-// choose draws an action that applies in w, by the swarm's weights.
-func choose(w *world, sw *swarm, rng *rand.Rand) (Action, bool) {
-	c := w.cfg
-	var ups, downs []paxos.NodeID
-	for i, r := range w.reps {
-		if r != nil {
-			ups = append(ups, paxos.NodeID(i))
-		} else {
-			downs = append(downs, paxos.NodeID(i))
-		}
-	}
-	var open []int
-	for i, p := range w.proposed {
-		if p < c.MaxProposals {
-			open = append(open, i)
-		}
-	}
-	var wt [numKinds]float64
-	if len(w.pending) > 0 {
-		wt[Deliver], wt[Dup] = sw.kind[Deliver], sw.kind[Dup]
-		if w.drops < c.MaxDrops {
-			wt[Drop] = sw.kind[Drop]
-		}
-	}
-	if len(ups) > 0 {
-		wt[Tick] = sw.kind[Tick]
-		if w.down < c.MaxDown && w.crashes < c.MaxCrashes {
-			wt[Crash] = sw.kind[Crash]
-		}
-		if len(open) > 0 {
-			wt[Propose] = sw.kind[Propose]
-			if w.proposed[open[0]] == 0 && sumProposed(w) == 0 {
-				wt[Propose] += 5 // start every walk with work soon
-			}
-		}
-	}
-	if len(downs) > 0 {
-		wt[Restart] = sw.kind[Restart]
-	}
-	total := 0.0
-	for _, x := range wt {
-		total += x
-	}
-	if total == 0 {
-		return Action{}, false
-	}
-	x := rng.Float64() * total
-	k := Kind(0)
-	for ; k < numKinds-1; k++ {
-		if x < wt[k] {
-			break
-		}
-		x -= wt[k]
-	}
-	for wt[k] == 0 { // rounding at the top end
-		k--
-	}
-	a := Action{Kind: k}
-	switch k {
-	case Deliver, Drop, Dup:
-		tot := 0.0
-		for _, p := range w.pending {
-			tot += p.weight
-		}
-		y := rng.Float64() * tot
-		i := 0
-		for ; i < len(w.pending)-1; i++ {
-			y -= w.pending[i].weight
-			if y < 0 {
-				break
-			}
-		}
-		a.Msg, a.key = w.pending[i].m, w.pending[i].key
-	case Tick:
-		tot := 0.0
-		for _, id := range ups {
-			tot += sw.tick[id]
-		}
-		y := rng.Float64() * tot
-		i := 0
-		for ; i < len(ups)-1; i++ {
-			y -= sw.tick[ups[i]]
-			if y < 0 {
-				break
-			}
-		}
-		a.Replica = ups[i]
-	case Crash:
-		a.Replica = ups[rng.IntN(len(ups))]
-	case Restart:
-		a.Replica = downs[rng.IntN(len(downs))]
-	case Propose:
-		a.Replica = ups[rng.IntN(len(ups))]
-		a.Command = open[rng.IntN(len(open))]
-	}
-	return a, true
+// horizon is how far a walk goes beyond the archived schedule it starts
+// from.
+const horizon = 80
+
+// archive keeps, for every cell (abstract state, see abstract.go) a walk
+// reached, the first schedule that reached it and how often a walk started
+// from it. Starting walks from cells chosen seldom (go-explore) lets a
+// search go deep in stages: a walk that reaches a rare situation (a
+// command committed as a Nop while one replica still holds it) leaves a
+// cell that later walks start from, instead of having to reach that
+// situation again by chance.
+type archive struct {
+	mu    sync.Mutex
+	index map[uint64]int
+	cells []cellEntry
 }
 
-func sumProposed(w *world) int {
-	s := 0
-	for _, p := range w.proposed {
-		s += p
+type cellEntry struct {
+	base   uint64
+	sched  []Action
+	chosen int
+}
+
+// maxCells bounds the archive's memory; past it, no cell is added.
+const maxCells = 1 << 20
+
+// learn adds the cells a walk reached first, each with its prefix of the
+// walk's schedule.
+func (ar *archive) learn(base uint64, sched []Action, cells []uint64) {
+	ar.mu.Lock()
+	defer ar.mu.Unlock()
+	for step, c := range cells {
+		if _, ok := ar.index[c]; ok || len(ar.cells) >= maxCells {
+			continue
+		}
+		ar.index[c] = len(ar.cells)
+		ar.cells = append(ar.cells, cellEntry{base: base, sched: sched[:step+1]})
 	}
-	return s
+}
+
+// parent picks what walk seed starts from: a fresh start (base = seed, no
+// prefix) for one walk in eight and while the archive is empty, else the
+// schedule of the least chosen of eight cells drawn at random.
+func (ar *archive) parent(seed uint64) (uint64, []Action) {
+	rng := rand.New(rand.NewPCG(seed, 0x70617265))
+	ar.mu.Lock()
+	defer ar.mu.Unlock()
+	if len(ar.cells) == 0 || rng.IntN(8) == 0 {
+		return seed, nil
+	}
+	best := rng.IntN(len(ar.cells))
+	for k := 1; k < 8; k++ {
+		if i := rng.IntN(len(ar.cells)); ar.cells[i].chosen < ar.cells[best].chosen {
+			best = i
+		}
+	}
+	ar.cells[best].chosen++
+	return ar.cells[best].base, ar.cells[best].sched
 }
 
 // Replay runs a schedule from scratch, skipping actions that do not apply,
@@ -538,7 +454,7 @@ func Replay(cfg Config, seed uint64, schedule []Action) ([]string, error) {
 }
 
 func replay(cfg *Config, seed uint64, schedule []Action, hs maphash.Seed) *world {
-	w := newWorld(cfg, seed, hs, nil)
+	w := newWorld(cfg, seed, hs, false)
 	for i := range schedule {
 		if w.err != nil || len(w.failures) > 0 {
 			break
@@ -583,7 +499,7 @@ func shrink(cfg *Config, seed uint64, trace []Action, hs maphash.Seed) ([]Action
 	for pass(1) {
 	}
 	// Keep only the actions that applied, and stop at the violation.
-	w := newWorld(cfg, seed, hs, nil)
+	w := newWorld(cfg, seed, hs, false)
 	var kept []Action
 	for i := range cur {
 		if len(w.failures) > 0 || w.err != nil {

@@ -47,7 +47,10 @@ type Action struct {
 	Command int
 	// Msg is the message of Deliver, Drop and Dup.
 	Msg paxos.Message
-	key string // Msg encoded: its identity
+	// Outbox, on a Crash, loses the messages the replica sent that are
+	// still in flight too (they sat in its send buffers).
+	Outbox bool
+	key    string // Msg encoded: its identity
 }
 
 // String renders the action for a trace, e.g. "deliver 1->4 epaxos.PreAccept{...}".
@@ -57,6 +60,11 @@ func (a Action) String() string {
 		return fmt.Sprintf("%-7s %d->%d %T%+v", a.Kind, a.Msg.From, a.Msg.To, a.Msg.Body, a.Msg.Body)
 	case Propose:
 		return fmt.Sprintf("%-7s c%d at %d", a.Kind, a.Command, a.Replica)
+	case Crash:
+		if a.Outbox {
+			return fmt.Sprintf("%-7s %d, losing what it sent", a.Kind, a.Replica)
+		}
+		return fmt.Sprintf("%-7s %d", a.Kind, a.Replica)
 	default:
 		return fmt.Sprintf("%-7s %d", a.Kind, a.Replica)
 	}
@@ -96,13 +104,20 @@ type world struct {
 	hs        maphash.Seed
 	cmds      []paxos.Command
 	sw        *swarm // the walk's weights; nil when replaying
+	// abs is the abstract state and cell its hash (see abstract.go); abs
+	// is nil when replaying.
+	abs  map[absKey]uint64
+	cell uint64
 }
 
-func newWorld(cfg *Config, seed uint64, hs maphash.Seed, sw *swarm) *world {
+func newWorld(cfg *Config, seed uint64, hs maphash.Seed, guided bool) *world {
 	n := cfg.Replicas
 	w := &world{cfg: cfg, seed: seed, reps: make([]paxos.Replica, n), inc: make([]int, n),
 		persisted: make([]paxos.Persisted, n), recHash: make([]uint64, n),
-		decSeen: map[uint64]bool{}, proposed: make([]int, cfg.Commands), hs: hs, cmds: cfg.commands(), sw: sw}
+		decSeen: map[uint64]bool{}, proposed: make([]int, cfg.Commands), hs: hs, cmds: cfg.commands()}
+	if guided {
+		w.abs = map[absKey]uint64{}
+	}
 	for i := 0; i < n; i++ {
 		if err := w.start(i, nil); err != nil {
 			w.err = err
@@ -145,6 +160,7 @@ func (w *world) start(i int, restore *paxos.Persisted) error {
 		return fmt.Errorf("explore: %w: the constructor returned no replica for id %d", paxos.ErrConfig, i)
 	}
 	w.reps[i] = r
+	w.absLife(i)
 	w.collect(i)
 	return nil
 }
@@ -161,6 +177,7 @@ func (w *world) collect(i int) {
 	if rd.Snapshot != nil {
 		w.persisted[i] = paxos.Persisted{Snapshot: rd.Snapshot}
 		w.recHash[i] = w.chain(0, rd.Snapshot)
+		w.absSnapshot(i)
 	}
 	if len(rd.Persist) > 0 {
 		// Copy: the restored replica must not share a backing array with
@@ -170,6 +187,7 @@ func (w *world) collect(i int) {
 		w.persisted[i].Records = recs
 		for _, rec := range rd.Persist {
 			w.recHash[i] = w.chain(w.recHash[i], rec)
+			w.absRecord(i, rec)
 		}
 	}
 	for _, m := range rd.Messages {
@@ -304,10 +322,11 @@ func (w *world) apply(a *Action) bool {
 			return false
 		}
 		w.reps[a.Replica] = nil
+		w.absLife(int(a.Replica))
 		w.down++
 		w.crashes++
 		for i := len(w.pending) - 1; i >= 0; i-- {
-			if w.pending[i].m.To == a.Replica {
+			if w.pending[i].m.To == a.Replica || (a.Outbox && w.pending[i].m.From == a.Replica) {
 				w.remove(i)
 			}
 		}

@@ -49,7 +49,7 @@ func runExplore(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&f.walks, "walks", 0, "walks to run (0 = until --budget)")
 	fs.DurationVar(&f.budget, "budget", time.Minute, "wall-clock budget (0 = until --walks are done)")
 	fs.Uint64Var(&f.seed, "seed", 1, "first walk's seed (with --walks 1: replay that walk)")
-	fs.IntVar(&f.crashes, "crashes", 4, "most crashes per walk")
+	fs.IntVar(&f.crashes, "crashes", 6, "most crashes per walk")
 	fs.IntVar(&f.drops, "drops", 40, "most message drops per walk")
 	fs.IntVar(&f.tickStep, "tick-step", 5, "ticks per tick action")
 	fs.IntVar(&f.workers, "workers", 0, "walks run in parallel (0 = GOMAXPROCS)")
