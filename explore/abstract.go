@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"hash/maphash"
 	"reflect"
+	"slices"
+
+	"github.com/paxos-lab/paxos"
 )
 
 // The search is guided by an abstraction of the state, built only from
@@ -30,20 +33,8 @@ const (
 	topicUp             // whether the replica runs
 )
 
-// setAbs sets an entry, keeping the cell (a hash of the whole abstract
-// state) up to date.
-func (w *world) setAbs(k absKey, v uint64) {
-	old, ok := w.abs[k]
-	if ok && old == v {
-		return
-	}
-	kh := mix(uint64(k.replica)*0x100000001b3 ^ k.topic)
-	if ok {
-		w.cell ^= mix(kh ^ mix(old))
-	}
-	w.abs[k] = v
-	w.cell ^= mix(kh ^ mix(v))
-}
+// setAbs sets an entry.
+func (w *world) setAbs(k absKey, v uint64) { w.abs[k] = v }
 
 // absRecord updates the abstract state for a record replica i persisted.
 func (w *world) absRecord(i int, rec any) {
@@ -55,17 +46,108 @@ func (w *world) absRecord(i int, rec any) {
 	if in, ok := topicOf(rec); ok {
 		topic = mix(topic ^ mix(uint64(in.Replica)<<32|in.Slot))
 	}
+	// The value: the kept fields, with commands reduced to their kinds
+	// (which command an instance holds is fixed by its leader; whether it
+	// holds one, a Nop or nothing is what differs between replicas).
+	var b, cb []byte
 	if v.Kind() == reflect.Struct {
-		c := reflect.New(v.Type()).Elem()
-		c.Set(v)
-		for f := 0; f < c.NumField(); f++ {
-			if fv := c.Field(f); fv.CanSet() && !coarseKeeps(fv) {
-				fv.SetZero()
+		for f := 0; f < v.NumField(); f++ {
+			fv := v.Field(f)
+			switch {
+			case fv.Type() == commandsType:
+				cb = cb[:0]
+				for _, c := range fv.Interface().([]paxos.Command) {
+					cb = append(cb, byte(c.Op)+'0')
+				}
+				b = append(append(b, cb...), ';')
+			case coarseKeeps(fv):
+				b = fmt.Appendf(b, "%v;", fv.Interface())
 			}
 		}
-		v = c
+	} else {
+		b = fmt.Appendf(b, "%v", rec)
 	}
-	w.setAbs(absKey{i, topic}, maphash.String(w.hs, fmt.Sprintf("%+v", v.Interface())))
+	k := absKey{i, topic}
+	w.content[k] = maphash.Bytes(w.hs, cb)
+	w.setAbs(k, maphash.Bytes(w.hs, b))
+}
+
+var commandsType = reflect.TypeOf([]paxos.Command(nil))
+
+// symCell is the cell: a coarse summary of the abstract state, blind to
+// which replica or instance is which. Each instance contributes the set of
+// values the replicas hold for it (so "committed as a Nop somewhere, held
+// with its command elsewhere" is one situation however many replicas are
+// on each side), and the cell adds how many restarts happened (up to 3)
+// and how many replicas are down. Go-explore needs cells this coarse: an
+// archive of a few thousand cells lets its selection find the rare ones
+// again; a finer abstraction grows by tens of thousands of cells a minute.
+func (w *world) symCell() uint64 {
+	restarts, down := uint64(0), uint64(0)
+	per := map[uint64][]uint64{}
+	for k, v := range w.abs {
+		switch k.topic {
+		case topicInc:
+			restarts += v
+		case topicUp:
+			if v == 0 {
+				down++
+			}
+		default:
+			if !slices.Contains(per[k.topic], v) {
+				per[k.topic] = append(per[k.topic], v)
+			}
+		}
+	}
+	all := make([]uint64, 0, len(per))
+	for _, xs := range per {
+		slices.Sort(xs)
+		all = append(all, hashAll(xs))
+	}
+	slices.Sort(all)
+	all = slices.Compact(all)
+	return mix(hashAll(all) ^ mix(min(restarts, 3)<<8|down))
+}
+
+func hashAll(xs []uint64) uint64 {
+	h := uint64(len(xs))
+	for _, x := range xs {
+		h = mix(h*0x100000001b3 ^ x)
+	}
+	return h
+}
+
+// score rates the abstract state for the archive: how much the replicas
+// disagree. Per instance, each value (a command, a Nop, nothing) beyond
+// the first that some replica holds counts 3, and each state beyond the
+// first 1; each restart counts 1 (up to 2 per replica). A command
+// committed as a Nop at some replicas while another still holds it, or
+// held with different attributes, scores high: the situations where
+// safety bugs hide.
+func (w *world) score() int {
+	type seen struct{ full, content map[uint64]bool }
+	by := map[uint64]*seen{}
+	sc := 0
+	for k, v := range w.abs {
+		if k.topic == topicInc {
+			sc += int(min(v, 2))
+			continue
+		}
+		if k.topic == topicUp {
+			continue
+		}
+		s := by[k.topic]
+		if s == nil {
+			s = &seen{map[uint64]bool{}, map[uint64]bool{}}
+			by[k.topic] = s
+		}
+		s.full[v] = true
+		s.content[w.content[k]] = true
+	}
+	for _, s := range by {
+		sc += 3*(len(s.content)-1) + len(s.full) - 1
+	}
+	return sc
 }
 
 // coarseKeeps reports whether the abstraction keeps a record field:
@@ -90,8 +172,8 @@ func (w *world) absSnapshot(i int) {
 	}
 	for k := range w.abs {
 		if k.replica == i && k.topic != topicInc && k.topic != topicUp {
-			w.cell ^= mix(mix(uint64(k.replica)*0x100000001b3^k.topic) ^ mix(w.abs[k]))
 			delete(w.abs, k)
+			delete(w.content, k)
 		}
 	}
 }

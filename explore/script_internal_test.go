@@ -1,9 +1,13 @@
 package explore
 
 import (
+	"bytes"
+	"context"
 	"hash/maphash"
+	"os"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -164,5 +168,30 @@ func TestModelExpressesRule4aSchedule(t *testing.T) {
 	assert.Equal(t, s.w.failures, fails)
 	shrunk, fails := shrink(&cfg, 1, s.trace, maphash.MakeSeed())
 	require.NotEmpty(t, fails)
+
+	// Saved and read back, the shrunk schedule still fails.
+	var buf bytes.Buffer
+	require.NoError(t, WriteFile(&buf, File{Protocol: "epaxos", Replicas: 5, Commands: 2, TickStep: cfg.TickStep, Seed: 1, Actions: shrunk}))
+	file, err := ReadFile(&buf)
+	require.NoError(t, err)
+	fails, err = Replay(cfg, file.Seed, file.Actions)
+	require.NoError(t, err)
+	assert.NotEmpty(t, fails)
 	t.Logf("%d actions, %d after shrinking:\n%s", len(s.trace), len(shrunk), Format(shrunk))
+}
+
+// TestSearchFindsRule4a is the bar issue 10 sets: the randomized search
+// finds the rule-4a violation (N = 5, two commands) on its own, within a
+// minute on 2 cores. It does not yet (see the package doc), so it runs
+// only when PAXOS_EXPLORE_RULE4A=1; it is here to measure progress.
+func TestSearchFindsRule4a(t *testing.T) {
+	if os.Getenv("PAXOS_EXPLORE_RULE4A") != "1" {
+		t.Skip("the search does not find this bug within the budget yet; set PAXOS_EXPLORE_RULE4A=1 to try")
+	}
+	cfg := Config{Replicas: 5, Commands: 2, Depth: 300, Budget: 60 * time.Second, Seed: 1}
+	rule4aReplicas(&cfg)
+	res, err := Explore(context.Background(), cfg)
+	require.NoError(t, err)
+	require.NotNil(t, res.Violation, "%d walks, %d steps, %d states in %s", res.Walks, res.Steps, res.States, res.Elapsed)
+	t.Logf("found after %s:\n%s", res.Violation.FoundAfter, Format(res.Violation.Schedule))
 }

@@ -104,10 +104,10 @@ type world struct {
 	hs        maphash.Seed
 	cmds      []paxos.Command
 	sw        *swarm // the walk's weights; nil when replaying
-	// abs is the abstract state and cell its hash (see abstract.go); abs
-	// is nil when replaying.
-	abs  map[absKey]uint64
-	cell uint64
+	// abs is the abstract state (see abstract.go), nil when replaying;
+	// content holds the commands part of each entry.
+	abs     map[absKey]uint64
+	content map[absKey]uint64
 }
 
 func newWorld(cfg *Config, seed uint64, hs maphash.Seed, guided bool) *world {
@@ -116,7 +116,7 @@ func newWorld(cfg *Config, seed uint64, hs maphash.Seed, guided bool) *world {
 		persisted: make([]paxos.Persisted, n), recHash: make([]uint64, n),
 		decSeen: map[uint64]bool{}, proposed: make([]int, cfg.Commands), hs: hs, cmds: cfg.commands()}
 	if guided {
-		w.abs = map[absKey]uint64{}
+		w.abs, w.content = map[absKey]uint64{}, map[absKey]uint64{}
 	}
 	for i := 0; i < n; i++ {
 		if err := w.start(i, nil); err != nil {
@@ -284,6 +284,13 @@ func (w *world) apply(a *Action) bool {
 	c := w.cfg
 	switch a.Kind {
 	case Deliver, Dup, Drop:
+		if a.key == "" {
+			b, err := paxos.EncodeMessage(a.Msg)
+			if err != nil {
+				return false
+			}
+			a.key = string(b)
+		}
 		i := w.find(a.key)
 		if i < 0 {
 			return false

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -31,10 +32,13 @@ type exploreFlags struct {
 	crashes    int
 	drops      int
 	tickStep   int
+	proposals  int
 	workers    int
 	thrifty    bool
 	noShrink   bool
 	showWalked bool
+	out        string
+	replay     string
 }
 
 func runExplore(args []string, stdout, stderr io.Writer) int {
@@ -52,10 +56,13 @@ func runExplore(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&f.crashes, "crashes", 6, "most crashes per walk")
 	fs.IntVar(&f.drops, "drops", 40, "most message drops per walk")
 	fs.IntVar(&f.tickStep, "tick-step", 5, "ticks per tick action")
+	fs.IntVar(&f.proposals, "proposals", 1, "times each command may be proposed (2: a client retries at another replica)")
 	fs.IntVar(&f.workers, "workers", 0, "walks run in parallel (0 = GOMAXPROCS)")
 	fs.BoolVar(&f.thrifty, "thrifty", false, "thrifty replicas (phase 2 / PreAccept to the needed quorum only)")
 	fs.BoolVar(&f.noShrink, "no-shrink", false, "print the schedule as walked, not shrunk")
 	fs.BoolVar(&f.showWalked, "v", false, "also print the schedule as walked, before shrinking")
+	fs.StringVar(&f.out, "out", "explore-violation.json", "on a violation, write its schedule to this file for --replay")
+	fs.StringVar(&f.replay, "replay", "", "replay the schedule in FILE (written by --out) instead of exploring")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -65,20 +72,24 @@ func runExplore(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		return usageError(stderr, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	}
+	if f.replay != "" {
+		return replaySchedule(f.replay, stdout, stderr)
+	}
 	cfg := explore.Config{
-		Protocol:   f.protocol,
-		Replicas:   f.replicas,
-		Commands:   f.commands,
-		Depth:      f.depth,
-		Walks:      f.walks,
-		Budget:     f.budget,
-		Seed:       f.seed,
-		MaxCrashes: f.crashes,
-		MaxDrops:   f.drops,
-		TickStep:   f.tickStep,
-		Workers:    f.workers,
-		NoShrink:   f.noShrink,
-		Replica:    paxos.Config{Thrifty: f.thrifty, InitialLeader: -1},
+		Protocol:     f.protocol,
+		Replicas:     f.replicas,
+		Commands:     f.commands,
+		Depth:        f.depth,
+		Walks:        f.walks,
+		Budget:       f.budget,
+		Seed:         f.seed,
+		MaxCrashes:   f.crashes,
+		MaxDrops:     f.drops,
+		TickStep:     f.tickStep,
+		MaxProposals: f.proposals,
+		Workers:      f.workers,
+		NoShrink:     f.noShrink,
+		Replica:      paxos.Config{Thrifty: f.thrifty, InitialLeader: -1},
 	}
 	name := f.protocol
 	if f.mutant != "" {
@@ -93,8 +104,8 @@ func runExplore(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case f.replicas < 1 || f.replicas > quorum.MaxReplicas:
 		return usageError(stderr, fmt.Sprintf("--replicas %d: want 1..%d", f.replicas, quorum.MaxReplicas))
-	case f.commands < 1 || f.depth < 1 || f.tickStep < 1:
-		return usageError(stderr, "--commands, --depth and --tick-step must be at least 1")
+	case f.commands < 1 || f.depth < 1 || f.tickStep < 1 || f.proposals < 1:
+		return usageError(stderr, "--commands, --depth, --tick-step and --proposals must be at least 1")
 	case f.walks < 0 || f.budget < 0 || f.crashes < 0 || f.drops < 0 || f.workers < 0:
 		return usageError(stderr, "--walks, --budget, --crashes, --drops and --workers must not be negative")
 	case f.walks == 0 && f.budget == 0:
@@ -128,23 +139,69 @@ func runExplore(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "schedule as walked:\n%s", explore.Format(v.Walked))
 	}
 	fmt.Fprintf(stdout, "schedule:\n%s", explore.Format(v.Schedule))
-	fmt.Fprintf(stdout, "replay: %s\n", exploreReplay(f, v.Seed))
+	if f.out != "" {
+		file := explore.File{Protocol: f.protocol, Mutant: f.mutant, Replicas: f.replicas, Commands: f.commands,
+			TickStep: f.tickStep, Thrifty: f.thrifty, Seed: v.Seed, Failures: v.Failures, Actions: v.Schedule}
+		if f.mutant != "" {
+			file.Protocol = ""
+		}
+		if err := writeSchedule(f.out, file); err != nil {
+			fmt.Fprintf(stderr, "paxos explore: %v\n", err)
+			return exitFail
+		}
+		fmt.Fprintf(stdout, "replay: go run ./cmd/paxos explore --replay %s\n", f.out)
+	}
 	return exitFail
 }
 
-// exploreReplay is the command line that takes one walk again.
-func exploreReplay(f exploreFlags, seed uint64) string {
-	parts := []string{"go run ./cmd/paxos explore"}
-	if f.mutant != "" {
-		parts = append(parts, "--mutant "+f.mutant)
-	} else {
-		parts = append(parts, "--protocol "+f.protocol)
+func writeSchedule(path string, file explore.File) error {
+	fh, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
 	}
-	parts = append(parts, fmt.Sprintf("--replicas %d --commands %d --depth %d", f.replicas, f.commands, f.depth),
-		fmt.Sprintf("--crashes %d --drops %d --tick-step %d", f.crashes, f.drops, f.tickStep))
-	if f.thrifty {
-		parts = append(parts, "--thrifty")
+	if err := explore.WriteFile(fh, file); err != nil {
+		fh.Close()
+		return fmt.Errorf("--out %s: %w", path, err)
 	}
-	parts = append(parts, fmt.Sprintf("--seed %d --walks 1 --budget 0", seed))
-	return strings.Join(parts, " ")
+	return fh.Close()
+}
+
+// replaySchedule replays a schedule file and prints what it shows: exit 1
+// when it still breaks an invariant, 0 when it no longer does.
+func replaySchedule(path string, stdout, stderr io.Writer) int {
+	fh, err := os.Open(path)
+	if err != nil {
+		return usageError(stderr, "--replay: "+err.Error())
+	}
+	defer fh.Close()
+	file, err := explore.ReadFile(fh)
+	if err != nil {
+		return usageError(stderr, fmt.Sprintf("--replay %s: %v", path, err))
+	}
+	cfg := explore.Config{Protocol: file.Protocol, Replicas: file.Replicas, Commands: file.Commands, TickStep: file.TickStep,
+		MaxCrashes: len(file.Actions) + 1, MaxDrops: len(file.Actions) + 1, MaxProposals: len(file.Actions) + 1,
+		Replica: paxos.Config{Thrifty: file.Thrifty, InitialLeader: -1}}
+	name := file.Protocol
+	if file.Mutant != "" {
+		m, err := paxos.LookupMutant(file.Mutant)
+		if err != nil {
+			return usageError(stderr, fmt.Sprintf("--replay %s: %v", path, err))
+		}
+		cfg.New, name = m.New, file.Mutant
+	}
+	fails, err := explore.Replay(cfg, file.Seed, file.Actions)
+	if err != nil {
+		fmt.Fprintf(stderr, "paxos explore: replay %s: %v\n", path, err)
+		return exitUsage
+	}
+	fmt.Fprintf(stdout, "%s n=%d: replayed %d actions from %s\n%s", name, file.Replicas, len(file.Actions), path, explore.Format(file.Actions))
+	if len(fails) == 0 {
+		fmt.Fprintln(stdout, "no violation")
+		return exitOK
+	}
+	fmt.Fprintln(stdout, "VIOLATION:")
+	for _, msg := range fails {
+		fmt.Fprintf(stdout, "  %s\n", msg)
+	}
+	return exitFail
 }
