@@ -49,9 +49,10 @@
 //
 // Swarm walks. Each walk draws its own weights from its seed: per action
 // kind (some kinds switched off: walks without restarts stop replicas for
-// good), per message type, per replica (sleepy replicas rarely tick), and,
-// for each phase of 5 to 40 steps, which links and which instances are
-// cut. A message sent over a cut link, or about a cut instance (a body
+// good), per message type, per replica (sleepy replicas rarely tick), how
+// often a delivery takes the newest message (completing one exchange after
+// another while the rest of each broadcast waits), and, for each phase of
+// 5 to 40 steps, which links and which instances are cut. A message sent over a cut link, or about a cut instance (a body
 // with a paxos.Instance field names one), is late: picked a hundred times
 // less often than the rest, so it usually never arrives. Varied weights
 // reach corners one fixed distribution visits almost never, and cuts give

@@ -178,7 +178,11 @@ func TestModelExpressesRule4aSchedule(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEmpty(t, fails)
 	t.Logf("%d actions, %d after shrinking:\n%s", len(s.trace), len(shrunk), Format(shrunk))
+	rule4aShrunk = shrunk
 }
+
+// rule4aShrunk is the shrunk schedule, for measurements.
+var rule4aShrunk []Action
 
 // TestSearchFindsRule4a is the bar issue 10 sets: the randomized search
 // finds the rule-4a violation (N = 5, two commands) on its own, within a

@@ -8,7 +8,8 @@ import (
 )
 
 // swarm is one walk's random weights. Some hold for the whole walk (which
-// action kinds it takes at all, how often a message type is picked); the
+// action kinds it takes at all, how often a message type is picked, how
+// often a delivery takes the newest message, how often a replica ticks); the
 // rest are drawn again at the start of every phase, a run of 5 to 40
 // steps: which directed links are cut (a message sent over a cut link is
 // late: picked a hundred times less often than the others, so it usually
@@ -38,6 +39,10 @@ type swarm struct {
 	topics map[paxos.Instance]bool
 	// outbox: the chance that a crash loses what the replica sent.
 	outbox float64
+	// lifo: the chance that a delivery takes the newest message in
+	// flight that is not late, which completes one exchange after another
+	// and leaves the rest of each broadcast waiting.
+	lifo float64
 }
 
 func newSwarm(seed uint64, n int) *swarm {
@@ -55,6 +60,7 @@ func newSwarm(seed uint64, n int) *swarm {
 	s.late = s.pick(0, 0, 0.05, 0.2)
 	s.topic = s.pick(0, 0.3, 0.5)
 	s.outbox = s.pick(0, 0.5, 1)
+	s.lifo = s.pick(0, 0, 0.5, 0.9)
 	s.newPhase()
 	return s
 }
@@ -108,6 +114,10 @@ func (s *swarm) weigh(m paxos.Message) float64 {
 	}
 	return tw
 }
+
+// lateBelow: a weight under it marks a late message (type weights are at
+// least 0.05, late ones at most 3/100).
+const lateBelow = 0.04
 
 var instanceType = reflect.TypeOf(paxos.Instance{})
 
@@ -196,6 +206,14 @@ func choose(w *world, sw *swarm) (Action, bool) {
 	a := Action{Kind: k}
 	switch k {
 	case Deliver, Drop, Dup:
+		if k == Deliver && sw.lifo > 0 && rng.Float64() < sw.lifo {
+			for i := len(w.pending) - 1; i >= 0; i-- {
+				if w.pending[i].weight >= lateBelow {
+					a.Msg, a.key = w.pending[i].m, w.pending[i].key
+					return a, true
+				}
+			}
+		}
 		ws := make([]float64, len(w.pending))
 		for i, p := range w.pending {
 			ws[i] = p.weight
