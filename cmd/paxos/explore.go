@@ -39,6 +39,7 @@ type exploreFlags struct {
 	showWalked bool
 	out        string
 	replay     string
+	q1, q2     int
 }
 
 func runExplore(args []string, stdout, stderr io.Writer) int {
@@ -58,6 +59,8 @@ func runExplore(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&f.tickStep, "tick-step", 5, "ticks per tick action")
 	fs.IntVar(&f.proposals, "proposals", 1, "times each command may be proposed (2: a client retries at another replica)")
 	fs.IntVar(&f.workers, "workers", 0, "walks run in parallel (0 = GOMAXPROCS)")
+	fs.IntVar(&f.q1, "q1", 0, "phase-1 quorum size (with --q2: counting quorums, q1+q2 must exceed N)")
+	fs.IntVar(&f.q2, "q2", 0, "phase-2 quorum size (with --q1)")
 	fs.BoolVar(&f.thrifty, "thrifty", false, "thrifty replicas (phase 2 / PreAccept to the needed quorum only)")
 	fs.BoolVar(&f.noShrink, "no-shrink", false, "print the schedule as walked, not shrunk")
 	fs.BoolVar(&f.showWalked, "v", false, "also print the schedule as walked, before shrinking")
@@ -110,6 +113,15 @@ func runExplore(args []string, stdout, stderr io.Writer) int {
 		return usageError(stderr, "--walks, --budget, --crashes, --drops and --workers must not be negative")
 	case f.walks == 0 && f.budget == 0:
 		return usageError(stderr, "unbounded: set --walks, --budget or both")
+	case (f.q1 == 0) != (f.q2 == 0):
+		return usageError(stderr, "--q1 and --q2 go together")
+	}
+	if f.q1 != 0 {
+		q, err := quorum.NewCounting(f.replicas, f.q1, f.q2)
+		if err != nil {
+			return usageError(stderr, err.Error())
+		}
+		cfg.Replica.Quorums = q
 	}
 	// Zero means "default" in explore.Config; the flags mean zero.
 	if f.crashes == 0 {

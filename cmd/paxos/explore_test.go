@@ -16,6 +16,14 @@ func TestExplorePassesOnACorrectProtocol(t *testing.T) {
 	assert.Contains(t, out, "no violation")
 }
 
+func TestExploreFlexibleQuorums(t *testing.T) {
+	code, out, errOut := runCLI("explore", "--protocol", "flexible", "--replicas", "5", "--q1", "4", "--q2", "2", "--thrifty", "--walks", "50", "--budget", "0")
+	require.Equal(t, exitOK, code, out+errOut)
+	assert.Contains(t, out, "no violation")
+	code, _, errOut = runCLI("explore", "--protocol", "flexible", "--replicas", "5", "--q1", "2", "--q2", "2", "--walks", "5")
+	assert.Equal(t, exitUsage, code, errOut)
+}
+
 func TestExploreUsageErrors(t *testing.T) {
 	cases := map[string][]string{
 		"unknown protocol": {"explore", "--protocol", "raft"},
