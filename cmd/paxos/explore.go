@@ -53,7 +53,7 @@ func runExplore(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&f.depth, "depth", 200, "most actions per walk")
 	fs.IntVar(&f.walks, "walks", 0, "walks to run (0 = until --budget)")
 	fs.DurationVar(&f.budget, "budget", time.Minute, "wall-clock budget (0 = until --walks are done)")
-	fs.Uint64Var(&f.seed, "seed", 1, "first walk's seed (with --walks 1: replay that walk)")
+	fs.Uint64Var(&f.seed, "seed", 1, "seed of the first walk (walk k uses seed+k)")
 	fs.IntVar(&f.crashes, "crashes", 6, "most crashes per walk")
 	fs.IntVar(&f.drops, "drops", 40, "most message drops per walk")
 	fs.IntVar(&f.tickStep, "tick-step", 5, "ticks per tick action")
