@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/explore"
+	"github.com/paxos-lab/paxos/quorum"
+)
+
+func init() {
+	register("explore", "bounded schedule exploration (a small model checker): invariants after every step", runExplore)
+}
+
+// exploreFlags holds the parsed flags of `paxos explore`.
+type exploreFlags struct {
+	protocol   string
+	mutant     string
+	replicas   int
+	commands   int
+	depth      int
+	walks      int
+	budget     time.Duration
+	seed       uint64
+	crashes    int
+	drops      int
+	tickStep   int
+	proposals  int
+	workers    int
+	thrifty    bool
+	noShrink   bool
+	showWalked bool
+	out        string
+	replay     string
+	q1, q2     int
+}
+
+func runExplore(args []string, stdout, stderr io.Writer) int {
+	var f exploreFlags
+	fs := flag.NewFlagSet("paxos explore", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.protocol, "protocol", "epaxos", "protocol to explore (registered: "+strings.Join(paxos.Protocols(), ", ")+")")
+	fs.StringVar(&f.mutant, "mutant", "", "explore a registered planted-bug variant instead of --protocol")
+	fs.IntVar(&f.replicas, "replicas", 3, "cluster size N")
+	fs.IntVar(&f.commands, "commands", 2, "puts on one key to propose")
+	fs.IntVar(&f.depth, "depth", 200, "most actions per walk")
+	fs.IntVar(&f.walks, "walks", 0, "walks to run (0 = until --budget)")
+	fs.DurationVar(&f.budget, "budget", time.Minute, "wall-clock budget (0 = until --walks are done)")
+	fs.Uint64Var(&f.seed, "seed", 1, "seed of the first walk (walk k uses seed+k)")
+	fs.IntVar(&f.crashes, "crashes", 6, "most crashes per walk")
+	fs.IntVar(&f.drops, "drops", 40, "most message drops per walk")
+	fs.IntVar(&f.tickStep, "tick-step", 5, "ticks per tick action")
+	fs.IntVar(&f.proposals, "proposals", 1, "times each command may be proposed (2: a client retries at another replica)")
+	fs.IntVar(&f.workers, "workers", 0, "walks run in parallel (0 = GOMAXPROCS)")
+	fs.IntVar(&f.q1, "q1", 0, "phase-1 quorum size (with --q2: counting quorums, q1+q2 must exceed N)")
+	fs.IntVar(&f.q2, "q2", 0, "phase-2 quorum size (with --q1)")
+	fs.BoolVar(&f.thrifty, "thrifty", false, "thrifty replicas (phase 2 / PreAccept to the needed quorum only)")
+	fs.BoolVar(&f.noShrink, "no-shrink", false, "print the schedule as walked, not shrunk")
+	fs.BoolVar(&f.showWalked, "v", false, "also print the schedule as walked, before shrinking")
+	fs.StringVar(&f.out, "out", "explore-violation.json", "on a violation, write its schedule to this file for --replay")
+	fs.StringVar(&f.replay, "replay", "", "replay the schedule in FILE (written by --out) instead of exploring")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		return usageError(stderr, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	}
+	if f.replay != "" {
+		return replaySchedule(f.replay, stdout, stderr)
+	}
+	cfg := explore.Config{
+		Protocol:     f.protocol,
+		Replicas:     f.replicas,
+		Commands:     f.commands,
+		Depth:        f.depth,
+		Walks:        f.walks,
+		Budget:       f.budget,
+		Seed:         f.seed,
+		MaxCrashes:   f.crashes,
+		MaxDrops:     f.drops,
+		TickStep:     f.tickStep,
+		MaxProposals: f.proposals,
+		Workers:      f.workers,
+		NoShrink:     f.noShrink,
+		Replica:      paxos.Config{Thrifty: f.thrifty, InitialLeader: -1},
+	}
+	name := f.protocol
+	if f.mutant != "" {
+		m, err := paxos.LookupMutant(f.mutant)
+		if err != nil {
+			return usageError(stderr, "--mutant: "+err.Error())
+		}
+		cfg.New, name = m.New, f.mutant
+	} else if !registered(f.protocol) {
+		return usageError(stderr, fmt.Sprintf("--protocol: unknown protocol %q; registered: %s", f.protocol, strings.Join(paxos.Protocols(), ", ")))
+	}
+	switch {
+	case f.replicas < 1 || f.replicas > quorum.MaxReplicas:
+		return usageError(stderr, fmt.Sprintf("--replicas %d: want 1..%d", f.replicas, quorum.MaxReplicas))
+	case f.commands < 1 || f.depth < 1 || f.tickStep < 1 || f.proposals < 1:
+		return usageError(stderr, "--commands, --depth, --tick-step and --proposals must be at least 1")
+	case f.walks < 0 || f.budget < 0 || f.crashes < 0 || f.drops < 0 || f.workers < 0:
+		return usageError(stderr, "--walks, --budget, --crashes, --drops and --workers must not be negative")
+	case f.walks == 0 && f.budget == 0:
+		return usageError(stderr, "unbounded: set --walks, --budget or both")
+	case (f.q1 == 0) != (f.q2 == 0):
+		return usageError(stderr, "--q1 and --q2 go together")
+	}
+	if f.q1 != 0 {
+		q, err := quorum.NewCounting(f.replicas, f.q1, f.q2)
+		if err != nil {
+			return usageError(stderr, err.Error())
+		}
+		cfg.Replica.Quorums = q
+	}
+	// Zero means "default" in explore.Config; the flags mean zero.
+	if f.crashes == 0 {
+		cfg.MaxCrashes = -1
+	}
+	if f.drops == 0 {
+		cfg.MaxDrops = -1
+	}
+	res, err := explore.Explore(context.Background(), cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "paxos explore: %s: %v\n", name, err)
+		return exitUsage
+	}
+	fmt.Fprintf(stdout, "%s n=%d commands=%d depth=%d: %d walks, %d steps, %d distinct states, %s\n",
+		name, f.replicas, f.commands, f.depth, res.Walks, res.Steps, res.States, res.Elapsed.Round(time.Millisecond))
+	v := res.Violation
+	if v == nil {
+		fmt.Fprintln(stdout, "no violation")
+		return exitOK
+	}
+	fmt.Fprintf(stdout, "VIOLATION in walk %d (found after %s, %d actions walked, %d after shrinking):\n",
+		v.Seed, v.FoundAfter.Round(time.Millisecond), len(v.Walked), len(v.Schedule))
+	for _, msg := range v.Failures {
+		fmt.Fprintf(stdout, "  %s\n", msg)
+	}
+	if f.showWalked {
+		fmt.Fprintf(stdout, "schedule as walked:\n%s", explore.Format(v.Walked))
+	}
+	fmt.Fprintf(stdout, "schedule:\n%s", explore.Format(v.Schedule))
+	if f.out != "" {
+		file := explore.File{Protocol: f.protocol, Mutant: f.mutant, Replicas: f.replicas, Commands: f.commands,
+			TickStep: f.tickStep, Thrifty: f.thrifty, Seed: v.Seed, Failures: v.Failures, Actions: v.Schedule}
+		if f.mutant != "" {
+			file.Protocol = ""
+		}
+		if err := writeSchedule(f.out, file); err != nil {
+			fmt.Fprintf(stderr, "paxos explore: %v\n", err)
+			return exitFail
+		}
+		fmt.Fprintf(stdout, "replay: go run ./cmd/paxos explore --replay %s\n", f.out)
+	}
+	return exitFail
+}
+
+func writeSchedule(path string, file explore.File) error {
+	fh, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	if err := explore.WriteFile(fh, file); err != nil {
+		fh.Close()
+		return fmt.Errorf("--out %s: %w", path, err)
+	}
+	return fh.Close()
+}
+
+// replaySchedule replays a schedule file and prints what it shows: exit 1
+// when it still breaks an invariant, 0 when it no longer does.
+func replaySchedule(path string, stdout, stderr io.Writer) int {
+	fh, err := os.Open(path)
+	if err != nil {
+		return usageError(stderr, "--replay: "+err.Error())
+	}
+	defer fh.Close()
+	file, err := explore.ReadFile(fh)
+	if err != nil {
+		return usageError(stderr, fmt.Sprintf("--replay %s: %v", path, err))
+	}
+	cfg := explore.Config{Protocol: file.Protocol, Replicas: file.Replicas, Commands: file.Commands, TickStep: file.TickStep,
+		MaxCrashes: len(file.Actions) + 1, MaxDrops: len(file.Actions) + 1, MaxProposals: len(file.Actions) + 1,
+		Replica: paxos.Config{Thrifty: file.Thrifty, InitialLeader: -1}}
+	name := file.Protocol
+	if file.Mutant != "" {
+		m, err := paxos.LookupMutant(file.Mutant)
+		if err != nil {
+			return usageError(stderr, fmt.Sprintf("--replay %s: %v", path, err))
+		}
+		cfg.New, name = m.New, file.Mutant
+	}
+	fails, err := explore.Replay(cfg, file.Seed, file.Actions)
+	if err != nil {
+		fmt.Fprintf(stderr, "paxos explore: replay %s: %v\n", path, err)
+		return exitUsage
+	}
+	fmt.Fprintf(stdout, "%s n=%d: replayed %d actions from %s\n%s", name, file.Replicas, len(file.Actions), path, explore.Format(file.Actions))
+	if len(fails) == 0 {
+		fmt.Fprintln(stdout, "no violation")
+		return exitOK
+	}
+	fmt.Fprintln(stdout, "VIOLATION:")
+	for _, msg := range fails {
+		fmt.Fprintf(stdout, "  %s\n", msg)
+	}
+	return exitFail
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestExplorePassesOnACorrectProtocol(t *testing.T) {
+	code, out, errOut := runCLI("explore", "--protocol", "basic", "--replicas", "3", "--walks", "50", "--budget", "0")
+	require.Equal(t, exitOK, code, out+errOut)
+	assert.Contains(t, out, "basic n=3 commands=2 depth=200: 50 walks")
+	assert.Contains(t, out, "no violation")
+}
+
+func TestExploreFlexibleQuorums(t *testing.T) {
+	code, out, errOut := runCLI("explore", "--protocol", "flexible", "--replicas", "5", "--q1", "4", "--q2", "2", "--thrifty", "--walks", "50", "--budget", "0")
+	require.Equal(t, exitOK, code, out+errOut)
+	assert.Contains(t, out, "no violation")
+	code, _, errOut = runCLI("explore", "--protocol", "flexible", "--replicas", "5", "--q1", "2", "--q2", "2", "--walks", "5")
+	assert.Equal(t, exitUsage, code, errOut)
+}
+
+func TestExploreUsageErrors(t *testing.T) {
+	cases := map[string][]string{
+		"unknown protocol": {"explore", "--protocol", "raft"},
+		"unknown mutant":   {"explore", "--mutant", "basic/none-such"},
+		"zero replicas":    {"explore", "--replicas", "0"},
+		"zero commands":    {"explore", "--commands", "0"},
+		"unbounded":        {"explore", "--walks", "0", "--budget", "0"},
+		"negative walks":   {"explore", "--walks", "-1"},
+		"stray argument":   {"explore", "extra"},
+		"missing replay":   {"explore", "--replay", filepath.Join(t.TempDir(), "none.json")},
+	}
+	for name, args := range cases {
+		code, _, errOut := runCLI(args...)
+		assert.Equal(t, exitUsage, code, "%s: %s", name, errOut)
+	}
+}
+
+func TestExploreReplaysAScheduleFile(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "s.json")
+	require.NoError(t, os.WriteFile(good, []byte(`{"protocol": "basic", "replicas": 3, "commands": 2, "tick_step": 5, "seed": 7,
+ "actions": [{"kind": "propose", "replica": 1}, {"kind": "tick", "replica": 1}]}`), 0o644))
+	code, out, errOut := runCLI("explore", "--replay", good)
+	require.Equal(t, exitOK, code, out+errOut)
+	assert.Contains(t, out, "replayed 2 actions")
+	assert.Contains(t, out, "propose c0 at 1")
+	assert.Contains(t, out, "no violation")
+
+	bad := filepath.Join(dir, "bad.json")
+	require.NoError(t, os.WriteFile(bad, []byte(`{"protocol": "basic", "replicas": 3, "commands": 2, "tick_step": 5,
+ "actions": [{"kind": "teleport"}]}`), 0o644))
+	code, _, errOut = runCLI("explore", "--replay", bad)
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, "unknown action kind")
+}

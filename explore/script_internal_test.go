@@ -1,0 +1,201 @@
+package explore
+
+import (
+	"bytes"
+	"context"
+	"hash/maphash"
+	"os"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/paxos-lab/paxos"
+	_ "github.com/paxos-lab/paxos/protocols"
+)
+
+// scripted drives a world by hand, for tests of the model itself.
+type scripted struct {
+	t     *testing.T
+	w     *world
+	trace []Action
+}
+
+func instOf(m paxos.Message) paxos.Instance {
+	v := reflect.ValueOf(m.Body)
+	if f := v.FieldByName("Inst"); f.IsValid() {
+		return f.Interface().(paxos.Instance)
+	}
+	return paxos.Instance{}
+}
+
+func typeName(m paxos.Message) string { return reflect.TypeOf(m.Body).Name() }
+
+// match selects messages by sender (-1: any), receiver (-1: any), type
+// ("" any) and instance (zero: any).
+func match(from, to int, typ string, in paxos.Instance) func(paxos.Message) bool {
+	return func(m paxos.Message) bool {
+		return (from < 0 || int(m.From) == from) && (to < 0 || int(m.To) == to) &&
+			(typ == "" || typeName(m) == typ) && (in == paxos.Instance{} || instOf(m) == in)
+	}
+}
+
+func (s *scripted) do(a Action) {
+	s.t.Helper()
+	require.True(s.t, s.w.apply(&a), "%v", a)
+	s.trace = append(s.trace, a)
+}
+
+// deliverAll delivers every message matching pred, including ones sent meanwhile.
+func (s *scripted) deliverAll(pred func(paxos.Message) bool) int {
+	n := 0
+	for {
+		i := -1
+		for j, p := range s.w.pending {
+			if pred(p.m) {
+				i = j
+				break
+			}
+		}
+		if i < 0 {
+			return n
+		}
+		s.do(Action{Kind: Deliver, Msg: s.w.pending[i].m, key: s.w.pending[i].key})
+		n++
+	}
+}
+
+func (s *scripted) dropAll(pred func(paxos.Message) bool) {
+	for i := len(s.w.pending) - 1; i >= 0; i-- {
+		if i < len(s.w.pending) && pred(s.w.pending[i].m) {
+			s.do(Action{Kind: Drop, Msg: s.w.pending[i].m, key: s.w.pending[i].key})
+		}
+	}
+}
+
+// tickUntil ticks replica i until a message matching pred is in flight.
+func (s *scripted) tickUntil(i int, pred func(paxos.Message) bool) {
+	s.t.Helper()
+	for k := 0; k < 200; k++ {
+		for _, p := range s.w.pending {
+			if pred(p.m) {
+				return
+			}
+		}
+		s.do(Action{Kind: Tick, Replica: paxos.NodeID(i)})
+	}
+	s.t.Fatalf("replica %d never sent the awaited message", i)
+}
+
+// rule4aReplicas builds the EPaxos replicas with the rule-4a bug of issue
+// 10 (a restart shrinks the per-key index rule 4a relies on). Once the fix
+// is merged, plain epaxos no longer has it and the bug lives on as the
+// registered mutant; until then plain epaxos is the buggy one.
+func rule4aReplicas(cfg *Config) {
+	if m, err := paxos.LookupMutant("epaxos/rule4a-after-restart"); err == nil {
+		cfg.New = m.New
+		return
+	}
+	cfg.Protocol = "epaxos"
+}
+
+// TestModelExpressesRule4aSchedule plays issue 10's schedule by hand
+// through the explorer's own model (its actions, its network, its crash
+// and restart, its invariant checks): the model can express the schedule
+// and catches the violation it leads to. This is a test of the model, not
+// of the search; see TestSearchFindsRule4a for that.
+func TestModelExpressesRule4aSchedule(t *testing.T) {
+	cfg := Config{Replicas: 5, Walks: 1, MaxDrops: 100000, MaxCrashes: 100}
+	rule4aReplicas(&cfg)
+	cfg = cfg.withDefaults()
+	s := &scripted{t: t, w: newWorld(&cfg, 1, maphash.MakeSeed(), false)}
+	any := -1
+	delta := paxos.Instance{Replica: 1, Slot: 1}
+	gamma := paxos.Instance{Replica: 0, Slot: 1}
+	notWM := func(m paxos.Message) bool { return typeName(m) != "Watermark" }
+	// (1) δ at 1 reaches 4 only; 1 crashes and restarts.
+	s.do(Action{Kind: Propose, Replica: 1, Command: 1})
+	s.deliverAll(match(1, 4, "PreAccept", delta))
+	s.do(Action{Kind: Crash, Replica: 1})
+	s.dropAll(match(1, any, "", paxos.Instance{}))
+	s.do(Action{Kind: Restart, Replica: 1})
+	// (2) 1 recovers δ; only 2 hears the Prepare; 2 recovers δ through 0 and 3.
+	s.tickUntil(1, match(1, any, "Prepare", delta))
+	s.deliverAll(match(1, 2, "Prepare", delta))
+	s.dropAll(func(m paxos.Message) bool { return m.From == 1 || m.To == 1 })
+	s.tickUntil(2, match(2, any, "Prepare", delta))
+	s.dropAll(match(2, 1, "", paxos.Instance{}))
+	s.dropAll(match(2, 4, "", paxos.Instance{}))
+	for k := 0; k < 5; k++ {
+		s.deliverAll(func(m paxos.Message) bool {
+			return notWM(m) && (m.From == 2 || m.To == 2) && m.From != 4 && m.To != 4 && (m.To != 1 || typeName(m) == "Commit")
+		})
+		s.dropAll(match(any, 4, "", paxos.Instance{}))
+	}
+	// (3) 1 restarts again.
+	s.do(Action{Kind: Crash, Replica: 1})
+	s.do(Action{Kind: Restart, Replica: 1})
+	s.dropAll(func(m paxos.Message) bool { return true })
+	// (4) γ at 0, pre-accepted unchanged by 1 and 2: fast commit; 4 hears
+	// the PreAccept too; 0 and 1 stop.
+	s.do(Action{Kind: Propose, Replica: 0, Command: 0})
+	s.deliverAll(match(0, 1, "PreAccept", gamma))
+	s.deliverAll(match(0, 2, "PreAccept", gamma))
+	s.deliverAll(match(0, 4, "PreAccept", gamma))
+	s.deliverAll(match(1, 0, "PreAcceptReply", gamma))
+	s.deliverAll(match(2, 0, "PreAcceptReply", gamma))
+	s.do(Action{Kind: Crash, Replica: 0})
+	s.do(Action{Kind: Crash, Replica: 1})
+	s.dropAll(func(m paxos.Message) bool { return true })
+	// (5) 4 recovers γ through 2 and 3.
+	for k := 0; k < 400 && len(s.w.failures) == 0; k++ {
+		s.do(Action{Kind: Tick, Replica: 4})
+		s.dropAll(func(m paxos.Message) bool { return instOf(m) == delta || !notWM(m) })
+		s.deliverAll(func(m paxos.Message) bool { return instOf(m) == gamma })
+		s.do(Action{Kind: Tick, Replica: 2})
+		s.do(Action{Kind: Tick, Replica: 3})
+		s.dropAll(func(m paxos.Message) bool { return instOf(m) == delta || !notWM(m) })
+	}
+	require.NotEmpty(t, s.w.failures, "the schedule must break an invariant")
+	assert.Contains(t, s.w.failures[0], "instance 0.1 decided twice")
+
+	// Replayed from scratch as a schedule, it fails the same way, and it
+	// shrinks.
+	fails, err := Replay(cfg, 1, s.trace)
+	require.NoError(t, err)
+	assert.Equal(t, s.w.failures, fails)
+	shrunk, fails := shrink(&cfg, 1, s.trace, maphash.MakeSeed())
+	require.NotEmpty(t, fails)
+
+	// Saved and read back, the shrunk schedule still fails.
+	var buf bytes.Buffer
+	require.NoError(t, WriteFile(&buf, File{Protocol: "epaxos", Replicas: 5, Commands: 2, TickStep: cfg.TickStep, Seed: 1, Actions: shrunk}))
+	file, err := ReadFile(&buf)
+	require.NoError(t, err)
+	fails, err = Replay(cfg, file.Seed, file.Actions)
+	require.NoError(t, err)
+	assert.NotEmpty(t, fails)
+	t.Logf("%d actions, %d after shrinking:\n%s", len(s.trace), len(shrunk), Format(shrunk))
+	rule4aShrunk = shrunk
+}
+
+// rule4aShrunk is the shrunk schedule, for measurements.
+var rule4aShrunk []Action
+
+// TestSearchFindsRule4a is the bar issue 10 sets: the randomized search
+// finds the rule-4a violation (N = 5, two commands) on its own, within a
+// minute on 2 cores. It does not yet (see the package doc), so it runs
+// only when PAXOS_EXPLORE_RULE4A=1; it is here to measure progress.
+func TestSearchFindsRule4a(t *testing.T) {
+	if os.Getenv("PAXOS_EXPLORE_RULE4A") != "1" {
+		t.Skip("the search does not find this bug within the budget yet; set PAXOS_EXPLORE_RULE4A=1 to try")
+	}
+	cfg := Config{Replicas: 5, Commands: 2, Depth: 300, Budget: 60 * time.Second, Seed: 1}
+	rule4aReplicas(&cfg)
+	res, err := Explore(context.Background(), cfg)
+	require.NoError(t, err)
+	require.NotNil(t, res.Violation, "%d walks, %d steps, %d states in %s", res.Walks, res.Steps, res.States, res.Elapsed)
+	t.Logf("found after %s:\n%s", res.Violation.FoundAfter, Format(res.Violation.Schedule))
+}
