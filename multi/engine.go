@@ -122,6 +122,7 @@ type Replica struct {
 	recovered uint64 // highest slot taken over in phase 1
 	waiting   []paxos.Command
 	leaseAck  []uint64 // heartbeat tick acknowledged by each replica, +1 (0 = none)
+	resentAt  []uint64 // tick of the last retransmission of Accepts to each replica
 	catchAt   []uint64 // tick of the last catch-up sent to each replica
 	heard     []uint64 // tick we last heard from each replica
 
@@ -219,6 +220,7 @@ func NewEngine(cfg paxos.Config, opt Options) (*Replica, error) {
 		store:       kv.New(),
 		pending:     map[paxos.CommandID]proposal{},
 		leaseAck:    make([]uint64, cfg.N),
+		resentAt:    make([]uint64, cfg.N),
 		catchAt:     make([]uint64, cfg.N),
 		heard:       make([]uint64, cfg.N),
 	}
@@ -723,7 +725,7 @@ func (r *Replica) becomeLeader() {
 	}
 	last := max(r.p1Max, r.lastSlot(), r.executed)
 	for i := range r.leaseAck {
-		r.leaseAck[i], r.catchAt[i], r.heard[i] = 0, 0, r.ticks
+		r.leaseAck[i], r.catchAt[i], r.heard[i], r.resentAt[i] = 0, 0, r.ticks, 0
 	}
 	r.next, r.recovered = last+1, last
 	for s := r.executed + 1; s <= last; s++ {
@@ -825,14 +827,21 @@ func (r *Replica) tryCommit(s uint64, e *entry) {
 
 // retransmit resends an Accept not acknowledged within RetryTicks to each
 // replica that has not acknowledged it but has since answered a heartbeat
-// sent after the Accept (widening a thrifty quorum to the replicas that are
-// alive). Such a replica's Accepted, sent before that reply, should have
-// been processed: the Accept or its answer was lost. A replica that answered
-// nothing sent since is down or slow, or, when no replica did, this leader
-// has not yet processed the answers queued in front of it; resending then
-// would only add messages, and under overload turn the leader's queueing
-// delay into a storm of duplicate Accepts and Accepted replies.
+// sent after the Accept, and after the last Accept resent to it (widening a
+// thrifty quorum to the replicas that are alive). Such a replica's
+// Accepted, sent before that reply, should have been processed: the Accept
+// or its answer was lost. A replica that answered nothing sent since is
+// down or slow, or, when no replica did, this leader has not yet processed
+// the answers queued in front of it; resending then would only add
+// messages, and under overload turn the leader's queueing delay into a
+// storm of duplicate Accepts and Accepted replies. The evidence is kept per
+// replica (resentAt), not per slot: a replica that answers heartbeats
+// quickly but never acknowledges (one rebuilding after a lost disk) must not
+// keep pushing a slot's resend time past what a slower replica's heartbeat
+// replies can ever show, which starved the slower replica of the resend it
+// needed and stalled the log.
 func (r *Replica) retransmit() {
+	var resent quorum.Set
 	for s := r.executed + 1; s < r.next; s++ {
 		e := r.at(s)
 		if e == nil || e.committed || r.ticks-e.sentAt < uint64(r.cfg.RetryTicks) {
@@ -842,15 +851,18 @@ func (r *Replica) retransmit() {
 		for _, id := range r.others {
 			// leaseAck is one more than the latest acknowledged heartbeat
 			// tick; a heartbeat of tick sentAt may precede the Accept.
-			if !e.acks.Has(int(id)) && r.leaseAck[id] > e.sentAt+1 {
+			if !e.acks.Has(int(id)) && r.leaseAck[id] > max(e.sentAt, r.resentAt[id])+1 {
 				if a == nil {
 					a = Accept{Ballot: r.ballot, Slot: s, Cmds: e.cmds}
 				}
 				r.send(id, a)
+				resent = resent.Add(int(id))
 			}
 		}
-		if a != nil {
-			e.sentAt = r.ticks
+	}
+	for _, id := range r.others {
+		if resent.Has(int(id)) {
+			r.resentAt[id] = r.ticks
 		}
 	}
 }
