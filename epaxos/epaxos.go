@@ -55,12 +55,15 @@
 // quorum, has a member among them besides W). Let H[q] be the highest slot
 // of replica q they reported. A vote of W that a commit or a recovery could
 // count belongs to an instance the rest of whose quorum meets those peers,
-// so its slot is at most H[q]; and every instance W led and anyone else
-// heard of is at most H[W]. W then asks for the commits of every instance
+// so its slot is at most H[q]; and every instance W led that was committed,
+// or that an answering peer holds, is at most H[W] (one W led that reached
+// only peers that did not answer is not: see rebuild.go). W then asks for the commits of every instance
 // up to H that it does not hold committed (peers recover the undecided ones
 // as usual), and once it holds them all it persists a snapshot with its slot
 // counter past H[W] and RebuildRecord{Done: true}, and votes and leads
-// again. Peers that get W's query forget W's execution watermark, so that
+// again, except that it never casts a fast-path vote again (it lost the
+// memory of its own commands that recovery rule 4a relies on; see
+// rebuild.go). Peers that get W's query forget W's execution watermark, so that
 // garbage collection keeps what W still needs. A crash mid-rebuild restarts
 // the rebuild (RebuildRecord{}, SnapshotRecord.Rebuilding). Assumptions: at
 // most F replicas are crashed or rebuilding at once (otherwise W waits);
@@ -282,6 +285,7 @@ type Replica struct {
 	ready     paxos.Ready
 	stats     Stats
 	rb        *rebuild // rebuilding after a lost disk: no votes (rebuild.go)
+	rebuilt   bool     // rebuilt after a lost disk: never casts a fast-path vote (rebuild.go)
 }
 
 // Stats counts protocol events at one replica since it started.
@@ -852,7 +856,8 @@ func (r *Replica) onPreAccept(from paxos.NodeID, m PreAccept) {
 		reply.Changed = !(m.Ballot.Initial() && in.orig)
 	default:
 		seq, deps := r.attrs(m.Inst, m.Cmds, m.Seq, m.Deps, in.deps)
-		changed := !equalAttrs(seq, deps, m.Seq, m.Deps)
+		// A rebuilt replica never votes unchanged (see rebuild.go).
+		changed := !equalAttrs(seq, deps, m.Seq, m.Deps) || r.rebuilt
 		in.cmds, in.seq, in.deps, in.status = slices.Clone(m.Cmds), seq, deps, StatusPreAccepted
 		in.bal, in.vbal = m.Ballot, m.Ballot
 		in.orig = m.Ballot.Initial() && !changed

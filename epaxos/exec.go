@@ -225,7 +225,7 @@ func (r *Replica) noteExecuted(id paxos.Instance, c paxos.Command) {
 
 func (r *Replica) snapshot() SnapshotRecord {
 	snap := SnapshotRecord{Store: r.store.Snapshot(), ExecUpTo: slices.Clone(r.execUpTo), GCUpTo: slices.Clone(r.gcUpTo), NextSlot: r.nextSlot,
-		Index: make(map[string]IndexEntry, len(r.index)), Rebuilding: r.rb != nil}
+		Index: make(map[string]IndexEntry, len(r.index)), Rebuilding: r.rb != nil, Rebuilt: r.rebuilt}
 	for k, ki := range r.index {
 		snap.Index[k] = IndexEntry{Write: slices.Clone(ki.write), Read: slices.Clone(ki.read), WriteSeq: ki.writeSeq, ReadSeq: ki.readSeq,
 			ExecWrite: slices.Clone(ki.execWrite), ExecRead: slices.Clone(ki.execRead)}
@@ -260,6 +260,7 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 		copy(r.execUpTo, snap.ExecUpTo)
 		copy(r.gcUpTo, snap.GCUpTo)
 		r.nextSlot = max(r.nextSlot, snap.NextSlot)
+		r.rebuilt = r.rebuilt || snap.Rebuilt
 		for k, e := range snap.Index {
 			if len(e.Write) != r.n || len(e.Read) != r.n || (e.ExecWrite != nil && (len(e.ExecWrite) != r.n || len(e.ExecRead) != r.n)) {
 				return fmt.Errorf("snapshot index entry for key %q does not cover %d replicas", k, r.n)

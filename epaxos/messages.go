@@ -215,6 +215,9 @@ type SnapshotRecord struct {
 	// Rebuilding is set while the replica rebuilds after a lost disk (see
 	// RebuildRecord); its state then came from a peer's.
 	Rebuilding bool `msgpack:"rb,omitempty"`
+	// Rebuilt is set once a replica has rebuilt after a lost disk: it never
+	// casts a fast-path vote again (rebuild.go).
+	Rebuilt bool `msgpack:"rt,omitempty"`
 }
 
 func init() {

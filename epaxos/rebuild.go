@@ -17,6 +17,28 @@ import (
 // above H[q]; W would then vote on it again with no memory of its first
 // vote, and if W led it, W may lead the same slot again. The model has no
 // bound on message delay, so no rule without one closes that window.
+//
+// A rebuilt replica never casts a fast-path vote again: its PreAccept replies
+// always count as changed and it never holds a command leader's original
+// attributes from its own merge (SnapshotRecord.Rebuilt keeps this across
+// restarts). Recovery rule 4a rules a silent replica p out of γ's fast quorum
+// because p's index only grows, so p, having proposed an interfering δ,
+// could not have pre-accepted γ unchanged without adding δ. A rebuilt p has
+// lost that memory: the state it installed is a peer's committed state, in
+// which δ may be a Nop (decided by a recovery that never saw δ's command)
+// while a stale replica still holds δ as p proposed it. Such a p could
+// pre-accept γ unchanged, help fast-commit it, and then be ruled out by a
+// recovery at the stale replica: the bug of the restart case, with a lost
+// disk instead of a restart. Keeping p out of every fast quorum makes rule
+// 4a's conclusion true of it whatever it forgot. The cost: after a rebuild
+// a fast path needs the other members of a fast quorum.
+//
+// Left open: p's slot counter starts past H[p], the highest of its slots the
+// answering peers know. An instance p led that reached only replicas that did
+// not answer (and p) lies above H[p], and p may lead that slot again with
+// another command. Closing it needs p to recover its slots (H[p],
+// H[p]+Window] before leading (a command leader never has more than Window
+// instances uncommitted, so its slots above that are unused): not done yet.
 
 // RebuildQuery asks a peer for what a replica rebuilding after a lost disk
 // needs: the highest slot it knows of each replica, its committed state when
@@ -89,6 +111,9 @@ func rebuildMarkers(p *paxos.Persisted) (marker, done, installed bool) {
 // a rebuild was under way.
 func (r *Replica) startRebuild() error {
 	marker, done, installed := rebuildMarkers(r.cfg.Restore)
+	if done {
+		r.rebuilt = true
+	}
 	if done || (!r.cfg.Rebuild && !marker) {
 		return nil
 	}
@@ -281,6 +306,7 @@ func (r *Replica) rebuildDone() {
 	}
 	r.nextSlot = max(r.nextSlot, rb.high[r.id]+1, r.gcUpTo[r.id]+1)
 	r.rb = nil
+	r.rebuilt = true
 	// A snapshot makes the new slot counter durable (no slot of ours in
 	// use before the loss is ever led again, even after a crash), and
 	// the Done record after it ends the rebuild.
