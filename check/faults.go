@@ -63,6 +63,8 @@ var injectors = []struct {
 	{FaultCrash, injectBounces},
 	{FaultPartition, injectPartitions},
 	{FaultPartition, injectLeaderPartitions},
+	{FaultCrash, injectAnswerBounces},   // search_timing.go
+	{FaultPartition, injectBridgeDuels}, // search_timing.go
 	{FaultRecovery, injectRecovery},
 	{FaultWipe, injectWipes},
 }

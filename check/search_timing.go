@@ -1,0 +1,167 @@
+package check
+
+import (
+	"math/rand/v2"
+	"time"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/sim"
+)
+
+// Faults timed around the moments when one replica switches from one
+// proposer or leader to another. They watch replicas only through the
+// simulator's outputs (who answered whom, who sent on its own), never
+// through message types, and draw from random streams of their own.
+
+// injectAnswerBounces adds, when crashes are among the faults, bounces
+// timed by what a replica answers: when a replica answers a peer other
+// than the last peer it answered (a new proposer or leader is talking to
+// it: it has just promised, voted or acknowledged for someone new), it may
+// crash right after that step and restart 1 to 20 ms later, while the
+// previous proposer's messages are still in flight. What it should have
+// made durable before answering (a promise above all) is then all it
+// remembers when those older messages reach it. At most a budget of 2 to
+// 12 such bounces per run; a third of the runs have none.
+func injectAnswerBounces(e *faultEnv) {
+	s, n := e.s, e.n
+	rng := rand.New(rand.NewPCG(e.seed, 0x616e73776572))
+	if n < 3 || rng.IntN(3) == 0 {
+		return
+	}
+	budget := 2 + rng.IntN(11)
+	p := 0.1 + 0.6*rng.Float64()
+	last := make([]paxos.NodeID, n)
+	for i := range last {
+		last[i] = -1
+	}
+	e.observers = append(e.observers, func(o sim.Output) {
+		id := int(o.Replica)
+		if o.Input == nil || e.down[id] || budget == 0 {
+			return
+		}
+		from := o.Input.From
+		answered := false
+		for i := range o.Ready.Messages {
+			answered = answered || o.Ready.Messages[i].To == from
+		}
+		if !answered || from == last[id] {
+			return
+		}
+		fresh := last[id] >= 0
+		last[id] = from
+		if !fresh || rng.Float64() >= p {
+			return
+		}
+		budget--
+		back := time.Duration(1+rng.IntN(20)) * time.Millisecond
+		s.At(s.Now(), func() {
+			if e.crash(id) {
+				s.At(s.Now()+back, func() { e.restart(id) })
+			}
+		})
+	})
+}
+
+// injectBridgeDuels adds, when partitions are among the faults, dueling
+// proposers that cannot see each other. At one to four random times of the
+// fault window, the replicas other than a bridge (the replica that says it
+// leads, else a random one) are split into two halves that lose each other
+// both ways for 200 ms to 1.5 s, so each half is a majority only with the
+// bridge. The bridge then goes gray for a while: what it sends on its own
+// (on ticks: heartbeats, retries, timers) is lost, what it answers is
+// delivered. In half the runs it is muted outright until it answers a
+// single peer alone (typically the first phase-1 request of a side that
+// timed out), so that this side wins it and the other side's request,
+// started from the same view and often with an equal round, reaches it
+// next. In half the runs, leaders also go gray while a split lasts, so
+// that a leader that lost the bridge to the other side hears of it only
+// through its answers. Both halves stop hearing from the bridge at the same
+// moment, time out and start phase 1 at about the same time from the same
+// view; the bridge hears and answers both. A quarter of the runs have no
+// duels.
+func injectBridgeDuels(e *faultEnv) {
+	s, n, window := e.s, e.n, e.window
+	rng := rand.New(rand.NewPCG(e.seed, 0x6475656c))
+	if n < 3 || rng.IntN(4) == 0 {
+		return
+	}
+	grayUntil := make([]time.Duration, n)
+	duelUntil := time.Duration(0)
+	grayLeaders := rng.IntN(2) == 0
+	mute := rng.IntN(2) == 0
+	muted := make([][]link, n)
+	unmute := func(id int) {
+		if muted[id] != nil {
+			e.heal(muted[id])
+			muted[id] = nil
+		}
+	}
+	duels := 1 + rng.IntN(4)
+	for i := 0; i < duels; i++ {
+		t := dur(rng, 50*time.Millisecond, window-200*time.Millisecond)
+		split := dur(rng, 200*time.Millisecond, 1500*time.Millisecond)
+		gray := dur(rng, 50*time.Millisecond, 800*time.Millisecond)
+		perm := rng.Perm(n)
+		s.At(t, func() {
+			bridge := perm[0]
+			for i := 0; i < n; i++ {
+				if leads(s, i) {
+					bridge = i
+					break
+				}
+			}
+			var rest []int
+			for _, p := range perm {
+				if p != bridge {
+					rest = append(rest, p)
+				}
+			}
+			half := len(rest) / 2
+			cuts := e.cut(between(rest[:half], rest[half:]))
+			e.counts.partitions++
+			grayUntil[bridge] = max(grayUntil[bridge], min(s.Now()+gray, window))
+			if mute && muted[bridge] == nil {
+				// Mute the bridge until it answers one peer alone.
+				var all []link
+				for q := 0; q < n; q++ {
+					all = append(all, link{bridge, q})
+				}
+				muted[bridge] = e.cut(all)
+				s.At(min(s.Now()+gray, window), func() { unmute(bridge) })
+			}
+			duelUntil = max(duelUntil, min(s.Now()+split, window))
+			s.At(min(s.Now()+split, window), func() { e.heal(cuts) })
+		})
+	}
+	e.observers = append(e.observers, func(o sim.Output) {
+		id := int(o.Replica)
+		if muted[id] != nil && o.Input != nil && len(o.Ready.Messages) > 0 {
+			alone := true
+			for i := range o.Ready.Messages {
+				alone = alone && o.Ready.Messages[i].To == o.Input.From
+			}
+			if alone {
+				unmute(id) // this answer and what follows leave
+			}
+		}
+		if o.Input != nil || o.Proposed != nil || len(o.Ready.Messages) == 0 {
+			return
+		}
+		if s.Now() >= grayUntil[id] && !(grayLeaders && s.Now() < duelUntil && leads(s, id)) {
+			return
+		}
+		out := make([]link, 0, n)
+		for q := 0; q < n; q++ {
+			out = append(out, link{id, q})
+		}
+		e.cut(out)
+		s.At(s.Now(), func() { e.heal(out) })
+	})
+}
+
+// leads reports whether replica id is up and says it leads (a replica with
+// an IsLeader method).
+func leads(s *sim.Sim, id int) bool {
+	l, ok := s.Replica(paxos.NodeID(id)).(interface{ IsLeader() bool })
+	return ok && s.Alive(paxos.NodeID(id)) && l.IsLeader()
+}
