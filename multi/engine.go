@@ -61,6 +61,9 @@ type entry struct {
 	committed bool
 	acks      quorum.Set // leader: replicas that accepted at the current ballot
 	sentAt    uint64     // leader: tick the Accept was last sent
+	firstAt   uint64     // leader: tick the Accept was first sent
+	lastTo    quorum.Set // leader: replicas the last retransmission went to
+	resent    bool       // leader: the Accept was retransmitted
 }
 
 // proposal is a command proposed at this replica and not yet executed here.
@@ -807,6 +810,7 @@ func (r *Replica) flush(partial bool) {
 func (r *Replica) proposeSlot(s uint64, cmds []paxos.Command) {
 	e := r.ensure(s)
 	e.ballot, e.cmds, e.acks, e.sentAt = r.ballot, cmds, quorum.Of(int(r.me)), r.ticks
+	e.firstAt, e.lastTo, e.resent = r.ticks, 0, false
 	r.persist(AcceptRecord{Slot: s, Ballot: r.ballot, Cmds: cmds})
 	var a any = Accept{Ballot: r.ballot, Slot: s, Cmds: cmds} // boxed once for all
 	for _, id := range r.others {
@@ -839,18 +843,28 @@ func (r *Replica) retransmit() {
 			continue
 		}
 		var a any
+		var to quorum.Set
 		for _, id := range r.others {
 			// leaseAck is one more than the latest acknowledged heartbeat
-			// tick; a heartbeat of tick sentAt may precede the Accept.
-			if !e.acks.Has(int(id)) && r.leaseAck[id] > e.sentAt+1 {
+			// tick; a heartbeat of tick sentAt may precede the Accept. A
+			// replica the last retransmission skipped is measured against
+			// the first send: otherwise retransmissions to a replica that
+			// answers fast but never acknowledges (one rebuilding after a
+			// lost disk) would keep moving the mark past a slower one.
+			since := e.sentAt
+			if e.resent && !e.lastTo.Has(int(id)) {
+				since = e.firstAt
+			}
+			if !e.acks.Has(int(id)) && r.leaseAck[id] > since+1 {
 				if a == nil {
 					a = Accept{Ballot: r.ballot, Slot: s, Cmds: e.cmds}
 				}
 				r.send(id, a)
+				to = to.Add(int(id))
 			}
 		}
 		if a != nil {
-			e.sentAt = r.ticks
+			e.sentAt, e.lastTo, e.resent = r.ticks, to, true
 		}
 	}
 }
