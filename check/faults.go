@@ -65,6 +65,8 @@ var injectors = []struct {
 	{FaultPartition, injectLeaderPartitions},
 	{FaultCrash, injectAnswerBounces},   // search_timing.go
 	{FaultPartition, injectBridgeDuels}, // search_timing.go
+	{FaultReorder, injectSlowLeaders},   // search_timing.go
+	{FaultPartition, injectGraySplits},  // search_timing.go
 	{FaultRecovery, injectRecovery},
 	{FaultWipe, injectWipes},
 }

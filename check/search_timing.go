@@ -2,6 +2,7 @@ package check
 
 import (
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/paxos-lab/paxos"
@@ -41,11 +42,7 @@ func injectAnswerBounces(e *faultEnv) {
 			return
 		}
 		from := o.Input.From
-		answered := len(o.Ready.Messages) > 0
-		for i := range o.Ready.Messages {
-			answered = answered && o.Ready.Messages[i].To == from
-		}
-		if !answered || from == last[id] {
+		if !answersAlone(o) || from == last[id] {
 			return
 		}
 		fresh := last[id] >= 0
@@ -215,16 +212,21 @@ func injectSlowLeaders(e *faultEnv) {
 }
 
 // injectGraySplits adds, when partitions are among the faults, split brains
-// with a gray leader: one to four times per run, the replica that says it
+// through a bridge: one to four times per run, the replica that says it
 // leads (else a random one) and up to a minority-minus-one of the others
 // lose the rest both ways for 100 ms to 1 s, except one bridge replica that
 // stays connected to everyone, so that both sides with the bridge are
-// majorities; meanwhile the leader is gray: what it sends on its own (on
-// ticks: heartbeats, retries) is lost, what it sends in answer to a
-// message or a client is delivered. The other side elects a leader through
-// the bridge, and the old leader, never told by a refused heartbeat, goes
-// on serving its clients through the bridge: whatever the bridge's
-// promise should now refuse. A quarter of the runs have none.
+// majorities. The other side elects a leader through the bridge. In half
+// the splits the old leader is gray meanwhile: what it sends on its own
+// (on ticks: heartbeats, retries) is lost, what it sends in answer to a
+// message or a client is delivered, so no refused heartbeat tells it of
+// the new leader and it goes on serving its clients through the bridge:
+// whatever the bridge's promise should now refuse. In the other half the
+// bridge bounces (crashes and restarts 1 to 10 ms later) right after it
+// first answers the other side alone, typically its promise to the new
+// leader, and for 10 to 80 ms it hears only the old leader's side: a
+// promise it failed to make durable is then gone when the old leader's
+// next requests reach it. A quarter of the runs have none.
 func injectGraySplits(e *faultEnv) {
 	s, n, window := e.s, e.n, e.window
 	rng := rand.New(rand.NewPCG(e.seed, 0x67726179))
@@ -232,6 +234,7 @@ func injectGraySplits(e *faultEnv) {
 		return
 	}
 	grayUntil := make([]time.Duration, n)
+	armed := make([]func(from int) bool, n) // bridges waiting to bounce
 	for k := 1 + rng.IntN(4); k > 0; k-- {
 		t := dur(rng, 20*time.Millisecond, window)
 		hold := dur(rng, 100*time.Millisecond, time.Second)
@@ -262,12 +265,40 @@ func injectGraySplits(e *faultEnv) {
 			cuts := e.cut(between(side, rest[1:])) // rest[0] is the bridge
 			e.counts.partitions++
 			until := min(s.Now()+hold, window)
-			grayUntil[lead] = max(grayUntil[lead], until)
+			if rng.IntN(2) == 0 {
+				grayUntil[lead] = max(grayUntil[lead], until)
+			} else {
+				// The bridge bounces right after it first answers the
+				// other side alone (a promise to its new leader, often),
+				// and on its return hears the old leader's side first.
+				bridge, others := rest[0], rest[1:]
+				armed[bridge] = func(from int) bool {
+					if s.Now() >= until || !slices.Contains(others, from) {
+						return false
+					}
+					var in []link
+					for _, q := range others {
+						in = append(in, link{q, bridge})
+					}
+					in = e.cut(in)
+					s.At(s.Now()+dur(rng, 10*time.Millisecond, 80*time.Millisecond), func() { e.heal(in) })
+					return true
+				}
+			}
 			s.At(until, func() { e.heal(cuts) })
 		})
 	}
 	e.observers = append(e.observers, func(o sim.Output) {
 		id := int(o.Replica)
+		if fn := armed[id]; fn != nil && o.Input != nil && !e.down[id] && answersAlone(o) && fn(int(o.Input.From)) {
+			armed[id] = nil
+			back := time.Duration(1+rng.IntN(10)) * time.Millisecond
+			s.At(s.Now(), func() {
+				if e.crash(id) {
+					s.At(s.Now()+back, func() { e.restart(id) })
+				}
+			})
+		}
 		if s.Now() >= grayUntil[id] || o.Input != nil || o.Proposed != nil || len(o.Ready.Messages) == 0 {
 			return
 		}
@@ -280,9 +311,9 @@ func injectGraySplits(e *faultEnv) {
 	})
 }
 
-// varyFaults returns the fault kinds a run injects: in half the runs all
-// those asked for, in the other half a random subset of them (each kept
-// with probability one half, at least one). Every fault kind disturbs the
+// varyFaults returns the fault kinds a run injects: in a third of the runs
+// all those asked for, in a third one of them, in the rest a random subset
+// (each kept with probability one half, at least one). Every fault kind disturbs the
 // others: a run with crashes, drops, sieges and wipes all at once seldom
 // leaves two leaders racing through one bridge long enough for a wrong
 // acceptance to be the one that decides, while a run with fewer kinds
@@ -290,8 +321,11 @@ func injectGraySplits(e *faultEnv) {
 // budget cover both the storms and the quieter, more precise runs.
 func varyFaults(faults []string, seed uint64) []string {
 	rng := rand.New(rand.NewPCG(seed, 0x737761726d))
-	if len(faults) < 2 || rng.IntN(2) == 0 {
+	switch {
+	case len(faults) < 2 || rng.IntN(3) == 0:
 		return faults
+	case rng.IntN(2) == 0:
+		return []string{faults[rng.IntN(len(faults))]}
 	}
 	var out []string
 	for _, f := range faults {
@@ -303,4 +337,18 @@ func varyFaults(faults []string, seed uint64) []string {
 		out = append(out, faults[rng.IntN(len(faults))])
 	}
 	return out
+}
+
+// answersAlone reports whether o handles a message and sends something
+// back to its sender only: a reply, not a broadcast.
+func answersAlone(o sim.Output) bool {
+	if o.Input == nil || len(o.Ready.Messages) == 0 {
+		return false
+	}
+	for i := range o.Ready.Messages {
+		if o.Ready.Messages[i].To != o.Input.From {
+			return false
+		}
+	}
+	return true
 }
