@@ -352,3 +352,52 @@ func answersAlone(o sim.Output) bool {
 	}
 	return true
 }
+
+// injectStaleProposers adds, when partitions are among the faults,
+// proposers that fall silent right after they advance: when a replica
+// handles a peer's message and in that step sends to at least two peers
+// (a proposer that just gathered a quorum and starts its next phase, a
+// leader announcing a decision), everything it sends is lost for the next
+// 100 to 600 ms, and is retransmitted only after that; in half the runs
+// it keeps receiving meanwhile, in the others it hears nothing either
+// (so it does not learn what its peers decided without it). Its peers meanwhile time out, fill its slot or elect someone else,
+// and its older ballots reach them after they moved on. Two to ten times
+// per run, at random among such steps; a quarter of the runs have none.
+func injectStaleProposers(e *faultEnv) {
+	s, n, window := e.s, e.n, e.window
+	rng := rand.New(rand.NewPCG(e.seed, 0x7374616c65))
+	if n < 3 || rng.IntN(4) == 0 {
+		return
+	}
+	budget := 2 + rng.IntN(9)
+	p := 0.05 + 0.25*rng.Float64()
+	muted := make([]bool, n)
+	deaf := rng.IntN(2) == 0
+	e.observers = append(e.observers, func(o sim.Output) {
+		id := int(o.Replica)
+		if budget == 0 || muted[id] || e.down[id] || o.Input == nil || rng.Float64() >= p {
+			return
+		}
+		to := map[paxos.NodeID]bool{}
+		for i := range o.Ready.Messages {
+			to[o.Ready.Messages[i].To] = true
+		}
+		if len(to) < 2 {
+			return
+		}
+		budget--
+		muted[id] = true
+		out := make([]link, 0, 2*n)
+		for q := 0; q < n; q++ {
+			out = append(out, link{id, q})
+			if deaf {
+				out = append(out, link{q, id})
+			}
+		}
+		out = e.cut(out) // this step's messages are lost too
+		s.At(min(s.Now()+dur(rng, 100*time.Millisecond, 600*time.Millisecond), window), func() {
+			e.heal(out)
+			muted[id] = false
+		})
+	})
+}
