@@ -63,6 +63,11 @@ var injectors = []struct {
 	{FaultCrash, injectBounces},
 	{FaultPartition, injectPartitions},
 	{FaultPartition, injectLeaderPartitions},
+	{FaultCrash, injectAnswerBounces},      // search_timing.go
+	{FaultPartition, injectBridgeDuels},    // search_timing.go
+	{FaultReorder, injectSlowLeaders},      // search_timing.go
+	{FaultPartition, injectGraySplits},     // search_timing.go
+	{FaultPartition, injectStaleProposers}, // search_timing.go
 	{FaultRecovery, injectRecovery},
 	{FaultWipe, injectWipes},
 }

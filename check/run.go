@@ -200,7 +200,7 @@ func run(opts Options) (Result, *sim.Sim, error) {
 			return Result{}, nil, err
 		}
 	}
-	injected := injectFaults(s, rng, opts.Seed, opts.Faults, opts.FaultWindow)
+	injected := injectFaults(s, rng, opts.Seed, varyFaults(opts.Faults, opts.Seed), opts.FaultWindow)
 
 	// Run past the fault window, then until every client finished, bounded
 	// in virtual time.
