@@ -64,6 +64,7 @@ var injectors = []struct {
 	{FaultPartition, injectPartitions},
 	{FaultPartition, injectLeaderPartitions},
 	{FaultRecovery, injectRecovery},
+	{FaultRecovery, injectSlowLinks}, // search_recovery.go
 	{FaultWipe, injectWipes},
 }
 
