@@ -69,6 +69,7 @@ var injectors = []struct {
 	{FaultPartition, injectGraySplits},     // search_timing.go
 	{FaultPartition, injectStaleProposers}, // search_timing.go
 	{FaultRecovery, injectRecovery},
+	{FaultRecovery, injectSlowLinks}, // search_recovery.go
 	{FaultWipe, injectWipes},
 }
 

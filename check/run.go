@@ -162,6 +162,7 @@ func run(opts Options) (Result, *sim.Sim, error) {
 	}
 	rcfg := opts.Replica
 	rcfg.SnapshotEvery = varySnapshots(rcfg.SnapshotEvery, aux)
+	rcfg.Thrifty = varyThrifty(rcfg.Thrifty, aux) // search_config.go
 	if opts.Quorums != nil {
 		q, err := opts.Quorums(n)
 		if err != nil {

@@ -649,14 +649,22 @@ const (
 	// wait at least this many times the recent commit latency of this
 	// replica's own instances (see patience).
 	slowFactor = 4
+	// maxPatience caps the latency-scaled waits, in retry periods. Without
+	// a cap the waits feed on themselves: an instance that needed a resend
+	// or a recovery took at least that timeout to commit, which raises the
+	// commit latency and so the next timeouts. The randomized search found
+	// runs (N = 3, Thrifty) whose timeouts grew to tens of seconds after the
+	// faults healed, so that operations stalled for minutes.
+	maxPatience = 100
 )
 
 // patience returns k retry periods, or slowFactor times the recent commit
-// latency of this replica's instances if longer: how long a command leader
-// waits before resending a round to every replica that has not answered
-// (k = resendAfter) or settling for the slow path (k = giveUpAfter).
+// latency of this replica's instances (at most maxPatience retry periods)
+// if longer: how long a command leader waits before resending a round to
+// every replica that has not answered (k = resendAfter) or settling for
+// the slow path (k = giveUpAfter).
 func (r *Replica) patience(k uint64) uint64 {
-	return max(k*uint64(r.cfg.RetryTicks), uint64(slowFactor*r.commitLat))
+	return max(k*uint64(r.cfg.RetryTicks), min(uint64(slowFactor*r.commitLat), maxPatience*uint64(r.cfg.RetryTicks)))
 }
 
 func (r *Replica) scheduleRecovery(in *instance) { in.nextTry = r.now + r.recoveryDelay(in) }
