@@ -58,6 +58,9 @@ type RebuildInfo struct {
 	Rebuilding bool            `msgpack:"r,omitempty"`
 	MaxSlot    []uint64        `msgpack:"m"`
 	State      *SnapshotRecord `msgpack:"s,omitempty"`
+	// Unknown lists the instances of the query's Missing of which the peer
+	// holds nothing (no record, or only a promise), not garbage-collected.
+	Unknown []paxos.Instance `msgpack:"u,omitempty"`
 }
 
 // RebuildRecord marks the rebuild of a replica that lost its disk: Done
@@ -82,6 +85,10 @@ type rebuild struct {
 	enough    bool       // answered meets every slow quorum without us
 	installed bool       // a peer's committed state is installed here
 	askedAt   uint64     // tick of the last query
+	asks      int        // queries for missing commits so far (backoff)
+	// unknownAt lists, per missing instance, the peers that answered that
+	// they hold nothing of it (see forgotten).
+	unknownAt map[paxos.Instance]quorum.Set
 }
 
 // Rebuilding reports whether the replica is rebuilding after a lost disk and
@@ -121,7 +128,7 @@ func (r *Replica) startRebuild() error {
 		return fmt.Errorf("epaxos: %w: cannot rebuild replica %d of %d: it is a slow quorum on its own, so what only it held was lost with its disk",
 			paxos.ErrConfig, r.id, r.n)
 	}
-	r.rb = &rebuild{high: make([]uint64, r.n), installed: installed}
+	r.rb = &rebuild{high: make([]uint64, r.n), installed: installed, unknownAt: map[paxos.Instance]quorum.Set{}}
 	if !marker {
 		r.ready.Persist = append(r.ready.Persist, RebuildRecord{})
 	}
@@ -179,17 +186,24 @@ func (r *Replica) onRebuildQuery(from paxos.NodeID, m RebuildQuery) {
 		s := r.snapshot()
 		info.State = &s
 	}
-	r.send(from, info)
-	if r.rb != nil {
-		return
+	var commits []Commit
+	if r.rb == nil {
+		for i, id := range m.Missing {
+			if i == maxMissing || id.Replica < 0 || int(id.Replica) >= r.n {
+				break
+			}
+			in := r.inst[id.Replica][id.Slot]
+			switch {
+			case in != nil && in.status == StatusCommitted:
+				commits = append(commits, Commit{Inst: in.id, Cmds: in.cmds, Seq: in.seq, Deps: in.deps})
+			case id.Slot > r.gcUpTo[id.Replica] && (in == nil || in.status == StatusNone):
+				info.Unknown = append(info.Unknown, id)
+			}
+		}
 	}
-	for i, id := range m.Missing {
-		if i == maxMissing || id.Replica < 0 || int(id.Replica) >= r.n {
-			break
-		}
-		if in := r.inst[id.Replica][id.Slot]; in != nil && in.status == StatusCommitted {
-			r.send(from, Commit{Inst: in.id, Cmds: in.cmds, Seq: in.seq, Deps: in.deps})
-		}
+	r.send(from, info)
+	for _, c := range commits {
+		r.send(from, c)
 	}
 }
 
@@ -200,6 +214,11 @@ func (r *Replica) onRebuildInfo(from paxos.NodeID, m RebuildInfo) error {
 			return err
 		}
 		rb = r.rb
+	}
+	for _, id := range m.Unknown {
+		if int(id.Replica) >= 0 && int(id.Replica) < r.n {
+			rb.unknownAt[id] = rb.unknownAt[id].Add(int(from))
+		}
 	}
 	if !rb.enough {
 		// The bound is fixed once enough peers answered: later answers
@@ -255,6 +274,14 @@ func (r *Replica) installState(src SnapshotRecord) error {
 func (r *Replica) rebuildTick() {
 	rb := r.rb
 	rt := uint64(r.cfg.RetryTicks)
+	if rb.enough && rb.installed {
+		// Asking for missing commits backs off exponentially (up to 32
+		// retry periods): every peer answers each query with up to
+		// maxMissing commits, and several rebuilding replicas asking every
+		// period could keep the others too busy to decide what they wait
+		// for.
+		rt <<= min(rb.asks, 5)
+	}
 	if r.now-rb.askedAt < rt {
 		return
 	}
@@ -269,6 +296,7 @@ func (r *Replica) rebuildTick() {
 		return
 	}
 	if missing := r.rebuildMissing(); len(missing) > 0 {
+		rb.asks++
 		q := RebuildQuery{Missing: missing}
 		wm := Watermark{Executed: slices.Clone(r.execUpTo)}
 		for _, p := range r.others() {
@@ -285,8 +313,9 @@ func (r *Replica) rebuildMissing() []paxos.Instance {
 	var out []paxos.Instance
 	for q := 0; q < r.n; q++ {
 		for s := r.gcUpTo[q] + 1; s <= r.rb.high[q]; s++ {
-			if in := r.inst[q][s]; in == nil || in.status != StatusCommitted {
-				out = append(out, paxos.Instance{Replica: paxos.NodeID(q), Slot: s})
+			id := paxos.Instance{Replica: paxos.NodeID(q), Slot: s}
+			if in := r.inst[q][s]; (in == nil || in.status != StatusCommitted) && !r.forgotten(id) {
+				out = append(out, id)
 				if len(out) == maxMissing {
 					return out
 				}
@@ -294,6 +323,22 @@ func (r *Replica) rebuildMissing() []paxos.Instance {
 		}
 	}
 	return out
+}
+
+// forgotten reports whether no replica can still decide instance id, so a
+// rebuild need not wait for its commit: peers that do not hold it (no record
+// at all, or only a promise) leave too few replicas, this one included, to
+// form a slow quorum, so it was never committed (every quorum is at least a
+// slow quorum, and each member persisted its vote); and its command leader,
+// the only replica that could drive it without knowing more, is this
+// replica (which forgot it with its disk) or answered that it does not hold
+// it either. A bound H[q] can name such an instance when a peer reported a
+// placeholder (an instance known only as a dependency, never persisted) that
+// it forgot in a restart. After the rebuild this replica's own recovery
+// decides any placeholder it keeps (as a Nop when nobody knows the command).
+func (r *Replica) forgotten(id paxos.Instance) bool {
+	set := r.rb.unknownAt[id]
+	return r.n-set.Len() < r.sq && (id.Replica == r.id || set.Has(int(id.Replica)))
 }
 
 // rebuildDone ends the rebuild once enough peers answered, a peer's state is
