@@ -11,6 +11,11 @@ func init() {
 		Bug: "restore rebuilds the dependency index from each instance's latest record, so a restarted replica forgets " +
 			"its own command later replaced by a Nop, pre-accepts an interfering instance unchanged, and recovery rule 4a " +
 			"wrongly rules it out of that instance's fast quorum: the instance can be decided twice",
+		// At N = 3 rule 4a never applies: a recovery hears from the
+		// recoverer and one other replica, and if that is the command
+		// leader the instance is free (rule 3), so no silent replica other
+		// than the leader is ever left to rule out.
+		Sizes: []int{5},
 		New: func(cfg paxos.Config) (paxos.Replica, error) {
 			return NewWithOptions(cfg, Options{forgetOverwrittenKeys: true})
 		},
