@@ -160,6 +160,9 @@ type Config struct {
 	Replica paxos.Config
 	// NoShrink reports a violation's schedule as the walk took it.
 	NoShrink bool
+	// Mode is how walks draw their steps: Episodes (the default) or
+	// Steps.
+	Mode Mode
 }
 
 // ErrConfig is wrapped by errors about an invalid Config.
@@ -174,6 +177,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Depth == 0 {
 		c.Depth = 200
+		if c.Mode == Episodes {
+			c.Depth = 1500
+		}
 	}
 	if c.MaxCrashes == 0 {
 		c.MaxCrashes = 6
@@ -183,6 +189,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxDrops == 0 {
 		c.MaxDrops = 40
+		if c.Mode == Episodes {
+			c.MaxDrops = 400
+		}
 	}
 	if c.MaxProposals == 0 {
 		c.MaxProposals = 1
@@ -220,6 +229,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: MaxDown=%d, want 0 (the default) or more", ErrConfig, c.MaxDown)
 	case c.MaxDown > c.Replicas:
 		return fmt.Errorf("%w: MaxDown=%d exceeds Replicas=%d", ErrConfig, c.MaxDown, c.Replicas)
+	case c.Mode != Episodes && c.Mode != Steps:
+		return fmt.Errorf("%w: Mode=%d, want Episodes or Steps", ErrConfig, c.Mode)
 	case c.MaxProposals < 1 || c.TickStep < 1 || c.Workers < 1:
 		return fmt.Errorf("%w: MaxProposals, TickStep and Workers must be at least 1", ErrConfig)
 	}
@@ -375,18 +386,19 @@ func Explore(ctx context.Context, cfg Config) (Result, error) {
 	return res, nil
 }
 
-// walk replays prefix on replicas seeded from base, then takes random steps
-// drawn by the swarm of seed: up to Depth actions in all, and at most
-// horizon after a non-empty prefix. It returns the actions that applied,
-// the cell after each, and the final world. It stops at the first
-// violation, at the bound, or when stale.
+// walk replays prefix on replicas seeded from base, then goes on at random
+// by the walk of seed (steps or episodes, per cfg.Mode): up to Depth
+// actions in all, and at most horizon steps (or epHorizon episodes) after
+// a non-empty prefix. It returns the actions that applied, the cells
+// reached after each step (each episode in episode mode), and the final
+// world. It stops at the first violation, at the bound, or when stale.
 func walk(ctx context.Context, cfg *Config, base uint64, prefix []Action, seed uint64, hs maphash.Seed, seen *visited) ([]Action, []cellAt, *world) {
 	w := newWorld(cfg, base, hs, true)
 	trace := make([]Action, 0, cfg.Depth)
-	cells := make([]cellAt, 0, cfg.Depth)
+	var cells []cellAt
 	known := map[uint64]bool{}
 	at := func() cellAt {
-		c := cellAt{cell: w.symCell()}
+		c := cellAt{cell: w.symCell(), end: len(trace)}
 		if !known[c.cell] {
 			known[c.cell] = true
 			c.score = w.score()
@@ -399,8 +411,10 @@ func walk(ctx context.Context, cfg *Config, base uint64, prefix []Action, seed u
 		}
 		if w.apply(&prefix[i]) {
 			trace = append(trace, prefix[i])
-			cells = append(cells, cellAt{cell: w.symCell()})
 		}
+	}
+	if cfg.Mode == Episodes {
+		return walkEpisodes(ctx, cfg, w, trace, len(prefix) > 0, seed, seen, at)
 	}
 	limit := cfg.Depth
 	if len(prefix) > 0 {
@@ -432,6 +446,59 @@ func walk(ctx context.Context, cfg *Config, base uint64, prefix []Action, seed u
 	return trace, cells, w
 }
 
+// walkEpisodes goes on from trace by random episodes (see episode.go),
+// recording the step actions they perform, and the cell after each
+// episode.
+func walkEpisodes(ctx context.Context, cfg *Config, w *world, trace []Action, fromArchive bool, seed uint64, seen *visited, at func() cellAt) ([]Action, []cellAt, *world) {
+	var cells []cellAt
+	ep := newEpisodes(seed, cfg.Replicas)
+	maxEp := maxEpisodes
+	if fromArchive {
+		maxEp = epHorizon
+	}
+	fresh := false
+	do := func(a Action) bool {
+		if len(trace) >= cfg.Depth || w.err != nil || len(w.failures) > 0 {
+			return false
+		}
+		if !w.apply(&a) {
+			return true // a planned delivery whose message is gone: skip it
+		}
+		trace = append(trace, a)
+		if seen.add(w.hash()) {
+			fresh = true
+		}
+		return len(trace) < cfg.Depth && w.err == nil && len(w.failures) == 0
+	}
+	stale := 0
+	for k := 0; k < maxEp && ctx.Err() == nil; k++ {
+		fresh = false
+		ok := ep.next(w, do)
+		if w.err != nil || len(w.failures) > 0 {
+			break
+		}
+		cells = append(cells, at())
+		if !ok {
+			break
+		}
+		if fresh {
+			stale = 0
+		} else if stale++; cfg.Stale > 0 && stale >= staleEpisodes {
+			break
+		}
+	}
+	return trace, cells, w
+}
+
+// maxEpisodes bounds the episodes of a walk from scratch; epHorizon those
+// of a walk that starts from an archived schedule; staleEpisodes ends a
+// walk after that many episodes in a row that reached no new state.
+const (
+	maxEpisodes   = 24
+	epHorizon     = 8
+	staleEpisodes = 4
+)
+
 // horizon is how far a walk goes beyond the archived schedule it starts
 // from.
 const horizon = 80
@@ -461,6 +528,7 @@ type cellEntry struct {
 type cellAt struct {
 	cell  uint64
 	score int
+	end   int // the length of the walk's schedule when it got there
 }
 
 // maxCells bounds the archive's memory; past it, no cell is added.
@@ -471,12 +539,12 @@ const maxCells = 1 << 20
 func (ar *archive) learn(base uint64, sched []Action, cells []cellAt) {
 	ar.mu.Lock()
 	defer ar.mu.Unlock()
-	for step, c := range cells {
-		if _, ok := ar.index[c.cell]; ok || len(ar.cells) >= maxCells {
+	for _, c := range cells {
+		if _, ok := ar.index[c.cell]; ok || len(ar.cells) >= maxCells || c.end == 0 {
 			continue
 		}
 		ar.index[c.cell] = len(ar.cells)
-		ar.cells = append(ar.cells, cellEntry{base: base, sched: sched[:step+1], score: c.score})
+		ar.cells = append(ar.cells, cellEntry{base: base, sched: sched[:c.end], score: c.score})
 	}
 }
 

@@ -192,7 +192,7 @@ func TestSearchFindsRule4a(t *testing.T) {
 	if os.Getenv("PAXOS_EXPLORE_RULE4A") != "1" {
 		t.Skip("the search does not find this bug within the budget yet; set PAXOS_EXPLORE_RULE4A=1 to try")
 	}
-	cfg := Config{Replicas: 5, Commands: 2, Depth: 300, Budget: 60 * time.Second, Seed: 1}
+	cfg := Config{Replicas: 5, Commands: 2, Budget: 60 * time.Second, Seed: 1}
 	rule4aReplicas(&cfg)
 	res, err := Explore(context.Background(), cfg)
 	require.NoError(t, err)
