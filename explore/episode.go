@@ -3,6 +3,7 @@ package explore
 import (
 	"math/rand/v2"
 	"reflect"
+	"slices"
 
 	"github.com/paxos-lab/paxos"
 )
@@ -174,47 +175,73 @@ func (e *episodes) next(w *world, do func(Action) bool) bool {
 // sent outside the group.
 func (e *episodes) run(w *world, ups []paxos.NodeID, do func(Action) bool) bool {
 	rng := e.rng
-	in := make([]bool, len(w.reps))
-	var group []paxos.NodeID
+	r := runPlan{in: make([]bool, len(w.reps))}
 	for _, id := range ups {
 		if rng.Float64() < e.member {
-			in[id] = true
-			group = append(group, id)
+			r.in[id] = true
 		}
 	}
-	if len(group) == 0 {
-		id := ups[rng.IntN(len(ups))]
-		in[id] = true
-		group = append(group, id)
+	if !slices.Contains(r.in, true) {
+		r.in[ups[rng.IntN(len(ups))]] = true
 	}
-	var holdType reflect.Type
-	holdTopic, holdInst := paxos.Instance{}, false
 	if rng.Float64() < e.block {
 		what := rng.IntN(3)
 		if what != 1 && len(e.types) > 0 {
-			holdType = e.types[rng.IntN(len(e.types))]
+			r.holdType = e.types[rng.IntN(len(e.types))]
 		}
 		if what != 0 && len(e.topics) > 0 {
-			holdTopic, holdInst = e.topics[rng.IntN(len(e.topics))], true
+			r.holdTopic, r.holdInst = e.topics[rng.IntN(len(e.topics))], true
 		}
 	}
-	held := func(m paxos.Message) bool {
-		if holdType != nil && reflect.TypeOf(m.Body) == holdType {
-			return true
-		}
-		if holdInst {
-			if t, ok := topicOf(m.Body); ok && t == holdTopic {
-				return true
+	r.ticks = []int{0, 2, 4, 8, 16, 32, 64}[rng.IntN(7)]
+	r.fast = -1
+	if rng.IntN(2) == 0 {
+		var members []int
+		for id, ok := range r.in {
+			if ok {
+				members = append(members, id)
 			}
 		}
-		return false
+		r.fast = members[rng.IntN(len(members))]
 	}
-	ticks := []int{0, 1, 2, 4, 8, 16, 32}[rng.IntN(7)]
+	r.edgeDrop = rng.Float64() < e.edgeDrop
+	return e.runWith(w, r, do)
+}
+
+// runPlan is one run episode's choices.
+type runPlan struct {
+	in        []bool // the group
+	holdType  reflect.Type
+	holdTopic paxos.Instance
+	holdInst  bool
+	ticks     int
+	// fast, if a member (else -1), takes most of the ticks: its clock
+	// runs ahead, so its timeouts fire first.
+	fast     int
+	edgeDrop bool
+}
+
+func (r *runPlan) held(m paxos.Message) bool {
+	if r.holdType != nil && reflect.TypeOf(m.Body) == r.holdType {
+		return true
+	}
+	if r.holdInst {
+		if t, ok := topicOf(m.Body); ok && t == r.holdTopic {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *episodes) runWith(w *world, r runPlan, do func(Action) bool) bool {
+	rng := e.rng
+	in := r.in
+	ticks := r.ticks
 	var elig []int
 	for steps := 0; steps < episodeCap; steps++ {
 		elig = elig[:0]
 		for i, p := range w.pending {
-			if in[p.m.From] && in[p.m.To] && w.reps[p.m.To] != nil && !held(p.m) {
+			if in[p.m.From] && in[p.m.To] && w.reps[p.m.To] != nil && !r.held(p.m) {
 				elig = append(elig, i)
 			}
 		}
@@ -229,15 +256,18 @@ func (e *episodes) run(w *world, ups []paxos.NodeID, do func(Action) bool) bool 
 		case ticks > 0:
 			ticks--
 			var live []paxos.NodeID
-			for _, id := range group {
-				if w.reps[id] != nil {
-					live = append(live, id)
+			for id, ok := range in {
+				if ok && w.reps[id] != nil {
+					live = append(live, paxos.NodeID(id))
 				}
 			}
 			if len(live) == 0 {
 				return true
 			}
 			a = Action{Kind: Tick, Replica: live[rng.IntN(len(live))]}
+			if r.fast >= 0 && w.reps[r.fast] != nil && rng.Float64() < 0.8 {
+				a.Replica = paxos.NodeID(r.fast)
+			}
 		default:
 			steps = episodeCap
 			continue
@@ -246,7 +276,7 @@ func (e *episodes) run(w *world, ups []paxos.NodeID, do func(Action) bool) bool 
 			return false
 		}
 	}
-	if rng.Float64() < e.edgeDrop {
+	if r.edgeDrop {
 		for i := len(w.pending) - 1; i >= 0; i-- {
 			if i >= len(w.pending) {
 				continue
