@@ -6,6 +6,7 @@ import (
 	"os"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/epaxos"
@@ -37,8 +38,11 @@ func TestDiagEpisodes(t *testing.T) {
 		return in
 	}
 	var stages []int
+	var stageCells []uint64
 	mark := func(name string) {
 		stages = append(stages, len(trace))
+		stageCells = append(stageCells, w.symCell())
+		t.Logf("stage %s score %d", name, w.score())
 		t.Logf("stage %s: %d actions, pending %d, failures %v", name, len(trace), len(w.pending), w.failures)
 		for _, l := range w.learned {
 			t.Logf("   learned r%d %v %v seq %d deps %v", l.Replica, l.Decision.Instance, l.Decision.Commands, l.Decision.Seq, l.Decision.Deps)
@@ -65,7 +69,7 @@ func TestDiagEpisodes(t *testing.T) {
 			do(Action{Kind: Deliver, Msg: p.m, key: p.key})
 		}
 	}
-	e.runWith(w, runPlan{fast: -1, in: grp(0, 2, 3), ticks: 32, edgeDrop: true}, do)
+	e.runWith(w, runPlan{fast: -1, in: grp(0, 2, 3), ticks: 16, edgeDrop: true}, do)
 	mark("2 recovers")
 	e.runWith(w, runPlan{fast: -1, in: grp(0, 1, 2, 3), ticks: 8, edgeDrop: true}, do)
 	mark("nop at 0123")
@@ -85,18 +89,38 @@ func TestDiagEpisodes(t *testing.T) {
 	do(Action{Kind: Crash, Replica: 1})
 	mark("0 1 down")
 	for k := 0; k < 20 && len(w.failures) == 0; k++ {
-		e.runWith(w, runPlan{in: grp(2, 3, 4), ticks: 16, fast: 4, holdTopic: delta, holdInst: true}, do)
+		e.runWith(w, runPlan{in: grp(2, 3, 4), ticks: 8, fast: 4, holdTopic: delta, holdInst: true}, do)
 	}
 	mark("end")
+	scfg := Config{Replicas: 5, Commands: 2, Budget: 40 * time.Second, Seed: 1}
+	rule4aReplicas(&scfg)
+	res, ar, err := explore(context.Background(), scfg, hs)
+	t.Logf("search: %+v %v", res, err)
+	for k, c := range stageCells {
+		i, ok := ar.index[c]
+		if ok {
+			t.Logf("stage %d in archive: score %d chosen %d len %d", k, ar.cells[i].score, ar.cells[i].chosen, len(ar.cells[i].sched))
+		} else {
+			t.Logf("stage %d NOT in archive", k)
+		}
+	}
 	for si, end := range stages {
 		hits, tries := 0, 200
+		reach := map[int]int{}
 		for s := 0; s < tries; s++ {
 			seen := newVisited()
-			_, _, w2 := walk(context.Background(), &cfg, 1, trace[:end], uint64(1000+s), hs, seen)
+			_, cells, w2 := walk(context.Background(), &cfg, 1, trace[:end], uint64(1000+s), hs, seen)
 			if len(w2.failures) > 0 {
 				hits++
 			}
+			for _, c := range cells {
+				for k := si + 1; k < len(stageCells); k++ {
+					if c.cell == stageCells[k] {
+						reach[k]++
+					}
+				}
+			}
 		}
-		t.Logf("from stage %d (%d actions): %d/%d", si, end, hits, tries)
+		t.Logf("from stage %d (%d actions): %d/%d; later stage cells reached: %v", si, end, hits, tries, reach)
 	}
 }

@@ -104,7 +104,7 @@ func (e *episodes) learn(w *world) {
 }
 
 // episodeCap bounds the actions of one run episode.
-const episodeCap = 400
+const episodeCap = 200
 
 // next draws one episode that applies in w and carries it out through do,
 // which applies an action, records it, and reports false when the walk
@@ -193,7 +193,7 @@ func (e *episodes) run(w *world, ups []paxos.NodeID, do func(Action) bool) bool 
 			r.holdTopic, r.holdInst = e.topics[rng.IntN(len(e.topics))], true
 		}
 	}
-	r.ticks = []int{0, 2, 4, 8, 16, 32, 64}[rng.IntN(7)]
+	r.ticks = []int{0, 1, 2, 4, 8, 16, 32}[rng.IntN(7)]
 	r.fast = -1
 	if rng.IntN(2) == 0 {
 		var members []int

@@ -111,6 +111,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -198,6 +199,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TickStep == 0 {
 		c.TickStep = 5
+		if c.Mode == Episodes {
+			c.TickStep = 10
+		}
 	}
 	if c.Stale == 0 {
 		c.Stale = 60
@@ -315,9 +319,14 @@ func (v *visited) add(h uint64) bool {
 // violation found, if any. An error means the exploration could not run
 // (an invalid Config, a replica that could not be built).
 func Explore(ctx context.Context, cfg Config) (Result, error) {
+	res, _, err := explore(ctx, cfg, maphash.MakeSeed())
+	return res, err
+}
+
+func explore(ctx context.Context, cfg Config, hs maphash.Seed) (Result, *archive, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
-		return Result{}, err
+		return Result{}, nil, err
 	}
 	start := time.Now()
 	if cfg.Budget > 0 {
@@ -327,7 +336,6 @@ func Explore(ctx context.Context, cfg Config) (Result, error) {
 	}
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	hs := maphash.MakeSeed()
 	seen := newVisited()
 	cp := &archive{index: map[uint64]int{}}
 	var (
@@ -373,8 +381,15 @@ func Explore(ctx context.Context, cfg Config) (Result, error) {
 	}
 	wg.Wait()
 	res := Result{Walks: int(walks.Load()), Steps: steps.Load(), States: int(seen.n.Load())}
+	if debugArchive {
+		hist := map[int]int{}
+		for _, c := range cp.cells {
+			hist[c.score]++
+		}
+		fmt.Printf("archive: %d cells, by score %v\n", len(cp.cells), hist)
+	}
 	if firstErr != nil {
-		return res, firstErr
+		return res, cp, firstErr
 	}
 	if found != nil {
 		if !cfg.NoShrink {
@@ -383,7 +398,7 @@ func Explore(ctx context.Context, cfg Config) (Result, error) {
 		res.Violation = found
 	}
 	res.Elapsed = time.Since(start)
-	return res, nil
+	return res, cp, nil
 }
 
 // walk replays prefix on replicas seeded from base, then goes on at random
@@ -397,8 +412,8 @@ func walk(ctx context.Context, cfg *Config, base uint64, prefix []Action, seed u
 	trace := make([]Action, 0, cfg.Depth)
 	var cells []cellAt
 	known := map[uint64]bool{}
-	at := func() cellAt {
-		c := cellAt{cell: w.symCell(), end: len(trace)}
+	at := func(end int) cellAt {
+		c := cellAt{cell: w.symCell(), end: end}
 		if !known[c.cell] {
 			known[c.cell] = true
 			c.score = w.score()
@@ -436,7 +451,7 @@ func walk(ctx context.Context, cfg *Config, base uint64, prefix []Action, seed u
 			continue // cannot happen: choose only offers actions that apply
 		}
 		trace = append(trace, a)
-		cells = append(cells, at())
+		cells = append(cells, at(len(trace)))
 		if seen.add(w.hash()) {
 			stale = 0
 		} else if stale++; cfg.Stale > 0 && stale >= cfg.Stale {
@@ -449,7 +464,7 @@ func walk(ctx context.Context, cfg *Config, base uint64, prefix []Action, seed u
 // walkEpisodes goes on from trace by random episodes (see episode.go),
 // recording the step actions they perform, and the cell after each
 // episode.
-func walkEpisodes(ctx context.Context, cfg *Config, w *world, trace []Action, fromArchive bool, seed uint64, seen *visited, at func() cellAt) ([]Action, []cellAt, *world) {
+func walkEpisodes(ctx context.Context, cfg *Config, w *world, trace []Action, fromArchive bool, seed uint64, seen *visited, at func(int) cellAt) ([]Action, []cellAt, *world) {
 	var cells []cellAt
 	ep := newEpisodes(seed, cfg.Replicas)
 	maxEp := maxEpisodes
@@ -477,7 +492,7 @@ func walkEpisodes(ctx context.Context, cfg *Config, w *world, trace []Action, fr
 		if w.err != nil || len(w.failures) > 0 {
 			break
 		}
-		cells = append(cells, at())
+		cells = append(cells, at(len(trace)))
 		if !ok {
 			break
 		}
@@ -494,10 +509,12 @@ func walkEpisodes(ctx context.Context, cfg *Config, w *world, trace []Action, fr
 // of a walk that starts from an archived schedule; staleEpisodes ends a
 // walk after that many episodes in a row that reached no new state.
 const (
-	maxEpisodes   = 24
+	maxEpisodes   = 16
 	epHorizon     = 8
 	staleEpisodes = 4
 )
+
+var debugArchive = os.Getenv("DIAG") != ""
 
 // horizon is how far a walk goes beyond the archived schedule it starts
 // from.
