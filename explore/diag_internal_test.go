@@ -92,7 +92,7 @@ func TestDiagEpisodes(t *testing.T) {
 		e.runWith(w, runPlan{in: grp(2, 3, 4), ticks: 8, fast: 4, holdTopic: delta, holdInst: true}, do)
 	}
 	mark("end")
-	scfg := Config{Replicas: 5, Commands: 2, Budget: 40 * time.Second, Seed: 1}
+	scfg := Config{Replicas: 5, Commands: 2, Budget: 1 * time.Second, Seed: 1}
 	rule4aReplicas(&scfg)
 	res, ar, err := explore(context.Background(), scfg, hs)
 	t.Logf("search: %+v %v", res, err)

@@ -205,6 +205,11 @@ func (e *episodes) run(w *world, ups []paxos.NodeID, do func(Action) bool) bool 
 		r.fast = members[rng.IntN(len(members))]
 	}
 	r.edgeDrop = rng.Float64() < e.edgeDrop
+	// Half the runs are cut short: an exchange caught half way.
+	r.steps = episodeCap
+	if rng.IntN(2) == 0 {
+		r.steps = 1 + rng.IntN(12)
+	}
 	return e.runWith(w, r, do)
 }
 
@@ -219,6 +224,9 @@ type runPlan struct {
 	// runs ahead, so its timeouts fire first.
 	fast     int
 	edgeDrop bool
+	// steps bounds the actions of the run (at most episodeCap; zero
+	// means episodeCap).
+	steps int
 }
 
 func (r *runPlan) held(m paxos.Message) bool {
@@ -237,8 +245,12 @@ func (e *episodes) runWith(w *world, r runPlan, do func(Action) bool) bool {
 	rng := e.rng
 	in := r.in
 	ticks := r.ticks
+	limit := r.steps
+	if limit <= 0 || limit > episodeCap {
+		limit = episodeCap
+	}
 	var elig []int
-	for steps := 0; steps < episodeCap; steps++ {
+	for steps := 0; steps < limit; steps++ {
 		elig = elig[:0]
 		for i, p := range w.pending {
 			if in[p.m.From] && in[p.m.To] && w.reps[p.m.To] != nil && !r.held(p.m) {
@@ -269,7 +281,7 @@ func (e *episodes) runWith(w *world, r runPlan, do func(Action) bool) bool {
 				a.Replica = paxos.NodeID(r.fast)
 			}
 		default:
-			steps = episodeCap
+			steps = limit
 			continue
 		}
 		if !do(a) {
