@@ -471,7 +471,7 @@ func walkEpisodes(ctx context.Context, cfg *Config, w *world, trace []Action, fr
 	if fromArchive {
 		maxEp = epHorizon
 	}
-	fresh := false
+	stale := 0
 	do := func(a Action) bool {
 		if len(trace) >= cfg.Depth || w.err != nil || len(w.failures) > 0 {
 			return false
@@ -481,24 +481,19 @@ func walkEpisodes(ctx context.Context, cfg *Config, w *world, trace []Action, fr
 		}
 		trace = append(trace, a)
 		if seen.add(w.hash()) {
-			fresh = true
+			stale = 0
+		} else {
+			stale++
 		}
 		return len(trace) < cfg.Depth && w.err == nil && len(w.failures) == 0
 	}
-	stale := 0
 	for k := 0; k < maxEp && ctx.Err() == nil; k++ {
-		fresh = false
 		ok := ep.next(w, do)
 		if w.err != nil || len(w.failures) > 0 {
 			break
 		}
 		cells = append(cells, at(len(trace)))
-		if !ok {
-			break
-		}
-		if fresh {
-			stale = 0
-		} else if stale++; cfg.Stale > 0 && stale >= staleEpisodes {
+		if !ok || cfg.Stale > 0 && stale >= cfg.Stale {
 			break
 		}
 	}
