@@ -111,7 +111,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math/rand/v2"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -381,13 +380,6 @@ func explore(ctx context.Context, cfg Config, hs maphash.Seed) (Result, *archive
 	}
 	wg.Wait()
 	res := Result{Walks: int(walks.Load()), Steps: steps.Load(), States: int(seen.n.Load())}
-	if debugArchive {
-		hist := map[int]int{}
-		for _, c := range cp.cells {
-			hist[c.score]++
-		}
-		fmt.Printf("archive: %d cells, by score %v\n", len(cp.cells), hist)
-	}
 	if firstErr != nil {
 		return res, cp, firstErr
 	}
@@ -508,8 +500,6 @@ const (
 	epHorizon     = 8
 	staleEpisodes = 4
 )
-
-var debugArchive = os.Getenv("DIAG") != ""
 
 // horizon is how far a walk goes beyond the archived schedule it starts
 // from.
