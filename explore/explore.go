@@ -45,9 +45,37 @@
 // deterministic, and each one's random source is seeded from a seed, its
 // id and its incarnation). Exhaustive enumeration is out of reach beyond
 // toy scopes (a 5-replica state offers tens of actions at every step), so
-// the search is randomized, in two ways that compose:
+// the search is randomized. Walks draw their steps in one of two modes
+// (Config.Mode), and both compose with an archive of abstract states.
 //
-// Swarm walks. Each walk draws its own weights from its seed: per action
+// Episodes (the default). A walk is a sequence of up to 16 coarse
+// episodes, each drawn at random and carried out as the step actions it
+// performs (the walk records those, so shrinking, replay and schedule
+// files see step actions only):
+//
+//   - run a group: pick a random group of running replicas and run it on
+//     its own for a while, delivering the messages between members in
+//     random order (or newest first) and ticking members (one of them,
+//     often, with its clock ahead: its timeouts fire first), until quiet
+//     or for up to 32 tick actions; half the runs are cut short after a
+//     few actions (an exchange caught half way). Messages to or from
+//     replicas outside the group stay in flight, late, or are lost when
+//     the run ends; a run may also hold back one message type, the
+//     messages about one instance, or both (they stay in flight);
+//   - deliver part of a broadcast: some of one sender's messages in
+//     flight (perhaps of one type only) to a random subset of their
+//     receivers, without delivering what they send back;
+//   - crash a replica (perhaps losing what it sent), restart one, or
+//     propose a command at one.
+//
+// The episode kinds' weights and the chances above are drawn per walk
+// (a swarm over episodes). Depth still bounds the actions of a walk.
+// Episodes spend a walk's depth on what makes fault scenarios differ
+// (which replicas talk to which, what is late, who times out first)
+// rather than on the order of deliveries inside an exchange.
+//
+// Steps. Swarm walks draw one action at a time. Each walk draws its own
+// weights from its seed: per action
 // kind (some kinds switched off: walks without restarts stop replicas for
 // good), per message type, per replica (sleepy replicas rarely tick), how
 // often a delivery takes the newest message (completing one exchange after
@@ -67,16 +95,18 @@
 // coarse summary of it, blind to which replica or instance is which (per
 // instance, the set of values replicas hold; the number of restarts; the
 // number of replicas down). For every cell reached, the archive keeps the
-// first schedule that reached it; most walks start by replaying the
-// schedule of an archived cell (half of the time the one where the
-// replicas disagree most, see world.score; else one chosen seldom) and go
-// on at random for up to 80 steps, so that a search can go deep in stages
+// first schedule that reached it (cells are taken after every step, or
+// every episode); most walks start by replaying the schedule of an
+// archived cell (half of the time the one where the replicas disagree
+// most, see world.score; else one chosen seldom) and go on at random for
+// up to 80 steps or 8 episodes, so that a search can go deep in stages
 // instead of having to reach every stage again by chance.
 //
 // A hash of the observable state (every replica's durable records and
 // whether it runs, the messages in flight, the decisions) counts the
 // distinct states seen, in a fixed-size bitmap; a walk that has only
-// revisited known states for Stale steps in a row stops early. Neither
+// revisited known states for Stale steps in a row stops early (in episode
+// mode, at the end of the episode). Neither
 // the hash nor the abstraction sees volatile state, so the counts are
 // approximate and nothing here proves a bound safe: this is a bug finder.
 //
