@@ -103,6 +103,11 @@ func (e *episodes) learn(w *world) {
 	}
 }
 
+// cutShort is the chance that a run is cut short after a few actions (an
+// exchange caught half way); fastP the chance that one member's clock
+// runs ahead in a run.
+const cutShort, fastP = 0.2, 0.5
+
 // episodeCap bounds the actions of one run episode.
 const episodeCap = 200
 
@@ -195,7 +200,7 @@ func (e *episodes) run(w *world, ups []paxos.NodeID, do func(Action) bool) bool 
 	}
 	r.ticks = []int{0, 1, 2, 4, 8, 16, 32}[rng.IntN(7)]
 	r.fast = -1
-	if rng.IntN(2) == 0 {
+	if rng.Float64() < fastP {
 		var members []int
 		for id, ok := range r.in {
 			if ok {
@@ -205,9 +210,8 @@ func (e *episodes) run(w *world, ups []paxos.NodeID, do func(Action) bool) bool 
 		r.fast = members[rng.IntN(len(members))]
 	}
 	r.edgeDrop = rng.Float64() < e.edgeDrop
-	// Half the runs are cut short: an exchange caught half way.
 	r.steps = episodeCap
-	if rng.IntN(2) == 0 {
+	if rng.Float64() < cutShort {
 		r.steps = 1 + rng.IntN(12)
 	}
 	return e.runWith(w, r, do)

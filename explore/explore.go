@@ -57,7 +57,7 @@
 //     its own for a while, delivering the messages between members in
 //     random order (or newest first) and ticking members (one of them,
 //     often, with its clock ahead: its timeouts fire first), until quiet
-//     or for up to 32 tick actions; half the runs are cut short after a
+//     or for up to 32 tick actions; one run in five is cut short after a
 //     few actions (an exchange caught half way). Messages to or from
 //     replicas outside the group stay in flight, late, or are lost when
 //     the run ends; a run may also hold back one message type, the
@@ -493,7 +493,7 @@ func walkEpisodes(ctx context.Context, cfg *Config, w *world, trace []Action, fr
 	if fromArchive {
 		maxEp = epHorizon
 	}
-	stale := 0
+	fresh := false
 	do := func(a Action) bool {
 		if len(trace) >= cfg.Depth || w.err != nil || len(w.failures) > 0 {
 			return false
@@ -503,19 +503,24 @@ func walkEpisodes(ctx context.Context, cfg *Config, w *world, trace []Action, fr
 		}
 		trace = append(trace, a)
 		if seen.add(w.hash()) {
-			stale = 0
-		} else {
-			stale++
+			fresh = true
 		}
 		return len(trace) < cfg.Depth && w.err == nil && len(w.failures) == 0
 	}
+	stale := 0
 	for k := 0; k < maxEp && ctx.Err() == nil; k++ {
+		fresh = false
 		ok := ep.next(w, do)
 		if w.err != nil || len(w.failures) > 0 {
 			break
 		}
 		cells = append(cells, at(len(trace)))
-		if !ok || cfg.Stale > 0 && stale >= cfg.Stale {
+		if fresh {
+			stale = 0
+		} else {
+			stale++
+		}
+		if !ok || cfg.Stale > 0 && stale >= staleEpisodes {
 			break
 		}
 	}
