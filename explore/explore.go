@@ -120,8 +120,8 @@
 //
 // # What it finds
 //
-// A replica that forgets its vote across a restart is found and shrunk to
-// its 8 essential actions in milliseconds, in either mode (see the tests). The
+// A replica that forgets its vote across a restart is found in
+// milliseconds in either mode and shrunk to 8 to 10 actions (see the tests). The
 // EPaxos rule-4a bug of issue 10 (a restart shrinks the per-key index
 // that rule 4a relies on) needs a schedule through five stages; the model
 // expresses it (TestModelExpressesRule4aSchedule plays it by hand as 42

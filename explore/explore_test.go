@@ -90,7 +90,13 @@ func (r *forgetful) decideIfMajority() {
 }
 
 func TestFindsPlantedBugAndShrinksIt(t *testing.T) {
-	cfg := explore.Config{New: newForgetful, Replicas: 3, Walks: 20000, Budget: 20 * time.Second, Seed: 1, Workers: 2}
+	for _, mode := range []explore.Mode{explore.Episodes, explore.Steps} {
+		t.Run(mode.String(), func(t *testing.T) { findsPlantedBug(t, mode) })
+	}
+}
+
+func findsPlantedBug(t *testing.T, mode explore.Mode) {
+	cfg := explore.Config{New: newForgetful, Replicas: 3, Walks: 20000, Budget: 20 * time.Second, Seed: 1, Workers: 2, Mode: mode}
 	res, err := explore.Explore(context.Background(), cfg)
 	require.NoError(t, err)
 	v := res.Violation
