@@ -58,9 +58,9 @@
 //     random order (or newest first) and ticking members (one of them,
 //     often, with its clock ahead: its timeouts fire first), until quiet
 //     or for up to 32 tick actions; one run in five is cut short after a
-//     few actions (an exchange caught half way). Messages to or from
-//     replicas outside the group stay in flight, late, or are lost when
-//     the run ends; a run may also hold back one message type, the
+//     few actions (an exchange caught half way). Messages between
+//     members and other replicas stay in flight, late, and those the
+//     members sent out may be lost when the run ends; a run may also hold back one message type, the
 //     messages about one instance, or both (they stay in flight);
 //   - deliver part of a broadcast: some of one sender's messages in
 //     flight (perhaps of one type only) to a random subset of their
