@@ -45,9 +45,37 @@
 // deterministic, and each one's random source is seeded from a seed, its
 // id and its incarnation). Exhaustive enumeration is out of reach beyond
 // toy scopes (a 5-replica state offers tens of actions at every step), so
-// the search is randomized, in two ways that compose:
+// the search is randomized. Walks draw their steps in one of two modes
+// (Config.Mode), and both compose with an archive of abstract states.
 //
-// Swarm walks. Each walk draws its own weights from its seed: per action
+// Episodes (the default). A walk is a sequence of up to 16 coarse
+// episodes, each drawn at random and carried out as the step actions it
+// performs (the walk records those, so shrinking, replay and schedule
+// files see step actions only):
+//
+//   - run a group: pick a random group of running replicas and run it on
+//     its own for a while, delivering the messages between members in
+//     random order (or newest first) and ticking members (one of them,
+//     often, with its clock ahead: its timeouts fire first), until quiet
+//     or for up to 32 tick actions; one run in five is cut short after a
+//     few actions (an exchange caught half way). Messages between
+//     members and other replicas stay in flight, late, and those the
+//     members sent out may be lost when the run ends; a run may also hold back one message type, the
+//     messages about one instance, or both (they stay in flight);
+//   - deliver part of a broadcast: some of one sender's messages in
+//     flight (perhaps of one type only) to a random subset of their
+//     receivers, without delivering what they send back;
+//   - crash a replica (perhaps losing what it sent), restart one, or
+//     propose a command at one.
+//
+// The episode kinds' weights and the chances above are drawn per walk
+// (a swarm over episodes). Depth still bounds the actions of a walk.
+// Episodes spend a walk's depth on what makes fault scenarios differ
+// (which replicas talk to which, what is late, who times out first)
+// rather than on the order of deliveries inside an exchange.
+//
+// Steps. Swarm walks draw one action at a time. Each walk draws its own
+// weights from its seed: per action
 // kind (some kinds switched off: walks without restarts stop replicas for
 // good), per message type, per replica (sleepy replicas rarely tick), how
 // often a delivery takes the newest message (completing one exchange after
@@ -67,16 +95,18 @@
 // coarse summary of it, blind to which replica or instance is which (per
 // instance, the set of values replicas hold; the number of restarts; the
 // number of replicas down). For every cell reached, the archive keeps the
-// first schedule that reached it; most walks start by replaying the
-// schedule of an archived cell (half of the time the one where the
-// replicas disagree most, see world.score; else one chosen seldom) and go
-// on at random for up to 80 steps, so that a search can go deep in stages
+// first schedule that reached it (cells are taken after every step, or
+// every episode); most walks start by replaying the schedule of an
+// archived cell (half of the time the one where the replicas disagree
+// most, see world.score; else one chosen seldom) and go on at random for
+// up to 80 steps or 8 episodes, so that a search can go deep in stages
 // instead of having to reach every stage again by chance.
 //
 // A hash of the observable state (every replica's durable records and
 // whether it runs, the messages in flight, the decisions) counts the
 // distinct states seen, in a fixed-size bitmap; a walk that has only
-// revisited known states for Stale steps in a row stops early. Neither
+// revisited known states for Stale steps in a row stops early (in episode
+// mode, at the end of the episode). Neither
 // the hash nor the abstraction sees volatile state, so the counts are
 // approximate and nothing here proves a bound safe: this is a bug finder.
 //
@@ -90,19 +120,20 @@
 //
 // # What it finds
 //
-// A replica that forgets its vote across a restart is found and shrunk to
-// its 8 essential actions in milliseconds (see the tests). The EPaxos
-// rule-4a bug of issue 10 (a restart shrinks the per-key index that rule
-// 4a relies on) needs a 42-action schedule through five stages; the model
-// expresses it (TestModelExpressesRule4aSchedule plays it by hand through
-// the explorer's own actions and invariant checks, and shrinks it), but
-// the randomized search has not found it on its own within minutes.
-// Random continuations of the hand-played schedule reach the violation 3
-// times in 2,000 from the state before its last stage (a recovery that
-// must run while the fast commit's Commit messages and the other
-// command's recovery stay late) and never from earlier states, and the
-// archive does not hold on to the right intermediate states among the
-// tens of thousands it collects.
+// A replica that forgets its vote across a restart is found in
+// milliseconds in either mode and shrunk to 8 to 10 actions (see the tests). The
+// EPaxos rule-4a bug of issue 10 (a restart shrinks the per-key index
+// that rule 4a relies on) needs a schedule through five stages; the model
+// expresses it (TestModelExpressesRule4aSchedule plays it by hand as 42
+// step actions; TestEpisodesExpressRule4a as 16 episodes of the episode
+// mode), but the randomized search has not found it on its own within
+// minutes, in either mode. From the state right after the fast commit,
+// random walks reach the violation 3 times in 2,000 (steps) and about 1
+// in 200 (episodes); once its leader has stopped too, about 3 episode
+// walks in 100 do. But each earlier stage is reached from the one before
+// by only 1 to 4 episode walks in 100 (TestEpisodeContinuations measures
+// this), and the archive, with thousands of cells, picks the right one
+// too seldom to chain five such stages.
 package explore
 
 import (
@@ -160,6 +191,9 @@ type Config struct {
 	Replica paxos.Config
 	// NoShrink reports a violation's schedule as the walk took it.
 	NoShrink bool
+	// Mode is how walks draw their steps: Episodes (the default) or
+	// Steps.
+	Mode Mode
 }
 
 // ErrConfig is wrapped by errors about an invalid Config.
@@ -174,6 +208,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Depth == 0 {
 		c.Depth = 200
+		if c.Mode == Episodes {
+			c.Depth = 1500
+		}
 	}
 	if c.MaxCrashes == 0 {
 		c.MaxCrashes = 6
@@ -183,12 +220,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxDrops == 0 {
 		c.MaxDrops = 40
+		if c.Mode == Episodes {
+			c.MaxDrops = 400
+		}
 	}
 	if c.MaxProposals == 0 {
 		c.MaxProposals = 1
 	}
 	if c.TickStep == 0 {
 		c.TickStep = 5
+		if c.Mode == Episodes {
+			c.TickStep = 10
+		}
 	}
 	if c.Stale == 0 {
 		c.Stale = 60
@@ -220,6 +263,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: MaxDown=%d, want 0 (the default) or more", ErrConfig, c.MaxDown)
 	case c.MaxDown > c.Replicas:
 		return fmt.Errorf("%w: MaxDown=%d exceeds Replicas=%d", ErrConfig, c.MaxDown, c.Replicas)
+	case c.Mode != Episodes && c.Mode != Steps:
+		return fmt.Errorf("%w: Mode=%d, want Episodes or Steps", ErrConfig, c.Mode)
 	case c.MaxProposals < 1 || c.TickStep < 1 || c.Workers < 1:
 		return fmt.Errorf("%w: MaxProposals, TickStep and Workers must be at least 1", ErrConfig)
 	}
@@ -304,9 +349,14 @@ func (v *visited) add(h uint64) bool {
 // violation found, if any. An error means the exploration could not run
 // (an invalid Config, a replica that could not be built).
 func Explore(ctx context.Context, cfg Config) (Result, error) {
+	res, _, err := explore(ctx, cfg, maphash.MakeSeed())
+	return res, err
+}
+
+func explore(ctx context.Context, cfg Config, hs maphash.Seed) (Result, *archive, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
-		return Result{}, err
+		return Result{}, nil, err
 	}
 	start := time.Now()
 	if cfg.Budget > 0 {
@@ -316,7 +366,6 @@ func Explore(ctx context.Context, cfg Config) (Result, error) {
 	}
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	hs := maphash.MakeSeed()
 	seen := newVisited()
 	cp := &archive{index: map[uint64]int{}}
 	var (
@@ -363,7 +412,7 @@ func Explore(ctx context.Context, cfg Config) (Result, error) {
 	wg.Wait()
 	res := Result{Walks: int(walks.Load()), Steps: steps.Load(), States: int(seen.n.Load())}
 	if firstErr != nil {
-		return res, firstErr
+		return res, cp, firstErr
 	}
 	if found != nil {
 		if !cfg.NoShrink {
@@ -372,21 +421,22 @@ func Explore(ctx context.Context, cfg Config) (Result, error) {
 		res.Violation = found
 	}
 	res.Elapsed = time.Since(start)
-	return res, nil
+	return res, cp, nil
 }
 
-// walk replays prefix on replicas seeded from base, then takes random steps
-// drawn by the swarm of seed: up to Depth actions in all, and at most
-// horizon after a non-empty prefix. It returns the actions that applied,
-// the cell after each, and the final world. It stops at the first
-// violation, at the bound, or when stale.
+// walk replays prefix on replicas seeded from base, then goes on at random
+// by the walk of seed (steps or episodes, per cfg.Mode): up to Depth
+// actions in all, and at most horizon steps (or epHorizon episodes) after
+// a non-empty prefix. It returns the actions that applied, the cells
+// reached after each step (each episode in episode mode), and the final
+// world. It stops at the first violation, at the bound, or when stale.
 func walk(ctx context.Context, cfg *Config, base uint64, prefix []Action, seed uint64, hs maphash.Seed, seen *visited) ([]Action, []cellAt, *world) {
 	w := newWorld(cfg, base, hs, true)
 	trace := make([]Action, 0, cfg.Depth)
-	cells := make([]cellAt, 0, cfg.Depth)
+	var cells []cellAt
 	known := map[uint64]bool{}
-	at := func() cellAt {
-		c := cellAt{cell: w.symCell()}
+	at := func(end int) cellAt {
+		c := cellAt{cell: w.symCell(), end: end}
 		if !known[c.cell] {
 			known[c.cell] = true
 			c.score = w.score()
@@ -399,8 +449,10 @@ func walk(ctx context.Context, cfg *Config, base uint64, prefix []Action, seed u
 		}
 		if w.apply(&prefix[i]) {
 			trace = append(trace, prefix[i])
-			cells = append(cells, cellAt{cell: w.symCell()})
 		}
+	}
+	if cfg.Mode == Episodes {
+		return walkEpisodes(ctx, cfg, w, trace, len(prefix) > 0, seed, seen, at)
 	}
 	limit := cfg.Depth
 	if len(prefix) > 0 {
@@ -422,7 +474,7 @@ func walk(ctx context.Context, cfg *Config, base uint64, prefix []Action, seed u
 			continue // cannot happen: choose only offers actions that apply
 		}
 		trace = append(trace, a)
-		cells = append(cells, at())
+		cells = append(cells, at(len(trace)))
 		if seen.add(w.hash()) {
 			stale = 0
 		} else if stale++; cfg.Stale > 0 && stale >= cfg.Stale {
@@ -431,6 +483,54 @@ func walk(ctx context.Context, cfg *Config, base uint64, prefix []Action, seed u
 	}
 	return trace, cells, w
 }
+
+// walkEpisodes goes on from trace by random episodes (see episode.go),
+// recording the step actions they perform, and the cell after each
+// episode.
+func walkEpisodes(ctx context.Context, cfg *Config, w *world, trace []Action, fromArchive bool, seed uint64, seen *visited, at func(int) cellAt) ([]Action, []cellAt, *world) {
+	var cells []cellAt
+	ep := newEpisodes(seed, cfg.Replicas)
+	maxEp := maxEpisodes
+	if fromArchive {
+		maxEp = epHorizon
+	}
+	stale := 0
+	do := func(a Action) bool {
+		if len(trace) >= cfg.Depth || w.err != nil || len(w.failures) > 0 {
+			return false
+		}
+		if !w.apply(&a) {
+			return true // a planned delivery whose message is gone: skip it
+		}
+		trace = append(trace, a)
+		if seen.add(w.hash()) {
+			stale = 0
+		} else {
+			stale++
+		}
+		return len(trace) < cfg.Depth && w.err == nil && len(w.failures) == 0
+	}
+	for k := 0; k < maxEp && ctx.Err() == nil; k++ {
+		ok := ep.next(w, do)
+		if w.err != nil || len(w.failures) > 0 {
+			break
+		}
+		cells = append(cells, at(len(trace)))
+		if !ok || cfg.Stale > 0 && stale >= cfg.Stale {
+			break
+		}
+	}
+	return trace, cells, w
+}
+
+// maxEpisodes bounds the episodes of a walk from scratch; epHorizon those
+// of a walk that starts from an archived schedule; staleEpisodes ends a
+// walk after that many episodes in a row that reached no new state.
+const (
+	maxEpisodes   = 16
+	epHorizon     = 8
+	staleEpisodes = 4
+)
 
 // horizon is how far a walk goes beyond the archived schedule it starts
 // from.
@@ -461,6 +561,7 @@ type cellEntry struct {
 type cellAt struct {
 	cell  uint64
 	score int
+	end   int // the length of the walk's schedule when it got there
 }
 
 // maxCells bounds the archive's memory; past it, no cell is added.
@@ -471,12 +572,12 @@ const maxCells = 1 << 20
 func (ar *archive) learn(base uint64, sched []Action, cells []cellAt) {
 	ar.mu.Lock()
 	defer ar.mu.Unlock()
-	for step, c := range cells {
-		if _, ok := ar.index[c.cell]; ok || len(ar.cells) >= maxCells {
+	for _, c := range cells {
+		if _, ok := ar.index[c.cell]; ok || len(ar.cells) >= maxCells || c.end == 0 {
 			continue
 		}
 		ar.index[c.cell] = len(ar.cells)
-		ar.cells = append(ar.cells, cellEntry{base: base, sched: sched[:step+1], score: c.score})
+		ar.cells = append(ar.cells, cellEntry{base: base, sched: sched[:c.end], score: c.score})
 	}
 }
 

@@ -2,6 +2,7 @@ package explore_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -89,7 +90,13 @@ func (r *forgetful) decideIfMajority() {
 }
 
 func TestFindsPlantedBugAndShrinksIt(t *testing.T) {
-	cfg := explore.Config{New: newForgetful, Replicas: 3, Walks: 20000, Budget: 20 * time.Second, Seed: 1, Workers: 2}
+	for _, mode := range []explore.Mode{explore.Episodes, explore.Steps} {
+		t.Run(mode.String(), func(t *testing.T) { findsPlantedBug(t, mode) })
+	}
+}
+
+func findsPlantedBug(t *testing.T, mode explore.Mode) {
+	cfg := explore.Config{New: newForgetful, Replicas: 3, Walks: 20000, Budget: 20 * time.Second, Seed: 1, Workers: 2, Mode: mode}
 	res, err := explore.Explore(context.Background(), cfg)
 	require.NoError(t, err)
 	v := res.Violation
@@ -126,27 +133,32 @@ func TestOneWalkIsReproducible(t *testing.T) {
 	}
 }
 
-// The correct protocols pass a short exploration: a few seconds each.
+// The correct protocols pass a short exploration in each mode, at N = 3
+// and 5: a few seconds each.
 func TestCorrectProtocolsPass(t *testing.T) {
-	for _, tc := range []struct {
-		protocol string
-		n        int
-	}{{"basic", 3}, {"multi", 3}, {"flexible", 3}, {"epaxos", 3}, {"epaxos", 5}} {
-		t.Run(tc.protocol, func(t *testing.T) {
-			cfg := explore.Config{Protocol: tc.protocol, Replicas: tc.n, Walks: 1000, Depth: 150, Seed: 1, Workers: 2,
-				Replica: paxos.Config{InitialLeader: -1}}
-			if testing.Short() {
-				cfg.Walks = 150
+	for _, mode := range []explore.Mode{explore.Episodes, explore.Steps} {
+		for _, protocol := range []string{"basic", "multi", "flexible", "epaxos"} {
+			for _, n := range []int{3, 5} {
+				t.Run(fmt.Sprintf("%s/%s/n=%d", mode, protocol, n), func(t *testing.T) {
+					cfg := explore.Config{Protocol: protocol, Replicas: n, Walks: 300, Depth: 300, Seed: 1, Workers: 2,
+						Mode: mode, Replica: paxos.Config{InitialLeader: -1}}
+					if mode == explore.Steps {
+						cfg.Depth = 150
+					}
+					if testing.Short() {
+						cfg.Walks = 60
+					}
+					res, err := explore.Explore(context.Background(), cfg)
+					require.NoError(t, err)
+					if v := res.Violation; v != nil {
+						t.Fatalf("%s n=%d: %v\n%s", protocol, n, v.Failures, explore.Format(v.Schedule))
+					}
+					assert.Equal(t, cfg.Walks, res.Walks)
+					assert.Positive(t, res.States)
+					t.Logf("%s n=%d: %d walks, %d steps, %d states, %s", protocol, n, res.Walks, res.Steps, res.States, res.Elapsed)
+				})
 			}
-			res, err := explore.Explore(context.Background(), cfg)
-			require.NoError(t, err)
-			if v := res.Violation; v != nil {
-				t.Fatalf("%s n=%d: %v\n%s", tc.protocol, tc.n, v.Failures, explore.Format(v.Schedule))
-			}
-			assert.Equal(t, cfg.Walks, res.Walks)
-			assert.Positive(t, res.States)
-			t.Logf("%s n=%d: %d walks, %d steps, %d states, %s", tc.protocol, tc.n, res.Walks, res.Steps, res.States, res.Elapsed)
-		})
+		}
 	}
 }
 
@@ -157,6 +169,7 @@ func TestConfigRefused(t *testing.T) {
 		{Protocol: "basic", Replicas: 3, Walks: 1, MaxDown: 4}, // more down than replicas
 		{Protocol: "basic", Replicas: -1, Walks: 1},
 		{Protocol: "basic", Replicas: 3, Walks: -1},
+		{Protocol: "basic", Replicas: 3, Walks: 1, Mode: 7},
 	} {
 		_, err := explore.Explore(context.Background(), cfg)
 		assert.ErrorIs(t, err, explore.ErrConfig, "%+v", cfg)

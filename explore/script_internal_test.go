@@ -185,14 +185,15 @@ func TestModelExpressesRule4aSchedule(t *testing.T) {
 var rule4aShrunk []Action
 
 // TestSearchFindsRule4a is the bar issue 10 sets: the randomized search
-// finds the rule-4a violation (N = 5, two commands) on its own, within a
-// minute on 2 cores. It does not yet (see the package doc), so it runs
+// (episode mode, the default) finds the rule-4a violation (N = 5, two
+// commands) on its own, within a minute on 2 cores. It does not yet (see
+// the package doc: 5 minutes and 40,000 walks were not enough), so it runs
 // only when PAXOS_EXPLORE_RULE4A=1; it is here to measure progress.
 func TestSearchFindsRule4a(t *testing.T) {
 	if os.Getenv("PAXOS_EXPLORE_RULE4A") != "1" {
 		t.Skip("the search does not find this bug within the budget yet; set PAXOS_EXPLORE_RULE4A=1 to try")
 	}
-	cfg := Config{Replicas: 5, Commands: 2, Depth: 300, Budget: 60 * time.Second, Seed: 1}
+	cfg := Config{Replicas: 5, Commands: 2, Budget: 60 * time.Second, Seed: 1}
 	rule4aReplicas(&cfg)
 	res, err := Explore(context.Background(), cfg)
 	require.NoError(t, err)

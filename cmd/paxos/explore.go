@@ -40,6 +40,7 @@ type exploreFlags struct {
 	out        string
 	replay     string
 	q1, q2     int
+	mode       string
 }
 
 func runExplore(args []string, stdout, stderr io.Writer) int {
@@ -50,13 +51,14 @@ func runExplore(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.mutant, "mutant", "", "explore a registered planted-bug variant instead of --protocol")
 	fs.IntVar(&f.replicas, "replicas", 3, "cluster size N")
 	fs.IntVar(&f.commands, "commands", 2, "puts on one key to propose")
-	fs.IntVar(&f.depth, "depth", 200, "most actions per walk")
+	fs.StringVar(&f.mode, "mode", "episodes", "how walks draw their steps: episodes (run a group of replicas for a while, deliver part of a broadcast, crash, restart, propose) or steps (one delivery, tick, crash... at a time)")
+	fs.IntVar(&f.depth, "depth", 0, "most actions per walk (0 = the mode's default: 1500 for episodes, 200 for steps)")
 	fs.IntVar(&f.walks, "walks", 0, "walks to run (0 = until --budget)")
 	fs.DurationVar(&f.budget, "budget", time.Minute, "wall-clock budget (0 = until --walks are done)")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of the first walk (walk k uses seed+k)")
 	fs.IntVar(&f.crashes, "crashes", 6, "most crashes per walk")
-	fs.IntVar(&f.drops, "drops", 40, "most message drops per walk")
-	fs.IntVar(&f.tickStep, "tick-step", 5, "ticks per tick action")
+	fs.IntVar(&f.drops, "drops", -1, "most message drops per walk (-1 = the mode's default: 400 for episodes, 40 for steps)")
+	fs.IntVar(&f.tickStep, "tick-step", 0, "ticks per tick action (0 = the mode's default: 10 for episodes, 5 for steps)")
 	fs.IntVar(&f.proposals, "proposals", 1, "times each command may be proposed (2: a client retries at another replica)")
 	fs.IntVar(&f.workers, "workers", 0, "walks run in parallel (0 = GOMAXPROCS)")
 	fs.IntVar(&f.q1, "q1", 0, "phase-1 quorum size (with --q2: counting quorums, q1+q2 must exceed N)")
@@ -78,7 +80,17 @@ func runExplore(args []string, stdout, stderr io.Writer) int {
 	if f.replay != "" {
 		return replaySchedule(f.replay, stdout, stderr)
 	}
+	var mode explore.Mode
+	switch f.mode {
+	case "episodes":
+		mode = explore.Episodes
+	case "steps":
+		mode = explore.Steps
+	default:
+		return usageError(stderr, fmt.Sprintf("--mode %q: want episodes or steps", f.mode))
+	}
 	cfg := explore.Config{
+		Mode:         mode,
 		Protocol:     f.protocol,
 		Replicas:     f.replicas,
 		Commands:     f.commands,
@@ -107,10 +119,10 @@ func runExplore(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case f.replicas < 1 || f.replicas > quorum.MaxReplicas:
 		return usageError(stderr, fmt.Sprintf("--replicas %d: want 1..%d", f.replicas, quorum.MaxReplicas))
-	case f.commands < 1 || f.depth < 1 || f.tickStep < 1 || f.proposals < 1:
-		return usageError(stderr, "--commands, --depth, --tick-step and --proposals must be at least 1")
-	case f.walks < 0 || f.budget < 0 || f.crashes < 0 || f.drops < 0 || f.workers < 0:
-		return usageError(stderr, "--walks, --budget, --crashes, --drops and --workers must not be negative")
+	case f.commands < 1 || f.proposals < 1:
+		return usageError(stderr, "--commands and --proposals must be at least 1")
+	case f.walks < 0 || f.budget < 0 || f.crashes < 0 || f.drops < -1 || f.workers < 0 || f.depth < 0 || f.tickStep < 0:
+		return usageError(stderr, "--walks, --budget, --crashes, --depth, --tick-step and --workers must not be negative (--drops: -1 for the default)")
 	case f.walks == 0 && f.budget == 0:
 		return usageError(stderr, "unbounded: set --walks, --budget or both")
 	case (f.q1 == 0) != (f.q2 == 0):
@@ -127,16 +139,27 @@ func runExplore(args []string, stdout, stderr io.Writer) int {
 	if f.crashes == 0 {
 		cfg.MaxCrashes = -1
 	}
-	if f.drops == 0 {
+	switch f.drops {
+	case 0:
 		cfg.MaxDrops = -1
+	case -1:
+		cfg.MaxDrops = 0 // the mode's default
+	}
+	// The file records the tick step the schedule ran with.
+	tickStep := f.tickStep
+	if tickStep == 0 {
+		tickStep = 10
+		if mode == explore.Steps {
+			tickStep = 5
+		}
 	}
 	res, err := explore.Explore(context.Background(), cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "paxos explore: %s: %v\n", name, err)
 		return exitUsage
 	}
-	fmt.Fprintf(stdout, "%s n=%d commands=%d depth=%d: %d walks, %d steps, %d distinct states, %s\n",
-		name, f.replicas, f.commands, f.depth, res.Walks, res.Steps, res.States, res.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(stdout, "%s n=%d commands=%d mode=%s: %d walks, %d steps, %d distinct states, %s\n",
+		name, f.replicas, f.commands, f.mode, res.Walks, res.Steps, res.States, res.Elapsed.Round(time.Millisecond))
 	v := res.Violation
 	if v == nil {
 		fmt.Fprintln(stdout, "no violation")
@@ -153,7 +176,7 @@ func runExplore(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "schedule:\n%s", explore.Format(v.Schedule))
 	if f.out != "" {
 		file := explore.File{Protocol: f.protocol, Mutant: f.mutant, Replicas: f.replicas, Commands: f.commands,
-			TickStep: f.tickStep, Thrifty: f.thrifty, Seed: v.Seed, Failures: v.Failures, Actions: v.Schedule}
+			TickStep: tickStep, Thrifty: f.thrifty, Seed: v.Seed, Failures: v.Failures, Actions: v.Schedule}
 		if f.mutant != "" {
 			file.Protocol = ""
 		}

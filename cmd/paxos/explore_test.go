@@ -12,8 +12,26 @@ import (
 func TestExplorePassesOnACorrectProtocol(t *testing.T) {
 	code, out, errOut := runCLI("explore", "--protocol", "basic", "--replicas", "3", "--walks", "50", "--budget", "0")
 	require.Equal(t, exitOK, code, out+errOut)
-	assert.Contains(t, out, "basic n=3 commands=2 depth=200: 50 walks")
+	assert.Contains(t, out, "basic n=3 commands=2 mode=episodes: 50 walks")
 	assert.Contains(t, out, "no violation")
+	code, out, errOut = runCLI("explore", "--protocol", "basic", "--replicas", "3", "--walks", "50", "--budget", "0", "--mode", "steps")
+	require.Equal(t, exitOK, code, out+errOut)
+	assert.Contains(t, out, "basic n=3 commands=2 mode=steps: 50 walks")
+}
+
+// A planted bug is found in either mode, and the schedule written to --out
+// replays to the same violation.
+func TestExploreFindsAMutantAndReplaysIt(t *testing.T) {
+	for _, mode := range []string{"episodes", "steps"} {
+		path := filepath.Join(t.TempDir(), "v.json")
+		code, out, errOut := runCLI("explore", "--mutant", "basic/ignore-promises", "--replicas", "3", "--budget", "30s",
+			"--mode", mode, "--out", path, "--workers", "2")
+		require.Equal(t, exitFail, code, out+errOut)
+		assert.Contains(t, out, "decided twice")
+		code, out, errOut = runCLI("explore", "--replay", path)
+		assert.Equal(t, exitFail, code, out+errOut)
+		assert.Contains(t, out, "VIOLATION")
+	}
 }
 
 func TestExploreFlexibleQuorums(t *testing.T) {
@@ -32,6 +50,7 @@ func TestExploreUsageErrors(t *testing.T) {
 		"zero commands":    {"explore", "--commands", "0"},
 		"unbounded":        {"explore", "--walks", "0", "--budget", "0"},
 		"negative walks":   {"explore", "--walks", "-1"},
+		"unknown mode":     {"explore", "--mode", "bfs"},
 		"stray argument":   {"explore", "extra"},
 		"missing replay":   {"explore", "--replay", filepath.Join(t.TempDir(), "none.json")},
 	}

@@ -1,0 +1,345 @@
+package explore
+
+import (
+	"math/rand/v2"
+	"reflect"
+	"slices"
+
+	"github.com/paxos-lab/paxos"
+)
+
+// Mode is how a walk draws its steps.
+type Mode uint8
+
+// The search modes.
+const (
+	// Episodes draws coarse episodes (run a group of replicas for a
+	// while, deliver part of one replica's broadcast, crash, restart,
+	// propose), each carried out as the step actions it performs. The
+	// default.
+	Episodes Mode = iota
+	// Steps draws one step action at a time (swarm walks, see swarm.go).
+	Steps
+)
+
+// String returns the mode's name, as the command line spells it.
+func (m Mode) String() string {
+	switch m {
+	case Episodes:
+		return "episodes"
+	case Steps:
+		return "steps"
+	}
+	return "mode(?)"
+}
+
+// The kinds of episode.
+const (
+	epRun     = iota // run a group: deliver among its members, tick them
+	epPartial        // deliver some of one sender's messages in flight to some receivers
+	epCrash
+	epRestart
+	epPropose
+	numEps
+)
+
+// episodes draws one walk's episodes. Its weights are drawn per walk from
+// the walk's seed (a swarm over episode kinds).
+type episodes struct {
+	rng  *rand.Rand
+	n    int
+	kind [numEps]float64
+	// outbox: the chance that a crash loses what the replica sent.
+	outbox float64
+	// lifo: the chance that a delivery in a run takes the newest
+	// deliverable message.
+	lifo float64
+	// edgeDrop: the chance that a run ends by losing the messages its
+	// members sent to replicas outside the group (else they stay late).
+	edgeDrop float64
+	// block: the chance that a run holds back one message type, one
+	// instance's messages, or both (they stay in flight, late).
+	block float64
+	// member: the chance that a running replica is in a run's group.
+	member float64
+	// The message types and instances seen in flight so far, in the order
+	// first seen (what a run may hold back).
+	types  []reflect.Type
+	topics []paxos.Instance
+	seenT  map[reflect.Type]bool
+	seenI  map[paxos.Instance]bool
+}
+
+func newEpisodes(seed uint64, n int) *episodes {
+	rng := rand.New(rand.NewPCG(seed, 0x65706973))
+	e := &episodes{rng: rng, n: n, seenT: map[reflect.Type]bool{}, seenI: map[paxos.Instance]bool{}}
+	e.kind[epRun] = 4
+	e.kind[epPartial] = e.pick(0.5, 1, 2)
+	e.kind[epCrash] = e.pick(0, 0.5, 1, 2)
+	e.kind[epRestart] = e.pick(0.5, 1, 2)
+	e.kind[epPropose] = e.pick(0.5, 1, 2)
+	e.outbox = e.pick(0, 0.5, 1)
+	e.lifo = e.pick(0, 0.5)
+	e.edgeDrop = e.pick(0, 0.3, 0.6)
+	e.block = e.pick(0.2, 0.5, 0.8)
+	e.member = e.pick(0.4, 0.6, 0.8)
+	return e
+}
+
+func (e *episodes) pick(xs ...float64) float64 { return xs[e.rng.IntN(len(xs))] }
+
+// learn records the message types and instances in flight.
+func (e *episodes) learn(w *world) {
+	for _, p := range w.pending {
+		t := reflect.TypeOf(p.m.Body)
+		if !e.seenT[t] {
+			e.seenT[t] = true
+			e.types = append(e.types, t)
+		}
+		if in, ok := topicOf(p.m.Body); ok && !e.seenI[in] {
+			e.seenI[in] = true
+			e.topics = append(e.topics, in)
+		}
+	}
+}
+
+// cutShort is the chance that a run is cut short after a few actions (an
+// exchange caught half way); fastP the chance that one member's clock
+// runs ahead in a run.
+const cutShort, fastP = 0.2, 0.5
+
+// episodeCap bounds the actions of one run episode.
+const episodeCap = 200
+
+// next draws one episode that applies in w and carries it out through do,
+// which applies an action, records it, and reports false when the walk
+// must stop. It reports false when no episode applies or do stopped.
+func (e *episodes) next(w *world, do func(Action) bool) bool {
+	c := w.cfg
+	e.learn(w)
+	var ups, downs []paxos.NodeID
+	for i, r := range w.reps {
+		if r != nil {
+			ups = append(ups, paxos.NodeID(i))
+		} else {
+			downs = append(downs, paxos.NodeID(i))
+		}
+	}
+	var open []int
+	for i, p := range w.proposed {
+		if p < c.MaxProposals {
+			open = append(open, i)
+		}
+	}
+	var wt [numEps]float64
+	if len(ups) > 0 {
+		wt[epRun] = e.kind[epRun]
+		if w.down < c.MaxDown && w.crashes < c.MaxCrashes {
+			wt[epCrash] = e.kind[epCrash]
+		}
+		if len(open) > 0 {
+			wt[epPropose] = e.kind[epPropose]
+			if sumProposed(w) == 0 {
+				wt[epPropose] += 8 // start every walk with work soon
+			}
+		}
+	}
+	if len(w.pending) > 0 {
+		wt[epPartial] = e.kind[epPartial]
+	}
+	if len(downs) > 0 {
+		wt[epRestart] = e.kind[epRestart]
+	}
+	total := 0.0
+	for _, x := range wt {
+		total += x
+	}
+	if total == 0 {
+		return false
+	}
+	rng := e.rng
+	switch pickWeighted(rng, wt[:]) {
+	case epRun:
+		return e.run(w, ups, do)
+	case epPartial:
+		return e.partial(w, do)
+	case epCrash:
+		return do(Action{Kind: Crash, Replica: ups[rng.IntN(len(ups))], Outbox: rng.Float64() < e.outbox})
+	case epRestart:
+		return do(Action{Kind: Restart, Replica: downs[rng.IntN(len(downs))]})
+	default:
+		return do(Action{Kind: Propose, Replica: ups[rng.IntN(len(ups))], Command: open[rng.IntN(len(open))]})
+	}
+}
+
+// run draws a group of running replicas and runs it on its own for a
+// while: messages between members are delivered (in random order, or
+// newest first), members tick, and messages to or from replicas outside
+// the group stay in flight. The run may hold back one message type, the
+// messages of one instance, or both, and may end by losing what members
+// sent outside the group.
+func (e *episodes) run(w *world, ups []paxos.NodeID, do func(Action) bool) bool {
+	rng := e.rng
+	r := runPlan{in: make([]bool, len(w.reps))}
+	for _, id := range ups {
+		if rng.Float64() < e.member {
+			r.in[id] = true
+		}
+	}
+	if !slices.Contains(r.in, true) {
+		r.in[ups[rng.IntN(len(ups))]] = true
+	}
+	if rng.Float64() < e.block {
+		what := rng.IntN(3)
+		if what != 1 && len(e.types) > 0 {
+			r.holdType = e.types[rng.IntN(len(e.types))]
+		}
+		if what != 0 && len(e.topics) > 0 {
+			r.holdTopic, r.holdInst = e.topics[rng.IntN(len(e.topics))], true
+		}
+	}
+	r.ticks = []int{0, 1, 2, 4, 8, 16, 32}[rng.IntN(7)]
+	r.fast = -1
+	if rng.Float64() < fastP {
+		var members []int
+		for id, ok := range r.in {
+			if ok {
+				members = append(members, id)
+			}
+		}
+		r.fast = members[rng.IntN(len(members))]
+	}
+	r.edgeDrop = rng.Float64() < e.edgeDrop
+	r.steps = episodeCap
+	if rng.Float64() < cutShort {
+		r.steps = 1 + rng.IntN(12)
+	}
+	return e.runWith(w, r, do)
+}
+
+// runPlan is one run episode's choices.
+type runPlan struct {
+	in        []bool // the group
+	holdType  reflect.Type
+	holdTopic paxos.Instance
+	holdInst  bool
+	ticks     int
+	// fast, if a member (else -1), takes most of the ticks: its clock
+	// runs ahead, so its timeouts fire first.
+	fast     int
+	edgeDrop bool
+	// steps bounds the actions of the run (at most episodeCap; zero
+	// means episodeCap).
+	steps int
+}
+
+func (r *runPlan) held(m paxos.Message) bool {
+	if r.holdType != nil && reflect.TypeOf(m.Body) == r.holdType {
+		return true
+	}
+	if r.holdInst {
+		if t, ok := topicOf(m.Body); ok && t == r.holdTopic {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *episodes) runWith(w *world, r runPlan, do func(Action) bool) bool {
+	rng := e.rng
+	in := r.in
+	ticks := r.ticks
+	limit := r.steps
+	if limit <= 0 || limit > episodeCap {
+		limit = episodeCap
+	}
+	var elig []int
+	for steps := 0; steps < limit; steps++ {
+		elig = elig[:0]
+		for i, p := range w.pending {
+			if in[p.m.From] && in[p.m.To] && w.reps[p.m.To] != nil && !r.held(p.m) {
+				elig = append(elig, i)
+			}
+		}
+		var a Action
+		switch {
+		case len(elig) > 0 && (ticks == 0 || rng.Float64() < 0.85):
+			i := elig[rng.IntN(len(elig))]
+			if rng.Float64() < e.lifo {
+				i = elig[len(elig)-1]
+			}
+			a = Action{Kind: Deliver, Msg: w.pending[i].m, key: w.pending[i].key}
+		case ticks > 0:
+			ticks--
+			var live []paxos.NodeID
+			for id, ok := range in {
+				if ok && w.reps[id] != nil {
+					live = append(live, paxos.NodeID(id))
+				}
+			}
+			if len(live) == 0 {
+				return true
+			}
+			a = Action{Kind: Tick, Replica: live[rng.IntN(len(live))]}
+			if r.fast >= 0 && w.reps[r.fast] != nil && rng.Float64() < 0.8 {
+				a.Replica = paxos.NodeID(r.fast)
+			}
+		default:
+			steps = limit
+			continue
+		}
+		if !do(a) {
+			return false
+		}
+	}
+	if r.edgeDrop {
+		for i := len(w.pending) - 1; i >= 0; i-- {
+			if i >= len(w.pending) {
+				continue
+			}
+			p := w.pending[i]
+			if in[p.m.From] && !in[p.m.To] && w.drops < w.cfg.MaxDrops {
+				if !do(Action{Kind: Drop, Msg: p.m, key: p.key}) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// partial delivers some of one sender's messages in flight to a random
+// subset of their receivers, perhaps of one type only, without delivering
+// what the receivers send back: a broadcast that reaches some replicas
+// and not (yet) others.
+func (e *episodes) partial(w *world, do func(Action) bool) bool {
+	rng := e.rng
+	p := w.pending[rng.IntN(len(w.pending))]
+	from := p.m.From
+	var typ reflect.Type
+	if rng.IntN(2) == 0 {
+		typ = reflect.TypeOf(p.m.Body)
+	}
+	to := make([]bool, len(w.reps))
+	to[p.m.To] = true
+	for i := range to {
+		if rng.IntN(2) == 0 {
+			to[i] = true
+		}
+	}
+	var sel []Action
+	for _, q := range w.pending {
+		if q.m.From == from && to[q.m.To] && (typ == nil || reflect.TypeOf(q.m.Body) == typ) {
+			sel = append(sel, Action{Kind: Deliver, Msg: q.m, key: q.key})
+		}
+	}
+	for _, a := range sel {
+		if w.find(a.key) < 0 {
+			continue
+		}
+		if !do(a) {
+			return false
+		}
+	}
+	return true
+}
