@@ -49,3 +49,29 @@ func New(protocol string, cfg Config) (Replica, error) {
 	}
 	return c(cfg)
 }
+
+// Build builds a replica with c when it is set, otherwise with the protocol
+// registered under the given name: what every driver (the simulator, the
+// explorer, the live runtime's tests) does to make a replica. A constructor
+// that returns no replica, or one with another ID, is refused.
+func Build(protocol string, c Constructor, cfg Config) (Replica, error) {
+	var (
+		r   Replica
+		err error
+	)
+	if c != nil {
+		r, err = c(cfg)
+	} else {
+		r, err = New(protocol, cfg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return nil, fmt.Errorf("%w: the constructor returned no replica for id %d", ErrConfig, cfg.ID)
+	}
+	if r.ID() != cfg.ID {
+		return nil, fmt.Errorf("%w: replica built for id %d reports ID %d", ErrConfig, cfg.ID, r.ID())
+	}
+	return r, nil
+}

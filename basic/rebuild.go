@@ -79,8 +79,7 @@ func (r *Replica) rebuildStep(from paxos.NodeID, body any) (bool, error) {
 			rb := r.rb
 			rb.answered = rb.answered.Add(int(from))
 			rb.high = max(rb.high, m.MaxSlot)
-			out := quorum.Full(r.n) &^ rb.answered
-			rb.enough = !r.q.IsPhase1(out) && !r.q.IsPhase2(out)
+			rb.enough = quorum.MeetsEvery(r.q, rb.answered)
 			r.rebuildDone()
 		}
 		return true, nil

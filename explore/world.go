@@ -144,20 +144,9 @@ func (w *world) start(i int, restore *paxos.Persisted) error {
 	rc.ID, rc.N = paxos.NodeID(i), w.cfg.Replicas
 	rc.Seed = replicaSeed(w.seed, i, w.inc[i])
 	rc.Restore = restore
-	var (
-		r   paxos.Replica
-		err error
-	)
-	if w.cfg.New != nil {
-		r, err = w.cfg.New(rc)
-	} else {
-		r, err = paxos.New(w.cfg.Protocol, rc)
-	}
+	r, err := paxos.Build(w.cfg.Protocol, w.cfg.New, rc)
 	if err != nil {
 		return fmt.Errorf("explore: build replica %d: %w", i, err)
-	}
-	if r == nil {
-		return fmt.Errorf("explore: %w: the constructor returned no replica for id %d", paxos.ErrConfig, i)
 	}
 	w.reps[i] = r
 	w.absLife(i)

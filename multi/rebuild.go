@@ -127,8 +127,7 @@ func (r *Replica) rebuildAnswer(from paxos.NodeID, m RebuildInfo) {
 		rb.promised = m.Promised
 	}
 	rb.high = max(rb.high, m.Last)
-	out := quorum.Full(r.n) &^ rb.answered
-	if !r.q.IsPhase1(out) && !r.q.IsPhase2(out) {
+	if quorum.MeetsEvery(r.q, rb.answered) {
 		rb.enough = true
 		r.promise(rb.promised)
 	}

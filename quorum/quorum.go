@@ -98,6 +98,15 @@ type System interface {
 	String() string
 }
 
+// MeetsEvery reports whether s shares a replica with every phase-1 and every
+// phase-2 quorum of sys: no quorum fits in the replicas outside s. A
+// replica that rebuilds after a lost disk waits for answers from such a set,
+// so that whatever any quorum did, some answer reflects it.
+func MeetsEvery(sys System, s Set) bool {
+	out := Full(sys.N()) &^ s
+	return !sys.IsPhase1(out) && !sys.IsPhase2(out)
+}
+
 // Majority is the classic system: any floor(N/2)+1 replicas form a quorum of
 // either phase.
 type Majority struct{ n int }

@@ -284,23 +284,9 @@ func (s *Sim) build(id, inc int, restore *paxos.Persisted) (paxos.Replica, error
 		rc.Distances = append([]float64(nil), s.cfg.RTT[id]...)
 		rc.Distances[id] = 0
 	}
-	var (
-		rep paxos.Replica
-		err error
-	)
-	if s.cfg.New != nil {
-		rep, err = s.cfg.New(rc)
-	} else {
-		rep, err = paxos.New(s.cfg.Protocol, rc)
-	}
+	rep, err := paxos.Build(s.cfg.Protocol, s.cfg.New, rc)
 	if err != nil {
 		return nil, fmt.Errorf("sim: build replica %d: %w", id, err)
-	}
-	if rep == nil {
-		return nil, fmt.Errorf("sim: %w: constructor returned no replica for id %d", paxos.ErrConfig, id)
-	}
-	if rep.ID() != rc.ID {
-		return nil, fmt.Errorf("sim: %w: replica built for id %d reports ID %d", paxos.ErrConfig, id, rep.ID())
 	}
 	return rep, nil
 }
