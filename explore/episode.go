@@ -117,20 +117,7 @@ const episodeCap = 200
 func (e *episodes) next(w *world, do func(Action) bool) bool {
 	c := w.cfg
 	e.learn(w)
-	var ups, downs []paxos.NodeID
-	for i, r := range w.reps {
-		if r != nil {
-			ups = append(ups, paxos.NodeID(i))
-		} else {
-			downs = append(downs, paxos.NodeID(i))
-		}
-	}
-	var open []int
-	for i, p := range w.proposed {
-		if p < c.MaxProposals {
-			open = append(open, i)
-		}
-	}
+	ups, downs, open := w.choices()
 	var wt [numEps]float64
 	if len(ups) > 0 {
 		wt[epRun] = e.kind[epRun]

@@ -149,20 +149,7 @@ func strhash(s string) uint64 {
 func choose(w *world, sw *swarm) (Action, bool) {
 	rng := sw.rng
 	c := w.cfg
-	var ups, downs []paxos.NodeID
-	for i, r := range w.reps {
-		if r != nil {
-			ups = append(ups, paxos.NodeID(i))
-		} else {
-			downs = append(downs, paxos.NodeID(i))
-		}
-	}
-	var open []int
-	for i, p := range w.proposed {
-		if p < c.MaxProposals {
-			open = append(open, i)
-		}
-	}
+	ups, downs, open := w.choices()
 	tickW := 0.0
 	for _, id := range ups {
 		tickW += sw.tick[id]

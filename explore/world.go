@@ -384,3 +384,21 @@ func format(trace []Action) string {
 	}
 	return b.String()
 }
+
+// choices lists what a walk can act on now: the running replicas, the
+// crashed ones, and the commands that may still be proposed.
+func (w *world) choices() (ups, downs []paxos.NodeID, open []int) {
+	for i, r := range w.reps {
+		if r != nil {
+			ups = append(ups, paxos.NodeID(i))
+		} else {
+			downs = append(downs, paxos.NodeID(i))
+		}
+	}
+	for i, p := range w.proposed {
+		if p < w.cfg.MaxProposals {
+			open = append(open, i)
+		}
+	}
+	return ups, downs, open
+}
