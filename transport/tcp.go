@@ -834,3 +834,27 @@ func MutualTLS(cert tls.Certificate, pool *x509.CertPool) *tls.Config {
 		MinVersion:   tls.VersionTLS13,
 	}
 }
+
+// LoadClientTLS builds the TLS configuration of a client of the client
+// ports: it trusts the CA in caFile and, when certFile is not empty,
+// presents that certificate (for a cluster that requires client
+// certificates).
+func LoadClientTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("transport: read TLS CA %s: %w", caFile, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("transport: no PEM certificate in CA file %s", caFile)
+	}
+	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("transport: load TLS certificate %s and key %s: %w", certFile, keyFile, err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
