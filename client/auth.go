@@ -125,11 +125,22 @@ func isHello(frame []byte) bool {
 func (s *Server) serverHandshake(nc net.Conn, r io.Reader, first []byte) string {
 	var h clientHello
 	if transport.CheckFrame(first) != nil || msgpack.Unmarshal(first, &h) != nil || h.Magic != clientMagic {
-		// Most likely a client without a token sending a request: answer
-		// it with an error it can show.
-		var req Request
-		if transport.CheckFrame(first) == nil && msgpack.Unmarshal(first, &req) == nil && req.Seq != 0 {
-			_ = writeMsg(nc, &Reply{Client: req.Client, Seq: req.Seq, Replica: int32(s.cfg.Replica), Err: noTokenErr})
+		// Most likely a client without a token sending requests: answer
+		// each (a few, within the handshake deadline) with an error it can
+		// show, then close.
+		frame := first
+		for i := 0; i < 16; i++ {
+			var req Request
+			if transport.CheckFrame(frame) != nil || msgpack.Unmarshal(frame, &req) != nil || req.Seq == 0 {
+				break
+			}
+			if writeMsg(nc, &Reply{Client: req.Client, Seq: req.Seq, Replica: int32(s.cfg.Replica), Err: noTokenErr}) != nil {
+				break
+			}
+			var err error
+			if frame, err = transport.ReadFrame(r, nil, maxHandshake); err != nil {
+				break
+			}
 		}
 		return "no authentication handshake"
 	}

@@ -381,6 +381,12 @@ func (cn *conn) call(ctx context.Context, req Request) (Reply, error) {
 	case rep := <-ch:
 		return rep, nil
 	case <-cn.done:
+		// A reply that arrived just before the connection closed wins.
+		select {
+		case rep := <-ch:
+			return rep, nil
+		default:
+		}
 		cn.mu.Lock()
 		err := cn.err
 		cn.mu.Unlock()
