@@ -125,23 +125,6 @@ func isHello(frame []byte) bool {
 func (s *Server) serverHandshake(nc net.Conn, r io.Reader, first []byte) string {
 	var h clientHello
 	if transport.CheckFrame(first) != nil || msgpack.Unmarshal(first, &h) != nil || h.Magic != clientMagic {
-		// Most likely a client without a token sending requests: answer
-		// each (a few, within the handshake deadline) with an error it can
-		// show, then close.
-		frame := first
-		for i := 0; i < 16; i++ {
-			var req Request
-			if transport.CheckFrame(frame) != nil || msgpack.Unmarshal(frame, &req) != nil || req.Seq == 0 {
-				break
-			}
-			if writeMsg(nc, &Reply{Client: req.Client, Seq: req.Seq, Replica: int32(s.cfg.Replica), Err: noTokenErr}) != nil {
-				break
-			}
-			var err error
-			if frame, err = transport.ReadFrame(r, nil, maxHandshake); err != nil {
-				break
-			}
-		}
 		return "no authentication handshake"
 	}
 	if s.cfg.Token == "" {
@@ -172,6 +155,26 @@ func (s *Server) serverHandshake(nc net.Conn, r io.Reader, first []byte) string 
 		return "write welcome: " + err.Error()
 	}
 	return ""
+}
+
+// answerUnauthenticated answers the requests of a client that sent no
+// handshake (most likely one without a token), starting with first, with
+// an error it can show: a few of them, within the handshake deadline.
+func (s *Server) answerUnauthenticated(nc net.Conn, r io.Reader, first []byte) {
+	frame := first
+	for i := 0; i < 16; i++ {
+		var req Request
+		if transport.CheckFrame(frame) != nil || msgpack.Unmarshal(frame, &req) != nil || req.Seq == 0 {
+			return
+		}
+		if writeMsg(nc, &Reply{Client: req.Client, Seq: req.Seq, Replica: int32(s.cfg.Replica), Err: noTokenErr}) != nil {
+			return
+		}
+		var err error
+		if frame, err = transport.ReadFrame(r, nil, maxHandshake); err != nil {
+			return
+		}
+	}
 }
 
 const noTokenErr = "authentication required: this cluster's client port needs the client token (paxos put/get --token-file, client.Options.Token)"

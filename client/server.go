@@ -298,6 +298,11 @@ func (s *Server) authenticate(c net.Conn, br *bufio.Reader) bool {
 	if err != nil {
 		return refuse("no handshake", err)
 	}
+	if !isHello(first) {
+		refuse("no authentication handshake (a client without the token?)", nil)
+		s.answerUnauthenticated(c, br, first)
+		return false
+	}
 	if reason := s.serverHandshake(c, br, first); reason != "" {
 		return refuse(reason, nil)
 	}
