@@ -236,7 +236,7 @@ func (s *Server) serveConn(c net.Conn) {
 		frame, err := frames.Next()
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) && s.ctx.Err() == nil && !isEOF(err) && !transport.IsTimeout(err) {
-				s.log.Warn("client server: closing client connection", "remote", c.RemoteAddr().String(), "err", err)
+				s.guard.Warn("closing client connection", "remote", c.RemoteAddr().String(), "err", err)
 			}
 			return
 		}
@@ -251,7 +251,7 @@ func (s *Server) serveConn(c net.Conn) {
 			err = msgpack.Unmarshal(frame, &req)
 		}
 		if err != nil {
-			s.log.Warn("client server: malformed request; closing client connection", "remote", c.RemoteAddr().String(), "err", err)
+			s.guard.Warn("malformed request; closing client connection", "remote", c.RemoteAddr().String(), "err", err)
 			return
 		}
 		select {

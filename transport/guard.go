@@ -178,6 +178,10 @@ func (g *Guard) RefusedHandshake(reason string, attrs ...any) {
 	g.logRefusal("handshake refused: "+reason, attrs...)
 }
 
+// Warn logs a problem with one connection (a bad frame, a malformed
+// request), rate-limited like the refusals.
+func (g *Guard) Warn(msg string, attrs ...any) { g.logRefusal(msg, attrs...) }
+
 // TimedOut counts a connection cut by a deadline.
 func (g *Guard) TimedOut() {
 	g.timeouts.Add(1)
