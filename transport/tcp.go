@@ -728,11 +728,11 @@ func (t *TCP) serveConn(conn net.Conn) {
 	if err != nil {
 		return
 	}
+	t.c.accepted.Add(1) // counted before the dialer can see the welcome
 	if err := WriteFrame(conn, ok); err != nil {
 		return
 	}
 	conn.SetDeadline(time.Time{})
-	t.c.accepted.Add(1)
 	// A new connection from a peer replaces its old one (the peer restarted
 	// or reconnected). With a secret or TLS, only a connection that proved
 	// the same replica identity gets here, so an impersonator cannot make a
