@@ -812,13 +812,9 @@ func LoadMutualTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transport: load TLS certificate %s and key %s: %w", certFile, keyFile, err)
 	}
-	caPEM, err := os.ReadFile(caFile)
+	pool, err := loadCAPool(caFile)
 	if err != nil {
-		return nil, fmt.Errorf("transport: read TLS CA %s: %w", caFile, err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, fmt.Errorf("transport: no PEM certificate in CA file %s", caFile)
+		return nil, err
 	}
 	return MutualTLS(cert, pool), nil
 }
@@ -840,13 +836,9 @@ func MutualTLS(cert tls.Certificate, pool *x509.CertPool) *tls.Config {
 // presents that certificate (for a cluster that requires client
 // certificates).
 func LoadClientTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
-	caPEM, err := os.ReadFile(caFile)
+	pool, err := loadCAPool(caFile)
 	if err != nil {
-		return nil, fmt.Errorf("transport: read TLS CA %s: %w", caFile, err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, fmt.Errorf("transport: no PEM certificate in CA file %s", caFile)
+		return nil, err
 	}
 	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}
 	if certFile != "" {
@@ -857,4 +849,17 @@ func LoadClientTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
 		cfg.Certificates = []tls.Certificate{cert}
 	}
 	return cfg, nil
+}
+
+// loadCAPool reads the PEM certificates of caFile into a pool.
+func loadCAPool(caFile string) (*x509.CertPool, error) {
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("transport: read TLS CA %s: %w", caFile, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("transport: no PEM certificate in CA file %s", caFile)
+	}
+	return pool, nil
 }
