@@ -172,4 +172,3 @@ func tail(s string, n int) string {
 	}
 	return s
 }
-
