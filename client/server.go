@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -295,6 +296,9 @@ func (s *Server) authenticate(c net.Conn, br *bufio.Reader) bool {
 		return true
 	}
 	first, err := transport.ReadFrame(br, nil, maxHandshake)
+	if errors.Is(err, io.EOF) {
+		return false // closed before sending anything: a port probe (paxos cluster checks readiness so)
+	}
 	if err != nil {
 		return refuse("no handshake", err)
 	}

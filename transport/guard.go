@@ -148,9 +148,9 @@ func (g *Guard) Admit(c net.Conn) (release func(), ok bool) {
 	if g.total >= g.lim.MaxConns || g.byHost[host] >= g.lim.MaxConnsPerHost {
 		total, per := g.total, g.byHost[host]
 		g.mu.Unlock()
-		c.Close()
-		g.refusedConns.Add(1)
+		g.refusedConns.Add(1) // counted before the remote end can see the close
 		refusedConnsVar.Add(1)
+		c.Close()
 		g.logRefusal("connection refused: too many connections", "remote", host, "open", total, "open_from_host", per,
 			"max_conns", g.lim.MaxConns, "max_conns_per_host", g.lim.MaxConnsPerHost)
 		return nil, false

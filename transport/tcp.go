@@ -670,6 +670,9 @@ func (t *TCP) serveConn(conn net.Conn) {
 	}
 	br := bufio.NewReaderSize(conn, 64<<10)
 	b, err := ReadFrame(br, nil, maxHandshake)
+	if errors.Is(err, io.EOF) {
+		return // closed before sending anything: a port probe
+	}
 	if err != nil {
 		t.c.refused.Add(1)
 		if IsTimeout(err) {
