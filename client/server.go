@@ -191,6 +191,15 @@ func (s *Server) Close() error {
 
 func (s *Server) serveConn(c net.Conn) {
 	defer s.wg.Done()
+	// Authenticate before allocating anything per connection.
+	br := bufio.NewReader(c)
+	if !s.authenticate(c, br) {
+		c.Close()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		return
+	}
 	var inflight sync.WaitGroup
 	sem := make(chan struct{}, s.cfg.MaxInFlight)
 	replies := make(chan Reply, s.cfg.MaxInFlight)
@@ -228,10 +237,6 @@ func (s *Server) serveConn(c net.Conn) {
 		delete(s.conns, c)
 		s.mu.Unlock()
 	}()
-	br := bufio.NewReader(c)
-	if !s.authenticate(c, br) {
-		return
-	}
 	frames := s.guard.NewFrameConn(c, br, MaxFrame, true)
 	for first := true; ; first = false {
 		frame, err := frames.Next()

@@ -668,8 +668,9 @@ func (t *TCP) serveConn(conn net.Conn) {
 	if cb, err := msgpack.Marshal(&challenge{Magic: handshakeMagic, Nonce: nAcc}); err != nil || WriteFrame(conn, cb) != nil {
 		return
 	}
-	br := bufio.NewReaderSize(conn, 64<<10)
-	b, err := ReadFrame(br, nil, maxHandshake)
+	// The hello is read unbuffered (the dialer sends nothing more before
+	// the welcome), so an unauthenticated connection costs no read buffer.
+	b, err := ReadFrame(conn, nil, maxHandshake)
 	if errors.Is(err, io.EOF) {
 		return // closed before sending anything: a port probe
 	}
@@ -753,6 +754,7 @@ func (t *TCP) serveConn(conn net.Conn) {
 		}
 		t.mu.Unlock()
 	}()
+	br := bufio.NewReaderSize(conn, 64<<10)
 	frames := t.guard.NewFrameConn(conn, br, t.cfg.MaxFrame, true)
 	for {
 		frame, err := frames.Next()
