@@ -84,8 +84,12 @@ func runLive(ctx context.Context, s *Spec, proto string, conflict float64, seed 
 		}
 	}
 	defer stopAll()
+	secret, err := transport.NewSecret() // the replicas authenticate one another
+	if err != nil {
+		return runRec{}, 0, err
+	}
 	for i := 0; i < n; i++ {
-		tr, err := transport.NewTCP(transport.TCPConfig{Cluster: "bench", ID: paxos.NodeID(i), Peers: peers, Listener: lns[i], RTT: rttm, Logger: quiet})
+		tr, err := transport.NewTCP(transport.TCPConfig{Cluster: "bench", ID: paxos.NodeID(i), Peers: peers, Listener: lns[i], RTT: rttm, Logger: quiet, Secret: secret})
 		if err != nil {
 			return runRec{}, 0, fmt.Errorf("bench: live transport %d: %w", i, err)
 		}
@@ -306,7 +310,11 @@ func runLiveCluster(ctx context.Context, s *Spec, proto string, conflict float64
 		if err != nil {
 			return 0, fmt.Errorf("bench: draw a client id: %w", err)
 		}
-		c, err := client.New(addrs, client.Options{ClientID: id})
+		opts, err := cl.ClientOptions(client.Options{ClientID: id})
+		if err != nil {
+			return 0, fmt.Errorf("bench: client of cluster %s: %w", cl.Name, err)
+		}
+		c, err := client.New(addrs, opts)
 		if err != nil {
 			return 0, fmt.Errorf("bench: client of cluster %s: %w", cl.Name, err)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/paxos-lab/paxos/bench"
 	"github.com/paxos-lab/paxos/node"
 	"github.com/paxos-lab/paxos/storage"
+	"github.com/paxos-lab/paxos/transport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -29,7 +30,11 @@ func TestLiveAgainstClusterFile(t *testing.T) {
 	registered(t, "multi")
 	const n = 3
 	var peerL, clientL [n]net.Listener
-	cl := node.Cluster{Name: "bench-test", Protocol: "multi", TickMS: 10}
+	secretFile := filepath.Join(t.TempDir(), "cluster.secret")
+	secret, err := transport.NewSecret()
+	require.NoError(t, err)
+	require.NoError(t, transport.WriteSecret(secretFile, secret))
+	cl := node.Cluster{Name: "bench-test", Protocol: "multi", TickMS: 10, SecretFile: secretFile}
 	for i := 0; i < n; i++ {
 		var err error
 		peerL[i], err = net.Listen("tcp", "127.0.0.1:0")

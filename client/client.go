@@ -18,6 +18,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -40,8 +41,18 @@ type Options struct {
 	// AttemptTimeout bounds one attempt at one replica before the client
 	// moves on to the next (default 3s).
 	AttemptTimeout time.Duration
-	// DialTimeout bounds connecting to a replica (default 1s).
+	// DialTimeout bounds connecting to a replica, TLS and authentication
+	// included (default 1s).
 	DialTimeout time.Duration
+	// Token is the cluster's client token (transport.ClientToken; `paxos
+	// cluster` writes it to <data>/client.token), proved to every replica
+	// without being sent. Empty: no token handshake.
+	Token string
+	// TLS, if set, is used to connect to the client ports: it must trust
+	// the cluster's CA (RootCAs) and, if the cluster requires client
+	// certificates, hold one (see transport.LoadMutualTLS). An empty
+	// ServerName is set to each replica's host.
+	TLS *tls.Config
 }
 
 // Result is the outcome of one command.
@@ -201,7 +212,7 @@ func (c *Client) conn(i int) (*conn, error) {
 		return cn, nil
 	}
 	c.mu.Unlock()
-	nc, err := net.DialTimeout("tcp", c.addrs[i], c.opts.DialTimeout)
+	nc, err := c.dial(c.addrs[i])
 	if err != nil {
 		return nil, fmt.Errorf("client: connect to replica at %s: %w", c.addrs[i], err)
 	}
@@ -218,6 +229,39 @@ func (c *Client) conn(i int) (*conn, error) {
 	}
 	c.conns[i] = cn
 	return cn, nil
+}
+
+// dial connects to addr and runs the TLS and token handshakes, all within
+// the dial timeout.
+func (c *Client) dial(addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: c.opts.DialTimeout}
+	nc, err := d.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	nc.SetDeadline(time.Now().Add(c.opts.DialTimeout))
+	if c.opts.TLS != nil {
+		cfg := c.opts.TLS.Clone()
+		if cfg.ServerName == "" {
+			if host, _, e := net.SplitHostPort(addr); e == nil {
+				cfg.ServerName = host
+			}
+		}
+		tc := tls.Client(nc, cfg)
+		if err := tc.Handshake(); err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("TLS: %w", err)
+		}
+		nc = tc
+	}
+	if c.opts.Token != "" {
+		if err := clientHandshake(nc, c.opts.Token); err != nil {
+			nc.Close()
+			return nil, err
+		}
+	}
+	nc.SetDeadline(time.Time{})
+	return nc, nil
 }
 
 func (c *Client) drop(i int, cn *conn) {
@@ -337,6 +381,12 @@ func (cn *conn) call(ctx context.Context, req Request) (Reply, error) {
 	case rep := <-ch:
 		return rep, nil
 	case <-cn.done:
+		// A reply that arrived just before the connection closed wins.
+		select {
+		case rep := <-ch:
+			return rep, nil
+		default:
+		}
 		cn.mu.Lock()
 		err := cn.err
 		cn.mu.Unlock()

@@ -52,17 +52,35 @@ func (s *store) commands() []paxos.Command {
 	return append([]paxos.Command(nil), s.seen...)
 }
 
+// testToken is the client token of the tests' servers.
+const testToken = "0123456789abcdef0123456789abcdef"
+
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// serve starts a client-protocol server for sub and returns its address.
+// serve starts a client-protocol server for sub, requiring testToken, and
+// returns its address.
 func serve(t *testing.T, sub client.Submitter, id int) string {
+	t.Helper()
+	addr, _ := serveCfg(t, client.ServerConfig{Submitter: sub, Replica: paxos.NodeID(id), Token: testToken})
+	return addr
+}
+
+// serveCfg starts a client-protocol server with cfg and returns its
+// address and the server.
+func serveCfg(t *testing.T, cfg client.ServerConfig) (string, *client.Server) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	srv := client.NewServer(client.ServerConfig{Submitter: sub, Replica: paxos.NodeID(id), Timeout: 2 * time.Second, Logger: quiet()})
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = quiet()
+	}
+	srv := client.NewServer(cfg)
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().String()
+	return ln.Addr().String(), srv
 }
 
 func TestClientRetriesElsewhereWithSameSeq(t *testing.T) {
@@ -75,7 +93,7 @@ func TestClientRetriesElsewhereWithSameSeq(t *testing.T) {
 	deadAddr := dead.Addr().String()
 	dead.Close() // nothing listens here
 	addrs := []string{deadAddr, serve(t, failing, 1), serve(t, hanging, 2), serve(t, good, 3)}
-	cl, err := client.New(addrs, client.Options{AttemptTimeout: 300 * time.Millisecond})
+	cl, err := client.New(addrs, client.Options{Token: testToken, AttemptTimeout: 300 * time.Millisecond})
 	require.NoError(t, err)
 	defer cl.Close()
 
@@ -105,7 +123,7 @@ func TestClientRetriesElsewhereWithSameSeq(t *testing.T) {
 
 func TestClientGivesUpWithContextError(t *testing.T) {
 	addrs := []string{serve(t, &store{kv: kv.New(), mode: "fail"}, 0)}
-	cl, err := client.New(addrs, client.Options{AttemptTimeout: time.Second})
+	cl, err := client.New(addrs, client.Options{Token: testToken, AttemptTimeout: time.Second})
 	require.NoError(t, err)
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -119,7 +137,7 @@ func TestClientGivesUpWithContextError(t *testing.T) {
 func TestClientConcurrentUse(t *testing.T) {
 	s := &store{kv: kv.New()}
 	addrs := []string{serve(t, s, 0), serve(t, s, 1)}
-	cl, err := client.New(addrs, client.Options{})
+	cl, err := client.New(addrs, client.Options{Token: testToken})
 	require.NoError(t, err)
 	defer cl.Close()
 	var wg sync.WaitGroup
@@ -155,16 +173,17 @@ func TestClientIDs(t *testing.T) {
 		assert.False(t, seen[id])
 		seen[id] = true
 	}
-	_, err := client.New(nil, client.Options{})
+	_, err := client.New(nil, client.Options{Token: testToken})
 	assert.Error(t, err)
-	cl, err := client.New([]string{"127.0.0.1:1"}, client.Options{ClientID: 42})
+	cl, err := client.New([]string{"127.0.0.1:1"}, client.Options{Token: testToken, ClientID: 42})
 	require.NoError(t, err)
 	assert.Equal(t, uint64(42), cl.ID())
 }
 
 func TestServerRefusesBadRequests(t *testing.T) {
 	s := &store{kv: kv.New()}
-	addr := serve(t, s, 0)
+	// Without a token, so that raw connections reach the request decoder.
+	addr, _ := serveCfg(t, client.ServerConfig{Submitter: s, Insecure: true})
 	// Garbage: the server closes the connection.
 	c, err := net.Dial("tcp", addr)
 	require.NoError(t, err)

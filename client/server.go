@@ -3,8 +3,10 @@ package client
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -32,15 +34,40 @@ type ServerConfig struct {
 	// then an error and the client retries elsewhere.
 	Timeout time.Duration
 	// MaxInFlight bounds the requests one connection may have outstanding
-	// (default 4096); further requests wait.
+	// (default DefaultMaxInFlight); further requests wait, and the
+	// connection is not read meanwhile.
 	MaxInFlight int
+	// Token, if set, is the client token every connection must prove
+	// (see transport.ClientToken) before its first request.
+	Token string
+	// TLS, if set, is the server side of TLS on the client port; with
+	// ClientAuth = tls.RequireAndVerifyClientCert (transport.MutualTLS)
+	// every client must present a certificate the CA signed.
+	TLS *tls.Config
+	// Insecure allows a server with neither Token nor TLS client
+	// certificates: anyone who reaches the client port may submit
+	// commands. NewServer refuses to run without authentication unless it
+	// is set.
+	Insecure bool
+	// Limits bound the client port's connections; IdleTimeout defaults to
+	// DefaultIdleTimeout here (negative: none).
+	Limits transport.Limits
 	// Logger receives connection errors (default slog.Default()).
 	Logger *slog.Logger
 }
 
+// DefaultMaxInFlight is the default of ServerConfig.MaxInFlight.
+const DefaultMaxInFlight = 1024
+
+// DefaultIdleTimeout is how long a client connection may stay silent
+// before the replica closes it, unless ServerConfig.Limits says otherwise.
+const DefaultIdleTimeout = 5 * time.Minute
+
 // Server serves the client protocol on a replica's client port.
 type Server struct {
 	cfg    ServerConfig
+	cfgErr error // a configuration Serve refuses
+	guard  *transport.Guard
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -52,24 +79,51 @@ type Server struct {
 	closed bool
 }
 
-// NewServer returns a server; call Serve with a listener.
+// NewServer returns a server; call Serve with a listener. A configuration
+// without authentication (no Token, no TLS client certificates) is refused
+// by Serve unless Insecure is set; NewServer logs a warning then.
 func NewServer(cfg ServerConfig) *Server {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
 	}
 	if cfg.MaxInFlight <= 0 {
-		cfg.MaxInFlight = 4096
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	switch {
+	case cfg.Limits.IdleTimeout == 0:
+		cfg.Limits.IdleTimeout = DefaultIdleTimeout
+	case cfg.Limits.IdleTimeout < 0:
+		cfg.Limits.IdleTimeout = 0
 	}
 	lg := cfg.Logger
 	if lg == nil {
 		lg = slog.Default()
 	}
+	var cfgErr error
+	certs := cfg.TLS != nil && cfg.TLS.ClientAuth == tls.RequireAndVerifyClientCert
+	if cfg.Token == "" && !certs {
+		if cfg.Insecure {
+			lg.Warn("client server: INSECURE: clients are not authenticated; anyone who reaches the client port can read and write")
+		} else {
+			cfgErr = fmt.Errorf("client server: %w: no authentication: set ServerConfig.Token or TLS with client certificates, or Insecure to let anyone who reaches the client port submit commands", paxos.ErrConfig)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, log: lg, ctx: ctx, cancel: cancel, lns: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{}}
+	return &Server{cfg: cfg, cfgErr: cfgErr, guard: transport.NewGuard(cfg.Limits, lg, "client port"), log: lg, ctx: ctx, cancel: cancel,
+		lns: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{}}
 }
 
-// Serve accepts connections on ln until Close. It returns nil after Close.
+// GuardStats returns the client port's abuse counters.
+func (s *Server) GuardStats() transport.GuardStats { return s.guard.Stats() }
+
+// Serve accepts connections on ln until Close. It returns nil after Close,
+// and an error wrapping paxos.ErrConfig (closing ln) for a server without
+// authentication that is not Insecure.
 func (s *Server) Serve(ln net.Listener) error {
+	if s.cfgErr != nil {
+		ln.Close()
+		return s.cfgErr
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -80,26 +134,41 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	defer s.wg.Done()
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(ln, s.cfg.TLS)
+	}
+	failures := 0
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			s.log.Warn("client server: accept failed", "err", err)
-			time.Sleep(20 * time.Millisecond)
+			failures++
+			if !s.guard.AcceptFailed(s.ctx, err, failures) {
+				return nil
+			}
+			continue
+		}
+		failures = 0
+		release, ok := s.guard.Admit(c)
+		if !ok {
 			continue
 		}
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
 			c.Close()
+			release()
 			return nil
 		}
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
-		go s.serveConn(c)
+		go func() {
+			defer release()
+			s.serveConn(c)
+		}()
 	}
 }
 
@@ -122,6 +191,15 @@ func (s *Server) Close() error {
 
 func (s *Server) serveConn(c net.Conn) {
 	defer s.wg.Done()
+	// Authenticate before allocating anything per connection.
+	br := bufio.NewReader(c)
+	if !s.authenticate(c, br) {
+		c.Close()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		return
+	}
 	var inflight sync.WaitGroup
 	sem := make(chan struct{}, s.cfg.MaxInFlight)
 	replies := make(chan Reply, s.cfg.MaxInFlight)
@@ -159,24 +237,27 @@ func (s *Server) serveConn(c net.Conn) {
 		delete(s.conns, c)
 		s.mu.Unlock()
 	}()
-	br := bufio.NewReader(c)
-	var buf []byte
-	for {
-		frame, err := readFrame(br, buf)
+	frames := s.guard.NewFrameConn(c, br, MaxFrame, true)
+	for first := true; ; first = false {
+		frame, err := frames.Next()
 		if err != nil {
-			if !errors.Is(err, net.ErrClosed) && s.ctx.Err() == nil && !isEOF(err) {
-				s.log.Warn("client server: closing client connection", "remote", c.RemoteAddr().String(), "err", err)
+			if !errors.Is(err, net.ErrClosed) && s.ctx.Err() == nil && !isEOF(err) && !transport.IsTimeout(err) {
+				s.guard.Warn("closing client connection", "remote", c.RemoteAddr().String(), "err", err)
 			}
 			return
 		}
-		buf = frame
+		if first && s.cfg.Token == "" && isHello(frame) {
+			reason := s.serverHandshake(c, br, frame)
+			s.guard.RefusedHandshake(reason, "remote", c.RemoteAddr().String())
+			return
+		}
 		var req Request
 		err = transport.CheckFrame(frame) // bounds what hostile bytes can make the decoder do
 		if err == nil {
 			err = msgpack.Unmarshal(frame, &req)
 		}
 		if err != nil {
-			s.log.Warn("client server: malformed request; closing client connection", "remote", c.RemoteAddr().String(), "err", err)
+			s.guard.Warn("malformed request; closing client connection", "remote", c.RemoteAddr().String(), "err", err)
 			return
 		}
 		select {
@@ -191,6 +272,50 @@ func (s *Server) serveConn(c net.Conn) {
 			<-sem
 		}(req)
 	}
+}
+
+// authenticate runs the TLS handshake and the token handshake (when
+// configured) under the handshake deadline; it reports false, with the
+// refusal counted and logged (rate-limited), when the client is refused.
+func (s *Server) authenticate(c net.Conn, br *bufio.Reader) bool {
+	lim := s.guard.Limits()
+	c.SetDeadline(time.Now().Add(lim.HandshakeTimeout))
+	defer c.SetDeadline(time.Time{})
+	refuse := func(reason string, err error) bool {
+		if transport.IsTimeout(err) {
+			s.guard.TimedOut()
+		}
+		attrs := []any{"remote", c.RemoteAddr().String()}
+		if err != nil {
+			attrs = append(attrs, "err", err)
+		}
+		s.guard.RefusedHandshake(reason, attrs...)
+		return false
+	}
+	if tc, ok := c.(*tls.Conn); ok {
+		if err := tc.HandshakeContext(s.ctx); err != nil {
+			return refuse("TLS handshake failed", err)
+		}
+	}
+	if s.cfg.Token == "" {
+		return true
+	}
+	first, err := transport.ReadFrame(br, nil, maxHandshake)
+	if errors.Is(err, io.EOF) {
+		return false // closed before sending anything: a port probe (paxos cluster checks readiness so)
+	}
+	if err != nil {
+		return refuse("no handshake", err)
+	}
+	if !isHello(first) {
+		refuse("no authentication handshake (a client without the token?)", nil)
+		s.answerUnauthenticated(c, br, first)
+		return false
+	}
+	if reason := s.serverHandshake(c, br, first); reason != "" {
+		return refuse(reason, nil)
+	}
+	return true
 }
 
 func (s *Server) execute(req Request) Reply {

@@ -35,13 +35,9 @@ func BenchmarkLiveTCP(b *testing.B) {
 
 func benchLive(b *testing.B, protocol string, n, batch, clients int) {
 	c := startTCPCluster(b, protocol, n, node.Options{Batch: batch}, os.Getenv("PAXOS_BENCH_NOSYNC") == "1")
-	addrs := c.cluster.ClientAddrs()
 	cls := make([]*client.Client, clients)
 	for i := range cls {
-		cl, err := client.New(addrs, client.Options{AttemptTimeout: 5 * time.Second})
-		if err != nil {
-			b.Fatal(err)
-		}
+		cl := newClient(b, c.cluster, client.Options{AttemptTimeout: 5 * time.Second})
 		defer cl.Close()
 		cls[i] = cl
 		// Leaderless protocols spread clients over replicas; leader-based

@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/client"
 	"github.com/paxos-lab/paxos/quorum"
 	"github.com/paxos-lab/paxos/rtt"
+	"github.com/paxos-lab/paxos/transport"
 )
 
 // Cluster is a cluster file: everything every replica of one cluster must
@@ -21,6 +23,7 @@ import (
 //	  "protocol": "multi",
 //	  "tick_ms": 10,
 //	  "options": {"batch": 16, "leader": 0},
+//	  "secret_file": "cluster.secret",
 //	  "replicas": [
 //	    {"id": 0, "peer": "127.0.0.1:7000", "client": "127.0.0.1:7100"},
 //	    {"id": 1, "peer": "127.0.0.1:7001", "client": "127.0.0.1:7101"},
@@ -40,10 +43,111 @@ type Cluster struct {
 	// name (e.g. "epaxos2013") or a CSV matrix file, with one site per
 	// replica in id order. Each message is delayed by half its link's RTT.
 	RTT string `json:"rtt,omitempty"`
-	// TLS, if set, enables mutual TLS between replicas.
+	// TLS, if set, enables mutual TLS between replicas (each certificate
+	// names its replica id; see `paxos certs`) and on the client ports,
+	// where clients must present a certificate the CA signed.
 	TLS *TLSFiles `json:"tls,omitempty"`
+	// SecretFile names the cluster secret (hex, as `paxos cluster` and
+	// transport.WriteSecret write it). With it both ends of every peer
+	// connection prove their replica id, and clients prove the client
+	// token derived from it. A relative path is relative to the working
+	// directory.
+	SecretFile string `json:"secret_file,omitempty"`
+	// Insecure runs the cluster without authentication when it has neither
+	// a secret nor TLS: anyone who reaches a port can pose as a replica or
+	// a client. A replica refuses to start without authentication unless
+	// it is set, and logs a warning when it is.
+	Insecure bool `json:"insecure,omitempty"`
+	// Limits bound what connections may cost each replica.
+	Limits Limits `json:"limits"`
 	// Replicas lists every replica, ids 0..N-1 in order.
 	Replicas []ReplicaAddrs `json:"replicas"`
+}
+
+// Limits bound, per replica, the connections of its peer port and of its
+// client port (each port separately). Zero or absent means the default.
+type Limits struct {
+	// MaxConns is the most connections open at once on each port (default
+	// 1024); more are accepted and closed at once. Both ports together
+	// are also kept under the process's descriptor limit (RLIMIT_NOFILE).
+	MaxConns int `json:"max_conns,omitempty"`
+	// MaxConnsPerHost is the most connections one remote IP address may
+	// hold on each port (default 256).
+	MaxConnsPerHost int `json:"max_conns_per_host,omitempty"`
+	// HandshakeTimeoutMS bounds a new connection's TLS and authentication
+	// handshake (default 5000).
+	HandshakeTimeoutMS int `json:"handshake_timeout_ms,omitempty"`
+	// IdleTimeoutMS closes a client connection that sends nothing for
+	// this long (default 300000; -1: never). Peer connections have no idle
+	// timeout: they are authenticated, one per replica.
+	IdleTimeoutMS int `json:"idle_timeout_ms,omitempty"`
+	// ReadTimeoutMS bounds the reading of one frame once it started, on
+	// both ports, so a slow sender is cut (default 10000).
+	ReadTimeoutMS int `json:"read_timeout_ms,omitempty"`
+	// MaxInFlight bounds the requests one client connection may have
+	// outstanding (default 1024); the connection is not read meanwhile.
+	MaxInFlight int `json:"max_inflight,omitempty"`
+}
+
+func ms(v int) time.Duration { return time.Duration(v) * time.Millisecond }
+
+// Peer returns the peer port's transport limits.
+func (l Limits) Peer() transport.Limits {
+	return transport.Limits{MaxConns: l.MaxConns, MaxConnsPerHost: l.MaxConnsPerHost,
+		HandshakeTimeout: ms(l.HandshakeTimeoutMS), ReadTimeout: ms(l.ReadTimeoutMS)}.WithDefaults()
+}
+
+// Client returns the client port's limits (IdleTimeout negative: none).
+func (l Limits) Client() transport.Limits {
+	t := transport.Limits{MaxConns: l.MaxConns, MaxConnsPerHost: l.MaxConnsPerHost,
+		HandshakeTimeout: ms(l.HandshakeTimeoutMS), ReadTimeout: ms(l.ReadTimeoutMS)}.WithDefaults()
+	switch {
+	case l.IdleTimeoutMS < 0:
+		t.IdleTimeout = -1
+	case l.IdleTimeoutMS == 0:
+		t.IdleTimeout = client.DefaultIdleTimeout
+	default:
+		t.IdleTimeout = ms(l.IdleTimeoutMS)
+	}
+	return t
+}
+
+func (l Limits) validate() error {
+	for name, v := range map[string]int{"max_conns": l.MaxConns, "max_conns_per_host": l.MaxConnsPerHost,
+		"handshake_timeout_ms": l.HandshakeTimeoutMS, "read_timeout_ms": l.ReadTimeoutMS, "max_inflight": l.MaxInFlight} {
+		if v < 0 {
+			return fmt.Errorf("cluster file: %w: limits.%s=%d must not be negative (omit it for the default)", paxos.ErrConfig, name, v)
+		}
+	}
+	if l.IdleTimeoutMS < -1 {
+		return fmt.Errorf("cluster file: %w: limits.idle_timeout_ms=%d: want a positive number of milliseconds, or -1 for none", paxos.ErrConfig, l.IdleTimeoutMS)
+	}
+	return nil
+}
+
+// Authenticated reports whether the cluster file names a secret or TLS.
+func (c *Cluster) Authenticated() bool { return c.SecretFile != "" || c.TLS != nil }
+
+// ClientOptions returns o with what a client of this cluster needs to
+// authenticate, unless o already has it: the client token derived from
+// SecretFile, and the TLS configuration of the TLS files (the CA, and
+// ClientCert and ClientKey if set).
+func (c *Cluster) ClientOptions(o client.Options) (client.Options, error) {
+	if o.Token == "" && c.SecretFile != "" {
+		secret, err := transport.LoadSecret(c.SecretFile)
+		if err != nil {
+			return o, err
+		}
+		o.Token = transport.ClientToken(secret)
+	}
+	if o.TLS == nil && c.TLS != nil {
+		cfg, err := transport.LoadClientTLS(c.TLS.ClientCert, c.TLS.ClientKey, c.TLS.CA)
+		if err != nil {
+			return o, err
+		}
+		o.TLS = cfg
+	}
+	return o, nil
 }
 
 // Options are a cluster's protocol tunables; zero means the default of
@@ -90,12 +194,16 @@ type ReplicaAddrs struct {
 	Client string `json:"client"`
 }
 
-// TLSFiles names PEM files for mutual TLS. In Cert and Key, "{id}" is
-// replaced by the replica's id, so one cluster file serves all replicas.
+// TLSFiles names PEM files for mutual TLS, as `paxos certs` writes them. In
+// Cert and Key, "{id}" is replaced by the replica's id, so one cluster file
+// serves all replicas. ClientCert and ClientKey are what `paxos put/get`
+// and Cluster.ClientOptions present to the client ports.
 type TLSFiles struct {
-	CA   string `json:"ca"`
-	Cert string `json:"cert"`
-	Key  string `json:"key"`
+	CA         string `json:"ca"`
+	Cert       string `json:"cert"`
+	Key        string `json:"key"`
+	ClientCert string `json:"client_cert,omitempty"`
+	ClientKey  string `json:"client_key,omitempty"`
 }
 
 // LoadCluster reads and validates a cluster file.
@@ -135,6 +243,9 @@ func (c *Cluster) Validate() error {
 	}
 	if len(c.Replicas) == 0 {
 		return fmt.Errorf("cluster file: %w: no replicas", paxos.ErrConfig)
+	}
+	if err := c.Limits.validate(); err != nil {
+		return err
 	}
 	if c.TickMS < 0 {
 		return fmt.Errorf("cluster file: %w: tick_ms=%d must be positive", paxos.ErrConfig, c.TickMS)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/client"
@@ -108,15 +107,14 @@ func TestTCPClusterShrugsOffBadPeers(t *testing.T) {
 	}
 	c := struct{ cluster *node.Cluster }{cluster}
 	addr := c.cluster.Replicas[0].Peer
+	secret, err := transport.LoadSecret(cluster.SecretFile)
+	require.NoError(t, err)
 	hello := func(cluster string, from int) net.Conn {
-		conn, err := net.Dial("tcp", addr)
-		require.NoError(t, err)
-		b, _ := msgpack.Marshal(map[string]any{"m": "paxos-peer/1", "c": cluster, "f": from, "t": 0})
-		require.NoError(t, transport.WriteFrame(conn, b))
-		return conn
+		return peerHello(t, addr, cluster, from, 0, secret)
 	}
-	// Refused at the handshake: an unknown replica id and a wrong cluster.
-	for _, conn := range []net.Conn{hello(c.cluster.Name, 7), hello("someone-else", 3)} {
+	// Refused at the handshake: an unknown replica id, a wrong cluster,
+	// and a forged replica 3 without the secret.
+	for _, conn := range []net.Conn{hello(c.cluster.Name, 7), hello("someone-else", 3), peerHello(t, addr, c.cluster.Name, 3, 0, nil)} {
 		defer conn.Close()
 		reply, err := transport.ReadFrame(conn, nil, 4096)
 		require.NoError(t, err)
@@ -131,7 +129,7 @@ func TestTCPClusterShrugsOffBadPeers(t *testing.T) {
 		_, err := transport.ReadFrame(conn, nil, 4096)
 		require.NoError(t, err)
 	}
-	_, err := conns[0].Write([]byte{0x7f, 0xff, 0xff, 0xff})
+	_, err = conns[0].Write([]byte{0x7f, 0xff, 0xff, 0xff})
 	require.NoError(t, err)
 	require.NoError(t, transport.WriteFrame(conns[1], []byte("garbage garbage")))
 	for _, conn := range conns {
@@ -139,8 +137,7 @@ func TestTCPClusterShrugsOffBadPeers(t *testing.T) {
 		_, err := readAll(conn)
 		assert.NoError(t, err, "the replica closes a connection that sent a bad frame")
 	}
-	cl, err := client.New(c.cluster.ClientAddrs(), client.Options{})
-	require.NoError(t, err)
+	cl := newClient(t, c.cluster, client.Options{})
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -39,7 +39,7 @@ func listen(t testing.TB) net.Listener {
 
 func startTCPCluster(t testing.TB, protocol string, n int, opts node.Options, noSync bool) *tcpCluster {
 	t.Helper()
-	c := &tcpCluster{cluster: &node.Cluster{Name: "test-" + protocol, Protocol: protocol, TickMS: 5, Options: opts}}
+	c := &tcpCluster{cluster: &node.Cluster{Name: "test-" + protocol, Protocol: protocol, TickMS: 5, Options: opts, SecretFile: writeSecret(t)}}
 	var clientLns []net.Listener
 	for i := 0; i < n; i++ {
 		p, cl := listen(t), listen(t)
@@ -69,17 +69,19 @@ func (c *tcpCluster) stop() {
 
 // workload runs clients concurrent closed-loop clients, each doing ops
 // operations on a few shared keys, and returns the history.
-func workload(t *testing.T, addrs []string, clients, ops int, timeout time.Duration) []check.Op {
+func workload(t *testing.T, cluster *node.Cluster, clients, ops int, timeout time.Duration) []check.Op {
 	t.Helper()
 	start := time.Now()
 	var mu sync.Mutex
 	var hist []check.Op
 	var wg sync.WaitGroup
+	opts, err := cluster.ClientOptions(client.Options{AttemptTimeout: 2 * time.Second})
+	require.NoError(t, err)
 	for c := 0; c < clients; c++ {
 		wg.Add(1)
 		go func(c int) {
 			defer wg.Done()
-			cl, err := client.New(addrs, client.Options{AttemptTimeout: 2 * time.Second})
+			cl, err := client.New(cluster.ClientAddrs(), opts)
 			if !assert.NoError(t, err) {
 				return
 			}
@@ -121,7 +123,7 @@ func TestTCPClusterEveryProtocolLinearizable(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/n=%d", protocol, n), func(t *testing.T) {
 				before := runtime.NumGoroutine()
 				c := startTCPCluster(t, protocol, n, node.Options{Batch: 8}, false)
-				hist := workload(t, c.cluster.ClientAddrs(), 6, 40, 20*time.Second)
+				hist := workload(t, c.cluster, 6, 40, 20*time.Second)
 				require.Len(t, hist, 240)
 				assert.Equal(t, len(hist), completed(hist), "every operation completes on a healthy cluster")
 				v, err := check.CheckLinearizable(hist, 20*time.Second)
@@ -167,8 +169,7 @@ func TestTCPClusterReplicaRestartsOnItsData(t *testing.T) {
 			c := startTCPCluster(t, protocol, 3, node.Options{SnapshotEvery: 3}, false)
 			ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 			defer cancel()
-			cl, err := client.New(c.cluster.ClientAddrs(), client.Options{AttemptTimeout: 2 * time.Second})
-			require.NoError(t, err)
+			cl := newClient(t, c.cluster, client.Options{AttemptTimeout: 2 * time.Second})
 			defer cl.Close()
 			for i := 0; i < 10; i++ {
 				require.NoError(t, cl.Put(ctx, fmt.Sprint("w", i), fmt.Sprint(i)))

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -54,12 +55,19 @@ type ServeConfig struct {
 	Logger *slog.Logger
 	// Observe is passed to the Node (see Config.Observe).
 	Observe func(rd *paxos.Ready)
+	// Secret, if set, is the cluster secret, used instead of SecretFile
+	// and the cluster file's secret_file.
+	Secret []byte
+	// SecretFile, if set, names the cluster secret instead of the cluster
+	// file's secret_file (`paxos serve --secret-file`).
+	SecretFile string
 }
 
 // Server is a running replica process: a Node, its TCP transport and WAL,
 // and the client protocol server on its client port.
 type Server struct {
 	node     *Node
+	tr       *transport.TCP
 	clients  *client.Server
 	clientLn net.Listener
 	log      *slog.Logger
@@ -114,6 +122,22 @@ func Serve(cfg ServeConfig) (*Server, error) {
 			return nil, err
 		}
 	}
+	secret := cfg.Secret
+	if secretFile := cmp.Or(cfg.SecretFile, c.SecretFile); secret == nil && secretFile != "" {
+		if secret, err = transport.LoadSecret(secretFile); err != nil {
+			return nil, fmt.Errorf("serve: %w", err)
+		}
+	}
+	insecure := secret == nil && tlsCfg == nil
+	if insecure && !c.Insecure {
+		return nil, fmt.Errorf("serve: %w: cluster %q has no authentication: give it a \"secret_file\" (paxos cluster writes one) or \"tls\" files (paxos certs), or set \"insecure\": true to let anyone who reaches its ports pose as a replica or a client",
+			paxos.ErrConfig, c.Name)
+	}
+	if insecure {
+		lg.Warn("INSECURE: this cluster runs without authentication (\"insecure\": true): anyone who reaches its peer or client port can pose as a replica or a client")
+	}
+	peerLim, clientLim := c.Limits.Peer(), c.Limits.Client()
+	fitDescriptors(&peerLim, &clientLim, lg)
 
 	var st storage.Storage
 	var onRebuilt func()
@@ -173,7 +197,7 @@ func Serve(cfg ServeConfig) (*Server, error) {
 	}
 	tcfg := transport.TCPConfig{
 		Cluster: c.Name, ID: cfg.ID, Peers: c.PeerAddrs(), Listener: cfg.PeerListener,
-		TLS: tlsCfg, RTT: matrix, Logger: lg,
+		TLS: tlsCfg, Secret: secret, Insecure: insecure, Limits: peerLim, RTT: matrix, Logger: lg,
 	}
 	if wit != nil {
 		tcfg.Witness = wit
@@ -191,8 +215,12 @@ func Serve(cfg ServeConfig) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
-	s := &Server{node: n, log: lg, clientLn: clientLn, wit: wit,
-		clients: client.NewServer(client.ServerConfig{Submitter: n, Replica: cfg.ID, Logger: lg})}
+	ccfg := client.ServerConfig{Submitter: n, Replica: cfg.ID, Logger: lg, TLS: tlsCfg, Insecure: insecure,
+		Limits: clientLim, MaxInFlight: c.Limits.MaxInFlight}
+	if secret != nil {
+		ccfg.Token = transport.ClientToken(secret)
+	}
+	s := &Server{node: n, tr: tr, log: lg, clientLn: clientLn, wit: wit, clients: client.NewServer(ccfg)}
 	if wit != nil {
 		// A peer that refuses this replica's storage stops it.
 		go func() {
@@ -208,13 +236,31 @@ func Serve(cfg ServeConfig) (*Server, error) {
 		defer s.wg.Done()
 		_ = s.clients.Serve(clientLn)
 	}()
+	auth := "secret"
+	switch {
+	case insecure:
+		auth = "none (insecure)"
+	case secret != nil && tlsCfg != nil:
+		auth = "secret+mtls"
+	case tlsCfg != nil:
+		auth = "mtls"
+	}
 	lg.Info("replica serving", "cluster", c.Name, "protocol", protocol, "replica", cfg.ID,
-		"peer", tr.Addr().String(), "client", clientLn.Addr().String(), "data", cfg.DataDir, "rebuilding", rcfg.Rebuild)
+		"peer", tr.Addr().String(), "client", clientLn.Addr().String(), "data", cfg.DataDir, "rebuilding", rcfg.Rebuild,
+		"auth", auth, "max_conns", peerLim.MaxConns, "client_max_conns", clientLim.MaxConns)
 	return s, nil
 }
 
 // Node returns the replica's node.
 func (s *Server) Node() *Node { return s.node }
+
+// GuardStats returns the abuse counters of the peer port and of the client
+// port: refused handshakes and connections, accept errors, deadlines. The
+// same counts, summed over the process, are published with expvar as
+// "paxos_guard".
+func (s *Server) GuardStats() (peer, clients transport.GuardStats) {
+	return s.tr.GuardStats(), s.clients.GuardStats()
+}
 
 // ClientAddr returns the address clients connect to.
 func (s *Server) ClientAddr() net.Addr { return s.clientLn.Addr() }

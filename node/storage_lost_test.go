@@ -75,15 +75,14 @@ func TestServeRefusesLostStorage(t *testing.T) {
 			c := startTCPCluster(t, protocol, 3, node.Options{SnapshotEvery: 10}, true)
 			ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 			defer cancel()
-			cl, err := client.New(c.cluster.ClientAddrs(), client.Options{AttemptTimeout: 2 * time.Second})
-			require.NoError(t, err)
+			cl := newClient(t, c.cluster, client.Options{AttemptTimeout: 2 * time.Second})
 			defer cl.Close()
 			for i := 0; i < 23; i++ {
 				require.NoError(t, cl.Put(ctx, fmt.Sprint("k", i), strings.Repeat("v", 50)))
 			}
 
 			// A second process (here a second Serve) on a directory in use.
-			_, err = node.Serve(node.ServeConfig{Cluster: c.cluster, ID: 0, DataDir: c.dirs[0], PeerListener: listen(t), ClientListener: listen(t), Logger: quiet()})
+			_, err := node.Serve(node.ServeConfig{Cluster: c.cluster, ID: 0, DataDir: c.dirs[0], PeerListener: listen(t), ClientListener: listen(t), Logger: quiet()})
 			require.Error(t, err)
 			assert.ErrorIs(t, err, storage.ErrLocked)
 			assert.Contains(t, err.Error(), "is in use by another process")
@@ -278,8 +277,7 @@ func TestPeersRefuseStorageThatWentBack(t *testing.T) {
 			c := startTCPCluster(t, protocol, 3, node.Options{}, true)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			cl, err := client.New(c.cluster.ClientAddrs(), client.Options{AttemptTimeout: 2 * time.Second})
-			require.NoError(t, err)
+			cl := newClient(t, c.cluster, client.Options{AttemptTimeout: 2 * time.Second})
 			defer cl.Close()
 			put := func(k, v string) { require.NoError(t, cl.Put(ctx, k, v)) }
 			put("a", "1")

@@ -2,14 +2,9 @@ package node_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -22,6 +17,7 @@ import (
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/client"
 	"github.com/paxos-lab/paxos/node"
+	"github.com/paxos-lab/paxos/transport"
 )
 
 // serveCluster starts every replica of c with node.Serve on its own
@@ -37,7 +33,7 @@ func serveCluster(t *testing.T, c *node.Cluster, root string) {
 
 func loopbackCluster(t *testing.T, name, protocol string, n int) *node.Cluster {
 	t.Helper()
-	c := &node.Cluster{Name: name, Protocol: protocol, TickMS: 5}
+	c := &node.Cluster{Name: name, Protocol: protocol, TickMS: 5, SecretFile: writeSecret(t)}
 	var lns []net.Listener
 	for i := 0; i < n; i++ {
 		p, cl := listen(t), listen(t)
@@ -61,8 +57,7 @@ func TestWANEmulationDelaysCommits(t *testing.T) {
 	c.Options.ElectionTicks = 100
 	require.NoError(t, c.Validate())
 	serveCluster(t, c, t.TempDir())
-	cl, err := client.New(c.ClientAddrs(), client.Options{AttemptTimeout: 5 * time.Second})
-	require.NoError(t, err)
+	cl := newClient(t, c, client.Options{AttemptTimeout: 5 * time.Second})
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -77,34 +72,22 @@ func TestWANEmulationDelaysCommits(t *testing.T) {
 	assert.GreaterOrEqual(t, elapsed, 80*time.Millisecond)
 }
 
-// writePEM writes a certificate (and, for a leaf, its key) signed by ca.
+// writeCerts writes a CA, n replica certificates naming their ids and
+// 127.0.0.1, and one client certificate into dir.
 func writeCerts(t *testing.T, dir string, n int) (caFile string) {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "paxos test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	require.NoError(t, err)
-	caCert, err := x509.ParseCertificate(caDER)
+	ca, err := transport.NewCA("paxos test CA")
 	require.NoError(t, err)
 	caFile = filepath.Join(dir, "ca.pem")
-	require.NoError(t, os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644))
+	require.NoError(t, ca.WriteCA(caFile, filepath.Join(dir, "ca.key")))
 	for i := 0; i < n; i++ {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		cert, err := ca.IssueReplica(paxos.NodeID(i), []string{"127.0.0.1"})
 		require.NoError(t, err)
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(10 + i)), Subject: pkix.Name{CommonName: fmt.Sprint("replica-", i)},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
-			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-		require.NoError(t, err)
-		keyDER, err := x509.MarshalECPrivateKey(key)
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(dir, fmt.Sprintf("replica-%d.pem", i)), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644))
-		require.NoError(t, os.WriteFile(filepath.Join(dir, fmt.Sprintf("replica-%d.key", i)), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600))
+		require.NoError(t, transport.WriteCertPEM(cert, filepath.Join(dir, fmt.Sprintf("replica-%d.pem", i)), filepath.Join(dir, fmt.Sprintf("replica-%d.key", i))))
 	}
+	cert, err := ca.Issue("client-0", nil, nil)
+	require.NoError(t, err)
+	require.NoError(t, transport.WriteCertPEM(cert, filepath.Join(dir, "client-0.pem"), filepath.Join(dir, "client-0.key")))
 	return caFile
 }
 
@@ -112,11 +95,12 @@ func TestMutualTLSCluster(t *testing.T) {
 	dir := t.TempDir()
 	ca := writeCerts(t, dir, 3)
 	c := loopbackCluster(t, "tls", "multi", 3)
-	c.TLS = &node.TLSFiles{CA: ca, Cert: filepath.Join(dir, "replica-{id}.pem"), Key: filepath.Join(dir, "replica-{id}.key")}
+	c.SecretFile = "" // TLS alone authenticates
+	c.TLS = &node.TLSFiles{CA: ca, Cert: filepath.Join(dir, "replica-{id}.pem"), Key: filepath.Join(dir, "replica-{id}.key"),
+		ClientCert: filepath.Join(dir, "client-0.pem"), ClientKey: filepath.Join(dir, "client-0.key")}
 	require.NoError(t, c.Validate())
 	serveCluster(t, c, t.TempDir())
-	cl, err := client.New(c.ClientAddrs(), client.Options{})
-	require.NoError(t, err)
+	cl := newClient(t, c, client.Options{})
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -125,8 +109,25 @@ func TestMutualTLSCluster(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "s3", v)
 
+	// A client without a certificate is refused.
+	noCert, err := client.New(c.ClientAddrs(), client.Options{TLS: &tls.Config{RootCAs: pool(t, ca)}, AttemptTimeout: 300 * time.Millisecond})
+	require.NoError(t, err)
+	defer noCert.Close()
+	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Second)
+	defer cancel2()
+	assert.Error(t, noCert.Put(ctx2, "secret", "forged"))
+
 	// A missing certificate file is an error at start-up.
 	c.TLS.Cert = filepath.Join(dir, "nope-{id}.pem")
 	_, err = node.Serve(node.ServeConfig{Cluster: c, ID: 0, DataDir: t.TempDir(), New: true, Logger: quiet()})
 	assert.ErrorContains(t, err, "nope-0.pem")
+}
+
+func pool(t *testing.T, caFile string) *x509.CertPool {
+	t.Helper()
+	b, err := os.ReadFile(caFile)
+	require.NoError(t, err)
+	p := x509.NewCertPool()
+	require.True(t, p.AppendCertsFromPEM(b))
+	return p
 }

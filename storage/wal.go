@@ -163,7 +163,7 @@ func openWAL(dir string, opts WALOptions, lock *DirLock) (*WAL, error) {
 		return nil, err
 	}
 	markPath := filepath.Join(dir, markName)
-	mf, err := os.OpenFile(markPath, os.O_RDWR|os.O_CREATE, 0o644)
+	mf, err := openFile(markPath, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w; check the --data directory and its permissions", markPath, err)
 	}
@@ -182,7 +182,7 @@ func openWAL(dir string, opts WALOptions, lock *DirLock) (*WAL, error) {
 			markPath, mk.gen, dir, describeGen(gen), ErrLost, rebuildHint)
 	}
 	path := w.logPath(gen)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := openFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("storage: open log %s: %w; check the --data directory and its permissions", path, err)
 	}
@@ -639,7 +639,7 @@ func (w *WAL) snapshotLocked(payload []byte) error {
 		return err
 	}
 	path := w.logPath(gen)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := openFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("storage: create log %s: %w", path, err)
 	}
@@ -666,7 +666,7 @@ func (w *WAL) writeFileSync(path string, data []byte) error {
 }
 
 func writeFileSync(path string, data []byte, noSync bool) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := openFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("storage: create %s: %w", path, err)
 	}
@@ -692,7 +692,7 @@ func syncDir(dir string, noSync bool) error {
 	if noSync {
 		return nil
 	}
-	d, err := os.Open(dir)
+	d, err := openFile(dir, os.O_RDONLY, 0)
 	if err != nil {
 		return fmt.Errorf("storage: open directory %s: %w", dir, err)
 	}

@@ -17,9 +17,11 @@ func Example() {
 	// here the listeners are made first so the ports are known.
 	la, _ := net.Listen("tcp", "127.0.0.1:0")
 	lb, _ := net.Listen("tcp", "127.0.0.1:0")
+	// Both hold the cluster secret and prove it on every connection.
 	peers := []string{la.Addr().String(), lb.Addr().String()}
-	a, _ := transport.NewTCP(transport.TCPConfig{Cluster: "demo", ID: 0, Peers: peers, Listener: la})
-	b, _ := transport.NewTCP(transport.TCPConfig{Cluster: "demo", ID: 1, Peers: peers, Listener: lb})
+	secret, _ := transport.NewSecret()
+	a, _ := transport.NewTCP(transport.TCPConfig{Cluster: "demo", ID: 0, Peers: peers, Listener: la, Secret: secret})
+	b, _ := transport.NewTCP(transport.TCPConfig{Cluster: "demo", ID: 1, Peers: peers, Listener: lb, Secret: secret})
 	defer a.Close()
 	defer b.Close()
 

@@ -34,11 +34,19 @@ func WriteFrame(w io.Writer, payload []byte) error {
 	return err
 }
 
+// frameChunk is the most ReadFrame allocates for a frame ahead of the bytes
+// that actually arrived: it starts with at most this much and doubles the
+// buffer only when the bytes read fill it.
+const frameChunk = 4 << 10
+
 // ReadFrame reads one frame of at most max payload bytes, reusing buf when it
 // is large enough. It returns io.EOF at a clean end of stream,
 // io.ErrUnexpectedEOF for a frame cut short, and an error wrapping
 // ErrFrameTooLarge or ErrEmptyFrame for a bad length; it reads nothing past
-// the declared length, and never allocates more than max bytes.
+// the declared length. The declared length is checked against max before
+// anything is allocated, and the buffer grows only as the payload arrives
+// (at most twice the bytes received plus a small chunk), so a peer that
+// declares a large frame and sends little costs little memory.
 func ReadFrame(r io.Reader, buf []byte, max int) ([]byte, error) {
 	var h [4]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
@@ -51,17 +59,35 @@ func ReadFrame(r io.Reader, buf []byte, max int) ([]byte, error) {
 	if uint64(n) > uint64(max) {
 		return nil, fmt.Errorf("%w: %d bytes declared, at most %d accepted", ErrFrameTooLarge, n, max)
 	}
-	if cap(buf) < int(n) {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
+	size := int(n)
+	if cap(buf) >= size {
+		buf = buf[:size]
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, unexpectedEOF(err)
 		}
-		return nil, err
+		return buf, nil
+	}
+	buf = make([]byte, 0, min(size, frameChunk))
+	for len(buf) < size {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), min(size, 2*cap(buf)))
+			copy(grown, buf)
+			buf = grown
+		}
+		k, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+k]
+		if err != nil && len(buf) < size {
+			return nil, unexpectedEOF(err)
+		}
 	}
 	return buf, nil
+}
+
+func unexpectedEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // DecodeFrame decodes a frame's payload into a message, as the TCP transport

@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,11 +23,22 @@ import (
 )
 
 // handshakeMagic names the wire protocol and its version.
-const handshakeMagic = "paxos-peer/1"
+const handshakeMagic = "paxos-peer/2"
 
-// hello is the first frame a dialer sends. The storage-witness fields
-// (see Witness) are omitted by a transport without one and ignored by
-// peers of earlier versions.
+// The handshake of a peer connection is three frames: the acceptor's
+// challenge (a fresh nonce), the dialer's hello (its ids, its own nonce and,
+// with a cluster secret, its proof), and the acceptor's welcome (accepted or
+// not and, with a secret, the acceptor's proof). With mutual TLS each end
+// also checks that the other's certificate names the id it claims.
+
+// challenge is the first frame of a handshake, sent by the acceptor.
+type challenge struct {
+	Magic string `msgpack:"m"`
+	Nonce []byte `msgpack:"n"`
+}
+
+// hello is the dialer's answer to a challenge. The storage-witness fields
+// (see Witness) are omitted by a transport without one.
 type hello struct {
 	Magic   string       `msgpack:"m"`
 	Cluster string       `msgpack:"c"`
@@ -36,14 +48,28 @@ type hello struct {
 	Run     string       `msgpack:"u,omitempty"` // random id of the dialer's process run
 	Pos     uint64       `msgpack:"p,omitempty"` // the dialer's durable progress
 	Reb     bool         `msgpack:"r,omitempty"` // the dialer is rebuilding
+	Nonce   []byte       `msgpack:"n"`           // the dialer's nonce
+	Proof   []byte       `msgpack:"a,omitempty"` // the dialer's proof (with a secret)
 }
 
 // welcome is the acceptor's answer to a hello: Err empty means accepted.
 // Wit says the acceptor checks storage witnesses, so the dialer may send it
 // progress frames.
 type welcome struct {
-	Err string `msgpack:"e"`
-	Wit bool   `msgpack:"w,omitempty"`
+	Err   string `msgpack:"e"`
+	Wit   bool   `msgpack:"w,omitempty"`
+	Proof []byte `msgpack:"a,omitempty"` // the acceptor's proof (with a secret)
+}
+
+// Proof labels of the two ends of a peer handshake.
+const (
+	dialLabel   = "paxos-peer/2 dial"
+	acceptLabel = "paxos-peer/2 accept"
+)
+
+// handshakeParts are what both proofs of a peer handshake cover.
+func handshakeParts(cluster string, from, to paxos.NodeID, nAcc, nDial []byte) [][]byte {
+	return [][]byte{[]byte(cluster), []byte(strconv.Itoa(int(from))), []byte(strconv.Itoa(int(to))), nAcc, nDial}
 }
 
 // witnessRefusal starts the reason of a handshake refused by the Witness.
@@ -111,8 +137,20 @@ type TCPConfig struct {
 	// TLS, if set, protects every connection with mutual TLS: it must hold
 	// this replica's certificate, the CA that signs peers (RootCAs and
 	// ClientCAs) and ClientAuth = tls.RequireAndVerifyClientCert. See
-	// LoadMutualTLS.
+	// LoadMutualTLS. Each replica's certificate must name its id (see
+	// CertNamesReplica); both ends check it.
 	TLS *tls.Config
+	// Secret, if set, is the cluster secret: both ends of every connection
+	// prove they hold the key of the replica id they claim (see ReplicaKey).
+	Secret []byte
+	// Insecure allows a transport with neither Secret nor TLS, on which any
+	// process that reaches the peer port can pose as any replica. NewTCP
+	// refuses to start without authentication unless it is set, and logs a
+	// warning when it is.
+	Insecure bool
+	// Limits bound the peer port's connections (see Limits; IdleTimeout
+	// zero means peers may stay silent as long as they like).
+	Limits Limits
 	// MaxFrame is the largest frame accepted or sent (default
 	// DefaultMaxFrame).
 	MaxFrame int
@@ -148,6 +186,7 @@ type TCP struct {
 	stop  context.CancelFunc
 	wg    sync.WaitGroup
 	c     counters
+	guard *Guard
 
 	mu      sync.Mutex
 	run     string                    // this run's id, announced to peers
@@ -202,6 +241,12 @@ func NewTCP(cfg TCPConfig) (*TCP, error) {
 		lg = slog.Default()
 	}
 	lg = lg.With("replica", cfg.ID)
+	if cfg.TLS == nil && len(cfg.Secret) == 0 {
+		if !cfg.Insecure {
+			return nil, fmt.Errorf("transport: %w: no authentication: set TCPConfig.Secret (a cluster secret) or TLS (mutual TLS), or Insecure to let anyone who reaches the peer port pose as a replica", paxos.ErrConfig)
+		}
+		lg.Warn("transport: INSECURE: peer connections are not authenticated; any process that reaches the peer port can pose as a replica")
+	}
 	ln := cfg.Listener
 	if ln == nil {
 		var err error
@@ -214,7 +259,7 @@ func NewTCP(cfg TCPConfig) (*TCP, error) {
 		ln = tls.NewListener(ln, cfg.TLS)
 	}
 	t := &TCP{cfg: cfg, log: lg, ln: ln, in: make(chan paxos.Message, cfg.Queue), done: make(chan struct{}),
-		inbound: map[paxos.NodeID]net.Conn{}, conns: map[net.Conn]struct{}{}}
+		inbound: map[paxos.NodeID]net.Conn{}, conns: map[net.Conn]struct{}{}, guard: NewGuard(cfg.Limits, lg, "transport: peer port")}
 	t.ctx, t.stop = context.WithCancel(context.Background())
 	t.run = fmt.Sprintf("%016x", rand.Uint64())
 	for i, addr := range cfg.Peers {
@@ -244,6 +289,9 @@ func (t *TCP) Addr() net.Addr { return t.ln.Addr() }
 
 // Stats returns the transport's counters.
 func (t *TCP) Stats() Stats { return t.c.stats() }
+
+// GuardStats returns the peer port's abuse counters.
+func (t *TCP) GuardStats() GuardStats { return t.guard.Stats() }
 
 // Recv implements Transport.
 func (t *TCP) Recv() <-chan paxos.Message { return t.in }
@@ -404,8 +452,27 @@ func (t *TCP) dial(p *peerOut) (net.Conn, bool, error) {
 		t.untrack(conn)
 		return nil, false, err
 	}
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	h := hello{Magic: handshakeMagic, Cluster: t.cfg.Cluster, From: t.cfg.ID, To: p.id}
+	conn.SetDeadline(time.Now().Add(t.guard.lim.HandshakeTimeout))
+	cb, err := ReadFrame(conn, nil, maxHandshake)
+	if err != nil {
+		return fail(fmt.Errorf("read handshake challenge: %w", err))
+	}
+	var ch challenge
+	if err := checkMsgpack(cb); err != nil {
+		return fail(fmt.Errorf("decode handshake challenge: %w", err))
+	}
+	if err := msgpack.Unmarshal(cb, &ch); err != nil || ch.Magic != handshakeMagic || len(ch.Nonce) != NonceBytes {
+		return fail(fmt.Errorf("not a %s peer (or another version) at %s", handshakeMagic, p.addr))
+	}
+	nonce, err := NewNonce()
+	if err != nil {
+		return fail(err)
+	}
+	parts := handshakeParts(t.cfg.Cluster, t.cfg.ID, p.id, ch.Nonce, nonce)
+	h := hello{Magic: handshakeMagic, Cluster: t.cfg.Cluster, From: t.cfg.ID, To: p.id, Nonce: nonce}
+	if len(t.cfg.Secret) > 0 {
+		h.Proof = Proof(ReplicaKey(t.cfg.Secret, t.cfg.ID), dialLabel, parts...)
+	}
 	if t.cfg.Witness != nil {
 		self := t.cfg.Witness.Self()
 		h.Inc, h.Run, h.Pos, h.Reb = self.Incarnation, t.run, self.Progress, self.Rebuilding
@@ -422,6 +489,9 @@ func (t *TCP) dial(p *peerOut) (net.Conn, bool, error) {
 		return fail(fmt.Errorf("read handshake reply: %w", err))
 	}
 	var w welcome
+	if err := checkMsgpack(reply); err != nil {
+		return fail(fmt.Errorf("decode handshake reply: %w", err))
+	}
 	if err := msgpack.Unmarshal(reply, &w); err != nil {
 		return fail(fmt.Errorf("decode handshake reply: %w", err))
 	}
@@ -430,6 +500,14 @@ func (t *TCP) dial(p *peerOut) (net.Conn, bool, error) {
 			t.cfg.Witness.Refused(p.id, strings.TrimPrefix(w.Err, witnessRefusal))
 		}
 		return fail(fmt.Errorf("peer refused the connection: %s", w.Err))
+	}
+	if len(t.cfg.Secret) > 0 && !ProofOK(w.Proof, ReplicaKey(t.cfg.Secret, p.id), acceptLabel, parts...) {
+		return fail(fmt.Errorf("the process at %s cannot prove it is replica %d (wrong or no cluster secret)", p.addr, p.id))
+	}
+	if tc, ok := conn.(*tls.Conn); ok {
+		if err := peerCertNames(tc.ConnectionState(), p.id); err != nil {
+			return fail(fmt.Errorf("the process at %s: %w", p.addr, err))
+		}
 	}
 	conn.SetDeadline(time.Time{})
 	return conn, w.Wit && t.cfg.Witness != nil, nil
@@ -518,6 +596,7 @@ func (t *TCP) writeLoop(conn net.Conn, p *peerOut, announce bool) error {
 
 func (t *TCP) acceptLoop() {
 	defer t.wg.Done()
+	failures := 0
 	for {
 		conn, err := t.ln.Accept()
 		if err != nil {
@@ -529,38 +608,78 @@ func (t *TCP) acceptLoop() {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			t.log.Warn("transport: accept failed", "err", err)
-			if !t.sleep(50 * time.Millisecond) {
+			failures++
+			if !t.guard.AcceptFailed(t.ctx, err, failures) {
 				return
 			}
 			continue
 		}
+		failures = 0
+		release, ok := t.guard.Admit(conn)
+		if !ok {
+			continue
+		}
 		if !t.track(conn) {
+			release()
 			return
 		}
 		t.wg.Add(1)
-		go t.serveConn(conn)
+		go func() {
+			defer release()
+			t.serveConn(conn)
+		}()
 	}
 }
 
-// refuse answers a hello with an error and closes the connection.
+// refuse answers a hello with an error and closes the connection; the
+// refusal is counted and logged at most once per LogEvery.
 func (t *TCP) refuse(conn net.Conn, reason string, attrs ...any) {
 	t.c.refused.Add(1)
-	t.log.Warn("transport: refused peer connection: "+reason, append([]any{"remote", conn.RemoteAddr().String()}, attrs...)...)
+	t.guard.RefusedHandshake(reason, append([]any{"remote", conn.RemoteAddr().String()}, attrs...)...)
 	if b, err := msgpack.Marshal(&welcome{Err: reason}); err == nil {
 		_ = WriteFrame(conn, b)
 	}
 }
 
+// authFailed is what an unauthenticated dialer is told.
+const authFailed = "authentication failed: this cluster requires its secret or a certificate naming the replica id"
+
 func (t *TCP) serveConn(conn net.Conn) {
 	defer t.wg.Done()
 	defer t.untrack(conn)
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	br := bufio.NewReaderSize(conn, 64<<10)
-	b, err := ReadFrame(br, nil, maxHandshake)
+	conn.SetDeadline(time.Now().Add(t.guard.lim.HandshakeTimeout))
+	var tlsState *tls.ConnectionState
+	if tc, ok := conn.(*tls.Conn); ok {
+		if err := tc.HandshakeContext(t.ctx); err != nil {
+			t.c.refused.Add(1)
+			if IsTimeout(err) {
+				t.guard.TimedOut()
+			}
+			t.guard.RefusedHandshake("TLS handshake failed", "remote", conn.RemoteAddr().String(), "err", err)
+			return
+		}
+		cs := tc.ConnectionState()
+		tlsState = &cs
+	}
+	nAcc, err := NewNonce()
+	if err != nil {
+		return
+	}
+	if cb, err := msgpack.Marshal(&challenge{Magic: handshakeMagic, Nonce: nAcc}); err != nil || WriteFrame(conn, cb) != nil {
+		return
+	}
+	// The hello is read unbuffered (the dialer sends nothing more before
+	// the welcome), so an unauthenticated connection costs no read buffer.
+	b, err := ReadFrame(conn, nil, maxHandshake)
+	if errors.Is(err, io.EOF) {
+		return // closed before sending anything: a port probe
+	}
 	if err != nil {
 		t.c.refused.Add(1)
-		t.log.Warn("transport: refused peer connection: bad handshake frame", "remote", conn.RemoteAddr().String(), "err", err)
+		if IsTimeout(err) {
+			t.guard.TimedOut()
+		}
+		t.guard.RefusedHandshake("bad handshake frame", "remote", conn.RemoteAddr().String(), "err", err)
 		return
 	}
 	var h hello
@@ -569,7 +688,7 @@ func (t *TCP) serveConn(conn net.Conn) {
 		return
 	}
 	if err := msgpack.Unmarshal(b, &h); err != nil || h.Magic != handshakeMagic {
-		t.refuse(conn, "not a paxos peer handshake")
+		t.refuse(conn, "not a "+handshakeMagic+" peer handshake")
 		return
 	}
 	switch {
@@ -582,6 +701,20 @@ func (t *TCP) serveConn(conn net.Conn) {
 	case h.To != t.cfg.ID:
 		t.refuse(conn, fmt.Sprintf("addressed to replica %d, this is %d", h.To, t.cfg.ID), "peer", h.From)
 		return
+	case len(h.Nonce) != NonceBytes:
+		t.refuse(conn, "handshake without a nonce", "peer", h.From)
+		return
+	}
+	parts := handshakeParts(t.cfg.Cluster, h.From, t.cfg.ID, nAcc, h.Nonce)
+	if len(t.cfg.Secret) > 0 && !ProofOK(h.Proof, ReplicaKey(t.cfg.Secret, h.From), dialLabel, parts...) {
+		t.refuse(conn, authFailed, "peer", h.From, "why", "wrong or no proof of the replica key")
+		return
+	}
+	if tlsState != nil {
+		if err := peerCertNames(*tlsState, h.From); err != nil {
+			t.refuse(conn, authFailed, "peer", h.From, "why", err.Error())
+			return
+		}
 	}
 	wit := t.cfg.Witness
 	if wit != nil && h.Inc != "" {
@@ -591,16 +724,23 @@ func (t *TCP) serveConn(conn net.Conn) {
 			return
 		}
 	}
-	ok, err := msgpack.Marshal(&welcome{Wit: wit != nil && h.Inc != ""})
+	wel := welcome{Wit: wit != nil && h.Inc != ""}
+	if len(t.cfg.Secret) > 0 {
+		wel.Proof = Proof(ReplicaKey(t.cfg.Secret, t.cfg.ID), acceptLabel, parts...)
+	}
+	ok, err := msgpack.Marshal(&wel)
 	if err != nil {
 		return
 	}
+	t.c.accepted.Add(1) // counted before the dialer can see the welcome
 	if err := WriteFrame(conn, ok); err != nil {
 		return
 	}
 	conn.SetDeadline(time.Time{})
 	// A new connection from a peer replaces its old one (the peer restarted
-	// or reconnected).
+	// or reconnected). With a secret or TLS, only a connection that proved
+	// the same replica identity gets here, so an impersonator cannot make a
+	// real link drop; without authentication (Insecure) anyone can.
 	t.mu.Lock()
 	if old := t.inbound[h.From]; old != nil {
 		old.Close()
@@ -614,9 +754,10 @@ func (t *TCP) serveConn(conn net.Conn) {
 		}
 		t.mu.Unlock()
 	}()
-	var buf []byte
+	br := bufio.NewReaderSize(conn, 64<<10)
+	frames := t.guard.NewFrameConn(conn, br, t.cfg.MaxFrame, true)
 	for {
-		frame, err := ReadFrame(br, buf, t.cfg.MaxFrame)
+		frame, err := frames.Next()
 		if err != nil {
 			select {
 			case <-t.done:
@@ -634,7 +775,6 @@ func (t *TCP) serveConn(conn net.Conn) {
 			t.log.Info("transport: connection from peer ended", "peer", h.From, "err", err)
 			return
 		}
-		buf = frame
 		m, err := decodeMessage(frame)
 		if err != nil {
 			t.c.badFrames.Add(1)
@@ -669,19 +809,17 @@ func (t *TCP) serveConn(conn net.Conn) {
 // LoadMutualTLS builds a mutual-TLS configuration from PEM files: this
 // replica's certificate and key, and the CA certificate that signs every
 // replica. Each replica's certificate must name its peer host (an IP SAN
-// such as 127.0.0.1, or a DNS name) and allow both server and client use.
+// such as 127.0.0.1, or a DNS name), name its replica id (see
+// CertNamesReplica) and allow both server and client use; `paxos certs`
+// makes such certificates.
 func LoadMutualTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		return nil, fmt.Errorf("transport: load TLS certificate %s and key %s: %w", certFile, keyFile, err)
 	}
-	caPEM, err := os.ReadFile(caFile)
+	pool, err := loadCAPool(caFile)
 	if err != nil {
-		return nil, fmt.Errorf("transport: read TLS CA %s: %w", caFile, err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, fmt.Errorf("transport: no PEM certificate in CA file %s", caFile)
+		return nil, err
 	}
 	return MutualTLS(cert, pool), nil
 }
@@ -696,4 +834,37 @@ func MutualTLS(cert tls.Certificate, pool *x509.CertPool) *tls.Config {
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		MinVersion:   tls.VersionTLS13,
 	}
+}
+
+// LoadClientTLS builds the TLS configuration of a client of the client
+// ports: it trusts the CA in caFile and, when certFile is not empty,
+// presents that certificate (for a cluster that requires client
+// certificates).
+func LoadClientTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
+	pool, err := loadCAPool(caFile)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("transport: load TLS certificate %s and key %s: %w", certFile, keyFile, err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+// loadCAPool reads the PEM certificates of caFile into a pool.
+func loadCAPool(caFile string) (*x509.CertPool, error) {
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("transport: read TLS CA %s: %w", caFile, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("transport: no PEM certificate in CA file %s", caFile)
+	}
+	return pool, nil
 }

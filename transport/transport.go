@@ -5,8 +5,9 @@
 //   - Network/Local: in-process channels, for tests and single-process
 //     benchmarks. Every message goes through the codec, as on a wire, so an
 //     unregistered type fails the same way.
-//   - TCP: one outgoing connection per peer with a handshake naming the
-//     cluster and both replica ids, length-prefixed msgpack frames with a
+//   - TCP: one outgoing connection per peer with an authenticated handshake
+//     (cluster secret or mutual TLS, see auth.go) naming the cluster and both
+//     replica ids, caps on connections and deadlines on reads (Limits), length-prefixed msgpack frames with a
 //     maximum size, buffered writes flushed when the outbox drains,
 //     reconnection with backoff, optional mutual TLS, and optional WAN
 //     emulation that delays each link by half its round-trip time.
@@ -42,16 +43,17 @@ type Stats struct {
 	Received  uint64 // messages delivered to Recv
 	Dropped   uint64 // messages lost to a full queue, an encoding error or a broken connection
 	Refused   uint64 // connections refused at the handshake
+	Accepted  uint64 // inbound peer connections that completed the handshake
 	BadFrames uint64 // connections closed for a malformed, oversized or misaddressed frame
 }
 
 type counters struct {
-	sent, received, dropped, refused, badFrames atomic.Uint64
+	sent, received, dropped, refused, badFrames, accepted atomic.Uint64
 }
 
 func (c *counters) stats() Stats {
 	return Stats{Sent: c.sent.Load(), Received: c.received.Load(), Dropped: c.dropped.Load(),
-		Refused: c.refused.Load(), BadFrames: c.badFrames.Load()}
+		Refused: c.refused.Load(), BadFrames: c.badFrames.Load(), Accepted: c.accepted.Load()}
 }
 
 // decodeMessage decodes a frame's payload. It turns a panic in the decoder

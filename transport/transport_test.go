@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -98,6 +99,9 @@ func newTCP(t *testing.T, cfg transport.TCPConfig) *transport.TCP {
 	if cfg.Cluster == "" {
 		cfg.Cluster = "test"
 	}
+	if cfg.TLS == nil && cfg.Secret == nil && !cfg.Insecure {
+		cfg.Secret = testSecret
+	}
 	tr, err := transport.NewTCP(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { tr.Close() })
@@ -168,17 +172,34 @@ func TestTCPRTTDelay(t *testing.T) {
 	assert.ErrorIs(t, err, paxos.ErrConfig)
 }
 
-// rawPeer dials addr and sends a handshake, returning the connection and the
-// handshake reply's error text.
-func rawPeer(t *testing.T, addr, cluster string, from, to paxos.NodeID) (net.Conn, string) {
+// testSecret is the cluster secret of the tests' transports.
+var testSecret = []byte("0123456789abcdef0123456789abcdef")
+
+// rawPeer dials addr and answers the handshake challenge as replica from,
+// proving the key derived from secret (no proof when secret is nil); it
+// returns the connection and the handshake reply's error text.
+func rawPeer(t *testing.T, addr, cluster string, from, to paxos.NodeID, secret []byte) (net.Conn, string) {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
-	b, err := msgpack.Marshal(map[string]any{"m": "paxos-peer/1", "c": cluster, "f": from, "t": to})
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	cb, err := transport.ReadFrame(c, nil, 4096)
+	require.NoError(t, err)
+	var ch struct {
+		Magic string `msgpack:"m"`
+		Nonce []byte `msgpack:"n"`
+	}
+	require.NoError(t, msgpack.Unmarshal(cb, &ch))
+	nonce := bytes.Repeat([]byte{7}, transport.NonceBytes)
+	hello := map[string]any{"m": ch.Magic, "c": cluster, "f": from, "t": to, "n": nonce}
+	if secret != nil {
+		hello["a"] = transport.Proof(transport.ReplicaKey(secret, from), "paxos-peer/2 dial",
+			[]byte(cluster), []byte(fmt.Sprint(from)), []byte(fmt.Sprint(to)), ch.Nonce, nonce)
+	}
+	b, err := msgpack.Marshal(hello)
 	require.NoError(t, err)
 	require.NoError(t, transport.WriteFrame(c, b))
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	reply, err := transport.ReadFrame(c, nil, 4096)
 	require.NoError(t, err)
 	var w struct {
@@ -193,7 +214,7 @@ func closedByPeer(t *testing.T, c net.Conn) bool {
 	t.Helper()
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	_, err := io.ReadAll(c)
-	return err == nil // ReadAll returns nil at EOF
+	return err == nil || !transport.IsTimeout(err) // EOF, or reset when the server closed with bytes unread
 }
 
 func TestTCPRefusesBadPeers(t *testing.T) {
@@ -202,19 +223,19 @@ func TestTCPRefusesBadPeers(t *testing.T) {
 	b := newTCP(t, transport.TCPConfig{ID: 1, Peers: peers})
 	addr := a.Addr().String()
 
-	c, reason := rawPeer(t, addr, "other", 1, 0)
+	c, reason := rawPeer(t, addr, "other", 1, 0, testSecret)
 	assert.Contains(t, reason, "wrong cluster")
 	assert.True(t, closedByPeer(t, c))
 
-	c, reason = rawPeer(t, addr, "test", 9, 0)
+	c, reason = rawPeer(t, addr, "test", 9, 0, testSecret)
 	assert.Contains(t, reason, "unknown replica")
 	assert.True(t, closedByPeer(t, c))
 
-	c, reason = rawPeer(t, addr, "test", 0, 0)
+	c, reason = rawPeer(t, addr, "test", 0, 0, testSecret)
 	assert.Contains(t, reason, "unknown replica", "a replica cannot claim to be the receiver")
 	assert.True(t, closedByPeer(t, c))
 
-	c, reason = rawPeer(t, addr, "test", 2, 1)
+	c, reason = rawPeer(t, addr, "test", 2, 1, testSecret)
 	assert.Contains(t, reason, "addressed to replica 1")
 	assert.True(t, closedByPeer(t, c))
 
@@ -227,7 +248,7 @@ func TestTCPRefusesBadPeers(t *testing.T) {
 	g.Close()
 
 	// An oversized frame after a valid handshake.
-	c, reason = rawPeer(t, addr, "test", 2, 0)
+	c, reason = rawPeer(t, addr, "test", 2, 0, testSecret)
 	require.Empty(t, reason)
 	var h [4]byte
 	binary.BigEndian.PutUint32(h[:], 1<<30)
@@ -236,21 +257,29 @@ func TestTCPRefusesBadPeers(t *testing.T) {
 	assert.True(t, closedByPeer(t, c))
 
 	// Garbage bytes in a well-sized frame.
-	c, reason = rawPeer(t, addr, "test", 2, 0)
+	c, reason = rawPeer(t, addr, "test", 2, 0, testSecret)
 	require.Empty(t, reason)
 	require.NoError(t, transport.WriteFrame(c, []byte{0xc1, 0xff, 0x00, 0x13}))
 	assert.True(t, closedByPeer(t, c))
 
 	// A valid message that claims another sender.
-	c, reason = rawPeer(t, addr, "test", 2, 0)
+	c, reason = rawPeer(t, addr, "test", 2, 0, testSecret)
 	require.Empty(t, reason)
 	forged, err := paxos.EncodeMessage(paxos.Message{From: 1, To: 0, Body: ping{N: 66}})
 	require.NoError(t, err)
 	require.NoError(t, transport.WriteFrame(c, forged))
 	assert.True(t, closedByPeer(t, c))
 
+	// A forged peer without the secret, and one with another secret.
+	c, reason = rawPeer(t, addr, "test", 2, 0, nil)
+	assert.Contains(t, reason, "authentication failed")
+	assert.True(t, closedByPeer(t, c))
+	c, reason = rawPeer(t, addr, "test", 2, 0, []byte("not the cluster secret, guessed!"))
+	assert.Contains(t, reason, "authentication failed")
+	assert.True(t, closedByPeer(t, c))
+
 	st := a.Stats()
-	assert.Equal(t, uint64(5), st.Refused)
+	assert.Equal(t, uint64(7), st.Refused)
 	assert.Equal(t, uint64(3), st.BadFrames)
 	assert.Zero(t, st.Received)
 
@@ -283,10 +312,10 @@ func TestTCPMutualTLS(t *testing.T) {
 	require.NoError(t, err)
 	pool := x509.NewCertPool()
 	pool.AddCert(caCert)
-	leaf := func(serial int64, signer *ecdsa.PrivateKey, parent *x509.Certificate) tls.Certificate {
+	leaf := func(serial int64, id paxos.NodeID, signer *ecdsa.PrivateKey, parent *x509.Certificate) tls.Certificate {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		require.NoError(t, err)
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "replica"},
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: transport.ReplicaCommonName(id)},
 			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
 			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
@@ -297,16 +326,16 @@ func TestTCPMutualTLS(t *testing.T) {
 		require.NoError(t, err)
 		return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 	}
-	peers := freeAddrs(t, 3)
-	a := newTCP(t, transport.TCPConfig{ID: 0, Peers: peers, TLS: transport.MutualTLS(leaf(2, caKey, caCert), pool)})
-	b := newTCP(t, transport.TCPConfig{ID: 1, Peers: peers, TLS: transport.MutualTLS(leaf(3, caKey, caCert), pool)})
+	peers := freeAddrs(t, 4)
+	a := newTCP(t, transport.TCPConfig{ID: 0, Peers: peers, TLS: transport.MutualTLS(leaf(2, 0, caKey, caCert), pool)})
+	b := newTCP(t, transport.TCPConfig{ID: 1, Peers: peers, TLS: transport.MutualTLS(leaf(3, 1, caKey, caCert), pool)})
 	b.Send(paxos.Message{From: 1, To: 0, Body: ping{N: 1}})
 	assert.Equal(t, ping{N: 1}, recv(t, a).Body)
 	a.Send(paxos.Message{From: 0, To: 1, Body: ping{N: 2}})
 	assert.Equal(t, ping{N: 2}, recv(t, b).Body)
 
 	// A replica whose certificate the CA did not sign is never heard.
-	rogue := newTCP(t, transport.TCPConfig{ID: 2, Peers: peers, TLS: transport.MutualTLS(leaf(4, nil, nil), pool), MinBackoff: 10 * time.Millisecond})
+	rogue := newTCP(t, transport.TCPConfig{ID: 2, Peers: peers, TLS: transport.MutualTLS(leaf(4, 2, nil, nil), pool), MinBackoff: 10 * time.Millisecond})
 	for i := 0; i < 10; i++ {
 		rogue.Send(paxos.Message{From: 2, To: 0, Body: ping{N: 99}})
 		time.Sleep(20 * time.Millisecond)
@@ -316,11 +345,28 @@ func TestTCPMutualTLS(t *testing.T) {
 		t.Fatalf("message from an untrusted peer delivered: %v", m)
 	case <-time.After(200 * time.Millisecond):
 	}
+	// Replica 1's certificate and key, used by a process claiming id 3:
+	// refused, since the certificate names replica 1.
+	refused := a.Stats().Refused
+	impostor := newTCP(t, transport.TCPConfig{ID: 3, Peers: peers, TLS: transport.MutualTLS(leaf(5, 1, caKey, caCert), pool), MinBackoff: 10 * time.Millisecond})
+	impostor.Send(paxos.Message{From: 3, To: 0, Body: ping{N: 98}})
+	require.Eventually(t, func() bool { return a.Stats().Refused > refused }, 10*time.Second, 5*time.Millisecond)
+	for i := 0; i < 5; i++ {
+		impostor.Send(paxos.Message{From: 3, To: 0, Body: ping{N: 98}})
+	}
+	select {
+	case m := <-a.Recv():
+		t.Fatalf("message from replica 1's certificate claiming id 3 delivered: %v", m)
+	case <-time.After(200 * time.Millisecond):
+	}
+	// The real replica 1 is still heard.
+	b.Send(paxos.Message{From: 1, To: 0, Body: ping{N: 3}})
+	assert.Equal(t, ping{N: 3}, recv(t, a).Body)
 	// A plain TCP client cannot even complete a handshake.
 	c, err := net.Dial("tcp", a.Addr().String())
 	require.NoError(t, err)
 	defer c.Close()
-	b2, _ := msgpack.Marshal(map[string]any{"m": "paxos-peer/1", "c": "test", "f": 1, "t": 0})
+	b2, _ := msgpack.Marshal(map[string]any{"m": "paxos-peer/2", "c": "test", "f": 1, "t": 0})
 	_ = transport.WriteFrame(c, b2)
 	assert.True(t, closedByPeer(t, c))
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/paxos-lab/paxos/node"
 	"github.com/paxos-lab/paxos/storage"
+	"github.com/paxos-lab/paxos/transport"
 )
 
 func init() {
@@ -86,6 +87,23 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 			return exitFail
 		}
 	}
+	// Authenticated out of the box: a cluster file with neither a secret
+	// nor TLS (nor "insecure": true) gets a secret kept in the data root,
+	// and the client token derived from it beside it for paxos put/get.
+	var secretFile string
+	if !c.Authenticated() && !c.Insecure {
+		var created bool
+		secretFile, created, err = ensureSecret(root)
+		if err != nil {
+			fmt.Fprintf(stderr, "paxos cluster: %v\n", err)
+			return exitFail
+		}
+		verb := "using"
+		if created {
+			verb = "generated"
+		}
+		fmt.Fprintf(stdout, "paxos cluster: %s the cluster secret %s; clients prove the token in %s\n", verb, secretFile, filepath.Join(root, clientTokenName))
+	}
 	dirs := make([]string, c.N())
 	for i := range dirs {
 		dirs[i] = filepath.Join(root, "replica-"+strconv.Itoa(i))
@@ -121,6 +139,9 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 		}
 		if *noSync {
 			argv = append(argv, "--no-sync")
+		}
+		if secretFile != "" {
+			argv = append(argv, "--secret-file", secretFile)
 		}
 		if rebuild[i] {
 			argv = append(argv, "--rebuild")
@@ -236,7 +257,11 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 			} else {
 				fmt.Fprintf(stdout, "paxos cluster: ready: client ports %s\n", strings.Join(c.ClientAddrs(), " "))
 			}
-			fmt.Fprintf(stdout, "paxos cluster: try: paxos put --config %s hello world && paxos get --config %s hello\n", *config, *config)
+			dataFlag := ""
+			if *data != "" {
+				dataFlag = " --data " + *data
+			}
+			fmt.Fprintf(stdout, "paxos cluster: try: paxos put --config %s%s hello world && paxos get --config %s%s hello\n", *config, dataFlag, *config, dataFlag)
 			fmt.Fprintln(stdout, "paxos cluster: press Ctrl-C to stop")
 			outMu.Unlock()
 		case sig := <-sigs:
@@ -281,6 +306,43 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, "paxos cluster: all replicas stopped")
 	return code
+}
+
+// Names of the files paxos cluster keeps in its data root for a cluster
+// file without authentication of its own.
+const (
+	secretName      = "cluster.secret"
+	clientTokenName = "client.token"
+)
+
+// ensureSecret returns root's cluster secret file, creating the secret and
+// the client token file when there is none; created says it did.
+func ensureSecret(root string) (path string, created bool, err error) {
+	path, err = filepath.Abs(filepath.Join(root, secretName))
+	if err != nil {
+		return "", false, err
+	}
+	secret, err := transport.LoadSecret(path)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			return "", false, err
+		}
+		if err := os.MkdirAll(root, 0o700); err != nil {
+			return "", false, fmt.Errorf("create %s: %w", root, err)
+		}
+		if secret, err = transport.NewSecret(); err != nil {
+			return "", false, err
+		}
+		if err := transport.WriteSecret(path, secret); err != nil {
+			return "", false, err
+		}
+		created = true
+	}
+	token := filepath.Join(root, clientTokenName)
+	if err := os.WriteFile(token, []byte(transport.ClientToken(secret)+"\n"), 0o600); err != nil {
+		return "", false, fmt.Errorf("write client token: %w", err)
+	}
+	return path, created, nil
 }
 
 // isNewCluster reports whether no replica directory holds an identity or

@@ -6,11 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"time"
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/client"
 	"github.com/paxos-lab/paxos/node"
+	"github.com/paxos-lab/paxos/transport"
 )
 
 func init() {
@@ -26,12 +28,48 @@ func runGet(args []string, stdout, stderr io.Writer) int {
 	return runClientCmd("get", 1, args, stdout, stderr)
 }
 
+// clientOptions resolves how paxos put/get authenticate: flags first, then
+// the cluster file (secret_file, tls), then the client token paxos cluster
+// keeps in its data root.
+func clientOptions(c *node.Cluster, data, tokenFile, ca, cert, key string) (client.Options, error) {
+	o := client.Options{AttemptTimeout: 3 * time.Second}
+	var err error
+	if tokenFile != "" {
+		if o.Token, err = transport.LoadToken(tokenFile); err != nil {
+			return o, err
+		}
+	}
+	if ca != "" {
+		if o.TLS, err = transport.LoadClientTLS(cert, key, ca); err != nil {
+			return o, err
+		}
+	}
+	if o, err = c.ClientOptions(o); err != nil {
+		return o, err
+	}
+	if o.Token == "" && o.TLS == nil && !c.Insecure {
+		if data == "" {
+			data = filepath.Join("data", c.Name)
+		}
+		path := filepath.Join(data, clientTokenName)
+		if o.Token, err = transport.LoadToken(path); err != nil {
+			return o, fmt.Errorf("cluster %s needs a client token and none was found (%w): pass --data DIR as given to paxos cluster, or --token-file", c.Name, err)
+		}
+	}
+	return o, nil
+}
+
 func runClientCmd(verb string, nargs int, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("paxos "+verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	config := fs.String("config", "", "cluster file (JSON) naming every replica's client address")
 	timeout := fs.Duration("timeout", 15*time.Second, "give up after this long (retrying across replicas until then)")
 	verbose := fs.Bool("v", false, "also print which replica answered")
+	data := fs.String("data", "", "the data root of paxos cluster, where it keeps the client token when the cluster file has no secret (default ./data/<cluster name>)")
+	tokenFile := fs.String("token-file", "", "file holding the client token (default: derived from the cluster file's secret_file, else DATA/client.token)")
+	tlsCA := fs.String("tls-ca", "", "CA certificate of the client ports (default: the cluster file's tls.ca)")
+	tlsCert := fs.String("tls-cert", "", "client certificate (default: the cluster file's tls.client_cert)")
+	tlsKey := fs.String("tls-key", "", "client key (default: the cluster file's tls.client_key)")
 	usage := "usage: paxos get --config FILE KEY"
 	if verb == "put" {
 		usage = "usage: paxos put --config FILE KEY VALUE"
@@ -65,7 +103,12 @@ func runClientCmd(verb string, nargs int, args []string, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "paxos %s: %v\n", verb, err)
 		return exitUsage
 	}
-	cl, err := client.New(c.ClientAddrs(), client.Options{AttemptTimeout: 3 * time.Second})
+	opts, err := clientOptions(c, *data, *tokenFile, *tlsCA, *tlsCert, *tlsKey)
+	if err != nil {
+		fmt.Fprintf(stderr, "paxos %s: %v\n", verb, err)
+		return exitUsage
+	}
+	cl, err := client.New(c.ClientAddrs(), opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "paxos %s: %v\n", verb, err)
 		return exitFail

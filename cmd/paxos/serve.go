@@ -41,9 +41,10 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
 	noSync := fs.Bool("no-sync", false, "skip fsync (benchmarks only: unsafe against power loss, safe against kill -9)")
 	isNew := fs.Bool("new", false, "this replica's very first start (a new cluster): accept an empty --data directory. Never use it for a replica that ran before")
+	secretFile := fs.String("secret-file", "", "the cluster secret (hex) instead of the cluster file's secret_file; paxos cluster passes the one it keeps in its data directory")
 	rebuild := fs.Bool("rebuild", false, "the replica's storage was lost or damaged: move what --data holds aside (to DIR.damaged-<time>, nothing is deleted), start empty as a non-voting member, learn the state from the peers and vote again once that is safe")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: paxos serve --config cluster.json --id N --data DIR [--protocol P] [--new | --rebuild]")
+		fmt.Fprintln(stderr, "usage: paxos serve --config cluster.json --id N --data DIR [--protocol P] [--secret-file F] [--new | --rebuild]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -78,7 +79,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	s, err := node.Serve(node.ServeConfig{Cluster: c, ID: paxos.NodeID(*id), DataDir: *data, Protocol: *protocol, NoSync: *noSync,
-		New: *isNew, Rebuild: *rebuild, Logger: lg})
+		New: *isNew, Rebuild: *rebuild, Logger: lg, SecretFile: *secretFile})
 	if err != nil {
 		lg.Error("cannot start the replica", "err", err)
 		switch {

@@ -27,6 +27,7 @@ import (
 	"github.com/paxos-lab/paxos/internal/livetest"
 	"github.com/paxos-lab/paxos/node"
 	"github.com/paxos-lab/paxos/storage"
+	"github.com/paxos-lab/paxos/transport"
 )
 
 // The tests in this file build the paxos binary and run replicas as real
@@ -85,11 +86,24 @@ func freePorts(t *testing.T, n int) []string {
 	return out
 }
 
-// writeCluster writes a cluster file for n replicas on free loopback ports.
+// writeCluster writes a cluster file for n replicas on free loopback ports,
+// with a cluster secret beside it.
 func writeCluster(t *testing.T, protocol string, n int) (string, *node.Cluster) {
+	t.Helper()
+	secret, err := transport.NewSecret()
+	require.NoError(t, err)
+	secretFile := filepath.Join(t.TempDir(), "cluster.secret")
+	require.NoError(t, transport.WriteSecret(secretFile, secret))
+	return writeClusterWith(t, protocol, n, func(c *node.Cluster) { c.SecretFile = secretFile })
+}
+
+// writeClusterWith writes a cluster file for n replicas on free loopback
+// ports, changed by edit.
+func writeClusterWith(t *testing.T, protocol string, n int, edit func(*node.Cluster)) (string, *node.Cluster) {
 	t.Helper()
 	addrs := freePorts(t, 2*n)
 	c := &node.Cluster{Name: "kill-test", Protocol: protocol, TickMS: 10, Options: node.Options{Batch: 8}}
+	edit(c)
 	for i := 0; i < n; i++ {
 		c.Replicas = append(c.Replicas, node.ReplicaAddrs{ID: i, Peer: addrs[2*i], Client: addrs[2*i+1]})
 	}
@@ -191,7 +205,7 @@ func TestServeKill9AndRestartLosesNothing(t *testing.T) {
 				wg.Add(1)
 				go func(k int) {
 					defer wg.Done()
-					cl, err := client.New(c.ClientAddrs(), client.Options{AttemptTimeout: time.Second})
+					cl, err := newClient(c, client.Options{AttemptTimeout: time.Second})
 					if !assert.NoError(t, err) {
 						return
 					}
@@ -236,7 +250,7 @@ func TestServeKill9AndRestartLosesNothing(t *testing.T) {
 
 			// Every acknowledged write is still there: read every key at
 			// the end; the reads join the history.
-			cl, err := client.New(c.ClientAddrs(), client.Options{AttemptTimeout: time.Second})
+			cl, err := newClient(c, client.Options{AttemptTimeout: time.Second})
 			require.NoError(t, err)
 			defer cl.Close()
 			for k := 0; k < 4; k++ {
@@ -416,7 +430,7 @@ func TestServeSecondOpenerRefused(t *testing.T) {
 	ps := &procs{t: t, bin: bin, config: config, root: root, p: make([]*replicaProc, 1)}
 	t.Cleanup(ps.cleanup)
 	ps.start(0)
-	cl, err := client.New(c.ClientAddrs(), client.Options{AttemptTimeout: 2 * time.Second})
+	cl, err := newClient(c, client.Options{AttemptTimeout: 2 * time.Second})
 	require.NoError(t, err)
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -454,4 +468,78 @@ func TestServeAndClientUsageErrors(t *testing.T) {
 	stderr.Reset()
 	assert.Equal(t, exitFail, run([]string{"get", "--config", config, "--timeout", "500ms", "k"}, &stdout, &stderr))
 	assert.Contains(t, stderr.String(), "is the cluster running")
+}
+
+// newClient returns a client of c that authenticates as c requires.
+func newClient(c *node.Cluster, o client.Options) (*client.Client, error) {
+	o, err := c.ClientOptions(o)
+	if err != nil {
+		return nil, err
+	}
+	return client.New(c.ClientAddrs(), o)
+}
+
+// TestClusterCommandGeneratesSecret runs paxos cluster on a cluster file
+// without authentication: it generates a secret in its data root, and paxos
+// put/get find the client token there.
+func TestClusterCommandGeneratesSecret(t *testing.T) {
+	bin := binary(t)
+	config, _ := writeClusterWith(t, "multi", 3, func(*node.Cluster) {})
+	root := t.TempDir()
+	cp := startClusterCmd(t, bin, "--config", config, "--data", root)
+	cp.waitLine("generated the cluster secret")
+	cp.waitLine("ready: client ports")
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, exitOK, run([]string{"put", "--config", config, "--data", root, "greeting", "hello"}, &stdout, &stderr), stderr.String())
+	stdout.Reset()
+	require.Equal(t, exitOK, run([]string{"get", "--config", config, "--token-file", filepath.Join(root, "client.token"), "greeting"}, &stdout, &stderr), stderr.String())
+	assert.Equal(t, "hello\n", stdout.String())
+	// Without the token: refused with a message that says where it is.
+	stderr.Reset()
+	assert.Equal(t, exitUsage, run([]string{"get", "--config", config, "--data", t.TempDir(), "greeting"}, &stdout, &stderr))
+	assert.Contains(t, stderr.String(), "needs a client token")
+	wrong := filepath.Join(t.TempDir(), "wrong.token")
+	require.NoError(t, os.WriteFile(wrong, []byte("00112233\n"), 0o600))
+	stderr.Reset()
+	assert.Equal(t, exitFail, run([]string{"put", "--config", config, "--token-file", wrong, "--timeout", "1s", "greeting", "forged"}, &stdout, &stderr))
+	assert.Contains(t, stderr.String(), "authentication failed")
+	require.NoError(t, cp.stop())
+}
+
+// TestCertsAndMutualTLSCluster makes certificates with paxos certs, runs a
+// cluster on them and reads and writes with the client certificate.
+func TestCertsAndMutualTLSCluster(t *testing.T) {
+	bin := binary(t)
+	plain, _ := writeClusterWith(t, "multi", 3, func(*node.Cluster) {})
+	dir := filepath.Join(t.TempDir(), "certs")
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, exitOK, run([]string{"certs", "--config", plain, "--out", dir}, &stdout, &stderr), stderr.String())
+	assert.Contains(t, stdout.String(), `"tls"`)
+	for _, f := range []string{"ca.pem", "ca.key", "replica-0.pem", "replica-2.key", "client-0.pem", "client-0.key"} {
+		assert.FileExists(t, filepath.Join(dir, f))
+	}
+	// A second run does not overwrite them.
+	assert.Equal(t, exitFail, run([]string{"certs", "--config", plain, "--out", dir}, &stdout, &stderr))
+
+	raw, err := os.ReadFile(plain)
+	require.NoError(t, err)
+	var c node.Cluster
+	require.NoError(t, json.Unmarshal(raw, &c))
+	abs, err := filepath.Abs(dir)
+	require.NoError(t, err)
+	c.TLS = &node.TLSFiles{CA: filepath.Join(abs, "ca.pem"), Cert: filepath.Join(abs, "replica-{id}.pem"), Key: filepath.Join(abs, "replica-{id}.key"),
+		ClientCert: filepath.Join(abs, "client-0.pem"), ClientKey: filepath.Join(abs, "client-0.key")}
+	b, err := json.Marshal(&c)
+	require.NoError(t, err)
+	config := filepath.Join(t.TempDir(), "tls.json")
+	require.NoError(t, os.WriteFile(config, b, 0o644))
+
+	cp := startClusterCmd(t, bin, "--config", config, "--data", t.TempDir())
+	cp.waitLine("ready: client ports")
+	stdout.Reset()
+	require.Equal(t, exitOK, run([]string{"put", "--config", config, "k", "over-tls"}, &stdout, &stderr), stderr.String())
+	stdout.Reset()
+	require.Equal(t, exitOK, run([]string{"get", "--config", config, "k"}, &stdout, &stderr), stderr.String())
+	assert.Equal(t, "over-tls\n", stdout.String())
+	require.NoError(t, cp.stop())
 }

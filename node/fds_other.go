@@ -1,0 +1,5 @@
+//go:build !unix
+
+package node
+
+func raiseFDLimit() (uint64, bool) { return 0, false }

@@ -1,0 +1,315 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"expvar"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Limits bound what the connections of one port may cost a replica. Zero
+// fields take the defaults below (see WithDefaults); the peer port and the
+// client port each have their own Limits.
+type Limits struct {
+	// MaxConns is the most connections the port holds open at once
+	// (default DefaultMaxConns); further connections are accepted and
+	// closed at once.
+	MaxConns int
+	// MaxConnsPerHost is the most connections one remote IP address may
+	// hold open on the port (default DefaultMaxConnsPerHost).
+	MaxConnsPerHost int
+	// HandshakeTimeout bounds the TLS and authentication handshake of a new
+	// connection (default DefaultHandshakeTimeout).
+	HandshakeTimeout time.Duration
+	// IdleTimeout closes a connection that starts no frame for this long;
+	// zero means never (the peer port's default: peers are authenticated,
+	// one connection per replica).
+	IdleTimeout time.Duration
+	// ReadTimeout bounds the reading of one frame once its first byte
+	// arrived, so a slow sender is cut (default DefaultReadTimeout).
+	ReadTimeout time.Duration
+}
+
+// Defaults of Limits.
+const (
+	DefaultMaxConns         = 1024
+	DefaultMaxConnsPerHost  = 256
+	DefaultHandshakeTimeout = 5 * time.Second
+	DefaultReadTimeout      = 10 * time.Second
+)
+
+// WithDefaults returns l with every zero field set to its default.
+func (l Limits) WithDefaults() Limits {
+	if l.MaxConns <= 0 {
+		l.MaxConns = DefaultMaxConns
+	}
+	if l.MaxConnsPerHost <= 0 {
+		l.MaxConnsPerHost = DefaultMaxConnsPerHost
+	}
+	if l.HandshakeTimeout <= 0 {
+		l.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if l.ReadTimeout <= 0 {
+		l.ReadTimeout = DefaultReadTimeout
+	}
+	return l
+}
+
+// Abuse counters of every transport and client server in the process,
+// published with expvar as "paxos_guard" (a map): handshakes refused,
+// connections refused by a cap, accept errors, connections cut by a
+// deadline.
+var (
+	guardVars            = expvar.NewMap("paxos_guard")
+	refusedHandshakesVar = new(expvar.Int)
+	refusedConnsVar      = new(expvar.Int)
+	acceptErrorsVar      = new(expvar.Int)
+	timeoutsVar          = new(expvar.Int)
+)
+
+func init() {
+	guardVars.Set("refused_handshakes", refusedHandshakesVar)
+	guardVars.Set("refused_conns", refusedConnsVar)
+	guardVars.Set("accept_errors", acceptErrorsVar)
+	guardVars.Set("timeouts", timeoutsVar)
+}
+
+// Guard admits connections to one port under its Limits, backs off when
+// accepting fails, and logs refusals at most once per LogEvery with the
+// count of those it did not log. It is safe for concurrent use.
+type Guard struct {
+	lim  Limits
+	log  *slog.Logger
+	what string
+
+	mu     sync.Mutex
+	total  int
+	byHost map[string]int
+
+	refusedHandshakes, refusedConns, acceptErrors, timeouts atomic.Uint64
+
+	logMu      sync.Mutex
+	lastLog    time.Time
+	suppressed int
+}
+
+// LogEvery is the least time between two log lines about refused
+// connections or handshakes on one port; the line says how many were not
+// logged in between.
+const LogEvery = 10 * time.Second
+
+// NewGuard returns a guard of the port named what ("peer port", "client
+// port"), logging to lg.
+func NewGuard(lim Limits, lg *slog.Logger, what string) *Guard {
+	if lg == nil {
+		lg = slog.Default()
+	}
+	return &Guard{lim: lim.WithDefaults(), log: lg, what: what, byHost: map[string]int{}}
+}
+
+// Limits returns the guard's limits (with defaults).
+func (g *Guard) Limits() Limits { return g.lim }
+
+// GuardStats counts what a Guard refused; every field only grows.
+type GuardStats struct {
+	RefusedHandshakes uint64 // handshakes that failed authentication or were malformed
+	RefusedConns      uint64 // connections closed at once for a cap
+	AcceptErrors      uint64 // failed accepts (e.g. out of file descriptors)
+	Timeouts          uint64 // connections cut by a handshake, idle or read deadline
+}
+
+// Stats returns the guard's counters.
+func (g *Guard) Stats() GuardStats {
+	return GuardStats{RefusedHandshakes: g.refusedHandshakes.Load(), RefusedConns: g.refusedConns.Load(),
+		AcceptErrors: g.acceptErrors.Load(), Timeouts: g.timeouts.Load()}
+}
+
+func hostOf(c net.Conn) string {
+	a := c.RemoteAddr()
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	if host, _, err := net.SplitHostPort(a.String()); err == nil {
+		return host
+	}
+	return a.String()
+}
+
+// Admit counts c against the caps. It returns a release function to call
+// once c is closed, or ok false (and closes c) when a cap is reached.
+func (g *Guard) Admit(c net.Conn) (release func(), ok bool) {
+	host := hostOf(c)
+	g.mu.Lock()
+	if g.total >= g.lim.MaxConns || g.byHost[host] >= g.lim.MaxConnsPerHost {
+		total, per := g.total, g.byHost[host]
+		g.mu.Unlock()
+		g.refusedConns.Add(1) // counted before the remote end can see the close
+		refusedConnsVar.Add(1)
+		c.Close()
+		g.logRefusal("connection refused: too many connections", "remote", host, "open", total, "open_from_host", per,
+			"max_conns", g.lim.MaxConns, "max_conns_per_host", g.lim.MaxConnsPerHost)
+		return nil, false
+	}
+	g.total++
+	g.byHost[host]++
+	g.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			g.mu.Lock()
+			g.total--
+			if g.byHost[host]--; g.byHost[host] <= 0 {
+				delete(g.byHost, host)
+			}
+			g.mu.Unlock()
+		})
+	}, true
+}
+
+// RefusedHandshake counts a refused handshake and logs it, rate-limited.
+func (g *Guard) RefusedHandshake(reason string, attrs ...any) {
+	g.refusedHandshakes.Add(1)
+	refusedHandshakesVar.Add(1)
+	g.logRefusal("handshake refused: "+reason, attrs...)
+}
+
+// Warn logs a problem with one connection (a bad frame, a malformed
+// request), rate-limited like the refusals.
+func (g *Guard) Warn(msg string, attrs ...any) { g.logRefusal(msg, attrs...) }
+
+// TimedOut counts a connection cut by a deadline.
+func (g *Guard) TimedOut() {
+	g.timeouts.Add(1)
+	timeoutsVar.Add(1)
+}
+
+// logRefusal logs at most one line per LogEvery.
+func (g *Guard) logRefusal(msg string, attrs ...any) {
+	g.logMu.Lock()
+	now := time.Now()
+	if !g.lastLog.IsZero() && now.Sub(g.lastLog) < LogEvery {
+		g.suppressed++
+		g.logMu.Unlock()
+		return
+	}
+	n := g.suppressed
+	g.lastLog, g.suppressed = now, 0
+	g.logMu.Unlock()
+	st := g.Stats()
+	g.log.Warn(g.what+": "+msg, append(attrs, "not_logged_since_last", n,
+		"refused_handshakes", st.RefusedHandshakes, "refused_conns", st.RefusedConns, "timeouts", st.Timeouts)...)
+}
+
+// AcceptFailed counts a failed Accept, logs it (rate-limited) and waits
+// before the next one: 5ms after the first failure in a row, doubling up to
+// one second. While descriptors are exhausted the pending connections wait
+// in the kernel's backlog (and time out there) instead of the replica
+// spinning. It reports false if ctx ended while waiting.
+func (g *Guard) AcceptFailed(ctx context.Context, err error, failures int) bool {
+	g.acceptErrors.Add(1)
+	acceptErrorsVar.Add(1)
+	msg := "accept failed; backing off"
+	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+		msg = "accept failed: out of file descriptors; refusing new connections for a while"
+	}
+	g.logRefusal(msg, "err", err, "failures_in_a_row", failures)
+	d := 5 * time.Millisecond << min(failures, 8)
+	d = min(d, time.Second)
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// FrameConn reads frames from one connection under the guard's idle and
+// read deadlines.
+type FrameConn struct {
+	conn  net.Conn
+	r     *peekReader
+	g     *Guard
+	max   int
+	buf   []byte
+	idle  time.Duration
+	read  time.Duration
+	reuse bool
+}
+
+// NewFrameConn reads frames of at most max bytes from r (a buffered reader
+// of conn) under g's idle and read timeouts. With reuse, the returned frame's buffer is reused by the
+// next call.
+func (g *Guard) NewFrameConn(conn net.Conn, r ByteReader, max int, reuse bool) *FrameConn {
+	return &FrameConn{conn: conn, r: &peekReader{r: r}, g: g, max: max, idle: g.lim.IdleTimeout, read: g.lim.ReadTimeout, reuse: reuse}
+}
+
+// ByteReader is a reader that can also read one byte (bufio.Reader).
+type ByteReader interface {
+	Read(p []byte) (int, error)
+	ReadByte() (byte, error)
+}
+
+// peekReader puts back one byte read ahead.
+type peekReader struct {
+	r    ByteReader
+	b    byte
+	have bool
+}
+
+func (p *peekReader) Read(b []byte) (int, error) {
+	if p.have && len(b) > 0 {
+		b[0], p.have = p.b, false
+		return 1, nil
+	}
+	return p.r.Read(b)
+}
+
+// Next reads the next frame: it waits up to the idle timeout for its first
+// byte, then up to the read timeout for the rest.
+func (f *FrameConn) Next() ([]byte, error) {
+	if f.idle > 0 {
+		f.conn.SetReadDeadline(time.Now().Add(f.idle))
+	} else {
+		f.conn.SetReadDeadline(time.Time{})
+	}
+	b, err := f.r.r.ReadByte()
+	if err != nil {
+		f.timedOut(err)
+		return nil, err
+	}
+	f.r.b, f.r.have = b, true
+	f.conn.SetReadDeadline(time.Now().Add(f.read))
+	var buf []byte
+	if f.reuse {
+		buf = f.buf
+	}
+	frame, err := ReadFrame(f.r, buf, f.max)
+	if err != nil {
+		f.timedOut(err)
+		return nil, err
+	}
+	if f.reuse {
+		f.buf = frame
+	}
+	return frame, nil
+}
+
+func (f *FrameConn) timedOut(err error) {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		f.g.TimedOut()
+	}
+}
+
+// IsTimeout reports whether err is a deadline that expired.
+func IsTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
