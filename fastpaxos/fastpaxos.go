@@ -868,8 +868,9 @@ func (r *Replica) lead() {
 }
 
 // watch looks at the fast round of slot s. Once a classic quorum voted in
-// it and either no value can still reach a fast quorum (a collision) or the
-// round took RetryTicks, the leader recovers in the next ballot, (term, 1),
+// it and either the votes differ (a collision: no value may reach a fast
+// quorum, and rule O4 keeps the one that still might) or the round took
+// RetryTicks, the leader recovers in the next ballot, (term, 1),
 // using those votes as that ballot's phase-1 reports (coordinated
 // recovery). A slot with too few votes for that is recovered with a
 // one-slot phase 1 after twice as long.
@@ -877,17 +878,12 @@ func (r *Replica) watch(s uint64, st *slot) {
 	ls := st.lead
 	t := st.tally
 	if ls.sub == 0 && t != nil && t.ballot == r.at(0) && len(t.votes) >= r.classic && r.anyVote(t).Fast {
-		best := 0
+		split := false
+		first := r.anyVote(t)
 		for _, v := range t.votes {
-			n := 0
-			for _, w := range t.votes {
-				if slices.Equal(v.Value, w.Value) {
-					n++
-				}
-			}
-			best = max(best, n)
+			split = split || !slices.Equal(v.Value, first.Value)
 		}
-		if best+r.n-len(t.votes) < r.qs.FastSize() || r.now-ls.since >= r.retry() {
+		if split || r.now-ls.since >= r.retry() {
 			r.stats["coordinated-recoveries"]++
 			ls.sub = 1
 			r.chooseAndAccept(s, st, t.votes, len(t.votes))
