@@ -611,8 +611,13 @@ func (r *Replica) onVoted(from paxos.NodeID, v Vote) {
 		r.learn(v.Slot, v.Value, v.Fast, true)
 		return
 	}
-	if r.role == leader && st.lead != nil && st.lead.phase == watching {
-		r.watch(v.Slot, st)
+	if r.role == leader && v.Ballot == r.at(0) {
+		if st.lead == nil {
+			st.lead = &leadSlot{since: r.now}
+		}
+		if st.lead.phase == watching {
+			r.watch(v.Slot, st)
+		}
 	}
 }
 
