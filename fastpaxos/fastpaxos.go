@@ -121,6 +121,9 @@ type Replica struct {
 	campaignT int64
 	seenRound uint64
 	beatAt    int64
+	// fastFrom is, while we lead, the first slot our term opened for fast
+	// rounds; it never changes during a term.
+	fastFrom  uint64
 	forwarded []paxos.Command // commands handed to us as leader
 
 	// Proposer.
@@ -199,7 +202,7 @@ func newReplica(cfg paxos.Config, bug bugs) (*Replica, error) {
 		r.promised, r.anyBallot, r.anyFrom, r.leader = b, b, 1, cfg.InitialLeader
 		r.persist(PromiseRecord{Ballot: b})
 		if r.id == cfg.InitialLeader {
-			r.role, r.ballot = leader, b
+			r.role, r.ballot, r.fastFrom = leader, b, 1
 		}
 	}
 	return r, nil
@@ -803,7 +806,7 @@ func (r *Replica) onPromise(from paxos.NodeID, m Promise) {
 		st.lead = ls
 		r.chooseAndAccept(s, st, per[s], len(ps))
 	}
-	r.anyFrom = top + 1
+	r.fastFrom = top + 1
 	r.maxSlot = max(r.maxSlot, top)
 	r.beat()
 }
@@ -821,7 +824,7 @@ func (r *Replica) decided(votes map[paxos.NodeID]Vote) ([]paxos.Command, bool) {
 // beat sends Any, the leader's heartbeat and fast-round opener.
 func (r *Replica) beat() {
 	r.beatAt = r.now + int64(r.cfg.HeartbeatTicks)
-	r.broadcast(Any{Ballot: r.ballot, From: r.anyFrom, MaxSlot: r.maxSlot, Learned: r.learnedTo})
+	r.broadcast(Any{Ballot: r.ballot, From: r.fastFrom, MaxSlot: r.maxSlot, Learned: r.learnedTo})
 }
 
 // at returns the leader's ballot with recovery number sub.
