@@ -24,7 +24,7 @@ const (
 	maxCatchUp = 64
 	// forwardAfter is how many fast rounds a command may lose before its
 	// proposer hands it to the leader for a classic round.
-	forwardAfter = 2
+	forwardAfter = 1
 	// leaderScan bounds the slots past the learned prefix a leader
 	// watches for holes in one tick.
 	leaderScan = 1000
@@ -124,7 +124,9 @@ type Replica struct {
 	// fastFrom is, while we lead, the first slot our term opened for fast
 	// rounds; it never changes during a term.
 	fastFrom  uint64
-	forwarded []paxos.Command // commands handed to us as leader
+	forwarded []paxos.Command // commands to place in fresh slots as leader
+	// placing holds the commands we place as leader until one is chosen.
+	placing map[paxos.CommandID]struct{}
 
 	// Proposer.
 	queue   []queued
@@ -427,9 +429,7 @@ func (r *Replica) handle(from paxos.NodeID, body any) error {
 		}
 		r.learn(m.Slot, m.Value, false, false)
 	case Forward:
-		if r.role == leader && !slices.ContainsFunc(r.forwarded, func(c paxos.Command) bool { return c.ID() == m.Command.ID() }) {
-			r.forwarded = append(r.forwarded, m.Command)
-		}
+		r.place(m.Command)
 	case CatchUp:
 		r.onCatchUp(from, m)
 	case Learned:
@@ -631,7 +631,14 @@ func (r *Replica) learn(s uint64, value []paxos.Command, fast, fromVotes bool) {
 	if st.learned {
 		return
 	}
+	if ls := st.lead; ls != nil && ls.prefer != nil && r.role == leader && !slices.Equal(ls.prefer, value) {
+		// A forwarded command lost its slot: try another one at once.
+		r.forwarded = append(r.forwarded, ls.prefer...)
+	}
 	st.learned, st.value, st.tally, st.lead = true, value, nil, nil
+	for _, c := range value {
+		delete(r.placing, c.ID())
+	}
 	r.persist(DecisionRecord{Slot: s, Value: value})
 	r.rd.Decided = append(r.rd.Decided, paxos.Decision{Instance: paxos.Instance{Slot: s}, Commands: value})
 	if fromVotes {
@@ -750,7 +757,7 @@ func (r *Replica) onNack(m Nack) {
 // ---- leader ----
 
 func (r *Replica) stepDown() {
-	r.role, r.promises, r.forwarded = follower, nil, nil
+	r.role, r.promises, r.forwarded, r.placing = follower, nil, nil, nil
 	for _, st := range r.slots {
 		st.lead = nil
 	}
@@ -954,6 +961,15 @@ func (r *Replica) chooseAndAccept(s uint64, st *slot, reports map[paxos.NodeID]V
 	if v == nil {
 		v = []paxos.Command{{Op: paxos.OpNop}}
 	}
+	// The commands of the values that lost this slot get fresh slots from
+	// us at once, sparing their proposers a round trip to learn they lost.
+	for id := 0; id < r.n; id++ {
+		if rep, ok := reports[paxos.NodeID(id)]; ok && !slices.Equal(rep.Value, v) {
+			for _, c := range rep.Value {
+				r.place(c)
+			}
+		}
+	}
 	ls.value, ls.phase, ls.since, ls.sentAt = v, accepting, r.now, r.now
 	r.broadcast(Accept{Slot: s, Ballot: r.at(ls.sub), Value: v})
 }
@@ -1011,4 +1027,24 @@ func (r *Replica) pick(reports map[paxos.NodeID]Vote, m int) (value []paxos.Comm
 		}
 	}
 	return groups[best].value, false
+}
+
+// place queues a command the leader puts in a fresh slot through a classic
+// round (forwarded to it, or one that lost a collision), unless it is
+// already placing it or it executed.
+func (r *Replica) place(c paxos.Command) {
+	if r.role != leader || c.Client == 0 {
+		return
+	}
+	if _, done := r.store.Executed(c.ID()); done {
+		return
+	}
+	if _, dup := r.placing[c.ID()]; dup {
+		return
+	}
+	if r.placing == nil {
+		r.placing = map[paxos.CommandID]struct{}{}
+	}
+	r.placing[c.ID()] = struct{}{}
+	r.forwarded = append(r.forwarded, c)
 }
