@@ -427,7 +427,7 @@ func (r *Replica) handle(from paxos.NodeID, body any) error {
 		if m.Slot == 0 || len(m.Value) == 0 {
 			return fmt.Errorf("%w: commit for slot %d with %d commands", ErrMessage, m.Slot, len(m.Value))
 		}
-		r.learn(m.Slot, m.Value, false, false)
+		r.learn(m.Slot, m.Value, m.Fast, false)
 	case Forward:
 		r.place(m.Command)
 	case CatchUp:
@@ -644,11 +644,11 @@ func (r *Replica) learn(s uint64, value []paxos.Command, fast, fromVotes bool) {
 	if fromVotes {
 		for i := 0; i < r.n; i++ {
 			if paxos.NodeID(i) != r.id {
-				r.send(paxos.NodeID(i), Commit{Slot: s, Value: value})
+				r.send(paxos.NodeID(i), Commit{Slot: s, Value: value, Fast: fast})
 			}
 		}
 	}
-	path := paxos.PathClassic
+	path := paxos.PathSlow // a classic round: after a collision, a stall or a forward
 	if fast {
 		path = paxos.PathFast
 	}

@@ -127,10 +127,12 @@ type Nack struct {
 	Promised Ballot `msgpack:"p"`
 }
 
-// Commit announces that Value was chosen in Slot.
+// Commit announces that Value was chosen in Slot, in a fast round when
+// Fast is set.
 type Commit struct {
 	Slot  uint64          `msgpack:"s"`
 	Value []paxos.Command `msgpack:"v"`
+	Fast  bool            `msgpack:"f,omitempty"`
 }
 
 // Forward hands a command that keeps losing fast rounds to the leader,
