@@ -69,7 +69,8 @@ var injectors = []struct {
 	{FaultPartition, injectGraySplits},     // search_timing.go
 	{FaultPartition, injectStaleProposers}, // search_timing.go
 	{FaultRecovery, injectRecovery},
-	{FaultRecovery, injectSlowLinks}, // search_recovery.go
+	{FaultRecovery, injectSlowLinks},      // search_recovery.go
+	{FaultRecovery, injectTornBroadcasts}, // search_recovery.go
 	{FaultWipe, injectWipes},
 }
 

@@ -49,3 +49,52 @@ func injectSlowLinks(e *faultEnv) {
 		s.At(until, func() { set(sim.Faults{}) })
 	}
 }
+
+// injectTornBroadcasts adds, with the recovery faults, torn broadcasts in
+// half the runs: when a replica announces a decision (see announces), in a
+// share of those steps its messages reach only part of the others, and
+// sometimes it crashes right after (it died in the middle of the
+// broadcast). The others must then learn the decision from those that
+// heard it or recover the slot or instance themselves, while replicas that
+// voted for the decided value and never heard of the decision still answer
+// with their votes: recovery must pick the decided value out of competing
+// accepted ones. dieOnCommit in the recovery faults cuts all of the
+// decider's messages, so nobody but its voters knows anything; this fault
+// leaves the cluster split between replicas that know and ones that don't.
+// It draws from its own random stream, so the other faults of a seed stay
+// as they were.
+func injectTornBroadcasts(e *faultEnv) {
+	s, n := e.s, e.n
+	rng := rand.New(rand.NewPCG(e.seed, 0x746f726e))
+	if n < 3 || rng.IntN(2) == 0 {
+		return
+	}
+	share := 0.1 + 0.5*rng.Float64()
+	die := rng.Float64() / 2
+	ms := time.Millisecond
+	down := [2]time.Duration{20 * ms, 50*ms + upTo(rng, 800*ms)}
+	e.observers = append(e.observers, func(o sim.Output) {
+		id := int(o.Replica)
+		if e.down[id] || !announces(o.Ready) || rng.Float64() >= share {
+			return
+		}
+		var lost []link
+		for _, q := range rng.Perm(n) {
+			if q != id && (len(lost) == 0 || rng.IntN(2) == 0) {
+				lost = append(lost, link{id, q})
+			}
+		}
+		if len(lost) == n-1 {
+			lost = lost[1:] // someone hears it
+		}
+		e.cut(lost)
+		crash := rng.Float64() < die
+		back := dur(rng, down[0], down[1])
+		s.At(s.Now(), func() {
+			e.heal(lost)
+			if crash && e.crash(id) {
+				s.At(s.Now()+back, func() { e.restart(id) })
+			}
+		})
+	})
+}
