@@ -286,12 +286,12 @@ func (r *Replica) ID() paxos.NodeID { return r.id }
 // answered at once, one already in flight here is not proposed twice.
 func (r *Replica) Propose(cmd paxos.Command) {
 	id := cmd.ID()
+	if ex, done := r.store.Answer(cmd); done {
+		r.rd.Executed = append(r.rd.Executed, ex)
+		r.rd.Committed = append(r.rd.Committed, paxos.Commit{ID: id, Path: paxos.PathClassic})
+		return
+	}
 	if cmd.Client != 0 {
-		if out, done := r.store.Executed(id); done {
-			r.rd.Executed = append(r.rd.Executed, paxos.Execution{Command: cmd, Output: out, Duplicate: true})
-			r.rd.Committed = append(r.rd.Committed, paxos.Commit{ID: id, Path: paxos.PathClassic})
-			return
-		}
 		if _, dup := r.waiting[id]; dup {
 			return
 		}
@@ -675,12 +675,7 @@ func (r *Replica) execute() {
 			return
 		}
 		r.learnedTo++
-		for _, c := range st.value {
-			if c.Client == 0 && c.IsNop() {
-				continue
-			}
-			r.rd.Executed = append(r.rd.Executed, r.store.Apply(c))
-		}
+		r.rd.Executed = append(r.rd.Executed, r.store.ApplyChosen(st.value)...)
 	}
 }
 
