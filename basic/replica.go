@@ -268,8 +268,8 @@ func (r *Replica) ID() paxos.NodeID { return r.id }
 func (r *Replica) Propose(cmd paxos.Command) {
 	if cmd.Client != 0 {
 		id := cmd.ID()
-		if out, done := r.store.Executed(id); done {
-			r.rd.Executed = append(r.rd.Executed, paxos.Execution{Command: cmd, Output: out, Duplicate: true})
+		if ex, done := r.store.Answer(cmd); done {
+			r.rd.Executed = append(r.rd.Executed, ex)
 			r.rd.Committed = append(r.rd.Committed, paxos.Commit{ID: id, Path: paxos.PathClassic})
 			return
 		}
@@ -592,12 +592,7 @@ func (r *Replica) execute() {
 			return
 		}
 		r.executed++
-		for _, c := range st.value {
-			if c.Client == 0 && c.IsNop() {
-				continue // internal no-op filling a hole
-			}
-			r.rd.Executed = append(r.rd.Executed, r.store.Apply(c))
-		}
+		r.rd.Executed = append(r.rd.Executed, r.store.ApplyChosen(st.value)...)
 	}
 }
 

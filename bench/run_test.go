@@ -13,6 +13,7 @@ import (
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/bench"
 	_ "github.com/paxos-lab/paxos/protocols"
+	"github.com/paxos-lab/paxos/quorum"
 	"github.com/paxos-lab/paxos/rtt"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -336,5 +337,29 @@ func TestZipfRun(t *testing.T) {
 	for _, smp := range r.Samples {
 		require.GreaterOrEqual(t, smp.Latency, 0.0)
 		require.True(t, smp.Call >= s.Warmup)
+	}
+}
+
+// Fast Paxos with one client site (no concurrent proposals, so no
+// collisions): the client's replica sends the command to every acceptor
+// and learns it from the votes itself, so the client waits the round trip
+// to the (fast quorum − 1)-th nearest other replica (its own vote is
+// local), wherever the leader is. The leader learns from the same votes
+// but is not on the client's path.
+func TestTextbookFastPaxos(t *testing.T) {
+	registered(t, "fastpaxos")
+	for _, name := range untuned {
+		m := preset(t, name)
+		_, fast := quorum.FastDefaults(m.N())
+		for _, site := range []int{0, 3} {
+			s := smallSpec(m, name)
+			s.Protocols = []string{"fastpaxos"}
+			s.ClientSites = []int{site}
+			s.Leader = 1
+			got := textbook(t, s)
+			want, err := m.KthNearest(site, fast-1)
+			require.NoError(t, err)
+			within1pct(t, want, got[m.Name(site)], name+" fastpaxos at "+m.Name(site))
+		}
 	}
 }

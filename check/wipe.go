@@ -39,7 +39,9 @@ func rebuilding(s *sim.Sim) int {
 	return k
 }
 
-// injectWipes schedules disk losses during [0, window). Each one is aimed at
+// injectWipes schedules disk losses during [0, window), unless the
+// replicas do not implement paxos.Rebuilder (their protocol refuses
+// Config.Rebuild; fastpaxos does). Each one is aimed at
 // the case a replica that forgot its votes can break: it picks the busiest
 // replicas of the last interval (by messages sent: coordinators, leaders),
 // a group G of at most a minority, and another replica W, and for a few
@@ -61,6 +63,11 @@ func injectWipes(e *faultEnv) {
 		return
 	}
 	rng := rand.New(rand.NewPCG(e.rng.Uint64(), 0x77697065))
+	if _, ok := s.Replica(0).(paxos.Rebuilder); !ok {
+		// The protocol does not rebuild after a lost disk (it refuses
+		// Config.Rebuild): there is nothing to check.
+		return
+	}
 	dur := func(lo, hi time.Duration) time.Duration { return lo + time.Duration(rng.Int64N(int64(hi-lo))) }
 	last := make([]uint64, n)
 	sent := func(id int) uint64 {

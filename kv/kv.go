@@ -72,6 +72,31 @@ func (s *Store) Executed(id paxos.CommandID) (output string, ok bool) {
 	return out, ok
 }
 
+// Answer returns the record a client command that already executed answers
+// a retry with (Duplicate set, its first output), and whether it executed.
+// Replicas answer such a Propose at once instead of proposing it again.
+func (s *Store) Answer(cmd paxos.Command) (paxos.Execution, bool) {
+	if cmd.Client == 0 {
+		return paxos.Execution{}, false
+	}
+	out, ok := s.Executed(cmd.ID())
+	return paxos.Execution{Command: cmd, Output: out, Duplicate: true}, ok
+}
+
+// ApplyChosen applies the commands of a chosen value in order, leaving out
+// internal no-ops (a Nop with Client 0, which fills a slot nobody proposed
+// to), and returns their execution records.
+func (s *Store) ApplyChosen(cmds []paxos.Command) []paxos.Execution {
+	var out []paxos.Execution
+	for _, c := range cmds {
+		if c.Client == 0 && c.IsNop() {
+			continue
+		}
+		out = append(out, s.Apply(c))
+	}
+	return out
+}
+
 // Apply executes cmd and returns its execution record. A Nop, and a command
 // with Client 0 (used for internal no-ops), is never deduplicated.
 func (s *Store) Apply(cmd paxos.Command) paxos.Execution {

@@ -139,6 +139,15 @@ func Serve(cfg ServeConfig) (*Server, error) {
 	peerLim, clientLim := c.Limits.Peer(), c.Limits.Client()
 	fitDescriptors(&peerLim, &clientLim, lg)
 
+	if cfg.Rebuild {
+		// A protocol that cannot rebuild refuses before anything on disk
+		// is moved aside.
+		probe := rcfg
+		probe.Rebuild, probe.Restore = true, nil
+		if _, err := paxos.New(protocol, probe); err != nil {
+			return nil, fmt.Errorf("serve: --rebuild: %w", err)
+		}
+	}
 	var st storage.Storage
 	var onRebuilt func()
 	var wit *witness

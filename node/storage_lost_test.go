@@ -182,6 +182,16 @@ func TestServeRefusesLostStorage(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, os.WriteFile(path, data[:len(data)/2], 0o644))
 			logs := &syncWriter{}
+			if !rebuilds(protocol) {
+				// The protocol refuses Config.Rebuild: so does --rebuild,
+				// before it moves anything aside.
+				_, err = serve(dir, node.ServeConfig{Rebuild: true, Logger: quiet()})
+				require.ErrorIs(t, err, paxos.ErrConfig)
+				aside, err := filepath.Glob(dir + ".damaged-*")
+				require.NoError(t, err)
+				assert.Empty(t, aside)
+				return
+			}
 			s, err = serve(dir, node.ServeConfig{Rebuild: true, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 			require.NoError(t, err)
 			require.NoError(t, s.Stop(ctx))
@@ -321,6 +331,11 @@ func TestPeersRefuseStorageThatWentBack(t *testing.T) {
 			expectRefusedByPeers(node.ServeConfig{New: true})
 
 			// Rebuilt: accepted and kept.
+			if !rebuilds(protocol) {
+				_, err := node.Serve(node.ServeConfig{Cluster: c.cluster, ID: 2, DataDir: c.dirs[2], Rebuild: true, Logger: quiet()})
+				require.ErrorIs(t, err, paxos.ErrConfig, "the protocol refuses Config.Rebuild")
+				return
+			}
 			s, err := node.Serve(node.ServeConfig{Cluster: c.cluster, ID: 2, DataDir: c.dirs[2], Rebuild: true, Logger: quiet()})
 			require.NoError(t, err)
 			c.servers[2] = s
@@ -336,4 +351,10 @@ func TestPeersRefuseStorageThatWentBack(t *testing.T) {
 			assert.Equal(t, "2", v)
 		})
 	}
+}
+
+// rebuilds reports whether the protocol supports paxos.Config.Rebuild.
+func rebuilds(protocol string) bool {
+	_, err := paxos.New(protocol, paxos.Config{N: 3, Rebuild: true})
+	return err == nil
 }

@@ -62,6 +62,8 @@ func intersectsBySize(sys System) error {
 		return nil
 	case EPaxos:
 		return nil
+	case Fast:
+		return CheckFast(q.n, q.classic, q.fast)
 	case Counting:
 		if q.q1 < 1 || q.q2 < 1 || q.q1+q.q2 <= q.n {
 			return fmt.Errorf("quorum: %s: q1=%d + q2=%d <= n=%d or a size below 1: %w", q, q.q1, q.q2, q.n, ErrUnsafe)

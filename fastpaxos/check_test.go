@@ -1,0 +1,61 @@
+package fastpaxos_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/check"
+	_ "github.com/paxos-lab/paxos/fastpaxos"
+)
+
+// Every fault, at N = 3, 5 and 7, with and without an initial leader: the
+// checker finds nothing, and the runs did collide (fast rounds recovered by
+// the leader, with rule O4 keeping a possibly chosen value) and recover.
+func TestCheckFastPaxos(t *testing.T) {
+	seeds := 15
+	if testing.Short() {
+		seeds = 4
+	}
+	for _, n := range []int{3, 5, 7} {
+		for _, il := range []paxos.NodeID{0, -1} {
+			cov := paxos.Coverage{}
+			for seed := 1; seed <= seeds; seed++ {
+				res, err := check.Run(check.Options{Protocol: "fastpaxos", Replicas: n, Seed: uint64(seed),
+					Faults: check.AllFaults, Replica: paxos.Config{InitialLeader: il}})
+				require.NoError(t, err)
+				assert.True(t, res.OK(), "n=%d leader=%d seed %d: %v (completed %d/%d)", n, il, seed, res.Failures, res.Completed, res.Ops)
+				cov.Add(res.Coverage)
+			}
+			for _, k := range []string{"fast-chosen", "classic-chosen", "coordinated-recoveries", "o4-forced", "recoveries", "elections"} {
+				assert.Positive(t, cov[k], "n=%d leader=%d: no %s in %d seeds", n, il, k, seeds)
+			}
+		}
+	}
+}
+
+// The planted bugs of the catalog are caught within a few seeds.
+func TestCheckCatchesPlantedBugs(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		n     int
+		seeds int
+	}{
+		{"fastpaxos/recovery-ignores-fast-votes", 5, 40},
+		{"fastpaxos/recovery-ignores-fast-votes", 7, 40},
+		{"fastpaxos/fast-quorum-too-small", 3, 10},
+		{"fastpaxos/fast-quorum-too-small", 5, 10},
+	} {
+		m, err := paxos.LookupMutant(tc.name)
+		require.NoError(t, err)
+		caught := false
+		for seed := 1; seed <= tc.seeds && !caught; seed++ {
+			res, err := check.Run(check.Options{Protocol: "fastpaxos", New: m.New, Replicas: tc.n, Seed: uint64(seed), Faults: check.AllFaults})
+			require.NoError(t, err)
+			caught = !res.OK()
+		}
+		assert.True(t, caught, "%s n=%d survived %d seeds", tc.name, tc.n, tc.seeds)
+	}
+}

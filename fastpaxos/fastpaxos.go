@@ -1,0 +1,1045 @@
+package fastpaxos
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/kv"
+	"github.com/paxos-lab/paxos/quorum"
+)
+
+// ErrMessage is wrapped by every error Step returns for a malformed message
+// or one not meant for this replica. The message is dropped; the replica
+// stays usable.
+var ErrMessage = errors.New("fastpaxos: bad message")
+
+// ErrRestore is wrapped by errors about records New cannot restore from.
+var ErrRestore = errors.New("fastpaxos: cannot restore")
+
+const (
+	// maxCatchUp is the most chosen slots one Learned message carries.
+	maxCatchUp = 64
+	// forwardAfter is how many fast rounds a command may lose before its
+	// proposer hands it to the leader for a classic round.
+	forwardAfter = 1
+	// leaderScan bounds the slots past the learned prefix a leader
+	// watches for holes in one tick.
+	leaderScan = 1000
+)
+
+// Leader phases of one slot.
+const (
+	watching   = iota // waiting for the fast round's votes (or nothing yet)
+	recovering        // collecting Reports at a recovery ballot
+	accepting         // a classic value is out at ballot (term, sub)
+)
+
+// tally holds the votes a learner heard in one slot at its highest ballot.
+type tally struct {
+	ballot Ballot
+	votes  map[paxos.NodeID]Vote
+}
+
+// leadSlot is the leader's work on one slot.
+type leadSlot struct {
+	sub     uint32
+	phase   int
+	reports map[paxos.NodeID]Vote
+	value   []paxos.Command
+	// prefer is what the leader proposes when recovery leaves it free (a
+	// forwarded command), nil for "the most voted value, else a Nop".
+	prefer []paxos.Command
+	since  int64 // tick the current phase started
+	sentAt int64 // tick of the last (re)transmission
+}
+
+// proposal is this replica's fast-round proposal in one slot.
+type proposal struct {
+	cmd    paxos.Command
+	ballot Ballot
+	sentAt int64
+}
+
+// slot is one log position at this replica: its acceptor's state, what was
+// learned, and the leader's and proposer's work on it.
+type slot struct {
+	promised Ballot // the recovery promise in this slot (the term promise is global)
+	vote     Vote   // the acceptor's vote; zero Ballot if none
+	learned  bool
+	value    []paxos.Command
+	tally    *tally
+	lead     *leadSlot
+	prop     *proposal
+}
+
+// queued is a command waiting to be proposed here.
+type queued struct {
+	cmd   paxos.Command
+	after int64 // earliest tick to propose (or forward) it
+}
+
+type role int
+
+const (
+	follower role = iota
+	candidate
+	leader
+)
+
+// Replica is a Fast Paxos replica: acceptor, learner and proposer of every
+// slot, and leader (coordinator) when elected. Build it with New.
+type Replica struct {
+	cfg            paxos.Config
+	id             paxos.NodeID
+	n              int
+	classic, fastQ int
+	qs             quorum.Fast
+	rng            *rand.Rand
+	store          *kv.Store
+	now            int64
+
+	slots map[uint64]*slot
+	// maxSlot is the highest slot heard of; learnedTo ends the contiguous
+	// prefix of learned (and executed) slots.
+	maxSlot, learnedTo uint64
+
+	// Acceptor: the term promise and the fast round opened by Any.
+	promised  Ballot
+	anyBallot Ballot
+	anyFrom   uint64
+
+	// Election and leadership.
+	role      role
+	ballot    Ballot // our term while candidate or leader
+	leader    paxos.NodeID
+	heard     int64 // tick we last heard from a leader or granted a promise
+	timeout   int64
+	promises  map[paxos.NodeID]Promise
+	campaignT int64
+	seenRound uint64
+	beatAt    int64
+	// fastFrom is, while we lead, the first slot our term opened for fast
+	// rounds; it never changes during a term.
+	fastFrom  uint64
+	forwarded []paxos.Command // commands to place in fresh slots as leader
+	// placing holds the commands we place as leader until one is chosen.
+	placing map[paxos.CommandID]struct{}
+
+	// Proposer.
+	queue   []queued
+	waiting map[paxos.CommandID]int // command proposed here -> fast rounds lost
+	askAt   int64
+
+	local []paxos.Message // messages to ourselves, handled after the current input
+	rd    paxos.Ready
+	stats map[string]uint64
+	bug   bugs
+}
+
+// bugs are planted bugs (mutants.go); all false in the real protocol.
+type bugs struct {
+	// lowestReporter makes recovery adopt the value of the lowest-id
+	// acceptor that voted at the highest round, ignoring the O4 rule.
+	lowestReporter bool
+	// smallFast makes learners accept fast quorums one replica short.
+	smallFast bool
+}
+
+// New builds a Fast Paxos replica. cfg.Quorums nil or a majority means the
+// default sizes (classic ⌊N/2⌋+1, fast ⌈3N/4⌉); a quorum.Fast gives other
+// sizes. With cfg.Restore set, the replica replays its persisted records.
+// Config.Rebuild is refused: see the package doc.
+func New(cfg paxos.Config) (paxos.Replica, error) {
+	return newReplica(cfg, bugs{})
+}
+
+func newReplica(cfg paxos.Config, bug bugs) (*Replica, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("fastpaxos: %w", err)
+	}
+	if cfg.Rebuild {
+		return nil, fmt.Errorf("fastpaxos: %w: Config.Rebuild is not supported: a Fast Paxos acceptor that lost its votes cannot rejoin safely yet; restart the replica from its own records, or replace it with a new cluster member", paxos.ErrConfig)
+	}
+	var qs quorum.Fast
+	switch q := cfg.Quorums.(type) {
+	case nil, quorum.Majority:
+		c, f := quorum.FastDefaults(cfg.N)
+		s, err := quorum.NewFast(cfg.N, c, f)
+		if err != nil {
+			return nil, fmt.Errorf("fastpaxos: %w: %w", paxos.ErrConfig, err)
+		}
+		qs = s
+	case quorum.Fast:
+		if err := quorum.CheckFast(q.N(), q.Classic(), q.FastSize()); err != nil {
+			return nil, fmt.Errorf("fastpaxos: %w: %w", paxos.ErrConfig, err)
+		}
+		qs = q
+	default:
+		return nil, fmt.Errorf("fastpaxos: %w: quorum system %s: Fast Paxos needs classic and fast quorum sizes; pass quorum.NewFast(n, classic, fast) or leave Quorums nil for the defaults", paxos.ErrConfig, cfg.Quorums)
+	}
+	r := &Replica{
+		cfg: cfg, id: cfg.ID, n: cfg.N, qs: qs,
+		classic: qs.Classic(), fastQ: qs.FastSize(),
+		rng: cfg.Rand(), store: kv.New(),
+		slots: map[uint64]*slot{}, waiting: map[paxos.CommandID]int{},
+		leader: -1, stats: map[string]uint64{}, bug: bug,
+	}
+	if bug.smallFast {
+		r.fastQ--
+	}
+	r.resetTimer()
+	if cfg.Restore != nil {
+		if err := r.restore(cfg.Restore); err != nil {
+			return nil, err
+		}
+	} else if cfg.InitialLeader >= 0 {
+		// Every replica starts having promised (1, L, 0) with nothing
+		// voted: exactly what phase 1 at that ballot would report, so L
+		// needs no phase 1 and every slot is open for a fast round.
+		b := Ballot{Round: 1, Node: cfg.InitialLeader}
+		r.promised, r.anyBallot, r.anyFrom, r.leader = b, b, 1, cfg.InitialLeader
+		r.persist(PromiseRecord{Ballot: b})
+		if r.id == cfg.InitialLeader {
+			r.role, r.ballot, r.fastFrom = leader, b, 1
+		}
+	}
+	return r, nil
+}
+
+// Quorums returns the replica's quorum system (classic and fast sizes).
+func (r *Replica) Quorums() quorum.System { return r.qs }
+
+// Coverage implements paxos.CoverageReporter: counts since this replica was
+// built, by name: "fast-chosen" and "classic-chosen" (slots this replica
+// learned from votes, by round kind), "coordinated-recoveries" (fast rounds
+// the leader recovered from their own votes), "recoveries" (one-slot phase
+// 1 at a recovery ballot), "o4-forced" (recoveries where a value might have
+// been chosen in a fast round and was kept), "o4-free", "elections",
+// "forwards" and "catchups".
+func (r *Replica) Coverage() paxos.Coverage {
+	out := paxos.Coverage{}
+	for k, v := range r.stats {
+		out[k] = v
+	}
+	return out
+}
+
+func (r *Replica) restore(p *paxos.Persisted) error {
+	if p.Snapshot != nil {
+		return fmt.Errorf("%w: unexpected snapshot %T (fastpaxos never writes snapshots)", ErrRestore, p.Snapshot)
+	}
+	for i, rec := range p.Records {
+		switch v := rec.(type) {
+		case *PromiseRecord:
+			rec = *v
+		case *SlotPromiseRecord:
+			rec = *v
+		case *AcceptRecord:
+			rec = *v
+		case *DecisionRecord:
+			rec = *v
+		}
+		switch v := rec.(type) {
+		case PromiseRecord:
+			r.promised = maxBallot(r.promised, v.Ballot)
+		case SlotPromiseRecord:
+			if v.Slot == 0 {
+				return fmt.Errorf("%w: record %d: promise for slot 0", ErrRestore, i)
+			}
+			s := r.slot(v.Slot)
+			s.promised = maxBallot(s.promised, v.Ballot)
+		case AcceptRecord:
+			if v.Vote.Slot == 0 {
+				return fmt.Errorf("%w: record %d: vote for slot 0", ErrRestore, i)
+			}
+			s := r.slot(v.Vote.Slot)
+			if s.vote.Ballot.Less(v.Vote.Ballot) {
+				s.vote = v.Vote
+			}
+		case DecisionRecord:
+			if v.Slot == 0 || len(v.Value) == 0 {
+				return fmt.Errorf("%w: record %d: decision for slot %d without a value", ErrRestore, i, v.Slot)
+			}
+			s := r.slot(v.Slot)
+			if !s.learned {
+				s.learned, s.value = true, v.Value
+				r.rd.Decided = append(r.rd.Decided, paxos.Decision{Instance: paxos.Instance{Slot: v.Slot}, Commands: v.Value})
+			}
+		default:
+			return fmt.Errorf("%w: record %d has type %T, not a fastpaxos record; was it written by another protocol?", ErrRestore, i, rec)
+		}
+	}
+	r.seenRound = r.promised.Round
+	r.execute()
+	return nil
+}
+
+// ID implements paxos.Replica.
+func (r *Replica) ID() paxos.NodeID { return r.id }
+
+// Propose implements paxos.Replica. The command goes out in a fast round
+// when the driver next collects Ready; one already executed here is
+// answered at once, one already in flight here is not proposed twice.
+func (r *Replica) Propose(cmd paxos.Command) {
+	id := cmd.ID()
+	if ex, done := r.store.Answer(cmd); done {
+		r.rd.Executed = append(r.rd.Executed, ex)
+		r.rd.Committed = append(r.rd.Committed, paxos.Commit{ID: id, Path: paxos.PathClassic})
+		return
+	}
+	if cmd.Client != 0 {
+		if _, dup := r.waiting[id]; dup {
+			return
+		}
+		r.waiting[id] = 0
+	}
+	r.queue = append(r.queue, queued{cmd: cmd})
+}
+
+// Ready implements paxos.Replica. It first proposes the queued commands.
+func (r *Replica) Ready() paxos.Ready {
+	r.pump()
+	r.drain()
+	rd := r.rd
+	r.rd = paxos.Ready{}
+	return rd
+}
+
+// Tick implements paxos.Replica.
+func (r *Replica) Tick() {
+	r.now++
+	switch r.role {
+	case leader:
+		if r.now >= r.beatAt {
+			r.beat()
+		}
+		r.lead()
+	case candidate:
+		if r.now-r.campaignT >= r.timeout {
+			r.campaign()
+		}
+	default:
+		if r.now-r.heard >= r.timeout {
+			r.campaign()
+		}
+	}
+	r.retransmit()
+	r.drain()
+}
+
+// Step implements paxos.Replica.
+func (r *Replica) Step(msg paxos.Message) error {
+	if msg.To != r.id {
+		return fmt.Errorf("%w: message for replica %d delivered to %d", ErrMessage, msg.To, r.id)
+	}
+	if msg.From < 0 || int(msg.From) >= r.n {
+		return fmt.Errorf("%w: sender %d outside 0..%d", ErrMessage, msg.From, r.n-1)
+	}
+	err := r.handle(msg.From, msg.Body)
+	r.drain()
+	return err
+}
+
+// send queues a message; one to ourselves is handled once the current
+// input is done.
+func (r *Replica) send(to paxos.NodeID, body any) {
+	m := paxos.Message{From: r.id, To: to, Body: body}
+	if to == r.id {
+		r.local = append(r.local, m)
+		return
+	}
+	r.rd.Messages = append(r.rd.Messages, m)
+}
+
+func (r *Replica) broadcast(body any) {
+	for i := 0; i < r.n; i++ {
+		r.send(paxos.NodeID(i), body)
+	}
+}
+
+func (r *Replica) drain() {
+	for len(r.local) > 0 {
+		m := r.local[0]
+		r.local = r.local[1:]
+		_ = r.handle(m.From, m.Body)
+	}
+}
+
+func (r *Replica) persist(rec any) { r.rd.Persist = append(r.rd.Persist, rec) }
+
+func (r *Replica) slot(s uint64) *slot {
+	st := r.slots[s]
+	if st == nil {
+		st = &slot{}
+		r.slots[s] = st
+		r.maxSlot = max(r.maxSlot, s)
+	}
+	return st
+}
+
+func (r *Replica) resetTimer() {
+	e := int64(r.cfg.ElectionTicks)
+	r.timeout = e + r.rng.Int64N(e)
+}
+
+func (r *Replica) retry() int64 { return int64(r.cfg.RetryTicks) }
+
+func (r *Replica) handle(from paxos.NodeID, body any) error {
+	switch m := body.(type) {
+	case Prepare:
+		r.onPrepare(from, m)
+	case Promise:
+		r.onPromise(from, m)
+	case Any:
+		r.onAny(from, m)
+	case Propose:
+		if m.Slot == 0 || len(m.Value) == 0 {
+			return fmt.Errorf("%w: propose for slot %d with %d commands", ErrMessage, m.Slot, len(m.Value))
+		}
+		r.onPropose(from, m)
+	case Accept:
+		if m.Slot == 0 || len(m.Value) == 0 {
+			return fmt.Errorf("%w: accept for slot %d with %d commands", ErrMessage, m.Slot, len(m.Value))
+		}
+		r.onAccept(from, m)
+	case Voted:
+		if m.Vote.Slot == 0 || m.Vote.Ballot.IsZero() || len(m.Vote.Value) == 0 {
+			return fmt.Errorf("%w: vote for slot %d at %v with %d commands", ErrMessage, m.Vote.Slot, m.Vote.Ballot, len(m.Vote.Value))
+		}
+		r.onVoted(from, m.Vote)
+	case Recover:
+		if m.Slot == 0 || m.Ballot.Sub == 0 {
+			return fmt.Errorf("%w: recover for slot %d at %v", ErrMessage, m.Slot, m.Ballot)
+		}
+		r.onRecover(from, m)
+	case Report:
+		if m.Vote.Slot == 0 || m.Ballot.Sub == 0 {
+			return fmt.Errorf("%w: report for slot %d at %v", ErrMessage, m.Vote.Slot, m.Ballot)
+		}
+		r.onReport(from, m)
+	case Nack:
+		r.onNack(m)
+	case Commit:
+		if m.Slot == 0 || len(m.Value) == 0 {
+			return fmt.Errorf("%w: commit for slot %d with %d commands", ErrMessage, m.Slot, len(m.Value))
+		}
+		r.learn(m.Slot, m.Value, m.Fast, false)
+	case Forward:
+		r.place(m.Command)
+	case CatchUp:
+		r.onCatchUp(from, m)
+	case Learned:
+		for _, v := range m.Votes {
+			if v.Decided && v.Slot > 0 && len(v.Value) > 0 {
+				r.learn(v.Slot, v.Value, false, false)
+			}
+		}
+	default:
+		return fmt.Errorf("%w: unexpected message type %T", ErrMessage, body)
+	}
+	return nil
+}
+
+// ---- acceptor ----
+
+func (r *Replica) onPrepare(from paxos.NodeID, m Prepare) {
+	r.seenRound = max(r.seenRound, m.Ballot.Round)
+	if m.Ballot.Sub != 0 || m.Ballot.Less(r.promised) {
+		r.send(from, Nack{Ballot: m.Ballot, Promised: r.promised})
+		return
+	}
+	if r.promised != m.Ballot {
+		r.promised = m.Ballot
+		r.persist(PromiseRecord{Ballot: m.Ballot})
+	}
+	if r.anyBallot.Less(m.Ballot) {
+		r.anyBallot, r.anyFrom = Ballot{}, 0
+	}
+	if from != r.id {
+		r.heard = r.now
+		if r.role != follower && r.ballot.Less(m.Ballot) {
+			r.stepDown()
+		}
+	}
+	var votes []Vote
+	for s := max(m.From, 1); s <= r.maxSlot; s++ {
+		st := r.slots[s]
+		switch {
+		case st == nil:
+		case st.learned:
+			votes = append(votes, Vote{Slot: s, Decided: true, Value: st.value})
+		case !st.vote.Ballot.IsZero():
+			votes = append(votes, st.vote)
+		}
+	}
+	r.send(from, Promise{Ballot: m.Ballot, Votes: votes})
+}
+
+func (r *Replica) onAny(from paxos.NodeID, m Any) {
+	r.seenRound = max(r.seenRound, m.Ballot.Round)
+	if m.Ballot.Less(r.promised) {
+		r.send(from, Nack{Ballot: m.Ballot, Promised: r.promised})
+		return
+	}
+	if r.role != follower && r.ballot != m.Ballot {
+		r.stepDown()
+	}
+	r.anyBallot, r.anyFrom, r.leader, r.heard = m.Ballot, m.From, from, r.now
+	r.maxSlot = max(r.maxSlot, m.MaxSlot)
+	if m.Learned > r.learnedTo && r.now >= r.askAt && from != r.id {
+		r.askAt = r.now + r.retry()
+		r.stats["catchups"]++
+		r.send(from, CatchUp{From: r.learnedTo + 1})
+	}
+}
+
+// effective returns the promise that binds slot st: the term promise or a
+// higher recovery promise.
+func (r *Replica) effective(st *slot) Ballot { return maxBallot(r.promised, st.promised) }
+
+func (r *Replica) onPropose(from paxos.NodeID, m Propose) {
+	st := r.slot(m.Slot)
+	if st.learned {
+		r.send(from, Commit{Slot: m.Slot, Value: st.value})
+		return
+	}
+	if st.vote.Ballot == m.Ballot { // already voted in this fast round: repeat it
+		r.sendVote(from, st.vote)
+		return
+	}
+	if m.Ballot != r.anyBallot || m.Ballot.Sub != 0 || m.Slot < r.anyFrom || m.Ballot.Less(r.effective(st)) || !st.vote.Ballot.Less(m.Ballot) {
+		r.send(from, Nack{Slot: m.Slot, Ballot: m.Ballot, Promised: maxBallot(r.effective(st), st.vote.Ballot)})
+		return
+	}
+	st.vote = Vote{Slot: m.Slot, Ballot: m.Ballot, Fast: true, Value: m.Value}
+	r.persist(AcceptRecord{Vote: st.vote})
+	r.sendVote(from, st.vote)
+}
+
+// sendVote sends a vote to the round's leader and, if another replica
+// proposed it, to that proposer.
+func (r *Replica) sendVote(proposer paxos.NodeID, v Vote) {
+	r.send(v.Ballot.Node, Voted{Vote: v})
+	if proposer != v.Ballot.Node {
+		r.send(proposer, Voted{Vote: v})
+	}
+}
+
+func (r *Replica) onAccept(from paxos.NodeID, m Accept) {
+	st := r.slot(m.Slot)
+	if st.learned {
+		r.send(from, Commit{Slot: m.Slot, Value: st.value})
+		return
+	}
+	if st.vote.Ballot == m.Ballot {
+		r.send(from, Voted{Vote: st.vote})
+		return
+	}
+	if m.Ballot.Less(r.effective(st)) || !st.vote.Ballot.Less(m.Ballot) {
+		r.send(from, Nack{Slot: m.Slot, Ballot: m.Ballot, Promised: maxBallot(r.effective(st), st.vote.Ballot)})
+		return
+	}
+	st.vote = Vote{Slot: m.Slot, Ballot: m.Ballot, Value: m.Value}
+	r.persist(AcceptRecord{Vote: st.vote})
+	r.send(from, Voted{Vote: st.vote})
+}
+
+func (r *Replica) onRecover(from paxos.NodeID, m Recover) {
+	st := r.slot(m.Slot)
+	if st.learned {
+		r.send(from, Commit{Slot: m.Slot, Value: st.value})
+		return
+	}
+	if m.Ballot.Less(r.effective(st)) || m.Ballot.Less(st.vote.Ballot) {
+		r.send(from, Nack{Slot: m.Slot, Ballot: m.Ballot, Promised: maxBallot(r.effective(st), st.vote.Ballot)})
+		return
+	}
+	if st.promised.Less(m.Ballot) {
+		st.promised = m.Ballot
+		r.persist(SlotPromiseRecord{Slot: m.Slot, Ballot: m.Ballot})
+	}
+	v := st.vote
+	v.Slot = m.Slot
+	r.send(from, Report{Ballot: m.Ballot, Vote: v})
+}
+
+func (r *Replica) onCatchUp(from paxos.NodeID, m CatchUp) {
+	var out []Vote
+	for s := max(m.From, 1); s <= r.maxSlot && len(out) < maxCatchUp; s++ {
+		if st := r.slots[s]; st != nil && st.learned {
+			out = append(out, Vote{Slot: s, Decided: true, Value: st.value})
+		}
+	}
+	if len(out) > 0 {
+		r.send(from, Learned{Votes: out})
+	}
+}
+
+// ---- learner ----
+
+func (r *Replica) onVoted(from paxos.NodeID, v Vote) {
+	st := r.slot(v.Slot)
+	if st.learned {
+		return
+	}
+	t := st.tally
+	if t == nil || t.ballot.Less(v.Ballot) {
+		t = &tally{ballot: v.Ballot, votes: map[paxos.NodeID]Vote{}}
+		st.tally = t
+	}
+	if v.Ballot != t.ballot {
+		return
+	}
+	t.votes[from] = v
+	need := r.classic
+	if v.Fast {
+		need = r.fastQ
+	}
+	n := 0
+	for _, w := range t.votes {
+		if slices.Equal(w.Value, v.Value) {
+			n++
+		}
+	}
+	if n >= need {
+		if v.Fast {
+			r.stats["fast-chosen"]++
+		} else {
+			r.stats["classic-chosen"]++
+		}
+		r.learn(v.Slot, v.Value, v.Fast, true)
+		return
+	}
+	if r.role == leader && v.Ballot == r.at(0) {
+		if st.lead == nil {
+			st.lead = &leadSlot{since: r.now}
+		}
+		if st.lead.phase == watching {
+			r.watch(v.Slot, st)
+		}
+	}
+}
+
+// learn records that value was chosen in slot s. A replica that learned it
+// from votes tells everyone.
+func (r *Replica) learn(s uint64, value []paxos.Command, fast, fromVotes bool) {
+	st := r.slot(s)
+	if st.learned {
+		return
+	}
+	if ls := st.lead; ls != nil && ls.prefer != nil && r.role == leader && !slices.Equal(ls.prefer, value) {
+		// A forwarded command lost its slot: try another one at once.
+		r.forwarded = append(r.forwarded, ls.prefer...)
+	}
+	st.learned, st.value, st.tally, st.lead = true, value, nil, nil
+	for _, c := range value {
+		delete(r.placing, c.ID())
+	}
+	r.persist(DecisionRecord{Slot: s, Value: value})
+	r.rd.Decided = append(r.rd.Decided, paxos.Decision{Instance: paxos.Instance{Slot: s}, Commands: value})
+	if fromVotes {
+		for i := 0; i < r.n; i++ {
+			if paxos.NodeID(i) != r.id {
+				r.send(paxos.NodeID(i), Commit{Slot: s, Value: value, Fast: fast})
+			}
+		}
+	}
+	path := paxos.PathSlow // a classic round: after a collision, a stall or a forward
+	if fast {
+		path = paxos.PathFast
+	}
+	for _, c := range value {
+		if _, ok := r.waiting[c.ID()]; ok && c.Client != 0 {
+			delete(r.waiting, c.ID())
+			r.rd.Committed = append(r.rd.Committed, paxos.Commit{ID: c.ID(), Path: path})
+		}
+	}
+	if p := st.prop; p != nil {
+		st.prop = nil
+		if lost, ok := r.waiting[p.cmd.ID()]; ok {
+			r.waiting[p.cmd.ID()] = lost + 1
+			r.queue = append(r.queue, queued{cmd: p.cmd})
+		}
+	}
+	r.execute()
+}
+
+func (r *Replica) execute() {
+	for {
+		st := r.slots[r.learnedTo+1]
+		if st == nil || !st.learned {
+			return
+		}
+		r.learnedTo++
+		r.rd.Executed = append(r.rd.Executed, r.store.ApplyChosen(st.value)...)
+	}
+}
+
+// ---- proposer ----
+
+// pump proposes queued commands in fresh slots of the open fast round, or
+// forwards those that lost too often to the leader.
+func (r *Replica) pump() {
+	if len(r.queue) == 0 {
+		return
+	}
+	kept := r.queue[:0]
+	for _, q := range r.queue {
+		lost, ok := r.waiting[q.cmd.ID()]
+		if q.cmd.Client != 0 && !ok {
+			continue // chosen meanwhile
+		}
+		if q.after > r.now {
+			kept = append(kept, q)
+			continue
+		}
+		if lost >= forwardAfter && r.leader >= 0 {
+			r.stats["forwards"]++
+			r.send(r.leader, Forward{Command: q.cmd})
+			// Propose it again later if the leader did not get it chosen.
+			kept = append(kept, queued{cmd: q.cmd, after: r.now + 4*r.retry() + int64(r.cfg.ElectionTicks)})
+			continue
+		}
+		if r.anyBallot.IsZero() {
+			kept = append(kept, q)
+			continue
+		}
+		s := max(r.maxSlot+1, r.anyFrom)
+		st := r.slot(s)
+		st.prop = &proposal{cmd: q.cmd, ballot: r.anyBallot, sentAt: r.now}
+		r.broadcast(Propose{Slot: s, Ballot: r.anyBallot, Value: []paxos.Command{q.cmd}})
+	}
+	r.queue = kept
+}
+
+// retransmit repeats fast proposals that got no decision, in the current
+// fast round when the slot is still open to it.
+func (r *Replica) retransmit() {
+	for s := r.learnedTo + 1; s <= r.maxSlot && s <= r.learnedTo+leaderScan; s++ {
+		st := r.slots[s]
+		if st == nil || st.prop == nil || st.learned || r.now-st.prop.sentAt < r.retry() {
+			continue
+		}
+		p := st.prop
+		if r.anyBallot.IsZero() || (p.ballot != r.anyBallot && s < r.anyFrom) {
+			continue // the leader's phase 1 covers this slot
+		}
+		p.ballot, p.sentAt = r.anyBallot, r.now
+		r.broadcast(Propose{Slot: s, Ballot: p.ballot, Value: []paxos.Command{p.cmd}})
+	}
+	if r.learnedTo < r.maxSlot && r.leader >= 0 && r.leader != r.id && r.now >= r.askAt {
+		if st := r.slots[r.learnedTo+1]; st == nil || !st.learned {
+			r.askAt = r.now + 4*r.retry()
+			r.send(r.leader, CatchUp{From: r.learnedTo + 1})
+		}
+	}
+}
+
+func (r *Replica) onNack(m Nack) {
+	r.seenRound = max(r.seenRound, m.Promised.Round)
+	if r.role != follower && r.ballot.Term().Less(m.Promised.Term()) {
+		r.stepDown()
+	}
+	if m.Slot != 0 && r.anyBallot == m.Ballot && r.anyBallot.Term().Less(m.Promised.Term()) {
+		r.anyBallot, r.anyFrom = Ballot{}, 0 // a newer leader took over
+	}
+}
+
+// ---- leader ----
+
+func (r *Replica) stepDown() {
+	r.role, r.promises, r.forwarded, r.placing = follower, nil, nil, nil
+	for _, st := range r.slots {
+		st.lead = nil
+	}
+	r.heard = r.now
+	r.resetTimer()
+}
+
+func (r *Replica) campaign() {
+	r.stats["elections"]++
+	r.resetTimer()
+	r.role, r.campaignT, r.leader = candidate, r.now, -1
+	r.seenRound = max(r.seenRound, r.promised.Round)
+	r.ballot = Ballot{Round: r.seenRound + 1, Node: r.id}
+	r.promises = map[paxos.NodeID]Promise{}
+	r.broadcast(Prepare{Ballot: r.ballot, From: r.learnedTo + 1})
+}
+
+func (r *Replica) onPromise(from paxos.NodeID, m Promise) {
+	if r.role != candidate || m.Ballot != r.ballot {
+		return
+	}
+	r.promises[from] = m
+	if len(r.promises) < r.classic {
+		return
+	}
+	// Phase 1 done: per slot, choose with the O4 rule from the promises.
+	ps := r.promises
+	r.role, r.leader, r.promises = leader, r.id, nil
+	per := map[uint64]map[paxos.NodeID]Vote{}
+	top := r.learnedTo
+	for node, p := range ps {
+		for _, v := range p.Votes {
+			if v.Slot <= r.learnedTo {
+				continue
+			}
+			if per[v.Slot] == nil {
+				per[v.Slot] = map[paxos.NodeID]Vote{}
+			}
+			per[v.Slot][node] = v
+			top = max(top, v.Slot)
+		}
+	}
+	for s := r.learnedTo + 1; s <= top; s++ {
+		st := r.slot(s)
+		if st.learned {
+			continue
+		}
+		if v, ok := r.decided(per[s]); ok {
+			r.learn(s, v, false, true)
+			continue
+		}
+		ls := &leadSlot{since: r.now}
+		st.lead = ls
+		r.chooseAndAccept(s, st, per[s], len(ps))
+	}
+	r.fastFrom = top + 1
+	r.maxSlot = max(r.maxSlot, top)
+	r.beat()
+}
+
+// decided returns a decided value among votes.
+func (r *Replica) decided(votes map[paxos.NodeID]Vote) ([]paxos.Command, bool) {
+	for id := 0; id < r.n; id++ {
+		if v, ok := votes[paxos.NodeID(id)]; ok && v.Decided {
+			return v.Value, true
+		}
+	}
+	return nil, false
+}
+
+// beat sends Any, the leader's heartbeat and fast-round opener.
+func (r *Replica) beat() {
+	r.beatAt = r.now + int64(r.cfg.HeartbeatTicks)
+	r.broadcast(Any{Ballot: r.ballot, From: r.fastFrom, MaxSlot: r.maxSlot, Learned: r.learnedTo})
+}
+
+// at returns the leader's ballot with recovery number sub.
+func (r *Replica) at(sub uint32) Ballot {
+	b := r.ballot
+	b.Sub = sub
+	return b
+}
+
+// lead is the leader's tick: forwarded commands get classic rounds in
+// fresh slots; every slot it knows of and has not learned is watched, and
+// recovered when its fast round collided or stalled.
+func (r *Replica) lead() {
+	for _, c := range r.forwarded {
+		if _, done := r.store.Executed(c.ID()); done {
+			continue
+		}
+		s := r.maxSlot + 1
+		st := r.slot(s)
+		st.lead = &leadSlot{prefer: []paxos.Command{c}, since: r.now}
+		r.startRecover(s, st)
+	}
+	r.forwarded = nil
+	for s := r.learnedTo + 1; s <= r.maxSlot && s <= r.learnedTo+leaderScan; s++ {
+		st := r.slot(s)
+		if st.learned {
+			continue
+		}
+		ls := st.lead
+		if ls == nil {
+			st.lead = &leadSlot{since: r.now}
+			continue
+		}
+		switch ls.phase {
+		case watching:
+			r.watch(s, st)
+		case recovering:
+			if r.now-ls.sentAt >= r.retry() {
+				ls.sentAt = r.now
+				r.broadcast(Recover{Slot: s, Ballot: r.at(ls.sub)})
+			}
+		case accepting:
+			if r.now-ls.sentAt >= r.retry() {
+				ls.sentAt = r.now
+				r.broadcast(Accept{Slot: s, Ballot: r.at(ls.sub), Value: ls.value})
+			}
+		}
+	}
+}
+
+// watch looks at the fast round of slot s. Once a classic quorum voted in
+// it and either the votes differ (a collision: no value may reach a fast
+// quorum, and rule O4 keeps the one that still might) or the round took
+// RetryTicks, the leader recovers in the next ballot, (term, 1),
+// using those votes as that ballot's phase-1 reports (coordinated
+// recovery). A slot with too few votes for that is recovered with a
+// one-slot phase 1 after twice as long.
+func (r *Replica) watch(s uint64, st *slot) {
+	ls := st.lead
+	t := st.tally
+	if ls.sub == 0 && t != nil && t.ballot == r.at(0) && len(t.votes) >= r.classic && r.anyVote(t).Fast {
+		split := false
+		first := r.anyVote(t)
+		for _, v := range t.votes {
+			split = split || !slices.Equal(v.Value, first.Value)
+		}
+		if split || r.now-ls.since >= r.retry() {
+			r.stats["coordinated-recoveries"]++
+			ls.sub = 1
+			r.chooseAndAccept(s, st, t.votes, len(t.votes))
+		}
+		return
+	}
+	if r.now-ls.since >= 2*r.retry() {
+		r.startRecover(s, st)
+	}
+}
+
+// anyVote returns one vote of t (the one of the lowest id).
+func (r *Replica) anyVote(t *tally) Vote {
+	for id := 0; id < r.n; id++ {
+		if v, ok := t.votes[paxos.NodeID(id)]; ok {
+			return v
+		}
+	}
+	return Vote{}
+}
+
+// startRecover runs a one-slot phase 1 at the next recovery ballot.
+func (r *Replica) startRecover(s uint64, st *slot) {
+	ls := st.lead
+	ls.sub++
+	ls.phase, ls.reports, ls.since, ls.sentAt = recovering, map[paxos.NodeID]Vote{}, r.now, r.now
+	r.stats["recoveries"]++
+	r.broadcast(Recover{Slot: s, Ballot: r.at(ls.sub)})
+}
+
+func (r *Replica) onReport(from paxos.NodeID, m Report) {
+	st := r.slots[m.Vote.Slot]
+	if r.role != leader || st == nil || st.learned || st.lead == nil {
+		return
+	}
+	ls := st.lead
+	if ls.phase != recovering || m.Ballot != r.at(ls.sub) {
+		return
+	}
+	ls.reports[from] = m.Vote
+	if len(ls.reports) >= r.classic {
+		r.chooseAndAccept(m.Vote.Slot, st, ls.reports, len(ls.reports))
+	}
+}
+
+// chooseAndAccept picks the value of slot s from m acceptors' reports with
+// the O4 rule and sends it in a classic round at (term, ls.sub).
+func (r *Replica) chooseAndAccept(s uint64, st *slot, reports map[paxos.NodeID]Vote, m int) {
+	ls := st.lead
+	v, forced := r.pick(reports, m)
+	switch {
+	case forced:
+		r.stats["o4-forced"]++
+	case v != nil:
+		r.stats["o4-free"]++
+	}
+	if !forced && ls.prefer != nil {
+		v = ls.prefer
+	}
+	if v == nil {
+		v = []paxos.Command{{Op: paxos.OpNop}}
+	}
+	// The commands of the values that lost this slot get fresh slots from
+	// us at once, sparing their proposers a round trip to learn they lost.
+	for id := 0; id < r.n; id++ {
+		if rep, ok := reports[paxos.NodeID(id)]; ok && !slices.Equal(rep.Value, v) {
+			for _, c := range rep.Value {
+				r.place(c)
+			}
+		}
+	}
+	ls.value, ls.phase, ls.since, ls.sentAt = v, accepting, r.now, r.now
+	r.broadcast(Accept{Slot: s, Ballot: r.at(ls.sub), Value: v})
+}
+
+// pick is the value-selection rule of recovery (see the package doc). The
+// reports come from m acceptors, at least a classic quorum; an acceptor
+// that voted nothing reports a zero ballot or nothing. It returns the value
+// that might have been chosen at a round below the recovery ballot and
+// forced = true, or, when none might have been, the most voted value of the
+// highest round (ties: the lowest reporter's), or nil when nobody voted.
+func (r *Replica) pick(reports map[paxos.NodeID]Vote, m int) (value []paxos.Command, forced bool) {
+	var k Ballot
+	for id := 0; id < r.n; id++ {
+		if v, ok := reports[paxos.NodeID(id)]; ok && k.Less(v.Ballot) {
+			k = v.Ballot
+		}
+	}
+	if k.IsZero() {
+		return nil, false
+	}
+	type group struct {
+		value []paxos.Command
+		votes int
+	}
+	var groups []group
+	fast := false
+	for id := 0; id < r.n; id++ {
+		v, ok := reports[paxos.NodeID(id)]
+		if !ok || v.Ballot != k {
+			continue
+		}
+		fast = fast || v.Fast
+		i := slices.IndexFunc(groups, func(g group) bool { return slices.Equal(g.value, v.Value) })
+		if i < 0 {
+			groups = append(groups, group{value: v.Value})
+			i = len(groups) - 1
+		}
+		groups[i].votes++
+	}
+	if !fast || r.bug.lowestReporter {
+		// A classic round has one value; the planted bug treats a fast
+		// round as if it had one too.
+		return groups[0].value, true
+	}
+	// v might have been chosen at k iff some fast quorum's members among
+	// the reporters all voted v: at least fast + m - n of them did.
+	need := r.qs.FastSize() + m - r.n
+	best := 0
+	for i, g := range groups {
+		if g.votes >= need {
+			return g.value, true
+		}
+		if g.votes > groups[best].votes {
+			best = i
+		}
+	}
+	return groups[best].value, false
+}
+
+// place queues a command the leader puts in a fresh slot through a classic
+// round (forwarded to it, or one that lost a collision), unless it is
+// already placing it or it executed.
+func (r *Replica) place(c paxos.Command) {
+	if r.role != leader || c.Client == 0 {
+		return
+	}
+	if _, done := r.store.Executed(c.ID()); done {
+		return
+	}
+	if _, dup := r.placing[c.ID()]; dup {
+		return
+	}
+	if r.placing == nil {
+		r.placing = map[paxos.CommandID]struct{}{}
+	}
+	r.placing[c.ID()] = struct{}{}
+	r.forwarded = append(r.forwarded, c)
+}

@@ -1,0 +1,24 @@
+package fastpaxos
+
+import "github.com/paxos-lab/paxos"
+
+// The planted bugs of Fast Paxos (see paxos.Mutant).
+func init() {
+	paxos.RegisterMutant(paxos.Mutant{
+		Name:     "fastpaxos/recovery-ignores-fast-votes",
+		Protocol: "fastpaxos",
+		Bug:      "recovery after a fast round adopts the vote of the lowest-id reporter at the highest round instead of the value a fast quorum may have chosen (rule O4 ignored)",
+		Sizes:    []int{5, 7},
+		New: func(cfg paxos.Config) (paxos.Replica, error) {
+			return newReplica(cfg, bugs{lowestReporter: true})
+		},
+	})
+	paxos.RegisterMutant(paxos.Mutant{
+		Name:     "fastpaxos/fast-quorum-too-small",
+		Protocol: "fastpaxos",
+		Bug:      "learners take a fast round's value as chosen with one vote fewer than a fast quorum",
+		New: func(cfg paxos.Config) (paxos.Replica, error) {
+			return newReplica(cfg, bugs{smallFast: true})
+		},
+	})
+}
