@@ -549,7 +549,7 @@ func (r *Replica) step(msg paxos.Message) error {
 		return fmt.Errorf("%w: sender %d is not another replica of 0..%d", paxos.ErrMalformed, msg.From, r.n-1)
 	}
 	from := msg.From
-	if err := r.checkBallots(msg.Body); err != nil {
+	if err := r.checkBallots(from, msg.Body); err != nil {
 		return err
 	}
 	r.heard[from] = r.ticks
@@ -576,9 +576,9 @@ func (r *Replica) step(msg paxos.Message) error {
 	case Forward:
 		return r.onForward(from, m)
 	case CatchUp:
-		return r.onCatchUp(m)
+		return r.onCatchUp(from, m)
 	case InstallSnapshot:
-		r.onInstallSnapshot(m)
+		r.onInstallSnapshot(from, m)
 	default:
 		return fmt.Errorf("%w: unexpected body %T from %d", paxos.ErrMalformed, msg.Body, from)
 	}
@@ -633,14 +633,31 @@ func (r *Replica) checkBallot(b Ballot) error {
 	return nil
 }
 
+// maxSnapshotIndex bounds the index of a snapshot a peer sends: a snapshot
+// may be far ahead of this replica (that is what it is for), but no run
+// executes 2^62 slots, and beyond that slot arithmetic would overflow.
+const maxSnapshotIndex = 1 << 62
+
+func checkSnapshot(s Snapshot) error {
+	if s.Index > maxSnapshotIndex {
+		return fmt.Errorf("%w: snapshot at slot %d, above %d", paxos.ErrMalformed, s.Index, uint64(maxSnapshotIndex))
+	}
+	return nil
+}
+
 // checkBallots validates every ballot a message carries, and the sizes of
 // its lists, before any handler looks at it.
-func (r *Replica) checkBallots(body any) error {
+func (r *Replica) checkBallots(from paxos.NodeID, body any) error {
 	var bs []Ballot
 	switch m := body.(type) {
 	case Prepare:
 		bs = []Ballot{m.Ballot}
 	case Promise:
+		if m.Snapshot != nil {
+			if err := checkSnapshot(*m.Snapshot); err != nil {
+				return err
+			}
+		}
 		if len(m.Entries) > 2*int(min(r.ahead(), 1<<30)) {
 			return fmt.Errorf("%w: promise with %d entries, more than a window holds", paxos.ErrMalformed, len(m.Entries))
 		}
@@ -653,6 +670,9 @@ func (r *Replica) checkBallots(body any) error {
 	case Accepted:
 		bs = []Ballot{m.Ballot}
 	case Commit:
+		if m.Ballot.Node != from {
+			return fmt.Errorf("%w: commit for ballot %v sent by %d, not by that ballot's leader", paxos.ErrMalformed, m.Ballot, from)
+		}
 		bs = []Ballot{m.Ballot}
 	case Nack:
 		bs = []Ballot{m.Promised}
@@ -668,6 +688,9 @@ func (r *Replica) checkBallots(body any) error {
 			return fmt.Errorf("%w: forward of %d commands, more than max(Window, Batch)=%d", paxos.ErrMalformed, len(m.Cmds), r.fwdCap)
 		}
 	case CatchUp:
+		if m.Ballot.Node != from {
+			return fmt.Errorf("%w: catch-up for ballot %v sent by %d, not by that ballot's leader", paxos.ErrMalformed, m.Ballot, from)
+		}
 		if len(m.Entries) > maxCatchUp {
 			return fmt.Errorf("%w: catch-up with %d entries, at most %d", paxos.ErrMalformed, len(m.Entries), maxCatchUp)
 		}
@@ -676,6 +699,12 @@ func (r *Replica) checkBallots(body any) error {
 			bs = append(bs, e.Ballot)
 		}
 	case InstallSnapshot:
+		if m.Ballot.Node != from {
+			return fmt.Errorf("%w: snapshot for ballot %v sent by %d, not by that ballot's leader", paxos.ErrMalformed, m.Ballot, from)
+		}
+		if err := checkSnapshot(m.Snapshot); err != nil {
+			return err
+		}
 		bs = []Ballot{m.Ballot}
 	case RebuildInfo:
 		bs = []Ballot{m.Promised}
@@ -1143,14 +1172,18 @@ func (r *Replica) sendCatchUp(to paxos.NodeID, theirs uint64) {
 	r.send(to, c)
 }
 
-func (r *Replica) onCatchUp(m CatchUp) error {
+// onCatchUp learns the committed entries of a CatchUp. A stale one is
+// answered with a Nack to its sender (the leader whose ballot it carries;
+// never to the ballot's node, which a forged message could make this
+// replica itself).
+func (r *Replica) onCatchUp(from paxos.NodeID, m CatchUp) error {
 	for _, e := range m.Entries {
 		if err := r.checkSlot(e.Slot, e.Cmds); err != nil {
 			return err
 		}
 	}
 	if m.Ballot.Less(r.promised) {
-		r.send(m.Ballot.Node, Nack{Promised: r.promised})
+		r.send(from, Nack{Promised: r.promised})
 		return nil
 	}
 	r.observe(m.Ballot)
@@ -1160,9 +1193,9 @@ func (r *Replica) onCatchUp(m CatchUp) error {
 	return nil
 }
 
-func (r *Replica) onInstallSnapshot(m InstallSnapshot) {
+func (r *Replica) onInstallSnapshot(from paxos.NodeID, m InstallSnapshot) {
 	if m.Ballot.Less(r.promised) {
-		r.send(m.Ballot.Node, Nack{Promised: r.promised})
+		r.send(from, Nack{Promised: r.promised})
 		return
 	}
 	r.observe(m.Ballot)
