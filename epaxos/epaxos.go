@@ -489,8 +489,8 @@ func (r *Replica) step(msg paxos.Message) error {
 	if msg.To != r.id {
 		return fmt.Errorf("epaxos: replica %d got a message addressed to %d: %w", r.id, msg.To, paxos.ErrMalformed)
 	}
-	if msg.From < 0 || int(msg.From) >= r.n {
-		return fmt.Errorf("epaxos: message from unknown replica %d (N=%d): %w", msg.From, r.n, paxos.ErrMalformed)
+	if msg.From < 0 || int(msg.From) >= r.n || msg.From == r.id {
+		return fmt.Errorf("epaxos: replica %d got a message from replica %d, not another replica of 0..%d: %w", r.id, msg.From, r.n-1, paxos.ErrMalformed)
 	}
 	if err := r.checkBody(msg.Body); err != nil {
 		return err
