@@ -1,6 +1,7 @@
 package basic
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -16,10 +17,9 @@ import (
 // this replica's own proposals took (each takes the slot after the highest
 // known).
 func FuzzStep(f *testing.F) {
-	f.Add([]byte{})
-	f.Add([]byte{0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16})
-	f.Add([]byte{1, 0, 1, 1, 1, 2, 2, 3, 0, 0, 0, 0, 1, 3, 3, 7, 0, 240, 1})
-	f.Add([]byte("\x00\x05\x02\x01\xe5\x01\x00\x02\x04\x01\x01\x00\x06\x00\x03\x02\x02\xf0"))
+	for _, s := range fuzzin.Seeds() {
+		f.Add(s)
+	}
 	samples := fuzzin.Samples("basic.")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in := fuzzin.New(data)
@@ -28,28 +28,17 @@ func FuzzStep(f *testing.F) {
 		rep, err := New(cfg)
 		require.NoError(t, err)
 		r := rep.(*Replica)
-		for step := 0; step < 400 && !in.Done(); step++ {
-			switch c := in.Intn(16); {
-			case c == 0:
-				r.Tick()
-			case c == 1:
-				r.Propose(in.Command())
-			default:
-				to := r.id
-				if in.Intn(16) == 0 {
-					to = in.Node(n)
-				}
-				if err := r.Step(paxos.Message{From: in.Node(n), To: to, Body: in.Message(samples)}); err != nil {
-					require.ErrorIs(t, err, paxos.ErrMalformed)
-				}
-			}
-			rd := r.Ready()
-			require.NoError(t, fuzzin.CheckReady(rd, r.id, n, cfg.Batch))
+		require.NoError(t, in.Drive(r, n, cfg.Batch, 400, samples, nil, func(int) error {
 			limit := r.horizon() + uint64(r.stats.proposals)
-			require.LessOrEqual(t, r.maxSlot, limit, "step %d", step)
-			for s := range r.slots {
-				require.LessOrEqual(t, s, limit, "step %d", step)
+			if r.maxSlot > limit {
+				return fmt.Errorf("highest slot %d beyond the horizon %d", r.maxSlot, limit)
 			}
-		}
+			for s := range r.slots {
+				if s > limit {
+					return fmt.Errorf("slot %d beyond the horizon %d", s, limit)
+				}
+			}
+			return nil
+		}))
 	})
 }

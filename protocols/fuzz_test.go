@@ -129,42 +129,27 @@ func TestFuzzHonestDecides(t *testing.T) {
 	}
 }
 
-var honestSeeds = [][]byte{
-	{},
-	{0, 0, 0, 0, 9, 1, 9, 2, 0, 0, 0, 0, 8, 8, 0, 0, 0, 0, 0, 0, 0, 0},
-	{1, 1, 1, 5, 9, 0, 9, 1, 9, 2, 1, 2, 3, 4, 5, 7, 0, 8, 8, 8, 0, 1, 0, 2, 0, 3},
-	{2, 0, 0, 9, 9, 9, 9, 8, 6, 6, 0, 5, 4, 3, 2, 1, 0, 8, 8, 1, 1, 1, 1, 2, 2, 2, 2},
-}
-
 // FuzzHonestBasic runs fuzzHonest over Basic Paxos.
-func FuzzHonestBasic(f *testing.F) {
-	for _, s := range honestSeeds {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, data []byte) { _ = fuzzHonest(t, "basic", data) })
-}
+func FuzzHonestBasic(f *testing.F) { fuzzHonestTarget(f, "basic") }
 
 // FuzzHonestMulti runs fuzzHonest over Multi-Paxos.
-func FuzzHonestMulti(f *testing.F) {
-	for _, s := range honestSeeds {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, data []byte) { _ = fuzzHonest(t, "multi", data) })
-}
+func FuzzHonestMulti(f *testing.F) { fuzzHonestTarget(f, "multi") }
 
 // FuzzHonestFlexible runs fuzzHonest over Flexible Paxos (Q1=4, Q2=2 at
 // N=5, majorities at N=3).
-func FuzzHonestFlexible(f *testing.F) {
-	for _, s := range honestSeeds {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, data []byte) { _ = fuzzHonest(t, "flexible", data) })
-}
+func FuzzHonestFlexible(f *testing.F) { fuzzHonestTarget(f, "flexible") }
 
 // FuzzHonestEPaxos runs fuzzHonest over EPaxos.
-func FuzzHonestEPaxos(f *testing.F) {
-	for _, s := range honestSeeds {
+func FuzzHonestEPaxos(f *testing.F) { fuzzHonestTarget(f, "epaxos") }
+
+func fuzzHonestTarget(f *testing.F, protocol string) {
+	for _, s := range [][]byte{
+		{},
+		{0, 0, 0, 0, 9, 1, 9, 2, 0, 0, 0, 0, 8, 8, 0, 0, 0, 0, 0, 0, 0, 0},
+		{1, 1, 1, 5, 9, 0, 9, 1, 9, 2, 1, 2, 3, 4, 5, 7, 0, 8, 8, 8, 0, 1, 0, 2, 0, 3},
+		{2, 0, 0, 9, 9, 9, 9, 8, 6, 6, 0, 5, 4, 3, 2, 1, 0, 8, 8, 1, 1, 1, 1, 2, 2, 2, 2},
+	} {
 		f.Add(s)
 	}
-	f.Fuzz(func(t *testing.T, data []byte) { _ = fuzzHonest(t, "epaxos", data) })
+	f.Fuzz(func(t *testing.T, data []byte) { _ = fuzzHonest(t, protocol, data) })
 }

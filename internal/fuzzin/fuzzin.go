@@ -10,6 +10,7 @@
 package fuzzin
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -221,6 +222,54 @@ func CheckReady(rd paxos.Ready, id paxos.NodeID, n, batch int) error {
 	for i, p := range rd.Persist {
 		if p == nil {
 			return fmt.Errorf("replica %d persists a nil record at %d", id, i)
+		}
+	}
+	return nil
+}
+
+// Seeds returns a few inputs to start a corpus from.
+func Seeds() [][]byte {
+	return [][]byte{
+		{},
+		{0, 1, 0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
+		{1, 1, 1, 0, 1, 1, 2, 2, 3, 0, 0, 0, 0, 1, 3, 3, 7, 0, 240, 1},
+		[]byte("\x00\x02\x01\x05\x02\x01\xe5\x01\x00\x02\x04\x01\x01\x00\x06\x00\x03\x02\x02\xf0"),
+	}
+}
+
+// Drive feeds replica r, replica id of a cluster of n whose batches hold at
+// most batch commands, up to maxSteps inputs read from in: a Tick, a
+// Propose, or (most often) a message of one of the sample types with
+// arbitrary fields from an arbitrary sender (now and then addressed to
+// another replica). After each input it collects the Ready and checks it
+// is well formed (CheckReady), then calls check. Before each input it
+// calls before, if set. A Step error that does not wrap paxos.ErrMalformed,
+// a malformed Ready or an error from check ends the run with that error.
+func (in *Input) Drive(r paxos.Replica, n, batch, maxSteps int, samples []any, before func(), check func(step int) error) error {
+	id := r.ID()
+	for step := 0; step < maxSteps && !in.Done(); step++ {
+		if before != nil {
+			before()
+		}
+		switch c := in.Intn(16); {
+		case c == 0:
+			r.Tick()
+		case c == 1:
+			r.Propose(in.Command())
+		default:
+			to := id
+			if in.Intn(16) == 0 {
+				to = in.Node(n)
+			}
+			if err := r.Step(paxos.Message{From: in.Node(n), To: to, Body: in.Message(samples)}); err != nil && !errors.Is(err, paxos.ErrMalformed) {
+				return fmt.Errorf("step %d: Step error does not wrap paxos.ErrMalformed: %w", step, err)
+			}
+		}
+		if err := CheckReady(r.Ready(), id, n, batch); err != nil {
+			return fmt.Errorf("step %d: %w", step, err)
+		}
+		if err := check(step); err != nil {
+			return fmt.Errorf("step %d: %w", step, err)
 		}
 	}
 	return nil
