@@ -17,9 +17,7 @@ import (
 // this replica's own proposals took (each takes the slot after the highest
 // known).
 func FuzzStep(f *testing.F) {
-	for _, s := range fuzzin.Seeds() {
-		f.Add(s)
-	}
+	fuzzin.AddSeeds(f)
 	samples := fuzzin.Samples("basic.")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in := fuzzin.New(data)

@@ -10,17 +10,14 @@ import (
 	"github.com/paxos-lab/paxos/internal/fuzzin"
 )
 
-// FuzzStep steps a sequence of EPaxos messages with arbitrary fields from
-// arbitrary senders (with ticks and proposals between them) into one
-// replica and checks after every input: no panic, a well-formed Ready, and
-// memory bounded by the window: no input takes any replica's row beyond the
+// FuzzStep is fuzzin.Drive (arbitrary messages from arbitrary peers, ticks,
+// proposals; no panic, well-formed Readys) over one EPaxos replica, thrifty
+// or not, checking that memory stays bounded by the window: no input takes any replica's row beyond the
 // horizon it had before the input, give or take the Window instances a
 // proposal may start (so one message creates at most ahead instances per
 // row, where the probe's forged Commit created 200,000).
 func FuzzStep(f *testing.F) {
-	for _, s := range fuzzin.Seeds() {
-		f.Add(s)
-	}
+	fuzzin.AddSeeds(f)
 	samples := fuzzin.Samples("epaxos.")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in := fuzzin.New(data)

@@ -10,17 +10,14 @@ import (
 	"github.com/paxos-lab/paxos/internal/fuzzin"
 )
 
-// FuzzStep steps a sequence of multi messages with arbitrary fields from
-// arbitrary senders (with ticks and proposals between them) into one
-// replica, leader or follower, and checks after every input: no panic, a
-// well-formed Ready, and memory bounded by the window: the log holds no
+// FuzzStep is fuzzin.Drive over one Multi-Paxos replica, leader or
+// follower, with leases or not, thrifty or not, snapshotting every 4 slots.
+// Beyond what Drive checks, memory stays bounded by the window: the log holds no
 // slot beyond the horizon, a leader assigns none, and phase 1 collects no
 // more entries than the window spans. Flexible Paxos runs this same engine
 // (over other quorums), so this target covers it too.
 func FuzzStep(f *testing.F) {
-	for _, s := range fuzzin.Seeds() {
-		f.Add(s)
-	}
+	fuzzin.AddSeeds(f)
 	samples := fuzzin.Samples("multi.")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in := fuzzin.New(data)

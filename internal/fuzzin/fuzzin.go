@@ -227,13 +227,15 @@ func CheckReady(rd paxos.Ready, id paxos.NodeID, n, batch int) error {
 	return nil
 }
 
-// Seeds returns a few inputs to start a corpus from.
-func Seeds() [][]byte {
-	return [][]byte{
+// AddSeeds adds a few inputs to start a corpus from to f (a *testing.F).
+func AddSeeds(f interface{ Add(args ...any) }) {
+	for _, s := range [][]byte{
 		{},
 		{0, 1, 0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
 		{1, 1, 1, 0, 1, 1, 2, 2, 3, 0, 0, 0, 0, 1, 3, 3, 7, 0, 240, 1},
 		[]byte("\x00\x02\x01\x05\x02\x01\xe5\x01\x00\x02\x04\x01\x01\x00\x06\x00\x03\x02\x02\xf0"),
+	} {
+		f.Add(s)
 	}
 }
 
