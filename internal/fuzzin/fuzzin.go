@@ -197,15 +197,19 @@ func (in *Input) fill(v reflect.Value, depth int) {
 // CheckReady reports what is malformed in a Ready of replica id in a
 // cluster of n replicas whose batches hold at most batch commands: a
 // message not from id, to no other replica, with no body or one the codec
-// cannot carry; a decision of slot 0, of an instance of no replica, without
+// cannot carry (one message of each type is encoded); a decision of slot 0, of an instance of no replica, without
 // commands or with more than a batch, or with deps not for n replicas.
 func CheckReady(rd paxos.Ready, id paxos.NodeID, n, batch int) error {
+	encoded := map[reflect.Type]bool{} // one encoding per type is enough: a leader may send thousands
 	for _, m := range rd.Messages {
 		if m.From != id || m.To < 0 || int(m.To) >= n || m.To == id || m.Body == nil {
 			return fmt.Errorf("replica %d sends %T from %d to %d in a cluster of %d", id, m.Body, m.From, m.To, n)
 		}
-		if _, err := paxos.EncodeMessage(m); err != nil {
-			return fmt.Errorf("replica %d sends a message the codec cannot carry: %w", id, err)
+		if t := reflect.TypeOf(m.Body); !encoded[t] {
+			encoded[t] = true
+			if _, err := paxos.EncodeMessage(m); err != nil {
+				return fmt.Errorf("replica %d sends a message the codec cannot carry: %w", id, err)
+			}
 		}
 	}
 	for _, d := range rd.Decided {
