@@ -41,17 +41,19 @@ func TestFarBehindReplicaCatchesUp(t *testing.T) {
 		protocol string
 		n        int
 		thrifty  bool
+		sites    int // replicas the commands are proposed at, in turn (EPaxos: rows that depend on each other)
 		slots    int // more than the protocol's bound with Window=2
 	}{
-		{"basic", 3, false, 4*3*2 + 64*64 + 200}, // 4·N·Window + the catch-up scan
-		{"multi", 3, false, 4*2 + 2*20 + 2*512 + 200},
-		{"multi", 5, true, 4*2 + 2*20 + 2*512 + 200},
-		{"flexible", 3, false, 4*2 + 2*20 + 2*512 + 200},
-		{"epaxos", 3, false, 4*2 + 2*8 + 200},
-		{"epaxos", 5, true, 4*2 + 2*8 + 200},
+		{"basic", 3, false, 1, 4*3*2 + 64*64 + 200}, // 4·N·Window + the catch-up scan
+		{"multi", 3, false, 1, 4*2 + 2*20 + 2*512 + 200},
+		{"multi", 5, true, 1, 4*2 + 2*20 + 2*512 + 200},
+		{"flexible", 3, false, 1, 4*2 + 2*20 + 2*512 + 200},
+		{"epaxos", 3, false, 1, 4*2 + 2*8 + 200},
+		{"epaxos", 3, false, 2, 4*2 + 2*8 + 200},
+		{"epaxos", 5, true, 4, 4*2 + 2*8 + 200},
 	}
 	for _, c := range cases {
-		t.Run(fmt.Sprintf("%s/n=%d/thrifty=%v", c.protocol, c.n, c.thrifty), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/n=%d/thrifty=%v/sites=%d", c.protocol, c.n, c.thrifty, c.sites), func(t *testing.T) {
 			s, err := sim.New(sim.Config{Protocol: c.protocol, N: c.n, Seed: 3,
 				Replica: paxos.Config{InitialLeader: 0, Window: 2, SnapshotEvery: 20, Thrifty: c.thrifty}})
 			require.NoError(t, err)
@@ -66,7 +68,8 @@ func TestFarBehindReplicaCatchesUp(t *testing.T) {
 			// default RTT is well below that).
 			for i := 0; i < c.slots; i++ {
 				cmd := paxos.Command{Client: 1, Seq: uint64(i + 1), Op: paxos.OpPut, Key: fmt.Sprint("k", i%7), Value: fmt.Sprint("v", i)}
-				s.At(time.Duration(i+1)*2*time.Millisecond, func() { require.NoError(t, s.Propose(0, cmd)) })
+				site := paxos.NodeID(i % c.sites)
+				s.At(time.Duration(i+1)*2*time.Millisecond, func() { require.NoError(t, s.Propose(site, cmd)) })
 			}
 			end := time.Duration(c.slots+1) * 2 * time.Millisecond
 			s.Run(end + time.Second)
@@ -80,7 +83,8 @@ func TestFarBehindReplicaCatchesUp(t *testing.T) {
 			const more = 100
 			for i := 0; i < more; i++ {
 				cmd := paxos.Command{Client: 2, Seq: uint64(i + 1), Op: paxos.OpPut, Key: fmt.Sprint("k", i%7), Value: fmt.Sprint("w", i)}
-				s.After(time.Duration(i+1)*2*time.Millisecond, func() { require.NoError(t, s.Propose(0, cmd)) })
+				site := paxos.NodeID(i % c.sites)
+				s.After(time.Duration(i+1)*2*time.Millisecond, func() { require.NoError(t, s.Propose(site, cmd)) })
 			}
 			caughtUp := s.RunUntil(func() bool {
 				return executedCount(t, s.Replica(behind)) >= lead+more
