@@ -633,14 +633,15 @@ func (r *Replica) checkBallot(b Ballot) error {
 	return nil
 }
 
-// maxSnapshotIndex bounds the index of a snapshot a peer sends: a snapshot
-// may be far ahead of this replica (that is what it is for), but no run
+// maxSlotNumber bounds the slot numbers a peer may report beyond this
+// replica's window: a snapshot's index (a snapshot may be far ahead of this
+// replica, that is what it is for) and a candidate's commit point. No run
 // executes 2^62 slots, and beyond that slot arithmetic would overflow.
-const maxSnapshotIndex = 1 << 62
+const maxSlotNumber = 1 << 62
 
 func checkSnapshot(s Snapshot) error {
-	if s.Index > maxSnapshotIndex {
-		return fmt.Errorf("%w: snapshot at slot %d, above %d", paxos.ErrMalformed, s.Index, uint64(maxSnapshotIndex))
+	if s.Index > maxSlotNumber {
+		return fmt.Errorf("%w: snapshot at slot %d, above %d", paxos.ErrMalformed, s.Index, uint64(maxSlotNumber))
 	}
 	return nil
 }
@@ -651,6 +652,9 @@ func (r *Replica) checkBallots(from paxos.NodeID, body any) error {
 	var bs []Ballot
 	switch m := body.(type) {
 	case Prepare:
+		if m.Commit > maxSlotNumber {
+			return fmt.Errorf("%w: prepare with commit point %d, above %d", paxos.ErrMalformed, m.Commit, uint64(maxSlotNumber))
+		}
 		bs = []Ballot{m.Ballot}
 	case Promise:
 		if m.Snapshot != nil {
@@ -788,7 +792,7 @@ func (r *Replica) onPrepare(from paxos.NodeID, m Prepare) error {
 		s := r.snap
 		p.Snapshot = &s
 	}
-	for s := from0 + 1; s <= r.lastSlot(); s++ {
+	for s := from0 + 1; from0 < r.lastSlot() && s <= r.lastSlot(); s++ {
 		e := r.at(s)
 		if e.cmds != nil {
 			p.Entries = append(p.Entries, Entry{Slot: s, Ballot: e.ballot, Cmds: e.cmds, Committed: e.committed})
