@@ -12,6 +12,12 @@ type Ballot struct {
 	Node  NodeID `msgpack:"n"`
 }
 
+// MaxRound is the highest ballot round a replica accepts in a peer's
+// message. Correct replicas raise rounds one step at a time and never come
+// near it; a higher round would let one forged message push every later
+// ballot toward overflow, so Step refuses it with ErrMalformed.
+const MaxRound = 1 << 40
+
 // Less reports whether b orders before o.
 func (b Ballot) Less(o Ballot) bool {
 	if b.Round != o.Round {

@@ -278,6 +278,24 @@ const (
 // ErrConfig is wrapped by every error about an invalid configuration.
 var ErrConfig = errors.New("invalid configuration")
 
+// ErrMalformed is wrapped by every error a replica's Step returns for a
+// message it refuses: addressed to another replica or sent by a replica
+// outside the cluster, of a type the protocol does not know, or with fields
+// no correct peer could send (slot or instance numbers further ahead of the
+// receiver's state than its Config.Window allows, ballots or replica ids out
+// of range, a batch larger than Config.Batch, a dependency list whose length
+// is not N). The replica drops the message before allocating anything for
+// it, counts it under CoverageRefused when it implements CoverageReporter,
+// and stays usable. A correct replica far behind its peers can refuse their
+// messages this way for a while; it catches up by the protocol's own
+// catch-up path, within its window. Seen often, it means a peer runs
+// another protocol, N or Window, or is not a correct replica.
+var ErrMalformed = errors.New("malformed message")
+
+// CoverageRefused is the Coverage key under which a replica counts the
+// messages its Step refused with ErrMalformed.
+const CoverageRefused = "refused"
+
 // WithDefaults returns c with zero-valued tunables replaced by defaults.
 func (c Config) WithDefaults() Config {
 	if c.HeartbeatTicks == 0 {

@@ -409,7 +409,7 @@ func TestMalformedMessages(t *testing.T) {
 	for i, m := range bad {
 		err := r.Step(m)
 		require.Error(t, err, "message %d: %+v", i, m)
-		assert.True(t, errors.Is(err, ErrMessage), "message %d: %v", i, err)
+		assert.True(t, errors.Is(err, paxos.ErrMalformed), "message %d: %v", i, err)
 	}
 	rd := r.Ready()
 	assert.Empty(t, rd.Messages, "malformed messages get no answer")

@@ -11,11 +11,6 @@ import (
 	"github.com/paxos-lab/paxos/quorum"
 )
 
-// ErrMessage is wrapped by every error Step returns for a malformed message
-// or one not meant for this replica. The message is dropped; the replica
-// stays usable.
-var ErrMessage = errors.New("basic: bad message")
-
 // ErrRestore is wrapped by errors about records New cannot restore from.
 var ErrRestore = errors.New("basic: cannot restore")
 
@@ -131,7 +126,7 @@ type Replica struct {
 
 // stats counts what happened at one replica.
 type stats struct {
-	proposals, chosen, adopted, abandoned, fills, catchUps int
+	proposals, chosen, adopted, abandoned, fills, catchUps, refused int
 }
 
 // Coverage implements paxos.CoverageReporter: counts since this replica
@@ -139,16 +134,17 @@ type stats struct {
 // started: each runs phase 1), "adopted-values" (phase 1 found an accepted
 // value, completed in place of our commands), "nop-fills" (holes filled
 // with a Nop), "abandoned" (proposals that lost their slot), "chosen"
-// (values chosen by a proposal here) and "catchups" (requests for missing
-// slots).
+// (values chosen by a proposal here), "catchups" (requests for missing
+// slots) and paxos.CoverageRefused (messages Step refused as malformed).
 func (r *Replica) Coverage() paxos.Coverage {
 	return paxos.Coverage{
-		"phase1-rounds":  uint64(r.stats.proposals),
-		"adopted-values": uint64(r.stats.adopted),
-		"nop-fills":      uint64(r.stats.fills),
-		"abandoned":      uint64(r.stats.abandoned),
-		"chosen":         uint64(r.stats.chosen),
-		"catchups":       uint64(r.stats.catchUps),
+		"phase1-rounds":       uint64(r.stats.proposals),
+		"adopted-values":      uint64(r.stats.adopted),
+		"nop-fills":           uint64(r.stats.fills),
+		"abandoned":           uint64(r.stats.abandoned),
+		"chosen":              uint64(r.stats.chosen),
+		"catchups":            uint64(r.stats.catchUps),
+		paxos.CoverageRefused: uint64(r.stats.refused),
 	}
 }
 
@@ -678,13 +674,22 @@ func (r *Replica) catchUp() {
 	}
 }
 
-// Step implements paxos.Replica.
+// Step implements paxos.Replica. A refused message (an error wrapping
+// paxos.ErrMalformed) is counted under paxos.CoverageRefused.
 func (r *Replica) Step(msg paxos.Message) error {
+	err := r.step(msg)
+	if err != nil {
+		r.stats.refused++
+	}
+	return err
+}
+
+func (r *Replica) step(msg paxos.Message) error {
 	if msg.To != r.id {
-		return fmt.Errorf("%w: addressed to replica %d, this is replica %d; route it to its addressee", ErrMessage, msg.To, r.id)
+		return fmt.Errorf("%w: addressed to replica %d, this is replica %d; route it to its addressee", paxos.ErrMalformed, msg.To, r.id)
 	}
 	if msg.From < 0 || int(msg.From) >= r.n || msg.From == r.id {
-		return fmt.Errorf("%w: sender %d is not a peer of replica %d in a cluster of %d", ErrMessage, msg.From, r.id, r.n)
+		return fmt.Errorf("%w: sender %d is not a peer of replica %d in a cluster of %d", paxos.ErrMalformed, msg.From, r.id, r.n)
 	}
 	if handled, err := r.rebuildStep(msg.From, msg.Body); handled {
 		return err
@@ -711,20 +716,58 @@ func (r *Replica) Step(msg paxos.Message) error {
 	case Learned:
 		return r.onLearned(msg.From, m)
 	default:
-		return fmt.Errorf("%w: body %T is not a basic message (from replica %d)", ErrMessage, msg.Body, msg.From)
+		return fmt.Errorf("%w: body %T is not a basic message (from replica %d)", paxos.ErrMalformed, msg.Body, msg.From)
 	}
 }
 
+// ahead is how far beyond its execution point this replica takes part in a
+// slot: every replica keeps at most Window proposals with client commands
+// in flight and fills holes at most Window slots past its execution point,
+// so the slots in use by correct replicas span about 2×N×Window slots
+// above the lowest execution point; the bound doubles that and adds the
+// span one catch-up answer may cover. A replica further behind than that
+// catches up through CatchUp/Learned first.
+func (r *Replica) ahead() uint64 {
+	return uint64(4*r.n)*uint64(r.cfg.Window) + maxCatchUpScan
+}
+
+// horizon is the highest slot this replica accepts a message about.
+func (r *Replica) horizon() uint64 {
+	h := r.executed + r.ahead()
+	if h < r.executed {
+		return ^uint64(0)
+	}
+	return h
+}
+
+// hintSlot bounds a peer's report of its highest known slot by the
+// horizon: the report only steers where new proposals go and what to catch
+// up, so it is trusted no further than this replica's window.
+func (r *Replica) hintSlot(s uint64) uint64 { return min(s, r.horizon()) }
+
 func (r *Replica) checkSlot(s uint64) error {
 	if s == 0 {
-		return fmt.Errorf("%w: slot 0 (slots start at 1)", ErrMessage)
+		return fmt.Errorf("%w: slot 0 (slots start at 1)", paxos.ErrMalformed)
+	}
+	if s > r.horizon() {
+		return fmt.Errorf("%w: slot %d is more than %d slots beyond execution point %d (Config.Window=%d); a replica that far behind catches up first",
+			paxos.ErrMalformed, s, r.ahead(), r.executed, r.cfg.Window)
 	}
 	return nil
 }
 
+// checkBallot validates a ballot a proposer sends for itself.
 func (r *Replica) checkBallot(b Ballot, from paxos.NodeID) error {
 	if b.Round == 0 || b.Node != from {
-		return fmt.Errorf("%w: ballot %v from replica %d (a proposer's ballots carry its own id and a round of at least 1)", ErrMessage, b, from)
+		return fmt.Errorf("%w: ballot %v from replica %d (a proposer's ballots carry its own id and a round of at least 1)", paxos.ErrMalformed, b, from)
+	}
+	return r.checkAnyBallot(b)
+}
+
+// checkAnyBallot validates a ballot reported by a peer (zero allowed).
+func (r *Replica) checkAnyBallot(b Ballot) error {
+	if b.Node < 0 || int(b.Node) >= r.n || b.Round > paxos.MaxRound {
+		return fmt.Errorf("%w: ballot %v names replica %d of 0..%d or a round above %d", paxos.ErrMalformed, b, b.Node, r.n-1, uint64(paxos.MaxRound))
 	}
 	return nil
 }
@@ -734,11 +777,14 @@ func (r *Replica) checkValue(s uint64, v []paxos.Command) error {
 		return err
 	}
 	if len(v) == 0 {
-		return fmt.Errorf("%w: empty value for slot %d", ErrMessage, s)
+		return fmt.Errorf("%w: empty value for slot %d", paxos.ErrMalformed, s)
+	}
+	if len(v) > r.cfg.Batch {
+		return fmt.Errorf("%w: %d commands for slot %d, more than Config.Batch=%d; every replica must run with the same Batch", paxos.ErrMalformed, len(v), s, r.cfg.Batch)
 	}
 	for _, c := range v {
 		if c.Op > paxos.OpPut {
-			return fmt.Errorf("%w: command with unknown op %d in slot %d", ErrMessage, c.Op, s)
+			return fmt.Errorf("%w: command with unknown op %d in slot %d", paxos.ErrMalformed, c.Op, s)
 		}
 	}
 	return nil
@@ -795,8 +841,11 @@ func (r *Replica) onPromise(from paxos.NodeID, m Promise) error {
 		if err := r.checkValue(m.Slot, m.Value); err != nil {
 			return err
 		}
+		if err := r.checkAnyBallot(m.Accepted); err != nil {
+			return err
+		}
 	}
-	r.maxSlot = max(r.maxSlot, m.MaxSlot)
+	r.maxSlot = max(r.maxSlot, r.hintSlot(m.MaxSlot))
 	st, pr := r.current(m.Slot, m.Ballot)
 	if pr == nil || pr.value != nil {
 		return nil // stale or already in phase 2
@@ -854,9 +903,12 @@ func (r *Replica) onNack(from paxos.NodeID, m Nack) error {
 		return err
 	}
 	if m.Phase != 1 && m.Phase != 2 {
-		return fmt.Errorf("%w: nack for phase %d (want 1 or 2)", ErrMessage, m.Phase)
+		return fmt.Errorf("%w: nack for phase %d (want 1 or 2)", paxos.ErrMalformed, m.Phase)
 	}
-	r.maxSlot = max(r.maxSlot, m.MaxSlot)
+	if err := r.checkAnyBallot(m.Promised); err != nil {
+		return err
+	}
+	r.maxSlot = max(r.maxSlot, r.hintSlot(m.MaxSlot))
 	if st := r.slots[m.Slot]; st != nil {
 		st.hint = maxBallot(st.hint, m.Promised)
 	}
@@ -882,11 +934,11 @@ func (r *Replica) onNack(from paxos.NodeID, m Nack) error {
 }
 
 func (r *Replica) onCatchUp(from paxos.NodeID, m CatchUp) error {
-	if err := r.checkSlot(m.From); err != nil {
-		return err
+	if m.From == 0 { // a request allocates nothing here: no horizon applies
+		return fmt.Errorf("%w: catch-up from slot 0 (slots start at 1)", paxos.ErrMalformed)
 	}
 	if m.To != 0 && m.To < m.From {
-		return fmt.Errorf("%w: catch-up range %d..%d is empty", ErrMessage, m.From, m.To)
+		return fmt.Errorf("%w: catch-up range %d..%d is empty", paxos.ErrMalformed, m.From, m.To)
 	}
 	to := r.maxLearned
 	if m.To != 0 {
@@ -905,6 +957,9 @@ func (r *Replica) onCatchUp(from paxos.NodeID, m CatchUp) error {
 }
 
 func (r *Replica) onLearned(from paxos.NodeID, m Learned) error {
+	if len(m.Entries) > maxCatchUp {
+		return fmt.Errorf("%w: %d entries in one catch-up answer, at most %d", paxos.ErrMalformed, len(m.Entries), maxCatchUp)
+	}
 	for _, e := range m.Entries {
 		if err := r.checkValue(e.Slot, e.Value); err != nil {
 			return err
@@ -914,9 +969,9 @@ func (r *Replica) onLearned(from paxos.NodeID, m Learned) error {
 	for _, e := range m.Entries {
 		r.learn(e.Slot, e.Value)
 	}
-	if m.MaxLearned > r.peerLearned {
-		r.peerLearned = m.MaxLearned
-		r.maxSlot = max(r.maxSlot, m.MaxLearned)
+	if hint := r.hintSlot(m.MaxLearned); hint > r.peerLearned {
+		r.peerLearned = hint
+		r.maxSlot = max(r.maxSlot, hint)
 	}
 	if len(m.Entries) == maxCatchUp && r.executed > before && r.executed < m.MaxLearned {
 		// A long way behind: keep pulling from the same peer.

@@ -149,7 +149,7 @@ func (r *Replica) rebuildStep(from paxos.NodeID, body any) (bool, error) {
 		return true, nil
 	case RebuildInfo:
 		if len(m.MaxSlot) != r.n {
-			return true, fmt.Errorf("epaxos: rebuild info with %d slots for %d replicas: %w", len(m.MaxSlot), r.n, errMalformed)
+			return true, fmt.Errorf("epaxos: rebuild info with %d slots for %d replicas: %w", len(m.MaxSlot), r.n, paxos.ErrMalformed)
 		}
 		if r.rb != nil && !m.Rebuilding {
 			return true, r.onRebuildInfo(from, m)

@@ -223,9 +223,9 @@ func TestRestoreKeepsIndexMonotone(t *testing.T) {
 func TestCoverageCountsRecoveries(t *testing.T) {
 	nw := rule4aAfterRestart(t, false, false)
 	assert.Equal(t, paxos.Coverage{"recoveries": 1, "trypreaccepts": 0, "deferrals": 0, "rule3a": 0, "rule4a": 0,
-		"recovery-commits": 1, "recovery-nops": 1}, nw.reps[2].Coverage())
+		"recovery-commits": 1, "recovery-nops": 1, paxos.CoverageRefused: 0}, nw.reps[2].Coverage())
 	assert.Equal(t, paxos.Coverage{"recoveries": 1, "trypreaccepts": 0, "deferrals": 0, "rule3a": 0, "rule4a": 1,
-		"recovery-commits": 1, "recovery-nops": 0}, nw.reps[4].Coverage())
+		"recovery-commits": 1, "recovery-nops": 0, paxos.CoverageRefused: 0}, nw.reps[4].Coverage())
 }
 
 // volatilePromise runs a schedule in which replica 0 grants a Prepare at a

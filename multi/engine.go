@@ -1,7 +1,6 @@
 package multi
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -22,14 +21,6 @@ const LeaseMargin = 2
 
 // maxCatchUp bounds the entries carried by one CatchUp message.
 const maxCatchUp = 512
-
-// maxAhead bounds how far beyond its execution point a replica stores a slot;
-// a message naming a slot further ahead is refused as malformed.
-const maxAhead = 1 << 22
-
-// ErrMalformed is wrapped by Step errors about messages that cannot be
-// processed (unknown type, wrong addressee, impossible slot, empty value).
-var ErrMalformed = errors.New("multi: malformed message")
 
 // Options select how the engine replicates, beyond paxos.Config.
 type Options struct {
@@ -147,7 +138,7 @@ type Replica struct {
 
 // engineCoverage counts events for Coverage.
 type engineCoverage struct {
-	elections, phase1Rounds, taken, nopFills, catchUps, snapshotInstalls uint64
+	elections, phase1Rounds, taken, nopFills, catchUps, snapshotInstalls, refused uint64
 }
 
 // Coverage implements paxos.CoverageReporter: counts since this replica
@@ -155,16 +146,18 @@ type engineCoverage struct {
 // started here), "phase1-rounds" (elections won: phase 1 completed),
 // "phase1-adopted" (slots a new leader re-proposed with a value found in
 // phase 1), "nop-fills" (holes a new leader filled with a Nop),
-// "catchups" (catch-up batches or snapshots sent to lagging replicas) and
-// "snapshot-installs" (snapshots installed from the leader).
+// "catchups" (catch-up batches or snapshots sent to lagging replicas),
+// "snapshot-installs" (snapshots installed from the leader) and
+// paxos.CoverageRefused (messages Step refused as malformed, see ahead).
 func (r *Replica) Coverage() paxos.Coverage {
 	return paxos.Coverage{
-		"elections":         r.cov.elections,
-		"phase1-rounds":     r.cov.phase1Rounds,
-		"phase1-adopted":    r.cov.taken,
-		"nop-fills":         r.cov.nopFills,
-		"catchups":          r.cov.catchUps,
-		"snapshot-installs": r.cov.snapshotInstalls,
+		"elections":           r.cov.elections,
+		"phase1-rounds":       r.cov.phase1Rounds,
+		"phase1-adopted":      r.cov.taken,
+		"nop-fills":           r.cov.nopFills,
+		"catchups":            r.cov.catchUps,
+		"snapshot-installs":   r.cov.snapshotInstalls,
+		paxos.CoverageRefused: r.cov.refused,
 	}
 }
 
@@ -538,15 +531,27 @@ func (r *Replica) Ready() paxos.Ready {
 	return rd
 }
 
-// Step implements paxos.Replica.
+// Step implements paxos.Replica. A refused message (an error wrapping
+// paxos.ErrMalformed) is counted under paxos.CoverageRefused.
 func (r *Replica) Step(msg paxos.Message) error {
+	err := r.step(msg)
+	if err != nil {
+		r.cov.refused++
+	}
+	return err
+}
+
+func (r *Replica) step(msg paxos.Message) error {
 	if msg.To != r.me {
-		return fmt.Errorf("%w: addressed to %d, this is replica %d", ErrMalformed, msg.To, r.me)
+		return fmt.Errorf("%w: addressed to %d, this is replica %d", paxos.ErrMalformed, msg.To, r.me)
 	}
 	if msg.From < 0 || int(msg.From) >= r.n || msg.From == r.me {
-		return fmt.Errorf("%w: sender %d is not another replica of 0..%d", ErrMalformed, msg.From, r.n-1)
+		return fmt.Errorf("%w: sender %d is not another replica of 0..%d", paxos.ErrMalformed, msg.From, r.n-1)
 	}
 	from := msg.From
+	if err := r.checkBallots(from, msg.Body); err != nil {
+		return err
+	}
 	r.heard[from] = r.ticks
 	if handled, err := r.rebuildStep(from, msg.Body); handled {
 		return err
@@ -571,24 +576,147 @@ func (r *Replica) Step(msg paxos.Message) error {
 	case Forward:
 		return r.onForward(from, m)
 	case CatchUp:
-		return r.onCatchUp(m)
+		return r.onCatchUp(from, m)
 	case InstallSnapshot:
-		r.onInstallSnapshot(m)
+		r.onInstallSnapshot(from, m)
 	default:
-		return fmt.Errorf("%w: unexpected body %T from %d", ErrMalformed, msg.Body, from)
+		return fmt.Errorf("%w: unexpected body %T from %d", paxos.ErrMalformed, msg.Body, from)
 	}
 	return nil
 }
 
+// ahead is how far beyond its execution point this replica stores a slot.
+// A leader keeps at most Window slots in flight past its own execution
+// point, a new leader takes over what its phase-1 quorum holds (at most a
+// snapshot interval and a window past the snapshot it may install), and a
+// catch-up answer carries maxCatchUp slots; the bound is twice the sum. A
+// message naming a slot further ahead is refused as malformed before
+// anything is allocated for it: a correct follower that far behind first
+// catches up through the leader's CatchUp and InstallSnapshot, which the
+// heartbeat replies trigger.
+func (r *Replica) ahead() uint64 {
+	return 4*uint64(r.cfg.Window) + 2*r.every + 2*maxCatchUp
+}
+
+// horizon is the highest slot this replica stores a value for.
+func (r *Replica) horizon() uint64 {
+	h := r.executed + r.ahead()
+	if h < r.executed {
+		return ^uint64(0)
+	}
+	return h
+}
+
 func (r *Replica) checkSlot(slot uint64, cmds []paxos.Command) error {
 	if slot == 0 {
-		return fmt.Errorf("%w: slot 0 (slots start at 1)", ErrMalformed)
+		return fmt.Errorf("%w: slot 0 (slots start at 1)", paxos.ErrMalformed)
 	}
-	if slot > r.executed+maxAhead {
-		return fmt.Errorf("%w: slot %d is more than %d slots beyond execution point %d", ErrMalformed, slot, maxAhead, r.executed)
+	if slot > r.horizon() {
+		return fmt.Errorf("%w: slot %d is more than %d slots beyond execution point %d (Config.Window=%d); a replica that far behind catches up first",
+			paxos.ErrMalformed, slot, r.ahead(), r.executed, r.cfg.Window)
 	}
 	if len(cmds) == 0 {
-		return fmt.Errorf("%w: slot %d carries no command", ErrMalformed, slot)
+		return fmt.Errorf("%w: slot %d carries no command", paxos.ErrMalformed, slot)
+	}
+	if len(cmds) > r.cfg.Batch {
+		return fmt.Errorf("%w: %d commands for slot %d, more than Config.Batch=%d; every replica must run with the same Batch", paxos.ErrMalformed, len(cmds), slot, r.cfg.Batch)
+	}
+	return nil
+}
+
+// checkBallot refuses a ballot naming no replica of the cluster, or a
+// round no correct replica reaches (see paxos.MaxRound).
+func (r *Replica) checkBallot(b Ballot) error {
+	if b.Node < 0 || int(b.Node) >= r.n || b.Round > paxos.MaxRound {
+		return fmt.Errorf("%w: ballot %v names replica %d of 0..%d or a round above %d", paxos.ErrMalformed, b, b.Node, r.n-1, uint64(paxos.MaxRound))
+	}
+	return nil
+}
+
+// maxSlotNumber bounds the slot numbers a peer may report beyond this
+// replica's window: a snapshot's index (a snapshot may be far ahead of this
+// replica, that is what it is for) and a candidate's commit point. No run
+// executes 2^62 slots, and beyond that slot arithmetic would overflow.
+const maxSlotNumber = 1 << 62
+
+func checkSnapshot(s Snapshot) error {
+	if s.Index > maxSlotNumber {
+		return fmt.Errorf("%w: snapshot at slot %d, above %d", paxos.ErrMalformed, s.Index, uint64(maxSlotNumber))
+	}
+	return nil
+}
+
+// checkBallots validates every ballot a message carries, and the sizes of
+// its lists, before any handler looks at it.
+func (r *Replica) checkBallots(from paxos.NodeID, body any) error {
+	var bs []Ballot
+	switch m := body.(type) {
+	case Prepare:
+		if m.Commit > maxSlotNumber {
+			return fmt.Errorf("%w: prepare with commit point %d, above %d", paxos.ErrMalformed, m.Commit, uint64(maxSlotNumber))
+		}
+		bs = []Ballot{m.Ballot}
+	case Promise:
+		if m.Snapshot != nil {
+			if err := checkSnapshot(*m.Snapshot); err != nil {
+				return err
+			}
+		}
+		if len(m.Entries) > 2*int(min(r.ahead(), 1<<30)) {
+			return fmt.Errorf("%w: promise with %d entries, more than a window holds", paxos.ErrMalformed, len(m.Entries))
+		}
+		bs = []Ballot{m.Ballot}
+		for _, e := range m.Entries {
+			bs = append(bs, e.Ballot)
+		}
+	case Accept:
+		bs = []Ballot{m.Ballot}
+	case Accepted:
+		bs = []Ballot{m.Ballot}
+	case Commit:
+		if m.Ballot.Node != from {
+			return fmt.Errorf("%w: commit for ballot %v sent by %d, not by that ballot's leader", paxos.ErrMalformed, m.Ballot, from)
+		}
+		bs = []Ballot{m.Ballot}
+	case Nack:
+		bs = []Ballot{m.Promised}
+	case Heartbeat:
+		bs = []Ballot{m.Ballot}
+	case HeartbeatReply:
+		if m.Tick > r.ticks {
+			return fmt.Errorf("%w: heartbeat reply echoes tick %d, this replica is at tick %d", paxos.ErrMalformed, m.Tick, r.ticks)
+		}
+		bs = []Ballot{m.Ballot}
+	case Forward:
+		if len(m.Cmds) > r.fwdCap {
+			return fmt.Errorf("%w: forward of %d commands, more than max(Window, Batch)=%d", paxos.ErrMalformed, len(m.Cmds), r.fwdCap)
+		}
+	case CatchUp:
+		if m.Ballot.Node != from {
+			return fmt.Errorf("%w: catch-up for ballot %v sent by %d, not by that ballot's leader", paxos.ErrMalformed, m.Ballot, from)
+		}
+		if len(m.Entries) > maxCatchUp {
+			return fmt.Errorf("%w: catch-up with %d entries, at most %d", paxos.ErrMalformed, len(m.Entries), maxCatchUp)
+		}
+		bs = []Ballot{m.Ballot}
+		for _, e := range m.Entries {
+			bs = append(bs, e.Ballot)
+		}
+	case InstallSnapshot:
+		if m.Ballot.Node != from {
+			return fmt.Errorf("%w: snapshot for ballot %v sent by %d, not by that ballot's leader", paxos.ErrMalformed, m.Ballot, from)
+		}
+		if err := checkSnapshot(m.Snapshot); err != nil {
+			return err
+		}
+		bs = []Ballot{m.Ballot}
+	case RebuildInfo:
+		bs = []Ballot{m.Promised}
+	}
+	for _, b := range bs {
+		if err := r.checkBallot(b); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -641,7 +769,7 @@ func (r *Replica) observe(b Ballot) {
 
 func (r *Replica) onPrepare(from paxos.NodeID, m Prepare) error {
 	if m.Ballot.Node != from {
-		return fmt.Errorf("%w: prepare for ballot %v sent by %d", ErrMalformed, m.Ballot, from)
+		return fmt.Errorf("%w: prepare for ballot %v sent by %d", paxos.ErrMalformed, m.Ballot, from)
 	}
 	if m.Ballot.Less(r.promised) {
 		r.send(from, Nack{Promised: r.promised})
@@ -664,7 +792,7 @@ func (r *Replica) onPrepare(from paxos.NodeID, m Prepare) error {
 		s := r.snap
 		p.Snapshot = &s
 	}
-	for s := from0 + 1; s <= r.lastSlot(); s++ {
+	for s := from0 + 1; from0 < r.lastSlot() && s <= r.lastSlot(); s++ {
 		e := r.at(s)
 		if e.cmds != nil {
 			p.Entries = append(p.Entries, Entry{Slot: s, Ballot: e.ballot, Cmds: e.cmds, Committed: e.committed})
@@ -872,7 +1000,7 @@ func (r *Replica) onAccept(from paxos.NodeID, m Accept) error {
 		return err
 	}
 	if m.Ballot.Node != from {
-		return fmt.Errorf("%w: accept for ballot %v sent by %d", ErrMalformed, m.Ballot, from)
+		return fmt.Errorf("%w: accept for ballot %v sent by %d", paxos.ErrMalformed, m.Ballot, from)
 	}
 	if r.refusesAccept(m.Ballot) {
 		r.send(from, Nack{Promised: r.promised})
@@ -1008,7 +1136,7 @@ func (r *Replica) heartbeat() {
 
 func (r *Replica) onHeartbeat(from paxos.NodeID, m Heartbeat) error {
 	if m.Ballot.Node != from {
-		return fmt.Errorf("%w: heartbeat for ballot %v sent by %d", ErrMalformed, m.Ballot, from)
+		return fmt.Errorf("%w: heartbeat for ballot %v sent by %d", paxos.ErrMalformed, m.Ballot, from)
 	}
 	if m.Ballot.Less(r.promised) {
 		r.send(from, Nack{Promised: r.promised})
@@ -1048,14 +1176,18 @@ func (r *Replica) sendCatchUp(to paxos.NodeID, theirs uint64) {
 	r.send(to, c)
 }
 
-func (r *Replica) onCatchUp(m CatchUp) error {
+// onCatchUp learns the committed entries of a CatchUp. A stale one is
+// answered with a Nack to its sender (the leader whose ballot it carries;
+// never to the ballot's node, which a forged message could make this
+// replica itself).
+func (r *Replica) onCatchUp(from paxos.NodeID, m CatchUp) error {
 	for _, e := range m.Entries {
 		if err := r.checkSlot(e.Slot, e.Cmds); err != nil {
 			return err
 		}
 	}
 	if m.Ballot.Less(r.promised) {
-		r.send(m.Ballot.Node, Nack{Promised: r.promised})
+		r.send(from, Nack{Promised: r.promised})
 		return nil
 	}
 	r.observe(m.Ballot)
@@ -1065,9 +1197,9 @@ func (r *Replica) onCatchUp(m CatchUp) error {
 	return nil
 }
 
-func (r *Replica) onInstallSnapshot(m InstallSnapshot) {
+func (r *Replica) onInstallSnapshot(from paxos.NodeID, m InstallSnapshot) {
 	if m.Ballot.Less(r.promised) {
-		r.send(m.Ballot.Node, Nack{Promised: r.promised})
+		r.send(from, Nack{Promised: r.promised})
 		return
 	}
 	r.observe(m.Ballot)
@@ -1077,7 +1209,7 @@ func (r *Replica) onInstallSnapshot(m InstallSnapshot) {
 
 func (r *Replica) onForward(from paxos.NodeID, m Forward) error {
 	if len(m.Cmds) == 0 {
-		return fmt.Errorf("%w: empty forward from %d", ErrMalformed, from)
+		return fmt.Errorf("%w: empty forward from %d", paxos.ErrMalformed, from)
 	}
 	switch {
 	case r.role != follower:

@@ -107,7 +107,7 @@ func (r *Replica) rebuildStep(from paxos.NodeID, body any) (bool, error) {
 			return true, err
 		}
 		if m.Ballot.Node != from {
-			return true, fmt.Errorf("%w: accept for ballot %v sent by %d", ErrMalformed, m.Ballot, from)
+			return true, fmt.Errorf("%w: accept for ballot %v sent by %d", paxos.ErrMalformed, m.Ballot, from)
 		}
 		if !m.Ballot.Less(r.promised) {
 			r.observe(m.Ballot) // who leads; no vote

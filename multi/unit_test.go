@@ -68,7 +68,7 @@ func TestMalformedMessages(t *testing.T) {
 		{From: 0, To: 1, Body: multi.CatchUp{Ballot: b, Entries: []multi.Entry{{Slot: 2}}}},
 	} {
 		err := r.Step(m)
-		require.ErrorIs(t, err, multi.ErrMalformed, "%+v", m)
+		require.ErrorIs(t, err, paxos.ErrMalformed, "%+v", m)
 	}
 	// Still usable.
 	require.NoError(t, r.Step(paxos.Message{From: 0, To: 1, Body: multi.Accept{Ballot: b, Slot: 1, Cmds: []paxos.Command{put(1, 1, "a", "b")}}}))

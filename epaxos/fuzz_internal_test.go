@@ -1,0 +1,43 @@
+package epaxos
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/fuzzin"
+)
+
+// FuzzStep is fuzzin.Drive (arbitrary messages from arbitrary peers, ticks,
+// proposals; no panic, well-formed Readys) over one EPaxos replica, thrifty
+// or not, checking that memory stays bounded by the window: no input takes any replica's row beyond the
+// horizon it had before the input, give or take the Window instances a
+// proposal may start (so one message creates at most ahead instances per
+// row, where the probe's forged Commit created 200,000).
+func FuzzStep(f *testing.F) {
+	fuzzin.AddSeeds(f)
+	samples := fuzzin.Samples("epaxos.")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in := fuzzin.New(data)
+		n := 3 + 2*in.Intn(2)
+		cfg := paxos.Config{N: n, ID: paxos.NodeID(in.Intn(n)), Window: 4, Batch: 2, RetryTicks: 2, Thrifty: in.Bool(), Seed: 1}
+		r, err := NewWithOptions(cfg, Options{})
+		require.NoError(t, err)
+		before := make([]uint64, n)
+		horizons := func() {
+			for q := range before {
+				before[q] = r.horizon(paxos.NodeID(q))
+			}
+		}
+		require.NoError(t, in.Drive(r, n, cfg.Batch, 300, samples, horizons, func(int) error {
+			for q, h := range before {
+				if r.maxSlot[q] > h+uint64(cfg.Window) {
+					return fmt.Errorf("row %d reaches slot %d, beyond the horizon %d", q, r.maxSlot[q], h)
+				}
+			}
+			return nil
+		}))
+	})
+}
