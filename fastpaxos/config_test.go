@@ -86,7 +86,7 @@ func TestBadMessages(t *testing.T) {
 		{From: 1, To: 0, Body: fastpaxos.Recover{Slot: 1}},
 		{From: 1, To: 0, Body: "hello"},
 	} {
-		assert.ErrorIs(t, r.Step(m), fastpaxos.ErrMessage, "%+v", m)
+		assert.ErrorIs(t, r.Step(m), paxos.ErrMalformed, "%+v", m)
 	}
 	r.Propose(paxos.Command{Client: 1, Seq: 1, Op: paxos.OpPut, Key: "k", Value: "v"})
 	assert.NotEmpty(t, r.Ready().Messages)

@@ -11,11 +11,6 @@ import (
 	"github.com/paxos-lab/paxos/quorum"
 )
 
-// ErrMessage is wrapped by every error Step returns for a malformed message
-// or one not meant for this replica. The message is dropped; the replica
-// stays usable.
-var ErrMessage = errors.New("fastpaxos: bad message")
-
 // ErrRestore is wrapped by errors about records New cannot restore from.
 var ErrRestore = errors.New("fastpaxos: cannot restore")
 
@@ -334,10 +329,10 @@ func (r *Replica) Tick() {
 // Step implements paxos.Replica.
 func (r *Replica) Step(msg paxos.Message) error {
 	if msg.To != r.id {
-		return fmt.Errorf("%w: message for replica %d delivered to %d", ErrMessage, msg.To, r.id)
+		return fmt.Errorf("%w: message for replica %d delivered to %d", paxos.ErrMalformed, msg.To, r.id)
 	}
 	if msg.From < 0 || int(msg.From) >= r.n {
-		return fmt.Errorf("%w: sender %d outside 0..%d", ErrMessage, msg.From, r.n-1)
+		return fmt.Errorf("%w: sender %d outside 0..%d", paxos.ErrMalformed, msg.From, r.n-1)
 	}
 	err := r.handle(msg.From, msg.Body)
 	r.drain()
@@ -398,34 +393,34 @@ func (r *Replica) handle(from paxos.NodeID, body any) error {
 		r.onAny(from, m)
 	case Propose:
 		if m.Slot == 0 || len(m.Value) == 0 {
-			return fmt.Errorf("%w: propose for slot %d with %d commands", ErrMessage, m.Slot, len(m.Value))
+			return fmt.Errorf("%w: propose for slot %d with %d commands", paxos.ErrMalformed, m.Slot, len(m.Value))
 		}
 		r.onPropose(from, m)
 	case Accept:
 		if m.Slot == 0 || len(m.Value) == 0 {
-			return fmt.Errorf("%w: accept for slot %d with %d commands", ErrMessage, m.Slot, len(m.Value))
+			return fmt.Errorf("%w: accept for slot %d with %d commands", paxos.ErrMalformed, m.Slot, len(m.Value))
 		}
 		r.onAccept(from, m)
 	case Voted:
 		if m.Vote.Slot == 0 || m.Vote.Ballot.IsZero() || len(m.Vote.Value) == 0 {
-			return fmt.Errorf("%w: vote for slot %d at %v with %d commands", ErrMessage, m.Vote.Slot, m.Vote.Ballot, len(m.Vote.Value))
+			return fmt.Errorf("%w: vote for slot %d at %v with %d commands", paxos.ErrMalformed, m.Vote.Slot, m.Vote.Ballot, len(m.Vote.Value))
 		}
 		r.onVoted(from, m.Vote)
 	case Recover:
 		if m.Slot == 0 || m.Ballot.Sub == 0 {
-			return fmt.Errorf("%w: recover for slot %d at %v", ErrMessage, m.Slot, m.Ballot)
+			return fmt.Errorf("%w: recover for slot %d at %v", paxos.ErrMalformed, m.Slot, m.Ballot)
 		}
 		r.onRecover(from, m)
 	case Report:
 		if m.Vote.Slot == 0 || m.Ballot.Sub == 0 {
-			return fmt.Errorf("%w: report for slot %d at %v", ErrMessage, m.Vote.Slot, m.Ballot)
+			return fmt.Errorf("%w: report for slot %d at %v", paxos.ErrMalformed, m.Vote.Slot, m.Ballot)
 		}
 		r.onReport(from, m)
 	case Nack:
 		r.onNack(m)
 	case Commit:
 		if m.Slot == 0 || len(m.Value) == 0 {
-			return fmt.Errorf("%w: commit for slot %d with %d commands", ErrMessage, m.Slot, len(m.Value))
+			return fmt.Errorf("%w: commit for slot %d with %d commands", paxos.ErrMalformed, m.Slot, len(m.Value))
 		}
 		r.learn(m.Slot, m.Value, m.Fast, false)
 	case Forward:
@@ -439,7 +434,7 @@ func (r *Replica) handle(from paxos.NodeID, body any) error {
 			}
 		}
 	default:
-		return fmt.Errorf("%w: unexpected message type %T", ErrMessage, body)
+		return fmt.Errorf("%w: unexpected message type %T", paxos.ErrMalformed, body)
 	}
 	return nil
 }
