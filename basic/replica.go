@@ -91,7 +91,7 @@ type Replica struct {
 	n     int
 	q     quorum.System
 	rng   *rand.Rand
-	store *kv.Store
+	store *kv.Executor
 
 	now   int64
 	slots map[uint64]*slot
@@ -183,7 +183,7 @@ func newReplica(cfg paxos.Config, bug bugs) (*Replica, error) {
 		n:       cfg.N,
 		q:       q,
 		rng:     cfg.Rand(),
-		store:   kv.New(),
+		store:   kv.NewExecutor(cfg),
 		slots:   map[uint64]*slot{},
 		waiting: map[paxos.CommandID]struct{}{},
 	}
@@ -266,10 +266,14 @@ func (r *Replica) ID() paxos.NodeID { return r.id }
 // is answered at once from the deduplication table; one already in flight
 // here is not proposed twice.
 func (r *Replica) Propose(cmd paxos.Command) {
+	if err := r.store.Check(cmd); err != nil {
+		r.rd.Executed = append(r.rd.Executed, paxos.Refused(cmd, err))
+		return
+	}
 	if cmd.Client != 0 {
 		id := cmd.ID()
-		if out, done := r.store.Executed(id); done {
-			r.rd.Executed = append(r.rd.Executed, paxos.Execution{Command: cmd, Output: out, Duplicate: true})
+		if ex, done := r.store.Executed(cmd); done {
+			r.rd.Executed = append(r.rd.Executed, ex)
 			r.rd.Committed = append(r.rd.Committed, paxos.Commit{ID: id, Path: paxos.PathClassic})
 			return
 		}

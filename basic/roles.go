@@ -344,4 +344,4 @@ func (l *Learner) Learn(v []paxos.Command) bool {
 func (l *Learner) Value() ([]paxos.Command, bool) { return l.value, l.learned }
 
 // sameValue reports whether two values are the same commands in the same order.
-func sameValue(a, b []paxos.Command) bool { return slices.Equal(a, b) }
+func sameValue(a, b []paxos.Command) bool { return slices.EqualFunc(a, b, paxos.Command.Equal) }

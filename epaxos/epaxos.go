@@ -258,7 +258,8 @@ type Replica struct {
 	sentExec  []uint64
 
 	index       map[string]*keyIndex
-	store       *kv.Store
+	lookupBuf   []*keyIndex // scratch for lookup (conflicts.go)
+	store       *kv.Executor
 	pendingExec map[paxos.Instance]*instance
 	candidates  []*instance               // committed instances to try to execute
 	waiters     map[*instance][]*instance // uncommitted instance -> instances blocked on it
@@ -344,7 +345,7 @@ func NewWithOptions(cfg paxos.Config, opts Options) (*Replica, error) {
 		execUpTo: make([]uint64, cfg.N), gcUpTo: make([]uint64, cfg.N),
 		peerExec: make([][]uint64, cfg.N), peerStuck: make([][]uint64, cfg.N), nextSlot: 1,
 		lastHeard: make([]uint64, cfg.N), answered: make([]uint64, cfg.N),
-		index: map[string]*keyIndex{}, store: kv.New(),
+		index: map[string]*keyIndex{}, store: kv.NewExecutor(cfg),
 		pendingExec: map[paxos.Instance]*instance{}, uncommitted: map[paxos.Instance]*instance{},
 		waiters: map[*instance][]*instance{}, open: make([][]uint64, cfg.N), openDead: make([]int, cfg.N),
 	}
@@ -420,9 +421,13 @@ func (r *Replica) FastQuorum() int { return r.fq }
 // already executed here (a client's retry) is answered at once from the
 // store, reported as a Duplicate execution.
 func (r *Replica) Propose(cmd paxos.Command) {
+	if err := r.store.Check(cmd); err != nil {
+		r.ready.Executed = append(r.ready.Executed, paxos.Refused(cmd, err))
+		return
+	}
 	if cmd.Client != 0 && !cmd.IsNop() {
-		if out, done := r.store.Executed(cmd.ID()); done {
-			r.ready.Executed = append(r.ready.Executed, paxos.Execution{Command: cmd, Output: out, Duplicate: true})
+		if ex, done := r.store.Executed(cmd); done {
+			r.ready.Executed = append(r.ready.Executed, ex)
 			return
 		}
 	}
@@ -711,30 +716,28 @@ func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, dep
 		if c.IsNop() {
 			continue
 		}
-		ki := r.index[c.Key]
-		if ki == nil {
-			continue
-		}
-		ms := ki.writeSeq
-		if c.Writes() && ki.readSeq > ms {
-			ms = ki.readSeq
-		}
-		if ms+1 > seq {
-			seq = ms + 1
-		}
-		for q := 0; q < r.n; q++ {
-			d := ki.write[q]
-			if c.Writes() && ki.read[q] > d && !r.planted.writeIgnoresReads {
-				d = ki.read[q]
+		for _, ki := range r.lookup(c) {
+			ms := ki.writeSeq
+			if c.Writes() && ki.readSeq > ms {
+				ms = ki.readSeq
 			}
-			if q == int(id.Replica) && d == id.Slot {
-				d = 0
-				if prev != nil {
-					d = prev[q]
+			if ms+1 > seq {
+				seq = ms + 1
+			}
+			for q := 0; q < r.n; q++ {
+				d := ki.write[q]
+				if c.Writes() && ki.read[q] > d && !r.planted.writeIgnoresReads {
+					d = ki.read[q]
 				}
-			}
-			if d > out[q] {
-				out[q] = d
+				if q == int(id.Replica) && d == id.Slot {
+					d = 0
+					if prev != nil {
+						d = prev[q]
+					}
+				}
+				if d > out[q] {
+					out[q] = d
+				}
 			}
 		}
 	}
@@ -751,14 +754,17 @@ func (r *Replica) indexCmds(id paxos.Instance, cmds []paxos.Command, seq uint64)
 		if c.IsNop() {
 			continue
 		}
-		ki := r.key(c.Key)
-		q := id.Replica
-		if c.Writes() {
-			ki.write[q] = max(ki.write[q], id.Slot)
-			ki.writeSeq = max(ki.writeSeq, seq)
-		} else {
-			ki.read[q] = max(ki.read[q], id.Slot)
-			ki.readSeq = max(ki.readSeq, seq)
+		var one [1]string
+		for _, k := range touched(c, &one) {
+			ki := r.key(k)
+			q := id.Replica
+			if c.Writes() {
+				ki.write[q] = max(ki.write[q], id.Slot)
+				ki.writeSeq = max(ki.writeSeq, seq)
+			} else {
+				ki.read[q] = max(ki.read[q], id.Slot)
+				ki.readSeq = max(ki.readSeq, seq)
+			}
 		}
 	}
 }
@@ -791,7 +797,7 @@ func (r *Replica) flush(partial bool) {
 		cmds := make([]paxos.Command, 0, k)
 		for _, c := range r.batch[i : i+k] {
 			if c.Client != 0 && !c.IsNop() {
-				if _, done := r.store.Executed(c.ID()); done {
+				if _, done := r.store.Executed(c); done {
 					continue
 				}
 			}
@@ -1160,7 +1166,7 @@ func sameCommands(a, b []paxos.Command) bool {
 		return false
 	}
 	for i := range a {
-		if a[i] != b[i] {
+		if !a[i].Equal(b[i]) {
 			return false
 		}
 	}

@@ -140,7 +140,6 @@ import (
 	"slices"
 
 	"github.com/paxos-lab/paxos"
-	"github.com/paxos-lab/paxos/kv"
 	"github.com/paxos-lab/paxos/quorum"
 )
 
@@ -450,16 +449,17 @@ func (r *Replica) findConflict(m TryPreAccept) (paxos.Instance, bool, bool) {
 			if c.IsNop() {
 				continue
 			}
-			ki := r.index[c.Key]
-			if ki == nil || ki.execWrite == nil {
-				continue
-			}
-			e := ki.execWrite[q]
-			if c.Writes() {
-				e = max(e, ki.execRead[q])
-			}
-			if e > m.Deps[q] {
-				return paxos.Instance{Replica: paxos.NodeID(q), Slot: e}, true, true
+			for _, ki := range r.lookup(c) {
+				if ki.execWrite == nil {
+					continue
+				}
+				e := ki.execWrite[q]
+				if c.Writes() {
+					e = max(e, ki.execRead[q])
+				}
+				if e > m.Deps[q] {
+					return paxos.Instance{Replica: paxos.NodeID(q), Slot: e}, true, true
+				}
 			}
 		}
 		for _, s := range r.open[q] {
@@ -485,7 +485,7 @@ func (r *Replica) findConflict(m TryPreAccept) (paxos.Instance, bool, bool) {
 func interferes(a, b []paxos.Command) bool {
 	for _, x := range a {
 		for _, y := range b {
-			if kv.Interferes(x, y) {
+			if paxos.Interferes(x, y) {
 				return true
 			}
 		}

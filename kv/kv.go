@@ -15,12 +15,8 @@ import (
 
 // Interferes reports whether the order of a and b matters: they touch the
 // same key and at least one of them writes. Nops interfere with nothing.
-func Interferes(a, b paxos.Command) bool {
-	if a.IsNop() || b.IsNop() || a.Key != b.Key {
-		return false
-	}
-	return a.Writes() || b.Writes()
-}
+// It is paxos.Interferes, which also covers application commands.
+func Interferes(a, b paxos.Command) bool { return paxos.Interferes(a, b) }
 
 // RetainOutputs is how many of a client's executed seqs below its newest
 // contiguous one keep their outputs for retries. A client may have at most
@@ -179,6 +175,9 @@ type Snapshot struct {
 	Data     map[string]string  `msgpack:"d"`
 	Sessions map[uint64]session `msgpack:"s"`
 	Applied  uint64             `msgpack:"a"`
+	// App, when set, is an application state machine's snapshot with its
+	// sessions (paxos.Sessions), and the fields above are empty.
+	App []byte `msgpack:"x,omitempty"`
 }
 
 // Snapshot returns a deep copy of the store's state.
