@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -134,9 +135,9 @@ type result struct {
 // clientSession: every seq <= Low executed; Above holds executed seqs above
 // Low; Recent holds the non-empty results of seqs in (Low-RetainOutputs, Low].
 type clientSession struct {
-	Low    uint64            `msgpack:"l"`
-	Above  map[uint64]result `msgpack:"a,omitempty"`
-	Recent map[uint64]result `msgpack:"r,omitempty"`
+	Low    uint64
+	Above  map[uint64]result
+	Recent map[uint64]result
 }
 
 // NewSessions wraps sm in empty sessions.
@@ -231,22 +232,57 @@ func (s *Sessions) record(client, seq uint64, res result) {
 	}
 }
 
-// sessionsSnapshot is the encoded form of Sessions.
+// sessionsSnapshot is the encoded form of Sessions: every map as a list
+// sorted by key, so the same state always gives the same bytes.
 type sessionsSnapshot struct {
-	Clients map[uint64]*clientSession `msgpack:"c"`
-	State   []byte                    `msgpack:"s"`
+	Clients []clientEntry `msgpack:"c"`
+	State   []byte        `msgpack:"s"`
+}
+
+type clientEntry struct {
+	ID     uint64      `msgpack:"i"`
+	Low    uint64      `msgpack:"l"`
+	Above  []seqResult `msgpack:"a,omitempty"`
+	Recent []seqResult `msgpack:"r,omitempty"`
+}
+
+type seqResult struct {
+	Seq uint64 `msgpack:"q"`
+	result
+}
+
+func sortedResults(m map[uint64]result) []seqResult {
+	var out []seqResult
+	for _, q := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, seqResult{Seq: q, result: m[q]})
+	}
+	return out
+}
+
+func resultMap(l []seqResult) map[uint64]result {
+	if len(l) == 0 {
+		return nil
+	}
+	m := make(map[uint64]result, len(l))
+	for _, e := range l {
+		m[e.Seq] = e.result
+	}
+	return m
 }
 
 // Snapshot returns the sessions and the state machine's snapshot as bytes.
 func (s *Sessions) Snapshot() []byte {
-	var buf bytes.Buffer
-	enc := msgpack.NewEncoder(&buf)
-	enc.SetSortMapKeys(true) // the same state gives the same bytes
-	if err := enc.Encode(&sessionsSnapshot{Clients: s.clients, State: s.sm.Snapshot()}); err != nil {
+	snap := sessionsSnapshot{State: s.sm.Snapshot()}
+	for _, id := range slices.Sorted(maps.Keys(s.clients)) {
+		cs := s.clients[id]
+		snap.Clients = append(snap.Clients, clientEntry{ID: id, Low: cs.Low, Above: sortedResults(cs.Above), Recent: sortedResults(cs.Recent)})
+	}
+	b, err := msgpack.Marshal(&snap)
+	if err != nil {
 		// Integers, strings and bytes always encode; this is a bug here.
 		panic(fmt.Sprintf("paxos: encode sessions snapshot: %v", err))
 	}
-	return buf.Bytes()
+	return b
 }
 
 // Restore replaces the sessions and the state machine's state with a
@@ -259,15 +295,10 @@ func (s *Sessions) Restore(data []byte) error {
 	if err := s.sm.Restore(snap.State); err != nil {
 		return fmt.Errorf("restore state machine: %w", err)
 	}
-	if snap.Clients == nil {
-		snap.Clients = map[uint64]*clientSession{}
+	s.clients = make(map[uint64]*clientSession, len(snap.Clients))
+	for _, e := range snap.Clients {
+		s.clients[e.ID] = &clientSession{Low: e.Low, Above: resultMap(e.Above), Recent: resultMap(e.Recent)}
 	}
-	for c, cs := range snap.Clients {
-		if cs == nil {
-			delete(snap.Clients, c)
-		}
-	}
-	s.clients = snap.Clients
 	return nil
 }
 
@@ -277,3 +308,7 @@ func (c Command) Equal(d Command) bool {
 	return c.Client == d.Client && c.Seq == d.Seq && c.Op == d.Op && c.Key == d.Key && c.Value == d.Value &&
 		c.ReadOnly == d.ReadOnly && bytes.Equal(c.Payload, d.Payload) && slices.Equal(c.Keys, d.Keys)
 }
+
+// Valid reports whether o is a known operation (Nop, Get, Put or App).
+// Message handlers refuse commands with any other Op.
+func (o Op) Valid() bool { return o <= OpApp }

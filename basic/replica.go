@@ -746,7 +746,7 @@ func (r *Replica) checkValue(s uint64, v []paxos.Command) error {
 		return fmt.Errorf("%w: empty value for slot %d", ErrMessage, s)
 	}
 	for _, c := range v {
-		if c.Op > paxos.OpPut {
+		if !c.Op.Valid() {
 			return fmt.Errorf("%w: command with unknown op %d in slot %d", ErrMessage, c.Op, s)
 		}
 	}
