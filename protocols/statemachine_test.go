@@ -135,3 +135,71 @@ func TestApplicationStateMachineOnEveryProtocol(t *testing.T) {
 		})
 	}
 }
+
+func appCmd(client, seq uint64, payload string, readOnly bool, keys ...string) paxos.Command {
+	return paxos.Command{Client: client, Seq: seq, Op: paxos.OpApp, Payload: []byte(payload), Keys: keys, ReadOnly: readOnly}
+}
+
+// TestMultiPaxosLeaseServesReadOnlyApplicationCommands: under a lease the
+// leader answers a ReadOnly application command from its state, without a
+// round; a write, and a read at a follower, go through the log.
+func TestMultiPaxosLeaseServesReadOnlyApplicationCommands(t *testing.T) {
+	s, err := sim.New(sim.Config{Protocol: "multi", N: 3, Record: true,
+		Replica: paxos.Config{StateMachine: newLedger, InitialLeader: 0, LeaseTicks: 6}})
+	require.NoError(t, err)
+	require.NoError(t, s.Propose(0, appCmd(1, 1, "+1", false, "a")))
+	s.Run(200 * time.Millisecond)
+	require.NoError(t, s.Propose(0, appCmd(1, 2, "?", true)))
+	require.NoError(t, s.Propose(1, appCmd(1, 3, "?", true)))
+	s.Run(400 * time.Millisecond)
+	got := map[paxos.NodeID]paxos.Execution{}
+	for _, ex := range s.Executions() {
+		if ex.Command.Seq >= 2 && (ex.Replica == 0) == (ex.Command.Seq == 2) {
+			got[ex.Replica] = ex.Execution
+		}
+	}
+	assert.True(t, got[0].LocalRead, "the leader read locally")
+	assert.Equal(t, "1", got[0].Output)
+	assert.False(t, got[1].LocalRead, "a follower has no lease")
+	assert.Equal(t, "1", got[1].Output)
+}
+
+// TestEPaxosOrdersByDeclaredKeys: EPaxos makes a command depend on earlier
+// writes to any of its keys, never a read on a read, and a command naming
+// no keys on everything.
+func TestEPaxosOrdersByDeclaredKeys(t *testing.T) {
+	s, err := sim.New(sim.Config{Protocol: "epaxos", N: 3, Record: true, Replica: paxos.Config{StateMachine: newLedger}})
+	require.NoError(t, err)
+	steps := []struct {
+		at  paxos.NodeID
+		cmd paxos.Command
+	}{
+		{0, appCmd(1, 1, "+w", false, "b")},    // seq 1: a write to b
+		{1, appCmd(2, 1, "?", true, "a")},      // seq 1 of client 2: a read of a
+		{2, appCmd(3, 1, "?", true, "a")},      // a read of a: no dependency on the other read
+		{0, appCmd(1, 2, "+x", false, "z")},    // a write to z only
+		{1, appCmd(2, 2, "?", true, "a", "b")}, // reads a and b: depends on the write to b
+		{2, appCmd(3, 2, "?", true)},           // reads everything: depends on every write
+	}
+	for _, st := range steps {
+		require.NoError(t, s.Propose(st.at, st.cmd))
+		s.Run(s.Now() + 300*time.Millisecond)
+	}
+	inst := map[paxos.CommandID]paxos.Instance{}
+	deps := map[paxos.CommandID][]uint64{}
+	for _, d := range s.Decisions() {
+		for _, c := range d.Commands {
+			inst[c.ID()], deps[c.ID()] = d.Instance, d.Deps
+		}
+	}
+	dependsOn := func(a, b paxos.Command) bool {
+		in := inst[b.ID()]
+		return deps[a.ID()][in.Replica] >= in.Slot
+	}
+	w, r1, r2, wz, rab, rall := steps[0].cmd, steps[1].cmd, steps[2].cmd, steps[3].cmd, steps[4].cmd, steps[5].cmd
+	require.Len(t, inst, len(steps))
+	assert.False(t, dependsOn(r2, r1), "a read never waits for a read")
+	assert.True(t, dependsOn(rab, w), "a read of a and b depends on the write to b")
+	assert.False(t, dependsOn(rab, wz), "nor on the write to z")
+	assert.True(t, dependsOn(rall, w) && dependsOn(rall, wz), "a command naming no keys depends on every write")
+}
