@@ -3,6 +3,7 @@ package protocols_test
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -202,4 +203,38 @@ func TestEPaxosOrdersByDeclaredKeys(t *testing.T) {
 	assert.True(t, dependsOn(rab, w), "a read of a and b depends on the write to b")
 	assert.False(t, dependsOn(rab, wz), "nor on the write to z")
 	assert.True(t, dependsOn(rall, w) && dependsOn(rall, wz), "a command naming no keys depends on every write")
+}
+
+// TestSimulatedClientsSendApplicationCommands: simulated clients with an
+// application workload, retrying across a crash, get each command's own
+// output (a retry carries the payload and keys too).
+func TestSimulatedClientsSendApplicationCommands(t *testing.T) {
+	for _, proto := range []string{"multi", "epaxos"} {
+		t.Run(proto, func(t *testing.T) {
+			s, err := sim.New(sim.Config{Protocol: proto, N: 3, Seed: 5, Record: true,
+				Replica: paxos.Config{StateMachine: newLedger, InitialLeader: 0}})
+			require.NoError(t, err)
+			for site := range 3 {
+				_, err := s.AddClient(sim.ClientConfig{Site: paxos.NodeID(site), Ops: 100, RetryTimeout: 300 * time.Millisecond,
+					Workload: sim.WorkloadFunc(func(rng *rand.Rand) paxos.Command {
+						k := []string{"a", "b", "c"}[rng.IntN(3)]
+						return appCmd(0, 0, fmt.Sprintf("+%d", rng.IntN(10)), false, k)
+					})})
+				require.NoError(t, err)
+			}
+			s.At(20*time.Millisecond, func() { _ = s.Crash(1) })
+			s.At(900*time.Millisecond, func() { _ = s.Restart(1) })
+			s.Run(20 * time.Second)
+			retried := 0
+			for _, o := range s.History() {
+				require.True(t, o.Done, "%+v", o)
+				assert.Empty(t, o.Err)
+				assert.True(t, strings.HasSuffix(o.Output, string(o.Payload[1:])), "%+v", o)
+				if o.Attempts > 1 {
+					retried++
+				}
+			}
+			assert.Positive(t, retried, "some commands were retried")
+		})
+	}
 }
