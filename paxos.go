@@ -33,6 +33,7 @@ const (
 	OpNop Op = iota // does nothing; fills a slot that must hold something
 	OpGet           // reads Key
 	OpPut           // writes Value to Key
+	OpApp           // an application command: Payload for the configured StateMachine (statemachine.go)
 )
 
 // String returns "nop", "get" or "put".
@@ -44,19 +45,33 @@ func (o Op) String() string {
 		return "get"
 	case OpPut:
 		return "put"
+	case OpApp:
+		return "app"
 	}
 	return fmt.Sprintf("op(%d)", uint8(o))
 }
 
-// Command is a client's key-value operation, identified by (Client, Seq).
-// A client numbers its commands 1, 2, 3, ...; a retry reuses the number, and
-// execution deduplicates by it so a retried command takes effect once.
+// Command is a client's operation, identified by (Client, Seq). A client
+// numbers its commands 1, 2, 3, ...; a retry reuses the number, and execution
+// deduplicates by it so a retried command takes effect once.
+//
+// A key-value command (the default kv state machine) uses Op, Key and Value.
+// An application command (Op == OpApp) carries an opaque Payload for the
+// configured StateMachine, plus the conflict information protocols order by:
+// the Keys it touches and whether it is ReadOnly (see Interferes).
 type Command struct {
 	Client uint64 `msgpack:"c"`
 	Seq    uint64 `msgpack:"s"`
 	Op     Op     `msgpack:"o"`
 	Key    string `msgpack:"k"`
 	Value  string `msgpack:"v"`
+	// Payload is an application command's input, opaque to the library.
+	Payload []byte `msgpack:"p,omitempty"`
+	// Keys names what an application command touches; none means the
+	// whole state (it interferes with every command).
+	Keys []string `msgpack:"ks,omitempty"`
+	// ReadOnly marks an application command that changes no state.
+	ReadOnly bool `msgpack:"ro,omitempty"`
 }
 
 // CommandID identifies a command: its client and that client's sequence number.
@@ -68,8 +83,9 @@ type CommandID struct {
 // ID returns the command's identity.
 func (c Command) ID() CommandID { return CommandID{Client: c.Client, Seq: c.Seq} }
 
-// Writes reports whether the command modifies state.
-func (c Command) Writes() bool { return c.Op == OpPut }
+// Writes reports whether the command modifies state: a Put, or an
+// application command not marked ReadOnly.
+func (c Command) Writes() bool { return c.Op == OpPut || (c.Op == OpApp && !c.ReadOnly) }
 
 // IsNop reports whether the command is a no-op.
 func (c Command) IsNop() bool { return c.Op == OpNop }
@@ -123,6 +139,10 @@ type Execution struct {
 	// LocalRead is set when a Get was answered from local state under a lease,
 	// without a consensus round.
 	LocalRead bool
+	// Err is the state machine's error for this command ("" for none), or
+	// why the replica refused it (see CheckCommand). It is the same on
+	// every replica, and a retry of the command returns it again.
+	Err string
 }
 
 // Ready is what a replica asks its driver to carry out, collected since the
@@ -249,6 +269,12 @@ type Config struct {
 	// Restore, when non-nil, rebuilds the replica from what it persisted
 	// before a crash instead of starting empty.
 	Restore *Persisted
+	// StateMachine, when non-nil, builds the state machine this replica
+	// applies application commands (OpApp) to, wrapped in the library's
+	// exactly-once sessions (statemachine.go). Nil means the built-in
+	// key-value store (package kv). Each replica calls it once, so every
+	// replica gets its own instance.
+	StateMachine func() StateMachine
 	// Rebuild starts a replica whose durable state was lost (a wiped,
 	// truncated or restored-from-backup disk) as a non-voting member: it
 	// learns state from its peers and votes again only once that is safe

@@ -86,7 +86,7 @@ type Replica struct {
 	n     int
 	q     quorum.System
 	rng   *rand.Rand
-	store *kv.Store
+	store *kv.Executor
 
 	now   int64
 	slots map[uint64]*slot
@@ -179,7 +179,7 @@ func newReplica(cfg paxos.Config, bug bugs) (*Replica, error) {
 		n:       cfg.N,
 		q:       q,
 		rng:     cfg.Rand(),
-		store:   kv.New(),
+		store:   kv.NewExecutor(cfg),
 		slots:   map[uint64]*slot{},
 		waiting: map[paxos.CommandID]struct{}{},
 	}
@@ -262,9 +262,13 @@ func (r *Replica) ID() paxos.NodeID { return r.id }
 // is answered at once from the deduplication table; one already in flight
 // here is not proposed twice.
 func (r *Replica) Propose(cmd paxos.Command) {
+	if err := r.store.Check(cmd); err != nil {
+		r.rd.Executed = append(r.rd.Executed, paxos.Refused(cmd, err))
+		return
+	}
 	if cmd.Client != 0 {
 		id := cmd.ID()
-		if ex, done := r.store.Answer(cmd); done {
+		if ex, done := r.store.Executed(cmd); done {
 			r.rd.Executed = append(r.rd.Executed, ex)
 			r.rd.Committed = append(r.rd.Committed, paxos.Commit{ID: id, Path: paxos.PathClassic})
 			return
@@ -481,7 +485,7 @@ func (r *Replica) startProposal(s uint64, own []paxos.Command, level uint64, los
 func (r *Replica) startPhase2(s uint64, st *slot) {
 	pr := st.prop
 	pr.value = pr.p.Value()
-	if pr.p.Adopted() && !sameValue(pr.value, pr.p.own) {
+	if pr.p.Adopted() && !paxos.SameCommands(pr.value, pr.p.own) {
 		// Complete the slot with the value found; our commands go to a
 		// later slot now, at once and one level up.
 		r.stats.adopted++
@@ -555,13 +559,13 @@ func (r *Replica) learn(s uint64, v []paxos.Command) {
 	st.learned, st.value = true, v
 	r.maxLearned = max(r.maxLearned, s)
 	rec := DecisionRecord{Slot: s}
-	if !sameValue(st.acc.Value, v) {
+	if !paxos.SameCommands(st.acc.Value, v) {
 		rec.Value = v
 	}
 	r.rd.Persist = append(r.rd.Persist, rec)
 	r.rd.Decided = append(r.rd.Decided, paxos.Decision{Instance: paxos.Instance{Slot: s}, Commands: v})
 	if st.prop != nil {
-		if st.prop.own != nil && sameValue(st.prop.own, v) {
+		if st.prop.own != nil && paxos.SameCommands(st.prop.own, v) {
 			r.inflight--
 			st.prop = nil
 		} else {
@@ -783,7 +787,7 @@ func (r *Replica) checkValue(s uint64, v []paxos.Command) error {
 		return fmt.Errorf("%w: %d commands for slot %d, more than Config.Batch=%d; every replica must run with the same Batch", paxos.ErrMalformed, len(v), s, r.cfg.Batch)
 	}
 	for _, c := range v {
-		if c.Op > paxos.OpPut {
+		if !c.Op.Valid() {
 			return fmt.Errorf("%w: command with unknown op %d in slot %d", paxos.ErrMalformed, c.Op, s)
 		}
 	}

@@ -120,8 +120,6 @@
 package basic
 
 import (
-	"slices"
-
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/quorum"
 )
@@ -344,4 +342,3 @@ func (l *Learner) Learn(v []paxos.Command) bool {
 func (l *Learner) Value() ([]paxos.Command, bool) { return l.value, l.learned }
 
 // sameValue reports whether two values are the same commands in the same order.
-func sameValue(a, b []paxos.Command) bool { return slices.Equal(a, b) }

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/paxos-lab/paxos"
-	"github.com/paxos-lab/paxos/kv"
 )
 
 // Learned is one decision a replica learned, as a driver observed it.
@@ -135,7 +134,7 @@ func dependsOn(d paxos.Decision, on paxos.Instance) bool {
 func batchesInterfere(a, b []paxos.Command) bool {
 	for _, x := range a {
 		for _, y := range b {
-			if kv.Interferes(x, y) {
+			if paxos.Interferes(x, y) {
 				return true
 			}
 		}

@@ -68,7 +68,16 @@ type Result struct {
 	LocalRead bool
 	// Attempts is how many replicas were tried.
 	Attempts int
+	// Err is the command's own error (the state machine's, or why the
+	// replicas refuse it); Exec and Do then also return an error wrapping
+	// ErrCommand.
+	Err string
 }
+
+// ErrCommand is wrapped by the error of a command that executed (or was
+// refused by every replica) with an error of its own: retrying it returns
+// the same error, so the client does not.
+var ErrCommand = errors.New("client: the command failed")
 
 // Client talks to a cluster through the client ports of its replicas. It is
 // safe for concurrent use: each call takes the next sequence number.
@@ -127,21 +136,36 @@ func (c *Client) Prefer(i int) { c.pref.Store(int64(i % len(c.addrs))) }
 
 // Put writes value to key.
 func (c *Client) Put(ctx context.Context, key, value string) error {
-	_, err := c.Do(ctx, paxos.OpPut, key, value)
+	_, err := c.DoKV(ctx, paxos.OpPut, key, value)
 	return err
 }
 
 // Get reads key ("" when it was never written).
 func (c *Client) Get(ctx context.Context, key string) (string, error) {
-	r, err := c.Do(ctx, paxos.OpGet, key, "")
+	r, err := c.DoKV(ctx, paxos.OpGet, key, "")
 	return r.Output, err
 }
 
-// Do runs one command with the next sequence number, retrying across
-// replicas until it succeeds or ctx ends. After ctx's error the command may
-// or may not have executed.
-func (c *Client) Do(ctx context.Context, op paxos.Op, key, value string) (Result, error) {
-	return c.Exec(ctx, Request{Client: c.id, Seq: c.seq.Add(1), Op: op, Key: key, Value: value})
+// DoKV runs one key-value command with the next sequence number (see Do).
+func (c *Client) DoKV(ctx context.Context, op paxos.Op, key, value string) (Result, error) {
+	return c.Do(ctx, paxos.Command{Op: op, Key: key, Value: value})
+}
+
+// Do runs any command, retrying across replicas until one answers or ctx
+// ends; after ctx's error the command may or may not have executed. Client
+// and Seq are filled in (this client's id, the next sequence number) when
+// zero. For an application state machine send Op paxos.OpApp with a
+// Payload and the command's Keys (and ReadOnly for a read). The state
+// machine's error comes back as an error wrapping ErrCommand, with Result.Err.
+func (c *Client) Do(ctx context.Context, cmd paxos.Command) (Result, error) {
+	if cmd.Client == 0 {
+		cmd.Client = c.id
+	}
+	if cmd.Seq == 0 {
+		cmd.Seq = c.seq.Add(1)
+	}
+	return c.Exec(ctx, Request{Client: cmd.Client, Seq: cmd.Seq, Op: cmd.Op, Key: cmd.Key, Value: cmd.Value,
+		Payload: cmd.Payload, Keys: cmd.Keys, ReadOnly: cmd.ReadOnly})
 }
 
 // NextSeq reserves and returns the next sequence number (for callers that
@@ -181,7 +205,11 @@ func (c *Client) Exec(ctx context.Context, req Request) (Result, error) {
 			continue
 		}
 		c.pref.Store(int64(i))
-		return Result{Output: rep.Output, Replica: paxos.NodeID(rep.Replica), Duplicate: rep.Duplicate, LocalRead: rep.LocalRead, Attempts: attempt + 1}, nil
+		res := Result{Output: rep.Output, Replica: paxos.NodeID(rep.Replica), Duplicate: rep.Duplicate, LocalRead: rep.LocalRead, Attempts: attempt + 1, Err: rep.CmdErr}
+		if rep.CmdErr != "" {
+			return res, fmt.Errorf("%w: replica %d: %s", ErrCommand, rep.Replica, rep.CmdErr)
+		}
+		return res, nil
 	}
 }
 

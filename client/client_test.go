@@ -99,7 +99,7 @@ func TestClientRetriesElsewhereWithSameSeq(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	res, err := cl.Do(ctx, paxos.OpPut, "k", "v")
+	res, err := cl.DoKV(ctx, paxos.OpPut, "k", "v")
 	require.NoError(t, err)
 	assert.Equal(t, paxos.NodeID(3), res.Replica)
 	assert.Equal(t, 4, res.Attempts)

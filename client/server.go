@@ -324,17 +324,18 @@ func (s *Server) execute(req Request) Reply {
 	case req.Client == 0:
 		rep.Err = "client id 0 is reserved"
 		return rep
-	case req.Op != paxos.OpGet && req.Op != paxos.OpPut:
+	case req.Op != paxos.OpGet && req.Op != paxos.OpPut && req.Op != paxos.OpApp:
 		rep.Err = fmt.Sprintf("unsupported operation %v", req.Op)
 		return rep
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeout)
 	defer cancel()
-	ex, err := s.cfg.Submitter.Submit(ctx, paxos.Command{Client: req.Client, Seq: req.Seq, Op: req.Op, Key: req.Key, Value: req.Value})
+	ex, err := s.cfg.Submitter.Submit(ctx, paxos.Command{Client: req.Client, Seq: req.Seq, Op: req.Op, Key: req.Key, Value: req.Value,
+		Payload: req.Payload, Keys: req.Keys, ReadOnly: req.ReadOnly})
 	if err != nil {
 		rep.Err = err.Error()
 		return rep
 	}
-	rep.Output, rep.Duplicate, rep.LocalRead = ex.Output, ex.Duplicate, ex.LocalRead
+	rep.Output, rep.Duplicate, rep.LocalRead, rep.CmdErr = ex.Output, ex.Duplicate, ex.LocalRead, ex.Err
 	return rep
 }

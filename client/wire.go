@@ -21,6 +21,11 @@ type Request struct {
 	Op     paxos.Op `msgpack:"o"`
 	Key    string   `msgpack:"k"`
 	Value  string   `msgpack:"v"`
+	// Payload, Keys and ReadOnly carry an application command (Op ==
+	// paxos.OpApp); see paxos.Command.
+	Payload  []byte   `msgpack:"p,omitempty"`
+	Keys     []string `msgpack:"ks,omitempty"`
+	ReadOnly bool     `msgpack:"ro,omitempty"`
 }
 
 // Reply answers a Request. Err is empty on success; otherwise the command
@@ -34,6 +39,10 @@ type Reply struct {
 	Duplicate bool   `msgpack:"d,omitempty"`
 	LocalRead bool   `msgpack:"l,omitempty"`
 	Replica   int32  `msgpack:"r"`
+	// CmdErr is the command's own result: the state machine's error, or
+	// why every replica refuses it (paxos.Execution.Err). The command is
+	// settled: retrying it returns the same error.
+	CmdErr string `msgpack:"x,omitempty"`
 }
 
 // MaxFrame is the largest client-protocol frame (4 MiB).

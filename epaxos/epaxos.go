@@ -258,7 +258,8 @@ type Replica struct {
 	sentExec  []uint64
 
 	index       map[string]*keyIndex
-	store       *kv.Store
+	lookupBuf   []*keyIndex // scratch for lookup (conflicts.go)
+	store       *kv.Executor
 	pendingExec map[paxos.Instance]*instance
 	candidates  []*instance               // committed instances to try to execute
 	waiters     map[*instance][]*instance // uncommitted instance -> instances blocked on it
@@ -345,7 +346,7 @@ func NewWithOptions(cfg paxos.Config, opts Options) (*Replica, error) {
 		execUpTo: make([]uint64, cfg.N), gcUpTo: make([]uint64, cfg.N),
 		peerExec: make([][]uint64, cfg.N), peerStuck: make([][]uint64, cfg.N), nextSlot: 1,
 		lastHeard: make([]uint64, cfg.N), answered: make([]uint64, cfg.N),
-		index: map[string]*keyIndex{}, store: kv.New(),
+		index: map[string]*keyIndex{}, store: kv.NewExecutor(cfg),
 		pendingExec: map[paxos.Instance]*instance{}, uncommitted: map[paxos.Instance]*instance{},
 		waiters: map[*instance][]*instance{}, open: make([][]uint64, cfg.N), openDead: make([]int, cfg.N),
 	}
@@ -423,9 +424,13 @@ func (r *Replica) FastQuorum() int { return r.fq }
 // already executed here (a client's retry) is answered at once from the
 // store, reported as a Duplicate execution.
 func (r *Replica) Propose(cmd paxos.Command) {
+	if err := r.store.Check(cmd); err != nil {
+		r.ready.Executed = append(r.ready.Executed, paxos.Refused(cmd, err))
+		return
+	}
 	if cmd.Client != 0 && !cmd.IsNop() {
-		if out, done := r.store.Executed(cmd.ID()); done {
-			r.ready.Executed = append(r.ready.Executed, paxos.Execution{Command: cmd, Output: out, Duplicate: true})
+		if ex, done := r.store.Executed(cmd); done {
+			r.ready.Executed = append(r.ready.Executed, ex)
 			return
 		}
 	}
@@ -830,30 +835,28 @@ func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, dep
 		if c.IsNop() {
 			continue
 		}
-		ki := r.index[c.Key]
-		if ki == nil {
-			continue
-		}
-		ms := ki.writeSeq
-		if c.Writes() && ki.readSeq > ms {
-			ms = ki.readSeq
-		}
-		if ms+1 > seq {
-			seq = ms + 1
-		}
-		for q := 0; q < r.n; q++ {
-			d := ki.write[q]
-			if c.Writes() && ki.read[q] > d && !r.planted.writeIgnoresReads {
-				d = ki.read[q]
+		for _, ki := range r.lookup(c) {
+			ms := ki.writeSeq
+			if c.Writes() && ki.readSeq > ms {
+				ms = ki.readSeq
 			}
-			if q == int(id.Replica) && d == id.Slot {
-				d = 0
-				if prev != nil {
-					d = prev[q]
+			if ms+1 > seq {
+				seq = ms + 1
+			}
+			for q := 0; q < r.n; q++ {
+				d := ki.write[q]
+				if c.Writes() && ki.read[q] > d && !r.planted.writeIgnoresReads {
+					d = ki.read[q]
 				}
-			}
-			if d > out[q] {
-				out[q] = d
+				if q == int(id.Replica) && d == id.Slot {
+					d = 0
+					if prev != nil {
+						d = prev[q]
+					}
+				}
+				if d > out[q] {
+					out[q] = d
+				}
 			}
 		}
 	}
@@ -870,14 +873,17 @@ func (r *Replica) indexCmds(id paxos.Instance, cmds []paxos.Command, seq uint64)
 		if c.IsNop() {
 			continue
 		}
-		ki := r.key(c.Key)
-		q := id.Replica
-		if c.Writes() {
-			ki.write[q] = max(ki.write[q], id.Slot)
-			ki.writeSeq = max(ki.writeSeq, seq)
-		} else {
-			ki.read[q] = max(ki.read[q], id.Slot)
-			ki.readSeq = max(ki.readSeq, seq)
+		var one [1]string
+		for _, k := range touched(c, &one) {
+			ki := r.key(k)
+			q := id.Replica
+			if c.Writes() {
+				ki.write[q] = max(ki.write[q], id.Slot)
+				ki.writeSeq = max(ki.writeSeq, seq)
+			} else {
+				ki.read[q] = max(ki.read[q], id.Slot)
+				ki.readSeq = max(ki.readSeq, seq)
+			}
 		}
 	}
 }
@@ -910,7 +916,7 @@ func (r *Replica) flush(partial bool) {
 		cmds := make([]paxos.Command, 0, k)
 		for _, c := range r.batch[i : i+k] {
 			if c.Client != 0 && !c.IsNop() {
-				if _, done := r.store.Executed(c.ID()); done {
+				if _, done := r.store.Executed(c); done {
 					continue
 				}
 			}
@@ -1249,7 +1255,7 @@ func (r *Replica) commitLocal(in *instance, cmds []paxos.Command, seq uint64, de
 	delete(r.waiters, in)
 	r.reportDecided(in)
 	if in.mine != nil {
-		if sameCommands(in.mine, in.cmds) {
+		if paxos.SameCommands(in.mine, in.cmds) {
 			path := paxos.PathSlow
 			if in.fast && !learned {
 				path = paxos.PathFast
@@ -1272,18 +1278,6 @@ func (r *Replica) reportDecided(in *instance) {
 	}
 	in.decided = true
 	r.ready.Decided = append(r.ready.Decided, paxos.Decision{Instance: in.id, Commands: slices.Clone(in.cmds), Seq: in.seq, Deps: slices.Clone(in.deps)})
-}
-
-func sameCommands(a, b []paxos.Command) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // ---- timers ----

@@ -210,14 +210,17 @@ func (r *Replica) apply(in *instance) {
 
 // noteExecuted records an executed command in the per-key index.
 func (r *Replica) noteExecuted(id paxos.Instance, c paxos.Command) {
-	ki := r.key(c.Key)
-	if ki.execWrite == nil {
-		ki.execWrite, ki.execRead = make([]uint64, r.n), make([]uint64, r.n)
-	}
-	if c.Writes() {
-		ki.execWrite[id.Replica] = max(ki.execWrite[id.Replica], id.Slot)
-	} else {
-		ki.execRead[id.Replica] = max(ki.execRead[id.Replica], id.Slot)
+	var one [1]string
+	for _, k := range touched(c, &one) {
+		ki := r.key(k)
+		if ki.execWrite == nil {
+			ki.execWrite, ki.execRead = make([]uint64, r.n), make([]uint64, r.n)
+		}
+		if c.Writes() {
+			ki.execWrite[id.Replica] = max(ki.execWrite[id.Replica], id.Slot)
+		} else {
+			ki.execRead[id.Replica] = max(ki.execRead[id.Replica], id.Slot)
+		}
 	}
 }
 
@@ -256,7 +259,11 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 		if len(snap.ExecUpTo) != r.n || len(snap.GCUpTo) != r.n {
 			return fmt.Errorf("snapshot for %d replicas, cluster has %d", len(snap.ExecUpTo), r.n)
 		}
-		r.store = kv.FromSnapshot(snap.Store)
+		store, err := kv.ExecutorFromSnapshot(r.cfg, snap.Store)
+		if err != nil {
+			return err
+		}
+		r.store = store
 		copy(r.execUpTo, snap.ExecUpTo)
 		copy(r.gcUpTo, snap.GCUpTo)
 		r.nextSlot = max(r.nextSlot, snap.NextSlot)

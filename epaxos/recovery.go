@@ -140,7 +140,6 @@ import (
 	"slices"
 
 	"github.com/paxos-lab/paxos"
-	"github.com/paxos-lab/paxos/kv"
 	"github.com/paxos-lab/paxos/quorum"
 )
 
@@ -408,7 +407,7 @@ func (r *Replica) handleTryPreAccept(m TryPreAccept) TryPreAcceptReply {
 		reply.Ballot = in.bal
 		return reply
 	case in.status == StatusAccepted:
-		if sameCommands(in.cmds, m.Cmds) && equalAttrs(in.seq, in.deps, m.Seq, m.Deps) {
+		if paxos.SameCommands(in.cmds, m.Cmds) && equalAttrs(in.seq, in.deps, m.Seq, m.Deps) {
 			in.bal = m.Ballot
 			r.persist(in)
 			reply.OK = true
@@ -450,16 +449,17 @@ func (r *Replica) findConflict(m TryPreAccept) (paxos.Instance, bool, bool) {
 			if c.IsNop() {
 				continue
 			}
-			ki := r.index[c.Key]
-			if ki == nil || ki.execWrite == nil {
-				continue
-			}
-			e := ki.execWrite[q]
-			if c.Writes() {
-				e = max(e, ki.execRead[q])
-			}
-			if e > m.Deps[q] {
-				return paxos.Instance{Replica: paxos.NodeID(q), Slot: e}, true, true
+			for _, ki := range r.lookup(c) {
+				if ki.execWrite == nil {
+					continue
+				}
+				e := ki.execWrite[q]
+				if c.Writes() {
+					e = max(e, ki.execRead[q])
+				}
+				if e > m.Deps[q] {
+					return paxos.Instance{Replica: paxos.NodeID(q), Slot: e}, true, true
+				}
 			}
 		}
 		for _, s := range r.open[q] {
@@ -485,7 +485,7 @@ func (r *Replica) findConflict(m TryPreAccept) (paxos.Instance, bool, bool) {
 func interferes(a, b []paxos.Command) bool {
 	for _, x := range a {
 		for _, y := range b {
-			if kv.Interferes(x, y) {
+			if paxos.Interferes(x, y) {
 				return true
 			}
 		}

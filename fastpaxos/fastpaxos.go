@@ -93,7 +93,7 @@ type Replica struct {
 	classic, fastQ int
 	qs             quorum.Fast
 	rng            *rand.Rand
-	store          *kv.Store
+	store          *kv.Executor
 	now            int64
 
 	slots map[uint64]*slot
@@ -179,7 +179,7 @@ func newReplica(cfg paxos.Config, bug bugs) (*Replica, error) {
 	r := &Replica{
 		cfg: cfg, id: cfg.ID, n: cfg.N, qs: qs,
 		classic: qs.Classic(), fastQ: qs.FastSize(),
-		rng: cfg.Rand(), store: kv.New(),
+		rng: cfg.Rand(), store: kv.NewExecutor(cfg),
 		slots: map[uint64]*slot{}, waiting: map[paxos.CommandID]int{},
 		leader: -1, stats: map[string]uint64{}, bug: bug,
 	}
@@ -280,8 +280,12 @@ func (r *Replica) ID() paxos.NodeID { return r.id }
 // when the driver next collects Ready; one already executed here is
 // answered at once, one already in flight here is not proposed twice.
 func (r *Replica) Propose(cmd paxos.Command) {
+	if err := r.store.Check(cmd); err != nil {
+		r.rd.Executed = append(r.rd.Executed, paxos.Refused(cmd, err))
+		return
+	}
 	id := cmd.ID()
-	if ex, done := r.store.Answer(cmd); done {
+	if ex, done := r.store.Executed(cmd); cmd.Client != 0 && done {
 		r.rd.Executed = append(r.rd.Executed, ex)
 		r.rd.Committed = append(r.rd.Committed, paxos.Commit{ID: id, Path: paxos.PathClassic})
 		return
@@ -596,7 +600,7 @@ func (r *Replica) onVoted(from paxos.NodeID, v Vote) {
 	}
 	n := 0
 	for _, w := range t.votes {
-		if slices.Equal(w.Value, v.Value) {
+		if paxos.SameCommands(w.Value, v.Value) {
 			n++
 		}
 	}
@@ -626,7 +630,7 @@ func (r *Replica) learn(s uint64, value []paxos.Command, fast, fromVotes bool) {
 	if st.learned {
 		return
 	}
-	if ls := st.lead; ls != nil && ls.prefer != nil && r.role == leader && !slices.Equal(ls.prefer, value) {
+	if ls := st.lead; ls != nil && ls.prefer != nil && r.role == leader && !paxos.SameCommands(ls.prefer, value) {
 		// A forwarded command lost its slot: try another one at once.
 		r.forwarded = append(r.forwarded, ls.prefer...)
 	}
@@ -836,7 +840,7 @@ func (r *Replica) at(sub uint32) Ballot {
 // recovered when its fast round collided or stalled.
 func (r *Replica) lead() {
 	for _, c := range r.forwarded {
-		if _, done := r.store.Executed(c.ID()); done {
+		if _, done := r.store.Executed(c); done {
 			continue
 		}
 		s := r.maxSlot + 1
@@ -886,7 +890,7 @@ func (r *Replica) watch(s uint64, st *slot) {
 		split := false
 		first := r.anyVote(t)
 		for _, v := range t.votes {
-			split = split || !slices.Equal(v.Value, first.Value)
+			split = split || !paxos.SameCommands(v.Value, first.Value)
 		}
 		if split || r.now-ls.since >= r.retry() {
 			r.stats["coordinated-recoveries"]++
@@ -954,7 +958,7 @@ func (r *Replica) chooseAndAccept(s uint64, st *slot, reports map[paxos.NodeID]V
 	// The commands of the values that lost this slot get fresh slots from
 	// us at once, sparing their proposers a round trip to learn they lost.
 	for id := 0; id < r.n; id++ {
-		if rep, ok := reports[paxos.NodeID(id)]; ok && !slices.Equal(rep.Value, v) {
+		if rep, ok := reports[paxos.NodeID(id)]; ok && !paxos.SameCommands(rep.Value, v) {
 			for _, c := range rep.Value {
 				r.place(c)
 			}
@@ -992,7 +996,7 @@ func (r *Replica) pick(reports map[paxos.NodeID]Vote, m int) (value []paxos.Comm
 			continue
 		}
 		fast = fast || v.Fast
-		i := slices.IndexFunc(groups, func(g group) bool { return slices.Equal(g.value, v.Value) })
+		i := slices.IndexFunc(groups, func(g group) bool { return paxos.SameCommands(g.value, v.Value) })
 		if i < 0 {
 			groups = append(groups, group{value: v.Value})
 			i = len(groups) - 1
@@ -1026,7 +1030,7 @@ func (r *Replica) place(c paxos.Command) {
 	if r.role != leader || c.Client == 0 {
 		return
 	}
-	if _, done := r.store.Executed(c.ID()); done {
+	if _, done := r.store.Executed(c); done {
 		return
 	}
 	if _, dup := r.placing[c.ID()]; dup {

@@ -104,7 +104,7 @@ func (c *cluster) settle(k int) {
 func (c *cluster) valuesOf(s uint64) [][]paxos.Command {
 	var out [][]paxos.Command
 	for _, d := range c.decided {
-		if d.Instance.Slot == s && !slices.ContainsFunc(out, func(v []paxos.Command) bool { return slices.Equal(v, d.Commands) }) {
+		if d.Instance.Slot == s && !slices.ContainsFunc(out, func(v []paxos.Command) bool { return paxos.SameCommands(v, d.Commands) }) {
 			out = append(out, d.Commands)
 		}
 	}
@@ -269,7 +269,7 @@ func (c *cluster) executedEverywhere(cmd paxos.Command) bool {
 		if !c.up[id] {
 			continue
 		}
-		if _, ok := r.store.Executed(cmd.ID()); !ok {
+		if _, ok := r.store.Executed(cmd); !ok {
 			return false
 		}
 	}

@@ -15,12 +15,8 @@ import (
 
 // Interferes reports whether the order of a and b matters: they touch the
 // same key and at least one of them writes. Nops interfere with nothing.
-func Interferes(a, b paxos.Command) bool {
-	if a.IsNop() || b.IsNop() || a.Key != b.Key {
-		return false
-	}
-	return a.Writes() || b.Writes()
-}
+// It is paxos.Interferes, which also covers application commands.
+func Interferes(a, b paxos.Command) bool { return paxos.Interferes(a, b) }
 
 // RetainOutputs is how many of a client's executed seqs below its newest
 // contiguous one keep their outputs for retries. A client may have at most
@@ -70,31 +66,6 @@ func (s *Store) Executed(id paxos.CommandID) (output string, ok bool) {
 	}
 	out, ok := se.Done[id.Seq]
 	return out, ok
-}
-
-// Answer returns the record a client command that already executed answers
-// a retry with (Duplicate set, its first output), and whether it executed.
-// Replicas answer such a Propose at once instead of proposing it again.
-func (s *Store) Answer(cmd paxos.Command) (paxos.Execution, bool) {
-	if cmd.Client == 0 {
-		return paxos.Execution{}, false
-	}
-	out, ok := s.Executed(cmd.ID())
-	return paxos.Execution{Command: cmd, Output: out, Duplicate: true}, ok
-}
-
-// ApplyChosen applies the commands of a chosen value in order, leaving out
-// internal no-ops (a Nop with Client 0, which fills a slot nobody proposed
-// to), and returns their execution records.
-func (s *Store) ApplyChosen(cmds []paxos.Command) []paxos.Execution {
-	var out []paxos.Execution
-	for _, c := range cmds {
-		if c.Client == 0 && c.IsNop() {
-			continue
-		}
-		out = append(out, s.Apply(c))
-	}
-	return out
 }
 
 // Apply executes cmd and returns its execution record. A Nop, and a command
@@ -204,6 +175,9 @@ type Snapshot struct {
 	Data     map[string]string  `msgpack:"d"`
 	Sessions map[uint64]session `msgpack:"s"`
 	Applied  uint64             `msgpack:"a"`
+	// App, when set, is an application state machine's snapshot with its
+	// sessions (paxos.Sessions), and the fields above are empty.
+	App []byte `msgpack:"x,omitempty"`
 }
 
 // Snapshot returns a deep copy of the store's state.

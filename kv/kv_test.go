@@ -296,17 +296,17 @@ func Example() {
 	// true false
 }
 
-func TestAnswerAndApplyChosen(t *testing.T) {
-	s := kv.New()
+func TestExecutedAndApplyChosen(t *testing.T) {
+	s := kv.NewExecutor(paxos.Config{})
 	p, g := put(1, 1, "k", "v"), get(1, 2, "k")
-	_, done := s.Answer(g)
+	_, done := s.Executed(g)
 	assert.False(t, done)
 	ex := s.ApplyChosen([]paxos.Command{p, {Op: paxos.OpNop}, g})
 	require.Len(t, ex, 2, "the internal Nop is left out")
 	assert.Equal(t, "v", ex[1].Output)
-	got, done := s.Answer(g)
+	got, done := s.Executed(g)
 	assert.True(t, done)
 	assert.Equal(t, paxos.Execution{Command: g, Output: "v", Duplicate: true}, got)
-	_, done = s.Answer(paxos.Command{Op: paxos.OpNop})
+	_, done = s.Executed(paxos.Command{Op: paxos.OpNop})
 	assert.False(t, done, "internal commands are never answered from the table")
 }

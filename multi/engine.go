@@ -100,7 +100,7 @@ type Replica struct {
 	base     uint64  // the log starts after this slot (<= snap.Index)
 	log      []entry // log[i] holds slot base+1+i
 	executed uint64
-	store    *kv.Store
+	store    *kv.Executor
 
 	// candidate
 	promises  quorum.Set
@@ -210,7 +210,7 @@ func NewEngine(cfg paxos.Config, opt Options) (*Replica, error) {
 		n:           cfg.N,
 		leader:      -1,
 		leaseHolder: -1,
-		store:       kv.New(),
+		store:       kv.NewExecutor(cfg),
 		pending:     map[paxos.CommandID]proposal{},
 		leaseAck:    make([]uint64, cfg.N),
 		resentAt:    make([]uint64, cfg.N),
@@ -393,14 +393,18 @@ func (r *Replica) leaseHeld() bool {
 
 // Propose implements paxos.Replica.
 func (r *Replica) Propose(cmd paxos.Command) {
-	if cmd.Op == paxos.OpGet && r.canReadLocally() {
-		r.rd.Executed = append(r.rd.Executed, paxos.Execution{Command: cmd, Output: r.store.Read(cmd.Key), LocalRead: true})
+	if err := r.store.Check(cmd); err != nil {
+		r.rd.Executed = append(r.rd.Executed, paxos.Refused(cmd, err))
+		return
+	}
+	if !cmd.IsNop() && !cmd.Writes() && r.canReadLocally() {
+		r.rd.Executed = append(r.rd.Executed, r.store.Read(cmd))
 		return
 	}
 	id := cmd.ID()
 	if !cmd.IsNop() && cmd.Client != 0 {
-		if out, done := r.store.Executed(id); done {
-			r.rd.Executed = append(r.rd.Executed, paxos.Execution{Command: cmd, Output: out, Duplicate: true})
+		if ex, done := r.store.Executed(cmd); done {
+			r.rd.Executed = append(r.rd.Executed, ex)
 			return
 		}
 		if _, ok := r.pending[id]; ok {
@@ -446,9 +450,9 @@ func (r *Replica) pump() {
 		if !ok || p.forwarded {
 			continue
 		}
-		if out, done := r.store.Executed(id); done {
+		if ex, done := r.store.Executed(p.cmd); done {
 			// executed meanwhile, e.g. retried by its client elsewhere
-			r.rd.Executed = append(r.rd.Executed, paxos.Execution{Command: p.cmd, Output: out, Duplicate: true})
+			r.rd.Executed = append(r.rd.Executed, ex)
 			delete(r.pending, id)
 			continue
 		}
@@ -915,7 +919,7 @@ func (r *Replica) flush(partial bool) {
 		cmds := make([]paxos.Command, 0, k)
 		for _, c := range r.waiting[i : i+k] {
 			if c.Client != 0 && !c.IsNop() {
-				if _, done := r.store.Executed(c.ID()); done {
+				if _, done := r.store.Executed(c); done {
 					continue
 				}
 			}
@@ -1334,13 +1338,17 @@ func (r *Replica) installSnapshot(s Snapshot) {
 	if s.Index <= r.executed && !(r.bug.installStaleSnapshot && s.Index >= r.base) {
 		return
 	}
+	store, err := kv.ExecutorFromSnapshot(r.cfg, s.KV)
+	if err != nil {
+		return // a snapshot this state machine cannot restore: catch up by log instead
+	}
 	if s.Index < r.lastSlot() {
 		r.truncate(s.Index)
 	} else {
 		r.log, r.base = nil, s.Index
 	}
 	r.snap = s
-	r.store = kv.FromSnapshot(s.KV)
+	r.store = store
 	r.executed = s.Index
 	if r.next != 0 && r.next <= s.Index {
 		r.next = s.Index + 1
@@ -1352,8 +1360,8 @@ func (r *Replica) installSnapshot(s Snapshot) {
 		if !ok {
 			continue
 		}
-		if out, done := r.store.Executed(id); done {
-			r.rd.Executed = append(r.rd.Executed, paxos.Execution{Command: p.cmd, Output: out, Duplicate: true})
+		if ex, done := r.store.Executed(p.cmd); done {
+			r.rd.Executed = append(r.rd.Executed, ex)
 			r.dropPending(id)
 		}
 	}
@@ -1367,7 +1375,9 @@ func (r *Replica) restore(p *paxos.Persisted, rebuilding, rebuilt *bool) error {
 		if !ok {
 			return fmt.Errorf("multi: restore: snapshot is %T, want multi.SnapshotRecord; was it written by another protocol?", p.Snapshot)
 		}
-		r.applyRecord(rec)
+		if err := r.applyRecord(rec); err != nil {
+			return err
+		}
 		*rebuilding = rec.Rebuilding
 	}
 	for i, rec := range p.Records {
@@ -1387,7 +1397,9 @@ func (r *Replica) restore(p *paxos.Persisted, rebuilding, rebuilt *bool) error {
 				}
 			}
 		case SnapshotRecord:
-			r.applyRecord(v)
+			if err := r.applyRecord(v); err != nil {
+				return err
+			}
 			*rebuilding = v.Rebuilding
 		case RebuildRecord:
 			*rebuilding, *rebuilt = !v.Done, v.Done
@@ -1400,12 +1412,16 @@ func (r *Replica) restore(p *paxos.Persisted, rebuilding, rebuilt *bool) error {
 	return nil
 }
 
-func (r *Replica) applyRecord(rec SnapshotRecord) {
+func (r *Replica) applyRecord(rec SnapshotRecord) error {
 	if r.promised.Less(rec.Promised) {
 		r.promised = rec.Promised
 	}
 	r.snap = rec.Snapshot
-	r.store = kv.FromSnapshot(rec.Snapshot.KV)
+	store, err := kv.ExecutorFromSnapshot(r.cfg, rec.Snapshot.KV)
+	if err != nil {
+		return fmt.Errorf("multi: restore: %w", err)
+	}
+	r.store = store
 	r.executed = rec.Snapshot.Index
 	r.log, r.base = nil, rec.Snapshot.Index
 	for _, e := range rec.Entries {
@@ -1415,4 +1431,5 @@ func (r *Replica) applyRecord(rec SnapshotRecord) {
 		x := r.ensure(e.Slot)
 		x.ballot, x.cmds, x.committed = e.Ballot, e.Cmds, e.Committed
 	}
+	return nil
 }

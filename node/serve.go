@@ -44,6 +44,9 @@ type ServeConfig struct {
 	Rebuild bool
 	// Protocol, if set, overrides the cluster file's protocol.
 	Protocol string
+	// StateMachine, if set, builds the application state machine the
+	// replica runs (paxos.Config.StateMachine); nil is the key-value store.
+	StateMachine func() paxos.StateMachine
 	// NoSync skips fsync (benchmarks only; see storage.WALOptions).
 	NoSync bool
 	// Memory, if set, is used instead of a WAL in DataDir (tests).
@@ -97,6 +100,7 @@ func Serve(cfg ServeConfig) (*Server, error) {
 		lg = slog.Default()
 	}
 	rcfg, err := c.ReplicaConfig(cfg.ID)
+	rcfg.StateMachine = cfg.StateMachine
 	if err != nil {
 		return nil, err
 	}

@@ -63,7 +63,7 @@ func TestWANEmulationDelaysCommits(t *testing.T) {
 	defer cancel()
 	require.NoError(t, cl.Put(ctx, "warm", "up"))
 	start := time.Now()
-	res, err := cl.Do(ctx, paxos.OpPut, "k", "v")
+	res, err := cl.DoKV(ctx, paxos.OpPut, "k", "v")
 	elapsed := time.Since(start)
 	require.NoError(t, err)
 	t.Logf("put at the leader: %v", elapsed)

@@ -58,12 +58,18 @@ type Operation struct {
 	Client uint64
 	Seq    uint64
 	Site   paxos.NodeID
-	// Op, Key and Value are the command.
-	Op    paxos.Op
-	Key   string
-	Value string
+	// Op, Key and Value are the command; Payload, Keys and ReadOnly too
+	// for an application command (see paxos.Command).
+	Op       paxos.Op
+	Key      string
+	Value    string
+	Payload  []byte
+	Keys     []string
+	ReadOnly bool
 	// Output is what the operation returned (a Get's value), once Done.
 	Output string
+	// Err is the command's own error (paxos.Execution.Err), once Done.
+	Err string
 	// Call is when the client sent the operation (for open-loop clients the
 	// intended send time, which is when the simulator sends it); Return is
 	// when the first answer reached the client, once Done.
@@ -96,7 +102,7 @@ func (o *Operation) Latency() time.Duration {
 
 // Command returns the operation's command.
 func (o *Operation) Command() paxos.Command {
-	return paxos.Command{Client: o.Client, Seq: o.Seq, Op: o.Op, Key: o.Key, Value: o.Value}
+	return paxos.Command{Client: o.Client, Seq: o.Seq, Op: o.Op, Key: o.Key, Value: o.Value, Payload: o.Payload, Keys: o.Keys, ReadOnly: o.ReadOnly}
 }
 
 type client struct {
@@ -216,7 +222,7 @@ func (s *Sim) issue(ci int) bool {
 	idx := int32(len(s.ops))
 	s.ops = append(s.ops, Operation{
 		Client: c.id, Seq: c.seq, Site: paxos.NodeID(c.site),
-		Op: cmd.Op, Key: cmd.Key, Value: cmd.Value,
+		Op: cmd.Op, Key: cmd.Key, Value: cmd.Value, Payload: cmd.Payload, Keys: cmd.Keys, ReadOnly: cmd.ReadOnly,
 		Call: s.now,
 	})
 	s.opst = append(s.opst, opState{client: int32(ci), target: c.site})
@@ -260,7 +266,7 @@ func (s *Sim) reply(nd *node, idx int32, e *paxos.Execution) {
 			d = d2
 		}
 		i, p := s.q.alloc()
-		p.kind, p.node, p.op, p.out, p.local = evReply, nd.id, idx, e.Output, e.LocalRead
+		p.kind, p.node, p.op, p.out, p.local, p.err = evReply, nd.id, idx, e.Output, e.LocalRead, e.Err
 		s.q.push(s.now+d, i)
 	}
 }
@@ -273,7 +279,7 @@ func (s *Sim) clientReply(ev *payload) {
 		}
 		return
 	}
-	op.Done, op.Return, op.Output, op.LocalRead, op.Replica = true, s.now, ev.out, ev.local, paxos.NodeID(ev.node)
+	op.Done, op.Return, op.Output, op.LocalRead, op.Replica, op.Err = true, s.now, ev.out, ev.local, paxos.NodeID(ev.node), ev.err
 	s.completed++
 	if s.cfg.Trace != nil {
 		s.tracef("%d return %d.%d from %d\n", s.now, op.Client, op.Seq, ev.node)

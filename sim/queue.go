@@ -33,6 +33,7 @@ type payload struct {
 	msg     paxos.Message
 	cmd     paxos.Command
 	out     string // evReply: the execution's output
+	err     string // evReply: the execution's error
 	fn      func() // evTimer
 }
 

@@ -118,9 +118,9 @@ func runClientCmd(verb string, nargs int, args []string, stdout, stderr io.Write
 	defer cancel()
 	var res client.Result
 	if verb == "put" {
-		res, err = cl.Do(ctx, paxos.OpPut, pos[0], pos[1])
+		res, err = cl.DoKV(ctx, paxos.OpPut, pos[0], pos[1])
 	} else {
-		res, err = cl.Do(ctx, paxos.OpGet, pos[0], "")
+		res, err = cl.DoKV(ctx, paxos.OpGet, pos[0], "")
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "paxos %s: %v; is the cluster running (paxos cluster --config %s)?\n", verb, err, *config)

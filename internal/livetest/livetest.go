@@ -30,7 +30,7 @@ func Do(cl *client.Client, op *check.Op, start time.Time, timeout time.Duration)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	op.Call = int64(time.Since(start))
-	res, err := cl.Do(ctx, kind, op.Key, op.Value)
+	res, err := cl.DoKV(ctx, kind, op.Key, op.Value)
 	if err != nil {
 		return err
 	}

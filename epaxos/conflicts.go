@@ -1,0 +1,59 @@
+package epaxos
+
+import (
+	"maps"
+	"slices"
+
+	"github.com/paxos-lab/paxos"
+)
+
+// The per-key index and multi-key commands. paxos.Interferes defines what
+// conflicts: two commands (not both read-only) that share a key, where an
+// application command names its Keys or, naming none, touches everything.
+// The index keeps one entry per key plus the entry allKeys for commands that
+// touch everything: such a command is recorded under allKeys only, every
+// command also consults allKeys, and a command that touches everything
+// consults every entry. A key-value command whose Key happens to equal
+// allKeys is treated as touching everything: more dependencies, never fewer.
+
+// allKeys is the index entry of commands that name no keys.
+const allKeys = "\x00epaxos:all-keys"
+
+// touched returns the index entries cmd is recorded under; one is scratch
+// space for the common single key, so that case does not allocate.
+func touched(c paxos.Command, one *[1]string) []string {
+	switch {
+	case c.Op != paxos.OpApp:
+		one[0] = c.Key
+	case len(c.Keys) == 0:
+		one[0] = allKeys
+	default:
+		return c.Keys
+	}
+	return one[:]
+}
+
+// lookup returns the existing index entries that cmd must consult. The
+// slice is r.lookupBuf, valid until the next call (callers only take maxima,
+// so the order does not matter; it is kept deterministic anyway).
+func (r *Replica) lookup(c paxos.Command) []*keyIndex {
+	out := r.lookupBuf[:0]
+	var one [1]string
+	keys := touched(c, &one)
+	if len(keys) == 1 && keys[0] == allKeys {
+		for _, k := range slices.Sorted(maps.Keys(r.index)) {
+			out = append(out, r.index[k])
+		}
+	} else {
+		for _, k := range keys {
+			if ki := r.index[k]; ki != nil {
+				out = append(out, ki)
+			}
+		}
+		if ki := r.index[allKeys]; ki != nil {
+			out = append(out, ki)
+		}
+	}
+	r.lookupBuf = out
+	return out
+}

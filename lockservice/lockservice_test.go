@@ -1,0 +1,140 @@
+package lockservice_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/lockservice"
+	_ "github.com/paxos-lab/paxos/protocols"
+	"github.com/paxos-lab/paxos/sim"
+)
+
+type applier struct {
+	t *testing.T
+	m paxos.StateMachine
+}
+
+func (a applier) do(client uint64, req lockservice.Request) (lockservice.Reply, string) {
+	out, err := a.m.Apply(lockservice.Command(client, req))
+	rep, derr := lockservice.DecodeReply(out)
+	require.NoError(a.t, derr)
+	if err != nil {
+		return rep, err.Error()
+	}
+	return rep, ""
+}
+
+func TestLocksSessionsAndTokens(t *testing.T) {
+	a := applier{t, lockservice.New()}
+	_, e := a.do(1, lockservice.Request{Kind: lockservice.KindAcquire, Lock: "x", Now: 0})
+	assert.True(t, lockservice.IsError(e, lockservice.ErrNoSession))
+	a.do(1, lockservice.Request{Kind: lockservice.KindOpen, TTL: 100, Now: 0})
+	a.do(2, lockservice.Request{Kind: lockservice.KindOpen, TTL: 100, Now: 0})
+	r, e := a.do(1, lockservice.Request{Kind: lockservice.KindAcquire, Lock: "x", Now: 10})
+	require.Empty(t, e)
+	first := r.Token
+	_, e = a.do(2, lockservice.Request{Kind: lockservice.KindAcquire, Lock: "x", Now: 20})
+	assert.True(t, lockservice.IsError(e, lockservice.ErrHeld))
+	_, e = a.do(2, lockservice.Request{Kind: lockservice.KindRelease, Lock: "x", Now: 20})
+	assert.True(t, lockservice.IsError(e, lockservice.ErrNotHolder), "only the holder releases")
+	_, e = a.do(1, lockservice.Request{Kind: lockservice.KindSetValue, Lock: "x", Value: make([]byte, lockservice.MaxValue+1), Now: 20})
+	assert.True(t, lockservice.IsError(e, lockservice.ErrTooLarge))
+	_, e = a.do(1, lockservice.Request{Kind: lockservice.KindSetValue, Lock: "x", Value: []byte("primary=1"), Now: 20})
+	require.Empty(t, e)
+
+	// Client 2 renews; client 1 does not, and its lease ends at 100.
+	a.do(2, lockservice.Request{Kind: lockservice.KindKeepAlive, TTL: 100, Now: 90})
+	r, _ = a.do(3, lockservice.Request{Kind: lockservice.KindRead, Lock: "x"})
+	assert.Equal(t, []uint64{1}, r.Holders, "still held at clock 90")
+	r, e = a.do(2, lockservice.Request{Kind: lockservice.KindAcquire, Lock: "x", Now: 101})
+	require.Empty(t, e, "the holder's session expired, so its lock was released")
+	assert.Greater(t, r.Token, first, "fencing tokens increase")
+	_, e = a.do(1, lockservice.Request{Kind: lockservice.KindKeepAlive, TTL: 100, Now: 102})
+	assert.True(t, lockservice.IsError(e, lockservice.ErrNoSession), "an expired session stays expired")
+	r, _ = a.do(3, lockservice.Request{Kind: lockservice.KindRead, Lock: "x"})
+	assert.Equal(t, []uint64{2}, r.Holders)
+	assert.Equal(t, "primary=1", string(r.Value), "the value outlives its writer's session")
+
+	// Shared mode, and a snapshot that restores everything.
+	a.do(4, lockservice.Request{Kind: lockservice.KindOpen, TTL: 1000, Now: 102})
+	a.do(5, lockservice.Request{Kind: lockservice.KindOpen, TTL: 1000, Now: 102})
+	_, e = a.do(4, lockservice.Request{Kind: lockservice.KindAcquire, Lock: "y", Mode: lockservice.Shared, Now: 103})
+	require.Empty(t, e)
+	_, e = a.do(5, lockservice.Request{Kind: lockservice.KindAcquire, Lock: "y", Mode: lockservice.Shared, Now: 103})
+	require.Empty(t, e)
+	_, e = a.do(2, lockservice.Request{Kind: lockservice.KindAcquire, Lock: "y", Now: 103})
+	assert.True(t, lockservice.IsError(e, lockservice.ErrHeld))
+	b := applier{t, lockservice.New()}
+	require.NoError(t, b.m.Restore(a.m.Snapshot()))
+	r, _ = b.do(3, lockservice.Request{Kind: lockservice.KindRead, Lock: "y"})
+	assert.Equal(t, []uint64{4, 5}, r.Holders)
+	assert.Equal(t, lockservice.Shared, r.Mode)
+
+	_, err := a.m.Apply(paxos.Command{Client: 1, Op: paxos.OpApp, Payload: []byte{0xc1}})
+	require.ErrorIs(t, err, lockservice.ErrBadRequest)
+}
+
+func TestFence(t *testing.T) {
+	var f lockservice.Fence
+	require.NoError(t, f.Check("x", 3))
+	require.NoError(t, f.Check("x", 3))
+	require.ErrorIs(t, f.Check("x", 2), lockservice.ErrStaleToken)
+	require.NoError(t, f.Check("y", 1))
+}
+
+// TestLockServiceOnEveryProtocol: two clients compete for one lock in the
+// simulator; the holder stops renewing and crashes with its replica, the
+// other acquires once the lease ran out, with a larger token, and every
+// replica applied the same outcome.
+func TestLockServiceOnEveryProtocol(t *testing.T) {
+	for _, proto := range []string{"basic", "multi", "flexible", "epaxos"} {
+		t.Run(proto, func(t *testing.T) {
+			s, err := sim.New(sim.Config{Protocol: proto, N: 5, Seed: 1, Record: true,
+				Replica: paxos.Config{StateMachine: lockservice.New, InitialLeader: 0, LeaseTicks: 5}})
+			require.NoError(t, err)
+			seq := map[uint64]uint64{}
+			send := func(at paxos.NodeID, client uint64, req lockservice.Request) {
+				seq[client]++
+				c := lockservice.Command(client, req)
+				c.Seq = seq[client]
+				require.NoError(t, s.Propose(at, c))
+				s.Run(s.Now() + 200*time.Millisecond)
+			}
+			ms := func() int64 { return s.Now().Milliseconds() }
+			send(1, 1, lockservice.Request{Kind: lockservice.KindOpen, TTL: 1000, Now: ms()})
+			send(2, 2, lockservice.Request{Kind: lockservice.KindOpen, TTL: 5000, Now: ms()})
+			send(1, 1, lockservice.Request{Kind: lockservice.KindAcquire, Lock: "master", Now: ms()})
+			send(2, 2, lockservice.Request{Kind: lockservice.KindAcquire, Lock: "master", Now: ms()})
+			require.NoError(t, s.Crash(1))
+			s.Run(s.Now() + time.Second)
+			send(2, 2, lockservice.Request{Kind: lockservice.KindAcquire, Lock: "master", Now: ms()})
+
+			type res struct{ out, err string }
+			byCmd := map[paxos.CommandID]res{}
+			for _, ex := range s.Executions() {
+				if ex.Duplicate || ex.LocalRead {
+					continue
+				}
+				r := res{ex.Output, ex.Err}
+				if f, ok := byCmd[ex.Command.ID()]; ok {
+					assert.Equal(t, f, r, "replica %d disagrees on %v", ex.Replica, ex.Command.ID())
+				}
+				byCmd[ex.Command.ID()] = r
+			}
+			first, ok := byCmd[paxos.CommandID{Client: 1, Seq: 2}]
+			require.True(t, ok)
+			require.Empty(t, first.err)
+			assert.True(t, strings.Contains(byCmd[paxos.CommandID{Client: 2, Seq: 2}].err, "held"), "the lock was held")
+			last := byCmd[paxos.CommandID{Client: 2, Seq: 3}]
+			require.Empty(t, last.err, "acquired after the holder's session expired")
+			r1, _ := lockservice.DecodeReply(first.out)
+			r2, _ := lockservice.DecodeReply(last.out)
+			assert.Greater(t, r2.Token, r1.Token)
+		})
+	}
+}

@@ -1,0 +1,318 @@
+package paxos
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// StateMachine is an application's replicated state. Every replica applies
+// the same committed application commands (Op == OpApp) in an order that
+// agrees on every pair of interfering commands (see Interferes), so Apply
+// must be deterministic: the same state and command give the same new state,
+// output and error on every replica (no clocks, randomness or map iteration
+// order in what it returns).
+//
+// The library wraps the state machine in exactly-once sessions (Sessions):
+// Apply sees each (Client, Seq) at most once, and a retry gets the first
+// output and error back. A state machine never needs its own deduplication.
+type StateMachine interface {
+	// Apply executes cmd (its Payload is the application's input) and
+	// returns its output. An error is the command's result too: it is
+	// returned to the client, the same on every replica, and the command
+	// counts as executed. Apply must reject a malformed Payload with an
+	// error; a panic is caught and reported as an error, but the state may
+	// then be half-changed. A command marked ReadOnly must change nothing:
+	// it may be answered from one replica's state under a lease.
+	Apply(cmd Command) (output string, err error)
+	// Snapshot returns the whole state as bytes. It cannot fail: a replica
+	// must be able to persist every state Apply produced.
+	Snapshot() []byte
+	// Restore replaces the state with one that Snapshot returned.
+	Restore(snapshot []byte) error
+}
+
+// Errors a replica reports in Execution.Err for a command it refuses
+// without proposing it (see CheckCommand).
+var (
+	// ErrReservedClient: client id 0 names the library's internal no-ops.
+	ErrReservedClient = errors.New("client id 0 is reserved for internal no-ops; give every client a random non-zero id")
+	// ErrBadCommand: the command cannot run on this replica's state machine.
+	ErrBadCommand = errors.New("command refused")
+)
+
+// CheckCommand reports why a replica must refuse cmd without proposing it,
+// or nil. app says whether the replica runs an application state machine
+// (Config.StateMachine set): it then takes only OpApp commands, and the
+// built-in key-value store takes only Get and Put. A Nop is accepted either
+// way and does nothing. Every protocol calls it in Propose and answers a
+// refused command at once with an Execution whose Err says why.
+func CheckCommand(cmd Command, app bool) error {
+	if cmd.Client == 0 {
+		return ErrReservedClient
+	}
+	switch cmd.Op {
+	case OpNop:
+		return nil
+	case OpGet, OpPut:
+		if app {
+			return fmt.Errorf("%w: %v on a replica running an application state machine; send OpApp commands with a Payload", ErrBadCommand, cmd.Op)
+		}
+		return nil
+	case OpApp:
+		if !app {
+			return fmt.Errorf("%w: an application command on a replica running the key-value store; set Config.StateMachine", ErrBadCommand)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: unknown operation %v", ErrBadCommand, cmd.Op)
+}
+
+// Refused returns the execution that answers a command CheckCommand refused.
+func Refused(cmd Command, err error) Execution {
+	return Execution{Command: cmd, Err: err.Error()}
+}
+
+// Interferes reports whether the order of a and b matters, so that EPaxos
+// must order them and the checker must see them ordered: neither is a Nop,
+// at least one writes, and they touch a common key. A key-value command
+// touches its Key; an application command touches its Keys, or everything
+// when it names none. Two read-only commands never interfere.
+func Interferes(a, b Command) bool {
+	if a.IsNop() || b.IsNop() || (!a.Writes() && !b.Writes()) {
+		return false
+	}
+	ka, wa := a.ConflictKeys()
+	kb, wb := b.ConflictKeys()
+	if wa || wb {
+		return true
+	}
+	for _, x := range ka {
+		for _, y := range kb {
+			if x == y {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ConflictKeys returns the keys cmd touches: Key for a key-value command,
+// Keys for an application command. all is set when an application command
+// names no keys and so touches the whole state.
+func (c Command) ConflictKeys() (keys []string, all bool) {
+	if c.Op == OpApp {
+		return c.Keys, len(c.Keys) == 0
+	}
+	return []string{c.Key}, false
+}
+
+// Sessions applies commands to a StateMachine exactly once per (Client,
+// Seq), remembering each command's output and error so a retry gets them
+// back (for the client's last RetainOutputs seqs below its newest
+// contiguous one; an older retry is still recognized and answered with an
+// empty output). Commands with Client 0 (internal) are never deduplicated.
+// Its snapshot holds both the sessions and the state machine's snapshot.
+type Sessions struct {
+	sm      StateMachine
+	clients map[uint64]*clientSession
+}
+
+// RetainOutputs is how many executed seqs below a client's contiguous
+// executed prefix keep their results for retries in Sessions.
+const RetainOutputs = 1024
+
+// result is what one command returned.
+type result struct {
+	Out string `msgpack:"o,omitempty"`
+	Err string `msgpack:"e,omitempty"`
+}
+
+// clientSession: every seq <= Low executed; Above holds executed seqs above
+// Low; Recent holds the non-empty results of seqs in (Low-RetainOutputs, Low].
+type clientSession struct {
+	Low    uint64
+	Above  map[uint64]result
+	Recent map[uint64]result
+}
+
+// NewSessions wraps sm in empty sessions.
+func NewSessions(sm StateMachine) *Sessions {
+	return &Sessions{sm: sm, clients: map[uint64]*clientSession{}}
+}
+
+// Executed reports whether the command with this id already executed, and
+// the execution that answers a retry of it (Duplicate set).
+func (s *Sessions) Executed(cmd Command) (Execution, bool) {
+	cs := s.clients[cmd.Client]
+	if cmd.Client == 0 || cs == nil {
+		return Execution{}, false
+	}
+	res, ok := cs.Above[cmd.Seq]
+	if cmd.Seq <= cs.Low {
+		res, ok = cs.Recent[cmd.Seq], true
+	}
+	if !ok {
+		return Execution{}, false
+	}
+	return Execution{Command: cmd, Output: res.Out, Err: res.Err, Duplicate: true}, true
+}
+
+// Apply executes cmd unless it already executed (then it returns the first
+// execution's results with Duplicate set). Nops do nothing.
+func (s *Sessions) Apply(cmd Command) Execution {
+	if cmd.IsNop() {
+		return Execution{Command: cmd}
+	}
+	if ex, dup := s.Executed(cmd); dup {
+		return ex
+	}
+	ex := s.Read(cmd)
+	ex.LocalRead = false
+	if cmd.Client != 0 {
+		s.record(cmd.Client, cmd.Seq, result{Out: ex.Output, Err: ex.Err})
+	}
+	return ex
+}
+
+// Read applies a read-only command without recording it: for reads served
+// from local state under a lease. LocalRead is set.
+func (s *Sessions) Read(cmd Command) (ex Execution) {
+	ex = Execution{Command: cmd, LocalRead: true}
+	if cmd.Op != OpApp {
+		ex.Err = fmt.Errorf("%w: %v on an application state machine", ErrBadCommand, cmd.Op).Error()
+		return ex
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			ex.Output, ex.Err = "", fmt.Sprintf("state machine panicked: %v", p)
+		}
+	}()
+	out, err := s.sm.Apply(cmd)
+	ex.Output = out
+	if err != nil {
+		ex.Err = err.Error()
+	}
+	return ex
+}
+
+func (s *Sessions) record(client, seq uint64, res result) {
+	cs := s.clients[client]
+	if cs == nil {
+		cs = &clientSession{}
+		s.clients[client] = cs
+	}
+	if seq <= cs.Low {
+		return
+	}
+	if cs.Above == nil {
+		cs.Above = map[uint64]result{}
+	}
+	cs.Above[seq] = res
+	for {
+		r, ok := cs.Above[cs.Low+1]
+		if !ok {
+			break
+		}
+		delete(cs.Above, cs.Low+1)
+		cs.Low++
+		if r != (result{}) {
+			if cs.Recent == nil {
+				cs.Recent = map[uint64]result{}
+			}
+			cs.Recent[cs.Low] = r
+		}
+		if cs.Low > RetainOutputs {
+			delete(cs.Recent, cs.Low-RetainOutputs)
+		}
+	}
+}
+
+// sessionsSnapshot is the encoded form of Sessions: every map as a list
+// sorted by key, so the same state always gives the same bytes.
+type sessionsSnapshot struct {
+	Clients []clientEntry `msgpack:"c"`
+	State   []byte        `msgpack:"s"`
+}
+
+type clientEntry struct {
+	ID     uint64      `msgpack:"i"`
+	Low    uint64      `msgpack:"l"`
+	Above  []seqResult `msgpack:"a,omitempty"`
+	Recent []seqResult `msgpack:"r,omitempty"`
+}
+
+type seqResult struct {
+	Seq uint64 `msgpack:"q"`
+	result
+}
+
+func sortedResults(m map[uint64]result) []seqResult {
+	var out []seqResult
+	for _, q := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, seqResult{Seq: q, result: m[q]})
+	}
+	return out
+}
+
+func resultMap(l []seqResult) map[uint64]result {
+	if len(l) == 0 {
+		return nil
+	}
+	m := make(map[uint64]result, len(l))
+	for _, e := range l {
+		m[e.Seq] = e.result
+	}
+	return m
+}
+
+// Snapshot returns the sessions and the state machine's snapshot as bytes.
+func (s *Sessions) Snapshot() []byte {
+	snap := sessionsSnapshot{State: s.sm.Snapshot()}
+	for _, id := range slices.Sorted(maps.Keys(s.clients)) {
+		cs := s.clients[id]
+		snap.Clients = append(snap.Clients, clientEntry{ID: id, Low: cs.Low, Above: sortedResults(cs.Above), Recent: sortedResults(cs.Recent)})
+	}
+	b, err := msgpack.Marshal(&snap)
+	if err != nil {
+		// Integers, strings and bytes always encode; this is a bug here.
+		panic(fmt.Sprintf("paxos: encode sessions snapshot: %v", err))
+	}
+	return b
+}
+
+// Restore replaces the sessions and the state machine's state with a
+// snapshot that Snapshot returned.
+func (s *Sessions) Restore(data []byte) error {
+	var snap sessionsSnapshot
+	if err := msgpack.Unmarshal(data, &snap); err != nil {
+		return fmt.Errorf("decode sessions snapshot: %w", err)
+	}
+	if err := s.sm.Restore(snap.State); err != nil {
+		return fmt.Errorf("restore state machine: %w", err)
+	}
+	s.clients = make(map[uint64]*clientSession, len(snap.Clients))
+	for _, e := range snap.Clients {
+		s.clients[e.ID] = &clientSession{Low: e.Low, Above: resultMap(e.Above), Recent: resultMap(e.Recent)}
+	}
+	return nil
+}
+
+// Equal reports whether c and d are the same command, field by field
+// (Command holds slices, so == does not compile).
+func (c Command) Equal(d Command) bool {
+	return c.Client == d.Client && c.Seq == d.Seq && c.Op == d.Op && c.Key == d.Key && c.Value == d.Value &&
+		c.ReadOnly == d.ReadOnly && bytes.Equal(c.Payload, d.Payload) && slices.Equal(c.Keys, d.Keys)
+}
+
+// SameCommands reports whether a and b hold equal commands in the same
+// order: how protocols compare values (batches of commands).
+func SameCommands(a, b []Command) bool { return slices.EqualFunc(a, b, Command.Equal) }
+
+// Valid reports whether o is a known operation (Nop, Get, Put or App).
+// Message handlers refuse commands with any other Op.
+func (o Op) Valid() bool { return o <= OpApp }
