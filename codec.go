@@ -84,6 +84,7 @@ type coder struct {
 	enc *msgpack.Encoder
 	rd  bytes.Reader
 	dec *msgpack.Decoder
+	nb  [33]byte // a type name being decoded
 }
 
 var coders = sync.Pool{New: func() any {
@@ -133,9 +134,10 @@ func encodeBody(e *msgpack.Encoder, name string, v any) error {
 }
 
 // decodeBody decodes the body of a value registered under the name read
-// from d (at most 32 bytes long names are looked up without allocating).
-func decodeBody(d *msgpack.Decoder) (any, error) {
-	var nb [33]byte
+// from the decoder (at most 32 bytes long names are looked up without allocating).
+func (cd *coder) decodeBody() (any, error) {
+	d := cd.dec
+	nb := &cd.nb
 	var name []byte
 	c, err := d.PeekCode()
 	if err != nil {
@@ -161,8 +163,8 @@ func decodeBody(d *msgpack.Decoder) (any, error) {
 		return nil, fmt.Errorf("decode %q: %w", name, ErrUnknownType)
 	}
 	p := reflect.New(t)
-	if cd, ok := p.Interface().(msgpack.CustomDecoder); ok {
-		err = cd.DecodeMsgpack(d)
+	if dec, ok := p.Interface().(msgpack.CustomDecoder); ok {
+		err = dec.DecodeMsgpack(d)
 	} else {
 		err = d.Decode(p.Interface())
 	}
@@ -198,7 +200,7 @@ func Decode(data []byte) (any, error) {
 	if n, err := c.dec.DecodeArrayLen(); err != nil || n != 2 {
 		return nil, fmt.Errorf("decode envelope: %w", shapeErr(n, 2, err))
 	}
-	return decodeBody(c.dec)
+	return c.decodeBody()
 }
 
 // EncodeMessage serializes a Message whose Body is registered.
@@ -248,7 +250,7 @@ func DecodeMessage(data []byte) (Message, error) {
 	if err != nil {
 		return Message{}, fmt.Errorf("decode message: to: %w", err)
 	}
-	body, err := decodeBody(d)
+	body, err := c.decodeBody()
 	if err != nil {
 		return Message{}, err
 	}

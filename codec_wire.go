@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/vmihailenco/msgpack/v5"
-	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // Hand-written msgpack methods for the types on the hot path.
@@ -40,9 +39,9 @@ func (c Command) EncodeMsgpack(e *msgpack.Encoder) error {
 
 // DecodeMsgpack implements msgpack.CustomDecoder.
 func (c *Command) DecodeMsgpack(d *msgpack.Decoder) error {
-	return DecodeFields(d, func(d *msgpack.Decoder, key []byte) (bool, error) {
+	return DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
 		var err error
-		switch string(key) {
+		switch key {
 		case "c":
 			c.Client, err = d.DecodeUint64()
 		case "s":
@@ -73,9 +72,9 @@ func (b Ballot) EncodeMsgpack(e *msgpack.Encoder) error {
 
 // DecodeMsgpack implements msgpack.CustomDecoder.
 func (b *Ballot) DecodeMsgpack(d *msgpack.Decoder) error {
-	return DecodeFields(d, func(d *msgpack.Decoder, key []byte) (bool, error) {
+	return DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
 		var err error
-		switch string(key) {
+		switch key {
 		case "r":
 			b.Round, err = d.DecodeUint64()
 		case "n":
@@ -98,9 +97,9 @@ func (in Instance) EncodeMsgpack(e *msgpack.Encoder) error {
 
 // DecodeMsgpack implements msgpack.CustomDecoder.
 func (in *Instance) DecodeMsgpack(d *msgpack.Decoder) error {
-	return DecodeFields(d, func(d *msgpack.Decoder, key []byte) (bool, error) {
+	return DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
 		var err error
-		switch string(key) {
+		switch key {
 		case "r":
 			in.Replica, err = DecodeNodeID(d)
 		case "s":
@@ -121,16 +120,14 @@ func DecodeNodeID(d *msgpack.Decoder) (NodeID, error) {
 // DecodeFields decodes a msgpack map with string keys into a struct as
 // reflection does: nil leaves the struct as it is; for each key, field is
 // called with the decoder positioned on the value and reports whether it
-// knew the key (an unknown key's value is skipped). key is only valid
-// during the call.
-func DecodeFields(d *msgpack.Decoder, field func(d *msgpack.Decoder, key []byte) (bool, error)) error {
+// knew the key (an unknown key's value is skipped).
+func DecodeFields(d *msgpack.Decoder, field func(d *msgpack.Decoder, key string) (bool, error)) error {
 	n, err := d.DecodeMapLen()
 	if err != nil {
 		return err
 	}
-	var buf [16]byte
 	for i := 0; i < n; i++ {
-		key, err := decodeKey(d, &buf)
+		key, err := d.DecodeString() // one-byte keys do not allocate
 		if err != nil {
 			return err
 		}
@@ -145,26 +142,6 @@ func DecodeFields(d *msgpack.Decoder, field func(d *msgpack.Decoder, key []byte)
 		}
 	}
 	return nil
-}
-
-// decodeKey reads a map key; short ones (every field name here) land in buf
-// without allocating.
-func decodeKey(d *msgpack.Decoder, buf *[16]byte) ([]byte, error) {
-	c, err := d.PeekCode()
-	if err != nil {
-		return nil, err
-	}
-	if msgpcode.IsFixedString(c) {
-		n := int(c&msgpcode.FixedStrMask) + 1
-		if n <= len(buf) {
-			if err := d.ReadFull(buf[:n]); err != nil {
-				return nil, err
-			}
-			return buf[1:n], nil
-		}
-	}
-	s, err := d.DecodeString()
-	return []byte(s), err
 }
 
 // EncodeCommands encodes cmds as reflection encodes a []Command (nil as

@@ -21,20 +21,20 @@ type attrs struct {
 }
 
 // decode decodes key's value into the field it names, if any.
-func (a attrs) decode(d *msgpack.Decoder, key []byte) (bool, error) {
+func (a attrs) decode(d *msgpack.Decoder, key string) (bool, error) {
 	var err error
 	switch {
-	case string(key) == "b" && a.ballot != nil:
+	case key == "b" && a.ballot != nil:
 		var b uint64
 		b, err = d.DecodeUint64()
 		*a.ballot = Ballot(b)
-	case string(key) == "i" && a.inst != nil:
+	case key == "i" && a.inst != nil:
 		err = a.inst.DecodeMsgpack(d)
-	case string(key) == "c" && a.cmds != nil:
+	case key == "c" && a.cmds != nil:
 		*a.cmds, err = paxos.DecodeCommands(d)
-	case string(key) == "q" && a.seq != nil:
+	case key == "q" && a.seq != nil:
 		*a.seq, err = d.DecodeUint64()
-	case string(key) == "d" && a.deps != nil:
+	case key == "d" && a.deps != nil:
 		*a.deps, err = paxos.DecodeUint64s(d)
 	default:
 		return false, nil
@@ -116,8 +116,8 @@ func encodeBool(e *msgpack.Encoder, key string, v bool) {
 }
 
 // decodeFlag decodes a bool field named key into *v when the key matches.
-func decodeFlag(d *msgpack.Decoder, key []byte, name string, v *bool) (bool, error) {
-	if string(key) != name {
+func decodeFlag(d *msgpack.Decoder, key string, name string, v *bool) (bool, error) {
+	if key != name {
 		return false, nil
 	}
 	var err error
@@ -148,7 +148,7 @@ func (m PreAcceptReply) EncodeMsgpack(e *msgpack.Encoder) error {
 // DecodeMsgpack implements msgpack.CustomDecoder.
 func (m *PreAcceptReply) DecodeMsgpack(d *msgpack.Decoder) error {
 	a := attrs{&m.Ballot, &m.Inst, &m.Cmds, &m.Seq, &m.Deps}
-	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key []byte) (bool, error) {
+	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
 		for _, f := range [...]struct {
 			name string
 			v    *bool
@@ -185,7 +185,7 @@ func (m AcceptReply) EncodeMsgpack(e *msgpack.Encoder) error {
 // DecodeMsgpack implements msgpack.CustomDecoder.
 func (m *AcceptReply) DecodeMsgpack(d *msgpack.Decoder) error {
 	a := attrs{&m.Ballot, &m.Inst, &m.Cmds, &m.Seq, &m.Deps}
-	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key []byte) (bool, error) {
+	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
 		if ok, err := decodeFlag(d, key, "o", &m.OK); ok {
 			return ok, err
 		}
@@ -223,9 +223,9 @@ func (r InstanceRecord) EncodeMsgpack(e *msgpack.Encoder) error {
 // DecodeMsgpack implements msgpack.CustomDecoder.
 func (r *InstanceRecord) DecodeMsgpack(d *msgpack.Decoder) error {
 	a := attrs{&r.Ballot, &r.Inst, &r.Cmds, &r.Seq, &r.Deps}
-	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key []byte) (bool, error) {
+	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
 		var err error
-		switch string(key) {
+		switch key {
 		case "s":
 			var s uint8
 			s, err = d.DecodeUint8()
@@ -252,8 +252,8 @@ func (m Watermark) EncodeMsgpack(e *msgpack.Encoder) error {
 
 // DecodeMsgpack implements msgpack.CustomDecoder.
 func (m *Watermark) DecodeMsgpack(d *msgpack.Decoder) error {
-	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key []byte) (bool, error) {
-		if string(key) != "e" {
+	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
+		if key != "e" {
 			return false, nil
 		}
 		var err error

@@ -25,16 +25,16 @@ func (m Accept) EncodeMsgpack(e *msgpack.Encoder) error {
 
 // DecodeMsgpack implements msgpack.CustomDecoder.
 func (m *Accept) DecodeMsgpack(d *msgpack.Decoder) error {
-	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key []byte) (bool, error) {
+	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
 		return decodeSlotValue(d, key, &m.Ballot, &m.Slot, &m.Cmds)
 	})
 }
 
 // decodeSlotValue decodes the fields "b", "s" and "c" that Accept, Commit
 // and AcceptRecord share.
-func decodeSlotValue(d *msgpack.Decoder, key []byte, b *Ballot, slot *uint64, cmds *[]paxos.Command) (bool, error) {
+func decodeSlotValue(d *msgpack.Decoder, key string, b *Ballot, slot *uint64, cmds *[]paxos.Command) (bool, error) {
 	var err error
-	switch string(key) {
+	switch key {
 	case "b":
 		err = decodeBallot(d, b)
 	case "s":
@@ -66,7 +66,7 @@ func (m AcceptRecord) EncodeMsgpack(e *msgpack.Encoder) error {
 
 // DecodeMsgpack implements msgpack.CustomDecoder.
 func (m *AcceptRecord) DecodeMsgpack(d *msgpack.Decoder) error {
-	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key []byte) (bool, error) {
+	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
 		return decodeSlotValue(d, key, &m.Ballot, &m.Slot, &m.Cmds)
 	})
 }
@@ -83,8 +83,8 @@ func (m Accepted) EncodeMsgpack(e *msgpack.Encoder) error {
 // DecodeMsgpack implements msgpack.CustomDecoder.
 func (m *Accepted) DecodeMsgpack(d *msgpack.Decoder) error {
 	var cmds []paxos.Command
-	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key []byte) (bool, error) {
-		if string(key) == "c" {
+	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
+		if key == "c" {
 			return false, nil
 		}
 		return decodeSlotValue(d, key, &m.Ballot, &m.Slot, &cmds)
@@ -100,8 +100,8 @@ func (m Forward) EncodeMsgpack(e *msgpack.Encoder) error {
 
 // DecodeMsgpack implements msgpack.CustomDecoder.
 func (m *Forward) DecodeMsgpack(d *msgpack.Decoder) error {
-	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key []byte) (bool, error) {
-		if string(key) != "c" {
+	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
+		if key != "c" {
 			return false, nil
 		}
 		var err error
@@ -123,9 +123,9 @@ func (m Heartbeat) EncodeMsgpack(e *msgpack.Encoder) error {
 
 // DecodeMsgpack implements msgpack.CustomDecoder.
 func (m *Heartbeat) DecodeMsgpack(d *msgpack.Decoder) error {
-	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key []byte) (bool, error) {
+	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
 		var err error
-		switch string(key) {
+		switch key {
 		case "b":
 			err = decodeBallot(d, &m.Ballot)
 		case "c":
@@ -154,9 +154,9 @@ func (m HeartbeatReply) EncodeMsgpack(e *msgpack.Encoder) error {
 
 // DecodeMsgpack implements msgpack.CustomDecoder.
 func (m *HeartbeatReply) DecodeMsgpack(d *msgpack.Decoder) error {
-	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key []byte) (bool, error) {
+	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
 		var err error
-		switch string(key) {
+		switch key {
 		case "b":
 			err = decodeBallot(d, &m.Ballot)
 		case "e":
