@@ -251,13 +251,13 @@ type conn struct {
 	bw  *bufio.Writer
 
 	mu      sync.Mutex
-	pending map[uint64]chan Reply
+	pending map[paxos.CommandID]chan Reply // by (client, seq): one connection may carry several clients' requests
 	err     error
 	done    chan struct{}
 }
 
 func newConn(nc net.Conn) *conn {
-	cn := &conn{nc: nc, bw: bufio.NewWriter(nc), pending: map[uint64]chan Reply{}, done: make(chan struct{})}
+	cn := &conn{nc: nc, bw: bufio.NewWriter(nc), pending: map[paxos.CommandID]chan Reply{}, done: make(chan struct{})}
 	go cn.readLoop()
 	return cn
 }
@@ -291,8 +291,9 @@ func (cn *conn) readLoop() {
 			return
 		}
 		cn.mu.Lock()
-		ch := cn.pending[rep.Seq]
-		delete(cn.pending, rep.Seq)
+		id := paxos.CommandID{Client: rep.Client, Seq: rep.Seq}
+		ch := cn.pending[id]
+		delete(cn.pending, id)
 		cn.mu.Unlock()
 		if ch != nil {
 			ch <- rep
@@ -308,12 +309,13 @@ func (cn *conn) call(ctx context.Context, req Request) (Reply, error) {
 		cn.mu.Unlock()
 		return Reply{}, err
 	}
-	cn.pending[req.Seq] = ch
+	id := paxos.CommandID{Client: req.Client, Seq: req.Seq}
+	cn.pending[id] = ch
 	cn.mu.Unlock()
 	defer func() {
 		cn.mu.Lock()
-		if cn.pending[req.Seq] == ch {
-			delete(cn.pending, req.Seq)
+		if cn.pending[id] == ch {
+			delete(cn.pending, id)
 		}
 		cn.mu.Unlock()
 	}()
