@@ -85,9 +85,24 @@ type result struct {
 	err error
 }
 
+// waiter is a submitted command waiting to execute here: Submit waits on
+// ch; SubmitAsync gets done called on the loop goroutine.
 type waiter struct {
-	id paxos.CommandID
-	ch chan result // buffered 1
+	id       paxos.CommandID
+	ch       chan result // buffered 1 (Submit)
+	done     func(paxos.CommandID, paxos.Execution, error)
+	deadline time.Time // SubmitAsync: answered with ErrTimeout after it
+	answered bool      // loop goroutine
+}
+
+// answer delivers the waiter's one result.
+func (w *waiter) answer(res result) {
+	w.answered = true
+	if w.done != nil {
+		w.done(w.id, res.ex, res.err)
+		return
+	}
+	w.ch <- res
 }
 
 type proposal struct {
@@ -114,6 +129,7 @@ type Node struct {
 	err      error
 
 	waiting map[paxos.CommandID][]*waiter // owned by the loop goroutine
+	expiry  []*waiter                     // SubmitAsync waiters by arrival, checked on each tick (loop)
 	rebuilt bool                          // OnRebuilt was called (loop goroutine)
 	local   []paxos.Message               // messages to self, owned by the loop
 
@@ -205,6 +221,40 @@ func (n *Node) Submit(ctx context.Context, cmd paxos.Command) (paxos.Execution, 
 	}
 }
 
+// ErrTimeout is the error SubmitAsync reports when a command did not
+// execute here before its deadline. It may still execute: retry it with
+// the same (client, seq).
+var ErrTimeout = errors.New("node: the command did not execute before its deadline")
+
+// SubmitAsync proposes cmd at this replica without waiting. done is called
+// exactly once, on the node's goroutine (it must not block): with the
+// command's execution, with ErrTimeout once deadline has passed (checked on
+// every tick), or with an error wrapping ErrStopped. As with Submit, the
+// command may still execute after an error. It blocks only while the
+// node's proposal queue is full. Deadlines should come in roughly
+// increasing order (a server with one timeout): a waiter is checked once
+// those submitted before it have been answered or expired. A command
+// submitted while the node is stopping may go unanswered (the node's
+// queue is not drained after its goroutine has exited).
+func (n *Node) SubmitAsync(cmd paxos.Command, deadline time.Time, done func(paxos.CommandID, paxos.Execution, error)) {
+	w := &waiter{id: cmd.ID(), done: done, deadline: deadline}
+	if cmd.Client == 0 {
+		done(w.id, paxos.Execution{}, fmt.Errorf("node: client id 0 is reserved for internal no-ops; use a random client id"))
+		return
+	}
+	select {
+	case <-n.done:
+		done(w.id, paxos.Execution{}, n.stoppedErr())
+		return
+	default:
+	}
+	select {
+	case n.props <- proposal{cmd: cmd, w: w}:
+	case <-n.done:
+		done(w.id, paxos.Execution{}, n.stoppedErr())
+	}
+}
+
 func (n *Node) stoppedErr() error {
 	if err := n.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrStopped, err)
@@ -288,8 +338,9 @@ func (n *Node) loop() {
 			n.propose(p)
 		case w := <-n.cancels:
 			n.cancel(w)
-		case <-ticker.C:
+		case now := <-ticker.C:
 			n.r.Tick()
+			n.expire(now)
 		}
 	drain:
 		for i := 0; i < maxDrain; i++ {
@@ -327,7 +378,29 @@ func (n *Node) step(m paxos.Message) {
 
 func (n *Node) propose(p proposal) {
 	n.waiting[p.w.id] = append(n.waiting[p.w.id], p.w)
+	if p.w.done != nil {
+		n.expiry = append(n.expiry, p.w)
+	}
 	n.r.Propose(p.cmd)
+}
+
+// expire answers the SubmitAsync waiters whose deadline passed with
+// ErrTimeout.
+func (n *Node) expire(now time.Time) {
+	i := 0
+	for ; i < len(n.expiry); i++ {
+		w := n.expiry[i]
+		if w.answered {
+			continue
+		}
+		if w.deadline.After(now) {
+			break
+		}
+		n.cancel(w)
+		w.answer(result{err: ErrTimeout})
+	}
+	clear(n.expiry[:i])
+	n.expiry = n.expiry[i:]
 }
 
 func (n *Node) cancel(w *waiter) {
@@ -392,7 +465,7 @@ func (n *Node) carryOut(rd *paxos.Ready) error {
 		}
 		delete(n.waiting, id)
 		for _, w := range ws {
-			w.ch <- result{ex: ex}
+			w.answer(result{ex: ex})
 		}
 	}
 	if n.cfg.Observe != nil {
@@ -414,8 +487,18 @@ func (n *Node) failWaiters() {
 	err := n.stoppedErr()
 	for id, ws := range n.waiting {
 		for _, w := range ws {
-			w.ch <- result{err: err}
+			w.answer(result{err: err})
 		}
 		delete(n.waiting, id)
+	}
+	n.expiry = nil
+	// Proposals still queued were never handed to the replica.
+	for {
+		select {
+		case p := <-n.props:
+			p.w.answer(result{err: err})
+		default:
+			return
+		}
 	}
 }

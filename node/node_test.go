@@ -242,3 +242,44 @@ func TestNodeInProcessEveryProtocolWithRestart(t *testing.T) {
 		})
 	}
 }
+
+// TestSubmitAsync: the asynchronous path answers each command once: with
+// its execution, with ErrTimeout once its deadline passed (checked on the
+// tick, no timer per command), or with ErrStopped after Stop.
+func TestSubmitAsync(t *testing.T) {
+	nw := transport.NewNetwork(2, 0)
+	n, err := node.Start(node.Config{New: newFake, Replica: paxos.Config{ID: 0, N: 2}, Transport: nw.Endpoint(0), Storage: storage.NewMemory(), Tick: 5 * time.Millisecond, Logger: quiet()})
+	require.NoError(t, err)
+	type answer struct {
+		id  paxos.CommandID
+		ex  paxos.Execution
+		err error
+		at  time.Time
+	}
+	answers := make(chan answer, 8)
+	done := func(id paxos.CommandID, ex paxos.Execution, err error) { answers <- answer{id, ex, err, time.Now()} }
+	start := time.Now()
+	n.SubmitAsync(paxos.Command{Client: 7, Seq: 1, Op: paxos.OpPut, Key: "drop"}, start.Add(30*time.Millisecond), done)
+	n.SubmitAsync(paxos.Command{Client: 7, Seq: 2, Op: paxos.OpPut, Key: "k", Value: "v"}, start.Add(time.Hour), done)
+	a := <-answers
+	require.NoError(t, a.err)
+	assert.Equal(t, paxos.CommandID{Client: 7, Seq: 2}, a.id)
+	assert.Equal(t, "ok:v", a.ex.Output)
+	a = <-answers
+	assert.Equal(t, paxos.CommandID{Client: 7, Seq: 1}, a.id)
+	require.ErrorIs(t, a.err, node.ErrTimeout)
+	assert.GreaterOrEqual(t, a.at.Sub(start), 30*time.Millisecond)
+	n.SubmitAsync(paxos.Command{Client: 0, Seq: 3, Op: paxos.OpPut, Key: "k"}, start.Add(time.Hour), done)
+	require.Error(t, (<-answers).err)
+
+	// A command pending when the node stops is answered with ErrStopped,
+	// and so is one submitted afterwards.
+	n.SubmitAsync(paxos.Command{Client: 7, Seq: 4, Op: paxos.OpPut, Key: "drop"}, start.Add(time.Hour), done)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, n.Stop(ctx))
+	require.ErrorIs(t, (<-answers).err, node.ErrStopped)
+	n.SubmitAsync(paxos.Command{Client: 7, Seq: 5, Op: paxos.OpPut, Key: "k"}, start.Add(time.Hour), done)
+	require.ErrorIs(t, (<-answers).err, node.ErrStopped)
+	assert.Empty(t, answers)
+}

@@ -54,7 +54,7 @@ func flagErr(name, format string, args ...any) error {
 // benchFlags holds the raw flag values of `paxos bench`.
 type benchFlags struct {
 	protocols, mode, rttName, conflict, clientSites, keys, leader, out string
-	cluster, sweepClients                                              string
+	cluster, sweepClients, serveBin                                    string
 	replicas, clients, payload, runs, q1, q2, batch, parallel          int
 	rate, reads, cpuUS, jitterMS                                       float64
 	duration, warmup                                                   time.Duration
@@ -72,6 +72,7 @@ func benchFlagSet(name string, f *benchFlags, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&f.conflict, "conflict", "0,2,25,100", "comma-separated conflict percentages")
 	fs.IntVar(&f.clients, "clients", 10, "closed-loop clients per client site in sim mode; in live mode the clients in all (exactly K requests outstanding), spread over the client sites")
 	fs.StringVar(&f.sweepClients, "sweep-clients", "", "live mode: run once per comma-separated client count (e.g. 1,16,64,256,1024) and report the peak")
+	fs.StringVar(&f.serveBin, "serve-bin", "", "live mode: the paxos program whose `serve` runs the replicas (default: this one; another build compares versions under the same load)")
 	fs.BoolVar(&f.inProcess, "in-process", false, "live mode: run the replicas in this process instead of as paxos serve processes (needed for crash faults; no CPU or memory measurement)")
 	fs.StringVar(&f.clientSites, "client-sites", "all", "sites hosting clients: all, or comma-separated indices or names")
 	fs.Float64Var(&f.rate, "rate", 0, "open-loop Poisson arrivals in ops/s per site (0 = closed loop)")
@@ -262,9 +263,12 @@ func specFromFlags(f *benchFlags, set map[string]bool) (bench.Spec, error) {
 	s.Seed = f.seed
 	s.LiveNoSync = f.noSync
 	if s.Mode == bench.ModeLive && s.Cluster == "" && !f.inProcess {
-		exe, err := os.Executable()
-		if err != nil {
-			return s, fmt.Errorf("find this program to start replicas: %w", err)
+		exe := f.serveBin
+		if exe == "" {
+			var err error
+			if exe, err = os.Executable(); err != nil {
+				return s, fmt.Errorf("find this program to start replicas: %w", err)
+			}
 		}
 		s.Serve = []string{exe, "serve"}
 	}
