@@ -10,6 +10,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/client"
 	_ "github.com/paxos-lab/paxos/protocols"
 )
 
@@ -83,7 +84,7 @@ func toPlain(v reflect.Value) reflect.Value {
 // what reflection reads: on zero values and on random ones (empty and non-empty
 // slices, omitempty fields both ways).
 func TestHandWrittenCodecMatchesReflection(t *testing.T) {
-	samples := []any{paxos.Command{}, paxos.Ballot{}, paxos.Instance{}}
+	samples := []any{paxos.Command{}, paxos.Ballot{}, paxos.Instance{}, client.Request{}, client.Reply{}}
 	for _, v := range paxos.RegisteredTypes() {
 		samples = append(samples, v)
 	}

@@ -16,6 +16,7 @@ package client
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -181,9 +182,7 @@ func (c *Client) attempt(ctx context.Context, i int, req Request) (Reply, error)
 	if err != nil {
 		return Reply{}, err
 	}
-	actx, cancel := context.WithTimeout(ctx, c.opts.AttemptTimeout)
-	defer cancel()
-	rep, err := cn.call(actx, req)
+	rep, err := cn.call(ctx, c.opts.AttemptTimeout, req)
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 		c.drop(i, cn)
 	}
@@ -244,11 +243,14 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// conn is one connection to a replica, multiplexing calls by seq.
+// conn is one connection to a replica, multiplexing calls by (client,
+// seq).
 type conn struct {
 	nc  net.Conn
 	wmu sync.Mutex
 	bw  *bufio.Writer
+	buf bytes.Buffer     // a request being encoded (under wmu)
+	enc *msgpack.Encoder // writes to buf
 
 	mu      sync.Mutex
 	pending map[paxos.CommandID]chan Reply // by (client, seq): one connection may carry several clients' requests
@@ -258,6 +260,7 @@ type conn struct {
 
 func newConn(nc net.Conn) *conn {
 	cn := &conn{nc: nc, bw: bufio.NewWriter(nc), pending: map[paxos.CommandID]chan Reply{}, done: make(chan struct{})}
+	cn.enc = msgpack.NewEncoder(&cn.buf)
 	go cn.readLoop()
 	return cn
 }
@@ -274,6 +277,7 @@ func (cn *conn) close(err error) {
 
 func (cn *conn) readLoop() {
 	br := bufio.NewReader(cn.nc)
+	fd := newFrameDecoder()
 	var buf []byte
 	for {
 		frame, err := readFrame(br, buf)
@@ -286,7 +290,7 @@ func (cn *conn) readLoop() {
 		}
 		buf = frame
 		var rep Reply
-		if err := msgpack.Unmarshal(frame, &rep); err != nil {
+		if err := fd.decode(frame, &rep); err != nil {
 			cn.close(fmt.Errorf("malformed reply: %w", err))
 			return
 		}
@@ -301,33 +305,56 @@ func (cn *conn) readLoop() {
 	}
 }
 
-func (cn *conn) call(ctx context.Context, req Request) (Reply, error) {
-	ch := make(chan Reply, 1)
+// Reused per call: reply channels (drained before reuse) and timers.
+var (
+	replyChans = sync.Pool{New: func() any { return make(chan Reply, 1) }}
+	timers     = sync.Pool{New: func() any {
+		t := time.NewTimer(time.Hour)
+		t.Stop()
+		return t
+	}}
+)
+
+// call sends req and waits for its reply, for at most timeout, until ctx
+// ends or the connection fails; it fails with context.DeadlineExceeded
+// after timeout.
+func (cn *conn) call(ctx context.Context, timeout time.Duration, req Request) (Reply, error) {
+	ch := replyChans.Get().(chan Reply)
 	cn.mu.Lock()
 	if cn.err != nil {
 		err := cn.err
 		cn.mu.Unlock()
+		replyChans.Put(ch)
 		return Reply{}, err
 	}
 	id := paxos.CommandID{Client: req.Client, Seq: req.Seq}
 	cn.pending[id] = ch
 	cn.mu.Unlock()
+	answered := false
 	defer func() {
 		cn.mu.Lock()
 		if cn.pending[id] == ch {
 			delete(cn.pending, id)
 		}
 		cn.mu.Unlock()
+		// A channel whose reply may still arrive is not reused.
+		if answered {
+			replyChans.Put(ch)
+		}
 	}()
-	b, err := msgpack.Marshal(&req)
-	if err != nil {
-		return Reply{}, fmt.Errorf("client: encode request: %w", err)
+	deadline := time.Now().Add(timeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
 	}
 	cn.wmu.Lock()
-	if dl, ok := ctx.Deadline(); ok {
-		cn.nc.SetWriteDeadline(dl)
+	cn.buf.Reset()
+	err := req.EncodeMsgpack(cn.enc)
+	if err != nil {
+		cn.wmu.Unlock()
+		return Reply{}, fmt.Errorf("client: encode request: %w", err)
 	}
-	err = writeFrame(cn.bw, b)
+	cn.nc.SetWriteDeadline(deadline)
+	err = writeFrame(cn.bw, cn.buf.Bytes())
 	if err == nil {
 		err = cn.bw.Flush()
 	}
@@ -335,8 +362,15 @@ func (cn *conn) call(ctx context.Context, req Request) (Reply, error) {
 	if err != nil {
 		return Reply{}, fmt.Errorf("client: send request: %w", err)
 	}
+	t := timers.Get().(*time.Timer)
+	t.Reset(time.Until(deadline))
+	defer func() {
+		t.Stop()
+		timers.Put(t)
+	}()
 	select {
 	case rep := <-ch:
+		answered = true
 		return rep, nil
 	case <-cn.done:
 		cn.mu.Lock()
@@ -345,5 +379,7 @@ func (cn *conn) call(ctx context.Context, req Request) (Reply, error) {
 		return Reply{}, fmt.Errorf("client: %w", err)
 	case <-ctx.Done():
 		return Reply{}, ctx.Err()
+	case <-t.C:
+		return Reply{}, context.DeadlineExceeded
 	}
 }

@@ -202,6 +202,7 @@ func (s *Server) serveConn(c net.Conn) {
 		send(rep)
 	}
 	br := bufio.NewReader(c)
+	fd := newFrameDecoder()
 	var buf []byte
 	for {
 		frame, err := readFrame(br, buf)
@@ -215,7 +216,7 @@ func (s *Server) serveConn(c net.Conn) {
 		var req Request
 		err = transport.CheckFrame(frame) // bounds what hostile bytes can make the decoder do
 		if err == nil {
-			err = msgpack.Unmarshal(frame, &req)
+			err = fd.decode(frame, &req)
 		}
 		if err != nil {
 			s.log.Warn("client server: malformed request; closing client connection", "remote", c.RemoteAddr().String(), "err", err)
