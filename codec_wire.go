@@ -2,6 +2,7 @@ package paxos
 
 import (
 	"fmt"
+	"unsafe"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -38,7 +39,11 @@ func (c Command) EncodeMsgpack(e *msgpack.Encoder) error {
 }
 
 // DecodeMsgpack implements msgpack.CustomDecoder.
+// The key and the value of a command share one allocation: the key is
+// read into a buffer with room for a value (cmdSpare bytes or the key's
+// length), and the value lands in that room when it fits.
 func (c *Command) DecodeMsgpack(d *msgpack.Decoder) error {
+	var spare []byte
 	return DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
 		var err error
 		switch key {
@@ -51,14 +56,56 @@ func (c *Command) DecodeMsgpack(d *msgpack.Decoder) error {
 			o, err = d.DecodeUint8()
 			c.Op = Op(o)
 		case "k":
-			c.Key, err = d.DecodeString()
+			c.Key, spare, err = decodeString(d, nil, cmdSpare)
 		case "v":
-			c.Value, err = d.DecodeString()
+			c.Value, spare, err = decodeString(d, spare, 0)
 		default:
 			return false, nil
 		}
 		return true, err
 	})
+}
+
+// cmdSpare is the room left for a command's value after its key.
+const cmdSpare = 48
+
+// maxChunk bounds a single allocation made for a string whose length the
+// input claims, so truncated input cannot make the decoder allocate much.
+const maxChunk = 64 << 10
+
+// decodeString decodes a string (or nil, as "") as msgpack's DecodeString
+// does. It uses spare's room when the string fits; otherwise it allocates
+// the string with extra bytes of room after it. It returns the room left.
+func decodeString(d *msgpack.Decoder, spare []byte, extra int) (string, []byte, error) {
+	n, err := d.DecodeBytesLen()
+	if err != nil || n <= 0 {
+		return "", spare, err
+	}
+	var b []byte
+	switch {
+	case n <= cap(spare):
+		b, spare = spare[:n], spare[n:n]
+	case n <= maxChunk:
+		room := 0
+		if extra > 0 {
+			room = max(extra, n)
+		}
+		buf := make([]byte, n, n+room)
+		b, spare = buf, buf[n:n]
+	default:
+		for len(b) < n {
+			k := min(n-len(b), maxChunk)
+			b = append(b, make([]byte, k)...)
+			if err := d.ReadFull(b[len(b)-k:]); err != nil {
+				return "", nil, err
+			}
+		}
+		return unsafe.String(unsafe.SliceData(b), n), nil, nil
+	}
+	if err := d.ReadFull(b); err != nil {
+		return "", nil, err
+	}
+	return unsafe.String(unsafe.SliceData(b), n), spare, nil
 }
 
 // EncodeMsgpack implements msgpack.CustomEncoder.

@@ -130,3 +130,21 @@ func TestHandWrittenDecodeSkipsUnknownFields(t *testing.T) {
 	_, err = paxos.Decode([]byte{0x92, 0xa3, 'x', 'y', 'z', 0xc0})
 	require.ErrorIs(t, err, paxos.ErrUnknownType)
 }
+
+// TestCommandDecodeHostileLengths: a string claiming more bytes than the
+// input holds fails without allocating what it claims.
+func TestCommandDecodeHostileLengths(t *testing.T) {
+	for _, b := range [][]byte{
+		{0x81, 0xa1, 'k', 0xdb, 0xff, 0xff, 0xff, 0xff, 'x'},
+		{0x82, 0xa1, 'k', 0xa2, 'a', 'b', 0xa1, 'v', 0xda, 0x10, 0x00},
+		{0x81, 0xa1, 'v', 0xdb, 0x00, 0x10, 0x00, 0x00},
+	} {
+		var c paxos.Command
+		allocs := testing.AllocsPerRun(10, func() { c = paxos.Command{}; _ = msgpack.Unmarshal(b, &c) })
+		require.Error(t, msgpack.Unmarshal(b, &c))
+		require.Less(t, allocs, 40.0)
+	}
+	var c paxos.Command
+	require.NoError(t, msgpack.Unmarshal([]byte{0x82, 0xa1, 'k', 0xa2, 'a', 'b', 0xa1, 'v', 0xa3, 'x', 'y', 'z'}, &c))
+	require.Equal(t, paxos.Command{Key: "ab", Value: "xyz"}, c)
+}
