@@ -109,6 +109,22 @@ func (m *Commit) DecodeMsgpack(d *msgpack.Decoder) error {
 	return decodeAttrs(d, attrs{nil, &m.Inst, &m.Cmds, &m.Seq, &m.Deps})
 }
 
+// encodeValue writes the fields that end the replies and the record:
+// commands (left out when empty), seq and deps (left out when empty if
+// omitDeps).
+func encodeValue(e *msgpack.Encoder, cmds []paxos.Command, seq uint64, deps []uint64, omitDeps bool) error {
+	if len(cmds) > 0 {
+		_ = e.EncodeString("c")
+		_ = paxos.EncodeCommands(e, cmds)
+	}
+	_ = e.EncodeString("q")
+	if err := e.EncodeUint64(seq); err != nil || (omitDeps && len(deps) == 0) {
+		return err
+	}
+	_ = e.EncodeString("d")
+	return paxos.EncodeUint64s(e, deps)
+}
+
 // encodeBool writes key and v.
 func encodeBool(e *msgpack.Encoder, key string, v bool) {
 	_ = e.EncodeString(key)
@@ -135,14 +151,7 @@ func (m PreAcceptReply) EncodeMsgpack(e *msgpack.Encoder) error {
 	encodeBool(e, "o", m.OK)
 	encodeBool(e, "x", m.Changed)
 	encodeBool(e, "k", m.Committed)
-	if len(m.Cmds) > 0 {
-		_ = e.EncodeString("c")
-		_ = paxos.EncodeCommands(e, m.Cmds)
-	}
-	_ = e.EncodeString("q")
-	_ = e.EncodeUint64(m.Seq)
-	_ = e.EncodeString("d")
-	return paxos.EncodeUint64s(e, m.Deps)
+	return encodeValue(e, m.Cmds, m.Seq, m.Deps, false)
 }
 
 // DecodeMsgpack implements msgpack.CustomDecoder.
@@ -170,16 +179,7 @@ func (m AcceptReply) EncodeMsgpack(e *msgpack.Encoder) error {
 	_ = m.Inst.EncodeMsgpack(e)
 	encodeBool(e, "o", m.OK)
 	encodeBool(e, "k", m.Committed)
-	if len(m.Cmds) > 0 {
-		_ = e.EncodeString("c")
-		_ = paxos.EncodeCommands(e, m.Cmds)
-	}
-	_ = e.EncodeString("q")
-	if err := e.EncodeUint64(m.Seq); err != nil || len(m.Deps) == 0 {
-		return err
-	}
-	_ = e.EncodeString("d")
-	return paxos.EncodeUint64s(e, m.Deps)
+	return encodeValue(e, m.Cmds, m.Seq, m.Deps, true)
 }
 
 // DecodeMsgpack implements msgpack.CustomDecoder.
@@ -208,16 +208,7 @@ func (r InstanceRecord) EncodeMsgpack(e *msgpack.Encoder) error {
 	_ = e.EncodeString("v")
 	_ = e.EncodeUint64(uint64(r.VBallot))
 	encodeBool(e, "g", r.Orig)
-	if len(r.Cmds) > 0 {
-		_ = e.EncodeString("c")
-		_ = paxos.EncodeCommands(e, r.Cmds)
-	}
-	_ = e.EncodeString("q")
-	if err := e.EncodeUint64(r.Seq); err != nil || len(r.Deps) == 0 {
-		return err
-	}
-	_ = e.EncodeString("d")
-	return paxos.EncodeUint64s(e, r.Deps)
+	return encodeValue(e, r.Cmds, r.Seq, r.Deps, true)
 }
 
 // DecodeMsgpack implements msgpack.CustomDecoder.
