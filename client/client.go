@@ -251,6 +251,9 @@ type conn struct {
 	bw  *bufio.Writer
 	buf bytes.Buffer     // a request being encoded (under wmu)
 	enc *msgpack.Encoder // writes to buf
+	// writers counts calls waiting for wmu: a writer that sees another
+	// waiting leaves the flush to it, so a burst of calls shares one write.
+	writers atomic.Int32
 
 	mu      sync.Mutex
 	pending map[paxos.CommandID]chan Reply // by (client, seq): one connection may carry several clients' requests
@@ -346,16 +349,21 @@ func (cn *conn) call(ctx context.Context, timeout time.Duration, req Request) (R
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
+	cn.writers.Add(1)
 	cn.wmu.Lock()
+	cn.writers.Add(-1)
 	cn.buf.Reset()
 	err := req.EncodeMsgpack(cn.enc)
 	if err != nil {
+		if cn.writers.Load() == 0 {
+			err = errors.Join(err, cn.bw.Flush()) // what earlier writers left
+		}
 		cn.wmu.Unlock()
 		return Reply{}, fmt.Errorf("client: encode request: %w", err)
 	}
 	cn.nc.SetWriteDeadline(deadline)
 	err = writeFrame(cn.bw, cn.buf.Bytes())
-	if err == nil {
+	if err == nil && cn.writers.Load() == 0 {
 		err = cn.bw.Flush()
 	}
 	cn.wmu.Unlock()
