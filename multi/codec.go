@@ -124,19 +124,25 @@ func (m Heartbeat) EncodeMsgpack(e *msgpack.Encoder) error {
 // DecodeMsgpack implements msgpack.CustomDecoder.
 func (m *Heartbeat) DecodeMsgpack(d *msgpack.Decoder) error {
 	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
-		var err error
-		switch key {
-		case "b":
-			err = decodeBallot(d, &m.Ballot)
-		case "c":
-			m.Commit, err = d.DecodeUint64()
-		case "t":
-			m.Tick, err = d.DecodeUint64()
-		default:
-			return false, nil
-		}
-		return true, err
+		return decodeBeat(d, key, &m.Ballot, &m.Commit, &m.Tick)
 	})
+}
+
+// decodeBeat decodes the fields "b", "c" and "t" that Heartbeat and
+// HeartbeatReply share.
+func decodeBeat(d *msgpack.Decoder, key string, b *Ballot, commit, tick *uint64) (bool, error) {
+	var err error
+	switch key {
+	case "b":
+		err = decodeBallot(d, b)
+	case "c":
+		*commit, err = d.DecodeUint64()
+	case "t":
+		*tick, err = d.DecodeUint64()
+	default:
+		return false, nil
+	}
+	return true, err
 }
 
 // EncodeMsgpack implements msgpack.CustomEncoder.
@@ -155,19 +161,11 @@ func (m HeartbeatReply) EncodeMsgpack(e *msgpack.Encoder) error {
 // DecodeMsgpack implements msgpack.CustomDecoder.
 func (m *HeartbeatReply) DecodeMsgpack(d *msgpack.Decoder) error {
 	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
-		var err error
-		switch key {
-		case "b":
-			err = decodeBallot(d, &m.Ballot)
-		case "e":
+		if key == "e" {
+			var err error
 			m.Executed, err = d.DecodeUint64()
-		case "c":
-			m.Commit, err = d.DecodeUint64()
-		case "t":
-			m.Tick, err = d.DecodeUint64()
-		default:
-			return false, nil
+			return true, err
 		}
-		return true, err
+		return decodeBeat(d, key, &m.Ballot, &m.Commit, &m.Tick)
 	})
 }
