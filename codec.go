@@ -1,6 +1,7 @@
 package paxos
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"reflect"
@@ -8,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // The codec turns message bodies and durable records into bytes and back.
@@ -69,20 +71,42 @@ func RegisteredNames() []string {
 	return names
 }
 
-// envelope is the wire shape of a registered value.
-type envelope struct {
-	_msgpack struct{} `msgpack:",as_array"`
-	Type     string
-	Body     msgpack.RawMessage
+// Wire shapes. A registered value (Encode) is the msgpack array
+// [type name, body]; a Message (EncodeMessage) is [from, to, type name,
+// body], with from and to as fixed-width int32 (0xd2) and the body encoded
+// in place. These are the bytes msgpack's reflection wrote for the
+// as_array envelope structs the codec used before; codec_test.go keeps them
+// equal.
+
+// coder is a reusable encoder and decoder with their buffers.
+type coder struct {
+	buf bytes.Buffer
+	enc *msgpack.Encoder
+	rd  bytes.Reader
+	dec *msgpack.Decoder
+	nb  [33]byte // a type name being decoded
 }
 
-// wireMessage is the wire shape of a Message.
-type wireMessage struct {
-	_msgpack struct{} `msgpack:",as_array"`
-	From     NodeID
-	To       NodeID
-	Type     string
-	Body     msgpack.RawMessage
+var coders = sync.Pool{New: func() any {
+	c := &coder{}
+	c.enc = msgpack.NewEncoder(&c.buf)
+	c.dec = msgpack.NewDecoder(&c.rd)
+	return c
+}}
+
+// maxPooledBuf bounds the buffer a pooled coder keeps (a snapshot can be
+// large; its buffer is dropped rather than kept for small messages).
+const maxPooledBuf = 1 << 20
+
+func getCoder() *coder { return coders.Get().(*coder) }
+
+func putCoder(c *coder) {
+	if c.buf.Cap() > maxPooledBuf {
+		return
+	}
+	c.buf.Reset()
+	c.rd.Reset(nil)
+	coders.Put(c)
 }
 
 func typeName(v any) (string, error) {
@@ -95,15 +119,56 @@ func typeName(v any) (string, error) {
 	return name, nil
 }
 
-func decodeBody(name string, raw []byte) (any, error) {
+// encodeBody writes v without reflection when its type encodes itself.
+func encodeBody(e *msgpack.Encoder, name string, v any) error {
+	var err error
+	if ce, ok := v.(msgpack.CustomEncoder); ok {
+		err = ce.EncodeMsgpack(e)
+	} else {
+		err = e.Encode(v)
+	}
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", name, err)
+	}
+	return nil
+}
+
+// decodeBody decodes the body of a value registered under the name read
+// from the decoder (at most 32 bytes long names are looked up without allocating).
+func (cd *coder) decodeBody() (any, error) {
+	d := cd.dec
+	nb := &cd.nb
+	var name []byte
+	c, err := d.PeekCode()
+	if err != nil {
+		return nil, err
+	}
+	if msgpcode.IsFixedString(c) {
+		n := int(c&msgpcode.FixedStrMask) + 1
+		if err := d.ReadFull(nb[:n]); err != nil {
+			return nil, err
+		}
+		name = nb[1:n]
+	} else {
+		s, err := d.DecodeString()
+		if err != nil {
+			return nil, err
+		}
+		name = []byte(s)
+	}
 	codecMu.RLock()
-	t, ok := byName[name]
+	t, ok := byName[string(name)]
 	codecMu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("decode %q: %w", name, ErrUnknownType)
 	}
 	p := reflect.New(t)
-	if err := msgpack.Unmarshal(raw, p.Interface()); err != nil {
+	if dec, ok := p.Interface().(msgpack.CustomDecoder); ok {
+		err = dec.DecodeMsgpack(d)
+	} else {
+		err = d.Decode(p.Interface())
+	}
+	if err != nil {
 		return nil, fmt.Errorf("decode %q body: %w", name, err)
 	}
 	return p.Elem().Interface(), nil
@@ -115,46 +180,86 @@ func Encode(v any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	body, err := msgpack.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", name, err)
+	c := getCoder()
+	defer putCoder(c)
+	_ = c.enc.EncodeArrayLen(2)
+	_ = c.enc.EncodeString(name)
+	if err := encodeBody(c.enc, name, v); err != nil {
+		return nil, err
 	}
-	return msgpack.Marshal(&envelope{Type: name, Body: body})
+	return bytes.Clone(c.buf.Bytes()), nil
 }
 
 // Decode is the inverse of Encode. Malformed input yields an error, never a
 // panic.
 func Decode(data []byte) (any, error) {
-	var e envelope
-	if err := msgpack.Unmarshal(data, &e); err != nil {
-		return nil, fmt.Errorf("decode envelope: %w", err)
+	c := getCoder()
+	defer putCoder(c)
+	c.rd.Reset(data)
+	c.dec.Reset(&c.rd)
+	if n, err := c.dec.DecodeArrayLen(); err != nil || n != 2 {
+		return nil, fmt.Errorf("decode envelope: %w", shapeErr(n, 2, err))
 	}
-	return decodeBody(e.Type, e.Body)
+	return c.decodeBody()
 }
 
 // EncodeMessage serializes a Message whose Body is registered.
 func EncodeMessage(m Message) ([]byte, error) {
+	return AppendMessage(nil, m)
+}
+
+// AppendMessage appends the encoding of m (as EncodeMessage) to dst, so a
+// caller can reuse its buffer.
+func AppendMessage(dst []byte, m Message) ([]byte, error) {
 	name, err := typeName(m.Body)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
-	body, err := msgpack.Marshal(m.Body)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", name, err)
+	c := getCoder()
+	defer putCoder(c)
+	_ = c.enc.EncodeArrayLen(4)
+	_ = c.enc.EncodeInt32(int32(m.From))
+	_ = c.enc.EncodeInt32(int32(m.To))
+	_ = c.enc.EncodeString(name)
+	if err := encodeBody(c.enc, name, m.Body); err != nil {
+		return dst, err
 	}
-	return msgpack.Marshal(&wireMessage{From: m.From, To: m.To, Type: name, Body: body})
+	if dst == nil {
+		return bytes.Clone(c.buf.Bytes()), nil
+	}
+	return append(dst, c.buf.Bytes()...), nil
 }
 
 // DecodeMessage is the inverse of EncodeMessage. Malformed input yields an
 // error, never a panic.
 func DecodeMessage(data []byte) (Message, error) {
-	var w wireMessage
-	if err := msgpack.Unmarshal(data, &w); err != nil {
-		return Message{}, fmt.Errorf("decode message: %w", err)
+	c := getCoder()
+	defer putCoder(c)
+	c.rd.Reset(data)
+	c.dec.Reset(&c.rd)
+	d := c.dec
+	n, err := d.DecodeArrayLen()
+	if err != nil || n != 4 {
+		return Message{}, fmt.Errorf("decode message: %w", shapeErr(n, 4, err))
 	}
-	body, err := decodeBody(w.Type, w.Body)
+	from, err := DecodeNodeID(d)
+	if err != nil {
+		return Message{}, fmt.Errorf("decode message: from: %w", err)
+	}
+	to, err := DecodeNodeID(d)
+	if err != nil {
+		return Message{}, fmt.Errorf("decode message: to: %w", err)
+	}
+	body, err := c.decodeBody()
 	if err != nil {
 		return Message{}, err
 	}
-	return Message{From: w.From, To: w.To, Body: body}, nil
+	return Message{From: from, To: to, Body: body}, nil
+}
+
+func shapeErr(n, want int, err error) error {
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("an array of %d elements, want %d", n, want)
 }

@@ -20,13 +20,18 @@
 // matrix's largest round trips and the retry timeout to two, so leaders
 // stay stable on WAN matrices (see Spec.Timeouts).
 //
-// In live mode (ModeLive) the replicas are real: one node (package node)
-// per replica in this process, TCP over loopback with each link delayed by
-// half its RTT, a file WAL per replica (fsynced unless LiveNoSync), and
-// client goroutines calling their site's node; times are wall clock. With
-// Spec.Cluster set, live mode instead measures replicas that are already
-// running (`paxos serve`, possibly on several machines) through the client
-// protocol; commit latency is then not observable.
+// In live mode (ModeLive) the replicas are real, TCP over loopback with
+// each link delayed by half its RTT, a file WAL per replica (fsynced unless
+// LiveNoSync); times are wall clock, and Spec.Clients counts the clients in
+// all, spread over the client sites, so exactly that many requests are
+// outstanding. With Spec.Serve (what `paxos bench` sets) the replicas are
+// `paxos serve` processes driven through the client protocol, and their
+// CPU time per command and peak memory are read from /proc; without it,
+// one node (package node) per replica runs in this process and clients
+// call their site's node (needed for crash faults, and commit latency is
+// observable). With Spec.Cluster set, live mode instead measures replicas
+// that are already running (`paxos serve`, possibly on several machines)
+// through the client protocol; commit latency is then not observable.
 //
 // # What is measured
 //

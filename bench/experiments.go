@@ -225,7 +225,7 @@ func expConflictThroughput() Experiment {
 			live.Label = "live 16B"
 			live.Protocols = []string{"epaxos"}
 			live.Conflicts = []float64{0, 25, 100}
-			live.Clients = 20
+			live.Clients = 60 // in all (live mode): 20 per site, as before
 			live.Duration, live.Warmup = 2*time.Second, 500*time.Millisecond
 			lmp := live
 			lmp.Protocols = []string{"multi"}

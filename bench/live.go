@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,9 +27,24 @@ import (
 // WAL per replica in a temporary directory (fsync unless Spec.LiveNoSync),
 // and client goroutines submitting at their site's node. Times are wall
 // clock, so results vary from run to run and with the machine's load.
+//
+// With Spec.Cluster, it loads a running cluster instead (runLiveCluster);
+// with Spec.Serve, it starts the replicas as separate processes and also
+// measures their CPU time and memory (startProcCluster).
 func runLive(ctx context.Context, s *Spec, proto string, conflict float64, seed uint64) (runRec, uint64, error) {
 	if s.Cluster != "" {
 		return runLiveCluster(ctx, s, proto, conflict, seed)
+	}
+	if len(s.Serve) > 0 {
+		if len(s.Faults) > 0 {
+			return runRec{}, 0, fmt.Errorf("%w: faults need the in-process live mode (paxos bench --in-process)", ErrSpec)
+		}
+		pc, err := startProcCluster(ctx, s, proto, seed)
+		if err != nil {
+			return runRec{}, 0, err
+		}
+		defer pc.stop()
+		return driveCluster(ctx, s, conflict, seed, &pc.cluster, pc)
 	}
 	if s.CPU != 0 || s.Jitter != 0 {
 		return runRec{}, 0, fmt.Errorf("%w: --cpu-us and --jitter-ms model the simulator's network; live mode measures the real machine (drop them)", ErrSpec)
@@ -177,7 +193,7 @@ func runLive(ctx context.Context, s *Spec, proto string, conflict float64, seed 
 		cm, ok := commits[id]
 		return cm.at, cm.path, ok
 	}
-	newID := func() (uint64, error) { return 0, nil }
+	newID := func(site, c int) (uint64, error) { return 0, nil }
 	ops, err := liveClients(runCtx, s, conflict, seed, start, end, newID, exec, commitOf)
 	if err != nil {
 		return runRec{}, 0, err
@@ -193,22 +209,24 @@ func runLive(ctx context.Context, s *Spec, proto string, conflict float64, seed 
 }
 
 // liveClients runs the spec's clients against exec until ctx ends (at
-// start+end) and returns their operations. newID gives a client id (0 means
-// number clients 1, 2, ...); exec runs one command at a site's replica
+// start+end) and returns their operations: Spec.Clients in all, spread
+// over the client sites, each with one request outstanding (closed loop),
+// or at Spec.Rate per site (open loop). newID gives client c of a site its
+// id (0 means number clients 1, 2, ...); exec runs one command at a site's replica
 // (retrying elsewhere as it sees fit); commitOf reports a command's commit
 // time and path if known.
 func liveClients(ctx context.Context, s *Spec, conflict float64, seed uint64, start time.Time, end time.Duration,
-	newID func() (uint64, error),
+	newID func(site, c int) (uint64, error),
 	exec func(ctx context.Context, site int, cmd paxos.Command) error,
 	commitOf func(paxos.CommandID) (time.Duration, paxos.Path, bool)) ([]opRec, error) {
 	var mu sync.Mutex
 	var ops []opRec
 	var wg sync.WaitGroup
 	next := uint64(0)
-	for _, site := range s.clientSites() {
-		for c := 0; c < s.Clients; c++ {
+	for si, site := range s.clientSites() {
+		for c := 0; c < s.clientsAt(si); c++ {
 			next++
-			id, err := newID()
+			id, err := newID(site, c)
 			if err != nil {
 				return nil, err
 			}
@@ -243,7 +261,7 @@ func liveClients(ctx context.Context, s *Spec, conflict float64, seed uint64, st
 				}()
 				continue
 			}
-			rate := s.Rate / float64(s.Clients)
+			rate := s.Rate / float64(s.clientsAt(si))
 			go func() {
 				defer wg.Done()
 				var inner sync.WaitGroup
@@ -294,40 +312,58 @@ func runLiveCluster(ctx context.Context, s *Spec, proto string, conflict float64
 	if len(s.Faults) > 0 {
 		return runRec{}, 0, fmt.Errorf("%w: faults cannot be injected into an external cluster", ErrSpec)
 	}
+	return driveCluster(ctx, s, conflict, seed, cl, nil)
+}
+
+// clientConns is how many connections the clients of one site share: a
+// connection carries many requests at once, so K clients need not cost the
+// load generator K connections.
+const clientConns = 8
+
+// driveCluster runs the spec's clients against the replicas' client
+// addresses. When pc (replicas this process started) is set, it also
+// measures their CPU time over the measured window and their peak memory.
+func driveCluster(ctx context.Context, s *Spec, conflict float64, seed uint64, cl *node.Cluster, pc *procCluster) (runRec, uint64, error) {
 	addrs := make([]string, len(cl.Replicas))
 	for i, r := range cl.Replicas {
 		addrs[i] = r.Client
 	}
+	opts, err := cl.ClientOptions(client.Options{})
+	if err != nil {
+		return runRec{}, 0, fmt.Errorf("bench: client credentials of cluster %s: %w", cl.Name, err)
+	}
 	var mu sync.Mutex
+	conns := map[int][]*client.Client{} // per site
 	clients := map[uint64]*client.Client{}
 	defer func() {
-		for _, c := range clients {
-			c.Close()
+		for _, cs := range conns {
+			for _, c := range cs {
+				c.Close()
+			}
 		}
 	}()
-	newID := func() (uint64, error) {
+	newID := func(site, c int) (uint64, error) {
 		id, err := client.NewClientID()
 		if err != nil {
 			return 0, fmt.Errorf("bench: draw a client id: %w", err)
 		}
-		opts, err := cl.ClientOptions(client.Options{ClientID: id})
-		if err != nil {
-			return 0, fmt.Errorf("bench: client of cluster %s: %w", cl.Name, err)
-		}
-		c, err := client.New(addrs, opts)
-		if err != nil {
-			return 0, fmt.Errorf("bench: client of cluster %s: %w", cl.Name, err)
-		}
 		mu.Lock()
-		clients[id] = c
-		mu.Unlock()
+		defer mu.Unlock()
+		if len(conns[site]) <= c%clientConns {
+			cc, err := client.New(addrs, opts)
+			if err != nil {
+				return 0, fmt.Errorf("bench: client of cluster %s: %w", cl.Name, err)
+			}
+			cc.Prefer(site)
+			conns[site] = append(conns[site], cc)
+		}
+		clients[id] = conns[site][c%clientConns]
 		return id, nil
 	}
 	exec := func(ctx context.Context, site int, cmd paxos.Command) error {
 		mu.Lock()
 		c := clients[cmd.Client]
 		mu.Unlock()
-		c.Prefer(site)
 		_, err := c.Exec(ctx, client.Request{Client: cmd.Client, Seq: cmd.Seq, Op: cmd.Op, Key: cmd.Key, Value: cmd.Value})
 		return err
 	}
@@ -336,6 +372,17 @@ func runLiveCluster(ctx context.Context, s *Spec, proto string, conflict float64
 	end := s.Warmup + s.Duration
 	runCtx, cancel := context.WithTimeout(ctx, end)
 	defer cancel()
+	// CPU time is read at the start and the end of the measured window.
+	var cpu [2]time.Duration
+	var cpuErr [2]error
+	var meters sync.WaitGroup
+	if pc != nil {
+		for i, at := range []time.Duration{s.Warmup, end} {
+			meters.Add(1)
+			tm := time.AfterFunc(at, func() { defer meters.Done(); cpu[i], cpuErr[i] = pc.cpu() })
+			defer tm.Stop()
+		}
+	}
 	ops, err := liveClients(runCtx, s, conflict, seed, start, end, newID, exec, none)
 	if err != nil {
 		return runRec{}, 0, err
@@ -343,5 +390,16 @@ func runLiveCluster(ctx context.Context, s *Spec, proto string, conflict float64
 	if err := ctx.Err(); err != nil {
 		return runRec{}, 0, err
 	}
-	return runRec{ops: ops, end: end}, 0, nil
+	rec := runRec{ops: ops, end: end}
+	if pc != nil {
+		meters.Wait()
+		if err := errors.Join(cpuErr[0], cpuErr[1]); err != nil {
+			return runRec{}, 0, err
+		}
+		rec.cpu = cpu[1] - cpu[0]
+		if rec.rss, err = pc.peakRSS(); err != nil {
+			return runRec{}, 0, err
+		}
+	}
+	return rec, 0, nil
 }

@@ -46,9 +46,17 @@ type SummaryRow struct {
 	Lat            Stats
 	P50CI          CI // bootstrap 95% CI of the median
 	MeanCI         CI // bootstrap 95% CI of the mean
+	P99CI          CI // bootstrap 95% CI of the 99th percentile (pooled samples)
+	P999CI         CI // bootstrap 95% CI of the 99.9th percentile (pooled samples)
 	CommitP50      float64
 	CommitP99      float64
 	FastPathPct    float64 // share of commits on the EPaxos fast path (NaN if none reported)
+	// CPUPerCmdUS is the replicas' CPU time (user + system, summed over
+	// replicas) per completed command in the measured window, and
+	// PeakRSSMB the largest replica's peak resident set; both only when
+	// the benchmark started the replicas as processes (NaN otherwise).
+	CPUPerCmdUS float64
+	PeakRSSMB   float64
 }
 
 var summaryHeader = []string{
@@ -57,6 +65,7 @@ var summaryHeader = []string{
 	"lat_mean_ms", "lat_std_ms", "lat_min_ms", "lat_p50_ms", "lat_p90_ms", "lat_p99_ms", "lat_p999_ms", "lat_max_ms",
 	"lat_p50_ci_low_ms", "lat_p50_ci_high_ms", "lat_mean_ci_low_ms", "lat_mean_ci_high_ms",
 	"commit_p50_ms", "commit_p99_ms", "fast_path_pct",
+	"lat_p99_ci_low_ms", "lat_p99_ci_high_ms", "lat_p999_ci_low_ms", "lat_p999_ci_high_ms", "cpu_us_per_cmd", "peak_rss_mb",
 }
 
 func ff(v float64) string {
@@ -86,6 +95,7 @@ func (r SummaryRow) record() []string {
 		ff(r.Lat.Mean), ff(r.Lat.StdDev), ff(r.Lat.Min), ff(r.Lat.P50), ff(r.Lat.P90), ff(r.Lat.P99), ff(r.Lat.P999), ff(r.Lat.Max),
 		ff(r.P50CI.Low), ff(r.P50CI.High), ff(r.MeanCI.Low), ff(r.MeanCI.High),
 		ff(r.CommitP50), ff(r.CommitP99), ff(r.FastPathPct),
+		ff(r.P99CI.Low), ff(r.P99CI.High), ff(r.P999CI.Low), ff(r.P999CI.High), ff(r.CPUPerCmdUS), ff(r.PeakRSSMB),
 	}
 }
 
@@ -363,6 +373,9 @@ func ReadSummary(path string) ([]SummaryRow, error) {
 			P50CI:     CI{pf(m["lat_p50_ci_low_ms"]), pf(m["lat_p50_ci_high_ms"])},
 			MeanCI:    CI{pf(m["lat_mean_ci_low_ms"]), pf(m["lat_mean_ci_high_ms"])},
 			CommitP50: pf(m["commit_p50_ms"]), CommitP99: pf(m["commit_p99_ms"]), FastPathPct: pf(m["fast_path_pct"]),
+			P99CI:       CI{pf(m["lat_p99_ci_low_ms"]), pf(m["lat_p99_ci_high_ms"])},
+			P999CI:      CI{pf(m["lat_p999_ci_low_ms"]), pf(m["lat_p999_ci_high_ms"])},
+			CPUPerCmdUS: pf(m["cpu_us_per_cmd"]), PeakRSSMB: pf(m["peak_rss_mb"]),
 		})
 	}
 	return rows, nil
@@ -419,12 +432,12 @@ func ReadFaults(path string) ([]FaultRow, error) {
 // throughput at every site and over all sites.
 func PrintTable(w io.Writer, rows []SummaryRow) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "label\tprotocol\tN\tconflict%/keys\tsite\tops\tops/s\tmean ms\tp50 ms\tp50 95% CI\tp99 ms\tp99.9 ms\tcommit p50\tfast%\t")
+	fmt.Fprintln(tw, "label\tprotocol\tN\tconflict%/keys\tsite\tops\tops/s\tmean ms\tp50 ms\tp50 95% CI\tp99 ms [95% CI]\tp99.9 ms [95% CI]\tcommit p50\tfast%\tcpu µs/cmd\tRSS MB\t")
 	var prev string
 	for _, r := range rows {
 		key := r.Label + "|" + r.Protocol + "|" + strconv.Itoa(r.Replicas) + "|" + ff(r.ConflictPct)
 		if prev != "" && key != prev {
-			fmt.Fprintln(tw, "\t\t\t\t\t\t\t\t\t\t\t\t\t\t")
+			fmt.Fprintln(tw, "\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t")
 		}
 		prev = key
 		ci := "-"
@@ -435,10 +448,19 @@ func PrintTable(w io.Writer, rows []SummaryRow) {
 		if r.Keys != "" && r.Keys != "conflict" {
 			workload = r.Keys
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Label, r.Protocol, r.Replicas, workload,
-			r.Site, r.Ops, r.ThroughputOpsS, f1(r.Lat.Mean), f1(r.Lat.P50), ci, f1(r.Lat.P99), f1(r.Lat.P999), f1(r.CommitP50), f1(r.FastPathPct))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Label, r.Protocol, r.Replicas, workload,
+			r.Site, r.Ops, r.ThroughputOpsS, f1(r.Lat.Mean), f1(r.Lat.P50), ci, withCI(r.Lat.P99, r.P99CI), withCI(r.Lat.P999, r.P999CI), f1(r.CommitP50), f1(r.FastPathPct),
+			f1(r.CPUPerCmdUS), f1(r.PeakRSSMB))
 	}
 	tw.Flush()
+}
+
+// withCI formats v and, when known, its confidence interval.
+func withCI(v float64, ci CI) string {
+	if math.IsNaN(ci.Low) {
+		return f1(v)
+	}
+	return fmt.Sprintf("%s [%.1f, %.1f]", f1(v), ci.Low, ci.High)
 }
 
 func f1(v float64) string {

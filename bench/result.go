@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"time"
@@ -52,6 +53,8 @@ type opRec struct {
 type runRec struct {
 	ops []opRec
 	end time.Duration
+	cpu time.Duration // CPU time of the replicas over the measured window (0: not measured)
+	rss int64         // largest peak resident set of a replica, bytes (0: not measured)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -74,7 +77,11 @@ func (res *Result) summarize(proto string, conflict float64, runs []runRec, cell
 	if s.Window > 0 {
 		windows = int((s.Warmup + s.Duration + s.Window - 1) / s.Window)
 	}
+	var cpu time.Duration
+	var rss int64
 	for r, run := range runs {
+		cpu += run.cpu
+		rss = max(rss, run.rss)
 		from, to := s.Warmup, run.end
 		counts := make([]int, windows)
 		for _, op := range run.ops {
@@ -127,6 +134,7 @@ func (res *Result) summarize(proto string, conflict float64, runs []runRec, cell
 		}
 	}
 	boot := rand.New(rand.NewPCG(s.Seed, uint64(cell)+0x5eed))
+	tailBoot := rand.New(rand.NewPCG(s.Seed, uint64(cell)+0x7a11)) // its own stream: the CIs above stay as they were
 	clientSites := s.clientSites()
 	hasClients := make([]bool, nsites)
 	for _, c := range clientSites {
@@ -139,19 +147,39 @@ func (res *Result) summarize(proto string, conflict float64, runs []runRec, cell
 		row := SummaryRow{Label: s.Label, Mode: s.Mode, Protocol: proto, Replicas: s.Replicas, ConflictPct: conflict,
 			Keys: s.Keys.String(), ReadsPct: s.ReadPct, Payload: s.Payload, RateOpsS: s.Rate, Q1: s.quorumQ1(),
 			Q2: s.quorumQ2(), Batch: s.Batch, Thrifty: s.Thrifty, Runs: len(runs), Ops: len(lat[i]), Pending: pending[i]}
+		row.CPUPerCmdUS, row.PeakRSSMB = math.NaN(), math.NaN()
 		if i == all {
 			row.Site = "all"
-			row.Clients = s.Clients * len(clientSites)
+			row.Clients = s.totalClients()
 			row.RateOpsS = s.Rate * float64(len(clientSites))
+			if cpu > 0 && done[all] > 0 {
+				row.CPUPerCmdUS = float64(cpu) / float64(time.Microsecond) / float64(done[all])
+			}
+			if rss > 0 {
+				row.PeakRSSMB = float64(rss) / (1 << 20)
+			}
 		} else {
 			row.Site = s.SiteName(i)
-			row.Clients = s.Clients
+			for si, c := range clientSites {
+				if c == i {
+					row.Clients = s.clientsAt(si)
+				}
+			}
 		}
 		row.ThroughputOpsS = float64(done[i]) / s.Duration.Seconds() / float64(len(runs))
 		row.P50CI, row.MeanCI = CI{math.NaN(), math.NaN()}, CI{math.NaN(), math.NaN()}
+		row.P99CI, row.P999CI = row.P50CI, row.P50CI
 		row.Lat = Describe(lat[i])
 		if len(lat[i]) > 0 {
 			row.P50CI, row.MeanCI = cellCIs(lat[i], perRunLat[i], s.Resamples, boot)
+			// Tail CIs resample the pooled samples (see cellCIs for what
+			// that understates).
+			if ci, err := BootstrapQuantile(lat[i], 0.99, 0.95, s.Resamples, tailBoot); err == nil {
+				row.P99CI = ci
+			}
+			if ci, err := BootstrapQuantile(lat[i], 0.999, 0.95, s.Resamples, tailBoot); err == nil {
+				row.P999CI = ci
+			}
 		}
 		cs := Describe(com[i])
 		row.CommitP50, row.CommitP99 = cs.P50, cs.P99
@@ -227,3 +255,41 @@ func cellCIs(pooled []float64, perRun [][]float64, b int, rng *rand.Rand) (CI, C
 
 // Mean returns the arithmetic mean of x (gonum stat.Mean).
 func Mean(x []float64) float64 { return meanOf(x) }
+
+// Merge appends b's rows to a (a nil a yields b), for runs of one spec
+// with different parameters (a client sweep) written as one result.
+func Merge(a, b *Result) *Result {
+	if a == nil {
+		return b
+	}
+	a.Summary = append(a.Summary, b.Summary...)
+	a.Timeline = append(a.Timeline, b.Timeline...)
+	a.Latency = append(a.Latency, b.Latency...)
+	a.Faults = append(a.Faults, b.Faults...)
+	a.Samples = append(a.Samples, b.Samples...)
+	a.Events += b.Events
+	return a
+}
+
+// Peaks returns, for each (protocol, N, conflict), the "all" row with the
+// highest throughput, in the order they first appear.
+func Peaks(rows []SummaryRow) []SummaryRow {
+	var out []SummaryRow
+	at := map[string]int{}
+	for _, r := range rows {
+		if r.Site != "all" {
+			continue
+		}
+		key := fmt.Sprintf("%s|%d|%g", r.Protocol, r.Replicas, r.ConflictPct)
+		i, ok := at[key]
+		if !ok {
+			at[key] = len(out)
+			out = append(out, r)
+			continue
+		}
+		if r.ThroughputOpsS > out[i].ThroughputOpsS {
+			out[i] = r
+		}
+	}
+	return out
+}

@@ -68,7 +68,10 @@ type Spec struct {
 	ReadPct float64 `json:"reads_pct"`
 	// Payload is the value size of a Put, in bytes.
 	Payload int `json:"payload_bytes"`
-	// Clients is the number of clients per client site.
+	// Clients is the number of closed-loop clients (each with one request
+	// outstanding) per client site in sim mode, and in all in live mode
+	// (spread over the client sites), so that a live run has exactly
+	// Clients requests outstanding.
 	Clients int `json:"clients_per_site"`
 	// ClientSites lists the sites that host clients; nil means all.
 	ClientSites []int `json:"client_sites,omitempty"`
@@ -115,6 +118,13 @@ type Spec struct {
 	// clients run here against them instead of replicas started in this
 	// process.
 	Cluster string `json:"cluster,omitempty"`
+	// Serve, in live mode without Cluster, is the command that runs one
+	// replica (`paxos serve`: the program and its leading arguments); the
+	// replicas are then started as separate processes, on loopback ports
+	// with a fresh data directory each, and their CPU time per command and
+	// peak memory are measured. Empty runs them in this process (needed
+	// for crash faults).
+	Serve []string `json:"serve,omitempty"`
 	// LiveNoSync skips fsync in live mode's WALs (measures the protocol
 	// without the disk; unsafe for real deployments).
 	LiveNoSync bool `json:"live_no_sync,omitempty"`
@@ -300,6 +310,27 @@ func (s *Spec) SiteName(i int) string {
 		return s.Sites[i]
 	}
 	return strconv.Itoa(i)
+}
+
+// clientsAt returns the number of clients at the i-th client site.
+func (s *Spec) clientsAt(i int) int {
+	if s.Mode != ModeLive {
+		return s.Clients
+	}
+	k := len(s.clientSites())
+	n := s.Clients / k
+	if i < s.Clients%k {
+		n++
+	}
+	return n
+}
+
+// totalClients returns the number of clients over all client sites.
+func (s *Spec) totalClients() int {
+	if s.Mode == ModeLive {
+		return s.Clients
+	}
+	return s.Clients * len(s.clientSites())
 }
 
 // clientSites returns the sites hosting clients.

@@ -16,6 +16,7 @@ package client
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -220,9 +221,7 @@ func (c *Client) attempt(ctx context.Context, i int, req Request) (Reply, error)
 	if err != nil {
 		return Reply{}, err
 	}
-	actx, cancel := context.WithTimeout(ctx, c.opts.AttemptTimeout)
-	defer cancel()
-	rep, err := cn.call(actx, req)
+	rep, err := cn.call(ctx, c.opts.AttemptTimeout, req)
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 		c.drop(i, cn)
 	}
@@ -316,20 +315,27 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// conn is one connection to a replica, multiplexing calls by seq.
+// conn is one connection to a replica, multiplexing calls by (client,
+// seq).
 type conn struct {
 	nc  net.Conn
 	wmu sync.Mutex
 	bw  *bufio.Writer
+	buf bytes.Buffer     // a request being encoded (under wmu)
+	enc *msgpack.Encoder // writes to buf
+	// writers counts calls waiting for wmu: a writer that sees another
+	// waiting leaves the flush to it, so a burst of calls shares one write.
+	writers atomic.Int32
 
 	mu      sync.Mutex
-	pending map[uint64]chan Reply
+	pending map[paxos.CommandID]chan Reply // by (client, seq): one connection may carry several clients' requests
 	err     error
 	done    chan struct{}
 }
 
 func newConn(nc net.Conn) *conn {
-	cn := &conn{nc: nc, bw: bufio.NewWriter(nc), pending: map[uint64]chan Reply{}, done: make(chan struct{})}
+	cn := &conn{nc: nc, bw: bufio.NewWriter(nc), pending: map[paxos.CommandID]chan Reply{}, done: make(chan struct{})}
+	cn.enc = msgpack.NewEncoder(&cn.buf)
 	go cn.readLoop()
 	return cn
 }
@@ -346,6 +352,7 @@ func (cn *conn) close(err error) {
 
 func (cn *conn) readLoop() {
 	br := bufio.NewReader(cn.nc)
+	fd := newFrameDecoder()
 	var buf []byte
 	for {
 		frame, err := readFrame(br, buf)
@@ -358,13 +365,14 @@ func (cn *conn) readLoop() {
 		}
 		buf = frame
 		var rep Reply
-		if err := msgpack.Unmarshal(frame, &rep); err != nil {
+		if err := fd.decode(frame, &rep); err != nil {
 			cn.close(fmt.Errorf("malformed reply: %w", err))
 			return
 		}
 		cn.mu.Lock()
-		ch := cn.pending[rep.Seq]
-		delete(cn.pending, rep.Seq)
+		id := paxos.CommandID{Client: rep.Client, Seq: rep.Seq}
+		ch := cn.pending[id]
+		delete(cn.pending, id)
 		cn.mu.Unlock()
 		if ch != nil {
 			ch <- rep
@@ -372,41 +380,77 @@ func (cn *conn) readLoop() {
 	}
 }
 
-func (cn *conn) call(ctx context.Context, req Request) (Reply, error) {
-	ch := make(chan Reply, 1)
+// Reused per call: reply channels (drained before reuse) and timers.
+var (
+	replyChans = sync.Pool{New: func() any { return make(chan Reply, 1) }}
+	timers     = sync.Pool{New: func() any {
+		t := time.NewTimer(time.Hour)
+		t.Stop()
+		return t
+	}}
+)
+
+// call sends req and waits for its reply, for at most timeout, until ctx
+// ends or the connection fails; it fails with context.DeadlineExceeded
+// after timeout.
+func (cn *conn) call(ctx context.Context, timeout time.Duration, req Request) (Reply, error) {
+	ch := replyChans.Get().(chan Reply)
 	cn.mu.Lock()
 	if cn.err != nil {
 		err := cn.err
 		cn.mu.Unlock()
+		replyChans.Put(ch)
 		return Reply{}, err
 	}
-	cn.pending[req.Seq] = ch
+	id := paxos.CommandID{Client: req.Client, Seq: req.Seq}
+	cn.pending[id] = ch
 	cn.mu.Unlock()
+	answered := false
 	defer func() {
 		cn.mu.Lock()
-		if cn.pending[req.Seq] == ch {
-			delete(cn.pending, req.Seq)
+		if cn.pending[id] == ch {
+			delete(cn.pending, id)
 		}
 		cn.mu.Unlock()
+		// A channel whose reply may still arrive is not reused.
+		if answered {
+			replyChans.Put(ch)
+		}
 	}()
-	b, err := msgpack.Marshal(&req)
+	deadline := time.Now().Add(timeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	cn.writers.Add(1)
+	cn.wmu.Lock()
+	cn.writers.Add(-1)
+	cn.buf.Reset()
+	err := req.EncodeMsgpack(cn.enc)
 	if err != nil {
+		if cn.writers.Load() == 0 {
+			err = errors.Join(err, cn.bw.Flush()) // what earlier writers left
+		}
+		cn.wmu.Unlock()
 		return Reply{}, fmt.Errorf("client: encode request: %w", err)
 	}
-	cn.wmu.Lock()
-	if dl, ok := ctx.Deadline(); ok {
-		cn.nc.SetWriteDeadline(dl)
-	}
-	err = writeFrame(cn.bw, b)
-	if err == nil {
+	cn.nc.SetWriteDeadline(deadline)
+	err = writeFrame(cn.bw, cn.buf.Bytes())
+	if err == nil && cn.writers.Load() == 0 {
 		err = cn.bw.Flush()
 	}
 	cn.wmu.Unlock()
 	if err != nil {
 		return Reply{}, fmt.Errorf("client: send request: %w", err)
 	}
+	t := timers.Get().(*time.Timer)
+	t.Reset(time.Until(deadline))
+	defer func() {
+		t.Stop()
+		timers.Put(t)
+	}()
 	select {
 	case rep := <-ch:
+		answered = true
 		return rep, nil
 	case <-cn.done:
 		// A reply that arrived just before the connection closed wins.
@@ -421,5 +465,7 @@ func (cn *conn) call(ctx context.Context, req Request) (Reply, error) {
 		return Reply{}, fmt.Errorf("client: %w", err)
 	case <-ctx.Done():
 		return Reply{}, ctx.Err()
+	case <-t.C:
+		return Reply{}, context.DeadlineExceeded
 	}
 }

@@ -2,6 +2,7 @@ package client
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -22,6 +23,16 @@ import (
 // *node.Node implements it.
 type Submitter interface {
 	Submit(ctx context.Context, cmd paxos.Command) (paxos.Execution, error)
+}
+
+// AsyncSubmitter is a Submitter that can also take a command without a
+// goroutine waiting for it (*node.Node implements it): done is called
+// exactly once, on the replica's goroutine, with the execution or an error
+// (the deadline passed, the replica stopped), and must not block. The
+// server then spends no goroutine, context or timer per request.
+type AsyncSubmitter interface {
+	Submitter
+	SubmitAsync(cmd paxos.Command, deadline time.Time, done func(paxos.CommandID, paxos.Execution, error))
 }
 
 // ServerConfig configures a Server.
@@ -201,22 +212,39 @@ func (s *Server) serveConn(c net.Conn) {
 		return
 	}
 	var inflight sync.WaitGroup
+	// sem bounds the requests in flight plus the replies queued, so the
+	// replies channel always has room: an asynchronous answer, sent from
+	// the replica's goroutine, never blocks.
 	sem := make(chan struct{}, s.cfg.MaxInFlight)
 	replies := make(chan Reply, s.cfg.MaxInFlight)
+	var closeMu sync.Mutex
+	closed := false
+	send := func(rep Reply) {
+		closeMu.Lock()
+		if !closed {
+			replies <- rep
+		}
+		closeMu.Unlock()
+	}
 	writerDone := make(chan struct{})
 	// One writer per connection; it flushes when no reply is queued, so
 	// replies batch under load without delaying any.
 	go func() {
 		defer close(writerDone)
 		bw := bufio.NewWriter(c)
+		enc := msgpack.NewEncoder(nil)
+		var buf bytes.Buffer
 		broken := false
 		for rep := range replies {
+			<-sem
 			if broken {
 				continue
 			}
-			b, err := msgpack.Marshal(&rep)
+			buf.Reset()
+			enc.Reset(&buf)
+			err := enc.Encode(&rep)
 			if err == nil {
-				err = writeFrame(bw, b)
+				err = writeFrame(bw, buf.Bytes())
 			}
 			if err == nil && len(replies) == 0 {
 				c.SetWriteDeadline(time.Now().Add(10 * time.Second))
@@ -231,12 +259,27 @@ func (s *Server) serveConn(c net.Conn) {
 	defer func() {
 		c.Close()
 		inflight.Wait()
+		closeMu.Lock()
+		closed = true // late asynchronous answers are dropped
 		close(replies)
+		closeMu.Unlock()
 		<-writerDone
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()
 	}()
+	async, _ := s.cfg.Submitter.(AsyncSubmitter)
+	replica := int32(s.cfg.Replica)
+	done := func(id paxos.CommandID, ex paxos.Execution, err error) {
+		rep := Reply{Client: id.Client, Seq: id.Seq, Replica: replica}
+		if err != nil {
+			rep.Err = err.Error()
+		} else {
+			rep.Output, rep.Duplicate, rep.LocalRead, rep.CmdErr = ex.Output, ex.Duplicate, ex.LocalRead, ex.Err
+		}
+		send(rep)
+	}
+	fd := newFrameDecoder()
 	frames := s.guard.NewFrameConn(c, br, MaxFrame, true)
 	for first := true; ; first = false {
 		frame, err := frames.Next()
@@ -254,7 +297,7 @@ func (s *Server) serveConn(c net.Conn) {
 		var req Request
 		err = transport.CheckFrame(frame) // bounds what hostile bytes can make the decoder do
 		if err == nil {
-			err = msgpack.Unmarshal(frame, &req)
+			err = fd.decode(frame, &req)
 		}
 		if err != nil {
 			s.guard.Warn("malformed request; closing client connection", "remote", c.RemoteAddr().String(), "err", err)
@@ -265,12 +308,24 @@ func (s *Server) serveConn(c net.Conn) {
 		case <-s.ctx.Done():
 			return
 		}
+		if rep, bad := s.check(req); bad {
+			send(rep)
+			continue
+		}
+		cmd := paxos.Command{Client: req.Client, Seq: req.Seq, Op: req.Op, Key: req.Key, Value: req.Value,
+			Payload: req.Payload, Keys: req.Keys, ReadOnly: req.ReadOnly}
+		if async != nil {
+			async.SubmitAsync(cmd, time.Now().Add(s.cfg.Timeout), done)
+			continue
+		}
 		inflight.Add(1)
-		go func(req Request) {
+		go func() {
 			defer inflight.Done()
-			replies <- s.execute(req)
-			<-sem
-		}(req)
+			ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeout)
+			defer cancel()
+			ex, err := s.cfg.Submitter.Submit(ctx, cmd)
+			done(cmd.ID(), ex, err)
+		}()
 	}
 }
 
@@ -318,24 +373,16 @@ func (s *Server) authenticate(c net.Conn, br *bufio.Reader) bool {
 	return true
 }
 
-func (s *Server) execute(req Request) Reply {
+// check answers a request the replica must not see.
+func (s *Server) check(req Request) (Reply, bool) {
 	rep := Reply{Client: req.Client, Seq: req.Seq, Replica: int32(s.cfg.Replica)}
 	switch {
 	case req.Client == 0:
 		rep.Err = "client id 0 is reserved"
-		return rep
+		return rep, true
 	case req.Op != paxos.OpGet && req.Op != paxos.OpPut && req.Op != paxos.OpApp:
 		rep.Err = fmt.Sprintf("unsupported operation %v", req.Op)
-		return rep
+		return rep, true
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeout)
-	defer cancel()
-	ex, err := s.cfg.Submitter.Submit(ctx, paxos.Command{Client: req.Client, Seq: req.Seq, Op: req.Op, Key: req.Key, Value: req.Value,
-		Payload: req.Payload, Keys: req.Keys, ReadOnly: req.ReadOnly})
-	if err != nil {
-		rep.Err = err.Error()
-		return rep
-	}
-	rep.Output, rep.Duplicate, rep.LocalRead, rep.CmdErr = ex.Output, ex.Duplicate, ex.LocalRead, ex.Err
-	return rep
+	return rep, false
 }

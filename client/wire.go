@@ -1,8 +1,11 @@
 package client
 
 import (
+	"bytes"
 	"errors"
 	"io"
+
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/transport"
@@ -60,4 +63,91 @@ func readFrame(r io.Reader, buf []byte) ([]byte, error) {
 
 func isEOF(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder: a Request has the wire
+// shape of a paxos.Command (same keys and types).
+func (r Request) EncodeMsgpack(e *msgpack.Encoder) error { return paxos.Command(r).EncodeMsgpack(e) }
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (r *Request) DecodeMsgpack(d *msgpack.Decoder) error {
+	return (*paxos.Command)(r).DecodeMsgpack(d)
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder, writing the bytes
+// reflection writes for Reply's tags.
+func (r Reply) EncodeMsgpack(e *msgpack.Encoder) error {
+	_ = paxos.EncodeMapHeader(e, 8, r.Err == "", !r.Duplicate, !r.LocalRead, r.CmdErr == "")
+	_ = e.EncodeString("c")
+	_ = e.EncodeUint64(r.Client)
+	_ = e.EncodeString("s")
+	_ = e.EncodeUint64(r.Seq)
+	_ = e.EncodeString("o")
+	_ = e.EncodeString(r.Output)
+	if r.Err != "" {
+		_ = e.EncodeString("e")
+		_ = e.EncodeString(r.Err)
+	}
+	if r.Duplicate {
+		_ = e.EncodeString("d")
+		_ = e.EncodeBool(true)
+	}
+	if r.LocalRead {
+		_ = e.EncodeString("l")
+		_ = e.EncodeBool(true)
+	}
+	_ = e.EncodeString("r")
+	err := e.EncodeInt32(r.Replica)
+	if r.CmdErr != "" {
+		_ = e.EncodeString("x")
+		err = e.EncodeString(r.CmdErr)
+	}
+	return err
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (r *Reply) DecodeMsgpack(d *msgpack.Decoder) error {
+	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
+		var err error
+		switch key {
+		case "c":
+			r.Client, err = d.DecodeUint64()
+		case "s":
+			r.Seq, err = d.DecodeUint64()
+		case "o":
+			r.Output, err = d.DecodeString()
+		case "e":
+			r.Err, err = d.DecodeString()
+		case "d":
+			r.Duplicate, err = d.DecodeBool()
+		case "l":
+			r.LocalRead, err = d.DecodeBool()
+		case "r":
+			r.Replica, err = d.DecodeInt32()
+		case "x":
+			r.CmdErr, err = d.DecodeString()
+		default:
+			return false, nil
+		}
+		return true, err
+	})
+}
+
+// frameDecoder decodes frames with one reused decoder.
+type frameDecoder struct {
+	rd  bytes.Reader
+	dec *msgpack.Decoder
+}
+
+func newFrameDecoder() *frameDecoder {
+	fd := &frameDecoder{}
+	fd.dec = msgpack.NewDecoder(&fd.rd)
+	return fd
+}
+
+// decode decodes frame into v.
+func (fd *frameDecoder) decode(frame []byte, v msgpack.CustomDecoder) error {
+	fd.rd.Reset(frame)
+	fd.dec.Reset(&fd.rd)
+	return v.DecodeMsgpack(fd.dec)
 }

@@ -1,17 +1,46 @@
 // Package node is the live runtime: it drives one paxos.Replica with real
 // clocks, a transport and durable storage.
 //
-// A Node runs its replica on a single goroutine. That goroutine takes
+// A Node runs its replica on a single goroutine, the loop. The loop takes
 // inbound peer messages, client proposals and ticks of a real clock, hands
-// them to the replica, and for each paxos.Ready, in order:
+// them to the replica and collects a paxos.Ready. Inputs that arrive
+// together are handed to the replica before one Ready is collected.
 //
-//  1. persists the snapshot and records (storage.Storage.Append: one fsync);
-//  2. sends the messages;
-//  3. answers the clients waiting for the executed commands.
+// # Persist before send, without stalling the loop
 //
-// Inputs that arrive together are handed to the replica before one Ready is
-// collected, so under load one fsync covers the records of many messages
-// (group commit) and the transport batches their messages.
+// A Ready's records must be durable before any of its messages leaves,
+// and before a client is answered from it. The loop does not wait for the
+// disk: it hands each Ready to a persister goroutine through a FIFO queue
+// and goes on stepping the replica. The persister takes every Ready
+// queued, makes all their records durable with one storage.Storage.Append
+// (one fsync covers everything that arrived while the previous one ran:
+// group commit), then sends their messages, in queue order, and returns
+// the Readies to the loop, which answers the clients waiting for their
+// executed commands. As etcd's raft does with asynchronous storage writes,
+// the replica's in-memory state may run ahead of its disk; that is safe
+// because nothing derived from that state is seen outside the process
+// until it is durable:
+//
+//   - Ready k's messages are sent only after Append returned for a group
+//     holding Ready k, and every Ready before k was in that group or an
+//     earlier one (the queue is FIFO and Appends happen one at a time, in
+//     order), so when a peer sees a message, every record the replica
+//     produced up to and including that Ready is durable. A Ready with no
+//     records goes through the queue too whenever one is in it, since its
+//     messages may reflect records still in flight.
+//   - Clients are answered from Ready k only after the same point.
+//   - Messages a replica sends itself are stepped at once: they change only
+//     its own state, which a crash loses together with the records in
+//     flight.
+//   - A crash loses a suffix of Readies whose effects nobody saw; on
+//     restart the replica rebuilds from the records that were durable, as
+//     if those inputs had never arrived (they are retried or lost messages,
+//     which every protocol tolerates).
+//   - If an Append fails, the persister sends nothing more and the node
+//     stops with the error.
+//
+// When the queue is empty and a Ready has nothing to persist, the loop
+// sends it at once.
 //
 // Serve (serve.go) composes a Node with the TCP transport, the file WAL and
 // the client protocol server into a process-sized replica, as `paxos serve`
@@ -85,9 +114,24 @@ type result struct {
 	err error
 }
 
+// waiter is a submitted command waiting to execute here: Submit waits on
+// ch; SubmitAsync gets done called on the loop goroutine.
 type waiter struct {
-	id paxos.CommandID
-	ch chan result // buffered 1
+	id       paxos.CommandID
+	ch       chan result // buffered 1 (Submit)
+	done     func(paxos.CommandID, paxos.Execution, error)
+	deadline time.Time // SubmitAsync: answered with ErrTimeout after it
+	answered bool      // loop goroutine
+}
+
+// answer delivers the waiter's one result.
+func (w *waiter) answer(res result) {
+	w.answered = true
+	if w.done != nil {
+		w.done(w.id, res.ex, res.err)
+		return
+	}
+	w.ch <- res
 }
 
 type proposal struct {
@@ -114,8 +158,16 @@ type Node struct {
 	err      error
 
 	waiting map[paxos.CommandID][]*waiter // owned by the loop goroutine
+	expiry  []*waiter                     // SubmitAsync waiters by arrival, checked on each tick (loop)
 	rebuilt bool                          // OnRebuilt was called (loop goroutine)
 	local   []paxos.Message               // messages to self, owned by the loop
+
+	// The persist pipeline (see the package doc): Readies whose effects
+	// wait for their records to be durable go to the persister in order,
+	// and come back on durable once their messages are sent.
+	toDisk   chan *batch
+	durable  chan *batch
+	inflight int // batches handed to the persister and not yet back (loop)
 
 	readies, appends, records, messages, executed, stepErrors atomic.Uint64
 }
@@ -160,7 +212,9 @@ func Start(cfg Config) (*Node, error) {
 		props: make(chan proposal, 1024), cancels: make(chan *waiter, 1024),
 		stop: make(chan struct{}), done: make(chan struct{}),
 		waiting: map[paxos.CommandID][]*waiter{},
+		toDisk:  make(chan *batch, 256), durable: make(chan *batch, 256),
 	}
+	go n.persister()
 	go n.loop()
 	return n, nil
 }
@@ -202,6 +256,40 @@ func (n *Node) Submit(ctx context.Context, cmd paxos.Command) (paxos.Execution, 
 		default:
 		}
 		return paxos.Execution{}, n.stoppedErr()
+	}
+}
+
+// ErrTimeout is the error SubmitAsync reports when a command did not
+// execute here before its deadline. It may still execute: retry it with
+// the same (client, seq).
+var ErrTimeout = errors.New("node: the command did not execute before its deadline")
+
+// SubmitAsync proposes cmd at this replica without waiting. done is called
+// exactly once, on the node's goroutine (it must not block): with the
+// command's execution, with ErrTimeout once deadline has passed (checked on
+// every tick), or with an error wrapping ErrStopped. As with Submit, the
+// command may still execute after an error. It blocks only while the
+// node's proposal queue is full. Deadlines should come in roughly
+// increasing order (a server with one timeout): a waiter is checked once
+// those submitted before it have been answered or expired. A command
+// submitted while the node is stopping may go unanswered (the node's
+// queue is not drained after its goroutine has exited).
+func (n *Node) SubmitAsync(cmd paxos.Command, deadline time.Time, done func(paxos.CommandID, paxos.Execution, error)) {
+	w := &waiter{id: cmd.ID(), done: done, deadline: deadline}
+	if cmd.Client == 0 {
+		done(w.id, paxos.Execution{}, fmt.Errorf("node: client id 0 is reserved for internal no-ops; use a random client id"))
+		return
+	}
+	select {
+	case <-n.done:
+		done(w.id, paxos.Execution{}, n.stoppedErr())
+		return
+	default:
+	}
+	select {
+	case n.props <- proposal{cmd: cmd, w: w}:
+	case <-n.done:
+		done(w.id, paxos.Execution{}, n.stoppedErr())
 	}
 }
 
@@ -268,9 +356,15 @@ func (n *Node) fail(err error) {
 // Ready is carried out.
 const maxDrain = 512
 
+func (n *Node) storageFailed(err error) {
+	n.fail(err)
+	n.log.Error("node: stopping: cannot persist the replica's state", "err", err)
+}
+
 func (n *Node) loop() {
 	defer close(n.done)
 	defer n.failWaiters()
+	defer n.drainPipeline()
 	ticker := time.NewTicker(n.tick)
 	defer ticker.Stop()
 	in := n.in
@@ -288,8 +382,14 @@ func (n *Node) loop() {
 			n.propose(p)
 		case w := <-n.cancels:
 			n.cancel(w)
-		case <-ticker.C:
+		case now := <-ticker.C:
 			n.r.Tick()
+			n.expire(now)
+		case b := <-n.durable:
+			if err := n.finish(b); err != nil {
+				n.storageFailed(err)
+				return
+			}
 		}
 	drain:
 		for i := 0; i < maxDrain; i++ {
@@ -304,13 +404,17 @@ func (n *Node) loop() {
 				n.propose(p)
 			case w := <-n.cancels:
 				n.cancel(w)
+			case b := <-n.durable:
+				if err := n.finish(b); err != nil {
+					n.storageFailed(err)
+					return
+				}
 			default:
 				break drain
 			}
 		}
 		if err := n.process(); err != nil {
-			n.fail(err)
-			n.log.Error("node: stopping: cannot persist the replica's state", "err", err)
+			n.storageFailed(err)
 			return
 		}
 	}
@@ -327,7 +431,29 @@ func (n *Node) step(m paxos.Message) {
 
 func (n *Node) propose(p proposal) {
 	n.waiting[p.w.id] = append(n.waiting[p.w.id], p.w)
+	if p.w.done != nil {
+		n.expiry = append(n.expiry, p.w)
+	}
 	n.r.Propose(p.cmd)
+}
+
+// expire answers the SubmitAsync waiters whose deadline passed with
+// ErrTimeout.
+func (n *Node) expire(now time.Time) {
+	i := 0
+	for ; i < len(n.expiry); i++ {
+		w := n.expiry[i]
+		if w.answered {
+			continue
+		}
+		if w.deadline.After(now) {
+			break
+		}
+		n.cancel(w)
+		w.answer(result{err: ErrTimeout})
+	}
+	clear(n.expiry[:i])
+	n.expiry = n.expiry[i:]
 }
 
 func (n *Node) cancel(w *waiter) {
@@ -366,22 +492,124 @@ func (n *Node) process() error {
 	}
 }
 
+// batch is one Ready on its way through the persist pipeline.
+type batch struct {
+	rd    paxos.Ready
+	msgs  []paxos.Message // to peers, sent once rd's records are durable
+	piped bool            // went through the persister
+	err   error           // set by the persister when persisting failed
+}
+
+// carryOut starts carrying out rd: messages to this replica are stepped at
+// once (by process); everything else happens once rd's records, and those
+// of every Ready before it, are durable. When nothing is waiting for the
+// disk and rd has nothing to persist, that is now.
 func (n *Node) carryOut(rd *paxos.Ready) error {
 	n.readies.Add(1)
-	if rd.Snapshot != nil || len(rd.Persist) > 0 {
-		if err := n.cfg.Storage.Append(rd.Snapshot, rd.Persist); err != nil {
-			return err
-		}
-		n.appends.Add(1)
-		n.records.Add(uint64(len(rd.Persist)))
-	}
+	b := &batch{rd: *rd}
 	for _, m := range rd.Messages {
 		if m.To == n.id {
 			n.local = append(n.local, m)
 			continue
 		}
+		b.msgs = append(b.msgs, m)
+	}
+	if n.inflight == 0 && rd.Snapshot == nil && len(rd.Persist) == 0 {
+		n.send(b)
+		return n.finish(b)
+	}
+	n.inflight++
+	b.piped = true
+	for {
+		select {
+		case n.toDisk <- b:
+			return nil
+		case d := <-n.durable:
+			if err := n.finish(d); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// persister makes batches durable in order: it takes every batch queued,
+// persists all their records with one Append (one fsync), sends their
+// messages in order, and hands them back to the loop. After a failure it
+// persists and sends nothing more.
+func (n *Node) persister() {
+	defer close(n.durable)
+	var failed error
+	var group []*batch
+	for b := range n.toDisk {
+		group = append(group[:0], b)
+	more:
+		for {
+			select {
+			case b, ok := <-n.toDisk:
+				if !ok {
+					break more
+				}
+				group = append(group, b)
+			default:
+				break more
+			}
+		}
+		if failed == nil {
+			failed = n.persist(group)
+		}
+		for _, b := range group {
+			if failed != nil {
+				b.err = failed
+			} else {
+				n.send(b)
+			}
+			n.durable <- b
+		}
+		clear(group)
+	}
+}
+
+// persist appends the records of a group of batches in one Append: the
+// last snapshot among them, then every record after it (a snapshot
+// replaces what was persisted before it).
+func (n *Node) persist(group []*batch) error {
+	snap, recs := group[0].rd.Snapshot, group[0].rd.Persist
+	if len(group) > 1 {
+		snap, recs = nil, nil
+		for _, b := range group {
+			if b.rd.Snapshot != nil {
+				snap, recs = b.rd.Snapshot, recs[:0]
+			}
+			recs = append(recs, b.rd.Persist...)
+		}
+	}
+	if snap == nil && len(recs) == 0 {
+		return nil
+	}
+	if err := n.cfg.Storage.Append(snap, recs); err != nil {
+		return err
+	}
+	n.appends.Add(1)
+	n.records.Add(uint64(len(recs)))
+	return nil
+}
+
+func (n *Node) send(b *batch) {
+	for _, m := range b.msgs {
 		n.cfg.Transport.Send(m)
 	}
+}
+
+// finish completes a batch on the loop goroutine once its messages are
+// sent: it answers the clients waiting for its executed commands.
+func (n *Node) finish(b *batch) error {
+	if b.piped {
+		n.inflight--
+	}
+	if b.err != nil {
+		return b.err
+	}
+	rd := &b.rd
 	n.messages.Add(uint64(len(rd.Messages)))
 	n.executed.Add(uint64(len(rd.Executed)))
 	for _, ex := range rd.Executed {
@@ -392,7 +620,7 @@ func (n *Node) carryOut(rd *paxos.Ready) error {
 		}
 		delete(n.waiting, id)
 		for _, w := range ws {
-			w.ch <- result{ex: ex}
+			w.answer(result{ex: ex})
 		}
 	}
 	if n.cfg.Observe != nil {
@@ -410,12 +638,35 @@ func (n *Node) carryOut(rd *paxos.Ready) error {
 	return nil
 }
 
+// drainPipeline stops the persister once the loop exits: batches already
+// queued are persisted and sent (or dropped after a failure) and the
+// loop's counters and waiters see them.
+func (n *Node) drainPipeline() {
+	close(n.toDisk)
+	for b := range n.durable {
+		if b.err == nil {
+			_ = n.finish(b)
+		}
+	}
+	n.inflight = 0
+}
+
 func (n *Node) failWaiters() {
 	err := n.stoppedErr()
 	for id, ws := range n.waiting {
 		for _, w := range ws {
-			w.ch <- result{err: err}
+			w.answer(result{err: err})
 		}
 		delete(n.waiting, id)
+	}
+	n.expiry = nil
+	// Proposals still queued were never handed to the replica.
+	for {
+		select {
+		case p := <-n.props:
+			p.w.answer(result{err: err})
+		default:
+			return
+		}
 	}
 }

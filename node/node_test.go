@@ -242,3 +242,109 @@ func TestNodeInProcessEveryProtocolWithRestart(t *testing.T) {
 		})
 	}
 }
+
+// TestSubmitAsync: the asynchronous path answers each command once: with
+// its execution, with ErrTimeout once its deadline passed (checked on the
+// tick, no timer per command), or with ErrStopped after Stop.
+func TestSubmitAsync(t *testing.T) {
+	nw := transport.NewNetwork(2, 0)
+	n, err := node.Start(node.Config{New: newFake, Replica: paxos.Config{ID: 0, N: 2}, Transport: nw.Endpoint(0), Storage: storage.NewMemory(), Tick: 5 * time.Millisecond, Logger: quiet()})
+	require.NoError(t, err)
+	type answer struct {
+		id  paxos.CommandID
+		ex  paxos.Execution
+		err error
+		at  time.Time
+	}
+	answers := make(chan answer, 8)
+	done := func(id paxos.CommandID, ex paxos.Execution, err error) { answers <- answer{id, ex, err, time.Now()} }
+	start := time.Now()
+	n.SubmitAsync(paxos.Command{Client: 7, Seq: 1, Op: paxos.OpPut, Key: "drop"}, start.Add(30*time.Millisecond), done)
+	n.SubmitAsync(paxos.Command{Client: 7, Seq: 2, Op: paxos.OpPut, Key: "k", Value: "v"}, start.Add(time.Hour), done)
+	a := <-answers
+	require.NoError(t, a.err)
+	assert.Equal(t, paxos.CommandID{Client: 7, Seq: 2}, a.id)
+	assert.Equal(t, "ok:v", a.ex.Output)
+	a = <-answers
+	assert.Equal(t, paxos.CommandID{Client: 7, Seq: 1}, a.id)
+	require.ErrorIs(t, a.err, node.ErrTimeout)
+	assert.GreaterOrEqual(t, a.at.Sub(start), 30*time.Millisecond)
+	n.SubmitAsync(paxos.Command{Client: 0, Seq: 3, Op: paxos.OpPut, Key: "k"}, start.Add(time.Hour), done)
+	require.Error(t, (<-answers).err)
+
+	// A command pending when the node stops is answered with ErrStopped,
+	// and so is one submitted afterwards.
+	n.SubmitAsync(paxos.Command{Client: 7, Seq: 4, Op: paxos.OpPut, Key: "drop"}, start.Add(time.Hour), done)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, n.Stop(ctx))
+	require.ErrorIs(t, (<-answers).err, node.ErrStopped)
+	n.SubmitAsync(paxos.Command{Client: 7, Seq: 5, Op: paxos.OpPut, Key: "k"}, start.Add(time.Hour), done)
+	require.ErrorIs(t, (<-answers).err, node.ErrStopped)
+	assert.Empty(t, answers)
+}
+
+// blockingStore is a storage whose Append (the fsync) blocks until the
+// test releases it; it reports the number of records of each call.
+type blockingStore struct {
+	*storage.Memory
+	calls   chan int
+	release chan struct{}
+}
+
+func (b *blockingStore) Append(s any, r []any) error {
+	b.calls <- len(r)
+	<-b.release
+	return b.Memory.Append(s, r)
+}
+
+// TestPersistBeforeSendWhileStepping: while a Ready's records are being
+// made durable the loop keeps stepping the replica, but no message (and no
+// client answer) of that Ready or a later one leaves before the records are
+// durable; one Append then covers every Ready that arrived meanwhile.
+func TestPersistBeforeSendWhileStepping(t *testing.T) {
+	nw := transport.NewNetwork(2, 0)
+	st := &blockingStore{Memory: storage.NewMemory(), calls: make(chan int, 8), release: make(chan struct{})}
+	n, err := node.Start(node.Config{New: newFake, Replica: paxos.Config{ID: 0, N: 2}, Transport: nw.Endpoint(0), Storage: st, Tick: time.Hour, Logger: quiet()})
+	require.NoError(t, err)
+	defer func() {
+		close(st.release)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = n.Stop(ctx)
+	}()
+	peer := nw.Endpoint(1).Recv()
+	answers := make(chan uint64, 8)
+	done := func(id paxos.CommandID, ex paxos.Execution, err error) { answers <- id.Seq }
+	far := time.Now().Add(time.Hour)
+	quiet := func(what string) {
+		select {
+		case m := <-peer:
+			t.Fatalf("%s: message %+v left before its records were durable", what, m.Body)
+		case s := <-answers:
+			t.Fatalf("%s: command %d answered before its records were durable", what, s)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	n.SubmitAsync(paxos.Command{Client: 9, Seq: 1, Op: paxos.OpPut, Key: "a", Value: "1"}, far, done)
+	require.Equal(t, 1, <-st.calls) // the first fsync is under way, and blocked
+	n.SubmitAsync(paxos.Command{Client: 9, Seq: 2, Op: paxos.OpPut, Key: "b", Value: "2"}, far, done)
+	n.SubmitAsync(paxos.Command{Client: 9, Seq: 3, Op: paxos.OpPut, Key: "c", Value: "3"}, far, done)
+	// The loop keeps stepping the replica meanwhile: it takes both
+	// commands and collects their Ready (one or two).
+	require.Eventually(t, func() bool { return n.Stats().Readies >= 2 }, 5*time.Second, time.Millisecond, "%+v", n.Stats())
+	quiet("first fsync pending")
+
+	st.release <- struct{}{} // the first Append returns
+	assert.Equal(t, fakeMsg{N: 1}, (<-peer).Body)
+	assert.Equal(t, uint64(1), <-answers)
+	// One Append covers both commands that arrived during the first (they
+	// were queued behind it even if they made two Readies).
+	require.Equal(t, 2, <-st.calls)
+	quiet("second fsync pending")
+	st.release <- struct{}{}
+	assert.Equal(t, fakeMsg{N: 2}, (<-peer).Body)
+	assert.Equal(t, fakeMsg{N: 3}, (<-peer).Body)
+	assert.ElementsMatch(t, []uint64{2, 3}, []uint64{<-answers, <-answers})
+	assert.Equal(t, uint64(2), n.Stats().Appends)
+}

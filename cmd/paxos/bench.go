@@ -54,11 +54,11 @@ func flagErr(name, format string, args ...any) error {
 // benchFlags holds the raw flag values of `paxos bench`.
 type benchFlags struct {
 	protocols, mode, rttName, conflict, clientSites, keys, leader, out string
-	cluster                                                            string
+	cluster, sweepClients, serveBin                                    string
 	replicas, clients, payload, runs, q1, q2, batch, parallel          int
 	rate, reads, cpuUS, jitterMS                                       float64
 	duration, warmup                                                   time.Duration
-	thrifty, noPlots, noSync                                           bool
+	thrifty, noPlots, noSync, inProcess                                bool
 	seed                                                               uint64
 }
 
@@ -67,10 +67,13 @@ func benchFlagSet(name string, f *benchFlags, stderr io.Writer) *flag.FlagSet {
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.protocols, "protocols", strings.Join(defaultProtocols, ","), "comma-separated protocols to compare (registered: "+strings.Join(paxos.Protocols(), ",")+")")
 	fs.IntVar(&f.replicas, "replicas", 0, "number of replicas (default: every site of the --rtt matrix)")
-	fs.StringVar(&f.mode, "mode", bench.ModeSim, "sim (deterministic simulator, virtual time) or live (real replicas in this process over loopback TCP with emulated WAN delay, file WALs, wall-clock time)")
+	fs.StringVar(&f.mode, "mode", bench.ModeSim, "sim (deterministic simulator, virtual time) or live (real replicas as `paxos serve` processes over loopback TCP with emulated WAN delay, file WALs, wall-clock time; CPU per command and peak memory measured)")
 	fs.StringVar(&f.rttName, "rtt", "epaxos2013", "RTT preset ("+strings.Join(rtt.PresetNames(), ", ")+") or CSV file")
 	fs.StringVar(&f.conflict, "conflict", "0,2,25,100", "comma-separated conflict percentages")
-	fs.IntVar(&f.clients, "clients", 10, "clients per client site")
+	fs.IntVar(&f.clients, "clients", 10, "closed-loop clients per client site in sim mode; in live mode the clients in all (exactly K requests outstanding), spread over the client sites")
+	fs.StringVar(&f.sweepClients, "sweep-clients", "", "live mode: run once per comma-separated client count (e.g. 1,16,64,256,1024) and report the peak")
+	fs.StringVar(&f.serveBin, "serve-bin", "", "live mode: the paxos program whose `serve` runs the replicas (default: this one; another build compares versions under the same load)")
+	fs.BoolVar(&f.inProcess, "in-process", false, "live mode: run the replicas in this process instead of as paxos serve processes (needed for crash faults; no CPU or memory measurement)")
 	fs.StringVar(&f.clientSites, "client-sites", "all", "sites hosting clients: all, or comma-separated indices or names")
 	fs.Float64Var(&f.rate, "rate", 0, "open-loop Poisson arrivals in ops/s per site (0 = closed loop)")
 	fs.StringVar(&f.keys, "keys", "conflict", "key distribution: conflict, zipf:THETA or zipf:THETA:KEYS")
@@ -259,6 +262,16 @@ func specFromFlags(f *benchFlags, set map[string]bool) (bench.Spec, error) {
 	s.Jitter = time.Duration(f.jitterMS * float64(time.Millisecond))
 	s.Seed = f.seed
 	s.LiveNoSync = f.noSync
+	if s.Mode == bench.ModeLive && s.Cluster == "" && !f.inProcess {
+		exe := f.serveBin
+		if exe == "" {
+			var err error
+			if exe, err = os.Executable(); err != nil {
+				return s, fmt.Errorf("find this program to start replicas: %w", err)
+			}
+		}
+		s.Serve = []string{exe, "serve"}
+	}
 	if s.Mode == bench.ModeLive && (f.cpuUS != 0 || f.jitterMS != 0) {
 		return s, flagErr("cpu-us/--jitter-ms", "model the simulator's network; live mode measures the real machine (drop them)")
 	}
@@ -337,16 +350,35 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	meta := bench.CollectMeta(append([]string{"paxos", "bench"}, args...))
 	start := time.Now()
-	res, err := bench.Run(ctx, spec, bench.Options{Parallel: f.parallel, Progress: progressPrinter(stderr, "")})
+	ks, err := sweepCounts(f.sweepClients, spec)
 	if err != nil {
 		fmt.Fprintf(stderr, "paxos bench: %v\n", err)
-		if errors.Is(err, bench.ErrSpec) {
-			return exitUsage
+		return exitUsage
+	}
+	var res *bench.Result
+	for _, k := range ks {
+		s := spec
+		if len(ks) > 1 || f.sweepClients != "" {
+			s.Clients, s.Label = k, fmt.Sprintf("K=%d", k)
 		}
-		return exitFail
+		r, err := bench.Run(ctx, s, bench.Options{Parallel: f.parallel, Progress: progressPrinter(stderr, "")})
+		if err != nil {
+			fmt.Fprintf(stderr, "paxos bench: %v\n", err)
+			if errors.Is(err, bench.ErrSpec) {
+				return exitUsage
+			}
+			return exitFail
+		}
+		res = bench.Merge(res, r)
 	}
 	meta.WallTime = time.Since(start).Round(time.Millisecond).String()
 	bench.PrintTable(stdout, res.Summary)
+	if f.sweepClients != "" {
+		for _, p := range bench.Peaks(res.Summary) {
+			fmt.Fprintf(stdout, "peak: %s N=%d conflict=%g%%: %.0f ops/s at %s (p50 %.2f ms, p99 %.2f ms, cpu %.1f µs/cmd)\n",
+				p.Protocol, p.Replicas, p.ConflictPct, p.ThroughputOpsS, p.Label, p.Lat.P50, p.Lat.P99, p.CPUPerCmdUS)
+		}
+	}
 	if err := bench.WriteDir(f.out, meta, res); err != nil {
 		fmt.Fprintf(stderr, "paxos bench: %v\n", err)
 		return exitFail
@@ -362,4 +394,24 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "\nwrote %s/{summary,timeline,latency,faults}.csv and run.json in %s\n", f.out, meta.WallTime)
 	}
 	return exitOK
+}
+
+// sweepCounts parses --sweep-clients (live mode only); without it, the one
+// run uses --clients.
+func sweepCounts(list string, spec bench.Spec) ([]int, error) {
+	if list == "" {
+		return []int{spec.Clients}, nil
+	}
+	if spec.Mode != bench.ModeLive {
+		return nil, flagErr("sweep-clients", "needs --mode live (or --cluster)")
+	}
+	var ks []int
+	for _, f := range strings.Split(list, ",") {
+		k, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || k < 1 {
+			return nil, flagErr("sweep-clients", "%q is not a client count of at least 1", f)
+		}
+		ks = append(ks, k)
+	}
+	return ks, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -51,33 +52,56 @@ func TestBenchBadFlags(t *testing.T) {
 	assert.Contains(t, stderr, "--cpu-us")
 }
 
-// TestBenchLive runs real replicas over loopback TCP with emulated WAN
-// delay; wall-clock latency must be near the textbook value (85 ms at the
-// leader CA) plus a little processing time. fsync is off (the emulated WAN
-// is what is measured; a loaded machine's disk stalls are not) and the run
-// is long enough for a stable median.
+// TestBenchLive runs real replicas, as `paxos serve` processes, over
+// loopback TCP with emulated WAN delay; wall-clock latency must be near the
+// textbook value (85 ms at the leader CA) plus a little processing time,
+// and the replicas' CPU time per command and peak memory are reported.
+// fsync is off (the emulated WAN is what is measured; a loaded machine's
+// disk stalls are not) and the run is long enough for a stable median.
 func TestBenchLive(t *testing.T) {
-	if testing.Short() {
-		t.Skip("live run takes a few seconds of wall time")
-	}
+	bin := binary(t)
 	dir := t.TempDir()
-	code, _, stderr := runCmd("bench", "--mode", "live", "--protocols", "multi", "--rtt", "epaxos2013-3", "--leader", "CA",
-		"--client-sites", "CA", "--conflict", "0", "--clients", "1", "--duration", "4s", "--warmup", "500ms", "--no-sync", "--no-plots", "--out", dir)
-	require.Equal(t, exitOK, code, stderr)
+	out, err := exec.Command(bin, "bench", "--mode", "live", "--protocols", "multi", "--rtt", "epaxos2013-3", "--leader", "CA",
+		"--client-sites", "CA", "--conflict", "0", "--clients", "1", "--duration", "4s", "--warmup", "500ms", "--no-sync", "--no-plots", "--out", dir).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "cpu µs/cmd")
 	b, err := os.ReadFile(filepath.Join(dir, "summary.csv"))
 	require.NoError(t, err)
 	assert.Contains(t, string(b), "live,multi,3,CA,")
 	rows := strings.Split(strings.TrimSpace(string(b)), "\n")
 	require.Len(t, rows, 3) // header, CA, all
 	header := strings.Split(rows[0], ",")
-	vals := strings.Split(rows[1], ",")
-	for i, h := range header {
-		if h == "lat_p50_ms" {
-			p50, err := strconv.ParseFloat(vals[i], 64)
-			require.NoError(t, err)
-			assert.InDelta(t, 90, p50, 25, "live p50 at the leader")
+	col := func(row int, name string) float64 {
+		vals := strings.Split(rows[row], ",")
+		for i, h := range header {
+			if h == name {
+				v, err := strconv.ParseFloat(vals[i], 64)
+				require.NoError(t, err, "%s in %q", name, rows[row])
+				return v
+			}
 		}
+		t.Fatalf("no column %s", name)
+		return 0
 	}
+	assert.InDelta(t, 90, col(1, "lat_p50_ms"), 25, "live p50 at the leader")
+	assert.Greater(t, col(2, "cpu_us_per_cmd"), 0.0)
+	assert.Greater(t, col(2, "peak_rss_mb"), 1.0)
+	assert.LessOrEqual(t, col(2, "lat_p99_ci_low_ms"), col(2, "lat_p99_ms"))
+}
+
+// TestBenchSweepClients runs a live sweep over client counts against
+// replica processes and reports the peak.
+func TestBenchSweepClients(t *testing.T) {
+	bin := binary(t)
+	dir := t.TempDir()
+	out, err := exec.Command(bin, "bench", "--mode", "live", "--protocols", "multi", "--replicas", "3", "--rtt", "lan",
+		"--conflict", "0", "--sweep-clients", "1,8", "--duration", "1s", "--warmup", "300ms", "--no-sync", "--no-plots", "--out", dir).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "peak: multi N=3")
+	b, err := os.ReadFile(filepath.Join(dir, "summary.csv"))
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "K=1,live,multi,3,all,")
+	assert.Contains(t, string(b), "K=8,live,multi,3,all,")
 }
 
 func TestBenchSmallRun(t *testing.T) {

@@ -1,0 +1,313 @@
+package paxos
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Hand-written msgpack methods for the types on the hot path.
+//
+// msgpack v5 encodes a struct by reflection: it looks up the type's fields,
+// boxes every value it visits and allocates a string for every key it
+// decodes. The hot message types (a command, a ballot, an instance, and the
+// protocols' phase-2 messages and records) implement msgpack.CustomEncoder
+// and msgpack.CustomDecoder instead, writing exactly the bytes reflection
+// writes for their struct tags: a map of their fields in declaration order,
+// omitempty fields left out when empty, fixed-width integers (uint64 as
+// 0xcf, int32 as 0xd2, uint8 as 0xcc), nil slices as nil. Decoding accepts
+// what reflection accepts: nil for the whole value, keys in any order,
+// unknown keys skipped. codec_test.go checks the bytes against reflection.
+//
+// The helpers below are exported for the protocol packages' methods; they
+// are not needed to use the library.
+
+// EncodeMsgpack implements msgpack.CustomEncoder.
+func (c Command) EncodeMsgpack(e *msgpack.Encoder) error {
+	_ = EncodeMapHeader(e, 8, len(c.Payload) == 0, len(c.Keys) == 0, !c.ReadOnly)
+	_ = e.EncodeString("c")
+	_ = e.EncodeUint64(c.Client)
+	_ = e.EncodeString("s")
+	_ = e.EncodeUint64(c.Seq)
+	_ = e.EncodeString("o")
+	_ = e.EncodeUint8(uint8(c.Op))
+	_ = e.EncodeString("k")
+	_ = e.EncodeString(c.Key)
+	_ = e.EncodeString("v")
+	err := e.EncodeString(c.Value)
+	if len(c.Payload) > 0 {
+		_ = e.EncodeString("p")
+		err = e.EncodeBytes(c.Payload)
+	}
+	if len(c.Keys) > 0 {
+		_ = e.EncodeString("ks")
+		_ = e.EncodeArrayLen(len(c.Keys))
+		for _, k := range c.Keys {
+			err = e.EncodeString(k)
+		}
+	}
+	if c.ReadOnly {
+		_ = e.EncodeString("ro")
+		err = e.EncodeBool(true)
+	}
+	return err
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+// The key and the value of a command share one allocation: the key is
+// read into a buffer with room for a value (cmdSpare bytes or the key's
+// length), and the value lands in that room when it fits.
+func (c *Command) DecodeMsgpack(d *msgpack.Decoder) error {
+	var spare []byte
+	return DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
+		var err error
+		switch key {
+		case "c":
+			c.Client, err = d.DecodeUint64()
+		case "s":
+			c.Seq, err = d.DecodeUint64()
+		case "o":
+			var o uint8
+			o, err = d.DecodeUint8()
+			c.Op = Op(o)
+		case "k":
+			c.Key, spare, err = decodeString(d, nil, cmdSpare)
+		case "v":
+			c.Value, spare, err = decodeString(d, spare, 0)
+		case "p":
+			c.Payload, err = d.DecodeBytes()
+		case "ks":
+			c.Keys, err = decodeStrings(d)
+		case "ro":
+			c.ReadOnly, err = d.DecodeBool()
+		default:
+			return false, nil
+		}
+		return true, err
+	})
+}
+
+// decodeStrings decodes an array of strings (nil for a nil array). It
+// grows the slice as elements arrive, so a claimed length costs nothing
+// until the input backs it.
+func decodeStrings(d *msgpack.Decoder) ([]string, error) {
+	n, err := d.DecodeArrayLen()
+	if err != nil || n < 0 {
+		return nil, err
+	}
+	out := make([]string, 0, min(n, 16))
+	for i := 0; i < n; i++ {
+		v, err := d.DecodeString()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// cmdSpare is the room left for a command's value after its key.
+const cmdSpare = 48
+
+// maxChunk bounds a single allocation made for a string whose length the
+// input claims, so truncated input cannot make the decoder allocate much.
+const maxChunk = 64 << 10
+
+// decodeString decodes a string (or nil, as "") as msgpack's DecodeString
+// does. It uses spare's room when the string fits; otherwise it allocates
+// the string with extra bytes of room after it. It returns the room left.
+func decodeString(d *msgpack.Decoder, spare []byte, extra int) (string, []byte, error) {
+	n, err := d.DecodeBytesLen()
+	if err != nil || n <= 0 {
+		return "", spare, err
+	}
+	var b []byte
+	switch {
+	case n <= cap(spare):
+		b, spare = spare[:n], spare[n:n]
+	case n <= maxChunk:
+		room := 0
+		if extra > 0 {
+			room = max(extra, n)
+		}
+		buf := make([]byte, n, n+room)
+		b, spare = buf, buf[n:n]
+	default:
+		for len(b) < n {
+			k := min(n-len(b), maxChunk)
+			b = append(b, make([]byte, k)...)
+			if err := d.ReadFull(b[len(b)-k:]); err != nil {
+				return "", nil, err
+			}
+		}
+		return unsafe.String(unsafe.SliceData(b), n), nil, nil
+	}
+	if err := d.ReadFull(b); err != nil {
+		return "", nil, err
+	}
+	return unsafe.String(unsafe.SliceData(b), n), spare, nil
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder.
+func (b Ballot) EncodeMsgpack(e *msgpack.Encoder) error {
+	_ = e.EncodeMapLen(2)
+	_ = e.EncodeString("r")
+	_ = e.EncodeUint64(b.Round)
+	_ = e.EncodeString("n")
+	return e.EncodeInt32(int32(b.Node))
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (b *Ballot) DecodeMsgpack(d *msgpack.Decoder) error {
+	return DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
+		var err error
+		switch key {
+		case "r":
+			b.Round, err = d.DecodeUint64()
+		case "n":
+			b.Node, err = DecodeNodeID(d)
+		default:
+			return false, nil
+		}
+		return true, err
+	})
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder.
+func (in Instance) EncodeMsgpack(e *msgpack.Encoder) error {
+	_ = e.EncodeMapLen(2)
+	_ = e.EncodeString("r")
+	_ = e.EncodeInt32(int32(in.Replica))
+	_ = e.EncodeString("s")
+	return e.EncodeUint64(in.Slot)
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (in *Instance) DecodeMsgpack(d *msgpack.Decoder) error {
+	return DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
+		var err error
+		switch key {
+		case "r":
+			in.Replica, err = DecodeNodeID(d)
+		case "s":
+			in.Slot, err = d.DecodeUint64()
+		default:
+			return false, nil
+		}
+		return true, err
+	})
+}
+
+// DecodeNodeID decodes a NodeID as reflection does (any integer).
+func DecodeNodeID(d *msgpack.Decoder) (NodeID, error) {
+	v, err := d.DecodeInt32()
+	return NodeID(v), err
+}
+
+// DecodeFields decodes a msgpack map with string keys into a struct as
+// reflection does: nil leaves the struct as it is; for each key, field is
+// called with the decoder positioned on the value and reports whether it
+// knew the key (an unknown key's value is skipped).
+func DecodeFields(d *msgpack.Decoder, field func(d *msgpack.Decoder, key string) (bool, error)) error {
+	n, err := d.DecodeMapLen()
+	if err != nil {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		key, err := d.DecodeString() // one-byte keys do not allocate
+		if err != nil {
+			return err
+		}
+		known, err := field(d, key)
+		if err != nil {
+			return fmt.Errorf("field %q: %w", key, err)
+		}
+		if !known {
+			if err := d.Skip(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// EncodeCommands encodes cmds as reflection encodes a []Command (nil as
+// nil).
+func EncodeCommands(e *msgpack.Encoder, cmds []Command) error {
+	if cmds == nil {
+		return e.EncodeNil()
+	}
+	if err := e.EncodeArrayLen(len(cmds)); err != nil {
+		return err
+	}
+	for i := range cmds {
+		if err := cmds[i].EncodeMsgpack(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DecodeCommands decodes what EncodeCommands encodes (nil as nil, an empty
+// array as an empty slice).
+func DecodeCommands(d *msgpack.Decoder) ([]Command, error) {
+	n, err := d.DecodeArrayLen()
+	if err != nil || n < 0 {
+		return nil, err
+	}
+	cmds := make([]Command, 0, min(n, 1024))
+	for i := 0; i < n; i++ {
+		var c Command
+		if err := c.DecodeMsgpack(d); err != nil {
+			return nil, err
+		}
+		cmds = append(cmds, c)
+	}
+	return cmds, nil
+}
+
+// EncodeUint64s encodes s as reflection encodes a []uint64 (nil as nil,
+// every element as a fixed-width uint64).
+func EncodeUint64s(e *msgpack.Encoder, s []uint64) error {
+	if s == nil {
+		return e.EncodeNil()
+	}
+	if err := e.EncodeArrayLen(len(s)); err != nil {
+		return err
+	}
+	for _, v := range s {
+		if err := e.EncodeUint64(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DecodeUint64s decodes what EncodeUint64s encodes.
+func DecodeUint64s(d *msgpack.Decoder) ([]uint64, error) {
+	n, err := d.DecodeArrayLen()
+	if err != nil || n < 0 {
+		return nil, err
+	}
+	s := make([]uint64, 0, min(n, 1024))
+	for i := 0; i < n; i++ {
+		v, err := d.DecodeUint64()
+		if err != nil {
+			return nil, err
+		}
+		s = append(s, v)
+	}
+	return s, nil
+}
+
+// EncodeMapHeader writes the map header of a struct with fields fields of
+// which omitted are left out (omitempty and empty).
+func EncodeMapHeader(e *msgpack.Encoder, fields int, omitted ...bool) error {
+	for _, o := range omitted {
+		if o {
+			fields--
+		}
+	}
+	return e.EncodeMapLen(fields)
+}

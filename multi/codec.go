@@ -1,0 +1,171 @@
+package multi
+
+import (
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/paxos-lab/paxos"
+)
+
+// Hand-written msgpack methods for the messages and records on the hot path
+// (see the root package's codec_wire.go): the same bytes as reflection
+// writes for the struct tags, without reflection.
+
+func decodeBallot(d *msgpack.Decoder, b *Ballot) error { return b.DecodeMsgpack(d) }
+
+// EncodeMsgpack implements msgpack.CustomEncoder.
+func (m Accept) EncodeMsgpack(e *msgpack.Encoder) error {
+	_ = e.EncodeMapLen(3)
+	_ = e.EncodeString("b")
+	_ = m.Ballot.EncodeMsgpack(e)
+	_ = e.EncodeString("s")
+	_ = e.EncodeUint64(m.Slot)
+	_ = e.EncodeString("c")
+	return paxos.EncodeCommands(e, m.Cmds)
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (m *Accept) DecodeMsgpack(d *msgpack.Decoder) error {
+	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
+		return decodeSlotValue(d, key, &m.Ballot, &m.Slot, &m.Cmds)
+	})
+}
+
+// decodeSlotValue decodes the fields "b", "s" and "c" that Accept, Commit
+// and AcceptRecord share.
+func decodeSlotValue(d *msgpack.Decoder, key string, b *Ballot, slot *uint64, cmds *[]paxos.Command) (bool, error) {
+	var err error
+	switch key {
+	case "b":
+		err = decodeBallot(d, b)
+	case "s":
+		*slot, err = d.DecodeUint64()
+	case "c":
+		*cmds, err = paxos.DecodeCommands(d)
+	default:
+		return false, nil
+	}
+	return true, err
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder.
+func (m Commit) EncodeMsgpack(e *msgpack.Encoder) error { return Accept(m).EncodeMsgpack(e) }
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (m *Commit) DecodeMsgpack(d *msgpack.Decoder) error { return (*Accept)(m).DecodeMsgpack(d) }
+
+// EncodeMsgpack implements msgpack.CustomEncoder.
+func (m AcceptRecord) EncodeMsgpack(e *msgpack.Encoder) error {
+	_ = e.EncodeMapLen(3)
+	_ = e.EncodeString("s")
+	_ = e.EncodeUint64(m.Slot)
+	_ = e.EncodeString("b")
+	_ = m.Ballot.EncodeMsgpack(e)
+	_ = e.EncodeString("c")
+	return paxos.EncodeCommands(e, m.Cmds)
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (m *AcceptRecord) DecodeMsgpack(d *msgpack.Decoder) error {
+	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
+		return decodeSlotValue(d, key, &m.Ballot, &m.Slot, &m.Cmds)
+	})
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder.
+func (m Accepted) EncodeMsgpack(e *msgpack.Encoder) error {
+	_ = e.EncodeMapLen(2)
+	_ = e.EncodeString("b")
+	_ = m.Ballot.EncodeMsgpack(e)
+	_ = e.EncodeString("s")
+	return e.EncodeUint64(m.Slot)
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (m *Accepted) DecodeMsgpack(d *msgpack.Decoder) error {
+	var cmds []paxos.Command
+	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
+		if key == "c" {
+			return false, nil
+		}
+		return decodeSlotValue(d, key, &m.Ballot, &m.Slot, &cmds)
+	})
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder.
+func (m Forward) EncodeMsgpack(e *msgpack.Encoder) error {
+	_ = e.EncodeMapLen(1)
+	_ = e.EncodeString("c")
+	return paxos.EncodeCommands(e, m.Cmds)
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (m *Forward) DecodeMsgpack(d *msgpack.Decoder) error {
+	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
+		if key != "c" {
+			return false, nil
+		}
+		var err error
+		m.Cmds, err = paxos.DecodeCommands(d)
+		return true, err
+	})
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder.
+func (m Heartbeat) EncodeMsgpack(e *msgpack.Encoder) error {
+	_ = e.EncodeMapLen(3)
+	_ = e.EncodeString("b")
+	_ = m.Ballot.EncodeMsgpack(e)
+	_ = e.EncodeString("c")
+	_ = e.EncodeUint64(m.Commit)
+	_ = e.EncodeString("t")
+	return e.EncodeUint64(m.Tick)
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (m *Heartbeat) DecodeMsgpack(d *msgpack.Decoder) error {
+	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
+		return decodeBeat(d, key, &m.Ballot, &m.Commit, &m.Tick)
+	})
+}
+
+// decodeBeat decodes the fields "b", "c" and "t" that Heartbeat and
+// HeartbeatReply share.
+func decodeBeat(d *msgpack.Decoder, key string, b *Ballot, commit, tick *uint64) (bool, error) {
+	var err error
+	switch key {
+	case "b":
+		err = decodeBallot(d, b)
+	case "c":
+		*commit, err = d.DecodeUint64()
+	case "t":
+		*tick, err = d.DecodeUint64()
+	default:
+		return false, nil
+	}
+	return true, err
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder.
+func (m HeartbeatReply) EncodeMsgpack(e *msgpack.Encoder) error {
+	_ = e.EncodeMapLen(4)
+	_ = e.EncodeString("b")
+	_ = m.Ballot.EncodeMsgpack(e)
+	_ = e.EncodeString("e")
+	_ = e.EncodeUint64(m.Executed)
+	_ = e.EncodeString("c")
+	_ = e.EncodeUint64(m.Commit)
+	_ = e.EncodeString("t")
+	return e.EncodeUint64(m.Tick)
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (m *HeartbeatReply) DecodeMsgpack(d *msgpack.Decoder) error {
+	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
+		if key == "e" {
+			var err error
+			m.Executed, err = d.DecodeUint64()
+			return true, err
+		}
+		return decodeBeat(d, key, &m.Ballot, &m.Commit, &m.Tick)
+	})
+}
