@@ -39,6 +39,20 @@ func rebuilding(s *sim.Sim) int {
 	return k
 }
 
+// rebuildable reports whether the cluster's protocol supports
+// Config.Rebuild (its replicas implement paxos.Rebuilder). Wipes skip a
+// protocol that does not (raft refuses Rebuild): wiping one of its replicas
+// would leave it down, or restart it empty as a voter, which no protocol
+// survives.
+func rebuildable(s *sim.Sim) bool {
+	for id := 0; id < s.N(); id++ {
+		if _, ok := s.Replica(paxos.NodeID(id)).(paxos.Rebuilder); ok {
+			return true
+		}
+	}
+	return false
+}
+
 // injectWipes schedules disk losses during [0, window). Each one is aimed at
 // the case a replica that forgot its votes can break: it picks the busiest
 // replicas of the last interval (by messages sent: coordinators, leaders),
@@ -51,7 +65,7 @@ func rebuilding(s *sim.Sim) int {
 // replicas are crashed or rebuilding, W included, and while the others
 // still hold a phase-1 and a phase-2 quorum of the replicas' quorum system
 // (Quorums(), when a replica has it; majorities otherwise): a rebuild needs
-// them to finish. Partitions heal when the window
+// them to finish. Protocols that refuse Config.Rebuild are not wiped. Partitions heal when the window
 // ends, like the other faults. Wipes count in Result.Crashes, the cut-offs
 // in Result.Partitions.
 func injectWipes(e *faultEnv) {
@@ -61,6 +75,9 @@ func injectWipes(e *faultEnv) {
 		return
 	}
 	rng := rand.New(rand.NewPCG(e.rng.Uint64(), 0x77697065))
+	if !rebuildable(s) {
+		return // the protocol refuses Config.Rebuild: a wipe could only be refused
+	}
 	dur := func(lo, hi time.Duration) time.Duration { return lo + time.Duration(rng.Int64N(int64(hi-lo))) }
 	last := make([]uint64, n)
 	sent := func(id int) uint64 {
