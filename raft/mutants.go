@@ -6,7 +6,7 @@ import "github.com/paxos-lab/paxos"
 // small, plausible mistake. Only the mutants registered below set them; the
 // zero value is the correct wrapper.
 type bugs struct {
-	noPersistHardState bool // raft's HardState (term, vote, commit) is not written to durable storage
+	noPersistVote      bool // the vote in raft's HardState is not written to durable storage
 	noPersistEntries   bool // log entries are acknowledged without being written to durable storage
 	snapshotDropsDedup bool // snapshots leave out the clients' deduplication state
 }
@@ -17,10 +17,10 @@ func withBug(b bugs) paxos.Constructor {
 
 func init() {
 	paxos.RegisterMutant(paxos.Mutant{
-		Name:     "raft/hardstate-not-persisted",
+		Name:     "raft/vote-not-persisted",
 		Protocol: "raft",
-		Bug:      "raft's HardState (term and vote) is not persisted before the messages that depend on it are sent, so a restarted replica can vote twice in one term",
-		New:      withBug(bugs{noPersistHardState: true}),
+		Bug:      "the vote in raft's HardState is not persisted before the vote is sent, so a replica restarted in the same term can vote for a second candidate",
+		New:      withBug(bugs{noPersistVote: true}),
 	})
 	paxos.RegisterMutant(paxos.Mutant{
 		Name:     "raft/entries-not-persisted",

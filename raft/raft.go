@@ -515,9 +515,11 @@ func (r *Replica) handle(rd etcdraft.Ready) {
 	}
 	if hs := rd.HardState; hs != nil && !etcdraft.IsEmptyHardState(hs) {
 		_ = r.storage.SetHardState(hs)
-		if !r.bug.noPersistHardState {
-			r.rd.Persist = append(r.rd.Persist, hardState(hs))
+		rec := hardState(hs)
+		if r.bug.noPersistVote {
+			rec.Term, rec.Vote = 0, 0
 		}
+		r.rd.Persist = append(r.rd.Persist, rec)
 	}
 	for _, m := range rd.Messages {
 		data, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
