@@ -92,6 +92,15 @@ func Serve(cfg ServeConfig) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Rebuild {
+		// A protocol that refuses Rebuild (raft) is refused here, before
+		// anything in the data directory is moved aside.
+		probe := rcfg
+		probe.Rebuild = true
+		if _, err := paxos.New(protocol, probe); err != nil {
+			return nil, fmt.Errorf("serve: replica %d: --rebuild: %w", cfg.ID, err)
+		}
+	}
 	matrix, err := c.Matrix()
 	if err != nil {
 		return nil, err
