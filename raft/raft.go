@@ -1,6 +1,7 @@
 package raft
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -65,9 +66,8 @@ type Replica struct {
 	order   []paxos.CommandID // pending commands in proposal order (and some executed ones)
 	queue   []paxos.CommandID // pending commands to hand to raft, in order
 
-	reads   map[uint64]paxos.Command // ReadIndex requests in flight, by context
-	readSeq uint64
-	ready   []readyRead // reads confirmed, waiting for their index to apply
+	reads map[paxos.CommandID]paxos.Command // ReadIndex requests in flight
+	ready []readyRead                       // reads confirmed, waiting for their index to apply
 
 	cov paxos.Coverage
 	rd  paxos.Ready
@@ -111,7 +111,7 @@ func newReplica(cfg paxos.Config, bug bugs) (*Replica, error) {
 		rng:     cfg.Rand(),
 		bug:     bug,
 		pending: map[paxos.CommandID]*pend{},
-		reads:   map[uint64]paxos.Command{},
+		reads:   map[paxos.CommandID]paxos.Command{},
 		cov:     paxos.Coverage{},
 		resend:  uint64(4 * cfg.ElectionTicks),
 	}
@@ -307,17 +307,18 @@ func (r *Replica) Propose(cmd paxos.Command) {
 
 // readIndex serves a Get by raft's ReadIndex: the leader confirms with a
 // heartbeat round that a quorum still follows it, and the replica answers
-// once it has applied the commit index the leader had then.
+// once it has applied the commit index the leader had then. The request's
+// context is the command's (client, seq), not a counter of this
+// incarnation: an answer to a request sent before a crash can then only
+// answer the same operation, whose call preceded that request.
 func (r *Replica) readIndex(cmd paxos.Command) {
-	r.readSeq++
-	r.reads[r.readSeq] = cmd
 	id := cmd.ID()
+	r.reads[id] = cmd
 	r.pending[id] = &pend{cmd: cmd, read: true, proposed: true, at: r.ticks}
 	r.order = append(r.order, id)
-	var ctx [8]byte
-	for i := range ctx {
-		ctx[i] = byte(r.readSeq >> (8 * i))
-	}
+	var ctx [16]byte
+	binary.BigEndian.PutUint64(ctx[:8], id.Client)
+	binary.BigEndian.PutUint64(ctx[8:], id.Seq)
 	r.cov["read-index"]++
 	r.rn.ReadIndex(ctx[:])
 }
@@ -375,6 +376,9 @@ func (r *Replica) requeue(stale func(p *pend) bool) {
 		}
 		out = append(out, id)
 		if p.proposed && stale(p) {
+			if p.read {
+				delete(r.reads, id)
+			}
 			p.read, p.proposed = false, false
 			r.queue = append(r.queue, id)
 			r.cov["reproposals"]++
@@ -530,12 +534,12 @@ func (r *Replica) handle(rd etcdraft.Ready) {
 	}
 	r.apply(rd.CommittedEntries)
 	for _, rs := range rd.ReadStates {
-		var seq uint64
-		for i, b := range rs.RequestCtx {
-			seq |= uint64(b) << (8 * i)
+		if len(rs.RequestCtx) != 16 {
+			continue
 		}
-		if cmd, ok := r.reads[seq]; ok {
-			delete(r.reads, seq)
+		id := paxos.CommandID{Client: binary.BigEndian.Uint64(rs.RequestCtx[:8]), Seq: binary.BigEndian.Uint64(rs.RequestCtx[8:])}
+		if cmd, ok := r.reads[id]; ok {
+			delete(r.reads, id)
 			r.ready = append(r.ready, readyRead{index: rs.Index, cmd: cmd})
 		}
 	}
