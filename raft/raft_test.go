@@ -246,3 +246,14 @@ func TestLatencyOptimal(t *testing.T) {
 		}
 	}
 }
+
+// Raft refuses Rebuild, so the checker's wipe fault leaves it alone rather
+// than wiping a replica it could not restart.
+func TestWipeFaultSkipsRaft(t *testing.T) {
+	for seed := uint64(1); seed <= 3; seed++ {
+		res, err := check.Run(check.Options{Protocol: "raft", Replicas: 5, Seed: seed, Faults: []string{check.FaultWipe}})
+		require.NoError(t, err)
+		assert.True(t, res.OK(), "%v", res.Failures)
+		assert.Zero(t, res.Crashes, "no replica is wiped")
+	}
+}
