@@ -6,7 +6,7 @@ import "github.com/paxos-lab/paxos"
 // small, plausible mistake. Only the mutants registered below set them; the
 // zero value is the correct wrapper.
 type bugs struct {
-	noPersistVote      bool // the vote in raft's HardState is not written to durable storage
+	lateHardState      bool // raft's HardState is persisted one Ready late, after the messages that depend on it
 	noPersistEntries   bool // log entries are acknowledged without being written to durable storage
 	snapshotDropsDedup bool // snapshots leave out the clients' deduplication state
 }
@@ -17,10 +17,10 @@ func withBug(b bugs) paxos.Constructor {
 
 func init() {
 	paxos.RegisterMutant(paxos.Mutant{
-		Name:     "raft/vote-not-persisted",
+		Name:     "raft/hardstate-after-send",
 		Protocol: "raft",
-		Bug:      "the vote in raft's HardState is not persisted before the vote is sent, so a replica restarted in the same term can vote for a second candidate",
-		New:      withBug(bugs{noPersistVote: true}),
+		Bug:      "raft's HardState (term, vote, commit) is persisted with the next Ready instead of before this Ready's messages are sent, so a replica that crashes in between forgets a vote it cast",
+		New:      withBug(bugs{lateHardState: true}),
 	})
 	paxos.RegisterMutant(paxos.Mutant{
 		Name:     "raft/entries-not-persisted",

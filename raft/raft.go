@@ -49,12 +49,13 @@ type Replica struct {
 	voters  []uint64
 	bug     bugs
 
-	ticks    uint64
-	elapsed  int // ticks since this replica last heard from a leader (not leading)
-	timeout  int // election timeout drawn from [ElectionTicks, 2*ElectionTicks)
-	state    etcdraft.StateType
-	reported etcdraft.StateType // the role the last raft Ready reported
-	lead     uint64             // raft id of the leader this replica knows, 0 for none
+	ticks        uint64
+	elapsed      int // ticks since this replica last heard from a leader (not leading)
+	timeout      int // election timeout drawn from [ElectionTicks, 2*ElectionTicks)
+	state        etcdraft.StateType
+	reported     etcdraft.StateType // the role the last raft Ready reported
+	reportedLead uint64             // the leader the last raft Ready reported
+	lead         uint64             // raft id of the leader this replica knows, 0 for none
 
 	applied   uint64
 	snapIndex uint64
@@ -69,8 +70,9 @@ type Replica struct {
 	reads map[paxos.CommandID]paxos.Command // ReadIndex requests in flight
 	ready []readyRead                       // reads confirmed, waiting for their index to apply
 
-	cov paxos.Coverage
-	rd  paxos.Ready
+	cov    paxos.Coverage
+	rd     paxos.Ready
+	heldHS HardStateRecord // the lateHardState bug's record, persisted one Ready late
 }
 
 // readyRead is a read whose ReadIndex the leader confirmed.
@@ -393,6 +395,11 @@ func (r *Replica) requeue(stale func(p *pend) bool) {
 // calls Campaign when it expires (see the package documentation).
 func (r *Replica) Tick() {
 	r.ticks++
+	// The role is read from raft itself, not from the last Ready: a
+	// leader's tick can make it step down (CheckQuorum), and the next tick
+	// may come before any Ready.
+	st := r.rn.BasicStatus()
+	r.state, r.lead = st.RaftState, st.Lead
 	if r.state == etcdraft.StateLeader {
 		r.rn.Tick()
 	} else {
@@ -491,7 +498,6 @@ func (r *Replica) Ready() paxos.Ready {
 // answer confirmed reads.
 func (r *Replica) handle(rd etcdraft.Ready) {
 	if ss := rd.SoftState; ss != nil {
-		oldLead := r.lead
 		if ss.RaftState == etcdraft.StateLeader && r.reported != etcdraft.StateLeader {
 			r.cov["leader-terms"]++
 		}
@@ -500,9 +506,10 @@ func (r *Replica) handle(rd etcdraft.Ready) {
 			r.resetTimer()
 		}
 		r.state, r.lead = ss.RaftState, ss.Lead
-		if r.lead != oldLead && r.lead != 0 && len(r.pending) > 0 {
+		if ss.Lead != r.reportedLead && ss.Lead != 0 && len(r.pending) > 0 {
 			r.requeue(func(*pend) bool { return true })
 		}
+		r.reportedLead = ss.Lead
 	}
 	if snap := rd.Snapshot; snap != nil && !etcdraft.IsEmptySnap(snap) {
 		r.installSnapshot(snap)
@@ -520,10 +527,13 @@ func (r *Replica) handle(rd etcdraft.Ready) {
 	if hs := rd.HardState; hs != nil && !etcdraft.IsEmptyHardState(hs) {
 		_ = r.storage.SetHardState(hs)
 		rec := hardState(hs)
-		if r.bug.noPersistVote {
-			rec.Term, rec.Vote = 0, 0
+		if r.bug.lateHardState {
+			// persisted one Ready late, after the messages that depend on it
+			rec, r.heldHS = r.heldHS, rec
 		}
-		r.rd.Persist = append(r.rd.Persist, rec)
+		if rec != (HardStateRecord{}) {
+			r.rd.Persist = append(r.rd.Persist, rec)
+		}
 	}
 	for _, m := range rd.Messages {
 		data, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
