@@ -77,7 +77,7 @@ func runChecks(t *testing.T, opts check.Options, seeds int) {
 // initial leader, with ReadIndex reads (LeaseTicks) and frequent
 // snapshots. Wipes are skipped: raft refuses Rebuild.
 func TestCheckRaft(t *testing.T) {
-	seeds := 15
+	seeds := 10
 	if testing.Short() {
 		seeds = 4
 	}
