@@ -115,7 +115,7 @@ func expEPaxosWAN() Experiment {
 	return Experiment{
 		Name: "epaxos-wan",
 		About: "EPaxos Fig. 4: 5 sites (epaxos2013) and 3 sites (epaxos2013-3), 10 closed-loop clients per site, " +
-			"EPaxos at 0, 2 and 100% conflicts, Multi-Paxos with its leader in CA; median and p99 per site. " +
+			"EPaxos at 0, 2 and 100% conflicts, Multi-Paxos and Raft with their leader in CA; median and p99 per site. " +
 			"At 3 sites EPaxos runs thrifty (PreAccept to the nearest replica, so a leader commits after one round " +
 			"even under conflicts) and, labelled \"PreAccept to all\", without.",
 		Compare: cmp,
@@ -135,7 +135,7 @@ func expEPaxosWAN() Experiment {
 				e.Protocols = []string{"epaxos"}
 				e.Conflicts = []float64{0, 2, 100}
 				mp := base
-				mp.Protocols = []string{"multi"}
+				mp.Protocols = []string{"multi", "raft"}
 				mp.Conflicts = []float64{0}
 				if v.preset == "epaxos2013-3" {
 					// The published implementation commits after one round
@@ -272,13 +272,13 @@ func expLatencyThroughput() Experiment {
 	}
 }
 
-// expFailure crashes the Multi-Paxos leader, and one EPaxos replica.
+// expFailure crashes the Multi-Paxos and Raft leader, and one EPaxos replica.
 func expFailure() Experiment {
 	return Experiment{
 		Name:  "failure",
 		Plots: []string{PlotTimeline, PlotCDF},
 		About: "Throughput timeline (100 ms windows) on epaxos2013 with 10 closed-loop clients per site; replica CA " +
-			"(the Multi-Paxos leader) crashes at t = 5 s. Multi-Paxos stops until a new leader is elected; EPaxos loses " +
+			"(the Multi-Paxos and Raft leader) crashes at t = 5 s. Multi-Paxos and Raft stop until a new leader is elected; EPaxos loses " +
 			"only the crashed replica's clients until they time out and retry elsewhere.",
 		Specs: func() ([]Spec, error) {
 			m, err := mustPreset("epaxos2013")
@@ -286,7 +286,7 @@ func expFailure() Experiment {
 				return nil, err
 			}
 			s := withMatrix(DefaultSpec(), "epaxos2013", m)
-			s.Protocols = []string{"multi", "epaxos"}
+			s.Protocols = []string{"multi", "epaxos", "raft"}
 			s.Conflicts = []float64{0}
 			s.Leader = siteIndex(m, "CA")
 			s.Duration, s.Warmup = 12*time.Second, 0

@@ -41,7 +41,7 @@ func rebuilding(s *sim.Sim) int {
 
 // injectWipes schedules disk losses during [0, window), unless the
 // replicas do not implement paxos.Rebuilder (their protocol refuses
-// Config.Rebuild; fastpaxos does). Each one is aimed at
+// Config.Rebuild; fastpaxos and raft do). Each one is aimed at
 // the case a replica that forgot its votes can break: it picks the busiest
 // replicas of the last interval (by messages sent: coordinators, leaders),
 // a group G of at most a minority, and another replica W, and for a few
@@ -53,7 +53,7 @@ func rebuilding(s *sim.Sim) int {
 // replicas are crashed or rebuilding, W included, and while the others
 // still hold a phase-1 and a phase-2 quorum of the replicas' quorum system
 // (Quorums(), when a replica has it; majorities otherwise): a rebuild needs
-// them to finish. Partitions heal when the window
+// them to finish. Protocols that refuse Config.Rebuild are not wiped. Partitions heal when the window
 // ends, like the other faults. Wipes count in Result.Crashes, the cut-offs
 // in Result.Partitions.
 func injectWipes(e *faultEnv) {

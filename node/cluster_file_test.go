@@ -60,7 +60,7 @@ func TestParseClusterRefusesBadFiles(t *testing.T) {
 		"not json":         `{`,
 		"unknown field":    `{"cluster":"t","protocol":"multi","optoins":{},"replicas":[{"id":0,"peer":"a:1","client":"a:2"}]}`,
 		"no name":          `{"protocol":"multi","replicas":[{"id":0,"peer":"a:1","client":"a:2"}]}`,
-		"unknown protocol": `{"cluster":"t","protocol":"raft","replicas":[{"id":0,"peer":"a:1","client":"a:2"}]}`,
+		"unknown protocol": `{"cluster":"t","protocol":"zab","replicas":[{"id":0,"peer":"a:1","client":"a:2"}]}`,
 		"no replicas":      `{"cluster":"t","protocol":"multi","replicas":[]}`,
 		"ids out of order": `{"cluster":"t","protocol":"multi","replicas":[{"id":1,"peer":"a:1","client":"a:2"}]}`,
 		"duplicate addr":   `{"cluster":"t","protocol":"multi","replicas":[{"id":0,"peer":"a:1","client":"a:1"}]}`,

@@ -100,9 +100,18 @@ func Serve(cfg ServeConfig) (*Server, error) {
 		lg = slog.Default()
 	}
 	rcfg, err := c.ReplicaConfig(cfg.ID)
-	rcfg.StateMachine = cfg.StateMachine
 	if err != nil {
 		return nil, err
+	}
+	rcfg.StateMachine = cfg.StateMachine
+	if cfg.Rebuild {
+		// A protocol that refuses Rebuild (raft, fastpaxos) is refused
+		// here, before anything in the data directory is moved aside.
+		probe := rcfg
+		probe.Rebuild, probe.Restore = true, nil
+		if _, err := paxos.New(protocol, probe); err != nil {
+			return nil, fmt.Errorf("serve: replica %d: --rebuild: %w", cfg.ID, err)
+		}
 	}
 	matrix, err := c.Matrix()
 	if err != nil {
@@ -143,15 +152,6 @@ func Serve(cfg ServeConfig) (*Server, error) {
 	peerLim, clientLim := c.Limits.Peer(), c.Limits.Client()
 	fitDescriptors(&peerLim, &clientLim, lg)
 
-	if cfg.Rebuild {
-		// A protocol that cannot rebuild refuses before anything on disk
-		// is moved aside.
-		probe := rcfg
-		probe.Rebuild, probe.Restore = true, nil
-		if _, err := paxos.New(protocol, probe); err != nil {
-			return nil, fmt.Errorf("serve: --rebuild: %w", err)
-		}
-	}
 	var st storage.Storage
 	var onRebuilt func()
 	var wit *witness

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -174,6 +175,15 @@ func TestServeRefusesLostStorage(t *testing.T) {
 			assert.ErrorIs(t, err, paxos.ErrConfig)
 			assert.Contains(t, err.Error(), "belongs to replica 1")
 
+			if refusesRebuild(protocol) {
+				// --rebuild is refused before anything is moved aside.
+				dir = copyDir(t, c.dirs[0])
+				before := listFiles(t, dir)
+				_, err = serve(dir, node.ServeConfig{Rebuild: true})
+				assert.ErrorIs(t, err, paxos.ErrConfig)
+				assert.Equal(t, before, listFiles(t, dir), "a refused --rebuild leaves the directory alone")
+				return
+			}
 			// --rebuild: the old state is moved aside, the replica starts
 			// rebuilding, and a restart continues the rebuild.
 			dir = copyDir(t, c.dirs[0])
@@ -216,6 +226,13 @@ func TestServeRefusesLostStorage(t *testing.T) {
 			assert.True(t, id.Rebuilding, "a restart before the rebuild finished continues it")
 		})
 	}
+}
+
+// refusesRebuild reports whether the protocol refuses Config.Rebuild (raft
+// does): the rebuild steps of these tests do not apply to it.
+func refusesRebuild(protocol string) bool {
+	_, err := paxos.New(protocol, paxos.Config{ID: 0, N: 3, Rebuild: true})
+	return errors.Is(err, paxos.ErrConfig)
 }
 
 func listFiles(t *testing.T, dir string) map[string]int64 {
@@ -330,6 +347,9 @@ func TestPeersRefuseStorageThatWentBack(t *testing.T) {
 			replaceDir(t, c.dirs[2], t.TempDir())
 			expectRefusedByPeers(node.ServeConfig{New: true})
 
+			if refusesRebuild(protocol) {
+				return
+			}
 			// Rebuilt: accepted and kept.
 			if !rebuilds(protocol) {
 				_, err := node.Serve(node.ServeConfig{Cluster: c.cluster, ID: 2, DataDir: c.dirs[2], Rebuild: true, Logger: quiet()})

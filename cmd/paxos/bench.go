@@ -24,7 +24,7 @@ func init() {
 }
 
 // defaultProtocols is the order of the default comparison.
-var defaultProtocols = []string{"basic", "multi", "flexible", "epaxos"}
+var defaultProtocols = []string{"basic", "multi", "flexible", "epaxos", "raft"}
 
 // registeredDefaults returns the default protocols that are registered.
 func registeredDefaults() []string {

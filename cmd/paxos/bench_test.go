@@ -30,7 +30,7 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"--rtt", "nosuch-preset"}, "--rtt"},
 		{[]string{"--rtt", ragged}, "--rtt"},
 		{[]string{"--rate", "-5"}, "--rate"},
-		{[]string{"--protocols", "multi,raft"}, "--protocols"},
+		{[]string{"--protocols", "multi,zab"}, "--protocols"},
 		{[]string{"--conflict", "0,200"}, "--conflict"},
 		{[]string{"--keys", "zipf:abc"}, "--keys"},
 		{[]string{"--replicas", "9"}, "--replicas"},

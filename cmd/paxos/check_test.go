@@ -37,7 +37,7 @@ func TestCheckPrintsCoverage(t *testing.T) {
 
 func TestCheckUsageErrors(t *testing.T) {
 	cases := map[string][]string{
-		"unknown protocol": {"check", "--protocol", "raft"},
+		"unknown protocol": {"check", "--protocol", "zab"},
 		"bad faults":       {"check", "--faults", "crash,meteor"},
 		"zero replicas":    {"check", "--replicas", "0"},
 		"zero seeds":       {"check", "--seeds", "0"},

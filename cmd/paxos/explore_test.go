@@ -44,7 +44,7 @@ func TestExploreFlexibleQuorums(t *testing.T) {
 
 func TestExploreUsageErrors(t *testing.T) {
 	cases := map[string][]string{
-		"unknown protocol": {"explore", "--protocol", "raft"},
+		"unknown protocol": {"explore", "--protocol", "zab"},
 		"unknown mutant":   {"explore", "--mutant", "basic/none-such"},
 		"zero replicas":    {"explore", "--replicas", "0"},
 		"zero commands":    {"explore", "--commands", "0"},

@@ -1,0 +1,96 @@
+// Package raft runs etcd's Raft (go.etcd.io/raft/v3, its RawNode) behind
+// the paxos.Replica contract, registered as protocol "raft". It does not
+// implement Raft itself: leader election, log replication, commitment and
+// snapshot shipping are etcd's. This package is the one protocol package
+// that imports a consensus library from outside the module.
+//
+// # Mapping
+//
+// Raft ids are replica ids plus one (raft reserves 0 for "none"); the
+// cluster is the N voters of the initial ConfState, and no configuration
+// change is ever proposed. Each normal log entry carries a Batch of up to
+// Config.Batch client commands, encoded with the project codec. A raft
+// message travels as a Msg (its protobuf encoding) in a paxos.Message.
+// RawNode runs with synchronous storage writes: each raft Ready becomes,
+// in this replica's Ready, an EntriesRecord and a HardStateRecord in
+// Persist (so they are durable before its Messages are sent), the Messages,
+// and the committed entries applied to the replica's kv.Store exactly as
+// in package multi: deduplication by (client, seq), every execution in
+// Executed, commits of commands proposed here in Committed, and one
+// Decision per log index (instance 0.index; an empty entry, which a new
+// leader appends, is decided as one Nop). Config.Restore rebuilds the
+// MemoryStorage from the latest SnapshotRecord and the records after it,
+// and the store from the snapshot; raft then re-delivers the committed
+// entries above the snapshot.
+//
+// Configuration: PreVote and CheckQuorum are on; ElectionTick and
+// HeartbeatTick are Config.ElectionTicks and Config.HeartbeatTicks (which
+// must be smaller); MaxSizePerMsg is 1 MiB and MaxInflightMsgs is
+// Config.Window, so appends batch entries and pipeline. Proposals made at
+// a follower are forwarded by raft to the leader; a proposal that has not
+// executed after 4*ElectionTicks, or when a new leader is learned, is
+// proposed again (deduplication makes the copies harmless). With
+// Config.InitialLeader = L, replica L campaigns when it is first built.
+// Only majority quorums are accepted.
+//
+// # Determinism
+//
+// etcd's raft draws each randomized election timeout from a package-global
+// source backed by crypto/rand, which would make the simulator's runs
+// unrepeatable. The draw (raft.randomizedElectionTimeout) is read only when
+// a follower, pre-candidate or candidate is ticked (tickElection). This
+// replica therefore ticks its RawNode only while it leads (tickHeartbeat:
+// heartbeats and the CheckQuorum step-down, which use the fixed
+// ElectionTick); while it does not lead it runs its own election timer,
+// drawn from [ElectionTicks, 2*ElectionTicks) by Config.Rand (seeded by
+// (Seed, ID)) and reset whenever raft resets its election clock (a change
+// of term or role, an append, heartbeat or snapshot from the current
+// leader, a vote granted), and calls Campaign when it expires. The global
+// draw is still made but never read, so a seed replays exactly (tested by
+// TestSameSeedSameTrace).
+//
+// Lease semantics are kept, and strengthened: raft ignores a (pre-)vote
+// request at a replica that knows a leader and whose election clock is
+// below ElectionTick. That clock stays at zero here while the replica does
+// not lead, so a follower that knows a leader grants no vote until its own
+// timer has expired (at least ElectionTicks after it last heard from the
+// leader) and it has become a pre-candidate, or until a higher term made
+// it forget the leader. A leader partitioned from a quorum steps down
+// through CheckQuorum as in etcd.
+//
+// # Reads
+//
+// With Config.LeaseTicks > 0, a Get is served by raft's ReadIndex in its
+// safe mode (ReadOnlySafe): the leader confirms with a heartbeat round that
+// a quorum still follows it, and the replica answers from its store once it
+// has applied the commit index the leader had then (Execution.LocalRead;
+// no log entry is written). A read with no answer after 4*ElectionTicks
+// goes through the log. Raft's lease-based mode (ReadOnlyLeaseBased) is not
+// used: it trusts CheckQuorum, and a leader checks its quorum only every
+// ElectionTick ticks, so it can keep serving for up to two election
+// timeouts after its followers stopped hearing from it, while they may
+// elect a new leader after one; stale reads are possible. Without
+// LeaseTicks every command, reads included, goes through the log.
+//
+// # Snapshots
+//
+// Every Config.SnapshotEvery applied entries (DefaultSnapshotEvery when 0,
+// never when negative) the replica snapshots its store with its
+// deduplication table into raft's storage, compacts the log up to the
+// previous snapshot (so a follower one interval behind still catches up
+// from the log) and emits a SnapshotRecord in Ready.Snapshot holding its
+// whole durable state: HardState, snapshot and the entries above it. A
+// follower too far behind receives the snapshot from the leader (raft's
+// MsgSnap), installs it and emits a SnapshotRecord too.
+//
+// # Lost disks
+//
+// Config.Rebuild is refused with an error wrapping paxos.ErrConfig. A Raft
+// voter that lost its log and its vote must not vote again as the same
+// member: it could vote twice in a term, or let a quorum elect a leader
+// that misses a committed entry only it held. etcd's raft offers no
+// non-voting rejoin for a voter short of a membership change (remove the
+// member, add it back as a learner, promote it), which this package does
+// not drive. The checker's wipe fault skips protocols that refuse Rebuild,
+// and `paxos serve --rebuild` is refused before it moves anything aside.
+package raft

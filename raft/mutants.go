@@ -1,0 +1,38 @@
+package raft
+
+import "github.com/paxos-lab/paxos"
+
+// bugs are planted bugs: each switch turns one line of the wrapper into a
+// small, plausible mistake. Only the mutants registered below set them; the
+// zero value is the correct wrapper.
+type bugs struct {
+	lateHardState      bool // raft's HardState is persisted one Ready late, after the messages that depend on it
+	noPersistEntries   bool // log entries are acknowledged without being written to durable storage
+	snapshotDropsDedup bool // snapshots leave out the clients' deduplication state
+}
+
+func withBug(b bugs) paxos.Constructor {
+	return func(cfg paxos.Config) (paxos.Replica, error) { return newReplica(cfg, b) }
+}
+
+func init() {
+	paxos.RegisterMutant(paxos.Mutant{
+		Name:     "raft/hardstate-after-send",
+		Protocol: "raft",
+		Bug:      "raft's HardState (term, vote, commit) is persisted with the next Ready instead of before this Ready's messages are sent, so a replica that crashes in between forgets a vote it cast",
+		New:      withBug(bugs{lateHardState: true}),
+	})
+	paxos.RegisterMutant(paxos.Mutant{
+		Name:     "raft/entries-not-persisted",
+		Protocol: "raft",
+		Bug:      "log entries are acknowledged without being persisted, so a restarted follower forgets entries a quorum counted on",
+		New:      withBug(bugs{noPersistEntries: true}),
+	})
+	paxos.RegisterMutant(paxos.Mutant{
+		Name:     "raft/snapshot-drops-dedup",
+		Protocol: "raft",
+		Bug:      "snapshots leave out the clients' deduplication table, so a retried command executes twice after a restart or snapshot install",
+		Needs:    "--snapshot-every 10",
+		New:      withBug(bugs{snapshotDropsDedup: true}),
+	})
+}

@@ -1,0 +1,719 @@
+package raft
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+
+	etcdraft "go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/kv"
+	"github.com/paxos-lab/paxos/quorum"
+)
+
+// DefaultSnapshotEvery is how many applied log entries separate two
+// snapshots when Config.SnapshotEvery is 0.
+const DefaultSnapshotEvery = 1000
+
+// maxSizePerMsg bounds the entries one append message carries (raft's
+// MaxSizePerMsg): large enough to batch a burst, small enough to keep one
+// message from holding up a link.
+const maxSizePerMsg = 1 << 20
+
+// ErrMalformed is wrapped by Step errors about messages that are not raft
+// messages for this replica.
+var ErrMalformed = errors.New("raft: malformed message")
+
+// pend is a command proposed at this replica that has not executed here.
+type pend struct {
+	cmd       paxos.Command
+	read      bool   // a Get waiting for a ReadIndex answer
+	proposed  bool   // handed to raft (and not requeued since)
+	at        uint64 // tick it was last handed to raft
+	committed bool   // its commit was reported
+}
+
+// Replica is a replica running etcd's raft (a RawNode) behind the
+// paxos.Replica contract. Build one with New.
+type Replica struct {
+	cfg     paxos.Config
+	me      paxos.NodeID
+	rn      *etcdraft.RawNode
+	storage *etcdraft.MemoryStorage
+	store   *kv.Executor
+	rng     *rand.Rand
+	voters  []uint64
+	bug     bugs
+
+	ticks        uint64
+	elapsed      int // ticks since this replica last heard from a leader (not leading)
+	timeout      int // election timeout drawn from [ElectionTicks, 2*ElectionTicks)
+	state        etcdraft.StateType
+	reported     etcdraft.StateType // the role the last raft Ready reported
+	reportedLead uint64             // the leader the last raft Ready reported
+	lead         uint64             // raft id of the leader this replica knows, 0 for none
+
+	applied   uint64
+	snapIndex uint64
+	every     uint64
+	snapDue   bool // a SnapshotRecord must be emitted in this Ready
+	resend    uint64
+
+	pending map[paxos.CommandID]*pend
+	order   []paxos.CommandID // pending commands in proposal order (and some executed ones)
+	queue   []paxos.CommandID // pending commands to hand to raft, in order
+
+	reads map[paxos.CommandID]paxos.Command // ReadIndex requests in flight
+	ready []readyRead                       // reads confirmed, waiting for their index to apply
+
+	cov    paxos.Coverage
+	rd     paxos.Ready
+	heldHS HardStateRecord // the lateHardState bug's record, persisted one Ready late
+}
+
+// readyRead is a read whose ReadIndex the leader confirmed.
+type readyRead struct {
+	index uint64
+	cmd   paxos.Command
+}
+
+// New builds a raft replica. It refuses, with an error wrapping
+// paxos.ErrConfig, quorum systems other than majorities, a heartbeat
+// interval not below the election timeout, and Config.Rebuild (see the
+// package documentation).
+func New(cfg paxos.Config) (paxos.Replica, error) {
+	return newReplica(cfg, bugs{})
+}
+
+func newReplica(cfg paxos.Config, bug bugs) (*Replica, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Rebuild {
+		return nil, fmt.Errorf("%w: raft does not support Rebuild: a raft replica that lost its log and vote must not vote again, and etcd's raft has no non-voting rejoin without a membership change; restore its data directory or run another protocol", paxos.ErrConfig)
+	}
+	if cfg.Quorums != nil {
+		if _, ok := cfg.Quorums.(quorum.Majority); !ok {
+			return nil, fmt.Errorf("%w: raft uses majority quorums, got %s; leave the quorum system unset", paxos.ErrConfig, cfg.Quorums)
+		}
+	}
+	if cfg.HeartbeatTicks >= cfg.ElectionTicks {
+		return nil, fmt.Errorf("%w: HeartbeatTicks=%d must be below ElectionTicks=%d", paxos.ErrConfig, cfg.HeartbeatTicks, cfg.ElectionTicks)
+	}
+	r := &Replica{
+		cfg:     cfg,
+		me:      cfg.ID,
+		storage: etcdraft.NewMemoryStorage(),
+		store:   kv.NewExecutor(cfg),
+		rng:     cfg.Rand(),
+		bug:     bug,
+		pending: map[paxos.CommandID]*pend{},
+		reads:   map[paxos.CommandID]paxos.Command{},
+		cov:     paxos.Coverage{},
+		resend:  uint64(4 * cfg.ElectionTicks),
+	}
+	switch {
+	case cfg.SnapshotEvery == 0:
+		r.every = DefaultSnapshotEvery
+	case cfg.SnapshotEvery > 0:
+		r.every = uint64(cfg.SnapshotEvery)
+	}
+	for i := 1; i <= cfg.N; i++ {
+		r.voters = append(r.voters, uint64(i))
+	}
+	if err := r.restore(cfg.Restore); err != nil {
+		return nil, fmt.Errorf("%w: raft replica %d: %w", paxos.ErrConfig, cfg.ID, err)
+	}
+	rn, err := etcdraft.NewRawNode(&etcdraft.Config{
+		ID:                        uint64(cfg.ID) + 1,
+		ElectionTick:              cfg.ElectionTicks,
+		HeartbeatTick:             cfg.HeartbeatTicks,
+		Storage:                   r.storage,
+		Applied:                   r.applied,
+		MaxSizePerMsg:             maxSizePerMsg,
+		MaxInflightMsgs:           cfg.Window,
+		MaxUncommittedEntriesSize: 1 << 30,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		ReadOnlyOption:            etcdraft.ReadOnlySafe,
+		Logger:                    quiet{},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: raft replica %d: %w", paxos.ErrConfig, cfg.ID, err)
+	}
+	r.rn = rn
+	st := rn.BasicStatus()
+	r.state, r.lead = st.RaftState, st.Lead
+	r.resetTimer()
+	if cfg.Restore == nil && cfg.InitialLeader == cfg.ID {
+		r.campaign()
+	}
+	return r, nil
+}
+
+// restore rebuilds the storage and the key-value store from what the
+// replica persisted (nil: a new replica with the voters in its ConfState).
+func (r *Replica) restore(p *paxos.Persisted) error {
+	cs := &pb.ConfState{Voters: r.voters}
+	if err := r.storage.ApplySnapshot(&pb.Snapshot{Metadata: &pb.SnapshotMetadata{ConfState: cs}}); err != nil {
+		return err
+	}
+	if p == nil {
+		return nil
+	}
+	var hs HardStateRecord
+	apply := func(rec any) error {
+		switch rec := rec.(type) {
+		case SnapshotRecord:
+			r.storage = etcdraft.NewMemoryStorage()
+			snap := &pb.Snapshot{Data: rec.Data, Metadata: &pb.SnapshotMetadata{ConfState: cs, Index: new(rec.Index), Term: new(rec.Term)}}
+			if err := r.storage.ApplySnapshot(snap); err != nil {
+				return err
+			}
+			if err := r.installState(rec.Data); err != nil {
+				return err
+			}
+			r.applied, r.snapIndex = rec.Index, rec.Index
+			hs = rec.HardState
+			return r.appendEntries(rec.Entries)
+		case HardStateRecord:
+			hs = rec
+		case EntriesRecord:
+			return r.appendEntries(rec.Entries)
+		default:
+			return fmt.Errorf("unexpected persisted record %T", rec)
+		}
+		return nil
+	}
+	if p.Snapshot != nil {
+		if err := apply(p.Snapshot); err != nil {
+			return err
+		}
+	}
+	for _, rec := range p.Records {
+		if err := apply(rec); err != nil {
+			return err
+		}
+	}
+	last, _ := r.storage.LastIndex()
+	if hs.Commit > last {
+		return fmt.Errorf("persisted commit index %d beyond the last persisted entry %d: the records are incomplete", hs.Commit, last)
+	}
+	if hs.Commit < r.snapIndex {
+		hs.Commit = r.snapIndex
+	}
+	return r.storage.SetHardState(&pb.HardState{Term: new(hs.Term), Vote: new(hs.Vote), Commit: new(hs.Commit)})
+}
+
+// appendEntries appends persisted entries to the storage; an entry at an
+// index already held replaces it and every later one.
+func (r *Replica) appendEntries(es []Entry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	first, _ := r.storage.FirstIndex()
+	last, _ := r.storage.LastIndex()
+	if es[0].Index > last+1 {
+		return fmt.Errorf("persisted entries start at %d, after the last persisted entry %d", es[0].Index, last)
+	}
+	ents := make([]*pb.Entry, 0, len(es))
+	for i, e := range es {
+		if i > 0 && e.Index != es[i-1].Index+1 {
+			return fmt.Errorf("persisted entries skip from %d to %d", es[i-1].Index, e.Index)
+		}
+		if e.Index < first {
+			continue // covered by the snapshot
+		}
+		ents = append(ents, toPB(e))
+	}
+	return r.storage.Append(ents)
+}
+
+func toPB(e Entry) *pb.Entry {
+	return &pb.Entry{Term: new(e.Term), Index: new(e.Index), Type: pb.EntryType(e.Type).Enum(), Data: e.Data}
+}
+
+func fromPB(e *pb.Entry) Entry {
+	return Entry{Term: e.GetTerm(), Index: e.GetIndex(), Type: int32(e.GetType()), Data: e.GetData()}
+}
+
+// installState replaces the key-value store with an encoded State.
+func (r *Replica) installState(data []byte) error {
+	if len(data) == 0 {
+		r.store = kv.NewExecutor(r.cfg)
+		return nil
+	}
+	v, err := paxos.Decode(data)
+	if err != nil {
+		return err
+	}
+	st, ok := v.(State)
+	if !ok {
+		return fmt.Errorf("snapshot holds %T, want raft.State", v)
+	}
+	store, err := kv.ExecutorFromSnapshot(r.cfg, st.KV)
+	if err != nil {
+		return err
+	}
+	r.store = store
+	return nil
+}
+
+// ---- paxos.Replica ----
+
+// ID implements paxos.Replica.
+func (r *Replica) ID() paxos.NodeID { return r.me }
+
+// Leader returns the leader this replica knows, or -1.
+func (r *Replica) Leader() paxos.NodeID { return paxos.NodeID(r.lead) - 1 }
+
+// IsLeader reports whether this replica is raft's leader.
+func (r *Replica) IsLeader() bool { return r.state == etcdraft.StateLeader }
+
+// Term returns the replica's current raft term.
+func (r *Replica) Term() uint64 { return r.rn.BasicStatus().GetTerm() }
+
+// Applied returns the index of the last log entry applied to the store.
+func (r *Replica) Applied() uint64 { return r.applied }
+
+// Coverage implements paxos.CoverageReporter.
+func (r *Replica) Coverage() paxos.Coverage {
+	out := paxos.Coverage{}
+	out.Add(r.cov)
+	return out
+}
+
+// Propose implements paxos.Replica.
+func (r *Replica) Propose(cmd paxos.Command) {
+	if err := r.store.Check(cmd); err != nil {
+		r.rd.Executed = append(r.rd.Executed, paxos.Refused(cmd, err))
+		return
+	}
+	if cmd.IsNop() {
+		r.proposeNow([]paxos.Command{cmd})
+		return
+	}
+	id := cmd.ID()
+	if ex, done := r.store.Executed(cmd); done {
+		r.rd.Executed = append(r.rd.Executed, ex)
+		return
+	}
+	if _, ok := r.pending[id]; ok {
+		return // already on its way; a retry adds nothing
+	}
+	if !cmd.Writes() && r.cfg.LeaseTicks > 0 {
+		r.readIndex(cmd)
+		return
+	}
+	r.pending[id] = &pend{cmd: cmd}
+	r.order = append(r.order, id)
+	r.queue = append(r.queue, id)
+}
+
+// readIndex serves a Get by raft's ReadIndex: the leader confirms with a
+// heartbeat round that a quorum still follows it, and the replica answers
+// once it has applied the commit index the leader had then. The request's
+// context is the command's (client, seq), not a counter of this
+// incarnation: an answer to a request sent before a crash can then only
+// answer the same operation, whose call preceded that request.
+func (r *Replica) readIndex(cmd paxos.Command) {
+	id := cmd.ID()
+	r.reads[id] = cmd
+	r.pending[id] = &pend{cmd: cmd, read: true, proposed: true, at: r.ticks}
+	r.order = append(r.order, id)
+	var ctx [16]byte
+	binary.BigEndian.PutUint64(ctx[:8], id.Client)
+	binary.BigEndian.PutUint64(ctx[8:], id.Seq)
+	r.cov["read-index"]++
+	r.rn.ReadIndex(ctx[:])
+}
+
+func (r *Replica) proposeNow(cmds []paxos.Command) bool {
+	data, err := paxos.Encode(Batch{Cmds: cmds})
+	if err != nil {
+		return false
+	}
+	return r.rn.Propose(data) == nil
+}
+
+// flush hands queued commands to raft, Batch commands an entry, while a
+// leader is known (raft drops proposals otherwise).
+func (r *Replica) flush() {
+	if r.lead == 0 || len(r.queue) == 0 {
+		return
+	}
+	i := 0
+	for i < len(r.queue) {
+		var cmds []paxos.Command
+		var ids []paxos.CommandID
+		j := i
+		for ; j < len(r.queue) && len(cmds) < r.cfg.Batch; j++ {
+			p := r.pending[r.queue[j]]
+			if p == nil || p.proposed {
+				continue
+			}
+			cmds = append(cmds, p.cmd)
+			ids = append(ids, r.queue[j])
+		}
+		if len(cmds) > 0 && !r.proposeNow(cmds) {
+			break
+		}
+		for _, id := range ids {
+			p := r.pending[id]
+			p.proposed, p.at = true, r.ticks
+		}
+		i = j
+	}
+	r.queue = r.queue[:copy(r.queue, r.queue[i:])]
+}
+
+// requeue hands pending commands to raft again: all of them after a
+// leader change, or those that have not executed for a while (a proposal
+// forwarded to a leader that failed, or an entry a new leader overwrote, is
+// lost). Execution deduplicates the copies. A Get whose ReadIndex got no
+// answer goes through the log instead.
+func (r *Replica) requeue(stale func(p *pend) bool) {
+	out := r.order[:0]
+	for _, id := range r.order {
+		p := r.pending[id]
+		if p == nil {
+			continue
+		}
+		out = append(out, id)
+		if p.proposed && stale(p) {
+			if p.read {
+				delete(r.reads, id)
+			}
+			p.read, p.proposed = false, false
+			r.queue = append(r.queue, id)
+			r.cov["reproposals"]++
+		}
+	}
+	r.order = out
+}
+
+// Tick implements paxos.Replica. Only a leader's RawNode is ticked (it
+// sends heartbeats and checks its quorum); a replica that does not lead
+// runs its own election timer, drawn from the replica's seeded source, and
+// calls Campaign when it expires (see the package documentation).
+func (r *Replica) Tick() {
+	r.ticks++
+	// The role is read from raft itself, not from the last Ready: a
+	// leader's tick can make it step down (CheckQuorum), and the next tick
+	// may come before any Ready.
+	st := r.rn.BasicStatus()
+	r.state, r.lead = st.RaftState, st.Lead
+	if r.state == etcdraft.StateLeader {
+		r.rn.Tick()
+	} else {
+		r.elapsed++
+		if r.elapsed >= r.timeout {
+			r.campaign()
+		}
+	}
+	if r.ticks%uint64(r.cfg.RetryTicks) == 0 && len(r.pending) > 0 {
+		r.requeue(func(p *pend) bool { return r.ticks-p.at >= r.resend })
+	}
+}
+
+func (r *Replica) resetTimer() {
+	r.elapsed = 0
+	e := r.cfg.ElectionTicks
+	r.timeout = e + r.rng.IntN(e)
+}
+
+func (r *Replica) campaign() {
+	r.resetTimer()
+	r.cov["campaigns"]++
+	_ = r.rn.Campaign()
+}
+
+// Step implements paxos.Replica.
+func (r *Replica) Step(msg paxos.Message) (err error) {
+	if msg.To != r.me {
+		return fmt.Errorf("%w: addressed to %d, this is replica %d", ErrMalformed, msg.To, r.me)
+	}
+	if msg.From < 0 || int(msg.From) >= r.cfg.N || msg.From == r.me {
+		return fmt.Errorf("%w: from %d, want another replica of 0..%d", ErrMalformed, msg.From, r.cfg.N-1)
+	}
+	body, ok := msg.Body.(Msg)
+	if !ok {
+		return fmt.Errorf("%w: body %T, want raft.Msg", ErrMalformed, msg.Body)
+	}
+	m := &pb.Message{}
+	if err := proto.Unmarshal(body.Data, m); err != nil {
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if m.GetFrom() != uint64(msg.From)+1 || m.GetTo() != uint64(r.me)+1 || etcdraft.IsLocalMsg(m.GetType()) {
+		return fmt.Errorf("%w: %s from raft id %d to %d in an envelope from %d to %d", ErrMalformed, m.GetType(), m.GetFrom(), m.GetTo(), msg.From, msg.To)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: raft refused %s from %d: %v", ErrMalformed, m.GetType(), msg.From, p)
+		}
+	}()
+	before := r.rn.BasicStatus()
+	if err := r.rn.Step(m); err != nil && !errors.Is(err, etcdraft.ErrProposalDropped) {
+		return fmt.Errorf("raft replica %d: step %s from %d: %w", r.me, m.GetType(), msg.From, err)
+	}
+	after := r.rn.BasicStatus()
+	r.state, r.lead = after.RaftState, after.Lead
+	if after.RaftState == etcdraft.StateLeader {
+		return nil
+	}
+	// Reset the election timer whenever raft resets its own election
+	// clock: a change of term or role, a message from the current leader,
+	// a vote granted.
+	t := m.GetType()
+	switch {
+	case after.GetTerm() != before.GetTerm() || after.RaftState != before.RaftState:
+		r.resetTimer()
+	case (t == pb.MsgApp || t == pb.MsgHeartbeat || t == pb.MsgSnap) && m.GetTerm() == after.GetTerm() && after.Lead == m.GetFrom():
+		r.resetTimer()
+	case t == pb.MsgVote && m.GetTerm() == after.GetTerm() && after.GetVote() == m.GetFrom():
+		r.resetTimer()
+	}
+	return nil
+}
+
+// Ready implements paxos.Replica.
+func (r *Replica) Ready() paxos.Ready {
+	for round := 0; round < 2; round++ {
+		r.flush()
+		for n := 0; n < 64 && r.rn.HasReady(); n++ {
+			rd := r.rn.Ready()
+			r.handle(rd)
+			r.rn.Advance(rd)
+		}
+	}
+	if r.snapDue {
+		r.snapDue = false
+		r.rd.Snapshot = r.record()
+		r.rd.Persist = nil // the snapshot record holds all of it
+	}
+	out := r.rd
+	r.rd = paxos.Ready{}
+	return out
+}
+
+// handle carries out one raft Ready: install its snapshot, persist its
+// entries and HardState, queue its messages, apply its committed entries,
+// answer confirmed reads.
+func (r *Replica) handle(rd etcdraft.Ready) {
+	if ss := rd.SoftState; ss != nil {
+		if ss.RaftState == etcdraft.StateLeader && r.reported != etcdraft.StateLeader {
+			r.cov["leader-terms"]++
+		}
+		r.reported = ss.RaftState
+		if ss.RaftState != r.state {
+			r.resetTimer()
+		}
+		r.state, r.lead = ss.RaftState, ss.Lead
+		if ss.Lead != r.reportedLead && ss.Lead != 0 && len(r.pending) > 0 {
+			r.requeue(func(*pend) bool { return true })
+		}
+		r.reportedLead = ss.Lead
+	}
+	if snap := rd.Snapshot; snap != nil && !etcdraft.IsEmptySnap(snap) {
+		r.installSnapshot(snap)
+	}
+	if len(rd.Entries) > 0 {
+		_ = r.storage.Append(rd.Entries)
+		if !r.bug.noPersistEntries {
+			rec := EntriesRecord{Entries: make([]Entry, len(rd.Entries))}
+			for i, e := range rd.Entries {
+				rec.Entries[i] = fromPB(e)
+			}
+			r.rd.Persist = append(r.rd.Persist, rec)
+		}
+	}
+	if hs := rd.HardState; hs != nil && !etcdraft.IsEmptyHardState(hs) {
+		_ = r.storage.SetHardState(hs)
+		rec := hardState(hs)
+		if r.bug.lateHardState {
+			// persisted one Ready late, after the messages that depend on it
+			rec, r.heldHS = r.heldHS, rec
+		}
+		if rec != (HardStateRecord{}) {
+			r.rd.Persist = append(r.rd.Persist, rec)
+		}
+	}
+	for _, m := range rd.Messages {
+		data, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+		if err != nil {
+			continue
+		}
+		r.rd.Messages = append(r.rd.Messages, paxos.Message{From: r.me, To: paxos.NodeID(m.GetTo()) - 1, Body: Msg{Data: data}})
+	}
+	r.apply(rd.CommittedEntries)
+	for _, rs := range rd.ReadStates {
+		if len(rs.RequestCtx) != 16 {
+			continue
+		}
+		id := paxos.CommandID{Client: binary.BigEndian.Uint64(rs.RequestCtx[:8]), Seq: binary.BigEndian.Uint64(rs.RequestCtx[8:])}
+		if cmd, ok := r.reads[id]; ok {
+			delete(r.reads, id)
+			r.ready = append(r.ready, readyRead{index: rs.Index, cmd: cmd})
+		}
+	}
+	r.answerReads()
+}
+
+func hardState(hs *pb.HardState) HardStateRecord {
+	return HardStateRecord{Term: hs.GetTerm(), Vote: hs.GetVote(), Commit: hs.GetCommit()}
+}
+
+// apply executes committed entries on the store, reporting decisions,
+// commits of this replica's proposals and executions.
+func (r *Replica) apply(ents []*pb.Entry) {
+	for _, e := range ents {
+		idx := e.GetIndex()
+		if idx <= r.applied {
+			continue
+		}
+		r.applied = idx
+		if e.GetType() != pb.EntryNormal {
+			continue // no configuration changes are proposed
+		}
+		cmds := []paxos.Command{{Op: paxos.OpNop}}
+		if len(e.GetData()) > 0 {
+			v, err := paxos.Decode(e.GetData())
+			b, ok := v.(Batch)
+			if err != nil || !ok {
+				continue // never proposed by this package
+			}
+			cmds = b.Cmds
+		}
+		r.rd.Decided = append(r.rd.Decided, paxos.Decision{Instance: paxos.Instance{Replica: 0, Slot: idx}, Commands: cmds})
+		if len(e.GetData()) == 0 {
+			continue
+		}
+		for _, c := range cmds {
+			if p := r.pending[c.ID()]; p != nil && c.Client != 0 {
+				if !p.committed {
+					r.rd.Committed = append(r.rd.Committed, paxos.Commit{ID: c.ID(), Path: paxos.PathClassic})
+				}
+				delete(r.pending, c.ID())
+			}
+			r.rd.Executed = append(r.rd.Executed, r.store.Apply(c))
+		}
+	}
+	if len(r.order) > 2*len(r.pending)+16 {
+		r.requeue(func(*pend) bool { return false })
+	}
+	if r.every > 0 && r.applied-r.snapIndex >= r.every {
+		r.takeSnapshot()
+	}
+}
+
+// answerReads answers confirmed reads whose index has been applied.
+func (r *Replica) answerReads() {
+	out := r.ready[:0]
+	for _, rr := range r.ready {
+		if rr.index > r.applied {
+			out = append(out, rr)
+			continue
+		}
+		p := r.pending[rr.cmd.ID()]
+		if p == nil || !p.read {
+			continue // answered meanwhile, or sent through the log
+		}
+		delete(r.pending, rr.cmd.ID())
+		r.rd.Executed = append(r.rd.Executed, r.store.Read(rr.cmd))
+	}
+	r.ready = out
+}
+
+// takeSnapshot snapshots the store at the applied index and compacts the
+// log up to the previous snapshot, so lagging followers can still catch up
+// from the log for one interval.
+func (r *Replica) takeSnapshot() {
+	kvs := r.store.Snapshot()
+	if r.bug.snapshotDropsDedup {
+		kvs.Sessions = nil
+	}
+	data, err := paxos.Encode(State{KV: kvs})
+	if err != nil {
+		return
+	}
+	prev := r.snapIndex
+	if _, err := r.storage.CreateSnapshot(r.applied, &pb.ConfState{Voters: r.voters}, data); err != nil {
+		return
+	}
+	if prev > 0 {
+		_ = r.storage.Compact(prev)
+	}
+	r.snapIndex = r.applied
+	r.snapDue = true
+	r.cov["snapshots"]++
+}
+
+// installSnapshot installs a snapshot the leader sent.
+func (r *Replica) installSnapshot(snap *pb.Snapshot) {
+	if err := r.storage.ApplySnapshot(snap); err != nil {
+		return
+	}
+	if err := r.installState(snap.GetData()); err != nil {
+		return
+	}
+	idx := snap.GetMetadata().GetIndex()
+	r.applied, r.snapIndex = idx, idx
+	r.snapDue = true
+	r.cov["snapshot-installs"]++
+	// Proposals of ours the snapshot executed: report their outputs.
+	for _, id := range r.order {
+		p := r.pending[id]
+		if p == nil || p.read {
+			continue
+		}
+		if ex, done := r.store.Executed(p.cmd); done {
+			r.rd.Executed = append(r.rd.Executed, ex)
+			delete(r.pending, id)
+		}
+	}
+}
+
+// record returns the replica's whole durable state as a SnapshotRecord.
+func (r *Replica) record() SnapshotRecord {
+	snap, _ := r.storage.Snapshot()
+	hs, _, _ := r.storage.InitialState()
+	rec := SnapshotRecord{
+		HardState: hardState(hs),
+		Index:     snap.GetMetadata().GetIndex(),
+		Term:      snap.GetMetadata().GetTerm(),
+		Voters:    r.voters,
+		Data:      snap.GetData(),
+	}
+	last, _ := r.storage.LastIndex()
+	if last > rec.Index {
+		ents, err := r.storage.Entries(rec.Index+1, last+1, ^uint64(0))
+		if err == nil {
+			for _, e := range ents {
+				rec.Entries = append(rec.Entries, fromPB(e))
+			}
+		}
+	}
+	return rec
+}
+
+// quiet is raft's logger: the replica logs nothing (drivers log what it
+// reports); raft's panics still panic.
+type quiet struct{}
+
+func (quiet) Debug(...any)              {}
+func (quiet) Debugf(string, ...any)     {}
+func (quiet) Error(...any)              {}
+func (quiet) Errorf(string, ...any)     {}
+func (quiet) Info(...any)               {}
+func (quiet) Infof(string, ...any)      {}
+func (quiet) Warning(...any)            {}
+func (quiet) Warningf(string, ...any)   {}
+func (quiet) Fatal(v ...any)            { panic(fmt.Sprint(v...)) }
+func (quiet) Fatalf(f string, v ...any) { panic(fmt.Sprintf(f, v...)) }
+func (quiet) Panic(v ...any)            { panic(fmt.Sprint(v...)) }
+func (quiet) Panicf(f string, v ...any) { panic(fmt.Sprintf(f, v...)) }

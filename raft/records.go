@@ -1,0 +1,74 @@
+package raft
+
+import (
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/kv"
+)
+
+// Msg carries one etcd raft message (raftpb.Message in its protobuf
+// encoding) between replicas inside a paxos.Message.
+type Msg struct {
+	Data []byte `msgpack:"d"`
+}
+
+// Batch is the payload of a normal raft log entry: the client commands the
+// entry carries, in order.
+type Batch struct {
+	Cmds []paxos.Command `msgpack:"c"`
+}
+
+// State is the application state a raft snapshot carries: the key-value
+// store with its deduplication table.
+type State struct {
+	KV kv.Snapshot `msgpack:"kv"`
+}
+
+// Entry is one raft log entry as it is persisted.
+type Entry struct {
+	Term  uint64 `msgpack:"t"`
+	Index uint64 `msgpack:"i"`
+	Type  int32  `msgpack:"y,omitempty"`
+	Data  []byte `msgpack:"d,omitempty"`
+}
+
+// HardStateRecord is the durable record of raft's HardState: the current
+// term, the vote cast in it and the commit index.
+type HardStateRecord struct {
+	Term   uint64 `msgpack:"t"`
+	Vote   uint64 `msgpack:"v"`
+	Commit uint64 `msgpack:"c"`
+}
+
+// EntriesRecord is the durable record of log entries raft asked to append.
+// Entries at an index already held replace it and every entry after it, as
+// they do in raft's storage.
+type EntriesRecord struct {
+	Entries []Entry `msgpack:"e"`
+}
+
+// SnapshotRecord holds all of a replica's durable state: its HardState, the
+// raft snapshot (index, term, voters and the encoded State) and every log
+// entry it holds above the snapshot index. It replaces every record
+// persisted before it.
+type SnapshotRecord struct {
+	HardState HardStateRecord `msgpack:"h"`
+	Index     uint64          `msgpack:"i"`
+	Term      uint64          `msgpack:"t"`
+	Voters    []uint64        `msgpack:"vo"`
+	Data      []byte          `msgpack:"d"`
+	Entries   []Entry         `msgpack:"e"`
+}
+
+func init() {
+	paxos.RegisterProtocol("raft", New)
+	for name, v := range map[string]any{
+		"raft.Msg":             Msg{},
+		"raft.Batch":           Batch{},
+		"raft.State":           State{},
+		"raft.HardStateRecord": HardStateRecord{},
+		"raft.EntriesRecord":   EntriesRecord{},
+		"raft.SnapshotRecord":  SnapshotRecord{},
+	} {
+		paxos.Register(name, v)
+	}
+}
