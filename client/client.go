@@ -202,7 +202,11 @@ func (c *Client) Exec(ctx context.Context, req Request) (Result, error) {
 			err = fmt.Errorf("replica %d: %s", rep.Replica, rep.Err)
 		}
 		if err != nil {
-			last = err
+			// An attempt cut short by the caller's own deadline says
+			// nothing about the replicas: keep the failure before it.
+			if last == nil || ctx.Err() == nil {
+				last = err
+			}
 			continue
 		}
 		c.pref.Store(int64(i))
