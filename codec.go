@@ -71,6 +71,7 @@ func RegisteredNames() []string {
 
 // envelope is the wire shape of a registered value.
 type envelope struct {
+	//lint:ignore U1000 msgpack reads the tag: encode as an array
 	_msgpack struct{} `msgpack:",as_array"`
 	Type     string
 	Body     msgpack.RawMessage
@@ -78,6 +79,7 @@ type envelope struct {
 
 // wireMessage is the wire shape of a Message.
 type wireMessage struct {
+	//lint:ignore U1000 msgpack reads the tag: encode as an array
 	_msgpack struct{} `msgpack:",as_array"`
 	From     NodeID
 	To       NodeID

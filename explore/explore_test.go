@@ -71,7 +71,7 @@ func (r *forgetful) Step(m paxos.Message) error {
 	case Claim:
 		if !r.voted {
 			r.voted = true
-			r.out.Messages = append(r.out.Messages, paxos.Message{From: r.id, To: m.From, Body: Vote{b.Cmd}})
+			r.out.Messages = append(r.out.Messages, paxos.Message{From: r.id, To: m.From, Body: Vote(b)})
 		}
 	case Vote:
 		if r.mine != nil && b.Cmd == *r.mine {
