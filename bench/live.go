@@ -42,7 +42,7 @@ func runLive(ctx context.Context, s *Spec, proto string, conflict float64, seed 
 	hb, el, rt := s.Timeouts()
 	rc := paxos.Config{N: n, HeartbeatTicks: hb, ElectionTicks: el, RetryTicks: rt, Batch: s.Batch,
 		Thrifty: s.Thrifty, InitialLeader: paxos.NodeID(s.Leader)}
-	if QuorumProtocols[proto] && (s.Q1 > 0 || s.Q2 > 0) {
+	if takesQuorums(proto) && (s.Q1 > 0 || s.Q2 > 0) {
 		q, err := quorum.NewCounting(n, s.quorumQ1(), s.quorumQ2())
 		if err != nil {
 			return runRec{}, 0, fmt.Errorf("--q1/--q2: %w", err)

@@ -40,6 +40,9 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"--duration", "0s"}, "--duration"},
 		{[]string{"--cpu-us", "-1"}, "--cpu-us"},
 		{[]string{"--mode", "cloud"}, "--mode"},
+		{[]string{"--replicas", "0"}, "--replicas"},
+		{[]string{"--protocols", "epaxos", "--replicas", "4"}, "odd number of replicas"},
+		{[]string{"--reads", "101"}, "--reads"},
 	}
 	for _, c := range cases {
 		code, _, stderr := runCmd(append([]string{"bench", "--out", dir}, c.args...)...)

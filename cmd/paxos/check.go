@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/bench"
 	"github.com/paxos-lab/paxos/check"
 	"github.com/paxos-lab/paxos/quorum"
 )
@@ -95,8 +96,8 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		return usageError(stderr, fmt.Sprintf("--ops %d: want at least 1", f.ops))
 	case f.clients < 0:
 		return usageError(stderr, fmt.Sprintf("--clients %d: want 0 (3 to 8, drawn per seed) or a number of clients", f.clients))
-	case f.conflict < 0 || f.conflict > 100:
-		return usageError(stderr, fmt.Sprintf("--conflict %v: want a percentage in 0..100", f.conflict))
+	case bench.CheckPercent(f.conflict) != nil:
+		return usageError(stderr, "--conflict: "+bench.CheckPercent(f.conflict).Error())
 	case f.batch < 1:
 		return usageError(stderr, fmt.Sprintf("--batch %d: want at least 1", f.batch))
 	case f.snapEvery < 0:
@@ -108,6 +109,24 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	case f.q1 != 0 && f.grid != "":
 		return usageError(stderr, "choose either --q1/--q2 or --grid")
 	}
+	var skipped, fit []string
+	for _, proto := range protocols {
+		info, _ := paxos.LookupProtocol(proto)
+		err := info.Fits(f.replicas)
+		switch {
+		case err == nil:
+			fit = append(fit, proto)
+		case f.protocol == "all":
+			// One protocol cannot run this size (EPaxos needs an odd N):
+			// say so and check the others.
+			why := strings.TrimPrefix(err.Error(), paxos.ErrConfig.Error()+": ")
+			fmt.Fprintf(stderr, "paxos check: skipping %s\n", why)
+			skipped = append(skipped, proto)
+		default:
+			return usageError(stderr, "--replicas: "+err.Error())
+		}
+	}
+	protocols = fit
 	quorums, err := quorumBuilder(f)
 	if err != nil {
 		return usageError(stderr, err.Error())
@@ -191,7 +210,11 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "coverage %s n=%d, %d runs: %s\n", proto, f.replicas, runs, formatCoverage(cov))
 		}
 	}
-	fmt.Fprintf(stdout, "%d passed, %d failed\n", passed, failed)
+	if len(skipped) > 0 {
+		fmt.Fprintf(stdout, "%d passed, %d failed, skipped %s (cannot run with %d replicas)\n", passed, failed, strings.Join(skipped, ", "), f.replicas)
+	} else {
+		fmt.Fprintf(stdout, "%d passed, %d failed\n", passed, failed)
+	}
 	if failed > 0 {
 		return exitFail
 	}

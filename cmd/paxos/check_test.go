@@ -93,3 +93,16 @@ func TestLincheckRejectsStaleRead(t *testing.T) {
 	assert.Equal(t, exitFail, code)
 	assert.Contains(t, out, "0 passed, 1 failed")
 }
+
+// A size one protocol cannot run: named alone, refused at once; with
+// --protocol all, skipped and said so on stderr and in the summary.
+func TestCheckSkipsWhatCannotRun(t *testing.T) {
+	code, _, stderr := runCmd("check", "--protocol", "epaxos", "--replicas", "4", "--seeds", "1")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, stderr, "epaxos: needs an odd number of replicas, not 4")
+
+	code, stdout, stderr := runCmd("check", "--protocol", "all", "--replicas", "2", "--seeds", "1", "--ops", "10", "--faults", "none")
+	assert.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stderr, "skipping epaxos: needs an odd number of replicas")
+	assert.Contains(t, stdout, "skipped epaxos (cannot run with 2 replicas)")
+}
