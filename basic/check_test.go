@@ -6,6 +6,7 @@ import (
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/check"
+	"github.com/paxos-lab/paxos/internal/longtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -24,7 +25,7 @@ func brokenNew(cfg paxos.Config) (paxos.Replica, error) {
 // range of seeds at N = 3 and 5: Basic Paxos must show no violation.
 func TestCheckerPasses(t *testing.T) {
 	seeds := 30
-	if testing.Short() {
+	if !longtest.Enabled() {
 		seeds = 8
 	}
 	for _, n := range []int{3, 5} {

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/longtest"
 )
 
 // crashStopRun drives n replicas through a random schedule: every replica
@@ -104,7 +105,7 @@ func crashStopRun(t *testing.T, n int, seed uint64) (stuck []paxos.Instance, try
 // cycles among the stopped leaders' instances).
 func TestRecoveryLiveAfterCrashStop(t *testing.T) {
 	seeds := 500
-	if testing.Short() {
+	if !longtest.Enabled() {
 		seeds = 60
 	}
 	for _, n := range []int{3, 5, 7} {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/explore"
+	"github.com/paxos-lab/paxos/internal/longtest"
 	_ "github.com/paxos-lab/paxos/protocols"
 )
 
@@ -145,7 +146,7 @@ func TestCorrectProtocolsPass(t *testing.T) {
 					if mode == explore.Steps {
 						cfg.Depth = 150
 					}
-					if testing.Short() {
+					if !longtest.Enabled() {
 						cfg.Walks = 60
 					}
 					res, err := explore.Explore(context.Background(), cfg)

@@ -6,6 +6,7 @@ import (
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/check"
 	_ "github.com/paxos-lab/paxos/flexible"
+	"github.com/paxos-lab/paxos/internal/longtest"
 	"github.com/paxos-lab/paxos/quorum"
 	"github.com/stretchr/testify/require"
 )
@@ -20,7 +21,7 @@ func grid(rows, cols int) func(n int) (quorum.System, error) {
 
 func TestCheckFlexible(t *testing.T) {
 	seeds := 20
-	if testing.Short() {
+	if !longtest.Enabled() {
 		seeds = 4
 	}
 	cases := []struct {

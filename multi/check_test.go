@@ -5,6 +5,7 @@ import (
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/check"
+	"github.com/paxos-lab/paxos/internal/longtest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -25,7 +26,7 @@ func runChecks(t *testing.T, opts check.Options, seeds int) {
 
 func TestCheckMulti(t *testing.T) {
 	seeds := 20
-	if testing.Short() {
+	if !longtest.Enabled() {
 		seeds = 5
 	}
 	for _, n := range []int{3, 5} {
