@@ -404,7 +404,8 @@ func RunExperiment(ctx context.Context, e Experiment, outRoot string, opt Option
 		reg[p] = true
 	}
 	skipped := map[string]bool{}
-	var results []*Result
+	var kept []Spec
+	total := 0
 	for _, s := range specs {
 		var keep []string
 		for _, p := range s.Protocols {
@@ -418,11 +419,26 @@ func RunExperiment(ctx context.Context, e Experiment, outRoot string, opt Option
 			continue
 		}
 		s.Protocols = keep
-		r, err := Run(ctx, s, opt)
+		kept = append(kept, s)
+		total += len(keep) * len(s.Conflicts) * s.Runs
+	}
+	var results []*Result
+	for _, s := range kept {
+		o := opt
+		if opt.Progress != nil {
+			// Count runs over the whole experiment, not per spec.
+			base := rep.Runs
+			o.Progress = func(p Progress) {
+				p.Done += base
+				p.Total = total
+				opt.Progress(p)
+			}
+		}
+		r, err := Run(ctx, s, o)
 		if err != nil {
 			return rep, fmt.Errorf("experiment %s (%s): %w", e.Name, s.Label, err)
 		}
-		rep.Runs += len(keep) * len(s.Conflicts) * s.Runs
+		rep.Runs += len(s.Protocols) * len(s.Conflicts) * s.Runs
 		results = append(results, r)
 	}
 	for p := range skipped {

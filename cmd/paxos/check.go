@@ -144,6 +144,8 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	}
 
 	passed, failed := 0, 0
+	progress := newCounter(stderr, "seeds", len(protocols)*f.seeds)
+	defer progress.finish()
 	for _, proto := range protocols {
 		cov, runs := paxos.Coverage{}, 0
 		for i := 0; i < f.seeds; i++ {
@@ -180,6 +182,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 			}
 			cov.Add(res.Coverage)
 			runs++
+			progress.step(fmt.Sprintf("%s n=%d seed %d, %d failed", proto, f.replicas, seed, failed+btoi(!res.OK())))
 			if f.historyDir != "" {
 				path := filepath.Join(f.historyDir, fmt.Sprintf("%s-n%d-s%d.jsonl", proto, f.replicas, seed))
 				if err := check.WriteFile(path, res.History); err != nil {
@@ -190,12 +193,14 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 			if res.OK() {
 				passed++
 				if f.verbose {
+					progress.finish()
 					fmt.Fprintf(stdout, "ok   %s n=%d seed=%d: %d/%d ops completed; faults: %d crashes, %d partitions, %d messages lost; %d events, %s virtual, %s; coverage: %s\n",
 						proto, f.replicas, seed, res.Completed, res.Ops, res.Crashes, res.Partitions, res.Dropped,
 						res.Events, res.Virtual.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), formatCoverage(res.Coverage))
 				}
 				continue
 			}
+			progress.finish() // the bar, if any, keeps its own line
 			failed++
 			fmt.Fprintf(stdout, "FAIL %s n=%d seed=%d: %s (%d more) — replay: %s\n",
 				proto, f.replicas, seed, res.Failures[0], len(res.Failures)-1, replayCommand(f, proto, seed))
@@ -207,6 +212,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		if runs > 0 {
+			progress.finish()
 			fmt.Fprintf(stdout, "coverage %s n=%d, %d runs: %s\n", proto, f.replicas, runs, formatCoverage(cov))
 		}
 	}
@@ -310,4 +316,11 @@ func replayCommand(f checkFlags, proto string, seed uint64) string {
 		parts = append(parts, fmt.Sprintf("--snapshot-every %d", f.snapEvery))
 	}
 	return strings.Join(parts, " ") + " -v"
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -105,4 +106,21 @@ func TestCheckSkipsWhatCannotRun(t *testing.T) {
 	assert.Equal(t, exitOK, code, stderr)
 	assert.Contains(t, stderr, "skipping epaxos: needs an odd number of replicas")
 	assert.Contains(t, stdout, "skipped epaxos (cannot run with 2 replicas)")
+}
+
+// Progress on a non-terminal: a plain line at most every period, none for a
+// short run.
+func TestCounterPrintsPlainLinesNowAndThen(t *testing.T) {
+	var b bytes.Buffer
+	c := newCounter(&b, "seeds", 4)
+	now := c.start
+	c.nowFunc = func() time.Time { return now }
+	c.step("multi seed 1")
+	assert.Empty(t, b.String(), "nothing in the first period")
+	now = now.Add(6 * time.Second)
+	c.step("multi seed 2")
+	now = now.Add(time.Second)
+	c.step("multi seed 3")
+	c.finish()
+	assert.Equal(t, "2/4 seeds, multi seed 2 (6s)\n", b.String())
 }
