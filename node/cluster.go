@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/jsonpos"
 	"github.com/paxos-lab/paxos/quorum"
 	"github.com/paxos-lab/paxos/rtt"
 )
@@ -114,7 +115,7 @@ func ParseCluster(data []byte) (*Cluster, error) {
 	dec.DisallowUnknownFields()
 	var c Cluster
 	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("cluster file: %w", err)
+		return nil, fmt.Errorf("cluster file: %w", jsonpos.Error(data, err))
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err

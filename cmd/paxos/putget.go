@@ -6,6 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/paxos-lab/paxos"
@@ -65,6 +68,10 @@ func runClientCmd(verb string, nargs int, args []string, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "paxos %s: %v\n", verb, err)
 		return exitUsage
 	}
+	if err := everyReplicaRefuses(c.ClientAddrs()); err != nil {
+		fmt.Fprintf(stderr, "paxos %s: %v; is the cluster running (paxos cluster --config %s)?\n", verb, err, *config)
+		return exitFail
+	}
 	cl, err := client.New(c.ClientAddrs(), client.Options{AttemptTimeout: 3 * time.Second})
 	if err != nil {
 		fmt.Fprintf(stderr, "paxos %s: %v\n", verb, err)
@@ -92,4 +99,31 @@ func runClientCmd(verb string, nargs int, args []string, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "answered by replica %d after %d attempt(s)\n", res.Replica, res.Attempts)
 	}
 	return exitOK
+}
+
+// everyReplicaRefuses returns an error when a connection to every address
+// is refused at once (a stopped cluster), so the command fails now rather
+// than retrying until its timeout. Any other outcome (one accepts, one is
+// slow to answer) returns nil and the client retries as usual.
+func everyReplicaRefuses(addrs []string) error {
+	errs := make(chan error, len(addrs))
+	for _, a := range addrs {
+		go func() {
+			conn, err := net.DialTimeout("tcp", a, time.Second)
+			if err == nil {
+				conn.Close()
+			}
+			errs <- err
+		}()
+	}
+	refused := 0
+	for range addrs {
+		if err := <-errs; errors.Is(err, syscall.ECONNREFUSED) {
+			refused++
+		}
+	}
+	if refused < len(addrs) {
+		return nil
+	}
+	return fmt.Errorf("every replica refused the connection (%s)", strings.Join(addrs, ", "))
 }

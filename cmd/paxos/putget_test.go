@@ -1,0 +1,35 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Against a stopped cluster (every client port refuses) get and put fail at
+// once, not after --timeout.
+func TestClientFailsFastWhenEveryReplicaRefuses(t *testing.T) {
+	config, _ := writeCluster(t, "multi", 3)
+	for _, args := range [][]string{{"get", "k"}, {"put", "k", "v"}} {
+		start := time.Now()
+		code, stdout, stderr := runCmd(append(args, "--config", config, "--timeout", "20s")...)
+		assert.Equal(t, exitFail, code, stderr)
+		assert.Empty(t, stdout)
+		assert.Contains(t, stderr, "every replica refused the connection")
+		assert.Less(t, time.Since(start), 5*time.Second)
+	}
+}
+
+// A hand-edited cluster file with a syntax error is reported with its line
+// and column.
+func TestMalformedClusterFileNamesLineAndColumn(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.json")
+	require.NoError(t, os.WriteFile(path, []byte("{\n  \"cluster\": \"x\",\n  \"protocol\": \"multi\"\n  \"replicas\": []\n}\n"), 0o644))
+	code, _, stderr := runCmd("get", "--config", path, "k")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, stderr, "line 4, column 3")
+}
