@@ -72,6 +72,7 @@ func (f *fake) Step(m paxos.Message) error {
 	}
 	return nil
 }
+
 // dropped receives the Seq of every "drop" command a fake replica was
 // handed: the sign that its caller is pending.
 var dropped = make(chan uint64, 16)
