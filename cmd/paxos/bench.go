@@ -97,23 +97,21 @@ func specFromFlags(f *benchFlags, set map[string]bool) (s bench.Spec, skipped []
 	if err != nil {
 		return s, nil, err
 	}
-	var keep []string
-	for _, p := range s.Protocols {
-		if set["protocols"] {
-			keep = s.Protocols
-			break
+	if !set["protocols"] {
+		var keep []string
+		for _, p := range s.Protocols {
+			info, err := paxos.LookupProtocol(p)
+			if err == nil {
+				err = info.Fits(s.Replicas)
+			}
+			if err != nil {
+				skipped = append(skipped, strings.TrimPrefix(err.Error(), paxos.ErrConfig.Error()+": "))
+				continue
+			}
+			keep = append(keep, p)
 		}
-		info, err := paxos.LookupProtocol(p)
-		if err == nil {
-			err = info.Fits(s.Replicas)
-		}
-		if err != nil {
-			skipped = append(skipped, strings.TrimPrefix(err.Error(), paxos.ErrConfig.Error()+": "))
-			continue
-		}
-		keep = append(keep, p)
+		s.Protocols = keep
 	}
-	s.Protocols = keep
 	if err := s.Validate(); err != nil {
 		return s, skipped, badFlagError{err}
 	}
