@@ -123,6 +123,10 @@ type Execution struct {
 	// LocalRead is set when a Get was answered from local state under a lease,
 	// without a consensus round.
 	LocalRead bool
+	// Missing is set when a Get found no value under its key (Output is
+	// then ""), so that a missing key and an empty value can be told
+	// apart. A duplicate answer repeats only the first execution's Output.
+	Missing bool
 }
 
 // Ready is what a replica asks its driver to carry out, collected since the

@@ -55,6 +55,9 @@ type Result struct {
 	Duplicate bool
 	// LocalRead is set when the replica answered a Get under a lease.
 	LocalRead bool
+	// Missing is set when a Get found no value under its key (see
+	// paxos.Execution.Missing).
+	Missing bool
 	// Attempts is how many replicas were tried.
 	Attempts int
 }
@@ -170,7 +173,8 @@ func (c *Client) Exec(ctx context.Context, req Request) (Result, error) {
 			continue
 		}
 		c.pref.Store(int64(i))
-		return Result{Output: rep.Output, Replica: paxos.NodeID(rep.Replica), Duplicate: rep.Duplicate, LocalRead: rep.LocalRead, Attempts: attempt + 1}, nil
+		return Result{Output: rep.Output, Replica: paxos.NodeID(rep.Replica), Duplicate: rep.Duplicate, LocalRead: rep.LocalRead,
+			Missing: rep.Missing, Attempts: attempt + 1}, nil
 	}
 }
 

@@ -210,6 +210,6 @@ func (s *Server) execute(req Request) Reply {
 		rep.Err = err.Error()
 		return rep
 	}
-	rep.Output, rep.Duplicate, rep.LocalRead = ex.Output, ex.Duplicate, ex.LocalRead
+	rep.Output, rep.Duplicate, rep.LocalRead, rep.Missing = ex.Output, ex.Duplicate, ex.LocalRead, ex.Missing
 	return rep
 }

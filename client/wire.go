@@ -34,6 +34,8 @@ type Reply struct {
 	Duplicate bool   `msgpack:"d,omitempty"`
 	LocalRead bool   `msgpack:"l,omitempty"`
 	Replica   int32  `msgpack:"r"`
+	// Missing: a Get found no value under its key.
+	Missing bool `msgpack:"m,omitempty"`
 }
 
 // MaxFrame is the largest client-protocol frame (4 MiB).

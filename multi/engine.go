@@ -401,7 +401,8 @@ func (r *Replica) leaseHeld() bool {
 // Propose implements paxos.Replica.
 func (r *Replica) Propose(cmd paxos.Command) {
 	if cmd.Op == paxos.OpGet && r.canReadLocally() {
-		r.rd.Executed = append(r.rd.Executed, paxos.Execution{Command: cmd, Output: r.store.Read(cmd.Key), LocalRead: true})
+		out, missing := r.store.Lookup(cmd.Key)
+		r.rd.Executed = append(r.rd.Executed, paxos.Execution{Command: cmd, Output: out, LocalRead: true, Missing: missing})
 		return
 	}
 	id := cmd.ID()

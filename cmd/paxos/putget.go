@@ -35,7 +35,7 @@ func runClientCmd(verb string, nargs int, args []string, stdout, stderr io.Write
 	config := fs.String("config", "", "cluster file (JSON) naming every replica's client address")
 	timeout := fs.Duration("timeout", 15*time.Second, "give up after this long (retrying across replicas until then)")
 	verbose := fs.Bool("v", false, "also print which replica answered")
-	usage := "usage: paxos get --config FILE KEY"
+	usage := "usage: paxos get --config FILE KEY\n\nPrints the value; a key that holds no value prints \"not found\" on stderr and exits 4."
 	if verb == "put" {
 		usage = "usage: paxos put --config FILE KEY VALUE"
 	}
@@ -89,6 +89,10 @@ func runClientCmd(verb string, nargs int, args []string, stdout, stderr io.Write
 	if err != nil {
 		fmt.Fprintf(stderr, "paxos %s: %v; is the cluster running (paxos cluster --config %s)?\n", verb, err, *config)
 		return exitFail
+	}
+	if verb == "get" && res.Missing {
+		fmt.Fprintf(stderr, "paxos get: %s: not found\n", pos[0])
+		return exitNotFound
 	}
 	if verb == "get" {
 		fmt.Fprintln(stdout, res.Output)

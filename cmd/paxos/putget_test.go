@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -8,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/paxos-lab/paxos/node"
 )
 
 // Against a stopped cluster (every client port refuses) get and put fail at
@@ -32,4 +37,25 @@ func TestMalformedClusterFileNamesLineAndColumn(t *testing.T) {
 	code, _, stderr := runCmd("get", "--config", path, "k")
 	assert.Equal(t, exitUsage, code)
 	assert.Contains(t, stderr, "line 4, column 3")
+}
+
+// A key that holds no value: "not found" on stderr and exit 4; an empty
+// value prints an empty line and exits 0.
+func TestGetSaysNotFound(t *testing.T) {
+	config, c := writeCluster(t, "multi", 1)
+	s, err := node.Serve(node.ServeConfig{Cluster: c, ID: 0, DataDir: t.TempDir(), New: true, NoSync: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	defer s.Stop(context.Background())
+
+	code, stdout, stderr := runCmd("get", "--config", config, "nokey")
+	assert.Equal(t, exitNotFound, code, stderr)
+	assert.Empty(t, stdout)
+	assert.Contains(t, stderr, "nokey: not found")
+
+	code, _, stderr = runCmd("put", "--config", config, "k", "")
+	require.Equal(t, exitOK, code, stderr)
+	code, stdout, stderr = runCmd("get", "--config", config, "k")
+	assert.Equal(t, exitOK, code, stderr)
+	assert.Equal(t, "\n", stdout)
 }
