@@ -29,12 +29,15 @@ func TestCheckerPasses(t *testing.T) {
 		seeds = 8
 	}
 	for _, n := range []int{3, 5} {
-		for seed := uint64(1); seed <= uint64(seeds); seed++ {
-			res, err := check.Run(check.Options{Protocol: "basic", Replicas: n, Seed: seed, Faults: check.AllFaults})
-			require.NoError(t, err)
-			assert.Empty(t, res.Failures, "n=%d seed=%d", n, seed)
-			assert.Positive(t, res.Completed, "n=%d seed=%d: no operation completed", n, seed)
-		}
+		t.Run(fmt.Sprintf("n=%d", n), func(t *testing.T) {
+			t.Parallel()
+			for seed := uint64(1); seed <= uint64(seeds); seed++ {
+				res, err := check.Run(check.Options{Protocol: "basic", Replicas: n, Seed: seed, Faults: check.AllFaults})
+				require.NoError(t, err)
+				assert.Empty(t, res.Failures, "n=%d seed=%d", n, seed)
+				assert.Positive(t, res.Completed, "n=%d seed=%d: no operation completed", n, seed)
+			}
+		})
 	}
 }
 

@@ -109,13 +109,16 @@ func TestRecoveryLiveAfterCrashStop(t *testing.T) {
 		seeds = 60
 	}
 	for _, n := range []int{3, 5, 7} {
-		var tpa, deferred uint64
-		for seed := uint64(1); seed <= uint64(seeds); seed++ {
-			stuck, k, d := crashStopRun(t, n, seed)
-			tpa += k
-			deferred += d
-			require.Empty(t, stuck, "n=%d seed=%d: instances never decided after %d replicas stopped", n, seed, (n-1)/2)
-		}
-		t.Logf("n=%d: %d seeds, %d TryPreAccept rounds, %d deferred", n, seeds, tpa, deferred)
+		t.Run(fmt.Sprintf("n=%d", n), func(t *testing.T) {
+			t.Parallel()
+			var tpa, deferred uint64
+			for seed := uint64(1); seed <= uint64(seeds); seed++ {
+				stuck, k, d := crashStopRun(t, n, seed)
+				tpa += k
+				deferred += d
+				require.Empty(t, stuck, "n=%d seed=%d: instances never decided after %d replicas stopped", n, seed, (n-1)/2)
+			}
+			t.Logf("n=%d: %d seeds, %d TryPreAccept rounds, %d deferred", n, seeds, tpa, deferred)
+		})
 	}
 }

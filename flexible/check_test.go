@@ -37,6 +37,7 @@ func TestCheckFlexible(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			for seed := 1; seed <= seeds; seed++ {
 				for _, il := range []paxos.NodeID{0, -1} {
 					res, err := check.Run(check.Options{Protocol: "flexible", Replicas: c.n, Seed: uint64(seed), Faults: check.AllFaults,

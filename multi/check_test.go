@@ -1,6 +1,7 @@
 package multi_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/paxos-lab/paxos"
@@ -30,8 +31,11 @@ func TestCheckMulti(t *testing.T) {
 		seeds = 5
 	}
 	for _, n := range []int{3, 5} {
-		for _, il := range []paxos.NodeID{0, -1} {
-			runChecks(t, check.Options{Protocol: "multi", Replicas: n, Faults: check.AllFaults, Replica: paxos.Config{InitialLeader: il}}, seeds)
-		}
+		t.Run(fmt.Sprintf("n=%d", n), func(t *testing.T) {
+			t.Parallel()
+			for _, il := range []paxos.NodeID{0, -1} {
+				runChecks(t, check.Options{Protocol: "multi", Replicas: n, Faults: check.AllFaults, Replica: paxos.Config{InitialLeader: il}}, seeds)
+			}
+		})
 	}
 }
