@@ -3,25 +3,18 @@ package main
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/paxos-lab/paxos/node"
 )
 
 // --metrics serves the replica's counters in Prometheus text format, and
 // --pprof the profiler beside them.
 func TestMetricsAndPprof(t *testing.T) {
-	_, c := writeCluster(t, "multi", 1)
-	s, err := node.Serve(node.ServeConfig{Cluster: c, ID: 0, DataDir: t.TempDir(), New: true, NoSync: true,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	require.NoError(t, err)
-	defer s.Stop(context.Background())
+	_, s := serveOne(t)
 	m, err := startMetrics("127.0.0.1:0", true, s.Node(), 0, "multi")
 	require.NoError(t, err)
 	defer m.Close(context.Background())

@@ -15,6 +15,18 @@ import (
 	"github.com/paxos-lab/paxos/node"
 )
 
+// serveOne serves a one-replica Multi-Paxos cluster in this process until
+// the test ends, and returns its cluster file and server.
+func serveOne(t *testing.T) (string, *node.Server) {
+	t.Helper()
+	config, c := writeCluster(t, "multi", 1)
+	s, err := node.Serve(node.ServeConfig{Cluster: c, ID: 0, DataDir: t.TempDir(), New: true, NoSync: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Stop(context.Background()) })
+	return config, s
+}
+
 // Against a stopped cluster (every client port refuses) get and put fail at
 // once, not after --timeout.
 func TestClientFailsFastWhenEveryReplicaRefuses(t *testing.T) {
@@ -42,11 +54,7 @@ func TestMalformedClusterFileNamesLineAndColumn(t *testing.T) {
 // A key that holds no value: "not found" on stderr and exit 4; an empty
 // value prints an empty line and exits 0.
 func TestGetSaysNotFound(t *testing.T) {
-	config, c := writeCluster(t, "multi", 1)
-	s, err := node.Serve(node.ServeConfig{Cluster: c, ID: 0, DataDir: t.TempDir(), New: true, NoSync: true,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	require.NoError(t, err)
-	defer s.Stop(context.Background())
+	config, _ := serveOne(t)
 
 	code, stdout, stderr := runCmd("get", "--config", config, "nokey")
 	assert.Equal(t, exitNotFound, code, stderr)
