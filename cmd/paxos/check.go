@@ -39,6 +39,7 @@ type checkFlags struct {
 	lease      int
 	snapEvery  int
 	verbose    bool
+	codec      bool
 	mutant     string // a planted bug to check instead of a protocol (mutants.go)
 }
 
@@ -63,6 +64,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&f.lease, "lease", 0, "leader lease in ticks for local reads (0 = off; leader-based protocols)")
 	fs.IntVar(&f.snapEvery, "snapshot-every", 0, "snapshot and compact the log every K executed slots (0 = protocol default; protocols with compaction)")
 	fs.BoolVar(&f.verbose, "v", false, "print one line per seed")
+	fs.BoolVar(&f.codec, "codec", false, "pass every message, record and snapshot through the codec, as the live runtime does (slower; catches aliasing and values the codec cannot carry)")
 	fs.StringVar(&f.mutant, "mutant", "", "check a planted bug (protocol and needed flags come from it), or 'list' to list them")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -154,6 +156,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 				Protocol: proto,
 				New:      mutantNew,
 				Replicas: f.replicas,
+				Codec:    f.codec,
 				Seed:     seed,
 				Ops:      f.ops,
 				Clients:  f.clients,
@@ -305,6 +308,9 @@ func replayCommand(f checkFlags, proto string, seed uint64) string {
 	}
 	if f.thrifty {
 		parts = append(parts, "--thrifty")
+	}
+	if f.codec {
+		parts = append(parts, "--codec")
 	}
 	if f.batch != 1 {
 		parts = append(parts, fmt.Sprintf("--batch %d", f.batch))

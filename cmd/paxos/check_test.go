@@ -124,3 +124,12 @@ func TestCounterPrintsPlainLinesNowAndThen(t *testing.T) {
 	c.finish()
 	assert.Equal(t, "2/4 seeds, multi seed 2 (6s)\n", b.String())
 }
+
+// --codec: every protocol's messages, records and snapshots survive the
+// codec, and the replay command keeps the flag.
+func TestCheckCodecRoundTrip(t *testing.T) {
+	code, stdout, stderr := runCmd("check", "--protocol", "all", "--replicas", "3", "--seeds", "2", "--ops", "40", "--codec")
+	assert.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "8 passed, 0 failed")
+	assert.Contains(t, replayCommand(checkFlags{codec: true}, "multi", 1), "--codec")
+}
