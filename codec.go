@@ -47,8 +47,9 @@ func Register(name string, sample any) {
 	byType[t] = name
 }
 
-// RegisteredTypes returns the registered names, sorted, each with a zero
-// value of its type. Tests use it to round-trip every type.
+// RegisteredTypes returns a map from every registered name to a zero value
+// of its type (a map: range over it in any order, or sort its keys).
+// Tests use it to round-trip every type.
 func RegisteredTypes() map[string]any {
 	codecMu.RLock()
 	defer codecMu.RUnlock()

@@ -143,6 +143,10 @@ type Execution struct {
 	// why the replica refused it (see CheckCommand). It is the same on
 	// every replica, and a retry of the command returns it again.
 	Err string
+	// Missing is set when a Get found no value under its key (Output is
+	// then ""), so that a missing key and an empty value can be told
+	// apart. A duplicate answer repeats only the first execution's Output.
+	Missing bool
 }
 
 // Ready is what a replica asks its driver to carry out, collected since the

@@ -6,6 +6,7 @@ import (
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/check"
+	"github.com/paxos-lab/paxos/internal/longtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -24,16 +25,19 @@ func brokenNew(cfg paxos.Config) (paxos.Replica, error) {
 // range of seeds at N = 3 and 5: Basic Paxos must show no violation.
 func TestCheckerPasses(t *testing.T) {
 	seeds := 30
-	if testing.Short() {
+	if !longtest.Enabled() {
 		seeds = 8
 	}
 	for _, n := range []int{3, 5} {
-		for seed := uint64(1); seed <= uint64(seeds); seed++ {
-			res, err := check.Run(check.Options{Protocol: "basic", Replicas: n, Seed: seed, Faults: check.AllFaults})
-			require.NoError(t, err)
-			assert.Empty(t, res.Failures, "n=%d seed=%d", n, seed)
-			assert.Positive(t, res.Completed, "n=%d seed=%d: no operation completed", n, seed)
-		}
+		t.Run(fmt.Sprintf("n=%d", n), func(t *testing.T) {
+			t.Parallel()
+			for seed := uint64(1); seed <= uint64(seeds); seed++ {
+				res, err := check.Run(check.Options{Protocol: "basic", Replicas: n, Seed: seed, Faults: check.AllFaults})
+				require.NoError(t, err)
+				assert.Empty(t, res.Failures, "n=%d seed=%d", n, seed)
+				assert.Positive(t, res.Completed, "n=%d seed=%d: no operation completed", n, seed)
+			}
+		})
 	}
 }
 

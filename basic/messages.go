@@ -112,5 +112,5 @@ func init() {
 	paxos.Register("basic.PromiseRecord", PromiseRecord{})
 	paxos.Register("basic.AcceptRecord", AcceptRecord{})
 	paxos.Register("basic.DecisionRecord", DecisionRecord{})
-	paxos.RegisterProtocol("basic", New)
+	paxos.RegisterProtocolInfo("basic", paxos.ProtocolInfo{New: New, Rank: 1})
 }

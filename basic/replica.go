@@ -881,7 +881,7 @@ func (r *Replica) onAccept(from paxos.NodeID, m Accept) error {
 		return nil
 	}
 	if !r.bug.noPersistAccept {
-		r.rd.Persist = append(r.rd.Persist, AcceptRecord{Slot: m.Slot, Ballot: m.Ballot, Value: m.Value})
+		r.rd.Persist = append(r.rd.Persist, AcceptRecord(m))
 	}
 	r.send(from, Accepted{Slot: m.Slot, Ballot: m.Ballot})
 	return nil

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -31,6 +32,11 @@ type Experiment struct {
 	// Plots lists the figure kinds to draw (see PlotKinds); nil draws all
 	// the data supports.
 	Plots []string
+	// Live says the experiment measures this machine in wall-clock time:
+	// its numbers change from run to run, so `paxos reproduce all` leaves
+	// it out unless asked (--live) and the deterministic results stay
+	// byte-identical.
+	Live bool
 }
 
 // Published is a number from a paper to compare a summary row with.
@@ -48,7 +54,8 @@ type Published struct {
 // Experiments lists the named experiments in the order `reproduce all`
 // runs them.
 func Experiments() []Experiment {
-	return []Experiment{expEPaxosWAN(), expConflictThroughput(), expLatencyThroughput(), expFailure(), expFPaxos(), expRevisited(), expFastPaxosWAN()}
+	return []Experiment{expEPaxosWAN(), expConflictThroughput(), expLatencyThroughput(), expFailure(), expFPaxos(), expRevisited(), expFastPaxosWAN(),
+		expConflictThroughputLive()}
 }
 
 // ExperimentNames returns the experiment names in order.
@@ -175,8 +182,7 @@ func expConflictThroughput() Experiment {
 		Plots: []string{PlotConflict},
 		About: "Throughput vs conflict rate, 3 and 5 replicas on a 0.2 ms LAN, 16 B and 1 KB commands, closed loop " +
 			"with enough clients to saturate, a per-message CPU cost (7 µs, plus 8 µs per KiB of payload as a stand-in " +
-			"for bandwidth). Also live on this machine (label \"live 16B\"): 3 replicas in one process over loopback TCP " +
-			"with fsynced WALs, 20 closed-loop clients per replica, wall-clock times.",
+			"for bandwidth). The same on this machine with the live runtime is conflict-throughput-live.",
 		Compare: []Published{
 			{"16B", 3, "epaxos", 0, "all", "throughput_ops_s", 53000, tputSrc},
 			{"16B", 3, "epaxos", 100, "all", "throughput_ops_s", 45000, tputSrc},
@@ -212,10 +218,22 @@ func expConflictThroughput() Experiment {
 					out = append(out, s, mp)
 				}
 			}
-			// The same on this machine with the live runtime: 3 replicas in
-			// this process over loopback TCP, file WALs with fsync, no CPU
-			// model (the real CPU is the cost). Wall-clock, so not
-			// reproducible bit for bit, and bounded by a shared 2-core box.
+			return out, nil
+		},
+	}
+}
+
+// expConflictThroughputLive measures conflict-throughput's 3-replica 16 B
+// setup on this machine with the live runtime.
+func expConflictThroughputLive() Experiment {
+	return Experiment{
+		Name:  "conflict-throughput-live",
+		Plots: []string{PlotConflict},
+		Live:  true,
+		About: "conflict-throughput's 3-replica 16 B setup on this machine (label \"live 16B\"): 3 replicas in one " +
+			"process over loopback TCP with fsynced WALs, no CPU model (the real CPU is the cost), 20 closed-loop " +
+			"clients per replica, wall-clock times. Not reproducible bit for bit, and bounded by the machine.",
+		Specs: func() ([]Spec, error) {
 			m, err := rtt.Uniform(3, 0.2)
 			if err != nil {
 				return nil, err
@@ -230,8 +248,7 @@ func expConflictThroughput() Experiment {
 			lmp := live
 			lmp.Protocols = []string{"multi"}
 			lmp.Conflicts = []float64{0, 100}
-			out = append(out, live, lmp)
-			return out, nil
+			return []Spec{live, lmp}, nil
 		},
 	}
 }
@@ -446,7 +463,8 @@ func RunExperiment(ctx context.Context, e Experiment, outRoot string, opt Option
 		reg[p] = true
 	}
 	skipped := map[string]bool{}
-	var results []*Result
+	var kept []Spec
+	total := 0
 	for _, s := range specs {
 		var keep []string
 		for _, p := range s.Protocols {
@@ -460,11 +478,26 @@ func RunExperiment(ctx context.Context, e Experiment, outRoot string, opt Option
 			continue
 		}
 		s.Protocols = keep
-		r, err := Run(ctx, s, opt)
+		kept = append(kept, s)
+		total += len(keep) * len(s.Conflicts) * s.Runs
+	}
+	var results []*Result
+	for _, s := range kept {
+		o := opt
+		if opt.Progress != nil {
+			// Count runs over the whole experiment, not per spec.
+			base := rep.Runs
+			o.Progress = func(p Progress) {
+				p.Done += base
+				p.Total = total
+				opt.Progress(p)
+			}
+		}
+		r, err := Run(ctx, s, o)
 		if err != nil {
 			return rep, fmt.Errorf("experiment %s (%s): %w", e.Name, s.Label, err)
 		}
-		rep.Runs += len(keep) * len(s.Conflicts) * s.Runs
+		rep.Runs += len(s.Protocols) * len(s.Conflicts) * s.Runs
 		results = append(results, r)
 	}
 	for p := range skipped {
@@ -477,7 +510,13 @@ func RunExperiment(ctx context.Context, e Experiment, outRoot string, opt Option
 	rep.Wall = time.Since(start)
 	meta.WallTime = rep.Wall.Round(time.Millisecond).String()
 	meta.Plots = e.Plots
-	if err := WriteDir(rep.Dir, meta, results...); err != nil {
+	// run.json holds only what the command determines, so that rerunning
+	// it leaves the directory byte-identical; the machine, commit and
+	// times go to machine.json beside it.
+	if err := WriteDir(rep.Dir, Meta{Command: []string{"paxos", "reproduce", e.Name}, Plots: e.Plots}, results...); err != nil {
+		return rep, err
+	}
+	if err := writeMachine(filepath.Join(rep.Dir, MachineFile), meta); err != nil {
 		return rep, err
 	}
 	notes := fmt.Sprintf("%s\n\n%s\n\nsimulated runs: %d\n", e.Name, e.About, rep.Runs)
@@ -522,4 +561,20 @@ func writeCompare(path string, pub []Published, results []*Result) error {
 		rows = append(rows, []string{p.Label, strconv.Itoa(p.Replicas), p.Protocol, ff(p.ConflictPct), p.Site, p.Metric, ff(ours), ff(p.Value), ff(diff), p.Source})
 	}
 	return writeCSV(path, []string{"label", "replicas", "protocol", "conflict_pct", "site", "metric", "ours", "published", "diff_pct", "source"}, rows)
+}
+
+// MachineFile is the file beside run.json in which RunExperiment records
+// what varies from run to run: the machine, the git commit, the start and
+// wall time.
+const MachineFile = "machine.json"
+
+func writeMachine(path string, meta Meta) error {
+	b, err := json.MarshalIndent(meta, "", "  ")
+	if err != nil {
+		return fmt.Errorf("bench: encode %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("bench: write %s: %w", path, err)
+	}
+	return nil
 }

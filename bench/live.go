@@ -58,7 +58,7 @@ func runLive(ctx context.Context, s *Spec, proto string, conflict float64, seed 
 	hb, el, rt := s.Timeouts()
 	rc := paxos.Config{N: n, HeartbeatTicks: hb, ElectionTicks: el, RetryTicks: rt, Batch: s.Batch,
 		Thrifty: s.Thrifty, InitialLeader: paxos.NodeID(s.Leader)}
-	if QuorumProtocols[proto] && (s.Q1 > 0 || s.Q2 > 0) {
+	if takesQuorums(proto) && (s.Q1 > 0 || s.Q2 > 0) {
 		q, err := quorum.NewCounting(n, s.quorumQ1(), s.quorumQ2())
 		if err != nil {
 			return runRec{}, 0, fmt.Errorf("--q1/--q2: %w", err)
@@ -143,8 +143,11 @@ func runLive(ctx context.Context, s *Spec, proto string, conflict float64, seed 
 			return runRec{}, 0, fmt.Errorf("bench: live node %d: %w", i, err)
 		}
 	}
-	// Give the transports a moment to connect before the clock starts.
-	time.Sleep(200 * time.Millisecond)
+	// Start the clock only once the transports are connected: a read
+	// proposed at every replica has executed.
+	if err := liveReady(ctx, nodes); err != nil {
+		return runRec{}, 0, err
+	}
 	start = time.Now()
 	end := s.Warmup + s.Duration
 	runCtx, cancel := context.WithTimeout(ctx, end)
@@ -402,4 +405,29 @@ func driveCluster(ctx context.Context, s *Spec, conflict float64, seed uint64, c
 		}
 	}
 	return rec, 0, nil
+}
+
+// liveReady returns once every node has executed a read proposed at it, so
+// that its transport reaches a quorum of peers, or with an error after 30 s.
+// The reads use client ids no benchmark client has (the top of the range).
+func liveReady(ctx context.Context, nodes []*node.Node) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	errs := make(chan error, len(nodes))
+	for i, nd := range nodes {
+		go func() {
+			cmd := paxos.Command{Client: ^uint64(0) - uint64(i), Seq: 1, Op: paxos.OpGet, Key: "bench-ready"}
+			_, err := nd.Submit(ctx, cmd)
+			if err != nil {
+				err = fmt.Errorf("bench: live node %d did not get ready (are the loopback ports reachable?): %w", i, err)
+			}
+			errs <- err
+		}()
+	}
+	for range nodes {
+		if err := <-errs; err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -55,7 +55,7 @@ func startProcCluster(ctx context.Context, s *Spec, proto string, seed uint64) (
 	cl := node.Cluster{Name: "bench", Protocol: proto, TickMS: int(s.Tick / time.Millisecond),
 		Options: node.Options{Batch: s.Batch, Thrifty: s.Thrifty, HeartbeatTicks: hb, ElectionTicks: el, RetryTicks: rt,
 			Leader: &leader, Seed: seed}}
-	if QuorumProtocols[proto] && (s.Q1 > 0 || s.Q2 > 0) {
+	if takesQuorums(proto) && (s.Q1 > 0 || s.Q2 > 0) {
 		cl.Options.Q1, cl.Options.Q2 = s.quorumQ1(), s.quorumQ2()
 	}
 	if name := s.RTTName; name != "" && name != "lan" && !strings.HasPrefix(name, "lan:") {

@@ -188,15 +188,15 @@ func histogram(x []float64) ([]float64, []int) {
 // Meta describes the machine and code that produced a result, for run.json.
 type Meta struct {
 	Command   []string  `json:"command,omitempty"`
-	Commit    string    `json:"git_commit"`
+	Commit    string    `json:"git_commit,omitempty"`
 	Modified  bool      `json:"git_modified,omitempty"`
-	GoVersion string    `json:"go_version"`
-	OS        string    `json:"os"`
-	Arch      string    `json:"arch"`
-	CPU       string    `json:"cpu"`
-	CPUs      int       `json:"cpus"`
-	Started   time.Time `json:"started"`
-	WallTime  string    `json:"wall_time"`
+	GoVersion string    `json:"go_version,omitempty"`
+	OS        string    `json:"os,omitempty"`
+	Arch      string    `json:"arch,omitempty"`
+	CPU       string    `json:"cpu,omitempty"`
+	CPUs      int       `json:"cpus,omitempty"`
+	Started   time.Time `json:"started,omitzero"`
+	WallTime  string    `json:"wall_time,omitempty"`
 	// Plots lists the figure kinds Plot draws for this directory; empty
 	// means every kind the data supports.
 	Plots []string `json:"plots,omitempty"`

@@ -25,8 +25,11 @@ const (
 )
 
 // Plot reads the CSVs that WriteDir wrote in dir and draws every figure the
-// data supports, each as SVG and PNG in dir. It returns the base names of
-// the figures written (without extension).
+// data supports, each as SVG and as PNG at 200 dpi (1260 px wide) in dir.
+// A protocol has the same colour and marker in every figure (its place in
+// the registry); its variants in one figure (conflict rates, labels) are
+// lighter shades or dashed lines of that colour. It returns the base names
+// of the figures written (without extension).
 //
 //   - cdf_*: client (solid) and commit (dashed) latency CDFs per protocol,
 //     one figure per (label, replicas, conflict);
@@ -121,11 +124,13 @@ func (pw *plotWriter) save(p *plot.Plot, name string) {
 	if pw.err != nil {
 		return
 	}
-	for _, ext := range []string{".svg", ".png"} {
-		if err := p.Save(figW, figH, filepath.Join(pw.dir, name+ext)); err != nil {
-			pw.err = fmt.Errorf("bench: save plot %s%s: %w", name, ext, err)
-			return
-		}
+	if err := p.Save(figW, figH, filepath.Join(pw.dir, name+".svg")); err != nil {
+		pw.err = fmt.Errorf("bench: save plot %s.svg: %w", name, err)
+		return
+	}
+	if err := savePNG(p, figW, figH, filepath.Join(pw.dir, name+".png")); err != nil {
+		pw.err = fmt.Errorf("bench: save plot %s.png: %w", name, err)
+		return
 	}
 	pw.names = append(pw.names, name)
 }
@@ -219,12 +224,6 @@ func (pw *plotWriter) cdfs(rows []LatencyRow) {
 			}
 			return lines[i].kind < lines[j].kind
 		})
-		protoIdx := map[string]int{}
-		for _, l := range lines {
-			if _, ok := protoIdx[l.proto]; !ok {
-				protoIdx[l.proto] = len(protoIdx)
-			}
-		}
 		lo, hi := math.Inf(1), math.Inf(-1)
 		for _, h := range groups[k] {
 			for v := range h {
@@ -260,7 +259,7 @@ func (pw *plotWriter) cdfs(rows []LatencyRow) {
 			if err != nil {
 				continue
 			}
-			ln.Color = plotutil.Color(protoIdx[l.proto])
+			ln.Color = protoColor(l.proto)
 			ln.Width = vg.Points(1.5)
 			if l.kind == "commit" {
 				ln.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
@@ -342,11 +341,13 @@ func (pw *plotWriter) siteFigure(rows []SummaryRow, title, name string, byConfli
 	var sites, series []string
 	seenS, seenP := map[string]bool{}, map[string]bool{}
 	val := map[[2]string]SummaryRow{}
+	protoOf := map[string]string{}
 	for _, r := range rows {
 		ser := r.Protocol
 		if byConflict {
 			ser = fmt.Sprintf("%s %s%%", r.Protocol, pct(r.ConflictPct))
 		}
+		protoOf[ser] = r.Protocol
 		if !seenS[r.Site] {
 			seenS[r.Site] = true
 			sites = append(sites, r.Site)
@@ -363,6 +364,7 @@ func (pw *plotWriter) siteFigure(rows []SummaryRow, title, name string, byConfli
 	np := float64(len(series))
 	slot := 0.8 / np
 	var commits plotter.XYs
+	vars := variants{}
 	for pi, ser := range series {
 		var bars plotter.Values
 		var errs plotter.XYs
@@ -386,7 +388,7 @@ func (pw *plotWriter) siteFigure(rows []SummaryRow, title, name string, byConfli
 			continue
 		}
 		bc.XMin = -0.4 + slot*(float64(pi)+0.5)
-		bc.Color = plotutil.Color(pi)
+		bc.Color = variantColor(protoColor(protoOf[ser]), vars.index(protoOf[ser], ser))
 		bc.LineStyle.Width = 0
 		p.Add(bc)
 		p.Legend.Add(ser, bc)
@@ -455,14 +457,19 @@ func addLines(p *plot.Plot, series map[seriesKey]plotter.XYs, order []seriesKey)
 
 // addLinesAsIs draws each series joining its points in the given order.
 func addLinesAsIs(p *plot.Plot, series map[seriesKey]plotter.XYs, order []seriesKey) {
-	for i, k := range order {
+	vars := variants{}
+	for _, k := range order {
 		pts := series[k]
 		l, s, err := plotter.NewLinePoints(pts)
 		if err != nil {
 			continue
 		}
-		l.Color, s.Color = plotutil.Color(i), plotutil.Color(i)
-		s.Shape = plotutil.Shape(i)
+		v := vars.index(k.proto, k.String())
+		l.Color, s.Color = protoColor(k.proto), protoColor(k.proto)
+		s.Shape = protoShape(k.proto)
+		if v > 0 {
+			l.Dashes = plotutil.Dashes(v)
+		}
 		p.Add(l, s)
 		p.Legend.Add(k.String(), l, s)
 	}
@@ -556,9 +563,9 @@ func (pw *plotWriter) timelines(rows []TimelineRow, faults []FaultRow) {
 		for pr := range groups[k] {
 			protos = append(protos, pr)
 		}
-		sort.Strings(protos)
+		sortedProtocols(protos)
 		ymax := 1.0
-		for i, pr := range protos {
+		for _, pr := range protos {
 			pts := groups[k][pr]
 			for _, xy := range pts {
 				ymax = math.Max(ymax, xy.Y)
@@ -567,7 +574,9 @@ func (pw *plotWriter) timelines(rows []TimelineRow, faults []FaultRow) {
 			if err != nil {
 				continue
 			}
-			l.Color = plotutil.Color(i)
+			l.Color = protoColor(pr)
+			l.Dashes = protoDashes(pr)
+			l.Width = vg.Points(1.2)
 			p.Add(l)
 			p.Legend.Add(pr, l)
 		}
@@ -575,15 +584,14 @@ func (pw *plotWriter) timelines(rows []TimelineRow, faults []FaultRow) {
 			if f.Label != k.label || f.Replicas != k.n || f.ConflictPct != k.conflict {
 				continue
 			}
-			idx := sort.SearchStrings(protos, f.Protocol)
-			if idx >= len(protos) || protos[idx] != f.Protocol {
+			if groups[k][f.Protocol] == nil {
 				continue
 			}
 			l, err := plotter.NewLine(plotter.XYs{{X: f.TimeS, Y: 0}, {X: f.TimeS, Y: ymax * 1.05}})
 			if err != nil {
 				continue
 			}
-			l.Color = plotutil.Color(idx)
+			l.Color = protoColor(f.Protocol)
 			l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
 			p.Add(l)
 			who := fmt.Sprintf("replica %d", f.Replica)
@@ -665,15 +673,19 @@ func (pw *plotWriter) quorumSweeps(rows []SummaryRow) {
 			p := newPlot(m.name+" vs cluster size", "N (replicas)", m.axis)
 			p.Y.Min = 0
 			p.Legend.Top = false
-			for i, k := range order {
+			vars := variants{}
+			for _, k := range order {
 				pts := series[k]
 				sort.Slice(pts, func(a, b int) bool { return pts[a].X < pts[b].X })
 				l, s, err := plotter.NewLinePoints(pts)
 				if err != nil {
 					continue
 				}
-				l.Color, s.Color = plotutil.Color(i), plotutil.Color(i)
-				s.Shape = plotutil.Shape(i)
+				l.Color, s.Color = protoColor(k.proto), protoColor(k.proto)
+				s.Shape = protoShape(k.proto)
+				if v := vars.index(k.proto, k.label); v > 0 {
+					l.Dashes = plotutil.Dashes(v)
+				}
 				p.Add(l, s)
 				name := k.proto
 				if k.label != "" {

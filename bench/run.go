@@ -35,8 +35,12 @@ type Options struct {
 	Progress func(Progress)
 }
 
-// QuorumProtocols are the protocols Spec.Q1/Q2 apply to.
-var QuorumProtocols = map[string]bool{"flexible": true}
+// takesQuorums reports whether Spec.Q1/Q2 apply to the protocol: those
+// registered with paxos.ProtocolInfo.Quorums.
+func takesQuorums(proto string) bool {
+	info, err := paxos.LookupProtocol(proto)
+	return err == nil && info.Quorums
+}
 
 // Run executes the spec: every protocol at every conflict rate, Runs times
 // each with seeds Seed, Seed+1, ..., and summarises the measurements.
@@ -55,15 +59,6 @@ func Run(ctx context.Context, spec Spec, opt Options) (*Result, error) {
 	}
 	if err := spec.Validate(); err != nil {
 		return nil, err
-	}
-	known := map[string]bool{}
-	for _, p := range paxos.Protocols() {
-		known[p] = true
-	}
-	for _, p := range spec.Protocols {
-		if !known[p] {
-			return nil, fmt.Errorf("%w: --protocols: unknown protocol %q (registered: %v)", ErrSpec, p, paxos.Protocols())
-		}
 	}
 	type job struct {
 		proto    string
@@ -191,7 +186,7 @@ func runOne(ctx context.Context, s *Spec, proto string, conflict float64, seed u
 		Thrifty:        s.Thrifty,
 		InitialLeader:  paxos.NodeID(s.Leader),
 	}
-	if QuorumProtocols[proto] && (s.Q1 > 0 || s.Q2 > 0) {
+	if takesQuorums(proto) && (s.Q1 > 0 || s.Q2 > 0) {
 		q, err := quorum.NewCounting(s.Replicas, s.quorumQ1(), s.quorumQ2())
 		if err != nil {
 			return runRec{}, 0, fmt.Errorf("--q1/--q2: %w", err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"image/png"
 	"os"
 	"path/filepath"
 	"slices"
@@ -286,6 +287,12 @@ func TestWritePlotAndReadBack(t *testing.T) {
 			require.NoError(t, err)
 			assert.Greater(t, st.Size(), int64(1000), n+ext)
 		}
+		f, err := os.Open(filepath.Join(dir, n+".png"))
+		require.NoError(t, err)
+		cfg, err := png.DecodeConfig(f)
+		f.Close()
+		require.NoError(t, err)
+		assert.GreaterOrEqual(t, cfg.Width, 1200, "%s.png at print resolution", n)
 	}
 	svg, err := os.ReadFile(filepath.Join(dir, "throughput_vs_conflict.svg"))
 	require.NoError(t, err)

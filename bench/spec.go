@@ -7,6 +7,9 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/quorum"
 )
 
 // Modes a Spec can run in.
@@ -157,6 +160,16 @@ func DefaultSpec() Spec {
 	}
 }
 
+// CheckPercent refuses a percentage outside 0..100 (or NaN): the one check
+// behind every conflict and read percentage of the harness and the command
+// line.
+func CheckPercent(v float64) error {
+	if !(v >= 0 && v <= 100) {
+		return fmt.Errorf("%v is not a percentage in 0..100", v)
+	}
+	return nil
+}
+
 func specErr(flag, format string, args ...any) error {
 	return fmt.Errorf("%w: --%s: %s", ErrSpec, flag, fmt.Sprintf(format, args...))
 }
@@ -171,11 +184,22 @@ func (s *Spec) Validate() error {
 	if len(s.Protocols) == 0 {
 		return specErr("protocols", "no protocol given")
 	}
+	for _, p := range s.Protocols {
+		if _, err := paxos.LookupProtocol(p); err != nil {
+			return specErr("protocols", "%v", err)
+		}
+	}
 	if s.Cluster != "" && s.Mode != ModeLive {
 		return specErr("cluster", "an existing cluster can only be measured with --mode live")
 	}
-	if s.Replicas < 1 || s.Replicas > 64 {
-		return specErr("replicas", "%d replicas, want 1..64", s.Replicas)
+	if s.Replicas < 1 || s.Replicas > quorum.MaxReplicas {
+		return specErr("replicas", "%d replicas, want 1..%d", s.Replicas, quorum.MaxReplicas)
+	}
+	for _, p := range s.Protocols {
+		info, _ := paxos.LookupProtocol(p)
+		if err := info.Fits(s.Replicas); err != nil {
+			return specErr("replicas", "%v", err)
+		}
 	}
 	if s.RTT != nil {
 		if len(s.RTT) < s.Replicas {
@@ -199,8 +223,8 @@ func (s *Spec) Validate() error {
 		return specErr("conflict", "no conflict percentage given")
 	}
 	for _, c := range s.Conflicts {
-		if !(c >= 0 && c <= 100) {
-			return specErr("conflict", "%v outside 0..100", c)
+		if err := CheckPercent(c); err != nil {
+			return specErr("conflict", "%v", err)
 		}
 	}
 	switch s.Keys.Kind {
@@ -212,8 +236,8 @@ func (s *Spec) Validate() error {
 	default:
 		return specErr("keys", "unknown key mode %q, want conflict or zipf:THETA", s.Keys.Kind)
 	}
-	if !(s.ReadPct >= 0 && s.ReadPct <= 100) {
-		return specErr("reads", "%v outside 0..100 (percent)", s.ReadPct)
+	if err := CheckPercent(s.ReadPct); err != nil {
+		return specErr("reads", "%v", err)
 	}
 	if s.Payload < 0 {
 		return specErr("payload", "%d bytes is negative", s.Payload)

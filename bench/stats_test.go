@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/paxos-lab/paxos/internal/longtest"
 )
 
 func TestDescribe(t *testing.T) {
@@ -74,7 +76,7 @@ func TestBootstrapQuantileMatchesTheory(t *testing.T) {
 // 95% of the time.
 func TestBootstrapCoverage(t *testing.T) {
 	trials := 400
-	if testing.Short() {
+	if !longtest.Enabled() {
 		trials = 150
 	}
 	rng := rand.New(rand.NewPCG(9, 10))

@@ -46,8 +46,8 @@ func NewConflict(pct, readPct float64, payload int, prefix string) (*Conflict, e
 	if err := checkCommon(readPct, payload); err != nil {
 		return nil, err
 	}
-	if !(pct >= 0 && pct <= 100) {
-		return nil, fmt.Errorf("bench: conflict percentage %v outside 0..100", pct)
+	if err := CheckPercent(pct); err != nil {
+		return nil, fmt.Errorf("bench: conflict: %w", err)
 	}
 	return &Conflict{Pct: pct, ReadPct: readPct, Payload: payload, Prefix: prefix}, nil
 }
@@ -94,8 +94,8 @@ func (w *Zipf) Next(rng *rand.Rand) paxos.Command {
 }
 
 func checkCommon(readPct float64, payload int) error {
-	if !(readPct >= 0 && readPct <= 100) {
-		return fmt.Errorf("bench: read percentage %v outside 0..100", readPct)
+	if err := CheckPercent(readPct); err != nil {
+		return fmt.Errorf("bench: reads: %w", err)
 	}
 	if payload < 0 {
 		return fmt.Errorf("bench: payload %d bytes is negative", payload)

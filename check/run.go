@@ -19,6 +19,9 @@ type Options struct {
 	New      paxos.Constructor
 	// Replicas is the cluster size.
 	Replicas int
+	// Codec passes every message, record and snapshot through the codec
+	// (sim.Config.Codec); a value that does not round-trip is a failure.
+	Codec bool
 	// Seed decides the network, the faults and the workload.
 	Seed uint64
 	// Ops is the total number of client operations (default 200).
@@ -183,6 +186,7 @@ func run(opts Options) (Result, *sim.Sim, error) {
 		Tick:   5 * time.Millisecond,
 		Seed:   rng.Uint64(),
 		Record: true,
+		Codec:  opts.Codec,
 	})
 	if err != nil {
 		return Result{}, nil, err
@@ -220,6 +224,9 @@ func run(opts Options) (Result, *sim.Sim, error) {
 		}
 	}
 	res.Failures = append(res.Failures, Verify(res.History, learnedFromSim(s), appliedFromSim(s), opts.LinTimeout)...)
+	for _, e := range s.CodecErrors() {
+		res.Failures = append(res.Failures, "codec round trip: "+e)
+	}
 	// Liveness: every fault heals at the end of the window (crashed
 	// replicas restart), so every client must get through its operations.
 	if res.Completed < opts.Ops {

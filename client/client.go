@@ -67,6 +67,9 @@ type Result struct {
 	Duplicate bool
 	// LocalRead is set when the replica answered a Get under a lease.
 	LocalRead bool
+	// Missing is set when a Get found no value under its key (see
+	// paxos.Execution.Missing).
+	Missing bool
 	// Attempts is how many replicas were tried.
 	Attempts int
 	// Err is the command's own error (the state machine's, or why the
@@ -210,7 +213,7 @@ func (c *Client) Exec(ctx context.Context, req Request) (Result, error) {
 			continue
 		}
 		c.pref.Store(int64(i))
-		res := Result{Output: rep.Output, Replica: paxos.NodeID(rep.Replica), Duplicate: rep.Duplicate, LocalRead: rep.LocalRead, Attempts: attempt + 1, Err: rep.CmdErr}
+		res := Result{Output: rep.Output, Replica: paxos.NodeID(rep.Replica), Duplicate: rep.Duplicate, LocalRead: rep.LocalRead, Missing: rep.Missing, Attempts: attempt + 1, Err: rep.CmdErr}
 		if rep.CmdErr != "" {
 			return res, fmt.Errorf("%w: replica %d: %s", ErrCommand, rep.Replica, rep.CmdErr)
 		}

@@ -275,7 +275,7 @@ func (s *Server) serveConn(c net.Conn) {
 		if err != nil {
 			rep.Err = err.Error()
 		} else {
-			rep.Output, rep.Duplicate, rep.LocalRead, rep.CmdErr = ex.Output, ex.Duplicate, ex.LocalRead, ex.Err
+			rep.Output, rep.Duplicate, rep.LocalRead, rep.Missing, rep.CmdErr = ex.Output, ex.Duplicate, ex.LocalRead, ex.Missing, ex.Err
 		}
 		send(rep)
 	}

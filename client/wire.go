@@ -46,6 +46,8 @@ type Reply struct {
 	// why every replica refuses it (paxos.Execution.Err). The command is
 	// settled: retrying it returns the same error.
 	CmdErr string `msgpack:"x,omitempty"`
+	// Missing: a Get found no value under its key.
+	Missing bool `msgpack:"m,omitempty"`
 }
 
 // MaxFrame is the largest client-protocol frame (4 MiB).
@@ -77,7 +79,7 @@ func (r *Request) DecodeMsgpack(d *msgpack.Decoder) error {
 // EncodeMsgpack implements msgpack.CustomEncoder, writing the bytes
 // reflection writes for Reply's tags.
 func (r Reply) EncodeMsgpack(e *msgpack.Encoder) error {
-	_ = paxos.EncodeMapHeader(e, 8, r.Err == "", !r.Duplicate, !r.LocalRead, r.CmdErr == "")
+	_ = paxos.EncodeMapHeader(e, 9, r.Err == "", !r.Duplicate, !r.LocalRead, r.CmdErr == "", !r.Missing)
 	_ = e.EncodeString("c")
 	_ = e.EncodeUint64(r.Client)
 	_ = e.EncodeString("s")
@@ -101,6 +103,10 @@ func (r Reply) EncodeMsgpack(e *msgpack.Encoder) error {
 	if r.CmdErr != "" {
 		_ = e.EncodeString("x")
 		err = e.EncodeString(r.CmdErr)
+	}
+	if r.Missing {
+		_ = e.EncodeString("m")
+		err = e.EncodeBool(true)
 	}
 	return err
 }
@@ -126,6 +132,8 @@ func (r *Reply) DecodeMsgpack(d *msgpack.Decoder) error {
 			r.Replica, err = d.DecodeInt32()
 		case "x":
 			r.CmdErr, err = d.DecodeString()
+		case "m":
+			r.Missing, err = d.DecodeBool()
 		default:
 			return false, nil
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/check"
 	"github.com/paxos-lab/paxos/epaxos"
+	"github.com/paxos-lab/paxos/internal/longtest"
 )
 
 // Randomized checking in the simulator: linearizability, agreement on every
@@ -20,7 +21,7 @@ func TestCheckRandomized(t *testing.T) {
 	faults, err := check.ParseFaults("all")
 	require.NoError(t, err)
 	seeds := 12
-	if testing.Short() {
+	if !longtest.Enabled() {
 		seeds = 3
 	}
 	for _, n := range []int{3, 5} {
@@ -78,7 +79,7 @@ func TestCheckRecoveryWithTryPreAccept(t *testing.T) {
 		return r, err
 	}
 	seeds := 30
-	if testing.Short() {
+	if !longtest.Enabled() {
 		seeds = 10
 	}
 	for seed := uint64(1); seed <= uint64(seeds); seed++ {

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/longtest"
 )
 
 // crashStopRun drives n replicas through a random schedule: every replica
@@ -104,17 +105,20 @@ func crashStopRun(t *testing.T, n int, seed uint64) (stuck []paxos.Instance, try
 // cycles among the stopped leaders' instances).
 func TestRecoveryLiveAfterCrashStop(t *testing.T) {
 	seeds := 500
-	if testing.Short() {
+	if !longtest.Enabled() {
 		seeds = 60
 	}
 	for _, n := range []int{3, 5, 7} {
-		var tpa, deferred uint64
-		for seed := uint64(1); seed <= uint64(seeds); seed++ {
-			stuck, k, d := crashStopRun(t, n, seed)
-			tpa += k
-			deferred += d
-			require.Empty(t, stuck, "n=%d seed=%d: instances never decided after %d replicas stopped", n, seed, (n-1)/2)
-		}
-		t.Logf("n=%d: %d seeds, %d TryPreAccept rounds, %d deferred", n, seeds, tpa, deferred)
+		t.Run(fmt.Sprintf("n=%d", n), func(t *testing.T) {
+			t.Parallel()
+			var tpa, deferred uint64
+			for seed := uint64(1); seed <= uint64(seeds); seed++ {
+				stuck, k, d := crashStopRun(t, n, seed)
+				tpa += k
+				deferred += d
+				require.Empty(t, stuck, "n=%d seed=%d: instances never decided after %d replicas stopped", n, seed, (n-1)/2)
+			}
+			t.Logf("n=%d: %d seeds, %d TryPreAccept rounds, %d deferred", n, seeds, tpa, deferred)
+		})
 	}
 }

@@ -221,7 +221,7 @@ type SnapshotRecord struct {
 }
 
 func init() {
-	paxos.RegisterProtocol("epaxos", New)
+	paxos.RegisterProtocolInfo("epaxos", paxos.ProtocolInfo{New: New, OddN: true, Rank: 4})
 	paxos.Register("epaxos.PreAccept", PreAccept{})
 	paxos.Register("epaxos.PreAcceptReply", PreAcceptReply{})
 	paxos.Register("epaxos.Accept", Accept{})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/epaxos"
+	"github.com/paxos-lab/paxos/internal/longtest"
 	"github.com/paxos-lab/paxos/sim"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -111,9 +112,8 @@ func (c decisionCounter) Ready() paxos.Ready {
 // evidence of loss, keeps at most Config.Window instances in flight, and
 // timeouts stretch with the observed commit latency.
 func TestOverloadDegradesGracefully(t *testing.T) {
-	if testing.Short() {
-		t.Skip("simulates ~80k operations")
-	}
+	longtest.Skip(t, "simulates ~80k operations")
+	t.Parallel()
 	sat := lanThroughput(t, 1, 0, false)
 	require.Greater(t, sat.opsPerSec, 40000.0, "closed-loop saturation of the 7 µs LAN setup")
 	got := lanThroughput(t, 1, 2*sat.opsPerSec/5, false)
@@ -130,9 +130,8 @@ func TestOverloadDegradesGracefully(t *testing.T) {
 // the offered 100k ops/s. Before the fix every proposal was led at once
 // (the simulator calls Ready after each), so Batch had no effect.
 func TestBatchingUnderLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("simulates ~70k operations")
-	}
+	longtest.Skip(t, "simulates ~70k operations")
+	t.Parallel()
 	got := lanThroughput(t, 64, 20000, false)
 	perInstance := float64(got.ops) / float64(got.instances)
 	t.Logf("batch 64 at 100k ops/s offered: %.0f ops/s, %.1f commands per instance, stats %+v", got.opsPerSec, perInstance, got.stats)
@@ -143,9 +142,8 @@ func TestBatchingUnderLoad(t *testing.T) {
 // TestThriftyOverload: under 2x overload a Thrifty leader does not widen
 // its rounds to the replicas it left out (they are only slow, not silent).
 func TestThriftyOverload(t *testing.T) {
-	if testing.Short() {
-		t.Skip("simulates ~50k operations")
-	}
+	longtest.Skip(t, "simulates ~50k operations")
+	t.Parallel()
 	got := lanThroughput(t, 1, 20000, true)
 	t.Logf("thrifty at 100k ops/s offered: %.0f ops/s, stats %+v, messages %v", got.opsPerSec, got.stats, got.sent)
 	assert.Greater(t, got.opsPerSec, 40000.0, "delivered throughput under overload")

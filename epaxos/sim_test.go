@@ -14,6 +14,7 @@ import (
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/epaxos"
+	"github.com/paxos-lab/paxos/internal/longtest"
 	"github.com/paxos-lab/paxos/rtt"
 	"github.com/paxos-lab/paxos/sim"
 )
@@ -170,7 +171,7 @@ func TestBoundedExecution(t *testing.T) {
 	s, err := sim.New(sim.Config{New: epaxos.New, N: 5, RTT: m.MS, Seed: 3})
 	require.NoError(t, err)
 	dur := 20 * time.Second
-	if testing.Short() {
+	if !longtest.Enabled() {
 		dur = 12 * time.Second
 	}
 	for i := 0; i < 5; i++ {
@@ -214,7 +215,7 @@ func TestBoundedExecution(t *testing.T) {
 // long run. The 1,000,000-command run is BenchmarkLiveInstances.
 func TestLiveInstancesBounded(t *testing.T) {
 	ops := 20000
-	if testing.Short() {
+	if !longtest.Enabled() {
 		ops = 5000
 	}
 	peak := longRun(t, ops, 0.02)

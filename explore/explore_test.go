@@ -11,6 +11,7 @@ import (
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/explore"
+	"github.com/paxos-lab/paxos/internal/longtest"
 	_ "github.com/paxos-lab/paxos/protocols"
 )
 
@@ -71,7 +72,7 @@ func (r *forgetful) Step(m paxos.Message) error {
 	case Claim:
 		if !r.voted {
 			r.voted = true
-			r.out.Messages = append(r.out.Messages, paxos.Message{From: r.id, To: m.From, Body: Vote{b.Cmd}})
+			r.out.Messages = append(r.out.Messages, paxos.Message{From: r.id, To: m.From, Body: Vote(b)})
 		}
 	case Vote:
 		if r.mine != nil && b.Cmd.Equal(*r.mine) {
@@ -145,7 +146,7 @@ func TestCorrectProtocolsPass(t *testing.T) {
 					if mode == explore.Steps {
 						cfg.Depth = 150
 					}
-					if testing.Short() {
+					if !longtest.Enabled() {
 						cfg.Walks = 60
 					}
 					res, err := explore.Explore(context.Background(), cfg)

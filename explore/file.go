@@ -1,11 +1,13 @@
 package explore
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/jsonpos"
 )
 
 // File is a schedule saved for replay: the settings it needs and the
@@ -84,10 +86,14 @@ func WriteFile(w io.Writer, f File) error {
 // ReadFile reads a File written by WriteFile.
 func ReadFile(r io.Reader) (File, error) {
 	var f File
-	dec := json.NewDecoder(r)
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return File{}, fmt.Errorf("explore: read schedule file: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return File{}, fmt.Errorf("explore: read schedule file: %w", err)
+		return File{}, fmt.Errorf("explore: read schedule file: %w", jsonpos.Error(data, err))
 	}
 	if f.Replicas < 1 || f.Commands < 1 || f.TickStep < 1 || (f.Protocol == "") == (f.Mutant == "") {
 		return File{}, fmt.Errorf("explore: schedule file needs replicas, commands and tick_step of at least 1, and exactly one of protocol and mutant")

@@ -185,5 +185,5 @@ func init() {
 	} {
 		paxos.Register("fastpaxos."+name, v)
 	}
-	paxos.RegisterProtocol("fastpaxos", New)
+	paxos.RegisterProtocolInfo("fastpaxos", paxos.ProtocolInfo{New: New, Leader: true, Rank: 6})
 }

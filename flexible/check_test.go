@@ -6,6 +6,7 @@ import (
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/check"
 	_ "github.com/paxos-lab/paxos/flexible"
+	"github.com/paxos-lab/paxos/internal/longtest"
 	"github.com/paxos-lab/paxos/quorum"
 	"github.com/stretchr/testify/require"
 )
@@ -20,7 +21,7 @@ func grid(rows, cols int) func(n int) (quorum.System, error) {
 
 func TestCheckFlexible(t *testing.T) {
 	seeds := 20
-	if testing.Short() {
+	if !longtest.Enabled() {
 		seeds = 4
 	}
 	cases := []struct {
@@ -36,6 +37,7 @@ func TestCheckFlexible(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			for seed := 1; seed <= seeds; seed++ {
 				for _, il := range []paxos.NodeID{0, -1} {
 					res, err := check.Run(check.Options{Protocol: "flexible", Replicas: c.n, Seed: uint64(seed), Faults: check.AllFaults,

@@ -48,7 +48,9 @@ import (
 	"github.com/paxos-lab/paxos/quorum"
 )
 
-func init() { paxos.RegisterProtocol("flexible", New) }
+func init() {
+	paxos.RegisterProtocolInfo("flexible", paxos.ProtocolInfo{New: New, Quorums: true, Leader: true, Rank: 3})
+}
 
 // New builds a Flexible Paxos replica over cfg.Quorums (majority when nil).
 // It refuses a quorum system in which a phase-1 quorum and a phase-2 quorum

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/longtest"
 	"github.com/paxos-lab/paxos/sim"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -69,9 +70,7 @@ func sweepRun(t *testing.T, n, q2 int, jitter time.Duration, seed uint64) (float
 // replies, a 30 ms cycle that nothing perturbs. Other seeds, or 10 µs of
 // link jitter, give ~450 ops/s; so the throughput check uses jitter.
 func TestThriftyQ2SweepN9(t *testing.T) {
-	if testing.Short() {
-		t.Skip("simulates 2 s of the 9-replica fpaxos setup for three Q2")
-	}
+	longtest.Skip(t, "simulates 2 s of the 9-replica fpaxos setup for three Q2")
 	const n = 9
 	tput := map[int]float64{}
 	for _, q2 := range []int{3, 4, 5} {

@@ -102,7 +102,8 @@ func (e *Executor) Read(cmd paxos.Command) paxos.Execution {
 	if e.app != nil {
 		return e.app.Read(cmd)
 	}
-	return paxos.Execution{Command: cmd, Output: e.store.Read(cmd.Key), LocalRead: true}
+	out, missing := e.store.Lookup(cmd.Key)
+	return paxos.Execution{Command: cmd, Output: out, LocalRead: true, Missing: missing}
 }
 
 // Snapshot returns a copy of the executor's state.

@@ -78,7 +78,7 @@ func (s *Store) Apply(cmd paxos.Command) paxos.Execution {
 	if cmd.Client == 0 {
 		// Internal commands are not deduplicated (see Apply's doc).
 		if cmd.Op == paxos.OpGet {
-			ex.Output = s.data[cmd.Key]
+			ex.Output, ex.Missing = s.Lookup(cmd.Key)
 		} else {
 			s.data[cmd.Key] = cmd.Value
 		}
@@ -91,7 +91,7 @@ func (s *Store) Apply(cmd paxos.Command) paxos.Execution {
 	}
 	switch cmd.Op {
 	case paxos.OpGet:
-		ex.Output = s.data[cmd.Key]
+		ex.Output, ex.Missing = s.Lookup(cmd.Key)
 	case paxos.OpPut:
 		s.data[cmd.Key] = cmd.Value
 	}
@@ -103,6 +103,12 @@ func (s *Store) Apply(cmd paxos.Command) paxos.Execution {
 // Read answers a Get from current state without recording it: for reads
 // served locally under a lease, which change nothing.
 func (s *Store) Read(key string) string { return s.data[key] }
+
+// Lookup is Read that also says whether the key holds no value.
+func (s *Store) Lookup(key string) (value string, missing bool) {
+	v, ok := s.data[key]
+	return v, !ok
+}
 
 func (s *Store) record(id paxos.CommandID, out string) {
 	se := s.sessions[id.Client]

@@ -1,10 +1,12 @@
 package multi_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/check"
+	"github.com/paxos-lab/paxos/internal/longtest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -25,12 +27,15 @@ func runChecks(t *testing.T, opts check.Options, seeds int) {
 
 func TestCheckMulti(t *testing.T) {
 	seeds := 20
-	if testing.Short() {
+	if !longtest.Enabled() {
 		seeds = 5
 	}
 	for _, n := range []int{3, 5} {
-		for _, il := range []paxos.NodeID{0, -1} {
-			runChecks(t, check.Options{Protocol: "multi", Replicas: n, Faults: check.AllFaults, Replica: paxos.Config{InitialLeader: il}}, seeds)
-		}
+		t.Run(fmt.Sprintf("n=%d", n), func(t *testing.T) {
+			t.Parallel()
+			for _, il := range []paxos.NodeID{0, -1} {
+				runChecks(t, check.Options{Protocol: "multi", Replicas: n, Faults: check.AllFaults, Replica: paxos.Config{InitialLeader: il}}, seeds)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/longtest"
 	"github.com/paxos-lab/paxos/sim"
 	"github.com/stretchr/testify/require"
 )
@@ -54,7 +55,7 @@ func runMillion(t testing.TB, total, batch, snapEvery int) (maxRetained int, slo
 // with snapshots every 100 slots and checks the retained log stays bounded.
 func TestCompactionBoundsLog(t *testing.T) {
 	total := 1_000_000
-	if testing.Short() {
+	if !longtest.Enabled() {
 		total = 50_000
 	}
 	retained, slots := runMillion(t, total, 100, 100)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/check"
+	"github.com/paxos-lab/paxos/internal/longtest"
 	"github.com/paxos-lab/paxos/sim"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -70,7 +71,7 @@ func TestLeaseReads(t *testing.T) {
 
 func TestCheckLeases(t *testing.T) {
 	seeds := 15
-	if testing.Short() {
+	if !longtest.Enabled() {
 		seeds = 4
 	}
 	for _, n := range []int{3, 5} {

@@ -128,7 +128,7 @@ type SnapshotRecord struct {
 }
 
 func init() {
-	paxos.RegisterProtocol("multi", New)
+	paxos.RegisterProtocolInfo("multi", paxos.ProtocolInfo{New: New, Leader: true, Rank: 2})
 	for name, v := range map[string]any{
 		"multi.Prepare":         Prepare{},
 		"multi.Promise":         Promise{},

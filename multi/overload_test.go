@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/longtest"
 	"github.com/paxos-lab/paxos/multi"
 	"github.com/paxos-lab/paxos/sim"
 	"github.com/stretchr/testify/assert"
@@ -56,9 +57,7 @@ func lanThroughput(t *testing.T, batch int, rate float64) (float64, map[string]i
 // commands queued in front of the Accepted replies: 9.6k ops/s delivered
 // against 28k at saturation. Now throughput stays near saturation.
 func TestOverloadDegradesGracefully(t *testing.T) {
-	if testing.Short() {
-		t.Skip("simulates ~60k operations")
-	}
+	longtest.Skip(t, "simulates ~60k operations")
 	sat, _ := lanThroughput(t, 1, 0)
 	require.Greater(t, sat, 20000.0, "closed-loop saturation of the 7 µs LAN setup")
 	got, sent := lanThroughput(t, 1, 2*sat)

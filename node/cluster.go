@@ -10,6 +10,7 @@ import (
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/client"
+	"github.com/paxos-lab/paxos/internal/jsonpos"
 	"github.com/paxos-lab/paxos/quorum"
 	"github.com/paxos-lab/paxos/rtt"
 	"github.com/paxos-lab/paxos/transport"
@@ -222,7 +223,7 @@ func ParseCluster(data []byte) (*Cluster, error) {
 	dec.DisallowUnknownFields()
 	var c Cluster
 	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("cluster file: %w", err)
+		return nil, fmt.Errorf("cluster file: %w", jsonpos.Error(data, err))
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err

@@ -72,8 +72,17 @@ func (f *fake) Step(m paxos.Message) error {
 	}
 	return nil
 }
+
+// dropped receives the Seq of every "drop" command a fake replica was
+// handed: the sign that its caller is pending.
+var dropped = make(chan uint64, 16)
+
 func (f *fake) Propose(c paxos.Command) {
 	if c.Key == "drop" {
+		select {
+		case dropped <- c.Seq:
+		default:
+		}
 		return
 	}
 	if _, ok := f.done[c.ID()]; ok {
@@ -151,7 +160,14 @@ func TestNodeDriverOrderAndDuplicates(t *testing.T) {
 		_, err := n.Submit(ctx, paxos.Command{Client: 7, Seq: 3, Key: "drop"})
 		errc <- err
 	}()
-	time.Sleep(20 * time.Millisecond)
+	// Stop only once the replica holds the command, so the caller is pending.
+	for seq := uint64(0); seq != 3; {
+		select {
+		case seq = <-dropped:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the command never reached the replica")
+		}
+	}
 	require.NoError(t, n.Stop(ctx))
 	assert.ErrorIs(t, <-errc, node.ErrStopped)
 	_, err = n.Submit(ctx, paxos.Command{Client: 7, Seq: 4})

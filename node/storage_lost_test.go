@@ -20,6 +20,7 @@ import (
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/client"
+	"github.com/paxos-lab/paxos/internal/longtest"
 	"github.com/paxos-lab/paxos/node"
 	"github.com/paxos-lab/paxos/storage"
 	"github.com/paxos-lab/paxos/transport"
@@ -68,7 +69,7 @@ func frameEnds(data []byte) []int {
 // replica as a rebuilding member with the old state kept aside.
 func TestServeRefusesLostStorage(t *testing.T) {
 	protocols := paxos.Protocols()
-	if testing.Short() {
+	if !longtest.Enabled() {
 		protocols = []string{"multi", "epaxos"}
 	}
 	for _, protocol := range protocols {
@@ -296,7 +297,7 @@ func replaceDir(t *testing.T, dir, src string) {
 // refused at once on the next start, and Rebuild brings it back.
 func TestPeersRefuseStorageThatWentBack(t *testing.T) {
 	protocols := paxos.Protocols()
-	if testing.Short() {
+	if !longtest.Enabled() {
 		protocols = []string{"multi"}
 	}
 	for _, protocol := range protocols {

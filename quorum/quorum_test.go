@@ -26,8 +26,8 @@ func TestSet(t *testing.T) {
 	assert.Equal(t, 64, Full(100).Len())
 }
 
-// TestSizesTable is the table of sizes for N = 3..17 that REFERENCE.md asks
-// for: majority, EPaxos fast and slow, EPaxos refusing even N.
+// TestSizesTable is the table of sizes for N = 3..17: majority, EPaxos
+// fast and slow, EPaxos refusing even N.
 func TestSizesTable(t *testing.T) {
 	tests := []struct {
 		n, majority, fast, slow int // fast = slow = 0: EPaxos refuses n

@@ -60,7 +60,7 @@ type SnapshotRecord struct {
 }
 
 func init() {
-	paxos.RegisterProtocol("raft", New)
+	paxos.RegisterProtocolInfo("raft", paxos.ProtocolInfo{New: New, Leader: true, Rank: 5})
 	for name, v := range map[string]any{
 		"raft.Msg":             Msg{},
 		"raft.Batch":           Batch{},

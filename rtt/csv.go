@@ -11,8 +11,7 @@ import (
 	"strings"
 )
 
-// ParseCSV reads a matrix in the format of shared/REFERENCE.md, as
-// spreadsheets write it:
+// ParseCSV reads a matrix as spreadsheets write it:
 //
 //	site,CA,VA,EU
 //	CA,0,85,156

@@ -14,8 +14,8 @@ const LANms = 0.2
 // LANSites is the number of sites of the plain "lan" preset; "lan:N" gives N.
 const LANSites = 5
 
-// The presets, round trips in milliseconds, as collected in
-// shared/REFERENCE.md. Each entry cites where its numbers come from.
+// The presets, round trips in milliseconds. Each entry cites the paper
+// its numbers come from and says which cells are inferred.
 var presets = map[string]Matrix{
 	// EC2, 2013: Moraru, Andersen, Kaminsky, "There Is More Consensus in
 	// Egalitarian Parliaments", SOSP 2013, Fig. 4. Printed there: CA–VA 85,

@@ -32,8 +32,9 @@ func TestPresetsWellFormed(t *testing.T) {
 	assert.Equal(t, []string{"aws2020", "epaxos2013", "epaxos2013-3", "gcp2020", "lan", "tempo2021"}, PresetNames())
 }
 
-// TestPresetValues spot-checks cells against shared/REFERENCE.md, by site
-// name so that a transposed or reordered table is caught.
+// TestPresetValues spot-checks cells against the papers cited in
+// presets.go, by site name so that a transposed or reordered table is
+// caught.
 func TestPresetValues(t *testing.T) {
 	for _, tt := range []struct {
 		preset, a, b string

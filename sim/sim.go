@@ -85,6 +85,14 @@ type Config struct {
 	// Record keeps every execution and decision for Executions and
 	// Decisions (checkers need them; benchmarks usually do not).
 	Record bool
+	// Codec passes every message a replica sends, every record it persists
+	// and its snapshots through the codec (paxos.EncodeMessage and
+	// paxos.Encode, then back) as the live runtime's transport and storage
+	// do, so nothing a replica keeps is shared with what it sent or
+	// persisted, and a value the codec cannot carry is caught. What fails
+	// to round-trip is dropped and reported by CodecErrors. Off by
+	// default: it costs time.
+	Codec bool
 	// Trace, if set, receives one line per event, for debugging and for
 	// byte-for-byte determinism tests. Each line starts with the virtual
 	// time in nanoseconds and a kind: deliver, serve, propose, tick,
@@ -140,6 +148,7 @@ type Sim struct {
 
 	events   uint64
 	stepErrs uint64
+	codecErr []string // the first few codec failures (Config.Codec)
 	dropped  uint64
 	traceErr error
 	sent     []map[reflect.Type]uint64 // per replica: messages sent, by body type
@@ -312,6 +321,60 @@ func (s *Sim) Events() uint64 { return s.events }
 
 // StepErrors returns how many messages replicas refused with an error.
 func (s *Sim) StepErrors() uint64 { return s.stepErrs }
+
+// CodecErrors returns the first failures to round-trip a message, record
+// or snapshot through the codec (Config.Codec), at most maxCodecErrors.
+func (s *Sim) CodecErrors() []string { return append([]string(nil), s.codecErr...) }
+
+const maxCodecErrors = 10
+
+func (s *Sim) codecFail(what string, err error) {
+	if len(s.codecErr) < maxCodecErrors {
+		s.codecErr = append(s.codecErr, fmt.Sprintf("%s: %v", what, err))
+	}
+}
+
+// roundTrip passes rd's messages, records and snapshot through the codec.
+// What fails is dropped and reported by CodecErrors.
+func (s *Sim) roundTrip(id int32, rd *paxos.Ready) {
+	if rd.Snapshot != nil {
+		b, err := paxos.Encode(rd.Snapshot)
+		if err == nil {
+			rd.Snapshot, err = paxos.Decode(b)
+		}
+		if err != nil {
+			s.codecFail(fmt.Sprintf("replica %d snapshot %T", id, rd.Snapshot), err)
+		}
+	}
+	recs := rd.Persist[:0:0]
+	for _, r := range rd.Persist {
+		b, err := paxos.Encode(r)
+		var back any
+		if err == nil {
+			back, err = paxos.Decode(b)
+		}
+		if err != nil {
+			s.codecFail(fmt.Sprintf("replica %d record %T", id, r), err)
+			continue
+		}
+		recs = append(recs, back)
+	}
+	rd.Persist = recs
+	msgs := rd.Messages[:0:0]
+	for _, m := range rd.Messages {
+		b, err := paxos.EncodeMessage(m)
+		var back paxos.Message
+		if err == nil {
+			back, err = paxos.DecodeMessage(b)
+		}
+		if err != nil {
+			s.codecFail(fmt.Sprintf("replica %d message %T to %d", id, m.Body, m.To), err)
+			continue
+		}
+		msgs = append(msgs, back)
+	}
+	rd.Messages = msgs
+}
 
 // Dropped returns how many messages, requests and replies were lost: to
 // faults, cut links, crashed replicas or invalid destinations.
@@ -673,6 +736,9 @@ func (s *Sim) propose(nd *node, cmd paxos.Command, op int32) {
 // drain carries out a replica's Ready: persist, send, record, answer.
 func (s *Sim) drain(nd *node) {
 	rd := nd.rep.Ready()
+	if s.cfg.Codec {
+		s.roundTrip(nd.id, &rd)
+	}
 	if rd.Snapshot != nil {
 		nd.snap = rd.Snapshot
 		clear(nd.records)

@@ -439,8 +439,9 @@ func TestIdentityAndMoveAside(t *testing.T) {
 	assert.True(t, has)
 	require.NoError(t, w.Close())
 
-	lock, err = storage.LockDir(dir)
-	require.NoError(t, err)
+	again, err := storage.LockDir(dir)
+	require.NoError(t, err, "Close released the WAL's hold on the lock")
+	defer again.Unlock()
 	aside, err := storage.MoveAside(dir, time.Now())
 	require.NoError(t, err)
 	assert.Contains(t, aside, ".damaged-")

@@ -16,6 +16,7 @@ import (
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/bench"
 	"github.com/paxos-lab/paxos/node"
+	"github.com/paxos-lab/paxos/quorum"
 	"github.com/paxos-lab/paxos/rtt"
 )
 
@@ -23,20 +24,12 @@ func init() {
 	register("bench", "benchmark protocols in the simulator: per-site latency table, CSVs and plots", runBench)
 }
 
-// defaultProtocols is the order of the default comparison.
-var defaultProtocols = []string{"basic", "multi", "flexible", "epaxos", "raft"}
-
-// registeredDefaults returns the default protocols that are registered.
-func registeredDefaults() []string {
-	reg := map[string]bool{}
-	for _, p := range paxos.Protocols() {
-		reg[p] = true
-	}
+// defaultProtocols is the default comparison: every registered protocol,
+// in the order they register (paxos.ProtocolInfo.Rank).
+func defaultProtocols() []string {
 	var out []string
-	for _, p := range defaultProtocols {
-		if reg[p] {
-			out = append(out, p)
-		}
+	for _, p := range paxos.ProtocolInfos() {
+		out = append(out, p.Name)
 	}
 	return out
 }
@@ -65,8 +58,8 @@ type benchFlags struct {
 func benchFlagSet(name string, f *benchFlags, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&f.protocols, "protocols", strings.Join(defaultProtocols, ","), "comma-separated protocols to compare (registered: "+strings.Join(paxos.Protocols(), ",")+")")
-	fs.IntVar(&f.replicas, "replicas", 0, "number of replicas (default: every site of the --rtt matrix)")
+	fs.StringVar(&f.protocols, "protocols", strings.Join(defaultProtocols(), ","), "comma-separated protocols to compare (registered: "+strings.Join(paxos.Protocols(), ",")+")")
+	fs.IntVar(&f.replicas, "replicas", 0, "number of replicas, 1.."+strconv.Itoa(quorum.MaxReplicas)+" (default: every site of the --rtt matrix)")
 	fs.StringVar(&f.mode, "mode", bench.ModeSim, "sim (deterministic simulator, virtual time) or live (real replicas as `paxos serve` processes over loopback TCP with emulated WAN delay, file WALs, wall-clock time; CPU per command and peak memory measured)")
 	fs.StringVar(&f.rttName, "rtt", "epaxos2013", "RTT preset ("+strings.Join(rtt.PresetNames(), ", ")+") or CSV file")
 	fs.StringVar(&f.conflict, "conflict", "0,2,25,100", "comma-separated conflict percentages")
@@ -98,8 +91,37 @@ func benchFlagSet(name string, f *benchFlags, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// specFromFlags validates the flags and builds the spec.
-func specFromFlags(f *benchFlags, set map[string]bool) (bench.Spec, error) {
+// specFromFlags builds the spec from the flags; Spec.Validate checks it, so
+// only what cannot be expressed in a Spec is checked here. Default
+// protocols that cannot run at the chosen size are left out and returned
+// in skipped, with the reason.
+func specFromFlags(f *benchFlags, set map[string]bool) (s bench.Spec, skipped []string, err error) {
+	s, err = specFromFlagsInner(f, set)
+	if err != nil {
+		return s, nil, err
+	}
+	if !set["protocols"] {
+		var keep []string
+		for _, p := range s.Protocols {
+			info, err := paxos.LookupProtocol(p)
+			if err == nil {
+				err = info.Fits(s.Replicas)
+			}
+			if err != nil {
+				skipped = append(skipped, strings.TrimPrefix(err.Error(), paxos.ErrConfig.Error()+": "))
+				continue
+			}
+			keep = append(keep, p)
+		}
+		s.Protocols = keep
+	}
+	if err := s.Validate(); err != nil {
+		return s, skipped, badFlagError{err}
+	}
+	return s, skipped, nil
+}
+
+func specFromFlagsInner(f *benchFlags, set map[string]bool) (bench.Spec, error) {
 	s := bench.DefaultSpec()
 	if f.cluster != "" {
 		cl, err := node.LoadCluster(f.cluster)
@@ -133,22 +155,13 @@ func specFromFlags(f *benchFlags, set map[string]bool) (bench.Spec, error) {
 		}
 	}
 	if !set["protocols"] {
-		s.Protocols = registeredDefaults()
-	}
-	known := map[string]bool{}
-	for _, p := range paxos.Protocols() {
-		known[p] = true
+		s.Protocols = defaultProtocols()
 	}
 	if len(s.Protocols) == 0 {
 		return s, flagErr("protocols", "no protocol given (registered: %s)", strings.Join(paxos.Protocols(), ","))
 	}
-	for _, p := range s.Protocols {
-		if !known[p] {
-			return s, flagErr("protocols", "unknown protocol %q (registered: %s)", p, strings.Join(paxos.Protocols(), ","))
-		}
-	}
-	if f.replicas < 0 || f.replicas > 64 {
-		return s, flagErr("replicas", "%d, want 1..64", f.replicas)
+	if (set["replicas"] && f.replicas < 1) || f.replicas < 0 || f.replicas > quorum.MaxReplicas {
+		return s, flagErr("replicas", "%d, want 1..%d (or leave it out for every site of the --rtt matrix)", f.replicas, quorum.MaxReplicas)
 	}
 	name := f.rttName
 	if name == "lan" && f.replicas > 0 {
@@ -183,13 +196,10 @@ func specFromFlags(f *benchFlags, set map[string]bool) (bench.Spec, error) {
 	s.Conflicts = nil
 	for _, c := range strings.Split(f.conflict, ",") {
 		v, err := strconv.ParseFloat(strings.TrimSpace(c), 64)
-		if err != nil || !(v >= 0 && v <= 100) {
+		if err != nil {
 			return s, flagErr("conflict", "%q is not a percentage in 0..100", c)
 		}
 		s.Conflicts = append(s.Conflicts, v)
-	}
-	if f.clients < 1 {
-		return s, flagErr("clients", "%d, want at least 1", f.clients)
 	}
 	s.Clients = f.clients
 	if f.clientSites != "all" {
@@ -201,9 +211,6 @@ func specFromFlags(f *benchFlags, set map[string]bool) (bench.Spec, error) {
 			s.ClientSites = append(s.ClientSites, i)
 		}
 	}
-	if !(f.rate >= 0) {
-		return s, flagErr("rate", "%v ops/s is negative; use 0 for closed loop", f.rate)
-	}
 	s.Rate = f.rate
 	ks, err := bench.ParseKeySpec(f.keys)
 	if err != nil {
@@ -213,24 +220,9 @@ func specFromFlags(f *benchFlags, set map[string]bool) (bench.Spec, error) {
 	if ks.Kind == "zipf" && !set["conflict"] {
 		s.Conflicts = []float64{0}
 	}
-	if !(f.reads >= 0 && f.reads <= 100) {
-		return s, flagErr("reads", "%v is not a percentage in 0..100", f.reads)
-	}
 	s.ReadPct = f.reads
-	if f.payload < 0 {
-		return s, flagErr("payload", "%d bytes is negative", f.payload)
-	}
 	s.Payload = f.payload
-	if f.duration <= 0 {
-		return s, flagErr("duration", "%v, want a positive duration such as 10s", f.duration)
-	}
-	if f.warmup < 0 {
-		return s, flagErr("warmup", "%v is negative", f.warmup)
-	}
 	s.Duration, s.Warmup = f.duration, f.warmup
-	if f.runs < 1 {
-		return s, flagErr("runs", "%d, want at least 1", f.runs)
-	}
 	s.Runs = f.runs
 	if strings.TrimSpace(f.leader) == "-1" {
 		s.Leader = -1
@@ -241,16 +233,7 @@ func specFromFlags(f *benchFlags, set map[string]bool) (bench.Spec, error) {
 		}
 		s.Leader = l
 	}
-	if f.q1 < 0 || f.q1 > s.Replicas {
-		return s, flagErr("q1", "%d outside 1..%d", f.q1, s.Replicas)
-	}
-	if f.q2 < 0 || f.q2 > s.Replicas {
-		return s, flagErr("q2", "%d outside 1..%d", f.q2, s.Replicas)
-	}
 	s.Q1, s.Q2 = f.q1, f.q2
-	if f.batch < 1 {
-		return s, flagErr("batch", "%d, want at least 1", f.batch)
-	}
 	s.Batch, s.Thrifty = f.batch, f.thrifty
 	if !(f.cpuUS >= 0) {
 		return s, flagErr("cpu-us", "%v is negative", f.cpuUS)
@@ -274,9 +257,6 @@ func specFromFlags(f *benchFlags, set map[string]bool) (bench.Spec, error) {
 	}
 	if s.Mode == bench.ModeLive && (f.cpuUS != 0 || f.jitterMS != 0) {
 		return s, flagErr("cpu-us/--jitter-ms", "model the simulator's network; live mode measures the real machine (drop them)")
-	}
-	if err := s.Validate(); err != nil {
-		return s, badFlagError{err}
 	}
 	return s, nil
 }
@@ -337,10 +317,13 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	spec, err := specFromFlags(&f, set)
+	spec, skipped, err := specFromFlags(&f, set)
 	if err != nil {
 		fmt.Fprintf(stderr, "paxos bench: %v\n", err)
 		return exitUsage
+	}
+	for _, why := range skipped {
+		fmt.Fprintf(stderr, "paxos bench: skipping %s (name it in --protocols to make this an error)\n", why)
 	}
 	if f.parallel < 1 {
 		fmt.Fprintf(stderr, "paxos bench: --parallel: %d, want at least 1\n", f.parallel)

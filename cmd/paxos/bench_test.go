@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"flag"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,6 +43,9 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"--duration", "0s"}, "--duration"},
 		{[]string{"--cpu-us", "-1"}, "--cpu-us"},
 		{[]string{"--mode", "cloud"}, "--mode"},
+		{[]string{"--replicas", "0"}, "--replicas"},
+		{[]string{"--protocols", "epaxos", "--replicas", "4"}, "odd number of replicas"},
+		{[]string{"--reads", "101"}, "--reads"},
 	}
 	for _, c := range cases {
 		code, _, stderr := runCmd(append([]string{"bench", "--out", dir}, c.args...)...)
@@ -132,4 +137,20 @@ func TestPlotAndReproduceErrors(t *testing.T) {
 	assert.Contains(t, stderr, "epaxos-wan")
 	code, _, _ = runCmd("plot")
 	assert.Equal(t, exitUsage, code)
+}
+
+// Without --protocols, a protocol that cannot run at the chosen size is
+// left out with the reason; named, it is refused (TestBenchBadFlags).
+func TestBenchDefaultsSkipWhatCannotRun(t *testing.T) {
+	var f benchFlags
+	fs := benchFlagSet("bench", &f, io.Discard)
+	require.NoError(t, fs.Parse([]string{"--replicas", "4", "--rtt", "lan"}))
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	s, skipped, err := specFromFlags(&f, set)
+	require.NoError(t, err)
+	assert.NotContains(t, s.Protocols, "epaxos")
+	assert.Contains(t, s.Protocols, "multi")
+	require.Len(t, skipped, 1)
+	assert.Contains(t, skipped[0], "epaxos: needs an odd number of replicas, not 4")
 }

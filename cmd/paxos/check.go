@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/bench"
 	"github.com/paxos-lab/paxos/check"
 	"github.com/paxos-lab/paxos/quorum"
 )
@@ -38,6 +39,7 @@ type checkFlags struct {
 	lease      int
 	snapEvery  int
 	verbose    bool
+	codec      bool
 	mutant     string // a planted bug to check instead of a protocol (mutants.go)
 }
 
@@ -62,6 +64,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&f.lease, "lease", 0, "leader lease in ticks for local reads (0 = off; leader-based protocols)")
 	fs.IntVar(&f.snapEvery, "snapshot-every", 0, "snapshot and compact the log every K executed slots (0 = protocol default; protocols with compaction)")
 	fs.BoolVar(&f.verbose, "v", false, "print one line per seed")
+	fs.BoolVar(&f.codec, "codec", false, "pass every message, record and snapshot through the codec, as the live runtime does (slower; catches aliasing and values the codec cannot carry)")
 	fs.StringVar(&f.mutant, "mutant", "", "check a planted bug (protocol and needed flags come from it), or 'list' to list them")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -95,8 +98,8 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		return usageError(stderr, fmt.Sprintf("--ops %d: want at least 1", f.ops))
 	case f.clients < 0:
 		return usageError(stderr, fmt.Sprintf("--clients %d: want 0 (3 to 8, drawn per seed) or a number of clients", f.clients))
-	case f.conflict < 0 || f.conflict > 100:
-		return usageError(stderr, fmt.Sprintf("--conflict %v: want a percentage in 0..100", f.conflict))
+	case bench.CheckPercent(f.conflict) != nil:
+		return usageError(stderr, "--conflict: "+bench.CheckPercent(f.conflict).Error())
 	case f.batch < 1:
 		return usageError(stderr, fmt.Sprintf("--batch %d: want at least 1", f.batch))
 	case f.snapEvery < 0:
@@ -108,6 +111,24 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	case f.q1 != 0 && f.grid != "":
 		return usageError(stderr, "choose either --q1/--q2 or --grid")
 	}
+	var skipped, fit []string
+	for _, proto := range protocols {
+		info, _ := paxos.LookupProtocol(proto)
+		err := info.Fits(f.replicas)
+		switch {
+		case err == nil:
+			fit = append(fit, proto)
+		case f.protocol == "all":
+			// One protocol cannot run this size (EPaxos needs an odd N):
+			// say so and check the others.
+			why := strings.TrimPrefix(err.Error(), paxos.ErrConfig.Error()+": ")
+			fmt.Fprintf(stderr, "paxos check: skipping %s\n", why)
+			skipped = append(skipped, proto)
+		default:
+			return usageError(stderr, "--replicas: "+err.Error())
+		}
+	}
+	protocols = fit
 	quorums, err := quorumBuilder(f)
 	if err != nil {
 		return usageError(stderr, err.Error())
@@ -125,6 +146,8 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	}
 
 	passed, failed := 0, 0
+	progress := newCounter(stderr, "seeds", len(protocols)*f.seeds)
+	defer progress.finish()
 	for _, proto := range protocols {
 		cov, runs := paxos.Coverage{}, 0
 		for i := 0; i < f.seeds; i++ {
@@ -133,6 +156,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 				Protocol: proto,
 				New:      mutantNew,
 				Replicas: f.replicas,
+				Codec:    f.codec,
 				Seed:     seed,
 				Ops:      f.ops,
 				Clients:  f.clients,
@@ -161,6 +185,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 			}
 			cov.Add(res.Coverage)
 			runs++
+			progress.step(fmt.Sprintf("%s n=%d seed %d, %d failed", proto, f.replicas, seed, failed+btoi(!res.OK())))
 			if f.historyDir != "" {
 				path := filepath.Join(f.historyDir, fmt.Sprintf("%s-n%d-s%d.jsonl", proto, f.replicas, seed))
 				if err := check.WriteFile(path, res.History); err != nil {
@@ -171,12 +196,14 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 			if res.OK() {
 				passed++
 				if f.verbose {
+					progress.finish()
 					fmt.Fprintf(stdout, "ok   %s n=%d seed=%d: %d/%d ops completed; faults: %d crashes, %d partitions, %d messages lost; %d events, %s virtual, %s; coverage: %s\n",
 						proto, f.replicas, seed, res.Completed, res.Ops, res.Crashes, res.Partitions, res.Dropped,
 						res.Events, res.Virtual.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), formatCoverage(res.Coverage))
 				}
 				continue
 			}
+			progress.finish() // the bar, if any, keeps its own line
 			failed++
 			fmt.Fprintf(stdout, "FAIL %s n=%d seed=%d: %s (%d more) — replay: %s\n",
 				proto, f.replicas, seed, res.Failures[0], len(res.Failures)-1, replayCommand(f, proto, seed))
@@ -188,10 +215,15 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		if runs > 0 {
+			progress.finish()
 			fmt.Fprintf(stdout, "coverage %s n=%d, %d runs: %s\n", proto, f.replicas, runs, formatCoverage(cov))
 		}
 	}
-	fmt.Fprintf(stdout, "%d passed, %d failed\n", passed, failed)
+	if len(skipped) > 0 {
+		fmt.Fprintf(stdout, "%d passed, %d failed, skipped %s (cannot run with %d replicas)\n", passed, failed, strings.Join(skipped, ", "), f.replicas)
+	} else {
+		fmt.Fprintf(stdout, "%d passed, %d failed\n", passed, failed)
+	}
 	if failed > 0 {
 		return exitFail
 	}
@@ -277,6 +309,9 @@ func replayCommand(f checkFlags, proto string, seed uint64) string {
 	if f.thrifty {
 		parts = append(parts, "--thrifty")
 	}
+	if f.codec {
+		parts = append(parts, "--codec")
+	}
 	if f.batch != 1 {
 		parts = append(parts, fmt.Sprintf("--batch %d", f.batch))
 	}
@@ -287,4 +322,11 @@ func replayCommand(f checkFlags, proto string, seed uint64) string {
 		parts = append(parts, fmt.Sprintf("--snapshot-every %d", f.snapEvery))
 	}
 	return strings.Join(parts, " ") + " -v"
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

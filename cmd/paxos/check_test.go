@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -92,4 +93,43 @@ func TestLincheckRejectsStaleRead(t *testing.T) {
 	code, out, _ := runCLI("lincheck", path)
 	assert.Equal(t, exitFail, code)
 	assert.Contains(t, out, "0 passed, 1 failed")
+}
+
+// A size one protocol cannot run: named alone, refused at once; with
+// --protocol all, skipped and said so on stderr and in the summary.
+func TestCheckSkipsWhatCannotRun(t *testing.T) {
+	code, _, stderr := runCmd("check", "--protocol", "epaxos", "--replicas", "4", "--seeds", "1")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, stderr, "epaxos: needs an odd number of replicas, not 4")
+
+	code, stdout, stderr := runCmd("check", "--protocol", "all", "--replicas", "2", "--seeds", "1", "--ops", "10", "--faults", "none")
+	assert.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stderr, "skipping epaxos: needs an odd number of replicas")
+	assert.Contains(t, stdout, "skipped epaxos (cannot run with 2 replicas)")
+}
+
+// Progress on a non-terminal: a plain line at most every period, none for a
+// short run.
+func TestCounterPrintsPlainLinesNowAndThen(t *testing.T) {
+	var b bytes.Buffer
+	c := newCounter(&b, "seeds", 4)
+	now := c.start
+	c.nowFunc = func() time.Time { return now }
+	c.step("multi seed 1")
+	assert.Empty(t, b.String(), "nothing in the first period")
+	now = now.Add(6 * time.Second)
+	c.step("multi seed 2")
+	now = now.Add(time.Second)
+	c.step("multi seed 3")
+	c.finish()
+	assert.Equal(t, "2/4 seeds, multi seed 2 (6s)\n", b.String())
+}
+
+// --codec: every protocol's messages, records and snapshots survive the
+// codec, and the replay command keeps the flag.
+func TestCheckCodecRoundTrip(t *testing.T) {
+	code, stdout, stderr := runCmd("check", "--protocol", "all", "--replicas", "3", "--seeds", "2", "--ops", "40", "--codec")
+	assert.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "8 passed, 0 failed")
+	assert.Contains(t, replayCommand(checkFlags{codec: true}, "multi", 1), "--codec")
 }

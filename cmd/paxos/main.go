@@ -19,6 +19,9 @@ const (
 	exitOK    = 0
 	exitFail  = 1 // the command ran and found a problem (e.g. a failing seed)
 	exitUsage = 2 // bad flags or arguments
+	// exitNotFound (4) is paxos get's answer for a key that holds no value;
+	// 3 is exitLostStorage (serve.go).
+	exitNotFound = 4
 )
 
 // subcommand is one verb of the command line.

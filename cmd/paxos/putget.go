@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"net"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/paxos-lab/paxos"
@@ -70,7 +73,7 @@ func runClientCmd(verb string, nargs int, args []string, stdout, stderr io.Write
 	tlsCA := fs.String("tls-ca", "", "CA certificate of the client ports (default: the cluster file's tls.ca)")
 	tlsCert := fs.String("tls-cert", "", "client certificate (default: the cluster file's tls.client_cert)")
 	tlsKey := fs.String("tls-key", "", "client key (default: the cluster file's tls.client_key)")
-	usage := "usage: paxos get --config FILE KEY"
+	usage := "usage: paxos get --config FILE KEY\n\nPrints the value; a key that holds no value prints \"not found\" on stderr and exits 4."
 	if verb == "put" {
 		usage = "usage: paxos put --config FILE KEY VALUE"
 	}
@@ -103,10 +106,17 @@ func runClientCmd(verb string, nargs int, args []string, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "paxos %s: %v\n", verb, err)
 		return exitUsage
 	}
+	if err := everyReplicaRefuses(c.ClientAddrs()); err != nil {
+		fmt.Fprintf(stderr, "paxos %s: %v; is the cluster running (paxos cluster --config %s)?\n", verb, err, *config)
+		return exitFail
+	}
 	opts, err := clientOptions(c, *data, *tokenFile, *tlsCA, *tlsCert, *tlsKey)
 	if err != nil {
 		fmt.Fprintf(stderr, "paxos %s: %v\n", verb, err)
 		return exitUsage
+	}
+	if opts.AttemptTimeout == 0 {
+		opts.AttemptTimeout = 3 * time.Second
 	}
 	cl, err := client.New(c.ClientAddrs(), opts)
 	if err != nil {
@@ -126,6 +136,10 @@ func runClientCmd(verb string, nargs int, args []string, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "paxos %s: %v; is the cluster running (paxos cluster --config %s)?\n", verb, err, *config)
 		return exitFail
 	}
+	if verb == "get" && res.Missing {
+		fmt.Fprintf(stderr, "paxos get: %s: not found\n", pos[0])
+		return exitNotFound
+	}
 	if verb == "get" {
 		fmt.Fprintln(stdout, res.Output)
 	} else if !*verbose {
@@ -135,4 +149,31 @@ func runClientCmd(verb string, nargs int, args []string, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "answered by replica %d after %d attempt(s)\n", res.Replica, res.Attempts)
 	}
 	return exitOK
+}
+
+// everyReplicaRefuses returns an error when a connection to every address
+// is refused at once (a stopped cluster), so the command fails now rather
+// than retrying until its timeout. Any other outcome (one accepts, one is
+// slow to answer) returns nil and the client retries as usual.
+func everyReplicaRefuses(addrs []string) error {
+	errs := make(chan error, len(addrs))
+	for _, a := range addrs {
+		go func() {
+			conn, err := net.DialTimeout("tcp", a, time.Second)
+			if err == nil {
+				conn.Close()
+			}
+			errs <- err
+		}()
+	}
+	refused := 0
+	for range addrs {
+		if err := <-errs; errors.Is(err, syscall.ECONNREFUSED) {
+			refused++
+		}
+	}
+	if refused < len(addrs) {
+		return nil
+	}
+	return fmt.Errorf("every replica refused the connection (%s)", strings.Join(addrs, ", "))
 }

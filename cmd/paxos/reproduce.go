@@ -21,10 +21,15 @@ func runReproduce(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	out := fs.String("out", "results", "root directory; each experiment writes OUT/NAME/")
 	parallel := fs.Int("parallel", runtime.NumCPU(), "simulations run at once (results do not depend on it)")
+	live := fs.Bool("live", false, "with all: also run the live experiments, which measure this machine in wall-clock time and change from run to run")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: paxos reproduce NAME|all [--out results/]\n\nexperiments:")
+		fmt.Fprintln(stderr, "usage: paxos reproduce NAME|all [--out results/] [--live]\n\nexperiments (all runs every one not marked live):")
 		for _, e := range bench.Experiments() {
-			fmt.Fprintf(stderr, "  %-20s %s\n", e.Name, e.About)
+			mark := ""
+			if e.Live {
+				mark = "[live] "
+			}
+			fmt.Fprintf(stderr, "  %-25s %s%s\n", e.Name, mark, e.About)
 		}
 		fmt.Fprintln(stderr, "\nflags:")
 		fs.PrintDefaults()
@@ -56,7 +61,13 @@ func runReproduce(args []string, stdout, stderr io.Writer) int {
 	}
 	var exps []bench.Experiment
 	if names[0] == "all" {
-		exps = bench.Experiments()
+		for _, e := range bench.Experiments() {
+			if e.Live && !*live {
+				fmt.Fprintf(stderr, "paxos reproduce: skipping %s (wall-clock on this machine; run it by name or add --live)\n", e.Name)
+				continue
+			}
+			exps = append(exps, e)
+		}
 	} else {
 		e, err := bench.FindExperiment(names[0])
 		if err != nil {

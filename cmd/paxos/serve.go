@@ -42,6 +42,8 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	noSync := fs.Bool("no-sync", false, "skip fsync (benchmarks only: unsafe against power loss, safe against kill -9)")
 	isNew := fs.Bool("new", false, "this replica's very first start (a new cluster): accept an empty --data directory. Never use it for a replica that ran before")
 	secretFile := fs.String("secret-file", "", "the cluster secret (hex) instead of the cluster file's secret_file; paxos cluster passes the one it keeps in its data directory")
+	metrics := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. :9100); empty: off")
+	withPprof := fs.Bool("pprof", false, "with --metrics: also serve Go's profiler at http://ADDR/debug/pprof/")
 	rebuild := fs.Bool("rebuild", false, "the replica's storage was lost or damaged: move what --data holds aside (to DIR.damaged-<time>, nothing is deleted), start empty as a non-voting member, learn the state from the peers and vote again once that is safe")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: paxos serve --config cluster.json --id N --data DIR [--protocol P] [--secret-file F] [--new | --rebuild]")
@@ -56,6 +58,10 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	if *config == "" || *id < 0 || *data == "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "paxos serve: --config, --id and --data are required")
 		fs.Usage()
+		return exitUsage
+	}
+	if *withPprof && *metrics == "" {
+		fmt.Fprintln(stderr, "paxos serve: --pprof needs --metrics ADDR (it serves on the same address)")
 		return exitUsage
 	}
 	if *isNew && *rebuild {
@@ -91,6 +97,22 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 		return exitFail
+	}
+	if *metrics != "" {
+		proto := c.Protocol
+		if *protocol != "" {
+			proto = *protocol
+		}
+		m, err := startMetrics(*metrics, *withPprof, s.Node(), *id, proto)
+		if err != nil {
+			fmt.Fprintf(stderr, "paxos serve: %v\n", err)
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = s.Stop(sctx)
+			return exitUsage
+		}
+		defer m.Close(context.Background())
+		lg.Info("metrics", "url", "http://"+m.Addr().String()+"/metrics", "pprof", *withPprof)
 	}
 	// One line on stdout says the replica listens (paxos cluster waits for
 	// it); everything else goes to the log on stderr.

@@ -25,6 +25,7 @@ import (
 	"github.com/paxos-lab/paxos/check"
 	"github.com/paxos-lab/paxos/client"
 	"github.com/paxos-lab/paxos/internal/livetest"
+	"github.com/paxos-lab/paxos/internal/longtest"
 	"github.com/paxos-lab/paxos/node"
 	"github.com/paxos-lab/paxos/storage"
 	"github.com/paxos-lab/paxos/transport"
@@ -185,7 +186,10 @@ func (ps *procs) cleanup() {
 
 func TestServeKill9AndRestartLosesNothing(t *testing.T) {
 	bin := binary(t)
-	for _, protocol := range paxos.Protocols() {
+	// One leader-based and one leaderless protocol; every protocol with
+	// PAXOS_LONG_TESTS=1 (CI).
+	protocols := longtest.Pick([]string{"multi", "epaxos"}, paxos.Protocols())
+	for _, protocol := range protocols {
 		t.Run(protocol, func(t *testing.T) {
 			const n = 3
 			config, c := writeCluster(t, protocol, n)
