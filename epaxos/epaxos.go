@@ -224,11 +224,41 @@ type coord struct {
 
 // keyIndex records, for one key, the latest instance of each replica that
 // reads or writes it, the highest seq among them, and the latest executed
-// ones (which survive garbage collection).
+// ones (which survive garbage collection). Only replicas with a fact about
+// the key take room (most keys are touched by one replica): rows lists them
+// in no particular order; a replica not listed has every slot 0.
 type keyIndex struct {
-	write, read         []uint64
-	writeSeq, readSeq   uint64
-	execWrite, execRead []uint64
+	writeSeq, readSeq uint64
+	rows              []keyRow
+}
+
+// keyRow is one replica's facts about one key: its latest slot writing and
+// reading it, and its latest executed slots writing and reading it.
+type keyRow struct {
+	write, read, execWrite, execRead uint64
+	replica                          paxos.NodeID
+}
+
+// row returns replica q's facts about the key (zero when it has none).
+func (ki *keyIndex) row(q paxos.NodeID) keyRow {
+	for _, f := range ki.rows {
+		if f.replica == q {
+			return f
+		}
+	}
+	return keyRow{replica: q}
+}
+
+// rowFor returns replica q's facts about the key for updating, adding a
+// zero row when it has none.
+func (ki *keyIndex) rowFor(q paxos.NodeID) *keyRow {
+	for i := range ki.rows {
+		if ki.rows[i].replica == q {
+			return &ki.rows[i]
+		}
+	}
+	ki.rows = append(ki.rows, keyRow{replica: q})
+	return &ki.rows[len(ki.rows)-1]
 }
 
 // Replica is an EPaxos replica. It implements paxos.Replica.
@@ -691,7 +721,7 @@ func nopBatch() []paxos.Command { return []paxos.Command{{Op: paxos.OpNop}} }
 func (r *Replica) key(k string) *keyIndex {
 	ki := r.index[k]
 	if ki == nil {
-		ki = &keyIndex{write: make([]uint64, r.n), read: make([]uint64, r.n)}
+		ki = &keyIndex{rows: make([]keyRow, 0, 1)}
 		r.index[k] = ki
 	}
 	return ki
@@ -722,12 +752,13 @@ func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, dep
 		if ms+1 > seq {
 			seq = ms + 1
 		}
-		for q := 0; q < r.n; q++ {
-			d := ki.write[q]
-			if c.Writes() && ki.read[q] > d && !r.planted.writeIgnoresReads {
-				d = ki.read[q]
+		for _, f := range ki.rows {
+			q := f.replica
+			d := f.write
+			if c.Writes() && f.read > d && !r.planted.writeIgnoresReads {
+				d = f.read
 			}
-			if q == int(id.Replica) && d == id.Slot {
+			if q == id.Replica && d == id.Slot {
 				d = 0
 				if prev != nil {
 					d = prev[q]
@@ -752,12 +783,12 @@ func (r *Replica) indexCmds(id paxos.Instance, cmds []paxos.Command, seq uint64)
 			continue
 		}
 		ki := r.key(c.Key)
-		q := id.Replica
+		f := ki.rowFor(id.Replica)
 		if c.Writes() {
-			ki.write[q] = max(ki.write[q], id.Slot)
+			f.write = max(f.write, id.Slot)
 			ki.writeSeq = max(ki.writeSeq, seq)
 		} else {
-			ki.read[q] = max(ki.read[q], id.Slot)
+			f.read = max(f.read, id.Slot)
 			ki.readSeq = max(ki.readSeq, seq)
 		}
 	}

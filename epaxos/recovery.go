@@ -451,12 +451,13 @@ func (r *Replica) findConflict(m TryPreAccept) (paxos.Instance, bool, bool) {
 				continue
 			}
 			ki := r.index[c.Key]
-			if ki == nil || ki.execWrite == nil {
+			if ki == nil {
 				continue
 			}
-			e := ki.execWrite[q]
+			f := ki.row(paxos.NodeID(q))
+			e := f.execWrite
 			if c.Writes() {
-				e = max(e, ki.execRead[q])
+				e = max(e, f.execRead)
 			}
 			if e > m.Deps[q] {
 				return paxos.Instance{Replica: paxos.NodeID(q), Slot: e}, true, true
