@@ -116,8 +116,11 @@
 //     client-visible real-time violation follows
 //     (TestRelaxedTryPreAcceptOrder builds the schedule and explains it).
 //   - After a restart, a replica re-executes everything after its latest
-//     snapshot (Config.SnapshotEvery, default 10000 executed instances);
-//     the Executed it reports again carry the same outputs.
+//     snapshot, taken after Config.SnapshotEvery executed instances
+//     (default 10000) once at least as many commands executed since the
+//     previous one as the index holds keys (a snapshot copies the index,
+//     so its cost per command stays bounded); the Executed it reports
+//     again carry the same outputs.
 package epaxos
 
 import (
@@ -296,6 +299,11 @@ type Replica struct {
 	openDead    []int                     // executed entries still in open
 	uncommitted map[paxos.Instance]*instance
 	sinceSnap   int
+	// sinceSnapCmds counts commands executed since the latest snapshot. A
+	// snapshot copies the index, so one is taken only once at least as many
+	// commands executed as the index holds keys: the copying costs at most
+	// one key per command, however many keys there are.
+	sinceSnapCmds int
 
 	// Per peer: the tick at which its latest message was processed here,
 	// and the latest tick at which this replica started a round (PreAccept
@@ -467,8 +475,8 @@ func (r *Replica) Propose(cmd paxos.Command) {
 func (r *Replica) Ready() paxos.Ready {
 	r.flush(false)
 	r.execute()
-	if r.snapEvery > 0 && r.sinceSnap >= r.snapEvery {
-		r.sinceSnap = 0
+	if r.snapEvery > 0 && r.sinceSnap >= r.snapEvery && r.sinceSnapCmds >= len(r.index) {
+		r.sinceSnap, r.sinceSnapCmds = 0, 0
 		r.ready.Snapshot = r.plantedSnapshot(r.snapshot())
 		r.ready.Persist = nil // the snapshot covers them
 	}

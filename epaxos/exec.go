@@ -191,6 +191,7 @@ func (r *Replica) apply(in *instance) {
 		}
 		ex := r.store.Apply(c)
 		r.ready.Executed = append(r.ready.Executed, ex)
+		r.sinceSnapCmds++
 		r.noteExecuted(in.id, c)
 	}
 	in.executed = true
