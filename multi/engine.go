@@ -105,12 +105,12 @@ type Replica struct {
 	leaseUntil  uint64
 
 	// log
-	snap     Snapshot
-	sinceSnap int // commands executed since the latest snapshot (see takeSnapshot)
-	base     uint64  // the log starts after this slot (<= snap.Index)
-	log      []entry // log[i] holds slot base+1+i
-	executed uint64
-	store    *kv.Store
+	snap      Snapshot
+	sinceSnap int     // commands executed since the latest snapshot (see takeSnapshot)
+	base      uint64  // the log starts after this slot (<= snap.Index)
+	log       []entry // log[i] holds slot base+1+i
+	executed  uint64
+	store     *kv.Store
 
 	// candidate
 	promises  quorum.Set
