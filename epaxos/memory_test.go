@@ -6,17 +6,9 @@ import (
 	"testing"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/memtest"
 	"github.com/stretchr/testify/assert"
 )
-
-// heapMB returns the live Go heap in MB after a full collection.
-func heapMB() float64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return float64(ms.HeapAlloc) / (1 << 20)
-}
 
 // runCommands pushes n writes through a 5-replica memCluster (one command
 // per replica per round, watermarks every 1000 commands so garbage
@@ -52,10 +44,10 @@ func BenchmarkHeapDistinctKeys(b *testing.B) {
 	}{{"snapshots=off/1M", -1, 1_000_000}, {"snapshots=10000/200k", 0, 200_000}} {
 		b.Run(tc.name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				base := heapMB()
+				base := memtest.HeapMB()
 				c := newMemClusterEvery(b, 5, tc.every)
 				runCommands(b, c, 0, tc.n, func(i int) string { return fmt.Sprintf("key-%07d", i) })
-				b.ReportMetric((heapMB()-base)/5, "heap-MB/replica")
+				b.ReportMetric((memtest.HeapMB()-base)/5, "heap-MB/replica")
 				runtime.KeepAlive(c)
 			}
 		})
@@ -70,9 +62,9 @@ func BenchmarkHeapKeyReuse(b *testing.B) {
 		c := newMemClusterEvery(b, 5, 0)
 		key := func(i int) string { return fmt.Sprintf("key-%05d", i%10_000) }
 		runCommands(b, c, 0, 200_000, key)
-		b.ReportMetric(heapMB()/5, "heap-MB/replica@200k")
+		b.ReportMetric(memtest.HeapMB()/5, "heap-MB/replica@200k")
 		runCommands(b, c, 200_000, 800_000, key)
-		b.ReportMetric(heapMB()/5, "heap-MB/replica@1M")
+		b.ReportMetric(memtest.HeapMB()/5, "heap-MB/replica@1M")
 		runtime.KeepAlive(c)
 	}
 }
@@ -87,9 +79,9 @@ func TestHeapFlatWithKeyReuse(t *testing.T) {
 	c := newMemClusterEvery(t, 5, 0)
 	key := func(i int) string { return fmt.Sprintf("key-%04d", i%1_000) }
 	runCommands(t, c, 0, 40_000, key)
-	early := heapMB()
+	early := memtest.HeapMB()
 	runCommands(t, c, 40_000, 120_000, key)
-	late := heapMB()
+	late := memtest.HeapMB()
 	t.Logf("heap: %.1f MB after 40k commands, %.1f MB after 160k", early, late)
 	assert.InDelta(t, early, late, 0.1*early+1, "heap must stay flat with key reuse")
 	runtime.KeepAlive(c)

@@ -6,19 +6,11 @@ import (
 	"testing"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/memtest"
 	"github.com/paxos-lab/paxos/multi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// heapMB returns the live Go heap in MB after a full collection.
-func heapMB() float64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return float64(ms.HeapAlloc) / (1 << 20)
-}
 
 // memCluster steps 5 Multi-Paxos replicas in memory, delivering messages
 // FIFO at once; replica 0 leads.
@@ -76,10 +68,10 @@ func (c *memCluster) push(from, n int, key func(i int) string) {
 // per replica in MB. Run with -benchtime=1x.
 func BenchmarkHeapDistinctKeys(b *testing.B) {
 	for i := 0; i < b.N; i++ {
-		base := heapMB()
+		base := memtest.HeapMB()
 		c := newMemCluster(b, 0)
 		c.push(0, 1_000_000, func(i int) string { return fmt.Sprintf("key-%07d", i) })
-		b.ReportMetric((heapMB()-base)/5, "heap-MB/replica")
+		b.ReportMetric((memtest.HeapMB()-base)/5, "heap-MB/replica")
 		runtime.KeepAlive(c)
 	}
 }
@@ -95,9 +87,9 @@ func TestHeapFlatWithKeyReuse(t *testing.T) {
 	c := newMemCluster(t, 100)
 	key := func(i int) string { return fmt.Sprintf("key-%04d", i%2_000) }
 	c.push(0, 100_000, key)
-	early := heapMB()
+	early := memtest.HeapMB()
 	c.push(100_000, 300_000, key)
-	late := heapMB()
+	late := memtest.HeapMB()
 	t.Logf("heap: %.1f MB after 100k commands, %.1f MB after 400k", early, late)
 	assert.InDelta(t, early, late, 0.1*early+1, "heap must stay flat with key reuse")
 	require.Equal(t, c.reps[0].Executed(), c.reps[1].Executed(), "the followers keep up")
