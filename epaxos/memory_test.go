@@ -73,8 +73,8 @@ func BenchmarkHeapKeyReuse(b *testing.B) {
 // number of commands when they reuse keys (within 10% between 40,000 and
 // 160,000 writes over 1,000 keys, default snapshots).
 func TestHeapFlatWithKeyReuse(t *testing.T) {
-	if testing.Short() {
-		t.Skip("pushes 160,000 commands")
+	if testing.Short() || raceEnabled {
+		t.Skip("pushes 160,000 commands; heap sizes under the race detector mean little")
 	}
 	c := newMemClusterEvery(t, 5, 0)
 	key := func(i int) string { return fmt.Sprintf("key-%04d", i%1_000) }

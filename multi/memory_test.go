@@ -81,8 +81,8 @@ func BenchmarkHeapDistinctKeys(b *testing.B) {
 // every 100 slots of 64 commands, so the log is truncated all along: the
 // retained log, two snapshot intervals, is then a constant).
 func TestHeapFlatWithKeyReuse(t *testing.T) {
-	if testing.Short() {
-		t.Skip("pushes 400,000 commands")
+	if testing.Short() || raceEnabled {
+		t.Skip("pushes 400,000 commands; heap sizes under the race detector mean little")
 	}
 	c := newMemCluster(t, 100)
 	key := func(i int) string { return fmt.Sprintf("key-%04d", i%2_000) }

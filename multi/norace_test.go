@@ -2,5 +2,5 @@
 
 package multi_test
 
-// raceEnabled is set when the race detector is on: long simulations skip.
+// raceEnabled is set when the race detector is on: long simulations and heap measurements skip.
 const raceEnabled = false
