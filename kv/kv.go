@@ -246,101 +246,27 @@ func (s *Store) Applied() uint64 { return s.applied }
 func (s *Store) Len() int { return s.keys }
 
 // Snapshot is a serializable copy of a Store. A snapshot taken from a store
-// shares the store's data (copy on write; see Store) and holds it outside
-// Data; one decoded from msgpack holds it in Data. Read it with Get, Len
-// and Range, which serve both; it must not be modified.
+// shares the store's data (copy on write; see Store); read it with Get,
+// Len, Range and Map. It never changes once taken. On the wire it is a
+// msgpack map: "d" the data, "s" the sessions, "a" the applied count.
 type Snapshot struct {
-	// Data is the key-value data on the wire. A snapshot taken from a store
-	// or decoded holds its data elsewhere and leaves Data nil (read it with
-	// Get, Len, Range); one built by hand may fill it.
-	Data     map[string]string  `msgpack:"d"`
 	Sessions map[uint64]session `msgpack:"s"`
 	Applied  uint64             `msgpack:"a"`
 
-	shared *shards // the data of a snapshot taken from a store
+	shared *shards // the data; nil when there is none
 	keys   int
 }
 
-// DecodeMsgpack implements msgpack.CustomDecoder: it reads the plain
-// encoding and holds the data like a snapshot taken from a store, so a
-// snapshot and its decoded copy compare equal.
-func (snap *Snapshot) DecodeMsgpack(dec *msgpack.Decoder) error {
-	var p plainSnapshot
-	if err := dec.Decode(&p); err != nil {
-		return err
-	}
-	st := New()
-	for k, v := range p.Data {
-		st.put(k, v)
-	}
-	*snap = Snapshot{Sessions: p.Sessions, Applied: p.Applied, shared: &st.shards, keys: st.keys}
-	return nil
+// wireSnapshot is Snapshot's encoding.
+type wireSnapshot struct {
+	Data     map[string]string  `msgpack:"d"`
+	Sessions map[uint64]session `msgpack:"s"`
+	Applied  uint64             `msgpack:"a"`
 }
 
-// Get returns the value stored under key in the snapshot.
-func (snap Snapshot) Get(key string) (string, bool) {
-	if snap.shared == nil {
-		v, ok := snap.Data[key]
-		return v, ok
-	}
-	if sh := snap.shared[shardOf(key)]; sh != nil {
-		v, ok := sh.m[key]
-		return v, ok
-	}
-	return "", false
-}
-
-// Len returns the number of keys in the snapshot.
-func (snap Snapshot) Len() int {
-	if snap.shared == nil {
-		return len(snap.Data)
-	}
-	return snap.keys
-}
-
-// Range calls fn for every key and value of the snapshot, in no particular
-// order, until fn returns false.
-func (snap Snapshot) Range(fn func(key, value string) bool) {
-	if snap.shared == nil {
-		for k, v := range snap.Data {
-			if !fn(k, v) {
-				return
-			}
-		}
-		return
-	}
-	for _, sh := range snap.shared {
-		if sh == nil {
-			continue
-		}
-		for k, v := range sh.m {
-			if !fn(k, v) {
-				return
-			}
-		}
-	}
-}
-
-// Map returns a copy of the snapshot's data (for tests and debugging).
-func (snap Snapshot) Map() map[string]string {
-	m := make(map[string]string, snap.Len())
-	snap.Range(func(k, v string) bool {
-		m[k] = v
-		return true
-	})
-	return m
-}
-
-// plainSnapshot encodes like Snapshot's fields, without EncodeMsgpack.
-type plainSnapshot Snapshot
-
-// EncodeMsgpack implements msgpack.CustomEncoder: the same map as the
-// plain struct encoding ("d", "s", "a"), written straight from shared data
-// without copying it into a map first.
+// EncodeMsgpack implements msgpack.CustomEncoder, writing the data
+// straight from the shared shards, without copying it into a map first.
 func (snap Snapshot) EncodeMsgpack(enc *msgpack.Encoder) error {
-	if snap.shared == nil {
-		return enc.Encode(plainSnapshot(snap))
-	}
 	if err := enc.EncodeMapLen(3); err != nil {
 		return err
 	}
@@ -372,11 +298,75 @@ func (snap Snapshot) EncodeMsgpack(enc *msgpack.Encoder) error {
 	return enc.EncodeUint(snap.Applied)
 }
 
+// DecodeMsgpack implements msgpack.CustomDecoder. The result holds its data
+// like a snapshot taken from a store, so the two compare equal.
+func (snap *Snapshot) DecodeMsgpack(dec *msgpack.Decoder) error {
+	var w wireSnapshot
+	if err := dec.Decode(&w); err != nil {
+		return err
+	}
+	*snap = Snapshot{Sessions: w.Sessions, Applied: w.Applied}
+	if len(w.Data) > 0 {
+		st := New()
+		for k, v := range w.Data {
+			st.put(k, v)
+		}
+		snap.shared, snap.keys = &st.shards, st.keys
+	}
+	return nil
+}
+
+// Get returns the value stored under key in the snapshot.
+func (snap Snapshot) Get(key string) (string, bool) {
+	if snap.shared == nil {
+		return "", false
+	}
+	if sh := snap.shared[shardOf(key)]; sh != nil {
+		v, ok := sh.m[key]
+		return v, ok
+	}
+	return "", false
+}
+
+// Len returns the number of keys in the snapshot.
+func (snap Snapshot) Len() int { return snap.keys }
+
+// Range calls fn for every key and value of the snapshot, in no particular
+// order, until fn returns false.
+func (snap Snapshot) Range(fn func(key, value string) bool) {
+	if snap.shared == nil {
+		return
+	}
+	for _, sh := range snap.shared {
+		if sh == nil {
+			continue
+		}
+		for k, v := range sh.m {
+			if !fn(k, v) {
+				return
+			}
+		}
+	}
+}
+
+// Map returns a copy of the snapshot's data (for tests and debugging).
+func (snap Snapshot) Map() map[string]string {
+	m := make(map[string]string, snap.Len())
+	snap.Range(func(k, v string) bool {
+		m[k] = v
+		return true
+	})
+	return m
+}
+
 // Snapshot returns the store's state, sharing its data: no key or value is
 // copied now (see Store). Sessions, one per client, are copied.
 func (s *Store) Snapshot() Snapshot {
-	shared := s.shards
-	snap := Snapshot{Sessions: make(map[uint64]session, len(s.sessions)), Applied: s.applied, shared: &shared, keys: s.keys}
+	snap := Snapshot{Sessions: make(map[uint64]session, len(s.sessions)), Applied: s.applied}
+	if s.keys > 0 {
+		shared := s.shards
+		snap.shared, snap.keys = &shared, s.keys
+	}
 	for c, se := range s.sessions {
 		snap.Sessions[c] = se.clone()
 	}
@@ -391,10 +381,6 @@ func FromSnapshot(snap Snapshot) *Store {
 	s.applied = snap.Applied
 	if snap.shared != nil {
 		s.shards, s.keys = *snap.shared, snap.keys
-	} else {
-		for k, v := range snap.Data {
-			s.put(k, v)
-		}
 	}
 	for c, se := range snap.Sessions {
 		cp := se.clone()
