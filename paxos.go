@@ -267,7 +267,10 @@ type Config struct {
 	// protocols, so runs begin in steady state. -1 means elect one.
 	InitialLeader NodeID
 	// SnapshotEvery takes a snapshot after this many executed slots
-	// (0 = protocol default; negative = never).
+	// (0 = protocol default; negative = never). Multi-Paxos, Flexible
+	// Paxos and EPaxos also wait until at least as many commands executed
+	// since the previous snapshot as their state holds keys, so that the
+	// cost of snapshots per command stays bounded as the state grows.
 	SnapshotEvery int
 
 	// Restore, when non-nil, rebuilds the replica from what it persisted

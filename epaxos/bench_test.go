@@ -20,10 +20,13 @@ type memCluster struct {
 	done  int
 }
 
-func newMemCluster(b *testing.B, n int) *memCluster {
+func newMemCluster(b *testing.B, n int) *memCluster { return newMemClusterEvery(b, n, -1) }
+
+// newMemClusterEvery is newMemCluster with Config.SnapshotEvery = every.
+func newMemClusterEvery(b testing.TB, n, every int) *memCluster {
 	c := &memCluster{}
 	for i := 0; i < n; i++ {
-		r, err := epaxos.NewWithOptions(paxos.Config{ID: paxos.NodeID(i), N: n, SnapshotEvery: -1}, epaxos.Options{})
+		r, err := epaxos.NewWithOptions(paxos.Config{ID: paxos.NodeID(i), N: n, SnapshotEvery: every}, epaxos.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -116,8 +116,11 @@
 //     client-visible real-time violation follows
 //     (TestRelaxedTryPreAcceptOrder builds the schedule and explains it).
 //   - After a restart, a replica re-executes everything after its latest
-//     snapshot (Config.SnapshotEvery, default 10000 executed instances);
-//     the Executed it reports again carry the same outputs.
+//     snapshot, taken after Config.SnapshotEvery executed instances
+//     (default 10000) once at least as many commands executed since the
+//     previous one as the index holds keys (a snapshot copies the index,
+//     so its cost per command stays bounded); the Executed it reports
+//     again carry the same outputs.
 package epaxos
 
 import (
@@ -224,11 +227,41 @@ type coord struct {
 
 // keyIndex records, for one key, the latest instance of each replica that
 // reads or writes it, the highest seq among them, and the latest executed
-// ones (which survive garbage collection).
+// ones (which survive garbage collection). Only replicas with a fact about
+// the key take room (most keys are touched by one replica): rows lists them
+// in no particular order; a replica not listed has every slot 0.
 type keyIndex struct {
-	write, read         []uint64
-	writeSeq, readSeq   uint64
-	execWrite, execRead []uint64
+	writeSeq, readSeq uint64
+	rows              []keyRow
+}
+
+// keyRow is one replica's facts about one key: its latest slot writing and
+// reading it, and its latest executed slots writing and reading it.
+type keyRow struct {
+	write, read, execWrite, execRead uint64
+	replica                          paxos.NodeID
+}
+
+// row returns replica q's facts about the key (zero when it has none).
+func (ki *keyIndex) row(q paxos.NodeID) keyRow {
+	for _, f := range ki.rows {
+		if f.replica == q {
+			return f
+		}
+	}
+	return keyRow{replica: q}
+}
+
+// rowFor returns replica q's facts about the key for updating, adding a
+// zero row when it has none.
+func (ki *keyIndex) rowFor(q paxos.NodeID) *keyRow {
+	for i := range ki.rows {
+		if ki.rows[i].replica == q {
+			return &ki.rows[i]
+		}
+	}
+	ki.rows = append(ki.rows, keyRow{replica: q})
+	return &ki.rows[len(ki.rows)-1]
 }
 
 // Replica is an EPaxos replica. It implements paxos.Replica.
@@ -267,6 +300,11 @@ type Replica struct {
 	openDead    []int                     // executed entries still in open
 	uncommitted map[paxos.Instance]*instance
 	sinceSnap   int
+	// sinceSnapCmds counts commands executed since the latest snapshot. A
+	// snapshot copies the index, so one is taken only once at least as many
+	// commands executed as the index holds keys: the copying costs at most
+	// one key per command, however many keys there are.
+	sinceSnapCmds int
 
 	// Per peer: the tick at which its latest message was processed here,
 	// and the latest tick at which this replica started a round (PreAccept
@@ -445,8 +483,8 @@ func (r *Replica) Propose(cmd paxos.Command) {
 func (r *Replica) Ready() paxos.Ready {
 	r.flush(false)
 	r.execute()
-	if r.snapEvery > 0 && r.sinceSnap >= r.snapEvery {
-		r.sinceSnap = 0
+	if r.snapEvery > 0 && r.sinceSnap >= r.snapEvery && r.sinceSnapCmds >= len(r.index) {
+		r.sinceSnap, r.sinceSnapCmds = 0, 0
 		r.ready.Snapshot = r.plantedSnapshot(r.snapshot())
 		r.ready.Persist = nil // the snapshot covers them
 	}
@@ -815,7 +853,7 @@ func nopBatch() []paxos.Command { return []paxos.Command{{Op: paxos.OpNop}} }
 func (r *Replica) key(k string) *keyIndex {
 	ki := r.index[k]
 	if ki == nil {
-		ki = &keyIndex{write: make([]uint64, r.n), read: make([]uint64, r.n)}
+		ki = &keyIndex{rows: make([]keyRow, 0, 1)}
 		r.index[k] = ki
 	}
 	return ki
@@ -843,12 +881,13 @@ func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, dep
 			if ms+1 > seq {
 				seq = ms + 1
 			}
-			for q := 0; q < r.n; q++ {
-				d := ki.write[q]
-				if c.Writes() && ki.read[q] > d && !r.planted.writeIgnoresReads {
-					d = ki.read[q]
+			for _, f := range ki.rows {
+				q := f.replica
+				d := f.write
+				if c.Writes() && f.read > d && !r.planted.writeIgnoresReads {
+					d = f.read
 				}
-				if q == int(id.Replica) && d == id.Slot {
+				if q == id.Replica && d == id.Slot {
 					d = 0
 					if prev != nil {
 						d = prev[q]
@@ -876,12 +915,12 @@ func (r *Replica) indexCmds(id paxos.Instance, cmds []paxos.Command, seq uint64)
 		var one [1]string
 		for _, k := range touched(c, &one) {
 			ki := r.key(k)
-			q := id.Replica
+			f := ki.rowFor(id.Replica)
 			if c.Writes() {
-				ki.write[q] = max(ki.write[q], id.Slot)
+				f.write = max(f.write, id.Slot)
 				ki.writeSeq = max(ki.writeSeq, seq)
 			} else {
-				ki.read[q] = max(ki.read[q], id.Slot)
+				f.read = max(f.read, id.Slot)
 				ki.readSeq = max(ki.readSeq, seq)
 			}
 		}

@@ -191,6 +191,7 @@ func (r *Replica) apply(in *instance) {
 		}
 		ex := r.store.Apply(c)
 		r.ready.Executed = append(r.ready.Executed, ex)
+		r.sinceSnapCmds++
 		r.noteExecuted(in.id, c)
 	}
 	in.executed = true
@@ -212,14 +213,11 @@ func (r *Replica) apply(in *instance) {
 func (r *Replica) noteExecuted(id paxos.Instance, c paxos.Command) {
 	var one [1]string
 	for _, k := range touched(c, &one) {
-		ki := r.key(k)
-		if ki.execWrite == nil {
-			ki.execWrite, ki.execRead = make([]uint64, r.n), make([]uint64, r.n)
-		}
+		f := r.key(k).rowFor(id.Replica)
 		if c.Writes() {
-			ki.execWrite[id.Replica] = max(ki.execWrite[id.Replica], id.Slot)
+			f.execWrite = max(f.execWrite, id.Slot)
 		} else {
-			ki.execRead[id.Replica] = max(ki.execRead[id.Replica], id.Slot)
+			f.execRead = max(f.execRead, id.Slot)
 		}
 	}
 }
@@ -230,8 +228,7 @@ func (r *Replica) snapshot() SnapshotRecord {
 	snap := SnapshotRecord{Store: r.store.Snapshot(), ExecUpTo: slices.Clone(r.execUpTo), GCUpTo: slices.Clone(r.gcUpTo), NextSlot: r.nextSlot,
 		Index: make(map[string]IndexEntry, len(r.index)), Rebuilding: r.rb != nil, Rebuilt: r.rebuilt}
 	for k, ki := range r.index {
-		snap.Index[k] = IndexEntry{Write: slices.Clone(ki.write), Read: slices.Clone(ki.read), WriteSeq: ki.writeSeq, ReadSeq: ki.readSeq,
-			ExecWrite: slices.Clone(ki.execWrite), ExecRead: slices.Clone(ki.execRead)}
+		snap.Index[k] = r.indexEntry(ki)
 	}
 	for q := 0; q < r.n; q++ {
 		slots := make([]uint64, 0, len(r.inst[q]))
@@ -248,6 +245,38 @@ func (r *Replica) snapshot() SnapshotRecord {
 		}
 	}
 	return snap
+}
+
+// indexEntry is the persisted form of one key's index entry (unchanged
+// since the index was dense: a slot per replica).
+func (r *Replica) indexEntry(ki *keyIndex) IndexEntry {
+	e := IndexEntry{Write: make([]uint64, r.n), Read: make([]uint64, r.n), WriteSeq: ki.writeSeq, ReadSeq: ki.readSeq}
+	for _, f := range ki.rows {
+		e.Write[f.replica], e.Read[f.replica] = f.write, f.read
+		if f.execWrite != 0 || f.execRead != 0 {
+			if e.ExecWrite == nil {
+				e.ExecWrite, e.ExecRead = make([]uint64, r.n), make([]uint64, r.n)
+			}
+			e.ExecWrite[f.replica], e.ExecRead[f.replica] = f.execWrite, f.execRead
+		}
+	}
+	return e
+}
+
+// fromIndexEntry rebuilds a key's index entry from its persisted form,
+// whose slices restore has checked to cover every replica.
+func fromIndexEntry(e IndexEntry) *keyIndex {
+	ki := &keyIndex{writeSeq: e.WriteSeq, readSeq: e.ReadSeq}
+	for q := range e.Write {
+		f := keyRow{replica: paxos.NodeID(q), write: e.Write[q], read: e.Read[q]}
+		if e.ExecWrite != nil {
+			f.execWrite, f.execRead = e.ExecWrite[q], e.ExecRead[q]
+		}
+		if f.write != 0 || f.read != 0 || f.execWrite != 0 || f.execRead != 0 {
+			ki.rows = append(ki.rows, f)
+		}
+	}
+	return ki
 }
 
 func (r *Replica) restore(p *paxos.Persisted) error {
@@ -272,8 +301,7 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 			if len(e.Write) != r.n || len(e.Read) != r.n || (e.ExecWrite != nil && (len(e.ExecWrite) != r.n || len(e.ExecRead) != r.n)) {
 				return fmt.Errorf("snapshot index entry for key %q does not cover %d replicas", k, r.n)
 			}
-			r.index[k] = &keyIndex{write: slices.Clone(e.Write), read: slices.Clone(e.Read), writeSeq: e.WriteSeq, readSeq: e.ReadSeq,
-				execWrite: slices.Clone(e.ExecWrite), execRead: slices.Clone(e.ExecRead)}
+			r.index[k] = fromIndexEntry(e)
 		}
 		for _, rec := range snap.Instances {
 			if err := r.applyRecord(rec); err != nil {

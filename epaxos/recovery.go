@@ -90,6 +90,33 @@ package epaxos
 // The persisted format is unchanged, and older logs restore with the fix in
 // effect: they already hold every record.
 //
+// Why the index is compacted and not pruned. Dropping the entry of a key
+// whose instances every replica has executed looks harmless, but each of
+// the index's three readers needs the dropped facts:
+//
+//   - rule 4a: replica p prunes its own δ once everyone executed it, and
+//     only then receives, delayed, the initial-ballot PreAccept of an old γ
+//     that interferes with δ; its merge no longer adds δ, so p votes γ
+//     unchanged. A recovery that ruled p out of γ's fast quorum by δ
+//     (seen pre-accepted, before δ committed) may have freed γ while L
+//     still collects p's vote and commits γ on the fast path with other
+//     attributes;
+//   - rules 5 and 6: a TryPreAccept voter that forgot an executed δ no
+//     longer refuses attributes that leave δ out;
+//   - the ordering invariant (of two committed interfering instances one
+//     depends on the other), which check.DependenciesBetweenConflicts
+//     enforces, fails for a command proposed on a key after its entry
+//     went: the new command no longer depends on the old.
+//
+// A per-replica floor (deps raised to the pruned watermark) would keep
+// 4a and the invariant but breaks fast-path agreement whenever two
+// replicas' floors differ, and gives rules 5 and 6 no instance to name. So
+// the index keeps every fact, and its cost is cut instead: a key holds
+// rows only for the replicas that touched it (usually one), and a snapshot
+// copies it only every max(SnapshotEvery, keys) executed instances.
+// Executed instances themselves are dropped once every replica executed
+// them (collect), as before.
+//
 // Facts the rules rely on, and what crash-restart, garbage collection,
 // snapshots and catch-up do to them:
 //
@@ -450,12 +477,10 @@ func (r *Replica) findConflict(m TryPreAccept) (paxos.Instance, bool, bool) {
 				continue
 			}
 			for _, ki := range r.lookup(c) {
-				if ki.execWrite == nil {
-					continue
-				}
-				e := ki.execWrite[q]
+				f := ki.row(paxos.NodeID(q))
+				e := f.execWrite
 				if c.Writes() {
-					e = max(e, ki.execRead[q])
+					e = max(e, f.execRead)
 				}
 				if e > m.Deps[q] {
 					return paxos.Instance{Replica: paxos.NodeID(q), Slot: e}, true, true

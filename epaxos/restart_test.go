@@ -209,12 +209,12 @@ func TestRestoreKeepsIndexMonotone(t *testing.T) {
 	nw2.drop(to(1))
 	nw2.deliver(nil)
 	require.True(t, nw2.decided[r4aDelta].Commands[0].IsNop())
-	before := *nw2.reps[1].index["k"]
+	before := nw2.reps[1].indexEntry(nw2.reps[1].index["k"])
 	nw2.crash(1)
 	nw2.restart(1)
 	require.NotNil(t, nw2.reps[1].index["k"])
-	assert.Equal(t, before.write, nw2.reps[1].index["k"].write)
-	assert.Equal(t, uint64(1), before.write[1])
+	assert.Equal(t, before.Write, nw2.reps[1].indexEntry(nw2.reps[1].index["k"]).Write)
+	assert.Equal(t, uint64(1), before.Write[1])
 }
 
 // Coverage counts the recovery events of this incarnation: the scripted

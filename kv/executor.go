@@ -35,7 +35,7 @@ func ExecutorFromSnapshot(cfg paxos.Config, snap Snapshot) (*Executor, error) {
 	}
 	e := NewExecutor(cfg)
 	if snap.App == nil {
-		if len(snap.Data) > 0 || len(snap.Sessions) > 0 {
+		if snap.Len() > 0 || len(snap.Sessions) > 0 {
 			return nil, fmt.Errorf("kv: snapshot holds a key-value store but Config.StateMachine is set; restore with the same state machine")
 		}
 		return e, nil // an empty snapshot: nothing executed yet
@@ -55,6 +55,16 @@ func (e *Executor) Install(cfg paxos.Config, snap Snapshot) error {
 	}
 	*e = *n
 	return nil
+}
+
+// Len is the number of keys the key-value store holds (0 for an
+// application state machine, whose size the executor does not know):
+// what protocols pace snapshots by.
+func (e *Executor) Len() int {
+	if e.app != nil {
+		return 0
+	}
+	return e.store.Len()
 }
 
 // App reports whether e runs an application state machine.

@@ -10,6 +10,8 @@ package kv
 import (
 	"sort"
 
+	"github.com/vmihailenco/msgpack/v5"
+
 	"github.com/paxos-lab/paxos"
 )
 
@@ -40,15 +42,84 @@ type session struct {
 
 // Store is a deterministic key-value state machine. The zero value is not
 // usable; call New.
+//
+// The data is split by a hash of the key into shardCount maps, each owned
+// by the store that may write it in place. Snapshot shares the shards with
+// the snapshot and gives up their ownership, so it copies no data; the
+// store copies a shard the next time it writes to it (copy on write). A
+// snapshot therefore never changes once taken, and may be read, encoded
+// and written on another goroutine while the store goes on. Between two
+// snapshots the store copies each shard at most once, so writing costs at
+// most one copy of the data per snapshot, spread over the writes that
+// follow it instead of paid at once.
 type Store struct {
-	data     map[string]string
+	shards   shards
+	owner    *uint64 // identifies this store's current generation: shards it may write
+	keys     int
 	sessions map[uint64]*session
 	applied  uint64
 }
 
+// shardCount is the number of shards; a power of two.
+const shardCount = 256
+
+// shards holds the data; a nil shard is empty.
+type shards [shardCount]*shard
+
+type shard struct {
+	m     map[string]string
+	owner *uint64 // the store generation that may write m in place
+}
+
+// shardOf picks a key's shard (FNV-1a, deterministic across processes).
+func shardOf(key string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(key); i++ {
+		h ^= uint32(key[i])
+		h *= 16777619
+	}
+	return int(h % shardCount)
+}
+
 // New returns an empty store.
 func New() *Store {
-	return &Store{data: map[string]string{}, sessions: map[uint64]*session{}}
+	return &Store{owner: new(uint64), sessions: map[uint64]*session{}}
+}
+
+// get returns the value stored under key ("" if none).
+func (s *Store) get(key string) string {
+	if sh := s.shards[shardOf(key)]; sh != nil {
+		return sh.m[key]
+	}
+	return ""
+}
+
+// put stores value under key, copying the key's shard first if a snapshot
+// shares it.
+func (s *Store) put(key, value string) {
+	i := shardOf(key)
+	sh := s.shards[i]
+	if sh == nil || sh.owner != s.owner {
+		m := make(map[string]string, shardLen(sh)+1)
+		if sh != nil {
+			for k, v := range sh.m {
+				m[k] = v
+			}
+		}
+		sh = &shard{m: m, owner: s.owner}
+		s.shards[i] = sh
+	}
+	if _, ok := sh.m[key]; !ok {
+		s.keys++
+	}
+	sh.m[key] = value
+}
+
+func shardLen(sh *shard) int {
+	if sh == nil {
+		return 0
+	}
+	return len(sh.m)
 }
 
 // Executed reports whether the command with this (client, seq) already
@@ -80,7 +151,7 @@ func (s *Store) Apply(cmd paxos.Command) paxos.Execution {
 		if cmd.Op == paxos.OpGet {
 			ex.Output, ex.Missing = s.Lookup(cmd.Key)
 		} else {
-			s.data[cmd.Key] = cmd.Value
+			s.put(cmd.Key, cmd.Value)
 		}
 		s.applied++
 		return ex
@@ -93,7 +164,7 @@ func (s *Store) Apply(cmd paxos.Command) paxos.Execution {
 	case paxos.OpGet:
 		ex.Output, ex.Missing = s.Lookup(cmd.Key)
 	case paxos.OpPut:
-		s.data[cmd.Key] = cmd.Value
+		s.put(cmd.Key, cmd.Value)
 	}
 	s.applied++
 	s.record(cmd.ID(), ex.Output)
@@ -102,12 +173,15 @@ func (s *Store) Apply(cmd paxos.Command) paxos.Execution {
 
 // Read answers a Get from current state without recording it: for reads
 // served locally under a lease, which change nothing.
-func (s *Store) Read(key string) string { return s.data[key] }
+func (s *Store) Read(key string) string { return s.get(key) }
 
 // Lookup is Read that also says whether the key holds no value.
 func (s *Store) Lookup(key string) (value string, missing bool) {
-	v, ok := s.data[key]
-	return v, !ok
+	if sh := s.shards[shardOf(key)]; sh != nil {
+		v, ok := sh.m[key]
+		return v, !ok
+	}
+	return "", true
 }
 
 func (s *Store) record(id paxos.CommandID, out string) {
@@ -174,10 +248,26 @@ func cloneMap(m map[uint64]string) map[uint64]string {
 func (s *Store) Applied() uint64 { return s.applied }
 
 // Len returns the number of keys stored.
-func (s *Store) Len() int { return len(s.data) }
+func (s *Store) Len() int { return s.keys }
 
-// Snapshot is a serializable copy of a Store.
+// Snapshot is a serializable copy of a Store. A snapshot taken from a store
+// shares the store's data (copy on write; see Store); read it with Get,
+// Len, Range and Map. It never changes once taken. On the wire it is a
+// msgpack map: "d" the data, "s" the sessions, "a" the applied count, and
+// "x" an application's snapshot when there is one.
 type Snapshot struct {
+	Sessions map[uint64]session `msgpack:"s"`
+	Applied  uint64             `msgpack:"a"`
+	// App, when set, is an application state machine's snapshot with its
+	// sessions (paxos.Sessions), and the store's fields are empty.
+	App []byte `msgpack:"x,omitempty"`
+
+	shared *shards // the data; nil when there is none
+	keys   int
+}
+
+// wireSnapshot is Snapshot's encoding.
+type wireSnapshot struct {
 	Data     map[string]string  `msgpack:"d"`
 	Sessions map[uint64]session `msgpack:"s"`
 	Applied  uint64             `msgpack:"a"`
@@ -186,24 +276,133 @@ type Snapshot struct {
 	App []byte `msgpack:"x,omitempty"`
 }
 
-// Snapshot returns a deep copy of the store's state.
+// EncodeMsgpack implements msgpack.CustomEncoder, writing the data
+// straight from the shared shards, without copying it into a map first.
+func (snap Snapshot) EncodeMsgpack(enc *msgpack.Encoder) error {
+	fields := 3
+	if len(snap.App) > 0 {
+		fields++
+	}
+	if err := enc.EncodeMapLen(fields); err != nil {
+		return err
+	}
+	if err := enc.EncodeString("d"); err != nil {
+		return err
+	}
+	if err := enc.EncodeMapLen(snap.keys); err != nil {
+		return err
+	}
+	var err error
+	snap.Range(func(k, v string) bool {
+		if err = enc.EncodeString(k); err == nil {
+			err = enc.EncodeString(v)
+		}
+		return err == nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := enc.EncodeString("s"); err != nil {
+		return err
+	}
+	if err := enc.Encode(snap.Sessions); err != nil {
+		return err
+	}
+	if err := enc.EncodeString("a"); err != nil {
+		return err
+	}
+	if err := enc.EncodeUint(snap.Applied); err != nil || len(snap.App) == 0 {
+		return err
+	}
+	if err := enc.EncodeString("x"); err != nil {
+		return err
+	}
+	return enc.EncodeBytes(snap.App)
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder. The result holds its data
+// like a snapshot taken from a store, so the two compare equal.
+func (snap *Snapshot) DecodeMsgpack(dec *msgpack.Decoder) error {
+	var w wireSnapshot
+	if err := dec.Decode(&w); err != nil {
+		return err
+	}
+	*snap = Snapshot{Sessions: w.Sessions, Applied: w.Applied, App: w.App}
+	if len(w.Data) > 0 {
+		st := New()
+		for k, v := range w.Data {
+			st.put(k, v)
+		}
+		snap.shared, snap.keys = &st.shards, st.keys
+	}
+	return nil
+}
+
+// Get returns the value stored under key in the snapshot.
+func (snap Snapshot) Get(key string) (string, bool) {
+	if snap.shared == nil {
+		return "", false
+	}
+	if sh := snap.shared[shardOf(key)]; sh != nil {
+		v, ok := sh.m[key]
+		return v, ok
+	}
+	return "", false
+}
+
+// Len returns the number of keys in the snapshot.
+func (snap Snapshot) Len() int { return snap.keys }
+
+// Range calls fn for every key and value of the snapshot, in no particular
+// order, until fn returns false.
+func (snap Snapshot) Range(fn func(key, value string) bool) {
+	if snap.shared == nil {
+		return
+	}
+	for _, sh := range snap.shared {
+		if sh == nil {
+			continue
+		}
+		for k, v := range sh.m {
+			if !fn(k, v) {
+				return
+			}
+		}
+	}
+}
+
+// Map returns a copy of the snapshot's data (for tests and debugging).
+func (snap Snapshot) Map() map[string]string {
+	m := make(map[string]string, snap.Len())
+	snap.Range(func(k, v string) bool {
+		m[k] = v
+		return true
+	})
+	return m
+}
+
+// Snapshot returns the store's state, sharing its data: no key or value is
+// copied now (see Store). Sessions, one per client, are copied.
 func (s *Store) Snapshot() Snapshot {
-	snap := Snapshot{Data: make(map[string]string, len(s.data)), Sessions: make(map[uint64]session, len(s.sessions)), Applied: s.applied}
-	for k, v := range s.data {
-		snap.Data[k] = v
+	snap := Snapshot{Sessions: make(map[uint64]session, len(s.sessions)), Applied: s.applied}
+	if s.keys > 0 {
+		shared := s.shards
+		snap.shared, snap.keys = &shared, s.keys
 	}
 	for c, se := range s.sessions {
 		snap.Sessions[c] = se.clone()
 	}
+	s.owner = new(uint64) // the shards now belong to the snapshot too
 	return snap
 }
 
-// FromSnapshot rebuilds a store from a snapshot.
+// FromSnapshot rebuilds a store from a snapshot. The store shares the
+// snapshot's data, copying a shard when it first writes to it.
 func FromSnapshot(snap Snapshot) *Store {
 	s := New()
 	s.applied = snap.Applied
-	for k, v := range snap.Data {
-		s.data[k] = v
+	if snap.shared != nil {
+		s.shards, s.keys = *snap.shared, snap.keys
 	}
 	for c, se := range snap.Sessions {
 		cp := se.clone()
@@ -214,9 +413,13 @@ func FromSnapshot(snap Snapshot) *Store {
 
 // Keys returns the stored keys, sorted (for tests and debugging).
 func (s *Store) Keys() []string {
-	keys := make([]string, 0, len(s.data))
-	for k := range s.data {
-		keys = append(keys, k)
+	keys := make([]string, 0, s.keys)
+	for _, sh := range s.shards {
+		if sh != nil {
+			for k := range sh.m {
+				keys = append(keys, k)
+			}
+		}
 	}
 	sort.Strings(keys)
 	return keys

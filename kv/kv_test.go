@@ -222,22 +222,27 @@ func TestSnapshotIndependence(t *testing.T) {
 	// Changing the store does not change the snapshot.
 	s.Apply(put(1, 2, "a", "2"))
 	s.Apply(put(5, 1, "n", "new"))
-	assert.Equal(t, "1", snap.Data["a"])
-	assert.NotContains(t, snap.Data, "n")
+	got, _ := snap.Get("a")
+	assert.Equal(t, "1", got)
+	assert.NotContains(t, snap.Map(), "n")
 	assert.NotContains(t, snap.Sessions, uint64(5))
 	assert.Equal(t, uint64(2), snap.Applied)
 
 	// Changing the snapshot does not change a store built from it, and the
 	// store does not change the snapshot.
 	r := kv.FromSnapshot(snap)
-	snap.Data["a"] = "tampered"
 	delete(snap.Sessions, 1)
 	assert.Equal(t, "1", r.Read("a"))
 	assert.True(t, r.Apply(put(1, 3, "c", "3")).Duplicate)
 	r.Apply(put(1, 2, "a", "two"))
 	snap2 := r.Snapshot()
 	r.Apply(put(1, 4, "a", "four"))
-	assert.Equal(t, "two", snap2.Data["a"])
+	got, _ = snap2.Get("a")
+	assert.Equal(t, "two", got)
+	got, _ = snap.Get("a")
+	assert.Equal(t, "1", got, "a store built from a snapshot copies a shared shard before writing it")
+	assert.Equal(t, "1", kv.FromSnapshot(snap).Read("a"))
+	assert.Equal(t, "four", r.Read("a"))
 	_, ok := kv.FromSnapshot(snap2).Executed(paxos.CommandID{Client: 1, Seq: 4})
 	assert.False(t, ok, "session maps are copied too")
 }
@@ -257,6 +262,16 @@ func TestSnapshotMsgpack(t *testing.T) {
 	var back kv.Snapshot
 	require.NoError(t, msgpack.Unmarshal(data, &back))
 	assert.Equal(t, snap, back)
+	assert.Equal(t, map[string]string{"a": "1", "b": "x"}, back.Map())
+	// The wire format: a map of the data ("d"), sessions ("s") and the
+	// applied count ("a").
+	var plain struct {
+		Data    map[string]string `msgpack:"d"`
+		Applied uint64            `msgpack:"a"`
+	}
+	require.NoError(t, msgpack.Unmarshal(data, &plain))
+	assert.Equal(t, map[string]string{"a": "1", "b": "x"}, plain.Data)
+	assert.Equal(t, snap.Applied, plain.Applied)
 
 	r := kv.FromSnapshot(back)
 	for _, tt := range []struct {
@@ -274,6 +289,35 @@ func TestSnapshotMsgpack(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, msgpack.Unmarshal(data, &empty))
 	assert.Equal(t, 0, kv.FromSnapshot(empty).Len())
+}
+
+// TestSnapshotSharesData: taking a snapshot copies no data; the store
+// copies a shard when it next writes it, and neither the snapshot nor a
+// store built from it sees later writes of the other.
+func TestSnapshotSharesData(t *testing.T) {
+	s := kv.New()
+	for i := 0; i < 10_000; i++ {
+		s.Apply(put(1, uint64(i+1), fmt.Sprint("k", i), "v0"))
+	}
+	allocs := testing.AllocsPerRun(10, func() { _ = s.Snapshot() })
+	assert.Less(t, allocs, 10.0, "a snapshot allocates a few objects, not one per key")
+	snap := s.Snapshot()
+	r := kv.FromSnapshot(snap)
+	for i := 0; i < 10_000; i += 7 {
+		s.Apply(put(2, uint64(i+1), fmt.Sprint("k", i), "v1"))
+		r.Apply(put(3, uint64(i+1), fmt.Sprint("k", i), "v2"))
+	}
+	for i := 0; i < 10_000; i += 7 {
+		k := fmt.Sprint("k", i)
+		got, ok := snap.Get(k)
+		assert.True(t, ok)
+		assert.Equal(t, "v0", got)
+		assert.Equal(t, "v1", s.Read(k))
+		assert.Equal(t, "v2", r.Read(k))
+	}
+	assert.Equal(t, 10_000, snap.Len())
+	assert.Equal(t, 10_000, s.Len())
+	assert.Equal(t, 10_000, r.Len())
 }
 
 func Example() {

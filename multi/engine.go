@@ -96,11 +96,12 @@ type Replica struct {
 	leaseUntil  uint64
 
 	// log
-	snap     Snapshot
-	base     uint64  // the log starts after this slot (<= snap.Index)
-	log      []entry // log[i] holds slot base+1+i
-	executed uint64
-	store    *kv.Executor
+	snap      Snapshot
+	sinceSnap int     // commands executed since the latest snapshot (see takeSnapshot)
+	base      uint64  // the log starts after this slot (<= snap.Index)
+	log       []entry // log[i] holds slot base+1+i
+	executed  uint64
+	store     *kv.Executor
 
 	// candidate
 	promises  quorum.Set
@@ -1098,6 +1099,7 @@ func (r *Replica) executeReady() {
 		r.rd.Executed = slices.Grow(r.rd.Executed, len(e.cmds))
 		for _, c := range e.cmds {
 			r.rd.Executed = append(r.rd.Executed, r.store.Apply(c))
+			r.sinceSnap++
 			if c.Client != 0 && len(r.pending) > 0 {
 				r.dropPending(c.ID())
 			}
@@ -1106,7 +1108,7 @@ func (r *Replica) executeReady() {
 	if len(r.pendingList) > 2*len(r.pending)+16 {
 		r.compactPending()
 	}
-	if r.every > 0 && r.executed-r.snap.Index >= r.every {
+	if r.every > 0 && r.executed-r.snap.Index >= r.every && r.sinceSnap >= r.store.Len() {
 		r.takeSnapshot()
 	}
 }
@@ -1322,12 +1324,18 @@ func (r *Replica) truncate(index uint64) {
 }
 
 // takeSnapshot snapshots the store at the execution point and drops the log
-// up to the previous snapshot, keeping one interval for catch-up.
+// up to the previous snapshot, keeping one interval for catch-up. A
+// snapshot costs time and memory in proportion to the store, so one is
+// taken after SnapshotEvery executed slots once at least as many commands
+// executed since the last one as the store holds keys: the cost per
+// command stays bounded however much the store holds (a store of 1M
+// distinct keys is written out once per 1M commands, not once per 10,000).
 func (r *Replica) takeSnapshot() {
 	if r.snap.Index > r.base {
 		r.truncate(r.snap.Index)
 	}
 	r.snap = Snapshot{Index: r.executed, KV: r.store.Snapshot()}
+	r.sinceSnap = 0
 	if r.bug.snapshotDropsDedup {
 		r.snap.KV.Sessions = nil
 	}

@@ -127,6 +127,23 @@ type SnapshotRecord struct {
 	Rebuilding bool `msgpack:"rb,omitempty"`
 }
 
+// Urgent marks the leader's heartbeats and the election messages for a
+// transport's priority lane (transport.Urgent): a leader whose data queues
+// are long must still be heard, or its followers depose it.
+func (Heartbeat) Urgent() bool { return true }
+
+// Urgent implements transport.Urgent; see Heartbeat.Urgent.
+func (HeartbeatReply) Urgent() bool { return true }
+
+// Urgent implements transport.Urgent; see Heartbeat.Urgent.
+func (Prepare) Urgent() bool { return true }
+
+// Urgent implements transport.Urgent; see Heartbeat.Urgent.
+func (Promise) Urgent() bool { return true }
+
+// Urgent implements transport.Urgent; see Heartbeat.Urgent.
+func (Nack) Urgent() bool { return true }
+
 func init() {
 	paxos.RegisterProtocolInfo("multi", paxos.ProtocolInfo{New: New, Leader: true, Rank: 2})
 	for name, v := range map[string]any{

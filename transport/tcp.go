@@ -201,10 +201,11 @@ type outMsg struct {
 }
 
 type peerOut struct {
-	id    paxos.NodeID
-	addr  string
-	delay time.Duration
-	out   chan outMsg
+	id     paxos.NodeID
+	addr   string
+	delay  time.Duration
+	out    chan outMsg
+	urgent chan outMsg // the priority lane: messages whose body is Urgent
 }
 
 // NewTCP listens and starts connecting to the peers. Connections are made in
@@ -267,7 +268,7 @@ func NewTCP(cfg TCPConfig) (*TCP, error) {
 			t.peers = append(t.peers, nil)
 			continue
 		}
-		p := &peerOut{id: paxos.NodeID(i), addr: addr, out: make(chan outMsg, cfg.Queue)}
+		p := &peerOut{id: paxos.NodeID(i), addr: addr, out: make(chan outMsg, cfg.Queue), urgent: make(chan outMsg, urgentQueue)}
 		if cfg.RTT != nil {
 			p.delay = time.Duration(cfg.RTT[cfg.ID][i] / 2 * float64(time.Millisecond))
 		}
@@ -322,8 +323,12 @@ func (t *TCP) Send(m paxos.Message) {
 	if p.delay > 0 {
 		om.due = time.Now().Add(p.delay)
 	}
+	q := p.out
+	if IsUrgent(m.Body) {
+		q = p.urgent
+	}
 	select {
-	case p.out <- om:
+	case q <- om:
 	default:
 		t.c.dropped.Add(1)
 	}
@@ -539,6 +544,14 @@ func (t *TCP) writeLoop(conn net.Conn, p *peerOut, announce bool) error {
 	for {
 		var om outMsg
 		select {
+		case om = <-p.urgent: // the priority lane first
+		default:
+		}
+		if om.m.Body != nil {
+			goto write
+		}
+		select {
+		case om = <-p.urgent:
 		case om = <-p.out:
 		case <-tick:
 			// A progress announcement goes straight out (it is not a
@@ -557,6 +570,7 @@ func (t *TCP) writeLoop(conn net.Conn, p *peerOut, announce bool) error {
 		case <-t.done:
 			return nil
 		}
+	write:
 		if !om.due.IsZero() {
 			if wait := time.Until(om.due); wait > 0 {
 				if err := flush(); err != nil {
@@ -584,7 +598,7 @@ func (t *TCP) writeLoop(conn net.Conn, p *peerOut, announce bool) error {
 			return err
 		}
 		t.c.sent.Add(1)
-		if len(p.out) == 0 {
+		if len(p.out) == 0 && len(p.urgent) == 0 {
 			if err := flush(); err != nil {
 				return err
 			}

@@ -14,7 +14,10 @@
 //
 // Delivery is best effort, as consensus protocols expect: a message may be
 // lost (a full queue, a broken connection) but is never corrupted, and the
-// messages of one link arrive in the order they were sent.
+// messages of one link arrive in the order they were sent, except that TCP
+// sends Urgent messages (leader heartbeats, election traffic) on a priority
+// lane: they overtake queued ordinary messages, and a full data queue does
+// not drop them.
 package transport
 
 import (
@@ -36,6 +39,29 @@ type Transport interface {
 	// Close stops the transport and waits for its goroutines.
 	Close() error
 }
+
+// Urgent is implemented by message bodies that must not wait behind data:
+// a protocol's heartbeats and election messages, whose delay under load
+// would depose a leader that is merely busy. Protocols implement it without
+// importing this package (a method Urgent() bool on the body type); the
+// TCP transport gives such messages a queue of their own per peer, served
+// first. Reordering them before ordinary messages is safe for any protocol
+// that tolerates loss and reordering, as every protocol here does (the
+// simulator reorders freely).
+type Urgent interface {
+	Urgent() bool
+}
+
+// IsUrgent reports whether body asks for the priority lane.
+func IsUrgent(body any) bool {
+	u, ok := body.(Urgent)
+	return ok && u.Urgent()
+}
+
+// urgentQueue is the length of the priority lane per peer: heartbeats and
+// election messages are few, so a short queue never fills unless the peer
+// is unreachable.
+const urgentQueue = 256
 
 // Stats counts what a transport did; every field only grows.
 type Stats struct {

@@ -60,9 +60,9 @@ var ProtocolExtra = map[string][]string{
 	"raft": {"go.etcd.io/raft/v3", "google.golang.org/protobuf"},
 }
 
-// WireFormat is the codec library every protocol may import: the msgpack
-// encoder and decoder its hand-written message encoders (EncodeMsgpack,
-// DecodeMsgpack on the hot message types) write to. It is pure: it encodes
+// WireFormat is the codec library every protocol (and kv) may import: the
+// msgpack encoder and decoder its hand-written encoders (EncodeMsgpack,
+// DecodeMsgpack on the hot message types and on kv's snapshots) write to. It is pure: it encodes
 // into and decodes from the buffers it is given.
 const WireFormat = "github.com/vmihailenco/msgpack/v5"
 
@@ -126,7 +126,7 @@ func Check(module string, pkgs []Package) ([]Violation, error) {
 		case isProto[p.ImportPath] || pure[p.ImportPath]:
 			var extra []string
 			if isProto[p.ImportPath] {
-				extra = append([]string{WireFormat}, ProtocolExtra[lastElem(p.ImportPath)]...)
+				extra = ProtocolExtra[lastElem(p.ImportPath)]
 			}
 			for _, imp := range p.Imports {
 				if !allowedPure(module, imp, isProto, pure, extra) {
@@ -156,7 +156,7 @@ func Check(module string, pkgs []Package) ([]Violation, error) {
 }
 
 func allowedPure(module, imp string, isProto, pure map[string]bool, extra []string) bool {
-	if imp == module || pure[imp] || isProto[imp] || PureStd[imp] {
+	if imp == module || pure[imp] || isProto[imp] || PureStd[imp] || imp == WireFormat {
 		return true
 	}
 	for _, e := range extra {

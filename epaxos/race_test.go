@@ -1,0 +1,6 @@
+//go:build race
+
+package epaxos_test
+
+// raceEnabled is set when the race detector is on: long simulations and heap measurements skip.
+const raceEnabled = true
