@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/longtest"
 	"github.com/paxos-lab/paxos/internal/memtest"
 	"github.com/stretchr/testify/assert"
 )
@@ -73,7 +74,8 @@ func BenchmarkHeapKeyReuse(b *testing.B) {
 // number of commands when they reuse keys (within 10% between 40,000 and
 // 160,000 writes over 1,000 keys, default snapshots).
 func TestHeapFlatWithKeyReuse(t *testing.T) {
-	if testing.Short() || raceEnabled {
+	longtest.Skip(t, "a long run")
+	if raceEnabled {
 		t.Skip("pushes 160,000 commands; heap sizes under the race detector mean little")
 	}
 	c := newMemClusterEvery(t, 5, 0)

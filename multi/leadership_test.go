@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/longtest"
 	"github.com/paxos-lab/paxos/multi"
 	"github.com/paxos-lab/paxos/sim"
 	"github.com/stretchr/testify/assert"
@@ -73,7 +74,8 @@ func overloadRun(t *testing.T, protocol string, cpu time.Duration, rate float64,
 var overloadFor = 30 * time.Second
 
 func TestLeaderSurvivesOverload(t *testing.T) {
-	if testing.Short() || raceEnabled {
+	longtest.Skip(t, "a long run")
+	if raceEnabled {
 		t.Skip("simulates 30 s of an overloaded cluster (about 70 s of CPU)")
 	}
 	const cpu = 500 * time.Microsecond

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/longtest"
 	"github.com/paxos-lab/paxos/internal/memtest"
 	"github.com/paxos-lab/paxos/multi"
 	"github.com/stretchr/testify/assert"
@@ -81,7 +82,8 @@ func BenchmarkHeapDistinctKeys(b *testing.B) {
 // every 100 slots of 64 commands, so the log is truncated all along: the
 // retained log, two snapshot intervals, is then a constant).
 func TestHeapFlatWithKeyReuse(t *testing.T) {
-	if testing.Short() || raceEnabled {
+	longtest.Skip(t, "a long run")
+	if raceEnabled {
 		t.Skip("pushes 400,000 commands; heap sizes under the race detector mean little")
 	}
 	c := newMemCluster(t, 100)
