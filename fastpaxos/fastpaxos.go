@@ -273,6 +273,10 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 	return nil
 }
 
+// Executed returns the end of the contiguous prefix of slots this replica
+// learned and executed.
+func (r *Replica) Executed() uint64 { return r.learnedTo }
+
 // ID implements paxos.Replica.
 func (r *Replica) ID() paxos.NodeID { return r.id }
 
@@ -327,14 +331,17 @@ func (r *Replica) Tick() {
 }
 
 // Step implements paxos.Replica.
+// A message no correct peer could send is refused with an error wrapping
+// paxos.ErrMalformed, before anything is stored for it, and counted under
+// paxos.CoverageRefused (see check).
 func (r *Replica) Step(msg paxos.Message) error {
-	if msg.To != r.id {
-		return fmt.Errorf("%w: message for replica %d delivered to %d", paxos.ErrMalformed, msg.To, r.id)
+	err := r.check(msg)
+	if err == nil {
+		err = r.handle(msg.From, msg.Body)
 	}
-	if msg.From < 0 || int(msg.From) >= r.n {
-		return fmt.Errorf("%w: sender %d outside 0..%d", paxos.ErrMalformed, msg.From, r.n-1)
+	if errors.Is(err, paxos.ErrMalformed) {
+		r.stats[paxos.CoverageRefused]++
 	}
-	err := r.handle(msg.From, msg.Body)
 	r.drain()
 	return err
 }
@@ -392,46 +399,36 @@ func (r *Replica) handle(from paxos.NodeID, body any) error {
 	case Any:
 		r.onAny(from, m)
 	case Propose:
-		if m.Slot == 0 || len(m.Value) == 0 {
-			return fmt.Errorf("%w: propose for slot %d with %d commands", paxos.ErrMalformed, m.Slot, len(m.Value))
-		}
 		r.onPropose(from, m)
 	case Accept:
-		if m.Slot == 0 || len(m.Value) == 0 {
-			return fmt.Errorf("%w: accept for slot %d with %d commands", paxos.ErrMalformed, m.Slot, len(m.Value))
-		}
 		r.onAccept(from, m)
 	case Voted:
-		if m.Vote.Slot == 0 || m.Vote.Ballot.IsZero() || len(m.Vote.Value) == 0 {
-			return fmt.Errorf("%w: vote for slot %d at %v with %d commands", paxos.ErrMalformed, m.Vote.Slot, m.Vote.Ballot, len(m.Vote.Value))
-		}
 		r.onVoted(from, m.Vote)
 	case Recover:
-		if m.Slot == 0 || m.Ballot.Sub == 0 {
-			return fmt.Errorf("%w: recover for slot %d at %v", paxos.ErrMalformed, m.Slot, m.Ballot)
-		}
 		r.onRecover(from, m)
 	case Report:
-		if m.Vote.Slot == 0 || m.Ballot.Sub == 0 {
-			return fmt.Errorf("%w: report for slot %d at %v", paxos.ErrMalformed, m.Vote.Slot, m.Ballot)
-		}
 		r.onReport(from, m)
 	case Nack:
-		r.onNack(m)
+		r.onNack(from, m)
 	case Commit:
-		if m.Slot == 0 || len(m.Value) == 0 {
-			return fmt.Errorf("%w: commit for slot %d with %d commands", paxos.ErrMalformed, m.Slot, len(m.Value))
-		}
 		r.learn(m.Slot, m.Value, m.Fast, false)
 	case Forward:
 		r.place(m.Command)
 	case CatchUp:
 		r.onCatchUp(from, m)
 	case Learned:
+		before := r.learnedTo
 		for _, v := range m.Votes {
 			if v.Decided && v.Slot > 0 && len(v.Value) > 0 {
 				r.learn(v.Slot, v.Value, false, false)
 			}
+		}
+		// A full answer means the peer may hold more: ask on at once, so
+		// that a replica far behind catches up without waiting for a
+		// leader (it may be a candidate whose Prepares are refused).
+		if len(m.Votes) == maxCatchUp && r.learnedTo > before && from != r.id {
+			r.askAt = r.now + r.retry()
+			r.send(from, CatchUp{From: r.learnedTo + 1})
 		}
 	default:
 		return fmt.Errorf("%w: unexpected message type %T", paxos.ErrMalformed, body)
@@ -443,6 +440,13 @@ func (r *Replica) handle(from paxos.NodeID, body any) error {
 
 func (r *Replica) onPrepare(from paxos.NodeID, m Prepare) {
 	r.seenRound = max(r.seenRound, m.Ballot.Round)
+	if a := r.ahead(); r.learnedTo > a && m.From < r.learnedTo-a {
+		// The candidate is too far behind to take over: our promise would
+		// report more slots than it may hold. Refuse without promising and
+		// tell it how far we learned; it catches up first.
+		r.send(from, Nack{Ballot: m.Ballot, Promised: r.promised, Learned: r.learnedTo})
+		return
+	}
 	if m.Ballot.Sub != 0 || m.Ballot.Less(r.promised) {
 		r.send(from, Nack{Ballot: m.Ballot, Promised: r.promised})
 		return
@@ -484,7 +488,9 @@ func (r *Replica) onAny(from paxos.NodeID, m Any) {
 		r.stepDown()
 	}
 	r.anyBallot, r.anyFrom, r.leader, r.heard = m.Ballot, m.From, from, r.now
-	r.maxSlot = max(r.maxSlot, m.MaxSlot)
+	// The leader's highest slot may be beyond what we may hold: we learn of
+	// the slots up to our horizon, and catch up for the rest.
+	r.maxSlot = max(r.maxSlot, min(m.MaxSlot, r.horizon()))
 	if m.Learned > r.learnedTo && r.now >= r.askAt && from != r.id {
 		r.askAt = r.now + r.retry()
 		r.stats["catchups"]++
@@ -564,7 +570,10 @@ func (r *Replica) onRecover(from paxos.NodeID, m Recover) {
 
 func (r *Replica) onCatchUp(from paxos.NodeID, m CatchUp) {
 	var out []Vote
-	for s := max(m.From, 1); s <= r.maxSlot && len(out) < maxCatchUp; s++ {
+	// One answer covers maxCatchUp slots from From, so the asker's horizon
+	// holds them all.
+	from0 := max(m.From, 1)
+	for s := from0; s <= r.maxSlot && s-from0 < maxCatchUp; s++ {
 		if st := r.slots[s]; st != nil && st.learned {
 			out = append(out, Vote{Slot: s, Decided: true, Value: st.value})
 		}
@@ -704,6 +713,11 @@ func (r *Replica) pump() {
 			continue
 		}
 		s := max(r.maxSlot+1, r.anyFrom)
+		if s > r.learnedTo+uint64(r.cfg.Window) {
+			// Config.Window slots in flight past our learned prefix: wait.
+			kept = append(kept, q)
+			continue
+		}
 		st := r.slot(s)
 		st.prop = &proposal{cmd: q.cmd, ballot: r.anyBallot, sentAt: r.now}
 		r.broadcast(Propose{Slot: s, Ballot: r.anyBallot, Value: []paxos.Command{q.cmd}})
@@ -734,8 +748,14 @@ func (r *Replica) retransmit() {
 	}
 }
 
-func (r *Replica) onNack(m Nack) {
+func (r *Replica) onNack(from paxos.NodeID, m Nack) {
 	r.seenRound = max(r.seenRound, m.Promised.Round)
+	if m.Slot == 0 && r.role == candidate && m.Ballot == r.ballot && m.Learned > r.learnedTo && from != r.id && r.now >= r.askAt {
+		// Refused for being too far behind: catch up from that peer.
+		r.askAt = r.now + r.retry()
+		r.stats["catchups"]++
+		r.send(from, CatchUp{From: r.learnedTo + 1})
+	}
 	if r.role != follower && r.ballot.Term().Less(m.Promised.Term()) {
 		r.stepDown()
 	}
@@ -835,16 +855,21 @@ func (r *Replica) at(sub uint32) Ballot {
 // fresh slots; every slot it knows of and has not learned is watched, and
 // recovered when its fast round collided or stalled.
 func (r *Replica) lead() {
+	kept := r.forwarded[:0]
 	for _, c := range r.forwarded {
 		if _, done := r.store.Executed(c.ID()); done {
 			continue
 		}
 		s := r.maxSlot + 1
+		if s > r.learnedTo+uint64(r.cfg.Window) {
+			kept = append(kept, c) // the window is full: place it later
+			continue
+		}
 		st := r.slot(s)
 		st.lead = &leadSlot{prefer: []paxos.Command{c}, since: r.now}
 		r.startRecover(s, st)
 	}
-	r.forwarded = nil
+	r.forwarded = kept
 	for s := r.learnedTo + 1; s <= r.maxSlot && s <= r.learnedTo+leaderScan; s++ {
 		st := r.slot(s)
 		if st.learned {
@@ -1030,6 +1055,12 @@ func (r *Replica) place(c paxos.Command) {
 		return
 	}
 	if _, dup := r.placing[c.ID()]; dup {
+		return
+	}
+	if len(r.placing) >= r.cfg.Window+maxCatchUp {
+		// Enough to fill the window: drop it; its proposer proposes it
+		// again later (see pump), so no command is lost for good.
+		r.stats["forwards-dropped"]++
 		return
 	}
 	if r.placing == nil {

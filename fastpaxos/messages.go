@@ -120,11 +120,14 @@ type Report struct {
 }
 
 // Nack refuses Ballot in Slot (0: a Prepare) because the acceptor promised
-// Promised, or holds no Any for a fast Propose.
+// Promised, or holds no Any for a fast Propose. Learned, set only on a
+// refused Prepare, is the end of the acceptor's learned prefix when the
+// candidate is too far behind it to take over (see Replica.ahead).
 type Nack struct {
 	Slot     uint64 `msgpack:"s"`
 	Ballot   Ballot `msgpack:"b"`
 	Promised Ballot `msgpack:"p"`
+	Learned  uint64 `msgpack:"l,omitempty"`
 }
 
 // Commit announces that Value was chosen in Slot, in a fast round when

@@ -53,7 +53,11 @@ func fuzzHonest(t *testing.T, protocol string, data []byte) int {
 	var applied []check.Applied
 	collect := func(id paxos.NodeID) {
 		rd := reps[id].Ready()
-		require.NoError(t, fuzzin.CheckReady(rd, id, n, cfg.Batch))
+		batch := cfg.Batch
+		if protocol == "fastpaxos" {
+			batch = 1 // no batching
+		}
+		require.NoError(t, fuzzin.CheckReady(rd, id, n, batch))
 		pool = append(pool, rd.Messages...)
 		if len(pool) > maxPool {
 			pool = pool[len(pool)-maxPool:] // the oldest are lost
@@ -122,7 +126,7 @@ func TestFuzzHonestDecides(t *testing.T) {
 	for i := range data {
 		data[i] = byte(rng.Uint32())
 	}
-	for _, p := range []string{"basic", "multi", "flexible", "epaxos"} {
+	for _, p := range []string{"basic", "multi", "flexible", "epaxos", "fastpaxos"} {
 		d := fuzzHonest(t, p, data)
 		assert.Positive(t, d, p)
 		t.Logf("%s: %d decisions learned", p, d)
@@ -141,6 +145,10 @@ func FuzzHonestFlexible(f *testing.F) { fuzzHonestTarget(f, "flexible") }
 
 // FuzzHonestEPaxos runs fuzzHonest over EPaxos.
 func FuzzHonestEPaxos(f *testing.F) { fuzzHonestTarget(f, "epaxos") }
+
+// FuzzHonestFastPaxos runs fuzzHonest over Fast Paxos (one command per
+// slot: Batch is ignored).
+func FuzzHonestFastPaxos(f *testing.F) { fuzzHonestTarget(f, "fastpaxos") }
 
 func fuzzHonestTarget(f *testing.F, protocol string) {
 	for _, s := range [][]byte{
