@@ -20,6 +20,10 @@ func (r *Replica) ahead() uint64 {
 // horizon is the highest slot this replica stores anything for.
 func (r *Replica) horizon() uint64 { return r.learnedTo + r.ahead() }
 
+// maxSlotNumber bounds a snapshot's index (a snapshot may be far ahead of
+// this replica: that is what it is for). No run executes 2^62 slots.
+const maxSlotNumber = 1 << 62
+
 // check refuses, with an error wrapping paxos.ErrMalformed, a message no
 // correct peer could send: addressed to another replica, from a sender
 // outside the cluster or from this replica itself, with a slot beyond the
@@ -92,6 +96,11 @@ func (r *Replica) check(msg paxos.Message) error {
 	case Commit:
 		return r.checkSlot(m.Slot, m.Value, r.horizon())
 	case Forward, CatchUp:
+		return nil
+	case InstallSnapshot:
+		if m.Snapshot.Index > maxSlotNumber {
+			return fmt.Errorf("%w: snapshot at slot %d, above %d", paxos.ErrMalformed, m.Snapshot.Index, uint64(maxSlotNumber))
+		}
 		return nil
 	case Learned:
 		if len(m.Votes) > maxCatchUp {

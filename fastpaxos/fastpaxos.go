@@ -97,6 +97,11 @@ type Replica struct {
 	now            int64
 
 	slots map[uint64]*slot
+	// Log compaction (snapshot.go): the snapshot interval (0 = never), the
+	// latest snapshot, and base, the highest slot dropped from slots.
+	every uint64
+	snap  Snapshot
+	base  uint64
 	// maxSlot is the highest slot heard of; learnedTo ends the contiguous
 	// prefix of learned (and executed) slots.
 	maxSlot, learnedTo uint64
@@ -141,6 +146,8 @@ type bugs struct {
 	lowestReporter bool
 	// smallFast makes learners accept fast quorums one replica short.
 	smallFast bool
+	// snapshotDropsDedup leaves the clients' sessions out of snapshots.
+	snapshotDropsDedup bool
 }
 
 // New builds a Fast Paxos replica. cfg.Quorums nil or a majority means the
@@ -186,6 +193,12 @@ func newReplica(cfg paxos.Config, bug bugs) (*Replica, error) {
 	if bug.smallFast {
 		r.fastQ--
 	}
+	switch {
+	case cfg.SnapshotEvery == 0:
+		r.every = DefaultSnapshotEvery
+	case cfg.SnapshotEvery > 0:
+		r.every = uint64(cfg.SnapshotEvery)
+	}
 	r.resetTimer()
 	if cfg.Restore != nil {
 		if err := r.restore(cfg.Restore); err != nil {
@@ -214,7 +227,10 @@ func (r *Replica) Quorums() quorum.System { return r.qs }
 // the leader recovered from their own votes), "recoveries" (one-slot phase
 // 1 at a recovery ballot), "o4-forced" (recoveries where a value might have
 // been chosen in a fast round and was kept), "o4-free", "elections",
-// "forwards" and "catchups".
+// "forwards", "forwards-dropped" (forwarded commands the leader had no room
+// for), "catchups", "snapshots" (taken), "snapshots-sent",
+// "snapshot-installs" and paxos.CoverageRefused (messages Step refused as
+// malformed, see check).
 func (r *Replica) Coverage() paxos.Coverage {
 	out := paxos.Coverage{}
 	for k, v := range r.stats {
@@ -224,8 +240,14 @@ func (r *Replica) Coverage() paxos.Coverage {
 }
 
 func (r *Replica) restore(p *paxos.Persisted) error {
-	if p.Snapshot != nil {
-		return fmt.Errorf("%w: unexpected snapshot %T (fastpaxos never writes snapshots)", ErrRestore, p.Snapshot)
+	switch v := p.Snapshot.(type) {
+	case nil:
+	case SnapshotRecord:
+		r.restoreSnapshot(v)
+	case *SnapshotRecord:
+		r.restoreSnapshot(*v)
+	default:
+		return fmt.Errorf("%w: snapshot has type %T, not a fastpaxos.SnapshotRecord; was it written by another protocol?", ErrRestore, p.Snapshot)
 	}
 	for i, rec := range p.Records {
 		switch v := rec.(type) {
@@ -245,11 +267,17 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 			if v.Slot == 0 {
 				return fmt.Errorf("%w: record %d: promise for slot 0", ErrRestore, i)
 			}
+			if r.gone(v.Slot) {
+				continue
+			}
 			s := r.slot(v.Slot)
 			s.promised = maxBallot(s.promised, v.Ballot)
 		case AcceptRecord:
 			if v.Vote.Slot == 0 {
 				return fmt.Errorf("%w: record %d: vote for slot 0", ErrRestore, i)
+			}
+			if r.gone(v.Vote.Slot) {
+				continue
 			}
 			s := r.slot(v.Vote.Slot)
 			if s.vote.Ballot.Less(v.Vote.Ballot) {
@@ -258,6 +286,9 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 		case DecisionRecord:
 			if v.Slot == 0 || len(v.Value) == 0 {
 				return fmt.Errorf("%w: record %d: decision for slot %d without a value", ErrRestore, i, v.Slot)
+			}
+			if r.gone(v.Slot) {
+				continue
 			}
 			s := r.slot(v.Slot)
 			if !s.learned {
@@ -416,6 +447,11 @@ func (r *Replica) handle(from paxos.NodeID, body any) error {
 		r.place(m.Command)
 	case CatchUp:
 		r.onCatchUp(from, m)
+	case InstallSnapshot:
+		if from != r.id && m.Snapshot.Index > r.learnedTo {
+			r.installSnapshot(m.Snapshot)
+			r.send(from, CatchUp{From: r.learnedTo + 1}) // the slots after it
+		}
 	case Learned:
 		before := r.learnedTo
 		for _, v := range m.Votes {
@@ -440,9 +476,9 @@ func (r *Replica) handle(from paxos.NodeID, body any) error {
 
 func (r *Replica) onPrepare(from paxos.NodeID, m Prepare) {
 	r.seenRound = max(r.seenRound, m.Ballot.Round)
-	if a := r.ahead(); r.learnedTo > a && m.From < r.learnedTo-a {
+	if a := r.ahead(); m.From <= r.base || (r.learnedTo > a && m.From < r.learnedTo-a) {
 		// The candidate is too far behind to take over: our promise would
-		// report more slots than it may hold. Refuse without promising and
+		// report more slots than it may hold, or slots we compacted. Refuse without promising and
 		// tell it how far we learned; it catches up first.
 		r.send(from, Nack{Ballot: m.Ballot, Promised: r.promised, Learned: r.learnedTo})
 		return
@@ -503,6 +539,9 @@ func (r *Replica) onAny(from paxos.NodeID, m Any) {
 func (r *Replica) effective(st *slot) Ballot { return maxBallot(r.promised, st.promised) }
 
 func (r *Replica) onPropose(from paxos.NodeID, m Propose) {
+	if r.gone(m.Slot) {
+		return
+	}
 	st := r.slot(m.Slot)
 	if st.learned {
 		r.send(from, Commit{Slot: m.Slot, Value: st.value})
@@ -531,6 +570,9 @@ func (r *Replica) sendVote(proposer paxos.NodeID, v Vote) {
 }
 
 func (r *Replica) onAccept(from paxos.NodeID, m Accept) {
+	if r.gone(m.Slot) {
+		return
+	}
 	st := r.slot(m.Slot)
 	if st.learned {
 		r.send(from, Commit{Slot: m.Slot, Value: st.value})
@@ -550,6 +592,9 @@ func (r *Replica) onAccept(from paxos.NodeID, m Accept) {
 }
 
 func (r *Replica) onRecover(from paxos.NodeID, m Recover) {
+	if r.gone(m.Slot) {
+		return
+	}
 	st := r.slot(m.Slot)
 	if st.learned {
 		r.send(from, Commit{Slot: m.Slot, Value: st.value})
@@ -573,6 +618,11 @@ func (r *Replica) onCatchUp(from paxos.NodeID, m CatchUp) {
 	// One answer covers maxCatchUp slots from From, so the asker's horizon
 	// holds them all.
 	from0 := max(m.From, 1)
+	if from0 <= r.base {
+		r.stats["snapshots-sent"]++
+		r.send(from, InstallSnapshot{Snapshot: r.snap})
+		return
+	}
 	for s := from0; s <= r.maxSlot && s-from0 < maxCatchUp; s++ {
 		if st := r.slots[s]; st != nil && st.learned {
 			out = append(out, Vote{Slot: s, Decided: true, Value: st.value})
@@ -586,6 +636,9 @@ func (r *Replica) onCatchUp(from paxos.NodeID, m CatchUp) {
 // ---- learner ----
 
 func (r *Replica) onVoted(from paxos.NodeID, v Vote) {
+	if r.gone(v.Slot) {
+		return
+	}
 	st := r.slot(v.Slot)
 	if st.learned {
 		return
@@ -631,6 +684,9 @@ func (r *Replica) onVoted(from paxos.NodeID, v Vote) {
 // learn records that value was chosen in slot s. A replica that learned it
 // from votes tells everyone.
 func (r *Replica) learn(s uint64, value []paxos.Command, fast, fromVotes bool) {
+	if r.gone(s) {
+		return
+	}
 	st := r.slot(s)
 	if st.learned {
 		return
@@ -680,6 +736,7 @@ func (r *Replica) execute() {
 		}
 		r.learnedTo++
 		r.rd.Executed = append(r.rd.Executed, r.store.ApplyChosen(st.value)...)
+		r.maybeSnapshot()
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/kv"
 )
 
 // Ballot numbers the rounds of one slot. Ballots are ordered by Round, then
@@ -189,4 +190,42 @@ func init() {
 		paxos.Register("fastpaxos."+name, v)
 	}
 	paxos.RegisterProtocol("fastpaxos", New)
+}
+
+// Snapshot is the state machine after executing every slot up to Index.
+type Snapshot struct {
+	Index uint64      `msgpack:"i"`
+	KV    kv.Snapshot `msgpack:"kv"`
+}
+
+// InstallSnapshot answers a CatchUp for slots this replica compacted away:
+// its latest snapshot, which the asker installs in place of those slots.
+type InstallSnapshot struct {
+	Snapshot Snapshot `msgpack:"s"`
+}
+
+// SlotRecord is a slot's durable state in a SnapshotRecord: its recovery
+// promise, the acceptor's vote, and the value learned (nil if none).
+type SlotRecord struct {
+	Slot     uint64          `msgpack:"s"`
+	Promised Ballot          `msgpack:"p"`
+	Vote     Vote            `msgpack:"v"`
+	Learned  []paxos.Command `msgpack:"l,omitempty"`
+}
+
+// SnapshotRecord holds all of a replica's durable state: its term promise,
+// the state machine up to Snapshot.Index and every slot above it. It
+// replaces every record persisted before it.
+type SnapshotRecord struct {
+	Promised Ballot       `msgpack:"p"`
+	Snapshot Snapshot     `msgpack:"s"`
+	Slots    []SlotRecord `msgpack:"l"`
+}
+
+func init() {
+	for name, v := range map[string]any{
+		"InstallSnapshot": InstallSnapshot{}, "SnapshotRecord": SnapshotRecord{},
+	} {
+		paxos.Register("fastpaxos."+name, v)
+	}
 }
