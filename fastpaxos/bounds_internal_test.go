@@ -116,7 +116,7 @@ func TestFarBehindCandidateCatchesUp(t *testing.T) {
 }
 
 // FuzzStep is fuzzin.Drive over one Fast Paxos replica, leader or
-// follower. Beyond what Drive checks, memory stays bounded by the window:
+// follower, snapshotting every 4 slots. Beyond what Drive checks, memory stays bounded by the window:
 // no slot is stored beyond the horizon (two of them for a new leader,
 // which takes over the slots its promisers report), and the leader places no more
 // forwarded commands than it may.
@@ -137,7 +137,7 @@ func FuzzStep(f *testing.F) {
 		in := fuzzin.New(data)
 		n := 3 + 2*in.Intn(2)
 		cfg := paxos.Config{N: n, ID: paxos.NodeID(in.Intn(n)), InitialLeader: paxos.NodeID(in.Intn(n+1) - 1),
-			Window: 4, RetryTicks: 2, ElectionTicks: 4, Seed: 1}
+			Window: 4, SnapshotEvery: 4, RetryTicks: 2, ElectionTicks: 4, Seed: 1}
 		r, err := newReplica(cfg, bugs{})
 		require.NoError(t, err)
 		require.NoError(t, in.Drive(r, n, 1, 400, samples, nil, func(int) error {

@@ -308,6 +308,10 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 // learned and executed.
 func (r *Replica) Executed() uint64 { return r.learnedTo }
 
+// LogLen returns how many slots this replica holds in memory (compaction
+// drops those up to its previous snapshot).
+func (r *Replica) LogLen() int { return len(r.slots) }
+
 // ID implements paxos.Replica.
 func (r *Replica) ID() paxos.NodeID { return r.id }
 
