@@ -102,6 +102,9 @@ type Replica struct {
 	every uint64
 	snap  Snapshot
 	base  uint64
+	// snapSent is when we last sent our snapshot to a peer that asked
+	// about a compacted slot (at most once per RetryTicks each).
+	snapSent map[paxos.NodeID]int64
 	// maxSlot is the highest slot heard of; learnedTo ends the contiguous
 	// prefix of learned (and executed) slots.
 	maxSlot, learnedTo uint64
@@ -544,6 +547,7 @@ func (r *Replica) effective(st *slot) Ballot { return maxBallot(r.promised, st.p
 
 func (r *Replica) onPropose(from paxos.NodeID, m Propose) {
 	if r.gone(m.Slot) {
+		r.behind(from)
 		return
 	}
 	st := r.slot(m.Slot)
@@ -575,6 +579,7 @@ func (r *Replica) sendVote(proposer paxos.NodeID, v Vote) {
 
 func (r *Replica) onAccept(from paxos.NodeID, m Accept) {
 	if r.gone(m.Slot) {
+		r.behind(from)
 		return
 	}
 	st := r.slot(m.Slot)
@@ -597,6 +602,7 @@ func (r *Replica) onAccept(from paxos.NodeID, m Accept) {
 
 func (r *Replica) onRecover(from paxos.NodeID, m Recover) {
 	if r.gone(m.Slot) {
+		r.behind(from)
 		return
 	}
 	st := r.slot(m.Slot)

@@ -23,6 +23,23 @@ const DefaultSnapshotEvery = 1000
 // gone reports whether slot s was compacted away.
 func (r *Replica) gone(s uint64) bool { return s <= r.base }
 
+// behind answers a proposal or recovery for a compacted slot: its sender is
+// behind our snapshot, so it gets the snapshot, at most once per RetryTicks.
+func (r *Replica) behind(from paxos.NodeID) {
+	if from == r.id {
+		return
+	}
+	if at, ok := r.snapSent[from]; ok && r.now-at < r.retry() {
+		return
+	}
+	if r.snapSent == nil {
+		r.snapSent = map[paxos.NodeID]int64{}
+	}
+	r.snapSent[from] = r.now
+	r.stats["snapshots-sent"]++
+	r.send(from, InstallSnapshot{Snapshot: r.snap})
+}
+
 // maybeSnapshot takes a snapshot once every executed slots past the last.
 func (r *Replica) maybeSnapshot() {
 	if r.every == 0 || r.learnedTo < r.snap.Index+r.every {
