@@ -29,7 +29,7 @@ const maxSlotNumber = 1 << 62
 // outside the cluster or from this replica itself, with a slot beyond the
 // horizon (a promise's votes: beyond two horizons, since the promiser may
 // be ahead), a ballot naming no replica or a round above paxos.MaxRound, a
-// value that is not exactly one command (there is no batching), or a list
+// value of no command or more than Config.Batch, or a list
 // longer than any correct replica sends.
 func (r *Replica) check(msg paxos.Message) error {
 	if msg.To != r.id {
@@ -117,15 +117,15 @@ func (r *Replica) check(msg paxos.Message) error {
 	}
 }
 
-// checkSlot refuses slot 0, a slot beyond limit, and a value that is not
-// one command.
+// checkSlot refuses slot 0, a slot beyond limit, and a value of no command
+// or more than Config.Batch.
 func (r *Replica) checkSlot(slot uint64, value []paxos.Command, limit uint64) error {
 	if slot == 0 || slot > limit {
 		return fmt.Errorf("%w: slot %d outside 1..%d (%d slots beyond learned prefix %d, Config.Window=%d); a replica that far behind catches up first",
 			paxos.ErrMalformed, slot, limit, r.ahead(), r.learnedTo, r.cfg.Window)
 	}
-	if len(value) != 1 {
-		return fmt.Errorf("%w: slot %d carries %d commands; fastpaxos puts exactly one command in a slot", paxos.ErrMalformed, slot, len(value))
+	if len(value) == 0 || len(value) > r.cfg.Batch {
+		return fmt.Errorf("%w: slot %d carries %d commands, not 1..Config.Batch=%d; every replica must run with the same Batch", paxos.ErrMalformed, slot, len(value), r.cfg.Batch)
 	}
 	return nil
 }

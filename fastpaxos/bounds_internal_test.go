@@ -36,7 +36,7 @@ func TestForgedFarAheadRefused(t *testing.T) {
 		Report{Ballot: Ballot{Round: 1, Node: 0, Sub: 1}, Vote: Vote{Slot: far}},
 		Learned{Votes: []Vote{{Slot: far, Decided: true, Value: v}}},
 		Promise{Ballot: b, Votes: []Vote{{Slot: 1 << 62, Ballot: b, Value: v}}},
-		Commit{Slot: 1, Value: append(v, v...)},                               // two commands in a slot
+		Commit{Slot: 1, Value: append(v, v...)},                               // more than Batch = 1
 		Learned{Votes: many},                                                  // more than a catch-up carries
 		Prepare{Ballot: Ballot{Round: 2, Node: 9}},                            // no such replica
 		Any{Ballot: Ballot{Round: paxos.MaxRound + 1, Node: 0}, MaxSlot: far}, // unreachable round
@@ -137,10 +137,10 @@ func FuzzStep(f *testing.F) {
 		in := fuzzin.New(data)
 		n := 3 + 2*in.Intn(2)
 		cfg := paxos.Config{N: n, ID: paxos.NodeID(in.Intn(n)), InitialLeader: paxos.NodeID(in.Intn(n+1) - 1),
-			Window: 4, SnapshotEvery: 4, RetryTicks: 2, ElectionTicks: 4, Seed: 1}
+			Window: 4, Batch: 2, SnapshotEvery: 4, RetryTicks: 2, ElectionTicks: 4, Seed: 1}
 		r, err := newReplica(cfg, bugs{})
 		require.NoError(t, err)
-		require.NoError(t, in.Drive(r, n, 1, 400, samples, nil, func(int) error {
+		require.NoError(t, in.Drive(r, n, cfg.Batch, 400, samples, nil, func(int) error {
 			h := r.horizon() + r.ahead() + 1
 			if r.maxSlot > h {
 				return fmt.Errorf("highest slot %d beyond the horizon %d", r.maxSlot, h)

@@ -171,3 +171,20 @@ func TestSnapshotCompactsAndRestores(t *testing.T) {
 	require.Len(t, rd.Executed, 1)
 	assert.Equal(t, "v23", rd.Executed[0].Output)
 }
+
+// With Config.Batch, the commands proposed at a replica between two Ready
+// calls go out in one fast-round slot, up to Batch at a time.
+func TestBatch(t *testing.T) {
+	r, err := fastpaxos.New(paxos.Config{N: 1, InitialLeader: 0, Batch: 3})
+	require.NoError(t, err)
+	r.Ready()
+	for i := 1; i <= 5; i++ {
+		r.Propose(paxos.Command{Client: 1 + uint64(i), Seq: 1, Op: paxos.OpPut, Key: "k", Value: fmt.Sprint("v", i)})
+	}
+	rd := r.Ready()
+	require.Len(t, rd.Decided, 2)
+	assert.Len(t, rd.Decided[0].Commands, 3)
+	assert.Len(t, rd.Decided[1].Commands, 2)
+	assert.Len(t, rd.Executed, 5)
+	assert.Len(t, rd.Committed, 5)
+}

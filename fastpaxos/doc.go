@@ -116,12 +116,18 @@
 // bounds.go): a message from the receiver itself or from outside the
 // cluster, a slot more than 4·Window + 128 past the learned prefix (a
 // promise's votes: twice that), a ballot of no replica or above
-// paxos.MaxRound, a value that is not one command, more than 64 slots in a
-// catch-up answer. A leader's highest slot (Any.MaxSlot) only steers and is
+// paxos.MaxRound, a value of no command or more than Config.Batch, more
+// than 64 slots in a catch-up answer. A leader's highest slot (Any.MaxSlot) only steers and is
 // clamped to that bound. Proposers and the leader open slots only within
 // Window of their own learned prefix, so correct peers stay within each
 // other's bounds unless one fell behind, and then it catches up first.
 //
-// There is no batching (one command per slot; Config.Batch and
-// Config.Thrifty are ignored).
+// # Batching
+//
+// A proposer puts the commands its clients sent it since its last Ready in
+// one fast-round value, up to Config.Batch commands a slot; the leader does
+// the same with the commands forwarded to it. A collision then makes whole
+// batches lose; their commands are placed again one by one in batches of
+// the leader. Config.Thrifty is ignored: every fast proposal goes to every
+// acceptor.
 package fastpaxos

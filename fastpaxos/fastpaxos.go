@@ -51,9 +51,10 @@ type leadSlot struct {
 	sentAt int64 // tick of the last (re)transmission
 }
 
-// proposal is this replica's fast-round proposal in one slot.
+// proposal is this replica's fast-round proposal in one slot: a batch of
+// up to Config.Batch commands.
 type proposal struct {
-	cmd    paxos.Command
+	cmds   []paxos.Command
 	ballot Ballot
 	sentAt int64
 }
@@ -730,9 +731,11 @@ func (r *Replica) learn(s uint64, value []paxos.Command, fast, fromVotes bool) {
 	}
 	if p := st.prop; p != nil {
 		st.prop = nil
-		if lost, ok := r.waiting[p.cmd.ID()]; ok {
-			r.waiting[p.cmd.ID()] = lost + 1
-			r.queue = append(r.queue, queued{cmd: p.cmd})
+		for _, c := range p.cmds {
+			if lost, ok := r.waiting[c.ID()]; ok {
+				r.waiting[c.ID()] = lost + 1
+				r.queue = append(r.queue, queued{cmd: c})
+			}
 		}
 	}
 	r.execute()
@@ -752,13 +755,33 @@ func (r *Replica) execute() {
 
 // ---- proposer ----
 
-// pump proposes queued commands in fresh slots of the open fast round, or
-// forwards those that lost too often to the leader.
+// pump proposes queued commands in fresh slots of the open fast round, up
+// to Config.Batch in a slot, or forwards those that lost too often to the
+// leader.
 func (r *Replica) pump() {
 	if len(r.queue) == 0 {
 		return
 	}
 	kept := r.queue[:0]
+	var batch []paxos.Command
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		s := max(r.maxSlot+1, r.anyFrom)
+		if s > r.learnedTo+uint64(r.cfg.Window) {
+			// Config.Window slots in flight past our learned prefix: wait.
+			for _, c := range batch {
+				kept = append(kept, queued{cmd: c})
+			}
+			batch = nil
+			return
+		}
+		st := r.slot(s)
+		st.prop = &proposal{cmds: batch, ballot: r.anyBallot, sentAt: r.now}
+		r.broadcast(Propose{Slot: s, Ballot: r.anyBallot, Value: batch})
+		batch = nil
+	}
 	for _, q := range r.queue {
 		lost, ok := r.waiting[q.cmd.ID()]
 		if q.cmd.Client != 0 && !ok {
@@ -779,16 +802,12 @@ func (r *Replica) pump() {
 			kept = append(kept, q)
 			continue
 		}
-		s := max(r.maxSlot+1, r.anyFrom)
-		if s > r.learnedTo+uint64(r.cfg.Window) {
-			// Config.Window slots in flight past our learned prefix: wait.
-			kept = append(kept, q)
-			continue
+		batch = append(batch, q.cmd)
+		if len(batch) >= r.cfg.Batch {
+			flush()
 		}
-		st := r.slot(s)
-		st.prop = &proposal{cmd: q.cmd, ballot: r.anyBallot, sentAt: r.now}
-		r.broadcast(Propose{Slot: s, Ballot: r.anyBallot, Value: []paxos.Command{q.cmd}})
 	}
+	flush()
 	r.queue = kept
 }
 
@@ -805,7 +824,7 @@ func (r *Replica) retransmit() {
 			continue // the leader's phase 1 covers this slot
 		}
 		p.ballot, p.sentAt = r.anyBallot, r.now
-		r.broadcast(Propose{Slot: s, Ballot: p.ballot, Value: []paxos.Command{p.cmd}})
+		r.broadcast(Propose{Slot: s, Ballot: p.ballot, Value: p.cmds})
 	}
 	if r.learnedTo < r.maxSlot && r.leader >= 0 && r.leader != r.id && r.now >= r.askAt {
 		if st := r.slots[r.learnedTo+1]; st == nil || !st.learned {
@@ -922,21 +941,25 @@ func (r *Replica) at(sub uint32) Ballot {
 // fresh slots; every slot it knows of and has not learned is watched, and
 // recovered when its fast round collided or stalled.
 func (r *Replica) lead() {
-	kept := r.forwarded[:0]
+	var todo []paxos.Command
 	for _, c := range r.forwarded {
-		if _, done := r.store.Executed(c.ID()); done {
-			continue
+		if _, done := r.store.Executed(c.ID()); !done {
+			todo = append(todo, c)
 		}
+	}
+	r.forwarded = nil
+	for len(todo) > 0 {
 		s := r.maxSlot + 1
 		if s > r.learnedTo+uint64(r.cfg.Window) {
-			kept = append(kept, c) // the window is full: place it later
-			continue
+			r.forwarded = todo // the window is full: place them later
+			break
 		}
+		k := min(len(todo), r.cfg.Batch)
 		st := r.slot(s)
-		st.lead = &leadSlot{prefer: []paxos.Command{c}, since: r.now}
+		st.lead = &leadSlot{prefer: todo[:k:k], since: r.now}
+		todo = todo[k:]
 		r.startRecover(s, st)
 	}
-	r.forwarded = kept
 	for s := r.learnedTo + 1; s <= r.maxSlot && s <= r.learnedTo+leaderScan; s++ {
 		st := r.slot(s)
 		if st.learned {

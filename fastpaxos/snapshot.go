@@ -68,7 +68,7 @@ func (r *Replica) truncate(index uint64) {
 	r.base = index
 }
 
-// requeue proposes again a command of ours whose slot is dropped before it
+// requeue proposes again the commands of ours whose slot is dropped before it
 // was learned there (a snapshot installed over it), unless it executed.
 func (r *Replica) requeue(st *slot) {
 	p := st.prop
@@ -76,8 +76,10 @@ func (r *Replica) requeue(st *slot) {
 		return
 	}
 	st.prop = nil
-	if _, ok := r.waiting[p.cmd.ID()]; ok {
-		r.queue = append(r.queue, queued{cmd: p.cmd})
+	for _, c := range p.cmds {
+		if _, ok := r.waiting[c.ID()]; ok {
+			r.queue = append(r.queue, queued{cmd: c})
+		}
 	}
 }
 

@@ -53,11 +53,7 @@ func fuzzHonest(t *testing.T, protocol string, data []byte) int {
 	var applied []check.Applied
 	collect := func(id paxos.NodeID) {
 		rd := reps[id].Ready()
-		batch := cfg.Batch
-		if protocol == "fastpaxos" {
-			batch = 1 // no batching
-		}
-		require.NoError(t, fuzzin.CheckReady(rd, id, n, batch))
+		require.NoError(t, fuzzin.CheckReady(rd, id, n, cfg.Batch))
 		pool = append(pool, rd.Messages...)
 		if len(pool) > maxPool {
 			pool = pool[len(pool)-maxPool:] // the oldest are lost
@@ -146,8 +142,7 @@ func FuzzHonestFlexible(f *testing.F) { fuzzHonestTarget(f, "flexible") }
 // FuzzHonestEPaxos runs fuzzHonest over EPaxos.
 func FuzzHonestEPaxos(f *testing.F) { fuzzHonestTarget(f, "epaxos") }
 
-// FuzzHonestFastPaxos runs fuzzHonest over Fast Paxos (one command per
-// slot: Batch is ignored).
+// FuzzHonestFastPaxos runs fuzzHonest over Fast Paxos.
 func FuzzHonestFastPaxos(f *testing.F) { fuzzHonestTarget(f, "fastpaxos") }
 
 func fuzzHonestTarget(f *testing.F, protocol string) {
