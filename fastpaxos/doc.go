@@ -127,7 +127,7 @@
 // A proposer puts the commands its clients sent it since its last Ready in
 // one fast-round value, up to Config.Batch commands a slot; the leader does
 // the same with the commands forwarded to it. A collision then makes whole
-// batches lose; their commands are placed again one by one in batches of
-// the leader. Config.Thrifty is ignored: every fast proposal goes to every
+// batches lose; the leader places their commands again, in batches of its
+// own. Config.Thrifty is ignored: every fast proposal goes to every
 // acceptor.
 package fastpaxos
