@@ -204,6 +204,15 @@ type InstallSnapshot struct {
 	Snapshot Snapshot `msgpack:"s"`
 }
 
+// SnapshotRecord is the one record a replica writes at a snapshot, after
+// which its older records may go: the term promise, the snapshot, and the
+// promises, votes and decisions of the slots past Snapshot.Index.
+type SnapshotRecord struct {
+	Promised Ballot       `msgpack:"p"`
+	Snapshot Snapshot     `msgpack:"s"`
+	Slots    []SlotRecord `msgpack:"l"`
+}
+
 // SlotRecord is a slot's durable state in a SnapshotRecord: its recovery
 // promise, the acceptor's vote, and the value learned (nil if none).
 type SlotRecord struct {
@@ -211,15 +220,6 @@ type SlotRecord struct {
 	Promised Ballot          `msgpack:"p"`
 	Vote     Vote            `msgpack:"v"`
 	Learned  []paxos.Command `msgpack:"l,omitempty"`
-}
-
-// SnapshotRecord holds all of a replica's durable state: its term promise,
-// the state machine up to Snapshot.Index and every slot above it. It
-// replaces every record persisted before it.
-type SnapshotRecord struct {
-	Promised Ballot       `msgpack:"p"`
-	Snapshot Snapshot     `msgpack:"s"`
-	Slots    []SlotRecord `msgpack:"l"`
 }
 
 func init() {
