@@ -36,23 +36,49 @@ func TestCheckFastPaxos(t *testing.T) {
 	}
 }
 
+// With a snapshot every 10 slots, every fault at N = 3, 5 and 7: replicas
+// snapshot, compact and catch up by snapshot, and the checker finds nothing.
+func TestCheckFastPaxosSnapshots(t *testing.T) {
+	seeds := 15
+	if testing.Short() {
+		seeds = 4
+	}
+	for _, n := range []int{3, 5, 7} {
+		cov := paxos.Coverage{}
+		for seed := 1; seed <= seeds; seed++ {
+			res, err := check.Run(check.Options{Protocol: "fastpaxos", Replicas: n, Seed: uint64(seed),
+				Faults: check.AllFaults, Replica: paxos.Config{SnapshotEvery: 10}})
+			require.NoError(t, err)
+			assert.True(t, res.OK(), "n=%d seed %d: %v (completed %d/%d)", n, seed, res.Failures, res.Completed, res.Ops)
+			cov.Add(res.Coverage)
+		}
+		for _, k := range []string{"snapshots", "snapshots-sent", "snapshot-installs"} {
+			assert.Positive(t, cov[k], "n=%d: no %s in %d seeds", n, k, seeds)
+		}
+	}
+}
+
 // The planted bugs of the catalog are caught within a few seeds.
 func TestCheckCatchesPlantedBugs(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		n     int
 		seeds int
+		every int
 	}{
-		{"fastpaxos/recovery-ignores-fast-votes", 5, 40},
-		{"fastpaxos/recovery-ignores-fast-votes", 7, 40},
-		{"fastpaxos/fast-quorum-too-small", 3, 10},
-		{"fastpaxos/fast-quorum-too-small", 5, 10},
+		{"fastpaxos/snapshot-drops-dedup", 3, 40, 10},
+		{"fastpaxos/snapshot-drops-dedup", 5, 40, 10},
+		{"fastpaxos/recovery-ignores-fast-votes", 5, 40, 0},
+		{"fastpaxos/recovery-ignores-fast-votes", 7, 40, 0},
+		{"fastpaxos/fast-quorum-too-small", 3, 10, 0},
+		{"fastpaxos/fast-quorum-too-small", 5, 10, 0},
 	} {
 		m, err := paxos.LookupMutant(tc.name)
 		require.NoError(t, err)
 		caught := false
 		for seed := 1; seed <= tc.seeds && !caught; seed++ {
-			res, err := check.Run(check.Options{Protocol: "fastpaxos", New: m.New, Replicas: tc.n, Seed: uint64(seed), Faults: check.AllFaults})
+			res, err := check.Run(check.Options{Protocol: "fastpaxos", New: m.New, Replicas: tc.n, Seed: uint64(seed), Faults: check.AllFaults,
+				Replica: paxos.Config{SnapshotEvery: tc.every}})
 			require.NoError(t, err)
 			caught = !res.OK()
 		}

@@ -1,6 +1,7 @@
 package fastpaxos_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -127,4 +128,65 @@ func TestRestore(t *testing.T) {
 	assert.Equal(t, []paxos.Execution{{Command: cmd}}, rd.Executed)
 	_, err = fastpaxos.New(paxos.Config{N: 1, Restore: &paxos.Persisted{Records: []any{"junk"}}})
 	assert.ErrorIs(t, err, fastpaxos.ErrRestore)
+}
+
+// A one-replica cluster with a snapshot every 5 slots keeps a bounded log,
+// and a replica restored from its snapshot and the records after it holds
+// the same state and answers a client's retry without executing it again.
+func TestSnapshotCompactsAndRestores(t *testing.T) {
+	cfg := paxos.Config{N: 1, InitialLeader: 0, SnapshotEvery: 5}
+	rep, err := fastpaxos.New(cfg)
+	require.NoError(t, err)
+	r := rep.(*fastpaxos.Replica)
+	p := &paxos.Persisted{}
+	for i := 1; i <= 23; i++ {
+		r.Propose(paxos.Command{Client: 1, Seq: uint64(i), Op: paxos.OpPut, Key: "k", Value: fmt.Sprint("v", i)})
+		rd := r.Ready()
+		if rd.Snapshot != nil {
+			p = &paxos.Persisted{Snapshot: rd.Snapshot}
+		}
+		p.Records = append(p.Records, rd.Persist...)
+		assert.LessOrEqual(t, r.LogLen(), 2*5+1, "log compacted")
+	}
+	require.Equal(t, uint64(23), r.Executed())
+	require.NotNil(t, p.Snapshot)
+	assert.Less(t, len(p.Records), 2*5, "records before the snapshot dropped")
+	cfg.Restore = p
+	rep2, err := fastpaxos.New(cfg)
+	require.NoError(t, err)
+	r2 := rep2.(*fastpaxos.Replica)
+	r2.Ready()
+	assert.Equal(t, uint64(23), r2.Executed())
+	retry := paxos.Command{Client: 1, Seq: 23, Op: paxos.OpPut, Key: "k", Value: "v23"}
+	r2.Propose(retry)
+	rd := r2.Ready()
+	require.Len(t, rd.Executed, 1)
+	assert.True(t, rd.Executed[0].Duplicate, "the dedup sessions survive in the snapshot")
+	r2.Propose(paxos.Command{Client: 2, Seq: 1, Op: paxos.OpGet, Key: "k"})
+	rd = r2.Ready()
+	for i := 0; i < 100 && len(rd.Executed) == 0; i++ { // a restarted replica elects itself first
+		r2.Tick()
+		rd = r2.Ready()
+	}
+	require.Len(t, rd.Executed, 1)
+	assert.Equal(t, "v23", rd.Executed[0].Output)
+}
+
+// With Config.Batch, the commands proposed at a replica between two Ready
+// calls go out in one fast-round slot, up to Batch at a time.
+func TestBatch(t *testing.T) {
+	r, err := fastpaxos.New(paxos.Config{N: 1, InitialLeader: 0, Batch: 3})
+	require.NoError(t, err)
+	r.Ready()
+	for i := 1; i <= 5; i++ {
+		r.Propose(paxos.Command{Client: 1 + uint64(i), Seq: 1, Op: paxos.OpPut, Key: "k", Value: fmt.Sprint("v", i)})
+	}
+	rd := r.Ready()
+	var sizes []int
+	for _, d := range rd.Decided {
+		sizes = append(sizes, len(d.Commands))
+	}
+	assert.Equal(t, []int{3, 2}, sizes, "five commands fill two slots")
+	assert.Len(t, rd.Committed, 5, "each reported committed")
+	assert.Len(t, rd.Executed, 5, "and executed")
 }

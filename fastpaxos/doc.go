@@ -92,7 +92,42 @@
 // that lost its votes could vote a second value in a fast round and break a
 // fast quorum's choice, and the peers' answers a rebuild would wait for are
 // not implemented here; the checker skips disk-loss faults for protocols
-// that do not implement paxos.Rebuilder. There are no snapshots, no log
-// compaction and no batching (one command per slot; Config.Batch,
-// Config.Thrifty and Config.SnapshotEvery are ignored).
+// that do not implement paxos.Rebuilder.
+//
+// # Snapshots
+//
+// Every Config.SnapshotEvery executed slots (DefaultSnapshotEvery when 0,
+// never when negative) a replica snapshots its state machine, the clients'
+// dedup sessions included, and emits a SnapshotRecord holding all its
+// durable state (its term promise, the snapshot, and every slot above it),
+// which replaces every earlier record. It drops the slots up to its
+// previous snapshot, keeping one interval for peers that catch up from the
+// log. Every message about a dropped slot is ignored: the slot was chosen
+// and the snapshot holds its effect. A CatchUp for dropped slots is
+// answered with InstallSnapshot; a Prepare whose From is a dropped slot, or
+// more than the input bound below this replica's learned prefix, is refused
+// with a Nack carrying Learned, and the candidate catches up from that
+// acceptor before it campaigns again.
+//
+// # Input bounds
+//
+// Step refuses, with an error wrapping paxos.ErrMalformed and counted under
+// paxos.CoverageRefused, what no correct peer sends (see check in
+// bounds.go): a message from the receiver itself or from outside the
+// cluster, a slot more than 4·Window + 128 past the learned prefix (a
+// promise's votes: twice that), a ballot of no replica or above
+// paxos.MaxRound, a value of no command or more than Config.Batch, more
+// than 64 slots in a catch-up answer. A leader's highest slot (Any.MaxSlot) only steers and is
+// clamped to that bound. Proposers and the leader open slots only within
+// Window of their own learned prefix, so correct peers stay within each
+// other's bounds unless one fell behind, and then it catches up first.
+//
+// # Batching
+//
+// A proposer puts the commands its clients sent it since its last Ready in
+// one fast-round value, up to Config.Batch commands a slot; the leader does
+// the same with the commands forwarded to it. A collision then makes whole
+// batches lose; the leader places their commands again, in batches of its
+// own. Config.Thrifty is ignored: every fast proposal goes to every
+// acceptor.
 package fastpaxos

@@ -51,9 +51,10 @@ type leadSlot struct {
 	sentAt int64 // tick of the last (re)transmission
 }
 
-// proposal is this replica's fast-round proposal in one slot.
+// proposal is this replica's fast-round proposal in one slot: a batch of
+// up to Config.Batch commands.
 type proposal struct {
-	cmd    paxos.Command
+	cmds   []paxos.Command
 	ballot Ballot
 	sentAt int64
 }
@@ -97,6 +98,14 @@ type Replica struct {
 	now            int64
 
 	slots map[uint64]*slot
+	// Log compaction (snapshot.go): the snapshot interval (0 = never), the
+	// latest snapshot, and base, the highest slot dropped from slots.
+	every uint64
+	snap  Snapshot
+	base  uint64
+	// snapSent is when we last sent our snapshot to a peer that asked
+	// about a compacted slot (at most once per RetryTicks each).
+	snapSent map[paxos.NodeID]int64
 	// maxSlot is the highest slot heard of; learnedTo ends the contiguous
 	// prefix of learned (and executed) slots.
 	maxSlot, learnedTo uint64
@@ -141,6 +150,8 @@ type bugs struct {
 	lowestReporter bool
 	// smallFast makes learners accept fast quorums one replica short.
 	smallFast bool
+	// snapshotDropsDedup leaves the clients' sessions out of snapshots.
+	snapshotDropsDedup bool
 }
 
 // New builds a Fast Paxos replica. cfg.Quorums nil or a majority means the
@@ -186,6 +197,12 @@ func newReplica(cfg paxos.Config, bug bugs) (*Replica, error) {
 	if bug.smallFast {
 		r.fastQ--
 	}
+	switch {
+	case cfg.SnapshotEvery == 0:
+		r.every = DefaultSnapshotEvery
+	case cfg.SnapshotEvery > 0:
+		r.every = uint64(cfg.SnapshotEvery)
+	}
 	r.resetTimer()
 	if cfg.Restore != nil {
 		if err := r.restore(cfg.Restore); err != nil {
@@ -214,7 +231,10 @@ func (r *Replica) Quorums() quorum.System { return r.qs }
 // the leader recovered from their own votes), "recoveries" (one-slot phase
 // 1 at a recovery ballot), "o4-forced" (recoveries where a value might have
 // been chosen in a fast round and was kept), "o4-free", "elections",
-// "forwards" and "catchups".
+// "forwards", "forwards-dropped" (forwarded commands the leader had no room
+// for), "catchups", "snapshots" (taken), "snapshots-sent",
+// "snapshot-installs" and paxos.CoverageRefused (messages Step refused as
+// malformed, see check).
 func (r *Replica) Coverage() paxos.Coverage {
 	out := paxos.Coverage{}
 	for k, v := range r.stats {
@@ -224,8 +244,18 @@ func (r *Replica) Coverage() paxos.Coverage {
 }
 
 func (r *Replica) restore(p *paxos.Persisted) error {
-	if p.Snapshot != nil {
-		return fmt.Errorf("%w: unexpected snapshot %T (fastpaxos never writes snapshots)", ErrRestore, p.Snapshot)
+	switch v := p.Snapshot.(type) {
+	case nil:
+	case SnapshotRecord:
+		if err := r.restoreSnapshot(v); err != nil {
+			return err
+		}
+	case *SnapshotRecord:
+		if err := r.restoreSnapshot(*v); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("%w: snapshot has type %T, not a fastpaxos.SnapshotRecord; was it written by another protocol?", ErrRestore, p.Snapshot)
 	}
 	for i, rec := range p.Records {
 		switch v := rec.(type) {
@@ -245,11 +275,17 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 			if v.Slot == 0 {
 				return fmt.Errorf("%w: record %d: promise for slot 0", ErrRestore, i)
 			}
+			if r.gone(v.Slot) {
+				continue
+			}
 			s := r.slot(v.Slot)
 			s.promised = maxBallot(s.promised, v.Ballot)
 		case AcceptRecord:
 			if v.Vote.Slot == 0 {
 				return fmt.Errorf("%w: record %d: vote for slot 0", ErrRestore, i)
+			}
+			if r.gone(v.Vote.Slot) {
+				continue
 			}
 			s := r.slot(v.Vote.Slot)
 			if s.vote.Ballot.Less(v.Vote.Ballot) {
@@ -258,6 +294,9 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 		case DecisionRecord:
 			if v.Slot == 0 || len(v.Value) == 0 {
 				return fmt.Errorf("%w: record %d: decision for slot %d without a value", ErrRestore, i, v.Slot)
+			}
+			if r.gone(v.Slot) {
+				continue
 			}
 			s := r.slot(v.Slot)
 			if !s.learned {
@@ -272,6 +311,14 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 	r.execute()
 	return nil
 }
+
+// Executed returns the end of the contiguous prefix of slots this replica
+// learned and executed.
+func (r *Replica) Executed() uint64 { return r.learnedTo }
+
+// LogLen returns how many slots this replica holds in memory (compaction
+// drops those up to its previous snapshot).
+func (r *Replica) LogLen() int { return len(r.slots) }
 
 // ID implements paxos.Replica.
 func (r *Replica) ID() paxos.NodeID { return r.id }
@@ -331,14 +378,17 @@ func (r *Replica) Tick() {
 }
 
 // Step implements paxos.Replica.
+// A message no correct peer could send is refused with an error wrapping
+// paxos.ErrMalformed, before anything is stored for it, and counted under
+// paxos.CoverageRefused (see check).
 func (r *Replica) Step(msg paxos.Message) error {
-	if msg.To != r.id {
-		return fmt.Errorf("%w: message for replica %d delivered to %d", paxos.ErrMalformed, msg.To, r.id)
+	err := r.check(msg)
+	if err == nil {
+		err = r.handle(msg.From, msg.Body)
 	}
-	if msg.From < 0 || int(msg.From) >= r.n {
-		return fmt.Errorf("%w: sender %d outside 0..%d", paxos.ErrMalformed, msg.From, r.n-1)
+	if errors.Is(err, paxos.ErrMalformed) {
+		r.stats[paxos.CoverageRefused]++
 	}
-	err := r.handle(msg.From, msg.Body)
 	r.drain()
 	return err
 }
@@ -396,46 +446,44 @@ func (r *Replica) handle(from paxos.NodeID, body any) error {
 	case Any:
 		r.onAny(from, m)
 	case Propose:
-		if m.Slot == 0 || len(m.Value) == 0 {
-			return fmt.Errorf("%w: propose for slot %d with %d commands", paxos.ErrMalformed, m.Slot, len(m.Value))
-		}
 		r.onPropose(from, m)
 	case Accept:
-		if m.Slot == 0 || len(m.Value) == 0 {
-			return fmt.Errorf("%w: accept for slot %d with %d commands", paxos.ErrMalformed, m.Slot, len(m.Value))
-		}
 		r.onAccept(from, m)
 	case Voted:
-		if m.Vote.Slot == 0 || m.Vote.Ballot.IsZero() || len(m.Vote.Value) == 0 {
-			return fmt.Errorf("%w: vote for slot %d at %v with %d commands", paxos.ErrMalformed, m.Vote.Slot, m.Vote.Ballot, len(m.Vote.Value))
-		}
 		r.onVoted(from, m.Vote)
 	case Recover:
-		if m.Slot == 0 || m.Ballot.Sub == 0 {
-			return fmt.Errorf("%w: recover for slot %d at %v", paxos.ErrMalformed, m.Slot, m.Ballot)
-		}
 		r.onRecover(from, m)
 	case Report:
-		if m.Vote.Slot == 0 || m.Ballot.Sub == 0 {
-			return fmt.Errorf("%w: report for slot %d at %v", paxos.ErrMalformed, m.Vote.Slot, m.Ballot)
-		}
 		r.onReport(from, m)
 	case Nack:
-		r.onNack(m)
+		r.onNack(from, m)
 	case Commit:
-		if m.Slot == 0 || len(m.Value) == 0 {
-			return fmt.Errorf("%w: commit for slot %d with %d commands", paxos.ErrMalformed, m.Slot, len(m.Value))
-		}
 		r.learn(m.Slot, m.Value, m.Fast, false)
 	case Forward:
 		r.place(m.Command)
 	case CatchUp:
 		r.onCatchUp(from, m)
+	case InstallSnapshot:
+		if from != r.id && m.Snapshot.Index > r.learnedTo {
+			if err := r.installSnapshot(m.Snapshot); err != nil {
+				r.stats[paxos.CoverageRefused]++
+				return err
+			}
+			r.send(from, CatchUp{From: r.learnedTo + 1}) // the slots after it
+		}
 	case Learned:
+		before := r.learnedTo
 		for _, v := range m.Votes {
 			if v.Decided && v.Slot > 0 && len(v.Value) > 0 {
 				r.learn(v.Slot, v.Value, false, false)
 			}
+		}
+		// A full answer means the peer may hold more: ask on at once, so
+		// that a replica far behind catches up without waiting for a
+		// leader (it may be a candidate whose Prepares are refused).
+		if len(m.Votes) == maxCatchUp && r.learnedTo > before && from != r.id {
+			r.askAt = r.now + r.retry()
+			r.send(from, CatchUp{From: r.learnedTo + 1})
 		}
 	default:
 		return fmt.Errorf("%w: unexpected message type %T", paxos.ErrMalformed, body)
@@ -447,6 +495,13 @@ func (r *Replica) handle(from paxos.NodeID, body any) error {
 
 func (r *Replica) onPrepare(from paxos.NodeID, m Prepare) {
 	r.seenRound = max(r.seenRound, m.Ballot.Round)
+	if a := r.ahead(); m.From <= r.base || (r.learnedTo > a && m.From < r.learnedTo-a) {
+		// The candidate is too far behind to take over: our promise would
+		// report more slots than it may hold, or slots we compacted. Refuse without promising and
+		// tell it how far we learned; it catches up first.
+		r.send(from, Nack{Ballot: m.Ballot, Promised: r.promised, Learned: r.learnedTo})
+		return
+	}
 	if m.Ballot.Sub != 0 || m.Ballot.Less(r.promised) {
 		r.send(from, Nack{Ballot: m.Ballot, Promised: r.promised})
 		return
@@ -488,7 +543,9 @@ func (r *Replica) onAny(from paxos.NodeID, m Any) {
 		r.stepDown()
 	}
 	r.anyBallot, r.anyFrom, r.leader, r.heard = m.Ballot, m.From, from, r.now
-	r.maxSlot = max(r.maxSlot, m.MaxSlot)
+	// The leader's highest slot may be beyond what we may hold: we learn of
+	// the slots up to our horizon, and catch up for the rest.
+	r.maxSlot = max(r.maxSlot, min(m.MaxSlot, r.horizon()))
 	if m.Learned > r.learnedTo && r.now >= r.askAt && from != r.id {
 		r.askAt = r.now + r.retry()
 		r.stats["catchups"]++
@@ -501,6 +558,10 @@ func (r *Replica) onAny(from paxos.NodeID, m Any) {
 func (r *Replica) effective(st *slot) Ballot { return maxBallot(r.promised, st.promised) }
 
 func (r *Replica) onPropose(from paxos.NodeID, m Propose) {
+	if r.gone(m.Slot) {
+		r.behind(from)
+		return
+	}
 	st := r.slot(m.Slot)
 	if st.learned {
 		r.send(from, Commit{Slot: m.Slot, Value: st.value})
@@ -529,6 +590,10 @@ func (r *Replica) sendVote(proposer paxos.NodeID, v Vote) {
 }
 
 func (r *Replica) onAccept(from paxos.NodeID, m Accept) {
+	if r.gone(m.Slot) {
+		r.behind(from)
+		return
+	}
 	st := r.slot(m.Slot)
 	if st.learned {
 		r.send(from, Commit{Slot: m.Slot, Value: st.value})
@@ -548,6 +613,10 @@ func (r *Replica) onAccept(from paxos.NodeID, m Accept) {
 }
 
 func (r *Replica) onRecover(from paxos.NodeID, m Recover) {
+	if r.gone(m.Slot) {
+		r.behind(from)
+		return
+	}
 	st := r.slot(m.Slot)
 	if st.learned {
 		r.send(from, Commit{Slot: m.Slot, Value: st.value})
@@ -568,7 +637,15 @@ func (r *Replica) onRecover(from paxos.NodeID, m Recover) {
 
 func (r *Replica) onCatchUp(from paxos.NodeID, m CatchUp) {
 	var out []Vote
-	for s := max(m.From, 1); s <= r.maxSlot && len(out) < maxCatchUp; s++ {
+	// One answer covers maxCatchUp slots from From, so the asker's horizon
+	// holds them all.
+	from0 := max(m.From, 1)
+	if from0 <= r.base {
+		r.stats["snapshots-sent"]++
+		r.send(from, InstallSnapshot{Snapshot: r.snap})
+		return
+	}
+	for s := from0; s <= r.maxSlot && s-from0 < maxCatchUp; s++ {
 		if st := r.slots[s]; st != nil && st.learned {
 			out = append(out, Vote{Slot: s, Decided: true, Value: st.value})
 		}
@@ -581,6 +658,9 @@ func (r *Replica) onCatchUp(from paxos.NodeID, m CatchUp) {
 // ---- learner ----
 
 func (r *Replica) onVoted(from paxos.NodeID, v Vote) {
+	if r.gone(v.Slot) {
+		return
+	}
 	st := r.slot(v.Slot)
 	if st.learned {
 		return
@@ -626,6 +706,9 @@ func (r *Replica) onVoted(from paxos.NodeID, v Vote) {
 // learn records that value was chosen in slot s. A replica that learned it
 // from votes tells everyone.
 func (r *Replica) learn(s uint64, value []paxos.Command, fast, fromVotes bool) {
+	if r.gone(s) {
+		return
+	}
 	st := r.slot(s)
 	if st.learned {
 		return
@@ -659,9 +742,11 @@ func (r *Replica) learn(s uint64, value []paxos.Command, fast, fromVotes bool) {
 	}
 	if p := st.prop; p != nil {
 		st.prop = nil
-		if lost, ok := r.waiting[p.cmd.ID()]; ok {
-			r.waiting[p.cmd.ID()] = lost + 1
-			r.queue = append(r.queue, queued{cmd: p.cmd})
+		for _, c := range p.cmds {
+			if lost, ok := r.waiting[c.ID()]; ok {
+				r.waiting[c.ID()] = lost + 1
+				r.queue = append(r.queue, queued{cmd: c})
+			}
 		}
 	}
 	r.execute()
@@ -675,18 +760,39 @@ func (r *Replica) execute() {
 		}
 		r.learnedTo++
 		r.rd.Executed = append(r.rd.Executed, r.store.ApplyChosen(st.value)...)
+		r.maybeSnapshot()
 	}
 }
 
 // ---- proposer ----
 
-// pump proposes queued commands in fresh slots of the open fast round, or
-// forwards those that lost too often to the leader.
+// pump proposes queued commands in fresh slots of the open fast round, up
+// to Config.Batch in a slot, or forwards those that lost too often to the
+// leader.
 func (r *Replica) pump() {
 	if len(r.queue) == 0 {
 		return
 	}
 	kept := r.queue[:0]
+	var batch []paxos.Command
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		s := max(r.maxSlot+1, r.anyFrom)
+		if s > r.learnedTo+uint64(r.cfg.Window) {
+			// Config.Window slots in flight past our learned prefix: wait.
+			for _, c := range batch {
+				kept = append(kept, queued{cmd: c})
+			}
+			batch = nil
+			return
+		}
+		st := r.slot(s)
+		st.prop = &proposal{cmds: batch, ballot: r.anyBallot, sentAt: r.now}
+		r.broadcast(Propose{Slot: s, Ballot: r.anyBallot, Value: batch})
+		batch = nil
+	}
 	for _, q := range r.queue {
 		lost, ok := r.waiting[q.cmd.ID()]
 		if q.cmd.Client != 0 && !ok {
@@ -707,11 +813,12 @@ func (r *Replica) pump() {
 			kept = append(kept, q)
 			continue
 		}
-		s := max(r.maxSlot+1, r.anyFrom)
-		st := r.slot(s)
-		st.prop = &proposal{cmd: q.cmd, ballot: r.anyBallot, sentAt: r.now}
-		r.broadcast(Propose{Slot: s, Ballot: r.anyBallot, Value: []paxos.Command{q.cmd}})
+		batch = append(batch, q.cmd)
+		if len(batch) >= r.cfg.Batch {
+			flush()
+		}
 	}
+	flush()
 	r.queue = kept
 }
 
@@ -728,7 +835,7 @@ func (r *Replica) retransmit() {
 			continue // the leader's phase 1 covers this slot
 		}
 		p.ballot, p.sentAt = r.anyBallot, r.now
-		r.broadcast(Propose{Slot: s, Ballot: p.ballot, Value: []paxos.Command{p.cmd}})
+		r.broadcast(Propose{Slot: s, Ballot: p.ballot, Value: p.cmds})
 	}
 	if r.learnedTo < r.maxSlot && r.leader >= 0 && r.leader != r.id && r.now >= r.askAt {
 		if st := r.slots[r.learnedTo+1]; st == nil || !st.learned {
@@ -738,8 +845,14 @@ func (r *Replica) retransmit() {
 	}
 }
 
-func (r *Replica) onNack(m Nack) {
+func (r *Replica) onNack(from paxos.NodeID, m Nack) {
 	r.seenRound = max(r.seenRound, m.Promised.Round)
+	if m.Slot == 0 && r.role == candidate && m.Ballot == r.ballot && m.Learned > r.learnedTo && from != r.id && r.now >= r.askAt {
+		// Refused for being too far behind: catch up from that peer.
+		r.askAt = r.now + r.retry()
+		r.stats["catchups"]++
+		r.send(from, CatchUp{From: r.learnedTo + 1})
+	}
 	if r.role != follower && r.ballot.Term().Less(m.Promised.Term()) {
 		r.stepDown()
 	}
@@ -839,16 +952,25 @@ func (r *Replica) at(sub uint32) Ballot {
 // fresh slots; every slot it knows of and has not learned is watched, and
 // recovered when its fast round collided or stalled.
 func (r *Replica) lead() {
+	var todo []paxos.Command
 	for _, c := range r.forwarded {
-		if _, done := r.store.Executed(c); done {
-			continue
+		if _, done := r.store.Executed(c); !done {
+			todo = append(todo, c)
 		}
-		s := r.maxSlot + 1
-		st := r.slot(s)
-		st.lead = &leadSlot{prefer: []paxos.Command{c}, since: r.now}
-		r.startRecover(s, st)
 	}
 	r.forwarded = nil
+	for len(todo) > 0 {
+		s := r.maxSlot + 1
+		if s > r.learnedTo+uint64(r.cfg.Window) {
+			r.forwarded = todo // the window is full: place them later
+			break
+		}
+		k := min(len(todo), r.cfg.Batch)
+		st := r.slot(s)
+		st.lead = &leadSlot{prefer: todo[:k:k], since: r.now}
+		todo = todo[k:]
+		r.startRecover(s, st)
+	}
 	for s := r.learnedTo + 1; s <= r.maxSlot && s <= r.learnedTo+leaderScan; s++ {
 		st := r.slot(s)
 		if st.learned {
@@ -1034,6 +1156,12 @@ func (r *Replica) place(c paxos.Command) {
 		return
 	}
 	if _, dup := r.placing[c.ID()]; dup {
+		return
+	}
+	if len(r.placing) >= r.cfg.Window+maxCatchUp {
+		// Enough to fill the window: drop it; its proposer proposes it
+		// again later (see pump), so no command is lost for good.
+		r.stats["forwards-dropped"]++
 		return
 	}
 	if r.placing == nil {

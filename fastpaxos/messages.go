@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/kv"
 )
 
 // Ballot numbers the rounds of one slot. Ballots are ordered by Round, then
@@ -120,11 +121,14 @@ type Report struct {
 }
 
 // Nack refuses Ballot in Slot (0: a Prepare) because the acceptor promised
-// Promised, or holds no Any for a fast Propose.
+// Promised, or holds no Any for a fast Propose. Learned, set only on a
+// refused Prepare, is the end of the acceptor's learned prefix when the
+// candidate is too far behind it to take over (see Replica.ahead).
 type Nack struct {
 	Slot     uint64 `msgpack:"s"`
 	Ballot   Ballot `msgpack:"b"`
 	Promised Ballot `msgpack:"p"`
+	Learned  uint64 `msgpack:"l,omitempty"`
 }
 
 // Commit announces that Value was chosen in Slot, in a fast round when
@@ -186,4 +190,42 @@ func init() {
 		paxos.Register("fastpaxos."+name, v)
 	}
 	paxos.RegisterProtocolInfo("fastpaxos", paxos.ProtocolInfo{New: New, Leader: true, Rank: 6})
+}
+
+// Snapshot is the state machine after executing every slot up to Index.
+type Snapshot struct {
+	Index uint64      `msgpack:"i"`
+	KV    kv.Snapshot `msgpack:"kv"`
+}
+
+// InstallSnapshot answers a CatchUp for slots this replica compacted away:
+// its latest snapshot, which the asker installs in place of those slots.
+type InstallSnapshot struct {
+	Snapshot Snapshot `msgpack:"s"`
+}
+
+// SnapshotRecord is the one record a replica writes at a snapshot, after
+// which its older records may go: the term promise, the snapshot, and the
+// promises, votes and decisions of the slots past Snapshot.Index.
+type SnapshotRecord struct {
+	Promised Ballot       `msgpack:"p"`
+	Snapshot Snapshot     `msgpack:"s"`
+	Slots    []SlotRecord `msgpack:"l"`
+}
+
+// SlotRecord is a slot's durable state in a SnapshotRecord: its recovery
+// promise, the acceptor's vote, and the value learned (nil if none).
+type SlotRecord struct {
+	Slot     uint64          `msgpack:"s"`
+	Promised Ballot          `msgpack:"p"`
+	Vote     Vote            `msgpack:"v"`
+	Learned  []paxos.Command `msgpack:"l,omitempty"`
+}
+
+func init() {
+	for name, v := range map[string]any{
+		"InstallSnapshot": InstallSnapshot{}, "SnapshotRecord": SnapshotRecord{},
+	} {
+		paxos.Register("fastpaxos."+name, v)
+	}
 }

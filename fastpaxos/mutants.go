@@ -21,4 +21,13 @@ func init() {
 			return newReplica(cfg, bugs{smallFast: true})
 		},
 	})
+	paxos.RegisterMutant(paxos.Mutant{
+		Name:     "fastpaxos/snapshot-drops-dedup",
+		Protocol: "fastpaxos",
+		Bug:      "snapshots leave out the clients' deduplication sessions, so a retry after a restart or a catch-up by snapshot executes twice",
+		Needs:    "--snapshot-every 10",
+		New: func(cfg paxos.Config) (paxos.Replica, error) {
+			return newReplica(cfg, bugs{snapshotDropsDedup: true})
+		},
+	})
 }

@@ -122,7 +122,7 @@ func TestFuzzHonestDecides(t *testing.T) {
 	for i := range data {
 		data[i] = byte(rng.Uint32())
 	}
-	for _, p := range []string{"basic", "multi", "flexible", "epaxos"} {
+	for _, p := range []string{"basic", "multi", "flexible", "epaxos", "fastpaxos"} {
 		d := fuzzHonest(t, p, data)
 		assert.Positive(t, d, p)
 		t.Logf("%s: %d decisions learned", p, d)
@@ -141,6 +141,9 @@ func FuzzHonestFlexible(f *testing.F) { fuzzHonestTarget(f, "flexible") }
 
 // FuzzHonestEPaxos runs fuzzHonest over EPaxos.
 func FuzzHonestEPaxos(f *testing.F) { fuzzHonestTarget(f, "epaxos") }
+
+// FuzzHonestFastPaxos runs fuzzHonest over Fast Paxos.
+func FuzzHonestFastPaxos(f *testing.F) { fuzzHonestTarget(f, "fastpaxos") }
 
 func fuzzHonestTarget(f *testing.F, protocol string) {
 	for _, s := range [][]byte{

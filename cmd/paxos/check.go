@@ -58,7 +58,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&f.q1, "q1", 0, "phase-1 quorum size (with --q2: counting quorums, q1+q2 must exceed N)")
 	fs.IntVar(&f.q2, "q2", 0, "phase-2 quorum size (with --q1)")
 	fs.StringVar(&f.grid, "grid", "", "grid quorums ROWSxCOLS (rows are phase-1 quorums, columns phase-2); ROWS*COLS must equal --replicas")
-	fs.Float64Var(&f.conflict, "conflict", 0, "percentage (0..100) of operations on one shared hot key")
+	fs.Float64Var(&f.conflict, "conflict", 0, "percentage (0..100) of operations on one shared hot key (fastpaxos: only what linearizability checks; any two commands proposed at once at different replicas collide for a slot whatever their keys)")
 	fs.BoolVar(&f.thrifty, "thrifty", false, "send phase-2 / PreAccept messages only to the needed quorum in every seed (without it, half the seeds are thrifty)")
 	fs.IntVar(&f.batch, "batch", 1, "commands per slot or instance")
 	fs.IntVar(&f.lease, "lease", 0, "leader lease in ticks for local reads (0 = off; leader-based protocols)")

@@ -1,0 +1,175 @@
+package fastpaxos
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/kv"
+)
+
+// DefaultSnapshotEvery is the snapshot interval, in executed slots, used
+// when Config.SnapshotEvery is 0.
+const DefaultSnapshotEvery = 1000
+
+// Log compaction. Every `every` executed slots the replica snapshots its
+// state machine (with the clients' dedup sessions) at the end of its
+// learned prefix and emits a SnapshotRecord holding all its durable state;
+// it drops the slots up to its previous snapshot, keeping one interval for
+// peers that catch up from the log. A slot at or below base is gone: every
+// message about it is ignored (it was chosen, and the snapshot holds its
+// effect), a Prepare or CatchUp that needs it is answered with a Nack or
+// the snapshot.
+
+// gone reports whether slot s was compacted away.
+func (r *Replica) gone(s uint64) bool { return s <= r.base }
+
+// behind answers a proposal or recovery for a compacted slot: its sender is
+// behind our snapshot, so it gets the snapshot, at most once per RetryTicks.
+func (r *Replica) behind(from paxos.NodeID) {
+	if from == r.id {
+		return
+	}
+	if at, ok := r.snapSent[from]; ok && r.now-at < r.retry() {
+		return
+	}
+	if r.snapSent == nil {
+		r.snapSent = map[paxos.NodeID]int64{}
+	}
+	r.snapSent[from] = r.now
+	r.stats["snapshots-sent"]++
+	r.send(from, InstallSnapshot{Snapshot: r.snap})
+}
+
+// maybeSnapshot takes a snapshot once every executed slots past the last.
+func (r *Replica) maybeSnapshot() {
+	if r.every == 0 || r.learnedTo < r.snap.Index+r.every {
+		return
+	}
+	r.truncate(r.snap.Index)
+	r.snap = Snapshot{Index: r.learnedTo, KV: r.store.Snapshot()}
+	if r.bug.snapshotDropsDedup {
+		r.snap.KV.Sessions = nil
+	}
+	r.stats["snapshots"]++
+	r.emitSnapshot()
+}
+
+// truncate drops every slot up to index.
+func (r *Replica) truncate(index uint64) {
+	if index <= r.base {
+		return
+	}
+	for s := range r.slots {
+		if s <= index {
+			r.requeue(r.slots[s])
+			delete(r.slots, s)
+		}
+	}
+	r.base = index
+}
+
+// requeue proposes again the commands of ours whose slot is dropped before it
+// was learned there (a snapshot installed over it), unless it executed.
+func (r *Replica) requeue(st *slot) {
+	p := st.prop
+	if p == nil || st.learned {
+		return
+	}
+	st.prop = nil
+	for _, c := range p.cmds {
+		if _, ok := r.waiting[c.ID()]; ok {
+			r.queue = append(r.queue, queued{cmd: c})
+		}
+	}
+}
+
+// emitSnapshot replaces this Ready's records with a SnapshotRecord holding
+// all durable state.
+func (r *Replica) emitSnapshot() {
+	rec := SnapshotRecord{Promised: r.promised, Snapshot: r.snap}
+	keys := make([]uint64, 0, len(r.slots))
+	for s := range r.slots {
+		if s > r.snap.Index {
+			keys = append(keys, s)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	for _, s := range keys {
+		st := r.slots[s]
+		sr := SlotRecord{Slot: s, Promised: st.promised, Vote: st.vote}
+		if st.learned {
+			sr.Learned = st.value
+		}
+		if sr.Promised.IsZero() && sr.Vote.Ballot.IsZero() && sr.Learned == nil {
+			continue
+		}
+		rec.Slots = append(rec.Slots, sr)
+	}
+	r.rd.Persist = nil
+	r.rd.Snapshot = rec
+}
+
+// installSnapshot replaces the slots up to s.Index with the snapshot, when
+// it is ahead of this replica's learned prefix.
+func (r *Replica) installSnapshot(s Snapshot) error {
+	if s.Index <= r.learnedTo {
+		return nil
+	}
+	store, err := kv.ExecutorFromSnapshot(r.cfg, s.KV)
+	if err != nil {
+		return fmt.Errorf("%w: snapshot at slot %d: %w", paxos.ErrMalformed, s.Index, err)
+	}
+	r.stats["snapshot-installs"]++
+	r.truncate(s.Index)
+	r.snap, r.store, r.learnedTo = s, store, s.Index
+	r.maxSlot = max(r.maxSlot, s.Index)
+	// Our proposals the snapshot executed: report their outputs, as a
+	// retry would.
+	kept := r.queue[:0]
+	for _, q := range r.queue {
+		if ex, done := r.store.Executed(q.cmd); done && q.cmd.Client != 0 {
+			r.done(ex)
+			continue
+		}
+		kept = append(kept, q)
+	}
+	r.queue = kept
+	r.execute()
+	r.emitSnapshot()
+	return nil
+}
+
+// done reports a command of ours executed by a snapshot.
+func (r *Replica) done(ex paxos.Execution) {
+	c := ex.Command
+	if _, ok := r.waiting[c.ID()]; !ok {
+		return
+	}
+	delete(r.waiting, c.ID())
+	r.rd.Executed = append(r.rd.Executed, ex)
+	r.rd.Committed = append(r.rd.Committed, paxos.Commit{ID: c.ID(), Path: paxos.PathSlow})
+}
+
+// restoreSnapshot starts from a SnapshotRecord.
+func (r *Replica) restoreSnapshot(rec SnapshotRecord) error {
+	store, err := kv.ExecutorFromSnapshot(r.cfg, rec.Snapshot.KV)
+	if err != nil {
+		return fmt.Errorf("%w: snapshot record: %w", ErrRestore, err)
+	}
+	r.promised = maxBallot(r.promised, rec.Promised)
+	r.snap, r.store = rec.Snapshot, store
+	r.learnedTo, r.base, r.maxSlot = rec.Snapshot.Index, rec.Snapshot.Index, rec.Snapshot.Index
+	for _, sr := range rec.Slots {
+		if r.gone(sr.Slot) {
+			continue
+		}
+		st := r.slot(sr.Slot)
+		st.promised, st.vote = sr.Promised, sr.Vote
+		if sr.Learned != nil {
+			st.learned, st.value = true, sr.Learned
+			r.rd.Decided = append(r.rd.Decided, paxos.Decision{Instance: paxos.Instance{Slot: sr.Slot}, Commands: sr.Learned})
+		}
+	}
+	return nil
+}
