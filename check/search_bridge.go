@@ -44,6 +44,7 @@ func injectBridgeBounces(e *faultEnv) {
 		side   [2][]int
 		until  time.Duration
 		budget int
+		last   int // the side the bridge answered last, -1 at first
 	}
 	var cur *split
 	for k := 3 + rng.IntN(6); k > 0; k-- {
@@ -62,7 +63,7 @@ func injectBridgeBounces(e *faultEnv) {
 			rest := perm[1:]
 			half := len(rest) / 2
 			sp := &split{bridge: perm[0], side: [2][]int{rest[:half], rest[half:]},
-				until: min(s.Now()+hold, window), budget: budget}
+				until: min(s.Now()+hold, window), budget: budget, last: -1}
 			cuts := e.cut(between(sp.side[0], sp.side[1]))
 			e.counts.partitions++
 			cur = sp
@@ -89,7 +90,12 @@ func injectBridgeBounces(e *faultEnv) {
 				which = i
 			}
 		}
-		if which < 0 || rng.Float64() >= p {
+		if which < 0 {
+			return
+		}
+		switched := sp.last >= 0 && sp.last != which
+		sp.last = which
+		if q := p; rng.Float64() >= q || (!switched && rng.IntN(3) != 0) {
 			return
 		}
 		sp.budget--
