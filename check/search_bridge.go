@@ -19,9 +19,10 @@ import (
 // new commands, recoveries) for the same slots and instances, which meet
 // at the bridge when it is back. While the split lasts, whenever the
 // bridge answers a peer alone (a promise or a vote for a proposer, leader
-// or recoverer on one side), with probability 0.5 to 1 and up to 2 to 10
-// times per split it crashes right after that step, restarts 1 to 10 ms
-// later, and for 5 to 60 ms after the restart hears only the other side,
+// or recoverer on one side) it may crash right after that step: with
+// probability 0.5 to 1 when its previous answer went to the other side
+// (it just switched sides), a third of that otherwise, up to 2 to 10
+// times per split. It restarts 1 to 10 ms later, and for 5 to 60 ms after the restart hears only the other side,
 // whose requests (prepared, proposed or recovered from what the bridge
 // said before) then reach it first. Whatever the bridge answered without
 // making it durable (a promise above all, at any ballot, in phase 1 or in
@@ -95,7 +96,7 @@ func injectBridgeBounces(e *faultEnv) {
 		}
 		switched := sp.last >= 0 && sp.last != which
 		sp.last = which
-		if q := p; rng.Float64() >= q || (!switched && rng.IntN(3) != 0) {
+		if rng.Float64() >= p || (!switched && rng.IntN(3) != 0) {
 			return
 		}
 		sp.budget--
