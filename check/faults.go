@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -72,6 +73,7 @@ var injectors = []struct {
 	{FaultRecovery, injectSlowLinks},      // search_recovery.go
 	{FaultRecovery, injectTornBroadcasts}, // search_recovery.go
 	{FaultWipe, injectWipes},
+	{FaultCrash, injectBridgeBounces}, // search_bridge.go
 }
 
 // injectedFaults counts the faults that took effect during a run.
@@ -100,10 +102,15 @@ type faultEnv struct {
 // them at window: crashed replicas restart, partitions heal, message faults
 // stop. Apart from one whole-cluster crash in some runs, at most a minority
 // is crashed at once so runs can make progress; safety must hold regardless.
-func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, window time.Duration) *injectedFaults {
+// With trace set, every Ready a replica returns is also written there (see
+// traceStep).
+func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, window time.Duration, trace io.Writer) *injectedFaults {
 	has := map[string]bool{}
 	for _, f := range faults {
 		has[f] = true
+	}
+	if trace != nil {
+		s.Observe(func(o sim.Output) { traceStep(trace, s.Now(), o) })
 	}
 	if len(has) == 0 {
 		return &injectedFaults{}
@@ -117,8 +124,11 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, wind
 			in.inject(e)
 		}
 	}
-	if len(e.observers) > 0 {
+	if len(e.observers) > 0 || trace != nil {
 		s.Observe(func(o sim.Output) {
+			if trace != nil {
+				traceStep(trace, s.Now(), o)
+			}
 			if s.Now() >= window {
 				return
 			}
@@ -129,6 +139,9 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, wind
 	}
 	s.At(window, func() {
 		s.Observe(nil)
+		if trace != nil {
+			s.Observe(func(o sim.Output) { traceStep(trace, s.Now(), o) })
+		}
 		s.Heal()
 		clear(e.cuts)
 		s.SetFaults(sim.Faults{})
@@ -688,4 +701,30 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// traceStep writes one replica step to a run's trace (Options.Trace), with
+// what the simulator's own trace leaves out: the contents of the message
+// handled and of the messages sent, and what was persisted and decided.
+// Lines start with the virtual time, then "step".
+func traceStep(w io.Writer, now time.Duration, o sim.Output) {
+	fmt.Fprintf(w, "%d step %d inc=%d", int64(now), o.Replica, o.Incarnation)
+	switch {
+	case o.Input != nil:
+		fmt.Fprintf(w, " on %d->%d %T %+v", o.Input.From, o.Input.To, o.Input.Body, o.Input.Body)
+	case o.Proposed != nil:
+		fmt.Fprintf(w, " on propose %+v", *o.Proposed)
+	default:
+		fmt.Fprint(w, " on tick")
+	}
+	fmt.Fprintln(w)
+	for _, p := range o.Ready.Persist {
+		fmt.Fprintf(w, "\tpersist %T %+v\n", p, p)
+	}
+	for _, m := range o.Ready.Messages {
+		fmt.Fprintf(w, "\tsend %d->%d %T %+v\n", m.From, m.To, m.Body, m.Body)
+	}
+	for _, d := range o.Ready.Decided {
+		fmt.Fprintf(w, "\tdecided %+v\n", d)
+	}
 }

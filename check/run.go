@@ -3,6 +3,7 @@ package check
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"time"
 
@@ -46,6 +47,10 @@ type Options struct {
 	Quorums func(n int) (quorum.System, error)
 	// Linearizability timeout (default 30s wall clock).
 	LinTimeout time.Duration
+	// Trace, if set, receives the simulator's event log of the run (one
+	// line per delivery, crash, restart, tick, ...; see sim.Config.Trace),
+	// for studying how a failing seed fails. It does not change the run.
+	Trace io.Writer
 }
 
 // Result is the outcome of one run.
@@ -187,6 +192,7 @@ func run(opts Options) (Result, *sim.Sim, error) {
 		Seed:   rng.Uint64(),
 		Record: true,
 		Codec:  opts.Codec,
+		Trace:  opts.Trace,
 	})
 	if err != nil {
 		return Result{}, nil, err
@@ -205,7 +211,7 @@ func run(opts Options) (Result, *sim.Sim, error) {
 			return Result{}, nil, err
 		}
 	}
-	injected := injectFaults(s, rng, opts.Seed, varyFaults(opts.Faults, opts.Seed), opts.FaultWindow)
+	injected := injectFaults(s, rng, opts.Seed, varyFaults(opts.Faults, opts.Seed), opts.FaultWindow, opts.Trace)
 
 	// Run past the fault window, then until every client finished, bounded
 	// in virtual time.

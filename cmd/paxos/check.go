@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,6 +32,7 @@ type checkFlags struct {
 	clients    int
 	faults     string
 	historyDir string
+	trace      string // file for the simulator's event log (check.Options.Trace)
 	q1, q2     int
 	grid       string
 	conflict   float64
@@ -55,6 +57,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&f.clients, "clients", 0, "closed-loop clients per run, at random sites (0 = 3 to 8, drawn per seed)")
 	fs.StringVar(&f.faults, "faults", "all", "faults to inject: none, all, or a list of "+strings.Join(check.AllFaults, ","))
 	fs.StringVar(&f.historyDir, "history-dir", "", "write each seed's history to DIR/<protocol>-n<N>-s<seed>.jsonl")
+	fs.StringVar(&f.trace, "trace", "", "write the simulator's event log of every checked seed to FILE (use with --seeds 1: a run logs about a million lines)")
 	fs.IntVar(&f.q1, "q1", 0, "phase-1 quorum size (with --q2: counting quorums, q1+q2 must exceed N)")
 	fs.IntVar(&f.q2, "q2", 0, "phase-2 quorum size (with --q1)")
 	fs.StringVar(&f.grid, "grid", "", "grid quorums ROWSxCOLS (rows are phase-1 quorums, columns phase-2); ROWS*COLS must equal --replicas")
@@ -145,6 +148,18 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
+	var trace *bufio.Writer
+	if f.trace != "" {
+		tf, err := os.Create(f.trace)
+		if err != nil {
+			fmt.Fprintf(stderr, "paxos check: --trace: %v\n", err)
+			return exitUsage
+		}
+		defer tf.Close()
+		trace = bufio.NewWriterSize(tf, 1<<20)
+		defer trace.Flush()
+	}
+
 	passed, failed := 0, 0
 	progress := newCounter(stderr, "seeds", len(protocols)*f.seeds)
 	defer progress.finish()
@@ -170,6 +185,10 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 					SnapshotEvery: f.snapEvery,
 					InitialLeader: -1,
 				},
+			}
+			if trace != nil {
+				fmt.Fprintf(trace, "# %s n=%d seed=%d\n", proto, f.replicas, seed)
+				opts.Trace = trace
 			}
 			start := time.Now()
 			res, err := check.Run(opts)

@@ -133,3 +133,19 @@ func TestCheckCodecRoundTrip(t *testing.T) {
 	assert.Contains(t, stdout, "8 passed, 0 failed")
 	assert.Contains(t, replayCommand(checkFlags{codec: true}, "multi", 1), "--codec")
 }
+
+func TestCheckTraceWritesEventLogWithMessageContents(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "trace.log")
+	code, out, _ := runCLI("check", "--protocol", "basic", "--replicas", "3", "--seeds", "1", "--seed-start", "11", "--ops", "20", "--trace", path)
+	require.Equal(t, exitOK, code, out)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	text := string(b)
+	assert.True(t, strings.HasPrefix(text, "# basic n=3 seed=11\n"), text[:min(len(text), 80)])
+	assert.Contains(t, text, " deliver ")            // the simulator's event log
+	assert.Contains(t, text, "\tsend ")              // each step's messages, with contents
+	assert.Contains(t, text, "basic.Prepare {Slot:") // message contents
+	code, _, stderr := runCLI("check", "--protocol", "basic", "--seeds", "1", "--trace", filepath.Join(path, "no", "such"))
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, stderr, "--trace")
+}
