@@ -48,11 +48,18 @@ const frameChunk = 4 << 10
 // (at most twice the bytes received plus a small chunk), so a peer that
 // declares a large frame and sends little costs little memory.
 func ReadFrame(r io.Reader, buf []byte, max int) ([]byte, error) {
-	var h [4]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
+	// The header goes into buf when it has room (an array would escape
+	// through the io.Reader call and cost an allocation per frame).
+	var h []byte
+	if cap(buf) >= 4 {
+		h = buf[:4]
+	} else {
+		h = make([]byte, 4)
+	}
+	if _, err := io.ReadFull(r, h); err != nil {
 		return nil, err
 	}
-	n := binary.BigEndian.Uint32(h[:])
+	n := binary.BigEndian.Uint32(h)
 	if n == 0 {
 		return nil, ErrEmptyFrame
 	}
