@@ -141,6 +141,8 @@ type proposal struct {
 
 // Node drives one replica. Create it with Start.
 type Node struct {
+	// free holds finished batches for reuse (loop goroutine only).
+	free []*batch
 	cfg  Config
 	log  *slog.Logger
 	r    paxos.Replica
@@ -506,7 +508,13 @@ type batch struct {
 // disk and rd has nothing to persist, that is now.
 func (n *Node) carryOut(rd *paxos.Ready) error {
 	n.readies.Add(1)
-	b := &batch{rd: *rd}
+	var b *batch
+	if k := len(n.free); k > 0 {
+		b, n.free = n.free[k-1], n.free[:k-1]
+		b.rd = *rd
+	} else {
+		b = &batch{rd: *rd}
+	}
 	for _, m := range rd.Messages {
 		if m.To == n.id {
 			n.local = append(n.local, m)
@@ -603,6 +611,7 @@ func (n *Node) send(b *batch) {
 // finish completes a batch on the loop goroutine once its messages are
 // sent: it answers the clients waiting for its executed commands.
 func (n *Node) finish(b *batch) error {
+	defer n.recycle(b)
 	if b.piped {
 		n.inflight--
 	}
@@ -636,6 +645,16 @@ func (n *Node) finish(b *batch) error {
 		}
 	}
 	return nil
+}
+
+// recycle keeps a finished batch for reuse, with its message slice.
+func (n *Node) recycle(b *batch) {
+	if len(n.free) >= 64 || cap(b.msgs) > 4096 {
+		return
+	}
+	clear(b.msgs)
+	*b = batch{msgs: b.msgs[:0]}
+	n.free = append(n.free, b)
 }
 
 // drainPipeline stops the persister once the loop exits: batches already
