@@ -206,18 +206,27 @@ func boxAt(typ, ptr unsafe.Pointer) any {
 
 // Encode serializes a registered value (a message body or a record).
 func Encode(v any) ([]byte, error) {
+	return AppendEncode(nil, v)
+}
+
+// AppendEncode appends the encoding of v (as Encode) to dst, so a caller
+// can reuse one buffer for many values.
+func AppendEncode(dst []byte, v any) ([]byte, error) {
 	name, err := typeName(v)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
 	c := getCoder()
 	defer putCoder(c)
 	_ = c.enc.EncodeArrayLen(2)
 	_ = c.enc.EncodeString(name)
 	if err := encodeBody(c.enc, name, v); err != nil {
-		return nil, err
+		return dst, err
 	}
-	return bytes.Clone(c.buf.Bytes()), nil
+	if dst == nil {
+		return bytes.Clone(c.buf.Bytes()), nil
+	}
+	return append(dst, c.buf.Bytes()...), nil
 }
 
 // Decode is the inverse of Encode. Malformed input yields an error, never a
