@@ -122,6 +122,7 @@ type waiter struct {
 	done     func(paxos.CommandID, paxos.Execution, error)
 	deadline time.Time // SubmitAsync: answered with ErrTimeout after it
 	answered bool      // loop goroutine
+	next     *waiter   // the next waiter for the same command (loop goroutine)
 }
 
 // answer delivers the waiter's one result.
@@ -159,7 +160,7 @@ type Node struct {
 	errMu    sync.Mutex
 	err      error
 
-	waiting map[paxos.CommandID][]*waiter // owned by the loop goroutine
+	waiting map[paxos.CommandID]*waiter // owned by the loop goroutine; chained by next
 	expiry  []*waiter                     // SubmitAsync waiters by arrival, checked on each tick (loop)
 	rebuilt bool                          // OnRebuilt was called (loop goroutine)
 	local   []paxos.Message               // messages to self, owned by the loop
@@ -213,7 +214,7 @@ func Start(cfg Config) (*Node, error) {
 		cfg: cfg, log: lg, r: r, id: r.ID(), in: cfg.Transport.Recv(), tick: cfg.Tick,
 		props: make(chan proposal, 1024), cancels: make(chan *waiter, 1024),
 		stop: make(chan struct{}), done: make(chan struct{}),
-		waiting: map[paxos.CommandID][]*waiter{},
+		waiting: map[paxos.CommandID]*waiter{},
 		toDisk:  make(chan *batch, 256), durable: make(chan *batch, 256),
 	}
 	go n.persister()
@@ -432,7 +433,15 @@ func (n *Node) step(m paxos.Message) {
 }
 
 func (n *Node) propose(p proposal) {
-	n.waiting[p.w.id] = append(n.waiting[p.w.id], p.w)
+	if head := n.waiting[p.w.id]; head == nil {
+		n.waiting[p.w.id] = p.w
+	} else {
+		last := head
+		for last.next != nil {
+			last = last.next
+		}
+		last.next = p.w
+	}
 	if p.w.done != nil {
 		n.expiry = append(n.expiry, p.w)
 	}
@@ -459,17 +468,31 @@ func (n *Node) expire(now time.Time) {
 }
 
 func (n *Node) cancel(w *waiter) {
-	ws := n.waiting[w.id]
-	for i, x := range ws {
-		if x == w {
-			ws = append(ws[:i], ws[i+1:]...)
-			break
+	head := n.waiting[w.id]
+	if head == w {
+		if w.next == nil {
+			delete(n.waiting, w.id)
+		} else {
+			n.waiting[w.id] = w.next
+		}
+	} else {
+		for x := head; x != nil; x = x.next {
+			if x.next == w {
+				x.next = w.next
+				break
+			}
 		}
 	}
-	if len(ws) == 0 {
-		delete(n.waiting, w.id)
-	} else {
-		n.waiting[w.id] = ws
+	w.next = nil
+}
+
+// answerAll answers every waiter of the chain that starts at w.
+func answerAll(w *waiter, res result) {
+	for w != nil {
+		next := w.next
+		w.next = nil
+		w.answer(res)
+		w = next
 	}
 }
 
@@ -623,14 +646,12 @@ func (n *Node) finish(b *batch) error {
 	n.executed.Add(uint64(len(rd.Executed)))
 	for _, ex := range rd.Executed {
 		id := ex.Command.ID()
-		ws, ok := n.waiting[id]
+		w, ok := n.waiting[id]
 		if !ok {
 			continue
 		}
 		delete(n.waiting, id)
-		for _, w := range ws {
-			w.answer(result{ex: ex})
-		}
+		answerAll(w, result{ex: ex})
 	}
 	if n.cfg.Observe != nil {
 		n.cfg.Observe(rd)
@@ -672,10 +693,8 @@ func (n *Node) drainPipeline() {
 
 func (n *Node) failWaiters() {
 	err := n.stoppedErr()
-	for id, ws := range n.waiting {
-		for _, w := range ws {
-			w.answer(result{err: err})
-		}
+	for id, w := range n.waiting {
+		answerAll(w, result{err: err})
 		delete(n.waiting, id)
 	}
 	n.expiry = nil
