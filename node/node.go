@@ -161,9 +161,9 @@ type Node struct {
 	err      error
 
 	waiting map[paxos.CommandID]*waiter // owned by the loop goroutine; chained by next
-	expiry  []*waiter                     // SubmitAsync waiters by arrival, checked on each tick (loop)
-	rebuilt bool                          // OnRebuilt was called (loop goroutine)
-	local   []paxos.Message               // messages to self, owned by the loop
+	expiry  []*waiter                   // SubmitAsync waiters by arrival, checked on each tick (loop)
+	rebuilt bool                        // OnRebuilt was called (loop goroutine)
+	local   []paxos.Message             // messages to self, owned by the loop
 
 	// The persist pipeline (see the package doc): Readies whose effects
 	// wait for their records to be durable go to the persister in order,
