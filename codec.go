@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"sort"
 	"sync"
+	"unsafe"
 
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
@@ -19,7 +20,10 @@ import (
 var (
 	codecMu sync.RWMutex
 	byName  = map[string]reflect.Type{}
-	byType  = map[reflect.Type]string{}
+	// typeWords holds, for each registered name, the type word of an
+	// interface holding that type (see boxAt).
+	typeWords = map[string]unsafe.Pointer{}
+	byType    = map[reflect.Type]string{}
 )
 
 // ErrUnknownType is wrapped by decode errors for unregistered type names and
@@ -44,6 +48,8 @@ func Register(name string, sample any) {
 		panic(fmt.Sprintf("paxos: type %v registered as %q and %q", t, old, name))
 	}
 	byName[name] = t
+	zero := reflect.New(t).Elem().Interface()
+	typeWords[name] = (*eface)(unsafe.Pointer(&zero)).typ
 	byType[t] = name
 }
 
@@ -159,36 +165,69 @@ func (cd *coder) decodeBody() (any, error) {
 	}
 	codecMu.RLock()
 	t, ok := byName[string(name)]
+	word := typeWords[string(name)]
 	codecMu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("decode %q: %w", name, ErrUnknownType)
 	}
 	p := reflect.New(t)
-	if dec, ok := p.Interface().(msgpack.CustomDecoder); ok {
+	pi := p.Interface()
+	if dec, ok := pi.(msgpack.CustomDecoder); ok {
 		err = dec.DecodeMsgpack(d)
 	} else {
-		err = d.Decode(p.Interface())
+		err = d.Decode(pi)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("decode %q body: %w", name, err)
 	}
+	if t.Size() > unsafe.Sizeof(uintptr(0)) {
+		return boxAt(word, p.UnsafePointer()), nil
+	}
 	return p.Elem().Interface(), nil
+}
+
+// eface is the layout of an interface value (any): a type word and a
+// pointer to the value.
+type eface struct {
+	typ, data unsafe.Pointer
+}
+
+// boxAt returns the value at ptr as an interface, with ptr's memory as the
+// interface's copy of it: no second allocation and copy, as
+// reflect.Value.Interface would make. typ is the type word of an interface
+// holding the value's type. Only for types larger than a pointer (an
+// interface always holds those through a pointer to an unshared copy) and
+// memory nothing else refers to afterwards.
+func boxAt(typ, ptr unsafe.Pointer) any {
+	var v any
+	e := (*eface)(unsafe.Pointer(&v))
+	e.typ, e.data = typ, ptr
+	return v
 }
 
 // Encode serializes a registered value (a message body or a record).
 func Encode(v any) ([]byte, error) {
+	return AppendEncode(nil, v)
+}
+
+// AppendEncode appends the encoding of v (as Encode) to dst, so a caller
+// can reuse one buffer for many values.
+func AppendEncode(dst []byte, v any) ([]byte, error) {
 	name, err := typeName(v)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
 	c := getCoder()
 	defer putCoder(c)
 	_ = c.enc.EncodeArrayLen(2)
 	_ = c.enc.EncodeString(name)
 	if err := encodeBody(c.enc, name, v); err != nil {
-		return nil, err
+		return dst, err
 	}
-	return bytes.Clone(c.buf.Bytes()), nil
+	if dst == nil {
+		return bytes.Clone(c.buf.Bytes()), nil
+	}
+	return append(dst, c.buf.Bytes()...), nil
 }
 
 // Decode is the inverse of Encode. Malformed input yields an error, never a

@@ -60,6 +60,14 @@ func (c Command) EncodeMsgpack(e *msgpack.Encoder) error {
 // length), and the value lands in that room when it fits.
 func (c *Command) DecodeMsgpack(d *msgpack.Decoder) error {
 	var spare []byte
+	return c.decode(d, &spare, cmdSpare, 0)
+}
+
+// decode decodes a command whose key and value are carved from *spare
+// when they fit; a key that does not fit is allocated with room for
+// keyRoom more bytes, a value with room for valueRoom more, and that room
+// becomes *spare.
+func (c *Command) decode(d *msgpack.Decoder, arena *[]byte, keyRoom, valueRoom int) error {
 	return DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
 		var err error
 		switch key {
@@ -72,9 +80,9 @@ func (c *Command) DecodeMsgpack(d *msgpack.Decoder) error {
 			o, err = d.DecodeUint8()
 			c.Op = Op(o)
 		case "k":
-			c.Key, spare, err = decodeString(d, nil, cmdSpare)
+			c.Key, *arena, err = decodeString(d, *arena, keyRoom)
 		case "v":
-			c.Value, spare, err = decodeString(d, spare, 0)
+			c.Value, *arena, err = decodeString(d, *arena, valueRoom)
 		case "p":
 			c.Payload, err = d.DecodeBytes()
 		case "ks":
@@ -110,6 +118,10 @@ func decodeStrings(d *msgpack.Decoder) ([]string, error) {
 // cmdSpare is the room left for a command's value after its key.
 const cmdSpare = 48
 
+// arenaMax bounds the block DecodeCommands allocates ahead for the keys and
+// values of the commands still to come.
+const arenaMax = 4 << 10
+
 // maxChunk bounds a single allocation made for a string whose length the
 // input claims, so truncated input cannot make the decoder allocate much.
 const maxChunk = 64 << 10
@@ -117,6 +129,8 @@ const maxChunk = 64 << 10
 // decodeString decodes a string (or nil, as "") as msgpack's DecodeString
 // does. It uses spare's room when the string fits; otherwise it allocates
 // the string with extra bytes of room after it. It returns the room left.
+// Strings share their bytes' allocation, so one that lives on keeps the
+// block alive: the blocks are small (see arenaMax).
 func decodeString(d *msgpack.Decoder, spare []byte, extra int) (string, []byte, error) {
 	n, err := d.DecodeBytesLen()
 	if err != nil || n <= 0 {
@@ -127,11 +141,7 @@ func decodeString(d *msgpack.Decoder, spare []byte, extra int) (string, []byte, 
 	case n <= cap(spare):
 		b, spare = spare[:n], spare[n:n]
 	case n <= maxChunk:
-		room := 0
-		if extra > 0 {
-			room = max(extra, n)
-		}
-		buf := make([]byte, n, n+room)
+		buf := make([]byte, n, n+max(extra, 0))
 		b, spare = buf, buf[n:n]
 	default:
 		for len(b) < n {
@@ -257,9 +267,14 @@ func DecodeCommands(d *msgpack.Decoder) ([]Command, error) {
 		return nil, err
 	}
 	cmds := make([]Command, 0, min(n, 1024))
+	// The keys and values of the commands share allocations: each block
+	// has room for cmdSpare bytes per command still to come (at most
+	// arenaMax), so a batch of small commands costs about one.
+	var arena []byte
 	for i := 0; i < n; i++ {
 		var c Command
-		if err := c.DecodeMsgpack(d); err != nil {
+		room := min((n-i)*cmdSpare, arenaMax)
+		if err := c.decode(d, &arena, room, room); err != nil {
 			return nil, err
 		}
 		cmds = append(cmds, c)

@@ -235,7 +235,8 @@ func (s *Server) serveConn(c net.Conn) {
 		enc := msgpack.NewEncoder(nil)
 		var buf bytes.Buffer
 		broken := false
-		for rep := range replies {
+		var rep Reply // one per connection: encoding takes its address
+		for rep = range replies {
 			<-sem
 			if broken {
 				continue
@@ -281,6 +282,7 @@ func (s *Server) serveConn(c net.Conn) {
 	}
 	fd := newFrameDecoder()
 	frames := s.guard.NewFrameConn(c, br, MaxFrame, true)
+	var req Request // one per connection: decoding takes its address
 	for first := true; ; first = false {
 		frame, err := frames.Next()
 		if err != nil {
@@ -294,7 +296,7 @@ func (s *Server) serveConn(c net.Conn) {
 			s.guard.RefusedHandshake(reason, "remote", c.RemoteAddr().String())
 			return
 		}
-		var req Request
+		req = Request{}
 		err = transport.CheckFrame(frame) // bounds what hostile bytes can make the decoder do
 		if err == nil {
 			err = fd.decode(frame, &req)

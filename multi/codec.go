@@ -92,6 +92,12 @@ func (m *Accepted) DecodeMsgpack(d *msgpack.Decoder) error {
 }
 
 // EncodeMsgpack implements msgpack.CustomEncoder.
+func (m Chosen) EncodeMsgpack(e *msgpack.Encoder) error { return Accepted(m).EncodeMsgpack(e) }
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (m *Chosen) DecodeMsgpack(d *msgpack.Decoder) error { return (*Accepted)(m).DecodeMsgpack(d) }
+
+// EncodeMsgpack implements msgpack.CustomEncoder.
 func (m Forward) EncodeMsgpack(e *msgpack.Encoder) error {
 	_ = e.EncodeMapLen(1)
 	_ = e.EncodeString("c")

@@ -572,6 +572,8 @@ func (r *Replica) step(msg paxos.Message) error {
 		r.onAccepted(from, m)
 	case Commit:
 		return r.onCommit(from, m)
+	case Chosen:
+		return r.onChosen(from, m)
 	case Nack:
 		r.onNack(m)
 	case Heartbeat:
@@ -679,6 +681,11 @@ func (r *Replica) checkBallots(from paxos.NodeID, body any) error {
 	case Accepted:
 		bs = []Ballot{m.Ballot}
 	case Commit:
+		if m.Ballot.Node != from {
+			return fmt.Errorf("%w: commit for ballot %v sent by %d, not by that ballot's leader", paxos.ErrMalformed, m.Ballot, from)
+		}
+		bs = []Ballot{m.Ballot}
+	case Chosen:
 		if m.Ballot.Node != from {
 			return fmt.Errorf("%w: commit for ballot %v sent by %d, not by that ballot's leader", paxos.ErrMalformed, m.Ballot, from)
 		}
@@ -1047,6 +1054,10 @@ func (r *Replica) learn(s uint64, cmds []paxos.Command, b Ballot, announce bool)
 	if e.committed {
 		return
 	}
+	var acked quorum.Set // replicas known to hold cmds at b (see Chosen)
+	if e.ballot == b && r.role == leader && b == r.ballot {
+		acked = e.acks
+	}
 	e.committed, e.cmds, e.ballot = true, cmds, b
 	r.rd.Decided = append(r.rd.Decided, paxos.Decision{Instance: paxos.Instance{Replica: 0, Slot: s}, Commands: cmds})
 	if len(r.pending) > 0 {
@@ -1060,7 +1071,15 @@ func (r *Replica) learn(s uint64, cmds []paxos.Command, b Ballot, announce bool)
 		}
 	}
 	if announce && r.role == leader {
-		r.broadcast(Commit{Ballot: r.ballot, Slot: s, Cmds: cmds})
+		// A short commit to each replica that acknowledged the value;
+		// the commands only to the others.
+		for _, id := range r.others {
+			if acked.Has(int(id)) {
+				r.send(id, Chosen{Ballot: r.ballot, Slot: s})
+			} else {
+				r.send(id, Commit{Ballot: r.ballot, Slot: s, Cmds: cmds})
+			}
+		}
 	}
 	r.executeReady()
 }
@@ -1075,6 +1094,24 @@ func (r *Replica) onCommit(from paxos.NodeID, m Commit) error {
 	}
 	r.observe(m.Ballot)
 	r.learn(m.Slot, r.commitValue(m.Slot, m.Cmds), m.Ballot, false)
+	return nil
+}
+
+// onChosen handles a short commit: the value is the one this replica
+// accepted at m.Ballot. A replica that no longer holds it (it lost its disk
+// since) ignores the message; a catch-up brings the value.
+func (r *Replica) onChosen(from paxos.NodeID, m Chosen) error {
+	if err := r.checkSlot(m.Slot, nop); err != nil { // nop: no commands to check
+		return err
+	}
+	if m.Ballot.Less(r.promised) {
+		r.send(from, Nack{Promised: r.promised})
+		return nil
+	}
+	r.observe(m.Ballot)
+	if e := r.at(m.Slot); e != nil && e.cmds != nil && e.ballot == m.Ballot {
+		r.learn(m.Slot, e.cmds, m.Ballot, false)
+	}
 	return nil
 }
 

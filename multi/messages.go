@@ -56,6 +56,16 @@ type Commit struct {
 	Cmds   []paxos.Command `msgpack:"c"`
 }
 
+// Chosen is a short Commit: it announces that the value the receiver
+// accepted for Slot at Ballot was chosen, without carrying it. The leader
+// sends it only to acceptors whose Accepted for that ballot and slot it
+// holds (one value per ballot and slot, so theirs is the chosen one); the
+// others get a Commit with the commands.
+type Chosen struct {
+	Ballot Ballot `msgpack:"b"`
+	Slot   uint64 `msgpack:"s"`
+}
+
 // Nack tells a sender of a message at a lower ballot that the receiver has
 // promised Promised; the sender steps down.
 type Nack struct {
@@ -152,6 +162,7 @@ func init() {
 		"multi.Accept":          Accept{},
 		"multi.Accepted":        Accepted{},
 		"multi.Commit":          Commit{},
+		"multi.Chosen":          Chosen{},
 		"multi.Nack":            Nack{},
 		"multi.Heartbeat":       Heartbeat{},
 		"multi.HeartbeatReply":  HeartbeatReply{},

@@ -26,6 +26,7 @@ func TestCodecRoundTrip(t *testing.T) {
 		multi.Accept{Ballot: b, Slot: 5, Cmds: cmds},
 		multi.Accepted{Ballot: b, Slot: 5},
 		multi.Commit{Ballot: b, Slot: 5, Cmds: cmds},
+		multi.Chosen{Ballot: b, Slot: 5},
 		multi.Nack{Promised: b},
 		multi.Heartbeat{Ballot: b, Commit: 5, Tick: 77},
 		multi.HeartbeatReply{Ballot: b, Executed: 4, Commit: 5, Tick: 77},

@@ -122,6 +122,7 @@ type waiter struct {
 	done     func(paxos.CommandID, paxos.Execution, error)
 	deadline time.Time // SubmitAsync: answered with ErrTimeout after it
 	answered bool      // loop goroutine
+	next     *waiter   // the next waiter for the same command (loop goroutine)
 }
 
 // answer delivers the waiter's one result.
@@ -141,6 +142,8 @@ type proposal struct {
 
 // Node drives one replica. Create it with Start.
 type Node struct {
+	// free holds finished batches for reuse (loop goroutine only).
+	free []*batch
 	cfg  Config
 	log  *slog.Logger
 	r    paxos.Replica
@@ -157,10 +160,10 @@ type Node struct {
 	errMu    sync.Mutex
 	err      error
 
-	waiting map[paxos.CommandID][]*waiter // owned by the loop goroutine
-	expiry  []*waiter                     // SubmitAsync waiters by arrival, checked on each tick (loop)
-	rebuilt bool                          // OnRebuilt was called (loop goroutine)
-	local   []paxos.Message               // messages to self, owned by the loop
+	waiting map[paxos.CommandID]*waiter // owned by the loop goroutine; chained by next
+	expiry  []*waiter                   // SubmitAsync waiters by arrival, checked on each tick (loop)
+	rebuilt bool                        // OnRebuilt was called (loop goroutine)
+	local   []paxos.Message             // messages to self, owned by the loop
 
 	// The persist pipeline (see the package doc): Readies whose effects
 	// wait for their records to be durable go to the persister in order,
@@ -211,7 +214,7 @@ func Start(cfg Config) (*Node, error) {
 		cfg: cfg, log: lg, r: r, id: r.ID(), in: cfg.Transport.Recv(), tick: cfg.Tick,
 		props: make(chan proposal, 1024), cancels: make(chan *waiter, 1024),
 		stop: make(chan struct{}), done: make(chan struct{}),
-		waiting: map[paxos.CommandID][]*waiter{},
+		waiting: map[paxos.CommandID]*waiter{},
 		toDisk:  make(chan *batch, 256), durable: make(chan *batch, 256),
 	}
 	go n.persister()
@@ -430,7 +433,15 @@ func (n *Node) step(m paxos.Message) {
 }
 
 func (n *Node) propose(p proposal) {
-	n.waiting[p.w.id] = append(n.waiting[p.w.id], p.w)
+	if head := n.waiting[p.w.id]; head == nil {
+		n.waiting[p.w.id] = p.w
+	} else {
+		last := head
+		for last.next != nil {
+			last = last.next
+		}
+		last.next = p.w
+	}
 	if p.w.done != nil {
 		n.expiry = append(n.expiry, p.w)
 	}
@@ -457,17 +468,31 @@ func (n *Node) expire(now time.Time) {
 }
 
 func (n *Node) cancel(w *waiter) {
-	ws := n.waiting[w.id]
-	for i, x := range ws {
-		if x == w {
-			ws = append(ws[:i], ws[i+1:]...)
-			break
+	head := n.waiting[w.id]
+	if head == w {
+		if w.next == nil {
+			delete(n.waiting, w.id)
+		} else {
+			n.waiting[w.id] = w.next
+		}
+	} else {
+		for x := head; x != nil; x = x.next {
+			if x.next == w {
+				x.next = w.next
+				break
+			}
 		}
 	}
-	if len(ws) == 0 {
-		delete(n.waiting, w.id)
-	} else {
-		n.waiting[w.id] = ws
+	w.next = nil
+}
+
+// answerAll answers every waiter of the chain that starts at w.
+func answerAll(w *waiter, res result) {
+	for w != nil {
+		next := w.next
+		w.next = nil
+		w.answer(res)
+		w = next
 	}
 }
 
@@ -506,7 +531,13 @@ type batch struct {
 // disk and rd has nothing to persist, that is now.
 func (n *Node) carryOut(rd *paxos.Ready) error {
 	n.readies.Add(1)
-	b := &batch{rd: *rd}
+	var b *batch
+	if k := len(n.free); k > 0 {
+		b, n.free = n.free[k-1], n.free[:k-1]
+		b.rd = *rd
+	} else {
+		b = &batch{rd: *rd}
+	}
 	for _, m := range rd.Messages {
 		if m.To == n.id {
 			n.local = append(n.local, m)
@@ -603,6 +634,7 @@ func (n *Node) send(b *batch) {
 // finish completes a batch on the loop goroutine once its messages are
 // sent: it answers the clients waiting for its executed commands.
 func (n *Node) finish(b *batch) error {
+	defer n.recycle(b)
 	if b.piped {
 		n.inflight--
 	}
@@ -614,14 +646,12 @@ func (n *Node) finish(b *batch) error {
 	n.executed.Add(uint64(len(rd.Executed)))
 	for _, ex := range rd.Executed {
 		id := ex.Command.ID()
-		ws, ok := n.waiting[id]
+		w, ok := n.waiting[id]
 		if !ok {
 			continue
 		}
 		delete(n.waiting, id)
-		for _, w := range ws {
-			w.answer(result{ex: ex})
-		}
+		answerAll(w, result{ex: ex})
 	}
 	if n.cfg.Observe != nil {
 		n.cfg.Observe(rd)
@@ -636,6 +666,16 @@ func (n *Node) finish(b *batch) error {
 		}
 	}
 	return nil
+}
+
+// recycle keeps a finished batch for reuse, with its message slice.
+func (n *Node) recycle(b *batch) {
+	if len(n.free) >= 64 || cap(b.msgs) > 4096 {
+		return
+	}
+	clear(b.msgs)
+	*b = batch{msgs: b.msgs[:0]}
+	n.free = append(n.free, b)
 }
 
 // drainPipeline stops the persister once the loop exits: batches already
@@ -653,10 +693,8 @@ func (n *Node) drainPipeline() {
 
 func (n *Node) failWaiters() {
 	err := n.stoppedErr()
-	for id, ws := range n.waiting {
-		for _, w := range ws {
-			w.answer(result{err: err})
-		}
+	for id, w := range n.waiting {
+		answerAll(w, result{err: err})
 		delete(n.waiting, id)
 	}
 	n.expiry = nil

@@ -97,12 +97,14 @@ type WAL struct {
 	log    *slog.Logger
 	noSync bool
 
-	mu    sync.Mutex
-	cond  *sync.Cond
-	lock  *DirLock
-	f     *os.File // current log file
-	markF *os.File // the mark file
-	mark  mark     // last mark written
+	mu   sync.Mutex
+	cond *sync.Cond
+	// markBuf is where writeMark builds a mark (under mu).
+	markBuf [markSlot]byte
+	lock    *DirLock
+	f       *os.File // current log file
+	markF   *os.File // the mark file
+	mark    mark     // last mark written
 	// durableSeq is the sequence number of the last mark known to be on
 	// disk (fsynced).
 	durableSeq uint64
@@ -343,7 +345,8 @@ func readMark(f *os.File, path string) (mark, bool, error) {
 // file, fsyncing it when sync is set (and fsync is on).
 func (w *WAL) writeMark(gen uint64, size int64, sync bool) error {
 	m := mark{seq: w.mark.seq + 1, gen: gen, size: size}
-	var b [markSlot]byte
+	b := &w.markBuf // a field, not a local array: WriteAt would make it escape
+	clear(b[:])
 	copy(b[:], markMagic)
 	binary.LittleEndian.PutUint64(b[4:], m.seq)
 	binary.LittleEndian.PutUint64(b[12:], m.gen)
@@ -520,14 +523,20 @@ func allZero(b []byte) bool {
 	return true
 }
 
-// appendFrame appends the frame of payload to buf.
-func appendFrame(buf, payload []byte) []byte {
-	var h [headerSize]byte
+// putHeader writes the frame header of payload into h (headerSize bytes).
+func putHeader(h, payload []byte) {
 	binary.LittleEndian.PutUint32(h[0:], uint32(len(payload)))
 	binary.LittleEndian.PutUint32(h[4:], crc32.Checksum(payload, castagnoli))
 	binary.LittleEndian.PutUint32(h[8:], crc32.Checksum(h[:8], castagnoli))
-	buf = append(buf, h[:]...)
-	return append(buf, payload...)
+}
+
+// frameBufs holds the buffers Append encodes records into.
+var frameBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+func putFrameBuf(bp *[]byte) {
+	if cap(*bp) <= 1<<20 {
+		frameBufs.Put(bp)
+	}
 }
 
 // Append implements Storage: it writes snapshot (if any) and records and
@@ -542,16 +551,25 @@ func (w *WAL) Append(snapshot any, records []any) error {
 		}
 		snap = b
 	}
-	var buf []byte
+	// The frames are encoded in place into one pooled buffer (header
+	// first, filled in once the payload is there) and written at once.
+	bp := frameBufs.Get().(*[]byte)
+	defer putFrameBuf(bp)
+	buf := (*bp)[:0]
 	for i, r := range records {
-		b, err := paxos.Encode(r)
+		start := len(buf)
+		buf = append(buf, make([]byte, headerSize)...)
+		var err error
+		buf, err = paxos.AppendEncode(buf, r)
+		*bp = buf
 		if err != nil {
 			return fmt.Errorf("storage: encode record %d: %w", i, err)
 		}
-		if len(b) > MaxRecordSize {
-			return fmt.Errorf("storage: record %d is %d bytes, more than the %d a log frame holds", i, len(b), MaxRecordSize)
+		payload := buf[start+headerSize:]
+		if len(payload) > MaxRecordSize {
+			return fmt.Errorf("storage: record %d is %d bytes, more than the %d a log frame holds", i, len(payload), MaxRecordSize)
 		}
-		buf = appendFrame(buf, b)
+		putHeader(buf[start:start+headerSize], payload)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -25,6 +26,18 @@ var ErrEmptyFrame = errors.New("empty frame")
 
 // WriteFrame writes one frame holding payload.
 func WriteFrame(w io.Writer, payload []byte) error {
+	if bw, ok := w.(*bufio.Writer); ok {
+		// Byte by byte into the buffer: a header array passed to an
+		// io.Writer would escape and cost an allocation per frame.
+		n := uint32(len(payload))
+		for _, b := range [4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)} {
+			if err := bw.WriteByte(b); err != nil {
+				return err
+			}
+		}
+		_, err := bw.Write(payload)
+		return err
+	}
 	var h [4]byte
 	binary.BigEndian.PutUint32(h[:], uint32(len(payload)))
 	if _, err := w.Write(h[:]); err != nil {
@@ -48,11 +61,18 @@ const frameChunk = 4 << 10
 // (at most twice the bytes received plus a small chunk), so a peer that
 // declares a large frame and sends little costs little memory.
 func ReadFrame(r io.Reader, buf []byte, max int) ([]byte, error) {
-	var h [4]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
+	// The header goes into buf when it has room (an array would escape
+	// through the io.Reader call and cost an allocation per frame).
+	var h []byte
+	if cap(buf) >= 4 {
+		h = buf[:4]
+	} else {
+		h = make([]byte, 4)
+	}
+	if _, err := io.ReadFull(r, h); err != nil {
 		return nil, err
 	}
-	n := binary.BigEndian.Uint32(h[:])
+	n := binary.BigEndian.Uint32(h)
 	if n == 0 {
 		return nil, ErrEmptyFrame
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -535,6 +536,7 @@ func (t *TCP) writeLoop(conn net.Conn, p *peerOut, announce bool) error {
 		conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		return bw.Flush()
 	}
+	var frame []byte
 	var tick <-chan time.Time
 	if announce {
 		tk := time.NewTicker(WitnessPeriod)
@@ -582,20 +584,27 @@ func (t *TCP) writeLoop(conn net.Conn, p *peerOut, announce bool) error {
 				}
 			}
 		}
-		b, err := paxos.EncodeMessage(om.m)
+		// The frame (length, then the message) is encoded into one buffer
+		// the loop reuses, and written with one call.
+		var err error
+		frame, err = paxos.AppendMessage(append(frame[:0], 0, 0, 0, 0), om.m)
 		if err != nil {
 			t.c.dropped.Add(1)
 			t.log.Error("transport: cannot encode message; dropped", "to", p.id, "type", fmt.Sprintf("%T", om.m.Body), "err", err)
 			continue
 		}
-		if len(b) > t.cfg.MaxFrame {
+		if n := len(frame) - 4; n > t.cfg.MaxFrame {
 			t.c.dropped.Add(1)
-			t.log.Error("transport: message larger than the maximum frame; dropped", "to", p.id, "bytes", len(b), "max", t.cfg.MaxFrame)
+			t.log.Error("transport: message larger than the maximum frame; dropped", "to", p.id, "bytes", n, "max", t.cfg.MaxFrame)
 			continue
 		}
-		if err := WriteFrame(bw, b); err != nil {
+		binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
+		if _, err := bw.Write(frame); err != nil {
 			t.c.dropped.Add(1)
 			return err
+		}
+		if cap(frame) > 1<<20 {
+			frame = nil // do not keep a rare large buffer
 		}
 		t.c.sent.Add(1)
 		if len(p.out) == 0 && len(p.urgent) == 0 {
