@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"sort"
 	"sync"
-	"unsafe"
 
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
@@ -20,10 +19,7 @@ import (
 var (
 	codecMu sync.RWMutex
 	byName  = map[string]reflect.Type{}
-	// typeWords holds, for each registered name, the type word of an
-	// interface holding that type (see boxAt).
-	typeWords = map[string]unsafe.Pointer{}
-	byType    = map[reflect.Type]string{}
+	byType  = map[reflect.Type]string{}
 )
 
 // ErrUnknownType is wrapped by decode errors for unregistered type names and
@@ -48,8 +44,6 @@ func Register(name string, sample any) {
 		panic(fmt.Sprintf("paxos: type %v registered as %q and %q", t, old, name))
 	}
 	byName[name] = t
-	zero := reflect.New(t).Elem().Interface()
-	typeWords[name] = (*eface)(unsafe.Pointer(&zero)).typ
 	byType[t] = name
 }
 
@@ -165,7 +159,6 @@ func (cd *coder) decodeBody() (any, error) {
 	}
 	codecMu.RLock()
 	t, ok := byName[string(name)]
-	word := typeWords[string(name)]
 	codecMu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("decode %q: %w", name, ErrUnknownType)
@@ -180,29 +173,7 @@ func (cd *coder) decodeBody() (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode %q body: %w", name, err)
 	}
-	if t.Size() > unsafe.Sizeof(uintptr(0)) {
-		return boxAt(word, p.UnsafePointer()), nil
-	}
 	return p.Elem().Interface(), nil
-}
-
-// eface is the layout of an interface value (any): a type word and a
-// pointer to the value.
-type eface struct {
-	typ, data unsafe.Pointer
-}
-
-// boxAt returns the value at ptr as an interface, with ptr's memory as the
-// interface's copy of it: no second allocation and copy, as
-// reflect.Value.Interface would make. typ is the type word of an interface
-// holding the value's type. Only for types larger than a pointer (an
-// interface always holds those through a pointer to an unshared copy) and
-// memory nothing else refers to afterwards.
-func boxAt(typ, ptr unsafe.Pointer) any {
-	var v any
-	e := (*eface)(unsafe.Pointer(&v))
-	e.typ, e.data = typ, ptr
-	return v
 }
 
 // Encode serializes a registered value (a message body or a record).
