@@ -15,6 +15,7 @@ import (
 // reflection before the hand-written methods: the body marshalled on its
 // own, then the envelope around it.
 type reflectEnvelope struct {
+	//lint:ignore U1000 msgpack reads the tag: encode as an array
 	_msgpack struct{} `msgpack:",as_array"`
 	From     paxos.NodeID
 	To       paxos.NodeID

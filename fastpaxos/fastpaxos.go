@@ -628,6 +628,7 @@ func (r *Replica) onRecover(from paxos.NodeID, m Recover) {
 	}
 	if st.promised.Less(m.Ballot) {
 		st.promised = m.Ballot
+		//lint:ignore S1016 a record of the promise, not a converted message: the two types only share their fields today
 		r.persist(SlotPromiseRecord{Slot: m.Slot, Ballot: m.Ballot})
 	}
 	v := st.vote
