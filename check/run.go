@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/lockservice"
 	"github.com/paxos-lab/paxos/quorum"
 	"github.com/paxos-lab/paxos/sim"
 )
@@ -43,6 +44,13 @@ type Options struct {
 	Quorums func(n int) (quorum.System, error)
 	// Linearizability timeout (default 30s wall clock).
 	LinTimeout time.Duration
+	// App is the replicated application: "" or AppKV for the key-value
+	// store, AppLockService for the lock service (lockservice; checked by
+	// LockInvariants and CheckLockLinearizable; Keys and Conflict unused).
+	App string
+	// Broken, with App AppLockService, runs a deliberately broken lock
+	// service (lockservice.Broken) to show the checker catches it.
+	Broken string
 }
 
 // Result is the outcome of one run.
@@ -103,6 +111,10 @@ func (o Options) validate() error {
 		return fmt.Errorf("%w: conflict=%v, want 0..1", ErrOptions, o.Conflict)
 	case o.Protocol == "" && o.New == nil:
 		return fmt.Errorf("%w: no protocol named", ErrOptions)
+	case o.App != "" && o.App != AppKV && o.App != AppLockService:
+		return fmt.Errorf("%w: app %q, want %q or %q", ErrOptions, o.App, AppKV, AppLockService)
+	case o.Broken != "" && o.App != AppLockService:
+		return fmt.Errorf("%w: a broken variant needs --app %s", ErrOptions, AppLockService)
 	}
 	return nil
 }
@@ -163,6 +175,17 @@ func run(opts Options) (Result, *sim.Sim, error) {
 	rcfg := opts.Replica
 	rcfg.SnapshotEvery = varySnapshots(rcfg.SnapshotEvery, aux)
 	rcfg.Thrifty = varyThrifty(rcfg.Thrifty, aux) // search_config.go
+	var stamp func(paxos.Command, time.Duration) paxos.Command
+	if opts.App == AppLockService {
+		rcfg.StateMachine, stamp = lockservice.New, lockservice.StampSim
+		if opts.Broken != "" {
+			v, err := lockservice.LookupBroken(opts.Broken)
+			if err != nil {
+				return Result{}, nil, fmt.Errorf("%w: %w", ErrOptions, err)
+			}
+			rcfg.StateMachine = v.New
+		}
+	}
 	if opts.Quorums != nil {
 		q, err := opts.Quorums(n)
 		if err != nil {
@@ -183,6 +206,7 @@ func run(opts Options) (Result, *sim.Sim, error) {
 		Tick:   5 * time.Millisecond,
 		Seed:   rng.Uint64(),
 		Record: true,
+		Stamp:  stamp,
 	})
 	if err != nil {
 		return Result{}, nil, err
@@ -197,7 +221,11 @@ func run(opts Options) (Result, *sim.Sim, error) {
 		if ops == 0 {
 			continue
 		}
-		if _, err := s.AddClient(sim.ClientConfig{Site: paxos.NodeID(rng.IntN(n)), Workload: wl, Ops: ops}); err != nil {
+		var cw sim.Workload = wl
+		if opts.App == AppLockService {
+			cw = &lockWorkload{}
+		}
+		if _, err := s.AddClient(sim.ClientConfig{Site: paxos.NodeID(rng.IntN(n)), Workload: cw, Ops: ops}); err != nil {
 			return Result{}, nil, err
 		}
 	}
@@ -219,7 +247,12 @@ func run(opts Options) (Result, *sim.Sim, error) {
 			res.Completed++
 		}
 	}
-	res.Failures = append(res.Failures, Verify(res.History, learnedFromSim(s), appliedFromSim(s), opts.LinTimeout)...)
+	if opts.App == AppLockService {
+		res.Ops, res.Completed = s.Operations(), s.Completed()
+		res.Failures = append(res.Failures, verifyLocks(s, opts.LinTimeout)...)
+	} else {
+		res.Failures = append(res.Failures, Verify(res.History, learnedFromSim(s), appliedFromSim(s), opts.LinTimeout)...)
+	}
 	// Liveness: every fault heals at the end of the window (crashed
 	// replicas restart), so every client must get through its operations.
 	if res.Completed < opts.Ops {

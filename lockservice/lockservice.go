@@ -78,6 +78,7 @@
 package lockservice
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"maps"
@@ -417,13 +418,16 @@ func encode(r Reply) string {
 	return string(b)
 }
 
-// Snapshot implements paxos.StateMachine.
+// Snapshot implements paxos.StateMachine. Equal states give equal bytes
+// (map keys are sorted).
 func (m *Machine) Snapshot() []byte {
-	b, err := msgpack.Marshal(m)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	enc.SetSortMapKeys(true)
+	if err := enc.Encode(m); err != nil {
 		panic(fmt.Sprintf("lockservice: encode snapshot: %v", err)) // plain fields always encode
 	}
-	return b
+	return buf.Bytes()
 }
 
 // Restore implements paxos.StateMachine.
