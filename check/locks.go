@@ -24,44 +24,73 @@ const (
 // lockNames are the locks the lock-service workload contends for.
 var lockNames = []string{"a", "b"}
 
-// lockWorkload is one lock-service client: it opens a session with a short
-// lease, acquires, holds, releases, reads, writes values and renews, and
-// now and then stops renewing long enough for the session to lapse (its
-// commands are a script: it does not see the answers).
+// lockWorkload is one closed-loop lock-service client: it opens a session
+// with a short lease, acquires a lock, holds it for a few operations
+// (renewing, reading, writing its value), releases it, and now and then
+// stops renewing long enough for the session to lapse while it holds a lock.
+// It reads its previous operation's answer from the simulator's history.
 type lockWorkload struct {
-	open bool
-	ttl  int64
-	n    int
+	s     *sim.Sim
+	last  int // history index of the previous operation, -1 before the first
+	ttl   int64
+	held  string // the lock the client believes it holds
+	hold  int    // operations left to hold it
+	lapse int    // operations left without renewing
+	n     int
 }
 
 func (w *lockWorkload) Next(rng *rand.Rand) paxos.Command {
 	w.n++
+	var prev sim.Operation
+	var prevReq lockservice.Request
+	if w.last >= 0 {
+		prev = w.s.History()[w.last]
+		prevReq, _ = lockservice.DecodeRequest(prev.Payload)
+	}
+	w.last = w.s.Operations()
+	open := w.last > 0 && !lockservice.IsError(prev.Err, lockservice.ErrNoSession) && prevReq.Kind != lockservice.KindClose
+	if prevReq.Kind == lockservice.KindAcquire && prev.Err == "" {
+		w.held, w.hold = prevReq.Lock, 1+rng.IntN(6)
+	}
+	if !open || w.ttl == 0 {
+		// Leases from 40 ms (lapses within a few operations) to 3 s.
+		w.ttl, w.held, w.lapse = []int64{40, 150, 600, 3000}[rng.IntN(4)], "", 0
+		return lockservice.Command(0, lockservice.Request{Kind: lockservice.KindOpen, TTL: w.ttl})
+	}
 	name := lockNames[rng.IntN(len(lockNames))]
+	if w.held != "" {
+		name = w.held
+	}
 	req := lockservice.Request{Lock: name}
 	switch p := rng.IntN(100); {
-	case !w.open || p < 5:
-		// Leases from 20 ms (lapses between two operations) to 2 s.
-		w.ttl = []int64{20, 60, 200, 2000}[rng.IntN(4)]
-		req = lockservice.Request{Kind: lockservice.KindOpen, TTL: w.ttl}
-		w.open = true
-	case p < 30:
-		req = lockservice.Request{Kind: lockservice.KindKeepAlive, TTL: w.ttl}
-	case p < 55:
-		req.Kind = lockservice.KindAcquire
-		if rng.IntN(4) == 0 {
-			req.Mode = lockservice.Shared
-		}
-	case p < 73:
-		req.Kind = lockservice.KindRelease
-	case p < 85:
+	case w.lapse > 0:
+		// Not renewing: reads and ticks (which move the clock) only.
+		w.lapse--
 		req.Kind = lockservice.KindRead
-	case p < 93:
-		req.Kind, req.Value = lockservice.KindSetValue, []byte(fmt.Sprintf("v%d", w.n))
-	case p < 97:
-		req = lockservice.Request{Kind: lockservice.KindTick}
-	default:
+		if p < 30 {
+			req = lockservice.Request{Kind: lockservice.KindTick}
+		}
+	case p < 4:
+		w.lapse = 5 + rng.IntN(20)
+		req.Kind = lockservice.KindRead
+	case p < 7:
+		w.held = ""
 		req = lockservice.Request{Kind: lockservice.KindClose}
-		w.open = false
+	case p < 35:
+		req = lockservice.Request{Kind: lockservice.KindKeepAlive, TTL: w.ttl}
+	case w.held == "":
+		req.Kind = lockservice.KindAcquire
+		if p < 45 {
+			req.Mode = lockservice.Shared
+		} else if p > 90 {
+			req.Kind = lockservice.KindRelease // not held: refused
+		}
+	case w.hold > 0:
+		w.hold--
+		req.Kind = []lockservice.Kind{lockservice.KindRead, lockservice.KindSetValue, lockservice.KindAcquire}[p%3]
+		req.Value = []byte(fmt.Sprintf("v%d", w.n))
+	default:
+		req.Kind, w.held = lockservice.KindRelease, ""
 	}
 	return lockservice.Command(0, req)
 }
@@ -186,37 +215,139 @@ func (m *lockModel) step(id uint64, req lockservice.Request, out, errText string
 	return fmt.Sprintf("unknown request kind %d", req.Kind)
 }
 
-// LockInvariants replays what each replica applied (its first incarnation,
-// which started empty) against a model of the lock service and reports the
-// violations: two holders of an exclusive lock at once, a fencing token that
-// does not increase per lock, a lock released by a session that does not
-// hold it, a lock still held after its holder released it or expired, and
-// a read that disagrees.
+// LockInvariants checks the lock service's own history against a model of
+// the lock service and reports the violations: two holders of an exclusive
+// lock at once, a fencing token that does not increase per lock, a lock
+// released by a session that does not hold it, a lock still held after its
+// holder released it or expired, a read that disagrees. The history is one
+// serial order of every executed command, merged from what every replica
+// (and incarnation) applied: it keeps each replica's order between
+// interfering commands (replicas that skipped commands by installing a
+// snapshot only contribute the order they saw), and each command's output
+// is the first one a replica reported.
 func LockInvariants(applied []Applied) []string {
-	var out []string
-	models := map[paxos.NodeID]*lockModel{}
-	bad := map[paxos.NodeID]bool{}
-	for _, a := range applied {
-		if a.Incarnation != 0 || a.Exec.Duplicate || a.Exec.Command.Op != paxos.OpApp || bad[a.Replica] {
-			continue
-		}
-		m := models[a.Replica]
-		if m == nil {
-			m = &lockModel{sessions: map[uint64]int64{}, locks: map[string]*lockModelLock{}}
-			models[a.Replica] = m
-		}
-		req, err := lockservice.DecodeRequest(a.Exec.Command.Payload)
+	order, cycle := mergeExecutions(applied)
+	if cycle != "" {
+		return []string{cycle}
+	}
+	m := &lockModel{sessions: map[uint64]int64{}, locks: map[string]*lockModelLock{}}
+	for _, e := range order {
+		req, err := lockservice.DecodeRequest(e.Command.Payload)
 		if err != nil {
-			out = append(out, fmt.Sprintf("replica %d applied an undecodable command %v: %v", a.Replica, a.Exec.Command.ID(), err))
-			bad[a.Replica] = true
-			continue
+			return []string{fmt.Sprintf("command %d.%d was applied but does not decode: %v", e.Command.Client, e.Command.Seq, err)}
 		}
-		if v := m.step(a.Exec.Command.Client, req, a.Exec.Output, a.Exec.Err); v != "" {
-			out = append(out, fmt.Sprintf("lock service on replica %d, command %d.%d: %s", a.Replica, a.Exec.Command.Client, a.Exec.Command.Seq, v))
-			bad[a.Replica] = true // the model no longer follows this replica
+		if v := m.step(e.Command.Client, req, e.Output, e.Err); v != "" {
+			// The model no longer follows the service after a violation.
+			return []string{fmt.Sprintf("lock service history, command %d.%d: %s", e.Command.Client, e.Command.Seq, v)}
 		}
 	}
-	return out
+	return nil
+}
+
+// mergeExecutions orders every executed application command (first
+// execution of each) so that each replica incarnation's order between
+// interfering commands is kept; it reports a cycle when the replicas
+// disagree.
+func mergeExecutions(applied []Applied) ([]paxos.Execution, string) {
+	first := map[paxos.CommandID]int{} // command -> index into execs
+	var execs []paxos.Execution
+	type inc struct {
+		r paxos.NodeID
+		i int
+	}
+	seqs := map[inc][]int{}
+	var incs []inc
+	everyKey := []string{allWrites}
+	seenKey := map[string]bool{}
+	for _, a := range applied {
+		e := a.Exec
+		if e.Duplicate || e.Command.Op != paxos.OpApp {
+			continue
+		}
+		id := e.Command.ID()
+		x, ok := first[id]
+		if !ok {
+			x = len(execs)
+			first[id] = x
+			execs = append(execs, e)
+			if ks, all := e.Command.ConflictKeys(); !all {
+				for _, k := range ks {
+					if !seenKey[k] {
+						seenKey[k] = true
+						everyKey = append(everyKey, k)
+					}
+				}
+			}
+		}
+		w := inc{a.Replica, a.Incarnation}
+		if _, ok := seqs[w]; !ok {
+			incs = append(incs, w)
+		}
+		seqs[w] = append(seqs[w], x)
+	}
+	// Edges between interfering commands, per key: write -> next write,
+	// write -> later reads, reads -> next write.
+	succ := make([]map[int]bool, len(execs))
+	indeg := make([]int, len(execs))
+	edge := func(a, b int) {
+		if a == b {
+			return
+		}
+		if succ[a] == nil {
+			succ[a] = map[int]bool{}
+		}
+		if !succ[a][b] {
+			succ[a][b] = true
+			indeg[b]++
+		}
+	}
+	for _, w := range incs {
+		lastWrite := map[string]int{}
+		reads := map[string][]int{}
+		for _, x := range seqs[w] {
+			c := execs[x].Command
+			keys, all := c.ConflictKeys()
+			if all {
+				keys = everyKey
+			}
+			for _, k := range keys {
+				if lw, ok := lastWrite[k]; ok {
+					edge(lw, x)
+				}
+				if c.Writes() {
+					for _, r := range reads[k] {
+						edge(r, x)
+					}
+					reads[k], lastWrite[k] = nil, x
+				} else {
+					reads[k] = append(reads[k], x)
+				}
+			}
+		}
+	}
+	// Kahn's algorithm, smallest first-seen index first.
+	var ready []int
+	for x := range execs {
+		if indeg[x] == 0 {
+			ready = append(ready, x)
+		}
+	}
+	order := make([]paxos.Execution, 0, len(execs))
+	for len(ready) > 0 {
+		i := slices.Index(ready, slices.Min(ready))
+		x := ready[i]
+		ready = slices.Delete(ready, i, i+1)
+		order = append(order, execs[x])
+		for _, y := range slices.Sorted(maps.Keys(succ[x])) {
+			if indeg[y]--; indeg[y] == 0 {
+				ready = append(ready, y)
+			}
+		}
+	}
+	if len(order) < len(execs) {
+		return nil, fmt.Sprintf("lock service: the replicas applied interfering commands in orders that form a cycle (%d of %d commands ordered)", len(order), len(execs))
+	}
+	return order, ""
 }
 
 // lockInput is one operation for the linearizability check: the command as

@@ -223,7 +223,7 @@ func run(opts Options) (Result, *sim.Sim, error) {
 		}
 		var cw sim.Workload = wl
 		if opts.App == AppLockService {
-			cw = &lockWorkload{}
+			cw = &lockWorkload{s: s, last: -1}
 		}
 		if _, err := s.AddClient(sim.ClientConfig{Site: paxos.NodeID(rng.IntN(n)), Workload: cw, Ops: ops}); err != nil {
 			return Result{}, nil, err
