@@ -280,6 +280,11 @@ func mergeExecutions(applied []Applied) ([]paxos.Execution, string) {
 			}
 		}
 		w := inc{a.Replica, a.Incarnation}
+		if ok && !e.Command.Writes() {
+			// A read runs again on a retry (it is not deduplicated) and
+			// may then sit elsewhere: only its first run is placed.
+			continue
+		}
 		if _, ok := seqs[w]; !ok {
 			incs = append(incs, w)
 		}
