@@ -18,10 +18,11 @@ import (
 )
 
 func init() {
-	register("lock", "use a lock service (replicas run paxos serve --app lockservice): paxos lock acquire|try|read --config FILE LOCK", runLock)
+	register("lock", "use a lock service (replicas run paxos serve --app lockservice): paxos lock acquire|try|read --config FILE LOCK, or paxos lock bench", runLock)
 }
 
 const lockUsage = `usage: paxos lock acquire|try|read --config FILE [flags] LOCK
+       paxos lock bench [flags]
 
   acquire  open a session, wait (up to --timeout) for LOCK, print its fencing
            token, optionally store --value, hold it for --hold (0: until
@@ -30,6 +31,9 @@ const lockUsage = `usage: paxos lock acquire|try|read --config FILE [flags] LOCK
            its session expires (--ttl after its last renewal).
   try      like acquire, but give up at once (exit 1) when LOCK is held.
   read     print LOCK's holders, mode and value.
+  bench    (no LOCK) in the simulator: throughput and latency of an
+           acquire/release mix beside the key-value workload, per protocol
+           (paxos lock bench -h).
 
 The replicas are served with: paxos serve --app lockservice ...`
 
@@ -39,6 +43,9 @@ func runLock(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	verb := args[0]
+	if verb == "bench" {
+		return runLockBench(args[1:], stdout, stderr)
+	}
 	if verb != "acquire" && verb != "try" && verb != "read" {
 		fmt.Fprintf(stderr, "paxos lock: unknown subcommand %q\n%s\n", verb, lockUsage)
 		return exitUsage
