@@ -3,6 +3,7 @@ package check
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -49,4 +50,24 @@ func TestCheckLockServiceBroken(t *testing.T) {
 			t.Fatalf("broken variant %s not caught in 10 seeds", v.Name)
 		})
 	}
+}
+
+// TestLockLinearizabilityPorcupine: porcupine alone (without the witness
+// of the service's order) accepts a correct run and refuses a broken one.
+func TestLockLinearizabilityPorcupine(t *testing.T) {
+	verdict := func(broken string) Verdict {
+		o := lockOpts("multi", 1)
+		o.Broken = broken
+		_, s, err := run(o)
+		require.NoError(t, err)
+		stamped := map[paxos.CommandID][]byte{}
+		for _, a := range appliedFromSim(s) {
+			if _, ok := stamped[a.Exec.Command.ID()]; !ok && !a.Exec.Duplicate {
+				stamped[a.Exec.Command.ID()] = a.Exec.Command.Payload
+			}
+		}
+		return CheckLockLinearizable(s.History(), stamped, 30*time.Second)
+	}
+	assert.Equal(t, Linearizable, verdict(""))
+	assert.Equal(t, NotLinearizable, verdict("token-reuse"))
 }
