@@ -24,7 +24,7 @@
 // applied keep-alive) + TTL, and the command that ends it is stamped at or
 // after that, so in real time the service ends a session no earlier than
 // the keep-alive's send time + TTL - 2ε. A client therefore considers its
-// lease over at send time + TTL - 2ε on its own monotonic clock (Client
+// lease over at send time + TTL - 2ε on its own monotonic clock (Session
 // does this with its Skew margin) and stops using its locks then; fencing
 // tokens (Fence) protect downstream services from a holder that is late
 // anyway.
