@@ -142,6 +142,9 @@ func batchesInterfere(a, b []paxos.Command) bool {
 	return false
 }
 
+// allWrites groups the application writes that name no keys.
+const allWrites = "(application writes on everything)"
+
 // ExecutionAgrees checks that every replica incarnation executed each
 // command at most once, and that all of them applied the writes to each key
 // in the same order. A replica that started from or installed a snapshot
@@ -153,6 +156,18 @@ func ExecutionAgrees(applied []Applied) []string {
 	}
 	writes := map[string]map[inc][]paxos.CommandID{}
 	once := map[inc]map[paxos.CommandID]bool{}
+	everyKey := []string{allWrites}
+	seen := map[string]bool{}
+	for _, a := range applied {
+		if ks, all := a.Exec.Command.ConflictKeys(); !all && a.Exec.Command.Writes() {
+			for _, k := range ks {
+				if !seen[k] {
+					seen[k] = true
+					everyKey = append(everyKey, k)
+				}
+			}
+		}
+	}
 	var out []string
 	for _, a := range applied {
 		e := a.Exec
@@ -172,10 +187,19 @@ func ExecutionAgrees(applied []Applied) []string {
 		if !e.Command.Writes() {
 			continue
 		}
-		if writes[e.Command.Key] == nil {
-			writes[e.Command.Key] = map[inc][]paxos.CommandID{}
+		// An application command is ordered under each key it names; one
+		// that names none touches everything: under every key, and under
+		// allWrites with the others like it.
+		keys, all := e.Command.ConflictKeys()
+		if all {
+			keys = everyKey
 		}
-		writes[e.Command.Key][who] = append(writes[e.Command.Key][who], id)
+		for _, k := range keys {
+			if writes[k] == nil {
+				writes[k] = map[inc][]paxos.CommandID{}
+			}
+			writes[k][who] = append(writes[k][who], id)
+		}
 	}
 	keys := make([]string, 0, len(writes))
 	for k := range writes {

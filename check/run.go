@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/lockservice"
 	"github.com/paxos-lab/paxos/quorum"
 	"github.com/paxos-lab/paxos/sim"
 )
@@ -51,6 +52,13 @@ type Options struct {
 	// line per delivery, crash, restart, tick, ...; see sim.Config.Trace),
 	// for studying how a failing seed fails. It does not change the run.
 	Trace io.Writer
+	// App is the replicated application: "" or AppKV for the key-value
+	// store, AppLockService for the lock service (lockservice; checked by
+	// LockInvariants and CheckLockLinearizable; Keys and Conflict unused).
+	App string
+	// Broken, with App AppLockService, runs a deliberately broken lock
+	// service (lockservice.Broken) to show the checker catches it.
+	Broken string
 }
 
 // Result is the outcome of one run.
@@ -111,6 +119,10 @@ func (o Options) validate() error {
 		return fmt.Errorf("%w: conflict=%v, want 0..1", ErrOptions, o.Conflict)
 	case o.Protocol == "" && o.New == nil:
 		return fmt.Errorf("%w: no protocol named", ErrOptions)
+	case o.App != "" && o.App != AppKV && o.App != AppLockService:
+		return fmt.Errorf("%w: app %q, want %q or %q", ErrOptions, o.App, AppKV, AppLockService)
+	case o.Broken != "" && o.App != AppLockService:
+		return fmt.Errorf("%w: a broken variant needs --app %s", ErrOptions, AppLockService)
 	}
 	return nil
 }
@@ -171,6 +183,17 @@ func run(opts Options) (Result, *sim.Sim, error) {
 	rcfg := opts.Replica
 	rcfg.SnapshotEvery = varySnapshots(rcfg.SnapshotEvery, aux)
 	rcfg.Thrifty = varyThrifty(rcfg.Thrifty, aux) // search_config.go
+	var stamp func(paxos.Command, time.Duration) paxos.Command
+	if opts.App == AppLockService {
+		rcfg.StateMachine, stamp = lockservice.New, lockservice.StampSim
+		if opts.Broken != "" {
+			v, err := lockservice.LookupBroken(opts.Broken)
+			if err != nil {
+				return Result{}, nil, fmt.Errorf("%w: %w", ErrOptions, err)
+			}
+			rcfg.StateMachine = v.New
+		}
+	}
 	if opts.Quorums != nil {
 		q, err := opts.Quorums(n)
 		if err != nil {
@@ -193,6 +216,7 @@ func run(opts Options) (Result, *sim.Sim, error) {
 		Record: true,
 		Codec:  opts.Codec,
 		Trace:  opts.Trace,
+		Stamp:  stamp,
 	})
 	if err != nil {
 		return Result{}, nil, err
@@ -207,7 +231,11 @@ func run(opts Options) (Result, *sim.Sim, error) {
 		if ops == 0 {
 			continue
 		}
-		if _, err := s.AddClient(sim.ClientConfig{Site: paxos.NodeID(rng.IntN(n)), Workload: wl, Ops: ops}); err != nil {
+		var cw sim.Workload = wl
+		if opts.App == AppLockService {
+			cw = &lockWorkload{s: s, last: -1}
+		}
+		if _, err := s.AddClient(sim.ClientConfig{Site: paxos.NodeID(rng.IntN(n)), Workload: cw, Ops: ops}); err != nil {
 			return Result{}, nil, err
 		}
 	}
@@ -229,7 +257,12 @@ func run(opts Options) (Result, *sim.Sim, error) {
 			res.Completed++
 		}
 	}
-	res.Failures = append(res.Failures, Verify(res.History, learnedFromSim(s), appliedFromSim(s), opts.LinTimeout)...)
+	if opts.App == AppLockService {
+		res.Ops, res.Completed = s.Operations(), s.Completed()
+		res.Failures = append(res.Failures, verifyLocks(s, opts.LinTimeout)...)
+	} else {
+		res.Failures = append(res.Failures, Verify(res.History, learnedFromSim(s), appliedFromSim(s), opts.LinTimeout)...)
+	}
 	for _, e := range s.CodecErrors() {
 		res.Failures = append(res.Failures, "codec round trip: "+e)
 	}

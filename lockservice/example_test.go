@@ -14,12 +14,11 @@ import (
 // the primary (as Bigtable finds its master through Chubby). Run on five
 // simulated Multi-Paxos replicas with leases.
 func Example_leaderElection() {
-	s, _ := sim.New(sim.Config{Protocol: "multi", N: 5, Record: true,
+	s, _ := sim.New(sim.Config{Protocol: "multi", N: 5, Record: true, Stamp: lockservice.StampSim,
 		Replica: paxos.Config{StateMachine: lockservice.New, InitialLeader: 0, LeaseTicks: 5}})
 	seq := map[uint64]uint64{}
 	do := func(server uint64, req lockservice.Request) (lockservice.Reply, string) {
 		seq[server]++
-		req.Now = s.Now().Milliseconds() // the sender's clock
 		cmd := lockservice.Command(server, req)
 		cmd.Seq = seq[server]
 		_ = s.Propose(0, cmd)

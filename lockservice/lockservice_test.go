@@ -40,7 +40,7 @@ func TestLocksSessionsAndTokens(t *testing.T) {
 	first := r.Token
 	_, e = a.do(2, lockservice.Request{Kind: lockservice.KindAcquire, Lock: "x", Now: 20})
 	assert.True(t, lockservice.IsError(e, lockservice.ErrHeld))
-	_, e = a.do(2, lockservice.Request{Kind: lockservice.KindRelease, Lock: "x", Now: 20})
+	_, e = a.do(2, lockservice.Request{Kind: lockservice.KindRelease, Lock: "x"})
 	assert.True(t, lockservice.IsError(e, lockservice.ErrNotHolder), "only the holder releases")
 	_, e = a.do(1, lockservice.Request{Kind: lockservice.KindSetValue, Lock: "x", Value: make([]byte, lockservice.MaxValue+1), Now: 20})
 	assert.True(t, lockservice.IsError(e, lockservice.ErrTooLarge))
@@ -52,6 +52,9 @@ func TestLocksSessionsAndTokens(t *testing.T) {
 	r, _ = a.do(3, lockservice.Request{Kind: lockservice.KindRead, Lock: "x"})
 	assert.Equal(t, []uint64{1}, r.Holders, "still held at clock 90")
 	r, e = a.do(2, lockservice.Request{Kind: lockservice.KindAcquire, Lock: "x", Now: 101})
+	assert.True(t, lockservice.IsError(e, lockservice.ErrHeld), "lock commands carry no time: expiry waits for a session command")
+	a.do(2, lockservice.Request{Kind: lockservice.KindKeepAlive, TTL: 100, Now: 101})
+	r, e = a.do(2, lockservice.Request{Kind: lockservice.KindAcquire, Lock: "x"})
 	require.Empty(t, e, "the holder's session expired, so its lock was released")
 	assert.Greater(t, r.Token, first, "fencing tokens increase")
 	_, e = a.do(1, lockservice.Request{Kind: lockservice.KindKeepAlive, TTL: 100, Now: 102})
@@ -92,9 +95,9 @@ func TestFence(t *testing.T) {
 // other acquires once the lease ran out, with a larger token, and every
 // replica applied the same outcome.
 func TestLockServiceOnEveryProtocol(t *testing.T) {
-	for _, proto := range []string{"basic", "multi", "flexible", "epaxos"} {
+	for _, proto := range paxos.Protocols() {
 		t.Run(proto, func(t *testing.T) {
-			s, err := sim.New(sim.Config{Protocol: proto, N: 5, Seed: 1, Record: true,
+			s, err := sim.New(sim.Config{Protocol: proto, N: 5, Seed: 1, Record: true, Stamp: lockservice.StampSim,
 				Replica: paxos.Config{StateMachine: lockservice.New, InitialLeader: 0, LeaseTicks: 5}})
 			require.NoError(t, err)
 			seq := map[uint64]uint64{}
@@ -105,14 +108,16 @@ func TestLockServiceOnEveryProtocol(t *testing.T) {
 				require.NoError(t, s.Propose(at, c))
 				s.Run(s.Now() + 200*time.Millisecond)
 			}
-			ms := func() int64 { return s.Now().Milliseconds() }
-			send(1, 1, lockservice.Request{Kind: lockservice.KindOpen, TTL: 1000, Now: ms()})
-			send(2, 2, lockservice.Request{Kind: lockservice.KindOpen, TTL: 5000, Now: ms()})
-			send(1, 1, lockservice.Request{Kind: lockservice.KindAcquire, Lock: "master", Now: ms()})
-			send(2, 2, lockservice.Request{Kind: lockservice.KindAcquire, Lock: "master", Now: ms()})
+			// Now is what a lying client sends: the receiving replica's
+			// stamp replaces it.
+			send(1, 1, lockservice.Request{Kind: lockservice.KindOpen, TTL: 1000, Now: 1 << 40})
+			send(2, 2, lockservice.Request{Kind: lockservice.KindOpen, TTL: 5000})
+			send(1, 1, lockservice.Request{Kind: lockservice.KindAcquire, Lock: "master"})
+			send(2, 2, lockservice.Request{Kind: lockservice.KindAcquire, Lock: "master"})
 			require.NoError(t, s.Crash(1))
 			s.Run(s.Now() + time.Second)
-			send(2, 2, lockservice.Request{Kind: lockservice.KindAcquire, Lock: "master", Now: ms()})
+			send(2, 2, lockservice.Request{Kind: lockservice.KindKeepAlive, TTL: 5000})
+			send(2, 2, lockservice.Request{Kind: lockservice.KindAcquire, Lock: "master"})
 
 			type res struct{ out, err string }
 			byCmd := map[paxos.CommandID]res{}
@@ -130,11 +135,48 @@ func TestLockServiceOnEveryProtocol(t *testing.T) {
 			require.True(t, ok)
 			require.Empty(t, first.err)
 			assert.True(t, strings.Contains(byCmd[paxos.CommandID{Client: 2, Seq: 2}].err, "held"), "the lock was held")
-			last := byCmd[paxos.CommandID{Client: 2, Seq: 3}]
+			last := byCmd[paxos.CommandID{Client: 2, Seq: 4}]
 			require.Empty(t, last.err, "acquired after the holder's session expired")
 			r1, _ := lockservice.DecodeReply(first.out)
 			r2, _ := lockservice.DecodeReply(last.out)
 			assert.Greater(t, r2.Token, r1.Token)
 		})
 	}
+}
+
+// TestInterference: lock commands name their lock, session commands
+// nothing, and the receiving replica's stamp replaces the client's time.
+func TestInterference(t *testing.T) {
+	acq := lockservice.Command(1, lockservice.Request{Kind: lockservice.KindAcquire, Lock: "x"})
+	rel := lockservice.Command(2, lockservice.Request{Kind: lockservice.KindRelease, Lock: "y"})
+	ka := lockservice.Command(3, lockservice.Request{Kind: lockservice.KindKeepAlive, TTL: 10, Now: 999})
+	rd := lockservice.Command(4, lockservice.Request{Kind: lockservice.KindRead, Lock: "x"})
+	assert.Equal(t, []string{"x"}, acq.Keys)
+	assert.False(t, paxos.Interferes(acq, rel), "different locks commute")
+	assert.True(t, paxos.Interferes(acq, rd))
+	assert.True(t, paxos.Interferes(ka, acq) && paxos.Interferes(ka, rel), "session commands interfere with everything")
+	st := lockservice.Stamp(ka, 42)
+	req, err := lockservice.DecodeRequest(st.Payload)
+	require.NoError(t, err)
+	assert.Equal(t, int64(42), req.Now)
+	assert.Equal(t, acq, lockservice.Stamp(acq, 42), "lock commands carry no time")
+
+	// Commands on different locks give the same outputs in either order.
+	setup := func() applier {
+		a := applier{t, lockservice.New()}
+		a.do(1, lockservice.Request{Kind: lockservice.KindOpen, TTL: 100, Now: 1})
+		a.do(2, lockservice.Request{Kind: lockservice.KindOpen, TTL: 100, Now: 1})
+		a.do(2, lockservice.Request{Kind: lockservice.KindAcquire, Lock: "y"})
+		return a
+	}
+	a, b := setup(), setup()
+	r1, e1 := a.do(1, lockservice.Request{Kind: lockservice.KindAcquire, Lock: "x"})
+	r2, e2 := a.do(2, lockservice.Request{Kind: lockservice.KindRelease, Lock: "y"})
+	s2, f2 := b.do(2, lockservice.Request{Kind: lockservice.KindRelease, Lock: "y"})
+	s1, f1 := b.do(1, lockservice.Request{Kind: lockservice.KindAcquire, Lock: "x"})
+	assert.Equal(t, []any{r1, e1, r2, e2}, []any{s1, f1, s2, f2})
+	ma, mb := lockservice.New(), lockservice.New()
+	require.NoError(t, ma.Restore(a.m.Snapshot()))
+	require.NoError(t, mb.Restore(b.m.Snapshot()))
+	assert.Equal(t, ma, mb)
 }

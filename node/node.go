@@ -97,6 +97,12 @@ type Config struct {
 	// Serve keeps passing Rebuild (with Restore) on every restart until the
 	// replica reports the rebuild finished.
 	OnRebuilt func()
+	// Stamp, if set, rewrites every submitted command on the node
+	// goroutine just before the replica proposes it, given the node's wall
+	// clock: an application's way to carry the receiving replica's time
+	// instead of the client's (lockservice.StampWall). Nil leaves commands
+	// unchanged.
+	Stamp func(cmd paxos.Command, now time.Time) paxos.Command
 }
 
 // Stats counts what a node did.
@@ -444,6 +450,9 @@ func (n *Node) propose(p proposal) {
 	}
 	if p.w.done != nil {
 		n.expiry = append(n.expiry, p.w)
+	}
+	if n.cfg.Stamp != nil {
+		p.cmd = n.cfg.Stamp(p.cmd, time.Now())
 	}
 	n.r.Propose(p.cmd)
 }

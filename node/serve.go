@@ -47,6 +47,8 @@ type ServeConfig struct {
 	// StateMachine, if set, builds the application state machine the
 	// replica runs (paxos.Config.StateMachine); nil is the key-value store.
 	StateMachine func() paxos.StateMachine
+	// Stamp is passed to the Node (see Config.Stamp).
+	Stamp func(cmd paxos.Command, now time.Time) paxos.Command
 	// NoSync skips fsync (benchmarks only; see storage.WALOptions).
 	NoSync bool
 	// Memory, if set, is used instead of a WAL in DataDir (tests).
@@ -221,7 +223,7 @@ func Serve(cfg ServeConfig) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
-	n, err := Start(Config{Protocol: protocol, Replica: rcfg, Transport: tr, Storage: st, Tick: c.Tick(), Logger: lg, Observe: cfg.Observe, OnRebuilt: onRebuilt})
+	n, err := Start(Config{Protocol: protocol, Replica: rcfg, Transport: tr, Storage: st, Tick: c.Tick(), Logger: lg, Observe: cfg.Observe, OnRebuilt: onRebuilt, Stamp: cfg.Stamp})
 	if err != nil {
 		tr.Close()
 		clientLn.Close()

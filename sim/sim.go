@@ -101,6 +101,11 @@ type Config struct {
 	// link-faults or client; then the nodes involved and, for messages,
 	// the body's Go type (%T), never its contents.
 	Trace io.Writer
+	// Stamp, if set, rewrites every command at the replica that receives
+	// it, just before that replica proposes it, given the virtual time: an
+	// application's way to carry the receiving replica's clock instead of
+	// the client's (lockservice.StampSim). Nil leaves commands unchanged.
+	Stamp func(cmd paxos.Command, now time.Duration) paxos.Command
 }
 
 // node is the simulator's view of one replica.
@@ -726,6 +731,9 @@ func (s *Sim) step(nd *node, msg paxos.Message) {
 func (s *Sim) propose(nd *node, cmd paxos.Command, op int32) {
 	if op >= 0 {
 		nd.waiting[cmd.ID()] = op
+	}
+	if s.cfg.Stamp != nil {
+		cmd = s.cfg.Stamp(cmd, s.now)
 	}
 	nd.rep.Propose(cmd)
 	s.proposed = &cmd

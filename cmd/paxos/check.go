@@ -15,6 +15,7 @@ import (
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/bench"
 	"github.com/paxos-lab/paxos/check"
+	"github.com/paxos-lab/paxos/lockservice"
 	"github.com/paxos-lab/paxos/quorum"
 )
 
@@ -43,6 +44,8 @@ type checkFlags struct {
 	verbose    bool
 	codec      bool
 	mutant     string // a planted bug to check instead of a protocol (mutants.go)
+	app        string // the replicated application: kv or lockservice
+	broken     string // a broken lock-service variant (lockservice.Broken)
 }
 
 func runCheck(args []string, stdout, stderr io.Writer) int {
@@ -68,6 +71,8 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&f.snapEvery, "snapshot-every", 0, "snapshot and compact the log every K executed slots (0 = protocol default; protocols with compaction)")
 	fs.BoolVar(&f.verbose, "v", false, "print one line per seed")
 	fs.BoolVar(&f.codec, "codec", false, "pass every message, record and snapshot through the codec, as the live runtime does (slower; catches aliasing and values the codec cannot carry)")
+	fs.StringVar(&f.app, "app", check.AppKV, "replicated application: kv (the key-value store) or lockservice (Chubby-style locks: lock invariants and linearizability against the lock service)")
+	fs.StringVar(&f.broken, "broken", "", "with --app lockservice: run a deliberately broken lock service, or 'list' to list them")
 	fs.StringVar(&f.mutant, "mutant", "", "check a planted bug (protocol and needed flags come from it), or 'list' to list them")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -81,6 +86,23 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		return usageError(stderr, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	}
+	if f.broken == "list" {
+		for _, v := range lockservice.Broken() {
+			fmt.Fprintf(stdout, "%-20s %s\n", v.Name, v.Bug)
+		}
+		return exitOK
+	}
+	if f.app != check.AppKV && f.app != check.AppLockService {
+		return usageError(stderr, fmt.Sprintf("--app %q: want %s or %s", f.app, check.AppKV, check.AppLockService))
+	}
+	if f.broken != "" {
+		if f.app != check.AppLockService {
+			return usageError(stderr, "--broken needs --app lockservice")
+		}
+		if _, err := lockservice.LookupBroken(f.broken); err != nil {
+			return usageError(stderr, "--broken: "+err.Error())
+		}
 	}
 	faults, err := check.ParseFaults(f.faults)
 	if err != nil {
@@ -178,6 +200,8 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 				Conflict: f.conflict / 100,
 				Faults:   faults,
 				Quorums:  quorums,
+				App:      f.app,
+				Broken:   f.broken,
 				Replica: paxos.Config{
 					Thrifty:       f.thrifty,
 					Batch:         f.batch,
@@ -339,6 +363,12 @@ func replayCommand(f checkFlags, proto string, seed uint64) string {
 	}
 	if f.snapEvery != 0 {
 		parts = append(parts, fmt.Sprintf("--snapshot-every %d", f.snapEvery))
+	}
+	if f.app != check.AppKV {
+		parts = append(parts, "--app "+f.app)
+	}
+	if f.broken != "" {
+		parts = append(parts, "--broken "+f.broken)
 	}
 	return strings.Join(parts, " ") + " -v"
 }

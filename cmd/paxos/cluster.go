@@ -37,6 +37,7 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 	rebuildIDs := fs.String("rebuild", "", "comma-separated ids of replicas whose storage was lost or damaged: start them with paxos serve --rebuild")
 	protocol := fs.String("protocol", "", "override the cluster file's protocol")
 	noSync := fs.Bool("no-sync", false, "pass --no-sync to the replicas (benchmarks only)")
+	app := fs.String("app", "kv", "pass --app to the replicas: kv or lockservice")
 	logLevel := fs.String("log-level", "info", "the replicas' log level")
 	readyTimeout := fs.Duration("ready-timeout", 30*time.Second, "how long to wait for every client port to accept connections")
 	fs.Usage = func() {
@@ -139,6 +140,9 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 		}
 		if *noSync {
 			argv = append(argv, "--no-sync")
+		}
+		if *app != "kv" {
+			argv = append(argv, "--app", *app)
 		}
 		if secretFile != "" {
 			argv = append(argv, "--secret-file", secretFile)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/lockservice"
 	"github.com/paxos-lab/paxos/node"
 )
 
@@ -44,6 +45,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	secretFile := fs.String("secret-file", "", "the cluster secret (hex) instead of the cluster file's secret_file; paxos cluster passes the one it keeps in its data directory")
 	metrics := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. :9100); empty: off")
 	withPprof := fs.Bool("pprof", false, "with --metrics: also serve Go's profiler at http://ADDR/debug/pprof/")
+	app := fs.String("app", "kv", "replicated application: kv (the key-value store) or lockservice (Chubby-style locks; session commands stamped with this replica's clock)")
 	rebuild := fs.Bool("rebuild", false, "the replica's storage was lost or damaged: move what --data holds aside (to DIR.damaged-<time>, nothing is deleted), start empty as a non-voting member, learn the state from the peers and vote again once that is safe")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: paxos serve --config cluster.json --id N --data DIR [--protocol P] [--secret-file F] [--new | --rebuild]")
@@ -68,6 +70,16 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "paxos serve: --new and --rebuild exclude each other: --new is a replica's first start, --rebuild a restart after its storage was lost")
 		return exitUsage
 	}
+	var sm func() paxos.StateMachine
+	var stamp func(paxos.Command, time.Time) paxos.Command
+	switch *app {
+	case "kv":
+	case "lockservice":
+		sm, stamp = lockservice.New, lockservice.StampWall
+	default:
+		fmt.Fprintf(stderr, "paxos serve: --app %q: want kv or lockservice\n", *app)
+		return exitUsage
+	}
 	lg, err := newLogger(stderr, *logLevel, *logJSON)
 	if err != nil {
 		fmt.Fprintln(stderr, "paxos serve:", err)
@@ -85,7 +97,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	s, err := node.Serve(node.ServeConfig{Cluster: c, ID: paxos.NodeID(*id), DataDir: *data, Protocol: *protocol, NoSync: *noSync,
-		New: *isNew, Rebuild: *rebuild, Logger: lg, SecretFile: *secretFile})
+		New: *isNew, Rebuild: *rebuild, Logger: lg, SecretFile: *secretFile, StateMachine: sm, Stamp: stamp})
 	if err != nil {
 		lg.Error("cannot start the replica", "err", err)
 		switch {

@@ -128,6 +128,7 @@ type procs struct {
 	bin    string
 	config string
 	root   string
+	args   []string // more flags for paxos serve
 	mu     sync.Mutex
 	p      []*replicaProc
 }
@@ -137,7 +138,7 @@ func (ps *procs) start(i int) {
 	var log bytes.Buffer
 	// --new: the first start of each replica (a restart on its data
 	// directory ignores it).
-	cmd := exec.Command(ps.bin, "serve", "--config", ps.config, "--id", strconv.Itoa(i), "--data", filepath.Join(ps.root, fmt.Sprint("r", i)), "--log-level", "warn", "--new")
+	cmd := exec.Command(ps.bin, append([]string{"serve", "--config", ps.config, "--id", strconv.Itoa(i), "--data", filepath.Join(ps.root, fmt.Sprint("r", i)), "--log-level", "warn", "--new"}, ps.args...)...)
 	cmd.Stdout, cmd.Stderr = &log, &log
 	require.NoError(ps.t, cmd.Start())
 	ps.mu.Lock()
