@@ -325,7 +325,12 @@ func (t *TCP) Send(m paxos.Message) {
 		om.due = time.Now().Add(p.delay)
 	}
 	q := p.out
-	if IsUrgent(m.Body) {
+	if IsUrgent(m.Body) && p.delay == 0 {
+		// With WAN emulation every message waits in its lane until its
+		// delivery time, so the urgent lane is never empty while a leader
+		// sends heartbeats more often than the emulated delay, and data
+		// behind it would starve: there both share one FIFO lane, as both
+		// share one emulated link.
 		q = p.urgent
 	}
 	select {

@@ -47,7 +47,10 @@ type Transport interface {
 // TCP transport gives such messages a queue of their own per peer, served
 // first. Reordering them before ordinary messages is safe for any protocol
 // that tolerates loss and reordering, as every protocol here does (the
-// simulator reorders freely).
+// simulator reorders freely). With WAN emulation (TCPConfig.RTT) there is
+// no priority lane: each message then waits for its emulated delivery time
+// in its queue, so a lane of heartbeats would never drain and would starve
+// the data behind it.
 type Urgent interface {
 	Urgent() bool
 }
