@@ -59,6 +59,9 @@ func (r *Replica) validate(m *pb.Message) error {
 	if m.GetLogTerm() > term && t != pb.MsgProp && t != pb.MsgReadIndex {
 		return fmt.Errorf("%s at term %d names log term %d", t, term, m.GetLogTerm())
 	}
+	if len(m.GetResponses()) > 0 {
+		return fmt.Errorf("%s carries storage responses", t)
+	}
 	if m.GetSnapshot() != nil && t != pb.MsgSnap {
 		return fmt.Errorf("%s carries a snapshot", t)
 	}
