@@ -469,7 +469,11 @@ func (r *Replica) decode(msg paxos.Message) (*pb.Message, error) {
 	if err := proto.Unmarshal(body.Data, m); err != nil {
 		return nil, err
 	}
-	if m.GetFrom() != uint64(msg.From)+1 || m.GetTo() != uint64(r.me)+1 {
+	// A follower forwards a proposal or a read to the leader it knows
+	// keeping the request's sender, so one forwarded twice (its first
+	// leader had lost the lead) names its origin, perhaps this replica.
+	forwarded := m.GetType() == pb.MsgProp || m.GetType() == pb.MsgReadIndex
+	if (m.GetFrom() != uint64(msg.From)+1 && (!forwarded || m.GetFrom() == 0 || m.GetFrom() > uint64(r.cfg.N))) || m.GetTo() != uint64(r.me)+1 {
 		return nil, fmt.Errorf("%s from raft id %d to %d in an envelope from %d to %d", m.GetType(), m.GetFrom(), m.GetTo(), msg.From, msg.To)
 	}
 	r.drain()
