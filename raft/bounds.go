@@ -78,6 +78,12 @@ func (r *Replica) validate(m *pb.Message) error {
 	}
 	last, _ := r.storage.LastIndex()
 	st := r.rn.BasicStatus()
+	if (t == pb.MsgVote || t == pb.MsgPreVote) && st.GetTerm() == 0 && last > 0 {
+		// Entries but no term: the HardState persisted with them was lost
+		// (only the hardstate-after-send planted bug does that), and raft,
+		// rejecting the vote at term 0, would panic.
+		return fmt.Errorf("%s at a replica holding entries up to %d at term 0: its persisted HardState was lost", t, last)
+	}
 	switch t {
 	case pb.MsgProp:
 		if len(m.GetEntries()) != 1 {
