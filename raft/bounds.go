@@ -78,11 +78,15 @@ func (r *Replica) validate(m *pb.Message) error {
 	}
 	last, _ := r.storage.LastIndex()
 	st := r.rn.BasicStatus()
-	if (t == pb.MsgVote || t == pb.MsgPreVote) && st.GetTerm() == 0 && last > 0 {
+	if t == pb.MsgPreVote && st.GetTerm() == 0 && last > 0 {
 		// Entries but no term: the HardState persisted with them was lost
-		// (only the hardstate-after-send planted bug does that), and raft,
-		// rejecting the vote at term 0, would panic.
-		return fmt.Errorf("%s at a replica holding entries up to %d at term 0: its persisted HardState was lost", t, last)
+		// (only the hardstate-after-send planted bug does that). Raft
+		// rejects a pre-vote from a candidate behind its log at its own
+		// term, and panics when that term is 0.
+		lastTerm, _ := r.storage.Term(last)
+		if m.GetLogTerm() < lastTerm || (m.GetLogTerm() == lastTerm && m.GetIndex() < last) {
+			return fmt.Errorf("%s from a candidate behind this replica's log, which holds entries up to %d at term 0: its persisted HardState was lost", t, last)
+		}
 	}
 	switch t {
 	case pb.MsgProp:

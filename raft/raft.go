@@ -488,6 +488,17 @@ func (r *Replica) step(msg paxos.Message, m *pb.Message) error {
 	if err := r.rn.Step(m); err != nil && !errors.Is(err, etcdraft.ErrProposalDropped) {
 		return fmt.Errorf("raft replica %d: step %s from %d: %w", r.me, m.GetType(), msg.From, err)
 	}
+	if r.bug.commitNoTermCheck && (m.GetType() == pb.MsgApp || m.GetType() == pb.MsgHeartbeat) {
+		// The planted bug: the commit index is trusted for whatever this
+		// replica holds at those indexes.
+		r.drain()
+		last, _ := r.storage.LastIndex()
+		if to := min(m.GetCommit(), last); to > r.applied {
+			if ents, err := r.storage.Entries(r.applied+1, to+1, ^uint64(0)); err == nil {
+				r.apply(ents)
+			}
+		}
+	}
 	after := r.rn.BasicStatus()
 	r.state, r.lead = after.RaftState, after.Lead
 	if after.RaftState == etcdraft.StateLeader {
