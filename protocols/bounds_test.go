@@ -12,6 +12,7 @@ import (
 	"github.com/paxos-lab/paxos/epaxos"
 	"github.com/paxos-lab/paxos/fastpaxos"
 	"github.com/paxos-lab/paxos/multi"
+	"github.com/paxos-lab/paxos/raft"
 	"github.com/paxos-lab/paxos/sim"
 )
 
@@ -27,6 +28,8 @@ func executedCount(t *testing.T, r paxos.Replica) uint64 {
 		return r.Stats().Executed
 	case *fastpaxos.Replica:
 		return r.Executed()
+	case *raft.Replica:
+		return r.Applied()
 	}
 	t.Fatalf("no executed count for %T", r)
 	return 0
@@ -56,6 +59,7 @@ func TestFarBehindReplicaCatchesUp(t *testing.T) {
 		{"epaxos", 5, true, 4, 4*2 + 2*8 + 200},
 		{"fastpaxos", 3, false, 1, 4*2 + 2*64 + 200},
 		{"fastpaxos", 5, false, 2, 4*2 + 2*64 + 200},
+		{"raft", 3, false, 1, 2*20 + 200}, // log indexes; behind two snapshots: caught up by MsgSnap
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s/n=%d/thrifty=%v/sites=%d", c.protocol, c.n, c.thrifty, c.sites), func(t *testing.T) {
@@ -99,7 +103,9 @@ func TestFarBehindReplicaCatchesUp(t *testing.T) {
 			}, s.Now()+5*time.Minute)
 			require.True(t, caughtUp, "replica %d executed %d of %d after the heal", behind, executedCount(t, s.Replica(behind)), lead+more)
 			refused := s.Replica(behind).(paxos.CoverageReporter).Coverage()[paxos.CoverageRefused]
-			require.Positive(t, refused, "the cut-off replica refused what was beyond its window")
+			if c.protocol != "raft" { // raft answers a far-ahead append with a rejection, as it must a new leader's probe
+				require.Positive(t, refused, "the cut-off replica refused what was beyond its window")
+			}
 			t.Logf("replica %d refused %d messages and caught up on %d in %v virtual", behind, refused, lead+more, s.Now()-healed)
 		})
 	}

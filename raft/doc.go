@@ -83,6 +83,22 @@
 // follower too far behind receives the snapshot from the leader (raft's
 // MsgSnap), installs it and emits a SnapshotRecord too.
 //
+// # Input bounds
+//
+// etcd's raft trusts its peers: a heartbeat committing past the log, a
+// snapshot at index 2^64-1, entries whose indexes do not follow the
+// append's, or a heartbeat echo past the leader's read queue make it
+// panic or corrupt its log. Step therefore validates every message before
+// RawNode.Step (bounds.go) and refuses, with an error wrapping
+// paxos.ErrMalformed counted under paxos.CoverageRefused, what no replica
+// of this package sends: see validate for the rules (terms within
+// paxos.MaxRound, indexes within MaxIndex, entries that follow one another
+// and hold Batches, snapshots of this cluster's voters holding a State).
+// Step first hands raft's pending Ready to the storage, so the checks see
+// raft's whole log. An append far ahead of the log is not refused (a new
+// leader probes each follower at its own last index): raft rejects it and
+// stores nothing. No panic is recovered.
+//
 // # Lost disks
 //
 // Config.Rebuild is refused with an error wrapping paxos.ErrConfig. A Raft

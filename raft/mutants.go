@@ -9,6 +9,7 @@ type bugs struct {
 	lateHardState      bool // raft's HardState is persisted one Ready late, after the messages that depend on it
 	noPersistEntries   bool // log entries are acknowledged without being written to durable storage
 	snapshotDropsDedup bool // snapshots leave out the clients' deduplication state
+	commitNoTermCheck  bool // a follower applies its log up to the leader's commit index without checking its entries are the leader's
 }
 
 func withBug(b bugs) paxos.Constructor {
@@ -27,6 +28,12 @@ func init() {
 		Protocol: "raft",
 		Bug:      "log entries are acknowledged without being persisted, so a restarted follower forgets entries a quorum counted on",
 		New:      withBug(bugs{noPersistEntries: true}),
+	})
+	paxos.RegisterMutant(paxos.Mutant{
+		Name:     "raft/commit-without-term-check",
+		Protocol: "raft",
+		Bug:      "a follower applies its own log up to the commit index a leader's append or heartbeat names, without checking that its entries there are the leader's (same term), so it can execute a stale tail the leader is about to overwrite",
+		New:      withBug(bugs{commitNoTermCheck: true}),
 	})
 	paxos.RegisterMutant(paxos.Mutant{
 		Name:     "raft/snapshot-drops-dedup",

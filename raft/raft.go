@@ -25,8 +25,9 @@ const DefaultSnapshotEvery = 1000
 const maxSizePerMsg = 1 << 20
 
 // ErrMalformed is wrapped by Step errors about messages that are not raft
-// messages for this replica.
-var ErrMalformed = errors.New("raft: malformed message")
+// messages for this replica, or hold what no correct replica sends (see
+// validate). It wraps paxos.ErrMalformed.
+var ErrMalformed = fmt.Errorf("raft: %w", paxos.ErrMalformed)
 
 // pend is a command proposed at this replica that has not executed here.
 type pend struct {
@@ -69,6 +70,11 @@ type Replica struct {
 
 	reads map[paxos.CommandID]paxos.Command // ReadIndex requests in flight
 	ready []readyRead                       // reads confirmed, waiting for their index to apply
+
+	// The highest ReadIndex position (a heartbeat's context) this
+	// replica's raft sent while leading term hbTerm: followers echo no
+	// higher one, and raft slices its pending reads by it.
+	hbTerm, hbCtx uint64
 
 	cov    paxos.Coverage
 	rd     paxos.Ready
@@ -433,33 +439,65 @@ func (r *Replica) campaign() {
 	_ = r.rn.Campaign()
 }
 
-// Step implements paxos.Replica.
-func (r *Replica) Step(msg paxos.Message) (err error) {
+// Step implements paxos.Replica. A message no correct replica sends is
+// refused with an error wrapping ErrMalformed (and paxos.ErrMalformed),
+// counted under paxos.CoverageRefused, before raft sees it.
+func (r *Replica) Step(msg paxos.Message) error {
+	m, err := r.decode(msg)
+	if err != nil {
+		r.cov[paxos.CoverageRefused]++
+		return fmt.Errorf("%w: raft replica %d: %w", ErrMalformed, r.me, err)
+	}
+	return r.step(msg, m)
+}
+
+// decode unwraps a raft message and validates it (see validate). It first
+// hands raft's pending Ready to the storage, so that validate sees raft's
+// whole log.
+func (r *Replica) decode(msg paxos.Message) (*pb.Message, error) {
 	if msg.To != r.me {
-		return fmt.Errorf("%w: addressed to %d, this is replica %d", ErrMalformed, msg.To, r.me)
+		return nil, fmt.Errorf("addressed to %d", msg.To)
 	}
 	if msg.From < 0 || int(msg.From) >= r.cfg.N || msg.From == r.me {
-		return fmt.Errorf("%w: from %d, want another replica of 0..%d", ErrMalformed, msg.From, r.cfg.N-1)
+		return nil, fmt.Errorf("from %d, want another replica of 0..%d", msg.From, r.cfg.N-1)
 	}
 	body, ok := msg.Body.(Msg)
 	if !ok {
-		return fmt.Errorf("%w: body %T, want raft.Msg", ErrMalformed, msg.Body)
+		return nil, fmt.Errorf("body %T, want raft.Msg", msg.Body)
 	}
 	m := &pb.Message{}
 	if err := proto.Unmarshal(body.Data, m); err != nil {
-		return fmt.Errorf("%w: %w", ErrMalformed, err)
+		return nil, err
 	}
-	if m.GetFrom() != uint64(msg.From)+1 || m.GetTo() != uint64(r.me)+1 || etcdraft.IsLocalMsg(m.GetType()) {
-		return fmt.Errorf("%w: %s from raft id %d to %d in an envelope from %d to %d", ErrMalformed, m.GetType(), m.GetFrom(), m.GetTo(), msg.From, msg.To)
+	// A follower forwards a proposal or a read to the leader it knows
+	// keeping the request's sender, so one forwarded twice (its first
+	// leader had lost the lead) names its origin, perhaps this replica.
+	forwarded := m.GetType() == pb.MsgProp || m.GetType() == pb.MsgReadIndex
+	if (m.GetFrom() != uint64(msg.From)+1 && (!forwarded || m.GetFrom() == 0 || m.GetFrom() > uint64(r.cfg.N))) || m.GetTo() != uint64(r.me)+1 {
+		return nil, fmt.Errorf("%s from raft id %d to %d in an envelope from %d to %d", m.GetType(), m.GetFrom(), m.GetTo(), msg.From, msg.To)
 	}
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("%w: raft refused %s from %d: %v", ErrMalformed, m.GetType(), msg.From, p)
-		}
-	}()
+	r.drain()
+	if err := r.validate(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (r *Replica) step(msg paxos.Message, m *pb.Message) error {
 	before := r.rn.BasicStatus()
 	if err := r.rn.Step(m); err != nil && !errors.Is(err, etcdraft.ErrProposalDropped) {
 		return fmt.Errorf("raft replica %d: step %s from %d: %w", r.me, m.GetType(), msg.From, err)
+	}
+	if r.bug.commitNoTermCheck && (m.GetType() == pb.MsgApp || m.GetType() == pb.MsgHeartbeat) {
+		// The planted bug: the commit index is trusted for whatever this
+		// replica holds at those indexes.
+		r.drain()
+		last, _ := r.storage.LastIndex()
+		if to := min(m.GetCommit(), last); to > r.applied {
+			if ents, err := r.storage.Entries(r.applied+1, to+1, ^uint64(0)); err == nil {
+				r.apply(ents)
+			}
+		}
 	}
 	after := r.rn.BasicStatus()
 	r.state, r.lead = after.RaftState, after.Lead
@@ -485,11 +523,7 @@ func (r *Replica) Step(msg paxos.Message) (err error) {
 func (r *Replica) Ready() paxos.Ready {
 	for round := 0; round < 2; round++ {
 		r.flush()
-		for n := 0; n < 64 && r.rn.HasReady(); n++ {
-			rd := r.rn.Ready()
-			r.handle(rd)
-			r.rn.Advance(rd)
-		}
+		r.drain()
 	}
 	if r.snapDue {
 		r.snapDue = false
@@ -499,6 +533,16 @@ func (r *Replica) Ready() paxos.Ready {
 	out := r.rd
 	r.rd = paxos.Ready{}
 	return out
+}
+
+// drain carries out raft's pending Readys; what they persist, send and
+// execute waits in r.rd for the replica's next Ready.
+func (r *Replica) drain() {
+	for n := 0; n < 64 && r.rn.HasReady(); n++ {
+		rd := r.rn.Ready()
+		r.handle(rd)
+		r.rn.Advance(rd)
+	}
 }
 
 // handle carries out one raft Ready: install its snapshot, persist its
@@ -544,6 +588,12 @@ func (r *Replica) handle(rd etcdraft.Ready) {
 		}
 	}
 	for _, m := range rd.Messages {
+		if m.GetType() == pb.MsgHeartbeat && len(m.GetContext()) == hbCtxLen {
+			if m.GetTerm() != r.hbTerm {
+				r.hbTerm, r.hbCtx = m.GetTerm(), 0
+			}
+			r.hbCtx = max(r.hbCtx, binary.LittleEndian.Uint64(m.GetContext()))
+		}
 		data, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
 		if err != nil {
 			continue
@@ -615,13 +665,13 @@ func (r *Replica) apply(ents []*pb.Entry) {
 func (r *Replica) answerReads() {
 	out := r.ready[:0]
 	for _, rr := range r.ready {
-		if rr.index > r.applied {
-			out = append(out, rr)
-			continue
-		}
 		p := r.pending[rr.cmd.ID()]
 		if p == nil || !p.read {
 			continue // answered meanwhile, or sent through the log
+		}
+		if rr.index > r.applied {
+			out = append(out, rr)
+			continue
 		}
 		delete(r.pending, rr.cmd.ID())
 		r.rd.Executed = append(r.rd.Executed, r.store.Read(rr.cmd))
