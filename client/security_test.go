@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -126,6 +127,9 @@ func TestClientPortTLSWithClientCertificates(t *testing.T) {
 	assert.Len(t, s.commands(), 1)
 }
 
+// At the connection cap, a client that authenticates takes the place of
+// the oldest connection that has not; once every open connection has
+// authenticated, a newcomer is closed at once.
 func TestClientPortConnectionCap(t *testing.T) {
 	addr, srv := serveCfg(t, client.ServerConfig{Submitter: &store{kv: kv.New()}, Token: testToken,
 		Limits: transport.Limits{MaxConns: 5, HandshakeTimeout: time.Minute}})
@@ -135,13 +139,28 @@ func TestClientPortConnectionCap(t *testing.T) {
 			c.Close()
 		}
 	}()
-	for i := 0; i < 5; i++ {
+	for i := 0; i < 5; i++ { // an attacker's idle connections fill the port
 		c, err := net.Dial("tcp", addr)
 		require.NoError(t, err)
 		conns = append(conns, c)
 	}
-	require.Eventually(t, func() bool { return srv.GuardStats().RefusedConns == 0 }, time.Second, 10*time.Millisecond)
-	// The 6th is closed at once: its read ends with EOF, not a timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var clients []*client.Client
+	for i := 0; i < 5; i++ { // clients with the token still get in, one by one
+		cl, err := client.New([]string{addr}, client.Options{Token: testToken, AttemptTimeout: 5 * time.Second})
+		require.NoError(t, err)
+		defer cl.Close()
+		require.NoError(t, cl.Put(ctx, fmt.Sprint("k", i), "v"), "client %d", i)
+		clients = append(clients, cl)
+	}
+	assert.Equal(t, uint64(5), srv.GuardStats().Evicted)
+	assert.Zero(t, srv.GuardStats().RefusedConns)
+	conns[0].SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := conns[0].Read(make([]byte, 1))
+	assert.False(t, transport.IsTimeout(err), "the oldest idle connection was closed: %v", err)
+	// Now every open connection has authenticated: a 6th is closed at once
+	// (its read ends with EOF, not a timeout) and nobody is evicted.
 	c, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	defer c.Close()
@@ -149,10 +168,11 @@ func TestClientPortConnectionCap(t *testing.T) {
 	_, err = c.Read(make([]byte, 1))
 	assert.True(t, errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || isReset(err), "got %v", err)
 	assert.Equal(t, uint64(1), srv.GuardStats().RefusedConns)
-	// An admitted connection is still open (its read times out on our side).
-	conns[0].SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-	_, err = conns[0].Read(make([]byte, 1))
-	assert.True(t, transport.IsTimeout(err), "got %v", err)
+	for i, cl := range clients {
+		got, err := cl.Get(ctx, fmt.Sprint("k", i))
+		require.NoError(t, err, "client %d keeps its connection", i)
+		assert.Equal(t, "v", got)
+	}
 }
 
 func isReset(err error) bool {

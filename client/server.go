@@ -211,6 +211,7 @@ func (s *Server) serveConn(c net.Conn) {
 		s.mu.Unlock()
 		return
 	}
+	s.guard.Authenticated(c)
 	var inflight sync.WaitGroup
 	// sem bounds the requests in flight plus the replies queued, so the
 	// replies channel always has room: an asynchronous answer, sent from

@@ -69,11 +69,11 @@ func fdChild() int {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		_, st := s.GuardStats()
-		if st.RefusedConns > 0 || st.AcceptErrors > 0 {
-			break
+		if st.RefusedConns > 0 || st.Evicted > 0 || st.AcceptErrors > 0 {
+			break // the cap held: newcomers were refused or took an idle one's place
 		}
 		if time.Now().After(deadline) {
-			return fail("the client port never refused a connection: %+v", st)
+			return fail("the client port never hit its connection cap: %+v", st)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -102,7 +102,7 @@ func fdChild() int {
 		return fail("client get: %q %v", v, err)
 	}
 	_, st := s.GuardStats()
-	fmt.Printf("client ok refused_conns=%d accept_errors=%d timeouts=%d\n", st.RefusedConns, st.AcceptErrors, st.Timeouts)
+	fmt.Printf("client ok refused_conns=%d evicted=%d accept_errors=%d timeouts=%d\n", st.RefusedConns, st.Evicted, st.AcceptErrors, st.Timeouts)
 	return 0
 }
 

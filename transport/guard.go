@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"expvar"
@@ -17,11 +18,13 @@ import (
 // client port each have their own Limits.
 type Limits struct {
 	// MaxConns is the most connections the port holds open at once
-	// (default DefaultMaxConns); further connections are accepted and
-	// closed at once.
+	// (default DefaultMaxConns). A connection beyond it takes the place
+	// of the oldest one that has not authenticated yet (which is closed);
+	// when every open connection has authenticated, it is closed at once.
 	MaxConns int
 	// MaxConnsPerHost is the most connections one remote IP address may
-	// hold open on the port (default DefaultMaxConnsPerHost).
+	// hold open on the port (default DefaultMaxConnsPerHost); beyond it,
+	// the same rule evicts the host's oldest unauthenticated connection.
 	MaxConnsPerHost int
 	// HandshakeTimeout bounds the TLS and authentication handshake of a new
 	// connection (default DefaultHandshakeTimeout).
@@ -68,6 +71,7 @@ var (
 	guardVars            = expvar.NewMap("paxos_guard")
 	refusedHandshakesVar = new(expvar.Int)
 	refusedConnsVar      = new(expvar.Int)
+	evictedVar           = new(expvar.Int)
 	acceptErrorsVar      = new(expvar.Int)
 	timeoutsVar          = new(expvar.Int)
 )
@@ -75,6 +79,7 @@ var (
 func init() {
 	guardVars.Set("refused_handshakes", refusedHandshakesVar)
 	guardVars.Set("refused_conns", refusedConnsVar)
+	guardVars.Set("evicted", evictedVar)
 	guardVars.Set("accept_errors", acceptErrorsVar)
 	guardVars.Set("timeouts", timeoutsVar)
 }
@@ -87,11 +92,13 @@ type Guard struct {
 	log  *slog.Logger
 	what string
 
-	mu     sync.Mutex
-	total  int
-	byHost map[string]int
+	mu      sync.Mutex
+	total   int
+	byHost  map[string]int
+	conns   map[net.Conn]*admitted
+	pending *list.List // of net.Conn: admitted, not authenticated yet, oldest first
 
-	refusedHandshakes, refusedConns, acceptErrors, timeouts atomic.Uint64
+	refusedHandshakes, refusedConns, evicted, acceptErrors, timeouts atomic.Uint64
 
 	logMu      sync.Mutex
 	lastLog    time.Time
@@ -109,7 +116,8 @@ func NewGuard(lim Limits, lg *slog.Logger, what string) *Guard {
 	if lg == nil {
 		lg = slog.Default()
 	}
-	return &Guard{lim: lim.WithDefaults(), log: lg, what: what, byHost: map[string]int{}}
+	return &Guard{lim: lim.WithDefaults(), log: lg, what: what, byHost: map[string]int{},
+		conns: map[net.Conn]*admitted{}, pending: list.New()}
 }
 
 // Limits returns the guard's limits (with defaults).
@@ -119,6 +127,7 @@ func (g *Guard) Limits() Limits { return g.lim }
 type GuardStats struct {
 	RefusedHandshakes uint64 // handshakes that failed authentication or were malformed
 	RefusedConns      uint64 // connections closed at once for a cap
+	Evicted           uint64 // unauthenticated connections closed to make room under a cap
 	AcceptErrors      uint64 // failed accepts (e.g. out of file descriptors)
 	Timeouts          uint64 // connections cut by a handshake, idle or read deadline
 }
@@ -126,7 +135,7 @@ type GuardStats struct {
 // Stats returns the guard's counters.
 func (g *Guard) Stats() GuardStats {
 	return GuardStats{RefusedHandshakes: g.refusedHandshakes.Load(), RefusedConns: g.refusedConns.Load(),
-		AcceptErrors: g.acceptErrors.Load(), Timeouts: g.timeouts.Load()}
+		Evicted: g.evicted.Load(), AcceptErrors: g.acceptErrors.Load(), Timeouts: g.timeouts.Load()}
 }
 
 func hostOf(c net.Conn) string {
@@ -140,35 +149,86 @@ func hostOf(c net.Conn) string {
 	return a.String()
 }
 
+// admitted is what the guard knows of an open connection.
+type admitted struct {
+	host string
+	wait *list.Element // in Guard.pending until it authenticates; nil after
+}
+
 // Admit counts c against the caps. It returns a release function to call
-// once c is closed, or ok false (and closes c) when a cap is reached.
+// once c is closed, or ok false (and closes c) when a cap is reached and
+// no connection can make room. At a cap, the oldest connection that has
+// not authenticated yet (of the same host, when the per-host cap binds)
+// is closed to make room: unauthenticated connections cannot hold a port
+// against clients that authenticate, however many an attacker opens.
+// Connections that authenticated (see Authenticated) are never evicted.
 func (g *Guard) Admit(c net.Conn) (release func(), ok bool) {
 	host := hostOf(c)
 	g.mu.Lock()
+	var evict net.Conn
 	if g.total >= g.lim.MaxConns || g.byHost[host] >= g.lim.MaxConnsPerHost {
-		total, per := g.total, g.byHost[host]
-		g.mu.Unlock()
-		g.refusedConns.Add(1) // counted before the remote end can see the close
-		refusedConnsVar.Add(1)
-		c.Close()
-		g.logRefusal("connection refused: too many connections", "remote", host, "open", total, "open_from_host", per,
-			"max_conns", g.lim.MaxConns, "max_conns_per_host", g.lim.MaxConnsPerHost)
-		return nil, false
+		sameHost := g.byHost[host] >= g.lim.MaxConnsPerHost
+		for e := g.pending.Front(); e != nil; e = e.Next() {
+			if vc := e.Value.(net.Conn); !sameHost || g.conns[vc].host == host {
+				evict = vc
+				break
+			}
+		}
+		if evict == nil {
+			total, per := g.total, g.byHost[host]
+			g.mu.Unlock()
+			g.refusedConns.Add(1) // counted before the remote end can see the close
+			refusedConnsVar.Add(1)
+			c.Close()
+			g.logRefusal("connection refused: too many connections", "remote", host, "open", total, "open_from_host", per,
+				"max_conns", g.lim.MaxConns, "max_conns_per_host", g.lim.MaxConnsPerHost)
+			return nil, false
+		}
+		g.dropLocked(evict)
 	}
 	g.total++
 	g.byHost[host]++
+	g.conns[c] = &admitted{host: host, wait: g.pending.PushBack(c)}
 	g.mu.Unlock()
-	var once sync.Once
+	if evict != nil {
+		g.evicted.Add(1)
+		evictedVar.Add(1)
+		evict.Close() // its handler fails its read and releases it (a no-op now)
+		g.logRefusal("unauthenticated connection closed to make room under a connection cap", "remote", hostOf(evict),
+			"max_conns", g.lim.MaxConns, "max_conns_per_host", g.lim.MaxConnsPerHost)
+	}
 	return func() {
-		once.Do(func() {
-			g.mu.Lock()
-			g.total--
-			if g.byHost[host]--; g.byHost[host] <= 0 {
-				delete(g.byHost, host)
-			}
-			g.mu.Unlock()
-		})
+		g.mu.Lock()
+		if g.conns[c] != nil {
+			g.dropLocked(c)
+		}
+		g.mu.Unlock()
 	}, true
+}
+
+// dropLocked forgets an admitted connection. g.mu is held.
+func (g *Guard) dropLocked(c net.Conn) {
+	a := g.conns[c]
+	delete(g.conns, c)
+	if a.wait != nil {
+		g.pending.Remove(a.wait)
+	}
+	g.total--
+	if g.byHost[a.host]--; g.byHost[a.host] <= 0 {
+		delete(g.byHost, a.host)
+	}
+}
+
+// Authenticated marks an admitted connection as authenticated (its
+// handshake succeeded, or the port needs none): from then on no newcomer
+// can evict it.
+func (g *Guard) Authenticated(c net.Conn) {
+	g.mu.Lock()
+	if a := g.conns[c]; a != nil && a.wait != nil {
+		g.pending.Remove(a.wait)
+		a.wait = nil
+	}
+	g.mu.Unlock()
 }
 
 // RefusedHandshake counts a refused handshake and logs it, rate-limited.
@@ -202,7 +262,7 @@ func (g *Guard) logRefusal(msg string, attrs ...any) {
 	g.logMu.Unlock()
 	st := g.Stats()
 	g.log.Warn(g.what+": "+msg, append(attrs, "not_logged_since_last", n,
-		"refused_handshakes", st.RefusedHandshakes, "refused_conns", st.RefusedConns, "timeouts", st.Timeouts)...)
+		"refused_handshakes", st.RefusedHandshakes, "refused_conns", st.RefusedConns, "evicted", st.Evicted, "timeouts", st.Timeouts)...)
 }
 
 // AcceptFailed counts a failed Accept, logs it (rate-limited) and waits

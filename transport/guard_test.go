@@ -109,22 +109,21 @@ func TestTCPConnectionCapsEnforced(t *testing.T) {
 		conns = append(conns, c)
 		require.True(t, admitted(t, c), "connection %d within the cap", i)
 	}
+	// A 4th connection from the host takes the place of the oldest one
+	// that has not authenticated: an attacker's idle connections cannot
+	// keep a peer that authenticates out.
 	c, err := net.Dial("tcp", a.Addr().String())
 	require.NoError(t, err)
-	defer c.Close()
-	assert.False(t, admitted(t, c), "the 4th connection from one host is refused")
-	assert.Equal(t, uint64(1), a.GuardStats().RefusedConns)
-
-	// Closing one makes room again.
-	conns[0].Close()
-	require.Eventually(t, func() bool {
-		c, err := net.Dial("tcp", a.Addr().String())
-		if err != nil {
-			return false
-		}
-		conns = append(conns, c)
-		return admitted(t, c)
-	}, 10*time.Second, 20*time.Millisecond)
+	conns = append(conns, c)
+	assert.True(t, admitted(t, c), "the 4th connection is admitted")
+	assert.Equal(t, uint64(1), a.GuardStats().Evicted)
+	assert.Zero(t, a.GuardStats().RefusedConns)
+	conns[0].SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = conns[0].Read(make([]byte, 1))
+	assert.False(t, transport.IsTimeout(err), "the oldest unauthenticated connection was closed: %v", err)
+	conns[1].SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	_, err = conns[1].Read(make([]byte, 1))
+	assert.True(t, transport.IsTimeout(err), "the next one is still open: %v", err)
 }
 
 // failingListener fails its first n Accepts with EMFILE, as a process out

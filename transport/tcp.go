@@ -761,6 +761,7 @@ func (t *TCP) serveConn(conn net.Conn) {
 		return
 	}
 	t.c.accepted.Add(1) // counted before the dialer can see the welcome
+	t.guard.Authenticated(conn)
 	if err := WriteFrame(conn, ok); err != nil {
 		return
 	}
