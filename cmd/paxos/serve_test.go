@@ -144,6 +144,20 @@ func (ps *procs) start(i int) {
 	ps.mu.Lock()
 	ps.p[i] = &replicaProc{cmd: cmd, log: &log}
 	ps.mu.Unlock()
+	// Up means its client port accepts connections: by then it catches
+	// signals and has opened its storage, so a SIGTERM that follows stops
+	// it cleanly (one sent while the process is still starting would find
+	// no handler and kill it).
+	c, err := node.LoadCluster(ps.config)
+	require.NoError(ps.t, err)
+	require.Eventually(ps.t, func() bool {
+		conn, err := net.DialTimeout("tcp", c.Replicas[i].Client, time.Second)
+		if err != nil {
+			return false
+		}
+		conn.Close()
+		return true
+	}, 60*time.Second, 10*time.Millisecond, "replica %d did not open its client port", i)
 }
 
 // kill9 kills replica i with SIGKILL and reaps it.
