@@ -148,8 +148,11 @@ func (r *Replica) Coverage() paxos.Coverage {
 	}
 }
 
-// New builds a Basic Paxos replica. cfg.Quorums nil means majority. With
-// cfg.Restore set, the replica replays its persisted records.
+// New builds a Basic Paxos replica. cfg.Quorums nil means majority; a
+// quorum system in which a phase-1 and a phase-2 quorum can be disjoint
+// (quorum.Unsafe included) is refused with an error wrapping paxos.ErrConfig
+// and quorum.ErrUnsafe. With cfg.Restore set, the replica replays its
+// persisted records.
 func New(cfg paxos.Config) (paxos.Replica, error) {
 	return newReplica(cfg, bugs{})
 }
@@ -160,7 +163,7 @@ func newReplica(cfg paxos.Config, bug bugs) (*Replica, error) {
 		return nil, fmt.Errorf("basic: %w", err)
 	}
 	q := cfg.Quorums
-	if q != nil && !quorum.IsUnsafe(q) {
+	if q != nil && !(bug.unsafeQuorums && quorum.IsUnsafe(q)) {
 		// Safety rests on every phase-1 quorum meeting every phase-2 quorum.
 		if err := quorum.Intersects(q); err != nil {
 			return nil, fmt.Errorf("basic: %w: %w", paxos.ErrConfig, err)
