@@ -77,6 +77,20 @@ func Refused(cmd Command, err error) Execution {
 	return Execution{Command: cmd, Err: err.Error()}
 }
 
+// BatchesInterfere reports whether some command of a interferes with some
+// command of b (see Interferes): whether two instances, each holding a
+// batch, must be ordered.
+func BatchesInterfere(a, b []Command) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if Interferes(x, y) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Interferes reports whether the order of a and b matters, so that EPaxos
 // must order them and the checker must see them ordered: neither is a Nop,
 // at least one writes, and they touch a common key. A key-value command

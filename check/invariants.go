@@ -104,7 +104,7 @@ func DependenciesBetweenConflicts(learned []Learned) []string {
 		for i := range ins {
 			for j := i + 1; j < len(ins); j++ {
 				a, b := uniq[ins[i]], uniq[ins[j]]
-				if !batchesInterfere(a.Commands, b.Commands) || reported[[2]paxos.Instance{ins[i], ins[j]}] {
+				if !paxos.BatchesInterfere(a.Commands, b.Commands) || reported[[2]paxos.Instance{ins[i], ins[j]}] {
 					continue
 				}
 				if dependsOn(a, ins[j]) || dependsOn(b, ins[i]) {
@@ -129,17 +129,6 @@ func instLess(a, b paxos.Instance) bool {
 func dependsOn(d paxos.Decision, on paxos.Instance) bool {
 	r := int(on.Replica)
 	return r < len(d.Deps) && d.Deps[r] >= on.Slot
-}
-
-func batchesInterfere(a, b []paxos.Command) bool {
-	for _, x := range a {
-		for _, y := range b {
-			if paxos.Interferes(x, y) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // allWrites groups the application writes that name no keys.

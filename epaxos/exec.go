@@ -99,7 +99,7 @@ func (t *tarjan) deps(v *instance, fn func(w *instance) bool) {
 				continue
 			}
 			if w.status != StatusCommitted {
-				if realCommands(w.cmds) && !interferes(v.cmds, w.cmds) {
+				if realCommands(w.cmds) && !paxos.BatchesInterfere(v.cmds, w.cmds) {
 					continue // its command is fixed (or becomes a Nop): no edge
 				}
 				if !fn(w) {
@@ -107,7 +107,7 @@ func (t *tarjan) deps(v *instance, fn func(w *instance) bool) {
 				}
 				continue
 			}
-			if !interferes(v.cmds, w.cmds) {
+			if !paxos.BatchesInterfere(v.cmds, w.cmds) {
 				continue
 			}
 			if w.deps[v.id.Replica] >= v.id.Slot && less(v, w) {

@@ -361,7 +361,7 @@ func (r *Replica) notInFastQuorum(p paxos.NodeID, g paxos.Instance, a0 PrepareRe
 func leavesLeaderOut(d *instance, g paxos.Instance, cmds []paxos.Command, deps []uint64) bool {
 	p := d.id.Replica
 	return p != g.Replica && d.orig && d.status == StatusPreAccepted && len(d.cmds) > 0 &&
-		int(p) < len(deps) && d.id.Slot > deps[p] && d.deps[g.Replica] < g.Slot && interferes(d.cmds, cmds)
+		int(p) < len(deps) && d.id.Slot > deps[p] && d.deps[g.Replica] < g.Slot && paxos.BatchesInterfere(d.cmds, cmds)
 }
 
 // free runs the instance through PreAccept at the recovery ballot, or
@@ -489,7 +489,7 @@ func (r *Replica) findConflict(m TryPreAccept) (paxos.Instance, bool, bool) {
 		}
 		for _, s := range r.open[q] {
 			d := r.inst[q][s]
-			if d == nil || d.executed || d.id == g || len(d.cmds) == 0 || !interferes(d.cmds, m.Cmds) {
+			if d == nil || d.executed || d.id == g || len(d.cmds) == 0 || !paxos.BatchesInterfere(d.cmds, m.Cmds) {
 				continue
 			}
 			if d.deps[g.Replica] >= g.Slot {
@@ -505,17 +505,6 @@ func (r *Replica) findConflict(m TryPreAccept) (paxos.Instance, bool, bool) {
 		}
 	}
 	return paxos.Instance{}, false, false
-}
-
-func interferes(a, b []paxos.Command) bool {
-	for _, x := range a {
-		for _, y := range b {
-			if paxos.Interferes(x, y) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 func (r *Replica) onTryPreAcceptReply(from paxos.NodeID, m TryPreAcceptReply) {

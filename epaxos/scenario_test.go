@@ -26,7 +26,7 @@ func visibility(dec map[paxos.Instance]paxos.Decision) [][2]paxos.Instance {
 	for i, a := range ids {
 		for _, b := range ids[i+1:] {
 			da, db := dec[a], dec[b]
-			if interferes(da.Commands, db.Commands) && !depends(da, b) && !depends(db, a) {
+			if paxos.BatchesInterfere(da.Commands, db.Commands) && !depends(da, b) && !depends(db, a) {
 				bad = append(bad, [2]paxos.Instance{a, b})
 			}
 		}
@@ -195,7 +195,7 @@ func randomGraph(t *testing.T, seed uint64, cmds int, keys int) map[paxos.Instan
 func hasCycle(dec map[paxos.Instance]paxos.Decision) bool {
 	for a, da := range dec {
 		for b, db := range dec {
-			if a != b && interferes(da.Commands, db.Commands) && depends(da, b) && depends(db, a) {
+			if a != b && paxos.BatchesInterfere(da.Commands, db.Commands) && depends(da, b) && depends(db, a) {
 				return true
 			}
 		}
