@@ -433,11 +433,6 @@ func TestConfigRefused(t *testing.T) {
 	}
 	_, err := New(paxos.Config{ID: 0, N: 5, Quorums: brokenQuorums{}})
 	assert.ErrorContains(t, err, "disjoint", "the error names the disjoint quorums")
-	// The deliberately broken system of negative tests is refused, as
-	// flexible.New refuses it: only the planted bugs (mutants.go) run it.
-	_, err = New(paxos.Config{ID: 0, N: 5, Quorums: quorum.Unsafe(5, 2, 2)})
-	require.ErrorIs(t, err, paxos.ErrConfig)
-	assert.ErrorIs(t, err, quorum.ErrUnsafe)
 	q, err := quorum.NewCounting(5, 4, 2)
 	require.NoError(t, err)
 	_, err = New(paxos.Config{ID: 0, N: 5, Quorums: q})

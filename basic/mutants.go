@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/planted"
 	"github.com/paxos-lab/paxos/quorum"
 )
 
@@ -18,7 +19,6 @@ type bugs struct {
 	noPersistPromise bool // promises are not written to durable storage
 	noPersistAccept  bool // accepted values are not written to durable storage
 	commitOwnValue   bool // a Commit is applied to the value the local acceptor holds, whatever its ballot
-	unsafeQuorums    bool // a quorum.Unsafe system is taken without the intersection check
 }
 
 // refuses reports whether the acceptor must refuse ballot b.
@@ -59,8 +59,8 @@ func majorityMinus(phase int) paxos.Constructor {
 		} else {
 			q2--
 		}
-		cfg.Quorums = quorum.Unsafe(cfg.N, q1, q2)
-		return newReplica(cfg, bugs{unsafeQuorums: true})
+		cfg.Quorums = planted.Quorums(cfg.N, q1, q2)
+		return newReplica(cfg, bugs{})
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/planted"
 	"github.com/paxos-lab/paxos/kv"
 	"github.com/paxos-lab/paxos/quorum"
 )
@@ -150,7 +151,7 @@ func (r *Replica) Coverage() paxos.Coverage {
 
 // New builds a Basic Paxos replica. cfg.Quorums nil means majority; a
 // quorum system in which a phase-1 and a phase-2 quorum can be disjoint
-// (quorum.Unsafe included) is refused with an error wrapping paxos.ErrConfig
+// is refused with an error wrapping paxos.ErrConfig
 // and quorum.ErrUnsafe. With cfg.Restore set, the replica replays its
 // persisted records.
 func New(cfg paxos.Config) (paxos.Replica, error) {
@@ -163,8 +164,9 @@ func newReplica(cfg paxos.Config, bug bugs) (*Replica, error) {
 		return nil, fmt.Errorf("basic: %w", err)
 	}
 	q := cfg.Quorums
-	if q != nil && !(bug.unsafeQuorums && quorum.IsUnsafe(q)) {
-		// Safety rests on every phase-1 quorum meeting every phase-2 quorum.
+	if q != nil && !planted.Is(q) {
+		// Safety rests on every phase-1 quorum meeting every phase-2 quorum;
+		// only a planted bug's system (internal/planted) skips the check.
 		if err := quorum.Intersects(q); err != nil {
 			return nil, fmt.Errorf("basic: %w: %w", paxos.ErrConfig, err)
 		}

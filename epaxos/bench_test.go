@@ -26,7 +26,7 @@ func newMemCluster(b *testing.B, n int) *memCluster { return newMemClusterEvery(
 func newMemClusterEvery(b testing.TB, n, every int) *memCluster {
 	c := &memCluster{}
 	for i := 0; i < n; i++ {
-		r, err := epaxos.NewWithOptions(paxos.Config{ID: paxos.NodeID(i), N: n, SnapshotEvery: every}, epaxos.Options{})
+		r, err := epaxos.NewReplica(paxos.Config{ID: paxos.NodeID(i), N: n, SnapshotEvery: every})
 		if err != nil {
 			b.Fatal(err)
 		}

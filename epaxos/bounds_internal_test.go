@@ -16,7 +16,7 @@ import (
 // or an absurd round, oversize batches and seqs near overflow. The replica
 // stays usable, and an honest commit is taken.
 func TestForgedFarAheadRefused(t *testing.T) {
-	r, err := NewWithOptions(paxos.Config{N: 5, ID: 0}, Options{})
+	r, err := NewReplica(paxos.Config{N: 5, ID: 0})
 	require.NoError(t, err)
 	v := []paxos.Command{{Client: 9, Seq: 1, Op: paxos.OpPut, Key: "k", Value: "evil"}}
 	deps := func(d ...uint64) []uint64 { return append(d, make([]uint64, 5-len(d))...) }

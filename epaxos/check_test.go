@@ -74,7 +74,7 @@ func TestCheckRecoveryWithTryPreAccept(t *testing.T) {
 	require.NoError(t, err)
 	var reps []*epaxos.Replica
 	build := func(cfg paxos.Config) (paxos.Replica, error) {
-		r, err := epaxos.NewWithOptions(cfg, epaxos.Options{})
+		r, err := epaxos.NewReplica(cfg)
 		reps = append(reps, r)
 		return r, err
 	}

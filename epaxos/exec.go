@@ -190,7 +190,7 @@ func (r *Replica) apply(in *instance) {
 			continue
 		}
 		ex := r.store.Apply(c)
-		r.ready.Executed = append(r.ready.Executed, ex)
+		r.rd.Executed = append(r.rd.Executed, ex)
 		r.sinceSnapCmds++
 		r.noteExecuted(in.id, c)
 	}
@@ -375,7 +375,7 @@ func (r *Replica) applyRecord(rec InstanceRecord) error {
 	if (len(rec.Cmds) > 0 || rec.Status >= StatusPreAccepted) && len(rec.Deps) != r.n {
 		return fmt.Errorf("record of instance %v has %d deps for %d replicas", id, len(rec.Deps), r.n)
 	}
-	if r.gcd(id) {
+	if r.collected(id) {
 		return nil
 	}
 	in := r.inst[id.Replica][id.Slot]

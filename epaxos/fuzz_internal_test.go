@@ -23,7 +23,7 @@ func FuzzStep(f *testing.F) {
 		in := fuzzin.New(data)
 		n := 3 + 2*in.Intn(2)
 		cfg := paxos.Config{N: n, ID: paxos.NodeID(in.Intn(n)), Window: 4, Batch: 2, RetryTicks: 2, Thrifty: in.Bool(), Seed: 1}
-		r, err := NewWithOptions(cfg, Options{})
+		r, err := NewReplica(cfg)
 		require.NoError(t, err)
 		before := make([]uint64, n)
 		horizons := func() {

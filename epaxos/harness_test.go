@@ -18,7 +18,7 @@ import (
 type tnet struct {
 	t         *testing.T
 	n         int
-	opts      Options
+	opts      plants
 	cfg       paxos.Config
 	reps      []*Replica
 	up        []bool
@@ -54,7 +54,7 @@ func (nw *tnet) start(i int, restore *paxos.Persisted) {
 	cfg := nw.cfg
 	cfg.ID = paxos.NodeID(i)
 	cfg.Restore = restore
-	r, err := NewWithOptions(cfg, nw.opts)
+	r, err := newReplica(cfg, nw.opts)
 	require.NoError(nw.t, err)
 	nw.reps[i], nw.up[i] = r, true
 	nw.executed[i] = nil
@@ -174,7 +174,7 @@ func (nw *tnet) allDecided(ids ...paxos.Instance) func() bool {
 			}
 			for _, id := range ids {
 				in := nw.reps[i].inst[id.Replica][id.Slot]
-				if (in == nil && !nw.reps[i].gcd(id)) || (in != nil && in.status != StatusCommitted) {
+				if (in == nil && !nw.reps[i].collected(id)) || (in != nil && in.status != StatusCommitted) {
 					return false
 				}
 			}

@@ -17,7 +17,7 @@ func init() {
 		// than the leader is ever left to rule out.
 		Sizes: []int{5},
 		New: func(cfg paxos.Config) (paxos.Replica, error) {
-			return NewWithOptions(cfg, Options{forgetOverwrittenKeys: true})
+			return newReplica(cfg, plants{forgetOverwrittenKeys: true})
 		},
 	})
 	paxos.RegisterMutant(paxos.Mutant{
@@ -26,7 +26,7 @@ func init() {
 		Bug: "a ballot seen in a refusal raises an instance's promise in memory only, so a Prepare at that ballot is " +
 			"granted without persisting it; after a restart the replica accepts a lower ballot it had promised not to",
 		New: func(cfg paxos.Config) (paxos.Replica, error) {
-			return NewWithOptions(cfg, Options{volatilePromise: true})
+			return newReplica(cfg, plants{volatilePromise: true})
 		},
 	})
 	paxos.RegisterMutant(paxos.Mutant{

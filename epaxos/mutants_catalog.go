@@ -46,7 +46,7 @@ func (r *Replica) plantedSnapshot(s SnapshotRecord) SnapshotRecord {
 // set, which may also change the quorum sizes.
 func withBug(set func(r *Replica)) paxos.Constructor {
 	return func(cfg paxos.Config) (paxos.Replica, error) {
-		r, err := NewWithOptions(cfg, Options{})
+		r, err := NewReplica(cfg)
 		if err != nil {
 			return nil, err
 		}

@@ -130,10 +130,10 @@ func (r *Replica) startRebuild() error {
 	}
 	r.rb = &rebuild{high: make([]uint64, r.n), installed: installed, unknownAt: map[paxos.Instance]quorum.Set{}}
 	if !marker {
-		r.ready.Persist = append(r.ready.Persist, RebuildRecord{})
+		r.rd.Persist = append(r.rd.Persist, RebuildRecord{})
 	}
 	q := RebuildQuery{WantState: !installed}
-	for _, p := range r.others() {
+	for _, p := range r.nearest {
 		r.send(p, q)
 	}
 	return nil
@@ -248,13 +248,13 @@ func (r *Replica) installState(src SnapshotRecord) error {
 	}
 	cfg := r.cfg
 	cfg.Rebuild, cfg.Restore = false, &paxos.Persisted{Snapshot: snap}
-	fresh, err := NewWithOptions(cfg, r.opts)
+	fresh, err := newReplica(cfg, r.opts)
 	if err != nil {
 		return fmt.Errorf("epaxos: rebuild from a peer's state: %w", err)
 	}
-	rb, batch, rd, now, stats := r.rb, r.batch, r.ready, r.now, r.stats
-	rd.Decided = append(rd.Decided, fresh.ready.Decided...)
-	rd.Executed = append(rd.Executed, fresh.ready.Executed...)
+	rb, batch, rd, now, stats := r.rb, r.batch, r.rd, r.now, r.stats
+	rd.Decided = append(rd.Decided, fresh.rd.Decided...)
+	rd.Executed = append(rd.Executed, fresh.rd.Executed...)
 	*r = *fresh
 	r.rb, r.batch, r.now, r.stats = rb, batch, now, stats
 	r.rb.installed = true
@@ -264,7 +264,7 @@ func (r *Replica) installState(src SnapshotRecord) error {
 	// The snapshot holds all durable state, the rebuild marker included.
 	rd.Persist = nil
 	rd.Snapshot = r.snapshot()
-	r.ready = rd
+	r.rd = rd
 	return nil
 }
 
@@ -288,7 +288,7 @@ func (r *Replica) rebuildTick() {
 	rb.askedAt = r.now
 	if !rb.enough || !rb.installed {
 		q := RebuildQuery{WantState: !rb.installed}
-		for _, p := range r.others() {
+		for _, p := range r.nearest {
 			if !rb.answered.Has(int(p)) || !rb.installed {
 				r.send(p, q)
 			}
@@ -299,7 +299,7 @@ func (r *Replica) rebuildTick() {
 		rb.asks++
 		q := RebuildQuery{Missing: missing}
 		wm := Watermark{Executed: slices.Clone(r.execUpTo)}
-		for _, p := range r.others() {
+		for _, p := range r.nearest {
 			r.send(p, q)
 			r.send(p, wm)
 		}
@@ -355,6 +355,6 @@ func (r *Replica) rebuildDone() {
 	// A snapshot makes the new slot counter durable (no slot of ours in
 	// use before the loss is ever led again, even after a crash), and
 	// the Done record after it ends the rebuild.
-	r.ready.Snapshot = r.snapshot()
-	r.ready.Persist = []any{RebuildRecord{Done: true}}
+	r.rd.Snapshot = r.snapshot()
+	r.rd.Persist = []any{RebuildRecord{Done: true}}
 }

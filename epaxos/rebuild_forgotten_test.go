@@ -17,7 +17,7 @@ import (
 // reports as unknown only what it holds nothing of and has not
 // garbage-collected.
 func TestRebuildSkipsInstancesNobodyCanDecide(t *testing.T) {
-	w, err := NewWithOptions(paxos.Config{ID: 0, N: 5, Rebuild: true, SnapshotEvery: -1}, Options{})
+	w, err := NewReplica(paxos.Config{ID: 0, N: 5, Rebuild: true, SnapshotEvery: -1})
 	require.NoError(t, err)
 	require.True(t, w.Rebuilding())
 	own, other := paxos.Instance{Replica: 0, Slot: 1}, paxos.Instance{Replica: 2, Slot: 1}
@@ -34,7 +34,7 @@ func TestRebuildSkipsInstancesNobodyCanDecide(t *testing.T) {
 
 	// A peer's answer: (2,1) committed there, (3,1) known only as a
 	// dependency placeholder, (4,1) garbage-collected, (1,9) unknown.
-	p, err := NewWithOptions(paxos.Config{ID: 1, N: 5, SnapshotEvery: -1}, Options{})
+	p, err := NewReplica(paxos.Config{ID: 1, N: 5, SnapshotEvery: -1})
 	require.NoError(t, err)
 	p.Ready()
 	committed := p.get(other)

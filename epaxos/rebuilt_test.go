@@ -33,7 +33,7 @@ func preAcceptReplyOf(t *testing.T, r *Replica) PreAcceptReply {
 // replica that never lost its disk answers unchanged.
 func TestRebuiltReplicaNeverVotesFast(t *testing.T) {
 	cfg := paxos.Config{ID: 2, N: 5, SnapshotEvery: -1}
-	fresh, err := NewWithOptions(cfg, Options{})
+	fresh, err := NewReplica(cfg)
 	require.NoError(t, err)
 	rep := preAcceptReplyOf(t, fresh)
 	assert.True(t, rep.OK)
@@ -42,14 +42,14 @@ func TestRebuiltReplicaNeverVotesFast(t *testing.T) {
 	byRecords := &paxos.Persisted{Records: []any{RebuildRecord{}, RebuildRecord{Done: true}}}
 	c := cfg
 	c.Restore = byRecords
-	r, err := NewWithOptions(c, Options{})
+	r, err := NewReplica(c)
 	require.NoError(t, err)
 	bySnapshot := &paxos.Persisted{Snapshot: r.snapshot()}
 	for name, p := range map[string]*paxos.Persisted{"records": byRecords, "snapshot": bySnapshot} {
 		t.Run(name, func(t *testing.T) {
 			c := cfg
 			c.Restore = p
-			r, err := NewWithOptions(c, Options{})
+			r, err := NewReplica(c)
 			require.NoError(t, err)
 			require.False(t, r.Rebuilding())
 			rep := preAcceptReplyOf(t, r)

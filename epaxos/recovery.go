@@ -181,7 +181,7 @@ func (r *Replica) recover(in *instance) {
 	in.co = co
 	co.prep[r.id] = r.prepareReply(in, b)
 	msg := Prepare{Ballot: b, Inst: in.id}
-	for _, p := range r.others() {
+	for _, p := range r.nearest {
 		r.send(p, msg)
 	}
 	r.evalPrepare(in)
@@ -228,7 +228,10 @@ func (r *Replica) onPrepareReply(from paxos.NodeID, m PrepareReply) {
 	r.evalPrepare(in)
 }
 
-// evalPrepare applies the case analysis once F+1 replies are in.
+// evalPrepare applies the case analysis at the top of this file once F+1
+// replies are in. Rule 1 (a committed reply) is applied as the reply
+// arrives, by currentRound in onPrepareReply; rules 5 and 6 are in
+// onTryPreAcceptReply.
 func (r *Replica) evalPrepare(in *instance) {
 	co := in.co
 	if len(co.prep) < r.sq {
@@ -249,28 +252,30 @@ func (r *Replica) evalPrepare(in *instance) {
 		}
 	}
 	b := co.ballot
-	if best != nil {
+	if best != nil { // rule 2: accept the highest-VBallot accepted reply
 		r.startAccept(in, b, best.Cmds, best.Seq, best.Deps)
 		return
 	}
-	if _, ok := co.prep[in.id.Replica]; ok {
+	if _, ok := co.prep[in.id.Replica]; ok { // rule 3: L replied, so no fast commit
 		r.free(in, cmds)
 		return
 	}
-	if sole := r.soleInitialVote(in); sole != nil {
+	if sole := r.soleInitialVote(in); sole != nil { // rule 3a (N = 3)
 		r.stats.Rule3a++
 		r.startAccept(in, b, sole.Cmds, sole.Seq, sole.Deps)
 		return
 	}
+	// Rule 4 (with 4a inside fastQuorumCandidates: silent replicas proven
+	// out of the fast quorum are not counted in unknown).
 	u, a0, unknown := r.fastQuorumCandidates(in)
 	switch {
-	case a0 == nil || u.Len()+unknown < r.fq-1:
+	case a0 == nil || u.Len()+unknown < r.fq-1: // 4: too few could hold Orig: free
 		r.free(in, cmds)
-	case u.Len() >= r.sq:
+	case u.Len() >= r.sq: // 4: a majority holds A0: accept it
 		r.startAccept(in, b, a0.Cmds, a0.Seq, a0.Deps)
 	case unknown > 0 && !co.waitedLong:
-		// ambiguous: more replies may settle it without TryPreAccept
-	default:
+		// 4: ambiguous; more replies may settle it without TryPreAccept
+	default: // 4: TryPreAccept A0 at the replicas outside U
 		r.startTryPreAccept(in, *a0, u)
 	}
 }
@@ -383,11 +388,11 @@ func (r *Replica) free(in *instance, cmds []paxos.Command) {
 	r.persist(in)
 	co := in.co
 	co.phase, co.started, co.widened, co.lastSend = phPreAccept, r.now, true, 0
-	co.asked = setOf(r.others())
+	co.asked = setOf(r.nearest)
 	co.cmds, co.seq, co.deps, co.origSeq, co.origDeps = cmds, seq, slices.Clone(deps), seq, slices.Clone(deps)
 	co.replied, co.unchanged = quorum.Of(int(r.id)), 0
 	msg := PreAccept{Ballot: b, Inst: in.id, Cmds: cmds, Seq: seq, Deps: deps}
-	for _, p := range r.others() {
+	for _, p := range r.nearest {
 		r.send(p, msg)
 	}
 	r.decidePreAccept(in)
@@ -517,14 +522,14 @@ func (r *Replica) onTryPreAcceptReply(from paxos.NodeID, m TryPreAcceptReply) {
 		return
 	}
 	switch {
-	case m.OK:
+	case m.OK: // rule 6: votes and U reach F+1: accept A0
 		co.oks = co.oks.Add(int(from))
 		if co.oks.Len() >= r.sq {
 			r.startAccept(in, co.ballot, co.cmds, co.seq, co.deps)
 		}
-	case m.Proof:
+	case m.Proof: // rule 5: a committed δ outside A0's deps: free
 		r.free(in, co.cmds)
-	default:
+	default: // rule 5: refused
 		// Rule 4a from the replier's knowledge: the conflicting instance's
 		// leader was not in γ's fast quorum. When too few candidates remain,
 		// γ was not committed on the fast path: free.

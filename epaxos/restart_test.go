@@ -40,7 +40,7 @@ var (
 func rule4aAfterRestart(t *testing.T, planted, eps bool) *tnet {
 	t.Helper()
 	nw := newNet(t, 5, nil)
-	nw.opts = Options{forgetOverwrittenKeys: planted}
+	nw.opts = plants{forgetOverwrittenKeys: planted}
 	nw.tolerate = planted
 	for i := 0; i < 5; i++ {
 		nw.start(i, nil)
@@ -181,7 +181,7 @@ func TestRule4aAfterRestartDivergentExecution(t *testing.T) {
 // The planted bugs are registered, and their constructors build replicas
 // with exactly their switch set.
 func TestMutantsRegistered(t *testing.T) {
-	for name, want := range map[string]Options{
+	for name, want := range map[string]plants{
 		"epaxos/rule4a-after-restart": {forgetOverwrittenKeys: true},
 		"epaxos/volatile-promise":     {volatilePromise: true},
 	} {
@@ -249,7 +249,7 @@ func TestCoverageCountsRecoveries(t *testing.T) {
 func volatilePromise(t *testing.T, planted bool) *tnet {
 	t.Helper()
 	nw := newNet(t, 5, nil)
-	nw.opts = Options{volatilePromise: planted}
+	nw.opts = plants{volatilePromise: planted}
 	nw.tolerate = planted
 	for i := 0; i < 5; i++ {
 		nw.start(i, nil)

@@ -40,7 +40,7 @@ func visibility(dec map[paxos.Instance]paxos.Decision) [][2]paxos.Instance {
 func TestFastQuorumSizes(t *testing.T) {
 	want := map[int]int{1: 1, 3: 2, 5: 3, 7: 5, 9: 6, 11: 8, 13: 9, 15: 11, 17: 12}
 	for n, fq := range want {
-		r, err := NewWithOptions(paxos.Config{N: n}, Options{})
+		r, err := NewReplica(paxos.Config{N: n})
 		require.NoError(t, err)
 		assert.Equal(t, fq, r.FastQuorum(), "N=%d", n)
 		f := (n - 1) / 2
@@ -206,7 +206,7 @@ func hasCycle(dec map[paxos.Instance]paxos.Decision) bool {
 // executeIn feeds the commits to a fresh replica in the given order and
 // returns its per-key execution order.
 func executeIn(t *testing.T, dec []paxos.Decision) map[string][]string {
-	r, err := NewWithOptions(paxos.Config{ID: 0, N: 3}, Options{})
+	r, err := NewReplica(paxos.Config{ID: 0, N: 3})
 	require.NoError(t, err)
 	var ex []paxos.Execution
 	for _, d := range dec {
@@ -472,7 +472,7 @@ func TestRecoveryCommitsNop(t *testing.T) {
 
 // Malformed messages are errors, not panics.
 func TestMalformed(t *testing.T) {
-	r, err := NewWithOptions(paxos.Config{ID: 0, N: 3}, Options{})
+	r, err := NewReplica(paxos.Config{ID: 0, N: 3})
 	require.NoError(t, err)
 	for _, body := range []any{
 		PreAccept{Inst: paxos.Instance{Replica: 9, Slot: 1}, Deps: make([]uint64, 3)},

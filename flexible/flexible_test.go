@@ -39,7 +39,7 @@ func TestConfigValidation(t *testing.T) {
 		cfg  paxos.Config
 		want string
 	}{
-		{paxos.Config{N: 5, Quorums: quorum.Unsafe(5, 2, 3), InitialLeader: -1}, "q1=2,q2=3"},
+		{paxos.Config{N: 5, Quorums: flexible.HandCounting{N0: 5, Q1: 2, Q2: 3}, InitialLeader: -1}, "q1=2,q2=3"},
 		{paxos.Config{N: 5, Quorums: mustCounting(t, 5, 4, 2), InitialLeader: -1, LeaseTicks: 10}, "LeaseTicks=10"},
 		{paxos.Config{N: 5, Quorums: mustCounting(t, 5, 4, 2), InitialLeader: -1, Window: -1}, "Window=-1"},
 		{paxos.Config{N: 4, Quorums: mustCounting(t, 5, 4, 2), InitialLeader: -1}, "covers 5"},
@@ -162,7 +162,7 @@ func ExampleNew() {
 	s.Run(time.Second)
 	fmt.Println(s.Replica(2).(*multi.Replica).Executed(), "slot executed at replica 2")
 
-	_, err = flexible.New(paxos.Config{N: 5, Quorums: quorum.Unsafe(5, 2, 2)})
+	_, err = quorum.NewCounting(5, 2, 2) // Q1 + Q2 <= N: refused
 	fmt.Println(err != nil)
 	// Output:
 	// 1 slot executed at replica 2

@@ -4,7 +4,9 @@ import (
 	"fmt"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/planted"
 	"github.com/paxos-lab/paxos/multi"
+	"github.com/paxos-lab/paxos/quorum"
 )
 
 // sizes returns the counting sizes of cfg.Quorums (majority when nil).
@@ -22,6 +24,15 @@ func sizes(cfg paxos.Config) (q1, q2 int, err error) {
 	return c.Q1(), c.Q2(), nil
 }
 
+// unsafeCounting builds thrifty Flexible Paxos over counting quorums of
+// the given sizes with no intersection check.
+func unsafeCounting(cfg paxos.Config, q1, q2 int) (paxos.Replica, error) {
+	if cfg.N < 1 || cfg.N > quorum.MaxReplicas {
+		return nil, fmt.Errorf("%w: N=%d out of range 1..%d", paxos.ErrConfig, cfg.N, quorum.MaxReplicas)
+	}
+	return multi.NewEngine(cfg, multi.Options{Quorums: planted.Quorums(cfg.N, q1, q2), Thrifty: true})
+}
+
 // shrunk builds Flexible Paxos with the configured phase-1 (d1) and
 // phase-2 (d2) quorum sizes reduced, and no intersection check.
 func shrunk(d1, d2 int) paxos.Constructor {
@@ -31,7 +42,7 @@ func shrunk(d1, d2 int) paxos.Constructor {
 			return nil, err
 		}
 		cfg.Quorums = nil
-		r, err := multi.NewUnsafeCounting(cfg, q1-d1, q2-d2, true)
+		r, err := unsafeCounting(cfg, q1-d1, q2-d2)
 		if err != nil {
 			return nil, fmt.Errorf("flexible: %w", err)
 		}
@@ -43,7 +54,7 @@ func init() {
 	for _, m := range []paxos.Mutant{
 		{Name: "flexible/unsafe-quorums", Bug: "phase-1 and phase-2 quorums of 2 out of 5, which need not intersect",
 			Sizes: []int{5}, New: func(cfg paxos.Config) (paxos.Replica, error) {
-				r, err := multi.NewUnsafeCounting(cfg, 2, 2, true)
+				r, err := unsafeCounting(cfg, 2, 2)
 				if err != nil {
 					return nil, fmt.Errorf("flexible: %w", err)
 				}

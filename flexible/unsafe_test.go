@@ -1,6 +1,7 @@
 package flexible
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -10,7 +11,30 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// unsafeNew builds the flexible engine over quorum.Unsafe(n, 2, 2), bypassing
+// HandCounting is a counting quorum system a user might write by hand,
+// with no checks of its own: any Q1 replicas form a phase-1 quorum, any Q2
+// a phase-2 quorum. New must refuse it when Q1 + Q2 <= N. (Exported from
+// this test file so the external tests can use it too.)
+type HandCounting struct{ N0, Q1, Q2 int }
+
+// N implements quorum.System.
+func (c HandCounting) N() int { return c.N0 }
+
+// IsPhase1 implements quorum.System.
+func (c HandCounting) IsPhase1(s quorum.Set) bool { return s.Within(c.N0).Len() >= c.Q1 }
+
+// IsPhase2 implements quorum.System.
+func (c HandCounting) IsPhase2(s quorum.Set) bool { return s.Within(c.N0).Len() >= c.Q2 }
+
+// ChoosePhase2 implements quorum.System.
+func (c HandCounting) ChoosePhase2([]int) quorum.Set { return quorum.Full(c.Q2) }
+
+// String implements quorum.System.
+func (c HandCounting) String() string {
+	return fmt.Sprintf("hand-counting(n=%d,q1=%d,q2=%d)", c.N0, c.Q1, c.Q2)
+}
+
+// unsafeNew builds the flexible engine over planted quorums of 2 out of 5, bypassing
 // the intersection check that New performs: the planted bug
 // flexible/unsafe-quorums.
 func unsafeNew(cfg paxos.Config) (paxos.Replica, error) {
@@ -22,7 +46,7 @@ func unsafeNew(cfg paxos.Config) (paxos.Replica, error) {
 }
 
 func TestUnsafeQuorumsAreRefused(t *testing.T) {
-	_, err := New(paxos.Config{N: 5, Quorums: quorum.Unsafe(5, 2, 2), InitialLeader: -1})
+	_, err := New(paxos.Config{N: 5, Quorums: HandCounting{5, 2, 2}, InitialLeader: -1})
 	require.ErrorIs(t, err, paxos.ErrConfig)
 	require.ErrorIs(t, err, quorum.ErrUnsafe)
 	require.Contains(t, err.Error(), "q1=2,q2=2")

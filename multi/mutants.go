@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/planted"
 	"github.com/paxos-lab/paxos/quorum"
 )
 
@@ -63,14 +64,14 @@ func withBug(set func(*bugs)) paxos.Constructor {
 	}
 }
 
-// NewUnsafeCounting builds the engine over counting quorums of the given
-// sizes with no intersection check: a planted bug for the catalog and the
-// negative tests (flexible uses it too). thrifty selects thrifty phase 2.
-func NewUnsafeCounting(cfg paxos.Config, q1, q2 int, thrifty bool) (*Replica, error) {
+// newUnsafeCounting builds the engine over counting quorums of the given
+// sizes with no intersection check: a planted bug. thrifty selects thrifty
+// phase 2.
+func newUnsafeCounting(cfg paxos.Config, q1, q2 int, thrifty bool) (*Replica, error) {
 	if cfg.N < 1 || cfg.N > quorum.MaxReplicas {
 		return nil, fmt.Errorf("multi: %w: N=%d out of range 1..%d", paxos.ErrConfig, cfg.N, quorum.MaxReplicas)
 	}
-	return NewEngine(cfg, Options{Quorums: quorum.Unsafe(cfg.N, q1, q2), Thrifty: thrifty, AllowUnsafeQuorums: true})
+	return NewEngine(cfg, Options{Quorums: planted.Quorums(cfg.N, q1, q2), Thrifty: thrifty})
 }
 
 // majorityMinus builds Multi-Paxos with a phase-1 (phase 1) or phase-2
@@ -84,7 +85,7 @@ func majorityMinus(phase int) paxos.Constructor {
 		} else {
 			q2--
 		}
-		return NewUnsafeCounting(cfg, q1, q2, cfg.Thrifty)
+		return newUnsafeCounting(cfg, q1, q2, cfg.Thrifty)
 	}
 }
 

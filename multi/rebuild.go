@@ -63,16 +63,16 @@ func (r *Replica) startRebuild(marker, done bool) error {
 	if done || (!r.cfg.Rebuild && !marker) {
 		return nil
 	}
-	if rebuildImpossible(r.q, r.me) {
+	if rebuildImpossible(r.q, r.id) {
 		return fmt.Errorf("multi: %w: cannot rebuild replica %d: it forms a quorum of %s on its own, so what only it accepted was lost with its disk",
-			paxos.ErrConfig, r.me, r.q)
+			paxos.ErrConfig, r.id, r.q)
 	}
 	r.rb = &rebuild{}
 	if !marker {
 		r.persist(RebuildRecord{})
 	}
 	if r.cfg.LeaseTicks > 0 {
-		r.leaseUntil = r.ticks + uint64(r.cfg.LeaseTicks+LeaseMargin)
+		r.leaseUntil = r.now + uint64(r.cfg.LeaseTicks+LeaseMargin)
 	}
 	r.broadcast(RebuildQuery{})
 	return nil
@@ -143,8 +143,8 @@ func (r *Replica) rebuildTick() {
 	r.resendPending()
 	retry := uint64(r.cfg.RetryTicks)
 	if !rb.enough {
-		if r.ticks-rb.askedAt >= retry {
-			rb.askedAt = r.ticks
+		if r.now-rb.askedAt >= retry {
+			rb.askedAt = r.now
 			for _, id := range r.others {
 				if !rb.answered.Has(int(id)) {
 					r.send(id, RebuildQuery{})
@@ -153,8 +153,8 @@ func (r *Replica) rebuildTick() {
 		}
 		return
 	}
-	if r.executed >= rb.high && r.leader >= 0 && r.leader != r.me && (rb.nopAt == 0 || r.ticks-rb.nopAt >= 2*retry) {
-		rb.nopAt = r.ticks
+	if r.executed >= rb.high && r.leader >= 0 && r.leader != r.id && (rb.nopAt == 0 || r.now-rb.nopAt >= 2*retry) {
+		rb.nopAt = r.now
 		r.send(r.leader, Forward{Cmds: nop})
 	}
 	r.rebuildDone()

@@ -21,7 +21,6 @@ var ErrInvalid = errors.New("invalid quorum system")
 // each other, so Q2 may be well below a majority.
 type Counting struct {
 	n, q1, q2 int
-	unsafe    bool
 }
 
 // NewCounting returns the counting system over n replicas with phase-1
@@ -43,18 +42,6 @@ func NewCounting(n, q1, q2 int) (Counting, error) {
 			q1, q2, n, ErrUnsafe, n-q2+1, q2)
 	}
 	return Counting{n: n, q1: q1, q2: q2}, nil
-}
-
-// Unsafe returns a counting system with NO intersection check and no range
-// check: q1 + q2 <= n is accepted, and so are sizes outside 1..n.
-//
-// TEST-ONLY. DO NOT USE OUTSIDE TESTS. A protocol run over such a system can
-// choose two different values for one slot; Unsafe exists so that negative
-// tests can prove that the checkers (package check, `paxos check`) catch
-// exactly that. Its String starts with "UNSAFE-" so it stands out in logs.
-// Intersects reports the disjoint quorums it admits.
-func Unsafe(n, q1, q2 int) System {
-	return Counting{n: n, q1: q1, q2: q2, unsafe: true}
 }
 
 // N implements System.
@@ -80,18 +67,5 @@ func (c Counting) ChoosePhase2(preference []int) Set { return firstK(c.n, c.q2, 
 
 // String implements System, e.g. "counting(n=5,q1=4,q2=2)".
 func (c Counting) String() string {
-	prefix := ""
-	if c.unsafe {
-		prefix = "UNSAFE-"
-	}
-	return fmt.Sprintf("%scounting(n=%d,q1=%d,q2=%d)", prefix, c.n, c.q1, c.q2)
-}
-
-// IsUnsafe reports whether sys was built by Unsafe: a deliberately
-// unchecked test-only system. A protocol constructor that validates its
-// quorums with Intersects may let such a system through, so negative tests
-// can run it; every other system must pass Intersects.
-func IsUnsafe(sys System) bool {
-	c, ok := sys.(Counting)
-	return ok && c.unsafe
+	return fmt.Sprintf("counting(n=%d,q1=%d,q2=%d)", c.n, c.q1, c.q2)
 }

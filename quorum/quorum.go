@@ -3,8 +3,8 @@
 //
 // Every constructor here refuses a configuration in which some phase-1 quorum
 // could miss some phase-2 quorum, because such a system can choose two values
-// for one slot. The only way around that check is Unsafe, which exists so that
-// tests can prove the checkers catch the resulting violations.
+// for one slot. The planted bugs that need such a system build it in the
+// module's internal/planted package, out of reach of the library's users.
 package quorum
 
 import (

@@ -346,27 +346,6 @@ func TestChoosePhase2Minimal(t *testing.T) {
 	}
 }
 
-func TestUnsafeFailsIntersects(t *testing.T) {
-	u := Unsafe(5, 2, 2)
-	assert.Equal(t, "UNSAFE-counting(n=5,q1=2,q2=2)", u.String())
-	assert.True(t, IsUnsafe(u))
-	safe, _ := NewCounting(5, 4, 2)
-	assert.False(t, IsUnsafe(safe))
-	assert.False(t, IsUnsafe(nil))
-	err := Intersects(u)
-	require.Error(t, err)
-	assert.ErrorIs(t, err, ErrUnsafe)
-	// The witness pair is minimal: two disjoint pairs.
-	assert.Contains(t, err.Error(), "phase-1 quorum {0,1} and phase-2 quorum {3,4} are disjoint")
-	// Large n takes the size rule.
-	assert.ErrorIs(t, Intersects(Unsafe(40, 20, 20)), ErrUnsafe)
-	assert.NoError(t, Intersects(Unsafe(40, 20, 21)))
-	// It still works as a system.
-	assert.True(t, u.IsPhase1(Of(0, 1)))
-	assert.True(t, u.IsPhase2(Of(2, 3)))
-	assert.Equal(t, 2, u.ChoosePhase2(nil).Len())
-}
-
 type brokenSystem struct{ Majority }
 
 // IsPhase2 claims any single replica is a phase-2 quorum while phase 1

@@ -1,0 +1,77 @@
+package epaxos
+
+import (
+	"slices"
+
+	"github.com/paxos-lab/paxos"
+)
+
+// commit decides an instance driven here and broadcasts the decision.
+func (r *Replica) commit(in *instance, cmds []paxos.Command, seq uint64, deps []uint64) {
+	cmds, deps = slices.Clone(cmds), slices.Clone(deps)
+	msg := Commit{Inst: in.id, Cmds: cmds, Seq: seq, Deps: deps}
+	for _, p := range r.nearest {
+		r.send(p, msg)
+	}
+	r.commitLocal(in, cmds, seq, deps, false)
+}
+
+func (r *Replica) onCommit(m Commit) {
+	in := r.get(m.Inst)
+	if in == nil || in.status == StatusCommitted {
+		return
+	}
+	r.commitLocal(in, m.Cmds, m.Seq, m.Deps, true)
+}
+
+// commitLocal records a decision learned or made here.
+func (r *Replica) commitLocal(in *instance, cmds []paxos.Command, seq uint64, deps []uint64, learned bool) {
+	if in.status == StatusCommitted {
+		return
+	}
+	in.co = nil
+	if in.led {
+		in.led = false
+		r.inflight--
+		r.commitLat += (float64(r.now-in.ledAt) - r.commitLat) / 8
+	}
+	in.cmds, in.seq, in.deps = slices.Clone(cmds), seq, slices.Clone(deps)
+	in.status, in.orig = StatusCommitted, false
+	r.indexAdd(in)
+	r.persist(in)
+	delete(r.uncommitted, in.id)
+	r.pendingExec[in.id] = in
+	r.candidates = append(r.candidates, in)
+	for _, w := range r.waiters[in] {
+		if !w.executed && w.blockedOn == in {
+			w.blockedOn = nil
+			r.candidates = append(r.candidates, w)
+		}
+	}
+	delete(r.waiters, in)
+	r.reportDecided(in)
+	if in.mine != nil {
+		if paxos.SameCommands(in.mine, in.cmds) {
+			path := paxos.PathSlow
+			if in.fast && !learned {
+				path = paxos.PathFast
+			}
+			for _, c := range in.mine {
+				r.rd.Committed = append(r.rd.Committed, paxos.Commit{ID: c.ID(), Path: path})
+			}
+		} else {
+			// Recovery filled our slot with something else (a Nop after we
+			// looked dead): propose our commands again in a new instance.
+			r.batch = append(r.batch, in.mine...)
+		}
+		in.mine = nil
+	}
+}
+
+func (r *Replica) reportDecided(in *instance) {
+	if in.decided {
+		return
+	}
+	in.decided = true
+	r.rd.Decided = append(r.rd.Decided, paxos.Decision{Instance: in.id, Commands: slices.Clone(in.cmds), Seq: in.seq, Deps: slices.Clone(in.deps)})
+}

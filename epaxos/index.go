@@ -1,0 +1,84 @@
+package epaxos
+
+import (
+	"slices"
+
+	"github.com/paxos-lab/paxos"
+)
+
+func (r *Replica) key(k string) *keyIndex {
+	ki := r.index[k]
+	if ki == nil {
+		ki = &keyIndex{rows: make([]keyRow, 0, 1)}
+		r.index[k] = ki
+	}
+	return ki
+}
+
+// attrs merges this replica's interfering instances into (seq, deps) for
+// cmds of instance id: deps[q] becomes at least the latest interfering slot
+// of q known here (never id itself), and seq at least 1 + the highest seq of
+// an interfering instance. prev is this replica's earlier deps of id, used
+// when the latest interfering instance of id's own replica is id itself.
+func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, deps, prev []uint64) (uint64, []uint64) {
+	out := slices.Clone(deps)
+	if out == nil {
+		out = r.zeroDeps()
+	}
+	for _, c := range cmds {
+		if c.IsNop() {
+			continue
+		}
+		for _, ki := range r.lookup(c) {
+			ms := ki.writeSeq
+			if c.Writes() && ki.readSeq > ms {
+				ms = ki.readSeq
+			}
+			if ms+1 > seq {
+				seq = ms + 1
+			}
+			for _, f := range ki.rows {
+				q := f.replica
+				d := f.write
+				if c.Writes() && f.read > d && !r.planted.writeIgnoresReads {
+					d = f.read
+				}
+				if q == id.Replica && d == id.Slot {
+					d = 0
+					if prev != nil {
+						d = prev[q]
+					}
+				}
+				if d > out[q] {
+					out[q] = d
+				}
+			}
+		}
+	}
+	return seq, out
+}
+
+// indexAdd records instance in in the per-key index. The index only grows,
+// in memory and (see restore) across restarts: recovery rule 4a relies on it.
+func (r *Replica) indexAdd(in *instance) { r.indexCmds(in.id, in.cmds, in.seq) }
+
+// indexCmds records that instance id held cmds with seq.
+func (r *Replica) indexCmds(id paxos.Instance, cmds []paxos.Command, seq uint64) {
+	for _, c := range cmds {
+		if c.IsNop() {
+			continue
+		}
+		var one [1]string
+		for _, k := range touched(c, &one) {
+			ki := r.key(k)
+			f := ki.rowFor(id.Replica)
+			if c.Writes() {
+				f.write = max(f.write, id.Slot)
+				ki.writeSeq = max(ki.writeSeq, seq)
+			} else {
+				f.read = max(f.read, id.Slot)
+				ki.readSeq = max(ki.readSeq, seq)
+			}
+		}
+	}
+}

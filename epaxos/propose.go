@@ -1,0 +1,86 @@
+package epaxos
+
+import (
+	"slices"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/quorum"
+)
+
+// batchWait is how many of its own instances a command leader must have in
+// flight before a partial batch waits to fill (Config.Batch > 1). Under
+// light load nothing is in flight and commands go out at once; under load
+// the replies to the instances in flight (or the next tick) release the
+// batch, so instances carry what arrived meanwhile.
+const batchWait = 1
+
+// flush leads the waiting proposals in batches of up to Config.Batch, while
+// fewer than Config.Window own instances are in flight. A partial batch
+// waits while batchWait instances are in flight unless partial is set (on
+// Tick). Commands that executed here while they waited (a client's retry
+// of a command proposed elsewhere) are dropped: that execution, reported
+// after the proposal, answers them.
+func (r *Replica) flush(partial bool) {
+	if r.rb != nil {
+		return // no leading while rebuilding
+	}
+	i := 0
+	for i < len(r.batch) && r.inflight < r.cfg.Window {
+		if len(r.batch)-i < r.cfg.Batch && !partial && r.inflight >= batchWait {
+			break
+		}
+		k := min(len(r.batch)-i, r.cfg.Batch)
+		cmds := make([]paxos.Command, 0, k)
+		for _, c := range r.batch[i : i+k] {
+			if c.Client != 0 && !c.IsNop() {
+				if _, done := r.store.Executed(c); done {
+					continue
+				}
+			}
+			cmds = append(cmds, c)
+		}
+		i += k
+		if len(cmds) > 0 {
+			r.lead(cmds)
+		}
+	}
+	if i > 0 {
+		r.batch = r.batch[:copy(r.batch, r.batch[i:])]
+	}
+}
+
+// setOf returns the set of the given replicas.
+func setOf(ids []paxos.NodeID) quorum.Set {
+	var s quorum.Set
+	for _, p := range ids {
+		s = s.Add(int(p))
+	}
+	return s
+}
+
+// lead starts a new instance of this replica for cmds at the initial ballot.
+func (r *Replica) lead(cmds []paxos.Command) {
+	id := paxos.Instance{Replica: r.id, Slot: r.nextSlot}
+	in := r.get(id)
+	seq, deps := r.attrs(id, cmds, 1, nil, nil)
+	b := MakeBallot(0, r.id)
+	in.cmds, in.seq, in.deps, in.status, in.bal, in.vbal, in.orig = cmds, seq, deps, StatusPreAccepted, b, b, true
+	in.mine = cmds
+	in.led, in.ledAt = true, r.now
+	r.inflight++
+	r.indexAdd(in)
+	r.persist(in)
+	in.co = &coord{ballot: b, phase: phPreAccept, started: r.now, cmds: cmds, seq: seq, deps: slices.Clone(deps),
+		origSeq: seq, origDeps: slices.Clone(deps), replied: quorum.Of(int(r.id)), unchanged: 1}
+	r.scheduleRecovery(in)
+	msg := PreAccept{Ballot: b, Inst: id, Cmds: cmds, Seq: seq, Deps: deps}
+	targets := r.nearest
+	if r.cfg.Thrifty {
+		targets = targets[:min(len(targets), r.fq-1)]
+	}
+	in.co.asked = setOf(targets)
+	for _, p := range targets {
+		r.send(p, msg)
+	}
+	r.decidePreAccept(in)
+}

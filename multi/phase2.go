@@ -1,0 +1,269 @@
+package multi
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/quorum"
+)
+
+// flush assigns waiting commands to new slots, within the window. With
+// Batch > 1 a partial batch waits while other slots are in flight, until
+// the next tick at the latest (partial), so that batches fill under load.
+func (r *Replica) flush(partial bool) {
+	if r.role != leader {
+		return
+	}
+	i := 0 // commands of r.waiting consumed
+	for i < len(r.waiting) && r.next-1-r.executed < uint64(r.cfg.Window) {
+		if len(r.waiting)-i < r.cfg.Batch && !partial && r.next-1 > r.executed {
+			break
+		}
+		k := min(r.cfg.Batch, len(r.waiting)-i)
+		cmds := make([]paxos.Command, 0, k)
+		for _, c := range r.waiting[i : i+k] {
+			if c.Client != 0 && !c.IsNop() {
+				if _, done := r.store.Executed(c); done {
+					continue
+				}
+			}
+			cmds = append(cmds, c)
+		}
+		i += k
+		if len(cmds) == 0 {
+			continue
+		}
+		r.proposeSlot(r.next, cmds)
+		r.next++
+	}
+	if i > 0 && r.role == leader {
+		// keep the buffer: shift what is left to the front
+		r.waiting = r.waiting[:copy(r.waiting, r.waiting[i:])]
+	}
+}
+
+func (r *Replica) proposeSlot(s uint64, cmds []paxos.Command) {
+	e := r.ensure(s)
+	e.ballot, e.cmds, e.acks, e.sentAt = r.ballot, cmds, quorum.Of(int(r.id)), r.now
+	r.persist(AcceptRecord{Slot: s, Ballot: r.ballot, Cmds: cmds})
+	var a any = Accept{Ballot: r.ballot, Slot: s, Cmds: cmds} // boxed once for all
+	for _, id := range r.others {
+		if r.p2.Has(int(id)) {
+			r.send(id, a)
+		}
+	}
+	r.tryCommit(s, e)
+}
+
+func (r *Replica) tryCommit(s uint64, e *entry) {
+	if !e.committed && r.q.IsPhase2(e.acks) {
+		r.learn(s, e.cmds, r.ballot, true)
+	}
+}
+
+// retransmit resends an Accept not acknowledged within RetryTicks to each
+// replica that has not acknowledged it but has since answered a heartbeat
+// sent after the Accept, and after the last Accept resent to it (widening a
+// thrifty quorum to the replicas that are alive). Such a replica's
+// Accepted, sent before that reply, should have been processed: the Accept
+// or its answer was lost. A replica that answered nothing sent since is
+// down or slow, or, when no replica did, this leader has not yet processed
+// the answers queued in front of it; resending then would only add
+// messages, and under overload turn the leader's queueing delay into a
+// storm of duplicate Accepts and Accepted replies. The evidence is kept per
+// replica (resentAt), not per slot: a replica that answers heartbeats
+// quickly but never acknowledges (one rebuilding after a lost disk) must not
+// keep pushing a slot's resend time past what a slower replica's heartbeat
+// replies can ever show, which starved the slower replica of the resend it
+// needed and stalled the log.
+func (r *Replica) retransmit() {
+	var resent quorum.Set
+	for s := r.executed + 1; s < r.next; s++ {
+		e := r.at(s)
+		if e == nil || e.committed || r.now-e.sentAt < uint64(r.cfg.RetryTicks) {
+			continue
+		}
+		var a any
+		for _, id := range r.others {
+			// leaseAck is one more than the latest acknowledged heartbeat
+			// tick; a heartbeat of tick sentAt may precede the Accept.
+			if !e.acks.Has(int(id)) && r.leaseAck[id] > max(e.sentAt, r.resentAt[id])+1 {
+				if a == nil {
+					a = Accept{Ballot: r.ballot, Slot: s, Cmds: e.cmds}
+				}
+				r.send(id, a)
+				resent = resent.Add(int(id))
+			}
+		}
+	}
+	for _, id := range r.others {
+		if resent.Has(int(id)) {
+			r.resentAt[id] = r.now
+		}
+	}
+}
+
+func (r *Replica) onAccept(from paxos.NodeID, m Accept) error {
+	if err := r.checkSlot(m.Slot, m.Cmds); err != nil {
+		return err
+	}
+	if m.Ballot.Node != from {
+		return fmt.Errorf("%w: accept for ballot %v sent by %d", paxos.ErrMalformed, m.Ballot, from)
+	}
+	if r.refusesAccept(m.Ballot) {
+		r.send(from, Nack{Promised: r.promised})
+		return nil
+	}
+	r.observe(m.Ballot)
+	if m.Slot > r.executed {
+		e := r.ensure(m.Slot)
+		if !e.committed {
+			e.ballot, e.cmds = m.Ballot, m.Cmds
+			if !r.bug.noPersistAccept {
+				r.persist(AcceptRecord{Slot: m.Slot, Ballot: m.Ballot, Cmds: m.Cmds})
+			}
+		}
+	}
+	r.send(from, Accepted{Ballot: m.Ballot, Slot: m.Slot})
+	return nil
+}
+
+func (r *Replica) onAccepted(from paxos.NodeID, m Accepted) {
+	if r.role != leader || m.Ballot != r.ballot {
+		return
+	}
+	e := r.at(m.Slot)
+	if e == nil || e.committed || e.ballot != r.ballot {
+		return
+	}
+	e.acks = e.acks.Add(int(from))
+	r.tryCommit(m.Slot, e)
+}
+
+// learn records that cmds was chosen for slot s, reports it, announces it
+// (when leading) and executes what it can.
+func (r *Replica) learn(s uint64, cmds []paxos.Command, b Ballot, announce bool) {
+	if s <= r.executed {
+		return
+	}
+	e := r.ensure(s)
+	if e.committed {
+		return
+	}
+	var acked quorum.Set // replicas known to hold cmds at b (see Chosen)
+	if e.ballot == b && r.role == leader && b == r.ballot {
+		acked = e.acks
+	}
+	e.committed, e.cmds, e.ballot = true, cmds, b
+	r.rd.Decided = append(r.rd.Decided, paxos.Decision{Instance: paxos.Instance{Replica: 0, Slot: s}, Commands: cmds})
+	if len(r.pending) > 0 {
+		r.rd.Committed = slices.Grow(r.rd.Committed, len(cmds))
+	}
+	for _, c := range cmds {
+		if p, ok := r.pending[c.ID()]; ok && !p.committed && c.Client != 0 {
+			p.committed = true
+			r.pending[c.ID()] = p
+			r.rd.Committed = append(r.rd.Committed, paxos.Commit{ID: c.ID(), Path: paxos.PathClassic})
+		}
+	}
+	if announce && r.role == leader {
+		// A short commit to each replica that acknowledged the value;
+		// the commands only to the others.
+		for _, id := range r.others {
+			if acked.Has(int(id)) {
+				r.send(id, Chosen{Ballot: r.ballot, Slot: s})
+			} else {
+				r.send(id, Commit{Ballot: r.ballot, Slot: s, Cmds: cmds})
+			}
+		}
+	}
+	r.executeReady()
+}
+
+func (r *Replica) onCommit(from paxos.NodeID, m Commit) error {
+	if err := r.checkSlot(m.Slot, m.Cmds); err != nil {
+		return err
+	}
+	if m.Ballot.Less(r.promised) {
+		r.send(from, Nack{Promised: r.promised})
+		return nil
+	}
+	r.observe(m.Ballot)
+	r.learn(m.Slot, r.commitValue(m.Slot, m.Cmds), m.Ballot, false)
+	return nil
+}
+
+// onChosen handles a short commit: the value is the one this replica
+// accepted at m.Ballot. A replica that no longer holds it (it lost its disk
+// since) ignores the message; a catch-up brings the value.
+func (r *Replica) onChosen(from paxos.NodeID, m Chosen) error {
+	if err := r.checkSlot(m.Slot, nop); err != nil { // nop: no commands to check
+		return err
+	}
+	if m.Ballot.Less(r.promised) {
+		r.send(from, Nack{Promised: r.promised})
+		return nil
+	}
+	r.observe(m.Ballot)
+	if e := r.at(m.Slot); e != nil && e.cmds != nil && e.ballot == m.Ballot {
+		r.learn(m.Slot, e.cmds, m.Ballot, false)
+	}
+	return nil
+}
+
+func (r *Replica) onNack(m Nack) {
+	if r.maxSeen.Less(m.Promised) {
+		r.maxSeen = m.Promised
+	}
+	if r.role != follower && r.ballot.Less(m.Promised) {
+		r.stepDown()
+		r.leader = -1
+	}
+}
+
+// executeReady executes every committed slot following the execution point.
+func (r *Replica) executeReady() {
+	for {
+		e := r.at(r.executed + 1)
+		if e == nil || !e.committed {
+			break
+		}
+		r.executed++
+		r.rd.Executed = slices.Grow(r.rd.Executed, len(e.cmds))
+		for _, c := range e.cmds {
+			r.rd.Executed = append(r.rd.Executed, r.store.Apply(c))
+			r.sinceSnap++
+			if c.Client != 0 && len(r.pending) > 0 {
+				r.dropPending(c.ID())
+			}
+		}
+	}
+	if len(r.pendingList) > 2*len(r.pending)+16 {
+		r.compactPending()
+	}
+	if r.every > 0 && r.executed-r.snap.Index >= r.every && r.sinceSnap >= r.store.Len() {
+		r.takeSnapshot()
+	}
+}
+
+// dropPending forgets proposal id (executed here), returning its forwarding
+// credit.
+func (r *Replica) dropPending(id paxos.CommandID) {
+	if p, ok := r.pending[id]; ok {
+		if p.forwarded {
+			r.fwd--
+		}
+		delete(r.pending, id)
+	}
+}
+
+func (r *Replica) compactPending() {
+	out := r.pendingList[:0]
+	for _, id := range r.pendingList {
+		if _, ok := r.pending[id]; ok {
+			out = append(out, id)
+		}
+	}
+	r.pendingList = out
+}

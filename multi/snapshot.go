@@ -1,0 +1,154 @@
+package multi
+
+import (
+	"fmt"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/kv"
+)
+
+func (r *Replica) record() SnapshotRecord {
+	rec := SnapshotRecord{Promised: r.promised, Snapshot: r.snap, Rebuilding: r.rb != nil}
+	for s := r.snap.Index + 1; s <= r.lastSlot(); s++ {
+		if e := r.at(s); e.cmds != nil {
+			rec.Entries = append(rec.Entries, Entry{Slot: s, Ballot: e.ballot, Cmds: e.cmds, Committed: e.committed})
+		}
+	}
+	return rec
+}
+
+// emitSnapshot replaces every record of this Ready with a snapshot record
+// holding all durable state.
+func (r *Replica) emitSnapshot() {
+	r.rd.Persist = nil
+	r.rd.Snapshot = r.record()
+}
+
+// truncate drops the log up to slot index (> base).
+func (r *Replica) truncate(index uint64) {
+	var keep []entry
+	if index < r.lastSlot() {
+		keep = append(make([]entry, 0, r.lastSlot()-index+64), r.log[index-r.base:]...)
+	}
+	r.log = keep
+	r.base = index
+}
+
+// takeSnapshot snapshots the store at the execution point and drops the log
+// up to the previous snapshot, keeping one interval for catch-up. A
+// snapshot costs time and memory in proportion to the store, so one is
+// taken after SnapshotEvery executed slots once at least as many commands
+// executed since the last one as the store holds keys: the cost per
+// command stays bounded however much the store holds (a store of 1M
+// distinct keys is written out once per 1M commands, not once per 10,000).
+func (r *Replica) takeSnapshot() {
+	if r.snap.Index > r.base {
+		r.truncate(r.snap.Index)
+	}
+	r.snap = Snapshot{Index: r.executed, KV: r.store.Snapshot()}
+	r.sinceSnap = 0
+	if r.bug.snapshotDropsDedup {
+		r.snap.KV.Sessions = nil
+	}
+	r.emitSnapshot()
+}
+
+func (r *Replica) installSnapshot(s Snapshot) {
+	if s.Index <= r.executed && !(r.bug.installStaleSnapshot && s.Index >= r.base) {
+		return
+	}
+	store, err := kv.ExecutorFromSnapshot(r.cfg, s.KV)
+	if err != nil {
+		return // a snapshot this state machine cannot restore: catch up by log instead
+	}
+	if s.Index < r.lastSlot() {
+		r.truncate(s.Index)
+	} else {
+		r.log, r.base = nil, s.Index
+	}
+	r.snap = s
+	r.store = store
+	r.executed = s.Index
+	if r.next != 0 && r.next <= s.Index {
+		r.next = s.Index + 1
+	}
+	// Proposals of ours that the snapshot already executed: report their
+	// (first) outputs, as a retry would.
+	for _, id := range r.pendingList {
+		p, ok := r.pending[id]
+		if !ok {
+			continue
+		}
+		if ex, done := r.store.Executed(p.cmd); done {
+			r.rd.Executed = append(r.rd.Executed, ex)
+			r.dropPending(id)
+		}
+	}
+	r.emitSnapshot()
+	r.executeReady()
+}
+
+func (r *Replica) restore(p *paxos.Persisted, rebuilding, rebuilt *bool) error {
+	if p.Snapshot != nil {
+		rec, ok := p.Snapshot.(SnapshotRecord)
+		if !ok {
+			return fmt.Errorf("multi: restore: snapshot is %T, want multi.SnapshotRecord; was it written by another protocol?", p.Snapshot)
+		}
+		if err := r.applyRecord(rec); err != nil {
+			return err
+		}
+		*rebuilding = rec.Rebuilding
+	}
+	for i, rec := range p.Records {
+		switch v := rec.(type) {
+		case PromiseRecord:
+			if r.promised.Less(v.Ballot) {
+				r.promised = v.Ballot
+			}
+		case AcceptRecord:
+			if v.Slot == 0 || len(v.Cmds) == 0 {
+				return fmt.Errorf("multi: restore: record %d: accept record for slot %d with %d commands is corrupt", i, v.Slot, len(v.Cmds))
+			}
+			if v.Slot > r.base {
+				e := r.ensure(v.Slot)
+				if !e.committed && !v.Ballot.Less(e.ballot) {
+					e.ballot, e.cmds = v.Ballot, v.Cmds
+				}
+			}
+		case SnapshotRecord:
+			if err := r.applyRecord(v); err != nil {
+				return err
+			}
+			*rebuilding = v.Rebuilding
+		case RebuildRecord:
+			*rebuilding, *rebuilt = !v.Done, v.Done
+		default:
+			return fmt.Errorf("multi: restore: record %d is %T, not a multi record; was it written by another protocol?", i, rec)
+		}
+	}
+	r.maxSeen = r.promised
+	r.executeReady()
+	return nil
+}
+
+func (r *Replica) applyRecord(rec SnapshotRecord) error {
+	if r.promised.Less(rec.Promised) {
+		r.promised = rec.Promised
+	}
+	r.snap = rec.Snapshot
+	store, err := kv.ExecutorFromSnapshot(r.cfg, rec.Snapshot.KV)
+	if err != nil {
+		return fmt.Errorf("multi: restore: %w", err)
+	}
+	r.store = store
+	r.executed = rec.Snapshot.Index
+	r.log, r.base = nil, rec.Snapshot.Index
+	for _, e := range rec.Entries {
+		if e.Slot <= r.snap.Index || len(e.Cmds) == 0 {
+			continue
+		}
+		x := r.ensure(e.Slot)
+		x.ballot, x.cmds, x.committed = e.Ballot, e.Cmds, e.Committed
+	}
+	return nil
+}
