@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/replicatest"
 )
 
 // Instances of the rule-4a-after-restart schedule (issue 10, part 1).
@@ -41,9 +42,9 @@ func rule4aAfterRestart(t *testing.T, planted, eps bool) *tnet {
 	t.Helper()
 	nw := newNet(t, 5, nil)
 	nw.opts = Options{forgetOverwrittenKeys: planted}
-	nw.tolerate = planted
+	nw.Tolerate = planted
 	for i := 0; i < 5; i++ {
-		nw.start(i, nil)
+		nw.Start(i, nil)
 	}
 	toAny := func(ids ...int) func(paxos.Message) bool {
 		return func(m paxos.Message) bool {
@@ -57,67 +58,67 @@ func rule4aAfterRestart(t *testing.T, planted, eps bool) *tnet {
 	}
 	stop := func(ids ...int) {
 		for _, i := range ids {
-			nw.crash(i)
-			nw.drop(func(m paxos.Message) bool { return int(m.From) == i })
+			nw.Crash(i)
+			nw.Drop(func(m paxos.Message) bool { return int(m.From) == i })
 		}
 	}
 
 	// 1.
-	nw.propose(1, put(2, 1, "k", "delta"))
-	require.Equal(t, 1, nw.deliver(and(typ[PreAccept], from(1), to(4))))
+	nw.Propose(1, put(2, 1, "k", "delta"))
+	require.Equal(t, 1, nw.Deliver(and(replicatest.Is[PreAccept], from(1), to(4))))
 	stop(1)
-	nw.restart(1)
-	require.Empty(t, nw.queue)
-	d4 := nw.reps[4].inst[1][1]
+	nw.Restart(1)
+	require.Empty(t, nw.Queue)
+	d4 := nw.rep(4).inst[1][1]
 	require.True(t, d4.orig && d4.status == StatusPreAccepted, "replica 4 holds δ with replica 1's original attributes")
 
 	// 2.
-	r2 := nw.reps[2]
+	r2 := nw.rep(2)
 	r2.recover(r2.get(r4aDelta))
-	nw.collect(2)
-	nw.deliver(func(m paxos.Message) bool { return !toAny(1, 4)(m) })
-	require.Equal(t, 1, nw.deliver(and(typ[Commit], to(1))))
-	nw.drop(toAny(1, 4))
-	require.Empty(t, nw.queue)
-	require.Contains(t, nw.decided, r4aDelta)
-	require.True(t, nw.decided[r4aDelta].Commands[0].IsNop(), "δ is decided as a Nop")
-	require.Equal(t, StatusCommitted, nw.reps[1].inst[1][1].status, "replica 1 learned the Nop")
-	require.Equal(t, StatusPreAccepted, nw.reps[4].inst[1][1].status, "replica 4 did not")
+	nw.Collect(2)
+	nw.Deliver(func(m paxos.Message) bool { return !toAny(1, 4)(m) })
+	require.Equal(t, 1, nw.Deliver(and(replicatest.Is[Commit], to(1))))
+	nw.Drop(toAny(1, 4))
+	require.Empty(t, nw.Queue)
+	require.Contains(t, nw.Decided, r4aDelta)
+	require.True(t, nw.Decided[r4aDelta].Commands[0].IsNop(), "δ is decided as a Nop")
+	require.Equal(t, StatusCommitted, nw.rep(1).inst[1][1].status, "replica 1 learned the Nop")
+	require.Equal(t, StatusPreAccepted, nw.rep(4).inst[1][1].status, "replica 4 did not")
 
 	// 3.
 	stop(1)
-	nw.restart(1)
+	nw.Restart(1)
 
 	// 4.
-	nw.propose(0, put(1, 1, "k", "gamma"))
-	nw.drop(and(typ[PreAccept], toAny(3, 4)))
-	require.Equal(t, 2, nw.deliver(typ[PreAccept]))
-	require.Equal(t, 2, nw.deliver(typ[PreAcceptReply]))
-	nw.deliver(and(typ[Commit], to(1)))
+	nw.Propose(0, put(1, 1, "k", "gamma"))
+	nw.Drop(and(replicatest.Is[PreAccept], toAny(3, 4)))
+	require.Equal(t, 2, nw.Deliver(replicatest.Is[PreAccept]))
+	require.Equal(t, 2, nw.Deliver(replicatest.Is[PreAcceptReply]))
+	nw.Deliver(and(replicatest.Is[Commit], to(1)))
 	stop(0, 1)
 	if planted {
-		require.Contains(t, nw.decided, r4aGamma, "with the bug, replica 1 pre-accepts γ unchanged: fast commit")
-		assert.Zero(t, nw.decided[r4aGamma].Seq-1)
-		assert.Equal(t, StatusCommitted, nw.reps[1].inst[0][1].status)
+		require.Contains(t, nw.Decided, r4aGamma, "with the bug, replica 1 pre-accepts γ unchanged: fast commit")
+		assert.Zero(t, nw.Decided[r4aGamma].Seq-1)
+		assert.Equal(t, StatusCommitted, nw.rep(1).inst[0][1].status)
 	} else {
-		require.NotContains(t, nw.decided, r4aGamma, "replica 1 adds δ to γ's deps: no fast commit")
-		assert.Equal(t, uint64(1), nw.reps[1].inst[0][1].deps[1])
+		require.NotContains(t, nw.Decided, r4aGamma, "replica 1 adds δ to γ's deps: no fast commit")
+		assert.Equal(t, uint64(1), nw.rep(1).inst[0][1].deps[1])
 	}
-	require.True(t, nw.reps[2].inst[0][1].orig, "replica 2 holds γ's original attributes")
+	require.True(t, nw.rep(2).inst[0][1].orig, "replica 2 holds γ's original attributes")
 
 	// 5.
 	if eps {
-		nw.propose(3, put(4, 1, "k", "eps"))
-		nw.deliver(nil)
-		require.Contains(t, nw.decided, r4aEps)
-		require.True(t, depends(nw.decided[r4aEps], r4aGamma), "ε depends on γ")
+		nw.Propose(3, put(4, 1, "k", "eps"))
+		nw.Deliver(nil)
+		require.Contains(t, nw.Decided, r4aEps)
+		require.True(t, depends(nw.Decided[r4aEps], r4aGamma), "ε depends on γ")
 	}
 
 	// 6.
-	r4 := nw.reps[4]
+	r4 := nw.rep(4)
 	r4.recover(r4.get(r4aGamma))
-	nw.collect(4)
-	nw.deliver(nil)
+	nw.Collect(4)
+	nw.Deliver(nil)
 	assert.Equal(t, uint64(1), r4.Stats().Rule4a, "rule 4a rules replica 1 out")
 	return nw
 }
@@ -130,18 +131,18 @@ func rule4aAfterRestart(t *testing.T, planted, eps bool) *tnet {
 func TestRule4aAfterRestart(t *testing.T) {
 	t.Run("fixed", func(t *testing.T) {
 		nw := rule4aAfterRestart(t, false, false)
-		require.Contains(t, nw.decided, r4aGamma)
-		assert.True(t, depends(nw.decided[r4aGamma], r4aDelta))
-		assert.Empty(t, nw.conflicts)
+		require.Contains(t, nw.Decided, r4aGamma)
+		assert.True(t, depends(nw.Decided[r4aGamma], r4aDelta))
+		assert.Empty(t, nw.Conflicts)
 	})
 	t.Run("planted", func(t *testing.T) {
 		nw := rule4aAfterRestart(t, true, false)
-		require.Equal(t, []paxos.Instance{r4aGamma, r4aGamma, r4aGamma}, nw.conflicts,
+		require.Equal(t, []paxos.Instance{r4aGamma, r4aGamma, r4aGamma}, nw.Conflicts,
 			"replicas 2, 3 and 4 decide γ differently from replica 0")
-		d := nw.reps[4].inst[0][1]
+		d := nw.rep(4).inst[0][1]
 		assert.Equal(t, uint64(2), d.seq)
 		assert.Equal(t, uint64(1), d.deps[1], "decided again with a dependency on δ")
-		assert.Equal(t, uint64(1), nw.decided[r4aGamma].Seq, "first decided with seq 1")
+		assert.Equal(t, uint64(1), nw.Decided[r4aGamma].Seq, "first decided with seq 1")
 	})
 }
 
@@ -153,21 +154,21 @@ func TestRule4aAfterRestart(t *testing.T) {
 func TestRule4aAfterRestartDivergentExecution(t *testing.T) {
 	for _, planted := range []bool{false, true} {
 		nw := rule4aAfterRestart(t, planted, true)
-		nw.restart(0)
-		nw.restart(1)
-		require.True(t, nw.settle(nw.allDecided(r4aGamma, r4aDelta, r4aEps), 400))
+		nw.Restart(0)
+		nw.Restart(1)
+		require.True(t, nw.Settle(nw.allDecided(r4aGamma, r4aDelta, r4aEps), 400))
 		orders := make([][]string, 5)
 		for i := range orders {
-			orders[i] = keyOrders(nw.executed[i])["k"]
+			orders[i] = keyOrders(nw.Executed[i])["k"]
 		}
 		if !planted {
-			assert.Empty(t, nw.conflicts)
+			assert.Empty(t, nw.Conflicts)
 			for i := range orders {
 				assert.Equal(t, []string{"4.1", "1.1"}, orders[i], "replica %d: ε then γ", i)
 			}
 			continue
 		}
-		assert.Contains(t, nw.conflicts, r4aGamma)
+		assert.Contains(t, nw.Conflicts, r4aGamma)
 		for i := range orders {
 			want := []string{"4.1", "1.1"} // ε then γ
 			if i < 2 {
@@ -199,21 +200,21 @@ func TestMutantsRegistered(t *testing.T) {
 // command was replaced by a Nop.
 func TestRestoreKeepsIndexMonotone(t *testing.T) {
 	nw2 := newNet(t, 5, nil)
-	nw2.propose(1, put(2, 1, "k", "delta"))
-	nw2.drop(func(paxos.Message) bool { return true })
-	nw2.crash(1) // so that replica 1 does not propose the command again
-	nw2.restart(1)
-	r2 := nw2.reps[2]
+	nw2.Propose(1, put(2, 1, "k", "delta"))
+	nw2.Drop(func(paxos.Message) bool { return true })
+	nw2.Crash(1) // so that replica 1 does not propose the command again
+	nw2.Restart(1)
+	r2 := nw2.rep(2)
 	r2.recover(r2.get(r4aDelta))
-	nw2.collect(2)
-	nw2.drop(to(1))
-	nw2.deliver(nil)
-	require.True(t, nw2.decided[r4aDelta].Commands[0].IsNop())
-	before := nw2.reps[1].indexEntry(nw2.reps[1].index["k"])
-	nw2.crash(1)
-	nw2.restart(1)
-	require.NotNil(t, nw2.reps[1].index["k"])
-	assert.Equal(t, before.Write, nw2.reps[1].indexEntry(nw2.reps[1].index["k"]).Write)
+	nw2.Collect(2)
+	nw2.Drop(to(1))
+	nw2.Deliver(nil)
+	require.True(t, nw2.Decided[r4aDelta].Commands[0].IsNop())
+	before := nw2.rep(1).indexEntry(nw2.rep(1).index["k"])
+	nw2.Crash(1)
+	nw2.Restart(1)
+	require.NotNil(t, nw2.rep(1).index["k"])
+	assert.Equal(t, before.Write, nw2.rep(1).indexEntry(nw2.rep(1).index["k"]).Write)
 	assert.Equal(t, uint64(1), before.Write[1])
 }
 
@@ -223,9 +224,9 @@ func TestRestoreKeepsIndexMonotone(t *testing.T) {
 func TestCoverageCountsRecoveries(t *testing.T) {
 	nw := rule4aAfterRestart(t, false, false)
 	assert.Equal(t, paxos.Coverage{"recoveries": 1, "trypreaccepts": 0, "deferrals": 0, "rule3a": 0, "rule4a": 0,
-		"recovery-commits": 1, "recovery-nops": 1, paxos.CoverageRefused: 0}, nw.reps[2].Coverage())
+		"recovery-commits": 1, "recovery-nops": 1, paxos.CoverageRefused: 0}, nw.rep(2).Coverage())
 	assert.Equal(t, paxos.Coverage{"recoveries": 1, "trypreaccepts": 0, "deferrals": 0, "rule3a": 0, "rule4a": 1,
-		"recovery-commits": 1, "recovery-nops": 0, paxos.CoverageRefused: 0}, nw.reps[4].Coverage())
+		"recovery-commits": 1, "recovery-nops": 0, paxos.CoverageRefused: 0}, nw.rep(4).Coverage())
 }
 
 // volatilePromise runs a schedule in which replica 0 grants a Prepare at a
@@ -250,56 +251,56 @@ func volatilePromise(t *testing.T, planted bool) *tnet {
 	t.Helper()
 	nw := newNet(t, 5, nil)
 	nw.opts = Options{volatilePromise: planted}
-	nw.tolerate = planted
+	nw.Tolerate = planted
 	for i := 0; i < 5; i++ {
-		nw.start(i, nil)
+		nw.Start(i, nil)
 	}
 	among := func(ids ...int) func(paxos.Message) bool {
 		in := func(x paxos.NodeID) bool { return slices.Contains(ids, int(x)) }
 		return func(m paxos.Message) bool { return in(m.From) && in(m.To) }
 	}
 	// 1.
-	nw.propose(2, put(3, 1, "k", "delta"))
-	nw.drop(from(2))
+	nw.Propose(2, put(3, 1, "k", "delta"))
+	nw.Drop(from(2))
 	// 2.
-	r4 := nw.reps[4]
+	r4 := nw.rep(4)
 	r4.recover(r4.get(r4aGamma))
-	nw.collect(4)
-	require.Equal(t, 1, nw.deliver(and(typ[Prepare], to(3))))
-	nw.drop(and(typ[Prepare], func(m paxos.Message) bool { return m.To == 1 || m.To == 2 }))
-	require.Equal(t, 1, nw.deliver(typ[PrepareReply]))
+	nw.Collect(4)
+	require.Equal(t, 1, nw.Deliver(and(replicatest.Is[Prepare], to(3))))
+	nw.Drop(and(replicatest.Is[Prepare], func(m paxos.Message) bool { return m.To == 1 || m.To == 2 }))
+	require.Equal(t, 1, nw.Deliver(replicatest.Is[PrepareReply]))
 	// 3.
-	nw.propose(0, put(1, 1, "k", "gamma"))
-	require.Equal(t, 1, nw.deliver(and(typ[PreAccept], to(3))))
-	nw.drop(typ[PreAccept])
-	require.Equal(t, 1, nw.deliver(typ[PreAcceptReply]))
+	nw.Propose(0, put(1, 1, "k", "gamma"))
+	require.Equal(t, 1, nw.Deliver(and(replicatest.Is[PreAccept], to(3))))
+	nw.Drop(replicatest.Is[PreAccept])
+	require.Equal(t, 1, nw.Deliver(replicatest.Is[PreAcceptReply]))
 	// 4.
-	require.Equal(t, 1, nw.deliver(and(typ[Prepare], to(0))))
-	require.Equal(t, 1, nw.deliver(typ[PrepareReply]))
-	nw.drop(and(typ[PreAccept], func(m paxos.Message) bool { return m.To == 1 || m.To == 2 }))
+	require.Equal(t, 1, nw.Deliver(and(replicatest.Is[Prepare], to(0))))
+	require.Equal(t, 1, nw.Deliver(replicatest.Is[PrepareReply]))
+	nw.Drop(and(replicatest.Is[PreAccept], func(m paxos.Message) bool { return m.To == 1 || m.To == 2 }))
 	var delayed []paxos.Message
-	for _, m := range nw.queue {
+	for _, m := range nw.Queue {
 		if m.To == 0 {
 			delayed = append(delayed, m)
 		}
 	}
 	require.Len(t, delayed, 1)
-	nw.crash(0)
-	nw.restart(0)
+	nw.Crash(0)
+	nw.Restart(0)
 	// 5.
-	r1 := nw.reps[1]
+	r1 := nw.rep(1)
 	r1.recover(r1.get(r4aGamma))
-	nw.collect(1)
-	nw.deliver(and(among(0, 1, 2), func(m paxos.Message) bool { return !typ[Commit](m) }))
+	nw.Collect(1)
+	nw.Deliver(and(among(0, 1, 2), func(m paxos.Message) bool { return !replicatest.Is[Commit](m) }))
 	if planted {
-		require.Contains(t, nw.decided, r4aGamma, "replica 0 forgot its promise: replica 1 decides γ")
-		require.True(t, depends(nw.decided[r4aGamma], paxos.Instance{Replica: 2, Slot: 1}))
+		require.Contains(t, nw.Decided, r4aGamma, "replica 0 forgot its promise: replica 1 decides γ")
+		require.True(t, depends(nw.Decided[r4aGamma], paxos.Instance{Replica: 2, Slot: 1}))
 	} else {
-		require.NotContains(t, nw.decided, r4aGamma, "replica 0 refuses ballot 1.1")
+		require.NotContains(t, nw.Decided, r4aGamma, "replica 0 refuses ballot 1.1")
 	}
 	// 6.
-	nw.queue = append(nw.queue, delayed...)
-	nw.deliver(among(0, 3, 4))
+	nw.Queue = append(nw.Queue, delayed...)
+	nw.Deliver(among(0, 3, 4))
 	require.Equal(t, StatusCommitted, r4.inst[0][1].status, "replica 4 decides γ")
 	return nw
 }
@@ -309,11 +310,11 @@ func volatilePromise(t *testing.T, planted bool) *tnet {
 func TestPromiseSurvivesRestart(t *testing.T) {
 	t.Run("fixed", func(t *testing.T) {
 		nw := volatilePromise(t, false)
-		assert.Empty(t, nw.conflicts)
-		assert.Zero(t, nw.decided[r4aGamma].Deps[2])
+		assert.Empty(t, nw.Conflicts)
+		assert.Zero(t, nw.Decided[r4aGamma].Deps[2])
 	})
 	t.Run("planted", func(t *testing.T) {
 		nw := volatilePromise(t, true)
-		assert.Contains(t, nw.conflicts, r4aGamma, "γ decided twice")
+		assert.Contains(t, nw.Conflicts, r4aGamma, "γ decided twice")
 	})
 }
