@@ -27,8 +27,8 @@ var rewrite = flag.Bool("rewrite", false, "replicatest: rewrite the expected out
 //
 // Then, with i a replica id, F a message filter "[TYPE] [FROM->TO]" (TYPE
 // a codec name with or without the protocol prefix, or !TYPE for every
-// other type; FROM and TO an id or '*'; both parts may be left out: every
-// message):
+// other type; FROM and TO an id, ids joined by commas, or '*'; both parts
+// may be left out: every message):
 //
 //	propose i put KEY VALUE [id=C.S]   propose a command (client C, seq S;
 //	propose i get KEY [id=C.S]         by default a new client, seq 1)
@@ -446,11 +446,15 @@ func (r *runner) filter(args []string) (Filter, error) {
 				if e.s == "*" || e.s == "" {
 					continue
 				}
-				i, err := r.replica(e.s)
-				if err != nil {
-					return nil, err
+				var ids []int
+				for _, x := range strings.Split(e.s, ",") {
+					i, err := r.replica(x)
+					if err != nil {
+						return nil, err
+					}
+					ids = append(ids, i)
 				}
-				fs = append(fs, e.make(i))
+				fs = append(fs, e.make(ids...))
 			}
 			continue
 		}
