@@ -509,29 +509,7 @@ func TestBatching(t *testing.T) {
 	assert.Len(t, rd.Committed, 4)
 }
 
-// TestHoleFilledWithNop: a slot whose proposer vanished before anyone
-// accepted is filled with a no-op so later slots execute.
-func TestHoleFilledWithNop(t *testing.T) {
-	c := newCluster(t, 3)
-	// Replica 0's prepares reach the others, nothing else does.
-	c.Lose = func(m paxos.Message) bool { return m.From == 0 && m.To != 0 && !isPrepare(m) || m.To == 0 }
-	c.Propose(0, put(1, 1, "k", "lost"))
-	c.Deliver(nil)
-	c.Crash(0)
-	c.Lose = nil
-	b := put(2, 1, "k", "b")
-	c.Propose(1, b)
-	c.Deliver(nil)
-	require.Equal(t, []paxos.Command{b}, c.slot(1, 2))
-	for i := 0; i < 100 && c.rep(1).executed < 2; i++ {
-		c.tick()
-	}
-	require.Equal(t, uint64(2), c.rep(1).executed)
-	assert.Equal(t, []paxos.Command{{Op: paxos.OpNop}}, c.slot(1, 1))
-	assert.Equal(t, []paxos.CommandID{b.ID()}, c.ExecutedIDs(1), "internal no-ops are not reported as executions")
-}
-
-func isPrepare(m paxos.Message) bool { _, ok := m.Body.(Prepare); return ok }
+// TestHoleFilledWithNop is testdata/hole_filled_with_nop.txt.
 
 // TestPriorityRotates: in a race for a fresh slot at the same priority
 // level, the winner rotates with the slot, so each replica wins 1/N of the

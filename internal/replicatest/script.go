@@ -169,6 +169,7 @@ func Replay(path string, newReplica paxos.Constructor) (Result, error) {
 		if out == "" {
 			out = "ok"
 		}
+		out = strings.Join(trimAll(strings.Split(out, "\n")), "\n")
 		actual[k] = strings.Split(out, "\n")
 		if s.hasBlock {
 			want := strings.Join(trimAll(lines[s.blockStart:s.blockEnd]), "\n")
@@ -642,6 +643,9 @@ func (r *runner) executed(args []string) (string, error) {
 		state := ""
 		if !r.c.Up[i] {
 			state = " (down)"
+		}
+		if len(cmds) == 0 {
+			cmds = []string{"none"}
 		}
 		lines = append(lines, fmt.Sprintf("%d%s: %s", i, state, strings.Join(cmds, ", ")))
 	}
