@@ -164,7 +164,7 @@ func TestReplayErrors(t *testing.T) {
 // command is a check that expects the violation.
 func TestReplayChecksInvariantsAtTheEnd(t *testing.T) {
 	duel := "cluster mutant=basic/ignore-promises n=3\npropose 0 put k a\npropose 2 put k b\n" +
-		"drop Prepare 0->2\ndrop Prepare 2->0\ndeliver !Accept\ndeliver Accept\n"
+		"drop Prepare 0->2\ndrop Prepare 2->0\ndeliver !Accept\ndeliver Accept\ndeliver\n"
 	res, err := replicatest.Replay(script(t, duel), nil)
 	require.NoError(t, err)
 	assert.Contains(t, res.Failed, "invariants violated at the end")
