@@ -13,7 +13,7 @@ import (
 // The scripted scenarios of testdata/ (go test -run TestScripts -rewrite
 // rewrites their expected output).
 func TestScripts(t *testing.T) {
-	replicatest.Scripts(t, "testdata/*.txt", nil)
+	replicatest.Scripts(t, "testdata/*.txt", replicatest.Options{})
 }
 
 // The dueling-proposers script catches the bug it is about: with acceptors
@@ -21,7 +21,7 @@ func TestScripts(t *testing.T) {
 func TestDuelingProposersCatchesIgnoredPromises(t *testing.T) {
 	m, err := paxos.LookupMutant("basic/ignore-promises")
 	require.NoError(t, err)
-	res, err := replicatest.Replay("testdata/dueling_proposers.txt", m.New)
+	res, err := replicatest.Replay("testdata/dueling_proposers.txt", replicatest.Options{New: m.New})
 	require.NoError(t, err)
 	require.False(t, res.OK())
 	for _, d := range res.Diffs {

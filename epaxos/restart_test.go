@@ -12,172 +12,16 @@ import (
 	"github.com/paxos-lab/paxos/internal/replicatest"
 )
 
-// Instances of the rule-4a-after-restart schedule (issue 10, part 1).
+// Instances of the schedules below and of testdata/rule4a_after_restart.txt.
 var (
 	r4aGamma = paxos.Instance{Replica: 0, Slot: 1}
 	r4aDelta = paxos.Instance{Replica: 1, Slot: 1}
 	r4aEps   = paxos.Instance{Replica: 3, Slot: 1}
 )
 
-// rule4aAfterRestart runs the schedule of issue 10 (part 1) on five
-// replicas and one key k, with the bug of mutant
-// "epaxos/rule4a-after-restart" planted or not:
-//
-//  1. δ = (1,1) reaches replica 4 only; replica 1 crashes and restarts.
-//  2. Replica 2 recovers δ through replicas 0 and 3, who never saw it: δ is
-//     committed as a Nop. Replica 1 learns it; replica 4 never does.
-//  3. Replica 1 restarts again.
-//  4. γ = (0,1) is pre-accepted by replicas 1 and 2; replica 0 acts on the
-//     replies, tells replica 1 any commit, and replicas 0 and 1 stop.
-//  5. With eps set, ε = (3,1) is proposed at replica 3 and decided by
-//     replicas 2, 3 and 4 (it comes to depend on γ through replica 2).
-//  6. Replica 4 recovers γ. It holds δ with replica 1's original
-//     attributes, so rule 4a rules replica 1 out of γ's fast quorum.
-//
-// With the bug, replica 1's index lost δ at step 3 (its latest record is
-// the Nop), so at step 4 it pre-accepted γ unchanged and γ was committed on
-// the fast path; step 6 then decides γ again, differently. Fixed, replica
-// 1 remembers δ, adds it to γ's deps, and γ is not committed at step 4.
-func rule4aAfterRestart(t *testing.T, planted, eps bool) *tnet {
-	t.Helper()
-	nw := newNet(t, 5, nil)
-	nw.opts = Options{forgetOverwrittenKeys: planted}
-	nw.Tolerate = planted
-	for i := 0; i < 5; i++ {
-		nw.Start(i, nil)
-	}
-	toAny := func(ids ...int) func(paxos.Message) bool {
-		return func(m paxos.Message) bool {
-			for _, i := range ids {
-				if int(m.To) == i {
-					return true
-				}
-			}
-			return false
-		}
-	}
-	stop := func(ids ...int) {
-		for _, i := range ids {
-			nw.Crash(i)
-			nw.Drop(func(m paxos.Message) bool { return int(m.From) == i })
-		}
-	}
-
-	// 1.
-	nw.Propose(1, put(2, 1, "k", "delta"))
-	require.Equal(t, 1, nw.Deliver(and(replicatest.Is[PreAccept], from(1), to(4))))
-	stop(1)
-	nw.Restart(1)
-	require.Empty(t, nw.Queue)
-	d4 := nw.rep(4).inst[1][1]
-	require.True(t, d4.orig && d4.status == StatusPreAccepted, "replica 4 holds δ with replica 1's original attributes")
-
-	// 2.
-	r2 := nw.rep(2)
-	r2.recover(r2.get(r4aDelta))
-	nw.Collect(2)
-	nw.Deliver(func(m paxos.Message) bool { return !toAny(1, 4)(m) })
-	require.Equal(t, 1, nw.Deliver(and(replicatest.Is[Commit], to(1))))
-	nw.Drop(toAny(1, 4))
-	require.Empty(t, nw.Queue)
-	require.Contains(t, nw.Decided, r4aDelta)
-	require.True(t, nw.Decided[r4aDelta].Commands[0].IsNop(), "δ is decided as a Nop")
-	require.Equal(t, StatusCommitted, nw.rep(1).inst[1][1].status, "replica 1 learned the Nop")
-	require.Equal(t, StatusPreAccepted, nw.rep(4).inst[1][1].status, "replica 4 did not")
-
-	// 3.
-	stop(1)
-	nw.Restart(1)
-
-	// 4.
-	nw.Propose(0, put(1, 1, "k", "gamma"))
-	nw.Drop(and(replicatest.Is[PreAccept], toAny(3, 4)))
-	require.Equal(t, 2, nw.Deliver(replicatest.Is[PreAccept]))
-	require.Equal(t, 2, nw.Deliver(replicatest.Is[PreAcceptReply]))
-	nw.Deliver(and(replicatest.Is[Commit], to(1)))
-	stop(0, 1)
-	if planted {
-		require.Contains(t, nw.Decided, r4aGamma, "with the bug, replica 1 pre-accepts γ unchanged: fast commit")
-		assert.Zero(t, nw.Decided[r4aGamma].Seq-1)
-		assert.Equal(t, StatusCommitted, nw.rep(1).inst[0][1].status)
-	} else {
-		require.NotContains(t, nw.Decided, r4aGamma, "replica 1 adds δ to γ's deps: no fast commit")
-		assert.Equal(t, uint64(1), nw.rep(1).inst[0][1].deps[1])
-	}
-	require.True(t, nw.rep(2).inst[0][1].orig, "replica 2 holds γ's original attributes")
-
-	// 5.
-	if eps {
-		nw.Propose(3, put(4, 1, "k", "eps"))
-		nw.Deliver(nil)
-		require.Contains(t, nw.Decided, r4aEps)
-		require.True(t, depends(nw.Decided[r4aEps], r4aGamma), "ε depends on γ")
-	}
-
-	// 6.
-	r4 := nw.rep(4)
-	r4.recover(r4.get(r4aGamma))
-	nw.Collect(4)
-	nw.Deliver(nil)
-	assert.Equal(t, uint64(1), r4.Stats().Rule4a, "rule 4a rules replica 1 out")
-	return nw
-}
-
-// TestRule4aAfterRestart is the regression test of issue 10 (part 1): rule
-// 4a must not rule out a replica that restarted after its own interfering
-// instance was replaced by a Nop. The fixed replica decides γ once; the
-// planted bug (mutant epaxos/rule4a-after-restart) decides it twice, with
-// seq 1 and no deps, then with seq 2 and a dependency on δ.
-func TestRule4aAfterRestart(t *testing.T) {
-	t.Run("fixed", func(t *testing.T) {
-		nw := rule4aAfterRestart(t, false, false)
-		require.Contains(t, nw.Decided, r4aGamma)
-		assert.True(t, depends(nw.Decided[r4aGamma], r4aDelta))
-		assert.Empty(t, nw.Conflicts)
-	})
-	t.Run("planted", func(t *testing.T) {
-		nw := rule4aAfterRestart(t, true, false)
-		require.Equal(t, []paxos.Instance{r4aGamma, r4aGamma, r4aGamma}, nw.Conflicts,
-			"replicas 2, 3 and 4 decide γ differently from replica 0")
-		d := nw.rep(4).inst[0][1]
-		assert.Equal(t, uint64(2), d.seq)
-		assert.Equal(t, uint64(1), d.deps[1], "decided again with a dependency on δ")
-		assert.Equal(t, uint64(1), nw.Decided[r4aGamma].Seq, "first decided with seq 1")
-	})
-}
-
-// TestRule4aAfterRestartDivergentExecution adds ε = (3,1) on k, which
-// depends on γ, and then lets everything settle with every replica up.
-// Fixed, every replica executes the writes of k in the same order. With
-// the planted bug, replicas 0 and 1 (γ decided first) execute γ then ε,
-// replicas 2, 3 and 4 (γ decided by the recovery, after ε) ε then γ.
-func TestRule4aAfterRestartDivergentExecution(t *testing.T) {
-	for _, planted := range []bool{false, true} {
-		nw := rule4aAfterRestart(t, planted, true)
-		nw.Restart(0)
-		nw.Restart(1)
-		require.True(t, nw.Settle(nw.allDecided(r4aGamma, r4aDelta, r4aEps), 400))
-		orders := make([][]string, 5)
-		for i := range orders {
-			orders[i] = keyOrders(nw.Executed[i])["k"]
-		}
-		if !planted {
-			assert.Empty(t, nw.Conflicts)
-			for i := range orders {
-				assert.Equal(t, []string{"4.1", "1.1"}, orders[i], "replica %d: ε then γ", i)
-			}
-			continue
-		}
-		assert.Contains(t, nw.Conflicts, r4aGamma)
-		for i := range orders {
-			want := []string{"4.1", "1.1"} // ε then γ
-			if i < 2 {
-				want = []string{"1.1", "4.1"} // γ then ε
-			}
-			assert.Equal(t, want, orders[i], "planted bug, replica %d", i)
-		}
-	}
-}
+// The schedule of issue 10 (part 1), which rule 4a must survive, is
+// testdata/rule4a_after_restart.txt; script_test.go runs it with and
+// without the planted bug.
 
 // The planted bugs are registered, and their constructors build replicas
 // with exactly their switch set.
@@ -216,17 +60,6 @@ func TestRestoreKeepsIndexMonotone(t *testing.T) {
 	require.NotNil(t, nw2.rep(1).index["k"])
 	assert.Equal(t, before.Write, nw2.rep(1).indexEntry(nw2.rep(1).index["k"]).Write)
 	assert.Equal(t, uint64(1), before.Write[1])
-}
-
-// Coverage counts the recovery events of this incarnation: the scripted
-// schedule above runs two recoveries, one deciding a Nop, one ruling a
-// replica out by rule 4a.
-func TestCoverageCountsRecoveries(t *testing.T) {
-	nw := rule4aAfterRestart(t, false, false)
-	assert.Equal(t, paxos.Coverage{"recoveries": 1, "trypreaccepts": 0, "deferrals": 0, "rule3a": 0, "rule4a": 0,
-		"recovery-commits": 1, "recovery-nops": 1, paxos.CoverageRefused: 0}, nw.rep(2).Coverage())
-	assert.Equal(t, paxos.Coverage{"recoveries": 1, "trypreaccepts": 0, "deferrals": 0, "rule3a": 0, "rule4a": 1,
-		"recovery-commits": 1, "recovery-nops": 0, paxos.CoverageRefused: 0}, nw.rep(4).Coverage())
 }
 
 // volatilePromise runs a schedule in which replica 0 grants a Prepare at a

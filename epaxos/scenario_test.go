@@ -138,25 +138,8 @@ func TestSutraCompetingRecoveries(t *testing.T) {
 	assert.Empty(t, visibility(nw.Decided))
 }
 
-// Test 3: two interfering commands reach the slow path with equal seq and
-// mutual dependencies; every replica executes them in the same order
-// (replica id breaks the tie).
-func TestEqualSeq(t *testing.T) {
-	nw := newNet(t, 3, nil)
-	nw.Propose(0, put(1, 1, "k", "x"))
-	nw.Propose(1, put(2, 1, "k", "y"))
-	// Each leader's PreAccept reaches the other leader first.
-	nw.Deliver(and(replicatest.Is[PreAccept], from(0), to(1)))
-	nw.Deliver(and(replicatest.Is[PreAccept], from(1), to(0)))
-	nw.Deliver(nil)
-	x, y := nw.Decided[paxos.Instance{Replica: 0, Slot: 1}], nw.Decided[paxos.Instance{Replica: 1, Slot: 1}]
-	require.Equal(t, x.Seq, y.Seq, "equal seq")
-	require.True(t, depends(x, y.Instance) && depends(y, x.Instance), "mutual deps")
-	want := []string{"1.1", "2.1"}
-	for i := 0; i < 3; i++ {
-		assert.Equal(t, want, keyOrders(nw.Executed[i])["k"], "replica %d", i)
-	}
-}
+// Test 3 (two interfering commands on the slow path with equal seq and
+// mutual dependencies) is testdata/equal_seq.txt.
 
 // deliverRandom delivers queued messages in a random order until none is left.
 func (nw *tnet) deliverRandom(rng *rand.Rand) {

@@ -9,5 +9,5 @@ import (
 // The scripted scenarios of testdata/ (go test -run TestScripts -rewrite
 // rewrites their expected output).
 func TestScripts(t *testing.T) {
-	replicatest.Scripts(t, "testdata/*.txt", nil)
+	replicatest.Scripts(t, "testdata/*.txt", replicatest.Options{})
 }

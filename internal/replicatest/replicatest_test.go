@@ -121,7 +121,7 @@ ok
 // and leaves everything else as it was.
 func TestReplayComparesAndRewrites(t *testing.T) {
 	p := script(t, oneCommand)
-	res, err := replicatest.Replay(p, nil)
+	res, err := replicatest.Replay(p, replicatest.Options{})
 	require.NoError(t, err)
 	require.Len(t, res.Diffs, 1, res.Diffs)
 	assert.Contains(t, res.Diffs[0], "s.txt:10: decided")
@@ -129,16 +129,16 @@ func TestReplayComparesAndRewrites(t *testing.T) {
 	assert.Equal(t, strings.Replace(oneCommand, "WRONG", "v", 1), res.Rewritten)
 
 	require.NoError(t, os.WriteFile(p, []byte(res.Rewritten), 0o644))
-	res, err = replicatest.Replay(p, nil)
+	res, err = replicatest.Replay(p, replicatest.Options{})
 	require.NoError(t, err)
 	assert.True(t, res.OK(), "%v %s", res.Diffs, res.Failed)
 }
 
 // Bad scripts are refused with the line to fix.
 func TestReplayErrors(t *testing.T) {
-	_, err := replicatest.Replay(script(t, "propose 0 put k v\n"), nil)
+	_, err := replicatest.Replay(script(t, "propose 0 put k v\n"), replicatest.Options{})
 	assert.ErrorContains(t, err, "first command must be")
-	_, err = replicatest.Replay(script(t, "cluster protocol=basic n=3\ndrop *\n----\nnone\ndrop *\n----\nnone\n"), nil)
+	_, err = replicatest.Replay(script(t, "cluster protocol=basic n=3\ndrop *\n----\nnone\ndrop *\n----\nnone\n"), replicatest.Options{})
 	assert.ErrorContains(t, err, "end each output block with a blank line")
 
 	for text, want := range map[string]string{
@@ -150,12 +150,12 @@ func TestReplayErrors(t *testing.T) {
 		"cluster protocol=basic n=3\npropose 0 put k\n":        "usage",
 		"cluster protocol=basic n=3\npropose 0 put k v id=x\n": "id=CLIENT.SEQ",
 	} {
-		res, err := replicatest.Replay(script(t, text), nil)
+		res, err := replicatest.Replay(script(t, text), replicatest.Options{})
 		require.NoError(t, err, text)
 		assert.Contains(t, res.Failed, want, text)
 	}
 	// A failing command with an expected block is compared instead.
-	res, err := replicatest.Replay(script(t, "cluster protocol=basic n=3\ncrash 7\n----\nerror: no replica \"7\" (0..2)\n"), nil)
+	res, err := replicatest.Replay(script(t, "cluster protocol=basic n=3\ncrash 7\n----\nerror: no replica \"7\" (0..2)\n"), replicatest.Options{})
 	require.NoError(t, err)
 	assert.True(t, res.OK(), "%v %s", res.Diffs, res.Failed)
 }
@@ -165,17 +165,17 @@ func TestReplayErrors(t *testing.T) {
 func TestReplayChecksInvariantsAtTheEnd(t *testing.T) {
 	duel := "cluster mutant=basic/ignore-promises n=3\npropose 0 put k a\npropose 2 put k b\n" +
 		"drop Prepare 0->2\ndrop Prepare 2->0\ndeliver !Accept\ndeliver Accept\ndeliver\n"
-	res, err := replicatest.Replay(script(t, duel), nil)
+	res, err := replicatest.Replay(script(t, duel), replicatest.Options{})
 	require.NoError(t, err)
 	assert.Contains(t, res.Failed, "invariants violated at the end")
 	assert.Contains(t, res.Failed, "decided twice")
 
-	res, err = replicatest.Replay(script(t, duel+"check\n----\nok\n"), nil)
+	res, err = replicatest.Replay(script(t, duel+"check\n----\nok\n"), replicatest.Options{})
 	require.NoError(t, err)
 	require.Len(t, res.Diffs, 1)
 	assert.Empty(t, res.Failed, "the check's block is where the violation shows")
 
-	res, err = replicatest.Replay(script(t, duel), basic.New)
+	res, err = replicatest.Replay(script(t, duel), replicatest.Options{New: basic.New})
 	require.NoError(t, err)
 	assert.True(t, res.OK(), "the correct protocol passes the same schedule: %s", res.Failed)
 }

@@ -45,13 +45,26 @@ var rewrite = flag.Bool("rewrite", false, "replicatest: rewrite the expected out
 //	executed [i]                       print what replicas executed, in order
 //	committed                          print commit reports (with their path)
 //	check                              print the checker's invariant violations, or ok
+//	coverage i                         print the replica's coverage counters (paxos.CoverageReporter)
+//
+// and the commands of Options.Commands.
 //
 // Every script ends with the invariants checked: a violation fails it
 // unless its last command is a check whose expected output shows it.
 
-// Scripts runs every file that glob matches as a subtest. A non-nil
-// constructor replaces the protocol named in each script's cluster line.
-func Scripts(t *testing.T, glob string, newReplica paxos.Constructor) {
+// Options adapt scripts to one protocol's tests.
+type Options struct {
+	// New, when set, builds the replicas instead of the protocol (or
+	// mutant) the script's cluster line names.
+	New paxos.Constructor
+	// Commands adds commands of the test's own, such as one that reaches
+	// into a replica's internals. Each gets the cluster and the words
+	// after its name and returns its output.
+	Commands map[string]func(c *Cluster, args []string) (string, error)
+}
+
+// Scripts runs every file that glob matches as a subtest.
+func Scripts(t *testing.T, glob string, o Options) {
 	t.Helper()
 	files, err := filepath.Glob(glob)
 	if err != nil || len(files) == 0 {
@@ -59,16 +72,16 @@ func Scripts(t *testing.T, glob string, newReplica paxos.Constructor) {
 	}
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), filepath.Ext(f)), func(t *testing.T) {
-			Script(t, f, newReplica)
+			Script(t, f, o)
 		})
 	}
 }
 
 // Script runs one script file; with -rewrite it writes the actual output
 // into the file's expected blocks instead of comparing.
-func Script(t *testing.T, path string, newReplica paxos.Constructor) {
+func Script(t *testing.T, path string, o Options) {
 	t.Helper()
-	res, err := Replay(path, newReplica)
+	res, err := Replay(path, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +154,7 @@ func parse(lines []string) ([]step, error) {
 
 // Replay runs the script at path and returns what it found; err is for a
 // file that cannot be read or has no cluster line first.
-func Replay(path string, newReplica paxos.Constructor) (Result, error) {
+func Replay(path string, o Options) (Result, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return Result{}, fmt.Errorf("replicatest: read the script: %w", err)
@@ -154,7 +167,7 @@ func Replay(path string, newReplica paxos.Constructor) (Result, error) {
 	if len(steps) == 0 || !strings.HasPrefix(steps[0].text, "cluster") {
 		return Result{}, fmt.Errorf("replicatest: %s: the first command must be \"cluster protocol=NAME n=N\"", path)
 	}
-	r := &runner{newReplica: newReplica}
+	r := &runner{o: o}
 	var res Result
 	actual := make([][]string, len(steps))
 	lastCheck := false
@@ -225,7 +238,7 @@ func trimAll(ls []string) []string {
 
 // runner holds a script's state between commands.
 type runner struct {
-	newReplica paxos.Constructor
+	o          Options
 	c          *Cluster
 	types      *Types
 	client     uint64
@@ -315,6 +328,11 @@ func (r *runner) exec(line string) (out string, err error) {
 		return r.committed(), nil
 	case "check":
 		return strings.Join(r.c.Invariants(), "\n"), nil
+	case "coverage":
+		return r.coverage(args)
+	}
+	if f, ok := r.o.Commands[cmd]; ok {
+		return f(r.c, args)
 	}
 	return "", fmt.Errorf("unknown command %q", cmd)
 }
@@ -364,7 +382,7 @@ func (r *runner) cluster(args []string) error {
 	if cfg.N < 1 {
 		return errors.New("cluster: give the number of replicas, n=N")
 	}
-	newReplica := r.newReplica
+	newReplica := r.o.New
 	switch {
 	case newReplica != nil:
 	case mutant != "":
@@ -669,3 +687,29 @@ func (r *runner) committed() string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+func (r *runner) coverage(args []string) (string, error) {
+	if len(args) != 1 {
+		return "", errors.New("usage: coverage REPLICA")
+	}
+	i, err := r.replica(args[0])
+	if err != nil {
+		return "", err
+	}
+	cr, ok := r.c.Replica(i).(paxos.CoverageReporter)
+	if !ok {
+		return "", fmt.Errorf("replica %d counts no coverage events", i)
+	}
+	var lines []string
+	for k, v := range cr.Coverage() {
+		lines = append(lines, fmt.Sprintf("%s=%d", k, v))
+	}
+	sort.Strings(lines)
+	if len(lines) == 0 {
+		return "none", nil
+	}
+	return strings.Join(lines, " "), nil
+}
+
+// Instance parses "(R,S)" for commands of a test's own.
+func Instance(s string) (paxos.Instance, error) { return parseInstance(s) }
