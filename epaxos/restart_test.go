@@ -12,11 +12,11 @@ import (
 	"github.com/paxos-lab/paxos/internal/replicatest"
 )
 
-// Instances of the schedules below and of testdata/rule4a_after_restart.txt.
+// Instances of the schedules below (γ and δ as in
+// testdata/rule4a_after_restart.txt).
 var (
 	r4aGamma = paxos.Instance{Replica: 0, Slot: 1}
 	r4aDelta = paxos.Instance{Replica: 1, Slot: 1}
-	r4aEps   = paxos.Instance{Replica: 3, Slot: 1}
 )
 
 // The schedule of issue 10 (part 1), which rule 4a must survive, is
