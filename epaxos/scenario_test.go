@@ -385,24 +385,7 @@ func TestBatching(t *testing.T) {
 	assert.Len(t, nw.Executed[2], 3)
 }
 
-// Thrifty: PreAccept goes to fast quorum − 1 nearest replicas only; with
-// one of them silent the leader widens after RetryTicks and still commits.
-func TestThriftyWidens(t *testing.T) {
-	nw := newNet(t, 5, func(c *paxos.Config) { c.Thrifty = true; c.Distances = []float64{0, 1, 2, 3, 4} })
-	nw.Propose(0, put(1, 1, "k", "x"))
-	var targets []paxos.NodeID
-	for _, m := range nw.Queue {
-		targets = append(targets, m.To)
-	}
-	require.Equal(t, []paxos.NodeID{1, 2}, targets)
-	nw.Drop(to(2))
-	nw.Deliver(nil)
-	require.Empty(t, nw.Decided)
-	nw.Tick(0, 5)
-	nw.Deliver(nil)
-	require.Len(t, nw.Decided, 1)
-	require.Len(t, nw.AllCommitted(), 1)
-}
+// Thrifty PreAccepts that widen after RetryTicks: testdata/thrifty.txt.
 
 // When nobody knows the command, recovery commits a Nop, and the leader
 // later proposes its command again.
@@ -556,23 +539,4 @@ func TestThreeReplicaShortcut(t *testing.T) {
 	}
 }
 
-// A replica that never heard of an instance still learns it when the
-// commit broadcast to it was lost and the command leader stopped: a peer
-// that sees its execution stall resends the commits it is missing. Without
-// that, nothing would ever tell it (no later command depends on the
-// instance), and the instance could never be garbage-collected.
-func TestLostCommitCaughtUp(t *testing.T) {
-	nw := newNet(t, 3, func(c *paxos.Config) { c.Thrifty = true; c.Distances = []float64{0, 1, 2} })
-	g := paxos.Instance{Replica: 0, Slot: 1}
-	nw.Propose(0, put(1, 1, "k", "g"))
-	nw.Deliver(and(replicatest.Is[PreAccept], from(0), to(1)))
-	nw.Deliver(and(replicatest.Is[PreAcceptReply], to(0)))
-	require.Contains(t, nw.Decided, g)
-	nw.Deliver(and(replicatest.Is[Commit], to(1)))
-	nw.Crash(0)
-	nw.Drop(func(m paxos.Message) bool { return m.From == 0 || m.To == 0 })
-	require.Nil(t, nw.rep(2).inst[0][1], "replica 2 never heard of γ")
-
-	require.True(t, nw.Settle(nw.allDecided(g), 200), "replica 2 must learn γ from replica 1")
-	assert.Len(t, keyOrders(nw.Executed[2])["k"], 1)
-}
+// A lost commit caught up from a peer: testdata/lost_commit_caught_up.txt.
