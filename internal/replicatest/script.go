@@ -23,7 +23,7 @@ var rewrite = flag.Bool("rewrite", false, "replicatest: rewrite the expected out
 // Lines starting with '#' are comments. The first command builds the
 // cluster:
 //
-//	cluster protocol=epaxos n=5 [mutant=NAME] [seed=7] [retry=5] [batch=1] [window=N] [leader=0|-1] [thrifty]
+//	cluster protocol=epaxos n=5 [mutant=NAME] [seed=7] [retry=5] [batch=1] [window=N] [leader=0|-1] [election=10] [thrifty]
 //
 // Then, with i a replica id, F a message filter "[TYPE] [FROM->TO]" (TYPE
 // a codec name with or without the protocol prefix, or !TYPE for every
@@ -51,18 +51,7 @@ var rewrite = flag.Bool("rewrite", false, "replicatest: rewrite the expected out
 //
 // Every script ends with the invariants checked: a violation fails it
 // unless its last command is a check whose expected output shows it.
-
-// Options adapt scripts to one protocol's tests.
-type Options struct {
-	// New, when set, builds the replicas instead of the protocol (or
-	// mutant) the script's cluster line names.
-	New paxos.Constructor
-	// Commands adds commands of the test's own, such as one that reaches
-	// into a replica's internals. Each gets the cluster and the words
-	// after its name and returns its output.
-	Commands map[string]func(c *Cluster, args []string) (string, error)
-}
-
+//
 // Scripts runs every file that glob matches as a subtest.
 func Scripts(t *testing.T, glob string, o Options) {
 	t.Helper()
@@ -75,6 +64,17 @@ func Scripts(t *testing.T, glob string, o Options) {
 			Script(t, f, o)
 		})
 	}
+}
+
+// Options adapt scripts to one protocol's tests.
+type Options struct {
+	// New, when set, builds the replicas instead of the protocol (or
+	// mutant) the script's cluster line names.
+	New paxos.Constructor
+	// Commands adds commands of the test's own, such as one that reaches
+	// into a replica's internals. Each gets the cluster and the words
+	// after its name and returns its output.
+	Commands map[string]func(c *Cluster, args []string) (string, error)
 }
 
 // Script runs one script file; with -rewrite it writes the actual output
@@ -238,11 +238,11 @@ func trimAll(ls []string) []string {
 
 // runner holds a script's state between commands.
 type runner struct {
-	o          Options
-	c          *Cluster
-	types      *Types
-	client     uint64
-	loses      []Filter
+	o      Options
+	c      *Cluster
+	types  *Types
+	client uint64
+	loses  []Filter
 }
 
 // exec runs one command and returns its output.
