@@ -11,21 +11,21 @@ import (
 func BenchmarkPropose(b *testing.B) {
 	for _, n := range []int{3, 5} {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
-			c := newCluster(b, n, false)
-			c.noRecord = true
+			c := newCluster(b, n)
+			c.NoRecord = true
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				c.propose(0, put(1, uint64(i+1), "k", "v"))
-				c.deliver(1 << 20)
+				c.Propose(0, put(1, uint64(i+1), "k", "v"))
+				c.Deliver(nil)
 				if i%1024 == 0 {
-					for j := range c.records {
-						c.records[j] = c.records[j][:0] // persistence is not measured
+					for j := range c.Persisted {
+						c.Persisted[j].Records = c.Persisted[j].Records[:0] // persistence is not measured
 					}
 				}
 			}
 			b.StopTimer()
-			if got := c.reps[n-1].executed; got != uint64(b.N) {
+			if got := c.rep(n - 1).executed; got != uint64(b.N) {
 				b.Fatalf("replica %d executed %d of %d commands", n-1, got, b.N)
 			}
 		})

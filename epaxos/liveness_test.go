@@ -40,35 +40,34 @@ func crashStopRun(t *testing.T, n int, seed uint64) (stuck []paxos.Instance, try
 			if rng.IntN(4) == 0 {
 				key = "j"
 			}
-			nw.propose(i, put(client, 1, key, fmt.Sprint(client)))
-		case x < 9 && len(nw.queue) > 0:
-			j := rng.IntN(len(nw.queue))
-			m := nw.queue[j]
-			nw.queue = slices.Delete(nw.queue, j, j+1)
-			if rng.Float64() < loss || !nw.up[m.To] {
+			nw.Propose(i, put(client, 1, key, fmt.Sprint(client)))
+		case x < 9 && len(nw.Queue) > 0:
+			j := rng.IntN(len(nw.Queue))
+			m := nw.Queue[j]
+			nw.Queue = slices.Delete(nw.Queue, j, j+1)
+			if rng.Float64() < loss || !nw.Up[m.To] {
 				continue
 			}
-			require.NoError(t, nw.reps[m.To].Step(m))
-			nw.collect(int(m.To))
+			nw.Step(m)
 		default:
-			nw.tick(rng.IntN(n), 1)
+			nw.Tick(rng.IntN(n), 1)
 		}
 	}
 	// F replicas, chosen at random, stop for good.
 	perm := rng.Perm(n)
 	for _, i := range perm[:f] {
-		nw.crash(i)
+		nw.Crash(i)
 	}
-	nw.drop(func(m paxos.Message) bool { return !nw.up[m.From] || !nw.up[m.To] })
+	nw.Drop(func(m paxos.Message) bool { return !nw.Up[m.From] || !nw.Up[m.To] })
 
 	var ids []paxos.Instance
 	seen := map[paxos.Instance]bool{}
 	for i := 0; i < n; i++ {
-		if !nw.up[i] {
+		if !nw.Up[i] {
 			continue
 		}
-		for q := range nw.reps[i].inst {
-			for _, in := range nw.reps[i].inst[q] {
+		for q := range nw.rep(i).inst {
+			for _, in := range nw.rep(i).inst[q] {
 				if !seen[in.id] && in.status >= StatusPreAccepted {
 					seen[in.id] = true
 					ids = append(ids, in.id)
@@ -77,11 +76,11 @@ func crashStopRun(t *testing.T, n int, seed uint64) (stuck []paxos.Instance, try
 		}
 	}
 	done := nw.allDecided(ids...)
-	nw.settle(done, 3000)
+	nw.Settle(done, 3000)
 	for i := 0; i < n; i++ {
-		if nw.up[i] {
-			tryPreAccepts += nw.reps[i].Stats().TryPreAccepts
-			deferred += nw.reps[i].Stats().Deferred
+		if nw.Up[i] {
+			tryPreAccepts += nw.rep(i).Stats().TryPreAccepts
+			deferred += nw.rep(i).Stats().Deferred
 		}
 	}
 	for _, id := range ids {

@@ -12,8 +12,8 @@ import (
 // `paxos check` at N = 3 with Thrifty).
 func TestPatienceIsCapped(t *testing.T) {
 	nw := newNet(t, 3, nil)
-	r := nw.reps[0]
-	rt := uint64(nw.cfg.RetryTicks)
+	r := nw.rep(0)
+	rt := uint64(nw.Config.RetryTicks)
 	r.commitLat = 20
 	assert.Equal(t, uint64(slowFactor*20), r.patience(1), "below the cap the latency decides")
 	r.commitLat = 1e6

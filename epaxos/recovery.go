@@ -86,7 +86,7 @@ package epaxos
 // instance's latest record, and Nops are not indexed: a leader that learned
 // its δ had become a Nop and restarted forgot δ, pre-accepted γ unchanged,
 // and rule 4a ruled it out of a fast quorum it was in (issue 10; planted
-// again by mutant "epaxos/rule4a-after-restart", tests TestRule4aAfterRestart*).
+// again by mutant "epaxos/rule4a-after-restart"; testdata/rule4a_after_restart.txt).
 // The persisted format is unchanged, and older logs restore with the fix in
 // effect: they already hold every record.
 //

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/replicatest"
 )
 
 // TestRelaxedTryPreAcceptOrder drives the one case where TryPreAccept is
@@ -64,81 +65,81 @@ func TestRelaxedTryPreAcceptOrder(t *testing.T) {
 	e := paxos.Instance{Replica: 2, Slot: 1}
 
 	// 1. ε pre-accepted at 2 only.
-	nw.propose(2, put(3, 1, "k", "e"))
-	nw.drop(from(2))
+	nw.Propose(2, put(3, 1, "k", "e"))
+	nw.Drop(from(2))
 
 	// 2. δ: PreAccept to 0 and 2; replica 2 raises its seq.
-	nw.propose(3, put(2, 1, "k", "d"))
-	nw.deliver(and(typ[PreAccept], from(3), func(m paxos.Message) bool { return m.To == 0 || m.To == 2 }))
-	nw.drop(and(typ[PreAccept], from(3)))
-	require.Equal(t, uint64(1), nw.reps[0].get(d).seq, "replica 0 takes δ unchanged")
-	require.Equal(t, uint64(2), nw.reps[2].get(d).seq, "replica 2 raises δ above ε")
-	nw.deliver(and(typ[PreAcceptReply], to(3)))
-	require.Equal(t, StatusAccepted, nw.reps[3].get(d).status, "δ goes the slow path; its Accepts wait")
+	nw.Propose(3, put(2, 1, "k", "d"))
+	nw.Deliver(and(replicatest.Is[PreAccept], from(3), func(m paxos.Message) bool { return m.To == 0 || m.To == 2 }))
+	nw.Drop(and(replicatest.Is[PreAccept], from(3)))
+	require.Equal(t, uint64(1), nw.rep(0).get(d).seq, "replica 0 takes δ unchanged")
+	require.Equal(t, uint64(2), nw.rep(2).get(d).seq, "replica 2 raises δ above ε")
+	nw.Deliver(and(replicatest.Is[PreAcceptReply], to(3)))
+	require.Equal(t, StatusAccepted, nw.rep(3).get(d).status, "δ goes the slow path; its Accepts wait")
 
 	// 3. γ at 0 sees δ with seq 1: A0 = (2, {δ}); only 1 gets it.
-	nw.propose(0, put(1, 1, "k", "g"))
-	a0 := nw.reps[0].get(g)
+	nw.Propose(0, put(1, 1, "k", "g"))
+	a0 := nw.rep(0).get(g)
 	require.Equal(t, uint64(2), a0.seq)
 	require.Equal(t, uint64(1), a0.deps[3])
-	nw.deliver(and(typ[PreAccept], from(0), to(1)))
-	require.True(t, nw.reps[1].get(g).orig, "replica 1 holds A0 unchanged")
-	nw.drop(func(m paxos.Message) bool { return m.From == 0 || m.To == 0 })
-	nw.crash(0)
+	nw.Deliver(and(replicatest.Is[PreAccept], from(0), to(1)))
+	require.True(t, nw.rep(1).get(g).orig, "replica 1 holds A0 unchanged")
+	nw.Drop(func(m paxos.Message) bool { return m.From == 0 || m.To == 0 })
+	nw.Crash(0)
 
 	// δ's slow path through 1 and 4; its commit reaches 1 and 4, not 2.
-	nw.drop(func(m paxos.Message) bool { return m.To == 2 || m.From == 2 })
-	nw.crash(2)
-	nw.deliver(func(m paxos.Message) bool { return m.From == 3 || m.To == 3 })
-	require.Contains(t, nw.decided, d)
-	dd := nw.decided[d]
+	nw.Drop(func(m paxos.Message) bool { return m.To == 2 || m.From == 2 })
+	nw.Crash(2)
+	nw.Deliver(func(m paxos.Message) bool { return m.From == 3 || m.To == 3 })
+	require.Contains(t, nw.Decided, d)
+	dd := nw.Decided[d]
 	require.Equal(t, uint64(2), dd.Seq, "δ committed with the raised seq")
 	require.False(t, depends(dd, g))
 	require.True(t, depends(dd, e))
 	for _, i := range []int{1, 3, 4} {
-		require.Equal(t, StatusCommitted, nw.reps[i].get(d).status, "replica %d", i)
+		require.Equal(t, StatusCommitted, nw.rep(i).get(d).status, "replica %d", i)
 	}
-	nw.drop(func(paxos.Message) bool { return true })
+	nw.Drop(func(paxos.Message) bool { return true })
 
 	// 4. Replica 4 recovers γ; TryPreAccept meets the committed δ.
-	r4 := nw.reps[4]
+	r4 := nw.rep(4)
 	r4.recover(r4.get(g))
-	nw.collect(4)
-	nw.deliver(nil)
+	nw.Collect(4)
+	nw.Deliver(nil)
 	require.Equal(t, phPrepare, r4.get(g).co.phase, "ambiguous: waits for more replies")
-	nw.tick(4, 2*nw.cfg.RetryTicks)
-	nw.deliver(typ[TryPreAccept])
+	nw.Tick(4, 2*nw.Config.RetryTicks)
+	nw.Deliver(replicatest.Is[TryPreAccept])
 	replies := 0
-	for _, m := range nw.queue {
+	for _, m := range nw.Queue {
 		if rep, ok := m.Body.(TryPreAcceptReply); ok && rep.Inst == g {
 			replies++
 			assert.True(t, rep.OK, "relaxed rule: committed δ in A0's deps does not block (from %d)", m.From)
 		}
 	}
 	require.Equal(t, 1, replies, "replica 3 answers; replica 4 answered itself")
-	nw.deliver(nil)
+	nw.Deliver(nil)
 	assert.Equal(t, uint64(1), r4.Stats().TryPreAccepts)
-	require.Contains(t, nw.decided, g)
-	gd := nw.decided[g]
+	require.Contains(t, nw.Decided, g)
+	gd := nw.Decided[g]
 	assert.Equal(t, uint64(2), gd.Seq, "γ kept A0")
 	assert.Equal(t, dd.Seq, gd.Seq, "seq(γ) is not above seq(δ)")
 	assert.True(t, depends(gd, d))
 	for _, i := range []int{1, 3, 4} {
-		assert.False(t, nw.reps[i].get(d).executed, "δ (waiting for ε) has completed nowhere: it is concurrent with γ")
+		assert.False(t, nw.rep(i).get(d).executed, "δ (waiting for ε) has completed nowhere: it is concurrent with γ")
 	}
 
 	// Everyone back; everything resolves; δ before γ at every replica.
-	nw.restart(0)
-	nw.restart(2)
-	require.True(t, nw.settle(nw.allDecided(g, d, e), 500))
-	assert.Empty(t, visibility(nw.decided))
+	nw.Restart(0)
+	nw.Restart(2)
+	require.True(t, nw.Settle(nw.allDecided(g, d, e), 500))
+	assert.Empty(t, visibility(nw.Decided))
 	// ε, recovered from replica 2's record, went through PreAccept at a
 	// higher ballot and picked up both: γ, δ and ε form one component.
-	ed := nw.decided[e]
+	ed := nw.Decided[e]
 	require.True(t, depends(ed, g) && depends(ed, d), "ε depends on γ and δ: %+v", ed)
 	assert.Less(t, gd.Seq, ed.Seq)
 	for i := 0; i < 5; i++ {
-		assert.Equal(t, []string{"2.1", "1.1", "3.1"}, keyOrders(nw.executed[i])["k"], "replica %d", i)
+		assert.Equal(t, []string{"2.1", "1.1", "3.1"}, keyOrders(nw.Executed[i])["k"], "replica %d", i)
 	}
 }
 
@@ -156,27 +157,27 @@ func TestRelaxedTryPreAcceptOrder(t *testing.T) {
 // replicas 0 and 1 are down.)
 func TestDeferralCycle(t *testing.T) {
 	nw, g1, g2 := twoStoppedLeaders(t)
-	require.True(t, nw.reps[2].get(g1).orig)
-	require.True(t, nw.reps[3].get(g2).orig)
-	require.Equal(t, uint64(0), nw.reps[2].get(g1).deps[1], "γ1 does not depend on γ2")
-	require.Equal(t, uint64(0), nw.reps[3].get(g2).deps[0], "γ2 does not depend on γ1")
+	require.True(t, nw.rep(2).get(g1).orig)
+	require.True(t, nw.rep(3).get(g2).orig)
+	require.Equal(t, uint64(0), nw.rep(2).get(g1).deps[1], "γ1 does not depend on γ2")
+	require.Equal(t, uint64(0), nw.rep(3).get(g2).deps[0], "γ2 does not depend on γ1")
 
-	require.True(t, nw.settle(nw.allDecided(g1, g2), 400), "both instances must be recovered with replicas 0 and 1 down")
-	d1, d2 := nw.decided[g1], nw.decided[g2]
+	require.True(t, nw.Settle(nw.allDecided(g1, g2), 400), "both instances must be recovered with replicas 0 and 1 down")
+	d1, d2 := nw.Decided[g1], nw.Decided[g2]
 	assert.True(t, depends(d1, g2) || depends(d2, g1))
-	assert.Empty(t, visibility(nw.decided))
+	assert.Empty(t, visibility(nw.Decided))
 	var tp uint64
 	for i := 2; i < 5; i++ {
-		tp += nw.reps[i].Stats().TryPreAccepts
+		tp += nw.rep(i).Stats().TryPreAccepts
 	}
 	assert.Positive(t, tp, "the cycle went through TryPreAccept")
-	order := keyOrders(nw.executed[2])["k"]
+	order := keyOrders(nw.Executed[2])["k"]
 	require.Len(t, order, 2)
-	nw.restart(0)
-	nw.restart(1)
-	require.True(t, nw.settle(nw.allDecided(g1, g2), 400))
+	nw.Restart(0)
+	nw.Restart(1)
+	require.True(t, nw.Settle(nw.allDecided(g1, g2), 400))
 	for i := 0; i < 5; i++ {
-		assert.Equal(t, order, keyOrders(nw.executed[i])["k"], "replica %d", i)
+		assert.Equal(t, order, keyOrders(nw.Executed[i])["k"], "replica %d", i)
 	}
 }
 
@@ -193,11 +194,11 @@ func TestDeferralCycle(t *testing.T) {
 func TestTryPreAcceptReplyRulesOutLeader(t *testing.T) {
 	nw, g1, g2 := twoStoppedLeaders(t)
 
-	require.True(t, nw.settle(nw.allDecided(g1, g2), 400), "both instances must be recovered with replicas 0 and 1 down")
-	assert.True(t, depends(nw.decided[g1], g2) || depends(nw.decided[g2], g1))
+	require.True(t, nw.Settle(nw.allDecided(g1, g2), 400), "both instances must be recovered with replicas 0 and 1 down")
+	assert.True(t, depends(nw.Decided[g1], g2) || depends(nw.Decided[g2], g1))
 	var recoveries, tpa, deferred uint64
 	for i := 2; i < 5; i++ {
-		st := nw.reps[i].Stats()
+		st := nw.rep(i).Stats()
 		recoveries += st.Recoveries
 		tpa += st.TryPreAccepts
 		deferred += st.Deferred
@@ -207,7 +208,7 @@ func TestTryPreAcceptReplyRulesOutLeader(t *testing.T) {
 	assert.Equal(t, uint64(2), recoveries, "one recovery per instance, none abandoned and retried")
 	cov := paxos.Coverage{}
 	for i := 2; i < 5; i++ {
-		cov.Add(nw.reps[i].Coverage())
+		cov.Add(nw.rep(i).Coverage())
 	}
 	assert.Positive(t, cov["rule4a"], "a TryPreAccept refusal ruled the other leader out (LeaderOut)")
 	assert.Equal(t, tpa, cov["trypreaccepts"])
@@ -218,12 +219,12 @@ func TestTryPreAcceptReplyRulesOutLeader(t *testing.T) {
 // replicas 0 and 1 stopped with nothing more in flight from or to them.
 func twoStoppedLeaders(t *testing.T) (nw *tnet, g1, g2 paxos.Instance) {
 	nw = newNet(t, 5, nil)
-	nw.propose(0, put(1, 1, "k", "a"))
-	nw.propose(1, put(2, 1, "k", "b"))
-	nw.deliver(and(typ[PreAccept], from(0), to(2)))
-	nw.deliver(and(typ[PreAccept], from(1), to(3)))
-	nw.crash(0)
-	nw.crash(1)
-	nw.drop(func(m paxos.Message) bool { return m.To == 0 || m.To == 1 || m.From == 0 || m.From == 1 })
+	nw.Propose(0, put(1, 1, "k", "a"))
+	nw.Propose(1, put(2, 1, "k", "b"))
+	nw.Deliver(and(replicatest.Is[PreAccept], from(0), to(2)))
+	nw.Deliver(and(replicatest.Is[PreAccept], from(1), to(3)))
+	nw.Crash(0)
+	nw.Crash(1)
+	nw.Drop(func(m paxos.Message) bool { return m.To == 0 || m.To == 1 || m.From == 0 || m.From == 1 })
 	return nw, paxos.Instance{Replica: 0, Slot: 1}, paxos.Instance{Replica: 1, Slot: 1}
 }

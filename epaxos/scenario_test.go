@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/replicatest"
 	"github.com/paxos-lab/paxos/kv"
 	"github.com/paxos-lab/paxos/quorum"
 )
@@ -74,100 +75,82 @@ func TestSutraCompetingRecoveries(t *testing.T) {
 	y := paxos.Instance{Replica: 2, Slot: 1}
 
 	// γ's PreAccept reaches replica 1 only; its leader crashes.
-	nw.propose(0, put(1, 1, "k", "x"))
-	nw.deliver(and(typ[PreAccept], to(1)))
-	nw.drop(from(0))
-	nw.crash(0)
+	nw.Propose(0, put(1, 1, "k", "x"))
+	nw.Deliver(and(replicatest.Is[PreAccept], to(1)))
+	nw.Drop(from(0))
+	nw.Crash(0)
 
 	// Replica 2 commits an interfering Y that depends on γ.
-	nw.propose(2, put(2, 1, "k", "y"))
-	nw.deliver(nil)
-	require.Contains(t, nw.decided, y)
-	require.True(t, depends(nw.decided[y], g))
+	nw.Propose(2, put(2, 1, "k", "y"))
+	nw.Deliver(nil)
+	require.Contains(t, nw.Decided, y)
+	require.True(t, depends(nw.Decided[y], g))
 
 	// Recovery A by replica 2 at 1.2: TryPreAccept succeeds, it accepts V1
 	// locally, and its Accept to replica 1 is lost.
-	r2 := nw.reps[2]
+	r2 := nw.rep(2)
 	r2.recover(r2.inst[0][1])
-	nw.collect(2)
-	nw.deliver(and(typ[Prepare], to(1)))
-	nw.deliver(and(typ[PrepareReply], to(2)))
+	nw.Collect(2)
+	nw.Deliver(and(replicatest.Is[Prepare], to(1)))
+	nw.Deliver(and(replicatest.Is[PrepareReply], to(2)))
 	require.Equal(t, StatusAccepted, r2.inst[0][1].status)
 	require.Equal(t, MakeBallot(1, 2), r2.inst[0][1].vbal)
 	v1 := r2.record(r2.inst[0][1])
-	nw.drop(func(paxos.Message) bool { return true })
+	nw.Drop(func(paxos.Message) bool { return true })
 
 	// Recovery B by replica 1 at 2.1. Its Prepare reaches replica 2 (which
 	// promises 2.1 but keeps VBallot 1.2); the reply is lost. With the
 	// restarted leader it decides V2 via PreAccept + Accept; replica 0
 	// accepts, replica 1's commit never happens (the reply is lost).
-	nw.restart(0)
-	r1 := nw.reps[1]
+	nw.Restart(0)
+	r1 := nw.rep(1)
 	r1.recover(r1.inst[0][1])
-	nw.collect(1)
+	nw.Collect(1)
 	require.Equal(t, MakeBallot(2, 1), r1.inst[0][1].bal)
-	nw.deliver(and(typ[Prepare], to(2)))
+	nw.Deliver(and(replicatest.Is[Prepare], to(2)))
 	assert.Equal(t, MakeBallot(2, 1), r2.inst[0][1].bal, "promise moves")
 	assert.Equal(t, MakeBallot(1, 2), r2.inst[0][1].vbal, "the vote's ballot does not")
-	nw.drop(and(typ[PrepareReply], from(2)))
-	nw.deliver(and(typ[Prepare], to(0)))
-	nw.deliver(and(typ[PrepareReply], to(1)))
-	nw.deliver(and(typ[PreAccept], to(0)))
-	nw.deliver(and(typ[PreAcceptReply], to(1)))
-	nw.deliver(and(typ[Accept], to(0)))
-	nw.drop(func(paxos.Message) bool { return true })
+	nw.Drop(and(replicatest.Is[PrepareReply], from(2)))
+	nw.Deliver(and(replicatest.Is[Prepare], to(0)))
+	nw.Deliver(and(replicatest.Is[PrepareReply], to(1)))
+	nw.Deliver(and(replicatest.Is[PreAccept], to(0)))
+	nw.Deliver(and(replicatest.Is[PreAcceptReply], to(1)))
+	nw.Deliver(and(replicatest.Is[Accept], to(0)))
+	nw.Drop(func(paxos.Message) bool { return true })
 	require.Equal(t, StatusAccepted, r1.inst[0][1].status)
-	require.Equal(t, StatusAccepted, nw.reps[0].inst[0][1].status)
+	require.Equal(t, StatusAccepted, nw.rep(0).inst[0][1].status)
 	v2 := r1.record(r1.inst[0][1])
 	require.False(t, reflect.DeepEqual(v1.Deps, v2.Deps), "the two recoveries must have produced different values")
 
 	// Recovery C by replica 2 at 3.2 with replies from 2 and 1.
-	nw.crash(0)
+	nw.Crash(0)
 	r2.recover(r2.inst[0][1])
-	nw.collect(2)
+	nw.Collect(2)
 	require.Equal(t, MakeBallot(3, 2), r2.inst[0][1].co.ballot)
 	self := r2.inst[0][1].co.prep[2]
 	assert.Equal(t, MakeBallot(1, 2), self.VBallot)
-	nw.deliver(nil)
-	nw.restart(0)
-	require.True(t, nw.settle(nw.allDecided(g, y), 300))
-	got := nw.decided[g]
+	nw.Deliver(nil)
+	nw.Restart(0)
+	require.True(t, nw.Settle(nw.allDecided(g, y), 300))
+	got := nw.Decided[g]
 	assert.Equal(t, v2.Deps, got.Deps, "the chosen value V2 must be kept")
 	assert.Equal(t, v2.Seq, got.Seq)
-	assert.Empty(t, visibility(nw.decided))
+	assert.Empty(t, visibility(nw.Decided))
 }
 
-// Test 3: two interfering commands reach the slow path with equal seq and
-// mutual dependencies; every replica executes them in the same order
-// (replica id breaks the tie).
-func TestEqualSeq(t *testing.T) {
-	nw := newNet(t, 3, nil)
-	nw.propose(0, put(1, 1, "k", "x"))
-	nw.propose(1, put(2, 1, "k", "y"))
-	// Each leader's PreAccept reaches the other leader first.
-	nw.deliver(and(typ[PreAccept], from(0), to(1)))
-	nw.deliver(and(typ[PreAccept], from(1), to(0)))
-	nw.deliver(nil)
-	x, y := nw.decided[paxos.Instance{Replica: 0, Slot: 1}], nw.decided[paxos.Instance{Replica: 1, Slot: 1}]
-	require.Equal(t, x.Seq, y.Seq, "equal seq")
-	require.True(t, depends(x, y.Instance) && depends(y, x.Instance), "mutual deps")
-	want := []string{"1.1", "2.1"}
-	for i := 0; i < 3; i++ {
-		assert.Equal(t, want, keyOrders(nw.executed[i])["k"], "replica %d", i)
-	}
-}
+// Test 3 (two interfering commands on the slow path with equal seq and
+// mutual dependencies) is testdata/equal_seq.txt.
 
 // deliverRandom delivers queued messages in a random order until none is left.
 func (nw *tnet) deliverRandom(rng *rand.Rand) {
-	for len(nw.queue) > 0 {
-		j := rng.IntN(len(nw.queue))
-		m := nw.queue[j]
-		nw.queue = append(nw.queue[:j], nw.queue[j+1:]...)
-		if !nw.up[m.To] {
+	for len(nw.Queue) > 0 {
+		j := rng.IntN(len(nw.Queue))
+		m := nw.Queue[j]
+		nw.Queue = append(nw.Queue[:j], nw.Queue[j+1:]...)
+		if !nw.Up[m.To] {
 			continue
 		}
-		require.NoError(nw.t, nw.reps[m.To].Step(m))
-		nw.collect(int(m.To))
+		nw.Step(m)
 	}
 }
 
@@ -182,14 +165,14 @@ func randomGraph(t *testing.T, seed uint64, cmds int, keys int) map[paxos.Instan
 		if rng.IntN(3) == 0 {
 			cmd.Op, cmd.Value = paxos.OpGet, ""
 		}
-		nw.propose(c%3, cmd)
+		nw.Propose(c%3, cmd)
 		if rng.IntN(2) == 0 {
 			nw.deliverRandom(rng)
 		}
 	}
 	nw.deliverRandom(rng)
-	require.Len(t, nw.decided, cmds)
-	return nw.decided
+	require.Len(t, nw.Decided, cmds)
+	return nw.Decided
 }
 
 func hasCycle(dec map[paxos.Instance]paxos.Decision) bool {
@@ -268,39 +251,8 @@ func TestCommitPermutations(t *testing.T) {
 	assert.Empty(t, visibility(large))
 }
 
-// Test 5: under asymmetric PreAccept loss the leader fast-commits and
-// crashes before broadcasting Commit; an interfering command commits
-// meanwhile. Recovery keeps the committed value and no dependency is lost.
-func TestLostPreAcceptsLeaderCrash(t *testing.T) {
-	nw := newNet(t, 5, nil)
-	g := paxos.Instance{Replica: 0, Slot: 1}
-	y := paxos.Instance{Replica: 3, Slot: 1}
-	nw.propose(0, put(1, 1, "k", "x"))
-	// PreAccept reaches 1 and 2 only (fast quorum 3 with the leader).
-	nw.deliver(and(typ[PreAccept], from(0), func(m paxos.Message) bool { return m.To == 1 || m.To == 2 }))
-	nw.drop(and(typ[PreAccept], from(0)))
-	nw.deliver(and(typ[PreAcceptReply], to(0)))
-	require.Contains(t, nw.decided, g, "leader committed on the fast path")
-	require.Equal(t, []paxos.Commit{{ID: paxos.CommandID{Client: 1, Seq: 1}, Path: paxos.PathFast}}, nw.committed)
-	fast := nw.decided[g]
-	nw.crash(0) // before any Commit leaves
-	nw.drop(from(0))
-
-	// Y at replica 3: its PreAccept is lost towards 1; 2 knows γ, 4 does not.
-	nw.propose(3, put(2, 1, "k", "y"))
-	nw.drop(and(typ[PreAccept], from(3), to(1)))
-	nw.deliver(nil)
-	require.Contains(t, nw.decided, y)
-	require.True(t, depends(nw.decided[y], g), "Y saw γ at replica 2")
-
-	// Replica 3 cannot execute Y until γ is recovered.
-	require.True(t, nw.settle(nw.allDecided(g, y), 200))
-	assert.Equal(t, fast, nw.decided[g], "recovery must keep the fast-path decision")
-	assert.Empty(t, visibility(nw.decided))
-	for i := 1; i < 5; i++ {
-		assert.Equal(t, []string{"1.1", "2.1"}, keyOrders(nw.executed[i])["k"], "replica %d", i)
-	}
-}
+// Test 5 (under asymmetric PreAccept loss the leader fast-commits and
+// crashes before broadcasting Commit) is testdata/lost_preaccepts_leader_crash.txt.
 
 // Test 5b: the same loss when γ was NOT fast-committed (its PreAccept
 // reached one replica), with further interfering commands: recovery may
@@ -309,33 +261,33 @@ func TestLostPreAcceptsNotCommitted(t *testing.T) {
 	for seed := uint64(1); seed <= 20; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 3))
 		nw := newNet(t, 5, func(c *paxos.Config) { c.Seed = seed })
-		nw.propose(0, put(1, 1, "k", "x"))
+		nw.Propose(0, put(1, 1, "k", "x"))
 		keep := paxos.NodeID(1 + rng.IntN(4))
-		nw.deliver(and(typ[PreAccept], from(0), func(m paxos.Message) bool { return m.To == keep }))
-		nw.drop(from(0))
-		nw.crash(0)
+		nw.Deliver(and(replicatest.Is[PreAccept], from(0), func(m paxos.Message) bool { return m.To == keep }))
+		nw.Drop(from(0))
+		nw.Crash(0)
 		for c := 0; c < 4; c++ {
 			at := 1 + rng.IntN(4)
-			nw.propose(at, put(uint64(c+2), 1, "k", "y"))
-			nw.drop(func(m paxos.Message) bool { _, ok := m.Body.(PreAccept); return ok && rng.IntN(3) == 0 })
+			nw.Propose(at, put(uint64(c+2), 1, "k", "y"))
+			nw.Drop(func(m paxos.Message) bool { _, ok := m.Body.(PreAccept); return ok && rng.IntN(3) == 0 })
 			nw.deliverRandom(rng)
 		}
 		if seed%2 == 0 {
-			nw.restart(0)
+			nw.Restart(0)
 		}
-		ok := nw.settle(func() bool {
+		ok := nw.Settle(func() bool {
 			for i := 1; i < 5; i++ {
-				if len(keyOrders(nw.executed[i])["k"]) < 4 {
+				if len(keyOrders(nw.Executed[i])["k"]) < 4 {
 					return false
 				}
 			}
 			return true
 		}, 400)
 		require.True(t, ok, "seed %d: the four Y commands execute everywhere", seed)
-		assert.Empty(t, visibility(nw.decided), "seed %d", seed)
-		ref := keyOrders(nw.executed[1])["k"]
+		assert.Empty(t, visibility(nw.Decided), "seed %d", seed)
+		ref := keyOrders(nw.Executed[1])["k"]
 		for i := 2; i < 5; i++ {
-			assert.Equal(t, ref, keyOrders(nw.executed[i])["k"], "seed %d replica %d", seed, i)
+			assert.Equal(t, ref, keyOrders(nw.Executed[i])["k"], "seed %d replica %d", seed, i)
 		}
 	}
 }
@@ -351,52 +303,52 @@ func TestCrashAfterPreAcceptReply(t *testing.T) {
 		nw := newNet(t, 3, nil)
 		g := paxos.Instance{Replica: 0, Slot: 1}
 		y := paxos.Instance{Replica: 2, Slot: 1}
-		nw.propose(0, put(1, 1, "k", "x"))
+		nw.Propose(0, put(1, 1, "k", "x"))
 		var pa paxos.Message
-		for _, m := range nw.queue {
+		for _, m := range nw.Queue {
 			if _, ok := m.Body.(PreAccept); ok && m.To == 1 {
 				pa = m
 			}
 		}
-		nw.deliver(and(typ[PreAccept], to(1)))
+		nw.Deliver(and(replicatest.Is[PreAccept], to(1)))
 		var first PreAcceptReply
-		for _, m := range nw.queue {
+		for _, m := range nw.Queue {
 			if rep, ok := m.Body.(PreAcceptReply); ok && m.From == 1 {
 				first = rep
 			}
 		}
 		require.True(t, first.OK)
-		nw.deliver(and(typ[PreAcceptReply], to(0)))
-		require.Contains(t, nw.decided, g, "fast path")
-		nw.drop(from(0))
-		nw.crash(0)
-		nw.crash(1)
+		nw.Deliver(and(replicatest.Is[PreAcceptReply], to(0)))
+		require.Contains(t, nw.Decided, g, "fast path")
+		nw.Drop(from(0))
+		nw.Crash(0)
+		nw.Crash(1)
 		if !keepRecords {
-			nw.persisted[1] = paxos.Persisted{}
+			nw.Persisted[1] = paxos.Persisted{}
 		}
-		nw.restart(1)
+		nw.Restart(1)
 		if keepRecords {
-			require.NoError(t, nw.reps[1].Step(pa))
-			nw.collect(1)
+			require.NoError(t, nw.rep(1).Step(pa))
+			nw.Collect(1)
 			var again PreAcceptReply
-			for _, m := range nw.queue {
+			for _, m := range nw.Queue {
 				if rep, ok := m.Body.(PreAcceptReply); ok && m.From == 1 {
 					again = rep
 				}
 			}
 			assert.Equal(t, first, again, "a restarted replica answers a duplicate as before")
-			nw.drop(from(1))
+			nw.Drop(from(1))
 		}
-		nw.propose(2, put(2, 1, "k", "y"))
-		nw.deliver(nil)
-		require.Contains(t, nw.decided, y)
-		bothEmpty := !depends(nw.decided[g], y) && !depends(nw.decided[y], g)
+		nw.Propose(2, put(2, 1, "k", "y"))
+		nw.Deliver(nil)
+		require.Contains(t, nw.Decided, y)
+		bothEmpty := !depends(nw.Decided[g], y) && !depends(nw.Decided[y], g)
 		if keepRecords {
 			assert.False(t, bothEmpty, "conflicting commands both committed with empty deps")
-			assert.Empty(t, visibility(nw.decided))
+			assert.Empty(t, visibility(nw.Decided))
 		} else {
 			assert.True(t, bothEmpty, "control: forgetting the reply must break the invariant")
-			assert.NotEmpty(t, visibility(nw.decided))
+			assert.NotEmpty(t, visibility(nw.Decided))
 		}
 	}
 }
@@ -405,16 +357,16 @@ func TestCrashAfterPreAcceptReply(t *testing.T) {
 // on the fast path without depending on each other.
 func TestReadsDoNotInterfere(t *testing.T) {
 	nw := newNet(t, 3, nil)
-	nw.propose(0, paxos.Command{Client: 1, Seq: 1, Op: paxos.OpGet, Key: "k"})
-	nw.propose(1, paxos.Command{Client: 2, Seq: 1, Op: paxos.OpGet, Key: "k"})
-	nw.deliver(nil)
-	for _, d := range nw.decided {
+	nw.Propose(0, paxos.Command{Client: 1, Seq: 1, Op: paxos.OpGet, Key: "k"})
+	nw.Propose(1, paxos.Command{Client: 2, Seq: 1, Op: paxos.OpGet, Key: "k"})
+	nw.Deliver(nil)
+	for _, d := range nw.Decided {
 		assert.Equal(t, []uint64{0, 0, 0}, d.Deps)
 	}
-	for _, c := range nw.committed {
+	for _, c := range nw.AllCommitted() {
 		assert.Equal(t, paxos.PathFast, c.Path)
 	}
-	require.Len(t, nw.committed, 2)
+	require.Len(t, nw.AllCommitted(), 2)
 	assert.False(t, kv.Interferes(paxos.Command{Op: paxos.OpGet, Key: "k"}, paxos.Command{Op: paxos.OpGet, Key: "k"}))
 }
 
@@ -422,52 +374,35 @@ func TestReadsDoNotInterfere(t *testing.T) {
 func TestBatching(t *testing.T) {
 	nw := newNet(t, 3, func(c *paxos.Config) { c.Batch = 4 })
 	for s := uint64(1); s <= 3; s++ {
-		nw.reps[0].Propose(put(1, s, "k", "v"))
+		nw.rep(0).Propose(put(1, s, "k", "v"))
 	}
-	nw.collect(0) // Ready flushes the partial batch
-	nw.deliver(nil)
-	require.Len(t, nw.decided, 1)
-	for _, d := range nw.decided {
+	nw.Collect(0) // Ready flushes the partial batch
+	nw.Deliver(nil)
+	require.Len(t, nw.Decided, 1)
+	for _, d := range nw.Decided {
 		assert.Len(t, d.Commands, 3)
 	}
-	assert.Len(t, nw.executed[2], 3)
+	assert.Len(t, nw.Executed[2], 3)
 }
 
-// Thrifty: PreAccept goes to fast quorum − 1 nearest replicas only; with
-// one of them silent the leader widens after RetryTicks and still commits.
-func TestThriftyWidens(t *testing.T) {
-	nw := newNet(t, 5, func(c *paxos.Config) { c.Thrifty = true; c.Distances = []float64{0, 1, 2, 3, 4} })
-	nw.propose(0, put(1, 1, "k", "x"))
-	var targets []paxos.NodeID
-	for _, m := range nw.queue {
-		targets = append(targets, m.To)
-	}
-	require.Equal(t, []paxos.NodeID{1, 2}, targets)
-	nw.drop(to(2))
-	nw.deliver(nil)
-	require.Empty(t, nw.decided)
-	nw.tick(0, 5)
-	nw.deliver(nil)
-	require.Len(t, nw.decided, 1)
-	require.Len(t, nw.committed, 1)
-}
+// Thrifty PreAccepts that widen after RetryTicks: testdata/thrifty.txt.
 
 // When nobody knows the command, recovery commits a Nop, and the leader
 // later proposes its command again.
 func TestRecoveryCommitsNop(t *testing.T) {
 	nw := newNet(t, 3, nil)
-	nw.propose(0, put(1, 1, "k", "x"))
-	nw.drop(from(0)) // nobody hears of it
-	r1 := nw.reps[1]
+	nw.Propose(0, put(1, 1, "k", "x"))
+	nw.Drop(from(0)) // nobody hears of it
+	r1 := nw.rep(1)
 	g := paxos.Instance{Replica: 0, Slot: 1}
 	r1.recover(r1.get(g))
-	nw.collect(1)
-	nw.deliver(and(func(m paxos.Message) bool { return m.To != 0 && m.From != 0 }))
-	require.Contains(t, nw.decided, g)
-	assert.Equal(t, nopBatch(), nw.decided[g].Commands)
+	nw.Collect(1)
+	nw.Deliver(and(func(m paxos.Message) bool { return m.To != 0 && m.From != 0 }))
+	require.Contains(t, nw.Decided, g)
+	assert.Equal(t, nopBatch(), nw.Decided[g].Commands)
 	// The leader learns of the Nop and re-proposes.
-	require.True(t, nw.settle(func() bool { return len(keyOrders(nw.executed[2])["k"]) == 1 }, 100))
-	assert.Equal(t, []string{"1.1"}, keyOrders(nw.executed[2])["k"])
+	require.True(t, nw.Settle(func() bool { return len(keyOrders(nw.Executed[2])["k"]) == 1 }, 100))
+	assert.Equal(t, []string{"1.1"}, keyOrders(nw.Executed[2])["k"])
 }
 
 // Malformed messages are errors, not panics.
@@ -499,20 +434,20 @@ func TestMalformed(t *testing.T) {
 func TestSnapshotRestart(t *testing.T) {
 	nw := newNet(t, 3, func(c *paxos.Config) { c.SnapshotEvery = 4 })
 	for s := uint64(1); s <= 10; s++ {
-		nw.propose(int(s%3), put(s, 1, "k", fmt.Sprintf("v%d", s)))
-		nw.deliver(nil)
+		nw.Propose(int(s%3), put(s, 1, "k", fmt.Sprintf("v%d", s)))
+		nw.Deliver(nil)
 	}
-	require.NotNil(t, nw.persisted[2].Snapshot, "a snapshot was taken")
-	assert.Less(t, len(nw.persisted[2].Records), 40, "records before the snapshot were dropped")
-	nw.crash(2)
-	nw.restart(2)
-	nw.deliver(nil)
+	require.NotNil(t, nw.Persisted[2].Snapshot, "a snapshot was taken")
+	assert.Less(t, len(nw.Persisted[2].Records), 40, "records before the snapshot were dropped")
+	nw.Crash(2)
+	nw.Restart(2)
+	nw.Deliver(nil)
 	// One more write and a read at the restarted replica.
-	nw.propose(0, put(11, 1, "k", "v11"))
-	nw.deliver(nil)
-	nw.propose(2, paxos.Command{Client: 12, Seq: 1, Op: paxos.OpGet, Key: "k"})
-	nw.deliver(nil)
-	ex := nw.executed[2]
+	nw.Propose(0, put(11, 1, "k", "v11"))
+	nw.Deliver(nil)
+	nw.Propose(2, paxos.Command{Client: 12, Seq: 1, Op: paxos.OpGet, Key: "k"})
+	nw.Deliver(nil)
+	ex := nw.Executed[2]
 	require.NotEmpty(t, ex)
 	last := ex[len(ex)-1]
 	assert.Equal(t, paxos.OpGet, last.Command.Op)
@@ -530,37 +465,37 @@ func TestTryPreAcceptProof(t *testing.T) {
 	nw := newNet(t, 5, nil)
 	g := paxos.Instance{Replica: 0, Slot: 1}
 	y := paxos.Instance{Replica: 3, Slot: 1}
-	nw.propose(0, put(1, 1, "k", "x"))
-	nw.deliver(and(typ[PreAccept], to(1)))
-	nw.drop(from(0))
-	nw.crash(0)
-	nw.drop(from(1))
+	nw.Propose(0, put(1, 1, "k", "x"))
+	nw.Deliver(and(replicatest.Is[PreAccept], to(1)))
+	nw.Drop(from(0))
+	nw.Crash(0)
+	nw.Drop(from(1))
 
-	nw.propose(3, put(2, 1, "k", "y"))
-	nw.deliver(and(typ[PreAccept], func(m paxos.Message) bool { return m.To == 2 || m.To == 4 }))
-	nw.drop(typ[PreAccept])
-	nw.deliver(typ[PreAcceptReply])
-	require.Contains(t, nw.decided, y)
-	require.False(t, depends(nw.decided[y], g), "Y took the fast path without γ")
-	nw.crash(2)
-	nw.deliver(nil) // Y's commit reaches 1 and 4
+	nw.Propose(3, put(2, 1, "k", "y"))
+	nw.Deliver(and(replicatest.Is[PreAccept], func(m paxos.Message) bool { return m.To == 2 || m.To == 4 }))
+	nw.Drop(replicatest.Is[PreAccept])
+	nw.Deliver(replicatest.Is[PreAcceptReply])
+	require.Contains(t, nw.Decided, y)
+	require.False(t, depends(nw.Decided[y], g), "Y took the fast path without γ")
+	nw.Crash(2)
+	nw.Deliver(nil) // Y's commit reaches 1 and 4
 
-	r4 := nw.reps[4]
+	r4 := nw.rep(4)
 	r4.recover(r4.get(g))
-	nw.collect(4)
-	nw.deliver(nil)
+	nw.Collect(4)
+	nw.Deliver(nil)
 	require.Equal(t, phPrepare, r4.inst[0][1].co.phase, "ambiguous: waits for more replies")
-	nw.tick(4, 2*nw.cfg.RetryTicks)
-	nw.deliver(nil)
+	nw.Tick(4, 2*nw.Config.RetryTicks)
+	nw.Deliver(nil)
 	assert.Equal(t, uint64(1), r4.Stats().TryPreAccepts)
-	require.Contains(t, nw.decided, g)
-	assert.True(t, depends(nw.decided[g], y), "γ now depends on Y")
-	assert.Empty(t, visibility(nw.decided))
-	nw.restart(0)
-	nw.restart(2)
-	require.True(t, nw.settle(nw.allDecided(g, y), 300))
+	require.Contains(t, nw.Decided, g)
+	assert.True(t, depends(nw.Decided[g], y), "γ now depends on Y")
+	assert.Empty(t, visibility(nw.Decided))
+	nw.Restart(0)
+	nw.Restart(2)
+	require.True(t, nw.Settle(nw.allDecided(g, y), 300))
 	for i := 1; i < 5; i++ {
-		assert.Equal(t, []string{"2.1", "1.1"}, keyOrders(nw.executed[i])["k"], "replica %d", i)
+		assert.Equal(t, []string{"2.1", "1.1"}, keyOrders(nw.Executed[i])["k"], "replica %d", i)
 	}
 }
 
@@ -576,51 +511,32 @@ func TestTryPreAcceptProof(t *testing.T) {
 func TestThreeReplicaShortcut(t *testing.T) {
 	nw := newNet(t, 3, func(c *paxos.Config) { c.Thrifty = true; c.Distances = []float64{0, 1, 2} })
 	g := paxos.Instance{Replica: 0, Slot: 1}
-	nw.propose(1, put(2, 1, "k", "d")) // δ = (1,1): replica 1 keeps its PreAccepts for now
-	nw.drop(from(1))
-	nw.propose(0, put(1, 1, "k", "g"))
-	require.Equal(t, 1, nw.deliver(and(typ[PreAccept], from(0), to(1))), "thrifty: γ's PreAccept goes to one replica")
-	require.Equal(t, 1, nw.deliver(and(typ[PreAcceptReply], to(0))))
-	dec, ok := nw.decided[g]
+	nw.Propose(1, put(2, 1, "k", "d")) // δ = (1,1): replica 1 keeps its PreAccepts for now
+	nw.Drop(from(1))
+	nw.Propose(0, put(1, 1, "k", "g"))
+	require.Equal(t, 1, nw.Deliver(and(replicatest.Is[PreAccept], from(0), to(1))), "thrifty: γ's PreAccept goes to one replica")
+	require.Equal(t, 1, nw.Deliver(and(replicatest.Is[PreAcceptReply], to(0))))
+	dec, ok := nw.Decided[g]
 	require.True(t, ok, "replica 0 commits after the single reply")
 	assert.Equal(t, uint64(1), dec.Deps[1], "γ's committed deps include δ, added by replica 1")
-	assert.Equal(t, uint64(1), nw.reps[0].Stats().FastPath)
+	assert.Equal(t, uint64(1), nw.rep(0).Stats().FastPath)
 
-	nw.crash(0)
-	nw.drop(func(m paxos.Message) bool { return m.From == 0 || m.To == 0 })
-	nw.propose(2, put(3, 1, "k", "e")) // ε = (2,1)
-	nw.deliver(nil)
-	require.True(t, nw.settle(nw.allDecided(g), 400), "γ must be recovered with replica 0 down")
-	assert.Equal(t, dec, nw.decided[g])
-	assert.Positive(t, nw.reps[1].Coverage()["rule3a"]+nw.reps[2].Coverage()["rule3a"], "recovered by rule 3a")
-	nw.restart(0)
+	nw.Crash(0)
+	nw.Drop(func(m paxos.Message) bool { return m.From == 0 || m.To == 0 })
+	nw.Propose(2, put(3, 1, "k", "e")) // ε = (2,1)
+	nw.Deliver(nil)
+	require.True(t, nw.Settle(nw.allDecided(g), 400), "γ must be recovered with replica 0 down")
+	assert.Equal(t, dec, nw.Decided[g])
+	assert.Positive(t, nw.rep(1).Coverage()["rule3a"]+nw.rep(2).Coverage()["rule3a"], "recovered by rule 3a")
+	nw.Restart(0)
 	eps := paxos.Instance{Replica: 2, Slot: 1}
 	d := paxos.Instance{Replica: 1, Slot: 1}
-	require.True(t, nw.settle(nw.allDecided(g, d, eps), 400))
-	order := keyOrders(nw.executed[1])["k"]
+	require.True(t, nw.Settle(nw.allDecided(g, d, eps), 400))
+	order := keyOrders(nw.Executed[1])["k"]
 	require.Len(t, order, 3)
 	for i := 0; i < 3; i++ {
-		assert.Equal(t, order, keyOrders(nw.executed[i])["k"], "replica %d", i)
+		assert.Equal(t, order, keyOrders(nw.Executed[i])["k"], "replica %d", i)
 	}
 }
 
-// A replica that never heard of an instance still learns it when the
-// commit broadcast to it was lost and the command leader stopped: a peer
-// that sees its execution stall resends the commits it is missing. Without
-// that, nothing would ever tell it (no later command depends on the
-// instance), and the instance could never be garbage-collected.
-func TestLostCommitCaughtUp(t *testing.T) {
-	nw := newNet(t, 3, func(c *paxos.Config) { c.Thrifty = true; c.Distances = []float64{0, 1, 2} })
-	g := paxos.Instance{Replica: 0, Slot: 1}
-	nw.propose(0, put(1, 1, "k", "g"))
-	nw.deliver(and(typ[PreAccept], from(0), to(1)))
-	nw.deliver(and(typ[PreAcceptReply], to(0)))
-	require.Contains(t, nw.decided, g)
-	nw.deliver(and(typ[Commit], to(1)))
-	nw.crash(0)
-	nw.drop(func(m paxos.Message) bool { return m.From == 0 || m.To == 0 })
-	require.Nil(t, nw.reps[2].inst[0][1], "replica 2 never heard of γ")
-
-	require.True(t, nw.settle(nw.allDecided(g), 200), "replica 2 must learn γ from replica 1")
-	assert.Len(t, keyOrders(nw.executed[2])["k"], 1)
-}
+// A lost commit caught up from a peer: testdata/lost_commit_caught_up.txt.

@@ -1,0 +1,68 @@
+package epaxos
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/replicatest"
+)
+
+// scriptOptions add the commands EPaxos scenarios need beyond the
+// harness's own:
+//
+//	recover i (R,S)   replica i starts recovering instance (R,S) now,
+//	                  whether or not it has heard of it
+var scriptOptions = replicatest.Options{Commands: map[string]func(*replicatest.Cluster, []string) (string, error){
+	"recover": func(c *replicatest.Cluster, args []string) (string, error) {
+		if len(args) != 2 {
+			return "", errors.New("usage: recover REPLICA (R,S)")
+		}
+		var i int
+		if _, err := fmt.Sscan(args[0], &i); err != nil || i < 0 || i >= c.N() || !c.Up[i] {
+			return "", fmt.Errorf("no running replica %q", args[0])
+		}
+		id, err := replicatest.Instance(args[1])
+		if err != nil {
+			return "", err
+		}
+		r := c.Replica(i).(*Replica)
+		r.recover(r.get(id))
+		c.Collect(i)
+		return "", nil
+	},
+}}
+
+// The scripted scenarios of testdata/ (go test -run TestScripts -rewrite
+// rewrites their expected output).
+func TestScripts(t *testing.T) {
+	replicatest.Scripts(t, "testdata/*.txt", scriptOptions)
+}
+
+// The rule-4a script catches the bug of issue 10 (part 1): with mutant
+// epaxos/rule4a-after-restart, γ commits on the fast path at step 4 with
+// seq 1 and no deps, replica 4's recovery decides it again with a
+// dependency on δ, and replicas 0 and 1 (γ first) execute k's writes in
+// another order than replicas 2, 3 and 4 (ε first).
+func TestRule4aScriptCatchesTheBug(t *testing.T) {
+	m, err := paxos.LookupMutant("epaxos/rule4a-after-restart")
+	require.NoError(t, err)
+	o := scriptOptions
+	o.New = m.New
+	res, err := replicatest.Replay("testdata/rule4a_after_restart.txt", o)
+	require.NoError(t, err)
+	require.False(t, res.OK())
+	got := res.Rewritten
+	for _, want := range []string{
+		"(0,1) 2.1 put k=gamma seq=1 deps=[0 0 0 0 0] at 0 1",
+		"(0,1) 2.1 put k=gamma seq=3 deps=[0 1 0 1 0] at 2 3 4",
+		"0: 2.1 put k=gamma, 3.1 put k=eps\n1: 2.1 put k=gamma, 3.1 put k=eps\n2: 3.1 put k=eps, 2.1 put k=gamma",
+		"instance 0.1 decided twice",
+	} {
+		assert.Contains(t, got, want)
+	}
+}
