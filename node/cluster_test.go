@@ -53,10 +53,15 @@ func startTCPCluster(t testing.TB, protocol string, n int, opts node.Options, no
 	require.NoError(t, c.cluster.Validate())
 	for i := 0; i < n; i++ {
 		// Metrics are on, as in `paxos serve --metrics`, so that
-		// BenchmarkLiveTCP measures their cost.
+		// BenchmarkLiveTCP measures their cost (PAXOS_BENCH_NOMETRICS=1
+		// turns them off, to compare).
 		reg := prometheus.NewRegistry()
-		s, err := node.Serve(node.ServeConfig{Cluster: c.cluster, ID: paxos.NodeID(i), DataDir: c.dirs[i], New: true, NoSync: noSync,
-			PeerListener: c.peerLns[i], ClientListener: clientLns[i], Logger: quiet(), Metrics: reg})
+		scfg := node.ServeConfig{Cluster: c.cluster, ID: paxos.NodeID(i), DataDir: c.dirs[i], New: true, NoSync: noSync,
+			PeerListener: c.peerLns[i], ClientListener: clientLns[i], Logger: quiet(), Metrics: reg}
+		if os.Getenv("PAXOS_BENCH_NOMETRICS") == "1" {
+			scfg.Metrics = nil
+		}
+		s, err := node.Serve(scfg)
 		require.NoError(t, err)
 		c.servers = append(c.servers, s)
 		c.regs = append(c.regs, reg)
