@@ -454,7 +454,9 @@ func (pw *plotWriter) siteFigure(rows []SummaryRow, title, name string, byConfli
 		entries++
 	}
 	p.Y.Max = ymax * (1.15 + 0.07*float64(entries)) // room for the legend
-	addPublished(p, pub)                            // under the commit markers, which stay visible
+	// The published diamonds go under the commit markers, which stay
+	// visible.
+	addPublished(p, pub)
 	if len(commits) > 0 {
 		if sc, err := plotter.NewScatter(commits); err == nil {
 			sc.Shape = draw.PyramidGlyph{}
