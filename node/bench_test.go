@@ -106,15 +106,19 @@ func benchLive(b *testing.B, protocol string, n, batch, clients int) {
 }
 
 // BenchmarkSubmitMetrics measures what the node's metrics cost on the hot
-// path: one Multi-Paxos replica in this process (in-memory storage and
-// network, so the node's own work dominates), Submit in a loop, with
+// path: one replica of each protocol in this process (in-memory storage
+// and network, so the node's own work dominates), Submit in a loop, with
 // Config.Metrics off and on. Allocations per command must be equal.
 //
 //	go test ./node -run '^$' -bench SubmitMetrics -benchmem
 func BenchmarkSubmitMetrics(b *testing.B) {
-	for _, on := range []bool{false, true} {
-		b.Run(fmt.Sprintf("metrics=%v", on), func(b *testing.B) {
-			cfg := node.Config{Protocol: "multi", Replica: paxos.Config{ID: 0, N: 1, Seed: 1}.WithDefaults(),
+	for _, tc := range []struct {
+		protocol string
+		on       bool
+	}{{"basic", false}, {"basic", true}, {"multi", false}, {"multi", true}, {"epaxos", false}, {"epaxos", true}} {
+		b.Run(fmt.Sprintf("%s/metrics=%v", tc.protocol, tc.on), func(b *testing.B) {
+			on := tc.on
+			cfg := node.Config{Protocol: tc.protocol, Replica: paxos.Config{ID: 0, N: 1, Seed: 1}.WithDefaults(),
 				Transport: transport.NewNetwork(1, 1024).Endpoint(0), Storage: storage.NewMemory(), Logger: quiet()}
 			if on {
 				cfg.Metrics = prometheus.NewRegistry()
