@@ -527,7 +527,7 @@ func RunExperiment(ctx context.Context, e Experiment, outRoot string, opt Option
 		return rep, fmt.Errorf("bench: write notes: %w", err)
 	}
 	if len(e.Compare) > 0 {
-		if err := writeCompare(filepath.Join(rep.Dir, "compare.csv"), e.Compare, results); err != nil {
+		if err := writeCompare(filepath.Join(rep.Dir, CompareFile), e.Compare, results); err != nil {
 			return rep, err
 		}
 	}
@@ -561,6 +561,28 @@ func writeCompare(path string, pub []Published, results []*Result) error {
 		rows = append(rows, []string{p.Label, strconv.Itoa(p.Replicas), p.Protocol, ff(p.ConflictPct), p.Site, p.Metric, ff(ours), ff(p.Value), ff(diff), p.Source})
 	}
 	return writeCSV(path, []string{"label", "replicas", "protocol", "conflict_pct", "site", "metric", "ours", "published", "diff_pct", "source"}, rows)
+}
+
+// CompareFile is the file in which RunExperiment puts our numbers beside
+// the published ones.
+const CompareFile = "compare.csv"
+
+// ReadCompare reads the published numbers of a compare.csv (Value is the
+// "published" column); a missing file holds none.
+func ReadCompare(path string) ([]Published, error) {
+	if _, err := os.Stat(path); os.IsNotExist(err) {
+		return nil, nil
+	}
+	recs, err := readCSV(path)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Published, 0, len(recs))
+	for _, m := range recs {
+		out = append(out, Published{Label: m["label"], Replicas: atoi(m["replicas"]), Protocol: m["protocol"],
+			ConflictPct: pf(m["conflict_pct"]), Site: m["site"], Metric: m["metric"], Value: pf(m["published"]), Source: m["source"]})
+	}
+	return out, nil
 }
 
 // MachineFile is the file beside run.json in which RunExperiment records

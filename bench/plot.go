@@ -3,6 +3,7 @@ package bench
 import (
 	"encoding/json"
 	"fmt"
+	"image/color"
 	"math"
 	"os"
 	"path/filepath"
@@ -40,6 +41,11 @@ const (
 //   - timeline_*: throughput per window, with dashed vertical lines at
 //     faults;
 //   - fpaxos_q2_* and fpaxos_n_*: when several Q2 (or N) values were run.
+//
+// The published numbers in compare.csv, when dir has one, are drawn on the
+// figures that show their metric (throughput vs conflict, per-site
+// latency) as diamonds outlined in black, labelled "published", each
+// joined by a dotted line to the value measured here.
 func Plot(dir string) ([]string, error) {
 	sum, err := ReadSummary(filepath.Join(dir, SummaryFile))
 	if err != nil {
@@ -57,6 +63,10 @@ func Plot(dir string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	pub, err := ReadCompare(filepath.Join(dir, CompareFile))
+	if err != nil {
+		return nil, err
+	}
 	kinds := map[string]bool{}
 	if b, err := os.ReadFile(filepath.Join(dir, RunFile)); err == nil {
 		var run struct {
@@ -70,7 +80,7 @@ func Plot(dir string) ([]string, error) {
 		}
 	}
 	want := func(k string) bool { return len(kinds) == 0 || kinds[k] }
-	pw := &plotWriter{dir: dir}
+	pw := &plotWriter{dir: dir, pub: pub}
 	if want(PlotCDF) {
 		pw.cdfs(lat)
 	}
@@ -104,6 +114,7 @@ const (
 
 type plotWriter struct {
 	dir   string
+	pub   []Published // compare.csv: drawn on the figures that show its metric
 	names []string
 	err   error
 }
@@ -147,20 +158,41 @@ func newPlot(title, x, y string) *plot.Plot {
 	return p
 }
 
-// plainTicks are gonum's default tick positions labelled without trailing
-// zeros ("50000", not "50000.00").
+// plainTicks label five to eight evenly spaced values of a linear axis (a
+// step of 1, 2, 2.5 or 5 times a power of ten) without trailing zeros
+// ("50000", not "50000.00"), with an unlabelled tick between each two.
 type plainTicks struct{}
 
 // Ticks implements plot.Ticker.
 func (plainTicks) Ticks(min, max float64) []plot.Tick {
-	ticks := plot.DefaultTicks{}.Ticks(min, max)
-	for i := range ticks {
-		if ticks[i].Label != "" {
-			v, _ := strconv.ParseFloat(strconv.FormatFloat(ticks[i].Value, 'g', 6, 64), 64)
-			ticks[i].Label = strconv.FormatFloat(v, 'f', -1, 64)
+	if !(max > min) || math.IsInf(max-min, 0) {
+		return plot.DefaultTicks{}.Ticks(min, max)
+	}
+	half := niceStep((max-min)/6) / 2
+	var ticks []plot.Tick
+	for k := math.Ceil(min/half - 1e-9); k <= math.Floor(max/half+1e-9); k++ {
+		v := k * half
+		t := plot.Tick{Value: v}
+		if math.Mod(k, 2) == 0 {
+			// Round away the float noise of k*half (0.30000000000000004);
+			// adding 0 turns -0 into 0.
+			r, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 10, 64), 64)
+			t.Label = strconv.FormatFloat(r+0, 'f', -1, 64)
 		}
+		ticks = append(ticks, t)
 	}
 	return ticks
+}
+
+// niceStep rounds x up to 1, 2, 2.5 or 5 times a power of ten.
+func niceStep(x float64) float64 {
+	mag := math.Pow(10, math.Floor(math.Log10(x)))
+	for _, m := range []float64{1, 2, 2.5, 5} {
+		if x <= m*mag*(1+1e-9) {
+			return m * mag
+		}
+	}
+	return 10 * mag
 }
 
 // headroom raises the Y axis above the data so a top legend of n entries
@@ -364,11 +396,13 @@ func (pw *plotWriter) siteFigure(rows []SummaryRow, title, name string, byConfli
 	np := float64(len(series))
 	slot := 0.8 / np
 	var commits plotter.XYs
+	var pub []published
 	vars := variants{}
 	for pi, ser := range series {
 		var bars plotter.Values
 		var errs plotter.XYs
 		var yerr plotter.YErrors
+		colour := variantColor(protoColor(protoOf[ser]), vars.index(protoOf[ser], ser))
 		for si, s := range sites {
 			r, ok := val[[2]string{ser, s}]
 			med, p99 := r.Lat.P50, r.Lat.P99
@@ -382,13 +416,16 @@ func (pw *plotWriter) siteFigure(rows []SummaryRow, title, name string, byConfli
 			if ok && !math.IsNaN(r.CommitP50) {
 				commits = append(commits, plotter.XY{X: x, Y: r.CommitP50})
 			}
+			if ok {
+				pub = append(pub, pw.publishedAt(r, x, colour)...)
+			}
 		}
 		bc, err := plotter.NewBarChart(bars, vg.Points(math.Max(3, 330/(np*float64(len(sites))))))
 		if err != nil {
 			continue
 		}
 		bc.XMin = -0.4 + slot*(float64(pi)+0.5)
-		bc.Color = variantColor(protoColor(protoOf[ser]), vars.index(protoOf[ser], ser))
+		bc.Color = colour
 		bc.LineStyle.Width = 0
 		p.Add(bc)
 		p.Legend.Add(ser, bc)
@@ -409,7 +446,17 @@ func (pw *plotWriter) siteFigure(rows []SummaryRow, title, name string, byConfli
 			}
 		}
 	}
-	p.Y.Max = ymax * (1.15 + 0.07*float64(len(series)+1)) // room for the legend
+	for _, q := range pub {
+		ymax = math.Max(ymax, q.Value)
+	}
+	entries := len(series) + 1
+	if len(pub) > 0 {
+		entries++
+	}
+	p.Y.Max = ymax * (1.15 + 0.07*float64(entries)) // room for the legend
+	// The published diamonds go under the commit markers, which stay
+	// visible.
+	addPublished(p, pub)
 	if len(commits) > 0 {
 		if sc, err := plotter.NewScatter(commits); err == nil {
 			sc.Shape = draw.PyramidGlyph{}
@@ -418,8 +465,29 @@ func (pw *plotWriter) siteFigure(rows []SummaryRow, title, name string, byConfli
 			p.Legend.Add("commit p50", sc)
 		}
 	}
+	legendPublished(p, pub)
 	p.NominalX(sites...)
 	pw.save(p, name)
+}
+
+// publishedAt returns the published numbers of the per-site figure's bar
+// for row r at x: a median client latency (lat_p50_ms, joined to the bar's
+// top) or commit latency (commit_p50_ms, joined to the commit marker).
+func (pw *plotWriter) publishedAt(r SummaryRow, x float64, c color.Color) []published {
+	var out []published
+	for _, q := range pw.pub {
+		if q.Label != r.Label || q.Replicas != 0 && q.Replicas != r.Replicas || q.Protocol != r.Protocol ||
+			q.ConflictPct != r.ConflictPct || q.Site != r.Site {
+			continue
+		}
+		switch q.Metric {
+		case "lat_p50_ms":
+			out = append(out, published{X: x, Value: q.Value, Ours: r.Lat.P50, Color: c})
+		case "commit_p50_ms":
+			out = append(out, published{X: x, Value: q.Value, Ours: r.CommitP50, Color: c})
+		}
+	}
+	return out
 }
 
 // seriesKey groups "all" summary rows into lines.
@@ -496,7 +564,30 @@ func (pw *plotWriter) throughputVsConflict(rows []SummaryRow) {
 	p := newPlot("Throughput vs conflict rate", "conflicting commands (%)", "throughput (ops/s)")
 	p.Y.Min = 0
 	addLines(p, series, order)
-	headroom(p, len(order))
+	var pub []published
+	for _, k := range order {
+		for _, q := range pw.pub {
+			if q.Metric != "throughput_ops_s" || q.Site != "all" || q.Label != k.label || q.Protocol != k.proto || q.Replicas != 0 && q.Replicas != k.n {
+				continue
+			}
+			ours := math.NaN()
+			for _, xy := range series[k] {
+				if xy.X == q.ConflictPct {
+					ours = xy.Y
+				}
+			}
+			pub = append(pub, published{X: q.ConflictPct, Value: q.Value, Ours: ours, Color: protoColor(k.proto)})
+		}
+	}
+	addPublished(p, pub)
+	legendPublished(p, pub)
+	// A little room left and right so that the end labels stay whole.
+	p.X.Min, p.X.Max = p.X.Min-3, p.X.Max+3
+	if len(pub) > 0 {
+		headroom(p, len(order)+1)
+	} else {
+		headroom(p, len(order))
+	}
 	pw.save(p, "throughput_vs_conflict")
 }
 

@@ -2,10 +2,12 @@ package bench
 
 import (
 	"image/color"
+	"math"
 	"os"
 	"sort"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -90,4 +92,69 @@ func savePNG(p *plot.Plot, w, h vg.Length, path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// published is one published number placed on a figure: at (X, Value),
+// beside our measurement at (X, Ours) when we have one, in colour.
+type published struct {
+	X, Value, Ours float64
+	Color          color.Color
+}
+
+// diamond is the marker of a published number: a diamond filled with the
+// series' colour and outlined in black, unlike every protocol's marker.
+type diamond struct{}
+
+// DrawGlyph implements draw.GlyphDrawer.
+func (diamond) DrawGlyph(c *draw.Canvas, sty draw.GlyphStyle, pt vg.Point) {
+	r := sty.Radius
+	var path vg.Path
+	path.Move(vg.Point{X: pt.X, Y: pt.Y + r})
+	path.Line(vg.Point{X: pt.X + r, Y: pt.Y})
+	path.Line(vg.Point{X: pt.X, Y: pt.Y - r})
+	path.Line(vg.Point{X: pt.X - r, Y: pt.Y})
+	path.Close()
+	c.SetColor(sty.Color)
+	c.Fill(path)
+	c.SetLineStyle(draw.LineStyle{Color: color.Black, Width: vg.Points(0.8)})
+	c.Stroke(path)
+}
+
+// publishedLegend is the legend entry of the published numbers: a white
+// diamond outlined in black.
+type publishedLegend struct{}
+
+// Thumbnail implements plot.Thumbnailer.
+func (publishedLegend) Thumbnail(c *draw.Canvas) {
+	pt := vg.Point{X: (c.Min.X + c.Max.X) / 2, Y: (c.Min.Y + c.Max.Y) / 2}
+	diamond{}.DrawGlyph(c, draw.GlyphStyle{Color: color.White, Radius: vg.Points(4)}, pt)
+}
+
+// addPublished draws published numbers as diamonds, each joined to our
+// measurement by a dotted line of its colour; legendPublished adds their
+// legend entry.
+func addPublished(p *plot.Plot, pts []published) {
+	for _, q := range pts {
+		if !math.IsNaN(q.Ours) {
+			if l, err := plotter.NewLine(plotter.XYs{{X: q.X, Y: q.Ours}, {X: q.X, Y: q.Value}}); err == nil {
+				l.Color = q.Color
+				l.Width = vg.Points(1)
+				l.Dashes = []vg.Length{vg.Points(1), vg.Points(2)}
+				p.Add(l)
+			}
+		}
+		if sc, err := plotter.NewScatter(plotter.XYs{{X: q.X, Y: q.Value}}); err == nil {
+			sc.Shape = diamond{}
+			sc.Color = q.Color
+			sc.Radius = vg.Points(4)
+			p.Add(sc)
+		}
+	}
+}
+
+// legendPublished adds the legend entry "published" when pts has any.
+func legendPublished(p *plot.Plot, pts []published) {
+	if len(pts) > 0 {
+		p.Legend.Add("published", publishedLegend{})
+	}
 }

@@ -10,9 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/client"
 	"github.com/paxos-lab/paxos/node"
+	"github.com/paxos-lab/paxos/storage"
+	"github.com/paxos-lab/paxos/transport"
 )
 
 // BenchmarkLiveTCP measures a live cluster of 5 replicas in this process,
@@ -98,5 +102,42 @@ func benchLive(b *testing.B, protocol string, n, batch, clients int) {
 	b.ReportMetric(q(0.99), "p99-ms")
 	if f := failed.Load(); f > 0 {
 		b.ReportMetric(float64(f), "failed")
+	}
+}
+
+// BenchmarkSubmitMetrics measures what the node's metrics cost on the hot
+// path: one replica of each protocol in this process (in-memory storage
+// and network, so the node's own work dominates), Submit in a loop, with
+// Config.Metrics off and on. Allocations per command must be equal.
+//
+//	go test ./node -run '^$' -bench SubmitMetrics -benchmem
+func BenchmarkSubmitMetrics(b *testing.B) {
+	for _, tc := range []struct {
+		protocol string
+		on       bool
+	}{{"basic", false}, {"basic", true}, {"multi", false}, {"multi", true}, {"epaxos", false}, {"epaxos", true}} {
+		b.Run(fmt.Sprintf("%s/metrics=%v", tc.protocol, tc.on), func(b *testing.B) {
+			on := tc.on
+			cfg := node.Config{Protocol: tc.protocol, Replica: paxos.Config{ID: 0, N: 1, Seed: 1}.WithDefaults(),
+				Transport: transport.NewNetwork(1, 1024).Endpoint(0), Storage: storage.NewMemory(), Logger: quiet()}
+			if on {
+				cfg.Metrics = prometheus.NewRegistry()
+			}
+			nd, err := node.Start(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer nd.Stop(context.Background())
+			ctx := context.Background()
+			cmd := paxos.Command{Client: 1, Op: paxos.OpPut, Key: "k", Value: "0123456789abcdef"}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				cmd.Seq = uint64(i + 1)
+				if _, err := nd.Submit(ctx, cmd); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

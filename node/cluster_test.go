@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -28,6 +29,7 @@ type tcpCluster struct {
 	servers []*node.Server
 	dirs    []string
 	peerLns []net.Listener
+	regs    []*prometheus.Registry // each server's metrics
 }
 
 func listen(t testing.TB) net.Listener {
@@ -50,10 +52,19 @@ func startTCPCluster(t testing.TB, protocol string, n int, opts node.Options, no
 	}
 	require.NoError(t, c.cluster.Validate())
 	for i := 0; i < n; i++ {
-		s, err := node.Serve(node.ServeConfig{Cluster: c.cluster, ID: paxos.NodeID(i), DataDir: c.dirs[i], New: true, NoSync: noSync,
-			PeerListener: c.peerLns[i], ClientListener: clientLns[i], Logger: quiet()})
+		// Metrics are on, as in `paxos serve --metrics`, so that
+		// BenchmarkLiveTCP measures their cost (PAXOS_BENCH_NOMETRICS=1
+		// turns them off, to compare).
+		reg := prometheus.NewRegistry()
+		scfg := node.ServeConfig{Cluster: c.cluster, ID: paxos.NodeID(i), DataDir: c.dirs[i], New: true, NoSync: noSync,
+			PeerListener: c.peerLns[i], ClientListener: clientLns[i], Logger: quiet(), Metrics: reg}
+		if os.Getenv("PAXOS_BENCH_NOMETRICS") == "1" {
+			scfg.Metrics = nil
+		}
+		s, err := node.Serve(scfg)
 		require.NoError(t, err)
 		c.servers = append(c.servers, s)
+		c.regs = append(c.regs, reg)
 	}
 	t.Cleanup(c.stop)
 	return c

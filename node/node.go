@@ -56,6 +56,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/storage"
 	"github.com/paxos-lab/paxos/transport"
@@ -103,6 +105,13 @@ type Config struct {
 	// instead of the client's (lockservice.StampWall). Nil leaves commands
 	// unchanged.
 	Stamp func(cmd paxos.Command, now time.Time) paxos.Command
+	// Metrics, if set, receives the node's Prometheus series (see
+	// metrics.go and the README's "Metrics"): commits by path, request
+	// latency by operation, queue depths, persist time, snapshots, leader
+	// changes and the protocol's event counters. Start fails if they are
+	// already registered there; give each node its own registry or wrap
+	// it with distinct labels (prometheus.WrapRegistererWith).
+	Metrics prometheus.Registerer
 }
 
 // Stats counts what a node did.
@@ -127,6 +136,8 @@ type waiter struct {
 	ch       chan result // buffered 1 (Submit)
 	done     func(paxos.CommandID, paxos.Execution, error)
 	deadline time.Time // SubmitAsync: answered with ErrTimeout after it
+	start    time.Time // when it arrived, with metrics on (else zero)
+	op       paxos.Op  // the command's operation, for metrics
 	answered bool      // loop goroutine
 	next     *waiter   // the next waiter for the same command (loop goroutine)
 }
@@ -179,6 +190,8 @@ type Node struct {
 	inflight int // batches handed to the persister and not yet back (loop)
 
 	readies, appends, records, messages, executed, stepErrors atomic.Uint64
+
+	m *nodeMetrics // nil without Config.Metrics
 }
 
 // Start loads the replica's persisted state, builds the replica (restoring
@@ -223,6 +236,11 @@ func Start(cfg Config) (*Node, error) {
 		waiting: map[paxos.CommandID]*waiter{},
 		toDisk:  make(chan *batch, 256), durable: make(chan *batch, 256),
 	}
+	if cfg.Metrics != nil {
+		if n.m, err = newNodeMetrics(n, cfg.Metrics); err != nil {
+			return nil, err
+		}
+	}
 	go n.persister()
 	go n.loop()
 	return n, nil
@@ -242,6 +260,9 @@ func (n *Node) Submit(ctx context.Context, cmd paxos.Command) (paxos.Execution, 
 		return paxos.Execution{}, fmt.Errorf("node: client id 0 is reserved for internal no-ops; use a random client id")
 	}
 	w := &waiter{id: cmd.ID(), ch: make(chan result, 1)}
+	if n.m != nil {
+		w.start, w.op = time.Now(), cmd.Op
+	}
 	select {
 	case n.props <- proposal{cmd: cmd, w: w}:
 	case <-ctx.Done():
@@ -256,6 +277,9 @@ func (n *Node) Submit(ctx context.Context, cmd paxos.Command) (paxos.Execution, 
 		select {
 		case n.cancels <- w:
 		case <-n.done:
+		}
+		if n.m != nil {
+			n.m.failed.WithLabelValues("canceled").Inc()
 		}
 		return paxos.Execution{}, ctx.Err()
 	case <-n.done:
@@ -285,6 +309,9 @@ var ErrTimeout = errors.New("node: the command did not execute before its deadli
 // queue is not drained after its goroutine has exited).
 func (n *Node) SubmitAsync(cmd paxos.Command, deadline time.Time, done func(paxos.CommandID, paxos.Execution, error)) {
 	w := &waiter{id: cmd.ID(), done: done, deadline: deadline}
+	if n.m != nil {
+		w.start, w.op = time.Now(), cmd.Op
+	}
 	if cmd.Client == 0 {
 		done(w.id, paxos.Execution{}, fmt.Errorf("node: client id 0 is reserved for internal no-ops; use a random client id"))
 		return
@@ -394,6 +421,9 @@ func (n *Node) loop() {
 		case now := <-ticker.C:
 			n.r.Tick()
 			n.expire(now)
+			if n.m != nil {
+				n.m.tick()
+			}
 		case b := <-n.durable:
 			if err := n.finish(b); err != nil {
 				n.storageFailed(err)
@@ -471,6 +501,9 @@ func (n *Node) expire(now time.Time) {
 		}
 		n.cancel(w)
 		w.answer(result{err: ErrTimeout})
+		if n.m != nil {
+			n.m.timeouts.Inc()
+		}
 	}
 	clear(n.expiry[:i])
 	n.expiry = n.expiry[i:]
@@ -626,8 +659,15 @@ func (n *Node) persist(group []*batch) error {
 	if snap == nil && len(recs) == 0 {
 		return nil
 	}
+	var t0 time.Time
+	if n.m != nil {
+		t0 = time.Now()
+	}
 	if err := n.cfg.Storage.Append(snap, recs); err != nil {
 		return err
+	}
+	if n.m != nil {
+		n.m.persist.Observe(time.Since(t0).Seconds())
 	}
 	n.appends.Add(1)
 	n.records.Add(uint64(len(recs)))
@@ -653,6 +693,7 @@ func (n *Node) finish(b *batch) error {
 	rd := &b.rd
 	n.messages.Add(uint64(len(rd.Messages)))
 	n.executed.Add(uint64(len(rd.Executed)))
+	var now time.Time
 	for _, ex := range rd.Executed {
 		id := ex.Command.ID()
 		w, ok := n.waiting[id]
@@ -660,7 +701,16 @@ func (n *Node) finish(b *batch) error {
 			continue
 		}
 		delete(n.waiting, id)
+		if n.m != nil {
+			if now.IsZero() {
+				now = time.Now()
+			}
+			n.m.answered(w, now)
+		}
 		answerAll(w, result{ex: ex})
+	}
+	if n.m != nil {
+		n.m.observe(rd)
 	}
 	if n.cfg.Observe != nil {
 		n.cfg.Observe(rd)
@@ -703,6 +753,11 @@ func (n *Node) drainPipeline() {
 func (n *Node) failWaiters() {
 	err := n.stoppedErr()
 	for id, w := range n.waiting {
+		if n.m != nil {
+			for x := w; x != nil; x = x.next {
+				n.m.failed.WithLabelValues("stopped").Inc()
+			}
+		}
 		answerAll(w, result{err: err})
 		delete(n.waiting, id)
 	}

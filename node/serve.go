@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/client"
 	"github.com/paxos-lab/paxos/storage"
@@ -66,6 +68,10 @@ type ServeConfig struct {
 	// SecretFile, if set, names the cluster secret instead of the cluster
 	// file's secret_file (`paxos serve --secret-file`).
 	SecretFile string
+	// Metrics, if set, receives the replica's Prometheus series: the
+	// node's (Config.Metrics), the WAL's (fsync time, bytes, snapshots)
+	// and the transport's (send queue depth per peer, messages).
+	Metrics prometheus.Registerer
 }
 
 // Server is a running replica process: a Node, its TCP transport and WAL,
@@ -168,7 +174,12 @@ func Serve(cfg ServeConfig) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		w, err := storage.OpenWAL(cfg.DataDir, storage.WALOptions{Logger: lg, NoSync: cfg.NoSync, Lock: lock})
+		wopts := storage.WALOptions{Logger: lg, NoSync: cfg.NoSync, Lock: lock}
+		var walMetrics []prometheus.Collector
+		if cfg.Metrics != nil {
+			wopts.OnSync, wopts.OnSnapshot, walMetrics = walHooks()
+		}
+		w, err := storage.OpenWAL(cfg.DataDir, wopts)
 		if err != nil {
 			lock.Unlock()
 			if errors.Is(err, storage.ErrLost) || errors.Is(err, storage.ErrCorrupt) {
@@ -186,6 +197,12 @@ func Serve(cfg ServeConfig) (*Server, error) {
 			lg.Info("data directory initialised", "data", cfg.DataDir, "incarnation", ident.Incarnation, "rebuilding", ident.Rebuilding)
 		}
 		st = w
+		if cfg.Metrics != nil {
+			if err := register(cfg.Metrics, append(walMetrics, walCounters(w)...)); err != nil {
+				w.Close()
+				return nil, err
+			}
+		}
 		rcfg.Rebuild = ident.Rebuilding
 		wit, err = newWitness(cfg.ID, cfg.DataDir, ident.Incarnation, w, ident.Rebuilding, lg)
 		if err != nil {
@@ -223,7 +240,13 @@ func Serve(cfg ServeConfig) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
-	n, err := Start(Config{Protocol: protocol, Replica: rcfg, Transport: tr, Storage: st, Tick: c.Tick(), Logger: lg, Observe: cfg.Observe, OnRebuilt: onRebuilt, Stamp: cfg.Stamp})
+	if cfg.Metrics != nil {
+		err = register(cfg.Metrics, transportMetrics(tr, c.N(), cfg.ID))
+	}
+	var n *Node
+	if err == nil {
+		n, err = Start(Config{Protocol: protocol, Replica: rcfg, Transport: tr, Storage: st, Tick: c.Tick(), Logger: lg, Observe: cfg.Observe, OnRebuilt: onRebuilt, Stamp: cfg.Stamp, Metrics: cfg.Metrics})
+	}
 	if err != nil {
 		tr.Close()
 		clientLn.Close()

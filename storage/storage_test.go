@@ -3,6 +3,7 @@ package storage_test
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -119,6 +120,27 @@ func TestWALSnapshotReplay(t *testing.T) {
 	assert.Equal(t, recs(9, 10), p.Records)
 	logs, _ := filepath.Glob(filepath.Join(dir, "wal-*.log"))
 	assert.Len(t, logs, 1, "old logs are removed")
+}
+
+// The WAL reports every fsync and snapshot to its hooks and counts what it
+// wrote, for metrics.
+func TestWALStatsAndHooks(t *testing.T) {
+	var syncs, snaps, snapBytes int
+	w, err := storage.OpenWAL(t.TempDir(), storage.WALOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		OnSync:     func(d time.Duration) { syncs++ },
+		OnSnapshot: func(n int, d time.Duration) { snaps++; snapBytes += n }})
+	require.NoError(t, err)
+	defer w.Close()
+	require.NoError(t, w.Append(nil, recs(0, 5)))
+	require.NoError(t, w.Append(snap{Upto: 5}, recs(5, 7)))
+	st := w.Stats()
+	assert.Equal(t, uint64(2), st.Syncs)
+	assert.Equal(t, 2, syncs)
+	assert.Positive(t, st.Bytes)
+	assert.Equal(t, uint64(1), st.Snapshots)
+	assert.Equal(t, 1, snaps)
+	assert.Equal(t, uint64(snapBytes), st.SnapshotBytes)
+	assert.Positive(t, snapBytes)
 }
 
 func TestWALCrashDuringSnapshotLeavesOldState(t *testing.T) {

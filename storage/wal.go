@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/paxos-lab/paxos"
 )
@@ -87,6 +88,21 @@ type WALOptions struct {
 	// (see LockDir); the WAL releases it on Close. Otherwise OpenWAL takes
 	// the lock itself.
 	Lock *DirLock
+	// OnSync, if set, is called after every fsync of the log with how long
+	// it took (for metrics; never with NoSync). It must not block.
+	OnSync func(time.Duration)
+	// OnSnapshot, if set, is called after every snapshot written with its
+	// size in bytes and how long writing it (file, fsyncs, new log) took.
+	// It must not block.
+	OnSnapshot func(bytes int, took time.Duration)
+}
+
+// WALStats counts what a WAL wrote since it was opened.
+type WALStats struct {
+	Syncs         uint64 // fsyncs of the log issued by Append
+	Bytes         uint64 // bytes of log frames written
+	Snapshots     uint64 // snapshots written
+	SnapshotBytes uint64 // bytes of snapshots written
 }
 
 // WAL is a Storage in a directory: a write-ahead log plus a snapshot file.
@@ -116,6 +132,11 @@ type WAL struct {
 	err        error // sticky: after a failed write or fsync nothing is trusted
 	closed     bool
 	syncs      uint64
+	bytes      uint64 // log frame bytes written (monotonic)
+	snapshots  uint64
+	snapBytes  uint64
+	onSync     func(time.Duration)
+	onSnapshot func(int, time.Duration)
 }
 
 // OpenWAL opens (creating if needed) the WAL in dir, holding the
@@ -154,7 +175,7 @@ func openWAL(dir string, opts WALOptions, lock *DirLock) (*WAL, error) {
 	if lg == nil {
 		lg = slog.Default()
 	}
-	w := &WAL{dir: dir, log: lg, noSync: opts.NoSync, lock: lock}
+	w := &WAL{dir: dir, log: lg, noSync: opts.NoSync, lock: lock, onSync: opts.OnSync, onSnapshot: opts.OnSnapshot}
 	w.cond = sync.NewCond(&w.mu)
 	gen, _, err := w.readSnapshot()
 	if err != nil {
@@ -594,6 +615,7 @@ func (w *WAL) Append(snapshot any, records []any) error {
 			return w.err
 		}
 		w.size += int64(len(buf))
+		w.bytes += uint64(len(buf))
 	}
 	w.written++
 	my := w.written
@@ -611,7 +633,13 @@ func (w *WAL) Append(snapshot any, records []any) error {
 		w.mu.Unlock()
 		var err error
 		if !w.noSync {
-			err = f.Sync()
+			if w.onSync != nil {
+				t0 := time.Now()
+				err = f.Sync()
+				w.onSync(time.Since(t0))
+			} else {
+				err = f.Sync()
+			}
 		}
 		w.mu.Lock()
 		w.syncing = false
@@ -640,6 +668,7 @@ func (w *WAL) snapshotLocked(payload []byte) error {
 	for w.syncing {
 		w.cond.Wait()
 	}
+	t0 := time.Now()
 	gen := w.gen + 1
 	tmp := filepath.Join(w.dir, snapTmpName)
 	var hdr [len(snapMagic) + 16]byte
@@ -675,6 +704,11 @@ func (w *WAL) snapshotLocked(payload []byte) error {
 	old.Close()
 	if err := os.Remove(old.Name()); err != nil {
 		w.log.Warn("storage: cannot remove the log a snapshot superseded", "file", old.Name(), "err", err)
+	}
+	w.snapshots++
+	w.snapBytes += uint64(len(payload))
+	if w.onSnapshot != nil {
+		w.onSnapshot(len(payload), time.Since(t0))
 	}
 	return nil
 }
@@ -766,6 +800,13 @@ func (w *WAL) Syncs() uint64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.syncs
+}
+
+// Stats returns what the WAL wrote since it was opened (for metrics).
+func (w *WAL) Stats() WALStats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return WALStats{Syncs: w.syncs, Bytes: w.bytes, Snapshots: w.snapshots, SnapshotBytes: w.snapBytes}
 }
 
 // Dir returns the WAL's directory.

@@ -292,6 +292,17 @@ func (t *TCP) Addr() net.Addr { return t.ln.Addr() }
 // Stats returns the transport's counters.
 func (t *TCP) Stats() Stats { return t.c.stats() }
 
+// Queued returns how many messages wait in this replica's send queues to
+// peer (both lanes), for metrics; 0 for itself or an id outside the
+// cluster.
+func (t *TCP) Queued(peer paxos.NodeID) int {
+	if peer < 0 || int(peer) >= len(t.peers) || t.peers[peer] == nil {
+		return 0
+	}
+	p := t.peers[peer]
+	return len(p.out) + len(p.urgent)
+}
+
 // GuardStats returns the peer port's abuse counters.
 func (t *TCP) GuardStats() GuardStats { return t.guard.Stats() }
 

@@ -13,8 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/paxos-lab/paxos/node"
 )
 
 // metricsServer serves /metrics (Prometheus text format) and, when asked,
@@ -24,29 +22,12 @@ type metricsServer struct {
 	ln  net.Listener
 }
 
-// registerReplicaMetrics adds the replica driver's counters, read from
-// node.Stats at each scrape, to reg.
-func registerReplicaMetrics(reg *prometheus.Registry, n *node.Node, id int, protocol string) {
-	labels := prometheus.Labels{"replica": strconv.Itoa(id), "protocol": protocol}
-	counter := func(name, help string, get func(node.Stats) uint64) {
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Namespace: "paxos", Name: name, Help: help, ConstLabels: labels,
-		}, func() float64 { return float64(get(n.Stats())) }))
-	}
-	counter("readies_total", "Non-empty Readies the driver carried out.", func(s node.Stats) uint64 { return s.Readies })
-	counter("wal_appends_total", "Storage appends, one fsync each (unless --no-sync).", func(s node.Stats) uint64 { return s.Appends })
-	counter("wal_records_total", "Records persisted.", func(s node.Stats) uint64 { return s.Records })
-	counter("messages_sent_total", "Protocol messages sent to peers.", func(s node.Stats) uint64 { return s.Messages })
-	counter("commands_executed_total", "Commands executed by this replica's state machine.", func(s node.Stats) uint64 { return s.Executed })
-	counter("step_errors_total", "Peer messages the replica refused.", func(s node.Stats) uint64 { return s.StepErrors })
-}
-
-// startMetrics listens on addr and serves the replica's metrics, the Go
-// runtime's and the process's, and with withPprof the pprof handlers.
-func startMetrics(addr string, withPprof bool, n *node.Node, id int, protocol string) (*metricsServer, error) {
-	reg := prometheus.NewRegistry()
+// startMetrics listens on addr and serves the metrics registered on reg
+// (and the Go runtime's and the process's, which it adds), and with
+// withPprof the pprof handlers. The replica's own series are registered by
+// node.Serve (ServeConfig.Metrics), labelled with replicaLabels.
+func startMetrics(addr string, withPprof bool, reg *prometheus.Registry) (*metricsServer, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	registerReplicaMetrics(reg, n, id, protocol)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	if withPprof {
@@ -67,6 +48,12 @@ func startMetrics(addr string, withPprof bool, n *node.Node, id int, protocol st
 		}
 	}()
 	return m, nil
+}
+
+// replicaLabels wraps reg so that every series of the replica carries its
+// id and protocol.
+func replicaLabels(reg prometheus.Registerer, id int, protocol string) prometheus.Registerer {
+	return prometheus.WrapRegistererWith(prometheus.Labels{"replica": strconv.Itoa(id), "protocol": protocol}, reg)
 }
 
 // Addr is the address the metrics server listens on.

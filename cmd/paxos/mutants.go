@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -88,6 +89,8 @@ type mutantRun struct {
 	verdict string // the first violation, or the setup error
 	err     bool   // the run could not be set up
 	took    time.Duration
+	running atomic.Bool  // a worker is on it (for progress)
+	at      atomic.Int64 // seeds started so far (for progress)
 }
 
 // runMutants runs every planted bug (or those named by --only) through
@@ -155,6 +158,41 @@ func runMutants(args []string, stdout, stderr io.Writer) int {
 	for i := range done {
 		done[i] = make(chan struct{})
 	}
+	// Progress on stderr: a bar on a terminal, otherwise a line at most
+	// every few seconds, saying which bugs are running at which seed.
+	var pmu sync.Mutex
+	progress := newCounter(stderr, "runs", len(runs))
+	caught, lost := 0, 0
+	note := func() string {
+		var on []string
+		for _, r := range runs {
+			if r.running.Load() {
+				on = append(on, fmt.Sprintf("%s n=%d seed %d/%d", r.m.Name, r.n, r.at.Load(), *seeds))
+			}
+		}
+		s := fmt.Sprintf("%d caught, %d survived", caught, lost)
+		if len(on) > 0 {
+			s += "; running " + strings.Join(on, ", ")
+		}
+		return s
+	}
+	stopTicker := make(chan struct{})
+	tickerDone := make(chan struct{})
+	go func() {
+		defer close(tickerDone)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopTicker:
+				return
+			case <-t.C:
+				pmu.Lock()
+				progress.show(note())
+				pmu.Unlock()
+			}
+		}
+	}()
 	work := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < *jobs; w++ {
@@ -162,7 +200,18 @@ func runMutants(args []string, stdout, stderr io.Writer) int {
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				killMutant(runs[i], *seeds, *seedStart, *faults)
+				r := runs[i]
+				r.running.Store(true)
+				killMutant(r, *seeds, *seedStart, *faults)
+				r.running.Store(false)
+				pmu.Lock()
+				if r.killed != 0 {
+					caught++
+				} else if !r.err {
+					lost++
+				}
+				progress.step(note())
+				pmu.Unlock()
 				close(done[i])
 			}
 		}()
@@ -191,10 +240,16 @@ func runMutants(args []string, stdout, stderr io.Writer) int {
 			needed = "SURVIVED"
 			survived++
 		}
+		pmu.Lock()
+		progress.clear() // the row starts on a clean line when both go to a terminal
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%.1f\t%s\n", r.m.Name, r.m.Protocol, r.n, needed, r.took.Seconds(), shorten(r.verdict, 100))
 		tw.Flush()
+		pmu.Unlock()
 	}
 	wg.Wait()
+	close(stopTicker)
+	<-tickerDone
+	progress.finish()
 	fmt.Fprintf(stdout, "%d of %d caught, %d survived %d seeds, %d could not run (%.0f s)\n",
 		len(runs)-survived-broken, len(runs), survived, *seeds, broken, time.Since(start).Seconds())
 	switch {
@@ -230,6 +285,7 @@ func killMutant(r *mutantRun, budget int, seedStart uint64, faults string) {
 	defer func() { r.took = time.Since(start) }()
 	for i := 0; i < budget; i++ {
 		seed := seedStart + uint64(i)
+		r.at.Store(int64(i + 1))
 		var out, errb bytes.Buffer
 		code := runCheck([]string{"--mutant", r.m.Name, "--replicas", strconv.Itoa(r.n), "--seeds", "1",
 			"--seed-start", strconv.FormatUint(seed, 10), "--faults", faults}, &out, &errb)

@@ -3,6 +3,7 @@ package main
 import (
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -61,4 +62,15 @@ func TestMutantsKillTable(t *testing.T) {
 
 	code, out, _ = runCLI("mutants", "--only", "multi/", "--skip", "multi/", "--seeds", "1")
 	assert.Equal(t, exitUsage, code, out)
+}
+
+// paxos mutants reports on stderr how many runs finished, how many were
+// caught, and which bug is running at which seed.
+func TestMutantsProgress(t *testing.T) {
+	defer func(p time.Duration) { progressPeriod = p }(progressPeriod)
+	progressPeriod = 0 // a line at every step
+	code, out, stderr := runCLI("mutants", "--only", "multi/promise-not-persisted", "--replicas", "3", "--seeds", "2", "--faults", "none")
+	assert.Equal(t, exitFail, code, out)
+	assert.Contains(t, stderr, "1/1 runs, 0 caught, 1 survived (")
+	assert.NotContains(t, out, "1/1 runs", "progress goes to stderr only")
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/lockservice"
@@ -96,8 +99,22 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	s, err := node.Serve(node.ServeConfig{Cluster: c, ID: paxos.NodeID(*id), DataDir: *data, Protocol: *protocol, NoSync: *noSync,
-		New: *isNew, Rebuild: *rebuild, Logger: lg, SecretFile: *secretFile, StateMachine: sm, Stamp: stamp})
+	scfg := node.ServeConfig{Cluster: c, ID: paxos.NodeID(*id), DataDir: *data, Protocol: *protocol, NoSync: *noSync,
+		New: *isNew, Rebuild: *rebuild, Logger: lg, SecretFile: *secretFile, StateMachine: sm, Stamp: stamp}
+	if *metrics != "" {
+		// The metrics port is taken before the replica starts, so a port in
+		// use fails at once and leaves the data directory untouched.
+		reg := prometheus.NewRegistry()
+		m, err := startMetrics(*metrics, *withPprof, reg)
+		if err != nil {
+			fmt.Fprintf(stderr, "paxos serve: %v\n", err)
+			return exitUsage
+		}
+		defer m.Close(context.Background())
+		scfg.Metrics = replicaLabels(reg, *id, cmp.Or(*protocol, c.Protocol))
+		lg.Info("metrics", "url", "http://"+m.Addr().String()+"/metrics", "pprof", *withPprof)
+	}
+	s, err := node.Serve(scfg)
 	if err != nil {
 		lg.Error("cannot start the replica", "err", err)
 		switch {
@@ -109,22 +126,6 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 		return exitFail
-	}
-	if *metrics != "" {
-		proto := c.Protocol
-		if *protocol != "" {
-			proto = *protocol
-		}
-		m, err := startMetrics(*metrics, *withPprof, s.Node(), *id, proto)
-		if err != nil {
-			fmt.Fprintf(stderr, "paxos serve: %v\n", err)
-			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = s.Stop(sctx)
-			return exitUsage
-		}
-		defer m.Close(context.Background())
-		lg.Info("metrics", "url", "http://"+m.Addr().String()+"/metrics", "pprof", *withPprof)
 	}
 	// One line on stdout says the replica listens (paxos cluster waits for
 	// it); everything else goes to the log on stderr.
