@@ -88,3 +88,61 @@ func TestLiveHolderReplicaDies(t *testing.T) {
 	require.ErrorIs(t, f.Check("master", ta), lockservice.ErrStaleToken, "a downstream service refuses the old holder")
 	t.Logf("A token %d valid until %s; B token %d at %s", ta, a.ValidUntil().Format("15:04:05.000"), tb, acquired.Format("15:04:05.000"))
 }
+
+// TestLiveExpiryWithoutClients: three live replicas, each with RunTicker
+// beside it (as `paxos serve --app lockservice` runs); a client takes a
+// lock and vanishes without closing its session. Nobody sends anything
+// more, yet the lock is released once the lease ran out: the replicas'
+// ticks expired the session.
+func TestLiveExpiryWithoutClients(t *testing.T) {
+	if testing.Short() {
+		t.Skip("live cluster")
+	}
+	c := &node.Cluster{Name: "ticks", Protocol: "multi", TickMS: 5, Insecure: true,
+		Options: node.Options{LeaseTicks: 6}}
+	var peers, clients []net.Listener
+	for i := 0; i < 3; i++ {
+		p, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		cl, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		peers, clients = append(peers, p), append(clients, cl)
+		c.Replicas = append(c.Replicas, node.ReplicaAddrs{ID: i, Peer: p.Addr().String(), Client: cl.Addr().String()})
+	}
+	require.NoError(t, c.Validate())
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	tctx, stopTicks := context.WithCancel(context.Background())
+	defer stopTicks()
+	for i := 0; i < 3; i++ {
+		s, err := node.Serve(node.ServeConfig{Cluster: c, ID: paxos.NodeID(i), Memory: storage.NewMemory(),
+			StateMachine: lockservice.New, Stamp: lockservice.StampWall,
+			PeerListener: peers[i], ClientListener: clients[i], Logger: quiet})
+		require.NoError(t, err)
+		defer s.Stop(context.Background())
+		go lockservice.RunTicker(tctx, s.Node().Submit, 100*time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ca, err := client.New(c.ClientAddrs(), client.Options{AttemptTimeout: 300 * time.Millisecond})
+	require.NoError(t, err)
+	a, err := lockservice.OpenSession(ctx, ca, lockservice.SessionOptions{TTL: time.Second})
+	require.NoError(t, err)
+	_, err = a.Acquire(ctx, "master", lockservice.Exclusive)
+	require.NoError(t, err)
+	ca.Close() // the holder vanishes: no keep-alive, no close
+	gone := time.Now()
+
+	cr, err := client.New(c.ClientAddrs(), client.Options{AttemptTimeout: 300 * time.Millisecond})
+	require.NoError(t, err)
+	defer cr.Close()
+	read := func() []uint64 {
+		res, err := cr.Do(ctx, lockservice.Command(cr.ID(), lockservice.Request{Kind: lockservice.KindRead, Lock: "master"}))
+		require.NoError(t, err)
+		r, err := lockservice.DecodeReply(res.Output)
+		require.NoError(t, err)
+		return r.Holders
+	}
+	assert.Equal(t, []uint64{a.ID()}, read(), "held right after the holder vanished")
+	time.Sleep(1500 * time.Millisecond) // a lease and a half, with only the replicas' ticks
+	assert.Empty(t, read(), "released %v after the holder vanished, without client traffic", time.Since(gone))
+}
