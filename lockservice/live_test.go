@@ -18,17 +18,11 @@ import (
 	"github.com/paxos-lab/paxos/storage"
 )
 
-// TestLiveHolderReplicaDies: three replicas (Multi-Paxos with leases) in
-// this process over TCP; client A holds a lock through replica 0, client B
-// waits for it. Replica 0 (the leader) stops and A, which can reach only
-// it, can no longer renew: A's session goes into jeopardy, the service
-// expires it, and B gets the lock only after A's own view of its lease ran
-// out, with a larger fencing token.
-func TestLiveHolderReplicaDies(t *testing.T) {
-	if testing.Short() {
-		t.Skip("live cluster")
-	}
-	c := &node.Cluster{Name: "locks", Protocol: "multi", TickMS: 5, Insecure: true,
+// startLockCluster serves the lock service on three in-process replicas
+// over loopback TCP (Multi-Paxos with leases), stopped when the test ends.
+func startLockCluster(t *testing.T, name string) (*node.Cluster, []*node.Server) {
+	t.Helper()
+	c := &node.Cluster{Name: name, Protocol: "multi", TickMS: 5, Insecure: true,
 		Options: node.Options{LeaseTicks: 6}}
 	var peers, clients []net.Listener
 	for i := 0; i < 3; i++ {
@@ -48,8 +42,22 @@ func TestLiveHolderReplicaDies(t *testing.T) {
 			PeerListener: peers[i], ClientListener: clients[i], Logger: quiet})
 		require.NoError(t, err)
 		servers = append(servers, s)
-		defer s.Stop(context.Background())
+		t.Cleanup(func() { _ = s.Stop(context.Background()) })
 	}
+	return c, servers
+}
+
+// TestLiveHolderReplicaDies: three replicas (Multi-Paxos with leases) in
+// this process over TCP; client A holds a lock through replica 0, client B
+// waits for it. Replica 0 (the leader) stops and A, which can reach only
+// it, can no longer renew: A's session goes into jeopardy, the service
+// expires it, and B gets the lock only after A's own view of its lease ran
+// out, with a larger fencing token.
+func TestLiveHolderReplicaDies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("live cluster")
+	}
+	c, servers := startLockCluster(t, "locks")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	addrs := c.ClientAddrs()
@@ -98,27 +106,10 @@ func TestLiveExpiryWithoutClients(t *testing.T) {
 	if testing.Short() {
 		t.Skip("live cluster")
 	}
-	c := &node.Cluster{Name: "ticks", Protocol: "multi", TickMS: 5, Insecure: true,
-		Options: node.Options{LeaseTicks: 6}}
-	var peers, clients []net.Listener
-	for i := 0; i < 3; i++ {
-		p, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		cl, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		peers, clients = append(peers, p), append(clients, cl)
-		c.Replicas = append(c.Replicas, node.ReplicaAddrs{ID: i, Peer: p.Addr().String(), Client: cl.Addr().String()})
-	}
-	require.NoError(t, c.Validate())
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	c, servers := startLockCluster(t, "ticks")
 	tctx, stopTicks := context.WithCancel(context.Background())
 	defer stopTicks()
-	for i := 0; i < 3; i++ {
-		s, err := node.Serve(node.ServeConfig{Cluster: c, ID: paxos.NodeID(i), Memory: storage.NewMemory(),
-			StateMachine: lockservice.New, Stamp: lockservice.StampWall,
-			PeerListener: peers[i], ClientListener: clients[i], Logger: quiet})
-		require.NoError(t, err)
-		defer s.Stop(context.Background())
+	for _, s := range servers {
 		go lockservice.RunTicker(tctx, s.Node().Submit, 100*time.Millisecond)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
