@@ -12,10 +12,17 @@ import (
 // bugs they are for (`paxos check --mutant NAME`, and the planted-bug stage
 // of CI); nothing else should build one.
 type Mutant struct {
-	// Name is unique, in the form "protocol/short-name".
+	// Name is unique, in the form "protocol/short-name", or
+	// "app/short-name" for a bug in an application (App set).
 	Name string
-	// Protocol is the registered protocol the mutant breaks.
+	// Protocol is the registered protocol the mutant breaks, or, for a bug
+	// in an application, the protocol that replicates the application.
 	Protocol string
+	// App, when set, names the replicated application the bug lives in, as
+	// `paxos check --app` spells it (for example "lockservice"): the
+	// protocol is correct and the application's state machine is broken
+	// (Needs selects the broken variant). Empty: the key-value store.
+	App string
 	// Bug says in one sentence what is wrong.
 	Bug string
 	// Needs names the feature the bug lives in, as `paxos check` flags

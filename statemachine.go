@@ -36,6 +36,19 @@ type StateMachine interface {
 	Restore(snapshot []byte) error
 }
 
+// KeyValue is implemented by a state machine that takes the key-value
+// operations Get and Put instead of OpApp commands: the built-in store
+// (package kv, the default when Config.StateMachine is nil), which
+// Sessions wraps like any other state machine. Sessions calls ApplyKV for
+// Get and Put (never Apply), which cannot fail and says whether a Get found
+// no value (Execution.Missing), and Lookup for a Get served under a lease
+// (Read), which executes nothing.
+type KeyValue interface {
+	StateMachine
+	ApplyKV(cmd Command) (output string, missing bool)
+	Lookup(key string) (value string, missing bool)
+}
+
 // Errors a replica reports in Execution.Err for a command it refuses
 // without proposing it (see CheckCommand).
 var (
@@ -133,6 +146,7 @@ func (c Command) ConflictKeys() (keys []string, all bool) {
 // Its snapshot holds both the sessions and the state machine's snapshot.
 type Sessions struct {
 	sm      StateMachine
+	kv      KeyValue // sm, when it is a key-value store
 	clients map[uint64]*clientSession
 }
 
@@ -154,9 +168,11 @@ type clientSession struct {
 	Recent map[uint64]result
 }
 
-// NewSessions wraps sm in empty sessions.
+// NewSessions wraps sm in empty sessions. A sm that implements KeyValue
+// takes Get and Put commands; any other takes OpApp commands.
 func NewSessions(sm StateMachine) *Sessions {
-	return &Sessions{sm: sm, clients: map[uint64]*clientSession{}}
+	kv, _ := sm.(KeyValue)
+	return &Sessions{sm: sm, kv: kv, clients: map[uint64]*clientSession{}}
 }
 
 // Executed reports whether the command with this id already executed, and
@@ -185,8 +201,7 @@ func (s *Sessions) Apply(cmd Command) Execution {
 	if ex, dup := s.Executed(cmd); dup {
 		return ex
 	}
-	ex := s.Read(cmd)
-	ex.LocalRead = false
+	ex := s.execute(cmd)
 	if cmd.Client != 0 {
 		s.record(cmd.Client, cmd.Seq, result{Out: ex.Output, Err: ex.Err})
 	}
@@ -195,8 +210,29 @@ func (s *Sessions) Apply(cmd Command) Execution {
 
 // Read applies a read-only command without recording it: for reads served
 // from local state under a lease. LocalRead is set.
-func (s *Sessions) Read(cmd Command) (ex Execution) {
-	ex = Execution{Command: cmd, LocalRead: true}
+func (s *Sessions) Read(cmd Command) Execution {
+	if s.kv != nil && cmd.Op == OpGet {
+		ex := Execution{Command: cmd, LocalRead: true}
+		ex.Output, ex.Missing = s.kv.Lookup(cmd.Key)
+		return ex
+	}
+	ex := s.execute(cmd)
+	ex.LocalRead = true
+	return ex
+}
+
+// execute runs cmd on the state machine: ApplyKV for a key-value store's
+// Get or Put, Apply (a panic caught) for an application's command.
+func (s *Sessions) execute(cmd Command) (ex Execution) {
+	ex = Execution{Command: cmd}
+	if s.kv != nil {
+		if cmd.Op != OpGet && cmd.Op != OpPut {
+			ex.Err = fmt.Errorf("%w: %v on the key-value store", ErrBadCommand, cmd.Op).Error()
+			return ex
+		}
+		ex.Output, ex.Missing = s.kv.ApplyKV(cmd)
+		return ex
+	}
 	if cmd.Op != OpApp {
 		ex.Err = fmt.Errorf("%w: %v on an application state machine", ErrBadCommand, cmd.Op).Error()
 		return ex
@@ -223,6 +259,11 @@ func (s *Sessions) record(client, seq uint64, res result) {
 	if seq <= cs.Low {
 		return
 	}
+	if seq == cs.Low+1 && len(cs.Above) == 0 {
+		// The common case: the client's next seq, nothing out of order.
+		cs.advance(res)
+		return
+	}
 	if cs.Above == nil {
 		cs.Above = map[uint64]result{}
 	}
@@ -233,16 +274,22 @@ func (s *Sessions) record(client, seq uint64, res result) {
 			break
 		}
 		delete(cs.Above, cs.Low+1)
-		cs.Low++
-		if r != (result{}) {
-			if cs.Recent == nil {
-				cs.Recent = map[uint64]result{}
-			}
-			cs.Recent[cs.Low] = r
+		cs.advance(r)
+	}
+}
+
+// advance moves Low up by one seq whose result is r, keeping the results
+// of the last RetainOutputs seqs.
+func (cs *clientSession) advance(r result) {
+	cs.Low++
+	if r != (result{}) {
+		if cs.Recent == nil {
+			cs.Recent = map[uint64]result{}
 		}
-		if cs.Low > RetainOutputs {
-			delete(cs.Recent, cs.Low-RetainOutputs)
-		}
+		cs.Recent[cs.Low] = r
+	}
+	if cs.Low > RetainOutputs && cs.Recent != nil {
+		delete(cs.Recent, cs.Low-RetainOutputs)
 	}
 }
 
@@ -285,8 +332,16 @@ func resultMap(l []seqResult) map[uint64]result {
 }
 
 // Snapshot returns the sessions and the state machine's snapshot as bytes.
-func (s *Sessions) Snapshot() []byte {
-	snap := sessionsSnapshot{State: s.sm.Snapshot()}
+func (s *Sessions) Snapshot() []byte { return s.encode(s.sm.Snapshot()) }
+
+// SnapshotSessions returns the sessions alone, without the state machine's
+// state: for a state machine whose snapshot its owner keeps another way
+// (the key-value store shares its data copy-on-write). RestoreSessions
+// takes it back.
+func (s *Sessions) SnapshotSessions() []byte { return s.encode(nil) }
+
+func (s *Sessions) encode(state []byte) []byte {
+	snap := sessionsSnapshot{State: state}
 	for _, id := range slices.Sorted(maps.Keys(s.clients)) {
 		cs := s.clients[id]
 		snap.Clients = append(snap.Clients, clientEntry{ID: id, Low: cs.Low, Above: sortedResults(cs.Above), Recent: sortedResults(cs.Recent)})
@@ -309,11 +364,28 @@ func (s *Sessions) Restore(data []byte) error {
 	if err := s.sm.Restore(snap.State); err != nil {
 		return fmt.Errorf("restore state machine: %w", err)
 	}
+	s.setClients(snap)
+	return nil
+}
+
+// RestoreSessions replaces the sessions (not the state machine's state)
+// with what SnapshotSessions returned; empty data means no sessions.
+func (s *Sessions) RestoreSessions(data []byte) error {
+	var snap sessionsSnapshot
+	if len(data) > 0 {
+		if err := msgpack.Unmarshal(data, &snap); err != nil {
+			return fmt.Errorf("decode sessions snapshot: %w", err)
+		}
+	}
+	s.setClients(snap)
+	return nil
+}
+
+func (s *Sessions) setClients(snap sessionsSnapshot) {
 	s.clients = make(map[uint64]*clientSession, len(snap.Clients))
 	for _, e := range snap.Clients {
 		s.clients[e.ID] = &clientSession{Low: e.Low, Above: resultMap(e.Above), Recent: resultMap(e.Recent)}
 	}
-	return nil
 }
 
 // Equal reports whether c and d are the same command, field by field

@@ -15,6 +15,7 @@ import (
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/client"
+	"github.com/paxos-lab/paxos/lockservice"
 	"github.com/paxos-lab/paxos/node"
 	"github.com/paxos-lab/paxos/quorum"
 	"github.com/paxos-lab/paxos/storage"
@@ -58,6 +59,10 @@ func runLive(ctx context.Context, s *Spec, proto string, conflict float64, seed 
 	hb, el, rt := s.Timeouts()
 	rc := paxos.Config{N: n, HeartbeatTicks: hb, ElectionTicks: el, RetryTicks: rt, Batch: s.Batch,
 		Thrifty: s.Thrifty, InitialLeader: paxos.NodeID(s.Leader)}
+	var stamp func(paxos.Command, time.Time) paxos.Command
+	if s.App == AppLockService {
+		rc.StateMachine, stamp = lockservice.New, lockservice.StampWall
+	}
 	if takesQuorums(proto) && (s.Q1 > 0 || s.Q2 > 0) {
 		q, err := quorum.NewCounting(n, s.quorumQ1(), s.quorumQ2())
 		if err != nil {
@@ -120,7 +125,7 @@ func runLive(ctx context.Context, s *Spec, proto string, conflict float64, seed 
 		if rttm != nil {
 			cfg.Distances = append([]float64(nil), rttm[i]...)
 		}
-		nodes[i], err = node.Start(node.Config{Protocol: proto, Replica: cfg, Transport: tr, Storage: st, Tick: s.Tick, Logger: quiet,
+		nodes[i], err = node.Start(node.Config{Protocol: proto, Replica: cfg, Transport: tr, Storage: st, Tick: s.Tick, Logger: quiet, Stamp: stamp,
 			Observe: func(rd *paxos.Ready) {
 				if len(rd.Committed) == 0 {
 					return
@@ -145,7 +150,7 @@ func runLive(ctx context.Context, s *Spec, proto string, conflict float64, seed 
 	}
 	// Start the clock only once the transports are connected: a read
 	// proposed at every replica has executed.
-	if err := liveReady(ctx, nodes); err != nil {
+	if err := liveReady(ctx, nodes, s.App); err != nil {
 		return runRec{}, 0, err
 	}
 	start = time.Now()
@@ -367,7 +372,11 @@ func driveCluster(ctx context.Context, s *Spec, conflict float64, seed uint64, c
 		mu.Lock()
 		c := clients[cmd.Client]
 		mu.Unlock()
-		_, err := c.Exec(ctx, client.Request{Client: cmd.Client, Seq: cmd.Seq, Op: cmd.Op, Key: cmd.Key, Value: cmd.Value})
+		_, err := c.Exec(ctx, client.Request{Client: cmd.Client, Seq: cmd.Seq, Op: cmd.Op, Key: cmd.Key, Value: cmd.Value,
+			Payload: cmd.Payload, Keys: cmd.Keys, ReadOnly: cmd.ReadOnly})
+		if s.App == AppLockService && errors.Is(err, client.ErrCommand) {
+			return nil // executed; the service's answer (ErrHeld, ...) is the result
+		}
 		return err
 	}
 	none := func(paxos.CommandID) (time.Duration, paxos.Path, bool) { return 0, 0, false }
@@ -407,16 +416,21 @@ func driveCluster(ctx context.Context, s *Spec, conflict float64, seed uint64, c
 	return rec, 0, nil
 }
 
-// liveReady returns once every node has executed a read proposed at it, so
-// that its transport reaches a quorum of peers, or with an error after 30 s.
-// The reads use client ids no benchmark client has (the top of the range).
-func liveReady(ctx context.Context, nodes []*node.Node) error {
+// liveReady returns once every node has executed a read proposed at it (a
+// Tick for the lock service), so that its transport reaches a quorum of
+// peers, or with an error after 30 s. The commands use client ids no
+// benchmark client has (the top of the range).
+func liveReady(ctx context.Context, nodes []*node.Node, app string) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	errs := make(chan error, len(nodes))
 	for i, nd := range nodes {
 		go func() {
 			cmd := paxos.Command{Client: ^uint64(0) - uint64(i), Seq: 1, Op: paxos.OpGet, Key: "bench-ready"}
+			if app == AppLockService {
+				cmd = lockservice.Command(cmd.Client, lockservice.Request{Kind: lockservice.KindTick})
+				cmd.Seq = 1
+			}
 			_, err := nd.Submit(ctx, cmd)
 			if err != nil {
 				err = fmt.Errorf("bench: live node %d did not get ready (are the loopback ports reachable?): %w", i, err)

@@ -93,6 +93,9 @@ func startProcCluster(ctx context.Context, s *Spec, proto string, seed uint64) (
 		if s.LiveNoSync {
 			argv = append(argv, "--no-sync")
 		}
+		if s.App == AppLockService {
+			argv = append(argv, "--app", AppLockService)
+		}
 		cmd := exec.Command(s.Serve[0], argv...)
 		logPath := filepath.Join(dir, fmt.Sprintf("replica-%d.log", i))
 		lf, err := os.Create(logPath)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/lockservice"
 	"github.com/paxos-lab/paxos/quorum"
 	"github.com/paxos-lab/paxos/sim"
 )
@@ -162,6 +163,9 @@ func (s *Spec) replicaRTT() [][]float64 {
 
 // workload builds client c of site's workload.
 func (s *Spec) workload(conflict float64, site, c int) (Workload, error) {
+	if s.App == AppLockService {
+		return s.newLocks(conflict, site, c)
+	}
 	if s.Keys.Kind == "zipf" {
 		return NewZipf(s.Keys.Theta, s.Keys.Keys, s.ReadPct, s.Payload)
 	}
@@ -193,6 +197,10 @@ func runOne(ctx context.Context, s *Spec, proto string, conflict float64, seed u
 		}
 		rc.Quorums = q
 	}
+	var stamp func(paxos.Command, time.Duration) paxos.Command
+	if s.App == AppLockService {
+		rc.StateMachine, stamp = lockservice.New, lockservice.StampSim
+	}
 	sm, err := sim.New(sim.Config{
 		Protocol: proto,
 		N:        s.Replicas,
@@ -202,6 +210,7 @@ func runOne(ctx context.Context, s *Spec, proto string, conflict float64, seed u
 		CPU:      s.CPU,
 		Tick:     s.Tick,
 		Seed:     seed,
+		Stamp:    stamp,
 	})
 	if err != nil {
 		return runRec{}, 0, err

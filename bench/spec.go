@@ -49,6 +49,11 @@ type Spec struct {
 	Label string `json:"label,omitempty"`
 	// Mode is ModeSim or ModeLive.
 	Mode string `json:"mode"`
+	// App is the replicated application the clients drive: AppKV (or
+	// empty) the key-value store with the Conflict or Zipf workload,
+	// AppLockService the lock service with the Locks workload (over the
+	// same key distribution; Payload unused).
+	App string `json:"app,omitempty"`
 	// Protocols are registered protocol names (paxos.Protocols()).
 	Protocols []string `json:"protocols"`
 	// Replicas is the cluster size. The RTT matrix must have at least this
@@ -183,6 +188,9 @@ func (s *Spec) Validate() error {
 	}
 	if len(s.Protocols) == 0 {
 		return specErr("protocols", "no protocol given")
+	}
+	if s.App != "" && s.App != AppKV && s.App != AppLockService {
+		return specErr("app", "unknown application %q, want %s or %s", s.App, AppKV, AppLockService)
 	}
 	for _, p := range s.Protocols {
 		if _, err := paxos.LookupProtocol(p); err != nil {

@@ -18,7 +18,7 @@ import (
 // must reject it.
 type localOnly struct {
 	id    paxos.NodeID
-	store *kv.Store
+	store *kv.Executor
 	slot  uint64
 	out   paxos.Ready
 	held  []paxos.Command // proposals, executed at the next tick
@@ -29,7 +29,7 @@ type localOnly struct {
 }
 
 func newLocalOnly(cfg paxos.Config) (paxos.Replica, error) {
-	return &localOnly{id: cfg.ID, store: kv.New()}, nil
+	return &localOnly{id: cfg.ID, store: kv.NewExecutor(paxos.Config{})}, nil
 }
 
 func (r *localOnly) ID() paxos.NodeID { return r.id }
@@ -73,7 +73,7 @@ func TestRunCatchesProtocolWithoutConsensus(t *testing.T) {
 
 func TestRunCatchesStaleReadsByLinearizability(t *testing.T) {
 	silent := func(cfg paxos.Config) (paxos.Replica, error) {
-		return &localOnly{id: cfg.ID, store: kv.New(), silent: true}, nil
+		return &localOnly{id: cfg.ID, store: kv.NewExecutor(paxos.Config{}), silent: true}, nil
 	}
 	caught := 0
 	for seed := uint64(1); seed <= 5; seed++ {
@@ -91,7 +91,7 @@ func TestRunCatchesStaleReadsByLinearizability(t *testing.T) {
 // the liveness check must fail it.
 func TestRunCatchesProtocolThatNeverAnswers(t *testing.T) {
 	mute := func(cfg paxos.Config) (paxos.Replica, error) {
-		return &localOnly{id: cfg.ID, store: kv.New(), mute: true}, nil
+		return &localOnly{id: cfg.ID, store: kv.NewExecutor(paxos.Config{}), mute: true}, nil
 	}
 	res, err := check.Run(check.Options{New: mute, Replicas: 3, Seed: 1, Ops: 30})
 	require.NoError(t, err)

@@ -24,7 +24,7 @@ import (
 // store is a Submitter backed by a kv.Store; mode makes it fail or hang.
 type store struct {
 	mu   sync.Mutex
-	kv   *kv.Store
+	kv   *kv.Executor
 	mode string // "", "fail", "hang"
 	seen []paxos.Command
 }
@@ -84,7 +84,7 @@ func serveCfg(t *testing.T, cfg client.ServerConfig) (string, *client.Server) {
 }
 
 func TestClientRetriesElsewhereWithSameSeq(t *testing.T) {
-	shared := kv.New()
+	shared := kv.NewExecutor(paxos.Config{})
 	failing := &store{kv: shared, mode: "fail"}
 	hanging := &store{kv: shared, mode: "hang"}
 	good := &store{kv: shared}
@@ -122,7 +122,7 @@ func TestClientRetriesElsewhereWithSameSeq(t *testing.T) {
 }
 
 func TestClientGivesUpWithContextError(t *testing.T) {
-	addrs := []string{serve(t, &store{kv: kv.New(), mode: "fail"}, 0)}
+	addrs := []string{serve(t, &store{kv: kv.NewExecutor(paxos.Config{}), mode: "fail"}, 0)}
 	cl, err := client.New(addrs, client.Options{Token: testToken, AttemptTimeout: time.Second})
 	require.NoError(t, err)
 	defer cl.Close()
@@ -135,7 +135,7 @@ func TestClientGivesUpWithContextError(t *testing.T) {
 }
 
 func TestClientConcurrentUse(t *testing.T) {
-	s := &store{kv: kv.New()}
+	s := &store{kv: kv.NewExecutor(paxos.Config{})}
 	addrs := []string{serve(t, s, 0), serve(t, s, 1)}
 	cl, err := client.New(addrs, client.Options{Token: testToken})
 	require.NoError(t, err)
@@ -159,7 +159,7 @@ func TestClientConcurrentUse(t *testing.T) {
 	wg.Wait()
 	// 800 commands, each with its own seq: none taken for a duplicate.
 	s.mu.Lock()
-	assert.Equal(t, uint64(800), s.kv.Applied())
+	assert.Equal(t, uint64(800), s.kv.Store().Applied())
 	s.mu.Unlock()
 }
 
@@ -181,7 +181,7 @@ func TestClientIDs(t *testing.T) {
 }
 
 func TestServerRefusesBadRequests(t *testing.T) {
-	s := &store{kv: kv.New()}
+	s := &store{kv: kv.NewExecutor(paxos.Config{})}
 	// Without a token, so that raw connections reach the request decoder.
 	addr, _ := serveCfg(t, client.ServerConfig{Submitter: s, Insecure: true})
 	// Garbage: the server closes the connection.

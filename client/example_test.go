@@ -13,10 +13,11 @@ import (
 	"github.com/paxos-lab/paxos/transport"
 )
 
-// single is a stand-in for a replica: it executes commands on a local store.
+// single is a stand-in for a replica: it executes commands on a local
+// key-value store (with exactly-once sessions, as a replica has).
 type single struct {
 	mu sync.Mutex
-	kv *kv.Store
+	kv *kv.Executor
 }
 
 func (s *single) Submit(_ context.Context, cmd paxos.Command) (paxos.Execution, error) {
@@ -31,7 +32,7 @@ func Example() {
 	// Clients prove they hold the cluster's client token.
 	token := transport.ClientToken([]byte("the cluster secret, 32 bytes....."))
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	srv := client.NewServer(client.ServerConfig{Submitter: &single{kv: kv.New()}, Token: token})
+	srv := client.NewServer(client.ServerConfig{Submitter: &single{kv: kv.NewExecutor(paxos.Config{})}, Token: token})
 	go srv.Serve(ln)
 	defer srv.Close()
 

@@ -22,7 +22,7 @@ import (
 )
 
 func TestServerWithoutAuthenticationRefusedUnlessInsecure(t *testing.T) {
-	srv := client.NewServer(client.ServerConfig{Submitter: &store{kv: kv.New()}, Logger: quiet()})
+	srv := client.NewServer(client.ServerConfig{Submitter: &store{kv: kv.NewExecutor(paxos.Config{})}, Logger: quiet()})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	err = srv.Serve(ln)
@@ -31,7 +31,7 @@ func TestServerWithoutAuthenticationRefusedUnlessInsecure(t *testing.T) {
 }
 
 func TestClientWithoutTokenRefused(t *testing.T) {
-	s := &store{kv: kv.New()}
+	s := &store{kv: kv.NewExecutor(paxos.Config{})}
 	addr, srv := serveCfg(t, client.ServerConfig{Submitter: s, Token: testToken})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -102,7 +102,7 @@ func TestClientPortTLSWithClientCertificates(t *testing.T) {
 	require.NoError(t, err)
 	clientCert, err := ca.Issue("client-0", nil, nil)
 	require.NoError(t, err)
-	s := &store{kv: kv.New()}
+	s := &store{kv: kv.NewExecutor(paxos.Config{})}
 	addr, _ := serveCfg(t, client.ServerConfig{Submitter: s, TLS: transport.MutualTLS(replica, ca.Pool())})
 
 	withCert, err := client.New([]string{addr}, client.Options{TLS: &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{clientCert}}})
@@ -131,7 +131,7 @@ func TestClientPortTLSWithClientCertificates(t *testing.T) {
 // the oldest connection that has not; once every open connection has
 // authenticated, a newcomer is closed at once.
 func TestClientPortConnectionCap(t *testing.T) {
-	addr, srv := serveCfg(t, client.ServerConfig{Submitter: &store{kv: kv.New()}, Token: testToken,
+	addr, srv := serveCfg(t, client.ServerConfig{Submitter: &store{kv: kv.NewExecutor(paxos.Config{})}, Token: testToken,
 		Limits: transport.Limits{MaxConns: 5, HandshakeTimeout: time.Minute}})
 	var conns []net.Conn
 	defer func() {
@@ -182,7 +182,7 @@ func isReset(err error) bool {
 
 func TestClientPortCutsIdleAndSlowConnections(t *testing.T) {
 	lim := transport.Limits{HandshakeTimeout: 150 * time.Millisecond, IdleTimeout: 150 * time.Millisecond, ReadTimeout: 150 * time.Millisecond}
-	addr, srv := serveCfg(t, client.ServerConfig{Submitter: &store{kv: kv.New()}, Token: testToken, Limits: lim})
+	addr, srv := serveCfg(t, client.ServerConfig{Submitter: &store{kv: kv.NewExecutor(paxos.Config{})}, Token: testToken, Limits: lim})
 	closed := func(c net.Conn) bool {
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		_, err := io.ReadAll(c)
@@ -220,7 +220,7 @@ func TestLargeFrameDeclarationsDoNotAllocate(t *testing.T) {
 	// it. The server must not allocate the declared sizes (2 GiB); it
 	// holds a small buffer per connection until the bytes arrive.
 	const conns = 500
-	addr, srv := serveCfg(t, client.ServerConfig{Submitter: &store{kv: kv.New()}, Insecure: true,
+	addr, srv := serveCfg(t, client.ServerConfig{Submitter: &store{kv: kv.NewExecutor(paxos.Config{})}, Insecure: true,
 		Limits: transport.Limits{MaxConnsPerHost: conns, ReadTimeout: time.Minute}})
 	runtime.GC()
 	var before runtime.MemStats

@@ -6,22 +6,25 @@ import (
 	"github.com/paxos-lab/paxos"
 )
 
-// Executor is what a protocol applies committed commands to: the built-in
-// Store (the default), or an application's paxos.StateMachine wrapped in
-// the library's exactly-once paxos.Sessions when Config.StateMachine is
-// set. Both deduplicate by (client, seq) and snapshot into a Snapshot (an
-// application's state in Snapshot.App), so a protocol handles them alike.
+// Executor is what a protocol applies committed commands to: a state
+// machine wrapped in the library's exactly-once sessions (paxos.Sessions),
+// the one execution path of every protocol. The state machine is
+// Config.StateMachine's, or the built-in Store when that is nil (the
+// default). Snapshots hold the sessions with the state: the Store's data
+// shared copy-on-write in the Snapshot's own fields, an application's
+// state in Snapshot.App.
 type Executor struct {
-	store *Store
-	app   *paxos.Sessions
+	sess  *paxos.Sessions
+	store *Store // the state machine when it is the key-value store, else nil
 }
 
 // NewExecutor returns an empty executor for cfg's state machine.
 func NewExecutor(cfg paxos.Config) *Executor {
 	if cfg.StateMachine == nil {
-		return &Executor{store: New()}
+		st := New()
+		return &Executor{sess: paxos.NewSessions(st), store: st}
 	}
-	return &Executor{app: paxos.NewSessions(cfg.StateMachine())}
+	return &Executor{sess: paxos.NewSessions(cfg.StateMachine())}
 }
 
 // ExecutorFromSnapshot rebuilds an executor for cfg's state machine from a
@@ -31,7 +34,12 @@ func ExecutorFromSnapshot(cfg paxos.Config, snap Snapshot) (*Executor, error) {
 		if snap.App != nil {
 			return nil, fmt.Errorf("kv: snapshot holds an application state machine but Config.StateMachine is nil; restore with the same state machine")
 		}
-		return &Executor{store: FromSnapshot(snap)}, nil
+		st := FromSnapshot(snap)
+		e := &Executor{sess: paxos.NewSessions(st), store: st}
+		if err := e.sess.RestoreSessions(snap.Sessions); err != nil {
+			return nil, fmt.Errorf("kv: restore the store's sessions: %w", err)
+		}
+		return e, nil
 	}
 	e := NewExecutor(cfg)
 	if snap.App == nil {
@@ -40,7 +48,7 @@ func ExecutorFromSnapshot(cfg paxos.Config, snap Snapshot) (*Executor, error) {
 		}
 		return e, nil // an empty snapshot: nothing executed yet
 	}
-	if err := e.app.Restore(snap.App); err != nil {
+	if err := e.sess.Restore(snap.App); err != nil {
 		return nil, fmt.Errorf("kv: restore application state: %w", err)
 	}
 	return e, nil
@@ -61,25 +69,20 @@ func (e *Executor) Install(cfg paxos.Config, snap Snapshot) error {
 // application state machine, whose size the executor does not know):
 // what protocols pace snapshots by.
 func (e *Executor) Len() int {
-	if e.app != nil {
+	if e.store == nil {
 		return 0
 	}
 	return e.store.Len()
 }
 
 // App reports whether e runs an application state machine.
-func (e *Executor) App() bool { return e.app != nil }
+func (e *Executor) App() bool { return e.store == nil }
 
 // Check is paxos.CheckCommand for this executor's state machine.
-func (e *Executor) Check(cmd paxos.Command) error { return paxos.CheckCommand(cmd, e.app != nil) }
+func (e *Executor) Check(cmd paxos.Command) error { return paxos.CheckCommand(cmd, e.store == nil) }
 
 // Apply executes cmd once per (client, seq) and returns its execution.
-func (e *Executor) Apply(cmd paxos.Command) paxos.Execution {
-	if e.app != nil {
-		return e.app.Apply(cmd)
-	}
-	return e.store.Apply(cmd)
-}
+func (e *Executor) Apply(cmd paxos.Command) paxos.Execution { return e.sess.Apply(cmd) }
 
 // ApplyChosen applies the commands of a chosen value in order, leaving out
 // internal no-ops (a Nop with Client 0, which fills a slot nobody proposed
@@ -90,7 +93,7 @@ func (e *Executor) ApplyChosen(cmds []paxos.Command) []paxos.Execution {
 		if c.Client == 0 && c.IsNop() {
 			continue
 		}
-		out = append(out, e.Apply(c))
+		out = append(out, e.sess.Apply(c))
 	}
 	return out
 }
@@ -98,30 +101,22 @@ func (e *Executor) ApplyChosen(cmds []paxos.Command) []paxos.Execution {
 // Executed reports whether cmd's (client, seq) already executed, and the
 // execution (Duplicate set) that answers a retry.
 func (e *Executor) Executed(cmd paxos.Command) (paxos.Execution, bool) {
-	if e.app != nil {
-		return e.app.Executed(cmd)
-	}
-	out, ok := e.store.Executed(cmd.ID())
-	return paxos.Execution{Command: cmd, Output: out, Duplicate: true}, ok
+	return e.sess.Executed(cmd)
 }
 
 // Read answers a read-only command (a Get, or an application command
 // marked ReadOnly) from current state without recording it, for reads
 // served under a lease. LocalRead is set.
-func (e *Executor) Read(cmd paxos.Command) paxos.Execution {
-	if e.app != nil {
-		return e.app.Read(cmd)
-	}
-	out, missing := e.store.Lookup(cmd.Key)
-	return paxos.Execution{Command: cmd, Output: out, LocalRead: true, Missing: missing}
-}
+func (e *Executor) Read(cmd paxos.Command) paxos.Execution { return e.sess.Read(cmd) }
 
 // Snapshot returns a copy of the executor's state.
 func (e *Executor) Snapshot() Snapshot {
-	if e.app != nil {
-		return Snapshot{App: e.app.Snapshot()}
+	if e.store == nil {
+		return Snapshot{App: e.sess.Snapshot()}
 	}
-	return e.store.Snapshot()
+	snap := e.store.share()
+	snap.Sessions = e.sess.SnapshotSessions()
+	return snap
 }
 
 // Store returns the key-value store, or nil for an application state machine.

@@ -1,13 +1,18 @@
-// Package kv is the replicated key-value state machine that every protocol
-// executes, and the interference relation that EPaxos orders by.
+// Package kv is the built-in replicated key-value store, the state machine
+// every protocol runs when paxos.Config.StateMachine is nil, and the
+// Executor through which protocols apply committed commands to whichever
+// state machine they run.
 //
-// A Store applies Get, Put and Nop commands and deduplicates them by
-// (client, seq): a command whose (client, seq) already executed takes no
-// effect again and returns the output of its first execution (kept for the
-// client's last RetainOutputs seqs; see there).
+// A Store is a paxos.StateMachine (and paxos.KeyValue) that applies Get and
+// Put. Like an application's state machine it knows nothing of clients:
+// the Executor wraps it in the library's exactly-once sessions
+// (paxos.Sessions), so a command whose (client, seq) already executed takes
+// no effect again and returns the output of its first execution (kept for
+// the client's last RetainOutputs seqs; see there).
 package kv
 
 import (
+	"fmt"
 	"sort"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -21,24 +26,13 @@ import (
 func Interferes(a, b paxos.Command) bool { return paxos.Interferes(a, b) }
 
 // RetainOutputs is how many of a client's executed seqs below its newest
-// contiguous one keep their outputs for retries. A client may have at most
-// this many commands outstanding: a retry of a command more than
-// RetainOutputs seqs older than the client's contiguous executed prefix is
-// still recognized as a duplicate, but its output is reported as "".
-const RetainOutputs = 1024
-
-// session remembers which of one client's commands executed. Every seq at
-// or below Low executed; Done holds executed seqs above Low with their
-// outputs, so clients with several commands outstanding are served too.
-// Old holds the non-empty outputs of seqs in (Low-RetainOutputs, Low), so a
-// retry of one of those (possible when seqs executed out of order, or with
-// several outstanding) returns its original output.
-type session struct {
-	Low    uint64            `msgpack:"l"`
-	LowOut string            `msgpack:"o"`
-	Done   map[uint64]string `msgpack:"d,omitempty"`
-	Old    map[uint64]string `msgpack:"p,omitempty"`
-}
+// contiguous one keep their outputs for retries (paxos.RetainOutputs: the
+// store's exactly-once sessions are the library's, paxos.Sessions). A
+// client may have at most this many commands outstanding: a retry of a
+// command more than RetainOutputs seqs older than the client's contiguous
+// executed prefix is still recognized as a duplicate, but its output is
+// reported as "".
+const RetainOutputs = paxos.RetainOutputs
 
 // Store is a deterministic key-value state machine. The zero value is not
 // usable; call New.
@@ -53,11 +47,10 @@ type session struct {
 // most one copy of the data per snapshot, spread over the writes that
 // follow it instead of paid at once.
 type Store struct {
-	shards   shards
-	owner    *uint64 // identifies this store's current generation: shards it may write
-	keys     int
-	sessions map[uint64]*session
-	applied  uint64
+	shards  shards
+	owner   *uint64 // identifies this store's current generation: shards it may write
+	keys    int
+	applied uint64
 }
 
 // shardCount is the number of shards; a power of two.
@@ -83,7 +76,7 @@ func shardOf(key string) int {
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{owner: new(uint64), sessions: map[uint64]*session{}}
+	return &Store{owner: new(uint64)}
 }
 
 // get returns the value stored under key ("" if none).
@@ -122,53 +115,27 @@ func shardLen(sh *shard) int {
 	return len(sh.m)
 }
 
-// Executed reports whether the command with this (client, seq) already
-// executed, and its output if so.
-func (s *Store) Executed(id paxos.CommandID) (output string, ok bool) {
-	se := s.sessions[id.Client]
-	if se == nil {
-		return "", false
+// Apply implements paxos.StateMachine for Get and Put: a Get returns the
+// key's value, a Put stores its value and returns "". Anything else is
+// refused with an error. Sessions calls ApplyKV instead, which also says
+// whether a Get found nothing.
+func (s *Store) Apply(cmd paxos.Command) (string, error) {
+	if cmd.Op != paxos.OpGet && cmd.Op != paxos.OpPut {
+		return "", fmt.Errorf("%w: %v on the key-value store", paxos.ErrBadCommand, cmd.Op)
 	}
-	if id.Seq == se.Low {
-		return se.LowOut, true
-	}
-	if id.Seq < se.Low {
-		return se.Old[id.Seq], true
-	}
-	out, ok := se.Done[id.Seq]
-	return out, ok
+	out, _ := s.ApplyKV(cmd)
+	return out, nil
 }
 
-// Apply executes cmd and returns its execution record. A Nop, and a command
-// with Client 0 (used for internal no-ops), is never deduplicated.
-func (s *Store) Apply(cmd paxos.Command) paxos.Execution {
-	ex := paxos.Execution{Command: cmd}
-	if cmd.IsNop() {
-		return ex
-	}
-	if cmd.Client == 0 {
-		// Internal commands are not deduplicated (see Apply's doc).
-		if cmd.Op == paxos.OpGet {
-			ex.Output, ex.Missing = s.Lookup(cmd.Key)
-		} else {
-			s.put(cmd.Key, cmd.Value)
-		}
-		s.applied++
-		return ex
-	}
-	if out, dup := s.Executed(cmd.ID()); dup {
-		ex.Output, ex.Duplicate = out, true
-		return ex
-	}
-	switch cmd.Op {
-	case paxos.OpGet:
-		ex.Output, ex.Missing = s.Lookup(cmd.Key)
-	case paxos.OpPut:
-		s.put(cmd.Key, cmd.Value)
-	}
+// ApplyKV implements paxos.KeyValue: it executes a Get or Put (anything
+// else is taken as a Put) and reports whether a Get found no value.
+func (s *Store) ApplyKV(cmd paxos.Command) (output string, missing bool) {
 	s.applied++
-	s.record(cmd.ID(), ex.Output)
-	return ex
+	if cmd.Op == paxos.OpGet {
+		return s.Lookup(cmd.Key)
+	}
+	s.put(cmd.Key, cmd.Value)
+	return "", false
 }
 
 // Read answers a Get from current state without recording it: for reads
@@ -184,65 +151,6 @@ func (s *Store) Lookup(key string) (value string, missing bool) {
 	return "", true
 }
 
-func (s *Store) record(id paxos.CommandID, out string) {
-	se := s.sessions[id.Client]
-	if se == nil {
-		se = &session{}
-		s.sessions[id.Client] = se
-	}
-	// The common case, a client's next seq with nothing executed out of
-	// order, needs no map.
-	if id.Seq == se.Low+1 && len(se.Done) == 0 {
-		se.advance(out)
-		return
-	}
-	if se.Done == nil {
-		se.Done = map[uint64]string{}
-	}
-	se.Done[id.Seq] = out
-	// Advance the low-water mark over contiguous executed seqs.
-	for {
-		o, ok := se.Done[se.Low+1]
-		if !ok {
-			break
-		}
-		delete(se.Done, se.Low+1)
-		se.advance(o)
-	}
-}
-
-// advance moves the low-water mark up by one seq whose output is out,
-// keeping the previous output among the last RetainOutputs.
-func (se *session) advance(out string) {
-	if se.LowOut != "" && se.Low > 0 {
-		if se.Old == nil {
-			se.Old = map[uint64]string{}
-		}
-		se.Old[se.Low] = se.LowOut
-	}
-	se.Low++
-	se.LowOut = out
-	if se.Low > RetainOutputs && se.Old != nil {
-		delete(se.Old, se.Low-RetainOutputs)
-	}
-}
-
-// clone returns a deep copy of the session.
-func (se *session) clone() session {
-	return session{Low: se.Low, LowOut: se.LowOut, Done: cloneMap(se.Done), Old: cloneMap(se.Old)}
-}
-
-func cloneMap(m map[uint64]string) map[uint64]string {
-	if m == nil {
-		return nil
-	}
-	cp := make(map[uint64]string, len(m))
-	for k, v := range m {
-		cp[k] = v
-	}
-	return cp
-}
-
 // Applied returns the number of commands that took effect (duplicates and
 // Nops excluded).
 func (s *Store) Applied() uint64 { return s.applied }
@@ -256,8 +164,10 @@ func (s *Store) Len() int { return s.keys }
 // msgpack map: "d" the data, "s" the sessions, "a" the applied count, and
 // "x" an application's snapshot when there is one.
 type Snapshot struct {
-	Sessions map[uint64]session `msgpack:"s"`
-	Applied  uint64             `msgpack:"a"`
+	// Sessions are the exactly-once sessions of the store's clients
+	// (paxos.Sessions.SnapshotSessions); empty when none executed.
+	Sessions []byte `msgpack:"s"`
+	Applied  uint64 `msgpack:"a"`
 	// App, when set, is an application state machine's snapshot with its
 	// sessions (paxos.Sessions), and the store's fields are empty.
 	App []byte `msgpack:"x,omitempty"`
@@ -268,9 +178,9 @@ type Snapshot struct {
 
 // wireSnapshot is Snapshot's encoding.
 type wireSnapshot struct {
-	Data     map[string]string  `msgpack:"d"`
-	Sessions map[uint64]session `msgpack:"s"`
-	Applied  uint64             `msgpack:"a"`
+	Data     map[string]string `msgpack:"d"`
+	Sessions []byte            `msgpack:"s"`
+	Applied  uint64            `msgpack:"a"`
 	// App, when set, is an application state machine's snapshot with its
 	// sessions (paxos.Sessions), and the fields above are empty.
 	App []byte `msgpack:"x,omitempty"`
@@ -305,7 +215,7 @@ func (snap Snapshot) EncodeMsgpack(enc *msgpack.Encoder) error {
 	if err := enc.EncodeString("s"); err != nil {
 		return err
 	}
-	if err := enc.Encode(snap.Sessions); err != nil {
+	if err := enc.EncodeBytes(snap.Sessions); err != nil {
 		return err
 	}
 	if err := enc.EncodeString("a"); err != nil {
@@ -381,22 +291,21 @@ func (snap Snapshot) Map() map[string]string {
 	return m
 }
 
-// Snapshot returns the store's state, sharing its data: no key or value is
-// copied now (see Store). Sessions, one per client, are copied.
-func (s *Store) Snapshot() Snapshot {
-	snap := Snapshot{Sessions: make(map[uint64]session, len(s.sessions)), Applied: s.applied}
+// share returns the store's data and applied count as a Snapshot (without
+// sessions, which the Executor adds), sharing the data: no key or value is
+// copied now (see Store).
+func (s *Store) share() Snapshot {
+	snap := Snapshot{Applied: s.applied}
 	if s.keys > 0 {
 		shared := s.shards
 		snap.shared, snap.keys = &shared, s.keys
-	}
-	for c, se := range s.sessions {
-		snap.Sessions[c] = se.clone()
 	}
 	s.owner = new(uint64) // the shards now belong to the snapshot too
 	return snap
 }
 
-// FromSnapshot rebuilds a store from a snapshot. The store shares the
+// FromSnapshot rebuilds a store's data from a snapshot (its sessions are
+// the Executor's: see ExecutorFromSnapshot). The store shares the
 // snapshot's data, copying a shard when it first writes to it.
 func FromSnapshot(snap Snapshot) *Store {
 	s := New()
@@ -404,11 +313,29 @@ func FromSnapshot(snap Snapshot) *Store {
 	if snap.shared != nil {
 		s.shards, s.keys = *snap.shared, snap.keys
 	}
-	for c, se := range snap.Sessions {
-		cp := se.clone()
-		s.sessions[c] = &cp
-	}
 	return s
+}
+
+// Snapshot implements paxos.StateMachine: the data and applied count,
+// encoded as a Snapshot without sessions. Protocols do not use it: the
+// Executor shares the data copy-on-write in a Snapshot instead.
+func (s *Store) Snapshot() []byte {
+	b, err := msgpack.Marshal(s.share())
+	if err != nil {
+		panic(fmt.Sprintf("kv: encode snapshot: %v", err)) // strings and integers always encode
+	}
+	return b
+}
+
+// Restore implements paxos.StateMachine: it replaces the store's data with
+// what Snapshot returned.
+func (s *Store) Restore(data []byte) error {
+	var snap Snapshot
+	if err := msgpack.Unmarshal(data, &snap); err != nil {
+		return fmt.Errorf("kv: decode snapshot: %w", err)
+	}
+	*s = *FromSnapshot(snap)
+	return nil
 }
 
 // Keys returns the stored keys, sorted (for tests and debugging).

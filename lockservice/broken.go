@@ -33,6 +33,24 @@ var variants = map[string]Variant{
 	"expiry-keeps-locks": {Name: "expiry-keeps-locks", Bug: "an expired session is forgotten but its locks stay held (a read still names it; nobody can acquire)", New: planted(bugExpiryKeepsLocks)},
 }
 
+// init registers every broken variant in the planted-bug catalog
+// (paxos.RegisterMutant) as "lockservice/NAME", replicated by a correct
+// Multi-Paxos, so that `paxos mutants` and CI's planted-bug stage run them
+// beside the protocols' bugs (`paxos check --mutant lockservice/NAME` is
+// `paxos check --app lockservice --broken NAME --protocol multi`).
+func init() {
+	for _, v := range Broken() {
+		paxos.RegisterMutant(paxos.Mutant{
+			Name:     "lockservice/" + v.Name,
+			Protocol: "multi",
+			App:      "lockservice",
+			Bug:      v.Bug,
+			Needs:    "--broken " + v.Name,
+			New:      func(cfg paxos.Config) (paxos.Replica, error) { return paxos.New("multi", cfg) },
+		})
+	}
+}
+
 func planted(b bug) func() paxos.StateMachine {
 	return func() paxos.StateMachine {
 		m := New().(*Machine)

@@ -15,9 +15,7 @@
 // before applying a session command it advances the clock and ends every
 // session whose lease ran out (Expires <= clock), releasing its locks. So
 // expiry is decided by the log, identically on every replica, and only at
-// session commands: lock commands carry no time. Any live client's
-// keep-alive moves the clock, so the session of a client that died is
-// ended by the next keep-alive (or Open, or Tick) stamped after its lease.
+// session commands: lock commands carry no time.
 //
 // Safety assumes the replicas' clocks agree within some ε (as Chubby
 // assumes bounded drift): a session's lease ends at (stamp of its last
@@ -30,16 +28,41 @@
 // anyway.
 //
 // Across a leader change: while no leader can commit, nothing is applied,
-// so no session can expire and no lock can change hands. A client whose
-// keep-alives fail sees its local lease run out and is then in jeopardy
-// (Chubby's grace period): it must stop using its locks but keeps sending
-// the same keep-alive. If the keep-alive is applied before any session
-// command stamped after its lease end, the session survives with its locks
-// (they were never released, because release needs an applied command);
-// otherwise the keep-alive returns ErrNoSession and the locks are gone.
-// Unlike Chubby's master, a new leader does not extend every lease on
-// failover, so an outage longer than a lease ends the sessions of clients
-// that could not get a keep-alive through.
+// so no session can expire and no lock can change hands; ticks proposed
+// meanwhile wait (or are offered again) like clients' commands, and once
+// a leader commits, the first one applied moves the clock to its stamp.
+// A client whose keep-alives fail sees its local lease run out and is
+// then in jeopardy (Chubby's grace period): it must stop using its locks
+// but keeps sending the same keep-alive. If the keep-alive is applied
+// before any session command stamped after its lease end (a replica's
+// Tick, below, included), the session survives with its locks (they were
+// never released, because release needs an applied command); otherwise
+// the keep-alive returns ErrNoSession (Session: ErrSessionLost) and the
+// locks are gone. Unlike Chubby's master, a new leader does not extend
+// every lease on failover, so an outage longer than a lease ends the
+// sessions of clients that could not get a keep-alive through: with the
+// replicas ticking, the first Tick the new leader commits does it.
+//
+// # Expiry without clients
+//
+// Any client's keep-alive moves the clock, but if every client died no
+// command would come, and a dead holder's locks would stay held. So the
+// replicas themselves propose Ticks: beside each replica, `paxos serve
+// --app lockservice` runs RunTicker, which submits a Tick to its own
+// replica every --lock-tick (DefaultTickEvery, 1 s). A Tick is an ordinary
+// command of the log, stamped by the replica that proposes it like a
+// client's session command, so expiry stays a decision of the replicated
+// state machine: every replica ends the same sessions at the same point of
+// the log, whichever replica's clock wrote the stamp. A session whose
+// client died therefore ends at the first Tick (or other session command)
+// stamped at or after its lease end, at most about one tick period plus a
+// commit later. Each replica ticks as its own client (Ticker: a fresh
+// random id per process, consecutive seqs, a tick offered again until it
+// is applied), so the library's exactly-once sessions keep one small entry
+// per replica process; the cost is one command per replica per period,
+// which under EPaxos is ordered against everything (no keys). A tick that
+// reaches a Multi-Paxos follower is forwarded to the leader like any
+// command; simulations drive Ticker the same way (TestExpiryWithoutClients).
 //
 // # Locks, tokens and values
 //

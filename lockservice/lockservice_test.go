@@ -180,3 +180,69 @@ func TestInterference(t *testing.T) {
 	require.NoError(t, mb.Restore(b.m.Snapshot()))
 	assert.Equal(t, ma, mb)
 }
+
+// TestExpiryWithoutClients: a client opens a session, takes a lock and
+// dies; no client sends anything after that. Each replica's Ticker
+// proposes a Tick every 100 ms (what `paxos serve --app lockservice` does
+// with RunTicker), so the service expires the session and releases the
+// lock on its own, on every protocol, and every replica agrees.
+func TestExpiryWithoutClients(t *testing.T) {
+	for _, proto := range paxos.Protocols() {
+		t.Run(proto, func(t *testing.T) {
+			const n = 5
+			s, err := sim.New(sim.Config{Protocol: proto, N: n, Seed: 2, Record: true, Stamp: lockservice.StampSim,
+				Replica: paxos.Config{StateMachine: lockservice.New, InitialLeader: 0, LeaseTicks: 5}})
+			require.NoError(t, err)
+			for r := 0; r < n; r++ {
+				tk := lockservice.NewTicker(uint64(1000 + r))
+				var tick func()
+				tick = func() {
+					for _, ex := range s.Executions() {
+						if ex.Replica == paxos.NodeID(r) {
+							tk.Applied(ex.Execution)
+						}
+					}
+					require.NoError(t, s.Propose(paxos.NodeID(r), tk.Next()))
+					s.After(100*time.Millisecond, tick)
+				}
+				s.After(time.Duration(r)*20*time.Millisecond, tick)
+			}
+			open := lockservice.Command(1, lockservice.Request{Kind: lockservice.KindOpen, TTL: 500})
+			open.Seq = 1
+			acq := lockservice.Command(1, lockservice.Request{Kind: lockservice.KindAcquire, Lock: "master"})
+			acq.Seq = 2
+			require.NoError(t, s.Propose(1, open))
+			s.Run(s.Now() + 150*time.Millisecond)
+			require.NoError(t, s.Propose(1, acq))
+			s.Run(s.Now() + 150*time.Millisecond)
+			read := func(seq uint64) lockservice.Reply {
+				c := lockservice.Command(2, lockservice.Request{Kind: lockservice.KindRead, Lock: "master"})
+				c.Seq = seq
+				require.NoError(t, s.Propose(2, c))
+				s.Run(s.Now() + 150*time.Millisecond)
+				for _, ex := range s.Executions() {
+					if ex.Command.ID() == c.ID() {
+						require.Empty(t, ex.Err)
+						r, err := lockservice.DecodeReply(ex.Output)
+						require.NoError(t, err)
+						return r
+					}
+				}
+				require.Fail(t, "the read was not answered")
+				return lockservice.Reply{}
+			}
+			assert.Equal(t, []uint64{1}, read(1).Holders, "client 1 holds the lock")
+			// Client 1 is gone; only the replicas' ticks go on.
+			s.Run(s.Now() + time.Second)
+			assert.Empty(t, read(2).Holders, "the session expired without client traffic and its lock was released")
+
+			expired := map[paxos.NodeID]bool{}
+			for _, ex := range s.Executions() {
+				if ex.Command.Client >= 1000 && !ex.Duplicate && ex.Err == "" {
+					expired[ex.Replica] = true
+				}
+			}
+			assert.Len(t, expired, n, "every replica applied ticks")
+		})
+	}
+}

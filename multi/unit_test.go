@@ -14,7 +14,7 @@ import (
 )
 
 func TestCodecRoundTrip(t *testing.T) {
-	store := kv.New()
+	store := kv.NewExecutor(paxos.Config{})
 	store.Apply(put(3, 1, "a", "1"))
 	store.Apply(put(3, 3, "b", "2")) // a gap in the session: Done map kept
 	cmds := []paxos.Command{put(1, 2, "k", "v")}
@@ -44,11 +44,12 @@ func TestCodecRoundTrip(t *testing.T) {
 		assert.Equal(t, v, m.Body, "%T", v)
 	}
 	// The restored store answers like the original.
-	got := kv.FromSnapshot(snap.KV)
-	out, done := got.Executed(paxos.CommandID{Client: 3, Seq: 3})
+	got, err := kv.ExecutorFromSnapshot(paxos.Config{}, snap.KV)
+	require.NoError(t, err)
+	ex, done := got.Executed(put(3, 3, "b", "2"))
 	assert.True(t, done)
-	assert.Equal(t, "", out)
-	_, done = got.Executed(paxos.CommandID{Client: 3, Seq: 2})
+	assert.Equal(t, "", ex.Output)
+	_, done = got.Executed(put(3, 2, "b", "2"))
 	assert.False(t, done)
 }
 

@@ -30,7 +30,11 @@ func TestMutantCatalog(t *testing.T) {
 		assert.False(t, seen[m.Name], "duplicate %s", m.Name)
 		seen[m.Name] = true
 		assert.True(t, protocols[m.Protocol], "%s: protocol %q is not registered", m.Name, m.Protocol)
-		assert.True(t, strings.HasPrefix(m.Name, m.Protocol+"/"), "%s: name must start with %s/", m.Name, m.Protocol)
+		prefix := m.Protocol
+		if m.App != "" {
+			prefix = m.App
+		}
+		assert.True(t, strings.HasPrefix(m.Name, prefix+"/"), "%s: name must start with %s/", m.Name, prefix)
 		assert.NotEmpty(t, m.Bug, m.Name)
 		perProtocol[m.Protocol]++
 		got, err := paxos.LookupMutant(m.Name)

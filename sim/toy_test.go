@@ -101,7 +101,7 @@ type toy struct {
 	sentAt   map[uint64]int // leader: tick count when a pending slot was last sent
 	done     map[uint64]cmt // committed
 	executed uint64
-	store    *kv.Store
+	store    *kv.Executor
 	rd       paxos.Ready
 }
 
@@ -111,7 +111,7 @@ func newToy(snapEvery int) paxos.Constructor {
 			return nil, err
 		}
 		t := &toy{id: cfg.ID, n: cfg.N, snapEvery: snapEvery, log: map[uint64]paxos.Command{},
-			acks: map[uint64]int{}, pending: map[uint64]acc{}, sentAt: map[uint64]int{}, done: map[uint64]cmt{}, store: kv.New()}
+			acks: map[uint64]int{}, pending: map[uint64]acc{}, sentAt: map[uint64]int{}, done: map[uint64]cmt{}, store: kv.NewExecutor(paxos.Config{})}
 		if r := cfg.Restore; r != nil {
 			if r.Snapshot != nil {
 				snap, ok := r.Snapshot.(toySnap)

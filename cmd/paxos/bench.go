@@ -47,7 +47,7 @@ func flagErr(name, format string, args ...any) error {
 // benchFlags holds the raw flag values of `paxos bench`.
 type benchFlags struct {
 	protocols, mode, rttName, conflict, clientSites, keys, leader, out string
-	cluster, sweepClients, serveBin                                    string
+	cluster, sweepClients, serveBin, app                               string
 	replicas, clients, payload, runs, q1, q2, batch, parallel          int
 	rate, reads, cpuUS, jitterMS                                       float64
 	duration, warmup                                                   time.Duration
@@ -60,6 +60,7 @@ func benchFlagSet(name string, f *benchFlags, stderr io.Writer) *flag.FlagSet {
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.protocols, "protocols", strings.Join(defaultProtocols(), ","), "comma-separated protocols to compare (registered: "+strings.Join(paxos.Protocols(), ",")+")")
 	fs.IntVar(&f.replicas, "replicas", 0, "number of replicas, 1.."+strconv.Itoa(quorum.MaxReplicas)+" (default: every site of the --rtt matrix)")
+	fs.StringVar(&f.app, "app", bench.AppKV, "replicated application, or a comma-separated list run one after the other: kv (the key-value store: puts and gets) or lockservice (sessions acquiring and releasing exclusive locks, a keep-alive every 20th operation; --conflict/--keys choose the locks, --reads the share of lock reads); rows are labelled with the application when --app is given")
 	fs.StringVar(&f.mode, "mode", bench.ModeSim, "sim (deterministic simulator, virtual time) or live (real replicas as `paxos serve` processes over loopback TCP with emulated WAN delay, file WALs, wall-clock time; CPU per command and peak memory measured)")
 	fs.StringVar(&f.rttName, "rtt", "epaxos2013", "RTT preset ("+strings.Join(rtt.PresetNames(), ", ")+") or CSV file")
 	fs.StringVar(&f.conflict, "conflict", "0,2,25,100", "comma-separated conflict percentages")
@@ -339,20 +340,26 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	var res *bench.Result
-	for _, k := range ks {
-		s := spec
-		if len(ks) > 1 || f.sweepClients != "" {
-			s.Clients, s.Label = k, fmt.Sprintf("K=%d", k)
-		}
-		r, err := bench.Run(ctx, s, bench.Options{Parallel: f.parallel, Progress: progressPrinter(stderr, "")})
-		if err != nil {
-			fmt.Fprintf(stderr, "paxos bench: %v\n", err)
-			if errors.Is(err, bench.ErrSpec) {
-				return exitUsage
+	for _, app := range strings.Split(f.app, ",") {
+		for _, k := range ks {
+			s := spec
+			s.App = strings.TrimSpace(app)
+			if len(ks) > 1 || f.sweepClients != "" {
+				s.Clients, s.Label = k, fmt.Sprintf("K=%d", k)
 			}
-			return exitFail
+			if set["app"] {
+				s.Label = strings.TrimSpace(s.App + " " + s.Label)
+			}
+			r, err := bench.Run(ctx, s, bench.Options{Parallel: f.parallel, Progress: progressPrinter(stderr, "")})
+			if err != nil {
+				fmt.Fprintf(stderr, "paxos bench: %v\n", err)
+				if errors.Is(err, bench.ErrSpec) {
+					return exitUsage
+				}
+				return exitFail
+			}
+			res = bench.Merge(res, r)
 		}
-		res = bench.Merge(res, r)
 	}
 	meta.WallTime = time.Since(start).Round(time.Millisecond).String()
 	bench.PrintTable(stdout, res.Summary)

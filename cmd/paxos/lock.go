@@ -31,11 +31,19 @@ const lockUsage = `usage: paxos lock acquire|try|read --config FILE [flags] LOCK
            its session expires (--ttl after its last renewal).
   try      like acquire, but give up at once (exit 1) when LOCK is held.
   read     print LOCK's holders, mode and value.
-  bench    (no LOCK) in the simulator: throughput and latency of an
-           acquire/release mix beside the key-value workload, per protocol
-           (paxos lock bench -h).
+  bench    (no LOCK) paxos bench --app kv,lockservice with settings for a
+           LAN (--rtt lan --conflict 0 --cpu-us 20 --duration 5s --warmup 1s
+           --out lock-bench-out): throughput and latency of the lock
+           service's acquire/release mix beside the key-value workload, per
+           protocol, in the same table and CSVs; any paxos bench flag
+           overrides these (paxos bench -h).
 
 The replicas are served with: paxos serve --app lockservice ...`
+
+// lockBenchDefaults are the flags `paxos lock bench` puts before its own
+// arguments to `paxos bench` (later flags win).
+var lockBenchDefaults = []string{"--app", "kv,lockservice", "--rtt", "lan", "--conflict", "0", "--cpu-us", "20",
+	"--duration", "5s", "--warmup", "1s", "--out", "lock-bench-out"}
 
 func runLock(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
@@ -44,7 +52,7 @@ func runLock(args []string, stdout, stderr io.Writer) int {
 	}
 	verb := args[0]
 	if verb == "bench" {
-		return runLockBench(args[1:], stdout, stderr)
+		return runBench(append(append([]string(nil), lockBenchDefaults...), args[1:]...), stdout, stderr)
 	}
 	if verb != "acquire" && verb != "try" && verb != "read" {
 		fmt.Fprintf(stderr, "paxos lock: unknown subcommand %q\n%s\n", verb, lockUsage)

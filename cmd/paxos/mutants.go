@@ -41,6 +41,9 @@ func applyMutant(f *checkFlags, fs *flag.FlagSet, args []string, stdout, stderr 
 	if explicit["protocol"] && f.protocol != m.Protocol {
 		return nil, usageError(stderr, fmt.Sprintf("--mutant %s breaks protocol %s, not %s; leave out --protocol", m.Name, m.Protocol, f.protocol)), true
 	}
+	if m.App != "" {
+		f.app = m.App
+	}
 	if m.Needs != "" {
 		// The mutant's flags first, so that those on the command line win.
 		if err := fs.Parse(append(strings.Fields(m.Needs), args...)); err != nil {

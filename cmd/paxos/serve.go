@@ -49,6 +49,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	metrics := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. :9100); empty: off")
 	withPprof := fs.Bool("pprof", false, "with --metrics: also serve Go's profiler at http://ADDR/debug/pprof/")
 	app := fs.String("app", "kv", "replicated application: kv (the key-value store) or lockservice (Chubby-style locks; session commands stamped with this replica's clock)")
+	lockTick := fs.Duration("lock-tick", lockservice.DefaultTickEvery, "with --app lockservice: propose a lock-service Tick (stamped with this replica's clock) this often, so that the sessions of clients that died expire without any client traffic; 0: never")
 	rebuild := fs.Bool("rebuild", false, "the replica's storage was lost or damaged: move what --data holds aside (to DIR.damaged-<time>, nothing is deleted), start empty as a non-voting member, learn the state from the peers and vote again once that is safe")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: paxos serve --config cluster.json --id N --data DIR [--protocol P] [--secret-file F] [--new | --rebuild]")
@@ -130,6 +131,13 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	// One line on stdout says the replica listens (paxos cluster waits for
 	// it); everything else goes to the log on stderr.
 	fmt.Fprintf(stdout, "%s replica=%d peer=%s client=%s\n", serveReadyLine, *id, c.Replicas[*id].Peer, s.ClientAddr())
+	stopTicks := func() {}
+	if *app == "lockservice" {
+		var tctx context.Context
+		tctx, stopTicks = context.WithCancel(context.Background())
+		defer stopTicks()
+		go lockservice.RunTicker(tctx, s.Node().Submit, *lockTick)
+	}
 	code := exitOK
 	select {
 	case sig := <-sigs:
@@ -144,6 +152,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 			code = exitLostStorage
 		}
 	}
+	stopTicks()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.Stop(ctx); err != nil {
