@@ -340,6 +340,36 @@ func (s *Sessions) Snapshot() []byte { return s.encode(s.sm.Snapshot()) }
 // takes it back.
 func (s *Sessions) SnapshotSessions() []byte { return s.encode(nil) }
 
+// ClientResults is one client's exactly-once state in plain form, for
+// building sessions from another format (package kv reads the snapshots of
+// earlier builds with it): every seq <= Low executed; Above holds the
+// outputs of the executed seqs above Low, Recent the non-empty outputs of
+// seqs in (Low-RetainOutputs, Low].
+type ClientResults struct {
+	Low           uint64
+	Above, Recent map[uint64]string
+}
+
+// EncodeSessions returns what SnapshotSessions returns for sessions
+// holding exactly these clients.
+func EncodeSessions(clients map[uint64]ClientResults) []byte {
+	s := &Sessions{clients: make(map[uint64]*clientSession, len(clients))}
+	outputs := func(m map[uint64]string) map[uint64]result {
+		if len(m) == 0 {
+			return nil
+		}
+		r := make(map[uint64]result, len(m))
+		for q, out := range m {
+			r[q] = result{Out: out}
+		}
+		return r
+	}
+	for id, c := range clients {
+		s.clients[id] = &clientSession{Low: c.Low, Above: outputs(c.Above), Recent: outputs(c.Recent)}
+	}
+	return s.encode(nil)
+}
+
 func (s *Sessions) encode(state []byte) []byte {
 	snap := sessionsSnapshot{State: state}
 	for _, id := range slices.Sorted(maps.Keys(s.clients)) {

@@ -13,6 +13,7 @@ package kv
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -176,11 +177,12 @@ type Snapshot struct {
 	keys   int
 }
 
-// wireSnapshot is Snapshot's encoding.
+// wireSnapshot is Snapshot's encoding. Sessions is read raw: builds before
+// 2026-11-29 wrote a map of legacySession there (see legacySessions).
 type wireSnapshot struct {
-	Data     map[string]string `msgpack:"d"`
-	Sessions []byte            `msgpack:"s"`
-	Applied  uint64            `msgpack:"a"`
+	Data     map[string]string  `msgpack:"d"`
+	Sessions msgpack.RawMessage `msgpack:"s"`
+	Applied  uint64             `msgpack:"a"`
 	// App, when set, is an application state machine's snapshot with its
 	// sessions (paxos.Sessions), and the fields above are empty.
 	App []byte `msgpack:"x,omitempty"`
@@ -237,7 +239,11 @@ func (snap *Snapshot) DecodeMsgpack(dec *msgpack.Decoder) error {
 	if err := dec.Decode(&w); err != nil {
 		return err
 	}
-	*snap = Snapshot{Sessions: w.Sessions, Applied: w.Applied, App: w.App}
+	sessions, err := decodeSessions(w.Sessions)
+	if err != nil {
+		return err
+	}
+	*snap = Snapshot{Sessions: sessions, Applied: w.Applied, App: w.App}
 	if len(w.Data) > 0 {
 		st := New()
 		for k, v := range w.Data {
@@ -246,6 +252,48 @@ func (snap *Snapshot) DecodeMsgpack(dec *msgpack.Decoder) error {
 		snap.shared, snap.keys = &st.shards, st.keys
 	}
 	return nil
+}
+
+// legacySession is a client's deduplication state as the store kept it
+// itself before the library's paxos.Sessions took that over (builds before
+// 2026-11-29): every seq <= Low executed, with output LowOut; Done holds the
+// outputs of executed seqs above Low, Old the non-empty outputs of seqs in
+// (Low-RetainOutputs, Low).
+type legacySession struct {
+	Low    uint64            `msgpack:"l"`
+	LowOut string            `msgpack:"o"`
+	Done   map[uint64]string `msgpack:"d,omitempty"`
+	Old    map[uint64]string `msgpack:"p,omitempty"`
+}
+
+// decodeSessions reads a snapshot's "s" field: the encoded paxos.Sessions
+// (bytes), nothing, or the map of legacySession that earlier builds wrote,
+// which it converts, so their snapshots still restore.
+func decodeSessions(raw msgpack.RawMessage) ([]byte, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	var b []byte
+	err := msgpack.Unmarshal(raw, &b)
+	if err == nil {
+		return b, nil
+	}
+	var old map[uint64]legacySession
+	if msgpack.Unmarshal(raw, &old) != nil {
+		return nil, fmt.Errorf("kv: decode snapshot sessions: %w", err)
+	}
+	clients := make(map[uint64]paxos.ClientResults, len(old))
+	for id, se := range old {
+		recent := maps.Clone(se.Old)
+		if se.LowOut != "" && se.Low > 0 {
+			if recent == nil {
+				recent = map[uint64]string{}
+			}
+			recent[se.Low] = se.LowOut
+		}
+		clients[id] = paxos.ClientResults{Low: se.Low, Above: se.Done, Recent: recent}
+	}
+	return paxos.EncodeSessions(clients), nil
 }
 
 // Get returns the value stored under key in the snapshot.
