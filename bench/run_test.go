@@ -370,3 +370,74 @@ func TestTextbookFastPaxos(t *testing.T) {
 		}
 	}
 }
+
+// Spec.Rivals makes the conflict rate a collision rate, on the
+// fastpaxos-wan setup (epaxos2013, leader CA, one client at one site).
+// At 0% nobody else proposes and Fast Paxos meets its textbook latency,
+// the round trip to the (fast quorum − 1)-th nearest other replica; at 25%
+// a quarter of the commands collide; at 100% every one does, and two
+// sites have a clean formula. Let d(x,y) be half the RTT, L = CA the
+// leader, and each acceptor vote for whichever proposal reaches it first.
+//
+//   - Clients at OR, rivals at CA: OR, VA and EU vote OR's command, CA and
+//     JP the rival: no fast quorum (4). CA's third vote (VA's) arrives at
+//     40 + 42.5 = 82.5 ms; the votes differ, so CA recovers at once with
+//     rule O4 (m = 3 reports, 2 for OR's command ≥ fast + m − n = 2),
+//     runs the classic round to its nearest classic quorum (CA, OR, VA:
+//     85 ms) and commits to OR (10.5 ms): 82.5 + 85 + 10.5 = 178 ms.
+//   - Clients at CA, rivals at OR: the mirror image; the rival wins the
+//     recovered slot at 82.5 ms, and CA's command, placed by the leader in
+//     a fresh slot at its next 10 ms tick (90 ms), takes a one-slot phase 1
+//     and a classic round, 85 ms each: 90 + 85 + 85 = 260 ms.
+func TestFastPaxosCollisionRate(t *testing.T) {
+	registered(t, "fastpaxos")
+	m := preset(t, "epaxos2013")
+	_, fast := quorum.FastDefaults(m.N())
+	run := func(site int, conflict float64) bench.SummaryRow {
+		s := smallSpec(m, "epaxos2013")
+		s.Protocols = []string{"fastpaxos"}
+		s.ClientSites, s.Clients = []int{site}, 1
+		s.Leader = 1 // CA
+		s.Rivals = true
+		s.Conflicts = []float64{conflict}
+		s.Jitter, s.CPU = 0, 0
+		s.Duration, s.Runs = 5*time.Second, 10 // few samples a run with one client
+		r, err := bench.Run(context.Background(), s, bench.Options{})
+		require.NoError(t, err)
+		for _, row := range r.Summary {
+			if row.Site == "all" {
+				return row
+			}
+		}
+		t.Fatal("no summary row for all sites")
+		return bench.SummaryRow{}
+	}
+	for site := 0; site < m.N(); site++ {
+		want, err := m.KthNearest(site, fast-1)
+		require.NoError(t, err)
+		row := run(site, 0)
+		within1pct(t, want, row.Lat.P50, "fastpaxos at "+m.Name(site)+", no rivals")
+		assert.InDelta(t, 100, row.FastPathPct, 0.01, m.Name(site))
+		quarter := run(site, 25)
+		assert.InDelta(t, 75, quarter.FastPathPct, 10, "%s: share of commands on the fast path at 25%% rivals", m.Name(site))
+		all := run(site, 100)
+		assert.InDelta(t, 0, all.FastPathPct, 0.01, m.Name(site))
+		assert.Less(t, row.Lat.Mean, quarter.Lat.Mean, m.Name(site))
+		assert.Less(t, quarter.Lat.Mean, all.Lat.Mean, m.Name(site))
+		switch m.Name(site) {
+		case "OR":
+			within1pct(t, 178, all.Lat.P50, "fastpaxos at OR, every command colliding")
+		case "CA":
+			within1pct(t, 260, all.Lat.P50, "fastpaxos at CA, every command colliding")
+		}
+	}
+}
+
+// Rivals need the simulator and conflict keys.
+func TestRivalsNeedSim(t *testing.T) {
+	s := bench.DefaultSpec()
+	s.Protocols = anyRegistered(t)
+	s.Rivals = true
+	s.Mode = bench.ModeLive
+	require.ErrorIs(t, s.Validate(), bench.ErrSpec)
+}
