@@ -13,7 +13,8 @@ import (
 
 // Every fault, at N = 3, 5 and 7, with and without an initial leader: the
 // checker finds nothing, and the runs did collide (fast rounds recovered by
-// the leader, with rule O4 keeping a possibly chosen value) and recover.
+// the leader, with rule O4 keeping a possibly chosen value) and recover,
+// and replicas that lost their disk rebuilt.
 func TestCheckFastPaxos(t *testing.T) {
 	seeds := 15
 	if testing.Short() {
@@ -29,7 +30,7 @@ func TestCheckFastPaxos(t *testing.T) {
 				assert.True(t, res.OK(), "n=%d leader=%d seed %d: %v (completed %d/%d)", n, il, seed, res.Failures, res.Completed, res.Ops)
 				cov.Add(res.Coverage)
 			}
-			for _, k := range []string{"fast-chosen", "classic-chosen", "coordinated-recoveries", "o4-forced", "recoveries", "elections"} {
+			for _, k := range []string{"fast-chosen", "classic-chosen", "coordinated-recoveries", "o4-forced", "recoveries", "elections", "rebuilds", "rebuilds-done"} {
 				assert.Positive(t, cov[k], "n=%d leader=%d: no %s in %d seeds", n, il, k, seeds)
 			}
 		}
@@ -72,6 +73,8 @@ func TestCheckCatchesPlantedBugs(t *testing.T) {
 		{"fastpaxos/recovery-ignores-fast-votes", 7, 40, 0},
 		{"fastpaxos/fast-quorum-too-small", 3, 10, 0},
 		{"fastpaxos/fast-quorum-too-small", 5, 10, 0},
+		{"fastpaxos/wiped-votes-at-once", 3, 10, 0},
+		{"fastpaxos/wiped-votes-at-once", 5, 10, 0},
 	} {
 		m, err := paxos.LookupMutant(tc.name)
 		require.NoError(t, err)

@@ -137,6 +137,12 @@ type Replica struct {
 	waiting map[paxos.CommandID]int // command proposed here -> fast rounds lost
 	askAt   int64
 
+	// rb is set while the replica rebuilds after a lost disk (rebuild.go).
+	rb *rebuild
+	// marker is set by restore when the records say a rebuild was under
+	// way and did not complete.
+	marker bool
+
 	local []paxos.Message // messages to ourselves, handled after the current input
 	rd    paxos.Ready
 	stats map[string]uint64
@@ -157,7 +163,8 @@ type bugs struct {
 // New builds a Fast Paxos replica. cfg.Quorums nil or a majority means the
 // default sizes (classic ⌊N/2⌋+1, fast ⌈3N/4⌉); a quorum.Fast gives other
 // sizes. With cfg.Restore set, the replica replays its persisted records.
-// Config.Rebuild is refused: see the package doc.
+// With cfg.Rebuild set it starts as a non-voting member that rebuilds from
+// its peers (see the package doc).
 func New(cfg paxos.Config) (paxos.Replica, error) {
 	return newReplica(cfg, bugs{})
 }
@@ -166,9 +173,6 @@ func newReplica(cfg paxos.Config, bug bugs) (*Replica, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("fastpaxos: %w", err)
-	}
-	if cfg.Rebuild {
-		return nil, fmt.Errorf("fastpaxos: %w: Config.Rebuild is not supported: a Fast Paxos acceptor that lost its votes cannot rejoin safely yet; restart the replica from its own records, or replace it with a new cluster member", paxos.ErrConfig)
 	}
 	var qs quorum.Fast
 	switch q := cfg.Quorums.(type) {
@@ -208,7 +212,7 @@ func newReplica(cfg paxos.Config, bug bugs) (*Replica, error) {
 		if err := r.restore(cfg.Restore); err != nil {
 			return nil, err
 		}
-	} else if cfg.InitialLeader >= 0 {
+	} else if cfg.InitialLeader >= 0 && !cfg.Rebuild {
 		// Every replica starts having promised (1, L, 0) with nothing
 		// voted: exactly what phase 1 at that ballot would report, so L
 		// needs no phase 1 and every slot is open for a fast round.
@@ -218,6 +222,12 @@ func newReplica(cfg paxos.Config, bug bugs) (*Replica, error) {
 		if r.id == cfg.InitialLeader {
 			r.role, r.ballot, r.fastFrom = leader, b, 1
 		}
+	}
+	if err := r.startRebuild(r.marker); err != nil {
+		return nil, err
+	}
+	if r.rb != nil {
+		r.stats["rebuilds"]++
 	}
 	return r, nil
 }
@@ -232,7 +242,8 @@ func (r *Replica) Quorums() quorum.System { return r.qs }
 // 1 at a recovery ballot), "o4-forced" (recoveries where a value might have
 // been chosen in a fast round and was kept), "o4-free", "elections",
 // "forwards", "forwards-dropped" (forwarded commands the leader had no room
-// for), "catchups", "snapshots" (taken), "snapshots-sent",
+// for), "catchups", "rebuilds" (started after a lost disk), "rebuilds-done",
+// "snapshots" (taken), "snapshots-sent",
 // "snapshot-installs" and paxos.CoverageRefused (messages Step refused as
 // malformed, see check).
 func (r *Replica) Coverage() paxos.Coverage {
@@ -266,6 +277,8 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 		case *AcceptRecord:
 			rec = *v
 		case *DecisionRecord:
+			rec = *v
+		case *RebuildRecord:
 			rec = *v
 		}
 		switch v := rec.(type) {
@@ -303,6 +316,8 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 				s.learned, s.value = true, v.Value
 				r.rd.Decided = append(r.rd.Decided, paxos.Decision{Instance: paxos.Instance{Slot: v.Slot}, Commands: v.Value})
 			}
+		case RebuildRecord:
+			r.marker = !v.Done
 		default:
 			return fmt.Errorf("%w: record %d has type %T, not a fastpaxos record; was it written by another protocol?", ErrRestore, i, rec)
 		}
@@ -358,6 +373,12 @@ func (r *Replica) Ready() paxos.Ready {
 // Tick implements paxos.Replica.
 func (r *Replica) Tick() {
 	r.now++
+	if r.rb != nil {
+		r.rebuildTick()
+		r.retransmit()
+		r.drain()
+		return
+	}
 	switch r.role {
 	case leader:
 		if r.now >= r.beatAt {
@@ -438,6 +459,9 @@ func (r *Replica) resetTimer() {
 func (r *Replica) retry() int64 { return int64(r.cfg.RetryTicks) }
 
 func (r *Replica) handle(from paxos.NodeID, body any) error {
+	if r.rebuildStep(from, body) {
+		return nil
+	}
 	switch m := body.(type) {
 	case Prepare:
 		r.onPrepare(from, m)

@@ -207,10 +207,13 @@ type InstallSnapshot struct {
 // SnapshotRecord is the one record a replica writes at a snapshot, after
 // which its older records may go: the term promise, the snapshot, and the
 // promises, votes and decisions of the slots past Snapshot.Index.
+// Rebuilding is set when it was written during a rebuild after a lost
+// disk, which a restart then resumes.
 type SnapshotRecord struct {
-	Promised Ballot       `msgpack:"p"`
-	Snapshot Snapshot     `msgpack:"s"`
-	Slots    []SlotRecord `msgpack:"l"`
+	Promised   Ballot       `msgpack:"p"`
+	Snapshot   Snapshot     `msgpack:"s"`
+	Slots      []SlotRecord `msgpack:"l"`
+	Rebuilding bool         `msgpack:"rb,omitempty"`
 }
 
 // SlotRecord is a slot's durable state in a SnapshotRecord: its recovery

@@ -30,4 +30,13 @@ func init() {
 			return newReplica(cfg, bugs{snapshotDropsDedup: true})
 		},
 	})
+	paxos.RegisterMutant(paxos.Mutant{
+		Name:     "fastpaxos/wiped-votes-at-once",
+		Protocol: "fastpaxos",
+		Bug:      "a replica that lost its disk ignores Config.Rebuild and votes at once on empty state, forgetting its promises and its votes in fast and classic rounds",
+		New: func(cfg paxos.Config) (paxos.Replica, error) {
+			cfg.Rebuild = false
+			return newReplica(cfg, bugs{})
+		},
+	})
 }
