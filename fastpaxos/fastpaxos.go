@@ -158,6 +158,10 @@ type bugs struct {
 	smallFast bool
 	// snapshotDropsDedup leaves the clients' sessions out of snapshots.
 	snapshotDropsDedup bool
+	// uncoordinatedClassic makes learners take the acceptors' own
+	// recovery round (Sub 1) for a classic round: a classic quorum of
+	// equal votes there counts as chosen.
+	uncoordinatedClassic bool
 }
 
 // New builds a Fast Paxos replica. cfg.Quorums nil or a majority means the
@@ -607,6 +611,12 @@ func (r *Replica) onPropose(from paxos.NodeID, m Propose) {
 // sendVote sends a vote to the round's leader and, if another replica
 // proposed it, to that proposer.
 func (r *Replica) sendVote(proposer paxos.NodeID, v Vote) {
+	if r.uncoordinated() {
+		// Every acceptor counts the fast round's votes, to recover from
+		// a collision by itself (uncoordinated.go).
+		r.broadcast(Voted{Vote: v})
+		return
+	}
 	r.send(v.Ballot.Node, Voted{Vote: v})
 	if proposer != v.Ballot.Node {
 		r.send(proposer, Voted{Vote: v})
@@ -700,7 +710,7 @@ func (r *Replica) onVoted(from paxos.NodeID, v Vote) {
 	}
 	t.votes[from] = v
 	need := r.classic
-	if v.Fast {
+	if v.Fast && !(r.bug.uncoordinatedClassic && v.Ballot.Sub == 1) {
 		need = r.fastQ
 	}
 	n := 0
@@ -710,15 +720,21 @@ func (r *Replica) onVoted(from paxos.NodeID, v Vote) {
 		}
 	}
 	if n >= need {
-		if v.Fast {
+		switch {
+		case v.Fast && v.Ballot.Sub > 0:
+			r.stats["uncoordinated-chosen"]++
+		case v.Fast:
 			r.stats["fast-chosen"]++
-		} else {
+		default:
 			r.stats["classic-chosen"]++
 		}
-		r.learn(v.Slot, v.Value, v.Fast, true)
+		r.learn(v.Slot, v.Value, v.Fast && v.Ballot.Sub == 0, true)
 		return
 	}
-	if r.role == leader && v.Ballot == r.at(0) {
+	if r.uncoordinated() && v.Fast && v.Ballot.Sub == 0 {
+		r.selfRecover(v.Slot, st, t)
+	}
+	if r.role == leader && (v.Ballot == r.at(0) || (r.uncoordinated() && v.Ballot == r.at(1))) {
 		if st.lead == nil {
 			st.lead = &leadSlot{since: r.now}
 		}
@@ -1033,6 +1049,10 @@ func (r *Replica) lead() {
 func (r *Replica) watch(s uint64, st *slot) {
 	ls := st.lead
 	t := st.tally
+	if r.uncoordinated() {
+		r.watchUncoordinated(s, st)
+		return
+	}
 	if ls.sub == 0 && t != nil && t.ballot == r.at(0) && len(t.votes) >= r.classic && r.anyVote(t).Fast {
 		split := false
 		first := r.anyVote(t)
@@ -1065,6 +1085,9 @@ func (r *Replica) anyVote(t *tally) Vote {
 func (r *Replica) startRecover(s uint64, st *slot) {
 	ls := st.lead
 	ls.sub++
+	if r.uncoordinated() {
+		ls.sub = max(ls.sub, 2) // Sub 1 is the acceptors' own fast round
+	}
 	ls.phase, ls.reports, ls.since, ls.sentAt = recovering, map[paxos.NodeID]Vote{}, r.now, r.now
 	r.stats["recoveries"]++
 	r.broadcast(Recover{Slot: s, Ballot: r.at(ls.sub)})

@@ -39,4 +39,13 @@ func init() {
 			return newReplica(cfg, bugs{})
 		},
 	})
+	paxos.RegisterMutant(paxos.Mutant{
+		Name:     "fastpaxos/uncoordinated-round-as-classic",
+		Protocol: "fastpaxos",
+		Bug:      "learners count the acceptors' own recovery round (uncoordinated recovery) as a classic round: a classic quorum of equal votes there is taken as chosen, though acceptors there may vote different values",
+		Sizes:    []int{5, 7},
+		New: func(cfg paxos.Config) (paxos.Replica, error) {
+			return newReplica(cfg, bugs{uncoordinatedClassic: true})
+		},
+	})
 }

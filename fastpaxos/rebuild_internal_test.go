@@ -15,7 +15,7 @@ import (
 func (c *cluster) wipe(id, leader paxos.NodeID, rebuild bool) {
 	c.drop(func(m paxos.Message) bool { return m.From == id })
 	c.disk[id] = nil
-	r, err := newReplica(paxos.Config{ID: id, N: len(c.reps), InitialLeader: leader, Rebuild: rebuild}, c.bug)
+	r, err := newReplica(paxos.Config{ID: id, N: len(c.reps), InitialLeader: leader, Rebuild: rebuild, Thrifty: c.thrifty}, c.bug)
 	require.NoError(c.t, err)
 	c.reps[id], c.up[id] = r, true
 	c.collect(id)
