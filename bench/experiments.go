@@ -403,7 +403,9 @@ func expRevisited() Experiment {
 // at the replica nearest to the clients. With no rivals nobody else
 // proposes, so Fast Paxos never collides; a rival races the command for
 // the same log slot (Fast Paxos), interferes with it (EPaxos) or is one
-// more command for the leader (Multi-Paxos). One client, so that a slot
+// more command for the leader (Multi-Paxos). Fast Paxos runs twice: with
+// uncoordinated recovery (its default) and, thrifty, with coordinated
+// recovery only. One client, so that a slot
 // holds one command and the share of colliding slots is the knob (with ten
 // clients a batch of ten collides when any of them has a rival).
 func expFastPaxosWAN() Experiment {
@@ -414,7 +416,8 @@ func expFastPaxosWAN() Experiment {
 			"at one site at a time (label), 5 s after 1 s of warm-up, 10 runs. The conflict column is the collision rate: that share " +
 			"of the commands is issued together with a rival command on the same key at the same instant at the replica " +
 			"nearest to the clients (not measured). Fast Paxos's two proposals then race for one log slot; EPaxos's " +
-			"commands interfere; Multi-Paxos's leader orders both.",
+			"commands interfere; Multi-Paxos's leader orders both. Fast Paxos runs with uncoordinated recovery (its default) " +
+			"and, labelled \"(coordinated)\", with --thrifty: coordinated recovery by the leader only.",
 		Specs: func() ([]Spec, error) {
 			m, err := mustPreset("epaxos2013")
 			if err != nil {
@@ -433,7 +436,13 @@ func expFastPaxosWAN() Experiment {
 				s := base
 				s.Label = "clients at " + m.Name(i)
 				s.ClientSites = []int{i}
-				out = append(out, s)
+				// Fast Paxos with coordinated recovery only (thrifty:
+				// votes to the leader and the proposer alone).
+				c := s
+				c.Label += " (coordinated)"
+				c.Protocols = []string{"fastpaxos"}
+				c.Thrifty = true
+				out = append(out, s, c)
 			}
 			return out, nil
 		},

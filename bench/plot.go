@@ -507,7 +507,8 @@ func (pw *plotWriter) throughputVsConflict(rows []SummaryRow) {
 }
 
 // latencyVsConflict draws, per (label, replicas), the mean latency of
-// every protocol against the conflict (collision) rate.
+// every protocol against the conflict (collision) rate. A label "L (V)"
+// shares the figure of label L, its lines named V.
 func (pw *plotWriter) latencyVsConflict(rows []SummaryRow) {
 	type fig struct {
 		label string
@@ -520,12 +521,16 @@ func (pw *plotWriter) latencyVsConflict(rows []SummaryRow) {
 		if r.RateOpsS > 0 || math.IsNaN(r.Lat.Mean) {
 			continue
 		}
-		f := fig{r.Label, r.Replicas}
+		label, variant := r.Label, ""
+		if i := strings.LastIndex(label, " ("); i >= 0 && strings.HasSuffix(label, ")") {
+			label, variant = label[:i], label[i+2:len(label)-1]
+		}
+		f := fig{label, r.Replicas}
 		if series[f] == nil {
 			series[f] = map[seriesKey]plotter.XYs{}
 			figs = append(figs, f)
 		}
-		k := seriesKey{proto: r.Protocol, n: r.Replicas}
+		k := seriesKey{label: variant, proto: r.Protocol, n: r.Replicas}
 		if series[f][k] == nil {
 			orders[f] = append(orders[f], k)
 		}

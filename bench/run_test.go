@@ -375,30 +375,34 @@ func TestTextbookFastPaxos(t *testing.T) {
 // fastpaxos-wan setup (epaxos2013, leader CA, one client at one site).
 // At 0% nobody else proposes and Fast Paxos meets its textbook latency,
 // the round trip to the (fast quorum − 1)-th nearest other replica; at 25%
-// a quarter of the commands collide; at 100% every one does, and two
-// sites have a clean formula. Let d(x,y) be half the RTT, L = CA the
-// leader, and each acceptor vote for whichever proposal reaches it first.
+// a quarter of the commands collide; at 100% every one does. One site has
+// a clean formula at 100%, with uncoordinated recovery. Let d(x,y) be half
+// the RTT; each acceptor votes for whichever proposal reaches it first,
+// sends its vote to everyone, and at its first classic quorum (3) of split
+// votes votes again, in the next round, for the value rule O4 picks.
 //
-//   - Clients at OR, rivals at CA: OR, VA and EU vote OR's command, CA and
-//     JP the rival: no fast quorum (4). CA's third vote (VA's) arrives at
-//     40 + 42.5 = 82.5 ms; the votes differ, so CA recovers at once with
-//     rule O4 (m = 3 reports, 2 for OR's command ≥ fast + m − n = 2),
-//     runs the classic round to its nearest classic quorum (CA, OR, VA:
-//     85 ms) and commits to OR (10.5 ms): 82.5 + 85 + 10.5 = 178 ms.
-//   - Clients at CA, rivals at OR: the mirror image; the rival wins the
-//     recovered slot at 82.5 ms, and CA's command, placed by the leader in
-//     a fresh slot at its next 10 ms tick (90 ms), takes a one-slot phase 1
-//     and a classic round, 85 ms each: 90 + 85 + 85 = 260 ms.
+// Clients at OR, rivals at CA: OR, VA (at 40 ms) and EU (75) vote OR's
+// command A, CA and JP (59) the rival: no fast quorum (4). VA's third
+// vote arrives at 42.5 ms ({OR:A, VA:A, CA:B}: A has 2 ≥ fast + m − n = 2
+// and is kept), CA's at 82.5, EU's at 78 ({EU:A, OR:A, CA:B}), OR's at 80
+// ({OR:A, CA:B, VA:A}); JP's first three are {JP:B, CA:B, OR:A} and it
+// votes B. OR learns A from a fast quorum of the second round once EU's
+// vote (cast at 78) arrives: 78 + 75 = 153 ms. (Coordinated recovery,
+// --thrifty, takes 178 ms: CA recovers at 82.5, runs a classic round to
+// OR and VA, 85 ms, and commits to OR, 10.5 ms.) Where the client's
+// command loses the slot, it is placed again by the leader and its cost
+// depends on the rival's timing; no formula is claimed for those sites.
 func TestFastPaxosCollisionRate(t *testing.T) {
 	registered(t, "fastpaxos")
 	m := preset(t, "epaxos2013")
 	_, fast := quorum.FastDefaults(m.N())
-	run := func(site int, conflict float64) bench.SummaryRow {
+	run := func(site int, conflict float64, thrifty ...bool) bench.SummaryRow {
 		s := smallSpec(m, "epaxos2013")
 		s.Protocols = []string{"fastpaxos"}
 		s.ClientSites, s.Clients = []int{site}, 1
 		s.Leader = 1 // CA
 		s.Rivals = true
+		s.Thrifty = len(thrifty) > 0 && thrifty[0]
 		s.Conflicts = []float64{conflict}
 		s.Jitter, s.CPU = 0, 0
 		s.Duration, s.Runs = 5*time.Second, 10 // few samples a run with one client
@@ -424,11 +428,9 @@ func TestFastPaxosCollisionRate(t *testing.T) {
 		assert.InDelta(t, 0, all.FastPathPct, 0.01, m.Name(site))
 		assert.Less(t, row.Lat.Mean, quarter.Lat.Mean, m.Name(site))
 		assert.Less(t, quarter.Lat.Mean, all.Lat.Mean, m.Name(site))
-		switch m.Name(site) {
-		case "OR":
-			within1pct(t, 178, all.Lat.P50, "fastpaxos at OR, every command colliding")
-		case "CA":
-			within1pct(t, 260, all.Lat.P50, "fastpaxos at CA, every command colliding")
+		if m.Name(site) == "OR" {
+			within1pct(t, 153, all.Lat.P50, "fastpaxos at OR, every command colliding")
+			within1pct(t, 178, run(site, 100, true).Lat.P50, "fastpaxos --thrifty at OR, every command colliding")
 		}
 	}
 }

@@ -47,6 +47,10 @@ type leadSlot struct {
 	// prefer is what the leader proposes when recovery leaves it free (a
 	// forwarded command), nil for "the most voted value, else a Nop".
 	prefer []paxos.Command
+	// seen are the values voted in the acceptors' own recovery round
+	// (uncoordinated recovery) and the fast round before it; those that
+	// lose the slot are placed again by the leader once it learns it.
+	seen   [][]paxos.Command
 	since  int64 // tick the current phase started
 	sentAt int64 // tick of the last (re)transmission
 }
@@ -67,6 +71,10 @@ type slot struct {
 	learned  bool
 	value    []paxos.Command
 	tally    *tally
+	// fast0 keeps the votes of the fast round (term, 0) while tally
+	// counts those of the acceptors' own recovery round (term, 1): a fast
+	// quorum may still complete there (uncoordinated recovery).
+	fast0 *tally
 	lead     *leadSlot
 	prop     *proposal
 }
@@ -702,11 +710,18 @@ func (r *Replica) onVoted(from paxos.NodeID, v Vote) {
 	}
 	t := st.tally
 	if t == nil || t.ballot.Less(v.Ballot) {
+		st.fast0 = nil
+		if r.uncoordinated() && t != nil && t.ballot.Sub == 0 && v.Ballot.Sub == 1 && t.ballot.Term() == v.Ballot.Term() {
+			st.fast0 = t
+		}
 		t = &tally{ballot: v.Ballot, votes: map[paxos.NodeID]Vote{}}
 		st.tally = t
 	}
 	if v.Ballot != t.ballot {
-		return
+		if st.fast0 == nil || v.Ballot != st.fast0.ballot {
+			return
+		}
+		t = st.fast0
 	}
 	t.votes[from] = v
 	need := r.classic
@@ -738,6 +753,9 @@ func (r *Replica) onVoted(from paxos.NodeID, v Vote) {
 		if st.lead == nil {
 			st.lead = &leadSlot{since: r.now}
 		}
+		if ls := st.lead; r.uncoordinated() && !slices.ContainsFunc(ls.seen, func(w []paxos.Command) bool { return paxos.SameCommands(w, v.Value) }) {
+			ls.seen = append(ls.seen, v.Value)
+		}
 		if st.lead.phase == watching {
 			r.watch(v.Slot, st)
 		}
@@ -745,7 +763,8 @@ func (r *Replica) onVoted(from paxos.NodeID, v Vote) {
 }
 
 // learn records that value was chosen in slot s. A replica that learned it
-// from votes tells everyone.
+// from votes tells everyone (only the leader does, with uncoordinated
+// recovery).
 func (r *Replica) learn(s uint64, value []paxos.Command, fast, fromVotes bool) {
 	if r.gone(s) {
 		return
@@ -758,13 +777,24 @@ func (r *Replica) learn(s uint64, value []paxos.Command, fast, fromVotes bool) {
 		// A forwarded command lost its slot: try another one at once.
 		r.forwarded = append(r.forwarded, ls.prefer...)
 	}
-	st.learned, st.value, st.tally, st.lead = true, value, nil, nil
+	if ls := st.lead; ls != nil && r.role == leader {
+		for _, v := range ls.seen {
+			if !paxos.SameCommands(v, value) {
+				for _, c := range v {
+					r.place(c)
+				}
+			}
+		}
+	}
+	st.learned, st.value, st.tally, st.fast0, st.lead = true, value, nil, nil, nil
 	for _, c := range value {
 		delete(r.placing, c.ID())
 	}
 	r.persist(DecisionRecord{Slot: s, Value: value})
 	r.rd.Decided = append(r.rd.Decided, paxos.Decision{Instance: paxos.Instance{Slot: s}, Commands: value})
-	if fromVotes {
+	// With uncoordinated recovery every replica hears the fast rounds'
+	// votes itself; only the leader announces what they chose.
+	if fromVotes && (!r.uncoordinated() || r.role == leader) {
 		for i := 0; i < r.n; i++ {
 			if paxos.NodeID(i) != r.id {
 				r.send(paxos.NodeID(i), Commit{Slot: s, Value: value, Fast: fast})
