@@ -75,8 +75,8 @@ type slot struct {
 	// counts those of the acceptors' own recovery round (term, 1): a fast
 	// quorum may still complete there (uncoordinated recovery).
 	fast0 *tally
-	lead     *leadSlot
-	prop     *proposal
+	lead  *leadSlot
+	prop  *proposal
 }
 
 // queued is a command waiting to be proposed here.
