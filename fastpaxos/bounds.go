@@ -98,10 +98,10 @@ func (r *Replica) check(msg paxos.Message) error {
 	case Forward, CatchUp, RebuildQuery:
 		return nil
 	case RebuildInfo:
-		if m.Last > maxSlotNumber {
-			return fmt.Errorf("%w: rebuild answer with slot %d, above %d", paxos.ErrMalformed, m.Last, uint64(maxSlotNumber))
+		if m.MaxSlot > maxSlotNumber || m.Term.Sub != 0 {
+			return fmt.Errorf("%w: rebuild answer with slot %d (at most %d) or term %v (Sub must be 0)", paxos.ErrMalformed, m.MaxSlot, uint64(maxSlotNumber), m.Term)
 		}
-		return r.checkBallot(m.Promised)
+		return r.checkBallot(m.Term)
 	case InstallSnapshot:
 		if m.Snapshot.Index > maxSlotNumber {
 			return fmt.Errorf("%w: snapshot at slot %d, above %d", paxos.ErrMalformed, m.Snapshot.Index, uint64(maxSlotNumber))

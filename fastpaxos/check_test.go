@@ -114,27 +114,3 @@ func TestCheckCatchesPlantedBugs(t *testing.T) {
 		assert.True(t, caught, "%s n=%d survived %d seeds", tc.name, tc.n, tc.seeds)
 	}
 }
-
-// The wipe fault alone, with default settings, catches a replica that
-// votes at once after losing its disk (as check's own test does for the
-// other protocols), and the real rebuild passes the same seeds.
-func TestWipeFaultCatchesVotingAtOnce(t *testing.T) {
-	m, err := paxos.LookupMutant("fastpaxos/wiped-votes-at-once")
-	require.NoError(t, err)
-	for _, n := range []int{3, 5} {
-		caught := 0
-		for seed := uint64(1); seed <= 10 && caught == 0; seed++ {
-			res, err := check.Run(check.Options{New: m.New, Replicas: n, Seed: seed, Faults: []string{check.FaultWipe}})
-			require.NoError(t, err)
-			if !res.OK() {
-				caught = int(seed)
-			}
-		}
-		require.NotZero(t, caught, "n=%d: not caught within 10 seeds", n)
-		res, err := check.Run(check.Options{Protocol: "fastpaxos", Replicas: n, Seed: uint64(caught), Faults: []string{check.FaultWipe}})
-		require.NoError(t, err)
-		assert.True(t, res.OK(), "n=%d seed %d with the real rebuild: %v", n, caught, res.Failures)
-		assert.Positive(t, res.Coverage["rebuilds-done"], "n=%d seed %d", n, caught)
-		t.Logf("n=%d: caught at seed %d", n, caught)
-	}
-}

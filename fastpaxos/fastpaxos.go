@@ -1084,12 +1084,7 @@ func (r *Replica) watch(s uint64, st *slot) {
 		return
 	}
 	if ls.sub == 0 && t != nil && t.ballot == r.at(0) && len(t.votes) >= r.classic && r.anyVote(t).Fast {
-		split := false
-		first := r.anyVote(t)
-		for _, v := range t.votes {
-			split = split || !paxos.SameCommands(v.Value, first.Value)
-		}
-		if split || r.now-ls.since >= r.retry() {
+		if r.split(t) || r.now-ls.since >= r.retry() {
 			r.stats["coordinated-recoveries"]++
 			ls.sub = 1
 			r.chooseAndAccept(s, st, t.votes, len(t.votes))
@@ -1099,6 +1094,17 @@ func (r *Replica) watch(s uint64, st *slot) {
 	if r.now-ls.since >= 2*r.retry() {
 		r.startRecover(s, st)
 	}
+}
+
+// split reports whether the votes of t differ.
+func (r *Replica) split(t *tally) bool {
+	first := r.anyVote(t)
+	for _, v := range t.votes {
+		if !paxos.SameCommands(v.Value, first.Value) {
+			return true
+		}
+	}
+	return false
 }
 
 // anyVote returns one vote of t (the one of the lowest id).

@@ -179,6 +179,13 @@ type DecisionRecord struct {
 	Value []paxos.Command `msgpack:"v"`
 }
 
+// RebuildRecord is written when a replica that lost its disk starts to
+// rebuild (Done false) and when it finishes and may vote again (Done true);
+// the last one replayed tells New whether a rebuild is still under way.
+type RebuildRecord struct {
+	Done bool `msgpack:"d,omitempty"`
+}
+
 func init() {
 	for name, v := range map[string]any{
 		"Prepare": Prepare{}, "Promise": Promise{}, "Any": Any{}, "Propose": Propose{},

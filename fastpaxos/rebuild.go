@@ -7,33 +7,28 @@ import (
 	"github.com/paxos-lab/paxos/quorum"
 )
 
-// Rebuilding after a lost disk (Config.Rebuild); the rule and its argument
-// are in the package doc.
+// This file is the rebuild of a replica started with Config.Rebuild; the
+// package doc ("Rebuilding after a lost disk") gives the rule and why it is
+// safe.
 
-// RebuildQuery asks a peer for what a rebuilding replica needs to know.
+// RebuildQuery is sent by a replica that lost its disk to each peer, until
+// enough of them have answered with a RebuildInfo.
 type RebuildQuery struct{}
 
-// RebuildInfo answers a RebuildQuery: the peer's term promise and the
-// highest slot it knows of (voted, learned, or heard of). Rebuilding is set
-// when the peer is rebuilding itself; its answer then counts for nothing.
+// RebuildInfo is a peer's answer to a RebuildQuery. Term is the term the
+// peer promised; MaxSlot the highest slot it has any knowledge of (a vote,
+// a decision, or a slot a leader or proposer named). A peer that is itself
+// rebuilding sets Rebuilding, and the asker ignores what it says.
 type RebuildInfo struct {
+	Term       Ballot `msgpack:"t"`
+	MaxSlot    uint64 `msgpack:"m"`
 	Rebuilding bool   `msgpack:"r,omitempty"`
-	Promised   Ballot `msgpack:"p"`
-	Last       uint64 `msgpack:"l"`
-}
-
-// RebuildRecord marks the rebuild of a replica that lost its disk: Done
-// false when it begins, true once the replica votes again.
-type RebuildRecord struct {
-	Done bool `msgpack:"d,omitempty"`
 }
 
 func init() {
-	for name, v := range map[string]any{
-		"RebuildQuery": RebuildQuery{}, "RebuildInfo": RebuildInfo{}, "RebuildRecord": RebuildRecord{},
-	} {
-		paxos.Register("fastpaxos."+name, v)
-	}
+	paxos.Register("fastpaxos.RebuildQuery", RebuildQuery{})
+	paxos.Register("fastpaxos.RebuildInfo", RebuildInfo{})
+	paxos.Register("fastpaxos.RebuildRecord", RebuildRecord{})
 }
 
 // rebuild is the state of a replica that rebuilds after losing its disk.
@@ -74,7 +69,7 @@ func (r *Replica) rebuildStep(from paxos.NodeID, body any) bool {
 	switch m := body.(type) {
 	case RebuildQuery:
 		if from != r.id {
-			r.send(from, RebuildInfo{Rebuilding: r.rb != nil, Promised: r.promised, Last: max(r.maxSlot, r.learnedTo)})
+			r.send(from, RebuildInfo{Term: r.promised, MaxSlot: max(r.maxSlot, r.learnedTo), Rebuilding: r.rb != nil})
 		}
 		return true
 	case RebuildInfo:
@@ -101,10 +96,10 @@ func (r *Replica) rebuildAnswer(from paxos.NodeID, m RebuildInfo) {
 		return // P and H are fixed by the first answers that were enough
 	}
 	rb.answered = rb.answered.Add(int(from))
-	if r.promised.Less(m.Promised) {
-		r.promised = m.Promised
+	if r.promised.Less(m.Term) {
+		r.promised = m.Term
 	}
-	rb.high = max(rb.high, m.Last)
+	rb.high = max(rb.high, m.MaxSlot)
 	if quorum.MeetsEvery(r.qs, rb.answered) {
 		rb.enough = true
 		r.seenRound = max(r.seenRound, r.promised.Round)

@@ -29,12 +29,7 @@ func (r *Replica) selfRecover(s uint64, st *slot, t *tally) {
 	if r.rb != nil || st.learned || len(t.votes) < r.classic || !st.vote.Ballot.Less(next) || next.Less(r.effective(st)) {
 		return
 	}
-	first := r.anyVote(t)
-	split := false
-	for _, v := range t.votes {
-		split = split || !paxos.SameCommands(v.Value, first.Value)
-	}
-	if !split {
+	if !r.split(t) {
 		return
 	}
 	v := r.pickUncoordinated(t.votes)
@@ -99,12 +94,7 @@ func (r *Replica) watchUncoordinated(s uint64, st *slot) {
 	ls := st.lead
 	t := st.tally
 	if ls.sub == 0 && t != nil && t.ballot == r.at(1) && len(t.votes) >= r.classic {
-		first := r.anyVote(t)
-		split := false
-		for _, v := range t.votes {
-			split = split || !paxos.SameCommands(v.Value, first.Value)
-		}
-		if split || r.now-ls.since >= r.retry() {
+		if r.split(t) || r.now-ls.since >= r.retry() {
 			r.stats["coordinated-recoveries"]++
 			ls.sub = 2
 			r.chooseAndAccept(s, st, t.votes, len(t.votes))
