@@ -1069,24 +1069,25 @@ func (r *Replica) lead() {
 	}
 }
 
-// watch looks at the fast round of slot s. Once a classic quorum voted in
-// it and either the votes differ (a collision: no value may reach a fast
-// quorum, and rule O4 keeps the one that still might) or the round took
-// RetryTicks, the leader recovers in the next ballot, (term, 1),
-// using those votes as that ballot's phase-1 reports (coordinated
-// recovery). A slot with too few votes for that is recovered with a
-// one-slot phase 1 after twice as long.
+// watch looks at the fast round of slot s the leader watches: (term, 0),
+// or with uncoordinated recovery the acceptors' own round (term, 1) (it
+// leaves (term, 0) to them). Once a classic quorum voted in it and either
+// the votes differ (a collision: no value may reach a fast quorum, and
+// rule O4 keeps the one that still might) or the round took RetryTicks,
+// the leader recovers in the next ballot, using those votes as that
+// ballot's phase-1 reports (coordinated recovery). A slot with too few
+// votes for that is recovered with a one-slot phase 1 after twice as long.
 func (r *Replica) watch(s uint64, st *slot) {
 	ls := st.lead
 	t := st.tally
+	watched, next := uint32(0), uint32(1)
 	if r.uncoordinated() {
-		r.watchUncoordinated(s, st)
-		return
+		watched, next = 1, 2 // the acceptors' own round, then ours
 	}
-	if ls.sub == 0 && t != nil && t.ballot == r.at(0) && len(t.votes) >= r.classic && r.anyVote(t).Fast {
+	if ls.sub == 0 && t != nil && t.ballot == r.at(watched) && len(t.votes) >= r.classic && r.anyVote(t).Fast {
 		if r.split(t) || r.now-ls.since >= r.retry() {
 			r.stats["coordinated-recoveries"]++
-			ls.sub = 1
+			ls.sub = next
 			r.chooseAndAccept(s, st, t.votes, len(t.votes))
 		}
 		return

@@ -193,6 +193,7 @@ func init() {
 		"Nack": Nack{}, "Commit": Commit{}, "Forward": Forward{}, "CatchUp": CatchUp{},
 		"Learned": Learned{}, "PromiseRecord": PromiseRecord{}, "SlotPromiseRecord": SlotPromiseRecord{},
 		"AcceptRecord": AcceptRecord{}, "DecisionRecord": DecisionRecord{},
+		"RebuildQuery": RebuildQuery{}, "RebuildInfo": RebuildInfo{}, "RebuildRecord": RebuildRecord{},
 	} {
 		paxos.Register("fastpaxos."+name, v)
 	}

@@ -25,19 +25,16 @@ type RebuildInfo struct {
 	Rebuilding bool   `msgpack:"r,omitempty"`
 }
 
-func init() {
-	paxos.Register("fastpaxos.RebuildQuery", RebuildQuery{})
-	paxos.Register("fastpaxos.RebuildInfo", RebuildInfo{})
-	paxos.Register("fastpaxos.RebuildRecord", RebuildRecord{})
-}
-
-// rebuild is the state of a replica that rebuilds after losing its disk.
+// rebuild is what a replica tracks while it rebuilds: which peers (none
+// of them rebuilding) answered its query and the highest slot H among
+// their answers, whether they are enough (they meet every classic quorum;
+// then H is final), and when it last asked and last proposed its Nop
+// (ticks; nopAt 0 means not yet).
 type rebuild struct {
-	answered quorum.Set // peers, not rebuilding, that answered
-	high     uint64     // H: the highest slot they reported
-	enough   bool       // answered meets every classic quorum
-	askedAt  int64      // tick of the last query
-	nopAt    int64      // tick of the last Nop proposed (0: none yet)
+	enough         bool
+	answered       quorum.Set
+	high           uint64
+	askedAt, nopAt int64
 }
 
 // Rebuilding implements paxos.Rebuilder: it reports whether the replica is
@@ -90,22 +87,24 @@ func (r *Replica) rebuildStep(from paxos.NodeID, body any) bool {
 	return false
 }
 
+// rebuildAnswer counts a peer's answer, until the answers meet every
+// classic quorum: from then on the promise and H they gave are final (later
+// answers could only raise them, which the argument does not need), W
+// promises the term, and it knows which slots to catch up on.
 func (r *Replica) rebuildAnswer(from paxos.NodeID, m RebuildInfo) {
-	rb := r.rb
-	if rb.enough {
-		return // P and H are fixed by the first answers that were enough
+	if r.rb.enough {
+		return
 	}
-	rb.answered = rb.answered.Add(int(from))
-	if r.promised.Less(m.Term) {
-		r.promised = m.Term
+	r.rb.answered = r.rb.answered.Add(int(from))
+	r.rb.high = max(r.rb.high, m.MaxSlot)
+	r.promised = maxBallot(r.promised, m.Term)
+	if !quorum.MeetsEvery(r.qs, r.rb.answered) {
+		return
 	}
-	rb.high = max(rb.high, m.MaxSlot)
-	if quorum.MeetsEvery(r.qs, rb.answered) {
-		rb.enough = true
-		r.seenRound = max(r.seenRound, r.promised.Round)
-		r.persist(PromiseRecord{Ballot: r.promised})
-		r.maxSlot = max(r.maxSlot, min(rb.high, r.horizon()))
-	}
+	r.rb.enough = true
+	r.seenRound = max(r.seenRound, r.promised.Round)
+	r.persist(PromiseRecord{Ballot: r.promised})
+	r.maxSlot = max(r.maxSlot, min(r.rb.high, r.horizon()))
 	r.rebuildDone()
 }
 

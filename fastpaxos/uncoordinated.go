@@ -82,26 +82,3 @@ func compareValues(a, b []paxos.Command) int {
 	}
 	return cmp.Compare(len(a), len(b))
 }
-
-// watchUncoordinated is the leader's watch of slot s when acceptors
-// recover by themselves. It leaves the fast round (term, 0) to them; once
-// a classic quorum voted in their round (term, 1) and the votes differ, or
-// that round took RetryTicks, it recovers in (term, 2) from those votes
-// (coordinated recovery: (term, 2) directly follows (term, 1)). A slot
-// where that does not happen in twice RetryTicks is recovered with a
-// one-slot phase 1.
-func (r *Replica) watchUncoordinated(s uint64, st *slot) {
-	ls := st.lead
-	t := st.tally
-	if ls.sub == 0 && t != nil && t.ballot == r.at(1) && len(t.votes) >= r.classic {
-		if r.split(t) || r.now-ls.since >= r.retry() {
-			r.stats["coordinated-recoveries"]++
-			ls.sub = 2
-			r.chooseAndAccept(s, st, t.votes, len(t.votes))
-		}
-		return
-	}
-	if r.now-ls.since >= 2*r.retry() {
-		r.startRecover(s, st)
-	}
-}
