@@ -37,6 +37,8 @@ const (
 //   - sites_*: per-site median bars with p99 whiskers, per (label, replicas,
 //     conflict);
 //   - throughput_vs_conflict*: when several conflict rates were run;
+//   - latency_vs_conflict_*: mean latency per protocol against the
+//     conflict rate, per (label, replicas), when several were run;
 //   - latency_vs_throughput*: when several open-loop rates were run;
 //   - timeline_*: throughput per window, with dashed vertical lines at
 //     faults;
@@ -90,6 +92,9 @@ func Plot(dir string) ([]string, error) {
 	if want(PlotConflict) {
 		pw.throughputVsConflict(sum)
 	}
+	if want(PlotLatencyConflict) {
+		pw.latencyVsConflict(sum)
+	}
 	if want(PlotLatencyThroughput) {
 		pw.latencyVsThroughput(sum)
 	}
@@ -110,6 +115,7 @@ const (
 	PlotLatencyThroughput = "latency-vs-throughput"
 	PlotTimeline          = "timeline"
 	PlotQuorum            = "quorum-sweep"
+	PlotLatencyConflict   = "latency-vs-conflict"
 )
 
 type plotWriter struct {
@@ -589,6 +595,52 @@ func (pw *plotWriter) throughputVsConflict(rows []SummaryRow) {
 		headroom(p, len(order))
 	}
 	pw.save(p, "throughput_vs_conflict")
+}
+
+// latencyVsConflict draws, per (label, replicas), the mean latency of
+// every protocol against the conflict (collision) rate. A label "L (V)"
+// shares the figure of label L, its lines named V.
+func (pw *plotWriter) latencyVsConflict(rows []SummaryRow) {
+	type fig struct {
+		label string
+		n     int
+	}
+	series := map[fig]map[seriesKey]plotter.XYs{}
+	orders := map[fig][]seriesKey{}
+	var figs []fig
+	for _, r := range allRows(rows) {
+		if r.RateOpsS > 0 || math.IsNaN(r.Lat.Mean) {
+			continue
+		}
+		label, variant := r.Label, ""
+		if i := strings.LastIndex(label, " ("); i >= 0 && strings.HasSuffix(label, ")") {
+			label, variant = label[:i], label[i+2:len(label)-1]
+		}
+		f := fig{label, r.Replicas}
+		if series[f] == nil {
+			series[f] = map[seriesKey]plotter.XYs{}
+			figs = append(figs, f)
+		}
+		k := seriesKey{label: variant, proto: r.Protocol, n: r.Replicas}
+		if series[f][k] == nil {
+			orders[f] = append(orders[f], k)
+		}
+		series[f][k] = append(series[f][k], plotter.XY{X: r.ConflictPct, Y: r.Lat.Mean})
+	}
+	for _, f := range figs {
+		if len(series[f][orders[f][0]]) < 2 {
+			continue
+		}
+		title := fmt.Sprintf("Mean latency vs conflict rate, N=%d", f.n)
+		if f.label != "" {
+			title = f.label + ": " + title
+		}
+		p := newPlot(title, "commands with a concurrent rival (%)", "mean latency (ms)")
+		p.Y.Min = 0
+		addLines(p, series[f], orders[f])
+		headroom(p, len(orders[f]))
+		pw.save(p, fileName("latency_vs_conflict", f.label, fmt.Sprintf("n%d", f.n)))
+	}
 }
 
 func (pw *plotWriter) latencyVsThroughput(rows []SummaryRow) {

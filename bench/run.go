@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -172,6 +173,42 @@ func (s *Spec) workload(conflict float64, site, c int) (Workload, error) {
 	return NewConflict(conflict, s.ReadPct, s.Payload, fmt.Sprintf("s%dc%d/", site, c))
 }
 
+// rivalClientBase is added to the client ids of rival commands (Spec.Rivals).
+const rivalClientBase = 1 << 40
+
+// rivalWorkload wraps a client's workload: with probability pct/100 each
+// command also gets a rival, handed to fire as issued (same key, Client
+// and Seq still unset).
+type rivalWorkload struct {
+	inner Workload
+	pct   float64
+	fire  func(paxos.Command)
+}
+
+// Next implements Workload.
+func (w *rivalWorkload) Next(rng *rand.Rand) paxos.Command {
+	cmd := w.inner.Next(rng)
+	if w.pct >= 100 || (w.pct > 0 && rng.Float64()*100 < w.pct) {
+		w.fire(cmd)
+	}
+	return cmd
+}
+
+// nearestSite returns the replica nearest to site by RTT, other than site
+// itself (the lowest id among equals).
+func (s *Spec) nearestSite(site int) int {
+	best := -1
+	for j := 0; j < s.Replicas; j++ {
+		if j == site {
+			continue
+		}
+		if best < 0 || (s.RTT != nil && s.RTT[site][j] < s.RTT[site][best]) {
+			best = j
+		}
+	}
+	return best
+}
+
 // maxEventsPerSlice bounds the simulator events of 100 ms of virtual time;
 // a saturated 5-replica LAN cluster needs well under a million.
 const maxEventsPerSlice = 10_000_000
@@ -216,9 +253,24 @@ func runOne(ctx context.Context, s *Spec, proto string, conflict float64, seed u
 		return runRec{}, 0, err
 	}
 	sites := s.clientSites()
+	var rivalID uint64
 	for _, site := range sites {
 		for c := 0; c < s.Clients; c++ {
-			w, err := s.workload(conflict, site, c)
+			var w Workload
+			var err error
+			if s.Rivals {
+				w, err = s.workload(0, site, c)
+				w = &rivalWorkload{inner: w, pct: conflict, fire: func(cmd paxos.Command) {
+					// A client id of its own per rival, above every
+					// simulated client's, so no dedup session is shared.
+					rivalID++
+					cmd.Client, cmd.Seq = rivalClientBase+rivalID, 1
+					to := paxos.NodeID(s.nearestSite(site))
+					sm.At(sm.Now(), func() { _ = sm.Propose(to, cmd) }) // a crashed rival site drops it
+				}}
+			} else {
+				w, err = s.workload(conflict, site, c)
+			}
 			if err != nil {
 				return runRec{}, 0, err
 			}

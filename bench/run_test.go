@@ -370,3 +370,76 @@ func TestTextbookFastPaxos(t *testing.T) {
 		}
 	}
 }
+
+// Spec.Rivals makes the conflict rate a collision rate, on the
+// fastpaxos-wan setup (epaxos2013, leader CA, one client at one site).
+// At 0% nobody else proposes and Fast Paxos meets its textbook latency,
+// the round trip to the (fast quorum − 1)-th nearest other replica; at 25%
+// a quarter of the commands collide; at 100% every one does. One site has
+// a clean formula at 100%, with uncoordinated recovery. Let d(x,y) be half
+// the RTT; each acceptor votes for whichever proposal reaches it first,
+// sends its vote to everyone, and at its first classic quorum (3) of split
+// votes votes again, in the next round, for the value rule O4 picks.
+//
+// Clients at OR, rivals at CA: OR, VA (at 40 ms) and EU (75) vote OR's
+// command A, CA and JP (59) the rival: no fast quorum (4). VA's third
+// vote arrives at 42.5 ms ({OR:A, VA:A, CA:B}: A has 2 ≥ fast + m − n = 2
+// and is kept), CA's at 82.5, EU's at 78 ({EU:A, OR:A, CA:B}), OR's at 80
+// ({OR:A, CA:B, VA:A}); JP's first three are {JP:B, CA:B, OR:A} and it
+// votes B. OR learns A from a fast quorum of the second round once EU's
+// vote (cast at 78) arrives: 78 + 75 = 153 ms. (Coordinated recovery,
+// --thrifty, takes 178 ms: CA recovers at 82.5, runs a classic round to
+// OR and VA, 85 ms, and commits to OR, 10.5 ms.) Where the client's
+// command loses the slot, it is placed again by the leader and its cost
+// depends on the rival's timing; no formula is claimed for those sites.
+func TestFastPaxosCollisionRate(t *testing.T) {
+	registered(t, "fastpaxos")
+	m := preset(t, "epaxos2013")
+	_, fast := quorum.FastDefaults(m.N())
+	run := func(site int, conflict float64, thrifty ...bool) bench.SummaryRow {
+		s := smallSpec(m, "epaxos2013")
+		s.Protocols = []string{"fastpaxos"}
+		s.ClientSites, s.Clients = []int{site}, 1
+		s.Leader = 1 // CA
+		s.Rivals = true
+		s.Thrifty = len(thrifty) > 0 && thrifty[0]
+		s.Conflicts = []float64{conflict}
+		s.Jitter, s.CPU = 0, 0
+		s.Duration, s.Runs = 5*time.Second, 10 // few samples a run with one client
+		r, err := bench.Run(context.Background(), s, bench.Options{})
+		require.NoError(t, err)
+		for _, row := range r.Summary {
+			if row.Site == "all" {
+				return row
+			}
+		}
+		t.Fatal("no summary row for all sites")
+		return bench.SummaryRow{}
+	}
+	for site := 0; site < m.N(); site++ {
+		want, err := m.KthNearest(site, fast-1)
+		require.NoError(t, err)
+		row := run(site, 0)
+		within1pct(t, want, row.Lat.P50, "fastpaxos at "+m.Name(site)+", no rivals")
+		assert.InDelta(t, 100, row.FastPathPct, 0.01, m.Name(site))
+		quarter := run(site, 25)
+		assert.InDelta(t, 75, quarter.FastPathPct, 10, "%s: share of commands on the fast path at 25%% rivals", m.Name(site))
+		all := run(site, 100)
+		assert.InDelta(t, 0, all.FastPathPct, 0.01, m.Name(site))
+		assert.Less(t, row.Lat.Mean, quarter.Lat.Mean, m.Name(site))
+		assert.Less(t, quarter.Lat.Mean, all.Lat.Mean, m.Name(site))
+		if m.Name(site) == "OR" {
+			within1pct(t, 153, all.Lat.P50, "fastpaxos at OR, every command colliding")
+			within1pct(t, 178, run(site, 100, true).Lat.P50, "fastpaxos --thrifty at OR, every command colliding")
+		}
+	}
+}
+
+// Rivals need the simulator and conflict keys.
+func TestRivalsNeedSim(t *testing.T) {
+	s := bench.DefaultSpec()
+	s.Protocols = anyRegistered(t)
+	s.Rivals = true
+	s.Mode = bench.ModeLive
+	require.ErrorIs(t, s.Validate(), bench.ErrSpec)
+}

@@ -133,6 +133,15 @@ type Spec struct {
 	// peak memory are measured. Empty runs them in this process (needed
 	// for crash faults).
 	Serve []string `json:"serve,omitempty"`
+	// Rivals, in sim mode with conflict keys, makes the conflict
+	// percentage a collision rate: every command's key is unique to it, and
+	// with probability Conflicts[i]/100 a rival command writing the same
+	// key is proposed at the same instant at the replica nearest to the
+	// client's site (by RTT). The two proposals race for the same log slot
+	// (Fast Paxos), interfere (EPaxos) or are ordered by the leader
+	// (Multi-Paxos). Rival commands are not measured; they only load the
+	// cluster.
+	Rivals bool `json:"rivals,omitempty"`
 	// LiveNoSync skips fsync in live mode's WALs (measures the protocol
 	// without the disk; unsafe for real deployments).
 	LiveNoSync bool `json:"live_no_sync,omitempty"`
@@ -196,6 +205,9 @@ func (s *Spec) Validate() error {
 		if _, err := paxos.LookupProtocol(p); err != nil {
 			return specErr("protocols", "%v", err)
 		}
+	}
+	if s.Rivals && (s.Mode != ModeSim || s.Keys.Kind == "zipf" || s.Replicas < 2) {
+		return specErr("rivals", "rival proposals need --mode sim, conflict keys and at least 2 replicas")
 	}
 	if s.Cluster != "" && s.Mode != ModeLive {
 		return specErr("cluster", "an existing cluster can only be measured with --mode live")

@@ -155,7 +155,7 @@ func verifySim(t *testing.T, s *sim.Sim) {
 // on empty state must be caught by check.Run with the wipe fault alone and
 // default settings, within a few seeds.
 func TestWipeFaultCatchesVotingAtOnce(t *testing.T) {
-	for _, name := range []string{"basic/wiped-votes-at-once", "multi/wiped-votes-at-once", "epaxos/wiped-votes-at-once"} {
+	for _, name := range []string{"basic/wiped-votes-at-once", "multi/wiped-votes-at-once", "epaxos/wiped-votes-at-once", "fastpaxos/wiped-votes-at-once"} {
 		m, err := paxos.LookupMutant(name)
 		require.NoError(t, err)
 		for _, n := range []int{3, 5} {

@@ -95,8 +95,13 @@ func (r *Replica) check(msg paxos.Message) error {
 		return r.checkBallot(m.Promised)
 	case Commit:
 		return r.checkSlot(m.Slot, m.Value, r.horizon())
-	case Forward, CatchUp:
+	case Forward, CatchUp, RebuildQuery:
 		return nil
+	case RebuildInfo:
+		if m.MaxSlot > maxSlotNumber || m.Term.Sub != 0 {
+			return fmt.Errorf("%w: rebuild answer with slot %d (at most %d) or term %v (Sub must be 0)", paxos.ErrMalformed, m.MaxSlot, uint64(maxSlotNumber), m.Term)
+		}
+		return r.checkBallot(m.Term)
 	case InstallSnapshot:
 		if m.Snapshot.Index > maxSlotNumber {
 			return fmt.Errorf("%w: snapshot at slot %d, above %d", paxos.ErrMalformed, m.Snapshot.Index, uint64(maxSlotNumber))

@@ -42,6 +42,8 @@ func TestForgedFarAheadRefused(t *testing.T) {
 		Any{Ballot: Ballot{Round: paxos.MaxRound + 1, Node: 0}, MaxSlot: far}, // unreachable round
 		Nack{Ballot: b, Promised: Ballot{Round: 1 << 62, Node: 0}},
 		Voted{Vote: Vote{Slot: 1, Value: v}}, // a vote at no ballot
+		RebuildInfo{Term: b, MaxSlot: 1 << 63},
+		RebuildInfo{Term: Ballot{Round: 1, Node: 0, Sub: 1}}, // a term has Sub 0
 	}
 	for _, body := range bodies {
 		err := r.Step(paxos.Message{From: 0, To: 1, Body: body})
@@ -127,7 +129,7 @@ func FuzzStep(f *testing.F) {
 	kept := samples[:0]
 	for _, s := range samples {
 		switch s.(type) {
-		case PromiseRecord, SlotPromiseRecord, AcceptRecord, DecisionRecord:
+		case PromiseRecord, SlotPromiseRecord, AcceptRecord, DecisionRecord, RebuildRecord:
 		default:
 			kept = append(kept, s)
 		}
@@ -137,7 +139,8 @@ func FuzzStep(f *testing.F) {
 		in := fuzzin.New(data)
 		n := 3 + 2*in.Intn(2)
 		cfg := paxos.Config{N: n, ID: paxos.NodeID(in.Intn(n)), InitialLeader: paxos.NodeID(in.Intn(n+1) - 1),
-			Window: 4, Batch: 2, SnapshotEvery: 4, RetryTicks: 2, ElectionTicks: 4, Seed: 1}
+			Window: 4, Batch: 2, SnapshotEvery: 4, RetryTicks: 2, ElectionTicks: 4, Seed: 1,
+			Rebuild: in.Intn(4) == 0, Thrifty: in.Intn(2) == 0}
 		r, err := newReplica(cfg, bugs{})
 		require.NoError(t, err)
 		require.NoError(t, in.Drive(r, n, cfg.Batch, 400, samples, nil, func(int) error {

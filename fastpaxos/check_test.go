@@ -13,7 +13,8 @@ import (
 
 // Every fault, at N = 3, 5 and 7, with and without an initial leader: the
 // checker finds nothing, and the runs did collide (fast rounds recovered by
-// the leader, with rule O4 keeping a possibly chosen value) and recover.
+// the leader, with rule O4 keeping a possibly chosen value) and recover,
+// and replicas that lost their disk rebuilt.
 func TestCheckFastPaxos(t *testing.T) {
 	seeds := 15
 	if testing.Short() {
@@ -29,10 +30,35 @@ func TestCheckFastPaxos(t *testing.T) {
 				assert.True(t, res.OK(), "n=%d leader=%d seed %d: %v (completed %d/%d)", n, il, seed, res.Failures, res.Completed, res.Ops)
 				cov.Add(res.Coverage)
 			}
-			for _, k := range []string{"fast-chosen", "classic-chosen", "coordinated-recoveries", "o4-forced", "recoveries", "elections"} {
+			for _, k := range []string{"fast-chosen", "classic-chosen", "coordinated-recoveries", "o4-forced", "recoveries", "elections", "rebuilds", "rebuilds-done", "uncoordinated-votes", "uncoordinated-chosen"} {
 				assert.Positive(t, cov[k], "n=%d leader=%d: no %s in %d seeds", n, il, k, seeds)
 			}
 		}
+	}
+}
+
+// With Config.Thrifty (coordinated recovery only: votes go to the leader
+// and the proposer), every fault at N = 3, 5 and 7: the checker finds
+// nothing, the leader recovers collisions at (term, 1), and no acceptor
+// recovers by itself.
+func TestCheckFastPaxosCoordinatedOnly(t *testing.T) {
+	seeds := 10
+	if testing.Short() {
+		seeds = 3
+	}
+	for _, n := range []int{3, 5, 7} {
+		cov := paxos.Coverage{}
+		for seed := 1; seed <= seeds; seed++ {
+			res, err := check.Run(check.Options{Protocol: "fastpaxos", Replicas: n, Seed: uint64(seed),
+				Faults: check.AllFaults, Replica: paxos.Config{Thrifty: true}})
+			require.NoError(t, err)
+			assert.True(t, res.OK(), "n=%d seed %d: %v (completed %d/%d)", n, seed, res.Failures, res.Completed, res.Ops)
+			cov.Add(res.Coverage)
+		}
+		for _, k := range []string{"coordinated-recoveries", "o4-forced", "rebuilds-done"} {
+			assert.Positive(t, cov[k], "n=%d: no %s in %d seeds", n, k, seeds)
+		}
+		assert.Zero(t, cov["uncoordinated-votes"], "n=%d", n)
 	}
 }
 
@@ -72,6 +98,9 @@ func TestCheckCatchesPlantedBugs(t *testing.T) {
 		{"fastpaxos/recovery-ignores-fast-votes", 7, 40, 0},
 		{"fastpaxos/fast-quorum-too-small", 3, 10, 0},
 		{"fastpaxos/fast-quorum-too-small", 5, 10, 0},
+		{"fastpaxos/uncoordinated-round-as-classic", 5, 40, 0},
+		{"fastpaxos/wiped-votes-at-once", 3, 10, 0},
+		{"fastpaxos/wiped-votes-at-once", 5, 10, 0},
 	} {
 		m, err := paxos.LookupMutant(tc.name)
 		require.NoError(t, err)

@@ -56,7 +56,7 @@ func TestConfigRefused(t *testing.T) {
 	for name, cfg := range map[string]paxos.Config{
 		"no replicas":     {N: 0},
 		"id outside":      {N: 3, ID: 3},
-		"rebuild":         {N: 3, Rebuild: true},
+		"rebuild alone":   {N: 1, Rebuild: true},
 		"grid quorums":    {N: 6, Quorums: grid},
 		"counting q1, q2": {N: 5, Quorums: mustCounting(t, 3, 3)},
 	} {
@@ -64,8 +64,11 @@ func TestConfigRefused(t *testing.T) {
 		require.Error(t, err, name)
 		assert.ErrorIs(t, err, paxos.ErrConfig, name)
 	}
-	_, err = fastpaxos.New(paxos.Config{N: 3, Rebuild: true})
-	assert.Contains(t, err.Error(), "Rebuild is not supported")
+	_, err = fastpaxos.New(paxos.Config{N: 1, Rebuild: true})
+	assert.Contains(t, err.Error(), "classic quorum on its own")
+	r, err := fastpaxos.New(paxos.Config{N: 3, Rebuild: true})
+	require.NoError(t, err)
+	assert.True(t, r.(paxos.Rebuilder).Rebuilding())
 }
 
 func mustCounting(t *testing.T, q1, q2 int) quorum.System {

@@ -19,8 +19,9 @@
 // In a fast round, the replica a client sent a command to proposes it itself:
 // it takes the slot after the highest it has heard of and sends the command
 // straight to every acceptor, skipping the leader. An acceptor votes for the
-// first value it receives in a slot in that round and sends its vote to the
-// leader and to the proposer. A value is chosen when a fast quorum voted
+// first value it receives in a slot in that round and sends its vote to every
+// replica (with Config.Thrifty, to the leader and the proposer only). A
+// value is chosen when a fast quorum voted
 // for it in one fast round (a classic quorum in a classic round); whoever
 // counts enough votes learns it and announces it with Commit. With no
 // contention a command is thus learned by its proposer one round trip after
@@ -30,21 +31,60 @@
 //
 // Two replicas that propose different commands in the same slot at the same
 // time split the acceptors' votes, and possibly no value gets a fast quorum.
-// The leader, which receives every vote, recovers the slot in the next
-// ballot (Round, self, 1), a classic round that directly follows the fast
-// one: as soon as a classic quorum has voted and the votes differ, or after
-// RetryTicks without a decision, it treats those votes as the phase-1
-// reports of that ballot (coordinated recovery: an acceptor that voted in
-// round i cannot vote in any round between i and the next, because there is
-// none). A slot where too few votes arrive (lost messages, a crashed
-// proposer) is recovered by a one-slot phase 1 at the next Sub instead
-// (Recover and Report). Uncoordinated recovery (acceptors deciding among
-// themselves) is not implemented.
+// Both recoveries of the paper are implemented; which one runs depends on
+// Config.Thrifty, which every replica of a cluster must share (like Batch).
 //
-// Ready.Committed reports a command chosen in a fast round with
-// paxos.PathFast and one chosen in a classic round with paxos.PathSlow, so
-// the benchmark's fast-path share is the share of commands that did not
-// collide.
+// Coordinated recovery (Config.Thrifty set). The leader, which receives
+// every vote, recovers the slot in the next ballot (Round, self, 1), a
+// classic round that directly follows the fast one: as soon as a classic
+// quorum has voted and the votes differ, or after RetryTicks without a
+// decision, it treats those votes as the phase-1 reports of that ballot
+// (an acceptor that voted in round i cannot vote in any round between i
+// and the next, because there is none) and sends the value the rule below
+// picks.
+//
+// Uncoordinated recovery (the default). Every acceptor hears every vote of
+// the fast round (Round, L, 0). As soon as one has heard a classic quorum
+// of them and they differ, it does by itself what the leader would do: it
+// treats the votes it heard as the phase-1 reports of (Round, L, 1), picks
+// a value with the same rule, and votes it at (Round, L, 1), once.
+// (Round, L, 1) is then a fast round in which the leader sends nothing: a
+// value is chosen there when a fast quorum voted it, and learners keep
+// counting the votes of (Round, L, 0) meanwhile (a fast quorum may still
+// complete there). If the acceptors' own round splits too, or stalls for
+// RetryTicks with a classic quorum of votes, the leader recovers from its
+// votes in (Round, L, 2), coordinated.
+//
+// Why it is safe. A vote at (Round, L, 1) is one a coordinator of that
+// round could have sent: a coordinator that ran phase 1 of (Round, L, 1)
+// with the quorum the acceptor heard would get exactly those votes as
+// reports (none of them can change: one vote a round, and no round lies
+// between the two). The rule below then either forces the one value that
+// might have been chosen at (Round, L, 0), and it forces that value
+// whichever quorum an acceptor heard, or shows that no value was or can be
+// chosen there, and then any value may be voted in the fast round
+// (Round, L, 1), where acceptors may vote different values. So acceptors
+// that heard different quorums vote different values at (Round, L, 1) only
+// when nothing was chosen at (Round, L, 0), and (Round, L, 2) recovers from
+// them like from any collided fast round. When the rule leaves the value
+// free, an acceptor takes the most voted value and breaks ties by the
+// value's first command id, so that acceptors that heard different quorums
+// agree as often as they can. The cost: every vote goes to every replica
+// (N² messages a slot instead of 2N), and in a WAN it is not always
+// faster: in results/fastpaxos-wan, at 100% collisions, it beats
+// coordinated recovery at one client site and loses at four, because the
+// commands that lost a slot are placed again only once the leader learned
+// the slot, not as soon as it recovered it.
+//
+// In both, a slot where too few votes arrive (lost messages, a crashed
+// proposer) is recovered by a one-slot phase 1 at the next Sub the leader
+// may use (Recover and Report): from 1 with coordinated recovery, from 2
+// with uncoordinated recovery.
+//
+// Ready.Committed reports a command chosen in the proposers' fast round
+// (Sub 0) with paxos.PathFast and one chosen in any later round with
+// paxos.PathSlow, so the benchmark's fast-path share is the share of
+// commands that did not collide.
 //
 // The commands that lost a recovered slot are put by the leader in fresh
 // slots, each through a one-slot phase 1 and a classic round (where no
@@ -88,11 +128,48 @@
 // decisions are persisted before any message that depends on them is sent;
 // New with Config.Restore replays them. A restarted leader never reuses its
 // old ballots: it campaigns with a Round above every promise it persisted.
-// Config.Rebuild is refused (an error wrapping paxos.ErrConfig): an acceptor
-// that lost its votes could vote a second value in a fast round and break a
-// fast quorum's choice, and the peers' answers a rebuild would wait for are
-// not implemented here; the checker skips disk-loss faults for protocols
-// that do not implement paxos.Rebuilder.
+//
+// # Rebuilding after a lost disk
+//
+// A replica W started with Config.Rebuild has lost its durable state. It
+// may have promised a term and voted, in fast and classic rounds, values
+// that a quorum chose with its vote; voting again on empty state, it could
+// vote a second value in a fast round it already voted in, or report
+// nothing where rule O4 needs its vote, and a chosen value could be lost
+// (the planted bug fastpaxos/wiped-votes-at-once does that, and the
+// checker's wipe fault catches it). So W votes on nothing while it
+// rebuilds: no Promise, no vote in a fast or classic round, no Report, no
+// recovery vote of its own, no Nack; it never campaigns. It still
+// proposes its clients' commands and learns from the others' votes. It
+// asks its peers for their term promise and the highest slot they know of
+// (RebuildQuery, RebuildInfo) until the peers that answered, none of them
+// rebuilding, form a set A that meets every classic quorum (N − classic +
+// 1 of them). Then:
+//
+//  1. W promises P, the highest term promise reported. A term promise W
+//     lost was counted in a classic quorum whose other members promised
+//     it too, and one of them is in A, so P is at least that promise.
+//  2. Let H be the highest slot reported. A value chosen with W's vote (by
+//     a classic or a fast quorum: either has at least classic members) was
+//     voted by the rest of that quorum, which meets A, so its slot is at
+//     most H; so is every slot where W promised a recovery ballot. W
+//     learns every slot up to H from the leader (catch-up, or a snapshot)
+//     and persists each decision, so it never votes or reports in those
+//     slots again: it answers them as decided.
+//  3. W proposes a Nop of its own and waits until a slot above H is
+//     learned, as multi does (an instance started after the rebuild
+//     began completes).
+//
+// Then W persists RebuildRecord{Done: true} and votes again. It persists
+// RebuildRecord{} before anything else, and a snapshot taken while
+// rebuilding says so (SnapshotRecord.Rebuilding), so a crash mid-rebuild
+// resumes the rebuild from what it persisted since it began. The residual
+// is multi's: a message sent before the loss to the rest of W's quorum and
+// delivered only after A answered (a vote above H) escapes the argument;
+// step 3 narrows that window, and closing it needs a bound on message
+// delay. A rebuild finishes only while a leader and a classic quorum of
+// the others are up; a replica that alone is a classic quorum (N = 1)
+// cannot rebuild, and New refuses Rebuild for it.
 //
 // # Snapshots
 //
@@ -128,6 +205,6 @@
 // one fast-round value, up to Config.Batch commands a slot; the leader does
 // the same with the commands forwarded to it. A collision then makes whole
 // batches lose; the leader places their commands again, in batches of its
-// own. Config.Thrifty is ignored: every fast proposal goes to every
-// acceptor.
+// own. Config.Thrifty does not make fast proposals thrifty (every one goes
+// to every acceptor); it chooses coordinated recovery, above.
 package fastpaxos

@@ -10,7 +10,9 @@ import (
 
 // Five replicas with replica 0 as the leader: a command proposed at replica
 // 3 goes straight to the acceptors in the open fast round, and replica 3
-// learns it from a fast quorum's votes, without the leader's help.
+// learns it from a fast quorum's votes, without the leader's help. Every
+// acceptor sends its vote to every replica (for uncoordinated recovery), so
+// every replica learns the command from the votes at once.
 func Example() {
 	s, err := sim.New(sim.Config{Protocol: "fastpaxos", N: 5, Replica: paxos.Config{InitialLeader: 0}, Seed: 1, Record: true})
 	if err != nil {
@@ -23,10 +25,10 @@ func Example() {
 	}
 	fmt.Println("fast rounds chosen at replica 3:", s.Replica(3).(paxos.CoverageReporter).Coverage()["fast-chosen"])
 	// Output:
-	// replica 0 executed put x=hello
-	// replica 3 executed put x=hello
-	// replica 1 executed put x=hello
 	// replica 2 executed put x=hello
 	// replica 4 executed put x=hello
+	// replica 0 executed put x=hello
+	// replica 1 executed put x=hello
+	// replica 3 executed put x=hello
 	// fast rounds chosen at replica 3: 1
 }

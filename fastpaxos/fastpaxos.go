@@ -47,6 +47,10 @@ type leadSlot struct {
 	// prefer is what the leader proposes when recovery leaves it free (a
 	// forwarded command), nil for "the most voted value, else a Nop".
 	prefer []paxos.Command
+	// seen are the values voted in the acceptors' own recovery round
+	// (uncoordinated recovery) and the fast round before it; those that
+	// lose the slot are placed again by the leader once it learns it.
+	seen   [][]paxos.Command
 	since  int64 // tick the current phase started
 	sentAt int64 // tick of the last (re)transmission
 }
@@ -67,8 +71,12 @@ type slot struct {
 	learned  bool
 	value    []paxos.Command
 	tally    *tally
-	lead     *leadSlot
-	prop     *proposal
+	// fast0 keeps the votes of the fast round (term, 0) while tally
+	// counts those of the acceptors' own recovery round (term, 1): a fast
+	// quorum may still complete there (uncoordinated recovery).
+	fast0 *tally
+	lead  *leadSlot
+	prop  *proposal
 }
 
 // queued is a command waiting to be proposed here.
@@ -137,6 +145,12 @@ type Replica struct {
 	waiting map[paxos.CommandID]int // command proposed here -> fast rounds lost
 	askAt   int64
 
+	// rb is set while the replica rebuilds after a lost disk (rebuild.go).
+	rb *rebuild
+	// marker is set by restore when the records say a rebuild was under
+	// way and did not complete.
+	marker bool
+
 	local []paxos.Message // messages to ourselves, handled after the current input
 	rd    paxos.Ready
 	stats map[string]uint64
@@ -152,12 +166,17 @@ type bugs struct {
 	smallFast bool
 	// snapshotDropsDedup leaves the clients' sessions out of snapshots.
 	snapshotDropsDedup bool
+	// uncoordinatedClassic makes learners take the acceptors' own
+	// recovery round (Sub 1) for a classic round: a classic quorum of
+	// equal votes there counts as chosen.
+	uncoordinatedClassic bool
 }
 
 // New builds a Fast Paxos replica. cfg.Quorums nil or a majority means the
 // default sizes (classic ⌊N/2⌋+1, fast ⌈3N/4⌉); a quorum.Fast gives other
 // sizes. With cfg.Restore set, the replica replays its persisted records.
-// Config.Rebuild is refused: see the package doc.
+// With cfg.Rebuild set it starts as a non-voting member that rebuilds from
+// its peers (see the package doc).
 func New(cfg paxos.Config) (paxos.Replica, error) {
 	return newReplica(cfg, bugs{})
 }
@@ -166,9 +185,6 @@ func newReplica(cfg paxos.Config, bug bugs) (*Replica, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("fastpaxos: %w", err)
-	}
-	if cfg.Rebuild {
-		return nil, fmt.Errorf("fastpaxos: %w: Config.Rebuild is not supported: a Fast Paxos acceptor that lost its votes cannot rejoin safely yet; restart the replica from its own records, or replace it with a new cluster member", paxos.ErrConfig)
 	}
 	var qs quorum.Fast
 	switch q := cfg.Quorums.(type) {
@@ -208,7 +224,7 @@ func newReplica(cfg paxos.Config, bug bugs) (*Replica, error) {
 		if err := r.restore(cfg.Restore); err != nil {
 			return nil, err
 		}
-	} else if cfg.InitialLeader >= 0 {
+	} else if cfg.InitialLeader >= 0 && !cfg.Rebuild {
 		// Every replica starts having promised (1, L, 0) with nothing
 		// voted: exactly what phase 1 at that ballot would report, so L
 		// needs no phase 1 and every slot is open for a fast round.
@@ -218,6 +234,12 @@ func newReplica(cfg paxos.Config, bug bugs) (*Replica, error) {
 		if r.id == cfg.InitialLeader {
 			r.role, r.ballot, r.fastFrom = leader, b, 1
 		}
+	}
+	if err := r.startRebuild(r.marker); err != nil {
+		return nil, err
+	}
+	if r.rb != nil {
+		r.stats["rebuilds"]++
 	}
 	return r, nil
 }
@@ -232,7 +254,8 @@ func (r *Replica) Quorums() quorum.System { return r.qs }
 // 1 at a recovery ballot), "o4-forced" (recoveries where a value might have
 // been chosen in a fast round and was kept), "o4-free", "elections",
 // "forwards", "forwards-dropped" (forwarded commands the leader had no room
-// for), "catchups", "snapshots" (taken), "snapshots-sent",
+// for), "catchups", "rebuilds" (started after a lost disk), "rebuilds-done",
+// "snapshots" (taken), "snapshots-sent",
 // "snapshot-installs" and paxos.CoverageRefused (messages Step refused as
 // malformed, see check).
 func (r *Replica) Coverage() paxos.Coverage {
@@ -266,6 +289,8 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 		case *AcceptRecord:
 			rec = *v
 		case *DecisionRecord:
+			rec = *v
+		case *RebuildRecord:
 			rec = *v
 		}
 		switch v := rec.(type) {
@@ -303,6 +328,8 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 				s.learned, s.value = true, v.Value
 				r.rd.Decided = append(r.rd.Decided, paxos.Decision{Instance: paxos.Instance{Slot: v.Slot}, Commands: v.Value})
 			}
+		case RebuildRecord:
+			r.marker = !v.Done
 		default:
 			return fmt.Errorf("%w: record %d has type %T, not a fastpaxos record; was it written by another protocol?", ErrRestore, i, rec)
 		}
@@ -358,6 +385,12 @@ func (r *Replica) Ready() paxos.Ready {
 // Tick implements paxos.Replica.
 func (r *Replica) Tick() {
 	r.now++
+	if r.rb != nil {
+		r.rebuildTick()
+		r.retransmit()
+		r.drain()
+		return
+	}
 	switch r.role {
 	case leader:
 		if r.now >= r.beatAt {
@@ -438,6 +471,9 @@ func (r *Replica) resetTimer() {
 func (r *Replica) retry() int64 { return int64(r.cfg.RetryTicks) }
 
 func (r *Replica) handle(from paxos.NodeID, body any) error {
+	if r.rebuildStep(from, body) {
+		return nil
+	}
 	switch m := body.(type) {
 	case Prepare:
 		r.onPrepare(from, m)
@@ -583,6 +619,12 @@ func (r *Replica) onPropose(from paxos.NodeID, m Propose) {
 // sendVote sends a vote to the round's leader and, if another replica
 // proposed it, to that proposer.
 func (r *Replica) sendVote(proposer paxos.NodeID, v Vote) {
+	if r.uncoordinated() {
+		// Every acceptor counts the fast round's votes, to recover from
+		// a collision by itself (uncoordinated.go).
+		r.broadcast(Voted{Vote: v})
+		return
+	}
 	r.send(v.Ballot.Node, Voted{Vote: v})
 	if proposer != v.Ballot.Node {
 		r.send(proposer, Voted{Vote: v})
@@ -668,15 +710,22 @@ func (r *Replica) onVoted(from paxos.NodeID, v Vote) {
 	}
 	t := st.tally
 	if t == nil || t.ballot.Less(v.Ballot) {
+		st.fast0 = nil
+		if r.uncoordinated() && t != nil && t.ballot.Sub == 0 && v.Ballot.Sub == 1 && t.ballot.Term() == v.Ballot.Term() {
+			st.fast0 = t
+		}
 		t = &tally{ballot: v.Ballot, votes: map[paxos.NodeID]Vote{}}
 		st.tally = t
 	}
 	if v.Ballot != t.ballot {
-		return
+		if st.fast0 == nil || v.Ballot != st.fast0.ballot {
+			return
+		}
+		t = st.fast0
 	}
 	t.votes[from] = v
 	need := r.classic
-	if v.Fast {
+	if v.Fast && !(r.bug.uncoordinatedClassic && v.Ballot.Sub == 1) {
 		need = r.fastQ
 	}
 	n := 0
@@ -686,17 +735,26 @@ func (r *Replica) onVoted(from paxos.NodeID, v Vote) {
 		}
 	}
 	if n >= need {
-		if v.Fast {
+		switch {
+		case v.Fast && v.Ballot.Sub > 0:
+			r.stats["uncoordinated-chosen"]++
+		case v.Fast:
 			r.stats["fast-chosen"]++
-		} else {
+		default:
 			r.stats["classic-chosen"]++
 		}
-		r.learn(v.Slot, v.Value, v.Fast, true)
+		r.learn(v.Slot, v.Value, v.Fast && v.Ballot.Sub == 0, true)
 		return
 	}
-	if r.role == leader && v.Ballot == r.at(0) {
+	if r.uncoordinated() && v.Fast && v.Ballot.Sub == 0 {
+		r.selfRecover(v.Slot, st, t)
+	}
+	if r.role == leader && (v.Ballot == r.at(0) || (r.uncoordinated() && v.Ballot == r.at(1))) {
 		if st.lead == nil {
 			st.lead = &leadSlot{since: r.now}
+		}
+		if ls := st.lead; r.uncoordinated() && !slices.ContainsFunc(ls.seen, func(w []paxos.Command) bool { return paxos.SameCommands(w, v.Value) }) {
+			ls.seen = append(ls.seen, v.Value)
 		}
 		if st.lead.phase == watching {
 			r.watch(v.Slot, st)
@@ -705,7 +763,8 @@ func (r *Replica) onVoted(from paxos.NodeID, v Vote) {
 }
 
 // learn records that value was chosen in slot s. A replica that learned it
-// from votes tells everyone.
+// from votes tells everyone (only the leader does, with uncoordinated
+// recovery).
 func (r *Replica) learn(s uint64, value []paxos.Command, fast, fromVotes bool) {
 	if r.gone(s) {
 		return
@@ -718,13 +777,24 @@ func (r *Replica) learn(s uint64, value []paxos.Command, fast, fromVotes bool) {
 		// A forwarded command lost its slot: try another one at once.
 		r.forwarded = append(r.forwarded, ls.prefer...)
 	}
-	st.learned, st.value, st.tally, st.lead = true, value, nil, nil
+	if ls := st.lead; ls != nil && r.role == leader {
+		for _, v := range ls.seen {
+			if !paxos.SameCommands(v, value) {
+				for _, c := range v {
+					r.place(c)
+				}
+			}
+		}
+	}
+	st.learned, st.value, st.tally, st.fast0, st.lead = true, value, nil, nil, nil
 	for _, c := range value {
 		delete(r.placing, c.ID())
 	}
 	r.persist(DecisionRecord{Slot: s, Value: value})
 	r.rd.Decided = append(r.rd.Decided, paxos.Decision{Instance: paxos.Instance{Slot: s}, Commands: value})
-	if fromVotes {
+	// With uncoordinated recovery every replica hears the fast rounds'
+	// votes itself; only the leader announces what they chose.
+	if fromVotes && (!r.uncoordinated() || r.role == leader) {
 		for i := 0; i < r.n; i++ {
 			if paxos.NodeID(i) != r.id {
 				r.send(paxos.NodeID(i), Commit{Slot: s, Value: value, Fast: fast})
@@ -999,25 +1069,25 @@ func (r *Replica) lead() {
 	}
 }
 
-// watch looks at the fast round of slot s. Once a classic quorum voted in
-// it and either the votes differ (a collision: no value may reach a fast
-// quorum, and rule O4 keeps the one that still might) or the round took
-// RetryTicks, the leader recovers in the next ballot, (term, 1),
-// using those votes as that ballot's phase-1 reports (coordinated
-// recovery). A slot with too few votes for that is recovered with a
-// one-slot phase 1 after twice as long.
+// watch looks at the fast round of slot s the leader watches: (term, 0),
+// or with uncoordinated recovery the acceptors' own round (term, 1) (it
+// leaves (term, 0) to them). Once a classic quorum voted in it and either
+// the votes differ (a collision: no value may reach a fast quorum, and
+// rule O4 keeps the one that still might) or the round took RetryTicks,
+// the leader recovers in the next ballot, using those votes as that
+// ballot's phase-1 reports (coordinated recovery). A slot with too few
+// votes for that is recovered with a one-slot phase 1 after twice as long.
 func (r *Replica) watch(s uint64, st *slot) {
 	ls := st.lead
 	t := st.tally
-	if ls.sub == 0 && t != nil && t.ballot == r.at(0) && len(t.votes) >= r.classic && r.anyVote(t).Fast {
-		split := false
-		first := r.anyVote(t)
-		for _, v := range t.votes {
-			split = split || !paxos.SameCommands(v.Value, first.Value)
-		}
-		if split || r.now-ls.since >= r.retry() {
+	watched, next := uint32(0), uint32(1)
+	if r.uncoordinated() {
+		watched, next = 1, 2 // the acceptors' own round, then ours
+	}
+	if ls.sub == 0 && t != nil && t.ballot == r.at(watched) && len(t.votes) >= r.classic && r.anyVote(t).Fast {
+		if r.split(t) || r.now-ls.since >= r.retry() {
 			r.stats["coordinated-recoveries"]++
-			ls.sub = 1
+			ls.sub = next
 			r.chooseAndAccept(s, st, t.votes, len(t.votes))
 		}
 		return
@@ -1025,6 +1095,17 @@ func (r *Replica) watch(s uint64, st *slot) {
 	if r.now-ls.since >= 2*r.retry() {
 		r.startRecover(s, st)
 	}
+}
+
+// split reports whether the votes of t differ.
+func (r *Replica) split(t *tally) bool {
+	first := r.anyVote(t)
+	for _, v := range t.votes {
+		if !paxos.SameCommands(v.Value, first.Value) {
+			return true
+		}
+	}
+	return false
 }
 
 // anyVote returns one vote of t (the one of the lowest id).
@@ -1041,6 +1122,9 @@ func (r *Replica) anyVote(t *tally) Vote {
 func (r *Replica) startRecover(s uint64, st *slot) {
 	ls := st.lead
 	ls.sub++
+	if r.uncoordinated() {
+		ls.sub = max(ls.sub, 2) // Sub 1 is the acceptors' own fast round
+	}
 	ls.phase, ls.reports, ls.since, ls.sentAt = recovering, map[paxos.NodeID]Vote{}, r.now, r.now
 	r.stats["recoveries"]++
 	r.broadcast(Recover{Slot: s, Ballot: r.at(ls.sub)})

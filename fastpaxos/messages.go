@@ -179,6 +179,13 @@ type DecisionRecord struct {
 	Value []paxos.Command `msgpack:"v"`
 }
 
+// RebuildRecord is written when a replica that lost its disk starts to
+// rebuild (Done false) and when it finishes and may vote again (Done true);
+// the last one replayed tells New whether a rebuild is still under way.
+type RebuildRecord struct {
+	Done bool `msgpack:"d,omitempty"`
+}
+
 func init() {
 	for name, v := range map[string]any{
 		"Prepare": Prepare{}, "Promise": Promise{}, "Any": Any{}, "Propose": Propose{},
@@ -186,6 +193,7 @@ func init() {
 		"Nack": Nack{}, "Commit": Commit{}, "Forward": Forward{}, "CatchUp": CatchUp{},
 		"Learned": Learned{}, "PromiseRecord": PromiseRecord{}, "SlotPromiseRecord": SlotPromiseRecord{},
 		"AcceptRecord": AcceptRecord{}, "DecisionRecord": DecisionRecord{},
+		"RebuildQuery": RebuildQuery{}, "RebuildInfo": RebuildInfo{}, "RebuildRecord": RebuildRecord{},
 	} {
 		paxos.Register("fastpaxos."+name, v)
 	}
@@ -207,10 +215,13 @@ type InstallSnapshot struct {
 // SnapshotRecord is the one record a replica writes at a snapshot, after
 // which its older records may go: the term promise, the snapshot, and the
 // promises, votes and decisions of the slots past Snapshot.Index.
+// Rebuilding is set when it was written during a rebuild after a lost
+// disk, which a restart then resumes.
 type SnapshotRecord struct {
-	Promised Ballot       `msgpack:"p"`
-	Snapshot Snapshot     `msgpack:"s"`
-	Slots    []SlotRecord `msgpack:"l"`
+	Promised   Ballot       `msgpack:"p"`
+	Snapshot   Snapshot     `msgpack:"s"`
+	Slots      []SlotRecord `msgpack:"l"`
+	Rebuilding bool         `msgpack:"rb,omitempty"`
 }
 
 // SlotRecord is a slot's durable state in a SnapshotRecord: its recovery

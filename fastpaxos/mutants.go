@@ -30,4 +30,22 @@ func init() {
 			return newReplica(cfg, bugs{snapshotDropsDedup: true})
 		},
 	})
+	paxos.RegisterMutant(paxos.Mutant{
+		Name:     "fastpaxos/wiped-votes-at-once",
+		Protocol: "fastpaxos",
+		Bug:      "a replica that lost its disk ignores Config.Rebuild and votes at once on empty state, forgetting its promises and its votes in fast and classic rounds",
+		New: func(cfg paxos.Config) (paxos.Replica, error) {
+			cfg.Rebuild = false
+			return newReplica(cfg, bugs{})
+		},
+	})
+	paxos.RegisterMutant(paxos.Mutant{
+		Name:     "fastpaxos/uncoordinated-round-as-classic",
+		Protocol: "fastpaxos",
+		Bug:      "learners count the acceptors' own recovery round (uncoordinated recovery) as a classic round: a classic quorum of equal votes there is taken as chosen, though acceptors there may vote different values",
+		Sizes:    []int{5, 7},
+		New: func(cfg paxos.Config) (paxos.Replica, error) {
+			return newReplica(cfg, bugs{uncoordinatedClassic: true})
+		},
+	})
 }

@@ -22,12 +22,21 @@ type cluster struct {
 	decided  []paxos.Decision // every decision learned, by any replica
 	who      []paxos.NodeID
 	bug      bugs
+	thrifty  bool
 }
 
+// newCluster starts a cluster with coordinated recovery only
+// (Config.Thrifty): votes go to the leader and the proposer.
 func newCluster(t *testing.T, n int, leader paxos.NodeID, bug bugs) *cluster {
-	c := &cluster{t: t, reps: make([]*Replica, n), up: make([]bool, n), disk: make([][]any, n), bug: bug}
+	return newClusterMode(t, n, leader, bug, true)
+}
+
+// newClusterMode starts a cluster; thrifty false turns on uncoordinated
+// recovery.
+func newClusterMode(t *testing.T, n int, leader paxos.NodeID, bug bugs, thrifty bool) *cluster {
+	c := &cluster{t: t, reps: make([]*Replica, n), up: make([]bool, n), disk: make([][]any, n), bug: bug, thrifty: thrifty}
 	for id := range n {
-		r, err := newReplica(paxos.Config{ID: paxos.NodeID(id), N: n, InitialLeader: leader}, bug)
+		r, err := newReplica(paxos.Config{ID: paxos.NodeID(id), N: n, InitialLeader: leader, Thrifty: c.thrifty}, bug)
 		require.NoError(t, err)
 		c.reps[id], c.up[id] = r, true
 		c.collect(paxos.NodeID(id))
@@ -78,7 +87,7 @@ func (c *cluster) crash(id paxos.NodeID) {
 }
 
 func (c *cluster) restart(id paxos.NodeID) {
-	r, err := newReplica(paxos.Config{ID: id, N: len(c.reps), InitialLeader: -1,
+	r, err := newReplica(paxos.Config{ID: id, N: len(c.reps), InitialLeader: -1, Thrifty: c.thrifty,
 		Restore: &paxos.Persisted{Records: slices.Clone(c.disk[id])}}, c.bug)
 	require.NoError(c.t, err)
 	c.reps[id], c.up[id] = r, true

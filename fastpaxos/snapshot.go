@@ -87,7 +87,7 @@ func (r *Replica) requeue(st *slot) {
 // emitSnapshot replaces this Ready's records with a SnapshotRecord holding
 // all durable state.
 func (r *Replica) emitSnapshot() {
-	rec := SnapshotRecord{Promised: r.promised, Snapshot: r.snap}
+	rec := SnapshotRecord{Promised: r.promised, Snapshot: r.snap, Rebuilding: r.rb != nil}
 	keys := make([]uint64, 0, len(r.slots))
 	for s := range r.slots {
 		if s > r.snap.Index {
@@ -158,6 +158,7 @@ func (r *Replica) restoreSnapshot(rec SnapshotRecord) error {
 		return fmt.Errorf("%w: snapshot record: %w", ErrRestore, err)
 	}
 	r.promised = maxBallot(r.promised, rec.Promised)
+	r.marker = rec.Rebuilding
 	r.snap, r.store = rec.Snapshot, store
 	r.learnedTo, r.base, r.maxSlot = rec.Snapshot.Index, rec.Snapshot.Index, rec.Snapshot.Index
 	for _, sr := range rec.Slots {

@@ -51,7 +51,7 @@ type benchFlags struct {
 	replicas, clients, payload, runs, q1, q2, batch, parallel          int
 	rate, reads, cpuUS, jitterMS                                       float64
 	duration, warmup                                                   time.Duration
-	thrifty, noPlots, noSync, inProcess                                bool
+	thrifty, noPlots, noSync, inProcess, rivals                        bool
 	seed                                                               uint64
 }
 
@@ -81,6 +81,7 @@ func benchFlagSet(name string, f *benchFlags, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&f.q2, "q2", 0, "phase-2 quorum size for flexible (0 = N-Q1+1, or majority)")
 	fs.IntVar(&f.batch, "batch", 1, "most commands per slot or instance")
 	fs.BoolVar(&f.thrifty, "thrifty", false, "send phase-2 messages only to a nearest quorum")
+	fs.BoolVar(&f.rivals, "rivals", false, "make --conflict a collision rate (sim mode): each command has a key of its own, and that share of them gets a rival command on the same key proposed at the same instant at the replica nearest to the client")
 	fs.Float64Var(&f.cpuUS, "cpu-us", 0, "processing cost per message in microseconds")
 	fs.Float64Var(&f.jitterMS, "jitter-ms", 0, "uniform random extra one-way delay up to this many ms")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of the first run")
@@ -235,7 +236,7 @@ func specFromFlagsInner(f *benchFlags, set map[string]bool) (bench.Spec, error) 
 		s.Leader = l
 	}
 	s.Q1, s.Q2 = f.q1, f.q2
-	s.Batch, s.Thrifty = f.batch, f.thrifty
+	s.Batch, s.Thrifty, s.Rivals = f.batch, f.thrifty, f.rivals
 	if !(f.cpuUS >= 0) {
 		return s, flagErr("cpu-us", "%v is negative", f.cpuUS)
 	}
