@@ -350,6 +350,11 @@ func (r *Replica) LogLen() int { return len(r.slots) }
 // ID implements paxos.Replica.
 func (r *Replica) ID() paxos.NodeID { return r.id }
 
+// Leader returns the coordinator this replica last heard from (itself when
+// it leads), or -1 while none is known: the replica that opens fast rounds
+// and recovers collisions.
+func (r *Replica) Leader() paxos.NodeID { return r.leader }
+
 // Propose implements paxos.Replica. The command goes out in a fast round
 // when the driver next collects Ready; one already executed here is
 // answered at once, one already in flight here is not proposed twice.
