@@ -58,6 +58,7 @@ type instance struct {
 	attempts int    // recoveries started here, for backoff
 
 	blockedOn *instance // execution waits for this uncommitted instance
+	walk      walk      // marks of the execution pass (exec.go)
 
 	led   bool   // this replica's own instance, counted in Replica.inflight
 	ledAt uint64 // when this replica started leading it
@@ -165,16 +166,20 @@ type Replica struct {
 	peerStuck [][]uint64
 	sentExec  []uint64
 
-	index       map[string]*keyIndex
-	lookupBuf   []*keyIndex // scratch for lookup (conflicts.go)
-	store       *kv.Executor
-	pendingExec map[paxos.Instance]*instance
-	candidates  []*instance               // committed instances to try to execute
-	waiters     map[*instance][]*instance // uncommitted instance -> instances blocked on it
-	open        [][]uint64                // per replica: known slots not yet executed, sorted (with dead entries)
-	openDead    []int                     // executed entries still in open
-	uncommitted map[paxos.Instance]*instance
-	sinceSnap   int
+	index           map[string]*keyIndex
+	lookupBuf       []*keyIndex // scratch for lookup (conflicts.go)
+	store           *kv.Executor
+	pendingExec     map[paxos.Instance]*instance
+	candidates      []*instance               // committed instances to try to execute
+	spareCandidates []*instance               // candidates' previous buffer, reused
+	timerIDs        []paxos.Instance          // tickTimers' scratch list, reused
+	hint            readyHint                 // sizes for the next Ready's lists
+	walk            tarjan                    // the execution pass, reused
+	waiters         map[*instance][]*instance // uncommitted instance -> instances blocked on it
+	open            [][]uint64                // per replica: known slots not yet executed, sorted (with dead entries)
+	openDead        []int                     // executed entries still in open
+	uncommitted     map[paxos.Instance]*instance
+	sinceSnap       int
 	// sinceSnapCmds counts commands executed since the latest snapshot. A
 	// snapshot copies the index, so one is taken only once at least as many
 	// commands executed as the index holds keys: the copying costs at most
@@ -370,6 +375,9 @@ func (r *Replica) Ready() paxos.Ready {
 	}
 	rd := r.rd
 	r.rd = paxos.Ready{}
+	if !rd.Empty() {
+		r.hint.note(&rd)
+	}
 	return rd
 }
 
@@ -386,8 +394,8 @@ func (r *Replica) Tick() {
 	// Tell peers the execution watermark: every tick when it moved, and
 	// every 2*RetryTicks anyway (messages may be lost).
 	if every := uint64(2 * r.cfg.RetryTicks); r.n > 1 && (r.now%every == 0 || !slices.Equal(r.sentExec, r.execUpTo)) {
-		r.sentExec = slices.Clone(r.execUpTo)
-		wm := Watermark{Executed: slices.Clone(r.execUpTo)}
+		r.sentExec = append(r.sentExec[:0], r.execUpTo...)
+		var wm any = Watermark{Executed: slices.Clone(r.execUpTo)} // boxed once for every peer
 		for p := 0; p < r.n; p++ {
 			if paxos.NodeID(p) != r.id {
 				r.send(paxos.NodeID(p), wm)
