@@ -39,6 +39,11 @@ func (r *Replica) commitLocal(in *instance, cmds []paxos.Command, seq uint64, de
 		r.inflight--
 		r.commitLat += (float64(r.now-in.ledAt) - r.commitLat) / 8
 	}
+	if len(cmds) > 0 && paxos.SameCommands(in.cmds, cmds) {
+		// Keep the copy held since the vote: the store and the index then
+		// share its strings, and the Commit's copy is garbage.
+		cmds = in.cmds
+	}
 	in.cmds, in.seq, in.deps = cmds, seq, deps
 	in.status, in.orig = StatusCommitted, false
 	r.indexAdd(in)

@@ -105,7 +105,8 @@ type coord struct {
 // reads or writes it, the highest seq among them, and the latest executed
 // ones (which survive garbage collection). Only replicas with a fact about
 // the key take room (most keys are touched by one replica): rows lists them
-// in no particular order; a replica not listed has every slot 0.
+// in no particular order; a replica not listed has every slot 0. It is the
+// working form of a key's facts; the index stores them as keyFacts.
 type keyIndex struct {
 	writeSeq, readSeq uint64
 	rows              []keyRow
@@ -116,6 +117,46 @@ type keyIndex struct {
 type keyRow struct {
 	write, read, execWrite, execRead uint64
 	replica                          paxos.NodeID
+}
+
+// keyFacts is how the index stores one key's facts, the same facts as its
+// keyIndex in less room. Most keys are only written, by one replica, and
+// then the facts are three numbers and a flag, kept inline (32 bytes, no
+// allocation of their own): that replica's latest slot writing the key,
+// the highest seq writing it, and whether the latest executed write is
+// that slot (otherwise no write of the key executed here yet). Any other
+// key keeps its keyIndex behind full.
+type keyFacts struct {
+	slot, seq uint64
+	replica   paxos.NodeID
+	executed  bool
+	full      *keyIndex // when set, the facts are there and the fields above are unused
+}
+
+// expand writes f's facts into ki, copying them into ki's rows (which
+// never share memory with the index).
+func (f keyFacts) expand(ki *keyIndex) {
+	if f.full != nil {
+		ki.writeSeq, ki.readSeq, ki.rows = f.full.writeSeq, f.full.readSeq, append(ki.rows[:0], f.full.rows...)
+		return
+	}
+	row := keyRow{replica: f.replica, write: f.slot}
+	if f.executed {
+		row.execWrite = f.slot
+	}
+	ki.writeSeq, ki.readSeq, ki.rows = f.seq, 0, append(ki.rows[:0], row)
+}
+
+// packFacts returns the stored form of ki's facts: inline when they fit,
+// otherwise a copy of ki behind full.
+func packFacts(ki *keyIndex) keyFacts {
+	if len(ki.rows) == 1 && ki.readSeq == 0 {
+		row := ki.rows[0]
+		if row.read == 0 && row.execRead == 0 && (row.execWrite == 0 || row.execWrite == row.write) {
+			return keyFacts{slot: row.write, seq: ki.writeSeq, replica: row.replica, executed: row.execWrite != 0}
+		}
+	}
+	return keyFacts{full: &keyIndex{writeSeq: ki.writeSeq, readSeq: ki.readSeq, rows: slices.Clone(ki.rows)}}
 }
 
 // row returns replica q's facts about the key (zero when it has none).
@@ -166,8 +207,9 @@ type Replica struct {
 	peerStuck [][]uint64
 	sentExec  []uint64
 
-	index           map[string]*keyIndex
-	lookupBuf       []*keyIndex // scratch for lookup (conflicts.go)
+	index           map[string]keyFacts
+	lookupBuf       []keyIndex // scratch for lookup (conflicts.go)
+	editBuf         keyIndex   // scratch for edit (index.go)
 	store           *kv.Executor
 	pendingExec     map[paxos.Instance]*instance
 	candidates      []*instance               // committed instances to try to execute
@@ -269,7 +311,7 @@ func newReplica(cfg paxos.Config, opts plants) (*Replica, error) {
 		execUpTo: make([]uint64, cfg.N), gcUpTo: make([]uint64, cfg.N),
 		peerExec: make([][]uint64, cfg.N), peerStuck: make([][]uint64, cfg.N), nextSlot: 1,
 		lastHeard: make([]uint64, cfg.N), answered: make([]uint64, cfg.N),
-		index: map[string]*keyIndex{}, store: kv.NewExecutor(cfg),
+		index: map[string]keyFacts{}, store: kv.NewExecutor(cfg),
 		pendingExec: map[paxos.Instance]*instance{}, uncommitted: map[paxos.Instance]*instance{},
 		waiters: map[*instance][]*instance{}, open: make([][]uint64, cfg.N), openDead: make([]int, cfg.N),
 	}

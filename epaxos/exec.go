@@ -242,12 +242,14 @@ func (r *Replica) apply(in *instance) {
 func (r *Replica) noteExecuted(id paxos.Instance, c paxos.Command) {
 	var one [1]string
 	for _, k := range touched(c, &one) {
-		f := r.key(k).rowFor(id.Replica)
+		ki := r.edit(k)
+		f := ki.rowFor(id.Replica)
 		if c.Writes() {
 			f.execWrite = max(f.execWrite, id.Slot)
 		} else {
 			f.execRead = max(f.execRead, id.Slot)
 		}
+		r.save(k, ki)
 	}
 }
 
@@ -256,8 +258,8 @@ func (r *Replica) noteExecuted(id paxos.Instance, c paxos.Command) {
 func (r *Replica) snapshot() SnapshotRecord {
 	snap := SnapshotRecord{Store: r.store.Snapshot(), ExecUpTo: slices.Clone(r.execUpTo), GCUpTo: slices.Clone(r.gcUpTo), NextSlot: r.nextSlot,
 		Index: make(map[string]IndexEntry, len(r.index)), Rebuilding: r.rb != nil, Rebuilt: r.rebuilt}
-	for k, ki := range r.index {
-		snap.Index[k] = r.indexEntry(ki)
+	for k, f := range r.index {
+		snap.Index[k] = r.indexEntry(f)
 	}
 	for q := 0; q < r.n; q++ {
 		slots := make([]uint64, 0, len(r.inst[q]))
@@ -278,7 +280,9 @@ func (r *Replica) snapshot() SnapshotRecord {
 
 // indexEntry is the persisted form of one key's index entry (unchanged
 // since the index was dense: a slot per replica).
-func (r *Replica) indexEntry(ki *keyIndex) IndexEntry {
+func (r *Replica) indexEntry(kf keyFacts) IndexEntry {
+	var ki keyIndex
+	kf.expand(&ki)
 	e := IndexEntry{Write: make([]uint64, r.n), Read: make([]uint64, r.n), WriteSeq: ki.writeSeq, ReadSeq: ki.readSeq}
 	for _, f := range ki.rows {
 		e.Write[f.replica], e.Read[f.replica] = f.write, f.read
@@ -294,7 +298,7 @@ func (r *Replica) indexEntry(ki *keyIndex) IndexEntry {
 
 // fromIndexEntry rebuilds a key's index entry from its persisted form,
 // whose slices restore has checked to cover every replica.
-func fromIndexEntry(e IndexEntry) *keyIndex {
+func fromIndexEntry(e IndexEntry) keyFacts {
 	ki := &keyIndex{writeSeq: e.WriteSeq, readSeq: e.ReadSeq}
 	for q := range e.Write {
 		f := keyRow{replica: paxos.NodeID(q), write: e.Write[q], read: e.Read[q]}
@@ -305,7 +309,7 @@ func fromIndexEntry(e IndexEntry) *keyIndex {
 			ki.rows = append(ki.rows, f)
 		}
 	}
-	return ki
+	return packFacts(ki)
 }
 
 func (r *Replica) restore(p *paxos.Persisted) error {
