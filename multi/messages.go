@@ -142,6 +142,13 @@ type SnapshotRecord struct {
 // are long must still be heard, or its followers depose it.
 func (Heartbeat) Urgent() bool { return true }
 
+// Prompt tells the live node (node.Prompt) that a heartbeat may leave
+// before the leader's records in flight are durable: its ballot was
+// promised durably before the leader's Prepare left, and its commit point
+// covers only slots that followers accepted, which they did after the
+// leader's own Accept record was durable.
+func (Heartbeat) Prompt() bool { return true }
+
 // Urgent implements transport.Urgent; see Heartbeat.Urgent.
 func (HeartbeatReply) Urgent() bool { return true }
 
