@@ -44,7 +44,7 @@ func (r *Replica) lookup(c paxos.Command) []keyIndex {
 		} else {
 			out = append(out, keyIndex{})
 		}
-		f.expand(&out[len(out)-1])
+		r.expand(f, &out[len(out)-1])
 	}
 	var one [1]string
 	keys := touched(c, &one)

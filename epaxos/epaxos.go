@@ -121,42 +121,75 @@ type keyRow struct {
 
 // keyFacts is how the index stores one key's facts, the same facts as its
 // keyIndex in less room. Most keys are only written, by one replica, and
-// then the facts are three numbers and a flag, kept inline (32 bytes, no
-// allocation of their own): that replica's latest slot writing the key,
-// the highest seq writing it, and whether the latest executed write is
-// that slot (otherwise no write of the key executed here yet). Any other
-// key keeps its keyIndex behind full.
+// then the facts are two numbers, a replica and a flag, kept inline in 24
+// bytes with no allocation of their own: that replica's latest slot
+// writing the key, the highest seq writing it, and whether the latest
+// executed write is that slot (otherwise no write of the key executed here
+// yet). Any other key keeps its keyIndex in Replica.fullFacts, which ext
+// names.
 type keyFacts struct {
 	slot, seq uint64
 	replica   paxos.NodeID
-	executed  bool
-	full      *keyIndex // when set, the facts are there and the fields above are unused
+	ext       uint32 // factsPacked, factsPackedExecuted, or factsFull + the position in Replica.fullFacts
 }
+
+const (
+	factsPacked         = 0
+	factsPackedExecuted = 1
+	factsFull           = 2
+)
 
 // expand writes f's facts into ki, copying them into ki's rows (which
 // never share memory with the index).
-func (f keyFacts) expand(ki *keyIndex) {
-	if f.full != nil {
-		ki.writeSeq, ki.readSeq, ki.rows = f.full.writeSeq, f.full.readSeq, append(ki.rows[:0], f.full.rows...)
+func (r *Replica) expand(f keyFacts, ki *keyIndex) {
+	if f.ext >= factsFull {
+		full := &r.fullFacts[f.ext-factsFull]
+		ki.writeSeq, ki.readSeq, ki.rows = full.writeSeq, full.readSeq, append(ki.rows[:0], full.rows...)
 		return
 	}
 	row := keyRow{replica: f.replica, write: f.slot}
-	if f.executed {
+	if f.ext == factsPackedExecuted {
 		row.execWrite = f.slot
 	}
 	ki.writeSeq, ki.readSeq, ki.rows = f.seq, 0, append(ki.rows[:0], row)
 }
 
-// packFacts returns the stored form of ki's facts: inline when they fit,
-// otherwise a copy of ki behind full.
-func packFacts(ki *keyIndex) keyFacts {
-	if len(ki.rows) == 1 && ki.readSeq == 0 {
+// packable reports whether ki's facts fit inline in a keyFacts.
+func packable(ki *keyIndex) bool {
+	if len(ki.rows) != 1 || ki.readSeq != 0 {
+		return false
+	}
+	row := ki.rows[0]
+	return row.read == 0 && row.execRead == 0 && (row.execWrite == 0 || row.execWrite == row.write)
+}
+
+// pack returns the stored form of ki's facts, which were stored as old
+// (the zero keyFacts for a new key): inline when they fit, otherwise in
+// fullFacts (in old's place there when it had one).
+func (r *Replica) pack(ki *keyIndex, old keyFacts) keyFacts {
+	if packable(ki) {
 		row := ki.rows[0]
-		if row.read == 0 && row.execRead == 0 && (row.execWrite == 0 || row.execWrite == row.write) {
-			return keyFacts{slot: row.write, seq: ki.writeSeq, replica: row.replica, executed: row.execWrite != 0}
+		f := keyFacts{slot: row.write, seq: ki.writeSeq, replica: row.replica}
+		if row.execWrite != 0 {
+			f.ext = factsPackedExecuted
+		}
+		if old.ext >= factsFull {
+			r.freeFacts = append(r.freeFacts, old.ext)
+		}
+		return f
+	}
+	ext := old.ext
+	if ext < factsFull {
+		if k := len(r.freeFacts); k > 0 {
+			ext, r.freeFacts = r.freeFacts[k-1], r.freeFacts[:k-1]
+		} else {
+			r.fullFacts = append(r.fullFacts, keyIndex{})
+			ext = uint32(len(r.fullFacts)-1) + factsFull
 		}
 	}
-	return keyFacts{full: &keyIndex{writeSeq: ki.writeSeq, readSeq: ki.readSeq, rows: slices.Clone(ki.rows)}}
+	full := &r.fullFacts[ext-factsFull]
+	full.writeSeq, full.readSeq, full.rows = ki.writeSeq, ki.readSeq, append(full.rows[:0], ki.rows...)
+	return keyFacts{ext: ext}
 }
 
 // row returns replica q's facts about the key (zero when it has none).
@@ -209,7 +242,9 @@ type Replica struct {
 
 	index           map[string]keyFacts
 	lookupBuf       []keyIndex // scratch for lookup (conflicts.go)
-	editBuf         keyIndex   // scratch for edit (index.go)
+	editBuf         keyIndex
+	fullFacts       []keyIndex // the facts of keys that do not fit a keyFacts
+	freeFacts       []uint32   // unused entries of fullFacts, as keyFacts.ext values   // scratch for edit (index.go)
 	store           *kv.Executor
 	pendingExec     map[paxos.Instance]*instance
 	candidates      []*instance               // committed instances to try to execute

@@ -282,7 +282,7 @@ func (r *Replica) snapshot() SnapshotRecord {
 // since the index was dense: a slot per replica).
 func (r *Replica) indexEntry(kf keyFacts) IndexEntry {
 	var ki keyIndex
-	kf.expand(&ki)
+	r.expand(kf, &ki)
 	e := IndexEntry{Write: make([]uint64, r.n), Read: make([]uint64, r.n), WriteSeq: ki.writeSeq, ReadSeq: ki.readSeq}
 	for _, f := range ki.rows {
 		e.Write[f.replica], e.Read[f.replica] = f.write, f.read
@@ -298,7 +298,7 @@ func (r *Replica) indexEntry(kf keyFacts) IndexEntry {
 
 // fromIndexEntry rebuilds a key's index entry from its persisted form,
 // whose slices restore has checked to cover every replica.
-func fromIndexEntry(e IndexEntry) keyFacts {
+func (r *Replica) fromIndexEntry(e IndexEntry) keyFacts {
 	ki := &keyIndex{writeSeq: e.WriteSeq, readSeq: e.ReadSeq}
 	for q := range e.Write {
 		f := keyRow{replica: paxos.NodeID(q), write: e.Write[q], read: e.Read[q]}
@@ -309,7 +309,7 @@ func fromIndexEntry(e IndexEntry) keyFacts {
 			ki.rows = append(ki.rows, f)
 		}
 	}
-	return packFacts(ki)
+	return r.pack(ki, keyFacts{})
 }
 
 func (r *Replica) restore(p *paxos.Persisted) error {
@@ -334,7 +334,7 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 			if len(e.Write) != r.n || len(e.Read) != r.n || (e.ExecWrite != nil && (len(e.ExecWrite) != r.n || len(e.ExecRead) != r.n)) {
 				return fmt.Errorf("snapshot index entry for key %q does not cover %d replicas", k, r.n)
 			}
-			r.index[k] = fromIndexEntry(e)
+			r.index[k] = r.fromIndexEntry(e)
 		}
 		for _, rec := range snap.Instances {
 			if err := r.applyRecord(rec); err != nil {

@@ -11,7 +11,7 @@ import (
 func (r *Replica) edit(k string) *keyIndex {
 	ki := &r.editBuf
 	if f, ok := r.index[k]; ok {
-		f.expand(ki)
+		r.expand(f, ki)
 	} else {
 		ki.writeSeq, ki.readSeq, ki.rows = 0, 0, ki.rows[:0]
 	}
@@ -19,16 +19,7 @@ func (r *Replica) edit(k string) *keyIndex {
 }
 
 // save stores the facts of key k edited since r.edit(k).
-func (r *Replica) save(k string, ki *keyIndex) {
-	f := r.index[k]
-	if f.full != nil && (len(ki.rows) != 1 || ki.readSeq != 0 || ki.rows[0].read != 0 || ki.rows[0].execRead != 0) {
-		// Already kept in full and still needs it: update in place.
-		f.full.writeSeq, f.full.readSeq = ki.writeSeq, ki.readSeq
-		f.full.rows = append(f.full.rows[:0], ki.rows...)
-		return
-	}
-	r.index[k] = packFacts(ki)
-}
+func (r *Replica) save(k string, ki *keyIndex) { r.index[k] = r.pack(ki, r.index[k]) }
 
 // attrs merges this replica's interfering instances into (seq, deps) for
 // cmds of instance id: deps[q] becomes at least the latest interfering slot
