@@ -121,46 +121,52 @@ type keyRow struct {
 
 // keyFacts is how the index stores one key's facts, the same facts as its
 // keyIndex in less room. Most keys are only written, by one replica, and
-// then the facts are two numbers, a replica and a flag, kept inline in 24
-// bytes with no allocation of their own: that replica's latest slot
-// writing the key, the highest seq writing it, and whether the latest
-// executed write is that slot (otherwise no write of the key executed here
-// yet). Any other key keeps its keyIndex in Replica.fullFacts, which ext
-// names.
+// then the facts are that replica, its latest slot writing the key, the
+// highest seq writing it, and whether the latest executed write is that
+// slot (otherwise no write of the key executed here yet): kept inline in
+// 16 bytes with no allocation of their own (slot, and meta packing the
+// kind, the replica and the seq; a seq of 2^46 or more, which no run
+// reaches, is stored in full). Any other key keeps its keyIndex in
+// Replica.fullFacts, at the position slot.
 type keyFacts struct {
-	slot, seq uint64
-	replica   paxos.NodeID
-	ext       uint32 // factsPacked, factsPackedExecuted, or factsFull + the position in Replica.fullFacts
+	slot uint64
+	meta uint64 // bits 0-1: the kind (factsPacked...); 2-17: replica; 18-63: seq
 }
 
+// Kinds of keyFacts.
 const (
 	factsPacked         = 0
 	factsPackedExecuted = 1
 	factsFull           = 2
+
+	factsSeqShift = 18
 )
+
+func (f keyFacts) kind() uint64 { return f.meta & 3 }
 
 // expand writes f's facts into ki, copying them into ki's rows (which
 // never share memory with the index).
 func (r *Replica) expand(f keyFacts, ki *keyIndex) {
-	if f.ext >= factsFull {
-		full := &r.fullFacts[f.ext-factsFull]
+	if f.kind() == factsFull {
+		full := &r.fullFacts[f.slot]
 		ki.writeSeq, ki.readSeq, ki.rows = full.writeSeq, full.readSeq, append(ki.rows[:0], full.rows...)
 		return
 	}
-	row := keyRow{replica: f.replica, write: f.slot}
-	if f.ext == factsPackedExecuted {
+	row := keyRow{replica: paxos.NodeID(f.meta >> 2 & 0xffff), write: f.slot}
+	if f.kind() == factsPackedExecuted {
 		row.execWrite = f.slot
 	}
-	ki.writeSeq, ki.readSeq, ki.rows = f.seq, 0, append(ki.rows[:0], row)
+	ki.writeSeq, ki.readSeq, ki.rows = f.meta>>factsSeqShift, 0, append(ki.rows[:0], row)
 }
 
 // packable reports whether ki's facts fit inline in a keyFacts.
 func packable(ki *keyIndex) bool {
-	if len(ki.rows) != 1 || ki.readSeq != 0 {
+	if len(ki.rows) != 1 || ki.readSeq != 0 || ki.writeSeq >= 1<<(64-factsSeqShift) {
 		return false
 	}
 	row := ki.rows[0]
-	return row.read == 0 && row.execRead == 0 && (row.execWrite == 0 || row.execWrite == row.write)
+	return row.replica >= 0 && row.replica <= 0xffff && row.read == 0 && row.execRead == 0 &&
+		(row.execWrite == 0 || row.execWrite == row.write)
 }
 
 // pack returns the stored form of ki's facts, which were stored as old
@@ -169,27 +175,27 @@ func packable(ki *keyIndex) bool {
 func (r *Replica) pack(ki *keyIndex, old keyFacts) keyFacts {
 	if packable(ki) {
 		row := ki.rows[0]
-		f := keyFacts{slot: row.write, seq: ki.writeSeq, replica: row.replica}
+		f := keyFacts{slot: row.write, meta: ki.writeSeq<<factsSeqShift | uint64(row.replica)<<2}
 		if row.execWrite != 0 {
-			f.ext = factsPackedExecuted
+			f.meta |= factsPackedExecuted
 		}
-		if old.ext >= factsFull {
-			r.freeFacts = append(r.freeFacts, old.ext)
+		if old.kind() == factsFull {
+			r.freeFacts = append(r.freeFacts, old.slot)
 		}
 		return f
 	}
-	ext := old.ext
-	if ext < factsFull {
+	pos := old.slot
+	if old.kind() != factsFull {
 		if k := len(r.freeFacts); k > 0 {
-			ext, r.freeFacts = r.freeFacts[k-1], r.freeFacts[:k-1]
+			pos, r.freeFacts = r.freeFacts[k-1], r.freeFacts[:k-1]
 		} else {
 			r.fullFacts = append(r.fullFacts, keyIndex{})
-			ext = uint32(len(r.fullFacts)-1) + factsFull
+			pos = uint64(len(r.fullFacts) - 1)
 		}
 	}
-	full := &r.fullFacts[ext-factsFull]
+	full := &r.fullFacts[pos]
 	full.writeSeq, full.readSeq, full.rows = ki.writeSeq, ki.readSeq, append(full.rows[:0], ki.rows...)
-	return keyFacts{ext: ext}
+	return keyFacts{slot: pos, meta: factsFull}
 }
 
 // row returns replica q's facts about the key (zero when it has none).
@@ -242,9 +248,9 @@ type Replica struct {
 
 	index           map[string]keyFacts
 	lookupBuf       []keyIndex // scratch for lookup (conflicts.go)
-	editBuf         keyIndex
+	editBuf         keyIndex   // scratch for edit (index.go)
 	fullFacts       []keyIndex // the facts of keys that do not fit a keyFacts
-	freeFacts       []uint32   // unused entries of fullFacts, as keyFacts.ext values   // scratch for edit (index.go)
+	freeFacts       []uint64   // positions in fullFacts no key uses
 	store           *kv.Executor
 	pendingExec     map[paxos.Instance]*instance
 	candidates      []*instance               // committed instances to try to execute
