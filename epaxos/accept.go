@@ -24,7 +24,8 @@ func (r *Replica) startAccept(in *instance, b Ballot, cmds []paxos.Command, seq 
 	co.phase, co.started, co.widened, co.lastSend = phAccept, r.now, false, 0
 	co.cmds, co.seq, co.deps = cmds, seq, deps
 	co.oks = quorum.Of(int(r.id))
-	msg := Accept{Ballot: b, Inst: in.id, Cmds: cmds, Seq: seq, Deps: deps}
+	// Boxed once: every peer's Message shares the body.
+	var msg any = Accept{Ballot: b, Inst: in.id, Cmds: cmds, Seq: seq, Deps: deps}
 	targets := r.nearest
 	if r.cfg.Thrifty {
 		targets = targets[:min(len(targets), r.sq-1)]

@@ -252,3 +252,55 @@ func (m *Watermark) DecodeMsgpack(d *msgpack.Decoder) error {
 		return true, err
 	})
 }
+
+// DecodeBody implements paxos.BodyDecoder for the messages of every
+// instance: decoded in place, boxed once.
+
+// DecodeBody implements paxos.BodyDecoder.
+func (PreAccept) DecodeBody(d *msgpack.Decoder) (any, error) {
+	var m PreAccept
+	err := m.DecodeMsgpack(d)
+	return m, err
+}
+
+// DecodeBody implements paxos.BodyDecoder.
+func (PreAcceptReply) DecodeBody(d *msgpack.Decoder) (any, error) {
+	var m PreAcceptReply
+	err := m.DecodeMsgpack(d)
+	return m, err
+}
+
+// DecodeBody implements paxos.BodyDecoder.
+func (Accept) DecodeBody(d *msgpack.Decoder) (any, error) {
+	var m Accept
+	err := m.DecodeMsgpack(d)
+	return m, err
+}
+
+// DecodeBody implements paxos.BodyDecoder.
+func (AcceptReply) DecodeBody(d *msgpack.Decoder) (any, error) {
+	var m AcceptReply
+	err := m.DecodeMsgpack(d)
+	return m, err
+}
+
+// DecodeBody implements paxos.BodyDecoder.
+func (TryPreAccept) DecodeBody(d *msgpack.Decoder) (any, error) {
+	var m TryPreAccept
+	err := m.DecodeMsgpack(d)
+	return m, err
+}
+
+// DecodeBody implements paxos.BodyDecoder.
+func (Commit) DecodeBody(d *msgpack.Decoder) (any, error) {
+	var m Commit
+	err := m.DecodeMsgpack(d)
+	return m, err
+}
+
+// DecodeBody implements paxos.BodyDecoder.
+func (Watermark) DecodeBody(d *msgpack.Decoder) (any, error) {
+	var m Watermark
+	err := m.DecodeMsgpack(d)
+	return m, err
+}

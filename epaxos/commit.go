@@ -9,7 +9,8 @@ import (
 // commit decides an instance driven here and broadcasts the decision.
 func (r *Replica) commit(in *instance, cmds []paxos.Command, seq uint64, deps []uint64) {
 	cmds, deps = slices.Clone(cmds), slices.Clone(deps)
-	msg := Commit{Inst: in.id, Cmds: cmds, Seq: seq, Deps: deps}
+	// Boxed once: every peer's Message shares the body.
+	var msg any = Commit{Inst: in.id, Cmds: cmds, Seq: seq, Deps: deps}
 	for _, p := range r.nearest {
 		r.send(p, msg)
 	}
@@ -24,7 +25,10 @@ func (r *Replica) onCommit(m Commit) {
 	r.commitLocal(in, m.Cmds, m.Seq, m.Deps, true)
 }
 
-// commitLocal records a decision learned or made here.
+// commitLocal records a decision learned or made here. It keeps cmds and
+// deps without copying them: a decision's slices are never written after
+// they are built (they come from a decoded message or from commit's copy),
+// and every holder, here and in Ready, only reads them.
 func (r *Replica) commitLocal(in *instance, cmds []paxos.Command, seq uint64, deps []uint64, learned bool) {
 	if in.status == StatusCommitted {
 		return
@@ -35,7 +39,12 @@ func (r *Replica) commitLocal(in *instance, cmds []paxos.Command, seq uint64, de
 		r.inflight--
 		r.commitLat += (float64(r.now-in.ledAt) - r.commitLat) / 8
 	}
-	in.cmds, in.seq, in.deps = slices.Clone(cmds), seq, slices.Clone(deps)
+	if len(cmds) > 0 && paxos.SameCommands(in.cmds, cmds) {
+		// Keep the copy held since the vote: the store and the index then
+		// share its strings, and the Commit's copy is garbage.
+		cmds = in.cmds
+	}
+	in.cmds, in.seq, in.deps = cmds, seq, deps
 	in.status, in.orig = StatusCommitted, false
 	r.indexAdd(in)
 	r.persist(in)
@@ -73,5 +82,5 @@ func (r *Replica) reportDecided(in *instance) {
 		return
 	}
 	in.decided = true
-	r.rd.Decided = append(r.rd.Decided, paxos.Decision{Instance: in.id, Commands: slices.Clone(in.cmds), Seq: in.seq, Deps: slices.Clone(in.deps)})
+	r.rd.Decided = append(sized(r.rd.Decided, r.hint.decided), paxos.Decision{Instance: in.id, Commands: in.cmds, Seq: in.seq, Deps: in.deps})
 }

@@ -36,22 +36,30 @@ func touched(c paxos.Command, one *[1]string) []string {
 // lookup returns the existing index entries that cmd must consult. The
 // slice is r.lookupBuf, valid until the next call (callers only take maxima,
 // so the order does not matter; it is kept deterministic anyway).
-func (r *Replica) lookup(c paxos.Command) []*keyIndex {
+func (r *Replica) lookup(c paxos.Command) []keyIndex {
 	out := r.lookupBuf[:0]
+	add := func(f keyFacts) {
+		if len(out) < cap(out) {
+			out = out[:len(out)+1] // reuse the rows slice left there
+		} else {
+			out = append(out, keyIndex{})
+		}
+		r.expand(f, &out[len(out)-1])
+	}
 	var one [1]string
 	keys := touched(c, &one)
 	if len(keys) == 1 && keys[0] == allKeys {
 		for _, k := range slices.Sorted(maps.Keys(r.index)) {
-			out = append(out, r.index[k])
+			add(r.index[k])
 		}
 	} else {
 		for _, k := range keys {
-			if ki := r.index[k]; ki != nil {
-				out = append(out, ki)
+			if f, ok := r.index[k]; ok {
+				add(f)
 			}
 		}
-		if ki := r.index[allKeys]; ki != nil {
-			out = append(out, ki)
+		if f, ok := r.index[allKeys]; ok {
+			add(f)
 		}
 	}
 	r.lookupBuf = out

@@ -58,6 +58,7 @@ type instance struct {
 	attempts int    // recoveries started here, for backoff
 
 	blockedOn *instance // execution waits for this uncommitted instance
+	walk      walk      // marks of the execution pass (exec.go)
 
 	led   bool   // this replica's own instance, counted in Replica.inflight
 	ledAt uint64 // when this replica started leading it
@@ -104,7 +105,8 @@ type coord struct {
 // reads or writes it, the highest seq among them, and the latest executed
 // ones (which survive garbage collection). Only replicas with a fact about
 // the key take room (most keys are touched by one replica): rows lists them
-// in no particular order; a replica not listed has every slot 0.
+// in no particular order; a replica not listed has every slot 0. It is the
+// working form of a key's facts; the index stores them as keyFacts.
 type keyIndex struct {
 	writeSeq, readSeq uint64
 	rows              []keyRow
@@ -115,6 +117,85 @@ type keyIndex struct {
 type keyRow struct {
 	write, read, execWrite, execRead uint64
 	replica                          paxos.NodeID
+}
+
+// keyFacts is how the index stores one key's facts, the same facts as its
+// keyIndex in less room. Most keys are only written, by one replica, and
+// then the facts are that replica, its latest slot writing the key, the
+// highest seq writing it, and whether the latest executed write is that
+// slot (otherwise no write of the key executed here yet): kept inline in
+// 16 bytes with no allocation of their own (slot, and meta packing the
+// kind, the replica and the seq; a seq of 2^46 or more, which no run
+// reaches, is stored in full). Any other key keeps its keyIndex in
+// Replica.fullFacts, at the position slot.
+type keyFacts struct {
+	slot uint64
+	meta uint64 // bits 0-1: the kind (factsPacked...); 2-17: replica; 18-63: seq
+}
+
+// Kinds of keyFacts.
+const (
+	factsPacked         = 0
+	factsPackedExecuted = 1
+	factsFull           = 2
+
+	factsSeqShift = 18
+)
+
+func (f keyFacts) kind() uint64 { return f.meta & 3 }
+
+// expand writes f's facts into ki, copying them into ki's rows (which
+// never share memory with the index).
+func (r *Replica) expand(f keyFacts, ki *keyIndex) {
+	if f.kind() == factsFull {
+		full := &r.fullFacts[f.slot]
+		ki.writeSeq, ki.readSeq, ki.rows = full.writeSeq, full.readSeq, append(ki.rows[:0], full.rows...)
+		return
+	}
+	row := keyRow{replica: paxos.NodeID(f.meta >> 2 & 0xffff), write: f.slot}
+	if f.kind() == factsPackedExecuted {
+		row.execWrite = f.slot
+	}
+	ki.writeSeq, ki.readSeq, ki.rows = f.meta>>factsSeqShift, 0, append(ki.rows[:0], row)
+}
+
+// packable reports whether ki's facts fit inline in a keyFacts.
+func packable(ki *keyIndex) bool {
+	if len(ki.rows) != 1 || ki.readSeq != 0 || ki.writeSeq >= 1<<(64-factsSeqShift) {
+		return false
+	}
+	row := ki.rows[0]
+	return row.replica >= 0 && row.replica <= 0xffff && row.read == 0 && row.execRead == 0 &&
+		(row.execWrite == 0 || row.execWrite == row.write)
+}
+
+// pack returns the stored form of ki's facts, which were stored as old
+// (the zero keyFacts for a new key): inline when they fit, otherwise in
+// fullFacts (in old's place there when it had one).
+func (r *Replica) pack(ki *keyIndex, old keyFacts) keyFacts {
+	if packable(ki) {
+		row := ki.rows[0]
+		f := keyFacts{slot: row.write, meta: ki.writeSeq<<factsSeqShift | uint64(row.replica)<<2}
+		if row.execWrite != 0 {
+			f.meta |= factsPackedExecuted
+		}
+		if old.kind() == factsFull {
+			r.freeFacts = append(r.freeFacts, old.slot)
+		}
+		return f
+	}
+	pos := old.slot
+	if old.kind() != factsFull {
+		if k := len(r.freeFacts); k > 0 {
+			pos, r.freeFacts = r.freeFacts[k-1], r.freeFacts[:k-1]
+		} else {
+			r.fullFacts = append(r.fullFacts, keyIndex{})
+			pos = uint64(len(r.fullFacts) - 1)
+		}
+	}
+	full := &r.fullFacts[pos]
+	full.writeSeq, full.readSeq, full.rows = ki.writeSeq, ki.readSeq, append(full.rows[:0], ki.rows...)
+	return keyFacts{slot: pos, meta: factsFull}
 }
 
 // row returns replica q's facts about the key (zero when it has none).
@@ -165,16 +246,23 @@ type Replica struct {
 	peerStuck [][]uint64
 	sentExec  []uint64
 
-	index       map[string]*keyIndex
-	lookupBuf   []*keyIndex // scratch for lookup (conflicts.go)
-	store       *kv.Executor
-	pendingExec map[paxos.Instance]*instance
-	candidates  []*instance               // committed instances to try to execute
-	waiters     map[*instance][]*instance // uncommitted instance -> instances blocked on it
-	open        [][]uint64                // per replica: known slots not yet executed, sorted (with dead entries)
-	openDead    []int                     // executed entries still in open
-	uncommitted map[paxos.Instance]*instance
-	sinceSnap   int
+	index           map[string]keyFacts
+	lookupBuf       []keyIndex // scratch for lookup (conflicts.go)
+	editBuf         keyIndex   // scratch for edit (index.go)
+	fullFacts       []keyIndex // the facts of keys that do not fit a keyFacts
+	freeFacts       []uint64   // positions in fullFacts no key uses
+	store           *kv.Executor
+	pendingExec     map[paxos.Instance]*instance
+	candidates      []*instance               // committed instances to try to execute
+	spareCandidates []*instance               // candidates' previous buffer, reused
+	timerIDs        []paxos.Instance          // tickTimers' scratch list, reused
+	hint            readyHint                 // sizes for the next Ready's lists
+	walk            tarjan                    // the execution pass, reused
+	waiters         map[*instance][]*instance // uncommitted instance -> instances blocked on it
+	open            [][]uint64                // per replica: known slots not yet executed, sorted (with dead entries)
+	openDead        []int                     // executed entries still in open
+	uncommitted     map[paxos.Instance]*instance
+	sinceSnap       int
 	// sinceSnapCmds counts commands executed since the latest snapshot. A
 	// snapshot copies the index, so one is taken only once at least as many
 	// commands executed as the index holds keys: the copying costs at most
@@ -264,7 +352,7 @@ func newReplica(cfg paxos.Config, opts plants) (*Replica, error) {
 		execUpTo: make([]uint64, cfg.N), gcUpTo: make([]uint64, cfg.N),
 		peerExec: make([][]uint64, cfg.N), peerStuck: make([][]uint64, cfg.N), nextSlot: 1,
 		lastHeard: make([]uint64, cfg.N), answered: make([]uint64, cfg.N),
-		index: map[string]*keyIndex{}, store: kv.NewExecutor(cfg),
+		index: map[string]keyFacts{}, store: kv.NewExecutor(cfg),
 		pendingExec: map[paxos.Instance]*instance{}, uncommitted: map[paxos.Instance]*instance{},
 		waiters: map[*instance][]*instance{}, open: make([][]uint64, cfg.N), openDead: make([]int, cfg.N),
 	}
@@ -370,6 +458,9 @@ func (r *Replica) Ready() paxos.Ready {
 	}
 	rd := r.rd
 	r.rd = paxos.Ready{}
+	if !rd.Empty() {
+		r.hint.note(&rd)
+	}
 	return rd
 }
 
@@ -386,8 +477,8 @@ func (r *Replica) Tick() {
 	// Tell peers the execution watermark: every tick when it moved, and
 	// every 2*RetryTicks anyway (messages may be lost).
 	if every := uint64(2 * r.cfg.RetryTicks); r.n > 1 && (r.now%every == 0 || !slices.Equal(r.sentExec, r.execUpTo)) {
-		r.sentExec = slices.Clone(r.execUpTo)
-		wm := Watermark{Executed: slices.Clone(r.execUpTo)}
+		r.sentExec = append(r.sentExec[:0], r.execUpTo...)
+		var wm any = Watermark{Executed: slices.Clone(r.execUpTo)} // boxed once for every peer
 		for p := 0; p < r.n; p++ {
 			if paxos.NodeID(p) != r.id {
 				r.send(paxos.NodeID(p), wm)

@@ -1,9 +1,9 @@
 package epaxos
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
-	"sort"
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/kv"
@@ -30,15 +30,29 @@ func less(a, b *instance) bool {
 	return a.id.Slot < b.id.Slot
 }
 
+// tarjan is the state of one execution pass. Its per-instance marks live
+// in the instances themselves (walk), valid while walk.pass equals pass, so
+// a pass allocates nothing per visited instance; the struct and its
+// slices are kept on the Replica and reused.
 type tarjan struct {
 	r       *Replica
+	pass    uint64
 	counter int
-	index   map[*instance]int
-	low     map[*instance]int
-	onStack map[*instance]bool
-	failed  map[*instance]*instance // instance -> the uncommitted instance it waits for
 	stack   []*instance
+	comp    []*instance
 }
+
+// walk holds an instance's marks in the execution pass numbered pass.
+type walk struct {
+	pass    uint64
+	index   int
+	low     int
+	onStack bool
+	failed  *instance // the uncommitted instance it waits for
+}
+
+// seen reports whether the current pass visited v.
+func (t *tarjan) seen(v *instance) bool { return v.walk.pass == t.pass }
 
 // execute runs whatever has become executable. It never waits: an instance
 // that reaches an uncommitted one is parked on it (blockedOn) and tried
@@ -50,24 +64,28 @@ func (r *Replica) execute() {
 		return
 	}
 	roots := r.candidates
-	r.candidates = nil
-	sort.Slice(roots, func(i, j int) bool {
-		a, b := roots[i].id, roots[j].id
-		if a.Slot != b.Slot {
-			return a.Slot < b.Slot
+	r.candidates = r.spareCandidates[:0]
+	slices.SortFunc(roots, func(a, b *instance) int {
+		if a.id.Slot != b.id.Slot {
+			return cmp.Compare(a.id.Slot, b.id.Slot)
 		}
-		return a.Replica < b.Replica
+		return cmp.Compare(a.id.Replica, b.id.Replica)
 	})
-	t := &tarjan{r: r, index: map[*instance]int{}, low: map[*instance]int{}, onStack: map[*instance]bool{}, failed: map[*instance]*instance{}}
+	t := &r.walk
+	t.r = r
+	t.pass++
+	t.counter = 0
 	for _, in := range roots {
 		if in.executed || in.status != StatusCommitted {
 			continue
 		}
-		if _, seen := t.index[in]; seen {
+		if t.seen(in) {
 			continue
 		}
 		t.visit(in)
 	}
+	clear(roots)
+	r.spareCandidates = roots[:0]
 	// Drop executed slots from the open lists now and then.
 	for q, o := range r.open {
 		if r.openDead[q] > 16 && 2*r.openDead[q] > len(o) {
@@ -121,66 +139,77 @@ func (t *tarjan) deps(v *instance, fn func(w *instance) bool) {
 }
 
 func (t *tarjan) visit(v *instance) {
-	t.index[v] = t.counter
-	t.low[v] = t.counter
+	vw := &v.walk
+	*vw = walk{pass: t.pass, index: t.counter, low: t.counter, onStack: true}
 	t.counter++
 	t.stack = append(t.stack, v)
-	t.onStack[v] = true
 	t.deps(v, func(w *instance) bool {
 		if w.status != StatusCommitted {
-			t.failed[v] = w
+			vw.failed = w
 			return false
 		}
 		if b := w.blockedOn; b != nil {
 			if b.status != StatusCommitted {
-				t.failed[v] = b // w still waits for b, so v does
+				vw.failed = b // w still waits for b, so v does
 				return false
 			}
 			w.blockedOn = nil
 		}
-		if _, seen := t.index[w]; !seen {
+		ww := &w.walk
+		if !t.seen(w) {
 			t.visit(w)
-			if b := t.failed[w]; b != nil {
-				t.failed[v] = b
+			if b := ww.failed; b != nil {
+				vw.failed = b
 				return false
 			}
-			t.low[v] = min(t.low[v], t.low[w])
-		} else if t.onStack[w] {
-			t.low[v] = min(t.low[v], t.index[w])
-		} else if b := t.failed[w]; b != nil {
-			t.failed[v] = b
+			vw.low = min(vw.low, ww.low)
+		} else if ww.onStack {
+			vw.low = min(vw.low, ww.index)
+		} else if b := ww.failed; b != nil {
+			vw.failed = b
 			return false
 		}
 		return true
 	})
-	if t.low[v] != t.index[v] {
+	if vw.low != vw.index {
 		return // not a component root; a failure is settled when the root pops
 	}
 	i := len(t.stack) - 1
 	for t.stack[i] != v {
 		i--
 	}
-	comp := slices.Clone(t.stack[i:])
+	comp := append(t.comp[:0], t.stack[i:]...)
+	clear(t.stack[i:])
 	t.stack = t.stack[:i]
 	var blocker *instance
 	for _, w := range comp {
-		t.onStack[w] = false
-		if b := t.failed[w]; b != nil && blocker == nil {
+		w.walk.onStack = false
+		if b := w.walk.failed; b != nil && blocker == nil {
 			blocker = b
 		}
 	}
 	if blocker != nil {
 		for _, w := range comp {
-			t.failed[w] = blocker
+			w.walk.failed = blocker
 			w.blockedOn = blocker
 			t.r.waiters[blocker] = append(t.r.waiters[blocker], w)
 		}
-		return
+	} else {
+		slices.SortFunc(comp, func(a, b *instance) int {
+			switch {
+			case t.r.order(a, b):
+				return -1
+			case t.r.order(b, a):
+				return 1
+			}
+			return 0
+		})
+		for _, w := range comp {
+			t.r.apply(w)
+		}
 	}
-	sort.Slice(comp, func(i, j int) bool { return t.r.order(comp[i], comp[j]) })
-	for _, w := range comp {
-		t.r.apply(w)
-	}
+	clear(comp)
+	t.comp = comp[:0]
 }
 
 // apply executes one committed instance.
@@ -190,7 +219,7 @@ func (r *Replica) apply(in *instance) {
 			continue
 		}
 		ex := r.store.Apply(c)
-		r.rd.Executed = append(r.rd.Executed, ex)
+		r.rd.Executed = append(sized(r.rd.Executed, r.hint.executed), ex)
 		r.sinceSnapCmds++
 		r.noteExecuted(in.id, c)
 	}
@@ -213,12 +242,14 @@ func (r *Replica) apply(in *instance) {
 func (r *Replica) noteExecuted(id paxos.Instance, c paxos.Command) {
 	var one [1]string
 	for _, k := range touched(c, &one) {
-		f := r.key(k).rowFor(id.Replica)
+		ki := r.edit(k)
+		f := ki.rowFor(id.Replica)
 		if c.Writes() {
 			f.execWrite = max(f.execWrite, id.Slot)
 		} else {
 			f.execRead = max(f.execRead, id.Slot)
 		}
+		r.save(k, ki)
 	}
 }
 
@@ -227,8 +258,8 @@ func (r *Replica) noteExecuted(id paxos.Instance, c paxos.Command) {
 func (r *Replica) snapshot() SnapshotRecord {
 	snap := SnapshotRecord{Store: r.store.Snapshot(), ExecUpTo: slices.Clone(r.execUpTo), GCUpTo: slices.Clone(r.gcUpTo), NextSlot: r.nextSlot,
 		Index: make(map[string]IndexEntry, len(r.index)), Rebuilding: r.rb != nil, Rebuilt: r.rebuilt}
-	for k, ki := range r.index {
-		snap.Index[k] = r.indexEntry(ki)
+	for k, f := range r.index {
+		snap.Index[k] = r.indexEntry(f)
 	}
 	for q := 0; q < r.n; q++ {
 		slots := make([]uint64, 0, len(r.inst[q]))
@@ -249,7 +280,9 @@ func (r *Replica) snapshot() SnapshotRecord {
 
 // indexEntry is the persisted form of one key's index entry (unchanged
 // since the index was dense: a slot per replica).
-func (r *Replica) indexEntry(ki *keyIndex) IndexEntry {
+func (r *Replica) indexEntry(kf keyFacts) IndexEntry {
+	var ki keyIndex
+	r.expand(kf, &ki)
 	e := IndexEntry{Write: make([]uint64, r.n), Read: make([]uint64, r.n), WriteSeq: ki.writeSeq, ReadSeq: ki.readSeq}
 	for _, f := range ki.rows {
 		e.Write[f.replica], e.Read[f.replica] = f.write, f.read
@@ -265,7 +298,7 @@ func (r *Replica) indexEntry(ki *keyIndex) IndexEntry {
 
 // fromIndexEntry rebuilds a key's index entry from its persisted form,
 // whose slices restore has checked to cover every replica.
-func fromIndexEntry(e IndexEntry) *keyIndex {
+func (r *Replica) fromIndexEntry(e IndexEntry) keyFacts {
 	ki := &keyIndex{writeSeq: e.WriteSeq, readSeq: e.ReadSeq}
 	for q := range e.Write {
 		f := keyRow{replica: paxos.NodeID(q), write: e.Write[q], read: e.Read[q]}
@@ -276,7 +309,7 @@ func fromIndexEntry(e IndexEntry) *keyIndex {
 			ki.rows = append(ki.rows, f)
 		}
 	}
-	return ki
+	return r.pack(ki, keyFacts{})
 }
 
 func (r *Replica) restore(p *paxos.Persisted) error {
@@ -301,7 +334,7 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 			if len(e.Write) != r.n || len(e.Read) != r.n || (e.ExecWrite != nil && (len(e.ExecWrite) != r.n || len(e.ExecRead) != r.n)) {
 				return fmt.Errorf("snapshot index entry for key %q does not cover %d replicas", k, r.n)
 			}
-			r.index[k] = fromIndexEntry(e)
+			r.index[k] = r.fromIndexEntry(e)
 		}
 		for _, rec := range snap.Instances {
 			if err := r.applyRecord(rec); err != nil {

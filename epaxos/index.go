@@ -6,14 +6,20 @@ import (
 	"github.com/paxos-lab/paxos"
 )
 
-func (r *Replica) key(k string) *keyIndex {
-	ki := r.index[k]
-	if ki == nil {
-		ki = &keyIndex{rows: make([]keyRow, 0, 1)}
-		r.index[k] = ki
+// edit returns key k's facts for updating; save them with r.save(k, ki)
+// when done. Only one key is edited at a time.
+func (r *Replica) edit(k string) *keyIndex {
+	ki := &r.editBuf
+	if f, ok := r.index[k]; ok {
+		r.expand(f, ki)
+	} else {
+		ki.writeSeq, ki.readSeq, ki.rows = 0, 0, ki.rows[:0]
 	}
 	return ki
 }
+
+// save stores the facts of key k edited since r.edit(k).
+func (r *Replica) save(k string, ki *keyIndex) { r.index[k] = r.pack(ki, r.index[k]) }
 
 // attrs merges this replica's interfering instances into (seq, deps) for
 // cmds of instance id: deps[q] becomes at least the latest interfering slot
@@ -70,7 +76,7 @@ func (r *Replica) indexCmds(id paxos.Instance, cmds []paxos.Command, seq uint64)
 		}
 		var one [1]string
 		for _, k := range touched(c, &one) {
-			ki := r.key(k)
+			ki := r.edit(k)
 			f := ki.rowFor(id.Replica)
 			if c.Writes() {
 				f.write = max(f.write, id.Slot)
@@ -79,6 +85,7 @@ func (r *Replica) indexCmds(id paxos.Instance, cmds []paxos.Command, seq uint64)
 				f.read = max(f.read, id.Slot)
 				ki.readSeq = max(ki.readSeq, seq)
 			}
+			r.save(k, ki)
 		}
 	}
 }

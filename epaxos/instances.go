@@ -6,8 +6,29 @@ import (
 	"github.com/paxos-lab/paxos"
 )
 
+// readyHint holds the lengths of the last non-empty Ready's lists: a new
+// Ready's lists start at that capacity instead of growing from nothing,
+// one allocation per doubling.
+type readyHint struct{ messages, persist, executed, decided int }
+
+func (r *readyHint) note(rd *paxos.Ready) {
+	r.messages = max(len(rd.Messages), r.messages/2)
+	r.persist = max(len(rd.Persist), r.persist/2)
+	r.executed = max(len(rd.Executed), r.executed/2)
+	r.decided = max(len(rd.Decided), r.decided/2)
+}
+
+// sized returns s, or a new empty slice with room for hint elements when s
+// is nil.
+func sized[T any](s []T, hint int) []T {
+	if s == nil && hint > 0 {
+		return make([]T, 0, hint)
+	}
+	return s
+}
+
 func (r *Replica) send(to paxos.NodeID, body any) {
-	r.rd.Messages = append(r.rd.Messages, paxos.Message{From: r.id, To: to, Body: body})
+	r.rd.Messages = append(sized(r.rd.Messages, r.hint.messages), paxos.Message{From: r.id, To: to, Body: body})
 }
 
 // collected reports whether an instance was garbage-collected (executed
@@ -104,13 +125,16 @@ func (r *Replica) patience(k uint64) uint64 {
 
 func (r *Replica) scheduleRecovery(in *instance) { in.nextTry = r.now + r.recoveryDelay(in) }
 
+// record is the durable form of in. It shares in's command and dependency
+// slices: an instance's slices are replaced, never written in place, so a
+// record keeps what it saw.
 func (r *Replica) record(in *instance) InstanceRecord {
 	return InstanceRecord{Inst: in.id, Status: in.status, Ballot: in.bal, VBallot: in.vbal, Orig: in.orig,
-		Cmds: slices.Clone(in.cmds), Seq: in.seq, Deps: slices.Clone(in.deps)}
+		Cmds: in.cmds, Seq: in.seq, Deps: in.deps}
 }
 
 func (r *Replica) persist(in *instance) {
-	r.rd.Persist = append(r.rd.Persist, r.record(in))
+	r.rd.Persist = append(sized(r.rd.Persist, r.hint.persist), r.record(in))
 }
 
 func equalAttrs(s1 uint64, d1 []uint64, s2 uint64, d2 []uint64) bool {

@@ -1,8 +1,6 @@
 package epaxos
 
 import (
-	"slices"
-
 	"github.com/paxos-lab/paxos"
 )
 
@@ -27,7 +25,7 @@ func (r *Replica) onPreAccept(from paxos.NodeID, m PreAccept) {
 		seq, deps := r.attrs(m.Inst, m.Cmds, m.Seq, m.Deps, in.deps)
 		// A rebuilt replica never votes unchanged (see rebuild.go).
 		changed := !equalAttrs(seq, deps, m.Seq, m.Deps) || r.rebuilt
-		in.cmds, in.seq, in.deps, in.status = slices.Clone(m.Cmds), seq, deps, StatusPreAccepted
+		in.cmds, in.seq, in.deps, in.status = m.Cmds, seq, deps, StatusPreAccepted
 		in.bal, in.vbal = m.Ballot, m.Ballot
 		in.orig = m.Ballot.Initial() && !changed
 		r.indexAdd(in)

@@ -73,7 +73,8 @@ func (r *Replica) lead(cmds []paxos.Command) {
 	in.co = &coord{ballot: b, phase: phPreAccept, started: r.now, cmds: cmds, seq: seq, deps: slices.Clone(deps),
 		origSeq: seq, origDeps: slices.Clone(deps), replied: quorum.Of(int(r.id)), unchanged: 1}
 	r.scheduleRecovery(in)
-	msg := PreAccept{Ballot: b, Inst: id, Cmds: cmds, Seq: seq, Deps: deps}
+	// Boxed once: every peer's Message shares the body.
+	var msg any = PreAccept{Ballot: b, Inst: id, Cmds: cmds, Seq: seq, Deps: deps}
 	targets := r.nearest
 	if r.cfg.Thrifty {
 		targets = targets[:min(len(targets), r.fq-1)]

@@ -1,7 +1,8 @@
 package epaxos
 
 import (
-	"sort"
+	"cmp"
+	"slices"
 
 	"github.com/paxos-lab/paxos"
 )
@@ -10,11 +11,12 @@ func (r *Replica) tickTimers() {
 	if len(r.uncommitted) == 0 {
 		return
 	}
-	ids := make([]paxos.Instance, 0, len(r.uncommitted))
+	ids := r.timerIDs[:0]
 	for id := range r.uncommitted {
 		ids = append(ids, id)
 	}
 	sortInstances(ids)
+	r.timerIDs = ids
 	rt := uint64(r.cfg.RetryTicks)
 	for _, id := range ids {
 		in := r.uncommitted[id]
@@ -110,10 +112,10 @@ func (r *Replica) retransmit(in *instance, last uint64, force bool) {
 }
 
 func sortInstances(ids []paxos.Instance) {
-	sort.Slice(ids, func(i, j int) bool {
-		if ids[i].Replica != ids[j].Replica {
-			return ids[i].Replica < ids[j].Replica
+	slices.SortFunc(ids, func(a, b paxos.Instance) int {
+		if a.Replica != b.Replica {
+			return cmp.Compare(a.Replica, b.Replica)
 		}
-		return ids[i].Slot < ids[j].Slot
+		return cmp.Compare(a.Slot, b.Slot)
 	})
 }

@@ -175,3 +175,52 @@ func (m *HeartbeatReply) DecodeMsgpack(d *msgpack.Decoder) error {
 		return decodeBeat(d, key, &m.Ballot, &m.Commit, &m.Tick)
 	})
 }
+
+// DecodeBody implements paxos.BodyDecoder.
+func (Accept) DecodeBody(d *msgpack.Decoder) (any, error) {
+	var m Accept
+	err := m.DecodeMsgpack(d)
+	return m, err
+}
+
+// DecodeBody implements paxos.BodyDecoder.
+func (Commit) DecodeBody(d *msgpack.Decoder) (any, error) {
+	var m Commit
+	err := m.DecodeMsgpack(d)
+	return m, err
+}
+
+// DecodeBody implements paxos.BodyDecoder.
+func (Accepted) DecodeBody(d *msgpack.Decoder) (any, error) {
+	var m Accepted
+	err := m.DecodeMsgpack(d)
+	return m, err
+}
+
+// DecodeBody implements paxos.BodyDecoder.
+func (Chosen) DecodeBody(d *msgpack.Decoder) (any, error) {
+	var m Chosen
+	err := m.DecodeMsgpack(d)
+	return m, err
+}
+
+// DecodeBody implements paxos.BodyDecoder.
+func (Forward) DecodeBody(d *msgpack.Decoder) (any, error) {
+	var m Forward
+	err := m.DecodeMsgpack(d)
+	return m, err
+}
+
+// DecodeBody implements paxos.BodyDecoder.
+func (Heartbeat) DecodeBody(d *msgpack.Decoder) (any, error) {
+	var m Heartbeat
+	err := m.DecodeMsgpack(d)
+	return m, err
+}
+
+// DecodeBody implements paxos.BodyDecoder.
+func (HeartbeatReply) DecodeBody(d *msgpack.Decoder) (any, error) {
+	var m HeartbeatReply
+	err := m.DecodeMsgpack(d)
+	return m, err
+}

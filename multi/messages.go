@@ -142,6 +142,19 @@ type SnapshotRecord struct {
 // are long must still be heard, or its followers depose it.
 func (Heartbeat) Urgent() bool { return true }
 
+// Prompt tells the live node (node.Prompt) that a heartbeat may leave
+// before the leader's records in flight are durable. A follower takes two
+// things from it: the ballot, which this leader persisted as its promise
+// before its Prepare left (so before it could lead at all), and the commit
+// point, which it only echoes back in its HeartbeatReply for the leader to
+// decide whether to send it a CatchUp. It applies and votes on nothing in a
+// heartbeat: what it learns comes in Commit, Chosen and CatchUp messages,
+// which still wait until the leader's records are durable. So a heartbeat
+// that outruns the disk tells no one anything the leader could forget
+// (with Q2 = 1 the commit point can name a slot whose only vote is still
+// in flight to the leader's disk, and that is harmless for this reason).
+func (Heartbeat) Prompt() bool { return true }
+
 // Urgent implements transport.Urgent; see Heartbeat.Urgent.
 func (HeartbeatReply) Urgent() bool { return true }
 

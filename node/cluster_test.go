@@ -41,7 +41,14 @@ func listen(t testing.TB) net.Listener {
 
 func startTCPCluster(t testing.TB, protocol string, n int, opts node.Options, noSync bool) *tcpCluster {
 	t.Helper()
-	c := &tcpCluster{cluster: &node.Cluster{Name: "test-" + protocol, Protocol: protocol, TickMS: 5, Options: opts, SecretFile: writeSecret(t)}}
+	return startTCPClusterTick(t, protocol, n, opts, noSync, 5)
+}
+
+// startTCPClusterTick is startTCPCluster with ticks of tickMS milliseconds
+// (0: the cluster file's default).
+func startTCPClusterTick(t testing.TB, protocol string, n int, opts node.Options, noSync bool, tickMS int) *tcpCluster {
+	t.Helper()
+	c := &tcpCluster{cluster: &node.Cluster{Name: "test-" + protocol, Protocol: protocol, TickMS: tickMS, Options: opts, SecretFile: writeSecret(t)}}
 	var clientLns []net.Listener
 	for i := 0; i < n; i++ {
 		p, cl := listen(t), listen(t)

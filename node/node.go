@@ -42,6 +42,14 @@
 // When the queue is empty and a Ready has nothing to persist, the loop
 // sends it at once.
 //
+// One exception: a message whose body says it states nothing its sender
+// may still have to make durable (Prompt; Multi-Paxos heartbeats) is sent
+// at once even while earlier Readies wait for the disk, so that a slow
+// disk (a snapshot being written, writeback under load) does not silence
+// a leader and get it deposed by followers that hear nothing. This only
+// reorders such messages before others, which every protocol tolerates
+// (the transport's urgent lane does the same).
+//
 // Serve (serve.go) composes a Node with the TCP transport, the file WAL and
 // the client protocol server into a process-sized replica, as `paxos serve`
 // runs it.
@@ -170,6 +178,7 @@ type Node struct {
 
 	props   chan proposal
 	cancels chan *waiter
+	covReq  chan chan paxos.Coverage // Coverage's requests to the loop
 	stop    chan struct{}
 	done    chan struct{}
 
@@ -231,10 +240,10 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n := &Node{
 		cfg: cfg, log: lg, r: r, id: r.ID(), in: cfg.Transport.Recv(), tick: cfg.Tick,
-		props: make(chan proposal, 1024), cancels: make(chan *waiter, 1024),
+		props: make(chan proposal, 1024), cancels: make(chan *waiter, 1024), covReq: make(chan chan paxos.Coverage),
 		stop: make(chan struct{}), done: make(chan struct{}),
 		waiting: map[paxos.CommandID]*waiter{},
-		toDisk:  make(chan *batch, 256), durable: make(chan *batch, 256),
+		toDisk:  make(chan *batch, 4*maxInflight), durable: make(chan *batch, 256),
 	}
 	if cfg.Metrics != nil {
 		if n.m, err = newNodeMetrics(n, cfg.Metrics); err != nil {
@@ -353,6 +362,23 @@ func (n *Node) Stats() Stats {
 		Messages: n.messages.Load(), Executed: n.executed.Load(), StepErrors: n.stepErrors.Load()}
 }
 
+// Coverage returns the replica's event counters (see
+// paxos.CoverageReporter), for example Multi-Paxos's elections started, or
+// nil when its protocol keeps none or the node has stopped. The node's
+// goroutine reads them between two steps.
+func (n *Node) Coverage() paxos.Coverage {
+	if _, ok := n.r.(paxos.CoverageReporter); !ok {
+		return nil
+	}
+	ch := make(chan paxos.Coverage, 1)
+	select {
+	case n.covReq <- ch:
+	case <-n.done:
+		return nil
+	}
+	return <-ch
+}
+
 // Stop stops the replica's goroutine, fails pending Submits with ErrStopped,
 // and closes the transport and the storage. It waits for all of that or
 // until ctx ends. It is safe to call more than once.
@@ -392,6 +418,15 @@ func (n *Node) fail(err error) {
 // Ready is carried out.
 const maxDrain = 512
 
+// maxInflight is how many Readies may wait for the disk before the loop
+// stops taking client proposals (they wait in their channel, and their
+// senders with them). It keeps stepping peer messages and ticking the
+// replica meanwhile, so that a leader whose disk is slow still sends its
+// heartbeats (see Prompt) and a follower still hears its leader; their
+// Readies queue behind (the queue holds 4*maxInflight before the loop
+// waits for the disk).
+const maxInflight = 256
+
 func (n *Node) storageFailed(err error) {
 	n.fail(err)
 	n.log.Error("node: stopping: cannot persist the replica's state", "err", err)
@@ -405,6 +440,10 @@ func (n *Node) loop() {
 	defer ticker.Stop()
 	in := n.in
 	for {
+		props := n.props
+		if n.inflight >= maxInflight {
+			props = nil // the disk is behind: no new work until it catches up
+		}
 		select {
 		case <-n.stop:
 			return
@@ -414,10 +453,12 @@ func (n *Node) loop() {
 				continue
 			}
 			n.step(m)
-		case p := <-n.props:
+		case p := <-props:
 			n.propose(p)
 		case w := <-n.cancels:
 			n.cancel(w)
+		case ch := <-n.covReq:
+			ch <- n.r.(paxos.CoverageReporter).Coverage()
 		case now := <-ticker.C:
 			n.r.Tick()
 			n.expire(now)
@@ -439,7 +480,7 @@ func (n *Node) loop() {
 					break drain
 				}
 				n.step(m)
-			case p := <-n.props:
+			case p := <-props:
 				n.propose(p)
 			case w := <-n.cancels:
 				n.cancel(w)
@@ -559,6 +600,24 @@ func (n *Node) process() error {
 	}
 }
 
+// Prompt is implemented by message bodies that state nothing their sender
+// may not yet have made durable, so that the node may send them before
+// the records of earlier Readies are durable (see the package doc): a
+// Multi-Paxos heartbeat carries the leader's ballot, whose promise was
+// durable before its Prepare left, and its commit point, which covers only
+// slots the followers accepted, that is after the leader's own Accept
+// record was durable. Protocols implement it without importing this
+// package (a method Prompt() bool on the body type). A body whose message
+// may reflect records still in flight must not implement it.
+type Prompt interface {
+	Prompt() bool
+}
+
+func isPrompt(body any) bool {
+	p, ok := body.(Prompt)
+	return ok && p.Prompt()
+}
+
 // batch is one Ready on its way through the persist pipeline.
 type batch struct {
 	rd    paxos.Ready
@@ -583,6 +642,10 @@ func (n *Node) carryOut(rd *paxos.Ready) error {
 	for _, m := range rd.Messages {
 		if m.To == n.id {
 			n.local = append(n.local, m)
+			continue
+		}
+		if n.inflight > 0 && isPrompt(m.Body) {
+			n.cfg.Transport.Send(m) // see Prompt
 			continue
 		}
 		b.msgs = append(b.msgs, m)

@@ -1,0 +1,85 @@
+package epaxos
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/paxos-lab/paxos"
+)
+
+// The index's stored form (keyFacts, inline or in the slab) holds exactly
+// the facts of the keyIndex it was packed from, through any sequence of
+// updates, including keys moving between the inline form and the slab.
+func TestIndexStoredFormKeepsEveryFact(t *testing.T) {
+	r, err := NewReplica(paxos.Config{ID: 0, N: 5})
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(1, 2))
+	want := map[string]*keyIndex{}
+	keys := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
+	for step := 0; step < 20_000; step++ {
+		k := keys[rng.IntN(len(keys))]
+		w := want[k]
+		if w == nil {
+			w = &keyIndex{}
+			want[k] = w
+		}
+		q := paxos.NodeID(rng.IntN(5))
+		slot := uint64(rng.IntN(1000) + 1)
+		seq := uint64(rng.IntN(50))
+		if rng.IntN(500) == 0 {
+			seq = 1 << 50 // beyond what fits inline
+		}
+		kind := rng.IntN(10)
+		apply := func(ki *keyIndex) {
+			f := ki.rowFor(q)
+			switch {
+			case kind < 6: // a write, mostly by the key's first replica
+				f.write = max(f.write, slot)
+				ki.writeSeq = max(ki.writeSeq, seq)
+			case kind < 8: // its execution
+				f.execWrite = max(f.execWrite, f.write)
+			case kind < 9:
+				f.read = max(f.read, slot)
+				ki.readSeq = max(ki.readSeq, seq)
+			default:
+				f.execRead = max(f.execRead, slot)
+			}
+		}
+		apply(w)
+		ki := r.edit(k)
+		apply(ki)
+		r.save(k, ki)
+		var got keyIndex
+		r.expand(r.index[k], &got)
+		require.Equal(t, w.writeSeq, got.writeSeq, "step %d key %s", step, k)
+		require.Equal(t, w.readSeq, got.readSeq, "step %d key %s", step, k)
+		require.ElementsMatch(t, w.rows, got.rows, "step %d key %s", step, k)
+	}
+	// The slab holds only keys that need it, reusing freed positions.
+	full := 0
+	for _, f := range r.index {
+		if f.kind() == factsFull {
+			full++
+		}
+	}
+	assert.Equal(t, full, len(r.fullFacts)-len(r.freeFacts))
+}
+
+// A key written once by one replica, and executed, is stored inline.
+func TestIndexWrittenKeyIsInline(t *testing.T) {
+	r, err := NewReplica(paxos.Config{ID: 0, N: 5})
+	require.NoError(t, err)
+	c := paxos.Command{Client: 1, Seq: 1, Op: paxos.OpPut, Key: "k", Value: "v"}
+	r.indexCmds(paxos.Instance{Replica: 3, Slot: 7}, []paxos.Command{c}, 2)
+	r.noteExecuted(paxos.Instance{Replica: 3, Slot: 7}, c)
+	f := r.index["k"]
+	assert.Equal(t, uint64(factsPackedExecuted), f.kind())
+	assert.Empty(t, r.fullFacts)
+	e := r.indexEntry(f)
+	assert.Equal(t, []uint64{0, 0, 0, 7, 0}, e.Write)
+	assert.Equal(t, []uint64{0, 0, 0, 7, 0}, e.ExecWrite)
+	assert.Equal(t, uint64(2), e.WriteSeq)
+}
