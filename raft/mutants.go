@@ -36,6 +36,15 @@ func init() {
 		New:      withBug(bugs{commitNoTermCheck: true}),
 	})
 	paxos.RegisterMutant(paxos.Mutant{
+		Name:     "raft/wiped-votes-at-once",
+		Protocol: "raft",
+		Bug:      "a replica that lost its disk ignores Config.Rebuild and votes at once on empty storage, forgetting the vote it cast in its term and the entries it acknowledged",
+		New: func(cfg paxos.Config) (paxos.Replica, error) {
+			cfg.Rebuild = false
+			return newReplica(cfg, bugs{})
+		},
+	})
+	paxos.RegisterMutant(paxos.Mutant{
 		Name:     "raft/snapshot-drops-dedup",
 		Protocol: "raft",
 		Bug:      "snapshots leave out the clients' deduplication table, so a retried command executes twice after a restart or snapshot install",

@@ -57,6 +57,9 @@ type SnapshotRecord struct {
 	Voters    []uint64        `msgpack:"vo"`
 	Data      []byte          `msgpack:"d"`
 	Entries   []Entry         `msgpack:"e"`
+	// Rebuild is the replica's rebuild state (see RebuildRecord): set
+	// while it rebuilds after a lost disk and once it has rebuilt.
+	Rebuild *RebuildRecord `msgpack:"rb,omitempty"`
 }
 
 func init() {
