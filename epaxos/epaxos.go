@@ -60,6 +60,7 @@ type instance struct {
 	blockedOn *instance // execution waits for this uncommitted instance
 
 	led   bool   // this replica's own instance, counted in Replica.inflight
+	held  bool   // this replica's own instance not led in this incarnation, uncommitted: counted in Replica.held
 	ledAt uint64 // when this replica started leading it
 
 	// outOfFastQuorum holds replicas proven not to have been in the
@@ -191,6 +192,15 @@ type Replica struct {
 	answered  []uint64
 
 	inflight int // own instances led here and not yet committed
+	// held counts the other uncommitted instances of this replica's own:
+	// restored from its records, or slots it skipped (rebuild.go). With
+	// inflight they bound the replica's own uncommitted instances by
+	// Config.Window, across restarts, which a rebuild relies on.
+	held int
+	// reserved is the highest slot of this replica's own that it may have
+	// led before it lost its disk: it leads a slot up to it only after a
+	// phase 1 (rebuild.go). Persisted in SnapshotRecord.Reserved.
+	reserved uint64
 	// commitLat is a moving average of the commit latency, in ticks, of
 	// this replica's own instances: under load, queueing delays every
 	// instance alike, and recovery timeouts stretch accordingly.
@@ -220,6 +230,7 @@ type Stats struct {
 	InFlight        int    // own instances led here and not yet committed
 	Waiting         int    // proposals waiting here for a batch or for room in the window
 	Refused         uint64 // messages Step refused as malformed (paxos.ErrMalformed)
+	Reserved        uint64 // instances led after a phase 1, in slots this replica may have used before it lost its disk
 }
 
 var (

@@ -350,6 +350,10 @@ func (r *Replica) rebuildDone() {
 		return
 	}
 	r.nextSlot = max(r.nextSlot, rb.high[r.id]+1, r.gcUpTo[r.id]+1)
+	// Slots of ours up to a window past the highest one the answering
+	// peers know may have been led before the loss and seen only by peers
+	// that did not answer: they are led only after a phase 1 (see lead).
+	r.reserved = max(r.reserved, max(rb.high[r.id], r.gcUpTo[r.id])+uint64(r.cfg.Window))
 	r.rb = nil
 	r.rebuilt = true
 	// A snapshot makes the new slot counter durable (no slot of ours in

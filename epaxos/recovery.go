@@ -373,6 +373,11 @@ func leavesLeaderOut(d *instance, g paxos.Instance, cmds []paxos.Command, deps [
 // commits a Nop when the command is unknown.
 func (r *Replica) free(in *instance, cmds []paxos.Command) {
 	b := in.co.ballot
+	if len(cmds) == 0 && in.led && in.mine != nil && in.id.Replica == r.id {
+		// A reserved slot of ours (see lead) that no replica of a slow
+		// quorum holds: ours to fill with the command waiting for it.
+		cmds = in.mine
+	}
 	if len(cmds) == 0 {
 		r.startAccept(in, b, nopBatch(), 0, r.zeroDeps())
 		return
