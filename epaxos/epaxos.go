@@ -329,7 +329,7 @@ func (r *Replica) Stats() Stats {
 // (messages Step refused as malformed). See recovery.go for the rules.
 func (r *Replica) Coverage() paxos.Coverage {
 	s := r.stats
-	return paxos.Coverage{
+	c := paxos.Coverage{
 		"recoveries":          s.Recoveries,
 		"trypreaccepts":       s.TryPreAccepts,
 		"deferrals":           s.Deferred,
@@ -339,6 +339,10 @@ func (r *Replica) Coverage() paxos.Coverage {
 		"recovery-nops":       s.RecoveryNops,
 		paxos.CoverageRefused: s.Refused,
 	}
+	if s.Reserved > 0 {
+		c["reserved-leads"] = s.Reserved // after a rebuild only (rebuild.go)
+	}
+	return c
 }
 
 // FastQuorum returns the fast-quorum size in use, leader included.
