@@ -39,12 +39,6 @@ type RebuildRecord struct {
 	Term uint64 `msgpack:"t,omitempty"`
 }
 
-func init() {
-	paxos.Register("raft.RebuildQuery", RebuildQuery{})
-	paxos.Register("raft.RebuildInfo", RebuildInfo{})
-	paxos.Register("raft.RebuildRecord", RebuildRecord{})
-}
-
 // rebuild is the state of a replica that rebuilds after losing its disk.
 type rebuild struct {
 	answers quorum.Answers // peers, not rebuilding, that answered

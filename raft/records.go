@@ -71,6 +71,9 @@ func init() {
 		"raft.HardStateRecord": HardStateRecord{},
 		"raft.EntriesRecord":   EntriesRecord{},
 		"raft.SnapshotRecord":  SnapshotRecord{},
+		"raft.RebuildQuery":    RebuildQuery{},
+		"raft.RebuildInfo":     RebuildInfo{},
+		"raft.RebuildRecord":   RebuildRecord{},
 	} {
 		paxos.Register(name, v)
 	}
