@@ -33,10 +33,9 @@ func init() {
 
 // rebuild is the state of a replica that rebuilds after losing its disk.
 type rebuild struct {
-	answered quorum.Set // peers, not rebuilding, that answered
-	high     uint64     // highest slot they reported
-	enough   bool       // answered meets every quorum without this replica
-	askedAt  int64      // tick of the last query or catch-up request
+	answers quorum.Answers // peers, not rebuilding, that answered
+	high    uint64         // highest slot they reported
+	askedAt int64          // tick of the last query or catch-up request
 }
 
 // Rebuilding reports whether the replica is rebuilding after a lost disk and
@@ -53,8 +52,7 @@ func (r *Replica) startRebuild(marker, done bool) error {
 	if done || (!r.cfg.Rebuild && !marker) {
 		return nil
 	}
-	me := quorum.Of(int(r.id))
-	if r.q.IsPhase1(me) || r.q.IsPhase2(me) {
+	if quorum.Alone(r.q, int(r.id)) {
 		return fmt.Errorf("basic: %w: cannot rebuild replica %d: it forms a quorum of %s on its own, so what only it accepted was lost with its disk",
 			paxos.ErrConfig, r.id, r.q)
 	}
@@ -75,11 +73,8 @@ func (r *Replica) rebuildStep(from paxos.NodeID, body any) (bool, error) {
 		r.send(from, RebuildInfo{Rebuilding: r.rb != nil, MaxSlot: r.maxSlot})
 		return true, nil
 	case RebuildInfo:
-		if r.rb != nil && !m.Rebuilding && !r.rb.enough {
-			rb := r.rb
-			rb.answered = rb.answered.Add(int(from))
-			rb.high = max(rb.high, m.MaxSlot)
-			rb.enough = quorum.MeetsEvery(r.q, rb.answered)
+		if r.rb != nil && !m.Rebuilding && r.rb.answers.Add(r.q, int(from)) {
+			r.rb.high = max(r.rb.high, m.MaxSlot)
 			r.rebuildDone()
 		}
 		return true, nil
@@ -116,9 +111,9 @@ func (r *Replica) rebuildTick() {
 		return
 	}
 	rb.askedAt = r.now
-	if !rb.enough {
+	if !rb.answers.Enough {
 		for i := 0; i < r.n; i++ {
-			if paxos.NodeID(i) != r.id && !rb.answered.Has(i) {
+			if paxos.NodeID(i) != r.id && !rb.answers.Set.Has(i) {
 				r.send(paxos.NodeID(i), RebuildQuery{})
 			}
 		}
@@ -133,7 +128,7 @@ func (r *Replica) rebuildTick() {
 // rebuildDone ends the rebuild once every slot up to the highest reported
 // one is decided here.
 func (r *Replica) rebuildDone() {
-	if r.rb == nil || !r.rb.enough || r.executed < r.rb.high {
+	if r.rb == nil || !r.rb.answers.Enough || r.executed < r.rb.high {
 		return
 	}
 	r.maxSlot = max(r.maxSlot, r.rb.high)

@@ -41,7 +41,7 @@ func rebuilding(s *sim.Sim) int {
 
 // injectWipes schedules disk losses during [0, window), unless the
 // replicas do not implement paxos.Rebuilder (their protocol refuses
-// Config.Rebuild; raft does). Each one is aimed at
+// Config.Rebuild; every protocol here implements it). Each one is aimed at
 // the case a replica that forgot its votes can break: it picks the busiest
 // replicas of the last interval (by messages sent: coordinators, leaders),
 // a group G of at most a minority, and another replica W, and for a few

@@ -76,7 +76,9 @@ func sentSince(s *sim.Sim, id paxos.NodeID, before map[string]uint64) map[string
 	return out
 }
 
-// TestWipedReplicaRebuildsBeforeVoting wipes a replica under load, checks
+// TestWipedReplicaRebuildsBeforeVoting wipes a replica under load (raft,
+// whose messages all travel as one type, has its own test of what a
+// rebuilding replica sends: raft.TestWipeFaultRaft), checks
 // after every event that it sends nothing but rebuild, catch-up and
 // forwarding messages until it finishes rebuilding, that it does finish, and
 // that it votes again afterwards; and in a second run, that a replica that
@@ -114,7 +116,7 @@ func TestWipedReplicaRebuildsBeforeVoting(t *testing.T) {
 }
 
 func TestCrashMidRebuildResumesRebuilding(t *testing.T) {
-	for _, protocol := range []string{"basic", "multi", "epaxos"} {
+	for _, protocol := range []string{"basic", "multi", "epaxos", "raft"} {
 		t.Run(protocol, func(t *testing.T) {
 			s := wipeSim(t, protocol, 3, 5)
 			s.Run(300 * time.Millisecond)
@@ -155,7 +157,7 @@ func verifySim(t *testing.T, s *sim.Sim) {
 // on empty state must be caught by check.Run with the wipe fault alone and
 // default settings, within a few seeds.
 func TestWipeFaultCatchesVotingAtOnce(t *testing.T) {
-	for _, name := range []string{"basic/wiped-votes-at-once", "multi/wiped-votes-at-once", "epaxos/wiped-votes-at-once", "fastpaxos/wiped-votes-at-once"} {
+	for _, name := range []string{"basic/wiped-votes-at-once", "multi/wiped-votes-at-once", "epaxos/wiped-votes-at-once", "fastpaxos/wiped-votes-at-once", "raft/wiped-votes-at-once"} {
 		m, err := paxos.LookupMutant(name)
 		require.NoError(t, err)
 		for _, n := range []int{3, 5} {

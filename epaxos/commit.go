@@ -34,6 +34,7 @@ func (r *Replica) commitLocal(in *instance, cmds []paxos.Command, seq uint64, de
 		return
 	}
 	in.co = nil
+	r.release(in)
 	if in.led {
 		in.led = false
 		r.inflight--

@@ -56,14 +56,20 @@
 // of replica q they reported. A vote of W that a commit or a recovery could
 // count belongs to an instance the rest of whose quorum meets those peers,
 // so its slot is at most H[q]; and every instance W led that was committed,
-// or that an answering peer holds, is at most H[W] (one W led that reached
-// only peers that did not answer is not: see rebuild.go). W then asks for the commits of every instance
-// up to H that it does not hold committed (peers recover the undecided ones
-// as usual), and once it holds them all it persists a snapshot with its slot
-// counter past H[W] and RebuildRecord{Done: true}, and votes and leads
-// again, except that it never casts a fast-path vote again (it lost the
-// memory of its own commands that recovery rule 4a relies on; see
-// rebuild.go). Peers that get W's query forget W's execution watermark, so that
+// or that an answering peer holds, is at most H[W]. One W led that reached
+// only peers that did not answer may lie above H[W], but no higher than
+// H[W] + Config.Window: W never has more than a window of its own instances
+// uncommitted (restored ones included), so when it led its highest slot one
+// of the window below was committed, and a peer that answered knew it. W
+// then asks for the commits of every instance up to H that it does not
+// hold committed (peers recover the undecided ones as usual), and once it
+// holds them all it persists a snapshot with its slot counter past H[W],
+// its slots up to H[W] + Window reserved, and RebuildRecord{Done: true},
+// and votes and leads again, with two exceptions: it leads a reserved slot
+// only after a phase 1 at a higher ballot, as a recovery would, proposing
+// its command there only if no replica that answered holds the slot; and
+// it never casts a fast-path vote again (it lost the memory of its own
+// commands that recovery rule 4a relies on). See rebuild.go for both. Peers that get W's query forget W's execution watermark, so that
 // garbage collection keeps what W still needs. A crash mid-rebuild restarts
 // the rebuild (RebuildRecord{}, SnapshotRecord.Rebuilding). Assumptions: at
 // most F replicas are crashed or rebuilding at once (otherwise W waits);

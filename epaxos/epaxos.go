@@ -61,6 +61,7 @@ type instance struct {
 	walk      walk      // marks of the execution pass (exec.go)
 
 	led   bool   // this replica's own instance, counted in Replica.inflight
+	held  bool   // this replica's own instance not led in this incarnation, uncommitted: counted in Replica.held
 	ledAt uint64 // when this replica started leading it
 
 	// outOfFastQuorum holds replicas proven not to have been in the
@@ -279,6 +280,15 @@ type Replica struct {
 	answered  []uint64
 
 	inflight int // own instances led here and not yet committed
+	// held counts the other uncommitted instances of this replica's own:
+	// restored from its records, or slots it skipped (rebuild.go). With
+	// inflight they bound the replica's own uncommitted instances by
+	// Config.Window, across restarts, which a rebuild relies on.
+	held int
+	// reserved is the highest slot of this replica's own that it may have
+	// led before it lost its disk: it leads a slot up to it only after a
+	// phase 1 (rebuild.go). Persisted in SnapshotRecord.Reserved.
+	reserved uint64
 	// commitLat is a moving average of the commit latency, in ticks, of
 	// this replica's own instances: under load, queueing delays every
 	// instance alike, and recovery timeouts stretch accordingly.
@@ -308,6 +318,7 @@ type Stats struct {
 	InFlight        int    // own instances led here and not yet committed
 	Waiting         int    // proposals waiting here for a batch or for room in the window
 	Refused         uint64 // messages Step refused as malformed (paxos.ErrMalformed)
+	Reserved        uint64 // instances led after a phase 1, in slots this replica may have used before it lost its disk
 }
 
 var (
@@ -406,7 +417,7 @@ func (r *Replica) Stats() Stats {
 // (messages Step refused as malformed). See recovery.go for the rules.
 func (r *Replica) Coverage() paxos.Coverage {
 	s := r.stats
-	return paxos.Coverage{
+	c := paxos.Coverage{
 		"recoveries":          s.Recoveries,
 		"trypreaccepts":       s.TryPreAccepts,
 		"deferrals":           s.Deferred,
@@ -416,6 +427,10 @@ func (r *Replica) Coverage() paxos.Coverage {
 		"recovery-nops":       s.RecoveryNops,
 		paxos.CoverageRefused: s.Refused,
 	}
+	if s.Reserved > 0 {
+		c["reserved-leads"] = s.Reserved // after a rebuild only (rebuild.go)
+	}
+	return c
 }
 
 // FastQuorum returns the fast-quorum size in use, leader included.

@@ -257,7 +257,7 @@ func (r *Replica) noteExecuted(id paxos.Instance, c paxos.Command) {
 
 func (r *Replica) snapshot() SnapshotRecord {
 	snap := SnapshotRecord{Store: r.store.Snapshot(), ExecUpTo: slices.Clone(r.execUpTo), GCUpTo: slices.Clone(r.gcUpTo), NextSlot: r.nextSlot,
-		Index: make(map[string]IndexEntry, len(r.index)), Rebuilding: r.rb != nil, Rebuilt: r.rebuilt}
+		Index: make(map[string]IndexEntry, len(r.index)), Rebuilding: r.rb != nil, Rebuilt: r.rebuilt, Reserved: r.reserved}
 	for k, f := range r.index {
 		snap.Index[k] = r.indexEntry(f)
 	}
@@ -330,6 +330,7 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 		copy(r.gcUpTo, snap.GCUpTo)
 		r.nextSlot = max(r.nextSlot, snap.NextSlot)
 		r.rebuilt = r.rebuilt || snap.Rebuilt
+		r.reserved = max(r.reserved, snap.Reserved)
 		for k, e := range snap.Index {
 			if len(e.Write) != r.n || len(e.Read) != r.n || (e.ExecWrite != nil && (len(e.ExecWrite) != r.n || len(e.ExecRead) != r.n)) {
 				return fmt.Errorf("snapshot index entry for key %q does not cover %d replicas", k, r.n)
@@ -394,6 +395,9 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 			} else {
 				r.uncommitted[in.id] = in
 				r.scheduleRecovery(in)
+				if in.id.Replica == r.id {
+					r.hold(in)
+				}
 			}
 		}
 	}

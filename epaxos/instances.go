@@ -69,7 +69,27 @@ func (r *Replica) create(id paxos.Instance) *instance {
 	}
 	r.uncommitted[id] = in
 	r.scheduleRecovery(in)
+	if q == r.id {
+		r.hold(in)
+	}
 	return in
+}
+
+// hold counts an uncommitted instance of this replica's own that it does
+// not lead in this incarnation against Config.Window (see Replica.held).
+func (r *Replica) hold(in *instance) {
+	if !in.held && !in.led && in.status != StatusCommitted {
+		in.held = true
+		r.held++
+	}
+}
+
+// release stops counting in under Replica.held.
+func (r *Replica) release(in *instance) {
+	if in.held {
+		in.held = false
+		r.held--
+	}
 }
 
 // insertOpen adds slot s to replica q's sorted list of unexecuted slots.

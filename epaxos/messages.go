@@ -218,6 +218,10 @@ type SnapshotRecord struct {
 	// Rebuilt is set once a replica has rebuilt after a lost disk: it never
 	// casts a fast-path vote again (rebuild.go).
 	Rebuilt bool `msgpack:"rt,omitempty"`
+	// Reserved is the highest slot of its own a rebuilt replica may have
+	// led before it lost its disk; it leads a slot up to it only after a
+	// phase 1 (rebuild.go).
+	Reserved uint64 `msgpack:"rs,omitempty"`
 }
 
 func init() {

@@ -25,7 +25,7 @@ func (r *Replica) flush(partial bool) {
 		return // no leading while rebuilding
 	}
 	i := 0
-	for i < len(r.batch) && r.inflight < r.cfg.Window {
+	for i < len(r.batch) && r.inflight+r.held < r.cfg.Window {
 		if len(r.batch)-i < r.cfg.Batch && !partial && r.inflight >= batchWait {
 			break
 		}
@@ -62,6 +62,19 @@ func setOf(ids []paxos.NodeID) quorum.Set {
 func (r *Replica) lead(cmds []paxos.Command) {
 	id := paxos.Instance{Replica: r.id, Slot: r.nextSlot}
 	in := r.get(id)
+	r.release(in) // counted as led from now on
+	if id.Slot <= r.reserved {
+		// A slot this replica may have led before it lost its disk, with
+		// another command some silent peer may hold: lead it like a
+		// recovery, through a phase 1 at a higher ballot, proposing cmds
+		// only if the slot is free (see free).
+		in.mine = cmds
+		in.led, in.ledAt = true, r.now
+		r.inflight++
+		r.stats.Reserved++
+		r.recover(in)
+		return
+	}
 	seq, deps := r.attrs(id, cmds, 1, nil, nil)
 	b := MakeBallot(0, r.id)
 	in.cmds, in.seq, in.deps, in.status, in.bal, in.vbal, in.orig = cmds, seq, deps, StatusPreAccepted, b, b, true

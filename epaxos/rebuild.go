@@ -33,12 +33,35 @@ import (
 // 4a's conclusion true of it whatever it forgot. The cost: after a rebuild
 // a fast path needs the other members of a fast quorum.
 //
-// Left open: p's slot counter starts past H[p], the highest of its slots the
-// answering peers know. An instance p led that reached only replicas that did
-// not answer (and p) lies above H[p], and p may lead that slot again with
-// another command. Closing it needs p to recover its slots (H[p],
-// H[p]+Window] before leading (a command leader never has more than Window
-// instances uncommitted, so its slots above that are unused): not done yet.
+// Its own slots. A rebuilt p must never lead, at the initial ballot, a slot
+// of its own that it led before the loss: a silent peer may hold that
+// instance with another command, recover it later and commit it, while p's
+// new command commits in the same slot (TestRebuiltReplicaSlotDecidedOnce
+// plays it). H[p], the highest slot of p the answering peers know, does
+// not cover an instance p led that reached only peers that did not answer.
+// What bounds p's slots is the window: p leads a new instance only while
+// fewer than Config.Window of its own instances are uncommitted here,
+// counting those restored after a restart and its placeholders
+// (Replica.held) with those it leads (Replica.inflight), and every slot of
+// p below its slot counter is held here or garbage-collected. So when p
+// led its highest slot s*, one of its slots in [s*-Window, s*-1] was
+// committed here (or s* <= Window): a slow quorum had voted for it before
+// the loss, hence before the answers, and the answering peers (N-F of
+// them, p excluded) meet every F replicas other than p, so one of them
+// knew that slot: s* <= H[p] + Window. p therefore reserves its slots up to
+// R = H[p] + Window (SnapshotRecord.Reserved, durable with the snapshot
+// that ends the rebuild): it leads a slot up to R like a recovery, with a
+// phase 1 at a higher ballot (Prepare), and proposes its command there
+// only when no replica of the slow quorum that answered holds anything of
+// the slot (rule 3: p, the command leader, replied; free). A command a
+// peer holds, or accepted at a higher ballot, is decided there instead, as
+// any recovery would (Paxos: a value chosen in the slot, at any ballot, is
+// seen by the phase 1), and p proposes its own again in its next slot.
+// Slots above R are led as usual. No slot is skipped, so no gap stalls
+// execution or garbage collection. Cost: one more round trip for p's first
+// Window instances after its rebuild. Assumption: the window of p's
+// incarnations before the loss was at most this incarnation's
+// Config.Window.
 
 // RebuildQuery asks a peer for what a replica rebuilding after a lost disk
 // needs: the highest slot it knows of each replica, its committed state when
@@ -349,7 +372,18 @@ func (r *Replica) rebuildDone() {
 	if rb == nil || !rb.enough || !rb.installed || len(r.rebuildMissing()) > 0 {
 		return
 	}
+	// Every slot of ours up to the highest one reported is held here,
+	// decided or as a placeholder that recovery decides (one nobody holds
+	// becomes a Nop), so that none is missing from the count of our
+	// uncommitted instances that bounds the slots we may have led (see
+	// "Its own slots" above).
+	for s := r.gcUpTo[r.id] + 1; s <= rb.high[r.id]; s++ {
+		if r.inst[r.id][s] == nil {
+			r.get(paxos.Instance{Replica: r.id, Slot: s})
+		}
+	}
 	r.nextSlot = max(r.nextSlot, rb.high[r.id]+1, r.gcUpTo[r.id]+1)
+	r.reserved = max(r.reserved, max(rb.high[r.id], r.gcUpTo[r.id])+uint64(r.cfg.Window))
 	r.rb = nil
 	r.rebuilt = true
 	// A snapshot makes the new slot counter durable (no slot of ours in

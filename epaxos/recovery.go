@@ -160,8 +160,11 @@ package epaxos
 //     whose records keep the command, so it never needed the Nop's keys.
 //     Sound.
 //   - A replica that lost its disk (paxos.Config.Rebuild) loses promises,
-//     votes and index at once, and every rule above fails for it. This
-//     package does not implement Rebuild: such a replica must not rejoin.
+//     votes and index at once, and every rule above fails for it. It
+//     rejoins only through the rebuild (rebuild.go): no vote or promise
+//     until every instance it may have voted on is decided, no fast-path
+//     vote ever after (rule 4a), and its own slots that a silent peer may
+//     hold led only after a phase 1.
 
 import (
 	"slices"
@@ -373,6 +376,11 @@ func leavesLeaderOut(d *instance, g paxos.Instance, cmds []paxos.Command, deps [
 // commits a Nop when the command is unknown.
 func (r *Replica) free(in *instance, cmds []paxos.Command) {
 	b := in.co.ballot
+	if len(cmds) == 0 && in.led && in.mine != nil && in.id.Replica == r.id {
+		// A reserved slot of ours (see lead) that no replica of a slow
+		// quorum holds: ours to fill with the command waiting for it.
+		cmds = in.mine
+	}
 	if len(cmds) == 0 {
 		r.startAccept(in, b, nopBatch(), 0, r.zeroDeps())
 		return

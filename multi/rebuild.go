@@ -37,24 +37,16 @@ func init() {
 
 // rebuild is the state of a replica that rebuilds after losing its disk.
 type rebuild struct {
-	answered quorum.Set // peers, not rebuilding, that answered
-	promised Ballot     // highest ballot they reported
-	high     uint64     // highest slot they reported
-	enough   bool       // answered meets every quorum without this replica
-	askedAt  uint64     // tick of the last query
-	nopAt    uint64     // tick of the last Nop forwarded
+	answers  quorum.Answers // peers, not rebuilding, that answered
+	promised Ballot         // highest ballot they reported
+	high     uint64         // highest slot they reported
+	askedAt  uint64         // tick of the last query
+	nopAt    uint64         // tick of the last Nop forwarded
 }
 
 // Rebuilding reports whether the replica is rebuilding after a lost disk and
 // does not vote yet.
 func (r *Replica) Rebuilding() bool { return r.rb != nil }
-
-// rebuildOnly reports whether this replica alone forms a quorum, so a
-// rebuild could never be safe.
-func rebuildImpossible(q quorum.System, me paxos.NodeID) bool {
-	s := quorum.Of(int(me))
-	return q.IsPhase1(s) || q.IsPhase2(s)
-}
 
 // startRebuild enters the rebuilding state when cfg.Rebuild asks for it (and
 // the restored records do not say it completed) or the restored records say
@@ -63,7 +55,7 @@ func (r *Replica) startRebuild(marker, done bool) error {
 	if done || (!r.cfg.Rebuild && !marker) {
 		return nil
 	}
-	if rebuildImpossible(r.q, r.id) {
+	if quorum.Alone(r.q, int(r.id)) {
 		return fmt.Errorf("multi: %w: cannot rebuild replica %d: it forms a quorum of %s on its own, so what only it accepted was lost with its disk",
 			paxos.ErrConfig, r.id, r.q)
 	}
@@ -119,16 +111,14 @@ func (r *Replica) rebuildStep(from paxos.NodeID, body any) (bool, error) {
 
 func (r *Replica) rebuildAnswer(from paxos.NodeID, m RebuildInfo) {
 	rb := r.rb
-	if rb.enough {
+	if !rb.answers.Add(r.q, int(from)) {
 		return // P and H are fixed by the first answers that were enough
 	}
-	rb.answered = rb.answered.Add(int(from))
 	if rb.promised.Less(m.Promised) {
 		rb.promised = m.Promised
 	}
 	rb.high = max(rb.high, m.Last)
-	if quorum.MeetsEvery(r.q, rb.answered) {
-		rb.enough = true
+	if rb.answers.Enough {
 		r.promise(rb.promised)
 	}
 	r.rebuildDone()
@@ -142,11 +132,11 @@ func (r *Replica) rebuildTick() {
 	r.electionElapsed = 0
 	r.resendPending()
 	retry := uint64(r.cfg.RetryTicks)
-	if !rb.enough {
+	if !rb.answers.Enough {
 		if r.now-rb.askedAt >= retry {
 			rb.askedAt = r.now
 			for _, id := range r.others {
-				if !rb.answered.Has(int(id)) {
+				if !rb.answers.Set.Has(int(id)) {
 					r.send(id, RebuildQuery{})
 				}
 			}
@@ -162,7 +152,7 @@ func (r *Replica) rebuildTick() {
 
 // rebuildDone ends the rebuild once its condition holds.
 func (r *Replica) rebuildDone() {
-	if r.rb == nil || !r.rb.enough || r.executed <= r.rb.high {
+	if r.rb == nil || !r.rb.answers.Enough || r.executed <= r.rb.high {
 		return
 	}
 	r.rb = nil

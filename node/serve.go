@@ -113,7 +113,7 @@ func Serve(cfg ServeConfig) (*Server, error) {
 	}
 	rcfg.StateMachine = cfg.StateMachine
 	if cfg.Rebuild {
-		// A protocol that refuses Rebuild (raft, fastpaxos) is refused
+		// A protocol that refuses Rebuild (fastpaxos) is refused
 		// here, before anything in the data directory is moved aside.
 		probe := rcfg
 		probe.Rebuild, probe.Restore = true, nil

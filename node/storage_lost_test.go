@@ -70,7 +70,7 @@ func frameEnds(data []byte) []int {
 func TestServeRefusesLostStorage(t *testing.T) {
 	protocols := paxos.Protocols()
 	if !longtest.Enabled() {
-		protocols = []string{"multi", "epaxos"}
+		protocols = []string{"multi", "epaxos", "raft"}
 	}
 	for _, protocol := range protocols {
 		t.Run(protocol, func(t *testing.T) {
@@ -229,8 +229,8 @@ func TestServeRefusesLostStorage(t *testing.T) {
 	}
 }
 
-// refusesRebuild reports whether the protocol refuses Config.Rebuild (raft
-// does): the rebuild steps of these tests do not apply to it.
+// refusesRebuild reports whether the protocol refuses Config.Rebuild
+// (fastpaxos does): the rebuild steps of these tests do not apply to it.
 func refusesRebuild(protocol string) bool {
 	_, err := paxos.New(protocol, paxos.Config{ID: 0, N: 3, Rebuild: true})
 	return errors.Is(err, paxos.ErrConfig)
@@ -298,7 +298,7 @@ func replaceDir(t *testing.T, dir, src string) {
 func TestPeersRefuseStorageThatWentBack(t *testing.T) {
 	protocols := paxos.Protocols()
 	if !longtest.Enabled() {
-		protocols = []string{"multi"}
+		protocols = []string{"multi", "raft"}
 	}
 	for _, protocol := range protocols {
 		t.Run(protocol, func(t *testing.T) {
@@ -370,6 +370,17 @@ func TestPeersRefuseStorageThatWentBack(t *testing.T) {
 			v, err := cl.Get(ctx, "b9")
 			require.NoError(t, err)
 			assert.Equal(t, "2", v)
+			// The rebuild finishes while clients write, and is recorded.
+			for i := 0; ; i++ {
+				id, err := storage.ReadIdentity(c.dirs[2])
+				require.NoError(t, err)
+				if id != nil && !id.Rebuilding {
+					break
+				}
+				require.Less(t, i, 300, "replica 2 still rebuilding after 30 s")
+				put(fmt.Sprint("d", i%5), "4")
+				time.Sleep(100 * time.Millisecond)
+			}
 		})
 	}
 }

@@ -20,3 +20,25 @@ func TestMeetsEvery(t *testing.T) {
 	assert.False(t, MeetsEvery(c, Of(0, 1, 2)))
 	assert.True(t, MeetsEvery(c, Of(0, 1, 2, 3)))
 }
+
+func TestAnswersAndAlone(t *testing.T) {
+	m, err := NewMajority(5)
+	require.NoError(t, err)
+	var a Answers
+	assert.True(t, a.Add(m, 1))
+	assert.False(t, a.Add(m, 1), "a second answer from one peer counts once")
+	assert.True(t, a.Add(m, 2))
+	assert.False(t, a.Enough, "two of five leave a majority outside")
+	assert.True(t, a.Add(m, 4))
+	assert.True(t, a.Enough)
+	assert.False(t, a.Add(m, 3), "answers after enough do not count: the bound is fixed")
+	assert.Equal(t, Of(1, 2, 4), a.Set)
+
+	assert.False(t, Alone(m, 0))
+	one, err := NewMajority(1)
+	require.NoError(t, err)
+	assert.True(t, Alone(one, 0))
+	c, err := NewCounting(5, 5, 1)
+	require.NoError(t, err)
+	assert.True(t, Alone(c, 0), "a phase-2 quorum of one")
+}

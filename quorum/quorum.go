@@ -107,6 +107,37 @@ func MeetsEvery(sys System, s Set) bool {
 	return !sys.IsPhase1(out) && !sys.IsPhase2(out)
 }
 
+// Alone reports whether replica id forms a phase-1 or a phase-2 quorum of
+// sys on its own. Such a replica cannot rebuild after a lost disk: what only
+// it accepted was lost with the disk, and no peer can tell it.
+func Alone(sys System, id int) bool {
+	s := Of(id)
+	return sys.IsPhase1(s) || sys.IsPhase2(s)
+}
+
+// Answers gathers the peers that answered a rebuilding replica's query until
+// they meet every quorum (MeetsEvery). A bound taken over their answers (a
+// highest ballot, term or slot) then covers whatever any quorum did before
+// they answered; it is fixed from that moment on, since later answers would
+// chase what started since.
+type Answers struct {
+	// Set holds the peers whose answers counted.
+	Set Set
+	// Enough is set once Set meets every quorum.
+	Enough bool
+}
+
+// Add counts peer id's answer under sys and reports whether it counted: it
+// does not once the answers were enough, nor when id already answered.
+func (a *Answers) Add(sys System, id int) bool {
+	if a.Enough || a.Set.Has(id) {
+		return false
+	}
+	a.Set = a.Set.Add(id)
+	a.Enough = MeetsEvery(sys, a.Set)
+	return true
+}
+
 // Majority is the classic system: any floor(N/2)+1 replicas form a quorum of
 // either phase.
 type Majority struct{ n int }

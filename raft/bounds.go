@@ -23,6 +23,10 @@ const MaxIndex = 1 << 48
 // (client, seq).
 const ctxLen = 16
 
+// transferCtx is the context of a vote request raft sends in a campaign
+// that a leadership transfer started (etcd's campaignTransfer).
+const transferCtx = "CampaignTransfer"
+
 // hbCtxLen is the length of a heartbeat's context: raft's position in its
 // queue of ReadIndex requests, little-endian.
 const hbCtxLen = 8
@@ -44,13 +48,12 @@ func (r *Replica) validate(m *pb.Message) error {
 			return fmt.Errorf("%s with term %d, a forwarded request carries none", t, term)
 		}
 	case pb.MsgApp, pb.MsgAppResp, pb.MsgVote, pb.MsgVoteResp, pb.MsgSnap, pb.MsgHeartbeat,
-		pb.MsgHeartbeatResp, pb.MsgPreVote, pb.MsgPreVoteResp, pb.MsgReadIndexResp:
+		pb.MsgHeartbeatResp, pb.MsgPreVote, pb.MsgPreVoteResp, pb.MsgReadIndexResp, pb.MsgTimeoutNow:
 		if term == 0 || term > paxos.MaxRound {
 			return fmt.Errorf("%s at term %d, want 1..%d", t, term, uint64(paxos.MaxRound))
 		}
 	default:
-		// Local messages, leadership transfers (never started here), and
-		// types raft does not know.
+		// Local messages and types raft does not know.
 		return fmt.Errorf("message type %s is never sent between replicas of this package", t)
 	}
 	if m.GetIndex() > MaxIndex || m.GetCommit() > MaxIndex || m.GetRejectHint() > MaxIndex {
@@ -68,12 +71,17 @@ func (r *Replica) validate(m *pb.Message) error {
 	if len(m.GetEntries()) > 0 && t != pb.MsgApp && t != pb.MsgProp && t != pb.MsgReadIndex && t != pb.MsgReadIndexResp {
 		return fmt.Errorf("%s carries %d entries", t, len(m.GetEntries()))
 	}
-	if len(m.GetContext()) > 0 && t != pb.MsgHeartbeat && t != pb.MsgHeartbeatResp {
-		// A vote's context forces it past the leader lease (a leadership
-		// transfer, which this package never starts).
+	if t == pb.MsgVote && len(m.GetContext()) > 0 {
+		// The one context of a vote: a campaign after a leadership
+		// transfer (started for a rebuilding replica, see rebuild.go),
+		// which forces the vote past the leader lease.
+		if string(m.GetContext()) != transferCtx {
+			return fmt.Errorf("%s carries a context other than a leadership transfer's", t)
+		}
+	} else if len(m.GetContext()) > 0 && t != pb.MsgHeartbeat && t != pb.MsgHeartbeatResp {
 		return fmt.Errorf("%s carries a context", t)
 	}
-	if n := len(m.GetContext()); n != 0 && n != hbCtxLen {
+	if n := len(m.GetContext()); n != 0 && n != hbCtxLen && t != pb.MsgVote {
 		return fmt.Errorf("%s carries a %d-byte context, want %d", t, n, hbCtxLen)
 	}
 	last, _ := r.storage.LastIndex()
@@ -110,6 +118,9 @@ func (r *Replica) validate(m *pb.Message) error {
 		// A leader sends a follower no commit point beyond what the follower
 		// acknowledged; raft panics on one beyond its log.
 		if term >= st.GetTerm() && m.GetCommit() > last {
+			if r.rb != nil {
+				return errStaleProgress
+			}
 			return fmt.Errorf("heartbeat commits %d, beyond the last entry %d", m.GetCommit(), last)
 		}
 	case pb.MsgHeartbeatResp:

@@ -81,8 +81,9 @@ func TestForgedFarAheadRefused(t *testing.T) {
 		{Type: pb.MsgSnap.Enum(), From: u(1), To: u(2), Term: u(1), Snapshot: snap(10, 1, []uint64{1, 2, 3}, []byte("junk"))},
 		// requests no replica of this package sends
 		{Type: pb.MsgProp.Enum(), From: u(1), To: u(2)},
-		{Type: pb.MsgVote.Enum(), From: u(1), To: u(2), Term: u(2), Context: []byte("CampaignTransfer")},
-		{Type: pb.MsgTimeoutNow.Enum(), From: u(1), To: u(2), Term: u(1)},
+		{Type: pb.MsgVote.Enum(), From: u(1), To: u(2), Term: u(2), Context: []byte("CampaignNow")},
+		{Type: pb.MsgPreVote.Enum(), From: u(1), To: u(2), Term: u(2), Context: []byte("CampaignTransfer")},
+		{Type: pb.MsgTimeoutNow.Enum(), From: u(1), To: u(2), Term: u(1), Context: []byte("CampaignTransfer")},
 		{Type: pb.MsgHup.Enum(), From: u(1), To: u(2)},
 		{Type: pb.MsgHeartbeat.Enum(), From: u(1), To: u(2), Term: u(1), Context: []byte{1}},
 		// the receiver as its own sender

@@ -101,12 +101,73 @@
 //
 // # Lost disks
 //
-// Config.Rebuild is refused with an error wrapping paxos.ErrConfig. A Raft
-// voter that lost its log and its vote must not vote again as the same
-// member: it could vote twice in a term, or let a quorum elect a leader
-// that misses a committed entry only it held. etcd's raft offers no
-// non-voting rejoin for a voter short of a membership change (remove the
-// member, add it back as a learner, promote it), which this package does
-// not drive. The checker's wipe fault skips protocols that refuse Rebuild,
-// and `paxos serve --rebuild` is refused before it moves anything aside.
+// A replica W started with Config.Rebuild lost its durable state: its term,
+// the vote it cast in it, and the entries it acknowledged. Raft's safety
+// rests on all three. A voter that forgot its vote can help elect a second
+// leader in a term; one that forgot an entry it acknowledged can vote for a
+// candidate lacking an entry that a majority counting it committed; and one
+// that forgot its term acknowledges a leader of an older term, whose
+// appends a majority counting it then commits over a newer leader's. So W
+// starts empty, and until the rule below lets it, it never campaigns and
+// raft never sees a vote request, a pre-vote request or a leadership
+// transfer addressed to it.
+//
+//  1. W persists RebuildRecord{} first, then asks every peer for its
+//     current term and the index of its last log entry (RebuildQuery,
+//     RebuildInfo) until the peers that answered, none of them rebuilding,
+//     meet every majority (quorum.Answers; that is at least N/2 of the
+//     others, rounded up). Until then raft sees nothing but requests
+//     forwarded by followers. Let T be the highest term and H the highest
+//     last index reported.
+//  2. W then lets raft see appends, heartbeats, snapshots and read
+//     confirmations from leaders of terms at least T (and nothing older),
+//     and proposes a Nop through the leader now and then, so that the log
+//     grows past H even without clients.
+//  3. Once W's term is at least T and it has applied an entry above H, it
+//     persists RebuildRecord{Done: true, Term: T} (SnapshotRecord.Rebuild
+//     carries it across snapshots) and votes again, except at terms up to
+//     T, where it never votes or grants a pre-vote.
+//
+// Why. (a) At most one leader per term. An election that counted W's lost
+// vote at term t counted a majority M; each member of M persisted term t
+// before its vote, and the answering peers meet M, so t <= T. W votes again
+// only above T, and never while it rebuilds. (b) No stale leader. W
+// acknowledged entries of a leader of term t only after that leader was
+// elected, so a majority had persisted t before W's disk was lost; hence
+// t <= T, and the leaders W now follows, of terms at least T, are not older
+// than any W followed before. By (a) each is the only leader of its term.
+// (c) No committed entry lost. Let e at index i be committed by a majority
+// C counting W's lost acknowledgement. The answering peers meet C, and the
+// one in C held e when it answered, so i <= H. W votes again only after it
+// applied an entry above H, learned from a leader of a term at least T:
+// its log then holds the committed log through i, e included, and raft's
+// up-to-date check keeps its votes from candidates lacking e, as it did
+// before the loss. The argument takes "voted" and "acknowledged" at the
+// moment the answering peers answered: a vote request or append that W
+// answered before the loss, whose majority is completed by peers that get
+// it only after they answered W, escapes T and H. Waiting for a new
+// entry narrows that window in practice ("Paxos Made Live", section 5.1,
+// waits for one instance started after the rebuild began for the same
+// reason); closing it needs a bound on message delay, which the model does
+// not have.
+//
+// Liveness. etcd's leader never sends a follower entries below the index
+// it counts the follower as holding, so a leader that counted W's lost
+// acknowledgements would leave W waiting for ever. A leader whose raft
+// counts W as holding more than the last index W reports in its query
+// (RebuildQuery.Last) therefore hands its leadership to its most up-to-date
+// other follower (RawNode.TransferLeader); the new leader's count for W
+// starts afresh. A rebuilding replica that makes no progress for two
+// election timeouts asks again, so a transfer that failed is retried. This
+// is the one leadership transfer this package starts: validate accepts
+// MsgTimeoutNow and a vote request carrying the transfer's context, and
+// nothing else of the kind. A rebuild needs a majority of the others up
+// (the checker's wipe fault keeps one) and a leader. A crash mid-rebuild
+// restarts the rebuild from what W persisted since it began, all of it
+// learned from leaders of terms at least the T of its time; a later T is
+// never lower (a leader of term T was elected by a majority the new
+// answers meet). Config.Rebuild at N = 1 is refused: W alone is a majority.
+// While a rebuilding W drops what a leader with a stale count sends it
+// (heartbeats that commit past its log), it counts them, with every other
+// message it does not let raft see, under "rebuild-dropped".
 package raft

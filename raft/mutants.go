@@ -36,6 +36,20 @@ func init() {
 		New:      withBug(bugs{commitNoTermCheck: true}),
 	})
 	paxos.RegisterMutant(paxos.Mutant{
+		Name:     "raft/wiped-votes-at-once",
+		Protocol: "raft",
+		Bug:      "a replica that lost its disk ignores Config.Rebuild and votes at once on empty storage, forgetting the vote it cast in its term and the entries it acknowledged",
+		// At N = 5 the first seed with every fault that catches it (seed
+		// 2) runs the diverged cluster to the liveness bound for about five
+		// minutes; check/wipe_test.go catches it there with the wipe fault
+		// alone at seed 1.
+		Sizes: []int{3},
+		New: func(cfg paxos.Config) (paxos.Replica, error) {
+			cfg.Rebuild = false
+			return newReplica(cfg, bugs{})
+		},
+	})
+	paxos.RegisterMutant(paxos.Mutant{
 		Name:     "raft/snapshot-drops-dedup",
 		Protocol: "raft",
 		Bug:      "snapshots leave out the clients' deduplication table, so a retried command executes twice after a restart or snapshot install",

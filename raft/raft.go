@@ -76,6 +76,9 @@ type Replica struct {
 	// higher one, and raft slices its pending reads by it.
 	hbTerm, hbCtx uint64
 
+	rb     *rebuild // non-nil while rebuilding after a lost disk
+	noVote uint64   // the bound T of a finished rebuild: no vote at a term up to it
+
 	cov    paxos.Coverage
 	rd     paxos.Ready
 	heldHS HardStateRecord // the lateHardState bug's record, persisted one Ready late
@@ -89,8 +92,9 @@ type readyRead struct {
 
 // New builds a raft replica. It refuses, with an error wrapping
 // paxos.ErrConfig, quorum systems other than majorities, a heartbeat
-// interval not below the election timeout, and Config.Rebuild (see the
-// package documentation).
+// interval not below the election timeout, and Config.Rebuild at N = 1.
+// With Config.Rebuild it starts as a non-voting member (see the package
+// documentation, "Lost disks").
 func New(cfg paxos.Config) (paxos.Replica, error) {
 	return newReplica(cfg, bugs{})
 }
@@ -99,9 +103,6 @@ func newReplica(cfg paxos.Config, bug bugs) (*Replica, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
-	}
-	if cfg.Rebuild {
-		return nil, fmt.Errorf("%w: raft does not support Rebuild: a raft replica that lost its log and vote must not vote again, and etcd's raft has no non-voting rejoin without a membership change; restore its data directory or run another protocol", paxos.ErrConfig)
 	}
 	if cfg.Quorums != nil {
 		if _, ok := cfg.Quorums.(quorum.Majority); !ok {
@@ -132,7 +133,8 @@ func newReplica(cfg paxos.Config, bug bugs) (*Replica, error) {
 	for i := 1; i <= cfg.N; i++ {
 		r.voters = append(r.voters, uint64(i))
 	}
-	if err := r.restore(cfg.Restore); err != nil {
+	rebuildRec, err := r.restore(cfg.Restore)
+	if err != nil {
 		return nil, fmt.Errorf("%w: raft replica %d: %w", paxos.ErrConfig, cfg.ID, err)
 	}
 	rn, err := etcdraft.NewRawNode(&etcdraft.Config{
@@ -156,7 +158,10 @@ func newReplica(cfg paxos.Config, bug bugs) (*Replica, error) {
 	st := rn.BasicStatus()
 	r.state, r.lead = st.RaftState, st.Lead
 	r.resetTimer()
-	if cfg.Restore == nil && cfg.InitialLeader == cfg.ID {
+	if err := r.startRebuild(rebuildRec); err != nil {
+		return nil, err
+	}
+	if cfg.Restore == nil && cfg.InitialLeader == cfg.ID && r.rb == nil {
 		r.campaign()
 	}
 	return r, nil
@@ -164,15 +169,17 @@ func newReplica(cfg paxos.Config, bug bugs) (*Replica, error) {
 
 // restore rebuilds the storage and the key-value store from what the
 // replica persisted (nil: a new replica with the voters in its ConfState).
-func (r *Replica) restore(p *paxos.Persisted) error {
+// It returns the latest rebuild record restored, if any.
+func (r *Replica) restore(p *paxos.Persisted) (*RebuildRecord, error) {
 	cs := &pb.ConfState{Voters: r.voters}
 	if err := r.storage.ApplySnapshot(&pb.Snapshot{Metadata: &pb.SnapshotMetadata{ConfState: cs}}); err != nil {
-		return err
+		return nil, err
 	}
 	if p == nil {
-		return nil
+		return nil, nil
 	}
 	var hs HardStateRecord
+	var rb *RebuildRecord
 	apply := func(rec any) error {
 		switch rec := rec.(type) {
 		case SnapshotRecord:
@@ -185,12 +192,14 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 				return err
 			}
 			r.applied, r.snapIndex = rec.Index, rec.Index
-			hs = rec.HardState
+			hs, rb = rec.HardState, rec.Rebuild
 			return r.appendEntries(rec.Entries)
 		case HardStateRecord:
 			hs = rec
 		case EntriesRecord:
 			return r.appendEntries(rec.Entries)
+		case RebuildRecord:
+			rb = &rec
 		default:
 			return fmt.Errorf("unexpected persisted record %T", rec)
 		}
@@ -198,22 +207,22 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 	}
 	if p.Snapshot != nil {
 		if err := apply(p.Snapshot); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	for _, rec := range p.Records {
 		if err := apply(rec); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	last, _ := r.storage.LastIndex()
 	if hs.Commit > last {
-		return fmt.Errorf("persisted commit index %d beyond the last persisted entry %d: the records are incomplete", hs.Commit, last)
+		return nil, fmt.Errorf("persisted commit index %d beyond the last persisted entry %d: the records are incomplete", hs.Commit, last)
 	}
 	if hs.Commit < r.snapIndex {
 		hs.Commit = r.snapIndex
 	}
-	return r.storage.SetHardState(&pb.HardState{Term: new(hs.Term), Vote: new(hs.Vote), Commit: new(hs.Commit)})
+	return rb, r.storage.SetHardState(&pb.HardState{Term: new(hs.Term), Vote: new(hs.Vote), Commit: new(hs.Commit)})
 }
 
 // appendEntries appends persisted entries to the storage; an entry at an
@@ -414,9 +423,12 @@ func (r *Replica) Tick() {
 	// may come before any Ready.
 	st := r.rn.BasicStatus()
 	r.state, r.lead = st.RaftState, st.Lead
-	if r.state == etcdraft.StateLeader {
+	switch {
+	case r.rb != nil:
+		r.rebuildTick()
+	case r.state == etcdraft.StateLeader:
 		r.rn.Tick()
-	} else {
+	default:
 		r.elapsed++
 		if r.elapsed >= r.timeout {
 			r.campaign()
@@ -443,7 +455,21 @@ func (r *Replica) campaign() {
 // refused with an error wrapping ErrMalformed (and paxos.ErrMalformed),
 // counted under paxos.CoverageRefused, before raft sees it.
 func (r *Replica) Step(msg paxos.Message) error {
-	m, err := r.decode(msg)
+	var m *pb.Message
+	err := r.checkSender(msg)
+	if err == nil {
+		var done bool
+		if done, err = r.rebuildMessage(msg); done && err == nil {
+			return nil
+		}
+	}
+	if err == nil {
+		m, err = r.decode(msg)
+	}
+	if errors.Is(err, errStaleProgress) || (err == nil && !r.admits(m)) {
+		r.cov["rebuild-dropped"]++
+		return nil
+	}
 	if err != nil {
 		r.cov[paxos.CoverageRefused]++
 		return fmt.Errorf("%w: raft replica %d: %w", ErrMalformed, r.me, err)
@@ -451,16 +477,22 @@ func (r *Replica) Step(msg paxos.Message) error {
 	return r.step(msg, m)
 }
 
+// checkSender checks a message's envelope: addressed to this replica, from
+// another replica of the cluster.
+func (r *Replica) checkSender(msg paxos.Message) error {
+	if msg.To != r.me {
+		return fmt.Errorf("addressed to %d", msg.To)
+	}
+	if msg.From < 0 || int(msg.From) >= r.cfg.N || msg.From == r.me {
+		return fmt.Errorf("from %d, want another replica of 0..%d", msg.From, r.cfg.N-1)
+	}
+	return nil
+}
+
 // decode unwraps a raft message and validates it (see validate). It first
 // hands raft's pending Ready to the storage, so that validate sees raft's
 // whole log.
 func (r *Replica) decode(msg paxos.Message) (*pb.Message, error) {
-	if msg.To != r.me {
-		return nil, fmt.Errorf("addressed to %d", msg.To)
-	}
-	if msg.From < 0 || int(msg.From) >= r.cfg.N || msg.From == r.me {
-		return nil, fmt.Errorf("from %d, want another replica of 0..%d", msg.From, r.cfg.N-1)
-	}
 	body, ok := msg.Body.(Msg)
 	if !ok {
 		return nil, fmt.Errorf("body %T, want raft.Msg", msg.Body)
@@ -525,6 +557,7 @@ func (r *Replica) Ready() paxos.Ready {
 		r.flush()
 		r.drain()
 	}
+	r.rebuildDone()
 	if r.snapDue {
 		r.snapDue = false
 		r.rd.Snapshot = r.record()
@@ -738,6 +771,7 @@ func (r *Replica) record() SnapshotRecord {
 		Term:      snap.GetMetadata().GetTerm(),
 		Voters:    r.voters,
 		Data:      snap.GetData(),
+		Rebuild:   r.rebuildRecord(),
 	}
 	last, _ := r.storage.LastIndex()
 	if last > rec.Index {

@@ -23,7 +23,7 @@ const ms = time.Millisecond
 
 func TestConfigRefused(t *testing.T) {
 	for name, cfg := range map[string]paxos.Config{
-		"rebuild":          {ID: 0, N: 3, Rebuild: true},
+		"rebuild alone":    {ID: 0, N: 1, Rebuild: true},
 		"heartbeat":        {ID: 0, N: 3, HeartbeatTicks: 10, ElectionTicks: 10},
 		"grid quorums":     {ID: 0, N: 4, Quorums: mustGrid(t)},
 		"id out of range":  {ID: 3, N: 3},
@@ -75,7 +75,7 @@ func runChecks(t *testing.T, opts check.Options, seeds int) {
 
 // The checker's randomized runs with every fault, with and without an
 // initial leader, with ReadIndex reads (LeaseTicks) and frequent
-// snapshots. Wipes are skipped: raft refuses Rebuild.
+// snapshots; wipes included (see rebuild_test.go).
 func TestCheckRaft(t *testing.T) {
 	seeds := 10
 	if testing.Short() {
@@ -244,16 +244,5 @@ func TestLatencyOptimal(t *testing.T) {
 			t.Logf("%s leader %s: %s median %.1f ms, optimum %.1f ms", c.preset, c.leader, m.Name(site), med, want)
 			assert.InDelta(t, want, med, want*0.01+0.01, "%s at %s", c.preset, m.Name(site))
 		}
-	}
-}
-
-// Raft refuses Rebuild, so the checker's wipe fault leaves it alone rather
-// than wiping a replica it could not restart.
-func TestWipeFaultSkipsRaft(t *testing.T) {
-	for seed := uint64(1); seed <= 3; seed++ {
-		res, err := check.Run(check.Options{Protocol: "raft", Replicas: 5, Seed: seed, Faults: []string{check.FaultWipe}})
-		require.NoError(t, err)
-		assert.True(t, res.OK(), "%v", res.Failures)
-		assert.Zero(t, res.Crashes, "no replica is wiped")
 	}
 }

@@ -57,6 +57,9 @@ type SnapshotRecord struct {
 	Voters    []uint64        `msgpack:"vo"`
 	Data      []byte          `msgpack:"d"`
 	Entries   []Entry         `msgpack:"e"`
+	// Rebuild is the replica's rebuild state (see RebuildRecord): set
+	// while it rebuilds after a lost disk and once it has rebuilt.
+	Rebuild *RebuildRecord `msgpack:"rb,omitempty"`
 }
 
 func init() {
@@ -68,6 +71,9 @@ func init() {
 		"raft.HardStateRecord": HardStateRecord{},
 		"raft.EntriesRecord":   EntriesRecord{},
 		"raft.SnapshotRecord":  SnapshotRecord{},
+		"raft.RebuildQuery":    RebuildQuery{},
+		"raft.RebuildInfo":     RebuildInfo{},
+		"raft.RebuildRecord":   RebuildRecord{},
 	} {
 		paxos.Register(name, v)
 	}
