@@ -73,7 +73,9 @@ var injectors = []struct {
 	{FaultRecovery, injectSlowLinks},      // search_recovery.go
 	{FaultRecovery, injectTornBroadcasts}, // search_recovery.go
 	{FaultWipe, injectWipes},
-	{FaultCrash, injectBridgeBounces}, // search_bridge.go
+	{FaultCrash, injectBridgeBounces},    // search_bridge.go
+	{FaultCrash, injectRaces},            // search_race.go
+	{FaultRecovery, injectEarlyTimeouts}, // search_race.go
 }
 
 // injectedFaults counts the faults that took effect during a run.
@@ -95,7 +97,11 @@ type faultEnv struct {
 	maxDown   int
 	cuts      []int // from*n+to: faults holding the link cut
 	observers []func(sim.Output)
-	restarted func(id int) // called after a fault restarts replica id
+	restarted func(id int)   // called after a fault restarts replica id
+	onCrash   []func(id int) // called after a fault crashes replica id
+	// clockJumps allows jumpClock: false when replicas rely on clocks
+	// that stay in step (leader leases).
+	clockJumps bool
 }
 
 // injectFaults schedules random faults during [0, window) and heals all of
@@ -103,8 +109,10 @@ type faultEnv struct {
 // stop. Apart from one whole-cluster crash in some runs, at most a minority
 // is crashed at once so runs can make progress; safety must hold regardless.
 // With trace set, every Ready a replica returns is also written there (see
-// traceStep).
-func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, window time.Duration, trace io.Writer) *injectedFaults {
+// traceStep). With clockJumps, faults may make a replica's clock jump
+// ahead (see jumpClock); leave it false when the protocol's safety rests on
+// clocks that stay in step, as leader leases do.
+func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, window time.Duration, trace io.Writer, clockJumps bool) *injectedFaults {
 	has := map[string]bool{}
 	for _, f := range faults {
 		has[f] = true
@@ -117,7 +125,7 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, wind
 	}
 	n := s.N()
 	e := &faultEnv{s: s, rng: rng, seed: seed, n: n, window: window,
-		down: make([]bool, n), maxDown: (n - 1) / 2, cuts: make([]int, n*n)}
+		down: make([]bool, n), maxDown: (n - 1) / 2, cuts: make([]int, n*n), clockJumps: clockJumps}
 	injectMessageFaults(e, has)
 	for _, in := range injectors {
 		if has[in.kind] {
@@ -171,6 +179,9 @@ func (e *faultEnv) crash(id int) bool {
 	e.crashed++
 	e.counts.crashes++
 	e.s.Crash(paxos.NodeID(id))
+	for _, fn := range e.onCrash {
+		fn(id)
+	}
 	return true
 }
 
