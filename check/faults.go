@@ -102,6 +102,10 @@ type faultEnv struct {
 	// clockJumps allows jumpClock: false when replicas rely on clocks
 	// that stay in step (leader leases).
 	clockJumps bool
+	// jumping is the replica whose clock jumpClock is running ahead (-1
+	// for none); jumpFired tells it a timeout fired. See watchJumps.
+	jumping                int
+	jumpFired, jumpWatched bool
 }
 
 // injectFaults schedules random faults during [0, window) and heals all of

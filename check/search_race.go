@@ -19,16 +19,46 @@ import (
 // whom), never from message types, and draw from random streams of their
 // own, so the other faults of a seed stay what they were.
 
-// jumpClock makes replica id's clock jump ahead by 1 to maxTicks ticks now
-// (sim.Advance): its pending timeouts (an election, a retry, a recovery)
-// fire at once. It does nothing when the run's clocks must stay in step
-// (leases bound how far a clock may run ahead) or the replica is down.
-func (e *faultEnv) jumpClock(rng *rand.Rand, id, maxTicks int) {
+// jumpClock makes replica id's clock run ahead now (sim.Advance), tick by
+// tick, until a timeout fires (a tick step that sends to two peers or
+// more: an election, a phase 1, a recovery, a resend) or for up to
+// maxTicks ticks; with all set it runs the whole maxTicks. Pending timeouts
+// then fire at once instead of on their own schedule. It does nothing when
+// the run's clocks must stay in step (leases bound how far a clock may run
+// ahead), after the fault window, or when the replica is down.
+func (e *faultEnv) jumpClock(id, maxTicks int, all bool) {
 	if !e.clockJumps || e.down[id] || e.s.Now() >= e.window || !e.s.Alive(paxos.NodeID(id)) {
 		return
 	}
-	_ = e.s.Advance(paxos.NodeID(id), 1+rng.IntN(maxTicks))
+	e.jumping, e.jumpFired = id, false
+	for k := 0; k < maxTicks && (all || !e.jumpFired) && e.s.Alive(paxos.NodeID(id)); k++ {
+		_ = e.s.Advance(paxos.NodeID(id), 1)
+	}
+	e.jumping = -1
 }
+
+// watchJumps installs, once, the observer jumpClock stops on.
+func (e *faultEnv) watchJumps() {
+	if e.jumpWatched {
+		return
+	}
+	e.jumpWatched, e.jumping = true, -1
+	e.observers = append(e.observers, func(o sim.Output) {
+		if int(o.Replica) != e.jumping || o.Input != nil || o.Proposed != nil {
+			return
+		}
+		for i := range o.Ready.Messages {
+			if o.Ready.Messages[i].To != o.Ready.Messages[0].To {
+				e.jumpFired = true
+			}
+		}
+	})
+}
+
+// jumpTicks draws how far a clock jump may go: log-uniform in 1 to 512
+// ticks, since timeouts range from a few ticks (retries) to hundreds
+// (recoveries that backed off).
+func jumpTicks(rng *rand.Rand) int { return 1 << rng.IntN(10) }
 
 // injectRaces adds, when crashes are among the faults, races through a
 // bridge. When a replica X answers a peer P alone (P is proposing,
@@ -60,7 +90,7 @@ func injectRaces(e *faultEnv) {
 	p := 0.005 + 0.1*rng.Float64()
 	splits := rng.Float64()
 	bounce := 0.5 + 0.5*rng.Float64()
-	maxTicks := 4 + rng.IntN(40)
+	e.watchJumps()
 	busyUntil := time.Duration(0)
 	type race struct {
 		bridge, first int
@@ -138,10 +168,10 @@ func injectRaces(e *faultEnv) {
 			e.counts.partitions++
 			s.At(min(s.Now()+hold, window), func() { e.heal(cuts) })
 		}
-		s.At(s.Now()+upTo(rng, 8*ms), func() { e.jumpClock(rng, rival, maxTicks) })
+		s.At(s.Now()+upTo(rng, 8*ms), func() { e.jumpClock(rival, jumpTicks(rng), rng.IntN(2) == 0) })
 		if rng.IntN(2) == 0 {
 			q := r.side[0][rng.IntN(len(r.side[0]))]
-			s.At(s.Now()+upTo(rng, 8*ms), func() { e.jumpClock(rng, q, maxTicks) })
+			s.At(s.Now()+upTo(rng, 8*ms), func() { e.jumpClock(q, jumpTicks(rng), rng.IntN(2) == 0) })
 		}
 	})
 }
@@ -149,12 +179,16 @@ func injectRaces(e *faultEnv) {
 // injectEarlyTimeouts adds, with the recovery faults, timeouts that fire
 // right after a crash: when a fault crashes a replica, in a share of the
 // runs (with probability 0.3 to 1 per crash) one or two of the replicas
-// still up have their clocks jump ahead 0 to 10 ms later, so that they
-// elect a new leader or recover the crashed replica's work at once, and
-// at about the same time as each other, while what the crashed replica
-// sent last is still in flight. Left to their own timeouts, the survivors
-// act tens of milliseconds apart, after the crashed replica's messages
-// settled. A third of the runs have none.
+// still up have their clocks run ahead (jumpClock) 0 to 10 ms later, so
+// that they elect a new leader or recover the crashed replica's work at
+// once, and at about the same time as each other, while what the crashed
+// replica sent last is still in flight. In a share of the runs the
+// survivors are also split for 30 to 500 ms around a bridge (one survivor
+// connected to both halves, which lose each other) and one replica on each
+// side runs ahead: two competing elections or recoveries whose quorums
+// share only the bridge. Left to their own timeouts, the survivors act
+// tens of milliseconds apart, after the crashed replica's messages
+// settled, and mostly within one partition. A third of the runs have none.
 func injectEarlyTimeouts(e *faultEnv) {
 	s, n := e.s, e.n
 	rng := rand.New(rand.NewPCG(e.seed, 0x6561726c79))
@@ -162,17 +196,33 @@ func injectEarlyTimeouts(e *faultEnv) {
 		return
 	}
 	p := 0.3 + 0.7*rng.Float64()
-	maxTicks := 4 + rng.IntN(40)
+	bridged := rng.Float64()
+	e.watchJumps()
+	jumpSoon := func(q int) {
+		s.At(s.Now()+upTo(rng, 10*time.Millisecond), func() { e.jumpClock(q, jumpTicks(rng), rng.IntN(2) == 0) })
+	}
 	e.onCrash = append(e.onCrash, func(id int) {
 		if rng.Float64() >= p {
 			return
 		}
-		for k := 1 + rng.IntN(2); k > 0; k-- {
-			q := rng.IntN(n)
-			if q == id {
-				continue
+		var live []int
+		for _, q := range rng.Perm(n) {
+			if !e.down[q] {
+				live = append(live, q)
 			}
-			s.At(s.Now()+upTo(rng, 10*time.Millisecond), func() { e.jumpClock(rng, q, maxTicks) })
+		}
+		if len(live) >= 3 && rng.Float64() < bridged {
+			rest := live[1:] // live[0] is the bridge
+			h := 1 + rng.IntN(len(rest)-1)
+			cuts := e.cut(between(rest[:h], rest[h:]))
+			e.counts.partitions++
+			s.At(min(s.Now()+dur(rng, 30*time.Millisecond, 500*time.Millisecond), e.window), func() { e.heal(cuts) })
+			jumpSoon(rest[rng.IntN(h)])
+			jumpSoon(rest[h+rng.IntN(len(rest)-h)])
+			return
+		}
+		for k := 1 + rng.IntN(2); k > 0 && len(live) > 0; k-- {
+			jumpSoon(live[rng.IntN(len(live))])
 		}
 	})
 }
