@@ -103,7 +103,11 @@ func injectRaces(e *faultEnv) {
 	// between two proposers racing through it; it may bounce at once.
 	switchWithin := dur(rng, 2*ms, 25*ms)
 	quick := 0.2 + 0.8*rng.Float64()
-	quickBudget := 2 + rng.IntN(11)
+	quickBudget := 5 + rng.IntN(60)
+	fresh, newBudget := 0.0, 0
+	if rng.IntN(2) == 0 {
+		fresh, newBudget = 0.02+0.3*rng.Float64(), 5+rng.IntN(60)
+	}
 	lastFrom := make([]int, n)
 	lastAt := make([]time.Duration, n)
 	for i := range lastFrom {
@@ -121,6 +125,22 @@ func injectRaces(e *faultEnv) {
 			quickBudget--
 			e.bounceNow(rng, id, []int{from})
 			return
+		}
+		// New answers: a replica that answers alone a peer other than
+		// the last one it answered, at any distance in time, may bounce
+		// at once, three times as likely when the step persisted
+		// nothing: it told a new proposer something it may hold in
+		// memory only.
+		if newBudget > 0 && prev != from && from != id {
+			q := fresh
+			if len(o.Ready.Persist) == 0 && o.Ready.Snapshot == nil {
+				q = min(1, 3*fresh)
+			}
+			if rng.Float64() < q {
+				newBudget--
+				e.bounceNow(rng, id, []int{from})
+				return
+			}
 		}
 		if r := cur; r != nil && r.bridge == id {
 			if s.Now() >= r.until || from == r.first {
@@ -163,6 +183,12 @@ func injectRaces(e *faultEnv) {
 		r.side[1] = append([]int{rival}, rest[h:]...)
 		cur = r
 		busyUntil = max(r.until, s.Now()+hold)
+		if rng.IntN(2) == 0 {
+			// The bridge forgets at once what it just answered P, before
+			// the rival's request reaches it.
+			cur = nil
+			e.bounceNow(rng, id, r.side[0])
+		}
 		if rng.Float64() < splits {
 			cuts := e.cut(between(r.side[0], r.side[1]))
 			e.counts.partitions++
@@ -240,6 +266,9 @@ func (e *faultEnv) bounceNow(rng *rand.Rand, id int, deafTo []int) {
 	}
 	deaf := rng.IntN(2) == 0
 	deafFor := dur(rng, 2*ms, 30*ms)
+	if rng.IntN(2) == 0 {
+		deafFor = dur(rng, 30*ms, 300*ms)
+	}
 	s.At(s.Now(), func() {
 		if !e.crash(id) {
 			return
