@@ -56,10 +56,7 @@ func ParseFaults(s string) ([]string, error) {
 // source in turn, except those that take their own stream from the seed
 // (so that adding one does not change what the others do for a seed). A new
 // fault kind is one more entry here and one more constant in AllFaults.
-var injectors = []struct {
-	kind   string
-	inject func(e *faultEnv)
-}{
+var injectors = []injector{
 	{FaultCrash, injectCrashes},
 	{FaultCrash, injectBounces},
 	{FaultPartition, injectPartitions},
@@ -76,6 +73,43 @@ var injectors = []struct {
 	{FaultCrash, injectBridgeBounces},    // search_bridge.go
 	{FaultCrash, injectRaces},            // search_race.go
 	{FaultRecovery, injectEarlyTimeouts}, // search_race.go
+}
+
+// swarm returns the injectors a run uses among those of the fault kinds
+// it injects: in a third of the runs all of them, otherwise each with
+// probability one half (at least one). varyFaults leaves kinds out per
+// seed; this leaves out single injectors within a kind, so that a fault
+// that needs a quiet cluster to act (a bridge that bounces while two
+// proposers race through it) also runs without the other crashes and cuts
+// of its kind, which would otherwise interrupt it in most runs (swarm
+// testing). It draws from its own random stream.
+func swarm(all []injector, has map[string]bool, seed uint64) []injector {
+	var on []injector
+	for _, in := range all {
+		if has[in.kind] {
+			on = append(on, in)
+		}
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x696e6a6563746f72))
+	if len(on) < 2 || rng.IntN(3) == 0 {
+		return on
+	}
+	var out []injector
+	for _, in := range on {
+		if rng.IntN(2) == 0 {
+			out = append(out, in)
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, on[rng.IntN(len(on))])
+	}
+	return out
+}
+
+// injector schedules the faults of one kind that one function injects.
+type injector struct {
+	kind   string
+	inject func(e *faultEnv)
 }
 
 // injectedFaults counts the faults that took effect during a run.
@@ -131,10 +165,8 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, wind
 	e := &faultEnv{s: s, rng: rng, seed: seed, n: n, window: window,
 		down: make([]bool, n), maxDown: (n - 1) / 2, cuts: make([]int, n*n), clockJumps: clockJumps}
 	injectMessageFaults(e, has)
-	for _, in := range injectors {
-		if has[in.kind] {
-			in.inject(e)
-		}
+	for _, in := range swarm(injectors, has, seed) {
+		in.inject(e)
 	}
 	if len(e.observers) > 0 || trace != nil {
 		s.Observe(func(o sim.Output) {

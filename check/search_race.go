@@ -20,8 +20,8 @@ import (
 // own, so the other faults of a seed stay what they were.
 
 // jumpClock makes replica id's clock run ahead now (sim.Advance), tick by
-// tick, until a timeout fires (a tick step that sends to two peers or
-// more: an election, a phase 1, a recovery, a resend) or for up to
+// tick, until a timeout fires (see firesTimeout: an election, a phase 1, a
+// recovery) or for up to
 // maxTicks ticks; with all set it runs the whole maxTicks. Pending timeouts
 // then fire at once instead of on their own schedule. It does nothing when
 // the run's clocks must stay in step (leases bound how far a clock may run
@@ -44,15 +44,27 @@ func (e *faultEnv) watchJumps() {
 	}
 	e.jumpWatched, e.jumping = true, -1
 	e.observers = append(e.observers, func(o sim.Output) {
-		if int(o.Replica) != e.jumping || o.Input != nil || o.Proposed != nil {
-			return
-		}
-		for i := range o.Ready.Messages {
-			if o.Ready.Messages[i].To != o.Ready.Messages[0].To {
-				e.jumpFired = true
-			}
+		if int(o.Replica) == e.jumping && firesTimeout(o) {
+			e.jumpFired = true
 		}
 	})
+}
+
+// firesTimeout reports whether o is a timeout firing: a tick step that
+// persists something and sends to two peers or more (a replica starting a
+// phase 1, an election or a recovery makes its new ballot durable before
+// asking the others). Periodic traffic on ticks (heartbeats, watermarks,
+// resends) persists nothing.
+func firesTimeout(o sim.Output) bool {
+	if o.Input != nil || o.Proposed != nil || len(o.Ready.Persist) == 0 {
+		return false
+	}
+	for i := range o.Ready.Messages {
+		if o.Ready.Messages[i].To != o.Ready.Messages[0].To {
+			return true
+		}
+	}
+	return false
 }
 
 // jumpTicks draws how far a clock jump may go: log-uniform in 1 to 512
@@ -223,9 +235,18 @@ func injectEarlyTimeouts(e *faultEnv) {
 	}
 	p := 0.3 + 0.7*rng.Float64()
 	bridged := rng.Float64()
+	bounce := rng.Float64()
 	e.watchJumps()
 	jumpSoon := func(q int) {
 		s.At(s.Now()+upTo(rng, 10*time.Millisecond), func() { e.jumpClock(q, jumpTicks(rng), rng.IntN(2) == 0) })
+	}
+	// The split in force: its bridge, sides, end, the side the bridge
+	// answered last (-1: none yet) and how many bounces it has left.
+	var sp *struct {
+		bridge     int
+		side       [2][]int
+		until      time.Duration
+		last, left int
 	}
 	e.onCrash = append(e.onCrash, func(id int) {
 		if rng.Float64() >= p {
@@ -237,18 +258,64 @@ func injectEarlyTimeouts(e *faultEnv) {
 				live = append(live, q)
 			}
 		}
-		if len(live) >= 3 && rng.Float64() < bridged {
-			rest := live[1:] // live[0] is the bridge
-			h := 1 + rng.IntN(len(rest)-1)
+		if len(live) >= 3 && rng.Float64() < bridged && (sp == nil || s.Now() >= sp.until) {
+			// Every replica but the bridge (a survivor) goes to one side
+			// or the other, the crashed one too, for when it is back.
+			bridge := live[0]
+			var rest []int
+			for _, q := range rng.Perm(n) {
+				if q != bridge {
+					rest = append(rest, q)
+				}
+			}
+			h := len(rest) / 2
+			until := min(s.Now()+dur(rng, 30*time.Millisecond, 500*time.Millisecond), e.window)
 			cuts := e.cut(between(rest[:h], rest[h:]))
 			e.counts.partitions++
-			s.At(min(s.Now()+dur(rng, 30*time.Millisecond, 500*time.Millisecond), e.window), func() { e.heal(cuts) })
-			jumpSoon(rest[rng.IntN(h)])
-			jumpSoon(rest[h+rng.IntN(len(rest)-h)])
+			s.At(until, func() { e.heal(cuts) })
+			sp = &struct {
+				bridge     int
+				side       [2][]int
+				until      time.Duration
+				last, left int
+			}{bridge, [2][]int{rest[:h], rest[h:]}, until, -1, 1 + rng.IntN(4)}
+			for _, side := range sp.side {
+				var up []int
+				for _, q := range side {
+					if !e.down[q] {
+						up = append(up, q)
+					}
+				}
+				if len(up) > 0 {
+					jumpSoon(up[rng.IntN(len(up))])
+				}
+			}
 			return
 		}
 		for k := 1 + rng.IntN(2); k > 0 && len(live) > 0; k-- {
 			jumpSoon(live[rng.IntN(len(live))])
+		}
+	})
+	// While a split lasts, the bridge may bounce at once each time it
+	// switches sides: right after it answers alone a replica of the side
+	// it did not answer last.
+	e.observers = append(e.observers, func(o sim.Output) {
+		if sp == nil || int(o.Replica) != sp.bridge || s.Now() >= sp.until || sp.left == 0 || e.down[sp.bridge] || !answersAlone(o) {
+			return
+		}
+		which := -1
+		for i := range sp.side {
+			if slices.Contains(sp.side[i], int(o.Input.From)) {
+				which = i
+			}
+		}
+		switched := which >= 0 && sp.last >= 0 && which != sp.last
+		if which >= 0 {
+			sp.last = which
+		}
+		if switched && rng.Float64() < bounce {
+			sp.left--
+			e.bounceNow(rng, sp.bridge, sp.side[which])
 		}
 	})
 }
@@ -284,5 +351,60 @@ func (e *faultEnv) bounceNow(rng *rand.Rand, id int, deafTo []int) {
 				s.At(s.Now()+deafFor, func() { e.heal(in) })
 			}
 		})
+	})
+}
+
+// injectTimeoutEchoes adds, with the recovery faults, competing timeouts:
+// when a replica that does not say it leads fires a timeout (see
+// firesTimeout: a phase 1, an election, a recovery), with probability 0.05 to 0.5 (4 to 30 times per run) another
+// replica's clock runs ahead 0 to 10 ms later until its own timeout fires
+// (jumpClock), so that both act on what is likely the same stalled slot or
+// instance within a round trip: dueling phase 1s, competing recoveries of
+// one instance. In half the echoes the replicas other than a bridge (a
+// third replica) are split for 30 to 500 ms between the two, so that the
+// bridge is the only replica both of their quorums share. A third of the
+// runs have none.
+func injectTimeoutEchoes(e *faultEnv) {
+	s, n, window := e.s, e.n, e.window
+	rng := rand.New(rand.NewPCG(e.seed, 0x6563686f))
+	if n < 3 || !e.clockJumps || rng.IntN(3) == 0 {
+		return
+	}
+	ms := time.Millisecond
+	p := 0.05 + 0.45*rng.Float64()
+	budget := 4 + rng.IntN(27)
+	e.watchJumps()
+	e.observers = append(e.observers, func(o sim.Output) {
+		id := int(o.Replica)
+		if budget == 0 || id == e.jumping || e.down[id] || !firesTimeout(o) || leads(s, id) || rng.Float64() >= p {
+			return
+		}
+		perm := rng.Perm(n)
+		var others []int
+		for _, q := range perm {
+			if q != id && !e.down[q] {
+				others = append(others, q)
+			}
+		}
+		if len(others) < 2 {
+			return
+		}
+		budget--
+		rival := others[0]
+		if rng.IntN(2) == 0 {
+			// others[1] is the bridge; the rest join one side or the other.
+			a, b := []int{id}, []int{rival}
+			for _, q := range others[2:] {
+				if rng.IntN(2) == 0 {
+					a = append(a, q)
+				} else {
+					b = append(b, q)
+				}
+			}
+			cuts := e.cut(between(a, b))
+			e.counts.partitions++
+			s.At(min(s.Now()+dur(rng, 30*ms, 500*ms), window), func() { e.heal(cuts) })
+		}
+		s.At(s.Now()+upTo(rng, 10*ms), func() { e.jumpClock(rival, jumpTicks(rng), false) })
 	})
 }
