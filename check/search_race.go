@@ -1,6 +1,7 @@
 package check
 
 import (
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -20,22 +21,31 @@ import (
 // own, so the other faults of a seed stay what they were.
 
 // jumpClock makes replica id's clock run ahead now (sim.Advance), tick by
-// tick, until a timeout fires (see firesTimeout: an election, a phase 1, a
-// recovery) or for up to
-// maxTicks ticks; with all set it runs the whole maxTicks. Pending timeouts
-// then fire at once instead of on their own schedule. It does nothing when
-// the run's clocks must stay in step (leases bound how far a clock may run
-// ahead), after the fault window, or when the replica is down.
-func (e *faultEnv) jumpClock(id, maxTicks int, all bool) {
+// tick: in half the jumps until a timeout fires (see firesTimeout: an
+// election, a phase 1, a recovery) or for at most maxJump ticks, in the
+// others for 1 to maxJump ticks (log-uniform), whatever fires meanwhile.
+// Pending timeouts then fire at once instead of on their own schedule. It
+// does nothing when the run's clocks must stay in step (leases bound how
+// far a clock may run ahead), after the fault window, or when the replica
+// is down.
+func (e *faultEnv) jumpClock(id int, rng *rand.Rand) {
 	if !e.clockJumps || e.down[id] || e.s.Now() >= e.window || !e.s.Alive(paxos.NodeID(id)) {
 		return
 	}
+	untilFired, ticks := rng.IntN(2) == 0, maxJump
+	if !untilFired {
+		ticks = 1 << rng.IntN(bits.Len(maxJump))
+	}
 	e.jumping, e.jumpFired = id, false
-	for k := 0; k < maxTicks && (all || !e.jumpFired) && e.s.Alive(paxos.NodeID(id)); k++ {
+	for k := 0; k < ticks && !(untilFired && e.jumpFired) && e.s.Alive(paxos.NodeID(id)); k++ {
 		_ = e.s.Advance(paxos.NodeID(id), 1)
 	}
 	e.jumping = -1
 }
+
+// maxJump bounds a clock jump, in ticks: timeouts range from a few ticks
+// (retries) to hundreds (recoveries that backed off).
+const maxJump = 512
 
 // watchJumps installs, once, the observer jumpClock stops on.
 func (e *faultEnv) watchJumps() {
@@ -66,11 +76,6 @@ func firesTimeout(o sim.Output) bool {
 	}
 	return false
 }
-
-// jumpTicks draws how far a clock jump may go: log-uniform in 1 to 512
-// ticks, since timeouts range from a few ticks (retries) to hundreds
-// (recoveries that backed off).
-func jumpTicks(rng *rand.Rand) int { return 1 << rng.IntN(10) }
 
 // injectRaces adds, when crashes are among the faults, races through a
 // bridge. When a replica X answers a peer P alone (P is proposing,
@@ -206,10 +211,10 @@ func injectRaces(e *faultEnv) {
 			e.counts.partitions++
 			s.At(min(s.Now()+hold, window), func() { e.heal(cuts) })
 		}
-		s.At(s.Now()+upTo(rng, 8*ms), func() { e.jumpClock(rival, jumpTicks(rng), rng.IntN(2) == 0) })
+		s.At(s.Now()+upTo(rng, 8*ms), func() { e.jumpClock(rival, rng) })
 		if rng.IntN(2) == 0 {
 			q := r.side[0][rng.IntN(len(r.side[0]))]
-			s.At(s.Now()+upTo(rng, 8*ms), func() { e.jumpClock(q, jumpTicks(rng), rng.IntN(2) == 0) })
+			s.At(s.Now()+upTo(rng, 8*ms), func() { e.jumpClock(q, rng) })
 		}
 	})
 }
@@ -238,7 +243,7 @@ func injectEarlyTimeouts(e *faultEnv) {
 	bounce := rng.Float64()
 	e.watchJumps()
 	jumpSoon := func(q int) {
-		s.At(s.Now()+upTo(rng, 10*time.Millisecond), func() { e.jumpClock(q, jumpTicks(rng), rng.IntN(2) == 0) })
+		s.At(s.Now()+upTo(rng, 10*time.Millisecond), func() { e.jumpClock(q, rng) })
 	}
 	// The split in force: its bridge, sides, end, the side the bridge
 	// answered last (-1: none yet) and how many bounces it has left.
@@ -405,6 +410,101 @@ func injectTimeoutEchoes(e *faultEnv) {
 			e.counts.partitions++
 			s.At(min(s.Now()+dur(rng, 30*ms, 500*ms), window), func() { e.heal(cuts) })
 		}
-		s.At(s.Now()+upTo(rng, 10*ms), func() { e.jumpClock(rival, jumpTicks(rng), false) })
+		s.At(s.Now()+upTo(rng, 10*ms), func() { e.jumpClock(rival, rng) })
+	})
+}
+
+// injectStalledBridges adds, with the recovery faults, duels around a
+// stalled proposer. One to three times per run, right after a replica L
+// is proposed a command (with probability 0.02 to 0.3 per proposal), L's
+// first round goes out but the answers to it are lost for 2 to 60 ms, so
+// that its peers hold its proposal and L waits; then the other replicas
+// are split in two halves that lose each other for 50 to 600 ms, with L
+// connected to both, and one replica of each half has its clock run ahead
+// (jumpClock) 0 to 10 ms apart: each half elects, prepares or recovers
+// L's slot or instance at about the same time, and L, still driving its
+// own round, is the only replica both of their quorums share. While the
+// split lasts, L may bounce at once (bounceNow) right after it answers a
+// peer alone, more likely when that step persisted nothing or when it
+// switched halves: what it promised in memory only is then forgotten
+// exactly when the other half's request, at a lower ballot, reaches it. A
+// third of the runs have none.
+func injectStalledBridges(e *faultEnv) {
+	s, n, window := e.s, e.n, e.window
+	rng := rand.New(rand.NewPCG(e.seed, 0x7374616c6c6564))
+	if n < 3 || !e.clockJumps || rng.IntN(3) == 0 {
+		return
+	}
+	ms := time.Millisecond
+	p := 0.02 + 0.28*rng.Float64()
+	budget := 1 + rng.IntN(3)
+	volatile, switching := rng.Float64(), rng.Float64()
+	e.watchJumps()
+	type duel struct {
+		bridge     int
+		side       [2][]int
+		until      time.Duration
+		last, left int
+	}
+	var cur *duel
+	e.observers = append(e.observers, func(o sim.Output) {
+		id := int(o.Replica)
+		if d := cur; d != nil && id == d.bridge && s.Now() < d.until && d.left > 0 && !e.down[id] && answersAlone(o) {
+			which := -1
+			for i := range d.side {
+				if slices.Contains(d.side[i], int(o.Input.From)) {
+					which = i
+				}
+			}
+			if which < 0 {
+				return
+			}
+			switched := d.last >= 0 && d.last != which
+			d.last = which
+			q := 0.0
+			if len(o.Ready.Persist) == 0 {
+				q = volatile
+			}
+			if switched {
+				q = max(q, switching)
+			}
+			if rng.Float64() < q {
+				d.left--
+				e.bounceNow(rng, id, d.side[which])
+			}
+			return
+		}
+		if o.Proposed == nil || budget == 0 || e.down[id] || (cur != nil && s.Now() < cur.until) || rng.Float64() >= p {
+			return
+		}
+		budget--
+		var in []link
+		for q := 0; q < n; q++ {
+			in = append(in, link{q, id})
+		}
+		stall := dur(rng, 2*ms, 60*ms)
+		var rest []int
+		for _, q := range rng.Perm(n) {
+			if q != id {
+				rest = append(rest, q)
+			}
+		}
+		h := len(rest) / 2
+		d := &duel{bridge: id, side: [2][]int{rest[:h], rest[h:]}, last: -1, left: 1 + rng.IntN(4)}
+		d.until = min(s.Now()+stall+dur(rng, 50*ms, 600*ms), window)
+		cur = d
+		s.At(s.Now(), func() { // after this step's messages left
+			in = e.cut(in)
+			e.counts.partitions++
+			s.At(s.Now()+stall, func() {
+				e.heal(in)
+				cuts := e.cut(between(d.side[0], d.side[1]))
+				s.At(d.until, func() { e.heal(cuts) })
+				for _, side := range d.side {
+					q := side[rng.IntN(len(side))]
+					s.At(s.Now()+upTo(rng, 10*ms), func() { e.jumpClock(q, rng) })
+				}
+			})
+		})
 	})
 }
