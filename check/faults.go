@@ -80,8 +80,8 @@ var injectors = []injector{
 
 // swarm returns the injectors a run uses among those of the fault kinds
 // it injects, the message faults (drops, duplicates, delays) counting as
-// one: in a third of the runs all of them; in a third one of them alone,
-// in a run that is otherwise quiet; in the rest each with probability one
+// one: in half the runs all of them; in a quarter one of them alone, in
+// a run that is otherwise quiet; in the rest each with probability one
 // half (at least one). varyFaults leaves out whole kinds per seed; this
 // leaves out single injectors, so that a fault that needs a quiet cluster
 // to act (a bridge that bounces while two proposers race through it, a
@@ -102,7 +102,7 @@ func swarm(all []injector, has map[string]bool, seed uint64) []injector {
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x696e6a6563746f72))
 	switch {
-	case len(on) < 2 || rng.IntN(3) == 0:
+	case len(on) < 2 || rng.IntN(2) == 0:
 		return on
 	case rng.IntN(2) == 0:
 		return []injector{on[rng.IntN(len(on))]}
