@@ -77,25 +77,30 @@ func firesTimeout(o sim.Output) bool {
 	return false
 }
 
-// injectRaces adds, when crashes are among the faults, races through a
-// bridge. When a replica X answers a peer P alone (P is proposing,
-// leading or recovering, and X just promised, voted or acknowledged for
-// it), with a small probability (2 to 12 times per run, one race at a
-// time) a rival Q, another replica, has its clock jump ahead 0 to 8 ms
-// later so that its own timeouts fire: it starts a phase 1, an election or
-// a recovery while P's round is still in flight, and its request reaches X
-// within about a round trip of P's. In half the races a replica on P's
-// side jumps too (competing recoveries or elections from both sides). In
-// a share of the runs the race is also a split: the replicas other than X
-// lose each other between P's side and Q's side for 30 to 500 ms, so that
-// X is the only replica in both of their quorums. Then, for 20 to 150 ms,
-// the first time X answers alone a peer other than P (it just switched to
-// the rival), it may crash right after that step and restart at once or
-// within 3 ms: messages already in flight to it are lost, but what the two
+// injectRaces adds, when crashes are among the faults, bounces (bounceNow:
+// a crash and a restart at once or within 3 ms) timed by whom a replica X
+// answers alone (a reply to a peer P that is proposing, leading or
+// recovering: X just promised, voted or acknowledged for it):
+//
+//   - quick switches: X answers a new peer within 2 to 25 ms of answering
+//     another alone (two proposers racing through it); 5 to 64 per run;
+//   - new answers, in half the runs: X answers a peer other than the last
+//     one it answered, three times as likely when the step persisted
+//     nothing (it may have told P something it holds in memory only);
+//   - races: with a small probability per answer (2 to 12 per run, one at
+//     a time) a rival Q has its clock run ahead (jumpClock) 0 to 8 ms later,
+//     so that it starts a phase 1, an election or a recovery while P's
+//     round is in flight and its request reaches X within about a round
+//     trip of P's; in half the races a replica on P's side runs ahead too.
+//     In a share of the runs the others are also split between P's side
+//     and Q's for 30 to 500 ms, so that X is the only replica in both of
+//     their quorums. X bounces right away in half the races, and otherwise
+//     (with probability 0.5 to 1) the first time it answers alone a peer
+//     other than P within the next 20 to 150 ms (it switched to the rival).
+//
+// Messages already in flight to X are lost with the crash, but what the
 // proposers send next reaches the restarted replica, which holds only what
-// it made durable. In half of those bounces X then hears nothing from the
-// side it just answered for 2 to 30 ms, so that the older round reaches it
-// first. A quarter of the runs have no races.
+// it made durable. A quarter of the runs have none of these.
 func injectRaces(e *faultEnv) {
 	s, n, window := e.s, e.n, e.window
 	rng := rand.New(rand.NewPCG(e.seed, 0x7261636573))
@@ -231,7 +236,10 @@ func injectRaces(e *faultEnv) {
 // side runs ahead: two competing elections or recoveries whose quorums
 // share only the bridge. Left to their own timeouts, the survivors act
 // tens of milliseconds apart, after the crashed replica's messages
-// settled, and mostly within one partition. A third of the runs have none.
+// settled, and mostly within one partition. While such a split lasts, the
+// bridge may bounce at once (bounceNow), up to 1 to 4 times, right after it
+// answers alone a replica of the side it did not answer last. A third of
+// the runs have none.
 func injectEarlyTimeouts(e *faultEnv) {
 	s, n := e.s, e.n
 	rng := rand.New(rand.NewPCG(e.seed, 0x6561726c79))
