@@ -13,17 +13,16 @@ import (
 // The default search (every fault, no other flag) catches a planted bug
 // that survived 500 seeds before the race faults and the swarm over
 // injectors (search_race.go, swarm in faults.go): Basic Paxos acceptors
-// that do not persist their promises, at N = 5. The first seed that finds
-// it is 17, as `paxos mutants` reports; seeds 1 to 16 pass. A change to
-// the search may move that seed; what must hold is that it stays well
-// within the 500-seed budget of CI's planted-bug stage.
+// that do not persist their promises, at N = 5. It must stay within the
+// 500-seed budget of CI's planted-bug stage; today the first seed that
+// catches it is 17, as `paxos mutants` reports.
 func TestDefaultSearchCatchesBasicPromiseNotPersistedAtFive(t *testing.T) {
 	m, err := paxos.LookupMutant("basic/promise-not-persisted")
 	require.NoError(t, err)
 	opts := check.Options{New: m.New, Replicas: 5, Faults: check.AllFaults,
 		Replica: paxos.Config{InitialLeader: -1}}
 	first := 0
-	for seed := 1; seed <= 40 && first == 0; seed++ {
+	for seed := 1; seed <= 500 && first == 0; seed++ {
 		opts.Seed = uint64(seed)
 		res, err := check.Run(opts)
 		require.NoError(t, err)
@@ -32,7 +31,8 @@ func TestDefaultSearchCatchesBasicPromiseNotPersistedAtFive(t *testing.T) {
 			assert.Contains(t, res.Failures[0], "decided twice", "seed %d", seed)
 		}
 	}
-	assert.Equal(t, 17, first, "first seed that catches basic/promise-not-persisted at N = 5")
+	require.Positive(t, first, "basic/promise-not-persisted at N = 5 survived 500 seeds")
+	t.Logf("caught at seed %d", first)
 }
 
 // The correct protocols pass the seeds that catch the planted bugs, under
