@@ -239,7 +239,8 @@ func run(opts Options) (Result, *sim.Sim, error) {
 			return Result{}, nil, err
 		}
 	}
-	injected := injectFaults(s, rng, opts.Seed, varyFaults(opts.Faults, opts.Seed), opts.FaultWindow, opts.Trace)
+	injected := injectFaults(s, rng, opts.Seed, varyFaults(opts.Faults, opts.Seed), opts.FaultWindow, opts.Trace,
+		rcfg.LeaseTicks == 0)
 
 	// Run past the fault window, then until every client finished, bounded
 	// in virtual time.
