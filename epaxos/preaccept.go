@@ -99,12 +99,12 @@ func (r *Replica) onPreAcceptReply(from paxos.NodeID, m PreAcceptReply) {
 	}
 	r.answered[from] = max(r.answered[from], co.started)
 	co.replied = co.replied.Add(int(from))
-	if !m.Changed && equalAttrs(m.Seq, m.Deps, co.origSeq, co.origDeps) {
+	if r.planted.fastIgnoresChange || !m.Changed && equalAttrs(m.Seq, m.Deps, co.origSeq, co.origDeps) {
 		co.unchanged++
 	}
 	co.seq = max(co.seq, m.Seq)
 	for q := range co.deps {
-		co.deps[q] = max(co.deps[q], m.Deps[q])
+		co.deps[q] = r.mergeDep(co.deps[q], m.Deps[q])
 	}
 	r.decidePreAccept(in)
 }

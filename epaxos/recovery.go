@@ -501,6 +501,9 @@ func (r *Replica) findConflict(m TryPreAccept) (paxos.Instance, bool, bool) {
 				continue // δ already depends on γ
 			}
 			committed := d.status == StatusCommitted
+			if committed && r.planted.tpaSkipsCommitted {
+				continue
+			}
 			if s > m.Deps[q] {
 				return d.id, committed, true
 			}

@@ -59,7 +59,7 @@ func (r *Replica) onPrepare(from paxos.NodeID, m Prepare) error {
 		r.send(from, Nack{Promised: r.promised})
 		return nil
 	}
-	if r.leaseHeld() && r.leaseHolder != from {
+	if r.leaseHeld() && r.leaseHolder != from && !r.bug.ignoreLease {
 		return nil // promised the lease holder not to elect anyone else yet
 	}
 	if r.promised.Less(m.Ballot) {
@@ -136,6 +136,9 @@ func (r *Replica) becomeLeader() {
 		}
 	}
 	last := max(r.p1Max, r.lastSlot(), r.executed)
+	if r.bug.recoverToOwnLast {
+		last = max(r.lastSlot(), r.executed)
+	}
 	for i := range r.leaseAck {
 		r.leaseAck[i], r.catchAt[i], r.heard[i], r.resentAt[i] = 0, 0, r.now, 0
 	}
@@ -154,6 +157,7 @@ func (r *Replica) becomeLeader() {
 		case ok:
 			r.cov.taken++
 			r.proposeSlot(s, best.Cmds)
+		case r.bug.skipHoles:
 		default:
 			r.cov.nopFills++
 			r.proposeSlot(s, nop)

@@ -23,6 +23,45 @@ type bugs struct {
 	snapshotDropsDedup   bool // snapshots leave out the clients' deduplication state
 	catchUpUncommitted   bool // catch-up sends the leader's proposed but uncommitted slots as committed
 	installStaleSnapshot bool // a replica installs a snapshot older than its execution point
+	countAcks            bool // phase 2 counts Accepted messages, not the replicas that sent them
+	recoverToOwnLast     bool // a new leader takes over slots only up to its own last one
+	skipHoles            bool // a new leader leaves the slots no promise reported empty instead of filling them with no-ops
+	leaseFromArrival     bool // the lease runs from when a heartbeat's reply arrived, not from when the heartbeat was sent
+	leaseNoMargin        bool // the leader's lease is as long as the followers' promise, with no margin
+	ignoreLease          bool // a follower promises a new leader while it still grants the old one a lease
+	leaseBeforeRecovered bool // a new leader reads under its lease before executing the slots it took over
+	chosenAnyBallot      bool // a short commit (Chosen) marks the value held committed whatever ballot it was accepted at
+}
+
+// ackFrom is the replica an Accepted from `from` counts as. With countAcks
+// a repeated acknowledgement counts once more, as a tally of messages
+// would: it stands for the lowest replica that has not acknowledged.
+func (r *Replica) ackFrom(acks quorum.Set, from paxos.NodeID) int {
+	if r.bug.countAcks && acks.Has(int(from)) {
+		for i := 0; i < r.n; i++ {
+			if !acks.Has(i) {
+				return i
+			}
+		}
+	}
+	return int(from)
+}
+
+// leaseTick is the tick from which a heartbeat reply extends the lease.
+func (r *Replica) leaseTick(m HeartbeatReply) uint64 {
+	if r.bug.leaseFromArrival {
+		return r.now
+	}
+	return m.Tick
+}
+
+// leaseMargin is how much shorter than the followers' promise the leader's
+// lease is.
+func (r *Replica) leaseMargin() int {
+	if r.bug.leaseNoMargin {
+		return 0
+	}
+	return LeaseMargin
 }
 
 // refusesAccept reports whether an Accept at ballot b must be refused.
@@ -111,6 +150,22 @@ func init() {
 			New: withBug(func(b *bugs) { b.catchUpUncommitted = true })},
 		{Name: "multi/stale-snapshot-install", Bug: "a replica installs a snapshot (from catch-up or phase 1) older than its execution point and executes the slots after it again",
 			New: withBug(func(b *bugs) { b.installStaleSnapshot = true })},
+		{Name: "multi/acks-count-duplicates", Bug: "phase 2 counts Accepted messages instead of distinct replicas, so a duplicated acknowledgement stands in for a missing replica",
+			Sizes: []int{5}, New: withBug(func(b *bugs) { b.countAcks = true })},
+		{Name: "multi/recover-to-own-last", Bug: "a new leader takes over the slots only up to its own last slot, not the highest one a promise reported, and proposes new commands in the slots above",
+			New: withBug(func(b *bugs) { b.recoverToOwnLast = true })},
+		{Name: "multi/skip-holes", Bug: "a new leader leaves the slots no promise reported a value for empty instead of filling them with no-ops, so execution stalls behind them",
+			New: withBug(func(b *bugs) { b.skipHoles = true })},
+		{Name: "multi/lease-from-ack-arrival", Bug: "the leader's lease runs from when a heartbeat's reply arrived instead of from when the heartbeat was sent, so a slow reply stretches it past the followers' promise",
+			Needs: "--lease 6", New: withBug(func(b *bugs) { b.leaseFromArrival = true })},
+		{Name: "multi/lease-no-margin", Bug: "the leader's lease is as long as the followers' promise, with no margin for the phase between their ticks",
+			Needs: "--lease 6", New: withBug(func(b *bugs) { b.leaseNoMargin = true })},
+		{Name: "multi/follower-ignores-lease", Bug: "a follower promises a new candidate while it still grants the current leader a read lease",
+			Needs: "--lease 6", New: withBug(func(b *bugs) { b.ignoreLease = true })},
+		{Name: "multi/lease-read-before-recovered", Bug: "a new leader answers reads under its lease before it has executed the slots it took over in phase 1",
+			Needs: "--lease 6", New: withBug(func(b *bugs) { b.leaseBeforeRecovered = true })},
+		{Name: "multi/chosen-any-ballot", Bug: "a short commit (Chosen) marks the value a follower holds for the slot committed without checking it was accepted at the Chosen's ballot",
+			New: withBug(func(b *bugs) { b.chosenAnyBallot = true })},
 		{Name: "multi/phase1-quorum-minus-one", Bug: "phase 1 waits for a majority minus one promises",
 			New: majorityMinus(1)},
 		{Name: "multi/phase2-quorum-minus-one", Bug: "phase 2 commits with a majority minus one acknowledgements",

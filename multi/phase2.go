@@ -137,7 +137,7 @@ func (r *Replica) onAccepted(from paxos.NodeID, m Accepted) {
 	if e == nil || e.committed || e.ballot != r.ballot {
 		return
 	}
-	e.acks = e.acks.Add(int(from))
+	e.acks = e.acks.Add(r.ackFrom(e.acks, from))
 	r.tryCommit(m.Slot, e)
 }
 
@@ -206,7 +206,7 @@ func (r *Replica) onChosen(from paxos.NodeID, m Chosen) error {
 		return nil
 	}
 	r.observe(m.Ballot)
-	if e := r.at(m.Slot); e != nil && e.cmds != nil && e.ballot == m.Ballot {
+	if e := r.at(m.Slot); e != nil && e.cmds != nil && (e.ballot == m.Ballot || r.bug.chosenAnyBallot) {
 		r.learn(m.Slot, e.cmds, m.Ballot, false)
 	}
 	return nil
