@@ -206,7 +206,7 @@ func (r *Replica) onChosen(from paxos.NodeID, m Chosen) error {
 		return nil
 	}
 	r.observe(m.Ballot)
-	if e := r.at(m.Slot); e != nil && e.cmds != nil && (e.ballot == m.Ballot || r.bug.chosenAnyBallot) {
+	if e := r.at(m.Slot); e != nil && e.cmds != nil && e.ballot == m.Ballot {
 		r.learn(m.Slot, e.cmds, m.Ballot, false)
 	}
 	return nil
