@@ -16,19 +16,9 @@ type plantedBugs struct {
 	noPersistVote     bool // PreAccept and Accept votes are not written to durable storage
 	snapshotNoDedup   bool // snapshots leave out the clients' deduplication state
 	fastIgnoresChange bool // every PreAccept reply counts toward the fast path, changed or not
-	seqNotRaised      bool // a command's seq is the highest interfering seq, not one above it
 	lastReplyDeps     bool // the slow path takes the deps of the last PreAccept reply instead of the union
 	execSkipsPending  bool // execution does not wait for an uncommitted dependency
 	tpaSkipsCommitted bool // TryPreAccept ignores a conflicting committed instance
-}
-
-// seqAbove is the least seq a command interfering with one of seq ms may
-// take.
-func (r *Replica) seqAbove(ms uint64) uint64 {
-	if r.planted.seqNotRaised {
-		return ms
-	}
-	return ms + 1
 }
 
 // mergeDep merges a PreAccept reply's dependency on one replica into the
@@ -102,8 +92,6 @@ func init() {
 			New: withBug(func(r *Replica) { r.planted.snapshotNoDedup = true })},
 		{Name: "epaxos/fast-path-ignores-changes", Bug: "every PreAccept reply counts toward the fast quorum, including one that changed the attributes, so the leader commits its original attributes without the dependencies a reply added",
 			New: withBug(func(r *Replica) { r.planted.fastIgnoresChange = true })},
-		{Name: "epaxos/seq-not-raised", Bug: "a command's seq is set to the highest seq of the interfering commands instead of one above it",
-			New: withBug(func(r *Replica) { r.planted.seqNotRaised = true })},
 		{Name: "epaxos/slow-path-last-reply-deps", Bug: "the slow path proposes the dependencies of the last PreAccept reply instead of the union of all replies (at N = 3 one reply decides, so the two agree)",
 			Sizes: []int{5}, New: withBug(func(r *Replica) { r.planted.lastReplyDeps = true })},
 		{Name: "epaxos/exec-skips-uncommitted", Bug: "execution does not wait for an uncommitted dependency: it leaves it out of the graph and executes without it",

@@ -13,23 +13,37 @@ import (
 // zero value is the correct protocol. They exist to show that the checkers
 // (`paxos check --mutant NAME`, `paxos mutants`) catch such mistakes.
 type bugs struct {
-	leaseNeverExpires    bool // a leader that ever held a lease reads locally forever
-	noPersistPromise     bool // a promise is not written to durable storage
-	noPersistAccept      bool // a follower's accepted value is not written to durable storage
-	acceptStaleBallot    bool // a follower takes an Accept from a ballot below its promise
-	acceptRoundOnly      bool // Accept compares ballot rounds only, ignoring the node tie-break
-	commitOwnValue       bool // a Commit marks the value held for the slot committed, whatever ballot it came from
-	adoptFirstValue      bool // phase 1 keeps the first value reported for a slot, not the highest ballot's
-	snapshotDropsDedup   bool // snapshots leave out the clients' deduplication state
-	catchUpUncommitted   bool // catch-up sends the leader's proposed but uncommitted slots as committed
-	installStaleSnapshot bool // a replica installs a snapshot older than its execution point
-	countAcks            bool // phase 2 counts Accepted messages, not the replicas that sent them
-	recoverToOwnLast     bool // a new leader takes over slots only up to its own last one
-	skipHoles            bool // a new leader leaves the slots no promise reported empty instead of filling them with no-ops
-	leaseFromArrival     bool // the lease runs from when a heartbeat's reply arrived, not from when the heartbeat was sent
-	leaseNoMargin        bool // the leader's lease is as long as the followers' promise, with no margin
-	ignoreLease          bool // a follower promises a new leader while it still grants the old one a lease
-	leaseBeforeRecovered bool // a new leader reads under its lease before executing the slots it took over
+	leaseNeverExpires    bool  // a leader that ever held a lease reads locally forever
+	noPersistPromise     bool  // a promise is not written to durable storage
+	noPersistAccept      bool  // a follower's accepted value is not written to durable storage
+	acceptStaleBallot    bool  // a follower takes an Accept from a ballot below its promise
+	acceptRoundOnly      bool  // Accept compares ballot rounds only, ignoring the node tie-break
+	commitOwnValue       bool  // a Commit marks the value held for the slot committed, whatever ballot it came from
+	adoptFirstValue      bool  // phase 1 keeps the first value reported for a slot, not the highest ballot's
+	snapshotDropsDedup   bool  // snapshots leave out the clients' deduplication state
+	catchUpUncommitted   bool  // catch-up sends the leader's proposed but uncommitted slots as committed
+	installStaleSnapshot bool  // a replica installs a snapshot older than its execution point
+	countAcks            bool  // phase 2 counts Accepted messages, not the replicas that sent them
+	recoverToOwnLast     bool  // a new leader takes over slots only up to its own last one
+	skipHoles            bool  // a new leader leaves the slots no promise reported empty instead of filling them with no-ops
+	leaseFromArrival     bool  // the lease runs from when a heartbeat's reply arrived, not from when the heartbeat was sent
+	leaseNoMargin        bool  // the leader's lease is as long as the followers' promise, with no margin
+	ignoreLease          bool  // a follower promises a new leader while it still grants the old one a lease
+	leaseBeforeRecovered bool  // a new leader reads under its lease before executing the slots it took over
+	persistAfterReply    bool  // a follower's accepted value is persisted with the next Ready, after its reply left
+	held                 []any // persistAfterReply: records held back for the next Ready
+}
+
+// persistAccept persists a follower's acceptance (or, with a planted bug,
+// does not, or only with the next Ready).
+func (r *Replica) persistAccept(rec AcceptRecord) {
+	switch {
+	case r.bug.noPersistAccept:
+	case r.bug.persistAfterReply:
+		r.bug.held = append(r.bug.held, rec)
+	default:
+		r.persist(rec)
+	}
 }
 
 // ackFrom is the replica an Accepted from `from` counts as. With countAcks
@@ -165,6 +179,8 @@ func init() {
 			Needs: "--lease 6", New: withBug(func(b *bugs) { b.ignoreLease = true })},
 		{Name: "multi/lease-read-before-recovered", Bug: "a new leader answers reads under its lease before it has executed the slots it took over in phase 1",
 			Needs: "--lease 6", New: withBug(func(b *bugs) { b.leaseBeforeRecovered = true })},
+		{Name: "multi/accept-persisted-after-reply", Bug: "a follower persists an accepted value with its next Ready, after its Accepted reply was sent, so a crash in between forgets a vote the leader counted",
+			New: withBug(func(b *bugs) { b.persistAfterReply = true })},
 		{Name: "multi/phase1-quorum-minus-one", Bug: "phase 1 waits for a majority minus one promises",
 			New: majorityMinus(1)},
 		{Name: "multi/phase2-quorum-minus-one", Bug: "phase 2 commits with a majority minus one acknowledgements",
