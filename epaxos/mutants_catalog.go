@@ -19,6 +19,7 @@ type plantedBugs struct {
 	lastReplyDeps     bool // the slow path takes the deps of the last PreAccept reply instead of the union
 	execSkipsPending  bool // execution does not wait for an uncommitted dependency
 	tpaSkipsCommitted bool // TryPreAccept ignores a conflicting committed instance
+	countDupReplies   bool // a repeated PreAccept reply counts again toward the fast quorum
 }
 
 // mergeDep merges a PreAccept reply's dependency on one replica into the
@@ -96,6 +97,10 @@ func init() {
 			Sizes: []int{5}, New: withBug(func(r *Replica) { r.planted.lastReplyDeps = true })},
 		{Name: "epaxos/exec-skips-uncommitted", Bug: "execution does not wait for an uncommitted dependency: it leaves it out of the graph and executes without it",
 			New: withBug(func(r *Replica) { r.planted.execSkipsPending = true })},
+		// At N = 3 the first PreAccept reply settles the round (fast or
+		// slow), so a duplicate of it is never counted.
+		{Name: "epaxos/preaccept-counts-duplicates", Bug: "a PreAccept reply is not checked against the replies already counted, so a duplicated unchanged reply counts twice toward the fast quorum",
+			Sizes: []int{5}, New: withBug(func(r *Replica) { r.planted.countDupReplies = true })},
 		{Name: "epaxos/trypreaccept-ignores-committed", Bug: "a TryPreAccept voter ignores a committed interfering instance missing from the proposed dependencies, so recovery can commit attributes that leave it out",
 			New: withBug(func(r *Replica) { r.planted.tpaSkipsCommitted = true })},
 	} {

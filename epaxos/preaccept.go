@@ -94,7 +94,7 @@ func decision(committed bool, inst paxos.Instance, cmds []paxos.Command, seq uin
 
 func (r *Replica) onPreAcceptReply(from paxos.NodeID, m PreAcceptReply) {
 	in, co := r.currentRound(roundReply{m.Inst, m.Ballot, m.OK, decision(m.Committed, m.Inst, m.Cmds, m.Seq, m.Deps)}, phPreAccept, false)
-	if co == nil || co.replied.Has(int(from)) {
+	if co == nil || co.replied.Has(int(from)) && !r.planted.countDupReplies {
 		return
 	}
 	r.answered[from] = max(r.answered[from], co.started)

@@ -71,6 +71,9 @@ func (r *Replica) onPrepare(from paxos.NodeID, m Prepare) error {
 		r.resetElectionTimer()
 	}
 	from0 := max(m.Commit, r.base)
+	if r.bug.promiseFromExecuted {
+		from0 = max(r.executed, r.base)
+	}
 	p := Promise{Ballot: m.Ballot}
 	if r.base > m.Commit {
 		s := r.snap
@@ -101,7 +104,7 @@ func (r *Replica) onPromise(from paxos.NodeID, m Promise) error {
 	for _, e := range m.Entries {
 		r.mergeP1(e)
 	}
-	r.promises = r.promises.Add(int(from))
+	r.promises = r.promises.Add(r.ackFrom(r.promises, from, r.bug.countPromises))
 	if r.q.IsPhase1(r.promises) {
 		r.becomeLeader()
 	}

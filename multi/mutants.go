@@ -31,6 +31,8 @@ type bugs struct {
 	ignoreLease          bool  // a follower promises a new leader while it still grants the old one a lease
 	leaseBeforeRecovered bool  // a new leader reads under its lease before executing the slots it took over
 	persistAfterReply    bool  // a follower's accepted value is persisted with the next Ready, after its reply left
+	countPromises        bool  // phase 1 counts Promise messages, not the replicas that sent them
+	promiseFromExecuted  bool  // a Promise reports the slots above the promiser's execution point, not the candidate's
 	held                 []any // persistAfterReply: records held back for the next Ready
 }
 
@@ -46,11 +48,12 @@ func (r *Replica) persistAccept(rec AcceptRecord) {
 	}
 }
 
-// ackFrom is the replica an Accepted from `from` counts as. With countAcks
-// a repeated acknowledgement counts once more, as a tally of messages
-// would: it stands for the lowest replica that has not acknowledged.
-func (r *Replica) ackFrom(acks quorum.Set, from paxos.NodeID) int {
-	if r.bug.countAcks && acks.Has(int(from)) {
+// ackFrom is the replica a reply from `from` counts as toward the set
+// acks. With byMessage (a planted bug) a repeated reply counts once more,
+// as a tally of messages would: it stands for the lowest replica that has
+// not answered.
+func (r *Replica) ackFrom(acks quorum.Set, from paxos.NodeID, byMessage bool) int {
+	if byMessage && acks.Has(int(from)) {
 		for i := 0; i < r.n; i++ {
 			if !acks.Has(i) {
 				return i
@@ -163,10 +166,14 @@ func init() {
 			New: withBug(func(b *bugs) { b.catchUpUncommitted = true })},
 		{Name: "multi/stale-snapshot-install", Bug: "a replica installs a snapshot (from catch-up or phase 1) older than its execution point and executes the slots after it again",
 			New: withBug(func(b *bugs) { b.installStaleSnapshot = true })},
-		// At N = 3 the leader's own acceptance and the first reply already
-		// make a majority, so a duplicate is never counted.
+		// At N = 3 the leader's own vote and the first reply already make a
+		// majority, so a duplicate is never counted.
 		{Name: "multi/acks-count-duplicates", Bug: "phase 2 counts Accepted messages instead of distinct replicas, so a duplicated acknowledgement stands in for a missing replica",
 			Sizes: []int{5}, New: withBug(func(b *bugs) { b.countAcks = true })},
+		{Name: "multi/promises-count-duplicates", Bug: "phase 1 counts Promise messages instead of distinct replicas, so a duplicated Promise stands in for a missing replica",
+			Sizes: []int{5}, New: withBug(func(b *bugs) { b.countPromises = true })},
+		{Name: "multi/promise-from-own-execution", Bug: "a Promise reports the slots above the promiser's own execution point instead of above the candidate's, so a candidate behind it misses values chosen in between",
+			New: withBug(func(b *bugs) { b.promiseFromExecuted = true })},
 		{Name: "multi/recover-to-own-last", Bug: "a new leader takes over the slots only up to its own last slot, not the highest one a promise reported, and proposes new commands in the slots above",
 			New: withBug(func(b *bugs) { b.recoverToOwnLast = true })},
 		{Name: "multi/skip-holes", Bug: "a new leader leaves the slots no promise reported a value for empty instead of filling them with no-ops, so execution stalls behind them",

@@ -135,7 +135,7 @@ func (r *Replica) onAccepted(from paxos.NodeID, m Accepted) {
 	if e == nil || e.committed || e.ballot != r.ballot {
 		return
 	}
-	e.acks = e.acks.Add(r.ackFrom(e.acks, from))
+	e.acks = e.acks.Add(r.ackFrom(e.acks, from, r.bug.countAcks))
 	r.tryCommit(m.Slot, e)
 }
 
