@@ -20,6 +20,7 @@ type plantedBugs struct {
 	execSkipsPending  bool // execution does not wait for an uncommitted dependency
 	tpaSkipsCommitted bool // TryPreAccept ignores a conflicting committed instance
 	countDupReplies   bool // a repeated PreAccept reply counts again toward the fast quorum
+	firstAccepted     bool // recovery takes the first accepted reply, not the one with the highest vote ballot
 }
 
 // mergeDep merges a PreAccept reply's dependency on one replica into the
@@ -101,6 +102,8 @@ func init() {
 		// slow), so a duplicate of it is never counted.
 		{Name: "epaxos/preaccept-counts-duplicates", Bug: "a PreAccept reply is not checked against the replies already counted, so a duplicated unchanged reply counts twice toward the fast quorum",
 			Sizes: []int{5}, New: withBug(func(r *Replica) { r.planted.countDupReplies = true })},
+		{Name: "epaxos/recovery-first-accepted", Bug: "recovery adopts the first accepted reply it finds instead of the one accepted at the highest ballot",
+			New: withBug(func(r *Replica) { r.planted.firstAccepted = true })},
 		{Name: "epaxos/trypreaccept-ignores-committed", Bug: "a TryPreAccept voter ignores a committed interfering instance missing from the proposed dependencies, so recovery can commit attributes that leave it out",
 			New: withBug(func(r *Replica) { r.planted.tpaSkipsCommitted = true })},
 	} {

@@ -244,7 +244,7 @@ func (r *Replica) evalPrepare(in *instance) {
 		if !ok {
 			continue
 		}
-		if rep.Status == StatusAccepted && (best == nil || rep.VBallot > best.VBallot) {
+		if rep.Status == StatusAccepted && (best == nil || rep.VBallot > best.VBallot && !r.planted.firstAccepted) {
 			best = &rep
 		}
 		if cmds == nil && len(rep.Cmds) > 0 {
