@@ -26,16 +26,11 @@ type bugs struct {
 }
 
 // counted is the member a reply from `from` adds to the set of acceptors
-// that answered. With count set, a repeated reply from the same acceptor
-// counts once more, as a tally of messages would: it adds the lowest
-// member not yet in the set.
+// that answered; with count (a planted bug) replies are tallied by
+// message (planted.ByMessage).
 func counted(set quorum.Set, from paxos.NodeID, count bool) int {
-	if count && set.Has(int(from)) {
-		for i := 0; i < quorum.MaxReplicas; i++ {
-			if !set.Has(i) {
-				return i
-			}
-		}
+	if count {
+		return planted.ByMessage(set, int(from), quorum.MaxReplicas)
 	}
 	return int(from)
 }

@@ -53,12 +53,8 @@ func (r *Replica) persistAccept(rec AcceptRecord) {
 // as a tally of messages would: it stands for the lowest replica that has
 // not answered.
 func (r *Replica) ackFrom(acks quorum.Set, from paxos.NodeID, byMessage bool) int {
-	if byMessage && acks.Has(int(from)) {
-		for i := 0; i < r.n; i++ {
-			if !acks.Has(i) {
-				return i
-			}
-		}
+	if byMessage {
+		return planted.ByMessage(acks, int(from), r.n)
 	}
 	return int(from)
 }
