@@ -19,6 +19,20 @@ type bugs struct {
 	noPersistPromise bool // promises are not written to durable storage
 	noPersistAccept  bool // accepted values are not written to durable storage
 	commitOwnValue   bool // a Commit is applied to the value the local acceptor holds, whatever its ballot
+	countPromises    bool // phase 1 counts Promise messages, not the acceptors that sent them
+	countAccepts     bool // phase 2 counts Accepted messages, not the acceptors that sent them
+	fillerNop        bool // a hole filler proposes its no-op even when phase 1 found an accepted value
+	catchUpAccepted  bool // catch-up answers a slot's accepted but undecided value as decided
+}
+
+// counted is the member a reply from `from` adds to the set of acceptors
+// that answered; with count (a planted bug) replies are tallied by
+// message (planted.ByMessage).
+func counted(set quorum.Set, from paxos.NodeID, count bool) int {
+	if count {
+		return planted.ByMessage(set, int(from), quorum.MaxReplicas)
+	}
+	return int(from)
 }
 
 // refuses reports whether the acceptor must refuse ballot b.
@@ -78,6 +92,20 @@ func init() {
 			New: withBug(bugs{noPersistAccept: true})},
 		{Name: "basic/commit-own-value", Bug: "a Commit is applied to the value the replica's acceptor holds for the slot, without checking that it was accepted at the deciding ballot",
 			New: withBug(bugs{commitOwnValue: true})},
+		// At N = 3 the two duplicate-counting bugs change nothing: the
+		// proposer's own acceptor always promises its fresh ballot and
+		// accepts its Accept (a higher Prepare during phase 1 makes the
+		// proposer yield first), so its own vote and the first reply
+		// already make a majority and a second copy of that reply is never
+		// counted.
+		{Name: "basic/promise-counts-duplicates", Bug: "phase 1 counts Promise messages instead of distinct acceptors, so a duplicated Promise stands in for a missing acceptor",
+			Sizes: []int{5}, New: withBug(bugs{countPromises: true})},
+		{Name: "basic/accepted-counts-duplicates", Bug: "phase 2 counts Accepted messages instead of distinct acceptors, so a duplicated Accepted stands in for a missing acceptor",
+			Sizes: []int{5}, New: withBug(bugs{countAccepts: true})},
+		{Name: "basic/filler-ignores-accepted", Bug: "a replica filling a hole proposes its no-op even when phase 1 reported a value already accepted in the slot, which may have been chosen",
+			New: withBug(bugs{fillerNop: true})},
+		{Name: "basic/catchup-sends-accepted", Bug: "a catch-up answer carries slots the replica only accepted, not learned, as decided",
+			New: withBug(bugs{catchUpAccepted: true})},
 		{Name: "basic/phase1-quorum-minus-one", Bug: "phase 1 waits for a majority minus one promises",
 			New: majorityMinus(1)},
 		{Name: "basic/phase2-quorum-minus-one", Bug: "a value counts as chosen with a majority minus one acceptances",

@@ -490,6 +490,9 @@ func (r *Replica) startProposal(s uint64, own []paxos.Command, level uint64, los
 func (r *Replica) startPhase2(s uint64, st *slot) {
 	pr := st.prop
 	pr.value = pr.p.Value()
+	if r.bug.fillerNop && pr.own == nil {
+		pr.value = pr.p.own
+	}
 	if pr.p.Adopted() && !paxos.SameCommands(pr.value, pr.p.own) {
 		// Complete the slot with the value found; our commands go to a
 		// later slot now, at once and one level up.
@@ -900,6 +903,7 @@ func (r *Replica) onAccepted(from paxos.NodeID, m Accepted) error {
 	if pr == nil || pr.value == nil {
 		return nil
 	}
+	from = paxos.NodeID(counted(pr.replied, from, r.bug.countAccepts))
 	pr.replied = pr.replied.Add(int(from))
 	if pr.learner.Accepted(from, m.Ballot, pr.value) {
 		r.chosen(m.Slot, st)
@@ -957,6 +961,8 @@ func (r *Replica) onCatchUp(from paxos.NodeID, m CatchUp) error {
 	for s := m.From; s <= to && s < m.From+maxCatchUpScan && len(entries) < maxCatchUp; s++ {
 		if st := r.slots[s]; st != nil && st.learned {
 			entries = append(entries, Entry{Slot: s, Value: st.value})
+		} else if r.bug.catchUpAccepted && st != nil && len(st.acc.Value) > 0 {
+			entries = append(entries, Entry{Slot: s, Value: st.acc.Value})
 		}
 	}
 	if len(entries) > 0 || r.maxLearned >= m.From {

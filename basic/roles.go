@@ -236,7 +236,7 @@ func (p *Proposer) Promise(from paxos.NodeID, r PrepareResult) bool {
 		p.refused = p.refused.Add(int(from))
 		return false
 	}
-	p.promised = p.promised.Add(int(from))
+	p.promised = p.promised.Add(counted(p.promised, from, p.bug.countPromises))
 	if !r.Accepted.IsZero() && p.highest.Less(r.Accepted) && (p.adopted == nil || !p.bug.adoptFirstValue) {
 		p.highest, p.adopted = r.Accepted, r.Value
 	}

@@ -153,8 +153,17 @@ func (w *workload) Next(rng *rand.Rand) paxos.Command {
 // liveness: once the faults heal, every operation completes. A returned
 // error means the run could not be set up; violations are in
 // Result.Failures.
-func Run(opts Options) (Result, error) {
-	res, _, err := run(opts)
+//
+// A replica that panics is a bug found, not a crash of the checker: the
+// run ends there and reports the panic as its failure (a planted bug can
+// drive even etcd's raft into one of its own panics).
+func Run(opts Options) (res Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			res, err = Result{Seed: opts.Seed, Failures: []string{fmt.Sprintf("a replica panicked: %v", p)}}, nil
+		}
+	}()
+	res, _, err = run(opts)
 	return res, err
 }
 

@@ -158,3 +158,22 @@ func ExampleRun() {
 	fmt.Println("ok:", res.OK(), "ops:", res.Ops, "all completed:", res.Completed == res.Ops)
 	// Output: ok: true ops: 100 all completed: true
 }
+
+// panicky is a replica that panics on its first message, as a planted bug
+// may drive a protocol (or etcd's raft under it) to.
+type panicky struct{ paxos.Replica }
+
+func (p panicky) Step(paxos.Message) error { panic("planted panic") }
+
+// TestReplicaPanicIsAFailure: a replica that panics is reported as the
+// run's failure, not a crash of the checker.
+func TestReplicaPanicIsAFailure(t *testing.T) {
+	build := func(cfg paxos.Config) (paxos.Replica, error) {
+		r, err := paxos.New("multi", cfg)
+		return panicky{r}, err
+	}
+	res, err := check.Run(check.Options{New: build, Replicas: 3, Seed: 1})
+	require.NoError(t, err)
+	require.False(t, res.OK())
+	assert.Contains(t, res.Failures[0], "a replica panicked: planted panic")
+}

@@ -117,6 +117,9 @@ func (t *tarjan) deps(v *instance, fn func(w *instance) bool) {
 				continue
 			}
 			if w.status != StatusCommitted {
+				if r.planted.execSkipsPending {
+					continue
+				}
 				if realCommands(w.cmds) && !paxos.BatchesInterfere(v.cmds, w.cmds) {
 					continue // its command is fixed (or becomes a Nop): no edge
 				}

@@ -15,6 +15,21 @@ type plantedBugs struct {
 	writeIgnoresReads bool // a write does not depend on the reads of its key
 	noPersistVote     bool // PreAccept and Accept votes are not written to durable storage
 	snapshotNoDedup   bool // snapshots leave out the clients' deduplication state
+	fastIgnoresChange bool // every PreAccept reply counts toward the fast path, changed or not
+	lastReplyDeps     bool // the slow path takes the deps of the last PreAccept reply instead of the union
+	execSkipsPending  bool // execution does not wait for an uncommitted dependency
+	tpaSkipsCommitted bool // TryPreAccept ignores a conflicting committed instance
+	countDupReplies   bool // a repeated PreAccept reply counts again toward the fast quorum
+	firstAccepted     bool // recovery takes the first accepted reply, not the one with the highest vote ballot
+}
+
+// mergeDep merges a PreAccept reply's dependency on one replica into the
+// coordinator's.
+func (r *Replica) mergeDep(have, reply uint64) uint64 {
+	if r.planted.lastReplyDeps {
+		return reply
+	}
+	return max(have, reply)
 }
 
 // votedBallot is the ballot a Prepare reply reports for the last vote.
@@ -77,6 +92,20 @@ func init() {
 			New: withBug(func(r *Replica) { r.planted.noPersistVote = true })},
 		{Name: "epaxos/snapshot-drops-dedup", Bug: "snapshots leave out the clients' deduplication table, so a retry after a restart executes twice",
 			New: withBug(func(r *Replica) { r.planted.snapshotNoDedup = true })},
+		{Name: "epaxos/fast-path-ignores-changes", Bug: "every PreAccept reply counts toward the fast quorum, including one that changed the attributes, so the leader commits its original attributes without the dependencies a reply added",
+			New: withBug(func(r *Replica) { r.planted.fastIgnoresChange = true })},
+		{Name: "epaxos/slow-path-last-reply-deps", Bug: "the slow path proposes the dependencies of the last PreAccept reply instead of the union of all replies (at N = 3 one reply decides, so the two agree)",
+			Sizes: []int{5}, New: withBug(func(r *Replica) { r.planted.lastReplyDeps = true })},
+		{Name: "epaxos/exec-skips-uncommitted", Bug: "execution does not wait for an uncommitted dependency: it leaves it out of the graph and executes without it",
+			New: withBug(func(r *Replica) { r.planted.execSkipsPending = true })},
+		// At N = 3 the first PreAccept reply settles the round (fast or
+		// slow), so a duplicate of it is never counted.
+		{Name: "epaxos/preaccept-counts-duplicates", Bug: "a PreAccept reply is not checked against the replies already counted, so a duplicated unchanged reply counts twice toward the fast quorum",
+			Sizes: []int{5}, New: withBug(func(r *Replica) { r.planted.countDupReplies = true })},
+		{Name: "epaxos/recovery-first-accepted", Bug: "recovery adopts the first accepted reply it finds instead of the one accepted at the highest ballot",
+			New: withBug(func(r *Replica) { r.planted.firstAccepted = true })},
+		{Name: "epaxos/trypreaccept-ignores-committed", Bug: "a TryPreAccept voter ignores a committed interfering instance missing from the proposed dependencies, so recovery can commit attributes that leave it out",
+			New: withBug(func(r *Replica) { r.planted.tpaSkipsCommitted = true })},
 	} {
 		m.Protocol = "epaxos"
 		paxos.RegisterMutant(m)

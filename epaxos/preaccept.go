@@ -92,17 +92,17 @@ func decision(committed bool, inst paxos.Instance, cmds []paxos.Command, seq uin
 
 func (r *Replica) onPreAcceptReply(from paxos.NodeID, m PreAcceptReply) {
 	in, co := r.currentRound(roundReply{m.Inst, m.Ballot, m.OK, decision(m.Committed, m.Inst, m.Cmds, m.Seq, m.Deps)}, phPreAccept, false)
-	if co == nil || co.replied.Has(int(from)) {
+	if co == nil || co.replied.Has(int(from)) && !r.planted.countDupReplies {
 		return
 	}
 	r.answered[from] = max(r.answered[from], co.started)
 	co.replied = co.replied.Add(int(from))
-	if !m.Changed && equalAttrs(m.Seq, m.Deps, co.origSeq, co.origDeps) {
+	if r.planted.fastIgnoresChange || !m.Changed && equalAttrs(m.Seq, m.Deps, co.origSeq, co.origDeps) {
 		co.unchanged++
 	}
 	co.seq = max(co.seq, m.Seq)
 	for q := range co.deps {
-		co.deps[q] = max(co.deps[q], m.Deps[q])
+		co.deps[q] = r.mergeDep(co.deps[q], m.Deps[q])
 	}
 	r.decidePreAccept(in)
 }

@@ -247,7 +247,7 @@ func (r *Replica) evalPrepare(in *instance) {
 		if !ok {
 			continue
 		}
-		if rep.Status == StatusAccepted && (best == nil || rep.VBallot > best.VBallot) {
+		if rep.Status == StatusAccepted && (best == nil || rep.VBallot > best.VBallot && !r.planted.firstAccepted) {
 			best = &rep
 		}
 		if cmds == nil && len(rep.Cmds) > 0 {
@@ -509,6 +509,9 @@ func (r *Replica) findConflict(m TryPreAccept) (paxos.Instance, bool, bool) {
 				continue // δ already depends on γ
 			}
 			committed := d.status == StatusCommitted
+			if committed && r.planted.tpaSkipsCommitted {
+				continue
+			}
 			if s > m.Deps[q] {
 				return d.id, committed, true
 			}

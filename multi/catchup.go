@@ -27,7 +27,7 @@ func (r *Replica) onHeartbeatReply(from paxos.NodeID, m HeartbeatReply) {
 	if r.role != leader || m.Ballot != r.ballot {
 		return
 	}
-	r.leaseAck[from] = max(r.leaseAck[from], m.Tick+1)
+	r.leaseAck[from] = max(r.leaseAck[from], r.leaseTick(m)+1)
 	// Only a replica behind the commit point the heartbeat announced is
 	// missing something; one merely behind our current point has Commits
 	// in flight.

@@ -59,7 +59,7 @@ func (r *Replica) onPrepare(from paxos.NodeID, m Prepare) error {
 		r.send(from, Nack{Promised: r.promised})
 		return nil
 	}
-	if r.leaseHeld() && r.leaseHolder != from {
+	if r.leaseHeld() && r.leaseHolder != from && !r.bug.ignoreLease {
 		return nil // promised the lease holder not to elect anyone else yet
 	}
 	if r.promised.Less(m.Ballot) {
@@ -71,6 +71,9 @@ func (r *Replica) onPrepare(from paxos.NodeID, m Prepare) error {
 		r.resetElectionTimer()
 	}
 	from0 := max(m.Commit, r.base)
+	if r.bug.promiseFromExecuted {
+		from0 = max(r.executed, r.base)
+	}
 	p := Promise{Ballot: m.Ballot}
 	if r.base > m.Commit {
 		s := r.snap
@@ -101,7 +104,7 @@ func (r *Replica) onPromise(from paxos.NodeID, m Promise) error {
 	for _, e := range m.Entries {
 		r.mergeP1(e)
 	}
-	r.promises = r.promises.Add(int(from))
+	r.promises = r.promises.Add(r.ackFrom(r.promises, from, r.bug.countPromises))
 	if r.q.IsPhase1(r.promises) {
 		r.becomeLeader()
 	}
@@ -136,6 +139,9 @@ func (r *Replica) becomeLeader() {
 		}
 	}
 	last := max(r.p1Max, r.lastSlot(), r.executed)
+	if r.bug.recoverToOwnLast {
+		last = max(r.lastSlot(), r.executed)
+	}
 	for i := range r.leaseAck {
 		r.leaseAck[i], r.catchAt[i], r.heard[i], r.resentAt[i] = 0, 0, r.now, 0
 	}
@@ -154,6 +160,7 @@ func (r *Replica) becomeLeader() {
 		case ok:
 			r.cov.taken++
 			r.proposeSlot(s, best.Cmds)
+		case r.bug.skipHoles:
 		default:
 			r.cov.nopFills++
 			r.proposeSlot(s, nop)

@@ -12,7 +12,7 @@ func (r *Replica) canReadLocally() bool {
 	if r.bug.leaseNeverExpires && r.everLeased {
 		return true
 	}
-	if r.cfg.LeaseTicks <= 0 || r.role != leader || r.executed < r.recovered {
+	if r.cfg.LeaseTicks <= 0 || r.role != leader || r.executed < r.recovered && !r.bug.leaseBeforeRecovered {
 		return false
 	}
 	set := quorum.Of(int(r.id))
@@ -38,7 +38,7 @@ func (r *Replica) canReadLocally() bool {
 		}
 		if r.q.IsPhase2(set) {
 			sent := best - 1
-			held := r.now-sent < uint64(r.cfg.LeaseTicks-LeaseMargin)
+			held := r.now-sent < uint64(r.cfg.LeaseTicks-r.leaseMargin())
 			r.everLeased = r.everLeased || held
 			return held || r.bug.leaseNeverExpires
 		}

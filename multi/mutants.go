@@ -13,16 +13,67 @@ import (
 // zero value is the correct protocol. They exist to show that the checkers
 // (`paxos check --mutant NAME`, `paxos mutants`) catch such mistakes.
 type bugs struct {
-	leaseNeverExpires    bool // a leader that ever held a lease reads locally forever
-	noPersistPromise     bool // a promise is not written to durable storage
-	noPersistAccept      bool // a follower's accepted value is not written to durable storage
-	acceptStaleBallot    bool // a follower takes an Accept from a ballot below its promise
-	acceptRoundOnly      bool // Accept compares ballot rounds only, ignoring the node tie-break
-	commitOwnValue       bool // a Commit marks the value held for the slot committed, whatever ballot it came from
-	adoptFirstValue      bool // phase 1 keeps the first value reported for a slot, not the highest ballot's
-	snapshotDropsDedup   bool // snapshots leave out the clients' deduplication state
-	catchUpUncommitted   bool // catch-up sends the leader's proposed but uncommitted slots as committed
-	installStaleSnapshot bool // a replica installs a snapshot older than its execution point
+	leaseNeverExpires    bool  // a leader that ever held a lease reads locally forever
+	noPersistPromise     bool  // a promise is not written to durable storage
+	noPersistAccept      bool  // a follower's accepted value is not written to durable storage
+	acceptStaleBallot    bool  // a follower takes an Accept from a ballot below its promise
+	acceptRoundOnly      bool  // Accept compares ballot rounds only, ignoring the node tie-break
+	commitOwnValue       bool  // a Commit marks the value held for the slot committed, whatever ballot it came from
+	adoptFirstValue      bool  // phase 1 keeps the first value reported for a slot, not the highest ballot's
+	snapshotDropsDedup   bool  // snapshots leave out the clients' deduplication state
+	catchUpUncommitted   bool  // catch-up sends the leader's proposed but uncommitted slots as committed
+	installStaleSnapshot bool  // a replica installs a snapshot older than its execution point
+	countAcks            bool  // phase 2 counts Accepted messages, not the replicas that sent them
+	recoverToOwnLast     bool  // a new leader takes over slots only up to its own last one
+	skipHoles            bool  // a new leader leaves the slots no promise reported empty instead of filling them with no-ops
+	leaseFromArrival     bool  // the lease runs from when a heartbeat's reply arrived, not from when the heartbeat was sent
+	leaseNoMargin        bool  // the leader's lease is as long as the followers' promise, with no margin
+	ignoreLease          bool  // a follower promises a new leader while it still grants the old one a lease
+	leaseBeforeRecovered bool  // a new leader reads under its lease before executing the slots it took over
+	persistAfterReply    bool  // a follower's accepted value is persisted with the next Ready, after its reply left
+	countPromises        bool  // phase 1 counts Promise messages, not the replicas that sent them
+	promiseFromExecuted  bool  // a Promise reports the slots above the promiser's execution point, not the candidate's
+	held                 []any // persistAfterReply: records held back for the next Ready
+}
+
+// persistAccept persists a follower's acceptance (or, with a planted bug,
+// does not, or only with the next Ready).
+func (r *Replica) persistAccept(rec AcceptRecord) {
+	switch {
+	case r.bug.noPersistAccept:
+	case r.bug.persistAfterReply:
+		r.bug.held = append(r.bug.held, rec)
+	default:
+		r.persist(rec)
+	}
+}
+
+// ackFrom is the replica a reply from `from` counts as toward the set
+// acks. With byMessage (a planted bug) a repeated reply counts once more,
+// as a tally of messages would: it stands for the lowest replica that has
+// not answered.
+func (r *Replica) ackFrom(acks quorum.Set, from paxos.NodeID, byMessage bool) int {
+	if byMessage {
+		return planted.ByMessage(acks, int(from), r.n)
+	}
+	return int(from)
+}
+
+// leaseTick is the tick from which a heartbeat reply extends the lease.
+func (r *Replica) leaseTick(m HeartbeatReply) uint64 {
+	if r.bug.leaseFromArrival {
+		return r.now
+	}
+	return m.Tick
+}
+
+// leaseMargin is how much shorter than the followers' promise the leader's
+// lease is.
+func (r *Replica) leaseMargin() int {
+	if r.bug.leaseNoMargin {
+		return 0
+	}
+	return LeaseMargin
 }
 
 // refusesAccept reports whether an Accept at ballot b must be refused.
@@ -111,6 +162,28 @@ func init() {
 			New: withBug(func(b *bugs) { b.catchUpUncommitted = true })},
 		{Name: "multi/stale-snapshot-install", Bug: "a replica installs a snapshot (from catch-up or phase 1) older than its execution point and executes the slots after it again",
 			New: withBug(func(b *bugs) { b.installStaleSnapshot = true })},
+		// At N = 3 the leader's own vote and the first reply already make a
+		// majority, so a duplicate is never counted.
+		{Name: "multi/acks-count-duplicates", Bug: "phase 2 counts Accepted messages instead of distinct replicas, so a duplicated acknowledgement stands in for a missing replica",
+			Sizes: []int{5}, New: withBug(func(b *bugs) { b.countAcks = true })},
+		{Name: "multi/promises-count-duplicates", Bug: "phase 1 counts Promise messages instead of distinct replicas, so a duplicated Promise stands in for a missing replica",
+			Sizes: []int{5}, New: withBug(func(b *bugs) { b.countPromises = true })},
+		{Name: "multi/promise-from-own-execution", Bug: "a Promise reports the slots above the promiser's own execution point instead of above the candidate's, so a candidate behind it misses values chosen in between",
+			New: withBug(func(b *bugs) { b.promiseFromExecuted = true })},
+		{Name: "multi/recover-to-own-last", Bug: "a new leader takes over the slots only up to its own last slot, not the highest one a promise reported, and proposes new commands in the slots above",
+			New: withBug(func(b *bugs) { b.recoverToOwnLast = true })},
+		{Name: "multi/skip-holes", Bug: "a new leader leaves the slots no promise reported a value for empty instead of filling them with no-ops, so execution stalls behind them",
+			New: withBug(func(b *bugs) { b.skipHoles = true })},
+		{Name: "multi/lease-from-ack-arrival", Bug: "the leader's lease runs from when a heartbeat's reply arrived instead of from when the heartbeat was sent, so a slow reply stretches it past the followers' promise",
+			Needs: "--lease 6", New: withBug(func(b *bugs) { b.leaseFromArrival = true })},
+		{Name: "multi/lease-no-margin", Bug: "the leader's lease is as long as the followers' promise, with no margin for the phase between their ticks",
+			Needs: "--lease 6", New: withBug(func(b *bugs) { b.leaseNoMargin = true })},
+		{Name: "multi/follower-ignores-lease", Bug: "a follower promises a new candidate while it still grants the current leader a read lease",
+			Needs: "--lease 6", New: withBug(func(b *bugs) { b.ignoreLease = true })},
+		{Name: "multi/lease-read-before-recovered", Bug: "a new leader answers reads under its lease before it has executed the slots it took over in phase 1",
+			Needs: "--lease 6", New: withBug(func(b *bugs) { b.leaseBeforeRecovered = true })},
+		{Name: "multi/accept-persisted-after-reply", Bug: "a follower persists an accepted value with its next Ready, after its Accepted reply was sent, so a crash in between forgets a vote the leader counted",
+			New: withBug(func(b *bugs) { b.persistAfterReply = true })},
 		{Name: "multi/phase1-quorum-minus-one", Bug: "phase 1 waits for a majority minus one promises",
 			New: majorityMinus(1)},
 		{Name: "multi/phase2-quorum-minus-one", Bug: "phase 2 commits with a majority minus one acknowledgements",

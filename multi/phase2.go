@@ -120,9 +120,7 @@ func (r *Replica) onAccept(from paxos.NodeID, m Accept) error {
 		e := r.ensure(m.Slot)
 		if !e.committed {
 			e.ballot, e.cmds = m.Ballot, m.Cmds
-			if !r.bug.noPersistAccept {
-				r.persist(AcceptRecord{Slot: m.Slot, Ballot: m.Ballot, Cmds: m.Cmds})
-			}
+			r.persistAccept(AcceptRecord{Slot: m.Slot, Ballot: m.Ballot, Cmds: m.Cmds})
 		}
 	}
 	r.send(from, Accepted{Ballot: m.Ballot, Slot: m.Slot})
@@ -137,7 +135,7 @@ func (r *Replica) onAccepted(from paxos.NodeID, m Accepted) {
 	if e == nil || e.committed || e.ballot != r.ballot {
 		return
 	}
-	e.acks = e.acks.Add(int(from))
+	e.acks = e.acks.Add(r.ackFrom(e.acks, from, r.bug.countAcks))
 	r.tryCommit(m.Slot, e)
 }
 

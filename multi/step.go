@@ -147,6 +147,9 @@ func (r *Replica) Ready() paxos.Ready {
 	r.flush(false)
 	rd := r.rd
 	r.rd = paxos.Ready{}
+	if r.bug.persistAfterReply {
+		r.rd.Persist, r.bug.held = r.bug.held, nil
+	}
 	return rd
 }
 

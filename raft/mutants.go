@@ -10,6 +10,9 @@ type bugs struct {
 	noPersistEntries   bool // log entries are acknowledged without being written to durable storage
 	snapshotDropsDedup bool // snapshots leave out the clients' deduplication state
 	commitNoTermCheck  bool // a follower applies its log up to the leader's commit index without checking its entries are the leader's
+	readUnconfirmed    bool // a leader answers a Get from local state without a ReadIndex round
+	readBeforeApplied  bool // a confirmed read is answered before the replica applied the read index
+	applyOnAppend      bool // entries are applied when appended, before raft reports them committed
 }
 
 func withBug(b bugs) paxos.Constructor {
@@ -48,6 +51,26 @@ func init() {
 			cfg.Rebuild = false
 			return newReplica(cfg, bugs{})
 		},
+	})
+	paxos.RegisterMutant(paxos.Mutant{
+		Name:     "raft/read-unconfirmed",
+		Protocol: "raft",
+		Bug:      "a replica that believes it leads answers a Get from its local state at once, without a ReadIndex round confirming that a quorum still follows it",
+		Needs:    "--lease 6",
+		New:      withBug(bugs{readUnconfirmed: true}),
+	})
+	paxos.RegisterMutant(paxos.Mutant{
+		Name:     "raft/read-before-applied",
+		Protocol: "raft",
+		Bug:      "a read whose ReadIndex the leader confirmed is answered at once, before the replica has applied the log up to the read index",
+		Needs:    "--lease 6",
+		New:      withBug(bugs{readBeforeApplied: true}),
+	})
+	paxos.RegisterMutant(paxos.Mutant{
+		Name:     "raft/apply-on-append",
+		Protocol: "raft",
+		Bug:      "log entries are applied as soon as they are appended, before raft reports them committed, so a replica can execute entries a new leader later overwrites",
+		New:      withBug(bugs{applyOnAppend: true}),
 	})
 	paxos.RegisterMutant(paxos.Mutant{
 		Name:     "raft/snapshot-drops-dedup",

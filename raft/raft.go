@@ -322,6 +322,10 @@ func (r *Replica) Propose(cmd paxos.Command) {
 		return // already on its way; a retry adds nothing
 	}
 	if !cmd.Writes() && r.cfg.LeaseTicks > 0 {
+		if r.bug.readUnconfirmed && r.state == etcdraft.StateLeader {
+			r.rd.Executed = append(r.rd.Executed, r.store.Read(cmd))
+			return
+		}
 		r.readIndex(cmd)
 		return
 	}
@@ -633,6 +637,9 @@ func (r *Replica) handle(rd etcdraft.Ready) {
 		}
 		r.rd.Messages = append(r.rd.Messages, paxos.Message{From: r.me, To: paxos.NodeID(m.GetTo()) - 1, Body: Msg{Data: data}})
 	}
+	if r.bug.applyOnAppend {
+		r.apply(rd.Entries)
+	}
 	r.apply(rd.CommittedEntries)
 	for _, rs := range rd.ReadStates {
 		if len(rs.RequestCtx) != 16 {
@@ -702,7 +709,7 @@ func (r *Replica) answerReads() {
 		if p == nil || !p.read {
 			continue // answered meanwhile, or sent through the log
 		}
-		if rr.index > r.applied {
+		if rr.index > r.applied && !r.bug.readBeforeApplied {
 			out = append(out, rr)
 			continue
 		}

@@ -68,3 +68,18 @@ func (c Counting) ChoosePhase2(preference []int) quorum.Set {
 func (c Counting) String() string {
 	return fmt.Sprintf("UNSAFE-counting(n=%d,q1=%d,q2=%d)", c.n, c.q1, c.q2)
 }
+
+// ByMessage is the member a reply from `from` adds to the set of n
+// replicas that answered, when replies are tallied by message instead of
+// by sender (a planted bug): a repeated reply counts once more, standing
+// for the lowest replica that has not answered.
+func ByMessage(set quorum.Set, from, n int) int {
+	if set.Has(from) {
+		for i := 0; i < n; i++ {
+			if !set.Has(i) {
+				return i
+			}
+		}
+	}
+	return from
+}

@@ -29,3 +29,10 @@ func TestQuorumsFailIntersects(t *testing.T) {
 	assert.Equal(t, quorum.Set(0), planted.Quorums(3, 1, 0).ChoosePhase2(nil))
 	assert.Equal(t, quorum.Full(3), planted.Quorums(3, 1, 4).ChoosePhase2(nil))
 }
+
+func TestByMessageCountsARepeatedReplyAsAnotherReplica(t *testing.T) {
+	set := quorum.Of(0, 2)
+	assert.Equal(t, 1, planted.ByMessage(set, 1, 3), "a first reply counts as its sender")
+	assert.Equal(t, 1, planted.ByMessage(set, 2, 3), "a repeated reply stands for the lowest replica missing")
+	assert.Equal(t, 2, planted.ByMessage(quorum.Of(0, 1, 2), 2, 3), "with every replica in, nothing is added")
+}
