@@ -17,7 +17,23 @@ import (
 //
 //	recover i (R,S)   replica i starts recovering instance (R,S) now,
 //	                  whether or not it has heard of it
+//	snapshot i        replica i takes a snapshot now (what it persisted
+//	                  becomes that snapshot)
 var scriptOptions = replicatest.Options{Commands: map[string]func(*replicatest.Cluster, []string) (string, error){
+	"snapshot": func(c *replicatest.Cluster, args []string) (string, error) {
+		if len(args) != 1 {
+			return "", errors.New("usage: snapshot REPLICA")
+		}
+		var i int
+		if _, err := fmt.Sscan(args[0], &i); err != nil || i < 0 || i >= c.N() || !c.Up[i] {
+			return "", fmt.Errorf("no running replica %q", args[0])
+		}
+		r := c.Replica(i).(*Replica)
+		r.snapEvery = max(r.snapEvery, 1)
+		r.sinceSnap, r.sinceSnapCmds = r.snapEvery, len(r.index)
+		c.Collect(i)
+		return "", nil
+	},
 	"recover": func(c *replicatest.Cluster, args []string) (string, error) {
 		if len(args) != 2 {
 			return "", errors.New("usage: recover REPLICA (R,S)")
