@@ -19,7 +19,32 @@ import (
 //	                  whether or not it has heard of it
 //	snapshot i        replica i takes a snapshot now (what it persisted
 //	                  becomes that snapshot)
+//	state i (R,S)     what replica i holds of instance (R,S): its status,
+//	                  promise, vote ballot, Orig and attributes, or
+//	                  "collected" once garbage-collected
 var scriptOptions = replicatest.Options{Commands: map[string]func(*replicatest.Cluster, []string) (string, error){
+	"state": func(c *replicatest.Cluster, args []string) (string, error) {
+		if len(args) != 2 {
+			return "", errors.New("usage: state REPLICA (R,S)")
+		}
+		var i int
+		if _, err := fmt.Sscan(args[0], &i); err != nil || i < 0 || i >= c.N() || !c.Up[i] {
+			return "", fmt.Errorf("no running replica %q", args[0])
+		}
+		id, err := replicatest.Instance(args[1])
+		if err != nil {
+			return "", err
+		}
+		r := c.Replica(i).(*Replica)
+		if r.collected(id) {
+			return "collected", nil
+		}
+		in := r.inst[id.Replica][id.Slot]
+		if in == nil {
+			return "unknown", nil
+		}
+		return fmt.Sprintf("%v bal=%v vbal=%v orig=%v seq=%d deps=%v executed=%v", in.status, in.bal, in.vbal, in.orig, in.seq, in.deps, in.executed), nil
+	},
 	"snapshot": func(c *replicatest.Cluster, args []string) (string, error) {
 		if len(args) != 1 {
 			return "", errors.New("usage: snapshot REPLICA")
@@ -32,7 +57,11 @@ var scriptOptions = replicatest.Options{Commands: map[string]func(*replicatest.C
 		r.snapEvery = max(r.snapEvery, 1)
 		r.sinceSnap, r.sinceSnapCmds = r.snapEvery, len(r.index)
 		c.Collect(i)
-		return "", nil
+		snap, ok := c.Persisted[i].Snapshot.(SnapshotRecord)
+		if !ok || len(c.Persisted[i].Records) > 0 {
+			return "", fmt.Errorf("replica %d took no snapshot", i)
+		}
+		return fmt.Sprintf("%d instances, %d keys indexed", len(snap.Instances), len(snap.Index)), nil
 	},
 	"recover": func(c *replicatest.Cluster, args []string) (string, error) {
 		if len(args) != 2 {
