@@ -24,18 +24,10 @@ import (
 //	                  "collected" once garbage-collected
 var scriptOptions = replicatest.Options{Commands: map[string]func(*replicatest.Cluster, []string) (string, error){
 	"state": func(c *replicatest.Cluster, args []string) (string, error) {
-		if len(args) != 2 {
-			return "", errors.New("usage: state REPLICA (R,S)")
-		}
-		var i int
-		if _, err := fmt.Sscan(args[0], &i); err != nil || i < 0 || i >= c.N() || !c.Up[i] {
-			return "", fmt.Errorf("no running replica %q", args[0])
-		}
-		id, err := replicatest.Instance(args[1])
+		r, id, err := replicaAndInstance(c, "state", args)
 		if err != nil {
 			return "", err
 		}
-		r := c.Replica(i).(*Replica)
 		if r.collected(id) {
 			return "collected", nil
 		}
@@ -49,11 +41,10 @@ var scriptOptions = replicatest.Options{Commands: map[string]func(*replicatest.C
 		if len(args) != 1 {
 			return "", errors.New("usage: snapshot REPLICA")
 		}
-		var i int
-		if _, err := fmt.Sscan(args[0], &i); err != nil || i < 0 || i >= c.N() || !c.Up[i] {
-			return "", fmt.Errorf("no running replica %q", args[0])
+		r, i, err := runningReplica(c, args[0])
+		if err != nil {
+			return "", err
 		}
-		r := c.Replica(i).(*Replica)
 		r.snapEvery = max(r.snapEvery, 1)
 		r.sinceSnap, r.sinceSnapCmds = r.snapEvery, len(r.index)
 		c.Collect(i)
@@ -64,23 +55,41 @@ var scriptOptions = replicatest.Options{Commands: map[string]func(*replicatest.C
 		return fmt.Sprintf("%d instances, %d keys indexed", len(snap.Instances), len(snap.Index)), nil
 	},
 	"recover": func(c *replicatest.Cluster, args []string) (string, error) {
-		if len(args) != 2 {
-			return "", errors.New("usage: recover REPLICA (R,S)")
-		}
-		var i int
-		if _, err := fmt.Sscan(args[0], &i); err != nil || i < 0 || i >= c.N() || !c.Up[i] {
-			return "", fmt.Errorf("no running replica %q", args[0])
-		}
-		id, err := replicatest.Instance(args[1])
+		r, id, err := replicaAndInstance(c, "recover", args)
 		if err != nil {
 			return "", err
 		}
-		r := c.Replica(i).(*Replica)
-		r.recover(r.get(id))
-		c.Collect(i)
+		in := r.get(id)
+		if in == nil || in.status == StatusCommitted {
+			return "", fmt.Errorf("replica %d holds %v committed or collected: nothing to recover", r.id, id)
+		}
+		r.recover(in)
+		c.Collect(int(r.id))
 		return "", nil
 	},
 }}
+
+// runningReplica parses a script's replica argument.
+func runningReplica(c *replicatest.Cluster, arg string) (*Replica, int, error) {
+	var i int
+	if _, err := fmt.Sscan(arg, &i); err != nil || i < 0 || i >= c.N() || !c.Up[i] {
+		return nil, 0, fmt.Errorf("no running replica %q", arg)
+	}
+	return c.Replica(i).(*Replica), i, nil
+}
+
+// replicaAndInstance parses the arguments "REPLICA (R,S)" of command name.
+func replicaAndInstance(c *replicatest.Cluster, name string, args []string) (*Replica, paxos.Instance, error) {
+	if len(args) != 2 {
+		return nil, paxos.Instance{}, fmt.Errorf("usage: %s REPLICA (R,S)", name)
+	}
+	r, _, err := runningReplica(c, args[0])
+	if err != nil {
+		return nil, paxos.Instance{}, err
+	}
+	id, err := replicatest.Instance(args[1])
+	return r, id, err
+}
 
 // The scripted scenarios of testdata/ (go test -run TestScripts -rewrite
 // rewrites their expected output).
