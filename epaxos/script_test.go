@@ -16,7 +16,9 @@ import (
 // harness's own:
 //
 //	recover i (R,S)   replica i starts recovering instance (R,S) now,
-//	                  whether or not it has heard of it
+//	                  whether or not it has heard of it (not once it
+//	                  holds it decided), giving up any round it drives
+//	                  on it, as its timers would a while later
 //	snapshot i        replica i takes a snapshot now (what it persisted
 //	                  becomes that snapshot)
 //	state i (R,S)     what replica i holds of instance (R,S): its status,
