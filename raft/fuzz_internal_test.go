@@ -205,8 +205,8 @@ func FuzzStep(f *testing.F) {
 		var pool []paxos.Message
 		collect := func(r *Replica, step int) {
 			rd := r.Ready()
-			require.NoError(t, fuzzin.CheckReady(rd, r.me, n, cfg.Batch), "step %d", step)
-			require.NoError(t, r.consistent(), "step %d: replica %d", step, r.me)
+			require.NoError(t, fuzzin.CheckReady(rd, r.id, n, cfg.Batch), "step %d", step)
+			require.NoError(t, r.consistent(), "step %d: replica %d", step, r.id)
 			pool = append(pool, rd.Messages...)
 			if len(pool) > 256 {
 				pool = pool[len(pool)-256:]

@@ -42,7 +42,7 @@ type pend struct {
 // paxos.Replica contract. Build one with New.
 type Replica struct {
 	cfg     paxos.Config
-	me      paxos.NodeID
+	id      paxos.NodeID
 	rn      *etcdraft.RawNode
 	storage *etcdraft.MemoryStorage
 	store   *kv.Executor
@@ -50,7 +50,7 @@ type Replica struct {
 	voters  []uint64
 	bug     bugs
 
-	ticks        uint64
+	now          uint64
 	elapsed      int // ticks since this replica last heard from a leader (not leading)
 	timeout      int // election timeout drawn from [ElectionTicks, 2*ElectionTicks)
 	state        etcdraft.StateType
@@ -114,7 +114,7 @@ func newReplica(cfg paxos.Config, bug bugs) (*Replica, error) {
 	}
 	r := &Replica{
 		cfg:     cfg,
-		me:      cfg.ID,
+		id:      cfg.ID,
 		storage: etcdraft.NewMemoryStorage(),
 		store:   kv.NewExecutor(cfg),
 		rng:     cfg.Rand(),
@@ -282,7 +282,7 @@ func (r *Replica) installState(data []byte) error {
 // ---- paxos.Replica ----
 
 // ID implements paxos.Replica.
-func (r *Replica) ID() paxos.NodeID { return r.me }
+func (r *Replica) ID() paxos.NodeID { return r.id }
 
 // Leader returns the leader this replica knows, or -1.
 func (r *Replica) Leader() paxos.NodeID { return paxos.NodeID(r.lead) - 1 }
@@ -343,7 +343,7 @@ func (r *Replica) Propose(cmd paxos.Command) {
 func (r *Replica) readIndex(cmd paxos.Command) {
 	id := cmd.ID()
 	r.reads[id] = cmd
-	r.pending[id] = &pend{cmd: cmd, read: true, proposed: true, at: r.ticks}
+	r.pending[id] = &pend{cmd: cmd, read: true, proposed: true, at: r.now}
 	r.order = append(r.order, id)
 	var ctx [16]byte
 	binary.BigEndian.PutUint64(ctx[:8], id.Client)
@@ -384,7 +384,7 @@ func (r *Replica) flush() {
 		}
 		for _, id := range ids {
 			p := r.pending[id]
-			p.proposed, p.at = true, r.ticks
+			p.proposed, p.at = true, r.now
 		}
 		i = j
 	}
@@ -421,7 +421,7 @@ func (r *Replica) requeue(stale func(p *pend) bool) {
 // runs its own election timer, drawn from the replica's seeded source, and
 // calls Campaign when it expires (see the package documentation).
 func (r *Replica) Tick() {
-	r.ticks++
+	r.now++
 	// The role is read from raft itself, not from the last Ready: a
 	// leader's tick can make it step down (CheckQuorum), and the next tick
 	// may come before any Ready.
@@ -438,8 +438,8 @@ func (r *Replica) Tick() {
 			r.campaign()
 		}
 	}
-	if r.ticks%uint64(r.cfg.RetryTicks) == 0 && len(r.pending) > 0 {
-		r.requeue(func(p *pend) bool { return r.ticks-p.at >= r.resend })
+	if r.now%uint64(r.cfg.RetryTicks) == 0 && len(r.pending) > 0 {
+		r.requeue(func(p *pend) bool { return r.now-p.at >= r.resend })
 	}
 }
 
@@ -476,7 +476,7 @@ func (r *Replica) Step(msg paxos.Message) error {
 	}
 	if err != nil {
 		r.cov[paxos.CoverageRefused]++
-		return fmt.Errorf("%w: raft replica %d: %w", ErrMalformed, r.me, err)
+		return fmt.Errorf("%w: raft replica %d: %w", ErrMalformed, r.id, err)
 	}
 	return r.step(msg, m)
 }
@@ -484,10 +484,10 @@ func (r *Replica) Step(msg paxos.Message) error {
 // checkSender checks a message's envelope: addressed to this replica, from
 // another replica of the cluster.
 func (r *Replica) checkSender(msg paxos.Message) error {
-	if msg.To != r.me {
+	if msg.To != r.id {
 		return fmt.Errorf("addressed to %d", msg.To)
 	}
-	if msg.From < 0 || int(msg.From) >= r.cfg.N || msg.From == r.me {
+	if msg.From < 0 || int(msg.From) >= r.cfg.N || msg.From == r.id {
 		return fmt.Errorf("from %d, want another replica of 0..%d", msg.From, r.cfg.N-1)
 	}
 	return nil
@@ -509,7 +509,7 @@ func (r *Replica) decode(msg paxos.Message) (*pb.Message, error) {
 	// keeping the request's sender, so one forwarded twice (its first
 	// leader had lost the lead) names its origin, perhaps this replica.
 	forwarded := m.GetType() == pb.MsgProp || m.GetType() == pb.MsgReadIndex
-	if (m.GetFrom() != uint64(msg.From)+1 && (!forwarded || m.GetFrom() == 0 || m.GetFrom() > uint64(r.cfg.N))) || m.GetTo() != uint64(r.me)+1 {
+	if (m.GetFrom() != uint64(msg.From)+1 && (!forwarded || m.GetFrom() == 0 || m.GetFrom() > uint64(r.cfg.N))) || m.GetTo() != uint64(r.id)+1 {
 		return nil, fmt.Errorf("%s from raft id %d to %d in an envelope from %d to %d", m.GetType(), m.GetFrom(), m.GetTo(), msg.From, msg.To)
 	}
 	r.drain()
@@ -522,7 +522,7 @@ func (r *Replica) decode(msg paxos.Message) (*pb.Message, error) {
 func (r *Replica) step(msg paxos.Message, m *pb.Message) error {
 	before := r.rn.BasicStatus()
 	if err := r.rn.Step(m); err != nil && !errors.Is(err, etcdraft.ErrProposalDropped) {
-		return fmt.Errorf("raft replica %d: step %s from %d: %w", r.me, m.GetType(), msg.From, err)
+		return fmt.Errorf("raft replica %d: step %s from %d: %w", r.id, m.GetType(), msg.From, err)
 	}
 	if r.bug.commitNoTermCheck && (m.GetType() == pb.MsgApp || m.GetType() == pb.MsgHeartbeat) {
 		// The planted bug: the commit index is trusted for whatever this
@@ -635,7 +635,7 @@ func (r *Replica) handle(rd etcdraft.Ready) {
 		if err != nil {
 			continue
 		}
-		r.rd.Messages = append(r.rd.Messages, paxos.Message{From: r.me, To: paxos.NodeID(m.GetTo()) - 1, Body: Msg{Data: data}})
+		r.rd.Messages = append(r.rd.Messages, paxos.Message{From: r.id, To: paxos.NodeID(m.GetTo()) - 1, Body: Msg{Data: data}})
 	}
 	if r.bug.applyOnAppend {
 		r.apply(rd.Entries)

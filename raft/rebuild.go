@@ -70,10 +70,10 @@ func (r *Replica) startRebuild(rec *RebuildRecord) error {
 	if !r.cfg.Rebuild && rec == nil {
 		return nil
 	}
-	if quorum.Alone(r.majority(), int(r.me)) {
-		return fmt.Errorf("%w: cannot rebuild raft replica %d of %d: it is a majority on its own, so what only it held was lost with its disk", paxos.ErrConfig, r.me, r.cfg.N)
+	if quorum.Alone(r.majority(), int(r.id)) {
+		return fmt.Errorf("%w: cannot rebuild raft replica %d of %d: it is a majority on its own, so what only it held was lost with its disk", paxos.ErrConfig, r.id, r.cfg.N)
 	}
-	r.rb = &rebuild{askedAt: r.ticks, stuckAt: r.ticks, seen: r.applied}
+	r.rb = &rebuild{askedAt: r.now, stuckAt: r.now, seen: r.applied}
 	if rec == nil {
 		r.rd.Persist = append(r.rd.Persist, RebuildRecord{})
 	}
@@ -89,8 +89,8 @@ func (r *Replica) query() RebuildQuery {
 
 func (r *Replica) broadcast(body any) {
 	for i := 0; i < r.cfg.N; i++ {
-		if id := paxos.NodeID(i); id != r.me {
-			r.rd.Messages = append(r.rd.Messages, paxos.Message{From: r.me, To: id, Body: body})
+		if id := paxos.NodeID(i); id != r.id {
+			r.rd.Messages = append(r.rd.Messages, paxos.Message{From: r.id, To: id, Body: body})
 		}
 	}
 }
@@ -106,7 +106,7 @@ func (r *Replica) rebuildMessage(msg paxos.Message) (bool, error) {
 		r.drain() // the log's last index is the storage's
 		st := r.rn.BasicStatus()
 		last, _ := r.storage.LastIndex()
-		r.rd.Messages = append(r.rd.Messages, paxos.Message{From: r.me, To: msg.From,
+		r.rd.Messages = append(r.rd.Messages, paxos.Message{From: r.id, To: msg.From,
 			Body: RebuildInfo{Rebuilding: r.rb != nil, Term: st.GetTerm(), Last: last}})
 		if st.RaftState == etcdraft.StateLeader {
 			r.handOver(msg.From, m.Last)
@@ -138,7 +138,7 @@ func (r *Replica) handOver(w paxos.NodeID, last uint64) {
 	}
 	best, match := uint64(0), uint64(0)
 	for id := uint64(1); id <= uint64(r.cfg.N); id++ {
-		if pr, ok := st.Progress[id]; ok && id != uint64(r.me)+1 && id != uint64(w)+1 && (best == 0 || pr.Match > match) {
+		if pr, ok := st.Progress[id]; ok && id != uint64(r.id)+1 && id != uint64(w)+1 && (best == 0 || pr.Match > match) {
 			best, match = id, pr.Match
 		}
 	}
@@ -185,29 +185,29 @@ func (r *Replica) rebuildTick() {
 	r.elapsed = 0
 	retry := uint64(r.cfg.RetryTicks)
 	if !rb.answers.Enough {
-		if r.ticks-rb.askedAt >= retry {
-			rb.askedAt = r.ticks
+		if r.now-rb.askedAt >= retry {
+			rb.askedAt = r.now
 			for i := 0; i < r.cfg.N; i++ {
-				if id := paxos.NodeID(i); id != r.me && !rb.answers.Set.Has(i) {
-					r.rd.Messages = append(r.rd.Messages, paxos.Message{From: r.me, To: id, Body: r.query()})
+				if id := paxos.NodeID(i); id != r.id && !rb.answers.Set.Has(i) {
+					r.rd.Messages = append(r.rd.Messages, paxos.Message{From: r.id, To: id, Body: r.query()})
 				}
 			}
 		}
 		return
 	}
 	if r.applied != rb.seen {
-		rb.seen, rb.stuckAt = r.applied, r.ticks
+		rb.seen, rb.stuckAt = r.applied, r.now
 	}
-	if r.applied <= rb.high && r.lead != 0 && (rb.nopAt == 0 || r.ticks-rb.nopAt >= 2*retry) {
-		rb.nopAt = r.ticks
+	if r.applied <= rb.high && r.lead != 0 && (rb.nopAt == 0 || r.now-rb.nopAt >= 2*retry) {
+		rb.nopAt = r.now
 		r.proposeNow([]paxos.Command{{Op: paxos.OpNop}})
 	}
-	if r.ticks-rb.stuckAt >= uint64(2*r.cfg.ElectionTicks) {
+	if r.now-rb.stuckAt >= uint64(2*r.cfg.ElectionTicks) {
 		// No progress for two election timeouts: a leader may count
 		// entries this replica lost (and a transfer it started may have
 		// failed); asking again makes it hand over. The answers count no
 		// more.
-		rb.stuckAt = r.ticks
+		rb.stuckAt = r.now
 		r.broadcast(r.query())
 	}
 }
