@@ -160,7 +160,14 @@ func TestWipeFaultCatchesVotingAtOnce(t *testing.T) {
 	for _, name := range []string{"basic/wiped-votes-at-once", "multi/wiped-votes-at-once", "epaxos/wiped-votes-at-once", "fastpaxos/wiped-votes-at-once", "raft/wiped-votes-at-once"} {
 		m, err := paxos.LookupMutant(name)
 		require.NoError(t, err)
-		for _, n := range []int{3, 5} {
+		sizes := []int{3, 5}
+		if len(m.Sizes) > 0 {
+			// raft's lists N = 3 only: at N = 5 its diverged cluster runs
+			// to the liveness bound for over a minute before the end-of-run
+			// checks see the index decided twice.
+			sizes = m.Sizes
+		}
+		for _, n := range sizes {
 			caught := 0
 			for seed := uint64(1); seed <= 10 && caught == 0; seed++ {
 				res, err := check.Run(check.Options{New: m.New, Replicas: n, Seed: seed, Faults: []string{check.FaultWipe}})
