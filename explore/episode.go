@@ -321,7 +321,7 @@ func (e *episodes) partial(w *world, do func(Action) bool) bool {
 		}
 	}
 	for _, a := range sel {
-		if w.find(a.key) < 0 {
+		if w.findKey(a.key) < 0 {
 			continue
 		}
 		if !do(a) {

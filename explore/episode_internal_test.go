@@ -117,7 +117,7 @@ func TestEpisodeContinuations(t *testing.T) {
 		for i := range trace[:end] {
 			w2.apply(&trace[i])
 		}
-		cells = append(cells, w2.symCell())
+		cells = append(cells, cell(w2.features()))
 	}
 	for si, end := range stages {
 		hits, tries := 0, 200

@@ -141,6 +141,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -367,7 +368,7 @@ func explore(ctx context.Context, cfg Config, hs maphash.Seed) (Result, *archive
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	seen := newVisited()
-	cp := &archive{index: map[uint64]int{}}
+	cp := newArchive()
 	var (
 		next      atomic.Int64
 		walks     atomic.Int64
@@ -434,14 +435,9 @@ func walk(ctx context.Context, cfg *Config, base uint64, prefix []Action, seed u
 	w := newWorld(cfg, base, hs, true)
 	trace := make([]Action, 0, cfg.Depth)
 	var cells []cellAt
-	known := map[uint64]bool{}
 	at := func(end int) cellAt {
-		c := cellAt{cell: w.symCell(), end: end}
-		if !known[c.cell] {
-			known[c.cell] = true
-			c.score = w.score()
-		}
-		return c
+		f := w.features()
+		return cellAt{cell: cell(f), feats: f, end: end, cost: w.crashes<<20 + end}
 	}
 	for i := range prefix {
 		if w.err != nil || len(w.failures) > 0 {
@@ -536,54 +532,108 @@ const (
 // from.
 const horizon = 80
 
-// archive keeps, for every cell (abstract state, see abstract.go) a walk
-// reached, the first schedule that reached it and how often a walk started
-// from it. Starting walks from cells chosen seldom (go-explore) lets a
-// search go deep in stages: a walk that reaches a rare situation (a
-// command committed as a Nop while one replica still holds it) leaves a
-// cell that later walks start from, instead of having to reach that
-// situation again by chance.
+// archive keeps, for every cell (a set of features, see features.go) a
+// walk reached, the cheapest schedule known to reach it (fewest crashes,
+// then fewest actions: a cheap prefix leaves more of the walk's budget to
+// go on from it) and how often a walk started from it.
 type archive struct {
 	mu    sync.Mutex
 	index map[uint64]int
 	cells []cellEntry
+	// count is how many cells have each pair of features (a feature alone
+	// is the pair of it with itself).
+	count map[uint64]int
+	// weights are the cells' selection weights, recomputed (stale) when
+	// cells were added since.
+	weights []float64
+	stale   int
 }
+
+func newArchive() *archive { return &archive{index: map[uint64]int{}, count: map[uint64]int{}} }
 
 type cellEntry struct {
 	base   uint64
 	sched  []Action
 	chosen int
-	score  int
+	pairs  []uint64
+	feats  []string
+	cost   int
 }
 
-// cellAt is the cell after one step of a walk, scored (see world.score)
-// the first time the walk reaches it.
+// cellAt is the cell after one step (or episode) of a walk.
 type cellAt struct {
 	cell  uint64
-	score int
+	feats []string
 	end   int // the length of the walk's schedule when it got there
+	cost  int
 }
 
 // maxCells bounds the archive's memory; past it, no cell is added.
-const maxCells = 1 << 20
+const maxCells = 1 << 17
+
+// pairs lists the pairs of features of a cell, as hashes.
+func pairs(feats []string) []uint64 {
+	hs := make([]uint64, len(feats))
+	for i, f := range feats {
+		hs[i] = strhash(f)
+	}
+	out := make([]uint64, 0, len(hs)*(len(hs)+1)/2)
+	for i := range hs {
+		for j := i; j < len(hs); j++ {
+			out = append(out, mix(hs[i]^mix(hs[j])))
+		}
+	}
+	return out
+}
 
 // learn adds the cells a walk reached first, each with its prefix of the
-// walk's schedule.
+// walk's schedule, and replaces the schedule of a known cell when the walk
+// reached it more cheaply.
 func (ar *archive) learn(base uint64, sched []Action, cells []cellAt) {
 	ar.mu.Lock()
 	defer ar.mu.Unlock()
 	for _, c := range cells {
-		if _, ok := ar.index[c.cell]; ok || len(ar.cells) >= maxCells || c.end == 0 {
+		if c.end == 0 {
 			continue
 		}
+		if i, ok := ar.index[c.cell]; ok {
+			if e := &ar.cells[i]; c.cost < e.cost {
+				e.base, e.sched, e.cost = base, sched[:c.end], c.cost
+			}
+			continue
+		}
+		if len(ar.cells) >= maxCells {
+			continue
+		}
+		ps := pairs(c.feats)
 		ar.index[c.cell] = len(ar.cells)
-		ar.cells = append(ar.cells, cellEntry{base: base, sched: sched[:c.end], score: c.score})
+		ar.cells = append(ar.cells, cellEntry{base: base, sched: sched[:c.end], pairs: ps, feats: c.feats, cost: c.cost})
+		for _, p := range ps {
+			ar.count[p]++
+		}
+		ar.weights = append(ar.weights, ar.rarity(len(ar.cells)-1))
+		ar.stale++
 	}
+}
+
+// rarity is cell i's rarity (see parent).
+func (ar *archive) rarity(i int) float64 {
+	r := 0.001
+	for _, p := range ar.cells[i].pairs {
+		c := float64(ar.count[p])
+		r += 1 / (c * c)
+	}
+	return r
 }
 
 // parent picks what walk seed starts from: a fresh start (base = seed, no
 // prefix) for one walk in eight and while the archive is empty, else the
-// schedule of the least chosen of eight cells drawn at random.
+// schedule of a cell drawn with weight rarity/sqrt(1+chosen). A cell's
+// rarity sums 1/(cells with p) over the pairs p of its features, so a
+// cell that reached a feature, or a combination of two, that no other cell
+// has weighs about as much as all the common ones together; the weight
+// fades as walks start from it. A new stage of a scenario is so extended
+// at once, and often, but not for ever.
 func (ar *archive) parent(seed uint64) (uint64, []Action) {
 	rng := rand.New(rand.NewPCG(seed, 0x70617265))
 	ar.mu.Lock()
@@ -591,18 +641,19 @@ func (ar *archive) parent(seed uint64) (uint64, []Action) {
 	if len(ar.cells) == 0 || rng.IntN(8) == 0 {
 		return seed, nil
 	}
-	// Half the walks start from the best scored of eight cells, half
-	// from the least chosen.
-	byScore := rng.IntN(2) == 0
-	best := rng.IntN(len(ar.cells))
-	for k := 1; k < 8; k++ {
-		i := rng.IntN(len(ar.cells))
-		a, b := &ar.cells[i], &ar.cells[best]
-		if byScore && (a.score > b.score || a.score == b.score && a.chosen < b.chosen) ||
-			!byScore && a.chosen < b.chosen {
-			best = i
+	// A new cell's rarity is computed as it comes; the others' (which
+	// new cells lower) once the archive grew by a twentieth.
+	if ar.stale > len(ar.cells)/20 {
+		for i := range ar.cells {
+			ar.weights[i] = ar.rarity(i)
 		}
+		ar.stale = 0
 	}
+	ws := make([]float64, len(ar.cells))
+	for i := range ar.cells {
+		ws[i] = ar.weights[i] / math.Sqrt(float64(1+ar.cells[i].chosen))
+	}
+	best := pickWeighted(rng, ws)
 	ar.cells[best].chosen++
 	return ar.cells[best].base, ar.cells[best].sched
 }
