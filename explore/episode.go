@@ -62,6 +62,11 @@ type episodes struct {
 	block float64
 	// member: the chance that a running replica is in a run's group.
 	member float64
+	// sleepy, if a replica (else -1), never ticks in this walk while a
+	// fellow member of its group can: a slow replica whose timeouts do
+	// not fire, so that what it holds stays as it is (a stale copy, a
+	// vote) while the others move on.
+	sleepy int
 	// The message types and instances seen in flight so far, in the order
 	// first seen (what a run may hold back).
 	types  []reflect.Type
@@ -83,6 +88,10 @@ func newEpisodes(seed uint64, n int) *episodes {
 	e.edgeDrop = e.pick(0, 0.3, 0.6)
 	e.block = e.pick(0.2, 0.5, 0.8)
 	e.member = e.pick(0.4, 0.6, 0.8)
+	e.sleepy = -1
+	if e.rng.IntN(2) == 0 {
+		e.sleepy = e.rng.IntN(n)
+	}
 	return e
 }
 
@@ -260,15 +269,18 @@ func (e *episodes) runWith(w *world, r runPlan, do func(Action) bool) bool {
 			ticks--
 			var live []paxos.NodeID
 			for id, ok := range in {
-				if ok && w.reps[id] != nil {
+				if ok && w.reps[id] != nil && id != e.sleepy {
 					live = append(live, paxos.NodeID(id))
 				}
+			}
+			if len(live) == 0 && e.sleepy >= 0 && in[e.sleepy] && w.reps[e.sleepy] != nil {
+				live = append(live, paxos.NodeID(e.sleepy)) // alone, it ticks
 			}
 			if len(live) == 0 {
 				return true
 			}
 			a = Action{Kind: Tick, Replica: live[rng.IntN(len(live))]}
-			if r.fast >= 0 && w.reps[r.fast] != nil && rng.Float64() < 0.8 {
+			if r.fast >= 0 && r.fast != e.sleepy && w.reps[r.fast] != nil && rng.Float64() < 0.8 {
 				a.Replica = paxos.NodeID(r.fast)
 			}
 		default:

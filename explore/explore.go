@@ -141,7 +141,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"math"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -195,6 +194,18 @@ type Config struct {
 	// Mode is how walks draw their steps: Episodes (the default) or
 	// Steps.
 	Mode Mode
+	// Progress, if set, is called about once a second while the
+	// exploration runs, from a goroutine of its own.
+	Progress func(Progress)
+}
+
+// Progress is a snapshot of a running exploration.
+type Progress struct {
+	Walks   int
+	Steps   uint64
+	States  int
+	Cells   int // cells in the archive (see the package doc)
+	Elapsed time.Duration
 }
 
 // ErrConfig is wrapped by errors about an invalid Config.
@@ -379,6 +390,25 @@ func explore(ctx context.Context, cfg Config, hs maphash.Seed) (Result, *archive
 		wg        sync.WaitGroup
 		foundWalk = int64(-1)
 	)
+	done := make(chan struct{})
+	var pwg sync.WaitGroup
+	if cfg.Progress != nil {
+		pwg.Add(1)
+		go func() {
+			defer pwg.Done()
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+					cfg.Progress(Progress{Walks: int(walks.Load()), Steps: steps.Load(), States: int(seen.n.Load()),
+						Cells: cp.size(), Elapsed: time.Since(start)})
+				}
+			}
+		}()
+	}
 	for wk := 0; wk < cfg.Workers; wk++ {
 		wg.Add(1)
 		go func() {
@@ -411,6 +441,8 @@ func explore(ctx context.Context, cfg Config, hs maphash.Seed) (Result, *archive
 		}()
 	}
 	wg.Wait()
+	close(done)
+	pwg.Wait()
 	res := Result{Walks: int(walks.Load()), Steps: steps.Load(), States: int(seen.n.Load())}
 	if firstErr != nil {
 		return res, cp, firstErr
@@ -616,12 +648,17 @@ func (ar *archive) learn(base uint64, sched []Action, cells []cellAt) {
 	}
 }
 
+func (ar *archive) size() int {
+	ar.mu.Lock()
+	defer ar.mu.Unlock()
+	return len(ar.cells)
+}
+
 // rarity is cell i's rarity (see parent).
 func (ar *archive) rarity(i int) float64 {
 	r := 0.001
 	for _, p := range ar.cells[i].pairs {
-		c := float64(ar.count[p])
-		r += 1 / (c * c)
+		r += 1 / float64(ar.count[p])
 	}
 	return r
 }
@@ -651,7 +688,7 @@ func (ar *archive) parent(seed uint64) (uint64, []Action) {
 	}
 	ws := make([]float64, len(ar.cells))
 	for i := range ar.cells {
-		ws[i] = ar.weights[i] / math.Sqrt(float64(1+ar.cells[i].chosen))
+		ws[i] = ar.weights[i] / float64(1+ar.cells[i].chosen)
 	}
 	best := pickWeighted(rng, ws)
 	ar.cells[best].chosen++

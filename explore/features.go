@@ -2,6 +2,7 @@ package explore
 
 import (
 	"fmt"
+	"math/bits"
 	"reflect"
 	"slices"
 	"strings"
@@ -29,6 +30,9 @@ import (
 //   - for each instance not decided yet, how many replicas hold a record
 //     of it (a command that reached its leader and one more replica
 //     only, say);
+//   - how many replicas coordinated one instance (sent messages of one
+//     type about it to two replicas or more: its leader, and recoverers),
+//     the most over instances: competing recoveries;
 //   - how many replicas hold a Nop for an instance they lead (its leader
 //     learned that its command was replaced);
 //   - how many instances were decided, how many as Nops, how many
@@ -136,6 +140,32 @@ func (w *world) noteRestart(i int) {
 	}
 }
 
+// castKey names one replica's messages of one type about one instance.
+type castKey struct {
+	in   paxos.Instance
+	from paxos.NodeID
+	typ  reflect.Type
+}
+
+// noteSend records who broadcasts about which instance: a replica that
+// sent messages of one type about an instance to two replicas or more
+// coordinates it (leads it, or recovers it).
+func (w *world) noteSend(m paxos.Message) {
+	if w.recs == nil || m.From < 0 || m.From >= 64 || m.To < 0 || m.To >= 64 {
+		return
+	}
+	in, ok := topicOf(m.Body)
+	if !ok {
+		return
+	}
+	k := castKey{in, m.From, reflect.TypeOf(m.Body)}
+	to := w.casts[k] | 1<<uint(m.To)
+	w.casts[k] = to
+	if to&(to-1) != 0 {
+		w.coords[in] |= 1 << uint(m.From)
+	}
+}
+
 // noteCrash keeps the coverage of the incarnation that crashed.
 func (w *world) noteCrash(r paxos.Replica) {
 	if w.recs == nil {
@@ -165,11 +195,13 @@ func (w *world) features() []string {
 			out = append(out, fmt.Sprintf("%s=%d", name, bucket(n)))
 		}
 	}
+	// Events count once: how often a protocol recovered is noise; that
+	// it recovered at all, in combination with the rest, is the news.
 	for k, v := range cov {
-		add("cov/"+k, v)
+		add("cov/"+k, min(v, 1))
 	}
 	for k, v := range w.events {
-		add(k, uint64(v))
+		add(k, uint64(min(v, 1)))
 	}
 	var nops, depFree, staleUp, staleDown, ownNop uint64
 	stale := map[string]bool{}
@@ -213,9 +245,14 @@ func (w *world) features() []string {
 	for name := range stale {
 		out = append(out, name)
 	}
+	coords := 0
+	for _, c := range w.coords {
+		coords = max(coords, bits.OnesCount64(c))
+	}
+	add("coordinators", uint64(coords))
 	add("held/own-nop", ownNop)
-	add("stale/holder-up", staleUp)
-	add("stale/holder-down", staleDown)
+	add("stale/holder-up", min(staleUp, 1))
+	add("stale/holder-down", min(staleDown, 1))
 	add("decided", uint64(len(w.decided)))
 	add("decided-nop", nops)
 	add("decided-without-deps", depFree)

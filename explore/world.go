@@ -114,6 +114,10 @@ type world struct {
 	decided map[paxos.Instance]decision
 	events  map[string]int
 	deadCov paxos.Coverage
+	// casts maps (instance, sender, message type) to the receivers sent
+	// to; coords maps an instance to the replicas that broadcast about it.
+	casts  map[castKey]uint64
+	coords map[paxos.Instance]uint64
 }
 
 func newWorld(cfg *Config, seed uint64, hs maphash.Seed, guided bool) *world {
@@ -123,6 +127,7 @@ func newWorld(cfg *Config, seed uint64, hs maphash.Seed, guided bool) *world {
 		decSeen: map[uint64]bool{}, pendHash: map[uint64]int{}, proposed: make([]int, cfg.Commands), hs: hs, cmds: cfg.commands()}
 	if guided {
 		w.recs, w.decided, w.events, w.deadCov = map[recKey]string{}, map[paxos.Instance]decision{}, map[string]int{}, paxos.Coverage{}
+		w.casts, w.coords = map[castKey]uint64{}, map[paxos.Instance]uint64{}
 	}
 	for i := 0; i < n; i++ {
 		if err := w.start(i, nil); err != nil {
@@ -252,6 +257,7 @@ func (w *world) send(m paxos.Message) {
 	if w.sw != nil {
 		wt = w.sw.weigh(m)
 	}
+	w.noteSend(m)
 	w.pending = append(w.pending, inflight{m: m, key: key, h: h, weight: wt})
 	w.pendSum += h
 	w.pendHash[h]++
