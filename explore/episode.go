@@ -88,9 +88,11 @@ func newEpisodes(seed uint64, n int) *episodes {
 	e.edgeDrop = e.pick(0, 0.3, 0.6)
 	e.block = e.pick(0.2, 0.5, 0.8)
 	e.member = e.pick(0.4, 0.6, 0.8)
+	// From a source of its own, so that the draws above stay as they
+	// were before this trait existed.
 	e.sleepy = -1
-	if e.rng.IntN(2) == 0 {
-		e.sleepy = e.rng.IntN(n)
+	if sr := rand.New(rand.NewPCG(seed, 0x736c6570)); sr.IntN(2) == 0 {
+		e.sleepy = sr.IntN(n)
 	}
 	return e
 }
