@@ -40,6 +40,7 @@ const (
 	epCrash
 	epRestart
 	epPropose
+	epBounce // crash a replica and restart it at once (a reboot)
 	numEps
 )
 
@@ -90,10 +91,12 @@ func newEpisodes(seed uint64, n int) *episodes {
 	e.member = e.pick(0.4, 0.6, 0.8)
 	// From a source of its own, so that the draws above stay as they
 	// were before this trait existed.
+	sr := rand.New(rand.NewPCG(seed, 0x736c6570))
 	e.sleepy = -1
-	if sr := rand.New(rand.NewPCG(seed, 0x736c6570)); sr.IntN(2) == 0 {
+	if sr.IntN(2) == 0 {
 		e.sleepy = sr.IntN(n)
 	}
+	e.kind[epBounce] = []float64{0, 0.5, 1, 2}[sr.IntN(4)]
 	return e
 }
 
@@ -134,6 +137,7 @@ func (e *episodes) next(w *world, do func(Action) bool) bool {
 		wt[epRun] = e.kind[epRun]
 		if w.down < c.MaxDown && w.crashes < c.MaxCrashes {
 			wt[epCrash] = e.kind[epCrash]
+			wt[epBounce] = e.kind[epBounce]
 		}
 		if len(open) > 0 {
 			wt[epPropose] = e.kind[epPropose]
@@ -165,6 +169,9 @@ func (e *episodes) next(w *world, do func(Action) bool) bool {
 		return do(Action{Kind: Crash, Replica: ups[rng.IntN(len(ups))], Outbox: rng.Float64() < e.outbox})
 	case epRestart:
 		return do(Action{Kind: Restart, Replica: downs[rng.IntN(len(downs))]})
+	case epBounce:
+		id := ups[rng.IntN(len(ups))]
+		return do(Action{Kind: Crash, Replica: id, Outbox: rng.Float64() < e.outbox}) && do(Action{Kind: Restart, Replica: id})
 	default:
 		return do(Action{Kind: Propose, Replica: ups[rng.IntN(len(ups))], Command: open[rng.IntN(len(open))]})
 	}

@@ -65,8 +65,8 @@
 //   - deliver part of a broadcast: some of one sender's messages in
 //     flight (perhaps of one type only) to a random subset of their
 //     receivers, without delivering what they send back;
-//   - crash a replica (perhaps losing what it sent), restart one, or
-//     propose a command at one.
+//   - crash a replica (perhaps losing what it sent), restart one, reboot
+//     one (crash it and restart it at once), or propose a command at one.
 //
 // The episode kinds' weights and the chances above are drawn per walk
 // (a swarm over episodes). Depth still bounds the actions of a walk.
@@ -87,20 +87,28 @@
 // the correlated losses that recovery bugs need (one command's messages
 // lost while another's, on the same link, get through).
 //
-// An archive of abstract states (go-explore). The abstract state of a
-// world is built from what the replicas persist: for each replica and
-// instance, the latest record about it with its wide integers (ballots,
-// sequence numbers, dependencies) left out and its commands reduced to
-// their kinds, plus each replica's incarnation and liveness. A cell is a
-// coarse summary of it, blind to which replica or instance is which (per
-// instance, the set of values replicas hold; the number of restarts; the
-// number of replicas down). For every cell reached, the archive keeps the
-// first schedule that reached it (cells are taken after every step, or
-// every episode); most walks start by replaying the schedule of an
-// archived cell (half of the time the one where the replicas disagree
-// most, see world.score; else one chosen seldom) and go on at random for
-// up to 80 steps or 8 episodes, so that a search can go deep in stages
-// instead of having to reach every stage again by chance.
+// An archive of cells, guided by coverage (go-explore, the way AFL uses
+// branch coverage). After every episode (every step in step mode) the
+// walk's features are read: the protocol's own coverage counters
+// (paxos.CoverageReporter: for EPaxos, recoveries, TryPreAccepts,
+// deferrals, rules 3a and 4a, Nops committed by recovery), and facts the
+// driver reads from the replicas' persisted records, decisions and
+// messages: a replica restarted while it held a vote for an undecided
+// instance, or a Nop for its own command; an instance decided with one
+// value while a replica still holds another (a stale copy); how many
+// replicas coordinated one instance (competing recoveries); how many
+// instances were decided, as Nops, or without dependencies; how many
+// commands were proposed and replicas are down (features.go). A cell is
+// the set of features reached. The archive keeps, for every cell, the
+// cheapest schedule that reached it (fewest crashes, then fewest
+// actions), and most walks start by replaying the schedule of an archived
+// cell and go on at random for up to 80 steps or 8 episodes. The cell is
+// drawn by rarity: each pair of features carries the same weight, shared
+// by the cells that have it, and a cell's weight falls with the walks
+// already started from it. A walk that reaches a new combination of
+// features (a stage of a long scenario) makes a cell that many of the
+// next walks extend, so a search goes deep in stages instead of having to
+// reach every stage again by chance.
 //
 // A hash of the observable state (every replica's durable records and
 // whether it runs, the messages in flight, the decisions) counts the
@@ -665,12 +673,12 @@ func (ar *archive) rarity(i int) float64 {
 
 // parent picks what walk seed starts from: a fresh start (base = seed, no
 // prefix) for one walk in eight and while the archive is empty, else the
-// schedule of a cell drawn with weight rarity/sqrt(1+chosen). A cell's
-// rarity sums 1/(cells with p) over the pairs p of its features, so a
-// cell that reached a feature, or a combination of two, that no other cell
-// has weighs about as much as all the common ones together; the weight
-// fades as walks start from it. A new stage of a scenario is so extended
-// at once, and often, but not for ever.
+// schedule of a cell drawn with weight rarity/(1+chosen). A cell's rarity
+// sums 1/(cells with p) over the pairs p of its features (each pair of
+// features weighs 1 in all, shared by its cells), so a cell that reached
+// a feature, or a combination of two, that few other cells have is
+// likely; the weight fades as walks start from it. A new stage of a
+// scenario is so extended at once, and often, but not for ever.
 func (ar *archive) parent(seed uint64) (uint64, []Action) {
 	rng := rand.New(rand.NewPCG(seed, 0x70617265))
 	ar.mu.Lock()

@@ -250,7 +250,7 @@ func (w *world) features() []string {
 		coords = max(coords, bits.OnesCount64(c))
 	}
 	add("coordinators", uint64(coords))
-	add("held/own-nop", ownNop)
+	add("held/own-nop", min(ownNop, 1))
 	add("stale/holder-up", min(staleUp, 1))
 	add("stale/holder-down", min(staleDown, 1))
 	add("decided", uint64(len(w.decided)))
