@@ -427,10 +427,10 @@ func explore(ctx context.Context, cfg Config, hs maphash.Seed) (Result, *archive
 					return
 				}
 				seed := cfg.Seed + uint64(k)
-				base, prefix := cp.parent(seed)
+				base, prefix, depth := cp.parent(seed)
 				trace, cells, w := walk(ctx, &cfg, base, prefix, seed, hs, seen)
 				if len(w.failures) == 0 && w.err == nil {
-					cp.learn(base, trace, cells)
+					cp.learn(base, trace, depth, cells)
 				}
 				walks.Add(1)
 				steps.Add(uint64(len(trace)))
@@ -573,9 +573,10 @@ const (
 const horizon = 80
 
 // archive keeps, for every cell (a set of features, see features.go) a
-// walk reached, the cheapest schedule known to reach it (fewest crashes,
-// then fewest actions: a cheap prefix leaves more of the walk's budget to
-// go on from it) and how often a walk started from it.
+// walk reached, a few schedules that reached it (the first ones, then the
+// cheapest: fewest crashes, then fewest actions, since a cheap prefix
+// leaves more of the walk's budget to go on from it) and how often a walk
+// started from it.
 type archive struct {
 	mu    sync.Mutex
 	index map[uint64]int
@@ -583,8 +584,8 @@ type archive struct {
 	// count is how many cells have each pair of features (a feature alone
 	// is the pair of it with itself).
 	count map[uint64]int
-	// weights are the cells' selection weights, recomputed (stale) when
-	// cells were added since.
+	// weights are the cells' rarities, recomputed when the archive grew
+	// by a twentieth since (new cells lower the others').
 	weights []float64
 	stale   int
 }
@@ -592,13 +593,27 @@ type archive struct {
 func newArchive() *archive { return &archive{index: map[uint64]int{}, count: map[uint64]int{}} }
 
 type cellEntry struct {
-	base   uint64
-	sched  []Action
+	alts   []cellPath
 	chosen int
 	pairs  []uint64
 	feats  []string
-	cost   int
+	depth  int // the most of its paths' depths
 }
+
+// cellPath is one schedule that reaches a cell. depth counts the cells
+// discovered along the way: a walk from a cell of depth d finds cells of
+// depth d+1.
+type cellPath struct {
+	base  uint64
+	sched []Action
+	cost  int
+	depth int
+}
+
+// maxAlts is how many schedules a cell keeps: coarse cells hold
+// different concrete states, and the one a later stage needs may not be
+// the first found.
+const maxAlts = 3
 
 // cellAt is the cell after one step (or episode) of a walk.
 type cellAt struct {
@@ -626,20 +641,36 @@ func pairs(feats []string) []uint64 {
 	return out
 }
 
-// learn adds the cells a walk reached first, each with its prefix of the
-// walk's schedule, and replaces the schedule of a known cell when the walk
-// reached it more cheaply.
-func (ar *archive) learn(base uint64, sched []Action, cells []cellAt) {
+// learn adds the cells a walk (started from a cell of depth depth, or
+// from scratch: 0) reached, each with its prefix of the walk's schedule:
+// a new cell, or one more schedule of a known cell, or a cheaper one in
+// place of its dearest.
+func (ar *archive) learn(base uint64, sched []Action, depth int, cells []cellAt) {
 	ar.mu.Lock()
 	defer ar.mu.Unlock()
+	mine := map[uint64]bool{}
 	for _, c := range cells {
-		if c.end == 0 {
-			continue
+		if c.end == 0 || mine[c.cell] {
+			continue // a walk gives a cell one schedule, its first
 		}
+		mine[c.cell] = true
+		p := cellPath{base: base, sched: sched[:c.end], cost: c.cost, depth: depth + 1}
 		if i, ok := ar.index[c.cell]; ok {
-			if e := &ar.cells[i]; c.cost < e.cost {
-				e.base, e.sched, e.cost = base, sched[:c.end], c.cost
+			e := &ar.cells[i]
+			if len(e.alts) < maxAlts {
+				e.alts = append(e.alts, p)
+			} else {
+				worst := 0
+				for k := range e.alts {
+					if e.alts[k].cost > e.alts[worst].cost {
+						worst = k
+					}
+				}
+				if c.cost < e.alts[worst].cost {
+					e.alts[worst] = p
+				}
 			}
+			e.depth = max(e.depth, p.depth)
 			continue
 		}
 		if len(ar.cells) >= maxCells {
@@ -647,7 +678,7 @@ func (ar *archive) learn(base uint64, sched []Action, cells []cellAt) {
 		}
 		ps := pairs(c.feats)
 		ar.index[c.cell] = len(ar.cells)
-		ar.cells = append(ar.cells, cellEntry{base: base, sched: sched[:c.end], pairs: ps, feats: c.feats, cost: c.cost})
+		ar.cells = append(ar.cells, cellEntry{alts: []cellPath{p}, pairs: ps, feats: c.feats, depth: p.depth})
 		for _, p := range ps {
 			ar.count[p]++
 		}
@@ -671,23 +702,38 @@ func (ar *archive) rarity(i int) float64 {
 	return r
 }
 
+// depthBoost favours cells found late in a chain of discoveries, as AFL
+// gives more energy to deep queue entries.
+func depthBoost(d int) float64 {
+	switch {
+	case d <= 3:
+		return 1
+	case d <= 7:
+		return 2
+	case d <= 13:
+		return 3
+	case d <= 25:
+		return 4
+	}
+	return 5
+}
+
 // parent picks what walk seed starts from: a fresh start (base = seed, no
-// prefix) for one walk in eight and while the archive is empty, else the
-// schedule of a cell drawn with weight rarity/(1+chosen). A cell's rarity
-// sums 1/(cells with p) over the pairs p of its features (each pair of
-// features weighs 1 in all, shared by its cells), so a cell that reached
-// a feature, or a combination of two, that few other cells have is
-// likely; the weight fades as walks start from it. A new stage of a
-// scenario is so extended at once, and often, but not for ever.
-func (ar *archive) parent(seed uint64) (uint64, []Action) {
+// prefix, depth 0) for one walk in eight and while the archive is empty,
+// else one of the schedules of a cell drawn with weight
+// rarity*depthBoost/(1+chosen). A cell's rarity sums 1/(cells with p)
+// over the pairs p of its features (each pair of features weighs 1 in
+// all, shared by its cells), so a cell that reached a feature, or a
+// combination of two, that few other cells have is likely; the weight
+// fades as walks start from it. A new stage of a scenario is so extended
+// at once, and often, but not for ever.
+func (ar *archive) parent(seed uint64) (uint64, []Action, int) {
 	rng := rand.New(rand.NewPCG(seed, 0x70617265))
 	ar.mu.Lock()
 	defer ar.mu.Unlock()
 	if len(ar.cells) == 0 || rng.IntN(8) == 0 {
-		return seed, nil
+		return seed, nil, 0
 	}
-	// A new cell's rarity is computed as it comes; the others' (which
-	// new cells lower) once the archive grew by a twentieth.
 	if ar.stale > len(ar.cells)/20 {
 		for i := range ar.cells {
 			ar.weights[i] = ar.rarity(i)
@@ -696,11 +742,13 @@ func (ar *archive) parent(seed uint64) (uint64, []Action) {
 	}
 	ws := make([]float64, len(ar.cells))
 	for i := range ar.cells {
-		ws[i] = ar.weights[i] / float64(1+ar.cells[i].chosen)
+		e := &ar.cells[i]
+		ws[i] = ar.weights[i] * depthBoost(e.depth) / float64(1+e.chosen)
 	}
-	best := pickWeighted(rng, ws)
-	ar.cells[best].chosen++
-	return ar.cells[best].base, ar.cells[best].sched
+	e := &ar.cells[pickWeighted(rng, ws)]
+	e.chosen++
+	p := e.alts[rng.IntN(len(e.alts))]
+	return p.base, p.sched, p.depth
 }
 
 // Replay runs a schedule from scratch, skipping actions that do not apply,
