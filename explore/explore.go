@@ -588,6 +588,8 @@ type archive struct {
 	// by a twentieth since (new cells lower the others').
 	weights []float64
 	stale   int
+	// fresh lists cells not yet started from, newest last.
+	fresh []int
 }
 
 func newArchive() *archive { return &archive{index: map[uint64]int{}, count: map[uint64]int{}} }
@@ -683,6 +685,7 @@ func (ar *archive) learn(base uint64, sched []Action, depth int, cells []cellAt)
 			ar.count[p]++
 		}
 		ar.weights = append(ar.weights, ar.rarity(len(ar.cells)-1))
+		ar.fresh = append(ar.fresh, len(ar.cells)-1)
 		ar.stale++
 	}
 }
@@ -720,8 +723,10 @@ func depthBoost(d int) float64 {
 
 // parent picks what walk seed starts from: a fresh start (base = seed, no
 // prefix, depth 0) for one walk in eight and while the archive is empty,
-// else one of the schedules of a cell drawn with weight
-// rarity*depthBoost/(1+chosen). A cell's rarity sums 1/(cells with p)
+// else one of the schedules of a cell: for one walk in four the newest
+// cell no walk started from yet (as AFL fuzzes new queue entries first:
+// a chain of discoveries is followed at once), else a cell drawn with
+// weight rarity*depthBoost/(1+chosen). A cell's rarity sums 1/(cells with p)
 // over the pairs p of its features (each pair of features weighs 1 in
 // all, shared by its cells), so a cell that reached a feature, or a
 // combination of two, that few other cells have is likely; the weight
@@ -740,12 +745,25 @@ func (ar *archive) parent(seed uint64) (uint64, []Action, int) {
 		}
 		ar.stale = 0
 	}
-	ws := make([]float64, len(ar.cells))
-	for i := range ar.cells {
-		e := &ar.cells[i]
-		ws[i] = ar.weights[i] * depthBoost(e.depth) / float64(1+e.chosen)
+	pick := -1
+	if rng.IntN(4) == 0 {
+		for len(ar.fresh) > 0 && pick < 0 {
+			i := ar.fresh[len(ar.fresh)-1]
+			ar.fresh = ar.fresh[:len(ar.fresh)-1]
+			if ar.cells[i].chosen == 0 {
+				pick = i
+			}
+		}
 	}
-	e := &ar.cells[pickWeighted(rng, ws)]
+	if pick < 0 {
+		ws := make([]float64, len(ar.cells))
+		for i := range ar.cells {
+			e := &ar.cells[i]
+			ws[i] = ar.weights[i] * depthBoost(e.depth) / float64(1+e.chosen)
+		}
+		pick = pickWeighted(rng, ws)
+	}
+	e := &ar.cells[pick]
 	e.chosen++
 	p := e.alts[rng.IntN(len(e.alts))]
 	return p.base, p.sched, p.depth
