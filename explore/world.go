@@ -90,22 +90,22 @@ type world struct {
 	persisted []paxos.Persisted
 	recHash   []uint64 // chain hash of each replica's durable storage
 	pending   []inflight
-	pendSum   uint64 // sum of the pending messages' hashes (a multiset hash)
+	pendSum   uint64         // sum of the pending messages' hashes (a multiset hash)
 	pendHash  map[uint64]int // how many pending messages have each hash
 
-	decSeen   map[uint64]bool
-	decSum    uint64
-	learned   []check.Learned
-	applied   []check.Applied
-	proposed  []int
-	crashes   int
-	drops     int
-	down      int
-	failures  []string
-	err       error // a harness error (a replica that could not be built, an unencodable message)
-	hs        maphash.Seed
-	cmds      []paxos.Command
-	sw        *swarm // the walk's weights; nil when replaying
+	decSeen  map[uint64]bool
+	decSum   uint64
+	learned  []check.Learned
+	applied  []check.Applied
+	proposed []int
+	crashes  int
+	drops    int
+	down     int
+	failures []string
+	err      error // a harness error (a replica that could not be built, an unencodable message)
+	hs       maphash.Seed
+	cmds     []paxos.Command
+	sw       *swarm // the walk's weights; nil when replaying
 	// What guides the search (see features.go), nil when replaying: the
 	// kinds of commands of each replica's latest record per instance, the
 	// decided instances' kinds, counted driver events, and the coverage of
