@@ -198,7 +198,7 @@ func runExplore(args []string, stdout, stderr io.Writer) int {
 func exploreProgress(stderr io.Writer, budget time.Duration) func(explore.Progress) {
 	tty := isTerminal(stderr)
 	var last time.Duration
-	drawn := false
+	drawn, printed := false, false
 	return func(p explore.Progress) {
 		if p.Elapsed == 0 {
 			if drawn {
@@ -207,10 +207,10 @@ func exploreProgress(stderr io.Writer, budget time.Duration) func(explore.Progre
 			}
 			return
 		}
-		if p.Elapsed < progressAfter || !tty && p.Elapsed-last < progressEvery {
+		if p.Elapsed < progressAfter || !tty && printed && p.Elapsed-last < progressEvery {
 			return
 		}
-		last = p.Elapsed
+		last, printed = p.Elapsed, true
 		line := fmt.Sprintf("%d walks, %d steps, %d states, %d cells, %s", p.Walks, p.Steps, p.States, p.Cells, p.Elapsed.Round(time.Second))
 		if budget > 0 {
 			line += " of " + budget.String()
