@@ -46,7 +46,7 @@
 // id and its incarnation). Exhaustive enumeration is out of reach beyond
 // toy scopes (a 5-replica state offers tens of actions at every step), so
 // the search is randomized. Walks draw their steps in one of two modes
-// (Config.Mode), and both compose with an archive of abstract states.
+// (Config.Mode), and both compose with an archive of cells guided by coverage.
 //
 // Episodes (the default). A walk is a sequence of up to 16 coarse
 // episodes, each drawn at random and carried out as the step actions it
@@ -140,7 +140,7 @@
 // machine (42,000 and 106,000 walks) reached cells with the features of
 // the late stages, and started hundreds of walks from them, without
 // getting to the violation. From the right state the last steps succeed
-// about 1 walk in 200 (TestEpisodeContinuations), and a cell, coarse as
+// 1 to 6 walks in 200 (TestEpisodeContinuations), and a cell, coarse as
 // it is, holds many states besides the right one.
 package explore
 
