@@ -12,7 +12,9 @@ import (
 
 // The search is guided by features, the way a coverage-guided fuzzer is
 // guided by the branches its inputs reach. A feature is a named fact about
-// the walk so far, with a count bucketed to 1, 2, or 3 and more:
+// the walk so far: an event that happened at least once (a coverage
+// counter, a kind of restart, a stale copy, a Nop held by its leader), or
+// a small count (1, 2, or 3 and more):
 //
 //   - the protocol's own coverage counters, summed over every replica and
 //     incarnation (replicas that implement paxos.CoverageReporter: EPaxos
@@ -25,19 +27,19 @@ import (
 //     (it restarts after it learned that a command was replaced by a Nop);
 //   - stale copies: an instance decided with one value while some replica
 //     still holds a record with another (a Nop decided while a replica
-//     holds the command, or the other way round), by whether that replica
-//     runs;
+//     holds the command, or the other way round), and whether such a
+//     replica runs or is down;
 //   - for each instance not decided yet, how many replicas hold a record
 //     of it (a command that reached its leader and one more replica
 //     only, say);
 //   - how many replicas coordinated one instance (sent messages of one
 //     type about it to two replicas or more: its leader, and recoverers),
 //     the most over instances: competing recoveries;
-//   - how many replicas hold a Nop for an instance they lead (its leader
-//     learned that its command was replaced);
+//   - a replica holds a Nop for an instance it leads (its leader learned
+//     that its command was replaced);
 //   - how many instances were decided, how many as Nops, how many
-//     commands without dependencies (Decision.Deps, EPaxos only), how many commands
-//     were proposed, how many replicas are down.
+//     commands without dependencies (Decision.Deps, EPaxos only), how
+//     many commands were proposed, how many replicas are down.
 //
 // A cell is the set of features reached: a walk that reaches a new set
 // has done something no walk did before (AFL's "new coverage"), and the
