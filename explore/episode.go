@@ -40,6 +40,7 @@ const (
 	epCrash
 	epRestart
 	epPropose
+	epBounce // crash a replica and restart it at once (a reboot)
 	numEps
 )
 
@@ -62,6 +63,11 @@ type episodes struct {
 	block float64
 	// member: the chance that a running replica is in a run's group.
 	member float64
+	// sleepy, if a replica (else -1), never ticks in this walk while a
+	// fellow member of its group can: a slow replica whose timeouts do
+	// not fire, so that what it holds stays as it is (a stale copy, a
+	// vote) while the others move on.
+	sleepy int
 	// The message types and instances seen in flight so far, in the order
 	// first seen (what a run may hold back).
 	types  []reflect.Type
@@ -83,6 +89,14 @@ func newEpisodes(seed uint64, n int) *episodes {
 	e.edgeDrop = e.pick(0, 0.3, 0.6)
 	e.block = e.pick(0.2, 0.5, 0.8)
 	e.member = e.pick(0.4, 0.6, 0.8)
+	// From a source of its own, so that the draws above stay as they
+	// were before this trait existed.
+	sr := rand.New(rand.NewPCG(seed, 0x736c6570))
+	e.sleepy = -1
+	if sr.IntN(2) == 0 {
+		e.sleepy = sr.IntN(n)
+	}
+	e.kind[epBounce] = []float64{0, 0.5, 1, 2}[sr.IntN(4)]
 	return e
 }
 
@@ -123,6 +137,7 @@ func (e *episodes) next(w *world, do func(Action) bool) bool {
 		wt[epRun] = e.kind[epRun]
 		if w.down < c.MaxDown && w.crashes < c.MaxCrashes {
 			wt[epCrash] = e.kind[epCrash]
+			wt[epBounce] = e.kind[epBounce]
 		}
 		if len(open) > 0 {
 			wt[epPropose] = e.kind[epPropose]
@@ -154,6 +169,9 @@ func (e *episodes) next(w *world, do func(Action) bool) bool {
 		return do(Action{Kind: Crash, Replica: ups[rng.IntN(len(ups))], Outbox: rng.Float64() < e.outbox})
 	case epRestart:
 		return do(Action{Kind: Restart, Replica: downs[rng.IntN(len(downs))]})
+	case epBounce:
+		id := ups[rng.IntN(len(ups))]
+		return do(Action{Kind: Crash, Replica: id, Outbox: rng.Float64() < e.outbox}) && do(Action{Kind: Restart, Replica: id})
 	default:
 		return do(Action{Kind: Propose, Replica: ups[rng.IntN(len(ups))], Command: open[rng.IntN(len(open))]})
 	}
@@ -260,15 +278,18 @@ func (e *episodes) runWith(w *world, r runPlan, do func(Action) bool) bool {
 			ticks--
 			var live []paxos.NodeID
 			for id, ok := range in {
-				if ok && w.reps[id] != nil {
+				if ok && w.reps[id] != nil && id != e.sleepy {
 					live = append(live, paxos.NodeID(id))
 				}
+			}
+			if len(live) == 0 && e.sleepy >= 0 && in[e.sleepy] && w.reps[e.sleepy] != nil {
+				live = append(live, paxos.NodeID(e.sleepy)) // alone, it ticks
 			}
 			if len(live) == 0 {
 				return true
 			}
 			a = Action{Kind: Tick, Replica: live[rng.IntN(len(live))]}
-			if r.fast >= 0 && w.reps[r.fast] != nil && rng.Float64() < 0.8 {
+			if r.fast >= 0 && r.fast != e.sleepy && w.reps[r.fast] != nil && rng.Float64() < 0.8 {
 				a.Replica = paxos.NodeID(r.fast)
 			}
 		default:
@@ -321,7 +342,7 @@ func (e *episodes) partial(w *world, do func(Action) bool) bool {
 		}
 	}
 	for _, a := range sel {
-		if w.find(a.key) < 0 {
+		if w.findKey(a.key) < 0 {
 			continue
 		}
 		if !do(a) {

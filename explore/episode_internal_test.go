@@ -28,7 +28,7 @@ func rule4aEpisodes(t *testing.T, cfg *Config, hs maphash.Seed) (*world, []Actio
 		return len(w.failures) == 0
 	}
 	e := newEpisodes(7, cfg.Replicas)
-	e.lifo = 0
+	e.lifo, e.sleepy = 0, -1
 	grp := func(ids ...int) []bool {
 		in := make([]bool, cfg.Replicas)
 		for _, i := range ids {
@@ -117,7 +117,7 @@ func TestEpisodeContinuations(t *testing.T) {
 		for i := range trace[:end] {
 			w2.apply(&trace[i])
 		}
-		cells = append(cells, w2.symCell())
+		cells = append(cells, cell(w2.features()))
 	}
 	for si, end := range stages {
 		hits, tries := 0, 200
@@ -141,4 +141,38 @@ func TestEpisodeContinuations(t *testing.T) {
 		}
 		t.Logf("from stage %d (%d actions): violation %d/%d; walks reaching later stages' cells: %v", si, end, hits, tries, reach)
 	}
+}
+
+// The features the archive keys its cells by mark every stage of issue
+// 10's schedule: the leader's restart with its command undecided, the Nop
+// recovered while a replica keeps a stale copy, the leader learning the
+// Nop and restarting, a command decided without dependencies, two
+// replicas down, and the protocol's own count of rule 4a.
+func TestFeaturesMarkRule4aStages(t *testing.T) {
+	cfg := Config{Replicas: 5, Commands: 2, Walks: 1}
+	rule4aReplicas(&cfg)
+	cfg = cfg.withDefaults()
+	hs := maphash.MakeSeed()
+	_, trace, stages := rule4aEpisodes(t, &cfg, hs)
+	var got [][]string
+	cells := map[uint64]bool{}
+	for _, end := range stages {
+		w := newWorld(&cfg, 1, hs, true)
+		for i := range trace[:end] {
+			w.apply(&trace[i])
+		}
+		got = append(got, w.features())
+		cells[cell(w.features())] = true
+		t.Logf("%3d actions: %v", end, w.features())
+	}
+	assert.Empty(t, got[0])
+	assert.Contains(t, got[1], "restart/own-undecided=1")
+	assert.Contains(t, got[1], "undecided/holders=2")
+	assert.Subset(t, got[3], []string{"cov/recovery-nops=1", "stale/nop-decided", "stale/holder-up=1", "proposed=1"})
+	assert.Contains(t, got[4], "held/own-nop=1")
+	assert.Contains(t, got[5], "restart/own-nop=1")
+	assert.Contains(t, got[6], "decided-without-deps=1")
+	assert.Contains(t, got[7], "down=2")
+	assert.Contains(t, got[8], "cov/rule4a=1")
+	assert.Len(t, cells, len(stages), "each stage is a cell of its own")
 }

@@ -46,7 +46,7 @@
 // id and its incarnation). Exhaustive enumeration is out of reach beyond
 // toy scopes (a 5-replica state offers tens of actions at every step), so
 // the search is randomized. Walks draw their steps in one of two modes
-// (Config.Mode), and both compose with an archive of abstract states.
+// (Config.Mode), and both compose with an archive of cells guided by coverage.
 //
 // Episodes (the default). A walk is a sequence of up to 16 coarse
 // episodes, each drawn at random and carried out as the step actions it
@@ -65,8 +65,8 @@
 //   - deliver part of a broadcast: some of one sender's messages in
 //     flight (perhaps of one type only) to a random subset of their
 //     receivers, without delivering what they send back;
-//   - crash a replica (perhaps losing what it sent), restart one, or
-//     propose a command at one.
+//   - crash a replica (perhaps losing what it sent), restart one, reboot
+//     one (crash it and restart it at once), or propose a command at one.
 //
 // The episode kinds' weights and the chances above are drawn per walk
 // (a swarm over episodes). Depth still bounds the actions of a walk.
@@ -87,20 +87,28 @@
 // the correlated losses that recovery bugs need (one command's messages
 // lost while another's, on the same link, get through).
 //
-// An archive of abstract states (go-explore). The abstract state of a
-// world is built from what the replicas persist: for each replica and
-// instance, the latest record about it with its wide integers (ballots,
-// sequence numbers, dependencies) left out and its commands reduced to
-// their kinds, plus each replica's incarnation and liveness. A cell is a
-// coarse summary of it, blind to which replica or instance is which (per
-// instance, the set of values replicas hold; the number of restarts; the
-// number of replicas down). For every cell reached, the archive keeps the
-// first schedule that reached it (cells are taken after every step, or
-// every episode); most walks start by replaying the schedule of an
-// archived cell (half of the time the one where the replicas disagree
-// most, see world.score; else one chosen seldom) and go on at random for
-// up to 80 steps or 8 episodes, so that a search can go deep in stages
-// instead of having to reach every stage again by chance.
+// An archive of cells, guided by coverage (go-explore, the way AFL uses
+// branch coverage). After every episode (every step in step mode) the
+// walk's features are read: the protocol's own coverage counters
+// (paxos.CoverageReporter: for EPaxos, recoveries, TryPreAccepts,
+// deferrals, rules 3a and 4a, Nops committed by recovery), and facts the
+// driver reads from the replicas' persisted records, decisions and
+// messages: a replica restarted while it held a vote for an undecided
+// instance, or a Nop for its own command; an instance decided with one
+// value while a replica still holds another (a stale copy); how many
+// replicas coordinated one instance (competing recoveries); how many
+// instances were decided, as Nops, or without dependencies; how many
+// commands were proposed and replicas are down (features.go). A cell is
+// the set of features reached. The archive keeps, for every cell, the
+// cheapest schedule that reached it (fewest crashes, then fewest
+// actions), and most walks start by replaying the schedule of an archived
+// cell and go on at random for up to 80 steps or 8 episodes. The cell is
+// drawn by rarity: each pair of features carries the same weight, shared
+// by the cells that have it, and a cell's weight falls with the walks
+// already started from it. A walk that reaches a new combination of
+// features (a stage of a long scenario) makes a cell that many of the
+// next walks extend, so a search goes deep in stages instead of having to
+// reach every stage again by chance.
 //
 // A hash of the observable state (every replica's durable records and
 // whether it runs, the messages in flight, the decisions) counts the
@@ -126,14 +134,14 @@
 // that rule 4a relies on) needs a schedule through five stages; the model
 // expresses it (TestModelExpressesRule4aSchedule plays it by hand as 42
 // step actions; TestEpisodesExpressRule4a as 16 episodes of the episode
-// mode), but the randomized search has not found it on its own within
-// minutes, in either mode. From the state right after the fast commit,
-// random walks reach the violation 3 times in 2,000 (steps) and about 1
-// in 200 (episodes); once its leader has stopped too, about 3 episode
-// walks in 100 do. But each earlier stage is reached from the one before
-// by only 1 to 4 episode walks in 100 (TestEpisodeContinuations measures
-// this), and the archive, with thousands of cells, picks the right one
-// too seldom to chain five such stages.
+// mode), and every stage is a cell of its own under the features
+// (TestFeaturesMarkRule4aStages), but the randomized search has not found
+// it on its own: guided runs of 8 and 20 minutes on a loaded 2-core
+// machine (42,000 and 106,000 walks) reached cells with the features of
+// the late stages, and started hundreds of walks from them, without
+// getting to the violation. From the right state the last steps succeed
+// 1 to 6 walks in 200 (TestEpisodeContinuations), and a cell, coarse as
+// it is, holds many states besides the right one.
 package explore
 
 import (
@@ -194,6 +202,18 @@ type Config struct {
 	// Mode is how walks draw their steps: Episodes (the default) or
 	// Steps.
 	Mode Mode
+	// Progress, if set, is called about once a second while the
+	// exploration runs, from a goroutine of its own.
+	Progress func(Progress)
+}
+
+// Progress is a snapshot of a running exploration.
+type Progress struct {
+	Walks   int
+	Steps   uint64
+	States  int
+	Cells   int // cells in the archive (see the package doc)
+	Elapsed time.Duration
 }
 
 // ErrConfig is wrapped by errors about an invalid Config.
@@ -367,7 +387,7 @@ func explore(ctx context.Context, cfg Config, hs maphash.Seed) (Result, *archive
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	seen := newVisited()
-	cp := &archive{index: map[uint64]int{}}
+	cp := newArchive()
 	var (
 		next      atomic.Int64
 		walks     atomic.Int64
@@ -378,6 +398,25 @@ func explore(ctx context.Context, cfg Config, hs maphash.Seed) (Result, *archive
 		wg        sync.WaitGroup
 		foundWalk = int64(-1)
 	)
+	done := make(chan struct{})
+	var pwg sync.WaitGroup
+	if cfg.Progress != nil {
+		pwg.Add(1)
+		go func() {
+			defer pwg.Done()
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+					cfg.Progress(Progress{Walks: int(walks.Load()), Steps: steps.Load(), States: int(seen.n.Load()),
+						Cells: cp.size(), Elapsed: time.Since(start)})
+				}
+			}
+		}()
+	}
 	for wk := 0; wk < cfg.Workers; wk++ {
 		wg.Add(1)
 		go func() {
@@ -388,10 +427,10 @@ func explore(ctx context.Context, cfg Config, hs maphash.Seed) (Result, *archive
 					return
 				}
 				seed := cfg.Seed + uint64(k)
-				base, prefix := cp.parent(seed)
+				base, prefix, depth := cp.parent(seed)
 				trace, cells, w := walk(ctx, &cfg, base, prefix, seed, hs, seen)
 				if len(w.failures) == 0 && w.err == nil {
-					cp.learn(base, trace, cells)
+					cp.learn(base, trace, depth, cells)
 				}
 				walks.Add(1)
 				steps.Add(uint64(len(trace)))
@@ -410,6 +449,8 @@ func explore(ctx context.Context, cfg Config, hs maphash.Seed) (Result, *archive
 		}()
 	}
 	wg.Wait()
+	close(done)
+	pwg.Wait()
 	res := Result{Walks: int(walks.Load()), Steps: steps.Load(), States: int(seen.n.Load())}
 	if firstErr != nil {
 		return res, cp, firstErr
@@ -434,14 +475,9 @@ func walk(ctx context.Context, cfg *Config, base uint64, prefix []Action, seed u
 	w := newWorld(cfg, base, hs, true)
 	trace := make([]Action, 0, cfg.Depth)
 	var cells []cellAt
-	known := map[uint64]bool{}
 	at := func(end int) cellAt {
-		c := cellAt{cell: w.symCell(), end: end}
-		if !known[c.cell] {
-			known[c.cell] = true
-			c.score = w.score()
-		}
-		return c
+		f := w.features()
+		return cellAt{cell: cell(f), feats: f, end: end, cost: w.crashes<<20 + end}
 	}
 	for i := range prefix {
 		if w.err != nil || len(w.failures) > 0 {
@@ -536,75 +572,201 @@ const (
 // from.
 const horizon = 80
 
-// archive keeps, for every cell (abstract state, see abstract.go) a walk
-// reached, the first schedule that reached it and how often a walk started
-// from it. Starting walks from cells chosen seldom (go-explore) lets a
-// search go deep in stages: a walk that reaches a rare situation (a
-// command committed as a Nop while one replica still holds it) leaves a
-// cell that later walks start from, instead of having to reach that
-// situation again by chance.
+// archive keeps, for every cell (a set of features, see features.go) a
+// walk reached, a few schedules that reached it (the first ones, then the
+// cheapest: fewest crashes, then fewest actions, since a cheap prefix
+// leaves more of the walk's budget to go on from it) and how often a walk
+// started from it.
 type archive struct {
 	mu    sync.Mutex
 	index map[uint64]int
 	cells []cellEntry
+	// count is how many cells have each pair of features (a feature alone
+	// is the pair of it with itself).
+	count map[uint64]int
+	// weights are the cells' rarities, recomputed when the archive grew
+	// by a twentieth since (new cells lower the others').
+	weights []float64
+	stale   int
+	// fresh lists cells not yet started from, newest last.
+	fresh []int
 }
+
+func newArchive() *archive { return &archive{index: map[uint64]int{}, count: map[uint64]int{}} }
 
 type cellEntry struct {
-	base   uint64
-	sched  []Action
+	alts   []cellPath
 	chosen int
-	score  int
+	pairs  []uint64
+	feats  []string
+	depth  int // the most of its paths' depths
 }
 
-// cellAt is the cell after one step of a walk, scored (see world.score)
-// the first time the walk reaches it.
+// cellPath is one schedule that reaches a cell. depth counts the cells
+// discovered along the way: a walk from a cell of depth d finds cells of
+// depth d+1.
+type cellPath struct {
+	base  uint64
+	sched []Action
+	cost  int
+	depth int
+}
+
+// maxAlts is how many schedules a cell keeps: coarse cells hold
+// different concrete states, and the one a later stage needs may not be
+// the first found.
+const maxAlts = 3
+
+// cellAt is the cell after one step (or episode) of a walk.
 type cellAt struct {
 	cell  uint64
-	score int
+	feats []string
 	end   int // the length of the walk's schedule when it got there
+	cost  int
 }
 
 // maxCells bounds the archive's memory; past it, no cell is added.
-const maxCells = 1 << 20
+const maxCells = 1 << 17
 
-// learn adds the cells a walk reached first, each with its prefix of the
-// walk's schedule.
-func (ar *archive) learn(base uint64, sched []Action, cells []cellAt) {
+// pairs lists the pairs of features of a cell, as hashes.
+func pairs(feats []string) []uint64 {
+	hs := make([]uint64, len(feats))
+	for i, f := range feats {
+		hs[i] = strhash(f)
+	}
+	out := make([]uint64, 0, len(hs)*(len(hs)+1)/2)
+	for i := range hs {
+		for j := i; j < len(hs); j++ {
+			out = append(out, mix(hs[i]^mix(hs[j])))
+		}
+	}
+	return out
+}
+
+// learn adds the cells a walk (started from a cell of depth depth, or
+// from scratch: 0) reached, each with its prefix of the walk's schedule:
+// a new cell, or one more schedule of a known cell, or a cheaper one in
+// place of its dearest.
+func (ar *archive) learn(base uint64, sched []Action, depth int, cells []cellAt) {
 	ar.mu.Lock()
 	defer ar.mu.Unlock()
+	mine := map[uint64]bool{}
 	for _, c := range cells {
-		if _, ok := ar.index[c.cell]; ok || len(ar.cells) >= maxCells || c.end == 0 {
+		if c.end == 0 || mine[c.cell] {
+			continue // a walk gives a cell one schedule, its first
+		}
+		mine[c.cell] = true
+		p := cellPath{base: base, sched: sched[:c.end], cost: c.cost, depth: depth + 1}
+		if i, ok := ar.index[c.cell]; ok {
+			e := &ar.cells[i]
+			if len(e.alts) < maxAlts {
+				e.alts = append(e.alts, p)
+			} else {
+				worst := 0
+				for k := range e.alts {
+					if e.alts[k].cost > e.alts[worst].cost {
+						worst = k
+					}
+				}
+				if c.cost < e.alts[worst].cost {
+					e.alts[worst] = p
+				}
+			}
+			e.depth = max(e.depth, p.depth)
 			continue
 		}
+		if len(ar.cells) >= maxCells {
+			continue
+		}
+		ps := pairs(c.feats)
 		ar.index[c.cell] = len(ar.cells)
-		ar.cells = append(ar.cells, cellEntry{base: base, sched: sched[:c.end], score: c.score})
+		ar.cells = append(ar.cells, cellEntry{alts: []cellPath{p}, pairs: ps, feats: c.feats, depth: p.depth})
+		for _, p := range ps {
+			ar.count[p]++
+		}
+		ar.weights = append(ar.weights, ar.rarity(len(ar.cells)-1))
+		ar.fresh = append(ar.fresh, len(ar.cells)-1)
+		ar.stale++
 	}
 }
 
+func (ar *archive) size() int {
+	ar.mu.Lock()
+	defer ar.mu.Unlock()
+	return len(ar.cells)
+}
+
+// rarity is cell i's rarity (see parent).
+func (ar *archive) rarity(i int) float64 {
+	r := 0.001
+	for _, p := range ar.cells[i].pairs {
+		r += 1 / float64(ar.count[p])
+	}
+	return r
+}
+
+// depthBoost favours cells found late in a chain of discoveries, as AFL
+// gives more energy to deep queue entries.
+func depthBoost(d int) float64 {
+	switch {
+	case d <= 3:
+		return 1
+	case d <= 7:
+		return 2
+	case d <= 13:
+		return 3
+	case d <= 25:
+		return 4
+	}
+	return 5
+}
+
 // parent picks what walk seed starts from: a fresh start (base = seed, no
-// prefix) for one walk in eight and while the archive is empty, else the
-// schedule of the least chosen of eight cells drawn at random.
-func (ar *archive) parent(seed uint64) (uint64, []Action) {
+// prefix, depth 0) for one walk in eight and while the archive is empty,
+// else one of the schedules of a cell: for one walk in four the newest
+// cell no walk started from yet (as AFL fuzzes new queue entries first:
+// a chain of discoveries is followed at once), else a cell drawn with
+// weight rarity*depthBoost/(1+chosen). A cell's rarity sums 1/(cells with p)
+// over the pairs p of its features (each pair of features weighs 1 in
+// all, shared by its cells), so a cell that reached a feature, or a
+// combination of two, that few other cells have is likely; the weight
+// fades as walks start from it. A new stage of a scenario is so extended
+// at once, and often, but not for ever.
+func (ar *archive) parent(seed uint64) (uint64, []Action, int) {
 	rng := rand.New(rand.NewPCG(seed, 0x70617265))
 	ar.mu.Lock()
 	defer ar.mu.Unlock()
 	if len(ar.cells) == 0 || rng.IntN(8) == 0 {
-		return seed, nil
+		return seed, nil, 0
 	}
-	// Half the walks start from the best scored of eight cells, half
-	// from the least chosen.
-	byScore := rng.IntN(2) == 0
-	best := rng.IntN(len(ar.cells))
-	for k := 1; k < 8; k++ {
-		i := rng.IntN(len(ar.cells))
-		a, b := &ar.cells[i], &ar.cells[best]
-		if byScore && (a.score > b.score || a.score == b.score && a.chosen < b.chosen) ||
-			!byScore && a.chosen < b.chosen {
-			best = i
+	if ar.stale > len(ar.cells)/20 {
+		for i := range ar.cells {
+			ar.weights[i] = ar.rarity(i)
+		}
+		ar.stale = 0
+	}
+	pick := -1
+	if rng.IntN(4) == 0 {
+		for len(ar.fresh) > 0 && pick < 0 {
+			i := ar.fresh[len(ar.fresh)-1]
+			ar.fresh = ar.fresh[:len(ar.fresh)-1]
+			if ar.cells[i].chosen == 0 {
+				pick = i
+			}
 		}
 	}
-	ar.cells[best].chosen++
-	return ar.cells[best].base, ar.cells[best].sched
+	if pick < 0 {
+		ws := make([]float64, len(ar.cells))
+		for i := range ar.cells {
+			e := &ar.cells[i]
+			ws[i] = ar.weights[i] * depthBoost(e.depth) / float64(1+e.chosen)
+		}
+		pick = pickWeighted(rng, ws)
+	}
+	e := &ar.cells[pick]
+	e.chosen++
+	p := e.alts[rng.IntN(len(e.alts))]
+	return p.base, p.sched, p.depth
 }
 
 // Replay runs a schedule from scratch, skipping actions that do not apply,

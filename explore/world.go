@@ -90,33 +90,44 @@ type world struct {
 	persisted []paxos.Persisted
 	recHash   []uint64 // chain hash of each replica's durable storage
 	pending   []inflight
-	pendSum   uint64 // sum of the pending messages' hashes (a multiset hash)
-	decSeen   map[uint64]bool
-	decSum    uint64
-	learned   []check.Learned
-	applied   []check.Applied
-	proposed  []int
-	crashes   int
-	drops     int
-	down      int
-	failures  []string
-	err       error // a harness error (a replica that could not be built, an unencodable message)
-	hs        maphash.Seed
-	cmds      []paxos.Command
-	sw        *swarm // the walk's weights; nil when replaying
-	// abs is the abstract state (see abstract.go), nil when replaying;
-	// content holds the commands part of each entry.
-	abs     map[absKey]uint64
-	content map[absKey]uint64
+	pendSum   uint64         // sum of the pending messages' hashes (a multiset hash)
+	pendHash  map[uint64]int // how many pending messages have each hash
+
+	decSeen  map[uint64]bool
+	decSum   uint64
+	learned  []check.Learned
+	applied  []check.Applied
+	proposed []int
+	crashes  int
+	drops    int
+	down     int
+	failures []string
+	err      error // a harness error (a replica that could not be built, an unencodable message)
+	hs       maphash.Seed
+	cmds     []paxos.Command
+	sw       *swarm // the walk's weights; nil when replaying
+	// What guides the search (see features.go), nil when replaying: the
+	// kinds of commands of each replica's latest record per instance, the
+	// decided instances' kinds, counted driver events, and the coverage of
+	// crashed incarnations.
+	recs    map[recKey]string
+	decided map[paxos.Instance]decision
+	events  map[string]int
+	deadCov paxos.Coverage
+	// casts maps (instance, sender, message type) to the receivers sent
+	// to; coords maps an instance to the replicas that broadcast about it.
+	casts  map[castKey]uint64
+	coords map[paxos.Instance]uint64
 }
 
 func newWorld(cfg *Config, seed uint64, hs maphash.Seed, guided bool) *world {
 	n := cfg.Replicas
 	w := &world{cfg: cfg, seed: seed, reps: make([]paxos.Replica, n), inc: make([]int, n),
 		persisted: make([]paxos.Persisted, n), recHash: make([]uint64, n),
-		decSeen: map[uint64]bool{}, proposed: make([]int, cfg.Commands), hs: hs, cmds: cfg.commands()}
+		decSeen: map[uint64]bool{}, pendHash: map[uint64]int{}, proposed: make([]int, cfg.Commands), hs: hs, cmds: cfg.commands()}
 	if guided {
-		w.abs, w.content = map[absKey]uint64{}, map[absKey]uint64{}
+		w.recs, w.decided, w.events, w.deadCov = map[recKey]string{}, map[paxos.Instance]decision{}, map[string]int{}, paxos.Coverage{}
+		w.casts, w.coords = map[castKey]uint64{}, map[paxos.Instance]uint64{}
 	}
 	for i := 0; i < n; i++ {
 		if err := w.start(i, nil); err != nil {
@@ -149,7 +160,6 @@ func (w *world) start(i int, restore *paxos.Persisted) error {
 		return fmt.Errorf("explore: build replica %d: %w", i, err)
 	}
 	w.reps[i] = r
-	w.absLife(i)
 	w.collect(i)
 	return nil
 }
@@ -166,17 +176,14 @@ func (w *world) collect(i int) {
 	if rd.Snapshot != nil {
 		w.persisted[i] = paxos.Persisted{Snapshot: rd.Snapshot}
 		w.recHash[i] = w.chain(0, rd.Snapshot)
-		w.absSnapshot(i)
+		w.forgetRecords(i)
 	}
 	if len(rd.Persist) > 0 {
-		// Copy: the restored replica must not share a backing array with
-		// records appended later.
-		recs := make([]any, 0, len(w.persisted[i].Records)+len(rd.Persist))
-		recs = append(append(recs, w.persisted[i].Records...), rd.Persist...)
-		w.persisted[i].Records = recs
+		// Restart hands the replica a copy, so appending in place is safe.
+		w.persisted[i].Records = append(w.persisted[i].Records, rd.Persist...)
 		for _, rec := range rd.Persist {
 			w.recHash[i] = w.chain(w.recHash[i], rec)
-			w.absRecord(i, rec)
+			w.noteRecord(i, rec)
 		}
 	}
 	for _, m := range rd.Messages {
@@ -190,6 +197,9 @@ func (w *world) collect(i int) {
 	for _, d := range rd.Decided {
 		w.learned = append(w.learned, check.Learned{Replica: paxos.NodeID(i), Incarnation: w.inc[i], Decision: d})
 		h := maphash.String(w.hs, fmt.Sprintf("%v|%v|%d|%v", d.Instance, d.Commands, d.Seq, d.Deps))
+		if _, ok := w.decided[d.Instance]; !ok && w.decided != nil {
+			w.decided[d.Instance] = decisionOf(d)
+		}
 		if !w.decSeen[h] {
 			w.decSeen[h] = true
 			w.decSum += h
@@ -239,31 +249,42 @@ func (w *world) send(m paxos.Message) {
 		return
 	}
 	key := string(b)
-	for _, p := range w.pending {
-		if p.key == key {
-			return
-		}
-	}
 	h := maphash.String(w.hs, key)
+	if w.find(key, h) >= 0 {
+		return
+	}
 	wt := 1.0
 	if w.sw != nil {
 		wt = w.sw.weigh(m)
 	}
+	w.noteSend(m)
 	w.pending = append(w.pending, inflight{m: m, key: key, h: h, weight: wt})
 	w.pendSum += h
+	w.pendHash[h]++
 }
 
-func (w *world) find(key string) int {
+// find returns the position of the pending message with this key and hash
+// (the hash of key), or -1.
+func (w *world) find(key string, h uint64) int {
+	if w.pendHash[h] == 0 {
+		return -1
+	}
 	for i, p := range w.pending {
-		if p.key == key {
+		if p.h == h && p.key == key {
 			return i
 		}
 	}
 	return -1
 }
 
+// findKey is find for a key whose hash is not known.
+func (w *world) findKey(key string) int { return w.find(key, maphash.String(w.hs, key)) }
+
 func (w *world) remove(i int) {
 	w.pendSum -= w.pending[i].h
+	if w.pendHash[w.pending[i].h]--; w.pendHash[w.pending[i].h] == 0 {
+		delete(w.pendHash, w.pending[i].h)
+	}
 	w.pending = append(w.pending[:i], w.pending[i+1:]...)
 }
 
@@ -280,7 +301,7 @@ func (w *world) apply(a *Action) bool {
 			}
 			a.key = string(b)
 		}
-		i := w.find(a.key)
+		i := w.findKey(a.key)
 		if i < 0 {
 			return false
 		}
@@ -317,8 +338,8 @@ func (w *world) apply(a *Action) bool {
 		if w.up(a.Replica) == nil || w.down >= c.MaxDown || w.crashes >= c.MaxCrashes {
 			return false
 		}
+		w.noteCrash(w.reps[a.Replica])
 		w.reps[a.Replica] = nil
-		w.absLife(int(a.Replica))
 		w.down++
 		w.crashes++
 		for i := len(w.pending) - 1; i >= 0; i-- {
@@ -334,6 +355,7 @@ func (w *world) apply(a *Action) bool {
 		}
 		p := w.persisted[id]
 		restore := &paxos.Persisted{Snapshot: p.Snapshot, Records: append([]any(nil), p.Records...)}
+		w.noteRestart(id)
 		w.inc[id]++
 		w.down--
 		if err := w.start(id, restore); err != nil {

@@ -153,7 +153,9 @@ func runExplore(args []string, stdout, stderr io.Writer) int {
 			tickStep = 5
 		}
 	}
+	cfg.Progress = exploreProgress(stderr, f.budget)
 	res, err := explore.Explore(context.Background(), cfg)
+	cfg.Progress(explore.Progress{}) // ends a line redrawn on a terminal
 	if err != nil {
 		fmt.Fprintf(stderr, "paxos explore: %s: %v\n", name, err)
 		return exitUsage
@@ -188,6 +190,43 @@ func runExplore(args []string, stdout, stderr io.Writer) int {
 	}
 	return exitFail
 }
+
+// exploreProgress returns a Progress callback that reports on stderr once
+// the run has lasted progressAfter: on a terminal, one line redrawn every
+// second; otherwise a plain line every progressEvery. Called with a zero
+// Progress, it ends a redrawn line.
+func exploreProgress(stderr io.Writer, budget time.Duration) func(explore.Progress) {
+	tty := isTerminal(stderr)
+	var last time.Duration
+	drawn, printed := false, false
+	return func(p explore.Progress) {
+		if p.Elapsed == 0 {
+			if drawn {
+				fmt.Fprintln(stderr)
+				drawn = false
+			}
+			return
+		}
+		if p.Elapsed < progressAfter || !tty && printed && p.Elapsed-last < progressEvery {
+			return
+		}
+		last, printed = p.Elapsed, true
+		line := fmt.Sprintf("%d walks, %d steps, %d states, %d cells, %s", p.Walks, p.Steps, p.States, p.Cells, p.Elapsed.Round(time.Second))
+		if budget > 0 {
+			line += " of " + budget.String()
+		}
+		if tty {
+			fmt.Fprintf(stderr, "\r\033[K%s", line)
+			drawn = true
+			return
+		}
+		fmt.Fprintln(stderr, line)
+	}
+}
+
+// progressAfter is how long `paxos explore` runs before it reports
+// progress; progressEvery how often it then writes a plain line.
+const progressAfter, progressEvery = 3 * time.Second, 5 * time.Second
 
 func writeSchedule(path string, file explore.File) error {
 	fh, err := os.Create(path)

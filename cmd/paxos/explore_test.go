@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/paxos-lab/paxos/explore"
 )
 
 func TestExplorePassesOnACorrectProtocol(t *testing.T) {
@@ -77,4 +82,19 @@ func TestExploreReplaysAScheduleFile(t *testing.T) {
 	code, _, errOut = runCLI("explore", "--replay", bad)
 	assert.Equal(t, exitUsage, code)
 	assert.Contains(t, errOut, "unknown action kind")
+}
+
+// Progress goes to stderr once a run has lasted a few seconds, as plain
+// lines when stderr is not a terminal, at most one every 5 s.
+func TestExploreProgressLines(t *testing.T) {
+	var buf bytes.Buffer
+	report := exploreProgress(&buf, time.Minute)
+	for s := 1; s <= 12; s++ {
+		report(explore.Progress{Walks: 10 * s, Steps: 100, States: 50, Cells: 7, Elapsed: time.Duration(s) * time.Second})
+	}
+	report(explore.Progress{})
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	require.Len(t, lines, 2, buf.String())
+	assert.Equal(t, "30 walks, 100 steps, 50 states, 7 cells, 3s of 1m0s", lines[0])
+	assert.Equal(t, "80 walks, 100 steps, 50 states, 7 cells, 8s of 1m0s", lines[1])
 }
