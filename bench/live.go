@@ -130,8 +130,8 @@ func runLive(ctx context.Context, s *Spec, proto string, conflict float64, seed 
 				if len(rd.Committed) == 0 {
 					return
 				}
+				mu.Lock() // start is set once the nodes are ready, under mu
 				now := time.Since(start)
-				mu.Lock()
 				for _, c := range rd.Committed {
 					if _, ok := commits[c.ID]; !ok {
 						commits[c.ID] = struct {
@@ -153,7 +153,9 @@ func runLive(ctx context.Context, s *Spec, proto string, conflict float64, seed 
 	if err := liveReady(ctx, nodes, s.App); err != nil {
 		return runRec{}, 0, err
 	}
+	mu.Lock()
 	start = time.Now()
+	mu.Unlock()
 	end := s.Warmup + s.Duration
 	runCtx, cancel := context.WithTimeout(ctx, end)
 	defer cancel()
