@@ -46,7 +46,7 @@ func parseMemoryLimit(s string) (int64, error) {
 		}
 	}
 	v, err := strconv.ParseFloat(num, 64)
-	if err != nil || v <= 0 || math.IsInf(v, 0) || v*float64(mult) > math.MaxInt64/2 {
+	if err != nil || !(v > 0) || math.IsInf(v, 0) || v*float64(mult) > math.MaxInt64/2 {
 		return 0, fmt.Errorf("bad --memory-limit %q: want auto, off or a positive size such as 512MiB or 2GiB", s)
 	}
 	if v*float64(mult) < 16<<20 {
