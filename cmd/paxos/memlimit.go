@@ -13,7 +13,7 @@ import (
 )
 
 // memoryLimitUsage documents `paxos serve --memory-limit`.
-const memoryLimitUsage = "Go's soft memory limit for this process: auto (the default unless GOMEMLIMIT is set: the collector's headroom is held to a quarter of the live heap plus 32 MiB instead of GOGC=100's whole live heap), off (Go's defaults, GOGC and GOMEMLIMIT as the environment sets them), or a fixed size such as 512MiB, 2GiB or 300MB (a soft limit: with more live data than that the collector runs often, using up to half the CPU)"
+const memoryLimitUsage = "Go's soft memory limit for this process: auto (the default unless GOMEMLIMIT is set: the collector's headroom is held to half the live heap (at least 32 MiB) instead of GOGC=100's whole live heap), off (Go's defaults, GOGC and GOMEMLIMIT as the environment sets them), or a fixed size such as 512MiB, 2GiB or 300MB (a soft limit: with more live data than that the collector runs often, using up to half the CPU)"
 
 // memAuto is the --memory-limit mode that tracks the live heap.
 const memAuto = -1
@@ -58,12 +58,12 @@ func parseMemoryLimit(s string) (int64, error) {
 // applyMemoryLimit sets the process's soft memory limit as --memory-limit
 // asks (limit from parseMemoryLimit). In auto mode, and unless GOMEMLIMIT
 // is set, it starts a goroutine, stopped by ctx, that keeps the limit at
-// the live heap plus max(a quarter of it, autoHeadroomMin): GOGC=100 lets
+// the live heap plus max(half of it, autoHeadroomMin): GOGC=100 lets
 // the heap reach twice the live data before it collects, which for a
 // replica whose state grows (distinct keys) doubles its resident memory.
 // The limit moves with the live heap, so it never falls below it and the
-// collector's cost per byte allocated stays bounded (about 4x GOGC=100's
-// on a large heap).
+// collector's cost per byte allocated stays bounded (about twice
+// GOGC=100's on a large heap).
 func applyMemoryLimit(ctx context.Context, limit int64) {
 	switch {
 	case limit > 0:
@@ -87,7 +87,7 @@ func applyMemoryLimit(ctx context.Context, limit int64) {
 		// What the runtime maps besides the heap (stacks, GC metadata,
 		// buffers) counts against the limit too.
 		other := v[1] - min(v[1], v[2]+v[3]+v[4]+v[5])
-		debug.SetMemoryLimit(int64(live + max(live/4, autoHeadroomMin) + other))
+		debug.SetMemoryLimit(int64(live + max(live/2, autoHeadroomMin) + other))
 	}
 	set()
 	go func() {
