@@ -58,6 +58,19 @@ func facts(r *Replica) map[string]keyIndex {
 	return out
 }
 
+// restoredFrom encodes and decodes snap and restores a 5-replica cluster's
+// replica 0 from it.
+func restoredFrom(t *testing.T, snap SnapshotRecord) (*Replica, SnapshotRecord) {
+	t.Helper()
+	b, err := paxos.Encode(snap)
+	require.NoError(t, err)
+	v, err := paxos.Decode(b)
+	require.NoError(t, err)
+	r, err := NewReplica(paxos.Config{ID: 0, N: 5, Restore: &paxos.Persisted{Snapshot: v}})
+	require.NoError(t, err)
+	return r, v.(SnapshotRecord)
+}
+
 // The index a snapshot carries restores to the same facts after encoding
 // and decoding, and later changes to the replica's index leave the
 // snapshot as it was.
@@ -69,14 +82,9 @@ func TestIndexSnapshotRoundTrip(t *testing.T) {
 		want := facts(r)
 		snap := r.snapshot()
 		randomIndex(r, seed+100) // must not reach the snapshot
-		b, err := paxos.Encode(snap)
-		require.NoError(t, err)
-		v, err := paxos.Decode(b)
-		require.NoError(t, err)
-		got, err := NewReplica(paxos.Config{ID: 0, N: 5, Restore: &paxos.Persisted{Snapshot: v}})
-		require.NoError(t, err)
+		got, v := restoredFrom(t, snap)
 		assert.Equal(t, want, facts(got), "seed %d", seed)
-		assert.Equal(t, len(want), v.(SnapshotRecord).Keys.Len())
+		assert.Equal(t, len(want), v.Keys.Len())
 	}
 }
 
@@ -92,12 +100,7 @@ func TestIndexSnapshotReadsLegacyIndex(t *testing.T) {
 	for k, f := range r.index {
 		snap.Index[k] = r.indexEntry(f)
 	}
-	b, err := paxos.Encode(snap)
-	require.NoError(t, err)
-	v, err := paxos.Decode(b)
-	require.NoError(t, err)
-	got, err := NewReplica(paxos.Config{ID: 0, N: 5, Restore: &paxos.Persisted{Snapshot: v}})
-	require.NoError(t, err)
+	got, _ := restoredFrom(t, snap)
 	assert.Equal(t, facts(r), facts(got))
 }
 
