@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"sort"
 	"sync"
@@ -222,6 +223,21 @@ func AppendEncode(dst []byte, v any) ([]byte, error) {
 		return bytes.Clone(c.buf.Bytes()), nil
 	}
 	return append(dst, c.buf.Bytes()...), nil
+}
+
+// EncodeTo writes what Encode returns to w, streaming it: a large value
+// (a snapshot of the whole state) is never held in memory encoded.
+func EncodeTo(w io.Writer, v any) error {
+	name, err := typeName(v)
+	if err != nil {
+		return err
+	}
+	enc := msgpack.NewEncoder(w)
+	_ = enc.EncodeArrayLen(2)
+	if err := enc.EncodeString(name); err != nil {
+		return err
+	}
+	return encodeBody(enc, name, v)
 }
 
 // Decode is the inverse of Encode. Malformed input yields an error, never a

@@ -2,6 +2,7 @@ package paxos
 
 import (
 	"fmt"
+	"sync"
 	"unsafe"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -55,12 +56,63 @@ func (c Command) EncodeMsgpack(e *msgpack.Encoder) error {
 }
 
 // DecodeMsgpack implements msgpack.CustomDecoder.
-// The key and the value of a command share one allocation: the key is
-// read into a buffer with room for a value (cmdSpare bytes or the key's
-// length), and the value lands in that room when it fits.
+// The key and the value of a command share one allocation of exactly their
+// size: they are read into a pooled scratch block, then copied out
+// together (see settle).
 func (c *Command) DecodeMsgpack(d *msgpack.Decoder) error {
-	var spare []byte
-	return c.decode(d, &spare, cmdSpare, 0)
+	scratch := scratchBlocks.Get().(*[arenaMax]byte)
+	spare := scratch[:0]
+	if err := c.decode(d, &spare, 0, 0); err != nil {
+		return err // scratch is dropped: c may still point into it
+	}
+	settle(unsafe.Slice(c, 1), scratch)
+	scratchBlocks.Put(scratch)
+	return nil
+}
+
+// scratchBlocks holds the blocks into which commands' keys and values are
+// decoded before settle copies them out.
+var scratchBlocks = sync.Pool{New: func() any { return new([arenaMax]byte) }}
+
+// inBlock reports whether s's bytes lie in b.
+func inBlock(s string, b *[arenaMax]byte) bool {
+	if len(s) == 0 {
+		return false
+	}
+	p, base := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(b))
+	return p >= base && p < base+arenaMax
+}
+
+// settle copies the keys and values of cmds that lie in scratch into one
+// new allocation of exactly their total size, so that scratch can be
+// reused. Committed commands live as long as the state holds their keys,
+// so a decoded string must keep no more memory alive than its own bytes:
+// blocks carved with room to spare kept up to twice that.
+func settle(cmds []Command, scratch *[arenaMax]byte) {
+	total := 0
+	for i := range cmds {
+		if inBlock(cmds[i].Key, scratch) {
+			total += len(cmds[i].Key)
+		}
+		if inBlock(cmds[i].Value, scratch) {
+			total += len(cmds[i].Value)
+		}
+	}
+	if total == 0 {
+		return
+	}
+	block := make([]byte, 0, total) // never grows: the strings stay valid
+	move := func(s *string) {
+		if inBlock(*s, scratch) {
+			start := len(block)
+			block = append(block, *s...)
+			*s = unsafe.String(&block[start], len(*s))
+		}
+	}
+	for i := range cmds {
+		move(&cmds[i].Key)
+		move(&cmds[i].Value)
+	}
 }
 
 // decode decodes a command whose key and value are carved from *spare
@@ -115,11 +167,10 @@ func decodeStrings(d *msgpack.Decoder) ([]string, error) {
 	return out, nil
 }
 
-// cmdSpare is the room left for a command's value after its key.
+// cmdSpare is the least room left in a scratch block for the next command.
 const cmdSpare = 48
 
-// arenaMax bounds the block DecodeCommands allocates ahead for the keys and
-// values of the commands still to come.
+// arenaMax is the size of a scratch block for decoding keys and values.
 const arenaMax = 4 << 10
 
 // maxChunk bounds a single allocation made for a string whose length the
@@ -267,18 +318,25 @@ func DecodeCommands(d *msgpack.Decoder) ([]Command, error) {
 		return nil, err
 	}
 	cmds := make([]Command, 0, min(n, 1024))
-	// The keys and values of the commands share allocations: each block
-	// has room for cmdSpare bytes per command still to come (at most
-	// arenaMax), so a batch of small commands costs about one.
-	var arena []byte
+	// The keys and values of the commands are decoded into a pooled
+	// scratch block and copied out together, exactly sized (settle), each
+	// time the block is nearly full and at the end: a batch of small
+	// commands costs one allocation.
+	scratch := scratchBlocks.Get().(*[arenaMax]byte)
+	arena, from := scratch[:0], 0
 	for i := 0; i < n; i++ {
+		if cap(arena) < cmdSpare {
+			settle(cmds[from:], scratch)
+			arena, from = scratch[:0], len(cmds)
+		}
 		var c Command
-		room := min((n-i)*cmdSpare, arenaMax)
-		if err := c.decode(d, &arena, room, room); err != nil {
-			return nil, err
+		if err := c.decode(d, &arena, 0, 0); err != nil {
+			return nil, err // scratch is dropped: cmds may still point into it
 		}
 		cmds = append(cmds, c)
 	}
+	settle(cmds[from:], scratch)
+	scratchBlocks.Put(scratch)
 	return cmds, nil
 }
 

@@ -153,6 +153,11 @@ func (r *Replica) expand(f keyFacts, ki *keyIndex) {
 		ki.writeSeq, ki.readSeq, ki.rows = full.writeSeq, full.readSeq, append(ki.rows[:0], full.rows...)
 		return
 	}
+	expandInline(f, ki)
+}
+
+// expandInline writes the facts of f, stored inline, into ki.
+func expandInline(f keyFacts, ki *keyIndex) {
 	row := keyRow{replica: paxos.NodeID(f.meta >> 2 & 0xffff), write: f.slot}
 	if f.kind() == factsPackedExecuted {
 		row.execWrite = f.slot
@@ -174,12 +179,7 @@ func packable(ki *keyIndex) bool {
 // (the zero keyFacts for a new key): inline when they fit, otherwise in
 // fullFacts (in old's place there when it had one).
 func (r *Replica) pack(ki *keyIndex, old keyFacts) keyFacts {
-	if packable(ki) {
-		row := ki.rows[0]
-		f := keyFacts{slot: row.write, meta: ki.writeSeq<<factsSeqShift | uint64(row.replica)<<2}
-		if row.execWrite != 0 {
-			f.meta |= factsPackedExecuted
-		}
+	if f, ok := packInline(ki); ok {
 		if old.kind() == factsFull {
 			r.freeFacts = append(r.freeFacts, old.slot)
 		}
@@ -197,6 +197,19 @@ func (r *Replica) pack(ki *keyIndex, old keyFacts) keyFacts {
 	full := &r.fullFacts[pos]
 	full.writeSeq, full.readSeq, full.rows = ki.writeSeq, ki.readSeq, append(full.rows[:0], ki.rows...)
 	return keyFacts{slot: pos, meta: factsFull}
+}
+
+// packInline returns the inline form of ki's facts, if they fit.
+func packInline(ki *keyIndex) (keyFacts, bool) {
+	if !packable(ki) {
+		return keyFacts{}, false
+	}
+	row := ki.rows[0]
+	f := keyFacts{slot: row.write, meta: ki.writeSeq<<factsSeqShift | uint64(row.replica)<<2}
+	if row.execWrite != 0 {
+		f.meta |= factsPackedExecuted
+	}
+	return f, true
 }
 
 // row returns replica q's facts about the key (zero when it has none).

@@ -260,10 +260,7 @@ func (r *Replica) noteExecuted(id paxos.Instance, c paxos.Command) {
 
 func (r *Replica) snapshot() SnapshotRecord {
 	snap := SnapshotRecord{Store: r.store.Snapshot(), ExecUpTo: slices.Clone(r.execUpTo), GCUpTo: slices.Clone(r.gcUpTo), NextSlot: r.nextSlot,
-		Index: make(map[string]IndexEntry, len(r.index)), Rebuilding: r.rb != nil, Rebuilt: r.rebuilt, Reserved: r.reserved}
-	for k, f := range r.index {
-		snap.Index[k] = r.indexEntry(f)
-	}
+		Keys: r.indexSnapshot(), Rebuilding: r.rb != nil, Rebuilt: r.rebuilt, Reserved: r.reserved}
 	for q := 0; q < r.n; q++ {
 		slots := make([]uint64, 0, len(r.inst[q]))
 		for s := range r.inst[q] {
@@ -339,6 +336,18 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 				return fmt.Errorf("snapshot index entry for key %q does not cover %d replicas", k, r.n)
 			}
 			r.index[k] = r.fromIndexEntry(e)
+		}
+		err = snap.Keys.each(func(k string, ki *keyIndex) error {
+			for _, f := range ki.rows {
+				if f.replica < 0 || int(f.replica) >= r.n {
+					return fmt.Errorf("snapshot index entry for key %q names replica %d of a cluster of %d", k, f.replica, r.n)
+				}
+			}
+			r.index[k] = r.pack(ki, r.index[k])
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		for _, rec := range snap.Instances {
 			if err := r.applyRecord(rec); err != nil {

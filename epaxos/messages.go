@@ -205,8 +205,12 @@ type IndexEntry struct {
 // the per-key index, every live instance (Executed lists those already
 // applied to Store) and the execution and garbage-collection watermarks.
 type SnapshotRecord struct {
-	Store     kv.Snapshot           `msgpack:"kv"`
-	Index     map[string]IndexEntry `msgpack:"ix"`
+	Store kv.Snapshot `msgpack:"kv"`
+	// Keys is the per-key index (written since 2026-11-29).
+	Keys IndexSnapshot `msgpack:"ik,omitempty"`
+	// Index is the per-key index as builds before 2026-11-29 wrote it;
+	// read, never written.
+	Index     map[string]IndexEntry `msgpack:"ix,omitempty"`
 	Instances []InstanceRecord      `msgpack:"in"`
 	Executed  []paxos.Instance      `msgpack:"ex"`
 	ExecUpTo  []uint64              `msgpack:"eu"`

@@ -261,7 +261,7 @@ func (r *Replica) onRebuildInfo(from paxos.NodeID, m RebuildInfo) error {
 // the peer holds uncommitted become empty placeholders: the peer's votes
 // are not this replica's.
 func (r *Replica) installState(src SnapshotRecord) error {
-	snap := SnapshotRecord{Store: src.Store, Index: src.Index, Executed: src.Executed, ExecUpTo: src.ExecUpTo, GCUpTo: src.GCUpTo}
+	snap := SnapshotRecord{Store: src.Store, Keys: src.Keys, Index: src.Index, Executed: src.Executed, ExecUpTo: src.ExecUpTo, GCUpTo: src.GCUpTo}
 	for _, rec := range src.Instances {
 		if rec.Status == StatusCommitted {
 			snap.Instances = append(snap.Instances, rec)

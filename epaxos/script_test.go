@@ -54,7 +54,7 @@ var scriptOptions = replicatest.Options{Commands: map[string]func(*replicatest.C
 		if !ok || len(c.Persisted[i].Records) > 0 {
 			return "", fmt.Errorf("replica %d took no snapshot", i)
 		}
-		return fmt.Sprintf("%d instances, %d keys indexed", len(snap.Instances), len(snap.Index)), nil
+		return fmt.Sprintf("%d instances, %d keys indexed", len(snap.Instances), len(snap.Index)+snap.Keys.Len()), nil
 	},
 	"recover": func(c *replicatest.Cluster, args []string) (string, error) {
 		r, id, err := replicaAndInstance(c, "recover", args)

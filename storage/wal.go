@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -564,14 +566,6 @@ func putFrameBuf(bp *[]byte) {
 // returns once they are durable. One fsync covers all records of a call, and
 // calls that overlap share fsyncs.
 func (w *WAL) Append(snapshot any, records []any) error {
-	var snap []byte
-	if snapshot != nil {
-		b, err := paxos.Encode(snapshot)
-		if err != nil {
-			return fmt.Errorf("storage: encode snapshot: %w", err)
-		}
-		snap = b
-	}
 	// The frames are encoded in place into one pooled buffer (header
 	// first, filled in once the payload is there) and written at once.
 	bp := frameBufs.Get().(*[]byte)
@@ -600,13 +594,17 @@ func (w *WAL) Append(snapshot any, records []any) error {
 	if w.err != nil {
 		return w.err
 	}
-	if snap != nil {
-		if err := w.snapshotLocked(snap); err != nil {
-			w.err = err
+	if snapshot != nil {
+		if err := w.snapshotLocked(snapshot); err != nil {
+			// A snapshot that cannot be encoded leaves the storage as it
+			// was; a failed write may not.
+			if !errors.As(err, new(snapshotEncodeError)) {
+				w.err = err
+			}
 			return err
 		}
 	}
-	if len(buf) == 0 && snap == nil {
+	if len(buf) == 0 && snapshot == nil {
 		return nil
 	}
 	if len(buf) > 0 {
@@ -664,19 +662,15 @@ func (w *WAL) Append(snapshot any, records []any) error {
 }
 
 // snapshotLocked writes a snapshot atomically and starts a new log.
-func (w *WAL) snapshotLocked(payload []byte) error {
+func (w *WAL) snapshotLocked(snapshot any) error {
 	for w.syncing {
 		w.cond.Wait()
 	}
 	t0 := time.Now()
 	gen := w.gen + 1
 	tmp := filepath.Join(w.dir, snapTmpName)
-	var hdr [len(snapMagic) + 16]byte
-	copy(hdr[:], snapMagic)
-	binary.LittleEndian.PutUint64(hdr[8:], gen)
-	binary.LittleEndian.PutUint32(hdr[16:], uint32(len(payload)))
-	binary.LittleEndian.PutUint32(hdr[20:], crc32.Checksum(payload, castagnoli))
-	if err := w.writeFileSync(tmp, append(hdr[:], payload...)); err != nil {
+	size, err := writeSnapshotFile(tmp, gen, snapshot, w.noSync)
+	if err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, filepath.Join(w.dir, snapName)); err != nil {
@@ -706,15 +700,80 @@ func (w *WAL) snapshotLocked(payload []byte) error {
 		w.log.Warn("storage: cannot remove the log a snapshot superseded", "file", old.Name(), "err", err)
 	}
 	w.snapshots++
-	w.snapBytes += uint64(len(payload))
+	w.snapBytes += uint64(size)
 	if w.onSnapshot != nil {
-		w.onSnapshot(len(payload), time.Since(t0))
+		w.onSnapshot(size, time.Since(t0))
 	}
 	return nil
 }
 
-func (w *WAL) writeFileSync(path string, data []byte) error {
-	return writeFileSync(path, data, w.noSync)
+// snapshotEncodeError is a snapshot that could not be encoded (nothing
+// was written in its place).
+type snapshotEncodeError struct{ error }
+
+func (e snapshotEncodeError) Unwrap() error { return e.error }
+
+// snapshotChunk is the buffer through which a snapshot is written.
+const snapshotChunk = 1 << 20
+
+// countingCRC counts and checksums the bytes written through it.
+type countingCRC struct {
+	n   int64
+	crc uint32
+}
+
+func (c *countingCRC) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	c.crc = crc32.Update(c.crc, castagnoli, p)
+	return len(p), nil
+}
+
+// writeSnapshotFile writes the snapshot file of generation gen at path and
+// fsyncs it (unless noSync), returning the payload's size. The payload is
+// encoded straight into the file (header last, once its length and
+// checksum are known), so the encoded state is never held in memory whole.
+func writeSnapshotFile(path string, gen uint64, snapshot any, noSync bool) (int, error) {
+	f, err := openFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return 0, fmt.Errorf("storage: create %s: %w", path, err)
+	}
+	var hdr [len(snapMagic) + 16]byte
+	fail := func(err error) (int, error) {
+		f.Close()
+		return 0, err
+	}
+	if _, err := f.Write(hdr[:]); err != nil {
+		return fail(fmt.Errorf("storage: write %s: %w", path, err))
+	}
+	var sum countingCRC
+	bw := bufio.NewWriterSize(io.MultiWriter(f, &sum), snapshotChunk)
+	if err := paxos.EncodeTo(bw, snapshot); err != nil {
+		_, _ = fail(nil)
+		_ = os.Remove(path)
+		return 0, snapshotEncodeError{fmt.Errorf("storage: encode snapshot: %w", err)}
+	}
+	if err := bw.Flush(); err != nil {
+		return fail(fmt.Errorf("storage: write %s: %w", path, err))
+	}
+	if sum.n > math.MaxUint32 {
+		return fail(fmt.Errorf("storage: snapshot of %d bytes, more than the 4 GiB a snapshot file holds", sum.n))
+	}
+	copy(hdr[:], snapMagic)
+	binary.LittleEndian.PutUint64(hdr[8:], gen)
+	binary.LittleEndian.PutUint32(hdr[16:], uint32(sum.n))
+	binary.LittleEndian.PutUint32(hdr[20:], sum.crc)
+	if _, err := f.WriteAt(hdr[:], 0); err != nil {
+		return fail(fmt.Errorf("storage: write %s: %w", path, err))
+	}
+	if !noSync {
+		if err := f.Sync(); err != nil {
+			return fail(fmt.Errorf("storage: fsync %s: %w", path, err))
+		}
+	}
+	if err := f.Close(); err != nil {
+		return 0, fmt.Errorf("storage: close %s: %w", path, err)
+	}
+	return int(sum.n), nil
 }
 
 func writeFileSync(path string, data []byte, noSync bool) error {

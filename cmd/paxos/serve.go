@@ -50,6 +50,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	withPprof := fs.Bool("pprof", false, "with --metrics: also serve Go's profiler at http://ADDR/debug/pprof/")
 	app := fs.String("app", "kv", "replicated application: kv (the key-value store) or lockservice (Chubby-style locks; session commands stamped with this replica's clock)")
 	lockTick := fs.Duration("lock-tick", lockservice.DefaultTickEvery, "with --app lockservice: propose a lock-service Tick (stamped with this replica's clock) this often, so that the sessions of clients that died expire without any client traffic; 0: never")
+	memLimit := fs.String("memory-limit", "auto", memoryLimitUsage)
 	rebuild := fs.Bool("rebuild", false, "the replica's storage was lost or damaged: move what --data holds aside (to DIR.damaged-<time>, nothing is deleted), start empty as a non-voting member, learn the state from the peers and vote again once that is safe")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: paxos serve --config cluster.json --id N --data DIR [--protocol P] [--secret-file F] [--new | --rebuild]")
@@ -74,6 +75,11 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "paxos serve: --new and --rebuild exclude each other: --new is a replica's first start, --rebuild a restart after its storage was lost")
 		return exitUsage
 	}
+	limit, err := parseMemoryLimit(*memLimit)
+	if err != nil {
+		fmt.Fprintln(stderr, "paxos serve:", err)
+		return exitUsage
+	}
 	var sm func() paxos.StateMachine
 	var stamp func(paxos.Command, time.Time) paxos.Command
 	switch *app {
@@ -84,6 +90,9 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "paxos serve: --app %q: want kv or lockservice\n", *app)
 		return exitUsage
 	}
+	memCtx, stopMem := context.WithCancel(context.Background())
+	defer stopMem()
+	applyMemoryLimit(memCtx, limit)
 	lg, err := newLogger(stderr, *logLevel, *logJSON)
 	if err != nil {
 		fmt.Fprintln(stderr, "paxos serve:", err)
