@@ -604,9 +604,10 @@ func (n *Node) process() error {
 // may not yet have made durable, so that the node may send them before
 // the records of earlier Readies are durable (see the package doc): a
 // Multi-Paxos heartbeat carries the leader's ballot, whose promise was
-// durable before its Prepare left, and its commit point, which covers only
-// slots the followers accepted, that is after the leader's own Accept
-// record was durable. Protocols implement it without importing this
+// durable before its Prepare left, and a commit point the follower only
+// echoes back (it applies and votes on nothing in a heartbeat; see
+// multi.Heartbeat.Prompt). Such a body may also overtake messages of
+// earlier Readies. Protocols implement it without importing this
 // package (a method Prompt() bool on the body type). A body whose message
 // may reflect records still in flight must not implement it.
 type Prompt interface {
