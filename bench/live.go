@@ -56,7 +56,7 @@ func runLive(ctx context.Context, s *Spec, proto string, conflict float64, seed 
 		}
 	}
 	n := s.Replicas
-	hb, el, rt := s.Timeouts()
+	hb, el, rt := s.LiveTimeouts()
 	rc := paxos.Config{N: n, HeartbeatTicks: hb, ElectionTicks: el, RetryTicks: rt, Batch: s.Batch,
 		Thrifty: s.Thrifty, InitialLeader: paxos.NodeID(s.Leader)}
 	var stamp func(paxos.Command, time.Time) paxos.Command
@@ -446,4 +446,17 @@ func liveReady(ctx context.Context, nodes []*node.Node, app string) error {
 		}
 	}
 	return nil
+}
+
+// LiveTimeouts returns Timeouts for replicas that run live (in this
+// process or as paxos serve processes): the election timeout is at least
+// node.DefaultElectionTicks unless the spec sets one, since a live
+// replica's process can stall for longer than the simulator's default
+// timeout while it shares the machine with the load generator.
+func (s *Spec) LiveTimeouts() (heartbeat, election, retry int) {
+	heartbeat, election, retry = s.Timeouts()
+	if s.ElectionTicks == 0 {
+		election = max(election, node.DefaultElectionTicks)
+	}
+	return heartbeat, election, retry
 }

@@ -50,7 +50,7 @@ func startProcCluster(ctx context.Context, s *Spec, proto string, seed uint64) (
 	if err != nil {
 		return nil, err
 	}
-	hb, el, rt := s.Timeouts()
+	hb, el, rt := s.LiveTimeouts()
 	leader := s.Leader
 	cl := node.Cluster{Name: "bench", Protocol: proto, TickMS: int(s.Tick / time.Millisecond),
 		Options: node.Options{Batch: s.Batch, Thrifty: s.Thrifty, HeartbeatTicks: hb, ElectionTicks: el, RetryTicks: rt,

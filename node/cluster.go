@@ -151,6 +151,18 @@ func (c *Cluster) ClientOptions(o client.Options) (client.Options, error) {
 	return o, nil
 }
 
+// DefaultElectionTicks is a live cluster's base election timeout when
+// options.election_ticks is absent: 50 ticks, 0.5-1 s at the default 10 ms
+// tick (protocols randomize it up to twice the base), about etcd's default
+// of 1 s.
+//
+// It is five times paxos.DefaultElectionTicks, which suits the simulator,
+// where no replica stalls. A live replica shares its machine: on a loaded
+// 2-core machine whole processes stalled for 100-250 ms with every queue
+// empty, which a 100 ms timeout turns into needless elections, and a
+// leader deposed under overload loses most of its throughput.
+const DefaultElectionTicks = 50
+
 // Options are a cluster's protocol tunables; zero means the default of
 // paxos.Config (or of the protocol).
 type Options struct {
@@ -164,7 +176,8 @@ type Options struct {
 	// HeartbeatTicks is how often a leader sends heartbeats.
 	HeartbeatTicks int `json:"heartbeat_ticks,omitempty"`
 	// ElectionTicks is the base election timeout; keep it well above the
-	// largest round trip (emulated or real).
+	// largest round trip (emulated or real) and the longest stall of a
+	// replica's process. Zero means DefaultElectionTicks.
 	ElectionTicks int `json:"election_ticks,omitempty"`
 	// RetryTicks is how long to wait for replies before retrying.
 	RetryTicks int `json:"retry_ticks,omitempty"`
@@ -344,9 +357,13 @@ func (c *Cluster) ReplicaConfig(id paxos.NodeID) (paxos.Config, error) {
 		}
 		window = *o.Window
 	}
+	election := o.ElectionTicks
+	if election == 0 {
+		election = DefaultElectionTicks
+	}
 	cfg := paxos.Config{
 		ID: id, N: c.N(), Seed: seed,
-		HeartbeatTicks: o.HeartbeatTicks, ElectionTicks: o.ElectionTicks, RetryTicks: o.RetryTicks,
+		HeartbeatTicks: o.HeartbeatTicks, ElectionTicks: election, RetryTicks: o.RetryTicks,
 		Batch: o.Batch, Window: window, Thrifty: o.Thrifty, LeaseTicks: o.LeaseTicks,
 		InitialLeader: leader, SnapshotEvery: o.SnapshotEvery,
 	}

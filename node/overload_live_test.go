@@ -56,26 +56,17 @@ func elections(t *testing.T, c *tcpCluster) uint64 {
 	return sum
 }
 
-// overloadElectionTicks is the election timeout of the overload test, in
-// 10 ms ticks: 0.5-1 s, as etcd's default of 1 s. The default 10 ticks
-// (100-200 ms) is below the stalls of a whole process seen on a 2-core
-// machine shared with other jobs (load average about 20): tick gaps of
-// 100-250 ms with every queue empty, at any load, which deposed leaders
-// already while the test looked for the peak. The test is about queues
-// under overload, not about the machine's scheduler.
-const overloadElectionTicks = 50
-
 // TestLeaderStableUnderLiveOverload loads a 5-replica Multi-Paxos cluster
 // (in this process, loopback TCP, file WALs without fsync, the default
-// 10 ms tick and heartbeat every tick, elections after
-// overloadElectionTicks) with 4x the number of outstanding requests at
+// 10 ms tick, heartbeat every tick and live election timeout,
+// node.DefaultElectionTicks) with 4x the number of outstanding requests at
 // which its throughput peaked, for 30 s, and requires that no replica
 // starts an election meanwhile: a leader whose queues are full must keep
 // its followers. It asserts leadership only, not throughput (a loaded
 // 2-core machine makes throughput meaningless).
 func TestLeaderStableUnderLiveOverload(t *testing.T) {
 	longtest.Skip(t, "loads a live cluster for 30 s")
-	c := startTCPClusterTick(t, "multi", 5, node.Options{Batch: 64, ElectionTicks: overloadElectionTicks}, true, 0)
+	c := startTCPClusterTick(t, "multi", 5, node.Options{Batch: 64}, true, 0)
 	cls := make([]*client.Client, 32)
 	for i := range cls {
 		cl := newClient(t, c.cluster, client.Options{AttemptTimeout: 5 * time.Second})
