@@ -103,10 +103,11 @@ func (s *Store) put(key, value string) {
 		sh = &shard{m: m, owner: s.owner}
 		s.shards[i] = sh
 	}
-	if _, ok := sh.m[key]; !ok {
+	n := len(sh.m)
+	sh.m[key] = value // one hash lookup: the length says whether the key is new
+	if len(sh.m) > n {
 		s.keys++
 	}
-	sh.m[key] = value
 }
 
 func shardLen(sh *shard) int {

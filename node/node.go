@@ -619,6 +619,15 @@ func isPrompt(body any) bool {
 	return ok && p.Prompt()
 }
 
+// ReadyRecycler is implemented by replicas that reuse the lists of their
+// Readies (Multi-Paxos and EPaxos): the node calls RecycleReady once it has
+// carried a Ready out (its records durable, its messages sent, its clients
+// answered, Config.Observe called) and holds nothing of its lists but
+// Persist. Protocols implement it without importing this package.
+type ReadyRecycler interface {
+	RecycleReady(rd *paxos.Ready)
+}
+
 // batch is one Ready on its way through the persist pipeline.
 type batch struct {
 	rd    paxos.Ready
@@ -793,6 +802,9 @@ func (n *Node) finish(b *batch) error {
 
 // recycle keeps a finished batch for reuse, with its message slice.
 func (n *Node) recycle(b *batch) {
+	if rr, ok := n.r.(ReadyRecycler); ok {
+		rr.RecycleReady(&b.rd)
+	}
 	if len(n.free) >= 64 || cap(b.msgs) > 4096 {
 		return
 	}
