@@ -35,6 +35,20 @@ type AsyncSubmitter interface {
 	SubmitAsync(cmd paxos.Command, deadline time.Time, done func(paxos.CommandID, paxos.Execution, error))
 }
 
+// BatchSubmitter is an AsyncSubmitter that also takes several commands in
+// one call (*node.Node implements it), handed to the replica together;
+// done is called once per command, as for SubmitAsync. The server submits
+// so the requests of one connection that arrived together (read into its
+// buffer at once), up to maxSubmitBatch, instead of one hand-off each.
+type BatchSubmitter interface {
+	AsyncSubmitter
+	SubmitAsyncBatch(cmds []paxos.Command, deadline time.Time, done func(paxos.CommandID, paxos.Execution, error))
+}
+
+// maxSubmitBatch bounds the requests the server hands to a BatchSubmitter
+// in one call.
+const maxSubmitBatch = 256
+
 // ServerConfig configures a Server.
 type ServerConfig struct {
 	// Submitter executes the commands.
@@ -281,10 +295,22 @@ func (s *Server) serveConn(c net.Conn) {
 		}
 		send(rep)
 	}
+	batcher, _ := s.cfg.Submitter.(BatchSubmitter)
+	var pend []paxos.Command // requests read, for batcher, not yet submitted
+	submit := func() {
+		if len(pend) > 0 {
+			batcher.SubmitAsyncBatch(pend, time.Now().Add(s.cfg.Timeout), done)
+			clear(pend)
+			pend = pend[:0]
+		}
+	}
 	fd := newFrameDecoder()
 	frames := s.guard.NewFrameConn(c, br, MaxFrame, true)
 	var req Request // one per connection: decoding takes its address
 	for first := true; ; first = false {
+		if len(pend) > 0 && !frames.FrameBuffered() {
+			submit() // the next frame is not here yet: hand on what is read
+		}
 		frame, err := frames.Next()
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) && s.ctx.Err() == nil && !isEOF(err) && !transport.IsTimeout(err) {
@@ -308,8 +334,13 @@ func (s *Server) serveConn(c net.Conn) {
 		}
 		select {
 		case sem <- struct{}{}:
-		case <-s.ctx.Done():
-			return
+		default:
+			submit() // what is read may hold the replies that free room
+			select {
+			case sem <- struct{}{}:
+			case <-s.ctx.Done():
+				return
+			}
 		}
 		if rep, bad := s.check(req); bad {
 			send(rep)
@@ -317,6 +348,16 @@ func (s *Server) serveConn(c net.Conn) {
 		}
 		cmd := paxos.Command{Client: req.Client, Seq: req.Seq, Op: req.Op, Key: req.Key, Value: req.Value,
 			Payload: req.Payload, Keys: req.Keys, ReadOnly: req.ReadOnly}
+		if batcher != nil {
+			// Requests that arrived together go to the replica together:
+			// they are submitted once no further frame is buffered (at
+			// the top of the loop), or when the batch is full.
+			pend = append(pend, cmd)
+			if len(pend) >= maxSubmitBatch {
+				submit()
+			}
+			continue
+		}
 		if async != nil {
 			async.SubmitAsync(cmd, time.Now().Add(s.cfg.Timeout), done)
 			continue

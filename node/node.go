@@ -177,6 +177,7 @@ type Node struct {
 	tick time.Duration
 
 	props   chan proposal
+	propsN  chan []proposal // SubmitAsyncBatch's proposals, several at once
 	cancels chan *waiter
 	covReq  chan chan paxos.Coverage // Coverage's requests to the loop
 	stop    chan struct{}
@@ -240,7 +241,7 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n := &Node{
 		cfg: cfg, log: lg, r: r, id: r.ID(), in: cfg.Transport.Recv(), tick: cfg.Tick,
-		props: make(chan proposal, 1024), cancels: make(chan *waiter, 1024), covReq: make(chan chan paxos.Coverage),
+		props: make(chan proposal, 1024), propsN: make(chan []proposal, 64), cancels: make(chan *waiter, 1024), covReq: make(chan chan paxos.Coverage),
 		stop: make(chan struct{}), done: make(chan struct{}),
 		waiting: map[paxos.CommandID]*waiter{},
 		toDisk:  make(chan *batch, 4*maxInflight), durable: make(chan *batch, 256),
@@ -335,6 +336,45 @@ func (n *Node) SubmitAsync(cmd paxos.Command, deadline time.Time, done func(paxo
 	case n.props <- proposal{cmd: cmd, w: w}:
 	case <-n.done:
 		done(w.id, paxos.Execution{}, n.stoppedErr())
+	}
+}
+
+// SubmitAsyncBatch is SubmitAsync for several commands with one deadline:
+// they reach the node's goroutine together, in order, in one hand-off
+// instead of one each (a client server submits so the requests it read
+// from one connection at once). done is called exactly once per command,
+// as for SubmitAsync. cmds may be reused once it returns.
+func (n *Node) SubmitAsyncBatch(cmds []paxos.Command, deadline time.Time, done func(paxos.CommandID, paxos.Execution, error)) {
+	ws := make([]waiter, len(cmds)) // one allocation for the batch's waiters
+	ps := make([]proposal, 0, len(cmds))
+	var start time.Time
+	if n.m != nil {
+		start = time.Now()
+	}
+	for i, cmd := range cmds {
+		w := &ws[i]
+		*w = waiter{id: cmd.ID(), done: done, deadline: deadline, start: start, op: cmd.Op}
+		if cmd.Client == 0 {
+			done(w.id, paxos.Execution{}, fmt.Errorf("node: client id 0 is reserved for internal no-ops; use a random client id"))
+			continue
+		}
+		ps = append(ps, proposal{cmd: cmd, w: w})
+	}
+	if len(ps) == 0 {
+		return
+	}
+	select {
+	case <-n.done:
+	default:
+		select {
+		case n.propsN <- ps:
+			return
+		case <-n.done:
+		}
+	}
+	err := n.stoppedErr()
+	for _, p := range ps {
+		done(p.w.id, paxos.Execution{}, err)
 	}
 }
 
@@ -440,9 +480,9 @@ func (n *Node) loop() {
 	defer ticker.Stop()
 	in := n.in
 	for {
-		props := n.props
+		props, propsN := n.props, n.propsN
 		if n.inflight >= maxInflight {
-			props = nil // the disk is behind: no new work until it catches up
+			props, propsN = nil, nil // the disk is behind: no new work until it catches up
 		}
 		select {
 		case <-n.stop:
@@ -455,6 +495,8 @@ func (n *Node) loop() {
 			n.step(m)
 		case p := <-props:
 			n.propose(p)
+		case ps := <-propsN:
+			n.proposeAll(ps)
 		case w := <-n.cancels:
 			n.cancel(w)
 		case ch := <-n.covReq:
@@ -482,6 +524,8 @@ func (n *Node) loop() {
 				n.step(m)
 			case p := <-props:
 				n.propose(p)
+			case ps := <-propsN:
+				n.proposeAll(ps)
 			case w := <-n.cancels:
 				n.cancel(w)
 			case b := <-n.durable:
@@ -526,6 +570,13 @@ func (n *Node) propose(p proposal) {
 		p.cmd = n.cfg.Stamp(p.cmd, time.Now())
 	}
 	n.r.Propose(p.cmd)
+}
+
+// proposeAll proposes SubmitAsyncBatch's commands in order.
+func (n *Node) proposeAll(ps []proposal) {
+	for _, p := range ps {
+		n.propose(p)
+	}
 }
 
 // expire answers the SubmitAsync waiters whose deadline passed with
@@ -843,6 +894,10 @@ func (n *Node) failWaiters() {
 		select {
 		case p := <-n.props:
 			p.w.answer(result{err: err})
+		case ps := <-n.propsN:
+			for _, p := range ps {
+				p.w.answer(result{err: err})
+			}
 		default:
 			return
 		}
