@@ -346,7 +346,12 @@ func (n *Node) SubmitAsync(cmd paxos.Command, deadline time.Time, done func(paxo
 // as for SubmitAsync. cmds may be reused once it returns.
 func (n *Node) SubmitAsyncBatch(cmds []paxos.Command, deadline time.Time, done func(paxos.CommandID, paxos.Execution, error)) {
 	ws := make([]waiter, len(cmds)) // one allocation for the batch's waiters
-	ps := make([]proposal, 0, len(cmds))
+	var ps []proposal
+	if p, ok := proposalLists.Get().(*[]proposal); ok && cap(*p) >= len(cmds) {
+		ps = (*p)[:0]
+	} else {
+		ps = make([]proposal, 0, max(len(cmds), 64))
+	}
 	var start time.Time
 	if n.m != nil {
 		start = time.Now()
@@ -572,12 +577,19 @@ func (n *Node) propose(p proposal) {
 	n.r.Propose(p.cmd)
 }
 
-// proposeAll proposes SubmitAsyncBatch's commands in order.
+// proposeAll proposes SubmitAsyncBatch's commands in order, then keeps
+// the list for another batch.
 func (n *Node) proposeAll(ps []proposal) {
 	for _, p := range ps {
 		n.propose(p)
 	}
+	clear(ps)
+	ps = ps[:0]
+	proposalLists.Put(&ps)
 }
+
+// proposalLists holds SubmitAsyncBatch's lists of proposals for reuse.
+var proposalLists sync.Pool
 
 // expire answers the SubmitAsync waiters whose deadline passed with
 // ErrTimeout.
