@@ -5,6 +5,12 @@
 // inbound peer messages, client proposals and ticks of a real clock, hands
 // them to the replica and collects a paxos.Ready. Inputs that arrive
 // together are handed to the replica before one Ready is collected.
+// SubmitAsyncBatch hands the loop several client commands at once (the
+// client server submits so the requests it read from one connection
+// together), so a burst costs one hand-off, not one per command. Once a
+// Ready is carried out, a replica that implements ReadyRecycler gets its
+// lists back for later Readies; what the replica decides does not depend
+// on it.
 //
 // # Persist before send, without stalling the loop
 //
