@@ -227,19 +227,29 @@ func (s *Server) serveConn(c net.Conn) {
 	}
 	s.guard.Authenticated(c)
 	var inflight sync.WaitGroup
-	// sem bounds the requests in flight plus the replies queued, so the
-	// replies channel always has room: an asynchronous answer, sent from
-	// the replica's goroutine, never blocks.
+	// sem bounds the requests in flight plus the replies queued.
 	sem := make(chan struct{}, s.cfg.MaxInFlight)
-	replies := make(chan Reply, s.cfg.MaxInFlight)
-	var closeMu sync.Mutex
+	// Replies queue in out for the connection's writer, which wake rouses
+	// when out goes from empty to not empty; it then takes every reply
+	// queued at once. An asynchronous answer, sent from the replica's
+	// goroutine, never blocks, and a burst of answers costs one wake-up
+	// and one flush, not a channel hand-off each.
+	var outMu sync.Mutex
+	var out []Reply
 	closed := false
+	wake := make(chan struct{}, 1)
 	send := func(rep Reply) {
-		closeMu.Lock()
-		if !closed {
-			replies <- rep
+		outMu.Lock()
+		if !closed { // late asynchronous answers are dropped
+			out = append(out, rep)
+			if len(out) == 1 {
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
+			}
 		}
-		closeMu.Unlock()
+		outMu.Unlock()
 	}
 	writerDone := make(chan struct{})
 	// One writer per connection; it flushes when no reply is queued, so
@@ -250,35 +260,56 @@ func (s *Server) serveConn(c net.Conn) {
 		enc := msgpack.NewEncoder(nil)
 		var buf bytes.Buffer
 		broken := false
-		var rep Reply // one per connection: encoding takes its address
-		for rep = range replies {
-			<-sem
-			if broken {
-				continue
-			}
-			buf.Reset()
-			enc.Reset(&buf)
-			err := enc.Encode(&rep)
-			if err == nil {
-				err = writeFrame(bw, buf.Bytes())
-			}
-			if err == nil && len(replies) == 0 {
-				c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-				err = bw.Flush()
-			}
-			if err != nil {
+		fail := func(err error) {
+			if err != nil && !broken {
 				broken = true
 				c.Close()
+			}
+		}
+		var batch []Reply // the replies taken from out, encoded in place
+		for {
+			_, open := <-wake
+			for {
+				outMu.Lock()
+				batch, out = out, batch[:0]
+				outMu.Unlock()
+				if len(batch) == 0 {
+					break
+				}
+				for i := range batch {
+					<-sem
+					if broken {
+						continue
+					}
+					buf.Reset()
+					enc.Reset(&buf)
+					err := enc.Encode(&batch[i])
+					if err == nil {
+						err = writeFrame(bw, buf.Bytes())
+					}
+					fail(err)
+				}
+				clear(batch)
+				if cap(batch) > 4096 {
+					batch = nil // a burst's array is not kept for good
+				}
+			}
+			if !broken && bw.Buffered() > 0 {
+				c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				fail(bw.Flush())
+			}
+			if !open {
+				return
 			}
 		}
 	}()
 	defer func() {
 		c.Close()
 		inflight.Wait()
-		closeMu.Lock()
-		closed = true // late asynchronous answers are dropped
-		close(replies)
-		closeMu.Unlock()
+		outMu.Lock()
+		closed = true
+		close(wake)
+		outMu.Unlock()
 		<-writerDone
 		s.mu.Lock()
 		delete(s.conns, c)
