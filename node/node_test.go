@@ -262,18 +262,28 @@ func TestNodeInProcessEveryProtocolWithRestart(t *testing.T) {
 // TestSubmitAsync: the asynchronous path answers each command once: with
 // its execution, with ErrTimeout once its deadline passed (checked on the
 // tick, no timer per command), or with ErrStopped after Stop.
-func TestSubmitAsync(t *testing.T) {
+// asyncAnswer is one answer to SubmitAsync or SubmitAsyncBatch.
+type asyncAnswer struct {
+	id  paxos.CommandID
+	ex  paxos.Execution
+	err error
+	at  time.Time
+}
+
+// startAsync starts a node on the fake replica and returns it with a done
+// callback that queues its answers.
+func startAsync(t *testing.T) (*node.Node, chan asyncAnswer, func(paxos.CommandID, paxos.Execution, error)) {
 	nw := transport.NewNetwork(2, 0)
 	n, err := node.Start(node.Config{New: newFake, Replica: paxos.Config{ID: 0, N: 2}, Transport: nw.Endpoint(0), Storage: storage.NewMemory(), Tick: 5 * time.Millisecond, Logger: quiet()})
 	require.NoError(t, err)
-	type answer struct {
-		id  paxos.CommandID
-		ex  paxos.Execution
-		err error
-		at  time.Time
+	answers := make(chan asyncAnswer, 16)
+	return n, answers, func(id paxos.CommandID, ex paxos.Execution, err error) {
+		answers <- asyncAnswer{id, ex, err, time.Now()}
 	}
-	answers := make(chan answer, 8)
-	done := func(id paxos.CommandID, ex paxos.Execution, err error) { answers <- answer{id, ex, err, time.Now()} }
+}
+
+func TestSubmitAsync(t *testing.T) {
+	n, answers, done := startAsync(t)
 	start := time.Now()
 	n.SubmitAsync(paxos.Command{Client: 7, Seq: 1, Op: paxos.OpPut, Key: "drop"}, start.Add(30*time.Millisecond), done)
 	n.SubmitAsync(paxos.Command{Client: 7, Seq: 2, Op: paxos.OpPut, Key: "k", Value: "v"}, start.Add(time.Hour), done)
@@ -305,16 +315,7 @@ func TestSubmitAsync(t *testing.T) {
 // when the node stops, and every command of a batch submitted afterwards,
 // is answered with ErrStopped.
 func TestSubmitAsyncBatch(t *testing.T) {
-	nw := transport.NewNetwork(2, 0)
-	n, err := node.Start(node.Config{New: newFake, Replica: paxos.Config{ID: 0, N: 2}, Transport: nw.Endpoint(0), Storage: storage.NewMemory(), Tick: 5 * time.Millisecond, Logger: quiet()})
-	require.NoError(t, err)
-	type answer struct {
-		id  paxos.CommandID
-		ex  paxos.Execution
-		err error
-	}
-	answers := make(chan answer, 16)
-	done := func(id paxos.CommandID, ex paxos.Execution, err error) { answers <- answer{id, ex, err} }
+	n, answers, done := startAsync(t)
 	later := time.Now().Add(time.Hour)
 	n.SubmitAsyncBatch([]paxos.Command{
 		{Client: 7, Seq: 1, Op: paxos.OpPut, Key: "a", Value: "1"},
