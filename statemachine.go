@@ -178,13 +178,24 @@ func NewSessions(sm StateMachine) *Sessions {
 // Executed reports whether the command with this id already executed, and
 // the execution that answers a retry of it (Duplicate set).
 func (s *Sessions) Executed(cmd Command) (Execution, bool) {
-	cs := s.clients[cmd.Client]
-	if cmd.Client == 0 || cs == nil {
+	if cmd.Client == 0 {
 		return Execution{}, false
 	}
-	res, ok := cs.Above[cmd.Seq]
-	if cmd.Seq <= cs.Low {
+	return s.clients[cmd.Client].executed(cmd)
+}
+
+// executed is Executed for the command's session (nil: none yet).
+func (cs *clientSession) executed(cmd Command) (Execution, bool) {
+	if cs == nil {
+		return Execution{}, false
+	}
+	var res result
+	ok := false
+	switch {
+	case cmd.Seq <= cs.Low:
 		res, ok = cs.Recent[cmd.Seq], true
+	case len(cs.Above) > 0:
+		res, ok = cs.Above[cmd.Seq]
 	}
 	if !ok {
 		return Execution{}, false
@@ -193,18 +204,25 @@ func (s *Sessions) Executed(cmd Command) (Execution, bool) {
 }
 
 // Apply executes cmd unless it already executed (then it returns the first
-// execution's results with Duplicate set). Nops do nothing.
+// execution's results with Duplicate set). Nops do nothing. The client's
+// session is looked up once for both the duplicate check and the record.
 func (s *Sessions) Apply(cmd Command) Execution {
 	if cmd.IsNop() {
 		return Execution{Command: cmd}
 	}
-	if ex, dup := s.Executed(cmd); dup {
+	if cmd.Client == 0 {
+		return s.execute(cmd)
+	}
+	cs := s.clients[cmd.Client]
+	if ex, dup := cs.executed(cmd); dup {
 		return ex
 	}
 	ex := s.execute(cmd)
-	if cmd.Client != 0 {
-		s.record(cmd.Client, cmd.Seq, result{Out: ex.Output, Err: ex.Err})
+	if cs == nil {
+		cs = &clientSession{}
+		s.clients[cmd.Client] = cs
 	}
+	cs.record(cmd.Seq, result{Out: ex.Output, Err: ex.Err})
 	return ex
 }
 
@@ -250,12 +268,7 @@ func (s *Sessions) execute(cmd Command) (ex Execution) {
 	return ex
 }
 
-func (s *Sessions) record(client, seq uint64, res result) {
-	cs := s.clients[client]
-	if cs == nil {
-		cs = &clientSession{}
-		s.clients[client] = cs
-	}
+func (cs *clientSession) record(seq uint64, res result) {
 	if seq <= cs.Low {
 		return
 	}

@@ -35,6 +35,20 @@ type AsyncSubmitter interface {
 	SubmitAsync(cmd paxos.Command, deadline time.Time, done func(paxos.CommandID, paxos.Execution, error))
 }
 
+// BatchSubmitter is an AsyncSubmitter that also takes several commands in
+// one call (*node.Node implements it), handed to the replica together;
+// done is called once per command, as for SubmitAsync. The server submits
+// so the requests of one connection that arrived together (read into its
+// buffer at once), up to maxSubmitBatch, instead of one hand-off each.
+type BatchSubmitter interface {
+	AsyncSubmitter
+	SubmitAsyncBatch(cmds []paxos.Command, deadline time.Time, done func(paxos.CommandID, paxos.Execution, error))
+}
+
+// maxSubmitBatch bounds the requests the server hands to a BatchSubmitter
+// in one call.
+const maxSubmitBatch = 256
+
 // ServerConfig configures a Server.
 type ServerConfig struct {
 	// Submitter executes the commands.
@@ -213,19 +227,29 @@ func (s *Server) serveConn(c net.Conn) {
 	}
 	s.guard.Authenticated(c)
 	var inflight sync.WaitGroup
-	// sem bounds the requests in flight plus the replies queued, so the
-	// replies channel always has room: an asynchronous answer, sent from
-	// the replica's goroutine, never blocks.
+	// sem bounds the requests in flight plus the replies queued.
 	sem := make(chan struct{}, s.cfg.MaxInFlight)
-	replies := make(chan Reply, s.cfg.MaxInFlight)
-	var closeMu sync.Mutex
+	// Replies queue in out for the connection's writer, which wake rouses
+	// when out goes from empty to not empty; it then takes every reply
+	// queued at once. An asynchronous answer, sent from the replica's
+	// goroutine, never blocks, and a burst of answers costs one wake-up
+	// and one flush, not a channel hand-off each.
+	var outMu sync.Mutex
+	var out []Reply
 	closed := false
+	wake := make(chan struct{}, 1)
 	send := func(rep Reply) {
-		closeMu.Lock()
-		if !closed {
-			replies <- rep
+		outMu.Lock()
+		if !closed { // late asynchronous answers are dropped
+			out = append(out, rep)
+			if len(out) == 1 {
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
+			}
 		}
-		closeMu.Unlock()
+		outMu.Unlock()
 	}
 	writerDone := make(chan struct{})
 	// One writer per connection; it flushes when no reply is queued, so
@@ -236,35 +260,56 @@ func (s *Server) serveConn(c net.Conn) {
 		enc := msgpack.NewEncoder(nil)
 		var buf bytes.Buffer
 		broken := false
-		var rep Reply // one per connection: encoding takes its address
-		for rep = range replies {
-			<-sem
-			if broken {
-				continue
-			}
-			buf.Reset()
-			enc.Reset(&buf)
-			err := enc.Encode(&rep)
-			if err == nil {
-				err = writeFrame(bw, buf.Bytes())
-			}
-			if err == nil && len(replies) == 0 {
-				c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-				err = bw.Flush()
-			}
-			if err != nil {
+		fail := func(err error) {
+			if err != nil && !broken {
 				broken = true
 				c.Close()
+			}
+		}
+		var batch []Reply // the replies taken from out, encoded in place
+		for {
+			_, open := <-wake
+			for {
+				outMu.Lock()
+				batch, out = out, batch[:0]
+				outMu.Unlock()
+				if len(batch) == 0 {
+					break
+				}
+				for i := range batch {
+					<-sem
+					if broken {
+						continue
+					}
+					buf.Reset()
+					enc.Reset(&buf)
+					err := enc.Encode(&batch[i])
+					if err == nil {
+						err = writeFrame(bw, buf.Bytes())
+					}
+					fail(err)
+				}
+				clear(batch)
+				if cap(batch) > 4096 {
+					batch = nil // a burst's array is not kept for good
+				}
+			}
+			if !broken && bw.Buffered() > 0 {
+				c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				fail(bw.Flush())
+			}
+			if !open {
+				return
 			}
 		}
 	}()
 	defer func() {
 		c.Close()
 		inflight.Wait()
-		closeMu.Lock()
-		closed = true // late asynchronous answers are dropped
-		close(replies)
-		closeMu.Unlock()
+		outMu.Lock()
+		closed = true
+		close(wake)
+		outMu.Unlock()
 		<-writerDone
 		s.mu.Lock()
 		delete(s.conns, c)
@@ -281,10 +326,22 @@ func (s *Server) serveConn(c net.Conn) {
 		}
 		send(rep)
 	}
+	batcher, _ := s.cfg.Submitter.(BatchSubmitter)
+	var pend []paxos.Command // requests read, for batcher, not yet submitted
+	submit := func() {
+		if len(pend) > 0 {
+			batcher.SubmitAsyncBatch(pend, time.Now().Add(s.cfg.Timeout), done)
+			clear(pend)
+			pend = pend[:0]
+		}
+	}
 	fd := newFrameDecoder()
 	frames := s.guard.NewFrameConn(c, br, MaxFrame, true)
 	var req Request // one per connection: decoding takes its address
 	for first := true; ; first = false {
+		if len(pend) > 0 && !frames.FrameBuffered() {
+			submit() // the next frame is not here yet: hand on what is read
+		}
 		frame, err := frames.Next()
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) && s.ctx.Err() == nil && !isEOF(err) && !transport.IsTimeout(err) {
@@ -308,8 +365,13 @@ func (s *Server) serveConn(c net.Conn) {
 		}
 		select {
 		case sem <- struct{}{}:
-		case <-s.ctx.Done():
-			return
+		default:
+			submit() // what is read may hold the replies that free room
+			select {
+			case sem <- struct{}{}:
+			case <-s.ctx.Done():
+				return
+			}
 		}
 		if rep, bad := s.check(req); bad {
 			send(rep)
@@ -317,6 +379,16 @@ func (s *Server) serveConn(c net.Conn) {
 		}
 		cmd := paxos.Command{Client: req.Client, Seq: req.Seq, Op: req.Op, Key: req.Key, Value: req.Value,
 			Payload: req.Payload, Keys: req.Keys, ReadOnly: req.ReadOnly}
+		if batcher != nil {
+			// Requests that arrived together go to the replica together:
+			// they are submitted once no further frame is buffered (at
+			// the top of the loop), or when the batch is full.
+			pend = append(pend, cmd)
+			if len(pend) >= maxSubmitBatch {
+				submit()
+			}
+			continue
+		}
 		if async != nil {
 			async.SubmitAsync(cmd, time.Now().Add(s.cfg.Timeout), done)
 			continue

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/readypool"
 	"github.com/paxos-lab/paxos/kv"
 	"github.com/paxos-lab/paxos/quorum"
 )
@@ -271,6 +272,7 @@ type Replica struct {
 	spareCandidates []*instance               // candidates' previous buffer, reused
 	timerIDs        []paxos.Instance          // tickTimers' scratch list, reused
 	hint            readyHint                 // sizes for the next Ready's lists
+	spares          readypool.Spares          // lists of Readies carried out (RecycleReady), reused
 	walk            tarjan                    // the execution pass, reused
 	waiters         map[*instance][]*instance // uncommitted instance -> instances blocked on it
 	open            [][]uint64                // per replica: known slots not yet executed, sorted (with dead entries)
@@ -485,12 +487,20 @@ func (r *Replica) Ready() paxos.Ready {
 		r.rd.Persist = nil // the snapshot covers them
 	}
 	rd := r.rd
-	r.rd = paxos.Ready{}
-	if !rd.Empty() {
-		r.hint.note(&rd)
+	if rd.Empty() {
+		return paxos.Ready{} // r.rd keeps its empty lists for the next one
 	}
+	r.rd = paxos.Ready{}
+	r.hint.note(&rd)
+	r.spares.Fill(&r.rd)
 	return rd
 }
+
+// RecycleReady takes back the lists of a Ready its caller has carried out
+// and will not touch again, for later Readies to reuse (node.Node calls
+// it; see internal/readypool). What the replica decides does not depend on
+// whether it is called.
+func (r *Replica) RecycleReady(rd *paxos.Ready) { r.spares.Put(rd) }
 
 // Tick implements paxos.Replica.
 func (r *Replica) Tick() {

@@ -94,19 +94,20 @@ func (s *Store) put(key, value string) {
 	i := shardOf(key)
 	sh := s.shards[i]
 	if sh == nil || sh.owner != s.owner {
-		m := make(map[string]string, shardLen(sh)+1)
+		var m map[string]string
 		if sh != nil {
-			for k, v := range sh.m {
-				m[k] = v
-			}
+			m = maps.Clone(sh.m) // copies the table as it is: no key is hashed again
+		} else {
+			m = make(map[string]string, 1)
 		}
 		sh = &shard{m: m, owner: s.owner}
 		s.shards[i] = sh
 	}
-	if _, ok := sh.m[key]; !ok {
+	n := len(sh.m)
+	sh.m[key] = value // one hash lookup: the length says whether the key is new
+	if len(sh.m) > n {
 		s.keys++
 	}
-	sh.m[key] = value
 }
 
 func shardLen(sh *shard) int {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/internal/planted"
+	"github.com/paxos-lab/paxos/internal/readypool"
 	"github.com/paxos-lab/paxos/kv"
 	"github.com/paxos-lab/paxos/quorum"
 )
@@ -68,6 +69,7 @@ type Replica struct {
 	bug        bugs
 	everLeased bool
 	rng        *rand.Rand
+	spares     readypool.Spares // lists of Readies carried out (RecycleReady), reused
 	id         paxos.NodeID
 	n          int
 	others     []paxos.NodeID // every other replica, by id

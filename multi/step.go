@@ -146,12 +146,22 @@ func (r *Replica) Ready() paxos.Ready {
 	r.pump()
 	r.flush(false)
 	rd := r.rd
+	if rd.Empty() && !r.bug.persistAfterReply {
+		return paxos.Ready{} // r.rd keeps its empty lists for the next one
+	}
 	r.rd = paxos.Ready{}
 	if r.bug.persistAfterReply {
 		r.rd.Persist, r.bug.held = r.bug.held, nil
 	}
+	r.spares.Fill(&r.rd)
 	return rd
 }
+
+// RecycleReady takes back the lists of a Ready its caller has carried out
+// and will not touch again, for later Readies to reuse (node.Node calls
+// it; see internal/readypool). What the replica decides does not depend on
+// whether it is called.
+func (r *Replica) RecycleReady(rd *paxos.Ready) { r.spares.Put(rd) }
 
 // Step implements paxos.Replica. A refused message (an error wrapping
 // paxos.ErrMalformed) is counted under paxos.CoverageRefused.

@@ -5,6 +5,12 @@
 // inbound peer messages, client proposals and ticks of a real clock, hands
 // them to the replica and collects a paxos.Ready. Inputs that arrive
 // together are handed to the replica before one Ready is collected.
+// SubmitAsyncBatch hands the loop several client commands at once (the
+// client server submits so the requests it read from one connection
+// together), so a burst costs one hand-off, not one per command. Once a
+// Ready is carried out, a replica that implements ReadyRecycler gets its
+// lists back for later Readies; what the replica decides does not depend
+// on it.
 //
 // # Persist before send, without stalling the loop
 //
@@ -177,6 +183,7 @@ type Node struct {
 	tick time.Duration
 
 	props   chan proposal
+	propsN  chan []proposal // SubmitAsyncBatch's proposals, several at once
 	cancels chan *waiter
 	covReq  chan chan paxos.Coverage // Coverage's requests to the loop
 	stop    chan struct{}
@@ -240,7 +247,7 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n := &Node{
 		cfg: cfg, log: lg, r: r, id: r.ID(), in: cfg.Transport.Recv(), tick: cfg.Tick,
-		props: make(chan proposal, 1024), cancels: make(chan *waiter, 1024), covReq: make(chan chan paxos.Coverage),
+		props: make(chan proposal, 1024), propsN: make(chan []proposal, 64), cancels: make(chan *waiter, 1024), covReq: make(chan chan paxos.Coverage),
 		stop: make(chan struct{}), done: make(chan struct{}),
 		waiting: map[paxos.CommandID]*waiter{},
 		toDisk:  make(chan *batch, 4*maxInflight), durable: make(chan *batch, 256),
@@ -335,6 +342,50 @@ func (n *Node) SubmitAsync(cmd paxos.Command, deadline time.Time, done func(paxo
 	case n.props <- proposal{cmd: cmd, w: w}:
 	case <-n.done:
 		done(w.id, paxos.Execution{}, n.stoppedErr())
+	}
+}
+
+// SubmitAsyncBatch is SubmitAsync for several commands with one deadline:
+// they reach the node's goroutine together, in order, in one hand-off
+// instead of one each (a client server submits so the requests it read
+// from one connection at once). done is called exactly once per command,
+// as for SubmitAsync. cmds may be reused once it returns.
+func (n *Node) SubmitAsyncBatch(cmds []paxos.Command, deadline time.Time, done func(paxos.CommandID, paxos.Execution, error)) {
+	ws := make([]waiter, len(cmds)) // one allocation for the batch's waiters
+	var ps []proposal
+	if p, ok := proposalLists.Get().(*[]proposal); ok && cap(*p) >= len(cmds) {
+		ps = (*p)[:0]
+	} else {
+		ps = make([]proposal, 0, max(len(cmds), 64))
+	}
+	var start time.Time
+	if n.m != nil {
+		start = time.Now()
+	}
+	for i, cmd := range cmds {
+		w := &ws[i]
+		*w = waiter{id: cmd.ID(), done: done, deadline: deadline, start: start, op: cmd.Op}
+		if cmd.Client == 0 {
+			done(w.id, paxos.Execution{}, fmt.Errorf("node: client id 0 is reserved for internal no-ops; use a random client id"))
+			continue
+		}
+		ps = append(ps, proposal{cmd: cmd, w: w})
+	}
+	if len(ps) == 0 {
+		return
+	}
+	select {
+	case <-n.done:
+	default:
+		select {
+		case n.propsN <- ps:
+			return
+		case <-n.done:
+		}
+	}
+	err := n.stoppedErr()
+	for _, p := range ps {
+		done(p.w.id, paxos.Execution{}, err)
 	}
 }
 
@@ -440,9 +491,9 @@ func (n *Node) loop() {
 	defer ticker.Stop()
 	in := n.in
 	for {
-		props := n.props
+		props, propsN := n.props, n.propsN
 		if n.inflight >= maxInflight {
-			props = nil // the disk is behind: no new work until it catches up
+			props, propsN = nil, nil // the disk is behind: no new work until it catches up
 		}
 		select {
 		case <-n.stop:
@@ -455,6 +506,8 @@ func (n *Node) loop() {
 			n.step(m)
 		case p := <-props:
 			n.propose(p)
+		case ps := <-propsN:
+			n.proposeAll(ps)
 		case w := <-n.cancels:
 			n.cancel(w)
 		case ch := <-n.covReq:
@@ -482,6 +535,8 @@ func (n *Node) loop() {
 				n.step(m)
 			case p := <-props:
 				n.propose(p)
+			case ps := <-propsN:
+				n.proposeAll(ps)
 			case w := <-n.cancels:
 				n.cancel(w)
 			case b := <-n.durable:
@@ -527,6 +582,20 @@ func (n *Node) propose(p proposal) {
 	}
 	n.r.Propose(p.cmd)
 }
+
+// proposeAll proposes SubmitAsyncBatch's commands in order, then keeps
+// the list for another batch.
+func (n *Node) proposeAll(ps []proposal) {
+	for _, p := range ps {
+		n.propose(p)
+	}
+	clear(ps)
+	ps = ps[:0]
+	proposalLists.Put(&ps)
+}
+
+// proposalLists holds SubmitAsyncBatch's lists of proposals for reuse.
+var proposalLists sync.Pool
 
 // expire answers the SubmitAsync waiters whose deadline passed with
 // ErrTimeout.
@@ -617,6 +686,15 @@ type Prompt interface {
 func isPrompt(body any) bool {
 	p, ok := body.(Prompt)
 	return ok && p.Prompt()
+}
+
+// ReadyRecycler is implemented by replicas that reuse the lists of their
+// Readies (Multi-Paxos and EPaxos): the node calls RecycleReady once it has
+// carried a Ready out (its records durable, its messages sent, its clients
+// answered, Config.Observe called) and holds nothing of its lists but
+// Persist. Protocols implement it without importing this package.
+type ReadyRecycler interface {
+	RecycleReady(rd *paxos.Ready)
 }
 
 // batch is one Ready on its way through the persist pipeline.
@@ -793,6 +871,9 @@ func (n *Node) finish(b *batch) error {
 
 // recycle keeps a finished batch for reuse, with its message slice.
 func (n *Node) recycle(b *batch) {
+	if rr, ok := n.r.(ReadyRecycler); ok {
+		rr.RecycleReady(&b.rd)
+	}
 	if len(n.free) >= 64 || cap(b.msgs) > 4096 {
 		return
 	}
@@ -831,6 +912,10 @@ func (n *Node) failWaiters() {
 		select {
 		case p := <-n.props:
 			p.w.answer(result{err: err})
+		case ps := <-n.propsN:
+			for _, p := range ps {
+				p.w.answer(result{err: err})
+			}
 		default:
 			return
 		}

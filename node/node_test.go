@@ -262,18 +262,28 @@ func TestNodeInProcessEveryProtocolWithRestart(t *testing.T) {
 // TestSubmitAsync: the asynchronous path answers each command once: with
 // its execution, with ErrTimeout once its deadline passed (checked on the
 // tick, no timer per command), or with ErrStopped after Stop.
-func TestSubmitAsync(t *testing.T) {
+// asyncAnswer is one answer to SubmitAsync or SubmitAsyncBatch.
+type asyncAnswer struct {
+	id  paxos.CommandID
+	ex  paxos.Execution
+	err error
+	at  time.Time
+}
+
+// startAsync starts a node on the fake replica and returns it with a done
+// callback that queues its answers.
+func startAsync(t *testing.T) (*node.Node, chan asyncAnswer, func(paxos.CommandID, paxos.Execution, error)) {
 	nw := transport.NewNetwork(2, 0)
 	n, err := node.Start(node.Config{New: newFake, Replica: paxos.Config{ID: 0, N: 2}, Transport: nw.Endpoint(0), Storage: storage.NewMemory(), Tick: 5 * time.Millisecond, Logger: quiet()})
 	require.NoError(t, err)
-	type answer struct {
-		id  paxos.CommandID
-		ex  paxos.Execution
-		err error
-		at  time.Time
+	answers := make(chan asyncAnswer, 16)
+	return n, answers, func(id paxos.CommandID, ex paxos.Execution, err error) {
+		answers <- asyncAnswer{id, ex, err, time.Now()}
 	}
-	answers := make(chan answer, 8)
-	done := func(id paxos.CommandID, ex paxos.Execution, err error) { answers <- answer{id, ex, err, time.Now()} }
+}
+
+func TestSubmitAsync(t *testing.T) {
+	n, answers, done := startAsync(t)
 	start := time.Now()
 	n.SubmitAsync(paxos.Command{Client: 7, Seq: 1, Op: paxos.OpPut, Key: "drop"}, start.Add(30*time.Millisecond), done)
 	n.SubmitAsync(paxos.Command{Client: 7, Seq: 2, Op: paxos.OpPut, Key: "k", Value: "v"}, start.Add(time.Hour), done)
@@ -296,6 +306,42 @@ func TestSubmitAsync(t *testing.T) {
 	require.NoError(t, n.Stop(ctx))
 	require.ErrorIs(t, (<-answers).err, node.ErrStopped)
 	n.SubmitAsync(paxos.Command{Client: 7, Seq: 5, Op: paxos.OpPut, Key: "k"}, start.Add(time.Hour), done)
+	require.ErrorIs(t, (<-answers).err, node.ErrStopped)
+	assert.Empty(t, answers)
+}
+
+// TestSubmitAsyncBatch: the commands of one batch are proposed in order and
+// each answered once; a client id of 0 is refused alone; a command pending
+// when the node stops, and every command of a batch submitted afterwards,
+// is answered with ErrStopped.
+func TestSubmitAsyncBatch(t *testing.T) {
+	n, answers, done := startAsync(t)
+	later := time.Now().Add(time.Hour)
+	n.SubmitAsyncBatch([]paxos.Command{
+		{Client: 7, Seq: 1, Op: paxos.OpPut, Key: "a", Value: "1"},
+		{Client: 0, Seq: 2, Op: paxos.OpPut, Key: "b", Value: "2"},
+		{Client: 7, Seq: 3, Op: paxos.OpPut, Key: "c", Value: "3"},
+	}, later, done)
+	a := <-answers
+	assert.Equal(t, paxos.CommandID{Client: 0, Seq: 2}, a.id)
+	require.Error(t, a.err, "client id 0 is refused before the batch leaves")
+	for _, want := range []struct {
+		seq uint64
+		out string
+	}{{1, "ok:1"}, {3, "ok:3"}} {
+		a = <-answers
+		require.NoError(t, a.err)
+		assert.Equal(t, paxos.CommandID{Client: 7, Seq: want.seq}, a.id)
+		assert.Equal(t, want.out, a.ex.Output)
+	}
+
+	n.SubmitAsyncBatch([]paxos.Command{{Client: 7, Seq: 4, Op: paxos.OpPut, Key: "drop"}}, later, done)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, n.Stop(ctx))
+	require.ErrorIs(t, (<-answers).err, node.ErrStopped)
+	n.SubmitAsyncBatch([]paxos.Command{{Client: 7, Seq: 5, Op: paxos.OpPut, Key: "k"}, {Client: 7, Seq: 6, Op: paxos.OpPut, Key: "k"}}, later, done)
+	require.ErrorIs(t, (<-answers).err, node.ErrStopped)
 	require.ErrorIs(t, (<-answers).err, node.ErrStopped)
 	assert.Empty(t, answers)
 }

@@ -3,6 +3,7 @@ package transport
 import (
 	"container/list"
 	"context"
+	"encoding/binary"
 	"errors"
 	"expvar"
 	"log/slog"
@@ -331,9 +332,53 @@ func (p *peekReader) Read(b []byte) (int, error) {
 	return p.r.Read(b)
 }
 
+// peeker is a buffered reader that shows what it holds (bufio.Reader).
+type peeker interface {
+	Buffered() int
+	Peek(n int) ([]byte, error)
+}
+
+// FrameBuffered reports whether the next frame is already read into the
+// buffer in full, so that Next returns it without reading the connection
+// (and without setting its deadlines): a server may then take the frames
+// that arrived together before handing any of them on.
+func (f *FrameConn) FrameBuffered() bool {
+	p, ok := f.r.r.(peeker)
+	if !ok || f.r.have {
+		return false
+	}
+	k := p.Buffered()
+	if k < 4 {
+		return false
+	}
+	h, err := p.Peek(4)
+	if err != nil {
+		return false
+	}
+	n := uint64(binary.BigEndian.Uint32(h))
+	return n > 0 && n <= uint64(f.max) && uint64(k) >= 4+n
+}
+
 // Next reads the next frame: it waits up to the idle timeout for its first
-// byte, then up to the read timeout for the rest.
+// byte, then up to the read timeout for the rest. A frame already buffered
+// in full is returned without touching the connection's deadlines (setting
+// one costs a timer update per frame), since no read of the connection
+// happens then.
 func (f *FrameConn) Next() ([]byte, error) {
+	if f.FrameBuffered() {
+		var buf []byte
+		if f.reuse {
+			buf = f.buf
+		}
+		frame, err := ReadFrame(f.r, buf, f.max)
+		if err != nil {
+			return nil, err
+		}
+		if f.reuse {
+			f.buf = frame
+		}
+		return frame, nil
+	}
 	if f.idle > 0 {
 		f.conn.SetReadDeadline(time.Now().Add(f.idle))
 	} else {

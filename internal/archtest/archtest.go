@@ -5,14 +5,15 @@
 //   - A protocol package (one that github.com/paxos-lab/paxos/protocols
 //     imports, so a new protocol is covered as soon as it registers) imports
 //     only the contract (the module root), quorum, kv, internal/planted
-//     (the building blocks of planted bugs), another protocol
+//     (the building blocks of planted bugs), internal/readypool (reuse of
+//     a Ready's lists), another protocol
 //     package (flexible runs on multi's engine), the standard-library
 //     packages in PureStd, the wire-format library (WireFormat) and the
 //     external packages ProtocolExtra lists for it. No clock, lock, file, socket or global random generator: a replica
 //     is a pure state machine. Its source starts no goroutine and draws only
 //     from a seeded *rand.Rand.
-//   - quorum, kv and internal/planted, which protocols build on, obey the
-//     same rule.
+//   - quorum, kv, internal/planted and internal/readypool, which
+//     protocols build on, obey the same rule.
 //   - No other package of the module imports a protocol package; only
 //     commands (under cmd/) import the protocols package that registers
 //     them all. Drivers reach protocols through paxos.Replica and the
@@ -116,7 +117,7 @@ func Check(module string, pkgs []Package) ([]Violation, error) {
 	for _, p := range protos {
 		isProto[p] = true
 	}
-	pure := map[string]bool{module + "/quorum": true, module + "/kv": true, module + "/internal/planted": true}
+	pure := map[string]bool{module + "/quorum": true, module + "/kv": true, module + "/internal/planted": true, module + "/internal/readypool": true}
 	reg := module + "/protocols"
 
 	var vs []Violation
@@ -132,7 +133,7 @@ func Check(module string, pkgs []Package) ([]Violation, error) {
 			}
 			for _, imp := range p.Imports {
 				if !allowedPure(module, imp, isProto, pure, extra) {
-					bad(p.ImportPath, "imports %s; a protocol (and quorum, kv, internal/planted) may import only the contract, quorum, kv, internal/planted, other protocols, the standard packages in archtest.PureStd and archtest.WireFormat", imp)
+					bad(p.ImportPath, "imports %s; a protocol (and quorum, kv, internal/planted, internal/readypool) may import only the contract, quorum, kv, internal/planted, internal/readypool, other protocols, the standard packages in archtest.PureStd and archtest.WireFormat", imp)
 				}
 			}
 			fv, err := checkSource(p)

@@ -1,0 +1,53 @@
+package readypool
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/paxos-lab/paxos"
+)
+
+func TestSparesReuseClearedLists(t *testing.T) {
+	var s Spares
+	var rd paxos.Ready
+	s.Fill(&rd)
+	require.Nil(t, rd.Executed, "nothing kept yet: lists stay nil")
+
+	done := paxos.Ready{
+		Persist:  []any{"record"},
+		Messages: make([]paxos.Message, 1, 8),
+		Executed: []paxos.Execution{{Output: "out"}},
+	}
+	s.Put(&done)
+	require.Equal(t, paxos.Execution{}, done.Executed[0], "a kept list holds on to nothing")
+
+	var next paxos.Ready
+	s.Fill(&next)
+	require.Nil(t, next.Persist, "Persist is never reused")
+	require.Empty(t, next.Messages)
+	require.Equal(t, 8, cap(next.Messages))
+	require.Empty(t, next.Executed)
+	require.Equal(t, 1, cap(next.Executed))
+	require.Nil(t, next.Decided)
+
+	var third paxos.Ready
+	s.Fill(&third)
+	require.Nil(t, third.Messages, "a kept list is handed out once")
+
+	own := make([]paxos.Message, 0, 2)
+	third.Messages = own
+	s.Put(&paxos.Ready{Messages: make([]paxos.Message, 0, 4)})
+	s.Fill(&third)
+	require.Equal(t, 2, cap(third.Messages), "a list already set is left alone")
+}
+
+func TestSparesKeepTheLargerWithinBound(t *testing.T) {
+	var s Spares
+	s.Put(&paxos.Ready{Executed: make([]paxos.Execution, 0, 16)})
+	s.Put(&paxos.Ready{Executed: make([]paxos.Execution, 0, 4)})
+	s.Put(&paxos.Ready{Executed: make([]paxos.Execution, 0, maxKept+1)})
+	var rd paxos.Ready
+	s.Fill(&rd)
+	require.Equal(t, 16, cap(rd.Executed))
+}
