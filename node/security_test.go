@@ -41,10 +41,12 @@ func TestServeRefusesClientsWithoutToken(t *testing.T) {
 	s, err := node.Serve(node.ServeConfig{Cluster: c, ID: 0, Memory: storage.NewMemory(), Logger: quiet()})
 	require.NoError(t, err)
 	defer s.Stop(context.Background())
-	anon, err := client.New(c.ClientAddrs(), client.Options{AttemptTimeout: 300 * time.Millisecond})
+	// Generous timeouts: on a loaded machine a 300 ms attempt timed out in
+	// the write, before the server's refusal could arrive.
+	anon, err := client.New(c.ClientAddrs(), client.Options{AttemptTimeout: 2 * time.Second})
 	require.NoError(t, err)
 	defer anon.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err = anon.Put(ctx, "k", "forged")
 	require.Error(t, err)
