@@ -177,7 +177,9 @@ func (c *Client) Do(ctx context.Context, cmd paxos.Command) (Result, error) {
 func (c *Client) NextSeq() uint64 { return c.seq.Add(1) }
 
 // Exec runs req as given (its Client and Seq must be set), retrying it
-// across replicas until a replica answers without error or ctx ends.
+// across replicas until a replica answers without error or ctx ends. An
+// authentication failure (ErrAuth: a missing or wrong token) ends it at
+// once, since every replica would refuse the same way.
 func (c *Client) Exec(ctx context.Context, req Request) (Result, error) {
 	n := len(c.addrs)
 	start := int(c.pref.Load())
@@ -201,8 +203,15 @@ func (c *Client) Exec(ctx context.Context, req Request) (Result, error) {
 			}
 		}
 		rep, err := c.attempt(ctx, i, req)
-		if err == nil && rep.Err != "" {
+		if err == nil && rep.Err == noTokenErr {
+			err = fmt.Errorf("%w: replica %d: %s", ErrAuth, rep.Replica, rep.Err)
+		} else if err == nil && rep.Err != "" {
 			err = fmt.Errorf("replica %d: %s", rep.Replica, rep.Err)
+		}
+		if errors.Is(err, ErrAuth) {
+			// A refused token (or none) is refused by every replica: retrying
+			// cannot help, so say so at once.
+			return Result{Attempts: attempt + 1}, fmt.Errorf("client: %w", err)
 		}
 		if err != nil {
 			// An attempt cut short by the caller's own deadline says

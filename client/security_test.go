@@ -40,9 +40,11 @@ func TestClientWithoutTokenRefused(t *testing.T) {
 	cl, err := client.New([]string{addr}, client.Options{AttemptTimeout: 300 * time.Millisecond})
 	require.NoError(t, err)
 	defer cl.Close()
-	err = cl.Put(ctx, "k", "forged")
+	res, err := cl.DoKV(ctx, paxos.OpPut, "k", "forged")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "authentication required")
+	assert.ErrorIs(t, err, client.ErrAuth)
+	assert.Equal(t, 1, res.Attempts, "a refusal for a missing token is not retried")
 
 	// A wrong token: refused at the handshake.
 	bad, err := client.New([]string{addr}, client.Options{Token: "not-the-token", AttemptTimeout: 300 * time.Millisecond})
@@ -55,7 +57,11 @@ func TestClientWithoutTokenRefused(t *testing.T) {
 	assert.ErrorIs(t, err, client.ErrAuth)
 
 	assert.Empty(t, s.commands(), "no command from an unauthenticated client executed")
-	assert.GreaterOrEqual(t, srv.GuardStats().RefusedHandshakes, uint64(2))
+	// Both stop at the first refusal (ErrAuth is not retried); the server
+	// counts the token-less one when that client hangs up.
+	cl.Close()
+	bad.Close()
+	assert.Eventually(t, func() bool { return srv.GuardStats().RefusedHandshakes >= 2 }, 5*time.Second, 10*time.Millisecond)
 
 	// The right token works.
 	good, err := client.New([]string{addr}, client.Options{Token: testToken})
