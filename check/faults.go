@@ -71,11 +71,13 @@ var injectors = []injector{
 	{FaultRecovery, injectSlowLinks},      // search_recovery.go
 	{FaultRecovery, injectTornBroadcasts}, // search_recovery.go
 	{FaultWipe, injectWipes},
-	{FaultCrash, injectBridgeBounces},     // search_bridge.go
-	{FaultCrash, injectRaces},             // search_race.go
-	{FaultRecovery, injectEarlyTimeouts},  // search_race.go
-	{FaultRecovery, injectTimeoutEchoes},  // search_race.go
-	{FaultRecovery, injectStalledBridges}, // search_race.go
+	{FaultCrash, injectBridgeBounces},        // search_bridge.go
+	{FaultCrash, injectRaces},                // search_race.go
+	{FaultRecovery, injectEarlyTimeouts},     // search_race.go
+	{FaultRecovery, injectTimeoutEchoes},     // search_race.go
+	{FaultRecovery, injectStalledBridges},    // search_race.go
+	{FaultRecovery, injectLoneWitnesses},     // search_witness.go
+	{FaultRecovery, injectStrandedProposals}, // search_witness.go
 }
 
 // swarm returns the injectors a run uses among those of the fault kinds
