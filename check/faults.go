@@ -78,17 +78,6 @@ var injectors = []injector{
 	{FaultRecovery, injectStalledBridges}, // search_race.go
 }
 
-// lateInjectors joined after the swarm's draws were fixed: they take part
-// only in the runs where every injector acts, each with probability one
-// half from a stream of its own, so that adding one leaves every other run
-// (a quiet run with one injector, a random half of them) exactly as it
-// was, and with it the kills that rest on those runs. A new fault kind can
-// be one more entry here instead of in injectors.
-var lateInjectors = []injector{
-	{FaultRecovery, injectLoneWitnesses},     // search_witness.go
-	{FaultRecovery, injectStrandedProposals}, // search_witness.go
-}
-
 // swarm returns the injectors a run uses among those of the fault kinds
 // it injects, the message faults (drops, duplicates, delays) counting as
 // one: in half the runs all of them; in a quarter one of them alone, in
@@ -101,7 +90,7 @@ var lateInjectors = []injector{
 // the planted bugs, such a fault alone kills several times more often per
 // run than in the storm of all faults (swarm testing). It draws from its
 // own random stream.
-func swarm(all, lateOnes []injector, has map[string]bool, seed uint64) []injector {
+func swarm(all []injector, has map[string]bool, seed uint64) []injector {
 	var on []injector
 	if has[FaultDrop] || has[FaultDup] || has[FaultReorder] {
 		on = append(on, injector{"messages", func(e *faultEnv) { injectMessageFaults(e, has) }})
@@ -111,22 +100,9 @@ func swarm(all, lateOnes []injector, has map[string]bool, seed uint64) []injecto
 			on = append(on, in)
 		}
 	}
-	var late []injector
-	for _, in := range lateOnes {
-		if has[in.kind] {
-			late = append(late, in)
-		}
-	}
 	rng := rand.New(rand.NewPCG(seed, 0x696e6a6563746f72))
 	switch {
-	case len(on) < 2 && len(late) == 0:
-		return on
 	case len(on) < 2 || rng.IntN(2) == 0:
-		// Every injector, and in half these runs one of the late ones
-		// (drawn from a stream of its own).
-		if lrng := rand.New(rand.NewPCG(seed, 0x6c617465)); len(late) > 0 && lrng.IntN(2) == 0 {
-			on = append(on, late[lrng.IntN(len(late))])
-		}
 		return on
 	case rng.IntN(2) == 0:
 		return []injector{on[rng.IntN(len(on))]}
@@ -201,7 +177,7 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, wind
 	n := s.N()
 	e := &faultEnv{s: s, rng: rng, seed: seed, n: n, window: window,
 		down: make([]bool, n), maxDown: (n - 1) / 2, cuts: make([]int, n*n), clockJumps: clockJumps}
-	for _, in := range swarm(injectors, lateInjectors, has, seed) {
+	for _, in := range swarm(injectors, has, seed) {
 		in.inject(e)
 	}
 	if len(e.observers) > 0 || trace != nil {
