@@ -907,3 +907,18 @@ func (s *Sim) Executions() []Execution { return append([]Execution(nil), s.execs
 // (empty unless Config.Record). The Commands and Deps slices are shared with
 // the replicas that reported them; do not modify them.
 func (s *Sim) Decisions() []Decision { return append([]Decision(nil), s.decs...) }
+
+// DecisionsSince returns the decisions reported after the first k, in the
+// order reported (empty unless Config.Record); Decisions()[k:] without
+// copying the k before. A checker calls it between events to examine each
+// new decision once. The Commands and Deps slices are shared with the
+// replicas that reported them; do not modify them.
+func (s *Sim) DecisionsSince(k int) []Decision {
+	if k < 0 {
+		k = 0
+	}
+	if k >= len(s.decs) {
+		return nil
+	}
+	return append([]Decision(nil), s.decs[k:]...)
+}
