@@ -76,6 +76,7 @@ var injectors = []injector{
 	{FaultRecovery, injectEarlyTimeouts},  // search_race.go
 	{FaultRecovery, injectTimeoutEchoes},  // search_race.go
 	{FaultRecovery, injectStalledBridges}, // search_race.go
+	{FaultRecovery, injectRecoveryChains}, // search_churn.go
 }
 
 // swarm returns the injectors a run uses among those of the fault kinds
@@ -787,3 +788,4 @@ func traceStep(w io.Writer, now time.Duration, o sim.Output) {
 		fmt.Fprintf(w, "\tdecided %+v\n", d)
 	}
 }
+
