@@ -212,7 +212,10 @@ func injectRecoveryChains(e *faultEnv) {
 // them in 7 to 16 of 100 runs alone and in none of 200 among every
 // fault), and the swarm leaves it alone in too few runs (4 of 500). It
 // draws from its own random stream, so the swarm's other draws stay what
-// they were.
+// they were. injectFaults applies it at N = 3 and 5 only, and never when
+// clocks may not jump (leases): at N = 7 quiet runs cost the one seed of
+// 500 that caught a fast quorum one too small (epaxos/majority-fast-quorum,
+// a bug only N = 7 has, caught by the crashes of the whole storm).
 func quietFor(on []injector, seed uint64) []injector {
 	if len(on) < 2 {
 		return on
