@@ -179,9 +179,7 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, wind
 	e := &faultEnv{s: s, rng: rng, seed: seed, n: n, window: window,
 		down: make([]bool, n), maxDown: (n - 1) / 2, cuts: make([]int, n*n), clockJumps: clockJumps}
 	on := swarm(injectors, has, seed)
-	if clockJumps && n >= 3 && n <= 5 {
-		on = quietFor(on, seed) // search_epaxos_recovery.go
-	}
+	on = quietFor(on, seed, clockJumps && n >= 3 && n <= 5) // search_epaxos_recovery.go
 	for _, in := range on {
 		in.inject(e)
 	}

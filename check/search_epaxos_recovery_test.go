@@ -67,20 +67,23 @@ func TestRecoveryChainsCatchFirstAccepted(t *testing.T) {
 	})
 }
 
-// A run keeps only the recovery chains in half the runs that draw them,
-// and never drops them or adds anything.
+// A run that drew the recovery chains keeps them alone in half the runs
+// and drops them in the others; without them (or with chains false) the
+// chains never run and nothing else changes.
 func TestQuietForKeepsChainsAlone(t *testing.T) {
 	other := injector{FaultCrash, injectCrashes}
 	chains := injector{FaultRecovery, injectRecoveryChains}
 	alone := 0
 	for seed := uint64(1); seed <= 200; seed++ {
-		got := quietFor([]injector{other, chains}, seed)
-		require.NotEmpty(t, got)
-		assert.True(t, quiet(got[len(got)-1]), "seed %d: the chains stay", seed)
-		if len(got) == 1 {
+		got := quietFor([]injector{other, chains}, seed, true)
+		require.Len(t, got, 1, "seed %d", seed)
+		if quiet(got[0]) {
 			alone++
 		}
-		assert.Len(t, quietFor([]injector{other}, seed), 1)
+		assert.Len(t, quietFor([]injector{other}, seed, true), 1)
+		got = quietFor([]injector{other, chains}, seed, false)
+		require.Len(t, got, 1)
+		assert.False(t, quiet(got[0]))
 	}
 	assert.InDelta(t, 100, alone, 30)
 }
