@@ -76,6 +76,7 @@ var injectors = []injector{
 	{FaultRecovery, injectEarlyTimeouts},  // search_race.go
 	{FaultRecovery, injectTimeoutEchoes},  // search_race.go
 	{FaultRecovery, injectStalledBridges}, // search_race.go
+	{FaultRecovery, injectRecoveryChains}, // search_epaxos_recovery.go
 }
 
 // swarm returns the injectors a run uses among those of the fault kinds
@@ -177,7 +178,9 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, wind
 	n := s.N()
 	e := &faultEnv{s: s, rng: rng, seed: seed, n: n, window: window,
 		down: make([]bool, n), maxDown: (n - 1) / 2, cuts: make([]int, n*n), clockJumps: clockJumps}
-	for _, in := range swarm(injectors, has, seed) {
+	on := swarm(injectors, has, seed)
+	on = quietFor(on, seed, clockJumps && n >= 3 && n <= 5) // search_epaxos_recovery.go
+	for _, in := range on {
 		in.inject(e)
 	}
 	if len(e.observers) > 0 || trace != nil {

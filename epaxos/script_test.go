@@ -126,7 +126,8 @@ func TestRule4aScriptCatchesTheBug(t *testing.T) {
 // Adversarial scripts (testdata/adv_*.txt) aimed at the premises of the
 // recovery rules catch planted bugs: with each mutant below the script's
 // instance is decided twice. The Sutra schedule at N = 5 catches
-// epaxos/merged-ballots, which the randomized search finds only at N = 3.
+// epaxos/merged-ballots (the randomized search finds it too, through its
+// recovery chains).
 func TestAdversarialScriptsCatchPlantedBugs(t *testing.T) {
 	for _, tc := range []struct{ script, mutant string }{
 		{"adv_sutra_three_recoveries_n5.txt", "epaxos/merged-ballots"},
