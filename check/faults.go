@@ -78,6 +78,14 @@ var injectors = []injector{
 	{FaultRecovery, injectStalledBridges}, // search_race.go
 }
 
+// leaseInjectors join the injectors in runs with leader leases only, after
+// them, so that runs without leases stay what they were.
+var leaseInjectors = []injector{
+	{FaultCrash, injectClockDrift},         // search_lease.go
+	{FaultPartition, injectLeaseHandovers}, // search_lease.go
+	{FaultCrash, injectLeaderDeaths},       // search_lease.go
+}
+
 // swarm returns the injectors a run uses among those of the fault kinds
 // it injects, the message faults (drops, duplicates, delays) counting as
 // one: in half the runs all of them; in a quarter one of them alone, in
@@ -149,6 +157,8 @@ type faultEnv struct {
 	// clockJumps allows jumpClock: false when replicas rely on clocks
 	// that stay in step (leader leases).
 	clockJumps bool
+	// leaseTicks is the replicas' Config.LeaseTicks (0: no leases).
+	leaseTicks int
 	// jumping is the replica whose clock jumpClock is running ahead (-1
 	// for none); jumpFired tells it a timeout fired. See watchJumps.
 	jumping                int
@@ -160,10 +170,11 @@ type faultEnv struct {
 // stop. Apart from one whole-cluster crash in some runs, at most a minority
 // is crashed at once so runs can make progress; safety must hold regardless.
 // With trace set, every Ready a replica returns is also written there (see
-// traceStep). With clockJumps, faults may make a replica's clock jump
-// ahead (see jumpClock); leave it false when the protocol's safety rests on
-// clocks that stay in step, as leader leases do.
-func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, window time.Duration, trace io.Writer, clockJumps bool) *injectedFaults {
+// traceStep). Without leases (leaseTicks 0), faults may make a replica's
+// clock jump ahead (see jumpClock); with them, whose safety rests on clocks
+// that stay nearly in step, clocks only drift within the bound the leases
+// tolerate (search_lease.go), and the lease faults act.
+func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, window time.Duration, trace io.Writer, leaseTicks int) *injectedFaults {
 	has := map[string]bool{}
 	for _, f := range faults {
 		has[f] = true
@@ -176,8 +187,12 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, wind
 	}
 	n := s.N()
 	e := &faultEnv{s: s, rng: rng, seed: seed, n: n, window: window,
-		down: make([]bool, n), maxDown: (n - 1) / 2, cuts: make([]int, n*n), clockJumps: clockJumps}
-	for _, in := range swarm(injectors, has, seed) {
+		down: make([]bool, n), maxDown: (n - 1) / 2, cuts: make([]int, n*n), clockJumps: leaseTicks == 0, leaseTicks: leaseTicks}
+	on := swarm(injectors, has, seed)
+	if leaseTicks > 0 {
+		on = leaseSwarm(has, seed) // search_lease.go
+	}
+	for _, in := range on {
 		in.inject(e)
 	}
 	if len(e.observers) > 0 || trace != nil {
