@@ -159,6 +159,7 @@ type faultEnv struct {
 	clockJumps bool
 	// leaseTicks is the replicas' Config.LeaseTicks (0: no leases).
 	leaseTicks int
+	lease      *leaseClients // clients the lease faults added (search_lease.go)
 	// jumping is the replica whose clock jumpClock is running ahead (-1
 	// for none); jumpFired tells it a timeout fired. See watchJumps.
 	jumping                int

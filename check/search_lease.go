@@ -89,12 +89,10 @@ func injectLeaseHandovers(e *faultEnv) {
 		return
 	}
 	ms := time.Millisecond
-	round := 0
-	for t := dur(rng, 100*ms, 700*ms); t < window; t += dur(rng, 500*ms, 1500*ms) {
-		round++
-		cutC, slow, drift, isolate := rng.IntN(4) != 0, rng.IntN(2) == 0, rng.IntN(2) == 0, rng.IntN(4) != 0
+	for t := dur(rng, 100*ms, 500*ms); t < window; t += dur(rng, 250*ms, 900*ms) {
+		cutC, slow, drift, isolate := rng.IntN(4) != 0, rng.IntN(3) == 0, rng.IntN(4) != 0, rng.IntN(4) != 0
 		delay := dur(rng, 10*ms, 200*ms)
-		before, isolated := dur(rng, 30*ms, 400*ms), dur(rng, 50*ms, 500*ms)
+		before, isolated := dur(rng, 100*ms, 350*ms), dur(rng, 40*ms, 300*ms)
 		end := min(t+before+isolated, window)
 		readAll, rate := rng.IntN(2) == 0, 100+900*rng.Float64()
 		pick := rng.Uint64()
@@ -128,11 +126,12 @@ func injectLeaseHandovers(e *faultEnv) {
 			}
 			span := end - s.Now()
 			if key, ok := writtenKey(s, r); ok {
-				leaseWriter(s, c, key, fmt.Sprintf("h%d", round), 10+r.IntN(30))
-				leaseReader(s, l, key, rate, span, 60, r)
+				cl := e.leaseClients()
+				cl.stream(c, key, true, rate, span, 10+r.IntN(30), r)
+				cl.stream(l, key, false, rate, span, 40, r)
 				if readAll {
 					for _, q := range others {
-						leaseReader(s, q, key, rate/4, span, 20, r)
+						cl.stream(q, key, false, rate/4, span, 10, r)
 					}
 				}
 			}
@@ -168,10 +167,8 @@ func injectLeaderDeaths(e *faultEnv) {
 		return
 	}
 	ms := time.Millisecond
-	round := 0
 	var armed []func(sim.Output)
 	for t := dur(rng, 100*ms, 700*ms); t < window; t += dur(rng, 500*ms, 1500*ms) {
-		round++
 		wait, down := dur(rng, 20*ms, 300*ms), dur(rng, 100*ms, 600*ms)
 		lossy, loss, lossFor := rng.IntN(2) == 0, 0.1+0.3*rng.Float64(), dur(rng, 100*ms, 400*ms)
 		rate := 100 + 900*rng.Float64()
@@ -184,9 +181,10 @@ func injectLeaderDeaths(e *faultEnv) {
 			r := rand.New(rand.NewPCG(pick, 0x6465617468))
 			others := othersThan(n, l)
 			if key, ok := writtenKey(s, r); ok {
-				leaseWriter(s, l, key, fmt.Sprintf("d%d", round), 10+r.IntN(30))
+				cl := e.leaseClients()
+				cl.stream(l, key, true, rate, wait+down, 10+r.IntN(30), r)
 				for _, q := range others {
-					leaseReader(s, q, key, rate, wait+down, 40, r)
+					cl.stream(q, key, false, rate, wait+down, 40, r)
 				}
 			}
 			deadline := min(t+wait+down, window)
@@ -271,41 +269,65 @@ func writtenKey(s *sim.Sim, rng *rand.Rand) (string, bool) {
 	return keys[rng.IntN(len(keys))], true
 }
 
-// leaseWriter starts a closed-loop client at site that puts key ops times,
-// each with a value unique in the run (tag names the fault that added it).
-func leaseWriter(s *sim.Sim, site int, key, tag string, ops int) {
-	k := 0
-	s.AddClient(sim.ClientConfig{Site: paxos.NodeID(site), Ops: ops, Workload: sim.WorkloadFunc(func(*rand.Rand) paxos.Command {
-		k++
-		return paxos.Command{Op: paxos.OpPut, Key: key, Value: fmt.Sprintf("%s.%d.%d", tag, site, k)}
-	})})
+// leaseClients are the clients the lease faults add to a run: at each
+// site, at most one of their puts and two of their gets are outstanding at
+// a time, whichever fault added them, so that operations stuck at a replica that cannot serve
+// them (and every pending operation overlaps everything after it, which
+// the linearizability search pays for) do not pile up.
+type leaseClients struct {
+	s    *sim.Sim
+	out  map[leaseSlot][]int // history indexes of the operations outstanding
+	puts int
 }
 
-// leaseReader reads key at site for about span, at Poisson times rate a
-// second (at least one read, at most max), each read by a client of its
-// own; a read is skipped while the previous one has not returned, so reads
-// stuck at a replica that cannot serve them do not pile up (every pending
-// read overlaps everything after it, which the linearizability search pays
-// for).
-func leaseReader(s *sim.Sim, site int, key string, rate float64, span time.Duration, max int, rng *rand.Rand) {
-	last, left := -1, max
-	get := sim.WorkloadFunc(func(*rand.Rand) paxos.Command { return paxos.Command{Op: paxos.OpGet, Key: key} })
-	end := s.Now() + span
-	var read func()
-	read = func() {
+// leaseSlot is a site and an operation kind (puts or gets).
+type leaseSlot struct {
+	site int
+	put  bool
+}
+
+// leaseOutstanding is how many of the lease clients' puts and gets may be
+// outstanding at once at a site.
+var leaseOutstanding = map[bool]int{true: 1, false: 2}
+
+// leaseClients returns the run's lease clients.
+func (e *faultEnv) leaseClients() *leaseClients {
+	if e.lease == nil {
+		e.lease = &leaseClients{s: e.s, out: map[leaseSlot][]int{}}
+	}
+	return e.lease
+}
+
+// stream issues operations on key at site for about span, at Poisson
+// times rate a second (at least one, at most max), each by a client of its
+// own (a closed-loop client issues its next operation at once, with no
+// pause): puts of values unique in the run, or gets. An operation is
+// skipped while the site has as many outstanding as leaseOutstanding allows.
+func (c *leaseClients) stream(site int, key string, put bool, rate float64, span time.Duration, max int, rng *rand.Rand) {
+	s, left, end := c.s, max, c.s.Now()+span
+	var next func()
+	next = func() {
 		if left == 0 {
 			return
 		}
-		if last < 0 || s.History()[last].Done {
-			last = s.Operations()
+		slot := leaseSlot{site, put}
+		c.out[slot] = slices.DeleteFunc(c.out[slot], s.Returned)
+		if len(c.out[slot]) < leaseOutstanding[put] {
+			cmd := paxos.Command{Op: paxos.OpGet, Key: key}
+			if put {
+				c.puts++
+				cmd = paxos.Command{Op: paxos.OpPut, Key: key, Value: fmt.Sprintf("lease%d", c.puts)}
+			}
+			c.out[slot] = append(c.out[slot], s.Operations())
 			left--
-			s.AddClient(sim.ClientConfig{Site: paxos.NodeID(site), Ops: 1, Workload: get})
+			s.AddClient(sim.ClientConfig{Site: paxos.NodeID(site), Ops: 1,
+				Workload: sim.WorkloadFunc(func(*rand.Rand) paxos.Command { return cmd })})
 		}
-		if next := s.Now() + time.Duration(rng.ExpFloat64()/rate*float64(time.Second)); next < end {
-			s.At(next, read)
+		if at := s.Now() + time.Duration(rng.ExpFloat64()/rate*float64(time.Second)); at < end {
+			s.At(at, next)
 		}
 	}
-	read()
+	next()
 }
 
 // leaseSwarm returns the injectors of a run with leases: in a quarter of
