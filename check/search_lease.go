@@ -58,25 +58,27 @@ func injectClockDrift(e *faultEnv) {
 }
 
 // injectLeaseHandovers moves leadership away from a leader while clients
-// read at it, in three quarters of the lease runs, one to four times in
+// read at it, in three quarters of the lease runs, every 250 to 900 ms of
 // the fault window. At each, L is the replica that says it leads and C
 // another replica; a writer at C's site puts a key the workload wrote
-// before, and open-loop readers read it at L's site (fast, 100 to 1,000
-// reads a second) and, in half of them, at every other site. Then, each
-// part drawn separately:
-//   - the link between L and C fails both ways, so that C times out and
-//     campaigns while the others still hear L (they must refuse C while
-//     they grant L a lease);
-//   - links between L and some of the others turn slow (every message
-//     delayed by up to 10 to 200 ms), so that acknowledgements arrive
-//     long after they were sent;
-//   - L's clock runs at the slow end of the drift bound and the others'
-//     at the fast end (leaseDrift), so that L's view of its lease and its
-//     followers' promise differ by as much as a correct lease tolerates;
-//   - 30 to 400 ms later, L is cut off from every other replica both ways
-//     (its clients still reach it) for 50 to 500 ms, so that the others
-//     elect a new leader, which commits the writes, while L's readers
-//     keep asking L.
+// before (as fast as one outstanding put allows, up to 10 to 40 puts), and
+// readers read it at L's site (100 to 1,000 reads a second, see
+// leaseClients) and, in half of them, at every other site (a quarter of
+// that). Then, each part drawn separately:
+//   - in three quarters, the link between L and C fails both ways, so
+//     that C times out and campaigns while the others still hear L (they
+//     must refuse C while they grant L a lease);
+//   - in a third, links between L and some of the others turn slow (every
+//     message delayed by up to 10 to 200 ms), so that acknowledgements
+//     arrive long after they were sent;
+//   - in three quarters, L's clock runs at the slow end of the drift
+//     bound and the others' at the fast end (leaseDrift), so that L's view
+//     of its lease and its followers' promise differ by as much as a
+//     correct lease tolerates;
+//   - in three quarters, 100 to 350 ms later, L is cut off from every
+//     other replica both ways (its clients still reach it) for 40 to
+//     300 ms, so that the others elect a new leader, which commits the
+//     writes, while L's readers keep asking L.
 //
 // A lease that outlives the followers' promise, a follower that promises
 // despite a lease, or a deposed leader that answers reads without
@@ -149,11 +151,11 @@ func injectLeaseHandovers(e *faultEnv) {
 // injectLeaderDeaths kills a leader right after it decides, in three
 // quarters of the lease runs, one to four times in the fault window, while
 // clients read at every other replica: at each, a writer at the leader L's
-// site puts a key the workload wrote before, and open-loop readers read it
-// at every other site (100 to 1,000 reads a second); 20 to 300 ms later,
-// the first time L learns a decision, the messages of that step to other
-// replicas are lost (its answers to its own clients are not) and L crashes (restarting 100 to 600 ms
-// later), and, in half of them, every link loses 10 to 40% of its
+// site puts a key the workload wrote before, and readers read it at every
+// other site (100 to 1,000 reads a second, see leaseClients); 20 to 300 ms
+// later, the first time L learns a decision, the messages of that step to
+// other replicas are lost (its answers to its own clients are not) and L
+// crashes (restarting 100 to 600 ms later), and, in half of them, every link loses 10 to 40% of its
 // messages for 100 to 400 ms. The write L answered is then known to L's
 // voters as accepted only: a new leader must re-propose it, while its
 // heartbeats (repeated every tick, where the lost re-proposal waits for a
