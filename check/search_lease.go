@@ -292,6 +292,12 @@ type leaseSlot struct {
 // outstanding at once at a site.
 var leaseOutstanding = map[bool]int{true: 1, false: 2}
 
+// leaseOutstandingAll caps the lease clients' outstanding operations over
+// all sites (the per-site caps alone reach it at N = 3): at N = 7 the
+// per-site caps allow 21, which, with the workload's own clients, can
+// overlap beyond what the linearizability search decides in time.
+const leaseOutstandingAll = 9
+
 // leaseClients returns the run's lease clients.
 func (e *faultEnv) leaseClients() *leaseClients {
 	if e.lease == nil {
@@ -313,8 +319,12 @@ func (c *leaseClients) stream(site int, key string, put bool, rate float64, span
 			return
 		}
 		slot := leaseSlot{site, put}
-		c.out[slot] = slices.DeleteFunc(c.out[slot], s.Returned)
-		if len(c.out[slot]) < leaseOutstanding[put] {
+		all := 0
+		for k := range c.out {
+			c.out[k] = slices.DeleteFunc(c.out[k], s.Returned)
+			all += len(c.out[k])
+		}
+		if len(c.out[slot]) < leaseOutstanding[put] && all < leaseOutstandingAll {
 			cmd := paxos.Command{Op: paxos.OpGet, Key: key}
 			if put {
 				c.puts++
