@@ -273,7 +273,7 @@ func writtenKey(s *sim.Sim, rng *rand.Rand) (string, bool) {
 
 // leaseClients are the clients the lease faults add to a run: at each
 // site, at most one of their puts and two of their gets are outstanding at
-// a time, whichever fault added them, so that operations stuck at a replica that cannot serve
+// a time, whichever fault added them, and nine over all sites, so that operations stuck at a replica that cannot serve
 // them (and every pending operation overlaps everything after it, which
 // the linearizability search pays for) do not pile up.
 type leaseClients struct {
