@@ -79,6 +79,14 @@ var injectors = []injector{
 	{FaultRecovery, injectRecoveryChains}, // search_epaxos_recovery.go
 }
 
+// leaseInjectors join the injectors in runs with leader leases only, after
+// them, so that runs without leases stay what they were.
+var leaseInjectors = []injector{
+	{FaultCrash, injectClockDrift},         // search_lease.go
+	{FaultPartition, injectLeaseHandovers}, // search_lease.go
+	{FaultCrash, injectLeaderDeaths},       // search_lease.go
+}
+
 // swarm returns the injectors a run uses among those of the fault kinds
 // it injects, the message faults (drops, duplicates, delays) counting as
 // one: in half the runs all of them; in a quarter one of them alone, in
@@ -150,6 +158,9 @@ type faultEnv struct {
 	// clockJumps allows jumpClock: false when replicas rely on clocks
 	// that stay in step (leader leases).
 	clockJumps bool
+	// leaseTicks is the replicas' Config.LeaseTicks (0: no leases).
+	leaseTicks int
+	lease      *leaseClients // clients the lease faults added (search_lease.go)
 	// jumping is the replica whose clock jumpClock is running ahead (-1
 	// for none); jumpFired tells it a timeout fired. See watchJumps.
 	jumping                int
@@ -161,10 +172,11 @@ type faultEnv struct {
 // stop. Apart from one whole-cluster crash in some runs, at most a minority
 // is crashed at once so runs can make progress; safety must hold regardless.
 // With trace set, every Ready a replica returns is also written there (see
-// traceStep). With clockJumps, faults may make a replica's clock jump
-// ahead (see jumpClock); leave it false when the protocol's safety rests on
-// clocks that stay in step, as leader leases do.
-func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, window time.Duration, trace io.Writer, clockJumps bool) *injectedFaults {
+// traceStep). Without leases (leaseTicks 0), faults may make a replica's
+// clock jump ahead (see jumpClock); with them, whose safety rests on clocks
+// that stay nearly in step, clocks only drift within the bound the leases
+// tolerate (search_lease.go), and the lease faults act.
+func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, window time.Duration, trace io.Writer, leaseTicks int) *injectedFaults {
 	has := map[string]bool{}
 	for _, f := range faults {
 		has[f] = true
@@ -177,9 +189,12 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, wind
 	}
 	n := s.N()
 	e := &faultEnv{s: s, rng: rng, seed: seed, n: n, window: window,
-		down: make([]bool, n), maxDown: (n - 1) / 2, cuts: make([]int, n*n), clockJumps: clockJumps}
+		down: make([]bool, n), maxDown: (n - 1) / 2, cuts: make([]int, n*n), clockJumps: leaseTicks == 0, leaseTicks: leaseTicks}
 	on := swarm(injectors, has, seed)
-	on = quietFor(on, seed, clockJumps && n >= 3 && n <= 5) // search_epaxos_recovery.go
+	if leaseTicks > 0 {
+		on = leaseSwarm(has, seed) // search_lease.go
+	}
+	on = quietFor(on, seed, leaseTicks == 0 && n >= 3 && n <= 5) // search_epaxos_recovery.go
 	for _, in := range on {
 		in.inject(e)
 	}

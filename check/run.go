@@ -253,7 +253,7 @@ func run(opts Options) (Result, *sim.Sim, error) {
 		}
 	}
 	injected := injectFaults(s, rng, opts.Seed, varyFaults(opts.Faults, opts.Seed), opts.FaultWindow, opts.Trace,
-		rcfg.LeaseTicks == 0)
+		rcfg.LeaseTicks)
 
 	// Run past the fault window, then until every client finished, bounded
 	// in virtual time; stop at once when an instance is decided twice (the

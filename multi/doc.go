@@ -69,6 +69,19 @@
 // quorum, no new leader can finish phase 1, let alone commit a write, before
 // the old lease has expired with margin. Leases are off by default.
 //
+// The margin bounds the clock drift leases tolerate. With k = LeaseTicks, the
+// leader holds its lease for k-2 of its ticks after sending the heartbeat; a
+// follower that received that heartbeat refuses other candidates until its
+// k-th tick after it, at least k-1 of its tick intervals later (one tick is
+// lost to the unknown phase between the two tick sources). Leases are
+// therefore safe as long as k-2 ticks of any replica never last longer than
+// k-1 ticks of any other: tick rates that differ by at most a factor
+// (k-1)/(k-2) (1.25 for 6-tick leases, 2 for the smallest lease, 3 ticks),
+// or, with every clock within 1 ± 1/(2k-3) of its nominal rate, at any drift
+// within that. Message delay needs no bound: a late heartbeat reply only
+// shortens the lease. A clock that jumps, or a replica paused and then
+// acting on its stale clock, is outside the model.
+//
 // # Rebuilding after a lost disk
 //
 // A replica started with Config.Rebuild has lost its durable state (a

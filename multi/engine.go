@@ -17,7 +17,9 @@ const DefaultSnapshotEvery = 1000
 
 // LeaseMargin is the safety margin, in ticks, by which a leader's view of its
 // lease is shorter than the followers' promise. One tick covers the unknown
-// phase between two replicas' tick sources; the second covers clock drift.
+// phase between two replicas' tick sources; the second covers clock drift
+// (tick rates within a factor (LeaseTicks-1)/(LeaseTicks-2) of each other;
+// see the package doc).
 const LeaseMargin = 2
 
 // maxCatchUp bounds the entries carried by one CatchUp message.

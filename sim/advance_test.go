@@ -33,3 +33,17 @@ func TestAdvanceTicksAtOnce(t *testing.T) {
 	require.NoError(t, s.Crash(0))
 	assert.ErrorIs(t, s.Advance(0, 1), sim.ErrReplica)
 }
+
+// A replica whose clock runs at rate r ticks r times as often as the
+// others; a bad rate is refused.
+func TestSetClockRate(t *testing.T) {
+	s := newSim(t, sim.Config{New: newEcho, N: 2, Tick: 10 * time.Millisecond})
+	require.NoError(t, s.SetClockRate(1, 1.25))
+	s.Run(time.Second)
+	ticks := func(id paxos.NodeID) int { return s.Replica(id).(*echo).ticks }
+	assert.InDelta(t, 100, ticks(0), 1)
+	assert.InDelta(t, 125, ticks(1), 1)
+	assert.ErrorIs(t, s.SetClockRate(0, 3), sim.ErrReplica)
+	assert.ErrorIs(t, s.SetClockRate(0, 0), sim.ErrReplica)
+	assert.ErrorIs(t, s.SetClockRate(5, 1), sim.ErrReplica)
+}

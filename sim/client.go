@@ -190,6 +190,10 @@ func (s *Sim) scheduleArrival(ci int, at time.Duration) {
 // still outstanding have Done false.
 func (s *Sim) History() []Operation { return append([]Operation(nil), s.ops...) }
 
+// Returned reports whether operation i (an index into History) has
+// returned, without copying the history.
+func (s *Sim) Returned(i int) bool { return i >= 0 && i < len(s.ops) && s.ops[i].Done }
+
 // Operations returns the number of client operations issued so far.
 func (s *Sim) Operations() int { return len(s.ops) }
 

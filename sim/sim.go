@@ -21,7 +21,7 @@
 //     Ready; Snapshot and Persist go to that replica's durable storage,
 //     which survives Crash. Restart builds a new incarnation from it.
 //   - Ticks: every replica ticks every Config.Tick, each with its own
-//     seed-derived phase.
+//     seed-derived phase, unless SetClockRate made its clock drift.
 //   - Clients: co-located with a replica (their site), closed loop or open
 //     loop (Poisson arrivals), retrying at the next replica on timeout. Every
 //     operation is recorded in History.
@@ -117,6 +117,9 @@ type node struct {
 	busy  time.Duration // CPU busy until
 	// paused until this time (Pause): no ticks, inputs wait in the queue
 	paused time.Duration
+	// tick is the interval between this replica's ticks (SetClockRate);
+	// zero means Config.Tick.
+	tick time.Duration
 	// durable storage, kept across crashes
 	snap    any
 	records []any
@@ -665,7 +668,7 @@ func (s *Sim) handle(ev *payload) {
 			return // this incarnation's ticks stopped
 		}
 		if s.now < nd.paused {
-			s.scheduleTick(int(ev.node), s.now+s.cfg.Tick) // frozen: this tick is lost
+			s.scheduleTick(int(ev.node), s.now+s.tickOf(int(ev.node))) // frozen: this tick is lost
 			return
 		}
 		if s.cfg.Trace != nil {
@@ -673,7 +676,7 @@ func (s *Sim) handle(ev *payload) {
 		}
 		nd.rep.Tick()
 		s.drain(nd)
-		s.scheduleTick(int(ev.node), s.now+s.cfg.Tick)
+		s.scheduleTick(int(ev.node), s.now+s.tickOf(int(ev.node)))
 	case evTimer:
 		if s.cfg.Trace != nil {
 			s.tracef("%d timer\n", s.now)
