@@ -107,7 +107,8 @@ type Replica struct {
 
 	slots map[uint64]*slot
 	// Log compaction (snapshot.go): the snapshot interval (0 = never), the
-	// latest snapshot, and base, the highest slot dropped from slots.
+	// latest snapshot's index (its data is not kept: see emitSnapshot),
+	// and base, the highest slot dropped from slots.
 	every uint64
 	snap  Snapshot
 	base  uint64
@@ -690,7 +691,7 @@ func (r *Replica) onCatchUp(from paxos.NodeID, m CatchUp) {
 	from0 := max(m.From, 1)
 	if from0 <= r.base {
 		r.stats["snapshots-sent"]++
-		r.send(from, InstallSnapshot{Snapshot: r.snap})
+		r.send(from, InstallSnapshot{Snapshot: r.currentSnapshot()})
 		return
 	}
 	for s := from0; s <= r.maxSlot && s-from0 < maxCatchUp; s++ {

@@ -7,9 +7,11 @@ import (
 	"github.com/paxos-lab/paxos/kv"
 )
 
-func (r *Replica) record() SnapshotRecord {
-	rec := SnapshotRecord{Promised: r.promised, Snapshot: r.snap, Rebuilding: r.rb != nil}
-	for s := r.snap.Index + 1; s <= r.lastSlot(); s++ {
+// record is the durable state with snap (the replica's latest snapshot,
+// at r.snap.Index).
+func (r *Replica) record(snap Snapshot) SnapshotRecord {
+	rec := SnapshotRecord{Promised: r.promised, Snapshot: snap, Rebuilding: r.rb != nil}
+	for s := snap.Index + 1; s <= r.lastSlot(); s++ {
 		if e := r.at(s); e.cmds != nil {
 			rec.Entries = append(rec.Entries, Entry{Slot: s, Ballot: e.ballot, Cmds: e.cmds, Committed: e.committed})
 		}
@@ -18,10 +20,29 @@ func (r *Replica) record() SnapshotRecord {
 }
 
 // emitSnapshot replaces every record of this Ready with a snapshot record
-// holding all durable state.
-func (r *Replica) emitSnapshot() {
+// holding all durable state, snap being the snapshot at r.snap.Index.
+// The replica keeps only the index of its snapshot, not its data: the
+// store shares its data with a snapshot copy on write, so keeping one
+// would hold a second copy of every shard written since (see
+// currentSnapshot).
+func (r *Replica) emitSnapshot(snap Snapshot) {
 	r.rd.Persist = nil
-	r.rd.Snapshot = r.record()
+	r.rd.Snapshot = r.record(snap)
+	r.snap = Snapshot{Index: snap.Index}
+}
+
+// currentSnapshot is a snapshot of the store at the execution point, for
+// a peer that needs one (catch-up, a Promise): it shares the store's data
+// copy on write, so it costs a copy of a shard only when the store next
+// writes that shard, and only while the peer's message is alive. The
+// execution point is at or past r.snap.Index, so it covers everything the
+// log no longer holds.
+func (r *Replica) currentSnapshot() Snapshot {
+	snap := Snapshot{Index: r.executed, KV: r.store.Snapshot()}
+	if r.bug.snapshotDropsDedup {
+		snap.KV.Sessions = nil
+	}
+	return snap
 }
 
 // truncate drops the log up to slot index (> base).
@@ -45,12 +66,8 @@ func (r *Replica) takeSnapshot() {
 	if r.snap.Index > r.base {
 		r.truncate(r.snap.Index)
 	}
-	r.snap = Snapshot{Index: r.executed, KV: r.store.Snapshot()}
 	r.sinceSnap = 0
-	if r.bug.snapshotDropsDedup {
-		r.snap.KV.Sessions = nil
-	}
-	r.emitSnapshot()
+	r.emitSnapshot(r.currentSnapshot())
 }
 
 func (r *Replica) installSnapshot(s Snapshot) {
@@ -66,7 +83,7 @@ func (r *Replica) installSnapshot(s Snapshot) {
 	} else {
 		r.log, r.base = nil, s.Index
 	}
-	r.snap = s
+	r.snap = Snapshot{Index: s.Index}
 	r.store = store
 	r.executed = s.Index
 	if r.next != 0 && r.next <= s.Index {
@@ -84,7 +101,7 @@ func (r *Replica) installSnapshot(s Snapshot) {
 			r.dropPending(id)
 		}
 	}
-	r.emitSnapshot()
+	r.emitSnapshot(s)
 	r.executeReady()
 }
 
@@ -135,7 +152,7 @@ func (r *Replica) applyRecord(rec SnapshotRecord) error {
 	if r.promised.Less(rec.Promised) {
 		r.promised = rec.Promised
 	}
-	r.snap = rec.Snapshot
+	r.snap = Snapshot{Index: rec.Snapshot.Index}
 	store, err := kv.ExecutorFromSnapshot(r.cfg, rec.Snapshot.KV)
 	if err != nil {
 		return fmt.Errorf("multi: restore: %w", err)
