@@ -271,10 +271,15 @@ type Replica struct {
 	uncommitted     map[paxos.Instance]*instance
 	sinceSnap       int
 	// sinceSnapCmds counts commands executed since the latest snapshot. A
-	// snapshot copies the index, so one is taken only once at least as many
-	// commands executed as the index holds keys: the copying costs at most
-	// one key per command, however many keys there are.
+	// snapshot costs time in proportion to the index and the store, so one
+	// is taken only once at least as many commands executed as the index
+	// held keys at the latest one (snapKeys): the cost per command stays
+	// bounded, however many keys there are. Its size then, not now: with
+	// every command on a new key the commands since the latest snapshot
+	// never reach the index's current size, and no snapshot would be taken
+	// again (the WAL growing with every command).
 	sinceSnapCmds int
+	snapKeys      int
 
 	// Per peer: the tick at which its latest message was processed here,
 	// and the latest tick at which this replica started a round (PreAccept
@@ -472,8 +477,8 @@ func (r *Replica) Propose(cmd paxos.Command) {
 func (r *Replica) Ready() paxos.Ready {
 	r.flush(false)
 	r.execute()
-	if r.snapEvery > 0 && r.sinceSnap >= r.snapEvery && r.sinceSnapCmds >= r.index.len() {
-		r.sinceSnap, r.sinceSnapCmds = 0, 0
+	if r.snapEvery > 0 && r.sinceSnap >= r.snapEvery && r.sinceSnapCmds >= r.snapKeys {
+		r.sinceSnap, r.sinceSnapCmds, r.snapKeys = 0, 0, r.index.len()
 		r.rd.Snapshot = r.plantedSnapshot(r.snapshot())
 		r.rd.Persist = nil // the snapshot covers them
 	}

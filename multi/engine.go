@@ -94,6 +94,7 @@ type Replica struct {
 	// log
 	snap      Snapshot // the latest snapshot's index only (KV empty; see emitSnapshot)
 	sinceSnap int      // commands executed since the latest snapshot (see takeSnapshot)
+	snapKeys  int      // keys the store held at the latest snapshot taken here
 	base      uint64   // the log starts after this slot (<= snap.Index)
 	log       []entry  // log[i] holds slot base+1+i
 	executed  uint64

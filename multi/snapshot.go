@@ -59,14 +59,18 @@ func (r *Replica) truncate(index uint64) {
 // up to the previous snapshot, keeping one interval for catch-up. A
 // snapshot costs time and memory in proportion to the store, so one is
 // taken after SnapshotEvery executed slots once at least as many commands
-// executed since the last one as the store holds keys: the cost per
-// command stays bounded however much the store holds (a store of 1M
-// distinct keys is written out once per 1M commands, not once per 10,000).
+// executed since the last one as the store held keys when it was taken:
+// the cost per command stays bounded however much the store holds (a
+// store of 1M distinct keys is written out once per 1M commands, not once
+// per 10,000). The store's size when the last one was taken, not its size
+// now: with every command on a new key, the commands since the last
+// snapshot never reach the store's current size, and no snapshot would be
+// taken again, the log growing with every command.
 func (r *Replica) takeSnapshot() {
 	if r.snap.Index > r.base {
 		r.truncate(r.snap.Index)
 	}
-	r.sinceSnap = 0
+	r.sinceSnap, r.snapKeys = 0, r.store.Len()
 	r.emitSnapshot(r.currentSnapshot())
 }
 
