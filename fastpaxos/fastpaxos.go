@@ -111,7 +111,10 @@ type Replica struct {
 	// and base, the highest slot dropped from slots.
 	every uint64
 	snap  Snapshot
-	base  uint64
+	// sinceSnapCmds counts commands executed since the latest snapshot,
+	// snapKeys the keys the store held then (see maybeSnapshot).
+	sinceSnapCmds, snapKeys int
+	base                    uint64
 	// snapSent is when we last sent our snapshot to a peer that asked
 	// about a compacted slot (at most once per RetryTicks each).
 	snapSent map[paxos.NodeID]int64
@@ -837,6 +840,7 @@ func (r *Replica) execute() {
 		}
 		r.learnedTo++
 		r.rd.Executed = append(r.rd.Executed, r.store.ApplyChosen(st.value)...)
+		r.sinceSnapCmds += len(st.value)
 		r.maybeSnapshot()
 	}
 }

@@ -41,11 +41,15 @@ func (r *Replica) behind(from paxos.NodeID) {
 	r.send(from, InstallSnapshot{Snapshot: r.currentSnapshot()})
 }
 
-// maybeSnapshot takes a snapshot once every executed slots past the last.
+// maybeSnapshot takes a snapshot once every executed slots past the last,
+// and once at least as many commands executed since the last one as the
+// store held keys then: a snapshot costs time in proportion to the store,
+// so its cost per command stays bounded however much the store holds.
 func (r *Replica) maybeSnapshot() {
-	if r.every == 0 || r.learnedTo < r.snap.Index+r.every {
+	if r.every == 0 || r.learnedTo < r.snap.Index+r.every || r.sinceSnapCmds < r.snapKeys {
 		return
 	}
+	r.sinceSnapCmds, r.snapKeys = 0, r.store.Len()
 	r.truncate(r.snap.Index)
 	r.stats["snapshots"]++
 	r.emitSnapshot(r.currentSnapshot())
