@@ -50,7 +50,10 @@ func (r *Replica) maybeSnapshot() {
 		return
 	}
 	r.sinceSnapCmds, r.snapKeys = 0, r.store.Len()
-	r.truncate(r.snap.Index)
+	// Drop the slots up to the previous snapshot, keeping at most every
+	// slots for peers that catch up from the log (one interval may hold
+	// as many commands as the store holds keys).
+	r.truncate(max(r.snap.Index, r.learnedTo-min(r.learnedTo, r.every)))
 	r.stats["snapshots"]++
 	r.emitSnapshot(r.currentSnapshot())
 }

@@ -56,7 +56,11 @@ func (r *Replica) truncate(index uint64) {
 }
 
 // takeSnapshot snapshots the store at the execution point and drops the log
-// up to the previous snapshot, keeping one interval for catch-up. A
+// up to the previous snapshot, keeping at most one interval, and at most
+// SnapshotEvery slots, for catch-up (a peer further behind gets a snapshot
+// of the store: currentSnapshot). The intervals grow with the store (see
+// below), so one interval of the log could hold as many commands as the
+// store holds keys. A
 // snapshot costs time and memory in proportion to the store, so one is
 // taken after SnapshotEvery executed slots once at least as many commands
 // executed since the last one as the store held keys when it was taken:
@@ -67,8 +71,8 @@ func (r *Replica) truncate(index uint64) {
 // snapshot never reach the store's current size, and no snapshot would be
 // taken again, the log growing with every command.
 func (r *Replica) takeSnapshot() {
-	if r.snap.Index > r.base {
-		r.truncate(r.snap.Index)
+	if keep := max(r.snap.Index, r.executed-min(r.executed, r.every)); keep > r.base {
+		r.truncate(keep)
 	}
 	r.sinceSnap, r.snapKeys = 0, r.store.Len()
 	r.emitSnapshot(r.currentSnapshot())

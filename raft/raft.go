@@ -762,8 +762,11 @@ func (r *Replica) takeSnapshot() {
 	if _, err := r.storage.CreateSnapshot(r.applied, &pb.ConfState{Voters: r.voters}, nil); err != nil {
 		return
 	}
-	if prev > 0 {
-		_ = r.storage.Compact(prev)
+	// Compact up to the previous snapshot, keeping at most every entries
+	// for followers that catch up from the log (one interval may hold as
+	// many commands as the store holds keys).
+	if c := max(prev, r.applied-min(r.applied, r.every)); c > 0 {
+		_ = r.storage.Compact(c)
 	}
 	r.snapState = &State{KV: kvs}
 	r.snapIndex = r.applied
