@@ -96,11 +96,11 @@ func TestHeapFlatWithKeyReuse(t *testing.T) {
 // current size, so the first snapshot was the last and the WAL grew with
 // every command.
 func TestSnapshotsContinueWithDistinctKeys(t *testing.T) {
-	c := newMemClusterEvery(t, 5, 100)
+	c := newMemClusterEvery(t, 5, 50)
 	key := func(i int) string { return fmt.Sprintf("key-%06d", i) }
-	runCommands(t, c, 0, 5_000, key)
+	runCommands(t, c, 0, 2_000, key)
 	early := c.snaps
 	require.Positive(t, early)
-	runCommands(t, c, 5_000, 35_000, key)
+	runCommands(t, c, 2_000, 14_000, key)
 	assert.GreaterOrEqual(t, c.snaps, early+2*5, "every replica snapshotted at least twice more")
 }
