@@ -262,7 +262,7 @@ func cellCIs(pooled []float64, perRun [][]float64, b int, rng *rand.Rand) (CI, C
 	// large samples (the percentile interval of a mean converges quickly).
 	mb := b
 	if len(pooled)*mb > 20_000_000 {
-		mb = max(200, 20_000_000/len(pooled))
+		mb = min(b, max(200, 20_000_000/len(pooled))) // never more than asked for
 	}
 	mean, err2 := BootstrapMean(pooled, 0.95, mb, rng)
 	if err1 != nil || err2 != nil {
