@@ -10,7 +10,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/paxos-lab/paxos"
@@ -46,6 +48,9 @@ func runLive(ctx context.Context, s *Spec, proto string, conflict float64, seed 
 		}
 		defer pc.stop()
 		return driveCluster(ctx, s, conflict, seed, &pc.cluster, pc)
+	}
+	if s.Commands != 0 || s.MemoryEvery != 0 {
+		return runRec{}, 0, fmt.Errorf("%w: --commands and --memory-every need replicas started as processes (drop --in-process)", ErrSpec)
 	}
 	if s.CPU != 0 || s.Jitter != 0 {
 		return runRec{}, 0, fmt.Errorf("%w: --cpu-us and --jitter-ms model the simulator's network; live mode measures the real machine (drop them)", ErrSpec)
@@ -322,6 +327,9 @@ func runLiveCluster(ctx context.Context, s *Spec, proto string, conflict float64
 	if len(s.Faults) > 0 {
 		return runRec{}, 0, fmt.Errorf("%w: faults cannot be injected into an external cluster", ErrSpec)
 	}
+	if s.MemoryEvery != 0 {
+		return runRec{}, 0, fmt.Errorf("%w: --memory-every reads the memory of replicas this process starts, not of a running cluster (drop --cluster)", ErrSpec)
+	}
 	return driveCluster(ctx, s, conflict, seed, cl, nil)
 }
 
@@ -370,6 +378,11 @@ func driveCluster(ctx context.Context, s *Spec, conflict float64, seed uint64, c
 		clients[id] = conns[site][c%clientConns]
 		return id, nil
 	}
+	start := time.Now()
+	end := s.Warmup + s.Duration
+	runCtx, cancel := context.WithTimeout(ctx, end)
+	defer cancel()
+	var completed atomic.Uint64 // commands completed, warm-up included
 	exec := func(ctx context.Context, site int, cmd paxos.Command) error {
 		mu.Lock()
 		c := clients[cmd.Client]
@@ -377,45 +390,133 @@ func driveCluster(ctx context.Context, s *Spec, conflict float64, seed uint64, c
 		_, err := c.Exec(ctx, client.Request{Client: cmd.Client, Seq: cmd.Seq, Op: cmd.Op, Key: cmd.Key, Value: cmd.Value,
 			Payload: cmd.Payload, Keys: cmd.Keys, ReadOnly: cmd.ReadOnly})
 		if s.App == AppLockService && errors.Is(err, client.ErrCommand) {
-			return nil // executed; the service's answer (ErrHeld, ...) is the result
+			err = nil // executed; the service's answer (ErrHeld, ...) is the result
+		}
+		if err == nil && completed.Add(1) == uint64(s.Commands) {
+			cancel() // Spec.Commands reached: end the run
 		}
 		return err
 	}
 	none := func(paxos.CommandID) (time.Duration, paxos.Path, bool) { return 0, 0, false }
-	start := time.Now()
-	end := s.Warmup + s.Duration
-	runCtx, cancel := context.WithTimeout(ctx, end)
-	defer cancel()
-	// CPU time is read at the start and the end of the measured window.
+	// CPU time is read at the start and the end of the measured window
+	// (the end of the run, if it ends early).
 	var cpu [2]time.Duration
 	var cpuErr [2]error
 	var meters sync.WaitGroup
+	var timers [2]*time.Timer
 	if pc != nil {
 		for i, at := range []time.Duration{s.Warmup, end} {
 			meters.Add(1)
-			tm := time.AfterFunc(at, func() { defer meters.Done(); cpu[i], cpuErr[i] = pc.cpu() })
-			defer tm.Stop()
+			timers[i] = time.AfterFunc(at, func() { defer meters.Done(); cpu[i], cpuErr[i] = pc.cpu() })
+			defer timers[i].Stop()
 		}
 	}
+	var sampler *memSampler
+	if pc != nil && s.MemoryEvery > 0 {
+		sampler = startMemSampler(s, pc, &completed, start)
+	}
 	ops, err := liveClients(runCtx, s, conflict, seed, start, end, newID, exec, none)
+	if sampler != nil {
+		sampler.stop()
+	}
 	if err != nil {
 		return runRec{}, 0, err
 	}
 	if err := ctx.Err(); err != nil {
 		return runRec{}, 0, err
 	}
-	rec := runRec{ops: ops, end: end}
+	rec := runRec{ops: ops, end: min(end, time.Since(start))}
 	if pc != nil {
+		// A run that ended early (Spec.Commands) reads its CPU time now;
+		// one that ended within its warm-up has none measured.
+		early0, early1 := timers[0].Stop(), timers[1].Stop()
+		if early0 {
+			meters.Done()
+		}
+		if early1 {
+			meters.Done()
+		}
 		meters.Wait()
+		if early1 && !early0 {
+			cpu[1], cpuErr[1] = pc.cpu()
+		}
 		if err := errors.Join(cpuErr[0], cpuErr[1]); err != nil {
 			return runRec{}, 0, err
 		}
-		rec.cpu = cpu[1] - cpu[0]
+		rec.cpu = max(0, cpu[1]-cpu[0])
 		if rec.rss, err = pc.peakRSS(); err != nil {
 			return runRec{}, 0, err
 		}
+		if sampler != nil {
+			if rec.mem, err = sampler.rows, sampler.err; err != nil {
+				return runRec{}, 0, err
+			}
+		}
 	}
 	return rec, 0, nil
+}
+
+// memSampler reads the replicas' resident memory each time Spec.MemoryEvery
+// more commands have completed, and once more when stopped.
+type memSampler struct {
+	s         *Spec
+	pc        *procCluster
+	completed *atomic.Uint64
+	start     time.Time
+	done      chan struct{}
+	finished  chan struct{}
+	rows      []MemoryRow
+	err       error
+}
+
+func startMemSampler(s *Spec, pc *procCluster, completed *atomic.Uint64, start time.Time) *memSampler {
+	m := &memSampler{s: s, pc: pc, completed: completed, start: start, done: make(chan struct{}), finished: make(chan struct{})}
+	go m.loop()
+	return m
+}
+
+func (m *memSampler) loop() {
+	defer close(m.finished)
+	every := uint64(m.s.MemoryEvery)
+	next := every
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-m.done:
+			m.sample(m.completed.Load())
+			return
+		case <-tick.C:
+		}
+		if n := m.completed.Load(); n >= next && m.err == nil {
+			m.sample(n)
+			next = (n/every + 1) * every
+		}
+	}
+}
+
+// sample reads every replica's VmRSS and VmHWM with n commands completed.
+func (m *memSampler) sample(n uint64) {
+	at := time.Since(m.start).Seconds()
+	var line strings.Builder
+	fmt.Fprintf(&line, "memory: %d commands, %.0f s:", n, at)
+	for i, c := range m.pc.cmds {
+		rss, peak, err := procMemory(c.Process.Pid)
+		if err != nil {
+			m.err = err
+			return
+		}
+		m.rows = append(m.rows, MemoryRow{Commands: n, TimeS: at, Replica: i, RSSMB: float64(rss) / (1 << 20), PeakMB: float64(peak) / (1 << 20)})
+		fmt.Fprintf(&line, " %d: %.0f MiB (peak %.0f)", i, float64(rss)/(1<<20), float64(peak)/(1<<20))
+	}
+	if m.s.MemoryLog != nil {
+		fmt.Fprintln(m.s.MemoryLog, line.String())
+	}
+}
+
+func (m *memSampler) stop() {
+	close(m.done)
+	<-m.finished
 }
 
 // liveReady returns once every node has executed a read proposed at it (a

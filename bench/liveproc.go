@@ -221,22 +221,41 @@ func procCPU(pid int) (time.Duration, error) {
 
 // procHWM reads VmHWM (peak resident set) of a process, in bytes.
 func procHWM(pid int) (int64, error) {
+	_, hwm, err := procMemory(pid)
+	return hwm, err
+}
+
+// procMemory reads VmRSS (resident set now) and VmHWM (its peak) of a
+// process, in bytes.
+func procMemory(pid int) (rss, hwm int64, err error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, fmt.Errorf("bench: memory of replica process %d: %w", pid, err)
+		return 0, 0, fmt.Errorf("bench: memory of replica process %d: %w", pid, err)
 	}
 	defer f.Close()
+	found := 0
 	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+	for sc.Scan() && found < 2 {
+		for _, field := range []struct {
+			name string
+			v    *int64
+		}{{"VmRSS:", &rss}, {"VmHWM:", &hwm}} {
+			rest, ok := strings.CutPrefix(sc.Text(), field.name)
+			if !ok {
+				continue
+			}
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
 			if err != nil {
-				return 0, fmt.Errorf("bench: malformed VmHWM of process %d: %w", pid, err)
+				return 0, 0, fmt.Errorf("bench: malformed %s of process %d: %w", field.name, pid, err)
 			}
-			return kb << 10, nil
+			*field.v = kb << 10
+			found++
 		}
 	}
-	return 0, fmt.Errorf("bench: no VmHWM for process %d", pid)
+	if found < 2 {
+		return 0, 0, fmt.Errorf("bench: no VmRSS or VmHWM for process %d", pid)
+	}
+	return rss, hwm, nil
 }
 
 // freePorts returns n loopback addresses with ports free a moment ago.

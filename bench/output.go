@@ -118,6 +118,28 @@ func (r TimelineRow) record() []string {
 	return []string{r.Label, r.Protocol, strconv.Itoa(r.Replicas), ff(r.ConflictPct), strconv.Itoa(r.Run), ff(r.TimeS), strconv.Itoa(r.Ops), ff(r.OpsS)}
 }
 
+// MemoryRow is one line of memory.csv: one replica's resident memory when
+// a run had completed Commands commands (Spec.MemoryEvery).
+type MemoryRow struct {
+	Label    string
+	Protocol string
+	Replicas int
+	Keys     string // key distribution, as in summary.csv
+	Run      int
+	Commands uint64  // commands completed when the sample was taken, warm-up included
+	TimeS    float64 // seconds from the start of the run
+	Replica  int
+	RSSMB    float64 // VmRSS, MiB
+	PeakMB   float64 // VmHWM (peak resident set so far), MiB
+}
+
+var memoryHeader = []string{"label", "protocol", "replicas", "keys", "run", "commands", "t_s", "replica", "rss_mb", "peak_rss_mb"}
+
+func (r MemoryRow) record() []string {
+	return []string{r.Label, r.Protocol, strconv.Itoa(r.Replicas), r.Keys, strconv.Itoa(r.Run), strconv.FormatUint(r.Commands, 10),
+		ff(r.TimeS), strconv.Itoa(r.Replica), ff(r.RSSMB), ff(r.PeakMB)}
+}
+
 // LatencyRow is one line of latency.csv: a fine histogram bucket. Latencies
 // are rounded to 3 significant digits (at most 0.5% error) and counted;
 // summary statistics are computed from the exact samples, not from these.
@@ -258,6 +280,9 @@ const (
 	LatencyFile  = "latency.csv"
 	FaultsFile   = "faults.csv"
 	RunFile      = "run.json"
+	// MemoryFile is written only when some run sampled memory
+	// (Spec.MemoryEvery).
+	MemoryFile = "memory.csv"
 )
 
 // WriteDir writes summary.csv, timeline.csv, latency.csv, faults.csv and
@@ -267,7 +292,7 @@ func WriteDir(dir string, meta Meta, results ...*Result) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("bench: create output directory: %w", err)
 	}
-	var sum, tl, lat, flt [][]string
+	var sum, tl, lat, flt, mem [][]string
 	specs := make([]Spec, 0, len(results))
 	for _, r := range results {
 		specs = append(specs, r.Spec)
@@ -282,6 +307,14 @@ func WriteDir(dir string, meta Meta, results ...*Result) error {
 		}
 		for _, row := range r.Faults {
 			flt = append(flt, row.record())
+		}
+		for _, row := range r.Memory {
+			mem = append(mem, row.record())
+		}
+	}
+	if len(mem) > 0 {
+		if err := writeCSV(filepath.Join(dir, MemoryFile), memoryHeader, mem); err != nil {
+			return err
 		}
 	}
 	for _, f := range []struct {

@@ -18,6 +18,9 @@ type Result struct {
 	Timeline []TimelineRow
 	Latency  []LatencyRow
 	Faults   []FaultRow
+	// Memory holds the replicas' resident memory sampled along live runs
+	// (Spec.MemoryEvery).
+	Memory []MemoryRow
 	// Samples holds every measured operation when Spec.KeepSamples is set.
 	Samples []Sample
 	// Events is the number of simulator events processed in sim mode, or
@@ -55,6 +58,7 @@ type runRec struct {
 	end time.Duration
 	cpu time.Duration // CPU time of the replicas over the measured window (0: not measured)
 	rss int64         // largest peak resident set of a replica, bytes (0: not measured)
+	mem []MemoryRow   // memory samples (Spec.MemoryEvery), without the cell's labels
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -79,9 +83,17 @@ func (res *Result) summarize(proto string, conflict float64, runs []runRec, cell
 	}
 	var cpu time.Duration
 	var rss int64
+	var measured time.Duration // the runs' measured time, when one ended early (Spec.Commands)
+	short := false
 	for r, run := range runs {
 		cpu += run.cpu
 		rss = max(rss, run.rss)
+		measured += max(0, run.end-s.Warmup)
+		short = short || run.end != s.Warmup+s.Duration
+		for _, m := range run.mem {
+			m.Label, m.Protocol, m.Replicas, m.Keys, m.Run = s.Label, proto, s.Replicas, s.Keys.String(), r
+			res.Memory = append(res.Memory, m)
+		}
 		from, to := s.Warmup, run.end
 		counts := make([]int, windows)
 		for _, op := range run.ops {
@@ -167,6 +179,12 @@ func (res *Result) summarize(proto string, conflict float64, runs []runRec, cell
 			}
 		}
 		row.ThroughputOpsS = float64(done[i]) / s.Duration.Seconds() / float64(len(runs))
+		if short {
+			row.ThroughputOpsS = 0
+			if measured > 0 {
+				row.ThroughputOpsS = float64(done[i]) / measured.Seconds()
+			}
+		}
 		row.P50CI, row.MeanCI = CI{math.NaN(), math.NaN()}, CI{math.NaN(), math.NaN()}
 		row.P99CI, row.P999CI = row.P50CI, row.P50CI
 		row.Lat = Describe(lat[i])
@@ -244,7 +262,7 @@ func cellCIs(pooled []float64, perRun [][]float64, b int, rng *rand.Rand) (CI, C
 	// large samples (the percentile interval of a mean converges quickly).
 	mb := b
 	if len(pooled)*mb > 20_000_000 {
-		mb = max(200, 20_000_000/len(pooled))
+		mb = min(b, max(200, 20_000_000/len(pooled))) // never more than asked for
 	}
 	mean, err2 := BootstrapMean(pooled, 0.95, mb, rng)
 	if err1 != nil || err2 != nil {
@@ -266,6 +284,7 @@ func Merge(a, b *Result) *Result {
 	a.Timeline = append(a.Timeline, b.Timeline...)
 	a.Latency = append(a.Latency, b.Latency...)
 	a.Faults = append(a.Faults, b.Faults...)
+	a.Memory = append(a.Memory, b.Memory...)
 	a.Samples = append(a.Samples, b.Samples...)
 	a.Events += b.Events
 	return a

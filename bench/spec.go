@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 	"time"
@@ -145,6 +146,18 @@ type Spec struct {
 	// LiveNoSync skips fsync in live mode's WALs (measures the protocol
 	// without the disk; unsafe for real deployments).
 	LiveNoSync bool `json:"live_no_sync,omitempty"`
+	// Commands, in live mode, ends a run once this many commands have
+	// completed (warm-up included) or at Warmup + Duration, whichever
+	// comes first; throughput is then over the measured time the run
+	// had. 0: no limit.
+	Commands int `json:"commands,omitempty"`
+	// MemoryEvery, in live mode with replicas started as processes
+	// (Serve), reads every replica's resident set (VmRSS and VmHWM from
+	// /proc) each time this many more commands have completed, and once
+	// at the end of the run: Result.Memory, memory.csv. 0: no samples.
+	MemoryEvery int `json:"memory_every,omitempty"`
+	// MemoryLog, when set, gets a line per memory sample as it is taken.
+	MemoryLog io.Writer `json:"-"`
 	// KeepSamples keeps every latency sample in the Result (for tests and
 	// custom analysis); CSVs hold histograms either way.
 	KeepSamples bool `json:"-"`
@@ -208,6 +221,12 @@ func (s *Spec) Validate() error {
 	}
 	if s.Rivals && (s.Mode != ModeSim || s.Keys.Kind == "zipf" || s.Replicas < 2) {
 		return specErr("rivals", "rival proposals need --mode sim, conflict keys and at least 2 replicas")
+	}
+	if (s.Commands != 0 || s.MemoryEvery != 0) && s.Mode != ModeLive {
+		return specErr("commands", "--commands and --memory-every need --mode live")
+	}
+	if s.Commands < 0 || s.MemoryEvery < 0 {
+		return specErr("commands", "--commands %d and --memory-every %d must not be negative", s.Commands, s.MemoryEvery)
 	}
 	if s.Cluster != "" && s.Mode != ModeLive {
 		return specErr("cluster", "an existing cluster can only be measured with --mode live")

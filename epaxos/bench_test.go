@@ -18,6 +18,7 @@ type memCluster struct {
 	reps  []*epaxos.Replica
 	queue []paxos.Message
 	done  int
+	snaps int // snapshots taken, all replicas together
 }
 
 func newMemCluster(b *testing.B, n int) *memCluster { return newMemClusterEvery(b, n, -1) }
@@ -39,6 +40,9 @@ func (c *memCluster) drain(i int) {
 	rd := c.reps[i].Ready()
 	c.queue = append(c.queue, rd.Messages...)
 	c.done += len(rd.Committed)
+	if rd.Snapshot != nil {
+		c.snaps++
+	}
 }
 
 func (c *memCluster) run() {

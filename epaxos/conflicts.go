@@ -1,9 +1,6 @@
 package epaxos
 
 import (
-	"maps"
-	"slices"
-
 	"github.com/paxos-lab/paxos"
 )
 
@@ -49,16 +46,17 @@ func (r *Replica) lookup(c paxos.Command) []keyIndex {
 	var one [1]string
 	keys := touched(c, &one)
 	if len(keys) == 1 && keys[0] == allKeys {
-		for _, k := range slices.Sorted(maps.Keys(r.index)) {
-			add(r.index[k])
+		for _, k := range r.index.sortedKeys() {
+			f, _ := r.index.get(k)
+			add(f)
 		}
 	} else {
 		for _, k := range keys {
-			if f, ok := r.index[k]; ok {
+			if f, ok := r.index.get(k); ok {
 				add(f)
 			}
 		}
-		if f, ok := r.index[allKeys]; ok {
+		if f, ok := r.index.get(allKeys); ok {
 			add(f)
 		}
 	}

@@ -129,7 +129,7 @@ type keyRow struct {
 // 16 bytes with no allocation of their own (slot, and meta packing the
 // kind, the replica and the seq; a seq of 2^46 or more, which no run
 // reaches, is stored in full). Any other key keeps its keyIndex in
-// Replica.fullFacts, at the position slot.
+// the index's slab (factsIndex.full), at the position slot.
 type keyFacts struct {
 	slot uint64
 	meta uint64 // bits 0-1: the kind (factsPacked...); 2-17: replica; 18-63: seq
@@ -150,7 +150,7 @@ func (f keyFacts) kind() uint64 { return f.meta & 3 }
 // never share memory with the index).
 func (r *Replica) expand(f keyFacts, ki *keyIndex) {
 	if f.kind() == factsFull {
-		full := &r.fullFacts[f.slot]
+		full := r.index.full(f.slot)
 		ki.writeSeq, ki.readSeq, ki.rows = full.writeSeq, full.readSeq, append(ki.rows[:0], full.rows...)
 		return
 	}
@@ -178,24 +178,19 @@ func packable(ki *keyIndex) bool {
 
 // pack returns the stored form of ki's facts, which were stored as old
 // (the zero keyFacts for a new key): inline when they fit, otherwise in
-// fullFacts (in old's place there when it had one).
+// the index's slab (in old's place there when it had one).
 func (r *Replica) pack(ki *keyIndex, old keyFacts) keyFacts {
 	if f, ok := packInline(ki); ok {
 		if old.kind() == factsFull {
-			r.freeFacts = append(r.freeFacts, old.slot)
+			r.index.freeFull(old.slot)
 		}
 		return f
 	}
 	pos := old.slot
 	if old.kind() != factsFull {
-		if k := len(r.freeFacts); k > 0 {
-			pos, r.freeFacts = r.freeFacts[k-1], r.freeFacts[:k-1]
-		} else {
-			r.fullFacts = append(r.fullFacts, keyIndex{})
-			pos = uint64(len(r.fullFacts) - 1)
-		}
+		pos = r.index.addFull()
 	}
-	full := &r.fullFacts[pos]
+	full := r.index.fullMut(pos)
 	full.writeSeq, full.readSeq, full.rows = ki.writeSeq, ki.readSeq, append(full.rows[:0], ki.rows...)
 	return keyFacts{slot: pos, meta: factsFull}
 }
@@ -261,11 +256,9 @@ type Replica struct {
 	peerStuck [][]uint64
 	sentExec  []uint64
 
-	index           map[string]keyFacts
+	index           factsIndex // copy on write: a snapshot shares it (cowindex.go)
 	lookupBuf       []keyIndex // scratch for lookup (conflicts.go)
 	editBuf         keyIndex   // scratch for edit (index.go)
-	fullFacts       []keyIndex // the facts of keys that do not fit a keyFacts
-	freeFacts       []uint64   // positions in fullFacts no key uses
 	store           *kv.Executor
 	pendingExec     map[paxos.Instance]*instance
 	candidates      []*instance               // committed instances to try to execute
@@ -280,10 +273,15 @@ type Replica struct {
 	uncommitted     map[paxos.Instance]*instance
 	sinceSnap       int
 	// sinceSnapCmds counts commands executed since the latest snapshot. A
-	// snapshot copies the index, so one is taken only once at least as many
-	// commands executed as the index holds keys: the copying costs at most
-	// one key per command, however many keys there are.
+	// snapshot costs time in proportion to the index and the store, so one
+	// is taken only once at least as many commands executed as the index
+	// held keys at the latest one (snapKeys): the cost per command stays
+	// bounded, however many keys there are. Its size then, not now: with
+	// every command on a new key the commands since the latest snapshot
+	// never reach the index's current size, and no snapshot would be taken
+	// again (the WAL growing with every command).
 	sinceSnapCmds int
+	snapKeys      int
 
 	// Per peer: the tick at which its latest message was processed here,
 	// and the latest tick at which this replica started a round (PreAccept
@@ -378,7 +376,7 @@ func newReplica(cfg paxos.Config, opts plants) (*Replica, error) {
 		execUpTo: make([]uint64, cfg.N), gcUpTo: make([]uint64, cfg.N),
 		peerExec: make([][]uint64, cfg.N), peerStuck: make([][]uint64, cfg.N), nextSlot: 1,
 		lastHeard: make([]uint64, cfg.N), answered: make([]uint64, cfg.N),
-		index: map[string]keyFacts{}, store: kv.NewExecutor(cfg),
+		index: newFactsIndex(), store: kv.NewExecutor(cfg),
 		pendingExec: map[paxos.Instance]*instance{}, uncommitted: map[paxos.Instance]*instance{},
 		waiters: map[*instance][]*instance{}, open: make([][]uint64, cfg.N), openDead: make([]int, cfg.N),
 	}
@@ -481,8 +479,8 @@ func (r *Replica) Propose(cmd paxos.Command) {
 func (r *Replica) Ready() paxos.Ready {
 	r.flush(false)
 	r.execute()
-	if r.snapEvery > 0 && r.sinceSnap >= r.snapEvery && r.sinceSnapCmds >= len(r.index) {
-		r.sinceSnap, r.sinceSnapCmds = 0, 0
+	if r.snapEvery > 0 && r.sinceSnap >= r.snapEvery && r.sinceSnapCmds >= r.snapKeys {
+		r.sinceSnap, r.sinceSnapCmds, r.snapKeys = 0, 0, r.index.len()
 		r.rd.Snapshot = r.plantedSnapshot(r.snapshot())
 		r.rd.Persist = nil // the snapshot covers them
 	}

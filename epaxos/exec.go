@@ -335,7 +335,7 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 			if len(e.Write) != r.n || len(e.Read) != r.n || (e.ExecWrite != nil && (len(e.ExecWrite) != r.n || len(e.ExecRead) != r.n)) {
 				return fmt.Errorf("snapshot index entry for key %q does not cover %d replicas", k, r.n)
 			}
-			r.index[k] = r.fromIndexEntry(e)
+			r.index.set(k, r.fromIndexEntry(e))
 		}
 		err = snap.Keys.each(func(k string, ki *keyIndex) error {
 			for _, f := range ki.rows {
@@ -343,7 +343,8 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 					return fmt.Errorf("snapshot index entry for key %q names replica %d of a cluster of %d", k, f.replica, r.n)
 				}
 			}
-			r.index[k] = r.pack(ki, r.index[k])
+			old, _ := r.index.get(k)
+			r.index.set(k, r.pack(ki, old))
 			return nil
 		})
 		if err != nil {

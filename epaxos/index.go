@@ -10,7 +10,7 @@ import (
 // when done. Only one key is edited at a time.
 func (r *Replica) edit(k string) *keyIndex {
 	ki := &r.editBuf
-	if f, ok := r.index[k]; ok {
+	if f, ok := r.index.get(k); ok {
 		r.expand(f, ki)
 	} else {
 		ki.writeSeq, ki.readSeq, ki.rows = 0, 0, ki.rows[:0]
@@ -19,7 +19,10 @@ func (r *Replica) edit(k string) *keyIndex {
 }
 
 // save stores the facts of key k edited since r.edit(k).
-func (r *Replica) save(k string, ki *keyIndex) { r.index[k] = r.pack(ki, r.index[k]) }
+func (r *Replica) save(k string, ki *keyIndex) {
+	old, _ := r.index.get(k)
+	r.index.set(k, r.pack(ki, old))
+}
 
 // attrs merges this replica's interfering instances into (seq, deps) for
 // cmds of instance id: deps[q] becomes at least the latest interfering slot

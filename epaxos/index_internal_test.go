@@ -53,19 +53,19 @@ func TestIndexStoredFormKeepsEveryFact(t *testing.T) {
 		apply(ki)
 		r.save(k, ki)
 		var got keyIndex
-		r.expand(r.index[k], &got)
+		r.expand(indexMap(r)[k], &got)
 		require.Equal(t, w.writeSeq, got.writeSeq, "step %d key %s", step, k)
 		require.Equal(t, w.readSeq, got.readSeq, "step %d key %s", step, k)
 		require.ElementsMatch(t, w.rows, got.rows, "step %d key %s", step, k)
 	}
 	// The slab holds only keys that need it, reusing freed positions.
 	full := 0
-	for _, f := range r.index {
+	for _, f := range indexMap(r) {
 		if f.kind() == factsFull {
 			full++
 		}
 	}
-	assert.Equal(t, full, len(r.fullFacts)-len(r.freeFacts))
+	assert.Equal(t, full, int(r.index.used)-len(r.index.free))
 }
 
 // A key written once by one replica, and executed, is stored inline.
@@ -75,11 +75,21 @@ func TestIndexWrittenKeyIsInline(t *testing.T) {
 	c := paxos.Command{Client: 1, Seq: 1, Op: paxos.OpPut, Key: "k", Value: "v"}
 	r.indexCmds(paxos.Instance{Replica: 3, Slot: 7}, []paxos.Command{c}, 2)
 	r.noteExecuted(paxos.Instance{Replica: 3, Slot: 7}, c)
-	f := r.index["k"]
+	f := indexMap(r)["k"]
 	assert.Equal(t, uint64(factsPackedExecuted), f.kind())
-	assert.Empty(t, r.fullFacts)
+	assert.Zero(t, r.index.used)
 	e := r.indexEntry(f)
 	assert.Equal(t, []uint64{0, 0, 0, 7, 0}, e.Write)
 	assert.Equal(t, []uint64{0, 0, 0, 7, 0}, e.ExecWrite)
 	assert.Equal(t, uint64(2), e.WriteSeq)
+}
+
+// indexMap returns every key's stored facts in r's index.
+func indexMap(r *Replica) map[string]keyFacts {
+	m := map[string]keyFacts{}
+	_ = r.index.each(func(k string, f keyFacts) error {
+		m[k] = f
+		return nil
+	})
+	return m
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/paxos-lab/paxos/internal/longtest"
 	"github.com/paxos-lab/paxos/internal/memtest"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // runCommands pushes n writes through a 5-replica memCluster (one command
@@ -87,4 +88,19 @@ func TestHeapFlatWithKeyReuse(t *testing.T) {
 	t.Logf("heap: %.1f MB after 40k commands, %.1f MB after 160k", early, late)
 	assert.InDelta(t, early, late, 0.1*early+1, "heap must stay flat with key reuse")
 	runtime.KeepAlive(c)
+}
+
+// With every command on a new key, snapshots go on being taken, each once
+// as many commands executed as the index held keys at the previous one:
+// before, the commands since the first snapshot never reached the index's
+// current size, so the first snapshot was the last and the WAL grew with
+// every command.
+func TestSnapshotsContinueWithDistinctKeys(t *testing.T) {
+	c := newMemClusterEvery(t, 5, 50)
+	key := func(i int) string { return fmt.Sprintf("key-%06d", i) }
+	runCommands(t, c, 0, 2_000, key)
+	early := c.snaps
+	require.Positive(t, early)
+	runCommands(t, c, 2_000, 14_000, key)
+	assert.GreaterOrEqual(t, c.snaps, early+2*5, "every replica snapshotted at least twice more")
 }

@@ -54,11 +54,11 @@ func TestRestoreKeepsIndexMonotone(t *testing.T) {
 	nw2.Drop(to(1))
 	nw2.Deliver(nil)
 	require.True(t, nw2.Decided[r4aDelta].Commands[0].IsNop())
-	before := nw2.rep(1).indexEntry(nw2.rep(1).index["k"])
+	before := nw2.rep(1).indexEntry(indexMap(nw2.rep(1))["k"])
 	nw2.Crash(1)
 	nw2.Restart(1)
-	require.Contains(t, nw2.rep(1).index, "k")
-	assert.Equal(t, before.Write, nw2.rep(1).indexEntry(nw2.rep(1).index["k"]).Write)
+	require.Contains(t, indexMap(nw2.rep(1)), "k")
+	assert.Equal(t, before.Write, nw2.rep(1).indexEntry(indexMap(nw2.rep(1))["k"]).Write)
 	assert.Equal(t, uint64(1), before.Write[1])
 }
 

@@ -48,7 +48,7 @@ var scriptOptions = replicatest.Options{Commands: map[string]func(*replicatest.C
 			return "", err
 		}
 		r.snapEvery = max(r.snapEvery, 1)
-		r.sinceSnap, r.sinceSnapCmds = r.snapEvery, len(r.index)
+		r.sinceSnap, r.sinceSnapCmds = r.snapEvery, r.snapKeys
 		c.Collect(i)
 		snap, ok := c.Persisted[i].Snapshot.(SnapshotRecord)
 		if !ok || len(c.Persisted[i].Records) > 0 {

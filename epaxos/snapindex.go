@@ -2,7 +2,6 @@ package epaxos
 
 import (
 	"fmt"
-	"maps"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -11,8 +10,8 @@ import (
 
 // IndexSnapshot is the per-key dependency index as a SnapshotRecord
 // carries it: every key's facts in the index's own compact form (see
-// keyFacts), so that taking a snapshot copies 16 bytes or so per key
-// instead of building an IndexEntry with four slices for each.
+// keyFacts), shared with the replica's index copy on write (factsIndex),
+// so that taking a snapshot copies none of the index.
 //
 // On the wire it is a msgpack map from key to an array of unsigned
 // integers, each the smallest msgpack integer that holds it: the highest
@@ -22,55 +21,46 @@ import (
 // IndexEntry's reflection encoding took over 200. The zero value is an
 // empty index.
 type IndexSnapshot struct {
-	facts map[string]keyFacts
-	full  []keyIndex // the facts of the keys whose keyFacts are factsFull
+	idx *factsIndex // nil when empty; never written once in a snapshot
 }
 
 // Len returns the number of keys in the index.
-func (s IndexSnapshot) Len() int { return len(s.facts) }
+func (s IndexSnapshot) Len() int {
+	if s.idx == nil {
+		return 0
+	}
+	return s.idx.len()
+}
 
 // IsZero reports whether the index is empty (msgpack's omitempty).
-func (s IndexSnapshot) IsZero() bool { return len(s.facts) == 0 }
+func (s IndexSnapshot) IsZero() bool { return s.Len() == 0 }
 
 // each calls f with every key's facts (ki is reused between calls).
 func (s IndexSnapshot) each(f func(key string, ki *keyIndex) error) error {
+	if s.idx == nil {
+		return nil
+	}
 	var ki keyIndex
-	for k, kf := range s.facts {
+	return s.idx.each(func(k string, kf keyFacts) error {
 		if kf.kind() == factsFull {
-			full := &s.full[kf.slot]
+			full := s.idx.full(kf.slot)
 			ki.writeSeq, ki.readSeq, ki.rows = full.writeSeq, full.readSeq, append(ki.rows[:0], full.rows...)
 		} else {
 			expandInline(kf, &ki)
 		}
-		if err := f(k, &ki); err != nil {
-			return err
-		}
-	}
-	return nil
+		return f(k, &ki)
+	})
 }
 
-// indexSnapshot copies the replica's index for a snapshot: the inline
-// facts by one map copy, the others each with rows of their own (the
-// index updates fullFacts' rows in place).
+// indexSnapshot shares the replica's index with a snapshot: no key or
+// fact is copied now (see factsIndex).
 func (r *Replica) indexSnapshot() IndexSnapshot {
-	s := IndexSnapshot{facts: maps.Clone(r.index)}
-	if s.facts == nil {
-		s.facts = map[string]keyFacts{}
-	}
-	for k, kf := range s.facts {
-		if kf.kind() != factsFull {
-			continue
-		}
-		full := &r.fullFacts[kf.slot]
-		s.full = append(s.full, keyIndex{writeSeq: full.writeSeq, readSeq: full.readSeq, rows: append([]keyRow(nil), full.rows...)})
-		s.facts[k] = keyFacts{slot: uint64(len(s.full) - 1), meta: factsFull}
-	}
-	return s
+	return IndexSnapshot{idx: r.index.share()}
 }
 
 // EncodeMsgpack implements msgpack.CustomEncoder.
 func (s IndexSnapshot) EncodeMsgpack(e *msgpack.Encoder) error {
-	if err := e.EncodeMapLen(len(s.facts)); err != nil {
+	if err := e.EncodeMapLen(s.Len()); err != nil {
 		return err
 	}
 	return s.each(func(k string, ki *keyIndex) error {
@@ -102,7 +92,8 @@ func (s *IndexSnapshot) DecodeMsgpack(d *msgpack.Decoder) error {
 	if err != nil {
 		return err
 	}
-	*s = IndexSnapshot{facts: make(map[string]keyFacts, min(max(n, 0), 1<<16))}
+	x := newFactsIndex()
+	*s = IndexSnapshot{idx: &x}
 	var ki keyIndex
 	for i := 0; i < n; i++ {
 		k, err := d.DecodeString()
@@ -136,11 +127,12 @@ func (s *IndexSnapshot) DecodeMsgpack(d *msgpack.Decoder) error {
 			ki.rows = append(ki.rows, keyRow{replica: paxos.NodeID(v[0]), write: v[1], read: v[2], execWrite: v[3], execRead: v[4]})
 		}
 		if kf, ok := packInline(&ki); ok {
-			s.facts[k] = kf
+			x.set(k, kf)
 			continue
 		}
-		s.full = append(s.full, keyIndex{writeSeq: ki.writeSeq, readSeq: ki.readSeq, rows: append([]keyRow(nil), ki.rows...)})
-		s.facts[k] = keyFacts{slot: uint64(len(s.full) - 1), meta: factsFull}
+		pos := x.addFull()
+		*x.fullMut(pos) = keyIndex{writeSeq: ki.writeSeq, readSeq: ki.readSeq, rows: append([]keyRow(nil), ki.rows...)}
+		x.set(k, keyFacts{slot: pos, meta: factsFull})
 	}
 	return nil
 }

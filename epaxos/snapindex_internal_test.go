@@ -42,7 +42,7 @@ func randomIndex(r *Replica, seed uint64) {
 // (zero when it has none).
 func facts(r *Replica) map[string]keyIndex {
 	out := map[string]keyIndex{}
-	for k, f := range r.index {
+	for k, f := range indexMap(r) {
 		var ki keyIndex
 		r.expand(f, &ki)
 		rows := make([]keyRow, r.n)
@@ -97,7 +97,7 @@ func TestIndexSnapshotReadsLegacyIndex(t *testing.T) {
 	snap := r.snapshot()
 	snap.Keys = IndexSnapshot{}
 	snap.Index = map[string]IndexEntry{}
-	for k, f := range r.index {
+	for k, f := range indexMap(r) {
 		snap.Index[k] = r.indexEntry(f)
 	}
 	got, _ := restoredFrom(t, snap)

@@ -107,10 +107,14 @@ type Replica struct {
 
 	slots map[uint64]*slot
 	// Log compaction (snapshot.go): the snapshot interval (0 = never), the
-	// latest snapshot, and base, the highest slot dropped from slots.
+	// latest snapshot's index (its data is not kept: see emitSnapshot),
+	// and base, the highest slot dropped from slots.
 	every uint64
 	snap  Snapshot
-	base  uint64
+	// sinceSnapCmds counts commands executed since the latest snapshot,
+	// snapKeys the keys the store held then (see maybeSnapshot).
+	sinceSnapCmds, snapKeys int
+	base                    uint64
 	// snapSent is when we last sent our snapshot to a peer that asked
 	// about a compacted slot (at most once per RetryTicks each).
 	snapSent map[paxos.NodeID]int64
@@ -690,7 +694,7 @@ func (r *Replica) onCatchUp(from paxos.NodeID, m CatchUp) {
 	from0 := max(m.From, 1)
 	if from0 <= r.base {
 		r.stats["snapshots-sent"]++
-		r.send(from, InstallSnapshot{Snapshot: r.snap})
+		r.send(from, InstallSnapshot{Snapshot: r.currentSnapshot()})
 		return
 	}
 	for s := from0; s <= r.maxSlot && s-from0 < maxCatchUp; s++ {
@@ -836,6 +840,7 @@ func (r *Replica) execute() {
 		}
 		r.learnedTo++
 		r.rd.Executed = append(r.rd.Executed, r.store.ApplyChosen(st.value)...)
+		r.sinceSnapCmds += len(st.value)
 		r.maybeSnapshot()
 	}
 }

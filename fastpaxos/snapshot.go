@@ -38,21 +38,37 @@ func (r *Replica) behind(from paxos.NodeID) {
 	}
 	r.snapSent[from] = r.now
 	r.stats["snapshots-sent"]++
-	r.send(from, InstallSnapshot{Snapshot: r.snap})
+	r.send(from, InstallSnapshot{Snapshot: r.currentSnapshot()})
 }
 
-// maybeSnapshot takes a snapshot once every executed slots past the last.
+// maybeSnapshot takes a snapshot once every executed slots past the last,
+// and once at least as many commands executed since the last one as the
+// store held keys then: a snapshot costs time in proportion to the store,
+// so its cost per command stays bounded however much the store holds.
 func (r *Replica) maybeSnapshot() {
-	if r.every == 0 || r.learnedTo < r.snap.Index+r.every {
+	if r.every == 0 || r.learnedTo < r.snap.Index+r.every || r.sinceSnapCmds < r.snapKeys {
 		return
 	}
-	r.truncate(r.snap.Index)
-	r.snap = Snapshot{Index: r.learnedTo, KV: r.store.Snapshot()}
-	if r.bug.snapshotDropsDedup {
-		r.snap.KV.Sessions = nil
-	}
+	r.sinceSnapCmds, r.snapKeys = 0, r.store.Len()
+	// Drop the slots up to the previous snapshot, keeping at most every
+	// slots for peers that catch up from the log (one interval may hold
+	// as many commands as the store holds keys).
+	r.truncate(max(r.snap.Index, r.learnedTo-min(r.learnedTo, r.every)))
 	r.stats["snapshots"]++
-	r.emitSnapshot()
+	r.emitSnapshot(r.currentSnapshot())
+}
+
+// currentSnapshot is a snapshot of the store at the end of the learned
+// prefix (the store has executed exactly that prefix), for the snapshot
+// record or a peer that is behind: it shares the store's data copy on
+// write, so it costs a copy of a shard only when the store next writes
+// that shard while the snapshot is still alive.
+func (r *Replica) currentSnapshot() Snapshot {
+	snap := Snapshot{Index: r.learnedTo, KV: r.store.Snapshot()}
+	if r.bug.snapshotDropsDedup {
+		snap.KV.Sessions = nil
+	}
+	return snap
 }
 
 // truncate drops every slot up to index.
@@ -85,9 +101,13 @@ func (r *Replica) requeue(st *slot) {
 }
 
 // emitSnapshot replaces this Ready's records with a SnapshotRecord holding
-// all durable state.
-func (r *Replica) emitSnapshot() {
-	rec := SnapshotRecord{Promised: r.promised, Snapshot: r.snap, Rebuilding: r.rb != nil}
+// all durable state, snap being the replica's latest snapshot. The replica
+// keeps only its index (r.snap), not its data: the store shares its data
+// with a snapshot copy on write, so keeping one would hold a second copy of
+// every shard written since (a peer that is behind gets currentSnapshot).
+func (r *Replica) emitSnapshot(snap Snapshot) {
+	r.snap = Snapshot{Index: snap.Index}
+	rec := SnapshotRecord{Promised: r.promised, Snapshot: snap, Rebuilding: r.rb != nil}
 	keys := make([]uint64, 0, len(r.slots))
 	for s := range r.slots {
 		if s > r.snap.Index {
@@ -122,7 +142,7 @@ func (r *Replica) installSnapshot(s Snapshot) error {
 	}
 	r.stats["snapshot-installs"]++
 	r.truncate(s.Index)
-	r.snap, r.store, r.learnedTo = s, store, s.Index
+	r.snap, r.store, r.learnedTo = Snapshot{Index: s.Index}, store, s.Index
 	r.maxSlot = max(r.maxSlot, s.Index)
 	// Our proposals the snapshot executed: report their outputs, as a
 	// retry would.
@@ -136,7 +156,10 @@ func (r *Replica) installSnapshot(s Snapshot) error {
 	}
 	r.queue = kept
 	r.execute()
-	r.emitSnapshot()
+	if r.snap.Index > s.Index {
+		s = r.currentSnapshot() // execute took a later one
+	}
+	r.emitSnapshot(s)
 	return nil
 }
 
@@ -159,7 +182,7 @@ func (r *Replica) restoreSnapshot(rec SnapshotRecord) error {
 	}
 	r.promised = maxBallot(r.promised, rec.Promised)
 	r.marker = rec.Rebuilding
-	r.snap, r.store = rec.Snapshot, store
+	r.snap, r.store = Snapshot{Index: rec.Snapshot.Index}, store
 	r.learnedTo, r.base, r.maxSlot = rec.Snapshot.Index, rec.Snapshot.Index, rec.Snapshot.Index
 	for _, sr := range rec.Slots {
 		if r.gone(sr.Slot) {

@@ -40,7 +40,7 @@ func (r *Replica) onHeartbeatReply(from paxos.NodeID, m HeartbeatReply) {
 func (r *Replica) sendCatchUp(to paxos.NodeID, theirs uint64) {
 	r.cov.catchUps++
 	if theirs < r.base {
-		r.send(to, InstallSnapshot{Ballot: r.ballot, Snapshot: r.snap})
+		r.send(to, InstallSnapshot{Ballot: r.ballot, Snapshot: r.currentSnapshot()})
 		return
 	}
 	end := min(r.catchUpEnd(), theirs+maxCatchUp)

@@ -76,7 +76,7 @@ func (r *Replica) onPrepare(from paxos.NodeID, m Prepare) error {
 	}
 	p := Promise{Ballot: m.Ballot}
 	if r.base > m.Commit {
-		s := r.snap
+		s := r.currentSnapshot()
 		p.Snapshot = &s
 	}
 	for s := from0 + 1; from0 < r.lastSlot() && s <= r.lastSlot(); s++ {

@@ -96,10 +96,11 @@ type Replica struct {
 	leaseUntil  uint64
 
 	// log
-	snap      Snapshot
-	sinceSnap int     // commands executed since the latest snapshot (see takeSnapshot)
-	base      uint64  // the log starts after this slot (<= snap.Index)
-	log       []entry // log[i] holds slot base+1+i
+	snap      Snapshot // the latest snapshot's index only (KV empty; see emitSnapshot)
+	sinceSnap int      // commands executed since the latest snapshot (see takeSnapshot)
+	snapKeys  int      // keys the store held at the latest snapshot taken here
+	base      uint64   // the log starts after this slot (<= snap.Index)
+	log       []entry  // log[i] holds slot base+1+i
 	executed  uint64
 	store     *kv.Executor
 

@@ -97,3 +97,23 @@ func TestHeapFlatWithKeyReuse(t *testing.T) {
 	require.Equal(t, c.reps[0].Executed(), c.reps[1].Executed(), "the followers keep up")
 	runtime.KeepAlive(c)
 }
+
+// With every command on a new key, snapshots go on being taken (each once
+// as many commands executed as the store held keys at the previous one),
+// so the log stays bounded by the store: before, the first snapshot was
+// the last (the commands since it never reached the store's current size)
+// and the log kept every command.
+func TestSnapshotsContinueWithDistinctKeys(t *testing.T) {
+	c := newMemCluster(t, 10)
+	key := func(i int) string { return fmt.Sprintf("key-%06d", i) }
+	c.push(0, 20_000, key)
+	mid := c.reps[0].SnapshotIndex()
+	c.push(20_000, 60_000, key)
+	for i, r := range c.reps {
+		assert.Greater(t, r.SnapshotIndex(), mid, "replica %d snapshotted again", i)
+		// The log holds the commands since the latest snapshot (at most as
+		// many as the keys then, so at most half of all: 64 a slot) and
+		// SnapshotEvery slots before it, for catch-up.
+		assert.LessOrEqual(t, r.LogLen(), 80_000/2/64+10+64, "replica %d's log", i)
+	}
+}

@@ -240,7 +240,7 @@ func (r *Replica) executeReady() {
 	if len(r.pendingList) > 2*len(r.pending)+16 {
 		r.compactPending()
 	}
-	if r.every > 0 && r.executed-r.snap.Index >= r.every && r.sinceSnap >= r.store.Len() {
+	if r.every > 0 && r.executed-r.snap.Index >= r.every && r.sinceSnap >= r.snapKeys {
 		r.takeSnapshot()
 	}
 }

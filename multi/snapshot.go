@@ -7,9 +7,11 @@ import (
 	"github.com/paxos-lab/paxos/kv"
 )
 
-func (r *Replica) record() SnapshotRecord {
-	rec := SnapshotRecord{Promised: r.promised, Snapshot: r.snap, Rebuilding: r.rb != nil}
-	for s := r.snap.Index + 1; s <= r.lastSlot(); s++ {
+// record is the durable state with snap (the replica's latest snapshot,
+// at r.snap.Index).
+func (r *Replica) record(snap Snapshot) SnapshotRecord {
+	rec := SnapshotRecord{Promised: r.promised, Snapshot: snap, Rebuilding: r.rb != nil}
+	for s := snap.Index + 1; s <= r.lastSlot(); s++ {
 		if e := r.at(s); e.cmds != nil {
 			rec.Entries = append(rec.Entries, Entry{Slot: s, Ballot: e.ballot, Cmds: e.cmds, Committed: e.committed})
 		}
@@ -18,10 +20,29 @@ func (r *Replica) record() SnapshotRecord {
 }
 
 // emitSnapshot replaces every record of this Ready with a snapshot record
-// holding all durable state.
-func (r *Replica) emitSnapshot() {
+// holding all durable state, snap being the snapshot at r.snap.Index.
+// The replica keeps only the index of its snapshot, not its data: the
+// store shares its data with a snapshot copy on write, so keeping one
+// would hold a second copy of every shard written since (see
+// currentSnapshot).
+func (r *Replica) emitSnapshot(snap Snapshot) {
 	r.rd.Persist = nil
-	r.rd.Snapshot = r.record()
+	r.rd.Snapshot = r.record(snap)
+	r.snap = Snapshot{Index: snap.Index}
+}
+
+// currentSnapshot is a snapshot of the store at the execution point, for
+// a peer that needs one (catch-up, a Promise): it shares the store's data
+// copy on write, so it costs a copy of a shard only when the store next
+// writes that shard, and only while the peer's message is alive. The
+// execution point is at or past r.snap.Index, so it covers everything the
+// log no longer holds.
+func (r *Replica) currentSnapshot() Snapshot {
+	snap := Snapshot{Index: r.executed, KV: r.store.Snapshot()}
+	if r.bug.snapshotDropsDedup {
+		snap.KV.Sessions = nil
+	}
+	return snap
 }
 
 // truncate drops the log up to slot index (> base).
@@ -35,22 +56,26 @@ func (r *Replica) truncate(index uint64) {
 }
 
 // takeSnapshot snapshots the store at the execution point and drops the log
-// up to the previous snapshot, keeping one interval for catch-up. A
+// up to the previous snapshot, keeping at most one interval, and at most
+// SnapshotEvery slots, for catch-up (a peer further behind gets a snapshot
+// of the store: currentSnapshot). The intervals grow with the store (see
+// below), so one interval of the log could hold as many commands as the
+// store holds keys. A
 // snapshot costs time and memory in proportion to the store, so one is
 // taken after SnapshotEvery executed slots once at least as many commands
-// executed since the last one as the store holds keys: the cost per
-// command stays bounded however much the store holds (a store of 1M
-// distinct keys is written out once per 1M commands, not once per 10,000).
+// executed since the last one as the store held keys when it was taken:
+// the cost per command stays bounded however much the store holds (a
+// store of 1M distinct keys is written out once per 1M commands, not once
+// per 10,000). The store's size when the last one was taken, not its size
+// now: with every command on a new key, the commands since the last
+// snapshot never reach the store's current size, and no snapshot would be
+// taken again, the log growing with every command.
 func (r *Replica) takeSnapshot() {
-	if r.snap.Index > r.base {
-		r.truncate(r.snap.Index)
+	if keep := max(r.snap.Index, r.executed-min(r.executed, r.every)); keep > r.base {
+		r.truncate(keep)
 	}
-	r.snap = Snapshot{Index: r.executed, KV: r.store.Snapshot()}
-	r.sinceSnap = 0
-	if r.bug.snapshotDropsDedup {
-		r.snap.KV.Sessions = nil
-	}
-	r.emitSnapshot()
+	r.sinceSnap, r.snapKeys = 0, r.store.Len()
+	r.emitSnapshot(r.currentSnapshot())
 }
 
 func (r *Replica) installSnapshot(s Snapshot) {
@@ -66,7 +91,7 @@ func (r *Replica) installSnapshot(s Snapshot) {
 	} else {
 		r.log, r.base = nil, s.Index
 	}
-	r.snap = s
+	r.snap = Snapshot{Index: s.Index}
 	r.store = store
 	r.executed = s.Index
 	if r.next != 0 && r.next <= s.Index {
@@ -84,7 +109,7 @@ func (r *Replica) installSnapshot(s Snapshot) {
 			r.dropPending(id)
 		}
 	}
-	r.emitSnapshot()
+	r.emitSnapshot(s)
 	r.executeReady()
 }
 
@@ -135,7 +160,7 @@ func (r *Replica) applyRecord(rec SnapshotRecord) error {
 	if r.promised.Less(rec.Promised) {
 		r.promised = rec.Promised
 	}
-	r.snap = rec.Snapshot
+	r.snap = Snapshot{Index: rec.Snapshot.Index}
 	store, err := kv.ExecutorFromSnapshot(r.cfg, rec.Snapshot.KV)
 	if err != nil {
 		return fmt.Errorf("multi: restore: %w", err)

@@ -62,7 +62,19 @@ type Replica struct {
 	snapIndex uint64
 	every     uint64
 	snapDue   bool // a SnapshotRecord must be emitted in this Ready
-	resend    uint64
+	// snapState is the state of the snapshot at snapIndex when this
+	// replica took it (takeSnapshot): raft's storage then holds that
+	// snapshot without its data, and the state, shared with the store copy
+	// on write, is encoded only where it is needed: by the storage that
+	// persists the SnapshotRecord (SnapshotRecord.EncodeMsgpack), or for a
+	// MsgSnap to a follower that is behind (fillSnapshot). Nil when the
+	// snapshot's data is in raft's storage (installed or restored).
+	snapState *State
+	// sinceSnapCmds counts commands applied since the latest snapshot, and
+	// snapKeys is how many keys the store held then (see takeSnapshot).
+	sinceSnapCmds int
+	snapKeys      int
+	resend        uint64
 
 	pending map[paxos.CommandID]*pend
 	order   []paxos.CommandID // pending commands in proposal order (and some executed ones)
@@ -188,7 +200,16 @@ func (r *Replica) restore(p *paxos.Persisted) (*RebuildRecord, error) {
 			if err := r.storage.ApplySnapshot(snap); err != nil {
 				return err
 			}
-			if err := r.installState(rec.Data); err != nil {
+			r.snapState = nil
+			if rec.state != nil && len(rec.Data) == 0 {
+				// A record kept unencoded (by a simulator, say): its state
+				// is the store's, shared copy on write.
+				store, err := kv.ExecutorFromSnapshot(r.cfg, rec.state.KV)
+				if err != nil {
+					return err
+				}
+				r.store, r.snapState = store, rec.state
+			} else if err := r.installState(rec.Data); err != nil {
 				return err
 			}
 			r.applied, r.snapIndex = rec.Index, rec.Index
@@ -631,6 +652,9 @@ func (r *Replica) handle(rd etcdraft.Ready) {
 			}
 			r.hbCtx = max(r.hbCtx, binary.LittleEndian.Uint64(m.GetContext()))
 		}
+		if m.GetType() == pb.MsgSnap {
+			r.fillSnapshot(m)
+		}
 		data, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
 		if err != nil {
 			continue
@@ -691,12 +715,13 @@ func (r *Replica) apply(ents []*pb.Entry) {
 				delete(r.pending, c.ID())
 			}
 			r.rd.Executed = append(r.rd.Executed, r.store.Apply(c))
+			r.sinceSnapCmds++
 		}
 	}
 	if len(r.order) > 2*len(r.pending)+16 {
 		r.requeue(func(*pend) bool { return false })
 	}
-	if r.every > 0 && r.applied-r.snapIndex >= r.every {
+	if r.every > 0 && r.applied-r.snapIndex >= r.every && r.sinceSnapCmds >= r.snapKeys {
 		r.takeSnapshot()
 	}
 }
@@ -721,26 +746,47 @@ func (r *Replica) answerReads() {
 
 // takeSnapshot snapshots the store at the applied index and compacts the
 // log up to the previous snapshot, so lagging followers can still catch up
-// from the log for one interval.
+// from the log for one interval. A snapshot costs time in proportion to
+// the store, so one is taken after SnapshotEvery applied entries once at
+// least as many commands applied since the last one as the store held
+// keys then: the cost per command stays bounded however much the store
+// holds.
+// Nothing is encoded here, on the event loop: the store's data is shared
+// with the snapshot copy on write (see snapState).
 func (r *Replica) takeSnapshot() {
 	kvs := r.store.Snapshot()
 	if r.bug.snapshotDropsDedup {
 		kvs.Sessions = nil
 	}
-	data, err := paxos.Encode(State{KV: kvs})
+	prev := r.snapIndex
+	if _, err := r.storage.CreateSnapshot(r.applied, &pb.ConfState{Voters: r.voters}, nil); err != nil {
+		return
+	}
+	// Compact up to the previous snapshot, keeping at most every entries
+	// for followers that catch up from the log (one interval may hold as
+	// many commands as the store holds keys).
+	if c := max(prev, r.applied-min(r.applied, r.every)); c > 0 {
+		_ = r.storage.Compact(c)
+	}
+	r.snapState = &State{KV: kvs}
+	r.snapIndex = r.applied
+	r.sinceSnapCmds, r.snapKeys = 0, r.store.Len()
+	r.snapDue = true
+	r.cov["snapshots"]++
+}
+
+// fillSnapshot gives a MsgSnap for the snapshot this replica took (whose
+// data raft's storage does not hold; see snapState) its encoded state.
+func (r *Replica) fillSnapshot(m *pb.Message) {
+	s := m.GetSnapshot()
+	if s == nil || len(s.GetData()) > 0 || r.snapState == nil || s.GetMetadata().GetIndex() != r.snapIndex {
+		return
+	}
+	data, err := paxos.Encode(*r.snapState)
 	if err != nil {
 		return
 	}
-	prev := r.snapIndex
-	if _, err := r.storage.CreateSnapshot(r.applied, &pb.ConfState{Voters: r.voters}, data); err != nil {
-		return
-	}
-	if prev > 0 {
-		_ = r.storage.Compact(prev)
-	}
-	r.snapIndex = r.applied
-	r.snapDue = true
-	r.cov["snapshots"]++
+	m.Snapshot = &pb.Snapshot{Data: data, Metadata: s.GetMetadata()}
 }
 
 // installSnapshot installs a snapshot the leader sent.
@@ -753,6 +799,7 @@ func (r *Replica) installSnapshot(snap *pb.Snapshot) {
 	}
 	idx := snap.GetMetadata().GetIndex()
 	r.applied, r.snapIndex = idx, idx
+	r.snapState, r.sinceSnapCmds = nil, 0
 	r.snapDue = true
 	r.cov["snapshot-installs"]++
 	// Proposals of ours the snapshot executed: report their outputs.
@@ -779,6 +826,9 @@ func (r *Replica) record() SnapshotRecord {
 		Voters:    r.voters,
 		Data:      snap.GetData(),
 		Rebuild:   r.rebuildRecord(),
+	}
+	if len(rec.Data) == 0 && r.snapState != nil && rec.Index == r.snapIndex {
+		rec.state = r.snapState // encoded with the record, by whoever persists it
 	}
 	last, _ := r.storage.LastIndex()
 	if last > rec.Index {

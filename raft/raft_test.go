@@ -246,3 +246,39 @@ func TestLatencyOptimal(t *testing.T) {
 		}
 	}
 }
+
+// A follower that was down while the leader snapshotted and compacted its
+// log catches up by the leader's snapshot, whose state the leader encodes
+// only for that message (its storage holds snapshots without their data).
+func TestLaggingFollowerCatchesUpBySnapshot(t *testing.T) {
+	s, err := sim.New(sim.Config{Protocol: "raft", N: 3, Replica: paxos.Config{InitialLeader: 0, SnapshotEvery: 4}, Seed: 3, Record: true})
+	require.NoError(t, err)
+	put := func(seq uint64) {
+		require.NoError(t, s.Propose(0, paxos.Command{Client: 9, Seq: seq, Op: paxos.OpPut, Key: fmt.Sprint("k", seq), Value: fmt.Sprint(seq)}))
+	}
+	put(1)
+	s.Run(200 * ms)
+	require.NoError(t, s.Crash(2))
+	for seq := uint64(2); seq <= 80; seq++ {
+		put(seq)
+		s.Run(s.Now() + 20*ms)
+	}
+	require.Positive(t, rep(s, 0).Coverage()["snapshots"])
+	require.NoError(t, s.Restart(2))
+	s.Run(s.Now() + 2*time.Second)
+	assert.Equal(t, rep(s, 0).Applied(), rep(s, 2).Applied())
+	assert.Positive(t, rep(s, 2).Coverage()["snapshot-installs"], "the follower installed the leader's snapshot")
+	// The installed state holds what the leader wrote: a write through the
+	// follower executes there after it, and it holds every key.
+	require.NoError(t, s.Propose(2, paxos.Command{Client: 10, Seq: 1, Op: paxos.OpPut, Key: "k2", Value: "again"}))
+	require.NoError(t, s.Propose(2, paxos.Command{Client: 11, Seq: 1, Op: paxos.OpGet, Key: "k40"}))
+	s.Run(s.Now() + time.Second)
+	assert.Equal(t, rep(s, 0).Applied(), rep(s, 2).Applied())
+	outputs := map[uint64]string{}
+	for _, e := range s.Executions() {
+		if e.Replica == 2 && e.Command.Client >= 10 {
+			outputs[e.Command.Client] = e.Output
+		}
+	}
+	assert.Equal(t, map[uint64]string{10: "", 11: "40"}, outputs, "the follower executes after the snapshot, on its state")
+}

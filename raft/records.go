@@ -1,6 +1,10 @@
 package raft
 
 import (
+	"fmt"
+
+	"github.com/vmihailenco/msgpack/v5"
+
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/kv"
 )
@@ -60,6 +64,28 @@ type SnapshotRecord struct {
 	// Rebuild is the replica's rebuild state (see RebuildRecord): set
 	// while it rebuilds after a lost disk and once it has rebuilt.
 	Rebuild *RebuildRecord `msgpack:"rb,omitempty"`
+
+	// state, when set, is the snapshot's state, not yet encoded: Data is
+	// then empty, and EncodeMsgpack encodes it into Data's place, off the
+	// replica's event loop.
+	state *State
+}
+
+// snapshotRecordFields is SnapshotRecord's encoding (without its encoder).
+type snapshotRecordFields SnapshotRecord
+
+// EncodeMsgpack implements msgpack.CustomEncoder: the record as its fields
+// say, Data being the encoded state when the replica left that to the
+// storage (a snapshot it took; see Replica.snapState).
+func (rec SnapshotRecord) EncodeMsgpack(e *msgpack.Encoder) error {
+	if rec.state != nil && len(rec.Data) == 0 {
+		data, err := paxos.Encode(*rec.state)
+		if err != nil {
+			return fmt.Errorf("raft: encode snapshot state: %w", err)
+		}
+		rec.Data = data
+	}
+	return e.Encode(snapshotRecordFields(rec))
 }
 
 func init() {

@@ -49,6 +49,7 @@ type benchFlags struct {
 	protocols, mode, rttName, conflict, clientSites, keys, leader, out string
 	cluster, sweepClients, serveBin, app                               string
 	replicas, clients, payload, runs, q1, q2, batch, parallel          int
+	commands, memoryEvery, resamples                                   int
 	rate, reads, cpuUS, jitterMS                                       float64
 	duration, warmup                                                   time.Duration
 	thrifty, noPlots, noSync, inProcess, rivals                        bool
@@ -90,6 +91,9 @@ func benchFlagSet(name string, f *benchFlags, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&f.noPlots, "no-plots", false, "skip drawing the plots")
 	fs.StringVar(&f.cluster, "cluster", "", "live mode against running replicas: a cluster file (as for paxos serve); implies --mode live, and the cluster's protocol, size and RTT preset")
 	fs.BoolVar(&f.noSync, "no-sync", false, "live mode: skip fsync in the replicas' WALs (measures the protocol without the disk)")
+	fs.IntVar(&f.commands, "commands", 0, "live mode: end each run once this many commands completed, warm-up included (--duration still caps it; give a long one); 0 = no limit")
+	fs.IntVar(&f.resamples, "resamples", bench.DefaultResamples, "bootstrap resamples for the confidence intervals (each resamples every latency sample of a run: fewer for runs of millions of commands)")
+	fs.IntVar(&f.memoryEvery, "memory-every", 0, "live mode with replicas started as processes: read every replica's resident memory (VmRSS, VmHWM) each time this many more commands completed, and at the end; printed as it goes and written to memory.csv")
 	return fs
 }
 
@@ -247,6 +251,8 @@ func specFromFlagsInner(f *benchFlags, set map[string]bool) (bench.Spec, error) 
 	s.Jitter = time.Duration(f.jitterMS * float64(time.Millisecond))
 	s.Seed = f.seed
 	s.LiveNoSync = f.noSync
+	s.Commands, s.MemoryEvery = f.commands, f.memoryEvery
+	s.Resamples = f.resamples
 	if s.Mode == bench.ModeLive && s.Cluster == "" && !f.inProcess {
 		exe := f.serveBin
 		if exe == "" {
@@ -331,6 +337,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "paxos bench: --parallel: %d, want at least 1\n", f.parallel)
 		return exitUsage
 	}
+	spec.MemoryLog = stderr
 	ctx, cancel := signalContext()
 	defer cancel()
 	meta := bench.CollectMeta(append([]string{"paxos", "bench"}, args...))

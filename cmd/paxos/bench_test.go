@@ -154,3 +154,33 @@ func TestBenchDefaultsSkipWhatCannotRun(t *testing.T) {
 	require.Len(t, skipped, 1)
 	assert.Contains(t, skipped[0], "epaxos: needs an odd number of replicas, not 4")
 }
+
+// TestBenchMemoryEvery runs replica processes until a number of commands
+// and samples their resident memory along the way (memory.csv).
+func TestBenchMemoryEvery(t *testing.T) {
+	bin := binary(t)
+	dir := t.TempDir()
+	out, err := exec.Command(bin, "bench", "--mode", "live", "--protocols", "multi", "--replicas", "3", "--rtt", "lan",
+		"--conflict", "0", "--keys", "zipf:0.5:100", "--clients", "8", "--duration", "60s", "--warmup", "200ms", "--no-sync",
+		"--commands", "3000", "--memory-every", "1000", "--resamples", "20", "--no-plots", "--out", dir).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "memory: ")
+	b, err := os.ReadFile(filepath.Join(dir, "memory.csv"))
+	require.NoError(t, err)
+	rows := strings.Split(strings.TrimSpace(string(b)), "\n")
+	require.Equal(t, "label,protocol,replicas,keys,run,commands,t_s,replica,rss_mb,peak_rss_mb", rows[0])
+	// A sample per replica at 1000, 2000 and 3000 commands (or later: the
+	// sampler looks every 20 ms), and one more at the end.
+	require.GreaterOrEqual(t, len(rows)-1, 3*3)
+	assert.Zero(t, (len(rows)-1)%3, "every sample has the 3 replicas")
+	for _, r := range rows[1:] {
+		f := strings.Split(r, ",")
+		assert.Equal(t, "multi", f[1])
+		rss, err := strconv.ParseFloat(f[8], 64)
+		require.NoError(t, err)
+		assert.Greater(t, rss, 1.0, r)
+	}
+	s, err := os.ReadFile(filepath.Join(dir, "summary.csv"))
+	require.NoError(t, err)
+	assert.Contains(t, string(s), "live,multi,3,")
+}

@@ -1,0 +1,169 @@
+package epaxos
+
+import (
+	"maps"
+	"slices"
+)
+
+// factsIndex is the per-key dependency index: each key's facts (keyFacts),
+// and a slab with the facts of the keys whose facts do not fit inline.
+// Both are split into parts (the keys by a hash into indexShards maps, the
+// slab into chunks of factsChunkLen) that a snapshot shares copy on write,
+// as kv.Store shares its shards: share hands the parts to the snapshot
+// without copying any of them, and the index copies a part the first time
+// it next writes it. Taking a snapshot therefore costs the event loop a
+// few hundred pointers, not a copy of the index, and the snapshot never
+// changes once taken, so it may be encoded on another goroutine.
+type factsIndex struct {
+	shards [indexShards]*factsShard
+	chunks []*factsChunk // the slab; position p is chunks[p/factsChunkLen].e[p%factsChunkLen]
+	used   uint64        // slab positions handed out (free ones included)
+	free   []uint64      // slab positions no key uses
+	n      int           // keys
+	owner  *uint64       // this generation: parts it may write in place
+}
+
+// indexShards is the number of key shards; a power of two.
+const indexShards = 256
+
+// factsChunkLen is the number of slab positions per chunk.
+const factsChunkLen = 256
+
+type factsShard struct {
+	m     map[string]keyFacts
+	owner *uint64
+}
+
+type factsChunk struct {
+	e     [factsChunkLen]keyIndex
+	owner *uint64
+}
+
+func newFactsIndex() factsIndex { return factsIndex{owner: new(uint64)} }
+
+// indexShardOf picks a key's shard (FNV-1a).
+func indexShardOf(key string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(key); i++ {
+		h ^= uint32(key[i])
+		h *= 16777619
+	}
+	return int(h % indexShards)
+}
+
+// get returns key k's stored facts.
+func (x *factsIndex) get(k string) (keyFacts, bool) {
+	if sh := x.shards[indexShardOf(k)]; sh != nil {
+		f, ok := sh.m[k]
+		return f, ok
+	}
+	return keyFacts{}, false
+}
+
+// set stores key k's facts, copying k's shard first if a snapshot shares it.
+func (x *factsIndex) set(k string, f keyFacts) {
+	i := indexShardOf(k)
+	sh := x.shards[i]
+	if sh == nil || sh.owner != x.owner {
+		m := make(map[string]keyFacts, factsShardLen(sh)+1)
+		if sh != nil {
+			maps.Copy(m, sh.m)
+		}
+		sh = &factsShard{m: m, owner: x.owner}
+		x.shards[i] = sh
+	}
+	if _, ok := sh.m[k]; !ok {
+		x.n++
+	}
+	sh.m[k] = f
+}
+
+func factsShardLen(sh *factsShard) int {
+	if sh == nil {
+		return 0
+	}
+	return len(sh.m)
+}
+
+// len returns the number of keys.
+func (x *factsIndex) len() int { return x.n }
+
+// each calls fn for every key and its facts, in no particular order.
+func (x *factsIndex) each(fn func(k string, f keyFacts) error) error {
+	for _, sh := range x.shards {
+		if sh == nil {
+			continue
+		}
+		for k, f := range sh.m {
+			if err := fn(k, f); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// sortedKeys returns every key, sorted.
+func (x *factsIndex) sortedKeys() []string {
+	keys := make([]string, 0, x.n)
+	for _, sh := range x.shards {
+		if sh != nil {
+			keys = slices.AppendSeq(keys, maps.Keys(sh.m))
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// full returns the slab entry at pos, for reading only.
+func (x *factsIndex) full(pos uint64) *keyIndex {
+	return &x.chunks[pos/factsChunkLen].e[pos%factsChunkLen]
+}
+
+// fullMut returns the slab entry at pos for writing (its rows in place
+// too), copying its chunk first, rows included, if a snapshot shares it.
+func (x *factsIndex) fullMut(pos uint64) *keyIndex {
+	c := x.chunks[pos/factsChunkLen]
+	if c.owner != x.owner {
+		n := 0
+		for i := range c.e {
+			n += len(c.e[i].rows)
+		}
+		rows := make([]keyRow, 0, n) // one block for the chunk's rows
+		cp := &factsChunk{owner: x.owner}
+		for i := range c.e {
+			e := &c.e[i]
+			start := len(rows)
+			rows = append(rows, e.rows...)
+			cp.e[i] = keyIndex{writeSeq: e.writeSeq, readSeq: e.readSeq, rows: rows[start:len(rows):len(rows)]}
+		}
+		x.chunks[pos/factsChunkLen] = cp
+		c = cp
+	}
+	return &c.e[pos%factsChunkLen]
+}
+
+// addFull returns a slab position no key uses.
+func (x *factsIndex) addFull() uint64 {
+	if k := len(x.free); k > 0 {
+		pos := x.free[k-1]
+		x.free = x.free[:k-1]
+		return pos
+	}
+	if x.used%factsChunkLen == 0 {
+		x.chunks = append(x.chunks, &factsChunk{owner: x.owner})
+	}
+	x.used++
+	return x.used - 1
+}
+
+// freeFull gives slab position pos back.
+func (x *factsIndex) freeFull(pos uint64) { x.free = append(x.free, pos) }
+
+// share returns the index as it is now, sharing every part with it: the
+// index gives up writing any of them in place (see factsIndex).
+func (x *factsIndex) share() *factsIndex {
+	s := &factsIndex{shards: x.shards, chunks: slices.Clone(x.chunks), used: x.used, n: x.n}
+	x.owner = new(uint64)
+	return s
+}

@@ -1,0 +1,79 @@
+package epaxos
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/paxos-lab/paxos"
+)
+
+// snapshotFacts returns every key's facts as an index snapshot holds them.
+func snapshotFacts(t *testing.T, s IndexSnapshot) map[string]keyIndex {
+	out := map[string]keyIndex{}
+	require.NoError(t, s.each(func(k string, ki *keyIndex) error {
+		out[k] = keyIndex{writeSeq: ki.writeSeq, readSeq: ki.readSeq, rows: append([]keyRow(nil), ki.rows...)}
+		return nil
+	}))
+	return out
+}
+
+// Taking an index snapshot copies none of the index: the snapshot shares
+// every shard and slab chunk, and the index copies a part only when it
+// next writes it, so the snapshot never changes afterwards.
+func TestIndexSnapshotSharesCopyOnWrite(t *testing.T) {
+	r, err := NewReplica(paxos.Config{ID: 0, N: 5})
+	require.NoError(t, err)
+	randomIndex(r, 1)
+	require.NotZero(t, r.index.used, "the random index has keys in the slab")
+	snap := r.indexSnapshot()
+	for i := range r.index.shards {
+		assert.Same(t, r.index.shards[i], snap.idx.shards[i], "shard %d is shared, not copied", i)
+	}
+	for i := range r.index.chunks {
+		assert.Same(t, r.index.chunks[i], snap.idx.chunks[i], "slab chunk %d is shared, not copied", i)
+	}
+	before := snapshotFacts(t, snap)
+	require.Equal(t, facts(r), factsOf(r, before))
+	randomIndex(r, 2) // rewrites most keys, inline and in the slab
+	assert.Equal(t, before, snapshotFacts(t, snap), "a snapshot never changes once taken")
+	assert.NotEqual(t, before, snapshotFacts(t, r.indexSnapshot()))
+}
+
+// factsOf widens a snapshot's facts to one row per replica, as facts does.
+func factsOf(r *Replica, in map[string]keyIndex) map[string]keyIndex {
+	out := map[string]keyIndex{}
+	for k, ki := range in {
+		rows := make([]keyRow, r.n)
+		for q := range rows {
+			rows[q] = ki.row(paxos.NodeID(q))
+		}
+		out[k] = keyIndex{writeSeq: ki.writeSeq, readSeq: ki.readSeq, rows: rows}
+	}
+	return out
+}
+
+// A snapshot may be encoded on another goroutine while the replica goes on
+// editing its index (run with -race).
+func TestIndexSnapshotEncodesWhileIndexChanges(t *testing.T) {
+	r, err := NewReplica(paxos.Config{ID: 0, N: 5})
+	require.NoError(t, err)
+	randomIndex(r, 3)
+	snap := r.indexSnapshot()
+	want, err := msgpack.Marshal(snap)
+	require.NoError(t, err)
+	done := make(chan []byte)
+	go func() {
+		b, _ := msgpack.Marshal(snap)
+		done <- b
+	}()
+	randomIndex(r, 4)
+	got := <-done
+	var a, b IndexSnapshot
+	require.NoError(t, msgpack.Unmarshal(want, &a))
+	require.NoError(t, msgpack.Unmarshal(got, &b))
+	assert.Equal(t, snapshotFacts(t, a), snapshotFacts(t, b))
+	assert.Equal(t, snapshotFacts(t, snap), snapshotFacts(t, b))
+}
