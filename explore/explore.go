@@ -477,7 +477,7 @@ func walk(ctx context.Context, cfg *Config, base uint64, prefix []Action, seed u
 	var cells []cellAt
 	at := func(end int) cellAt {
 		f := w.features()
-		return cellAt{cell: cell(f), feats: f, end: end, cost: w.crashes<<20 + end}
+		return cellAt{cell: w.cellOf(f), feats: f, end: end, cost: w.crashes<<20 + end}
 	}
 	for i := range prefix {
 		if w.err != nil || len(w.failures) > 0 {
@@ -721,6 +721,16 @@ func depthBoost(d int) float64 {
 	return 5
 }
 
+// featBoost favours cells with more features: a walk that reached more
+// kinds of events and states has gone further (AFL likewise gives more
+// energy to inputs with more coverage). The weight grows with the cube of
+// the count, so the few cells at the frontier of a long scenario get many
+// walks while the many early cells share the rest.
+func featBoost(n int) float64 {
+	x := float64(n+1) / 8
+	return x * x * x
+}
+
 // parent picks what walk seed starts from: a fresh start (base = seed, no
 // prefix, depth 0) for one walk in eight and while the archive is empty,
 // else one of the schedules of a cell: for one walk in four the newest
@@ -759,7 +769,7 @@ func (ar *archive) parent(seed uint64) (uint64, []Action, int) {
 		ws := make([]float64, len(ar.cells))
 		for i := range ar.cells {
 			e := &ar.cells[i]
-			ws[i] = ar.weights[i] * depthBoost(e.depth) / float64(1+e.chosen)
+			ws[i] = ar.weights[i] * depthBoost(e.depth) * featBoost(len(e.feats)) / float64(1+e.chosen)
 		}
 		pick = pickWeighted(rng, ws)
 	}

@@ -94,6 +94,7 @@ func (w *world) noteRecord(i int, rec any) {
 	if !ok {
 		return
 	}
+	w.shapes[recKey{i, in}] = recordShape(rec)
 	v := reflect.ValueOf(rec)
 	for f := 0; f < v.NumField(); f++ {
 		if fv := v.Field(f); fv.Type() == commandsType {
@@ -108,6 +109,11 @@ func (w *world) forgetRecords(i int) {
 	for k := range w.recs {
 		if k.replica == i {
 			delete(w.recs, k)
+		}
+	}
+	for k := range w.shapes {
+		if k.replica == i {
+			delete(w.shapes, k)
 		}
 	}
 }
@@ -266,3 +272,151 @@ func (w *world) features() []string {
 
 // cell is the archive's key for a feature set.
 func cell(feats []string) uint64 { return strhash(strings.Join(feats, ",")) }
+
+// cellOf is the archive's key for the walk's current position: its
+// features and its abstract state (see shape).
+func (w *world) cellOf(feats []string) uint64 { return mix(cell(feats) ^ strhash(w.shape())) }
+
+// shape is the walk's abstract state, the same for states that differ
+// only in the names of the replicas: for every instance some replica holds
+// a record of, what each replica holds of it (the shape of its latest
+// record: the kinds of its commands, its small enumerated and boolean
+// fields, whether it names dependencies), whether each replica runs, and
+// what was decided. Instances are ordered by a signature that does not
+// depend on replica names (their slot, decision, their leader's record
+// and the sorted records of the others), and replicas by their rows: a
+// cheap canonical form that merges most relabelings (ties may keep two
+// relabelings apart, which only splits a cell). Two states of one shape
+// may still differ (ballots, sequence numbers, what is in flight), but a
+// stage of a scenario (who holds a stale copy, who voted, who is down) is
+// a shape of its own, so the archive keeps a schedule for each.
+func (w *world) shape() string {
+	if w.shapes == nil {
+		return ""
+	}
+	n := len(w.reps)
+	idx := map[paxos.Instance]int{}
+	var insts []paxos.Instance
+	addInst := func(in paxos.Instance) {
+		if _, ok := idx[in]; !ok {
+			idx[in] = len(insts)
+			insts = append(insts, in)
+		}
+	}
+	for k := range w.shapes {
+		addInst(k.in)
+	}
+	for in := range w.decided {
+		addInst(in)
+	}
+	if len(insts) == 0 {
+		return w.upMask()
+	}
+	ent := make([][]string, len(insts)) // ent[instance][replica]
+	for i := range ent {
+		ent[i] = make([]string, n)
+		for r := range ent[i] {
+			ent[i][r] = "-"
+		}
+	}
+	for k, s := range w.shapes {
+		if k.replica < n {
+			ent[idx[k.in]][k.replica] = s
+		}
+	}
+	sig := make([]string, len(insts))
+	for i, in := range insts {
+		var others []string
+		lead := "?"
+		for r, e := range ent[i] {
+			if r == int(in.Replica) {
+				lead = e
+			} else {
+				others = append(others, e)
+			}
+		}
+		slices.Sort(others)
+		d, ok := w.decided[in]
+		dec := "u"
+		if ok {
+			dec = fmt.Sprintf("%s/%t", d.kinds, d.deps)
+		}
+		sig[i] = fmt.Sprintf("%d:%s:%s:%s", in.Slot, dec, lead, strings.Join(others, ","))
+	}
+	order := make([]int, len(insts))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(sig[a], sig[b]) })
+	rows := make([]string, n)
+	for r := 0; r < n; r++ {
+		var b strings.Builder
+		if w.reps[r] == nil {
+			b.WriteString("down")
+		}
+		for _, i := range order {
+			b.WriteByte('|')
+			if int(insts[i].Replica) == r {
+				b.WriteByte('L')
+			}
+			b.WriteString(ent[i][r])
+		}
+		rows[r] = b.String()
+	}
+	slices.Sort(rows)
+	sorted := make([]string, len(order))
+	for k, i := range order {
+		sorted[k] = sig[i]
+	}
+	return strings.Join(sorted, ";") + "#" + strings.Join(rows, ";")
+}
+
+func (w *world) upMask() string {
+	d := 0
+	for _, r := range w.reps {
+		if r == nil {
+			d++
+		}
+	}
+	return fmt.Sprintf("down=%d", d)
+}
+
+// recordShape abstracts a record: the kinds of its commands, the values of
+// its boolean and small enumerated (8-bit) fields, and whether its integer
+// slices (dependencies) hold anything but zeros. Ballots, sequence numbers
+// and other wide values are left out.
+func recordShape(rec any) string {
+	v := reflect.ValueOf(rec)
+	if v.Kind() != reflect.Struct {
+		return ""
+	}
+	var b strings.Builder
+	for f := 0; f < v.NumField(); f++ {
+		fv := v.Field(f)
+		switch {
+		case fv.Type() == commandsType:
+			b.WriteString("c")
+			b.WriteString(kinds(fv.Interface().([]paxos.Command)))
+		case fv.Kind() == reflect.Bool:
+			if fv.Bool() {
+				b.WriteString("t")
+			} else {
+				b.WriteString("f")
+			}
+		case fv.Kind() == reflect.Uint8:
+			fmt.Fprintf(&b, "%d", fv.Uint())
+		case fv.Kind() == reflect.Int8:
+			fmt.Fprintf(&b, "%d", fv.Int())
+		case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Uint64:
+			nz := false
+			for i := 0; i < fv.Len() && !nz; i++ {
+				nz = fv.Index(i).Uint() != 0
+			}
+			if nz {
+				b.WriteString("d")
+			}
+		}
+		b.WriteByte('.')
+	}
+	return b.String()
+}
