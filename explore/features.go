@@ -27,8 +27,9 @@ import (
 //     (it restarts after it learned that a command was replaced by a Nop);
 //   - stale copies: an instance decided with one value while some replica
 //     still holds a record with another (a Nop decided while a replica
-//     holds the command, or the other way round), and whether such a
-//     replica runs or is down;
+//     holds the command, or the other way round), or with the same
+//     command and other dependencies (a vote the decision did not use,
+//     never updated), and whether such a replica runs or is down;
 //   - for each instance not decided yet, how many replicas hold a record
 //     of it (a command that reached its leader and one more replica
 //     only, say);
@@ -99,9 +100,26 @@ func (w *world) noteRecord(i int, rec any) {
 	for f := 0; f < v.NumField(); f++ {
 		if fv := v.Field(f); fv.Type() == commandsType {
 			w.recs[recKey{i, in}] = kinds(fv.Interface().([]paxos.Command))
+			w.recDeps[recKey{i, in}] = hasDeps(v)
 			return
 		}
 	}
+}
+
+// hasDeps reports whether a record names dependencies: whether one of its
+// integer slices holds anything but zeros (EPaxos's Deps).
+func hasDeps(v reflect.Value) bool {
+	for f := 0; f < v.NumField(); f++ {
+		fv := v.Field(f)
+		if fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Uint64 {
+			for i := 0; i < fv.Len(); i++ {
+				if fv.Index(i).Uint() != 0 {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // forgetRecords forgets replica i's records: a snapshot replaced them.
@@ -109,6 +127,7 @@ func (w *world) forgetRecords(i int) {
 	for k := range w.recs {
 		if k.replica == i {
 			delete(w.recs, k)
+			delete(w.recDeps, k)
 		}
 	}
 	for k := range w.shapes {
@@ -227,12 +246,18 @@ func (w *world) features() []string {
 		}
 		d, ok := w.decided[k.in]
 		dk := d.kinds
-		if !ok || ks == "" || ks == dk {
+		if !ok || ks == "" || ks == dk && (dk == nopKinds || w.recDeps[k] == d.deps) {
 			continue
 		}
-		if dk == nopKinds {
+		switch {
+		case dk == nopKinds:
 			stale["stale/nop-decided"] = true
-		} else {
+		case ks == dk:
+			// The command decided, but its holder has other
+			// dependencies than the decision (a vote from before
+			// the decision, which the holder never learned).
+			stale["stale/deps-decided"] = true
+		default:
 			stale["stale/value-decided"] = true
 		}
 		if w.reps[k.replica] != nil {
