@@ -182,6 +182,7 @@ func TestFeaturesMarkRule4aStages(t *testing.T) {
 	assert.Contains(t, got[5], "restart/own-nop=1")
 	assert.Contains(t, got[6], "decided-without-deps=1")
 	assert.Contains(t, got[6], "stale/deps-decided")
+	assert.Contains(t, got[6], "stale/per-holder=2")
 	assert.Contains(t, got[7], "down=2")
 	assert.Contains(t, got[8], "cov/rule4a=1")
 	assert.Len(t, cells, len(stages), "each stage is a cell of its own")

@@ -149,6 +149,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -723,13 +724,10 @@ func depthBoost(d int) float64 {
 
 // featBoost favours cells with more features: a walk that reached more
 // kinds of events and states has gone further (AFL likewise gives more
-// energy to inputs with more coverage). The weight grows with the cube of
-// the count, so the few cells at the frontier of a long scenario get many
+// energy to inputs with more coverage). The weight doubles with every 1.2
+// features, so the few cells at the frontier of a long scenario get many
 // walks while the many early cells share the rest.
-func featBoost(n int) float64 {
-	x := float64(n+1) / 8
-	return x * x * x
-}
+func featBoost(n int) float64 { return math.Exp2(float64(n-8) / 1.2) }
 
 // parent picks what walk seed starts from: a fresh start (base = seed, no
 // prefix, depth 0) for one walk in eight and while the archive is empty,

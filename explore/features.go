@@ -29,7 +29,8 @@ import (
 //     still holds a record with another (a Nop decided while a replica
 //     holds the command, or the other way round), or with the same
 //     command and other dependencies (a vote the decision did not use,
-//     never updated), and whether such a replica runs or is down;
+//     never updated), whether such a replica runs or is down, and the
+//     most stale copies one replica holds;
 //   - for each instance not decided yet, how many replicas hold a record
 //     of it (a command that reached its leader and one more replica
 //     only, say);
@@ -232,6 +233,7 @@ func (w *world) features() []string {
 	}
 	var nops, depFree, staleUp, staleDown, ownNop uint64
 	stale := map[string]bool{}
+	perHolder := map[int]uint64{} // stale copies per replica
 	for _, d := range w.decided {
 		switch {
 		case d.kinds == nopKinds:
@@ -265,6 +267,7 @@ func (w *world) features() []string {
 		} else {
 			staleDown++
 		}
+		perHolder[k.replica]++
 	}
 	holders := map[paxos.Instance]int{}
 	for k, ks := range w.recs {
@@ -286,6 +289,11 @@ func (w *world) features() []string {
 	add("held/own-nop", min(ownNop, 1))
 	add("stale/holder-up", min(staleUp, 1))
 	add("stale/holder-down", min(staleDown, 1))
+	most := uint64(0)
+	for _, c := range perHolder {
+		most = max(most, c)
+	}
+	add("stale/per-holder", most)
 	add("decided", uint64(len(w.decided)))
 	add("decided-nop", nops)
 	add("decided-without-deps", depFree)

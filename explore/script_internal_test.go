@@ -234,7 +234,7 @@ func TestSearchFindsRule4a(t *testing.T) {
 		{"restart/own-nop=1", "stale/nop-decided", "stale/holder-up=1"},
 		{"restart/own-nop=1", "stale/nop-decided", "stale/holder-up=1", "decided-without-deps=1"},
 		{"restart/own-nop=1", "stale/nop-decided", "stale/deps-decided", "decided-without-deps=1"},
-		{"restart/own-nop=1", "stale/nop-decided", "stale/deps-decided", "decided-without-deps=1", "down=2"},
+		{"restart/own-nop=1", "stale/nop-decided", "stale/deps-decided", "decided-without-deps=1", "stale/per-holder=2"},
 	}
 	for k, m := range marks {
 		cells, started := 0, 0
