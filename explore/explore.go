@@ -139,7 +139,7 @@
 // step actions; TestEpisodesExpressRule4a as 16 episodes of the episode
 // mode), every stage is a cell of its own under the features
 // (TestFeaturesMarkRule4aStages), and the guided search can find it on
-// its own (TestSearchFindsRule4a, a long test): the abstract state in the
+// its own (TestSearchFindsRule4a, opt-in): the abstract state in the
 // cell keeps the right states of each stage apart, runs of exactly a
 // majority and deliveries to one receiver make the stages' transitions
 // likelier (TestEpisodeContinuations measures them), and the weight of
