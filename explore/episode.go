@@ -122,6 +122,10 @@ func (e *episodes) learn(w *world) {
 // runs ahead in a run.
 const cutShort, fastP = 0.2, 0.5
 
+// majorityGroup is the chance that a run's group is exactly a majority of
+// the replicas.
+const majorityGroup = 0.5
+
 // episodeCap bounds the actions of one run episode.
 const episodeCap = 200
 
@@ -186,9 +190,17 @@ func (e *episodes) next(w *world, do func(Action) bool) bool {
 func (e *episodes) run(w *world, ups []paxos.NodeID, do func(Action) bool) bool {
 	rng := e.rng
 	r := runPlan{in: make([]bool, len(w.reps))}
-	for _, id := range ups {
-		if rng.Float64() < e.member {
-			r.in[id] = true
+	if q := w.cfg.Replicas/2 + 1; rng.Float64() < majorityGroup && len(ups) > q {
+		// Exactly a majority: the smallest group that can make progress
+		// on its own, which leaves the others out of what it decides.
+		for _, k := range rng.Perm(len(ups))[:q] {
+			r.in[ups[k]] = true
+		}
+	} else {
+		for _, id := range ups {
+			if rng.Float64() < e.member {
+				r.in[id] = true
+			}
 		}
 	}
 	if !slices.Contains(r.in, true) {
@@ -330,9 +342,11 @@ func (e *episodes) partial(w *world, do func(Action) bool) bool {
 	}
 	to := make([]bool, len(w.reps))
 	to[p.m.To] = true
-	for i := range to {
-		if rng.IntN(2) == 0 {
-			to[i] = true
+	if rng.IntN(2) == 0 { // else one receiver only: a copy that reached one replica
+		for i := range to {
+			if rng.IntN(2) == 0 {
+				to[i] = true
+			}
 		}
 	}
 	var sel []Action

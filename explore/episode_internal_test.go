@@ -119,6 +119,7 @@ func TestEpisodeContinuations(t *testing.T) {
 		}
 		cells = append(cells, cell(w2.features()))
 	}
+	cost := 0.0
 	for si, end := range stages {
 		hits, tries := 0, 200
 		reach := map[int]int{}
@@ -130,7 +131,7 @@ func TestEpisodeContinuations(t *testing.T) {
 			got := map[int]bool{}
 			for _, c := range cs {
 				for k := si + 1; k < len(cells); k++ {
-					if c.cell == cells[k] {
+					if cell(c.feats) == cells[k] {
 						got[k] = true
 					}
 				}
@@ -140,7 +141,15 @@ func TestEpisodeContinuations(t *testing.T) {
 			}
 		}
 		t.Logf("from stage %d (%d actions): violation %d/%d; walks reaching later stages' cells: %v", si, end, hits, tries, reach)
+		next := reach[si+1]
+		if si == len(stages)-2 {
+			next = hits
+		}
+		if si < len(stages)-1 {
+			cost += float64(tries) / max(float64(next), 0.5)
+		}
 	}
+	t.Logf("expected walks along the chain: %.0f", cost)
 }
 
 // The features the archive keys its cells by mark every stage of issue
@@ -162,7 +171,7 @@ func TestFeaturesMarkRule4aStages(t *testing.T) {
 			w.apply(&trace[i])
 		}
 		got = append(got, w.features())
-		cells[cell(w.features())] = true
+		cells[w.cellOf(w.features())] = true
 		t.Logf("%3d actions: %v", end, w.features())
 	}
 	assert.Empty(t, got[0])
@@ -172,6 +181,8 @@ func TestFeaturesMarkRule4aStages(t *testing.T) {
 	assert.Contains(t, got[4], "held/own-nop=1")
 	assert.Contains(t, got[5], "restart/own-nop=1")
 	assert.Contains(t, got[6], "decided-without-deps=1")
+	assert.Contains(t, got[6], "stale/deps-decided")
+	assert.Contains(t, got[6], "stale/per-holder=2")
 	assert.Contains(t, got[7], "down=2")
 	assert.Contains(t, got[8], "cov/rule4a=1")
 	assert.Len(t, cells, len(stages), "each stage is a cell of its own")

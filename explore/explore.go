@@ -99,13 +99,16 @@
 // replicas coordinated one instance (competing recoveries); how many
 // instances were decided, as Nops, or without dependencies; how many
 // commands were proposed and replicas are down (features.go). A cell is
-// the set of features reached. The archive keeps, for every cell, the
+// the set of features reached together with the walk's shape, an abstract
+// state merged across renamings of the replicas (what each replica's
+// latest record of each instance holds, who runs, what was decided). The archive keeps, for every cell, the
 // cheapest schedule that reached it (fewest crashes, then fewest
 // actions), and most walks start by replaying the schedule of an archived
 // cell and go on at random for up to 80 steps or 8 episodes. The cell is
 // drawn by rarity: each pair of features carries the same weight, shared
-// by the cells that have it, and a cell's weight falls with the walks
-// already started from it. A walk that reaches a new combination of
+// by the cells that have it; cells with more features weigh more (they
+// went further), and a cell's weight falls with the walks already started
+// from it. A walk that reaches a new combination of
 // features (a stage of a long scenario) makes a cell that many of the
 // next walks extend, so a search goes deep in stages instead of having to
 // reach every stage again by chance.
@@ -134,14 +137,15 @@
 // that rule 4a relies on) needs a schedule through five stages; the model
 // expresses it (TestModelExpressesRule4aSchedule plays it by hand as 42
 // step actions; TestEpisodesExpressRule4a as 16 episodes of the episode
-// mode), and every stage is a cell of its own under the features
-// (TestFeaturesMarkRule4aStages), but the randomized search has not found
-// it on its own: guided runs of 8 and 20 minutes on a loaded 2-core
-// machine (42,000 and 106,000 walks) reached cells with the features of
-// the late stages, and started hundreds of walks from them, without
-// getting to the violation. From the right state the last steps succeed
-// 1 to 6 walks in 200 (TestEpisodeContinuations), and a cell, coarse as
-// it is, holds many states besides the right one.
+// mode), every stage is a cell of its own under the features
+// (TestFeaturesMarkRule4aStages), and the guided search can find it on
+// its own (TestSearchFindsRule4a, opt-in): the abstract state in the
+// cell keeps the right states of each stage apart, runs of exactly a
+// majority and deliveries to one receiver make the stages' transitions
+// likelier (TestEpisodeContinuations measures them), and the weight of
+// cells with more features puts most walks at the frontier of the
+// scenario. It is not found in every run of a given length: see the
+// README for the runs measured.
 package explore
 
 import (
@@ -477,7 +481,7 @@ func walk(ctx context.Context, cfg *Config, base uint64, prefix []Action, seed u
 	var cells []cellAt
 	at := func(end int) cellAt {
 		f := w.features()
-		return cellAt{cell: cell(f), feats: f, end: end, cost: w.crashes<<20 + end}
+		return cellAt{cell: w.cellOf(f), feats: f, end: end, cost: w.crashes<<20 + end}
 	}
 	for i := range prefix {
 		if w.err != nil || len(w.failures) > 0 {
@@ -721,6 +725,16 @@ func depthBoost(d int) float64 {
 	return 5
 }
 
+// featBoost favours cells with more features: a walk that reached more
+// kinds of events and states has gone further (AFL likewise gives more
+// energy to inputs with more coverage). The weight grows with the cube of
+// the count, so the few cells at the frontier of a long scenario get many
+// walks while the many early cells share the rest.
+func featBoost(n int) float64 {
+	x := float64(n+1) / 8
+	return x * x * x
+}
+
 // parent picks what walk seed starts from: a fresh start (base = seed, no
 // prefix, depth 0) for one walk in eight and while the archive is empty,
 // else one of the schedules of a cell: for one walk in four the newest
@@ -759,7 +773,7 @@ func (ar *archive) parent(seed uint64) (uint64, []Action, int) {
 		ws := make([]float64, len(ar.cells))
 		for i := range ar.cells {
 			e := &ar.cells[i]
-			ws[i] = ar.weights[i] * depthBoost(e.depth) / float64(1+e.chosen)
+			ws[i] = ar.weights[i] * depthBoost(e.depth) * featBoost(len(e.feats)) / float64(1+e.chosen)
 		}
 		pick = pickWeighted(rng, ws)
 	}

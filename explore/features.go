@@ -27,8 +27,10 @@ import (
 //     (it restarts after it learned that a command was replaced by a Nop);
 //   - stale copies: an instance decided with one value while some replica
 //     still holds a record with another (a Nop decided while a replica
-//     holds the command, or the other way round), and whether such a
-//     replica runs or is down;
+//     holds the command, or the other way round), or with the same
+//     command and other dependencies (a vote the decision did not use,
+//     never updated), whether such a replica runs or is down, and the
+//     most stale copies one replica holds;
 //   - for each instance not decided yet, how many replicas hold a record
 //     of it (a command that reached its leader and one more replica
 //     only, say);
@@ -94,13 +96,31 @@ func (w *world) noteRecord(i int, rec any) {
 	if !ok {
 		return
 	}
+	w.shapes[recKey{i, in}] = recordShape(rec)
 	v := reflect.ValueOf(rec)
 	for f := 0; f < v.NumField(); f++ {
 		if fv := v.Field(f); fv.Type() == commandsType {
 			w.recs[recKey{i, in}] = kinds(fv.Interface().([]paxos.Command))
+			w.recDeps[recKey{i, in}] = hasDeps(v)
 			return
 		}
 	}
+}
+
+// hasDeps reports whether a record names dependencies: whether one of its
+// integer slices holds anything but zeros (EPaxos's Deps).
+func hasDeps(v reflect.Value) bool {
+	for f := 0; f < v.NumField(); f++ {
+		fv := v.Field(f)
+		if fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Uint64 {
+			for i := 0; i < fv.Len(); i++ {
+				if fv.Index(i).Uint() != 0 {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // forgetRecords forgets replica i's records: a snapshot replaced them.
@@ -108,6 +128,12 @@ func (w *world) forgetRecords(i int) {
 	for k := range w.recs {
 		if k.replica == i {
 			delete(w.recs, k)
+			delete(w.recDeps, k)
+		}
+	}
+	for k := range w.shapes {
+		if k.replica == i {
+			delete(w.shapes, k)
 		}
 	}
 }
@@ -207,6 +233,7 @@ func (w *world) features() []string {
 	}
 	var nops, depFree, staleUp, staleDown, ownNop uint64
 	stale := map[string]bool{}
+	perHolder := map[int]uint64{} // stale copies per replica
 	for _, d := range w.decided {
 		switch {
 		case d.kinds == nopKinds:
@@ -221,12 +248,18 @@ func (w *world) features() []string {
 		}
 		d, ok := w.decided[k.in]
 		dk := d.kinds
-		if !ok || ks == "" || ks == dk {
+		if !ok || ks == "" || ks == dk && (dk == nopKinds || w.recDeps[k] == d.deps) {
 			continue
 		}
-		if dk == nopKinds {
+		switch {
+		case dk == nopKinds:
 			stale["stale/nop-decided"] = true
-		} else {
+		case ks == dk:
+			// The command decided, but its holder has other
+			// dependencies than the decision (a vote from before
+			// the decision, which the holder never learned).
+			stale["stale/deps-decided"] = true
+		default:
 			stale["stale/value-decided"] = true
 		}
 		if w.reps[k.replica] != nil {
@@ -234,6 +267,7 @@ func (w *world) features() []string {
 		} else {
 			staleDown++
 		}
+		perHolder[k.replica]++
 	}
 	holders := map[paxos.Instance]int{}
 	for k, ks := range w.recs {
@@ -255,6 +289,11 @@ func (w *world) features() []string {
 	add("held/own-nop", min(ownNop, 1))
 	add("stale/holder-up", min(staleUp, 1))
 	add("stale/holder-down", min(staleDown, 1))
+	most := uint64(0)
+	for _, c := range perHolder {
+		most = max(most, c)
+	}
+	add("stale/per-holder", most)
 	add("decided", uint64(len(w.decided)))
 	add("decided-nop", nops)
 	add("decided-without-deps", depFree)
@@ -266,3 +305,151 @@ func (w *world) features() []string {
 
 // cell is the archive's key for a feature set.
 func cell(feats []string) uint64 { return strhash(strings.Join(feats, ",")) }
+
+// cellOf is the archive's key for the walk's current position: its
+// features and its abstract state (see shape).
+func (w *world) cellOf(feats []string) uint64 { return mix(cell(feats) ^ strhash(w.shape())) }
+
+// shape is the walk's abstract state, the same for states that differ
+// only in the names of the replicas: for every instance some replica holds
+// a record of, what each replica holds of it (the shape of its latest
+// record: the kinds of its commands, its small enumerated and boolean
+// fields, whether it names dependencies), whether each replica runs, and
+// what was decided. Instances are ordered by a signature that does not
+// depend on replica names (their slot, decision, their leader's record
+// and the sorted records of the others), and replicas by their rows: a
+// cheap canonical form that merges most relabelings (ties may keep two
+// relabelings apart, which only splits a cell). Two states of one shape
+// may still differ (ballots, sequence numbers, what is in flight), but a
+// stage of a scenario (who holds a stale copy, who voted, who is down) is
+// a shape of its own, so the archive keeps a schedule for each.
+func (w *world) shape() string {
+	if w.shapes == nil {
+		return ""
+	}
+	n := len(w.reps)
+	idx := map[paxos.Instance]int{}
+	var insts []paxos.Instance
+	addInst := func(in paxos.Instance) {
+		if _, ok := idx[in]; !ok {
+			idx[in] = len(insts)
+			insts = append(insts, in)
+		}
+	}
+	for k := range w.shapes {
+		addInst(k.in)
+	}
+	for in := range w.decided {
+		addInst(in)
+	}
+	if len(insts) == 0 {
+		return w.upMask()
+	}
+	ent := make([][]string, len(insts)) // ent[instance][replica]
+	for i := range ent {
+		ent[i] = make([]string, n)
+		for r := range ent[i] {
+			ent[i][r] = "-"
+		}
+	}
+	for k, s := range w.shapes {
+		if k.replica < n {
+			ent[idx[k.in]][k.replica] = s
+		}
+	}
+	sig := make([]string, len(insts))
+	for i, in := range insts {
+		var others []string
+		lead := "?"
+		for r, e := range ent[i] {
+			if r == int(in.Replica) {
+				lead = e
+			} else {
+				others = append(others, e)
+			}
+		}
+		slices.Sort(others)
+		d, ok := w.decided[in]
+		dec := "u"
+		if ok {
+			dec = fmt.Sprintf("%s/%t", d.kinds, d.deps)
+		}
+		sig[i] = fmt.Sprintf("%d:%s:%s:%s", in.Slot, dec, lead, strings.Join(others, ","))
+	}
+	order := make([]int, len(insts))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(sig[a], sig[b]) })
+	rows := make([]string, n)
+	for r := 0; r < n; r++ {
+		var b strings.Builder
+		if w.reps[r] == nil {
+			b.WriteString("down")
+		}
+		for _, i := range order {
+			b.WriteByte('|')
+			if int(insts[i].Replica) == r {
+				b.WriteByte('L')
+			}
+			b.WriteString(ent[i][r])
+		}
+		rows[r] = b.String()
+	}
+	slices.Sort(rows)
+	sorted := make([]string, len(order))
+	for k, i := range order {
+		sorted[k] = sig[i]
+	}
+	return strings.Join(sorted, ";") + "#" + strings.Join(rows, ";")
+}
+
+func (w *world) upMask() string {
+	d := 0
+	for _, r := range w.reps {
+		if r == nil {
+			d++
+		}
+	}
+	return fmt.Sprintf("down=%d", d)
+}
+
+// recordShape abstracts a record: the kinds of its commands, the values of
+// its boolean and small enumerated (8-bit) fields, and whether its integer
+// slices (dependencies) hold anything but zeros. Ballots, sequence numbers
+// and other wide values are left out.
+func recordShape(rec any) string {
+	v := reflect.ValueOf(rec)
+	if v.Kind() != reflect.Struct {
+		return ""
+	}
+	var b strings.Builder
+	for f := 0; f < v.NumField(); f++ {
+		fv := v.Field(f)
+		switch {
+		case fv.Type() == commandsType:
+			b.WriteString("c")
+			b.WriteString(kinds(fv.Interface().([]paxos.Command)))
+		case fv.Kind() == reflect.Bool:
+			if fv.Bool() {
+				b.WriteString("t")
+			} else {
+				b.WriteString("f")
+			}
+		case fv.Kind() == reflect.Uint8:
+			fmt.Fprintf(&b, "%d", fv.Uint())
+		case fv.Kind() == reflect.Int8:
+			fmt.Fprintf(&b, "%d", fv.Int())
+		case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Uint64:
+			nz := false
+			for i := 0; i < fv.Len() && !nz; i++ {
+				nz = fv.Index(i).Uint() != 0
+			}
+			if nz {
+				b.WriteString("d")
+			}
+		}
+		b.WriteByte('.')
+	}
+	return b.String()
+}

@@ -111,6 +111,8 @@ type world struct {
 	// decided instances' kinds, counted driver events, and the coverage of
 	// crashed incarnations.
 	recs    map[recKey]string
+	shapes  map[recKey]string // the shape of each replica's latest record per instance
+	recDeps map[recKey]bool   // whether the latest record with commands names dependencies
 	decided map[paxos.Instance]decision
 	events  map[string]int
 	deadCov paxos.Coverage
@@ -127,6 +129,7 @@ func newWorld(cfg *Config, seed uint64, hs maphash.Seed, guided bool) *world {
 		decSeen: map[uint64]bool{}, pendHash: map[uint64]int{}, proposed: make([]int, cfg.Commands), hs: hs, cmds: cfg.commands()}
 	if guided {
 		w.recs, w.decided, w.events, w.deadCov = map[recKey]string{}, map[paxos.Instance]decision{}, map[string]int{}, paxos.Coverage{}
+		w.shapes, w.recDeps = map[recKey]string{}, map[recKey]bool{}
 		w.casts, w.coords = map[castKey]uint64{}, map[paxos.Instance]uint64{}
 	}
 	for i := 0; i < n; i++ {
