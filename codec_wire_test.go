@@ -20,10 +20,11 @@ import (
 func plainType(t reflect.Type) reflect.Type {
 	switch t.Kind() {
 	case reflect.Struct:
-		fs := make([]reflect.StructField, t.NumField())
-		for i := range fs {
-			f := t.Field(i)
-			fs[i] = reflect.StructField{Name: f.Name, Type: plainType(f.Type), Tag: f.Tag}
+		var fs []reflect.StructField
+		for i := range t.NumField() {
+			if f := t.Field(i); f.IsExported() { // msgpack skips unexported fields
+				fs = append(fs, reflect.StructField{Name: f.Name, Type: plainType(f.Type), Tag: f.Tag})
+			}
 		}
 		return reflect.StructOf(fs)
 	case reflect.Slice:
@@ -53,8 +54,8 @@ func toPlain(v reflect.Value) reflect.Value {
 	out := reflect.New(pt).Elem()
 	switch v.Kind() {
 	case reflect.Struct:
-		for i := 0; i < v.NumField(); i++ {
-			out.Field(i).Set(toPlain(v.Field(i)))
+		for i := 0; i < pt.NumField(); i++ {
+			out.Field(i).Set(toPlain(v.FieldByName(pt.Field(i).Name)))
 		}
 	case reflect.Slice:
 		if v.IsNil() {
@@ -99,9 +100,7 @@ func TestHandWrittenCodecMatchesReflection(t *testing.T) {
 		for i := 0; i < 300; i++ {
 			v := reflect.ValueOf(zero)
 			if i > 0 {
-				rv, ok := quick.Value(typ, rng)
-				require.True(t, ok, typ.String())
-				v = rv
+				v = randomValue(t, typ, rng)
 			}
 			want, err := msgpack.Marshal(toPlain(v).Interface())
 			require.NoError(t, err)
@@ -147,4 +146,30 @@ func TestCommandDecodeHostileLengths(t *testing.T) {
 	var c paxos.Command
 	require.NoError(t, msgpack.Unmarshal([]byte{0x82, 0xa1, 'k', 0xa2, 'a', 'b', 0xa1, 'v', 0xa3, 'x', 'y', 'z'}, &c))
 	require.Equal(t, paxos.Command{Key: "ab", Value: "xyz"}, c)
+}
+
+// randomValue returns a random value of typ. testing/quick cannot fill a
+// struct with unexported fields (state a type keeps out of its encoding),
+// so such a type is filled through its exported shape: a random value of
+// plainType(typ), decoded into typ.
+func randomValue(t *testing.T, typ reflect.Type, rng *rand.Rand) reflect.Value {
+	t.Helper()
+	exported := true
+	if typ.Kind() == reflect.Struct {
+		for i := range typ.NumField() {
+			exported = exported && typ.Field(i).IsExported()
+		}
+	}
+	if exported {
+		v, ok := quick.Value(typ, rng)
+		require.True(t, ok, typ.String())
+		return v
+	}
+	pv, ok := quick.Value(plainType(typ), rng)
+	require.True(t, ok, typ.String())
+	b, err := msgpack.Marshal(pv.Interface())
+	require.NoError(t, err)
+	v := reflect.New(typ)
+	require.NoError(t, msgpack.Unmarshal(b, v.Interface()), typ.String())
+	return v.Elem()
 }
