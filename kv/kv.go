@@ -110,13 +110,6 @@ func (s *Store) put(key, value string) {
 	}
 }
 
-func shardLen(sh *shard) int {
-	if sh == nil {
-		return 0
-	}
-	return len(sh.m)
-}
-
 // Apply implements paxos.StateMachine for Get and Put: a Get returns the
 // key's value, a Put stores its value and returns "". Anything else is
 // refused with an error. Sessions calls ApplyKV instead, which also says
