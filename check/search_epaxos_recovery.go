@@ -248,11 +248,15 @@ func quiet(in injector) bool {
 // quietInjectors lists the injectors that run only alone in a cluster of n
 // replicas (see quietFor), an injector listed twice drawn twice as often:
 // none with leases (leaseTicks > 0: clocks may not jump, and the lease
-// faults act instead); at N = 3 and 5 the recovery chains (search_epaxos_recovery.go),
-// the lone witnesses and the stranded proposals (search_witness.go); at
-// N = 7 the lone witnesses only, in place of quiet runs of the chains,
-// which there cost the one seed of 500 that caught a fast quorum one too
-// small (epaxos/majority-fast-quorum, a bug only N = 7 has).
+// faults act instead); at N = 3 the recovery chains; at N = 5 the chains in
+// half the quiet runs and the lone witnesses and the stranded proposals
+// (search_witness.go) in a quarter each (the stranded proposals catch
+// multi/skip-holes there; at N = 3 every overlap of two quorums is a single
+// replica already, and the chains' quiet runs catch more); none at N = 7,
+// where quiet runs of the chains cost the one seed of 500 that caught a fast
+// quorum one too small (epaxos/majority-fast-quorum, a bug only N = 7 has),
+// and neither the witnesses nor the stranded proposals catch it in 500
+// seeds, alone or with the other faults.
 func quietInjectors(n, leaseTicks int) []injector {
 	chains := injector{FaultRecovery, injectRecoveryChains}
 	witnesses := injector{FaultRecovery, injectLoneWitnesses}

@@ -181,8 +181,9 @@ func b2i(b bool) int {
 // slot or instance and close it (fill it, recover it) rather than leave
 // it open, and the holders' copy surfaces only when the cut heals, after
 // the majority moved on. One to five times per run, with probability
-// 0.05 to 0.5 per proposal; a quarter of the runs have none. It draws
-// from its own random stream.
+// 0.05 to 0.5 per proposal; a quarter of the runs have none. It runs only
+// alone (quietInjectors in search_epaxos_recovery.go) and draws from its
+// own random stream.
 func injectStrandedProposals(e *faultEnv) {
 	s, n, window := e.s, e.n, e.window
 	rng := rand.New(rand.NewPCG(e.seed, 0x737472616e64))
