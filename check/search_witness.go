@@ -39,7 +39,9 @@ import (
 // next quorum learns of the vote), and in some runs it bounces (a crash
 // and a restart at once or within 3 ms) right then. Nothing here names a
 // message type: a step is judged by whom it handles and whom it sends to.
-// It draws from its own random stream; a quarter of the runs have none.
+// It needs a quiet cluster, so it runs only alone (quietInjectors in
+// search_epaxos_recovery.go). It draws from its own random stream; a
+// quarter of the runs have none.
 func injectLoneWitnesses(e *faultEnv) {
 	s, n, window := e.s, e.n, e.window
 	rng := rand.New(rand.NewPCG(e.seed, 0x7769746e657373))
