@@ -9,14 +9,14 @@ import (
 	"github.com/paxos-lab/paxos"
 )
 
-// The lone witnesses and the stranded proposals, each alone, keep the
-// correct protocols correct (and live once they heal), and do act: they
-// cut links in most runs.
+// The lone witnesses and the stranded proposals, each alone (as they run),
+// keep the correct protocols correct (and live once they heal) at N = 5,
+// and do act: they cut links in most runs.
 func TestWitnessFaultsKeepCorrectProtocolsCorrect(t *testing.T) {
 	for _, in := range []injector{{FaultRecovery, injectLoneWitnesses}, {FaultRecovery, injectStrandedProposals}} {
 		withInjectors(t, []injector{in}, func() {
 			for _, proto := range []string{"basic", "multi", "epaxos", "fastpaxos", "raft"} {
-				for _, n := range []int{3, 5} {
+				for _, n := range []int{5} { // the only size where they run (quietInjectors)
 					acted := 0
 					for seed := uint64(1); seed <= 6; seed++ {
 						res, err := Run(Options{Protocol: proto, Replicas: n, Seed: seed, Faults: []string{FaultRecovery},
@@ -32,27 +32,4 @@ func TestWitnessFaultsKeepCorrectProtocolsCorrect(t *testing.T) {
 			}
 		})
 	}
-}
-
-// Stranded proposals alone catch a planted bug that survived 500 seeds
-// of the default search at N = 5 before they joined it: a new
-// Multi-Paxos leader that leaves empty the slots no promise reported
-// (multi/skip-holes); it needs a slot accepted by no replica of the new
-// leader's phase-1 quorum.
-func TestStrandedProposalsCatchSkipHolesAtFive(t *testing.T) {
-	m, err := paxos.LookupMutant("multi/skip-holes")
-	require.NoError(t, err)
-	withInjectors(t, []injector{{FaultRecovery, injectStrandedProposals}}, func() {
-		caught := 0
-		for seed := uint64(1); seed <= 20; seed++ {
-			res, err := Run(Options{New: m.New, Replicas: 5, Seed: seed, Faults: []string{FaultRecovery},
-				Replica: paxos.Config{InitialLeader: -1}})
-			require.NoError(t, err)
-			if !res.OK() {
-				caught++
-			}
-		}
-		assert.GreaterOrEqual(t, caught, 2, "multi/skip-holes at N = 5 in 20 seeds of stranded proposals")
-		t.Logf("caught in %d of 20 seeds", caught)
-	})
 }
