@@ -194,7 +194,7 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, wind
 	if leaseTicks > 0 {
 		on = leaseSwarm(has, seed) // search_lease.go
 	}
-	on = quietFor(on, seed, leaseTicks == 0 && n >= 3 && n <= 5) // search_epaxos_recovery.go
+	on = quietFor(on, seed, quietInjectors(n, leaseTicks)) // search_epaxos_recovery.go
 	for _, in := range on {
 		in.inject(e)
 	}

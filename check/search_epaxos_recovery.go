@@ -205,19 +205,19 @@ func injectRecoveryChains(e *faultEnv) {
 }
 
 // quietFor returns the injectors of a run when the swarm drew the
-// recovery chains (see quiet): in half those runs the chains alone, in the
-// others every injector drawn but the chains. The chains set up a schedule
-// over several round trips that the other faults' crashes, cuts and losses
+// recovery chains: in half those runs one injector of alone (the faults
+// that need a quiet cluster, see quietInjectors) runs alone, in the others
+// every injector drawn but the chains. The chains set up a schedule over
+// several round trips that the other faults' crashes, cuts and losses
 // break in almost every run (measured on the planted recovery bugs, they
 // caught them in 7 to 16 of 100 runs alone and in none of 200 among every
 // fault), and the swarm leaves them alone in too few runs (4 of 500); in a
 // storm they would only move the schedules the other faults draw for a
-// seed (they cost raft/hardstate-after-send its kill at N = 5). With
-// chains false (N = 7, or clocks that may not jump) the chains never run: quiet runs there cost the
-// one seed of 500 that caught a fast quorum one too small
-// (epaxos/majority-fast-quorum, a bug only N = 7 has). It draws from its
-// own random stream, so the swarm's other draws stay what they were.
-func quietFor(on []injector, seed uint64, chains bool) []injector {
+// seed (they cost raft/hardstate-after-send its kill at N = 5). With alone
+// empty (clocks that may not jump) nothing runs alone. Which one of alone
+// runs is drawn from a stream of its own, after the draw between alone and
+// the rest, so the runs that drop the quiet faults stay what they were.
+func quietFor(on []injector, seed uint64, alone []injector) []injector {
 	var rest []injector
 	drawn := false
 	for _, in := range on {
@@ -231,13 +231,42 @@ func quietFor(on []injector, seed uint64, chains bool) []injector {
 		return on
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x7175696574))
-	if chains && (len(rest) == 0 || rng.IntN(2) == 0) {
-		return []injector{{FaultRecovery, injectRecoveryChains}}
+	if len(alone) > 0 && (len(rest) == 0 || rng.IntN(2) == 0) {
+		pick := rand.New(rand.NewPCG(seed, 0x7069636b))
+		return []injector{alone[pick.IntN(len(alone))]}
 	}
 	return rest
 }
 
-// quiet reports whether in needs a quiet cluster: the recovery chains.
+// quiet reports whether in needs a quiet cluster: the recovery chains, the
+// only quiet injector the swarm draws (the others stand in for it, see
+// quietFor).
 func quiet(in injector) bool {
 	return reflect.ValueOf(in.inject).Pointer() == reflect.ValueOf(injectRecoveryChains).Pointer()
+}
+
+// quietInjectors lists the injectors that run only alone in a cluster of n
+// replicas (see quietFor), an injector listed twice drawn twice as often:
+// none with leases (leaseTicks > 0: clocks may not jump, and the lease
+// faults act instead); at N = 3 the recovery chains; at N = 5 the chains in
+// half the quiet runs and the lone witnesses and the stranded proposals
+// (search_witness.go) in a quarter each (the stranded proposals catch
+// multi/skip-holes there; at N = 3 every overlap of two quorums is a single
+// replica already, and the chains' quiet runs catch more); none at N = 7,
+// where quiet runs of the chains cost the one seed of 500 that caught a fast
+// quorum one too small (epaxos/majority-fast-quorum, a bug only N = 7 has),
+// and neither the witnesses nor the stranded proposals catch it in 500
+// seeds, alone or with the other faults.
+func quietInjectors(n, leaseTicks int) []injector {
+	chains := injector{FaultRecovery, injectRecoveryChains}
+	witnesses := injector{FaultRecovery, injectLoneWitnesses}
+	stranded := injector{FaultRecovery, injectStrandedProposals}
+	switch {
+	case leaseTicks > 0 || n < 3 || n > 5:
+		return nil
+	case n == 3:
+		return []injector{chains}
+	default:
+		return []injector{chains, chains, witnesses, stranded}
+	}
 }

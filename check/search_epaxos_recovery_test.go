@@ -1,6 +1,7 @@
 package check
 
 import (
+	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -67,23 +68,32 @@ func TestRecoveryChainsCatchFirstAccepted(t *testing.T) {
 	})
 }
 
-// A run that drew the recovery chains keeps them alone in half the runs
-// and drops them in the others; without them (or with chains false) the
-// chains never run and nothing else changes.
-func TestQuietForKeepsChainsAlone(t *testing.T) {
+// A run that drew the recovery chains keeps one quiet injector alone in
+// half the runs and drops the chains in the others; without them (or with
+// no quiet injector allowed) nothing runs alone and nothing else changes.
+func TestQuietForKeepsQuietInjectorsAlone(t *testing.T) {
 	other := injector{FaultCrash, injectCrashes}
 	chains := injector{FaultRecovery, injectRecoveryChains}
+	isOther := func(in injector) bool {
+		return reflect.ValueOf(in.inject).Pointer() == reflect.ValueOf(injectCrashes).Pointer()
+	}
 	alone := 0
 	for seed := uint64(1); seed <= 200; seed++ {
-		got := quietFor([]injector{other, chains}, seed, true)
+		got := quietFor([]injector{other, chains}, seed, quietInjectors(5, 0))
 		require.Len(t, got, 1, "seed %d", seed)
-		if quiet(got[0]) {
+		if !isOther(got[0]) {
 			alone++
 		}
-		assert.Len(t, quietFor([]injector{other}, seed, true), 1)
-		got = quietFor([]injector{other, chains}, seed, false)
-		require.Len(t, got, 1)
-		assert.False(t, quiet(got[0]))
+		assert.Len(t, quietFor([]injector{other}, seed, quietInjectors(5, 0)), 1)
+		for _, none := range [][]injector{quietInjectors(5, 10), nil} {
+			got = quietFor([]injector{other, chains}, seed, none)
+			require.Len(t, got, 1)
+			assert.True(t, isOther(got[0]))
+		}
 	}
 	assert.InDelta(t, 100, alone, 30)
+	assert.Len(t, quietInjectors(3, 0), 1)
+	assert.Len(t, quietInjectors(5, 0), 4)
+	assert.Empty(t, quietInjectors(7, 0))
+	assert.Empty(t, quietInjectors(3, 10))
 }
