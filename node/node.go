@@ -277,7 +277,7 @@ func (n *Node) ID() paxos.NodeID { return n.id }
 // (client, seq). cmd.Client must not be 0 (reserved for internal no-ops).
 func (n *Node) Submit(ctx context.Context, cmd paxos.Command) (paxos.Execution, error) {
 	if cmd.Client == 0 {
-		return paxos.Execution{}, fmt.Errorf("node: client id 0 is reserved for internal no-ops; use a random client id")
+		return paxos.Execution{}, errReservedClient
 	}
 	w := &waiter{id: cmd.ID(), ch: make(chan result, 1)}
 	if n.m != nil {
@@ -333,7 +333,7 @@ func (n *Node) SubmitAsync(cmd paxos.Command, deadline time.Time, done func(paxo
 		w.start, w.op = time.Now(), cmd.Op
 	}
 	if cmd.Client == 0 {
-		done(w.id, paxos.Execution{}, fmt.Errorf("node: client id 0 is reserved for internal no-ops; use a random client id"))
+		done(w.id, paxos.Execution{}, errReservedClient)
 		return
 	}
 	select {
@@ -348,6 +348,10 @@ func (n *Node) SubmitAsync(cmd paxos.Command, deadline time.Time, done func(paxo
 		done(w.id, paxos.Execution{}, n.stoppedErr())
 	}
 }
+
+// errReservedClient refuses a command of client id 0, which the protocols
+// use for their own no-ops.
+var errReservedClient = fmt.Errorf("node: %w", paxos.ErrReservedClient)
 
 // SubmitAsyncBatch is SubmitAsync for several commands with one deadline:
 // they reach the node's goroutine together, in order, in one hand-off
@@ -370,7 +374,7 @@ func (n *Node) SubmitAsyncBatch(cmds []paxos.Command, deadline time.Time, done f
 		w := &ws[i]
 		*w = waiter{id: cmd.ID(), done: done, deadline: deadline, start: start, op: cmd.Op}
 		if cmd.Client == 0 {
-			done(w.id, paxos.Execution{}, fmt.Errorf("node: client id 0 is reserved for internal no-ops; use a random client id"))
+			done(w.id, paxos.Execution{}, errReservedClient)
 			continue
 		}
 		ps = append(ps, proposal{cmd: cmd, w: w})
