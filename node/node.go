@@ -794,14 +794,23 @@ func (n *Node) persister() {
 
 // persist appends the records of a group of batches in one Append: the
 // last snapshot among them, then every record after it (a snapshot
-// replaces what was persisted before it).
+// replaces what was persisted before it). A background snapshot
+// (storage.Background) replaces nothing: the records before it stay, and
+// it does not displace an earlier snapshot of the group that is not one.
 func (n *Node) persist(group []*batch) error {
 	snap, recs := group[0].rd.Snapshot, group[0].rd.Persist
 	if len(group) > 1 {
 		snap, recs = nil, nil
+		syncSnap := false // snap must be written before the records after it
 		for _, b := range group {
-			if b.rd.Snapshot != nil {
-				snap, recs = b.rd.Snapshot, recs[:0]
+			if s := b.rd.Snapshot; s != nil {
+				bg, _ := s.(storage.Background)
+				switch {
+				case bg == nil || !bg.BackgroundSnapshot():
+					snap, recs, syncSnap = s, recs[:0], true
+				case !syncSnap:
+					snap = s
+				}
 			}
 			recs = append(recs, b.rd.Persist...)
 		}
