@@ -238,14 +238,20 @@ func (c *Client) Exec(ctx context.Context, req Request) (Result, error) {
 // leaves in one write. If that attempt fails (the replica refuses, does
 // not answer within the attempt timeout, or its connection fails), the
 // command is retried as Exec retries it, on a goroutine of its own that
-// then calls done. done is never called before ExecAsync returns. ctx
-// bounds the retries; an attempt already sent is answered or timed out
-// whatever ctx does.
+// then calls done. done never runs on the caller's goroutine during this
+// call, but may run before ExecAsync returns. ctx bounds the retries; an
+// attempt already sent is answered or timed out whatever ctx does.
 func (c *Client) ExecAsync(ctx context.Context, req Request, done func(Result, error)) {
-	retry := func() {
-		go func() { done(c.Exec(ctx, req)) }()
-	}
 	i := int(c.pref.Load())
+	// retry runs Exec from the next replica, the failed attempt counted.
+	retry := func() {
+		c.pref.CompareAndSwap(int64(i), int64((i+1)%len(c.addrs)))
+		go func() {
+			res, err := c.Exec(ctx, req)
+			res.Attempts++
+			done(res, err)
+		}()
+	}
 	cn, err := c.conn(i)
 	if err != nil {
 		retry()

@@ -159,16 +159,18 @@ type WAL struct {
 }
 
 // Background is implemented by snapshot values that a WAL may write on a
-// goroutine of its own while later Appends go on: Append then returns once
+// goroutine of its own while later Appends go on. Append then returns once
 // its records are durable, and the snapshot replaces the records before it
-// only once it is durable itself. Until then a crash leaves the previous
-// snapshot and every record since, the snapshot's own Ready's records
-// included, so the value may implement it only if those records restore
-// the state the snapshot holds (they are not replaced by it), and nothing
-// the replica does afterwards needs the snapshot itself on disk. A
-// background snapshot that arrives while another is being written is not
-// written (the next one covers it). Protocols implement it without
-// importing this package (a method BackgroundSnapshot() bool).
+// only once it is durable itself; until then a crash leaves the previous
+// snapshot and every record since, the records of the snapshot's own
+// Append included (they follow it). A protocol may mark a snapshot so only
+// if its Ready keeps its records (they are not folded into the snapshot)
+// and replaying them after the snapshot changes nothing, and if nothing it
+// does afterwards needs the snapshot on disk: a crash before the snapshot
+// is written is then like a crash just before it was taken. A background
+// snapshot that arrives while another is being written is not written
+// (a later one covers it). Protocols implement it without importing this
+// package (a method BackgroundSnapshot() bool).
 type Background interface {
 	BackgroundSnapshot() bool
 }
