@@ -752,7 +752,7 @@ func (w *WAL) snapshotLocked(snapshot any) error {
 	t0 := time.Now()
 	gen := w.gen + 1
 	tmp := filepath.Join(w.dir, snapTmpName)
-	size, err := writeSnapshotFile(tmp, gen, snapshot, w.noSync)
+	size, err := writeSnapshotFile(tmp, gen, snapshot, w.noSync, false)
 	if err != nil {
 		return err
 	}
@@ -796,7 +796,7 @@ func (w *WAL) snapshotLocked(snapshot any) error {
 func (w *WAL) writeBackground(snapshot any, gen uint64, start int64) {
 	t0 := time.Now()
 	tmp := filepath.Join(w.dir, snapTmpName)
-	size, err := writeSnapshotFile(tmp, gen, snapshot, w.noSync)
+	size, err := writeSnapshotFile(tmp, gen, snapshot, w.noSync, !w.noSync)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	defer w.cond.Broadcast()
@@ -904,7 +904,13 @@ func (c *countingCRC) Write(p []byte) (int, error) {
 // fsyncs it (unless noSync), returning the payload's size. The payload is
 // encoded straight into the file (header last, once its length and
 // checksum are known), so the encoded state is never held in memory whole.
-func writeSnapshotFile(path string, gen uint64, snapshot any, noSync bool) (int, error) {
+//
+// With paced, the file is fsynced after every snapshotChunk bytes, so that
+// the log's fsyncs meanwhile (a background snapshot) do not each have to
+// push out a large part of it: on a file system that orders data writes
+// with its journal (ext4's default), an fsync of the log also writes the
+// dirty data of other files in the same transaction.
+func writeSnapshotFile(path string, gen uint64, snapshot any, noSync, paced bool) (int, error) {
 	f, err := openFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return 0, fmt.Errorf("storage: create %s: %w", path, err)
@@ -918,7 +924,11 @@ func writeSnapshotFile(path string, gen uint64, snapshot any, noSync bool) (int,
 		return fail(fmt.Errorf("storage: write %s: %w", path, err))
 	}
 	var sum countingCRC
-	bw := bufio.NewWriterSize(io.MultiWriter(f, &sum), snapshotChunk)
+	var out io.Writer = f
+	if paced {
+		out = pacedFile{f}
+	}
+	bw := bufio.NewWriterSize(io.MultiWriter(out, &sum), snapshotChunk)
 	if err := paxos.EncodeTo(bw, snapshot); err != nil {
 		_, _ = fail(nil)
 		_ = os.Remove(path)
@@ -946,6 +956,18 @@ func writeSnapshotFile(path string, gen uint64, snapshot any, noSync bool) (int,
 		return 0, fmt.Errorf("storage: close %s: %w", path, err)
 	}
 	return int(sum.n), nil
+}
+
+// pacedFile fsyncs its file after every write (writes come in chunks of
+// snapshotChunk bytes through writeSnapshotFile's buffer).
+type pacedFile struct{ f *os.File }
+
+func (p pacedFile) Write(b []byte) (int, error) {
+	n, err := p.f.Write(b)
+	if err == nil {
+		err = p.f.Sync()
+	}
+	return n, err
 }
 
 func writeFileSync(path string, data []byte, noSync bool) error {
