@@ -44,6 +44,13 @@
 //     which every protocol tolerates).
 //   - If an Append fails, the persister sends nothing more and the node
 //     stops with the error.
+//   - A snapshot that implements storage.Background may still be being
+//     written when Append returns: what is durable then is the previous
+//     snapshot and every record since, those of the snapshot's own Ready
+//     included (such a snapshot replaces no record, in its Ready or in a
+//     group: see persist), which the replica restores as if the snapshot
+//     had never been taken. Only snapshots that nothing later relies on
+//     being on disk say so (see storage.Background).
 //
 // When the queue is empty and a Ready has nothing to persist, the loop
 // sends it at once.
