@@ -82,25 +82,6 @@ func TestWALBackgroundSnapshot(t *testing.T) {
 	assert.Equal(t, []string{filepath.Join(dir, "wal-0000000000000001.log")}, logs)
 }
 
-// A crash before the background snapshot was installed leaves the old
-// state; its temporary files are removed at open.
-func TestWALBackgroundSnapshotCrashBeforeInstall(t *testing.T) {
-	dir := t.TempDir()
-	w := open(t, dir)
-	require.NoError(t, w.Append(nil, recs(0, 3)))
-	require.NoError(t, w.Close())
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "snapshot.tmp"), []byte("a whole snapshot"), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "wal-0000000000000001.log.tmp"), []byte("its records"), 0o644))
-	w = open(t, dir)
-	defer w.Close()
-	p, err := w.Load()
-	require.NoError(t, err)
-	assert.Nil(t, p.Snapshot)
-	assert.Equal(t, recs(0, 3), p.Records)
-	left, _ := filepath.Glob(filepath.Join(dir, "*.tmp"))
-	assert.Empty(t, left)
-}
-
 // kvSnap and kvBg are snapshots of n 16-byte values, the second a
 // background one.
 type kvSnap struct{ KV map[string]string }
