@@ -63,6 +63,12 @@ func TestWALBackgroundSnapshot(t *testing.T) {
 	assert.Equal(t, gatedSnap{Upto: 3}, p.Snapshot)
 	assert.Equal(t, recs(3, 7), p.Records, "the records of its Append and after")
 	require.NoError(t, w.Append(nil, recs(7, 8)))
+	// Two more in one run of the WAL, each installed before the next.
+	for i, upto := range []int{8, 8} {
+		require.NoError(t, w.Append(gatedSnap{Upto: upto}, nil))
+		require.Eventually(t, func() bool { return w.Stats().Snapshots == uint64(i+1) }, 10*time.Second, time.Millisecond)
+	}
+	require.NoError(t, w.Append(nil, recs(3, 8)))
 	require.NoError(t, w.Close())
 	logs, _ := filepath.Glob(filepath.Join(dir, "wal-*"))
 	assert.Len(t, logs, 1, "one log, no temporary file")
@@ -71,15 +77,15 @@ func TestWALBackgroundSnapshot(t *testing.T) {
 	// the log under its temporary name (and the superseded log): the
 	// next open names it and replays it.
 	require.NoError(t, os.Rename(logs[0], logs[0]+".tmp"))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "wal-0000000000000000.log"), nil, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "wal-0000000000000002.log"), nil, 0o644))
 	w = open(t, dir)
 	p, err = w.Load()
 	require.NoError(t, err)
-	assert.Equal(t, gatedSnap{Upto: 3}, p.Snapshot)
+	assert.Equal(t, gatedSnap{Upto: 8}, p.Snapshot)
 	assert.Equal(t, recs(3, 8), p.Records)
 	require.NoError(t, w.Close())
 	logs, _ = filepath.Glob(filepath.Join(dir, "wal-*"))
-	assert.Equal(t, []string{filepath.Join(dir, "wal-0000000000000001.log")}, logs)
+	assert.Equal(t, []string{filepath.Join(dir, "wal-0000000000000003.log")}, logs)
 }
 
 // kvSnap and kvBg are snapshots of n 16-byte values, the second a

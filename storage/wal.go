@@ -866,6 +866,15 @@ func (w *WAL) installLocked(tmp string, gen uint64, start int64) error {
 	if err := w.syncDir(); err != nil {
 		return fail(err)
 	}
+	// Reopened under its name, which errors and the next snapshot use.
+	f.Close()
+	if f, err = openFile(path, os.O_RDWR, 0o644); err != nil {
+		return fmt.Errorf("storage: open log %s: %w; the replica must stop", path, err)
+	}
+	if _, err := f.Seek(int64(len(tail)), 0); err != nil {
+		f.Close()
+		return fmt.Errorf("storage: seek %s: %w; the replica must stop", path, err)
+	}
 	w.f, w.gen, w.size = f, gen, int64(len(tail))
 	w.synced = w.written // the records before start are superseded, the others are durable in f
 	if err := w.writeMark(gen, w.size, true); err != nil {
