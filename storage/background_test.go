@@ -38,12 +38,17 @@ func (s *gatedSnap) DecodeMsgpack(d *msgpack.Decoder) error {
 
 func init() { paxos.Register("storage_test.gatedSnap", gatedSnap{}) }
 
-// A background snapshot lets Appends go on while it is written; until it
+// In a WAL without fsync, a background snapshot lets Appends go on while it is written; until it
 // is installed the old snapshot and every record stay, and once installed
 // it replaces the records before it, those appended meanwhile following
 // it. One that arrives while another is written is skipped.
 func TestWALBackgroundSnapshot(t *testing.T) {
 	dir := t.TempDir()
+	open := func(t *testing.T, dir string) *storage.WAL {
+		w, err := storage.OpenWAL(dir, storage.WALOptions{Logger: quiet(), NoSync: true})
+		require.NoError(t, err)
+		return w
+	}
 	w := open(t, dir)
 	require.NoError(t, w.Append(nil, recs(0, 3)))
 	require.NoError(t, w.Append(gatedSnap{Upto: 3}, recs(3, 5)), "returns with its records durable, the snapshot still being written")
