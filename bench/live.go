@@ -209,7 +209,7 @@ func runLive(ctx context.Context, s *Spec, proto string, conflict float64, seed 
 		return cm.at, cm.path, ok
 	}
 	newID := func(site, c int) (uint64, error) { return 0, nil }
-	ops, err := liveClients(runCtx, s, conflict, seed, start, end, newID, exec, commitOf)
+	ops, err := liveClients(runCtx, s, conflict, seed, start, end, newID, exec, nil, commitOf)
 	if err != nil {
 		return runRec{}, 0, err
 	}
@@ -230,13 +230,22 @@ func runLive(ctx context.Context, s *Spec, proto string, conflict float64, seed 
 // id (0 means number clients 1, 2, ...); exec runs one command at a site's replica
 // (retrying elsewhere as it sees fit); commitOf reports a command's commit
 // time and path if known.
+//
+// With execAsync (closed loop only), no goroutine waits per client: each
+// client's next command is sent from the callback that completes its
+// previous one (see asyncLoop).
 func liveClients(ctx context.Context, s *Spec, conflict float64, seed uint64, start time.Time, end time.Duration,
 	newID func(site, c int) (uint64, error),
 	exec func(ctx context.Context, site int, cmd paxos.Command) error,
+	execAsync func(site int, cmd paxos.Command, done func(error)),
 	commitOf func(paxos.CommandID) (time.Duration, paxos.Path, bool)) ([]opRec, error) {
 	var mu sync.Mutex
 	var ops []opRec
 	var wg sync.WaitGroup
+	var loop *asyncLoop
+	if execAsync != nil && s.Rate <= 0 {
+		loop = &asyncLoop{ctx: ctx, start: start, end: end, exec: execAsync, commitOf: commitOf, mu: &mu, ops: &ops, wg: &wg}
+	}
 	next := uint64(0)
 	for si, site := range s.clientSites() {
 		for c := 0; c < s.clientsAt(si); c++ {
@@ -265,6 +274,10 @@ func liveClients(ctx context.Context, s *Spec, conflict float64, seed uint64, st
 				mu.Unlock()
 			}
 			wg.Add(1)
+			if loop != nil {
+				loop.issue(&asyncClient{site: site, id: id, w: w, rng: rng})
+				continue
+			}
 			if s.Rate <= 0 {
 				go func() {
 					defer wg.Done()
@@ -304,9 +317,88 @@ func liveClients(ctx context.Context, s *Spec, conflict float64, seed uint64, st
 			}()
 		}
 	}
+	if loop != nil {
+		return loop.wait(), nil
+	}
 	wg.Wait()
 	return ops, nil
 }
+
+// asyncClient is one closed-loop client of an asyncLoop: its one command
+// outstanding is sent by whichever goroutine completed the one before.
+type asyncClient struct {
+	site int
+	id   uint64
+	seq  uint64
+	w    Workload
+	rng  *rand.Rand
+}
+
+// asyncLoop drives closed-loop clients through callbacks: a command's
+// completion records it and sends the client's next one at once, on the
+// goroutine that delivered the reply (the client connection's reader), as
+// a load generator written around an event loop does. Call and return
+// times are taken when the command is handed to the connection and when
+// its reply is decoded, without a goroutine switch in between.
+type asyncLoop struct {
+	ctx      context.Context
+	start    time.Time
+	end      time.Duration
+	exec     func(site int, cmd paxos.Command, done func(error))
+	commitOf func(paxos.CommandID) (time.Duration, paxos.Path, bool)
+	mu       *sync.Mutex
+	ops      *[]opRec
+	wg       *sync.WaitGroup // one per client until it stops
+	closed   bool            // under mu: wait returned, late completions are dropped
+}
+
+// issue sends c's next command, or ends c once the run is over.
+func (l *asyncLoop) issue(c *asyncClient) {
+	if l.ctx.Err() != nil {
+		l.wg.Done()
+		return
+	}
+	cmd := c.w.Next(c.rng)
+	c.seq++
+	cmd.Client, cmd.Seq = c.id, c.seq
+	call := time.Since(l.start)
+	l.exec(c.site, cmd, func(err error) {
+		rec := opRec{Site: c.site, Call: call}
+		// As when a synchronous call is cut short by the run's end, a
+		// command answered after it counts as not done.
+		if ret := time.Since(l.start); err == nil && ret <= l.end {
+			rec.Return, rec.Done = ret, true
+		}
+		rec.Commit, rec.Path, rec.Committed = l.commitOf(cmd.ID())
+		l.mu.Lock()
+		if !l.closed {
+			*l.ops = append(*l.ops, rec)
+		}
+		l.mu.Unlock()
+		l.issue(c)
+	})
+}
+
+// wait returns the operations once every client stopped, or a grace
+// period after the run's end for clients whose last command is still
+// unanswered (a replica that stopped answering).
+func (l *asyncLoop) wait() []opRec {
+	all := make(chan struct{})
+	go func() { l.wg.Wait(); close(all) }()
+	<-l.ctx.Done()
+	select {
+	case <-all:
+	case <-time.After(asyncGrace):
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	return *l.ops
+}
+
+// asyncGrace is how long an asyncLoop waits after the run for commands
+// still outstanding.
+const asyncGrace = 5 * time.Second
 
 // runLiveCluster runs the clients against an existing cluster described by
 // a cluster file (node.LoadCluster), e.g. replicas started with `paxos
@@ -397,6 +489,21 @@ func driveCluster(ctx context.Context, s *Spec, conflict float64, seed uint64, c
 		}
 		return err
 	}
+	execAsync := func(site int, cmd paxos.Command, done func(error)) {
+		mu.Lock()
+		c := clients[cmd.Client]
+		mu.Unlock()
+		c.ExecAsync(runCtx, client.Request{Client: cmd.Client, Seq: cmd.Seq, Op: cmd.Op, Key: cmd.Key, Value: cmd.Value,
+			Payload: cmd.Payload, Keys: cmd.Keys, ReadOnly: cmd.ReadOnly}, func(_ client.Result, err error) {
+			if s.App == AppLockService && errors.Is(err, client.ErrCommand) {
+				err = nil
+			}
+			if err == nil && completed.Add(1) == uint64(s.Commands) {
+				cancel()
+			}
+			done(err)
+		})
+	}
 	none := func(paxos.CommandID) (time.Duration, paxos.Path, bool) { return 0, 0, false }
 	// CPU time is read at the start and the end of the measured window
 	// (the end of the run, if it ends early).
@@ -415,7 +522,7 @@ func driveCluster(ctx context.Context, s *Spec, conflict float64, seed uint64, c
 	if pc != nil && s.MemoryEvery > 0 {
 		sampler = startMemSampler(s, pc, &completed, start)
 	}
-	ops, err := liveClients(runCtx, s, conflict, seed, start, end, newID, exec, none)
+	ops, err := liveClients(runCtx, s, conflict, seed, start, end, newID, exec, execAsync, none)
 	if sampler != nil {
 		sampler.stop()
 	}

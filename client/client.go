@@ -230,6 +230,56 @@ func (c *Client) Exec(ctx context.Context, req Request) (Result, error) {
 	}
 }
 
+// ExecAsync runs req as Exec does, without waiting: done is called
+// exactly once with Exec's result. The first attempt goes to the replica
+// that answered last, and its reply is handed to done on the connection's
+// reader goroutine, so done must not block; it may call ExecAsync again
+// (a closed-loop load generator does), and a burst of such requests
+// leaves in one write. If that attempt fails (the replica refuses, does
+// not answer within the attempt timeout, or its connection fails), the
+// command is retried as Exec retries it, on a goroutine of its own that
+// then calls done. done never runs on the caller's goroutine during this
+// call, but may run before ExecAsync returns. ctx bounds the retries; an
+// attempt already sent is answered or timed out whatever ctx does.
+func (c *Client) ExecAsync(ctx context.Context, req Request, done func(Result, error)) {
+	i := int(c.pref.Load())
+	// retry runs Exec from the next replica, the failed attempt counted.
+	retry := func() {
+		c.pref.CompareAndSwap(int64(i), int64((i+1)%len(c.addrs)))
+		go func() {
+			res, err := c.Exec(ctx, req)
+			res.Attempts++
+			done(res, err)
+		}()
+	}
+	cn, err := c.conn(i)
+	if err != nil {
+		retry()
+		return
+	}
+	err = cn.callAsync(time.Now().Add(c.opts.AttemptTimeout), req, func(rep Reply, err error) {
+		if err != nil || rep.Err != "" {
+			if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				c.drop(i, cn)
+			}
+			retry()
+			return
+		}
+		res := Result{Output: rep.Output, Replica: paxos.NodeID(rep.Replica), Duplicate: rep.Duplicate, LocalRead: rep.LocalRead, Missing: rep.Missing, Attempts: 1, Err: rep.CmdErr}
+		if rep.CmdErr != "" {
+			done(res, fmt.Errorf("%w: replica %d: %s", ErrCommand, rep.Replica, rep.CmdErr))
+			return
+		}
+		done(res, nil)
+	})
+	if err != nil {
+		if !errors.Is(err, errClosed) {
+			c.drop(i, cn)
+		}
+		retry()
+	}
+}
+
 var errClosed = errors.New("client closed")
 
 func (c *Client) attempt(ctx context.Context, i int, req Request) (Reply, error) {
@@ -343,27 +393,152 @@ type conn struct {
 	// waiting leaves the flush to it, so a burst of calls shares one write.
 	writers atomic.Int32
 
+	// kick wakes flushLoop after an asynchronous request was buffered:
+	// the requests buffered meanwhile leave in one write.
+	kick chan struct{}
+
 	mu      sync.Mutex
 	pending map[paxos.CommandID]chan Reply // by (client, seq): one connection may carry several clients' requests
+	async   map[paxos.CommandID]asyncCall  // ExecAsync's calls, answered by callback
+	sweep   bool                           // sweepLoop runs (under mu)
 	err     error
 	done    chan struct{}
 }
 
+// asyncCall is a request sent by callAsync, waiting for its reply.
+type asyncCall struct {
+	done     func(Reply, error)
+	deadline time.Time
+}
+
 func newConn(nc net.Conn) *conn {
-	cn := &conn{nc: nc, bw: bufio.NewWriter(nc), pending: map[paxos.CommandID]chan Reply{}, done: make(chan struct{})}
+	cn := &conn{nc: nc, bw: bufio.NewWriterSize(nc, 32<<10), pending: map[paxos.CommandID]chan Reply{},
+		async: map[paxos.CommandID]asyncCall{}, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	cn.enc = msgpack.NewEncoder(&cn.buf)
 	go cn.readLoop()
+	go cn.flushLoop()
 	return cn
 }
 
 func (cn *conn) close(err error) {
 	cn.mu.Lock()
+	var failed []asyncCall
 	if cn.err == nil {
 		cn.err = err
 		close(cn.done)
+		for _, a := range cn.async {
+			failed = append(failed, a)
+		}
+		clear(cn.async)
 	}
 	cn.mu.Unlock()
 	cn.nc.Close()
+	for _, a := range failed {
+		a.done(Reply{}, fmt.Errorf("client: %w", err))
+	}
+}
+
+// flushLoop writes out what asynchronous requests buffered, once per
+// wake-up: a burst of requests sent from the reader's callbacks costs one
+// write, not one each.
+func (cn *conn) flushLoop() {
+	for {
+		select {
+		case <-cn.kick:
+		case <-cn.done:
+			return
+		}
+		cn.wmu.Lock()
+		var err error
+		if cn.bw.Buffered() > 0 {
+			cn.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			err = cn.bw.Flush()
+		}
+		cn.wmu.Unlock()
+		if err != nil {
+			cn.close(fmt.Errorf("send request: %w", err))
+			return
+		}
+	}
+}
+
+// sweepLoop answers asynchronous calls whose deadline passed with
+// context.DeadlineExceeded; it runs while the connection has any.
+func (cn *conn) sweepLoop() {
+	t := time.NewTicker(asyncSweep)
+	defer t.Stop()
+	var expired []asyncCall
+	for {
+		select {
+		case <-cn.done:
+			return
+		case now := <-t.C:
+			cn.mu.Lock()
+			for id, a := range cn.async {
+				if now.After(a.deadline) {
+					expired = append(expired, a)
+					delete(cn.async, id)
+				}
+			}
+			idle := len(cn.async) == 0
+			if idle {
+				cn.sweep = false
+			}
+			cn.mu.Unlock()
+			for i, a := range expired {
+				a.done(Reply{}, context.DeadlineExceeded)
+				expired[i] = asyncCall{}
+			}
+			expired = expired[:0]
+			if idle {
+				return
+			}
+		}
+	}
+}
+
+// asyncSweep is how often a connection looks for asynchronous calls past
+// their deadline.
+const asyncSweep = 100 * time.Millisecond
+
+// callAsync sends req and returns; done is called once with its reply
+// (on the reader's goroutine), or with an error when the connection fails
+// or deadline passes first. It returns an error, without calling done,
+// when the request could not be sent.
+func (cn *conn) callAsync(deadline time.Time, req Request, done func(Reply, error)) error {
+	id := paxos.CommandID{Client: req.Client, Seq: req.Seq}
+	cn.mu.Lock()
+	if cn.err != nil {
+		err := cn.err
+		cn.mu.Unlock()
+		return err
+	}
+	cn.async[id] = asyncCall{done: done, deadline: deadline}
+	if !cn.sweep {
+		cn.sweep = true
+		go cn.sweepLoop()
+	}
+	cn.mu.Unlock()
+	cn.wmu.Lock()
+	cn.buf.Reset()
+	err := req.EncodeMsgpack(cn.enc)
+	if err != nil {
+		err = fmt.Errorf("client: encode request: %w", err)
+	} else if err = writeFrame(cn.bw, cn.buf.Bytes()); err != nil {
+		err = fmt.Errorf("client: send request: %w", err)
+	}
+	cn.wmu.Unlock()
+	if err != nil {
+		cn.mu.Lock()
+		delete(cn.async, id)
+		cn.mu.Unlock()
+		return err
+	}
+	select {
+	case cn.kick <- struct{}{}:
+	default: // a flush is already due
+	}
+	return nil
 }
 
 func (cn *conn) readLoop() {
@@ -389,9 +564,16 @@ func (cn *conn) readLoop() {
 		id := paxos.CommandID{Client: rep.Client, Seq: rep.Seq}
 		ch := cn.pending[id]
 		delete(cn.pending, id)
+		a, isAsync := cn.async[id]
+		if isAsync {
+			delete(cn.async, id)
+		}
 		cn.mu.Unlock()
 		if ch != nil {
 			ch <- rep
+		}
+		if isAsync {
+			a.done(rep, nil)
 		}
 	}
 }

@@ -227,3 +227,66 @@ func TestServerRefusesBadRequests(t *testing.T) {
 	assert.ErrorContains(t, execErr(client.Request{Client: 5, Seq: 1, Op: paxos.OpNop}), "unsupported")
 	assert.Empty(t, s.commands())
 }
+
+// ExecAsync drives closed-loop clients from its callbacks (each reply
+// sends that client's next command) and retries elsewhere, as Exec does,
+// when the first replica refuses.
+func TestClientExecAsync(t *testing.T) {
+	shared := kv.NewExecutor(paxos.Config{})
+	failing := &store{kv: shared, mode: "fail"}
+	good := &store{kv: shared}
+	cl, err := client.New([]string{serve(t, good, 0), serve(t, failing, 1)}, client.Options{Token: testToken})
+	require.NoError(t, err)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	const clients, rounds = 8, 50
+	var wg sync.WaitGroup
+	errs := make(chan error, clients*rounds)
+	var next func(c, seq int)
+	next = func(c, seq int) {
+		if seq > rounds {
+			wg.Done()
+			return
+		}
+		id := uint64(100 + c)
+		cl.ExecAsync(ctx, client.Request{Client: id, Seq: uint64(seq), Op: paxos.OpPut, Key: fmt.Sprint("k", c), Value: fmt.Sprint(seq)},
+			func(res client.Result, err error) {
+				if err == nil && res.Replica != 0 {
+					err = fmt.Errorf("answered by replica %d", res.Replica)
+				}
+				if err != nil {
+					errs <- err
+				}
+				next(c, seq+1)
+			})
+	}
+	wg.Add(clients)
+	for c := range clients {
+		next(c, 1)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		assert.NoError(t, err)
+	}
+	assert.Len(t, good.commands(), clients*rounds)
+	v, err := cl.Get(ctx, "k3")
+	require.NoError(t, err)
+	assert.Equal(t, fmt.Sprint(rounds), v)
+
+	// A refusal is retried at the next replica with the same (client, seq).
+	cl.Prefer(1)
+	done := make(chan client.Result, 1)
+	cl.ExecAsync(ctx, client.Request{Client: 7, Seq: 1, Op: paxos.OpPut, Key: "r", Value: "x"}, func(res client.Result, err error) {
+		assert.NoError(t, err)
+		done <- res
+	})
+	res := <-done
+	assert.Equal(t, paxos.NodeID(0), res.Replica)
+	assert.Equal(t, 2, res.Attempts)
+	seen := failing.commands()
+	require.Len(t, seen, 1)
+	assert.Equal(t, paxos.CommandID{Client: 7, Seq: 1}, seen[0].ID())
+}

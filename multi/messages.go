@@ -135,7 +135,18 @@ type SnapshotRecord struct {
 	// Rebuilding is set while the replica rebuilds after a lost disk
 	// (see RebuildRecord).
 	Rebuilding bool `msgpack:"rb,omitempty"`
+
+	// background: a routine snapshot whose Ready's records are persisted
+	// after it (see takeSnapshot); not encoded.
+	background bool
 }
+
+// BackgroundSnapshot tells a storage (storage.Background) that the
+// snapshot may be written while later records are appended: the records
+// of its Ready, persisted after it, hold what it adds to the records
+// before it. Snapshots installed from a peer and the one that ends a
+// rebuild say no.
+func (s SnapshotRecord) BackgroundSnapshot() bool { return s.background }
 
 // Urgent marks the leader's heartbeats and the election messages for a
 // transport's priority lane (transport.Urgent): a leader whose data queues

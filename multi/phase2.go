@@ -241,7 +241,7 @@ func (r *Replica) executeReady() {
 		r.compactPending()
 	}
 	if r.every > 0 && r.executed-r.snap.Index >= r.every && r.sinceSnap >= r.snapKeys {
-		r.takeSnapshot()
+		r.takeSnapshot(true)
 	}
 }
 

@@ -158,7 +158,7 @@ func (r *Replica) rebuildDone() {
 	r.rb = nil
 	// What it learned is only in memory: a snapshot makes it durable, so
 	// that after a crash it still reports every slot up to H as decided.
-	r.takeSnapshot()
+	r.takeSnapshot(false)
 	r.persist(RebuildRecord{Done: true})
 	r.resetElectionTimer()
 }

@@ -70,12 +70,27 @@ func (r *Replica) truncate(index uint64) {
 // now: with every command on a new key, the commands since the last
 // snapshot never reach the store's current size, and no snapshot would be
 // taken again, the log growing with every command.
-func (r *Replica) takeSnapshot() {
+//
+// A routine snapshot (background) keeps the records of its Ready, which
+// follow it in storage: restoring them after the snapshot changes nothing
+// (a promise or an accepted value the snapshot already holds), and they
+// hold the same state if a crash comes before the snapshot is on disk, so
+// a storage may write it on a goroutine of its own
+// (SnapshotRecord.BackgroundSnapshot). The snapshot that ends a rebuild is
+// not one: what it holds was learned from the peers and is in no record.
+func (r *Replica) takeSnapshot(background bool) {
 	if keep := max(r.snap.Index, r.executed-min(r.executed, r.every)); keep > r.base {
 		r.truncate(keep)
 	}
 	r.sinceSnap, r.snapKeys = 0, r.store.Len()
+	recs := r.rd.Persist
 	r.emitSnapshot(r.currentSnapshot())
+	if background {
+		r.rd.Persist = recs
+		rec := r.rd.Snapshot.(SnapshotRecord)
+		rec.background = true
+		r.rd.Snapshot = rec
+	}
 }
 
 func (r *Replica) installSnapshot(s Snapshot) {

@@ -44,6 +44,13 @@
 //     which every protocol tolerates).
 //   - If an Append fails, the persister sends nothing more and the node
 //     stops with the error.
+//   - A snapshot that implements storage.Background may still be being
+//     written when Append returns: what is durable then is the previous
+//     snapshot and every record since, those of the snapshot's own Ready
+//     included (such a snapshot replaces no record, in its Ready or in a
+//     group: see persist), which the replica restores as if the snapshot
+//     had never been taken. Only snapshots that nothing later relies on
+//     being on disk say so (see storage.Background).
 //
 // When the queue is empty and a Ready has nothing to persist, the loop
 // sends it at once.
@@ -794,14 +801,23 @@ func (n *Node) persister() {
 
 // persist appends the records of a group of batches in one Append: the
 // last snapshot among them, then every record after it (a snapshot
-// replaces what was persisted before it).
+// replaces what was persisted before it). A background snapshot
+// (storage.Background) replaces nothing: the records before it stay, and
+// it does not displace an earlier snapshot of the group that is not one.
 func (n *Node) persist(group []*batch) error {
 	snap, recs := group[0].rd.Snapshot, group[0].rd.Persist
 	if len(group) > 1 {
 		snap, recs = nil, nil
+		syncSnap := false // snap must be written before the records after it
 		for _, b := range group {
-			if b.rd.Snapshot != nil {
-				snap, recs = b.rd.Snapshot, recs[:0]
+			if s := b.rd.Snapshot; s != nil {
+				bg, _ := s.(storage.Background)
+				switch {
+				case bg == nil || !bg.BackgroundSnapshot():
+					snap, recs, syncSnap = s, recs[:0], true
+				case !syncSnap:
+					snap = s
+				}
 			}
 			recs = append(recs, b.rd.Persist...)
 		}

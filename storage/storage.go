@@ -25,7 +25,9 @@ import (
 // Append makes snapshot (if non-nil) and then records durable, in that
 // order, before it returns: a driver calls it with a Ready's Snapshot and
 // Persist before sending the Ready's messages. After a snapshot is durable,
-// every record appended before it is discarded.
+// every record appended before it is discarded. A WAL without fsync may
+// write a snapshot that implements Background later, on a goroutine of its
+// own (see Background); Append then returns once the records are durable.
 //
 // Load returns the latest snapshot and every record appended after it, in
 // order: what paxos.Config.Restore expects.

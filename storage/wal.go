@@ -42,6 +42,18 @@ import (
 // crash at any point leaves either the old snapshot with its log or the new
 // snapshot (whose log is then missing, i.e. empty): never a mix.
 //
+// In a WAL without fsync, a snapshot that says it may be written in the
+// background (Background) is written to snapshot.tmp on a goroutine of its
+// own while Appends go on into the current log. Once the file is written,
+// the records appended after the snapshot are copied to
+// wal-<gen+1>.log.tmp; then snapshot.tmp is renamed over snapshot and the
+// log's temporary name dropped (the directory synced after each rename,
+// the files before them, wherever the WAL syncs). A crash before the first
+// rename leaves the old snapshot with its complete log (the temporary
+// files are removed at open); one between the renames leaves the new
+// snapshot and wal-<gen>.log.tmp of its generation, complete, which
+// OpenWAL renames into place.
+//
 // The mark file has two 32-byte slots, written alternately so that a torn
 // write of one leaves the other: the 4-byte magic "PXMK", uint64 LE sequence
 // number, uint64 LE generation, uint64 LE log size, uint32 LE CRC32C of the
@@ -61,6 +73,7 @@ const (
 	snapMagic     = "PXSNAP01"
 	snapName      = "snapshot"
 	snapTmpName   = "snapshot.tmp"
+	logTmpSuffix  = ".log.tmp"
 	markName      = "wal.mark"
 	markMagic     = "PXMK"
 	markSlot      = 32
@@ -139,6 +152,36 @@ type WAL struct {
 	snapBytes  uint64
 	onSync     func(time.Duration)
 	onSnapshot func(int, time.Duration)
+	// bg is set while a background snapshot is written (see Background).
+	bg bool
+	// skipped counts background snapshots not written because another
+	// was still being written.
+	skipped uint64
+}
+
+// Background is implemented by snapshot values that a WAL without fsync
+// (WALOptions.NoSync) may write on a goroutine of its own while later
+// Appends go on; with fsync it writes them in place, since measured live
+// the log's fsyncs during a snapshot's write got slower and throughput
+// fell. Append then returns once its records are durable, and the
+// snapshot replaces the records before it
+// only once it is durable itself; until then a crash leaves the previous
+// snapshot and every record since, the records of the snapshot's own
+// Append included (they follow it). A protocol may mark a snapshot so only
+// if its Ready keeps its records (they are not folded into the snapshot)
+// and replaying them after the snapshot changes nothing, and if nothing it
+// does afterwards needs the snapshot on disk: a crash before the snapshot
+// is written is then like a crash just before it was taken. A background
+// snapshot that arrives while another is being written is not written
+// (a later one covers it). Protocols implement it without importing this
+// package (a method BackgroundSnapshot() bool).
+type Background interface {
+	BackgroundSnapshot() bool
+}
+
+func isBackground(snapshot any) bool {
+	b, ok := snapshot.(Background)
+	return ok && b.BackgroundSnapshot()
 }
 
 // OpenWAL opens (creating if needed) the WAL in dir, holding the
@@ -184,6 +227,9 @@ func openWAL(dir string, opts WALOptions, lock *DirLock) (*WAL, error) {
 		return nil, err
 	}
 	w.gen = gen
+	if err := w.recoverLogTmp(); err != nil {
+		return nil, err
+	}
 	if err := w.checkGenerations(); err != nil {
 		return nil, err
 	}
@@ -292,6 +338,29 @@ func (w *WAL) checkGenerations() error {
 	return nil
 }
 
+// recoverLogTmp finishes a background snapshot that a crash interrupted
+// between installing the snapshot and naming its log: the snapshot's
+// generation has no log but a complete wal-<gen>.log.tmp, which becomes
+// the log. Other temporary logs are removed (removeStale).
+func (w *WAL) recoverLogTmp() error {
+	if w.gen == 0 {
+		return nil
+	}
+	tmp := w.logPath(w.gen) + ".tmp"
+	if _, err := os.Stat(tmp); err != nil {
+		return nil
+	}
+	path := w.logPath(w.gen)
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	w.log.Info("storage: completing a snapshot that a crash interrupted: naming its log", "file", path)
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("storage: rename %s to %s: %w; check the --data directory and its permissions", tmp, path, err)
+	}
+	return w.syncDir()
+}
+
 // logGen parses the generation of a log file name wal-<gen>.log.
 func logGen(name string) (uint64, bool) {
 	if !strings.HasPrefix(name, "wal-") || !strings.HasSuffix(name, ".log") {
@@ -315,7 +384,7 @@ func (w *WAL) removeStale() {
 	}
 	for _, e := range entries {
 		n := e.Name()
-		stale := n == snapTmpName
+		stale := n == snapTmpName || (strings.HasPrefix(n, "wal-") && strings.HasSuffix(n, logTmpSuffix))
 		if g, ok := logGen(n); ok && g < w.gen {
 			stale = true
 		}
@@ -594,7 +663,25 @@ func (w *WAL) Append(snapshot any, records []any) error {
 	if w.err != nil {
 		return w.err
 	}
+	if snapshot != nil && w.noSync && isBackground(snapshot) {
+		if w.bg {
+			w.skipped++
+		} else {
+			w.bg = true
+			go w.writeBackground(snapshot, w.gen+1, w.size)
+		}
+		snapshot = nil // the records follow it in the current log
+	}
 	if snapshot != nil {
+		for w.bg {
+			w.cond.Wait()
+		}
+		if w.closed {
+			return ErrClosed
+		}
+		if w.err != nil {
+			return w.err
+		}
 		if err := w.snapshotLocked(snapshot); err != nil {
 			// A snapshot that cannot be encoded leaves the storage as it
 			// was; a failed write may not.
@@ -703,6 +790,104 @@ func (w *WAL) snapshotLocked(snapshot any) error {
 	w.snapBytes += uint64(size)
 	if w.onSnapshot != nil {
 		w.onSnapshot(size, time.Since(t0))
+	}
+	return nil
+}
+
+// writeBackground writes a Background snapshot of generation gen to
+// snapshot.tmp without holding the lock, then installs it with the records
+// appended to the current log from offset start on (see the layout above).
+func (w *WAL) writeBackground(snapshot any, gen uint64, start int64) {
+	t0 := time.Now()
+	tmp := filepath.Join(w.dir, snapTmpName)
+	size, err := writeSnapshotFile(tmp, gen, snapshot, w.noSync)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	defer w.cond.Broadcast()
+	defer func() { w.bg = false }()
+	if err != nil {
+		if errors.As(err, new(snapshotEncodeError)) {
+			w.log.Warn("storage: a snapshot could not be encoded; the log keeps the records it would have replaced", "err", err)
+		} else if w.err == nil && !w.closed {
+			w.err = err
+		}
+		return
+	}
+	for w.syncing {
+		w.cond.Wait()
+	}
+	if w.closed || w.err != nil || w.gen+1 != gen {
+		_ = os.Remove(tmp)
+		return
+	}
+	if err := w.installLocked(tmp, gen, start); err != nil {
+		w.err = err
+		return
+	}
+	w.snapshots++
+	w.snapBytes += uint64(size)
+	if w.onSnapshot != nil {
+		w.onSnapshot(size, time.Since(t0))
+	}
+}
+
+// installLocked makes the snapshot written to tmp the WAL's snapshot of
+// generation gen, its log holding the current log's records from offset
+// start on.
+func (w *WAL) installLocked(tmp string, gen uint64, start int64) error {
+	old := w.f
+	tail := make([]byte, w.size-start)
+	if _, err := old.ReadAt(tail, start); err != nil && len(tail) > 0 {
+		return fmt.Errorf("storage: read log %s: %w; the replica must stop", old.Name(), err)
+	}
+	path := w.logPath(gen)
+	logTmp := path + ".tmp"
+	f, err := openFile(logTmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("storage: create log %s: %w", logTmp, err)
+	}
+	fail := func(err error) error {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(tail); err != nil {
+		return fail(fmt.Errorf("storage: write log %s: %w; the replica must stop", logTmp, err))
+	}
+	if !w.noSync {
+		if err := f.Sync(); err != nil {
+			return fail(fmt.Errorf("storage: fsync log %s: %w; the replica must stop", logTmp, err))
+		}
+	}
+	if err := os.Rename(tmp, filepath.Join(w.dir, snapName)); err != nil {
+		return fail(fmt.Errorf("storage: install snapshot: %w", err))
+	}
+	if err := w.syncDir(); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(logTmp, path); err != nil {
+		return fail(fmt.Errorf("storage: rename %s to %s: %w", logTmp, path, err))
+	}
+	if err := w.syncDir(); err != nil {
+		return fail(err)
+	}
+	// Reopened under its name, which errors and the next snapshot use.
+	f.Close()
+	if f, err = openFile(path, os.O_RDWR, 0o644); err != nil {
+		return fmt.Errorf("storage: open log %s: %w; the replica must stop", path, err)
+	}
+	if _, err := f.Seek(int64(len(tail)), 0); err != nil {
+		f.Close()
+		return fmt.Errorf("storage: seek %s: %w; the replica must stop", path, err)
+	}
+	w.f, w.gen, w.size = f, gen, int64(len(tail))
+	w.synced = w.written // the records before start are superseded, the others are durable in f
+	if err := w.writeMark(gen, w.size, true); err != nil {
+		old.Close()
+		return err
+	}
+	old.Close()
+	if err := os.Remove(old.Name()); err != nil {
+		w.log.Warn("storage: cannot remove the log a snapshot superseded", "file", old.Name(), "err", err)
 	}
 	return nil
 }
@@ -879,7 +1064,7 @@ func (w *WAL) Close() error {
 	if w.closed {
 		return nil
 	}
-	for w.syncing {
+	for w.syncing || w.bg {
 		w.cond.Wait()
 	}
 	w.closed = true
