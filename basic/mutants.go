@@ -23,6 +23,8 @@ type bugs struct {
 	countAccepts     bool // phase 2 counts Accepted messages, not the acceptors that sent them
 	fillerNop        bool // a hole filler proposes its no-op even when phase 1 found an accepted value
 	catchUpAccepted  bool // catch-up answers a slot's accepted but undecided value as decided
+	// snapshotDropsDedup leaves the clients' dedup sessions out of snapshots.
+	snapshotDropsDedup bool
 }
 
 // counted is the member a reply from `from` adds to the set of acceptors
@@ -106,6 +108,8 @@ func init() {
 			New: withBug(bugs{fillerNop: true})},
 		{Name: "basic/catchup-sends-accepted", Bug: "a catch-up answer carries slots the replica only accepted, not learned, as decided",
 			New: withBug(bugs{catchUpAccepted: true})},
+		{Name: "basic/snapshot-drops-dedup", Bug: "snapshots leave out the clients' deduplication sessions, so a retry after a restart or a catch-up by snapshot executes twice",
+			Needs: "--snapshot-every 10", New: withBug(bugs{snapshotDropsDedup: true})},
 		{Name: "basic/phase1-quorum-minus-one", Bug: "phase 1 waits for a majority minus one promises",
 			New: majorityMinus(1)},
 		{Name: "basic/phase2-quorum-minus-one", Bug: "a value counts as chosen with a majority minus one acceptances",
