@@ -59,3 +59,43 @@ func TestCheckerCatchesBrokenAcceptors(t *testing.T) {
 		assert.NotZero(t, caught, "n=%d: the checker missed acceptors that ignore promises in %d seeds", n, limit)
 	}
 }
+
+// With a snapshot every 10 slots, every fault at N = 3, 5 and 7: replicas
+// snapshot, compact and catch up by snapshot, and the checker finds
+// nothing.
+func TestCheckerPassesWithSnapshots(t *testing.T) {
+	seeds := 15
+	if testing.Short() {
+		seeds = 4
+	}
+	for _, n := range []int{3, 5, 7} {
+		cov := paxos.Coverage{}
+		for seed := 1; seed <= seeds; seed++ {
+			res, err := check.Run(check.Options{Protocol: "basic", Replicas: n, Seed: uint64(seed),
+				Faults: check.AllFaults, Replica: paxos.Config{SnapshotEvery: 10}})
+			require.NoError(t, err)
+			assert.True(t, res.OK(), "n=%d seed %d: %v (completed %d/%d)", n, seed, res.Failures, res.Completed, res.Ops)
+			cov.Add(res.Coverage)
+		}
+		for _, k := range []string{"snapshots", "snapshots-sent", "snapshot-installs"} {
+			assert.Positive(t, cov[k], "n=%d: no %s in %d seeds", n, k, seeds)
+		}
+	}
+}
+
+// A snapshot that leaves out the dedup sessions is caught within a few
+// seeds at N = 3 and 5.
+func TestCheckerCatchesSnapshotWithoutDedup(t *testing.T) {
+	m, err := paxos.LookupMutant("basic/snapshot-drops-dedup")
+	require.NoError(t, err)
+	for _, n := range []int{3, 5} {
+		caught := false
+		for seed := uint64(1); seed <= 40 && !caught; seed++ {
+			res, err := check.Run(check.Options{Protocol: "basic", New: m.New, Replicas: n, Seed: seed, Faults: check.AllFaults,
+				Replica: paxos.Config{SnapshotEvery: 10}})
+			require.NoError(t, err)
+			caught = !res.OK()
+		}
+		assert.True(t, caught, "basic/snapshot-drops-dedup n=%d survived 40 seeds", n)
+	}
+}
