@@ -60,26 +60,25 @@ func TestCheckerCatchesBrokenAcceptors(t *testing.T) {
 	}
 }
 
-// With a snapshot every 10 slots, every fault at N = 3, 5 and 7: replicas
-// snapshot, compact and catch up by snapshot, and the checker finds
-// nothing.
+// TestCheckerPassesWithSnapshots: snapshots every 10 slots at N = 3, 5
+// and 7 under every fault. The runs take, send and install snapshots, and
+// no seed fails.
 func TestCheckerPassesWithSnapshots(t *testing.T) {
-	seeds := 15
+	seeds := uint64(15)
 	if testing.Short() {
 		seeds = 4
 	}
 	for _, n := range []int{3, 5, 7} {
-		cov := paxos.Coverage{}
-		for seed := 1; seed <= seeds; seed++ {
-			res, err := check.Run(check.Options{Protocol: "basic", Replicas: n, Seed: uint64(seed),
-				Faults: check.AllFaults, Replica: paxos.Config{SnapshotEvery: 10}})
+		total := paxos.Coverage{}
+		opts := check.Options{Protocol: "basic", Replicas: n, Faults: check.AllFaults, Replica: paxos.Config{SnapshotEvery: 10}}
+		for opts.Seed = 1; opts.Seed <= seeds; opts.Seed++ {
+			res, err := check.Run(opts)
 			require.NoError(t, err)
-			assert.True(t, res.OK(), "n=%d seed %d: %v (completed %d/%d)", n, seed, res.Failures, res.Completed, res.Ops)
-			cov.Add(res.Coverage)
+			require.Empty(t, res.Failures, "n=%d seed=%d", n, opts.Seed)
+			total.Add(res.Coverage)
 		}
-		for _, k := range []string{"snapshots", "snapshots-sent", "snapshot-installs"} {
-			assert.Positive(t, cov[k], "n=%d: no %s in %d seeds", n, k, seeds)
-		}
+		t.Logf("n=%d: %d snapshots taken, %d sent, %d installed", n, total["snapshots"], total["snapshots-sent"], total["snapshot-installs"])
+		assert.Positive(t, min(total["snapshots"], total["snapshots-sent"], total["snapshot-installs"]), "n=%d: %v", n, total)
 	}
 }
 

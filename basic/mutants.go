@@ -5,6 +5,7 @@ import (
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/internal/planted"
+	"github.com/paxos-lab/paxos/kv"
 	"github.com/paxos-lab/paxos/quorum"
 )
 
@@ -54,6 +55,16 @@ func (r *Replica) commitValue(s uint64, v []paxos.Command) []paxos.Command {
 		return st.acc.Value
 	}
 	return v
+}
+
+// storeSnapshot is the store's snapshot; under the planted bug
+// snapshotDropsDedup it leaves the clients' sessions out.
+func (r *Replica) storeSnapshot() kv.Snapshot {
+	snap := r.store.Snapshot()
+	if r.bug.snapshotDropsDedup {
+		snap.Sessions = nil
+	}
+	return snap
 }
 
 // withBug returns a constructor of Basic Paxos replicas with one bug set.

@@ -12,20 +12,6 @@ import (
 // when Config.SnapshotEvery is 0.
 const DefaultSnapshotEvery = 1000
 
-// Snapshot is the state machine, the clients' dedup sessions included,
-// after executing every slot up to Index.
-type Snapshot struct {
-	Index uint64      `msgpack:"i"`
-	KV    kv.Snapshot `msgpack:"kv"`
-}
-
-// InstallSnapshot answers a Prepare, Accept or CatchUp about a slot this
-// replica compacted away: a snapshot at its execution point, which the
-// receiver installs in place of every slot up to its Index.
-type InstallSnapshot struct {
-	Snapshot Snapshot `msgpack:"s"`
-}
-
 // SnapshotRecord is the one record a replica writes when it takes or
 // installs a snapshot; the records before it are no longer needed. It
 // holds the snapshot and the durable state of every slot above its Index.
@@ -49,6 +35,20 @@ type SlotRecord struct {
 	Value    []paxos.Command `msgpack:"v,omitempty"`
 	Decided  bool            `msgpack:"d,omitempty"`
 	Learned  []paxos.Command `msgpack:"l,omitempty"`
+}
+
+// Snapshot is the state machine, the clients' dedup sessions included,
+// after executing every slot up to Index.
+type Snapshot struct {
+	Index uint64      `msgpack:"i"`
+	KV    kv.Snapshot `msgpack:"kv"`
+}
+
+// InstallSnapshot answers a Prepare, Accept or CatchUp about a slot this
+// replica compacted away: a snapshot at its execution point, which the
+// receiver installs in place of every slot up to its Index.
+type InstallSnapshot struct {
+	Snapshot Snapshot `msgpack:"s"`
 }
 
 func init() {
@@ -88,63 +88,78 @@ func (r *Replica) behind(from paxos.NodeID) {
 	}
 	r.snapSent[from] = r.now
 	r.stats.snapshotsSent++
-	r.send(from, InstallSnapshot{Snapshot: r.currentSnapshot()})
+	r.send(from, InstallSnapshot{Snapshot: r.snapshotNow()})
 }
 
-// maybeSnapshot takes a snapshot once every executed slots past the last,
-// and once at least as many commands executed since the last one as the
-// store held keys then: a snapshot costs time in proportion to the store,
-// so its cost per command stays bounded however much the store holds.
+// snapshotDue reports whether the slot just executed calls for a snapshot:
+// `every` slots past the previous one, and at least as many commands since
+// as the store held keys then. Writing a snapshot takes time in proportion
+// to the store's size, so the second condition keeps that time per
+// command bounded as the store grows.
+func (r *Replica) snapshotDue() bool {
+	switch {
+	case r.every == 0, r.executed-r.snapIndex < r.every:
+		return false
+	default:
+		return r.sinceSnapCmds >= r.snapKeys
+	}
+}
+
+// maybeSnapshot snapshots the execution point when one is due, and drops
+// the slots up to the previous snapshot (at most `every` slots behind the
+// execution point stay, for peers that catch up from the log).
 func (r *Replica) maybeSnapshot() {
-	if r.every == 0 || r.executed < r.snapIndex+r.every || r.sinceSnapCmds < r.snapKeys {
+	if !r.snapshotDue() {
 		return
 	}
+	keep := min(r.executed, r.every)
+	r.truncate(max(r.snapIndex, r.executed-keep))
 	r.sinceSnapCmds, r.snapKeys = 0, r.store.Len()
-	r.truncate(max(r.snapIndex, r.executed-min(r.executed, r.every)))
 	r.stats.snapshots++
-	r.emitSnapshot(r.currentSnapshot())
+	r.emitSnapshot(r.snapshotNow())
 }
 
-// currentSnapshot is a snapshot of the store at the execution point. It
-// shares the store's data copy on write, so it costs a copy of a shard only
-// when the store next writes that shard while the snapshot is alive.
-func (r *Replica) currentSnapshot() Snapshot {
-	snap := Snapshot{Index: r.executed, KV: r.store.Snapshot()}
-	if r.bug.snapshotDropsDedup {
-		snap.KV.Sessions = nil
-	}
-	return snap
+// snapshotNow is the state at the execution point. The store's data is
+// shared copy on write: a shard is copied only if the store writes it
+// while the snapshot is still referenced.
+func (r *Replica) snapshotNow() Snapshot {
+	return Snapshot{Index: r.executed, KV: r.storeSnapshot()}
 }
 
-// truncate drops the state of every slot up to index. Every such slot was
-// executed here or is covered by an installed snapshot; a proposal of ours
-// still running in one (only when a snapshot is installed over it) gives
-// its commands back to the queue, as when it loses a slot.
+// truncate forgets slots 1..index (those above base, the rest are gone
+// already). Each was executed here or is covered by an installed
+// snapshot. Should a proposal of ours still run in one (a snapshot
+// installed over it), its commands go back to the queue, as when a slot
+// is lost.
 func (r *Replica) truncate(index uint64) {
-	if index <= r.base {
+	if r.base >= index {
 		return
 	}
 	for s, st := range r.slots {
-		if s > index {
-			continue
+		if s <= index {
+			r.forget(s, st)
 		}
-		if pr := st.prop; pr != nil {
-			st.prop = nil
-			if pr.own != nil {
-				r.inflight--
-				r.requeue(pr.own, pr.level, pr.losses, r.now)
-			}
-		}
-		delete(r.slots, s)
 	}
 	r.base = index
+}
+
+// forget drops slot s, requeueing the commands of a proposal still in it.
+func (r *Replica) forget(s uint64, st *slot) {
+	delete(r.slots, s)
+	pr := st.prop
+	st.prop = nil
+	if pr == nil || pr.own == nil {
+		return
+	}
+	r.inflight--
+	r.requeue(pr.own, pr.level, pr.losses, r.now)
 }
 
 // emitSnapshot replaces this Ready's records with a SnapshotRecord holding
 // all durable state, snap being the replica's latest snapshot. Only its
 // index is kept (r.snapIndex), not its data, which would hold a second copy
 // of every shard of the store written since; a peer that is behind gets
-// currentSnapshot.
+// snapshotNow.
 func (r *Replica) emitSnapshot(snap Snapshot) {
 	r.snapIndex = snap.Index
 	rec := SnapshotRecord{Snapshot: snap, Rebuilding: r.rb != nil, Rebuilt: r.rebuilt}
@@ -170,8 +185,8 @@ func (r *Replica) emitSnapshot(snap Snapshot) {
 	r.rd.Snapshot = rec
 }
 
-// installSnapshot replaces the slots up to s.Index with the snapshot, when
-// it is ahead of this replica's execution point.
+// installSnapshot puts a peer's snapshot in place of every slot up to its
+// Index, unless this replica already executed that far.
 func (r *Replica) installSnapshot(s Snapshot) error {
 	if s.Index <= r.executed {
 		return nil
@@ -180,27 +195,24 @@ func (r *Replica) installSnapshot(s Snapshot) error {
 	if err != nil {
 		return fmt.Errorf("%w: snapshot at slot %d: %w", paxos.ErrMalformed, s.Index, err)
 	}
-	r.stats.snapshotInstalls++
 	r.truncate(s.Index)
-	r.store, r.executed, r.snapIndex = store, s.Index, s.Index
+	r.store = store
+	r.executed, r.snapIndex = s.Index, s.Index
+	r.maxLearned, r.maxSlot = max(r.maxLearned, s.Index), max(r.maxSlot, s.Index)
 	r.sinceSnapCmds, r.snapKeys = 0, store.Len()
-	r.maxLearned = max(r.maxLearned, s.Index)
-	r.maxSlot = max(r.maxSlot, s.Index)
-	// Our commands the snapshot executed: report their outputs, as a
-	// retry would.
-	kept := r.queue[:0]
-	for _, q := range r.queue {
-		if ex, done := r.store.Executed(q.cmd); done && q.cmd.Client != 0 {
+	r.stats.snapshotInstalls++
+	// Queued commands of ours that the snapshot executed are answered from
+	// its dedup sessions, as a retry would be.
+	r.queue = slices.DeleteFunc(r.queue, func(q pending) bool {
+		ex, done := r.store.Executed(q.cmd)
+		if done && q.cmd.Client != 0 {
 			r.done(ex)
-			continue
 		}
-		kept = append(kept, q)
-	}
-	clear(r.queue[len(kept):])
-	r.queue = kept
+		return done && q.cmd.Client != 0
+	})
 	r.execute()
 	if r.snapIndex > s.Index {
-		s = r.currentSnapshot() // execute took a later one
+		s = r.snapshotNow() // execute took a later one
 	}
 	r.emitSnapshot(s)
 	r.rebuildDone()
