@@ -32,6 +32,9 @@ func TestIndexStoredFormKeepsEveryFact(t *testing.T) {
 		if rng.IntN(500) == 0 {
 			seq = 1 << 50 // beyond what fits inline
 		}
+		if rng.IntN(5000) == 0 {
+			slot = 1 << 30 // likewise
+		}
 		kind := rng.IntN(10)
 		apply := func(ki *keyIndex) {
 			f := ki.rowFor(q)
