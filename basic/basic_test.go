@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/kv"
 	"github.com/paxos-lab/paxos/quorum"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -457,6 +458,9 @@ func mustMajority(t *testing.T, n int) quorum.System {
 
 func TestCodecRoundTrip(t *testing.T) {
 	v := []paxos.Command{put(1, 2, "k", "v"), get(3, 4, "k")}
+	store := kv.NewExecutor(paxos.Config{})
+	store.Apply(put(3, 1, "a", "1"))
+	snap := Snapshot{Index: 9, KV: store.Snapshot()}
 	covered := map[string]bool{}
 	for _, body := range []any{
 		Prepare{Slot: 1, Ballot: Ballot{Round: 2, Node: 3}},
@@ -474,6 +478,11 @@ func TestCodecRoundTrip(t *testing.T) {
 		RebuildQuery{},
 		RebuildInfo{Rebuilding: true, MaxSlot: 9},
 		RebuildRecord{Done: true},
+		InstallSnapshot{Snapshot: snap},
+		SnapshotRecord{Snapshot: snap, Rebuilt: true, Slots: []SlotRecord{
+			{Slot: 10, Promised: Ballot{Round: 3, Node: 1}, Accepted: Ballot{Round: 2, Node: 3}, Value: v, Decided: true},
+			{Slot: 11, Promised: Ballot{Round: 3, Node: 1}, Decided: true, Learned: v},
+		}},
 	} {
 		data, err := paxos.EncodeMessage(paxos.Message{From: 1, To: 2, Body: body})
 		require.NoError(t, err, "%T", body)

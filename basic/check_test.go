@@ -59,3 +59,42 @@ func TestCheckerCatchesBrokenAcceptors(t *testing.T) {
 		assert.NotZero(t, caught, "n=%d: the checker missed acceptors that ignore promises in %d seeds", n, limit)
 	}
 }
+
+// TestCheckerPassesWithSnapshots: snapshots every 10 slots at N = 3, 5
+// and 7 under every fault. The runs take, send and install snapshots, and
+// no seed fails.
+func TestCheckerPassesWithSnapshots(t *testing.T) {
+	seeds := uint64(15)
+	if testing.Short() {
+		seeds = 4
+	}
+	for _, n := range []int{3, 5, 7} {
+		total := paxos.Coverage{}
+		opts := check.Options{Protocol: "basic", Replicas: n, Faults: check.AllFaults, Replica: paxos.Config{SnapshotEvery: 10}}
+		for opts.Seed = 1; opts.Seed <= seeds; opts.Seed++ {
+			res, err := check.Run(opts)
+			require.NoError(t, err)
+			require.Empty(t, res.Failures, "n=%d seed=%d", n, opts.Seed)
+			total.Add(res.Coverage)
+		}
+		t.Logf("n=%d: %d snapshots taken, %d sent, %d installed", n, total["snapshots"], total["snapshots-sent"], total["snapshot-installs"])
+		assert.Positive(t, min(total["snapshots"], total["snapshots-sent"], total["snapshot-installs"]), "n=%d: %v", n, total)
+	}
+}
+
+// A snapshot that leaves out the dedup sessions is caught within a few
+// seeds at N = 3 and 5.
+func TestCheckerCatchesSnapshotWithoutDedup(t *testing.T) {
+	m, err := paxos.LookupMutant("basic/snapshot-drops-dedup")
+	require.NoError(t, err)
+	for _, n := range []int{3, 5} {
+		caught := false
+		for seed := uint64(1); seed <= 40 && !caught; seed++ {
+			res, err := check.Run(check.Options{Protocol: "basic", New: m.New, Replicas: n, Seed: seed, Faults: check.AllFaults,
+				Replica: paxos.Config{SnapshotEvery: 10}})
+			require.NoError(t, err)
+			caught = !res.OK()
+		}
+		assert.True(t, caught, "basic/snapshot-drops-dedup n=%d survived 40 seeds", n)
+	}
+}

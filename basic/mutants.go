@@ -5,6 +5,7 @@ import (
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/internal/planted"
+	"github.com/paxos-lab/paxos/kv"
 	"github.com/paxos-lab/paxos/quorum"
 )
 
@@ -23,6 +24,8 @@ type bugs struct {
 	countAccepts     bool // phase 2 counts Accepted messages, not the acceptors that sent them
 	fillerNop        bool // a hole filler proposes its no-op even when phase 1 found an accepted value
 	catchUpAccepted  bool // catch-up answers a slot's accepted but undecided value as decided
+	// snapshotDropsDedup leaves the clients' dedup sessions out of snapshots.
+	snapshotDropsDedup bool
 }
 
 // counted is the member a reply from `from` adds to the set of acceptors
@@ -52,6 +55,16 @@ func (r *Replica) commitValue(s uint64, v []paxos.Command) []paxos.Command {
 		return st.acc.Value
 	}
 	return v
+}
+
+// storeSnapshot is the store's snapshot; under the planted bug
+// snapshotDropsDedup it leaves the clients' sessions out.
+func (r *Replica) storeSnapshot() kv.Snapshot {
+	snap := r.store.Snapshot()
+	if r.bug.snapshotDropsDedup {
+		snap.Sessions = nil
+	}
+	return snap
 }
 
 // withBug returns a constructor of Basic Paxos replicas with one bug set.
@@ -106,6 +119,8 @@ func init() {
 			New: withBug(bugs{fillerNop: true})},
 		{Name: "basic/catchup-sends-accepted", Bug: "a catch-up answer carries slots the replica only accepted, not learned, as decided",
 			New: withBug(bugs{catchUpAccepted: true})},
+		{Name: "basic/snapshot-drops-dedup", Bug: "snapshots leave out the clients' deduplication sessions, so a retry after a restart or a catch-up by snapshot executes twice",
+			Needs: "--snapshot-every 10", New: withBug(bugs{snapshotDropsDedup: true})},
 		{Name: "basic/phase1-quorum-minus-one", Bug: "phase 1 waits for a majority minus one promises",
 			New: majorityMinus(1)},
 		{Name: "basic/phase2-quorum-minus-one", Bug: "a value counts as chosen with a majority minus one acceptances",

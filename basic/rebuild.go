@@ -94,8 +94,11 @@ func (r *Replica) rebuildStep(from paxos.NodeID, body any) (bool, error) {
 	if err := r.checkSlot(slot); err != nil {
 		return true, err
 	}
-	// No vote; a decision we know is no vote either, and helps the sender.
-	if st := r.slots[slot]; st != nil && st.learned {
+	// No vote; a decision we know is no vote either, and helps the sender
+	// (so does a snapshot, for a slot we compacted).
+	if r.gone(slot) {
+		r.behind(from)
+	} else if st := r.slots[slot]; st != nil && st.learned {
 		r.send(from, Commit{Slot: slot, Value: st.value})
 	}
 	return true, nil
@@ -132,6 +135,6 @@ func (r *Replica) rebuildDone() {
 		return
 	}
 	r.maxSlot = max(r.maxSlot, r.rb.high)
-	r.rb = nil
+	r.rb, r.rebuilt = nil, true
 	r.rd.Persist = append(r.rd.Persist, RebuildRecord{Done: true})
 }

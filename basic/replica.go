@@ -121,13 +121,26 @@ type Replica struct {
 	bug bugs
 
 	// rb is non-nil while the replica rebuilds after a lost disk and does
-	// not vote (rebuild.go).
-	rb *rebuild
+	// not vote (rebuild.go); rebuilt is set once such a rebuild completed.
+	rb      *rebuild
+	rebuilt bool
+
+	// Log compaction (snapshot.go): the snapshot interval (0 = never), the
+	// latest snapshot's index (its data is not kept), and base, the
+	// highest slot whose state was dropped.
+	every, snapIndex, base uint64
+	// sinceSnapCmds counts commands executed since the latest snapshot,
+	// snapKeys the keys the store held then (see maybeSnapshot).
+	sinceSnapCmds, snapKeys int
+	// snapSent is when we last sent a snapshot to a peer that asked about
+	// a compacted slot (at most once per RetryTicks each).
+	snapSent map[paxos.NodeID]int64
 }
 
 // stats counts what happened at one replica.
 type stats struct {
 	proposals, chosen, adopted, abandoned, fills, catchUps, refused int
+	snapshots, snapshotsSent, snapshotInstalls                      int
 }
 
 // Coverage implements paxos.CoverageReporter: counts since this replica
@@ -136,7 +149,9 @@ type stats struct {
 // value, completed in place of our commands), "nop-fills" (holes filled
 // with a Nop), "abandoned" (proposals that lost their slot), "chosen"
 // (values chosen by a proposal here), "catchups" (requests for missing
-// slots) and paxos.CoverageRefused (messages Step refused as malformed).
+// slots), "snapshots" (taken), "snapshots-sent" (to peers asking about a
+// compacted slot), "snapshot-installs" and paxos.CoverageRefused
+// (messages Step refused as malformed).
 func (r *Replica) Coverage() paxos.Coverage {
 	return paxos.Coverage{
 		"phase1-rounds":       uint64(r.stats.proposals),
@@ -145,6 +160,9 @@ func (r *Replica) Coverage() paxos.Coverage {
 		"abandoned":           uint64(r.stats.abandoned),
 		"chosen":              uint64(r.stats.chosen),
 		"catchups":            uint64(r.stats.catchUps),
+		"snapshots":           uint64(r.stats.snapshots),
+		"snapshots-sent":      uint64(r.stats.snapshotsSent),
+		"snapshot-installs":   uint64(r.stats.snapshotInstalls),
 		paxos.CoverageRefused: uint64(r.stats.refused),
 	}
 }
@@ -188,6 +206,12 @@ func newReplica(cfg paxos.Config, bug bugs) (*Replica, error) {
 		slots:   map[uint64]*slot{},
 		waiting: map[paxos.CommandID]struct{}{},
 	}
+	switch {
+	case cfg.SnapshotEvery == 0:
+		r.every = DefaultSnapshotEvery
+	case cfg.SnapshotEvery > 0:
+		r.every = uint64(cfg.SnapshotEvery)
+	}
 	r.probeTo = int(r.id)
 	r.probeAt = r.probePeriod()
 	r.bug = bug
@@ -197,6 +221,7 @@ func newReplica(cfg paxos.Config, bug bugs) (*Replica, error) {
 			return nil, err
 		}
 	}
+	r.rebuilt = done
 	if err := r.startRebuild(marker, done); err != nil {
 		return nil, err
 	}
@@ -204,8 +229,18 @@ func newReplica(cfg paxos.Config, bug bugs) (*Replica, error) {
 }
 
 func (r *Replica) restore(p *paxos.Persisted, rebuilding, rebuilt *bool) error {
-	if p.Snapshot != nil {
-		return fmt.Errorf("%w: unexpected snapshot %T (basic never writes snapshots); restore with the records basic persisted", ErrRestore, p.Snapshot)
+	switch v := p.Snapshot.(type) {
+	case nil:
+	case SnapshotRecord:
+		if err := r.restoreSnapshot(v, rebuilding, rebuilt); err != nil {
+			return err
+		}
+	case *SnapshotRecord:
+		if err := r.restoreSnapshot(*v, rebuilding, rebuilt); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("%w: snapshot has type %T, not a basic.SnapshotRecord; was it written by another protocol?", ErrRestore, p.Snapshot)
 	}
 	for i, rec := range p.Records {
 		switch v := rec.(type) {
@@ -223,11 +258,17 @@ func (r *Replica) restore(p *paxos.Persisted, rebuilding, rebuilt *bool) error {
 			if v.Slot == 0 {
 				return fmt.Errorf("%w: record %d: promise for slot 0", ErrRestore, i)
 			}
+			if r.gone(v.Slot) {
+				continue // covered by the snapshot
+			}
 			s := r.slot(v.Slot)
 			s.acc.Promised = maxBallot(s.acc.Promised, v.Ballot)
 		case AcceptRecord:
 			if v.Slot == 0 {
 				return fmt.Errorf("%w: record %d: acceptance for slot 0", ErrRestore, i)
+			}
+			if r.gone(v.Slot) {
+				continue
 			}
 			s := r.slot(v.Slot)
 			s.acc.Promised = maxBallot(s.acc.Promised, v.Ballot)
@@ -235,6 +276,9 @@ func (r *Replica) restore(p *paxos.Persisted, rebuilding, rebuilt *bool) error {
 		case DecisionRecord:
 			if v.Slot == 0 {
 				return fmt.Errorf("%w: record %d: decision for slot 0", ErrRestore, i)
+			}
+			if r.gone(v.Slot) {
+				continue
 			}
 			s := r.slot(v.Slot)
 			val := v.Value
@@ -560,6 +604,9 @@ func (r *Replica) abandon(st *slot) {
 
 // learn records that v was chosen in slot s.
 func (r *Replica) learn(s uint64, v []paxos.Command) {
+	if r.gone(s) {
+		return // decided, and executed or covered by a snapshot
+	}
 	st := r.slot(s)
 	if st.learned {
 		return
@@ -601,6 +648,8 @@ func (r *Replica) execute() {
 		}
 		r.executed++
 		r.rd.Executed = append(r.rd.Executed, r.store.ApplyChosen(st.value)...)
+		r.sinceSnapCmds += len(st.value)
+		r.maybeSnapshot()
 	}
 }
 
@@ -671,7 +720,7 @@ func (r *Replica) catchUp() {
 	}
 	// Fill holes nobody has worked on for a while.
 	end := min(hi, lo+uint64(r.cfg.Window))
-	for s := lo; s <= end; s++ {
+	for s := lo; s <= end && !r.gone(s); s++ {
 		st := r.slot(s)
 		if st.learned || st.prop != nil {
 			continue
@@ -725,6 +774,15 @@ func (r *Replica) step(msg paxos.Message) error {
 		return nil
 	case CatchUp:
 		return r.onCatchUp(msg.From, m)
+	case InstallSnapshot:
+		if m.Snapshot.Index <= r.executed {
+			return nil
+		}
+		if err := r.installSnapshot(m.Snapshot); err != nil {
+			return err
+		}
+		r.send(msg.From, CatchUp{From: r.executed + 1}) // the slots after it
+		return nil
 	case Learned:
 		return r.onLearned(msg.From, m)
 	default:
@@ -809,6 +867,10 @@ func (r *Replica) onPrepare(from paxos.NodeID, m Prepare) error {
 	if err := r.checkBallot(m.Ballot, from); err != nil {
 		return err
 	}
+	if r.gone(m.Slot) {
+		r.behind(from)
+		return nil
+	}
 	st := r.slot(m.Slot)
 	st.active = r.now
 	st.hint = maxBallot(st.hint, m.Ballot)
@@ -875,6 +937,10 @@ func (r *Replica) onAccept(from paxos.NodeID, m Accept) error {
 	}
 	if err := r.checkBallot(m.Ballot, from); err != nil {
 		return err
+	}
+	if r.gone(m.Slot) {
+		r.behind(from)
+		return nil
 	}
 	st := r.slot(m.Slot)
 	st.active = r.now
@@ -952,6 +1018,10 @@ func (r *Replica) onCatchUp(from paxos.NodeID, m CatchUp) error {
 	}
 	if m.To != 0 && m.To < m.From {
 		return fmt.Errorf("%w: catch-up range %d..%d is empty", paxos.ErrMalformed, m.From, m.To)
+	}
+	if r.gone(m.From) {
+		r.behind(from)
+		return nil
 	}
 	to := r.maxLearned
 	if m.To != 0 {

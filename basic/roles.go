@@ -49,8 +49,53 @@
 // slot (PromiseRecord, AcceptRecord) and the decided values (DecisionRecord),
 // written in the same Ready as the reply that depends on them. A restored
 // replica (Config.Restore) replays them: it never breaks an earlier promise,
-// and it re-executes the decided prefix. The log and its records grow without
-// bound: this package does not compact or snapshot.
+// and it re-executes the decided prefix.
+//
+// # Snapshots and log compaction
+//
+// Every Config.SnapshotEvery executed slots (DefaultSnapshotEvery when 0,
+// never when negative), and no more often than once per as many executed
+// commands as the store held keys at the previous snapshot (so the cost of
+// snapshots per command stays bounded as the state grows), a replica
+// snapshots its state machine, the clients' dedup sessions included, at
+// its execution point E, and emits a SnapshotRecord: the snapshot and the
+// acceptor and learned state of every slot above E, after which its older
+// records are no longer needed. It then drops all state of the slots up to
+// its previous snapshot (or up to E-SnapshotEvery, whichever is later),
+// keeping one interval of decided slots for peers that catch up from the
+// log. Those slots are gone: no state is ever created for them again. A
+// Prepare, Accept or CatchUp about a gone slot is answered with
+// InstallSnapshot (a snapshot at the execution point, at most once per
+// RetryTicks per peer); every other message about one is ignored. A
+// replica that receives a snapshot ahead of its execution point installs
+// it in place of the slots it covers, gives the commands of its own
+// proposals in those slots back to its queue (answering those the snapshot
+// executed from its dedup sessions), writes a SnapshotRecord, and asks the
+// sender for the slots after it. A restart restores the last
+// SnapshotRecord and replays the records written after it.
+//
+// Why a compacted slot can never be needed by a proposer again. A replica
+// compacts only slots at or below its execution point, and it executes a
+// slot only once it learned the value chosen there (or installed a
+// snapshot of a replica that did). So every gone slot s has a chosen value
+// v, and by the safety of Paxos any proposer that completes phase 2 in s
+// proposes v: the slot can still be used to tell a replica what was
+// decided, never to decide anything new. The snapshot tells it more: the
+// effect of v and of every slot before it. Dropping the acceptor's promise
+// and accepted value is safe because the replica never votes in s again
+// (a Prepare or Accept for s gets a snapshot, not a Promise, Accepted or
+// Nack), and an acceptor that does not vote cannot help two quorums choose
+// different values: only a broken promise or a forgotten acceptance can,
+// and neither happens when no state for s is recreated (the records after
+// a snapshot never mention a gone slot, and restore skips any that would).
+// Liveness is kept because whoever still works on s gets the snapshot from
+// every replica that compacted s: its proposer cannot gather a quorum
+// there any longer, but it does not need to, as it installs the snapshot,
+// executes past s, and proposes its commands again in a later slot (or
+// answers them from the dedup sessions, when the snapshot executed them).
+// A slot is compacted only after being executed, so a hole below the
+// execution point never exists, and hole filling (which works from the
+// execution point up) never reaches a gone slot.
 //
 // # Rebuilding after a lost disk
 //
@@ -69,12 +114,15 @@
 // acceptance of W that mattered belongs to a quorum whose other members
 // meet those peers, so its slot is at most H. W then learns the decision of
 // every slot up to H from its peers (CatchUp; they complete or fill the
-// undecided ones as usual) and persists each (DecisionRecord). From then on
-// it answers any Prepare or Accept for those slots with the decision, and
+// undecided ones as usual) and persists each (DecisionRecord), or, from a
+// peer that compacted them, installs a snapshot that covers them (no vote
+// either). From then on it answers any Prepare or Accept for those slots
+// with the decision (or a snapshot), and
 // it has never voted in a slot above H: it persists RebuildRecord{Done:
 // true} and votes again, proposing from slot H+1 on. It persists
 // RebuildRecord{} first, so a crash mid-rebuild restarts the rebuild from
-// the decisions it persisted since, even without Config.Rebuild. With per
+// the decisions it persisted since, even without Config.Rebuild (a
+// SnapshotRecord written meanwhile says so too: Rebuilding). With per
 // slot ballots no further wait is needed ("Paxos Made Live", section 5.1,
 // waits for an instance started after the rebuild; here every slot above H
 // is one). The residual: a Prepare or Accept sent before the loss and
@@ -88,9 +136,9 @@
 // delays), RetryTicks (resends, catch-up, hole filling), Batch (commands per
 // slot, from those proposed between two Ready calls or queued behind
 // Window), Window (slots with client commands in flight per replica),
-// Restore and Rebuild. The leader-related fields (HeartbeatTicks,
-// ElectionTicks, InitialLeader, LeaseTicks), Thrifty, Distances and
-// SnapshotEvery do not apply and are ignored: every proposer sends to all
+// SnapshotEvery, Restore and Rebuild. The leader-related fields
+// (HeartbeatTicks, ElectionTicks, InitialLeader, LeaseTicks), Thrifty and
+// Distances do not apply and are ignored: every proposer sends to all
 // acceptors.
 //
 // Under contention the shared log costs extra rounds: proposers at

@@ -17,7 +17,7 @@ import (
 // send: none of them is a vote (promise, acceptance, pre-acceptance) or an
 // attempt to lead.
 var rebuildAllowed = map[string]map[string]bool{
-	"basic":    set("basic.RebuildQuery", "basic.RebuildInfo", "basic.CatchUp", "basic.Learned", "basic.Commit"),
+	"basic":    set("basic.RebuildQuery", "basic.RebuildInfo", "basic.CatchUp", "basic.Learned", "basic.Commit", "basic.InstallSnapshot"),
 	"multi":    set("multi.RebuildQuery", "multi.RebuildInfo", "multi.HeartbeatReply", "multi.Forward", "multi.Nack"),
 	"flexible": set("multi.RebuildQuery", "multi.RebuildInfo", "multi.HeartbeatReply", "multi.Forward", "multi.Nack"),
 	"epaxos":   set("epaxos.RebuildQuery", "epaxos.RebuildInfo", "epaxos.Commit", "epaxos.Watermark"),

@@ -57,7 +57,7 @@ func (x *factsIndex) get(k string) (keyFacts, bool) {
 		f, ok := sh.m[k]
 		return f, ok
 	}
-	return keyFacts{}, false
+	return 0, false
 }
 
 // set stores key k's facts, copying k's shard first if a snapshot shares it.

@@ -309,7 +309,7 @@ func (r *Replica) fromIndexEntry(e IndexEntry) keyFacts {
 			ki.rows = append(ki.rows, f)
 		}
 	}
-	return r.pack(ki, keyFacts{})
+	return r.pack(ki, 0)
 }
 
 func (r *Replica) restore(p *paxos.Persisted) error {

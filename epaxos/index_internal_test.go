@@ -32,6 +32,9 @@ func TestIndexStoredFormKeepsEveryFact(t *testing.T) {
 		if rng.IntN(500) == 0 {
 			seq = 1 << 50 // beyond what fits inline
 		}
+		if rng.IntN(5000) == 0 {
+			slot = 1 << 30 // likewise
+		}
 		kind := rng.IntN(10)
 		apply := func(ki *keyIndex) {
 			f := ki.rowFor(q)
@@ -92,4 +95,32 @@ func indexMap(r *Replica) map[string]keyFacts {
 		return nil
 	})
 	return m
+}
+
+// The inline form holds replica ids up to 63 and slots and seqs below
+// 2^28; a fact beyond any of those keeps the key in the slab, with every
+// fact intact.
+func TestIndexInlineLimits(t *testing.T) {
+	for _, tc := range []struct {
+		replica     paxos.NodeID
+		slot, seq   uint64
+		inline      bool
+		description string
+	}{
+		{63, factsSlotMax, factsSeqMax, true, "every field at its largest"},
+		{64, 1, 1, false, "replica id above 63"},
+		{0, factsSlotMax + 1, 1, false, "slot of 2^28"},
+		{0, 1, factsSeqMax + 1, false, "seq of 2^28"},
+	} {
+		ki := &keyIndex{writeSeq: tc.seq, rows: []keyRow{{replica: tc.replica, write: tc.slot, execWrite: tc.slot}}}
+		f, ok := packInline(ki)
+		require.Equal(t, tc.inline, ok, tc.description)
+		if !ok {
+			continue
+		}
+		assert.Equal(t, uint64(factsPackedExecuted), f.kind(), tc.description)
+		var got keyIndex
+		expandInline(f, &got)
+		assert.Equal(t, *ki, got, tc.description)
+	}
 }

@@ -43,7 +43,7 @@ func (s IndexSnapshot) each(f func(key string, ki *keyIndex) error) error {
 	var ki keyIndex
 	return s.idx.each(func(k string, kf keyFacts) error {
 		if kf.kind() == factsFull {
-			full := s.idx.full(kf.slot)
+			full := s.idx.full(kf.pos())
 			ki.writeSeq, ki.readSeq, ki.rows = full.writeSeq, full.readSeq, append(ki.rows[:0], full.rows...)
 		} else {
 			expandInline(kf, &ki)
@@ -81,8 +81,8 @@ func (s IndexSnapshot) EncodeMsgpack(e *msgpack.Encoder) error {
 	})
 }
 
-// maxIndexRows bounds the replicas a decoded key may name (NodeIDs fit
-// keyFacts' 16 bits).
+// maxIndexRows bounds the replicas a decoded key may name (ids above
+// those the inline form holds are kept in the slab).
 const maxIndexRows = 1 << 16
 
 // DecodeMsgpack implements msgpack.CustomDecoder. Replica ids are checked
@@ -132,7 +132,7 @@ func (s *IndexSnapshot) DecodeMsgpack(d *msgpack.Decoder) error {
 		}
 		pos := x.addFull()
 		*x.fullMut(pos) = keyIndex{writeSeq: ki.writeSeq, readSeq: ki.readSeq, rows: append([]keyRow(nil), ki.rows...)}
-		x.set(k, keyFacts{slot: pos, meta: factsFull})
+		x.set(k, fullFacts(pos))
 	}
 	return nil
 }

@@ -77,14 +77,13 @@ func (c *stepCluster) push(from, n int, key func(i int) string) {
 
 // With keys reused, the heap of every protocol that snapshots stays flat:
 // within 10% between 100,000 and 400,000 writes over 20,000 keys (3
-// replicas, batch 64, snapshots every 100 slots). Basic Paxos keeps every
-// slot (it does not compact) and is left out.
+// replicas, batch 64, snapshots every 100 slots).
 func TestHeapFlatWithKeyReuseAllProtocols(t *testing.T) {
 	longtest.Skip(t, "a long run")
 	if raceEnabled {
 		t.Skip("heap sizes under the race detector mean little")
 	}
-	for _, proto := range []string{"multi", "flexible", "epaxos", "raft", "fastpaxos"} {
+	for _, proto := range []string{"basic", "multi", "flexible", "epaxos", "raft", "fastpaxos"} {
 		t.Run(proto, func(t *testing.T) {
 			c := newStepCluster(t, proto, 3)
 			key := func(i int) string { return fmt.Sprintf("key-%05d", i%20_000) }
