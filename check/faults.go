@@ -77,6 +77,8 @@ var injectors = []injector{
 	{FaultRecovery, injectTimeoutEchoes},  // search_race.go
 	{FaultRecovery, injectStalledBridges}, // search_race.go
 	{FaultRecovery, injectRecoveryChains}, // search_epaxos_recovery.go
+	{FaultCrash, injectAmnesiacBridges},   // search_persist.go
+	{FaultDup, injectRejoinEchoes},        // search_persist.go
 }
 
 // leaseInjectors join the injectors in runs with leader leases only, after
@@ -195,6 +197,7 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, wind
 		on = leaseSwarm(has, seed) // search_lease.go
 	}
 	on = quietFor(on, seed, quietInjectors(n, leaseTicks)) // search_epaxos_recovery.go
+	on = bridgesAlone(on, seed)                            // search_persist.go
 	for _, in := range on {
 		in.inject(e)
 	}
