@@ -248,11 +248,16 @@ func quiet(in injector) bool {
 // quietInjectors lists the injectors that run only alone in a cluster of n
 // replicas (see quietFor), an injector listed twice drawn twice as often:
 // none with leases (leaseTicks > 0: clocks may not jump, and the lease
-// faults act instead); at N = 3 the recovery chains; at N = 5 the chains in
-// half the quiet runs and the lone witnesses and the stranded proposals
-// (search_witness.go) in a quarter each (the stranded proposals catch
-// multi/skip-holes there; at N = 3 every overlap of two quorums is a single
-// replica already, and the chains' quiet runs catch more); none at N = 7,
+// faults act instead); at N = 3 the recovery chains in seven quiet runs of
+// eight and the amnesiac bridges (search_persist.go) in the eighth; at N = 5
+// the chains in three of eight, the bridges in one, and the lone witnesses
+// and the stranded proposals (search_witness.go) in a quarter each (the
+// stranded proposals catch multi/skip-holes there; at N = 3 every overlap of
+// two quorums is a single replica already, and the chains' quiet runs catch
+// more). The lists have eight entries so that the draw of a run that kept
+// the chains, witnesses or stranded proposals is the one it was when they
+// had one or four (see quietFor's pick: a power of two masks the same
+// random number). None at N = 7,
 // where quiet runs of the chains cost the one seed of 500 that caught a fast
 // quorum one too small (epaxos/majority-fast-quorum, a bug only N = 7 has),
 // and neither the witnesses nor the stranded proposals catch it in 500
@@ -261,12 +266,13 @@ func quietInjectors(n, leaseTicks int) []injector {
 	chains := injector{FaultRecovery, injectRecoveryChains}
 	witnesses := injector{FaultRecovery, injectLoneWitnesses}
 	stranded := injector{FaultRecovery, injectStrandedProposals}
+	bridges := injector{FaultCrash, injectAmnesiacBridges} // search_persist.go
 	switch {
 	case leaseTicks > 0 || n < 3 || n > 5:
 		return nil
 	case n == 3:
-		return []injector{chains}
+		return []injector{chains, chains, chains, chains, chains, chains, chains, bridges}
 	default:
-		return []injector{chains, chains, witnesses, stranded}
+		return []injector{chains, chains, witnesses, stranded, chains, bridges, witnesses, stranded}
 	}
 }
