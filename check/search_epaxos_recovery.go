@@ -261,12 +261,16 @@ func quietInjectors(n, leaseTicks int) []injector {
 	chains := injector{FaultRecovery, injectRecoveryChains}
 	witnesses := injector{FaultRecovery, injectLoneWitnesses}
 	stranded := injector{FaultRecovery, injectStrandedProposals}
+	lostDecisions := injector{FaultRecovery, injectLostDecisions} // search_lost_decision.go
+	lostProposers := injector{FaultWipe, injectLostProposers}     // search_lost_decision.go
 	switch {
-	case leaseTicks > 0 || n < 3 || n > 5:
+	case leaseTicks > 0 || n < 3:
 		return nil
 	case n == 3:
 		return []injector{chains}
-	default:
+	case n == 5:
 		return []injector{chains, chains, witnesses, stranded}
+	default:
+		return []injector{chains, lostDecisions, lostProposers, lostProposers}
 	}
 }
