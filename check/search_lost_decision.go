@@ -308,4 +308,3 @@ func setOfReplicas(ids []int) quorum.Set {
 	}
 	return out
 }
-
