@@ -252,11 +252,12 @@ func quiet(in injector) bool {
 // half the quiet runs and the lone witnesses and the stranded proposals
 // (search_witness.go) in a quarter each (the stranded proposals catch
 // multi/skip-holes there; at N = 3 every overlap of two quorums is a single
-// replica already, and the chains' quiet runs catch more); none at N = 7,
-// where quiet runs of the chains cost the one seed of 500 that caught a fast
-// quorum one too small (epaxos/majority-fast-quorum, a bug only N = 7 has),
-// and neither the witnesses nor the stranded proposals catch it in 500
-// seeds, alone or with the other faults.
+// replica already, and the chains' quiet runs catch more); at N = 7 and
+// above, where a fast quorum is larger than a majority, the chains in a
+// quarter, the lost decisions in a quarter and the lost proposers in half
+// (search_lost_decision.go: they catch a fast quorum reduced to a majority,
+// epaxos/majority-fast-quorum and epaxos/fast-path-majority, which neither
+// the witnesses nor the stranded proposals caught in 500 seeds).
 func quietInjectors(n, leaseTicks int) []injector {
 	chains := injector{FaultRecovery, injectRecoveryChains}
 	witnesses := injector{FaultRecovery, injectLoneWitnesses}
