@@ -138,17 +138,26 @@ func injectLostDecisions(e *faultEnv) {
 // round, at two sites at once. When a replica is proposed a command and in
 // that step sends to two peers or more (it starts a round for it), with
 // probability 0.02 to 0.3 per proposal (1 to 3 times per run): that
-// step's messages reach only 1 to n-2 of those peers, and right after the
-// step the replica is wiped (sim.Wipe: it restarts with an empty disk and
-// must rebuild before it votes or leads again). Within 1 to 40 ms the next
-// replica that starts a round for a proposal gets the same, so that two
-// rounds that may interfere are each left with part of the cluster and
-// without the one replica that knew them whole. Whoever recovers either
-// must settle it from the partial votes alone, while the other stands in
-// its way, and the wiped replicas' rebuilds wait on both. A wipe happens
-// only while fewer than a minority of the replicas are down or rebuilding
-// and the others hold a phase-1 and a phase-2 quorum (see roomToWipe). A
-// quarter of the runs have none. It draws from its own random stream.
+// step's messages reach only some of those peers (in three runs of four:
+// about half of the others, or any number from one to all but two, never
+// a site picked for a rival), and right after the step the replica is
+// wiped (sim.Wipe: it restarts with an empty disk and must rebuild before
+// it votes or leads again). In most runs a client at that rival site, one
+// the round did not reach, proposes a write of the same key within 3 ms.
+// The next replica, one the first round did not reach, that starts a
+// round for a command interfering with the first within 1 to 40 ms gets
+// the same: in most runs its round reaches only replicas the first did
+// not, and a third replica that led neither round (one that heard
+// neither, when there is one) loses its disk with it. So two interfering
+// rounds are each left with their own part of the cluster, without the
+// replica that knew them whole, and with a silent replica that might have
+// voted for either: whoever recovers one must settle it from the partial
+// votes while the other stands in its way, and the rebuilding replicas
+// wait on both. A wipe happens only while fewer than a minority of the
+// replicas are down or rebuilding and the others hold a phase-1 and a
+// phase-2 quorum (see roomToWipe). It needs a quiet cluster, so it runs
+// only alone (quietInjectors in search_epaxos_recovery.go). It draws from
+// its own random stream.
 func injectLostProposers(e *faultEnv) {
 	s, n := e.s, e.n
 	rng := rand.New(rand.NewPCG(e.seed, 0x6c6f737470726f70))
