@@ -253,12 +253,14 @@ func quiet(in injector) bool {
 // (search_witness.go) in a quarter each (the stranded proposals catch
 // multi/skip-holes there; at N = 3 every overlap of two quorums is a single
 // replica already, and the chains' quiet runs catch more); at N = 7 and
-// above, where a fast quorum is larger than a majority, the lost decisions
-// in a quarter and the lost proposers in the rest (search_lost_decision.go:
-// they catch a fast quorum reduced to a majority, epaxos/fast-path-majority
-// and epaxos/majority-fast-quorum, which neither the witnesses nor the
-// stranded proposals caught in 500 seeds; the lost proposers catch a few
-// percent of their runs, the lost decisions a quarter).
+// above, where a fast quorum is larger than a majority, the chains and
+// the lost decisions in a quarter each and the lost proposers in half
+// (search_lost_decision.go: they catch a fast quorum reduced to a majority,
+// epaxos/fast-path-majority and epaxos/majority-fast-quorum, which neither
+// the witnesses nor the stranded proposals caught in 500 seeds; the lost
+// proposers catch a few percent of their runs, the lost decisions a
+// quarter). Without the chains, the quiet runs cost the kills of
+// epaxos/merged-ballots and epaxos/recovery-first-accepted at N = 7.
 func quietInjectors(n, leaseTicks int) []injector {
 	chains := injector{FaultRecovery, injectRecoveryChains}
 	witnesses := injector{FaultRecovery, injectLoneWitnesses}
@@ -273,6 +275,6 @@ func quietInjectors(n, leaseTicks int) []injector {
 	case n == 5:
 		return []injector{chains, chains, witnesses, stranded}
 	default:
-		return []injector{lostDecisions, lostProposers, lostProposers, lostProposers}
+		return []injector{chains, lostDecisions, lostProposers, lostProposers}
 	}
 }
