@@ -254,25 +254,34 @@ func quiet(in injector) bool {
 // and the stranded proposals (search_witness.go) in a quarter each (the
 // stranded proposals catch multi/skip-holes there; at N = 3 every overlap of
 // two quorums is a single replica already, and the chains' quiet runs catch
-// more). The lists have eight entries so that the draw of a run that kept
-// the chains, witnesses or stranded proposals is the one it was when they
-// had one or four (see quietFor's pick: a power of two masks the same
-// random number). None at N = 7,
-// where quiet runs of the chains cost the one seed of 500 that caught a fast
-// quorum one too small (epaxos/majority-fast-quorum, a bug only N = 7 has),
-// and neither the witnesses nor the stranded proposals catch it in 500
-// seeds, alone or with the other faults.
+// more). The lists at N = 3 and 5 have eight entries so that the draw of a
+// run that kept the chains, witnesses or stranded proposals is the one it
+// was when they had one or four (see quietFor's pick: a power of two masks
+// the same random number). At N = 7 and above, where a fast quorum is
+// larger than a majority, the chains and the lost decisions in a quarter
+// each and the lost proposers in half (search_lost_decision.go: they catch
+// a fast quorum reduced to a majority, epaxos/fast-path-majority and
+// epaxos/majority-fast-quorum, which neither the witnesses nor the stranded
+// proposals caught in 500 seeds; the lost proposers catch a few percent of
+// their runs, the lost decisions a quarter). Without the chains, the quiet
+// runs cost the kills of epaxos/merged-ballots and
+// epaxos/recovery-first-accepted at N = 7. The bridges do not run at N = 7:
+// there they cost the kill of epaxos/majority-fast-quorum.
 func quietInjectors(n, leaseTicks int) []injector {
 	chains := injector{FaultRecovery, injectRecoveryChains}
 	witnesses := injector{FaultRecovery, injectLoneWitnesses}
 	stranded := injector{FaultRecovery, injectStrandedProposals}
-	bridges := injector{FaultCrash, injectAmnesiacBridges} // search_persist.go
+	bridges := injector{FaultCrash, injectAmnesiacBridges}        // search_persist.go
+	lostDecisions := injector{FaultRecovery, injectLostDecisions} // search_lost_decision.go
+	lostProposers := injector{FaultWipe, injectLostProposers}     // search_lost_decision.go
 	switch {
-	case leaseTicks > 0 || n < 3 || n > 5:
+	case leaseTicks > 0 || n < 3:
 		return nil
 	case n == 3:
 		return []injector{chains, chains, chains, chains, chains, chains, chains, bridges}
-	default:
+	case n == 5:
 		return []injector{chains, chains, witnesses, stranded, chains, bridges, witnesses, stranded}
+	default:
+		return []injector{chains, lostDecisions, lostProposers, lostProposers}
 	}
 }

@@ -94,6 +94,7 @@ func TestQuietForKeepsQuietInjectorsAlone(t *testing.T) {
 	assert.InDelta(t, 100, alone, 30)
 	assert.Len(t, quietInjectors(3, 0), 8)
 	assert.Len(t, quietInjectors(5, 0), 8)
-	assert.Empty(t, quietInjectors(7, 0))
+	assert.Len(t, quietInjectors(7, 0), 4)
 	assert.Empty(t, quietInjectors(3, 10))
+	assert.Empty(t, quietInjectors(7, 10))
 }

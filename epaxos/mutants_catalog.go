@@ -21,6 +21,7 @@ type plantedBugs struct {
 	tpaSkipsCommitted bool // TryPreAccept ignores a conflicting committed instance
 	countDupReplies   bool // a repeated PreAccept reply counts again toward the fast quorum
 	firstAccepted     bool // recovery takes the first accepted reply, not the one with the highest vote ballot
+	fastPathMajority  bool // the fast path commits with a majority of unchanged votes; recovery still assumes the fast quorum
 }
 
 // mergeDep merges a PreAccept reply's dependency on one replica into the
@@ -74,6 +75,8 @@ func init() {
 	for _, m := range []paxos.Mutant{
 		{Name: "epaxos/majority-fast-quorum", Bug: "the fast quorum is a plain majority F+1 instead of F+floor((F+1)/2) (differs from N = 7)",
 			Sizes: []int{7}, New: withBug(func(r *Replica) { r.fq = r.sq })},
+		{Name: "epaxos/fast-path-majority", Bug: "the fast path commits once a plain majority F+1 (leader included) holds the original attributes, while recovery still assumes a fast quorum of F+floor((F+1)/2) (differs from N = 7)",
+			Sizes: []int{7}, New: withBug(func(r *Replica) { r.planted.fastPathMajority = true })},
 		{Name: "epaxos/minority-fast-quorum", Bug: "the fast quorum is F replicas, below a majority, so two conflicting commands can both take the fast path without seeing each other",
 			New: withBug(func(r *Replica) { r.fq = r.sq - 1 })},
 		{Name: "epaxos/fast-quorum-minus-one", Bug: "the fast path commits with one matching PreAccept reply fewer than the fast quorum",
