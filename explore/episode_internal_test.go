@@ -28,7 +28,7 @@ func rule4aEpisodes(t *testing.T, cfg *Config, hs maphash.Seed) (*world, []Actio
 		return len(w.failures) == 0
 	}
 	e := newEpisodes(7, cfg.Replicas)
-	e.lifo, e.sleepy = 0, -1
+	e.lifo, e.sleepy, e.scope, e.holdWalk = 0, -1, nil, false
 	grp := func(ids ...int) []bool {
 		in := make([]bool, cfg.Replicas)
 		for _, i := range ids {
@@ -121,7 +121,7 @@ func TestEpisodeContinuations(t *testing.T) {
 	}
 	cost := 0.0
 	for si, end := range stages {
-		hits, tries := 0, 200
+		hits, tries := 0, 600
 		reach := map[int]int{}
 		for s := 0; s < tries; s++ {
 			_, cs, w := walk(context.Background(), &cfg, 1, trace[:end], uint64(1000+s), hs, newVisited())

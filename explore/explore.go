@@ -704,7 +704,8 @@ func (ar *archive) size() int {
 func (ar *archive) rarity(i int) float64 {
 	r := 0.001
 	for _, p := range ar.cells[i].pairs {
-		r += 1 / float64(ar.count[p])
+		c := float64(ar.count[p])
+		r += 1 / (c * c)
 	}
 	return r
 }
