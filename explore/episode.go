@@ -117,9 +117,12 @@ func newEpisodes(seed uint64, n int) *episodes {
 	// Scope and walk-long hold, from a source of their own too.
 	sc := rand.New(rand.NewPCG(seed, 0x73636f70))
 	if sc.Float64() < scopeP && n > 2 {
-		// A majority or more, but not everyone: a minority alone
-		// cannot decide anything.
-		k := n/2 + 1 + sc.IntN(n-n/2-1)
+		// A majority (three times in four) or more, but not everyone:
+		// a minority alone cannot decide anything.
+		k := n/2 + 1
+		if sc.IntN(4) == 0 {
+			k += sc.IntN(n - k)
+		}
 		e.scope = make([]bool, n)
 		for _, id := range sc.Perm(n)[:k] {
 			e.scope[id] = true
@@ -131,7 +134,7 @@ func newEpisodes(seed uint64, n int) *episodes {
 
 // scopeP is the chance that a walk has a scope; holdWalkP the chance that
 // it holds back one instance's messages throughout.
-const scopeP, holdWalkP = 0.5, 0.35
+const scopeP, holdWalkP = 0.3, 0.4
 
 // inScope reports whether replica id is active in this walk.
 func (e *episodes) inScope(id paxos.NodeID) bool {
@@ -149,8 +152,8 @@ func (e *episodes) heldBack(m paxos.Message) bool {
 
 // pickHeld picks the instance a walk that holds one back holds: one of
 // the instances known (in flight, or in a replica's records) when the
-// walk's own episodes begin, or, if none is known yet (a walk from
-// scratch), at an episode drawn at random once one is.
+// walk's own episodes begin, or, if fewer than two are known then (a walk
+// from scratch), at an episode drawn at random once two are.
 func (e *episodes) pickHeld(w *world) {
 	if !e.holdWalk || e.held != nil {
 		return
@@ -174,8 +177,8 @@ func (e *episodes) pickHeld(w *world) {
 		return int(a.Slot) - int(b.Slot)
 	})
 	known = append(known, recs...)
-	if len(known) == 0 {
-		return
+	if len(known) < 2 {
+		return // holding back the only instance would stop everything
 	}
 	in := known[e.rng.IntN(len(known))]
 	e.held = &in

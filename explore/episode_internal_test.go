@@ -121,7 +121,7 @@ func TestEpisodeContinuations(t *testing.T) {
 	}
 	cost := 0.0
 	for si, end := range stages {
-		hits, tries := 0, 600
+		hits, tries := 0, 200
 		reach := map[int]int{}
 		for s := 0; s < tries; s++ {
 			_, cs, w := walk(context.Background(), &cfg, 1, trace[:end], uint64(1000+s), hs, newVisited())

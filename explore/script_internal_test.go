@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/longtest"
 	_ "github.com/paxos-lab/paxos/protocols"
 )
 
@@ -188,21 +189,24 @@ var rule4aShrunk []Action
 // TestSearchFindsRule4a is the bar issue 10 sets: the randomized search
 // (episode mode, the default, guided by coverage) finds the rule-4a
 // violation (N = 5, two commands) on its own, from scratch. It takes
-// minutes and finds it in some runs only, so it runs only when
-// PAXOS_EXPLORE_RULE4A=1, with a budget of
-// PAXOS_EXPLORE_BUDGET (default 10m) and PAXOS_EXPLORE_WALKS walks (default
-// unbounded). Whether or not it finds it, it logs which stages of the
-// hand-made schedule (TestFeaturesMarkRule4aStages) the archive reached,
-// and how many walks started from them.
+// minutes of CPU, so it runs with the long tests (PAXOS_LONG_TESTS=1,
+// which CI sets) or when PAXOS_EXPLORE_RULE4A=1, with a budget of
+// PAXOS_EXPLORE_BUDGET (default 15m) and PAXOS_EXPLORE_WALKS walks
+// (default rule4aWalks). Whether or not it finds it, it logs which stages
+// of the hand-made schedule (TestFeaturesMarkRule4aStages) the archive
+// reached, and how many walks started from them.
 func TestSearchFindsRule4a(t *testing.T) {
 	if os.Getenv("PAXOS_EXPLORE_RULE4A") != "1" {
-		t.Skip("takes minutes and does not find it in every run; set PAXOS_EXPLORE_RULE4A=1 (and PAXOS_EXPLORE_BUDGET, PAXOS_EXPLORE_WALKS) to run it")
+		longtest.Skip(t, "the explorer's search for epaxos/rule4a-after-restart takes minutes (or set PAXOS_EXPLORE_RULE4A=1)")
 	}
-	budget := 10 * time.Minute
+	budget := 15 * time.Minute
 	if d, err := time.ParseDuration(os.Getenv("PAXOS_EXPLORE_BUDGET")); err == nil {
 		budget = d
 	}
-	walks, _ := strconv.Atoi(os.Getenv("PAXOS_EXPLORE_WALKS"))
+	walks := rule4aWalks
+	if w, err := strconv.Atoi(os.Getenv("PAXOS_EXPLORE_WALKS")); err == nil {
+		walks = w
+	}
 	cfg := Config{Replicas: 5, Commands: 2, Budget: budget, Walks: walks, Seed: 1}
 	rule4aReplicas(&cfg)
 	cfg = cfg.withDefaults()
@@ -249,6 +253,10 @@ func TestSearchFindsRule4a(t *testing.T) {
 	t.Logf("found after %s, %d walks, %d cells; shrunk %d -> %d actions:\n%s", res.Violation.FoundAfter, res.Walks, len(ar.cells),
 		len(res.Violation.Walked), len(res.Violation.Schedule), Format(res.Violation.Schedule))
 }
+
+// rule4aWalks bounds TestSearchFindsRule4a's search: several times the
+// walks the runs measured in the README needed.
+const rule4aWalks = 150000
 
 func isSubset(sub, set []string) bool {
 	for _, x := range sub {
