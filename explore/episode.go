@@ -74,6 +74,20 @@ type episodes struct {
 	topics []paxos.Instance
 	seenT  map[reflect.Type]bool
 	seenI  map[paxos.Instance]bool
+	// scope, if not nil, is the walk's active replicas: runs, partial
+	// deliveries and proposals involve them only, and the others are cut
+	// off for the whole walk (they may still crash and restart; what is
+	// in flight to or from them stays there, late). A swarm over scopes:
+	// the few replicas a stage of a scenario needs talk among themselves
+	// while the rest stand still.
+	scope []bool
+	// holdWalk: the walk holds back one instance's messages for its
+	// whole length (in every run and partial delivery), picked among the
+	// instances known when the walk's own episodes begin; held names it
+	// once picked.
+	holdWalk bool
+	held     *paxos.Instance
+	holdLate bool // the walk's first episode has passed
 }
 
 func newEpisodes(seed uint64, n int) *episodes {
@@ -83,7 +97,10 @@ func newEpisodes(seed uint64, n int) *episodes {
 	e.kind[epPartial] = e.pick(0.5, 1, 2)
 	e.kind[epCrash] = e.pick(0, 0.5, 1, 2)
 	e.kind[epRestart] = e.pick(0.5, 1, 2)
-	e.kind[epPropose] = e.pick(0.5, 1, 2)
+	// Some walks propose nothing after their first command (swarm
+	// testing: a kind switched off), so that commands are left for
+	// later stages of a scenario: a walk from the archive draws its own.
+	e.kind[epPropose] = e.pick(0, 0.1, 0.5, 1, 2)
 	e.outbox = e.pick(0, 0.5, 1)
 	e.lifo = e.pick(0, 0.5)
 	e.edgeDrop = e.pick(0, 0.3, 0.6)
@@ -97,7 +114,74 @@ func newEpisodes(seed uint64, n int) *episodes {
 		e.sleepy = sr.IntN(n)
 	}
 	e.kind[epBounce] = []float64{0, 0.5, 1, 2}[sr.IntN(4)]
+	// Scope and walk-long hold, from a source of their own too.
+	sc := rand.New(rand.NewPCG(seed, 0x73636f70))
+	if sc.Float64() < scopeP && n > 2 {
+		// A majority (three times in four) or more, but not everyone:
+		// a minority alone cannot decide anything.
+		k := n/2 + 1
+		if sc.IntN(4) == 0 {
+			k += sc.IntN(n - k)
+		}
+		e.scope = make([]bool, n)
+		for _, id := range sc.Perm(n)[:k] {
+			e.scope[id] = true
+		}
+	}
+	e.holdWalk = sc.Float64() < holdWalkP
 	return e
+}
+
+// scopeP is the chance that a walk has a scope; holdWalkP the chance that
+// it holds back one instance's messages throughout.
+const scopeP, holdWalkP = 0.3, 0.4
+
+// inScope reports whether replica id is active in this walk.
+func (e *episodes) inScope(id paxos.NodeID) bool {
+	return e.scope == nil || int(id) < len(e.scope) && e.scope[id]
+}
+
+// heldBack reports whether m is about the instance this walk holds back.
+func (e *episodes) heldBack(m paxos.Message) bool {
+	if e.held == nil {
+		return false
+	}
+	t, ok := topicOf(m.Body)
+	return ok && t == *e.held
+}
+
+// pickHeld picks the instance a walk that holds one back holds: one of
+// the instances known (in flight, or in a replica's records) when the
+// walk's own episodes begin, or, if fewer than two are known then (a walk
+// from scratch), at an episode drawn at random once two are.
+func (e *episodes) pickHeld(w *world) {
+	if !e.holdWalk || e.held != nil {
+		return
+	}
+	first := !e.holdLate
+	e.holdLate = true
+	if !first && e.rng.IntN(2) == 0 {
+		return
+	}
+	known := append([]paxos.Instance(nil), e.topics...)
+	var recs []paxos.Instance
+	for k := range w.shapes {
+		if !slices.Contains(known, k.in) && !slices.Contains(recs, k.in) {
+			recs = append(recs, k.in)
+		}
+	}
+	slices.SortFunc(recs, func(a, b paxos.Instance) int {
+		if a.Replica != b.Replica {
+			return int(a.Replica) - int(b.Replica)
+		}
+		return int(a.Slot) - int(b.Slot)
+	})
+	known = append(known, recs...)
+	if len(known) < 2 {
+		return // holding back the only instance would stop everything
+	}
+	in := known[e.rng.IntN(len(known))]
+	e.held = &in
 }
 
 func (e *episodes) pick(xs ...float64) float64 { return xs[e.rng.IntN(len(xs))] }
@@ -135,19 +219,26 @@ const episodeCap = 200
 func (e *episodes) next(w *world, do func(Action) bool) bool {
 	c := w.cfg
 	e.learn(w)
+	e.pickHeld(w)
 	ups, downs, open := w.choices()
+	active := ups
+	if e.scope != nil {
+		active = slices.DeleteFunc(slices.Clone(ups), func(id paxos.NodeID) bool { return !e.inScope(id) })
+	}
 	var wt [numEps]float64
-	if len(ups) > 0 {
+	if len(active) > 0 {
 		wt[epRun] = e.kind[epRun]
-		if w.down < c.MaxDown && w.crashes < c.MaxCrashes {
-			wt[epCrash] = e.kind[epCrash]
-			wt[epBounce] = e.kind[epBounce]
-		}
 		if len(open) > 0 {
 			wt[epPropose] = e.kind[epPropose]
 			if sumProposed(w) == 0 {
 				wt[epPropose] += 8 // start every walk with work soon
 			}
+		}
+	}
+	if len(ups) > 0 {
+		if w.down < c.MaxDown && w.crashes < c.MaxCrashes {
+			wt[epCrash] = e.kind[epCrash]
+			wt[epBounce] = e.kind[epBounce]
 		}
 	}
 	if len(w.pending) > 0 {
@@ -166,7 +257,7 @@ func (e *episodes) next(w *world, do func(Action) bool) bool {
 	rng := e.rng
 	switch pickWeighted(rng, wt[:]) {
 	case epRun:
-		return e.run(w, ups, do)
+		return e.run(w, active, do)
 	case epPartial:
 		return e.partial(w, do)
 	case epCrash:
@@ -177,7 +268,7 @@ func (e *episodes) next(w *world, do func(Action) bool) bool {
 		id := ups[rng.IntN(len(ups))]
 		return do(Action{Kind: Crash, Replica: id, Outbox: rng.Float64() < e.outbox}) && do(Action{Kind: Restart, Replica: id})
 	default:
-		return do(Action{Kind: Propose, Replica: ups[rng.IntN(len(ups))], Command: open[rng.IntN(len(open))]})
+		return do(Action{Kind: Propose, Replica: active[rng.IntN(len(active))], Command: open[rng.IntN(len(open))]})
 	}
 }
 
@@ -190,7 +281,7 @@ func (e *episodes) next(w *world, do func(Action) bool) bool {
 func (e *episodes) run(w *world, ups []paxos.NodeID, do func(Action) bool) bool {
 	rng := e.rng
 	r := runPlan{in: make([]bool, len(w.reps))}
-	if q := w.cfg.Replicas/2 + 1; rng.Float64() < majorityGroup && len(ups) > q {
+	if q := w.cfg.Replicas/2 + 1; rng.Float64() < majorityGroup && len(ups) >= q {
 		// Exactly a majority: the smallest group that can make progress
 		// on its own, which leaves the others out of what it decides.
 		for _, k := range rng.Perm(len(ups))[:q] {
@@ -274,7 +365,7 @@ func (e *episodes) runWith(w *world, r runPlan, do func(Action) bool) bool {
 	for steps := 0; steps < limit; steps++ {
 		elig = elig[:0]
 		for i, p := range w.pending {
-			if in[p.m.From] && in[p.m.To] && w.reps[p.m.To] != nil && !r.held(p.m) {
+			if in[p.m.From] && in[p.m.To] && w.reps[p.m.To] != nil && !r.held(p.m) && !e.heldBack(p.m) {
 				elig = append(elig, i)
 			}
 		}
@@ -334,7 +425,16 @@ func (e *episodes) runWith(w *world, r runPlan, do func(Action) bool) bool {
 // and not (yet) others.
 func (e *episodes) partial(w *world, do func(Action) bool) bool {
 	rng := e.rng
-	p := w.pending[rng.IntN(len(w.pending))]
+	var cand []int
+	for i, q := range w.pending {
+		if e.inScope(q.m.From) && e.inScope(q.m.To) && !e.heldBack(q.m) {
+			cand = append(cand, i)
+		}
+	}
+	if len(cand) == 0 {
+		return true
+	}
+	p := w.pending[cand[rng.IntN(len(cand))]]
 	from := p.m.From
 	var typ reflect.Type
 	if rng.IntN(2) == 0 {
@@ -351,7 +451,7 @@ func (e *episodes) partial(w *world, do func(Action) bool) bool {
 	}
 	var sel []Action
 	for _, q := range w.pending {
-		if q.m.From == from && to[q.m.To] && (typ == nil || reflect.TypeOf(q.m.Body) == typ) {
+		if q.m.From == from && to[q.m.To] && e.inScope(q.m.To) && !e.heldBack(q.m) && (typ == nil || reflect.TypeOf(q.m.Body) == typ) {
 			sel = append(sel, Action{Kind: Deliver, Msg: q.m, key: q.key})
 		}
 	}

@@ -28,7 +28,7 @@ func rule4aEpisodes(t *testing.T, cfg *Config, hs maphash.Seed) (*world, []Actio
 		return len(w.failures) == 0
 	}
 	e := newEpisodes(7, cfg.Replicas)
-	e.lifo, e.sleepy = 0, -1
+	e.lifo, e.sleepy, e.scope, e.holdWalk = 0, -1, nil, false
 	grp := func(ids ...int) []bool {
 		in := make([]bool, cfg.Replicas)
 		for _, i := range ids {

@@ -69,7 +69,12 @@
 //     one (crash it and restart it at once), or propose a command at one.
 //
 // The episode kinds' weights and the chances above are drawn per walk
-// (a swarm over episodes). Depth still bounds the actions of a walk.
+// (a swarm over episodes; proposals after the first are switched off in
+// some walks, leaving commands for later stages). Some walks also have a
+// scope (a majority of the replicas, or more but not all, that alone run,
+// receive partial deliveries and take proposals, the rest cut off for the
+// walk), and some hold back one known instance's messages for the whole
+// walk. Depth still bounds the actions of a walk.
 // Episodes spend a walk's depth on what makes fault scenarios differ
 // (which replicas talk to which, what is late, who times out first)
 // rather than on the order of deliveries inside an exchange.
