@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmihailenco/msgpack/v5"
+
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/kv"
 )
@@ -142,4 +144,26 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkSnapshotDecode: decoding a snapshot of a store of 100k distinct
+// keys (what a replica does when it installs a peer's snapshot or
+// recovers from its own).
+func BenchmarkSnapshotDecode(b *testing.B) {
+	e := kv.NewExecutor(paxos.Config{})
+	for i := 0; i < 100_000; i++ {
+		e.Apply(paxos.Command{Client: 1, Seq: uint64(i + 1), Op: paxos.OpPut, Key: "key-" + strconv.Itoa(i), Value: "0123456789abcdef"})
+	}
+	data, err := msgpack.Marshal(e.Snapshot())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var snap kv.Snapshot
+		if err := msgpack.Unmarshal(data, &snap); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
