@@ -205,19 +205,31 @@ func (cs *clientSession) executed(cmd Command) (Execution, bool) {
 
 // Apply executes cmd unless it already executed (then it returns the first
 // execution's results with Duplicate set). Nops do nothing. The client's
-// session is looked up once for both the duplicate check and the record.
-func (s *Sessions) Apply(cmd Command) Execution {
+// session is looked up once for both the duplicate check and the record,
+// and the execution is built in place in the result (one copy of the
+// command, where building it in execute and returning it copied it again).
+func (s *Sessions) Apply(cmd Command) (ex Execution) {
 	if cmd.IsNop() {
 		return Execution{Command: cmd}
 	}
-	if cmd.Client == 0 {
-		return s.execute(cmd)
+	var cs *clientSession
+	if cmd.Client != 0 {
+		cs = s.clients[cmd.Client]
+		if cs != nil {
+			if dup, ok := cs.executed(cmd); ok {
+				return dup
+			}
+		}
 	}
-	cs := s.clients[cmd.Client]
-	if ex, dup := cs.executed(cmd); dup {
+	ex.Command = cmd
+	if s.kv != nil && (cmd.Op == OpGet || cmd.Op == OpPut) {
+		ex.Output, ex.Missing = s.kv.ApplyKV(cmd) // the common case, without a deferred recover
+	} else {
+		s.executeInto(&ex)
+	}
+	if cmd.Client == 0 {
 		return ex
 	}
-	ex := s.execute(cmd)
 	if cs == nil {
 		cs = &clientSession{}
 		s.clients[cmd.Client] = cs
@@ -241,31 +253,38 @@ func (s *Sessions) Read(cmd Command) Execution {
 
 // execute runs cmd on the state machine: ApplyKV for a key-value store's
 // Get or Put, Apply (a panic caught) for an application's command.
-func (s *Sessions) execute(cmd Command) (ex Execution) {
-	ex = Execution{Command: cmd}
+func (s *Sessions) execute(cmd Command) Execution {
+	ex := Execution{Command: cmd}
+	s.executeInto(&ex)
+	return ex
+}
+
+// executeInto is execute for the command already in ex.Command, filling in
+// ex's results.
+func (s *Sessions) executeInto(ex *Execution) {
+	cmd := &ex.Command
 	if s.kv != nil {
 		if cmd.Op != OpGet && cmd.Op != OpPut {
 			ex.Err = fmt.Errorf("%w: %v on the key-value store", ErrBadCommand, cmd.Op).Error()
-			return ex
+			return
 		}
-		ex.Output, ex.Missing = s.kv.ApplyKV(cmd)
-		return ex
+		ex.Output, ex.Missing = s.kv.ApplyKV(*cmd)
+		return
 	}
 	if cmd.Op != OpApp {
 		ex.Err = fmt.Errorf("%w: %v on an application state machine", ErrBadCommand, cmd.Op).Error()
-		return ex
+		return
 	}
 	defer func() {
 		if p := recover(); p != nil {
 			ex.Output, ex.Err = "", fmt.Sprintf("state machine panicked: %v", p)
 		}
 	}()
-	out, err := s.sm.Apply(cmd)
+	out, err := s.sm.Apply(*cmd)
 	ex.Output = out
 	if err != nil {
 		ex.Err = err.Error()
 	}
-	return ex
 }
 
 func (cs *clientSession) record(seq uint64, res result) {

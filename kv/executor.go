@@ -88,7 +88,10 @@ func (e *Executor) Apply(cmd paxos.Command) paxos.Execution { return e.sess.Appl
 // internal no-ops (a Nop with Client 0, which fills a slot nobody proposed
 // to), and returns their execution records.
 func (e *Executor) ApplyChosen(cmds []paxos.Command) []paxos.Execution {
-	var out []paxos.Execution
+	if len(cmds) == 0 {
+		return nil
+	}
+	out := make([]paxos.Execution, 0, len(cmds)) // one allocation, not one per doubling
 	for _, c := range cmds {
 		if c.Client == 0 && c.IsNop() {
 			continue

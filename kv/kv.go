@@ -14,6 +14,7 @@ package kv
 import (
 	"fmt"
 	"maps"
+	"math"
 	"sort"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -73,6 +74,20 @@ func shardOf(key string) int {
 		h *= 16777619
 	}
 	return int(h % shardCount)
+}
+
+// presize gives each shard of an empty store room for its share of n keys
+// (the mean and a margin of about three standard deviations), so that
+// filling it from a snapshot does not grow the maps step by step.
+func (s *Store) presize(n int) {
+	per := n / shardCount
+	if per < 64 {
+		return // small maps: growing them costs little (and every shard gets keys)
+	}
+	hint := per + 3*int(math.Sqrt(float64(per)))
+	for i := range s.shards {
+		s.shards[i] = &shard{m: make(map[string]string, hint), owner: s.owner}
+	}
 }
 
 // New returns an empty store.
@@ -240,6 +255,7 @@ func (snap *Snapshot) DecodeMsgpack(dec *msgpack.Decoder) error {
 	*snap = Snapshot{Sessions: sessions, Applied: w.Applied, App: w.App}
 	if len(w.Data) > 0 {
 		st := New()
+		st.presize(len(w.Data))
 		for k, v := range w.Data {
 			st.put(k, v)
 		}
