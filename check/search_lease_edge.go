@@ -136,8 +136,8 @@ func injectLeaseEdges(e *faultEnv) {
 		if s.Now() >= window {
 			return
 		}
-		drift, slow, readAll, writeL := rng.IntN(8) != 0, rng.IntN(3) == 0, rng.IntN(2) == 0, rng.IntN(3) == 0
-		lossy, loss := rng.IntN(3) == 0, 0.1+0.3*rng.Float64()
+		drift, slow, readAll, writeL := rng.IntN(8) != 0, rng.IntN(3) == 0, rng.IntN(4) != 0, rng.IntN(2) == 0
+		lossy, loss := rng.IntN(2) == 0, 0.1+0.3*rng.Float64()
 		oneWay := rng.IntN(4) != 0
 		many, near := rng.IntN(4) != 0, rng.IntN(2) == 0
 		delay := dur(rng, 10*ms, 60*ms)
@@ -186,9 +186,9 @@ func injectLeaseEdges(e *faultEnv) {
 			for _, c := range rd.cands {
 				cl.stream(c, key, true, rate, span, 1+r.IntN(3), r)
 			}
-			cl.stream(l, key, false, rate, span, 100, r)
+			cl.stream(l, key, false, 3*rate, span, 300, r)
 			if writeL {
-				cl.stream(l, key, true, rate/2, span, 10, r)
+				cl.stream(l, key, true, rate, span, 40, r)
 			}
 		}
 		done := false
