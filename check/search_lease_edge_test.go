@@ -64,3 +64,26 @@ func TestLeaseEdgesKeepCorrectProtocolsCorrect(t *testing.T) {
 		}
 	}
 }
+
+// The lease edges catch a planted bug that survived every seed of the
+// search before them: a Multi-Paxos leader whose lease is as long as its
+// followers' promise (no margin for the clocks' phase and drift), at
+// N = 3, within the first 80 seeds in which they act alone.
+func TestLeaseEdgesCatchLeaseWithoutMargin(t *testing.T) {
+	m, err := paxos.LookupMutant("multi/lease-no-margin")
+	require.NoError(t, err)
+	opts := Options{New: m.New, Replicas: 3, Faults: AllFaults,
+		Replica: paxos.Config{InitialLeader: -1, LeaseTicks: 6}}
+	first := uint64(0)
+	for _, seed := range edgeSeeds(80) {
+		opts.Seed = seed
+		res, err := Run(opts)
+		require.NoError(t, err)
+		if !res.OK() {
+			first = seed
+			break
+		}
+	}
+	require.Positive(t, first, "multi/lease-no-margin at N = 3 survived 80 lease-edge seeds")
+	t.Logf("caught at seed %d", first)
+}
