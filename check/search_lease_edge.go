@@ -19,17 +19,14 @@ import (
 // these time them, from what the simulator shows of the replicas (when
 // each sent messages on its own), never from message types.
 
-// edgeDrift is the drift of the lease edges in runs with leases of
-// leaseTicks ticks: the extreme the leases tolerate (leaseTicks-2 ticks of
-// the slowest clock as long as leaseTicks-1 of the fastest, rates within
-// 1 ± 1/(2·leaseTicks-3), see multi's package doc), less a thousandth, so
-// that the fastest follower's promise still outlasts the slowest leader's
-// lease by the message delay (at least a millisecond in check's runs).
+// edgeDrift is the drift of the lease edges with leases of leaseTicks
+// ticks: the extreme multi's leases tolerate, rates within
+// 1 ± 1/(2·leaseTicks-3) (see leaseDrift), less a thousandth, so that the
+// fastest follower's promise still outlasts the slowest leader's lease by
+// the message delay (at least a millisecond in check's runs); 0 without
+// leases.
 func edgeDrift(leaseTicks int) float64 {
-	if leaseTicks < 3 {
-		return 0
-	}
-	return 0.999 / float64(2*leaseTicks-3)
+	return 0.999 * leaseDrift(leaseTicks) * float64(2*leaseTicks-2) / float64(2*leaseTicks-3)
 }
 
 // edgeRound is one lease handover of injectLeaseEdges.

@@ -4,26 +4,10 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/paxos-lab/paxos"
 )
-
-// The lease edges drift the clocks to the extreme of what multi's leases
-// tolerate (rates within 1 ± 1/(2k-3), see its package doc) but not past
-// it: rates 1 ± edgeDrift(k) differ by less than the factor (k-1)/(k-2),
-// by less than a thousandth of it.
-func TestEdgeDriftAtTheBound(t *testing.T) {
-	assert.Zero(t, edgeDrift(0))
-	assert.Zero(t, edgeDrift(2))
-	for k := 3; k < paxos.DefaultElectionTicks; k++ {
-		ratio, bound := (1+edgeDrift(k))/(1-edgeDrift(k)), float64(k-1)/float64(k-2)
-		assert.Less(t, ratio, bound, "LeaseTicks=%d", k)
-		assert.Greater(t, ratio, bound*0.999, "LeaseTicks=%d", k)
-		assert.Greater(t, edgeDrift(k), leaseDrift(k), "LeaseTicks=%d", k)
-	}
-}
 
 // edgeSeeds returns the first count seeds from 1 whose lease runs use the
 // lease edges alone (leaseSwarm).
@@ -47,22 +31,7 @@ func edgeSeeds(count int) []uint64 {
 // (local reads) and raft (ReadIndex reads) pass the runs in which they act
 // alone, and every operation completes once the faults heal.
 func TestLeaseEdgesKeepCorrectProtocolsCorrect(t *testing.T) {
-	seeds := edgeSeeds(6)
-	for _, c := range []struct {
-		proto string
-		lease int
-	}{{"multi", 6}, {"raft", 4}} {
-		for _, n := range []int{3, 5} {
-			opts := Options{Protocol: c.proto, Replicas: n, Faults: AllFaults,
-				Replica: paxos.Config{InitialLeader: -1, LeaseTicks: c.lease}}
-			for _, seed := range seeds {
-				opts.Seed = seed
-				res, err := Run(opts)
-				require.NoError(t, err)
-				assert.Empty(t, res.Failures, "%s n=%d lease=%d seed=%d", c.proto, n, c.lease, seed)
-			}
-		}
-	}
+	leaseRunsPass(t, edgeSeeds(6))
 }
 
 // The lease edges catch a planted bug that survived every seed of the
