@@ -81,9 +81,9 @@ type edgeRound struct {
 //     their heartbeat was sent);
 //   - writers at the candidates' sites put a key the workload wrote
 //     before (1 to 3 puts, which wait there until a candidate wins), and
-//     readers read it at L's site (200 to 1,000 a second); in a third of
-//     the rounds a writer puts it at L too (writes a new leader must
-//     finish before it reads);
+//     readers read it at L's site (600 to 3,000 a second); in half the
+//     rounds a writer puts it at L too (writes a new leader must finish
+//     before it reads);
 //   - once the candidates have sent to the followers three times (the
 //     longest interval between their sends is their rhythm: a campaign
 //     repeats, or starts over sooner) and 0 or 1 more, L is cut off from
@@ -102,9 +102,9 @@ type edgeRound struct {
 //     start from the same heartbeat); in the rest both ways. Without a
 //     rhythm 400 ms into the round, L is cut off then;
 //   - from then on readers read at L's site 1,000 to 4,000 times a second
-//     and, in half the rounds, at the candidates' (where the new leader
-//     reads), and in a third of the rounds the links among the others
-//     lose 10 to 40% of their messages (a new leader's first writes may
+//     and, in three quarters of the rounds, at the candidates' (where the
+//     new leader reads), and in half the rounds the links among the
+//     others lose 10 to 40% of their messages (a new leader's first writes may
 //     be lost while its heartbeats get through).
 //
 // The cuts last 40 to 150 ms, then every link of the round heals. A lease
