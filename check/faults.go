@@ -95,6 +95,7 @@ var leaseInjectors = []injector{
 	{FaultCrash, injectClockDrift},         // search_lease.go
 	{FaultPartition, injectLeaseHandovers}, // search_lease.go
 	{FaultCrash, injectLeaderDeaths},       // search_lease.go
+	{FaultPartition, injectLeaseEdges},     // search_lease_edge.go
 }
 
 // swarm returns the injectors a run uses among those of the fault kinds

@@ -344,10 +344,13 @@ func (c *leaseClients) stream(site int, key string, put bool, rate float64, span
 
 // leaseSwarm returns the injectors of a run with leases: in a quarter of
 // the runs the lease faults of the chosen kinds alone, in an otherwise
-// quiet run (a handover interrupted by nothing else); in half of them all
-// of these with the swarm of the other injectors; in the rest one swarm
-// over both. Left to the swarm alone, the three lease faults would act in
-// about a third of the lease runs and almost never alone.
+// quiet run (a handover interrupted by nothing else); in another quarter
+// the lease edges alone (injectLeaseEdges, when partitions are among the
+// faults: their timing holds only in a cluster nothing else disturbs); in
+// a quarter all of the lease faults with the swarm of the other injectors;
+// in the rest one swarm over both. Left to the swarm alone, the lease
+// faults would act in about a third of the lease runs and almost never
+// alone.
 func leaseSwarm(has map[string]bool, seed uint64) []injector {
 	var lease []injector
 	for _, in := range leaseInjectors {
@@ -356,13 +359,17 @@ func leaseSwarm(has map[string]bool, seed uint64) []injector {
 		}
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x6c65617365737761))
-	switch rng.IntN(4) {
-	case 0:
+	switch rng.IntN(8) {
+	case 0, 1:
 		if len(lease) > 0 {
 			return lease
 		}
 		return swarm(injectors, has, seed)
-	case 1, 2:
+	case 2, 3:
+		if has[FaultPartition] {
+			return []injector{{FaultPartition, injectLeaseEdges}}
+		}
+	case 4, 5:
 		return append(swarm(injectors, has, seed), lease...)
 	}
 	return swarm(append(slices.Clone(injectors), leaseInjectors...), has, seed)

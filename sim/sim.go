@@ -120,6 +120,8 @@ type node struct {
 	// tick is the interval between this replica's ticks (SetClockRate);
 	// zero means Config.Tick.
 	tick time.Duration
+	// nextTick is when this incarnation ticks next (NextTick).
+	nextTick time.Duration
 	// durable storage, kept across crashes
 	snap    any
 	records []any
@@ -316,6 +318,7 @@ func (s *Sim) scheduleTick(id int, at time.Duration) {
 	i, p := s.q.alloc()
 	p.kind, p.node, p.inc = evTick, int32(id), s.nodes[id].inc
 	s.q.push(at, i)
+	s.nodes[id].nextTick = at
 }
 
 // N returns the number of replicas.
