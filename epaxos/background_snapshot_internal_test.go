@@ -55,6 +55,15 @@ func restoreState(t *testing.T, cfg paxos.Config, p paxos.Persisted) restoredSta
 	return st
 }
 
+func roundTrip(t *testing.T, v any) any {
+	t.Helper()
+	b, err := paxos.Encode(v)
+	require.NoError(t, err)
+	d, err := paxos.Decode(b)
+	require.NoError(t, err)
+	return d
+}
+
 // A routine snapshot is a background one: its Ready keeps its records,
 // and restoring them after the snapshot gives the state the snapshot alone
 // gives. Three replicas run commands on four keys with messages delivered
@@ -89,6 +98,14 @@ func TestRoutineSnapshotKeepsItsRecords(t *testing.T) {
 		without := restoreState(t, cfg(i), paxos.Persisted{Snapshot: snap})
 		with := restoreState(t, cfg(i), paxos.Persisted{Snapshot: snap, Records: slices.Clone(rd.Persist)})
 		require.Equal(t, without, with, "replica %d: its Ready's %d records replayed after the snapshot", i, len(rd.Persist))
+		// As the live runtime restores them: decoded.
+		dsnap, drecs := roundTrip(t, snap), make([]any, len(rd.Persist))
+		for j, rec := range rd.Persist {
+			drecs[j] = roundTrip(t, rec)
+		}
+		without = restoreState(t, cfg(i), paxos.Persisted{Snapshot: dsnap})
+		with = restoreState(t, cfg(i), paxos.Persisted{Snapshot: dsnap, Records: drecs})
+		require.Equal(t, without, with, "replica %d: its Ready's %d records replayed after the snapshot, decoded", i, len(rd.Persist))
 	}
 	seq := uint64(0)
 	for step := 0; step < 6000; step++ {
