@@ -490,13 +490,48 @@ func (r *Replica) Propose(cmd paxos.Command) {
 }
 
 // Ready implements paxos.Replica.
+//
+// A routine snapshot (every SnapshotEvery executed instances) keeps the
+// records of its Ready, which storage writes after it, so that a storage
+// may write the snapshot on a goroutine of its own
+// (SnapshotRecord.BackgroundSnapshot): a crash before it is on disk leaves
+// the previous snapshot and every record since, these included, which is
+// the state just before it was taken. Replaying those records after the
+// snapshot changes nothing, because restore folds records in this way:
+//
+//   - a record of an instance the snapshot has collected (at or below its
+//     GCUpTo) is skipped;
+//   - its commands go into the index by raising each key's highest slot
+//     and seq (indexCmds takes maxima), and the index is never pruned, so
+//     facts the snapshot's index already holds, as it holds every record
+//     made before it (see "Why the index is compacted" in recovery.go),
+//     leave it as it was;
+//   - it overwrites the instance's status, ballots, commands and
+//     attributes unless the instance is executed or committed (then it is
+//     skipped, or is the committed record itself). An instance's durable
+//     fields change only together with a record of them (persist), so the
+//     last of its records in the Ready is its state in the snapshot, and
+//     it is applied after any earlier one: each instance ends as the
+//     snapshot holds it. Its slot is in the snapshot too, so maxSlot and
+//     nextSlot do not move.
+//
+// What restore derives from the instances afterwards (open slots, what
+// awaits execution or recovery) is then the same. A snapshot taken in a
+// Ready that already carries one (installed from a peer, or ending a
+// rebuild), or while rebuilding, is written in place and replaces the
+// records as before: what those hold was learned from peers, in no record.
 func (r *Replica) Ready() paxos.Ready {
 	r.flush(false)
 	r.execute()
 	if r.snapEvery > 0 && r.sinceSnap >= r.snapEvery && r.sinceSnapCmds >= r.snapKeys {
 		r.sinceSnap, r.sinceSnapCmds, r.snapKeys = 0, 0, r.index.len()
-		r.rd.Snapshot = r.plantedSnapshot(r.snapshot())
-		r.rd.Persist = nil // the snapshot covers them
+		snap := r.plantedSnapshot(r.snapshot())
+		if r.rd.Snapshot == nil && r.rb == nil {
+			snap.background = true // keeps r.rd.Persist (see above)
+		} else {
+			r.rd.Persist = nil // the snapshot covers them
+		}
+		r.rd.Snapshot = snap
 	}
 	rd := r.rd
 	if rd.Empty() {

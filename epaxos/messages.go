@@ -226,7 +226,19 @@ type SnapshotRecord struct {
 	// led before it lost its disk; it leads a slot up to it only after a
 	// phase 1 (rebuild.go).
 	Reserved uint64 `msgpack:"rs,omitempty"`
+
+	// background: a routine snapshot whose Ready keeps its records,
+	// persisted after it (see Replica.Ready); not encoded.
+	background bool
 }
+
+// BackgroundSnapshot tells a storage (storage.Background) that the
+// snapshot may be written while later records are appended: the records
+// of its Ready, persisted after it, hold what it adds to the records
+// before it, and replaying them after it changes nothing. Snapshots
+// installed from a peer, the one that ends a rebuild and those taken while
+// rebuilding say no.
+func (s SnapshotRecord) BackgroundSnapshot() bool { return s.background }
 
 func init() {
 	paxos.RegisterProtocolInfo("epaxos", paxos.ProtocolInfo{New: New, OddN: true, Rank: 4})
