@@ -41,9 +41,10 @@ func startProcCluster(ctx context.Context, s *Spec, proto string, seed uint64) (
 		return nil, fmt.Errorf("bench: live mode needs a temporary directory for the replicas' data: %w", err)
 	}
 	pc = &procCluster{dir: dir}
+	started := pc // the error returns below set pc to nil
 	defer func() {
 		if err != nil {
-			pc.stop()
+			started.stop()
 		}
 	}()
 	ports, err := freePorts(2 * n)
@@ -67,6 +68,11 @@ func startProcCluster(ctx context.Context, s *Spec, proto string, seed uint64) (
 	for i := 0; i < n; i++ {
 		cl.Replicas = append(cl.Replicas, node.ReplicaAddrs{ID: i, Peer: ports[i], Client: ports[n+i]})
 		pc.addrs = append(pc.addrs, ports[n+i])
+	}
+	// Refuse here what every replica would refuse (an RTT matrix of another
+	// size, say) instead of waiting for them to come up.
+	if _, err := cl.Matrix(); err != nil {
+		return nil, fmt.Errorf("bench: %w; give --rtt a matrix with one site per replica, or --rtt lan", err)
 	}
 	// The replicas authenticate one another and the load generator with a
 	// fresh cluster secret, as every cluster does by default.
