@@ -109,10 +109,18 @@ type edgeRound struct {
 //     outgoing links are cut, so that the acknowledgements of L's last
 //     heartbeat still arrive (L's lease and the followers' promise then
 //     start from the same heartbeat); in the rest both ways. Without a
-//     rhythm 400 ms into the round, L is cut off then;
+//     rhythm 400 ms into the round, L is cut off then. At N >= 5, in the
+//     rounds that are not exact and write at L (an eighth), L is instead
+//     cut off (outgoing links only) right after it sends a write of the
+//     round's key to the followers once the candidates have sent three
+//     times, so that the followers accept it and L may answer while no
+//     one learns it was chosen (N = 3 runs are as they were);
 //   - from then on readers read at L's site 1,000 to 4,000 times a second
-//     and, in three quarters of the rounds, at the candidates' (where the
-//     new leader reads), and in half the rounds the links among the
+//     and, in three quarters of the rounds (all the write-edge ones), at
+//     the candidates' (where the new leader reads; at N >= 5 only at the
+//     first candidate that starts to lead, 3 to 30 ms after it sends to
+//     the followers on a message, 1,000 to 3,000 times a second for
+//     40 ms), and in half the rounds (all the write-edge ones) the links among the
 //     others lose 10 to 40% of their messages (a new leader's first writes may
 //     be lost while its heartbeats get through).
 //
