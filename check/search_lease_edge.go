@@ -47,8 +47,17 @@ type edgeRound struct {
 	exact  bool
 	late   time.Duration
 	phase  float64
-	sender int // the candidate that sent to rest last
-	tries  int // l's ticks since the candidates' rhythm was known
+	sender int    // the candidate that sent to rest last
+	key    string // the key the round's clients write and read
+	// afterWrite: cut l off right after it sent a client's write out (so
+	// that the followers accept it and l answers, while none of them
+	// learns it was chosen), once the candidates campaign, instead of
+	// aiming at the followers' promise
+	afterWrite bool
+	// newLeader starts reads at a candidate that begins to lead (sends to
+	// the followers when it handles a message) after l was cut off
+	newLeader func(c int)
+	tries     int // l's ticks since the candidates' rhythm was known
 
 	lTicks []time.Duration // l's last two ticks that sent messages
 	cSends []time.Duration // the candidates' last ticks that sent to rest
@@ -100,10 +109,18 @@ type edgeRound struct {
 //     outgoing links are cut, so that the acknowledgements of L's last
 //     heartbeat still arrive (L's lease and the followers' promise then
 //     start from the same heartbeat); in the rest both ways. Without a
-//     rhythm 400 ms into the round, L is cut off then;
+//     rhythm 400 ms into the round, L is cut off then. At N >= 5, in the
+//     rounds that are not exact and write at L (an eighth), L is instead
+//     cut off (outgoing links only) right after it sends a write of the
+//     round's key to the followers once the candidates have sent three
+//     times, so that the followers accept it and L may answer while no
+//     one learns it was chosen (N = 3 runs are as they were);
 //   - from then on readers read at L's site 1,000 to 4,000 times a second
-//     and, in three quarters of the rounds, at the candidates' (where the
-//     new leader reads), and in half the rounds the links among the
+//     and, in three quarters of the rounds (all the write-edge ones), at
+//     the candidates' (where the new leader reads; at N >= 5 only at the
+//     first candidate that starts to lead, 3 to 30 ms after it sends to
+//     the followers on a message, 1,000 to 3,000 times a second for
+//     40 ms), and in half the rounds (all the write-edge ones) the links among the
 //     others lose 10 to 40% of their messages (a new leader's first writes may
 //     be lost while its heartbeats get through).
 //
@@ -123,7 +140,7 @@ func injectLeaseEdges(e *faultEnv) {
 	ms := time.Millisecond
 	var cur *edgeRound
 	e.observers = append(e.observers, func(o sim.Output) {
-		if cur != nil && !cur.aimed {
+		if cur != nil {
 			cur.observe(s, o, k)
 		}
 	})
@@ -159,7 +176,11 @@ func injectLeaseEdges(e *faultEnv) {
 		if near {
 			others = nearRoles(s, l, others, nc)
 		}
-		rd := &edgeRound{l: l, cands: others[:nc], rest: others[nc:], oneWay: oneWay, gap: gap, skip: skip, follow: 1, exact: exact, late: late, phase: phase}
+		rd := &edgeRound{l: l, cands: others[:nc], rest: others[nc:], oneWay: oneWay, gap: gap, skip: skip, follow: 1, exact: exact, late: late, phase: phase,
+			afterWrite: n >= 5 && writeL && !exact}
+		if rd.afterWrite {
+			rd.oneWay, lossy, readAll = true, true, true
+		}
 		held := e.cut(between([]int{l}, rd.cands))
 		if drift && d > 0 {
 			for id := 0; id < n; id++ {
@@ -178,6 +199,7 @@ func injectLeaseEdges(e *faultEnv) {
 		start := s.Now()
 		span := 400*ms + hold
 		key, haveKey := writtenKey(s, r)
+		rd.key = key
 		if haveKey {
 			cl := e.leaseClients()
 			for _, c := range rd.cands {
@@ -225,7 +247,13 @@ func injectLeaseEdges(e *faultEnv) {
 			if haveKey {
 				cl := e.leaseClients()
 				cl.stream(l, key, false, readRate, hold, 200, r)
-				if readAll {
+				switch {
+				case readAll && n >= 5:
+					wait, newRate := dur(r, 3*ms, 30*ms), 1000+2000*r.Float64()
+					rd.newLeader = func(c int) {
+						s.At(s.Now()+wait, func() { e.leaseClients().stream(c, key, false, newRate, 40*ms, 60, r) })
+					}
+				case readAll:
 					for _, q := range rd.cands {
 						cl.stream(q, key, false, rate/2, hold, 30, r)
 					}
@@ -251,13 +279,32 @@ func injectLeaseEdges(e *faultEnv) {
 // the candidates' next attempt is at most k-1 follower tick intervals and
 // gap of l's (plus extra) away.
 func (rd *edgeRound) observe(s *sim.Sim, o sim.Output, k int) {
-	if o.Input != nil || o.Proposed != nil || o.Ready == nil || len(o.Ready.Messages) == 0 {
+	if o.Ready == nil || len(o.Ready.Messages) == 0 {
 		return
 	}
 	now := s.Now()
 	id := int(o.Replica)
+	toRest := func() bool {
+		return slices.ContainsFunc(o.Ready.Messages, func(m paxos.Message) bool { return slices.Contains(rd.rest, int(m.To)) })
+	}
+	if rd.aimed {
+		if o.Input != nil && rd.newLeader != nil && slices.Contains(rd.cands, id) && toRest() {
+			rd.newLeader(id)
+			rd.newLeader = nil
+		}
+		return
+	}
+	if o.Proposed != nil {
+		if rd.afterWrite && id == rd.l && o.Proposed.Key == rd.key && o.Proposed.Writes() && len(rd.cSends) >= 3 && toRest() {
+			s.At(now, rd.cutOff)
+		}
+		return
+	}
+	if o.Input != nil {
+		return
+	}
 	if slices.Contains(rd.cands, id) {
-		if !slices.ContainsFunc(o.Ready.Messages, func(m paxos.Message) bool { return slices.Contains(rd.rest, int(m.To)) }) {
+		if !toRest() {
 			return
 		}
 		rd.target, rd.sender = 0, id
@@ -276,6 +323,9 @@ func (rd *edgeRound) observe(s *sim.Sim, o sim.Output, k int) {
 	rd.lTicks = append(rd.lTicks, now)
 	if len(rd.lTicks) > 2 {
 		rd.lTicks = rd.lTicks[1:]
+	}
+	if rd.afterWrite {
+		return
 	}
 	cs := rd.cSends
 	if len(cs) < 3 || len(rd.lTicks) < 2 || rd.skip > 0 {
