@@ -1,0 +1,466 @@
+package check
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/sim"
+)
+
+// Recovery campaigns: one quiet key, a few commands on it, and the faults
+// that drive recovery into its corners composed around them.
+//
+// The other recovery faults act on the clients' commands, over a few keys
+// that hundreds of operations share, so that every instance has many
+// interfering neighbours and a stale copy of one command at one replica is
+// soon overtaken by the others' traffic. A bug that needs the same command
+// leader restarted twice around one command's recovery, a replica that
+// kept the only copy of that command and never learned its fate, and a
+// later command on the same key decided at a quorum that includes the
+// restarted leader, needs a quiet key. A campaign proposes its own
+// commands (puts on a key of its own, which no client touches) at replicas
+// it picks at random, and composes around them, with random targets and
+// timings drawn per run:
+//
+//  1. the torn first broadcast: a replica L is proposed the campaign's
+//     first command; the messages of that step reach one peer K alone, and
+//     L is then crashed (or, in some runs, cut off both ways) for a while;
+//     K is cut off both ways right after it handles what L sent it, so it
+//     keeps a copy nobody else has;
+//  2. the restarted leader, repeatedly: L comes back, is proposed another
+//     command on the key at once (its broadcast goes out whole and names
+//     what L holds), and is crashed again right after, one to three
+//     times; the others, who hear of the first command only through the
+//     later ones, recover both without L and without K (the first one as
+//     a Nop, since none of them knows its command);
+//  3. the restart after a learned decision: once L is back for good, it is
+//     bounced (a crash and a restart 0 to 3 ms later) right after it
+//     learns, from a peer, the decision of an instance it leads;
+//  4. the stale witness: from a point drawn per run (L's last restart,
+//     its bounce, or the next proposal), K hears every request again and
+//     its answers go through, but it never learns an outcome: whatever a
+//     replica sends it in a step that decides something, or in a step
+//     that handles a message from K (an answer to K's own requests:
+//     recovery replies, catch-up), is lost, until the end of the fault
+//     window;
+//  5. the death after a commit: a replica G other than L and K is proposed
+//     a command on the key; L is crashed right after it answers G, and G
+//     crashes the moment it announces a decision, before anyone hears it
+//     (with L, two replicas down: the most a cluster of five may lose);
+//     the survivors, K among them, recover G's command.
+//
+// Each later step is skipped in a share of the runs (drawn per run), so
+// the campaigns also cover shorter compositions. Nothing here names a
+// message type: a step is judged by whom it handles and whom it sends to,
+// and by what it reports decided. The campaign proposes only in runs of
+// the key-value workload (it waits for a client's get or put first). It
+// needs a quiet cluster, so it runs only alone (see quietInjectors). It
+// draws from its own random stream.
+var devStages = map[string]int{}
+
+var devLog func(string, ...any)
+
+func stage(s string) {
+	devStages[s]++
+	if devLog != nil {
+		devLog("stage %s", s)
+	}
+}
+
+func injectCampaigns(e *faultEnv) {
+	s, n, window := e.s, e.n, e.window
+	rng := rand.New(rand.NewPCG(e.seed, 0x63616d706169676e))
+	if n < 3 {
+		return
+	}
+	ms := time.Millisecond
+	p := struct {
+		start, down1, settle    time.Duration
+		down2, gap, witnessLate [2]time.Duration
+		cycles                  int
+		isolateOnly             bool
+		bounce, crashL, dieG    bool
+		witnessFrom             int // 0: L's last restart, 1: its bounce, 2: the next proposal, 3: G's death
+		ownRound, otherKey      float64
+		tearG                   bool
+	}{
+		tearG:       rng.IntN(3) != 0,
+		ownRound:    rng.Float64(),
+		otherKey:    rng.Float64(),
+		start:       dur(rng, 10*ms, 120*ms),
+		down1:       dur(rng, 20*ms, 150*ms),
+		settle:      upTo(rng, 60*ms),
+		down2:       [2]time.Duration{500 * ms, 700*ms + upTo(rng, 700*ms)},
+		gap:         [2]time.Duration{0, 10*ms + upTo(rng, 150*ms)},
+		witnessLate: [2]time.Duration{0, 5*ms + upTo(rng, 100*ms)},
+		cycles:      1 + rng.IntN(3),
+		isolateOnly: rng.IntN(4) == 0,
+		bounce:      rng.IntN(5) != 0,
+		crashL:      rng.IntN(5) != 0,
+		dieG:        rng.IntN(5) != 0,
+		witnessFrom: min(3, rng.IntN(6)),
+	}
+	// The campaign's commands: puts on a key no client uses, each from a
+	// client identity of its own (so that no deduplication relates them).
+	key, other := "campaign", "campaign-b"
+	next := uint64(0)
+	command := func(key string) paxos.Command {
+		next++
+		return paxos.Command{Client: 1<<62 + e.seed<<8 + next, Seq: 1, Op: paxos.OpPut, Key: key, Value: fmt.Sprintf("c%d", next)}
+	}
+
+	const (
+		idle     = iota // waiting for the start and a client's get or put
+		tearing         // δ proposed at L: waiting for L's step
+		keeping         // waiting for K to handle what L sent it
+		cycling         // L restarting, proposed again, crashed again
+		learning        // L back for good: bounce it when it learns a decision of its own instance
+		proposed        // γ proposed at G: crash L after it answers G; G dies on commit
+		done
+	)
+	phase := idle
+	started := false
+	l, k, g := -1, -1, -1
+	var propID uint64 // the client identity of the command being watched
+	cycles := p.cycles
+	var kCut []link          // K cut off both ways
+	witness := false         // K is a stale witness
+	lDown := false           // the campaign holds L down
+	answeredG := false       // L answered G
+	bounced := false         // L bounced after learning
+	waitRound := false       // L goes down after its next round of its own
+	asked := make([]bool, n) // asked[q]: what K last sent q was on its own
+	now := s.Now
+
+	live := func(not ...int) []int {
+		var out []int
+		for _, q := range rng.Perm(n) {
+			skip := e.down[q] || !s.Alive(paxos.NodeID(q))
+			for _, x := range not {
+				skip = skip || q == x
+			}
+			if !skip {
+				out = append(out, q)
+			}
+		}
+		return out
+	}
+	propose := func(at int, key string) bool {
+		if e.down[at] || !s.Alive(paxos.NodeID(at)) || now() >= window {
+			return false
+		}
+		cmd := command(key)
+		propID = cmd.Client
+		return s.Propose(paxos.NodeID(at), cmd) == nil
+	}
+	// becomeWitness ends K's cut and makes it a stale witness.
+	becomeWitness := func() {
+		if witness || k < 0 {
+			return
+		}
+		s.At(now()+dur(rng, p.witnessLate[0], p.witnessLate[1]+1), func() {
+			e.heal(kCut)
+			kCut = nil
+			witness = true
+		})
+	}
+	// proposeGamma proposes the campaign's last command at a replica other
+	// than L and K.
+	proposeGamma := func() {
+		s.At(now()+dur(rng, p.gap[0], p.gap[1]+1), func() {
+			if phase != learning && phase != cycling {
+				return
+			}
+			gs := live(l, k)
+			if len(gs) == 0 {
+				phase = done
+				return
+			}
+			g = gs[0]
+			if p.witnessFrom == 2 {
+				becomeWitness()
+			}
+			if propose(g, key) {
+				stage("5gamma")
+				phase = proposed
+			} else {
+				phase = done
+			}
+		})
+	}
+	// restartL brings L back; while cycles remain it is proposed another
+	// command at once and crashed again right after that step.
+	var restartL func()
+	var takeDown func(d time.Duration)
+	restartL = func() {
+		if lDown {
+			lDown = false
+			e.restart(l)
+		}
+		if now() >= window {
+			phase = done
+			return
+		}
+		if cycles > 0 {
+			cycles--
+			if rng.Float64() < p.ownRound {
+				// L is crashed again right after its first round of its
+				// own (see ownRound), or after a while without one.
+				waitRound = true
+				s.At(now()+dur(rng, 300*ms, 900*ms), func() {
+					if waitRound && phase == cycling {
+						waitRound = false
+						takeDown(dur(rng, p.down2[0], p.down2[1]))
+					}
+				})
+				return
+			}
+			k := key
+			if rng.Float64() < p.otherKey {
+				k = other
+			}
+			s.At(now()+p.settle, func() {
+				if !propose(l, k) {
+					phase = done
+				}
+			})
+			return
+		}
+		phase = learning
+		if p.witnessFrom == 0 {
+			becomeWitness()
+		}
+		if !p.bounce {
+			bounced = true
+			proposeGamma()
+			return
+		}
+		// Without a Nop to learn within a while, go on without the bounce.
+		s.At(now()+dur(rng, 200*ms, 600*ms), func() {
+			if phase == learning && !bounced {
+				bounced = true
+				if p.witnessFrom == 1 {
+					becomeWitness()
+				}
+				proposeGamma()
+			}
+		})
+	}
+	// takeDown crashes L (or, in some runs, cuts it off both ways) after
+	// this step and brings it back after d.
+	takeDown = func(d time.Duration) {
+		s.At(now(), func() {
+			if p.isolateOnly {
+				var ls []link
+				for q := 0; q < n; q++ {
+					ls = append(ls, link{l, q}, link{q, l})
+				}
+				ls = e.cut(ls)
+				s.At(now()+d, func() {
+					e.heal(ls)
+					restartL()
+				})
+				return
+			}
+			if !e.crash(l) {
+				phase = done
+				return
+			}
+			lDown = true
+			s.At(now()+d, restartL)
+		})
+	}
+	// silence loses what id sends to the replicas in to during this step.
+	silence := func(id int, to ...int) {
+		var ls []link
+		for _, q := range to {
+			if q != id {
+				ls = append(ls, link{id, q})
+			}
+		}
+		ls = e.cut(ls)
+		s.At(now(), func() { e.heal(ls) })
+	}
+
+	s.At(p.start, func() { started = true })
+	e.observers = append(e.observers, func(o sim.Output) {
+		id := int(o.Replica)
+		rd := o.Ready
+		if devLog != nil {
+			for i := range rd.Decided {
+				d := &rd.Decided[i]
+				if len(d.Commands) > 0 && (d.Commands[0].Key == key || d.Commands[0].IsNop()) {
+					from := -1
+					if o.Input != nil {
+						from = int(o.Input.From)
+					}
+					devLog("%v r%d (from %d) decided %v %v seq=%d deps=%v", now(), id, from, d.Instance, d.Commands[0], d.Seq, d.Deps)
+				}
+			}
+		}
+		if id == k {
+			// What K sends on its own (on a tick: its recoveries, its
+			// progress reports) asks for an answer; what it sends while
+			// handling a peer's message answers that peer.
+			for i := range rd.Messages {
+				asked[rd.Messages[i].To] = o.Input == nil
+			}
+		}
+		if witness && id != k && len(rd.Messages) > 0 &&
+			(len(rd.Decided) > 0 || o.Input != nil && int(o.Input.From) == k && (asked[id] || answersAlone(o))) {
+			silence(id, k)
+		}
+		if devLog != nil && id == k && (witness || kCut != nil) {
+			for i := range rd.Decided {
+				if d := &rd.Decided[i]; int(d.Instance.Replica) == l && d.Commands[0].IsNop() {
+					devLog("%v LEAK K=%d learned %v %v (witness %v)", now(), k, d.Instance, d.Commands[0], witness)
+				}
+			}
+		}
+		if e.down[id] {
+			return
+		}
+		ours := o.Proposed != nil && o.Proposed.Client == propID && propID != 0
+		switch phase {
+		case idle:
+			if !started || o.Proposed == nil || (o.Proposed.Op != paxos.OpGet && o.Proposed.Op != paxos.OpPut) {
+				return
+			}
+			ls := live()
+			if len(ls) < 2 {
+				return
+			}
+			l, k = ls[0], ls[1]
+			if devLog != nil {
+				devLog("L=%d K=%d params %+v", l, k, p)
+			}
+			stage("0start")
+			if propose(l, key) {
+				phase = tearing
+			} else {
+				phase = done
+			}
+		case tearing:
+			if id != l || !ours {
+				return
+			}
+			// (1) The first broadcast reaches K alone; L goes down.
+			var others []int
+			for q := 0; q < n; q++ {
+				if q != k {
+					others = append(others, q)
+				}
+			}
+			silence(l, others...)
+			stage("1tear")
+			phase = keeping
+			takeDown(p.down1)
+		case keeping:
+			if id != k || o.Input == nil || int(o.Input.From) != l {
+				return
+			}
+			var ls []link
+			for q := 0; q < n; q++ {
+				ls = append(ls, link{k, q}, link{q, k})
+			}
+			s.At(now(), func() { kCut = e.cut(ls) })
+			stage("2kept")
+			phase = cycling
+		case cycling:
+			if id == l && waitRound && ownRound(o) {
+				// (2) L's round goes out whole; L goes down again.
+				waitRound = false
+				stage("3round")
+				takeDown(dur(rng, p.down2[0], p.down2[1]))
+				return
+			}
+			if id == l && ours {
+				// (2) L's broadcast goes out whole; L goes down again.
+				stage("3cycle")
+				takeDown(dur(rng, p.down2[0], p.down2[1]))
+			}
+		case learning:
+			if bounced || id != l || o.Input == nil || int(o.Input.From) == l {
+				return
+			}
+			for i := range rd.Decided {
+				d := &rd.Decided[i]
+				if int(d.Instance.Replica) == l && len(d.Commands) > 0 && d.Commands[0].IsNop() {
+					// (3) L learned from a peer that an instance it leads
+					// was decided as a Nop: it bounces.
+					bounced = true
+					stage("4learnednop")
+					s.At(now(), func() {
+						if e.crash(l) {
+							s.At(now()+upTo(rng, 3*ms), func() { e.restart(l) })
+						}
+						if p.witnessFrom == 1 {
+							becomeWitness()
+						}
+						proposeGamma()
+					})
+					return
+				}
+			}
+		case proposed:
+			switch {
+			case id == g && ours && p.tearG:
+				// G's first broadcast reaches L and a random part of the
+				// others (at least one).
+				var rest []int
+				for _, q := range rng.Perm(n) {
+					if q != g && q != l {
+						rest = append(rest, q)
+					}
+				}
+				lost := rest[:rng.IntN(len(rest))]
+				stage("5tearG")
+				silence(g, lost...)
+			case p.crashL && !answeredG && id == l && o.Input != nil && int(o.Input.From) == g && answersAlone(o):
+				// (5) L answered G: it goes down, for the rest of the window.
+				answeredG = true
+				stage("6Lanswered")
+				s.At(now(), func() {
+					if e.crash(l) {
+						lDown = true
+					}
+				})
+			case p.dieG && id == g && announces(rd) && decides(rd, propID):
+				// G decided: nobody hears it, and G goes down.
+				var all []int
+				for q := 0; q < n; q++ {
+					all = append(all, q)
+				}
+				silence(g, all...)
+				if p.witnessFrom == 3 {
+					becomeWitness()
+				}
+				stage("7Gdied")
+				phase = done
+				s.At(now(), func() { e.crash(g) })
+			}
+		}
+	})
+}
+
+// ownRound reports whether o starts a round on a replica's own timer: a
+// tick that persists something (a ballot, a term) and sends to two peers
+// or more (a recovery, a phase 1, an election).
+func ownRound(o sim.Output) bool {
+	return o.Input == nil && o.Proposed == nil && len(o.Ready.Persist) > 0 && broadcasts(o)
+}
+
+// decides reports whether rd reports a decision holding the command of
+// client id.
+func decides(rd *paxos.Ready, id uint64) bool {
+	for i := range rd.Decided {
+		for _, c := range rd.Decided[i].Commands {
+			if c.Client == id {
+				return true
+			}
+		}
+	}
+	return false
+}
