@@ -23,6 +23,7 @@ func TestDevCampaign(t *testing.T) {
 		proto = name
 	}
 	seeds, _ := strconv.Atoi(os.Getenv("DEV_SEEDS"))
+	snapEvery, _ := strconv.Atoi(os.Getenv("DEV_SNAP"))
 	n, _ := strconv.Atoi(os.Getenv("DEV_N"))
 	withInjectors(t, []injector{{FaultRecovery, injectCampaigns}}, func() {
 		fails := 0
@@ -35,7 +36,7 @@ func TestDevCampaign(t *testing.T) {
 		first = max(first, 1)
 		for seed := first; seed < first+seeds; seed++ {
 			res, err := Run(Options{New: newFn, Protocol: proto, Replicas: n, Seed: uint64(seed), Faults: []string{FaultRecovery},
-				Replica: paxos.Config{InitialLeader: -1}})
+				Replica: paxos.Config{InitialLeader: -1, SnapshotEvery: snapEvery}})
 			require.NoError(t, err)
 			cov.Add(res.Coverage)
 			if !res.OK() {

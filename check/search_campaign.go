@@ -82,25 +82,25 @@ func injectCampaigns(e *faultEnv) {
 		cycles                  int
 		isolateOnly             bool
 		bounce, crashL, dieG    bool
-		witnessFrom             int // 0: L's last restart, 1: its bounce, 2: the next proposal, 3: G's death
+		witnessFrom             int // 0: G's death, 1: L's last restart, 2: its bounce, 3: the next proposal
 		ownRound, otherKey      float64
 		tearG                   bool
 	}{
-		tearG:       rng.IntN(3) != 0,
+		tearG:       rng.IntN(8) != 0,
 		ownRound:    rng.Float64(),
-		otherKey:    rng.Float64(),
+		otherKey:    0.5 + rng.Float64()/2,
 		start:       dur(rng, 10*ms, 120*ms),
 		down1:       dur(rng, 20*ms, 150*ms),
 		settle:      upTo(rng, 60*ms),
 		down2:       [2]time.Duration{500 * ms, 700*ms + upTo(rng, 700*ms)},
 		gap:         [2]time.Duration{0, 10*ms + upTo(rng, 150*ms)},
 		witnessLate: [2]time.Duration{0, 5*ms + upTo(rng, 100*ms)},
-		cycles:      1 + rng.IntN(3),
-		isolateOnly: rng.IntN(4) == 0,
-		bounce:      rng.IntN(5) != 0,
-		crashL:      rng.IntN(5) != 0,
-		dieG:        rng.IntN(5) != 0,
-		witnessFrom: min(3, rng.IntN(6)),
+		cycles:      1 + rng.IntN(2),
+		isolateOnly: rng.IntN(8) == 0,
+		bounce:      rng.IntN(8) != 0,
+		crashL:      rng.IntN(8) != 0,
+		dieG:        rng.IntN(8) != 0,
+		witnessFrom: max(0, rng.IntN(8)-4),
 	}
 	// The campaign's commands: puts on a key no client uses, each from a
 	// client identity of its own (so that no deduplication relates them).
@@ -179,7 +179,7 @@ func injectCampaigns(e *faultEnv) {
 				return
 			}
 			g = gs[0]
-			if p.witnessFrom == 2 {
+			if p.witnessFrom == 3 {
 				becomeWitness()
 			}
 			if propose(g, key) {
@@ -229,7 +229,7 @@ func injectCampaigns(e *faultEnv) {
 			return
 		}
 		phase = learning
-		if p.witnessFrom == 0 {
+		if p.witnessFrom == 1 {
 			becomeWitness()
 		}
 		if !p.bounce {
@@ -241,7 +241,7 @@ func injectCampaigns(e *faultEnv) {
 		s.At(now()+dur(rng, 200*ms, 600*ms), func() {
 			if phase == learning && !bounced {
 				bounced = true
-				if p.witnessFrom == 1 {
+				if p.witnessFrom == 2 {
 					becomeWitness()
 				}
 				proposeGamma()
@@ -346,7 +346,11 @@ func injectCampaigns(e *faultEnv) {
 			if id != l || !ours {
 				return
 			}
-			// (1) The first broadcast reaches K alone; L goes down.
+			// (1) The first broadcast reaches K alone, one of the replicas
+			// it is addressed to; L goes down.
+			if len(rd.Messages) > 0 {
+				k = int(rd.Messages[rng.IntN(len(rd.Messages))].To)
+			}
 			var others []int
 			for q := 0; q < n; q++ {
 				if q != k {
@@ -396,7 +400,7 @@ func injectCampaigns(e *faultEnv) {
 						if e.crash(l) {
 							s.At(now()+upTo(rng, 3*ms), func() { e.restart(l) })
 						}
-						if p.witnessFrom == 1 {
+						if p.witnessFrom == 2 {
 							becomeWitness()
 						}
 						proposeGamma()
@@ -409,13 +413,17 @@ func injectCampaigns(e *faultEnv) {
 			case id == g && ours && p.tearG:
 				// G's first broadcast reaches L and a random part of the
 				// others (at least one).
+				// (K, if still cut off, hears nothing.)
 				var rest []int
 				for _, q := range rng.Perm(n) {
-					if q != g && q != l {
+					if q != g && q != l && (q != k || kCut == nil) {
 						rest = append(rest, q)
 					}
 				}
 				lost := rest[:rng.IntN(len(rest))]
+				if kCut != nil {
+					lost = append(lost, k)
+				}
 				stage("5tearG")
 				silence(g, lost...)
 			case p.crashL && !answeredG && id == l && o.Input != nil && int(o.Input.From) == g && answersAlone(o):
@@ -434,7 +442,7 @@ func injectCampaigns(e *faultEnv) {
 					all = append(all, q)
 				}
 				silence(g, all...)
-				if p.witnessFrom == 3 {
+				if p.witnessFrom == 0 {
 					becomeWitness()
 				}
 				stage("7Gdied")
