@@ -420,7 +420,10 @@ func injectCampaigns(e *faultEnv) {
 						rest = append(rest, q)
 					}
 				}
-				lost := rest[:rng.IntN(len(rest))]
+				lost := rest[:0]
+				if len(rest) > 1 {
+					lost = rest[:1+rng.IntN(len(rest)-1)]
+				}
 				if kCut != nil {
 					lost = append(lost, k)
 				}
