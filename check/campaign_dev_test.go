@@ -2,6 +2,8 @@ package check
 
 import (
 	"os"
+	"reflect"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -46,4 +48,46 @@ func TestDevCampaign(t *testing.T) {
 		}
 		t.Logf("fails %d of %d; stages %v; cov %v", fails, seeds, devStages, cov)
 	})
+}
+
+func TestDevCampaignShare(t *testing.T) {
+	if os.Getenv("DEV_SHARE") == "" {
+		t.Skip()
+	}
+	cnt, multi, rec, hasRec, single, nonQuiet := 0, 0, 0, 0, 0, 0
+	for seed := uint64(1); seed <= 500; seed++ {
+		f := varyFaults(AllFaults, seed)
+		has := map[string]bool{}
+		for _, x := range f {
+			has[x] = true
+		}
+		all := append(slices.Clone(injectors), persistInjectors...)
+		on := swarm(all, has, seed)
+		on = quietFor(on, seed, quietInjectors(5, 0))
+		on = bridgesAlone(on, seed)
+		if has[FaultRecovery] {
+			hasRec++
+			if len(on) == 1 {
+				single++
+				q := false
+				for _, x := range quietInjectors(5, 0) {
+					q = q || reflect.ValueOf(x.inject).Pointer() == reflect.ValueOf(on[0].inject).Pointer()
+				}
+				if !q {
+					nonQuiet++
+				}
+			}
+		}
+		if len(on) >= 2 {
+			multi++
+			if has[FaultRecovery] {
+				rec++
+			}
+		}
+		on = campaignsAlone(on, has, seed, 5, 0)
+		if len(on) == 1 && on[0].kind == FaultRecovery && reflect.ValueOf(on[0].inject).Pointer() == reflect.ValueOf(injectCampaigns).Pointer() {
+			cnt++
+		}
+	}
+	t.Logf("campaign runs %d of 500; multi %d; multi with recovery %d; has recovery %d, single %d nonquiet %d", cnt, multi, rec, hasRec, single, nonQuiet)
 }

@@ -211,6 +211,7 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, wind
 	}
 	on = quietFor(on, seed, quietInjectors(n, leaseTicks)) // search_epaxos_recovery.go
 	on = bridgesAlone(on, seed)                            // search_persist.go
+	on = campaignsAlone(on, has, seed, n, leaseTicks)      // search_campaign.go
 	for _, in := range on {
 		in.inject(e)
 	}

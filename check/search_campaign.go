@@ -3,6 +3,8 @@ package check
 import (
 	"fmt"
 	"math/rand/v2"
+	"reflect"
+	"slices"
 	"time"
 
 	"github.com/paxos-lab/paxos"
@@ -474,4 +476,26 @@ func decides(rd *paxos.Ready, id uint64) bool {
 		}
 	}
 	return false
+}
+
+// campaignsAlone replaces, in half the runs at N = 5 without leader
+// leases whose faults include the recovery faults and that do not run a
+// quiet injector alone (see quietFor and bridgesAlone), the run's
+// injectors with a recovery campaign alone (see injectCampaigns): a
+// campaign needs a quiet cluster for about two of the fault window's three
+// seconds. The quiet runs stay what they were, and so does every run
+// without the recovery faults. It draws from its own random stream.
+func campaignsAlone(on []injector, has map[string]bool, seed uint64, n, leaseTicks int) []injector {
+	if n != 5 || leaseTicks > 0 || !has[FaultRecovery] || len(on) == 0 {
+		return on
+	}
+	if len(on) == 1 && slices.ContainsFunc(quietInjectors(n, leaseTicks), func(q injector) bool {
+		return reflect.ValueOf(q.inject).Pointer() == reflect.ValueOf(on[0].inject).Pointer()
+	}) {
+		return on
+	}
+	if rand.New(rand.NewPCG(seed, 0x63616d70616c6f6e)).IntN(2) != 0 {
+		return on
+	}
+	return []injector{{FaultRecovery, injectCampaigns}}
 }
