@@ -86,8 +86,9 @@ func injectCampaigns(e *faultEnv) {
 		bounce, crashL, dieG    bool
 		witnessFrom             int // 0: G's death, 1: L's last restart, 2: its bounce, 3: the next proposal
 		ownRound, otherKey      float64
-		tearG                   bool
+		tearG, hurry            bool
 	}{
+		hurry:       rng.IntN(4) != 0,
 		tearG:       rng.IntN(8) != 0,
 		ownRound:    rng.Float64(),
 		otherKey:    0.5 + rng.Float64()/2,
@@ -195,6 +196,7 @@ func injectCampaigns(e *faultEnv) {
 	// restartL brings L back; while cycles remain it is proposed another
 	// command at once and crashed again right after that step.
 	var restartL func()
+	var hurry func(not ...int)
 	var takeDown func(d time.Duration)
 	restartL = func() {
 		if lDown {
@@ -209,12 +211,14 @@ func injectCampaigns(e *faultEnv) {
 			cycles--
 			if rng.Float64() < p.ownRound {
 				// L is crashed again right after its first round of its
-				// own (see ownRound), or after a while without one.
+				// own (a timeout firing, see firesTimeout), or after a
+				// while without one.
 				waitRound = true
 				s.At(now()+dur(rng, 300*ms, 900*ms), func() {
 					if waitRound && phase == cycling {
 						waitRound = false
 						takeDown(dur(rng, p.down2[0], p.down2[1]))
+						hurry(l)
 					}
 				})
 				return
@@ -285,6 +289,27 @@ func injectCampaigns(e *faultEnv) {
 		ls = e.cut(ls)
 		s.At(now(), func() { e.heal(ls) })
 	}
+
+	// hurry runs the clocks of a few live replicas other than those in
+	// not ahead until a timeout fires (fireTimeout), one after the other:
+	// the survivors of a crash recover what it left behind at once, and
+	// in competition, instead of after timeouts that the faults so far
+	// have stretched.
+	hurry = func(not ...int) {
+		if !p.hurry {
+			return
+		}
+		at := now()
+		for range 1 + rng.IntN(3) {
+			at += dur(rng, 5*ms, 150*ms)
+			s.At(at, func() {
+				if rs := live(append(not, k)...); len(rs) > 0 {
+					e.fireTimeout(rs[0])
+				}
+			})
+		}
+	}
+	e.watchJumps()
 
 	s.At(p.start, func() { started = true })
 	e.observers = append(e.observers, func(o sim.Output) {
@@ -375,17 +400,19 @@ func injectCampaigns(e *faultEnv) {
 			stage("2kept")
 			phase = cycling
 		case cycling:
-			if id == l && waitRound && ownRound(o) {
+			if id == l && waitRound && firesTimeout(o) {
 				// (2) L's round goes out whole; L goes down again.
 				waitRound = false
 				stage("3round")
 				takeDown(dur(rng, p.down2[0], p.down2[1]))
+				hurry(l)
 				return
 			}
 			if id == l && ours {
 				// (2) L's broadcast goes out whole; L goes down again.
 				stage("3cycle")
 				takeDown(dur(rng, p.down2[0], p.down2[1]))
+				hurry(l)
 			}
 		case learning:
 			if bounced || id != l || o.Input == nil || int(o.Input.From) == l {
@@ -450,19 +477,13 @@ func injectCampaigns(e *faultEnv) {
 				if p.witnessFrom == 0 {
 					becomeWitness()
 				}
+				hurry(g, l)
 				stage("7Gdied")
 				phase = done
 				s.At(now(), func() { e.crash(g) })
 			}
 		}
 	})
-}
-
-// ownRound reports whether o starts a round on a replica's own timer: a
-// tick that persists something (a ballot, a term) and sends to two peers
-// or more (a recovery, a phase 1, an election).
-func ownRound(o sim.Output) bool {
-	return o.Input == nil && o.Proposed == nil && len(o.Ready.Persist) > 0 && broadcasts(o)
 }
 
 // decides reports whether rd reports a decision holding the command of
