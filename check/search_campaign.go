@@ -91,7 +91,7 @@ func injectCampaigns(e *faultEnv) {
 		hurry:       rng.IntN(4) != 0,
 		tearG:       rng.IntN(8) != 0,
 		ownRound:    rng.Float64(),
-		otherKey:    0.5 + rng.Float64()/2,
+		otherKey:    0.7 + 0.3*rng.Float64(),
 		start:       dur(rng, 10*ms, 120*ms),
 		down1:       dur(rng, 20*ms, 150*ms),
 		settle:      upTo(rng, 60*ms),
