@@ -515,7 +515,7 @@ func campaignsAlone(on []injector, has map[string]bool, seed uint64, n, leaseTic
 	}) {
 		return on
 	}
-	if rand.New(rand.NewPCG(seed, 0x63616d70616c6f6e)).IntN(2) != 0 {
+	if rand.New(rand.NewPCG(seed, 0x63616d70616c6f6e)).IntN(4) == 0 {
 		return on
 	}
 	return []injector{{FaultRecovery, injectCampaigns}}
