@@ -20,57 +20,57 @@ import (
 // soon overtaken by the others' traffic. A bug that needs the same command
 // leader restarted twice around one command's recovery, a replica that
 // kept the only copy of that command and never learned its fate, and a
-// later command on the same key decided at a quorum that includes the
+// later command on the same key decided by a quorum that includes the
 // restarted leader, needs a quiet key. A campaign proposes its own
-// commands (puts on a key of its own, which no client touches) at replicas
-// it picks at random, and composes around them, with random targets and
-// timings drawn per run:
+// commands (puts on two keys of its own, which no client touches) at
+// replicas it picks at random, and composes around them, with random
+// targets and timings drawn per run:
 //
 //  1. the torn first broadcast: a replica L is proposed the campaign's
-//     first command; the messages of that step reach one peer K alone, and
-//     L is then crashed (or, in some runs, cut off both ways) for a while;
-//     K is cut off both ways right after it handles what L sent it, so it
-//     keeps a copy nobody else has;
-//  2. the restarted leader, repeatedly: L comes back, is proposed another
-//     command on the key at once (its broadcast goes out whole and names
-//     what L holds), and is crashed again right after, one to three
-//     times; the others, who hear of the first command only through the
-//     later ones, recover both without L and without K (the first one as
-//     a Nop, since none of them knows its command);
+//     first command; the messages of that step reach one of their
+//     addressees, K, alone, and L is then crashed (in some runs cut off
+//     both ways instead) for 20 to 150 ms; K is cut off both ways right
+//     after it handles what L sent it, so it keeps a copy nobody else has;
+//  2. the restarted leader, repeatedly: L comes back and, once or twice,
+//     goes down again for 0.5 to 1.4 s, either right after it is proposed
+//     another command (on the campaign's second key mostly, on the first
+//     in some) or right after its first round of its own (a timeout
+//     firing, see firesTimeout: it starts recovering what it left
+//     behind); the others hear of the first command only through L's
+//     later messages, and recover it without L and without K (as a Nop,
+//     since none of them knows its command);
 //  3. the restart after a learned decision: once L is back for good, it is
 //     bounced (a crash and a restart 0 to 3 ms later) right after it
-//     learns, from a peer, the decision of an instance it leads;
-//  4. the stale witness: from a point drawn per run (L's last restart,
-//     its bounce, or the next proposal), K hears every request again and
-//     its answers go through, but it never learns an outcome: whatever a
-//     replica sends it in a step that decides something, or in a step
-//     that handles a message from K (an answer to K's own requests:
-//     recovery replies, catch-up), is lost, until the end of the fault
-//     window;
-//  5. the death after a commit: a replica G other than L and K is proposed
-//     a command on the key; L is crashed right after it answers G, and G
-//     crashes the moment it announces a decision, before anyone hears it
-//     (with L, two replicas down: the most a cluster of five may lose);
-//     the survivors, K among them, recover G's command.
+//     learns from a peer that an instance it leads was decided as a Nop
+//     (or, without one within 200 to 600 ms, not at all);
+//  4. the death after a commit: a replica G other than L and K is proposed
+//     a command on the first key; in most runs the messages of that step
+//     reach L and only part of the others; L is crashed right after it
+//     answers G, and G the moment it announces a decision holding its
+//     command, before anyone hears it (with L, two replicas down: the most
+//     a cluster of five may lose);
+//  5. the stale witness: from a point drawn per run (G's death in most
+//     runs, else L's last restart, its bounce or G's proposal), K hears
+//     every request again and its answers go through, but it never learns
+//     an outcome until the end of the fault window: whatever a replica
+//     sends it in a step that decides something, or in a step that
+//     handles a message from K and answers K alone or follows what K sent
+//     on its own (K's recoveries, its progress reports, which a peer
+//     answers with what K missed), is lost;
+//  6. competing recoveries: after each crash of step 2 and after G's
+//     death, in most runs, one to three of the survivors other than K have
+//     their clocks run ahead until a timeout fires (fireTimeout), so that
+//     they recover what was left behind at once, against each other,
+//     instead of after timeouts the faults so far have stretched.
 //
-// Each later step is skipped in a share of the runs (drawn per run), so
-// the campaigns also cover shorter compositions. Nothing here names a
-// message type: a step is judged by whom it handles and whom it sends to,
-// and by what it reports decided. The campaign proposes only in runs of
-// the key-value workload (it waits for a client's get or put first). It
-// needs a quiet cluster, so it runs only alone (see quietInjectors). It
-// draws from its own random stream.
-var devStages = map[string]int{}
-
-var devLog func(string, ...any)
-
-func stage(s string) {
-	devStages[s]++
-	if devLog != nil {
-		devLog("stage %s", s)
-	}
-}
-
+// Later steps are skipped in a share of the runs (drawn per run), so the
+// campaigns also cover shorter compositions. Nothing here names a message
+// type: a step is judged by whom it handles and whom it sends to, and by
+// what it reports decided. The campaign proposes only in runs of the
+// key-value workload: in runs of an application's commands (the lock
+// service) it runs the recovery faults (injectRecovery) instead, from the
+// first command a client proposes. It needs a quiet cluster, so it runs
+// only alone (see campaignsAlone). It draws from its own random stream.
 func injectCampaigns(e *faultEnv) {
 	s, n, window := e.s, e.n, e.window
 	rng := rand.New(rand.NewPCG(e.seed, 0x63616d706169676e))
@@ -84,7 +84,7 @@ func injectCampaigns(e *faultEnv) {
 		cycles                  int
 		isolateOnly             bool
 		bounce, crashL, dieG    bool
-		witnessFrom             int // 0: G's death, 1: L's last restart, 2: its bounce, 3: the next proposal
+		witnessFrom             int // 0: G's death, 1: L's last restart, 2: its bounce, 3: G's proposal
 		ownRound, otherKey      float64
 		tearG, hurry            bool
 	}{
@@ -186,15 +186,14 @@ func injectCampaigns(e *faultEnv) {
 				becomeWitness()
 			}
 			if propose(g, key) {
-				stage("5gamma")
 				phase = proposed
 			} else {
 				phase = done
 			}
 		})
 	}
-	// restartL brings L back; while cycles remain it is proposed another
-	// command at once and crashed again right after that step.
+	// restartL brings L back; while cycles remain, L goes down again
+	// after its next proposal or its next round of its own.
 	var restartL func()
 	var hurry func(not ...int)
 	var takeDown func(d time.Duration)
@@ -223,12 +222,12 @@ func injectCampaigns(e *faultEnv) {
 				})
 				return
 			}
-			k := key
+			on := key
 			if rng.Float64() < p.otherKey {
-				k = other
+				on = other
 			}
 			s.At(now()+p.settle, func() {
-				if !propose(l, k) {
+				if !propose(l, on) {
 					phase = done
 				}
 			})
@@ -315,18 +314,6 @@ func injectCampaigns(e *faultEnv) {
 	e.observers = append(e.observers, func(o sim.Output) {
 		id := int(o.Replica)
 		rd := o.Ready
-		if devLog != nil {
-			for i := range rd.Decided {
-				d := &rd.Decided[i]
-				if len(d.Commands) > 0 && (d.Commands[0].Key == key || d.Commands[0].IsNop()) {
-					from := -1
-					if o.Input != nil {
-						from = int(o.Input.From)
-					}
-					devLog("%v r%d (from %d) decided %v %v seq=%d deps=%v", now(), id, from, d.Instance, d.Commands[0], d.Seq, d.Deps)
-				}
-			}
-		}
 		if id == k {
 			// What K sends on its own (on a tick: its recoveries, its
 			// progress reports) asks for an answer; what it sends while
@@ -339,20 +326,18 @@ func injectCampaigns(e *faultEnv) {
 			(len(rd.Decided) > 0 || o.Input != nil && int(o.Input.From) == k && (asked[id] || answersAlone(o))) {
 			silence(id, k)
 		}
-		if devLog != nil && id == k && (witness || kCut != nil) {
-			for i := range rd.Decided {
-				if d := &rd.Decided[i]; int(d.Instance.Replica) == l && d.Commands[0].IsNop() {
-					devLog("%v LEAK K=%d learned %v %v (witness %v)", now(), k, d.Instance, d.Commands[0], witness)
-				}
-			}
-		}
 		if e.down[id] {
 			return
 		}
 		ours := o.Proposed != nil && o.Proposed.Client == propID && propID != 0
 		switch phase {
 		case idle:
-			if !started || o.Proposed == nil || (o.Proposed.Op != paxos.OpGet && o.Proposed.Op != paxos.OpPut) {
+			if o.Proposed != nil && o.Proposed.Op != paxos.OpGet && o.Proposed.Op != paxos.OpPut {
+				phase = done
+				injectRecovery(e)
+				return
+			}
+			if !started || o.Proposed == nil {
 				return
 			}
 			ls := live()
@@ -360,10 +345,6 @@ func injectCampaigns(e *faultEnv) {
 				return
 			}
 			l, k = ls[0], ls[1]
-			if devLog != nil {
-				devLog("L=%d K=%d params %+v", l, k, p)
-			}
-			stage("0start")
 			if propose(l, key) {
 				phase = tearing
 			} else {
@@ -385,7 +366,6 @@ func injectCampaigns(e *faultEnv) {
 				}
 			}
 			silence(l, others...)
-			stage("1tear")
 			phase = keeping
 			takeDown(p.down1)
 		case keeping:
@@ -397,20 +377,17 @@ func injectCampaigns(e *faultEnv) {
 				ls = append(ls, link{k, q}, link{q, k})
 			}
 			s.At(now(), func() { kCut = e.cut(ls) })
-			stage("2kept")
 			phase = cycling
 		case cycling:
 			if id == l && waitRound && firesTimeout(o) {
 				// (2) L's round goes out whole; L goes down again.
 				waitRound = false
-				stage("3round")
 				takeDown(dur(rng, p.down2[0], p.down2[1]))
 				hurry(l)
 				return
 			}
 			if id == l && ours {
 				// (2) L's broadcast goes out whole; L goes down again.
-				stage("3cycle")
 				takeDown(dur(rng, p.down2[0], p.down2[1]))
 				hurry(l)
 			}
@@ -424,7 +401,6 @@ func injectCampaigns(e *faultEnv) {
 					// (3) L learned from a peer that an instance it leads
 					// was decided as a Nop: it bounces.
 					bounced = true
-					stage("4learnednop")
 					s.At(now(), func() {
 						if e.crash(l) {
 							s.At(now()+upTo(rng, 3*ms), func() { e.restart(l) })
@@ -441,8 +417,8 @@ func injectCampaigns(e *faultEnv) {
 			switch {
 			case id == g && ours && p.tearG:
 				// G's first broadcast reaches L and a random part of the
-				// others (at least one).
-				// (K, if still cut off, hears nothing.)
+				// others, leaving at least one of them out (and K, if it
+				// is still cut off).
 				var rest []int
 				for _, q := range rng.Perm(n) {
 					if q != g && q != l && (q != k || kCut == nil) {
@@ -456,12 +432,10 @@ func injectCampaigns(e *faultEnv) {
 				if kCut != nil {
 					lost = append(lost, k)
 				}
-				stage("5tearG")
 				silence(g, lost...)
 			case p.crashL && !answeredG && id == l && o.Input != nil && int(o.Input.From) == g && answersAlone(o):
-				// (5) L answered G: it goes down, for the rest of the window.
+				// (4) L answered G: it goes down, for the rest of the window.
 				answeredG = true
-				stage("6Lanswered")
 				s.At(now(), func() {
 					if e.crash(l) {
 						lDown = true
@@ -478,7 +452,6 @@ func injectCampaigns(e *faultEnv) {
 					becomeWitness()
 				}
 				hurry(g, l)
-				stage("7Gdied")
 				phase = done
 				s.At(now(), func() { e.crash(g) })
 			}
@@ -499,7 +472,7 @@ func decides(rd *paxos.Ready, id uint64) bool {
 	return false
 }
 
-// campaignsAlone replaces, in half the runs at N = 5 without leader
+// campaignsAlone replaces, in three quarters of the runs at N = 5 without leader
 // leases whose faults include the recovery faults and that do not run a
 // quiet injector alone (see quietFor and bridgesAlone), the run's
 // injectors with a recovery campaign alone (see injectCampaigns): a
