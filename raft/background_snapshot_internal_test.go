@@ -2,6 +2,7 @@ package raft
 
 import (
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/storage"
 )
 
 // restoredState is what a replica restored from persisted state holds:
@@ -67,90 +69,27 @@ func roundTrip(t *testing.T, v any) any {
 	return d
 }
 
-// A routine snapshot is a background one unless an append replaced log
-// entries since the last snapshot written in place: its Ready keeps its
-// records, and restoring them after the snapshot gives the state the
-// snapshot alone gives. Three replicas run commands on a few keys with
-// messages delivered in a random order, some dropped, and now and then
-// one replica cut off for a while (so leaders change, and new leaders
-// overwrite the entries an old one appended alone), a snapshot every applied entry;
-// every snapshot is checked, as each replica's storage would restore it
-// (the records of every Ready since the last snapshot written in place
-// replayed after a background one, as a node persisting them in one
-// Append writes them), in memory and decoded. A crash before a background
-// snapshot is on disk restores the snapshot before it and every record
-// since: that gives the same log above the snapshot's index and the same
-// HardState.
-func TestRoutineSnapshotKeepsItsRecords(t *testing.T) {
+// randomRun steps three replicas (Config.SnapshotEvery 1) through a run
+// of commands on a few keys with messages delivered in a random order,
+// some dropped, and now and then one replica cut off for a while (so
+// leaders change, and new leaders overwrite the entries an old one
+// appended alone). It calls ready with every Ready a replica returns, and
+// whether an append had replaced entries of its log when it was asked for
+// it.
+func randomRun(t *testing.T, steps int, ready func(i int, r *Replica, replaced bool, rd paxos.Ready)) {
+	t.Helper()
 	const n = 3
-	cfg := func(id int) paxos.Config {
-		return paxos.Config{ID: paxos.NodeID(id), N: n, SnapshotEvery: 1, Seed: 7}
-	}
 	rs := make([]*Replica, n)
 	for i := range rs {
-		r, err := newReplica(cfg(i), bugs{})
+		r, err := newReplica(randomCfg(i), bugs{})
 		require.NoError(t, err)
 		rs[i] = r
 	}
-	// inPlace[i] is what replica i's storage holds while none of its
-	// background snapshots is written: the last snapshot written in place
-	// (none at first) and every record since.
-	inPlace := make([]paxos.Persisted, n)
 	rng := rand.New(rand.NewPCG(11, 3))
 	var net []paxos.Message
-	background, withRecords, inPlaceSnaps, replacedSnaps := 0, 0, 0, 0
-	drain := func(i int) {
-		replaced := rs[i].replaced
-		rd := rs[i].Ready()
-		net = append(net, rd.Messages...)
-		snap, ok := rd.Snapshot.(SnapshotRecord)
-		if !ok {
-			inPlace[i].Records = append(inPlace[i].Records, rd.Persist...)
-			return
-		}
-		if !snap.BackgroundSnapshot() {
-			assert.Empty(t, rd.Persist, "replica %d: a snapshot written in place holds its Ready's records", i)
-			inPlace[i] = paxos.Persisted{Snapshot: snap}
-			inPlaceSnaps++
-			if replaced {
-				replacedSnaps++
-			}
-			return
-		}
-		require.False(t, replaced, "replica %d: a snapshot after an append replaced entries is written in place", i)
-		background++
-		inPlace[i].Records = append(inPlace[i].Records, rd.Persist...)
-		// What a node persisting every Ready since the last snapshot
-		// written in place in one Append would write after it.
-		kept := slices.Clone(inPlace[i].Records)
-		if len(rd.Persist) > 0 {
-			withRecords++
-		}
-		without := restoreState(t, cfg(i), paxos.Persisted{Snapshot: snap})
-		with := restoreState(t, cfg(i), paxos.Persisted{Snapshot: snap, Records: kept})
-		require.Equal(t, without, with, "replica %d: %d records replayed after the snapshot at %d", i, len(kept), snap.Index)
-		dsnap, drecs := roundTrip(t, snap), make([]any, len(kept))
-		for j, rec := range kept {
-			drecs[j] = roundTrip(t, rec)
-		}
-		with = restoreState(t, cfg(i), paxos.Persisted{Snapshot: dsnap, Records: drecs})
-		require.Equal(t, without, with, "replica %d: %d records replayed after the snapshot at %d, decoded", i, len(kept), snap.Index)
-		{
-			p := inPlace[i]
-			p.Records = slices.Clone(p.Records)
-			c := cfg(i)
-			c.Restore = &p
-			old, err := newReplica(c, bugs{})
-			require.NoError(t, err)
-			assert.Equal(t, without.Entries, logAbove(t, old, snap.Index), "replica %d: the log above %d after a crash before the snapshot is written", i, snap.Index)
-			hs, _, err := old.storage.InitialState()
-			require.NoError(t, err)
-			assert.Equal(t, without.HardState, hardState(hs), "replica %d: the HardState after a crash before the snapshot is written", i)
-		}
-	}
 	seq := uint64(0)
 	cut := -1 // a replica whose messages are all dropped for a while
-	for step := 0; step < 20000; step++ {
+	for step := 0; step < steps; step++ {
 		if step%500 == 0 {
 			cut = -1
 			if rng.IntN(2) == 0 {
@@ -158,7 +97,7 @@ func TestRoutineSnapshotKeepsItsRecords(t *testing.T) {
 			}
 		}
 		switch x := rng.IntN(100); {
-		case x < 12 && step < 19000:
+		case x < 12 && step < steps-steps/20:
 			seq++
 			op := paxos.OpPut
 			if rng.IntN(4) == 0 {
@@ -180,13 +119,137 @@ func TestRoutineSnapshotKeepsItsRecords(t *testing.T) {
 				}
 			}
 		}
-		drain(rng.IntN(n))
+		i := rng.IntN(n)
+		replaced := rs[i].replaced
+		rd := rs[i].Ready()
+		net = append(net, rd.Messages...)
+		ready(i, rs[i], replaced, rd)
 	}
+}
+
+func randomCfg(id int) paxos.Config {
+	return paxos.Config{ID: paxos.NodeID(id), N: 3, SnapshotEvery: 1, Seed: 7}
+}
+
+// A routine snapshot is a background one unless an append replaced log
+// entries since the last snapshot written in place: its Ready keeps its
+// records, and restoring them after the snapshot gives the state the
+// snapshot alone gives. Every snapshot of a randomRun is checked, as a
+// storage would restore it: the records of every Ready since the last
+// snapshot written in place replayed after a background one (a node
+// persisting those Readys in one Append writes them all after it), in
+// memory and decoded. A crash before a background snapshot is on disk
+// restores the snapshot before it and every record since: that gives the
+// same log above the snapshot's index and the same HardState.
+func TestRoutineSnapshotKeepsItsRecords(t *testing.T) {
+	// inPlace[i] is what replica i's storage holds while none of its
+	// background snapshots is written: the last snapshot written in place
+	// (none at first) and every record since.
+	inPlace := make([]paxos.Persisted, 3)
+	background, withRecords, inPlaceSnaps, replacedSnaps := 0, 0, 0, 0
+	randomRun(t, 20000, func(i int, _ *Replica, replaced bool, rd paxos.Ready) {
+		snap, ok := rd.Snapshot.(SnapshotRecord)
+		if !ok {
+			inPlace[i].Records = append(inPlace[i].Records, rd.Persist...)
+			return
+		}
+		if !snap.BackgroundSnapshot() {
+			assert.Empty(t, rd.Persist, "replica %d: a snapshot written in place holds its Ready's records", i)
+			inPlace[i] = paxos.Persisted{Snapshot: snap}
+			inPlaceSnaps++
+			if replaced {
+				replacedSnaps++
+			}
+			return
+		}
+		require.False(t, replaced, "replica %d: a snapshot after an append replaced entries is written in place", i)
+		background++
+		if len(rd.Persist) > 0 {
+			withRecords++
+		}
+		inPlace[i].Records = append(inPlace[i].Records, rd.Persist...)
+		kept := slices.Clone(inPlace[i].Records)
+		without := restoreState(t, randomCfg(i), paxos.Persisted{Snapshot: snap})
+		with := restoreState(t, randomCfg(i), paxos.Persisted{Snapshot: snap, Records: kept})
+		require.Equal(t, without, with, "replica %d: %d records replayed after the snapshot at %d", i, len(kept), snap.Index)
+		dsnap, drecs := roundTrip(t, snap), make([]any, len(kept))
+		for j, rec := range kept {
+			drecs[j] = roundTrip(t, rec)
+		}
+		with = restoreState(t, randomCfg(i), paxos.Persisted{Snapshot: dsnap, Records: drecs})
+		require.Equal(t, without, with, "replica %d: %d records replayed after the snapshot at %d, decoded", i, len(kept), snap.Index)
+
+		p := inPlace[i]
+		p.Records = slices.Clone(p.Records)
+		c := randomCfg(i)
+		c.Restore = &p
+		old, err := newReplica(c, bugs{})
+		require.NoError(t, err)
+		assert.Equal(t, without.Entries, logAbove(t, old, snap.Index), "replica %d: the log above %d after a crash before the snapshot is written", i, snap.Index)
+		hs, _, err := old.storage.InitialState()
+		require.NoError(t, err)
+		assert.Equal(t, without.HardState, hardState(hs), "replica %d: the HardState after a crash before the snapshot is written", i)
+	})
 	t.Logf("%d background snapshots checked (%d with records of their own Ready), %d written in place (%d after an append replaced entries)",
 		background, withRecords, inPlaceSnaps, replacedSnaps)
 	assert.Greater(t, background, 400)
 	assert.Greater(t, withRecords, 100)
 	assert.Positive(t, replacedSnaps, "no new leader overwrote entries: the run does not exercise replaced")
+}
+
+// Through a WAL without fsync, which writes background snapshots on a
+// goroutine of its own (some skipped while another is written): replica
+// 0's Readys are appended to one, which is closed and opened again every
+// 1000 steps; restored from what it loads, and once its Ready has applied
+// what the restored HardState commits, a replica holds the live one's
+// log, HardState, applied index and store.
+func TestBackgroundSnapshotsThroughWAL(t *testing.T) {
+	dir := t.TempDir()
+	open := func() *storage.WAL {
+		w, err := storage.OpenWAL(dir, storage.WALOptions{NoSync: true, Logger: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err)
+		return w
+	}
+	w := open()
+	readys, checks := 0, 0
+	var snaps uint64
+	randomRun(t, 12000, func(i int, live *Replica, _ bool, rd paxos.Ready) {
+		if i != 0 {
+			return
+		}
+		require.NoError(t, w.Append(rd.Snapshot, rd.Persist))
+		if readys++; readys%330 != 0 {
+			return
+		}
+		snaps += w.Stats().Snapshots
+		require.NoError(t, w.Close())
+		w = open()
+		p, err := w.Load()
+		require.NoError(t, err)
+		c := randomCfg(0)
+		c.Restore = &p
+		r, err := newReplica(c, bugs{})
+		require.NoError(t, err)
+		r.Ready()
+		lhs, _, err := live.storage.InitialState()
+		require.NoError(t, err)
+		rhs, _, err := r.storage.InitialState()
+		require.NoError(t, err)
+		require.Equal(t, hardState(lhs), hardState(rhs))
+		require.Equal(t, live.applied, r.applied)
+		lf, err := live.storage.FirstIndex()
+		require.NoError(t, err)
+		rf, err := r.storage.FirstIndex()
+		require.NoError(t, err)
+		from := max(lf, rf) - 1 // what both still hold
+		require.Equal(t, logAbove(t, live, from), logAbove(t, r, from))
+		require.Equal(t, live.store.Snapshot().Map(), r.store.Snapshot().Map())
+		checks++
+	})
+	require.NoError(t, w.Close())
+	t.Logf("%d restores checked, %d snapshots written", checks, snaps)
+	assert.Greater(t, checks, 5)
+	assert.Greater(t, snaps, uint64(20))
 }
 
 // A snapshot installed from a leader holds state no record holds: it is
