@@ -241,7 +241,7 @@ func TestBackgroundSnapshotsThroughWAL(t *testing.T) {
 	require.NoError(t, w.Close())
 	t.Logf("%d restores checked, %d snapshots written", checks, snaps)
 	assert.Greater(t, checks, 5)
-	assert.Greater(t, snaps, uint64(20))
+	assert.Greater(t, snaps, uint64(5), "each reopening waits for the snapshot being written")
 }
 
 // A snapshot installed from a leader holds state no record holds: it is
