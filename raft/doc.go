@@ -83,6 +83,19 @@
 // follower too far behind receives the snapshot from the leader (raft's
 // MsgSnap), installs it and emits a SnapshotRecord too.
 //
+// Nothing of a snapshot is encoded on the event loop: the store shares its
+// data with the snapshot copy on write, and the state is encoded by the
+// storage that writes the SnapshotRecord, or for a MsgSnap. A snapshot the
+// replica took keeps the records of its Ready (they follow it in storage)
+// and says so (SnapshotRecord.BackgroundSnapshot), so a WAL without fsync
+// writes it on a goroutine of its own while later Readys are persisted
+// (storage.Background); replaying those records after it changes nothing
+// (the argument is at Replica.backgroundSnapshot). Written in place, their
+// records folded into them, are: a snapshot installed from the leader, one
+// taken while rebuilding or in the Ready that ends a rebuild, and one taken
+// after an append replaced entries of the log (until a snapshot is written
+// in place again).
+//
 // # Input bounds
 //
 // etcd's raft trusts its peers: a heartbeat committing past the log, a

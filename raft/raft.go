@@ -62,6 +62,13 @@ type Replica struct {
 	snapIndex uint64
 	every     uint64
 	snapDue   bool // a SnapshotRecord must be emitted in this Ready
+	// snapTaken: the due snapshot is one this replica took
+	// (takeSnapshot), and none was installed from a leader in this Ready.
+	snapTaken bool
+	// replaced is set when an append replaced entries of the log (a new
+	// leader's entries conflicting with ours) and cleared by a snapshot
+	// written in place: see backgroundSnapshot.
+	replaced bool
 	// snapState is the state of the snapshot at snapIndex when this
 	// replica took it (takeSnapshot): raft's storage then holds that
 	// snapshot without its data, and the state, shared with the store copy
@@ -585,8 +592,15 @@ func (r *Replica) Ready() paxos.Ready {
 	r.rebuildDone()
 	if r.snapDue {
 		r.snapDue = false
-		r.rd.Snapshot = r.record()
-		r.rd.Persist = nil // the snapshot record holds all of it
+		rec := r.record()
+		if r.backgroundSnapshot() {
+			rec.background = true // this Ready's records follow it
+		} else {
+			r.rd.Persist = nil // the snapshot record holds all of it
+			r.replaced = false
+		}
+		r.snapTaken = false
+		r.rd.Snapshot = rec
 	}
 	out := r.rd
 	r.rd = paxos.Ready{}
@@ -625,6 +639,9 @@ func (r *Replica) handle(rd etcdraft.Ready) {
 		r.installSnapshot(snap)
 	}
 	if len(rd.Entries) > 0 {
+		if last, _ := r.storage.LastIndex(); rd.Entries[0].GetIndex() <= last {
+			r.replaced = true
+		}
 		_ = r.storage.Append(rd.Entries)
 		if !r.bug.noPersistEntries {
 			rec := EntriesRecord{Entries: make([]Entry, len(rd.Entries))}
@@ -771,8 +788,57 @@ func (r *Replica) takeSnapshot() {
 	r.snapState = &State{KV: kvs}
 	r.snapIndex = r.applied
 	r.sinceSnapCmds, r.snapKeys = 0, r.store.Len()
+	r.snapTaken = r.snapTaken || !r.snapDue
 	r.snapDue = true
 	r.cov["snapshots"]++
+}
+
+// backgroundSnapshot reports whether the snapshot due in this Ready may be
+// written in the background (SnapshotRecord.BackgroundSnapshot). Its Ready
+// then keeps its records, which the storage writes after the snapshot:
+// until the snapshot is on disk, a crash leaves the previous snapshot and
+// every record since, the state of a replica that never took it. Once it
+// is on disk, restore replays after it the records of its Ready and, when
+// a node persists several Readys in one Append, those of the Readys before
+// it in that Append; all were emitted since the last snapshot written in
+// place. Replaying them gives the state the snapshot alone gives:
+//
+//   - HardStateRecord: each replaces the HardState, and the last is raft's
+//     HardState when the snapshot record was made, the one it holds. (Not
+//     so with the lateHardState bug, whose records run one Ready behind:
+//     its snapshots are written in place.)
+//   - EntriesRecord: with replaced unset, every append since the last
+//     snapshot written in place started just after the log's last entry
+//     (handle sets replaced otherwise), so the records are consecutive
+//     pieces A1..Ak of the log L the snapshot holds, and Ak ends at L's
+//     last entry. Restore skips entries at or below the snapshot's index
+//     (they are in its state). A piece that reaches past that index
+//     replaces L's entries from its first one above the index on, which
+//     leaves L cut after the piece's last entry; the next piece starts
+//     right after it (so restore's check that no piece starts past the
+//     log's end holds) and puts back what follows. After Ak the log is L
+//     again; if no piece reaches past the index, nothing changed. The
+//     commit index of the last HardState is within L, as it was.
+//   - RebuildRecord: there is none: a snapshot whose Ready carries one, or
+//     taken while rebuilding, is written in place.
+//
+// Why an append that replaced entries rules it out: such an append ends
+// where the new leader's log ends, possibly at or below the snapshot's
+// index, and cut off every entry the log held past its end. Restore skips
+// an append wholly at or below the snapshot's index, so an earlier record's
+// entries past that index, which it had cut off, would come back. The
+// next snapshot written in place clears replaced. Snapshots installed from
+// a leader hold a state that no record holds and are written in place too.
+func (r *Replica) backgroundSnapshot() bool {
+	if !r.snapTaken || r.replaced || r.rb != nil || r.bug.lateHardState {
+		return false
+	}
+	for _, rec := range r.rd.Persist {
+		if _, ok := rec.(RebuildRecord); ok {
+			return false
+		}
+	}
+	return true
 }
 
 // fillSnapshot gives a MsgSnap for the snapshot this replica took (whose
@@ -800,7 +866,7 @@ func (r *Replica) installSnapshot(snap *pb.Snapshot) {
 	idx := snap.GetMetadata().GetIndex()
 	r.applied, r.snapIndex = idx, idx
 	r.snapState, r.sinceSnapCmds = nil, 0
-	r.snapDue = true
+	r.snapDue, r.snapTaken = true, false
 	r.cov["snapshot-installs"]++
 	// Proposals of ours the snapshot executed: report their outputs.
 	for _, id := range r.order {

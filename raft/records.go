@@ -69,7 +69,20 @@ type SnapshotRecord struct {
 	// then empty, and EncodeMsgpack encodes it into Data's place, off the
 	// replica's event loop.
 	state *State
+	// background: a routine snapshot whose Ready's records are persisted
+	// after it (see Replica.backgroundSnapshot); not encoded.
+	background bool
 }
+
+// BackgroundSnapshot tells a storage (storage.Background) that the
+// snapshot may be written while later records are appended: the records
+// of its Ready, persisted after it, only append entries the snapshot
+// already holds and repeat its HardState, so replaying them after it
+// changes nothing (the argument is at Replica.backgroundSnapshot).
+// Snapshots installed from a leader, those taken while rebuilding after a
+// lost disk or in the Ready that ends the rebuild, and those taken after
+// an append replaced entries of the log, say no.
+func (rec SnapshotRecord) BackgroundSnapshot() bool { return rec.background }
 
 // snapshotRecordFields is SnapshotRecord's encoding (without its encoder).
 type snapshotRecordFields SnapshotRecord
