@@ -8,7 +8,14 @@ import (
 
 // commit decides an instance driven here and broadcasts the decision.
 func (r *Replica) commit(in *instance, cmds []paxos.Command, seq uint64, deps []uint64) {
-	cmds, deps = slices.Clone(cmds), slices.Clone(deps)
+	if len(cmds) > 0 && paxos.SameCommands(in.cmds, cmds) {
+		// The copy held since the vote, which commitLocal keeps anyway:
+		// an instance's slices are never written in place.
+		cmds = in.cmds
+	} else {
+		cmds = slices.Clone(cmds)
+	}
+	deps = slices.Clone(deps)
 	// Boxed once: every peer's Message shares the body.
 	var msg any = Commit{Inst: in.id, Cmds: cmds, Seq: seq, Deps: deps}
 	for _, p := range r.nearest {
@@ -40,14 +47,24 @@ func (r *Replica) commitLocal(in *instance, cmds []paxos.Command, seq uint64, de
 		r.inflight--
 		r.commitLat += (float64(r.now-in.ledAt) - r.commitLat) / 8
 	}
+	// Whenever an instance holds commands, the index holds them at the
+	// instance's seq: every change of in.cmds or in.seq is followed by
+	// indexAdd (restore adds every instance it rebuilds), and the index is
+	// never pruned. Adding the same commands at a seq no higher changes
+	// nothing (indexCmds takes maxima), so it is skipped: on the fast path
+	// every replica commits the commands and seq it voted for.
+	indexed := false
 	if len(cmds) > 0 && paxos.SameCommands(in.cmds, cmds) {
 		// Keep the copy held since the vote: the store and the index then
 		// share its strings, and the Commit's copy is garbage.
 		cmds = in.cmds
+		indexed = seq <= in.seq
 	}
 	in.cmds, in.seq, in.deps = cmds, seq, deps
 	in.status, in.orig = StatusCommitted, false
-	r.indexAdd(in)
+	if !indexed {
+		r.indexAdd(in)
+	}
 	r.persist(in)
 	delete(r.uncommitted, in.id)
 	r.pendingExec[in.id] = in

@@ -245,14 +245,14 @@ func (r *Replica) apply(in *instance) {
 func (r *Replica) noteExecuted(id paxos.Instance, c paxos.Command) {
 	var one [1]string
 	for _, k := range touched(c, &one) {
-		ki := r.edit(k)
+		e, ki := r.edit(k)
 		f := ki.rowFor(id.Replica)
 		if c.Writes() {
 			f.execWrite = max(f.execWrite, id.Slot)
 		} else {
 			f.execRead = max(f.execRead, id.Slot)
 		}
-		r.save(k, ki)
+		r.save(e, ki)
 	}
 }
 

@@ -18,7 +18,7 @@ func randomIndex(r *Replica, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	for step := 0; step < 3000; step++ {
 		k := fmt.Sprintf("key-%d", rng.IntN(300))
-		ki := r.edit(k)
+		e, ki := r.edit(k)
 		f := ki.rowFor(paxos.NodeID(rng.IntN(r.n)))
 		slot, seq := uint64(rng.IntN(1<<20)+1), uint64(rng.IntN(300))
 		if rng.IntN(100) == 0 {
@@ -34,7 +34,7 @@ func randomIndex(r *Replica, seed uint64) {
 		default:
 			f.execRead = max(f.execRead, slot)
 		}
-		r.save(k, ki)
+		r.save(e, ki)
 	}
 }
 
@@ -108,9 +108,9 @@ func TestIndexSnapshotReadsLegacyIndex(t *testing.T) {
 func TestIndexSnapshotRefusesUnknownReplica(t *testing.T) {
 	r, err := NewReplica(paxos.Config{ID: 0, N: 7})
 	require.NoError(t, err)
-	ki := r.edit("k")
+	e, ki := r.edit("k")
 	ki.rowFor(6).write = 3
-	r.save("k", ki)
+	r.save(e, ki)
 	b, err := paxos.Encode(r.snapshot())
 	require.NoError(t, err)
 	v, err := paxos.Decode(b)
