@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/quorum"
 )
 
 // commit decides an instance driven here and broadcasts the decision.
@@ -16,12 +17,38 @@ func (r *Replica) commit(in *instance, cmds []paxos.Command, seq uint64, deps []
 		cmds = slices.Clone(cmds)
 	}
 	deps = slices.Clone(deps)
-	// Boxed once: every peer's Message shares the body.
-	var msg any = Commit{Inst: in.id, Cmds: cmds, Seq: seq, Deps: deps}
+	// Boxed once each: every peer's Message shares the body.
+	var full, short any = Commit{Inst: in.id, Cmds: cmds, Seq: seq, Deps: deps}, nil
+	holders := r.holders(in, cmds)
 	for _, p := range r.nearest {
-		r.send(p, msg)
+		if !holders.Has(int(p)) {
+			r.send(p, full)
+			continue
+		}
+		if short == nil {
+			short = Commit{Inst: in.id, Seq: seq, Deps: deps}
+		}
+		r.send(p, short)
 	}
 	r.commitLocal(in, cmds, seq, deps, false)
+}
+
+// holders returns the replicas known to hold cmds as in's value at its
+// initial ballot, which a short Commit may be sent to (see Commit): when
+// this replica decides cmds as in's command leader at the initial ballot,
+// those whose vote for cmds it counted in the round that decided it.
+func (r *Replica) holders(in *instance, cmds []paxos.Command) quorum.Set {
+	co := in.co
+	if co == nil || co.ballot != MakeBallot(0, in.id.Replica) || !paxos.SameCommands(co.cmds, cmds) {
+		return 0
+	}
+	switch co.phase {
+	case phPreAccept:
+		return co.replied
+	case phAccept:
+		return co.oks
+	}
+	return 0
 }
 
 func (r *Replica) onCommit(m Commit) {
@@ -29,7 +56,17 @@ func (r *Replica) onCommit(m Commit) {
 	if in == nil || in.status == StatusCommitted {
 		return
 	}
-	r.commitLocal(in, m.Cmds, m.Seq, m.Deps, true)
+	cmds := m.Cmds
+	if len(cmds) == 0 {
+		// A short Commit: the value voted for at the initial ballot, if
+		// this replica's latest vote is still that one.
+		if in.cmds == nil || in.vbal != MakeBallot(0, m.Inst.Replica) ||
+			in.status != StatusPreAccepted && in.status != StatusAccepted {
+			return
+		}
+		cmds = in.cmds
+	}
+	r.commitLocal(in, cmds, m.Seq, m.Deps, true)
 }
 
 // commitLocal records a decision learned or made here. It keeps cmds and

@@ -618,7 +618,12 @@ func (r *Replica) step(msg paxos.Message) error {
 			r.onAcceptReply(msg.From, m)
 		}
 	case Commit:
-		if err = r.checkValue(m.Inst, m.Cmds, m.Deps); err == nil {
+		if len(m.Cmds) == 0 {
+			err = r.checkInst(m.Inst, m.Deps, true) // a short Commit
+		} else {
+			err = r.checkValue(m.Inst, m.Cmds, m.Deps)
+		}
+		if err == nil {
 			r.onCommit(m)
 		}
 	case Prepare:
