@@ -90,19 +90,27 @@ func (r *Replica) commitLocal(in *instance, cmds []paxos.Command, seq uint64, de
 	// never pruned. Adding the same commands at a seq no higher changes
 	// nothing (indexCmds takes maxima), so it is skipped: on the fast path
 	// every replica commits the commands and seq it voted for.
-	indexed := false
+	indexed, held := false, false
 	if len(cmds) > 0 && paxos.SameCommands(in.cmds, cmds) {
 		// Keep the copy held since the vote: the store and the index then
 		// share its strings, and the Commit's copy is garbage.
 		cmds = in.cmds
 		indexed = seq <= in.seq
+		// Whatever set in.cmds also persisted them (a vote, a lead, a
+		// restore, an installed snapshot), except in the planted bug that
+		// skips persisting votes.
+		held = !r.planted.noPersistVote
 	}
 	in.cmds, in.seq, in.deps = cmds, seq, deps
 	in.status, in.orig = StatusCommitted, false
 	if !indexed {
 		r.indexAdd(in)
 	}
-	r.persist(in)
+	if held {
+		r.persistSame(in)
+	} else {
+		r.persist(in)
+	}
 	delete(r.uncommitted, in.id)
 	r.pendingExec[in.id] = in
 	r.candidates = append(r.candidates, in)

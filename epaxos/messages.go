@@ -195,6 +195,13 @@ type InstanceRecord struct {
 	Cmds    []paxos.Command `msgpack:"c,omitempty"`
 	Seq     uint64          `msgpack:"q"`
 	Deps    []uint64        `msgpack:"d,omitempty"`
+	// Same, on the record of a decision, says that the commands are those
+	// the replica already holds for the instance (Cmds is then empty):
+	// those of its latest earlier record, or of the snapshot before it. A
+	// replica that commits the commands it voted for writes them once.
+	// Written since 2026-11-29; earlier builds cannot restore from a log
+	// that holds such records.
+	Same bool `msgpack:"sm,omitempty"`
 }
 
 // IndexEntry is one key's entry in the per-key dependency index: the

@@ -73,3 +73,43 @@ func TestShortCommitNeedsInitialVote(t *testing.T) {
 		assert.Equal(t, cmds, in.cmds, name)
 	}
 }
+
+// A replica that commits the commands it voted for records the decision
+// without them (InstanceRecord.Same), and restores them from its vote's
+// record; the record survives the codec.
+func TestDecisionRecordKeepsCommandsOnce(t *testing.T) {
+	nw := newNet(t, 3, nil)
+	cmd := put(1, 1, "k", "v")
+	nw.Propose(0, cmd)
+	nw.Deliver(nil)
+	g := paxos.Instance{Replica: 0, Slot: 1}
+	require.True(t, nw.allDecided(g)())
+	for i := 0; i < 3; i++ {
+		var recs []InstanceRecord
+		for _, rec := range nw.Persisted[i].Records {
+			if ir, ok := rec.(InstanceRecord); ok && ir.Inst == g {
+				recs = append(recs, ir)
+			}
+		}
+		require.Len(t, recs, 2, "replica %d: the vote and the decision", i)
+		assert.Equal(t, []paxos.Command{cmd}, recs[0].Cmds, "replica %d", i)
+		assert.Equal(t, StatusCommitted, recs[1].Status, "replica %d", i)
+		assert.True(t, recs[1].Same, "replica %d", i)
+		assert.Empty(t, recs[1].Cmds, "replica %d", i)
+		b, err := paxos.Encode(recs[1])
+		require.NoError(t, err)
+		back, err := paxos.Decode(b)
+		require.NoError(t, err)
+		assert.Equal(t, recs[1], back, "replica %d", i)
+	}
+	nw.Crash(1)
+	nw.Restart(1)
+	in := nw.rep(1).inst[0][1]
+	require.NotNil(t, in)
+	assert.Equal(t, StatusCommitted, in.status)
+	assert.Equal(t, []paxos.Command{cmd}, in.cmds)
+	// A decision record whose commands no earlier record holds is refused.
+	_, err := New(paxos.Config{ID: 0, N: 3, Restore: &paxos.Persisted{Records: []any{
+		InstanceRecord{Inst: g, Status: StatusCommitted, Seq: 1, Deps: make([]uint64, 3), Same: true}}}})
+	require.Error(t, err)
+}
