@@ -198,7 +198,7 @@ func (m *AcceptReply) DecodeMsgpack(d *msgpack.Decoder) error {
 
 // EncodeMsgpack implements msgpack.CustomEncoder.
 func (r InstanceRecord) EncodeMsgpack(e *msgpack.Encoder) error {
-	_ = paxos.EncodeMapHeader(e, 8, len(r.Cmds) == 0, len(r.Deps) == 0)
+	_ = paxos.EncodeMapHeader(e, 9, len(r.Cmds) == 0, len(r.Deps) == 0, !r.Same)
 	_ = e.EncodeString("i")
 	_ = r.Inst.EncodeMsgpack(e)
 	_ = e.EncodeString("s")
@@ -208,7 +208,11 @@ func (r InstanceRecord) EncodeMsgpack(e *msgpack.Encoder) error {
 	_ = e.EncodeString("v")
 	_ = e.EncodeUint64(uint64(r.VBallot))
 	encodeBool(e, "g", r.Orig)
-	return encodeValue(e, r.Cmds, r.Seq, r.Deps, true)
+	if err := encodeValue(e, r.Cmds, r.Seq, r.Deps, true); err != nil || !r.Same {
+		return err
+	}
+	encodeBool(e, "sm", true)
+	return nil
 }
 
 // DecodeMsgpack implements msgpack.CustomDecoder.
@@ -227,6 +231,8 @@ func (r *InstanceRecord) DecodeMsgpack(d *msgpack.Decoder) error {
 			r.VBallot = Ballot(b)
 		case "g":
 			r.Orig, err = d.DecodeBool()
+		case "sm":
+			r.Same, err = d.DecodeBool()
 		default:
 			return a.decode(d, key)
 		}

@@ -4,17 +4,51 @@ import (
 	"slices"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/quorum"
 )
 
 // commit decides an instance driven here and broadcasts the decision.
 func (r *Replica) commit(in *instance, cmds []paxos.Command, seq uint64, deps []uint64) {
-	cmds, deps = slices.Clone(cmds), slices.Clone(deps)
-	// Boxed once: every peer's Message shares the body.
-	var msg any = Commit{Inst: in.id, Cmds: cmds, Seq: seq, Deps: deps}
+	if len(cmds) > 0 && paxos.SameCommands(in.cmds, cmds) {
+		// The copy held since the vote, which commitLocal keeps anyway:
+		// an instance's slices are never written in place.
+		cmds = in.cmds
+	} else {
+		cmds = slices.Clone(cmds)
+	}
+	deps = slices.Clone(deps)
+	// Boxed once each: every peer's Message shares the body.
+	var full, short any = Commit{Inst: in.id, Cmds: cmds, Seq: seq, Deps: deps}, nil
+	holders := r.holders(in, cmds)
 	for _, p := range r.nearest {
-		r.send(p, msg)
+		if !holders.Has(int(p)) {
+			r.send(p, full)
+			continue
+		}
+		if short == nil {
+			short = Commit{Inst: in.id, Seq: seq, Deps: deps}
+		}
+		r.send(p, short)
 	}
 	r.commitLocal(in, cmds, seq, deps, false)
+}
+
+// holders returns the replicas known to hold cmds as in's value at its
+// initial ballot, which a short Commit may be sent to (see Commit): when
+// this replica decides cmds as in's command leader at the initial ballot,
+// those whose vote for cmds it counted in the round that decided it.
+func (r *Replica) holders(in *instance, cmds []paxos.Command) quorum.Set {
+	co := in.co
+	if co == nil || co.ballot != MakeBallot(0, in.id.Replica) || !paxos.SameCommands(co.cmds, cmds) {
+		return 0
+	}
+	switch co.phase {
+	case phPreAccept:
+		return co.replied
+	case phAccept:
+		return co.oks
+	}
+	return 0
 }
 
 func (r *Replica) onCommit(m Commit) {
@@ -22,7 +56,17 @@ func (r *Replica) onCommit(m Commit) {
 	if in == nil || in.status == StatusCommitted {
 		return
 	}
-	r.commitLocal(in, m.Cmds, m.Seq, m.Deps, true)
+	cmds := m.Cmds
+	if len(cmds) == 0 {
+		// A short Commit: the value voted for at the initial ballot, if
+		// this replica's latest vote is still that one.
+		if in.cmds == nil || in.vbal != MakeBallot(0, m.Inst.Replica) ||
+			in.status != StatusPreAccepted && in.status != StatusAccepted {
+			return
+		}
+		cmds = in.cmds
+	}
+	r.commitLocal(in, cmds, m.Seq, m.Deps, true)
 }
 
 // commitLocal records a decision learned or made here. It keeps cmds and
@@ -40,15 +84,33 @@ func (r *Replica) commitLocal(in *instance, cmds []paxos.Command, seq uint64, de
 		r.inflight--
 		r.commitLat += (float64(r.now-in.ledAt) - r.commitLat) / 8
 	}
+	// Whenever an instance holds commands, the index holds them at the
+	// instance's seq: every change of in.cmds or in.seq is followed by
+	// indexAdd (restore adds every instance it rebuilds), and the index is
+	// never pruned. Adding the same commands at a seq no higher changes
+	// nothing (indexCmds takes maxima), so it is skipped: on the fast path
+	// every replica commits the commands and seq it voted for.
+	indexed, held := false, false
 	if len(cmds) > 0 && paxos.SameCommands(in.cmds, cmds) {
 		// Keep the copy held since the vote: the store and the index then
 		// share its strings, and the Commit's copy is garbage.
 		cmds = in.cmds
+		indexed = seq <= in.seq
+		// Whatever set in.cmds also persisted them (a vote, a lead, a
+		// restore, an installed snapshot), except in the planted bug that
+		// skips persisting votes.
+		held = !r.planted.noPersistVote
 	}
 	in.cmds, in.seq, in.deps = cmds, seq, deps
 	in.status, in.orig = StatusCommitted, false
-	r.indexAdd(in)
-	r.persist(in)
+	if !indexed {
+		r.indexAdd(in)
+	}
+	if held {
+		r.persistSame(in)
+	} else {
+		r.persist(in)
+	}
 	delete(r.uncommitted, in.id)
 	r.pendingExec[in.id] = in
 	r.candidates = append(r.candidates, in)

@@ -56,7 +56,7 @@ func (r *Replica) lookup(c paxos.Command) []keyIndex {
 				add(f)
 			}
 		}
-		if f, ok := r.index.get(allKeys); ok {
+		if f, ok := r.index.getAll(); ok {
 			add(f)
 		}
 	}

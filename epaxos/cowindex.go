@@ -21,6 +21,11 @@ type factsIndex struct {
 	free   []uint64      // slab positions no key uses
 	n      int           // keys
 	owner  *uint64       // this generation: parts it may write in place
+	// all mirrors the facts of allKeys, which every command consults
+	// (conflicts.go): read from here, they cost no map lookup. The map
+	// holds them too, for each and sortedKeys.
+	all    keyFacts
+	hasAll bool
 }
 
 // indexShards is the number of key shards; a power of two.
@@ -53,16 +58,32 @@ func indexShardOf(key string) int {
 
 // get returns key k's stored facts.
 func (x *factsIndex) get(k string) (keyFacts, bool) {
-	if sh := x.shards[indexShardOf(k)]; sh != nil {
-		f, ok := sh.m[k]
-		return f, ok
-	}
-	return 0, false
+	f, ok, _ := x.find(k)
+	return f, ok
 }
+
+// find returns key k's stored facts and its shard, for a later put.
+func (x *factsIndex) find(k string) (keyFacts, bool, int) {
+	i := indexShardOf(k)
+	if sh := x.shards[i]; sh != nil {
+		f, ok := sh.m[k]
+		return f, ok, i
+	}
+	return 0, false, i
+}
+
+// getAll returns the facts of allKeys, without a map lookup.
+func (x *factsIndex) getAll() (keyFacts, bool) { return x.all, x.hasAll }
 
 // set stores key k's facts, copying k's shard first if a snapshot shares it.
 func (x *factsIndex) set(k string, f keyFacts) {
-	i := indexShardOf(k)
+	_, ok, i := x.find(k)
+	x.put(k, i, f, !ok)
+}
+
+// put stores key k's facts in shard i (k's, from find), copying the shard
+// first if a snapshot shares it; isNew says whether k is a new key.
+func (x *factsIndex) put(k string, i int, f keyFacts, isNew bool) {
 	sh := x.shards[i]
 	if sh == nil || sh.owner != x.owner {
 		m := make(map[string]keyFacts, factsShardLen(sh)+1)
@@ -72,10 +93,13 @@ func (x *factsIndex) set(k string, f keyFacts) {
 		sh = &factsShard{m: m, owner: x.owner}
 		x.shards[i] = sh
 	}
-	if _, ok := sh.m[k]; !ok {
+	if isNew {
 		x.n++
 	}
 	sh.m[k] = f
+	if k == allKeys {
+		x.all, x.hasAll = f, true
+	}
 }
 
 func factsShardLen(sh *factsShard) int {
@@ -163,7 +187,7 @@ func (x *factsIndex) freeFull(pos uint64) { x.free = append(x.free, pos) }
 // share returns the index as it is now, sharing every part with it: the
 // index gives up writing any of them in place (see factsIndex).
 func (x *factsIndex) share() *factsIndex {
-	s := &factsIndex{shards: x.shards, chunks: slices.Clone(x.chunks), used: x.used, n: x.n}
+	s := &factsIndex{shards: x.shards, chunks: slices.Clone(x.chunks), used: x.used, n: x.n, all: x.all, hasAll: x.hasAll}
 	x.owner = new(uint64)
 	return s
 }

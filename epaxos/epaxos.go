@@ -501,7 +501,9 @@ func (r *Replica) Propose(cmd paxos.Command) {
 //
 //   - a record of an instance the snapshot has collected (at or below its
 //     GCUpTo) is skipped;
-//   - its commands go into the index by raising each key's highest slot
+//   - its commands (for a record with InstanceRecord.Same, those the
+//     snapshot holds for the instance, the ones the record kept) go into
+//     the index by raising each key's highest slot
 //     and seq (indexCmds takes maxima), and the index is never pruned, so
 //     facts the snapshot's index already holds, as it holds every record
 //     made before it (see "Why the index is compacted" in recovery.go),
@@ -618,7 +620,12 @@ func (r *Replica) step(msg paxos.Message) error {
 			r.onAcceptReply(msg.From, m)
 		}
 	case Commit:
-		if err = r.checkValue(m.Inst, m.Cmds, m.Deps); err == nil {
+		if len(m.Cmds) == 0 {
+			err = r.checkInst(m.Inst, m.Deps, true) // a short Commit
+		} else {
+			err = r.checkValue(m.Inst, m.Cmds, m.Deps)
+		}
+		if err == nil {
 			r.onCommit(m)
 		}
 	case Prepare:

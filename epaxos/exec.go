@@ -245,14 +245,14 @@ func (r *Replica) apply(in *instance) {
 func (r *Replica) noteExecuted(id paxos.Instance, c paxos.Command) {
 	var one [1]string
 	for _, k := range touched(c, &one) {
-		ki := r.edit(k)
+		e, ki := r.edit(k)
 		f := ki.rowFor(id.Replica)
 		if c.Writes() {
 			f.execWrite = max(f.execWrite, id.Slot)
 		} else {
 			f.execRead = max(f.execRead, id.Slot)
 		}
-		r.save(k, ki)
+		r.save(e, ki)
 	}
 }
 
@@ -437,17 +437,26 @@ func (r *Replica) applyRecord(rec InstanceRecord) error {
 			r.nextSlot = max(r.nextSlot, id.Slot+1)
 		}
 	}
+	cmds := rec.Cmds
+	if rec.Same {
+		// The commands this replica held when it wrote the record: those
+		// of the instance's earlier record, or of the snapshot.
+		if in.cmds == nil {
+			return fmt.Errorf("record of instance %v keeps the commands of an earlier record, and no earlier record or snapshot holds any; was the log truncated in the middle?", id)
+		}
+		cmds = in.cmds
+	}
 	// Every record counts in the index, not only an instance's latest: the
 	// index must cover whatever it covered before the crash (rule 4a in
 	// recovery.go), including commands since replaced by a Nop.
 	if !r.opts.forgetOverwrittenKeys {
-		r.indexCmds(id, rec.Cmds, rec.Seq)
+		r.indexCmds(id, cmds, rec.Seq)
 	}
 	if in.executed || in.status == StatusCommitted && rec.Status != StatusCommitted {
 		return nil
 	}
 	in.status, in.bal, in.vbal, in.orig = rec.Status, rec.Ballot, rec.VBallot, rec.Orig
-	in.cmds, in.seq, in.deps = slices.Clone(rec.Cmds), rec.Seq, slices.Clone(rec.Deps)
+	in.cmds, in.seq, in.deps = slices.Clone(cmds), rec.Seq, slices.Clone(rec.Deps)
 	return nil
 }
 

@@ -6,22 +6,35 @@ import (
 	"github.com/paxos-lab/paxos"
 )
 
-// edit returns key k's facts for updating; save them with r.save(k, ki)
+// editing is a key's facts being updated: where the index holds them, and
+// what it held before (see Replica.edit).
+type editing struct {
+	k     string
+	shard int
+	old   keyFacts
+	isNew bool
+}
+
+// edit returns key k's facts for updating; save them with r.save(e, ki)
 // when done. Only one key is edited at a time.
-func (r *Replica) edit(k string) *keyIndex {
+func (r *Replica) edit(k string) (editing, *keyIndex) {
 	ki := &r.editBuf
-	if f, ok := r.index.get(k); ok {
+	f, ok, shard := r.index.find(k)
+	if ok {
 		r.expand(f, ki)
 	} else {
 		ki.writeSeq, ki.readSeq, ki.rows = 0, 0, ki.rows[:0]
 	}
-	return ki
+	return editing{k: k, shard: shard, old: f, isNew: !ok}, ki
 }
 
-// save stores the facts of key k edited since r.edit(k).
-func (r *Replica) save(k string, ki *keyIndex) {
-	old, _ := r.index.get(k)
-	r.index.set(k, r.pack(ki, old))
+// save stores the facts ki of the key being edited as e. Facts stored the
+// same as before (inline and unchanged, or in the slab, updated there in
+// place) cost no map write.
+func (r *Replica) save(e editing, ki *keyIndex) {
+	if f := r.pack(ki, e.old); f != e.old || e.isNew {
+		r.index.put(e.k, e.shard, f, e.isNew)
+	}
 }
 
 // attrs merges this replica's interfering instances into (seq, deps) for
@@ -79,7 +92,7 @@ func (r *Replica) indexCmds(id paxos.Instance, cmds []paxos.Command, seq uint64)
 		}
 		var one [1]string
 		for _, k := range touched(c, &one) {
-			ki := r.edit(k)
+			e, ki := r.edit(k)
 			f := ki.rowFor(id.Replica)
 			if c.Writes() {
 				f.write = max(f.write, id.Slot)
@@ -88,7 +101,7 @@ func (r *Replica) indexCmds(id paxos.Instance, cmds []paxos.Command, seq uint64)
 				f.read = max(f.read, id.Slot)
 				ki.readSeq = max(ki.readSeq, seq)
 			}
-			r.save(k, ki)
+			r.save(e, ki)
 		}
 	}
 }

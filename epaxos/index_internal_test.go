@@ -52,9 +52,9 @@ func TestIndexStoredFormKeepsEveryFact(t *testing.T) {
 			}
 		}
 		apply(w)
-		ki := r.edit(k)
+		e, ki := r.edit(k)
 		apply(ki)
-		r.save(k, ki)
+		r.save(e, ki)
 		var got keyIndex
 		r.expand(indexMap(r)[k], &got)
 		require.Equal(t, w.writeSeq, got.writeSeq, "step %d key %s", step, k)

@@ -157,6 +157,14 @@ func (r *Replica) persist(in *instance) {
 	r.rd.Persist = append(sized(r.rd.Persist, r.hint.persist), r.record(in))
 }
 
+// persistSame persists in's record without its commands, which an earlier
+// record of in (or the snapshot before it) holds (InstanceRecord.Same).
+func (r *Replica) persistSame(in *instance) {
+	rec := r.record(in)
+	rec.Cmds, rec.Same = nil, true
+	r.rd.Persist = append(sized(r.rd.Persist, r.hint.persist), rec)
+}
+
 func equalAttrs(s1 uint64, d1 []uint64, s2 uint64, d2 []uint64) bool {
 	return s1 == s2 && slices.Equal(d1, d2)
 }

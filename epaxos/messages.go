@@ -104,7 +104,16 @@ type AcceptReply struct {
 	Deps      []uint64        `msgpack:"d,omitempty"`
 }
 
-// Commit announces an instance's decision.
+// Commit announces an instance's decision. A short Commit leaves Cmds
+// empty: the decision is the commands of the instance's initial ballot
+// (its command leader's batch, the only value ever proposed at that
+// ballot). A command leader sends it, for a decision at the initial
+// ballot, to the replicas whose votes for that value at that ballot it
+// counted, instead of the commands they already hold. A receiver whose
+// latest vote is no longer at the initial ballot ignores it, and learns
+// the decision as it learns a lost Commit's (catch-up, recovery). Builds
+// before 2026-11-29 refuse a short Commit as malformed, so a cluster
+// should run one build.
 type Commit struct {
 	Inst paxos.Instance  `msgpack:"i"`
 	Cmds []paxos.Command `msgpack:"c"`
@@ -186,6 +195,13 @@ type InstanceRecord struct {
 	Cmds    []paxos.Command `msgpack:"c,omitempty"`
 	Seq     uint64          `msgpack:"q"`
 	Deps    []uint64        `msgpack:"d,omitempty"`
+	// Same, on the record of a decision, says that the commands are those
+	// the replica already holds for the instance (Cmds is then empty):
+	// those of its latest earlier record, or of the snapshot before it. A
+	// replica that commits the commands it voted for writes them once.
+	// Written since 2026-11-29; earlier builds cannot restore from a log
+	// that holds such records.
+	Same bool `msgpack:"sm,omitempty"`
 }
 
 // IndexEntry is one key's entry in the per-key dependency index: the

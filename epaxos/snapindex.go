@@ -58,27 +58,84 @@ func (r *Replica) indexSnapshot() IndexSnapshot {
 	return IndexSnapshot{idx: r.index.share()}
 }
 
-// EncodeMsgpack implements msgpack.CustomEncoder.
+// EncodeMsgpack implements msgpack.CustomEncoder. The keys are written in
+// chunks appended by hand (appendIndexEntry), in the bytes the encoder's
+// own methods write: a snapshot holds one entry per key ever written, and
+// a method call per number cost more than the rest of the encoding.
 func (s IndexSnapshot) EncodeMsgpack(e *msgpack.Encoder) error {
 	if err := e.EncodeMapLen(s.Len()); err != nil {
 		return err
 	}
-	return s.each(func(k string, ki *keyIndex) error {
-		_ = e.EncodeString(k)
-		_ = e.EncodeArrayLen(2 + 5*len(ki.rows))
-		_ = e.EncodeUint(ki.writeSeq)
-		_ = e.EncodeUint(ki.readSeq)
-		for _, f := range ki.rows {
-			_ = e.EncodeUint(uint64(f.replica))
-			_ = e.EncodeUint(f.write)
-			_ = e.EncodeUint(f.read)
-			_ = e.EncodeUint(f.execWrite)
-			if err := e.EncodeUint(f.execRead); err != nil {
-				return err
-			}
+	w := e.Writer()
+	buf := make([]byte, 0, indexChunk+256)
+	err := s.each(func(k string, ki *keyIndex) error {
+		buf = appendIndexEntry(buf, k, ki)
+		if len(buf) < indexChunk {
+			return nil
 		}
-		return nil
+		_, err := w.Write(buf)
+		buf = buf[:0]
+		return err
 	})
+	if err == nil && len(buf) > 0 {
+		_, err = w.Write(buf)
+	}
+	return err
+}
+
+// indexChunk is how many bytes of entries IndexSnapshot.EncodeMsgpack
+// gathers before it writes them.
+const indexChunk = 32 << 10
+
+// appendIndexEntry appends key k and its facts as msgpack: the key as a
+// string, then an array of 2 + 5 per row unsigned integers, each in its
+// smallest form (as msgpack.Encoder's EncodeString, EncodeArrayLen and
+// EncodeUint write them).
+func appendIndexEntry(b []byte, k string, ki *keyIndex) []byte {
+	switch n := len(k); {
+	case n < 32:
+		b = append(b, 0xa0|byte(n))
+	case n < 256:
+		b = append(b, 0xd9, byte(n))
+	case n <= 0xffff:
+		b = append(b, 0xda, byte(n>>8), byte(n))
+	default:
+		b = append(b, 0xdb, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	b = append(b, k...)
+	switch n := 2 + 5*len(ki.rows); {
+	case n < 16:
+		b = append(b, 0x90|byte(n))
+	case n <= 0xffff:
+		b = append(b, 0xdc, byte(n>>8), byte(n))
+	default:
+		b = append(b, 0xdd, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	b = appendUint(b, ki.writeSeq)
+	b = appendUint(b, ki.readSeq)
+	for _, f := range ki.rows {
+		b = appendUint(b, uint64(f.replica))
+		b = appendUint(b, f.write)
+		b = appendUint(b, f.read)
+		b = appendUint(b, f.execWrite)
+		b = appendUint(b, f.execRead)
+	}
+	return b
+}
+
+// appendUint appends v as msgpack's smallest unsigned integer.
+func appendUint(b []byte, v uint64) []byte {
+	switch {
+	case v <= 0x7f:
+		return append(b, byte(v))
+	case v <= 0xff:
+		return append(b, 0xcc, byte(v))
+	case v <= 0xffff:
+		return append(b, 0xcd, byte(v>>8), byte(v))
+	case v <= 0xffffffff:
+		return append(b, 0xce, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+	}
+	return append(b, 0xcf, byte(v>>56), byte(v>>48), byte(v>>40), byte(v>>32), byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
 }
 
 // maxIndexRows bounds the replicas a decoded key may name (ids above
