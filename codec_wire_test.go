@@ -11,6 +11,7 @@ import (
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/client"
+	"github.com/paxos-lab/paxos/multi"
 	_ "github.com/paxos-lab/paxos/protocols"
 )
 
@@ -85,7 +86,7 @@ func toPlain(v reflect.Value) reflect.Value {
 // what reflection reads: on zero values and on random ones (empty and non-empty
 // slices, omitempty fields both ways).
 func TestHandWrittenCodecMatchesReflection(t *testing.T) {
-	samples := []any{paxos.Command{}, paxos.Ballot{}, paxos.Instance{}, client.Request{}, client.Reply{}}
+	samples := []any{paxos.Command{}, paxos.Ballot{}, paxos.Instance{}, client.Request{}, client.Reply{}, multi.Entry{}}
 	for _, v := range paxos.RegisteredTypes() {
 		samples = append(samples, v)
 	}
