@@ -57,11 +57,13 @@
 //
 // One exception: a message whose body says it states nothing its sender
 // may still have to make durable (Prompt; Multi-Paxos heartbeats) is sent
-// at once even while earlier Readies wait for the disk, so that a slow
-// disk (a snapshot being written, writeback under load) does not silence
-// a leader and get it deposed by followers that hear nothing. This only
+// at once, even while earlier Readies wait for the disk, once the
+// persister has handed nothing back for a full tick, so that a slow disk
+// (a snapshot being written, writeback under load) does not silence a
+// leader and get it deposed by followers that hear nothing. This only
 // reorders such messages before others, which every protocol tolerates
-// (the transport's urgent lane does the same).
+// (the transport's urgent lane does the same when a peer's queue stops
+// moving). While the disk keeps up they keep their place.
 //
 // Serve (serve.go) composes a Node with the TCP transport, the file WAL and
 // the client protocol server into a process-sized replica, as `paxos serve`
@@ -259,6 +261,10 @@ type Node struct {
 	toDisk   chan *batch
 	durable  chan *batch
 	inflight int // batches handed to the persister and not yet back (loop)
+	// ticks counts the loop's ticks; moved is the tick at which the
+	// persister last handed a batch back, or the pipeline last started
+	// from empty (loop goroutine; see Prompt).
+	ticks, moved uint64
 
 	readies, appends, records, messages, executed, stepErrors atomic.Uint64
 
@@ -581,6 +587,7 @@ func (n *Node) loop() {
 		case ch := <-n.covReq:
 			ch <- n.r.(paxos.CoverageReporter).Coverage()
 		case now := <-ticker.C:
+			n.ticks++
 			n.r.Tick()
 			n.expire(now)
 			if n.m != nil {
@@ -759,6 +766,15 @@ type Prompt interface {
 	Prompt() bool
 }
 
+// promptAfterTicks is how long the persister must have handed nothing
+// back before a Prompt message overtakes the Readies in flight: at least
+// one full tick. While the disk keeps up, such a message keeps its place
+// (a Multi-Paxos heartbeat that overtook the Commits of the slots it
+// announced made followers look behind, and the leader sent them those
+// slots again in CatchUps); a disk that stalls for a tick (a snapshot,
+// writeback) lets the next one out at once.
+const promptAfterTicks = 2
+
 func isPrompt(body any) bool {
 	p, ok := body.(Prompt)
 	return ok && p.Prompt()
@@ -799,7 +815,7 @@ func (n *Node) carryOut(rd *paxos.Ready) error {
 			n.local = append(n.local, m)
 			continue
 		}
-		if n.inflight > 0 && isPrompt(m.Body) {
+		if n.inflight > 0 && n.ticks-n.moved >= promptAfterTicks && isPrompt(m.Body) {
 			n.cfg.Transport.Send(m) // see Prompt
 			continue
 		}
@@ -808,6 +824,9 @@ func (n *Node) carryOut(rd *paxos.Ready) error {
 	if n.inflight == 0 && rd.Snapshot == nil && len(rd.Persist) == 0 {
 		n.send(b)
 		return n.finish(b)
+	}
+	if n.inflight == 0 {
+		n.moved = n.ticks
 	}
 	n.inflight++
 	b.piped = true
@@ -913,6 +932,7 @@ func (n *Node) finish(b *batch) error {
 	defer n.recycle(b)
 	if b.piped {
 		n.inflight--
+		n.moved = n.ticks
 	}
 	if b.err != nil {
 		return b.err
