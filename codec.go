@@ -97,6 +97,7 @@ func RegisteredNames() []string {
 
 // coder is a reusable encoder and decoder with their buffers.
 type coder struct {
+	own  []byte // the coder's own buffer, for a caller that brings none
 	app  appendWriter
 	aenc *msgpack.Encoder // writes to app: straight onto the caller's slice
 	rd   bytes.Reader
@@ -107,7 +108,10 @@ type coder struct {
 // appendWriter appends what is written to a slice, so that AppendEncode
 // and AppendMessage encode into the caller's buffer (a transport's frame,
 // the WAL's batch) without a copy from a buffer of their own, and without
-// that buffer growing anew for every large value.
+// that buffer growing anew for every large value. Given no buffer (Encode,
+// EncodeMessage), they encode into the pooled coder's, grown already, and
+// return an exact copy: one allocation, where appending to nil would grow
+// the result several times.
 type appendWriter struct{ b []byte }
 
 func (a *appendWriter) Write(p []byte) (int, error) {
@@ -128,6 +132,10 @@ var coders = sync.Pool{New: func() any {
 }}
 
 func getCoder() *coder { return coders.Get().(*coder) }
+
+// maxPooledBuf bounds the buffer a pooled coder keeps (a snapshot can be
+// large; its buffer is dropped rather than kept for small messages).
+const maxPooledBuf = 1 << 20
 
 func putCoder(c *coder) {
 	c.app.b = nil
@@ -223,13 +231,36 @@ func AppendEncode(dst []byte, v any) ([]byte, error) {
 	}
 	c := getCoder()
 	defer putCoder(c)
-	c.app.b = dst
+	c.start(dst)
 	_ = c.aenc.EncodeArrayLen(2)
 	_ = c.aenc.EncodeString(name)
 	if err := encodeBody(c.aenc, name, v); err != nil {
 		return dst, err
 	}
-	return c.app.b, nil
+	return c.result(dst), nil
+}
+
+// start points the coder's appending encoder at dst, or at its own
+// buffer when dst is nil.
+func (c *coder) start(dst []byte) {
+	if dst == nil {
+		c.app.b = c.own[:0]
+		return
+	}
+	c.app.b = dst
+}
+
+// result returns what the appending encoder wrote (see start): an exact
+// copy when it wrote into the coder's own buffer, which the coder keeps.
+func (c *coder) result(dst []byte) []byte {
+	if dst != nil {
+		return c.app.b
+	}
+	out := bytes.Clone(c.app.b)
+	if cap(c.app.b) <= maxPooledBuf {
+		c.own = c.app.b[:0]
+	}
+	return out
 }
 
 // EncodeTo writes what Encode returns to w, streaming it: a large value
@@ -274,7 +305,7 @@ func AppendMessage(dst []byte, m Message) ([]byte, error) {
 	}
 	c := getCoder()
 	defer putCoder(c)
-	c.app.b = dst
+	c.start(dst)
 	e := c.aenc
 	_ = e.EncodeArrayLen(4)
 	_ = e.EncodeInt32(int32(m.From))
@@ -283,7 +314,7 @@ func AppendMessage(dst []byte, m Message) ([]byte, error) {
 	if err := encodeBody(e, name, m.Body); err != nil {
 		return dst, err
 	}
-	return c.app.b, nil
+	return c.result(dst), nil
 }
 
 // DecodeMessage is the inverse of EncodeMessage. Malformed input yields an
