@@ -97,31 +97,48 @@ func RegisteredNames() []string {
 
 // coder is a reusable encoder and decoder with their buffers.
 type coder struct {
-	buf bytes.Buffer
-	enc *msgpack.Encoder
-	rd  bytes.Reader
-	dec *msgpack.Decoder
-	nb  [33]byte // a type name being decoded
+	own  []byte // the coder's own buffer, for a caller that brings none
+	app  appendWriter
+	aenc *msgpack.Encoder // writes to app: straight onto the caller's slice
+	rd   bytes.Reader
+	dec  *msgpack.Decoder
+	nb   [33]byte // a type name being decoded
+}
+
+// appendWriter appends what is written to a slice, so that AppendEncode
+// and AppendMessage encode into the caller's buffer (a transport's frame,
+// the WAL's batch) without a copy from a buffer of their own, and without
+// that buffer growing anew for every large value. Given no buffer (Encode,
+// EncodeMessage), they encode into the pooled coder's, grown already, and
+// return an exact copy: one allocation, where appending to nil would grow
+// the result several times.
+type appendWriter struct{ b []byte }
+
+func (a *appendWriter) Write(p []byte) (int, error) {
+	a.b = append(a.b, p...)
+	return len(p), nil
+}
+
+func (a *appendWriter) WriteByte(c byte) error {
+	a.b = append(a.b, c)
+	return nil
 }
 
 var coders = sync.Pool{New: func() any {
 	c := &coder{}
-	c.enc = msgpack.NewEncoder(&c.buf)
+	c.aenc = msgpack.NewEncoder(&c.app)
 	c.dec = msgpack.NewDecoder(&c.rd)
 	return c
 }}
+
+func getCoder() *coder { return coders.Get().(*coder) }
 
 // maxPooledBuf bounds the buffer a pooled coder keeps (a snapshot can be
 // large; its buffer is dropped rather than kept for small messages).
 const maxPooledBuf = 1 << 20
 
-func getCoder() *coder { return coders.Get().(*coder) }
-
 func putCoder(c *coder) {
-	if c.buf.Cap() > maxPooledBuf {
-		return
-	}
-	c.buf.Reset()
+	c.app.b = nil
 	c.rd.Reset(nil)
 	coders.Put(c)
 }
@@ -214,15 +231,36 @@ func AppendEncode(dst []byte, v any) ([]byte, error) {
 	}
 	c := getCoder()
 	defer putCoder(c)
-	_ = c.enc.EncodeArrayLen(2)
-	_ = c.enc.EncodeString(name)
-	if err := encodeBody(c.enc, name, v); err != nil {
+	c.start(dst)
+	_ = c.aenc.EncodeArrayLen(2)
+	_ = c.aenc.EncodeString(name)
+	if err := encodeBody(c.aenc, name, v); err != nil {
 		return dst, err
 	}
+	return c.result(dst), nil
+}
+
+// start points the coder's appending encoder at dst, or at its own
+// buffer when dst is nil.
+func (c *coder) start(dst []byte) {
 	if dst == nil {
-		return bytes.Clone(c.buf.Bytes()), nil
+		c.app.b = c.own[:0]
+		return
 	}
-	return append(dst, c.buf.Bytes()...), nil
+	c.app.b = dst
+}
+
+// result returns what the appending encoder wrote (see start): an exact
+// copy when it wrote into the coder's own buffer, which the coder keeps.
+func (c *coder) result(dst []byte) []byte {
+	if dst != nil {
+		return c.app.b
+	}
+	out := bytes.Clone(c.app.b)
+	if cap(c.app.b) <= maxPooledBuf {
+		c.own = c.app.b[:0]
+	}
+	return out
 }
 
 // EncodeTo writes what Encode returns to w, streaming it: a large value
@@ -267,17 +305,16 @@ func AppendMessage(dst []byte, m Message) ([]byte, error) {
 	}
 	c := getCoder()
 	defer putCoder(c)
-	_ = c.enc.EncodeArrayLen(4)
-	_ = c.enc.EncodeInt32(int32(m.From))
-	_ = c.enc.EncodeInt32(int32(m.To))
-	_ = c.enc.EncodeString(name)
-	if err := encodeBody(c.enc, name, m.Body); err != nil {
+	c.start(dst)
+	e := c.aenc
+	_ = e.EncodeArrayLen(4)
+	_ = e.EncodeInt32(int32(m.From))
+	_ = e.EncodeInt32(int32(m.To))
+	_ = e.EncodeString(name)
+	if err := encodeBody(e, name, m.Body); err != nil {
 		return dst, err
 	}
-	if dst == nil {
-		return bytes.Clone(c.buf.Bytes()), nil
-	}
-	return append(dst, c.buf.Bytes()...), nil
+	return c.result(dst), nil
 }
 
 // DecodeMessage is the inverse of EncodeMessage. Malformed input yields an

@@ -224,3 +224,92 @@ func (HeartbeatReply) DecodeBody(d *msgpack.Decoder) (any, error) {
 	err := m.DecodeMsgpack(d)
 	return m, err
 }
+
+// EncodeMsgpack implements msgpack.CustomEncoder.
+func (m Entry) EncodeMsgpack(e *msgpack.Encoder) error {
+	_ = paxos.EncodeMapHeader(e, 4, !m.Committed)
+	_ = e.EncodeString("s")
+	_ = e.EncodeUint64(m.Slot)
+	_ = e.EncodeString("b")
+	_ = m.Ballot.EncodeMsgpack(e)
+	_ = e.EncodeString("c")
+	err := paxos.EncodeCommands(e, m.Cmds)
+	if m.Committed {
+		_ = e.EncodeString("k")
+		err = e.EncodeBool(true)
+	}
+	return err
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (m *Entry) DecodeMsgpack(d *msgpack.Decoder) error {
+	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
+		if key == "k" {
+			var err error
+			m.Committed, err = d.DecodeBool()
+			return true, err
+		}
+		return decodeSlotValue(d, key, &m.Ballot, &m.Slot, &m.Cmds)
+	})
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder. A catch-up carries up to
+// maxCatchUp slots' commands; by reflection, every command of it was boxed
+// on its way out.
+func (m CatchUp) EncodeMsgpack(e *msgpack.Encoder) error {
+	_ = e.EncodeMapLen(2)
+	_ = e.EncodeString("b")
+	_ = m.Ballot.EncodeMsgpack(e)
+	_ = e.EncodeString("e")
+	if m.Entries == nil {
+		return e.EncodeNil()
+	}
+	_ = e.EncodeArrayLen(len(m.Entries))
+	for i := range m.Entries {
+		if err := m.Entries[i].EncodeMsgpack(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (m *CatchUp) DecodeMsgpack(d *msgpack.Decoder) error {
+	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
+		var err error
+		switch key {
+		case "b":
+			err = decodeBallot(d, &m.Ballot)
+		case "e":
+			m.Entries, err = decodeEntries(d)
+		default:
+			return false, nil
+		}
+		return true, err
+	})
+}
+
+// decodeEntries decodes a []Entry as reflection does (nil as nil, an empty
+// array as an empty slice).
+func decodeEntries(d *msgpack.Decoder) ([]Entry, error) {
+	n, err := d.DecodeArrayLen()
+	if err != nil || n < 0 {
+		return nil, err
+	}
+	es := make([]Entry, 0, min(n, 1024)) // n is what the input claims
+	for range n {
+		var e Entry
+		if err := e.DecodeMsgpack(d); err != nil {
+			return nil, err
+		}
+		es = append(es, e)
+	}
+	return es, nil
+}
+
+// DecodeBody implements paxos.BodyDecoder.
+func (CatchUp) DecodeBody(d *msgpack.Decoder) (any, error) {
+	var m CatchUp
+	err := m.DecodeMsgpack(d)
+	return m, err
+}

@@ -57,11 +57,13 @@
 //
 // One exception: a message whose body says it states nothing its sender
 // may still have to make durable (Prompt; Multi-Paxos heartbeats) is sent
-// at once even while earlier Readies wait for the disk, so that a slow
-// disk (a snapshot being written, writeback under load) does not silence
-// a leader and get it deposed by followers that hear nothing. This only
+// at once, even while earlier Readies wait for the disk, once the
+// persister has handed nothing back for a full tick, so that a slow disk
+// (a snapshot being written, writeback under load) does not silence a
+// leader and get it deposed by followers that hear nothing. This only
 // reorders such messages before others, which every protocol tolerates
-// (the transport's urgent lane does the same).
+// (the transport's urgent lane does the same when a peer's queue stops
+// moving). While the disk keeps up they keep their place.
 //
 // Serve (serve.go) composes a Node with the TCP transport, the file WAL and
 // the client protocol server into a process-sized replica, as `paxos serve`
@@ -157,11 +159,12 @@ type waiter struct {
 	id       paxos.CommandID
 	ch       chan result // buffered 1 (Submit)
 	done     func(paxos.CommandID, paxos.Execution, error)
-	deadline time.Time // SubmitAsync: answered with ErrTimeout after it
-	start    time.Time // when it arrived, with metrics on (else zero)
-	op       paxos.Op  // the command's operation, for metrics
-	answered bool      // loop goroutine
-	next     *waiter   // the next waiter for the same command (loop goroutine)
+	deadline time.Time  // SubmitAsync: answered with ErrTimeout after it
+	start    time.Time  // when it arrived, with metrics on (else zero)
+	op       paxos.Op   // the command's operation, for metrics
+	answered bool       // loop goroutine
+	next     *waiter    // the next waiter for the same command (loop goroutine)
+	b        *waitBatch // SubmitAsync(Batch): the waiters submitted with it
 }
 
 // answer delivers the waiter's one result.
@@ -169,10 +172,56 @@ func (w *waiter) answer(res result) {
 	w.answered = true
 	if w.done != nil {
 		w.done(w.id, res.ex, res.err)
+		if b := w.b; b != nil {
+			b.left--
+			b.release()
+		}
 		return
 	}
 	w.ch <- res
 }
+
+// waitBatch holds the waiters of one SubmitAsyncBatch (or SubmitAsync)
+// call, which share a deadline: one allocation for all of them, reused
+// once every one was answered and the loop's expiry list let go of it.
+type waitBatch struct {
+	ws       []waiter
+	deadline time.Time
+	left     int  // waiters not yet answered (loop goroutine once handed over)
+	expiring bool // in Node.expiry (loop goroutine)
+}
+
+// waitBatches holds finished waitBatches for reuse.
+var waitBatches sync.Pool
+
+// newWaitBatch returns a waitBatch with k zero waiters.
+func newWaitBatch(k int, deadline time.Time) *waitBatch {
+	b, ok := waitBatches.Get().(*waitBatch)
+	if !ok || cap(b.ws) < k {
+		b = &waitBatch{ws: make([]waiter, k, max(k, 16))}
+	}
+	b.ws = b.ws[:k]
+	b.deadline = deadline
+	return b
+}
+
+// release keeps b for reuse once nothing refers to it: every waiter
+// answered and b out of the expiry list.
+func (b *waitBatch) release() {
+	if b.left > 0 || b.expiring {
+		return
+	}
+	clear(b.ws)
+	if cap(b.ws) > 4*maxSubmitBatch {
+		return
+	}
+	*b = waitBatch{ws: b.ws[:0]}
+	waitBatches.Put(b)
+}
+
+// maxSubmitBatch is the most commands a waitBatch kept for reuse has room
+// for, times four (client.Server submits at most 256 at once).
+const maxSubmitBatch = 256
 
 type proposal struct {
 	cmd paxos.Command
@@ -202,7 +251,7 @@ type Node struct {
 	err      error
 
 	waiting map[paxos.CommandID]*waiter // owned by the loop goroutine; chained by next
-	expiry  []*waiter                   // SubmitAsync waiters by arrival, checked on each tick (loop)
+	expiry  []*waitBatch                // SubmitAsync(Batch) waiters by arrival, checked on each tick (loop)
 	rebuilt bool                        // OnRebuilt was called (loop goroutine)
 	local   []paxos.Message             // messages to self, owned by the loop
 
@@ -212,6 +261,10 @@ type Node struct {
 	toDisk   chan *batch
 	durable  chan *batch
 	inflight int // batches handed to the persister and not yet back (loop)
+	// ticks counts the loop's ticks; moved is the tick at which the
+	// persister last handed a batch back, or the pipeline last started
+	// from empty (loop goroutine; see Prompt).
+	ticks, moved uint64
 
 	readies, appends, records, messages, executed, stepErrors atomic.Uint64
 
@@ -335,20 +388,23 @@ var ErrTimeout = errors.New("node: the command did not execute before its deadli
 // submitted while the node is stopping may go unanswered (the node's
 // queue is not drained after its goroutine has exited).
 func (n *Node) SubmitAsync(cmd paxos.Command, deadline time.Time, done func(paxos.CommandID, paxos.Execution, error)) {
-	w := &waiter{id: cmd.ID(), done: done, deadline: deadline}
-	if n.m != nil {
-		w.start, w.op = time.Now(), cmd.Op
-	}
 	if cmd.Client == 0 {
-		done(w.id, paxos.Execution{}, errReservedClient)
+		done(cmd.ID(), paxos.Execution{}, errReservedClient)
 		return
 	}
 	select {
 	case <-n.done:
-		done(w.id, paxos.Execution{}, n.stoppedErr())
+		done(cmd.ID(), paxos.Execution{}, n.stoppedErr())
 		return
 	default:
 	}
+	b := newWaitBatch(1, deadline)
+	w := &b.ws[0]
+	*w = waiter{id: cmd.ID(), done: done, deadline: deadline, b: b}
+	if n.m != nil {
+		w.start, w.op = time.Now(), cmd.Op
+	}
+	b.left = 1
 	select {
 	case n.props <- proposal{cmd: cmd, w: w}:
 	case <-n.done:
@@ -366,7 +422,7 @@ var errReservedClient = fmt.Errorf("node: %w", paxos.ErrReservedClient)
 // from one connection at once). done is called exactly once per command,
 // as for SubmitAsync. cmds may be reused once it returns.
 func (n *Node) SubmitAsyncBatch(cmds []paxos.Command, deadline time.Time, done func(paxos.CommandID, paxos.Execution, error)) {
-	ws := make([]waiter, len(cmds)) // one allocation for the batch's waiters
+	b := newWaitBatch(len(cmds), deadline) // the batch's waiters, together
 	var ps []proposal
 	if p, ok := proposalLists.Get().(*[]proposal); ok && cap(*p) >= len(cmds) {
 		ps = (*p)[:0]
@@ -378,15 +434,18 @@ func (n *Node) SubmitAsyncBatch(cmds []paxos.Command, deadline time.Time, done f
 		start = time.Now()
 	}
 	for i, cmd := range cmds {
-		w := &ws[i]
-		*w = waiter{id: cmd.ID(), done: done, deadline: deadline, start: start, op: cmd.Op}
+		w := &b.ws[i]
+		*w = waiter{id: cmd.ID(), done: done, deadline: deadline, start: start, op: cmd.Op, b: b}
 		if cmd.Client == 0 {
+			w.answered = true
 			done(w.id, paxos.Execution{}, errReservedClient)
 			continue
 		}
 		ps = append(ps, proposal{cmd: cmd, w: w})
 	}
+	b.left = len(ps)
 	if len(ps) == 0 {
+		b.release()
 		return
 	}
 	select {
@@ -528,6 +587,7 @@ func (n *Node) loop() {
 		case ch := <-n.covReq:
 			ch <- n.r.(paxos.CoverageReporter).Coverage()
 		case now := <-ticker.C:
+			n.ticks++
 			n.r.Tick()
 			n.expire(now)
 			if n.m != nil {
@@ -589,8 +649,9 @@ func (n *Node) propose(p proposal) {
 		}
 		last.next = p.w
 	}
-	if p.w.done != nil {
-		n.expiry = append(n.expiry, p.w)
+	if b := p.w.b; b != nil && !b.expiring {
+		b.expiring = true
+		n.expiry = append(n.expiry, b)
 	}
 	if n.cfg.Stamp != nil {
 		p.cmd = n.cfg.Stamp(p.cmd, time.Now())
@@ -617,18 +678,25 @@ var proposalLists sync.Pool
 func (n *Node) expire(now time.Time) {
 	i := 0
 	for ; i < len(n.expiry); i++ {
-		w := n.expiry[i]
-		if w.answered {
-			continue
+		b := n.expiry[i]
+		if b.left > 0 {
+			if b.deadline.After(now) {
+				break
+			}
+			for j := range b.ws {
+				w := &b.ws[j]
+				if w.answered {
+					continue
+				}
+				n.cancel(w)
+				w.answer(result{err: ErrTimeout})
+				if n.m != nil {
+					n.m.timeouts.Inc()
+				}
+			}
 		}
-		if w.deadline.After(now) {
-			break
-		}
-		n.cancel(w)
-		w.answer(result{err: ErrTimeout})
-		if n.m != nil {
-			n.m.timeouts.Inc()
-		}
+		b.expiring = false
+		b.release()
 	}
 	clear(n.expiry[:i])
 	n.expiry = n.expiry[i:]
@@ -698,6 +766,15 @@ type Prompt interface {
 	Prompt() bool
 }
 
+// promptAfterTicks is how long the persister must have handed nothing
+// back before a Prompt message overtakes the Readies in flight: at least
+// one full tick. While the disk keeps up, such a message keeps its place
+// (a Multi-Paxos heartbeat that overtook the Commits of the slots it
+// announced made followers look behind, and the leader sent them those
+// slots again in CatchUps); a disk that stalls for a tick (a snapshot,
+// writeback) lets the next one out at once.
+const promptAfterTicks = 2
+
 func isPrompt(body any) bool {
 	p, ok := body.(Prompt)
 	return ok && p.Prompt()
@@ -738,7 +815,7 @@ func (n *Node) carryOut(rd *paxos.Ready) error {
 			n.local = append(n.local, m)
 			continue
 		}
-		if n.inflight > 0 && isPrompt(m.Body) {
+		if n.inflight > 0 && n.ticks-n.moved >= promptAfterTicks && isPrompt(m.Body) {
 			n.cfg.Transport.Send(m) // see Prompt
 			continue
 		}
@@ -747,6 +824,9 @@ func (n *Node) carryOut(rd *paxos.Ready) error {
 	if n.inflight == 0 && rd.Snapshot == nil && len(rd.Persist) == 0 {
 		n.send(b)
 		return n.finish(b)
+	}
+	if n.inflight == 0 {
+		n.moved = n.ticks
 	}
 	n.inflight++
 	b.piped = true
@@ -852,6 +932,7 @@ func (n *Node) finish(b *batch) error {
 	defer n.recycle(b)
 	if b.piped {
 		n.inflight--
+		n.moved = n.ticks
 	}
 	if b.err != nil {
 		return b.err

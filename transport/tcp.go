@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -188,6 +189,7 @@ type TCP struct {
 	wg    sync.WaitGroup
 	c     counters
 	guard *Guard
+	epoch time.Time // clock's origin
 
 	mu      sync.Mutex
 	run     string                    // this run's id, announced to peers
@@ -199,6 +201,7 @@ type TCP struct {
 type outMsg struct {
 	m   paxos.Message
 	due time.Time
+	at  int64 // when it was queued (TCP.clock), for flowing
 }
 
 type peerOut struct {
@@ -207,6 +210,27 @@ type peerOut struct {
 	delay  time.Duration
 	out    chan outMsg
 	urgent chan outMsg // the priority lane: messages whose body is Urgent
+	// took is when the writer last took a message from out, and waited
+	// how long that message had waited in it (TCP.clock; see flowing).
+	took, waited atomic.Int64
+}
+
+// inOrderWait is the most a data lane's messages may be waiting for an
+// Urgent message to still be queued behind them (see flowing).
+const inOrderWait = 20 * time.Millisecond
+
+// flowing reports whether p's data lane moves fast enough for an Urgent
+// message to keep its place in it: the writer took a message within
+// inOrderWait, and that message had waited less than inOrderWait. An
+// Urgent message that overtook the data in flight made a Multi-Paxos
+// follower answer a heartbeat that announced slots whose Commits were
+// still queued behind it, and the leader sent it those slots' commands
+// again in a CatchUp, every retry interval under load. A lane that is
+// stuck (a slow or unreachable peer) or slow still lets Urgent messages
+// overtake (the leader keeps its followers).
+func (p *peerOut) flowing(now int64) bool {
+	took := p.took.Load()
+	return took != 0 && now-took < int64(inOrderWait) && p.waited.Load() < int64(inOrderWait)
 }
 
 // NewTCP listens and starts connecting to the peers. Connections are made in
@@ -262,6 +286,7 @@ func NewTCP(cfg TCPConfig) (*TCP, error) {
 	}
 	t := &TCP{cfg: cfg, log: lg, ln: ln, in: make(chan paxos.Message, cfg.Queue), done: make(chan struct{}),
 		inbound: map[paxos.NodeID]net.Conn{}, conns: map[net.Conn]struct{}{}, guard: NewGuard(cfg.Limits, lg, "transport: peer port")}
+	t.epoch = time.Now()
 	t.ctx, t.stop = context.WithCancel(context.Background())
 	t.run = fmt.Sprintf("%016x", rand.Uint64())
 	for i, addr := range cfg.Peers {
@@ -331,12 +356,12 @@ func (t *TCP) Send(m paxos.Message) {
 		return
 	}
 	p := t.peers[m.To]
-	om := outMsg{m: m}
+	om := outMsg{m: m, at: t.clock()}
 	if p.delay > 0 {
 		om.due = time.Now().Add(p.delay)
 	}
 	q := p.out
-	if IsUrgent(m.Body) && p.delay == 0 {
+	if IsUrgent(m.Body) && p.delay == 0 && len(p.out) > 0 && !p.flowing(om.at) {
 		// With WAN emulation every message waits in its lane until its
 		// delivery time, so the urgent lane is never empty while a leader
 		// sends heartbeats more often than the emulated delay, and data
@@ -347,9 +372,20 @@ func (t *TCP) Send(m paxos.Message) {
 	select {
 	case q <- om:
 	default:
-		t.c.dropped.Add(1)
+		if q == p.urgent || !IsUrgent(m.Body) || p.delay > 0 {
+			t.c.dropped.Add(1)
+			return
+		}
+		select { // a full data lane is not flowing: overtake it
+		case p.urgent <- om:
+		default:
+			t.c.dropped.Add(1)
+		}
 	}
 }
+
+// clock returns the nanoseconds since the transport started (monotonic).
+func (t *TCP) clock() int64 { return int64(time.Since(t.epoch)) }
 
 // Close implements Transport: it closes the listener and every connection
 // and waits for the transport's goroutines. Queued messages are dropped.
@@ -571,6 +607,9 @@ func (t *TCP) writeLoop(conn net.Conn, p *peerOut, announce bool) error {
 		select {
 		case om = <-p.urgent:
 		case om = <-p.out:
+			now := t.clock()
+			p.took.Store(now)
+			p.waited.Store(now - om.at)
 		case <-tick:
 			// A progress announcement goes straight out (it is not a
 			// protocol message and is not delayed by WAN emulation).

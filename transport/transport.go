@@ -45,7 +45,8 @@ type Transport interface {
 // would depose a leader that is merely busy. Protocols implement it without
 // importing this package (a method Urgent() bool on the body type); the
 // TCP transport gives such messages a queue of their own per peer, served
-// first. Reordering them before ordinary messages is safe for any protocol
+// first, which they take when the peer's data queue is stuck (while it
+// flows they keep their place in it; see peerOut.flowing). Reordering them before ordinary messages is safe for any protocol
 // that tolerates loss and reordering, as every protocol here does (the
 // simulator reorders freely). With WAN emulation (TCPConfig.RTT) there is
 // no priority lane: each message then waits for its emulated delivery time

@@ -13,14 +13,14 @@ import (
 )
 
 // memoryLimitUsage documents `paxos serve --memory-limit`.
-const memoryLimitUsage = "Go's soft memory limit for this process: auto (the default unless GOMEMLIMIT is set: the collector's headroom is held to half the live heap (at least 32 MiB) instead of GOGC=100's whole live heap), off (Go's defaults, GOGC and GOMEMLIMIT as the environment sets them), or a fixed size such as 512MiB, 2GiB or 300MB (a soft limit: with more live data than that the collector runs often, using up to half the CPU)"
+const memoryLimitUsage = "Go's soft memory limit for this process: auto (the default unless GOMEMLIMIT is set: the collector's headroom is held to half the live heap (at least 64 MiB) instead of GOGC=100's whole live heap), off (Go's defaults, GOGC and GOMEMLIMIT as the environment sets them), or a fixed size such as 512MiB, 2GiB or 300MB (a soft limit: with more live data than that the collector runs often, using up to half the CPU)"
 
 // memAuto is the --memory-limit mode that tracks the live heap.
 const memAuto = -1
 
 // autoHeadroomMin is the least headroom, over the live heap, the auto
 // limit leaves the collector: with a small heap GOGC=100 decides alone.
-const autoHeadroomMin = 32 << 20
+const autoHeadroomMin = 64 << 20
 
 // autoLimitEvery is how often the auto mode re-reads the live heap.
 const autoLimitEvery = 500 * time.Millisecond

@@ -12,50 +12,102 @@ package readypool
 import "github.com/paxos-lab/paxos"
 
 // maxKept bounds the capacity of a list kept for reuse, so that one burst
-// does not pin a large array for the rest of the run.
+// does not pin a large array for the rest of the run; it also bounds the
+// capacity of all the lists of one kind kept together.
 const maxKept = 1 << 14
 
-// Spares holds at most one emptied list of each kind but Persist (a
-// storage may keep the records it was handed). The zero value is ready to
-// use.
+// maxLists is how many lists of each kind are kept. A node persisting in
+// the background has many Readies in flight at once (every Ready stepped
+// while the previous group is written), and they come back in bursts: with
+// one list kept per kind, all but one Ready of a burst started with nil
+// lists and grew them again.
+const maxLists = 32
+
+// Spares holds emptied lists of each kind but Persist (a storage may keep
+// the records it was handed): at most maxLists of each, of at most maxKept
+// elements together. The zero value is ready to use.
 type Spares struct {
-	messages  []paxos.Message
-	executed  []paxos.Execution
-	committed []paxos.Commit
-	decided   []paxos.Decision
+	messages  kept[paxos.Message]
+	executed  kept[paxos.Execution]
+	committed kept[paxos.Commit]
+	decided   kept[paxos.Decision]
 }
 
 // Put keeps rd's lists for reuse, cleared so that they hold on to nothing.
 // The caller must be done with rd and everything that shares its lists.
 func (s *Spares) Put(rd *paxos.Ready) {
-	s.messages = keep(s.messages, rd.Messages)
-	s.executed = keep(s.executed, rd.Executed)
-	s.committed = keep(s.committed, rd.Committed)
-	s.decided = keep(s.decided, rd.Decided)
+	s.messages.put(rd.Messages)
+	s.executed.put(rd.Executed)
+	s.committed.put(rd.Committed)
+	s.decided.put(rd.Decided)
 }
 
-// Fill gives each nil list of rd but Persist a kept one (empty, with room), if any.
+// Fill gives each nil list of rd but Persist the largest kept one (empty,
+// with room), if any.
 func (s *Spares) Fill(rd *paxos.Ready) {
-	rd.Messages, s.messages = take(rd.Messages, s.messages)
-	rd.Executed, s.executed = take(rd.Executed, s.executed)
-	rd.Committed, s.committed = take(rd.Committed, s.committed)
-	rd.Decided, s.decided = take(rd.Decided, s.decided)
+	rd.Messages = s.messages.take(rd.Messages)
+	rd.Executed = s.executed.take(rd.Executed)
+	rd.Committed = s.committed.take(rd.Committed)
+	rd.Decided = s.decided.take(rd.Decided)
 }
 
-// keep returns the larger of the spare and the returned list, the latter
-// cleared, as the new spare.
-func keep[T any](spare, done []T) []T {
-	if cap(done) <= cap(spare) || cap(done) > maxKept {
-		return spare
+// kept is the emptied lists of one kind, and their total capacity.
+type kept[T any] struct {
+	lists [][]T
+	room  int
+}
+
+// put keeps done, cleared, if it has room and the bounds allow; when the
+// capacity bound does not, done replaces a smaller kept list if one would
+// make room.
+func (k *kept[T]) put(done []T) {
+	c := cap(done)
+	if c == 0 || c > maxKept {
+		return
+	}
+	if len(k.lists) >= maxLists || k.room+c > maxKept {
+		i := k.smallest()
+		if i < 0 || cap(k.lists[i]) >= c || k.room-cap(k.lists[i])+c > maxKept {
+			return
+		}
+		k.room -= cap(k.lists[i])
+		k.lists[i] = k.lists[len(k.lists)-1]
+		k.lists[len(k.lists)-1] = nil
+		k.lists = k.lists[:len(k.lists)-1]
 	}
 	clear(done)
-	return done[:0]
+	k.lists = append(k.lists, done[:0])
+	k.room += c
 }
 
-// take hands the spare to a nil list.
-func take[T any](list, spare []T) ([]T, []T) {
-	if list != nil || spare == nil {
-		return list, spare
+// take hands the largest kept list to a nil list.
+func (k *kept[T]) take(list []T) []T {
+	if list != nil || len(k.lists) == 0 {
+		return list
 	}
-	return spare, nil
+	i := 0
+	for j := range k.lists {
+		if cap(k.lists[j]) > cap(k.lists[i]) {
+			i = j
+		}
+	}
+	got := k.lists[i]
+	last := len(k.lists) - 1
+	k.lists[i] = k.lists[last]
+	k.lists[last] = nil
+	k.lists = k.lists[:last]
+	k.room -= cap(got)
+	return got
+}
+
+// smallest returns the index of the kept list with the least capacity, or
+// -1 when none is kept.
+func (k *kept[T]) smallest() int {
+	i := -1
+	for j := range k.lists {
+		if i < 0 || cap(k.lists[j]) < cap(k.lists[i]) {
+			i = j
+		}
+	}
+	return i
 }

@@ -51,3 +51,27 @@ func TestSparesKeepTheLargerWithinBound(t *testing.T) {
 	s.Fill(&rd)
 	require.Equal(t, 16, cap(rd.Executed))
 }
+
+func TestSparesKeepSeveralListsWithinBounds(t *testing.T) {
+	var s Spares
+	for i := 1; i <= maxLists+4; i++ {
+		s.Put(&paxos.Ready{Committed: make([]paxos.Commit, 0, i)})
+	}
+	require.Len(t, s.committed.lists, maxLists, "at most maxLists lists of a kind are kept")
+	for want := maxLists + 4; want > 4; want-- {
+		var rd paxos.Ready
+		s.Fill(&rd)
+		require.Equal(t, want, cap(rd.Committed), "the largest kept list is handed out first; smaller ones made room for larger")
+	}
+	var rd paxos.Ready
+	s.Fill(&rd)
+	require.Nil(t, rd.Committed, "every kept list was handed out")
+	require.Zero(t, s.committed.room)
+
+	s.Put(&paxos.Ready{Decided: make([]paxos.Decision, 0, maxKept-10)})
+	s.Put(&paxos.Ready{Decided: make([]paxos.Decision, 0, 20)})
+	require.Len(t, s.decided.lists, 1, "a list that would exceed the capacity bound and is no larger is not kept")
+	s.Put(&paxos.Ready{Decided: make([]paxos.Decision, 0, 5)})
+	require.Len(t, s.decided.lists, 2)
+	require.Equal(t, maxKept-5, s.decided.room)
+}
