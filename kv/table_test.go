@@ -1,0 +1,63 @@
+package kv
+
+import (
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestShardTable fills one shard past several doublings, overwriting every
+// third key, and checks every key against a map, through a clone taken
+// midway that must not see later writes.
+func TestShardTable(t *testing.T) {
+	owner := new(uint64)
+	sh := newShard(1, owner)
+	want := map[string]string{}
+	var frozen *shard
+	var frozenWant map[string]string
+	for i := 0; i < 5000; i++ {
+		k := "k" + strconv.Itoa(i)
+		assert.True(t, sh.put(k, "v"+k, hashKey(k)), "key %s is new", k)
+		want[k] = "v" + k
+		if i%3 == 0 {
+			j := "k" + strconv.Itoa(i/3)
+			assert.False(t, sh.put(j, "w", hashKey(j)), "key %s is not new", j)
+			want[j] = "w"
+		}
+		if i == 2500 {
+			frozen, sh = sh, sh.clone(new(uint64))
+			frozenWant = map[string]string{}
+			for k, v := range want {
+				frozenWant[k] = v
+			}
+		}
+	}
+	require.Len(t, sh.pairs, len(want))
+	for k, v := range want {
+		got, ok := sh.get(k, hashKey(k))
+		assert.True(t, ok, k)
+		assert.Equal(t, v, got, k)
+	}
+	for k, v := range frozenWant {
+		got, ok := frozen.get(k, hashKey(k))
+		assert.True(t, ok, k)
+		assert.Equal(t, v, got, "the shard cloned from keeps its values: %s", k)
+	}
+	_, ok := sh.get("absent", hashKey("absent"))
+	assert.False(t, ok)
+	assert.LessOrEqual(t, len(sh.pairs)*4, len(sh.slots)*3, "at most three quarters full")
+}
+
+// TestPresizedShard checks that a shard made for n keys takes them without
+// growing its table.
+func TestPresizedShard(t *testing.T) {
+	sh := newShard(1000, new(uint64))
+	size := len(sh.slots)
+	for i := 0; i < 1000; i++ {
+		k := strconv.Itoa(i)
+		sh.put(k, k, hashKey(k))
+	}
+	assert.Equal(t, size, len(sh.slots))
+}
