@@ -202,14 +202,7 @@ func (snap Snapshot) EncodeMsgpack(enc *msgpack.Encoder) error {
 	if err := enc.EncodeMapLen(snap.keys); err != nil {
 		return err
 	}
-	var err error
-	snap.Range(func(k, v string) bool {
-		if err = enc.EncodeString(k); err == nil {
-			err = enc.EncodeString(v)
-		}
-		return err == nil
-	})
-	if err != nil {
+	if err := snap.writePairs(enc.Writer()); err != nil {
 		return err
 	}
 	if err := enc.EncodeString("s"); err != nil {

@@ -1,11 +1,14 @@
 package kv
 
 import (
+	"bytes"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // TestShardTable fills one shard past several doublings, overwriting every
@@ -60,4 +63,31 @@ func TestPresizedShard(t *testing.T) {
 		sh.put(k, k, hashKey(k))
 	}
 	assert.Equal(t, size, len(sh.slots))
+}
+
+// TestPairBytesMatchEncoder checks appendString against the encoder's
+// EncodeString at every size class's edges, and a whole snapshot's bytes
+// against one encoded by the encoder's methods.
+func TestPairBytesMatchEncoder(t *testing.T) {
+	for _, n := range []int{0, 1, 31, 32, 255, 256, 65535, 65536, 70000} {
+		s := strings.Repeat("x", n)
+		var want bytes.Buffer
+		require.NoError(t, msgpack.NewEncoder(&want).EncodeString(s))
+		assert.Equal(t, want.Bytes(), appendString(nil, s), "length %d", n)
+	}
+	st := New()
+	for i := 0; i < 3000; i++ { // more than one chunk
+		st.put("key-"+strconv.Itoa(i), strings.Repeat("v", i%300))
+	}
+	snap := st.share()
+	var want bytes.Buffer
+	enc := msgpack.NewEncoder(&want)
+	snap.Range(func(k, v string) bool {
+		require.NoError(t, enc.EncodeString(k))
+		require.NoError(t, enc.EncodeString(v))
+		return true
+	})
+	var got bytes.Buffer
+	require.NoError(t, snap.writePairs(&got))
+	assert.Equal(t, want.Bytes(), got.Bytes())
 }
