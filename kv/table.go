@@ -3,6 +3,8 @@ package kv
 import (
 	"hash/maphash"
 	"io"
+
+	"github.com/paxos-lab/paxos/internal/msgpackappend"
 )
 
 // seed keys the hash of every store of this process. A store's contents do
@@ -132,7 +134,7 @@ func (snap Snapshot) writePairs(w io.Writer) error {
 			continue
 		}
 		for _, p := range sh.pairs {
-			buf = appendString(appendString(buf, p.k), p.v)
+			buf = msgpackappend.String(msgpackappend.String(buf, p.k), p.v)
 			if len(buf) >= pairChunk {
 				if _, err := w.Write(buf); err != nil {
 					return err
@@ -146,19 +148,4 @@ func (snap Snapshot) writePairs(w io.Writer) error {
 	}
 	_, err := w.Write(buf)
 	return err
-}
-
-// appendString appends s as a msgpack string in its smallest form.
-func appendString(b []byte, s string) []byte {
-	switch n := len(s); {
-	case n < 32:
-		b = append(b, 0xa0|byte(n))
-	case n < 256:
-		b = append(b, 0xd9, byte(n))
-	case n <= 0xffff:
-		b = append(b, 0xda, byte(n>>8), byte(n))
-	default:
-		b = append(b, 0xdb, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-	return append(b, s...)
 }
