@@ -6,6 +6,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/msgpackappend"
 )
 
 // IndexSnapshot is the per-key dependency index as a SnapshotRecord
@@ -92,17 +93,7 @@ const indexChunk = 32 << 10
 // smallest form (as msgpack.Encoder's EncodeString, EncodeArrayLen and
 // EncodeUint write them).
 func appendIndexEntry(b []byte, k string, ki *keyIndex) []byte {
-	switch n := len(k); {
-	case n < 32:
-		b = append(b, 0xa0|byte(n))
-	case n < 256:
-		b = append(b, 0xd9, byte(n))
-	case n <= 0xffff:
-		b = append(b, 0xda, byte(n>>8), byte(n))
-	default:
-		b = append(b, 0xdb, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-	b = append(b, k...)
+	b = msgpackappend.String(b, k)
 	switch n := 2 + 5*len(ki.rows); {
 	case n < 16:
 		b = append(b, 0x90|byte(n))
@@ -111,31 +102,16 @@ func appendIndexEntry(b []byte, k string, ki *keyIndex) []byte {
 	default:
 		b = append(b, 0xdd, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 	}
-	b = appendUint(b, ki.writeSeq)
-	b = appendUint(b, ki.readSeq)
+	b = msgpackappend.Uint(b, ki.writeSeq)
+	b = msgpackappend.Uint(b, ki.readSeq)
 	for _, f := range ki.rows {
-		b = appendUint(b, uint64(f.replica))
-		b = appendUint(b, f.write)
-		b = appendUint(b, f.read)
-		b = appendUint(b, f.execWrite)
-		b = appendUint(b, f.execRead)
+		b = msgpackappend.Uint(b, uint64(f.replica))
+		b = msgpackappend.Uint(b, f.write)
+		b = msgpackappend.Uint(b, f.read)
+		b = msgpackappend.Uint(b, f.execWrite)
+		b = msgpackappend.Uint(b, f.execRead)
 	}
 	return b
-}
-
-// appendUint appends v as msgpack's smallest unsigned integer.
-func appendUint(b []byte, v uint64) []byte {
-	switch {
-	case v <= 0x7f:
-		return append(b, byte(v))
-	case v <= 0xff:
-		return append(b, 0xcc, byte(v))
-	case v <= 0xffff:
-		return append(b, 0xcd, byte(v>>8), byte(v))
-	case v <= 0xffffffff:
-		return append(b, 0xce, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
-	}
-	return append(b, 0xcf, byte(v>>56), byte(v>>48), byte(v>>40), byte(v>>32), byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
 }
 
 // maxIndexRows bounds the replicas a decoded key may name (ids above

@@ -39,8 +39,9 @@ const RetainOutputs = paxos.RetainOutputs
 // Store is a deterministic key-value state machine. The zero value is not
 // usable; call New.
 //
-// The data is split by a hash of the key into shardCount maps, each owned
-// by the store that may write it in place. Snapshot shares the shards with
+// The data is split by a hash of the key into shardCount shards (hash
+// tables, see shard), each owned by the store that may write it in place.
+// Snapshot shares the shards with
 // the snapshot and gives up their ownership, so it copies no data; the
 // store copies a shard the next time it writes to it (copy on write). A
 // snapshot therefore never changes once taken, and may be read, encoded
@@ -61,20 +62,8 @@ const shardCount = 256
 // shards holds the data; a nil shard is empty.
 type shards [shardCount]*shard
 
-type shard struct {
-	m     map[string]string
-	owner *uint64 // the store generation that may write m in place
-}
-
-// shardOf picks a key's shard (FNV-1a, deterministic across processes).
-func shardOf(key string) int {
-	h := uint32(2166136261)
-	for i := 0; i < len(key); i++ {
-		h ^= uint32(key[i])
-		h *= 16777619
-	}
-	return int(h % shardCount)
-}
+// shardOf picks a key's shard from its hash.
+func shardOf(h uint64) int { return int(h % shardCount) }
 
 // presize gives each shard of an empty store room for its share of n keys
 // (the mean and a margin of about three standard deviations), so that
@@ -86,7 +75,7 @@ func (s *Store) presize(n int) {
 	}
 	hint := per + 3*int(math.Sqrt(float64(per)))
 	for i := range s.shards {
-		s.shards[i] = &shard{m: make(map[string]string, hint), owner: s.owner}
+		s.shards[i] = newShard(hint, s.owner)
 	}
 }
 
@@ -97,8 +86,10 @@ func New() *Store {
 
 // get returns the value stored under key ("" if none).
 func (s *Store) get(key string) string {
-	if sh := s.shards[shardOf(key)]; sh != nil {
-		return sh.m[key]
+	h := hashKey(key)
+	if sh := s.shards[shardOf(h)]; sh != nil {
+		v, _ := sh.get(key, h)
+		return v
 	}
 	return ""
 }
@@ -106,21 +97,18 @@ func (s *Store) get(key string) string {
 // put stores value under key, copying the key's shard first if a snapshot
 // shares it.
 func (s *Store) put(key, value string) {
-	i := shardOf(key)
+	h := hashKey(key)
+	i := shardOf(h)
 	sh := s.shards[i]
 	if sh == nil || sh.owner != s.owner {
-		var m map[string]string
 		if sh != nil {
-			m = maps.Clone(sh.m) // copies the table as it is: no key is hashed again
+			sh = sh.clone(s.owner) // copies the table as it is: no key is hashed again
 		} else {
-			m = make(map[string]string, 1)
+			sh = newShard(1, s.owner)
 		}
-		sh = &shard{m: m, owner: s.owner}
 		s.shards[i] = sh
 	}
-	n := len(sh.m)
-	sh.m[key] = value // one hash lookup: the length says whether the key is new
-	if len(sh.m) > n {
+	if sh.put(key, value, h) {
 		s.keys++
 	}
 }
@@ -154,8 +142,9 @@ func (s *Store) Read(key string) string { return s.get(key) }
 
 // Lookup is Read that also says whether the key holds no value.
 func (s *Store) Lookup(key string) (value string, missing bool) {
-	if sh := s.shards[shardOf(key)]; sh != nil {
-		v, ok := sh.m[key]
+	h := hashKey(key)
+	if sh := s.shards[shardOf(h)]; sh != nil {
+		v, ok := sh.get(key, h)
 		return v, !ok
 	}
 	return "", true
@@ -213,14 +202,7 @@ func (snap Snapshot) EncodeMsgpack(enc *msgpack.Encoder) error {
 	if err := enc.EncodeMapLen(snap.keys); err != nil {
 		return err
 	}
-	var err error
-	snap.Range(func(k, v string) bool {
-		if err = enc.EncodeString(k); err == nil {
-			err = enc.EncodeString(v)
-		}
-		return err == nil
-	})
-	if err != nil {
+	if err := snap.writePairs(enc.Writer()); err != nil {
 		return err
 	}
 	if err := enc.EncodeString("s"); err != nil {
@@ -311,9 +293,9 @@ func (snap Snapshot) Get(key string) (string, bool) {
 	if snap.shared == nil {
 		return "", false
 	}
-	if sh := snap.shared[shardOf(key)]; sh != nil {
-		v, ok := sh.m[key]
-		return v, ok
+	h := hashKey(key)
+	if sh := snap.shared[shardOf(h)]; sh != nil {
+		return sh.get(key, h)
 	}
 	return "", false
 }
@@ -331,8 +313,8 @@ func (snap Snapshot) Range(fn func(key, value string) bool) {
 		if sh == nil {
 			continue
 		}
-		for k, v := range sh.m {
-			if !fn(k, v) {
+		for _, p := range sh.pairs {
+			if !fn(p.k, p.v) {
 				return
 			}
 		}
@@ -401,8 +383,8 @@ func (s *Store) Keys() []string {
 	keys := make([]string, 0, s.keys)
 	for _, sh := range s.shards {
 		if sh != nil {
-			for k := range sh.m {
-				keys = append(keys, k)
+			for _, p := range sh.pairs {
+				keys = append(keys, p.k)
 			}
 		}
 	}

@@ -1,0 +1,87 @@
+package kv
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// TestShardTable fills one shard past several doublings, overwriting every
+// third key, and checks every key against a map, through a clone taken
+// midway that must not see later writes.
+func TestShardTable(t *testing.T) {
+	owner := new(uint64)
+	sh := newShard(1, owner)
+	want := map[string]string{}
+	var frozen *shard
+	var frozenWant map[string]string
+	for i := 0; i < 5000; i++ {
+		k := "k" + strconv.Itoa(i)
+		assert.True(t, sh.put(k, "v"+k, hashKey(k)), "key %s is new", k)
+		want[k] = "v" + k
+		if i%3 == 0 {
+			j := "k" + strconv.Itoa(i/3)
+			assert.False(t, sh.put(j, "w", hashKey(j)), "key %s is not new", j)
+			want[j] = "w"
+		}
+		if i == 2500 {
+			frozen, sh = sh, sh.clone(new(uint64))
+			frozenWant = map[string]string{}
+			for k, v := range want {
+				frozenWant[k] = v
+			}
+		}
+	}
+	require.Len(t, sh.pairs, len(want))
+	for k, v := range want {
+		got, ok := sh.get(k, hashKey(k))
+		assert.True(t, ok, k)
+		assert.Equal(t, v, got, k)
+	}
+	for k, v := range frozenWant {
+		got, ok := frozen.get(k, hashKey(k))
+		assert.True(t, ok, k)
+		assert.Equal(t, v, got, "the shard cloned from keeps its values: %s", k)
+	}
+	_, ok := sh.get("absent", hashKey("absent"))
+	assert.False(t, ok)
+	assert.LessOrEqual(t, len(sh.pairs)*4, len(sh.slots)*3, "at most three quarters full")
+}
+
+// TestPresizedShard checks that a shard made for n keys takes them without
+// growing its table.
+func TestPresizedShard(t *testing.T) {
+	sh := newShard(1000, new(uint64))
+	size := len(sh.slots)
+	for i := 0; i < 1000; i++ {
+		k := strconv.Itoa(i)
+		sh.put(k, k, hashKey(k))
+	}
+	assert.Equal(t, size, len(sh.slots))
+}
+
+// TestPairBytesMatchEncoder checks a snapshot's pairs, written by hand,
+// against the bytes of the encoder's EncodeString (see also
+// internal/msgpackappend).
+func TestPairBytesMatchEncoder(t *testing.T) {
+	st := New()
+	for i := 0; i < 3000; i++ { // more than one chunk
+		st.put("key-"+strconv.Itoa(i), strings.Repeat("v", i%300))
+	}
+	snap := st.share()
+	var want bytes.Buffer
+	enc := msgpack.NewEncoder(&want)
+	snap.Range(func(k, v string) bool {
+		require.NoError(t, enc.EncodeString(k))
+		require.NoError(t, enc.EncodeString(v))
+		return true
+	})
+	var got bytes.Buffer
+	require.NoError(t, snap.writePairs(&got))
+	assert.Equal(t, want.Bytes(), got.Bytes())
+}
