@@ -204,6 +204,8 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, wind
 	all := injectors
 	if n <= 5 {
 		all = append(slices.Clone(injectors), persistInjectors...) // search_persist.go
+	} else {
+		all = append(slices.Clone(injectors), persistInjectors[1]) // the rejoin echoes only
 	}
 	on := swarm(all, has, seed)
 	if leaseTicks > 0 {
@@ -211,6 +213,7 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, wind
 	}
 	on = quietFor(on, seed, quietInjectors(n, leaseTicks)) // search_epaxos_recovery.go
 	on = bridgesAlone(on, seed)                            // search_persist.go
+	on = moreQuiet(on, has, seed, n, leaseTicks)           // search_quiet.go
 	for _, in := range on {
 		in.inject(e)
 	}
