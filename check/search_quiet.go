@@ -27,7 +27,7 @@ import (
 // not jump, and whose own faults are search_lease.go's) and clusters
 // below three replicas are left alone.
 func moreQuiet(on []injector, has map[string]bool, seed uint64, n, leaseTicks int) []injector {
-	if leaseTicks > 0 || n < 3 || len(on) <= 1 {
+	if !moreQuietRuns || leaseTicks > 0 || n < 3 || len(on) <= 1 {
 		return on
 	}
 	if rand.New(rand.NewPCG(seed, 0x6d6f72657175)).IntN(2) != 0 {
@@ -44,6 +44,10 @@ func moreQuiet(on []injector, has map[string]bool, seed uint64, n, leaseTicks in
 	}
 	return []injector{pool[rand.New(rand.NewPCG(seed, 0x7069636b32)).IntN(len(pool))]}
 }
+
+// moreQuietRuns switches moreQuiet on; tests that choose a run's
+// injectors themselves (withInjectors) switch it off.
+var moreQuietRuns = true
 
 // moreQuietInjectors lists the quiet injectors moreQuiet draws from in a
 // cluster of n replicas, one listed twice drawn twice as often. Measured
