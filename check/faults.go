@@ -81,9 +81,9 @@ var injectors = []injector{
 
 // persistInjectors join the injectors, after them, in runs without leader
 // leases (whose faults are search_lease.go's) at N = 3 and 5, so that runs
-// with leases, and runs at N = 7 (where every change to the runs measured so
-// far cost the only seed of 500 that caught epaxos/majority-fast-quorum),
-// stay what they were.
+// with leases stay what they were; at N = 7 and above only the rejoin
+// echoes join (see echoesOnly in search_quiet.go), and the bridges act
+// alone in moreQuiet's runs.
 var persistInjectors = []injector{
 	{FaultCrash, injectAmnesiacBridges}, // search_persist.go
 	{FaultDup, injectRejoinEchoes},      // search_persist.go
@@ -204,6 +204,8 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, wind
 	all := injectors
 	if n <= 5 {
 		all = append(slices.Clone(injectors), persistInjectors...) // search_persist.go
+	} else {
+		all = append(slices.Clone(injectors), echoesOnly(persistInjectors)...) // search_quiet.go
 	}
 	on := swarm(all, has, seed)
 	if leaseTicks > 0 {
@@ -212,6 +214,7 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, wind
 	on = quietFor(on, seed, quietInjectors(n, leaseTicks)) // search_epaxos_recovery.go
 	on = bridgesAlone(on, seed)                            // search_persist.go
 	on = campaignsAlone(on, has, seed, n, leaseTicks)      // search_campaign.go
+	on = moreQuiet(on, has, seed, n, leaseTicks)           // search_quiet.go
 	for _, in := range on {
 		in.inject(e)
 	}

@@ -13,9 +13,9 @@ import (
 // withInjectors runs fn with the fault table replaced by ins.
 func withInjectors(t *testing.T, ins []injector, fn func()) {
 	t.Helper()
-	save, savePersist := injectors, persistInjectors
-	injectors, persistInjectors = ins, nil
-	defer func() { injectors, persistInjectors = save, savePersist }()
+	save, savePersist, saveMore := injectors, persistInjectors, moreQuietRuns
+	injectors, persistInjectors, moreQuietRuns = ins, nil, false
+	defer func() { injectors, persistInjectors, moreQuietRuns = save, savePersist, saveMore }()
 	fn()
 }
 
