@@ -124,7 +124,7 @@ func TestEpisodeContinuations(t *testing.T) {
 		hits, tries := 0, 200
 		reach := map[int]int{}
 		for s := 0; s < tries; s++ {
-			_, cs, w := walk(context.Background(), &cfg, 1, trace[:end], uint64(1000+s), hs, newVisited())
+			_, cs, w := walk(context.Background(), &cfg, 1, trace[:end], uint64(1000+s), contSlot(s), hs, newVisited())
 			if len(w.failures) > 0 {
 				hits++
 			}
@@ -186,4 +186,14 @@ func TestFeaturesMarkRule4aStages(t *testing.T) {
 	assert.Contains(t, got[7], "down=2")
 	assert.Contains(t, got[8], "cov/rule4a=1")
 	assert.Len(t, cells, len(stages), "each stage is a cell of its own")
+}
+
+// contSlot is the trait slot of continuation walk s: as in a batch from
+// the archive, three walks in four take the state's traits in turn
+// (PAXOS_EXPLORE_SLOTS=0: none do).
+func contSlot(s int) int {
+	if os.Getenv("PAXOS_EXPLORE_SLOTS") == "0" || s%4 == 3 {
+		return -1
+	}
+	return s - s/4
 }

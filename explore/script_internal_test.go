@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -207,7 +208,11 @@ func TestSearchFindsRule4a(t *testing.T) {
 	if w, err := strconv.Atoi(os.Getenv("PAXOS_EXPLORE_WALKS")); err == nil {
 		walks = w
 	}
-	cfg := Config{Replicas: 5, Commands: 2, Budget: budget, Walks: walks, Seed: 1}
+	seed := uint64(1)
+	if s, err := strconv.ParseUint(os.Getenv("PAXOS_EXPLORE_SEED"), 10, 64); err == nil {
+		seed = s
+	}
+	cfg := Config{Replicas: 5, Commands: 2, Budget: budget, Walks: walks, Seed: seed}
 	rule4aReplicas(&cfg)
 	cfg = cfg.withDefaults()
 	hs := maphash.MakeSeed()
@@ -239,15 +244,37 @@ func TestSearchFindsRule4a(t *testing.T) {
 		{"restart/own-nop=1", "stale/nop-decided", "stale/deps-decided", "decided-without-deps=1"},
 		{"restart/own-nop=1", "stale/nop-decided", "stale/deps-decided", "decided-without-deps=1", "stale/per-holder=2"},
 	}
+	most, byFeats, walksBy := 0, map[int]int{}, map[int]int{}
+	for _, fs := range ar.sets {
+		most = max(most, fs.feats)
+		byFeats[fs.feats]++
+		walksBy[fs.feats] += fs.chosen
+	}
+	t.Logf("%d feature sets, at most %d features; sets by feature count %v; batches by feature count %v", len(ar.sets), most, byFeats, walksBy)
 	for k, m := range marks {
-		cells, started := 0, 0
+		cells, started, sets := 0, 0, map[int]bool{}
 		for i := range ar.cells {
 			if isSubset(m, ar.cells[i].feats) {
 				cells++
 				started += ar.cells[i].chosen
+				sets[ar.cells[i].set] = true
 			}
 		}
-		t.Logf("mark %d %v: %d cells, %d walks started from them", k, m, cells, started)
+		fc := []int{}
+		for si := range sets {
+			fc = append(fc, ar.sets[si].feats)
+		}
+		t.Logf("mark %d %v: %d cells (%d feature sets, of %d to %d features), %d batches of walks started from them", k, m, cells, len(sets), slices.Min(append(fc, 0)), slices.Max(append(fc, 0)), started)
+		for _, extra := range []string{"proposed=1", "down=1", "down=2"} {
+			cells, started := 0, 0
+			for i := range ar.cells {
+				if isSubset(append([]string{extra}, m...), ar.cells[i].feats) {
+					cells++
+					started += ar.cells[i].chosen
+				}
+			}
+			t.Logf("    with %s: %d cells, %d batches", extra, cells, started)
+		}
 	}
 	require.NotNil(t, res.Violation, "%d walks, %d steps, %d states, %d cells in %s", res.Walks, res.Steps, res.States, len(ar.cells), res.Elapsed)
 	t.Logf("found after %s, %d walks, %d cells; shrunk %d -> %d actions:\n%s", res.Violation.FoundAfter, res.Walks, len(ar.cells),
@@ -257,16 +284,3 @@ func TestSearchFindsRule4a(t *testing.T) {
 // rule4aWalks bounds TestSearchFindsRule4a's search (about 350 walks a
 // second of CPU: some 4 minutes on two idle cores).
 const rule4aWalks = 150000
-
-func isSubset(sub, set []string) bool {
-	for _, x := range sub {
-		found := false
-		for _, y := range set {
-			found = found || x == y
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
-}
