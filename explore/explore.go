@@ -109,11 +109,20 @@
 // latest record of each instance holds, who runs, what was decided). The archive keeps, for every cell, the
 // cheapest schedule that reached it (fewest crashes, then fewest
 // actions), and most walks start by replaying the schedule of an archived
-// cell and go on at random for up to 80 steps or 8 episodes. The cell is
-// drawn by rarity: each pair of features carries the same weight, shared
-// by the cells that have it; cells with more features weigh more (they
-// went further), and a cell's weight falls with the walks already started
-// from it. A walk that reaches a new combination of
+// cell and go on at random for up to 80 steps or 8 episodes. Walks start
+// in batches (16 from a cell, more at the frontier), and in episode mode
+// most walks of a batch take their walk-long traits in turn from the
+// state they start in (every majority of the running replicas as scope,
+// or none; every known instance held back, or none; proposals as drawn,
+// none, or one at a time), so the one trait a next stage needs is tried
+// within a batch or two. The cell is picked in two steps: a feature set,
+// then its least used cell. New feature sets that extend the set of the
+// cell their walk started from go first (a chain of stages is followed
+// at once); the others are drawn by rarity: each pair of features carries
+// the same weight, shared by the sets that have it; sets with more
+// features weigh more (they went further), and so do states with
+// commands left to propose; a set's weight falls slowly with the batches
+// already started from it. A walk that reaches a new combination of
 // features (a stage of a long scenario) makes a cell that many of the
 // next walks extend, so a search goes deep in stages instead of having to
 // reach every stage again by chance.
@@ -143,14 +152,14 @@
 // expresses it (TestModelExpressesRule4aSchedule plays it by hand as 42
 // step actions; TestEpisodesExpressRule4a as 16 episodes of the episode
 // mode), every stage is a cell of its own under the features
-// (TestFeaturesMarkRule4aStages), and the guided search can find it on
+// (TestFeaturesMarkRule4aStages), and the guided search has found it on
 // its own (TestSearchFindsRule4a, opt-in): the abstract state in the
 // cell keeps the right states of each stage apart, runs of exactly a
-// majority and deliveries to one receiver make the stages' transitions
-// likelier (TestEpisodeContinuations measures them), and the weight of
-// cells with more features puts most walks at the frontier of the
-// scenario. It is not found in every run of a given length: see the
-// README for the runs measured.
+// majority, deliveries to one receiver and traits taken from the state
+// make the stages' transitions likelier (TestEpisodeContinuations
+// measures them), and the selection follows a chain of extensions. It
+// is found in few runs, not reliably: see the README for the runs
+// measured.
 package explore
 
 import (
@@ -831,21 +840,25 @@ func openBoost(open int) float64 {
 }
 
 // parent picks what walk seed starts from: a fresh start (base = seed, no
-// prefix, depth 0, slot -1) for one walk in eight and while the archive
-// is empty, else the next walk of the batch under way, or a new batch of
-// batchSize walks from one schedule of a cell. The cell is picked in two
-// steps (as go-explore picks among cells by how often they were chosen):
-// a feature set, then the cell of that set least started from (the
-// abstract states of one feature set are many, and would otherwise
-// share its weight thin). For one batch in four the feature set is the
-// newest no batch started from yet (as AFL fuzzes new queue entries
-// first: a chain of discoveries is followed at once), else one drawn with
-// weight rarity*depthBoost*featBoost*openBoost/sqrt(1+chosen). A set's rarity sums
-// 1/(sets with p) over the pairs p of its features (each pair of features
-// weighs 1 in all, shared by its sets), so a set that reached a feature,
-// or a combination of two, that few others have is likely; the weight
-// fades slowly as batches start from it. A new stage of a scenario is so
-// extended at once, and often, but not for ever.
+// prefix, depth 0, slot -1, cell -1) for one walk in eight and while the
+// archive is empty, else the next walk of the batch under way, or a new
+// batch of walks from one schedule of a cell (batchSize walks, or
+// frontierEnergy times as many). The cell is picked in two steps (as
+// go-explore picks among cells by how often they were chosen): a feature
+// set, then the cell of that set least started from (the abstract states
+// of one feature set are many, and would otherwise share its weight
+// thin). For three batches in eight the feature set is the newest
+// extension no batch started from yet, for one in eight the newest set
+// of any kind (as AFL fuzzes new queue entries first: a chain of
+// discoveries is followed at once), else one drawn with weight
+// rarity*depthBoost*featBoost*openBoost/sqrt(1+chosen). A set's rarity
+// sums 1/(sets with p) over the pairs p of its features (each pair of
+// features weighs 1 in all, shared by its sets), so a set that reached a
+// feature, or a combination of two, that few others have is likely; the
+// weight fades slowly as batches start from it. A new stage of a
+// scenario is so extended at once, and often, but not for ever. It
+// returns the walk's base seed, prefix, depth, trait slot (see start) and
+// the cell it starts from.
 func (ar *archive) parent(seed uint64) (uint64, []Action, int, int, int) {
 	rng := rand.New(rand.NewPCG(seed, 0x70617265))
 	ar.mu.Lock()
