@@ -250,8 +250,9 @@ const (
 // that alone must talk, the one exchange that must stay late, commands
 // kept for later) is tried in a few walks rather than left to a draw of
 // small chance. Each choice comes with every proposeMode while commands
-// are left to propose.
-func stateTraits(w *world) []traits {
+// are left to propose. The first traits (first of them) have the scope
+// of leadersCutOff, which a batch takes first.
+func stateTraits(w *world) (ts []traits, first int) {
 	n := len(w.reps)
 	q := n/2 + 1
 	ups, _, _ := w.choices()
@@ -273,11 +274,21 @@ func stateTraits(w *world) []traits {
 		}
 		rec(0, nil)
 	}
+	known := knownInstances(w)
 	holds := []*paxos.Instance{nil}
-	if known := knownInstances(w); len(known) >= 2 {
+	if len(known) >= 2 {
 		for i := range known {
 			holds = append(holds, &known[i])
 		}
+	}
+	// First, the running replicas that lead none of the known instances,
+	// when they are a majority but not everyone: the instances' leaders
+	// cut off, so that the others must settle what the leaders started
+	// (recovery).
+	cut := leadersCutOff(w, ups, known)
+	if cut != nil {
+		scopes = slices.DeleteFunc(scopes, func(s []bool) bool { return slices.Equal(s, cut) })
+		scopes = append([][]bool{cut}, scopes...)
 	}
 	modes := []proposeMode{proposeOwn}
 	if _, _, open := w.choices(); len(open) > 0 {
@@ -293,7 +304,29 @@ func stateTraits(w *world) []traits {
 			}
 		}
 	}
-	return out
+	if cut != nil {
+		first = len(holds) * len(modes)
+	}
+	return out, first
+}
+
+// leadersCutOff returns the scope of the running replicas ups that lead
+// none of the instances known, if they are a majority of the replicas
+// but not all of them, else nil.
+func leadersCutOff(w *world, ups []paxos.NodeID, known []paxos.Instance) []bool {
+	n := len(w.reps)
+	s := make([]bool, n)
+	k := 0
+	for _, id := range ups {
+		if !slices.ContainsFunc(known, func(in paxos.Instance) bool { return in.Replica == id }) {
+			s[id] = true
+			k++
+		}
+	}
+	if k < n/2+1 || k == n {
+		return nil
+	}
+	return s
 }
 
 // setTraits gives the walk the traits t, in place of those drawn from its

@@ -548,11 +548,15 @@ func walkEpisodes(ctx context.Context, cfg *Config, w *world, trace []Action, fr
 	var cells []cellAt
 	ep := newEpisodes(seed, cfg.Replicas)
 	if slot >= 0 && fromArchive {
-		// Slots visit the traits in a scattered order (7919 is a prime
-		// beyond any count of traits), so that a cell's first batch
-		// tries varied ones.
-		ts := stateTraits(w)
-		ep.setTraits(ts[slot*7919%len(ts)])
+		// Slots visit the first traits in order, then the rest in a
+		// scattered order (7919 is a prime beyond any count of traits),
+		// so that a cell's first batch tries varied ones.
+		ts, first := stateTraits(w)
+		if slot < first {
+			ep.setTraits(ts[slot])
+		} else {
+			ep.setTraits(ts[first+(slot-first)*7919%(len(ts)-first)])
+		}
 	}
 	maxEp := maxEpisodes
 	if fromArchive {
