@@ -114,8 +114,9 @@
 // most walks of a batch take their walk-long traits in turn from the
 // state they start in (every majority of the running replicas as scope,
 // or none; every known instance held back, or none; proposals as drawn,
-// none, or one at a time), so the one trait a next stage needs is tried
-// within a batch or two. The cell is picked in two steps: a feature set,
+// none, or one at a time; first the scope of the running replicas that
+// lead no known instance, the leaders cut off), so the one trait a next
+// stage needs is tried within a batch or two. The cell is picked in two steps: a feature set,
 // then its least used cell. New feature sets that extend the set of the
 // cell their walk started from go first (a chain of stages is followed
 // at once); the others are drawn by rarity: each pair of features carries
