@@ -2,6 +2,7 @@ package explore
 
 import (
 	"context"
+	"fmt"
 	"hash/maphash"
 	"os"
 	"reflect"
@@ -196,4 +197,40 @@ func contSlot(s int) int {
 		return -1
 	}
 	return s - s/4
+}
+
+// The traits a batch takes from a state: at the stage of issue 10's
+// schedule after the fast commit (every replica up, two instances known),
+// the first is the scope of the replicas that lead neither instance, and
+// every trait is distinct; with two replicas down, the running replicas
+// are the only majority.
+func TestStateTraits(t *testing.T) {
+	cfg := Config{Replicas: 5, Commands: 2, Walks: 1}
+	rule4aReplicas(&cfg)
+	cfg = cfg.withDefaults()
+	hs := maphash.MakeSeed()
+	_, trace, stages := rule4aEpisodes(t, &cfg, hs)
+	at := func(end int) *world {
+		w := newWorld(&cfg, 1, hs, true)
+		for i := range trace[:end] {
+			w.apply(&trace[i])
+		}
+		return w
+	}
+	ts, first := stateTraits(at(stages[6]))
+	// 10 majorities and none, times none and each of the 2 instances held;
+	// every command proposed already.
+	assert.Len(t, ts, 33)
+	assert.Equal(t, 3, first)
+	assert.Equal(t, []bool{false, false, true, true, true}, ts[0].scope)
+	seen := map[string]bool{}
+	for _, tr := range ts {
+		k := fmt.Sprint(tr.scope, tr.held, tr.propose)
+		assert.False(t, seen[k], "trait %s twice", k)
+		seen[k] = true
+	}
+	ts, first = stateTraits(at(stages[7]))
+	assert.Len(t, ts, 6) // none or the three running, times three holds
+	assert.Equal(t, 3, first)
+	assert.Equal(t, []bool{false, false, true, true, true}, ts[0].scope)
 }
