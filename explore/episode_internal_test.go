@@ -159,18 +159,11 @@ func TestEpisodeContinuations(t *testing.T) {
 // Nop and restarting, a command decided without dependencies, two
 // replicas down, and the protocol's own count of rule 4a.
 func TestFeaturesMarkRule4aStages(t *testing.T) {
-	cfg := Config{Replicas: 5, Commands: 2, Walks: 1}
-	rule4aReplicas(&cfg)
-	cfg = cfg.withDefaults()
-	hs := maphash.MakeSeed()
-	_, trace, stages := rule4aEpisodes(t, &cfg, hs)
+	ws, stages := rule4aStageWorlds(t)
 	var got [][]string
 	cells := map[uint64]bool{}
-	for _, end := range stages {
-		w := newWorld(&cfg, 1, hs, true)
-		for i := range trace[:end] {
-			w.apply(&trace[i])
-		}
+	for k, w := range ws {
+		end := stages[k]
 		got = append(got, w.features())
 		cells[w.cellOf(w.features())] = true
 		t.Logf("%3d actions: %v", end, w.features())
@@ -205,19 +198,8 @@ func contSlot(s int) int {
 // every trait is distinct; with two replicas down, the running replicas
 // are the only majority.
 func TestStateTraits(t *testing.T) {
-	cfg := Config{Replicas: 5, Commands: 2, Walks: 1}
-	rule4aReplicas(&cfg)
-	cfg = cfg.withDefaults()
-	hs := maphash.MakeSeed()
-	_, trace, stages := rule4aEpisodes(t, &cfg, hs)
-	at := func(end int) *world {
-		w := newWorld(&cfg, 1, hs, true)
-		for i := range trace[:end] {
-			w.apply(&trace[i])
-		}
-		return w
-	}
-	ts, first := stateTraits(at(stages[6]))
+	ws, _ := rule4aStageWorlds(t)
+	ts, first := stateTraits(ws[6])
 	// 10 majorities and none, times none and each of the 2 instances held;
 	// every command proposed already.
 	assert.Len(t, ts, 33)
@@ -229,8 +211,28 @@ func TestStateTraits(t *testing.T) {
 		assert.False(t, seen[k], "trait %s twice", k)
 		seen[k] = true
 	}
-	ts, first = stateTraits(at(stages[7]))
+	ts, first = stateTraits(ws[7])
 	assert.Len(t, ts, 6) // none or the three running, times three holds
 	assert.Equal(t, 3, first)
 	assert.Equal(t, []bool{false, false, true, true, true}, ts[0].scope)
+}
+
+// rule4aStageWorlds replays rule4aEpisodes up to the end of each stage,
+// and returns the worlds (guided: features and shapes are kept) and where
+// the stages end.
+func rule4aStageWorlds(t *testing.T) ([]*world, []int) {
+	cfg := Config{Replicas: 5, Commands: 2, Walks: 1}
+	rule4aReplicas(&cfg)
+	cfg = cfg.withDefaults()
+	hs := maphash.MakeSeed()
+	_, trace, stages := rule4aEpisodes(t, &cfg, hs)
+	var ws []*world
+	for _, end := range stages {
+		w := newWorld(&cfg, 1, hs, true)
+		for i := range trace[:end] {
+			w.apply(&trace[i])
+		}
+		ws = append(ws, w)
+	}
+	return ws, stages
 }
