@@ -200,7 +200,7 @@ func decidesNop(rd *paxos.Ready) bool {
 	return false
 }
 
-// tornAlone replaces, in one run in eight without leader leases whose
+// tornAlone replaces, in one run in six without leader leases whose
 // faults include the recovery faults, the run's injectors with the torn
 // rounds alone (see injectTornRounds), which need a quiet cluster: among
 // the other faults, or drawn among moreQuiet's injectors (behind the
@@ -213,7 +213,7 @@ func tornAlone(on []injector, has map[string]bool, seed uint64, n, leaseTicks in
 	if !moreQuietRuns || leaseTicks > 0 || n < 3 || !has[FaultRecovery] {
 		return on
 	}
-	if rand.New(rand.NewPCG(seed, 0x746f726e616c6f6e)).IntN(8) != 0 {
+	if rand.New(rand.NewPCG(seed, 0x746f726e616c6f6e)).IntN(6) != 0 {
 		return on
 	}
 	return []injector{{FaultRecovery, injectTornRounds}}
