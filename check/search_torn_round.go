@@ -2,6 +2,7 @@ package check
 
 import (
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"time"
 
@@ -210,11 +211,15 @@ func decidesNop(rd *paxos.Ready) bool {
 // It draws from its own random stream, so the other runs of a seed stay
 // what they were.
 func tornAlone(on []injector, has map[string]bool, seed uint64, n, leaseTicks int) []injector {
-	if !moreQuietRuns || leaseTicks > 0 || n < 3 || !has[FaultRecovery] {
+	if !moreQuietRuns || leaseTicks > 0 || n < 3 || !has[FaultRecovery] || len(on) == 0 {
 		return on
 	}
-	if rand.New(rand.NewPCG(seed, 0x746f726e616c6f6e)).IntN(6) != 0 {
+	if len(on) == 1 && reflect.ValueOf(on[0].inject).Pointer() != reflect.ValueOf(injectCampaigns).Pointer() {
+		return on
+	}
+	if rand.New(rand.NewPCG(seed, 0x746f726e616c6f6e)).IntN(4) != 0 {
 		return on
 	}
 	return []injector{{FaultRecovery, injectTornRounds}}
 }
+
