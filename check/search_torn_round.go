@@ -222,4 +222,3 @@ func tornAlone(on []injector, has map[string]bool, seed uint64, n, leaseTicks in
 	}
 	return []injector{{FaultRecovery, injectTornRounds}}
 }
-
