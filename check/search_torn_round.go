@@ -34,7 +34,7 @@ import (
 //     through a quorum that mixes T with the filler's voters; for 400 ms
 //     the answers R gets are ordered by sender: those of one group (the
 //     replicas outside T in most runs when R is in T, otherwise T or the
-//     rest, half and half) are held back by 2 to 30 ms.
+//     rest, half and half) are each held back by up to 2 to 30 ms.
 //
 // A proposer must then take the value accepted at the highest ballot
 // among the answers, not the first or the last reported nor the oldest.
