@@ -215,6 +215,7 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, wind
 	on = bridgesAlone(on, seed)                            // search_persist.go
 	on = campaignsAlone(on, has, seed, n, leaseTicks)      // search_campaign.go
 	on = moreQuiet(on, has, seed, n, leaseTicks)           // search_quiet.go
+	on = tornAlone(on, has, seed, n, leaseTicks)           // search_torn_round.go
 	for _, in := range on {
 		in.inject(e)
 	}
