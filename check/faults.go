@@ -201,7 +201,7 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, wind
 	n := s.N()
 	e := &faultEnv{s: s, rng: rng, seed: seed, n: n, window: window,
 		down: make([]bool, n), maxDown: (n - 1) / 2, cuts: make([]int, n*n), clockJumps: leaseTicks == 0, leaseTicks: leaseTicks}
-	all := injectors
+	var all []injector
 	if n <= 5 {
 		all = append(slices.Clone(injectors), persistInjectors...) // search_persist.go
 	} else {
