@@ -202,7 +202,7 @@ func (snap Snapshot) EncodeMsgpack(enc *msgpack.Encoder) error {
 	if err := enc.EncodeMapLen(snap.keys); err != nil {
 		return err
 	}
-	if err := snap.writePairs(enc.Writer()); err != nil {
+	if err := snap.writePairs(enc); err != nil {
 		return err
 	}
 	if err := enc.EncodeString("s"); err != nil {

@@ -2,9 +2,9 @@ package kv
 
 import (
 	"hash/maphash"
-	"io"
 
 	"github.com/paxos-lab/paxos/internal/msgpackappend"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // seed keys the hash of every store of this process. A store's contents do
@@ -119,15 +119,16 @@ func (sh *shard) grow() {
 // them.
 const pairChunk = 32 << 10
 
-// writePairs writes the snapshot's keys and values to w as msgpack strings,
+// writePairs writes the snapshot's keys and values to enc's writer as msgpack strings,
 // key then value, appended by hand in chunks: the bytes
 // msgpack.Encoder.EncodeString writes (TestPairBytesMatchEncoder), without
 // two method calls per pair, which cost more than the rest of a snapshot's
 // encoding.
-func (snap Snapshot) writePairs(w io.Writer) error {
+func (snap Snapshot) writePairs(enc *msgpack.Encoder) error {
 	if snap.shared == nil {
 		return nil
 	}
+	w := enc.Writer()
 	buf := make([]byte, 0, pairChunk)
 	for _, sh := range snap.shared {
 		if sh == nil {

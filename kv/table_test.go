@@ -82,6 +82,6 @@ func TestPairBytesMatchEncoder(t *testing.T) {
 		return true
 	})
 	var got bytes.Buffer
-	require.NoError(t, snap.writePairs(&got))
+	require.NoError(t, snap.writePairs(msgpack.NewEncoder(&got)))
 	assert.Equal(t, want.Bytes(), got.Bytes())
 }
