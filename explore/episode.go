@@ -88,11 +88,6 @@ type episodes struct {
 	holdWalk bool
 	held     *paxos.Instance
 	holdLate bool // the walk's first episode has passed
-	// serial: the walk proposes a command only once as many instances
-	// were decided as commands were proposed, as a client with one
-	// request outstanding does (a command left undecided for long, by a
-	// fault, keeps the next one back until it is settled).
-	serial bool
 }
 
 func newEpisodes(seed uint64, n int) *episodes {
@@ -134,17 +129,12 @@ func newEpisodes(seed uint64, n int) *episodes {
 		}
 	}
 	e.holdWalk = sc.Float64() < holdWalkP
-	e.serial = sc.Float64() < serialP
 	return e
 }
 
 // scopeP is the chance that a walk has a scope; holdWalkP the chance that
 // it holds back one instance's messages throughout.
 const scopeP, holdWalkP = 0.3, 0.4
-
-// serialP is the chance that a walk from scratch proposes one command at
-// a time.
-const serialP = 0.3
 
 // inScope reports whether replica id is active in this walk.
 func (e *episodes) inScope(id paxos.NodeID) bool {
@@ -196,154 +186,6 @@ func (e *episodes) pickHeld(w *world) {
 
 func (e *episodes) pick(xs ...float64) float64 { return xs[e.rng.IntN(len(xs))] }
 
-// knownInstances lists the instances known in w: those of the messages in
-// flight, then those of the replicas' records, each once, in a fixed
-// order.
-func knownInstances(w *world) []paxos.Instance {
-	var known []paxos.Instance
-	for _, p := range w.pending {
-		if in, ok := topicOf(p.m.Body); ok && !slices.Contains(known, in) {
-			known = append(known, in)
-		}
-	}
-	var recs []paxos.Instance
-	for k := range w.shapes {
-		if !slices.Contains(known, k.in) && !slices.Contains(recs, k.in) {
-			recs = append(recs, k.in)
-		}
-	}
-	slices.SortFunc(recs, cmpInstance)
-	return append(known, recs...)
-}
-
-func cmpInstance(a, b paxos.Instance) int {
-	if a.Replica != b.Replica {
-		return int(a.Replica) - int(b.Replica)
-	}
-	return int(a.Slot) - int(b.Slot)
-}
-
-// traits is one choice of the walk-long traits a walk from an archived
-// state can have: a scope (nil: none), an instance held back (nil: none),
-// and how it proposes (its own way, not at all, or one command at a
-// time).
-type traits struct {
-	scope   []bool
-	held    *paxos.Instance
-	propose proposeMode
-}
-
-// proposeMode is how a walk proposes the commands left.
-type proposeMode uint8
-
-const (
-	proposeOwn    proposeMode = iota // by the weight drawn from the walk's seed
-	proposeNone                      // not at all: commands stay for later stages
-	proposeSerial                    // one at a time (see episodes.serial)
-)
-
-// stateTraits enumerates the walk-long traits that fit the state w a walk
-// starts from: every scope that is exactly a majority of the replicas
-// running there (or none), with every instance known there held back (or
-// none). A batch of walks from one archived state takes them in turn, so
-// that the particular scope a stage of a scenario needs (the few replicas
-// that alone must talk, the one exchange that must stay late, commands
-// kept for later) is tried in a few walks rather than left to a draw of
-// small chance. Each choice comes with every proposeMode while commands
-// are left to propose. The first traits (first of them) have the scope
-// of leadersCutOff, which a batch takes first.
-func stateTraits(w *world) (ts []traits, first int) {
-	n := len(w.reps)
-	q := n/2 + 1
-	ups, _, _ := w.choices()
-	scopes := [][]bool{nil}
-	if n > 2 && len(ups) >= q {
-		var rec func(from int, cur []paxos.NodeID)
-		rec = func(from int, cur []paxos.NodeID) {
-			if len(cur) == q {
-				s := make([]bool, n)
-				for _, id := range cur {
-					s[id] = true
-				}
-				scopes = append(scopes, s)
-				return
-			}
-			for i := from; i < len(ups); i++ {
-				rec(i+1, append(cur, ups[i]))
-			}
-		}
-		rec(0, nil)
-	}
-	known := knownInstances(w)
-	holds := []*paxos.Instance{nil}
-	if len(known) >= 2 {
-		for i := range known {
-			holds = append(holds, &known[i])
-		}
-	}
-	// First, the running replicas that lead none of the known instances,
-	// when they are a majority but not everyone: the instances' leaders
-	// cut off, so that the others must settle what the leaders started
-	// (recovery).
-	cut := leadersCutOff(w, ups, known)
-	if cut != nil {
-		scopes = slices.DeleteFunc(scopes, func(s []bool) bool { return slices.Equal(s, cut) })
-		scopes = append([][]bool{cut}, scopes...)
-	}
-	modes := []proposeMode{proposeOwn}
-	if _, _, open := w.choices(); len(open) > 0 {
-		// Twice not at all: a scenario's commands are proposed once
-		// each, and one proposed too early spoils its later stages.
-		modes = append(modes, proposeNone, proposeNone, proposeSerial)
-	}
-	out := make([]traits, 0, len(modes)*len(scopes)*len(holds))
-	for _, s := range scopes {
-		for _, h := range holds {
-			for _, m := range modes {
-				out = append(out, traits{scope: s, held: h, propose: m})
-			}
-		}
-	}
-	if cut != nil {
-		first = len(holds) * len(modes)
-	}
-	return out, first
-}
-
-// leadersCutOff returns the scope of the running replicas ups that lead
-// none of the instances known, if they are a majority of the replicas
-// but not all of them, else nil.
-func leadersCutOff(w *world, ups []paxos.NodeID, known []paxos.Instance) []bool {
-	n := len(w.reps)
-	s := make([]bool, n)
-	k := 0
-	for _, id := range ups {
-		if !slices.ContainsFunc(known, func(in paxos.Instance) bool { return in.Replica == id }) {
-			s[id] = true
-			k++
-		}
-	}
-	if k < n/2+1 || k == n {
-		return nil
-	}
-	return s
-}
-
-// setTraits gives the walk the traits t, in place of those drawn from its
-// seed.
-func (e *episodes) setTraits(t traits) {
-	e.scope = t.scope
-	e.held = t.held
-	e.holdWalk = t.held != nil
-	e.holdLate = true
-	switch t.propose {
-	case proposeNone:
-		e.kind[epPropose] = 0
-	case proposeSerial:
-		e.serial = true
-	}
-}
-
 // learn records the message types and instances in flight.
 func (e *episodes) learn(w *world) {
 	for _, p := range w.pending {
@@ -386,7 +228,7 @@ func (e *episodes) next(w *world, do func(Action) bool) bool {
 	var wt [numEps]float64
 	if len(active) > 0 {
 		wt[epRun] = e.kind[epRun]
-		if len(open) > 0 && (!e.serial || len(w.decided) >= sumProposed(w)) {
+		if len(open) > 0 {
 			wt[epPropose] = e.kind[epPropose]
 			if sumProposed(w) == 0 {
 				wt[epPropose] += 8 // start every walk with work soon

@@ -2,7 +2,6 @@ package explore
 
 import (
 	"context"
-	"fmt"
 	"hash/maphash"
 	"os"
 	"reflect"
@@ -125,7 +124,7 @@ func TestEpisodeContinuations(t *testing.T) {
 		hits, tries := 0, 200
 		reach := map[int]int{}
 		for s := 0; s < tries; s++ {
-			_, cs, w := walk(context.Background(), &cfg, 1, trace[:end], uint64(1000+s), contSlot(s), hs, newVisited())
+			_, cs, w := walk(context.Background(), &cfg, 1, trace[:end], uint64(1000+s), hs, newVisited())
 			if len(w.failures) > 0 {
 				hits++
 			}
@@ -159,11 +158,18 @@ func TestEpisodeContinuations(t *testing.T) {
 // Nop and restarting, a command decided without dependencies, two
 // replicas down, and the protocol's own count of rule 4a.
 func TestFeaturesMarkRule4aStages(t *testing.T) {
-	ws, stages := rule4aStageWorlds(t)
+	cfg := Config{Replicas: 5, Commands: 2, Walks: 1}
+	rule4aReplicas(&cfg)
+	cfg = cfg.withDefaults()
+	hs := maphash.MakeSeed()
+	_, trace, stages := rule4aEpisodes(t, &cfg, hs)
 	var got [][]string
 	cells := map[uint64]bool{}
-	for k, w := range ws {
-		end := stages[k]
+	for _, end := range stages {
+		w := newWorld(&cfg, 1, hs, true)
+		for i := range trace[:end] {
+			w.apply(&trace[i])
+		}
 		got = append(got, w.features())
 		cells[w.cellOf(w.features())] = true
 		t.Logf("%3d actions: %v", end, w.features())
@@ -180,59 +186,4 @@ func TestFeaturesMarkRule4aStages(t *testing.T) {
 	assert.Contains(t, got[7], "down=2")
 	assert.Contains(t, got[8], "cov/rule4a=1")
 	assert.Len(t, cells, len(stages), "each stage is a cell of its own")
-}
-
-// contSlot is the trait slot of continuation walk s: as in a batch from
-// the archive, three walks in four take the state's traits in turn
-// (PAXOS_EXPLORE_SLOTS=0: none do).
-func contSlot(s int) int {
-	if os.Getenv("PAXOS_EXPLORE_SLOTS") == "0" || s%4 == 3 {
-		return -1
-	}
-	return s - s/4
-}
-
-// The traits a batch takes from a state: at the stage of issue 10's
-// schedule after the fast commit (every replica up, two instances known),
-// the first is the scope of the replicas that lead neither instance, and
-// every trait is distinct; with two replicas down, the running replicas
-// are the only majority.
-func TestStateTraits(t *testing.T) {
-	ws, _ := rule4aStageWorlds(t)
-	ts, first := stateTraits(ws[6])
-	// 10 majorities and none, times none and each of the 2 instances held;
-	// every command proposed already.
-	assert.Len(t, ts, 33)
-	assert.Equal(t, 3, first)
-	assert.Equal(t, []bool{false, false, true, true, true}, ts[0].scope)
-	seen := map[string]bool{}
-	for _, tr := range ts {
-		k := fmt.Sprint(tr.scope, tr.held, tr.propose)
-		assert.False(t, seen[k], "trait %s twice", k)
-		seen[k] = true
-	}
-	ts, first = stateTraits(ws[7])
-	assert.Len(t, ts, 6) // none or the three running, times three holds
-	assert.Equal(t, 3, first)
-	assert.Equal(t, []bool{false, false, true, true, true}, ts[0].scope)
-}
-
-// rule4aStageWorlds replays rule4aEpisodes up to the end of each stage,
-// and returns the worlds (guided: features and shapes are kept) and where
-// the stages end.
-func rule4aStageWorlds(t *testing.T) ([]*world, []int) {
-	cfg := Config{Replicas: 5, Commands: 2, Walks: 1}
-	rule4aReplicas(&cfg)
-	cfg = cfg.withDefaults()
-	hs := maphash.MakeSeed()
-	_, trace, stages := rule4aEpisodes(t, &cfg, hs)
-	var ws []*world
-	for _, end := range stages {
-		w := newWorld(&cfg, 1, hs, true)
-		for i := range trace[:end] {
-			w.apply(&trace[i])
-		}
-		ws = append(ws, w)
-	}
-	return ws, stages
 }

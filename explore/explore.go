@@ -109,21 +109,11 @@
 // latest record of each instance holds, who runs, what was decided). The archive keeps, for every cell, the
 // cheapest schedule that reached it (fewest crashes, then fewest
 // actions), and most walks start by replaying the schedule of an archived
-// cell and go on at random for up to 80 steps or 8 episodes. Walks start
-// in batches (16 from a cell, more at the frontier), and in episode mode
-// most walks of a batch take their walk-long traits in turn from the
-// state they start in (every majority of the running replicas as scope,
-// or none; every known instance held back, or none; proposals as drawn,
-// none, or one at a time; first the scope of the running replicas that
-// lead no known instance, the leaders cut off), so the one trait a next
-// stage needs is tried within a batch or two. The cell is picked in two steps: a feature set,
-// then its least used cell. New feature sets that extend the set of the
-// cell their walk started from go first (a chain of stages is followed
-// at once); the others are drawn by rarity: each pair of features carries
-// the same weight, shared by the sets that have it; sets with more
-// features weigh more (they went further), and so do states with
-// commands left to propose; a set's weight falls slowly with the batches
-// already started from it. A walk that reaches a new combination of
+// cell and go on at random for up to 80 steps or 8 episodes. The cell is
+// drawn by rarity: each pair of features carries the same weight, shared
+// by the cells that have it; cells with more features weigh more (they
+// went further), and a cell's weight falls with the walks already started
+// from it. A walk that reaches a new combination of
 // features (a stage of a long scenario) makes a cell that many of the
 // next walks extend, so a search goes deep in stages instead of having to
 // reach every stage again by chance.
@@ -153,14 +143,14 @@
 // expresses it (TestModelExpressesRule4aSchedule plays it by hand as 42
 // step actions; TestEpisodesExpressRule4a as 16 episodes of the episode
 // mode), every stage is a cell of its own under the features
-// (TestFeaturesMarkRule4aStages), and the guided search has found it on
+// (TestFeaturesMarkRule4aStages), and the guided search can find it on
 // its own (TestSearchFindsRule4a, opt-in): the abstract state in the
 // cell keeps the right states of each stage apart, runs of exactly a
-// majority, deliveries to one receiver and traits taken from the state
-// make the stages' transitions likelier (TestEpisodeContinuations
-// measures them), and the selection follows a chain of extensions. It
-// is found in few runs, not reliably: see the README for the runs
-// measured.
+// majority and deliveries to one receiver make the stages' transitions
+// likelier (TestEpisodeContinuations measures them), and the weight of
+// cells with more features puts most walks at the frontier of the
+// scenario. It is not found in every run of a given length: see the
+// README for the runs measured.
 package explore
 
 import (
@@ -168,10 +158,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"math"
 	"math/rand/v2"
 	"runtime"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -448,10 +436,10 @@ func explore(ctx context.Context, cfg Config, hs maphash.Seed) (Result, *archive
 					return
 				}
 				seed := cfg.Seed + uint64(k)
-				base, prefix, depth, slot, from := cp.parent(seed)
-				trace, cells, w := walk(ctx, &cfg, base, prefix, seed, slot, hs, seen)
+				base, prefix, depth := cp.parent(seed)
+				trace, cells, w := walk(ctx, &cfg, base, prefix, seed, hs, seen)
 				if len(w.failures) == 0 && w.err == nil {
-					cp.learn(base, trace, depth, from, cells)
+					cp.learn(base, trace, depth, cells)
 				}
 				walks.Add(1)
 				steps.Add(uint64(len(trace)))
@@ -492,14 +480,13 @@ func explore(ctx context.Context, cfg Config, hs maphash.Seed) (Result, *archive
 // a non-empty prefix. It returns the actions that applied, the cells
 // reached after each step (each episode in episode mode), and the final
 // world. It stops at the first violation, at the bound, or when stale.
-func walk(ctx context.Context, cfg *Config, base uint64, prefix []Action, seed uint64, slot int, hs maphash.Seed, seen *visited) ([]Action, []cellAt, *world) {
+func walk(ctx context.Context, cfg *Config, base uint64, prefix []Action, seed uint64, hs maphash.Seed, seen *visited) ([]Action, []cellAt, *world) {
 	w := newWorld(cfg, base, hs, true)
 	trace := make([]Action, 0, cfg.Depth)
 	var cells []cellAt
 	at := func(end int) cellAt {
 		f := w.features()
-		_, _, open := w.choices()
-		return cellAt{cell: w.cellOf(f), feats: f, end: end, cost: w.crashes<<20 + end, open: len(open)}
+		return cellAt{cell: w.cellOf(f), feats: f, end: end, cost: w.crashes<<20 + end}
 	}
 	for i := range prefix {
 		if w.err != nil || len(w.failures) > 0 {
@@ -510,7 +497,7 @@ func walk(ctx context.Context, cfg *Config, base uint64, prefix []Action, seed u
 		}
 	}
 	if cfg.Mode == Episodes {
-		return walkEpisodes(ctx, cfg, w, trace, len(prefix) > 0, seed, slot, seen, at)
+		return walkEpisodes(ctx, cfg, w, trace, len(prefix) > 0, seed, seen, at)
 	}
 	limit := cfg.Depth
 	if len(prefix) > 0 {
@@ -545,20 +532,9 @@ func walk(ctx context.Context, cfg *Config, base uint64, prefix []Action, seed u
 // walkEpisodes goes on from trace by random episodes (see episode.go),
 // recording the step actions they perform, and the cell after each
 // episode.
-func walkEpisodes(ctx context.Context, cfg *Config, w *world, trace []Action, fromArchive bool, seed uint64, slot int, seen *visited, at func(int) cellAt) ([]Action, []cellAt, *world) {
+func walkEpisodes(ctx context.Context, cfg *Config, w *world, trace []Action, fromArchive bool, seed uint64, seen *visited, at func(int) cellAt) ([]Action, []cellAt, *world) {
 	var cells []cellAt
 	ep := newEpisodes(seed, cfg.Replicas)
-	if slot >= 0 && fromArchive {
-		// Slots visit the first traits in order, then the rest in a
-		// scattered order (7919 is a prime beyond any count of traits),
-		// so that a cell's first batch tries varied ones.
-		ts, first := stateTraits(w)
-		if slot < first {
-			ep.setTraits(ts[slot])
-		} else {
-			ep.setTraits(ts[first+(slot-first)*7919%(len(ts)-first)])
-		}
-	}
 	maxEp := maxEpisodes
 	if fromArchive {
 		maxEp = epHorizon
@@ -605,74 +581,34 @@ const (
 // from.
 const horizon = 80
 
-// archive keeps, for every cell (a set of features and an abstract state,
-// see features.go) a walk reached, a few schedules that reached it (the
-// first ones, then the cheapest: fewest crashes, then fewest actions,
-// since a cheap prefix leaves more of the walk's budget to go on from it)
-// and how often a walk started from it. Cells are grouped by their
-// feature set: a walk starts from a feature set chosen first, then from
-// the least used of its cells (see parent).
+// archive keeps, for every cell (a set of features, see features.go) a
+// walk reached, a few schedules that reached it (the first ones, then the
+// cheapest: fewest crashes, then fewest actions, since a cheap prefix
+// leaves more of the walk's budget to go on from it) and how often a walk
+// started from it.
 type archive struct {
 	mu    sync.Mutex
 	index map[uint64]int
 	cells []cellEntry
-	// sets groups the cells by feature set; setIndex maps a feature
-	// set's key to its position.
-	setIndex map[uint64]int
-	sets     []featSet
-	// count is how many feature sets have each pair of features (a
-	// feature alone is the pair of it with itself).
+	// count is how many cells have each pair of features (a feature alone
+	// is the pair of it with itself).
 	count map[uint64]int
-	// weights are the feature sets' rarities, recomputed when the
-	// archive grew by a twentieth since (new sets lower the others').
+	// weights are the cells' rarities, recomputed when the archive grew
+	// by a twentieth since (new cells lower the others').
 	weights []float64
 	stale   int
-	// fresh lists feature sets not yet started from, newest last; ext
-	// those of them that extend the feature set of the cell their walk
-	// started from (a next stage of a scenario).
-	fresh, ext []int
-	// most is the most features a set has.
-	most int
-	// batch is the batch of walks under way: the cell and schedule they
-	// start from, and how many walks of it are left.
-	batch struct{ cell, alt, left int }
+	// fresh lists cells not yet started from, newest last.
+	fresh []int
 }
 
-// batchSize is how many walks start from a cell each time it is chosen:
-// they take the walk-long traits that fit its state in turn
-// (stateTraits), so a stage whose next step needs one particular scope is
-// tried with many of them.
-const batchSize = 16
-
-// frontierEnergy multiplies the batch of a cell at the frontier: one
-// whose feature set has the most features of any, or one fewer (AFL gives
-// inputs with more coverage more energy), or a new extension (see
-// archive.ext) picked as such.
-const frontierEnergy = 3
-
-func newArchive() *archive {
-	return &archive{index: map[uint64]int{}, setIndex: map[uint64]int{}, count: map[uint64]int{}}
-}
+func newArchive() *archive { return &archive{index: map[uint64]int{}, count: map[uint64]int{}} }
 
 type cellEntry struct {
 	alts   []cellPath
 	chosen int
-	// tried counts the walks from the cell that took traits from its
-	// state: the next takes the next traits in turn.
-	tried int
-	feats []string
-	set   int
-	depth int // the most of its paths' depths
-}
-
-// featSet is the cells that share one feature set.
-type featSet struct {
-	cells  []int
-	chosen int
 	pairs  []uint64
-	feats  int
-	depth  int // the most of its cells' depths
-	open   int // commands left to propose (one count per feature set: the features count the proposals)
+	feats  []string
+	depth  int // the most of its paths' depths
 }
 
 // cellPath is one schedule that reaches a cell. depth counts the cells
@@ -696,7 +632,6 @@ type cellAt struct {
 	feats []string
 	end   int // the length of the walk's schedule when it got there
 	cost  int
-	open  int // commands left to propose there
 }
 
 // maxCells bounds the archive's memory; past it, no cell is added.
@@ -717,18 +652,13 @@ func pairs(feats []string) []uint64 {
 	return out
 }
 
-// learn adds the cells a walk (started from cell from of depth depth, or
-// from scratch: -1 and 0) reached, each with its prefix of the walk's
-// schedule: a new cell, or one more schedule of a known cell, or a
-// cheaper one in place of its dearest. A new feature set that holds every
-// feature of the walk's starting cell and more joins ext.
-func (ar *archive) learn(base uint64, sched []Action, depth, from int, cells []cellAt) {
+// learn adds the cells a walk (started from a cell of depth depth, or
+// from scratch: 0) reached, each with its prefix of the walk's schedule:
+// a new cell, or one more schedule of a known cell, or a cheaper one in
+// place of its dearest.
+func (ar *archive) learn(base uint64, sched []Action, depth int, cells []cellAt) {
 	ar.mu.Lock()
 	defer ar.mu.Unlock()
-	var had []string
-	if from >= 0 {
-		had = ar.cells[from].feats
-	}
 	mine := map[uint64]bool{}
 	for _, c := range cells {
 		if c.end == 0 || mine[c.cell] {
@@ -752,45 +682,21 @@ func (ar *archive) learn(base uint64, sched []Action, depth, from int, cells []c
 				}
 			}
 			e.depth = max(e.depth, p.depth)
-			ar.sets[e.set].depth = max(ar.sets[e.set].depth, p.depth)
 			continue
 		}
 		if len(ar.cells) >= maxCells {
 			continue
 		}
-		fk := cell(c.feats)
-		si, ok := ar.setIndex[fk]
-		if !ok {
-			si = len(ar.sets)
-			ar.setIndex[fk] = si
-			ps := pairs(c.feats)
-			ar.sets = append(ar.sets, featSet{pairs: ps, feats: len(c.feats), open: c.open})
-			for _, p := range ps {
-				ar.count[p]++
-			}
-			ar.weights = append(ar.weights, ar.rarity(si))
-			ar.fresh = append(ar.fresh, si)
-			if from >= 0 && len(c.feats) > len(had) && isSubset(had, c.feats) {
-				ar.ext = append(ar.ext, si)
-			}
-			ar.stale++
-			ar.most = max(ar.most, len(c.feats))
-		}
+		ps := pairs(c.feats)
 		ar.index[c.cell] = len(ar.cells)
-		ar.sets[si].cells = append(ar.sets[si].cells, len(ar.cells))
-		ar.sets[si].depth = max(ar.sets[si].depth, p.depth)
-		ar.cells = append(ar.cells, cellEntry{alts: []cellPath{p}, feats: c.feats, set: si, depth: p.depth})
-	}
-}
-
-// isSubset reports whether every element of sub is in set.
-func isSubset(sub, set []string) bool {
-	for _, x := range sub {
-		if !slices.Contains(set, x) {
-			return false
+		ar.cells = append(ar.cells, cellEntry{alts: []cellPath{p}, pairs: ps, feats: c.feats, depth: p.depth})
+		for _, p := range ps {
+			ar.count[p]++
 		}
+		ar.weights = append(ar.weights, ar.rarity(len(ar.cells)-1))
+		ar.fresh = append(ar.fresh, len(ar.cells)-1)
+		ar.stale++
 	}
-	return true
 }
 
 func (ar *archive) size() int {
@@ -799,10 +705,10 @@ func (ar *archive) size() int {
 	return len(ar.cells)
 }
 
-// rarity is feature set i's rarity (see parent).
+// rarity is cell i's rarity (see parent).
 func (ar *archive) rarity(i int) float64 {
 	r := 0.001
-	for _, p := range ar.sets[i].pairs {
+	for _, p := range ar.cells[i].pairs {
 		r += 1 / float64(ar.count[p])
 	}
 	return r
@@ -826,123 +732,60 @@ func depthBoost(d int) float64 {
 
 // featBoost favours cells with more features: a walk that reached more
 // kinds of events and states has gone further (AFL likewise gives more
-// energy to inputs with more coverage). The weight grows with the square
-// of the count, so the few cells at the frontier of a long scenario get
-// many walks while the many early cells share the rest.
+// energy to inputs with more coverage). The weight grows with the cube of
+// the count, so the few cells at the frontier of a long scenario get many
+// walks while the many early cells share the rest.
 func featBoost(n int) float64 {
 	x := float64(n+1) / 8
-	return x * x
-}
-
-// openBoost favours states with commands left to propose: a walk from
-// them can still do what one from a state where every command was
-// proposed cannot (a command proposed late, into a state earlier faults
-// made), while the feature count favours states where more happened
-// already, which is often because every command was proposed early.
-func openBoost(open int) float64 {
-	x := float64(1 + open)
-	return x * x
+	return x * x * x
 }
 
 // parent picks what walk seed starts from: a fresh start (base = seed, no
-// prefix, depth 0, slot -1, cell -1) for one walk in eight and while the
-// archive is empty, else the next walk of the batch under way, or a new
-// batch of walks from one schedule of a cell (batchSize walks, or
-// frontierEnergy times as many). The cell is picked in two steps (as
-// go-explore picks among cells by how often they were chosen): a feature
-// set, then the cell of that set least started from (the abstract states
-// of one feature set are many, and would otherwise share its weight
-// thin). For three batches in eight the feature set is the newest
-// extension no batch started from yet, for one in eight the newest set
-// of any kind (as AFL fuzzes new queue entries first: a chain of
-// discoveries is followed at once), else one drawn with weight
-// rarity*depthBoost*featBoost*openBoost/sqrt(1+chosen). A set's rarity
-// sums 1/(sets with p) over the pairs p of its features (each pair of
-// features weighs 1 in all, shared by its sets), so a set that reached a
-// feature, or a combination of two, that few others have is likely; the
-// weight fades slowly as batches start from it. A new stage of a
-// scenario is so extended at once, and often, but not for ever. It
-// returns the walk's base seed, prefix, depth, trait slot (see start) and
-// the cell it starts from.
-func (ar *archive) parent(seed uint64) (uint64, []Action, int, int, int) {
+// prefix, depth 0) for one walk in eight and while the archive is empty,
+// else one of the schedules of a cell: for one walk in four the newest
+// cell no walk started from yet (as AFL fuzzes new queue entries first:
+// a chain of discoveries is followed at once), else a cell drawn with
+// weight rarity*depthBoost/(1+chosen). A cell's rarity sums 1/(cells with p)
+// over the pairs p of its features (each pair of features weighs 1 in
+// all, shared by its cells), so a cell that reached a feature, or a
+// combination of two, that few other cells have is likely; the weight
+// fades as walks start from it. A new stage of a scenario is so extended
+// at once, and often, but not for ever.
+func (ar *archive) parent(seed uint64) (uint64, []Action, int) {
 	rng := rand.New(rand.NewPCG(seed, 0x70617265))
 	ar.mu.Lock()
 	defer ar.mu.Unlock()
 	if len(ar.cells) == 0 || rng.IntN(8) == 0 {
-		return seed, nil, 0, -1, -1
+		return seed, nil, 0
 	}
-	if ar.batch.left > 0 {
-		ar.batch.left--
-		return ar.start(rng, ar.batch.cell, ar.batch.alt)
-	}
-	if ar.stale > len(ar.sets)/20 {
-		for i := range ar.sets {
+	if ar.stale > len(ar.cells)/20 {
+		for i := range ar.cells {
 			ar.weights[i] = ar.rarity(i)
 		}
 		ar.stale = 0
 	}
 	pick := -1
-	newest := func(q *[]int) {
-		for len(*q) > 0 && pick < 0 {
-			i := (*q)[len(*q)-1]
-			*q = (*q)[:len(*q)-1]
-			if ar.sets[i].chosen == 0 {
+	if rng.IntN(4) == 0 {
+		for len(ar.fresh) > 0 && pick < 0 {
+			i := ar.fresh[len(ar.fresh)-1]
+			ar.fresh = ar.fresh[:len(ar.fresh)-1]
+			if ar.cells[i].chosen == 0 {
 				pick = i
 			}
 		}
 	}
-	size := batchSize
-	switch rng.IntN(8) {
-	case 0, 1, 2:
-		if newest(&ar.ext); pick >= 0 {
-			size *= frontierEnergy
-		}
-	case 3:
-		newest(&ar.fresh)
-	}
 	if pick < 0 {
-		ws := make([]float64, len(ar.sets))
-		for i := range ar.sets {
-			fs := &ar.sets[i]
-			ws[i] = ar.weights[i] * depthBoost(fs.depth) * featBoost(fs.feats) * openBoost(fs.open) / math.Sqrt(float64(1+fs.chosen))
+		ws := make([]float64, len(ar.cells))
+		for i := range ar.cells {
+			e := &ar.cells[i]
+			ws[i] = ar.weights[i] * depthBoost(e.depth) * featBoost(len(e.feats)) / float64(1+e.chosen)
 		}
 		pick = pickWeighted(rng, ws)
 	}
-	fs := &ar.sets[pick]
-	fs.chosen++
-	// The least started cell of the set; ties go to a random one.
-	ci, ties := -1, 0
-	for _, i := range fs.cells {
-		switch {
-		case ci < 0 || ar.cells[i].chosen < ar.cells[ci].chosen:
-			ci, ties = i, 1
-		case ar.cells[i].chosen == ar.cells[ci].chosen:
-			if ties++; rng.IntN(ties) == 0 {
-				ci = i
-			}
-		}
-	}
-	e := &ar.cells[ci]
+	e := &ar.cells[pick]
 	e.chosen++
-	if fs.feats >= ar.most-1 {
-		size *= frontierEnergy
-	}
-	ar.batch.cell, ar.batch.alt, ar.batch.left = ci, rng.IntN(len(e.alts)), size-1
-	return ar.start(rng, ci, ar.batch.alt)
-}
-
-// start returns what a walk from schedule alt of cell i starts from, and
-// its slot among the traits of the state (stateTraits): the cell's next,
-// or -1 (one walk in four) for traits drawn from the walk's own seed.
-func (ar *archive) start(rng *rand.Rand, i, alt int) (uint64, []Action, int, int, int) {
-	e := &ar.cells[i]
-	p := e.alts[min(alt, len(e.alts)-1)]
-	slot := -1
-	if rng.IntN(4) != 0 {
-		slot = e.tried
-		e.tried++
-	}
-	return p.base, p.sched, p.depth, slot, i
+	p := e.alts[rng.IntN(len(e.alts))]
+	return p.base, p.sched, p.depth
 }
 
 // Replay runs a schedule from scratch, skipping actions that do not apply,

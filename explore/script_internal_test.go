@@ -6,7 +6,6 @@ import (
 	"hash/maphash"
 	"os"
 	"reflect"
-	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -189,16 +188,16 @@ var rule4aShrunk []Action
 // TestSearchFindsRule4a is the bar issue 10 sets: the randomized search
 // (episode mode, the default, guided by coverage) finds the rule-4a
 // violation (N = 5, two commands) on its own, from scratch. It takes
-// minutes of CPU and finds it in few runs (README, "paxos
+// minutes of CPU and does not find it in every run (README, "paxos
 // explore"), so it runs only when PAXOS_EXPLORE_RULE4A=1 (CI's long tests
-// do not set it), with a budget of PAXOS_EXPLORE_BUDGET (default 15m),
-// PAXOS_EXPLORE_WALKS walks (default rule4aWalks) and first seed
-// PAXOS_EXPLORE_SEED (default 1). Whether or not it finds it, it logs
-// which stages of the hand-made schedule (TestFeaturesMarkRule4aStages)
-// the archive reached, and how many batches of walks started from them.
+// do not set it), with a budget of PAXOS_EXPLORE_BUDGET (default 15m) and
+// PAXOS_EXPLORE_WALKS walks (default rule4aWalks). Whether or not it finds
+// it, it logs which stages of the hand-made schedule
+// (TestFeaturesMarkRule4aStages) the archive reached, and how many walks
+// started from them.
 func TestSearchFindsRule4a(t *testing.T) {
 	if os.Getenv("PAXOS_EXPLORE_RULE4A") != "1" {
-		t.Skip("takes minutes and finds it in few runs; set PAXOS_EXPLORE_RULE4A=1 (and PAXOS_EXPLORE_BUDGET, PAXOS_EXPLORE_WALKS, PAXOS_EXPLORE_SEED) to run it")
+		t.Skip("takes minutes and does not find it in every run; set PAXOS_EXPLORE_RULE4A=1 (and PAXOS_EXPLORE_BUDGET, PAXOS_EXPLORE_WALKS) to run it")
 	}
 	budget := 15 * time.Minute
 	if d, err := time.ParseDuration(os.Getenv("PAXOS_EXPLORE_BUDGET")); err == nil {
@@ -208,11 +207,7 @@ func TestSearchFindsRule4a(t *testing.T) {
 	if w, err := strconv.Atoi(os.Getenv("PAXOS_EXPLORE_WALKS")); err == nil {
 		walks = w
 	}
-	seed := uint64(1)
-	if s, err := strconv.ParseUint(os.Getenv("PAXOS_EXPLORE_SEED"), 10, 64); err == nil {
-		seed = s
-	}
-	cfg := Config{Replicas: 5, Commands: 2, Budget: budget, Walks: walks, Seed: seed}
+	cfg := Config{Replicas: 5, Commands: 2, Budget: budget, Walks: walks, Seed: 1}
 	rule4aReplicas(&cfg)
 	cfg = cfg.withDefaults()
 	hs := maphash.MakeSeed()
@@ -244,37 +239,15 @@ func TestSearchFindsRule4a(t *testing.T) {
 		{"restart/own-nop=1", "stale/nop-decided", "stale/deps-decided", "decided-without-deps=1"},
 		{"restart/own-nop=1", "stale/nop-decided", "stale/deps-decided", "decided-without-deps=1", "stale/per-holder=2"},
 	}
-	most, byFeats, walksBy := 0, map[int]int{}, map[int]int{}
-	for _, fs := range ar.sets {
-		most = max(most, fs.feats)
-		byFeats[fs.feats]++
-		walksBy[fs.feats] += fs.chosen
-	}
-	t.Logf("%d feature sets, at most %d features; sets by feature count %v; batches by feature count %v", len(ar.sets), most, byFeats, walksBy)
 	for k, m := range marks {
-		cells, started, sets := 0, 0, map[int]bool{}
+		cells, started := 0, 0
 		for i := range ar.cells {
 			if isSubset(m, ar.cells[i].feats) {
 				cells++
 				started += ar.cells[i].chosen
-				sets[ar.cells[i].set] = true
 			}
 		}
-		fc := []int{}
-		for si := range sets {
-			fc = append(fc, ar.sets[si].feats)
-		}
-		t.Logf("mark %d %v: %d cells (%d feature sets, of %d to %d features), %d batches of walks started from them", k, m, cells, len(sets), slices.Min(append(fc, 0)), slices.Max(append(fc, 0)), started)
-		for _, extra := range []string{"proposed=1", "down=1", "down=2"} {
-			cells, started := 0, 0
-			for i := range ar.cells {
-				if isSubset(append([]string{extra}, m...), ar.cells[i].feats) {
-					cells++
-					started += ar.cells[i].chosen
-				}
-			}
-			t.Logf("    with %s: %d cells, %d batches", extra, cells, started)
-		}
+		t.Logf("mark %d %v: %d cells, %d walks started from them", k, m, cells, started)
 	}
 	require.NotNil(t, res.Violation, "%d walks, %d steps, %d states, %d cells in %s", res.Walks, res.Steps, res.States, len(ar.cells), res.Elapsed)
 	t.Logf("found after %s, %d walks, %d cells; shrunk %d -> %d actions:\n%s", res.Violation.FoundAfter, res.Walks, len(ar.cells),
@@ -284,3 +257,16 @@ func TestSearchFindsRule4a(t *testing.T) {
 // rule4aWalks bounds TestSearchFindsRule4a's search (about 350 walks a
 // second of CPU: some 4 minutes on two idle cores).
 const rule4aWalks = 150000
+
+func isSubset(sub, set []string) bool {
+	for _, x := range sub {
+		found := false
+		for _, y := range set {
+			found = found || x == y
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
