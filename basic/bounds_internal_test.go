@@ -1,6 +1,7 @@
 package basic
 
 import (
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -13,7 +14,8 @@ import (
 // (the probe that sent a Multi-Paxos Commit for slot 4,000,000) is refused as
 // malformed and counted, without creating a slot or moving the slot a new
 // proposal takes; so are out-of-range ballots and oversize values. Slot
-// hints (MaxSlot, MaxLearned) are trusted only up to the window. The
+// hints (MaxSlot, MaxLearned) are trusted only up to the window; a
+// snapshot index or rebuild answer above paxos.MaxSlot is refused. The
 // replica stays usable.
 func TestForgedFarAheadRefused(t *testing.T) {
 	rep, err := New(paxos.Config{N: 3, ID: 1})
@@ -32,6 +34,8 @@ func TestForgedFarAheadRefused(t *testing.T) {
 		Promise{Slot: 1, Ballot: b, Accepted: Ballot{Round: 1, Node: 7}, Value: v},
 		Nack{Slot: 1, Ballot: b, Phase: 1, Promised: Ballot{Round: 2, Node: -1}},
 		Accept{Slot: 1, Ballot: b, Value: append(v, v...)}, // Batch is 1
+		InstallSnapshot{Snapshot: Snapshot{Index: paxos.MaxSlot + 1}},
+		RebuildInfo{MaxSlot: math.MaxUint64}, // would make a new proposal's slot wrap to 0
 	} {
 		err := r.Step(paxos.Message{From: 0, To: 1, Body: body})
 		require.ErrorIs(t, err, paxos.ErrMalformed, "%T %+v", body, body)
@@ -39,7 +43,7 @@ func TestForgedFarAheadRefused(t *testing.T) {
 	assert.Empty(t, r.slots, "no slot was created")
 	assert.Zero(t, r.maxSlot)
 	assert.Zero(t, r.maxLearned)
-	assert.Equal(t, uint64(9), r.Coverage()[paxos.CoverageRefused])
+	assert.Equal(t, uint64(11), r.Coverage()[paxos.CoverageRefused])
 
 	// Hints beyond the window are clamped, not trusted.
 	require.NoError(t, r.Step(paxos.Message{From: 2, To: 1, Body: Nack{Slot: 1, Ballot: b, Phase: 1, Promised: b, MaxSlot: far}}))

@@ -73,6 +73,9 @@ func (r *Replica) rebuildStep(from paxos.NodeID, body any) (bool, error) {
 		r.send(from, RebuildInfo{Rebuilding: r.rb != nil, MaxSlot: r.maxSlot})
 		return true, nil
 	case RebuildInfo:
+		if m.MaxSlot > paxos.MaxSlot {
+			return true, fmt.Errorf("%w: rebuild answer with slot %d, above %d", paxos.ErrMalformed, m.MaxSlot, uint64(paxos.MaxSlot))
+		}
 		if r.rb != nil && !m.Rebuilding && r.rb.answers.Add(r.q, int(from)) {
 			r.rb.high = max(r.rb.high, m.MaxSlot)
 			r.rebuildDone()

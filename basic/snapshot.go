@@ -191,6 +191,9 @@ func (r *Replica) installSnapshot(s Snapshot) error {
 	if s.Index <= r.executed {
 		return nil
 	}
+	if s.Index > paxos.MaxSlot {
+		return fmt.Errorf("%w: snapshot at slot %d, above %d", paxos.ErrMalformed, s.Index, uint64(paxos.MaxSlot))
+	}
 	store, err := kv.ExecutorFromSnapshot(r.cfg, s.KV)
 	if err != nil {
 		return fmt.Errorf("%w: snapshot at slot %d: %w", paxos.ErrMalformed, s.Index, err)

@@ -20,10 +20,6 @@ func (r *Replica) ahead() uint64 {
 // horizon is the highest slot this replica stores anything for.
 func (r *Replica) horizon() uint64 { return r.learnedTo + r.ahead() }
 
-// maxSlotNumber bounds a snapshot's index (a snapshot may be far ahead of
-// this replica: that is what it is for). No run executes 2^62 slots.
-const maxSlotNumber = 1 << 62
-
 // check refuses, with an error wrapping paxos.ErrMalformed, a message no
 // correct peer could send: addressed to another replica, from a sender
 // outside the cluster or from this replica itself, with a slot beyond the
@@ -98,13 +94,13 @@ func (r *Replica) check(msg paxos.Message) error {
 	case Forward, CatchUp, RebuildQuery:
 		return nil
 	case RebuildInfo:
-		if m.MaxSlot > maxSlotNumber || m.Term.Sub != 0 {
-			return fmt.Errorf("%w: rebuild answer with slot %d (at most %d) or term %v (Sub must be 0)", paxos.ErrMalformed, m.MaxSlot, uint64(maxSlotNumber), m.Term)
+		if m.MaxSlot > paxos.MaxSlot || m.Term.Sub != 0 {
+			return fmt.Errorf("%w: rebuild answer with slot %d (at most %d) or term %v (Sub must be 0)", paxos.ErrMalformed, m.MaxSlot, uint64(paxos.MaxSlot), m.Term)
 		}
 		return r.checkBallot(m.Term)
 	case InstallSnapshot:
-		if m.Snapshot.Index > maxSlotNumber {
-			return fmt.Errorf("%w: snapshot at slot %d, above %d", paxos.ErrMalformed, m.Snapshot.Index, uint64(maxSlotNumber))
+		if m.Snapshot.Index > paxos.MaxSlot {
+			return fmt.Errorf("%w: snapshot at slot %d, above %d", paxos.ErrMalformed, m.Snapshot.Index, uint64(paxos.MaxSlot))
 		}
 		return nil
 	case Learned:

@@ -54,15 +54,9 @@ func (r *Replica) checkBallot(b Ballot) error {
 	return nil
 }
 
-// maxSlotNumber bounds the slot numbers a peer may report beyond this
-// replica's window: a snapshot's index (a snapshot may be far ahead of this
-// replica, that is what it is for) and a candidate's commit point. No run
-// executes 2^62 slots, and beyond that slot arithmetic would overflow.
-const maxSlotNumber = 1 << 62
-
 func checkSnapshot(s Snapshot) error {
-	if s.Index > maxSlotNumber {
-		return fmt.Errorf("%w: snapshot at slot %d, above %d", paxos.ErrMalformed, s.Index, uint64(maxSlotNumber))
+	if s.Index > paxos.MaxSlot {
+		return fmt.Errorf("%w: snapshot at slot %d, above %d", paxos.ErrMalformed, s.Index, uint64(paxos.MaxSlot))
 	}
 	return nil
 }
@@ -73,8 +67,8 @@ func (r *Replica) checkBallots(from paxos.NodeID, body any) error {
 	var bs []Ballot
 	switch m := body.(type) {
 	case Prepare:
-		if m.Commit > maxSlotNumber {
-			return fmt.Errorf("%w: prepare with commit point %d, above %d", paxos.ErrMalformed, m.Commit, uint64(maxSlotNumber))
+		if m.Commit > paxos.MaxSlot {
+			return fmt.Errorf("%w: prepare with commit point %d, above %d", paxos.ErrMalformed, m.Commit, uint64(paxos.MaxSlot))
 		}
 		bs = []Ballot{m.Ballot}
 	case Promise:
