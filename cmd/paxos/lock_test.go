@@ -147,8 +147,9 @@ func TestLockKill9HolderReplica(t *testing.T) {
 
 	// Stop the holder and read everything it printed: its last renewal
 	// line is the last one it saw succeed (none can succeed after the kill:
-	// it talks to replica 0 only).
-	require.NoError(t, holderCmd.Process.Kill())
+	// it talks to replica 0 only). Its stdout closes whether or not it
+	// was still running.
+	_ = holderCmd.Process.Kill()
 	var rest []string
 	select {
 	case rest = <-holderRest:
