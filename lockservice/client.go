@@ -20,6 +20,13 @@ type SessionOptions struct {
 	// for the replicas' clock disagreement (2ε in the package doc; default
 	// TTL/10).
 	Skew time.Duration
+	// OnRenew, if set, is called after each successful Open or KeepAlive
+	// (on the renewing goroutine; keep it short) with the time the renewal
+	// was sent and the lease end the service recorded for it. The service
+	// keeps the session at least until sent + TTL - 2ε (see the package
+	// doc), so a caller can tell how long the session outlives a holder
+	// that stops renewing.
+	OnRenew func(sent, expires time.Time)
 }
 
 // ErrSessionLost is returned by a Session whose lease the service ended
@@ -75,14 +82,17 @@ func (s *Session) ID() uint64 { return s.c.ID() }
 
 func (s *Session) renew(ctx context.Context, kind Kind) error {
 	sent := time.Now()
-	_, err := s.do(ctx, Request{Kind: kind, TTL: s.opts.TTL.Milliseconds()})
+	rep, err := s.do(ctx, Request{Kind: kind, TTL: s.opts.TTL.Milliseconds()})
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	switch {
 	case err == nil:
 		s.validTo = sent.Add(s.opts.TTL - s.opts.Skew)
 	case errors.Is(err, ErrSessionLost):
 		s.lost = err
+	}
+	s.mu.Unlock()
+	if err == nil && s.opts.OnRenew != nil {
+		s.opts.OnRenew(sent, time.UnixMilli(rep.Expires))
 	}
 	return err
 }

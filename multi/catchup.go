@@ -6,8 +6,15 @@ import (
 	"github.com/paxos-lab/paxos"
 )
 
+// heartbeat announces the commit point the previous heartbeat saw, not the
+// current one: the Commits of every slot up to it left at least one
+// heartbeat interval ago, so a follower whose reply shows it behind that
+// point is missing them (lost, or it was down), while one merely behind
+// the current point may only have them in flight (a heartbeat is urgent
+// and may overtake them). The leader catches up only the former.
 func (r *Replica) heartbeat() {
-	r.broadcast(Heartbeat{Ballot: r.ballot, Commit: r.executed, Tick: r.now})
+	r.broadcast(Heartbeat{Ballot: r.ballot, Commit: r.announced, Tick: r.now})
+	r.announced = r.executed
 }
 
 func (r *Replica) onHeartbeat(from paxos.NodeID, m Heartbeat) error {
@@ -28,9 +35,9 @@ func (r *Replica) onHeartbeatReply(from paxos.NodeID, m HeartbeatReply) {
 		return
 	}
 	r.leaseAck[from] = max(r.leaseAck[from], r.leaseTick(m)+1)
-	// Only a replica behind the commit point the heartbeat announced is
-	// missing something; one merely behind our current point has Commits
-	// in flight.
+	// Only a replica behind the commit point the heartbeat announced (the
+	// one the heartbeat before it saw) is missing something; one merely
+	// behind a later point may have its Commits in flight.
 	if m.Executed < m.Commit && m.Executed < r.executed && (r.catchAt[from] == 0 || r.now+1-r.catchAt[from] >= uint64(r.cfg.RetryTicks)) {
 		r.catchAt[from] = r.now + 1
 		r.sendCatchUp(from, m.Executed)

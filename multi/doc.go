@@ -51,9 +51,10 @@
 // holding its whole durable state (promise, store, every value above the
 // snapshot point) and drops its log up to the previous snapshot, so it keeps
 // at most two intervals plus what is in flight. A replica that reports, in
-// its heartbeat reply, that it is behind the leader's commit point receives
-// the committed entries it misses, or the leader's snapshot if the leader has
-// compacted them away. A candidate whose commit point is below a promiser's
+// its heartbeat reply, that it is behind the commit point the heartbeat
+// announced (the leader's execution point at its previous heartbeat, so
+// Commits merely in flight do not count) receives the committed entries it
+// misses, or the leader's snapshot if the leader has compacted them away. A candidate whose commit point is below a promiser's
 // snapshot receives that snapshot with the promise.
 //
 // # Leases

@@ -168,6 +168,9 @@ func (r *Replica) becomeLeader() {
 	}
 	r.p1 = nil
 	r.hbElapsed = 0
+	// Everything executed here was committed under an earlier ballot, so
+	// its Commits left before this ballot's phase 1: announce it at once.
+	r.announced = r.executed
 	r.heartbeat()
 	// Serve what was proposed here while we were not leading, then what
 	// was forwarded to us during the election.

@@ -90,6 +90,9 @@ type Replica struct {
 	electionElapsed int
 	electionTimeout int
 	hbElapsed       int
+	// announced is the commit point the last heartbeat saw; the next
+	// heartbeat carries it (see heartbeat).
+	announced uint64
 
 	// leases (follower side)
 	leaseHolder paxos.NodeID

@@ -72,9 +72,11 @@ type Nack struct {
 	Promised Ballot `msgpack:"p"`
 }
 
-// Heartbeat keeps followers from electing a new leader and tells them the
-// leader's commit point. Tick is the leader's tick count when sent (echoed
-// back to measure leases).
+// Heartbeat keeps followers from electing a new leader and tells them a
+// commit point of the leader: the one its previous heartbeat saw (so the
+// Commits up to it left at least one heartbeat interval ago; a new leader's
+// first heartbeat carries its execution point). Tick is the leader's tick
+// count when sent (echoed back to measure leases).
 type Heartbeat struct {
 	Ballot Ballot `msgpack:"b"`
 	Commit uint64 `msgpack:"c"`

@@ -587,12 +587,7 @@ func (n *Node) loop() {
 		case ch := <-n.covReq:
 			ch <- n.r.(paxos.CoverageReporter).Coverage()
 		case now := <-ticker.C:
-			n.ticks++
-			n.r.Tick()
-			n.expire(now)
-			if n.m != nil {
-				n.m.tick()
-			}
+			n.onTick(now)
 		case b := <-n.durable:
 			if err := n.finish(b); err != nil {
 				n.storageFailed(err)
@@ -627,6 +622,17 @@ func (n *Node) loop() {
 			n.storageFailed(err)
 			return
 		}
+	}
+}
+
+// onTick is one tick of the loop's clock: the replica's logical time
+// advances and waiters past their deadline are answered.
+func (n *Node) onTick(now time.Time) {
+	n.ticks++
+	n.r.Tick()
+	n.expire(now)
+	if n.m != nil {
+		n.m.tick()
 	}
 }
 

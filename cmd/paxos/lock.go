@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -28,7 +29,9 @@ const lockUsage = `usage: paxos lock acquire|try|read --config FILE [flags] LOCK
            token, optionally store --value, hold it for --hold (0: until
            SIGINT/SIGTERM) while renewing the session, then release it and
            close the session. A holder that is killed loses the lock when
-           its session expires (--ttl after its last renewal).
+           its session expires (--ttl after its last renewal);
+           --renewals prints each renewal's send time and the lease end
+           the service recorded.
   try      like acquire, but give up at once (exit 1) when LOCK is held.
   read     print LOCK's holders, mode and value.
   bench    (no LOCK) paxos bench --app kv,lockservice with settings for a
@@ -67,6 +70,7 @@ func runLock(args []string, stdout, stderr io.Writer) int {
 	hold := fs.Duration("hold", 0, "acquire/try: how long to hold the lock (0: until SIGINT or SIGTERM)")
 	shared := fs.Bool("shared", false, "acquire/try: take the lock in shared mode")
 	value := fs.String("value", "", "acquire/try: store this value in the lock (exclusive mode)")
+	renewals := fs.Bool("renewals", false, "print a line for each successful lease renewal: renewed session=ID sent=TIME expires=TIME")
 	data := fs.String("data", "", "the data root of paxos cluster, where it keeps the client token when the cluster file has no secret")
 	tokenFile := fs.String("token-file", "", "file holding the client token")
 	tlsCA := fs.String("tls-ca", "", "CA certificate of the client ports")
@@ -116,9 +120,22 @@ func runLock(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
+	// The session's renewals print from its own goroutine.
+	var outMu sync.Mutex
+	printf := func(format string, a ...any) {
+		outMu.Lock()
+		defer outMu.Unlock()
+		fmt.Fprintf(stdout, format, a...)
+	}
+	sopts := lockservice.SessionOptions{TTL: *ttl}
+	if *renewals {
+		sopts.OnRenew = func(sent, expires time.Time) {
+			printf("renewed session=%d sent=%s expires=%s\n", cl.ID(), sent.UTC().Format(time.RFC3339Nano), expires.UTC().Format(time.RFC3339Nano))
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	s, err := lockservice.OpenSession(ctx, cl, lockservice.SessionOptions{TTL: *ttl})
+	s, err := lockservice.OpenSession(ctx, cl, sopts)
 	if err != nil {
 		fmt.Fprintf(stderr, "paxos lock: open a session: %v\n", err)
 		return exitFail
@@ -141,7 +158,7 @@ func runLock(args []string, stdout, stderr io.Writer) int {
 		if len(r.Holders) == 0 {
 			mode = "free"
 		}
-		fmt.Fprintf(stdout, "%s %s holders=%v value=%q\n", name, mode, r.Holders, r.Value)
+		printf("%s %s holders=%v value=%q\n", name, mode, r.Holders, r.Value)
 		return exitOK
 	}
 	mode := lockservice.Exclusive
@@ -158,7 +175,7 @@ func runLock(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "paxos lock: %s %s: %v\n", verb, name, err)
 		return exitFail
 	}
-	fmt.Fprintf(stdout, "acquired %s token=%d session=%d at=%s\n", name, tok, s.ID(), time.Now().UTC().Format(time.RFC3339Nano))
+	printf("acquired %s token=%d session=%d at=%s\n", name, tok, s.ID(), time.Now().UTC().Format(time.RFC3339Nano))
 	if *value != "" {
 		if err := s.SetValue(ctx, name, []byte(*value)); err != nil {
 			fmt.Fprintf(stderr, "paxos lock: set value: %v\n", err)
@@ -192,6 +209,6 @@ func runLock(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "paxos lock: release %s: %v\n", name, err)
 		return exitFail
 	}
-	fmt.Fprintf(stdout, "released %s\n", name)
+	printf("released %s\n", name)
 	return exitOK
 }
