@@ -342,7 +342,9 @@ func (c *leaseClients) stream(site int, key string, put bool, rate float64, span
 	next()
 }
 
-// leaseSwarm returns the injectors of a run with leases: in a quarter of
+// leaseSwarm returns the injectors of a run with leases: in one run of
+// eight with partitions the staggered lease edges alone (staggerAlone);
+// otherwise, in a quarter of
 // the runs the lease faults of the chosen kinds alone, in an otherwise
 // quiet run (a handover interrupted by nothing else); in another quarter
 // the lease edges alone (injectLeaseEdges, when partitions are among the
@@ -352,8 +354,11 @@ func (c *leaseClients) stream(site int, key string, put bool, rate float64, span
 // faults would act in about a third of the lease runs and almost never
 // alone.
 func leaseSwarm(has map[string]bool, seed uint64) []injector {
+	if has[FaultPartition] && staggerAlone(seed) { // search_lease_stagger.go
+		return []injector{{FaultPartition, injectLeaseStagger}}
+	}
 	var lease []injector
-	for _, in := range leaseInjectors {
+	for _, in := range withoutStagger(leaseInjectors) {
 		if has[in.kind] {
 			lease = append(lease, in)
 		}
@@ -372,5 +377,5 @@ func leaseSwarm(has map[string]bool, seed uint64) []injector {
 	case 4, 5:
 		return append(swarm(injectors, has, seed), lease...)
 	}
-	return swarm(append(slices.Clone(injectors), leaseInjectors...), has, seed)
+	return swarm(append(slices.Clone(injectors), withoutStagger(leaseInjectors)...), has, seed)
 }
