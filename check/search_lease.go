@@ -342,21 +342,19 @@ func (c *leaseClients) stream(site int, key string, put bool, rate float64, span
 	next()
 }
 
-// leaseSwarm returns the injectors of a run with leases: in one run of
-// eight with partitions the staggered lease edges alone (staggerAlone);
-// otherwise, in a quarter of
+// leaseSwarm returns the injectors of a run with leases: in a quarter of
 // the runs the lease faults of the chosen kinds alone, in an otherwise
 // quiet run (a handover interrupted by nothing else); in another quarter
 // the lease edges alone (injectLeaseEdges, when partitions are among the
 // faults: their timing holds only in a cluster nothing else disturbs); in
 // a quarter all of the lease faults with the swarm of the other injectors;
-// in the rest one swarm over both. Left to the swarm alone, the lease
-// faults would act in about a third of the lease runs and almost never
-// alone.
+// in the rest, when partitions are among the faults, the staggered lease
+// edges alone in half of them (staggerAlone, search_lease_stagger.go) and
+// otherwise one swarm over both (the staggered edges, which need a quiet
+// cluster as the lease edges do, never join a swarm). Left to the swarm
+// alone, the lease faults would act in about a third of the lease runs and
+// almost never alone.
 func leaseSwarm(has map[string]bool, seed uint64) []injector {
-	if has[FaultPartition] && staggerAlone(seed) { // search_lease_stagger.go
-		return []injector{{FaultPartition, injectLeaseStagger}}
-	}
 	var lease []injector
 	for _, in := range withoutStagger(leaseInjectors) {
 		if has[in.kind] {
@@ -376,6 +374,9 @@ func leaseSwarm(has map[string]bool, seed uint64) []injector {
 		}
 	case 4, 5:
 		return append(swarm(injectors, has, seed), lease...)
+	}
+	if has[FaultPartition] && staggerAlone(seed) { // search_lease_stagger.go
+		return []injector{{FaultPartition, injectLeaseStagger}}
 	}
 	return swarm(append(slices.Clone(injectors), withoutStagger(leaseInjectors)...), has, seed)
 }

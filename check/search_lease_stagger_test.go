@@ -7,16 +7,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// staggerSeeds returns the first count seeds from 1 whose lease runs use
-// the staggered lease edges alone (leaseSwarm).
+// staggerSeeds returns the first count seeds from 1 whose lease runs with
+// every fault use the staggered lease edges alone (varyFaults, leaseSwarm).
 func staggerSeeds(count int) []uint64 {
-	has := map[string]bool{}
-	for _, f := range AllFaults {
-		has[f] = true
-	}
 	stagger := reflect.ValueOf(injectLeaseStagger).Pointer()
 	var out []uint64
 	for seed := uint64(1); len(out) < count; seed++ {
+		has := map[string]bool{}
+		for _, f := range varyFaults(AllFaults, seed) {
+			has[f] = true
+		}
 		on := leaseSwarm(has, seed)
 		if len(on) == 1 && reflect.ValueOf(on[0].inject).Pointer() == stagger {
 			out = append(out, seed)
