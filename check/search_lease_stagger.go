@@ -297,8 +297,8 @@ func (rd *staggerRound) observe(s *sim.Sim, o sim.Output) {
 // write there and a read at l complete before l's clock has counted
 // LeaseTicks of its ticks (tick apart) from the last heartbeat the
 // followers acknowledged. Each message is reckoned 0.25 ms longer than its
-// link's delay (the replicas' service), and the candidate's first writes
-// as leaving at its first tick after it wins.
+// link's delay (the replicas' service), and the candidate's write as
+// leaving the moment it wins.
 func (rd *staggerRound) feasible(s *sim.Sim, dep, at, tick, period time.Duration) bool {
 	const service = 250 * time.Microsecond
 	delay := func(a, b int) time.Duration { return s.Delay(paxos.NodeID(a), paxos.NodeID(b)) + service }
@@ -354,15 +354,13 @@ func (rd *staggerRound) feasible(s *sim.Sim, dep, at, tick, period time.Duration
 		for _, f := range rd.followers {
 			exp, live := expiry(f, at)
 			arrive := send + delay(rd.c, f)
-			if !live || arrive < exp+150*time.Microsecond {
-				continue
-			}
-			if arrive > exp+rd.late {
+			if !live || arrive < exp+150*time.Microsecond || arrive > exp+rd.late {
 				continue
 			}
 			leads := max(won, arrive+delay(f, rd.c))
-			// Its write needs N/2 acceptances besides its own: the
-			// deputies and the quickest followers.
+			// Its write needs N/2 acceptances besides its own: from the
+			// deputies and the quickest followers (an acceptor takes a
+			// higher ballot's write without having promised it).
 			var trips []time.Duration
 			for _, q := range rd.deputies {
 				trips = append(trips, delay(rd.c, q)+delay(q, rd.c))

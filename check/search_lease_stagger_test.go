@@ -29,7 +29,7 @@ func staggerSeeds(count int) []uint64 {
 // leases (local reads) and raft (ReadIndex reads) pass the runs in which
 // they act, and every operation completes once the faults heal.
 func TestLeaseStaggerKeepsCorrectProtocolsCorrect(t *testing.T) {
-	leaseRunsPass(t, staggerSeeds(6))
+	leaseRunsPass(t, staggerSeeds(10))
 }
 
 // The staggered lease edges catch, at five replicas, a planted bug that
