@@ -10,15 +10,21 @@ import (
 // staggerSeeds returns the first count seeds from 1 whose lease runs with
 // every fault use the staggered lease edges alone (varyFaults, leaseSwarm).
 func staggerSeeds(count int) []uint64 {
-	stagger := reflect.ValueOf(injectLeaseStagger).Pointer()
+	return seedsAlone(injectLeaseStagger, count, func(seed uint64) []string { return varyFaults(AllFaults, seed) })
+}
+
+// seedsAlone returns the first count seeds from 1 whose lease runs use
+// inject alone (leaseSwarm), given the fault kinds faults(seed) of each.
+func seedsAlone(inject func(*faultEnv), count int, faults func(seed uint64) []string) []uint64 {
+	want := reflect.ValueOf(inject).Pointer()
 	var out []uint64
 	for seed := uint64(1); len(out) < count; seed++ {
 		has := map[string]bool{}
-		for _, f := range varyFaults(AllFaults, seed) {
+		for _, f := range faults(seed) {
 			has[f] = true
 		}
 		on := leaseSwarm(has, seed)
-		if len(on) == 1 && reflect.ValueOf(on[0].inject).Pointer() == stagger {
+		if len(on) == 1 && reflect.ValueOf(on[0].inject).Pointer() == want {
 			out = append(out, seed)
 		}
 	}
