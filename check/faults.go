@@ -96,6 +96,7 @@ var leaseInjectors = []injector{
 	{FaultPartition, injectLeaseHandovers}, // search_lease.go
 	{FaultCrash, injectLeaderDeaths},       // search_lease.go
 	{FaultPartition, injectLeaseEdges},     // search_lease_edge.go
+	{FaultPartition, injectLeaseStagger},   // search_lease_stagger.go (alone only, see leaseSwarm)
 }
 
 // swarm returns the injectors a run uses among those of the fault kinds

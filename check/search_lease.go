@@ -348,12 +348,15 @@ func (c *leaseClients) stream(site int, key string, put bool, rate float64, span
 // the lease edges alone (injectLeaseEdges, when partitions are among the
 // faults: their timing holds only in a cluster nothing else disturbs); in
 // a quarter all of the lease faults with the swarm of the other injectors;
-// in the rest one swarm over both. Left to the swarm alone, the lease
-// faults would act in about a third of the lease runs and almost never
-// alone.
+// in the rest, when partitions are among the faults, the staggered lease
+// edges alone in half of them (staggerAlone, search_lease_stagger.go) and
+// otherwise one swarm over both (the staggered edges, which need a quiet
+// cluster as the lease edges do, never join a swarm). Left to the swarm
+// alone, the lease faults would act in about a third of the lease runs and
+// almost never alone.
 func leaseSwarm(has map[string]bool, seed uint64) []injector {
 	var lease []injector
-	for _, in := range leaseInjectors {
+	for _, in := range withoutStagger(leaseInjectors) {
 		if has[in.kind] {
 			lease = append(lease, in)
 		}
@@ -372,5 +375,8 @@ func leaseSwarm(has map[string]bool, seed uint64) []injector {
 	case 4, 5:
 		return append(swarm(injectors, has, seed), lease...)
 	}
-	return swarm(append(slices.Clone(injectors), leaseInjectors...), has, seed)
+	if has[FaultPartition] && staggerAlone(seed) { // search_lease_stagger.go
+		return []injector{{FaultPartition, injectLeaseStagger}}
+	}
+	return swarm(append(slices.Clone(injectors), withoutStagger(leaseInjectors)...), has, seed)
 }

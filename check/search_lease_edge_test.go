@@ -1,7 +1,6 @@
 package check
 
 import (
-	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -12,19 +11,7 @@ import (
 // edgeSeeds returns the first count seeds from 1 whose lease runs use the
 // lease edges alone (leaseSwarm).
 func edgeSeeds(count int) []uint64 {
-	has := map[string]bool{}
-	for _, f := range AllFaults {
-		has[f] = true
-	}
-	edges := reflect.ValueOf(injectLeaseEdges).Pointer()
-	var out []uint64
-	for seed := uint64(1); len(out) < count; seed++ {
-		on := leaseSwarm(has, seed)
-		if len(on) == 1 && reflect.ValueOf(on[0].inject).Pointer() == edges {
-			out = append(out, seed)
-		}
-	}
-	return out
+	return seedsAlone(injectLeaseEdges, count, func(uint64) []string { return AllFaults })
 }
 
 // The lease edges alone keep correct protocols correct: multi with leases

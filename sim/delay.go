@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/paxos-lab/paxos"
@@ -27,4 +28,28 @@ func (s *Sim) NextTick(id paxos.NodeID) (at, interval time.Duration, ok bool) {
 		return 0, 0, false
 	}
 	return s.nodes[id].nextTick, s.tickOf(int(id)), true
+}
+
+// SetDelay sets the one-way delay of the link from → to (what Delay
+// returns, before faults and jitter), as a route change would: messages
+// sent from then on take d, those in flight keep the delay they were sent
+// with (so later ones may overtake them). Fault injectors use it to make
+// some links faster or slower for a while. d must be positive and from and
+// to different replicas.
+func (s *Sim) SetDelay(from, to paxos.NodeID, d time.Duration) error {
+	if err := s.checkID(from); err != nil {
+		return err
+	}
+	if err := s.checkID(to); err != nil {
+		return err
+	}
+	if from == to || d <= 0 {
+		return fmt.Errorf("%w: delay %v of link %d->%d, want a positive delay between two replicas", ErrReplica, d, from, to)
+	}
+	s.oneWay[int(from)*s.n+int(to)] = d
+	s.maxRTT = max(s.maxRTT, 2*d)
+	if s.cfg.Trace != nil {
+		s.tracef("%d link-delay %d->%d %v\n", s.now, from, to, d)
+	}
+	return nil
 }

@@ -173,6 +173,24 @@ func TestDelaysFollowTheMatrix(t *testing.T) {
 	assert.Equal(t, time.Second, s.Now())
 }
 
+// SetDelay changes one link's delay, one way, for messages sent from then
+// on; a bad link or delay is refused.
+func TestSetDelayChangesOneLink(t *testing.T) {
+	rtt := [][]float64{{0, 10, 40}, {10, 0, 30}, {40, 30, 0}}
+	s := newSim(t, sim.Config{New: newEcho, N: 3, RTT: rtt, Record: true})
+	require.NoError(t, s.SetDelay(0, 2, 2*ms))
+	assert.Equal(t, 2*ms, s.Delay(0, 2))
+	assert.Equal(t, 20*ms, s.Delay(2, 0), "the other way keeps its delay")
+	require.NoError(t, s.Propose(0, cmd(1, 1)))
+	s.Run(time.Second)
+	assert.Equal(t, []string{"1@5ms"}, execs(s, 1))
+	assert.Equal(t, []string{"1@2ms"}, execs(s, 2))
+
+	assert.ErrorIs(t, s.SetDelay(0, 0, ms), sim.ErrReplica)
+	assert.ErrorIs(t, s.SetDelay(0, 1, 0), sim.ErrReplica)
+	assert.ErrorIs(t, s.SetDelay(0, 3, ms), sim.ErrReplica)
+}
+
 func TestJitterStaysInRange(t *testing.T) {
 	s := newSim(t, sim.Config{New: newEcho, N: 2, RTT: sim.Uniform(2, 10), Jitter: 3 * ms, Record: true})
 	for i := 1; i <= 200; i++ {
