@@ -26,6 +26,10 @@ import (
 
 // EncodeMsgpack implements msgpack.CustomEncoder.
 func (c Command) EncodeMsgpack(e *msgpack.Encoder) error {
+	if w := appendTarget(e); w != nil {
+		w.b = appendCommand(w.b, &c)
+		return nil
+	}
 	_ = EncodeMapHeader(e, 8, len(c.Payload) == 0, len(c.Keys) == 0, !c.ReadOnly)
 	_ = e.EncodeString("c")
 	_ = e.EncodeUint64(c.Client)
@@ -296,6 +300,10 @@ func DecodeFields(d *msgpack.Decoder, field func(d *msgpack.Decoder, key string)
 // EncodeCommands encodes cmds as reflection encodes a []Command (nil as
 // nil).
 func EncodeCommands(e *msgpack.Encoder, cmds []Command) error {
+	if w := appendTarget(e); w != nil {
+		w.b = appendCommands(w.b, cmds)
+		return nil
+	}
 	if cmds == nil {
 		return e.EncodeNil()
 	}
@@ -343,6 +351,10 @@ func DecodeCommands(d *msgpack.Decoder) ([]Command, error) {
 // EncodeUint64s encodes s as reflection encodes a []uint64 (nil as nil,
 // every element as a fixed-width uint64).
 func EncodeUint64s(e *msgpack.Encoder, s []uint64) error {
+	if w := appendTarget(e); w != nil {
+		w.b = appendUint64s(w.b, s)
+		return nil
+	}
 	if s == nil {
 		return e.EncodeNil()
 	}
