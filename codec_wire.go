@@ -332,12 +332,20 @@ func DecodeCommands(d *msgpack.Decoder) ([]Command, error) {
 	// commands costs one allocation.
 	scratch := scratchBlocks.Get().(*[arenaMax]byte)
 	arena, from := scratch[:0], 0
+	src := sourceOf(d)
 	for i := 0; i < n; i++ {
 		if cap(arena) < cmdSpare {
 			settle(cmds[from:], scratch)
 			arena, from = scratch[:0], len(cmds)
 		}
 		var c Command
+		if src != nil {
+			if k, ok := parseCommand(src.rest(), &c, &arena); ok {
+				src.skip(k)
+				cmds = append(cmds, c)
+				continue
+			}
+		}
 		if err := c.decode(d, &arena, 0, 0); err != nil {
 			return nil, err // scratch is dropped: cmds may still point into it
 		}
@@ -371,6 +379,12 @@ func EncodeUint64s(e *msgpack.Encoder, s []uint64) error {
 
 // DecodeUint64s decodes what EncodeUint64s encodes.
 func DecodeUint64s(d *msgpack.Decoder) ([]uint64, error) {
+	if src := sourceOf(d); src != nil {
+		if s, k, ok := parseUint64s(src.rest()); ok {
+			src.skip(k)
+			return s, nil
+		}
+	}
 	n, err := d.DecodeArrayLen()
 	if err != nil || n < 0 {
 		return nil, err

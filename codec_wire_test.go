@@ -204,9 +204,10 @@ func TestAppendMessageWritesOntoTheCallersBuffer(t *testing.T) {
 }
 
 // TestPooledEncoderMatchesReflection is TestHandWrittenCodecMatchesReflection
-// through paxos.Encode, whose pooled encoder takes the append path for
-// commands and uint64 lists (codec_append.go): the body after the type
-// name is the bytes reflection writes.
+// through paxos.Encode and paxos.Decode, whose pooled coders take the
+// append and parse paths for commands and uint64 lists (codec_append.go):
+// the body after the type name is the bytes reflection writes, and it
+// decodes to what reflection reads.
 func TestPooledEncoderMatchesReflection(t *testing.T) {
 	rng := rand.New(rand.NewSource(2))
 	checked := 0
@@ -233,6 +234,12 @@ func TestPooledEncoderMatchesReflection(t *testing.T) {
 			require.NoError(t, err)
 			rest := got[len(got)-d.Buffered().(*bytes.Reader).Len():]
 			require.Equal(t, want, rest, "%s %+v", name, v.Interface())
+			// The pooled decoder's fast path reads what reflection reads.
+			back, err := paxos.Decode(got)
+			require.NoError(t, err)
+			ref := reflect.New(plainType(typ))
+			require.NoError(t, msgpack.Unmarshal(want, ref.Interface()))
+			require.Equal(t, ref.Elem().Interface(), toPlain(reflect.ValueOf(back)).Interface(), "%v", typ)
 		}
 	}
 	require.GreaterOrEqual(t, checked, 12, "hand-written registered types found")
