@@ -159,3 +159,16 @@ func TestParseCommandsMatchesDecoder(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseCommands: on any input, the parse path decodes a list of
+// commands and a list of uint64s to what the decoder path decodes, or
+// fails where it fails.
+func FuzzParseCommands(f *testing.F) {
+	f.Add(appendUint64s(appendCommands(nil, []Command{{Client: 1, Seq: 2, Op: OpPut, Key: "k", Value: "v"}, {Key: strings.Repeat("z", 40)}}), []uint64{1, 2, 3}))
+	f.Add(appendUint64s(appendCommands(nil, []Command{{Op: OpGet, Key: "a", Payload: []byte{1}, Keys: []string{"b"}, ReadOnly: true}}), nil))
+	f.Add([]byte{0x91, 0x85})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fast, slow := decodeBoth(b)
+		require.Equal(t, slow, fast)
+	})
+}
