@@ -57,18 +57,6 @@ func appendTarget(e *msgpack.Encoder) *appendWriter {
 	return w
 }
 
-// appendArrayLen appends an array header as msgpack.Encoder.EncodeArrayLen
-// writes it.
-func appendArrayLen(b []byte, n int) []byte {
-	switch {
-	case n < 16:
-		return append(b, 0x90|byte(n))
-	case n <= 0xffff:
-		return append(b, 0xdc, byte(n>>8), byte(n))
-	}
-	return append(b, 0xdd, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-}
-
 // appendUint64 appends v as msgpack.Encoder.EncodeUint64 writes it: fixed
 // width.
 func appendUint64(b []byte, v uint64) []byte {
@@ -95,21 +83,12 @@ func appendCommand(b []byte, c *Command) []byte {
 	b = msgpackappend.String(b, c.Key)
 	b = append(b, 0xa1, 'v')
 	b = msgpackappend.String(b, c.Value)
-	if n := len(c.Payload); n > 0 {
-		b = append(b, 0xa1, 'p')
-		switch {
-		case n < 256:
-			b = append(b, 0xc4, byte(n))
-		case n <= 0xffff:
-			b = append(b, 0xc5, byte(n>>8), byte(n))
-		default:
-			b = append(b, 0xc6, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-		}
-		b = append(b, c.Payload...)
+	if len(c.Payload) > 0 {
+		b = msgpackappend.Bytes(append(b, 0xa1, 'p'), c.Payload)
 	}
 	if len(c.Keys) > 0 {
 		b = append(b, 0xa2, 'k', 's')
-		b = appendArrayLen(b, len(c.Keys))
+		b = msgpackappend.ArrayLen(b, len(c.Keys))
 		for _, k := range c.Keys {
 			b = msgpackappend.String(b, k)
 		}
@@ -125,7 +104,7 @@ func appendCommands(b []byte, cmds []Command) []byte {
 	if cmds == nil {
 		return append(b, 0xc0)
 	}
-	b = appendArrayLen(b, len(cmds))
+	b = msgpackappend.ArrayLen(b, len(cmds))
 	for i := range cmds {
 		b = appendCommand(b, &cmds[i])
 	}
@@ -137,7 +116,7 @@ func appendUint64s(b []byte, s []uint64) []byte {
 	if s == nil {
 		return append(b, 0xc0)
 	}
-	b = appendArrayLen(b, len(s))
+	b = msgpackappend.ArrayLen(b, len(s))
 	for _, v := range s {
 		b = appendUint64(b, v)
 	}

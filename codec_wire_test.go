@@ -91,7 +91,23 @@ func TestHandWrittenCodecMatchesReflection(t *testing.T) {
 	for _, v := range paxos.RegisteredTypes() {
 		samples = append(samples, v)
 	}
-	rng := rand.New(rand.NewSource(1))
+	checked := eachRandomValue(t, samples, 1, func(typ reflect.Type, v reflect.Value, want []byte) {
+		got, err := msgpack.Marshal(v.Interface())
+		require.NoError(t, err)
+		require.Equal(t, want, got, "%v %+v", typ, v.Interface())
+		back := reflect.New(typ)
+		require.NoError(t, msgpack.Unmarshal(want, back.Interface()))
+		requireReadAsReflection(t, typ, want, back.Elem())
+	})
+	require.GreaterOrEqual(t, checked, 15, "hand-written types found")
+}
+
+// eachRandomValue calls check with the zero value and 299 random values of
+// every type in samples with hand-written msgpack methods, each with the
+// bytes reflection writes for it, and returns how many such types there
+// were.
+func eachRandomValue(t *testing.T, samples []any, seed int64, check func(typ reflect.Type, v reflect.Value, want []byte)) int {
+	rng := rand.New(rand.NewSource(seed))
 	checked := 0
 	for _, zero := range samples {
 		typ := reflect.TypeOf(zero)
@@ -106,17 +122,19 @@ func TestHandWrittenCodecMatchesReflection(t *testing.T) {
 			}
 			want, err := msgpack.Marshal(toPlain(v).Interface())
 			require.NoError(t, err)
-			got, err := msgpack.Marshal(v.Interface())
-			require.NoError(t, err)
-			require.Equal(t, want, got, "%v %+v", typ, v.Interface())
-			back := reflect.New(typ)
-			require.NoError(t, msgpack.Unmarshal(want, back.Interface()))
-			ref := reflect.New(plainType(typ))
-			require.NoError(t, msgpack.Unmarshal(want, ref.Interface()))
-			require.Equal(t, ref.Elem().Interface(), toPlain(back.Elem()).Interface(), "%v", typ)
+			check(typ, v, want)
 		}
 	}
-	require.GreaterOrEqual(t, checked, 15, "hand-written types found")
+	return checked
+}
+
+// requireReadAsReflection requires back, decoded from want, to be what
+// reflection reads from want.
+func requireReadAsReflection(t *testing.T, typ reflect.Type, want []byte, back reflect.Value) {
+	t.Helper()
+	ref := reflect.New(plainType(typ))
+	require.NoError(t, msgpack.Unmarshal(want, ref.Interface()))
+	require.Equal(t, ref.Elem().Interface(), toPlain(back).Interface(), "%v", typ)
 }
 
 // TestHandWrittenDecodeSkipsUnknownFields: like reflection, the decoders
@@ -209,38 +227,26 @@ func TestAppendMessageWritesOntoTheCallersBuffer(t *testing.T) {
 // the body after the type name is the bytes reflection writes, and it
 // decodes to what reflection reads.
 func TestPooledEncoderMatchesReflection(t *testing.T) {
-	rng := rand.New(rand.NewSource(2))
-	checked := 0
-	for _, zero := range paxos.RegisteredTypes() {
-		typ := reflect.TypeOf(zero)
-		if _, ok := zero.(msgpack.CustomEncoder); !ok {
-			continue
-		}
-		checked++
-		for i := 0; i < 300; i++ {
-			v := reflect.ValueOf(zero)
-			if i > 0 {
-				v = randomValue(t, typ, rng)
-			}
-			want, err := msgpack.Marshal(toPlain(v).Interface())
-			require.NoError(t, err)
-			got, err := paxos.Encode(v.Interface())
-			require.NoError(t, err)
-			d := msgpack.NewDecoder(bytes.NewReader(got))
-			n, err := d.DecodeArrayLen()
-			require.NoError(t, err)
-			require.Equal(t, 2, n)
-			name, err := d.DecodeString()
-			require.NoError(t, err)
-			rest := got[len(got)-d.Buffered().(*bytes.Reader).Len():]
-			require.Equal(t, want, rest, "%s %+v", name, v.Interface())
-			// The pooled decoder's fast path reads what reflection reads.
-			back, err := paxos.Decode(got)
-			require.NoError(t, err)
-			ref := reflect.New(plainType(typ))
-			require.NoError(t, msgpack.Unmarshal(want, ref.Interface()))
-			require.Equal(t, ref.Elem().Interface(), toPlain(reflect.ValueOf(back)).Interface(), "%v", typ)
-		}
+	names := paxos.RegisteredNames()
+	types := paxos.RegisteredTypes()
+	samples := make([]any, 0, len(names))
+	for _, name := range names {
+		samples = append(samples, types[name])
 	}
+	checked := eachRandomValue(t, samples, 2, func(typ reflect.Type, v reflect.Value, want []byte) {
+		got, err := paxos.Encode(v.Interface())
+		require.NoError(t, err)
+		d := msgpack.NewDecoder(bytes.NewReader(got))
+		n, err := d.DecodeArrayLen()
+		require.NoError(t, err)
+		require.Equal(t, 2, n)
+		name, err := d.DecodeString()
+		require.NoError(t, err)
+		rest := got[len(got)-d.Buffered().(*bytes.Reader).Len():]
+		require.Equal(t, want, rest, "%s %+v", name, v.Interface())
+		back, err := paxos.Decode(got)
+		require.NoError(t, err)
+		requireReadAsReflection(t, typ, want, reflect.ValueOf(back))
+	})
 	require.GreaterOrEqual(t, checked, 12, "hand-written registered types found")
 }
