@@ -22,7 +22,7 @@ func (r *readyHint) note(rd *paxos.Ready) {
 // room for hint elements when it is full below that: a Ready's list starts
 // at the recent size instead of doubling its way there from a reused
 // list's capacity or from nothing (in a live node a Ready executing
-// thousands of commands grew its list a dozen times).
+// thousands of commands grew its list several times).
 func sized[T any](s []T, hint int) []T {
 	if len(s) == cap(s) && cap(s) < hint {
 		return slices.Grow(s, hint-len(s))
