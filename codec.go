@@ -100,7 +100,7 @@ type coder struct {
 	own  []byte // the coder's own buffer, for a caller that brings none
 	app  appendWriter
 	aenc *msgpack.Encoder // writes to app: straight onto the caller's slice
-	rd   bytes.Reader
+	rd   srcReader
 	dec  *msgpack.Decoder
 	nb   [33]byte // a type name being decoded
 }
@@ -139,7 +139,7 @@ const maxPooledBuf = 1 << 20
 
 func putCoder(c *coder) {
 	c.app.b = nil
-	c.rd.Reset(nil)
+	c.rd.reset(nil)
 	coders.Put(c)
 }
 
@@ -283,7 +283,7 @@ func EncodeTo(w io.Writer, v any) error {
 func Decode(data []byte) (any, error) {
 	c := getCoder()
 	defer putCoder(c)
-	c.rd.Reset(data)
+	c.rd.reset(data)
 	c.dec.Reset(&c.rd)
 	if n, err := c.dec.DecodeArrayLen(); err != nil || n != 2 {
 		return nil, fmt.Errorf("decode envelope: %w", shapeErr(n, 2, err))
@@ -322,7 +322,7 @@ func AppendMessage(dst []byte, m Message) ([]byte, error) {
 func DecodeMessage(data []byte) (Message, error) {
 	c := getCoder()
 	defer putCoder(c)
-	c.rd.Reset(data)
+	c.rd.reset(data)
 	c.dec.Reset(&c.rd)
 	d := c.dec
 	n, err := d.DecodeArrayLen()

@@ -26,6 +26,10 @@ import (
 
 // EncodeMsgpack implements msgpack.CustomEncoder.
 func (c Command) EncodeMsgpack(e *msgpack.Encoder) error {
+	if w := appendTarget(e); w != nil {
+		w.b = appendCommand(w.b, &c)
+		return nil
+	}
 	_ = EncodeMapHeader(e, 8, len(c.Payload) == 0, len(c.Keys) == 0, !c.ReadOnly)
 	_ = e.EncodeString("c")
 	_ = e.EncodeUint64(c.Client)
@@ -296,6 +300,10 @@ func DecodeFields(d *msgpack.Decoder, field func(d *msgpack.Decoder, key string)
 // EncodeCommands encodes cmds as reflection encodes a []Command (nil as
 // nil).
 func EncodeCommands(e *msgpack.Encoder, cmds []Command) error {
+	if w := appendTarget(e); w != nil {
+		w.b = appendCommands(w.b, cmds)
+		return nil
+	}
 	if cmds == nil {
 		return e.EncodeNil()
 	}
@@ -324,12 +332,20 @@ func DecodeCommands(d *msgpack.Decoder) ([]Command, error) {
 	// commands costs one allocation.
 	scratch := scratchBlocks.Get().(*[arenaMax]byte)
 	arena, from := scratch[:0], 0
+	src := sourceOf(d)
 	for i := 0; i < n; i++ {
 		if cap(arena) < cmdSpare {
 			settle(cmds[from:], scratch)
 			arena, from = scratch[:0], len(cmds)
 		}
 		var c Command
+		if src != nil {
+			if k, ok := parseCommand(src.rest(), &c, &arena); ok {
+				src.skip(k)
+				cmds = append(cmds, c)
+				continue
+			}
+		}
 		if err := c.decode(d, &arena, 0, 0); err != nil {
 			return nil, err // scratch is dropped: cmds may still point into it
 		}
@@ -343,6 +359,10 @@ func DecodeCommands(d *msgpack.Decoder) ([]Command, error) {
 // EncodeUint64s encodes s as reflection encodes a []uint64 (nil as nil,
 // every element as a fixed-width uint64).
 func EncodeUint64s(e *msgpack.Encoder, s []uint64) error {
+	if w := appendTarget(e); w != nil {
+		w.b = appendUint64s(w.b, s)
+		return nil
+	}
 	if s == nil {
 		return e.EncodeNil()
 	}
@@ -359,6 +379,12 @@ func EncodeUint64s(e *msgpack.Encoder, s []uint64) error {
 
 // DecodeUint64s decodes what EncodeUint64s encodes.
 func DecodeUint64s(d *msgpack.Decoder) ([]uint64, error) {
+	if src := sourceOf(d); src != nil {
+		if s, k, ok := parseUint64s(src.rest()); ok {
+			src.skip(k)
+			return s, nil
+		}
+	}
 	n, err := d.DecodeArrayLen()
 	if err != nil || n < 0 {
 		return nil, err

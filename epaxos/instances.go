@@ -18,11 +18,14 @@ func (r *readyHint) note(rd *paxos.Ready) {
 	r.decided = max(len(rd.Decided), r.decided/2)
 }
 
-// sized returns s, or a new empty slice with room for hint elements when s
-// is nil.
+// sized returns s with room for one more element, growing it at once to
+// room for hint elements when it is full below that: a Ready's list starts
+// at the recent size instead of doubling its way there from a reused
+// list's capacity or from nothing (in a live node a Ready executing
+// thousands of commands grew its list several times).
 func sized[T any](s []T, hint int) []T {
-	if s == nil && hint > 0 {
-		return make([]T, 0, hint)
+	if len(s) == cap(s) && cap(s) < hint {
+		return slices.Grow(s, hint-len(s))
 	}
 	return s
 }
