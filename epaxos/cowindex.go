@@ -191,3 +191,54 @@ func (x *factsIndex) share() *factsIndex {
 	x.owner = new(uint64)
 	return s
 }
+
+// prune drops every key whose facts drop says may go, and returns how
+// many it dropped. A shard that loses keys is rebuilt with the keys it
+// keeps (Go maps never give back the room of deleted keys), which also
+// leaves any snapshot sharing it untouched; the slab entries of dropped
+// keys are given back, in order (so that which entry a later key gets does
+// not depend on the maps' iteration order).
+func (x *factsIndex) prune(drop func(k string, f keyFacts) bool) int {
+	dropped := 0
+	var freed []uint64
+	for i, sh := range x.shards {
+		if sh == nil {
+			continue
+		}
+		n := 0
+		for k, f := range sh.m {
+			if drop(k, f) {
+				n++
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		var m map[string]keyFacts
+		if n < len(sh.m) {
+			m = make(map[string]keyFacts, len(sh.m)-n)
+		}
+		for k, f := range sh.m {
+			if !drop(k, f) {
+				m[k] = f
+				continue
+			}
+			if f.kind() == factsFull {
+				freed = append(freed, f.pos())
+			}
+			if k == allKeys {
+				x.all, x.hasAll = 0, false
+			}
+		}
+		if m == nil {
+			x.shards[i] = nil
+		} else {
+			x.shards[i] = &factsShard{m: m, owner: x.owner}
+		}
+		x.n -= n
+		dropped += n
+	}
+	slices.Sort(freed)
+	x.free = append(x.free, freed...)
+	return dropped
+}

@@ -269,6 +269,15 @@ type Replica struct {
 	// last helped to catch up).
 	peerStuck [][]uint64
 	sentExec  []uint64
+	// peerSeen[p]: the highest slot of each replica that peer p reported
+	// holding (Watermark.Seen, the maximum over its reports; nil until it
+	// reported one, and again once it rebuilds). prune is the pruning
+	// epoch under way and floor the slots up to which the index may have
+	// been pruned, persisted in snapshots (gc.go; "Pruning the index" in
+	// recovery.go).
+	peerSeen [][]uint64
+	prune    pruneEpoch
+	floor    []uint64
 
 	index           factsIndex // copy on write: a snapshot shares it (cowindex.go)
 	lookupBuf       []keyIndex // scratch for lookup (conflicts.go)
@@ -296,6 +305,12 @@ type Replica struct {
 	// again (the WAL growing with every command).
 	sinceSnapCmds int
 	snapKeys      int
+	// sincePruneCmds counts commands executed since the index was last
+	// pruned; it is pruned again only once as many commands executed as it
+	// held keys after that (pruneKeys), so that sweeping it costs a
+	// bounded amount per command.
+	sincePruneCmds int
+	pruneKeys      int
 
 	// Per peer: the tick at which its latest message was processed here,
 	// and the latest tick at which this replica started a round (PreAccept
@@ -342,10 +357,12 @@ type Stats struct {
 	Resent          uint64 // PreAccept or Accept messages sent again to a replica already asked
 	Widened         uint64 // PreAccept or Accept messages sent to a replica left out by Thrifty
 	Live            int    // instances held in memory now
+	IndexKeys       int    // keys in the per-key index now
 	InFlight        int    // own instances led here and not yet committed
 	Waiting         int    // proposals waiting here for a batch or for room in the window
 	Refused         uint64 // messages Step refused as malformed (paxos.ErrMalformed)
 	Reserved        uint64 // instances led after a phase 1, in slots this replica may have used before it lost its disk
+	Pruned          uint64 // keys dropped from the per-key index, every replica having executed their instances (gc.go)
 }
 
 var (
@@ -389,6 +406,7 @@ func newReplica(cfg paxos.Config, opts plants) (*Replica, error) {
 		inst: make([]map[uint64]*instance, cfg.N), maxSlot: make([]uint64, cfg.N),
 		execUpTo: make([]uint64, cfg.N), gcUpTo: make([]uint64, cfg.N),
 		peerExec: make([][]uint64, cfg.N), peerStuck: make([][]uint64, cfg.N), nextSlot: 1,
+		peerSeen: make([][]uint64, cfg.N), floor: make([]uint64, cfg.N),
 		lastHeard: make([]uint64, cfg.N), answered: make([]uint64, cfg.N),
 		index: newFactsIndex(), store: kv.NewExecutor(cfg),
 		pendingExec: map[paxos.Instance]*instance{}, uncommitted: map[paxos.Instance]*instance{},
@@ -424,7 +442,7 @@ func (r *Replica) ID() paxos.NodeID { return r.id }
 // Stats returns counters of protocol events.
 func (r *Replica) Stats() Stats {
 	s := r.stats
-	s.InFlight, s.Waiting = r.inflight, len(r.batch)
+	s.InFlight, s.Waiting, s.IndexKeys = r.inflight, len(r.batch), r.index.len()
 	for _, m := range r.inst {
 		s.Live += len(m)
 	}
@@ -526,7 +544,9 @@ func (r *Replica) Ready() paxos.Ready {
 	r.flush(false)
 	r.execute()
 	if r.snapEvery > 0 && r.sinceSnap >= r.snapEvery && r.sinceSnapCmds >= r.snapKeys {
-		r.sinceSnap, r.sinceSnapCmds, r.snapKeys = 0, 0, r.index.len()
+		// Paced by the store's keys too: a pruned index no longer grows
+		// with the store, which a snapshot copies all of.
+		r.sinceSnap, r.sinceSnapCmds, r.snapKeys = 0, 0, max(r.index.len(), r.store.Len())
 		snap := r.plantedSnapshot(r.snapshot())
 		if r.rd.Snapshot == nil && r.rb == nil {
 			snap.background = true // keeps r.rd.Persist (see above)
@@ -565,7 +585,7 @@ func (r *Replica) Tick() {
 	// every 2*RetryTicks anyway (messages may be lost).
 	if every := uint64(2 * r.cfg.RetryTicks); r.n > 1 && (r.now%every == 0 || !slices.Equal(r.sentExec, r.execUpTo)) {
 		r.sentExec = append(r.sentExec[:0], r.execUpTo...)
-		var wm any = Watermark{Executed: slices.Clone(r.execUpTo)} // boxed once for every peer
+		var wm any = Watermark{Executed: slices.Clone(r.execUpTo), Seen: r.seen()} // boxed once for every peer
 		for p := 0; p < r.n; p++ {
 			if paxos.NodeID(p) != r.id {
 				r.send(paxos.NodeID(p), wm)
@@ -649,8 +669,8 @@ func (r *Replica) step(msg paxos.Message) error {
 			r.onTryPreAcceptReply(msg.From, m)
 		}
 	case Watermark:
-		if len(m.Executed) != r.n {
-			err = fmt.Errorf("epaxos: watermark with %d entries for %d replicas: %w", len(m.Executed), r.n, paxos.ErrMalformed)
+		if len(m.Executed) != r.n || len(m.Seen) != 0 && len(m.Seen) != r.n {
+			err = fmt.Errorf("epaxos: watermark with %d and %d entries for %d replicas: %w", len(m.Executed), len(m.Seen), r.n, paxos.ErrMalformed)
 		} else {
 			r.onWatermark(msg.From, m)
 		}

@@ -1,10 +1,21 @@
 package epaxos
 
 import (
+	"slices"
+
 	"github.com/paxos-lab/paxos"
 )
 
 func (r *Replica) onWatermark(from paxos.NodeID, m Watermark) {
+	if len(m.Seen) == r.n {
+		if r.peerSeen[from] == nil {
+			r.peerSeen[from] = slices.Clone(m.Seen)
+		} else {
+			for q, s := range m.Seen {
+				r.peerSeen[from][q] = max(r.peerSeen[from][q], s)
+			}
+		}
+	}
 	pe, stuck := r.peerExec[from], r.peerStuck[from]
 	patience := uint64(2 * r.cfg.RetryTicks)
 	for q := range pe {
@@ -56,4 +67,93 @@ func (r *Replica) collect() {
 			r.gcUpTo[q] = low
 		}
 	}
+	r.maybePrune()
+}
+
+// pruneEpoch is a pruning of the per-key index under way (see "Pruning
+// the index" in recovery.go): once every replica has executed every slot
+// of replica q up to s[q] (gcUpTo[q] >= s[q] for every q), the facts of
+// keys that name no slot above w[q] of any replica q may be dropped. w
+// was gcUpTo, and s the highest slots any replica reported holding, when
+// the epoch began. s is nil when no epoch is under way.
+type pruneEpoch struct {
+	w, s []uint64
+}
+
+// seen returns, for each replica, the highest of its slots this replica
+// holds, has executed or has garbage-collected; for its own, also the
+// highest it has led or may have led before it lost its disk. Nil while
+// it rebuilds: what it led before is not known yet.
+func (r *Replica) seen() []uint64 {
+	if r.rb != nil {
+		return nil
+	}
+	s := make([]uint64, r.n)
+	for q := range s {
+		s[q] = max(r.maxSlot[q], r.gcUpTo[q], r.execUpTo[q])
+	}
+	s[r.id] = max(s[r.id], r.nextSlot-1, r.reserved)
+	return s
+}
+
+// maybePrune ends the pruning epoch under way when its wait is over,
+// dropping the keys it allows, and begins the next one. Epochs begin only
+// when every peer has reported what it holds (Watermark.Seen).
+func (r *Replica) maybePrune() {
+	if r.rb != nil || r.n == 1 {
+		return
+	}
+	if e := &r.prune; e.s != nil {
+		for q, s := range e.s {
+			if r.gcUpTo[q] < s {
+				return
+			}
+		}
+		if r.sincePruneCmds < r.pruneKeys {
+			return
+		}
+		if !slices.Equal(e.w, r.floor) {
+			r.pruneIndex(e.w)
+		}
+		e.w, e.s = nil, nil
+	}
+	s := r.seen()
+	for p, ps := range r.peerSeen {
+		if paxos.NodeID(p) == r.id {
+			continue
+		}
+		if ps == nil {
+			return
+		}
+		for q := range s {
+			s[q] = max(s[q], ps[q])
+		}
+	}
+	r.prune = pruneEpoch{w: slices.Clone(r.gcUpTo), s: s}
+}
+
+// pruneIndex drops the keys whose facts name no slot above w[q] of any
+// replica q, and raises the floor to w.
+func (r *Replica) pruneIndex(w []uint64) {
+	for q := range r.floor {
+		r.floor[q] = max(r.floor[q], w[q])
+	}
+	var ki keyIndex
+	n := r.index.prune(func(_ string, f keyFacts) bool {
+		var rows []keyRow
+		if f.kind() != factsFull {
+			expandInline(f, &ki)
+			rows = ki.rows
+		} else {
+			rows = r.index.full(f.pos()).rows // read only
+		}
+		for _, row := range rows {
+			if max(row.write, row.read, row.execWrite, row.execRead) > w[row.replica] {
+				return false
+			}
+		}
+		return true
+	})
+	r.stats.Pruned += uint64(n)
+	r.sincePruneCmds, r.pruneKeys = 0, r.index.len()
 }

@@ -201,6 +201,7 @@ func (r *Replica) onRebuildQuery(from paxos.NodeID, m RebuildQuery) {
 		return
 	}
 	clear(r.peerExec[from])
+	r.peerSeen[from] = nil // its Seen starts again from what it reports next
 	info := RebuildInfo{Rebuilding: r.rb != nil, MaxSlot: make([]uint64, r.n)}
 	for q := range info.MaxSlot {
 		info.MaxSlot[q] = max(r.maxSlot[q], r.gcUpTo[q])
@@ -261,7 +262,7 @@ func (r *Replica) onRebuildInfo(from paxos.NodeID, m RebuildInfo) error {
 // the peer holds uncommitted become empty placeholders: the peer's votes
 // are not this replica's.
 func (r *Replica) installState(src SnapshotRecord) error {
-	snap := SnapshotRecord{Store: src.Store, Keys: src.Keys, Index: src.Index, Executed: src.Executed, ExecUpTo: src.ExecUpTo, GCUpTo: src.GCUpTo}
+	snap := SnapshotRecord{Store: src.Store, Keys: src.Keys, Index: src.Index, Executed: src.Executed, ExecUpTo: src.ExecUpTo, GCUpTo: src.GCUpTo, Floor: src.Floor}
 	for _, rec := range src.Instances {
 		if rec.Status == StatusCommitted {
 			snap.Instances = append(snap.Instances, rec)
