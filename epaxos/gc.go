@@ -8,11 +8,14 @@ import (
 
 func (r *Replica) onWatermark(from paxos.NodeID, m Watermark) {
 	if len(m.Seen) == r.n {
+		// Each the maximum over the reports carrying Seen, so that a
+		// report's Executed counts for pruning only with its Seen.
 		if r.peerSeen[from] == nil {
-			r.peerSeen[from] = slices.Clone(m.Seen)
+			r.peerSeen[from], r.peerSeenExec[from] = slices.Clone(m.Seen), slices.Clone(m.Executed)
 		} else {
-			for q, s := range m.Seen {
-				r.peerSeen[from][q] = max(r.peerSeen[from][q], s)
+			for q := range m.Seen {
+				r.peerSeen[from][q] = max(r.peerSeen[from][q], m.Seen[q])
+				r.peerSeenExec[from][q] = max(r.peerSeenExec[from][q], m.Executed[q])
 			}
 		}
 	}
@@ -73,9 +76,10 @@ func (r *Replica) collect() {
 // pruneEpoch is a pruning of the per-key index under way (see "Pruning
 // the index" in recovery.go): once every replica has executed every slot
 // of replica q up to s[q] (gcUpTo[q] >= s[q] for every q), the facts of
-// keys that name no slot above w[q] of any replica q may be dropped. w
-// was gcUpTo, and s the highest slots any replica reported holding, when
-// the epoch began. s is nil when no epoch is under way.
+// keys that name no slot above w[q] of any replica q may be dropped. When
+// the epoch began, w was what every replica had executed by the reports
+// that carried its Seen (and at most gcUpTo), and s the highest slots any
+// replica reported holding. s is nil when no epoch is under way.
 type pruneEpoch struct {
 	w, s []uint64
 }
@@ -103,6 +107,12 @@ func (r *Replica) maybePrune() {
 	if r.rb != nil || r.n == 1 {
 		return
 	}
+	if r.planted.pruneAtOnce {
+		if !slices.Equal(r.gcUpTo, r.floor) {
+			r.pruneIndex(r.gcUpTo)
+		}
+		return
+	}
 	if e := &r.prune; e.s != nil {
 		for q, s := range e.s {
 			if r.gcUpTo[q] < s {
@@ -117,7 +127,10 @@ func (r *Replica) maybePrune() {
 		}
 		e.w, e.s = nil, nil
 	}
-	s := r.seen()
+	s, w := r.seen(), slices.Clone(r.gcUpTo)
+	for q := range w {
+		w[q] = min(w[q], r.execUpTo[q])
+	}
 	for p, ps := range r.peerSeen {
 		if paxos.NodeID(p) == r.id {
 			continue
@@ -127,9 +140,10 @@ func (r *Replica) maybePrune() {
 		}
 		for q := range s {
 			s[q] = max(s[q], ps[q])
+			w[q] = min(w[q], r.peerSeenExec[p][q])
 		}
 	}
-	r.prune = pruneEpoch{w: slices.Clone(r.gcUpTo), s: s}
+	r.prune = pruneEpoch{w: w, s: s}
 }
 
 // pruneIndex drops the keys whose facts name no slot above w[q] of any

@@ -47,6 +47,9 @@ func (r *Replica) save(e editing, ki *keyIndex) {
 // have been pruned (see "Pruning the index" in recovery.go).
 func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, deps, prev []uint64) (uint64, []uint64) {
 	out := slices.Clone(deps)
+	if out == nil && r.planted.pruneNoFloor {
+		out = r.zeroDeps()
+	}
 	if out == nil {
 		out = slices.Clone(r.floor)
 		// Never id itself or later (the floor is below any slot not yet

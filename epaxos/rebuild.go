@@ -201,7 +201,7 @@ func (r *Replica) onRebuildQuery(from paxos.NodeID, m RebuildQuery) {
 		return
 	}
 	clear(r.peerExec[from])
-	r.peerSeen[from] = nil // its Seen starts again from what it reports next
+	r.peerSeen[from], r.peerSeenExec[from] = nil, nil // start again from what it reports next
 	info := RebuildInfo{Rebuilding: r.rb != nil, MaxSlot: make([]uint64, r.n)}
 	for q := range info.MaxSlot {
 		info.MaxSlot[q] = max(r.maxSlot[q], r.gcUpTo[q])
