@@ -523,10 +523,12 @@ func (r *Replica) Propose(cmd paxos.Command) {
 //   - its commands (for a record with InstanceRecord.Same, those the
 //     snapshot holds for the instance, the ones the record kept) go into
 //     the index by raising each key's highest slot
-//     and seq (indexCmds takes maxima), and the index is never pruned, so
-//     facts the snapshot's index already holds, as it holds every record
-//     made before it (see "Why the index is compacted" in recovery.go),
-//     leave it as it was;
+//     and seq (indexCmds takes maxima), so facts the snapshot's index
+//     already holds, as it holds every record made before it but pruned
+//     facts (see "Pruning the index" in recovery.go), leave it as it was;
+//     a fact pruned before the snapshot that a record puts back is a true
+//     fact about an instance executed everywhere, which adds nothing but
+//     dependencies on executed instances;
 //   - it overwrites the instance's status, ballots, commands and
 //     attributes unless the instance is executed or committed (then it is
 //     skipped, or is the committed record itself). An instance's durable

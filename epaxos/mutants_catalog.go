@@ -120,7 +120,9 @@ func init() {
 		// decided attributes without knowing γ: every way to decide
 		// (fast or slow path, recovery rules 2 to 6, free) takes the merge
 		// of a slow quorum, F+1 = 2 replicas, or such a decision's votes.
-		// Indexes never shrink, across restarts too (recovery.go), and a
+		// Indexes never shrink, across restarts too, but for pruning,
+		// which never drops δ while an instance with attributes leaving
+		// δ out can still be decided (the lemma in recovery.go), and a
 		// replica that lost its disk votes again only after learning every
 		// instance it may have voted on (rebuild.go), so no replica can be
 		// in both pairs: it would have handled each instance before knowing

@@ -22,8 +22,10 @@ import (
 // always count as changed and it never holds a command leader's original
 // attributes from its own merge (SnapshotRecord.Rebuilt keeps this across
 // restarts). Recovery rule 4a rules a silent replica p out of γ's fast quorum
-// because p's index only grows, so p, having proposed an interfering δ,
-// could not have pre-accepted γ unchanged without adding δ. A rebuilt p has
+// because p's index only grows (but for pruning, which by the lemma in
+// recovery.go never drops δ while p may still vote on γ), so p, having
+// proposed an interfering δ, could not have pre-accepted γ unchanged
+// without adding δ. A rebuilt p has
 // lost that memory: the state it installed is a peer's committed state, in
 // which δ may be a Nop (decided by a recovery that never saw δ's command)
 // while a stale replica still holds δ as p proposed it. Such a p could

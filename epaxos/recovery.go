@@ -44,7 +44,7 @@ package epaxos
 //     bookkeeping for deferred recoveries, restricted to what is proven:
 //     a replica is ruled out only on an instance holding its leader's
 //     original attributes. (Its soundness needs each replica's index to
-//     never shrink, across restarts too: see below.)
+//     never shrink, across restarts too, but for pruning: see below.)
 //  5. TryPreAccept at a replica fails when it knows an interfering instance
 //     δ that does not depend on γ and either is not in A0's deps, or is in
 //     them with seq >= A0's seq while not yet committed. When δ is committed
