@@ -193,50 +193,63 @@ func (x *factsIndex) share() *factsIndex {
 }
 
 // prune drops every key whose facts drop says may go, and returns how
-// many it dropped. A shard that loses keys is rebuilt with the keys it
-// keeps (Go maps never give back the room of deleted keys), which also
-// leaves any snapshot sharing it untouched; the slab entries of dropped
-// keys are given back, in order (so that which entry a later key gets does
-// not depend on the maps' iteration order).
+// many it dropped. A shard a snapshot shares is copied first, as for any
+// write. Keys are deleted in place, the map keeping its room for the keys
+// that will come next, unless it keeps under a quarter of a large map
+// (Go maps never give back the room of deleted keys: after a million keys
+// it would hold their room for ever); it is then rebuilt with the keys it
+// keeps. The slab entries of dropped keys are given back, in order (so
+// that which entry a later key gets does not depend on the maps'
+// iteration order).
 func (x *factsIndex) prune(drop func(k string, f keyFacts) bool) int {
 	dropped := 0
 	var freed []uint64
+	var gone []string
 	for i, sh := range x.shards {
 		if sh == nil {
 			continue
 		}
-		n := 0
+		gone = gone[:0]
 		for k, f := range sh.m {
 			if drop(k, f) {
-				n++
+				gone = append(gone, k)
+				if f.kind() == factsFull {
+					freed = append(freed, f.pos())
+				}
 			}
 		}
-		if n == 0 {
+		if len(gone) == 0 {
 			continue
 		}
-		var m map[string]keyFacts
-		if n < len(sh.m) {
-			m = make(map[string]keyFacts, len(sh.m)-n)
+		keep := len(sh.m) - len(gone)
+		rebuild := len(sh.m) >= 256 && 4*keep < len(sh.m)
+		switch {
+		case keep == 0:
+			x.shards[i] = nil
+		case rebuild || sh.owner != x.owner:
+			size := len(sh.m) // a copy keeps the room, as an owned map would
+			if rebuild {
+				size = 2 * keep
+			}
+			m := make(map[string]keyFacts, size)
+			for k, f := range sh.m {
+				if !drop(k, f) {
+					m[k] = f
+				}
+			}
+			x.shards[i] = &factsShard{m: m, owner: x.owner}
+		default:
+			for _, k := range gone {
+				delete(sh.m, k)
+			}
 		}
-		for k, f := range sh.m {
-			if !drop(k, f) {
-				m[k] = f
-				continue
-			}
-			if f.kind() == factsFull {
-				freed = append(freed, f.pos())
-			}
+		for _, k := range gone {
 			if k == allKeys {
 				x.all, x.hasAll = 0, false
 			}
 		}
-		if m == nil {
-			x.shards[i] = nil
-		} else {
-			x.shards[i] = &factsShard{m: m, owner: x.owner}
-		}
-		x.n -= n
-		dropped += n
+		x.n -= len(gone)
+		dropped += len(gone)
 	}
 	slices.Sort(freed)
 	x.free = append(x.free, freed...)
