@@ -459,8 +459,10 @@ func (r *Replica) Stats() Stats {
 // instances or a LeaderOut reply, once per recovery attempt and replica),
 // "recovery-commits" (instances a recovery here decided through its Accept
 // phase; adopting a decision a reply carries is not counted),
-// "recovery-nops" (those decided as a Nop) and paxos.CoverageRefused
-// (messages Step refused as malformed). See recovery.go for the rules.
+// "recovery-nops" (those decided as a Nop), paxos.CoverageRefused
+// (messages Step refused as malformed), and when not zero
+// "reserved-leads" (Stats.Reserved) and "index-pruned" (Stats.Pruned).
+// See recovery.go for the rules.
 func (r *Replica) Coverage() paxos.Coverage {
 	s := r.stats
 	c := paxos.Coverage{
@@ -475,6 +477,9 @@ func (r *Replica) Coverage() paxos.Coverage {
 	}
 	if s.Reserved > 0 {
 		c["reserved-leads"] = s.Reserved // after a rebuild only (rebuild.go)
+	}
+	if s.Pruned > 0 {
+		c["index-pruned"] = s.Pruned // keys dropped from the per-key index (gc.go)
 	}
 	return c
 }
