@@ -272,13 +272,14 @@ type Replica struct {
 	// peerSeen[p]: the highest slot of each replica that peer p reported
 	// holding (Watermark.Seen, the maximum over its reports; nil until it
 	// reported one, and again once it rebuilds). prune is the pruning
-	// epoch under way and floor the slots up to which the index may have
-	// been pruned, persisted in snapshots (gc.go; "Pruning the index" in
-	// recovery.go).
+	// epoch under way, prunedUpTo the slots up to which the last one
+	// pruned, and floor what pruning dropped, persisted in snapshots
+	// (gc.go, floor.go; "Pruning the index" in recovery.go).
 	peerSeen     [][]uint64
 	peerSeenExec [][]uint64 // peer p's Executed, from the reports carrying a Seen only
 	prune        pruneEpoch
-	floor        []uint64
+	prunedUpTo   []uint64
+	floor        indexFloor
 
 	index           factsIndex // copy on write: a snapshot shares it (cowindex.go)
 	lookupBuf       []keyIndex // scratch for lookup (conflicts.go)
@@ -407,7 +408,8 @@ func newReplica(cfg paxos.Config, opts plants) (*Replica, error) {
 		inst: make([]map[uint64]*instance, cfg.N), maxSlot: make([]uint64, cfg.N),
 		execUpTo: make([]uint64, cfg.N), gcUpTo: make([]uint64, cfg.N),
 		peerExec: make([][]uint64, cfg.N), peerStuck: make([][]uint64, cfg.N), nextSlot: 1,
-		peerSeen: make([][]uint64, cfg.N), peerSeenExec: make([][]uint64, cfg.N), floor: make([]uint64, cfg.N),
+		peerSeen: make([][]uint64, cfg.N), peerSeenExec: make([][]uint64, cfg.N),
+		prunedUpTo: make([]uint64, cfg.N), floor: newIndexFloor(cfg.N),
 		lastHeard: make([]uint64, cfg.N), answered: make([]uint64, cfg.N),
 		index: newFactsIndex(), store: kv.NewExecutor(cfg),
 		pendingExec: map[paxos.Instance]*instance{}, uncommitted: map[paxos.Instance]*instance{},

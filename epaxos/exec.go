@@ -262,9 +262,7 @@ func (r *Replica) noteExecuted(id paxos.Instance, c paxos.Command) {
 func (r *Replica) snapshot() SnapshotRecord {
 	snap := SnapshotRecord{Store: r.store.Snapshot(), ExecUpTo: slices.Clone(r.execUpTo), GCUpTo: slices.Clone(r.gcUpTo), NextSlot: r.nextSlot,
 		Keys: r.indexSnapshot(), Rebuilding: r.rb != nil, Rebuilt: r.rebuilt, Reserved: r.reserved}
-	if slices.ContainsFunc(r.floor, func(f uint64) bool { return f != 0 }) {
-		snap.Floor = slices.Clone(r.floor) // absent while nothing was pruned
-	}
+	snap.Floor = r.floor.persisted()
 	for q := 0; q < r.n; q++ {
 		slots := make([]uint64, 0, len(r.inst[q]))
 		for s := range r.inst[q] {
@@ -335,14 +333,8 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 		r.nextSlot = max(r.nextSlot, snap.NextSlot)
 		r.rebuilt = r.rebuilt || snap.Rebuilt
 		r.reserved = max(r.reserved, snap.Reserved)
-		if len(snap.Floor) != 0 && len(snap.Floor) != r.n {
-			return fmt.Errorf("snapshot index floor for %d replicas, cluster has %d", len(snap.Floor), r.n)
-		}
-		for q, f := range snap.Floor {
-			if f > snap.GCUpTo[q] {
-				return fmt.Errorf("snapshot index floor %d of replica %d is above its garbage-collection point %d", f, q, snap.GCUpTo[q])
-			}
-			r.floor[q] = max(r.floor[q], f)
+		if err := r.floor.restore(snap.Floor, snap.GCUpTo); err != nil {
+			return err
 		}
 		for k, e := range snap.Index {
 			if len(e.Write) != r.n || len(e.Read) != r.n || (e.ExecWrite != nil && (len(e.ExecWrite) != r.n || len(e.ExecRead) != r.n)) {

@@ -108,7 +108,7 @@ func (r *Replica) maybePrune() {
 		return
 	}
 	if r.planted.pruneAtOnce {
-		if !slices.Equal(r.gcUpTo, r.floor) {
+		if !slices.Equal(r.gcUpTo, r.prunedUpTo) {
 			r.pruneIndex(r.gcUpTo)
 		}
 		return
@@ -122,7 +122,7 @@ func (r *Replica) maybePrune() {
 		if r.sincePruneCmds < r.pruneKeys {
 			return
 		}
-		if !slices.Equal(e.w, r.floor) {
+		if !slices.Equal(e.w, r.prunedUpTo) {
 			r.pruneIndex(e.w)
 		}
 		e.w, e.s = nil, nil
@@ -147,13 +147,13 @@ func (r *Replica) maybePrune() {
 }
 
 // pruneIndex drops the keys whose facts name no slot above w[q] of any
-// replica q, and raises the floor to w.
+// replica q, raising the floor of their buckets to the facts dropped.
 func (r *Replica) pruneIndex(w []uint64) {
-	for q := range r.floor {
-		r.floor[q] = max(r.floor[q], w[q])
+	for q := range w {
+		r.prunedUpTo[q] = max(r.prunedUpTo[q], w[q])
 	}
 	var ki keyIndex
-	n := r.index.prune(func(_ string, f keyFacts) bool {
+	n := r.index.prune(func(k string, f keyFacts) bool {
 		var rows []keyRow
 		if f.kind() != factsFull {
 			expandInline(f, &ki)
@@ -166,6 +166,7 @@ func (r *Replica) pruneIndex(w []uint64) {
 				return false
 			}
 		}
+		r.floor.raise(k, rows) // idempotent: prune may ask twice
 		return true
 	})
 	r.stats.Pruned += uint64(n)

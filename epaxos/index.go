@@ -43,18 +43,20 @@ func (r *Replica) save(e editing, ki *keyIndex) {
 // an interfering instance. prev is this replica's earlier deps of id, used
 // when the latest interfering instance of id's own replica is id itself.
 // Attributes computed afresh (deps nil: a command leader's, or a
-// recovery's) start from the index's floor: the slots up to which it may
-// have been pruned (see "Pruning the index" in recovery.go).
+// recovery's) start from the index's floor of the keys cmds touch: what
+// pruning dropped (floor.go; "Pruning the index" in recovery.go).
 func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, deps, prev []uint64) (uint64, []uint64) {
 	out := slices.Clone(deps)
-	if out == nil && r.planted.pruneNoFloor {
-		out = r.zeroDeps()
-	}
 	if out == nil {
-		out = slices.Clone(r.floor)
-		// Never id itself or later (the floor is below any slot not yet
-		// executed everywhere, so this only guards).
-		out[id.Replica] = min(out[id.Replica], id.Slot-1)
+		out = r.zeroDeps()
+		if !r.planted.pruneNoFloor {
+			for _, c := range cmds {
+				r.floor.apply(c, out)
+			}
+			// Never id itself or later (the floor is below any slot not
+			// yet executed everywhere, so this only guards).
+			out[id.Replica] = min(out[id.Replica], id.Slot-1)
+		}
 	}
 	for _, c := range cmds {
 		if c.IsNop() {

@@ -127,7 +127,9 @@ func TestPrunedKeyCoveredByFloor(t *testing.T) {
 	for i, r := range nw.reps {
 		_, ok := r.index.get("k")
 		assert.False(t, ok, "replica %d pruned k", i)
-		assert.Equal(t, uint64(1), r.floor[1], "replica %d's floor covers δ", i)
+		deps := r.zeroDeps()
+		r.floor.apply(paxos.Command{Op: paxos.OpPut, Key: "k"}, deps)
+		assert.Equal(t, []uint64{0, 1, 0, 0, 0}, deps, "replica %d's floor of k covers δ", i)
 		assert.Positive(t, r.Stats().Pruned)
 	}
 	nw.reps[3].Propose(paxos.Command{Client: 4, Seq: 1, Op: paxos.OpPut, Key: "k", Value: "e"})
@@ -159,10 +161,35 @@ func TestSnapshotCarriesFloor(t *testing.T) {
 	snap := v.(SnapshotRecord)
 	got, _ := restoredFrom(t, snap)
 	assert.Equal(t, r.floor, got.floor)
+	require.False(t, got.floor.zero)
 	assert.Equal(t, facts(r), facts(got))
 
 	snap.Floor = append([]uint64(nil), snap.Floor...)
 	snap.Floor[0] = snap.GCUpTo[0] + 1
 	_, err = NewReplica(paxos.Config{ID: 2, N: 5, Restore: &paxos.Persisted{Snapshot: snap}})
 	assert.ErrorContains(t, err, "above its garbage-collection point")
+}
+
+// The floor stands for pruned facts by key bucket and kind: a read
+// depends on pruned writes only, a write on pruned writes and reads, a
+// command naming no keys on every bucket's; other buckets add nothing.
+func TestFloorByBucketAndKind(t *testing.T) {
+	x := newIndexFloor(3)
+	x.raise("w", []keyRow{{replica: 1, write: 4, execWrite: 4}})
+	x.raise("r", []keyRow{{replica: 2, read: 7, execRead: 7}})
+	require.NotEqual(t, keyBucket("w"), keyBucket("r"))
+	require.NotEqual(t, keyBucket("w"), keyBucket("other"))
+	require.NotEqual(t, keyBucket("r"), keyBucket("other"))
+	deps := func(c paxos.Command) []uint64 {
+		d := make([]uint64, 3)
+		x.apply(c, d)
+		return d
+	}
+	assert.Equal(t, []uint64{0, 4, 0}, deps(paxos.Command{Op: paxos.OpGet, Key: "w"}))
+	assert.Equal(t, []uint64{0, 0, 0}, deps(paxos.Command{Op: paxos.OpGet, Key: "r"}), "reads do not wait for reads")
+	assert.Equal(t, []uint64{0, 0, 7}, deps(paxos.Command{Op: paxos.OpPut, Key: "r"}))
+	assert.Equal(t, []uint64{0, 0, 0}, deps(paxos.Command{Op: paxos.OpPut, Key: "other"}))
+	assert.Equal(t, []uint64{0, 4, 7}, deps(paxos.Command{Op: paxos.OpApp}), "a command naming no keys touches every key")
+	assert.Equal(t, []uint64{0, 4, 7}, deps(paxos.Command{Op: paxos.OpApp, Keys: []string{"w", "r"}}))
+	assert.Equal(t, []uint64{0, 0, 0}, deps(paxos.Command{Op: paxos.OpNop}))
 }
