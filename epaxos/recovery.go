@@ -102,9 +102,13 @@ package epaxos
 // its disk; no Seen while rebuilding, and a peer's reports count again
 // only from its first one after it asked to rebuild). Once
 // gcUpTo[q] >= S[q] for every q, r drops the keys whose facts name no slot
-// above W[q] of any replica q, and raises its floor to W. Attributes
-// computed afresh (a command leader's in lead, a recovery's in free) start
-// from the floor: deps[q] >= floor[q]. The floor is persisted with the
+// above W[q] of any replica q, and records what it dropped in its floor
+// (floor.go): per bucket of keys, replica and kind (writes, reads), the
+// highest slot dropped. Attributes computed afresh (a command leader's in
+// lead, a recovery's in free) start from the floor of the keys they touch,
+// exactly as from the dropped facts (a write from pruned writes and reads,
+// a read from pruned writes; keys sharing a bucket only add dependencies).
+// Write floor(γ)[q] for it. The floor is persisted with the
 // snapshot that holds the pruned index, so the two stay consistent across
 // restarts and rebuilds (installState takes both from the peer).
 //
@@ -114,11 +118,11 @@ package epaxos
 // every replica before r pruned δ. Proof: let y be the first replica whose
 // attributes for γ left δ out. y computed them (lead, free, a PreAccept
 // merge, a TryPreAccept vote: the others only copy attributes) while its
-// index held no fact of δ and its floor was below t, since a fact or the
-// floor would have put δ in (a TryPreAccept vote would have refused, rule
-// 5). Not after y executed δ: executing δ indexes it (commitLocal), and
-// afterwards only a pruning at y removes the fact, which raises y's floor
-// to at least t. So y computed them before executing δ, and from then on
+// index held no fact of δ and floor(γ)[q] was below t, since a fact or
+// the floor would have put δ in (a TryPreAccept vote would have refused,
+// rule 5). Not after y executed δ: executing δ indexes it (commitLocal),
+// and afterwards only a pruning at y removes the fact, which raises the
+// floor of δ's key bucket, for δ's kind, to at least t. So y computed them before executing δ, and from then on
 // held γ (persisted with the attributes, restored after restarts, dropped
 // only once collected, which is once executed everywhere). The report of
 // y that told r that y executed δ (W[q] >= t needs every replica's, and
@@ -143,17 +147,17 @@ package epaxos
 //   - attribute computation and the ordering invariant (of two committed
 //     interfering instances one depends on the other,
 //     check.DependenciesBetweenConflicts): a command γ computed afresh
-//     after r pruned δ gets deps[q] >= floor[q] >= t; one computed before
+//     after r pruned δ gets deps[q] >= floor(γ)[q] >= t; one computed before
 //     is covered by the lemma and by the usual EPaxos argument, every
-//     merge of it having happened where δ was still indexed. The floor is
-//     below every slot not executed everywhere, so the added dependencies
+//     merge of it having happened where δ was still indexed. The floor
+//     holds only slots executed everywhere, so the added dependencies
 //     are on executed instances and delay nothing (execution skips rows
 //     whose dependency is at or below its executed prefix); a command's
 //     seq may come out below δ's, which orders nothing: δ cannot depend on
 //     a γ proposed after δ executed everywhere, so they are never in one
 //     component. Acceptors merge without the floor, so a leader's fresh
 //     attributes still match theirs on the fast path (an acceptor's facts
-//     of δ are at most the leader's floor once the leader pruned δ).
+//     of δ are at most the leader's floor(γ) once the leader pruned δ).
 //
 // What this prunes: with every command on a new key, every key once its
 // instances are executed everywhere and a pruning epoch has passed (two or
