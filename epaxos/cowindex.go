@@ -46,14 +46,17 @@ type factsChunk struct {
 
 func newFactsIndex() factsIndex { return factsIndex{owner: new(uint64)} }
 
-// indexShardOf picks a key's shard (FNV-1a).
-func indexShardOf(key string) int {
+// indexShardOf picks a key's shard.
+func indexShardOf(key string) int { return int(fnv1a(key) % indexShards) }
+
+// fnv1a is the 32-bit FNV-1a hash of key.
+func fnv1a(key string) uint32 {
 	h := uint32(2166136261)
 	for i := 0; i < len(key); i++ {
 		h ^= uint32(key[i])
 		h *= 16777619
 	}
-	return int(h % indexShards)
+	return h
 }
 
 // get returns key k's stored facts.

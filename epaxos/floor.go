@@ -30,15 +30,8 @@ type indexFloor struct {
 
 func newIndexFloor(n int) indexFloor { return indexFloor{n: n, zero: true} }
 
-// keyBucket picks a key's floor bucket (FNV-1a, as indexShardOf).
-func keyBucket(key string) int {
-	h := uint32(2166136261)
-	for i := 0; i < len(key); i++ {
-		h ^= uint32(key[i])
-		h *= 16777619
-	}
-	return int(h % floorBuckets)
-}
+// keyBucket picks a key's floor bucket.
+func keyBucket(key string) int { return int(fnv1a(key) % floorBuckets) }
 
 // raise records that key k's facts ki were pruned.
 func (x *indexFloor) raise(k string, rows []keyRow) {

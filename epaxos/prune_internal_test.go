@@ -8,58 +8,27 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/replicatest"
 )
 
-// pruneNet steps replicas by hand, dropping the messages drop says to.
-type pruneNet struct {
-	reps  []*Replica
-	queue []paxos.Message
-	drop  func(m paxos.Message) bool
-}
-
-func newPruneNet(t *testing.T, n int, plant func(*Replica)) *pruneNet {
-	nw := &pruneNet{drop: func(paxos.Message) bool { return false }}
-	for i := 0; i < n; i++ {
-		r, err := NewReplica(paxos.Config{ID: paxos.NodeID(i), N: n, SnapshotEvery: -1})
-		require.NoError(t, err)
+// newPruneNet is a 5-replica tnet without routine snapshots, with the
+// planted bugs plant sets (nil: none).
+func newPruneNet(t *testing.T, plant func(*Replica)) *tnet {
+	nw := newNet(t, 5, func(c *paxos.Config) { c.SnapshotEvery = -1 })
+	for i := 0; i < nw.N(); i++ {
 		if plant != nil {
-			plant(r)
+			plant(nw.rep(i))
 		}
-		nw.reps = append(nw.reps, r)
 	}
 	return nw
 }
 
-func (nw *pruneNet) drain(i int) {
-	for _, m := range nw.reps[i].Ready().Messages {
-		if !nw.drop(m) {
-			nw.queue = append(nw.queue, m)
-		}
+// preAcceptOf matches the PreAccepts of instance id.
+func preAcceptOf(id paxos.Instance) func(m paxos.Message) bool {
+	return func(m paxos.Message) bool {
+		p, ok := m.Body.(PreAccept)
+		return ok && p.Inst == id
 	}
-}
-
-func (nw *pruneNet) run() {
-	for len(nw.queue) > 0 {
-		m := nw.queue[0]
-		nw.queue = nw.queue[1:]
-		_ = nw.reps[m.To].Step(m)
-		nw.drain(int(m.To))
-	}
-}
-
-func (nw *pruneNet) ticks(k int) {
-	for ; k > 0; k-- {
-		for i, r := range nw.reps {
-			r.Tick()
-			nw.drain(i)
-		}
-		nw.run()
-	}
-}
-
-func isPreAcceptOf(m paxos.Message, id paxos.Instance) bool {
-	p, ok := m.Body.(PreAccept)
-	return ok && p.Inst == id
 }
 
 // pruneScenario: γ = (0,1), a put on k, reaches nobody; δ = (1,1), a put
@@ -68,34 +37,31 @@ func isPreAcceptOf(m paxos.Message, id paxos.Instance) bool {
 // through. It returns γ as decided and whether replicas 1-4 still index k
 // before γ's PreAccepts went through.
 func pruneScenario(t *testing.T, plant func(*Replica)) (*instance, bool) {
-	nw := newPruneNet(t, 5, plant)
+	nw := newPruneNet(t, plant)
 	gamma, delta := paxos.Instance{Replica: 0, Slot: 1}, paxos.Instance{Replica: 1, Slot: 1}
-	held := true
-	nw.drop = func(m paxos.Message) bool {
-		return held && (isPreAcceptOf(m, gamma) || isPreAcceptOf(m, delta) && m.To == 0)
+	held := replicatest.Or(preAcceptOf(gamma), and(preAcceptOf(delta), to(0)))
+	nw.Propose(0, put(1, 1, "k", "g"))
+	nw.Propose(1, put(2, 1, "k", "d"))
+	for range 3 { // watermarks: every replica executed δ, and knows it
+		nw.Drop(held)
+		nw.Deliver(nil)
+		nw.TickAll(1)
 	}
-	nw.reps[0].Propose(paxos.Command{Client: 1, Seq: 1, Op: paxos.OpPut, Key: "k", Value: "g"})
-	nw.drain(0)
-	nw.reps[1].Propose(paxos.Command{Client: 2, Seq: 1, Op: paxos.OpPut, Key: "k", Value: "d"})
-	nw.drain(1)
-	nw.run()
-	nw.ticks(3) // watermarks: every replica executed δ, and knows it
-	for i, r := range nw.reps {
+	nw.Drop(held)
+	nw.Deliver(nil)
+	indexed := true
+	for i := 0; i < nw.N(); i++ {
+		r := nw.rep(i)
 		require.True(t, r.inst[1][1] == nil || r.inst[1][1].executed, "replica %d executed δ", i)
 		require.GreaterOrEqual(t, r.gcUpTo[1], uint64(1), "replica %d knows δ executed everywhere", i)
+		if i > 0 {
+			_, ok := r.index.get("k")
+			indexed = indexed && ok
+		}
 	}
-	indexed := true
-	for _, r := range nw.reps[1:] {
-		_, ok := r.index.get("k")
-		indexed = indexed && ok
-	}
-	held = false
-	for i := 0; i < 200 && nw.reps[0].inst[0][1].status != StatusCommitted; i++ {
-		nw.ticks(1)
-	}
-	g := nw.reps[0].inst[gamma.Replica][gamma.Slot]
-	require.Equal(t, StatusCommitted, g.status)
-	nw.ticks(20)
+	require.True(t, nw.Settle(nw.allDecided(gamma), 200), "γ decided once its PreAccepts go through")
+	g := nw.rep(0).inst[gamma.Replica][gamma.Slot]
+	nw.Settle(nil, 20)
 	return g, indexed
 }
 
@@ -117,14 +83,11 @@ func TestPruneWaitsForInstancesHeldBefore(t *testing.T) {
 // passed, the key goes from every index, every replica's floor covers its
 // instances, and a new command on it depends on them through the floor.
 func TestPrunedKeyCoveredByFloor(t *testing.T) {
-	nw := newPruneNet(t, 5, nil)
-	nw.reps[1].Propose(paxos.Command{Client: 2, Seq: 1, Op: paxos.OpPut, Key: "k", Value: "d"})
-	nw.drain(1)
-	nw.run()
-	for i := 0; i < 40; i++ {
-		nw.ticks(1)
-	}
-	for i, r := range nw.reps {
+	nw := newPruneNet(t, nil)
+	nw.Propose(1, put(2, 1, "k", "d"))
+	nw.Settle(nil, 40)
+	for i := 0; i < nw.N(); i++ {
+		r := nw.rep(i)
 		_, ok := r.index.get("k")
 		assert.False(t, ok, "replica %d pruned k", i)
 		deps := r.zeroDeps()
@@ -132,27 +95,24 @@ func TestPrunedKeyCoveredByFloor(t *testing.T) {
 		assert.Equal(t, []uint64{0, 1, 0, 0, 0}, deps, "replica %d's floor of k covers δ", i)
 		assert.Positive(t, r.Stats().Pruned)
 	}
-	nw.reps[3].Propose(paxos.Command{Client: 4, Seq: 1, Op: paxos.OpPut, Key: "k", Value: "e"})
-	nw.drain(3)
-	nw.run()
-	e := nw.reps[3].inst[3][1]
+	nw.Propose(3, put(4, 1, "k", "e"))
+	nw.Deliver(nil)
+	e := nw.rep(3).inst[3][1]
 	require.NotNil(t, e)
 	assert.Equal(t, StatusCommitted, e.status)
 	assert.Equal(t, uint64(1), e.deps[1], "the new command depends on δ through the floor")
-	assert.Equal(t, uint64(1), nw.reps[3].Stats().FastPath, "and still takes the fast path")
+	assert.Equal(t, uint64(1), nw.rep(3).Stats().FastPath, "and still takes the fast path")
 }
 
 // A snapshot carries the pruned index with its floor, and restore takes
 // both; a floor above the snapshot's collection point is refused.
 func TestSnapshotCarriesFloor(t *testing.T) {
-	nw := newPruneNet(t, 5, nil)
+	nw := newPruneNet(t, nil)
 	for i := 0; i < 10; i++ {
-		nw.reps[i%5].Propose(paxos.Command{Client: uint64(i%5 + 1), Seq: uint64(i/5 + 1), Op: paxos.OpPut, Key: fmt.Sprint("k", i), Value: "v"})
-		nw.drain(i % 5)
+		nw.Propose(i%5, put(uint64(i%5+1), uint64(i/5+1), fmt.Sprint("k", i), "v"))
 	}
-	nw.run()
-	nw.ticks(40)
-	r := nw.reps[2]
+	nw.Settle(nil, 40)
+	r := nw.rep(2)
 	require.Positive(t, r.Stats().Pruned)
 	b, err := paxos.Encode(r.snapshot())
 	require.NoError(t, err)
