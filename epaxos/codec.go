@@ -242,19 +242,31 @@ func (r *InstanceRecord) DecodeMsgpack(d *msgpack.Decoder) error {
 
 // EncodeMsgpack implements msgpack.CustomEncoder.
 func (m Watermark) EncodeMsgpack(e *msgpack.Encoder) error {
-	_ = e.EncodeMapLen(1)
+	if len(m.Seen) == 0 {
+		_ = e.EncodeMapLen(1)
+	} else {
+		_ = e.EncodeMapLen(2)
+	}
 	_ = e.EncodeString("e")
-	return paxos.EncodeUint64s(e, m.Executed)
+	if err := paxos.EncodeUint64s(e, m.Executed); err != nil || len(m.Seen) == 0 {
+		return err
+	}
+	_ = e.EncodeString("s")
+	return paxos.EncodeUint64s(e, m.Seen)
 }
 
 // DecodeMsgpack implements msgpack.CustomDecoder.
 func (m *Watermark) DecodeMsgpack(d *msgpack.Decoder) error {
 	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
-		if key != "e" {
+		var err error
+		switch key {
+		case "e":
+			m.Executed, err = paxos.DecodeUint64s(d)
+		case "s":
+			m.Seen, err = paxos.DecodeUint64s(d)
+		default:
 			return false, nil
 		}
-		var err error
-		m.Executed, err = paxos.DecodeUint64s(d)
 		return true, err
 	})
 }

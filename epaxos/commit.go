@@ -86,10 +86,12 @@ func (r *Replica) commitLocal(in *instance, cmds []paxos.Command, seq uint64, de
 	}
 	// Whenever an instance holds commands, the index holds them at the
 	// instance's seq: every change of in.cmds or in.seq is followed by
-	// indexAdd (restore adds every instance it rebuilds), and the index is
-	// never pruned. Adding the same commands at a seq no higher changes
-	// nothing (indexCmds takes maxima), so it is skipped: on the fast path
-	// every replica commits the commands and seq it voted for.
+	// indexAdd (restore adds every instance it rebuilds), and pruning
+	// drops no key with a fact above what this replica executed (gc.go),
+	// so none of in's, unexecuted here. Adding the same commands at a seq
+	// no higher changes nothing (indexCmds takes maxima), so it is
+	// skipped: on the fast path every replica commits the commands and
+	// seq it voted for.
 	indexed, held := false, false
 	if len(cmds) > 0 && paxos.SameCommands(in.cmds, cmds) {
 		// Keep the copy held since the vote: the store and the index then

@@ -46,14 +46,17 @@ type factsChunk struct {
 
 func newFactsIndex() factsIndex { return factsIndex{owner: new(uint64)} }
 
-// indexShardOf picks a key's shard (FNV-1a).
-func indexShardOf(key string) int {
+// indexShardOf picks a key's shard.
+func indexShardOf(key string) int { return int(fnv1a(key) % indexShards) }
+
+// fnv1a is the 32-bit FNV-1a hash of key.
+func fnv1a(key string) uint32 {
 	h := uint32(2166136261)
 	for i := 0; i < len(key); i++ {
 		h ^= uint32(key[i])
 		h *= 16777619
 	}
-	return int(h % indexShards)
+	return h
 }
 
 // get returns key k's stored facts.
@@ -190,4 +193,68 @@ func (x *factsIndex) share() *factsIndex {
 	s := &factsIndex{shards: x.shards, chunks: slices.Clone(x.chunks), used: x.used, n: x.n, all: x.all, hasAll: x.hasAll}
 	x.owner = new(uint64)
 	return s
+}
+
+// prune drops every key whose facts drop says may go, and returns how
+// many it dropped. A shard a snapshot shares is copied first, as for any
+// write. Keys are deleted in place, the map keeping its room for the keys
+// that will come next, unless it keeps under a quarter of a large map
+// (Go maps never give back the room of deleted keys: after a million keys
+// it would hold their room for ever); it is then rebuilt with the keys it
+// keeps. The slab entries of dropped keys are given back, in order (so
+// that which entry a later key gets does not depend on the maps'
+// iteration order).
+func (x *factsIndex) prune(drop func(k string, f keyFacts) bool) int {
+	dropped := 0
+	var freed []uint64
+	var gone []string
+	for i, sh := range x.shards {
+		if sh == nil {
+			continue
+		}
+		gone = gone[:0]
+		for k, f := range sh.m {
+			if drop(k, f) {
+				gone = append(gone, k)
+				if f.kind() == factsFull {
+					freed = append(freed, f.pos())
+				}
+			}
+		}
+		if len(gone) == 0 {
+			continue
+		}
+		keep := len(sh.m) - len(gone)
+		rebuild := len(sh.m) >= 256 && 4*keep < len(sh.m)
+		switch {
+		case keep == 0:
+			x.shards[i] = nil
+		case rebuild || sh.owner != x.owner:
+			size := len(sh.m) // a copy keeps the room, as an owned map would
+			if rebuild {
+				size = 2 * keep
+			}
+			m := make(map[string]keyFacts, size)
+			for k, f := range sh.m {
+				if !drop(k, f) {
+					m[k] = f
+				}
+			}
+			x.shards[i] = &factsShard{m: m, owner: x.owner}
+		default:
+			for _, k := range gone {
+				delete(sh.m, k)
+			}
+		}
+		for _, k := range gone {
+			if k == allKeys {
+				x.all, x.hasAll = 0, false
+			}
+		}
+		x.n -= len(gone)
+		dropped += len(gone)
+	}
+	slices.Sort(freed)
+	x.free = append(x.free, freed...)
+	return dropped
 }

@@ -32,6 +32,11 @@
 // Instances executed at every replica are garbage-collected using executed
 // watermarks that replicas exchange periodically. A replica whose watermark
 // for some replica's instances stalls is sent the commits it is missing.
+// The per-key index drops a key once its instances are executed everywhere
+// and so is every instance any replica held by then (the watermarks also
+// carry the highest slots each replica holds); a floor per key bucket
+// stands for what was dropped when fresh attributes are computed. See
+// gc.go, floor.go and "Pruning the index" in recovery.go.
 //
 // Every replica recovers any instance it knows of (or that a dependency
 // names) once it has stayed uncommitted for 10-20 RetryTicks, backing off
@@ -125,7 +130,8 @@
 //   - After a restart, a replica re-executes everything after its latest
 //     snapshot, taken after Config.SnapshotEvery executed instances
 //     (default 10000) once at least as many commands executed since the
-//     previous one as the index holds keys (a snapshot copies the index,
-//     so its cost per command stays bounded); the Executed it reports
+//     previous one as the index or the store held keys at the previous
+//     one (a snapshot shares both copy on write and is encoded whole, so
+//     its cost per command stays bounded); the Executed it reports
 //     again carry the same outputs.
 package epaxos

@@ -269,6 +269,17 @@ type Replica struct {
 	// last helped to catch up).
 	peerStuck [][]uint64
 	sentExec  []uint64
+	// peerSeen[p]: the highest slot of each replica that peer p reported
+	// holding (Watermark.Seen, the maximum over its reports; nil until it
+	// reported one, and again once it rebuilds). prune is the pruning
+	// epoch under way, prunedUpTo the slots up to which the last one
+	// pruned, and floor what pruning dropped, persisted in snapshots
+	// (gc.go, floor.go; "Pruning the index" in recovery.go).
+	peerSeen     [][]uint64
+	peerSeenExec [][]uint64 // peer p's Executed, from the reports carrying a Seen only
+	prune        pruneEpoch
+	prunedUpTo   []uint64
+	floor        indexFloor
 
 	index           factsIndex // copy on write: a snapshot shares it (cowindex.go)
 	lookupBuf       []keyIndex // scratch for lookup (conflicts.go)
@@ -296,6 +307,12 @@ type Replica struct {
 	// again (the WAL growing with every command).
 	sinceSnapCmds int
 	snapKeys      int
+	// sincePruneCmds counts commands executed since the index was last
+	// pruned; it is pruned again only once as many commands executed as it
+	// held keys after that (pruneKeys), so that sweeping it costs a
+	// bounded amount per command.
+	sincePruneCmds int
+	pruneKeys      int
 
 	// Per peer: the tick at which its latest message was processed here,
 	// and the latest tick at which this replica started a round (PreAccept
@@ -342,10 +359,12 @@ type Stats struct {
 	Resent          uint64 // PreAccept or Accept messages sent again to a replica already asked
 	Widened         uint64 // PreAccept or Accept messages sent to a replica left out by Thrifty
 	Live            int    // instances held in memory now
+	IndexKeys       int    // keys in the per-key index now
 	InFlight        int    // own instances led here and not yet committed
 	Waiting         int    // proposals waiting here for a batch or for room in the window
 	Refused         uint64 // messages Step refused as malformed (paxos.ErrMalformed)
 	Reserved        uint64 // instances led after a phase 1, in slots this replica may have used before it lost its disk
+	Pruned          uint64 // keys dropped from the per-key index, every replica having executed their instances (gc.go)
 }
 
 var (
@@ -389,6 +408,8 @@ func newReplica(cfg paxos.Config, opts plants) (*Replica, error) {
 		inst: make([]map[uint64]*instance, cfg.N), maxSlot: make([]uint64, cfg.N),
 		execUpTo: make([]uint64, cfg.N), gcUpTo: make([]uint64, cfg.N),
 		peerExec: make([][]uint64, cfg.N), peerStuck: make([][]uint64, cfg.N), nextSlot: 1,
+		peerSeen: make([][]uint64, cfg.N), peerSeenExec: make([][]uint64, cfg.N),
+		prunedUpTo: make([]uint64, cfg.N), floor: newIndexFloor(cfg.N),
 		lastHeard: make([]uint64, cfg.N), answered: make([]uint64, cfg.N),
 		index: newFactsIndex(), store: kv.NewExecutor(cfg),
 		pendingExec: map[paxos.Instance]*instance{}, uncommitted: map[paxos.Instance]*instance{},
@@ -424,7 +445,7 @@ func (r *Replica) ID() paxos.NodeID { return r.id }
 // Stats returns counters of protocol events.
 func (r *Replica) Stats() Stats {
 	s := r.stats
-	s.InFlight, s.Waiting = r.inflight, len(r.batch)
+	s.InFlight, s.Waiting, s.IndexKeys = r.inflight, len(r.batch), r.index.len()
 	for _, m := range r.inst {
 		s.Live += len(m)
 	}
@@ -440,8 +461,10 @@ func (r *Replica) Stats() Stats {
 // instances or a LeaderOut reply, once per recovery attempt and replica),
 // "recovery-commits" (instances a recovery here decided through its Accept
 // phase; adopting a decision a reply carries is not counted),
-// "recovery-nops" (those decided as a Nop) and paxos.CoverageRefused
-// (messages Step refused as malformed). See recovery.go for the rules.
+// "recovery-nops" (those decided as a Nop), paxos.CoverageRefused
+// (messages Step refused as malformed), and when not zero
+// "reserved-leads" (Stats.Reserved) and "index-pruned" (Stats.Pruned).
+// See recovery.go for the rules.
 func (r *Replica) Coverage() paxos.Coverage {
 	s := r.stats
 	c := paxos.Coverage{
@@ -456,6 +479,9 @@ func (r *Replica) Coverage() paxos.Coverage {
 	}
 	if s.Reserved > 0 {
 		c["reserved-leads"] = s.Reserved // after a rebuild only (rebuild.go)
+	}
+	if s.Pruned > 0 {
+		c["index-pruned"] = s.Pruned // keys dropped from the per-key index (gc.go)
 	}
 	return c
 }
@@ -504,10 +530,12 @@ func (r *Replica) Propose(cmd paxos.Command) {
 //   - its commands (for a record with InstanceRecord.Same, those the
 //     snapshot holds for the instance, the ones the record kept) go into
 //     the index by raising each key's highest slot
-//     and seq (indexCmds takes maxima), and the index is never pruned, so
-//     facts the snapshot's index already holds, as it holds every record
-//     made before it (see "Why the index is compacted" in recovery.go),
-//     leave it as it was;
+//     and seq (indexCmds takes maxima), so facts the snapshot's index
+//     already holds, as it holds every record made before it but pruned
+//     facts (see "Pruning the index" in recovery.go), leave it as it was;
+//     a fact pruned before the snapshot that a record puts back is a true
+//     fact about an instance executed everywhere, which adds nothing but
+//     dependencies on executed instances;
 //   - it overwrites the instance's status, ballots, commands and
 //     attributes unless the instance is executed or committed (then it is
 //     skipped, or is the committed record itself). An instance's durable
@@ -526,7 +554,9 @@ func (r *Replica) Ready() paxos.Ready {
 	r.flush(false)
 	r.execute()
 	if r.snapEvery > 0 && r.sinceSnap >= r.snapEvery && r.sinceSnapCmds >= r.snapKeys {
-		r.sinceSnap, r.sinceSnapCmds, r.snapKeys = 0, 0, r.index.len()
+		// Paced by the store's keys too: a pruned index no longer grows
+		// with the store, which a snapshot copies all of.
+		r.sinceSnap, r.sinceSnapCmds, r.snapKeys = 0, 0, max(r.index.len(), r.store.Len())
 		snap := r.plantedSnapshot(r.snapshot())
 		if r.rd.Snapshot == nil && r.rb == nil {
 			snap.background = true // keeps r.rd.Persist (see above)
@@ -565,7 +595,7 @@ func (r *Replica) Tick() {
 	// every 2*RetryTicks anyway (messages may be lost).
 	if every := uint64(2 * r.cfg.RetryTicks); r.n > 1 && (r.now%every == 0 || !slices.Equal(r.sentExec, r.execUpTo)) {
 		r.sentExec = append(r.sentExec[:0], r.execUpTo...)
-		var wm any = Watermark{Executed: slices.Clone(r.execUpTo)} // boxed once for every peer
+		var wm any = Watermark{Executed: slices.Clone(r.execUpTo), Seen: r.seen()} // boxed once for every peer
 		for p := 0; p < r.n; p++ {
 			if paxos.NodeID(p) != r.id {
 				r.send(paxos.NodeID(p), wm)
@@ -649,8 +679,8 @@ func (r *Replica) step(msg paxos.Message) error {
 			r.onTryPreAcceptReply(msg.From, m)
 		}
 	case Watermark:
-		if len(m.Executed) != r.n {
-			err = fmt.Errorf("epaxos: watermark with %d entries for %d replicas: %w", len(m.Executed), r.n, paxos.ErrMalformed)
+		if len(m.Executed) != r.n || len(m.Seen) != 0 && len(m.Seen) != r.n {
+			err = fmt.Errorf("epaxos: watermark with %d and %d entries for %d replicas: %w", len(m.Executed), len(m.Seen), r.n, paxos.ErrMalformed)
 		} else {
 			r.onWatermark(msg.From, m)
 		}

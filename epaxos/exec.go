@@ -104,8 +104,8 @@ func (t *tarjan) deps(v *instance, fn func(w *instance) bool) {
 	r := t.r
 	for q := 0; q < r.n; q++ {
 		hi := v.deps[q]
-		if hi == 0 {
-			continue
+		if hi <= r.execUpTo[q] {
+			continue // every slot of q up to hi executed here (hi = 0 too)
 		}
 		if hi > r.maxSlot[q] && hi > r.gcUpTo[q] {
 			r.get(paxos.Instance{Replica: paxos.NodeID(q), Slot: hi}) // unknown: wait for it
@@ -224,6 +224,7 @@ func (r *Replica) apply(in *instance) {
 		ex := r.store.Apply(c)
 		r.rd.Executed = append(sized(r.rd.Executed, r.hint.executed), ex)
 		r.sinceSnapCmds++
+		r.sincePruneCmds++
 		r.noteExecuted(in.id, c)
 	}
 	in.executed = true
@@ -261,6 +262,7 @@ func (r *Replica) noteExecuted(id paxos.Instance, c paxos.Command) {
 func (r *Replica) snapshot() SnapshotRecord {
 	snap := SnapshotRecord{Store: r.store.Snapshot(), ExecUpTo: slices.Clone(r.execUpTo), GCUpTo: slices.Clone(r.gcUpTo), NextSlot: r.nextSlot,
 		Keys: r.indexSnapshot(), Rebuilding: r.rb != nil, Rebuilt: r.rebuilt, Reserved: r.reserved}
+	snap.Floor = r.floor.persisted()
 	for q := 0; q < r.n; q++ {
 		slots := make([]uint64, 0, len(r.inst[q]))
 		for s := range r.inst[q] {
@@ -331,6 +333,9 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 		r.nextSlot = max(r.nextSlot, snap.NextSlot)
 		r.rebuilt = r.rebuilt || snap.Rebuilt
 		r.reserved = max(r.reserved, snap.Reserved)
+		if err := r.floor.restore(snap.Floor, snap.GCUpTo); err != nil {
+			return err
+		}
 		for k, e := range snap.Index {
 			if len(e.Write) != r.n || len(e.Read) != r.n || (e.ExecWrite != nil && (len(e.ExecWrite) != r.n || len(e.ExecRead) != r.n)) {
 				return fmt.Errorf("snapshot index entry for key %q does not cover %d replicas", k, r.n)

@@ -42,10 +42,21 @@ func (r *Replica) save(e editing, ki *keyIndex) {
 // of q known here (never id itself), and seq at least 1 + the highest seq of
 // an interfering instance. prev is this replica's earlier deps of id, used
 // when the latest interfering instance of id's own replica is id itself.
+// Attributes computed afresh (deps nil: a command leader's, or a
+// recovery's) start from the index's floor of the keys cmds touch: what
+// pruning dropped (floor.go; "Pruning the index" in recovery.go).
 func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, deps, prev []uint64) (uint64, []uint64) {
 	out := slices.Clone(deps)
 	if out == nil {
 		out = r.zeroDeps()
+		if !r.planted.pruneNoFloor {
+			for _, c := range cmds {
+				r.floor.apply(c, out)
+			}
+			// Never id itself or later (the floor is below any slot not
+			// yet executed everywhere, so this only guards).
+			out[id.Replica] = min(out[id.Replica], id.Slot-1)
+		}
 	}
 	for _, c := range cmds {
 		if c.IsNop() {
@@ -81,7 +92,9 @@ func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, dep
 }
 
 // indexAdd records instance in in the per-key index. The index only grows,
-// in memory and (see restore) across restarts: recovery rule 4a relies on it.
+// in memory and (see restore) across restarts, but for the pruning of keys
+// every replica has executed (gc.go): recovery rule 4a relies on it (see
+// recovery.go).
 func (r *Replica) indexAdd(in *instance) { r.indexCmds(in.id, in.cmds, in.seq) }
 
 // indexCmds records that instance id held cmds with seq.

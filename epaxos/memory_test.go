@@ -104,3 +104,18 @@ func TestSnapshotsContinueWithDistinctKeys(t *testing.T) {
 	runCommands(t, c, 2_000, 14_000, key)
 	assert.GreaterOrEqual(t, c.snaps, early+2*5, "every replica snapshotted at least twice more")
 }
+
+// With every command on a new key, the per-key index keeps only the keys
+// of instances not yet executed everywhere (and those of the last pruning
+// epochs): it is pruned as watermarks go round (gc.go), at every replica.
+func TestIndexPrunedWithDistinctKeys(t *testing.T) {
+	c := newMemClusterEvery(t, 5, 0)
+	key := func(i int) string { return fmt.Sprintf("key-%06d", i) }
+	runCommands(t, c, 0, 60_000, key)
+	for i, r := range c.reps {
+		s := r.Stats()
+		t.Logf("replica %d: %d keys in the index, %d pruned", i, s.IndexKeys, s.Pruned)
+		assert.Positive(t, s.Pruned, "replica %d pruned nothing", i)
+		assert.Less(t, s.IndexKeys, 5_000, "replica %d keeps too many keys", i)
+	}
+}

@@ -179,9 +179,14 @@ type TryPreAcceptReply struct {
 
 // Watermark tells peers how far the sender has executed each replica's
 // instances contiguously (Executed[r] = every slot of r up to it executed),
-// so instances executed everywhere can be garbage-collected.
+// so instances executed everywhere can be garbage-collected, and the
+// highest slot of each replica it holds or has held (Seen, computed when
+// the message was sent; empty while it rebuilds after a lost disk, and
+// from builds before 2026-11-29), which the pruning of the per-key index
+// waits for (see "Pruning the index" in recovery.go).
 type Watermark struct {
 	Executed []uint64 `msgpack:"e"`
+	Seen     []uint64 `msgpack:"s,omitempty"`
 }
 
 // InstanceRecord is a durable record of one instance's full state at one
@@ -242,6 +247,11 @@ type SnapshotRecord struct {
 	// led before it lost its disk; it leads a slot up to it only after a
 	// phase 1 (rebuild.go).
 	Reserved uint64 `msgpack:"rs,omitempty"`
+	// Floor is, per replica, the slot up to which the index's facts may
+	// have been pruned (see "Pruning the index" in recovery.go): a
+	// command proposed here depends on at least that slot of each
+	// replica. Written since 2026-11-29; absent, nothing was pruned.
+	Floor []uint64 `msgpack:"fl,omitempty"`
 
 	// background: a routine snapshot whose Ready keeps its records,
 	// persisted after it (see Replica.Ready); not encoded.

@@ -22,6 +22,8 @@ type plantedBugs struct {
 	countDupReplies   bool // a repeated PreAccept reply counts again toward the fast quorum
 	firstAccepted     bool // recovery takes the first accepted reply, not the one with the highest vote ballot
 	fastPathMajority  bool // the fast path commits with a majority of unchanged votes; recovery still assumes the fast quorum
+	pruneAtOnce       bool // the index drops a key once every replica executed its instances, without waiting for what they held then
+	pruneNoFloor      bool // fresh attributes start from zero, not from the index's floor
 }
 
 // mergeDep merges a PreAccept reply's dependency on one replica into the
@@ -118,13 +120,19 @@ func init() {
 		// decided attributes without knowing γ: every way to decide
 		// (fast or slow path, recovery rules 2 to 6, free) takes the merge
 		// of a slow quorum, F+1 = 2 replicas, or such a decision's votes.
-		// Indexes never shrink, across restarts too (recovery.go), and a
+		// Indexes never shrink, across restarts too, but for pruning,
+		// which never drops δ while an instance with attributes leaving
+		// δ out can still be decided (the lemma in recovery.go), and a
 		// replica that lost its disk votes again only after learning every
 		// instance it may have voted on (rebuild.go), so no replica can be
 		// in both pairs: it would have handled each instance before knowing
 		// the other. Two pairs out of three replicas meet, so at N = 3 the
 		// branch never runs (nor did it in 500 seeds of every fault; at
 		// N = 5 it ran 6 times).
+		{Name: "epaxos/prune-at-once", Bug: "the per-key index drops a key as soon as every replica executed its instances, without waiting until the instances the replicas held by then are executed everywhere too, so an older instance still undecided can be decided without depending on it",
+			New: withBug(func(r *Replica) { r.planted.pruneAtOnce = true })},
+		{Name: "epaxos/prune-without-floor", Bug: "a command leader's attributes start from zero instead of the pruned index's floor, so a new command on a pruned key does not depend on the key's earlier commands",
+			New: withBug(func(r *Replica) { r.planted.pruneNoFloor = true })},
 		{Name: "epaxos/trypreaccept-ignores-committed", Bug: "a TryPreAccept voter ignores a committed interfering instance missing from the proposed dependencies, so recovery can commit attributes that leave it out (from N = 5; at N = 3 no such instance can exist)",
 			Sizes: []int{5}, New: withBug(func(r *Replica) { r.planted.tpaSkipsCommitted = true })},
 	} {

@@ -22,8 +22,10 @@ import (
 // always count as changed and it never holds a command leader's original
 // attributes from its own merge (SnapshotRecord.Rebuilt keeps this across
 // restarts). Recovery rule 4a rules a silent replica p out of γ's fast quorum
-// because p's index only grows, so p, having proposed an interfering δ,
-// could not have pre-accepted γ unchanged without adding δ. A rebuilt p has
+// because p's index only grows (but for pruning, which by the lemma in
+// recovery.go never drops δ while p may still vote on γ), so p, having
+// proposed an interfering δ, could not have pre-accepted γ unchanged
+// without adding δ. A rebuilt p has
 // lost that memory: the state it installed is a peer's committed state, in
 // which δ may be a Nop (decided by a recovery that never saw δ's command)
 // while a stale replica still holds δ as p proposed it. Such a p could
@@ -201,6 +203,7 @@ func (r *Replica) onRebuildQuery(from paxos.NodeID, m RebuildQuery) {
 		return
 	}
 	clear(r.peerExec[from])
+	r.peerSeen[from], r.peerSeenExec[from] = nil, nil // start again from what it reports next
 	info := RebuildInfo{Rebuilding: r.rb != nil, MaxSlot: make([]uint64, r.n)}
 	for q := range info.MaxSlot {
 		info.MaxSlot[q] = max(r.maxSlot[q], r.gcUpTo[q])
@@ -261,7 +264,7 @@ func (r *Replica) onRebuildInfo(from paxos.NodeID, m RebuildInfo) error {
 // the peer holds uncommitted become empty placeholders: the peer's votes
 // are not this replica's.
 func (r *Replica) installState(src SnapshotRecord) error {
-	snap := SnapshotRecord{Store: src.Store, Keys: src.Keys, Index: src.Index, Executed: src.Executed, ExecUpTo: src.ExecUpTo, GCUpTo: src.GCUpTo}
+	snap := SnapshotRecord{Store: src.Store, Keys: src.Keys, Index: src.Index, Executed: src.Executed, ExecUpTo: src.ExecUpTo, GCUpTo: src.GCUpTo, Floor: src.Floor}
 	for _, rec := range src.Instances {
 		if rec.Status == StatusCommitted {
 			snap.Instances = append(snap.Instances, rec)

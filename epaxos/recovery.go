@@ -44,7 +44,7 @@ package epaxos
 //     bookkeeping for deferred recoveries, restricted to what is proven:
 //     a replica is ruled out only on an instance holding its leader's
 //     original attributes. (Its soundness needs each replica's index to
-//     never shrink, across restarts too: see below.)
+//     never shrink, across restarts too, but for pruning: see below.)
 //  5. TryPreAccept at a replica fails when it knows an interfering instance
 //     δ that does not depend on γ and either is not in A0's deps, or is in
 //     them with seq >= A0's seq while not yet committed. When δ is committed
@@ -66,56 +66,106 @@ package epaxos
 // Rule 4a rests on a replica's per-key index: had p pre-accepted γ after
 // proposing δ, p's index would still have held δ, whatever became of δ
 // since (a Nop decided elsewhere, garbage collection, a snapshot, a
-// restart). The index therefore never shrinks, across restarts too:
+// restart). The index therefore never shrinks, across restarts too, but
+// for the pruning below, which drops only facts no rule can need any more:
 //
 //   - in memory, indexAdd only raises entries, and nothing else writes them
-//     but restore;
+//     but restore and pruneIndex;
 //   - every indexAdd (lead, onPreAccept, onAccept, commitLocal, free,
 //     handleTryPreAccept, startAccept) is made on an instance state
 //     persisted in the same Ready, so whatever the index held when a
 //     message left the replica is durable;
 //   - storage returns the latest snapshot and every record after it, and a
-//     snapshot carries the index as it was in memory, which covers every
-//     record the snapshot replaces;
+//     snapshot carries the index as it was in memory (and its floor),
+//     which covers every record the snapshot replaces;
 //   - restore loads that index and folds in every record, not only each
 //     instance's latest.
 //
 // So after any sequence of restarts the index covers every record this
 // replica ever made durable, in particular every instance it led (lead
-// persists before sending). Before this, restore indexed only each
-// instance's latest record, and Nops are not indexed: a leader that learned
-// its δ had become a Nop and restarted forgot δ, pre-accepted γ unchanged,
-// and rule 4a ruled it out of a fast quorum it was in (issue 10; planted
-// again by mutant "epaxos/rule4a-after-restart"; testdata/rule4a_after_restart.txt).
-// The persisted format is unchanged, and older logs restore with the fix in
-// effect: they already hold every record.
+// persists before sending), except pruned facts. Before this, restore
+// indexed only each instance's latest record, and Nops are not indexed: a
+// leader that learned its δ had become a Nop and restarted forgot δ,
+// pre-accepted γ unchanged, and rule 4a ruled it out of a fast quorum it
+// was in (issue 10; planted again by mutant "epaxos/rule4a-after-restart";
+// testdata/rule4a_after_restart.txt). The persisted format is unchanged,
+// and older logs restore with the fix in effect: they already hold every
+// record.
 //
-// Why the index is compacted and not pruned. Dropping the entry of a key
-// whose instances every replica has executed looks harmless, but each of
-// the index's three readers needs the dropped facts:
+// Pruning the index (gc.go). A key's facts are dropped only in a pruning
+// epoch: replica r records W (every replica has executed every slot of q
+// up to W[q], by its own execution and by the peers' watermarks that carry
+// a Seen, each peer's Executed and Seen taken from the same reports) and
+// S[q] = the highest slot of q that r or any peer reported holding
+// (Watermark.Seen: the highest slot it holds, has executed or collected,
+// for its own row also the highest it led or may have led before losing
+// its disk; no Seen while rebuilding, and a peer's reports count again
+// only from its first one after it asked to rebuild). Once
+// gcUpTo[q] >= S[q] for every q, r drops the keys whose facts name no slot
+// above W[q] of any replica q, and records what it dropped in its floor
+// (floor.go): per bucket of keys, replica and kind (writes, reads), the
+// highest slot dropped. Attributes computed afresh (a command leader's in
+// lead, a recovery's in free) start from the floor of the keys they touch,
+// exactly as from the dropped facts (a write from pruned writes and reads,
+// a read from pruned writes; keys sharing a bucket only add dependencies).
+// Write floor(γ)[q] for it. The floor is persisted with the
+// snapshot that holds the pruned index, so the two stay consistent across
+// restarts and rebuilds (installState takes both from the peer).
 //
-//   - rule 4a: replica p prunes its own δ once everyone executed it, and
-//     only then receives, delayed, the initial-ballot PreAccept of an old γ
-//     that interferes with δ; its merge no longer adds δ, so p votes γ
-//     unchanged. A recovery that ruled p out of γ's fast quorum by δ
-//     (seen pre-accepted, before δ committed) may have freed γ while L
-//     still collects p's vote and commits γ on the fast path with other
-//     attributes;
-//   - rules 5 and 6: a TryPreAccept voter that forgot an executed δ no
-//     longer refuses attributes that leave δ out;
-//   - the ordering invariant (of two committed interfering instances one
-//     depends on the other), which check.DependenciesBetweenConflicts
-//     enforces, fails for a command proposed on a key after its entry
-//     went: the new command no longer depends on the old.
+// Lemma. Let δ = (q, t) be pruned at r, and γ = (L, s) an instance that
+// interferes with δ. If any replica ever computes, holds or sends
+// attributes of γ that leave δ out (deps[q] < t), then γ was executed by
+// every replica before r pruned δ. Proof: let y be the first replica whose
+// attributes for γ left δ out. y computed them (lead, free, a PreAccept
+// merge, a TryPreAccept vote: the others only copy attributes) while its
+// index held no fact of δ and floor(γ)[q] was below t, since a fact or
+// the floor would have put δ in (a TryPreAccept vote would have refused,
+// rule 5). Not after y executed δ: executing δ indexes it (commitLocal),
+// and afterwards only a pruning at y removes the fact, which raises the
+// floor of δ's key bucket, for δ's kind, to at least t. So y computed them before executing δ, and from then on
+// held γ (persisted with the attributes, restored after restarts, dropped
+// only once collected, which is once executed everywhere). The report of
+// y that told r that y executed δ (W[q] >= t needs every replica's, and
+// counts only reports with a Seen) was sent after y executed δ, so its
+// Seen[L] >= s, and S[L] >= s (r keeps the maximum of each peer's reports,
+// and its own seen() when y is r). r pruned
+// only once gcUpTo[L] >= S[L] >= s: γ executed everywhere. (A replica that
+// lost its disk does not break the chain: it reports no Seen while
+// rebuilding, and afterwards its own row covers every slot it may have led
+// before, Replica.reserved; its other rows came from a peer's state.)
 //
-// A per-replica floor (deps raised to the pruned watermark) would keep
-// 4a and the invariant but breaks fast-path agreement whenever two
-// replicas' floors differ, and gives rules 5 and 6 no instance to name. So
-// the index keeps every fact, and its cost is cut instead: a key holds
-// rows only for the replicas that touched it (usually one), and a snapshot
-// copies it only every max(SnapshotEvery, keys) executed instances.
-// Executed instances themselves are dropped once every replica executed
-// them (collect), as before.
+// Consequences, reader by reader. After r pruned δ, every message about
+// such a γ finds γ executed at r (committed, or collected: get returns nil
+// and nothing is recreated), so r never again votes on it or merges it:
+//
+//   - rule 4a: p's merge of a late initial-ballot PreAccept of γ cannot
+//     happen once p pruned its own δ, so "p would have added δ" still
+//     holds whenever p can vote; the recoverer's evidence is its own
+//     instance record of δ, not the index;
+//   - rules 5 and 6: a TryPreAccept of A0 leaving δ out reaches r only
+//     when γ is already executed (committed: r answers Committed);
+//   - attribute computation and the ordering invariant (of two committed
+//     interfering instances one depends on the other,
+//     check.DependenciesBetweenConflicts): a command γ computed afresh
+//     after r pruned δ gets deps[q] >= floor(γ)[q] >= t; one computed before
+//     is covered by the lemma and by the usual EPaxos argument, every
+//     merge of it having happened where δ was still indexed. The floor
+//     holds only slots executed everywhere, so the added dependencies
+//     are on executed instances and delay nothing (execution skips rows
+//     whose dependency is at or below its executed prefix); a command's
+//     seq may come out below δ's, which orders nothing: δ cannot depend on
+//     a γ proposed after δ executed everywhere, so they are never in one
+//     component. Acceptors merge without the floor, so a leader's fresh
+//     attributes still match theirs on the fast path (an acceptor's facts
+//     of δ are at most the leader's floor(γ) once the leader pruned δ).
+//
+// What this prunes: with every command on a new key, every key once its
+// instances are executed everywhere and a pruning epoch has passed (two or
+// three watermark rounds); hot keys keep their latest facts. An epoch
+// sweeps the whole index, so one ends only once as many commands executed
+// since the previous sweep as the index then held keys. Mutants
+// "epaxos/prune-at-once" (no wait for S) and "epaxos/prune-without-floor"
+// are caught by `paxos mutants`.
 //
 // Facts the rules rely on, and what crash-restart, garbage collection,
 // snapshots and catch-up do to them:
@@ -147,7 +197,7 @@ package epaxos
 //   - Rules 4 and 6: Orig is persisted with the vote (PreAccept or
 //     TryPreAccept) and is lost only to a later vote at a higher ballot,
 //     which the recovery at that ballot sees. Sound.
-//   - Rule 4a: the index, above (fixed). The evidence holder's δ with Orig
+//   - Rule 4a: the index, above (fixed; pruning by the lemma above). The evidence holder's δ with Orig
 //     is a persisted record; outOfFastQuorum is volatile, and forgetting it
 //     costs a recovery round, not safety.
 //   - Rules 5 and 6 (TryPreAccept checks): a voter must know every
