@@ -158,6 +158,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -599,6 +600,8 @@ type archive struct {
 	stale   int
 	// fresh lists cells not yet started from, newest last.
 	fresh []int
+	// most is the most features a cell has.
+	most int
 }
 
 func newArchive() *archive { return &archive{index: map[uint64]int{}, count: map[uint64]int{}} }
@@ -694,6 +697,7 @@ func (ar *archive) learn(base uint64, sched []Action, depth int, cells []cellAt)
 			ar.count[p]++
 		}
 		ar.weights = append(ar.weights, ar.rarity(len(ar.cells)-1))
+		ar.most = max(ar.most, len(c.feats))
 		ar.fresh = append(ar.fresh, len(ar.cells)-1)
 		ar.stale++
 	}
@@ -740,6 +744,12 @@ func featBoost(n int) float64 {
 	return x * x * x
 }
 
+// frontier weighs a cell by how many features it lacks of the most any
+// cell has: each one less halves its weight, so that most walks go on
+// from the few cells at the frontier of the search (the stages of a long
+// scenario reached last) rather than from the many cells behind it.
+func frontier(lack int) float64 { return math.Exp2(-float64(lack)) }
+
 // parent picks what walk seed starts from: a fresh start (base = seed, no
 // prefix, depth 0) for one walk in eight and while the archive is empty,
 // else one of the schedules of a cell: for one walk in four the newest
@@ -778,7 +788,7 @@ func (ar *archive) parent(seed uint64) (uint64, []Action, int) {
 		ws := make([]float64, len(ar.cells))
 		for i := range ar.cells {
 			e := &ar.cells[i]
-			ws[i] = ar.weights[i] * depthBoost(e.depth) * featBoost(len(e.feats)) / float64(1+e.chosen)
+			ws[i] = ar.weights[i] * depthBoost(e.depth) * featBoost(len(e.feats)) * frontier(ar.most-len(e.feats)) / float64(1+e.chosen)
 		}
 		pick = pickWeighted(rng, ws)
 	}
