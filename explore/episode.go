@@ -88,8 +88,10 @@ type episodes struct {
 	holdWalk bool
 	held     *paxos.Instance
 	holdLate bool // the walk's first episode has passed
-	// mac is the walk's macro moves (macro.go).
-	mac macros
+	// mac is the walk's macro moves (macro.go); camp, if not nil, the
+	// campaign a campaign walk is carrying out (campaign.go).
+	mac  macros
+	camp *campaign
 }
 
 func newEpisodes(seed uint64, n int) *episodes {
@@ -222,6 +224,9 @@ const episodeCap = 200
 func (e *episodes) next(w *world, do func(Action) bool) bool {
 	c := w.cfg
 	e.learn(w)
+	if e.camp != nil {
+		return e.nextCampaign(w, do)
+	}
 	e.pickHeld(w)
 	ups, downs, open := w.choices()
 	active := ups

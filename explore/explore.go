@@ -539,6 +539,9 @@ func walkEpisodes(ctx context.Context, cfg *Config, w *world, trace []Action, fr
 	maxEp := maxEpisodes
 	if fromArchive {
 		maxEp = epHorizon
+	} else if cfg.Replicas >= 3 && rand.New(rand.NewPCG(seed, 0x63616d71)).Float64() < campaignP {
+		ep.camp = newCampaign(seed)
+		ep.scope, ep.holdWalk = nil, false // the campaign picks whom it cuts off
 	}
 	stale := 0
 	do := func(a Action) bool {
@@ -562,7 +565,7 @@ func walkEpisodes(ctx context.Context, cfg *Config, w *world, trace []Action, fr
 			break
 		}
 		cells = append(cells, at(len(trace)))
-		if !ok || cfg.Stale > 0 && stale >= cfg.Stale {
+		if !ok || cfg.Stale > 0 && stale >= cfg.Stale && ep.camp == nil {
 			break
 		}
 	}

@@ -217,7 +217,6 @@ func (e *episodes) tear(w *world, active []paxos.NodeID, open []int, do func(Act
 // a replica whose copy of some instance it does not lead the fewest
 // replicas share (a lone copy, or a stale one), else one at random.
 func (e *episodes) isolate(w *world) {
-	e.mac.isoSet = true
 	n := len(w.reps)
 	x := -1
 	if e.rng.IntN(4) != 0 {
@@ -228,8 +227,15 @@ func (e *episodes) isolate(w *world) {
 	if x < 0 {
 		x = e.rng.IntN(n)
 	}
+	e.cutOff(x)
+}
+
+// cutOff takes replica x out of the walk's scope, if at least two
+// replicas stay in it.
+func (e *episodes) cutOff(x int) {
+	e.mac.isoSet = true
 	if e.scope == nil {
-		e.scope = make([]bool, n)
+		e.scope = make([]bool, e.n)
 		for i := range e.scope {
 			e.scope[i] = true
 		}
