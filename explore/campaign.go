@@ -7,9 +7,10 @@ import (
 	"github.com/paxos-lab/paxos"
 )
 
-// Campaign walks: some walks from scratch begin with a fixed composition
-// of macro moves (macro.go), the shape of the randomized checker's
-// recovery campaigns, with every target and variation drawn at random:
+// Campaign walks: at N >= 5, half of the walks from scratch begin with a
+// fixed composition of macro moves (macro.go), the shape of the randomized
+// checker's recovery campaigns, with every target and variation drawn at
+// random:
 //
 //  1. a replica L is proposed a command and its broadcast is torn: one
 //     addressee K alone gets it; L crashes losing the rest, and restarts;
@@ -33,7 +34,10 @@ import (
 // reach like any other. Nothing here names a protocol, a message type or
 // a bug: it composes faults on the network, the clocks and the replicas.
 
-// campaignP is the chance that a walk from scratch is a campaign walk.
+// campaignP is the chance that a walk from scratch is a campaign walk
+// (at N >= 5 only: a campaign takes two replicas down at once, which a
+// smaller cluster does not allow, as the checker runs its campaigns at
+// N = 5).
 const campaignP = 0.5
 
 // campaign is a campaign walk's state.

@@ -74,7 +74,13 @@
 // scope (a majority of the replicas, or more but not all, that alone run,
 // receive partial deliveries and take proposals, the rest cut off for the
 // walk), and some hold back one known instance's messages for the whole
-// walk. Depth still bounds the actions of a walk.
+// walk. Half of the walks also draw macro moves (macro.go: tear a
+// broadcast, isolate a replica, crash or reboot a replica the moment it
+// decides, reboot the last restarted replica again, hurry a replica's
+// timeout), and at N >= 5 half of the walks from scratch begin with a
+// campaign (campaign.go), the checker's recovery-campaign shape composed
+// of those moves with random targets. Depth still bounds the actions of a
+// walk.
 // Episodes spend a walk's depth on what makes fault scenarios differ
 // (which replicas talk to which, what is late, who times out first)
 // rather than on the order of deliveries inside an exchange.
@@ -112,7 +118,8 @@
 // cell and go on at random for up to 80 steps or 8 episodes. The cell is
 // drawn by rarity: each pair of features carries the same weight, shared
 // by the cells that have it; cells with more features weigh more (they
-// went further), and a cell's weight falls with the walks already started
+// went further; each feature a cell lacks of the richest cell halves its
+// weight), and a cell's weight falls with the walks already started
 // from it. A walk that reaches a new combination of
 // features (a stage of a long scenario) makes a cell that many of the
 // next walks extend, so a search goes deep in stages instead of having to
@@ -142,15 +149,10 @@
 // that rule 4a relies on) needs a schedule through five stages; the model
 // expresses it (TestModelExpressesRule4aSchedule plays it by hand as 42
 // step actions; TestEpisodesExpressRule4a as 16 episodes of the episode
-// mode), every stage is a cell of its own under the features
-// (TestFeaturesMarkRule4aStages), and the guided search can find it on
-// its own (TestSearchFindsRule4a, opt-in): the abstract state in the
-// cell keeps the right states of each stage apart, runs of exactly a
-// majority and deliveries to one receiver make the stages' transitions
-// likelier (TestEpisodeContinuations measures them), and the weight of
-// cells with more features puts most walks at the frontier of the
-// scenario. It is not found in every run of a given length: see the
-// README for the runs measured.
+// mode), every stage is a cell of its own (TestFeaturesMarkRule4aStages),
+// and the search finds it on its own (TestSearchFindsRule4a, with the
+// long tests) within seconds to minutes: campaign walks (campaign.go)
+// reach its late stages, and the archive extends them.
 package explore
 
 import (
@@ -539,7 +541,7 @@ func walkEpisodes(ctx context.Context, cfg *Config, w *world, trace []Action, fr
 	maxEp := maxEpisodes
 	if fromArchive {
 		maxEp = epHorizon
-	} else if cfg.Replicas >= 3 && rand.New(rand.NewPCG(seed, 0x63616d71)).Float64() < campaignP {
+	} else if cfg.Replicas >= 5 && rand.New(rand.NewPCG(seed, 0x63616d71)).Float64() < campaignP {
 		ep.camp = newCampaign(seed)
 		ep.scope, ep.holdWalk = nil, false // the campaign picks whom it cuts off
 	}
