@@ -137,12 +137,8 @@ func (e *episodes) nextCampaign(w *world, do func(Action) bool) bool {
 				return false
 			}
 		}
-		r := e.plan(w, rs)
-		for _, id := range rs {
-			r.in[id] = true
-		}
+		r := e.together(w, rs)
 		r.in[c.l] = false
-		r.steps, r.ticks = episodeCap, 16
 		return e.runWith(w, r, do)
 	case 5:
 		if w.reps[c.l] == nil && !do(Action{Kind: Restart, Replica: c.l}) {
@@ -155,12 +151,8 @@ func (e *episodes) nextCampaign(w *world, do func(Action) bool) bool {
 		if len(rs) == 0 {
 			return true
 		}
-		r := e.plan(w, rs)
-		for _, id := range rs {
-			r.in[id] = true
-		}
+		r := e.together(w, rs)
 		r.in[c.l] = true
-		r.steps, r.ticks = episodeCap, 16
 		if c.bounce {
 			r.watch, r.reboot = int(c.l)+1, true
 		}
@@ -205,17 +197,24 @@ func (e *episodes) nextCampaign(w *world, do func(Action) bool) bool {
 		if len(rs) == 0 {
 			return true
 		}
-		r := e.plan(w, rs)
-		for _, id := range rs {
-			r.in[id] = true
-		}
+		r := e.together(w, rs)
 		r.in[c.k] = true
 		r.fast = int(c.k)
-		r.steps, r.ticks = episodeCap, 16
 		if len(e.topics) > 0 && rng.IntN(2) == 0 {
 			r.focus, r.focused = e.topics[rng.IntN(len(e.topics))], true
 		}
 		return e.runWith(w, r, do)
 	}
 	return true
+}
+
+// together plans a run of every replica in rs (not empty), for up to 16
+// tick actions and not cut short.
+func (e *episodes) together(w *world, rs []paxos.NodeID) runPlan {
+	r := e.plan(w, rs)
+	for _, id := range rs {
+		r.in[id] = true
+	}
+	r.steps, r.ticks = episodeCap, 16
+	return r
 }
