@@ -189,8 +189,8 @@ var rule4aShrunk []Action
 // TestSearchFindsRule4a is the bar issue 10 sets: the randomized search
 // (episode mode, the default, guided by coverage) finds the rule-4a
 // violation (N = 5, two commands) on its own, from scratch. From seed 1 it
-// takes some 20 s on two loaded cores (README, "paxos explore"), more
-// under the race detector, so it runs with the long tests (CI sets
+// takes a few seconds (up to some 20 s on two loaded cores; README, "paxos
+// explore"), more under the race detector, so it runs with the long tests (CI sets
 // PAXOS_LONG_TESTS=1) or when PAXOS_EXPLORE_RULE4A=1, with a budget of
 // PAXOS_EXPLORE_BUDGET (default 4m) and PAXOS_EXPLORE_WALKS walks
 // (default rule4aWalks). Whether or not it finds it, it logs which stages
@@ -198,7 +198,7 @@ var rule4aShrunk []Action
 // reached, and how many walks started from them.
 func TestSearchFindsRule4a(t *testing.T) {
 	if os.Getenv("PAXOS_EXPLORE_RULE4A") != "1" {
-		longtest.Skip(t, "a search of up to 4 minutes (about 20 s from seed 1)")
+		longtest.Skip(t, "a search of up to 4 minutes (seconds from seed 1)")
 	}
 	budget := 4 * time.Minute
 	if d, err := time.ParseDuration(os.Getenv("PAXOS_EXPLORE_BUDGET")); err == nil {
