@@ -88,6 +88,10 @@ type episodes struct {
 	holdWalk bool
 	held     *paxos.Instance
 	holdLate bool // the walk's first episode has passed
+	// mac is the walk's macro moves (macro.go); camp, if not nil, the
+	// campaign a campaign walk is carrying out (campaign.go).
+	mac  macros
+	camp *campaign
 }
 
 func newEpisodes(seed uint64, n int) *episodes {
@@ -129,6 +133,7 @@ func newEpisodes(seed uint64, n int) *episodes {
 		}
 	}
 	e.holdWalk = sc.Float64() < holdWalkP
+	e.mac = newMacros(seed)
 	return e
 }
 
@@ -219,13 +224,20 @@ const episodeCap = 200
 func (e *episodes) next(w *world, do func(Action) bool) bool {
 	c := w.cfg
 	e.learn(w)
+	if e.camp != nil {
+		return e.nextCampaign(w, do)
+	}
 	e.pickHeld(w)
 	ups, downs, open := w.choices()
 	active := ups
 	if e.scope != nil {
 		active = slices.DeleteFunc(slices.Clone(ups), func(id paxos.NodeID) bool { return !e.inScope(id) })
 	}
-	var wt [numEps]float64
+	if e.mac.isoNow && !e.mac.isoSet {
+		e.isolate(w)
+		active = slices.DeleteFunc(active, func(id paxos.NodeID) bool { return !e.inScope(id) })
+	}
+	var wt [numKindsAll]float64
 	if len(active) > 0 {
 		wt[epRun] = e.kind[epRun]
 		if len(open) > 0 {
@@ -247,6 +259,7 @@ func (e *episodes) next(w *world, do func(Action) bool) bool {
 	if len(downs) > 0 {
 		wt[epRestart] = e.kind[epRestart]
 	}
+	e.macroWeights(w, wt[:], active, ups, open)
 	total := 0.0
 	for _, x := range wt {
 		total += x
@@ -255,7 +268,9 @@ func (e *episodes) next(w *world, do func(Action) bool) bool {
 		return false
 	}
 	rng := e.rng
-	switch pickWeighted(rng, wt[:]) {
+	switch k := pickWeighted(rng, wt[:]); k {
+	case epTear, epIsolate, epWatch, epAgain, epHurry:
+		return e.macro(k, w, active, ups, open, do)
 	case epRun:
 		return e.run(w, active, do)
 	case epPartial:
@@ -279,6 +294,11 @@ func (e *episodes) next(w *world, do func(Action) bool) bool {
 // messages of one instance, or both, and may end by losing what members
 // sent outside the group.
 func (e *episodes) run(w *world, ups []paxos.NodeID, do func(Action) bool) bool {
+	return e.runWith(w, e.plan(w, ups), do)
+}
+
+// plan draws a run's choices (see run) among the running replicas ups.
+func (e *episodes) plan(w *world, ups []paxos.NodeID) runPlan {
 	rng := e.rng
 	r := runPlan{in: make([]bool, len(w.reps))}
 	if q := w.cfg.Replicas/2 + 1; rng.Float64() < majorityGroup && len(ups) >= q {
@@ -322,7 +342,7 @@ func (e *episodes) run(w *world, ups []paxos.NodeID, do func(Action) bool) bool 
 	if rng.Float64() < cutShort {
 		r.steps = 1 + rng.IntN(12)
 	}
-	return e.runWith(w, r, do)
+	return r
 }
 
 // runPlan is one run episode's choices.
@@ -339,9 +359,23 @@ type runPlan struct {
 	// steps bounds the actions of the run (at most episodeCap; zero
 	// means episodeCap).
 	steps int
+	// watch, if not zero, is 1 + a member that the run crashes the moment
+	// it reports a decision, losing what it sent, or, with reboot,
+	// crashes and restarts at once; the run ends there.
+	watch  int
+	reboot bool
+	// focus, if focused, is the one instance whose messages the run
+	// delivers (with those about no instance); the others stay late.
+	focus   paxos.Instance
+	focused bool
 }
 
 func (r *runPlan) held(m paxos.Message) bool {
+	if r.focused {
+		if t, ok := topicOf(m.Body); ok && t != r.focus {
+			return true
+		}
+	}
 	if r.holdType != nil && reflect.TypeOf(m.Body) == r.holdType {
 		return true
 	}
@@ -362,6 +396,10 @@ func (e *episodes) runWith(w *world, r runPlan, do func(Action) bool) bool {
 		limit = episodeCap
 	}
 	var elig []int
+	decs := 0
+	if r.watch > 0 {
+		decs = w.decCount[r.watch-1]
+	}
 	for steps := 0; steps < limit; steps++ {
 		elig = elig[:0]
 		for i, p := range w.pending {
@@ -401,6 +439,16 @@ func (e *episodes) runWith(w *world, r runPlan, do func(Action) bool) bool {
 		}
 		if !do(a) {
 			return false
+		}
+		if r.watch > 0 && w.decCount[r.watch-1] > decs {
+			id := paxos.NodeID(r.watch - 1)
+			if !do(Action{Kind: Crash, Replica: id, Outbox: !r.reboot}) {
+				return false
+			}
+			if r.reboot {
+				return do(Action{Kind: Restart, Replica: id})
+			}
+			return true
 		}
 	}
 	if r.edgeDrop {

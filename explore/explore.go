@@ -74,7 +74,13 @@
 // scope (a majority of the replicas, or more but not all, that alone run,
 // receive partial deliveries and take proposals, the rest cut off for the
 // walk), and some hold back one known instance's messages for the whole
-// walk. Depth still bounds the actions of a walk.
+// walk. Half of the walks also draw macro moves (macro.go: tear a
+// broadcast, isolate a replica, crash or reboot a replica the moment it
+// decides, reboot the last restarted replica again, hurry a replica's
+// timeout), and at N >= 5 half of the walks from scratch begin with a
+// campaign (campaign.go), the checker's recovery-campaign shape composed
+// of those moves with random targets. Depth still bounds the actions of a
+// walk.
 // Episodes spend a walk's depth on what makes fault scenarios differ
 // (which replicas talk to which, what is late, who times out first)
 // rather than on the order of deliveries inside an exchange.
@@ -112,7 +118,8 @@
 // cell and go on at random for up to 80 steps or 8 episodes. The cell is
 // drawn by rarity: each pair of features carries the same weight, shared
 // by the cells that have it; cells with more features weigh more (they
-// went further), and a cell's weight falls with the walks already started
+// went further; each feature a cell lacks of the richest cell halves its
+// weight), and a cell's weight falls with the walks already started
 // from it. A walk that reaches a new combination of
 // features (a stage of a long scenario) makes a cell that many of the
 // next walks extend, so a search goes deep in stages instead of having to
@@ -142,15 +149,10 @@
 // that rule 4a relies on) needs a schedule through five stages; the model
 // expresses it (TestModelExpressesRule4aSchedule plays it by hand as 42
 // step actions; TestEpisodesExpressRule4a as 16 episodes of the episode
-// mode), every stage is a cell of its own under the features
-// (TestFeaturesMarkRule4aStages), and the guided search can find it on
-// its own (TestSearchFindsRule4a, opt-in): the abstract state in the
-// cell keeps the right states of each stage apart, runs of exactly a
-// majority and deliveries to one receiver make the stages' transitions
-// likelier (TestEpisodeContinuations measures them), and the weight of
-// cells with more features puts most walks at the frontier of the
-// scenario. It is not found in every run of a given length: see the
-// README for the runs measured.
+// mode), every stage is a cell of its own (TestFeaturesMarkRule4aStages),
+// and the search finds it on its own (TestSearchFindsRule4a, with the
+// long tests) within seconds to minutes: campaign walks (campaign.go)
+// reach its late stages, and the archive extends them.
 package explore
 
 import (
@@ -158,6 +160,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -538,6 +541,9 @@ func walkEpisodes(ctx context.Context, cfg *Config, w *world, trace []Action, fr
 	maxEp := maxEpisodes
 	if fromArchive {
 		maxEp = epHorizon
+	} else if cfg.Replicas >= 5 && rand.New(rand.NewPCG(seed, 0x63616d71)).Float64() < campaignP {
+		ep.camp = newCampaign(seed)
+		ep.scope, ep.holdWalk = nil, false // the campaign picks whom it cuts off
 	}
 	stale := 0
 	do := func(a Action) bool {
@@ -561,7 +567,7 @@ func walkEpisodes(ctx context.Context, cfg *Config, w *world, trace []Action, fr
 			break
 		}
 		cells = append(cells, at(len(trace)))
-		if !ok || cfg.Stale > 0 && stale >= cfg.Stale {
+		if !ok || cfg.Stale > 0 && stale >= cfg.Stale && ep.camp == nil {
 			break
 		}
 	}
@@ -599,6 +605,8 @@ type archive struct {
 	stale   int
 	// fresh lists cells not yet started from, newest last.
 	fresh []int
+	// most is the most features a cell has.
+	most int
 }
 
 func newArchive() *archive { return &archive{index: map[uint64]int{}, count: map[uint64]int{}} }
@@ -694,6 +702,7 @@ func (ar *archive) learn(base uint64, sched []Action, depth int, cells []cellAt)
 			ar.count[p]++
 		}
 		ar.weights = append(ar.weights, ar.rarity(len(ar.cells)-1))
+		ar.most = max(ar.most, len(c.feats))
 		ar.fresh = append(ar.fresh, len(ar.cells)-1)
 		ar.stale++
 	}
@@ -740,6 +749,12 @@ func featBoost(n int) float64 {
 	return x * x * x
 }
 
+// frontier weighs a cell by how many features it lacks of the most any
+// cell has: each one less halves its weight, so that most walks go on
+// from the few cells at the frontier of the search (the stages of a long
+// scenario reached last) rather than from the many cells behind it.
+func frontier(lack int) float64 { return math.Exp2(-float64(lack)) }
+
 // parent picks what walk seed starts from: a fresh start (base = seed, no
 // prefix, depth 0) for one walk in eight and while the archive is empty,
 // else one of the schedules of a cell: for one walk in four the newest
@@ -778,7 +793,7 @@ func (ar *archive) parent(seed uint64) (uint64, []Action, int) {
 		ws := make([]float64, len(ar.cells))
 		for i := range ar.cells {
 			e := &ar.cells[i]
-			ws[i] = ar.weights[i] * depthBoost(e.depth) * featBoost(len(e.feats)) / float64(1+e.chosen)
+			ws[i] = ar.weights[i] * depthBoost(e.depth) * featBoost(len(e.feats)) * frontier(ar.most-len(e.feats)) / float64(1+e.chosen)
 		}
 		pick = pickWeighted(rng, ws)
 	}

@@ -278,6 +278,20 @@ func (w *world) features() []string {
 	for _, n := range holders {
 		stale[fmt.Sprintf("undecided/holders=%d", n)] = true
 	}
+	// Decisions few replicas know: learned by one replica only, or by
+	// none that runs now (whoever decided it went down before telling).
+	for _, k := range w.knowers {
+		if bits.OnesCount64(k) == 1 {
+			stale["decided/one-knower"] = true
+		}
+		up := false
+		for r := range w.reps {
+			up = up || k&(1<<uint(r)) != 0 && w.reps[r] != nil
+		}
+		if !up {
+			stale["decided/knowers-down"] = true
+		}
+	}
 	for name := range stale {
 		out = append(out, name)
 	}

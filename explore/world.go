@@ -120,17 +120,26 @@ type world struct {
 	// to; coords maps an instance to the replicas that broadcast about it.
 	casts  map[castKey]uint64
 	coords map[paxos.Instance]uint64
+	// decCount counts the decisions each replica reported; lastRestart
+	// is the replica restarted last (-1: none yet).
+	decCount    []int
+	lastRestart int
+	// knowers maps a decided instance to the replicas that reported its
+	// decision (guided walks only).
+	knowers map[paxos.Instance]uint64
 }
 
 func newWorld(cfg *Config, seed uint64, hs maphash.Seed, guided bool) *world {
 	n := cfg.Replicas
 	w := &world{cfg: cfg, seed: seed, reps: make([]paxos.Replica, n), inc: make([]int, n),
 		persisted: make([]paxos.Persisted, n), recHash: make([]uint64, n),
-		decSeen: map[uint64]bool{}, pendHash: map[uint64]int{}, proposed: make([]int, cfg.Commands), hs: hs, cmds: cfg.commands()}
+		decSeen: map[uint64]bool{}, pendHash: map[uint64]int{}, proposed: make([]int, cfg.Commands), hs: hs, cmds: cfg.commands(),
+		decCount: make([]int, n), lastRestart: -1}
 	if guided {
 		w.recs, w.decided, w.events, w.deadCov = map[recKey]string{}, map[paxos.Instance]decision{}, map[string]int{}, paxos.Coverage{}
 		w.shapes, w.recDeps = map[recKey]string{}, map[recKey]bool{}
 		w.casts, w.coords = map[castKey]uint64{}, map[paxos.Instance]uint64{}
+		w.knowers = map[paxos.Instance]uint64{}
 	}
 	for i := 0; i < n; i++ {
 		if err := w.start(i, nil); err != nil {
@@ -197,11 +206,15 @@ func (w *world) collect(i int) {
 		w.send(m)
 	}
 	grew := false
+	w.decCount[i] += len(rd.Decided)
 	for _, d := range rd.Decided {
 		w.learned = append(w.learned, check.Learned{Replica: paxos.NodeID(i), Incarnation: w.inc[i], Decision: d})
 		h := maphash.String(w.hs, fmt.Sprintf("%v|%v|%d|%v", d.Instance, d.Commands, d.Seq, d.Deps))
 		if _, ok := w.decided[d.Instance]; !ok && w.decided != nil {
 			w.decided[d.Instance] = decisionOf(d)
+		}
+		if w.knowers != nil && i < 64 {
+			w.knowers[d.Instance] |= 1 << uint(i)
 		}
 		if !w.decSeen[h] {
 			w.decSeen[h] = true
@@ -359,6 +372,7 @@ func (w *world) apply(a *Action) bool {
 		p := w.persisted[id]
 		restore := &paxos.Persisted{Snapshot: p.Snapshot, Records: append([]any(nil), p.Records...)}
 		w.noteRestart(id)
+		w.lastRestart = id
 		w.inc[id]++
 		w.down--
 		if err := w.start(id, restore); err != nil {
