@@ -46,12 +46,7 @@ func injectLostSteps(e *faultEnv) {
 		if e.down[id] || (o.Input == nil && o.Proposed == nil) {
 			return
 		}
-		var to []int
-		for i := range o.Ready.Messages {
-			if q := int(o.Ready.Messages[i].To); q != id && !slices.Contains(to, q) {
-				to = append(to, q)
-			}
-		}
+		to := peersSentTo(o)
 		if len(to) < 2 {
 			return
 		}
@@ -119,3 +114,15 @@ func lostStepsAlone(on []injector, has map[string]bool, seed uint64, n, leaseTic
 
 // lostStepsShare: lostStepsAlone takes one run in this many.
 const lostStepsShare = 16
+
+// peersSentTo lists the replicas other than o's own that o's step sends
+// messages to, each once, in the order of its messages.
+func peersSentTo(o sim.Output) []int {
+	var to []int
+	for i := range o.Ready.Messages {
+		if q := int(o.Ready.Messages[i].To); q != int(o.Replica) && !slices.Contains(to, q) {
+			to = append(to, q)
+		}
+	}
+	return to
+}
