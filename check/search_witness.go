@@ -207,12 +207,7 @@ func injectStrandedProposals(e *faultEnv) {
 		if e.down[id] || (o.Input == nil && o.Proposed == nil) {
 			return
 		}
-		var to []int
-		for i := range o.Ready.Messages {
-			if q := int(o.Ready.Messages[i].To); q != id && !slices.Contains(to, q) {
-				to = append(to, q)
-			}
-		}
+		to := peersSentTo(o)
 		if len(to) < 2 {
 			return
 		}
