@@ -35,16 +35,23 @@ func FuzzStep(f *testing.F) {
 			rebuilding, installed = r.rb != nil, r.rb != nil && r.rb.installed
 		}
 		require.NoError(t, in.Drive(r, n, cfg.Batch, 300, samples, horizons, func(int) error {
-			if rebuilding && (r.rb == nil || !installed && r.rb.installed) {
-				// A peer's state was installed (checkState bounds what it
-				// creates by its own size), or the rebuild ended (it
-				// creates the instances of this replica's row that a
-				// quorum reported unknown).
-				return nil
-			}
+			// Installing a peer's state may take a row far ahead, but
+			// creates no more instances than the state holds (at most
+			// fuzzin.MaxLen here) and a window. Ending the rebuild creates
+			// the slots of this replica's row that a quorum reported
+			// unknown.
+			installedNow := rebuilding && !installed && r.rb != nil && r.rb.installed
+			ended := rebuilding && r.rb == nil
 			for q, h := range before {
-				if r.maxSlot[q] > fuzzin.AddCapped(h, uint64(cfg.Window)) {
-					return fmt.Errorf("row %d reaches slot %d, beyond the horizon %d", q, r.maxSlot[q], h)
+				limit := fuzzin.AddCapped(h, uint64(cfg.Window))
+				if installedNow {
+					limit = max(limit, fuzzin.AddCapped(r.gcUpTo[q], r.ahead()+fuzzin.MaxLen))
+				}
+				if ended && q == int(r.id) {
+					continue
+				}
+				if r.maxSlot[q] > limit {
+					return fmt.Errorf("row %d reaches slot %d, beyond %d (horizon before: %d)", q, r.maxSlot[q], limit, h)
 				}
 			}
 			return nil

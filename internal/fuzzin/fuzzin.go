@@ -150,6 +150,9 @@ func (in *Input) Message(samples []any) any {
 	return v.Interface()
 }
 
+// MaxLen is the most elements a slice of a Message holds.
+const MaxLen = 4
+
 // maxDepth bounds how deep fill goes into nested structures.
 const maxDepth = 4
 
@@ -181,7 +184,7 @@ func (in *Input) fill(v reflect.Value, depth int) {
 		if depth > maxDepth {
 			return
 		}
-		n := in.Intn(5)
+		n := in.Intn(MaxLen + 1)
 		if n == 0 && in.Bool() {
 			return // nil
 		}
