@@ -12,7 +12,8 @@ import (
 
 // FuzzStep steps a sequence of basic messages with arbitrary fields from
 // arbitrary senders (with ticks and proposals between them) into one
-// replica and checks after every input: no panic, a well-formed Ready, and
+// replica, now and then rebuilding after a lost disk (fuzzin.Cluster), and
+// checks after every input: no panic, a well-formed Ready, and
 // memory bounded by the window: no slot beyond the horizon, except the slots
 // this replica's own proposals took (each takes the slot after the highest
 // known).
@@ -21,13 +22,13 @@ func FuzzStep(f *testing.F) {
 	samples := fuzzin.Samples("basic.")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in := fuzzin.New(data)
-		n := 3 + 2*in.Intn(2)
-		cfg := paxos.Config{N: n, ID: paxos.NodeID(in.Intn(n)), Window: 4, Batch: 2, RetryTicks: 2, Seed: 1}
+		n, rebuild := in.Cluster()
+		cfg := paxos.Config{N: n, ID: paxos.NodeID(in.Intn(n)), Window: 4, Batch: 2, RetryTicks: 2, Seed: 1, Rebuild: rebuild}
 		rep, err := New(cfg)
 		require.NoError(t, err)
 		r := rep.(*Replica)
 		require.NoError(t, in.Drive(r, n, cfg.Batch, 400, samples, nil, func(int) error {
-			limit := r.horizon() + uint64(r.stats.proposals)
+			limit := fuzzin.AddCapped(r.horizon(), uint64(r.stats.proposals))
 			if r.maxSlot > limit {
 				return fmt.Errorf("highest slot %d beyond the horizon %d", r.maxSlot, limit)
 			}

@@ -114,6 +114,16 @@ func (r *Replica) checkBody(body any) error {
 		if len(m.Unknown) > maxMissing {
 			return fmt.Errorf("epaxos: rebuild info lists %d unknown instances, at most %d: %w", len(m.Unknown), maxMissing, paxos.ErrMalformed)
 		}
+		for q, s := range m.MaxSlot {
+			if s > paxos.MaxSlot {
+				return fmt.Errorf("epaxos: rebuild info reports slot %d of replica %d, above %d: %w", s, q, uint64(paxos.MaxSlot), paxos.ErrMalformed)
+			}
+		}
+		if m.State != nil {
+			if err := r.checkState(m.State); err != nil {
+				return err
+			}
+		}
 	}
 	if seq > maxSeq {
 		return fmt.Errorf("epaxos: seq %d above %d: %w", seq, uint64(maxSeq), paxos.ErrMalformed)
@@ -136,4 +146,89 @@ func (r *Replica) checkReply(in paxos.Instance, deps []uint64, attrs, committed 
 		return err
 	}
 	return r.checkInst(in, deps, attrs || committed)
+}
+
+// checkState refuses the state a peer sends a rebuilding replica
+// (RebuildInfo.State) when restoring it could wrap a number or allocate
+// beyond what the message itself holds: watermarks above paxos.MaxSlot;
+// an instance outside the cluster, with a malformed ballot or status, a
+// seq above maxSeq, or a slot further past its row's garbage-collection
+// point than the row's records and a window reach (restore creates every
+// instance in between; a peer's rows are dense there); dependencies and
+// index slots beyond a window past what the state knows of their row; and
+// index seqs above maxSeq. The state's store is checked by the restore.
+func (r *Replica) checkState(s *SnapshotRecord) error {
+	if len(s.ExecUpTo) != r.n || len(s.GCUpTo) != r.n {
+		return fmt.Errorf("epaxos: rebuild state with watermarks for %d and %d replicas, cluster has %d: %w", len(s.ExecUpTo), len(s.GCUpTo), r.n, paxos.ErrMalformed)
+	}
+	top, count := make([]uint64, r.n), make([]uint64, r.n)
+	for q := range r.n {
+		if s.ExecUpTo[q] > paxos.MaxSlot || s.GCUpTo[q] > paxos.MaxSlot {
+			return fmt.Errorf("epaxos: rebuild state executed %d and collected %d of replica %d, above %d: %w", s.ExecUpTo[q], s.GCUpTo[q], q, uint64(paxos.MaxSlot), paxos.ErrMalformed)
+		}
+		top[q] = max(s.ExecUpTo[q], s.GCUpTo[q])
+	}
+	for _, rec := range s.Instances {
+		id := rec.Inst
+		if id.Replica < 0 || int(id.Replica) >= r.n || id.Slot == 0 || id.Slot > paxos.MaxSlot {
+			return fmt.Errorf("epaxos: rebuild state holds instance %v (N=%d, slots 1..%d): %w", id, r.n, uint64(paxos.MaxSlot), paxos.ErrMalformed)
+		}
+		if rec.Status > StatusCommitted || rec.Seq > maxSeq || (len(rec.Deps) != 0 && len(rec.Deps) != r.n) {
+			return fmt.Errorf("epaxos: rebuild state holds instance %v with status %v, seq %d (at most %d), %d deps for %d replicas: %w",
+				id, rec.Status, rec.Seq, uint64(maxSeq), len(rec.Deps), r.n, paxos.ErrMalformed)
+		}
+		for _, b := range []Ballot{rec.Ballot, rec.VBallot} {
+			if int(b.Node()) >= r.n || b.Round() > paxos.MaxRound {
+				return fmt.Errorf("epaxos: rebuild state holds instance %v at ballot %v (replicas 0..%d, rounds up to %d): %w", id, b, r.n-1, uint64(paxos.MaxRound), paxos.ErrMalformed)
+			}
+		}
+		count[id.Replica]++
+		top[id.Replica] = max(top[id.Replica], id.Slot)
+	}
+	for q := range r.n {
+		if span := top[q] - s.GCUpTo[q]; top[q] > s.GCUpTo[q] && span > count[q]+r.ahead() {
+			return fmt.Errorf("epaxos: rebuild state names slot %d of replica %d, %d slots past its collection point with %d instances recorded: %w",
+				top[q], q, span, count[q], paxos.ErrMalformed)
+		}
+	}
+	// From here on top[q] + ahead is at most about 2^62 plus a few windows.
+	slotOK := func(q int, slot uint64) bool { return slot <= top[q]+r.ahead() }
+	for _, rec := range s.Instances {
+		for q, d := range rec.Deps {
+			if !slotOK(q, d) {
+				return fmt.Errorf("epaxos: rebuild state holds instance %v depending on slot %d of replica %d, beyond what the state knows of it: %w", rec.Inst, d, q, paxos.ErrMalformed)
+			}
+		}
+	}
+	for _, id := range s.Executed {
+		if id.Replica < 0 || int(id.Replica) >= r.n {
+			return fmt.Errorf("epaxos: rebuild state names executed instance %v outside the cluster: %w", id, paxos.ErrMalformed)
+		}
+	}
+	for k, e := range s.Index {
+		if len(e.Write) != r.n || len(e.Read) != r.n || (e.ExecWrite != nil && (len(e.ExecWrite) != r.n || len(e.ExecRead) != r.n)) || e.WriteSeq > maxSeq || e.ReadSeq > maxSeq {
+			return fmt.Errorf("epaxos: rebuild state's index entry for key %q does not cover %d replicas or has seqs %d, %d above %d: %w", k, r.n, e.WriteSeq, e.ReadSeq, uint64(maxSeq), paxos.ErrMalformed)
+		}
+		for q := range r.n {
+			ok := slotOK(q, e.Write[q]) && slotOK(q, e.Read[q])
+			if e.ExecWrite != nil {
+				ok = ok && slotOK(q, e.ExecWrite[q]) && slotOK(q, e.ExecRead[q])
+			}
+			if !ok {
+				return fmt.Errorf("epaxos: rebuild state's index entry for key %q names a slot of replica %d beyond what the state knows of it: %w", k, q, paxos.ErrMalformed)
+			}
+		}
+	}
+	return s.Keys.each(func(k string, ki *keyIndex) error {
+		if ki.writeSeq > maxSeq || ki.readSeq > maxSeq {
+			return fmt.Errorf("epaxos: rebuild state's index for key %q has seqs %d, %d above %d: %w", k, ki.writeSeq, ki.readSeq, uint64(maxSeq), paxos.ErrMalformed)
+		}
+		for _, f := range ki.rows {
+			q := int(f.replica)
+			if q < 0 || q >= r.n || !slotOK(q, f.write) || !slotOK(q, f.read) || !slotOK(q, f.execWrite) || !slotOK(q, f.execRead) {
+				return fmt.Errorf("epaxos: rebuild state's index for key %q names replica %d (N=%d) or a slot beyond what the state knows of it: %w", k, q, r.n, paxos.ErrMalformed)
+			}
+		}
+		return nil
+	})
 }

@@ -1,6 +1,7 @@
 package epaxos
 
 import (
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -52,4 +53,67 @@ func TestForgedFarAheadRefused(t *testing.T) {
 	require.NoError(t, r.Step(paxos.Message{From: 4, To: 0, Body: Commit{Inst: one, Cmds: v, Seq: 1, Deps: deps()}}))
 	assert.Equal(t, 1, r.Stats().Live)
 	assert.Equal(t, uint64(1), r.Stats().Executed)
+}
+
+// A rebuilding replica installs the state one peer sends in its
+// RebuildInfo; restoring it creates every instance of a row between the
+// garbage-collection point and the highest instance named. A forged state
+// naming instance (1, 2^64-1) made that loop never end (the slot counter
+// wrapped), one naming (1, 4,000,000) created four million instances, and
+// seqs, slots and dependencies near 2^64 in its instances or index would
+// make later seqs and slots wrap. Such a state, and a reported highest slot
+// above paxos.MaxSlot, is refused as malformed; the replica stays usable
+// and still installs an honest state.
+func TestForgedRebuildStateRefused(t *testing.T) {
+	const n = 5
+	honest, err := NewReplica(paxos.Config{N: n, ID: 1})
+	require.NoError(t, err)
+	v := []paxos.Command{{Client: 9, Seq: 1, Op: paxos.OpPut, Key: "k", Value: "v"}}
+	deps := func(d ...uint64) []uint64 { return append(d, make([]uint64, n-len(d))...) }
+	require.NoError(t, honest.Step(paxos.Message{From: 4, To: 1, Body: Commit{Inst: paxos.Instance{Replica: 4, Slot: 1}, Cmds: v, Seq: 1, Deps: deps()}}))
+	good := honest.snapshot()
+	require.NotEmpty(t, good.Instances)
+
+	r, err := NewReplica(paxos.Config{N: n, ID: 0, Rebuild: true})
+	require.NoError(t, err)
+	inst := func(q paxos.NodeID, s uint64) paxos.Instance { return paxos.Instance{Replica: q, Slot: s} }
+	forged := func(change func(s *SnapshotRecord)) *SnapshotRecord {
+		s := SnapshotRecord{ExecUpTo: deps(), GCUpTo: deps(),
+			Instances: []InstanceRecord{{Inst: inst(4, 1), Status: StatusCommitted, Cmds: v, Seq: 1, Deps: deps()}}}
+		change(&s)
+		return &s
+	}
+	for name, state := range map[string]*SnapshotRecord{
+		"slot 2^64-1":      forged(func(s *SnapshotRecord) { s.Instances[0].Inst.Slot = math.MaxUint64 }),
+		"slot 4,000,000":   forged(func(s *SnapshotRecord) { s.Instances[0].Inst.Slot = 4_000_000 }),
+		"seq near 2^64":    forged(func(s *SnapshotRecord) { s.Instances[0].Seq = math.MaxUint64 }),
+		"dep far ahead":    forged(func(s *SnapshotRecord) { s.Instances[0].Deps[2] = 1 << 40 }),
+		"gc point 2^64-1":  forged(func(s *SnapshotRecord) { s.GCUpTo[0] = math.MaxUint64 }),
+		"executed 2^64-1":  forged(func(s *SnapshotRecord) { s.ExecUpTo[3] = math.MaxUint64 }),
+		"ballot round":     forged(func(s *SnapshotRecord) { s.Instances[0].Ballot = MakeBallot(paxos.MaxRound+1, 4) }),
+		"status":           forged(func(s *SnapshotRecord) { s.Instances[0].Status = 9 }),
+		"replica outside":  forged(func(s *SnapshotRecord) { s.Instances[0].Inst.Replica = n }),
+		"short watermarks": forged(func(s *SnapshotRecord) { s.GCUpTo = s.GCUpTo[:2] }),
+		"index seq near 2^64": forged(func(s *SnapshotRecord) {
+			s.Index = map[string]IndexEntry{"k": {Write: deps(1), Read: deps(), WriteSeq: math.MaxUint64}}
+		}),
+		"index slot far": forged(func(s *SnapshotRecord) {
+			s.Index = map[string]IndexEntry{"k": {Write: deps(0, 0, 1<<40), Read: deps()}}
+		}),
+		"index rows": forged(func(s *SnapshotRecord) { s.Index = map[string]IndexEntry{"k": {Write: deps(1), Read: deps()[:1]}} }),
+	} {
+		err := r.Step(paxos.Message{From: 4, To: 0, Body: RebuildInfo{MaxSlot: deps(), State: state}})
+		require.ErrorIs(t, err, paxos.ErrMalformed, name)
+		require.True(t, r.Rebuilding(), name)
+		require.False(t, r.rb.installed, name)
+		require.Zero(t, r.Stats().Live, name)
+	}
+	err = r.Step(paxos.Message{From: 4, To: 0, Body: RebuildInfo{MaxSlot: deps(0, 0, 0, 0, paxos.MaxSlot+1)}})
+	require.ErrorIs(t, err, paxos.ErrMalformed, "a highest slot above paxos.MaxSlot")
+	assert.Equal(t, uint64(14), r.Coverage()[paxos.CoverageRefused])
+
+	// Still usable: the honest state is installed.
+	require.NoError(t, r.Step(paxos.Message{From: 1, To: 0, Body: RebuildInfo{MaxSlot: deps(0, 0, 0, 0, 1), State: &good}}))
+	assert.True(t, r.rb.installed)
+	assert.Equal(t, uint64(1), r.execUpTo[4])
 }

@@ -276,7 +276,7 @@ func (r *Replica) installState(src SnapshotRecord) error {
 	cfg.Rebuild, cfg.Restore = false, &paxos.Persisted{Snapshot: snap}
 	fresh, err := newReplica(cfg, r.opts)
 	if err != nil {
-		return fmt.Errorf("epaxos: rebuild from a peer's state: %w", err)
+		return fmt.Errorf("epaxos: rebuild from a peer's state: %w: %w", paxos.ErrMalformed, err)
 	}
 	rb, batch, rd, now, stats := r.rb, r.batch, r.rd, r.now, r.stats
 	rd.Decided = append(rd.Decided, fresh.rd.Decided...)

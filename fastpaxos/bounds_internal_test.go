@@ -144,7 +144,7 @@ func FuzzStep(f *testing.F) {
 		r, err := newReplica(cfg, bugs{})
 		require.NoError(t, err)
 		require.NoError(t, in.Drive(r, n, cfg.Batch, 400, samples, nil, func(int) error {
-			h := r.horizon() + r.ahead() + 1
+			h := fuzzin.AddCapped(r.horizon(), r.ahead()+1)
 			if r.maxSlot > h {
 				return fmt.Errorf("highest slot %d beyond the horizon %d", r.maxSlot, h)
 			}

@@ -131,6 +131,9 @@ func (r *Replica) checkBallots(from paxos.NodeID, body any) error {
 		}
 		bs = []Ballot{m.Ballot}
 	case RebuildInfo:
+		if m.Last > paxos.MaxSlot {
+			return fmt.Errorf("%w: rebuild answer with last slot %d, above %d", paxos.ErrMalformed, m.Last, uint64(paxos.MaxSlot))
+		}
 		bs = []Ballot{m.Promised}
 	}
 	for _, b := range bs {

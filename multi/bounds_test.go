@@ -57,3 +57,28 @@ func TestForgedFarAheadRefused(t *testing.T) {
 	require.NoError(t, m.Step(paxos.Message{From: 0, To: 1, Body: multi.Commit{Ballot: b, Slot: 1, Cmds: v}}))
 	assert.Equal(t, uint64(1), m.Executed())
 }
+
+// A rebuilding replica ends its rebuild once it executed past the highest
+// slot its peers report. A report above paxos.MaxSlot (2^64-1 kept it
+// rebuilding for good) is refused as malformed, like the same report in
+// basic and fastpaxos; an honest answer still counts.
+func TestForgedRebuildAnswerRefused(t *testing.T) {
+	r, err := multi.New(paxos.Config{N: 3, ID: 2, InitialLeader: 0, Rebuild: true})
+	require.NoError(t, err)
+	m := r.(*multi.Replica)
+	m.Ready()
+	err = m.Step(paxos.Message{From: 0, To: 2, Body: multi.RebuildInfo{Last: paxos.MaxSlot + 1}})
+	require.ErrorIs(t, err, paxos.ErrMalformed)
+	assert.Equal(t, uint64(1), m.Coverage()[paxos.CoverageRefused])
+
+	// Still usable: honest answers from both peers end the rebuild once
+	// the replica executed past them.
+	v := []paxos.Command{put(9, 1, "k", "v")}
+	b := multi.Ballot{Round: 1, Node: 0}
+	require.NoError(t, m.Step(paxos.Message{From: 0, To: 2, Body: multi.RebuildInfo{Promised: b}}))
+	require.NoError(t, m.Step(paxos.Message{From: 1, To: 2, Body: multi.RebuildInfo{Promised: b}}))
+	require.NoError(t, m.Step(paxos.Message{From: 0, To: 2, Body: multi.Commit{Ballot: b, Slot: 1, Cmds: v}}))
+	m.Tick()
+	assert.Equal(t, uint64(1), m.Executed())
+	assert.False(t, m.Rebuilding())
+}

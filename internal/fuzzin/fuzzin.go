@@ -53,6 +53,26 @@ func (in *Input) Intn(n int) int {
 	return int((uint16(in.Byte())<<8 | uint16(in.Byte()))) % n
 }
 
+// Cluster returns a cluster size, 3 or 5, and whether the replica under
+// test starts rebuilding after a lost disk (paxos.Config.Rebuild), for one
+// input in eight. Both come from one byte whose low bit picks the size as
+// Intn(2) did before, so a corpus entry written before keeps its meaning
+// unless its first byte is 0xE0 or more.
+func (in *Input) Cluster() (n int, rebuild bool) {
+	c := in.Byte()
+	return 3 + 2*int(c%2), c >= 0xE0
+}
+
+// AddCapped returns a+b, or the largest uint64 when the sum overflows: a
+// limit a fuzz target derives from a replica's horizon (which is itself
+// capped at 2^64-1) must not wrap around to a small number.
+func AddCapped(a, b uint64) uint64 {
+	if s := a + b; s >= a {
+		return s
+	}
+	return math.MaxUint64
+}
+
 // Bool returns a choice.
 func (in *Input) Bool() bool { return in.Byte()&1 == 1 }
 
@@ -130,6 +150,9 @@ func (in *Input) Message(samples []any) any {
 	return v.Interface()
 }
 
+// MaxLen is the most elements a slice of a Message holds.
+const MaxLen = 4
+
 // maxDepth bounds how deep fill goes into nested structures.
 const maxDepth = 4
 
@@ -161,7 +184,7 @@ func (in *Input) fill(v reflect.Value, depth int) {
 		if depth > maxDepth {
 			return
 		}
-		n := in.Intn(5)
+		n := in.Intn(MaxLen + 1)
 		if n == 0 && in.Bool() {
 			return // nil
 		}
