@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -144,6 +145,12 @@ func swarm(all []injector, has map[string]bool, seed uint64) []injector {
 type injector struct {
 	kind   string
 	inject func(e *faultEnv)
+}
+
+// is reports whether the injector runs f: the one place where runs that
+// treat an injector apart (alone, or left out) recognise it.
+func (in injector) is(f func(e *faultEnv)) bool {
+	return reflect.ValueOf(in.inject).Pointer() == reflect.ValueOf(f).Pointer()
 }
 
 // injectedFaults counts the faults that took effect during a run.

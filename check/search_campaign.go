@@ -3,7 +3,6 @@ package check
 import (
 	"fmt"
 	"math/rand/v2"
-	"reflect"
 	"slices"
 	"time"
 
@@ -484,7 +483,7 @@ func campaignsAlone(on []injector, has map[string]bool, seed uint64, n, leaseTic
 		return on
 	}
 	if len(on) == 1 && slices.ContainsFunc(quietInjectors(n, leaseTicks), func(q injector) bool {
-		return reflect.ValueOf(q.inject).Pointer() == reflect.ValueOf(on[0].inject).Pointer()
+		return q.is(on[0].inject)
 	}) {
 		return on
 	}

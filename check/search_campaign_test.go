@@ -1,7 +1,6 @@
 package check
 
 import (
-	"reflect"
 	"slices"
 	"testing"
 
@@ -56,7 +55,7 @@ func TestCampaignsCatchRule4aAfterRestart(t *testing.T) {
 // and in about three quarters of the others.
 func TestCampaignsAloneKeepsOtherRuns(t *testing.T) {
 	isCampaign := func(on []injector) bool {
-		return len(on) == 1 && reflect.ValueOf(on[0].inject).Pointer() == reflect.ValueOf(injectCampaigns).Pointer()
+		return len(on) == 1 && on[0].is(injectCampaigns)
 	}
 	taken, eligible := 0, 0
 	for seed := uint64(1); seed <= 400; seed++ {
@@ -71,7 +70,7 @@ func TestCampaignsAloneKeepsOtherRuns(t *testing.T) {
 		assert.False(t, isCampaign(campaignsAlone(on, has, seed, 5, 6)), "seed %d with leases", seed)
 		got := campaignsAlone(on, has, seed, 5, 0)
 		quietAlone := len(on) == 1 && slices.ContainsFunc(quietInjectors(5, 0), func(q injector) bool {
-			return reflect.ValueOf(q.inject).Pointer() == reflect.ValueOf(on[0].inject).Pointer()
+			return q.is(on[0].inject)
 		})
 		if !has[FaultRecovery] || quietAlone {
 			assert.Equal(t, len(on), len(got), "seed %d", seed)

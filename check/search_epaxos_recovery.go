@@ -2,7 +2,6 @@ package check
 
 import (
 	"math/rand/v2"
-	"reflect"
 	"slices"
 	"time"
 
@@ -242,7 +241,7 @@ func quietFor(on []injector, seed uint64, alone []injector) []injector {
 // only quiet injector the swarm draws (the others stand in for it, see
 // quietFor).
 func quiet(in injector) bool {
-	return reflect.ValueOf(in.inject).Pointer() == reflect.ValueOf(injectRecoveryChains).Pointer()
+	return in.is(injectRecoveryChains)
 }
 
 // quietInjectors lists the injectors that run only alone in a cluster of n

@@ -1,7 +1,6 @@
 package check
 
 import (
-	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -75,7 +74,7 @@ func TestQuietForKeepsQuietInjectorsAlone(t *testing.T) {
 	other := injector{FaultCrash, injectCrashes}
 	chains := injector{FaultRecovery, injectRecoveryChains}
 	isOther := func(in injector) bool {
-		return reflect.ValueOf(in.inject).Pointer() == reflect.ValueOf(injectCrashes).Pointer()
+		return in.is(injectCrashes)
 	}
 	alone := 0
 	for seed := uint64(1); seed <= 200; seed++ {

@@ -2,7 +2,6 @@ package check
 
 import (
 	"math/rand/v2"
-	"reflect"
 	"slices"
 	"time"
 
@@ -393,6 +392,5 @@ func staggerAlone(seed uint64) bool {
 // withoutStagger returns ins without the staggered lease edges, which run
 // only alone (staggerAlone).
 func withoutStagger(ins []injector) []injector {
-	stagger := reflect.ValueOf(injectLeaseStagger).Pointer()
-	return slices.DeleteFunc(slices.Clone(ins), func(in injector) bool { return reflect.ValueOf(in.inject).Pointer() == stagger })
+	return slices.DeleteFunc(slices.Clone(ins), func(in injector) bool { return in.is(injectLeaseStagger) })
 }

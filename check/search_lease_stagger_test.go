@@ -1,7 +1,6 @@
 package check
 
 import (
-	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -16,7 +15,6 @@ func staggerSeeds(count int) []uint64 {
 // seedsAlone returns the first count seeds from 1 whose lease runs use
 // inject alone (leaseSwarm), given the fault kinds faults(seed) of each.
 func seedsAlone(inject func(*faultEnv), count int, faults func(seed uint64) []string) []uint64 {
-	want := reflect.ValueOf(inject).Pointer()
 	var out []uint64
 	for seed := uint64(1); len(out) < count; seed++ {
 		has := map[string]bool{}
@@ -24,7 +22,7 @@ func seedsAlone(inject func(*faultEnv), count int, faults func(seed uint64) []st
 			has[f] = true
 		}
 		on := leaseSwarm(has, seed)
-		if len(on) == 1 && reflect.ValueOf(on[0].inject).Pointer() == want {
+		if len(on) == 1 && on[0].is(inject) {
 			out = append(out, seed)
 		}
 	}

@@ -3,7 +3,6 @@ package check
 import (
 	"math"
 	"math/rand/v2"
-	"reflect"
 	"slices"
 	"time"
 
@@ -343,7 +342,7 @@ func injectRejoinEchoes(e *faultEnv) {
 // were.
 func bridgesAlone(on []injector, seed uint64) []injector {
 	i := slices.IndexFunc(on, func(in injector) bool {
-		return reflect.ValueOf(in.inject).Pointer() == reflect.ValueOf(injectAmnesiacBridges).Pointer()
+		return in.is(injectAmnesiacBridges)
 	})
 	if i < 0 || len(on) == 1 || rand.New(rand.NewPCG(seed, 0x616c6f6e65)).IntN(2) == 0 {
 		return on

@@ -1,7 +1,6 @@
 package check
 
 import (
-	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -86,7 +85,7 @@ func TestBridgesAloneKeepsBridgesAlone(t *testing.T) {
 	other := injector{FaultCrash, injectCrashes}
 	bridges := injector{FaultCrash, injectAmnesiacBridges}
 	isBridges := func(in injector) bool {
-		return reflect.ValueOf(in.inject).Pointer() == reflect.ValueOf(injectAmnesiacBridges).Pointer()
+		return in.is(injectAmnesiacBridges)
 	}
 	alone := 0
 	for seed := uint64(1); seed <= 200; seed++ {

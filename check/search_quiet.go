@@ -2,7 +2,6 @@ package check
 
 import (
 	"math/rand/v2"
-	"reflect"
 )
 
 // More quiet runs. The faults that set up one schedule over several round
@@ -92,7 +91,7 @@ func moreQuietInjectors(n int) []injector {
 func echoesOnly(ins []injector) []injector {
 	var out []injector
 	for _, in := range ins {
-		if reflect.ValueOf(in.inject).Pointer() == reflect.ValueOf(injectRejoinEchoes).Pointer() {
+		if in.is(injectRejoinEchoes) {
 			out = append(out, in)
 		}
 	}

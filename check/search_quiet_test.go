@@ -1,7 +1,6 @@
 package check
 
 import (
-	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -11,7 +10,7 @@ import (
 )
 
 func sameInjector(a, b injector) bool {
-	return reflect.ValueOf(a.inject).Pointer() == reflect.ValueOf(b.inject).Pointer()
+	return a.is(b.inject)
 }
 
 // moreQuiet leaves about half the runs that have several injectors as

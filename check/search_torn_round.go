@@ -2,7 +2,6 @@ package check
 
 import (
 	"math/rand/v2"
-	"reflect"
 	"slices"
 	"time"
 
@@ -214,7 +213,7 @@ func tornAlone(on []injector, has map[string]bool, seed uint64, n, leaseTicks in
 	if !moreQuietRuns || leaseTicks > 0 || n < 3 || !has[FaultRecovery] || len(on) == 0 {
 		return on
 	}
-	if len(on) == 1 && reflect.ValueOf(on[0].inject).Pointer() != reflect.ValueOf(injectCampaigns).Pointer() {
+	if len(on) == 1 && !on[0].is(injectCampaigns) {
 		return on
 	}
 	if rand.New(rand.NewPCG(seed, 0x746f726e616c6f6e)).IntN(4) != 0 {
