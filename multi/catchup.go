@@ -116,13 +116,12 @@ func (r *Replica) resendPending() {
 		return
 	}
 	var cmds []paxos.Command
-	for _, id := range r.pendingList {
-		if p, ok := r.pending[id]; ok && p.forwarded && r.now-p.sentAt >= r.resend {
+	r.pending.each(func(_ paxos.CommandID, p *proposal) {
+		if p.forwarded && r.now-p.sentAt >= r.resend {
 			p.sentAt = r.now
-			r.pending[id] = p
 			cmds = append(cmds, p.cmd)
 		}
-	}
+	})
 	if len(cmds) > 0 {
 		r.send(r.leader, Forward{Cmds: cmds})
 	}

@@ -178,13 +178,11 @@ func (r *Replica) becomeLeader() {
 	r.waiting = nil
 	r.unforward()
 	r.held = r.held[:0]
-	for _, id := range r.pendingList {
-		if p, ok := r.pending[id]; ok {
-			r.waiting = append(r.waiting, p.cmd)
-		}
-	}
+	r.pending.each(func(_ paxos.CommandID, p *proposal) {
+		r.waiting = append(r.waiting, p.cmd)
+	})
 	for _, c := range queued {
-		if _, mine := r.pending[c.ID()]; !mine || c.Client == 0 {
+		if mine := r.pending.get(c.ID()) != nil; !mine || c.Client == 0 {
 			r.waiting = append(r.waiting, c)
 		}
 	}

@@ -122,9 +122,8 @@ type Replica struct {
 	catchAt   []uint64 // tick of the last catch-up sent to each replica
 	heard     []uint64 // tick we last heard from each replica
 
-	// proposals made here, in proposal order
-	pending     map[paxos.CommandID]proposal
-	pendingList []paxos.CommandID
+	// proposals made here and not yet executed here, in proposal order
+	pending pendingProposals
 
 	// follower flow control: at most fwdCap proposals forwarded to the
 	// leader and not yet executed here (fwd counts them); the others wait
@@ -218,7 +217,7 @@ func NewEngine(cfg paxos.Config, opt Options) (*Replica, error) {
 		leader:      -1,
 		leaseHolder: -1,
 		store:       kv.NewExecutor(cfg),
-		pending:     map[paxos.CommandID]proposal{},
+		pending:     newPendingProposals(),
 		leaseAck:    make([]uint64, cfg.N),
 		resentAt:    make([]uint64, cfg.N),
 		catchAt:     make([]uint64, cfg.N),

@@ -155,14 +155,16 @@ func (r *Replica) learn(s uint64, cmds []paxos.Command, b Ballot, announce bool)
 	}
 	e.committed, e.cmds, e.ballot = true, cmds, b
 	r.rd.Decided = append(r.rd.Decided, paxos.Decision{Instance: paxos.Instance{Replica: 0, Slot: s}, Commands: cmds})
-	if len(r.pending) > 0 {
+	if r.pending.len() > 0 {
 		r.rd.Committed = slices.Grow(r.rd.Committed, len(cmds))
-	}
-	for _, c := range cmds {
-		if p, ok := r.pending[c.ID()]; ok && !p.committed && c.Client != 0 {
-			p.committed = true
-			r.pending[c.ID()] = p
-			r.rd.Committed = append(r.rd.Committed, paxos.Commit{ID: c.ID(), Path: paxos.PathClassic})
+		for _, c := range cmds {
+			if c.Client == 0 {
+				continue
+			}
+			if p := r.pending.get(c.ID()); p != nil && !p.committed {
+				p.committed = true
+				r.rd.Committed = append(r.rd.Committed, paxos.Commit{ID: c.ID(), Path: paxos.PathClassic})
+			}
 		}
 	}
 	if announce && r.role == leader {
@@ -232,14 +234,12 @@ func (r *Replica) executeReady() {
 		for _, c := range e.cmds {
 			r.rd.Executed = append(r.rd.Executed, r.store.Apply(c))
 			r.sinceSnap++
-			if c.Client != 0 && len(r.pending) > 0 {
+			if c.Client != 0 && r.pending.len() > 0 {
 				r.dropPending(c.ID())
 			}
 		}
 	}
-	if len(r.pendingList) > 2*len(r.pending)+16 {
-		r.compactPending()
-	}
+	r.pending.tidy()
 	if r.every > 0 && r.executed-r.snap.Index >= r.every && r.sinceSnap >= r.snapKeys {
 		r.takeSnapshot(true)
 	}
@@ -248,20 +248,7 @@ func (r *Replica) executeReady() {
 // dropPending forgets proposal id (executed here), returning its forwarding
 // credit.
 func (r *Replica) dropPending(id paxos.CommandID) {
-	if p, ok := r.pending[id]; ok {
-		if p.forwarded {
-			r.fwd--
-		}
-		delete(r.pending, id)
+	if p, ok := r.pending.remove(id); ok && p.forwarded {
+		r.fwd--
 	}
-}
-
-func (r *Replica) compactPending() {
-	out := r.pendingList[:0]
-	for _, id := range r.pendingList {
-		if _, ok := r.pending[id]; ok {
-			out = append(out, id)
-		}
-	}
-	r.pendingList = out
 }

@@ -114,16 +114,12 @@ func (r *Replica) installSnapshot(s Snapshot) {
 	}
 	// Proposals of ours that the snapshot already executed: report their
 	// (first) outputs, as a retry would.
-	for _, id := range r.pendingList {
-		p, ok := r.pending[id]
-		if !ok {
-			continue
-		}
+	r.pending.each(func(id paxos.CommandID, p *proposal) {
 		if ex, done := r.store.Executed(p.cmd); done {
 			r.rd.Executed = append(r.rd.Executed, ex)
 			r.dropPending(id)
 		}
-	}
+	})
 	r.emitSnapshot(s)
 	r.executeReady()
 }

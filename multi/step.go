@@ -22,14 +22,13 @@ func (r *Replica) Propose(cmd paxos.Command) {
 			r.rd.Executed = append(r.rd.Executed, ex)
 			return
 		}
-		if _, ok := r.pending[id]; ok {
+		if r.pending.get(id) != nil {
 			// A client retry of a command still pending here: it is
 			// already queued, held or forwarded (and re-forwarded if it
 			// gets lost), so sending it again would only add load.
 			return
 		}
-		r.pending[id] = proposal{cmd: cmd, sentAt: r.now}
-		r.pendingList = append(r.pendingList, id)
+		r.pending.add(id, proposal{cmd: cmd, sentAt: r.now})
 		if r.role == follower {
 			r.held = append(r.held, id)
 			return
@@ -61,18 +60,17 @@ func (r *Replica) pump() {
 	i := 0
 	for ; i < len(r.held) && r.fwd < r.fwdCap; i++ {
 		id := r.held[i]
-		p, ok := r.pending[id]
-		if !ok || p.forwarded {
+		p := r.pending.get(id)
+		if p == nil || p.forwarded {
 			continue
 		}
 		if ex, done := r.store.Executed(p.cmd); done {
 			// executed meanwhile, e.g. retried by its client elsewhere
 			r.rd.Executed = append(r.rd.Executed, ex)
-			delete(r.pending, id)
+			r.pending.remove(id)
 			continue
 		}
 		p.forwarded, p.sentAt = true, r.now
-		r.pending[id] = p
 		r.fwd++
 		cmds = append(cmds, p.cmd)
 	}
@@ -91,15 +89,10 @@ func (r *Replica) pump() {
 func (r *Replica) unforward() {
 	r.fwd = 0
 	r.held = r.held[:0]
-	for _, id := range r.pendingList {
-		if p, ok := r.pending[id]; ok {
-			if p.forwarded {
-				p.forwarded = false
-				r.pending[id] = p
-			}
-			r.held = append(r.held, id)
-		}
-	}
+	r.pending.each(func(id paxos.CommandID, p *proposal) {
+		p.forwarded = false
+		r.held = append(r.held, id)
+	})
 }
 
 // Tick implements paxos.Replica.
