@@ -313,10 +313,8 @@ func (snap Snapshot) Range(fn func(key, value string) bool) {
 		if sh == nil {
 			continue
 		}
-		for _, p := range sh.pairs {
-			if !fn(p.k, p.v) {
-				return
-			}
+		if !sh.each(func(p *pair) bool { return fn(p.k, p.v) }) {
+			return
 		}
 	}
 }
@@ -383,9 +381,10 @@ func (s *Store) Keys() []string {
 	keys := make([]string, 0, s.keys)
 	for _, sh := range s.shards {
 		if sh != nil {
-			for _, p := range sh.pairs {
+			sh.each(func(p *pair) bool {
 				keys = append(keys, p.k)
-			}
+				return true
+			})
 		}
 	}
 	sort.Strings(keys)

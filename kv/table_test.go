@@ -37,7 +37,7 @@ func TestShardTable(t *testing.T) {
 			}
 		}
 	}
-	require.Len(t, sh.pairs, len(want))
+	require.Equal(t, len(want), sh.n)
 	for k, v := range want {
 		got, ok := sh.get(k, hashKey(k))
 		assert.True(t, ok, k)
@@ -50,7 +50,7 @@ func TestShardTable(t *testing.T) {
 	}
 	_, ok := sh.get("absent", hashKey("absent"))
 	assert.False(t, ok)
-	assert.LessOrEqual(t, len(sh.pairs)*4, len(sh.slots)*3, "at most three quarters full")
+	assert.LessOrEqual(t, sh.n*4, len(sh.slots)*3, "at most three quarters full")
 }
 
 // TestPresizedShard checks that a shard made for n keys takes them without
@@ -84,4 +84,51 @@ func TestPairBytesMatchEncoder(t *testing.T) {
 	var got bytes.Buffer
 	require.NoError(t, snap.writePairs(msgpack.NewEncoder(&got)))
 	assert.Equal(t, want.Bytes(), got.Bytes())
+}
+
+// TestShardClonesShareChunks takes two copies of one shard, as two stores
+// restored from one snapshot do, writes new keys and overwrites old ones in
+// each, and checks that neither copy nor the shard they share sees the
+// other's writes (a copy appends to a shared last chunk only after copying
+// it).
+func TestShardClonesShareChunks(t *testing.T) {
+	base := newShard(1, new(uint64))
+	for i := 0; i < 3000; i++ { // full chunks and a partly filled last one
+		k := strconv.Itoa(i)
+		base.put(k, "base", hashKey(k))
+	}
+	a, b := base.clone(new(uint64)), base.clone(new(uint64))
+	for i := 0; i < 2000; i++ {
+		k := strconv.Itoa(i * 2) // old keys below 3000, new ones above
+		a.put(k, "a", hashKey(k))
+		k = strconv.Itoa(i*2 + 1)
+		b.put(k, "b", hashKey(k))
+	}
+	for i := 0; i < 4000; i++ {
+		k := strconv.Itoa(i)
+		av, aok := a.get(k, hashKey(k))
+		bv, bok := b.get(k, hashKey(k))
+		basev, baseok := base.get(k, hashKey(k))
+		switch {
+		case i%2 == 0:
+			assert.Equal(t, "a", av, k)
+			assert.Equal(t, i < 3000, bok, k)
+		default:
+			assert.Equal(t, "b", bv, k)
+			assert.Equal(t, i < 3000, aok, k)
+		}
+		if i < 3000 {
+			assert.Equal(t, "base", basev, "the shared shard keeps %s", k)
+			if i%2 == 0 {
+				assert.Equal(t, "base", bv, k)
+			} else {
+				assert.Equal(t, "base", av, k)
+			}
+		} else {
+			assert.False(t, baseok, k)
+		}
+	}
+	assert.Equal(t, 3000, base.n)
+	assert.Equal(t, 3500, a.n)
+	assert.Equal(t, 3500, b.n)
 }
