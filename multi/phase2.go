@@ -224,13 +224,23 @@ func (r *Replica) onNack(m Nack) {
 
 // executeReady executes every committed slot following the execution point.
 func (r *Replica) executeReady() {
+	// Room for every command about to execute, at once: a follower
+	// executing many slots in one Ready grew its list step by step.
+	n := 0
+	for s := r.executed + 1; ; s++ {
+		e := r.at(s)
+		if e == nil || !e.committed {
+			break
+		}
+		n += len(e.cmds)
+	}
+	r.rd.Executed = slices.Grow(r.rd.Executed, n)
 	for {
 		e := r.at(r.executed + 1)
 		if e == nil || !e.committed {
 			break
 		}
 		r.executed++
-		r.rd.Executed = slices.Grow(r.rd.Executed, len(e.cmds))
 		for _, c := range e.cmds {
 			r.rd.Executed = append(r.rd.Executed, r.store.Apply(c))
 			r.sinceSnap++
