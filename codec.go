@@ -291,6 +291,20 @@ func Decode(data []byte) (any, error) {
 	return c.decodeBody()
 }
 
+// DecodeInto decodes data into v (a value with a hand-written decoder, such
+// as a client's Request) with one of the codec's pooled decoders, whose
+// whole input the hand-written fast paths (DecodeCommands,
+// Command.DecodeMsgpack) read directly instead of field by field. The
+// result is what v.DecodeMsgpack gives on any decoder of data. Malformed
+// input yields an error, never a panic.
+func DecodeInto(data []byte, v msgpack.CustomDecoder) error {
+	c := getCoder()
+	defer putCoder(c)
+	c.rd.reset(data)
+	c.dec.Reset(&c.rd)
+	return v.DecodeMsgpack(c.dec)
+}
+
 // EncodeMessage serializes a Message whose Body is registered.
 func EncodeMessage(m Message) ([]byte, error) {
 	return AppendMessage(nil, m)

@@ -172,3 +172,47 @@ func FuzzParseCommands(f *testing.F) {
 		require.Equal(t, slow, fast)
 	})
 }
+
+// TestDecodeIntoCommandMatchesDecoder checks Command.DecodeMsgpack through
+// DecodeInto (the parse path for the short shape) against a plain decoder
+// (the field-by-field path) on one command of every shape, on every
+// truncation, on single changed bytes, and into a command that already
+// holds a payload, keys and ReadOnly (which the short shape leaves alone).
+func TestDecodeIntoCommandMatchesDecoder(t *testing.T) {
+	both := func(b []byte, into Command) (fast, slow []any) {
+		f, s := into, into
+		errF := DecodeInto(b, &f)
+		errS := s.DecodeMsgpack(msgpack.NewDecoder(bytes.NewReader(b)))
+		return []any{f, errF != nil}, []any{s, errS != nil}
+	}
+	held := Command{Payload: []byte("held"), Keys: []string{"h"}, ReadOnly: true}
+	for _, n := range []int{0, 1, 31, 32, 200, 255, 256, 3000} {
+		s := strings.Repeat("y", n)
+		for _, c := range []Command{
+			{Client: uint64(n) << 40, Seq: 3, Op: OpPut, Key: s, Value: "v"},
+			{Client: 1, Op: OpGet, Key: "k", Value: s},
+			{Key: s, Value: s, Payload: []byte("p")},
+			{Key: "a", Keys: []string{"b"}, ReadOnly: true},
+		} {
+			b := appendCommand(nil, &c)
+			for _, into := range []Command{{}, held} {
+				fast, slow := both(b, into)
+				require.Equal(t, slow, fast)
+				require.False(t, fast[1].(bool), "decodes")
+				for cut := 0; cut < len(b); cut += 1 + cut/64 {
+					fast, slow := both(b[:cut], into)
+					require.Equal(t, slow, fast, "cut at %d", cut)
+				}
+				if len(b) > 600 {
+					continue
+				}
+				for i := range b {
+					changed := bytes.Clone(b)
+					changed[i] ^= 0x10
+					fast, slow := both(changed, into)
+					require.Equal(t, slow, fast, "byte %d changed", i)
+				}
+			}
+		}
+	}
+}

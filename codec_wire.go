@@ -66,6 +66,18 @@ func (c Command) EncodeMsgpack(e *msgpack.Encoder) error {
 func (c *Command) DecodeMsgpack(d *msgpack.Decoder) error {
 	scratch := scratchBlocks.Get().(*[arenaMax]byte)
 	spare := scratch[:0]
+	// A command in the short shape, read straight from a pooled decoder's
+	// input (see parseCommand), into a command without the fields that
+	// shape leaves out: parseCommand sets every other field, as the
+	// decoder path would.
+	if src := sourceOf(d); src != nil && c.Payload == nil && c.Keys == nil && !c.ReadOnly {
+		if k, ok := parseCommand(src.rest(), c, &spare); ok {
+			src.skip(k)
+			settle(unsafe.Slice(c, 1), scratch)
+			scratchBlocks.Put(scratch)
+			return nil
+		}
+	}
 	if err := c.decode(d, &spare, 0, 0); err != nil {
 		return err // scratch is dropped: c may still point into it
 	}

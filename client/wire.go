@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bytes"
 	"errors"
 	"io"
 
@@ -141,21 +140,14 @@ func (r *Reply) DecodeMsgpack(d *msgpack.Decoder) error {
 	})
 }
 
-// frameDecoder decodes frames with one reused decoder.
-type frameDecoder struct {
-	rd  bytes.Reader
-	dec *msgpack.Decoder
-}
+// frameDecoder decodes frames with the codec's pooled decoders, whose
+// fast paths read a request's command straight from the frame
+// (paxos.DecodeInto).
+type frameDecoder struct{}
 
-func newFrameDecoder() *frameDecoder {
-	fd := &frameDecoder{}
-	fd.dec = msgpack.NewDecoder(&fd.rd)
-	return fd
-}
+func newFrameDecoder() *frameDecoder { return &frameDecoder{} }
 
 // decode decodes frame into v.
-func (fd *frameDecoder) decode(frame []byte, v msgpack.CustomDecoder) error {
-	fd.rd.Reset(frame)
-	fd.dec.Reset(&fd.rd)
-	return v.DecodeMsgpack(fd.dec)
+func (*frameDecoder) decode(frame []byte, v msgpack.CustomDecoder) error {
+	return paxos.DecodeInto(frame, v)
 }
