@@ -140,23 +140,32 @@ func TestParseCommandsMatchesDecoder(t *testing.T) {
 	for _, list := range [][]Command{nil, {}, cmds[:1], cmds[:5], cmds} {
 		for _, u := range [][]uint64{nil, {}, {1, 1 << 63}, make([]uint64, 15), make([]uint64, 16)} {
 			b := appendUint64s(appendCommands(nil, list), u)
-			fast, slow := decodeBoth(b)
-			require.Equal(t, slow, fast)
+			fast, _ := decodeBoth(b)
 			require.False(t, fast[1].(bool) || fast[3].(bool), "decodes")
-			for cut := 0; cut < len(b); cut += 1 + cut/64 {
-				fast, slow := decodeBoth(b[:cut])
-				require.Equal(t, slow, fast, "cut at %d", cut)
-			}
-			if len(b) > 2000 {
-				continue
-			}
-			for i := range b {
-				changed := bytes.Clone(b)
-				changed[i] ^= 0x10
-				fast, slow := decodeBoth(changed)
-				require.Equal(t, slow, fast, "byte %d changed", i)
-			}
+			requireSameWhenDamaged(t, b, 2000, decodeBoth)
 		}
+	}
+}
+
+// requireSameWhenDamaged checks that decode's two paths agree on b, on
+// every truncation of b, and, when b is at most mutateMax bytes, on b with
+// any one byte changed.
+func requireSameWhenDamaged(t *testing.T, b []byte, mutateMax int, decode func([]byte) (fast, slow []any)) {
+	t.Helper()
+	fast, slow := decode(b)
+	require.Equal(t, slow, fast)
+	for cut := 0; cut < len(b); cut += 1 + cut/64 {
+		fast, slow := decode(b[:cut])
+		require.Equal(t, slow, fast, "cut at %d", cut)
+	}
+	if len(b) > mutateMax {
+		return
+	}
+	for i := range b {
+		changed := bytes.Clone(b)
+		changed[i] ^= 0x10
+		fast, slow := decode(changed)
+		require.Equal(t, slow, fast, "byte %d changed", i)
 	}
 }
 
@@ -196,22 +205,9 @@ func TestDecodeIntoCommandMatchesDecoder(t *testing.T) {
 		} {
 			b := appendCommand(nil, &c)
 			for _, into := range []Command{{}, held} {
-				fast, slow := both(b, into)
-				require.Equal(t, slow, fast)
+				fast, _ := both(b, into)
 				require.False(t, fast[1].(bool), "decodes")
-				for cut := 0; cut < len(b); cut += 1 + cut/64 {
-					fast, slow := both(b[:cut], into)
-					require.Equal(t, slow, fast, "cut at %d", cut)
-				}
-				if len(b) > 600 {
-					continue
-				}
-				for i := range b {
-					changed := bytes.Clone(b)
-					changed[i] ^= 0x10
-					fast, slow := both(changed, into)
-					require.Equal(t, slow, fast, "byte %d changed", i)
-				}
+				requireSameWhenDamaged(t, b, 600, func(b []byte) ([]any, []any) { return both(b, into) })
 			}
 		}
 	}
