@@ -21,6 +21,10 @@ type factsIndex struct {
 	free   []uint64      // slab positions no key uses
 	n      int           // keys
 	owner  *uint64       // this generation: parts it may write in place
+	// writes counts the writes to each shard's map (put, prune), so that
+	// facts found before may be used later only if their shard has not
+	// been written since (Replica.attrs and indexCmds).
+	writes [indexShards]uint32
 	// all mirrors the facts of allKeys, which every command consults
 	// (conflicts.go): read from here, they cost no map lookup. The map
 	// holds them too, for each and sortedKeys.
@@ -28,8 +32,11 @@ type factsIndex struct {
 	hasAll bool
 }
 
-// indexShards is the number of key shards; a power of two.
-const indexShards = 256
+// indexShards is the number of key shards; a power of two. It is the
+// number of the floor's key buckets, so that a key's shard is its bucket
+// (keyHash.shard): pruning raises the floor of the keys it drops without
+// reading them again.
+const indexShards = floorBuckets
 
 // factsChunkLen is the number of slab positions per chunk.
 const factsChunkLen = 256
@@ -46,8 +53,14 @@ type factsChunk struct {
 
 func newFactsIndex() factsIndex { return factsIndex{owner: new(uint64)} }
 
-// indexShardOf picks a key's shard.
-func indexShardOf(key string) int { return int(fnv1a(key) % indexShards) }
+// keyHash is a key's FNV-1a hash, computed once per key where both the
+// index and the floor need it.
+type keyHash uint32
+
+func hashKey(key string) keyHash { return keyHash(fnv1a(key)) }
+
+// shard is the key's index shard, which is also its floor bucket.
+func (h keyHash) shard() int { return int(h % indexShards) }
 
 // fnv1a is the 32-bit FNV-1a hash of key.
 func fnv1a(key string) uint32 {
@@ -66,8 +79,11 @@ func (x *factsIndex) get(k string) (keyFacts, bool) {
 }
 
 // find returns key k's stored facts and its shard, for a later put.
-func (x *factsIndex) find(k string) (keyFacts, bool, int) {
-	i := indexShardOf(k)
+func (x *factsIndex) find(k string) (keyFacts, bool, int) { return x.findHashed(k, hashKey(k)) }
+
+// findHashed is find for a key whose hash h is known.
+func (x *factsIndex) findHashed(k string, h keyHash) (keyFacts, bool, int) {
+	i := h.shard()
 	if sh := x.shards[i]; sh != nil {
 		f, ok := sh.m[k]
 		return f, ok, i
@@ -99,6 +115,7 @@ func (x *factsIndex) put(k string, i int, f keyFacts, isNew bool) {
 	if isNew {
 		x.n++
 	}
+	x.writes[i]++
 	sh.m[k] = f
 	if k == allKeys {
 		x.all, x.hasAll = f, true
@@ -196,49 +213,55 @@ func (x *factsIndex) share() *factsIndex {
 }
 
 // prune drops every key whose facts drop says may go, and returns how
-// many it dropped. A shard a snapshot shares is copied first, as for any
-// write. Keys are deleted in place, the map keeping its room for the keys
-// that will come next, unless it keeps under a quarter of a large map
-// (Go maps never give back the room of deleted keys: after a million keys
-// it would hold their room for ever); it is then rebuilt with the keys it
-// keeps. The slab entries of dropped keys are given back, in order (so
-// that which entry a later key gets does not depend on the maps'
-// iteration order).
-func (x *factsIndex) prune(drop func(k string, f keyFacts) bool) int {
+// many it dropped; drop is asked once per key, with the key's shard,
+// which is its floor bucket. A shard a snapshot shares is copied first,
+// as for any write. Keys are deleted in place, the map keeping its room
+// for the keys that will come next, unless it keeps under a quarter of a
+// large map (Go maps never give back the room of deleted keys: after a
+// million keys it would hold their room for ever); it is then rebuilt
+// with the keys it keeps. The slab entries of dropped keys are given
+// back, in order (so that which entry a later key gets does not depend on
+// the maps' iteration order).
+func (x *factsIndex) prune(drop func(k string, f keyFacts, bucket int) bool) int {
 	dropped := 0
 	var freed []uint64
 	var gone []string
+	type kept struct {
+		k string
+		f keyFacts
+	}
+	var keep []kept
 	for i, sh := range x.shards {
 		if sh == nil {
 			continue
 		}
-		gone = gone[:0]
+		gone, keep = gone[:0], keep[:0]
 		for k, f := range sh.m {
-			if drop(k, f) {
-				gone = append(gone, k)
-				if f.kind() == factsFull {
-					freed = append(freed, f.pos())
-				}
+			if !drop(k, f, i) {
+				keep = append(keep, kept{k, f})
+				continue
+			}
+			gone = append(gone, k)
+			if f.kind() == factsFull {
+				freed = append(freed, f.pos())
 			}
 		}
 		if len(gone) == 0 {
 			continue
 		}
-		keep := len(sh.m) - len(gone)
-		rebuild := len(sh.m) >= 256 && 4*keep < len(sh.m)
+		x.writes[i]++
+		rebuild := len(sh.m) >= pruneRebuildLen && 4*len(keep) < len(sh.m)
 		switch {
-		case keep == 0:
+		case len(keep) == 0:
 			x.shards[i] = nil
 		case rebuild || sh.owner != x.owner:
 			size := len(sh.m) // a copy keeps the room, as an owned map would
 			if rebuild {
-				size = 2 * keep
+				size = 2 * len(keep)
 			}
 			m := make(map[string]keyFacts, size)
-			for k, f := range sh.m {
-				if !drop(k, f) {
-					m[k] = f
-				}
+			for _, e := range keep {
+				m[e.k] = e.f
 			}
 			x.shards[i] = &factsShard{m: m, owner: x.owner}
 		default:
@@ -254,7 +277,13 @@ func (x *factsIndex) prune(drop func(k string, f keyFacts) bool) int {
 		x.n -= len(gone)
 		dropped += len(gone)
 	}
+	clear(gone)
+	clear(keep)
 	slices.Sort(freed)
 	x.free = append(x.free, freed...)
 	return dropped
 }
+
+// pruneRebuildLen is the size from which a shard that prune leaves under
+// a quarter full is rebuilt rather than deleted from in place.
+const pruneRebuildLen = 64
