@@ -32,11 +32,8 @@ type factsIndex struct {
 	hasAll bool
 }
 
-// indexShards is the number of key shards; a power of two. It is the
-// number of the floor's key buckets, so that a key's shard is its bucket
-// (keyHash.shard): pruning raises the floor of the keys it drops without
-// reading them again.
-const indexShards = floorBuckets
+// indexShards is the number of key shards; a power of two.
+const indexShards = 256
 
 // factsChunkLen is the number of slab positions per chunk.
 const factsChunkLen = 256
@@ -59,8 +56,11 @@ type keyHash uint32
 
 func hashKey(key string) keyHash { return keyHash(fnv1a(key)) }
 
-// shard is the key's index shard, which is also its floor bucket.
+// shard is the key's index shard.
 func (h keyHash) shard() int { return int(h % indexShards) }
+
+// bucket is the key's floor bucket.
+func (h keyHash) bucket() int { return int(h % floorBuckets) }
 
 // fnv1a is the 32-bit FNV-1a hash of key.
 func fnv1a(key string) uint32 {
@@ -213,8 +213,7 @@ func (x *factsIndex) share() *factsIndex {
 }
 
 // prune drops every key whose facts drop says may go, and returns how
-// many it dropped; drop is asked once per key, with the key's shard,
-// which is its floor bucket. A shard a snapshot shares is copied first,
+// many it dropped; drop is asked once per key. A shard a snapshot shares is copied first,
 // as for any write. Keys are deleted in place, the map keeping its room
 // for the keys that will come next, unless it keeps under a quarter of a
 // large map (Go maps never give back the room of deleted keys: after a
@@ -222,7 +221,7 @@ func (x *factsIndex) share() *factsIndex {
 // with the keys it keeps. The slab entries of dropped keys are given
 // back, in order (so that which entry a later key gets does not depend on
 // the maps' iteration order).
-func (x *factsIndex) prune(drop func(k string, f keyFacts, bucket int) bool) int {
+func (x *factsIndex) prune(drop func(k string, f keyFacts) bool) int {
 	dropped := 0
 	var freed []uint64
 	var gone []string
@@ -237,7 +236,7 @@ func (x *factsIndex) prune(drop func(k string, f keyFacts, bucket int) bool) int
 		}
 		gone, keep = gone[:0], keep[:0]
 		for k, f := range sh.m {
-			if !drop(k, f, i) {
+			if !drop(k, f) {
 				keep = append(keep, kept{k, f})
 				continue
 			}
@@ -286,4 +285,4 @@ func (x *factsIndex) prune(drop func(k string, f keyFacts, bucket int) bool) int
 
 // pruneRebuildLen is the size from which a shard that prune leaves under
 // a quarter full is rebuilt rather than deleted from in place.
-const pruneRebuildLen = 64
+const pruneRebuildLen = 256

@@ -30,8 +30,8 @@ type indexFloor struct {
 
 func newIndexFloor(n int) indexFloor { return indexFloor{n: n, zero: true} }
 
-// keyBucket picks a key's floor bucket (its index shard too).
-func keyBucket(key string) int { return hashKey(key).shard() }
+// keyBucket picks a key's floor bucket.
+func keyBucket(key string) int { return hashKey(key).bucket() }
 
 // allKeysBucket is the floor bucket of allKeys, which every command
 // consults.
@@ -90,7 +90,7 @@ func (x *indexFloor) applyKey(h keyHash, writes bool, deps []uint64) {
 		kinds = 2
 	}
 	x.applyBucket(allKeysBucket, kinds, deps)
-	x.applyBucket(h.shard(), kinds, deps)
+	x.applyBucket(h.bucket(), kinds, deps)
 }
 
 func (x *indexFloor) applyBucket(b, kinds int, deps []uint64) {
