@@ -32,8 +32,12 @@ type factsIndex struct {
 	hasAll bool
 }
 
-// indexShards is the number of key shards; a power of two.
-const indexShards = 256
+// indexShards is the number of key shards; a power of two. It is the
+// number of the floor's key buckets, so that a key's shard is its bucket:
+// pruning raises the floor of the keys it drops without reading them
+// again (in a live run, hashing the dropped keys again, whose bytes are
+// no longer in the cache, took half of the pruning's CPU).
+const indexShards = floorBuckets
 
 // factsChunkLen is the number of slab positions per chunk.
 const factsChunkLen = 256
@@ -59,8 +63,8 @@ func hashKey(key string) keyHash { return keyHash(fnv1a(key)) }
 // shard is the key's index shard.
 func (h keyHash) shard() int { return int(h % indexShards) }
 
-// bucket is the key's floor bucket.
-func (h keyHash) bucket() int { return int(h % floorBuckets) }
+// bucket is the key's floor bucket, which is its shard.
+func (h keyHash) bucket() int { return h.shard() }
 
 // fnv1a is the 32-bit FNV-1a hash of key.
 func fnv1a(key string) uint32 {
@@ -213,7 +217,8 @@ func (x *factsIndex) share() *factsIndex {
 }
 
 // prune drops every key whose facts drop says may go, and returns how
-// many it dropped; drop is asked once per key. A shard a snapshot shares is copied first,
+// many it dropped; drop is asked once per key, with the key's shard,
+// which is its floor bucket. A shard a snapshot shares is copied first,
 // as for any write. Keys are deleted in place, the map keeping its room
 // for the keys that will come next, unless it keeps under a quarter of a
 // large map (Go maps never give back the room of deleted keys: after a
@@ -221,7 +226,7 @@ func (x *factsIndex) share() *factsIndex {
 // with the keys it keeps. The slab entries of dropped keys are given
 // back, in order (so that which entry a later key gets does not depend on
 // the maps' iteration order).
-func (x *factsIndex) prune(drop func(k string, f keyFacts) bool) int {
+func (x *factsIndex) prune(drop func(k string, f keyFacts, bucket int) bool) int {
 	dropped := 0
 	var freed []uint64
 	var gone []string
@@ -236,7 +241,7 @@ func (x *factsIndex) prune(drop func(k string, f keyFacts) bool) int {
 		}
 		gone, keep = gone[:0], keep[:0]
 		for k, f := range sh.m {
-			if !drop(k, f) {
+			if !drop(k, f, i) {
 				keep = append(keep, kept{k, f})
 				continue
 			}
@@ -285,4 +290,4 @@ func (x *factsIndex) prune(drop func(k string, f keyFacts) bool) int {
 
 // pruneRebuildLen is the size from which a shard that prune leaves under
 // a quarter full is rebuilt rather than deleted from in place.
-const pruneRebuildLen = 256
+const pruneRebuildLen = 64
