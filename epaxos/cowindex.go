@@ -219,11 +219,14 @@ func (x *factsIndex) share() *factsIndex {
 // prune drops every key whose facts drop says may go, and returns how
 // many it dropped; drop is asked once per key, with the key's shard,
 // which is its floor bucket. A shard a snapshot shares is copied first,
-// as for any write. Keys are deleted in place, the map keeping its room
-// for the keys that will come next, unless it keeps under a quarter of a
-// large map (Go maps never give back the room of deleted keys: after a
-// million keys it would hold their room for ever); it is then rebuilt
-// with the keys it keeps. The slab entries of dropped keys are given
+// as for any write. A map keeps its room for the keys that will come
+// next, unless it keeps under a quarter of a large map (Go maps never give
+// back the room of deleted keys: after a million keys it would hold their
+// room for ever); it is then rebuilt with the keys it keeps. Otherwise
+// the keys it drops are deleted in place, or, when it keeps fewer keys
+// than it drops, it is cleared and the kept keys put back: deleting a key
+// hashes it again, reading its bytes, which pruning finds out of the cache
+// (the drop itself reads only the facts). The slab entries of dropped keys are given
 // back, in order (so that which entry a later key gets does not depend on
 // the maps' iteration order).
 func (x *factsIndex) prune(drop func(k string, f keyFacts, bucket int) bool) int {
@@ -255,10 +258,11 @@ func (x *factsIndex) prune(drop func(k string, f keyFacts, bucket int) bool) int
 		}
 		x.writes[i]++
 		rebuild := len(sh.m) >= pruneRebuildLen && 4*len(keep) < len(sh.m)
+		owned := sh.owner == x.owner
 		switch {
-		case len(keep) == 0:
+		case len(keep) == 0 && (rebuild || !owned):
 			x.shards[i] = nil
-		case rebuild || sh.owner != x.owner:
+		case rebuild || !owned:
 			size := len(sh.m) // a copy keeps the room, as an owned map would
 			if rebuild {
 				size = 2 * len(keep)
@@ -268,6 +272,11 @@ func (x *factsIndex) prune(drop func(k string, f keyFacts, bucket int) bool) int
 				m[e.k] = e.f
 			}
 			x.shards[i] = &factsShard{m: m, owner: x.owner}
+		case len(keep) < len(gone):
+			clear(sh.m)
+			for _, e := range keep {
+				sh.m[e.k] = e.f
+			}
 		default:
 			for _, k := range gone {
 				delete(sh.m, k)
