@@ -109,9 +109,13 @@ func (x *factsIndex) set(k string, f keyFacts) {
 func (x *factsIndex) put(k string, i int, f keyFacts, isNew bool) {
 	sh := x.shards[i]
 	if sh == nil || sh.owner != x.owner {
-		m := make(map[string]keyFacts, factsShardLen(sh)+1)
+		// A clone copies the map's tables as they are: no key is hashed
+		// (or read) again, and the copy keeps the shard's room.
+		var m map[string]keyFacts
 		if sh != nil {
-			maps.Copy(m, sh.m)
+			m = maps.Clone(sh.m)
+		} else {
+			m = make(map[string]keyFacts, 1)
 		}
 		sh = &factsShard{m: m, owner: x.owner}
 		x.shards[i] = sh
@@ -124,13 +128,6 @@ func (x *factsIndex) put(k string, i int, f keyFacts, isNew bool) {
 	if k == allKeys {
 		x.all, x.hasAll = f, true
 	}
-}
-
-func factsShardLen(sh *factsShard) int {
-	if sh == nil {
-		return 0
-	}
-	return len(sh.m)
 }
 
 // len returns the number of keys.
@@ -224,9 +221,11 @@ func (x *factsIndex) share() *factsIndex {
 // back the room of deleted keys: after a million keys it would hold their
 // room for ever); it is then rebuilt with the keys it keeps. Otherwise
 // the keys it drops are deleted in place, or, when it keeps fewer keys
-// than it drops, it is cleared and the kept keys put back: deleting a key
-// hashes it again, reading its bytes, which pruning finds out of the cache
-// (the drop itself reads only the facts). The slab entries of dropped keys are given
+// than it drops, it is cleared and the kept keys put back (a shared
+// shard: cloned and deleted from, or rebuilt, likewise): deleting or
+// putting a key hashes it again, reading its bytes, which pruning finds
+// out of the cache (the drop itself reads only the facts), so prune does
+// that for the fewer. The slab entries of dropped keys are given
 // back, in order (so that which entry a later key gets does not depend on
 // the maps' iteration order).
 func (x *factsIndex) prune(drop func(k string, f keyFacts, bucket int) bool) int {
@@ -262,8 +261,15 @@ func (x *factsIndex) prune(drop func(k string, f keyFacts, bucket int) bool) int
 		switch {
 		case len(keep) == 0 && (rebuild || !owned):
 			x.shards[i] = nil
+		case !rebuild && !owned && len(keep) >= len(gone):
+			// A copy keeps the room, as an owned map would.
+			m := maps.Clone(sh.m)
+			for _, k := range gone {
+				delete(m, k)
+			}
+			x.shards[i] = &factsShard{m: m, owner: x.owner}
 		case rebuild || !owned:
-			size := len(sh.m) // a copy keeps the room, as an owned map would
+			size := len(sh.m)
 			if rebuild {
 				size = 2 * len(keep)
 			}
