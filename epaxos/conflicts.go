@@ -35,7 +35,14 @@ func touched(c paxos.Command, one *[1]string) []string {
 // so the order does not matter; it is kept deterministic anyway).
 func (r *Replica) lookup(c paxos.Command) []keyIndex {
 	out := r.lookupBuf[:0]
-	add := func(f keyFacts) { out = r.lookupAdd(out, f) }
+	add := func(f keyFacts) {
+		if len(out) < cap(out) {
+			out = out[:len(out)+1] // reuse the rows slice left there
+		} else {
+			out = append(out, keyIndex{})
+		}
+		r.expand(f, &out[len(out)-1])
+	}
 	var one [1]string
 	keys := touched(c, &one)
 	if len(keys) == 1 && keys[0] == allKeys {
@@ -54,16 +61,5 @@ func (r *Replica) lookup(c paxos.Command) []keyIndex {
 		}
 	}
 	r.lookupBuf = out
-	return out
-}
-
-// lookupAdd appends the facts f to out, a list in r.lookupBuf's memory.
-func (r *Replica) lookupAdd(out []keyIndex, f keyFacts) []keyIndex {
-	if len(out) < cap(out) {
-		out = out[:len(out)+1] // reuse the rows slice left there
-	} else {
-		out = append(out, keyIndex{})
-	}
-	r.expand(f, &out[len(out)-1])
 	return out
 }

@@ -21,10 +21,6 @@ type factsIndex struct {
 	free   []uint64      // slab positions no key uses
 	n      int           // keys
 	owner  *uint64       // this generation: parts it may write in place
-	// writes counts the writes to each shard's map (put, prune), so that
-	// facts found before may be used later only if their shard has not
-	// been written since (Replica.attrs and indexCmds).
-	writes [indexShards]uint32
 	// all mirrors the facts of allKeys, which every command consults
 	// (conflicts.go): read from here, they cost no map lookup. The map
 	// holds them too, for each and sortedKeys.
@@ -32,12 +28,8 @@ type factsIndex struct {
 	hasAll bool
 }
 
-// indexShards is the number of key shards; a power of two. It is the
-// number of the floor's key buckets, so that a key's shard is its bucket:
-// pruning raises the floor of the keys it drops without reading them
-// again (in a live run, hashing the dropped keys again, whose bytes are
-// no longer in the cache, took half of the pruning's CPU).
-const indexShards = floorBuckets
+// indexShards is the number of key shards; a power of two.
+const indexShards = 256
 
 // factsChunkLen is the number of slab positions per chunk.
 const factsChunkLen = 256
@@ -54,17 +46,8 @@ type factsChunk struct {
 
 func newFactsIndex() factsIndex { return factsIndex{owner: new(uint64)} }
 
-// keyHash is a key's FNV-1a hash, computed once per key where both the
-// index and the floor need it.
-type keyHash uint32
-
-func hashKey(key string) keyHash { return keyHash(fnv1a(key)) }
-
-// shard is the key's index shard.
-func (h keyHash) shard() int { return int(h % indexShards) }
-
-// bucket is the key's floor bucket, which is its shard.
-func (h keyHash) bucket() int { return h.shard() }
+// indexShardOf picks a key's shard.
+func indexShardOf(key string) int { return int(fnv1a(key) % indexShards) }
 
 // fnv1a is the 32-bit FNV-1a hash of key.
 func fnv1a(key string) uint32 {
@@ -83,11 +66,8 @@ func (x *factsIndex) get(k string) (keyFacts, bool) {
 }
 
 // find returns key k's stored facts and its shard, for a later put.
-func (x *factsIndex) find(k string) (keyFacts, bool, int) { return x.findHashed(k, hashKey(k)) }
-
-// findHashed is find for a key whose hash h is known.
-func (x *factsIndex) findHashed(k string, h keyHash) (keyFacts, bool, int) {
-	i := h.shard()
+func (x *factsIndex) find(k string) (keyFacts, bool, int) {
+	i := indexShardOf(k)
 	if sh := x.shards[i]; sh != nil {
 		f, ok := sh.m[k]
 		return f, ok, i
@@ -109,13 +89,9 @@ func (x *factsIndex) set(k string, f keyFacts) {
 func (x *factsIndex) put(k string, i int, f keyFacts, isNew bool) {
 	sh := x.shards[i]
 	if sh == nil || sh.owner != x.owner {
-		// A clone copies the map's tables as they are: no key is hashed
-		// (or read) again, and the copy keeps the shard's room.
-		var m map[string]keyFacts
+		m := make(map[string]keyFacts, factsShardLen(sh)+1)
 		if sh != nil {
-			m = maps.Clone(sh.m)
-		} else {
-			m = make(map[string]keyFacts, 1)
+			maps.Copy(m, sh.m)
 		}
 		sh = &factsShard{m: m, owner: x.owner}
 		x.shards[i] = sh
@@ -123,11 +99,17 @@ func (x *factsIndex) put(k string, i int, f keyFacts, isNew bool) {
 	if isNew {
 		x.n++
 	}
-	x.writes[i]++
 	sh.m[k] = f
 	if k == allKeys {
 		x.all, x.hasAll = f, true
 	}
+}
+
+func factsShardLen(sh *factsShard) int {
+	if sh == nil {
+		return 0
+	}
+	return len(sh.m)
 }
 
 // len returns the number of keys.
@@ -214,75 +196,51 @@ func (x *factsIndex) share() *factsIndex {
 }
 
 // prune drops every key whose facts drop says may go, and returns how
-// many it dropped; drop is asked once per key, with the key's shard,
-// which is its floor bucket. A shard a snapshot shares is copied first,
-// as for any write. A map keeps its room for the keys that will come
-// next, unless it keeps under a quarter of a large map (Go maps never give
-// back the room of deleted keys: after a million keys it would hold their
-// room for ever); it is then rebuilt with the keys it keeps. Otherwise
-// the keys it drops are deleted in place, or, when it keeps fewer keys
-// than it drops, it is cleared and the kept keys put back (a shared
-// shard: cloned and deleted from, or rebuilt, likewise): deleting or
-// putting a key hashes it again, reading its bytes, which pruning finds
-// out of the cache (the drop itself reads only the facts), so prune does
-// that for the fewer. The slab entries of dropped keys are given
-// back, in order (so that which entry a later key gets does not depend on
-// the maps' iteration order).
-func (x *factsIndex) prune(drop func(k string, f keyFacts, bucket int) bool) int {
+// many it dropped. A shard a snapshot shares is copied first, as for any
+// write. Keys are deleted in place, the map keeping its room for the keys
+// that will come next, unless it keeps under a quarter of a large map
+// (Go maps never give back the room of deleted keys: after a million keys
+// it would hold their room for ever); it is then rebuilt with the keys it
+// keeps. The slab entries of dropped keys are given back, in order (so
+// that which entry a later key gets does not depend on the maps'
+// iteration order).
+func (x *factsIndex) prune(drop func(k string, f keyFacts) bool) int {
 	dropped := 0
 	var freed []uint64
 	var gone []string
-	type kept struct {
-		k string
-		f keyFacts
-	}
-	var keep []kept
 	for i, sh := range x.shards {
 		if sh == nil {
 			continue
 		}
-		gone, keep = gone[:0], keep[:0]
+		gone = gone[:0]
 		for k, f := range sh.m {
-			if !drop(k, f, i) {
-				keep = append(keep, kept{k, f})
-				continue
-			}
-			gone = append(gone, k)
-			if f.kind() == factsFull {
-				freed = append(freed, f.pos())
+			if drop(k, f) {
+				gone = append(gone, k)
+				if f.kind() == factsFull {
+					freed = append(freed, f.pos())
+				}
 			}
 		}
 		if len(gone) == 0 {
 			continue
 		}
-		x.writes[i]++
-		rebuild := len(sh.m) >= pruneRebuildLen && 4*len(keep) < len(sh.m)
-		owned := sh.owner == x.owner
+		keep := len(sh.m) - len(gone)
+		rebuild := len(sh.m) >= 256 && 4*keep < len(sh.m)
 		switch {
-		case len(keep) == 0 && (rebuild || !owned):
+		case keep == 0:
 			x.shards[i] = nil
-		case !rebuild && !owned && len(keep) >= len(gone):
-			// A copy keeps the room, as an owned map would.
-			m := maps.Clone(sh.m)
-			for _, k := range gone {
-				delete(m, k)
-			}
-			x.shards[i] = &factsShard{m: m, owner: x.owner}
-		case rebuild || !owned:
-			size := len(sh.m)
+		case rebuild || sh.owner != x.owner:
+			size := len(sh.m) // a copy keeps the room, as an owned map would
 			if rebuild {
-				size = 2 * len(keep)
+				size = 2 * keep
 			}
 			m := make(map[string]keyFacts, size)
-			for _, e := range keep {
-				m[e.k] = e.f
+			for k, f := range sh.m {
+				if !drop(k, f) {
+					m[k] = f
+				}
 			}
 			x.shards[i] = &factsShard{m: m, owner: x.owner}
-		case len(keep) < len(gone):
-			clear(sh.m)
-			for _, e := range keep {
-				sh.m[e.k] = e.f
-			}
 		default:
 			for _, k := range gone {
 				delete(sh.m, k)
@@ -296,13 +254,7 @@ func (x *factsIndex) prune(drop func(k string, f keyFacts, bucket int) bool) int
 		x.n -= len(gone)
 		dropped += len(gone)
 	}
-	clear(gone)
-	clear(keep)
 	slices.Sort(freed)
 	x.free = append(x.free, freed...)
 	return dropped
 }
-
-// pruneRebuildLen is the size from which a shard that prune leaves under
-// a quarter full is rebuilt rather than deleted from in place.
-const pruneRebuildLen = 64

@@ -281,11 +281,9 @@ type Replica struct {
 	prunedUpTo   []uint64
 	floor        indexFloor
 
-	index           factsIndex      // copy on write: a snapshot shares it (cowindex.go)
-	lookupBuf       []keyIndex      // scratch for lookup (conflicts.go)
-	editBuf         keyIndex        // scratch for edit (index.go)
-	found           []found         // what attrs found per command, for indexCmds (index.go)
-	foundFor        []paxos.Command // the commands found is for; nil when none
+	index           factsIndex // copy on write: a snapshot shares it (cowindex.go)
+	lookupBuf       []keyIndex // scratch for lookup (conflicts.go)
+	editBuf         keyIndex   // scratch for edit (index.go)
 	store           *kv.Executor
 	pendingExec     map[paxos.Instance]*instance
 	candidates      []*instance               // committed instances to try to execute

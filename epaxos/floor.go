@@ -31,19 +31,16 @@ type indexFloor struct {
 func newIndexFloor(n int) indexFloor { return indexFloor{n: n, zero: true} }
 
 // keyBucket picks a key's floor bucket.
-func keyBucket(key string) int { return hashKey(key).bucket() }
+func keyBucket(key string) int { return int(fnv1a(key) % floorBuckets) }
 
-// allKeysBucket is the floor bucket of allKeys, which every command
-// consults.
-var allKeysBucket = keyBucket(allKeys)
-
-// raise records that the facts rows of a key of bucket b were pruned.
-func (x *indexFloor) raise(b int, rows []keyRow) {
+// raise records that key k's facts ki were pruned.
+func (x *indexFloor) raise(k string, rows []keyRow) {
 	if x.f == nil {
 		x.f = make([]uint64, 2*floorBuckets*x.n)
 		x.all = [2][]uint64{make([]uint64, x.n), make([]uint64, x.n)}
 	}
 	x.zero = false
+	b := keyBucket(k)
 	for _, row := range rows {
 		q := int(row.replica)
 		for kind, s := range [2]uint64{max(row.write, row.execWrite), max(row.read, row.execRead)} {
@@ -73,24 +70,10 @@ func (x *indexFloor) apply(c paxos.Command, deps []uint64) {
 		}
 		return
 	}
-	x.applyBucket(allKeysBucket, kinds, deps) // every command consults allKeys
+	x.applyBucket(keyBucket(allKeys), kinds, deps) // every command consults allKeys
 	for _, k := range keys {
 		x.applyBucket(keyBucket(k), kinds, deps)
 	}
-}
-
-// applyKey is apply for a command on the one key whose hash is h: a
-// write when writes is set, a read otherwise.
-func (x *indexFloor) applyKey(h keyHash, writes bool, deps []uint64) {
-	if x.zero {
-		return
-	}
-	kinds := 1
-	if writes {
-		kinds = 2
-	}
-	x.applyBucket(allKeysBucket, kinds, deps)
-	x.applyBucket(h.bucket(), kinds, deps)
 }
 
 func (x *indexFloor) applyBucket(b, kinds int, deps []uint64) {

@@ -153,7 +153,7 @@ func (r *Replica) pruneIndex(w []uint64) {
 		r.prunedUpTo[q] = max(r.prunedUpTo[q], w[q])
 	}
 	var ki keyIndex
-	n := r.index.prune(func(k string, f keyFacts, bucket int) bool {
+	n := r.index.prune(func(k string, f keyFacts) bool {
 		var rows []keyRow
 		if f.kind() != factsFull {
 			expandInline(f, &ki)
@@ -166,7 +166,7 @@ func (r *Replica) pruneIndex(w []uint64) {
 				return false
 			}
 		}
-		r.floor.raise(bucket, rows)
+		r.floor.raise(k, rows) // idempotent: prune may ask twice
 		return true
 	})
 	r.stats.Pruned += uint64(n)

@@ -1,7 +1,6 @@
 package epaxos
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -124,58 +123,4 @@ func TestIndexInlineLimits(t *testing.T) {
 		expandInline(f, &got)
 		assert.Equal(t, *ki, got, tc.description)
 	}
-}
-
-// indexCmds right after attrs takes the facts attrs found; the index it
-// leaves is the one finding every key again leaves, also for batches that
-// touch a key twice, keys sharing a shard, reads, no-ops, a command on
-// allKeys and commands naming their keys (which take the general path),
-// and a second indexCmds of the same commands (the facts are used once).
-func TestIndexCmdsAfterAttrsMatchesFindingAgain(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	newReplica := func() *Replica {
-		r, err := NewReplica(paxos.Config{ID: 0, N: 3})
-		require.NoError(t, err)
-		return r
-	}
-	memo, plain := newReplica(), newReplica()
-	keys := []string{"a", "b", "c", allKeys}
-	for i := 0; i < 600; i++ { // more keys than shards: some share one
-		keys = append(keys, fmt.Sprintf("k%d", i))
-	}
-	usedFound := 0
-	for step := 0; step < 3000; step++ {
-		cmds := make([]paxos.Command, 1+rng.IntN(8))
-		for i := range cmds {
-			switch c := &cmds[i]; rng.IntN(40) {
-			case 0:
-				c.Op = paxos.OpNop
-			case 1:
-				c.Op, c.Keys = paxos.OpApp, []string{keys[rng.IntN(len(keys))], keys[rng.IntN(len(keys))]}
-			case 2, 3, 4, 5:
-				c.Op, c.Key = paxos.OpGet, keys[rng.IntN(len(keys))]
-			case 6, 7, 8, 9:
-				c.Op, c.Key = paxos.OpPut, keys[rng.IntN(4)] // a key twice in a batch
-			default:
-				c.Op, c.Key = paxos.OpPut, keys[rng.IntN(len(keys))]
-			}
-		}
-		id := paxos.Instance{Replica: paxos.NodeID(rng.IntN(3)), Slot: uint64(step + 1)}
-		seq, deps := memo.attrs(id, cmds, 1, nil, nil)
-		if memo.foundFor != nil {
-			usedFound++
-		}
-		plainSeq, plainDeps := plain.attrs(id, cmds, 1, nil, nil)
-		plain.foundFor = nil // plain finds every key again
-		require.Equal(t, plainSeq, seq, "step %d", step)
-		require.Equal(t, plainDeps, deps, "step %d", step)
-		memo.indexCmds(id, cmds, seq)
-		plain.indexCmds(id, cmds, seq)
-		if rng.IntN(4) == 0 {
-			memo.indexCmds(id, cmds, seq+1)
-			plain.indexCmds(id, cmds, seq+1)
-		}
-		require.Equal(t, facts(plain), facts(memo), "step %d", step)
-	}
-	assert.Greater(t, usedFound, 1000, "most batches take the found facts")
 }
