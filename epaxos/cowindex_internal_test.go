@@ -1,6 +1,7 @@
 package epaxos
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -76,4 +77,62 @@ func TestIndexSnapshotEncodesWhileIndexChanges(t *testing.T) {
 	require.NoError(t, msgpack.Unmarshal(got, &b))
 	assert.Equal(t, snapshotFacts(t, a), snapshotFacts(t, b))
 	assert.Equal(t, snapshotFacts(t, snap), snapshotFacts(t, b))
+}
+
+// prune keeps exactly the keys drop spares, with their facts, whichever
+// way it treats a shard (deleting in place, rebuilding a large shard,
+// copying one a snapshot shares, dropping a shard whole).
+func TestPruneKeepsWhatDropSpares(t *testing.T) {
+	const large = 300 // keys per shard, above the 256 from which prune rebuilds a shard it mostly empties
+	cases := []struct{ perShard, keepOneIn int }{
+		{8, 0}, {8, 1}, {8, 3}, // small shards: dropped whole, kept, deleted from
+		{large, 2}, {large, 10}, // large ones: deleted from, rebuilt
+	}
+	for _, c := range cases {
+		for _, share := range []bool{false, true} {
+			perShard, keepOneIn := c.perShard, c.keepOneIn
+			x := newFactsIndex()
+			want := map[string]keyFacts{}
+			spare := map[string]bool{}
+			for i := 0; i < perShard*indexShards; i++ {
+				k := fmt.Sprintf("key-%d", i)
+				f := keyFacts(uint64(i+1) << factsSlotShift)
+				x.set(k, f)
+				want[k] = f
+				spare[k] = keepOneIn > 0 && i%keepOneIn == 0
+			}
+			if share {
+				x.share()
+			}
+			asked := map[string]int{}
+			n := x.prune(func(k string, f keyFacts) bool {
+				asked[k]++
+				return !spare[k]
+			})
+			dropped := 0
+			for k := range want {
+				if asked[k] == 0 {
+					t.Errorf("drop never asked for %s", k)
+				}
+				if !spare[k] {
+					delete(want, k)
+					dropped++
+				}
+			}
+			name := fmt.Sprintf("%d per shard, shared %v, keep one in %d", perShard, share, keepOneIn)
+			assert.Equal(t, dropped, n, name)
+			got := map[string]keyFacts{}
+			require.NoError(t, x.each(func(k string, f keyFacts) error {
+				got[k] = f
+				return nil
+			}))
+			assert.Equal(t, want, got, name)
+			assert.Equal(t, len(want), x.len(), name)
+			for k, f := range want {
+				if g, ok := x.get(k); !ok || g != f {
+					t.Errorf("%s: key %s has %v, %v; want %v", name, k, g, ok, f)
+				}
+			}
+		}
+	}
 }
