@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -222,7 +223,7 @@ func runLive(ctx context.Context, s *Spec, proto string, conflict float64, seed 
 	for _, nd := range nodes {
 		msgs += nd.Stats().Messages
 	}
-	return runRec{ops: ops, end: end}, msgs, nil
+	return runRec{ops: ops, end: end, start: start}, msgs, nil
 }
 
 // liveClients runs the spec's clients against exec until ctx ends (at
@@ -429,7 +430,7 @@ func (l *asyncLoop) wait() []opRec {
 
 // asyncGrace is how long an asyncLoop waits after the run for commands
 // still outstanding.
-const asyncGrace = 5 * time.Second
+var asyncGrace = 5 * time.Second
 
 // runLiveCluster runs the clients against an existing cluster described by
 // a cluster file (node.LoadCluster), e.g. replicas started with `paxos
@@ -454,6 +455,22 @@ func runLiveCluster(ctx context.Context, s *Spec, proto string, conflict float64
 		return runRec{}, 0, fmt.Errorf("%w: --memory-every reads the memory of replicas this process starts, not of a running cluster (drop --cluster)", ErrSpec)
 	}
 	return driveCluster(ctx, s, conflict, seed, cl, nil)
+}
+
+// generatorGCPercent is the load generator's GOGC while it drives a
+// cluster of other processes (driveCluster): its live heap is the
+// operations recorded so far (tens of MB), so this costs it a few hundred
+// MB at most.
+const generatorGCPercent = 400
+
+// raiseGCPercent raises GOGC to at least pct (leaving it off if it was)
+// and returns the setting before.
+func raiseGCPercent(pct int) int {
+	old := debug.SetGCPercent(pct)
+	if old < 0 || old > pct {
+		debug.SetGCPercent(old)
+	}
+	return old
 }
 
 // clientConns is how many connections the clients of one site share: a
@@ -553,6 +570,11 @@ func driveCluster(ctx context.Context, s *Spec, conflict float64, seed uint64, c
 	if pc != nil && s.MemoryEvery > 0 {
 		sampler = startMemSampler(s, pc, &completed, start)
 	}
+	// The load generator's own collections stall its connection readers,
+	// and the time a reply waits for them counts in its latency; its
+	// heap is small, so by default it collects every few hundred
+	// milliseconds. Collect less often while the clients run.
+	defer debug.SetGCPercent(raiseGCPercent(generatorGCPercent))
 	ops, err := liveClients(runCtx, s, conflict, seed, start, end, newID, exec, execAsync, none)
 	if sampler != nil {
 		sampler.stop()
@@ -563,7 +585,7 @@ func driveCluster(ctx context.Context, s *Spec, conflict float64, seed uint64, c
 	if err := ctx.Err(); err != nil {
 		return runRec{}, 0, err
 	}
-	rec := runRec{ops: ops, end: min(end, time.Since(start))}
+	rec := runRec{ops: ops, end: min(end, time.Since(start)), start: start}
 	if pc != nil {
 		// A run that ended early (Spec.Commands) reads its CPU time now;
 		// one that ended within its warm-up has none measured.

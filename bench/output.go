@@ -289,11 +289,17 @@ const (
 	SamplesFile = "samples.csv"
 )
 
-var samplesHeader = []string{"label", "protocol", "conflict_pct", "run", "site", "call_ms", "return_ms", "latency_ms"}
+var samplesHeader = []string{"label", "protocol", "conflict_pct", "run", "site", "call_ms", "return_ms", "latency_ms", "call_unix_ms"}
 
+// record writes call_unix_ms (the wall clock at the call, for lining the
+// samples up with traces of other processes) only for live runs.
 func (r Sample) record(label string) []string {
+	unix := ""
+	if !r.Start.IsZero() {
+		unix = strconv.FormatFloat(float64(r.Start.Add(r.Call).UnixMicro())/1000, 'f', 3, 64)
+	}
 	return []string{label, r.Protocol, ff(r.ConflictPct), strconv.Itoa(r.Run), strconv.Itoa(r.Site),
-		strconv.FormatFloat(ms(r.Call), 'f', 3, 64), strconv.FormatFloat(ms(r.Return), 'f', 3, 64), strconv.FormatFloat(r.Latency, 'f', 3, 64)}
+		strconv.FormatFloat(ms(r.Call), 'f', 3, 64), strconv.FormatFloat(ms(r.Return), 'f', 3, 64), strconv.FormatFloat(r.Latency, 'f', 3, 64), unix}
 }
 
 // WriteDir writes summary.csv, timeline.csv, latency.csv, faults.csv and
