@@ -55,7 +55,13 @@ func TestAsyncLoopKeepsEveryClientsOperations(t *testing.T) {
 		wg.Add(1)
 		l.add(&asyncClient{site: c % 3, id: uint64(c + 1), w: putWorkload{}, rng: rand.New(rand.NewPCG(1, uint64(c)))})
 	}
-	for sent.Load() < 5000 {
+	for {
+		mu.Lock()
+		ready := held != nil
+		mu.Unlock()
+		if ready && sent.Load() >= 1000 {
+			break
+		}
 		time.Sleep(time.Millisecond)
 	}
 	cancel()
