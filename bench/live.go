@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -457,22 +456,6 @@ func runLiveCluster(ctx context.Context, s *Spec, proto string, conflict float64
 	return driveCluster(ctx, s, conflict, seed, cl, nil)
 }
 
-// generatorGCPercent is the load generator's GOGC while it drives a
-// cluster of other processes (driveCluster): its live heap is the
-// operations recorded so far (tens of MB), so this costs it a few hundred
-// MB at most.
-const generatorGCPercent = 400
-
-// raiseGCPercent raises GOGC to at least pct (leaving it off if it was)
-// and returns the setting before.
-func raiseGCPercent(pct int) int {
-	old := debug.SetGCPercent(pct)
-	if old < 0 || old > pct {
-		debug.SetGCPercent(old)
-	}
-	return old
-}
-
 // clientConns is how many connections the clients of one site share: a
 // connection carries many requests at once, so K clients need not cost the
 // load generator K connections.
@@ -570,11 +553,6 @@ func driveCluster(ctx context.Context, s *Spec, conflict float64, seed uint64, c
 	if pc != nil && s.MemoryEvery > 0 {
 		sampler = startMemSampler(s, pc, &completed, start)
 	}
-	// The load generator's own collections stall its connection readers,
-	// and the time a reply waits for them counts in its latency; its
-	// heap is small, so by default it collects every few hundred
-	// milliseconds. Collect less often while the clients run.
-	defer debug.SetGCPercent(raiseGCPercent(generatorGCPercent))
 	ops, err := liveClients(runCtx, s, conflict, seed, start, end, newID, exec, execAsync, none)
 	if sampler != nil {
 		sampler.stop()
