@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -220,7 +222,7 @@ func runLive(ctx context.Context, s *Spec, proto string, conflict float64, seed 
 	for _, nd := range nodes {
 		msgs += nd.Stats().Messages
 	}
-	return runRec{ops: ops, end: end}, msgs, nil
+	return runRec{ops: ops, end: end, start: start}, msgs, nil
 }
 
 // liveClients runs the spec's clients against exec until ctx ends (at
@@ -244,7 +246,7 @@ func liveClients(ctx context.Context, s *Spec, conflict float64, seed uint64, st
 	var wg sync.WaitGroup
 	var loop *asyncLoop
 	if execAsync != nil && s.Rate <= 0 {
-		loop = &asyncLoop{ctx: ctx, start: start, end: end, exec: execAsync, commitOf: commitOf, mu: &mu, ops: &ops, wg: &wg}
+		loop = &asyncLoop{ctx: ctx, start: start, end: end, exec: execAsync, commitOf: commitOf, wg: &wg}
 	}
 	next := uint64(0)
 	for si, site := range s.clientSites() {
@@ -275,7 +277,7 @@ func liveClients(ctx context.Context, s *Spec, conflict float64, seed uint64, st
 			}
 			wg.Add(1)
 			if loop != nil {
-				loop.issue(&asyncClient{site: site, id: id, w: w, rng: rng})
+				loop.add(&asyncClient{site: site, id: id, w: w, rng: rng})
 				continue
 			}
 			if s.Rate <= 0 {
@@ -332,6 +334,10 @@ type asyncClient struct {
 	seq  uint64
 	w    Workload
 	rng  *rand.Rand
+	// ops are the client's completed operations. Its callbacks run one at
+	// a time, so mu is uncontended but for wait taking ops at the end.
+	mu  sync.Mutex
+	ops []opRec
 }
 
 // asyncLoop drives closed-loop clients through callbacks: a command's
@@ -340,16 +346,28 @@ type asyncClient struct {
 // a load generator written around an event loop does. Call and return
 // times are taken when the command is handed to the connection and when
 // its reply is decoded, without a goroutine switch in between.
+//
+// Each client keeps its own operations: with one list for all of them,
+// every reply took a lock that all the connections' readers share, and
+// growing that list (a million operations, tens of MB, copied under the
+// lock) held every reader up for tens of milliseconds at a time. Those
+// stalls, and the collections they set off in the load generator, were a
+// large part of the p99 it reported.
 type asyncLoop struct {
 	ctx      context.Context
 	start    time.Time
 	end      time.Duration
 	exec     func(site int, cmd paxos.Command, done func(error))
 	commitOf func(paxos.CommandID) (time.Duration, paxos.Path, bool)
-	mu       *sync.Mutex
-	ops      *[]opRec
+	clients  []*asyncClient  // added before wait, on liveClients's goroutine
 	wg       *sync.WaitGroup // one per client until it stops
-	closed   bool            // under mu: wait returned, late completions are dropped
+	closed   atomic.Bool     // wait returned: late completions are dropped
+}
+
+// add registers c and sends its first command.
+func (l *asyncLoop) add(c *asyncClient) {
+	l.clients = append(l.clients, c)
+	l.issue(c)
 }
 
 // issue sends c's next command, or ends c once the run is over.
@@ -370,18 +388,19 @@ func (l *asyncLoop) issue(c *asyncClient) {
 			rec.Return, rec.Done = ret, true
 		}
 		rec.Commit, rec.Path, rec.Committed = l.commitOf(cmd.ID())
-		l.mu.Lock()
-		if !l.closed {
-			*l.ops = append(*l.ops, rec)
+		c.mu.Lock()
+		if !l.closed.Load() {
+			c.ops = append(c.ops, rec)
 		}
-		l.mu.Unlock()
+		c.mu.Unlock()
 		l.issue(c)
 	})
 }
 
 // wait returns the operations once every client stopped, or a grace
 // period after the run's end for clients whose last command is still
-// unanswered (a replica that stopped answering).
+// unanswered (a replica that stopped answering), in the order they
+// completed.
 func (l *asyncLoop) wait() []opRec {
 	all := make(chan struct{})
 	go func() { l.wg.Wait(); close(all) }()
@@ -390,15 +409,27 @@ func (l *asyncLoop) wait() []opRec {
 	case <-all:
 	case <-time.After(asyncGrace):
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.closed = true
-	return *l.ops
+	l.closed.Store(true)
+	n := 0
+	for _, c := range l.clients {
+		c.mu.Lock()
+		n += len(c.ops)
+		c.mu.Unlock()
+	}
+	ops := make([]opRec, 0, n)
+	for _, c := range l.clients {
+		c.mu.Lock() // a callback that saw closed unset has appended
+		ops = append(ops, c.ops...)
+		c.ops = nil
+		c.mu.Unlock()
+	}
+	slices.SortStableFunc(ops, func(a, b opRec) int { return cmp.Compare(a.Return, b.Return) })
+	return ops
 }
 
 // asyncGrace is how long an asyncLoop waits after the run for commands
 // still outstanding.
-const asyncGrace = 5 * time.Second
+var asyncGrace = 5 * time.Second
 
 // runLiveCluster runs the clients against an existing cluster described by
 // a cluster file (node.LoadCluster), e.g. replicas started with `paxos
@@ -532,7 +563,7 @@ func driveCluster(ctx context.Context, s *Spec, conflict float64, seed uint64, c
 	if err := ctx.Err(); err != nil {
 		return runRec{}, 0, err
 	}
-	rec := runRec{ops: ops, end: min(end, time.Since(start))}
+	rec := runRec{ops: ops, end: min(end, time.Since(start)), start: start}
 	if pc != nil {
 		// A run that ended early (Spec.Commands) reads its CPU time now;
 		// one that ended within its warm-up has none measured.

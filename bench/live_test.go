@@ -2,12 +2,14 @@ package bench_test
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -65,6 +67,8 @@ func TestLiveAgainstClusterFile(t *testing.T) {
 	s.Protocols, s.Replicas = []string{"multi"}, n
 	s.Clients = 2
 	s.Duration, s.Warmup = time.Second, 300*time.Millisecond
+	s.KeepSamples = true
+	before := time.Now()
 	r, err := bench.Run(context.Background(), s, bench.Options{})
 	require.NoError(t, err)
 	all := r.Summary[len(r.Summary)-1]
@@ -72,6 +76,26 @@ func TestLiveAgainstClusterFile(t *testing.T) {
 	assert.Greater(t, all.Ops, 10)
 	assert.Equal(t, "live", all.Mode)
 	assert.Less(t, all.Lat.P50, 500.0)
+
+	// --samples: one line per measured operation, with the wall clock of
+	// its call for lining it up with traces of other processes.
+	dir := t.TempDir()
+	require.NoError(t, bench.WriteDir(dir, bench.CollectMeta([]string{"test"}), r))
+	f, err := os.Open(filepath.Join(dir, bench.SamplesFile))
+	require.NoError(t, err)
+	rows, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	require.NoError(t, err)
+	require.Equal(t, []string{"label", "protocol", "conflict_pct", "run", "site", "call_ms", "return_ms", "latency_ms", "call_unix_ms"}, rows[0])
+	require.Len(t, rows, len(r.Samples)+1)
+	for _, row := range rows[1:] {
+		call, err := strconv.ParseFloat(row[5], 64)
+		require.NoError(t, err)
+		unix, err := strconv.ParseFloat(row[8], 64)
+		require.NoError(t, err)
+		assert.GreaterOrEqual(t, call, float64(s.Warmup.Milliseconds()))
+		assert.InDelta(t, float64(before.UnixMilli())+call, unix, 5000)
+	}
 
 	s.Protocols = []string{"epaxos"}
 	_, err = bench.Run(context.Background(), s, bench.Options{})

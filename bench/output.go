@@ -283,16 +283,34 @@ const (
 	// MemoryFile is written only when some run sampled memory
 	// (Spec.MemoryEvery).
 	MemoryFile = "memory.csv"
+	// SamplesFile is written only when the results kept their samples
+	// (Spec.KeepSamples): one line per measured operation, a per-request
+	// latency timeline (`paxos bench --samples`).
+	SamplesFile = "samples.csv"
 )
 
+var samplesHeader = []string{"label", "protocol", "conflict_pct", "run", "site", "call_ms", "return_ms", "latency_ms", "call_unix_ms"}
+
+// record writes call_unix_ms (the wall clock at the call, for lining the
+// samples up with traces of other processes) only for live runs.
+func (r Sample) record(label string) []string {
+	unix := ""
+	if !r.Start.IsZero() {
+		unix = strconv.FormatFloat(float64(r.Start.Add(r.Call).UnixMicro())/1000, 'f', 3, 64)
+	}
+	return []string{label, r.Protocol, ff(r.ConflictPct), strconv.Itoa(r.Run), strconv.Itoa(r.Site),
+		strconv.FormatFloat(ms(r.Call), 'f', 3, 64), strconv.FormatFloat(ms(r.Return), 'f', 3, 64), strconv.FormatFloat(r.Latency, 'f', 3, 64), unix}
+}
+
 // WriteDir writes summary.csv, timeline.csv, latency.csv, faults.csv and
-// run.json for the results into dir (created if needed). The CSVs depend
+// run.json for the results into dir (created if needed), and samples.csv
+// when they kept their samples. The CSVs depend
 // only on the specs and seeds; run.json also records the machine and time.
 func WriteDir(dir string, meta Meta, results ...*Result) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("bench: create output directory: %w", err)
 	}
-	var sum, tl, lat, flt, mem [][]string
+	var sum, tl, lat, flt, mem, smp [][]string
 	specs := make([]Spec, 0, len(results))
 	for _, r := range results {
 		specs = append(specs, r.Spec)
@@ -310,6 +328,14 @@ func WriteDir(dir string, meta Meta, results ...*Result) error {
 		}
 		for _, row := range r.Memory {
 			mem = append(mem, row.record())
+		}
+		for _, row := range r.Samples {
+			smp = append(smp, row.record(r.Spec.Label))
+		}
+	}
+	if len(smp) > 0 {
+		if err := writeCSV(filepath.Join(dir, SamplesFile), samplesHeader, smp); err != nil {
+			return err
 		}
 	}
 	if len(mem) > 0 {

@@ -39,6 +39,9 @@ type Sample struct {
 	Latency     float64 // ms, Return − Call
 	Commit      float64 // ms, Commit − Call; NaN when no commit was reported
 	Path        paxos.Path
+	// Start is the wall clock at the start of a live run (Call and Return
+	// count from it); zero in the simulator.
+	Start time.Time
 }
 
 // opRec is the driver-independent record of one client operation.
@@ -59,6 +62,9 @@ type runRec struct {
 	cpu time.Duration // CPU time of the replicas over the measured window (0: not measured)
 	rss int64         // largest peak resident set of a replica, bytes (0: not measured)
 	mem []MemoryRow   // memory samples (Spec.MemoryEvery), without the cell's labels
+	// start is the wall clock at time 0 of a live run (zero in the
+	// simulator), so that samples line up with traces of other processes.
+	start time.Time
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -134,7 +140,7 @@ func (res *Result) summarize(proto string, conflict float64, runs []runRec, cell
 			}
 			if s.KeepSamples {
 				res.Samples = append(res.Samples, Sample{Protocol: proto, ConflictPct: conflict, Run: r, Site: op.Site,
-					Call: op.Call, Return: op.Return, Latency: l, Commit: c, Path: op.Path})
+					Call: op.Call, Return: op.Return, Latency: l, Commit: c, Path: op.Path, Start: run.start})
 			}
 		}
 		if s.Window > 0 {

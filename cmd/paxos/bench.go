@@ -52,7 +52,7 @@ type benchFlags struct {
 	commands, memoryEvery, resamples                                   int
 	rate, reads, cpuUS, jitterMS                                       float64
 	duration, warmup                                                   time.Duration
-	thrifty, noPlots, noSync, inProcess, rivals                        bool
+	thrifty, noPlots, noSync, inProcess, rivals, samples               bool
 	seed                                                               uint64
 }
 
@@ -93,6 +93,7 @@ func benchFlagSet(name string, f *benchFlags, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&f.noSync, "no-sync", false, "live mode: skip fsync in the replicas' WALs (measures the protocol without the disk)")
 	fs.IntVar(&f.commands, "commands", 0, "live mode: end each run once this many commands completed, warm-up included (--duration still caps it; give a long one); 0 = no limit")
 	fs.IntVar(&f.resamples, "resamples", bench.DefaultResamples, "bootstrap resamples for the confidence intervals (each resamples every latency sample of a run: fewer for runs of millions of commands)")
+	fs.BoolVar(&f.samples, "samples", false, "also write samples.csv: every measured operation's site, call and return times and latency (a per-request latency timeline, to tell periodic stalls from steady queueing)")
 	fs.IntVar(&f.memoryEvery, "memory-every", 0, "live mode with replicas started as processes: read every replica's resident memory (VmRSS, VmHWM) each time this many more commands completed, and at the end; printed as it goes and written to memory.csv")
 	return fs
 }
@@ -252,6 +253,7 @@ func specFromFlagsInner(f *benchFlags, set map[string]bool) (bench.Spec, error) 
 	s.Seed = f.seed
 	s.LiveNoSync = f.noSync
 	s.Commands, s.MemoryEvery = f.commands, f.memoryEvery
+	s.KeepSamples = f.samples
 	s.Resamples = f.resamples
 	if s.Mode == bench.ModeLive && s.Cluster == "" && !f.inProcess {
 		exe := f.serveBin
