@@ -26,6 +26,9 @@ type bugs struct {
 	catchUpAccepted  bool // catch-up answers a slot's accepted but undecided value as decided
 	// snapshotDropsDedup leaves the clients' dedup sessions out of snapshots.
 	snapshotDropsDedup bool
+	// acceptKeepsPromise: accepting (b, v) leaves the promise where it
+	// was instead of raising it to b (a third-round variant).
+	acceptKeepsPromise bool
 }
 
 // counted is the member a reply from `from` adds to the set of acceptors
@@ -121,6 +124,8 @@ func init() {
 			New: withBug(bugs{catchUpAccepted: true})},
 		{Name: "basic/snapshot-drops-dedup", Bug: "snapshots leave out the clients' deduplication sessions, so a retry after a restart or a catch-up by snapshot executes twice",
 			Needs: "--snapshot-every 10", New: withBug(bugs{snapshotDropsDedup: true})},
+		{Name: "basic/accept-keeps-promise", Bug: "accepting a proposal does not raise the acceptor's promise to its ballot, so a late Accept of a lower ballot still in flight overwrites the higher-ballot value it accepted",
+			New: withBug(bugs{acceptKeepsPromise: true})},
 		{Name: "basic/phase1-quorum-minus-one", Bug: "phase 1 waits for a majority minus one promises",
 			New: majorityMinus(1)},
 		{Name: "basic/phase2-quorum-minus-one", Bug: "a value counts as chosen with a majority minus one acceptances",

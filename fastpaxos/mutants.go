@@ -48,4 +48,12 @@ func init() {
 			return newReplica(cfg, bugs{uncoordinatedClassic: true})
 		},
 	})
+	paxos.RegisterMutant(paxos.Mutant{
+		Name:     "fastpaxos/accept-ignores-recovery-promise",
+		Protocol: "fastpaxos",
+		Bug:      "a classic Accept is checked against the leader's term promise only, not the slot's higher recovery promise, so an acceptor that reported its vote to a recovery still votes in the older round",
+		New: func(cfg paxos.Config) (paxos.Replica, error) {
+			return newReplica(cfg, bugs{acceptTermPromise: true})
+		},
+	})
 }

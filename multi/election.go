@@ -55,7 +55,7 @@ func (r *Replica) onPrepare(from paxos.NodeID, m Prepare) error {
 	if m.Ballot.Node != from {
 		return fmt.Errorf("%w: prepare for ballot %v sent by %d", paxos.ErrMalformed, m.Ballot, from)
 	}
-	if m.Ballot.Less(r.promised) {
+	if r.prepareRefused(m.Ballot) {
 		r.send(from, Nack{Promised: r.promised})
 		return nil
 	}
@@ -95,7 +95,7 @@ func (r *Replica) onPromise(from paxos.NodeID, m Promise) error {
 			return err
 		}
 	}
-	if r.role != candidate || m.Ballot != r.ballot {
+	if r.role != candidate || m.Ballot != r.ballot && !r.bug.promiseAnyBallot {
 		return nil
 	}
 	if m.Snapshot != nil && m.Snapshot.Index > r.executed {

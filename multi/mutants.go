@@ -34,6 +34,20 @@ type bugs struct {
 	countPromises        bool  // phase 1 counts Promise messages, not the replicas that sent them
 	promiseFromExecuted  bool  // a Promise reports the slots above the promiser's execution point, not the candidate's
 	held                 []any // persistAfterReply: records held back for the next Ready
+	// Third round (reviewer-style variants at positions the rounds above
+	// do not touch).
+	promiseAnyBallot  bool // a candidate counts a Promise without checking it answers its current ballot
+	acceptedAnyBallot bool // a leader counts an Accepted without checking it answers its current ballot
+	prepareRoundOnly  bool // Prepare compares ballot rounds only, ignoring the node tie-break
+	catchUpSkipsLast  bool // a catch-up stops one slot short of the last one it should carry
+}
+
+// prepareRefused reports whether a Prepare at ballot b must be refused.
+func (r *Replica) prepareRefused(b Ballot) bool {
+	if r.bug.prepareRoundOnly {
+		return b.Round < r.promised.Round
+	}
+	return b.Less(r.promised)
 }
 
 // persistAccept persists a follower's acceptance (or, with a planted bug,
@@ -99,6 +113,9 @@ func (r *Replica) commitValue(s uint64, cmds []paxos.Command) []paxos.Command {
 func (r *Replica) catchUpEnd() uint64 {
 	if r.bug.catchUpUncommitted && r.role == leader && r.next > r.executed+1 {
 		return r.next - 1
+	}
+	if r.bug.catchUpSkipsLast && r.executed > 0 {
+		return r.executed - 1
 	}
 	return r.executed
 }
@@ -184,6 +201,14 @@ func init() {
 			Needs: "--lease 6", New: withBug(func(b *bugs) { b.leaseBeforeRecovered = true })},
 		{Name: "multi/accept-persisted-after-reply", Bug: "a follower persists an accepted value with its next Ready, after its Accepted reply was sent, so a crash in between forgets a vote the leader counted",
 			New: withBug(func(b *bugs) { b.persistAfterReply = true })},
+		{Name: "multi/promise-any-ballot", Bug: "a candidate counts a Promise toward its phase-1 quorum without checking that it answers its current ballot, so a promise given to its earlier, abandoned ballot (before the replier accepted another leader's values) counts",
+			New: withBug(func(b *bugs) { b.promiseAnyBallot = true })},
+		{Name: "multi/accepted-any-ballot", Bug: "a leader counts an Accepted toward a slot's phase-2 quorum without checking that it answers its current ballot, so an acknowledgement of its earlier ballot counts for a value the replier may not hold",
+			New: withBug(func(b *bugs) { b.acceptedAnyBallot = true })},
+		{Name: "multi/prepare-round-only", Bug: "Prepare compares ballot rounds only: a candidate of the same round with a lower node id gets a promise from a replica that already promised the higher ballot (off by one in phase 1's tie-break)",
+			New: withBug(func(b *bugs) { b.prepareRoundOnly = true })},
+		{Name: "multi/catchup-skips-last", Bug: "a leader's catch-up carries the slots after the follower's execution point up to one short of the leader's, so a follower that lost the last Commit before a quiet spell never executes it",
+			New: withBug(func(b *bugs) { b.catchUpSkipsLast = true })},
 		{Name: "multi/phase1-quorum-minus-one", Bug: "phase 1 waits for a majority minus one promises",
 			New: majorityMinus(1)},
 		{Name: "multi/phase2-quorum-minus-one", Bug: "phase 2 commits with a majority minus one acknowledgements",
