@@ -55,7 +55,7 @@ func (r *Replica) onPrepare(from paxos.NodeID, m Prepare) error {
 	if m.Ballot.Node != from {
 		return fmt.Errorf("%w: prepare for ballot %v sent by %d", paxos.ErrMalformed, m.Ballot, from)
 	}
-	if r.prepareRefused(m.Ballot) {
+	if m.Ballot.Less(r.promised) {
 		r.send(from, Nack{Promised: r.promised})
 		return nil
 	}
