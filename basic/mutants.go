@@ -26,6 +26,9 @@ type bugs struct {
 	catchUpAccepted  bool // catch-up answers a slot's accepted but undecided value as decided
 	// snapshotDropsDedup leaves the clients' dedup sessions out of snapshots.
 	snapshotDropsDedup bool
+	// acceptKeepsPromise: accepting (b, v) leaves the promise where it
+	// was instead of raising it to b (a third-round variant).
+	acceptKeepsPromise bool
 }
 
 // counted is the member a reply from `from` adds to the set of acceptors
@@ -121,6 +124,16 @@ func init() {
 			New: withBug(bugs{catchUpAccepted: true})},
 		{Name: "basic/snapshot-drops-dedup", Bug: "snapshots leave out the clients' deduplication sessions, so a retry after a restart or a catch-up by snapshot executes twice",
 			Needs: "--snapshot-every 10", New: withBug(bugs{snapshotDropsDedup: true})},
+		// From N = 5 only. The harm needs an acceptor X that accepts
+		// (b2, v2) without having promised b2, then a late Accept of a
+		// lower b1 with v1 != v2. b1's proposer P accepted (b1, v1) itself
+		// when its phase 1 ended (had it promised b2 first, it would have
+		// yielded the slot), so b2's phase-1 quorum, which did not report
+		// v1, holds neither P nor X: a majority of the other N - 2
+		// replicas, which takes N >= 5. testdata/accept_keeps_promise.txt
+		// scripts it at N = 5.
+		{Name: "basic/accept-keeps-promise", Bug: "accepting a proposal does not raise the acceptor's promise to its ballot, so a late Accept of a lower ballot still in flight overwrites the higher-ballot value it accepted",
+			Sizes: []int{5}, New: withBug(bugs{acceptKeepsPromise: true})},
 		{Name: "basic/phase1-quorum-minus-one", Bug: "phase 1 waits for a majority minus one promises",
 			New: majorityMinus(1)},
 		{Name: "basic/phase2-quorum-minus-one", Bug: "a value counts as chosen with a majority minus one acceptances",

@@ -243,7 +243,9 @@ func (a *Acceptor) Accept(b Ballot, v []paxos.Command) AcceptResult {
 	if a.refuses(b) {
 		return AcceptResult{Promised: a.Promised}
 	}
-	a.Promised = maxBallot(a.Promised, b)
+	if !a.bug.acceptKeepsPromise {
+		a.Promised = maxBallot(a.Promised, b)
+	}
 	a.Accepted, a.Value = b, v
 	return AcceptResult{OK: true, Promised: a.Promised}
 }

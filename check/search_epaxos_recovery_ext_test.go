@@ -50,21 +50,22 @@ func TestDefaultSearchCatchesRecoveryFirstAcceptedAtFive(t *testing.T) {
 // runs (search_witness.go): a proposal held by a minority cut off while the
 // next one reaches the majority, so the new leader's phase-1 quorum holds
 // none of the slot. The hole shows as a log that stops executing, so the
-// liveness check reports it. The first seed that catches it is 101, as
-// `paxos mutants` reports; this checks that seed (the runs before it take
-// seconds) and that the seed before it passes.
+// liveness check reports it. The first seed that catches it is 62 (101
+// before the lost steps), as `paxos mutants` reports; this checks that
+// seed (the runs before it take seconds) and that the seed before it
+// passes. (Seed 101 now runs the slow bridges alone, search_slow_bridge.go.)
 func TestDefaultSearchCatchesSkipHolesAtFive(t *testing.T) {
 	m, err := paxos.LookupMutant("multi/skip-holes")
 	require.NoError(t, err)
 	opts := check.Options{New: m.New, Replicas: 5, Faults: check.AllFaults,
 		Replica: paxos.Config{InitialLeader: -1}}
-	opts.Seed = 101
+	opts.Seed = 62
 	res, err := check.Run(opts)
 	require.NoError(t, err)
-	require.False(t, res.OK(), "multi/skip-holes at N = 5 not caught at seed 101")
+	require.False(t, res.OK(), "multi/skip-holes at N = 5 not caught at seed 62")
 	assert.Contains(t, res.Failures[0], "liveness")
-	opts.Seed = 100
+	opts.Seed = 61
 	res, err = check.Run(opts)
 	require.NoError(t, err)
-	assert.True(t, res.OK(), "seed 100: %v", res.Failures)
+	assert.True(t, res.OK(), "seed 61: %v", res.Failures)
 }

@@ -60,7 +60,7 @@ func (r *Replica) onAccept(from paxos.NodeID, m Accept) {
 	switch {
 	case in.status == StatusCommitted:
 		reply.Committed, reply.Cmds, reply.Seq, reply.Deps = true, in.cmds, in.seq, in.deps
-	case m.Ballot < in.bal:
+	case r.acceptRefused(in, m.Ballot):
 		reply.Ballot = in.bal
 	default:
 		if !(in.status == StatusAccepted && in.vbal == m.Ballot) {

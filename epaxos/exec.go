@@ -111,7 +111,7 @@ func (t *tarjan) deps(v *instance, fn func(w *instance) bool) {
 			r.get(paxos.Instance{Replica: paxos.NodeID(q), Slot: hi}) // unknown: wait for it
 		}
 		open := r.open[q]
-		for i := 0; i < len(open) && open[i] <= hi; i++ {
+		for i := 0; i < len(open) && r.depBelow(open[i], hi); i++ {
 			w := r.inst[q][open[i]]
 			if w == nil || w.executed || w == v {
 				continue
@@ -131,7 +131,7 @@ func (t *tarjan) deps(v *instance, fn func(w *instance) bool) {
 			if !paxos.BatchesInterfere(v.cmds, w.cmds) {
 				continue
 			}
-			if w.deps[v.id.Replica] >= v.id.Slot && less(v, w) {
+			if r.ignoredEdge(v, w) {
 				continue // EPaxos Revisited: W runs after V regardless
 			}
 			if !fn(w) {

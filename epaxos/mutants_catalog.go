@@ -24,6 +24,47 @@ type plantedBugs struct {
 	fastPathMajority  bool // the fast path commits with a majority of unchanged votes; recovery still assumes the fast quorum
 	pruneAtOnce       bool // the index drops a key once every replica executed its instances, without waiting for what they held then
 	pruneNoFloor      bool // fresh attributes start from zero, not from the index's floor
+	// Third round: reviewer-style variants at positions the rounds above
+	// do not touch.
+	depsDropLast      bool // the PreAccept replies' deps are merged for every replica but the last
+	acceptVoteBallot  bool // Accept is refused only below the last vote's ballot, not below the promise
+	execBeforeHighDep bool // execution waits for a replica's instances below deps[q], not the one at deps[q]
+	execIgnoreAnyDep  bool // the EPaxos Revisited shortcut drops an edge whenever W depends on V, whatever their order
+	acceptReplyAnyBal bool // an Accept reply counts toward the current round whatever ballot it answers
+}
+
+// mergesDep reports whether a PreAccept reply's dependency on replica q is
+// merged into the coordinator's (always, but under the planted bug
+// depsDropLast, whose loop stops one replica short).
+func (r *Replica) mergesDep(q int) bool {
+	return !r.planted.depsDropLast || q < r.n-1
+}
+
+// acceptRefused reports whether an Accept at ballot b must be refused by
+// instance in.
+func (r *Replica) acceptRefused(in *instance, b Ballot) bool {
+	if r.planted.acceptVoteBallot {
+		return b < in.vbal
+	}
+	return b < in.bal
+}
+
+// depBelow reports whether slot s of a replica whose dependency bound is
+// hi is one the executing instance must wait for.
+func (r *Replica) depBelow(s, hi uint64) bool {
+	if r.planted.execBeforeHighDep {
+		return s < hi
+	}
+	return s <= hi
+}
+
+// ignoredEdge reports whether execution may ignore the edge V -> W of a
+// committed W (EPaxos Revisited): W depends on V and runs after it.
+func (r *Replica) ignoredEdge(v, w *instance) bool {
+	if r.planted.execIgnoreAnyDep {
+		return w.deps[v.id.Replica] >= v.id.Slot
+	}
+	return w.deps[v.id.Replica] >= v.id.Slot && less(v, w)
 }
 
 // mergeDep merges a PreAccept reply's dependency on one replica into the
@@ -135,6 +176,22 @@ func init() {
 			New: withBug(func(r *Replica) { r.planted.pruneNoFloor = true })},
 		{Name: "epaxos/trypreaccept-ignores-committed", Bug: "a TryPreAccept voter ignores a committed interfering instance missing from the proposed dependencies, so recovery can commit attributes that leave it out (from N = 5; at N = 3 no such instance can exist)",
 			Sizes: []int{5}, New: withBug(func(r *Replica) { r.planted.tpaSkipsCommitted = true })},
+		{Name: "epaxos/deps-drop-last", Bug: "the slow path merges the PreAccept replies' dependencies on every replica but the last (a loop bound off by one), so an interfering instance only a replier knew, led by the highest-id replica, is left out",
+			New: withBug(func(r *Replica) { r.planted.depsDropLast = true })},
+		{Name: "epaxos/accept-checks-vote-ballot", Bug: "an Accept is refused only when its ballot is below the instance's last vote, not below its promise, so a replica that promised a recovery ballot still accepts the old round",
+			New: withBug(func(r *Replica) { r.planted.acceptVoteBallot = true })},
+		{Name: "epaxos/exec-skips-highest-dep", Bug: "execution waits for each replica's interfering instances below the dependency bound but not for the one at the bound (< for <=), so a command can execute before the very instance it depends on",
+			New: withBug(func(r *Replica) { r.planted.execBeforeHighDep = true })},
+		{Name: "epaxos/exec-revisited-any-order", Bug: "execution drops the edge V -> W whenever the committed W depends on V, without checking that W comes after V in the component order, so mutually dependent commands run in the order each replica reaches them",
+			New: withBug(func(r *Replica) { r.planted.execIgnoreAnyDep = true })},
+		// Real by the argument of multi/accepted-any-ballot: a replica
+		// that recovers an instance again, at a higher ballot with other
+		// attributes (a rival recovery's vote came between), counts a
+		// peer's acknowledgement of its earlier Accept, so a slow quorum
+		// "holds" attributes one of its members never voted. Neither the
+		// search nor the explorer has reached it yet.
+		{Name: "epaxos/accept-reply-any-ballot", Bug: "an Accept reply counts toward the coordinator's round without checking that it answers the round's ballot, so a vote for an earlier ballot of the same coordinator, for other attributes, counts",
+			New: withBug(func(r *Replica) { r.planted.acceptReplyAnyBal = true })},
 	} {
 		m.Protocol = "epaxos"
 		paxos.RegisterMutant(m)

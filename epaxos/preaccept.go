@@ -76,7 +76,7 @@ func (r *Replica) currentRound(m roundReply, ph phase, rebroadcast bool) (*insta
 		}
 		return nil, nil
 	}
-	if m.ballot != co.ballot {
+	if m.ballot != co.ballot && !(r.planted.acceptReplyAnyBal && ph == phAccept) {
 		return nil, nil
 	}
 	return in, co
@@ -102,7 +102,9 @@ func (r *Replica) onPreAcceptReply(from paxos.NodeID, m PreAcceptReply) {
 	}
 	co.seq = max(co.seq, m.Seq)
 	for q := range co.deps {
-		co.deps[q] = r.mergeDep(co.deps[q], m.Deps[q])
+		if r.mergesDep(q) {
+			co.deps[q] = r.mergeDep(co.deps[q], m.Deps[q])
+		}
 	}
 	r.decidePreAccept(in)
 }

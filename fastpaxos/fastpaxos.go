@@ -174,6 +174,19 @@ type bugs struct {
 	// recovery round (Sub 1) for a classic round: a classic quorum of
 	// equal votes there counts as chosen.
 	uncoordinatedClassic bool
+	// acceptTermPromise makes a classic Accept check only the term
+	// promise, not the slot's recovery promise (a third-round variant).
+	acceptTermPromise bool
+}
+
+// acceptBound is the promise a classic Accept in slot st must not be
+// below: the effective one (under the planted bug acceptTermPromise, the
+// term promise alone).
+func (r *Replica) acceptBound(st *slot) Ballot {
+	if r.bug.acceptTermPromise {
+		return r.promised
+	}
+	return r.effective(st)
 }
 
 // New builds a Fast Paxos replica. cfg.Quorums nil or a majority means the
@@ -654,7 +667,7 @@ func (r *Replica) onAccept(from paxos.NodeID, m Accept) {
 		r.send(from, Voted{Vote: st.vote})
 		return
 	}
-	if m.Ballot.Less(r.effective(st)) || !st.vote.Ballot.Less(m.Ballot) {
+	if m.Ballot.Less(r.acceptBound(st)) || !st.vote.Ballot.Less(m.Ballot) {
 		r.send(from, Nack{Slot: m.Slot, Ballot: m.Ballot, Promised: maxBallot(r.effective(st), st.vote.Ballot)})
 		return
 	}

@@ -48,4 +48,20 @@ func init() {
 			return newReplica(cfg, bugs{uncoordinatedClassic: true})
 		},
 	})
+	// Real by the classic argument: the leader's classic round of a slot
+	// at (term, sub) stalls, it recovers the slot at (term, sub+1), and an
+	// acceptor that reported to that recovery then takes the older
+	// round's late Accept; if the recovery picked another value (the
+	// reports it got differ from the earlier round's), both rounds can
+	// reach a classic quorum. Neither the search nor the explorer has
+	// reached it yet: the two rounds pick the same value unless their
+	// reports differ.
+	paxos.RegisterMutant(paxos.Mutant{
+		Name:     "fastpaxos/accept-ignores-recovery-promise",
+		Protocol: "fastpaxos",
+		Bug:      "a classic Accept is checked against the leader's term promise only, not the slot's higher recovery promise, so an acceptor that reported its vote to a recovery still votes in the older round",
+		New: func(cfg paxos.Config) (paxos.Replica, error) {
+			return newReplica(cfg, bugs{acceptTermPromise: true})
+		},
+	})
 }

@@ -15,6 +15,7 @@ const (
 	bugTokenReuse
 	bugReleaseAny
 	bugExpiryKeepsLocks
+	bugRenewFromRequest
 )
 
 // A Variant is a deliberately broken lock service, planted to prove that
@@ -30,6 +31,7 @@ type Variant struct {
 var variants = map[string]Variant{
 	"token-reuse":        {Name: "token-reuse", Bug: "acquiring a free lock that was held before returns the previous fencing token instead of a larger one", New: planted(bugTokenReuse)},
 	"release-any":        {Name: "release-any", Bug: "any session may release a lock, and a release drops every holder", New: planted(bugReleaseAny)},
+	"renew-from-request": {Name: "renew-from-request", Bug: "a session's lease is extended from the time its Open or KeepAlive was stamped instead of from the service clock, so a request overtaken by a later-stamped one gets a lease that ends earlier than the service's rule gives", New: planted(bugRenewFromRequest)},
 	"expiry-keeps-locks": {Name: "expiry-keeps-locks", Bug: "an expired session is forgotten but its locks stay held (a read still names it; nobody can acquire)", New: planted(bugExpiryKeepsLocks)},
 }
 

@@ -320,6 +320,9 @@ func (m *Machine) Apply(cmd paxos.Command) (string, error) {
 			m.Sessions[id] = s
 		}
 		s.Expires = m.Clock + req.TTL
+		if m.bug == bugRenewFromRequest {
+			s.Expires = req.Now + req.TTL
+		}
 		return encode(Reply{Expires: s.Expires}), nil
 	}
 	if req.Kind != KindClose && req.Lock == "" {

@@ -95,7 +95,7 @@ func (r *Replica) onPromise(from paxos.NodeID, m Promise) error {
 			return err
 		}
 	}
-	if r.role != candidate || m.Ballot != r.ballot {
+	if r.role != candidate || m.Ballot != r.ballot && !r.bug.promiseAnyBallot {
 		return nil
 	}
 	if m.Snapshot != nil && m.Snapshot.Index > r.executed {

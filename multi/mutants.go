@@ -34,6 +34,11 @@ type bugs struct {
 	countPromises        bool  // phase 1 counts Promise messages, not the replicas that sent them
 	promiseFromExecuted  bool  // a Promise reports the slots above the promiser's execution point, not the candidate's
 	held                 []any // persistAfterReply: records held back for the next Ready
+	// Third round (reviewer-style variants at positions the rounds above
+	// do not touch).
+	promiseAnyBallot  bool // a candidate counts a Promise without checking it answers its current ballot
+	acceptedAnyBallot bool // a leader counts an Accepted without checking it answers its current ballot
+	catchUpSkipsLast  bool // a catch-up stops one slot short of the last one it should carry
 }
 
 // persistAccept persists a follower's acceptance (or, with a planted bug,
@@ -99,6 +104,9 @@ func (r *Replica) commitValue(s uint64, cmds []paxos.Command) []paxos.Command {
 func (r *Replica) catchUpEnd() uint64 {
 	if r.bug.catchUpUncommitted && r.role == leader && r.next > r.executed+1 {
 		return r.next - 1
+	}
+	if r.bug.catchUpSkipsLast && r.executed > 0 {
+		return r.executed - 1
 	}
 	return r.executed
 }
@@ -184,6 +192,33 @@ func init() {
 			Needs: "--lease 6", New: withBug(func(b *bugs) { b.leaseBeforeRecovered = true })},
 		{Name: "multi/accept-persisted-after-reply", Bug: "a follower persists an accepted value with its next Ready, after its Accepted reply was sent, so a crash in between forgets a vote the leader counted",
 			New: withBug(func(b *bugs) { b.persistAfterReply = true })},
+		// testdata/promise_any_ballot.txt scripts a double decision at
+		// N = 3: a Promise held back in the network counts for the
+		// candidate's next ballot, after the replier accepted another
+		// leader's chosen value.
+		{Name: "multi/promise-any-ballot", Bug: "a candidate counts a Promise toward its phase-1 quorum without checking that it answers its current ballot, so a promise given to its earlier, abandoned ballot (before the replier accepted another leader's values) counts",
+			New: withBug(func(b *bugs) { b.promiseAnyBallot = true })},
+		// Real by the classic argument: at N = 5 leader P proposes v in
+		// slot s at b1 and F's Accepted is held back; L at bL > b1 gets w
+		// accepted in s by itself alone; P, elected again at b2 > bL with
+		// a phase-1 quorum that holds L, re-proposes w, and L's
+		// acknowledgement and F's stale one of b1 make a quorum with P's
+		// own vote, so P decides w while F still holds (b1, v); a later
+		// leader whose phase-1 quorum is F and the two replicas that
+		// hold nothing re-proposes v. No schedule of the search nor of
+		// the explorer has reached it yet.
+		{Name: "multi/accepted-any-ballot", Bug: "a leader counts an Accepted toward a slot's phase-2 quorum without checking that it answers its current ballot, so an acknowledgement of its earlier ballot counts for a value the replier may not hold",
+			New: withBug(func(b *bugs) { b.acceptedAnyBallot = true })},
+		// A liveness bug the checker cannot see: a follower that lost
+		// the Commit of the last slot decided before a quiet spell never
+		// executes that slot (each catch-up carries the slots up to one
+		// short of the leader's execution point, which is that slot), but
+		// its client, which times out and retries at another replica,
+		// gets its answer there, and the run ends when every client has
+		// its answers. Only a check that every replica executes every
+		// decided slot once the faults heal would catch it.
+		{Name: "multi/catchup-skips-last", Bug: "a leader's catch-up carries the slots after the follower's execution point up to one short of the leader's, so a follower that lost the last Commit before a quiet spell never executes it",
+			New: withBug(func(b *bugs) { b.catchUpSkipsLast = true })},
 		{Name: "multi/phase1-quorum-minus-one", Bug: "phase 1 waits for a majority minus one promises",
 			New: majorityMinus(1)},
 		{Name: "multi/phase2-quorum-minus-one", Bug: "phase 2 commits with a majority minus one acknowledgements",

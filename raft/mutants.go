@@ -13,6 +13,7 @@ type bugs struct {
 	readUnconfirmed    bool // a leader answers a Get from local state without a ReadIndex round
 	readBeforeApplied  bool // a confirmed read is answered before the replica applied the read index
 	applyOnAppend      bool // entries are applied when appended, before raft reports them committed
+	readIndexMinusOne  bool // a confirmed read is answered once the log is applied up to one below the read index
 }
 
 func withBug(b bugs) paxos.Constructor {
@@ -77,4 +78,21 @@ func init() {
 		Needs:    "--snapshot-every 10",
 		New:      withBug(bugs{snapshotDropsDedup: true}),
 	})
+	paxos.RegisterMutant(paxos.Mutant{
+		Name:     "raft/read-index-minus-one",
+		Protocol: "raft",
+		Bug:      "a read whose ReadIndex the leader confirmed is answered once the replica has applied the log up to one entry below the read index (< for <=), so it can miss the write committed last",
+		Needs:    "--lease 6",
+		New:      withBug(bugs{readIndexMinusOne: true}),
+	})
+}
+
+// readSlack is how many entries below a confirmed read's index the
+// replica may still be when it answers: none, but under the planted bug
+// readIndexMinusOne.
+func (r *Replica) readSlack() uint64 {
+	if r.bug.readIndexMinusOne {
+		return 1
+	}
+	return 0
 }

@@ -751,7 +751,7 @@ func (r *Replica) answerReads() {
 		if p == nil || !p.read {
 			continue // answered meanwhile, or sent through the log
 		}
-		if rr.index > r.applied && !r.bug.readBeforeApplied {
+		if rr.index > r.applied+r.readSlack() && !r.bug.readBeforeApplied {
 			out = append(out, rr)
 			continue
 		}
