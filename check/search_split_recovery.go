@@ -13,48 +13,44 @@ import (
 
 // splitTrace, when set (by a test), sees every output of a run with split
 // recoveries together with the roles drawn: the command leader, the lower
-// recoverer and the higher one.
-var splitTrace func(o sim.Output, l, lo, hi, phase int)
+// recoverer and the higher one, and the phase reached.
+var splitTrace func(o sim.Output, l, lo, hi, phase int, now time.Duration)
 
 // injectSplitRecoveries composes two recoveries of one instance from the
 // two sides of a split, with the instance's command leader L as the only
 // bridge, around a quiet key (puts on a key of its own that no client
-// touches). Three replicas are drawn and given roles by ballot order
-// (ballots of one round are ordered by replica): L the lowest, the lower
-// recoverer lo, the higher recoverer hi; the others join lo's or hi's
-// side. Timings are drawn per run:
+// touches), and makes L forget what it promised the higher side in between.
+// Three replicas are drawn and given roles by ballot order (ballots of one
+// round are ordered by replica): L the lowest, the lower recoverer lo, the
+// higher recoverer hi; the others join lo's or hi's side. Each step waits
+// for what the replicas do, not for a clock:
 //
-//  1. the split: the two sides are cut off from each other both ways for
-//     2 to 2.5 s; L hears both;
-//  2. the stalled command: L is proposed a command γ and crashes right
-//     after that step, for 20 to 150 ms; meanwhile each side is proposed a
-//     command on the same key, and hi, then lo (in either order), have
-//     their clocks run ahead until a timeout fires (fireTimeout), so that
-//     both recover what L left behind; what hi's side sends L meanwhile is
-//     held back by up to L's downtime plus 30 to 200 ms, what lo's side
-//     sends by that plus 100 to 800 ms (most of it arrives after L is
-//     back, hi's before lo's);
-//  3. the leader's own round: L comes back, its messages reaching hi's
-//     side only, and its clock runs ahead at once: its round meets hi's
-//     side, which has moved to a higher ballot;
-//  4. the restart: L is bounced (crash, restart 0 to 3 ms later) right
-//     after it answers alone, persisting nothing, a message hi sent when
-//     a timeout of its own fired (compared by value); then L's messages
-//     reach lo's side again, lo's side is no longer held back, hi's side
-//     is held back by up to 100 to 800 ms for that long, and in half the
-//     runs lo's clock runs ahead once more;
-//  5. the unheard decision: when lo announces a decision holding γ, that
-//     step is heard by nobody.
+//  1. the stall: the two sides are cut off from each other both ways for
+//     1.5 to 2.5 s, and every link into L is held (sim.Hold: L sends, but
+//     what is sent to it waits); L is proposed a command γ and lo one on
+//     the same key; once L has sent to both sides (or after 300 ms) it
+//     crashes, for 20 to 150 ms, and meanwhile hi and lo have their clocks
+//     run ahead until a timeout fires (fireTimeout): both recover what L
+//     left behind, their requests to L waiting at the held links;
+//  2. L's own round: L comes back and its clock runs ahead; when hi handles
+//     L's request, hi's link to L is released, hi's answer going first and
+//     hi's backlog (what it sent L while L was down) 1 to 10 ms after it;
+//  3. the forgetful bridge: when L answers hi alone, L is bounced (crash,
+//     restart 0 to 3 ms later) in that instant, hi's link to L is held
+//     again, hi is proposed a command on the key, and lo's side's links to
+//     L are released: lo's old request reaches the restarted L, and lo's
+//     round goes on through L while hi's side waits;
+//  4. the unheard decision: when lo announces a decision holding γ, that
+//     step is heard by nobody and hi's side's links to L are released (or
+//     300 ms after step 3, whichever comes first).
 //
-// Nothing here names a message type: a step is judged by who takes it,
-// whom it answers, what it persists and what it reports decided. It
-// proposes only in runs of the key-value workload and needs clocks that
-// may jump (no leader leases). It draws from its own random stream.
-//
-// It is not in the injectors' table: alone it catches
-// epaxos/volatile-promise at N = 3 in about 2 of 500 seeds and at N = 5
-// in about 1 of 1,000 (see TestDevSplitChain for where the chain stops),
-// too rarely to survive sharing the runs with the other injectors.
+// A replica that keeps every promise it made durable refuses lo after
+// step 3; one that held the promise it gave hi in memory only lets both
+// sides decide γ, each with the key's command on its own side. Nothing here
+// names a message type: a step is judged by who takes it and whom it
+// answers, and what it reports decided. It proposes only in runs of the
+// key-value workload, needs clocks that may jump (no leader leases), runs
+// alone (see splitsAlone) and draws from its own random stream.
 func injectSplitRecoveries(e *faultEnv) {
 	s, n, window := e.s, e.n, e.window
 	rng := rand.New(rand.NewPCG(e.seed, 0x73706c6974726563))
@@ -62,14 +58,10 @@ func injectSplitRecoveries(e *faultEnv) {
 		return
 	}
 	ms := time.Millisecond
-	start := dur(rng, 10*ms, 200*ms)
-	down1 := dur(rng, 20*ms, 150*ms)
-	hold1 := dur(rng, 30*ms, 200*ms)
-	hold2 := dur(rng, 100*ms, 800*ms)
-	splitFor := dur(rng, 2000*ms, 2500*ms)
-	// Three replicas, by ballot order (ballots of one round are ordered
-	// by replica): L the lowest, then lo, then hi. The rest join the two
-	// sides.
+	start := dur(rng, 10*ms, 300*ms)
+	backlog := dur(rng, 1*ms, 10*ms)
+	splitFor := dur(rng, 1500*ms, 2500*ms)
+	bounce := upTo(rng, 3*ms)
 	perm := rng.Perm(n)
 	three := slices.Clone(perm[:3])
 	slices.Sort(three)
@@ -82,33 +74,18 @@ func injectSplitRecoveries(e *faultEnv) {
 			sideHi = append(sideHi, q)
 		}
 	}
-	fireLo := rng.IntN(2) == 0
-	var hiToL, loToL []link
-	for _, q := range sideHi {
-		hiToL = append(hiToL, link{q, l})
-	}
-	for _, q := range sideLo {
-		loToL = append(loToL, link{q, l})
-	}
-	between2 := func(from int, to []int) []link {
-		var ls []link
-		for _, q := range to {
-			ls = append(ls, link{from, q})
+	hold := func(side []int) {
+		for _, q := range side {
+			_ = s.Hold(paxos.NodeID(q), paxos.NodeID(l))
 		}
-		return ls
 	}
-	between := func(a, b []int) []link {
-		var ls []link
-		for _, x := range a {
-			for _, y := range b {
-				ls = append(ls, link{x, y}, link{y, x})
-			}
+	release := func(side []int, after time.Duration) {
+		for _, q := range side {
+			_ = s.Release(paxos.NodeID(q), paxos.NodeID(l), after)
 		}
-		return ls
 	}
 	key := "split-recovery"
 	next := uint64(0)
-	var gammaID uint64
 	propose := func(at int) uint64 {
 		if e.down[at] || !s.Alive(paxos.NodeID(at)) || s.Now() >= window {
 			return 0
@@ -120,37 +97,37 @@ func injectSplitRecoveries(e *faultEnv) {
 		}
 		return cmd.Client
 	}
-	hold := func(links []link, d time.Duration) {
-		setLinks(s, links, sim.Faults{Reorder: 1, ReorderDelay: d})
-	}
-	release := func(links []link) { setLinks(s, links, sim.Faults{}) }
 
 	const (
 		idle      = iota // waiting for the start and a client's get or put
-		stalling         // γ proposed at L: crash L after its step
-		answering        // L bounces once it answers hi alone
-		lower            // lo recovers after L's restart
+		spreading        // γ proposed at L: hi and lo open rounds of their own
+		refusing         // release hi's link when hi handles L's request again
+		granting         // bounce L once it answers hi's request alone
+		lower            // lo's round through the restarted L
 		done
 	)
 	phase := idle
 	started := false
-	var split, lOut []link
-	var opened []any // what hi sent L in steps that started a round of its own
+	var gammaID uint64
+	var lReq, hiReq []any // what L sent when proposed γ, what hi opened its own round with
+	fired := make([]bool, n)
+	sentAny := func(reqs []any, body any) bool {
+		return slices.ContainsFunc(reqs, func(b any) bool { return reflect.DeepEqual(b, body) })
+	}
+	finish := func() {
+		phase = done
+		release(sideLo, 0)
+		release(sideHi, 0)
+	}
 	s.At(start, func() { started = true })
 	e.watchJumps()
 	e.observers = append(e.observers, func(o sim.Output) {
 		if splitTrace != nil {
-			splitTrace(o, l, lo, hi, phase)
+			splitTrace(o, l, lo, hi, phase, s.Now())
 		}
 		id := int(o.Replica)
 		rd := o.Ready
-		if id == hi && phase == answering && firesTimeout(o) {
-			for i := range rd.Messages {
-				if int(rd.Messages[i].To) == l {
-					opened = append(opened, rd.Messages[i].Body)
-				}
-			}
-		}
+		fromL := o.Input != nil && int(o.Input.From) == l && sentAny(lReq, o.Input.Body)
 		switch phase {
 		case idle:
 			if o.Proposed != nil && o.Proposed.Op != paxos.OpGet && o.Proposed.Op != paxos.OpPut {
@@ -160,69 +137,83 @@ func injectSplitRecoveries(e *faultEnv) {
 			if !started || o.Proposed == nil || s.Now() >= window {
 				return
 			}
-			phase = stalling
+			phase = spreading
 			s.At(s.Now(), func() {
-				split = e.cut(between(sideLo, sideHi))
-				s.At(s.Now()+splitFor, func() { e.heal(split) })
+				split := e.cut(between(sideLo, sideHi))
+				e.counts.partitions++
+				s.At(s.Now()+splitFor, func() {
+					e.heal(split)
+					if phase != done {
+						finish()
+					}
+				})
+				hold(sideLo)
+				hold(sideHi)
+				propose(lo)
 				if gammaID = propose(l); gammaID == 0 {
-					phase = done
-				}
-			})
-		case stalling:
-			if id != l || o.Proposed == nil || o.Proposed.Client != gammaID {
-				return
-			}
-			phase = answering
-			s.At(s.Now(), func() {
-				if !e.crash(l) {
-					phase = done
+					finish()
 					return
 				}
-				// What either side sends L while it is down arrives, mostly,
-				// after it is back: the higher side's soon, the lower
-				// side's later.
-				hold(hiToL, down1+hold1)
-				hold(loToL, down1+hold1+hold2)
-				s.At(s.Now()+upTo(rng, 5*ms), func() {
-					propose(lo)
-					propose(hi)
-				})
-				// Both sides recover what L left behind, against each
-				// other, while L is down.
-				s.At(s.Now()+down1/4+upTo(rng, down1/2), func() { e.fireTimeout(hi) })
-				s.At(s.Now()+down1/4+upTo(rng, down1/2), func() { e.fireTimeout(lo) })
-				s.At(s.Now()+down1, func() {
-					// L's own round reaches the higher side only.
-					lOut = e.cut(between2(l, sideLo))
-					e.restart(l)
-					s.At(s.Now()+upTo(rng, 3*ms), func() { e.fireTimeout(l) })
+				s.At(s.Now()+400*ms, func() {
+					if phase == spreading || phase == refusing {
+						finish()
+					}
 				})
 			})
-		case answering:
-			if id != l || o.Input == nil || int(o.Input.From) != hi || !answersAlone(o) || len(rd.Persist) > 0 ||
-				!slices.ContainsFunc(opened, func(b any) bool { return reflect.DeepEqual(b, o.Input.Body) }) {
+		case spreading, refusing:
+			if id == l && o.Proposed != nil && o.Proposed.Client == gammaID {
+				for i := range rd.Messages {
+					lReq = append(lReq, rd.Messages[i].Body)
+				}
+				return
+			}
+			if (id == lo || id == hi) && fromL && !fired[id] {
+				// It holds L's request now: it opens a round of its own.
+				fired[id] = true
+				s.At(s.Now()+upTo(rng, 2*ms), func() { e.fireTimeout(id) })
+				return
+			}
+			if id == hi && firesTimeout(o) && phase == spreading {
+				for i := range rd.Messages {
+					if int(rd.Messages[i].To) == l {
+						hiReq = append(hiReq, rd.Messages[i].Body)
+					}
+				}
+				if len(hiReq) > 0 {
+					phase = refusing
+				}
+				return
+			}
+			if id == hi && fromL && phase == refusing {
+				// L asks again after hi's round began: hi's answer reaches
+				// L first, then what hi sent L before.
+				phase = granting
+				_ = s.Release(paxos.NodeID(hi), paxos.NodeID(l), backlog)
+			}
+		case granting:
+			if id != l || !answersAlone(o) || int(o.Input.From) != hi || !sentAny(hiReq, o.Input.Body) {
 				return
 			}
 			phase = lower
 			s.At(s.Now(), func() {
 				if !e.crash(l) {
-					phase = done
+					finish()
 					return
 				}
-				s.At(s.Now()+upTo(rng, 3*ms), func() {
+				hold(sideHi)
+				propose(hi)
+				s.At(s.Now()+bounce, func() {
 					e.restart(l)
-					e.heal(lOut)
-					release(loToL)
-					hold(hiToL, hold2)
-					s.At(s.Now()+hold2, func() { release(hiToL) })
-					if fireLo {
-						s.At(s.Now()+upTo(rng, 10*ms), func() { e.fireTimeout(lo) })
+					release(sideLo, 0)
+				})
+				s.At(s.Now()+300*ms, func() {
+					if phase == lower {
+						finish()
 					}
 				})
 			})
 		case lower:
 			if id == lo && announces(rd) && decides(rd, gammaID) {
-				phase = done
 				var all []link
 				for q := 0; q < n; q++ {
 					if q != lo {
@@ -231,6 +222,7 @@ func injectSplitRecoveries(e *faultEnv) {
 				}
 				all = e.cut(all)
 				s.At(s.Now(), func() { e.heal(all) })
+				finish()
 			}
 		}
 	})

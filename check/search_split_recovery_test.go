@@ -3,8 +3,10 @@ package check
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -50,7 +52,7 @@ func TestDevSplitChain(t *testing.T) {
 			var gamma paxos.Instance
 			var granted epaxos.Ballot
 			grantInc := -1
-			splitTrace = func(o sim.Output, l, lo, hi, phase int) {
+			splitTrace = func(o sim.Output, l, lo, hi, phase int, now time.Duration) {
 				id := int(o.Replica)
 				if id == l && o.Proposed != nil && o.Proposed.Key == "split-recovery" {
 					for _, mm := range o.Ready.Messages {
@@ -73,8 +75,16 @@ func TestDevSplitChain(t *testing.T) {
 							outs = append(outs, fmt.Sprintf("->%d %s", mm.To, x))
 						}
 					}
+					if os.Getenv("SPLITALLMSG") != "" && id == l {
+						t.Logf("ALL %v r%d in=%T out=%d p=%d", now, id, func() any {
+							if o.Input != nil {
+								return o.Input.Body
+							}
+							return nil
+						}(), len(o.Ready.Messages), len(o.Ready.Persist))
+					}
 					if (o.Input != nil && brief(o.Input.Body, gamma) != "") || len(outs) > 0 {
-						t.Logf("s%d ph%d L%d lo%d hi%d | r%d.%d in=%s p=%d out=%v", seed, phase, l, lo, hi, id, o.Incarnation, in, len(o.Ready.Persist), outs)
+						t.Logf("s%d %v ph%d L%d lo%d hi%d | r%d.%d in=%s p=%d out=%v", seed, now, phase, l, lo, hi, id, o.Incarnation, in, len(o.Ready.Persist), outs)
 					}
 				}
 				for _, mm := range o.Ready.Messages {
@@ -129,6 +139,14 @@ func TestDevSplitChain(t *testing.T) {
 			require.NoError(t, err)
 			for k := range hit {
 				cnt[k]++
+			}
+			if os.Getenv("SPLITSHOW") != "" && len(hit) > 0 {
+				ks := []string{}
+				for k := range hit {
+					ks = append(ks, k[:1])
+				}
+				slices.Sort(ks)
+				t.Logf("hits %d %v ok=%v", seed, ks, res.OK())
 			}
 			if !res.OK() {
 				cnt["9 caught"]++
