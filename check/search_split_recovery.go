@@ -14,6 +14,8 @@ import (
 // splitTrace, when set (by a test), sees every output of a run with split
 // recoveries together with the roles drawn: the command leader, the lower
 // recoverer and the higher one, and the phase reached.
+var splitDebug bool
+
 var splitTrace func(o sim.Output, l, lo, hi, phase int, now time.Duration)
 
 // injectSplitRecoveries composes two recoveries of one instance from the
@@ -62,6 +64,8 @@ func injectSplitRecoveries(e *faultEnv) {
 	backlog := dur(rng, 1*ms, 10*ms)
 	splitFor := dur(rng, 1500*ms, 2500*ms)
 	bounce := upTo(rng, 3*ms)
+	unheard := dur(rng, 50*ms, 300*ms)
+	rounds := 1 + rng.IntN(4)
 	perm := rng.Perm(n)
 	three := slices.Clone(perm[:3])
 	slices.Sort(three)
@@ -170,17 +174,26 @@ func injectSplitRecoveries(e *faultEnv) {
 			if (id == lo || id == hi) && fromL && !fired[id] {
 				// It holds L's request now: it opens a round of its own.
 				fired[id] = true
-				s.At(s.Now()+upTo(rng, 2*ms), func() { e.fireTimeout(id) })
+				s.At(s.Now()+upTo(rng, 2*ms), func() {
+					e.fireTimeout(id)
+					for k := 1; id == hi && k < rounds; k++ {
+						e.fireTimeout(id)
+					}
+					if id == hi && len(hiReq) > 0 && phase == spreading {
+						phase = refusing
+					}
+				})
 				return
 			}
-			if id == hi && firesTimeout(o) && phase == spreading {
+			if id == hi && fired[hi] && firesTimeout(o) && phase == spreading {
+				var opened []any // the round hi opened last
 				for i := range rd.Messages {
 					if int(rd.Messages[i].To) == l {
-						hiReq = append(hiReq, rd.Messages[i].Body)
+						opened = append(opened, rd.Messages[i].Body)
 					}
 				}
-				if len(hiReq) > 0 {
-					phase = refusing
+				if len(opened) > 0 {
+					hiReq = opened
 				}
 				return
 			}
@@ -195,6 +208,9 @@ func injectSplitRecoveries(e *faultEnv) {
 				return
 			}
 			phase = lower
+			if splitDebug {
+				fmt.Printf("DEBUG %v bounce on %T %+v hiReq=%d\n", s.Now(), o.Input.Body, o.Input.Body, len(hiReq))
+			}
 			s.At(s.Now(), func() {
 				if !e.crash(l) {
 					finish()
@@ -221,9 +237,28 @@ func injectSplitRecoveries(e *faultEnv) {
 					}
 				}
 				all = e.cut(all)
-				s.At(s.Now(), func() { e.heal(all) })
+				s.At(s.Now()+unheard, func() { e.heal(all) })
 				finish()
 			}
 		}
 	})
 }
+
+// splitsAlone replaces, in one run in splitsShare without leader leases
+// whose faults include crashes, partitions or the recovery faults, the
+// run's injectors with the split recoveries alone (see
+// injectSplitRecoveries), whose chain of steps any other crash or cut would
+// break. It runs last among the draws that make runs quiet and draws from
+// its own random stream, so the other runs of a seed stay what they were.
+func splitsAlone(on []injector, has map[string]bool, seed uint64, n, leaseTicks int) []injector {
+	if !moreQuietRuns || leaseTicks > 0 || n < 3 || !has[FaultRecovery] && !has[FaultCrash] && !has[FaultPartition] || len(on) == 0 {
+		return on
+	}
+	if rand.New(rand.NewPCG(seed, 0x73706c6974616c6e)).IntN(splitsShare) != 0 {
+		return on
+	}
+	return []injector{{FaultRecovery, injectSplitRecoveries}}
+}
+
+// splitsShare: splitsAlone takes one run in this many.
+const splitsShare = 8

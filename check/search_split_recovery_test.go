@@ -37,6 +37,7 @@ func TestDevSplitChain(t *testing.T) {
 		require.NoError(t, err)
 		newR = m.New
 	}
+	splitDebug = os.Getenv("SPLITDEBUG") != ""
 	alone := os.Getenv("SPLITALL") == ""
 	cnt := map[string]int{}
 	faults := []string{FaultCrash}
