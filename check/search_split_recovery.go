@@ -12,45 +12,50 @@ import (
 )
 
 // splitTrace, when set (by a test), sees every output of a run with split
-// recoveries together with the roles drawn: the command leader, the lower
-// recoverer and the higher one, and the phase reached.
-var splitDebug bool
-
+// recoveries together with the roles drawn (the command leader, the lower
+// recoverer and the higher one), the phase reached and the virtual time.
 var splitTrace func(o sim.Output, l, lo, hi, phase int, now time.Duration)
 
 // injectSplitRecoveries composes two recoveries of one instance from the
 // two sides of a split, with the instance's command leader L as the only
 // bridge, around a quiet key (puts on a key of its own that no client
-// touches), and makes L forget what it promised the higher side in between.
-// Three replicas are drawn and given roles by ballot order (ballots of one
-// round are ordered by replica): L the lowest, the lower recoverer lo, the
-// higher recoverer hi; the others join lo's or hi's side. Each step waits
-// for what the replicas do, not for a clock:
+// touches), and bounces L right after it answered the higher side. Three
+// replicas are drawn and given roles by ballot order (ballots of one round
+// are ordered by replica): L the lowest, the lower recoverer lo, the higher
+// recoverer hi; the others join lo's or hi's side. Each step waits for what
+// the replicas do, not for a clock:
 //
 //  1. the stall: the two sides are cut off from each other both ways for
 //     1.5 to 2.5 s, and every link into L is held (sim.Hold: L sends, but
-//     what is sent to it waits); L is proposed a command γ and lo one on
-//     the same key; once L has sent to both sides (or after 300 ms) it
-//     crashes, for 20 to 150 ms, and meanwhile hi and lo have their clocks
-//     run ahead until a timeout fires (fireTimeout): both recover what L
-//     left behind, their requests to L waiting at the held links;
-//  2. L's own round: L comes back and its clock runs ahead; when hi handles
-//     L's request, hi's link to L is released, hi's answer going first and
-//     hi's backlog (what it sent L while L was down) 1 to 10 ms after it;
-//  3. the forgetful bridge: when L answers hi alone, L is bounced (crash,
-//     restart 0 to 3 ms later) in that instant, hi's link to L is held
-//     again, hi is proposed a command on the key, and lo's side's links to
-//     L are released: lo's old request reaches the restarted L, and lo's
-//     round goes on through L while hi's side waits;
-//  4. the unheard decision: when lo announces a decision holding γ, that
-//     step is heard by nobody and hi's side's links to L are released (or
-//     300 ms after step 3, whichever comes first).
+//     what is sent to it waits, nothing lost); lo is proposed a command on
+//     the key, then L is proposed one, γ;
+//  2. two rounds against L: when lo or hi first handles what L sent when
+//     proposed γ (L's first request, or its resend to a peer it had not
+//     asked yet), its clock runs ahead until a timeout fires (fireTimeout),
+//     hi's one to four times: each opens a round of its own over what L
+//     left uncommitted, their requests to L waiting at the held links;
+//  3. the refusal first: when hi handles L's request again after that (L
+//     resends, hearing nothing), hi's link to L is released, hi's answer
+//     leaving at once and its backlog 1 to 10 ms later, so that L hears
+//     hi's answer before the request hi opened its last round with;
+//  4. the forgetful bridge: when L answers that request alone, L is bounced
+//     (crash, restart 0 to 3 ms later) in that instant, hi's side's links
+//     to L are held again, hi is proposed a command on the key (it goes
+//     into its next round), and lo's side's links to L are released: lo's
+//     request reaches the restarted L, and lo's round goes on through L
+//     while hi's side waits;
+//  5. the unheard decision: when lo announces a decision holding γ, lo is
+//     cut off from every peer for 50 to 300 ms and hi's side's links to L
+//     are released (every held link is released 300 ms after step 4 in
+//     any case, and 400 ms after step 1 or 100 ms after step 3 if step 4
+//     never came).
 //
-// A replica that keeps every promise it made durable refuses lo after
-// step 3; one that held the promise it gave hi in memory only lets both
-// sides decide γ, each with the key's command on its own side. Nothing here
-// names a message type: a step is judged by who takes it and whom it
-// answers, and what it reports decided. It proposes only in runs of the
+// A replica that made durable every promise it gave refuses lo after its
+// restart; one that held the promise it gave hi in memory only lets both
+// sides decide γ, each with the key's command of its own side in γ's
+// dependencies. Nothing here names a message type: a step is judged by who
+// takes it, whom it answers and whether it is a request sent before (by
+// value), and by what it reports decided. It proposes only in runs of the
 // key-value workload, needs clocks that may jump (no leader leases), runs
 // alone (see splitsAlone) and draws from its own random stream.
 func injectSplitRecoveries(e *faultEnv) {
@@ -202,15 +207,17 @@ func injectSplitRecoveries(e *faultEnv) {
 				// L first, then what hi sent L before.
 				phase = granting
 				_ = s.Release(paxos.NodeID(hi), paxos.NodeID(l), backlog)
+				s.At(s.Now()+backlog+100*ms, func() {
+					if phase == granting {
+						finish()
+					}
+				})
 			}
 		case granting:
 			if id != l || !answersAlone(o) || int(o.Input.From) != hi || !sentAny(hiReq, o.Input.Body) {
 				return
 			}
 			phase = lower
-			if splitDebug {
-				fmt.Printf("DEBUG %v bounce on %T %+v hiReq=%d\n", s.Now(), o.Input.Body, o.Input.Body, len(hiReq))
-			}
 			s.At(s.Now(), func() {
 				if !e.crash(l) {
 					finish()
