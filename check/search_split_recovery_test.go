@@ -18,9 +18,12 @@ import (
 // TestDevSplitChain is a measuring tool, skipped unless SPLITDEV is set:
 // with the split recoveries alone, it counts over SPLITSEEDS seeds at
 // SPLITN replicas how many runs reach each step of the schedule of
-// epaxos/volatile-promise on the campaign's instance γ (run the mutant
-// named by SPLITMUT, or the protocol SPLITPROTO). SPLITLOG=SEED logs γ's
-// messages at L, lo and hi in that seed. Example:
+// a promise kept in memory only on the injector's instance γ (run the
+// mutant named by SPLITMUT, e.g. epaxos/volatile-promise or
+// epaxos/promise-not-persisted, or the protocol SPLITPROTO). SPLITLOG=SEED
+// logs γ's messages in that seed (SPLITALLMSG=1 adds every step of L),
+// SPLITSHOW=1 prints the steps each seed reached, SPLITALL=1 runs every
+// fault instead of the split recoveries alone. Example:
 //
 //	SPLITDEV=1 SPLITN=3 SPLITSEEDS=500 SPLITMUT=epaxos/volatile-promise \
 //	  go test ./check -run TestDevSplitChain -v
