@@ -30,6 +30,13 @@ func init() {
 		},
 	})
 	paxos.RegisterMutant(paxos.Mutant{
+		Name:     "epaxos/promise-not-persisted",
+		Protocol: "epaxos",
+		Bug: "a replica grants a Prepare at a higher ballot, raising its promise in memory, without persisting it; " +
+			"after a restart it takes a lower ballot's Prepare or Accept it had promised to refuse",
+		New: withBug(func(r *Replica) { r.planted.promiseInMemory = true }),
+	})
+	paxos.RegisterMutant(paxos.Mutant{
 		Name:     "epaxos/wiped-votes-at-once",
 		Protocol: "epaxos",
 		Bug:      "a replica that lost its disk ignores Config.Rebuild and votes and leads at once on empty state, forgetting its votes, promises and own slots",

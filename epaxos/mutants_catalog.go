@@ -24,6 +24,7 @@ type plantedBugs struct {
 	fastPathMajority  bool // the fast path commits with a majority of unchanged votes; recovery still assumes the fast quorum
 	pruneAtOnce       bool // the index drops a key once every replica executed its instances, without waiting for what they held then
 	pruneNoFloor      bool // fresh attributes start from zero, not from the index's floor
+	promiseInMemory   bool // a granted Prepare raises the promise without persisting it
 	// Third round: reviewer-style variants at positions the rounds above
 	// do not touch.
 	depsDropLast      bool // the PreAccept replies' deps are merged for every replica but the last

@@ -258,7 +258,9 @@ func (r *Replica) onPrepare(from paxos.NodeID, m Prepare) {
 	default:
 		if m.Ballot > in.bal {
 			in.bal = m.Ballot
-			r.persist(in)
+			if !r.planted.promiseInMemory {
+				r.persist(in)
+			}
 		}
 		if in.co != nil && in.co.ballot < m.Ballot {
 			in.co = nil // another replica took over; it will broadcast the commit

@@ -169,10 +169,12 @@ func (s *Sim) HealLink(from, to paxos.NodeID) error {
 	return nil
 }
 
-// Heal restores every link cut by Partition or Cut. It does not change the
-// fault probabilities; use SetFaults and SetLinkFaults for those.
+// Heal restores every link cut by Partition or Cut and releases every link
+// held by Hold (its backlog leaves at once). It does not change the fault
+// probabilities; use SetFaults and SetLinkFaults for those.
 func (s *Sim) Heal() {
 	clear(s.cut)
+	s.releaseAll()
 	if s.cfg.Trace != nil {
 		s.tracef("%d heal\n", s.now)
 	}

@@ -141,11 +141,13 @@ type Sim struct {
 	oneWay []time.Duration // n*n, from*n+to
 	maxRTT time.Duration
 
-	cut    []bool   // n*n: link from*n+to is cut
-	global Faults   // SetFaults
-	links  []Faults // SetLinkFaults, n*n
-	eff    []Faults // combined global and per-link faults, n*n
-	faulty bool     // some probability in eff is non-zero
+	cut    []bool                  // n*n: link from*n+to is cut
+	holds  []bool                  // n*n: link from*n+to is held (hold.go); nil until Hold
+	held   map[int][]paxos.Message // the backlog of each held link
+	global Faults                  // SetFaults
+	links  []Faults                // SetLinkFaults, n*n
+	eff    []Faults                // combined global and per-link faults, n*n
+	faulty bool                    // some probability in eff is non-zero
 
 	clients   []client
 	ops       []Operation
@@ -812,6 +814,9 @@ func (s *Sim) send(from int, m *paxos.Message) {
 		if s.cfg.Trace != nil {
 			s.tracef("%d drop %d->%d %T (no such replica)\n", s.now, m.From, m.To, m.Body)
 		}
+		return
+	}
+	if s.holding(from*s.n+to, m) {
 		return
 	}
 	copies, d1, d2 := s.route(from, to)
