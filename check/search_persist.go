@@ -53,7 +53,12 @@ import (
 // round of its own, so that its request reaches X while P's cannot;
 // otherwise the rival half acts on its own (an old leader's requests, its
 // own timeouts). See bridgesAlone for the runs in which the bridges act
-// alone.
+// alone. In half the runs (search_swing.go) X stays deaf to P's half until
+// the split heals, not for a drawn while, and may swing: right after its
+// last answer to the rival half it crashes again, comes back deaf to that
+// half instead, and a replica of P's half has its clock run ahead, 0 to
+// 60 ms later, until it starts a round while not leading (a leader that
+// lost its quorum steps down first).
 func injectAmnesiacBridges(e *faultEnv) {
 	s, n, window := e.s, e.n, e.window
 	rng := rand.New(rand.NewPCG(e.seed, 0x616d6e65736961))
