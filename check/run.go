@@ -234,7 +234,7 @@ func run(opts Options) (Result, *sim.Sim, error) {
 	if err != nil {
 		return Result{}, nil, err
 	}
-	wl := &workload{keys: opts.Keys, conflict: opts.Conflict}
+	wl := &workload{keys: opts.Keys, conflict: varyConflict(opts.Conflict, opts.Seed)} // search_conflict.go
 	perClient := opts.Ops / opts.Clients
 	for c := 0; c < opts.Clients; c++ {
 		ops := perClient

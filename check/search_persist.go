@@ -53,7 +53,12 @@ import (
 // round of its own, so that its request reaches X while P's cannot;
 // otherwise the rival half acts on its own (an old leader's requests, its
 // own timeouts). See bridgesAlone for the runs in which the bridges act
-// alone.
+// alone. In half the runs (search_swing.go) X stays deaf to P's half until
+// the split heals, not for a drawn while, and may swing: right after its
+// last answer to the rival half it crashes again, comes back deaf to that
+// half instead, and a replica of P's half has its clock run ahead, 0 to
+// 60 ms later, until it starts a round while not leading (a leader that
+// lost its quorum steps down first).
 func injectAmnesiacBridges(e *faultEnv) {
 	s, n, window := e.s, e.n, e.window
 	rng := rand.New(rand.NewPCG(e.seed, 0x616d6e65736961))
@@ -65,12 +70,14 @@ func injectAmnesiacBridges(e *faultEnv) {
 	pStart := math.Pow(100, -rng.Float64()) // 0.01 to 1, log-uniform
 	pAnswer := 0.005 + 0.1*rng.Float64()
 	jump := 0.5 + 0.5*rng.Float64()
+	swings := newBridgeSwings(e.seed) // search_swing.go
 	type bridge struct {
 		x, p    int
 		side    [2][]int
 		until   time.Duration // while the split holds
 		await   time.Duration // X must answer P alone by then
 		answers int           // X forgets after answering P alone this many times
+		swing   bool          // a swinging bridge's second crash (search_swing.go)
 	}
 	var cur *bridge
 	// answered[q] is the peer q last answered alone, and when: the
@@ -111,12 +118,12 @@ func injectAmnesiacBridges(e *faultEnv) {
 	// jumpToRound runs id's clock ahead (sim.Advance) tick by tick until
 	// it starts a round of its own (see startsRound), for at most maxJump
 	// ticks.
-	jumping, started := -1, false
-	jumpToRound := func(id int) {
+	jumping, started, leaderless := -1, false, false
+	jumpToRound := func(id int, swing bool) {
 		if e.down[id] || s.Now() >= window || !s.Alive(paxos.NodeID(id)) {
 			return
 		}
-		jumping, started = id, false
+		jumping, started, leaderless = id, false, swing
 		for k := 0; k < maxJump && !started && s.Alive(paxos.NodeID(id)); k++ {
 			_ = s.Advance(paxos.NodeID(id), 1)
 		}
@@ -141,10 +148,17 @@ func injectAmnesiacBridges(e *faultEnv) {
 			back = dur(rng, 10*time.Microsecond, 3*ms)
 		}
 		deafFor := time.Duration(float64(5*ms) * math.Pow(40, rng.Float64())) // 5 to 200 ms, log-uniform
+
 		left := 1 + min(1, rng.IntN(4))
 		jumps := e.clockJumps && rng.Float64() < jump
 		rival := b.side[1][rng.IntN(len(b.side[1]))]
 		delay := upTo(rng, 10*ms)
+		if swings.p > 0 {
+			deafFor = max(b.until-s.Now(), 5*ms)
+		}
+		if b.swing {
+			delay = swings.delay()
+		}
 		s.At(s.Now(), func() {
 			if !e.crash(b.x) {
 				return
@@ -160,7 +174,7 @@ func injectAmnesiacBridges(e *faultEnv) {
 					}
 				})
 				if jumps {
-					s.At(s.Now()+delay, func() { jumpToRound(rival) })
+					s.At(s.Now()+delay, func() { jumpToRound(rival, b.swing) })
 				}
 			})
 		})
@@ -170,7 +184,7 @@ func injectAmnesiacBridges(e *faultEnv) {
 	again := rng.Float64()
 	e.observers = append(e.observers, func(o sim.Output) {
 		id := int(o.Replica)
-		if id == jumping && o.Input == nil && o.Proposed == nil && startsRound(o) {
+		if id == jumping && o.Input == nil && o.Proposed == nil && startsRound(o) && (!leaderless || !leads(s, id)) {
 			started = true
 		}
 		if e.down[id] || s.Now() >= window {
@@ -179,7 +193,10 @@ func injectAmnesiacBridges(e *faultEnv) {
 		if answersAlone(o) {
 			answered[id], answeredAt[id] = int(o.Input.From), s.Now()
 			if b := deaf; b != nil && id == b.x && slices.Contains(b.side[1], int(o.Input.From)) {
-				if deafLeft--; deafLeft == 0 {
+				if deafLeft--; deafLeft == 0 && swings.swing(s.Now(), b.until) {
+					// It forgets its answers to the rival side in turn (search_swing.go).
+					forget(&bridge{x: b.x, p: int(o.Input.From), side: [2][]int{b.side[1], b.side[0]}, until: b.until, swing: true})
+				} else if deafLeft == 0 {
 					s.At(s.Now()+upTo(rng, 5*ms), func() {
 						if deaf == b {
 							hear()
