@@ -76,8 +76,8 @@ func randomRun(t *testing.T, steps int, ready func(i int, r *Replica, replaced b
 		require.NoError(t, err)
 		rs[i] = r
 	}
-	// Seed 14 overwrites entries at a new leader three times; seed 11 did
-	// once the adapter reported each sent snapshot, and then no more.
+	// Seed 14 has a new leader overwrite entries three times; seed 11 no
+	// longer did once the adapter reported each snapshot it sent.
 	rng := rand.New(rand.NewPCG(14, 3))
 	var net []paxos.Message
 	seq := uint64(0)
