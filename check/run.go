@@ -264,6 +264,14 @@ func run(opts Options) (Result, *sim.Sim, error) {
 	s.RunUntil(func() bool {
 		return watch.violated() || s.Operations() >= opts.Ops && s.Completed() == s.Operations()
 	}, opts.FaultWindow+livenessBound)
+	// Convergence (converge.go): with the faults healed and every client
+	// answered, the cluster runs quiet until the replicas that promise it
+	// executed the same log prefix; before the invariants, so they also
+	// judge what the catch-up delivered.
+	var lagging []string
+	if !watch.violated() && s.Operations() >= opts.Ops && s.Completed() == s.Operations() {
+		lagging = checkConvergence(s, watch.violated)
+	}
 
 	res := Result{Seed: opts.Seed, Events: s.Events(), Virtual: s.Now(),
 		Crashes: injected.crashes, Partitions: injected.partitions, Dropped: s.Dropped(),
@@ -291,6 +299,7 @@ func run(opts Options) (Result, *sim.Sim, error) {
 		res.Failures = append(res.Failures, fmt.Sprintf("liveness: %d of %d operations completed within %s (virtual) after the faults healed",
 			res.Completed, opts.Ops, livenessBound))
 	}
+	res.Failures = append(res.Failures, lagging...)
 	return res, s, nil
 }
 

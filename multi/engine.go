@@ -326,6 +326,9 @@ func (r *Replica) Ballot() Ballot { return r.promised }
 // Executed returns the highest slot executed here.
 func (r *Replica) Executed() uint64 { return r.executed }
 
+// ExecutedPrefix implements paxos.Converger: the highest slot executed here.
+func (r *Replica) ExecutedPrefix() uint64 { return r.executed }
+
 // LogLen returns the number of log entries retained in memory (the log above
 // the last snapshot).
 // The leader keeps one snapshot interval of committed entries below its

@@ -76,7 +76,9 @@ func randomRun(t *testing.T, steps int, ready func(i int, r *Replica, replaced b
 		require.NoError(t, err)
 		rs[i] = r
 	}
-	rng := rand.New(rand.NewPCG(11, 3))
+	// Seed 14 has a new leader overwrite entries three times; seed 11 no
+	// longer did once the adapter reported each snapshot it sent.
+	rng := rand.New(rand.NewPCG(14, 3))
 	var net []paxos.Message
 	seq := uint64(0)
 	cut := -1 // a replica whose messages are all dropped for a while

@@ -94,6 +94,9 @@ type Replica struct {
 	// replica's raft sent while leading term hbTerm: followers echo no
 	// higher one, and raft slices its pending reads by it.
 	hbTerm, hbCtx uint64
+	// snapSent lists the followers a MsgSnap went to in the Ready being
+	// handled; drain reports each as finished after Advance (see there).
+	snapSent []uint64
 
 	rb     *rebuild // non-nil while rebuilding after a lost disk
 	noVote uint64   // the bound T of a finished rebuild: no vote at a term up to it
@@ -323,6 +326,10 @@ func (r *Replica) Term() uint64 { return r.rn.BasicStatus().GetTerm() }
 
 // Applied returns the index of the last log entry applied to the store.
 func (r *Replica) Applied() uint64 { return r.applied }
+
+// ExecutedPrefix implements paxos.Converger: the index of the last log entry
+// applied to the store.
+func (r *Replica) ExecutedPrefix() uint64 { return r.applied }
 
 // Coverage implements paxos.CoverageReporter.
 func (r *Replica) Coverage() paxos.Coverage {
@@ -614,6 +621,15 @@ func (r *Replica) drain() {
 		rd := r.rn.Ready()
 		r.handle(rd)
 		r.rn.Advance(rd)
+		// A leader that sent a snapshot pauses that follower until told
+		// how the send ended; the network may lose it, and nothing would
+		// resume the follower then. Report every send as finished: the
+		// leader probes again, and sends a new snapshot if the follower
+		// did not install this one.
+		for _, to := range r.snapSent {
+			r.rn.ReportSnapshot(to, etcdraft.SnapshotFinish)
+		}
+		r.snapSent = r.snapSent[:0]
 	}
 }
 
@@ -671,6 +687,7 @@ func (r *Replica) handle(rd etcdraft.Ready) {
 		}
 		if m.GetType() == pb.MsgSnap {
 			r.fillSnapshot(m)
+			r.snapSent = append(r.snapSent, m.GetTo())
 		}
 		data, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
 		if err != nil {
