@@ -261,8 +261,9 @@ func run(opts Options) (Result, *sim.Sim, error) {
 	// violation; see decisionWatch).
 	watch := newDecisionWatch(s)
 	s.RunUntil(watch.violated, opts.FaultWindow)
+	stall := progressWatch{s: s, last: s.Now(), done: s.Completed()}
 	s.RunUntil(func() bool {
-		return watch.violated() || s.Operations() >= opts.Ops && s.Completed() == s.Operations()
+		return watch.violated() || stall.stalled() || s.Operations() >= opts.Ops && s.Completed() == s.Operations()
 	}, opts.FaultWindow+livenessBound)
 	// Convergence (converge.go): with the faults healed and every client
 	// answered, the cluster runs quiet until the replicas that promise it
@@ -289,13 +290,21 @@ func run(opts Options) (Result, *sim.Sim, error) {
 	} else {
 		res.Failures = append(res.Failures, Verify(res.History, learnedFromSim(s), appliedFromSim(s), opts.LinTimeout)...)
 	}
+	if watch.election != "" {
+		res.Failures = append(res.Failures, watch.election)
+	}
 	for _, e := range s.CodecErrors() {
 		res.Failures = append(res.Failures, "codec round trip: "+e)
 	}
 	// Liveness: every fault heals at the end of the window (crashed
 	// replicas restart), so every client must get through its operations;
 	// a run stopped at a double decision had no time to.
-	if res.Completed < opts.Ops && !watch.violated() {
+	switch {
+	case res.Completed >= opts.Ops || watch.violated():
+	case stall.hit:
+		res.Failures = append(res.Failures, fmt.Sprintf("liveness: no operation completed for %s (virtual) after the faults healed, at %s; %d of %d completed",
+			stallBound, s.Now(), res.Completed, opts.Ops))
+	default:
 		res.Failures = append(res.Failures, fmt.Sprintf("liveness: %d of %d operations completed within %s (virtual) after the faults healed",
 			res.Completed, opts.Ops, livenessBound))
 	}
@@ -306,6 +315,37 @@ func run(opts Options) (Result, *sim.Sim, error) {
 // livenessBound is how long, in virtual time after the faults healed, the
 // clients get to finish their operations.
 const livenessBound = 120 * time.Second
+
+// stallBound is how long, in virtual time after the faults healed, a run
+// may go without any client operation completing while some are still
+// outstanding before it is failed for liveness at once, without waiting
+// for livenessBound. Correct protocols complete an operation within a few
+// client retries once the network heals (with the bound at 5 s, 300 seeds
+// of every protocol at N = 3, 5 and 7 and every check line of CI passed);
+// a planted bug that
+// stalls the cluster can otherwise keep a run going for livenessBound with
+// ever more work per event (a raft leader resending its growing log to
+// followers that refuse it took minutes of wall time for one seed).
+const stallBound = 10 * time.Second
+
+// progressWatch tells when no client operation has completed for
+// stallBound of virtual time.
+type progressWatch struct {
+	s    *sim.Sim
+	last time.Duration // when the completed count last changed
+	done int           // the completed count then
+	hit  bool
+}
+
+func (p *progressWatch) stalled() bool {
+	if c := p.s.Completed(); c != p.done {
+		p.done, p.last = c, p.s.Now()
+	}
+	if p.s.Now()-p.last > stallBound {
+		p.hit = true
+	}
+	return p.hit
+}
 
 // Verify checks a history and what the replicas learned and applied, and
 // returns every violation found. The invariants run first; when one already

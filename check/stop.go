@@ -1,6 +1,8 @@
 package check
 
 import (
+	"fmt"
+
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/sim"
 )
@@ -15,15 +17,53 @@ import (
 // message the full run would give first: the run stops at the first
 // disagreeing decision in the order reported, which is the first one
 // OneValuePerInstance names.
+//
+// It also watches election safety: a replica that implements
+// paxos.ElectionReporter (Raft) and leads a term another replica led
+// before ends the run at once, with the failure in election. A run that
+// broke it used to go on as well, and could take minutes: two leaders of
+// one term make etcd's raft resend ever longer logs to followers that keep
+// refusing them.
 type decisionWatch struct {
-	s    *sim.Sim
-	seen map[paxos.Instance]string // fingerprint of the first decision per instance
-	next int                       // decisions examined so far
-	hit  bool
+	s        *sim.Sim
+	seen     map[paxos.Instance]string // fingerprint of the first decision per instance
+	next     int                       // decisions examined so far
+	hit      bool
+	leaders  map[uint64]paxos.NodeID // the first replica seen leading each term
+	election string                  // the election-safety failure, if any
 }
 
 func newDecisionWatch(s *sim.Sim) *decisionWatch {
-	return &decisionWatch{s: s, seen: map[paxos.Instance]string{}}
+	return &decisionWatch{s: s, seen: map[paxos.Instance]string{}, leaders: map[uint64]paxos.NodeID{}}
+}
+
+// twoLeaders reports whether a running replica leads a term that another
+// replica led before, and records the failure.
+func (w *decisionWatch) twoLeaders() bool {
+	for i := 0; i < w.s.N(); i++ {
+		id := paxos.NodeID(i)
+		if !w.s.Alive(id) {
+			continue
+		}
+		er, ok := w.s.Replica(id).(paxos.ElectionReporter)
+		if !ok {
+			return false // one protocol per cluster: none of them reports
+		}
+		term, leads := er.LeaderTerm()
+		if !leads {
+			continue
+		}
+		first, seen := w.leaders[term]
+		if !seen {
+			w.leaders[term] = id
+			continue
+		}
+		if first != id {
+			w.election = fmt.Sprintf("election safety: replicas %d and %d both led term %d (at %s virtual)", first, id, term, w.s.Now())
+			return true
+		}
+	}
+	return false
 }
 
 // stopAtDoubleDecision turns the early stop on; tests turn it off to
@@ -38,6 +78,10 @@ func (w *decisionWatch) violated() bool {
 	}
 	if !stopAtDoubleDecision {
 		return false
+	}
+	if w.twoLeaders() {
+		w.hit = true
+		return true
 	}
 	for _, d := range w.s.DecisionsSince(w.next) {
 		w.next++

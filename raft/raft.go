@@ -321,6 +321,15 @@ func (r *Replica) Leader() paxos.NodeID { return paxos.NodeID(r.lead) - 1 }
 // IsLeader reports whether this replica is raft's leader.
 func (r *Replica) IsLeader() bool { return r.state == etcdraft.StateLeader }
 
+// LeaderTerm implements paxos.ElectionReporter: the term this replica
+// leads, when it leads.
+func (r *Replica) LeaderTerm() (uint64, bool) {
+	if r.state != etcdraft.StateLeader {
+		return 0, false
+	}
+	return r.Term(), true
+}
+
 // Term returns the replica's current raft term.
 func (r *Replica) Term() uint64 { return r.rn.BasicStatus().GetTerm() }
 
