@@ -71,20 +71,29 @@ func TestRunStopsAtTwoLeadersOfOneTerm(t *testing.T) {
 	}
 	m, err := paxos.LookupMutant("raft/hardstate-after-send")
 	require.NoError(t, err)
-	opts := Options{New: m.New, Replicas: 3, Faults: AllFaults, Replica: paxos.Config{InitialLeader: -1}}
+	res, f := firstFailing(t, Options{New: m.New, Replicas: 3, Faults: AllFaults,
+		Replica: paxos.Config{InitialLeader: -1}}, "election safety")
+	assert.Regexp(t, `replicas \d and \d both led term \d+`, f)
+	assert.Less(t, res.Virtual, 3*time.Second+livenessBound, "the run stopped at once")
+}
+
+// firstFailing runs opts over seeds 1 to 500 and returns the first run
+// with a failure containing want, and that failure; it fails the test
+// when none has.
+func firstFailing(t *testing.T, opts Options, want string) (Result, string) {
+	t.Helper()
 	for opts.Seed = 1; opts.Seed <= 500; opts.Seed++ {
 		res, err := Run(opts)
 		require.NoError(t, err)
 		for _, f := range res.Failures {
-			if strings.Contains(f, "election safety") {
-				assert.Regexp(t, `replicas \d and \d both led term \d+`, f)
-				assert.Less(t, res.Virtual, opts.FaultWindow+livenessBound, "the run stopped at once")
+			if strings.Contains(f, want) {
 				t.Logf("seed %d: %s", opts.Seed, f)
-				return
+				return res, f
 			}
 		}
 	}
-	t.Fatal("no seed of 500 showed two leaders of one term for raft/hardstate-after-send at N = 3")
+	t.Fatalf("no seed of 500 failed with %q", want)
+	return Result{}, ""
 }
 
 // A run in which no operation completes for stallBound after the faults
@@ -94,17 +103,7 @@ func TestRunStopsAtTwoLeadersOfOneTerm(t *testing.T) {
 func TestRunStopsWhenNothingCompletes(t *testing.T) {
 	m, err := paxos.LookupMutant("multi/skip-holes")
 	require.NoError(t, err)
-	opts := Options{New: m.New, Replicas: 3, Faults: AllFaults, Replica: paxos.Config{InitialLeader: -1}}
-	for opts.Seed = 1; opts.Seed <= 500; opts.Seed++ {
-		res, err := Run(opts)
-		require.NoError(t, err)
-		for _, f := range res.Failures {
-			if strings.Contains(f, "no operation completed") {
-				assert.Less(t, res.Virtual, 3*time.Second+stallBound+5*time.Second, "stopped one stallBound after the last completion")
-				t.Logf("seed %d: %s", opts.Seed, f)
-				return
-			}
-		}
-	}
-	t.Fatal("no seed of 500 stalled for multi/skip-holes at N = 3")
+	res, _ := firstFailing(t, Options{New: m.New, Replicas: 3, Faults: AllFaults,
+		Replica: paxos.Config{InitialLeader: -1}}, "no operation completed")
+	assert.Less(t, res.Virtual, 3*time.Second+stallBound+5*time.Second, "stopped one stallBound after the last completion")
 }
