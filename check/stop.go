@@ -21,9 +21,9 @@ import (
 // It also watches election safety: a replica that implements
 // paxos.ElectionReporter (Raft) and leads a term another replica led
 // before ends the run at once, with the failure in election. A run that
-// broke it used to go on as well, and could take minutes: two leaders of
-// one term make etcd's raft resend ever longer logs to followers that keep
-// refusing them.
+// broke it used to go on until something was decided twice or the
+// liveness bound, if ever: followers that took the other leader's entries
+// keep refusing the leader's appends.
 type decisionWatch struct {
 	s        *sim.Sim
 	seen     map[paxos.Instance]string // fingerprint of the first decision per instance
