@@ -96,7 +96,8 @@ func TestRunCatchesProtocolThatNeverAnswers(t *testing.T) {
 	res, err := check.Run(check.Options{New: mute, Replicas: 3, Seed: 1, Ops: 30})
 	require.NoError(t, err)
 	require.False(t, res.OK())
-	assert.Contains(t, res.Failures[0], "liveness: 0 of 30 operations completed")
+	assert.Contains(t, res.Failures[0], "liveness: no operation completed for 10s")
+	assert.Contains(t, res.Failures[0], "0 of 30 completed")
 }
 
 func TestRunIsDeterministic(t *testing.T) {
