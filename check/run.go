@@ -316,37 +316,6 @@ func run(opts Options) (Result, *sim.Sim, error) {
 // clients get to finish their operations.
 const livenessBound = 120 * time.Second
 
-// stallBound is how long, in virtual time after the faults healed, a run
-// may go without any client operation completing while some are still
-// outstanding before it is failed for liveness at once, without waiting
-// for livenessBound. Correct protocols complete an operation within a few
-// client retries once the network heals (with the bound at 5 s, 300 seeds
-// of every protocol at N = 3, 5 and 7 and every check line of CI passed);
-// a planted bug that
-// stalls the cluster can otherwise keep a run going for livenessBound with
-// ever more work per event (a raft leader resending its growing log to
-// followers that refuse it took minutes of wall time for one seed).
-const stallBound = 10 * time.Second
-
-// progressWatch tells when no client operation has completed for
-// stallBound of virtual time.
-type progressWatch struct {
-	s    *sim.Sim
-	last time.Duration // when the completed count last changed
-	done int           // the completed count then
-	hit  bool
-}
-
-func (p *progressWatch) stalled() bool {
-	if c := p.s.Completed(); c != p.done {
-		p.done, p.last = c, p.s.Now()
-	}
-	if p.s.Now()-p.last > stallBound {
-		p.hit = true
-	}
-	return p.hit
-}
-
 // Verify checks a history and what the replicas learned and applied, and
 // returns every violation found. The invariants run first; when one already
 // failed, the linearizability search gets at most a second, since an
