@@ -26,7 +26,7 @@ type Mutant struct {
 	// Bug says in one sentence what is wrong.
 	Bug string
 	// Needs names the feature the bug lives in, as `paxos check` flags
-	// (for example "--lease 6" or "--snapshot-every 10"); empty when the
+	// (for example "--lease 6" or "--q1 2 --q2 4"); empty when the
 	// default configuration exercises it.
 	Needs string
 	// Sizes lists the cluster sizes at which the bug changes behaviour

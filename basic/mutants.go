@@ -123,7 +123,7 @@ func init() {
 		{Name: "basic/catchup-sends-accepted", Bug: "a catch-up answer carries slots the replica only accepted, not learned, as decided",
 			New: withBug(bugs{catchUpAccepted: true})},
 		{Name: "basic/snapshot-drops-dedup", Bug: "snapshots leave out the clients' deduplication sessions, so a retry after a restart or a catch-up by snapshot executes twice",
-			Needs: "--snapshot-every 10", New: withBug(bugs{snapshotDropsDedup: true})},
+			New: withBug(bugs{snapshotDropsDedup: true})},
 		// From N = 5 only. The harm needs an acceptor X that accepts
 		// (b2, v2) without having promised b2, then a late Accept of a
 		// lower b1 with v1 != v2. b1's proposer P accepted (b1, v1) itself

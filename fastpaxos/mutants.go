@@ -25,7 +25,6 @@ func init() {
 		Name:     "fastpaxos/snapshot-drops-dedup",
 		Protocol: "fastpaxos",
 		Bug:      "snapshots leave out the clients' deduplication sessions, so a retry after a restart or a catch-up by snapshot executes twice",
-		Needs:    "--snapshot-every 10",
 		New: func(cfg paxos.Config) (paxos.Replica, error) {
 			return newReplica(cfg, bugs{snapshotDropsDedup: true})
 		},

@@ -75,7 +75,6 @@ func init() {
 		Name:     "raft/snapshot-drops-dedup",
 		Protocol: "raft",
 		Bug:      "snapshots leave out the clients' deduplication table, so a retried command executes twice after a restart or snapshot install",
-		Needs:    "--snapshot-every 10",
 		New:      withBug(bugs{snapshotDropsDedup: true}),
 	})
 	paxos.RegisterMutant(paxos.Mutant{
