@@ -26,16 +26,16 @@ import (
 // liveness bound, if ever: followers that took the other leader's entries
 // keep refusing the leader's appends.
 type decisionWatch struct {
-	s        *sim.Sim
-	seen     map[paxos.Instance]string // fingerprint of the first decision per instance
-	next     int                       // decisions examined so far
-	hit      bool
-	leaders  map[uint64]paxos.NodeID // the first replica seen leading each term
-	election string                  // the election-safety failure, if any
+	s         *sim.Sim
+	seen      map[paxos.Instance]string // fingerprint of the first decision per instance
+	next      int                       // decisions examined so far
+	hit       bool
+	elections *Elections
+	election  string // the election-safety failure, if any
 }
 
 func newDecisionWatch(s *sim.Sim) *decisionWatch {
-	return &decisionWatch{s: s, seen: map[paxos.Instance]string{}, leaders: map[uint64]paxos.NodeID{}}
+	return &decisionWatch{s: s, seen: map[paxos.Instance]string{}, elections: NewElections()}
 }
 
 // twoLeaders reports whether a running replica leads a term that another
@@ -46,21 +46,12 @@ func (w *decisionWatch) twoLeaders() bool {
 		if !w.s.Alive(id) {
 			continue
 		}
-		er, ok := w.s.Replica(id).(paxos.ElectionReporter)
-		if !ok {
+		failure, reports := w.elections.Observe(id, w.s.Replica(id))
+		if !reports {
 			return false // one protocol per cluster: none of them reports
 		}
-		term, leads := er.LeaderTerm()
-		if !leads {
-			continue
-		}
-		first, seen := w.leaders[term]
-		if !seen {
-			w.leaders[term] = id
-			continue
-		}
-		if first != id {
-			w.election = fmt.Sprintf("election safety: replicas %d and %d both led term %d (at %s virtual)", first, id, term, w.s.Now())
+		if failure != "" {
+			w.election = fmt.Sprintf("%s (at %s virtual)", failure, w.s.Now())
 			return true
 		}
 	}

@@ -179,3 +179,18 @@ func TestConfigRefused(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "unknown protocol")
 }
+
+// The explorer judges election safety too: a Raft replica that sends its
+// vote before persisting it can vote twice in one term after a crash, and
+// two replicas then lead that term. The walk stops at the second leader,
+// before any slot is decided twice.
+func TestFindsTwoLeadersOfOneTerm(t *testing.T) {
+	m, err := paxos.LookupMutant("raft/hardstate-after-send")
+	require.NoError(t, err)
+	cfg := explore.Config{New: m.New, Replicas: 3, Walks: 2000, Budget: 30 * time.Second, Seed: 1, Workers: 1}
+	res, err := explore.Explore(context.Background(), cfg)
+	require.NoError(t, err)
+	require.NotNil(t, res.Violation, "no violation in %d walks", res.Walks)
+	require.NotEmpty(t, res.Violation.Failures)
+	assert.Contains(t, res.Violation.Failures[0], "election safety")
+}

@@ -93,19 +93,21 @@ type world struct {
 	pendSum   uint64         // sum of the pending messages' hashes (a multiset hash)
 	pendHash  map[uint64]int // how many pending messages have each hash
 
-	decSeen  map[uint64]bool
-	decSum   uint64
-	learned  []check.Learned
-	applied  []check.Applied
-	proposed []int
-	crashes  int
-	drops    int
-	down     int
-	failures []string
-	err      error // a harness error (a replica that could not be built, an unencodable message)
-	hs       maphash.Seed
-	cmds     []paxos.Command
-	sw       *swarm // the walk's weights; nil when replaying
+	decSeen map[uint64]bool
+	decSum  uint64
+	// elections records who led each term (Raft), for election safety.
+	elections *check.Elections
+	learned   []check.Learned
+	applied   []check.Applied
+	proposed  []int
+	crashes   int
+	drops     int
+	down      int
+	failures  []string
+	err       error // a harness error (a replica that could not be built, an unencodable message)
+	hs        maphash.Seed
+	cmds      []paxos.Command
+	sw        *swarm // the walk's weights; nil when replaying
 	// What guides the search (see features.go), nil when replaying: the
 	// kinds of commands of each replica's latest record per instance, the
 	// decided instances' kinds, counted driver events, and the coverage of
@@ -134,7 +136,7 @@ func newWorld(cfg *Config, seed uint64, hs maphash.Seed, guided bool) *world {
 	w := &world{cfg: cfg, seed: seed, reps: make([]paxos.Replica, n), inc: make([]int, n),
 		persisted: make([]paxos.Persisted, n), recHash: make([]uint64, n),
 		decSeen: map[uint64]bool{}, pendHash: map[uint64]int{}, proposed: make([]int, cfg.Commands), hs: hs, cmds: cfg.commands(),
-		decCount: make([]int, n), lastRestart: -1}
+		decCount: make([]int, n), lastRestart: -1, elections: check.NewElections()}
 	if guided {
 		w.recs, w.decided, w.events, w.deadCov = map[recKey]string{}, map[paxos.Instance]decision{}, map[string]int{}, paxos.Coverage{}
 		w.shapes, w.recDeps = map[recKey]string{}, map[recKey]bool{}
@@ -228,6 +230,11 @@ func (w *world) collect(i int) {
 	}
 	if grew && len(w.failures) == 0 {
 		w.failures = check.Invariants(w.learned, w.applied)
+	}
+	if len(w.failures) == 0 {
+		if failure, _ := w.elections.Observe(paxos.NodeID(i), r); failure != "" {
+			w.failures = []string{failure}
+		}
 	}
 }
 
