@@ -47,14 +47,21 @@ func init() {
 			return newReplica(cfg, bugs{uncoordinatedClassic: true})
 		},
 	})
-	// Real by the classic argument: the leader's classic round of a slot
-	// at (term, sub) stalls, it recovers the slot at (term, sub+1), and an
-	// acceptor that reported to that recovery then takes the older
-	// round's late Accept; if the recovery picked another value (the
-	// reports it got differ from the earlier round's), both rounds can
-	// reach a classic quorum. Neither the search nor the explorer has
-	// reached it yet: the two rounds pick the same value unless their
-	// reports differ.
+	// An equivalent mutant in this implementation: no run can show it.
+	// The slot promise a Recover at (term, sub) leaves binds above the term
+	// promise only against classic Accepts of the same term at a lower
+	// Sub (one of an older term is refused by the term promise every
+	// classic quorum of the newer term's phase 1 holds, which the bug
+	// still checks), and a leader never sends one after it recovered the
+	// slot: it sends at most one classic Accept a slot in its term, at the
+	// Sub of its only phase 1 of that slot, and afterwards only resends
+	// it (TestStalledClassicRoundIsOnlyResent). Counted in 500 seeds of
+	// every fault at N = 3 and 5, an Accept below the slot's promise is
+	// never even taken. Kept in the catalog (and skipped by name in CI) as
+	// the record of that check; the schedule its author had in mind, a
+	// recovery at (term, sub+1) after a stalled round at (term, sub) that
+	// picks another value, would need a leader that recovers a slot it
+	// already sent an Accept for.
 	paxos.RegisterMutant(paxos.Mutant{
 		Name:     "fastpaxos/accept-ignores-recovery-promise",
 		Protocol: "fastpaxos",
