@@ -48,20 +48,21 @@ func init() {
 		},
 	})
 	// An equivalent mutant in this implementation: no run can show it.
-	// The slot promise a Recover at (term, sub) leaves binds above the term
-	// promise only against classic Accepts of the same term at a lower
-	// Sub (one of an older term is refused by the term promise every
-	// classic quorum of the newer term's phase 1 holds, which the bug
-	// still checks), and a leader never sends one after it recovered the
-	// slot: it sends at most one classic Accept a slot in its term, at the
-	// Sub of its only phase 1 of that slot, and afterwards only resends
-	// it (TestStalledClassicRoundIsOnlyResent). Counted in 500 seeds of
-	// every fault at N = 3 and 5, an Accept below the slot's promise is
-	// never even taken. Kept in the catalog (and skipped by name in CI) as
-	// the record of that check; the schedule its author had in mind, a
-	// recovery at (term, sub+1) after a stalled round at (term, sub) that
-	// picks another value, would need a leader that recovers a slot it
-	// already sent an Accept for.
+	// The bug lets an acceptor that reported to a leader's Recover of a
+	// slot at (term, sub) vote a classic Accept below that ballot but not
+	// below its term promise. Of the same term: a leader sends at most one
+	// classic Accept a slot in its term, at the Sub of its only phase 1
+	// of that slot, and afterwards only resends it, so no Accept of a
+	// lower Sub follows a Recover (TestStalledClassicRoundIsOnlyResent).
+	// Of an older term: the older round needs a classic quorum of votes,
+	// which meets the newer leader's phase-1 quorum; its members refuse
+	// the older term once promised (the bug still checks the term
+	// promise), so one of them voted before and reported it, and then the
+	// newer leader re-proposed the slot in its phase 1 and never recovers
+	// it; if none did, the acceptors outside that quorum are too few to
+	// decide the older round. Counted in 500 seeds of every fault at N = 3
+	// and 5, an Accept below a slot's promise was never even taken. Kept
+	// in the catalog (skipped by name in CI) as the record of the check.
 	paxos.RegisterMutant(paxos.Mutant{
 		Name:     "fastpaxos/accept-ignores-recovery-promise",
 		Protocol: "fastpaxos",
