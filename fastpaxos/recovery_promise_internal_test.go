@@ -26,17 +26,8 @@ func TestStalledClassicRoundIsOnlyResent(t *testing.T) {
 		bug  bugs
 	}{{"correct", bugs{}}, {"planted bug", bugs{acceptTermPromise: true}}} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newCluster(t, 5, 4, tc.bug)
-			c.propose(1, a)
-			c.propose(0, b)
-			c.deliver(func(m paxos.Message) bool {
-				return proposeFrom(1, 1, 2, 3, 4)(m) || proposeFrom(0, 0)(m)
-			})
-			c.deliver(func(m paxos.Message) bool {
-				return typ[Voted](m) && m.To == 4 && (m.From == 0 || m.From == 3)
-			})
+			c := collided(t, tc.bug, a, b)
 			ld := c.reps[4]
-			require.Equal(t, uint64(1), ld.stats["coordinated-recoveries"])
 			stalled := func(m paxos.Message) bool {
 				return m.From == 4 && (typ[Accept](m) || typ[Recover](m))
 			}
