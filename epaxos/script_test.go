@@ -133,6 +133,7 @@ func TestAdversarialScriptsCatchPlantedBugs(t *testing.T) {
 		{"adv_sutra_three_recoveries_n5.txt", "epaxos/merged-ballots"},
 		{"adv_snapshot_between_preaccept_and_commit.txt", "epaxos/fast-quorum-minus-one"},
 		{"adv_rule3a_competing_n3.txt", "epaxos/minority-fast-quorum"},
+		{"accept_reply_earlier_ballot_n5.txt", "epaxos/accept-reply-any-ballot"},
 	} {
 		t.Run(tc.mutant, func(t *testing.T) {
 			m, err := paxos.LookupMutant(tc.mutant)

@@ -47,20 +47,23 @@ func init() {
 			return newReplica(cfg, bugs{uncoordinatedClassic: true})
 		},
 	})
-	// Real by the classic argument: the leader's classic round of a slot
-	// at (term, sub) stalls, it recovers the slot at (term, sub+1), and an
-	// acceptor that reported to that recovery then takes the older
-	// round's late Accept; if the recovery picked another value (the
-	// reports it got differ from the earlier round's), both rounds can
-	// reach a classic quorum. Neither the search nor the explorer has
-	// reached it yet: the two rounds pick the same value unless their
-	// reports differ.
-	paxos.RegisterMutant(paxos.Mutant{
-		Name:     "fastpaxos/accept-ignores-recovery-promise",
-		Protocol: "fastpaxos",
-		Bug:      "a classic Accept is checked against the leader's term promise only, not the slot's higher recovery promise, so an acceptor that reported its vote to a recovery still votes in the older round",
-		New: func(cfg paxos.Config) (paxos.Replica, error) {
-			return newReplica(cfg, bugs{acceptTermPromise: true})
-		},
-	})
+	// Not registered, an equivalent mutant in this implementation: no run
+	// can show "a classic Accept checked against the term promise only".
+	// The bug lets an acceptor that reported to a leader's Recover of a
+	// slot at (term, sub) vote a classic Accept below that ballot but not
+	// below its term promise. Of the same term: a leader sends at most one
+	// classic Accept a slot in its term, at the Sub of its only phase 1
+	// of that slot, and afterwards only resends it, so no Accept of a
+	// lower Sub follows a Recover (TestStalledClassicRoundIsOnlyResent).
+	// Of an older term: the older round needs a classic quorum of votes,
+	// which meets the newer leader's phase-1 quorum; its members refuse
+	// the older term once promised (the bug still checks the term
+	// promise), so one of them voted before and reported it, and then the
+	// newer leader re-proposed the slot in its phase 1 and never recovers
+	// it; if none did, the acceptors outside that quorum are too few to
+	// decide the older round. Counted in 500 seeds of every fault at N = 3
+	// and 5, an Accept below a slot's promise was never even taken. So the
+	// bug (bugs.acceptTermPromise) is not in the catalog: a planted bug
+	// no run can show would only count as a survivor. The flag stays for
+	// the test that shows the lemma.
 }

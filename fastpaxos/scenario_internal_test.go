@@ -120,6 +120,25 @@ func (c *cluster) valuesOf(s uint64) [][]paxos.Command {
 	return out
 }
 
+// collided starts five replicas led by 4 whose fast round of slot 1
+// collides: 1 proposes a and 0 proposes b; 0 votes b (its own proposal),
+// the others a, and the leader, having heard its own vote a, 0's b and 3's
+// a, has recovered the slot in a classic round at (term, 1), whose
+// Accepts are in flight.
+func collided(t *testing.T, bug bugs, a, b paxos.Command) *cluster {
+	c := newCluster(t, 5, 4, bug)
+	c.propose(1, a)
+	c.propose(0, b)
+	c.deliver(func(m paxos.Message) bool {
+		return proposeFrom(1, 1, 2, 3, 4)(m) || proposeFrom(0, 0)(m)
+	})
+	c.deliver(func(m paxos.Message) bool {
+		return typ[Voted](m) && m.To == 4 && (m.From == 0 || m.From == 3)
+	})
+	require.Equal(t, uint64(1), c.reps[4].stats["coordinated-recoveries"])
+	return c
+}
+
 func typ[T any](m paxos.Message) bool { _, ok := m.Body.(T); return ok }
 
 func proposeFrom(from paxos.NodeID, to ...paxos.NodeID) func(paxos.Message) bool {
@@ -145,19 +164,8 @@ func TestRecoveryKeepsFastQuorumValue(t *testing.T) {
 		bug  bugs
 	}{{"correct", bugs{}}, {"planted bug", bugs{lowestReporter: true}}} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newCluster(t, 5, 4, tc.bug)
-			c.propose(1, a)
-			c.propose(0, b)
-			// 0 votes B (its own proposal); the others A. Hold every vote.
-			c.deliver(func(m paxos.Message) bool {
-				return proposeFrom(1, 1, 2, 3, 4)(m) || proposeFrom(0, 0)(m)
-			})
-			// The leader (4) has heard its own vote A; give it 0's B and 3's A.
-			c.deliver(func(m paxos.Message) bool {
-				return typ[Voted](m) && m.To == 4 && (m.From == 0 || m.From == 3)
-			})
+			c := collided(t, tc.bug, a, b)
 			ld := c.reps[4]
-			require.Equal(t, uint64(1), ld.stats["coordinated-recoveries"])
 			acc := slices.IndexFunc(c.inflight, func(m paxos.Message) bool { return typ[Accept](m) && m.From == 4 })
 			require.GreaterOrEqual(t, acc, 0, "the leader sent a classic Accept")
 			got := c.inflight[acc].Body.(Accept)
