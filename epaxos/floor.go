@@ -51,6 +51,20 @@ func (x *indexFloor) raise(k string, rows []keyRow) {
 	}
 }
 
+// raiseWrite records that key k's facts were pruned when they were one
+// row, replica q's, whose only slot is s, a write (raise with that row,
+// whose read kind adds nothing).
+func (x *indexFloor) raiseWrite(k string, q int, s uint64) {
+	if x.f == nil {
+		x.f = make([]uint64, 2*floorBuckets*x.n)
+		x.all = [2][]uint64{make([]uint64, x.n), make([]uint64, x.n)}
+	}
+	x.zero = false
+	i := 2*keyBucket(k)*x.n + q
+	x.f[i] = max(x.f[i], s)
+	x.all[0][q] = max(x.all[0][q], s)
+}
+
 // apply raises deps to the floor of the keys command c touches.
 func (x *indexFloor) apply(c paxos.Command, deps []uint64) {
 	if x.zero || c.IsNop() {
