@@ -33,6 +33,9 @@ func newIndexFloor(n int) indexFloor { return indexFloor{n: n, zero: true} }
 // keyBucket picks a key's floor bucket.
 func keyBucket(key string) int { return int(fnv1a(key) % floorBuckets) }
 
+// allKeysBucket is allKeys's floor bucket.
+var allKeysBucket = keyBucket(allKeys)
+
 // raise records that key k's facts ki were pruned.
 func (x *indexFloor) raise(k string, rows []keyRow) {
 	if x.f == nil {
@@ -84,7 +87,7 @@ func (x *indexFloor) apply(c paxos.Command, deps []uint64) {
 		}
 		return
 	}
-	x.applyBucket(keyBucket(allKeys), kinds, deps) // every command consults allKeys
+	x.applyBucket(allKeysBucket, kinds, deps) // every command consults allKeys
 	for _, k := range keys {
 		x.applyBucket(keyBucket(k), kinds, deps)
 	}
