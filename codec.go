@@ -2,6 +2,7 @@ package paxos
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -329,6 +330,19 @@ func AppendMessage(dst []byte, m Message) ([]byte, error) {
 		return dst, err
 	}
 	return c.result(dst), nil
+}
+
+// Readdress rewrites, in place, the recipient of msg, a Message as
+// AppendMessage encodes it, to to: the envelope writes From and To as
+// fixed-width int32s, so the encoding of one Message to several peers
+// differs only in those four bytes. It reports false, leaving msg as it
+// was, when msg does not start as AppendMessage writes a Message.
+func Readdress(msg []byte, to NodeID) bool {
+	if len(msg) < 11 || msg[0] != 0x94 || msg[1] != 0xd2 || msg[6] != 0xd2 {
+		return false
+	}
+	binary.BigEndian.PutUint32(msg[7:11], uint32(int32(to)))
+	return true
 }
 
 // DecodeMessage is the inverse of EncodeMessage. Malformed input yields an

@@ -2,6 +2,7 @@ package paxos_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -130,5 +131,38 @@ func TestKVCommandEncodingUnchanged(t *testing.T) {
 		want, err := msgpack.Marshal(legacyCommand{c.Client, c.Seq, c.Op, c.Key, c.Value})
 		require.NoError(t, err)
 		assert.Equal(t, want, got)
+	}
+}
+
+// TestSameCommands: equal commands in the same order, whether in one array
+// or two; a slice of one array from another element, a shorter slice, or
+// one differing command is not the same.
+func TestSameCommands(t *testing.T) {
+	a := []paxos.Command{
+		{Client: 1, Seq: 1, Op: paxos.OpPut, Key: "k", Value: "v"},
+		{Client: 1, Seq: 2, Op: paxos.OpApp, Payload: []byte{1}, Keys: []string{"x", "y"}},
+		{Client: 1, Seq: 2, Op: paxos.OpApp, Payload: []byte{1}, Keys: []string{"x", "y"}},
+		{Client: 2, Seq: 1, Op: paxos.OpGet, Key: "k", ReadOnly: true},
+	}
+	b := slices.Clone(a)
+	assert.True(t, paxos.SameCommands(a, a))
+	assert.True(t, paxos.SameCommands(a, b))
+	assert.True(t, paxos.SameCommands(nil, []paxos.Command{}))
+	assert.True(t, paxos.SameCommands(a[1:2], a[2:3]), "equal commands at two places of one array")
+	assert.False(t, paxos.SameCommands(a[0:2], a[1:3]))
+	assert.False(t, paxos.SameCommands(a, a[:3]))
+	for i := range b {
+		for _, change := range []func(c *paxos.Command){
+			func(c *paxos.Command) { c.Seq++ },
+			func(c *paxos.Command) { c.Key += "!" },
+			func(c *paxos.Command) { c.Payload = append(slices.Clone(c.Payload), 0) },
+			func(c *paxos.Command) { c.Keys = append(slices.Clone(c.Keys), "z") },
+			func(c *paxos.Command) { c.ReadOnly = !c.ReadOnly },
+		} {
+			d := slices.Clone(a)
+			change(&d[i])
+			assert.False(t, paxos.SameCommands(a, d), "command %d changed", i)
+			assert.False(t, a[i].Equal(d[i]))
+		}
 	}
 }

@@ -168,12 +168,15 @@ func (r *Replica) expand(f keyFacts, ki *keyIndex) {
 	expandInline(f, ki)
 }
 
+// inlineReplica is the replica of facts stored inline.
+func (f keyFacts) inlineReplica() int { return int(uint64(f) >> factsReplicaShift & factsReplicaMax) }
+
+// inlineWrite is the latest slot writing the key of facts stored inline.
+func (f keyFacts) inlineWrite() uint64 { return uint64(f) >> factsSlotShift & factsSlotMax }
+
 // expandInline writes the facts of f, stored inline, into ki.
 func expandInline(f keyFacts, ki *keyIndex) {
-	row := keyRow{
-		replica: paxos.NodeID(uint64(f) >> factsReplicaShift & factsReplicaMax),
-		write:   uint64(f) >> factsSlotShift & factsSlotMax,
-	}
+	row := keyRow{replica: paxos.NodeID(f.inlineReplica()), write: f.inlineWrite()}
 	if f.kind() == factsPackedExecuted {
 		row.execWrite = row.write
 	}

@@ -246,7 +246,21 @@ func (r *Replica) apply(in *instance) {
 func (r *Replica) noteExecuted(id paxos.Instance, c paxos.Command) {
 	var one [1]string
 	for _, k := range touched(c, &one) {
-		e, ki := r.edit(k)
+		old, ok, shard := r.index.find(k)
+		if ok && c.Writes() && old.kind() != factsFull && old.inlineReplica() == int(id.Replica) {
+			// Inline facts of this replica's write at the slot executed
+			// (or a later one, with that one executed already): its
+			// executed write is that slot, and the facts stay inline, now
+			// marked executed (what expanding, updating and packing them
+			// gives, without the expansion).
+			if w := old.inlineWrite(); id.Slot == w || old.kind() == factsPackedExecuted && id.Slot < w {
+				if f := old | factsPackedExecuted; f != old {
+					r.index.put(k, shard, f, false)
+				}
+				continue
+			}
+		}
+		e, ki := r.editFound(k, old, ok, shard)
 		f := ki.rowFor(id.Replica)
 		if c.Writes() {
 			f.execWrite = max(f.execWrite, id.Slot)

@@ -33,6 +33,9 @@ func newIndexFloor(n int) indexFloor { return indexFloor{n: n, zero: true} }
 // keyBucket picks a key's floor bucket.
 func keyBucket(key string) int { return int(fnv1a(key) % floorBuckets) }
 
+// allKeysBucket is allKeys's floor bucket.
+var allKeysBucket = keyBucket(allKeys)
+
 // raise records that key k's facts ki were pruned.
 func (x *indexFloor) raise(k string, rows []keyRow) {
 	if x.f == nil {
@@ -49,6 +52,20 @@ func (x *indexFloor) raise(k string, rows []keyRow) {
 			x.all[kind][q] = max(x.all[kind][q], s)
 		}
 	}
+}
+
+// raiseWrite records that key k's facts were pruned when they were one
+// row, replica q's, whose only slot is s, a write (raise with that row,
+// whose read kind adds nothing).
+func (x *indexFloor) raiseWrite(k string, q int, s uint64) {
+	if x.f == nil {
+		x.f = make([]uint64, 2*floorBuckets*x.n)
+		x.all = [2][]uint64{make([]uint64, x.n), make([]uint64, x.n)}
+	}
+	x.zero = false
+	i := 2*keyBucket(k)*x.n + q
+	x.f[i] = max(x.f[i], s)
+	x.all[0][q] = max(x.all[0][q], s)
 }
 
 // apply raises deps to the floor of the keys command c touches.
@@ -70,7 +87,7 @@ func (x *indexFloor) apply(c paxos.Command, deps []uint64) {
 		}
 		return
 	}
-	x.applyBucket(keyBucket(allKeys), kinds, deps) // every command consults allKeys
+	x.applyBucket(allKeysBucket, kinds, deps) // every command consults allKeys
 	for _, k := range keys {
 		x.applyBucket(keyBucket(k), kinds, deps)
 	}

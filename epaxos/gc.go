@@ -152,15 +152,19 @@ func (r *Replica) pruneIndex(w []uint64) {
 	for q := range w {
 		r.prunedUpTo[q] = max(r.prunedUpTo[q], w[q])
 	}
-	var ki keyIndex
 	n := r.index.prune(func(k string, f keyFacts) bool {
-		var rows []keyRow
 		if f.kind() != factsFull {
-			expandInline(f, &ki)
-			rows = ki.rows
-		} else {
-			rows = r.index.full(f.pos()).rows // read only
+			// Inline facts (expandInline) are one row whose highest slot
+			// is its latest write (execWrite is 0 or that slot, read and
+			// execRead 0): read from the word, without expanding it.
+			q, s := f.inlineReplica(), f.inlineWrite()
+			if s > w[q] {
+				return false
+			}
+			r.floor.raiseWrite(k, q, s) // idempotent: prune may ask twice
+			return true
 		}
+		rows := r.index.full(f.pos()).rows // read only
 		for _, row := range rows {
 			if max(row.write, row.read, row.execWrite, row.execRead) > w[row.replica] {
 				return false

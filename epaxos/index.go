@@ -18,8 +18,13 @@ type editing struct {
 // edit returns key k's facts for updating; save them with r.save(e, ki)
 // when done. Only one key is edited at a time.
 func (r *Replica) edit(k string) (editing, *keyIndex) {
-	ki := &r.editBuf
 	f, ok, shard := r.index.find(k)
+	return r.editFound(k, f, ok, shard)
+}
+
+// editFound is edit with key k's facts already found (factsIndex.find).
+func (r *Replica) editFound(k string, f keyFacts, ok bool, shard int) (editing, *keyIndex) {
+	ki := &r.editBuf
 	if ok {
 		r.expand(f, ki)
 	} else {
@@ -105,7 +110,16 @@ func (r *Replica) indexCmds(id paxos.Instance, cmds []paxos.Command, seq uint64)
 		}
 		var one [1]string
 		for _, k := range touched(c, &one) {
-			e, ki := r.edit(k)
+			old, ok, shard := r.index.find(k)
+			if !ok && c.Writes() {
+				// A new key written: its facts are this write alone,
+				// stored inline when they fit (as pack would store them).
+				if f, fits := packWrite(id.Replica, id.Slot, seq); fits {
+					r.index.put(k, shard, f, true)
+					continue
+				}
+			}
+			e, ki := r.editFound(k, old, ok, shard)
 			f := ki.rowFor(id.Replica)
 			if c.Writes() {
 				f.write = max(f.write, id.Slot)
@@ -117,4 +131,13 @@ func (r *Replica) indexCmds(id paxos.Instance, cmds []paxos.Command, seq uint64)
 			r.save(e, ki)
 		}
 	}
+}
+
+// packWrite returns the inline facts of a key whose only fact is replica
+// q's write at slot s with seq (what pack makes of them), if they fit.
+func packWrite(q paxos.NodeID, s, seq uint64) (keyFacts, bool) {
+	if q < 0 || q > factsReplicaMax || s > factsSlotMax || seq > factsSeqMax {
+		return 0, false
+	}
+	return keyFacts(seq<<factsSeqShift | s<<factsSlotShift | uint64(q)<<factsReplicaShift), true
 }

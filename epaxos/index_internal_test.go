@@ -124,3 +124,69 @@ func TestIndexInlineLimits(t *testing.T) {
 		assert.Equal(t, *ki, got, tc.description)
 	}
 }
+
+// indexCmds and noteExecuted store what expanding a key's facts, updating
+// them and packing them again stores (their shortcuts for a new key
+// written and for an inline write executed included): random writes,
+// reads and executions of a few keys by a few replicas, with slots and
+// seqs now and then beyond the inline form.
+func TestIndexUpdatesMatchExpandAndPack(t *testing.T) {
+	r, err := NewReplica(paxos.Config{ID: 0, N: 5})
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(3, 4))
+	want := map[string]*keyIndex{}
+	keys := []string{"a", "b", "c", "d", "e", "f"}
+	for step := 0; step < 50_000; step++ {
+		if rng.IntN(2000) == 0 { // start afresh: new keys again
+			r, err = NewReplica(paxos.Config{ID: 0, N: 5})
+			require.NoError(t, err)
+			want = map[string]*keyIndex{}
+		}
+		k := keys[rng.IntN(len(keys))]
+		w := want[k]
+		if w == nil {
+			w = &keyIndex{}
+			want[k] = w
+		}
+		q := paxos.NodeID(rng.IntN(3))
+		id := paxos.Instance{Replica: q, Slot: uint64(rng.IntN(20) + 1)}
+		if rng.IntN(3000) == 0 {
+			id.Slot = factsSlotMax + 1
+		}
+		seq := uint64(rng.IntN(30))
+		if rng.IntN(3000) == 0 {
+			seq = factsSeqMax + 1
+		}
+		c := paxos.Command{Client: 1, Seq: 1, Op: paxos.OpPut, Key: k, Value: "v"}
+		if rng.IntN(5) == 0 {
+			c.Op, c.Value = paxos.OpGet, ""
+		}
+		f := w.rowFor(q)
+		if rng.IntN(2) == 0 {
+			r.indexCmds(id, []paxos.Command{c}, seq)
+			if c.Writes() {
+				f.write, w.writeSeq = max(f.write, id.Slot), max(w.writeSeq, seq)
+			} else {
+				f.read, w.readSeq = max(f.read, id.Slot), max(w.readSeq, seq)
+			}
+		} else {
+			r.noteExecuted(id, c)
+			if c.Writes() {
+				f.execWrite = max(f.execWrite, id.Slot)
+			} else {
+				f.execRead = max(f.execRead, id.Slot)
+			}
+		}
+		stored := indexMap(r)[k]
+		inline, fits := packInline(w)
+		require.Equal(t, fits, stored.kind() != factsFull, "step %d key %s", step, k)
+		if fits {
+			require.Equal(t, inline, stored, "step %d key %s", step, k)
+		}
+		var got keyIndex
+		r.expand(stored, &got)
+		require.Equal(t, w.writeSeq, got.writeSeq, "step %d key %s", step, k)
+		require.Equal(t, w.readSeq, got.readSeq, "step %d key %s", step, k)
+		require.ElementsMatch(t, w.rows, got.rows, "step %d key %s", step, k)
+	}
+}

@@ -190,6 +190,9 @@ type TCP struct {
 	c     counters
 	guard *Guard
 	epoch time.Time // clock's origin
+	// shared keeps the encodings of bodies sent to several peers, which
+	// the peers' writers share (see sharedFrames).
+	shared sharedFrames
 
 	mu      sync.Mutex
 	run     string                    // this run's id, announced to peers
@@ -642,7 +645,7 @@ func (t *TCP) writeLoop(conn net.Conn, p *peerOut, announce bool) error {
 		// The frame (length, then the message) is encoded into one buffer
 		// the loop reuses, and written with one call.
 		var err error
-		frame, err = paxos.AppendMessage(append(frame[:0], 0, 0, 0, 0), om.m)
+		frame, err = t.shared.appendMessage(append(frame[:0], 0, 0, 0, 0), om.m)
 		if err != nil {
 			t.c.dropped.Add(1)
 			t.log.Error("transport: cannot encode message; dropped", "to", p.id, "type", fmt.Sprintf("%T", om.m.Body), "err", err)
