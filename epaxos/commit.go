@@ -60,7 +60,7 @@ func (r *Replica) onCommit(m Commit) {
 	if len(cmds) == 0 {
 		// A short Commit: the value voted for at the initial ballot, if
 		// this replica's latest vote is still that one.
-		if in.cmds == nil || !r.shortCommitVoteOK(in.vbal, m.Inst.Replica) ||
+		if in.cmds == nil || in.vbal != MakeBallot(0, m.Inst.Replica) ||
 			in.status != StatusPreAccepted && in.status != StatusAccepted {
 			return
 		}

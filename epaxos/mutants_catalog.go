@@ -33,17 +33,9 @@ type plantedBugs struct {
 	execIgnoreAnyDep  bool // the EPaxos Revisited shortcut drops an edge whenever W depends on V, whatever their order
 	acceptReplyAnyBal bool // an Accept reply counts toward the current round whatever ballot it answers
 	// Fourth round.
-	shortCommitAnyVote bool // a short Commit commits the replica's latest vote whatever ballot it was cast at
-	freeOffByOne       bool // rule 4 frees the instance when fewer than fq (not fq-1) replicas could hold A0
-	a0BelowMajority    bool // rule 4 accepts A0 when F (not F+1) replies other than L hold it
-	tieSlotOnly        bool // equal seqs in a component are ordered by slot only, not by (replica, slot)
-}
-
-// shortCommitVoteOK reports whether a short Commit of an instance led by
-// L may take this replica's latest vote (at ballot vbal) as the decided
-// value: only a vote of L's initial ballot.
-func (r *Replica) shortCommitVoteOK(vbal Ballot, L paxos.NodeID) bool {
-	return r.planted.shortCommitAnyVote || vbal == MakeBallot(0, L)
+	freeOffByOne     bool // rule 4 frees the instance when fewer than fq (not fq-1) replicas could hold A0
+	tieSlotOnly      bool // equal seqs in a component are ordered by slot only, not by (replica, slot)
+	fastAfterPromise bool // the fast path commits although the instance promised a recovery's ballot since
 }
 
 // freeBelow is how many replies besides L's, held or unknown, rule 4 needs
@@ -54,15 +46,6 @@ func (r *Replica) freeBelow() int {
 		return r.fq
 	}
 	return r.fq - 1
-}
-
-// a0Majority is how many replies other than L's holding A0 let rule 4
-// accept A0 at once: a slow quorum (one fewer under a0BelowMajority).
-func (r *Replica) a0Majority() int {
-	if r.planted.a0BelowMajority {
-		return r.sq - 1
-	}
-	return r.sq
 }
 
 // mergesDep reports whether a PreAccept reply's dependency on replica q is
@@ -227,15 +210,12 @@ func init() {
 		{Name: "epaxos/accept-reply-any-ballot", Bug: "an Accept reply counts toward the coordinator's round without checking that it answers the round's ballot, so a vote for an earlier ballot of the same coordinator, for other attributes, counts",
 			New: withBug(func(r *Replica) { r.planted.acceptReplyAnyBal = true })},
 		// Fourth round.
-		{Name: "epaxos/short-commit-any-vote", Bug: "a short Commit (no commands) commits the replica's latest vote without checking that it was cast at the command leader's initial ballot, so a replica whose vote a recovery replaced commits the recovery's value under the leader's attributes",
-			New: withBug(func(r *Replica) { r.planted.shortCommitAnyVote = true })},
 		{Name: "epaxos/recovery-free-off-by-one", Bug: "recovery rule 4 gives up on the original attributes (and frees the instance) when fewer than fq replicas besides the command leader could hold them, not fewer than fq-1, so an instance decided on the fast path can be decided again",
 			New: withBug(func(r *Replica) { r.planted.freeOffByOne = true })},
-		// At N = 3 rule 3a decides first whenever F = 1 reply holds A0.
-		{Name: "epaxos/recovery-a0-below-majority", Bug: "recovery rule 4 accepts the original attributes as soon as F replies besides the command leader hold them, not F+1, skipping the TryPreAccept that checks for a committed conflict they leave out",
-			Sizes: []int{5}, New: withBug(func(r *Replica) { r.planted.a0BelowMajority = true })},
 		{Name: "epaxos/exec-tie-slot-only", Bug: "inside a strongly connected component, equal seqs are ordered by slot only, leaving instances of different replicas with the same slot in the order the sort meets them, which differs from replica to replica",
 			New: withBug(func(r *Replica) { r.planted.tieSlotOnly = true })},
+		{Name: "epaxos/fast-path-after-promise", Bug: "the command leader commits on the fast path without checking that the instance still holds its initial ballot, so it commits its original attributes after promising a recovery, which took its reply as proof that no fast commit happened",
+			New: withBug(func(r *Replica) { r.planted.fastAfterPromise = true })},
 	} {
 		m.Protocol = "epaxos"
 		paxos.RegisterMutant(m)

@@ -326,7 +326,7 @@ func (r *Replica) evalPrepare(in *instance) {
 	switch {
 	case a0 == nil || u.Len()+unknown < r.freeBelow(): // 4: too few could hold Orig: free
 		r.free(in, cmds)
-	case u.Len() >= r.a0Majority(): // 4: a majority holds A0: accept it
+	case u.Len() >= r.sq: // 4: a majority holds A0: accept it
 		r.startAccept(in, b, a0.Cmds, a0.Seq, a0.Deps)
 	case unknown > 0 && !co.waitedLong:
 		// 4: ambiguous; more replies may settle it without TryPreAccept
