@@ -85,9 +85,6 @@ func init() {
 		Needs:    "--lease 6",
 		New:      withBug(bugs{readIndexMinusOne: true}),
 	})
-}
-
-func init() {
 	paxos.RegisterMutant(paxos.Mutant{
 		Name:     "raft/restart-applied-from-commit",
 		Protocol: "raft",
