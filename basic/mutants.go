@@ -29,6 +29,19 @@ type bugs struct {
 	// acceptKeepsPromise: accepting (b, v) leaves the promise where it
 	// was instead of raising it to b (a third-round variant).
 	acceptKeepsPromise bool
+	// adoptRoundOnly: the proposer compares the accepted ballots the
+	// promises report by round only (a fourth-round variant).
+	adoptRoundOnly bool
+}
+
+// higherAccepted reports whether an accepted ballot a reported in a
+// promise beats the highest one the proposer holds (under the planted bug
+// adoptRoundOnly, by round only: a tie in round keeps the first).
+func (p *Proposer) higherAccepted(a Ballot) bool {
+	if p.bug.adoptRoundOnly {
+		return p.highest.Round < a.Round
+	}
+	return p.highest.Less(a)
 }
 
 // counted is the member a reply from `from` adds to the set of acceptors
@@ -134,6 +147,8 @@ func init() {
 		// scripts it at N = 5.
 		{Name: "basic/accept-keeps-promise", Bug: "accepting a proposal does not raise the acceptor's promise to its ballot, so a late Accept of a lower ballot still in flight overwrites the higher-ballot value it accepted",
 			Sizes: []int{5}, New: withBug(bugs{acceptKeepsPromise: true})},
+		{Name: "basic/adopt-round-only", Bug: "the proposer compares the accepted ballots its promises report by round only, so of two values accepted in one round by different proposers it may adopt the lower ballot's, not the one that may have been chosen (off by one in the tie-break)",
+			New: withBug(bugs{adoptRoundOnly: true})},
 		{Name: "basic/phase1-quorum-minus-one", Bug: "phase 1 waits for a majority minus one promises",
 			New: majorityMinus(1)},
 		{Name: "basic/phase2-quorum-minus-one", Bug: "a value counts as chosen with a majority minus one acceptances",

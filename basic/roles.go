@@ -287,7 +287,7 @@ func (p *Proposer) Promise(from paxos.NodeID, r PrepareResult) bool {
 		return false
 	}
 	p.promised = p.promised.Add(counted(p.promised, from, p.bug.countPromises))
-	if !r.Accepted.IsZero() && p.highest.Less(r.Accepted) && (p.adopted == nil || !p.bug.adoptFirstValue) {
+	if !r.Accepted.IsZero() && p.higherAccepted(r.Accepted) && (p.adopted == nil || !p.bug.adoptFirstValue) {
 		p.highest, p.adopted = r.Accepted, r.Value
 	}
 	if p.quorums.IsPhase1(p.promised) {

@@ -32,6 +32,20 @@ type plantedBugs struct {
 	execBeforeHighDep bool // execution waits for a replica's instances below deps[q], not the one at deps[q]
 	execIgnoreAnyDep  bool // the EPaxos Revisited shortcut drops an edge whenever W depends on V, whatever their order
 	acceptReplyAnyBal bool // an Accept reply counts toward the current round whatever ballot it answers
+	// Fourth round.
+	freeOffByOne     bool // rule 4 frees the instance when fewer than fq (not fq-1) replicas could hold A0
+	tieSlotOnly      bool // equal seqs in a component are ordered by slot only, not by (replica, slot)
+	fastAfterPromise bool // the fast path commits although the instance promised a recovery's ballot since
+}
+
+// freeBelow is how many replies besides L's, held or unknown, rule 4 needs
+// to keep a fast decision of A0 possible: fq-1 (one more under the planted
+// bug freeOffByOne).
+func (r *Replica) freeBelow() int {
+	if r.planted.freeOffByOne {
+		return r.fq
+	}
+	return r.fq - 1
 }
 
 // mergesDep reports whether a PreAccept reply's dependency on replica q is
@@ -90,6 +104,8 @@ func (r *Replica) order(a, b *instance) bool {
 	switch {
 	case r.planted.tieLocalFirst && a.seq == b.seq && (a.id.Replica == r.id) != (b.id.Replica == r.id):
 		return a.id.Replica == r.id
+	case r.planted.tieSlotOnly && a.seq == b.seq:
+		return a.id.Slot < b.id.Slot
 	}
 	return less(a, b)
 }
@@ -198,6 +214,13 @@ func init() {
 		// did vote. From N = 5 the two votes are no quorum.
 		{Name: "epaxos/accept-reply-any-ballot", Bug: "an Accept reply counts toward the coordinator's round without checking that it answers the round's ballot, so a vote for an earlier ballot of the same coordinator, for other attributes, counts (from N = 5; at N = 3 the two votes of the earlier ballot were a majority)",
 			Sizes: []int{5}, New: withBug(func(r *Replica) { r.planted.acceptReplyAnyBal = true })},
+		// Fourth round.
+		{Name: "epaxos/recovery-free-off-by-one", Bug: "recovery rule 4 gives up on the original attributes (and frees the instance) when fewer than fq replicas besides the command leader could hold them, not fewer than fq-1, so an instance decided on the fast path can be decided again",
+			New: withBug(func(r *Replica) { r.planted.freeOffByOne = true })},
+		{Name: "epaxos/exec-tie-slot-only", Bug: "inside a strongly connected component, equal seqs are ordered by slot only, leaving instances of different replicas with the same slot in the order the sort meets them, which differs from replica to replica",
+			New: withBug(func(r *Replica) { r.planted.tieSlotOnly = true })},
+		{Name: "epaxos/fast-path-after-promise", Bug: "the command leader commits on the fast path without checking that the instance still holds its initial ballot, so it commits its original attributes after promising a recovery, which took its reply as proof that no fast commit happened",
+			New: withBug(func(r *Replica) { r.planted.fastAfterPromise = true })},
 	} {
 		m.Protocol = "epaxos"
 		paxos.RegisterMutant(m)

@@ -112,7 +112,7 @@ func (r *Replica) onPreAcceptReply(from paxos.NodeID, m PreAcceptReply) {
 // decidePreAccept commits on the fast path, moves to Accept, or waits.
 func (r *Replica) decidePreAccept(in *instance) {
 	co := in.co
-	if co.ballot.Initial() && in.bal == co.ballot && (co.unchanged >= r.fq || r.planted.fastPathMajority && co.unchanged >= r.sq) {
+	if co.ballot.Initial() && (in.bal == co.ballot || r.planted.fastAfterPromise) && (co.unchanged >= r.fq || r.planted.fastPathMajority && co.unchanged >= r.sq) {
 		r.stats.FastPath++
 		in.fast = true
 		r.commit(in, co.cmds, co.origSeq, co.origDeps)

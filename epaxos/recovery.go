@@ -324,7 +324,7 @@ func (r *Replica) evalPrepare(in *instance) {
 	// out of the fast quorum are not counted in unknown).
 	u, a0, unknown := r.fastQuorumCandidates(in)
 	switch {
-	case a0 == nil || u.Len()+unknown < r.fq-1: // 4: too few could hold Orig: free
+	case a0 == nil || u.Len()+unknown < r.freeBelow(): // 4: too few could hold Orig: free
 		r.free(in, cmds)
 	case u.Len() >= r.sq: // 4: a majority holds A0: accept it
 		r.startAccept(in, b, a0.Cmds, a0.Seq, a0.Deps)

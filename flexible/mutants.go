@@ -50,6 +50,21 @@ func shrunk(d1, d2 int) paxos.Constructor {
 	}
 }
 
+// shortRows builds Flexible Paxos over the configured grid with each
+// phase-1 row one member short and no intersection check.
+func shortRows(cfg paxos.Config) (paxos.Replica, error) {
+	g, ok := cfg.Quorums.(quorum.Grid)
+	if !ok || g.Transposed() {
+		return nil, fmt.Errorf("flexible: %w: quorum system %v is not a grid; run this mutant with --grid RxC", paxos.ErrConfig, cfg.Quorums)
+	}
+	q, err := planted.Grid(g.Rows(), g.Cols())
+	if err != nil {
+		return nil, fmt.Errorf("flexible: %w: %w", paxos.ErrConfig, err)
+	}
+	cfg.Quorums = nil
+	return multi.NewEngine(cfg, multi.Options{Quorums: q, Thrifty: true})
+}
+
 func init() {
 	for _, m := range []paxos.Mutant{
 		{Name: "flexible/unsafe-quorums", Bug: "phase-1 and phase-2 quorums of 2 out of 5, which need not intersect",
@@ -64,6 +79,9 @@ func init() {
 			Needs: "--q1 4 --q2 2", Sizes: []int{5}, New: shrunk(1, 0)},
 		{Name: "flexible/q2-minus-one", Bug: "phase 2 commits with one acknowledgement fewer than Q2, so with Q1 + Q2 = N + 1 a phase-2 quorum can miss a phase-1 quorum",
 			Needs: "--q1 2 --q2 4", Sizes: []int{5}, New: shrunk(0, 1)},
+		// Fourth round.
+		{Name: "flexible/grid-row-short", Bug: "the grid's phase-1 check builds each row one column short (< cols-1 for < cols), so a phase-1 quorum can miss the last column, which is a phase-2 quorum",
+			Needs: "--grid 2x3", Sizes: []int{6}, New: shortRows},
 	} {
 		m.Protocol = "flexible"
 		paxos.RegisterMutant(m)

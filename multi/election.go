@@ -79,7 +79,7 @@ func (r *Replica) onPrepare(from paxos.NodeID, m Prepare) error {
 		s := r.currentSnapshot()
 		p.Snapshot = &s
 	}
-	for s := from0 + 1; from0 < r.lastSlot() && s <= r.lastSlot(); s++ {
+	for s := from0 + 1; from0 < r.lastSlot() && s <= r.promiseEnd(); s++ {
 		e := r.at(s)
 		if e.cmds != nil {
 			p.Entries = append(p.Entries, Entry{Slot: s, Ballot: e.ballot, Cmds: e.cmds, Committed: e.committed})
@@ -133,7 +133,7 @@ var nop = []paxos.Command{{Op: paxos.OpNop}}
 func (r *Replica) becomeLeader() {
 	r.cov.phase1Rounds++
 	r.role, r.leader = leader, r.id
-	for s := r.executed + 1; s <= r.lastSlot(); s++ {
+	for s := r.executed + 1; s <= r.lastSlot() && !r.bug.leaderIgnoresOwnLog; s++ {
 		if e := r.at(s); e.cmds != nil {
 			r.mergeP1(Entry{Slot: s, Ballot: e.ballot, Cmds: e.cmds, Committed: e.committed})
 		}

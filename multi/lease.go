@@ -21,6 +21,7 @@ func (r *Replica) canReadLocally() bool {
 	}
 	// Find the latest send tick x such that the replicas that acknowledged
 	// a heartbeat sent at or after x form a phase-2 quorum with us.
+	freshest := uint64(0)
 	for {
 		best := uint64(0)
 		for _, id := range r.others {
@@ -36,7 +37,11 @@ func (r *Replica) canReadLocally() bool {
 				set = set.Add(int(id))
 			}
 		}
+		freshest = max(freshest, best)
 		if r.q.IsPhase2(set) {
+			if r.bug.leaseFreshestAck {
+				best = freshest
+			}
 			sent := best - 1
 			held := r.now-sent < uint64(r.cfg.LeaseTicks-r.leaseMargin())
 			r.everLeased = r.everLeased || held

@@ -1,6 +1,7 @@
 package protocols_test
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -52,6 +53,11 @@ func TestMutantCatalog(t *testing.T) {
 				require.NoError(t, err, m.Name)
 				cfg.Quorums = qs
 			}
+			if rows, cols, ok := needsGrid(m.Needs); ok {
+				g, err := quorum.NewGrid(rows, cols)
+				require.NoError(t, err, m.Name)
+				cfg.Quorums = g
+			}
 			for id := 0; id < n; id++ {
 				cfg.ID = paxos.NodeID(id)
 				r, err := m.New(cfg)
@@ -75,6 +81,18 @@ func needsQuorums(needs string) (q1, q2 int, ok bool) {
 			a, err1 := strconv.Atoi(f[i+1])
 			b, err2 := strconv.Atoi(f[i+3])
 			return a, b, err1 == nil && err2 == nil
+		}
+	}
+	return 0, 0, false
+}
+
+// needsGrid reads the sizes of "--grid RxC" in a Needs string.
+func needsGrid(needs string) (rows, cols int, ok bool) {
+	f := strings.Fields(needs)
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == "--grid" {
+			_, err := fmt.Sscanf(f[i+1], "%dx%d", &rows, &cols)
+			return rows, cols, err == nil
 		}
 	}
 	return 0, 0, false

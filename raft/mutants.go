@@ -14,6 +14,7 @@ type bugs struct {
 	readBeforeApplied  bool // a confirmed read is answered before the replica applied the read index
 	applyOnAppend      bool // entries are applied when appended, before raft reports them committed
 	readIndexMinusOne  bool // a confirmed read is answered once the log is applied up to one below the read index
+	appliedFromCommit  bool // a restarted replica takes its persisted commit index as applied
 }
 
 func withBug(b bugs) paxos.Constructor {
@@ -83,6 +84,12 @@ func init() {
 		Bug:      "a read whose ReadIndex the leader confirmed is answered once the replica has applied the log up to one entry below the read index (< for <=), so it can miss the write committed last",
 		Needs:    "--lease 6",
 		New:      withBug(bugs{readIndexMinusOne: true}),
+	})
+	paxos.RegisterMutant(paxos.Mutant{
+		Name:     "raft/restart-applied-from-commit",
+		Protocol: "raft",
+		Bug:      "a restarted replica takes the commit index of its persisted HardState as its applied index, so the committed entries after its latest snapshot are never applied to its store and it serves stale state",
+		New:      withBug(bugs{appliedFromCommit: true}),
 	})
 }
 

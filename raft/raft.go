@@ -253,6 +253,9 @@ func (r *Replica) restore(p *paxos.Persisted) (*RebuildRecord, error) {
 	if hs.Commit < r.snapIndex {
 		hs.Commit = r.snapIndex
 	}
+	if r.bug.appliedFromCommit {
+		r.applied = hs.Commit
+	}
 	return rb, r.storage.SetHardState(&pb.HardState{Term: new(hs.Term), Vote: new(hs.Vote), Commit: new(hs.Commit)})
 }
 

@@ -24,11 +24,14 @@ type Counting struct{ n, q1, q2 int }
 // Quorums returns the unchecked counting system over n replicas.
 func Quorums(n, q1, q2 int) Counting { return Counting{n: n, q1: q1, q2: q2} }
 
-// Is reports whether sys was made by Quorums. Protocol constructors skip
+// Is reports whether sys was made by Quorums or Grid. Protocol constructors skip
 // their quorum intersection check for exactly these systems.
 func Is(sys quorum.System) bool {
-	_, ok := sys.(Counting)
-	return ok
+	switch sys.(type) {
+	case Counting, ShortRows:
+		return true
+	}
+	return false
 }
 
 // N implements quorum.System.
