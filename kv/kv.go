@@ -313,7 +313,7 @@ func (snap Snapshot) Range(fn func(key, value string) bool) {
 		if sh == nil {
 			continue
 		}
-		if !sh.each(func(p *pair) bool { return fn(p.k, p.v) }) {
+		if !sh.each(func(k, v []byte) bool { return fn(string(k), string(v)) }) {
 			return
 		}
 	}
@@ -381,8 +381,8 @@ func (s *Store) Keys() []string {
 	keys := make([]string, 0, s.keys)
 	for _, sh := range s.shards {
 		if sh != nil {
-			sh.each(func(p *pair) bool {
-				keys = append(keys, p.k)
+			sh.each(func(k, _ []byte) bool {
+				keys = append(keys, string(k))
 				return true
 			})
 		}
