@@ -49,6 +49,11 @@ const RetainOutputs = paxos.RetainOutputs
 // snapshots the store copies each shard at most once, so writing costs at
 // most one copy of the data per snapshot, spread over the writes that
 // follow it instead of paid at once.
+//
+// The keys and values are kept as bytes in pointer-free chunks, which the
+// garbage collector does not scan (see shard); a put copies its key and
+// value in, and a Get returns a copy of the value (one allocation when it
+// is not empty).
 type Store struct {
 	shards  shards
 	owner   *uint64 // identifies this store's current generation: shards it may write

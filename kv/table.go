@@ -57,7 +57,8 @@ type span struct{ c, o, n uint32 }
 // one chunk of its own for a larger key and value) are shared and copied
 // on write the same way. A put of a new key appends the key and value to
 // the arena; overwriting a value writes it in place when the new one is
-// no longer, else appends it, and the old bytes become garbage. When the
+// no longer, else appends the key and the new value (an entry's value
+// follows its key), and the old bytes become garbage. When the
 // garbage exceeds both the live bytes and minCompact, the shard compacts:
 // it copies its live keys and values into new chunks (compact), so memory
 // stays within about twice the live data however often keys are reused,
@@ -82,7 +83,7 @@ type shard struct {
 const minSlots = 8
 
 // chunkBits is the bits of an entry's place that give its offset in its
-// chunk; maxChunk = 1<<chunkBits entries (24 KiB) is the largest chunk,
+// chunk; maxChunk = 1<<chunkBits entries (16 KiB) is the largest chunk,
 // and minChunk the first chunk of a shard made for few keys.
 const (
 	chunkBits = 10
@@ -94,7 +95,7 @@ const (
 // minCompact is the garbage below which a shard never compacts.
 const (
 	minArena   = 256
-	maxArena   = 64 << 10
+	maxArena   = 32 << 10
 	minCompact = 4 << 10
 )
 
