@@ -206,7 +206,7 @@ func (sh *shard) find(key string, h uint64) (slot, chunk, offset int) {
 		if s>>32 == tag {
 			at := int(uint32(s)) - 1
 			c, o := at>>chunkBits, at&(maxChunk-1)
-			if string(sh.bytes(sh.ents[c][o].key())) == key {
+			if e := &sh.ents[c][o]; int(e.kn) == len(key) && string(sh.data[e.c][e.o:e.o+e.kn]) == key {
 				return i, c, o
 			}
 		}
@@ -225,7 +225,12 @@ func (sh *shard) get(key string, h uint64) (string, bool) {
 func (sh *shard) put(key, value string, h uint64) bool {
 	slot, c, o := sh.find(key, h)
 	if o >= 0 {
-		sh.overwrite(&sh.writable(c)[o], value)
+		e := &sh.writable(c)[o]
+		if int(e.vn) == len(value) && sh.dmine[e.c] { // the common case, inline
+			copy(sh.data[e.c][e.o+e.kn:], value)
+			return false
+		}
+		sh.overwrite(e, value)
 		return false
 	}
 	last := len(sh.ents) - 1
@@ -250,9 +255,7 @@ func (sh *shard) put(key, value string, h uint64) bool {
 // exceed its live bytes.
 func (sh *shard) overwrite(e *entry, value string) {
 	if old := int(e.vn); len(value) <= old {
-		if v := e.value(); value != string(sh.bytes(v)) {
-			copy(sh.writableData(int(v.c))[v.o:], value)
-		}
+		copy(sh.writableData(int(e.c))[e.o+e.kn:], value)
 		e.vn = uint32(len(value))
 		sh.live -= old - len(value)
 	} else {
