@@ -134,23 +134,20 @@ func (sh *shard) clone(owner *uint64) *shard {
 }
 
 // writable returns chunk i of the entries, copied first if it is shared.
-func (sh *shard) writable(i int) []entry {
-	if !sh.mine[i] {
-		c := make([]entry, len(sh.ents[i]), cap(sh.ents[i]))
-		copy(c, sh.ents[i])
-		sh.ents[i], sh.mine[i] = c, true
-	}
-	return sh.ents[i]
-}
+func (sh *shard) writable(i int) []entry { return own(sh.ents, sh.mine, i) }
 
 // writableData returns chunk i of the arena, copied first if it is shared.
-func (sh *shard) writableData(i int) []byte {
-	if !sh.dmine[i] {
-		c := make([]byte, len(sh.data[i]), cap(sh.data[i]))
-		copy(c, sh.data[i])
-		sh.data[i], sh.dmine[i] = c, true
+func (sh *shard) writableData(i int) []byte { return own(sh.data, sh.dmine, i) }
+
+// own returns chunks[i], first replaced by a copy of the same capacity
+// unless mine[i] says the shard may write it.
+func own[T entry | byte](chunks [][]T, mine []bool, i int) []T {
+	if !mine[i] {
+		c := make([]T, len(chunks[i]), cap(chunks[i]))
+		copy(c, chunks[i])
+		chunks[i], mine[i] = c, true
 	}
-	return sh.data[i]
+	return chunks[i]
 }
 
 // bytes returns the bytes of s, which the caller must not write or keep.
