@@ -13,8 +13,10 @@ package kv
 
 import (
 	"fmt"
+	"hash/maphash"
 	"maps"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -101,8 +103,11 @@ func (s *Store) get(key string) string {
 
 // put stores value under key, copying the key's shard first if a snapshot
 // shares it.
-func (s *Store) put(key, value string) {
-	h := hashKey(key)
+func (s *Store) put(key, value string) { storePut(s, key, value, hashKey(key)) }
+
+// storePut is Store.put for either kind of key and value; h is the key's
+// hash.
+func storePut[K, V text](s *Store, key K, value V, h uint64) {
 	i := shardOf(h)
 	sh := s.shards[i]
 	if sh == nil || sh.owner != s.owner {
@@ -113,7 +118,7 @@ func (s *Store) put(key, value string) {
 		}
 		s.shards[i] = sh
 	}
-	if sh.put(key, value, h) {
+	if put(sh, key, value, h) {
 		s.keys++
 	}
 }
@@ -180,8 +185,10 @@ type Snapshot struct {
 	keys   int
 }
 
-// wireSnapshot is Snapshot's encoding. Sessions is read raw: builds before
-// 2026-11-29 wrote a map of legacySession there (see legacySessions).
+// wireSnapshot is Snapshot's encoding, which EncodeMsgpack and
+// DecodeMsgpack write and read by hand (TestSnapshotWireShape). Sessions is
+// read raw: builds before 2026-11-29 wrote a map of legacySession there
+// (see legacySessions).
 type wireSnapshot struct {
 	Data     map[string]string  `msgpack:"d"`
 	Sessions msgpack.RawMessage `msgpack:"s"`
@@ -229,26 +236,87 @@ func (snap Snapshot) EncodeMsgpack(enc *msgpack.Encoder) error {
 }
 
 // DecodeMsgpack implements msgpack.CustomDecoder. The result holds its data
-// like a snapshot taken from a store, so the two compare equal.
+// like a snapshot taken from a store, so the two compare equal. It reads
+// the fields of wireSnapshot (any order; others are skipped), each key and
+// value of "d" into a buffer it reuses, copied from there into the store's
+// arena, so a decoded snapshot allocates no string per key.
 func (snap *Snapshot) DecodeMsgpack(dec *msgpack.Decoder) error {
-	var w wireSnapshot
-	if err := dec.Decode(&w); err != nil {
-		return err
-	}
-	sessions, err := decodeSessions(w.Sessions)
+	n, err := dec.DecodeMapLen()
 	if err != nil {
 		return err
 	}
-	*snap = Snapshot{Sessions: sessions, Applied: w.Applied, App: w.App}
-	if len(w.Data) > 0 {
-		st := New()
-		st.presize(len(w.Data))
-		for k, v := range w.Data {
-			st.put(k, v)
+	*snap = Snapshot{}
+	var sessions msgpack.RawMessage
+	for i := 0; i < n; i++ {
+		name, err := dec.DecodeString()
+		if err != nil {
+			return err
 		}
-		snap.shared, snap.keys = &st.shards, st.keys
+		switch name {
+		case "d":
+			err = snap.decodeData(dec)
+		case "s":
+			sessions, err = dec.DecodeRaw()
+		case "a":
+			snap.Applied, err = dec.DecodeUint64()
+		case "x":
+			snap.App, err = dec.DecodeBytes()
+		default:
+			err = dec.Skip()
+		}
+		if err != nil {
+			return fmt.Errorf("kv: decode snapshot field %q: %w", name, err)
+		}
 	}
+	snap.Sessions, err = decodeSessions(sessions)
+	return err
+}
+
+// decodeData reads a snapshot's "d" field, a map of strings (nil for none)
+// into a new store whose data the snapshot then holds.
+func (snap *Snapshot) decodeData(dec *msgpack.Decoder) error {
+	n, err := dec.DecodeMapLen()
+	if err != nil || n <= 0 {
+		return err
+	}
+	st := New()
+	st.presize(n)
+	var key, value []byte
+	for i := 0; i < n; i++ {
+		if key, err = readText(dec, key); err != nil {
+			return err
+		}
+		if value, err = readText(dec, value); err != nil {
+			return err
+		}
+		storePut(st, key, value, maphash.Bytes(seed, key))
+	}
+	snap.shared, snap.keys = &st.shards, st.keys
 	return nil
+}
+
+// readLimit is the most readText makes room for before it has read what
+// fills it: a corrupt length fails at the end of the input instead of
+// allocating what it claims.
+const readLimit = 1 << 20
+
+// readText reads a msgpack string (or binary, or nil for empty) into buf,
+// reused, and returns it.
+func readText(dec *msgpack.Decoder, buf []byte) ([]byte, error) {
+	n, err := dec.DecodeBytesLen()
+	if err != nil {
+		return buf, err
+	}
+	buf = buf[:0]
+	for len(buf) < n {
+		step := min(n-len(buf), readLimit)
+		buf = slices.Grow(buf, step)
+		if err := dec.ReadFull(buf[len(buf) : len(buf)+step]); err != nil {
+			return buf, err
+		}
+		buf = buf[:len(buf)+step]
+	}
+	return buf, nil
 }
 
 // legacySession is a client's deduplication state as the store kept it

@@ -180,9 +180,13 @@ func (sh *shard) alloc(n int) (span, []byte) {
 	return span{uint32(sh.tail), 0, uint32(n)}, sh.data[sh.tail]
 }
 
+// text is a key or value as the store takes it: a string, or bytes from a
+// decoder's buffer.
+type text interface{ string | []byte }
+
 // store appends key (possibly empty) and value to the arena, the value
 // right after the key, and returns where they are.
-func store[K string | []byte](sh *shard, key K, value string) entry {
+func store[K, V text](sh *shard, key K, value V) entry {
 	s, c := sh.alloc(len(key) + len(value))
 	copy(c[s.o:], key)
 	copy(c[s.o+uint32(len(key)):], value)
@@ -192,7 +196,10 @@ func store[K string | []byte](sh *shard, key K, value string) entry {
 
 // find returns the slot where key (of hash h) is or would go, and its
 // entry's chunk and offset, offset -1 if the shard does not hold it.
-func (sh *shard) find(key string, h uint64) (slot, chunk, offset int) {
+func (sh *shard) find(key string, h uint64) (slot, chunk, offset int) { return find(sh, key, h) }
+
+// find is shard.find for either kind of key.
+func find[K text](sh *shard, key K, h uint64) (slot, chunk, offset int) {
 	tag := h >> 32
 	mask := len(sh.slots) - 1
 	for i := int(tag) & mask; ; i = (i + 1) & mask {
@@ -203,7 +210,7 @@ func (sh *shard) find(key string, h uint64) (slot, chunk, offset int) {
 		if s>>32 == tag {
 			at := int(uint32(s)) - 1
 			c, o := at>>chunkBits, at&(maxChunk-1)
-			if e := &sh.ents[c][o]; int(e.kn) == len(key) && string(sh.data[e.c][e.o:e.o+e.kn]) == key {
+			if e := &sh.ents[c][o]; int(e.kn) == len(key) && string(sh.data[e.c][e.o:e.o+e.kn]) == string(key) {
 				return i, c, o
 			}
 		}
@@ -219,15 +226,18 @@ func (sh *shard) get(key string, h uint64) (string, bool) {
 }
 
 // put stores value under key and reports whether the key is new.
-func (sh *shard) put(key, value string, h uint64) bool {
-	slot, c, o := sh.find(key, h)
+func (sh *shard) put(key, value string, h uint64) bool { return put(sh, key, value, h) }
+
+// put is shard.put for either kind of key and value.
+func put[K, V text](sh *shard, key K, value V, h uint64) bool {
+	slot, c, o := find(sh, key, h)
 	if o >= 0 {
 		e := &sh.writable(c)[o]
 		if int(e.vn) == len(value) && sh.dmine[e.c] { // the common case, inline
 			copy(sh.data[e.c][e.o+e.kn:], value)
 			return false
 		}
-		sh.overwrite(e, value)
+		overwrite(sh, e, value)
 		return false
 	}
 	last := len(sh.ents) - 1
@@ -246,11 +256,11 @@ func (sh *shard) put(key, value string, h uint64) bool {
 	return true
 }
 
-// overwrite gives e the value, in place if it fits where the old one is,
+// overwrite gives e, an entry of sh, the value: in place if it fits where the old one is,
 // else with a copy of the key appended to the arena (the old key and value
 // become garbage), and compacts the shard when its garbage has come to
 // exceed its live bytes.
-func (sh *shard) overwrite(e *entry, value string) {
+func overwrite[V text](sh *shard, e *entry, value V) {
 	if old := int(e.vn); len(value) <= old {
 		copy(sh.writableData(int(e.c))[e.o+e.kn:], value)
 		e.vn = uint32(len(value))

@@ -203,3 +203,42 @@ func TestShardEmptyAndLarge(t *testing.T) {
 		assert.Equal(t, v, got, k)
 	}
 }
+
+// TestSnapshotWireShape checks the hand-written coder against wireSnapshot
+// written and read by reflection: a snapshot encoded by reflection decodes
+// by hand (keys as strings, binary or nil, and a field it does not know
+// skipped), and one encoded by hand decodes by reflection.
+func TestSnapshotWireShape(t *testing.T) {
+	sessions, err := msgpack.Marshal([]byte{1, 2, 3})
+	require.NoError(t, err)
+	data := map[string]string{"": "empty key", "e": "", "big": strings.Repeat("b", 3*readLimit+5)}
+	for i := 0; i < 2000; i++ {
+		data["k"+strconv.Itoa(i)] = strconv.Itoa(i * i)
+	}
+	b, err := msgpack.Marshal(wireSnapshot{Data: data, Sessions: sessions, Applied: 9})
+	require.NoError(t, err)
+	var snap Snapshot
+	require.NoError(t, msgpack.Unmarshal(b, &snap))
+	assert.Equal(t, data, snap.Map())
+	assert.Equal(t, []byte{1, 2, 3}, snap.Sessions)
+	assert.Equal(t, uint64(9), snap.Applied)
+
+	var w wireSnapshot
+	b, err = msgpack.Marshal(snap)
+	require.NoError(t, err)
+	require.NoError(t, msgpack.Unmarshal(b, &w))
+	assert.Equal(t, data, w.Data)
+	assert.Equal(t, uint64(9), w.Applied)
+
+	other, err := msgpack.Marshal(map[string]any{"d": map[string]any{"bin": []byte("v"), "nil": nil}, "z": []int{1}, "a": 3})
+	require.NoError(t, err)
+	require.NoError(t, msgpack.Unmarshal(other, &snap))
+	assert.Equal(t, map[string]string{"bin": "v", "nil": ""}, snap.Map())
+	assert.Equal(t, uint64(3), snap.Applied)
+
+	truncated := b[:len(b)/2]
+	assert.Error(t, msgpack.Unmarshal(truncated, &snap))
+	var nilSnap Snapshot
+	require.NoError(t, msgpack.Unmarshal([]byte{0xc0}, &nilSnap))
+	assert.Equal(t, 0, nilSnap.Len())
+}
