@@ -103,24 +103,33 @@ func (s *Store) get(key string) string {
 
 // put stores value under key, copying the key's shard first if a snapshot
 // shares it.
-func (s *Store) put(key, value string) { storePut(s, key, value, hashKey(key)) }
-
-// storePut is Store.put for either kind of key and value; h is the key's
-// hash.
-func storePut[K, V text](s *Store, key K, value V, h uint64) {
-	i := shardOf(h)
-	sh := s.shards[i]
-	if sh == nil || sh.owner != s.owner {
-		if sh != nil {
-			sh = sh.clone(s.owner) // copies the table as it is: no key is hashed again
-		} else {
-			sh = newShard(1, s.owner)
-		}
-		s.shards[i] = sh
-	}
-	if put(sh, key, value, h) {
+func (s *Store) put(key, value string) {
+	h := hashKey(key)
+	if put(s.writable(h), key, value, h) {
 		s.keys++
 	}
+}
+
+// writable returns the shard of the key of hash h, first copied if a
+// snapshot shares it, or made if there is none (own).
+func (s *Store) writable(h uint64) *shard {
+	if sh := s.shards[shardOf(h)]; sh != nil && sh.owner == s.owner {
+		return sh
+	}
+	return s.own(shardOf(h))
+}
+
+// own replaces shard i by a copy the store may write (a new shard if there
+// is none) and returns it.
+func (s *Store) own(i int) *shard {
+	sh := s.shards[i]
+	if sh != nil {
+		sh = sh.clone(s.owner) // copies the table as it is: no key is hashed again
+	} else {
+		sh = newShard(1, s.owner)
+	}
+	s.shards[i] = sh
+	return sh
 }
 
 // Apply implements paxos.StateMachine for Get and Put: a Get returns the
@@ -289,7 +298,9 @@ func (snap *Snapshot) decodeData(dec *msgpack.Decoder) error {
 		if value, err = readText(dec, value); err != nil {
 			return err
 		}
-		storePut(st, key, value, maphash.Bytes(seed, key))
+		if h := maphash.Bytes(seed, key); put(st.writable(h), key, value, h) {
+			st.keys++
+		}
 	}
 	snap.shared, snap.keys = &st.shards, st.keys
 	return nil
