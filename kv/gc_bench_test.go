@@ -14,7 +14,7 @@ import (
 // then 2M more.
 const gcKeys = 4_000_000
 
-// BenchmarkStoreGC: one op puts 2M distinct 16-byte keys with 16-byte
+// BenchmarkStoreGC: one op puts 2M distinct 17-byte keys with 16-byte
 // values into an empty store, then 2M more (each key a fresh string, as a
 // decoded command's is), and reports the share of the process's CPU the
 // garbage collector spent (gc-cpu-%, its mark phases and pauses), the
