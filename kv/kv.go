@@ -13,8 +13,10 @@ package kv
 
 import (
 	"fmt"
+	"hash/maphash"
 	"maps"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -49,6 +51,11 @@ const RetainOutputs = paxos.RetainOutputs
 // snapshots the store copies each shard at most once, so writing costs at
 // most one copy of the data per snapshot, spread over the writes that
 // follow it instead of paid at once.
+//
+// The keys and values are kept as bytes in pointer-free chunks, which the
+// garbage collector does not scan (see shard); a put copies its key and
+// value in, and a Get returns a copy of the value (one allocation when it
+// is not empty).
 type Store struct {
 	shards  shards
 	owner   *uint64 // identifies this store's current generation: shards it may write
@@ -98,19 +105,31 @@ func (s *Store) get(key string) string {
 // shares it.
 func (s *Store) put(key, value string) {
 	h := hashKey(key)
-	i := shardOf(h)
-	sh := s.shards[i]
-	if sh == nil || sh.owner != s.owner {
-		if sh != nil {
-			sh = sh.clone(s.owner) // copies the table as it is: no key is hashed again
-		} else {
-			sh = newShard(1, s.owner)
-		}
-		s.shards[i] = sh
-	}
-	if sh.put(key, value, h) {
+	if put(s.writable(h), key, value, h) {
 		s.keys++
 	}
+}
+
+// writable returns the shard of the key of hash h, first copied if a
+// snapshot shares it, or made if there is none (own).
+func (s *Store) writable(h uint64) *shard {
+	if sh := s.shards[shardOf(h)]; sh != nil && sh.owner == s.owner {
+		return sh
+	}
+	return s.own(shardOf(h))
+}
+
+// own replaces shard i by a copy the store may write (a new shard if there
+// is none) and returns it.
+func (s *Store) own(i int) *shard {
+	sh := s.shards[i]
+	if sh != nil {
+		sh = sh.clone(s.owner) // copies the table as it is: no key is hashed again
+	} else {
+		sh = newShard(1, s.owner)
+	}
+	s.shards[i] = sh
+	return sh
 }
 
 // Apply implements paxos.StateMachine for Get and Put: a Get returns the
@@ -175,8 +194,10 @@ type Snapshot struct {
 	keys   int
 }
 
-// wireSnapshot is Snapshot's encoding. Sessions is read raw: builds before
-// 2026-11-29 wrote a map of legacySession there (see legacySessions).
+// wireSnapshot is Snapshot's encoding, which EncodeMsgpack and
+// DecodeMsgpack write and read by hand (TestSnapshotWireShape). Sessions is
+// read raw: builds before 2026-11-29 wrote a map of legacySession there
+// (see legacySessions).
 type wireSnapshot struct {
 	Data     map[string]string  `msgpack:"d"`
 	Sessions msgpack.RawMessage `msgpack:"s"`
@@ -224,26 +245,89 @@ func (snap Snapshot) EncodeMsgpack(enc *msgpack.Encoder) error {
 }
 
 // DecodeMsgpack implements msgpack.CustomDecoder. The result holds its data
-// like a snapshot taken from a store, so the two compare equal.
+// like a snapshot taken from a store, so the two compare equal. It reads
+// the fields of wireSnapshot (any order; others are skipped), each key and
+// value of "d" into a buffer it reuses, copied from there into the store's
+// arena, so a decoded snapshot allocates no string per key.
 func (snap *Snapshot) DecodeMsgpack(dec *msgpack.Decoder) error {
-	var w wireSnapshot
-	if err := dec.Decode(&w); err != nil {
-		return err
-	}
-	sessions, err := decodeSessions(w.Sessions)
+	n, err := dec.DecodeMapLen()
 	if err != nil {
 		return err
 	}
-	*snap = Snapshot{Sessions: sessions, Applied: w.Applied, App: w.App}
-	if len(w.Data) > 0 {
-		st := New()
-		st.presize(len(w.Data))
-		for k, v := range w.Data {
-			st.put(k, v)
+	*snap = Snapshot{}
+	var sessions msgpack.RawMessage
+	for i := 0; i < n; i++ {
+		name, err := dec.DecodeString()
+		if err != nil {
+			return err
 		}
-		snap.shared, snap.keys = &st.shards, st.keys
+		switch name {
+		case "d":
+			err = snap.decodeData(dec)
+		case "s":
+			sessions, err = dec.DecodeRaw()
+		case "a":
+			snap.Applied, err = dec.DecodeUint64()
+		case "x":
+			snap.App, err = dec.DecodeBytes()
+		default:
+			err = dec.Skip()
+		}
+		if err != nil {
+			return fmt.Errorf("kv: decode snapshot field %q: %w", name, err)
+		}
 	}
+	snap.Sessions, err = decodeSessions(sessions)
+	return err
+}
+
+// decodeData reads a snapshot's "d" field, a map of strings (nil for none)
+// into a new store whose data the snapshot then holds.
+func (snap *Snapshot) decodeData(dec *msgpack.Decoder) error {
+	n, err := dec.DecodeMapLen()
+	if err != nil || n <= 0 {
+		return err
+	}
+	st := New()
+	st.presize(n)
+	var key, value []byte
+	for i := 0; i < n; i++ {
+		if key, err = readText(dec, key); err != nil {
+			return err
+		}
+		if value, err = readText(dec, value); err != nil {
+			return err
+		}
+		if h := maphash.Bytes(seed, key); put(st.writable(h), key, value, h) {
+			st.keys++
+		}
+	}
+	snap.shared, snap.keys = &st.shards, st.keys
 	return nil
+}
+
+// readLimit is the most readText makes room for before it has read what
+// fills it: a corrupt length fails at the end of the input instead of
+// allocating what it claims.
+const readLimit = 1 << 20
+
+// readText reads a msgpack string (or binary, or nil for empty) into buf,
+// reused, and returns it.
+func readText(dec *msgpack.Decoder, buf []byte) ([]byte, error) {
+	n, err := dec.DecodeBytesLen()
+	if err != nil {
+		return buf, err
+	}
+	buf = buf[:0]
+	for len(buf) < n {
+		step := min(n-len(buf), readLimit)
+		buf = slices.Grow(buf, step)
+		if err := dec.ReadFull(buf[len(buf) : len(buf)+step]); err != nil {
+			return buf, err
+		}
+		buf = buf[:len(buf)+step]
+	}
+	return buf, nil
 }
 
 // legacySession is a client's deduplication state as the store kept it
@@ -313,7 +397,7 @@ func (snap Snapshot) Range(fn func(key, value string) bool) {
 		if sh == nil {
 			continue
 		}
-		if !sh.each(func(p *pair) bool { return fn(p.k, p.v) }) {
+		if !sh.each(func(k, v []byte) bool { return fn(string(k), string(v)) }) {
 			return
 		}
 	}
@@ -381,8 +465,8 @@ func (s *Store) Keys() []string {
 	keys := make([]string, 0, s.keys)
 	for _, sh := range s.shards {
 		if sh != nil {
-			sh.each(func(p *pair) bool {
-				keys = append(keys, p.k)
+			sh.each(func(k, _ []byte) bool {
+				keys = append(keys, string(k))
 				return true
 			})
 		}

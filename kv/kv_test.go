@@ -2,6 +2,7 @@ package kv_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -318,6 +319,41 @@ func TestSnapshotSharesData(t *testing.T) {
 	assert.Equal(t, 10_000, snap.Len())
 	assert.Equal(t, 10_000, s.Len())
 	assert.Equal(t, 10_000, r.Len())
+}
+
+// TestSnapshotEncodedWhileStoreWrites encodes a snapshot on another
+// goroutine while the store goes on overwriting its keys with longer and
+// shorter values (enough to compact its shards hundreds of times) and adding new ones, and
+// checks that the encoding holds the snapshot's data (run with -race: the
+// store must not write what the snapshot shares).
+func TestSnapshotEncodedWhileStoreWrites(t *testing.T) {
+	s := kv.NewExecutor(paxos.Config{})
+	want := map[string]string{}
+	for i := 0; i < 20_000; i++ {
+		k, v := fmt.Sprint("k", i), fmt.Sprint("v", i)
+		s.Apply(put(1, uint64(i+1), k, v))
+		want[k] = v
+	}
+	snap := s.Snapshot()
+	done := make(chan []byte)
+	go func() {
+		b, err := msgpack.Marshal(snap)
+		assert.NoError(t, err)
+		done <- b
+	}()
+	for round := 0; round < 20; round++ {
+		for i := 0; i < 20_000; i += 3 {
+			v := fmt.Sprint(strings.Repeat("x", 20*(round%3)), i) // longer twice, then shorter
+			s.Apply(put(uint64(2+round), uint64(i+1), fmt.Sprint("k", i), v))
+		}
+		s.Apply(put(100, uint64(round+1), fmt.Sprint("new", round), "x"))
+	}
+	var got kv.Snapshot
+	require.NoError(t, msgpack.Unmarshal(<-done, &got))
+	assert.Equal(t, want, got.Map())
+	assert.Equal(t, want, snap.Map())
+	assert.Equal(t, strings.Repeat("x", 20)+"19998", s.Store().Read("k19998"))
+	assert.Equal(t, 20_020, s.Len())
 }
 
 func Example() {

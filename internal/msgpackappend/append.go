@@ -7,13 +7,18 @@
 package msgpackappend
 
 // String appends s as a msgpack string in its smallest form.
-func String(b []byte, s string) []byte {
-	if n := len(s); n < 32 {
-		b = append(b, 0xa0|byte(n))
-	} else {
-		b = header(b, n, 0xd9, 0xda, 0xdb)
+func String(b []byte, s string) []byte { return append(stringHeader(b, len(s)), s...) }
+
+// StringBytes appends p as a msgpack string: String of string(p), without
+// the conversion.
+func StringBytes(b []byte, p []byte) []byte { return append(stringHeader(b, len(p)), p...) }
+
+// stringHeader appends the smallest header of a string of n bytes.
+func stringHeader(b []byte, n int) []byte {
+	if n < 32 {
+		return append(b, 0xa0|byte(n))
 	}
-	return append(b, s...)
+	return header(b, n, 0xd9, 0xda, 0xdb)
 }
 
 // header appends the smallest of the 8-, 16- and 32-bit length headers

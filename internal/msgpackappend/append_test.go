@@ -10,7 +10,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// TestMatchesEncoder checks String and Uint against the encoder's methods
+// TestMatchesEncoder checks String, StringBytes and Uint against the encoder's methods
 // at every size class's edges.
 func TestMatchesEncoder(t *testing.T) {
 	for _, n := range []int{0, 1, 31, 32, 255, 256, 65535, 65536, 70000} {
@@ -18,6 +18,7 @@ func TestMatchesEncoder(t *testing.T) {
 		var want bytes.Buffer
 		require.NoError(t, msgpack.NewEncoder(&want).EncodeString(s))
 		assert.Equal(t, want.Bytes(), String(nil, s), "string of length %d", n)
+		assert.Equal(t, want.Bytes(), StringBytes(nil, []byte(s)), "bytes of length %d", n)
 	}
 	for _, n := range []int{0, 1, 255, 256, 65535, 65536, 70000} {
 		p := []byte(strings.Repeat("y", n))
