@@ -135,10 +135,18 @@ func (r *Replica) truncate(index uint64) {
 	if r.base >= index {
 		return
 	}
-	for s, st := range r.slots {
+	// In slot order: forget requeues proposals, and the queue's order
+	// decides which command a later slot carries, so a map's order here
+	// made runs of one seed differ.
+	drop := make([]uint64, 0, len(r.slots))
+	for s := range r.slots {
 		if s <= index {
-			r.forget(s, st)
+			drop = append(drop, s)
 		}
+	}
+	slices.Sort(drop)
+	for _, s := range drop {
+		r.forget(s, r.slots[s])
 	}
 	r.base = index
 }

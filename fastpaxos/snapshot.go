@@ -2,6 +2,7 @@ package fastpaxos
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/paxos-lab/paxos"
@@ -76,11 +77,18 @@ func (r *Replica) truncate(index uint64) {
 	if index <= r.base {
 		return
 	}
+	// In slot order: requeue decides the order in which our commands are
+	// proposed again, so a map's order here made runs of one seed differ.
+	drop := make([]uint64, 0, len(r.slots))
 	for s := range r.slots {
 		if s <= index {
-			r.requeue(r.slots[s])
-			delete(r.slots, s)
+			drop = append(drop, s)
 		}
+	}
+	slices.Sort(drop)
+	for _, s := range drop {
+		r.requeue(r.slots[s])
+		delete(r.slots, s)
 	}
 	r.base = index
 }
