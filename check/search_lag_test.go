@@ -7,7 +7,8 @@ import (
 )
 
 // lagSeeds returns the first count seeds from 1 whose lease runs with
-// every fault use the lagging followers alone (varyFaults, lagAlone).
+// every fault use the lagging followers alone (varyFaults, lagAlone, which
+// returns what it is given, here nothing, in the other runs).
 func lagSeeds(count int) []uint64 {
 	var out []uint64
 	for seed := uint64(1); len(out) < count; seed++ {
@@ -15,8 +16,7 @@ func lagSeeds(count int) []uint64 {
 		for _, f := range varyFaults(AllFaults, seed) {
 			has[f] = true
 		}
-		on := lagAlone(nil, has, seed, 6)
-		if len(on) == 1 && on[0].is(injectLaggingFollowers) {
+		if len(lagAlone(nil, has, seed, 6)) > 0 {
 			out = append(out, seed)
 		}
 	}
