@@ -227,6 +227,7 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, wind
 	on = lostStepsAlone(on, has, seed, n, leaseTicks)      // search_lost_step.go
 	on = slowBridgesAlone(on, has, seed, n, leaseTicks)    // search_slow_bridge.go
 	on = splitsAlone(on, has, seed, n, leaseTicks)         // search_split_recovery.go
+	on = lagAlone(on, has, seed, leaseTicks)               // search_lag.go
 	on = amnesiaAlone(on, has, seed, n, leaseTicks)        // search_lease_amnesia.go
 	for _, in := range on {
 		in.inject(e)
