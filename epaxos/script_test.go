@@ -148,3 +148,35 @@ func TestAdversarialScriptsCatchPlantedBugs(t *testing.T) {
 		})
 	}
 }
+
+// Mutant epaxos/fast-path-after-promise (the command leader's fast path
+// not checking that the instance still holds its initial ballot) is
+// equivalent, so it is not in the catalog: a leader that answers a
+// recovery's Prepare ends its round then (onPrepare drops the
+// coordinator), so no reply it counts afterwards can commit anything, and
+// it never starts a round at the initial ballot again; its promise rises
+// with its round alive only through a PreAccept, TryPreAccept or Accept
+// of a recovery that did not hear from it, and such a recovery never
+// relies on it (rules 4 to 6 count the leader as a possible member of a
+// fast quorum). Scripts of testdata/equivalent/ run the bug's two cases
+// with it planted: the schedule it was planted for (the leader answers
+// the Prepare, rule 3 frees the instance, an interfering command joins
+// its deps, the leader's fast-quorum replies arrive last) decides once,
+// and a recovery's TryPreAccept that raises the leader's promise lets the
+// bug commit on the fast path what the recovery then decides too.
+func TestFastPathAfterPromiseIsEquivalent(t *testing.T) {
+	o := scriptOptions
+	o.New = withBug(func(r *Replica) { r.planted.fastAfterPromise = true })
+	replicatest.Scripts(t, "testdata/equivalent/fast_after_*.txt", o)
+	// The correct protocol runs the first script alike, and the second
+	// but for where the bug acts: there the leader's late replies commit
+	// nothing, and the recovery's decision reaches it later.
+	res, err := replicatest.Replay("testdata/equivalent/fast_after_promise_n5.txt", scriptOptions)
+	require.NoError(t, err)
+	assert.True(t, res.OK(), res.Rewritten)
+	res, err = replicatest.Replay("testdata/equivalent/fast_after_tpa_promise_n5.txt", scriptOptions)
+	require.NoError(t, err)
+	require.False(t, res.OK(), "the bug's branch makes no difference in the second script")
+	assert.Contains(t, res.Rewritten, "2->0 PreAcceptReply\n\ndecided\n----\nnone\n")
+	assert.Contains(t, res.Rewritten, "at 0 1 2 3 4\n\ncheck\n----\nok")
+}
