@@ -52,8 +52,9 @@ func TestLeaseFromAckArrivalServesStaleReads(t *testing.T) {
 }
 
 // TestRestartForgettingLeaseServesStaleReads is the scripted scenario of
-// the planted bug multi/restart-forgets-lease, which the random search
-// has not reached: leader 0 holds a read lease, the link between 0 and 1
+// the planted bug multi/restart-forgets-lease (the random search reaches
+// it with the amnesiac lease grantors of check/search_lease_amnesia.go):
+// leader 0 holds a read lease, the link between 0 and 1
 // fails both ways, and 1 campaigns while 2, which grants 0 the lease,
 // refuses it. Then 2 loses its link to 0 and restarts at once, and 1's
 // next Prepare comes right away (its clock jumps to its retry). A correct

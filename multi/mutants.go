@@ -249,8 +249,8 @@ func init() {
 		{Name: "multi/promise-skips-last-slot", Bug: "a Promise reports the promiser's accepted values up to one slot short of its last one (< for <=), so a new leader can fill the last slot with a no-op or a new command although its value may have been chosen",
 			New: withBug(func(b *bugs) { b.promiseSkipsLast = true })},
 		// TestRestartForgettingLeaseServesStaleReads scripts stale reads
-		// at N = 3. The search catches it at N = 3 since the amnesiac lease
-		// grantors (check/search_lease_amnesia.go), not yet at N = 5.
+		// at N = 3. The search catches it at N = 3, 5 and 7 since the
+		// amnesiac lease grantors (check/search_lease_amnesia.go).
 		{Name: "multi/restart-forgets-lease", Bug: "a follower that restarts does not wait out a lease it may have granted before the crash, so it promises a new candidate while the old leader still reads under that lease",
 			Needs: "--lease 6", New: func(cfg paxos.Config) (paxos.Replica, error) {
 				r, err := NewEngine(cfg, Options{Quorums: cfg.Quorums, Thrifty: cfg.Thrifty})
