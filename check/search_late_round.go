@@ -11,29 +11,34 @@ import (
 )
 
 // injectLateRounds makes a proposer's next phase arrive late, after a
-// rival took over with a quorum that left the proposer out, 3 to 22 times
-// per run (with probability 0.2 to 0.8 per step that qualifies, one at a
-// time):
+// rival took over with a quorum that left the proposer out, up to 3 to 22
+// times per run (with probability 0.2 to 0.8 per step that qualifies, one
+// at a time, 10 to 60 ms apart):
 //
 //  1. A replica A that moves a round on (see advances: it gathered a
 //     quorum and starts its next phase) has every link out of it held
 //     (sim.Hold: what it sends waits at the link, nothing is lost) and, in
 //     three events of four, hears nobody (what its peers send it is lost);
-//     a replica B has its clock run ahead until a timeout fires
-//     (fireTimeout), so that B opens a round of its own over a quorum
-//     without A.
-//  2. When B in turn moves its round on (its quorum answered: its peers
-//     now hold B's higher round), A's backlog leaves 0 to 3 ms later and A
-//     hears its peers again: A's older round reaches replicas that
-//     answered B's, racing B's next phase.
+//     in half of them the peer whose answer completed A's quorum and a
+//     replica B are cut off from each other; B has its clock run ahead
+//     until a timeout fires (fireTimeout), so that B opens a round of its
+//     own over a quorum without A.
+//  2. When F peers (a quorum with B) answered what B sent in that step,
+//     persisting something (a promise), A's backlog leaves 0 to 3 ms later
+//     and A hears its peers again: A's older round reaches replicas that
+//     promised B's, racing B's next phase.
+//  3. When A then announces a decision (within 50 to 300 ms), nobody hears
+//     that step and A is cut off both ways for 50 to 300 ms, so that B's
+//     round goes on without learning it.
 //
 // Everything held is released, and A hears again, 100 to 400 ms after
-// step 1 if B never moved on. A replica that checks an old round against
-// the last round it voted in, instead of the last it answered, takes A's
+// step 1 if step 2 never came. A replica that checks an old round against
+// the last round it voted in, instead of the last it promised, takes A's
 // late phase and lets both A and B decide. Nothing here names a message
-// type: the steps are judged by who moves a round on and whose timeout
-// fires. It needs clocks that may jump (no leader leases), runs alone (see
-// lateAlone) and draws from its own random stream.
+// type: the steps are judged by who moves a round on, whose timeout fires,
+// who answers it and who announces a decision. It needs clocks that may
+// jump (no leader leases), runs alone (see lateAlone) and draws from its
+// own random stream.
 func injectLateRounds(e *faultEnv) {
 	s, n, window := e.s, e.n, e.window
 	rng := rand.New(rand.NewPCG(e.seed, 0x6c617465726f756e))
@@ -99,16 +104,14 @@ func injectLateRounds(e *faultEnv) {
 		if ev := cur; ev != nil {
 			switch {
 			case id == ev.b && ev.firing && firesTimeout(o):
-
 				for i := range o.Ready.Messages {
 					ev.req = append(ev.req, o.Ready.Messages[i].Body)
 				}
 			case id != ev.b && ev.req != nil && !ev.answered[id] && answersAlone(o) && len(o.Ready.Persist) > 0 && int(o.Input.From) == ev.b && sentAny(ev.req, o.Input.Body):
-				// (2) Enough of B's quorum answered B's round: A's older
-				// round leaves now.
+				// (2) B's quorum answered B's round: A's older round
+				// leaves now.
 				ev.answered[id] = true
 				if ev.need--; ev.need == 0 {
-
 					finish(ev, upTo(rng, 3*ms))
 				}
 			}
@@ -128,7 +131,6 @@ func injectLateRounds(e *faultEnv) {
 			return
 		}
 		budget--
-
 		ev := &event{a: id, b: bs[0], answered: make([]bool, n), need: f}
 		cur = ev
 		e.counts.partitions++
