@@ -2,6 +2,7 @@ package basic
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/paxos-lab/paxos"
@@ -138,14 +139,10 @@ func (r *Replica) truncate(index uint64) {
 	// In slot order: forget requeues proposals, and the queue's order
 	// decides which command a later slot carries, so a map's order here
 	// made runs of one seed differ.
-	drop := make([]uint64, 0, len(r.slots))
-	for s := range r.slots {
-		if s <= index {
-			drop = append(drop, s)
+	for _, s := range slices.Sorted(maps.Keys(r.slots)) {
+		if s > index {
+			break
 		}
-	}
-	slices.Sort(drop)
-	for _, s := range drop {
 		r.forget(s, r.slots[s])
 	}
 	r.base = index

@@ -2,6 +2,7 @@ package fastpaxos
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 
@@ -79,14 +80,10 @@ func (r *Replica) truncate(index uint64) {
 	}
 	// In slot order: requeue decides the order in which our commands are
 	// proposed again, so a map's order here made runs of one seed differ.
-	drop := make([]uint64, 0, len(r.slots))
-	for s := range r.slots {
-		if s <= index {
-			drop = append(drop, s)
+	for _, s := range slices.Sorted(maps.Keys(r.slots)) {
+		if s > index {
+			break
 		}
-	}
-	slices.Sort(drop)
-	for _, s := range drop {
 		r.requeue(r.slots[s])
 		delete(r.slots, s)
 	}
