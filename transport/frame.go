@@ -133,102 +133,81 @@ var ErrMalformed = errors.New("malformed msgpack frame")
 // that b is exactly one msgpack value whose declared lengths fit in b and
 // whose nesting is at most MaxDepth. It is run before decoding so that a
 // few hostile bytes declaring a huge string or a deep nest cannot make the
-// decoder allocate or recurse out of proportion to the frame.
+// decoder allocate or recurse out of proportion to the frame. It runs on
+// every frame a replica reads, so the common codes (positive and negative
+// fixints, fixmap, fixarray, fixstr, uint 64) are tested first and the
+// others read from a table (codeShape) instead of a chain of comparisons
+// (the same answers and errors: TestCheckMsgpackMatchesCases).
 func checkMsgpack(b []byte) error {
 	// stack[i] counts the values still expected in the i-th open container.
 	var stackBuf [MaxDepth + 1]int
 	stack := append(stackBuf[:0], 1)
-	off := 0
-	need := func(n uint64) error {
-		if n > uint64(len(b)-off) {
-			return fmt.Errorf("%w: value at offset %d declares %d bytes, %d remain", ErrMalformed, off, n, len(b)-off)
-		}
-		off += int(n)
-		return nil
-	}
-	be := func(n int) (uint64, error) {
-		if n > len(b)-off {
-			return 0, fmt.Errorf("%w: truncated length at offset %d", ErrMalformed, off)
-		}
-		var v uint64
-		for i := 0; i < n; i++ {
-			v = v<<8 | uint64(b[off+i])
-		}
-		off += n
-		return v, nil
-	}
+	off, end := 0, len(b)
 	for len(stack) > 0 {
-		if stack[len(stack)-1] == 0 {
-			stack = stack[:len(stack)-1]
+		top := len(stack) - 1
+		if stack[top] == 0 {
+			stack = stack[:top]
 			continue
 		}
-		stack[len(stack)-1]--
-		if off >= len(b) {
+		stack[top]--
+		if off >= end {
 			return fmt.Errorf("%w: truncated at offset %d", ErrMalformed, off)
 		}
 		c := b[off]
 		off++
 		var items uint64 // values in a container opened here
-		container := false
-		var err error
 		switch {
-		case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
-			// fixint, nil, bool
-		case c >= 0x80 && c <= 0x8f:
-			items, container = 2*uint64(c&0x0f), true
-		case c >= 0x90 && c <= 0x9f:
-			items, container = uint64(c&0x0f), true
-		case c >= 0xa0 && c <= 0xbf:
-			err = need(uint64(c & 0x1f))
-		case c == 0xc1:
-			return fmt.Errorf("%w: reserved byte 0xc1 at offset %d", ErrMalformed, off-1)
-		case c == 0xc4 || c == 0xd9:
-			var n uint64
-			if n, err = be(1); err == nil {
-				err = need(n)
+		case c <= 0x7f || c >= 0xe0: // fixint
+			continue
+		case c <= 0x8f: // fixmap
+			items = 2 * uint64(c&0x0f)
+		case c <= 0x9f: // fixarray
+			items = uint64(c & 0x0f)
+		case c <= 0xbf: // fixstr
+			n := int(c & 0x1f)
+			if n > end-off {
+				return fmt.Errorf("%w: value at offset %d declares %d bytes, %d remain", ErrMalformed, off, n, end-off)
 			}
-		case c == 0xc5 || c == 0xda:
-			var n uint64
-			if n, err = be(2); err == nil {
-				err = need(n)
+			off += n
+			continue
+		case c == 0xcf: // uint 64, how the encoder writes every integer field
+			if 8 > end-off {
+				return fmt.Errorf("%w: value at offset %d declares %d bytes, %d remain", ErrMalformed, off, 8, end-off)
 			}
-		case c == 0xc6 || c == 0xdb:
-			var n uint64
-			if n, err = be(4); err == nil {
-				err = need(n)
+			off += 8
+			continue
+		default: // 0xc0-0xdf
+			sh := codeShape[c-0xc0]
+			if sh.bad {
+				return fmt.Errorf("%w: reserved byte 0xc1 at offset %d", ErrMalformed, off-1)
 			}
-		case c == 0xc7 || c == 0xc8 || c == 0xc9: // ext 8/16/32: length, type, data
-			var n uint64
-			if n, err = be(1 << (c - 0xc7)); err == nil {
-				err = need(n + 1)
+			var n uint64 // the length read after the code, if any
+			if k := int(sh.lenBytes); k > 0 {
+				if k > end-off {
+					return fmt.Errorf("%w: truncated length at offset %d", ErrMalformed, off)
+				}
+				for _, x := range b[off : off+k] {
+					n = n<<8 | uint64(x)
+				}
+				off += k
 			}
-		case c == 0xca || c == 0xce || c == 0xd2:
-			err = need(4)
-		case c == 0xcb || c == 0xcf || c == 0xd3:
-			err = need(8)
-		case c == 0xcc || c == 0xd0:
-			err = need(1)
-		case c == 0xcd || c == 0xd1:
-			err = need(2)
-		case c >= 0xd4 && c <= 0xd8: // fixext 1,2,4,8,16 plus the type byte
-			err = need(1 + (1 << (c - 0xd4)))
-		case c == 0xdc || c == 0xde:
-			items, err, container = 0, nil, true
-			if items, err = be(2); err == nil && c == 0xde {
-				items *= 2
-			}
-		case c == 0xdd || c == 0xdf:
-			items, err, container = 0, nil, true
-			if items, err = be(4); err == nil && c == 0xdf {
-				items *= 2
+			switch sh.kind {
+			case shapeArray:
+				items = n
+			case shapeMap:
+				items = 2 * n
+			default: // sized: skip the fixed bytes, or the declared ones
+				n += uint64(sh.skip)
+				if n > uint64(end-off) {
+					return fmt.Errorf("%w: value at offset %d declares %d bytes, %d remain", ErrMalformed, off, n, end-off)
+				}
+				off += int(n)
+				continue
 			}
 		}
-		if err != nil {
-			return err
-		}
-		if container && items > 0 {
-			if items > uint64(len(b)-off) {
-				return fmt.Errorf("%w: container at offset %d declares %d values, %d bytes remain", ErrMalformed, off, items, len(b)-off)
+		if items > 0 {
+			if items > uint64(end-off) {
+				return fmt.Errorf("%w: container at offset %d declares %d values, %d bytes remain", ErrMalformed, off, items, end-off)
 			}
 			if len(stack) > MaxDepth {
 				return fmt.Errorf("%w: nested deeper than %d", ErrMalformed, MaxDepth)
@@ -236,8 +215,59 @@ func checkMsgpack(b []byte) error {
 			stack = append(stack, int(items))
 		}
 	}
-	if off != len(b) {
-		return fmt.Errorf("%w: %d bytes after the value", ErrMalformed, len(b)-off)
+	if off != end {
+		return fmt.Errorf("%w: %d bytes after the value", ErrMalformed, end-off)
 	}
 	return nil
 }
+
+// The kinds of codeShape: a value of known size (skip bytes after the
+// code, plus the declared length when lenBytes > 0), an array or a map of
+// the declared length.
+const (
+	shapeSized = iota
+	shapeArray
+	shapeMap
+)
+
+// codeShape describes the msgpack codes 0xc0-0xdf: how many big-endian
+// length bytes follow the code (lenBytes), how many more bytes the value
+// takes after them (skip, added to the declared length), what it is, and
+// whether the code is the reserved 0xc1.
+var codeShape = func() (t [32]struct {
+	lenBytes, skip, kind uint8
+	bad                  bool
+}) {
+	set := func(c byte, lenBytes, skip, kind uint8) {
+		t[c-0xc0].lenBytes, t[c-0xc0].skip, t[c-0xc0].kind = lenBytes, skip, kind
+	}
+	t[0xc1-0xc0].bad = true
+	// 0xc0 nil, 0xc2 false, 0xc3 true: nothing follows (the zero entry).
+	set(0xc4, 1, 0, shapeSized)    // bin 8
+	set(0xc5, 2, 0, shapeSized)    // bin 16
+	set(0xc6, 4, 0, shapeSized)    // bin 32
+	set(0xc7, 1, 1, shapeSized)    // ext 8: length, type, data
+	set(0xc8, 2, 1, shapeSized)    // ext 16
+	set(0xc9, 4, 1, shapeSized)    // ext 32
+	set(0xca, 0, 4, shapeSized)    // float 32
+	set(0xcb, 0, 8, shapeSized)    // float 64
+	set(0xcc, 0, 1, shapeSized)    // uint 8
+	set(0xcd, 0, 2, shapeSized)    // uint 16
+	set(0xce, 0, 4, shapeSized)    // uint 32
+	set(0xcf, 0, 8, shapeSized)    // uint 64
+	set(0xd0, 0, 1, shapeSized)    // int 8
+	set(0xd1, 0, 2, shapeSized)    // int 16
+	set(0xd2, 0, 4, shapeSized)    // int 32
+	set(0xd3, 0, 8, shapeSized)    // int 64
+	for i := byte(0); i < 5; i++ { // fixext 1, 2, 4, 8, 16 plus the type byte
+		set(0xd4+i, 0, 1+1<<i, shapeSized)
+	}
+	set(0xd9, 1, 0, shapeSized) // str 8
+	set(0xda, 2, 0, shapeSized) // str 16
+	set(0xdb, 4, 0, shapeSized) // str 32
+	set(0xdc, 2, 0, shapeArray) // array 16
+	set(0xdd, 4, 0, shapeArray) // array 32
+	set(0xde, 2, 0, shapeMap)   // map 16
+	set(0xdf, 4, 0, shapeMap)   // map 32
+	return t
+}()
