@@ -176,6 +176,104 @@ func parseCommand(b []byte, c *Command, arena *[]byte) (int, bool) {
 	return h + kn + 2 + vn, true
 }
 
+// parseCommands reads n commands from the start of b when every one of
+// them has the shape parseCommand reads, and returns the length of their
+// encoding; otherwise false, and the decoder path reads them. Their keys
+// and values are copied into one block of exactly their size, as the
+// decoder path leaves them (see settle), but once: a first pass reads
+// every command, its strings still in b, and sums their lengths, a second
+// copies them out.
+func parseCommands(b []byte, n int) ([]Command, int, bool) {
+	if n > len(b)/minCommandLen {
+		return nil, 0, false // b ends first: allocate nothing
+	}
+	cmds := make([]Command, n)
+	total, off := 0, 0
+	for i := range cmds {
+		k, ok := peekCommand(b[off:], &cmds[i])
+		if !ok {
+			return nil, 0, false // cmds, which points into b, is dropped
+		}
+		total += len(cmds[i].Key) + len(cmds[i].Value)
+		off += k
+	}
+	block := make([]byte, 0, total) // never grows: the strings stay valid
+	own := func(s *string) {
+		if len(*s) > 0 {
+			start := len(block)
+			block = append(block, *s...)
+			*s = unsafe.String(&block[start], len(*s))
+		}
+	}
+	for i := range cmds {
+		own(&cmds[i].Key)
+		own(&cmds[i].Value)
+	}
+	return cmds, off, true
+}
+
+// minCommandLen is the fewest bytes a command in parseCommand's shape
+// takes: cmdHead, an empty key, "v" and an empty value.
+const minCommandLen = len(cmdHead) + 4
+
+// The words of cmdHead that peekCommand compares, little-endian: bytes
+// 0-3, 12-14, 23-25 and 27-28 (the others are the client, seq and op).
+var (
+	cmdHeadStart = binary.LittleEndian.Uint32(cmdHead[0:4])
+	cmdHeadSeq   = binary.LittleEndian.Uint32(cmdHead[12:16]) & 0xffffff
+	cmdHeadOp    = binary.LittleEndian.Uint32(cmdHead[23:27]) & 0xffffff
+	cmdHeadKey   = binary.LittleEndian.Uint16(cmdHead[27:29])
+)
+
+// peekCommand reads what parseCommand reads (the same shape, accepted and
+// refused alike), but leaves c's key and value pointing into b.
+func peekCommand(b []byte, c *Command) (int, bool) {
+	const h = len(cmdHead)
+	if len(b) < minCommandLen || binary.LittleEndian.Uint32(b[0:4]) != cmdHeadStart ||
+		binary.LittleEndian.Uint32(b[12:16])&0xffffff != cmdHeadSeq ||
+		binary.LittleEndian.Uint32(b[23:27])&0xffffff != cmdHeadOp ||
+		binary.LittleEndian.Uint16(b[27:29]) != cmdHeadKey {
+		return 0, false
+	}
+	ks, ke, ok := shortStringAt(b, h)
+	if !ok || ke+2 > len(b) || b[ke] != 0xa1 || b[ke+1] != 'v' {
+		return 0, false
+	}
+	vs, ve, ok := shortStringAt(b, ke+2)
+	if !ok {
+		return 0, false
+	}
+	*c = Command{Client: binary.BigEndian.Uint64(b[4:12]), Seq: binary.BigEndian.Uint64(b[15:23]), Op: Op(b[26])}
+	if ke > ks {
+		c.Key = unsafe.String(&b[ks], ke-ks)
+	}
+	if ve > vs {
+		c.Value = unsafe.String(&b[vs], ve-vs)
+	}
+	return ve, true
+}
+
+// shortStringAt is parseShortString at b[at:], returning where the
+// string's bytes start and end.
+func shortStringAt(b []byte, at int) (int, int, bool) {
+	if at >= len(b) {
+		return 0, 0, false
+	}
+	n, s := 0, at+1
+	switch c := b[at]; {
+	case c >= 0xa0 && c <= 0xbf:
+		n = int(c & 0x1f)
+	case c == 0xd9 && at+1 < len(b):
+		n, s = int(b[at+1]), at+2
+	default:
+		return 0, 0, false
+	}
+	if n > len(b)-s {
+		return 0, 0, false
+	}
+	return s, s + n, true
+}
+
 // carve copies s into spare's room and returns it as a string, with the
 // room left ("" for an empty s, as decodeString).
 func carve(spare, s []byte) (string, []byte) {

@@ -137,7 +137,14 @@ func TestParseCommandsMatchesDecoder(t *testing.T) {
 			Command{Key: "a", Keys: []string{"b"}, ReadOnly: true},
 		)
 	}
-	for _, list := range [][]Command{nil, {}, cmds[:1], cmds[:5], cmds} {
+	// Lists of the short shape only, which parseCommands reads whole.
+	var short []Command
+	for i, n := range []int{0, 1, 31, 32, 255} {
+		s := strings.Repeat("x", n)
+		short = append(short, Command{Client: uint64(i), Seq: 1 << 40, Op: OpPut, Key: s, Value: "v"},
+			Command{Client: 7, Seq: uint64(n), Op: OpGet, Key: "k", Value: s}, Command{Op: Op(n), Key: s})
+	}
+	for _, list := range [][]Command{nil, {}, cmds[:1], cmds[:5], cmds, short[:1], short[:3], short} {
 		for _, u := range [][]uint64{nil, {}, {1, 1 << 63}, make([]uint64, 15), make([]uint64, 16)} {
 			b := appendUint64s(appendCommands(nil, list), u)
 			fast, _ := decodeBoth(b)

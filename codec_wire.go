@@ -337,6 +337,15 @@ func DecodeCommands(d *msgpack.Decoder) ([]Command, error) {
 	if err != nil || n < 0 {
 		return nil, err
 	}
+	src := sourceOf(d)
+	if src != nil && n > 0 {
+		// The encoder's shape throughout: one pass to size the block, one
+		// to fill it.
+		if cmds, k, ok := parseCommands(src.rest(), n); ok {
+			src.skip(k)
+			return cmds, nil
+		}
+	}
 	cmds := make([]Command, 0, min(n, 1024))
 	// The keys and values of the commands are decoded into a pooled
 	// scratch block and copied out together, exactly sized (settle), each
@@ -344,7 +353,6 @@ func DecodeCommands(d *msgpack.Decoder) ([]Command, error) {
 	// commands costs one allocation.
 	scratch := scratchBlocks.Get().(*[arenaMax]byte)
 	arena, from := scratch[:0], 0
-	src := sourceOf(d)
 	for i := 0; i < n; i++ {
 		if cap(arena) < cmdSpare {
 			settle(cmds[from:], scratch)
