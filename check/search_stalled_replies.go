@@ -1,10 +1,9 @@
 package check
 
 import (
-	"fmt"
-	"io"
 	"math/rand/v2"
-	"strings"
+	"reflect"
+	"slices"
 	"time"
 
 	"github.com/paxos-lab/paxos"
@@ -45,25 +44,23 @@ func injectStalledReplies(e *faultEnv) {
 	}
 	ms := time.Millisecond
 	rival := dur(rng, 2*ms, 20*ms)
-	firings := 1
-	p := 0.1 + 0.6*rng.Float64()
-	budget := 3 + rng.IntN(20)
+	firings := 1 + rng.IntN(3)
+	p := 0.2 + 0.8*rng.Float64()
+	budget := 5 + rng.IntN(36)
 	type event struct {
 		a, b       int
 		lost       []link
 		answered   bool // B answered A (step 2 scheduled)
-		fired      bool // B's timeout fired
 		done       bool
-		maybeFired bool // B's clock runs ahead
-		sent       []any // what B sent A as its timeout fired, not yet answered
-		dbgInst    string
+		maybeFired bool   // B's clock runs ahead
+		sent       []any  // what B sent A as its timeout fired, not yet answered
 		reached    []int  // peers A's step sent to, B aside
 		key        string // the key of the client's command A's step proposed
 	}
 	var cur *event
 	var quietUntil time.Duration
 	mute, muteUntil := -1, time.Duration(0) // A after step 3, until its next decision
-	started := make([]time.Duration, n) // when each replica last started a round
+	started := make([]time.Duration, n)     // when each replica last started a round
 	for q := range started {
 		started[q] = -time.Hour
 	}
@@ -106,23 +103,14 @@ func injectStalledReplies(e *faultEnv) {
 		if ev := cur; ev != nil {
 			switch {
 			case id == ev.b && ev.maybeFired && firesTimeout(o):
-				ev.fired = true
-				stalledDebug[2]++
 				for i := range o.Ready.Messages {
 					if int(o.Ready.Messages[i].To) == ev.a {
 						ev.sent = append(ev.sent, o.Ready.Messages[i].Body)
-						if strings.Contains(fmt.Sprintf("%T %+v", o.Ready.Messages[i].Body, o.Ready.Messages[i].Body), "Prepare") && strings.Contains(fmt.Sprintf("%+v", o.Ready.Messages[i].Body), ev.dbgInst) {
-							stalledDebug[4]++
-							if stalledLog != nil {
-								fmt.Fprintf(stalledLog, "%d PREP a=%d b=%d %s\n", int64(s.Now()), ev.a, ev.b, ev.dbgInst)
-							}
-						}
 					}
 				}
 			case id == ev.b && !ev.answered && o.Input != nil && int(o.Input.From) == ev.a && answersAlone(o):
 				// (2) B holds what A started: B takes it over.
 				ev.answered = true
-				stalledDebug[1]++
 				s.At(min(window, s.Now()+upTo(rng, 4*ms)), func() {
 					if ev.done {
 						return
@@ -159,13 +147,10 @@ func injectStalledReplies(e *faultEnv) {
 					})
 				})
 			case id == ev.a && len(ev.sent) > 0 && o.Input != nil && int(o.Input.From) == ev.b && answersAlone(o) && sentAny(ev.sent, o.Input.Body):
-				// (3) A answered what B's timeout sent: A's own answers
+				// (3) A answered what B's timeouts sent: A's own answers
 				// arrive now.
-				{
-					stalledDebug[3]++
-					if stalledLog != nil {
-						fmt.Fprintf(stalledLog, "%d FLUSH a=%d b=%d\n", int64(s.Now()), ev.a, ev.b)
-					}
+				i := slices.IndexFunc(ev.sent, func(b any) bool { return reflect.DeepEqual(b, o.Input.Body) })
+				if ev.sent = slices.Delete(ev.sent, i, i+1); len(ev.sent) == 0 {
 					finish(ev, upTo(rng, 3*ms))
 					mute, muteUntil = ev.a, s.Now()+dur(rng, 20*ms, 200*ms)
 				}
@@ -209,10 +194,6 @@ func injectStalledReplies(e *faultEnv) {
 			}
 		}
 		budget--
-		stalledDebug[0]++
-		if stalledLog != nil {
-			fmt.Fprintf(stalledLog, "%d EVENT a=%d b=%d\n", int64(s.Now()), id, b)
-		}
 		ev := &event{a: id, b: b}
 		if o.Proposed != nil {
 			ev.key = o.Proposed.Key
@@ -221,11 +202,6 @@ func injectStalledReplies(e *faultEnv) {
 			if sentTo[q] && q != b && q != id {
 				ev.reached = append(ev.reached, q)
 			}
-		}
-		if rec := fmt.Sprintf("%+v", o.Ready.Persist[0]); strings.Contains(rec, "Inst:{") {
-			i := strings.Index(rec, "Inst:{")
-			j := strings.Index(rec[i:], "}")
-			ev.dbgInst = rec[i : i+j+1]
 		}
 		cur = ev
 		e.counts.partitions++
@@ -255,8 +231,4 @@ func stalledAlone(on []injector, has map[string]bool, seed uint64, n, leaseTicks
 }
 
 // stalledShare: stalledAlone takes one run in this many.
-const stalledShare = 1
-
-var stalledDebug [5]int
-
-var stalledLog io.Writer
+const stalledShare = 8
