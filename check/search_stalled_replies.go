@@ -10,32 +10,41 @@ import (
 	"github.com/paxos-lab/paxos/sim"
 )
 
-// injectStalledReplies makes a round's answers reach its proposer only
-// after a rival took the round over through it, up to 3 to 22 times per run
-// (with probability 0.1 to 0.7 per step that qualifies, one at a time, 5 to
+// injectStalledReplies makes the answers to a round reach its proposer
+// only after a rival took the round over through it, 5 to 40 times per run
+// (with probability 0.2 to 1 per step that qualifies, one at a time, 5 to
 // 60 ms apart):
 //
-//  1. When a replica A starts a round of its own (see startsRound: a step
-//     that answers no single peer and sends to two peers or more), every
-//     link into A from its peers but one, B, is held (sim.Hold: what they
-//     send A waits at the link, nothing is lost), and the link from B to A
-//     loses what B sends until step 2.
-//  2. Once B has answered A (it holds what A started), 0 to 8 ms later the
-//     link from B to A heals and B has its clock run ahead until a timeout
-//     fires (fireTimeout): B takes over what A started while A's round
-//     still waits for its answers, and A hears B at once.
-//  3. When A answers B (it granted B's round, or refused it), the held
-//     answers leave 0 to 3 ms later, so that they reach A after it told B
-//     where its round stood.
+//  1. When a replica A starts a round of its own (a step on a client's
+//     request or a timer, not on a peer's message, that persists something
+//     and sends), every link into A from its peers but one, B, is held
+//     (sim.Hold: what they send A waits at the link, nothing is lost), and
+//     the link from B to A loses what B sends. B is a peer A's step did
+//     not reach, if any (it hears of A's round when A widens it), else the
+//     peer that last started a round of its own if it did so within 2 to
+//     20 ms (two proposers at once), else any peer.
+//  2. Once B has answered A (it holds what A started), 0 to 4 ms later the
+//     link from B to A heals, B stops hearing all but F-1 of the peers A's
+//     step reached (so that its quorum is A, B and those), and 0 to 4 ms
+//     after that B has its clock run ahead until a timeout fires
+//     (fireTimeout), one to three times: B takes over what A started while
+//     A's round still waits for its answers. Right after, a client at B's
+//     site writes the key of the client's command A's step proposed, if
+//     any: B's round meets a command A's did not.
+//  3. When A has answered everything B sent it as its timeouts fired, the
+//     held answers leave 0 to 3 ms later, so that they reach A after it
+//     told B where its round stood, and the links into B heal.
+//  4. The next decision A announces within 20 to 200 ms is heard by
+//     nobody, so that B's round goes on without learning it.
 //
-// Everything held is released, and the link from B heals, 50 to 300 ms
-// after step 1 if step 3 never came. A proposer that keeps counting
-// answers to its own round after granting a rival's can then complete a
-// quorum the rival, told by A that it had not decided, never saw. Nothing
-// here names a message type: the steps are judged by who starts a round,
-// who answers whom and whose timeout fires. It needs clocks that may jump
-// (no leader leases), runs alone (see stalledAlone) and draws from its own
-// random stream.
+// Everything held is released, and the cut links heal, 50 to 300 ms after
+// step 1 if step 3 never came. A proposer that keeps counting answers to
+// its own round after granting a rival's then completes a quorum for what
+// the rival, told by A that it had not decided, no longer proposes.
+// Nothing here names a message type: the steps are judged by who starts a
+// round, who answers whom and whose timeout fires. It needs clocks that
+// may jump (no leader leases), runs alone (see stalledAlone) and draws
+// from its own random stream.
 func injectStalledReplies(e *faultEnv) {
 	s, n, window := e.s, e.n, e.window
 	rng := rand.New(rand.NewPCG(e.seed, 0x7374616c6c726570))
