@@ -59,8 +59,7 @@ func injectStalledReplies(e *faultEnv) {
 	type event struct {
 		a, b       int
 		lost       []link
-		answered   bool // B answered A (step 2 scheduled)
-		done       bool
+		answered   bool   // B answered A (step 2 scheduled)
 		maybeFired bool   // B's clock runs ahead
 		sent       []any  // what B sent A as its timeout fired, not yet answered
 		reached    []int  // peers A's step sent to, B aside
@@ -74,16 +73,14 @@ func injectStalledReplies(e *faultEnv) {
 		started[q] = -time.Hour
 	}
 	e.watchJumps()
-	finish := func(ev *event, after time.Duration) {
-		if ev.done {
+	// end closes event ev unless it is over: A's held answers leave after
+	// the given delay and every link it cut heals.
+	end := func(ev *event, after time.Duration) {
+		if cur != ev {
 			return
 		}
-		ev.done = true
-		if cur == ev {
-			cur = nil
-			quietUntil = s.Now() + dur(rng, 5*ms, 60*ms)
-		}
-		for q := 0; q < n; q++ {
+		cur, quietUntil = nil, s.Now()+dur(rng, 5*ms, 60*ms)
+		for q := range n {
 			_ = s.Release(paxos.NodeID(q), paxos.NodeID(ev.a), after)
 		}
 		e.heal(ev.lost)
@@ -121,7 +118,7 @@ func injectStalledReplies(e *faultEnv) {
 				// (2) B holds what A started: B takes it over.
 				ev.answered = true
 				s.At(min(window, s.Now()+upTo(rng, 4*ms)), func() {
-					if ev.done {
+					if cur != ev {
 						return
 					}
 					e.heal(ev.lost)
@@ -137,7 +134,7 @@ func injectStalledReplies(e *faultEnv) {
 						ev.lost = append(ev.lost, e.cut([]link{{q, ev.b}})...)
 					}
 					s.At(min(window, s.Now()+upTo(rng, 4*ms)), func() {
-						if ev.done {
+						if cur != ev {
 							return
 						}
 						ev.maybeFired = true
@@ -160,7 +157,7 @@ func injectStalledReplies(e *faultEnv) {
 				// arrive now.
 				i := slices.IndexFunc(ev.sent, func(b any) bool { return reflect.DeepEqual(b, o.Input.Body) })
 				if ev.sent = slices.Delete(ev.sent, i, i+1); len(ev.sent) == 0 {
-					finish(ev, upTo(rng, 3*ms))
+					end(ev, upTo(rng, 3*ms))
 					mute, muteUntil = ev.a, s.Now()+dur(rng, 20*ms, 200*ms)
 				}
 			}
@@ -220,7 +217,7 @@ func injectStalledReplies(e *faultEnv) {
 			}
 		}
 		ev.lost = e.cut([]link{{ev.b, id}})
-		s.At(min(window, s.Now()+dur(rng, 50*ms, 300*ms)), func() { finish(ev, 0) })
+		s.At(min(window, s.Now()+dur(rng, 50*ms, 300*ms)), func() { end(ev, 0) })
 	})
 }
 
