@@ -95,12 +95,7 @@ func injectStalledReplies(e *faultEnv) {
 			// (4) A's next decision is heard by nobody: B's round goes
 			// on without it.
 			mute = -1
-			var out []link
-			for q := 0; q < n; q++ {
-				out = append(out, link{id, q})
-			}
-			lost := e.cut(out)
-			s.At(s.Now(), func() { e.heal(lost) })
+			e.muteStep(id)
 		}
 		starts := o.Input == nil && len(o.Ready.Persist) > 0 && len(o.Ready.Messages) > 0
 		if starts {
@@ -219,6 +214,17 @@ func injectStalledReplies(e *faultEnv) {
 		ev.lost = e.cut([]link{{ev.b, id}})
 		s.At(min(window, s.Now()+dur(rng, 50*ms, 300*ms)), func() { end(ev, 0) })
 	})
+}
+
+// muteStep makes what replica id sends in the step being observed reach
+// nobody: its links out are cut for that step only.
+func (e *faultEnv) muteStep(id int) {
+	out := make([]link, 0, e.n)
+	for q := range e.n {
+		out = append(out, link{id, q})
+	}
+	lost := e.cut(out)
+	e.s.At(e.s.Now(), func() { e.heal(lost) })
 }
 
 // stalledAlone replaces, in one run in stalledShare without leader leases
