@@ -35,7 +35,8 @@ type plantedBugs struct {
 	// Fourth round.
 	freeOffByOne     bool // rule 4 frees the instance when fewer than fq (not fq-1) replicas could hold A0
 	tieSlotOnly      bool // equal seqs in a component are ordered by slot only, not by (replica, slot)
-	fastAfterPromise bool // the fast path commits although the instance promised a recovery's ballot since (equivalent; not in the catalog)
+	fastAfterPromise bool // the fast path commits although the instance promised a recovery's ballot since (equivalent alone; not in the catalog)
+	keepRoundOnGrant bool // a granted Prepare leaves the command leader's round running (with fastAfterPromise: epaxos/prepare-keeps-round)
 }
 
 // freeBelow is how many replies besides L's, held or unknown, rule 4 needs
@@ -219,6 +220,15 @@ func init() {
 			New: withBug(func(r *Replica) { r.planted.freeOffByOne = true })},
 		{Name: "epaxos/exec-tie-slot-only", Bug: "inside a strongly connected component, equal seqs are ordered by slot only, leaving instances of different replicas with the same slot in the order the sort meets them, which differs from replica to replica",
 			New: withBug(func(r *Replica) { r.planted.tieSlotOnly = true })},
+		// The leader keeps collecting PreAccept replies after it granted
+		// a recovery's Prepare, and its fast path no longer checks the
+		// promise: the recovery, told by the leader's reply that it has
+		// not committed (rule 3), frees the instance and decides it with
+		// an interfering command the leader's replicas never saw, while
+		// the leader's late replies complete a fast quorum for the
+		// original attributes (testdata/prepare_keeps_round_n5.txt).
+		{Name: "epaxos/prepare-keeps-round", Bug: "a command leader that grants a recovery's Prepare keeps its own PreAccept round running, and its fast path does not check that the instance still holds the initial ballot, so late PreAccept replies commit attributes the recovery (told by rule 3 that the leader had not committed) decided otherwise",
+			New: withBug(func(r *Replica) { r.planted.fastAfterPromise, r.planted.keepRoundOnGrant = true, true })},
 		// Not in the catalog: fastAfterPromise ("epaxos/fast-path-after-
 		// promise", the fast path taken without checking that the
 		// instance still holds the initial ballot) is an equivalent

@@ -262,7 +262,7 @@ func (r *Replica) onPrepare(from paxos.NodeID, m Prepare) {
 				r.persist(in)
 			}
 		}
-		if in.co != nil && in.co.ballot < m.Ballot {
+		if in.co != nil && in.co.ballot < m.Ballot && !r.planted.keepRoundOnGrant {
 			in.co = nil // another replica took over; it will broadcast the commit
 			r.scheduleRecovery(in)
 		}

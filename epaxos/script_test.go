@@ -134,6 +134,7 @@ func TestAdversarialScriptsCatchPlantedBugs(t *testing.T) {
 		{"adv_snapshot_between_preaccept_and_commit.txt", "epaxos/fast-quorum-minus-one"},
 		{"adv_rule3a_competing_n3.txt", "epaxos/minority-fast-quorum"},
 		{"accept_reply_earlier_ballot_n5.txt", "epaxos/accept-reply-any-ballot"},
+		{"grant_mid_round_n5.txt", "epaxos/prepare-keeps-round"},
 	} {
 		t.Run(tc.mutant, func(t *testing.T) {
 			m, err := paxos.LookupMutant(tc.mutant)
@@ -158,20 +159,24 @@ func TestAdversarialScriptsCatchPlantedBugs(t *testing.T) {
 // with its round alive only through a PreAccept, TryPreAccept or Accept
 // of a recovery that did not hear from it, and such a recovery never
 // relies on it (rules 4 to 6 count the leader as a possible member of a
-// fast quorum). Scripts of testdata/equivalent/ run the bug's two cases
-// with it planted: the schedule it was planted for (the leader answers
-// the Prepare, rule 3 frees the instance, an interfering command joins
-// its deps, the leader's fast-quorum replies arrive last) decides once,
+// fast quorum). Two scripts run the bug's two cases with it planted: the
+// schedule it was planted for (testdata/grant_mid_round_n5.txt: the leader
+// answers the Prepare, rule 3 frees the instance, an interfering command
+// joins its deps, the leader's fast-quorum replies arrive last) decides
+// once (with the leader's round kept alive too, epaxos/prepare-keeps-round,
+// it decides twice),
 // and a recovery's TryPreAccept that raises the leader's promise lets the
-// bug commit on the fast path what the recovery then decides too.
+// bug commit on the fast path what the recovery then decides too
+// (testdata/equivalent/).
 func TestFastPathAfterPromiseIsEquivalent(t *testing.T) {
 	o := scriptOptions
 	o.New = withBug(func(r *Replica) { r.planted.fastAfterPromise = true })
 	replicatest.Scripts(t, "testdata/equivalent/fast_after_*.txt", o)
+	replicatest.Script(t, "testdata/grant_mid_round_n5.txt", o)
 	// The correct protocol runs the first script alike, and the second
 	// but for where the bug acts: there the leader's late replies commit
 	// nothing, and the recovery's decision reaches it later.
-	res, err := replicatest.Replay("testdata/equivalent/fast_after_promise_n5.txt", scriptOptions)
+	res, err := replicatest.Replay("testdata/grant_mid_round_n5.txt", scriptOptions)
 	require.NoError(t, err)
 	assert.True(t, res.OK(), res.Rewritten)
 	res, err = replicatest.Replay("testdata/equivalent/fast_after_tpa_promise_n5.txt", scriptOptions)
