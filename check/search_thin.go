@@ -93,17 +93,26 @@ func injectMinorityLeaders(e *faultEnv) {
 			side, rest := append([]int{l}, others[:k]...), others[k:]
 			held := e.cut(between(side, rest))
 			e.counts.partitions++
-			if key, ok := writtenKey(s, r); ok {
-				cl := e.leaseClients()
-				cl.stream(rest[r.IntN(len(rest))], key, true, rate, span, 10+r.IntN(30), r)
-				cl.stream(l, key, false, rate, span, 40, r)
-				if readAll {
-					for _, q := range side[1:] {
-						cl.stream(q, key, false, rate/4, span, 10, r)
-					}
-				}
-			}
 			s.At(s.Now()+span, func() { e.heal(held) })
+			key, ok := writtenKey(s, r)
+			if !ok {
+				return // an application without puts: the split alone
+			}
+			// The writer, then the readers: the leader at full rate,
+			// its followers (in readAll splits) at a quarter.
+			cl := e.leaseClients()
+			cl.stream(rest[r.IntN(len(rest))], key, true, rate, span, 10+r.IntN(30), r)
+			readers := side[:1]
+			if readAll {
+				readers = side
+			}
+			for i, q := range readers {
+				share, most := 1.0, 40
+				if i > 0 {
+					share, most = 0.25, 10
+				}
+				cl.stream(q, key, false, share*rate, span, most, r)
+			}
 		})
 	}
 }
