@@ -45,7 +45,7 @@ const (
 // torn proposer left and has seen its ballot starts its own round at the
 // same round number whenever its id is higher: the third proposer then
 // gathers two values accepted in one round, and must take the one of the
-// higher ballot. Alone, it caught such a tie-break left out in 17 and 22
+// higher ballot. Alone, it caught such a tie-break left out in 17 and 21
 // of 100 runs at N = 3 and 5, against 14 and 11 for the torn rounds. It
 // draws from its own random stream.
 func injectLowTornRounds(e *faultEnv) {
