@@ -40,8 +40,13 @@ import (
 // Nothing here names a message type. It needs a quiet cluster, so it runs
 // alone (see moreQuietInjectors). It draws from its own random stream.
 func injectTornRounds(e *faultEnv) {
+	tornRounds(e, rand.New(rand.NewPCG(e.seed, 0x746f726e726f756e)), nil)
+}
+
+// tornRounds runs injectTornRounds' schedule with rng; with tears set,
+// only a replica it accepts may be the torn proposer P.
+func tornRounds(e *faultEnv, rng *rand.Rand, tears func(id int) bool) {
 	s, n := e.s, e.n
-	rng := rand.New(rand.NewPCG(e.seed, 0x746f726e726f756e))
 	if n < 3 {
 		return
 	}
@@ -83,7 +88,7 @@ func injectTornRounds(e *faultEnv) {
 		}
 		switch phase {
 		case idle:
-			if now < start || !advances(o) {
+			if now < start || !advances(o) || tears != nil && !tears(id) {
 				return
 			}
 			// (1) P's step reaches keep of its addressees; P goes down.
