@@ -217,8 +217,13 @@ func init() {
 		// Fourth round.
 		{Name: "epaxos/recovery-free-off-by-one", Bug: "recovery rule 4 gives up on the original attributes (and frees the instance) when fewer than fq replicas besides the command leader could hold them, not fewer than fq-1, so an instance decided on the fast path can be decided again",
 			New: withBug(func(r *Replica) { r.planted.freeOffByOne = true })},
+		// At N = 3 the randomized search met the tie in 1 seed of 500
+		// (seed 400) while a command leader sent full Commits to the
+		// replicas whose votes it had not counted, and in none of 1,500
+		// since those Commits are short (README, "EPaxos: short Commits
+		// to every replica asked"): it runs at N = 5, where it is caught.
 		{Name: "epaxos/exec-tie-slot-only", Bug: "inside a strongly connected component, equal seqs are ordered by slot only, leaving instances of different replicas with the same slot in the order the sort meets them, which differs from replica to replica",
-			New: withBug(func(r *Replica) { r.planted.tieSlotOnly = true })},
+			Sizes: []int{5}, New: withBug(func(r *Replica) { r.planted.tieSlotOnly = true })},
 		// Not in the catalog: fastAfterPromise ("epaxos/fast-path-after-
 		// promise", the fast path taken without checking that the
 		// instance still holds the initial ballot) is an equivalent
