@@ -33,10 +33,14 @@ func (r *Replica) commit(in *instance, cmds []paxos.Command, seq uint64, deps []
 	r.commitLocal(in, cmds, seq, deps, false)
 }
 
-// holders returns the replicas known to hold cmds as in's value at its
-// initial ballot, which a short Commit may be sent to (see Commit): when
-// this replica decides cmds as in's command leader at the initial ballot,
-// those whose vote for cmds it counted in the round that decided it.
+// holders returns the replicas a short Commit may be sent to (see
+// Commit): when this replica decides cmds as in's command leader at the
+// initial ballot, those it sent cmds to at that ballot (the round that
+// decided them) and those whose vote for cmds it counted. A replica that
+// got them and voted holds them as its vote at the initial ballot, the
+// only value of that ballot; one whose PreAccept or Accept was lost, or
+// whose vote has moved on, ignores the short Commit, and learns the
+// decision as it learns that of a lost Commit.
 func (r *Replica) holders(in *instance, cmds []paxos.Command) quorum.Set {
 	co := in.co
 	if co == nil || co.ballot != MakeBallot(0, in.id.Replica) || !paxos.SameCommands(co.cmds, cmds) {
@@ -44,9 +48,9 @@ func (r *Replica) holders(in *instance, cmds []paxos.Command) quorum.Set {
 	}
 	switch co.phase {
 	case phPreAccept:
-		return co.replied
+		return co.asked | co.replied
 	case phAccept:
-		return co.oks
+		return co.asked | co.oks
 	}
 	return 0
 }

@@ -10,8 +10,8 @@
 // all pre-accept the leader's original attributes unchanged, the instance
 // commits in one round trip (fast path). Otherwise the union of the replies
 // is accepted by F+1 replicas and then committed (slow path). Commits are
-// broadcast at once, short (without the commands) to the replicas whose
-// votes at the initial ballot the leader counted (see Commit). With N = 3 and Thrifty, a leader whose PreAccept went
+// broadcast at once, short (without the commands) to the replicas the
+// leader sent the commands to at the initial ballot (see Commit). With N = 3 and Thrifty, a leader whose PreAccept went
 // to its nearest replica only commits that replica's answer, changed or
 // not, after the one round (as the published implementation does); rule 3a
 // of recovery makes that safe.

@@ -108,10 +108,14 @@ type AcceptReply struct {
 // empty: the decision is the commands of the instance's initial ballot
 // (its command leader's batch, the only value ever proposed at that
 // ballot). A command leader sends it, for a decision at the initial
-// ballot, to the replicas whose votes for that value at that ballot it
-// counted, instead of the commands they already hold. A receiver whose
-// latest vote is no longer at the initial ballot ignores it, and learns
-// the decision as it learns a lost Commit's (catch-up, recovery). Builds
+// ballot, to the replicas it sent that value at that ballot or whose votes
+// for it it counted, instead of the commands they hold or will hold once
+// that message arrives (a peer's messages arrive in order). Seq and Deps
+// are always carried: the decided attributes may differ from a receiver's
+// vote. A receiver whose latest vote is not at the initial ballot (its
+// PreAccept or Accept was lost, or it voted since at a recovery's ballot)
+// ignores it, and learns the decision as it learns a lost Commit's
+// (recovery of the instance the Commit named, catch-up). Builds
 // before 2026-11-29 refuse a short Commit as malformed, so a cluster
 // should run one build.
 type Commit struct {

@@ -226,7 +226,7 @@ func init() {
 		// not committed (rule 3), frees the instance and decides it with
 		// an interfering command the leader's replicas never saw, while
 		// the leader's late replies complete a fast quorum for the
-		// original attributes (testdata/prepare_keeps_round_n5.txt).
+		// original attributes (testdata/grant_mid_round_n5.txt).
 		{Name: "epaxos/prepare-keeps-round", Bug: "a command leader that grants a recovery's Prepare keeps its own PreAccept round running, and its fast path does not check that the instance still holds the initial ballot, so late PreAccept replies commit attributes the recovery (told by rule 3 that the leader had not committed) decided otherwise",
 			New: withBug(func(r *Replica) { r.planted.fastAfterPromise, r.planted.keepRoundOnGrant = true, true })},
 		// Not in the catalog: fastAfterPromise ("epaxos/fast-path-after-

@@ -11,15 +11,15 @@ import (
 )
 
 // A command leader that decides at the initial ballot sends a short Commit
-// (no commands) to the replicas whose votes it counted, and the full one
-// to the others; both kinds of receiver decide the leader's commands.
-func TestShortCommitGoesToVoters(t *testing.T) {
+// (no commands) to every replica it sent them to at that ballot, whether
+// or not it counted its vote; both receivers decide the leader's commands.
+func TestShortCommitGoesToEveryAskedReplica(t *testing.T) {
 	nw := newNet(t, 3, nil)
 	cmd := put(1, 1, "k", "v")
 	nw.Propose(0, cmd)
-	// Only replica 1 votes: with its reply the leader commits on the fast
-	// path (fast quorum 2 at N = 3).
-	nw.Deliver(and(replicatest.Is[PreAccept], func(m paxos.Message) bool { return m.To == 1 }))
+	nw.Deliver(replicatest.Is[PreAccept])
+	// Only replica 1's vote reaches the leader in time: with it the leader
+	// commits on the fast path (fast quorum 2 at N = 3).
 	nw.Deliver(from(1))
 	commits := map[paxos.NodeID]Commit{}
 	for _, m := range nw.Drop(replicatest.Is[Commit]) {
@@ -27,7 +27,7 @@ func TestShortCommitGoesToVoters(t *testing.T) {
 	}
 	require.Len(t, commits, 2)
 	assert.Empty(t, commits[1].Cmds, "replica 1 voted for the commands: short Commit")
-	assert.Equal(t, []paxos.Command{cmd}, commits[2].Cmds, "replica 2 never voted: full Commit")
+	assert.Empty(t, commits[2].Cmds, "replica 2 was sent the commands: short Commit")
 	for to, c := range commits {
 		nw.Step(paxos.Message{From: 0, To: to, Body: c})
 	}
@@ -37,6 +37,22 @@ func TestShortCommitGoesToVoters(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		assert.Equal(t, []paxos.Command{cmd}, nw.rep(i).inst[0][1].cmds, "replica %d", i)
 	}
+}
+
+// A replica whose PreAccept was lost ignores the short Commit that follows
+// and learns the decision later, by recovering the instance the Commit
+// named.
+func TestShortCommitAfterLostPreAccept(t *testing.T) {
+	nw := newNet(t, 3, nil)
+	cmd := put(1, 1, "k", "v")
+	nw.Propose(0, cmd)
+	nw.Drop(and(replicatest.Is[PreAccept], func(m paxos.Message) bool { return m.To == 2 }))
+	nw.Deliver(nil)
+	g := paxos.Instance{Replica: 0, Slot: 1}
+	require.NotNil(t, nw.rep(2).inst[0][1], "the short Commit named the instance")
+	assert.NotEqual(t, StatusCommitted, nw.rep(2).inst[0][1].status, "short Commit ignored")
+	require.True(t, nw.Settle(nw.allDecided(g), 200))
+	assert.Equal(t, []paxos.Command{cmd}, nw.rep(2).inst[0][1].cmds)
 }
 
 // A short Commit reaching a replica that holds no vote at the initial
