@@ -279,10 +279,16 @@ func (r *Replica) installState(src SnapshotRecord) error {
 		return fmt.Errorf("epaxos: rebuild from a peer's state: %w: %w", paxos.ErrMalformed, err)
 	}
 	rb, batch, rd, now, stats := r.rb, r.batch, r.rd, r.now, r.stats
+	// A planted bug (mutants_catalog.go) changes planted or the quorum
+	// sizes after construction; it must survive the swap below, or a
+	// rebuilt replica would run the correct protocol beside peers that
+	// do not, and the checker would credit itself with their disagreement.
+	planted, fq, sq := r.planted, r.fq, r.sq
 	rd.Decided = append(rd.Decided, fresh.rd.Decided...)
 	rd.Executed = append(rd.Executed, fresh.rd.Executed...)
 	*r = *fresh
 	r.rb, r.batch, r.now, r.stats = rb, batch, now, stats
+	r.planted, r.fq, r.sq = planted, fq, sq
 	r.rb.installed = true
 	for _, in := range r.uncommitted {
 		r.scheduleRecovery(in)

@@ -60,3 +60,23 @@ func TestRebuildSkipsInstancesNobodyCanDecide(t *testing.T) {
 	assert.Equal(t, []paxos.Instance{{Replica: 3, Slot: 1}, {Replica: 1, Slot: 9}}, info.Unknown,
 		"a placeholder and an unheard-of instance are unknown; a committed or collected one is not")
 }
+
+// TestInstallKeepsPlantedBugs: a replica that installs a peer's state while
+// rebuilding keeps the planted bug it was built with (switches and quorum
+// sizes), so a mutant's run never mixes buggy and correct replicas.
+func TestInstallKeepsPlantedBugs(t *testing.T) {
+	for _, name := range []string{"epaxos/exec-tie-slot-only", "epaxos/majority-fast-quorum"} {
+		m, err := paxos.LookupMutant(name)
+		require.NoError(t, err)
+		built, err := m.New(paxos.Config{ID: 0, N: 7, Rebuild: true, SnapshotEvery: -1})
+		require.NoError(t, err)
+		r := built.(*Replica)
+		peer, err := NewReplica(paxos.Config{ID: 1, N: 7, SnapshotEvery: -1})
+		require.NoError(t, err)
+		planted, fq, sq := r.planted, r.fq, r.sq
+		require.NoError(t, r.installState(peer.snapshot()))
+		assert.Equal(t, planted, r.planted, name)
+		assert.Equal(t, fq, r.fq, name)
+		assert.Equal(t, sq, r.sq, name)
+	}
+}
