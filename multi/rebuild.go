@@ -83,7 +83,7 @@ func (r *Replica) rebuildStep(from paxos.NodeID, body any) (bool, error) {
 		r.send(from, info)
 		return true, nil
 	case RebuildInfo:
-		if r.rb != nil && !m.Rebuilding {
+		if r.rb != nil && (!m.Rebuilding || r.bug.rebuildCountsRebuilt) {
 			r.rebuildAnswer(from, m)
 		}
 		return true, nil
@@ -152,7 +152,7 @@ func (r *Replica) rebuildTick() {
 
 // rebuildDone ends the rebuild once its condition holds.
 func (r *Replica) rebuildDone() {
-	if r.rb == nil || !r.rb.answers.Enough || r.executed <= r.rb.high {
+	if r.rb == nil || !r.rb.answers.Enough || r.executed <= r.rb.high && !(r.bug.rebuildDoneAtHigh && r.executed == r.rb.high) {
 		return
 	}
 	r.rb = nil
