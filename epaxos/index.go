@@ -72,8 +72,8 @@ func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, dep
 			if c.Writes() && ki.readSeq > ms {
 				ms = ki.readSeq
 			}
-			if a := r.seqAbove(ms); a > seq {
-				seq = a
+			if ms+1 > seq {
+				seq = ms + 1
 			}
 			for _, f := range ki.rows {
 				q := f.replica

@@ -38,17 +38,7 @@ type plantedBugs struct {
 	fastAfterPromise bool // the fast path commits although the instance promised a recovery's ballot since (equivalent; not in the catalog)
 	// Fifth round.
 	preAcceptOverAccept bool // a late PreAccept of the ballot a replica accepted at replaces its Accept vote
-	seqNoIncrement      bool // seq is the highest interfering seq, not one above it
 	lowNotPropagated    bool // Tarjan's walk does not take a child's low link after visiting it
-}
-
-// seqAbove is the seq an instance interfering with one of seq ms must at
-// least have: ms+1 (ms under the planted bug seqNoIncrement).
-func (r *Replica) seqAbove(ms uint64) uint64 {
-	if r.planted.seqNoIncrement {
-		return ms
-	}
-	return ms + 1
 }
 
 // freeBelow is how many replies besides L's, held or unknown, rule 4 needs
@@ -235,8 +225,6 @@ func init() {
 		// Fifth round.
 		{Name: "epaxos/late-preaccept-overwrites-accept", Bug: "a PreAccept arriving after the replica accepted the instance at the same ballot (the slow path at the initial ballot) is handled as a fresh one: the replica replaces its Accept vote with a PreAccept vote of attributes it computes again",
 			New: withBug(func(r *Replica) { r.planted.preAcceptOverAccept = true })},
-		{Name: "epaxos/seq-without-increment", Bug: "a command's seq is the highest seq of the interfering instances it knows, not one above it, so interfering commands in one strongly connected component can tie on seq and be ordered by (replica, slot) against real time",
-			New: withBug(func(r *Replica) { r.planted.seqNoIncrement = true })},
 		{Name: "epaxos/tarjan-low-not-propagated", Bug: "the execution walk (Tarjan's algorithm) does not lower a node's low link to its child's after visiting the child, so a cycle of three or more instances is cut into smaller components whose order depends on where the walk started",
 			New: withBug(func(r *Replica) { r.planted.lowNotPropagated = true })},
 		// Not in the catalog: fastAfterPromise ("epaxos/fast-path-after-

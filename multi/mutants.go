@@ -48,7 +48,6 @@ type bugs struct {
 	// do not touch).
 	snapshotDropsAccepted bool // a snapshot record keeps the committed entries above its index, not the accepted ones
 	snapshotDropsPromise  bool // a snapshot record leaves out the promised ballot
-	rebuildDoneAtHigh     bool // a rebuild ends once the highest reported slot executed, not one above it
 	rebuildCountsRebuilt  bool // a rebuild counts the answers of peers that are rebuilding themselves
 	leasePhase1Quorum     bool // the lease holds once a phase-1 quorum (not a phase-2 one) acknowledged
 }
@@ -281,10 +280,15 @@ func init() {
 			New: withBug(func(b *bugs) { b.snapshotDropsAccepted = true })},
 		{Name: "multi/snapshot-drops-promise", Bug: "a snapshot record leaves out the promised ballot, so a replica restarted after a snapshot forgets the promises it made since its last promise record was compacted away",
 			New: withBug(func(b *bugs) { b.snapshotDropsPromise = true })},
-		{Name: "multi/rebuild-done-at-high", Bug: "a replica rebuilding after a lost disk votes again once it executed the highest slot its peers reported, not one above it, so no instance started after the rebuild began confirms that every ballot it may have promised is over (off by one)",
-			New: withBug(func(b *bugs) { b.rebuildDoneAtHigh = true })},
-		{Name: "multi/rebuild-counts-rebuilding-peers", Bug: "a replica rebuilding after a lost disk counts the answers of peers that are rebuilding too, whose empty state reports nothing they voted before their own loss",
-			New: withBug(func(b *bugs) { b.rebuildCountsRebuilt = true })},
+		// From N = 5: it needs two replicas rebuilding at once, and at
+		// N = 3 that is two lost disks out of three, past what any rebuild
+		// can survive (a value the two chose is gone with their disks).
+		// At N = 5: v chosen by {W, X, Y}; W loses its disk while Z
+		// rebuilds; W counts Z's empty answer with C's and another
+		// peer's that hold nothing of v's slot, votes again, and a leader
+		// elected by W and those two re-proposes the slot.
+		{Name: "multi/rebuild-counts-rebuilding-peers", Bug: "a replica rebuilding after a lost disk counts the answers of peers that are rebuilding too, whose empty state reports nothing they voted before their own loss, so its answers can miss every replica that holds a chosen value",
+			Sizes: []int{5, 7}, New: withBug(func(b *bugs) { b.rebuildCountsRebuilt = true })},
 		{Name: "multi/phase1-quorum-minus-one", Bug: "phase 1 waits for a majority minus one promises",
 			New: majorityMinus(1)},
 		{Name: "multi/phase2-quorum-minus-one", Bug: "phase 2 commits with a majority minus one acknowledgements",

@@ -152,7 +152,7 @@ func (r *Replica) rebuildTick() {
 
 // rebuildDone ends the rebuild once its condition holds.
 func (r *Replica) rebuildDone() {
-	if r.rb == nil || !r.rb.answers.Enough || r.executed <= r.rb.high && !(r.bug.rebuildDoneAtHigh && r.executed == r.rb.high) {
+	if r.rb == nil || !r.rb.answers.Enough || r.executed <= r.rb.high {
 		return
 	}
 	r.rb = nil
