@@ -283,10 +283,12 @@ func init() {
 		// From N = 5: it needs two replicas rebuilding at once, and at
 		// N = 3 that is two lost disks out of three, past what any rebuild
 		// can survive (a value the two chose is gone with their disks).
-		// At N = 5: v chosen by {W, X, Y}; W loses its disk while Z
-		// rebuilds; W counts Z's empty answer with C's and another
-		// peer's that hold nothing of v's slot, votes again, and a leader
-		// elected by W and those two re-proposes the slot.
+		// At N = 5: v chosen in slot s by {W, X, Y}; W and Y lose their
+		// disks; W counts Y's empty answer with C's and D's, so H < s; a
+		// leader elected by X, C and D re-proposes v in s but commits a
+		// slot above H first, W executes it and votes again, the leader
+		// fails before C and D accept v, and a leader elected by W, C and
+		// D fills s with another value.
 		{Name: "multi/rebuild-counts-rebuilding-peers", Bug: "a replica rebuilding after a lost disk counts the answers of peers that are rebuilding too, whose empty state reports nothing they voted before their own loss, so its answers can miss every replica that holds a chosen value",
 			Sizes: []int{5, 7}, New: withBug(func(b *bugs) { b.rebuildCountsRebuilt = true })},
 		{Name: "multi/phase1-quorum-minus-one", Bug: "phase 1 waits for a majority minus one promises",
