@@ -32,6 +32,9 @@ type bugs struct {
 	// adoptRoundOnly: the proposer compares the accepted ballots the
 	// promises report by round only (a fourth-round variant).
 	adoptRoundOnly bool
+	// promiseReportsPromised: a Promise reports the acceptor's promised
+	// ballot as the ballot of its accepted value (a fifth-round variant).
+	promiseReportsPromised bool
 }
 
 // higherAccepted reports whether an accepted ballot a reported in a
@@ -149,6 +152,9 @@ func init() {
 			Sizes: []int{5}, New: withBug(bugs{acceptKeepsPromise: true})},
 		{Name: "basic/adopt-round-only", Bug: "the proposer compares the accepted ballots its promises report by round only, so of two values accepted in one round by different proposers it may adopt the lower ballot's, not the one that may have been chosen (off by one in the tie-break)",
 			New: withBug(bugs{adoptRoundOnly: true})},
+		// Fifth round.
+		{Name: "basic/promise-reports-promised-ballot", Bug: "promised and accepted ballots merged: a Promise reports the acceptor's promised ballot (the one it is answering) as the ballot of the value it accepted, so the proposer can adopt an older value over the one that may have been chosen",
+			New: withBug(bugs{promiseReportsPromised: true})},
 		{Name: "basic/phase1-quorum-minus-one", Bug: "phase 1 waits for a majority minus one promises",
 			New: majorityMinus(1)},
 		{Name: "basic/phase2-quorum-minus-one", Bug: "a value counts as chosen with a majority minus one acceptances",

@@ -234,6 +234,9 @@ func (a *Acceptor) Prepare(b Ballot) PrepareResult {
 		return PrepareResult{Promised: a.Promised}
 	}
 	a.Promised = maxBallot(a.Promised, b)
+	if a.bug.promiseReportsPromised && !a.Accepted.IsZero() {
+		return PrepareResult{OK: true, Promised: a.Promised, Accepted: a.Promised, Value: a.Value}
+	}
 	return PrepareResult{OK: true, Promised: a.Promised, Accepted: a.Accepted, Value: a.Value}
 }
 

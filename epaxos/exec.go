@@ -165,7 +165,9 @@ func (t *tarjan) visit(v *instance) {
 				vw.failed = b
 				return false
 			}
-			vw.low = min(vw.low, ww.low)
+			if !t.r.planted.lowNotPropagated {
+				vw.low = min(vw.low, ww.low)
+			}
 		} else if ww.onStack {
 			vw.low = min(vw.low, ww.index)
 		} else if b := ww.failed; b != nil {

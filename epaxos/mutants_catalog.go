@@ -37,6 +37,9 @@ type plantedBugs struct {
 	tieSlotOnly      bool // equal seqs in a component are ordered by slot only, not by (replica, slot)
 	fastAfterPromise bool // the fast path commits although the instance promised a recovery's ballot since (equivalent alone; not in the catalog)
 	keepRoundOnGrant bool // a granted Prepare leaves the command leader's round running (with fastAfterPromise: epaxos/prepare-keeps-round)
+	// Fifth round.
+	preAcceptOverAccept bool // a late PreAccept of the ballot a replica accepted at replaces its Accept vote
+	lowNotPropagated    bool // Tarjan's walk does not take a child's low link after visiting it
 }
 
 // freeBelow is how many replies besides L's, held or unknown, rule 4 needs
@@ -229,6 +232,11 @@ func init() {
 		// original attributes (testdata/grant_mid_round_n5.txt).
 		{Name: "epaxos/prepare-keeps-round", Bug: "a command leader that grants a recovery's Prepare keeps its own PreAccept round running, and its fast path does not check that the instance still holds the initial ballot, so late PreAccept replies commit attributes the recovery (told by rule 3 that the leader had not committed) decided otherwise",
 			New: withBug(func(r *Replica) { r.planted.fastAfterPromise, r.planted.keepRoundOnGrant = true, true })},
+		// Fifth round.
+		{Name: "epaxos/late-preaccept-overwrites-accept", Bug: "a PreAccept arriving after the replica accepted the instance at the same ballot (the slow path at the initial ballot) is handled as a fresh one: the replica replaces its Accept vote with a PreAccept vote of attributes it computes again",
+			New: withBug(func(r *Replica) { r.planted.preAcceptOverAccept = true })},
+		{Name: "epaxos/tarjan-low-not-propagated", Bug: "the execution walk (Tarjan's algorithm) does not lower a node's low link to its child's after visiting the child, so a cycle of three or more instances is cut into smaller components whose order depends on where the walk started",
+			New: withBug(func(r *Replica) { r.planted.lowNotPropagated = true })},
 		// Not in the catalog: fastAfterPromise ("epaxos/fast-path-after-
 		// promise", the fast path taken without checking that the
 		// instance still holds the initial ballot) is an equivalent

@@ -15,7 +15,7 @@ func (r *Replica) onPreAccept(from paxos.NodeID, m PreAccept) {
 		reply.Committed, reply.Cmds, reply.Seq, reply.Deps = true, in.cmds, in.seq, in.deps
 	case m.Ballot < in.bal:
 		reply.Ballot = in.bal
-	case in.status == StatusAccepted && m.Ballot <= in.vbal:
+	case in.status == StatusAccepted && m.Ballot <= in.vbal && !r.planted.preAcceptOverAccept:
 		return // a late pre-accept of a round that already moved on
 	case in.status == StatusPreAccepted && in.vbal == m.Ballot && in.cmds != nil && (m.Ballot.Initial() || !in.orig):
 		// duplicate (a try-pre-accept vote at this ballot is not one): answer as before

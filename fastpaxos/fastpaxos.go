@@ -177,6 +177,13 @@ type bugs struct {
 	// acceptTermPromise makes a classic Accept check only the term
 	// promise, not the slot's recovery promise (a third-round variant).
 	acceptTermPromise bool
+	// Fifth round: voteAgain makes an acceptor that voted in a fast round
+	// vote again in that round for another value proposed to it (it
+	// repeats its vote only for the same value); o4Strict makes recovery
+	// force a value only when more than fast + m - n reporters voted it,
+	// not at least as many.
+	voteAgain bool
+	o4Strict  bool
 }
 
 // acceptBound is the promise a classic Accept in slot st must not be
@@ -625,11 +632,12 @@ func (r *Replica) onPropose(from paxos.NodeID, m Propose) {
 		r.send(from, Commit{Slot: m.Slot, Value: st.value})
 		return
 	}
-	if st.vote.Ballot == m.Ballot { // already voted in this fast round: repeat it
+	again := r.bug.voteAgain && st.vote.Ballot == m.Ballot && !paxos.SameCommands(st.vote.Value, m.Value)
+	if st.vote.Ballot == m.Ballot && !again { // already voted in this fast round: repeat it
 		r.sendVote(from, st.vote)
 		return
 	}
-	if m.Ballot != r.anyBallot || m.Ballot.Sub != 0 || m.Slot < r.anyFrom || m.Ballot.Less(r.effective(st)) || !st.vote.Ballot.Less(m.Ballot) {
+	if m.Ballot != r.anyBallot || m.Ballot.Sub != 0 || m.Slot < r.anyFrom || m.Ballot.Less(r.effective(st)) || !st.vote.Ballot.Less(m.Ballot) && !again {
 		r.send(from, Nack{Slot: m.Slot, Ballot: m.Ballot, Promised: maxBallot(r.effective(st), st.vote.Ballot)})
 		return
 	}
@@ -1243,7 +1251,7 @@ func (r *Replica) pick(reports map[paxos.NodeID]Vote, m int) (value []paxos.Comm
 	need := r.qs.FastSize() + m - r.n
 	best := 0
 	for i, g := range groups {
-		if g.votes >= need {
+		if g.votes >= need && !(r.bug.o4Strict && g.votes == need) {
 			return g.value, true
 		}
 		if g.votes > groups[best].votes {

@@ -47,6 +47,33 @@ func init() {
 			return newReplica(cfg, bugs{uncoordinatedClassic: true})
 		},
 	})
+	// Fifth round.
+	paxos.RegisterMutant(paxos.Mutant{
+		Name:     "fastpaxos/fast-vote-twice",
+		Protocol: "fastpaxos",
+		Bug:      "an acceptor that voted in a fast round repeats its vote only when the same value is proposed again and votes a second time for another value in the same round, so two values can each gather a fast quorum",
+		New: func(cfg paxos.Config) (paxos.Replica, error) {
+			return newReplica(cfg, bugs{voteAgain: true})
+		},
+	})
+	// From N = 5. At N = 3 the fast quorum is all three acceptors, so
+	// fast + m - n = m and a value chosen in a fast round is the vote of
+	// every reporter: the bug never forces it, but the value left free is
+	// then the most voted one, that value, unless the leader placed its
+	// own commands in the slot (prefer). It places them only in a slot
+	// above every one it knows, and a slot its own acceptor voted in is
+	// known; if it placed them first, its acceptor promised the recovery
+	// ballot before the fast round's proposal came and refused it, so the
+	// value lacks a vote of the three and was not chosen.
+	paxos.RegisterMutant(paxos.Mutant{
+		Name:     "fastpaxos/o4-strict",
+		Protocol: "fastpaxos",
+		Bug:      "collision recovery forces a value only when more than fast + m - n of the m reporters voted it in the fast round (> for >=), so a value chosen by a fast quorum whose members are just that many among the reporters is not forced and the leader may propose another",
+		Sizes:    []int{5, 7},
+		New: func(cfg paxos.Config) (paxos.Replica, error) {
+			return newReplica(cfg, bugs{o4Strict: true})
+		},
+	})
 	// Not registered, an equivalent mutant in this implementation: no run
 	// can show "a classic Accept checked against the term promise only".
 	// The bug lets an acceptor that reported to a leader's Recover of a

@@ -38,7 +38,7 @@ func (r *Replica) canReadLocally() bool {
 			}
 		}
 		freshest = max(freshest, best)
-		if r.q.IsPhase2(set) {
+		if r.q.IsPhase2(set) || r.bug.leasePhase1Quorum && r.q.IsPhase1(set) {
 			if r.bug.leaseFreshestAck {
 				best = freshest
 			}

@@ -44,6 +44,12 @@ type bugs struct {
 	promiseSkipsLast    bool // a Promise reports the promiser's slots up to one short of its last
 	leaseFreshestAck    bool // the lease runs from the freshest acknowledgement of its quorum, not the oldest
 	leaderIgnoresOwnLog bool // a new leader takes over only the values its promises reported, not its own
+	// Fifth round (reviewer-style variants at positions the rounds above
+	// do not touch).
+	snapshotDropsAccepted bool // a snapshot record keeps the committed entries above its index, not the accepted ones
+	snapshotDropsPromise  bool // a snapshot record leaves out the promised ballot
+	rebuildCountsRebuilt  bool // a rebuild counts the answers of peers that are rebuilding themselves
+	leasePhase1Quorum     bool // the lease holds once a phase-1 quorum (not a phase-2 one) acknowledged
 }
 
 // persistAccept persists a follower's acceptance (or, with a planted bug,
@@ -269,6 +275,22 @@ func init() {
 			Needs: "--lease 6", Sizes: []int{5, 7}, New: withBug(func(b *bugs) { b.leaseFreshestAck = true })},
 		{Name: "multi/leader-ignores-own-log", Bug: "a new leader takes over the values its phase-1 quorum reported but not the ones it holds itself, so it fills a slot it accepted (possibly chosen) with a no-op",
 			New: withBug(func(b *bugs) { b.leaderIgnoresOwnLog = true })},
+		// Fifth round.
+		{Name: "multi/snapshot-drops-accepted", Bug: "a snapshot record carries the committed entries above its index but not the ones only accepted, so a replica restarted after a snapshot forgets votes that may have chosen a value",
+			New: withBug(func(b *bugs) { b.snapshotDropsAccepted = true })},
+		{Name: "multi/snapshot-drops-promise", Bug: "a snapshot record leaves out the promised ballot, so a replica restarted after a snapshot forgets the promises it made since its last promise record was compacted away",
+			New: withBug(func(b *bugs) { b.snapshotDropsPromise = true })},
+		// From N = 5: it needs two replicas rebuilding at once, and at
+		// N = 3 that is two lost disks out of three, past what any rebuild
+		// can survive (a value the two chose is gone with their disks).
+		// At N = 5: v chosen in slot s by {W, X, Y}; W and Y lose their
+		// disks; W counts Y's empty answer with C's and D's, so H < s; a
+		// leader elected by X, C and D re-proposes v in s but commits a
+		// slot above H first, W executes it and votes again, the leader
+		// fails before C and D accept v, and a leader elected by W, C and
+		// D fills s with another value.
+		{Name: "multi/rebuild-counts-rebuilding-peers", Bug: "a replica rebuilding after a lost disk counts the answers of peers that are rebuilding too, whose empty state reports nothing they voted before their own loss, so its answers can miss every replica that holds a chosen value",
+			Sizes: []int{5, 7}, New: withBug(func(b *bugs) { b.rebuildCountsRebuilt = true })},
 		{Name: "multi/phase1-quorum-minus-one", Bug: "phase 1 waits for a majority minus one promises",
 			New: majorityMinus(1)},
 		{Name: "multi/phase2-quorum-minus-one", Bug: "phase 2 commits with a majority minus one acknowledgements",
@@ -282,4 +304,20 @@ func init() {
 		m.Protocol = "multi"
 		paxos.RegisterMutant(m)
 	}
+	// Fifth round, on the engine Flexible Paxos runs (thrifty, as
+	// flexible.New builds it).
+	paxos.RegisterMutant(paxos.Mutant{Name: "flexible/lease-on-phase1-quorum", Protocol: "flexible",
+		Bug:   "the read lease holds once a phase-1 quorum acknowledged the leader's heartbeat instead of a phase-2 quorum; with Q1 + Q1 <= N a new leader's phase-1 quorum can miss every replica that granted it",
+		Needs: "--lease 6 --q1 2 --q2 4", Sizes: []int{5},
+		New: func(cfg paxos.Config) (paxos.Replica, error) {
+			if cfg.Quorums == nil {
+				return nil, fmt.Errorf("flexible: %w: this mutant needs counting quorums; run it with --q1 2 --q2 4", paxos.ErrConfig)
+			}
+			r, err := NewEngine(cfg, Options{Quorums: cfg.Quorums, Thrifty: true})
+			if err != nil {
+				return nil, err
+			}
+			r.bug.leasePhase1Quorum = true
+			return r, nil
+		}})
 }

@@ -83,7 +83,7 @@ func (r *Replica) rebuildStep(from paxos.NodeID, body any) (bool, error) {
 		r.send(from, info)
 		return true, nil
 	case RebuildInfo:
-		if r.rb != nil && !m.Rebuilding {
+		if r.rb != nil && (!m.Rebuilding || r.bug.rebuildCountsRebuilt) {
 			r.rebuildAnswer(from, m)
 		}
 		return true, nil

@@ -11,8 +11,11 @@ import (
 // at r.snap.Index).
 func (r *Replica) record(snap Snapshot) SnapshotRecord {
 	rec := SnapshotRecord{Promised: r.promised, Snapshot: snap, Rebuilding: r.rb != nil}
+	if r.bug.snapshotDropsPromise {
+		rec.Promised = Ballot{}
+	}
 	for s := snap.Index + 1; s <= r.lastSlot(); s++ {
-		if e := r.at(s); e.cmds != nil {
+		if e := r.at(s); e.cmds != nil && (e.committed || !r.bug.snapshotDropsAccepted) {
 			rec.Entries = append(rec.Entries, Entry{Slot: s, Ballot: e.ballot, Cmds: e.cmds, Committed: e.committed})
 		}
 	}

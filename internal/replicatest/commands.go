@@ -128,7 +128,7 @@ func (r *runner) cluster(args []string) error {
 			mutant = v
 		case "thrifty":
 			cfg.Thrifty = true
-		case "n", "seed", "retry", "batch", "window", "leader", "election":
+		case "n", "seed", "retry", "batch", "window", "leader", "election", "snapshot":
 			var x int
 			x, err = strconv.Atoi(v)
 			switch k {
@@ -146,6 +146,8 @@ func (r *runner) cluster(args []string) error {
 				cfg.InitialLeader = paxos.NodeID(x)
 			case "election":
 				cfg.ElectionTicks = x
+			case "snapshot":
+				cfg.SnapshotEvery = x
 			}
 		default:
 			err = errors.New("unknown setting")

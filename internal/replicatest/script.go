@@ -20,7 +20,7 @@ var rewrite = flag.Bool("rewrite", false, "replicatest: rewrite the expected out
 // Lines starting with '#' are comments. The first command builds the
 // cluster:
 //
-//	cluster protocol=epaxos n=5 [mutant=NAME] [seed=7] [retry=5] [batch=1] [window=N] [leader=0|-1] [election=10] [thrifty]
+//	cluster protocol=epaxos n=5 [mutant=NAME] [seed=7] [retry=5] [batch=1] [window=N] [leader=0|-1] [election=10] [snapshot=K] [thrifty]
 //
 // Then, with i a replica id, F a message filter "[TYPE] [FROM->TO]" (TYPE
 // a codec name with or without the protocol prefix, or !TYPE for every

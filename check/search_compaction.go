@@ -1,0 +1,175 @@
+package check
+
+import (
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/paxos-lab/paxos/sim"
+)
+
+// Compaction amnesia: a replica restarts right after it compacted its
+// durable state, while a rival that missed the latest round reaches it
+// first. A snapshot replaces the records before it, so whatever the
+// snapshot leaves out is gone after the next restart (a promise, a vote
+// not yet decided), and nothing the random crashes do aims at the moment
+// after a snapshot. The restarted replica is then asked by a replica that
+// never heard the round it answered last: one whose ballot may be below
+// the forgotten one. These faults watch only who starts a round and which
+// step carries a snapshot, never message types.
+
+// injectCompactionAmnesia adds, when crashes and partitions are among the
+// faults, 1 to 6 amnesia rounds per run, one at a time:
+//
+//  1. When a replica P that does not say it leads starts a round of its
+//     own (see startsRound), with probability 0.1 to 1 per such step, a
+//     rival side Q of (n-1)/2 other replicas is cut off both ways from
+//     every other replica at once (so this step's messages to Q are
+//     lost), for 300 ms to 2 s.
+//  2. The first time within that hold that a replica R outside Q, P
+//     excluded, takes a snapshot (its step's Ready carries one), R
+//     crashes right after that step and restarts 0 to 3 ms later; the
+//     links between Q and R heal (Q stays cut off from the others), and 0
+//     to 10 ms later a member of Q has its clock run ahead until a
+//     timeout fires (fireTimeout), so that its round reaches R, and no
+//     other replica of P's side, first. Q and R make a quorum, and so do
+//     P's side with R.
+//  3. The cuts heal when the hold ends.
+//
+// A replica that made everything it answered durable refuses the rival
+// when the rival's ballot is below what it promised, or tells it what it
+// voted; one whose snapshot left a promise or a vote out answers as if the
+// round it answered never happened.
+func injectCompactionAmnesia(e *faultEnv) {
+	s, n, window := e.s, e.n, e.window
+	rng := rand.New(rand.NewPCG(e.seed, 0x636f6d70616374))
+	if n < 3 {
+		return
+	}
+	e.watchJumps()
+	ms := time.Millisecond
+	budget := 1 + rng.IntN(6)
+	pStart := 0.1 + 0.9*rng.Float64()
+	type round struct {
+		p     int
+		q     []int
+		until time.Duration // while Q is cut off
+		by    time.Duration // R must compact by then
+		cuts  []link
+		hit   bool
+	}
+	var cur *round
+	// open cuts a rival side Q off and makes P start a round.
+	open := func(p int) {
+		if budget == 0 || cur != nil || e.down[p] || s.Now() >= window {
+			return
+		}
+		others := make([]int, 0, n-1)
+		for _, q := range rng.Perm(n) {
+			if q != p && !e.down[q] {
+				others = append(others, q)
+			}
+		}
+		k := (n - 1) / 2
+		if len(others) < k+1 {
+			return
+		}
+		budget--
+		r := &round{p: p, q: others[:k], until: min(s.Now()+dur(rng, 300*ms, 2000*ms), window), by: s.Now() + dur(rng, 5*ms, 150*ms)}
+		var rest []int
+		for x := 0; x < n; x++ {
+			if !slices.Contains(r.q, x) {
+				rest = append(rest, x)
+			}
+		}
+		r.cuts = e.cut(between(r.q, rest))
+		e.counts.partitions++
+		cur = r
+		s.At(r.until, func() {
+			e.heal(r.cuts)
+			if cur == r {
+				cur = nil
+			}
+		})
+	}
+	// Rounds of its own: a replica that does not lead times out now.
+	for t := dur(rng, 50*ms, 400*ms); t < window; t += dur(rng, 200*ms, 900*ms) {
+		s.At(t, func() {
+			if cur != nil {
+				return
+			}
+			var cand []int
+			for x := 0; x < n; x++ {
+				if !e.down[x] && !leads(s, x) {
+					cand = append(cand, x)
+				}
+			}
+			if len(cand) == 0 {
+				return
+			}
+			p := cand[rng.IntN(len(cand))]
+			open(p)
+			if cur != nil && cur.p == p {
+				e.fireTimeout(p)
+			}
+		})
+	}
+	e.observers = append(e.observers, func(o sim.Output) {
+		id := int(o.Replica)
+		if e.down[id] || s.Now() >= window || id == e.jumping {
+			return
+		}
+		if r := cur; r != nil {
+			if r.hit || s.Now() > r.by || o.Ready.Snapshot == nil || id == r.p || slices.Contains(r.q, id) {
+				return
+			}
+			// R compacted: it restarts right after this step, hears Q
+			// first, and a member of Q starts a round.
+			r.hit = true
+			rival := r.q[rng.IntN(len(r.q))]
+			back := upTo(rng, 3*ms)
+			delay := upTo(rng, 10*ms)
+			deafFor := dur(rng, 20*ms, 300*ms)
+			s.At(s.Now(), func() {
+				if !e.crash(id) {
+					return
+				}
+				s.At(s.Now()+back, func() {
+					e.restart(id)
+					e.heal(between(r.q, []int{id}))
+					var side []link
+					for x := 0; x < n; x++ {
+						if x != id && !slices.Contains(r.q, x) {
+							side = append(side, link{x, id})
+						}
+					}
+					deaf := e.cut(side)
+					s.At(s.Now()+deafFor, func() { e.heal(deaf) })
+					s.At(s.Now()+delay, func() { e.fireTimeout(rival) })
+				})
+			})
+			return
+		}
+		if startsRound(o) && !leads(s, id) && rng.Float64() < pStart {
+			open(id)
+		}
+	})
+}
+
+// compactionAlone replaces, in one run in compactionShare without leader
+// leases whose faults include crashes and partitions, the run's injectors
+// with the compaction amnesia alone (see injectCompactionAmnesia), which
+// the other faults' crashes and cuts would interrupt. It draws from its
+// own random stream, so the other runs of a seed stay what they were.
+func compactionAlone(on []injector, has map[string]bool, seed uint64, n, leaseTicks int) []injector {
+	if !moreQuietRuns || leaseTicks > 0 || n < 3 || !has[FaultCrash] || !has[FaultPartition] || len(on) == 0 {
+		return on
+	}
+	if rand.New(rand.NewPCG(seed, 0x636f6d70616c6e)).IntN(compactionShare) != 0 {
+		return on
+	}
+	return []injector{{FaultCrash, injectCompactionAmnesia}}
+}
+
+// compactionShare: compactionAlone takes one run in this many.
+const compactionShare = 8
