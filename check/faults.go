@@ -230,6 +230,7 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, wind
 	on = lagAlone(on, has, seed, leaseTicks)               // search_lag.go
 	on = amnesiaAlone(on, has, seed, n, leaseTicks)        // search_lease_amnesia.go
 	on = lateAlone(on, has, seed, n, leaseTicks)           // search_late_round.go
+	on = narrowAlone(on, has, seed, n, leaseTicks)         // search_narrow_round.go
 	for _, in := range on {
 		in.inject(e)
 	}
