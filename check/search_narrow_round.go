@@ -56,14 +56,16 @@ func injectNarrowRounds(e *faultEnv) {
 	ms := time.Millisecond
 	p := 0.2 + 0.6*rng.Float64()
 	budget := 3 + rng.IntN(20)
+	f := (n - 1) / 2
 	type chain struct {
-		a, f, l, voter int
-		reply          bool // F's answers stall (else A's request)
-		stage          int
-		rest           []int
-		cuts           [][]link // held per stage, healed at the end
-		flushed        bool
-		timer          int // bumped at each step: a stale deadline does nothing
+		a, f, l int
+		group   []int // the peers the decider's last round reached
+		reply   bool  // F's answers stall (else A's request)
+		stage   int
+		rest    []int
+		cuts    [][]link // held per stage, healed at the end
+		flushed bool
+		timer   int // bumped at each step: a stale deadline does nothing
 	}
 	var cur *chain
 	var quietUntil time.Duration
@@ -136,12 +138,12 @@ func injectNarrowRounds(e *faultEnv) {
 	}
 	// isolate: the decider d and its partner lose the others a while, who
 	// elect among themselves; the chain ends.
-	isolate := func(c *chain, d, partner int) {
+	isolate := func(c *chain, d int) {
 		lost(d)
-		pair := []int{d, partner}
+		pair := append([]int{d}, c.group...)
 		var others []int
 		for q := 0; q < n; q++ {
-			if q != d && q != partner {
+			if !slices.Contains(pair, q) {
 				others = append(others, q)
 			}
 		}
@@ -167,7 +169,7 @@ func injectNarrowRounds(e *faultEnv) {
 					c.cuts[0] = nil
 					c.cuts[2] = e.cut(except(id, c.a))
 					s.At(s.Now()+mute, func() { e.heal(c.cuts[2]); c.cuts[2] = nil })
-					s.At(s.Now()+upTo(rng, 5*ms), func() { e.fireTimeout(c.a) })
+					s.At(s.Now()+upTo(rng, mute), func() { e.fireTimeout(c.a) })
 				} else {
 					var others []int
 					for _, q := range c.rest {
@@ -175,26 +177,33 @@ func injectNarrowRounds(e *faultEnv) {
 							others = append(others, q)
 						}
 					}
-					c.voter = others[rng.IntN(len(others))]
+					rng.Shuffle(len(others), func(i, j int) { others[i], others[j] = others[j], others[i] })
+					c.group = others[:f-1]
 					e.heal(c.cuts[1]) // F hears the rest again
 					c.cuts[1] = nil
-					c.cuts[2] = e.cut(except(id, c.f, c.voter))
+					c.cuts[2] = e.cut(except(id, append([]int{c.f}, c.group...)...))
 					s.At(s.Now()+mute, func() { e.heal(c.cuts[2]); c.cuts[2] = nil })
 				}
 				deadline(c)
 			case c.stage == 2 && c.reply && id == c.a && movesOn(o):
 				// (3) A's next round reaches L only; F's backlog follows.
 				c.stage = 3
-				c.cuts[3] = e.cut(except(id, c.l))
+				c.group = []int{c.l}
+				for _, q := range rng.Perm(n) {
+					if len(c.group) < f-1 && q != c.a && q != c.f && q != c.l {
+						c.group = append(c.group, q)
+					}
+				}
+				c.cuts[3] = e.cut(except(id, c.group...))
 				flush(c, upTo(rng, 3*ms))
 				deadline(c)
 			case c.stage == 2 && !c.reply && id == c.l && announces(o.Ready):
 				// (3, 4) L decides; A's late request reaches F.
 				flush(c, upTo(rng, 3*ms))
-				isolate(c, id, c.voter)
+				isolate(c, id)
 			case c.stage == 3 && id == c.a && announces(o.Ready):
 				// (4) A decides through L and F's late answer.
-				isolate(c, id, c.l)
+				isolate(c, id)
 			}
 			return
 		}
@@ -256,4 +265,4 @@ func narrowAlone(on []injector, has map[string]bool, seed uint64, n, leaseTicks 
 }
 
 // narrowShare: narrowAlone takes one run in this many.
-const narrowShare = 1
+const narrowShare = 10
