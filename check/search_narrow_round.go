@@ -54,8 +54,8 @@ func injectNarrowRounds(e *faultEnv) {
 		return
 	}
 	ms := time.Millisecond
-	p := 0.2 + 0.6*rng.Float64()
-	budget := 3 + rng.IntN(20)
+	p := 0.5 + 0.5*rng.Float64()
+	budget := 5 + rng.IntN(36)
 	f := (n - 1) / 2
 	type chain struct {
 		a, f, l int
@@ -149,7 +149,7 @@ func injectNarrowRounds(e *faultEnv) {
 		}
 		finish(c)
 		off := e.cut(between(pair, others))
-		s.At(min(window, s.Now()+dur(rng, 100*ms, 800*ms)), func() { e.heal(off) })
+		s.At(min(window, s.Now()+dur(rng, 200*ms, 1500*ms)), func() { e.heal(off) })
 		campaign(others)
 	}
 	e.observers = append(e.observers, func(o sim.Output) {
@@ -217,12 +217,13 @@ func injectNarrowRounds(e *faultEnv) {
 				peers = append(peers, q)
 			}
 		}
-		if len(peers) < 3 {
-			return
+		reply := rng.IntN(2) == 0
+		if len(peers) < 3 || !reply && !advances(o) {
+			return // a request that stalls is a phase's, not a client's
 		}
 		budget--
 		e.counts.partitions++
-		c := &chain{a: id, f: peers[0], reply: rng.IntN(2) == 0, stage: 1, cuts: make([][]link, 4)}
+		c := &chain{a: id, f: peers[0], reply: reply, stage: 1, cuts: make([][]link, 4)}
 		for q := 0; q < n; q++ {
 			if q != c.a && q != c.f {
 				c.rest = append(c.rest, q)
@@ -265,4 +266,4 @@ func narrowAlone(on []injector, has map[string]bool, seed uint64, n, leaseTicks 
 }
 
 // narrowShare: narrowAlone takes one run in this many.
-const narrowShare = 10
+const narrowShare = 4
