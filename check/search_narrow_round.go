@@ -9,40 +9,41 @@ import (
 	"github.com/paxos-lab/paxos/sim"
 )
 
-// injectNarrowRounds makes a decision that only two replicas hold while
-// the other three or more, a quorum, decide among themselves. Chains of
-// four steps, 3 to 22 per run (with probability 0.2 to 0.8 per step that
-// qualifies, one chain at a time, 10 to 60 ms apart), when five or more
-// replicas make a quorum without any given pair:
+// injectNarrowRounds makes a decision that only a minority holds (two
+// replicas at N = 5) while the others, a quorum, decide among themselves.
+// Chains of four steps, 5 to 40 per run (with probability 0.5 to 1 per
+// step that qualifies, one chain at a time, 10 to 60 ms apart), at N = 5
+// and above (F = (N-1)/2 below):
 //
 //  1. A replica A that moves a round on (see movesOn: it persists and
 //     sends to two peers or more, on a peer's message or a client's
-//     command) is heard by one peer F only; A and F lose the others (the
+//     command) is heard by one peer P only; A and P lose the others (the
 //     rest) both ways, and one of the rest has its clock run ahead until a
-//     timeout fires, so that the rest elect among themselves. Either F's
-//     link to A stalls (sim.Hold: what F answers A waits at the link) or
-//     A's link to F does (A's request waits).
-//  2. When a replica L of the rest moves a round on: with F's answers
+//     timeout fires, so that the rest elect among themselves. Either P's
+//     link to A stalls (sim.Hold: what P answers A waits at the link) or,
+//     when A's step handled a peer's message, A's link to P does (A's
+//     request waits).
+//  2. When a replica L of the rest moves a round on: with P's answers
 //     stalled, that step is heard by nobody, L is heard only by A for 20
-//     to 300 ms, A hears the rest again and A's clock runs ahead until a
-//     timeout fires (A campaigns against L); with A's request stalled, L's
-//     step is heard by F and one other of the rest only, for as long.
-//  3. With F's answers stalled: when A next moves a round on, it is heard
-//     by L only, and F's backlog reaches A 0 to 3 ms later. With A's
-//     request stalled: when L announces a decision, A's backlog reaches F
-//     0 to 3 ms later.
+//     to 300 ms, A and the rest hear each other again and, within that
+//     time, A's clock runs ahead until a timeout fires (A campaigns
+//     against L); with A's request stalled, L is heard by P and F-1 others
+//     of the rest only, for as long.
+//  3. With P's answers stalled: when A next moves a round on, it is heard
+//     by L and F-2 others only, and P's backlog reaches A 0 to 3 ms later.
+//     With A's request stalled: when L announces a decision, A's backlog
+//     reaches P 0 to 3 ms later.
 //  4. The decider (A in the first case, L in the second) announces a
-//     decision: nobody hears that step, and the decider and the one peer
-//     whose answers it counted on (L for A, the other voter for L) lose the
-//     others both ways for 100 to 800 ms, one of which has its clock run
-//     ahead: the others elect among themselves before the decision
-//     reaches them.
+//     decision: nobody hears that step, and the decider and the peers its
+//     last round reached (F replicas, a minority) lose the others both
+//     ways for 200 ms to 1.5 s, one of which has its clock run ahead: the
+//     others elect among themselves before the decision reaches them.
 //
 // A chain that stops on the way (400 ms without its next step) heals and
 // flushes what it held. A replica that counts an answer to one round as
 // an answer to another, or lets a late request of an earlier round
 // replace a vote of a later one, decides a value that only the pair
-// holds, while the others decide what F still reports. Nothing here names
+// holds, while the others decide what P still reports. Nothing here names
 // a message type: the steps are judged by who moves a round on, who
 // announces a decision and who sent to whom. It needs clocks that may
 // jump (no leader leases), runs alone (see narrowAlone) and draws from its
