@@ -24,22 +24,8 @@ func (m Accept) EncodeMsgpack(e *msgpack.Encoder) error {
 }
 
 // DecodeMsgpack implements msgpack.CustomDecoder.
-func (m *Accept) DecodeMsgpack(d *msgpack.Decoder) error { return m.decode(d, true) }
-
-// decode decodes an Accept, or a Commit (same fields), through
-// recentValues: an Accept's commands are remembered (remember), a
-// Commit's are taken from there when their bytes are the same.
-func (m *Accept) decode(d *msgpack.Decoder, remember bool) error {
-	slotSeen := false
+func (m *Accept) DecodeMsgpack(d *msgpack.Decoder) error {
 	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
-		switch {
-		case key == "s":
-			slotSeen = true
-		case key == "c" && slotSeen: // the encoder's order: b, s, c
-			var err error
-			m.Cmds, err = decodeValue(d, m.Slot, remember)
-			return true, err
-		}
 		return decodeSlotValue(d, key, &m.Ballot, &m.Slot, &m.Cmds)
 	})
 }
@@ -65,7 +51,7 @@ func decodeSlotValue(d *msgpack.Decoder, key string, b *Ballot, slot *uint64, cm
 func (m Commit) EncodeMsgpack(e *msgpack.Encoder) error { return Accept(m).EncodeMsgpack(e) }
 
 // DecodeMsgpack implements msgpack.CustomDecoder.
-func (m *Commit) DecodeMsgpack(d *msgpack.Decoder) error { return (*Accept)(m).decode(d, false) }
+func (m *Commit) DecodeMsgpack(d *msgpack.Decoder) error { return (*Accept)(m).DecodeMsgpack(d) }
 
 // EncodeMsgpack implements msgpack.CustomEncoder.
 func (m AcceptRecord) EncodeMsgpack(e *msgpack.Encoder) error {
