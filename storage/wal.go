@@ -830,6 +830,12 @@ func (w *WAL) writeBackground(snapshot any, gen uint64, start int64) {
 			afterCopyTail()
 		}
 	}
+	// Held open across the install, so that the rename that replaces it
+	// does not free its blocks (milliseconds for a large file) under the
+	// lock: they are freed when this closes.
+	if prev, perr := os.Open(filepath.Join(w.dir, snapName)); perr == nil {
+		defer prev.Close()
+	}
 	if old, remove := w.finishBackground(tmp, gen, size, t0, next, copied, err); old != nil {
 		old.Close()
 		if !remove {
