@@ -44,11 +44,13 @@ import (
 //
 // In a WAL without fsync, a snapshot that says it may be written in the
 // background (Background) is written to snapshot.tmp on a goroutine of its
-// own while Appends go on into the current log. Once the file is written,
-// the records appended after the snapshot are copied to
-// wal-<gen+1>.log.tmp; then snapshot.tmp is renamed over snapshot and the
-// log's temporary name dropped (the directory synced after each rename,
-// the files before them, wherever the WAL syncs). A crash before the first
+// own while Appends go on into the current log. Once the file is written
+// (and fsynced, here even without fsync: see writeBackground), the records
+// appended after the snapshot are copied to wal-<gen+1>.log.tmp, most of
+// them without the lock and the rest under it; then snapshot.tmp is renamed
+// over snapshot and the log's temporary name dropped (the directory synced
+// after each rename, the log before them, wherever the WAL syncs), and the
+// old log is deleted once the lock is released. A crash before the first
 // rename leaves the old snapshot with its complete log (the temporary
 // files are removed at open); one between the renames leaves the new
 // snapshot and wal-<gen>.log.tmp of its generation, complete, which
