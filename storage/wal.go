@@ -156,6 +156,10 @@ type WAL struct {
 	onSnapshot func(int, time.Duration)
 	// bg is set while a background snapshot is written (see Background).
 	bg bool
+	// tidying is set from a background snapshot's install until the log
+	// it superseded is closed and removed (outside the lock); Close waits
+	// for it.
+	tidying bool
 	// skipped counts background snapshots not written because another
 	// was still being written.
 	skipped uint64
@@ -803,7 +807,7 @@ func (w *WAL) snapshotLocked(snapshot any) error {
 // appended since start are copied to the next log outside it, up to the
 // log's end when the copy began, and under it only those appended during
 // the copy; the superseded log is closed and removed after the lock is
-// released (bg stays set until it is gone) (removing a log of tens of MB took 10-50 ms on the benchmark
+// released (Close waits for that) (removing a log of tens of MB took 10-50 ms on the benchmark
 // machine's ext4 with discard, during which every Append, and so every
 // message the replica sends, waited; so did renaming the snapshot over
 // the previous one, see below).
@@ -816,14 +820,6 @@ func (w *WAL) writeBackground(snapshot any, gen uint64, start int64) {
 	// under the lock for snapshots of 6-27 MB on the benchmark machine;
 	// written out here, the rename is quick.
 	size, err := writeSnapshotFile(tmp, gen, snapshot, false)
-	defer func() {
-		// Cleared only once the superseded log is gone: Close and a
-		// foreground snapshot wait for it.
-		w.mu.Lock()
-		w.bg = false
-		w.cond.Broadcast()
-		w.mu.Unlock()
-	}()
 	var next *os.File
 	copied := start
 	if err == nil {
@@ -840,12 +836,15 @@ func (w *WAL) writeBackground(snapshot any, gen uint64, start int64) {
 	}
 	if old, remove := w.finishBackground(tmp, gen, size, t0, next, copied, err); old != nil {
 		old.Close()
-		if !remove {
-			return
+		if remove {
+			if err := os.Remove(old.Name()); err != nil {
+				w.log.Warn("storage: cannot remove the log a snapshot superseded", "file", old.Name(), "err", err)
+			}
 		}
-		if err := os.Remove(old.Name()); err != nil {
-			w.log.Warn("storage: cannot remove the log a snapshot superseded", "file", old.Name(), "err", err)
-		}
+		w.mu.Lock()
+		w.tidying = false
+		w.cond.Broadcast()
+		w.mu.Unlock()
 	}
 }
 
@@ -885,6 +884,10 @@ func (w *WAL) finishBackground(tmp string, gen uint64, size int, t0 time.Time, n
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	defer w.cond.Broadcast()
+	defer func() {
+		w.bg = false
+		w.tidying = old != nil
+	}()
 	discard := func() {
 		if next != nil {
 			next.Close()
@@ -1148,7 +1151,7 @@ func (w *WAL) Close() error {
 	if w.closed {
 		return nil
 	}
-	for w.syncing || w.bg {
+	for w.syncing || w.bg || w.tidying {
 		w.cond.Wait()
 	}
 	w.closed = true
