@@ -156,9 +156,9 @@ type WAL struct {
 	onSnapshot func(int, time.Duration)
 	// bg is set while a background snapshot is written (see Background).
 	bg bool
-	// tidying is set from a background snapshot's install until the log
-	// it superseded is closed and removed (outside the lock); Close waits
-	// for it.
+	// tidying is set from the end of a background snapshot's install
+	// until the files it superseded are closed and the old log removed
+	// (outside the lock); Close waits for it.
 	tidying bool
 	// skipped counts background snapshots not written because another
 	// was still being written.
@@ -831,21 +831,23 @@ func (w *WAL) writeBackground(snapshot any, gen uint64, start int64) {
 	// Held open across the install, so that the rename that replaces it
 	// does not free its blocks (milliseconds for a large file) under the
 	// lock: they are freed when this closes.
-	if prev, perr := os.Open(filepath.Join(w.dir, snapName)); perr == nil {
-		defer prev.Close()
+	prev, perr := os.Open(filepath.Join(w.dir, snapName))
+	old, remove := w.finishBackground(tmp, gen, size, t0, next, copied, err)
+	if perr == nil {
+		prev.Close()
 	}
-	if old, remove := w.finishBackground(tmp, gen, size, t0, next, copied, err); old != nil {
+	if old != nil {
 		old.Close()
 		if remove {
 			if err := os.Remove(old.Name()); err != nil {
 				w.log.Warn("storage: cannot remove the log a snapshot superseded", "file", old.Name(), "err", err)
 			}
 		}
-		w.mu.Lock()
-		w.tidying = false
-		w.cond.Broadcast()
-		w.mu.Unlock()
 	}
+	w.mu.Lock()
+	w.tidying = false
+	w.cond.Broadcast()
+	w.mu.Unlock()
 }
 
 // afterCopyTail, when set (by tests only), runs after copyTail, before the
@@ -884,10 +886,7 @@ func (w *WAL) finishBackground(tmp string, gen uint64, size int, t0 time.Time, n
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	defer w.cond.Broadcast()
-	defer func() {
-		w.bg = false
-		w.tidying = old != nil
-	}()
+	defer func() { w.bg, w.tidying = false, true }()
 	discard := func() {
 		if next != nil {
 			next.Close()
