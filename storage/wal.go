@@ -156,10 +156,10 @@ type WAL struct {
 	onSnapshot func(int, time.Duration)
 	// bg is set while a background snapshot is written (see Background).
 	bg bool
-	// tidying is set from the end of a background snapshot's install
-	// until the files it superseded are closed and the old log removed
-	// (outside the lock); Close waits for it.
-	tidying bool
+	// tidying counts background snapshots past their install whose
+	// superseded files are still being closed and the old log removed
+	// (outside the lock); Close waits for none.
+	tidying int
 	// skipped counts background snapshots not written because another
 	// was still being written.
 	skipped uint64
@@ -845,7 +845,7 @@ func (w *WAL) writeBackground(snapshot any, gen uint64, start int64) {
 		}
 	}
 	w.mu.Lock()
-	w.tidying = false
+	w.tidying--
 	w.cond.Broadcast()
 	w.mu.Unlock()
 }
@@ -886,7 +886,7 @@ func (w *WAL) finishBackground(tmp string, gen uint64, size int, t0 time.Time, n
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	defer w.cond.Broadcast()
-	defer func() { w.bg, w.tidying = false, true }()
+	defer func() { w.bg = false; w.tidying++ }()
 	discard := func() {
 		if next != nil {
 			next.Close()
@@ -1150,7 +1150,7 @@ func (w *WAL) Close() error {
 	if w.closed {
 		return nil
 	}
-	for w.syncing || w.bg || w.tidying {
+	for w.syncing || w.bg || w.tidying > 0 {
 		w.cond.Wait()
 	}
 	w.closed = true
