@@ -272,6 +272,12 @@ type Config struct {
 	// since the previous snapshot as their state holds keys, so that the
 	// cost of snapshots per command stays bounded as the state grows.
 	SnapshotEvery int
+	// StaggerSnapshots delays this replica's first routine snapshot by
+	// its share of the interval (Config.SnapshotDelay), so replicas that
+	// execute the same commands do not all snapshot at the same point and
+	// stall at once. The live runtime (package node) sets it; the
+	// simulator and the checker leave it off.
+	StaggerSnapshots bool
 
 	// Restore, when non-nil, rebuilds the replica from what it persisted
 	// before a crash instead of starting empty.

@@ -310,6 +310,9 @@ type Replica struct {
 	// again (the WAL growing with every command).
 	sinceSnapCmds int
 	snapKeys      int
+	// snapDelay is how many instances the first routine snapshot waits
+	// past snapEvery (paxos.Config.SnapshotDelay).
+	snapDelay int
 	// sincePruneCmds counts commands executed since the index was last
 	// pruned; it is pruned again only once as many commands executed as it
 	// held keys after that (pruneKeys), so that sweeping it costs a
@@ -426,6 +429,7 @@ func newReplica(cfg paxos.Config, opts plants) (*Replica, error) {
 	default:
 		r.snapEvery = cfg.SnapshotEvery
 	}
+	r.snapDelay = cfg.SnapshotDelay(r.snapEvery)
 	for i := range r.inst {
 		r.inst[i] = map[uint64]*instance{}
 		r.peerExec[i] = make([]uint64, cfg.N)
@@ -556,10 +560,10 @@ func (r *Replica) Propose(cmd paxos.Command) {
 func (r *Replica) Ready() paxos.Ready {
 	r.flush(false)
 	r.execute()
-	if r.snapEvery > 0 && r.sinceSnap >= r.snapEvery && r.sinceSnapCmds >= r.snapKeys {
+	if r.snapEvery > 0 && r.sinceSnap >= r.snapEvery+r.snapDelay && r.sinceSnapCmds >= r.snapKeys {
 		// Paced by the store's keys too: a pruned index no longer grows
 		// with the store, which a snapshot copies all of.
-		r.sinceSnap, r.sinceSnapCmds, r.snapKeys = 0, 0, max(r.index.len(), r.store.Len())
+		r.sinceSnap, r.sinceSnapCmds, r.snapKeys, r.snapDelay = 0, 0, max(r.index.len(), r.store.Len()), 0
 		snap := r.plantedSnapshot(r.snapshot())
 		if r.rd.Snapshot == nil && r.rb == nil {
 			snap.background = true // keeps r.rd.Persist (see above)

@@ -102,6 +102,7 @@ type Replica struct {
 	snap      Snapshot // the latest snapshot's index only (KV empty; see emitSnapshot)
 	sinceSnap int      // commands executed since the latest snapshot (see takeSnapshot)
 	snapKeys  int      // keys the store held at the latest snapshot taken here
+	snapDelay uint64   // slots the first routine snapshot waits past every (paxos.Config.SnapshotDelay)
 	base      uint64   // the log starts after this slot (<= snap.Index)
 	log       []entry  // log[i] holds slot base+1+i
 	executed  uint64
@@ -237,6 +238,7 @@ func NewEngine(cfg paxos.Config, opt Options) (*Replica, error) {
 	case cfg.SnapshotEvery == 0:
 		r.every = DefaultSnapshotEvery
 	}
+	r.snapDelay = uint64(cfg.SnapshotDelay(int(r.every)))
 	r.resend = uint64(4 * max(cfg.ElectionTicks, cfg.RetryTicks))
 	// One window of slots in flight needs at most Window commands, or one
 	// batch; beyond one command per slot, pump batches what credits allow.

@@ -250,7 +250,7 @@ func (r *Replica) executeReady() {
 		}
 	}
 	r.pending.tidy()
-	if r.every > 0 && r.executed-r.snap.Index >= r.every && r.sinceSnap >= r.snapKeys {
+	if r.every > 0 && r.executed-r.snap.Index >= r.every+r.snapDelay && r.sinceSnap >= r.snapKeys {
 		r.takeSnapshot(true)
 	}
 }

@@ -85,7 +85,7 @@ func (r *Replica) takeSnapshot(background bool) {
 	if keep := max(r.snap.Index, r.executed-min(r.executed, r.every)); keep > r.base {
 		r.truncate(keep)
 	}
-	r.sinceSnap, r.snapKeys = 0, r.store.Len()
+	r.sinceSnap, r.snapKeys, r.snapDelay = 0, r.store.Len(), 0
 	recs := r.rd.Persist
 	r.emitSnapshot(r.currentSnapshot())
 	if background {

@@ -365,7 +365,7 @@ func (c *Cluster) ReplicaConfig(id paxos.NodeID) (paxos.Config, error) {
 		ID: id, N: c.N(), Seed: seed,
 		HeartbeatTicks: o.HeartbeatTicks, ElectionTicks: election, RetryTicks: o.RetryTicks,
 		Batch: o.Batch, Window: window, Thrifty: o.Thrifty, LeaseTicks: o.LeaseTicks,
-		InitialLeader: leader, SnapshotEvery: o.SnapshotEvery,
+		InitialLeader: leader, SnapshotEvery: o.SnapshotEvery, StaggerSnapshots: true,
 	}
 	spec := o.Quorums
 	if o.Q1 != 0 || o.Q2 != 0 {

@@ -43,6 +43,8 @@ func TestParseCluster(t *testing.T) {
 	assert.Equal(t, paxos.NodeID(1), cfg.InitialLeader)
 	assert.Equal(t, 4, cfg.Batch)
 	assert.True(t, cfg.Thrifty)
+	assert.True(t, cfg.StaggerSnapshots, "live replicas stagger their snapshots")
+	assert.Equal(t, 200, cfg.SnapshotDelay(1000), "replica 3 comes second after leader 1: one fifth of the interval")
 	require.NotNil(t, cfg.Quorums)
 	assert.True(t, cfg.Quorums.IsPhase2(quorum.Of(0, 1)))
 	assert.False(t, cfg.Quorums.IsPhase1(quorum.Of(0, 1, 2)))

@@ -138,3 +138,44 @@ func BenchmarkWALAppendWithSnapshot(b *testing.B) {
 		})
 	}
 }
+
+// gatedSnap2 is a background snapshot of the records before Upto.
+type gatedSnap2 struct{ Upto int }
+
+func (gatedSnap2) BackgroundSnapshot() bool { return true }
+
+func init() { paxos.Register("storage_test.gatedSnap2", gatedSnap2{}) }
+
+// The records appended while a background snapshot's log is being copied
+// (after the copy began, before the install) are in the new log too: the
+// install copies what the first pass did not, under the lock.
+func TestWALBackgroundSnapshotAppendDuringCopy(t *testing.T) {
+	dir := t.TempDir()
+	w, err := storage.OpenWAL(dir, storage.WALOptions{Logger: quiet(), NoSync: true})
+	require.NoError(t, err)
+	appended := make(chan error, 1)
+	storage.SetAfterCopyTail(func() { appended <- w.Append(nil, recs(5, 9)) })
+	t.Cleanup(func() { storage.SetAfterCopyTail(nil) })
+	require.NoError(t, w.Append(nil, recs(0, 3)))
+	require.NoError(t, w.Append(gatedSnap2{Upto: 3}, recs(3, 5)))
+	require.NoError(t, <-appended)
+	require.NoError(t, w.Close(), "Close waits for the snapshot and the removal of the old log")
+	assert.Equal(t, uint64(1), w.Stats().Snapshots)
+	logs, _ := filepath.Glob(filepath.Join(dir, "wal-*"))
+	assert.Len(t, logs, 1, "the superseded log is removed, no temporary file")
+
+	w, err = storage.OpenWAL(dir, storage.WALOptions{Logger: quiet(), NoSync: true})
+	require.NoError(t, err)
+	p, err := w.Load()
+	require.NoError(t, err)
+	assert.Equal(t, gatedSnap2{Upto: 3}, p.Snapshot)
+	assert.Equal(t, recs(3, 9), p.Records, "its Append's records, then those appended during the copy")
+	require.NoError(t, w.Append(nil, recs(9, 10)), "appends after the copied records")
+	require.NoError(t, w.Close())
+	w, err = storage.OpenWAL(dir, storage.WALOptions{Logger: quiet(), NoSync: true})
+	require.NoError(t, err)
+	p, err = w.Load()
+	require.NoError(t, err)
+	assert.Equal(t, recs(3, 10), p.Records)
+	require.NoError(t, w.Close())
+}
