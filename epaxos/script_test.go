@@ -127,7 +127,8 @@ func TestRule4aScriptCatchesTheBug(t *testing.T) {
 // recovery rules catch planted bugs: with each mutant below the script's
 // instance is decided twice. The Sutra schedule at N = 5 catches
 // epaxos/merged-ballots (the randomized search finds it too, through its
-// recovery chains).
+// recovery chains). The late PreAccept at N = 5 catches
+// epaxos/late-preaccept-overwrites-accept, which the search misses there.
 func TestAdversarialScriptsCatchPlantedBugs(t *testing.T) {
 	for _, tc := range []struct{ script, mutant string }{
 		{"adv_sutra_three_recoveries_n5.txt", "epaxos/merged-ballots"},
@@ -135,6 +136,7 @@ func TestAdversarialScriptsCatchPlantedBugs(t *testing.T) {
 		{"adv_rule3a_competing_n3.txt", "epaxos/minority-fast-quorum"},
 		{"accept_reply_earlier_ballot_n5.txt", "epaxos/accept-reply-any-ballot"},
 		{"grant_mid_round_n5.txt", "epaxos/prepare-keeps-round"},
+		{"late_preaccept_after_accept_n5.txt", "epaxos/late-preaccept-overwrites-accept"},
 	} {
 		t.Run(tc.mutant, func(t *testing.T) {
 			m, err := paxos.LookupMutant(tc.mutant)
