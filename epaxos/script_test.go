@@ -105,14 +105,7 @@ func TestScripts(t *testing.T) {
 // dependency on δ, and replicas 0 and 1 (γ first) execute k's writes in
 // another order than replicas 2, 3 and 4 (ε first).
 func TestRule4aScriptCatchesTheBug(t *testing.T) {
-	m, err := paxos.LookupMutant("epaxos/rule4a-after-restart")
-	require.NoError(t, err)
-	o := scriptOptions
-	o.New = m.New
-	res, err := replicatest.Replay("testdata/rule4a_after_restart.txt", o)
-	require.NoError(t, err)
-	require.False(t, res.OK())
-	got := res.Rewritten
+	got := replayFailing(t, "testdata/rule4a_after_restart.txt", "epaxos/rule4a-after-restart")
 	for _, want := range []string{
 		"(0,1) 2.1 put k=gamma seq=1 deps=[0 0 0 0 0] at 0 1",
 		"(0,1) 2.1 put k=gamma seq=3 deps=[0 1 0 1 0] at 2 3 4",
@@ -212,14 +205,7 @@ func TestCycleScriptCatchesWalkOrderBugs(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.mutant, func(t *testing.T) {
-			m, err := paxos.LookupMutant(tc.mutant)
-			require.NoError(t, err)
-			o := scriptOptions
-			o.New = m.New
-			res, err := replicatest.Replay("testdata/equal_seq_equal_slot_cycle.txt", o)
-			require.NoError(t, err)
-			require.False(t, res.OK())
-			got := res.Rewritten
+			got := replayFailing(t, "testdata/equal_seq_equal_slot_cycle.txt", tc.mutant)
 			for _, want := range tc.orders {
 				assert.Contains(t, got, want)
 			}
@@ -227,4 +213,18 @@ func TestCycleScriptCatchesWalkOrderBugs(t *testing.T) {
 			assert.NotContains(t, got, "error:", "every command of the script ran")
 		})
 	}
+}
+
+// replayFailing replays a script with a planted bug in every replica,
+// requires it to fail, and returns its output.
+func replayFailing(t *testing.T, script, mutant string) string {
+	t.Helper()
+	m, err := paxos.LookupMutant(mutant)
+	require.NoError(t, err)
+	o := scriptOptions
+	o.New = m.New
+	res, err := replicatest.Replay(script, o)
+	require.NoError(t, err)
+	require.False(t, res.OK())
+	return res.Rewritten
 }
