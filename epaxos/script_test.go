@@ -105,14 +105,7 @@ func TestScripts(t *testing.T) {
 // dependency on δ, and replicas 0 and 1 (γ first) execute k's writes in
 // another order than replicas 2, 3 and 4 (ε first).
 func TestRule4aScriptCatchesTheBug(t *testing.T) {
-	m, err := paxos.LookupMutant("epaxos/rule4a-after-restart")
-	require.NoError(t, err)
-	o := scriptOptions
-	o.New = m.New
-	res, err := replicatest.Replay("testdata/rule4a_after_restart.txt", o)
-	require.NoError(t, err)
-	require.False(t, res.OK())
-	got := res.Rewritten
+	got := replayFailing(t, "testdata/rule4a_after_restart.txt", "epaxos/rule4a-after-restart")
 	for _, want := range []string{
 		"(0,1) 2.1 put k=gamma seq=1 deps=[0 0 0 0 0] at 0 1",
 		"(0,1) 2.1 put k=gamma seq=3 deps=[0 1 0 1 0] at 2 3 4",
@@ -127,7 +120,8 @@ func TestRule4aScriptCatchesTheBug(t *testing.T) {
 // recovery rules catch planted bugs: with each mutant below the script's
 // instance is decided twice. The Sutra schedule at N = 5 catches
 // epaxos/merged-ballots (the randomized search finds it too, through its
-// recovery chains).
+// recovery chains). The late PreAccept at N = 5 catches
+// epaxos/late-preaccept-overwrites-accept, which the search misses there.
 func TestAdversarialScriptsCatchPlantedBugs(t *testing.T) {
 	for _, tc := range []struct{ script, mutant string }{
 		{"adv_sutra_three_recoveries_n5.txt", "epaxos/merged-ballots"},
@@ -135,6 +129,7 @@ func TestAdversarialScriptsCatchPlantedBugs(t *testing.T) {
 		{"adv_rule3a_competing_n3.txt", "epaxos/minority-fast-quorum"},
 		{"accept_reply_earlier_ballot_n5.txt", "epaxos/accept-reply-any-ballot"},
 		{"grant_mid_round_n5.txt", "epaxos/prepare-keeps-round"},
+		{"late_preaccept_after_accept_n5.txt", "epaxos/late-preaccept-overwrites-accept"},
 	} {
 		t.Run(tc.mutant, func(t *testing.T) {
 			m, err := paxos.LookupMutant(tc.mutant)
@@ -184,4 +179,52 @@ func TestFastPathAfterPromiseIsEquivalent(t *testing.T) {
 	require.False(t, res.OK(), "the bug's branch makes no difference in the second script")
 	assert.Contains(t, res.Rewritten, "2->0 PreAcceptReply\n\ndecided\n----\nnone\n")
 	assert.Contains(t, res.Rewritten, "at 0 1 2 3 4\n\ncheck\n----\nok")
+}
+
+// Two planted bugs of the execution walk show in
+// testdata/equal_seq_equal_slot_cycle.txt, where three writes of one key,
+// at slot 2 of each replica with equal seq, form a cycle that replica 0
+// enters from an instance outside it (through c) and replica 1 at a; with
+// the bug planted in every replica, the two apply the writes in different
+// orders. epaxos/exec-tie-slot-only orders the members by seq and then slot
+// only, leaving the three in the order each walk met them;
+// epaxos/tarjan-low-not-propagated cuts the cycle into components whose
+// order depends on where the walk started.
+func TestCycleScriptCatchesWalkOrderBugs(t *testing.T) {
+	for _, tc := range []struct {
+		mutant string
+		orders []string
+	}{
+		{"epaxos/exec-tie-slot-only", []string{
+			"0: 1.1 put f1=1, 4.1 put k=c, 5.1 put y=c, 2.1 put k=b, 7.1 put k=a,",
+			"1: 1.1 put f1=1, 3.1 put f2=1, 7.1 put k=a, 4.1 put k=c, 5.1 put y=c, 2.1 put k=b,",
+		}},
+		{"epaxos/tarjan-low-not-propagated", []string{
+			"0: 1.1 put f1=1, 7.1 put k=a, 2.1 put k=b, 4.1 put k=c,",
+			"1: 1.1 put f1=1, 3.1 put f2=1, 2.1 put k=b, 4.1 put k=c, 5.1 put y=c, 7.1 put k=a,",
+		}},
+	} {
+		t.Run(tc.mutant, func(t *testing.T) {
+			got := replayFailing(t, "testdata/equal_seq_equal_slot_cycle.txt", tc.mutant)
+			for _, want := range tc.orders {
+				assert.Contains(t, got, want)
+			}
+			assert.Contains(t, got, `key "k": replica 0 (incarnation 1) and replica 1 (incarnation 1) applied writes in different orders`)
+			assert.NotContains(t, got, "error:", "every command of the script ran")
+		})
+	}
+}
+
+// replayFailing replays a script with a planted bug in every replica,
+// requires it to fail, and returns its output.
+func replayFailing(t *testing.T, script, mutant string) string {
+	t.Helper()
+	m, err := paxos.LookupMutant(mutant)
+	require.NoError(t, err)
+	o := scriptOptions
+	o.New = m.New
+	res, err := replicatest.Replay(script, o)
+	require.NoError(t, err)
+	require.False(t, res.OK())
+	return res.Rewritten
 }
