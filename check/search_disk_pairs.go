@@ -58,17 +58,10 @@ func injectDiskPairs(e *faultEnv) {
 	rng := rand.New(rand.NewPCG(e.seed, 0x6469736b70616972))
 	ms := time.Millisecond
 	last := make([]uint64, n)
-	sent := func(id int) uint64 {
-		var t uint64
-		for _, c := range s.Sent(paxos.NodeID(id)) {
-			t += c
-		}
-		return t
-	}
 	busiest := func(ids []int) []int {
 		delta := make([]uint64, n)
 		for id := 0; id < n; id++ {
-			now := sent(id)
+			now := messagesSent(s, id)
 			delta[id], last[id] = now-last[id], now
 		}
 		out := append([]int(nil), ids...)
@@ -215,3 +208,13 @@ func diskPairsAlone(on []injector, has map[string]bool, seed uint64, n, leaseTic
 
 // diskPairsShare: diskPairsAlone takes one run in this many.
 const diskPairsShare = 3
+
+// messagesSent is how many messages replica id has sent so far, of every
+// type.
+func messagesSent(s *sim.Sim, id int) uint64 {
+	var t uint64
+	for _, c := range s.Sent(paxos.NodeID(id)) {
+		t += c
+	}
+	return t
+}
