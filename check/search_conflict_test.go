@@ -27,10 +27,11 @@ func TestVaryConflict(t *testing.T) {
 // EPaxos replicas that break seq ties inside a strongly connected
 // component by putting their own instances first execute interfering
 // writes in different orders; a seed whose workload draws a hot key
-// (33, the first the default search catches at N = 5) shows it on that
-// key, and the correct protocol passes the same seed.
+// (352, the first the default search catches at N = 5 on that key since
+// the paired disk losses took seed 33's run) shows it on that key, and
+// the correct protocol passes the same seed.
 func TestHotKeySeedCatchesExecTieLocalFirst(t *testing.T) {
-	const seed = 33
+	const seed = 352
 	require.Positive(t, varyConflict(0, seed))
 	m, err := paxos.LookupMutant("epaxos/exec-tie-local-first")
 	require.NoError(t, err)
