@@ -27,9 +27,8 @@ func TestVaryConflict(t *testing.T) {
 // EPaxos replicas that break seq ties inside a strongly connected
 // component by putting their own instances first execute interfering
 // writes in different orders; a seed whose workload draws a hot key
-// (352, the first the default search catches at N = 5 on that key since
-// the paired disk losses took seed 33's run) shows it on that key, and
-// the correct protocol passes the same seed.
+// (352, one the default search catches at N = 5 on that key) shows it on
+// that key, and the correct protocol passes the same seed.
 func TestHotKeySeedCatchesExecTieLocalFirst(t *testing.T) {
 	const seed = 352
 	require.Positive(t, varyConflict(0, seed))
