@@ -70,13 +70,6 @@ func injectWipes(e *faultEnv) {
 	}
 	dur := func(lo, hi time.Duration) time.Duration { return lo + time.Duration(rng.Int64N(int64(hi-lo))) }
 	last := make([]uint64, n)
-	sent := func(id int) uint64 {
-		var t uint64
-		for _, c := range s.Sent(paxos.NodeID(id)) {
-			t += c
-		}
-		return t
-	}
 	for t := dur(150*time.Millisecond, 500*time.Millisecond); t < window; t += dur(400*time.Millisecond, 900*time.Millisecond) {
 		pick := rng.Uint64()
 		d1 := dur(20*time.Millisecond, 80*time.Millisecond)
@@ -95,7 +88,7 @@ func injectWipes(e *faultEnv) {
 			alive := make([]int, 0, n)
 			delta := make([]uint64, n)
 			for id := 0; id < n; id++ {
-				now := sent(id)
+				now := messagesSent(s, id)
 				delta[id], last[id] = now-last[id], now
 				if s.Alive(paxos.NodeID(id)) {
 					alive = append(alive, id)

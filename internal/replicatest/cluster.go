@@ -121,9 +121,14 @@ func (c *Cluster) Replica(i int) paxos.Replica { return c.reps[i] }
 // Start builds replica i anew from restore (nil: empty) and collects what
 // it emits on start. Its reports of earlier incarnations are cleared.
 func (c *Cluster) Start(i int, restore *paxos.Persisted) {
+	c.start(i, restore, c.Config.Rebuild)
+}
+
+func (c *Cluster) start(i int, restore *paxos.Persisted, rebuild bool) {
 	cfg := c.Config
 	cfg.ID = paxos.NodeID(i)
 	cfg.Restore = restore
+	cfg.Rebuild = rebuild
 	r, err := c.New(cfg)
 	if err != nil {
 		c.fatalf("replicatest: build replica %d: %v", i, err)
@@ -296,6 +301,14 @@ func (c *Cluster) Restart(i int) {
 	p := c.Persisted[i]
 	p.Records = slices.Clone(p.Records)
 	c.Start(i, &p)
+}
+
+// Wipe crashes replica i (if it runs), erases what it persisted, as a lost
+// disk does, and starts it again empty with Config.Rebuild set.
+func (c *Cluster) Wipe(i int) {
+	c.Crash(i)
+	c.Persisted[i] = paxos.Persisted{}
+	c.start(i, nil, true)
 }
 
 // Settle alternates delivering everything and ticking every running

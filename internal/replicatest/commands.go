@@ -79,7 +79,7 @@ func (r *runner) exec(line string) (out string, err error) {
 		}
 		r.c.Settle(nil, k)
 		return "", nil
-	case "crash", "restart":
+	case "crash", "restart", "wipe":
 		if len(args) != 1 {
 			return "", fmt.Errorf("usage: %s REPLICA", cmd)
 		}
@@ -87,9 +87,12 @@ func (r *runner) exec(line string) (out string, err error) {
 		if err != nil {
 			return "", err
 		}
-		if cmd == "crash" {
+		switch cmd {
+		case "crash":
 			r.c.Crash(i)
-		} else {
+		case "wipe":
+			r.c.Wipe(i)
+		default:
 			r.c.Restart(i)
 		}
 		return "", nil

@@ -37,6 +37,7 @@ var rewrite = flag.Bool("rewrite", false, "replicatest: rewrite the expected out
 //	tick i|* [xK]                      tick (K times); sent messages are queued
 //	settle [xK]                        K rounds (default 50) of: deliver all, tick all
 //	crash i / restart i                stop a replica / rebuild it from what it persisted
+//	wipe i                             lose its disk: restart it empty with Config.Rebuild
 //	queue                              print the queued messages
 //	decided [(R,S)]                    print decisions and who learned them
 //	executed [i]                       print what replicas executed, in order
