@@ -164,6 +164,12 @@ func injectDiskPairs(e *faultEnv) {
 				e.heal(cut)
 				finish()
 				w := q[:2]
+				if !quorumsLeft(s, n, w...) {
+					// The others must hold both quorums of the
+					// cluster's quorum system for the rebuilds to end
+					// (Flexible Paxos with Q1 = 4 of 5 tolerates one).
+					return
+				}
 				surv = q[2:]
 				for k := len(w) - 1; k >= 0; k-- {
 					if s.Wipe(paxos.NodeID(w[k])) == nil {

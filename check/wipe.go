@@ -2,6 +2,7 @@ package check
 
 import (
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"time"
 
@@ -25,6 +26,23 @@ func quorumSystem(s *sim.Sim, n int) quorum.System {
 	}
 	m, _ := quorum.NewMajority(n)
 	return m
+}
+
+// quorumsLeft reports whether the replicas neither crashed nor rebuilding,
+// those in without excluded, hold a phase-1 and a phase-2 quorum of the
+// cluster's quorum system; a disk is lost only if they do, or nobody could
+// elect a leader, commit, or let the rebuilding replicas learn.
+func quorumsLeft(s *sim.Sim, n int, without ...int) bool {
+	var d quorum.Set
+	for id := 0; id < n; id++ {
+		r, ok := s.Replica(paxos.NodeID(id)).(paxos.Rebuilder)
+		if !s.Alive(paxos.NodeID(id)) || slices.Contains(without, id) || (ok && r.Rebuilding()) {
+			d = d.Add(id)
+		}
+	}
+	up := quorum.Full(n) &^ d
+	q := quorumSystem(s, n)
+	return q.IsPhase1(up) && q.IsPhase2(up)
 }
 
 // rebuilding counts the running replicas that are still rebuilding; the
@@ -101,19 +119,8 @@ func injectWipes(e *faultEnv) {
 			k := min(maxDown, len(alive)-1)
 			group, rest := alive[:k], alive[k:]
 			w := rest[pick%uint64(len(rest))]
-			// The replicas neither crashed nor rebuilding, w excluded, must
-			// hold a phase-1 and a phase-2 quorum, or nobody could elect a
-			// leader, commit, or let the rebuilding replicas learn (with
-			// Q2 = 2, or a grid, fewer than a minority may be down).
-			var d quorum.Set
-			for id := 0; id < n; id++ {
-				r, ok := s.Replica(paxos.NodeID(id)).(paxos.Rebuilder)
-				if !s.Alive(paxos.NodeID(id)) || id == w || (ok && r.Rebuilding()) {
-					d = d.Add(id)
-				}
-			}
-			up := quorum.Full(n) &^ d
-			if q := quorumSystem(s, n); !q.IsPhase1(up) || !q.IsPhase2(up) {
+			// With Q2 = 2, or a grid, fewer than a minority may be down.
+			if !quorumsLeft(s, n, w) {
 				return
 			}
 			inG := make([]bool, n)
