@@ -43,6 +43,25 @@
 // exponentially, and longer when queueing slows commits down (see
 // recoveryDelay).
 //
+// Slow path when the fast one is lost. A command leader at its initial
+// ballot waits for a fast quorum of replies, and settles for the slow path
+// with F+1 replies (itself included) after a timeout (the impatient
+// path), or at once when the replies that changed the attributes leave
+// too few replicas to answer unchanged for a fast quorum even if every
+// replica not heard yet did. Safety is that of the impatient path: the
+// leader accepts the union of the attributes of F+1 pre-accept replies,
+// the ordinary slow path; only the moment changes, and at that moment no
+// fast commit was still possible. Liveness is why: while F replicas are
+// silent (crashed, or rebuilding after lost disks, which vote on nothing),
+// an instance γ they may have fast-committed can be decided only by a
+// TryPreAccept that every live replica takes, and a live replica that does
+// not hold γ's command refuses it while it holds an uncommitted
+// interfering instance of its own that leaves γ out. Its new instances
+// always came back changed (the others add γ), so each waited the
+// impatient timeout uncommitted; under steady load one always did, and γ,
+// with the rebuilds waiting for it, never committed (the paired disk
+// losses wiping F = 3 of 7 replicas at once, seed 117).
+//
 // Rebuilding after a lost disk. A replica W started with Config.Rebuild
 // has lost its durable state. Before the loss it may have pre-accepted or
 // accepted instances (votes that a recovery counts: a fast-quorum
