@@ -53,13 +53,14 @@
 // the ordinary slow path; only the moment changes, and at that moment no
 // fast commit was still possible. Liveness is why: while F replicas are
 // silent (crashed, or rebuilding after lost disks, which vote on nothing),
-// an instance γ they may have fast-committed can be decided only by a
-// TryPreAccept that every live replica takes, and a live replica that does
-// not hold γ's command refuses it while it holds an uncommitted
-// interfering instance of its own that leaves γ out. Its new instances
-// always came back changed (the others add γ), so each waited the
-// impatient timeout uncommitted; under steady load one always did, and γ,
-// with the rebuilds waiting for it, never committed (the paired disk
+// an instance γ they may have fast-committed is decided only by a
+// TryPreAccept that every live replica not holding γ's original attributes
+// takes, and such a replica refuses it while it holds an uncommitted
+// interfering instance of its own that leaves γ out. Not holding γ's
+// command, it proposed each new instance without γ, and every answer came
+// back changed (the others add γ), so each stayed uncommitted until the
+// impatient timeout or a recovery; under steady load one always was, and
+// γ, with the rebuilds waiting for it, never committed (the paired disk
 // losses wiping F = 3 of 7 replicas at once, seed 117).
 //
 // Rebuilding after a lost disk. A replica W started with Config.Rebuild
