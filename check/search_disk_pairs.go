@@ -40,8 +40,9 @@ import (
 // Two replicas lose their disk at once, at most F as the model allows, and
 // the crash in step 4 keeps at most F replicas crashed or rebuilding. (An
 // earlier draft wiped up to F at once; at N = 7 three EPaxos replicas
-// rebuilding together then never finished in one seed of 300, a liveness
-// question left open.) A
+// rebuilding together then never finished in one seed of 300, an EPaxos
+// liveness gap since closed: see "Slow path when the fast one is lost" in
+// epaxos/doc.go.) A
 // replica that counts the answer of a peer rebuilding like itself learns
 // too little from R and the other wiped replicas, ends its rebuild early
 // and, once the replicas that held what S held are gone, votes with R

@@ -43,6 +43,26 @@
 // exponentially, and longer when queueing slows commits down (see
 // recoveryDelay).
 //
+// Slow path when the fast one is lost. A command leader at its initial
+// ballot waits for a fast quorum of replies, and settles for the slow path
+// with F+1 replies (itself included) after a timeout (the impatient
+// path), or at once when the replies that changed the attributes leave
+// too few replicas to answer unchanged for a fast quorum even if every
+// replica not heard yet did. Safety is that of the impatient path: the
+// leader accepts the union of the attributes of F+1 pre-accept replies,
+// the ordinary slow path; only the moment changes, and at that moment no
+// fast commit was still possible. Liveness is why: while F replicas are
+// silent (crashed, or rebuilding after lost disks, which vote on nothing),
+// an instance γ they may have fast-committed is decided only by a
+// TryPreAccept that every live replica not holding γ's original attributes
+// takes, and such a replica refuses it while it holds an uncommitted
+// interfering instance of its own that leaves γ out. Not holding γ's
+// command, it proposed each new instance without γ, and every answer came
+// back changed (the others add γ), so each stayed uncommitted until the
+// impatient timeout or a recovery; under steady load one always was, and
+// γ, with the rebuilds waiting for it, never committed (the paired disk
+// losses wiping F = 3 of 7 replicas at once, seed 117).
+//
 // Rebuilding after a lost disk. A replica W started with Config.Rebuild
 // has lost its durable state. Before the loss it may have pre-accepted or
 // accepted instances (votes that a recovery counts: a fast-quorum

@@ -124,8 +124,16 @@ func (r *Replica) decidePreAccept(in *instance) {
 		r.commit(in, co.cmds, co.seq, co.deps)
 		return
 	}
+	// Once too few replicas are left to answer unchanged for a fast quorum
+	// (fastLost), waiting for more replies gains nothing: the slow path
+	// goes at once with F+1 replies, as it would once impatient. Without
+	// it, while F replicas are silent (crashed, or rebuilding after lost
+	// disks) every instance whose attributes changed waited the impatient
+	// timeout uncommitted, and a recovery's TryPreAccept kept meeting one
+	// of them (see "Slow path when the fast one is lost" in doc.go).
 	n := co.replied.Len()
-	if n >= r.sq && (n >= r.fq || !co.ballot.Initial() || co.impatient) {
+	fastLost := co.unchanged+r.n-n < r.fq
+	if n >= r.sq && (n >= r.fq || !co.ballot.Initial() || co.impatient || fastLost) {
 		r.startAccept(in, co.ballot, co.cmds, co.seq, co.deps)
 	}
 }
