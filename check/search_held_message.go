@@ -11,7 +11,7 @@ import (
 
 // heldAlone gives the held messages (injectHeldMessages) one run in
 // heldShare of those without leader leases whose faults include
-// reordering, at N = 3 and more, alone in an otherwise quiet cluster. It
+// reordering or crashes, at N = 3 and more, alone in an otherwise quiet cluster. It
 // draws from a random stream of its own, so the other runs of a seed stay
 // what they were.
 //
@@ -21,7 +21,7 @@ import (
 // README, "Planted bugs"); a link that holds one message for longer, while
 // the later ones pass, reaches those schedules.
 func heldAlone(on []injector, has map[string]bool, seed uint64, n, leaseTicks int) []injector {
-	if leaseTicks > 0 || n < 3 || !has[FaultReorder] || len(on) == 0 {
+	if leaseTicks > 0 || n < 3 || !has[FaultReorder] && !has[FaultCrash] || len(on) == 0 {
 		return on
 	}
 	if rand.New(rand.NewPCG(seed, 0x68656c64616c6e)).IntN(heldShare) != 0 {
@@ -31,7 +31,7 @@ func heldAlone(on []injector, has map[string]bool, seed uint64, n, leaseTicks in
 }
 
 // heldShare: heldAlone takes one run in this many.
-const heldShare = 8
+const heldShare = 6
 
 // injectHeldMessages holds one message on a link while the sender's later
 // messages on that link pass it, around a sender that then dies, 3 to 15
@@ -68,8 +68,8 @@ func injectHeldMessages(e *faultEnv) {
 		return
 	}
 	ms := time.Millisecond
-	p := 0.2 + 0.8*rng.Float64()
-	budget := 3 + rng.IntN(13)
+	p := 0.5 + 0.5*rng.Float64()
+	budget := 6 + rng.IntN(20)
 	f := (n - 1) / 2
 	type episode struct {
 		a, r    int
