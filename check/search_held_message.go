@@ -34,13 +34,13 @@ func heldAlone(on []injector, has map[string]bool, seed uint64, n, leaseTicks in
 const heldShare = 6
 
 // injectHeldMessages holds one message on a link while the sender's later
-// messages on that link pass it, around a sender that then dies, 3 to 15
-// times per run (with probability 0.2 to 1 per step that qualifies, one
+// messages on that link pass it, around a sender that then dies, 6 to 25
+// times per run (with probability 0.5 to 1 per step that qualifies, one
 // at a time, 30 to 300 ms apart):
 //
 //  1. When a replica A starts a round of its own (a step on a client's
-//     request or a timer, not on a peer's message, that persists
-//     something and sends to two peers or more) while no replica is down,
+//     request that persists something and sends to two peers or more)
+//     while no replica is down,
 //     the message of that step to one of its peers, R, waits at the link
 //     (sim.Hold) and leaves 5 to 50 ms later, after what A sends R next.
 //     R and F-1 other peers are A's keepers; for 20 to 120 ms, what A
@@ -127,7 +127,7 @@ func injectHeldMessages(e *faultEnv) {
 			}
 			return
 		}
-		if budget == 0 || now < quietUntil || e.crashed > 0 || o.Input != nil || len(rd.Persist) == 0 {
+		if budget == 0 || now < quietUntil || e.crashed > 0 || o.Proposed == nil || len(rd.Persist) == 0 {
 			return
 		}
 		var peers []int
