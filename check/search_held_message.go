@@ -40,9 +40,9 @@ const heldShare = 6
 //
 //  1. When a replica A starts a round of its own (a step on a client's
 //     request that persists something and sends to two peers or more)
-//     while no replica is down,
-//     the message of that step to one of its peers, R, waits at the link
-//     (sim.Hold) and leaves 5 to 50 ms later, after what A sends R next.
+//     while no replica is down, the message of that step to one of its
+//     peers, R, waits at the link (sim.Hold) and leaves 5 to 50 ms later,
+//     after what A sends R next.
 //     R and F-1 other peers are A's keepers; for 20 to 120 ms, what A
 //     sends its other peers is lost, so that A's next step reaches the
 //     keepers only. A client at the site of one of those other peers
