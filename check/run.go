@@ -196,6 +196,7 @@ func run(opts Options) (Result, *sim.Sim, error) {
 	rcfg := opts.Replica
 	rcfg.SnapshotEvery = varySnapshots(rcfg.SnapshotEvery, aux)
 	rcfg.Thrifty = varyThrifty(rcfg.Thrifty, aux) // search_config.go
+	rcfg.StaggerSnapshots = varyStagger(rcfg.StaggerSnapshots, rcfg.SnapshotEvery, opts.Seed)
 	var stamp func(paxos.Command, time.Duration) paxos.Command
 	if opts.App == AppLockService {
 		rcfg.StateMachine, stamp = lockservice.New, lockservice.StampSim

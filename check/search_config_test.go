@@ -17,6 +17,18 @@ func TestVaryThrifty(t *testing.T) {
 	assert.InDelta(t, 100, thrifty, 30, "about half the seeds are thrifty")
 }
 
+func TestVaryStagger(t *testing.T) {
+	staggered := 0
+	for seed := uint64(1); seed <= 200; seed++ {
+		assert.True(t, varyStagger(true, 0, seed), "a configured StaggerSnapshots is kept")
+		assert.False(t, varyStagger(false, 0, seed), "no stagger without routine snapshots")
+		if varyStagger(false, 10, seed) {
+			staggered++
+		}
+	}
+	assert.InDelta(t, 100, staggered, 30, "about half the seeds with snapshots stagger them")
+}
+
 func TestSlowLinksHealWithTheFaults(t *testing.T) {
 	// Every seed that draws slow links must still finish its operations
 	// once the faults heal (the window resets every link's faults).
