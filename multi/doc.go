@@ -28,6 +28,30 @@
 // are down, or this leader has not yet processed the replies queued at it,
 // and resending would turn its queueing delay into a retransmission storm.
 //
+// # Short commits
+//
+// The leader announces a chosen slot to most followers with a Chosen
+// (ballot and slot, no commands) instead of a Commit: to each follower
+// that acknowledged the slot, and to each it sent the slot's Accept that
+// has acknowledged some slot of its ballot at most Window slots earlier
+// (it votes at this ballot; its Accepted for this slot is merely slower
+// than the quorum's). Only a follower that has acknowledged nothing
+// recent at the ballot (down, cut off, or rebuilding after a lost disk,
+// which stores no Accept) gets the commands in a Commit. Safety does not
+// depend on this choice, only on what a follower learns from a Chosen: the
+// value it holds for the slot, and only if it holds it at the Chosen's
+// ballot b. The leader sends a Chosen only for a slot it proposed at b and
+// saw a phase-2 quorum accept at b (a slot it learned otherwise, as one
+// phase 1 reported committed, goes out in Commits), and it proposes one
+// value per slot at its ballot (phase 1's value, a Nop, or one batch);
+// so a value held at b is the one chosen. A follower that holds nothing
+// for the slot, or a value of another ballot (it lost b's Accept, or b's
+// Accept has not arrived: links are FIFO between live replicas, not under
+// the simulator's reordering faults), ignores the Chosen and learns the
+// slot by catch-up, as after a lost Commit: its heartbeat replies show it
+// behind the leader's announced commit point. A Chosen at a ballot below
+// the receiver's promise is refused with a Nack, as a Commit is.
+//
 // Any replica takes proposals: a follower forwards them to the leader it
 // knows, forwards them again when it learns of a new leader or when they have
 // not executed after 4*ElectionTicks, and reports each command in its own

@@ -50,6 +50,7 @@ type entry struct {
 	cmds      []paxos.Command // nil when nothing is known for the slot
 	committed bool
 	acks      quorum.Set // leader: replicas that accepted at the current ballot
+	sent      quorum.Set // leader: replicas sent the Accept at the current ballot
 	sentAt    uint64     // leader: tick the Accept was last sent
 }
 
@@ -119,6 +120,7 @@ type Replica struct {
 	recovered uint64 // highest slot taken over in phase 1
 	waiting   []paxos.Command
 	leaseAck  []uint64 // heartbeat tick acknowledged by each replica, +1 (0 = none)
+	ackedSlot []uint64 // highest slot each replica acknowledged at this ballot (see learn)
 	resentAt  []uint64 // tick of the last retransmission of Accepts to each replica
 	catchAt   []uint64 // tick of the last catch-up sent to each replica
 	heard     []uint64 // tick we last heard from each replica
@@ -220,6 +222,7 @@ func NewEngine(cfg paxos.Config, opt Options) (*Replica, error) {
 		store:       kv.NewExecutor(cfg),
 		pending:     newPendingProposals(),
 		leaseAck:    make([]uint64, cfg.N),
+		ackedSlot:   make([]uint64, cfg.N),
 		resentAt:    make([]uint64, cfg.N),
 		catchAt:     make([]uint64, cfg.N),
 		heard:       make([]uint64, cfg.N),

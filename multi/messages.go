@@ -58,9 +58,11 @@ type Commit struct {
 
 // Chosen is a short Commit: it announces that the value the receiver
 // accepted for Slot at Ballot was chosen, without carrying it. The leader
-// sends it only to acceptors whose Accepted for that ballot and slot it
-// holds (one value per ballot and slot, so theirs is the chosen one); the
-// others get a Commit with the commands.
+// sends it to the acceptors it sent that ballot's Accept for the slot and
+// that vote at the ballot (one value per ballot and slot, so a receiver
+// holding a value at Ballot holds the chosen one; one that does not
+// ignores it); the others get a Commit with the commands (see the package
+// doc, "Short commits").
 type Chosen struct {
 	Ballot Ballot `msgpack:"b"`
 	Slot   uint64 `msgpack:"s"`

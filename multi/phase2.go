@@ -45,7 +45,7 @@ func (r *Replica) flush(partial bool) {
 
 func (r *Replica) proposeSlot(s uint64, cmds []paxos.Command) {
 	e := r.ensure(s)
-	e.ballot, e.cmds, e.acks, e.sentAt = r.ballot, cmds, quorum.Of(int(r.id)), r.now
+	e.ballot, e.cmds, e.acks, e.sent, e.sentAt = r.ballot, cmds, quorum.Of(int(r.id)), r.p2, r.now
 	r.persist(AcceptRecord{Slot: s, Ballot: r.ballot, Cmds: cmds})
 	var a any = Accept{Ballot: r.ballot, Slot: s, Cmds: cmds} // boxed once for all
 	for _, id := range r.others {
@@ -94,6 +94,7 @@ func (r *Replica) retransmit() {
 				}
 				r.send(id, a)
 				resent = resent.Add(int(id))
+				e.sent = e.sent.Add(int(id))
 			}
 		}
 	}
@@ -131,6 +132,10 @@ func (r *Replica) onAccepted(from paxos.NodeID, m Accepted) {
 	if r.role != leader || m.Ballot != r.ballot && !r.bug.acceptedAnyBallot {
 		return
 	}
+	if m.Ballot == r.ballot {
+		// also when the slot is committed already: see holdsAccept
+		r.ackedSlot[from] = max(r.ackedSlot[from], m.Slot)
+	}
 	e := r.at(m.Slot)
 	if e == nil || e.committed || e.ballot != r.ballot {
 		return
@@ -149,10 +154,9 @@ func (r *Replica) learn(s uint64, cmds []paxos.Command, b Ballot, announce bool)
 	if e.committed {
 		return
 	}
-	var acked quorum.Set // replicas known to hold cmds at b (see Chosen)
-	if e.ballot == b && r.role == leader && b == r.ballot {
-		acked = e.acks
-	}
+	// proposed: this leader proposed cmds for s at its ballot b, so the
+	// replicas it sent that Accept to may hold it (see Chosen).
+	proposed := e.ballot == b && r.role == leader && b == r.ballot
 	e.committed, e.cmds, e.ballot = true, cmds, b
 	r.rd.Decided = append(r.rd.Decided, paxos.Decision{Instance: paxos.Instance{Replica: 0, Slot: s}, Commands: cmds})
 	if r.pending.len() > 0 {
@@ -168,10 +172,10 @@ func (r *Replica) learn(s uint64, cmds []paxos.Command, b Ballot, announce bool)
 		}
 	}
 	if announce && r.role == leader {
-		// A short commit to each replica that acknowledged the value;
-		// the commands only to the others.
+		// A short commit to each replica that holds the value or has it
+		// on its way; the commands only to the others.
 		for _, id := range r.others {
-			if acked.Has(int(id)) {
+			if proposed && r.holdsAccept(e, s, id) {
 				r.send(id, Chosen{Ballot: r.ballot, Slot: s})
 			} else {
 				r.send(id, Commit{Ballot: r.ballot, Slot: s, Cmds: cmds})
@@ -179,6 +183,24 @@ func (r *Replica) learn(s uint64, cmds []paxos.Command, b Ballot, announce bool)
 		}
 	}
 	r.executeReady()
+}
+
+// holdsAccept reports whether replica id acknowledged this leader's
+// Accept of slot s (entry e), or was sent it and is voting at this ballot:
+// it acknowledged a slot of the ballot no more than Window slots before s.
+// Such a replica received the Accept before a short commit sent now (links
+// are FIFO) unless a message was lost; then it ignores the Chosen and gets
+// the slot by catch-up. A replica that votes on nothing (one rebuilding
+// after a lost disk) or has not answered for a window of slots gets the
+// commands. Which message a replica gets affects only how soon it learns,
+// never what: a Chosen names a ballot, and only the value accepted at that
+// ballot is learned from it (onChosen).
+func (r *Replica) holdsAccept(e *entry, s uint64, id paxos.NodeID) bool {
+	if e.acks.Has(int(id)) {
+		return true
+	}
+	a := r.ackedSlot[id]
+	return e.sent.Has(int(id)) && a > 0 && a+uint64(r.cfg.Window) >= s
 }
 
 func (r *Replica) onCommit(from paxos.NodeID, m Commit) error {
@@ -195,8 +217,9 @@ func (r *Replica) onCommit(from paxos.NodeID, m Commit) error {
 }
 
 // onChosen handles a short commit: the value is the one this replica
-// accepted at m.Ballot. A replica that no longer holds it (it lost its disk
-// since) ignores the message; a catch-up brings the value.
+// accepted at m.Ballot. A replica that does not hold a value at that ballot
+// (the Accept was lost or is late, or it lost its disk since) ignores the
+// message; a catch-up brings the value.
 func (r *Replica) onChosen(from paxos.NodeID, m Chosen) error {
 	if err := r.checkSlot(m.Slot, nop); err != nil { // nop: no commands to check
 		return err

@@ -22,7 +22,8 @@ func BenchmarkReplicaBatch64(b *testing.B) { benchReplicaBatchBoth(b, 3) }
 
 // BenchmarkReplicaBatch64N5 is BenchmarkReplicaBatch64 with five replicas:
 // the leader commits on two acknowledgements, so the other two followers'
-// Accepted arrive after the commit and they get full Commits.
+// Accepted arrive after the commit (they get short commits too, having
+// acknowledged earlier slots; see the multi package doc).
 func BenchmarkReplicaBatch64N5(b *testing.B) { benchReplicaBatchBoth(b, 5) }
 
 // benchReplicaBatchBoth runs benchReplicaBatch with n replicas without
