@@ -238,22 +238,27 @@ func store[K, V text](sh *shard, key K, value V) entry {
 // entry's chunk and offset, offset -1 if the shard does not hold it.
 func (sh *shard) find(key string, h uint64) (slot, chunk, offset int) { return find(sh, key, h) }
 
-// find is shard.find for either kind of key.
+// find is shard.find for either kind of key. It probes a page at a time,
+// reading the page's place once.
 func find[K text](sh *shard, key K, h uint64) (slot, chunk, offset int) {
 	tag := h >> 32
-	mask := sh.nslots - 1
-	for i := int(tag) & mask; ; i = (i + 1) & mask {
-		s := sh.slot(i)
-		if s == 0 {
-			return i, 0, -1
-		}
-		if s>>32 == tag {
-			at := int(uint32(s)) - 1
-			c, o := at>>chunkBits, at&(maxChunk-1)
-			if e := &sh.ents[c][o]; int(e.kn) == len(key) && string(sh.data[e.c][e.o:e.o+e.kn]) == string(key) {
-				return i, c, o
+	i := int(tag) & (sh.nslots - 1)
+	for {
+		page := sh.slots[i>>pageBits]
+		for j := i & (pageSlots - 1); j < len(page); i, j = i+1, j+1 {
+			s := page[j]
+			if s == 0 {
+				return i, 0, -1
+			}
+			if s>>32 == tag {
+				at := int(uint32(s)) - 1
+				c, o := at>>chunkBits, at&(maxChunk-1)
+				if e := &sh.ents[c][o]; int(e.kn) == len(key) && string(sh.data[e.c][e.o:e.o+e.kn]) == string(key) {
+					return i, c, o
+				}
 			}
 		}
+		i &= sh.nslots - 1 // past the last page: wrap around
 	}
 }
 
