@@ -60,9 +60,9 @@ type span struct{ c, o, n uint32 }
 // chunk of entries and of the arena (16 KiB at most), not the shard's
 // whole table: with keys spread over every shard, the first few batches
 // after a snapshot wrote to most shards and copied every table at once
-// (6 MB in the first batch of 64 puts into a store of 1.5M keys, 1000 times
-// a batch's usual cost), stalling the replica that executes them. Every chunk but the last is
-// full. The arena's chunks (minArena bytes, doubling up to maxArena, or
+// (6 MB in the first batch of 64 puts into a store of 1.5M keys, where a
+// usual batch allocates 1 KB), stalling the replica that executes them.
+// Every chunk but the last is full. The arena's chunks (minArena bytes, doubling up to maxArena, or
 // one chunk of its own for a larger key and value) are shared and copied
 // on write the same way. A put of a new key appends the key and value to
 // the arena; overwriting a value writes it in place when the new one is
