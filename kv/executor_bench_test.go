@@ -167,3 +167,32 @@ func BenchmarkSnapshotDecode(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkFirstBatchAfterSnapshot: one op takes a snapshot of a store of
+// 1M distinct keys and applies the next batch of 64 puts of new keys, the
+// batch that pays for copying, on write, what the snapshot shares (B/op:
+// the bytes it copies). A replica executes that batch on its loop, so
+// what it copies there stalls every command behind it.
+func BenchmarkFirstBatchAfterSnapshot(b *testing.B) {
+	const batch, clients = 64, 1024
+	e := kv.NewExecutor(paxos.Config{})
+	seqs := make([]uint64, clients)
+	next := 0
+	put := func() {
+		c := next % clients
+		seqs[c]++
+		e.Apply(paxos.Command{Client: uint64(c + 1), Seq: seqs[c], Op: paxos.OpPut, Key: "key-" + strconv.Itoa(next), Value: "0123456789abcdef"})
+		next++
+	}
+	for next < 1<<20 {
+		put()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		_ = e.Snapshot()
+		for j := 0; j < batch; j++ {
+			put()
+		}
+	}
+}

@@ -2,6 +2,7 @@ package kv
 
 import (
 	"hash/maphash"
+	"slices"
 
 	"github.com/paxos-lab/paxos/internal/msgpackappend"
 	"github.com/vmihailenco/msgpack/v5"
@@ -34,7 +35,9 @@ type span struct{ c, o, n uint32 }
 // A slot of the table holds the high 32 bits of the key's hash and one
 // more than the entry's place (chunk<<chunkBits | offset), 0 when it is
 // empty; growing the table moves these numbers only, so no key is hashed
-// or read again. The store never deletes a key, so there are no
+// or read again. A table of more than pageSlots slots is kept in pages of
+// pageSlots, shared after a snapshot and copied on write like the chunks
+// below. The store never deletes a key, so there are no
 // tombstones. Compared with a map[string]string, a new key costs one
 // probe of a compact table and an append, instead of a probe, a slot
 // write and, as the map grows, moving and hashing every key again (live
@@ -52,8 +55,14 @@ type span struct{ c, o, n uint32 }
 // smaller, doubling), never moved once written: a shard that grows
 // allocates its entries once instead of copying them at every doubling,
 // and a copy of the shard (clone, after a snapshot) shares the chunks and
-// copies one only when it first writes to it. Every chunk but the last is
-// full. The arena's chunks (minArena bytes, doubling up to maxArena, or
+// the table's pages and copies one only when it first writes to it. The
+// first write to a shard after a snapshot so copies one page and the last
+// chunk of entries and of the arena (16 KiB at most), not the shard's
+// whole table: with keys spread over every shard, the first few batches
+// after a snapshot wrote to most shards and copied every table at once
+// (6 MB in the first batch of 64 puts into a store of 1.5M keys, where a
+// usual batch allocates 1 KB), stalling the replica that executes them.
+// Every chunk but the last is full. The arena's chunks (minArena bytes, doubling up to maxArena, or
 // one chunk of its own for a larger key and value) are shared and copied
 // on write the same way. A put of a new key appends the key and value to
 // the arena; overwriting a value writes it in place when the new one is
@@ -65,10 +74,12 @@ type span struct{ c, o, n uint32 }
 // at a cost proportional to the garbage that triggered it (amortized over
 // the writes that made it), and to one shard, never to the whole store.
 type shard struct {
-	slots []uint64
-	ents  [][]entry
-	mine  []bool // mine[i]: ents[i] is this shard's own, to write in place
-	n     int    // number of entries
+	slots  [][]uint64 // the table's pages
+	smine  []bool     // smine[i]: slots[i] is this shard's own
+	nslots int        // the table's size: a power of two
+	ents   [][]entry
+	mine   []bool // mine[i]: ents[i] is this shard's own, to write in place
+	n      int    // number of entries
 
 	data  [][]byte // the arena
 	dmine []bool   // dmine[i]: data[i] is this shard's own
@@ -82,11 +93,18 @@ type shard struct {
 // minSlots is the table size of a new shard; a power of two.
 const minSlots = 8
 
+// pageBits is the bits of a slot's index that give its place in its page
+// of the table; a page holds pageSlots slots (4 KiB).
+const (
+	pageBits  = 9
+	pageSlots = 1 << pageBits
+)
+
 // chunkBits is the bits of an entry's place that give its offset in its
-// chunk; maxChunk = 1<<chunkBits entries (16 KiB) is the largest chunk,
+// chunk; maxChunk = 1<<chunkBits entries (4 KiB) is the largest chunk,
 // and minChunk the first chunk of a shard made for few keys.
 const (
-	chunkBits = 10
+	chunkBits = 8
 	maxChunk  = 1 << chunkBits
 	minChunk  = 8
 )
@@ -95,7 +113,7 @@ const (
 // minCompact is the garbage below which a shard never compacts.
 const (
 	minArena   = 256
-	maxArena   = 32 << 10
+	maxArena   = 8 << 10
 	minCompact = 4 << 10
 )
 
@@ -106,9 +124,31 @@ func newShard(n int, owner *uint64) *shard {
 	for size*3 < n*4 {
 		size *= 2
 	}
-	sh := &shard{slots: make([]uint64, size), owner: owner, tail: -1}
+	sh := &shard{owner: owner, tail: -1}
+	sh.setTable(size)
 	sh.addChunk(min(max(n, minChunk), maxChunk))
 	return sh
+}
+
+// setTable gives sh an empty table of size slots (a power of two), in
+// pages of its own.
+func (sh *shard) setTable(size int) {
+	page := min(size, pageSlots)
+	sh.slots = make([][]uint64, size/page)
+	sh.smine = make([]bool, len(sh.slots))
+	for i := range sh.slots {
+		sh.slots[i], sh.smine[i] = make([]uint64, page), true
+	}
+	sh.nslots = size
+}
+
+// slot returns the table's slot i.
+func (sh *shard) slot(i int) uint64 { return sh.slots[i>>pageBits][i&(pageSlots-1)] }
+
+// setSlot writes the table's slot i, first copying its page if it is
+// shared.
+func (sh *shard) setSlot(i int, s uint64) {
+	own(sh.slots, sh.smine, i>>pageBits)[i&(pageSlots-1)] = s
 }
 
 // addChunk appends an empty chunk of room for size entries.
@@ -117,12 +157,12 @@ func (sh *shard) addChunk(size int) {
 	sh.mine = append(sh.mine, true)
 }
 
-// clone returns a copy of sh that owner may write. It copies the table and
-// shares every chunk of entries and of the arena.
+// clone returns a copy of sh that owner may write. It shares every page of
+// the table and every chunk of entries and of the arena.
 func (sh *shard) clone(owner *uint64) *shard {
 	c := *sh
-	c.slots = make([]uint64, len(sh.slots))
-	copy(c.slots, sh.slots)
+	c.slots = slices.Clone(sh.slots)
+	c.smine = make([]bool, len(sh.slots))
 	c.ents = make([][]entry, len(sh.ents), len(sh.ents)+1)
 	copy(c.ents, sh.ents)
 	c.mine = make([]bool, len(sh.ents), len(sh.ents)+1)
@@ -141,7 +181,7 @@ func (sh *shard) writableData(i int) []byte { return own(sh.data, sh.dmine, i) }
 
 // own returns chunks[i], first replaced by a copy of the same capacity
 // unless mine[i] says the shard may write it.
-func own[T entry | byte](chunks [][]T, mine []bool, i int) []T {
+func own[T entry | byte | uint64](chunks [][]T, mine []bool, i int) []T {
 	if !mine[i] {
 		c := make([]T, len(chunks[i]), cap(chunks[i]))
 		copy(c, chunks[i])
@@ -198,22 +238,27 @@ func store[K, V text](sh *shard, key K, value V) entry {
 // entry's chunk and offset, offset -1 if the shard does not hold it.
 func (sh *shard) find(key string, h uint64) (slot, chunk, offset int) { return find(sh, key, h) }
 
-// find is shard.find for either kind of key.
+// find is shard.find for either kind of key. It probes a page at a time,
+// reading the page's place once.
 func find[K text](sh *shard, key K, h uint64) (slot, chunk, offset int) {
 	tag := h >> 32
-	mask := len(sh.slots) - 1
-	for i := int(tag) & mask; ; i = (i + 1) & mask {
-		s := sh.slots[i]
-		if s == 0 {
-			return i, 0, -1
-		}
-		if s>>32 == tag {
-			at := int(uint32(s)) - 1
-			c, o := at>>chunkBits, at&(maxChunk-1)
-			if e := &sh.ents[c][o]; int(e.kn) == len(key) && string(sh.data[e.c][e.o:e.o+e.kn]) == string(key) {
-				return i, c, o
+	i := int(tag) & (sh.nslots - 1)
+	for {
+		page := sh.slots[i>>pageBits]
+		for j := i & (pageSlots - 1); j < len(page); i, j = i+1, j+1 {
+			s := page[j]
+			if s == 0 {
+				return i, 0, -1
+			}
+			if s>>32 == tag {
+				at := int(uint32(s)) - 1
+				c, o := at>>chunkBits, at&(maxChunk-1)
+				if e := &sh.ents[c][o]; int(e.kn) == len(key) && string(sh.data[e.c][e.o:e.o+e.kn]) == string(key) {
+					return i, c, o
+				}
 			}
 		}
+		i &= sh.nslots - 1 // past the last page: wrap around
 	}
 }
 
@@ -248,9 +293,9 @@ func put[K, V text](sh *shard, key K, value V, h uint64) bool {
 	chunk := sh.writable(last)
 	o = len(chunk)
 	sh.ents[last] = append(chunk, store(sh, key, value))
-	sh.slots[slot] = h>>32<<32 | uint64((last<<chunkBits|o)+1)
+	sh.setSlot(slot, h>>32<<32|uint64((last<<chunkBits|o)+1))
 	sh.n++
-	if sh.n*4 > len(sh.slots)*3 { // over three quarters full
+	if sh.n*4 > sh.nslots*3 { // over three quarters full
 		sh.grow()
 	}
 	return true
@@ -311,19 +356,21 @@ func (sh *shard) each(fn func(k, v []byte) bool) bool {
 
 // grow doubles the table.
 func (sh *shard) grow() {
-	slots := make([]uint64, 2*len(sh.slots))
-	mask := len(slots) - 1
-	for _, s := range sh.slots {
-		if s == 0 {
-			continue
+	old := sh.slots
+	sh.setTable(2 * sh.nslots)
+	mask := sh.nslots - 1
+	for _, page := range old {
+		for _, s := range page {
+			if s == 0 {
+				continue
+			}
+			i := int(s>>32) & mask
+			for sh.slot(i) != 0 {
+				i = (i + 1) & mask
+			}
+			sh.slots[i>>pageBits][i&(pageSlots-1)] = s
 		}
-		i := int(s>>32) & mask
-		for slots[i] != 0 {
-			i = (i + 1) & mask
-		}
-		slots[i] = s
 	}
-	sh.slots = slots
 }
 
 // pairChunk is how many bytes of pairs writePairs gathers before it writes

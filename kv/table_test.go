@@ -50,19 +50,53 @@ func TestShardTable(t *testing.T) {
 	}
 	_, ok := sh.get("absent", hashKey("absent"))
 	assert.False(t, ok)
-	assert.LessOrEqual(t, sh.n*4, len(sh.slots)*3, "at most three quarters full")
+	assert.LessOrEqual(t, sh.n*4, sh.nslots*3, "at most three quarters full")
+}
+
+// TestCloneCopiesOnePage checks that a shard cloned after a snapshot
+// copies, on its first write, one page of its table (and the chunks it
+// appends to), not the whole table, and that the shard it was cloned from
+// keeps every page as it was.
+func TestCloneCopiesOnePage(t *testing.T) {
+	orig := newShard(1, new(uint64))
+	for i := 0; i < 20*pageSlots; i++ {
+		k := "k" + strconv.Itoa(i)
+		orig.put(k, k, hashKey(k))
+	}
+	require.Greater(t, len(orig.slots), 8, "a table of several pages")
+	before := make([][]uint64, len(orig.slots))
+	for i, p := range orig.slots {
+		before[i] = append([]uint64(nil), p...)
+	}
+	c := orig.clone(new(uint64))
+	require.True(t, c.put("new", "v", hashKey("new")))
+	owned := 0
+	for i, m := range c.smine {
+		if m {
+			owned++
+		} else {
+			assert.Same(t, &orig.slots[i][0], &c.slots[i][0], "page %d is shared", i)
+		}
+	}
+	assert.Equal(t, 1, owned, "one page copied")
+	assert.Equal(t, before, orig.slots, "the original's table is unchanged")
+	_, ok := orig.get("new", hashKey("new"))
+	assert.False(t, ok)
+	v, ok := c.get("new", hashKey("new"))
+	assert.True(t, ok)
+	assert.Equal(t, "v", v)
 }
 
 // TestPresizedShard checks that a shard made for n keys takes them without
 // growing its table.
 func TestPresizedShard(t *testing.T) {
 	sh := newShard(1000, new(uint64))
-	size := len(sh.slots)
+	size := sh.nslots
 	for i := 0; i < 1000; i++ {
 		k := strconv.Itoa(i)
 		sh.put(k, k, hashKey(k))
 	}
-	assert.Equal(t, size, len(sh.slots))
+	assert.Equal(t, size, sh.nslots)
 }
 
 // TestPairBytesMatchEncoder checks a snapshot's pairs, written by hand,
