@@ -334,9 +334,11 @@ const followedJumps = 4
 
 // followedAlone replaces, in one run in followedShare of those that
 // narrowAlone could take (but did not), the run's injectors with the
-// followed rounds alone (see injectFollowedRounds). It runs last among the
-// draws that make runs quiet, so that no other takes its runs back, and
-// draws from its own random stream.
+// followed rounds alone (see injectFollowedRounds). It runs after the
+// other draws that make runs quiet but before the paired disk losses and
+// the held messages, which keep their runs (the disk pairs' only kill of
+// multi/rebuild-counts-rebuilding-peers at N = 7, seed 100, was lost when
+// it ran last), and draws from its own random stream.
 func followedAlone(on []injector, has map[string]bool, seed uint64, n, leaseTicks int) []injector {
 	if !moreQuietRuns || leaseTicks > 0 || n < 5 || !has[FaultPartition] || len(on) == 0 || len(on) == 1 && on[0].is(injectNarrowRounds) {
 		return on
