@@ -234,6 +234,7 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, wind
 	on = compactionAlone(on, has, seed, n, leaseTicks)     // search_compaction.go
 	on = thinAlone(on, has, seed, n, leaseTicks)           // search_thin.go
 	on = stalledAlone(on, has, seed, n, leaseTicks)        // search_stalled_replies.go
+	on = followedAlone(on, has, seed, n, leaseTicks)       // search_narrow_round.go
 	on = diskPairsAlone(on, has, seed, n, leaseTicks)      // search_disk_pairs.go
 	on = heldAlone(on, has, seed, n, leaseTicks)           // search_held_message.go
 	for _, in := range on {
