@@ -19,8 +19,7 @@ import (
 //     quorum and starts its next phase) has every link out of it held
 //     (sim.Hold: what it sends waits at the link, nothing is lost) and, in
 //     three events of four, hears nobody (what its peers send it is lost);
-//     in half of them (from N = 5, where B has a quorum without A and
-//     that peer) the peer whose answer completed A's quorum and a
+//     in half of them the peer whose answer completed A's quorum and a
 //     replica B are cut off from each other; B has its clock run ahead
 //     until a timeout fires (fireTimeout), so that B opens a round of its
 //     own over a quorum without A.
@@ -145,10 +144,9 @@ func injectLateRounds(e *faultEnv) {
 			}
 			ev.deaf = e.cut(in)
 		}
-		if z := int(o.Input.From); z != ev.b && n-2 > f && rng.IntN(2) == 0 {
+		if z := int(o.Input.From); z != ev.b && rng.IntN(2) == 0 {
 			// The peer whose answer moved A's round on stays out of B's
-			// quorum, when B has one without it and A (from N = 5): B's
-			// round meets only what the others hold.
+			// quorum: B's round meets only what the others hold.
 			ev.deaf = append(ev.deaf, e.cut([]link{{z, ev.b}, {ev.b, z}})...)
 		}
 		s.At(s.Now()+upTo(rng, 5*ms), func() {
