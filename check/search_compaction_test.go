@@ -65,6 +65,7 @@ func TestCompactionAloneTakesAShareOfRuns(t *testing.T) {
 		}
 		assert.Len(t, compactionAlone(on, has, seed, 5, 6), 2, "runs with leases keep their faults")
 		assert.Len(t, compactionAlone(on, map[string]bool{FaultDrop: true, FaultWipe: true}, seed, 5, 0), 2, "runs without crashes or partitions keep theirs")
+		assert.Len(t, compactionAlone(on, map[string]bool{FaultCrash: true}, seed, 7, 0), 2, "from N = 7, runs without partitions keep theirs")
 	}
 	assert.InDelta(t, 800/compactionShare, taken, 40)
 }
