@@ -50,7 +50,7 @@ func TestCompactionAmnesiaCatchesSnapshotDroppingPromise(t *testing.T) {
 }
 
 // compactionAlone takes about one run in compactionShare among runs
-// without leases that inject crashes and partitions, and leaves every
+// without leases that inject crashes or partitions, and leaves every
 // other run as it was.
 func TestCompactionAloneTakesAShareOfRuns(t *testing.T) {
 	on := []injector{{FaultCrash, injectCrashes}, {FaultPartition, injectPartitions}}
@@ -64,7 +64,8 @@ func TestCompactionAloneTakesAShareOfRuns(t *testing.T) {
 			assert.Len(t, out, 2)
 		}
 		assert.Len(t, compactionAlone(on, has, seed, 5, 6), 2, "runs with leases keep their faults")
-		assert.Len(t, compactionAlone(on, map[string]bool{FaultCrash: true}, seed, 5, 0), 2, "runs without partitions keep theirs")
+		assert.Len(t, compactionAlone(on, map[string]bool{FaultDrop: true, FaultWipe: true}, seed, 5, 0), 2, "runs without crashes or partitions keep theirs")
+		assert.Len(t, compactionAlone(on, map[string]bool{FaultCrash: true}, seed, 7, 0), 2, "from N = 7, runs without partitions keep theirs")
 	}
 	assert.InDelta(t, 800/compactionShare, taken, 40)
 }
