@@ -229,9 +229,9 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, wind
 	on = splitsAlone(on, has, seed, n, leaseTicks)         // search_split_recovery.go
 	on = lagAlone(on, has, seed, leaseTicks)               // search_lag.go
 	on = amnesiaAlone(on, has, seed, n, leaseTicks)        // search_lease_amnesia.go
-	on = compactionAlone(on, has, seed, n, leaseTicks)     // search_compaction.go
 	on = lateAlone(on, has, seed, n, leaseTicks)           // search_late_round.go
 	on = narrowAlone(on, has, seed, n, leaseTicks)         // search_narrow_round.go
+	on = compactionAlone(on, has, seed, n, leaseTicks)     // search_compaction.go
 	on = thinAlone(on, has, seed, n, leaseTicks)           // search_thin.go
 	on = stalledAlone(on, has, seed, n, leaseTicks)        // search_stalled_replies.go
 	on = followedAlone(on, has, seed, n, leaseTicks)       // search_narrow_round.go
