@@ -12,7 +12,7 @@ import (
 // as kv.Store shares its shards: share hands the parts to the snapshot
 // without copying any of them, and the index copies a part the first time
 // it next writes it. Taking a snapshot therefore costs the event loop a
-// few thousand pointers, not a copy of the index, and the snapshot never
+// few hundred pointers, not a copy of the index, and the snapshot never
 // changes once taken, so it may be encoded on another goroutine.
 type factsIndex struct {
 	shards [indexShards]*factsShard
