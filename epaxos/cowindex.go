@@ -28,13 +28,8 @@ type factsIndex struct {
 	hasAll bool
 }
 
-// indexShards is the number of key shards; a power of two. The first
-// write to a shard after a snapshot copies the shard's map, and with keys
-// spread over every shard the first batches after a snapshot write to
-// most of them: with 256 shards of an index of 1.5M keys the first 20
-// batches of 64 new keys copied nearly all of it (2.7 s on a loaded
-// machine); with 4096 the copy is spread over hundreds of batches.
-const indexShards = 4096
+// indexShards is the number of key shards; a power of two.
+const indexShards = 256
 
 // factsChunkLen is the number of slab positions per chunk.
 const factsChunkLen = 256
@@ -94,11 +89,9 @@ func (x *factsIndex) set(k string, f keyFacts) {
 func (x *factsIndex) put(k string, i int, f keyFacts, isNew bool) {
 	sh := x.shards[i]
 	if sh == nil || sh.owner != x.owner {
-		var m map[string]keyFacts
+		m := make(map[string]keyFacts, factsShardLen(sh)+1)
 		if sh != nil {
-			m = maps.Clone(sh.m) // the map's groups copied as they are: no key hashed again
-		} else {
-			m = make(map[string]keyFacts, 1)
+			maps.Copy(m, sh.m)
 		}
 		sh = &factsShard{m: m, owner: x.owner}
 		x.shards[i] = sh
@@ -110,6 +103,13 @@ func (x *factsIndex) put(k string, i int, f keyFacts, isNew bool) {
 	if k == allKeys {
 		x.all, x.hasAll = f, true
 	}
+}
+
+func factsShardLen(sh *factsShard) int {
+	if sh == nil {
+		return 0
+	}
+	return len(sh.m)
 }
 
 // len returns the number of keys.
