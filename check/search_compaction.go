@@ -18,7 +18,8 @@ import (
 // the forgotten one. These faults watch only who starts a round and which
 // step carries a snapshot, never message types.
 
-// injectCompactionAmnesia adds 2 to 12 amnesia rounds per run, one at a
+// injectCompactionAmnesia adds 2 to 12 amnesia rounds per run (from N = 7
+// 1 to 6, with the older timings noted where they are drawn), one at a
 // time:
 //
 //  1. When a replica P that does not say it leads starts a round of its
