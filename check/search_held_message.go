@@ -18,7 +18,7 @@ import (
 // The swarm's reordering holds a message back by less than its link's
 // round trip, so a message of one step seldom arrives after the message
 // its sender sends once the step's answers came back (measured: see
-// README, "Planted bugs"); a link that holds one message for longer, while
+// docs/planted-bugs.md); a link that holds one message for longer, while
 // the later ones pass, reaches those schedules.
 func heldAlone(on []injector, has map[string]bool, seed uint64, n, leaseTicks int) []injector {
 	if leaseTicks > 0 || n < 3 || !has[FaultReorder] && !has[FaultCrash] || len(on) == 0 {

@@ -328,7 +328,7 @@ const narrowShare = 4
 // chain. Each one is a new election in a leader-based protocol: with no
 // cap (up to about 60 a chain) a Multi-Paxos replica far behind the others
 // ended a run with the highest ballot and no leader ever after (seed 53 at
-// N = 5, see README); with 4 the followed rounds catch the EPaxos bug they
+// N = 5, see docs/planted-bugs.md); with 4 the followed rounds catch the EPaxos bug they
 // aim at in 4 of 500 seeds of the search, as with no cap.
 const followedJumps = 4
 

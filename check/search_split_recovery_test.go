@@ -201,7 +201,7 @@ func brief(b any, g paxos.Instance) string {
 
 // The split recoveries, alone, keep correct protocols correct: EPaxos,
 // whose recoveries they compose, over 10 seeds at N = 3, 5 and 7 (300
-// seeds at each size pass, see the README), the others over 2 at N = 3
+// seeds at each size pass, see docs/checker.md), the others over 2 at N = 3
 // and 5.
 func TestSplitRecoveriesKeepCorrectProtocolsCorrect(t *testing.T) {
 	withInjectors(t, []injector{{FaultRecovery, injectSplitRecoveries}}, func() {

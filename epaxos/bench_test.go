@@ -161,7 +161,7 @@ func BenchmarkThroughputVsMulti(b *testing.B) {
 // path's Commit, execution everywhere). With codec set every message also
 // goes through the wire codec (paxos.AppendMessage, paxos.DecodeMessage),
 // as between live replicas. It is the live setting of the side-by-side
-// comparison (README: "The hot path") without the runtime around the
+// comparison (docs/hot-path.md) without the runtime around the
 // replicas.
 func BenchmarkReplicaBatch64(b *testing.B) {
 	b.Run("protocol", func(b *testing.B) { benchReplicaBatch(b, 3, false) })

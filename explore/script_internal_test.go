@@ -189,8 +189,8 @@ var rule4aShrunk []Action
 // TestSearchFindsRule4a is the bar issue 10 sets: the randomized search
 // (episode mode, the default, guided by coverage) finds the rule-4a
 // violation (N = 5, two commands) on its own, from scratch. From seed 1 it
-// takes a few seconds (up to some 20 s on two loaded cores; README, "paxos
-// explore"), more under the race detector, so it runs with the long tests (CI sets
+// takes a few seconds (up to some 20 s on two loaded cores; docs/checker.md,
+// "paxos explore"), more under the race detector, so it runs with the long tests (CI sets
 // PAXOS_LONG_TESTS=1) or when PAXOS_EXPLORE_RULE4A=1, with a budget of
 // PAXOS_EXPLORE_BUDGET (default 4m) and PAXOS_EXPLORE_WALKS walks
 // (default rule4aWalks). Whether or not it finds it, it logs which stages

@@ -16,7 +16,7 @@ import (
 // Commit or Chosen, execution everywhere). With codec set every message also
 // goes through the wire codec (paxos.AppendMessage, paxos.DecodeMessage), as
 // between live replicas; records are not encoded. It is the live setting of
-// the side-by-side comparison (README: "The hot path") without the runtime
+// the side-by-side comparison (docs/hot-path.md) without the runtime
 // around the replicas.
 func BenchmarkReplicaBatch64(b *testing.B) { benchReplicaBatchBoth(b, 3) }
 

@@ -14,7 +14,7 @@ import (
 	"github.com/paxos-lab/paxos/transport"
 )
 
-// Metric names are documented in the README ("Metrics"). Every series a
+// Metric names are documented in docs/operations.md ("Metrics"). Every series a
 // node registers starts with "paxos_"; the caller adds labels such as the
 // replica's id with prometheus.WrapRegistererWith.
 

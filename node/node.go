@@ -130,7 +130,7 @@ type Config struct {
 	// unchanged.
 	Stamp func(cmd paxos.Command, now time.Time) paxos.Command
 	// Metrics, if set, receives the node's Prometheus series (see
-	// metrics.go and the README's "Metrics"): commits by path, request
+	// metrics.go and docs/operations.md, "Metrics"): commits by path, request
 	// latency by operation, queue depths, persist time, snapshots, leader
 	// changes and the protocol's event counters. Start fails if they are
 	// already registered there; give each node its own registry or wrap
