@@ -33,7 +33,10 @@ func touched(c paxos.Command, one *[1]string) []string {
 // lookup returns the existing index entries that cmd must consult. The
 // slice is r.lookupBuf, valid until the next call (callers only take maxima,
 // so the order does not matter; it is kept deterministic anyway).
-func (r *Replica) lookup(c paxos.Command) []keyIndex {
+//
+// With note set, the facts found for each key cmd touches (found or not)
+// are also appended to r.found, for indexAddFound (index.go).
+func (r *Replica) lookup(c paxos.Command, note bool) []keyIndex {
 	out := r.lookupBuf[:0]
 	add := func(f keyFacts) {
 		if len(out) < cap(out) {
@@ -52,7 +55,11 @@ func (r *Replica) lookup(c paxos.Command) []keyIndex {
 		}
 	} else {
 		for _, k := range keys {
-			if f, ok := r.index.get(k); ok {
+			f, ok, shard := r.index.find(k)
+			if note {
+				r.found = append(r.found, foundFacts{k: k, f: f, ok: ok, shard: shard})
+			}
+			if ok {
 				add(f)
 			}
 		}

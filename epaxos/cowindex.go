@@ -26,6 +26,10 @@ type factsIndex struct {
 	// holds them too, for each and sortedKeys.
 	all    keyFacts
 	hasAll bool
+	// pruneGone and pruneKept are prune's lists, reused (empty between
+	// prunes; never shared with a snapshot).
+	pruneGone []string
+	pruneKept []keptFacts
 }
 
 // indexShards is the number of key shards; a power of two.
@@ -89,9 +93,12 @@ func (x *factsIndex) set(k string, f keyFacts) {
 func (x *factsIndex) put(k string, i int, f keyFacts, isNew bool) {
 	sh := x.shards[i]
 	if sh == nil || sh.owner != x.owner {
-		m := make(map[string]keyFacts, factsShardLen(sh)+1)
+		var m map[string]keyFacts
 		if sh != nil {
-			maps.Copy(m, sh.m)
+			// A bulk copy of the map's tables, not a key-by-key rehash.
+			m = maps.Clone(sh.m)
+		} else {
+			m = make(map[string]keyFacts, 1)
 		}
 		sh = &factsShard{m: m, owner: x.owner}
 		x.shards[i] = sh
@@ -196,28 +203,49 @@ func (x *factsIndex) share() *factsIndex {
 }
 
 // prune drops every key whose facts drop says may go, and returns how
-// many it dropped. A shard a snapshot shares is copied first, as for any
-// write. Keys are deleted in place, the map keeping its room for the keys
-// that will come next, unless it keeps under a quarter of a large map
-// (Go maps never give back the room of deleted keys: after a million keys
-// it would hold their room for ever); it is then rebuilt with the keys it
-// keeps. The slab entries of dropped keys are given back, in order (so
-// that which entry a later key gets does not depend on the maps'
-// iteration order).
+// many it dropped. It visits each key once and calls drop once per key.
+// A shard a snapshot shares is copied first, as for any write (a bulk
+// copy, then the dropped keys deleted). Keys are deleted in place, the
+// map keeping its room for the keys that will come next, unless it keeps
+// under a quarter of a large map (Go maps never give back the room of
+// deleted keys: after a million keys it would hold their room for ever);
+// it is then rebuilt with the keys it keeps, which the visit noted. The
+// slab entries of dropped keys are given back, in order (so that which
+// entry a later key gets does not depend on the maps' iteration order).
 func (x *factsIndex) prune(drop func(k string, f keyFacts) bool) int {
 	dropped := 0
 	var freed []uint64
-	var gone []string
+	gone, kept := x.pruneGone[:0], x.pruneKept[:0]
 	for i, sh := range x.shards {
 		if sh == nil {
 			continue
 		}
-		gone = gone[:0]
-		for k, f := range sh.m {
-			if drop(k, f) {
-				gone = append(gone, k)
-				if f.kind() == factsFull {
-					freed = append(freed, f.pos())
+		gone, kept = gone[:0], kept[:0]
+		// The kept keys are noted only while they may be few enough for a
+		// rebuild (under a quarter of a map of at least 256 keys).
+		note := len(sh.m) >= 256
+		if note {
+			for k, f := range sh.m {
+				if drop(k, f) {
+					gone = append(gone, k)
+					if f.kind() == factsFull {
+						freed = append(freed, f.pos())
+					}
+				} else if note {
+					if 4*(len(kept)+1) >= len(sh.m) {
+						note, kept = false, kept[:0]
+					} else {
+						kept = append(kept, keptFacts{k, f})
+					}
+				}
+			}
+		} else {
+			for k, f := range sh.m {
+				if drop(k, f) {
+					gone = append(gone, k)
+					if f.kind() == factsFull {
+						freed = append(freed, f.pos())
+					}
 				}
 			}
 		}
@@ -225,23 +253,21 @@ func (x *factsIndex) prune(drop func(k string, f keyFacts) bool) int {
 			continue
 		}
 		keep := len(sh.m) - len(gone)
-		rebuild := len(sh.m) >= 256 && 4*keep < len(sh.m)
 		switch {
 		case keep == 0:
 			x.shards[i] = nil
-		case rebuild || sh.owner != x.owner:
-			size := len(sh.m) // a copy keeps the room, as an owned map would
-			if rebuild {
-				size = 2 * keep
-			}
-			m := make(map[string]keyFacts, size)
-			for k, f := range sh.m {
-				if !drop(k, f) {
-					m[k] = f
-				}
+		case note: // under a quarter kept: rebuilt with them
+			m := make(map[string]keyFacts, 2*keep)
+			for _, e := range kept {
+				m[e.k] = e.f
 			}
 			x.shards[i] = &factsShard{m: m, owner: x.owner}
 		default:
+			if sh.owner != x.owner {
+				// A copy keeps the room, as an owned map would.
+				sh = &factsShard{m: maps.Clone(sh.m), owner: x.owner}
+				x.shards[i] = sh
+			}
 			for _, k := range gone {
 				delete(sh.m, k)
 			}
@@ -254,7 +280,16 @@ func (x *factsIndex) prune(drop func(k string, f keyFacts) bool) int {
 		x.n -= len(gone)
 		dropped += len(gone)
 	}
+	clear(gone[:cap(gone)]) // no dropped key's string kept alive
+	clear(kept[:cap(kept)])
+	x.pruneGone, x.pruneKept = gone[:0], kept[:0]
 	slices.Sort(freed)
 	x.free = append(x.free, freed...)
 	return dropped
+}
+
+// keptFacts is a key prune keeps, and its facts.
+type keptFacts struct {
+	k string
+	f keyFacts
 }

@@ -284,9 +284,10 @@ type Replica struct {
 	prunedUpTo   []uint64
 	floor        indexFloor
 
-	index           factsIndex // copy on write: a snapshot shares it (cowindex.go)
-	lookupBuf       []keyIndex // scratch for lookup (conflicts.go)
-	editBuf         keyIndex   // scratch for edit (index.go)
+	index           factsIndex   // copy on write: a snapshot shares it (cowindex.go)
+	lookupBuf       []keyIndex   // scratch for lookup (conflicts.go)
+	editBuf         keyIndex     // scratch for edit (index.go)
+	found           []foundFacts // attrs's finds, for the indexAddFound right after it (index.go)
 	store           *kv.Executor
 	pendingExec     map[paxos.Instance]*instance
 	candidates      []*instance               // committed instances to try to execute

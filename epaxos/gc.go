@@ -161,7 +161,7 @@ func (r *Replica) pruneIndex(w []uint64) {
 			if s > w[q] {
 				return false
 			}
-			r.floor.raiseWrite(k, q, s) // idempotent: prune may ask twice
+			r.floor.raiseWrite(k, q, s)
 			return true
 		}
 		rows := r.index.full(f.pos()).rows // read only
@@ -170,7 +170,7 @@ func (r *Replica) pruneIndex(w []uint64) {
 				return false
 			}
 		}
-		r.floor.raise(k, rows) // idempotent: prune may ask twice
+		r.floor.raise(k, rows)
 		return true
 	})
 	r.stats.Pruned += uint64(n)

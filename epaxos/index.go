@@ -50,7 +50,11 @@ func (r *Replica) save(e editing, ki *keyIndex) {
 // Attributes computed afresh (deps nil: a command leader's, or a
 // recovery's) start from the index's floor of the keys cmds touch: what
 // pruning dropped (floor.go; "Pruning the index" in recovery.go).
+//
+// It notes the facts it finds for each key in r.found, for an
+// indexAddFound of the same commands right after it.
 func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, deps, prev []uint64) (uint64, []uint64) {
+	r.found = r.found[:0]
 	out := slices.Clone(deps)
 	if out == nil {
 		out = r.zeroDeps()
@@ -67,7 +71,7 @@ func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, dep
 		if c.IsNop() {
 			continue
 		}
-		for _, ki := range r.lookup(c) {
+		for _, ki := range r.lookup(c, true) {
 			ms := ki.writeSeq
 			if c.Writes() && ki.readSeq > ms {
 				ms = ki.readSeq
@@ -102,15 +106,50 @@ func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, dep
 // recovery.go).
 func (r *Replica) indexAdd(in *instance) { r.indexCmds(in.id, in.cmds, in.seq) }
 
+// indexAddFound is indexAdd right after attrs computed in's attributes
+// from its commands, with nothing written to the index in between: the
+// facts attrs found for each key (r.found) are used instead of finding
+// them again, unless an earlier key of the batch was written in the same
+// shard since (two commands on one key, or on keys sharing a shard).
+func (r *Replica) indexAddFound(in *instance) {
+	r.indexCmdsFound(in.id, in.cmds, in.seq, r.found)
+	r.found = r.found[:0]
+}
+
 // indexCmds records that instance id held cmds with seq.
 func (r *Replica) indexCmds(id paxos.Instance, cmds []paxos.Command, seq uint64) {
+	r.indexCmdsFound(id, cmds, seq, nil)
+}
+
+// foundFacts is what factsIndex.find returned for key k.
+type foundFacts struct {
+	k     string
+	f     keyFacts
+	ok    bool
+	shard int
+}
+
+// indexCmdsFound is indexCmds with found, the facts found for the keys
+// cmds touch, in the order it visits them (nil: none found yet).
+func (r *Replica) indexCmdsFound(id paxos.Instance, cmds []paxos.Command, seq uint64, found []foundFacts) {
+	var written [indexShards / 64]uint64 // shards written by this call
+	next := 0                            // found's entry for the next key
 	for _, c := range cmds {
 		if c.IsNop() {
 			continue
 		}
 		var one [1]string
 		for _, k := range touched(c, &one) {
-			old, ok, shard := r.index.find(k)
+			var old keyFacts
+			var ok bool
+			var shard int
+			if next < len(found) && found[next].k == k && written[found[next].shard/64]&(1<<(found[next].shard%64)) == 0 {
+				old, ok, shard = found[next].f, found[next].ok, found[next].shard
+			} else {
+				old, ok, shard = r.index.find(k)
+			}
+			next++
+			written[shard/64] |= 1 << (shard % 64)
 			if !ok && c.Writes() {
 				// A new key written: its facts are this write alone,
 				// stored inline when they fit (as pack would store them).

@@ -1,6 +1,7 @@
 package epaxos
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -188,5 +189,58 @@ func TestIndexUpdatesMatchExpandAndPack(t *testing.T) {
 		require.Equal(t, w.writeSeq, got.writeSeq, "step %d key %s", step, k)
 		require.Equal(t, w.readSeq, got.readSeq, "step %d key %s", step, k)
 		require.ElementsMatch(t, w.rows, got.rows, "step %d key %s", step, k)
+	}
+}
+
+// indexAddFound, reusing the facts attrs found, leaves the index as
+// indexAdd finding them again does, batch after batch: with a key read
+// then written in one batch, written twice, keys sharing a shard, an
+// application command naming keys and one naming none (every key).
+func TestIndexAddFoundIsIndexAdd(t *testing.T) {
+	var sameShard []string // two keys of one shard
+	for i := 0; len(sameShard) < 2; i++ {
+		if k := fmt.Sprintf("s%d", i); indexShardOf(k) == indexShardOf("s0") {
+			sameShard = append(sameShard, k)
+		}
+	}
+	get := func(k string) paxos.Command { return paxos.Command{Client: 9, Seq: 1, Op: paxos.OpGet, Key: k} }
+	batches := [][]paxos.Command{
+		{put(1, 1, "a", "x"), get("b")},
+		{get("a"), put(1, 2, "a", "y"), put(1, 3, "b", "z"), put(1, 4, "b", "w")},
+		{put(1, 5, sameShard[0], "x"), get(sameShard[1]), put(1, 6, sameShard[1], "y"), get(sameShard[0])},
+		{{Op: paxos.OpApp, Keys: []string{"a", "c", "a"}}, get("c"), put(1, 7, "d", "x")},
+		{{Op: paxos.OpApp}, put(1, 8, "a", "x"), get("e")},
+		{put(1, 9, "a", "x"), {Op: paxos.OpNop}, get("a")},
+	}
+	rs := make([]*Replica, 2)
+	for i := range rs {
+		r, err := NewReplica(paxos.Config{ID: 0, N: 3})
+		require.NoError(t, err)
+		rs[i] = r
+	}
+	for b, cmds := range batches {
+		for i, r := range rs {
+			// Replica 1's instances, as PreAccepts bring them, then one
+			// of replica 2 with the same commands.
+			for _, id := range []paxos.Instance{{Replica: 1, Slot: uint64(b + 1)}, {Replica: 2, Slot: uint64(b + 1)}} {
+				in := &instance{id: id, cmds: cmds}
+				in.seq, in.deps = r.attrs(id, cmds, 1, make([]uint64, 3), nil)
+				if i == 0 {
+					r.indexAddFound(in)
+				} else {
+					r.indexAdd(in)
+				}
+			}
+		}
+		for _, k := range rs[1].index.sortedKeys() {
+			var want, got keyIndex
+			f, _ := rs[1].index.get(k)
+			rs[1].expand(f, &want)
+			g, ok := rs[0].index.get(k)
+			require.True(t, ok, "batch %d: key %q indexed", b, k)
+			rs[0].expand(g, &got)
+			assert.Equal(t, want, got, "batch %d: key %q", b, k)
+		}
+		assert.Equal(t, rs[1].index.len(), rs[0].index.len(), "batch %d: keys", b)
 	}
 }

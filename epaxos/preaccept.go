@@ -28,7 +28,7 @@ func (r *Replica) onPreAccept(from paxos.NodeID, m PreAccept) {
 		in.cmds, in.seq, in.deps, in.status = m.Cmds, seq, deps, StatusPreAccepted
 		in.bal, in.vbal = m.Ballot, m.Ballot
 		in.orig = m.Ballot.Initial() && !changed
-		r.indexAdd(in)
+		r.indexAddFound(in)
 		if !r.planted.noPersistVote {
 			r.persist(in)
 		}

@@ -81,7 +81,7 @@ func (r *Replica) lead(cmds []paxos.Command) {
 	in.mine = cmds
 	in.led, in.ledAt = true, r.now
 	r.inflight++
-	r.indexAdd(in)
+	r.indexAddFound(in)
 	r.persist(in)
 	in.co = &coord{ballot: b, phase: phPreAccept, started: r.now, cmds: cmds, seq: seq, deps: slices.Clone(deps),
 		origSeq: seq, origDeps: slices.Clone(deps), replied: quorum.Of(int(r.id)), unchanged: 1}
