@@ -37,7 +37,18 @@ func (r *Replica) onHeartbeatReply(from paxos.NodeID, m HeartbeatReply) {
 	r.leaseAck[from] = max(r.leaseAck[from], r.leaseTick(m)+1)
 	// Only a replica behind the commit point the heartbeat announced (the
 	// one the heartbeat before it saw) is missing something; one merely
-	// behind a later point may have its Commits in flight.
+	// behind a later point may have its Commits in flight. And only one
+	// that executed nothing since its previous reply: a replica that is
+	// executing but lags (busy, collecting garbage, its queue long) has
+	// the Commits it lacks queued, and a CatchUp would only queue them
+	// again behind them, costing both sides the work of a second copy
+	// when they are busiest. A lost Commit stops execution at its slot,
+	// so such a replica shows no progress at its next reply.
+	prev := r.replyExec[from]
+	r.replyExec[from] = m.Executed
+	if prev != noReply && m.Executed > prev {
+		return
+	}
 	if m.Executed < m.Commit && m.Executed < r.executed && (r.catchAt[from] == 0 || r.now+1-r.catchAt[from] >= uint64(r.cfg.RetryTicks)) {
 		r.catchAt[from] = r.now + 1
 		r.sendCatchUp(from, m.Executed)
