@@ -1,6 +1,7 @@
 package multi_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -88,4 +89,32 @@ func TestCatchUpOnlyBehindAnEarlierHeartbeat(t *testing.T) {
 		}
 		assert.Equal(t, 1, r.catchUps, "catch-ups sent after replica 1 was up to date")
 	})
+}
+
+// TestNoCatchUpWhileExecuting: a follower behind the announced commit point
+// that executed something since its previous heartbeat reply is lagging,
+// not missing anything (its Commits are queued), and is sent no catch-up;
+// once it executes nothing between two replies, it is caught up.
+func TestNoCatchUpWhileExecuting(t *testing.T) {
+	r := newCatchUpRig(t)
+	r.commitThree(t)
+	r.heartbeat() // announces the point before the commits
+	// deliverOne hands replica 1 the first of its queued Commits.
+	deliverOne := func() {
+		i := slices.IndexFunc(r.c.Queue, commitTo1)
+		require.GreaterOrEqual(t, i, 0, "a Commit to replica 1 is queued")
+		m := r.c.Queue[i]
+		r.c.Queue = slices.Delete(r.c.Queue, i, i+1)
+		r.c.Step(m)
+	}
+	for k := 1; k <= 2; k++ {
+		deliverOne()
+		require.Len(t, r.c.ExecutedIDs(1), k)
+		r.heartbeat() // replica 1 is behind the announced point, but executing
+		assert.Equal(t, 0, r.catchUps, "a catch-up was sent to a follower executing its queued Commits")
+	}
+	r.heartbeat() // replica 1 executed nothing since its previous reply
+	assert.Equal(t, 1, r.catchUps, "a follower that stopped executing behind the commit point was not caught up")
+	r.c.Deliver(nil)
+	assert.Len(t, r.c.ExecutedIDs(1), 3)
 }
