@@ -43,10 +43,12 @@ func (r *Replica) onHeartbeatReply(from paxos.NodeID, m HeartbeatReply) {
 	// the Commits it lacks queued, and a CatchUp would only queue them
 	// again behind them, costing both sides the work of a second copy
 	// when they are busiest. A lost Commit stops execution at its slot,
-	// so such a replica shows no progress at its next reply.
+	// so such a replica shows no progress at its next reply. A replica
+	// behind this leader's log (below its snapshot) is sent the snapshot
+	// as before, progress or not.
 	prev := r.replyExec[from]
 	r.replyExec[from] = m.Executed
-	if prev != noReply && m.Executed > prev {
+	if prev != noReply && m.Executed > prev && m.Executed >= r.base {
 		return
 	}
 	if m.Executed < m.Commit && m.Executed < r.executed && (r.catchAt[from] == 0 || r.now+1-r.catchAt[from] >= uint64(r.cfg.RetryTicks)) {
