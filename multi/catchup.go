@@ -37,20 +37,35 @@ func (r *Replica) onHeartbeatReply(from paxos.NodeID, m HeartbeatReply) {
 	r.leaseAck[from] = max(r.leaseAck[from], r.leaseTick(m)+1)
 	// Only a replica behind the commit point the heartbeat announced (the
 	// one the heartbeat before it saw) is missing something; one merely
-	// behind a later point may have its Commits in flight.
+	// behind a later point may have its Commits in flight. One that
+	// executed something since its previous reply is most likely lagging
+	// (busy, collecting garbage, its queue long) with the Commits it lacks
+	// queued: a full CatchUp would queue up to maxCatchUp slots again
+	// behind them, a second copy for both sides to encode and decode when
+	// they are busiest, so it gets only the first slot it lacks. One that
+	// executed nothing (a lost Commit stops execution at its slot) gets
+	// them all.
+	prev := r.replyExec[from]
+	r.replyExec[from] = m.Executed
+	limit := uint64(maxCatchUp)
+	if prev != noReply && m.Executed > prev {
+		limit = 1
+	}
 	if m.Executed < m.Commit && m.Executed < r.executed && (r.catchAt[from] == 0 || r.now+1-r.catchAt[from] >= uint64(r.cfg.RetryTicks)) {
 		r.catchAt[from] = r.now + 1
-		r.sendCatchUp(from, m.Executed)
+		r.sendCatchUp(from, m.Executed, limit)
 	}
 }
 
-func (r *Replica) sendCatchUp(to paxos.NodeID, theirs uint64) {
+// sendCatchUp sends replica to the committed slots after theirs, at most
+// limit of them, or this leader's snapshot when theirs is below it.
+func (r *Replica) sendCatchUp(to paxos.NodeID, theirs, limit uint64) {
 	r.cov.catchUps++
 	if theirs < r.base {
 		r.send(to, InstallSnapshot{Ballot: r.ballot, Snapshot: r.currentSnapshot()})
 		return
 	}
-	end := min(r.catchUpEnd(), theirs+maxCatchUp)
+	end := min(r.catchUpEnd(), theirs+limit)
 	c := CatchUp{Ballot: r.ballot, Entries: make([]Entry, 0, end-theirs)}
 	for s := theirs + 1; s <= end; s++ {
 		e := r.at(s)

@@ -1,6 +1,7 @@
 package multi_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -18,6 +19,7 @@ type catchUpRig struct {
 	c          *replicatest.Cluster
 	loseCommit bool // lose the Commits and Chosens sent to replica 1
 	catchUps   int  // CatchUps and InstallSnapshots sent to replica 1
+	entries    int  // slots carried by the CatchUps sent to replica 1
 }
 
 const rigHeartbeat = 2
@@ -30,6 +32,9 @@ func newCatchUpRig(t *testing.T) *catchUpRig {
 	r.c.Lose = func(m paxos.Message) bool {
 		if replicatest.To(1)(m) && replicatest.Or(replicatest.Is[multi.CatchUp], replicatest.Is[multi.InstallSnapshot])(m) {
 			r.catchUps++
+		}
+		if c, ok := m.Body.(multi.CatchUp); ok && replicatest.To(1)(m) {
+			r.entries += len(c.Entries)
 		}
 		return r.loseCommit && commitTo1(m)
 	}
@@ -88,4 +93,26 @@ func TestCatchUpOnlyBehindAnEarlierHeartbeat(t *testing.T) {
 		}
 		assert.Equal(t, 1, r.catchUps, "catch-ups sent after replica 1 was up to date")
 	})
+}
+
+// TestOneSlotCatchUpWhileExecuting: a follower behind the announced commit
+// point that executed something since its previous heartbeat reply is
+// lagging (its Commits are queued) more likely than missing anything, and
+// its catch-up carries only the first slot it lacks; one that executed
+// nothing is sent every slot it lacks ("truly behind" above).
+func TestOneSlotCatchUpWhileExecuting(t *testing.T) {
+	r := newCatchUpRig(t)
+	r.commitThree(t)
+	r.heartbeat() // announces the point before the commits
+	i := slices.IndexFunc(r.c.Queue, commitTo1)
+	require.GreaterOrEqual(t, i, 0, "a Commit to replica 1 is queued")
+	m := r.c.Queue[i]
+	r.c.Queue = slices.Delete(r.c.Queue, i, i+1)
+	r.c.Step(m) // replica 1 executes the first put
+	require.Len(t, r.c.ExecutedIDs(1), 1)
+	r.heartbeat() // replica 1 is behind the announced point, but executing
+	assert.Equal(t, 1, r.catchUps)
+	assert.Equal(t, 1, r.entries, "the catch-up of a follower still executing carried more than the first slot it lacks")
+	r.c.Deliver(nil)
+	assert.Len(t, r.c.ExecutedIDs(1), 3)
 }

@@ -49,7 +49,9 @@
 // Accept has not arrived: links are FIFO between live replicas, not under
 // the simulator's reordering faults), ignores the Chosen and learns the
 // slot by catch-up, as after a lost Commit: its heartbeat replies show it
-// behind the leader's announced commit point. A Chosen at a ballot below
+// behind the leader's announced commit point (while they show it still
+// executing, it is more likely lagging with its Commits queued, and each
+// catch-up carries only the first slot it lacks). A Chosen at a ballot below
 // the receiver's promise is refused with a Nack, as a Commit is.
 //
 // Any replica takes proposals: a follower forwards them to the leader it

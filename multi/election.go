@@ -143,7 +143,7 @@ func (r *Replica) becomeLeader() {
 		last = max(r.lastSlot(), r.executed)
 	}
 	for i := range r.leaseAck {
-		r.leaseAck[i], r.catchAt[i], r.heard[i], r.resentAt[i], r.ackedSlot[i] = 0, 0, r.now, 0, 0
+		r.leaseAck[i], r.catchAt[i], r.heard[i], r.resentAt[i], r.ackedSlot[i], r.replyExec[i] = 0, 0, r.now, 0, 0, noReply
 	}
 	r.next, r.recovered = last+1, last
 	for s := r.executed + 1; s <= last; s++ {

@@ -22,6 +22,10 @@ const DefaultSnapshotEvery = 1000
 // see the package doc).
 const LeaseMargin = 2
 
+// noReply marks a replica from which the leader has had no heartbeat reply
+// at its ballot (see onHeartbeatReply).
+const noReply = ^uint64(0)
+
 // maxCatchUp bounds the entries carried by one CatchUp message.
 const maxCatchUp = 512
 
@@ -123,6 +127,7 @@ type Replica struct {
 	ackedSlot []uint64 // highest slot each replica acknowledged at this ballot (see learn)
 	resentAt  []uint64 // tick of the last retransmission of Accepts to each replica
 	catchAt   []uint64 // tick of the last catch-up sent to each replica
+	replyExec []uint64 // execution point of each replica's last heartbeat reply (noReply: none yet)
 	heard     []uint64 // tick we last heard from each replica
 
 	// proposals made here and not yet executed here, in proposal order
@@ -225,9 +230,13 @@ func NewEngine(cfg paxos.Config, opt Options) (*Replica, error) {
 		ackedSlot:   make([]uint64, cfg.N),
 		resentAt:    make([]uint64, cfg.N),
 		catchAt:     make([]uint64, cfg.N),
+		replyExec:   make([]uint64, cfg.N),
 		heard:       make([]uint64, cfg.N),
 	}
 	r.near = cfg.Nearest()
+	for i := range r.replyExec {
+		r.replyExec[i] = noReply
+	}
 	for i := 0; i < cfg.N; i++ {
 		if paxos.NodeID(i) != r.id {
 			r.others = append(r.others, paxos.NodeID(i))

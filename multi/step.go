@@ -57,6 +57,9 @@ func (r *Replica) pump() {
 		return
 	}
 	var cmds []paxos.Command
+	if r.fwd < r.fwdCap {
+		cmds = make([]paxos.Command, 0, min(len(r.held), r.fwdCap-r.fwd))
+	}
 	i := 0
 	for ; i < len(r.held) && r.fwd < r.fwdCap; i++ {
 		id := r.held[i]

@@ -947,7 +947,8 @@ func (n *Node) finish(b *batch) error {
 	n.messages.Add(uint64(len(rd.Messages)))
 	n.executed.Add(uint64(len(rd.Executed)))
 	var now time.Time
-	for _, ex := range rd.Executed {
+	for i := range rd.Executed {
+		ex := &rd.Executed[i] // not copied unless a client waits for it
 		id := ex.Command.ID()
 		w, ok := n.waiting[id]
 		if !ok {
@@ -960,7 +961,7 @@ func (n *Node) finish(b *batch) error {
 			}
 			n.m.answered(w, now)
 		}
-		answerAll(w, result{ex: ex})
+		answerAll(w, result{ex: *ex})
 	}
 	if n.m != nil {
 		n.m.observe(rd)
