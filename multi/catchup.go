@@ -22,7 +22,7 @@ func (r *Replica) onHeartbeat(from paxos.NodeID, m Heartbeat) error {
 		return fmt.Errorf("%w: heartbeat for ballot %v sent by %d", paxos.ErrMalformed, m.Ballot, from)
 	}
 	if m.Ballot.Less(r.promised) {
-		r.send(from, Nack{Promised: r.promised})
+		r.nack(from)
 		return nil
 	}
 	r.observe(m.Ballot)
@@ -85,7 +85,7 @@ func (r *Replica) onCatchUp(from paxos.NodeID, m CatchUp) error {
 		}
 	}
 	if m.Ballot.Less(r.promised) {
-		r.send(from, Nack{Promised: r.promised})
+		r.nack(from)
 		return nil
 	}
 	r.observe(m.Ballot)
@@ -97,7 +97,7 @@ func (r *Replica) onCatchUp(from paxos.NodeID, m CatchUp) error {
 
 func (r *Replica) onInstallSnapshot(from paxos.NodeID, m InstallSnapshot) {
 	if m.Ballot.Less(r.promised) {
-		r.send(from, Nack{Promised: r.promised})
+		r.nack(from)
 		return
 	}
 	r.observe(m.Ballot)

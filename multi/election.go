@@ -56,7 +56,7 @@ func (r *Replica) onPrepare(from paxos.NodeID, m Prepare) error {
 		return fmt.Errorf("%w: prepare for ballot %v sent by %d", paxos.ErrMalformed, m.Ballot, from)
 	}
 	if m.Ballot.Less(r.promised) {
-		r.send(from, Nack{Promised: r.promised})
+		r.nack(from)
 		return nil
 	}
 	if r.leaseHeld() && r.leaseHolder != from && !r.bug.ignoreLease {

@@ -130,6 +130,11 @@ type Replica struct {
 	replyExec []uint64 // execution point of each replica's last heartbeat reply (noReply: none yet)
 	heard     []uint64 // tick we last heard from each replica
 
+	// refusals: the tick (+1, 0 = none) and promise of the last Nack sent
+	// to each replica (see nack)
+	nackAt []uint64
+	nackOf []Ballot
+
 	// proposals made here and not yet executed here, in proposal order
 	pending pendingProposals
 
@@ -232,6 +237,8 @@ func NewEngine(cfg paxos.Config, opt Options) (*Replica, error) {
 		catchAt:     make([]uint64, cfg.N),
 		replyExec:   make([]uint64, cfg.N),
 		heard:       make([]uint64, cfg.N),
+		nackAt:      make([]uint64, cfg.N),
+		nackOf:      make([]Ballot, cfg.N),
 	}
 	r.near = cfg.Nearest()
 	for i := range r.replyExec {

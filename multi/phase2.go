@@ -112,7 +112,7 @@ func (r *Replica) onAccept(from paxos.NodeID, m Accept) error {
 		return fmt.Errorf("%w: accept for ballot %v sent by %d", paxos.ErrMalformed, m.Ballot, from)
 	}
 	if r.refusesAccept(m.Ballot) {
-		r.send(from, Nack{Promised: r.promised})
+		r.nack(from)
 		return nil
 	}
 	r.observe(m.Ballot)
@@ -207,7 +207,7 @@ func (r *Replica) onCommit(from paxos.NodeID, m Commit) error {
 		return err
 	}
 	if m.Ballot.Less(r.promised) {
-		r.send(from, Nack{Promised: r.promised})
+		r.nack(from)
 		return nil
 	}
 	r.observe(m.Ballot)
@@ -224,7 +224,7 @@ func (r *Replica) onChosen(from paxos.NodeID, m Chosen) error {
 		return err
 	}
 	if m.Ballot.Less(r.promised) {
-		r.send(from, Nack{Promised: r.promised})
+		r.nack(from)
 		return nil
 	}
 	r.observe(m.Ballot)
@@ -232,6 +232,24 @@ func (r *Replica) onChosen(from paxos.NodeID, m Chosen) error {
 		r.learn(m.Slot, e.cmds, m.Ballot, false)
 	}
 	return nil
+}
+
+// nack refuses a message of a ballot below this replica's promise: it tells
+// the sender the promise, once per tick and promise. The refusal is only a
+// hint for the sender to step down or to campaign higher, and the latest
+// one says all the earlier ones did, so the rest of a tick's refusals of
+// the same promise are left out. Each refused message used to be answered:
+// a stale leader whose clock jumped ahead hundreds of ticks at once sent a
+// heartbeat on each, and the Nacks for them, queued at its CPU, held up
+// the Promises of its next elections for seconds while its election timer
+// kept firing, each new ballot deposing the others' leader, so nobody led
+// until the backlog drained.
+func (r *Replica) nack(to paxos.NodeID) {
+	if r.nackAt[to] == r.now+1 && r.nackOf[to] == r.promised {
+		return
+	}
+	r.nackAt[to], r.nackOf[to] = r.now+1, r.promised
+	r.send(to, Nack{Promised: r.promised})
 }
 
 func (r *Replica) onNack(m Nack) {
