@@ -130,10 +130,12 @@ type Replica struct {
 	replyExec []uint64 // execution point of each replica's last heartbeat reply (noReply: none yet)
 	heard     []uint64 // tick we last heard from each replica
 
-	// refusals: the tick (+1, 0 = none) and promise of the last Nack sent
-	// to each replica (see nack)
+	// refusals: per replica, the tick (+1, 0 = none) and promise of the
+	// last Nack sent to it, and how many Nacks of that promise it got in
+	// that tick (see nack)
 	nackAt []uint64
 	nackOf []Ballot
+	nacks  []int
 
 	// proposals made here and not yet executed here, in proposal order
 	pending pendingProposals
@@ -239,6 +241,7 @@ func NewEngine(cfg paxos.Config, opt Options) (*Replica, error) {
 		heard:       make([]uint64, cfg.N),
 		nackAt:      make([]uint64, cfg.N),
 		nackOf:      make([]Ballot, cfg.N),
+		nacks:       make([]int, cfg.N),
 	}
 	r.near = cfg.Nearest()
 	for i := range r.replyExec {

@@ -21,7 +21,7 @@ import (
 // timer (ticks are not queued) kept starting ballots whose Promises it
 // served only after it had moved on, and each of its Prepares deposed the
 // others' leader: nobody led until the backlog drained, past the 10 s the
-// checker allows. With one Nack per tick and promise the cluster converges.
+// checker allows. With at most two Nacks per tick and promise the cluster converges.
 func TestStaleLeaderFloodConverges(t *testing.T) {
 	s, err := sim.New(sim.Config{Protocol: "multi", N: 5, Replica: paxos.Config{InitialLeader: 4},
 		CPU: 216 * time.Microsecond, Tick: 5 * ms, Seed: 53, Record: true})
