@@ -20,7 +20,9 @@
 // batched), sends heartbeats every HeartbeatTicks and announces each commit to
 // every replica as soon as it learns it. Accepts, Commits and heartbeats at a
 // ballot below the receiver's promise are refused with a Nack, on which the
-// stale leader steps down. An Accept unacknowledged after RetryTicks is
+// stale leader steps down (at most two Nacks of one promise per peer and
+// tick: a burst of stale messages, such as the heartbeats of a leader whose
+// clock jumped ahead, is not echoed back into its queue). An Accept unacknowledged after RetryTicks is
 // resent to each replica that has not acknowledged it but has since answered
 // a heartbeat sent after it (so its answer should be here: one of the two
 // was lost); with thrifty phase 2 this widens the quorum to the live
