@@ -10,15 +10,6 @@ import (
 	"github.com/paxos-lab/paxos/sim"
 )
 
-// The rival bursts are not wired into the search yet: injectFaults does
-// not call tieAlone and run does not call tieBatch. Wired in (tieAlone
-// after heldAlone, and rcfg.Batch = tieBatch(...) before sim.New), they
-// caught epaxos/tarjan-low-not-propagated in 11 of 500 seeds at N = 3 (0
-// before) and 4 at N = 5 (1 before), but epaxos/exec-tie-slot-only in only
-// 1 of 500 at N = 3 and none at N = 5, and some correct fastpaxos and
-// raft runs with them stall (see
-// TestRivalBurstsKeepCorrectProtocolsCorrect).
-
 // tieRun reports whether a run is one of the rival bursts' runs
 // (injectRivalBursts): one in tieShare of those without leader leases
 // whose faults include reordering, at N = 3 and more. They run alone, in
@@ -119,6 +110,8 @@ func injectRivalBursts(e *faultEnv) {
 		// main is proposed once the primer led an instance (or paired),
 		// partner once main waits; partner's step is held.
 		main, partner *paxos.Command
+		// paired: the primer waited and was given its one partner.
+		paired bool
 	}
 	watch := map[uint64]*step{} // by the client of the command proposed
 	next := uint64(0)
@@ -257,8 +250,15 @@ func injectRivalBursts(e *faultEnv) {
 		delete(watch, o.Proposed.Client)
 		waits := len(o.Ready.Messages) == 0
 		switch {
+		case st.main != nil && waits && st.paired:
+			// Still nothing sent with two commands queued (a replica
+			// that knows no leader keeps what it is proposed): give the
+			// step up rather than propose on, one command a step, for
+			// as long as it keeps them.
+			return
 		case st.main != nil && waits:
 			// The primer waits for a partner: give it one.
+			st.paired = true
 			propose(id, own(), st)
 			return
 		case st.main != nil:
