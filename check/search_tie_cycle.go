@@ -67,8 +67,8 @@ func tieBatch(configured int, has map[string]bool, seed uint64, n, leaseTicks in
 
 // injectRivalBursts proposes, every 30 to 120 ms of the fault window, a
 // write (or, one time in three, a read) of one fresh key K at once at
-// each of 3 or more replicas, the rivals, in a random ring, so that they
-// race for K. Each rival's command shares its instance with a write of a
+// each of 3 or more replicas (every replica in half of the bursts), the
+// rivals, in a random ring, so that they race for K. Each rival's command shares its instance with a write of a
 // key of its own, except one rival's (the bridge's), which shares it with
 // a write of a second fresh key Y. To pair them, a rival is first proposed
 // a write of a key of its own alone (paired with another if it waits), so
@@ -154,7 +154,7 @@ func injectRivalBursts(e *faultEnv) {
 		burst++
 		key := fmt.Sprintf("tie%d", burst)
 		k := n
-		if n > 3 {
+		if n > 3 && rng.IntN(2) == 0 {
 			k = 3 + rng.IntN(n-2)
 		}
 		perm := rng.Perm(n)
