@@ -196,10 +196,7 @@ type faultEnv struct {
 // that stay nearly in step, clocks only drift within the bound the leases
 // tolerate (search_lease.go), and the lease faults act.
 func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, window time.Duration, trace io.Writer, leaseTicks int) *injectedFaults {
-	has := map[string]bool{}
-	for _, f := range faults {
-		has[f] = true
-	}
+	has := faultSet(faults)
 	if trace != nil {
 		s.Observe(func(o sim.Output) { traceStep(trace, s.Now(), o) })
 	}
@@ -237,6 +234,7 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, wind
 	on = followedAlone(on, has, seed, n, leaseTicks)       // search_narrow_round.go
 	on = diskPairsAlone(on, has, seed, n, leaseTicks)      // search_disk_pairs.go
 	on = heldAlone(on, has, seed, n, leaseTicks)           // search_held_message.go
+	on = tieAlone(on, has, seed, n, leaseTicks)            // search_tie_cycle.go
 	for _, in := range on {
 		in.inject(e)
 	}
@@ -846,4 +844,13 @@ func traceStep(w io.Writer, now time.Duration, o sim.Output) {
 	for _, d := range o.Ready.Decided {
 		fmt.Fprintf(w, "\tdecided %+v\n", d)
 	}
+}
+
+// faultSet returns the set of the named faults.
+func faultSet(faults []string) map[string]bool {
+	has := map[string]bool{}
+	for _, f := range faults {
+		has[f] = true
+	}
+	return has
 }

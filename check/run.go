@@ -197,6 +197,8 @@ func run(opts Options) (Result, *sim.Sim, error) {
 	rcfg.SnapshotEvery = varySnapshots(rcfg.SnapshotEvery, aux)
 	rcfg.Thrifty = varyThrifty(rcfg.Thrifty, aux) // search_config.go
 	rcfg.StaggerSnapshots = varyStagger(rcfg.StaggerSnapshots, rcfg.SnapshotEvery, opts.Seed)
+	faults := varyFaults(opts.Faults, opts.Seed)
+	rcfg.Batch = tieBatch(rcfg.Batch, faultSet(faults), opts.Seed, n, rcfg.LeaseTicks) // search_tie_cycle.go
 	var stamp func(paxos.Command, time.Duration) paxos.Command
 	if opts.App == AppLockService {
 		rcfg.StateMachine, stamp = lockservice.New, lockservice.StampSim
@@ -253,7 +255,7 @@ func run(opts Options) (Result, *sim.Sim, error) {
 			return Result{}, nil, err
 		}
 	}
-	injected := injectFaults(s, rng, opts.Seed, varyFaults(opts.Faults, opts.Seed), opts.FaultWindow, opts.Trace,
+	injected := injectFaults(s, rng, opts.Seed, faults, opts.FaultWindow, opts.Trace,
 		rcfg.LeaseTicks)
 
 	// Run past the fault window, then until every client finished, bounded
