@@ -27,14 +27,18 @@ type execMarks struct {
 
 // executed reports whether replica q's write at slot s, named by inline
 // facts of kind factsPacked, executed here.
-func (m execMarks) executed(q int, s uint64) bool {
-	return q < len(m.upTo) && s <= m.upTo[q] && (len(m.nops[q]) == 0 || !isNop(m.nops[q], s))
-}
+func (m execMarks) executed(q int, s uint64) bool { return prefixExecuted(m.upTo, m.nops, q, s) }
 
-// isNop reports whether sorted slots nops hold s.
-func isNop(nops []uint64, s uint64) bool {
-	_, found := slices.BinarySearch(nops, s)
-	return found
+// prefixExecuted is execMarks{upTo, nops}.executed(q, s).
+func prefixExecuted(upTo []uint64, nops [][]uint64, q int, s uint64) bool {
+	if q >= len(upTo) || s > upTo[q] {
+		return false
+	}
+	if len(nops[q]) == 0 {
+		return true
+	}
+	_, nop := slices.BinarySearch(nops[q], s)
+	return !nop
 }
 
 // prefixMarked reports whether inline facts f are of kind factsPacked and
@@ -44,8 +48,7 @@ func (r *Replica) prefixMarked(f keyFacts) bool {
 	if f.kind() != factsPacked {
 		return false
 	}
-	q, s := f.inlineReplica(), f.inlineWrite()
-	return q < len(r.execUpTo) && s <= r.execUpTo[q] && (len(r.nops[q]) == 0 || !isNop(r.nops[q], s))
+	return prefixExecuted(r.execUpTo, r.nops, f.inlineReplica(), f.inlineWrite())
 }
 
 // clone returns a copy of m that later executions leave unchanged.
@@ -60,10 +63,24 @@ func (m execMarks) clone() execMarks {
 // marks returns the replica's execMarks (sharing its state).
 func (r *Replica) marks() execMarks { return execMarks{upTo: r.execUpTo, nops: r.nops} }
 
-// noteNop records that instance id executed here as a Nop.
+// noteNop records that slot s of replica q executed here as a Nop.
 func (r *Replica) noteNop(q int, s uint64) {
 	if i, found := slices.BinarySearch(r.nops[q], s); !found {
 		r.nops[q] = slices.Insert(r.nops[q], i, s)
+	}
+}
+
+// forgetNops drops the Nops of slots up to w[q] of each replica q, once
+// pruneIndex has dropped every inline facts naming such a slot: facts
+// packed later with such a write are marked factsPackedUnexecuted unless
+// it executed (unmarked), so the Nops are no longer needed.
+func (r *Replica) forgetNops(w []uint64) {
+	for q, s := range w {
+		i, found := slices.BinarySearch(r.nops[q], s)
+		if found {
+			i++
+		}
+		r.nops[q] = r.nops[q][:copy(r.nops[q], r.nops[q][i:])]
 	}
 }
 

@@ -73,3 +73,19 @@ func TestIndexPrefixMarks(t *testing.T) {
 	assert.Equal(t, []keyRow{{replica: 2, write: 4, execWrite: 4}}, facts["d"].rows) // packed before slot 4 was in the prefix
 	assert.Equal(t, []keyRow{{replica: 2, write: 4, execWrite: 4}}, facts["e"].rows)
 }
+
+// Pruning the index up to a slot forgets the Nops up to it: facts packed
+// afterwards with such a write, not executed, are marked unexecuted.
+func TestPruneForgetsNops(t *testing.T) {
+	r, err := NewReplica(paxos.Config{ID: 0, N: 3})
+	require.NoError(t, err)
+	r.noteNop(1, 2)
+	r.noteNop(1, 5)
+	r.execUpTo[1] = 5
+	r.pruneIndex([]uint64{0, 2, 0})
+	assert.Equal(t, []uint64{5}, r.nops[1])
+	f := r.pack(&keyIndex{writeSeq: 1, rows: []keyRow{{replica: 1, write: 2}}}, 0)
+	assert.Equal(t, uint64(factsPackedUnexecuted), f.kind())
+	f = r.pack(&keyIndex{writeSeq: 1, rows: []keyRow{{replica: 1, write: 5}}}, 0)
+	assert.Equal(t, uint64(factsPacked), f.kind()) // slot 5 a Nop: not marked by the prefix
+}
