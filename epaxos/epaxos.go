@@ -137,9 +137,10 @@ type keyFacts uint64
 
 // Kinds of keyFacts, and the layout of the inline form.
 const (
-	factsPacked         = 0
-	factsPackedExecuted = 1
-	factsFull           = 2
+	factsPacked           = 0 // executed when the executed prefix marks it (marks.go)
+	factsPackedExecuted   = 1
+	factsFull             = 2
+	factsPackedUnexecuted = 3 // not executed, whatever the executed prefix says (marks.go)
 
 	factsReplicaShift = 2
 	factsSlotShift    = 8
@@ -165,7 +166,7 @@ func (r *Replica) expand(f keyFacts, ki *keyIndex) {
 		ki.writeSeq, ki.readSeq, ki.rows = full.writeSeq, full.readSeq, append(ki.rows[:0], full.rows...)
 		return
 	}
-	expandInline(f, ki)
+	expandMarked(f, ki, r.marks())
 }
 
 // inlineReplica is the replica of facts stored inline.
@@ -174,7 +175,8 @@ func (f keyFacts) inlineReplica() int { return int(uint64(f) >> factsReplicaShif
 // inlineWrite is the latest slot writing the key of facts stored inline.
 func (f keyFacts) inlineWrite() uint64 { return uint64(f) >> factsSlotShift & factsSlotMax }
 
-// expandInline writes the facts of f, stored inline, into ki.
+// expandInline writes the facts of f, stored inline, into ki, with the
+// executed mark stored in f only (see expandMarked).
 func expandInline(f keyFacts, ki *keyIndex) {
 	row := keyRow{replica: paxos.NodeID(f.inlineReplica()), write: f.inlineWrite()}
 	if f.kind() == factsPackedExecuted {
@@ -200,6 +202,10 @@ func (r *Replica) pack(ki *keyIndex, old keyFacts) keyFacts {
 	if f, ok := packInline(ki); ok {
 		if old.kind() == factsFull {
 			r.index.freeFull(old.pos())
+		}
+		f = r.unmarked(f)
+		if f.kind() == factsPackedExecuted && old == f&^factsPackedExecuted && r.prefixMarked(old) {
+			return old // the same facts, marked executed by the executed prefix
 		}
 		return f
 	}
@@ -298,6 +304,7 @@ type Replica struct {
 	walk            tarjan                    // the execution pass, reused
 	waiters         map[*instance][]*instance // uncommitted instance -> instances blocked on it
 	open            [][]uint64                // per replica: known slots not yet executed, sorted (with dead entries)
+	nops            [][]uint64                // per replica: slots executed here as a Nop, sorted (marks.go)
 	openDead        []int                     // executed entries still in open
 	uncommitted     map[paxos.Instance]*instance
 	sinceSnap       int
@@ -420,7 +427,7 @@ func newReplica(cfg paxos.Config, opts plants) (*Replica, error) {
 		lastHeard: make([]uint64, cfg.N), answered: make([]uint64, cfg.N),
 		index: newFactsIndex(), store: kv.NewExecutor(cfg),
 		pendingExec: map[paxos.Instance]*instance{}, uncommitted: map[paxos.Instance]*instance{},
-		waiters: map[*instance][]*instance{}, open: make([][]uint64, cfg.N), openDead: make([]int, cfg.N),
+		waiters: map[*instance][]*instance{}, open: make([][]uint64, cfg.N), nops: make([][]uint64, cfg.N), openDead: make([]int, cfg.N),
 	}
 	switch {
 	case cfg.SnapshotEvery == 0:

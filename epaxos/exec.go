@@ -219,6 +219,10 @@ func (t *tarjan) visit(v *instance) {
 
 // apply executes one committed instance.
 func (r *Replica) apply(in *instance) {
+	q := in.id.Replica
+	// The executed prefix covers in once it is executed when in is next
+	// above it (see the loop below).
+	inPrefix := in.id.Slot <= r.execUpTo[q]+1
 	for _, c := range in.cmds {
 		if c.IsNop() {
 			continue
@@ -227,13 +231,15 @@ func (r *Replica) apply(in *instance) {
 		r.rd.Executed = append(sized(r.rd.Executed, r.hint.executed), ex)
 		r.sinceSnapCmds++
 		r.sincePruneCmds++
-		r.noteExecuted(in.id, c)
+		r.noteExecuted(in.id, c, inPrefix)
+	}
+	if !realCommands(in.cmds) {
+		r.noteNop(int(q), in.id.Slot)
 	}
 	in.executed = true
 	delete(r.pendingExec, in.id)
 	r.stats.Executed++
 	r.sinceSnap++
-	q := in.id.Replica
 	for {
 		next := r.inst[q][r.execUpTo[q]+1]
 		if next == nil || !next.executed {
@@ -244,21 +250,26 @@ func (r *Replica) apply(in *instance) {
 	r.openDead[q]++ // compacted by execute, never while a traversal reads open
 }
 
-// noteExecuted records an executed command in the per-key index.
-func (r *Replica) noteExecuted(id paxos.Instance, c paxos.Command) {
+// noteExecuted records an executed command of instance id in the per-key
+// index; inPrefix says whether id is in the executed prefix of its replica
+// once executed (execUpTo).
+func (r *Replica) noteExecuted(id paxos.Instance, c paxos.Command, inPrefix bool) {
 	var one [1]string
 	for _, k := range touched(c, &one) {
 		old, ok, shard := r.index.find(k)
-		if ok && c.Writes() && old.kind() != factsFull && old.inlineReplica() == int(id.Replica) {
+		if q := int(id.Replica); ok && c.Writes() && old.kind() != factsFull && old.inlineReplica() == q {
 			// Inline facts of this replica's write at the slot executed
 			// (or a later one, with that one executed already): its
 			// executed write is that slot, and the facts stay inline, now
 			// marked executed (what expanding, updating and packing them
-			// gives, without the expansion).
-			if w := old.inlineWrite(); id.Slot == w || old.kind() == factsPackedExecuted && id.Slot < w {
-				if f := old | factsPackedExecuted; f != old {
-					r.index.put(k, shard, f, false)
+			// gives, without the expansion). In the executed prefix, facts
+			// of kind factsPacked are marked by it (marks.go): no write.
+			if w := old.inlineWrite(); id.Slot == w {
+				if kind := old.kind(); kind != factsPackedExecuted && !(kind == factsPacked && (inPrefix || r.prefixMarked(old))) {
+					r.index.put(k, shard, old&^3|factsPackedExecuted, false)
 				}
+				continue
+			} else if id.Slot < w && (old.kind() == factsPackedExecuted || r.prefixMarked(old)) {
 				continue
 			}
 		}
@@ -415,9 +426,12 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 				r.reportDecided(in)
 			}
 			if in.executed {
+				if !realCommands(in.cmds) {
+					r.noteNop(q, s)
+				}
 				for _, c := range in.cmds {
 					if !c.IsNop() {
-						r.noteExecuted(in.id, c)
+						r.noteExecuted(in.id, c, s <= r.execUpTo[q])
 					}
 				}
 				continue

@@ -173,6 +173,7 @@ func (r *Replica) pruneIndex(w []uint64) {
 		r.floor.raise(k, rows)
 		return true
 	})
+	r.forgetNops(w)
 	r.stats.Pruned += uint64(n)
 	r.sincePruneCmds, r.pruneKeys = 0, r.index.len()
 }

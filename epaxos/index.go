@@ -154,7 +154,7 @@ func (r *Replica) indexCmdsFound(id paxos.Instance, cmds []paxos.Command, seq ui
 				// A new key written: its facts are this write alone,
 				// stored inline when they fit (as pack would store them).
 				if f, fits := packWrite(id.Replica, id.Slot, seq); fits {
-					r.index.put(k, shard, f, true)
+					r.index.put(k, shard, r.unmarked(f), true)
 					continue
 				}
 			}

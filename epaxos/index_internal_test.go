@@ -78,7 +78,7 @@ func TestIndexWrittenKeyIsInline(t *testing.T) {
 	require.NoError(t, err)
 	c := paxos.Command{Client: 1, Seq: 1, Op: paxos.OpPut, Key: "k", Value: "v"}
 	r.indexCmds(paxos.Instance{Replica: 3, Slot: 7}, []paxos.Command{c}, 2)
-	r.noteExecuted(paxos.Instance{Replica: 3, Slot: 7}, c)
+	r.noteExecuted(paxos.Instance{Replica: 3, Slot: 7}, c, false)
 	f := indexMap(r)["k"]
 	assert.Equal(t, uint64(factsPackedExecuted), f.kind())
 	assert.Zero(t, r.index.used)
@@ -171,7 +171,7 @@ func TestIndexUpdatesMatchExpandAndPack(t *testing.T) {
 				f.read, w.readSeq = max(f.read, id.Slot), max(w.readSeq, seq)
 			}
 		} else {
-			r.noteExecuted(id, c)
+			r.noteExecuted(id, c, false)
 			if c.Writes() {
 				f.execWrite = max(f.execWrite, id.Slot)
 			} else {

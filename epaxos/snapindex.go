@@ -22,7 +22,8 @@ import (
 // IndexEntry's reflection encoding took over 200. The zero value is an
 // empty index.
 type IndexSnapshot struct {
-	idx *factsIndex // nil when empty; never written once in a snapshot
+	idx   *factsIndex // nil when empty; never written once in a snapshot
+	marks execMarks   // the executed marks of idx's inline facts when taken (marks.go); zero once decoded
 }
 
 // Len returns the number of keys in the index.
@@ -47,7 +48,7 @@ func (s IndexSnapshot) each(f func(key string, ki *keyIndex) error) error {
 			full := s.idx.full(kf.pos())
 			ki.writeSeq, ki.readSeq, ki.rows = full.writeSeq, full.readSeq, append(ki.rows[:0], full.rows...)
 		} else {
-			expandInline(kf, &ki)
+			expandMarked(kf, &ki, s.marks)
 		}
 		return f(k, &ki)
 	})
@@ -56,7 +57,7 @@ func (s IndexSnapshot) each(f func(key string, ki *keyIndex) error) error {
 // indexSnapshot shares the replica's index with a snapshot: no key or
 // fact is copied now (see factsIndex).
 func (r *Replica) indexSnapshot() IndexSnapshot {
-	return IndexSnapshot{idx: r.index.share()}
+	return IndexSnapshot{idx: r.index.share(), marks: r.marks().clone()}
 }
 
 // EncodeMsgpack implements msgpack.CustomEncoder. The keys are written in
