@@ -366,6 +366,13 @@ func FromSim(h []sim.Operation) []Op {
 	return out
 }
 
+// VerifySim is Verify on a finished simulation that recorded its outputs
+// (sim.Config.Record): its history, what its replicas learned and what
+// they applied.
+func VerifySim(s *sim.Sim, linTimeout time.Duration) []string {
+	return Verify(FromSim(s.History()), learnedFromSim(s), appliedFromSim(s), linTimeout)
+}
+
 func learnedFromSim(s *sim.Sim) []Learned {
 	recs := s.Decisions()
 	out := make([]Learned, len(recs))

@@ -141,15 +141,7 @@ func TestCrashMidRebuildResumesRebuilding(t *testing.T) {
 
 func verifySim(t *testing.T, s *sim.Sim) {
 	t.Helper()
-	var learned []check.Learned
-	for _, d := range s.Decisions() {
-		learned = append(learned, check.Learned{Replica: d.Replica, Incarnation: d.Incarnation, Decision: d.Decision})
-	}
-	var applied []check.Applied
-	for _, e := range s.Executions() {
-		applied = append(applied, check.Applied{Replica: e.Replica, Incarnation: e.Incarnation, Exec: e.Execution})
-	}
-	require.Empty(t, check.Verify(check.FromSim(s.History()), learned, applied, 30*time.Second))
+	require.Empty(t, check.VerifySim(s, 30*time.Second))
 }
 
 // TestWipeFaultCatchesVotingAtOnce is the negative test of the wipe fault:

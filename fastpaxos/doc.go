@@ -15,6 +15,11 @@
 // in every slot from there on (Any is also the leader's heartbeat). With
 // Config.InitialLeader set, every replica starts as if it had promised
 // (1, L, 0) and voted nothing, so the first leader needs no phase 1.
+// A Prepare, Any, proposal or recovery below the receiver's promise is
+// refused with a Nack, on which a stale leader steps down; one replica is
+// sent at most two equal Nacks per tick, so a burst of stale messages,
+// such as the Anys of a leader whose clock jumped ahead, is not echoed
+// back into its queue.
 //
 // In a fast round, the replica a client sent a command to proposes it itself:
 // it takes the slot after the highest it has heard of and sends the command

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/nackcap"
 	"github.com/paxos-lab/paxos/kv"
 	"github.com/paxos-lab/paxos/quorum"
 )
@@ -106,6 +107,8 @@ type Replica struct {
 	now            int64
 
 	slots map[uint64]*slot
+	// nacks counts the equal Nacks sent to each replica this tick (see nack).
+	nacks nackcap.Cap[Nack]
 	// Log compaction (snapshot.go): the snapshot interval (0 = never), the
 	// latest snapshot's index (its data is not kept: see emitSnapshot),
 	// and base, the highest slot dropped from slots.
@@ -233,6 +236,7 @@ func newReplica(cfg paxos.Config, bug bugs) (*Replica, error) {
 		rng: cfg.Rand(), store: kv.NewExecutor(cfg),
 		slots: map[uint64]*slot{}, waiting: map[paxos.CommandID]int{},
 		leader: -1, stats: map[string]uint64{}, bug: bug,
+		nacks: nackcap.New[Nack](cfg.N),
 	}
 	if bug.smallFast {
 		r.fastQ--
@@ -564,11 +568,11 @@ func (r *Replica) onPrepare(from paxos.NodeID, m Prepare) {
 		// The candidate is too far behind to take over: our promise would
 		// report more slots than it may hold, or slots we compacted. Refuse without promising and
 		// tell it how far we learned; it catches up first.
-		r.send(from, Nack{Ballot: m.Ballot, Promised: r.promised, Learned: r.learnedTo})
+		r.nack(from, Nack{Ballot: m.Ballot, Promised: r.promised, Learned: r.learnedTo})
 		return
 	}
 	if m.Ballot.Sub != 0 || m.Ballot.Less(r.promised) {
-		r.send(from, Nack{Ballot: m.Ballot, Promised: r.promised})
+		r.nack(from, Nack{Ballot: m.Ballot, Promised: r.promised})
 		return
 	}
 	if r.promised != m.Ballot {
@@ -601,7 +605,7 @@ func (r *Replica) onPrepare(from paxos.NodeID, m Prepare) {
 func (r *Replica) onAny(from paxos.NodeID, m Any) {
 	r.seenRound = max(r.seenRound, m.Ballot.Round)
 	if m.Ballot.Less(r.promised) {
-		r.send(from, Nack{Ballot: m.Ballot, Promised: r.promised})
+		r.nack(from, Nack{Ballot: m.Ballot, Promised: r.promised})
 		return
 	}
 	if r.role != follower && r.ballot != m.Ballot {
@@ -638,7 +642,7 @@ func (r *Replica) onPropose(from paxos.NodeID, m Propose) {
 		return
 	}
 	if m.Ballot != r.anyBallot || m.Ballot.Sub != 0 || m.Slot < r.anyFrom || m.Ballot.Less(r.effective(st)) || !st.vote.Ballot.Less(m.Ballot) && !again {
-		r.send(from, Nack{Slot: m.Slot, Ballot: m.Ballot, Promised: maxBallot(r.effective(st), st.vote.Ballot)})
+		r.nack(from, Nack{Slot: m.Slot, Ballot: m.Ballot, Promised: maxBallot(r.effective(st), st.vote.Ballot)})
 		return
 	}
 	st.vote = Vote{Slot: m.Slot, Ballot: m.Ballot, Fast: true, Value: m.Value}
@@ -676,7 +680,7 @@ func (r *Replica) onAccept(from paxos.NodeID, m Accept) {
 		return
 	}
 	if m.Ballot.Less(r.acceptBound(st)) || !st.vote.Ballot.Less(m.Ballot) {
-		r.send(from, Nack{Slot: m.Slot, Ballot: m.Ballot, Promised: maxBallot(r.effective(st), st.vote.Ballot)})
+		r.nack(from, Nack{Slot: m.Slot, Ballot: m.Ballot, Promised: maxBallot(r.effective(st), st.vote.Ballot)})
 		return
 	}
 	st.vote = Vote{Slot: m.Slot, Ballot: m.Ballot, Value: m.Value}
@@ -695,7 +699,7 @@ func (r *Replica) onRecover(from paxos.NodeID, m Recover) {
 		return
 	}
 	if m.Ballot.Less(r.effective(st)) || m.Ballot.Less(st.vote.Ballot) {
-		r.send(from, Nack{Slot: m.Slot, Ballot: m.Ballot, Promised: maxBallot(r.effective(st), st.vote.Ballot)})
+		r.nack(from, Nack{Slot: m.Slot, Ballot: m.Ballot, Promised: maxBallot(r.effective(st), st.vote.Ballot)})
 		return
 	}
 	if st.promised.Less(m.Ballot) {
@@ -944,6 +948,19 @@ func (r *Replica) retransmit() {
 			r.askAt = r.now + 4*r.retry()
 			r.send(r.leader, CatchUp{From: r.learnedTo + 1})
 		}
+	}
+}
+
+// nack refuses a message: it sends m to the refused replica, at most
+// nackcap.PerTick equal Nacks to one replica per tick, so that a burst of
+// stale messages, such as the Anys of a leader whose clock jumped ahead
+// (one on each tick), is not echoed back into its queue, where the Nacks
+// held up the Promises of its next elections for seconds while each of its
+// new ballots deposed the others' leader (see nackcap;
+// TestStaleLeaderFloodConverges).
+func (r *Replica) nack(to paxos.NodeID, m Nack) {
+	if r.nacks.Allow(to, uint64(r.now), m) {
+		r.send(to, m)
 	}
 }
 

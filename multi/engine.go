@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/nackcap"
 	"github.com/paxos-lab/paxos/internal/planted"
 	"github.com/paxos-lab/paxos/internal/readypool"
 	"github.com/paxos-lab/paxos/kv"
@@ -130,12 +131,8 @@ type Replica struct {
 	replyExec []uint64 // execution point of each replica's last heartbeat reply (noReply: none yet)
 	heard     []uint64 // tick we last heard from each replica
 
-	// refusals: per replica, the tick (+1, 0 = none) and promise of the
-	// last Nack sent to it, and how many Nacks of that promise it got in
-	// that tick (see nack)
-	nackAt []uint64
-	nackOf []Ballot
-	nacks  []int
+	// refusals: the Nacks sent to each replica this tick, by promise (see nack)
+	nacks nackcap.Cap[Ballot]
 
 	// proposals made here and not yet executed here, in proposal order
 	pending pendingProposals
@@ -239,9 +236,7 @@ func NewEngine(cfg paxos.Config, opt Options) (*Replica, error) {
 		catchAt:     make([]uint64, cfg.N),
 		replyExec:   make([]uint64, cfg.N),
 		heard:       make([]uint64, cfg.N),
-		nackAt:      make([]uint64, cfg.N),
-		nackOf:      make([]Ballot, cfg.N),
-		nacks:       make([]int, cfg.N),
+		nacks:       nackcap.New[Ballot](cfg.N),
 	}
 	r.near = cfg.Nearest()
 	for i := range r.replyExec {

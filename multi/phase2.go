@@ -235,32 +235,15 @@ func (r *Replica) onChosen(from paxos.NodeID, m Chosen) error {
 }
 
 // nack refuses a message of a ballot below this replica's promise: it tells
-// the sender the promise, at most nacksPerTick times per tick for the same
-// promise. A refusal is only a hint for the sender to step down or to
-// campaign higher, and the latest one says all the earlier ones did. With
-// every refused message answered, a stale leader whose clock jumped ahead
-// hundreds of ticks at once (a heartbeat on each) got as many Nacks back;
-// queued at its CPU for seconds, they held up the Promises of its next
-// elections while its election timer (ticks are not queued) kept starting
-// new ballots, each deposing the others' leader, so nobody led until the
-// backlog drained (TestStaleLeaderFloodConverges).
+// the sender the promise, at most nackcap.PerTick times per tick for the
+// same promise, so that a burst of stale messages, such as the heartbeats
+// of a leader whose clock jumped ahead, is not echoed back into its queue
+// (see nackcap; TestStaleLeaderFloodConverges).
 func (r *Replica) nack(to paxos.NodeID) {
-	if r.nackAt[to] == r.now+1 && r.nackOf[to] == r.promised {
-		if r.nacks[to] >= nacksPerTick {
-			return
-		}
-		r.nacks[to]++
-	} else {
-		r.nackAt[to], r.nackOf[to], r.nacks[to] = r.now+1, r.promised, 1
+	if r.nacks.Allow(to, r.now, r.promised) {
+		r.send(to, Nack{Promised: r.promised})
 	}
-	r.send(to, Nack{Promised: r.promised})
 }
-
-// nacksPerTick caps the Nacks of one promise sent to one replica in a tick
-// (see nack). Two, not one: a peer's heartbeat and a resent or duplicated
-// message landing in the same tick are still both answered, as they always
-// were; only bursts are cut.
-const nacksPerTick = 2
 
 func (r *Replica) onNack(m Nack) {
 	if r.maxSeen.Less(m.Promised) {
