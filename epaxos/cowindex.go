@@ -112,13 +112,6 @@ func (x *factsIndex) put(k string, i int, f keyFacts, isNew bool) {
 	}
 }
 
-func factsShardLen(sh *factsShard) int {
-	if sh == nil {
-		return 0
-	}
-	return len(sh.m)
-}
-
 // len returns the number of keys.
 func (x *factsIndex) len() int { return x.n }
 
