@@ -200,53 +200,66 @@ func (cs *clientSession) executed(cmd Command) (Execution, bool) {
 	if cs == nil {
 		return Execution{}, false
 	}
-	var res result
-	ok := false
-	switch {
-	case cmd.Seq <= cs.Low:
-		res, ok = cs.Recent[cmd.Seq], true
-	case len(cs.Above) > 0:
-		res, ok = cs.Above[cmd.Seq]
-	}
+	res, ok := cs.result(cmd.Seq)
 	if !ok {
 		return Execution{}, false
 	}
 	return Execution{Command: cmd, Output: res.Out, Err: res.Err, Duplicate: true}, true
 }
 
+// result returns the result of seq if it executed.
+func (cs *clientSession) result(seq uint64) (result, bool) {
+	switch {
+	case seq <= cs.Low:
+		return cs.Recent[seq], true
+	case len(cs.Above) > 0:
+		res, ok := cs.Above[seq]
+		return res, ok
+	}
+	return result{}, false
+}
+
 // Apply executes cmd unless it already executed (then it returns the first
-// execution's results with Duplicate set). Nops do nothing. The client's
-// session is looked up once for both the duplicate check and the record,
-// and the execution is built in place in the result (one copy of the
-// command, where building it in execute and returning it copied it again).
+// execution's results with Duplicate set). Nops do nothing.
 func (s *Sessions) Apply(cmd Command) (ex Execution) {
+	s.ApplyTo(&ex, &cmd)
+	return ex
+}
+
+// ApplyTo is Apply writing the execution into *ex, all of whose fields it
+// sets: a protocol appending executions to a list builds each in place
+// instead of copying it there (an Execution is 160 bytes). cmd is not
+// changed and must not point into *ex. The client's session is looked up
+// once for both the duplicate check and the record.
+func (s *Sessions) ApplyTo(ex *Execution, cmd *Command) {
 	if cmd.IsNop() {
-		return Execution{Command: cmd}
+		*ex = Execution{Command: *cmd}
+		return
 	}
 	var cs *clientSession
 	if cmd.Client != 0 {
 		cs = s.session(cmd.Client)
 		if cs != nil {
-			if dup, ok := cs.executed(cmd); ok {
-				return dup
+			if res, ok := cs.result(cmd.Seq); ok {
+				*ex = Execution{Command: *cmd, Output: res.Out, Err: res.Err, Duplicate: true}
+				return
 			}
 		}
 	}
-	ex.Command = cmd
+	*ex = Execution{Command: *cmd}
 	if s.kv != nil && (cmd.Op == OpGet || cmd.Op == OpPut) {
-		ex.Output, ex.Missing = s.kv.ApplyKV(cmd) // the common case, without a deferred recover
+		ex.Output, ex.Missing = s.kv.ApplyKV(*cmd) // the common case, without a deferred recover
 	} else {
-		s.executeInto(&ex)
+		s.executeInto(ex)
 	}
 	if cmd.Client == 0 {
-		return ex
+		return
 	}
 	if cs == nil {
 		cs = &clientSession{}
 		s.clients.Set(idtable.ID{Client: cmd.Client}, cs)
 	}
 	cs.record(cmd.Seq, result{Out: ex.Output, Err: ex.Err})
-	return ex
 }
 
 // Read applies a read-only command without recording it: for reads served
