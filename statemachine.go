@@ -232,7 +232,7 @@ func (s *Sessions) Apply(cmd Command) (ex Execution) {
 // changed and must not point into *ex. The client's session is looked up
 // once for both the duplicate check and the record.
 func (s *Sessions) ApplyTo(ex *Execution, cmd *Command) {
-	if cmd.IsNop() {
+	if cmd.Op == OpNop { // not cmd.IsNop(), which copies the command
 		*ex = Execution{Command: *cmd}
 		return
 	}
