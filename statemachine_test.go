@@ -2,6 +2,7 @@ package paxos_test
 
 import (
 	"errors"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -67,6 +68,39 @@ func TestSessionsApplyOnceAndRememberOutputsAndErrors(t *testing.T) {
 	assert.Equal(t, s.Snapshot(), s.Snapshot(), "snapshots are deterministic")
 
 	require.Error(t, other.Restore([]byte{0xc1}), "garbage is refused")
+}
+
+// TestSessionsApplyToMatchesApply runs one random stream of commands (new,
+// retried, out of order, nops, internal, refused) through two sessions, one
+// with Apply and one with ApplyTo into a reused list whose stale entries
+// must all be overwritten, and compares every execution and the snapshots.
+func TestSessionsApplyToMatchesApply(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 11))
+	a, b := paxos.NewSessions(&appendLog{}), paxos.NewSessions(&appendLog{})
+	stale := paxos.Execution{Command: app(99, 99, "stale"), Output: "stale", Err: "stale", Duplicate: true, LocalRead: true, Missing: true}
+	list := make([]paxos.Execution, 0, 8)
+	for step := 0; step < 5000; step++ {
+		var cmd paxos.Command
+		switch k := rng.IntN(10); {
+		case k == 0:
+			cmd = paxos.Command{Op: paxos.OpNop, Client: uint64(rng.IntN(2))}
+		case k == 1:
+			cmd = app(0, 0, "internal")
+		default:
+			payload := []string{"x", "y", "fail", "panic"}[rng.IntN(4)]
+			cmd = app(uint64(rng.IntN(4)+1), uint64(rng.IntN(40)+1), payload)
+		}
+		want := a.Apply(cmd)
+		if len(list) == cap(list) {
+			list = list[:0]
+		}
+		i := len(list)
+		list = list[:i+1]
+		list[i] = stale
+		b.ApplyTo(&list[i], &cmd)
+		require.Equal(t, want, list[i], "step %d: %+v", step, cmd)
+	}
+	assert.Equal(t, a.Snapshot(), b.Snapshot())
 }
 
 func TestSessionsReadDoesNotRecord(t *testing.T) {

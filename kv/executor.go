@@ -84,6 +84,9 @@ func (e *Executor) Check(cmd paxos.Command) error { return paxos.CheckCommand(cm
 // Apply executes cmd once per (client, seq) and returns its execution.
 func (e *Executor) Apply(cmd paxos.Command) paxos.Execution { return e.sess.Apply(cmd) }
 
+// ApplyTo is Apply writing the execution into *ex (paxos.Sessions.ApplyTo).
+func (e *Executor) ApplyTo(ex *paxos.Execution, cmd *paxos.Command) { e.sess.ApplyTo(ex, cmd) }
+
 // ApplyChosen applies the commands of a chosen value in order, leaving out
 // internal no-ops (a Nop with Client 0, which fills a slot nobody proposed
 // to), and returns their execution records.

@@ -97,30 +97,3 @@ func TestPendingProposalsMatchesMapAndList(t *testing.T) {
 		require.Empty(t, q.list, "seed %d: every entry dropped after the last removal", seed)
 	}
 }
-
-// TestIDTableMatchesMap churns an idTable with adds, updates and deletes of
-// ids from a small space (long probe runs that wrap around the table, holes
-// refilled by backward shifts) beside a map, and compares every lookup.
-func TestIDTableMatchesMap(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 9))
-	var tab idTable
-	ref := map[paxos.CommandID]uint64{}
-	for step := 0; step < 200_000; step++ {
-		id := paxos.CommandID{Client: uint64(rng.IntN(8)), Seq: uint64(rng.IntN(64))}
-		i := tab.find(id)
-		seq, ok := ref[id]
-		require.Equal(t, ok, tab.slots[i].seq != 0, "step %d: %v present", step, id)
-		if ok {
-			require.Equal(t, seq+1, tab.slots[i].seq)
-		}
-		switch {
-		case ok && rng.IntN(2) == 0:
-			tab.delete(i)
-			delete(ref, id)
-		default:
-			tab.set(id, uint64(step))
-			ref[id] = uint64(step)
-		}
-		require.Equal(t, len(ref), tab.n)
-	}
-}

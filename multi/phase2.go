@@ -274,8 +274,12 @@ func (r *Replica) executeReady() {
 			break
 		}
 		r.executed++
-		for _, c := range e.cmds {
-			r.rd.Executed = append(r.rd.Executed, r.store.Apply(c))
+		for k := range e.cmds {
+			// built in place in the room made above
+			c := &e.cmds[k]
+			i := len(r.rd.Executed)
+			r.rd.Executed = r.rd.Executed[:i+1]
+			r.store.ApplyTo(&r.rd.Executed[i], c)
 			r.sinceSnap++
 			if c.Client != 0 && r.pending.len() > 0 {
 				r.dropPending(c.ID())

@@ -85,6 +85,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/idtable"
 	"github.com/paxos-lab/paxos/storage"
 	"github.com/paxos-lab/paxos/transport"
 )
@@ -252,10 +253,10 @@ type Node struct {
 	errMu    sync.Mutex
 	err      error
 
-	waiting map[paxos.CommandID]*waiter // owned by the loop goroutine; chained by next
-	expiry  []*waitBatch                // SubmitAsync(Batch) waiters by arrival, checked on each tick (loop)
-	rebuilt bool                        // OnRebuilt was called (loop goroutine)
-	local   []paxos.Message             // messages to self, owned by the loop
+	waiting idtable.Table[*waiter] // owned by the loop goroutine; chained by next
+	expiry  []*waitBatch           // SubmitAsync(Batch) waiters by arrival, checked on each tick (loop)
+	rebuilt bool                   // OnRebuilt was called (loop goroutine)
+	local   []paxos.Message        // messages to self, owned by the loop
 
 	// The persist pipeline (see the package doc): Readies whose effects
 	// wait for their records to be durable go to the persister in order,
@@ -312,8 +313,7 @@ func Start(cfg Config) (*Node, error) {
 		cfg: cfg, log: lg, r: r, id: r.ID(), in: cfg.Transport.Recv(), tick: cfg.Tick,
 		props: make(chan proposal, 1024), propsN: make(chan []proposal, 64), cancels: make(chan *waiter, 1024), covReq: make(chan chan paxos.Coverage),
 		stop: make(chan struct{}), done: make(chan struct{}),
-		waiting: map[paxos.CommandID]*waiter{},
-		toDisk:  make(chan *batch, 4*maxInflight), durable: make(chan *batch, 256),
+		toDisk: make(chan *batch, 4*maxInflight), durable: make(chan *batch, 256),
 	}
 	if cfg.Metrics != nil {
 		if n.m, err = newNodeMetrics(n, cfg.Metrics); err != nil {
@@ -664,9 +664,10 @@ func (n *Node) step(m paxos.Message) {
 }
 
 func (n *Node) propose(p proposal) {
-	if head := n.waiting[p.w.id]; head == nil {
-		n.waiting[p.w.id] = p.w
+	if i := n.waiting.Find(idtable.ID(p.w.id)); n.waiting.At(i) == nil {
+		n.waiting.SetAt(i, idtable.ID(p.w.id), p.w)
 	} else {
+		head := n.waiting.At(i)
 		last := head
 		for last.next != nil {
 			last = last.next
@@ -727,12 +728,13 @@ func (n *Node) expire(now time.Time) {
 }
 
 func (n *Node) cancel(w *waiter) {
-	head := n.waiting[w.id]
+	i := n.waiting.Find(idtable.ID(w.id))
+	head := n.waiting.At(i)
 	if head == w {
 		if w.next == nil {
-			delete(n.waiting, w.id)
+			n.waiting.Delete(i)
 		} else {
-			n.waiting[w.id] = w.next
+			n.waiting.SetAt(i, idtable.ID(w.id), w.next)
 		}
 	} else {
 		for x := head; x != nil; x = x.next {
@@ -968,11 +970,15 @@ func (n *Node) finish(b *batch) error {
 	for i := range rd.Executed {
 		ex := &rd.Executed[i] // not copied unless a client waits for it
 		id := ex.Command.ID()
-		w, ok := n.waiting[id]
-		if !ok {
+		if n.waiting.Len() == 0 {
+			break // a follower's executions: no client waits here
+		}
+		j := n.waiting.Find(idtable.ID(id))
+		w := n.waiting.At(j)
+		if w == nil {
 			continue
 		}
-		delete(n.waiting, id)
+		n.waiting.Delete(j)
 		if n.m != nil {
 			if now.IsZero() {
 				now = time.Now()
@@ -1027,15 +1033,15 @@ func (n *Node) drainPipeline() {
 
 func (n *Node) failWaiters() {
 	err := n.stoppedErr()
-	for id, w := range n.waiting {
+	n.waiting.All(func(_ idtable.ID, w *waiter) {
 		if n.m != nil {
 			for x := w; x != nil; x = x.next {
 				n.m.failed.WithLabelValues("stopped").Inc()
 			}
 		}
 		answerAll(w, result{err: err})
-		delete(n.waiting, id)
-	}
+	})
+	n.waiting.Clear()
 	n.expiry = nil
 	// Proposals still queued were never handed to the replica.
 	for {

@@ -66,7 +66,7 @@ type promptRig struct {
 func newPromptRig() *promptRig {
 	r, tr := &scriptedReplica{}, &sendRecorder{}
 	n := &Node{cfg: Config{Transport: tr, Storage: &appendRecorder{}}, r: r,
-		waiting: map[paxos.CommandID]*waiter{}, toDisk: make(chan *batch, 64), durable: make(chan *batch, 64)}
+		toDisk: make(chan *batch, 64), durable: make(chan *batch, 64)}
 	return &promptRig{n: n, r: r, tr: tr}
 }
 

@@ -8,14 +8,14 @@
 //     (the building blocks of planted bugs), internal/readypool (reuse of
 //     a Ready's lists), internal/msgpackappend (msgpack appended by
 //     hand for snapshots), internal/nackcap (the cap on Nacks per peer
-//     and tick), another protocol
+//     and tick), internal/idtable (a table keyed by command ids), another protocol
 //     package (flexible runs on multi's engine), the standard-library
 //     packages in PureStd, the wire-format library (WireFormat) and the
 //     external packages ProtocolExtra lists for it. No clock, lock, file, socket or global random generator: a replica
 //     is a pure state machine. Its source starts no goroutine and draws only
 //     from a seeded *rand.Rand.
 //   - quorum, kv, internal/planted, internal/readypool,
-//     internal/msgpackappend and internal/nackcap, which
+//     internal/msgpackappend, internal/nackcap and internal/idtable, which
 //     protocols build on, obey the same rule.
 //   - No other package of the module imports a protocol package; only
 //     commands (under cmd/) import the protocols package that registers
@@ -125,7 +125,7 @@ func Check(module string, pkgs []Package) ([]Violation, error) {
 	for _, p := range protos {
 		isProto[p] = true
 	}
-	pure := map[string]bool{module + "/quorum": true, module + "/kv": true, module + "/internal/planted": true, module + "/internal/readypool": true, module + "/internal/msgpackappend": true, module + "/internal/nackcap": true}
+	pure := map[string]bool{module + "/quorum": true, module + "/kv": true, module + "/internal/planted": true, module + "/internal/readypool": true, module + "/internal/msgpackappend": true, module + "/internal/nackcap": true, module + "/internal/idtable": true}
 	reg := module + "/protocols"
 
 	var vs []Violation
@@ -141,7 +141,7 @@ func Check(module string, pkgs []Package) ([]Violation, error) {
 			}
 			for _, imp := range p.Imports {
 				if !allowedPure(module, imp, isProto, pure, extra) {
-					bad(p.ImportPath, "imports %s; a protocol (and quorum, kv, internal/planted, internal/readypool, internal/msgpackappend, internal/nackcap) may import only the contract, quorum, kv, internal/planted, internal/readypool, internal/msgpackappend, internal/nackcap, other protocols, the standard packages in archtest.PureStd and archtest.WireFormat", imp)
+					bad(p.ImportPath, "imports %s; a protocol (and quorum, kv, internal/planted, internal/readypool, internal/msgpackappend, internal/nackcap, internal/idtable) may import only the contract, quorum, kv, internal/planted, internal/readypool, internal/msgpackappend, internal/nackcap, internal/idtable, other protocols, the standard packages in archtest.PureStd and archtest.WireFormat", imp)
 				}
 			}
 			fv, err := checkSource(p)
