@@ -30,10 +30,10 @@ import (
 func TestOverloadDrains(t *testing.T) {
 	for _, thrifty := range []bool{false, true} {
 		t.Run(fmt.Sprintf("thrifty=%v", thrifty), func(t *testing.T) {
-			const n, gap, burst = 7, 25 * ms, time.Second
+			const n, gap, burst = 7, 25 * time.Millisecond, time.Second
 			s, err := sim.New(sim.Config{Protocol: "fastpaxos", N: n,
 				Replica: paxos.Config{InitialLeader: 0, Thrifty: thrifty},
-				CPU:     216 * time.Microsecond, Tick: 5 * ms, Seed: 7})
+				CPU:     216 * time.Microsecond, Tick: 5 * time.Millisecond, Seed: 7})
 			require.NoError(t, err)
 			executed := make([]map[paxos.CommandID]bool, n)
 			for i := range executed {
