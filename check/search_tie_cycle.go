@@ -25,13 +25,20 @@ import (
 // not form. Holding each proposer's first messages on all but a few of its
 // links while the answers pass forms it.
 //
-// They run at N = 3 and 5 only: at N = 7 they left correct Fast Paxos runs
-// without progress for the 10 s the checker allows after the faults healed
-// (seeds 84 and 148 of 300), a stall not diagnosed yet (an artifact of the
-// bursts, as their flood of partner commands was, or a liveness flaw), and
-// the bugs they aim at are caught at N = 3 and 5.
+// At N = 7 they first left correct Fast Paxos runs without progress for
+// the 10 s the checker allows after the faults healed (seeds 84 and 148 of
+// 300). Nothing of theirs was left held or growing: they exposed a flaw of
+// Fast Paxos. Its leader and its proposers resent every unanswered round
+// every RetryTicks; the bursts' collisions, at 200 and 216 µs of CPU a
+// message, queued more than a retry period of work at the replicas, every
+// slot was then resent before its answers were served, and resends and
+// their answers came faster than the replicas served them: the queues grew
+// by thousands of messages a second to the end of the run (a stale leader
+// in seed 148 kept flooding because the refusals that would depose it
+// waited behind them). Resends now back off (fastpaxos TestOverloadDrains)
+// and the bursts run at N = 7 too.
 func tieRun(has map[string]bool, seed uint64, n, leaseTicks int) bool {
-	if leaseTicks > 0 || n < 3 || n > 5 || !has[FaultReorder] {
+	if leaseTicks > 0 || n < 3 || !has[FaultReorder] {
 		return false
 	}
 	r := rand.New(rand.NewPCG(seed, 0x7469656c6f6e65))

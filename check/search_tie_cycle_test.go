@@ -42,6 +42,20 @@ func TestRivalBurstsKeepCorrectProtocolsCorrect(t *testing.T) {
 	}
 }
 
+// Seeds 84 and 148 at N = 7, every fault on, are rival-burst runs in which
+// correct Fast Paxos made no progress for 10 s after the faults healed while
+// its resends, at a fixed pace, outran the replicas' CPU (docs/planted-bugs.md);
+// with resends that back off they pass, and the bursts run at N = 7.
+func TestRivalBurstsFastPaxosSevenReplicas(t *testing.T) {
+	for _, seed := range []uint64{84, 148} {
+		require.True(t, tieRun(faultSet(varyFaults(AllFaults, seed)), seed, 7, 0), "seed %d is no longer a rival-burst run", seed)
+		res, err := Run(Options{Protocol: "fastpaxos", Replicas: 7, Seed: seed, Faults: AllFaults,
+			Replica: paxos.Config{InitialLeader: -1}}) // as paxos check runs it
+		require.NoError(t, err)
+		assert.True(t, res.OK(), "seed %d: %v (completed %d/%d)", seed, res.Failures, res.Completed, res.Ops)
+	}
+}
+
 // The rival bursts alone catch, within a few dozen seeds at N = 3, the two
 // planted bugs of the execution walk that order a cycle of dependencies by
 // where a replica's walk entered it; the search without them caught

@@ -24,6 +24,9 @@ const (
 	// leaderScan bounds the slots past the learned prefix a leader
 	// watches for holes in one tick.
 	leaderScan = 1000
+	// maxBackoff caps the doubling of resendAfter: a round is resent at
+	// least every RetryTicks << maxBackoff.
+	maxBackoff = 5
 )
 
 // Leader phases of one slot.
@@ -54,14 +57,18 @@ type leadSlot struct {
 	seen   [][]paxos.Command
 	since  int64 // tick the current phase started
 	sentAt int64 // tick of the last (re)transmission
+	// resends counts the retransmissions of the current phase (see
+	// resendAfter).
+	resends int
 }
 
 // proposal is this replica's fast-round proposal in one slot: a batch of
 // up to Config.Batch commands.
 type proposal struct {
-	cmds   []paxos.Command
-	ballot Ballot
-	sentAt int64
+	cmds    []paxos.Command
+	ballot  Ballot
+	sentAt  int64
+	resends int // retransmissions in this ballot (see resendAfter)
 }
 
 // slot is one log position at this replica: its acceptor's state, what was
@@ -503,6 +510,14 @@ func (r *Replica) resetTimer() {
 
 func (r *Replica) retry() int64 { return int64(r.cfg.RetryTicks) }
 
+// resendAfter is how long a round that was sent again k times waits before
+// the next send: RetryTicks, doubling with every resend up to
+// 1<<maxBackoff of it. An answer that has not come in a retry period is,
+// far more often than lost, queued at a busy peer or behind this
+// replica's own backlog; resending every RetryTicks then only adds to
+// every queue (see TestOverloadDrains).
+func (r *Replica) resendAfter(k int) int64 { return r.retry() << min(k, maxBackoff) }
+
 func (r *Replica) handle(from paxos.NodeID, body any) error {
 	if r.rebuildStep(from, body) {
 		return nil
@@ -933,14 +948,18 @@ func (r *Replica) pump() {
 func (r *Replica) retransmit() {
 	for s := r.learnedTo + 1; s <= r.maxSlot && s <= r.learnedTo+leaderScan; s++ {
 		st := r.slots[s]
-		if st == nil || st.prop == nil || st.learned || r.now-st.prop.sentAt < r.retry() {
+		if st == nil || st.prop == nil || st.learned || r.now-st.prop.sentAt < r.resendAfter(st.prop.resends) {
 			continue
 		}
 		p := st.prop
 		if r.anyBallot.IsZero() || (p.ballot != r.anyBallot && s < r.anyFrom) {
 			continue // the leader's phase 1 covers this slot
 		}
+		if p.ballot != r.anyBallot {
+			p.resends = 0 // a new fast round: its first send
+		}
 		p.ballot, p.sentAt = r.anyBallot, r.now
+		p.resends++
 		r.broadcast(Propose{Slot: s, Ballot: p.ballot, Value: p.cmds})
 	}
 	if r.learnedTo < r.maxSlot && r.leader >= 0 && r.leader != r.id && r.now >= r.askAt {
@@ -1104,13 +1123,15 @@ func (r *Replica) lead() {
 		case watching:
 			r.watch(s, st)
 		case recovering:
-			if r.now-ls.sentAt >= r.retry() {
+			if r.now-ls.sentAt >= r.resendAfter(ls.resends) {
 				ls.sentAt = r.now
+				ls.resends++
 				r.broadcast(Recover{Slot: s, Ballot: r.at(ls.sub)})
 			}
 		case accepting:
-			if r.now-ls.sentAt >= r.retry() {
+			if r.now-ls.sentAt >= r.resendAfter(ls.resends) {
 				ls.sentAt = r.now
+				ls.resends++
 				r.broadcast(Accept{Slot: s, Ballot: r.at(ls.sub), Value: ls.value})
 			}
 		}
@@ -1173,7 +1194,7 @@ func (r *Replica) startRecover(s uint64, st *slot) {
 	if r.uncoordinated() {
 		ls.sub = max(ls.sub, 2) // Sub 1 is the acceptors' own fast round
 	}
-	ls.phase, ls.reports, ls.since, ls.sentAt = recovering, map[paxos.NodeID]Vote{}, r.now, r.now
+	ls.phase, ls.reports, ls.since, ls.sentAt, ls.resends = recovering, map[paxos.NodeID]Vote{}, r.now, r.now, 0
 	r.stats["recoveries"]++
 	r.broadcast(Recover{Slot: s, Ballot: r.at(ls.sub)})
 }
@@ -1219,7 +1240,7 @@ func (r *Replica) chooseAndAccept(s uint64, st *slot, reports map[paxos.NodeID]V
 			}
 		}
 	}
-	ls.value, ls.phase, ls.since, ls.sentAt = v, accepting, r.now, r.now
+	ls.value, ls.phase, ls.since, ls.sentAt, ls.resends = v, accepting, r.now, r.now, 0
 	r.broadcast(Accept{Slot: s, Ballot: r.at(ls.sub), Value: v})
 }
 

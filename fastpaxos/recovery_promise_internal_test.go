@@ -41,7 +41,9 @@ func TestStalledClassicRoundIsOnlyResent(t *testing.T) {
 				c.drop(func(m paxos.Message) bool { return stalled(m) && m.To != 4 })
 			}
 			keep()
-			for range 20 * ld.retry() {
+			// 32 retry periods: the Accept goes at 0 and is resent at 1,
+			// 3, 7, 15 and 31 (resends back off, see resendAfter).
+			for range 32 * ld.retry() {
 				ld.Tick()
 				c.collect(4)
 				c.deliver(func(m paxos.Message) bool { return m.To == 4 })
