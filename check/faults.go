@@ -236,8 +236,7 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, wind
 	on = diskPairsAlone(on, has, seed, n, leaseTicks)      // search_disk_pairs.go
 	on = heldAlone(on, has, seed, n, leaseTicks)           // search_held_message.go
 	on = tieAlone(on, has, seed, n, leaseTicks)            // search_tie_cycle.go
-	// in runs that take snapshots only:
-	on = echoAlone(on, has, seed, n, leaseTicks, snapshotEvery) // search_catchup_echo.go
+	on = echoAlone(on, has, e, snapshotEvery)              // search_catchup_echo.go
 	for _, in := range on {
 		in.inject(e)
 	}

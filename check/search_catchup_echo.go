@@ -22,22 +22,24 @@ import (
 // snapshot, never message types.
 
 // echoAlone gives the catch-up echoes (injectCatchUpEchoes) one run in
-// echoShare of those that take snapshots, without leader leases, whose
-// faults include partitions and duplicates or reordering, at N = 3 and
-// more, alone in an otherwise quiet cluster. Only runs with a snapshot
-// interval of their own (snapshotEvery above 0, drawn in half the runs
-// by varySnapshots) take snapshots at all: the protocols' default interval
-// is longer than a run, and without a snapshot the echoes have nothing to
-// echo. Added on top of the storm's faults instead, the echoes moved
-// stale-snapshot-install's failing seeds of 500 from 1 to 2 at N = 3 and
-// not at all at N = 7: crashes and cuts break the lag they build. It
-// draws from a random stream of its own, so the other runs of a seed stay
-// what they were.
-func echoAlone(on []injector, has map[string]bool, seed uint64, n, leaseTicks, snapshotEvery int) []injector {
-	if leaseTicks > 0 || snapshotEvery <= 0 || n < 3 || !has[FaultPartition] || !has[FaultDup] && !has[FaultReorder] || len(on) == 0 {
+// echoShare of those that can use them: runs without leader leases, at N
+// = 3 and more, whose faults include partitions and duplicates or
+// reordering, whose replicas say whether they lead (an IsLeader method,
+// see leads: the echoes time a lag by the leader's snapshots) and that
+// take snapshots, alone in an otherwise quiet cluster. Only runs with a
+// snapshot interval of their own (snapshotEvery above 0, drawn in half
+// the runs by varySnapshots) take snapshots at all: the protocols'
+// default interval is longer than a run, and without a snapshot the
+// echoes have nothing to echo. It draws from a random stream of its own,
+// so the other runs of a seed stay what they were.
+func echoAlone(on []injector, has map[string]bool, e *faultEnv, snapshotEvery int) []injector {
+	if e.leaseTicks > 0 || snapshotEvery <= 0 || e.n < 3 || !has[FaultPartition] || !has[FaultDup] && !has[FaultReorder] || len(on) == 0 {
 		return on
 	}
-	if rand.New(rand.NewPCG(seed, echoStream)).IntN(echoShare) != 0 {
+	if _, ok := e.s.Replica(0).(interface{ IsLeader() bool }); !ok {
+		return on
+	}
+	if rand.New(rand.NewPCG(e.seed, echoStream)).IntN(echoShare) != 0 {
 		return on
 	}
 	return []injector{{FaultPartition, injectCatchUpEchoes}}

@@ -2,8 +2,10 @@ package check
 
 import (
 	"testing"
+	"time"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/sim"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -34,4 +36,36 @@ func TestCatchUpEchoesKeepCorrectProtocolsCorrect(t *testing.T) {
 			assert.Positive(t, cov["snapshot-installs"], "%s: %v", proto, cov)
 		}
 	})
+}
+
+// echoAlone takes about one run in echoShare of those that take snapshots,
+// inject partitions and duplicates or reordering and run replicas that say
+// whether they lead, and leaves every other run as it was: without a
+// snapshot interval of their own, with leases, with neither duplicates nor
+// reordering, or of a protocol without a leader (EPaxos).
+func TestEchoAloneTakesAShareOfSnapshotRuns(t *testing.T) {
+	on := []injector{{FaultCrash, injectCrashes}, {FaultPartition, injectPartitions}}
+	has := map[string]bool{FaultPartition: true, FaultDup: true}
+	env := func(protocol string, seed uint64, leaseTicks int) *faultEnv {
+		s, err := sim.New(sim.Config{Protocol: protocol, N: 5, Seed: seed, Tick: 5 * time.Millisecond,
+			Replica: paxos.Config{InitialLeader: -1}})
+		require.NoError(t, err)
+		return &faultEnv{s: s, seed: seed, n: 5, leaseTicks: leaseTicks}
+	}
+	multi, epaxos, leased := env("multi", 1, 0), env("epaxos", 1, 0), env("multi", 1, 6)
+	taken := 0
+	for seed := uint64(1); seed <= 1200; seed++ {
+		multi.seed, epaxos.seed, leased.seed = seed, seed, seed
+		switch out := echoAlone(on, has, multi, 10); {
+		case len(out) == 1 && out[0].is(injectCatchUpEchoes):
+			taken++
+		default:
+			assert.Equal(t, len(on), len(out))
+		}
+		assert.Equal(t, len(on), len(echoAlone(on, has, multi, 0)), "no snapshot interval")
+		assert.Equal(t, len(on), len(echoAlone(on, has, leased, 10)), "leases")
+		assert.Equal(t, len(on), len(echoAlone(on, has, epaxos, 10)), "no leader")
+		assert.Equal(t, len(on), len(echoAlone(on, map[string]bool{FaultPartition: true, FaultDrop: true}, multi, 10)), "no dup or reorder")
+	}
+	assert.InDelta(t, 1200/echoShare, taken, 50)
 }
