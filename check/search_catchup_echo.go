@@ -17,7 +17,7 @@ import (
 // lands after the rejoining replica moved on needs both at the same
 // moment on the same links, which the swarm rarely draws: a replica that
 // installs a snapshot older than its execution point was caught in 1 seed
-// of 500 at N = 3 and at N = 7 before them, 10 and 21 with them. These
+// of 500 at N = 3 and 2 at N = 7 before them, 8 and 9 with them. These
 // faults watch nothing but time, who leads and which steps carry a
 // snapshot, never message types.
 
@@ -56,21 +56,20 @@ const echoStream = 0x6563686f40
 // apart:
 //
 //  1. F, a replica that does not say it leads, misses what its peers
-//     send it: in half the events every such message is lost (and in
-//     half of those F is cut off both ways), in the others each is lost
-//     with probability 0.5 to 0.95 and the rest are duplicated and held
-//     back as in step 2. Meanwhile the others go on deciding the
-//     clients' commands.
-//  2. The lag ends echoSnaps[0] to echoSnaps[1] ms after the replica
-//     that says it leads took its second snapshot since it began (its
-//     step's Ready carries one), so that F is behind what the leader's
-//     log still holds; or after 300 to 2000 ms without that. Then every
-//     link to and from F duplicates each message with probability 0.3 to
-//     1 and holds each copy back, with probability 0.5 to 1, by an extra
-//     delay of up to 10 to 200 ms, for 50 to 600 ms: F is caught up
-//     while older copies of what its peers sent it, and of what it
-//     answered them (so that they think it still behind and send
-//     again), keep arriving.
+//     send it: in three events in four each such message is lost with
+//     probability 0.5 to 0.95 and the rest are duplicated and held back
+//     as in step 2; in the others every such message is lost (in half of
+//     those F is cut off both ways). Meanwhile the others go on deciding
+//     the clients' commands.
+//  2. The lag ends 0 to 30 ms after the replica that says it leads took
+//     its second snapshot since it began (its step's Ready carries one),
+//     so that F is behind what the leader's log still holds; or after
+//     300 to 2000 ms without that. Then every link to and from F
+//     duplicates each message with probability 0.5 to 1 and holds
+//     messages back, with probability 0.5 to 1, by an extra delay of up
+//     to 10 to 200 ms, for 50 to 600 ms: F is caught up while older
+//     copies of what its peers sent it, and of what it answered them (so
+//     that they think it still behind and send again), keep arriving.
 //
 // A replica that applies a catch-up older than what it already executed
 // runs the commands after it a second time.
