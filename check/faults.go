@@ -194,8 +194,9 @@ type faultEnv struct {
 // traceStep). Without leases (leaseTicks 0), faults may make a replica's
 // clock jump ahead (see jumpClock); with them, whose safety rests on clocks
 // that stay nearly in step, clocks only drift within the bound the leases
-// tolerate (search_lease.go), and the lease faults act.
-func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, window time.Duration, trace io.Writer, leaseTicks int) *injectedFaults {
+// tolerate (search_lease.go), and the lease faults act. snapshotEvery is
+// the replicas' Config.SnapshotEvery (0: the protocol's default).
+func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, window time.Duration, trace io.Writer, leaseTicks, snapshotEvery int) *injectedFaults {
 	has := faultSet(faults)
 	if trace != nil {
 		s.Observe(func(o sim.Output) { traceStep(trace, s.Now(), o) })
@@ -235,6 +236,7 @@ func injectFaults(s *sim.Sim, rng *rand.Rand, seed uint64, faults []string, wind
 	on = diskPairsAlone(on, has, seed, n, leaseTicks)      // search_disk_pairs.go
 	on = heldAlone(on, has, seed, n, leaseTicks)           // search_held_message.go
 	on = tieAlone(on, has, seed, n, leaseTicks)            // search_tie_cycle.go
+	on = echoAlone(on, has, e, snapshotEvery)              // search_catchup_echo.go
 	for _, in := range on {
 		in.inject(e)
 	}

@@ -256,7 +256,7 @@ func run(opts Options) (Result, *sim.Sim, error) {
 		}
 	}
 	injected := injectFaults(s, rng, opts.Seed, faults, opts.FaultWindow, opts.Trace,
-		rcfg.LeaseTicks)
+		rcfg.LeaseTicks, rcfg.SnapshotEvery)
 
 	// Run past the fault window, then until every client finished, bounded
 	// in virtual time; stop at once when an instance is decided twice (the
