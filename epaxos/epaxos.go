@@ -54,6 +54,13 @@ type instance struct {
 
 	executed bool
 	decided  bool // Decided reported in this incarnation
+	// freshAt is 1 + the index's rewrites (factsIndex) when in's latest
+	// indexAdd stored each key of its commands as a new key's inline
+	// facts naming its write, 0 otherwise: while the index's rewrites
+	// stay the same, those facts are unchanged, and executing in within
+	// the executed prefix would leave them so (noteExecuted), so apply
+	// does not look them up.
+	freshAt uint64
 
 	nextTry  uint64 // tick at which to start recovery if still uncommitted
 	attempts int    // recoveries started here, for backoff
