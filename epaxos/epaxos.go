@@ -315,6 +315,10 @@ type Replica struct {
 	openDead        []int                     // executed entries still in open
 	uncommitted     map[paxos.Instance]*instance
 	sinceSnap       int
+	// batchChecked says that every command waiting in batch was found not
+	// executed here when proposed (Propose), and no command executed
+	// since: flush need not ask the store again.
+	batchChecked bool
 	// sinceSnapCmds counts commands executed since the latest snapshot. A
 	// snapshot costs time in proportion to the index and the store, so one
 	// is taken only once at least as many commands executed as the index
@@ -529,6 +533,9 @@ func (r *Replica) Propose(cmd paxos.Command) {
 			r.rd.Executed = append(r.rd.Executed, ex)
 			return
 		}
+	}
+	if len(r.batch) == 0 {
+		r.batchChecked = true
 	}
 	r.batch = append(r.batch, cmd)
 	if len(r.batch) >= r.cfg.Batch {

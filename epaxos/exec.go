@@ -231,6 +231,7 @@ func (r *Replica) apply(in *instance) {
 			continue
 		}
 		ex := r.store.Apply(c)
+		r.batchChecked = false
 		r.rd.Executed = append(sized(r.rd.Executed, r.hint.executed), ex)
 		r.sinceSnapCmds++
 		r.sincePruneCmds++
