@@ -141,6 +141,7 @@ func (r *Replica) commitLocal(in *instance, cmds []paxos.Command, seq uint64, de
 			// Recovery filled our slot with something else (a Nop after we
 			// looked dead): propose our commands again in a new instance.
 			r.batch = append(r.batch, in.mine...)
+			r.batchChecked = false
 		}
 		in.mine = nil
 	}

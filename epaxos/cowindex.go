@@ -21,6 +21,10 @@ type factsIndex struct {
 	free   []uint64      // slab positions no key uses
 	n      int           // keys
 	owner  *uint64       // this generation: parts it may write in place
+	// rewrites counts the writes that changed or dropped facts stored
+	// before (every write but a new key's), so that facts stored for a new
+	// key are known unchanged while it stays the same (instance.freshAt).
+	rewrites uint64
 	// all mirrors the facts of allKeys, which every command consults
 	// (conflicts.go): read from here, they cost no map lookup. The map
 	// holds them too, for each and sortedKeys.
@@ -105,6 +109,8 @@ func (x *factsIndex) put(k string, i int, f keyFacts, isNew bool) {
 	}
 	if isNew {
 		x.n++
+	} else {
+		x.rewrites++
 	}
 	sh.m[k] = f
 	if k == allKeys {
@@ -278,6 +284,9 @@ func (x *factsIndex) prune(drop func(k string, f keyFacts) bool) int {
 	x.pruneGone, x.pruneKept = gone[:0], kept[:0]
 	slices.Sort(freed)
 	x.free = append(x.free, freed...)
+	if dropped > 0 {
+		x.rewrites++
+	}
 	return dropped
 }
 

@@ -54,6 +54,13 @@ type instance struct {
 
 	executed bool
 	decided  bool // Decided reported in this incarnation
+	// freshAt is 1 + the index's rewrites (factsIndex) when in's latest
+	// indexAdd stored each key of its commands as a new key's inline
+	// facts naming its write, 0 otherwise: while the index's rewrites
+	// stay the same, those facts are unchanged, and executing in within
+	// the executed prefix would leave them so (noteExecuted), so apply
+	// does not look them up.
+	freshAt uint64
 
 	nextTry  uint64 // tick at which to start recovery if still uncommitted
 	attempts int    // recoveries started here, for backoff
@@ -308,6 +315,10 @@ type Replica struct {
 	openDead        []int                     // executed entries still in open
 	uncommitted     map[paxos.Instance]*instance
 	sinceSnap       int
+	// batchChecked says that every command waiting in batch was found not
+	// executed here when proposed (Propose), and no command executed
+	// since: flush need not ask the store again.
+	batchChecked bool
 	// sinceSnapCmds counts commands executed since the latest snapshot. A
 	// snapshot costs time in proportion to the index and the store, so one
 	// is taken only once at least as many commands executed as the index
@@ -522,6 +533,9 @@ func (r *Replica) Propose(cmd paxos.Command) {
 			r.rd.Executed = append(r.rd.Executed, ex)
 			return
 		}
+	}
+	if len(r.batch) == 0 {
+		r.batchChecked = true
 	}
 	r.batch = append(r.batch, cmd)
 	if len(r.batch) >= r.cfg.Batch {

@@ -223,15 +223,21 @@ func (r *Replica) apply(in *instance) {
 	// The executed prefix covers in once it is executed when in is next
 	// above it (see the loop below).
 	inPrefix := in.id.Slot <= r.execUpTo[q]+1
+	// Facts of in's keys unchanged since they were stored, new, naming in's
+	// write: noteExecuted would find them and leave them so.
+	fresh := inPrefix && in.freshAt == r.index.rewrites+1
 	for _, c := range in.cmds {
 		if c.IsNop() {
 			continue
 		}
 		ex := r.store.Apply(c)
+		r.batchChecked = false
 		r.rd.Executed = append(sized(r.rd.Executed, r.hint.executed), ex)
 		r.sinceSnapCmds++
 		r.sincePruneCmds++
-		r.noteExecuted(in.id, c, inPrefix)
+		if !fresh {
+			r.noteExecuted(in.id, c, inPrefix)
+		}
 	}
 	if !realCommands(in.cmds) {
 		r.noteNop(int(q), in.id.Slot)

@@ -104,7 +104,18 @@ func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, dep
 // in memory and (see restore) across restarts, but for the pruning of keys
 // every replica has executed (gc.go): recovery rule 4a relies on it (see
 // recovery.go).
-func (r *Replica) indexAdd(in *instance) { r.indexCmds(in.id, in.cmds, in.seq) }
+func (r *Replica) indexAdd(in *instance) {
+	r.noteFresh(in, r.indexCmdsFound(in.id, in.cmds, in.seq, nil))
+}
+
+// noteFresh sets in.freshAt after an indexAdd of in that stored each key
+// of its commands as a new key's inline facts (fresh) or not.
+func (r *Replica) noteFresh(in *instance, fresh bool) {
+	in.freshAt = 0
+	if fresh {
+		in.freshAt = r.index.rewrites + 1
+	}
+}
 
 // indexAddFound is indexAdd right after attrs computed in's attributes
 // from its commands, with nothing written to the index in between: the
@@ -112,7 +123,7 @@ func (r *Replica) indexAdd(in *instance) { r.indexCmds(in.id, in.cmds, in.seq) }
 // them again, unless an earlier key of the batch was written in the same
 // shard since (two commands on one key, or on keys sharing a shard).
 func (r *Replica) indexAddFound(in *instance) {
-	r.indexCmdsFound(in.id, in.cmds, in.seq, r.found)
+	r.noteFresh(in, r.indexCmdsFound(in.id, in.cmds, in.seq, r.found))
 	r.found = r.found[:0]
 }
 
@@ -130,8 +141,12 @@ type foundFacts struct {
 }
 
 // indexCmdsFound is indexCmds with found, the facts found for the keys
-// cmds touch, in the order it visits them (nil: none found yet).
-func (r *Replica) indexCmdsFound(id paxos.Instance, cmds []paxos.Command, seq uint64, found []foundFacts) {
+// cmds touch, in the order it visits them (nil: none found yet). It reports
+// whether cmds hold a command other than a Nop and each key they touch was
+// new, written, and stored as inline facts of kind factsPacked naming
+// id's write (instance.freshAt).
+func (r *Replica) indexCmdsFound(id paxos.Instance, cmds []paxos.Command, seq uint64, found []foundFacts) bool {
+	fresh, wrote := true, false
 	var written [indexShards / 64]uint64 // shards written by this call
 	next := 0                            // found's entry for the next key
 	for _, c := range cmds {
@@ -154,10 +169,13 @@ func (r *Replica) indexCmdsFound(id paxos.Instance, cmds []paxos.Command, seq ui
 				// A new key written: its facts are this write alone,
 				// stored inline when they fit (as pack would store them).
 				if f, fits := packWrite(id.Replica, id.Slot, seq); fits {
-					r.index.put(k, shard, r.unmarked(f), true)
+					u := r.unmarked(f)
+					r.index.put(k, shard, u, true)
+					fresh, wrote = fresh && u == f, true
 					continue
 				}
 			}
+			fresh = false
 			e, ki := r.editFound(k, old, ok, shard)
 			f := ki.rowFor(id.Replica)
 			if c.Writes() {
@@ -170,6 +188,7 @@ func (r *Replica) indexCmdsFound(id paxos.Instance, cmds []paxos.Command, seq ui
 			r.save(e, ki)
 		}
 	}
+	return fresh && wrote
 }
 
 // packWrite returns the inline facts of a key whose only fact is replica

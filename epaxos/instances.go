@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/readypool"
 )
 
 // readyHint holds the lengths of the last non-empty Ready's lists: a new
@@ -22,10 +23,12 @@ func (r *readyHint) note(rd *paxos.Ready) {
 // room for hint elements when it is full below that: a Ready's list starts
 // at the recent size instead of doubling its way there from a reused
 // list's capacity or from nothing (in a live node a Ready executing
-// thousands of commands grew its list several times).
+// thousands of commands grew its list several times). A full list at or
+// above hint at least doubles (readypool.Room), where append would grow a
+// large one a quarter at a time, copying it each time.
 func sized[T any](s []T, hint int) []T {
-	if len(s) == cap(s) && cap(s) < hint {
-		return slices.Grow(s, hint-len(s))
+	if len(s) == cap(s) {
+		return readypool.Room(s, max(hint-len(s), 1))
 	}
 	return s
 }

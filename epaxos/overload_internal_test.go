@@ -152,3 +152,31 @@ func TestRecoveryDelayFollowsCommitLatency(t *testing.T) {
 		assert.GreaterOrEqual(t, r.recoveryDelay(in), uint64(slowFactor*90), "recovery must wait several commit latencies")
 	}
 }
+
+// A command waiting for a batch that executes here meanwhile (a client's
+// retry proposed to another replica) is dropped when the batch goes out,
+// though the store found it unexecuted when it was proposed.
+func TestWaitingCommandExecutedMeanwhileDropped(t *testing.T) {
+	nw := newNet(t, 3, func(c *paxos.Config) { c.Batch = 4 })
+	nw.Propose(0, put(1, 1, "a", "1"))
+	b := put(1, 2, "b", "2")
+	nw.Propose(0, b)
+	require.Equal(t, 1, nw.rep(0).Stats().Waiting, "one instance in flight: b waits")
+	require.True(t, nw.rep(0).batchChecked)
+
+	// The retry of b at replica 1 commits and executes at replica 0 (its
+	// PreAccepts answered by replica 2 alone; replica 0's own instance
+	// stays in flight).
+	nw.Propose(1, b)
+	nw.Deliver(func(m paxos.Message) bool { return m.From == 1 || m.From == 2 && m.To == 1 })
+	require.False(t, nw.rep(0).batchChecked)
+	executed := false
+	for _, e := range nw.Executed[0] {
+		executed = executed || e.Command.ID() == b.ID()
+	}
+	require.True(t, executed, "b executed at replica 0")
+
+	nw.Tick(0, 1)
+	assert.Empty(t, nw.preAccepts(paxos.Instance{Replica: 0, Slot: 2}), "b is not led again")
+	assert.Zero(t, nw.rep(0).Stats().Waiting)
+}

@@ -19,7 +19,8 @@ const batchWait = 1
 // waits while batchWait instances are in flight unless partial is set (on
 // Tick). Commands that executed here while they waited (a client's retry
 // of a command proposed elsewhere) are dropped: that execution, reported
-// after the proposal, answers them.
+// after the proposal, answers them. The store is asked only when a command
+// executed since the waiting ones were proposed (batchChecked).
 func (r *Replica) flush(partial bool) {
 	if r.rb != nil {
 		return // no leading while rebuilding
@@ -32,7 +33,7 @@ func (r *Replica) flush(partial bool) {
 		k := min(len(r.batch)-i, r.cfg.Batch)
 		cmds := make([]paxos.Command, 0, k)
 		for _, c := range r.batch[i : i+k] {
-			if c.Client != 0 && !c.IsNop() {
+			if c.Client != 0 && !c.IsNop() && !r.batchChecked {
 				if _, done := r.store.Executed(c); done {
 					continue
 				}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/readypool"
 	"github.com/paxos-lab/paxos/quorum"
 )
 
@@ -159,7 +160,7 @@ func (r *Replica) learn(s uint64, cmds []paxos.Command, b Ballot, announce bool)
 	e.committed, e.cmds, e.ballot = true, cmds, b
 	r.rd.Decided = append(r.rd.Decided, paxos.Decision{Instance: paxos.Instance{Replica: 0, Slot: s}, Commands: cmds})
 	if r.pending.len() > 0 {
-		r.rd.Committed = room(r.rd.Committed, len(cmds))
+		r.rd.Committed = readypool.Room(r.rd.Committed, len(cmds))
 		for _, c := range cmds {
 			if c.Client == 0 {
 				continue
@@ -267,7 +268,7 @@ func (r *Replica) executeReady() {
 		}
 		n += len(e.cmds)
 	}
-	r.rd.Executed = room(r.rd.Executed, n)
+	r.rd.Executed = readypool.Room(r.rd.Executed, n)
 	for {
 		e := r.at(r.executed + 1)
 		if e == nil || !e.committed {
@@ -290,19 +291,6 @@ func (r *Replica) executeReady() {
 	if r.every > 0 && r.executed-r.snap.Index >= r.every+r.snapDelay && r.sinceSnap >= r.snapKeys {
 		r.takeSnapshot(true)
 	}
-}
-
-// room returns list with room for n more elements. Unlike slices.Grow,
-// which copies a list's whole capacity (a reused list is empty but large),
-// it copies only the elements in use, and at least doubles the capacity,
-// so that the several executions of one Ready copy each element about once.
-func room[T any](list []T, n int) []T {
-	if cap(list)-len(list) >= n {
-		return list
-	}
-	grown := make([]T, len(list), max(2*cap(list), len(list)+n))
-	copy(grown, list)
-	return grown
 }
 
 // dropPending forgets proposal id (executed here), returning its forwarding

@@ -111,3 +111,17 @@ func (k *kept[T]) smallest() int {
 	}
 	return i
 }
+
+// Room returns list with room for n more elements. Unlike slices.Grow,
+// which copies a list's whole capacity (a reused list is empty but large),
+// it copies only the elements in use, and unlike append's growth (a
+// quarter at a time for large lists) it at least doubles the capacity, so
+// that the many appends of one Ready copy each element about once.
+func Room[T any](list []T, n int) []T {
+	if cap(list)-len(list) >= n {
+		return list
+	}
+	grown := make([]T, len(list), max(2*cap(list), len(list)+n))
+	copy(grown, list)
+	return grown
+}

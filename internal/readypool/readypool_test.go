@@ -75,3 +75,18 @@ func TestSparesKeepSeveralListsWithinBounds(t *testing.T) {
 	require.Len(t, s.decided.lists, 2)
 	require.Equal(t, maxKept-5, s.decided.room)
 }
+
+// Room returns the list itself when it has room, and otherwise a copy of
+// its elements in use with at least twice the capacity, or room for n.
+func TestRoom(t *testing.T) {
+	list := make([]int, 2, 4)
+	list[0], list[1] = 1, 2
+	same := Room(list, 2)
+	require.Equal(t, &list[:cap(list)][0], &same[:cap(same)][0], "room enough: the same array")
+
+	full := append(list, 3, 4)
+	grown := Room(full, 1)
+	require.Equal(t, []int{1, 2, 3, 4}, grown)
+	require.Equal(t, 8, cap(grown), "doubled")
+	require.Equal(t, 20, cap(Room(full, 16)), "room for n when more than double")
+}
