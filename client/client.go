@@ -32,7 +32,6 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/paxos-lab/paxos"
-	"github.com/paxos-lab/paxos/transport"
 )
 
 // Options tunes a Client.
@@ -397,14 +396,6 @@ type conn struct {
 	// kick wakes flushLoop after an asynchronous request was buffered:
 	// the requests buffered meanwhile leave in one write.
 	kick chan struct{}
-	// cw is bw's writer (see connWriter).
-	cw *connWriter
-	// dispatching is set while readLoop runs asynchronous calls'
-	// callbacks: a request they send is flushed by readLoop once it has
-	// no further reply buffered, with a write that does not wait, instead
-	// of by flushLoop. A closed-loop caller's next request then leaves
-	// without a goroutine hand-off.
-	dispatching atomic.Bool
 
 	mu      sync.Mutex
 	pending map[paxos.CommandID]chan Reply // by (client, seq): one connection may carry several clients' requests
@@ -421,8 +412,7 @@ type asyncCall struct {
 }
 
 func newConn(nc net.Conn) *conn {
-	cw := &connWriter{nc: nc, direct: transport.NewDirectWriter(nc)}
-	cn := &conn{nc: nc, cw: cw, bw: bufio.NewWriterSize(cw, 32<<10), pending: map[paxos.CommandID]chan Reply{},
+	cn := &conn{nc: nc, bw: bufio.NewWriterSize(nc, 32<<10), pending: map[paxos.CommandID]chan Reply{},
 		async: map[paxos.CommandID]asyncCall{}, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	cn.enc = msgpack.NewEncoder(&cn.buf)
 	go cn.readLoop()
@@ -460,12 +450,9 @@ func (cn *conn) flushLoop() {
 		}
 		cn.wmu.Lock()
 		var err error
-		if cn.bw.Buffered() > 0 || len(cn.cw.rest) > 0 {
+		if cn.bw.Buffered() > 0 {
 			cn.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
 			err = cn.bw.Flush()
-			if err == nil && len(cn.cw.rest) > 0 {
-				_, err = cn.cw.Write(nil)
-			}
 		}
 		cn.wmu.Unlock()
 		if err != nil {
@@ -547,69 +534,11 @@ func (cn *conn) callAsync(deadline time.Time, req Request, done func(Reply, erro
 		cn.mu.Unlock()
 		return err
 	}
-	if cn.dispatching.Load() {
-		return nil // readLoop flushes it (see dispatching)
-	}
-	cn.kickFlush()
-	return nil
-}
-
-func (cn *conn) kickFlush() {
 	select {
 	case cn.kick <- struct{}{}:
 	default: // a flush is already due
 	}
-}
-
-// flushNow writes what is buffered without waiting for the socket; what
-// it does not take is left to flushLoop.
-func (cn *conn) flushNow() {
-	cn.wmu.Lock()
-	var err error
-	if cn.bw.Buffered() > 0 && cn.cw.direct.OK() {
-		cn.cw.nonblock = true
-		err = cn.bw.Flush()
-		cn.cw.nonblock = false
-	}
-	left := cn.bw.Buffered() > 0 || len(cn.cw.rest) > 0
-	cn.wmu.Unlock()
-	if err != nil {
-		cn.close(fmt.Errorf("send request: %w", err))
-		return
-	}
-	if left {
-		cn.kickFlush()
-	}
-}
-
-// connWriter is the writer under a conn's bufio.Writer. It writes to the
-// connection, waiting as needed, except while nonblock is set: it then
-// writes what the socket takes at once and keeps the rest, which the
-// next write (flushLoop's) sends first. Used under the conn's wmu.
-type connWriter struct {
-	nc       net.Conn
-	direct   transport.DirectWriter
-	nonblock bool
-	rest     []byte
-}
-
-// Write implements io.Writer.
-func (w *connWriter) Write(b []byte) (int, error) {
-	if len(w.rest) > 0 {
-		if _, err := w.nc.Write(w.rest); err != nil {
-			return 0, err
-		}
-		w.rest = w.rest[:0]
-	}
-	if !w.nonblock {
-		return w.nc.Write(b)
-	}
-	n, err := w.direct.Write(b)
-	if err != nil {
-		return n, err
-	}
-	w.rest = append(w.rest, b[n:]...)
-	return len(b), nil
+	return nil
 }
 
 func (cn *conn) readLoop() {
@@ -617,11 +546,6 @@ func (cn *conn) readLoop() {
 	fd := newFrameDecoder()
 	var buf []byte
 	for {
-		if cn.dispatching.Load() && !frameBuffered(br) {
-			// No further reply is here: send what the callbacks asked.
-			cn.dispatching.Store(false)
-			cn.flushNow()
-		}
 		frame, err := readFrame(br, buf)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -649,19 +573,9 @@ func (cn *conn) readLoop() {
 			ch <- rep
 		}
 		if isAsync {
-			cn.dispatching.Store(true)
 			a.done(rep, nil)
 		}
 	}
-}
-
-// frameBuffered reports whether br holds a whole frame.
-func frameBuffered(br *bufio.Reader) bool {
-	if br.Buffered() < 4 {
-		return false
-	}
-	h, err := br.Peek(4)
-	return err == nil && int(binary.BigEndian.Uint32(h))+4 <= br.Buffered()
 }
 
 // Reused per call: reply channels (drained before reuse) and timers.

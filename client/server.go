@@ -45,17 +45,6 @@ type BatchSubmitter interface {
 	SubmitAsyncBatch(cmds []paxos.Command, deadline time.Time, done func(paxos.CommandID, paxos.Execution, error))
 }
 
-// FlushSubmitter is a BatchSubmitter that also calls a flush function
-// after answers (*node.Node implements it; see its
-// SubmitAsyncBatchFlush): the server then queues the answers done
-// delivers and writes them in flush, on the replica's goroutine when the
-// socket takes them at once, instead of waking the connection's writer
-// for each.
-type FlushSubmitter interface {
-	BatchSubmitter
-	SubmitAsyncBatchFlush(cmds []paxos.Command, deadline time.Time, done func(paxos.CommandID, paxos.Execution, error), flush func())
-}
-
 // maxSubmitBatch bounds the requests the server hands to a BatchSubmitter
 // in one call.
 const maxSubmitBatch = 256
@@ -245,66 +234,20 @@ func (s *Server) serveConn(c net.Conn) {
 	// queued at once. An asynchronous answer, sent from the replica's
 	// goroutine, never blocks, and a burst of answers costs one wake-up
 	// and one flush, not a channel hand-off each.
-	//
-	// With a FlushSubmitter, answers from the replica's goroutine only
-	// queue (queue), and the replica calls flush once it answered what it
-	// had to: flush writes the queued replies itself when the socket takes
-	// them at once (see transport.DirectWriter) and the writer is idle, and
-	// wakes the writer otherwise. A lone request is then answered without
-	// a goroutine hand-off.
 	var outMu sync.Mutex
 	var out []Reply
 	closed := false
 	wake := make(chan struct{}, 1)
-	wakeLocked := func() { // under outMu
-		if !closed {
-			select {
-			case wake <- struct{}{}:
-			default:
-			}
-		}
-	}
-	add := func(rep Reply, rouse bool) {
+	send := func(rep Reply) {
 		outMu.Lock()
 		if !closed { // late asynchronous answers are dropped
 			out = append(out, rep)
-			if rouse && len(out) == 1 {
-				wakeLocked()
+			if len(out) == 1 {
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
 			}
-		}
-		outMu.Unlock()
-	}
-	send := func(rep Reply) { add(rep, true) }
-	queue := func(rep Reply) { add(rep, false) }
-	// w holds the connection's writing state: the writer goroutine and
-	// flush use it under wmu.
-	var wmu sync.Mutex
-	w := &replyWriter{bw: bufio.NewWriterSize(c, 16<<10), enc: msgpack.NewEncoder(nil), c: c, sem: sem,
-		direct: transport.NewDirectWriter(c)}
-	// take moves the queued replies into w.batch.
-	take := func() int {
-		outMu.Lock()
-		w.batch, out = out, w.batch[:0]
-		outMu.Unlock()
-		return len(w.batch)
-	}
-	flush := func() {
-		if !w.direct.OK() || !wmu.TryLock() {
-			outMu.Lock()
-			if len(out) > 0 {
-				wakeLocked() // the writer is busy, or no direct writes
-			}
-			outMu.Unlock()
-			return
-		}
-		if len(w.rest) == 0 && take() > 0 {
-			w.writeDirect()
-		}
-		left := len(w.rest) > 0 // for the writer to flush
-		wmu.Unlock()
-		outMu.Lock()
-		if left || len(out) > 0 {
-			wakeLocked()
 		}
 		outMu.Unlock()
 	}
@@ -313,18 +256,48 @@ func (s *Server) serveConn(c net.Conn) {
 	// replies batch under load without delaying any.
 	go func() {
 		defer close(writerDone)
+		bw := bufio.NewWriter(c)
+		enc := msgpack.NewEncoder(nil)
+		var buf bytes.Buffer
+		broken := false
+		fail := func(err error) {
+			if err != nil && !broken {
+				broken = true
+				c.Close()
+			}
+		}
+		var batch []Reply // the replies taken from out, encoded in place
 		for {
 			_, open := <-wake
-			wmu.Lock()
-			w.writeRest()
-			for take() > 0 {
-				w.encode(w.bw)
+			for {
+				outMu.Lock()
+				batch, out = out, batch[:0]
+				outMu.Unlock()
+				if len(batch) == 0 {
+					break
+				}
+				for i := range batch {
+					<-sem
+					if broken {
+						continue
+					}
+					buf.Reset()
+					enc.Reset(&buf)
+					err := enc.Encode(&batch[i])
+					if err == nil {
+						err = writeFrame(bw, buf.Bytes())
+					}
+					fail(err)
+				}
+				clear(batch)
+				if cap(batch) > 4096 {
+					batch = nil // a burst's array is not kept for good
+				}
 			}
-			if !w.broken && w.bw.Buffered() > 0 {
+			if !broken && bw.Buffered() > 0 {
 				c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-				w.fail(w.bw.Flush())
+				fail(bw.Flush())
 			}
-			wmu.Unlock()
 			if !open {
 				return
 			}
@@ -344,22 +317,23 @@ func (s *Server) serveConn(c net.Conn) {
 	}()
 	async, _ := s.cfg.Submitter.(AsyncSubmitter)
 	replica := int32(s.cfg.Replica)
-	done := func(id paxos.CommandID, ex paxos.Execution, err error) { send(reply(replica, id, ex, err)) }
+	done := func(id paxos.CommandID, ex paxos.Execution, err error) {
+		rep := Reply{Client: id.Client, Seq: id.Seq, Replica: replica}
+		if err != nil {
+			rep.Err = err.Error()
+		} else {
+			rep.Output, rep.Duplicate, rep.LocalRead, rep.Missing, rep.CmdErr = ex.Output, ex.Duplicate, ex.LocalRead, ex.Missing, ex.Err
+		}
+		send(rep)
+	}
 	batcher, _ := s.cfg.Submitter.(BatchSubmitter)
-	flusher, _ := s.cfg.Submitter.(FlushSubmitter)
-	queued := func(id paxos.CommandID, ex paxos.Execution, err error) { queue(reply(replica, id, ex, err)) }
 	var pend []paxos.Command // requests read, for batcher, not yet submitted
 	submit := func() {
-		if len(pend) == 0 {
-			return
-		}
-		if flusher != nil {
-			flusher.SubmitAsyncBatchFlush(pend, time.Now().Add(s.cfg.Timeout), queued, flush)
-		} else {
+		if len(pend) > 0 {
 			batcher.SubmitAsyncBatch(pend, time.Now().Add(s.cfg.Timeout), done)
+			clear(pend)
+			pend = pend[:0]
 		}
-		clear(pend)
-		pend = pend[:0]
 	}
 	fd := newFrameDecoder()
 	frames := s.guard.NewFrameConn(c, br, MaxFrame, true)
@@ -428,90 +402,6 @@ func (s *Server) serveConn(c net.Conn) {
 			done(cmd.ID(), ex, err)
 		}()
 	}
-}
-
-// reply is the reply that answers command id with ex or err.
-func reply(replica int32, id paxos.CommandID, ex paxos.Execution, err error) Reply {
-	rep := Reply{Client: id.Client, Seq: id.Seq, Replica: replica}
-	if err != nil {
-		rep.Err = err.Error()
-	} else {
-		rep.Output, rep.Duplicate, rep.LocalRead, rep.Missing, rep.CmdErr = ex.Output, ex.Duplicate, ex.LocalRead, ex.Missing, ex.Err
-	}
-	return rep
-}
-
-// replyWriter encodes and writes one connection's replies; the writer
-// goroutine and flush use it under the connection's write lock.
-type replyWriter struct {
-	c      net.Conn
-	bw     *bufio.Writer
-	enc    *msgpack.Encoder
-	buf    bytes.Buffer // one reply's encoding
-	frames bytes.Buffer // flush's frames, written directly
-	rest   []byte       // what the socket did not take of them, for the writer
-	batch  []Reply      // the replies taken from the queue, encoded in place
-	sem    chan struct{}
-	direct transport.DirectWriter
-	broken bool // a write failed: the connection is closed
-}
-
-func (w *replyWriter) fail(err error) {
-	if err != nil && !w.broken {
-		w.broken = true
-		w.c.Close()
-	}
-}
-
-// encode writes the frames of w.batch to dst, frees their places in sem
-// and empties the batch.
-func (w *replyWriter) encode(dst io.Writer) {
-	for i := range w.batch {
-		<-w.sem
-		if w.broken {
-			continue
-		}
-		w.buf.Reset()
-		w.enc.Reset(&w.buf)
-		err := w.enc.Encode(&w.batch[i])
-		if err == nil {
-			err = writeFrame(dst, w.buf.Bytes())
-		}
-		w.fail(err)
-	}
-	clear(w.batch)
-	if cap(w.batch) > 4096 {
-		w.batch = nil // a burst's array is not kept for good
-	}
-}
-
-// writeDirect writes the frames of w.batch with one nonblocking write;
-// what the socket does not take waits in w.rest for the writer.
-func (w *replyWriter) writeDirect() {
-	w.frames.Reset()
-	w.encode(&w.frames)
-	if w.broken || w.frames.Len() == 0 {
-		return
-	}
-	b := w.frames.Bytes()
-	n, err := w.direct.Write(b)
-	if err != nil {
-		w.fail(err)
-		return
-	}
-	w.rest = append(w.rest[:0], b[n:]...)
-	if w.frames.Cap() > 1<<20 {
-		w.frames = bytes.Buffer{} // do not keep a rare large buffer
-	}
-}
-
-// writeRest buffers what a direct write left, ahead of later replies.
-func (w *replyWriter) writeRest() {
-	if len(w.rest) > 0 && !w.broken {
-		_, err := w.bw.Write(w.rest)
-		w.fail(err)
-	}
-	w.rest = w.rest[:0]
 }
 
 // authenticate runs the TLS handshake and the token handshake (when

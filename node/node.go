@@ -55,11 +55,7 @@
 //     being on disk say so (see storage.Background).
 //
 // When the queue is empty and a Ready has nothing to persist, the loop
-// sends it at once. When the queue is empty and the storage does not wait
-// for a device (storage.Immediate: a WAL without fsync), the loop appends
-// the Ready's records itself and then sends it: the same order, without
-// the two hand-offs to the persister and back, which cost a lone request
-// tens of microseconds each on a busy machine.
+// sends it at once.
 //
 // One exception: a message whose body says it states nothing its sender
 // may still have to make durable (Prompt; Multi-Paxos heartbeats) is sent
@@ -181,10 +177,6 @@ func (w *waiter) answer(res result) {
 		w.done(w.id, res.ex, res.err)
 		if b := w.b; b != nil {
 			b.left--
-			if b.flush != nil && !b.flushDue {
-				b.flushDue = true
-				b.n.flushes = append(b.n.flushes, b)
-			}
 			b.release()
 		}
 		return
@@ -200,12 +192,6 @@ type waitBatch struct {
 	deadline time.Time
 	left     int  // waiters not yet answered (loop goroutine once handed over)
 	expiring bool // in Node.expiry (loop goroutine)
-	// flush, if set (SubmitAsyncBatchFlush), is called once the loop
-	// answered some of ws, before it waits for more input; flushDue says
-	// the batch is in n.flushes for that (loop goroutine).
-	flush    func()
-	n        *Node
-	flushDue bool
 }
 
 // waitBatches holds finished waitBatches for reuse.
@@ -225,7 +211,7 @@ func newWaitBatch(k int, deadline time.Time) *waitBatch {
 // release keeps b for reuse once nothing refers to it: every waiter
 // answered and b out of the expiry list.
 func (b *waitBatch) release() {
-	if b.left > 0 || b.expiring || b.flushDue {
+	if b.left > 0 || b.expiring {
 		return
 	}
 	clear(b.ws)
@@ -271,7 +257,6 @@ type Node struct {
 	expiry  []*waitBatch           // SubmitAsync(Batch) waiters by arrival, checked on each tick (loop)
 	rebuilt bool                   // OnRebuilt was called (loop goroutine)
 	local   []paxos.Message        // messages to self, owned by the loop
-	flushes []*waitBatch           // batches whose flush is due (loop)
 
 	// The persist pipeline (see the package doc): Readies whose effects
 	// wait for their records to be durable go to the persister in order,
@@ -279,10 +264,6 @@ type Node struct {
 	toDisk   chan *batch
 	durable  chan *batch
 	inflight int // batches handed to the persister and not yet back (loop)
-	// immediate says Storage appends without waiting for a device
-	// (storage.Immediate): with nothing in flight, the loop appends a
-	// Ready's records itself, without the persister's two hand-offs.
-	immediate bool
 	// ticks counts the loop's ticks; moved is the tick at which the
 	// persister last handed a batch back, or the pipeline last started
 	// from empty (loop goroutine; see Prompt).
@@ -333,9 +314,6 @@ func Start(cfg Config) (*Node, error) {
 		props: make(chan proposal, 1024), propsN: make(chan []proposal, 64), cancels: make(chan *waiter, 1024), covReq: make(chan chan paxos.Coverage),
 		stop: make(chan struct{}), done: make(chan struct{}),
 		toDisk: make(chan *batch, 4*maxInflight), durable: make(chan *batch, 256),
-	}
-	if im, ok := cfg.Storage.(storage.Immediate); ok && im.Immediate() {
-		n.immediate = true
 	}
 	if cfg.Metrics != nil {
 		if n.m, err = newNodeMetrics(n, cfg.Metrics); err != nil {
@@ -446,26 +424,7 @@ var errReservedClient = fmt.Errorf("node: %w", paxos.ErrReservedClient)
 // from one connection at once). done is called exactly once per command,
 // as for SubmitAsync. cmds may be reused once it returns.
 func (n *Node) SubmitAsyncBatch(cmds []paxos.Command, deadline time.Time, done func(paxos.CommandID, paxos.Execution, error)) {
-	n.submitBatch(cmds, deadline, done, nil)
-}
-
-// SubmitAsyncBatchFlush is SubmitAsyncBatch for a caller that buffers
-// what done delivers: flush is called on the node's goroutine after done
-// was called for some of cmds, once the node answered everything it had
-// to answer then and before it waits for more input (or on the calling
-// goroutine, after done, for commands answered before they reach the
-// node). A client server that writes its replies in flush, on the node's
-// goroutine, answers a lone request without waking a writer goroutine,
-// and a burst of answers with one write. flush must not block.
-func (n *Node) SubmitAsyncBatchFlush(cmds []paxos.Command, deadline time.Time, done func(paxos.CommandID, paxos.Execution, error), flush func()) {
-	n.submitBatch(cmds, deadline, done, flush)
-}
-
-func (n *Node) submitBatch(cmds []paxos.Command, deadline time.Time, done func(paxos.CommandID, paxos.Execution, error), flush func()) {
 	b := newWaitBatch(len(cmds), deadline) // the batch's waiters, together
-	if flush != nil {
-		b.flush, b.n = flush, n
-	}
 	var ps []proposal
 	if p, ok := proposalLists.Get().(*[]proposal); ok && cap(*p) >= len(cmds) {
 		ps = (*p)[:0]
@@ -489,20 +448,13 @@ func (n *Node) submitBatch(cmds []paxos.Command, deadline time.Time, done func(p
 	b.left = len(ps)
 	if len(ps) == 0 {
 		b.release()
-		if flush != nil {
-			flush()
-		}
 		return
 	}
-	refused := len(ps) < len(cmds) // answered above
 	select {
 	case <-n.done:
 	default:
 		select {
-		case n.propsN <- ps: // the node owns ps now
-			if flush != nil && refused {
-				flush()
-			}
+		case n.propsN <- ps:
 			return
 		case <-n.done:
 		}
@@ -511,21 +463,6 @@ func (n *Node) submitBatch(cmds []paxos.Command, deadline time.Time, done func(p
 	for _, p := range ps {
 		done(p.w.id, paxos.Execution{}, err)
 	}
-	if flush != nil {
-		flush()
-	}
-}
-
-// flushAnswers calls the flush of every batch answered since the last
-// call (SubmitAsyncBatchFlush).
-func (n *Node) flushAnswers() {
-	for i, b := range n.flushes {
-		n.flushes[i] = nil
-		b.flushDue = false
-		b.flush()
-		b.release()
-	}
-	n.flushes = n.flushes[:0]
 }
 
 func (n *Node) stoppedErr() error {
@@ -645,7 +582,6 @@ func (n *Node) loop() {
 	defer ticker.Stop()
 	in := n.in
 	for {
-		n.flushAnswers()
 		props, propsN := n.props, n.propsN
 		if n.inflight >= maxInflight {
 			props, propsN = nil, nil // the disk is behind: no new work until it catches up
@@ -911,13 +847,7 @@ func (n *Node) carryOut(rd *paxos.Ready) error {
 		}
 		b.msgs = append(b.msgs, m)
 	}
-	if n.inflight == 0 && rd.Snapshot == nil && (len(rd.Persist) == 0 || n.immediate) {
-		if len(rd.Persist) > 0 {
-			if err := n.persist([]*batch{b}); err != nil {
-				n.recycle(b)
-				return err
-			}
-		}
+	if n.inflight == 0 && rd.Snapshot == nil && len(rd.Persist) == 0 {
 		n.send(b)
 		return n.finish(b)
 	}
@@ -1102,7 +1032,6 @@ func (n *Node) drainPipeline() {
 }
 
 func (n *Node) failWaiters() {
-	defer n.flushAnswers()
 	err := n.stoppedErr()
 	n.waiting.All(func(_ idtable.ID, w *waiter) {
 		if n.m != nil {

@@ -37,15 +37,6 @@ type Storage interface {
 	Close() error
 }
 
-// Immediate is implemented by storages whose Append does not wait for a
-// device (a WAL without fsync): a driver may then append on its own
-// goroutine instead of handing records to a goroutine that waits for the
-// disk, which saves a hand-off per Ready. Immediate reports whether that
-// holds now.
-type Immediate interface {
-	Immediate() bool
-}
-
 // ErrClosed is returned by a Storage used after Close.
 var ErrClosed = errors.New("storage closed")
 

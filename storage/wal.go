@@ -637,11 +637,6 @@ func putFrameBuf(bp *[]byte) {
 	}
 }
 
-// Immediate implements storage.Immediate: a WAL without fsync
-// (WALOptions.NoSync) returns from Append once the write system call
-// returned.
-func (w *WAL) Immediate() bool { return w.noSync }
-
 // Append implements Storage: it writes snapshot (if any) and records and
 // returns once they are durable. One fsync covers all records of a call, and
 // calls that overlap share fsyncs.

@@ -216,20 +216,6 @@ type peerOut struct {
 	// took is when the writer last took a message from out, and waited
 	// how long that message had waited in it (TCP.clock; see flowing).
 	took, waited atomic.Int64
-	// queued counts the messages put in out or urgent and not yet
-	// written into the connection's buffer: Send writes directly (see
-	// sendDirect) only when it is zero, so a message never overtakes one
-	// sent before it.
-	queued atomic.Int64
-	// kick wakes the writer to flush what a direct write left in bw.
-	kick chan struct{}
-	// wmu is held by whoever writes to the current connection: the writer
-	// goroutine, or Send writing directly. It guards the fields below.
-	wmu    sync.Mutex
-	bw     *bufio.Writer // the current connection's buffer (nil: none)
-	direct DirectWriter  // nonblocking writes to the current connection
-	frame  []byte        // Send's encoding buffer for direct writes
-	broken error         // a direct write failed: the connection is lost
 }
 
 // inOrderWait is the most a data lane's messages may be waiting for an
@@ -311,7 +297,7 @@ func NewTCP(cfg TCPConfig) (*TCP, error) {
 			t.peers = append(t.peers, nil)
 			continue
 		}
-		p := &peerOut{id: paxos.NodeID(i), addr: addr, out: make(chan outMsg, cfg.Queue), urgent: make(chan outMsg, urgentQueue), kick: make(chan struct{}, 1)}
+		p := &peerOut{id: paxos.NodeID(i), addr: addr, out: make(chan outMsg, cfg.Queue), urgent: make(chan outMsg, urgentQueue)}
 		if cfg.RTT != nil {
 			p.delay = time.Duration(cfg.RTT[cfg.ID][i] / 2 * float64(time.Millisecond))
 		}
@@ -373,14 +359,10 @@ func (t *TCP) Send(m paxos.Message) {
 		return
 	}
 	p := t.peers[m.To]
-	if p.delay == 0 && t.sendDirect(p, m) {
-		return
-	}
 	om := outMsg{m: m, at: t.clock()}
 	if p.delay > 0 {
 		om.due = time.Now().Add(p.delay)
 	}
-	p.queued.Add(1)
 	q := p.out
 	if IsUrgent(m.Body) && p.delay == 0 && len(p.out) > 0 && !p.flowing(om.at) {
 		// With WAN emulation every message waits in its lane until its
@@ -393,68 +375,16 @@ func (t *TCP) Send(m paxos.Message) {
 	select {
 	case q <- om:
 	default:
-		if q != p.urgent && IsUrgent(m.Body) && p.delay == 0 {
-			select { // a full data lane is not flowing: overtake it
-			case p.urgent <- om:
-				return
-			default:
-			}
+		if q == p.urgent || !IsUrgent(m.Body) || p.delay > 0 {
+			t.c.dropped.Add(1)
+			return
 		}
-		p.queued.Add(-1)
-		t.c.dropped.Add(1)
-	}
-}
-
-// maxDirect is the largest frame Send writes directly; a larger one goes
-// through the writer goroutine.
-const maxDirect = 16 << 10
-
-// sendDirect writes m to p's connection on the caller's goroutine when
-// nothing is queued for p and the connection can take the frame without
-// waiting: a lone message (one request's Accept, its reply) then leaves
-// without waking the writer goroutine, a hand-off that costs tens of
-// microseconds on a busy machine. What the socket does not take at once
-// stays in the connection's buffer for the writer to flush. It reports
-// false, having done nothing, when m must be queued instead (something is
-// queued or being written, no connection, TLS, a large frame).
-func (t *TCP) sendDirect(p *peerOut, m paxos.Message) bool {
-	if p.queued.Load() != 0 || !p.wmu.TryLock() {
-		return false
-	}
-	defer p.wmu.Unlock()
-	if p.bw == nil || !p.direct.OK() || p.bw.Buffered() > 0 || p.queued.Load() != 0 {
-		return false
-	}
-	frame, err := t.shared.appendMessage(append(p.frame[:0], 0, 0, 0, 0), m)
-	if err != nil || len(frame)-4 > min(t.cfg.MaxFrame, maxDirect) {
-		return false // the writer goroutine drops and logs it
-	}
-	p.frame = frame
-	binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
-	n, err := p.direct.Write(frame)
-	now := t.clock()
-	p.took.Store(now)
-	p.waited.Store(0)
-	if err != nil {
-		// The connection is broken: the writer reconnects.
-		t.c.dropped.Add(1)
-		p.broken = err
-		p.bw = nil // no more direct writes to it
-		select {
-		case p.kick <- struct{}{}:
+		select { // a full data lane is not flowing: overtake it
+		case p.urgent <- om:
 		default:
-		}
-		return true
-	}
-	t.c.sent.Add(1)
-	if n < len(frame) {
-		_, _ = p.bw.Write(frame[n:]) // fits: the buffer was empty
-		select {
-		case p.kick <- struct{}{}:
-		default:
+			t.c.dropped.Add(1)
 		}
 	}
-	return true
 }
 
 // clock returns the nanoseconds since the transport started (monotonic).
@@ -654,28 +584,12 @@ func (t *TCP) writeLoop(conn net.Conn, p *peerOut, announce bool) error {
 		conn.Close()
 	}()
 	bw := bufio.NewWriterSize(conn, 64<<10)
-	// Send writes to the connection directly while nothing is queued (see
-	// sendDirect); the writer holds wmu whenever it uses bw.
-	p.wmu.Lock()
-	p.bw, p.direct, p.broken = bw, NewDirectWriter(conn), nil
-	p.wmu.Unlock()
-	defer func() {
-		p.wmu.Lock()
-		p.bw, p.direct = nil, DirectWriter{}
-		p.wmu.Unlock()
-	}()
 	flush := func() error {
 		if bw.Buffered() == 0 {
 			return nil
 		}
 		conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		return bw.Flush()
-	}
-	// locked runs f holding wmu.
-	locked := func(f func() error) error {
-		p.wmu.Lock()
-		defer p.wmu.Unlock()
-		return f()
 	}
 	var frame []byte
 	var tick <-chan time.Time
@@ -699,18 +613,6 @@ func (t *TCP) writeLoop(conn net.Conn, p *peerOut, announce bool) error {
 			now := t.clock()
 			p.took.Store(now)
 			p.waited.Store(now - om.at)
-		case <-p.kick:
-			// A direct write left part of its frame in bw, or failed.
-			if err := locked(func() error {
-				if err := p.broken; err != nil {
-					p.broken = nil
-					return err
-				}
-				return flush()
-			}); err != nil {
-				return err
-			}
-			continue
 		case <-tick:
 			// A progress announcement goes straight out (it is not a
 			// protocol message and is not delayed by WAN emulation).
@@ -718,12 +620,10 @@ func (t *TCP) writeLoop(conn net.Conn, p *peerOut, announce bool) error {
 			if err != nil {
 				return err
 			}
-			if err := locked(func() error {
-				if err := WriteFrame(bw, b); err != nil {
-					return err
-				}
-				return flush()
-			}); err != nil {
+			if err := WriteFrame(bw, b); err != nil {
+				return err
+			}
+			if err := flush(); err != nil {
 				return err
 			}
 			continue
@@ -733,8 +633,7 @@ func (t *TCP) writeLoop(conn net.Conn, p *peerOut, announce bool) error {
 	write:
 		if !om.due.IsZero() {
 			if wait := time.Until(om.due); wait > 0 {
-				if err := locked(flush); err != nil {
-					p.queued.Add(-1)
+				if err := flush(); err != nil {
 					t.c.dropped.Add(1)
 					return err
 				}
@@ -743,46 +642,35 @@ func (t *TCP) writeLoop(conn net.Conn, p *peerOut, announce bool) error {
 				}
 			}
 		}
-		p.wmu.Lock()
+		// The frame (length, then the message) is encoded into one buffer
+		// the loop reuses, and written with one call.
 		var err error
-		frame, err = t.writeQueued(p, bw, frame, om.m)
-		p.queued.Add(-1)
-		if err == nil && len(p.out) == 0 && len(p.urgent) == 0 {
-			err = flush()
-		}
-		p.wmu.Unlock()
+		frame, err = t.shared.appendMessage(append(frame[:0], 0, 0, 0, 0), om.m)
 		if err != nil {
+			t.c.dropped.Add(1)
+			t.log.Error("transport: cannot encode message; dropped", "to", p.id, "type", fmt.Sprintf("%T", om.m.Body), "err", err)
+			continue
+		}
+		if n := len(frame) - 4; n > t.cfg.MaxFrame {
+			t.c.dropped.Add(1)
+			t.log.Error("transport: message larger than the maximum frame; dropped", "to", p.id, "bytes", n, "max", t.cfg.MaxFrame)
+			continue
+		}
+		binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
+		if _, err := bw.Write(frame); err != nil {
+			t.c.dropped.Add(1)
 			return err
 		}
+		if cap(frame) > 1<<20 {
+			frame = nil // do not keep a rare large buffer
+		}
+		t.c.sent.Add(1)
+		if len(p.out) == 0 && len(p.urgent) == 0 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
 	}
-}
-
-// writeQueued encodes m into frame (the length, then the message) and
-// writes it to bw with one call, returning the buffer for reuse. A
-// message that cannot be encoded or is too large is dropped and logged;
-// the error is bw's.
-func (t *TCP) writeQueued(p *peerOut, bw *bufio.Writer, frame []byte, m paxos.Message) ([]byte, error) {
-	frame, err := t.shared.appendMessage(append(frame[:0], 0, 0, 0, 0), m)
-	if err != nil {
-		t.c.dropped.Add(1)
-		t.log.Error("transport: cannot encode message; dropped", "to", p.id, "type", fmt.Sprintf("%T", m.Body), "err", err)
-		return frame, nil
-	}
-	if n := len(frame) - 4; n > t.cfg.MaxFrame {
-		t.c.dropped.Add(1)
-		t.log.Error("transport: message larger than the maximum frame; dropped", "to", p.id, "bytes", n, "max", t.cfg.MaxFrame)
-		return frame, nil
-	}
-	binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
-	if _, err := bw.Write(frame); err != nil {
-		t.c.dropped.Add(1)
-		return frame, err
-	}
-	if cap(frame) > 1<<20 {
-		frame = nil // do not keep a rare large buffer
-	}
-	t.c.sent.Add(1)
-	return frame, nil
 }
 
 // ---- incoming side ----
