@@ -948,18 +948,24 @@ func (r *Replica) pump() {
 func (r *Replica) retransmit() {
 	for s := r.learnedTo + 1; s <= r.maxSlot && s <= r.learnedTo+leaderScan; s++ {
 		st := r.slots[s]
-		if st == nil || st.prop == nil || st.learned || r.now-st.prop.sentAt < r.resendAfter(st.prop.resends) {
+		if st == nil || st.prop == nil || st.learned {
 			continue
 		}
 		p := st.prop
 		if r.anyBallot.IsZero() || (p.ballot != r.anyBallot && s < r.anyFrom) {
 			continue // the leader's phase 1 covers this slot
 		}
+		// A new fast round: its first send waits only RetryTicks after
+		// the last send of the old round, whose backoff (up to 32
+		// RetryTicks) says nothing about the new leader's round.
+		resends := p.resends
 		if p.ballot != r.anyBallot {
-			p.resends = 0 // a new fast round: its first send
+			resends = 0
 		}
-		p.ballot, p.sentAt = r.anyBallot, r.now
-		p.resends++
+		if r.now-p.sentAt < r.resendAfter(resends) {
+			continue
+		}
+		p.ballot, p.sentAt, p.resends = r.anyBallot, r.now, resends+1
 		r.broadcast(Propose{Slot: s, Ballot: p.ballot, Value: p.cmds})
 	}
 	if r.learnedTo < r.maxSlot && r.leader >= 0 && r.leader != r.id && r.now >= r.askAt {
