@@ -91,6 +91,10 @@ type slot struct {
 type queued struct {
 	cmd   paxos.Command
 	after int64 // earliest tick to propose (or forward) it
+	// forwards counts the times it was forwarded to the leader to, which
+	// it waits for (see forwardWait) unless another leader takes over.
+	forwards int
+	to       paxos.NodeID
 }
 
 type role int
@@ -518,6 +522,19 @@ func (r *Replica) retry() int64 { return int64(r.cfg.RetryTicks) }
 // every queue (see TestOverloadDrains).
 func (r *Replica) resendAfter(k int) int64 { return r.retry() << min(k, maxBackoff) }
 
+// forwardWait is how long a command forwarded to the same leader k times
+// before waits after the next forward: 4 RetryTicks + ElectionTicks (time
+// for the leader to get it chosen, or for a new one to be elected),
+// doubling with every forward up to the longest wait of a resent round,
+// RetryTicks << maxBackoff (or the first wait, if longer). A leader that
+// has not got it chosen is most often busy, or dropped it because it had
+// no room (see place); forwarding it at a fixed pace only adds to its
+// queue (see TestForwardsBackOff). A new leader gets it at once (see pump).
+func (r *Replica) forwardWait(k int) int64 {
+	first := 4*r.retry() + int64(r.cfg.ElectionTicks)
+	return min(first<<min(k, maxBackoff), max(first, r.resendAfter(maxBackoff)))
+}
+
 func (r *Replica) handle(from paxos.NodeID, body any) error {
 	if r.rebuildStep(from, body) {
 		return nil
@@ -919,15 +936,21 @@ func (r *Replica) pump() {
 		if q.cmd.Client != 0 && !ok {
 			continue // chosen meanwhile
 		}
-		if q.after > r.now {
+		newLeader := q.forwards > 0 && r.leader >= 0 && r.leader != q.to
+		if q.after > r.now && !newLeader {
 			kept = append(kept, q)
 			continue
 		}
 		if lost >= forwardAfter && r.leader >= 0 {
+			k := q.forwards
+			if newLeader {
+				k = 0
+			}
 			r.stats["forwards"]++
 			r.send(r.leader, Forward{Command: q.cmd})
-			// Propose it again later if the leader did not get it chosen.
-			kept = append(kept, queued{cmd: q.cmd, after: r.now + 4*r.retry() + int64(r.cfg.ElectionTicks)})
+			// Forward it again, or propose it, later if the leader did
+			// not get it chosen.
+			kept = append(kept, queued{cmd: q.cmd, after: r.now + r.forwardWait(k), forwards: k + 1, to: r.leader})
 			continue
 		}
 		if r.anyBallot.IsZero() {
