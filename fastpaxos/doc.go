@@ -85,12 +85,18 @@
 // proposer) is recovered by a one-slot phase 1 at the next Sub the leader
 // may use (Recover and Report): from 1 with coordinated recovery, from 2
 // with uncoordinated recovery.
-
+//
 // A round that gets no answer is sent again (a proposer's Propose, the
 // leader's Recover or Accept) after RetryTicks, and each further time
 // after twice as long as the time before, up to 32 RetryTicks: a late
 // answer is most often queued at a busy replica, and resending at a fixed
 // pace turned a burst of load at N = 7 into queues that grew for good.
+// The wait belongs to one round: a proposal whose slot a new leader opens
+// for its own fast round goes out there RetryTicks after its last send,
+// however long the old round had come to wait. A command forwarded to the
+// leader (below) is likewise forwarded again while it is not chosen, after
+// 4 RetryTicks + ElectionTicks, then after twice as long each time up to
+// 32 RetryTicks, and to a new leader at once.
 //
 // Ready.Committed reports a command chosen in the proposers' fast round
 // (Sub 0) with paxos.PathFast and one chosen in any later round with

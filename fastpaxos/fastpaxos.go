@@ -91,6 +91,10 @@ type slot struct {
 type queued struct {
 	cmd   paxos.Command
 	after int64 // earliest tick to propose (or forward) it
+	// forwards counts the times it was forwarded to the leader to, which
+	// it waits for (see forwardWait) unless another leader takes over.
+	forwards int
+	to       paxos.NodeID
 }
 
 type role int
@@ -518,6 +522,19 @@ func (r *Replica) retry() int64 { return int64(r.cfg.RetryTicks) }
 // every queue (see TestOverloadDrains).
 func (r *Replica) resendAfter(k int) int64 { return r.retry() << min(k, maxBackoff) }
 
+// forwardWait is how long a command forwarded to the same leader k times
+// before waits after the next forward: 4 RetryTicks + ElectionTicks (time
+// for the leader to get it chosen, or for a new one to be elected),
+// doubling with every forward up to the longest wait of a resent round,
+// RetryTicks << maxBackoff (or the first wait, if longer). A leader that
+// has not got it chosen is most often busy, or dropped it because it had
+// no room (see place); forwarding it at a fixed pace only adds to its
+// queue (see TestForwardsBackOff). A new leader gets it at once (see pump).
+func (r *Replica) forwardWait(k int) int64 {
+	first := 4*r.retry() + int64(r.cfg.ElectionTicks)
+	return min(first<<min(k, maxBackoff), max(first, r.resendAfter(maxBackoff)))
+}
+
 func (r *Replica) handle(from paxos.NodeID, body any) error {
 	if r.rebuildStep(from, body) {
 		return nil
@@ -919,15 +936,21 @@ func (r *Replica) pump() {
 		if q.cmd.Client != 0 && !ok {
 			continue // chosen meanwhile
 		}
-		if q.after > r.now {
+		newLeader := q.forwards > 0 && r.leader >= 0 && r.leader != q.to
+		if q.after > r.now && !newLeader {
 			kept = append(kept, q)
 			continue
 		}
 		if lost >= forwardAfter && r.leader >= 0 {
+			k := q.forwards
+			if newLeader {
+				k = 0
+			}
 			r.stats["forwards"]++
 			r.send(r.leader, Forward{Command: q.cmd})
-			// Propose it again later if the leader did not get it chosen.
-			kept = append(kept, queued{cmd: q.cmd, after: r.now + 4*r.retry() + int64(r.cfg.ElectionTicks)})
+			// Forward it again, or propose it, later if the leader did
+			// not get it chosen.
+			kept = append(kept, queued{cmd: q.cmd, after: r.now + r.forwardWait(k), forwards: k + 1, to: r.leader})
 			continue
 		}
 		if r.anyBallot.IsZero() {
@@ -948,18 +971,24 @@ func (r *Replica) pump() {
 func (r *Replica) retransmit() {
 	for s := r.learnedTo + 1; s <= r.maxSlot && s <= r.learnedTo+leaderScan; s++ {
 		st := r.slots[s]
-		if st == nil || st.prop == nil || st.learned || r.now-st.prop.sentAt < r.resendAfter(st.prop.resends) {
+		if st == nil || st.prop == nil || st.learned {
 			continue
 		}
 		p := st.prop
 		if r.anyBallot.IsZero() || (p.ballot != r.anyBallot && s < r.anyFrom) {
 			continue // the leader's phase 1 covers this slot
 		}
+		// A new fast round: its first send waits only RetryTicks after
+		// the last send of the old round, whose backoff (up to 32
+		// RetryTicks) says nothing about the new leader's round.
+		resends := p.resends
 		if p.ballot != r.anyBallot {
-			p.resends = 0 // a new fast round: its first send
+			resends = 0
 		}
-		p.ballot, p.sentAt = r.anyBallot, r.now
-		p.resends++
+		if r.now-p.sentAt < r.resendAfter(resends) {
+			continue
+		}
+		p.ballot, p.sentAt, p.resends = r.anyBallot, r.now, resends+1
 		r.broadcast(Propose{Slot: s, Ballot: p.ballot, Value: p.cmds})
 	}
 	if r.learnedTo < r.maxSlot && r.leader >= 0 && r.leader != r.id && r.now >= r.askAt {
