@@ -55,9 +55,9 @@ func (r *Replica) lookup(c paxos.Command, note bool) []keyIndex {
 		}
 	} else {
 		for _, k := range keys {
-			f, ok, shard := r.index.find(k)
+			f, ok, h := r.index.find(k)
 			if note {
-				r.found = append(r.found, foundFacts{k: k, f: f, ok: ok, shard: shard})
+				r.found = append(r.found, foundFacts{k: k, f: f, ok: ok, h: h})
 			}
 			if ok {
 				add(f)

@@ -146,8 +146,8 @@ func TestSnapshotCarriesFloor(t *testing.T) {
 // command naming no keys on every bucket's; other buckets add nothing.
 func TestFloorByBucketAndKind(t *testing.T) {
 	x := newIndexFloor(3)
-	x.raise("w", []keyRow{{replica: 1, write: 4, execWrite: 4}})
-	x.raise("r", []keyRow{{replica: 2, read: 7, execRead: 7}})
+	x.raise(fnv1a("w"), []keyRow{{replica: 1, write: 4, execWrite: 4}})
+	x.raise(fnv1a("r"), []keyRow{{replica: 2, read: 7, execRead: 7}})
 	require.NotEqual(t, keyBucket("w"), keyBucket("r"))
 	require.NotEqual(t, keyBucket("w"), keyBucket("other"))
 	require.NotEqual(t, keyBucket("r"), keyBucket("other"))
