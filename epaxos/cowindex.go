@@ -37,16 +37,14 @@ const indexShards = 256
 // factsChunkLen is the number of slab positions per chunk.
 const factsChunkLen = 256
 
-// factsShard is one shard of the index: its keys and their facts in the
-// order they were added, with each key's hash (keyHash), and an
-// open-addressing table over them (see factsTable.go).
+// factsShard is one shard of the index: its keys with their facts and
+// hashes (fnv1a) in the order they were added, and an open-addressing
+// table over them (factstable.go).
 type factsShard struct {
-	keys   []string
-	facts  []keyFacts
-	hashes []uint32
-	slots  []uint64 // factsTable.go
-	shift  uint8    // 32 − log2(len(slots))
-	owner  *uint64
+	entries []factsEntry
+	slots   []uint64
+	shift   uint8 // 32 − log2(len(slots))
+	owner   *uint64
 }
 
 type factsChunk struct {
@@ -83,7 +81,7 @@ func (x *factsIndex) find(k string) (keyFacts, bool, uint32) {
 	h := fnv1a(k)
 	if sh := x.shards[shardOfHash(h)]; sh != nil {
 		if e := sh.lookup(k, h); e >= 0 {
-			return sh.facts[e], true, h
+			return sh.entries[e].f, true, h
 		}
 	}
 	return 0, false, h
@@ -116,7 +114,7 @@ func (x *factsIndex) put(k string, h uint32, f keyFacts, isNew bool) {
 		sh.insert(k, h, f)
 	} else {
 		x.rewrites++
-		sh.facts[sh.lookup(k, h)] = f
+		sh.entries[sh.lookup(k, h)].f = f
 	}
 	if k == allKeys {
 		x.all, x.hasAll = f, true
@@ -132,8 +130,8 @@ func (x *factsIndex) each(fn func(k string, f keyFacts) error) error {
 		if sh == nil {
 			continue
 		}
-		for i, k := range sh.keys {
-			if err := fn(k, sh.facts[i]); err != nil {
+		for _, e := range sh.entries {
+			if err := fn(e.k, e.f); err != nil {
 				return err
 			}
 		}
@@ -146,7 +144,9 @@ func (x *factsIndex) sortedKeys() []string {
 	keys := make([]string, 0, x.n)
 	for _, sh := range x.shards {
 		if sh != nil {
-			keys = append(keys, sh.keys...)
+			for _, e := range sh.entries {
+				keys = append(keys, e.k)
+			}
 		}
 	}
 	slices.Sort(keys)
@@ -209,7 +209,7 @@ func (x *factsIndex) share() *factsIndex {
 // prune drops every key whose facts drop says may go, and returns how
 // many it dropped. It visits each key once, in the order keys were added
 // to its shard, and calls drop once per key. A shard it drops keys from
-// keeps the others in their order, compacted in place (into new arrays if
+// keeps the others in their order, compacted in place (into a new array if
 // a snapshot shares the shard), and its slots are rebuilt from their
 // hashes (factsShard.rebuild: no key hashed again, no tombstones). The
 // slab entries of dropped keys are given back, in order.
@@ -220,34 +220,30 @@ func (x *factsIndex) prune(drop func(k string, h uint32, f keyFacts) bool) int {
 		if sh == nil {
 			continue
 		}
-		keys, facts, hashes := sh.keys, sh.facts, sh.hashes
+		entries := sh.entries
 		owned := sh.owner == x.owner
-		var nk []string // the kept keys, facts and hashes, once copying
-		var nf []keyFacts
-		var nh []uint32
-		if owned { // compacted in place: entry i is read before it is written
-			nk, nf, nh = keys[:0], facts[:0], hashes[:0]
+		var kept []factsEntry // the kept entries, once copying
+		if owned {            // compacted in place: entry j is read before it is written
+			kept = entries[:0]
 		}
 		copying, gone := owned, 0
-		for j, k := range keys {
-			f := facts[j]
-			if !drop(k, hashes[j], f) {
+		for j := range entries {
+			e := entries[j]
+			if !drop(e.k, e.h, e.f) {
 				if copying {
-					nk, nf, nh = append(nk, k), append(nf, f), append(nh, hashes[j])
+					kept = append(kept, e)
 				}
 				continue
 			}
 			if !copying { // the first key dropped from a shared shard
-				nk = append(make([]string, 0, len(keys)), keys[:j]...)
-				nf = append(make([]keyFacts, 0, len(keys)), facts[:j]...)
-				nh = append(make([]uint32, 0, len(keys)), hashes[:j]...)
+				kept = append(make([]factsEntry, 0, len(entries)), entries[:j]...)
 				copying = true
 			}
 			gone++
-			if f.kind() == factsFull {
-				freed = append(freed, f.pos())
+			if e.f.kind() == factsFull {
+				freed = append(freed, e.f.pos())
 			}
-			if k == allKeys {
+			if e.k == allKeys {
 				x.all, x.hasAll = 0, false
 			}
 		}
@@ -255,15 +251,15 @@ func (x *factsIndex) prune(drop func(k string, h uint32, f keyFacts) bool) int {
 			continue
 		}
 		if owned {
-			clear(keys[len(nk):]) // no dropped key's string kept alive
+			clear(entries[len(kept):]) // no dropped key's string kept alive
 		}
 		x.n -= gone
 		dropped += gone
-		if len(nk) == 0 {
+		if len(kept) == 0 {
 			x.shards[i] = nil
 			continue
 		}
-		x.shards[i] = compacted(nk, nf, nh, sh, owned, x.owner)
+		x.shards[i] = compacted(kept, sh, owned, x.owner)
 	}
 	slices.Sort(freed)
 	x.free = append(x.free, freed...)

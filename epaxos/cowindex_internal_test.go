@@ -197,7 +197,7 @@ func BenchmarkIndexPrune(b *testing.B) {
 	}
 }
 
-// TestFactsTableMatchesMap drives the index's shards (factsTable.go)
+// TestFactsTableMatchesMap drives the index's shards (factstable.go)
 // through random new keys, rewrites, snapshots and prunes, and compares
 // them after each step with a Go map holding what they should: every key
 // found with its facts, absent keys not found, the key count, and each

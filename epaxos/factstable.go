@@ -3,7 +3,8 @@ package epaxos
 import "slices"
 
 // A factsShard's table: open addressing with linear probing over slots, a
-// power of two of them and at most three quarters full. A slot holds a
+// power of two of them and at most three quarters full, over an array of
+// entries (factsEntry) in the order their keys were added. A slot holds a
 // key's hash (fnv1a, the one that picked its shard) in its high half and
 // its entry's position plus one in its low half; 0 is empty. Keys are
 // removed only by prune, which rebuilds the slots of the entries it keeps,
@@ -19,6 +20,14 @@ const minSlots = 8
 // their hash's low bits; the product's top bits depend on all of them.
 const slotMul = 0x9E3779B1
 
+// factsEntry is a key of a shard, its facts and its hash: one array of
+// them, so that finding a key reads one entry after its slot.
+type factsEntry struct {
+	k string
+	f keyFacts
+	h uint32
+}
+
 // lookup returns the position of key k, whose hash is h, among the
 // shard's entries, or −1 if the shard does not hold it.
 func (s *factsShard) lookup(k string, h uint32) int {
@@ -32,7 +41,7 @@ func (s *factsShard) lookup(k string, h uint32) int {
 			return -1
 		}
 		if uint32(v>>32) == h {
-			if e := int(uint32(v)) - 1; s.keys[e] == k {
+			if e := int(uint32(v)) - 1; s.entries[e].k == k {
 				return e
 			}
 		}
@@ -42,11 +51,11 @@ func (s *factsShard) lookup(k string, h uint32) int {
 // insert adds key k, which the shard does not hold, with hash h and facts
 // f, growing the table first if it would be over three quarters full.
 func (s *factsShard) insert(k string, h uint32, f keyFacts) {
-	if 4*(len(s.keys)+1) > 3*len(s.slots) {
+	if 4*(len(s.entries)+1) > 3*len(s.slots) {
 		s.resize(max(minSlots, 2*len(s.slots)))
 	}
-	s.keys, s.facts, s.hashes = append(s.keys, k), append(s.facts, f), append(s.hashes, h)
-	s.place(h, len(s.keys))
+	s.entries = append(s.entries, factsEntry{k: k, f: f, h: h})
+	s.place(h, len(s.entries))
 }
 
 // place stores the slot of hash h naming entry position e−1 in the first
@@ -70,8 +79,8 @@ func (s *factsShard) resize(n int) {
 		s.slots = make([]uint64, n)
 	}
 	s.shift = uint8(32 - log2(n))
-	for e, h := range s.hashes {
-		s.place(h, e+1)
+	for e := range s.entries {
+		s.place(s.entries[e].h, e+1)
 	}
 }
 
@@ -99,34 +108,32 @@ func slotsFor(n int) int {
 // it (the strings aside, which never change).
 func (s *factsShard) clone(owner *uint64) *factsShard {
 	return &factsShard{
-		keys:   slices.Clone(s.keys),
-		facts:  slices.Clone(s.facts),
-		hashes: slices.Clone(s.hashes),
-		slots:  slices.Clone(s.slots),
-		shift:  s.shift,
-		owner:  owner,
+		entries: slices.Clone(s.entries),
+		slots:   slices.Clone(s.slots),
+		shift:   s.shift,
+		owner:   owner,
 	}
 }
 
-// compacted returns shard sh after prune kept entries keys, facts and
-// hashes of it (in sh's own arrays if owned, else in new ones), owned by
+// compacted returns shard sh after prune kept entries of it (in sh's own
+// array if owned, else in a new one), owned by
 // owner. The table keeps its size, room for the keys to come, unless the
-// kept entries would fill under an eighth of it; the arrays are cut down
+// kept entries would fill under an eighth of it; the array is cut down
 // when they use under a quarter of a large capacity, so that a shard that
 // once held many keys does not hold their room for ever.
-func compacted(keys []string, facts []keyFacts, hashes []uint32, sh *factsShard, owned bool, owner *uint64) *factsShard {
-	if c := cap(keys); c >= 256 && 4*len(keys) < c {
-		keys, facts, hashes = slices.Clip(slices.Clone(keys)), slices.Clip(slices.Clone(facts)), slices.Clip(slices.Clone(hashes))
+func compacted(entries []factsEntry, sh *factsShard, owned bool, owner *uint64) *factsShard {
+	if c := cap(entries); c >= 256 && 4*len(entries) < c {
+		entries = slices.Clip(slices.Clone(entries))
 	}
 	n := len(sh.slots)
-	if 8*len(keys) < n {
-		n = slotsFor(len(keys))
+	if 8*len(entries) < n {
+		n = slotsFor(len(entries))
 	}
 	out := sh
 	if !owned { // a new table: never clear one a snapshot reads
 		out = &factsShard{owner: owner}
 	}
-	out.keys, out.facts, out.hashes = keys, facts, hashes
+	out.entries = entries
 	out.resize(n)
 	return out
 }
