@@ -261,7 +261,7 @@ func (r *Replica) apply(in *instance) {
 // once executed (execUpTo).
 func (r *Replica) noteExecuted(id paxos.Instance, c paxos.Command, inPrefix bool) {
 	var one [1]string
-	for _, k := range touched(c, &one) {
+	for _, k := range touched(&c, &one) {
 		old, ok, h := r.index.find(k)
 		if q := int(id.Replica); ok && c.Writes() && old.kind() != factsFull && old.inlineReplica() == q {
 			// Inline facts of this replica's write at the slot executed

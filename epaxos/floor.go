@@ -73,7 +73,7 @@ func (x *indexFloor) raiseWrite(h uint32, q int, s uint64) {
 }
 
 // apply raises deps to the floor of the keys command c touches.
-func (x *indexFloor) apply(c paxos.Command, deps []uint64) {
+func (x *indexFloor) apply(c *paxos.Command, deps []uint64) {
 	if x.zero || c.IsNop() {
 		return
 	}

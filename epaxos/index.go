@@ -59,15 +59,16 @@ func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, dep
 	if out == nil {
 		out = r.zeroDeps()
 		if !r.planted.pruneNoFloor {
-			for _, c := range cmds {
-				r.floor.apply(c, out)
+			for i := range cmds {
+				r.floor.apply(&cmds[i], out)
 			}
 			// Never id itself or later (the floor is below any slot not
 			// yet executed everywhere, so this only guards).
 			out[id.Replica] = min(out[id.Replica], id.Slot-1)
 		}
 	}
-	for _, c := range cmds {
+	for i := range cmds {
+		c := &cmds[i]
 		if c.IsNop() {
 			continue
 		}
@@ -149,11 +150,12 @@ func (r *Replica) indexCmdsFound(id paxos.Instance, cmds []paxos.Command, seq ui
 	fresh, wrote := true, false
 	var written [indexShards / 64]uint64 // shards written by this call
 	next := 0                            // found's entry for the next key
-	for _, c := range cmds {
+	var one [1]string
+	for i := range cmds {
+		c := &cmds[i]
 		if c.IsNop() {
 			continue
 		}
-		var one [1]string
 		for _, k := range touched(c, &one) {
 			var old keyFacts
 			var ok bool

@@ -102,7 +102,7 @@ func TestPrunedKeyCoveredByFloor(t *testing.T) {
 		_, ok := r.index.get("k")
 		assert.False(t, ok, "replica %d pruned k", i)
 		deps := r.zeroDeps()
-		r.floor.apply(paxos.Command{Op: paxos.OpPut, Key: "k"}, deps)
+		r.floor.apply(&paxos.Command{Op: paxos.OpPut, Key: "k"}, deps)
 		assert.Equal(t, []uint64{0, 1, 0, 0, 0}, deps, "replica %d's floor of k covers δ", i)
 		assert.Positive(t, r.Stats().Pruned)
 	}
@@ -153,7 +153,7 @@ func TestFloorByBucketAndKind(t *testing.T) {
 	require.NotEqual(t, keyBucket("r"), keyBucket("other"))
 	deps := func(c paxos.Command) []uint64 {
 		d := make([]uint64, 3)
-		x.apply(c, d)
+		x.apply(&c, d)
 		return d
 	}
 	assert.Equal(t, []uint64{0, 4, 0}, deps(paxos.Command{Op: paxos.OpGet, Key: "w"}))
