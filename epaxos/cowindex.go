@@ -6,7 +6,7 @@ import (
 
 // factsIndex is the per-key dependency index: each key's facts (keyFacts),
 // and a slab with the facts of the keys whose facts do not fit inline.
-// Both are split into parts (the keys by a hash into indexShards maps, the
+// Both are split into parts (the keys by a hash into indexShards shards, the
 // slab into chunks of factsChunkLen) that a snapshot shares copy on write,
 // as kv.Store shares its shards: share hands the parts to the snapshot
 // without copying any of them, and the index copies a part the first time
@@ -25,8 +25,8 @@ type factsIndex struct {
 	// key are known unchanged while it stays the same (instance.freshAt).
 	rewrites uint64
 	// all mirrors the facts of allKeys, which every command consults
-	// (conflicts.go): read from here, they cost no map lookup. The map
-	// holds them too, for each and sortedKeys.
+	// (conflicts.go): read from here, they cost no table lookup. The
+	// shard holds them too, for each and sortedKeys.
 	all    keyFacts
 	hasAll bool
 }
