@@ -18,7 +18,7 @@ const allKeys = "\x00epaxos:all-keys"
 
 // touched returns the index entries cmd is recorded under; one is scratch
 // space for the common single key, so that case does not allocate.
-func touched(c paxos.Command, one *[1]string) []string {
+func touched(c *paxos.Command, one *[1]string) []string {
 	switch {
 	case c.Op != paxos.OpApp:
 		one[0] = c.Key
@@ -36,7 +36,7 @@ func touched(c paxos.Command, one *[1]string) []string {
 //
 // With note set, the facts found for each key cmd touches (found or not)
 // are also appended to r.found, for indexAddFound (index.go).
-func (r *Replica) lookup(c paxos.Command, note bool) []keyIndex {
+func (r *Replica) lookup(c *paxos.Command, note bool) []keyIndex {
 	out := r.lookupBuf[:0]
 	add := func(f keyFacts) {
 		if len(out) < cap(out) {
@@ -55,9 +55,9 @@ func (r *Replica) lookup(c paxos.Command, note bool) []keyIndex {
 		}
 	} else {
 		for _, k := range keys {
-			f, ok, shard := r.index.find(k)
+			f, ok, h := r.index.find(k)
 			if note {
-				r.found = append(r.found, foundFacts{k: k, f: f, ok: ok, shard: shard})
+				r.found = append(r.found, foundFacts{k: k, f: f, ok: ok, h: h})
 			}
 			if ok {
 				add(f)

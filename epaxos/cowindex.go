@@ -1,13 +1,12 @@
 package epaxos
 
 import (
-	"maps"
 	"slices"
 )
 
 // factsIndex is the per-key dependency index: each key's facts (keyFacts),
 // and a slab with the facts of the keys whose facts do not fit inline.
-// Both are split into parts (the keys by a hash into indexShards maps, the
+// Both are split into parts (the keys by a hash into indexShards shards, the
 // slab into chunks of factsChunkLen) that a snapshot shares copy on write,
 // as kv.Store shares its shards: share hands the parts to the snapshot
 // without copying any of them, and the index copies a part the first time
@@ -26,14 +25,10 @@ type factsIndex struct {
 	// key are known unchanged while it stays the same (instance.freshAt).
 	rewrites uint64
 	// all mirrors the facts of allKeys, which every command consults
-	// (conflicts.go): read from here, they cost no map lookup. The map
-	// holds them too, for each and sortedKeys.
+	// (conflicts.go): read from here, they cost no table lookup. The
+	// shard holds them too, for each and sortedKeys.
 	all    keyFacts
 	hasAll bool
-	// pruneGone and pruneKept are prune's lists, reused (empty between
-	// prunes; never shared with a snapshot).
-	pruneGone []string
-	pruneKept []keptFacts
 }
 
 // indexShards is the number of key shards; a power of two.
@@ -42,9 +37,14 @@ const indexShards = 256
 // factsChunkLen is the number of slab positions per chunk.
 const factsChunkLen = 256
 
+// factsShard is one shard of the index: its keys with their facts and
+// hashes (fnv1a) in the order they were added, and an open-addressing
+// table over them (factstable.go).
 type factsShard struct {
-	m     map[string]keyFacts
-	owner *uint64
+	entries []factsEntry
+	slots   []uint64
+	shift   uint8 // 32 − log2(len(slots))
+	owner   *uint64
 }
 
 type factsChunk struct {
@@ -55,7 +55,10 @@ type factsChunk struct {
 func newFactsIndex() factsIndex { return factsIndex{owner: new(uint64)} }
 
 // indexShardOf picks a key's shard.
-func indexShardOf(key string) int { return int(fnv1a(key) % indexShards) }
+func indexShardOf(key string) int { return shardOfHash(fnv1a(key)) }
+
+// shardOfHash is the shard of a key whose hash (fnv1a) is h.
+func shardOfHash(h uint32) int { return int(h % indexShards) }
 
 // fnv1a is the 32-bit FNV-1a hash of key.
 func fnv1a(key string) uint32 {
@@ -73,14 +76,15 @@ func (x *factsIndex) get(k string) (keyFacts, bool) {
 	return f, ok
 }
 
-// find returns key k's stored facts and its shard, for a later put.
-func (x *factsIndex) find(k string) (keyFacts, bool, int) {
-	i := indexShardOf(k)
-	if sh := x.shards[i]; sh != nil {
-		f, ok := sh.m[k]
-		return f, ok, i
+// find returns key k's stored facts and its hash (fnv1a), for a later put.
+func (x *factsIndex) find(k string) (keyFacts, bool, uint32) {
+	h := fnv1a(k)
+	if sh := x.shards[shardOfHash(h)]; sh != nil {
+		if e := sh.lookup(k, h); e >= 0 {
+			return sh.entries[e].f, true, h
+		}
 	}
-	return 0, false, i
+	return 0, false, h
 }
 
 // getAll returns the facts of allKeys, without a map lookup.
@@ -88,31 +92,30 @@ func (x *factsIndex) getAll() (keyFacts, bool) { return x.all, x.hasAll }
 
 // set stores key k's facts, copying k's shard first if a snapshot shares it.
 func (x *factsIndex) set(k string, f keyFacts) {
-	_, ok, i := x.find(k)
-	x.put(k, i, f, !ok)
+	_, ok, h := x.find(k)
+	x.put(k, h, f, !ok)
 }
 
-// put stores key k's facts in shard i (k's, from find), copying the shard
-// first if a snapshot shares it; isNew says whether k is a new key.
-func (x *factsIndex) put(k string, i int, f keyFacts, isNew bool) {
+// put stores key k's facts, h being k's hash (from find), copying k's
+// shard first if a snapshot shares it; isNew says whether k is a new key.
+func (x *factsIndex) put(k string, h uint32, f keyFacts, isNew bool) {
+	i := shardOfHash(h)
 	sh := x.shards[i]
-	if sh == nil || sh.owner != x.owner {
-		var m map[string]keyFacts
-		if sh != nil {
-			// A bulk copy of the map's tables, not a key-by-key rehash.
-			m = maps.Clone(sh.m)
-		} else {
-			m = make(map[string]keyFacts, 1)
-		}
-		sh = &factsShard{m: m, owner: x.owner}
+	if sh == nil {
+		sh = &factsShard{owner: x.owner}
+		x.shards[i] = sh
+	} else if sh.owner != x.owner {
+		// A copy of the entries and slots: no key is hashed again.
+		sh = sh.clone(x.owner)
 		x.shards[i] = sh
 	}
 	if isNew {
 		x.n++
+		sh.insert(k, h, f)
 	} else {
 		x.rewrites++
+		sh.entries[sh.lookup(k, h)].f = f
 	}
-	sh.m[k] = f
 	if k == allKeys {
 		x.all, x.hasAll = f, true
 	}
@@ -127,8 +130,8 @@ func (x *factsIndex) each(fn func(k string, f keyFacts) error) error {
 		if sh == nil {
 			continue
 		}
-		for k, f := range sh.m {
-			if err := fn(k, f); err != nil {
+		for _, e := range sh.entries {
+			if err := fn(e.k, e.f); err != nil {
 				return err
 			}
 		}
@@ -141,7 +144,9 @@ func (x *factsIndex) sortedKeys() []string {
 	keys := make([]string, 0, x.n)
 	for _, sh := range x.shards {
 		if sh != nil {
-			keys = slices.AppendSeq(keys, maps.Keys(sh.m))
+			for _, e := range sh.entries {
+				keys = append(keys, e.k)
+			}
 		}
 	}
 	slices.Sort(keys)
@@ -202,96 +207,64 @@ func (x *factsIndex) share() *factsIndex {
 }
 
 // prune drops every key whose facts drop says may go, and returns how
-// many it dropped. It visits each key once and calls drop once per key.
-// A shard a snapshot shares is copied first, as for any write (a bulk
-// copy, then the dropped keys deleted). Keys are deleted in place, the
-// map keeping its room for the keys that will come next, unless it keeps
-// under a quarter of a large map (Go maps never give back the room of
-// deleted keys: after a million keys it would hold their room for ever);
-// it is then rebuilt with the keys it keeps, which the visit noted. The
-// slab entries of dropped keys are given back, in order (so that which
-// entry a later key gets does not depend on the maps' iteration order).
-func (x *factsIndex) prune(drop func(k string, f keyFacts) bool) int {
+// many it dropped. It visits each key once, in the order keys were added
+// to its shard, and calls drop once per key. A shard it drops keys from
+// keeps the others in their order, compacted in place (into a new array if
+// a snapshot shares the shard), and its slots are rebuilt from their
+// hashes (factsShard.rebuild: no key hashed again, no tombstones). The
+// slab entries of dropped keys are given back, in order.
+func (x *factsIndex) prune(drop func(k string, h uint32, f keyFacts) bool) int {
 	dropped := 0
 	var freed []uint64
-	gone, kept := x.pruneGone[:0], x.pruneKept[:0]
 	for i, sh := range x.shards {
 		if sh == nil {
 			continue
 		}
-		gone, kept = gone[:0], kept[:0]
-		// The kept keys are noted only while they may be few enough for a
-		// rebuild (under a quarter of a map of at least 256 keys).
-		note := len(sh.m) >= 256
-		if note {
-			for k, f := range sh.m {
-				if drop(k, f) {
-					gone = append(gone, k)
-					if f.kind() == factsFull {
-						freed = append(freed, f.pos())
-					}
-				} else if note {
-					if 4*(len(kept)+1) >= len(sh.m) {
-						note, kept = false, kept[:0]
-					} else {
-						kept = append(kept, keptFacts{k, f})
-					}
+		entries := sh.entries
+		owned := sh.owner == x.owner
+		var kept []factsEntry // the kept entries, once copying
+		if owned {            // compacted in place: entry j is read before it is written
+			kept = entries[:0]
+		}
+		copying, gone := owned, 0
+		for j := range entries {
+			e := entries[j]
+			if !drop(e.k, e.h, e.f) {
+				if copying {
+					kept = append(kept, e)
 				}
+				continue
 			}
-		} else {
-			for k, f := range sh.m {
-				if drop(k, f) {
-					gone = append(gone, k)
-					if f.kind() == factsFull {
-						freed = append(freed, f.pos())
-					}
-				}
+			if !copying { // the first key dropped from a shared shard
+				kept = append(make([]factsEntry, 0, len(entries)), entries[:j]...)
+				copying = true
 			}
-		}
-		if len(gone) == 0 {
-			continue
-		}
-		keep := len(sh.m) - len(gone)
-		switch {
-		case keep == 0:
-			x.shards[i] = nil
-		case note: // under a quarter kept: rebuilt with them
-			m := make(map[string]keyFacts, 2*keep)
-			for _, e := range kept {
-				m[e.k] = e.f
+			gone++
+			if e.f.kind() == factsFull {
+				freed = append(freed, e.f.pos())
 			}
-			x.shards[i] = &factsShard{m: m, owner: x.owner}
-		default:
-			if sh.owner != x.owner {
-				// A copy keeps the room, as an owned map would.
-				sh = &factsShard{m: maps.Clone(sh.m), owner: x.owner}
-				x.shards[i] = sh
-			}
-			for _, k := range gone {
-				delete(sh.m, k)
-			}
-		}
-		for _, k := range gone {
-			if k == allKeys {
+			if e.k == allKeys {
 				x.all, x.hasAll = 0, false
 			}
 		}
-		x.n -= len(gone)
-		dropped += len(gone)
+		if gone == 0 {
+			continue
+		}
+		if owned {
+			clear(entries[len(kept):]) // no dropped key's string kept alive
+		}
+		x.n -= gone
+		dropped += gone
+		if len(kept) == 0 {
+			x.shards[i] = nil
+			continue
+		}
+		x.shards[i] = compacted(kept, sh, owned, x.owner)
 	}
-	clear(gone[:cap(gone)]) // no dropped key's string kept alive
-	clear(kept[:cap(kept)])
-	x.pruneGone, x.pruneKept = gone[:0], kept[:0]
 	slices.Sort(freed)
 	x.free = append(x.free, freed...)
 	if dropped > 0 {
 		x.rewrites++
 	}
 	return dropped
-}
-
-// keptFacts is a key prune keeps, and its facts.
-type keptFacts struct {
-	k string
-	f keyFacts
 }

@@ -3,6 +3,7 @@ package epaxos
 import (
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -106,7 +107,7 @@ func TestPruneKeepsWhatDropSpares(t *testing.T) {
 				x.share()
 			}
 			asked := map[string]int{}
-			n := x.prune(func(k string, f keyFacts) bool {
+			n := x.prune(func(k string, _ uint32, f keyFacts) bool {
 				asked[k]++
 				return !spare[k]
 			})
@@ -185,13 +186,78 @@ func BenchmarkIndexPrune(b *testing.B) {
 				if !c.share { // an owned copy, as an index nobody shares
 					for j, sh := range x.shards {
 						if sh != nil {
-							x.shards[j] = &factsShard{m: maps.Clone(sh.m), owner: x.owner}
+							x.shards[j] = sh.clone(x.owner)
 						}
 					}
 				}
 				b.StartTimer()
-				x.prune(func(k string, f keyFacts) bool { return f.inlineWrite()%uint64(c.keepOneIn) != 0 })
+				x.prune(func(_ string, _ uint32, f keyFacts) bool { return f.inlineWrite()%uint64(c.keepOneIn) != 0 })
 			}
 		})
+	}
+}
+
+// TestFactsTableMatchesMap drives the index's shards (factstable.go)
+// through random new keys, rewrites, snapshots and prunes, and compares
+// them after each step with a Go map holding what they should: every key
+// found with its facts, absent keys not found, the key count, and each
+// key visited once by each.
+func TestFactsTableMatchesMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := newFactsIndex()
+	want := map[string]keyFacts{}
+	var snaps []*factsIndex
+	var snapWant []map[string]keyFacts
+	for step := 0; step < 40_000; step++ {
+		switch r := rng.IntN(1000); {
+		case r < 700: // a key, new or not
+			k := fmt.Sprintf("k%d", rng.IntN(8000))
+			f := keyFacts(rng.Uint64N(1<<40)) &^ 3
+			x.set(k, f)
+			want[k] = f
+		case r < 703: // a snapshot, checked later
+			snaps = append(snaps, x.share())
+			snapWant = append(snapWant, maps.Clone(want))
+		case r < 710: // drop about a share of the keys
+			cut := rng.IntN(8)
+			n := x.prune(func(k string, h uint32, f keyFacts) bool {
+				require.Equal(t, fnv1a(k), h, "hash of %s", k)
+				return int(f>>2)%8 <= cut
+			})
+			dropped := 0
+			for k, f := range want {
+				if int(f>>2)%8 <= cut {
+					delete(want, k)
+					dropped++
+				}
+			}
+			require.Equal(t, dropped, n, "step %d", step)
+		default: // a lookup
+			k := fmt.Sprintf("k%d", rng.IntN(8000))
+			f, ok := x.get(k)
+			g, in := want[k]
+			require.Equal(t, in, ok, "step %d: key %s", step, k)
+			require.Equal(t, g, f, "step %d: key %s", step, k)
+		}
+	}
+	check := func(x *factsIndex, want map[string]keyFacts, name string) {
+		got := map[string]keyFacts{}
+		require.NoError(t, x.each(func(k string, f keyFacts) error {
+			_, seen := got[k]
+			require.False(t, seen, "%s: key %s visited twice", name, k)
+			got[k] = f
+			return nil
+		}))
+		require.Equal(t, want, got, name)
+		require.Equal(t, len(want), x.len(), name)
+		for k, f := range want {
+			g, ok := x.get(k)
+			require.True(t, ok && g == f, "%s: key %s", name, k)
+		}
+	}
+	check(&x, want, "index")
+	require.NotEmpty(t, snaps)
+	for i, s := range snaps {
+		check(s, snapWant[i], fmt.Sprintf("snapshot %d", i))
 	}
 }

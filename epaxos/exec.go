@@ -261,8 +261,8 @@ func (r *Replica) apply(in *instance) {
 // once executed (execUpTo).
 func (r *Replica) noteExecuted(id paxos.Instance, c paxos.Command, inPrefix bool) {
 	var one [1]string
-	for _, k := range touched(c, &one) {
-		old, ok, shard := r.index.find(k)
+	for _, k := range touched(&c, &one) {
+		old, ok, h := r.index.find(k)
 		if q := int(id.Replica); ok && c.Writes() && old.kind() != factsFull && old.inlineReplica() == q {
 			// Inline facts of this replica's write at the slot executed
 			// (or a later one, with that one executed already): its
@@ -272,14 +272,14 @@ func (r *Replica) noteExecuted(id paxos.Instance, c paxos.Command, inPrefix bool
 			// of kind factsPacked are marked by it (marks.go): no write.
 			if w := old.inlineWrite(); id.Slot == w {
 				if kind := old.kind(); kind != factsPackedExecuted && !(kind == factsPacked && (inPrefix || r.prefixMarked(old))) {
-					r.index.put(k, shard, old&^3|factsPackedExecuted, false)
+					r.index.put(k, h, old&^3|factsPackedExecuted, false)
 				}
 				continue
 			} else if id.Slot < w && (old.kind() == factsPackedExecuted || r.prefixMarked(old)) {
 				continue
 			}
 		}
-		e, ki := r.editFound(k, old, ok, shard)
+		e, ki := r.editFound(k, old, ok, h)
 		f := ki.rowFor(id.Replica)
 		if c.Writes() {
 			f.execWrite = max(f.execWrite, id.Slot)

@@ -31,19 +31,23 @@ type indexFloor struct {
 func newIndexFloor(n int) indexFloor { return indexFloor{n: n, zero: true} }
 
 // keyBucket picks a key's floor bucket.
-func keyBucket(key string) int { return int(fnv1a(key) % floorBuckets) }
+func keyBucket(key string) int { return bucketOfHash(fnv1a(key)) }
+
+// bucketOfHash is the floor bucket of a key whose hash (fnv1a) is h.
+func bucketOfHash(h uint32) int { return int(h % floorBuckets) }
 
 // allKeysBucket is allKeys's floor bucket.
 var allKeysBucket = keyBucket(allKeys)
 
-// raise records that key k's facts ki were pruned.
-func (x *indexFloor) raise(k string, rows []keyRow) {
+// raise records that the facts rows of the key whose hash is h were
+// pruned.
+func (x *indexFloor) raise(h uint32, rows []keyRow) {
 	if x.f == nil {
 		x.f = make([]uint64, 2*floorBuckets*x.n)
 		x.all = [2][]uint64{make([]uint64, x.n), make([]uint64, x.n)}
 	}
 	x.zero = false
-	b := keyBucket(k)
+	b := bucketOfHash(h)
 	for _, row := range rows {
 		q := int(row.replica)
 		for kind, s := range [2]uint64{max(row.write, row.execWrite), max(row.read, row.execRead)} {
@@ -54,22 +58,22 @@ func (x *indexFloor) raise(k string, rows []keyRow) {
 	}
 }
 
-// raiseWrite records that key k's facts were pruned when they were one
+// raiseWrite records that the facts of the key whose hash is h were pruned when they were one
 // row, replica q's, whose only slot is s, a write (raise with that row,
 // whose read kind adds nothing).
-func (x *indexFloor) raiseWrite(k string, q int, s uint64) {
+func (x *indexFloor) raiseWrite(h uint32, q int, s uint64) {
 	if x.f == nil {
 		x.f = make([]uint64, 2*floorBuckets*x.n)
 		x.all = [2][]uint64{make([]uint64, x.n), make([]uint64, x.n)}
 	}
 	x.zero = false
-	i := 2*keyBucket(k)*x.n + q
+	i := 2*bucketOfHash(h)*x.n + q
 	x.f[i] = max(x.f[i], s)
 	x.all[0][q] = max(x.all[0][q], s)
 }
 
 // apply raises deps to the floor of the keys command c touches.
-func (x *indexFloor) apply(c paxos.Command, deps []uint64) {
+func (x *indexFloor) apply(c *paxos.Command, deps []uint64) {
 	if x.zero || c.IsNop() {
 		return
 	}

@@ -68,6 +68,6 @@ func TestFreshInstanceExecution(t *testing.T) {
 
 	// Pruning that drops keys counts as a rewrite.
 	rewrites = r.index.rewrites
-	r.index.prune(func(k string, _ keyFacts) bool { return k == "a" })
+	r.index.prune(func(k string, _ uint32, _ keyFacts) bool { return k == "a" })
 	assert.Equal(t, rewrites+1, r.index.rewrites)
 }

@@ -152,7 +152,7 @@ func (r *Replica) pruneIndex(w []uint64) {
 	for q := range w {
 		r.prunedUpTo[q] = max(r.prunedUpTo[q], w[q])
 	}
-	n := r.index.prune(func(k string, f keyFacts) bool {
+	n := r.index.prune(func(_ string, h uint32, f keyFacts) bool {
 		if f.kind() != factsFull {
 			// Inline facts (expandInline) are one row whose highest slot
 			// is its latest write (execWrite is 0 or that slot, read and
@@ -161,7 +161,7 @@ func (r *Replica) pruneIndex(w []uint64) {
 			if s > w[q] {
 				return false
 			}
-			r.floor.raiseWrite(k, q, s)
+			r.floor.raiseWrite(h, q, s)
 			return true
 		}
 		rows := r.index.full(f.pos()).rows // read only
@@ -170,7 +170,7 @@ func (r *Replica) pruneIndex(w []uint64) {
 				return false
 			}
 		}
-		r.floor.raise(k, rows)
+		r.floor.raise(h, rows)
 		return true
 	})
 	r.forgetNops(w)

@@ -10,7 +10,7 @@ import (
 // what it held before (see Replica.edit).
 type editing struct {
 	k     string
-	shard int
+	h     uint32 // k's hash (factsIndex.find)
 	old   keyFacts
 	isNew bool
 }
@@ -18,19 +18,19 @@ type editing struct {
 // edit returns key k's facts for updating; save them with r.save(e, ki)
 // when done. Only one key is edited at a time.
 func (r *Replica) edit(k string) (editing, *keyIndex) {
-	f, ok, shard := r.index.find(k)
-	return r.editFound(k, f, ok, shard)
+	f, ok, h := r.index.find(k)
+	return r.editFound(k, f, ok, h)
 }
 
 // editFound is edit with key k's facts already found (factsIndex.find).
-func (r *Replica) editFound(k string, f keyFacts, ok bool, shard int) (editing, *keyIndex) {
+func (r *Replica) editFound(k string, f keyFacts, ok bool, h uint32) (editing, *keyIndex) {
 	ki := &r.editBuf
 	if ok {
 		r.expand(f, ki)
 	} else {
 		ki.writeSeq, ki.readSeq, ki.rows = 0, 0, ki.rows[:0]
 	}
-	return editing{k: k, shard: shard, old: f, isNew: !ok}, ki
+	return editing{k: k, h: h, old: f, isNew: !ok}, ki
 }
 
 // save stores the facts ki of the key being edited as e. Facts stored the
@@ -38,7 +38,7 @@ func (r *Replica) editFound(k string, f keyFacts, ok bool, shard int) (editing, 
 // place) cost no map write.
 func (r *Replica) save(e editing, ki *keyIndex) {
 	if f := r.pack(ki, e.old); f != e.old || e.isNew {
-		r.index.put(e.k, e.shard, f, e.isNew)
+		r.index.put(e.k, e.h, f, e.isNew)
 	}
 }
 
@@ -59,15 +59,16 @@ func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, dep
 	if out == nil {
 		out = r.zeroDeps()
 		if !r.planted.pruneNoFloor {
-			for _, c := range cmds {
-				r.floor.apply(c, out)
+			for i := range cmds {
+				r.floor.apply(&cmds[i], out)
 			}
 			// Never id itself or later (the floor is below any slot not
 			// yet executed everywhere, so this only guards).
 			out[id.Replica] = min(out[id.Replica], id.Slot-1)
 		}
 	}
-	for _, c := range cmds {
+	for i := range cmds {
+		c := &cmds[i]
 		if c.IsNop() {
 			continue
 		}
@@ -134,10 +135,10 @@ func (r *Replica) indexCmds(id paxos.Instance, cmds []paxos.Command, seq uint64)
 
 // foundFacts is what factsIndex.find returned for key k.
 type foundFacts struct {
-	k     string
-	f     keyFacts
-	ok    bool
-	shard int
+	k  string
+	f  keyFacts
+	ok bool
+	h  uint32
 }
 
 // indexCmdsFound is indexCmds with found, the facts found for the keys
@@ -149,34 +150,36 @@ func (r *Replica) indexCmdsFound(id paxos.Instance, cmds []paxos.Command, seq ui
 	fresh, wrote := true, false
 	var written [indexShards / 64]uint64 // shards written by this call
 	next := 0                            // found's entry for the next key
-	for _, c := range cmds {
+	var one [1]string
+	for i := range cmds {
+		c := &cmds[i]
 		if c.IsNop() {
 			continue
 		}
-		var one [1]string
 		for _, k := range touched(c, &one) {
 			var old keyFacts
 			var ok bool
-			var shard int
-			if next < len(found) && found[next].k == k && written[found[next].shard/64]&(1<<(found[next].shard%64)) == 0 {
-				old, ok, shard = found[next].f, found[next].ok, found[next].shard
+			var h uint32
+			if next < len(found) && found[next].k == k && written[shardOfHash(found[next].h)/64]&(1<<(shardOfHash(found[next].h)%64)) == 0 {
+				old, ok, h = found[next].f, found[next].ok, found[next].h
 			} else {
-				old, ok, shard = r.index.find(k)
+				old, ok, h = r.index.find(k)
 			}
 			next++
+			shard := shardOfHash(h)
 			written[shard/64] |= 1 << (shard % 64)
 			if !ok && c.Writes() {
 				// A new key written: its facts are this write alone,
 				// stored inline when they fit (as pack would store them).
 				if f, fits := packWrite(id.Replica, id.Slot, seq); fits {
 					u := r.unmarked(f)
-					r.index.put(k, shard, u, true)
+					r.index.put(k, h, u, true)
 					fresh, wrote = fresh && u == f, true
 					continue
 				}
 			}
 			fresh = false
-			e, ki := r.editFound(k, old, ok, shard)
+			e, ki := r.editFound(k, old, ok, h)
 			f := ki.rowFor(id.Replica)
 			if c.Writes() {
 				f.write = max(f.write, id.Slot)

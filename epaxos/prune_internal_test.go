@@ -102,7 +102,7 @@ func TestPrunedKeyCoveredByFloor(t *testing.T) {
 		_, ok := r.index.get("k")
 		assert.False(t, ok, "replica %d pruned k", i)
 		deps := r.zeroDeps()
-		r.floor.apply(paxos.Command{Op: paxos.OpPut, Key: "k"}, deps)
+		r.floor.apply(&paxos.Command{Op: paxos.OpPut, Key: "k"}, deps)
 		assert.Equal(t, []uint64{0, 1, 0, 0, 0}, deps, "replica %d's floor of k covers δ", i)
 		assert.Positive(t, r.Stats().Pruned)
 	}
@@ -146,14 +146,14 @@ func TestSnapshotCarriesFloor(t *testing.T) {
 // command naming no keys on every bucket's; other buckets add nothing.
 func TestFloorByBucketAndKind(t *testing.T) {
 	x := newIndexFloor(3)
-	x.raise("w", []keyRow{{replica: 1, write: 4, execWrite: 4}})
-	x.raise("r", []keyRow{{replica: 2, read: 7, execRead: 7}})
+	x.raise(fnv1a("w"), []keyRow{{replica: 1, write: 4, execWrite: 4}})
+	x.raise(fnv1a("r"), []keyRow{{replica: 2, read: 7, execRead: 7}})
 	require.NotEqual(t, keyBucket("w"), keyBucket("r"))
 	require.NotEqual(t, keyBucket("w"), keyBucket("other"))
 	require.NotEqual(t, keyBucket("r"), keyBucket("other"))
 	deps := func(c paxos.Command) []uint64 {
 		d := make([]uint64, 3)
-		x.apply(c, d)
+		x.apply(&c, d)
 		return d
 	}
 	assert.Equal(t, []uint64{0, 4, 0}, deps(paxos.Command{Op: paxos.OpGet, Key: "w"}))
