@@ -91,8 +91,9 @@ type slot struct {
 type queued struct {
 	cmd   paxos.Command
 	after int64 // earliest tick to propose (or forward) it
-	// forwards counts the times it was forwarded to the leader to, which
-	// it waits for (see forwardWait) unless another leader takes over.
+	// forwards counts the times it was forwarded to leader to; the wait
+	// before the next forward grows with it (see forwardWait) until
+	// another leader takes over.
 	forwards int
 	to       paxos.NodeID
 }
