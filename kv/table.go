@@ -34,8 +34,7 @@ type span struct{ c, o, n uint32 }
 // A slot of the table holds the high 32 bits of the key's hash and one
 // more than the entry's place (chunk<<chunkBits | offset), 0 when it is
 // empty; growing the table moves these numbers only, so no key is hashed
-// or read again. A table of more than pageSlots slots is kept in pages of
-// pageSlots. The store never deletes a key, so there are no
+// or read again. The store never deletes a key, so there are no
 // tombstones. Compared with a map[string]string, a new key costs one
 // probe of a compact table and an append, instead of a probe, a slot
 // write and, as the map grows, moving and hashing every key again (live
@@ -77,9 +76,8 @@ type span struct{ c, o, n uint32 }
 // in live profiles). A store restored from a snapshot (thaw) builds its
 // table from the entries when it first needs it, hashing each key once.
 type shard struct {
-	slots  [][]uint64 // the table's pages; nil until built (thaw)
-	nslots int        // the table's size: a power of two
-	ents   [][]entry
+	slots []uint64 // the table: a power of two slots; nil until built (thaw)
+	ents  [][]entry
 	// eshared[i] is how many leading entries of ents[i] a snapshot or
 	// another store may read: the shard copies ents[i] before it writes one
 	// of them (appending past them needs no copy).
@@ -95,13 +93,6 @@ type shard struct {
 
 // minSlots is the table size of a new shard; a power of two.
 const minSlots = 8
-
-// pageBits is the bits of a slot's index that give its place in its page
-// of the table; a page holds pageSlots slots (4 KiB).
-const (
-	pageBits  = 9
-	pageSlots = 1 << pageBits
-)
 
 // chunkBits is the bits of an entry's place that give its offset in its
 // chunk; maxChunk = 1<<chunkBits entries (4 KiB) is the largest chunk,
@@ -140,20 +131,18 @@ func tableSize(n int) int {
 }
 
 // setTable gives sh an empty table of size slots (a power of two).
-func (sh *shard) setTable(size int) {
-	page := min(size, pageSlots)
-	sh.slots = make([][]uint64, size/page)
-	for i := range sh.slots {
-		sh.slots[i] = make([]uint64, page)
+func (sh *shard) setTable(size int) { sh.slots = make([]uint64, size) }
+
+// place puts slot s (its key's tag in the high 32 bits) at the first
+// empty slot of its probe sequence in a table that has no such key.
+func place(slots []uint64, s uint64) {
+	mask := len(slots) - 1
+	i := int(s>>32) & mask
+	for slots[i] != 0 {
+		i = (i + 1) & mask
 	}
-	sh.nslots = size
+	slots[i] = s
 }
-
-// slot returns the table's slot i.
-func (sh *shard) slot(i int) uint64 { return sh.slots[i>>pageBits][i&(pageSlots-1)] }
-
-// setSlot writes the table's slot i.
-func (sh *shard) setSlot(i int, s uint64) { sh.slots[i>>pageBits][i&(pageSlots-1)] = s }
 
 // addChunk appends an empty chunk of room for size entries.
 func (sh *shard) addChunk(size int) {
@@ -224,15 +213,10 @@ func (v *shard) thaw() *shard {
 // hashed once.
 func (sh *shard) index() {
 	sh.setTable(tableSize(sh.n))
-	mask := sh.nslots - 1
 	for c, ents := range sh.ents {
 		for o := range ents {
 			h := maphash.Bytes(seed, sh.bytes(ents[o].key()))
-			i := int(h>>32) & mask
-			for sh.slot(i) != 0 {
-				i = (i + 1) & mask
-			}
-			sh.setSlot(i, h>>32<<32|uint64((c<<chunkBits|o)+1))
+			place(sh.slots, h>>32<<32|uint64((c<<chunkBits|o)+1))
 		}
 	}
 }
@@ -305,31 +289,27 @@ func store[K, V text](sh *shard, key K, value V) entry {
 // entry's chunk and offset, offset -1 if the shard does not hold it.
 func (sh *shard) find(key string, h uint64) (slot, chunk, offset int) { return find(sh, key, h) }
 
-// find is shard.find for either kind of key. It probes a page at a time,
-// reading the page's place once. A shard without a table (thaw) builds it
-// first.
+// find is shard.find for either kind of key. A shard without a table
+// (thaw) builds it first.
 func find[K text](sh *shard, key K, h uint64) (slot, chunk, offset int) {
 	if sh.slots == nil {
 		sh.index()
 	}
 	tag := h >> 32
-	i := int(tag) & (sh.nslots - 1)
-	for {
-		page := sh.slots[i>>pageBits]
-		for j := i & (pageSlots - 1); j < len(page); i, j = i+1, j+1 {
-			s := page[j]
-			if s == 0 {
-				return i, 0, -1
-			}
-			if s>>32 == tag {
-				at := int(uint32(s)) - 1
-				c, o := at>>chunkBits, at&(maxChunk-1)
-				if e := &sh.ents[c][o]; int(e.kn) == len(key) && string(sh.data[e.c][e.o:e.o+e.kn]) == string(key) {
-					return i, c, o
-				}
+	slots := sh.slots
+	mask := len(slots) - 1
+	for i := int(tag) & mask; ; i = (i + 1) & mask {
+		s := slots[i]
+		if s == 0 {
+			return i, 0, -1
+		}
+		if s>>32 == tag {
+			at := int(uint32(s)) - 1
+			c, o := at>>chunkBits, at&(maxChunk-1)
+			if e := &sh.ents[c][o]; int(e.kn) == len(key) && string(sh.data[e.c][e.o:e.o+e.kn]) == string(key) {
+				return i, c, o
 			}
 		}
-		i &= sh.nslots - 1 // past the last page: wrap around
 	}
 }
 
@@ -375,9 +355,9 @@ func put[K, V text](sh *shard, key K, value V, h uint64) bool {
 	}
 	o = len(sh.ents[last]) // past what any snapshot reads: appended in place
 	sh.ents[last] = append(sh.ents[last], store(sh, key, value))
-	sh.setSlot(slot, h>>32<<32|uint64((last<<chunkBits|o)+1))
+	sh.slots[slot] = h>>32<<32 | uint64((last<<chunkBits|o)+1)
 	sh.n++
-	if sh.n*4 > sh.nslots*3 { // over three quarters full
+	if sh.n*4 > len(sh.slots)*3 { // over three quarters full
 		sh.grow()
 	}
 	return true
@@ -440,18 +420,10 @@ func (sh *shard) each(fn func(k, v []byte) bool) bool {
 // grow doubles the table.
 func (sh *shard) grow() {
 	old := sh.slots
-	sh.setTable(2 * sh.nslots)
-	mask := sh.nslots - 1
-	for _, page := range old {
-		for _, s := range page {
-			if s == 0 {
-				continue
-			}
-			i := int(s>>32) & mask
-			for sh.slot(i) != 0 {
-				i = (i + 1) & mask
-			}
-			sh.slots[i>>pageBits][i&(pageSlots-1)] = s
+	sh.setTable(2 * len(old))
+	for _, s := range old {
+		if s != 0 {
+			place(sh.slots, s)
 		}
 	}
 }

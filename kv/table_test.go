@@ -49,7 +49,7 @@ func TestShardTable(t *testing.T) {
 	}
 	_, ok := sh.get("absent", hashKey("absent"))
 	assert.False(t, ok)
-	assert.LessOrEqual(t, sh.n*4, sh.nslots*3, "at most three quarters full")
+	assert.LessOrEqual(t, sh.n*4, len(sh.slots)*3, "at most three quarters full")
 }
 
 // TestFreezeCopiesOnOverwriteOnly checks that a shard frozen for a
@@ -59,7 +59,7 @@ func TestShardTable(t *testing.T) {
 // everything as it was.
 func TestFreezeCopiesOnOverwriteOnly(t *testing.T) {
 	sh := newShard(1)
-	for i := 0; i < 20*pageSlots; i++ {
+	for i := 0; i < 20*512; i++ {
 		k := "k" + strconv.Itoa(i)
 		sh.put(k, k, hashKey(k))
 	}
@@ -117,12 +117,12 @@ func TestFreezeCopiesOnOverwriteOnly(t *testing.T) {
 // growing its table.
 func TestPresizedShard(t *testing.T) {
 	sh := newShard(1000)
-	size := sh.nslots
+	size := len(sh.slots)
 	for i := 0; i < 1000; i++ {
 		k := strconv.Itoa(i)
 		sh.put(k, k, hashKey(k))
 	}
-	assert.Equal(t, size, sh.nslots)
+	assert.Equal(t, size, len(sh.slots))
 }
 
 // TestPairBytesMatchEncoder checks a snapshot's pairs, written by hand,
