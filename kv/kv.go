@@ -42,15 +42,12 @@ const RetainOutputs = paxos.RetainOutputs
 // usable; call New.
 //
 // The data is split by a hash of the key into shardCount shards (hash
-// tables, see shard), each owned by the store that may write it in place.
-// Snapshot shares the shards with
-// the snapshot and gives up their ownership, so it copies no data; the
-// store copies a shard the next time it writes to it (copy on write). A
+// tables, see shard). Snapshot gives the snapshot a view of each shard
+// that shares its data, so it copies no key or value; the store copies a
+// chunk of its data only when it next writes where the snapshot reads
+// (copy on write), which appending new keys and values never does. A
 // snapshot therefore never changes once taken, and may be read, encoded
-// and written on another goroutine while the store goes on. Between two
-// snapshots the store copies each shard at most once, so writing costs at
-// most one copy of the data per snapshot, spread over the writes that
-// follow it instead of paid at once.
+// and written on another goroutine while the store goes on.
 //
 // The keys and values are kept as bytes in pointer-free chunks, which the
 // garbage collector does not scan (see shard); a put copies its key and
@@ -58,7 +55,6 @@ const RetainOutputs = paxos.RetainOutputs
 // is not empty).
 type Store struct {
 	shards  shards
-	owner   *uint64 // identifies this store's current generation: shards it may write
 	keys    int
 	applied uint64
 }
@@ -82,13 +78,13 @@ func (s *Store) presize(n int) {
 	}
 	hint := per + 3*int(math.Sqrt(float64(per)))
 	for i := range s.shards {
-		s.shards[i] = newShard(hint, s.owner)
+		s.shards[i] = newShard(hint)
 	}
 }
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{owner: new(uint64)}
+	return &Store{}
 }
 
 // get returns the value stored under key ("" if none).
@@ -101,8 +97,7 @@ func (s *Store) get(key string) string {
 	return ""
 }
 
-// put stores value under key, copying the key's shard first if a snapshot
-// shares it.
+// put stores value under key.
 func (s *Store) put(key, value string) {
 	h := hashKey(key)
 	if put(s.writable(h), key, value, h) {
@@ -110,25 +105,13 @@ func (s *Store) put(key, value string) {
 	}
 }
 
-// writable returns the shard of the key of hash h, first copied if a
-// snapshot shares it, or made if there is none (own).
+// writable returns the shard of the key of hash h, made if there is none.
 func (s *Store) writable(h uint64) *shard {
-	if sh := s.shards[shardOf(h)]; sh != nil && sh.owner == s.owner {
+	if sh := s.shards[shardOf(h)]; sh != nil {
 		return sh
 	}
-	return s.own(shardOf(h))
-}
-
-// own replaces shard i by a copy the store may write (a new shard if there
-// is none) and returns it.
-func (s *Store) own(i int) *shard {
-	sh := s.shards[i]
-	if sh != nil {
-		sh = sh.clone(s.owner) // copies the table as it is: no key is hashed again
-	} else {
-		sh = newShard(1, s.owner)
-	}
-	s.shards[i] = sh
+	sh := newShard(1)
+	s.shards[shardOf(h)] = sh
 	return sh
 }
 
@@ -302,7 +285,8 @@ func (snap *Snapshot) decodeData(dec *msgpack.Decoder) error {
 			st.keys++
 		}
 	}
-	snap.shared, snap.keys = &st.shards, st.keys
+	v := st.share()
+	snap.shared, snap.keys = v.shared, v.keys
 	return nil
 }
 
@@ -372,14 +356,15 @@ func decodeSessions(raw msgpack.RawMessage) ([]byte, error) {
 	return paxos.EncodeSessions(clients), nil
 }
 
-// Get returns the value stored under key in the snapshot.
+// Get returns the value stored under key in the snapshot. It reads the
+// keys of the key's shard in turn (a snapshot keeps no table to find them:
+// see shard); for tests and inspection.
 func (snap Snapshot) Get(key string) (string, bool) {
 	if snap.shared == nil {
 		return "", false
 	}
-	h := hashKey(key)
-	if sh := snap.shared[shardOf(h)]; sh != nil {
-		return sh.get(key, h)
+	if sh := snap.shared[shardOf(hashKey(key))]; sh != nil {
+		return sh.scan(key)
 	}
 	return "", false
 }
@@ -419,21 +404,26 @@ func (snap Snapshot) Map() map[string]string {
 func (s *Store) share() Snapshot {
 	snap := Snapshot{Applied: s.applied}
 	if s.keys > 0 {
-		shared := s.shards
-		snap.shared, snap.keys = &shared, s.keys
+		snap.shared, snap.keys = freezeAll(&s.shards), s.keys
 	}
-	s.owner = new(uint64) // the shards now belong to the snapshot too
 	return snap
 }
 
 // FromSnapshot rebuilds a store's data from a snapshot (its sessions are
 // the Executor's: see ExecutorFromSnapshot). The store shares the
-// snapshot's data, copying a shard when it first writes to it.
+// snapshot's data, copying a chunk before it writes where the snapshot
+// reads, and builds a shard's table when it first reads or writes the
+// shard.
 func FromSnapshot(snap Snapshot) *Store {
 	s := New()
 	s.applied = snap.Applied
 	if snap.shared != nil {
-		s.shards, s.keys = *snap.shared, snap.keys
+		for i, v := range snap.shared {
+			if v != nil {
+				s.shards[i] = v.thaw()
+			}
+		}
+		s.keys = snap.keys
 	}
 	return s
 }

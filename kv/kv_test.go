@@ -293,7 +293,8 @@ func TestSnapshotMsgpack(t *testing.T) {
 }
 
 // TestSnapshotSharesData: taking a snapshot copies no data; the store
-// copies a shard when it next writes it, and neither the snapshot nor a
+// copies a chunk of a shard when it next writes where the snapshot reads,
+// and neither the snapshot nor a
 // store built from it sees later writes of the other.
 func TestSnapshotSharesData(t *testing.T) {
 	s := kv.NewExecutor(paxos.Config{})

@@ -2,7 +2,6 @@ package kv
 
 import (
 	"hash/maphash"
-	"slices"
 
 	"github.com/paxos-lab/paxos/internal/msgpackappend"
 	"github.com/vmihailenco/msgpack/v5"
@@ -35,9 +34,7 @@ type span struct{ c, o, n uint32 }
 // A slot of the table holds the high 32 bits of the key's hash and one
 // more than the entry's place (chunk<<chunkBits | offset), 0 when it is
 // empty; growing the table moves these numbers only, so no key is hashed
-// or read again. A table of more than pageSlots slots is kept in pages of
-// pageSlots, shared after a snapshot and copied on write like the chunks
-// below. The store never deletes a key, so there are no
+// or read again. The store never deletes a key, so there are no
 // tombstones. Compared with a map[string]string, a new key costs one
 // probe of a compact table and an append, instead of a probe, a slot
 // write and, as the map grows, moving and hashing every key again (live
@@ -53,52 +50,49 @@ type span struct{ c, o, n uint32 }
 //
 // The entries are kept in chunks of at most maxChunk (the first ones
 // smaller, doubling), never moved once written: a shard that grows
-// allocates its entries once instead of copying them at every doubling,
-// and a copy of the shard (clone, after a snapshot) shares the chunks and
-// the table's pages and copies one only when it first writes to it. The
-// first write to a shard after a snapshot so copies one page and the last
-// chunk of entries and of the arena (16 KiB at most), not the shard's
-// whole table: with keys spread over every shard, the first few batches
-// after a snapshot wrote to most shards and copied every table at once
-// (6 MB in the first batch of 64 puts into a store of 1.5M keys, where a
-// usual batch allocates 1 KB), stalling the replica that executes them.
-// Every chunk but the last is full. The arena's chunks (minArena bytes, doubling up to maxArena, or
-// one chunk of its own for a larger key and value) are shared and copied
-// on write the same way. A put of a new key appends the key and value to
-// the arena; overwriting a value writes it in place when the new one is
-// no longer, else appends the key and the new value (an entry's value
-// follows its key), and the old bytes become garbage. When the
+// allocates its entries once instead of copying them at every doubling.
+// The arena's chunks hold minArena bytes, doubling up to maxArena, or one
+// key and value larger than that. A put of a new key appends the key and
+// value to the arena; overwriting a value writes it in place when the new
+// one is no longer, else appends the key and the new value (an entry's
+// value follows its key), and the old bytes become garbage. When the
 // garbage exceeds both the live bytes and minCompact, the shard compacts:
 // it copies its live keys and values into new chunks (compact), so memory
 // stays within about twice the live data however often keys are reused,
 // at a cost proportional to the garbage that triggered it (amortized over
 // the writes that made it), and to one shard, never to the whole store.
+//
+// A snapshot (freeze) gets a view of the shard: its lists of chunks, each
+// chunk cut at its current length, and no table (it reads entries in
+// order and finds a key by scanning its shard). The shard then records
+// for each chunk how much of it the snapshot may read (eshared, dshared)
+// and copies a chunk before it writes below that (copy on write). What a
+// store mostly writes after a snapshot is past it: new entries and new
+// bytes are appended at the end of the last chunks, so with distinct keys
+// nothing is copied, and only values overwritten in place copy the chunks
+// they are in. The table is never shared: a new key writes a slot at a
+// random place of it, so sharing it copied, page by page, nearly the
+// whole table after every snapshot (the largest part of the copy on write
+// in live profiles). A store restored from a snapshot (thaw) builds its
+// table from the entries when it first needs it, hashing each key once.
 type shard struct {
-	slots  [][]uint64 // the table's pages
-	smine  []bool     // smine[i]: slots[i] is this shard's own
-	nslots int        // the table's size: a power of two
-	ents   [][]entry
-	mine   []bool // mine[i]: ents[i] is this shard's own, to write in place
-	n      int    // number of entries
+	slots []uint64 // the table: a power of two slots; nil until built (thaw)
+	ents  [][]entry
+	// eshared[i] is how many leading entries of ents[i] a snapshot or
+	// another store may read: the shard copies ents[i] before it writes one
+	// of them (appending past them needs no copy).
+	eshared []int
+	n       int // number of entries
 
-	data  [][]byte // the arena
-	dmine []bool   // dmine[i]: data[i] is this shard's own
-	tail  int      // the chunk of data new bytes go to; -1 before the first
-	used  int      // bytes of the arena written (live and garbage)
-	live  int      // bytes of the keys and values the entries point at
-
-	owner *uint64 // the store generation that may write the shard in place
+	data    [][]byte // the arena
+	dshared []int    // as eshared, in bytes of the arena's chunks
+	tail    int      // the chunk of data new bytes go to; -1 before the first
+	used    int      // bytes of the arena written (live and garbage)
+	live    int      // bytes of the keys and values the entries point at
 }
 
 // minSlots is the table size of a new shard; a power of two.
 const minSlots = 8
-
-// pageBits is the bits of a slot's index that give its place in its page
-// of the table; a page holds pageSlots slots (4 KiB).
-const (
-	pageBits  = 9
-	pageSlots = 1 << pageBits
-)
 
 // chunkBits is the bits of an entry's place that give its offset in its
 // chunk; maxChunk = 1<<chunkBits entries (4 KiB) is the largest chunk,
@@ -119,73 +113,130 @@ const (
 
 // newShard returns an empty shard with room for n keys in its table, and
 // for up to maxChunk of them in its first chunk.
-func newShard(n int, owner *uint64) *shard {
-	size := minSlots
-	for size*3 < n*4 {
-		size *= 2
-	}
-	sh := &shard{owner: owner, tail: -1}
-	sh.setTable(size)
+func newShard(n int) *shard {
+	sh := &shard{tail: -1}
+	sh.setTable(tableSize(n))
 	sh.addChunk(min(max(n, minChunk), maxChunk))
 	return sh
 }
 
-// setTable gives sh an empty table of size slots (a power of two), in
-// pages of its own.
-func (sh *shard) setTable(size int) {
-	page := min(size, pageSlots)
-	sh.slots = make([][]uint64, size/page)
-	sh.smine = make([]bool, len(sh.slots))
-	for i := range sh.slots {
-		sh.slots[i], sh.smine[i] = make([]uint64, page), true
+// tableSize is the size of a table for n keys: the smallest power of two
+// (at least minSlots) that n fill at most three quarters of.
+func tableSize(n int) int {
+	size := minSlots
+	for size*3 < n*4 {
+		size *= 2
 	}
-	sh.nslots = size
+	return size
 }
 
-// slot returns the table's slot i.
-func (sh *shard) slot(i int) uint64 { return sh.slots[i>>pageBits][i&(pageSlots-1)] }
+// setTable gives sh an empty table of size slots (a power of two).
+func (sh *shard) setTable(size int) { sh.slots = make([]uint64, size) }
 
-// setSlot writes the table's slot i, first copying its page if it is
-// shared.
-func (sh *shard) setSlot(i int, s uint64) {
-	own(sh.slots, sh.smine, i>>pageBits)[i&(pageSlots-1)] = s
+// place puts slot s (its key's tag in the high 32 bits) at the first
+// empty slot of its probe sequence in a table that has no such key.
+func place(slots []uint64, s uint64) {
+	mask := len(slots) - 1
+	i := int(s>>32) & mask
+	for slots[i] != 0 {
+		i = (i + 1) & mask
+	}
+	slots[i] = s
 }
 
 // addChunk appends an empty chunk of room for size entries.
 func (sh *shard) addChunk(size int) {
 	sh.ents = append(sh.ents, make([]entry, 0, size))
-	sh.mine = append(sh.mine, true)
+	sh.eshared = append(sh.eshared, 0)
 }
 
-// clone returns a copy of sh that owner may write. It shares every page of
-// the table and every chunk of entries and of the arena.
-func (sh *shard) clone(owner *uint64) *shard {
-	c := *sh
-	c.slots = slices.Clone(sh.slots)
-	c.smine = make([]bool, len(sh.slots))
-	c.ents = make([][]entry, len(sh.ents), len(sh.ents)+1)
-	copy(c.ents, sh.ents)
-	c.mine = make([]bool, len(sh.ents), len(sh.ents)+1)
-	c.data = make([][]byte, len(sh.data), len(sh.data)+1)
-	copy(c.data, sh.data)
-	c.dmine = make([]bool, len(sh.data), len(sh.data)+1)
-	c.owner = owner
-	return &c
+// freeze makes v a view of sh for a snapshot: what sh holds now, which no
+// later write of sh changes. The view shares every chunk, cut at its
+// length (so that nothing appended to a store thawed from it could land
+// where sh appends), has no table, and must not be written; sh copies a
+// chunk before it writes where the view reads. ents and data are room
+// for the view's lists of chunks (len(sh.ents) and len(sh.data)).
+func (sh *shard) freeze(v *shard, ents [][]entry, data [][]byte) {
+	*v = shard{ents: ents, data: data, n: sh.n, tail: sh.tail, used: sh.used, live: sh.live}
+	for i, c := range sh.ents {
+		ents[i], sh.eshared[i] = c[:len(c):len(c)], len(c)
+	}
+	for i, c := range sh.data {
+		data[i], sh.dshared[i] = c[:len(c):len(c)], len(c)
+	}
 }
 
-// writable returns chunk i of the entries, copied first if it is shared.
-func (sh *shard) writable(i int) []entry { return own(sh.ents, sh.mine, i) }
+// freezeAll returns views (freeze) of the shards, made with one
+// allocation of each kind rather than three per shard.
+func freezeAll(from *shards) *shards {
+	var n, ne, nd int
+	for _, sh := range from {
+		if sh != nil {
+			n, ne, nd = n+1, ne+len(sh.ents), nd+len(sh.data)
+		}
+	}
+	to := new(shards)
+	views := make([]shard, n)
+	ents := make([][]entry, ne)
+	data := make([][]byte, nd)
+	for i, sh := range from {
+		if sh == nil {
+			continue
+		}
+		v := &views[0]
+		sh.freeze(v, ents[:len(sh.ents):len(sh.ents)], data[:len(sh.data):len(sh.data)])
+		to[i], views = v, views[1:]
+		ents, data = ents[len(sh.ents):], data[len(sh.data):]
+	}
+	return to
+}
 
-// writableData returns chunk i of the arena, copied first if it is shared.
-func (sh *shard) writableData(i int) []byte { return own(sh.data, sh.dmine, i) }
+// thaw returns a shard a store may write, holding what the view v (from
+// freeze) holds and sharing its chunks. Its table is built when it is
+// first needed (index).
+func (v *shard) thaw() *shard {
+	sh := &shard{n: v.n, tail: v.tail, used: v.used, live: v.live}
+	sh.ents = make([][]entry, len(v.ents), len(v.ents)+1)
+	sh.eshared = make([]int, len(v.ents), len(v.ents)+1)
+	for i, c := range v.ents {
+		sh.ents[i], sh.eshared[i] = c, len(c)
+	}
+	sh.data = make([][]byte, len(v.data), len(v.data)+1)
+	sh.dshared = make([]int, len(v.data), len(v.data)+1)
+	for i, c := range v.data {
+		sh.data[i], sh.dshared[i] = c, len(c)
+	}
+	return sh
+}
 
-// own returns chunks[i], first replaced by a copy of the same capacity
-// unless mine[i] says the shard may write it.
-func own[T entry | byte | uint64](chunks [][]T, mine []bool, i int) []T {
-	if !mine[i] {
+// index builds the table of a shard that has none (thaw): each key is
+// hashed once.
+func (sh *shard) index() {
+	sh.setTable(tableSize(sh.n))
+	for c, ents := range sh.ents {
+		for o := range ents {
+			h := maphash.Bytes(seed, sh.bytes(ents[o].key()))
+			place(sh.slots, h>>32<<32|uint64((c<<chunkBits|o)+1))
+		}
+	}
+}
+
+// entryAt returns entry o of chunk c to write, copying the chunk first if
+// a snapshot reads that entry.
+func (sh *shard) entryAt(c, o int) *entry { return &own(sh.ents, sh.eshared, c, o)[o] }
+
+// dataAt returns chunk c of the arena to write at offset o, copying it
+// first if a snapshot reads that offset.
+func (sh *shard) dataAt(c, o int) []byte { return own(sh.data, sh.dshared, c, o) }
+
+// own returns chunks[i] to write at index at: first replaced by a copy of
+// the same capacity if shared[i] says that a snapshot or another store
+// reads there. Past shared[i] (an append) it writes in place.
+func own[T entry | byte](chunks [][]T, shared []int, i, at int) []T {
+	if at < shared[i] {
 		c := make([]T, len(chunks[i]), cap(chunks[i]))
 		copy(c, chunks[i])
-		chunks[i], mine[i] = c, true
+		chunks[i], shared[i] = c, 0
 	}
 	return chunks[i]
 }
@@ -194,10 +245,10 @@ func own[T entry | byte | uint64](chunks [][]T, mine []bool, i int) []T {
 func (sh *shard) bytes(s span) []byte { return sh.data[s.c][s.o : s.o+s.n] }
 
 // alloc makes room for n bytes at the end of the arena and returns where
-// they are and the chunk to write them to.
+// they are and the chunk to write them to (past what any snapshot reads).
 func (sh *shard) alloc(n int) (span, []byte) {
 	if t := sh.tail; t >= 0 && len(sh.data[t])+n <= cap(sh.data[t]) {
-		c := sh.writableData(t)
+		c := sh.data[t]
 		o := len(c)
 		sh.data[t] = c[:o+n]
 		sh.used += n
@@ -205,16 +256,16 @@ func (sh *shard) alloc(n int) (span, []byte) {
 	}
 	size := minArena
 	if sh.tail >= 0 {
-		size = min(2*cap(sh.data[sh.tail]), maxArena)
+		size = min(max(2*cap(sh.data[sh.tail]), minArena), maxArena)
 	}
 	if n > size { // a chunk of its own; the tail stays for smaller ones
 		sh.data = append(sh.data, make([]byte, n))
-		sh.dmine = append(sh.dmine, true)
+		sh.dshared = append(sh.dshared, 0)
 		sh.used += n
 		return span{uint32(len(sh.data) - 1), 0, uint32(n)}, sh.data[len(sh.data)-1]
 	}
 	sh.data = append(sh.data, make([]byte, n, size))
-	sh.dmine = append(sh.dmine, true)
+	sh.dshared = append(sh.dshared, 0)
 	sh.tail = len(sh.data) - 1
 	sh.used += n
 	return span{uint32(sh.tail), 0, uint32(n)}, sh.data[sh.tail]
@@ -238,27 +289,27 @@ func store[K, V text](sh *shard, key K, value V) entry {
 // entry's chunk and offset, offset -1 if the shard does not hold it.
 func (sh *shard) find(key string, h uint64) (slot, chunk, offset int) { return find(sh, key, h) }
 
-// find is shard.find for either kind of key. It probes a page at a time,
-// reading the page's place once.
+// find is shard.find for either kind of key. A shard without a table
+// (thaw) builds it first.
 func find[K text](sh *shard, key K, h uint64) (slot, chunk, offset int) {
+	if sh.slots == nil {
+		sh.index()
+	}
 	tag := h >> 32
-	i := int(tag) & (sh.nslots - 1)
-	for {
-		page := sh.slots[i>>pageBits]
-		for j := i & (pageSlots - 1); j < len(page); i, j = i+1, j+1 {
-			s := page[j]
-			if s == 0 {
-				return i, 0, -1
-			}
-			if s>>32 == tag {
-				at := int(uint32(s)) - 1
-				c, o := at>>chunkBits, at&(maxChunk-1)
-				if e := &sh.ents[c][o]; int(e.kn) == len(key) && string(sh.data[e.c][e.o:e.o+e.kn]) == string(key) {
-					return i, c, o
-				}
+	slots := sh.slots
+	mask := len(slots) - 1
+	for i := int(tag) & mask; ; i = (i + 1) & mask {
+		s := slots[i]
+		if s == 0 {
+			return i, 0, -1
+		}
+		if s>>32 == tag {
+			at := int(uint32(s)) - 1
+			c, o := at>>chunkBits, at&(maxChunk-1)
+			if e := &sh.ents[c][o]; int(e.kn) == len(key) && string(sh.data[e.c][e.o:e.o+e.kn]) == string(key) {
+				return i, c, o
 			}
 		}
-		i &= sh.nslots - 1 // past the last page: wrap around
 	}
 }
 
@@ -270,6 +321,18 @@ func (sh *shard) get(key string, h uint64) (string, bool) {
 	return "", false
 }
 
+// scan is get for a view (freeze), which has no table: it reads the
+// shard's keys in order.
+func (sh *shard) scan(key string) (value string, ok bool) {
+	sh.each(func(k, v []byte) bool {
+		if string(k) == key {
+			value, ok = string(v), true
+		}
+		return !ok
+	})
+	return value, ok
+}
+
 // put stores value under key and reports whether the key is new.
 func (sh *shard) put(key, value string, h uint64) bool { return put(sh, key, value, h) }
 
@@ -277,25 +340,24 @@ func (sh *shard) put(key, value string, h uint64) bool { return put(sh, key, val
 func put[K, V text](sh *shard, key K, value V, h uint64) bool {
 	slot, c, o := find(sh, key, h)
 	if o >= 0 {
-		e := &sh.writable(c)[o]
-		if int(e.vn) == len(value) && sh.dmine[e.c] { // the common case, inline
-			copy(sh.data[e.c][e.o+e.kn:], value)
+		if e := sh.ents[c][o]; int(e.vn) == len(value) { // the common case: in place
+			at := int(e.o + e.kn)
+			copy(sh.dataAt(int(e.c), at)[at:], value)
 			return false
 		}
-		overwrite(sh, e, value)
+		overwrite(sh, sh.entryAt(c, o), value)
 		return false
 	}
 	last := len(sh.ents) - 1
 	if n := len(sh.ents[last]); n == cap(sh.ents[last]) {
-		sh.addChunk(min(2*n, maxChunk))
+		sh.addChunk(min(max(2*n, minChunk), maxChunk))
 		last++
 	}
-	chunk := sh.writable(last)
-	o = len(chunk)
-	sh.ents[last] = append(chunk, store(sh, key, value))
-	sh.setSlot(slot, h>>32<<32|uint64((last<<chunkBits|o)+1))
+	o = len(sh.ents[last]) // past what any snapshot reads: appended in place
+	sh.ents[last] = append(sh.ents[last], store(sh, key, value))
+	sh.slots[slot] = h>>32<<32 | uint64((last<<chunkBits|o)+1)
 	sh.n++
-	if sh.n*4 > sh.nslots*3 { // over three quarters full
+	if sh.n*4 > len(sh.slots)*3 { // over three quarters full
 		sh.grow()
 	}
 	return true
@@ -307,7 +369,8 @@ func put[K, V text](sh *shard, key K, value V, h uint64) bool {
 // exceed its live bytes.
 func overwrite[V text](sh *shard, e *entry, value V) {
 	if old := int(e.vn); len(value) <= old {
-		copy(sh.writableData(int(e.c))[e.o+e.kn:], value)
+		at := int(e.o + e.kn)
+		copy(sh.dataAt(int(e.c), at)[at:], value)
 		e.vn = uint32(len(value))
 		sh.live -= old - len(value)
 	} else {
@@ -325,10 +388,10 @@ func overwrite[V text](sh *shard, e *entry, value V) {
 func (sh *shard) compact() {
 	old := sh.data
 	sh.data = [][]byte{make([]byte, 0, min(max(sh.live, minArena), maxArena))}
-	sh.dmine = []bool{true}
+	sh.dshared = []int{0}
 	sh.tail, sh.used = 0, 0
 	for i := range sh.ents {
-		ents := sh.writable(i)
+		ents := own(sh.ents, sh.eshared, i, 0)
 		for j := range ents {
 			e := &ents[j]
 			kv := old[e.c][e.o : e.o+e.kn+e.vn]
@@ -357,18 +420,10 @@ func (sh *shard) each(fn func(k, v []byte) bool) bool {
 // grow doubles the table.
 func (sh *shard) grow() {
 	old := sh.slots
-	sh.setTable(2 * sh.nslots)
-	mask := sh.nslots - 1
-	for _, page := range old {
-		for _, s := range page {
-			if s == 0 {
-				continue
-			}
-			i := int(s>>32) & mask
-			for sh.slot(i) != 0 {
-				i = (i + 1) & mask
-			}
-			sh.slots[i>>pageBits][i&(pageSlots-1)] = s
+	sh.setTable(2 * len(old))
+	for _, s := range old {
+		if s != 0 {
+			place(sh.slots, s)
 		}
 	}
 }
