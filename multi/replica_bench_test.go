@@ -34,20 +34,25 @@ func benchReplicaBatchBoth(b *testing.B, n int) {
 		if codec {
 			name = "codec"
 		}
-		b.Run(name, func(b *testing.B) { benchReplicaBatch(b, n, codec, 1) })
+		b.Run(name, func(b *testing.B) { benchReplicaBatch(b, n, codec, false, 1) })
 	}
 	// 16 slots in flight, as 1024 clients keep them at the live peak: each
 	// replica steps every message of a round before its Ready is taken, so
 	// one Ready holds the executions of many slots.
-	b.Run("codec-slots16", func(b *testing.B) { benchReplicaBatch(b, n, true, 16) })
+	b.Run("codec-slots16", func(b *testing.B) { benchReplicaBatch(b, n, true, false, 16) })
+	// Through the codec, every record of every Ready also encoded as the
+	// WAL encodes it (paxos.AppendEncode), without writing it anywhere.
+	b.Run("codec-wal", func(b *testing.B) { benchReplicaBatch(b, n, true, true, 1) })
 }
 
 // benchReplicaBatch proposes slots batches before delivering the messages.
 // With one slot, each message is stepped and its receiver's Ready taken at
 // once; with more, messages are delivered in rounds (every message queued
 // is stepped, then every replica's Ready taken), as a live node steps the
-// inputs that queued up before it carries out one Ready.
-func benchReplicaBatch(b *testing.B, n int, codec bool, slots int) {
+// inputs that queued up before it carries out one Ready. With wal, each
+// Ready's records are encoded (and dropped) before its lists are handed
+// back.
+func benchReplicaBatch(b *testing.B, n int, codec, wal bool, slots int) {
 	const batch = 64
 	var reps []paxos.Replica
 	for i := 0; i < n; i++ {
@@ -58,14 +63,23 @@ func benchReplicaBatch(b *testing.B, n int, codec bool, slots int) {
 		reps = append(reps, r)
 	}
 	var (
-		queue []paxos.Message
-		buf   []byte
-		done  int
+		queue  []paxos.Message
+		buf    []byte
+		walBuf []byte
+		done   int
 	)
 	// drain takes replica i's Ready and hands its lists back, as node.Node
 	// does once it has carried a Ready out.
 	drain := func(i int) {
 		rd := reps[i].Ready()
+		if wal {
+			for _, rec := range rd.Persist {
+				var err error
+				if walBuf, err = paxos.AppendEncode(walBuf[:0], rec); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
 		queue = append(queue, rd.Messages...)
 		if i == 0 {
 			done += len(rd.Committed)
