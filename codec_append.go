@@ -305,3 +305,35 @@ func parseUint64s(b []byte) ([]uint64, int, bool) {
 	}
 	return s, 1 + 9*n, true
 }
+
+// ballotSlotLen is the length of {"b": Ballot, "s": uint64} as the
+// encoders write it: a two-field map, the ballot a two-field map of a
+// fixed-width uint64 round and int32 node, the slot a fixed-width uint64.
+const ballotSlotLen = 33
+
+// DecodeBallotSlot decodes a map holding a Ballot under "b" and a uint64
+// under "s" into b and slot (Multi-Paxos's Accepted and Chosen), when d
+// reads one of this package's pooled coders' input and the map is in the
+// exact shape the encoders write, "b" first: the bytes are read directly,
+// without the decoder's calls per key. It reports false, having read
+// nothing, otherwise; the caller then decodes the map with DecodeFields,
+// which sets the same fields from the same bytes.
+func DecodeBallotSlot(d *msgpack.Decoder, b *Ballot, slot *uint64) bool {
+	src := sourceOf(d)
+	if src == nil {
+		return false
+	}
+	p := src.rest()
+	if len(p) < ballotSlotLen ||
+		p[0] != 0x82 || p[1] != 0xa1 || p[2] != 'b' ||
+		p[3] != 0x82 || p[4] != 0xa1 || p[5] != 'r' || p[6] != 0xcf ||
+		p[15] != 0xa1 || p[16] != 'n' || p[17] != 0xd2 ||
+		p[22] != 0xa1 || p[23] != 's' || p[24] != 0xcf {
+		return false
+	}
+	b.Round = binary.BigEndian.Uint64(p[7:15])
+	b.Node = NodeID(int32(binary.BigEndian.Uint32(p[18:22])))
+	*slot = binary.BigEndian.Uint64(p[25:33])
+	src.skip(ballotSlotLen)
+	return true
+}

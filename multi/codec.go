@@ -82,6 +82,9 @@ func (m Accepted) EncodeMsgpack(e *msgpack.Encoder) error {
 
 // DecodeMsgpack implements msgpack.CustomDecoder.
 func (m *Accepted) DecodeMsgpack(d *msgpack.Decoder) error {
+	if paxos.DecodeBallotSlot(d, &m.Ballot, &m.Slot) {
+		return nil
+	}
 	var cmds []paxos.Command
 	return paxos.DecodeFields(d, func(d *msgpack.Decoder, key string) (bool, error) {
 		if key == "c" {
