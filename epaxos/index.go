@@ -56,23 +56,29 @@ func (r *Replica) save(e editing, ki *keyIndex) {
 func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, deps, prev []uint64) (uint64, []uint64) {
 	r.found = r.found[:0]
 	out := slices.Clone(deps)
+	var fl []uint64 // the floor of the keys cmds touch, when computed afresh
 	if out == nil {
 		out = r.zeroDeps()
-		if !r.planted.pruneNoFloor {
-			for i := range cmds {
-				r.floor.apply(&cmds[i], out)
+		if !r.planted.pruneNoFloor && !r.floor.zero {
+			fl = r.floorBuf[:0]
+			for range r.n {
+				fl = append(fl, 0)
 			}
-			// Never id itself or later (the floor is below any slot not
-			// yet executed everywhere, so this only guards).
-			out[id.Replica] = min(out[id.Replica], id.Slot-1)
+			r.floorBuf = fl
 		}
 	}
+	kinds := 0 // of allKeys's floor bucket that cmds consult
 	for i := range cmds {
 		c := &cmds[i]
 		if c.IsNop() {
 			continue
 		}
-		for _, ki := range r.lookup(c, true) {
+		noted := len(r.found)
+		found := r.lookup(c, true)
+		if fl != nil {
+			kinds = max(kinds, r.floor.apply(c, r.found[noted:], fl))
+		}
+		for _, ki := range found {
 			ms := ki.writeSeq
 			if c.Writes() && ki.readSeq > ms {
 				ms = ki.readSeq
@@ -96,6 +102,15 @@ func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, dep
 					out[q] = d
 				}
 			}
+		}
+	}
+	if fl != nil {
+		r.floor.applyAll(kinds, fl)
+		// Never id itself or later (the floor is below any slot not yet
+		// executed everywhere, so this only guards).
+		fl[id.Replica] = min(fl[id.Replica], id.Slot-1)
+		for q, s := range fl {
+			out[q] = max(out[q], s)
 		}
 	}
 	return seq, out
