@@ -79,7 +79,7 @@ func (x *indexFloor) raiseWrite(h uint32, q int, s uint64) {
 // again. It returns the kinds c consults (1: writes only, for a read; 2:
 // writes and reads, for a write), 0 for a Nop or while nothing was pruned.
 func (x *indexFloor) apply(c *paxos.Command, found []foundFacts, deps []uint64) int {
-	if x.zero || c.IsNop() {
+	if x.zero || c.Op == paxos.OpNop {
 		return 0
 	}
 	kinds := 1 // a read depends on writes only

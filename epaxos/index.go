@@ -70,9 +70,10 @@ func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, dep
 	kinds := 0 // of allKeys's floor bucket that cmds consult
 	for i := range cmds {
 		c := &cmds[i]
-		if c.IsNop() {
+		if c.Op == paxos.OpNop { // not c.IsNop(), which copies the command
 			continue
 		}
+		writes := c.Writes()
 		noted := len(r.found)
 		found := r.lookup(c, true)
 		if fl != nil {
@@ -80,7 +81,7 @@ func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, dep
 		}
 		for _, ki := range found {
 			ms := ki.writeSeq
-			if c.Writes() && ki.readSeq > ms {
+			if writes && ki.readSeq > ms {
 				ms = ki.readSeq
 			}
 			if ms+1 > seq {
@@ -89,7 +90,7 @@ func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, dep
 			for _, f := range ki.rows {
 				q := f.replica
 				d := f.write
-				if c.Writes() && f.read > d && !r.planted.writeIgnoresReads {
+				if writes && f.read > d && !r.planted.writeIgnoresReads {
 					d = f.read
 				}
 				if q == id.Replica && d == id.Slot {
@@ -168,9 +169,10 @@ func (r *Replica) indexCmdsFound(id paxos.Instance, cmds []paxos.Command, seq ui
 	var one [1]string
 	for i := range cmds {
 		c := &cmds[i]
-		if c.IsNop() {
+		if c.Op == paxos.OpNop {
 			continue
 		}
+		writes := c.Writes()
 		for _, k := range touched(c, &one) {
 			var old keyFacts
 			var ok bool
@@ -183,7 +185,7 @@ func (r *Replica) indexCmdsFound(id paxos.Instance, cmds []paxos.Command, seq ui
 			next++
 			shard := shardOfHash(h)
 			written[shard/64] |= 1 << (shard % 64)
-			if !ok && c.Writes() {
+			if !ok && writes {
 				// A new key written: its facts are this write alone,
 				// stored inline when they fit (as pack would store them).
 				if f, fits := packWrite(id.Replica, id.Slot, seq); fits {
@@ -196,7 +198,7 @@ func (r *Replica) indexCmdsFound(id paxos.Instance, cmds []paxos.Command, seq ui
 			fresh = false
 			e, ki := r.editFound(k, old, ok, h)
 			f := ki.rowFor(id.Replica)
-			if c.Writes() {
+			if writes {
 				f.write = max(f.write, id.Slot)
 				ki.writeSeq = max(ki.writeSeq, seq)
 			} else {
