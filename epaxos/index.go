@@ -73,7 +73,7 @@ func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, dep
 		if c.Op == paxos.OpNop { // not c.IsNop(), which copies the command
 			continue
 		}
-		writes := c.Writes()
+		isWrite := writes(c)
 		noted := len(r.found)
 		found := r.lookup(c, true)
 		if fl != nil {
@@ -81,7 +81,7 @@ func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, dep
 		}
 		for _, ki := range found {
 			ms := ki.writeSeq
-			if writes && ki.readSeq > ms {
+			if isWrite && ki.readSeq > ms {
 				ms = ki.readSeq
 			}
 			if ms+1 > seq {
@@ -90,7 +90,7 @@ func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, dep
 			for _, f := range ki.rows {
 				q := f.replica
 				d := f.write
-				if writes && f.read > d && !r.planted.writeIgnoresReads {
+				if isWrite && f.read > d && !r.planted.writeIgnoresReads {
 					d = f.read
 				}
 				if q == id.Replica && d == id.Slot {
@@ -172,7 +172,7 @@ func (r *Replica) indexCmdsFound(id paxos.Instance, cmds []paxos.Command, seq ui
 		if c.Op == paxos.OpNop {
 			continue
 		}
-		writes := c.Writes()
+		isWrite := writes(c)
 		for _, k := range touched(c, &one) {
 			var old keyFacts
 			var ok bool
@@ -185,7 +185,7 @@ func (r *Replica) indexCmdsFound(id paxos.Instance, cmds []paxos.Command, seq ui
 			next++
 			shard := shardOfHash(h)
 			written[shard/64] |= 1 << (shard % 64)
-			if !ok && writes {
+			if !ok && isWrite {
 				// A new key written: its facts are this write alone,
 				// stored inline when they fit (as pack would store them).
 				if f, fits := packWrite(id.Replica, id.Slot, seq); fits {
@@ -198,7 +198,7 @@ func (r *Replica) indexCmdsFound(id paxos.Instance, cmds []paxos.Command, seq ui
 			fresh = false
 			e, ki := r.editFound(k, old, ok, h)
 			f := ki.rowFor(id.Replica)
-			if writes {
+			if isWrite {
 				f.write = max(f.write, id.Slot)
 				ki.writeSeq = max(ki.writeSeq, seq)
 			} else {
