@@ -60,12 +60,21 @@ func indexShardOf(key string) int { return shardOfHash(fnv1a(key)) }
 // shardOfHash is the shard of a key whose hash (fnv1a) is h.
 func shardOfHash(h uint32) int { return int(h % indexShards) }
 
-// fnv1a is the 32-bit FNV-1a hash of key.
+// fnv1a is the 32-bit FNV-1a hash of key. It takes four bytes per pass
+// of its loop (the same hash, a quarter of the loop's own work: the hash
+// of every key a command touches is on the hot path).
 func fnv1a(key string) uint32 {
+	const prime = 16777619
 	h := uint32(2166136261)
+	for len(key) >= 4 {
+		h = (h ^ uint32(key[0])) * prime
+		h = (h ^ uint32(key[1])) * prime
+		h = (h ^ uint32(key[2])) * prime
+		h = (h ^ uint32(key[3])) * prime
+		key = key[4:]
+	}
 	for i := 0; i < len(key); i++ {
-		h ^= uint32(key[i])
-		h *= 16777619
+		h = (h ^ uint32(key[i])) * prime
 	}
 	return h
 }

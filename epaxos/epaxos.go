@@ -301,6 +301,7 @@ type Replica struct {
 	lookupBuf       []keyIndex   // scratch for lookup (conflicts.go)
 	editBuf         keyIndex     // scratch for edit (index.go)
 	found           []foundFacts // attrs's finds, for the indexAddFound right after it (index.go)
+	floorBuf        []uint64     // scratch for attrs's floor (index.go)
 	store           *kv.Executor
 	pendingExec     map[paxos.Instance]*instance
 	candidates      []*instance               // committed instances to try to execute

@@ -226,17 +226,18 @@ func (r *Replica) apply(in *instance) {
 	// Facts of in's keys unchanged since they were stored, new, naming in's
 	// write: noteExecuted would find them and leave them so.
 	fresh := inPrefix && in.freshAt == r.index.rewrites+1
-	for _, c := range in.cmds {
-		if c.IsNop() {
+	for i := range in.cmds {
+		c := &in.cmds[i]
+		if c.Op == paxos.OpNop { // not c.IsNop(), which copies the command
 			continue
 		}
-		ex := r.store.Apply(c)
+		ex := r.store.Apply(*c)
 		r.batchChecked = false
 		r.rd.Executed = append(sized(r.rd.Executed, r.hint.executed), ex)
 		r.sinceSnapCmds++
 		r.sincePruneCmds++
 		if !fresh {
-			r.noteExecuted(in.id, c, inPrefix)
+			r.noteExecuted(in.id, *c, inPrefix)
 		}
 	}
 	if !realCommands(in.cmds) {

@@ -72,13 +72,18 @@ func (x *indexFloor) raiseWrite(h uint32, q int, s uint64) {
 	x.all[0][q] = max(x.all[0][q], s)
 }
 
-// apply raises deps to the floor of the keys command c touches.
-func (x *indexFloor) apply(c *paxos.Command, deps []uint64) {
-	if x.zero || c.IsNop() {
-		return
+// apply raises deps to the floor of the keys command c touches, but for
+// allKeys's bucket, which every command consults: the caller applies that
+// once for all its commands (applyAll). found holds what lookup noted for
+// c's keys, in order: their hashes pick the buckets, so no key is hashed
+// again. It returns the kinds c consults (1: writes only, for a read; 2:
+// writes and reads, for a write), 0 for a Nop or while nothing was pruned.
+func (x *indexFloor) apply(c *paxos.Command, found []foundFacts, deps []uint64) int {
+	if x.zero || c.Op == paxos.OpNop {
+		return 0
 	}
 	kinds := 1 // a read depends on writes only
-	if c.Writes() {
+	if writes(c) {
 		kinds = 2
 	}
 	var one [1]string
@@ -89,11 +94,19 @@ func (x *indexFloor) apply(c *paxos.Command, deps []uint64) {
 				deps[q] = max(deps[q], s)
 			}
 		}
-		return
+		return kinds
 	}
-	x.applyBucket(allKeysBucket, kinds, deps) // every command consults allKeys
-	for _, k := range keys {
-		x.applyBucket(keyBucket(k), kinds, deps)
+	for i := range found {
+		x.applyBucket(bucketOfHash(found[i].h), kinds, deps)
+	}
+	return kinds
+}
+
+// applyAll raises deps to the floor of allKeys's bucket for commands that
+// consult kinds of it (apply's result; the highest of a batch's).
+func (x *indexFloor) applyAll(kinds int, deps []uint64) {
+	if kinds > 0 {
+		x.applyBucket(allKeysBucket, kinds, deps)
 	}
 }
 

@@ -56,25 +56,32 @@ func (r *Replica) save(e editing, ki *keyIndex) {
 func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, deps, prev []uint64) (uint64, []uint64) {
 	r.found = r.found[:0]
 	out := slices.Clone(deps)
+	var fl []uint64 // the floor of the keys cmds touch, when computed afresh
 	if out == nil {
 		out = r.zeroDeps()
-		if !r.planted.pruneNoFloor {
-			for i := range cmds {
-				r.floor.apply(&cmds[i], out)
+		if !r.planted.pruneNoFloor && !r.floor.zero {
+			fl = r.floorBuf[:0]
+			for range r.n {
+				fl = append(fl, 0)
 			}
-			// Never id itself or later (the floor is below any slot not
-			// yet executed everywhere, so this only guards).
-			out[id.Replica] = min(out[id.Replica], id.Slot-1)
+			r.floorBuf = fl
 		}
 	}
+	kinds := 0 // of allKeys's floor bucket that cmds consult
 	for i := range cmds {
 		c := &cmds[i]
-		if c.IsNop() {
+		if c.Op == paxos.OpNop { // not c.IsNop(), which copies the command
 			continue
 		}
-		for _, ki := range r.lookup(c, true) {
+		isWrite := writes(c)
+		noted := len(r.found)
+		found := r.lookup(c, true)
+		if fl != nil {
+			kinds = max(kinds, r.floor.apply(c, r.found[noted:], fl))
+		}
+		for _, ki := range found {
 			ms := ki.writeSeq
-			if c.Writes() && ki.readSeq > ms {
+			if isWrite && ki.readSeq > ms {
 				ms = ki.readSeq
 			}
 			if ms+1 > seq {
@@ -83,7 +90,7 @@ func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, dep
 			for _, f := range ki.rows {
 				q := f.replica
 				d := f.write
-				if c.Writes() && f.read > d && !r.planted.writeIgnoresReads {
+				if isWrite && f.read > d && !r.planted.writeIgnoresReads {
 					d = f.read
 				}
 				if q == id.Replica && d == id.Slot {
@@ -96,6 +103,15 @@ func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, dep
 					out[q] = d
 				}
 			}
+		}
+	}
+	if fl != nil {
+		r.floor.applyAll(kinds, fl)
+		// Never id itself or later (the floor is below any slot not yet
+		// executed everywhere, so this only guards).
+		fl[id.Replica] = min(fl[id.Replica], id.Slot-1)
+		for q, s := range fl {
+			out[q] = max(out[q], s)
 		}
 	}
 	return seq, out
@@ -153,9 +169,10 @@ func (r *Replica) indexCmdsFound(id paxos.Instance, cmds []paxos.Command, seq ui
 	var one [1]string
 	for i := range cmds {
 		c := &cmds[i]
-		if c.IsNop() {
+		if c.Op == paxos.OpNop {
 			continue
 		}
+		isWrite := writes(c)
 		for _, k := range touched(c, &one) {
 			var old keyFacts
 			var ok bool
@@ -168,7 +185,7 @@ func (r *Replica) indexCmdsFound(id paxos.Instance, cmds []paxos.Command, seq ui
 			next++
 			shard := shardOfHash(h)
 			written[shard/64] |= 1 << (shard % 64)
-			if !ok && c.Writes() {
+			if !ok && isWrite {
 				// A new key written: its facts are this write alone,
 				// stored inline when they fit (as pack would store them).
 				if f, fits := packWrite(id.Replica, id.Slot, seq); fits {
@@ -181,7 +198,7 @@ func (r *Replica) indexCmdsFound(id paxos.Instance, cmds []paxos.Command, seq ui
 			fresh = false
 			e, ki := r.editFound(k, old, ok, h)
 			f := ki.rowFor(id.Replica)
-			if c.Writes() {
+			if isWrite {
 				f.write = max(f.write, id.Slot)
 				ki.writeSeq = max(ki.writeSeq, seq)
 			} else {

@@ -244,3 +244,14 @@ func TestIndexAddFoundIsIndexAdd(t *testing.T) {
 		assert.Equal(t, rs[1].index.len(), rs[0].index.len(), "batch %d: keys", b)
 	}
 }
+
+// writes, the pointer form the hot loops use, is Command.Writes for every
+// operation, read-only or not.
+func TestWritesIsCommandWrites(t *testing.T) {
+	for _, op := range []paxos.Op{paxos.OpNop, paxos.OpGet, paxos.OpPut, paxos.OpApp} {
+		for _, ro := range []bool{false, true} {
+			c := paxos.Command{Op: op, ReadOnly: ro}
+			require.Equal(t, c.Writes(), writes(&c), "op %v read-only %v", op, ro)
+		}
+	}
+}

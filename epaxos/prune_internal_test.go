@@ -102,7 +102,7 @@ func TestPrunedKeyCoveredByFloor(t *testing.T) {
 		_, ok := r.index.get("k")
 		assert.False(t, ok, "replica %d pruned k", i)
 		deps := r.zeroDeps()
-		r.floor.apply(&paxos.Command{Op: paxos.OpPut, Key: "k"}, deps)
+		applyFloor(&r.floor, paxos.Command{Op: paxos.OpPut, Key: "k"}, deps)
 		assert.Equal(t, []uint64{0, 1, 0, 0, 0}, deps, "replica %d's floor of k covers δ", i)
 		assert.Positive(t, r.Stats().Pruned)
 	}
@@ -153,7 +153,7 @@ func TestFloorByBucketAndKind(t *testing.T) {
 	require.NotEqual(t, keyBucket("r"), keyBucket("other"))
 	deps := func(c paxos.Command) []uint64 {
 		d := make([]uint64, 3)
-		x.apply(&c, d)
+		applyFloor(&x, c, d)
 		return d
 	}
 	assert.Equal(t, []uint64{0, 4, 0}, deps(paxos.Command{Op: paxos.OpGet, Key: "w"}))
@@ -163,4 +163,18 @@ func TestFloorByBucketAndKind(t *testing.T) {
 	assert.Equal(t, []uint64{0, 4, 7}, deps(paxos.Command{Op: paxos.OpApp}), "a command naming no keys touches every key")
 	assert.Equal(t, []uint64{0, 4, 7}, deps(paxos.Command{Op: paxos.OpApp, Keys: []string{"w", "r"}}))
 	assert.Equal(t, []uint64{0, 0, 0}, deps(paxos.Command{Op: paxos.OpNop}))
+}
+
+// applyFloor raises deps to x's floor of the keys c touches, as attrs does
+// for one command: apply with the hashes of c's keys, then allKeys's
+// bucket.
+func applyFloor(x *indexFloor, c paxos.Command, deps []uint64) {
+	var found []foundFacts
+	var one [1]string
+	if keys := touched(&c, &one); len(keys) != 1 || keys[0] != allKeys {
+		for _, k := range keys {
+			found = append(found, foundFacts{k: k, h: fnv1a(k)})
+		}
+	}
+	x.applyAll(x.apply(&c, found, deps), deps)
 }
