@@ -38,8 +38,8 @@ const indexShards = 256
 const factsChunkLen = 256
 
 // factsShard is one shard of the index: its keys with their facts and
-// hashes (fnv1a) in the order they were added, and an open-addressing
-// table over them (factstable.go).
+// hashes in the order they were added, and an open-addressing table over
+// them (factstable.go).
 type factsShard struct {
 	entries []factsEntry
 	slots   []uint64
@@ -89,7 +89,7 @@ func (x *factsIndex) get(k string) (keyFacts, bool) {
 func (x *factsIndex) find(k string) (keyFacts, bool, uint32) {
 	h := fnv1a(k)
 	if sh := x.shards[shardOfHash(h)]; sh != nil {
-		if e := sh.lookup(k, h); e >= 0 {
+		if e := sh.lookup(k); e >= 0 {
 			return sh.entries[e].f, true, h
 		}
 	}
@@ -123,7 +123,7 @@ func (x *factsIndex) put(k string, h uint32, f keyFacts, isNew bool) {
 		sh.insert(k, h, f)
 	} else {
 		x.rewrites++
-		sh.entries[sh.lookup(k, h)].f = f
+		sh.entries[sh.lookup(k)].f = f
 	}
 	if k == allKeys {
 		x.all, x.hasAll = f, true

@@ -1,39 +1,61 @@
 package epaxos
 
-import "slices"
+import (
+	"hash/maphash"
+	"slices"
+)
 
 // A factsShard's table: open addressing with linear probing over slots, a
 // power of two of them and at most three quarters full, over an array of
 // entries (factsEntry) in the order their keys were added. A slot holds a
-// key's hash (fnv1a, the one that picked its shard) in its high half and
-// its entry's position plus one in its low half; 0 is empty. Keys are
-// removed only by prune, which rebuilds the slots of the entries it keeps,
-// so no slot is ever a tombstone; growing the table, like rebuilding it,
-// reads the hashes kept with the entries and hashes no key again. The
-// entries hold the keys' strings; the slots hold no pointers.
+// key's slot hash (slotHash) in its high half and its entry's position
+// plus one in its low half; 0 is empty. Keys are removed only by prune,
+// which rebuilds the slots of the entries it keeps, so no slot is ever a
+// tombstone; growing the table, like rebuilding it, reads the hashes kept
+// with the entries and hashes no key again. The entries hold the keys'
+// strings; the slots hold no pointers.
+//
+// The slot hash is not fnv1a, which picks a key's shard and floor bucket
+// and must be the same in every run: FNV-1a's collisions are cheap to make
+// (Joux's multicollisions give 2^t keys of one hash for t birthday
+// searches), and a client that chose keys of one hash would make every
+// probe of their shard walk all of them, quadratic work for the replica
+// (TestFactsTableResistsCollidingKeys). The slot hash is keyed by a seed
+// drawn once per process, as Go's maps seed theirs (and kv's tables; see
+// archtest.PureStd): where a key sits in the table never decides anything,
+// since the entries keep their order.
+
+// slotSeed keys slotHash for this process.
+var slotSeed = maphash.MakeSeed()
+
+// slotHash is the hash that places key k in its shard's table.
+func slotHash(k string) uint32 { return uint32(maphash.String(slotSeed, k)) }
 
 // minSlots is the size of a shard's first table.
 const minSlots = 8
 
-// slotMul spreads a hash over the table (Fibonacci hashing: the top bits
-// of the product pick the first slot probed). Keys of one shard share
-// their hash's low bits; the product's top bits depend on all of them.
+// slotMul spreads a slot hash over the table (Fibonacci hashing: the top
+// bits of the product pick the first slot probed, and depend on all of the
+// hash's bits).
 const slotMul = 0x9E3779B1
 
-// factsEntry is a key of a shard, its facts and its hash: one array of
-// them, so that finding a key reads one entry after its slot.
+// factsEntry is a key of a shard, its facts, its hash (fnv1a) and its slot
+// hash: one array of them, so that finding a key reads one entry after its
+// slot.
 type factsEntry struct {
 	k string
 	f keyFacts
 	h uint32
+	s uint32
 }
 
-// lookup returns the position of key k, whose hash is h, among the
-// shard's entries, or −1 if the shard does not hold it.
-func (s *factsShard) lookup(k string, h uint32) int {
+// lookup returns the position of key k among the shard's entries, or −1 if
+// the shard does not hold it.
+func (s *factsShard) lookup(k string) int {
 	if len(s.slots) == 0 {
 		return -1
 	}
+	h := slotHash(k)
 	mask := uint32(len(s.slots) - 1)
 	for i := h * slotMul >> s.shift; ; i = (i + 1) & mask {
 		v := s.slots[i]
@@ -48,17 +70,18 @@ func (s *factsShard) lookup(k string, h uint32) int {
 	}
 }
 
-// insert adds key k, which the shard does not hold, with hash h and facts
-// f, growing the table first if it would be over three quarters full.
+// insert adds key k, which the shard does not hold, with hash (fnv1a) h and
+// facts f, growing the table first if it would be over three quarters full.
 func (s *factsShard) insert(k string, h uint32, f keyFacts) {
 	if 4*(len(s.entries)+1) > 3*len(s.slots) {
 		s.resize(max(minSlots, 2*len(s.slots)))
 	}
-	s.entries = append(s.entries, factsEntry{k: k, f: f, h: h})
-	s.place(h, len(s.entries))
+	sh := slotHash(k)
+	s.entries = append(s.entries, factsEntry{k: k, f: f, h: h, s: sh})
+	s.place(sh, len(s.entries))
 }
 
-// place stores the slot of hash h naming entry position e−1 in the first
+// place stores the slot of slot hash h naming entry position e−1 in the first
 // empty slot of its probe sequence.
 func (s *factsShard) place(h uint32, e int) {
 	mask := uint32(len(s.slots) - 1)
@@ -80,7 +103,7 @@ func (s *factsShard) resize(n int) {
 	}
 	s.shift = uint8(32 - log2(n))
 	for e := range s.entries {
-		s.place(s.entries[e].h, e+1)
+		s.place(s.entries[e].s, e+1)
 	}
 }
 
