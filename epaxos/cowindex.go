@@ -44,6 +44,7 @@ type factsShard struct {
 	entries []factsEntry
 	slots   []uint64
 	shift   uint8 // 32 − log2(len(slots))
+	seeded  bool  // slots placed by slotHash, not fnv1a (see maxProbe)
 	owner   *uint64
 }
 
@@ -89,7 +90,7 @@ func (x *factsIndex) get(k string) (keyFacts, bool) {
 func (x *factsIndex) find(k string) (keyFacts, bool, uint32) {
 	h := fnv1a(k)
 	if sh := x.shards[shardOfHash(h)]; sh != nil {
-		if e := sh.lookup(k); e >= 0 {
+		if e := sh.lookup(k, sh.slotOf(k, h)); e >= 0 {
 			return sh.entries[e].f, true, h
 		}
 	}
@@ -123,7 +124,7 @@ func (x *factsIndex) put(k string, h uint32, f keyFacts, isNew bool) {
 		sh.insert(k, h, f)
 	} else {
 		x.rewrites++
-		sh.entries[sh.lookup(k)].f = f
+		sh.entries[sh.lookup(k, sh.slotOf(k, h))].f = f
 	}
 	if k == allKeys {
 		x.all, x.hasAll = f, true

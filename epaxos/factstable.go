@@ -8,27 +8,36 @@ import (
 // A factsShard's table: open addressing with linear probing over slots, a
 // power of two of them and at most three quarters full, over an array of
 // entries (factsEntry) in the order their keys were added. A slot holds a
-// key's slot hash (slotHash) in its high half and its entry's position
-// plus one in its low half; 0 is empty. Keys are removed only by prune,
+// key's slot hash in its high half and its entry's position plus one in
+// its low half; 0 is empty. Keys are removed only by prune,
 // which rebuilds the slots of the entries it keeps, so no slot is ever a
 // tombstone; growing the table, like rebuilding it, reads the hashes kept
 // with the entries and hashes no key again. The entries hold the keys'
 // strings; the slots hold no pointers.
 //
-// The slot hash is not fnv1a, which picks a key's shard and floor bucket
-// and must be the same in every run: FNV-1a's collisions are cheap to make
-// (Joux's multicollisions give 2^t keys of one hash for t birthday
+// The slot hash is the key's fnv1a, which also picks its shard and floor
+// bucket, so a lookup hashes a key once. But FNV-1a's collisions are cheap
+// to make (Joux's multicollisions give 2^t keys of one hash for t birthday
 // searches), and a client that chose keys of one hash would make every
-// probe of their shard walk all of them, quadratic work for the replica
-// (TestFactsTableResistsCollidingKeys). The slot hash is keyed by a seed
-// drawn once per process, as Go's maps seed theirs (and kv's tables; see
-// archtest.PureStd): where a key sits in the table never decides anything,
-// since the entries keep their order.
+// probe of their shard walk all of them, quadratic work for the replica.
+// So a shard whose insert walks more than maxProbe slots switches for
+// good to slotHash, keyed by a seed drawn once per process as Go's maps
+// seed theirs (and kv's tables; see archtest.PureStd), and places its keys
+// again (TestFactsTableResistsCollidingKeys). Where a key sits in the
+// table never decides anything, since the entries keep their order.
+
+// maxProbe is the longest walk an insert into a table placed by fnv1a
+// takes before the shard switches to slotHash. Honest keys walk one or
+// two slots on average; over a million keys of three spellings the
+// longest walk was 67 (TestFactsTableKeepsFNVForHonestKeys checks that no
+// shard switches).
+const maxProbe = 256
 
 // slotSeed keys slotHash for this process.
 var slotSeed = maphash.MakeSeed()
 
-// slotHash is the hash that places key k in its shard's table.
+// slotHash is the hash that places key k in the table of a shard that
+// switched (factsShard.seeded).
 func slotHash(k string) uint32 { return uint32(maphash.String(slotSeed, k)) }
 
 // minSlots is the size of a shard's first table.
@@ -40,8 +49,8 @@ const minSlots = 8
 const slotMul = 0x9E3779B1
 
 // factsEntry is a key of a shard, its facts, its hash (fnv1a) and its slot
-// hash: one array of them, so that finding a key reads one entry after its
-// slot.
+// hash (h, or slotHash once the shard switched): one array of them, so
+// that finding a key reads one entry after its slot.
 type factsEntry struct {
 	k string
 	f keyFacts
@@ -49,13 +58,20 @@ type factsEntry struct {
 	s uint32
 }
 
-// lookup returns the position of key k among the shard's entries, or −1 if
-// the shard does not hold it.
-func (s *factsShard) lookup(k string) int {
+// slotOf returns the slot hash of key k, whose fnv1a is h.
+func (s *factsShard) slotOf(k string, h uint32) uint32 {
+	if s.seeded {
+		return slotHash(k)
+	}
+	return h
+}
+
+// lookup returns the position of key k, whose slot hash (slotOf) is h,
+// among the shard's entries, or −1 if the shard does not hold it.
+func (s *factsShard) lookup(k string, h uint32) int {
 	if len(s.slots) == 0 {
 		return -1
 	}
-	h := slotHash(k)
 	mask := uint32(len(s.slots) - 1)
 	for i := h * slotMul >> s.shift; ; i = (i + 1) & mask {
 		v := s.slots[i]
@@ -72,39 +88,50 @@ func (s *factsShard) lookup(k string) int {
 
 // insert adds key k, which the shard does not hold, with hash (fnv1a) h and
 // facts f, growing the table first if it would be over three quarters full.
+// A walk longer than maxProbe switches the shard to slotHash.
 func (s *factsShard) insert(k string, h uint32, f keyFacts) {
+	walked := 0
 	if 4*(len(s.entries)+1) > 3*len(s.slots) {
-		s.resize(max(minSlots, 2*len(s.slots)))
+		walked = s.resize(max(minSlots, 2*len(s.slots)))
 	}
-	sh := slotHash(k)
+	sh := s.slotOf(k, h)
 	s.entries = append(s.entries, factsEntry{k: k, f: f, h: h, s: sh})
-	s.place(sh, len(s.entries))
+	if walked = max(walked, s.place(sh, len(s.entries))); walked > maxProbe && !s.seeded {
+		s.seeded = true
+		for e := range s.entries {
+			s.entries[e].s = slotHash(s.entries[e].k)
+		}
+		s.resize(len(s.slots))
+	}
 }
 
 // place stores the slot of slot hash h naming entry position e−1 in the first
-// empty slot of its probe sequence.
-func (s *factsShard) place(h uint32, e int) {
+// empty slot of its probe sequence, and returns how many slots it walked.
+func (s *factsShard) place(h uint32, e int) int {
 	mask := uint32(len(s.slots) - 1)
-	i := h * slotMul >> s.shift
+	i, walked := h*slotMul>>s.shift, 1
 	for s.slots[i] != 0 {
-		i = (i + 1) & mask
+		i, walked = (i+1)&mask, walked+1
 	}
 	s.slots[i] = uint64(h)<<32 | uint64(e)
+	return walked
 }
 
 // resize gives the shard a table of n slots (a power of two, at least
 // minSlots, holding its entries at most three quarters full), filled from
-// the entries' hashes.
-func (s *factsShard) resize(n int) {
+// the entries' slot hashes, and returns the longest walk a key took.
+func (s *factsShard) resize(n int) int {
 	if len(s.slots) == n {
 		clear(s.slots)
 	} else {
 		s.slots = make([]uint64, n)
 	}
 	s.shift = uint8(32 - log2(n))
+	walked := 0
 	for e := range s.entries {
-		s.place(s.entries[e].s, e+1)
+		walked = max(walked, s.place(s.entries[e].s, e+1))
 	}
+	return walked
 }
 
 // log2 returns the base-2 logarithm of n, a power of two.
@@ -134,6 +161,7 @@ func (s *factsShard) clone(owner *uint64) *factsShard {
 		entries: slices.Clone(s.entries),
 		slots:   slices.Clone(s.slots),
 		shift:   s.shift,
+		seeded:  s.seeded,
 		owner:   owner,
 	}
 }
@@ -154,7 +182,7 @@ func compacted(entries []factsEntry, sh *factsShard, owned bool, owner *uint64) 
 	}
 	out := sh
 	if !owned { // a new table: never clear one a snapshot reads
-		out = &factsShard{owner: owner}
+		out = &factsShard{owner: owner, seeded: sh.seeded}
 	}
 	out.entries = entries
 	out.resize(n)

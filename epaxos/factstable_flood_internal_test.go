@@ -2,6 +2,7 @@ package epaxos
 
 import (
 	"encoding/binary"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -49,15 +50,15 @@ func fnvMulticollision(t *testing.T, pairs int) []string {
 	return keys
 }
 
-// TestFactsTableResistsCollidingKeys makes 256 distinct keys of one fnv1a
+// TestFactsTableResistsCollidingKeys makes 1,024 distinct keys of one fnv1a
 // hash, which a client can do cheaply, and checks that they do not pile up
-// on one probe sequence of their shard's table: the slot hash is seeded
-// per process, so no key walks more than a few slots to be found. With
-// slots placed by fnv1a every key would start at the same slot and the
-// last would walk past all 255 others.
+// on one probe sequence of their shard's table: the shard switches to the
+// seeded slot hash, after which no key walks far to be found. With slots
+// placed by fnv1a every key would start at the same slot and the last
+// would walk past all 1,023 others. Honest keys never switch a shard.
 func TestFactsTableResistsCollidingKeys(t *testing.T) {
-	keys := fnvMulticollision(t, 8)
-	require.Len(t, keys, 256)
+	keys := fnvMulticollision(t, 10)
+	require.Len(t, keys, 1024)
 	x := newFactsIndex()
 	for i, k := range keys {
 		require.Equal(t, fnv1a(keys[0]), fnv1a(k), "key %d collides", i)
@@ -65,6 +66,7 @@ func TestFactsTableResistsCollidingKeys(t *testing.T) {
 	}
 	sh := x.shards[indexShardOf(keys[0])]
 	require.Len(t, sh.entries, len(keys), "one shard holds them all")
+	require.True(t, sh.seeded, "the shard switched to the seeded slot hash")
 	longest := 0
 	mask := uint32(len(sh.slots) - 1)
 	for e, k := range keys {
@@ -72,10 +74,23 @@ func TestFactsTableResistsCollidingKeys(t *testing.T) {
 		require.True(t, ok)
 		require.Equal(t, keyFacts(e+1)<<2, got)
 		walked := 1
-		for i := slotHash(k) * slotMul >> sh.shift; int(uint32(sh.slots[i]))-1 != e; i = (i + 1) & mask {
+		for i := sh.entries[e].s * slotMul >> sh.shift; int(uint32(sh.slots[i]))-1 != e; i = (i + 1) & mask {
 			walked++
 		}
 		longest = max(longest, walked)
 	}
-	require.Less(t, longest, 48, "the longest probe among %d keys of one fnv1a hash in %d slots", len(keys), len(sh.slots))
+	require.Less(t, longest, 64, "the longest probe among %d keys of one fnv1a hash in %d slots", len(keys), len(sh.slots))
+}
+
+// TestFactsTableKeepsFNVForHonestKeys fills the index with a million
+// ordinary keys and checks that no shard switched: the seeded hash costs a
+// second hash per lookup, paid only under colliding keys.
+func TestFactsTableKeepsFNVForHonestKeys(t *testing.T) {
+	x := newFactsIndex()
+	for i := range 1 << 20 {
+		x.set("key-"+strconv.Itoa(i), keyFacts(i+1)<<2)
+	}
+	for i, sh := range x.shards {
+		require.False(t, sh.seeded, "shard %d switched with %d keys", i, len(sh.entries))
+	}
 }
