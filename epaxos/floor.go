@@ -58,9 +58,9 @@ func (x *indexFloor) raise(h uint32, rows []keyRow) {
 	}
 }
 
-// raiseWrite records that the facts of the key whose hash is h were pruned when they were one
-// row, replica q's, whose only slot is s, a write (raise with that row,
-// whose read kind adds nothing).
+// raiseWrite records that the facts of the key whose hash is h were
+// pruned when they were one row, replica q's, whose only slot is s, a
+// write (raise with that row, whose read kind adds nothing).
 func (x *indexFloor) raiseWrite(h uint32, q int, s uint64) {
 	if x.f == nil {
 		x.f = make([]uint64, 2*floorBuckets*x.n)

@@ -60,10 +60,8 @@ func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, dep
 	if out == nil {
 		out = r.zeroDeps()
 		if !r.planted.pruneNoFloor && !r.floor.zero {
-			fl = r.floorBuf[:0]
-			for range r.n {
-				fl = append(fl, 0)
-			}
+			fl = slices.Grow(r.floorBuf[:0], r.n)[:r.n]
+			clear(fl)
 			r.floorBuf = fl
 		}
 	}
