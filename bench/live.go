@@ -469,7 +469,11 @@ func driveCluster(ctx context.Context, s *Spec, conflict float64, seed uint64, c
 	for i, r := range cl.Replicas {
 		addrs[i] = r.Client
 	}
-	opts, err := cl.ClientOptions(client.Options{})
+	var base client.Options
+	if s.ClientOptions != nil && pc == nil {
+		base = *s.ClientOptions
+	}
+	opts, err := cl.ClientOptions(base)
 	if err != nil {
 		return runRec{}, 0, fmt.Errorf("bench: client credentials of cluster %s: %w", cl.Name, err)
 	}
@@ -506,6 +510,14 @@ func driveCluster(ctx context.Context, s *Spec, conflict float64, seed uint64, c
 	runCtx, cancel := context.WithTimeout(ctx, end)
 	defer cancel()
 	var completed atomic.Uint64 // commands completed, warm-up included
+	// failure is the first error a command ended with, kept to say why a
+	// run in which no command completed failed (a refused token, say).
+	var failure atomic.Pointer[error]
+	noteFailure := func(err error) {
+		if err != nil && runCtx.Err() == nil {
+			failure.CompareAndSwap(nil, &err)
+		}
+	}
 	exec := func(ctx context.Context, site int, cmd paxos.Command) error {
 		mu.Lock()
 		c := clients[cmd.Client]
@@ -518,6 +530,7 @@ func driveCluster(ctx context.Context, s *Spec, conflict float64, seed uint64, c
 		if err == nil && completed.Add(1) == uint64(s.Commands) {
 			cancel() // Spec.Commands reached: end the run
 		}
+		noteFailure(err)
 		return err
 	}
 	execAsync := func(site int, cmd paxos.Command, done func(error)) {
@@ -532,6 +545,7 @@ func driveCluster(ctx context.Context, s *Spec, conflict float64, seed uint64, c
 			if err == nil && completed.Add(1) == uint64(s.Commands) {
 				cancel()
 			}
+			noteFailure(err)
 			done(err)
 		})
 	}
@@ -562,6 +576,9 @@ func driveCluster(ctx context.Context, s *Spec, conflict float64, seed uint64, c
 	}
 	if err := ctx.Err(); err != nil {
 		return runRec{}, 0, err
+	}
+	if f := failure.Load(); f != nil && completed.Load() == 0 {
+		return runRec{}, 0, fmt.Errorf("bench: no command completed against cluster %s; the first failed with: %w", cl.Name, *f)
 	}
 	rec := runRec{ops: ops, end: min(end, time.Since(start)), start: start}
 	if pc != nil {

@@ -10,11 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/bench"
+	"github.com/paxos-lab/paxos/client"
 	"github.com/paxos-lab/paxos/node"
 	"github.com/paxos-lab/paxos/storage"
 	"github.com/paxos-lab/paxos/transport"
@@ -101,4 +103,14 @@ func TestLiveAgainstClusterFile(t *testing.T) {
 	_, err = bench.Run(context.Background(), s, bench.Options{})
 	require.ErrorIs(t, err, bench.ErrSpec)
 	assert.Contains(t, err.Error(), "runs \"multi\"")
+
+	// Clients with the wrong token complete nothing, and the run says why
+	// instead of reporting zero operations.
+	s.Protocols = []string{"multi"}
+	s.Duration, s.Warmup = 300*time.Millisecond, 0
+	s.ClientOptions = &client.Options{Token: strings.Repeat("ab", 32)}
+	_, err = bench.Run(context.Background(), s, bench.Options{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "no command completed")
+	assert.Contains(t, err.Error(), "authentication")
 }

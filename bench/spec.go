@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/client"
 	"github.com/paxos-lab/paxos/quorum"
 )
 
@@ -127,6 +128,11 @@ type Spec struct {
 	// clients run here against them instead of replicas started in this
 	// process.
 	Cluster string `json:"cluster,omitempty"`
+	// ClientOptions, with Cluster, are the credentials the clients present
+	// to its client ports (client.Options.Token, TLS); nil means what the
+	// cluster file names (node.Cluster.ClientOptions). Not recorded in
+	// run.json.
+	ClientOptions *client.Options `json:"-"`
 	// Serve, in live mode without Cluster, is the command that runs one
 	// replica (`paxos serve`: the program and its leading arguments); the
 	// replicas are then started as separate processes, on loopback ports

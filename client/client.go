@@ -530,8 +530,15 @@ func (cn *conn) callAsync(deadline time.Time, req Request, done func(Reply, erro
 	cn.wmu.Unlock()
 	if err != nil {
 		cn.mu.Lock()
+		_, waiting := cn.async[id]
 		delete(cn.async, id)
 		cn.mu.Unlock()
+		if !waiting {
+			// The connection's close or the deadline sweep took the call
+			// first and has answered done: answering again through the
+			// error would complete it twice.
+			return nil
+		}
 		return err
 	}
 	select {

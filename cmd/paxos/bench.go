@@ -15,6 +15,7 @@ import (
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/bench"
+	"github.com/paxos-lab/paxos/client"
 	"github.com/paxos-lab/paxos/node"
 	"github.com/paxos-lab/paxos/quorum"
 	"github.com/paxos-lab/paxos/rtt"
@@ -48,6 +49,7 @@ func flagErr(name, format string, args ...any) error {
 type benchFlags struct {
 	protocols, mode, rttName, conflict, clientSites, keys, leader, out string
 	cluster, sweepClients, serveBin, app                               string
+	data, tokenFile                                                    string
 	replicas, clients, payload, runs, q1, q2, batch, parallel          int
 	commands, memoryEvery, resamples                                   int
 	rate, reads, cpuUS, jitterMS                                       float64
@@ -90,6 +92,8 @@ func benchFlagSet(name string, f *benchFlags, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&f.parallel, "parallel", runtime.NumCPU(), "simulations run at once (results do not depend on it)")
 	fs.BoolVar(&f.noPlots, "no-plots", false, "skip drawing the plots")
 	fs.StringVar(&f.cluster, "cluster", "", "live mode against running replicas: a cluster file (as for paxos serve); implies --mode live, and the cluster's protocol, size and RTT preset")
+	fs.StringVar(&f.data, "data", "", "with --cluster: the data root of paxos cluster, where it keeps the client token when the cluster file has no secret (default ./data/<cluster name>)")
+	fs.StringVar(&f.tokenFile, "token-file", "", "with --cluster: file holding the client token (default: derived from the cluster file's secret_file, else DATA/client.token)")
 	fs.BoolVar(&f.noSync, "no-sync", false, "live mode: skip fsync in the replicas' WALs (measures the protocol without the disk)")
 	fs.IntVar(&f.commands, "commands", 0, "live mode: end each run once this many commands completed, warm-up included (--duration still caps it; give a long one); 0 = no limit")
 	fs.IntVar(&f.resamples, "resamples", bench.DefaultResamples, "bootstrap resamples for the confidence intervals (each resamples every latency sample of a run: fewer for runs of millions of commands)")
@@ -151,6 +155,16 @@ func specFromFlagsInner(f *benchFlags, set map[string]bool) (bench.Spec, error) 
 			}
 		}
 		s.Cluster = f.cluster
+		// The clients authenticate as paxos put and get do: a token from
+		// --token-file, the cluster file's secret or TLS, or the token
+		// paxos cluster keeps in its data root.
+		o, err := clientOptions(cl, f.data, f.tokenFile, "", "", "")
+		if err != nil {
+			return s, flagErr("cluster", "%v", err)
+		}
+		s.ClientOptions = &client.Options{Token: o.Token, TLS: o.TLS}
+	} else if set["data"] || set["token-file"] {
+		return s, flagErr("data", "--data and --token-file name the credentials of a running cluster: they need --cluster")
 	}
 	s.Mode = f.mode
 	if f.mode != bench.ModeSim && f.mode != bench.ModeLive {

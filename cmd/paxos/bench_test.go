@@ -55,6 +55,18 @@ func TestBenchBadFlags(t *testing.T) {
 	code, _, stderr := runCmd("bench", "--mode", "live", "--cpu-us", "5", "--protocols", "multi", "--out", dir)
 	assert.Equal(t, exitUsage, code, stderr)
 	assert.Contains(t, stderr, "--cpu-us")
+
+	// Credentials are for a running cluster; one started by paxos cluster
+	// keeps its client token in its data root, which must be found.
+	code, _, stderr = runCmd("bench", "--data", dir, "--out", dir)
+	assert.Equal(t, exitUsage, code, stderr)
+	assert.Contains(t, stderr, "need --cluster")
+	file := filepath.Join(dir, "cluster.json")
+	require.NoError(t, os.WriteFile(file, []byte(`{"cluster": "c", "protocol": "multi", "replicas": [{"id": 0, "peer": "127.0.0.1:1", "client": "127.0.0.1:2"}]}`), 0o644))
+	code, _, stderr = runCmd("bench", "--cluster", file, "--data", filepath.Join(dir, "none"), "--out", dir)
+	assert.Equal(t, exitUsage, code, stderr)
+	assert.Contains(t, stderr, "needs a client token")
+	assert.Contains(t, stderr, "--token-file")
 }
 
 // TestBenchLive runs real replicas, as `paxos serve` processes, over
