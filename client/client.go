@@ -204,14 +204,14 @@ func (c *Client) Exec(ctx context.Context, req Request) (Result, error) {
 		}
 		rep, err := c.attempt(ctx, i, req)
 		if err == nil && rep.Err == noTokenErr {
-			err = fmt.Errorf("%w: replica %d: %s", ErrAuth, rep.Replica, rep.Err)
+			err = fmt.Errorf("client: %w: replica %d: %s", ErrAuth, rep.Replica, rep.Err)
 		} else if err == nil && rep.Err != "" {
 			err = fmt.Errorf("replica %d: %s", rep.Replica, rep.Err)
 		}
 		if errors.Is(err, ErrAuth) {
 			// A refused token (or none) is refused by every replica: retrying
 			// cannot help, so say so at once.
-			return Result{Attempts: attempt + 1}, fmt.Errorf("client: %w", err)
+			return Result{Attempts: attempt + 1}, err // already says "client: "
 		}
 		if err != nil {
 			// An attempt cut short by the caller's own deadline says

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,6 +45,7 @@ func TestClientWithoutTokenRefused(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "authentication required")
 	assert.ErrorIs(t, err, client.ErrAuth)
+	assert.NotContains(t, err.Error(), "client: client:")
 	assert.Equal(t, 1, res.Attempts, "a refusal for a missing token is not retried")
 
 	// A wrong token: refused at the handshake.
@@ -55,6 +57,7 @@ func TestClientWithoutTokenRefused(t *testing.T) {
 	err = bad.Put(ctx2, "k", "forged")
 	require.Error(t, err)
 	assert.ErrorIs(t, err, client.ErrAuth)
+	assert.True(t, strings.HasPrefix(err.Error(), "client: connect to replica"), err.Error())
 
 	assert.Empty(t, s.commands(), "no command from an unauthenticated client executed")
 	// Both stop at the first refusal (ErrAuth is not retried); the server
