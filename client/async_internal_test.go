@@ -41,7 +41,7 @@ func (c *closingConn) SetWriteDeadline(time.Time) error { return nil }
 // otherwise retry it a second time and complete it twice).
 func TestCallAsyncAnswersOnceWhenClosedDuringWrite(t *testing.T) {
 	nc := &closingConn{closed: make(chan struct{})}
-	cn := newConn(nc)
+	cn := newConn(nc, asyncSweep)
 	nc.cn.Store(cn)
 	var answers atomic.Int32
 	// A request larger than the write buffer is written through at once.

@@ -309,7 +309,7 @@ func (c *Client) conn(i int) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: connect to replica at %s: %w", c.addrs[i], err)
 	}
-	cn := newConn(nc)
+	cn := newConn(nc, sweepPeriod(c.opts.AttemptTimeout))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -397,23 +397,50 @@ type conn struct {
 	// the requests buffered meanwhile leave in one write.
 	kick chan struct{}
 
-	mu      sync.Mutex
-	pending map[paxos.CommandID]chan Reply // by (client, seq): one connection may carry several clients' requests
-	async   map[paxos.CommandID]asyncCall  // ExecAsync's calls, answered by callback
-	sweep   bool                           // sweepLoop runs (under mu)
-	err     error
-	done    chan struct{}
+	mu sync.Mutex
+	// calls waiting for their reply, by (client, seq): one connection may
+	// carry several clients' requests.
+	calls map[paxos.CommandID]waiting
+	sweep bool          // sweepLoop runs (under mu)
+	every time.Duration // sweepLoop's period
+	err   error
+	done  chan struct{}
 }
 
-// asyncCall is a request sent by callAsync, waiting for its reply.
-type asyncCall struct {
+// waiting is a request sent on a connection, waiting for its reply: an
+// asynchronous call (callAsync) is answered through done, a synchronous
+// one (call) through ch. Whoever takes it out of conn.calls answers it,
+// exactly once: the reader with the reply, the sweep at its deadline, or
+// the connection's close.
+type waiting struct {
 	done     func(Reply, error)
+	ch       chan answer
 	deadline time.Time
 }
 
-func newConn(nc net.Conn) *conn {
-	cn := &conn{nc: nc, bw: bufio.NewWriterSize(nc, 32<<10), pending: map[paxos.CommandID]chan Reply{},
-		async: map[paxos.CommandID]asyncCall{}, kick: make(chan struct{}, 1), done: make(chan struct{})}
+// answer is a synchronous call's reply, or why it has none.
+type answer struct {
+	rep Reply
+	err error
+}
+
+func (w waiting) answer(rep Reply, err error) {
+	if w.ch != nil {
+		w.ch <- answer{rep, err} // buffered, and answered once: never blocks
+		return
+	}
+	w.done(rep, err)
+}
+
+// sweepPeriod is how often a connection looks for calls past their
+// deadline: a tenth of the attempt timeout, between 1 ms and asyncSweep.
+func sweepPeriod(timeout time.Duration) time.Duration {
+	return min(max(timeout/10, time.Millisecond), asyncSweep)
+}
+
+func newConn(nc net.Conn, sweepEvery time.Duration) *conn {
+	cn := &conn{nc: nc, bw: bufio.NewWriterSize(nc, 32<<10), every: sweepEvery,
+		calls: map[paxos.CommandID]waiting{}, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	cn.enc = msgpack.NewEncoder(&cn.buf)
 	go cn.readLoop()
 	go cn.flushLoop()
@@ -422,19 +449,19 @@ func newConn(nc net.Conn) *conn {
 
 func (cn *conn) close(err error) {
 	cn.mu.Lock()
-	var failed []asyncCall
+	var failed []waiting
 	if cn.err == nil {
 		cn.err = err
 		close(cn.done)
-		for _, a := range cn.async {
-			failed = append(failed, a)
+		for _, w := range cn.calls {
+			failed = append(failed, w)
 		}
-		clear(cn.async)
+		clear(cn.calls)
 	}
 	cn.mu.Unlock()
 	cn.nc.Close()
-	for _, a := range failed {
-		a.done(Reply{}, fmt.Errorf("client: %w", err))
+	for _, w := range failed {
+		w.answer(Reply{}, fmt.Errorf("client: %w", err))
 	}
 }
 
@@ -462,32 +489,32 @@ func (cn *conn) flushLoop() {
 	}
 }
 
-// sweepLoop answers asynchronous calls whose deadline passed with
+// sweepLoop answers calls whose deadline passed with
 // context.DeadlineExceeded; it runs while the connection has any.
 func (cn *conn) sweepLoop() {
-	t := time.NewTicker(asyncSweep)
+	t := time.NewTicker(cn.every)
 	defer t.Stop()
-	var expired []asyncCall
+	var expired []waiting
 	for {
 		select {
 		case <-cn.done:
 			return
 		case now := <-t.C:
 			cn.mu.Lock()
-			for id, a := range cn.async {
-				if now.After(a.deadline) {
-					expired = append(expired, a)
-					delete(cn.async, id)
+			for id, w := range cn.calls {
+				if now.After(w.deadline) {
+					expired = append(expired, w)
+					delete(cn.calls, id)
 				}
 			}
-			idle := len(cn.async) == 0
+			idle := len(cn.calls) == 0
 			if idle {
 				cn.sweep = false
 			}
 			cn.mu.Unlock()
-			for i, a := range expired {
-				a.done(Reply{}, context.DeadlineExceeded)
-				expired[i] = asyncCall{}
+			for i, w := range expired {
+				w.answer(Reply{}, context.DeadlineExceeded)
+				expired[i] = waiting{}
 			}
 			expired = expired[:0]
 			if idle {
@@ -497,8 +524,8 @@ func (cn *conn) sweepLoop() {
 	}
 }
 
-// asyncSweep is how often a connection looks for asynchronous calls past
-// their deadline.
+// asyncSweep is the longest period of a connection's sweep for calls
+// past their deadline.
 const asyncSweep = 100 * time.Millisecond
 
 // callAsync sends req and returns; done is called once with its reply
@@ -513,11 +540,7 @@ func (cn *conn) callAsync(deadline time.Time, req Request, done func(Reply, erro
 		cn.mu.Unlock()
 		return err
 	}
-	cn.async[id] = asyncCall{done: done, deadline: deadline}
-	if !cn.sweep {
-		cn.sweep = true
-		go cn.sweepLoop()
-	}
+	cn.register(id, waiting{done: done, deadline: deadline})
 	cn.mu.Unlock()
 	cn.wmu.Lock()
 	cn.buf.Reset()
@@ -529,11 +552,7 @@ func (cn *conn) callAsync(deadline time.Time, req Request, done func(Reply, erro
 	}
 	cn.wmu.Unlock()
 	if err != nil {
-		cn.mu.Lock()
-		_, waiting := cn.async[id]
-		delete(cn.async, id)
-		cn.mu.Unlock()
-		if !waiting {
+		if !cn.withdraw(id) {
 			// The connection's close or the deadline sweep took the call
 			// first and has answered done: answering again through the
 			// error would complete it twice.
@@ -569,63 +588,63 @@ func (cn *conn) readLoop() {
 		}
 		cn.mu.Lock()
 		id := paxos.CommandID{Client: rep.Client, Seq: rep.Seq}
-		ch := cn.pending[id]
-		delete(cn.pending, id)
-		a, isAsync := cn.async[id]
-		if isAsync {
-			delete(cn.async, id)
+		w, ok := cn.calls[id]
+		if ok {
+			delete(cn.calls, id)
 		}
 		cn.mu.Unlock()
-		if ch != nil {
-			ch <- rep
-		}
-		if isAsync {
-			a.done(rep, nil)
+		if ok {
+			w.answer(rep, nil)
 		}
 	}
 }
 
-// Reused per call: reply channels (drained before reuse) and timers.
-var (
-	replyChans = sync.Pool{New: func() any { return make(chan Reply, 1) }}
-	timers     = sync.Pool{New: func() any {
-		t := time.NewTimer(time.Hour)
-		t.Stop()
-		return t
-	}}
-)
+// answerChans are synchronous calls' reply channels, reused once drained.
+var answerChans = sync.Pool{New: func() any { return make(chan answer, 1) }}
 
-// call sends req and waits for its reply, for at most timeout, until ctx
-// ends or the connection fails; it fails with context.DeadlineExceeded
-// after timeout.
+// register adds a call waiting for its reply, and starts the deadline
+// sweep if none runs (under mu).
+func (cn *conn) register(id paxos.CommandID, w waiting) {
+	cn.calls[id] = w
+	if !cn.sweep {
+		cn.sweep = true
+		go cn.sweepLoop()
+	}
+}
+
+// withdraw takes back a call that is still waiting; false means it was
+// taken first (answered, expired or failed with the connection) and its
+// answer is on its way.
+func (cn *conn) withdraw(id paxos.CommandID) bool {
+	cn.mu.Lock()
+	_, ok := cn.calls[id]
+	delete(cn.calls, id)
+	cn.mu.Unlock()
+	return ok
+}
+
+// call sends req and waits for its reply, for at most timeout (checked by
+// the connection's sweep, to within a tenth of it), until ctx ends or the
+// connection fails; it fails with context.DeadlineExceeded after timeout.
+// No timer and no select over the connection's state per call: the
+// reader, the sweep or the connection's close answers it on its channel.
 func (cn *conn) call(ctx context.Context, timeout time.Duration, req Request) (Reply, error) {
-	ch := replyChans.Get().(chan Reply)
+	ch := answerChans.Get().(chan answer)
+	id := paxos.CommandID{Client: req.Client, Seq: req.Seq}
 	cn.mu.Lock()
 	if cn.err != nil {
 		err := cn.err
 		cn.mu.Unlock()
-		replyChans.Put(ch)
+		answerChans.Put(ch)
 		return Reply{}, err
 	}
-	id := paxos.CommandID{Client: req.Client, Seq: req.Seq}
-	cn.pending[id] = ch
-	cn.mu.Unlock()
-	answered := false
-	defer func() {
-		cn.mu.Lock()
-		if cn.pending[id] == ch {
-			delete(cn.pending, id)
-		}
-		cn.mu.Unlock()
-		// A channel whose reply may still arrive is not reused.
-		if answered {
-			replyChans.Put(ch)
-		}
-	}()
 	deadline := time.Now().Add(timeout)
-	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
-		deadline = dl
-	}
+	cn.register(id, waiting{ch: ch, deadline: deadline})
+	// A call alone on its connection flushes at once; one among others
+	// leaves the flush to flushLoop, so that the calls a burst of replies
+	// woke leave in one write rather than one each.
+	alone := len(cn.calls) == 1
+	cn.mu.Unlock()
 	cn.writers.Add(1)
 	cn.wmu.Lock()
 	cn.writers.Add(-1)
@@ -635,42 +654,46 @@ func (cn *conn) call(ctx context.Context, timeout time.Duration, req Request) (R
 		if cn.writers.Load() == 0 {
 			err = errors.Join(err, cn.bw.Flush()) // what earlier writers left
 		}
-		cn.wmu.Unlock()
-		return Reply{}, fmt.Errorf("client: encode request: %w", err)
-	}
-	cn.nc.SetWriteDeadline(deadline)
-	err = writeFrame(cn.bw, cn.buf.Bytes())
-	if err == nil && cn.writers.Load() == 0 {
-		err = cn.bw.Flush()
+		err = fmt.Errorf("client: encode request: %w", err)
+	} else {
+		if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+			deadline = dl
+		}
+		cn.nc.SetWriteDeadline(deadline)
+		err = writeFrame(cn.bw, cn.buf.Bytes())
+		if err == nil && alone && cn.writers.Load() == 0 {
+			err = cn.bw.Flush()
+		}
+		if err != nil {
+			err = fmt.Errorf("client: send request: %w", err)
+		}
 	}
 	cn.wmu.Unlock()
-	if err != nil {
-		return Reply{}, fmt.Errorf("client: send request: %w", err)
-	}
-	t := timers.Get().(*time.Timer)
-	t.Reset(time.Until(deadline))
-	defer func() {
-		t.Stop()
-		timers.Put(t)
-	}()
-	select {
-	case rep := <-ch:
-		answered = true
-		return rep, nil
-	case <-cn.done:
-		// A reply that arrived just before the connection closed wins.
+	if err == nil && !alone {
 		select {
-		case rep := <-ch:
-			return rep, nil
-		default:
+		case cn.kick <- struct{}{}:
+		default: // a flush is already due
 		}
-		cn.mu.Lock()
-		err := cn.err
-		cn.mu.Unlock()
-		return Reply{}, fmt.Errorf("client: %w", err)
-	case <-ctx.Done():
-		return Reply{}, ctx.Err()
-	case <-t.C:
-		return Reply{}, context.DeadlineExceeded
 	}
+	if err != nil && cn.withdraw(id) {
+		answerChans.Put(ch)
+		return Reply{}, err
+	}
+	// Sent, or taken by the close that its failed write caused.
+	if done := ctx.Done(); done != nil {
+		select {
+		case a := <-ch:
+			answerChans.Put(ch)
+			return a.rep, a.err
+		case <-done:
+			if cn.withdraw(id) {
+				answerChans.Put(ch)
+				return Reply{}, ctx.Err()
+			}
+			// Answered meanwhile: that answer is on its way.
+		}
+	}
+	a := <-ch
+	answerChans.Put(ch)
+	return a.rep, a.err
 }

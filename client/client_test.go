@@ -67,7 +67,7 @@ func serve(t *testing.T, sub client.Submitter, id int) string {
 
 // serveCfg starts a client-protocol server with cfg and returns its
 // address and the server.
-func serveCfg(t *testing.T, cfg client.ServerConfig) (string, *client.Server) {
+func serveCfg(t testing.TB, cfg client.ServerConfig) (string, *client.Server) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
