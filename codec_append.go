@@ -337,3 +337,7 @@ func DecodeBallotSlot(d *msgpack.Decoder, b *Ballot, slot *uint64) bool {
 	src.skip(ballotSlotLen)
 	return true
 }
+
+// AppendCommand appends c encoded as Command.EncodeMsgpack encodes it (the
+// wire shape of a client's request), without an encoder.
+func AppendCommand(b []byte, c *Command) []byte { return appendCommand(b, c) }

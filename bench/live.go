@@ -233,20 +233,22 @@ func runLive(ctx context.Context, s *Spec, proto string, conflict float64, seed 
 // (retrying elsewhere as it sees fit); commitOf reports a command's commit
 // time and path if known.
 //
-// With execAsync (closed loop only), no goroutine waits per client: each
+// With bindAsync (closed loop only), no goroutine waits per client: each
 // client's next command is sent from the callback that completes its
-// previous one (see asyncLoop).
+// previous one (see asyncLoop). bindAsync is called once per client: it
+// returns the function that sends the client's commands, each completed
+// by one call of done.
 func liveClients(ctx context.Context, s *Spec, conflict float64, seed uint64, start time.Time, end time.Duration,
 	newID func(site, c int) (uint64, error),
 	exec func(ctx context.Context, site int, cmd paxos.Command) error,
-	execAsync func(site int, cmd paxos.Command, done func(error)),
+	bindAsync func(site int, id uint64, done func(error)) func(paxos.Command),
 	commitOf func(paxos.CommandID) (time.Duration, paxos.Path, bool)) ([]opRec, error) {
 	var mu sync.Mutex
 	var ops []opRec
 	var wg sync.WaitGroup
 	var loop *asyncLoop
-	if execAsync != nil && s.Rate <= 0 {
-		loop = &asyncLoop{ctx: ctx, start: start, end: end, exec: execAsync, commitOf: commitOf, wg: &wg}
+	if bindAsync != nil && s.Rate <= 0 {
+		loop = &asyncLoop{ctx: ctx, start: start, end: end, bind: bindAsync, commitOf: commitOf, wg: &wg}
 	}
 	next := uint64(0)
 	for si, site := range s.clientSites() {
@@ -334,6 +336,12 @@ type asyncClient struct {
 	seq  uint64
 	w    Workload
 	rng  *rand.Rand
+	// send sends a command, done completes it (both set by add, once).
+	send func(paxos.Command)
+	done func(error)
+	// The command outstanding: its id and call time.
+	cmd  paxos.CommandID
+	call time.Duration
 	// ops are the client's completed operations. Its callbacks run one at
 	// a time, so mu is uncontended but for wait taking ops at the end.
 	mu  sync.Mutex
@@ -357,7 +365,7 @@ type asyncLoop struct {
 	ctx      context.Context
 	start    time.Time
 	end      time.Duration
-	exec     func(site int, cmd paxos.Command, done func(error))
+	bind     func(site int, id uint64, done func(error)) func(paxos.Command)
 	commitOf func(paxos.CommandID) (time.Duration, paxos.Path, bool)
 	clients  []*asyncClient  // added before wait, on liveClients's goroutine
 	wg       *sync.WaitGroup // one per client until it stops
@@ -367,10 +375,14 @@ type asyncLoop struct {
 // add registers c and sends its first command.
 func (l *asyncLoop) add(c *asyncClient) {
 	l.clients = append(l.clients, c)
+	c.done = func(err error) { l.complete(c, err) }
+	c.send = l.bind(c.site, c.id, c.done)
 	l.issue(c)
 }
 
-// issue sends c's next command, or ends c once the run is over.
+// issue sends c's next command, or ends c once the run is over. Nothing
+// is allocated per command here: c holds the command's state (it has one
+// outstanding) and the callbacks, made once.
 func (l *asyncLoop) issue(c *asyncClient) {
 	if l.ctx.Err() != nil {
 		l.wg.Done()
@@ -379,22 +391,26 @@ func (l *asyncLoop) issue(c *asyncClient) {
 	cmd := c.w.Next(c.rng)
 	c.seq++
 	cmd.Client, cmd.Seq = c.id, c.seq
-	call := time.Since(l.start)
-	l.exec(c.site, cmd, func(err error) {
-		rec := opRec{Site: c.site, Call: call}
-		// As when a synchronous call is cut short by the run's end, a
-		// command answered after it counts as not done.
-		if ret := time.Since(l.start); err == nil && ret <= l.end {
-			rec.Return, rec.Done = ret, true
-		}
-		rec.Commit, rec.Path, rec.Committed = l.commitOf(cmd.ID())
-		c.mu.Lock()
-		if !l.closed.Load() {
-			c.ops = append(c.ops, rec)
-		}
-		c.mu.Unlock()
-		l.issue(c)
-	})
+	c.cmd, c.call = cmd.ID(), time.Since(l.start)
+	c.send(cmd)
+}
+
+// complete records c's command outstanding, answered with err, and sends
+// its next one.
+func (l *asyncLoop) complete(c *asyncClient, err error) {
+	rec := opRec{Site: c.site, Call: c.call}
+	// As when a synchronous call is cut short by the run's end, a
+	// command answered after it counts as not done.
+	if ret := time.Since(l.start); err == nil && ret <= l.end {
+		rec.Return, rec.Done = ret, true
+	}
+	rec.Commit, rec.Path, rec.Committed = l.commitOf(c.cmd)
+	c.mu.Lock()
+	if !l.closed.Load() {
+		c.ops = append(c.ops, rec)
+	}
+	c.mu.Unlock()
+	l.issue(c)
 }
 
 // wait returns the operations once every client stopped, or a grace
@@ -533,12 +549,13 @@ func driveCluster(ctx context.Context, s *Spec, conflict float64, seed uint64, c
 		noteFailure(err)
 		return err
 	}
-	execAsync := func(site int, cmd paxos.Command, done func(error)) {
+	// bindAsync finds a client's connection and makes its callback once,
+	// not per command.
+	bindAsync := func(site int, id uint64, done func(error)) func(paxos.Command) {
 		mu.Lock()
-		c := clients[cmd.Client]
+		c := clients[id]
 		mu.Unlock()
-		c.ExecAsync(runCtx, client.Request{Client: cmd.Client, Seq: cmd.Seq, Op: cmd.Op, Key: cmd.Key, Value: cmd.Value,
-			Payload: cmd.Payload, Keys: cmd.Keys, ReadOnly: cmd.ReadOnly}, func(_ client.Result, err error) {
+		answered := func(_ client.Result, err error) {
 			if s.App == AppLockService && errors.Is(err, client.ErrCommand) {
 				err = nil
 			}
@@ -547,7 +564,11 @@ func driveCluster(ctx context.Context, s *Spec, conflict float64, seed uint64, c
 			}
 			noteFailure(err)
 			done(err)
-		})
+		}
+		return func(cmd paxos.Command) {
+			c.ExecAsync(runCtx, client.Request{Client: cmd.Client, Seq: cmd.Seq, Op: cmd.Op, Key: cmd.Key, Value: cmd.Value,
+				Payload: cmd.Payload, Keys: cmd.Keys, ReadOnly: cmd.ReadOnly}, answered)
+		}
 	}
 	none := func(paxos.CommandID) (time.Duration, paxos.Path, bool) { return 0, 0, false }
 	// CPU time is read at the start and the end of the measured window
@@ -567,7 +588,7 @@ func driveCluster(ctx context.Context, s *Spec, conflict float64, seed uint64, c
 	if pc != nil && s.MemoryEvery > 0 {
 		sampler = startMemSampler(s, pc, &completed, start)
 	}
-	ops, err := liveClients(runCtx, s, conflict, seed, start, end, newID, exec, execAsync, none)
+	ops, err := liveClients(runCtx, s, conflict, seed, start, end, newID, exec, bindAsync, none)
 	if sampler != nil {
 		sampler.stop()
 	}

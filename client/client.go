@@ -15,8 +15,6 @@
 package client
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -29,9 +27,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/transport"
 )
 
 // Options tunes a Client.
@@ -242,42 +239,59 @@ func (c *Client) Exec(ctx context.Context, req Request) (Result, error) {
 // call, but may run before ExecAsync returns. ctx bounds the retries; an
 // attempt already sent is answered or timed out whatever ctx does.
 func (c *Client) ExecAsync(ctx context.Context, req Request, done func(Result, error)) {
-	i := int(c.pref.Load())
-	// retry runs Exec from the next replica, the failed attempt counted.
-	retry := func() {
-		c.pref.CompareAndSwap(int64(i), int64((i+1)%len(c.addrs)))
-		go func() {
-			res, err := c.Exec(ctx, req)
-			res.Attempts++
-			done(res, err)
-		}()
-	}
-	cn, err := c.conn(i)
+	op := &asyncOp{c: c, ctx: ctx, req: req, done: done, i: int(c.pref.Load())}
+	cn, err := c.conn(op.i)
 	if err != nil {
-		retry()
+		op.retry()
 		return
 	}
-	err = cn.callAsync(time.Now().Add(c.opts.AttemptTimeout), req, func(rep Reply, err error) {
-		if err != nil || rep.Err != "" {
-			if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-				c.drop(i, cn)
-			}
-			retry()
-			return
-		}
-		res := Result{Output: rep.Output, Replica: paxos.NodeID(rep.Replica), Duplicate: rep.Duplicate, LocalRead: rep.LocalRead, Missing: rep.Missing, Attempts: 1, Err: rep.CmdErr}
-		if rep.CmdErr != "" {
-			done(res, fmt.Errorf("%w: replica %d: %s", ErrCommand, rep.Replica, rep.CmdErr))
-			return
-		}
-		done(res, nil)
-	})
-	if err != nil {
+	op.cn = cn
+	if err := cn.callAsync(time.Now().Add(c.opts.AttemptTimeout), &op.req, op); err != nil {
 		if !errors.Is(err, errClosed) {
-			c.drop(i, cn)
+			c.drop(op.i, cn)
 		}
-		retry()
+		op.retry()
 	}
+}
+
+// asyncOp is one ExecAsync command: its first attempt, at replica i over
+// cn, is answered by the connection (answer); a failed one is retried as
+// Exec retries. One allocation per command holds all it needs.
+type asyncOp struct {
+	c    *Client
+	ctx  context.Context
+	req  Request
+	done func(Result, error)
+	i    int
+	cn   *conn
+}
+
+// answer implements asyncCall.
+func (op *asyncOp) answer(rep Reply, err error) {
+	if err != nil || rep.Err != "" {
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			op.c.drop(op.i, op.cn)
+		}
+		op.retry()
+		return
+	}
+	res := Result{Output: rep.Output, Replica: paxos.NodeID(rep.Replica), Duplicate: rep.Duplicate, LocalRead: rep.LocalRead, Missing: rep.Missing, Attempts: 1, Err: rep.CmdErr}
+	if rep.CmdErr != "" {
+		op.done(res, fmt.Errorf("%w: replica %d: %s", ErrCommand, rep.Replica, rep.CmdErr))
+		return
+	}
+	op.done(res, nil)
+}
+
+// retry runs Exec from the next replica, on a goroutine of its own, the
+// failed attempt counted.
+func (op *asyncOp) retry() {
+	op.c.pref.CompareAndSwap(int64(op.i), int64((op.i+1)%len(op.c.addrs)))
+	go func() {
+		res, err := op.c.Exec(op.ctx, op.req)
+		res.Attempts++
+		op.done(res, err)
+	}()
 }
 
 var errClosed = errors.New("client closed")
@@ -384,14 +398,15 @@ func (c *Client) Close() error {
 // conn is one connection to a replica, multiplexing calls by (client,
 // seq).
 type conn struct {
-	nc  net.Conn
-	wmu sync.Mutex
-	bw  *bufio.Writer
-	buf bytes.Buffer     // a request being encoded (under wmu)
-	enc *msgpack.Encoder // writes to buf
-	// writers counts calls waiting for wmu: a writer that sees another
-	// waiting leaves the flush to it, so a burst of calls shares one write.
-	writers atomic.Int32
+	nc net.Conn
+	// Requests are appended, framed, to out (under wmu) and written out by
+	// flush: by a synchronous call itself, by flushLoop for asynchronous
+	// ones. sendMu orders the writes; the requests appended while one is
+	// under way leave in the next.
+	wmu    sync.Mutex
+	out    []byte // frames not written yet (under wmu)
+	spare  []byte // the buffer of the last write, reused (under wmu)
+	sendMu sync.Mutex
 
 	// kick wakes flushLoop after an asynchronous request was buffered:
 	// the requests buffered meanwhile leave in one write.
@@ -399,25 +414,84 @@ type conn struct {
 
 	mu      sync.Mutex
 	pending map[paxos.CommandID]chan Reply // by (client, seq): one connection may carry several clients' requests
-	async   map[paxos.CommandID]asyncCall  // ExecAsync's calls, answered by callback
+	async   map[paxos.CommandID]asyncEntry // asynchronous calls, answered through asyncCall
 	sweep   bool                           // sweepLoop runs (under mu)
 	err     error
 	done    chan struct{}
 }
 
-// asyncCall is a request sent by callAsync, waiting for its reply.
-type asyncCall struct {
-	done     func(Reply, error)
+// asyncCall is what callAsync answers: exactly once, with the reply, or
+// with an error when the connection fails or the deadline passes first.
+type asyncCall interface {
+	answer(Reply, error)
+}
+
+// asyncEntry is a request sent by callAsync, waiting for its reply.
+type asyncEntry struct {
+	call     asyncCall
 	deadline time.Time
 }
 
+// asyncFunc adapts a function to asyncCall.
+type asyncFunc func(Reply, error)
+
+func (f asyncFunc) answer(rep Reply, err error) { f(rep, err) }
+
+// Buffers of requests not written yet: a write of more than flushAt bytes
+// is started by the caller that appends past it (so a fast producer waits
+// for the socket, as a full bufio.Writer would make it); a written buffer
+// of at most keepOut bytes is kept for reuse.
+const (
+	flushAt = 32 << 10
+	keepOut = 256 << 10
+)
+
 func newConn(nc net.Conn) *conn {
-	cn := &conn{nc: nc, bw: bufio.NewWriterSize(nc, 32<<10), pending: map[paxos.CommandID]chan Reply{},
-		async: map[paxos.CommandID]asyncCall{}, kick: make(chan struct{}, 1), done: make(chan struct{})}
-	cn.enc = msgpack.NewEncoder(&cn.buf)
+	cn := &conn{nc: nc, pending: map[paxos.CommandID]chan Reply{},
+		async: map[paxos.CommandID]asyncEntry{}, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	go cn.readLoop()
 	go cn.flushLoop()
 	return cn
+}
+
+// queue appends req's frame to the output; it reports how many bytes are
+// waiting to be written, or an error (and appends nothing) for a request
+// larger than a frame may be.
+func (cn *conn) queue(req *Request) (int, error) {
+	cn.wmu.Lock()
+	defer cn.wmu.Unlock()
+	at := len(cn.out)
+	b := append(cn.out, 0, 0, 0, 0)
+	b = paxos.AppendCommand(b, (*paxos.Command)(req))
+	n := len(b) - at - 4
+	if n > MaxFrame {
+		cn.out = b[:at]
+		return 0, fmt.Errorf("request of %d bytes, at most %d accepted", n, MaxFrame)
+	}
+	binary.BigEndian.PutUint32(b[at:], uint32(n))
+	cn.out = b
+	return len(b), nil
+}
+
+// flush writes what was queued, bounding the write by deadline.
+func (cn *conn) flush(deadline time.Time) error {
+	cn.sendMu.Lock()
+	defer cn.sendMu.Unlock()
+	cn.wmu.Lock()
+	out := cn.out
+	cn.out, cn.spare = cn.spare[:0], nil
+	cn.wmu.Unlock()
+	var err error
+	if len(out) > 0 {
+		cn.nc.SetWriteDeadline(deadline)
+		_, err = cn.nc.Write(out)
+	}
+	if cap(out) <= keepOut {
+		cn.wmu.Lock()
+		cn.spare = out[:0]
+		cn.wmu.Unlock()
+	}
+	return err
 }
 
 func (cn *conn) close(err error) {
@@ -427,14 +501,14 @@ func (cn *conn) close(err error) {
 		cn.err = err
 		close(cn.done)
 		for _, a := range cn.async {
-			failed = append(failed, a)
+			failed = append(failed, a.call)
 		}
 		clear(cn.async)
 	}
 	cn.mu.Unlock()
 	cn.nc.Close()
 	for _, a := range failed {
-		a.done(Reply{}, fmt.Errorf("client: %w", err))
+		a.answer(Reply{}, fmt.Errorf("client: %w", err))
 	}
 }
 
@@ -448,13 +522,7 @@ func (cn *conn) flushLoop() {
 		case <-cn.done:
 			return
 		}
-		cn.wmu.Lock()
-		var err error
-		if cn.bw.Buffered() > 0 {
-			cn.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			err = cn.bw.Flush()
-		}
-		cn.wmu.Unlock()
+		err := cn.flush(time.Now().Add(10 * time.Second))
 		if err != nil {
 			cn.close(fmt.Errorf("send request: %w", err))
 			return
@@ -476,7 +544,7 @@ func (cn *conn) sweepLoop() {
 			cn.mu.Lock()
 			for id, a := range cn.async {
 				if now.After(a.deadline) {
-					expired = append(expired, a)
+					expired = append(expired, a.call)
 					delete(cn.async, id)
 				}
 			}
@@ -486,8 +554,8 @@ func (cn *conn) sweepLoop() {
 			}
 			cn.mu.Unlock()
 			for i, a := range expired {
-				a.done(Reply{}, context.DeadlineExceeded)
-				expired[i] = asyncCall{}
+				a.answer(Reply{}, context.DeadlineExceeded)
+				expired[i] = nil
 			}
 			expired = expired[:0]
 			if idle {
@@ -501,11 +569,11 @@ func (cn *conn) sweepLoop() {
 // their deadline.
 const asyncSweep = 100 * time.Millisecond
 
-// callAsync sends req and returns; done is called once with its reply
+// callAsync sends req and returns; call is answered once with its reply
 // (on the reader's goroutine), or with an error when the connection fails
-// or deadline passes first. It returns an error, without calling done,
+// or deadline passes first. It returns an error, without answering call,
 // when the request could not be sent.
-func (cn *conn) callAsync(deadline time.Time, req Request, done func(Reply, error)) error {
+func (cn *conn) callAsync(deadline time.Time, req *Request, call asyncCall) error {
 	id := paxos.CommandID{Client: req.Client, Seq: req.Seq}
 	cn.mu.Lock()
 	if cn.err != nil {
@@ -513,21 +581,21 @@ func (cn *conn) callAsync(deadline time.Time, req Request, done func(Reply, erro
 		cn.mu.Unlock()
 		return err
 	}
-	cn.async[id] = asyncCall{done: done, deadline: deadline}
+	cn.async[id] = asyncEntry{call: call, deadline: deadline}
 	if !cn.sweep {
 		cn.sweep = true
 		go cn.sweepLoop()
 	}
 	cn.mu.Unlock()
-	cn.wmu.Lock()
-	cn.buf.Reset()
-	err := req.EncodeMsgpack(cn.enc)
-	if err != nil {
-		err = fmt.Errorf("client: encode request: %w", err)
-	} else if err = writeFrame(cn.bw, cn.buf.Bytes()); err != nil {
-		err = fmt.Errorf("client: send request: %w", err)
+	queued, err := cn.queue(req)
+	if err == nil && queued >= flushAt {
+		// Write now rather than let the output grow: a failed write
+		// closes the connection, which answers this call with the others.
+		if err := cn.flush(time.Now().Add(10 * time.Second)); err != nil {
+			cn.close(fmt.Errorf("send request: %w", err))
+		}
+		return nil
 	}
-	cn.wmu.Unlock()
 	if err != nil {
 		cn.mu.Lock()
 		_, waiting := cn.async[id]
@@ -535,11 +603,11 @@ func (cn *conn) callAsync(deadline time.Time, req Request, done func(Reply, erro
 		cn.mu.Unlock()
 		if !waiting {
 			// The connection's close or the deadline sweep took the call
-			// first and has answered done: answering again through the
+			// first and has answered it: answering again through the
 			// error would complete it twice.
 			return nil
 		}
-		return err
+		return fmt.Errorf("client: encode request: %w", err)
 	}
 	select {
 	case cn.kick <- struct{}{}:
@@ -548,40 +616,90 @@ func (cn *conn) callAsync(deadline time.Time, req Request, done func(Reply, erro
 	return nil
 }
 
+// readLoop reads replies and answers their calls. Frames are taken
+// straight from its read buffer: every complete frame a read brought in is
+// handled before the next read.
 func (cn *conn) readLoop() {
-	br := bufio.NewReader(cn.nc)
-	fd := newFrameDecoder()
-	var buf []byte
+	buf := make([]byte, readBuf)
+	r, w := 0, 0 // buf[r:w] holds bytes read and not handled yet
 	for {
-		frame, err := readFrame(br, buf)
-		if err != nil {
-			if errors.Is(err, io.EOF) {
+		// Handle the complete frames in buf[r:w].
+		for w-r >= 4 {
+			n := int(binary.BigEndian.Uint32(buf[r:]))
+			if n == 0 {
+				cn.close(fmt.Errorf("malformed reply: %w", transport.ErrEmptyFrame))
+				return
+			}
+			if n > MaxFrame {
+				cn.close(fmt.Errorf("%w: %d bytes declared, at most %d accepted", transport.ErrFrameTooLarge, n, MaxFrame))
+				return
+			}
+			if w-r-4 < n {
+				if 4+n > len(buf) {
+					// A frame larger than the buffer: grow it to fit.
+					grown := make([]byte, max(4+n, 2*len(buf)))
+					w = copy(grown, buf[r:w])
+					buf, r = grown, 0
+				}
+				break
+			}
+			frame := buf[r+4 : r+4+n]
+			r += 4 + n
+			var rep Reply
+			if !parseReply(frame, &rep) {
+				dec := new(Reply) // the decoder's, which escapes
+				if err := paxos.DecodeInto(frame, dec); err != nil {
+					cn.close(fmt.Errorf("malformed reply: %w", err))
+					return
+				}
+				rep = *dec
+			}
+			cn.deliver(rep)
+		}
+		if r == w {
+			r, w = 0, 0
+		} else if r > 0 && len(buf)-w < readBuf/4 {
+			// Little room left after the partial frame: move it to the front.
+			w = copy(buf, buf[r:w])
+			r = 0
+		}
+		k, err := cn.nc.Read(buf[w:])
+		w += k
+		if err != nil && k == 0 {
+			switch {
+			case errors.Is(err, io.EOF) && r == w:
 				err = errors.New("replica closed the connection")
+			case errors.Is(err, io.EOF):
+				err = io.ErrUnexpectedEOF
 			}
 			cn.close(err)
 			return
 		}
-		buf = frame
-		var rep Reply
-		if err := fd.decode(frame, &rep); err != nil {
-			cn.close(fmt.Errorf("malformed reply: %w", err))
-			return
-		}
-		cn.mu.Lock()
-		id := paxos.CommandID{Client: rep.Client, Seq: rep.Seq}
-		ch := cn.pending[id]
+	}
+}
+
+// readBuf is the size of a connection's read buffer.
+const readBuf = 64 << 10
+
+// deliver answers the call rep answers, if any is waiting.
+func (cn *conn) deliver(rep Reply) {
+	id := paxos.CommandID{Client: rep.Client, Seq: rep.Seq}
+	cn.mu.Lock()
+	var ch chan Reply
+	if len(cn.pending) > 0 {
+		ch = cn.pending[id]
 		delete(cn.pending, id)
-		a, isAsync := cn.async[id]
-		if isAsync {
-			delete(cn.async, id)
-		}
-		cn.mu.Unlock()
-		if ch != nil {
-			ch <- rep
-		}
-		if isAsync {
-			a.done(rep, nil)
-		}
+	}
+	a, isAsync := cn.async[id]
+	if isAsync {
+		delete(cn.async, id)
+	}
+	cn.mu.Unlock()
+	if ch != nil {
+		ch <- rep
+	}
+	if isAsync {
+		a.call.answer(rep, nil)
 	}
 }
 
@@ -626,25 +744,10 @@ func (cn *conn) call(ctx context.Context, timeout time.Duration, req Request) (R
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
-	cn.writers.Add(1)
-	cn.wmu.Lock()
-	cn.writers.Add(-1)
-	cn.buf.Reset()
-	err := req.EncodeMsgpack(cn.enc)
-	if err != nil {
-		if cn.writers.Load() == 0 {
-			err = errors.Join(err, cn.bw.Flush()) // what earlier writers left
-		}
-		cn.wmu.Unlock()
+	if _, err := cn.queue(&req); err != nil {
 		return Reply{}, fmt.Errorf("client: encode request: %w", err)
 	}
-	cn.nc.SetWriteDeadline(deadline)
-	err = writeFrame(cn.bw, cn.buf.Bytes())
-	if err == nil && cn.writers.Load() == 0 {
-		err = cn.bw.Flush()
-	}
-	cn.wmu.Unlock()
-	if err != nil {
+	if err := cn.flush(deadline); err != nil {
 		return Reply{}, fmt.Errorf("client: send request: %w", err)
 	}
 	t := timers.Get().(*time.Timer)

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 
@@ -150,4 +151,101 @@ func newFrameDecoder() *frameDecoder { return &frameDecoder{} }
 // decode decodes frame into v.
 func (*frameDecoder) decode(frame []byte, v msgpack.CustomDecoder) error {
 	return paxos.DecodeInto(frame, v)
+}
+
+// parseReply reads a reply in the shape Reply.EncodeMsgpack writes (a map
+// of one-letter keys; Client and Seq as 64-bit, Replica as 32-bit
+// integers; strings of fewer than 256 bytes) straight from frame into
+// *r, which must be zero. It reports false, leaving *r in an unspecified
+// state, for anything else (another encoding, an unknown key, a longer
+// string), which Reply.DecodeMsgpack then decodes: what it accepts, it
+// decodes as DecodeMsgpack would.
+func parseReply(frame []byte, r *Reply) bool {
+	if len(frame) == 0 || frame[0]&0xf0 != 0x80 {
+		return false
+	}
+	n, b := int(frame[0]&0x0f), frame[1:]
+	for ; n > 0; n-- {
+		if len(b) < 3 || b[0] != 0xa1 {
+			return false
+		}
+		key, v := b[1], b[2:]
+		var k int // bytes of the value
+		switch key {
+		case 'c', 's':
+			if len(v) < 9 || v[0] != 0xcf {
+				return false
+			}
+			x := binary.BigEndian.Uint64(v[1:])
+			if key == 'c' {
+				r.Client = x
+			} else {
+				r.Seq = x
+			}
+			k = 9
+		case 'r':
+			if len(v) < 5 || v[0] != 0xd2 {
+				return false
+			}
+			r.Replica, k = int32(binary.BigEndian.Uint32(v[1:])), 5
+		case 'o', 'e', 'x':
+			var s []byte
+			var ok bool
+			if s, k, ok = shortString(v); !ok {
+				return false
+			}
+			str := ""
+			if len(s) > 0 {
+				str = string(s)
+			}
+			switch key {
+			case 'o':
+				r.Output = str
+			case 'e':
+				r.Err = str
+			default:
+				r.CmdErr = str
+			}
+		case 'd', 'l', 'm':
+			if len(v) < 1 || v[0]&0xfe != 0xc2 {
+				return false
+			}
+			set := v[0] == 0xc3
+			switch key {
+			case 'd':
+				r.Duplicate = set
+			case 'l':
+				r.LocalRead = set
+			default:
+				r.Missing = set
+			}
+			b = v[1:]
+			continue
+		default:
+			return false
+		}
+		b = v[k:]
+	}
+	return len(b) == 0
+}
+
+// shortString reads a msgpack string of fewer than 256 bytes (fixstr or
+// str8) at the start of b: its bytes and the length of its encoding.
+func shortString(b []byte) ([]byte, int, bool) {
+	if len(b) == 0 {
+		return nil, 0, false
+	}
+	n, h := 0, 1
+	switch c := b[0]; {
+	case c >= 0xa0 && c <= 0xbf:
+		n = int(c & 0x1f)
+	case c == 0xd9 && len(b) >= 2:
+		n, h = int(b[1]), 2
+	default:
+		return nil, 0, false
+	}
+	if len(b) < h+n {
+		return nil, 0, false
+	}
+	return b[h : h+n], h + n, true
 }
