@@ -411,6 +411,11 @@ type conn struct {
 	// kick wakes flushLoop after an asynchronous request was buffered:
 	// the requests buffered meanwhile leave in one write.
 	kick chan struct{}
+	// replying is set while readLoop answers the replies one read brought
+	// in: the requests their callbacks send are left for the kick it
+	// gives after the last, so they leave together rather than the first
+	// alone (flushLoop would wake at once on another core).
+	replying atomic.Bool
 
 	mu      sync.Mutex
 	pending map[paxos.CommandID]chan Reply // by (client, seq): one connection may carry several clients' requests
@@ -609,11 +614,18 @@ func (cn *conn) callAsync(deadline time.Time, req *Request, call asyncCall) erro
 		}
 		return fmt.Errorf("client: encode request: %w", err)
 	}
+	if !cn.replying.Load() {
+		cn.wake()
+	}
+	return nil
+}
+
+// wake makes flushLoop write what is queued.
+func (cn *conn) wake() {
 	select {
 	case cn.kick <- struct{}{}:
 	default: // a flush is already due
 	}
-	return nil
 }
 
 // readLoop reads replies and answers their calls. Frames are taken
@@ -624,6 +636,7 @@ func (cn *conn) readLoop() {
 	r, w := 0, 0 // buf[r:w] holds bytes read and not handled yet
 	for {
 		// Handle the complete frames in buf[r:w].
+		cn.replying.Store(true)
 		for w-r >= 4 {
 			n := int(binary.BigEndian.Uint32(buf[r:]))
 			if n == 0 {
@@ -655,6 +668,16 @@ func (cn *conn) readLoop() {
 				rep = *dec
 			}
 			cn.deliver(rep)
+		}
+		// A request queued while replying was set is written now. (One
+		// queued after this store kicks flushLoop itself; one queued
+		// before it is seen below.)
+		cn.replying.Store(false)
+		cn.wmu.Lock()
+		queued := len(cn.out) > 0
+		cn.wmu.Unlock()
+		if queued {
+			cn.wake()
 		}
 		if r == w {
 			r, w = 0, 0
