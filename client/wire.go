@@ -8,6 +8,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/msgpackappend"
 	"github.com/paxos-lab/paxos/transport"
 )
 
@@ -191,7 +192,7 @@ func parseReply(frame []byte, r *Reply) bool {
 		case 'o', 'e', 'x':
 			var s []byte
 			var ok bool
-			if s, k, ok = shortString(v); !ok {
+			if s, k, ok = msgpackappend.ShortString(v); !ok {
 				return false
 			}
 			str := ""
@@ -227,25 +228,4 @@ func parseReply(frame []byte, r *Reply) bool {
 		b = v[k:]
 	}
 	return len(b) == 0
-}
-
-// shortString reads a msgpack string of fewer than 256 bytes (fixstr or
-// str8) at the start of b: its bytes and the length of its encoding.
-func shortString(b []byte) ([]byte, int, bool) {
-	if len(b) == 0 {
-		return nil, 0, false
-	}
-	n, h := 0, 1
-	switch c := b[0]; {
-	case c >= 0xa0 && c <= 0xbf:
-		n = int(c & 0x1f)
-	case c == 0xd9 && len(b) >= 2:
-		n, h = int(b[1]), 2
-	default:
-		return nil, 0, false
-	}
-	if len(b) < h+n {
-		return nil, 0, false
-	}
-	return b[h : h+n], h + n, true
 }
