@@ -239,7 +239,8 @@ func (c *Client) Exec(ctx context.Context, req Request) (Result, error) {
 // call, but may run before ExecAsync returns. ctx bounds the retries; an
 // attempt already sent is answered or timed out whatever ctx does.
 func (c *Client) ExecAsync(ctx context.Context, req Request, done func(Result, error)) {
-	op := &asyncOp{c: c, ctx: ctx, req: req, done: done, i: int(c.pref.Load())}
+	op := asyncOps.Get().(*asyncOp)
+	*op = asyncOp{c: c, ctx: ctx, req: req, done: done, i: int(c.pref.Load())}
 	cn, err := c.conn(op.i)
 	if err != nil {
 		op.retry()
@@ -256,7 +257,8 @@ func (c *Client) ExecAsync(ctx context.Context, req Request, done func(Result, e
 
 // asyncOp is one ExecAsync command: its first attempt, at replica i over
 // cn, is answered by the connection (answer); a failed one is retried as
-// Exec retries. One allocation per command holds all it needs.
+// Exec retries. It holds all the command needs; one answered at the first
+// attempt is reused (asyncOps), one retried is left to the collector.
 type asyncOp struct {
 	c    *Client
 	ctx  context.Context
@@ -276,12 +278,20 @@ func (op *asyncOp) answer(rep Reply, err error) {
 		return
 	}
 	res := Result{Output: rep.Output, Replica: paxos.NodeID(rep.Replica), Duplicate: rep.Duplicate, LocalRead: rep.LocalRead, Missing: rep.Missing, Attempts: 1, Err: rep.CmdErr}
+	// The connection answers a call once, having taken it from its map:
+	// nothing else holds op now.
+	done := op.done
+	*op = asyncOp{}
+	asyncOps.Put(op)
 	if rep.CmdErr != "" {
-		op.done(res, fmt.Errorf("%w: replica %d: %s", ErrCommand, rep.Replica, rep.CmdErr))
+		done(res, fmt.Errorf("%w: replica %d: %s", ErrCommand, rep.Replica, rep.CmdErr))
 		return
 	}
-	op.done(res, nil)
+	done(res, nil)
 }
+
+// asyncOps holds asyncOps for reuse.
+var asyncOps = sync.Pool{New: func() any { return new(asyncOp) }}
 
 // retry runs Exec from the next replica, on a goroutine of its own, the
 // failed attempt counted.
