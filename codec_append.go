@@ -125,24 +125,7 @@ func appendUint64s(b []byte, s []uint64) []byte {
 
 // parseShortString reads a string of fewer than 256 bytes (fixstr or str8)
 // at the start of b, returning its bytes and the length of its encoding.
-func parseShortString(b []byte) ([]byte, int, bool) {
-	if len(b) == 0 {
-		return nil, 0, false
-	}
-	n, h := 0, 1
-	switch c := b[0]; {
-	case c >= 0xa0 && c <= 0xbf:
-		n = int(c & 0x1f)
-	case c == 0xd9 && len(b) > 1:
-		n, h = int(b[1]), 2
-	default:
-		return nil, 0, false
-	}
-	if len(b) < h+n {
-		return nil, 0, false
-	}
-	return b[h : h+n], h + n, true
-}
+func parseShortString(b []byte) ([]byte, int, bool) { return msgpackappend.ShortString(b) }
 
 // cmdHead is the start of a command without payload, keys or ReadOnly as
 // appendCommand writes it, up to the first byte of its key: a map of five
@@ -337,3 +320,7 @@ func DecodeBallotSlot(d *msgpack.Decoder, b *Ballot, slot *uint64) bool {
 	src.skip(ballotSlotLen)
 	return true
 }
+
+// AppendCommand appends c encoded as Command.EncodeMsgpack encodes it (the
+// wire shape of a client's request), without an encoder.
+func AppendCommand(b []byte, c *Command) []byte { return appendCommand(b, c) }

@@ -233,20 +233,22 @@ func runLive(ctx context.Context, s *Spec, proto string, conflict float64, seed 
 // (retrying elsewhere as it sees fit); commitOf reports a command's commit
 // time and path if known.
 //
-// With execAsync (closed loop only), no goroutine waits per client: each
+// With bindAsync (closed loop only), no goroutine waits per client: each
 // client's next command is sent from the callback that completes its
-// previous one (see asyncLoop).
+// previous one (see asyncLoop). bindAsync is called once per client: it
+// returns the function that sends the client's commands, each completed
+// by one call of done.
 func liveClients(ctx context.Context, s *Spec, conflict float64, seed uint64, start time.Time, end time.Duration,
 	newID func(site, c int) (uint64, error),
 	exec func(ctx context.Context, site int, cmd paxos.Command) error,
-	execAsync func(site int, cmd paxos.Command, done func(error)),
+	bindAsync func(site int, id uint64, done func(error)) func(paxos.Command),
 	commitOf func(paxos.CommandID) (time.Duration, paxos.Path, bool)) ([]opRec, error) {
 	var mu sync.Mutex
 	var ops []opRec
 	var wg sync.WaitGroup
 	var loop *asyncLoop
-	if execAsync != nil && s.Rate <= 0 {
-		loop = &asyncLoop{ctx: ctx, start: start, end: end, exec: execAsync, commitOf: commitOf, wg: &wg}
+	if bindAsync != nil && s.Rate <= 0 {
+		loop = &asyncLoop{ctx: ctx, start: start, end: end, bind: bindAsync, commitOf: commitOf, wg: &wg}
 	}
 	next := uint64(0)
 	for si, site := range s.clientSites() {
@@ -334,11 +336,42 @@ type asyncClient struct {
 	seq  uint64
 	w    Workload
 	rng  *rand.Rand
-	// ops are the client's completed operations. Its callbacks run one at
-	// a time, so mu is uncontended but for wait taking ops at the end.
+	// send sends a command, done completes it (both set by add, once).
+	send func(paxos.Command)
+	done func(error)
+	// The command outstanding: its id and call time.
+	cmd  paxos.CommandID
+	call time.Duration
+	// ops are the client's completed operations, in chunks that grow
+	// (see record). Its callbacks run one at a time, so mu is uncontended
+	// but for wait taking ops at the end.
 	mu  sync.Mutex
-	ops []opRec
+	ops [][]opRec
 }
+
+// record appends rec to c.ops (under c.mu). A full chunk is followed by
+// a new one twice its size (up to maxOpChunk), so nothing recorded is
+// copied again: a doubling slice of every operation copied them all and
+// allocated (and cleared) about twice their bytes, a large share of the
+// load generator's CPU per command.
+func (c *asyncClient) record(rec opRec) {
+	n := len(c.ops)
+	if n == 0 || len(c.ops[n-1]) == cap(c.ops[n-1]) {
+		size := minOpChunk
+		if n > 0 {
+			size = min(2*cap(c.ops[n-1]), maxOpChunk)
+		}
+		c.ops = append(c.ops, make([]opRec, 0, size))
+		n++
+	}
+	c.ops[n-1] = append(c.ops[n-1], rec)
+}
+
+// The sizes of asyncClient's chunks of operations.
+const (
+	minOpChunk = 16
+	maxOpChunk = 4096
+)
 
 // asyncLoop drives closed-loop clients through callbacks: a command's
 // completion records it and sends the client's next one at once, on the
@@ -357,7 +390,7 @@ type asyncLoop struct {
 	ctx      context.Context
 	start    time.Time
 	end      time.Duration
-	exec     func(site int, cmd paxos.Command, done func(error))
+	bind     func(site int, id uint64, done func(error)) func(paxos.Command)
 	commitOf func(paxos.CommandID) (time.Duration, paxos.Path, bool)
 	clients  []*asyncClient  // added before wait, on liveClients's goroutine
 	wg       *sync.WaitGroup // one per client until it stops
@@ -367,10 +400,14 @@ type asyncLoop struct {
 // add registers c and sends its first command.
 func (l *asyncLoop) add(c *asyncClient) {
 	l.clients = append(l.clients, c)
+	c.done = func(err error) { l.complete(c, err) }
+	c.send = l.bind(c.site, c.id, c.done)
 	l.issue(c)
 }
 
-// issue sends c's next command, or ends c once the run is over.
+// issue sends c's next command, or ends c once the run is over. Nothing
+// is allocated per command here: c holds the command's state (it has one
+// outstanding) and the callbacks, made once.
 func (l *asyncLoop) issue(c *asyncClient) {
 	if l.ctx.Err() != nil {
 		l.wg.Done()
@@ -379,22 +416,26 @@ func (l *asyncLoop) issue(c *asyncClient) {
 	cmd := c.w.Next(c.rng)
 	c.seq++
 	cmd.Client, cmd.Seq = c.id, c.seq
-	call := time.Since(l.start)
-	l.exec(c.site, cmd, func(err error) {
-		rec := opRec{Site: c.site, Call: call}
-		// As when a synchronous call is cut short by the run's end, a
-		// command answered after it counts as not done.
-		if ret := time.Since(l.start); err == nil && ret <= l.end {
-			rec.Return, rec.Done = ret, true
-		}
-		rec.Commit, rec.Path, rec.Committed = l.commitOf(cmd.ID())
-		c.mu.Lock()
-		if !l.closed.Load() {
-			c.ops = append(c.ops, rec)
-		}
-		c.mu.Unlock()
-		l.issue(c)
-	})
+	c.cmd, c.call = cmd.ID(), time.Since(l.start)
+	c.send(cmd)
+}
+
+// complete records c's command outstanding, answered with err, and sends
+// its next one.
+func (l *asyncLoop) complete(c *asyncClient, err error) {
+	rec := opRec{Site: c.site, Call: c.call}
+	// As when a synchronous call is cut short by the run's end, a
+	// command answered after it counts as not done.
+	if ret := time.Since(l.start); err == nil && ret <= l.end {
+		rec.Return, rec.Done = ret, true
+	}
+	rec.Commit, rec.Path, rec.Committed = l.commitOf(c.cmd)
+	c.mu.Lock()
+	if !l.closed.Load() {
+		c.record(rec)
+	}
+	c.mu.Unlock()
+	l.issue(c)
 }
 
 // wait returns the operations once every client stopped, or a grace
@@ -413,13 +454,17 @@ func (l *asyncLoop) wait() []opRec {
 	n := 0
 	for _, c := range l.clients {
 		c.mu.Lock()
-		n += len(c.ops)
+		for _, chunk := range c.ops {
+			n += len(chunk)
+		}
 		c.mu.Unlock()
 	}
 	ops := make([]opRec, 0, n)
 	for _, c := range l.clients {
 		c.mu.Lock() // a callback that saw closed unset has appended
-		ops = append(ops, c.ops...)
+		for _, chunk := range c.ops {
+			ops = append(ops, chunk...)
+		}
 		c.ops = nil
 		c.mu.Unlock()
 	}
@@ -533,12 +578,13 @@ func driveCluster(ctx context.Context, s *Spec, conflict float64, seed uint64, c
 		noteFailure(err)
 		return err
 	}
-	execAsync := func(site int, cmd paxos.Command, done func(error)) {
+	// bindAsync finds a client's connection and makes its callback once,
+	// not per command.
+	bindAsync := func(site int, id uint64, done func(error)) func(paxos.Command) {
 		mu.Lock()
-		c := clients[cmd.Client]
+		c := clients[id]
 		mu.Unlock()
-		c.ExecAsync(runCtx, client.Request{Client: cmd.Client, Seq: cmd.Seq, Op: cmd.Op, Key: cmd.Key, Value: cmd.Value,
-			Payload: cmd.Payload, Keys: cmd.Keys, ReadOnly: cmd.ReadOnly}, func(_ client.Result, err error) {
+		answered := func(_ client.Result, err error) {
 			if s.App == AppLockService && errors.Is(err, client.ErrCommand) {
 				err = nil
 			}
@@ -547,7 +593,11 @@ func driveCluster(ctx context.Context, s *Spec, conflict float64, seed uint64, c
 			}
 			noteFailure(err)
 			done(err)
-		})
+		}
+		return func(cmd paxos.Command) {
+			c.ExecAsync(runCtx, client.Request{Client: cmd.Client, Seq: cmd.Seq, Op: cmd.Op, Key: cmd.Key, Value: cmd.Value,
+				Payload: cmd.Payload, Keys: cmd.Keys, ReadOnly: cmd.ReadOnly}, answered)
+		}
 	}
 	none := func(paxos.CommandID) (time.Duration, paxos.Path, bool) { return 0, 0, false }
 	// CPU time is read at the start and the end of the measured window
@@ -567,7 +617,7 @@ func driveCluster(ctx context.Context, s *Spec, conflict float64, seed uint64, c
 	if pc != nil && s.MemoryEvery > 0 {
 		sampler = startMemSampler(s, pc, &completed, start)
 	}
-	ops, err := liveClients(runCtx, s, conflict, seed, start, end, newID, exec, execAsync, none)
+	ops, err := liveClients(runCtx, s, conflict, seed, start, end, newID, exec, bindAsync, none)
 	if sampler != nil {
 		sampler.stop()
 	}

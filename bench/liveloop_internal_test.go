@@ -50,7 +50,10 @@ func TestAsyncLoopKeepsEveryClientsOperations(t *testing.T) {
 		}()
 	}
 	none := func(paxos.CommandID) (time.Duration, paxos.Path, bool) { return 0, 0, false }
-	l := &asyncLoop{ctx: ctx, start: time.Now(), end: time.Hour, exec: exec, commitOf: none, wg: &wg}
+	bind := func(site int, id uint64, done func(error)) func(paxos.Command) {
+		return func(cmd paxos.Command) { exec(site, cmd, done) }
+	}
+	l := &asyncLoop{ctx: ctx, start: time.Now(), end: time.Hour, bind: bind, commitOf: none, wg: &wg}
 	for c := 0; c < clients; c++ {
 		wg.Add(1)
 		l.add(&asyncClient{site: c % 3, id: uint64(c + 1), w: putWorkload{}, rng: rand.New(rand.NewPCG(1, uint64(c)))})

@@ -8,39 +8,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/client"
 )
-
-// echo answers every command at once without executing it, so that a
-// benchmark measures the client and the client protocol, not a replica.
-type echo struct{}
-
-func (echo) Submit(_ context.Context, cmd paxos.Command) (paxos.Execution, error) {
-	return paxos.Execution{Command: cmd}, nil
-}
-
-// SubmitAsync and SubmitAsyncBatch answer on the caller's goroutine, as a
-// replica answers on its own: the server spends no goroutine per request.
-func (echo) SubmitAsync(cmd paxos.Command, _ time.Time, done func(paxos.CommandID, paxos.Execution, error)) {
-	done(cmd.ID(), paxos.Execution{Command: cmd}, nil)
-}
-
-func (e echo) SubmitAsyncBatch(cmds []paxos.Command, deadline time.Time, done func(paxos.CommandID, paxos.Execution, error)) {
-	for _, c := range cmds {
-		e.SubmitAsync(c, deadline, done)
-	}
-}
 
 // BenchmarkPut measures the synchronous path a user's code takes: K
 // goroutines share one client (one connection), each keeping one Put
 // outstanding with a deadline of its own, as a closed-loop load
-// generator does. ns/op is per Put; it includes the server's side.
+// generator does, against echoServer. ns/op is per Put.
 func BenchmarkPut(b *testing.B) {
 	for _, k := range []int{1, 256} {
 		b.Run(fmt.Sprintf("outstanding=%d", k), func(b *testing.B) {
-			addr, _ := serveCfg(b, client.ServerConfig{Submitter: echo{}, Token: testToken})
-			cl, err := client.New([]string{addr}, client.Options{Token: testToken})
+			cl, err := client.New([]string{echoServer(b)}, client.Options{})
 			if err != nil {
 				b.Fatal(err)
 			}

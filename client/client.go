@@ -15,8 +15,6 @@
 package client
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -29,9 +27,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/transport"
 )
 
 // Options tunes a Client.
@@ -242,42 +239,69 @@ func (c *Client) Exec(ctx context.Context, req Request) (Result, error) {
 // call, but may run before ExecAsync returns. ctx bounds the retries; an
 // attempt already sent is answered or timed out whatever ctx does.
 func (c *Client) ExecAsync(ctx context.Context, req Request, done func(Result, error)) {
-	i := int(c.pref.Load())
-	// retry runs Exec from the next replica, the failed attempt counted.
-	retry := func() {
-		c.pref.CompareAndSwap(int64(i), int64((i+1)%len(c.addrs)))
-		go func() {
-			res, err := c.Exec(ctx, req)
-			res.Attempts++
-			done(res, err)
-		}()
-	}
-	cn, err := c.conn(i)
+	op := asyncOps.Get().(*asyncOp)
+	*op = asyncOp{c: c, ctx: ctx, req: req, done: done, i: int(c.pref.Load())}
+	cn, err := c.conn(op.i)
 	if err != nil {
-		retry()
+		op.retry()
 		return
 	}
-	err = cn.callAsync(time.Now().Add(c.opts.AttemptTimeout), req, func(rep Reply, err error) {
-		if err != nil || rep.Err != "" {
-			if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-				c.drop(i, cn)
-			}
-			retry()
-			return
-		}
-		res := Result{Output: rep.Output, Replica: paxos.NodeID(rep.Replica), Duplicate: rep.Duplicate, LocalRead: rep.LocalRead, Missing: rep.Missing, Attempts: 1, Err: rep.CmdErr}
-		if rep.CmdErr != "" {
-			done(res, fmt.Errorf("%w: replica %d: %s", ErrCommand, rep.Replica, rep.CmdErr))
-			return
-		}
-		done(res, nil)
-	})
-	if err != nil {
+	op.cn = cn
+	if err := cn.callAsync(time.Now().Add(c.opts.AttemptTimeout), &op.req, op); err != nil {
 		if !errors.Is(err, errClosed) {
-			c.drop(i, cn)
+			c.drop(op.i, cn)
 		}
-		retry()
+		op.retry()
 	}
+}
+
+// asyncOp is one ExecAsync command: its first attempt, at replica i over
+// cn, is answered by the connection (answer); a failed one is retried as
+// Exec retries. It holds all the command needs; one answered at the first
+// attempt is reused (asyncOps), one retried is left to the collector.
+type asyncOp struct {
+	c    *Client
+	ctx  context.Context
+	req  Request
+	done func(Result, error)
+	i    int
+	cn   *conn
+}
+
+// answer implements asyncCall.
+func (op *asyncOp) answer(rep Reply, err error) {
+	if err != nil || rep.Err != "" {
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			op.c.drop(op.i, op.cn)
+		}
+		op.retry()
+		return
+	}
+	res := Result{Output: rep.Output, Replica: paxos.NodeID(rep.Replica), Duplicate: rep.Duplicate, LocalRead: rep.LocalRead, Missing: rep.Missing, Attempts: 1, Err: rep.CmdErr}
+	// The connection answers a call once, having taken it from its map:
+	// nothing else holds op now.
+	done := op.done
+	*op = asyncOp{}
+	asyncOps.Put(op)
+	if rep.CmdErr != "" {
+		done(res, fmt.Errorf("%w: replica %d: %s", ErrCommand, rep.Replica, rep.CmdErr))
+		return
+	}
+	done(res, nil)
+}
+
+// asyncOps holds asyncOps for reuse.
+var asyncOps = sync.Pool{New: func() any { return new(asyncOp) }}
+
+// retry runs Exec from the next replica, on a goroutine of its own, the
+// failed attempt counted.
+func (op *asyncOp) retry() {
+	op.c.pref.CompareAndSwap(int64(op.i), int64((op.i+1)%len(op.c.addrs)))
+	go func() {
+		res, err := op.c.Exec(op.ctx, op.req)
+		res.Attempts++
+		op.done(res, err)
+	}()
 }
 
 var errClosed = errors.New("client closed")
@@ -384,39 +408,48 @@ func (c *Client) Close() error {
 // conn is one connection to a replica, multiplexing calls by (client,
 // seq).
 type conn struct {
-	nc  net.Conn
-	wmu sync.Mutex
-	bw  *bufio.Writer
-	buf bytes.Buffer     // a request being encoded (under wmu)
-	enc *msgpack.Encoder // writes to buf
-	// writers counts calls waiting for wmu: a writer that sees another
-	// waiting leaves the flush to it, so a burst of calls shares one write.
-	writers atomic.Int32
+	nc net.Conn
+	// Requests are appended, framed, to out (under wmu) and written out by
+	// flush: by a synchronous call itself, by flushLoop for asynchronous
+	// ones. sendMu orders the writes; the requests appended while one is
+	// under way leave in the next.
+	wmu    sync.Mutex
+	out    []byte // frames not written yet (under wmu)
+	spare  []byte // the buffer of the last write, reused (under wmu)
+	sendMu sync.Mutex
 
 	// kick wakes flushLoop after an asynchronous request was buffered:
 	// the requests buffered meanwhile leave in one write.
 	kick chan struct{}
+	// replying is set while readLoop answers the replies one read brought
+	// in: the requests their callbacks send are left for the kick it
+	// gives after the last, so they leave together rather than the first
+	// alone (flushLoop would wake at once on another core).
+	replying atomic.Bool
 
 	mu sync.Mutex
-	// calls waiting for their reply, by (client, seq): one connection may
-	// carry several clients' requests.
-	calls map[paxos.CommandID]waiting
+	// async holds the calls waiting for their reply, by (client, seq): one
+	// connection may carry several clients' requests. Whoever takes a call
+	// out answers it, exactly once: the reader with its reply, the sweep
+	// at its deadline, or the connection's close.
+	async map[paxos.CommandID]asyncEntry
 	sweep bool          // sweepLoop runs (under mu)
 	every time.Duration // sweepLoop's period
 	err   error
 	done  chan struct{}
 }
 
-// waiting is a request sent on a connection, waiting for its reply: an
-// asynchronous call (callAsync) is answered through done, a synchronous
-// one (call) through ch. Whoever takes it out of conn.calls answers it,
-// exactly once: the reader with the reply, the sweep at its deadline, or
-// the connection's close.
-type waiting struct {
-	done     func(Reply, error)
-	ch       chan answer
-	deadline time.Time
+// asyncCall is what a call waiting on a connection is answered through:
+// exactly once, with the reply, or with an error when the connection
+// fails or the deadline passes first. callAsync's callers implement it; a
+// synchronous call waits on an answerChan.
+type asyncCall interface {
+	answer(Reply, error)
 }
+
+// answerChan answers a synchronous call (conn.call) on its channel, which
+// has room for the one answer.
+type answerChan chan answer
 
 // answer is a synchronous call's reply, or why it has none.
 type answer struct {
@@ -424,13 +457,10 @@ type answer struct {
 	err error
 }
 
-func (w waiting) answer(rep Reply, err error) {
-	if w.ch != nil {
-		w.ch <- answer{rep, err} // buffered, and answered once: never blocks
-		return
-	}
-	w.done(rep, err)
-}
+func (c answerChan) answer(rep Reply, err error) { c <- answer{rep, err} }
+
+// answerChans are synchronous calls' channels, reused once drained.
+var answerChans = sync.Pool{New: func() any { return make(answerChan, 1) }}
 
 // sweepPeriod is how often a connection looks for calls past their
 // deadline: a tenth of the attempt timeout, between 1 ms and asyncSweep.
@@ -438,30 +468,89 @@ func sweepPeriod(timeout time.Duration) time.Duration {
 	return min(max(timeout/10, time.Millisecond), asyncSweep)
 }
 
+// asyncEntry is a request sent on a connection, waiting for its reply.
+type asyncEntry struct {
+	call     asyncCall
+	deadline time.Time
+}
+
+// asyncFunc adapts a function to asyncCall.
+type asyncFunc func(Reply, error)
+
+func (f asyncFunc) answer(rep Reply, err error) { f(rep, err) }
+
+// Buffers of requests not written yet: a write of more than flushAt bytes
+// is started by the caller that appends past it (so a fast producer waits
+// for the socket, as a full bufio.Writer would make it); a written buffer
+// of at most keepOut bytes is kept for reuse.
+const (
+	flushAt = 32 << 10
+	keepOut = 256 << 10
+)
+
 func newConn(nc net.Conn, sweepEvery time.Duration) *conn {
-	cn := &conn{nc: nc, bw: bufio.NewWriterSize(nc, 32<<10), every: sweepEvery,
-		calls: map[paxos.CommandID]waiting{}, kick: make(chan struct{}, 1), done: make(chan struct{})}
-	cn.enc = msgpack.NewEncoder(&cn.buf)
+	cn := &conn{nc: nc, every: sweepEvery,
+		async: map[paxos.CommandID]asyncEntry{}, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	go cn.readLoop()
 	go cn.flushLoop()
 	return cn
 }
 
+// queue appends req's frame to the output; it reports how many bytes are
+// waiting to be written, or an error (and appends nothing) for a request
+// larger than a frame may be.
+func (cn *conn) queue(req *Request) (int, error) {
+	cn.wmu.Lock()
+	defer cn.wmu.Unlock()
+	at := len(cn.out)
+	b := append(cn.out, 0, 0, 0, 0)
+	b = paxos.AppendCommand(b, (*paxos.Command)(req))
+	n := len(b) - at - 4
+	if n > MaxFrame {
+		cn.out = b[:at]
+		return 0, fmt.Errorf("request of %d bytes, at most %d accepted", n, MaxFrame)
+	}
+	binary.BigEndian.PutUint32(b[at:], uint32(n))
+	cn.out = b
+	return len(b), nil
+}
+
+// flush writes what was queued, bounding the write by deadline.
+func (cn *conn) flush(deadline time.Time) error {
+	cn.sendMu.Lock()
+	defer cn.sendMu.Unlock()
+	cn.wmu.Lock()
+	out := cn.out
+	cn.out, cn.spare = cn.spare[:0], nil
+	cn.wmu.Unlock()
+	var err error
+	if len(out) > 0 {
+		cn.nc.SetWriteDeadline(deadline)
+		_, err = cn.nc.Write(out)
+	}
+	if cap(out) <= keepOut {
+		cn.wmu.Lock()
+		cn.spare = out[:0]
+		cn.wmu.Unlock()
+	}
+	return err
+}
+
 func (cn *conn) close(err error) {
 	cn.mu.Lock()
-	var failed []waiting
+	var failed []asyncCall
 	if cn.err == nil {
 		cn.err = err
 		close(cn.done)
-		for _, w := range cn.calls {
-			failed = append(failed, w)
+		for _, a := range cn.async {
+			failed = append(failed, a.call)
 		}
-		clear(cn.calls)
+		clear(cn.async)
 	}
 	cn.mu.Unlock()
 	cn.nc.Close()
-	for _, w := range failed {
-		w.answer(Reply{}, fmt.Errorf("client: %w", err))
+	for _, a := range failed {
+		a.answer(Reply{}, fmt.Errorf("client: %w", err))
 	}
 }
 
@@ -475,13 +564,7 @@ func (cn *conn) flushLoop() {
 		case <-cn.done:
 			return
 		}
-		cn.wmu.Lock()
-		var err error
-		if cn.bw.Buffered() > 0 {
-			cn.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			err = cn.bw.Flush()
-		}
-		cn.wmu.Unlock()
+		err := cn.flush(time.Now().Add(10 * time.Second))
 		if err != nil {
 			cn.close(fmt.Errorf("send request: %w", err))
 			return
@@ -494,27 +577,27 @@ func (cn *conn) flushLoop() {
 func (cn *conn) sweepLoop() {
 	t := time.NewTicker(cn.every)
 	defer t.Stop()
-	var expired []waiting
+	var expired []asyncCall
 	for {
 		select {
 		case <-cn.done:
 			return
 		case now := <-t.C:
 			cn.mu.Lock()
-			for id, w := range cn.calls {
-				if now.After(w.deadline) {
-					expired = append(expired, w)
-					delete(cn.calls, id)
+			for id, a := range cn.async {
+				if now.After(a.deadline) {
+					expired = append(expired, a.call)
+					delete(cn.async, id)
 				}
 			}
-			idle := len(cn.calls) == 0
+			idle := len(cn.async) == 0
 			if idle {
 				cn.sweep = false
 			}
 			cn.mu.Unlock()
-			for i, w := range expired {
-				w.answer(Reply{}, context.DeadlineExceeded)
-				expired[i] = waiting{}
+			for i, a := range expired {
+				a.answer(Reply{}, context.DeadlineExceeded)
+				expired[i] = nil
 			}
 			expired = expired[:0]
 			if idle {
@@ -524,15 +607,15 @@ func (cn *conn) sweepLoop() {
 	}
 }
 
-// asyncSweep is the longest period of a connection's sweep for calls
-// past their deadline.
+// asyncSweep is the longest period of a connection's sweep for calls past
+// their deadline.
 const asyncSweep = 100 * time.Millisecond
 
-// callAsync sends req and returns; done is called once with its reply
+// callAsync sends req and returns; call is answered once with its reply
 // (on the reader's goroutine), or with an error when the connection fails
-// or deadline passes first. It returns an error, without calling done,
+// or deadline passes first. It returns an error, without answering call,
 // when the request could not be sent.
-func (cn *conn) callAsync(deadline time.Time, req Request, done func(Reply, error)) error {
+func (cn *conn) callAsync(deadline time.Time, req *Request, call asyncCall) error {
 	id := paxos.CommandID{Client: req.Client, Seq: req.Seq}
 	cn.mu.Lock()
 	if cn.err != nil {
@@ -540,72 +623,36 @@ func (cn *conn) callAsync(deadline time.Time, req Request, done func(Reply, erro
 		cn.mu.Unlock()
 		return err
 	}
-	cn.register(id, waiting{done: done, deadline: deadline})
+	cn.register(id, asyncEntry{call: call, deadline: deadline})
 	cn.mu.Unlock()
-	cn.wmu.Lock()
-	cn.buf.Reset()
-	err := req.EncodeMsgpack(cn.enc)
-	if err != nil {
-		err = fmt.Errorf("client: encode request: %w", err)
-	} else if err = writeFrame(cn.bw, cn.buf.Bytes()); err != nil {
-		err = fmt.Errorf("client: send request: %w", err)
+	queued, err := cn.queue(req)
+	if err == nil && queued >= flushAt {
+		// Write now rather than let the output grow: a failed write
+		// closes the connection, which answers this call with the others.
+		if err := cn.flush(time.Now().Add(10 * time.Second)); err != nil {
+			cn.close(fmt.Errorf("send request: %w", err))
+		}
+		return nil
 	}
-	cn.wmu.Unlock()
 	if err != nil {
 		if !cn.withdraw(id) {
 			// The connection's close or the deadline sweep took the call
-			// first and has answered done: answering again through the
+			// first and has answered it: answering again through the
 			// error would complete it twice.
 			return nil
 		}
-		return err
+		return fmt.Errorf("client: encode request: %w", err)
 	}
-	select {
-	case cn.kick <- struct{}{}:
-	default: // a flush is already due
+	if !cn.replying.Load() {
+		cn.wake()
 	}
 	return nil
 }
 
-func (cn *conn) readLoop() {
-	br := bufio.NewReader(cn.nc)
-	fd := newFrameDecoder()
-	var buf []byte
-	for {
-		frame, err := readFrame(br, buf)
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = errors.New("replica closed the connection")
-			}
-			cn.close(err)
-			return
-		}
-		buf = frame
-		var rep Reply
-		if err := fd.decode(frame, &rep); err != nil {
-			cn.close(fmt.Errorf("malformed reply: %w", err))
-			return
-		}
-		cn.mu.Lock()
-		id := paxos.CommandID{Client: rep.Client, Seq: rep.Seq}
-		w, ok := cn.calls[id]
-		if ok {
-			delete(cn.calls, id)
-		}
-		cn.mu.Unlock()
-		if ok {
-			w.answer(rep, nil)
-		}
-	}
-}
-
-// answerChans are synchronous calls' reply channels, reused once drained.
-var answerChans = sync.Pool{New: func() any { return make(chan answer, 1) }}
-
 // register adds a call waiting for its reply, and starts the deadline
 // sweep if none runs (under mu).
-func (cn *conn) register(id paxos.CommandID, w waiting) {
-	cn.calls[id] = w
+func (cn *conn) register(id paxos.CommandID, e asyncEntry) {
+	cn.async[id] = e
 	if !cn.sweep {
 		cn.sweep = true
 		go cn.sweepLoop()
@@ -614,13 +661,111 @@ func (cn *conn) register(id paxos.CommandID, w waiting) {
 
 // withdraw takes back a call that is still waiting; false means it was
 // taken first (answered, expired or failed with the connection) and its
-// answer is on its way.
+// answer is given or on its way.
 func (cn *conn) withdraw(id paxos.CommandID) bool {
 	cn.mu.Lock()
-	_, ok := cn.calls[id]
-	delete(cn.calls, id)
+	_, ok := cn.async[id]
+	delete(cn.async, id)
 	cn.mu.Unlock()
 	return ok
+}
+
+// wake makes flushLoop write what is queued.
+func (cn *conn) wake() {
+	select {
+	case cn.kick <- struct{}{}:
+	default: // a flush is already due
+	}
+}
+
+// readLoop reads replies and answers their calls. Frames are taken
+// straight from its read buffer: every complete frame a read brought in is
+// handled before the next read.
+func (cn *conn) readLoop() {
+	buf := make([]byte, readBuf)
+	r, w := 0, 0 // buf[r:w] holds bytes read and not handled yet
+	for {
+		// Handle the complete frames in buf[r:w].
+		cn.replying.Store(true)
+		for w-r >= 4 {
+			n := int(binary.BigEndian.Uint32(buf[r:]))
+			if n == 0 {
+				cn.close(fmt.Errorf("malformed reply: %w", transport.ErrEmptyFrame))
+				return
+			}
+			if n > MaxFrame {
+				cn.close(fmt.Errorf("%w: %d bytes declared, at most %d accepted", transport.ErrFrameTooLarge, n, MaxFrame))
+				return
+			}
+			if w-r-4 < n {
+				if 4+n > len(buf) {
+					// A frame larger than the buffer: grow it to fit.
+					grown := make([]byte, max(4+n, 2*len(buf)))
+					w = copy(grown, buf[r:w])
+					buf, r = grown, 0
+				}
+				break
+			}
+			frame := buf[r+4 : r+4+n]
+			r += 4 + n
+			var rep Reply
+			if !parseReply(frame, &rep) {
+				dec := new(Reply) // the decoder's, which escapes
+				if err := paxos.DecodeInto(frame, dec); err != nil {
+					cn.close(fmt.Errorf("malformed reply: %w", err))
+					return
+				}
+				rep = *dec
+			}
+			cn.deliver(rep)
+		}
+		// A request queued while replying was set is written now. (One
+		// queued after this store kicks flushLoop itself; one queued
+		// before it is seen below.)
+		cn.replying.Store(false)
+		cn.wmu.Lock()
+		queued := len(cn.out) > 0
+		cn.wmu.Unlock()
+		if queued {
+			cn.wake()
+		}
+		if r == w {
+			r, w = 0, 0
+		} else if r > 0 && len(buf)-w < readBuf/4 {
+			// Little room left after the partial frame: move it to the front.
+			w = copy(buf, buf[r:w])
+			r = 0
+		}
+		k, err := cn.nc.Read(buf[w:])
+		w += k
+		if err != nil && k == 0 {
+			switch {
+			case errors.Is(err, io.EOF) && r == w:
+				err = errors.New("replica closed the connection")
+			case errors.Is(err, io.EOF):
+				err = io.ErrUnexpectedEOF
+			}
+			cn.close(err)
+			return
+		}
+	}
+}
+
+// readBuf is the size of a connection's read buffer.
+const readBuf = 64 << 10
+
+// deliver answers the call rep answers, if any is waiting.
+func (cn *conn) deliver(rep Reply) {
+	id := paxos.CommandID{Client: rep.Client, Seq: rep.Seq}
+	cn.mu.Lock()
+	a, ok := cn.async[id]
+	if ok {
+		delete(cn.async, id)
+	}
+	cn.mu.Unlock()
+	if ok {
+		a.call.answer(rep, nil)
+	}
 }
 
 // call sends req and waits for its reply, for at most timeout (checked by
@@ -629,7 +774,7 @@ func (cn *conn) withdraw(id paxos.CommandID) bool {
 // No timer and no select over the connection's state per call: the
 // reader, the sweep or the connection's close answers it on its channel.
 func (cn *conn) call(ctx context.Context, timeout time.Duration, req Request) (Reply, error) {
-	ch := answerChans.Get().(chan answer)
+	ch := answerChans.Get().(answerChan)
 	id := paxos.CommandID{Client: req.Client, Seq: req.Seq}
 	cn.mu.Lock()
 	if cn.err != nil {
@@ -639,47 +784,34 @@ func (cn *conn) call(ctx context.Context, timeout time.Duration, req Request) (R
 		return Reply{}, err
 	}
 	deadline := time.Now().Add(timeout)
-	cn.register(id, waiting{ch: ch, deadline: deadline})
-	// A call alone on its connection flushes at once; one among others
-	// leaves the flush to flushLoop, so that the calls a burst of replies
-	// woke leave in one write rather than one each.
-	alone := len(cn.calls) == 1
+	cn.register(id, asyncEntry{call: ch, deadline: deadline})
+	// A call alone on its connection writes at once; one among others
+	// leaves the write to flushLoop, so that the calls one burst of
+	// replies woke leave in one write rather than one each.
+	alone := len(cn.async) == 1
 	cn.mu.Unlock()
-	cn.writers.Add(1)
-	cn.wmu.Lock()
-	cn.writers.Add(-1)
-	cn.buf.Reset()
-	err := req.EncodeMsgpack(cn.enc)
-	if err != nil {
-		if cn.writers.Load() == 0 {
-			err = errors.Join(err, cn.bw.Flush()) // what earlier writers left
-		}
-		err = fmt.Errorf("client: encode request: %w", err)
-	} else {
-		if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
-			deadline = dl
-		}
-		cn.nc.SetWriteDeadline(deadline)
-		err = writeFrame(cn.bw, cn.buf.Bytes())
-		if err == nil && alone && cn.writers.Load() == 0 {
-			err = cn.bw.Flush()
-		}
-		if err != nil {
-			err = fmt.Errorf("client: send request: %w", err)
-		}
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
 	}
-	cn.wmu.Unlock()
-	if err == nil && !alone {
-		select {
-		case cn.kick <- struct{}{}:
-		default: // a flush is already due
+	queued, err := cn.queue(&req)
+	switch {
+	case err != nil:
+		err = fmt.Errorf("client: encode request: %w", err)
+	case alone || queued >= flushAt:
+		if ferr := cn.flush(deadline); ferr != nil {
+			// The connection cannot be written to (a part of a frame may
+			// have left): fail every call on it, this one included.
+			err = fmt.Errorf("client: send request: %w", ferr)
+			cn.close(fmt.Errorf("send request: %w", ferr))
 		}
+	case !cn.replying.Load():
+		cn.wake()
 	}
 	if err != nil && cn.withdraw(id) {
 		answerChans.Put(ch)
 		return Reply{}, err
 	}
-	// Sent, or taken by the close that its failed write caused.
+	// Sent, or answered by the close its failed write caused.
 	if done := ctx.Done(); done != nil {
 		select {
 		case a := <-ch:

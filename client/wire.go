@@ -1,12 +1,14 @@
 package client
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/msgpackappend"
 	"github.com/paxos-lab/paxos/transport"
 )
 
@@ -150,4 +152,80 @@ func newFrameDecoder() *frameDecoder { return &frameDecoder{} }
 // decode decodes frame into v.
 func (*frameDecoder) decode(frame []byte, v msgpack.CustomDecoder) error {
 	return paxos.DecodeInto(frame, v)
+}
+
+// parseReply reads a reply in the shape Reply.EncodeMsgpack writes (a map
+// of one-letter keys; Client and Seq as 64-bit, Replica as 32-bit
+// integers; strings of fewer than 256 bytes) straight from frame into
+// *r, which must be zero. It reports false, leaving *r in an unspecified
+// state, for anything else (another encoding, an unknown key, a longer
+// string), which Reply.DecodeMsgpack then decodes: what it accepts, it
+// decodes as DecodeMsgpack would.
+func parseReply(frame []byte, r *Reply) bool {
+	if len(frame) == 0 || frame[0]&0xf0 != 0x80 {
+		return false
+	}
+	n, b := int(frame[0]&0x0f), frame[1:]
+	for ; n > 0; n-- {
+		if len(b) < 3 || b[0] != 0xa1 {
+			return false
+		}
+		key, v := b[1], b[2:]
+		var k int // bytes of the value
+		switch key {
+		case 'c', 's':
+			if len(v) < 9 || v[0] != 0xcf {
+				return false
+			}
+			x := binary.BigEndian.Uint64(v[1:])
+			if key == 'c' {
+				r.Client = x
+			} else {
+				r.Seq = x
+			}
+			k = 9
+		case 'r':
+			if len(v) < 5 || v[0] != 0xd2 {
+				return false
+			}
+			r.Replica, k = int32(binary.BigEndian.Uint32(v[1:])), 5
+		case 'o', 'e', 'x':
+			var s []byte
+			var ok bool
+			if s, k, ok = msgpackappend.ShortString(v); !ok {
+				return false
+			}
+			str := ""
+			if len(s) > 0 {
+				str = string(s)
+			}
+			switch key {
+			case 'o':
+				r.Output = str
+			case 'e':
+				r.Err = str
+			default:
+				r.CmdErr = str
+			}
+		case 'd', 'l', 'm':
+			if len(v) < 1 || v[0]&0xfe != 0xc2 {
+				return false
+			}
+			set := v[0] == 0xc3
+			switch key {
+			case 'd':
+				r.Duplicate = set
+			case 'l':
+				r.LocalRead = set
+			default:
+				r.Missing = set
+			}
+			b = v[1:]
+			continue
+		default:
+			return false
+		}
+		b = v[k:]
+	}
+	return len(b) == 0
 }

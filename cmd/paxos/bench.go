@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -49,7 +50,7 @@ func flagErr(name, format string, args ...any) error {
 type benchFlags struct {
 	protocols, mode, rttName, conflict, clientSites, keys, leader, out string
 	cluster, sweepClients, serveBin, app                               string
-	data, tokenFile                                                    string
+	data, tokenFile, cpuProfile                                        string
 	replicas, clients, payload, runs, q1, q2, batch, parallel          int
 	commands, memoryEvery, resamples                                   int
 	rate, reads, cpuUS, jitterMS                                       float64
@@ -98,6 +99,7 @@ func benchFlagSet(name string, f *benchFlags, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&f.commands, "commands", 0, "live mode: end each run once this many commands completed, warm-up included (--duration still caps it; give a long one); 0 = no limit")
 	fs.IntVar(&f.resamples, "resamples", bench.DefaultResamples, "bootstrap resamples for the confidence intervals (each resamples every latency sample of a run: fewer for runs of millions of commands)")
 	fs.BoolVar(&f.samples, "samples", false, "also write samples.csv: every measured operation's site, call and return times and latency (a per-request latency timeline, to tell periodic stalls from steady queueing)")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the simulator, or in live mode the load generator and any in-process replicas; not `paxos serve` replicas) to this file, for go tool pprof")
 	fs.IntVar(&f.memoryEvery, "memory-every", 0, "live mode with replicas started as processes: read every replica's resident memory (VmRSS, VmHWM) each time this many more commands completed, and at the end; printed as it goes and written to memory.csv")
 	return fs
 }
@@ -354,6 +356,18 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	spec.MemoryLog = stderr
+	if f.cpuProfile != "" {
+		stop, err := startCPUProfile(f.cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "paxos bench: --cpuprofile: %v\n", err)
+			return exitUsage
+		}
+		defer func() {
+			if err := stop(); err != nil {
+				fmt.Fprintf(stderr, "paxos bench: --cpuprofile: %v\n", err)
+			}
+		}()
+	}
 	ctx, cancel := signalContext()
 	defer cancel()
 	meta := bench.CollectMeta(append([]string{"paxos", "bench"}, args...))
@@ -408,6 +422,26 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "\nwrote %s/{summary,timeline,latency,faults}.csv and run.json in %s\n", f.out, meta.WallTime)
 	}
 	return exitOK
+}
+
+// startCPUProfile starts profiling this process's CPU into a new file at
+// path; stop ends the profile and closes the file.
+func startCPUProfile(path string) (stop func() error, err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("create the profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start profiling: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("write the profile %s: %w", path, err)
+		}
+		return nil
+	}, nil
 }
 
 // sweepCounts parses --sweep-clients (live mode only); without it, the one

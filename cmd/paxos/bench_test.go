@@ -143,6 +143,27 @@ func TestBenchSmallRun(t *testing.T) {
 	assert.Contains(t, stdout, ".svg")
 }
 
+// TestBenchCPUProfile: --cpuprofile writes a profile of the run that go
+// tool pprof reads (gzip-compressed protobuf), and a path that cannot be
+// created is a usage error naming the flag.
+func TestBenchCPUProfile(t *testing.T) {
+	dir := t.TempDir()
+	prof := filepath.Join(dir, "cpu.pprof")
+	code, _, stderr := runCmd("bench", "--protocols", "multi", "--rtt", "epaxos2013-3", "--conflict", "0", "--clients", "1",
+		"--duration", "1s", "--warmup", "100ms", "--no-plots", "--out", dir, "--cpuprofile", prof)
+	require.Equal(t, exitOK, code, stderr)
+	b, err := os.ReadFile(prof)
+	require.NoError(t, err)
+	require.Greater(t, len(b), 2)
+	assert.Equal(t, []byte{0x1f, 0x8b}, b[:2], "a pprof profile is gzip-compressed")
+
+	code, _, stderr = runCmd("bench", "--protocols", "multi", "--rtt", "epaxos2013-3", "--out", dir,
+		"--cpuprofile", filepath.Join(dir, "no", "such", "dir", "cpu.pprof"))
+	assert.Equal(t, exitUsage, code, stderr)
+	assert.Contains(t, stderr, "--cpuprofile")
+	assert.Contains(t, stderr, "no such file or directory")
+}
+
 func TestPlotAndReproduceErrors(t *testing.T) {
 	code, _, stderr := runCmd("plot", filepath.Join(t.TempDir(), "missing"))
 	assert.Equal(t, exitFail, code)
