@@ -238,8 +238,12 @@ func (s *Sessions) Apply(cmd *Command) (ex Execution) {
 // changed and must not point into *ex. The client's session is looked up
 // once for both the duplicate check and the record.
 func (s *Sessions) ApplyTo(ex *Execution, cmd *Command) {
+	// Field by field: *ex = Execution{Command: *cmd} builds the whole
+	// Execution on the stack and copies it into *ex.
+	ex.Command = *cmd
+	ex.Output, ex.Err = "", ""
+	ex.Duplicate, ex.LocalRead, ex.Missing = false, false, false
 	if cmd.IsNop() {
-		*ex = Execution{Command: *cmd}
 		return
 	}
 	var cs *clientSession
@@ -247,12 +251,11 @@ func (s *Sessions) ApplyTo(ex *Execution, cmd *Command) {
 		cs = s.session(cmd.Client)
 		if cs != nil {
 			if res, ok := cs.result(cmd.Seq); ok {
-				*ex = Execution{Command: *cmd, Output: res.Out, Err: res.Err, Duplicate: true}
+				ex.Output, ex.Err, ex.Duplicate = res.Out, res.Err, true
 				return
 			}
 		}
 	}
-	*ex = Execution{Command: *cmd}
 	if s.kv != nil && (cmd.Op == OpGet || cmd.Op == OpPut) {
 		ex.Output, ex.Missing = s.kv.ApplyKV(cmd) // the common case, without a deferred recover
 	} else {
@@ -264,6 +267,12 @@ func (s *Sessions) ApplyTo(ex *Execution, cmd *Command) {
 	if cs == nil {
 		cs = &clientSession{}
 		s.clients.Set(idtable.ID{Client: cmd.Client}, cs)
+	}
+	if cmd.Seq == cs.Low+1 && len(cs.Above) == 0 && cs.Recent == nil && ex.Output == "" && ex.Err == "" {
+		// record's common case (a client's next Put), without the call:
+		// advance with no result to keep and none to drop
+		cs.Low++
+		return
 	}
 	cs.record(cmd.Seq, result{Out: ex.Output, Err: ex.Err})
 }
