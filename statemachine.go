@@ -192,6 +192,21 @@ func (s *Sessions) Executed(cmd *Command) (Execution, bool) {
 	return s.session(cmd.Client).executed(cmd)
 }
 
+// Done reports whether the command with this id already executed: Executed
+// without building the execution that answers a retry, for callers that
+// only filter (a leader dropping commands that executed while queued).
+func (s *Sessions) Done(cmd *Command) bool {
+	if cmd.Client == 0 {
+		return false
+	}
+	cs := s.session(cmd.Client)
+	if cs == nil {
+		return false
+	}
+	_, ok := cs.result(cmd.Seq)
+	return ok
+}
+
 // session returns the session of client id, nil if it has none. The
 // sessions are a table of their own rather than a Go map: every replica
 // looks a command's session up once to execute it and a Multi-Paxos

@@ -57,6 +57,13 @@ func TestSessionsApplyOnceAndRememberOutputsAndErrors(t *testing.T) {
 	assert.Equal(t, "ab", sm.log, "retries took no effect")
 	_, done := s.Executed(new(app(1, 4, "")))
 	assert.False(t, done)
+	// Done is Executed's bool: seqs 1..3 and 5 executed (5 above the gap), 4
+	// and 6 not, client 2 has no session, and client 0 is never deduplicated.
+	for _, c := range []paxos.Command{app(1, 1, ""), app(1, 3, ""), app(1, 4, ""), app(1, 5, ""), app(1, 6, ""), app(2, 1, ""), app(0, 1, "")} {
+		_, done := s.Executed(&c)
+		assert.Equal(t, done, s.Done(&c), "client %d seq %d", c.Client, c.Seq)
+		assert.Equal(t, c.Client == 1 && c.Seq != 4 && c.Seq != 6, done, "client %d seq %d", c.Client, c.Seq)
+	}
 
 	// A snapshot holds the sessions and the state.
 	other := paxos.NewSessions(&appendLog{})

@@ -35,7 +35,7 @@ func (r *Replica) flush(partial bool) {
 		for j := range r.batch[i : i+k] {
 			c := &r.batch[i+j]
 			if c.Client != 0 && !c.IsNop() && !r.batchChecked {
-				if _, done := r.store.Executed(c); done {
+				if r.store.Done(c) {
 					continue
 				}
 			}

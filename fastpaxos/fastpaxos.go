@@ -1122,7 +1122,7 @@ func (r *Replica) at(sub uint32) Ballot {
 func (r *Replica) lead() {
 	var todo []paxos.Command
 	for _, c := range r.forwarded {
-		if _, done := r.store.Executed(&c); !done {
+		if !r.store.Done(&c) {
 			todo = append(todo, c)
 		}
 	}
@@ -1336,7 +1336,7 @@ func (r *Replica) place(c paxos.Command) {
 	if r.role != leader || c.Client == 0 {
 		return
 	}
-	if _, done := r.store.Executed(&c); done {
+	if r.store.Done(&c) {
 		return
 	}
 	if _, dup := r.placing[c.ID()]; dup {

@@ -112,6 +112,10 @@ func (e *Executor) Executed(cmd *paxos.Command) (paxos.Execution, bool) {
 	return e.sess.Executed(cmd)
 }
 
+// Done reports whether cmd's (client, seq) already executed
+// (paxos.Sessions.Done).
+func (e *Executor) Done(cmd *paxos.Command) bool { return e.sess.Done(cmd) }
+
 // Read answers a read-only command (a Get, or an application command
 // marked ReadOnly) from current state without recording it, for reads
 // served under a lease. LocalRead is set.

@@ -25,7 +25,7 @@ func (r *Replica) flush(partial bool) {
 		for j := range r.waiting[i : i+k] {
 			c := &r.waiting[i+j]
 			if c.Client != 0 && !c.IsNop() {
-				if _, done := r.store.Executed(c); done {
+				if r.store.Done(c) {
 					continue
 				}
 			}
