@@ -32,9 +32,10 @@ type StateMachine interface {
 	// it may be answered from one replica's state under a lease.
 	//
 	// Apply takes cmd by value, unlike the library's own methods: the
-	// application owns its copy and may keep or change it, and the copy
-	// costs nothing next to decoding an application's Payload (the
-	// key-value store's hot path, ApplyKV, takes a pointer).
+	// application owns its copy and may keep or change it, a pointer passed
+	// through an interface method would make every caller's command escape
+	// to the heap, and the copy costs little next to an application's work
+	// on its Payload.
 	Apply(cmd Command) (output string, err error)
 	// Snapshot returns the whole state as bytes. It cannot fail: a replica
 	// must be able to persist every state Apply produced.
@@ -49,11 +50,12 @@ type StateMachine interface {
 // Sessions wraps like any other state machine. Sessions calls ApplyKV for
 // Get and Put (never Apply), which cannot fail and says whether a Get found
 // no value (Execution.Missing), and Lookup for a Get served under a lease
-// (Read), which executes nothing. ApplyKV must not change *cmd or keep the
-// pointer.
+// (Read), which executes nothing. ApplyKV takes the three fields a Get or a
+// Put uses rather than the command: neither a copy of the whole Command nor
+// a pointer to it, which the interface call would make escape to the heap.
 type KeyValue interface {
 	StateMachine
-	ApplyKV(cmd *Command) (output string, missing bool)
+	ApplyKV(op Op, key, value string) (output string, missing bool)
 	Lookup(key string) (value string, missing bool)
 }
 
@@ -272,7 +274,7 @@ func (s *Sessions) ApplyTo(ex *Execution, cmd *Command) {
 		}
 	}
 	if s.kv != nil && (cmd.Op == OpGet || cmd.Op == OpPut) {
-		ex.Output, ex.Missing = s.kv.ApplyKV(cmd) // the common case, without a deferred recover
+		ex.Output, ex.Missing = s.kv.ApplyKV(cmd.Op, cmd.Key, cmd.Value) // the common case, without a deferred recover
 	} else {
 		s.executeInto(ex)
 	}
@@ -322,7 +324,7 @@ func (s *Sessions) executeInto(ex *Execution) {
 			ex.Err = fmt.Errorf("%w: %v on the key-value store", ErrBadCommand, cmd.Op).Error()
 			return
 		}
-		ex.Output, ex.Missing = s.kv.ApplyKV(cmd)
+		ex.Output, ex.Missing = s.kv.ApplyKV(cmd.Op, cmd.Key, cmd.Value)
 		return
 	}
 	if cmd.Op != OpApp {

@@ -317,7 +317,8 @@ func (r *Replica) Propose(cmd paxos.Command) {
 	}
 	if cmd.Client != 0 {
 		id := cmd.ID()
-		if ex, done := r.store.Executed(&cmd); done {
+		if r.store.Done(&cmd) { // a retry of an executed command
+			ex, _ := r.store.Executed(&cmd)
 			r.rd.Executed = append(r.rd.Executed, ex)
 			r.rd.Committed = append(r.rd.Committed, paxos.Commit{ID: id, Path: paxos.PathClassic})
 			return

@@ -380,6 +380,7 @@ func (l *asyncLoop) issue(c *asyncClient) {
 	c.seq++
 	cmd.Client, cmd.Seq = c.id, c.seq
 	call := time.Since(l.start)
+	id := cmd.ID() // not cmd.ID() in the closure, which would move cmd to the heap
 	l.exec(c.site, cmd, func(err error) {
 		rec := opRec{Site: c.site, Call: call}
 		// As when a synchronous call is cut short by the run's end, a
@@ -387,7 +388,7 @@ func (l *asyncLoop) issue(c *asyncClient) {
 		if ret := time.Since(l.start); err == nil && ret <= l.end {
 			rec.Return, rec.Done = ret, true
 		}
-		rec.Commit, rec.Path, rec.Committed = l.commitOf(cmd.ID())
+		rec.Commit, rec.Path, rec.Committed = l.commitOf(id)
 		c.mu.Lock()
 		if !l.closed.Load() {
 			c.ops = append(c.ops, rec)

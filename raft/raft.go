@@ -361,7 +361,8 @@ func (r *Replica) Propose(cmd paxos.Command) {
 		return
 	}
 	id := cmd.ID()
-	if ex, done := r.store.Executed(&cmd); done {
+	if r.store.Done(&cmd) { // a retry of an executed command
+		ex, _ := r.store.Executed(&cmd)
 		r.rd.Executed = append(r.rd.Executed, ex)
 		return
 	}
