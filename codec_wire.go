@@ -24,7 +24,11 @@ import (
 // The helpers below are exported for the protocol packages' methods; they
 // are not needed to use the library.
 
-// EncodeMsgpack implements msgpack.CustomEncoder.
+// EncodeMsgpack implements msgpack.CustomEncoder. Unlike Command's other
+// methods it has a value receiver: msgpack uses a pointer receiver's
+// encoder only for addressable values and fails on a Command held in an
+// interface or a map. The hot paths encode commands with appendCommand,
+// which takes a pointer.
 func (c Command) EncodeMsgpack(e *msgpack.Encoder) error {
 	if w := appendTarget(e); w != nil {
 		w.b = appendCommand(w.b, &c)

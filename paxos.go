@@ -81,14 +81,14 @@ type CommandID struct {
 }
 
 // ID returns the command's identity.
-func (c Command) ID() CommandID { return CommandID{Client: c.Client, Seq: c.Seq} }
+func (c *Command) ID() CommandID { return CommandID{Client: c.Client, Seq: c.Seq} }
 
 // Writes reports whether the command modifies state: a Put, or an
 // application command not marked ReadOnly.
-func (c Command) Writes() bool { return c.Op == OpPut || (c.Op == OpApp && !c.ReadOnly) }
+func (c *Command) Writes() bool { return c.Op == OpPut || (c.Op == OpApp && !c.ReadOnly) }
 
 // IsNop reports whether the command is a no-op.
-func (c Command) IsNop() bool { return c.Op == OpNop }
+func (c *Command) IsNop() bool { return c.Op == OpNop }
 
 // Message is an envelope carrying a protocol message between replicas. Body
 // is a value of a type registered with the codec (see Register).

@@ -30,6 +30,12 @@ type StateMachine interface {
 	// error; a panic is caught and reported as an error, but the state may
 	// then be half-changed. A command marked ReadOnly must change nothing:
 	// it may be answered from one replica's state under a lease.
+	//
+	// Apply takes cmd by value, unlike the library's own methods: the
+	// application owns its copy and may keep or change it, a pointer passed
+	// through an interface method would make every caller's command escape
+	// to the heap, and the copy costs little next to an application's work
+	// on its Payload.
 	Apply(cmd Command) (output string, err error)
 	// Snapshot returns the whole state as bytes. It cannot fail: a replica
 	// must be able to persist every state Apply produced.
@@ -44,10 +50,12 @@ type StateMachine interface {
 // Sessions wraps like any other state machine. Sessions calls ApplyKV for
 // Get and Put (never Apply), which cannot fail and says whether a Get found
 // no value (Execution.Missing), and Lookup for a Get served under a lease
-// (Read), which executes nothing.
+// (Read), which executes nothing. ApplyKV takes the three fields a Get or a
+// Put uses rather than the command: neither a copy of the whole Command nor
+// a pointer to it, which the interface call would make escape to the heap.
 type KeyValue interface {
 	StateMachine
-	ApplyKV(cmd Command) (output string, missing bool)
+	ApplyKV(op Op, key, value string) (output string, missing bool)
 	Lookup(key string) (value string, missing bool)
 }
 
@@ -66,7 +74,7 @@ var (
 // built-in key-value store takes only Get and Put. A Nop is accepted either
 // way and does nothing. Every protocol calls it in Propose and answers a
 // refused command at once with an Execution whose Err says why.
-func CheckCommand(cmd Command, app bool) error {
+func CheckCommand(cmd *Command, app bool) error {
 	if cmd.Client == 0 {
 		return ErrReservedClient
 	}
@@ -88,17 +96,17 @@ func CheckCommand(cmd Command, app bool) error {
 }
 
 // Refused returns the execution that answers a command CheckCommand refused.
-func Refused(cmd Command, err error) Execution {
-	return Execution{Command: cmd, Err: err.Error()}
+func Refused(cmd *Command, err error) Execution {
+	return Execution{Command: *cmd, Err: err.Error()}
 }
 
 // BatchesInterfere reports whether some command of a interferes with some
 // command of b (see Interferes): whether two instances, each holding a
 // batch, must be ordered.
 func BatchesInterfere(a, b []Command) bool {
-	for _, x := range a {
-		for _, y := range b {
-			if Interferes(x, y) {
+	for i := range a {
+		for j := range b {
+			if Interferes(&a[i], &b[j]) {
 				return true
 			}
 		}
@@ -111,7 +119,7 @@ func BatchesInterfere(a, b []Command) bool {
 // at least one writes, and they touch a common key. A key-value command
 // touches its Key; an application command touches its Keys, or everything
 // when it names none. Two read-only commands never interfere.
-func Interferes(a, b Command) bool {
+func Interferes(a, b *Command) bool {
 	if a.IsNop() || b.IsNop() || (!a.Writes() && !b.Writes()) {
 		return false
 	}
@@ -133,7 +141,7 @@ func Interferes(a, b Command) bool {
 // ConflictKeys returns the keys cmd touches: Key for a key-value command,
 // Keys for an application command. all is set when an application command
 // names no keys and so touches the whole state.
-func (c Command) ConflictKeys() (keys []string, all bool) {
+func (c *Command) ConflictKeys() (keys []string, all bool) {
 	if c.Op == OpApp {
 		return c.Keys, len(c.Keys) == 0
 	}
@@ -179,11 +187,26 @@ func NewSessions(sm StateMachine) *Sessions {
 
 // Executed reports whether the command with this id already executed, and
 // the execution that answers a retry of it (Duplicate set).
-func (s *Sessions) Executed(cmd Command) (Execution, bool) {
+func (s *Sessions) Executed(cmd *Command) (Execution, bool) {
 	if cmd.Client == 0 {
 		return Execution{}, false
 	}
 	return s.session(cmd.Client).executed(cmd)
+}
+
+// Done reports whether the command with this id already executed: Executed
+// without building the execution that answers a retry, for callers that
+// only filter (a leader dropping commands that executed while queued).
+func (s *Sessions) Done(cmd *Command) bool {
+	if cmd.Client == 0 {
+		return false
+	}
+	cs := s.session(cmd.Client)
+	if cs == nil {
+		return false
+	}
+	_, ok := cs.result(cmd.Seq)
+	return ok
 }
 
 // session returns the session of client id, nil if it has none. The
@@ -196,7 +219,7 @@ func (s *Sessions) session(id uint64) *clientSession {
 }
 
 // executed is Executed for the command's session (nil: none yet).
-func (cs *clientSession) executed(cmd Command) (Execution, bool) {
+func (cs *clientSession) executed(cmd *Command) (Execution, bool) {
 	if cs == nil {
 		return Execution{}, false
 	}
@@ -204,7 +227,7 @@ func (cs *clientSession) executed(cmd Command) (Execution, bool) {
 	if !ok {
 		return Execution{}, false
 	}
-	return Execution{Command: cmd, Output: res.Out, Err: res.Err, Duplicate: true}, true
+	return Execution{Command: *cmd, Output: res.Out, Err: res.Err, Duplicate: true}, true
 }
 
 // result returns the result of seq if it executed.
@@ -221,8 +244,8 @@ func (cs *clientSession) result(seq uint64) (result, bool) {
 
 // Apply executes cmd unless it already executed (then it returns the first
 // execution's results with Duplicate set). Nops do nothing.
-func (s *Sessions) Apply(cmd Command) (ex Execution) {
-	s.ApplyTo(&ex, &cmd)
+func (s *Sessions) Apply(cmd *Command) (ex Execution) {
+	s.ApplyTo(&ex, cmd)
 	return ex
 }
 
@@ -232,8 +255,12 @@ func (s *Sessions) Apply(cmd Command) (ex Execution) {
 // changed and must not point into *ex. The client's session is looked up
 // once for both the duplicate check and the record.
 func (s *Sessions) ApplyTo(ex *Execution, cmd *Command) {
-	if cmd.Op == OpNop { // not cmd.IsNop(), which copies the command
-		*ex = Execution{Command: *cmd}
+	// Field by field: *ex = Execution{Command: *cmd} builds the whole
+	// Execution on the stack and copies it into *ex.
+	ex.Command = *cmd
+	ex.Output, ex.Err = "", ""
+	ex.Duplicate, ex.LocalRead, ex.Missing = false, false, false
+	if cmd.IsNop() {
 		return
 	}
 	var cs *clientSession
@@ -241,14 +268,13 @@ func (s *Sessions) ApplyTo(ex *Execution, cmd *Command) {
 		cs = s.session(cmd.Client)
 		if cs != nil {
 			if res, ok := cs.result(cmd.Seq); ok {
-				*ex = Execution{Command: *cmd, Output: res.Out, Err: res.Err, Duplicate: true}
+				ex.Output, ex.Err, ex.Duplicate = res.Out, res.Err, true
 				return
 			}
 		}
 	}
-	*ex = Execution{Command: *cmd}
 	if s.kv != nil && (cmd.Op == OpGet || cmd.Op == OpPut) {
-		ex.Output, ex.Missing = s.kv.ApplyKV(*cmd) // the common case, without a deferred recover
+		ex.Output, ex.Missing = s.kv.ApplyKV(cmd.Op, cmd.Key, cmd.Value) // the common case, without a deferred recover
 	} else {
 		s.executeInto(ex)
 	}
@@ -259,14 +285,20 @@ func (s *Sessions) ApplyTo(ex *Execution, cmd *Command) {
 		cs = &clientSession{}
 		s.clients.Set(idtable.ID{Client: cmd.Client}, cs)
 	}
+	if cmd.Seq == cs.Low+1 && len(cs.Above) == 0 && cs.Recent == nil && ex.Output == "" && ex.Err == "" {
+		// record's common case (a client's next Put), without the call:
+		// advance with no result to keep and none to drop
+		cs.Low++
+		return
+	}
 	cs.record(cmd.Seq, result{Out: ex.Output, Err: ex.Err})
 }
 
 // Read applies a read-only command without recording it: for reads served
 // from local state under a lease. LocalRead is set.
-func (s *Sessions) Read(cmd Command) Execution {
+func (s *Sessions) Read(cmd *Command) Execution {
 	if s.kv != nil && cmd.Op == OpGet {
-		ex := Execution{Command: cmd, LocalRead: true}
+		ex := Execution{Command: *cmd, LocalRead: true}
 		ex.Output, ex.Missing = s.kv.Lookup(cmd.Key)
 		return ex
 	}
@@ -277,8 +309,8 @@ func (s *Sessions) Read(cmd Command) Execution {
 
 // execute runs cmd on the state machine: ApplyKV for a key-value store's
 // Get or Put, Apply (a panic caught) for an application's command.
-func (s *Sessions) execute(cmd Command) Execution {
-	ex := Execution{Command: cmd}
+func (s *Sessions) execute(cmd *Command) Execution {
+	ex := Execution{Command: *cmd}
 	s.executeInto(&ex)
 	return ex
 }
@@ -292,7 +324,7 @@ func (s *Sessions) executeInto(ex *Execution) {
 			ex.Err = fmt.Errorf("%w: %v on the key-value store", ErrBadCommand, cmd.Op).Error()
 			return
 		}
-		ex.Output, ex.Missing = s.kv.ApplyKV(*cmd)
+		ex.Output, ex.Missing = s.kv.ApplyKV(cmd.Op, cmd.Key, cmd.Value)
 		return
 	}
 	if cmd.Op != OpApp {
@@ -479,7 +511,10 @@ func (s *Sessions) setClients(snap sessionsSnapshot) {
 
 // Equal reports whether c and d are the same command, field by field
 // (Command holds slices, so == does not compile).
-func (c Command) Equal(d Command) bool { return c.equal(&d) }
+func (c *Command) Equal(d *Command) bool {
+	return c.Client == d.Client && c.Seq == d.Seq && c.Op == d.Op && c.Key == d.Key && c.Value == d.Value &&
+		c.ReadOnly == d.ReadOnly && bytes.Equal(c.Payload, d.Payload) && slices.Equal(c.Keys, d.Keys)
+}
 
 // SameCommands reports whether a and b hold equal commands in the same
 // order: how protocols compare values (batches of commands). Two slices of
@@ -493,17 +528,11 @@ func SameCommands(a, b []Command) bool {
 		return true
 	}
 	for i := range a {
-		if !a[i].equal(&b[i]) {
+		if !a[i].Equal(&b[i]) {
 			return false
 		}
 	}
 	return true
-}
-
-// equal is Equal without copying the commands.
-func (c *Command) equal(d *Command) bool {
-	return c.Client == d.Client && c.Seq == d.Seq && c.Op == d.Op && c.Key == d.Key && c.Value == d.Value &&
-		c.ReadOnly == d.ReadOnly && bytes.Equal(c.Payload, d.Payload) && slices.Equal(c.Keys, d.Keys)
 }
 
 // Valid reports whether o is a known operation (Nop, Get, Put or App).

@@ -41,30 +41,37 @@ func app(client, seq uint64, payload string) paxos.Command {
 func TestSessionsApplyOnceAndRememberOutputsAndErrors(t *testing.T) {
 	sm := &appendLog{}
 	s := paxos.NewSessions(sm)
-	assert.Equal(t, "a", s.Apply(app(1, 1, "a")).Output)
-	ex := s.Apply(app(1, 2, "fail"))
+	assert.Equal(t, "a", s.Apply(new(app(1, 1, "a"))).Output)
+	ex := s.Apply(new(app(1, 2, "fail")))
 	assert.Equal(t, "refused by the application", ex.Err)
-	ex = s.Apply(app(1, 3, "panic"))
+	ex = s.Apply(new(app(1, 3, "panic")))
 	assert.Contains(t, ex.Err, "state machine panicked: boom")
-	assert.Equal(t, "ab", s.Apply(app(1, 5, "b")).Output, "seq 4 not yet executed")
+	assert.Equal(t, "ab", s.Apply(new(app(1, 5, "b"))).Output, "seq 4 not yet executed")
 
 	for seq, want := range map[uint64]paxos.Execution{1: {Output: "a"}, 2: {Err: "refused by the application"}, 5: {Output: "ab"}} {
-		ex := s.Apply(app(1, seq, "RETRY"))
+		ex := s.Apply(new(app(1, seq, "RETRY")))
 		assert.True(t, ex.Duplicate, "seq %d", seq)
 		assert.Equal(t, want.Output, ex.Output, "seq %d", seq)
 		assert.Equal(t, want.Err, ex.Err, "seq %d", seq)
 	}
 	assert.Equal(t, "ab", sm.log, "retries took no effect")
-	_, done := s.Executed(app(1, 4, ""))
+	_, done := s.Executed(new(app(1, 4, "")))
 	assert.False(t, done)
+	// Done is Executed's bool: seqs 1..3 and 5 executed (5 above the gap), 4
+	// and 6 not, client 2 has no session, and client 0 is never deduplicated.
+	for _, c := range []paxos.Command{app(1, 1, ""), app(1, 3, ""), app(1, 4, ""), app(1, 5, ""), app(1, 6, ""), app(2, 1, ""), app(0, 1, "")} {
+		_, done := s.Executed(&c)
+		assert.Equal(t, done, s.Done(&c), "client %d seq %d", c.Client, c.Seq)
+		assert.Equal(t, c.Client == 1 && c.Seq != 4 && c.Seq != 6, done, "client %d seq %d", c.Client, c.Seq)
+	}
 
 	// A snapshot holds the sessions and the state.
 	other := paxos.NewSessions(&appendLog{})
 	require.NoError(t, other.Restore(s.Snapshot()))
-	ex = other.Apply(app(1, 2, "x"))
+	ex = other.Apply(new(app(1, 2, "x")))
 	assert.True(t, ex.Duplicate)
 	assert.Equal(t, "refused by the application", ex.Err)
-	assert.Equal(t, "abc", other.Apply(app(1, 4, "c")).Output)
+	assert.Equal(t, "abc", other.Apply(new(app(1, 4, "c"))).Output)
 	assert.Equal(t, s.Snapshot(), s.Snapshot(), "snapshots are deterministic")
 
 	require.Error(t, other.Restore([]byte{0xc1}), "garbage is refused")
@@ -90,7 +97,7 @@ func TestSessionsApplyToMatchesApply(t *testing.T) {
 			payload := []string{"x", "y", "fail", "panic"}[rng.IntN(4)]
 			cmd = app(uint64(rng.IntN(4)+1), uint64(rng.IntN(40)+1), payload)
 		}
-		want := a.Apply(cmd)
+		want := a.Apply(&cmd)
 		if len(list) == cap(list) {
 			list = list[:0]
 		}
@@ -105,24 +112,24 @@ func TestSessionsApplyToMatchesApply(t *testing.T) {
 
 func TestSessionsReadDoesNotRecord(t *testing.T) {
 	s := paxos.NewSessions(&appendLog{})
-	s.Apply(app(1, 1, "a"))
+	s.Apply(new(app(1, 1, "a")))
 	rd := app(2, 1, "")
 	rd.ReadOnly = true
-	ex := s.Read(rd)
+	ex := s.Read(&rd)
 	assert.Equal(t, "a", ex.Output)
 	assert.True(t, ex.LocalRead)
-	_, done := s.Executed(rd)
+	_, done := s.Executed(&rd)
 	assert.False(t, done, "a lease read is not recorded")
 }
 
 func TestCheckCommand(t *testing.T) {
-	require.ErrorIs(t, paxos.CheckCommand(paxos.Command{Op: paxos.OpPut}, false), paxos.ErrReservedClient)
-	require.ErrorIs(t, paxos.CheckCommand(app(0, 1, "x"), true), paxos.ErrReservedClient)
-	require.NoError(t, paxos.CheckCommand(paxos.Command{Client: 1, Op: paxos.OpGet}, false))
-	require.ErrorIs(t, paxos.CheckCommand(paxos.Command{Client: 1, Op: paxos.OpGet}, true), paxos.ErrBadCommand)
-	require.ErrorIs(t, paxos.CheckCommand(app(1, 1, "x"), false), paxos.ErrBadCommand)
-	require.NoError(t, paxos.CheckCommand(app(1, 1, "x"), true))
-	require.ErrorIs(t, paxos.CheckCommand(paxos.Command{Client: 1, Op: 42}, false), paxos.ErrBadCommand)
+	require.ErrorIs(t, paxos.CheckCommand(&paxos.Command{Op: paxos.OpPut}, false), paxos.ErrReservedClient)
+	require.ErrorIs(t, paxos.CheckCommand(new(app(0, 1, "x")), true), paxos.ErrReservedClient)
+	require.NoError(t, paxos.CheckCommand(&paxos.Command{Client: 1, Op: paxos.OpGet}, false))
+	require.ErrorIs(t, paxos.CheckCommand(&paxos.Command{Client: 1, Op: paxos.OpGet}, true), paxos.ErrBadCommand)
+	require.ErrorIs(t, paxos.CheckCommand(new(app(1, 1, "x")), false), paxos.ErrBadCommand)
+	require.NoError(t, paxos.CheckCommand(new(app(1, 1, "x")), true))
+	require.ErrorIs(t, paxos.CheckCommand(&paxos.Command{Client: 1, Op: 42}, false), paxos.ErrBadCommand)
 }
 
 func TestInterferes(t *testing.T) {
@@ -141,8 +148,8 @@ func TestInterferes(t *testing.T) {
 		{r("a"), r("a"), false}, {r(), r(), false}, {w(), r("z"), true}, {r(), w("z"), true},
 		{w(), w(), true}, {w(), nop, false},
 	} {
-		assert.Equal(t, tc.want, paxos.Interferes(tc.a, tc.b), "%+v vs %+v", tc.a, tc.b)
-		assert.Equal(t, tc.want, paxos.Interferes(tc.b, tc.a), "symmetric: %+v vs %+v", tc.b, tc.a)
+		assert.Equal(t, tc.want, paxos.Interferes(&tc.a, &tc.b), "%+v vs %+v", tc.a, tc.b)
+		assert.Equal(t, tc.want, paxos.Interferes(&tc.b, &tc.a), "symmetric: %+v vs %+v", tc.b, tc.a)
 	}
 }
 
@@ -196,7 +203,7 @@ func TestSameCommands(t *testing.T) {
 			d := slices.Clone(a)
 			change(&d[i])
 			assert.False(t, paxos.SameCommands(a, d), "command %d changed", i)
-			assert.False(t, a[i].Equal(d[i]))
+			assert.False(t, a[i].Equal(&d[i]))
 		}
 	}
 }

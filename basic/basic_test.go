@@ -459,7 +459,7 @@ func mustMajority(t *testing.T, n int) quorum.System {
 func TestCodecRoundTrip(t *testing.T) {
 	v := []paxos.Command{put(1, 2, "k", "v"), get(3, 4, "k")}
 	store := kv.NewExecutor(paxos.Config{})
-	store.Apply(put(3, 1, "a", "1"))
+	store.Apply(new(put(3, 1, "a", "1")))
 	snap := Snapshot{Index: 9, KV: store.Snapshot()}
 	covered := map[string]bool{}
 	for _, body := range []any{

@@ -311,13 +311,14 @@ func (r *Replica) ID() paxos.NodeID { return r.id }
 // is answered at once from the deduplication table; one already in flight
 // here is not proposed twice.
 func (r *Replica) Propose(cmd paxos.Command) {
-	if err := r.store.Check(cmd); err != nil {
-		r.rd.Executed = append(r.rd.Executed, paxos.Refused(cmd, err))
+	if err := r.store.Check(&cmd); err != nil {
+		r.rd.Executed = append(r.rd.Executed, paxos.Refused(&cmd, err))
 		return
 	}
 	if cmd.Client != 0 {
 		id := cmd.ID()
-		if ex, done := r.store.Executed(cmd); done {
+		if r.store.Done(&cmd) { // a retry of an executed command
+			ex, _ := r.store.Executed(&cmd)
 			r.rd.Executed = append(r.rd.Executed, ex)
 			r.rd.Committed = append(r.rd.Committed, paxos.Commit{ID: id, Path: paxos.PathClassic})
 			return

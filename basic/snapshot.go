@@ -212,7 +212,7 @@ func (r *Replica) installSnapshot(s Snapshot) error {
 	// Queued commands of ours that the snapshot executed are answered from
 	// its dedup sessions, as a retry would be.
 	r.queue = slices.DeleteFunc(r.queue, func(q pending) bool {
-		ex, done := r.store.Executed(q.cmd)
+		ex, done := r.store.Executed(&q.cmd)
 		if done && q.cmd.Client != 0 {
 			r.done(ex)
 		}

@@ -525,7 +525,7 @@ func lockWitness(order []paxos.Execution, history []sim.Operation) bool {
 			if i == j {
 				continue
 			}
-			if ret[i] < call[j] || (i < j && paxos.Interferes(order[i].Command, order[j].Command)) {
+			if ret[i] < call[j] || (i < j && paxos.Interferes(&order[i].Command, &order[j].Command)) {
 				succ[i] = append(succ[i], j)
 				indeg[j]++
 			}

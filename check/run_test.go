@@ -51,7 +51,7 @@ func (r *localOnly) execute(cmd paxos.Command) {
 		r.out.Decided = append(r.out.Decided, paxos.Decision{Instance: paxos.Instance{Slot: r.slot}, Commands: []paxos.Command{cmd}})
 	}
 	r.out.Committed = append(r.out.Committed, paxos.Commit{ID: cmd.ID()})
-	r.out.Executed = append(r.out.Executed, r.store.Apply(cmd))
+	r.out.Executed = append(r.out.Executed, r.store.Apply(&cmd))
 }
 func (r *localOnly) Ready() paxos.Ready {
 	out := r.out

@@ -218,7 +218,7 @@ func injectLostProposers(e *faultEnv) {
 		if e.down[id] || o.Proposed == nil || !broadcasts(o) {
 			return
 		}
-		if first >= 0 && first != id && !firstReached.Has(id) && now-firstAt <= within && paxos.Interferes(*o.Proposed, firstCmd) {
+		if first >= 0 && first != id && !firstReached.Has(id) && now-firstAt <= within && paxos.Interferes(o.Proposed, &firstCmd) {
 			a, f := firstReached, first
 			first = -1
 			// The second round reaches those the first did not (when it

@@ -43,7 +43,7 @@ func (s *store) Submit(ctx context.Context, cmd paxos.Command) (paxos.Execution,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.kv.Apply(cmd), nil
+	return s.kv.Apply(&cmd), nil
 }
 
 func (s *store) commands() []paxos.Command {

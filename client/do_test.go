@@ -46,7 +46,7 @@ func TestDoCarriesApplicationCommands(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "\x00cba", res.Output)
 	got := <-sub.seen
-	assert.True(t, got.Equal(paxos.Command{Client: cl.ID(), Seq: 1, Op: paxos.OpApp, Payload: []byte("abc\x00"), Keys: []string{"x", "y"}, ReadOnly: true}), "%+v", got)
+	assert.True(t, got.Equal(&paxos.Command{Client: cl.ID(), Seq: 1, Op: paxos.OpApp, Payload: []byte("abc\x00"), Keys: []string{"x", "y"}, ReadOnly: true}), "%+v", got)
 
 	res, err = cl.Do(ctx, paxos.Command{Op: paxos.OpApp, Payload: []byte("fail")})
 	require.ErrorIs(t, err, client.ErrCommand)

@@ -23,7 +23,7 @@ type single struct {
 func (s *single) Submit(_ context.Context, cmd paxos.Command) (paxos.Execution, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.kv.Apply(cmd), nil
+	return s.kv.Apply(&cmd), nil
 }
 
 func Example() {

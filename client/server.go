@@ -394,12 +394,15 @@ func (s *Server) serveConn(c net.Conn) {
 			continue
 		}
 		inflight.Add(1)
+		// Not cmd.ID(): taking cmd's address (a pointer receiver) would make
+		// the closure capture cmd by reference and move it to the heap.
+		id := paxos.CommandID{Client: cmd.Client, Seq: cmd.Seq}
 		go func() {
 			defer inflight.Done()
 			ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeout)
 			defer cancel()
 			ex, err := s.cfg.Submitter.Submit(ctx, cmd)
-			done(cmd.ID(), ex, err)
+			done(id, ex, err)
 		}()
 	}
 }

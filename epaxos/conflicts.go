@@ -16,13 +16,6 @@ import (
 // allKeys is the index entry of commands that name no keys.
 const allKeys = "\x00epaxos:all-keys"
 
-// writes is c.Writes() without the copy of the command that method's
-// value receiver makes: the hot loops over a batch's commands call it once
-// per command.
-func writes(c *paxos.Command) bool {
-	return c.Op == paxos.OpPut || (c.Op == paxos.OpApp && !c.ReadOnly)
-}
-
 // touched returns the index entries cmd is recorded under; one is scratch
 // space for the common single key, so that case does not allocate.
 func touched(c *paxos.Command, one *[1]string) []string {

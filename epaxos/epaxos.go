@@ -525,12 +525,13 @@ func (r *Replica) FastQuorum() int { return r.fq }
 // already executed here (a client's retry) is answered at once from the
 // store, reported as a Duplicate execution.
 func (r *Replica) Propose(cmd paxos.Command) {
-	if err := r.store.Check(cmd); err != nil {
-		r.rd.Executed = append(r.rd.Executed, paxos.Refused(cmd, err))
+	if err := r.store.Check(&cmd); err != nil {
+		r.rd.Executed = append(r.rd.Executed, paxos.Refused(&cmd, err))
 		return
 	}
 	if cmd.Client != 0 && !cmd.IsNop() {
-		if ex, done := r.store.Executed(cmd); done {
+		if r.store.Done(&cmd) { // a retry of an executed command
+			ex, _ := r.store.Executed(&cmd)
 			r.rd.Executed = append(r.rd.Executed, ex)
 			return
 		}

@@ -228,16 +228,19 @@ func (r *Replica) apply(in *instance) {
 	fresh := inPrefix && in.freshAt == r.index.rewrites+1
 	for i := range in.cmds {
 		c := &in.cmds[i]
-		if c.Op == paxos.OpNop { // not c.IsNop(), which copies the command
+		if c.IsNop() {
 			continue
 		}
-		ex := r.store.Apply(*c)
+		// built in place at the end of the list, not copied there
+		r.rd.Executed = sized(r.rd.Executed, r.hint.executed)
+		n := len(r.rd.Executed)
+		r.rd.Executed = r.rd.Executed[:n+1]
+		r.store.ApplyTo(&r.rd.Executed[n], c)
 		r.batchChecked = false
-		r.rd.Executed = append(sized(r.rd.Executed, r.hint.executed), ex)
 		r.sinceSnapCmds++
 		r.sincePruneCmds++
 		if !fresh {
-			r.noteExecuted(in.id, *c, inPrefix)
+			r.noteExecuted(in.id, c, inPrefix)
 		}
 	}
 	if !realCommands(in.cmds) {
@@ -260,9 +263,9 @@ func (r *Replica) apply(in *instance) {
 // noteExecuted records an executed command of instance id in the per-key
 // index; inPrefix says whether id is in the executed prefix of its replica
 // once executed (execUpTo).
-func (r *Replica) noteExecuted(id paxos.Instance, c paxos.Command, inPrefix bool) {
+func (r *Replica) noteExecuted(id paxos.Instance, c *paxos.Command, inPrefix bool) {
 	var one [1]string
-	for _, k := range touched(&c, &one) {
+	for _, k := range touched(c, &one) {
 		old, ok, h := r.index.find(k)
 		if q := int(id.Replica); ok && c.Writes() && old.kind() != factsFull && old.inlineReplica() == q {
 			// Inline facts of this replica's write at the slot executed
@@ -436,8 +439,8 @@ func (r *Replica) restore(p *paxos.Persisted) error {
 				if !realCommands(in.cmds) {
 					r.noteNop(q, s)
 				}
-				for _, c := range in.cmds {
-					if !c.IsNop() {
+				for i := range in.cmds {
+					if c := &in.cmds[i]; !c.IsNop() {
 						r.noteExecuted(in.id, c, s <= r.execUpTo[q])
 					}
 				}
@@ -507,8 +510,8 @@ func (r *Replica) applyRecord(rec InstanceRecord) error {
 // while a Nop accepted by a recovery may still be replaced by the leader's
 // command.
 func realCommands(cmds []paxos.Command) bool {
-	for _, c := range cmds {
-		if !c.IsNop() {
+	for i := range cmds {
+		if !cmds[i].IsNop() {
 			return true
 		}
 	}

@@ -83,7 +83,7 @@ func (x *indexFloor) apply(c *paxos.Command, found []foundFacts, deps []uint64) 
 		return 0
 	}
 	kinds := 1 // a read depends on writes only
-	if writes(c) {
+	if c.Writes() {
 		kinds = 2
 	}
 	var one [1]string

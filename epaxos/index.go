@@ -68,10 +68,10 @@ func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, dep
 	kinds := 0 // of allKeys's floor bucket that cmds consult
 	for i := range cmds {
 		c := &cmds[i]
-		if c.Op == paxos.OpNop { // not c.IsNop(), which copies the command
+		if c.IsNop() {
 			continue
 		}
-		isWrite := writes(c)
+		isWrite := c.Writes()
 		noted := len(r.found)
 		found := r.lookup(c, true)
 		if fl != nil {
@@ -170,7 +170,7 @@ func (r *Replica) indexCmdsFound(id paxos.Instance, cmds []paxos.Command, seq ui
 		if c.Op == paxos.OpNop {
 			continue
 		}
-		isWrite := writes(c)
+		isWrite := c.Writes()
 		for _, k := range touched(c, &one) {
 			var old keyFacts
 			var ok bool

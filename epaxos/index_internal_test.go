@@ -78,7 +78,7 @@ func TestIndexWrittenKeyIsInline(t *testing.T) {
 	require.NoError(t, err)
 	c := paxos.Command{Client: 1, Seq: 1, Op: paxos.OpPut, Key: "k", Value: "v"}
 	r.indexCmds(paxos.Instance{Replica: 3, Slot: 7}, []paxos.Command{c}, 2)
-	r.noteExecuted(paxos.Instance{Replica: 3, Slot: 7}, c, false)
+	r.noteExecuted(paxos.Instance{Replica: 3, Slot: 7}, &c, false)
 	f := indexMap(r)["k"]
 	assert.Equal(t, uint64(factsPackedExecuted), f.kind())
 	assert.Zero(t, r.index.used)
@@ -171,7 +171,7 @@ func TestIndexUpdatesMatchExpandAndPack(t *testing.T) {
 				f.read, w.readSeq = max(f.read, id.Slot), max(w.readSeq, seq)
 			}
 		} else {
-			r.noteExecuted(id, c, false)
+			r.noteExecuted(id, &c, false)
 			if c.Writes() {
 				f.execWrite = max(f.execWrite, id.Slot)
 			} else {
@@ -242,16 +242,5 @@ func TestIndexAddFoundIsIndexAdd(t *testing.T) {
 			assert.Equal(t, want, got, "batch %d: key %q", b, k)
 		}
 		assert.Equal(t, rs[1].index.len(), rs[0].index.len(), "batch %d: keys", b)
-	}
-}
-
-// writes, the pointer form the hot loops use, is Command.Writes for every
-// operation, read-only or not.
-func TestWritesIsCommandWrites(t *testing.T) {
-	for _, op := range []paxos.Op{paxos.OpNop, paxos.OpGet, paxos.OpPut, paxos.OpApp} {
-		for _, ro := range []bool{false, true} {
-			c := paxos.Command{Op: op, ReadOnly: ro}
-			require.Equal(t, c.Writes(), writes(&c), "op %v read-only %v", op, ro)
-		}
 	}
 }

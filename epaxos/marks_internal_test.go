@@ -29,7 +29,7 @@ func TestIndexPrefixMarks(t *testing.T) {
 
 	// Slot 1 of replica 1, next above the prefix: no write, marked by it.
 	r.indexCmds(paxos.Instance{Replica: 1, Slot: 1}, []paxos.Command{put("a")}, 1)
-	r.noteExecuted(paxos.Instance{Replica: 1, Slot: 1}, put("a"), true)
+	r.noteExecuted(paxos.Instance{Replica: 1, Slot: 1}, new(put("a")), true)
 	f, _ := r.index.get("a")
 	assert.Equal(t, uint64(factsPacked), f.kind())
 	assert.Nil(t, entry("a").ExecWrite) // slot 1 not yet in the prefix
@@ -38,7 +38,7 @@ func TestIndexPrefixMarks(t *testing.T) {
 
 	// Slot 3 executes above the prefix: marked in the index.
 	r.indexCmds(paxos.Instance{Replica: 1, Slot: 3}, []paxos.Command{put("c")}, 1)
-	r.noteExecuted(paxos.Instance{Replica: 1, Slot: 3}, put("c"), false)
+	r.noteExecuted(paxos.Instance{Replica: 1, Slot: 3}, new(put("c")), false)
 	f, _ = r.index.get("c")
 	assert.Equal(t, uint64(factsPackedExecuted), f.kind())
 
@@ -59,7 +59,7 @@ func TestIndexPrefixMarks(t *testing.T) {
 	f, _ = r.index.get("e")
 	assert.Equal(t, uint64(factsPackedUnexecuted), f.kind())
 	assert.Nil(t, entry("e").ExecWrite)
-	r.noteExecuted(paxos.Instance{Replica: 2, Slot: 4}, put("e"), true)
+	r.noteExecuted(paxos.Instance{Replica: 2, Slot: 4}, new(put("e")), true)
 	f, _ = r.index.get("e")
 	assert.Equal(t, uint64(factsPackedExecuted), f.kind())
 

@@ -32,13 +32,14 @@ func (r *Replica) flush(partial bool) {
 		}
 		k := min(len(r.batch)-i, r.cfg.Batch)
 		cmds := make([]paxos.Command, 0, k)
-		for _, c := range r.batch[i : i+k] {
+		for j := range r.batch[i : i+k] {
+			c := &r.batch[i+j]
 			if c.Client != 0 && !c.IsNop() && !r.batchChecked {
-				if _, done := r.store.Executed(c); done {
+				if r.store.Done(c) {
 					continue
 				}
 			}
-			cmds = append(cmds, c)
+			cmds = append(cmds, *c)
 		}
 		i += k
 		if len(cmds) > 0 {

@@ -367,7 +367,7 @@ func TestReadsDoNotInterfere(t *testing.T) {
 		assert.Equal(t, paxos.PathFast, c.Path)
 	}
 	require.Len(t, nw.AllCommitted(), 2)
-	assert.False(t, kv.Interferes(paxos.Command{Op: paxos.OpGet, Key: "k"}, paxos.Command{Op: paxos.OpGet, Key: "k"}))
+	assert.False(t, kv.Interferes(&paxos.Command{Op: paxos.OpGet, Key: "k"}, &paxos.Command{Op: paxos.OpGet, Key: "k"}))
 }
 
 // Batching: several commands share one instance.

@@ -75,7 +75,7 @@ func (r *forgetful) Step(m paxos.Message) error {
 			r.out.Messages = append(r.out.Messages, paxos.Message{From: r.id, To: m.From, Body: Vote(b)})
 		}
 	case Vote:
-		if r.mine != nil && b.Cmd.Equal(*r.mine) {
+		if r.mine != nil && b.Cmd.Equal(r.mine) {
 			r.votes++
 			r.decideIfMajority()
 		}

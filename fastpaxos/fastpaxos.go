@@ -399,12 +399,13 @@ func (r *Replica) Leader() paxos.NodeID { return r.leader }
 // when the driver next collects Ready; one already executed here is
 // answered at once, one already in flight here is not proposed twice.
 func (r *Replica) Propose(cmd paxos.Command) {
-	if err := r.store.Check(cmd); err != nil {
-		r.rd.Executed = append(r.rd.Executed, paxos.Refused(cmd, err))
+	if err := r.store.Check(&cmd); err != nil {
+		r.rd.Executed = append(r.rd.Executed, paxos.Refused(&cmd, err))
 		return
 	}
 	id := cmd.ID()
-	if ex, done := r.store.Executed(cmd); cmd.Client != 0 && done {
+	if r.store.Done(&cmd) { // a retry of an executed command
+		ex, _ := r.store.Executed(&cmd)
 		r.rd.Executed = append(r.rd.Executed, ex)
 		r.rd.Committed = append(r.rd.Committed, paxos.Commit{ID: id, Path: paxos.PathClassic})
 		return
@@ -1122,7 +1123,7 @@ func (r *Replica) at(sub uint32) Ballot {
 func (r *Replica) lead() {
 	var todo []paxos.Command
 	for _, c := range r.forwarded {
-		if _, done := r.store.Executed(c); !done {
+		if !r.store.Done(&c) {
 			todo = append(todo, c)
 		}
 	}
@@ -1336,7 +1337,7 @@ func (r *Replica) place(c paxos.Command) {
 	if r.role != leader || c.Client == 0 {
 		return
 	}
-	if _, done := r.store.Executed(c); done {
+	if r.store.Done(&c) {
 		return
 	}
 	if _, dup := r.placing[c.ID()]; dup {

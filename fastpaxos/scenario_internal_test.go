@@ -286,7 +286,7 @@ func (c *cluster) executedEverywhere(cmd paxos.Command) bool {
 		if !c.up[id] {
 			continue
 		}
-		if _, ok := r.store.Executed(cmd); !ok {
+		if _, ok := r.store.Executed(&cmd); !ok {
 			return false
 		}
 	}

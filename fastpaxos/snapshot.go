@@ -153,7 +153,7 @@ func (r *Replica) installSnapshot(s Snapshot) error {
 	// retry would.
 	kept := r.queue[:0]
 	for _, q := range r.queue {
-		if ex, done := r.store.Executed(q.cmd); done && q.cmd.Client != 0 {
+		if ex, done := r.store.Executed(&q.cmd); done && q.cmd.Client != 0 {
 			r.done(ex)
 			continue
 		}

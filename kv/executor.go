@@ -79,10 +79,10 @@ func (e *Executor) Len() int {
 func (e *Executor) App() bool { return e.store == nil }
 
 // Check is paxos.CheckCommand for this executor's state machine.
-func (e *Executor) Check(cmd paxos.Command) error { return paxos.CheckCommand(cmd, e.store == nil) }
+func (e *Executor) Check(cmd *paxos.Command) error { return paxos.CheckCommand(cmd, e.store == nil) }
 
 // Apply executes cmd once per (client, seq) and returns its execution.
-func (e *Executor) Apply(cmd paxos.Command) paxos.Execution { return e.sess.Apply(cmd) }
+func (e *Executor) Apply(cmd *paxos.Command) paxos.Execution { return e.sess.Apply(cmd) }
 
 // ApplyTo is Apply writing the execution into *ex (paxos.Sessions.ApplyTo).
 func (e *Executor) ApplyTo(ex *paxos.Execution, cmd *paxos.Command) { e.sess.ApplyTo(ex, cmd) }
@@ -95,25 +95,31 @@ func (e *Executor) ApplyChosen(cmds []paxos.Command) []paxos.Execution {
 		return nil
 	}
 	out := make([]paxos.Execution, 0, len(cmds)) // one allocation, not one per doubling
-	for _, c := range cmds {
+	for i := range cmds {
+		c := &cmds[i]
 		if c.Client == 0 && c.IsNop() {
 			continue
 		}
-		out = append(out, e.sess.Apply(c))
+		out = out[:len(out)+1]
+		e.sess.ApplyTo(&out[len(out)-1], c)
 	}
 	return out
 }
 
 // Executed reports whether cmd's (client, seq) already executed, and the
 // execution (Duplicate set) that answers a retry.
-func (e *Executor) Executed(cmd paxos.Command) (paxos.Execution, bool) {
+func (e *Executor) Executed(cmd *paxos.Command) (paxos.Execution, bool) {
 	return e.sess.Executed(cmd)
 }
+
+// Done reports whether cmd's (client, seq) already executed
+// (paxos.Sessions.Done).
+func (e *Executor) Done(cmd *paxos.Command) bool { return e.sess.Done(cmd) }
 
 // Read answers a read-only command (a Get, or an application command
 // marked ReadOnly) from current state without recording it, for reads
 // served under a lease. LocalRead is set.
-func (e *Executor) Read(cmd paxos.Command) paxos.Execution { return e.sess.Read(cmd) }
+func (e *Executor) Read(cmd *paxos.Command) paxos.Execution { return e.sess.Read(cmd) }
 
 // Snapshot returns a copy of the executor's state.
 func (e *Executor) Snapshot() Snapshot {

@@ -31,7 +31,7 @@ func BenchmarkExecutorApply(b *testing.B) {
 		if i%2 == 1 {
 			cmd.Op, cmd.Value = paxos.OpGet, ""
 		}
-		if ex := e.Apply(cmd); ex.Duplicate {
+		if ex := e.Apply(&cmd); ex.Duplicate {
 			b.Fatal("duplicate")
 		}
 	}
@@ -62,7 +62,7 @@ func benchDistinct(b *testing.B, snapshots bool) {
 		c := i % len(seqs)
 		seqs[c]++
 		cmd := paxos.Command{Client: uint64(c + 1), Seq: seqs[c], Op: paxos.OpPut, Key: keys[i], Value: "0123456789abcdef"}
-		if ex := e.Apply(cmd); ex.Duplicate {
+		if ex := e.Apply(&cmd); ex.Duplicate {
 			b.Fatal("duplicate")
 		}
 		if snapshots && i == next {
@@ -125,7 +125,7 @@ func benchBatches(b *testing.B, keys []string, restart bool) {
 			c = (c + 1) % clients
 		}
 		for _, cmd := range cmds {
-			if ex := e.Apply(cmd); ex.Duplicate {
+			if ex := e.Apply(&cmd); ex.Duplicate {
 				b.Fatal("duplicate")
 			}
 		}
@@ -152,7 +152,7 @@ func cpuTime() time.Duration {
 func BenchmarkSnapshotDecode(b *testing.B) {
 	e := kv.NewExecutor(paxos.Config{})
 	for i := 0; i < 100_000; i++ {
-		e.Apply(paxos.Command{Client: 1, Seq: uint64(i + 1), Op: paxos.OpPut, Key: "key-" + strconv.Itoa(i), Value: "0123456789abcdef"})
+		e.Apply(&paxos.Command{Client: 1, Seq: uint64(i + 1), Op: paxos.OpPut, Key: "key-" + strconv.Itoa(i), Value: "0123456789abcdef"})
 	}
 	data, err := msgpack.Marshal(e.Snapshot())
 	if err != nil {
@@ -181,7 +181,7 @@ func BenchmarkFirstBatchAfterSnapshot(b *testing.B) {
 	put := func() {
 		c := next % clients
 		seqs[c]++
-		e.Apply(paxos.Command{Client: uint64(c + 1), Seq: seqs[c], Op: paxos.OpPut, Key: "key-" + strconv.Itoa(next), Value: "0123456789abcdef"})
+		e.Apply(&paxos.Command{Client: uint64(c + 1), Seq: seqs[c], Op: paxos.OpPut, Key: "key-" + strconv.Itoa(next), Value: "0123456789abcdef"})
 		next++
 	}
 	for next < 1<<20 {

@@ -55,7 +55,7 @@ func benchGC(b *testing.B, keys int) {
 			buf = strconv.AppendUint(append(buf[:0], "key-"...), uint64(100_000_000+j%keys), 10)
 			buf = append(buf, "-pad"...)
 			lastKey = string(buf) // on the heap, as a decoded command's key is
-			st.ApplyKV(paxos.Command{Op: paxos.OpPut, Key: lastKey, Value: "0123456789abcdef"})
+			st.ApplyKV(paxos.OpPut, lastKey, "0123456789abcdef")
 		}
 		gc1, busy1 := read()
 		gcSum += gc1 - gc0

@@ -27,7 +27,7 @@ import (
 // Interferes reports whether the order of a and b matters: they touch the
 // same key and at least one of them writes. Nops interfere with nothing.
 // It is paxos.Interferes, which also covers application commands.
-func Interferes(a, b paxos.Command) bool { return paxos.Interferes(a, b) }
+func Interferes(a, b *paxos.Command) bool { return paxos.Interferes(a, b) }
 
 // RetainOutputs is how many of a client's executed seqs below its newest
 // contiguous one keep their outputs for retries (paxos.RetainOutputs: the
@@ -123,18 +123,18 @@ func (s *Store) Apply(cmd paxos.Command) (string, error) {
 	if cmd.Op != paxos.OpGet && cmd.Op != paxos.OpPut {
 		return "", fmt.Errorf("%w: %v on the key-value store", paxos.ErrBadCommand, cmd.Op)
 	}
-	out, _ := s.ApplyKV(cmd)
+	out, _ := s.ApplyKV(cmd.Op, cmd.Key, cmd.Value)
 	return out, nil
 }
 
 // ApplyKV implements paxos.KeyValue: it executes a Get or Put (anything
 // else is taken as a Put) and reports whether a Get found no value.
-func (s *Store) ApplyKV(cmd paxos.Command) (output string, missing bool) {
+func (s *Store) ApplyKV(op paxos.Op, key, value string) (output string, missing bool) {
 	s.applied++
-	if cmd.Op == paxos.OpGet {
-		return s.Lookup(cmd.Key)
+	if op == paxos.OpGet {
+		return s.Lookup(key)
 	}
-	s.put(cmd.Key, cmd.Value)
+	s.put(key, value)
 	return "", false
 }
 

@@ -27,24 +27,24 @@ func nop(client, seq uint64) paxos.Command {
 
 func TestGetPutNop(t *testing.T) {
 	s := kv.NewExecutor(paxos.Config{})
-	ex := s.Apply(get(1, 1, "a"))
+	ex := s.Apply(new(get(1, 1, "a")))
 	assert.Equal(t, "", ex.Output, "missing key reads empty")
 	assert.False(t, ex.Duplicate)
-	ex = s.Apply(put(1, 2, "a", "x"))
+	ex = s.Apply(new(put(1, 2, "a", "x")))
 	assert.Equal(t, "", ex.Output, "a put outputs nothing")
 	assert.Equal(t, put(1, 2, "a", "x"), ex.Command)
-	assert.Equal(t, "x", s.Apply(get(2, 1, "a")).Output)
-	s.Apply(put(2, 2, "a", "y"))
-	assert.Equal(t, "y", s.Apply(get(1, 3, "a")).Output)
+	assert.Equal(t, "x", s.Apply(new(get(2, 1, "a"))).Output)
+	s.Apply(new(put(2, 2, "a", "y")))
+	assert.Equal(t, "y", s.Apply(new(get(1, 3, "a"))).Output)
 	assert.Equal(t, "y", s.Store().Read("a"))
 	assert.Equal(t, "", s.Store().Read("b"))
 
-	ex = s.Apply(nop(0, 0))
+	ex = s.Apply(new(nop(0, 0)))
 	assert.Equal(t, paxos.Execution{Command: nop(0, 0)}, ex)
 	assert.Equal(t, uint64(5), s.Store().Applied(), "nops do not count")
 	assert.Equal(t, 1, s.Len())
-	s.Apply(put(3, 1, "c", "1"))
-	s.Apply(put(3, 2, "b", "1"))
+	s.Apply(new(put(3, 1, "c", "1")))
+	s.Apply(new(put(3, 2, "b", "1")))
 	assert.Equal(t, []string{"a", "b", "c"}, s.Store().Keys())
 }
 
@@ -65,24 +65,24 @@ func TestInterferes(t *testing.T) {
 		{"nop/nop", nop(1, 1), nop(2, 1), false},
 		{"same command", put(1, 1, "k", "1"), put(1, 1, "k", "1"), true},
 	} {
-		assert.Equal(t, tt.want, kv.Interferes(tt.a, tt.b), tt.name)
-		assert.Equal(t, tt.want, kv.Interferes(tt.b, tt.a), tt.name+" (symmetric)")
+		assert.Equal(t, tt.want, kv.Interferes(&tt.a, &tt.b), tt.name)
+		assert.Equal(t, tt.want, kv.Interferes(&tt.b, &tt.a), tt.name+" (symmetric)")
 	}
 }
 
 func TestDedupExactlyOnce(t *testing.T) {
 	s := kv.NewExecutor(paxos.Config{})
-	first := s.Apply(put(1, 1, "k", "a"))
+	first := s.Apply(new(put(1, 1, "k", "a")))
 	assert.False(t, first.Duplicate)
-	s.Apply(put(2, 1, "k", "b")) // another client overwrites
-	retry := s.Apply(put(1, 1, "k", "a"))
+	s.Apply(new(put(2, 1, "k", "b"))) // another client overwrites
+	retry := s.Apply(new(put(1, 1, "k", "a")))
 	assert.True(t, retry.Duplicate)
 	assert.Equal(t, "b", s.Store().Read("k"), "the retried put took no effect again")
 
-	g := s.Apply(get(1, 2, "k"))
+	g := s.Apply(new(get(1, 2, "k")))
 	assert.Equal(t, "b", g.Output)
-	s.Apply(put(2, 2, "k", "c"))
-	g2 := s.Apply(get(1, 2, "k"))
+	s.Apply(new(put(2, 2, "k", "c")))
+	g2 := s.Apply(new(get(1, 2, "k")))
 	assert.True(t, g2.Duplicate)
 	assert.Equal(t, "b", g2.Output, "a retried get returns its first output")
 	assert.Equal(t, uint64(4), s.Store().Applied())
@@ -102,37 +102,37 @@ func TestDedupExactlyOnce(t *testing.T) {
 // original output, before and after the gap closes.
 func TestDedupOutOfOrder(t *testing.T) {
 	s := kv.NewExecutor(paxos.Config{})
-	s.Apply(put(9, 1, "x", "X0"))
-	s.Apply(put(9, 2, "y", "Y0"))
+	s.Apply(new(put(9, 1, "x", "X0")))
+	s.Apply(new(put(9, 2, "y", "Y0")))
 
-	ex2 := s.Apply(get(1, 2, "x"))
+	ex2 := s.Apply(new(get(1, 2, "x")))
 	assert.Equal(t, "X0", ex2.Output)
 	assert.False(t, ex2.Duplicate)
 	_, ok := executed(s, 1, 1)
 	assert.False(t, ok, "seq 1 has not executed yet")
-	r2 := s.Apply(get(1, 2, "x"))
+	r2 := s.Apply(new(get(1, 2, "x")))
 	assert.True(t, r2.Duplicate)
 	assert.Equal(t, "X0", r2.Output)
 
-	s.Apply(put(9, 3, "x", "X1"))
-	s.Apply(put(9, 4, "y", "Y1"))
-	ex1 := s.Apply(get(1, 1, "y"))
+	s.Apply(new(put(9, 3, "x", "X1")))
+	s.Apply(new(put(9, 4, "y", "Y1")))
+	ex1 := s.Apply(new(get(1, 1, "y")))
 	assert.False(t, ex1.Duplicate, "seq 1 executes although seq 2 already did")
 	assert.Equal(t, "Y1", ex1.Output)
 
-	s.Apply(put(9, 5, "x", "X2"))
-	s.Apply(put(9, 6, "y", "Y2"))
+	s.Apply(new(put(9, 5, "x", "X2")))
+	s.Apply(new(put(9, 6, "y", "Y2")))
 	for _, tt := range []struct {
 		cmd  paxos.Command
 		want string
 	}{{get(1, 1, "y"), "Y1"}, {get(1, 2, "x"), "X0"}} {
-		ex := s.Apply(tt.cmd)
+		ex := s.Apply(&tt.cmd)
 		assert.True(t, ex.Duplicate, "seq %d", tt.cmd.Seq)
 		assert.Equal(t, tt.want, ex.Output, "retry of seq %d returns the original output", tt.cmd.Seq)
 	}
 	// Seq 3 executes after; everything stays once.
-	assert.Equal(t, "X2", s.Apply(get(1, 3, "x")).Output)
-	ex := s.Apply(get(1, 1, "y"))
+	assert.Equal(t, "X2", s.Apply(new(get(1, 3, "x"))).Output)
+	ex := s.Apply(new(get(1, 1, "y")))
 	assert.True(t, ex.Duplicate)
 	assert.Equal(t, "Y1", ex.Output)
 	assert.Equal(t, uint64(9), s.Store().Applied())
@@ -144,13 +144,13 @@ func TestDedupManyOutstanding(t *testing.T) {
 	s := kv.NewExecutor(paxos.Config{})
 	const n = 50
 	for seq := uint64(n); seq >= 1; seq-- {
-		s.Apply(put(2, seq, "k", fmt.Sprint("v", seq)))
-		ex := s.Apply(get(1, seq, "k"))
+		s.Apply(new(put(2, seq, "k", fmt.Sprint("v", seq))))
+		ex := s.Apply(new(get(1, seq, "k")))
 		require.False(t, ex.Duplicate)
 		require.Equal(t, fmt.Sprint("v", seq), ex.Output)
 	}
 	for seq := uint64(1); seq <= n; seq++ {
-		ex := s.Apply(get(1, seq, "k"))
+		ex := s.Apply(new(get(1, seq, "k")))
 		assert.True(t, ex.Duplicate)
 		assert.Equal(t, fmt.Sprint("v", seq), ex.Output)
 	}
@@ -160,15 +160,15 @@ func TestDedupManyOutstanding(t *testing.T) {
 // kv.RetainOutputs seqs only; older retries are still duplicates.
 func TestDedupRetentionBounded(t *testing.T) {
 	s := kv.NewExecutor(paxos.Config{})
-	s.Apply(put(2, 1, "k", "v"))
+	s.Apply(new(put(2, 1, "k", "v")))
 	total := uint64(kv.RetainOutputs + 10)
 	for seq := uint64(1); seq <= total; seq++ {
-		s.Apply(get(1, seq, "k"))
+		s.Apply(new(get(1, seq, "k")))
 	}
-	ex := s.Apply(get(1, total-kv.RetainOutputs+1, "k"))
+	ex := s.Apply(new(get(1, total-kv.RetainOutputs+1, "k")))
 	assert.True(t, ex.Duplicate)
 	assert.Equal(t, "v", ex.Output, "within the window")
-	ex = s.Apply(get(1, 1, "k"))
+	ex = s.Apply(new(get(1, 1, "k")))
 	assert.True(t, ex.Duplicate, "beyond the window: still executed once")
 	assert.Equal(t, "", ex.Output, "beyond the window the output is forgotten")
 	snap := s.Snapshot()
@@ -179,24 +179,24 @@ func TestDedupRetentionBounded(t *testing.T) {
 
 func TestNopAndClientZeroNotDeduplicated(t *testing.T) {
 	s := kv.NewExecutor(paxos.Config{})
-	assert.False(t, s.Apply(nop(1, 1)).Duplicate)
-	assert.False(t, s.Apply(nop(1, 1)).Duplicate)
+	assert.False(t, s.Apply(new(nop(1, 1))).Duplicate)
+	assert.False(t, s.Apply(new(nop(1, 1))).Duplicate)
 	_, ok := executed(s, 1, 1)
 	assert.False(t, ok, "a nop does not consume its seq")
-	assert.False(t, s.Apply(put(1, 1, "k", "v")).Duplicate)
+	assert.False(t, s.Apply(new(put(1, 1, "k", "v"))).Duplicate)
 
-	s.Apply(put(0, 1, "z", "a"))
-	s.Apply(put(0, 1, "z", "b"))
+	s.Apply(new(put(0, 1, "z", "a")))
+	s.Apply(new(put(0, 1, "z", "b")))
 	assert.Equal(t, "b", s.Store().Read("z"), "client 0 is internal and never deduplicated")
-	assert.False(t, s.Apply(get(0, 1, "z")).Duplicate)
+	assert.False(t, s.Apply(new(get(0, 1, "z"))).Duplicate)
 }
 
 func TestSnapshotRoundTrip(t *testing.T) {
 	s := kv.NewExecutor(paxos.Config{})
-	s.Apply(put(1, 1, "a", "1"))
-	s.Apply(put(1, 3, "b", "2")) // seq 2 outstanding: Done holds 3
-	s.Apply(get(2, 1, "a"))
-	s.Apply(get(2, 2, "a"))
+	s.Apply(new(put(1, 1, "a", "1")))
+	s.Apply(new(put(1, 3, "b", "2"))) // seq 2 outstanding: Done holds 3
+	s.Apply(new(get(2, 1, "a")))
+	s.Apply(new(get(2, 2, "a")))
 	snap := s.Snapshot()
 
 	r := fromSnapshot(t, snap)
@@ -204,25 +204,25 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	assert.Equal(t, s.Store().Applied(), r.Store().Applied())
 	assert.Equal(t, s.Store().Keys(), r.Store().Keys())
 	for _, cmd := range []paxos.Command{put(1, 1, "a", "1"), put(1, 3, "b", "2"), get(2, 1, "a"), get(2, 2, "a")} {
-		ex := r.Apply(cmd)
+		ex := r.Apply(&cmd)
 		assert.True(t, ex.Duplicate, "restored store remembers %v", cmd.ID())
 		if cmd.Op == paxos.OpGet {
 			assert.Equal(t, "1", ex.Output)
 		}
 	}
-	assert.False(t, r.Apply(put(1, 2, "c", "3")).Duplicate, "the gap seq still executes")
-	assert.True(t, r.Apply(put(1, 2, "c", "3")).Duplicate)
+	assert.False(t, r.Apply(new(put(1, 2, "c", "3"))).Duplicate, "the gap seq still executes")
+	assert.True(t, r.Apply(new(put(1, 2, "c", "3"))).Duplicate)
 }
 
 func TestSnapshotIndependence(t *testing.T) {
 	s := kv.NewExecutor(paxos.Config{})
-	s.Apply(put(1, 1, "a", "1"))
-	s.Apply(put(1, 3, "c", "3"))
+	s.Apply(new(put(1, 1, "a", "1")))
+	s.Apply(new(put(1, 3, "c", "3")))
 	snap := s.Snapshot()
 
 	// Changing the store does not change the snapshot.
-	s.Apply(put(1, 2, "a", "2"))
-	s.Apply(put(5, 1, "n", "new"))
+	s.Apply(new(put(1, 2, "a", "2")))
+	s.Apply(new(put(5, 1, "n", "new")))
 	got, _ := snap.Get("a")
 	assert.Equal(t, "1", got)
 	assert.NotContains(t, snap.Map(), "n")
@@ -234,10 +234,10 @@ func TestSnapshotIndependence(t *testing.T) {
 	// other.
 	r := fromSnapshot(t, snap)
 	assert.Equal(t, "1", r.Store().Read("a"))
-	assert.True(t, r.Apply(put(1, 3, "c", "3")).Duplicate)
-	r.Apply(put(1, 2, "a", "two"))
+	assert.True(t, r.Apply(new(put(1, 3, "c", "3"))).Duplicate)
+	r.Apply(new(put(1, 2, "a", "two")))
 	snap2 := r.Snapshot()
-	r.Apply(put(1, 4, "a", "four"))
+	r.Apply(new(put(1, 4, "a", "four")))
 	got, _ = snap2.Get("a")
 	assert.Equal(t, "two", got)
 	got, _ = snap.Get("a")
@@ -250,12 +250,12 @@ func TestSnapshotIndependence(t *testing.T) {
 
 func TestSnapshotMsgpack(t *testing.T) {
 	s := kv.NewExecutor(paxos.Config{})
-	s.Apply(put(1, 1, "a", "1"))
-	s.Apply(get(1, 2, "a"))
-	s.Apply(get(1, 4, "a")) // gap at 3
-	s.Apply(put(2, 1, "b", "x"))
-	s.Apply(get(2, 2, "b"))
-	s.Apply(get(2, 3, "b")) // moves seq 2's output into the retained window
+	s.Apply(new(put(1, 1, "a", "1")))
+	s.Apply(new(get(1, 2, "a")))
+	s.Apply(new(get(1, 4, "a"))) // gap at 3
+	s.Apply(new(put(2, 1, "b", "x")))
+	s.Apply(new(get(2, 2, "b")))
+	s.Apply(new(get(2, 3, "b"))) // moves seq 2's output into the retained window
 	snap := s.Snapshot()
 
 	data, err := msgpack.Marshal(snap)
@@ -279,11 +279,11 @@ func TestSnapshotMsgpack(t *testing.T) {
 		cmd  paxos.Command
 		want string
 	}{{get(1, 2, "a"), "1"}, {get(1, 4, "a"), "1"}, {get(2, 2, "b"), "x"}, {get(2, 3, "b"), "x"}} {
-		ex := r.Apply(tt.cmd)
+		ex := r.Apply(&tt.cmd)
 		assert.True(t, ex.Duplicate)
 		assert.Equal(t, tt.want, ex.Output)
 	}
-	assert.False(t, r.Apply(get(1, 3, "a")).Duplicate)
+	assert.False(t, r.Apply(new(get(1, 3, "a"))).Duplicate)
 
 	var empty kv.Snapshot
 	data, err = msgpack.Marshal(kv.NewExecutor(paxos.Config{}).Snapshot())
@@ -299,15 +299,15 @@ func TestSnapshotMsgpack(t *testing.T) {
 func TestSnapshotSharesData(t *testing.T) {
 	s := kv.NewExecutor(paxos.Config{})
 	for i := 0; i < 10_000; i++ {
-		s.Apply(put(1, uint64(i+1), fmt.Sprint("k", i), "v0"))
+		s.Apply(new(put(1, uint64(i+1), fmt.Sprint("k", i), "v0")))
 	}
 	allocs := testing.AllocsPerRun(10, func() { _ = s.Snapshot() })
 	assert.Less(t, allocs, 30.0, "a snapshot allocates a few objects (most for encoding the one client's session), not one per key")
 	snap := s.Snapshot()
 	r := fromSnapshot(t, snap)
 	for i := 0; i < 10_000; i += 7 {
-		s.Apply(put(2, uint64(i+1), fmt.Sprint("k", i), "v1"))
-		r.Apply(put(3, uint64(i+1), fmt.Sprint("k", i), "v2"))
+		s.Apply(new(put(2, uint64(i+1), fmt.Sprint("k", i), "v1")))
+		r.Apply(new(put(3, uint64(i+1), fmt.Sprint("k", i), "v2")))
 	}
 	for i := 0; i < 10_000; i += 7 {
 		k := fmt.Sprint("k", i)
@@ -332,7 +332,7 @@ func TestSnapshotEncodedWhileStoreWrites(t *testing.T) {
 	want := map[string]string{}
 	for i := 0; i < 20_000; i++ {
 		k, v := fmt.Sprint("k", i), fmt.Sprint("v", i)
-		s.Apply(put(1, uint64(i+1), k, v))
+		s.Apply(new(put(1, uint64(i+1), k, v)))
 		want[k] = v
 	}
 	snap := s.Snapshot()
@@ -345,9 +345,9 @@ func TestSnapshotEncodedWhileStoreWrites(t *testing.T) {
 	for round := 0; round < 20; round++ {
 		for i := 0; i < 20_000; i += 3 {
 			v := fmt.Sprint(strings.Repeat("x", 20*(round%3)), i) // longer twice, then shorter
-			s.Apply(put(uint64(2+round), uint64(i+1), fmt.Sprint("k", i), v))
+			s.Apply(new(put(uint64(2+round), uint64(i+1), fmt.Sprint("k", i), v)))
 		}
-		s.Apply(put(100, uint64(round+1), fmt.Sprint("new", round), "x"))
+		s.Apply(new(put(100, uint64(round+1), fmt.Sprint("new", round), "x")))
 	}
 	var got kv.Snapshot
 	require.NoError(t, msgpack.Unmarshal(<-done, &got))
@@ -359,18 +359,18 @@ func TestSnapshotEncodedWhileStoreWrites(t *testing.T) {
 
 func Example() {
 	s := kv.NewExecutor(paxos.Config{})
-	s.Apply(paxos.Command{Client: 1, Seq: 1, Op: paxos.OpPut, Key: "x", Value: "42"})
-	got := s.Apply(paxos.Command{Client: 2, Seq: 1, Op: paxos.OpGet, Key: "x"})
+	s.Apply(&paxos.Command{Client: 1, Seq: 1, Op: paxos.OpPut, Key: "x", Value: "42"})
+	got := s.Apply(&paxos.Command{Client: 2, Seq: 1, Op: paxos.OpGet, Key: "x"})
 	fmt.Println(got.Output, got.Duplicate)
 
 	// A retried command takes no effect again and repeats its output.
-	s.Apply(paxos.Command{Client: 1, Seq: 2, Op: paxos.OpPut, Key: "x", Value: "43"})
-	again := s.Apply(paxos.Command{Client: 2, Seq: 1, Op: paxos.OpGet, Key: "x"})
+	s.Apply(&paxos.Command{Client: 1, Seq: 2, Op: paxos.OpPut, Key: "x", Value: "43"})
+	again := s.Apply(&paxos.Command{Client: 2, Seq: 1, Op: paxos.OpGet, Key: "x"})
 	fmt.Println(again.Output, again.Duplicate)
 
 	w := paxos.Command{Op: paxos.OpPut, Key: "x"}
 	r := paxos.Command{Op: paxos.OpGet, Key: "x"}
-	fmt.Println(kv.Interferes(w, r), kv.Interferes(r, r))
+	fmt.Println(kv.Interferes(&w, &r), kv.Interferes(&r, &r))
 	// Output:
 	// 42 false
 	// 42 true
@@ -380,21 +380,21 @@ func Example() {
 func TestExecutedAndApplyChosen(t *testing.T) {
 	s := kv.NewExecutor(paxos.Config{})
 	p, g := put(1, 1, "k", "v"), get(1, 2, "k")
-	_, done := s.Executed(g)
+	_, done := s.Executed(&g)
 	assert.False(t, done)
 	ex := s.ApplyChosen([]paxos.Command{p, {Op: paxos.OpNop}, g})
 	require.Len(t, ex, 2, "the internal Nop is left out")
 	assert.Equal(t, "v", ex[1].Output)
-	got, done := s.Executed(g)
+	got, done := s.Executed(&g)
 	assert.True(t, done)
 	assert.Equal(t, paxos.Execution{Command: g, Output: "v", Duplicate: true}, got)
-	_, done = s.Executed(paxos.Command{Op: paxos.OpNop})
+	_, done = s.Executed(&paxos.Command{Op: paxos.OpNop})
 	assert.False(t, done, "internal commands are never answered from the table")
 }
 
 // executed reports whether e executed (client, seq), and its output.
 func executed(e *kv.Executor, client, seq uint64) (string, bool) {
-	ex, ok := e.Executed(paxos.Command{Client: client, Seq: seq, Op: paxos.OpPut})
+	ex, ok := e.Executed(&paxos.Command{Client: client, Seq: seq, Op: paxos.OpPut})
 	return ex.Output, ok
 }
 

@@ -45,11 +45,11 @@ func TestSnapshotOfEarlierBuildsRestores(t *testing.T) {
 	assert.Equal(t, "v3", v)
 
 	for seq, out := range map[uint64]string{3: "v2", 2: "x", 5: "", 1: ""} {
-		ex, done := e.Executed(paxos.Command{Client: 7, Seq: seq, Op: paxos.OpGet, Key: "k"})
+		ex, done := e.Executed(&paxos.Command{Client: 7, Seq: seq, Op: paxos.OpGet, Key: "k"})
 		assert.True(t, done, "seq %d executed before the upgrade", seq)
 		assert.Equal(t, out, ex.Output, "seq %d", seq)
 	}
-	_, done := e.Executed(paxos.Command{Client: 7, Seq: 4, Op: paxos.OpPut, Key: "k", Value: "w"})
+	_, done := e.Executed(&paxos.Command{Client: 7, Seq: 4, Op: paxos.OpPut, Key: "k", Value: "w"})
 	assert.False(t, done, "seq 4 never executed")
 
 	// Written again, the snapshot takes the current format and reads back.

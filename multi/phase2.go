@@ -22,13 +22,14 @@ func (r *Replica) flush(partial bool) {
 		}
 		k := min(r.cfg.Batch, len(r.waiting)-i)
 		cmds := make([]paxos.Command, 0, k)
-		for _, c := range r.waiting[i : i+k] {
+		for j := range r.waiting[i : i+k] {
+			c := &r.waiting[i+j]
 			if c.Client != 0 && !c.IsNop() {
-				if _, done := r.store.Executed(c); done {
+				if r.store.Done(c) {
 					continue
 				}
 			}
-			cmds = append(cmds, c)
+			cmds = append(cmds, *c)
 		}
 		i += k
 		if len(cmds) == 0 {

@@ -67,7 +67,7 @@ func TestStaleLeader(t *testing.T) {
 		ex := executedBy(s, id, 0)
 		n := 0
 		for _, c := range ex {
-			if c.Equal(stale) {
+			if c.Equal(&stale) {
 				n++
 			}
 		}
@@ -91,7 +91,7 @@ func TestExactlyOnce(t *testing.T) {
 	for id := paxos.NodeID(0); id < 3; id++ {
 		effective, dups := 0, 0
 		for _, e := range s.Executions() {
-			if e.Replica == id && e.Command.Equal(c) {
+			if e.Replica == id && e.Command.Equal(&c) {
 				if e.Duplicate {
 					dups++
 				} else {

@@ -118,7 +118,7 @@ func (r *Replica) installSnapshot(s Snapshot) {
 	// Proposals of ours that the snapshot already executed: report their
 	// (first) outputs, as a retry would.
 	r.pending.each(func(id paxos.CommandID, p *proposal) {
-		if ex, done := r.store.Executed(p.cmd); done {
+		if ex, done := r.store.Executed(&p.cmd); done {
 			r.rd.Executed = append(r.rd.Executed, ex)
 			r.dropPending(id)
 		}

@@ -8,17 +8,18 @@ import (
 
 // Propose implements paxos.Replica.
 func (r *Replica) Propose(cmd paxos.Command) {
-	if err := r.store.Check(cmd); err != nil {
-		r.rd.Executed = append(r.rd.Executed, paxos.Refused(cmd, err))
+	if err := r.store.Check(&cmd); err != nil {
+		r.rd.Executed = append(r.rd.Executed, paxos.Refused(&cmd, err))
 		return
 	}
 	if !cmd.IsNop() && !cmd.Writes() && r.canReadLocally() {
-		r.rd.Executed = append(r.rd.Executed, r.store.Read(cmd))
+		r.rd.Executed = append(r.rd.Executed, r.store.Read(&cmd))
 		return
 	}
 	id := cmd.ID()
 	if !cmd.IsNop() && cmd.Client != 0 {
-		if ex, done := r.store.Executed(cmd); done {
+		if r.store.Done(&cmd) { // a retry of an executed command
+			ex, _ := r.store.Executed(&cmd)
 			r.rd.Executed = append(r.rd.Executed, ex)
 			return
 		}
@@ -67,7 +68,7 @@ func (r *Replica) pump() {
 		if p == nil || p.forwarded {
 			continue
 		}
-		if ex, done := r.store.Executed(p.cmd); done {
+		if ex, done := r.store.Executed(&p.cmd); done {
 			// executed meanwhile, e.g. retried by its client elsewhere
 			r.rd.Executed = append(r.rd.Executed, ex)
 			r.pending.remove(id)

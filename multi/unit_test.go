@@ -15,8 +15,8 @@ import (
 
 func TestCodecRoundTrip(t *testing.T) {
 	store := kv.NewExecutor(paxos.Config{})
-	store.Apply(put(3, 1, "a", "1"))
-	store.Apply(put(3, 3, "b", "2")) // a gap in the session: Done map kept
+	store.Apply(new(put(3, 1, "a", "1")))
+	store.Apply(new(put(3, 3, "b", "2"))) // a gap in the session: Done map kept
 	cmds := []paxos.Command{put(1, 2, "k", "v")}
 	b := multi.Ballot{Round: 4, Node: 2}
 	snap := multi.Snapshot{Index: 9, KV: store.Snapshot()}
@@ -46,10 +46,10 @@ func TestCodecRoundTrip(t *testing.T) {
 	// The restored store answers like the original.
 	got, err := kv.ExecutorFromSnapshot(paxos.Config{}, snap.KV)
 	require.NoError(t, err)
-	ex, done := got.Executed(put(3, 3, "b", "2"))
+	ex, done := got.Executed(new(put(3, 3, "b", "2")))
 	assert.True(t, done)
 	assert.Equal(t, "", ex.Output)
-	_, done = got.Executed(put(3, 2, "b", "2"))
+	_, done = got.Executed(new(put(3, 2, "b", "2")))
 	assert.False(t, done)
 }
 

@@ -158,7 +158,7 @@ func roundTrip(t *testing.T, tg target, same func(any) bool) map[string]bool {
 // them), through paxos.Encode/Decode and EncodeMessage/DecodeMessage. A
 // hand-written encoder that drops a Command field fails here.
 func TestCommandFieldsSurviveEveryCodecPath(t *testing.T) {
-	carriers := roundTrip(t, commandTarget, func(g any) bool { return g.(paxos.Command).Equal(appCommand) })
+	carriers := roundTrip(t, commandTarget, func(g any) bool { c := g.(paxos.Command); return c.Equal(&appCommand) })
 	for _, name := range []string{"basic.Accept", "basic.Commit", "multi.Accept", "multi.Commit", "multi.Forward",
 		"epaxos.PreAccept", "epaxos.Accept", "epaxos.Commit", "epaxos.InstanceRecord"} {
 		assert.True(t, carriers[name], "%s carries commands and must be covered", name)

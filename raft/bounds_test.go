@@ -47,7 +47,7 @@ func TestForgedFarAheadRefused(t *testing.T) {
 	put := paxos.Command{Client: 9, Seq: 1, Op: paxos.OpPut, Key: "k", Value: "pwned"}
 	batch := encode(t, raft.Batch{Cmds: []paxos.Command{put}})
 	ex := kv.NewExecutor(paxos.Config{N: 3})
-	ex.Apply(put)
+	ex.Apply(&put)
 	state := encode(t, raft.State{KV: ex.Snapshot()})
 	u := func(v uint64) *uint64 { return &v }
 	ent := func(i, term uint64, data []byte) *pb.Entry { return &pb.Entry{Index: u(i), Term: u(term), Data: data} }

@@ -166,7 +166,7 @@ func fuzzPayloads(t *testing.T) [][]byte {
 		out = append(out, b)
 	}
 	ex := kv.NewExecutor(paxos.Config{N: 3})
-	ex.Apply(put)
+	ex.Apply(&put)
 	b, err := paxos.Encode(State{KV: ex.Snapshot()})
 	require.NoError(t, err)
 	return append(out, b)

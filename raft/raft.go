@@ -352,8 +352,8 @@ func (r *Replica) Coverage() paxos.Coverage {
 
 // Propose implements paxos.Replica.
 func (r *Replica) Propose(cmd paxos.Command) {
-	if err := r.store.Check(cmd); err != nil {
-		r.rd.Executed = append(r.rd.Executed, paxos.Refused(cmd, err))
+	if err := r.store.Check(&cmd); err != nil {
+		r.rd.Executed = append(r.rd.Executed, paxos.Refused(&cmd, err))
 		return
 	}
 	if cmd.IsNop() {
@@ -361,7 +361,8 @@ func (r *Replica) Propose(cmd paxos.Command) {
 		return
 	}
 	id := cmd.ID()
-	if ex, done := r.store.Executed(cmd); done {
+	if r.store.Done(&cmd) { // a retry of an executed command
+		ex, _ := r.store.Executed(&cmd)
 		r.rd.Executed = append(r.rd.Executed, ex)
 		return
 	}
@@ -370,7 +371,7 @@ func (r *Replica) Propose(cmd paxos.Command) {
 	}
 	if !cmd.Writes() && r.cfg.LeaseTicks > 0 {
 		if r.bug.readUnconfirmed && r.state == etcdraft.StateLeader {
-			r.rd.Executed = append(r.rd.Executed, r.store.Read(cmd))
+			r.rd.Executed = append(r.rd.Executed, r.store.Read(&cmd))
 			return
 		}
 		r.readIndex(cmd)
@@ -760,7 +761,7 @@ func (r *Replica) apply(ents []*pb.Entry) {
 				}
 				delete(r.pending, c.ID())
 			}
-			r.rd.Executed = append(r.rd.Executed, r.store.Apply(c))
+			r.rd.Executed = append(r.rd.Executed, r.store.Apply(&c))
 			r.sinceSnapCmds++
 		}
 	}
@@ -785,7 +786,7 @@ func (r *Replica) answerReads() {
 			continue
 		}
 		delete(r.pending, rr.cmd.ID())
-		r.rd.Executed = append(r.rd.Executed, r.store.Read(rr.cmd))
+		r.rd.Executed = append(r.rd.Executed, r.store.Read(&rr.cmd))
 	}
 	r.ready = out
 }
@@ -903,7 +904,7 @@ func (r *Replica) installSnapshot(snap *pb.Snapshot) {
 		if p == nil || p.read {
 			continue
 		}
-		if ex, done := r.store.Executed(p.cmd); done {
+		if ex, done := r.store.Executed(&p.cmd); done {
 			r.rd.Executed = append(r.rd.Executed, ex)
 			delete(r.pending, id)
 		}

@@ -215,7 +215,7 @@ func (t *toy) Step(m paxos.Message) error {
 				break
 			}
 			t.executed++
-			t.rd.Executed = append(t.rd.Executed, t.store.Apply(c.Cmd))
+			t.rd.Executed = append(t.rd.Executed, t.store.Apply(&c.Cmd))
 		}
 	case need:
 		for s := b.From; s < b.From+20; s++ {
