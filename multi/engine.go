@@ -348,8 +348,8 @@ func (r *Replica) Executed() uint64 { return r.executed }
 // ExecutedPrefix implements paxos.Converger: the highest slot executed here.
 func (r *Replica) ExecutedPrefix() uint64 { return r.executed }
 
-// LogLen returns the number of log entries retained in memory: every slot
-// above the execution point that holds or held a value, and at most
+// LogLen returns the number of log entries retained in memory: the slots
+// above the execution point up to the highest one known here, and at most
 // SnapshotEvery executed slots below it (all of them when snapshots are
 // off), so that replicas lagging by less than that catch up from the log
 // rather than by snapshot (see trim).
