@@ -59,13 +59,14 @@ func (r *Replica) truncate(index uint64) {
 }
 
 // trim drops the executed slots more than SnapshotEvery slots below the
-// execution point, as execution passes them (executeReady), whenever the
-// latest snapshot was taken: the log keeps every slot above the execution
-// point and a tail of at most SnapshotEvery executed ones, for catch-up. A
+// execution point as execution passes them (executeReady), however long ago
+// the latest snapshot was taken: the log keeps every slot above the
+// execution point and a tail of at most SnapshotEvery executed ones, for
+// catch-up. A
 // peer further behind (heartbeat reply, or a Prepare whose commit point is
 // below base) gets a snapshot of the store at the execution point instead
-// (currentSnapshot), which covers every slot dropped here, however long ago
-// the latest routine snapshot was taken. Only memory is dropped: what is
+// (currentSnapshot), which covers every slot dropped here, also those
+// after the latest routine snapshot. Only memory is dropped: what is
 // durable is the latest SnapshotRecord and the records after it. With
 // snapshots off (SnapshotEvery < 0) nothing is dropped, so that a state
 // machine that cannot be snapshotted still catches up by log.
