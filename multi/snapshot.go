@@ -62,14 +62,13 @@ func (r *Replica) truncate(index uint64) {
 // execution point as execution passes them (executeReady), however long ago
 // the latest snapshot was taken: the log keeps every slot above the
 // execution point and a tail of at most SnapshotEvery executed ones, for
-// catch-up. A
-// peer further behind (heartbeat reply, or a Prepare whose commit point is
-// below base) gets a snapshot of the store at the execution point instead
-// (currentSnapshot), which covers every slot dropped here, also those
-// after the latest routine snapshot. Only memory is dropped: what is
-// durable is the latest SnapshotRecord and the records after it. With
-// snapshots off (SnapshotEvery < 0) nothing is dropped, so that a state
-// machine that cannot be snapshotted still catches up by log.
+// catch-up. A peer further behind (heartbeat reply, or a Prepare whose
+// commit point is below base) gets a snapshot of the store at the execution
+// point instead (currentSnapshot), which covers every slot dropped here,
+// also those after the latest routine snapshot. Only memory is dropped:
+// what is durable is the latest SnapshotRecord and the records after it.
+// With snapshots off (SnapshotEvery < 0) nothing is dropped, so that a
+// state machine that cannot be snapshotted still catches up by log.
 //
 // The dropped entries are cleared, so that the collector reclaims their
 // commands, and cut off the front of the slice without copying the rest;
