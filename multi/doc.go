@@ -77,13 +77,16 @@
 // (default 1000, negative = never) a replica snapshots its key-value store
 // with its deduplication table and emits a SnapshotRecord in Ready.Snapshot
 // holding its whole durable state (promise, store, every value above the
-// snapshot point) and drops its log up to the previous snapshot, so it keeps
-// at most two intervals plus what is in flight. A replica that reports, in
+// snapshot point). Its log in memory keeps at most SnapshotEvery executed
+// slots below its execution point, however long ago it last snapshotted,
+// plus what is in flight: execution drops the slots below that tail as it
+// passes them. A replica that reports, in
 // its heartbeat reply, that it is behind the commit point the heartbeat
 // announced (the leader's execution point at its previous heartbeat, so
 // Commits merely in flight do not count) receives the committed entries it
-// misses, or the leader's snapshot if the leader has compacted them away. A candidate whose commit point is below a promiser's
-// snapshot receives that snapshot with the promise.
+// misses, or a snapshot of the leader's store at its execution point if the
+// leader has dropped them. A candidate whose commit point is below the start of a
+// promiser's log receives such a snapshot with the promise.
 //
 // # Leases
 //

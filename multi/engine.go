@@ -109,7 +109,7 @@ type Replica struct {
 	sinceSnap int      // commands executed since the latest snapshot (see takeSnapshot)
 	snapKeys  int      // keys the store held at the latest snapshot taken here
 	snapDelay uint64   // slots the first routine snapshot waits past every (paxos.Config.SnapshotDelay)
-	base      uint64   // the log starts after this slot (<= snap.Index)
+	base      uint64   // the log starts after this slot (<= executed; see trim)
 	log       []entry  // log[i] holds slot base+1+i
 	executed  uint64
 	store     *kv.Executor
@@ -348,11 +348,11 @@ func (r *Replica) Executed() uint64 { return r.executed }
 // ExecutedPrefix implements paxos.Converger: the highest slot executed here.
 func (r *Replica) ExecutedPrefix() uint64 { return r.executed }
 
-// LogLen returns the number of log entries retained in memory (the log above
-// the last snapshot).
-// The leader keeps one snapshot interval of committed entries below its
-// latest snapshot, so replicas lagging by less than that catch up from the
-// log rather than by snapshot.
+// LogLen returns the number of log entries retained in memory: the slots
+// above the execution point up to the highest one known here, and at most
+// SnapshotEvery executed slots below it (all of them when snapshots are
+// off), so that replicas lagging by less than that catch up from the log
+// rather than by snapshot (see trim).
 func (r *Replica) LogLen() int { return len(r.log) }
 
 // SnapshotIndex returns the slot covered by the latest snapshot.

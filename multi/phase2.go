@@ -289,6 +289,7 @@ func (r *Replica) executeReady() {
 		}
 	}
 	r.pending.tidy()
+	r.trim()
 	if r.every > 0 && r.executed-r.snap.Index >= r.every+r.snapDelay && r.sinceSnap >= r.snapKeys {
 		r.takeSnapshot(true)
 	}

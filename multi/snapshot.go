@@ -38,8 +38,8 @@ func (r *Replica) emitSnapshot(snap Snapshot) {
 // a peer that needs one (catch-up, a Promise): it shares the store's data
 // copy on write, so it costs a copy of a shard only when the store next
 // writes that shard, and only while the peer's message is alive. The
-// execution point is at or past r.snap.Index, so it covers everything the
-// log no longer holds.
+// execution point is at or past r.snap.Index and r.base, so it covers
+// everything the log no longer holds.
 func (r *Replica) currentSnapshot() Snapshot {
 	snap := Snapshot{Index: r.executed, KV: r.store.Snapshot()}
 	if r.bug.snapshotDropsDedup {
@@ -58,12 +58,33 @@ func (r *Replica) truncate(index uint64) {
 	r.base = index
 }
 
-// takeSnapshot snapshots the store at the execution point and drops the log
-// up to the previous snapshot, keeping at most one interval, and at most
-// SnapshotEvery slots, for catch-up (a peer further behind gets a snapshot
-// of the store: currentSnapshot). The intervals grow with the store (see
-// below), so one interval of the log could hold as many commands as the
-// store holds keys. A
+// trim drops the executed slots more than SnapshotEvery slots below the
+// execution point as execution passes them (executeReady), however long ago
+// the latest snapshot was taken: the log keeps every slot above the
+// execution point and a tail of at most SnapshotEvery executed ones, for
+// catch-up. A peer further behind (heartbeat reply, or a Prepare whose
+// commit point is below base) gets a snapshot of the store at the execution
+// point instead (currentSnapshot), which covers every slot dropped here,
+// also those after the latest routine snapshot. Only memory is dropped:
+// what is durable is the latest SnapshotRecord and the records after it.
+// With snapshots off (SnapshotEvery < 0) nothing is dropped, so that a
+// state machine that cannot be snapshotted still catches up by log.
+//
+// The dropped entries are cleared, so that the collector reclaims their
+// commands, and cut off the front of the slice without copying the rest;
+// appending copies what is left once the slice's capacity runs out.
+func (r *Replica) trim() {
+	if r.every == 0 || r.executed-r.base <= r.every {
+		return
+	}
+	k := r.executed - r.every - r.base
+	clear(r.log[:k])
+	r.log = r.log[k:]
+	r.base += k
+}
+
+// takeSnapshot snapshots the store at the execution point. It drops no
+// log: trim keeps the log to SnapshotEvery executed slots already. A
 // snapshot costs time and memory in proportion to the store, so one is
 // taken after SnapshotEvery executed slots once at least as many commands
 // executed since the last one as the store held keys when it was taken:
@@ -72,7 +93,7 @@ func (r *Replica) truncate(index uint64) {
 // per 10,000). The store's size when the last one was taken, not its size
 // now: with every command on a new key, the commands since the last
 // snapshot never reach the store's current size, and no snapshot would be
-// taken again, the log growing with every command.
+// taken again.
 //
 // A routine snapshot (background) keeps the records of its Ready, which
 // follow it in storage: restoring them after the snapshot changes nothing
@@ -82,9 +103,6 @@ func (r *Replica) truncate(index uint64) {
 // (SnapshotRecord.BackgroundSnapshot). The snapshot that ends a rebuild is
 // not one: what it holds was learned from the peers and is in no record.
 func (r *Replica) takeSnapshot(background bool) {
-	if keep := max(r.snap.Index, r.executed-min(r.executed, r.every)); keep > r.base {
-		r.truncate(keep)
-	}
 	r.sinceSnap, r.snapKeys, r.snapDelay = 0, r.store.Len(), 0
 	recs := r.rd.Persist
 	r.emitSnapshot(r.currentSnapshot())
