@@ -108,8 +108,8 @@ func (r *trimRig) checkCaughtUp(t *testing.T, leader int) {
 	r.c.Deliver(nil)
 	ids := r.c.ExecutedIDs(1)
 	require.Len(t, ids, trimBefore+1)
-	assert.Equal(t, put(1, trimBefore, "", "").ID(), ids[trimBefore-1])
-	assert.Equal(t, put(1, trimPuts+1, "", "").ID(), ids[trimBefore])
+	assert.Equal(t, paxos.CommandID{Client: 1, Seq: trimBefore}, ids[trimBefore-1])
+	assert.Equal(t, paxos.CommandID{Client: 1, Seq: trimPuts + 1}, ids[trimBefore])
 }
 
 // A follower behind the leader's log, but past its latest routine
