@@ -60,10 +60,6 @@ const MaxFrame = 4 << 20
 
 func writeFrame(w io.Writer, payload []byte) error { return transport.WriteFrame(w, payload) }
 
-func readFrame(r io.Reader, buf []byte) ([]byte, error) {
-	return transport.ReadFrame(r, buf, MaxFrame)
-}
-
 func isEOF(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
