@@ -59,3 +59,9 @@ func TestCallAsyncAnswersOnceWhenClosedDuringWrite(t *testing.T) {
 		t.Fatalf("the call was answered %d times, want 1", n)
 	}
 }
+
+// asyncFunc adapts a function to asyncCall, for tests that call callAsync
+// directly.
+type asyncFunc func(Reply, error)
+
+func (f asyncFunc) answer(rep Reply, err error) { f(rep, err) }

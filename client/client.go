@@ -474,11 +474,6 @@ type asyncEntry struct {
 	deadline time.Time
 }
 
-// asyncFunc adapts a function to asyncCall.
-type asyncFunc func(Reply, error)
-
-func (f asyncFunc) answer(rep Reply, err error) { f(rep, err) }
-
 // Buffers of requests not written yet: a write of more than flushAt bytes
 // is started by the caller that appends past it (so a fast producer waits
 // for the socket, as a full bufio.Writer would make it); a written buffer
