@@ -149,6 +149,16 @@ type Stats struct {
 	Messages   uint64 // messages sent
 	Executed   uint64 // commands executed
 	StepErrors uint64 // messages the replica refused
+	// LongestDiskWait is the longest time the event loop waited for the
+	// persister to take a Ready because 4*maxInflight were queued (the
+	// disk fell behind): meanwhile it steps nothing, ticks nothing and
+	// sends no heartbeat.
+	LongestDiskWait time.Duration
+	// LongestTickGap is the longest wall-clock time between two ticks the
+	// event loop handled, beyond one tick period: how long the replica's
+	// logical clock stood still (a disk wait, a long step, or a process
+	// that did not run).
+	LongestTickGap time.Duration
 }
 
 type result struct {
@@ -270,6 +280,8 @@ type Node struct {
 	ticks, moved uint64
 
 	readies, appends, records, messages, executed, stepErrors atomic.Uint64
+	longestDiskWait, longestTickGap                           atomic.Int64 // nanoseconds (Stats)
+	lastTick                                                  time.Time    // loop goroutine
 
 	m *nodeMetrics // nil without Config.Metrics
 }
@@ -486,7 +498,8 @@ func (n *Node) Done() <-chan struct{} { return n.done }
 // Stats returns the node's counters.
 func (n *Node) Stats() Stats {
 	return Stats{Readies: n.readies.Load(), Appends: n.appends.Load(), Records: n.records.Load(),
-		Messages: n.messages.Load(), Executed: n.executed.Load(), StepErrors: n.stepErrors.Load()}
+		Messages: n.messages.Load(), Executed: n.executed.Load(), StepErrors: n.stepErrors.Load(),
+		LongestDiskWait: time.Duration(n.longestDiskWait.Load()), LongestTickGap: time.Duration(n.longestTickGap.Load())}
 }
 
 // Coverage returns the replica's event counters (see
@@ -646,6 +659,10 @@ func (n *Node) loop() {
 // onTick is one tick of the loop's clock: the replica's logical time
 // advances and waiters past their deadline are answered.
 func (n *Node) onTick(now time.Time) {
+	if !n.lastTick.IsZero() {
+		storeMax(&n.longestTickGap, now.Sub(n.lastTick)-n.tick)
+	}
+	n.lastTick = now
 	n.ticks++
 	n.r.Tick()
 	n.expire(now)
@@ -856,6 +873,13 @@ func (n *Node) carryOut(rd *paxos.Ready) error {
 	}
 	n.inflight++
 	b.piped = true
+	select {
+	case n.toDisk <- b:
+		return nil
+	default:
+	}
+	waited := time.Now()
+	defer func() { storeMax(&n.longestDiskWait, time.Since(waited)) }()
 	for {
 		select {
 		case n.toDisk <- b:
@@ -865,6 +889,13 @@ func (n *Node) carryOut(rd *paxos.Ready) error {
 				return err
 			}
 		}
+	}
+}
+
+// storeMax raises v to d if d is larger; only the loop goroutine stores.
+func storeMax(v *atomic.Int64, d time.Duration) {
+	if int64(d) > v.Load() {
+		v.Store(int64(d))
 	}
 }
 
