@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/paxos-lab/paxos/internal/freeport"
 	"github.com/paxos-lab/paxos/node"
 	"github.com/paxos-lab/paxos/transport"
 )
@@ -47,7 +48,7 @@ func startProcCluster(ctx context.Context, s *Spec, proto string, seed uint64) (
 			started.stop()
 		}
 	}()
-	ports, err := freePorts(2 * n)
+	ports, err := freeport.Loopback(2 * n)
 	if err != nil {
 		return nil, err
 	}
@@ -262,24 +263,4 @@ func procMemory(pid int) (rss, hwm int64, err error) {
 		return 0, 0, fmt.Errorf("bench: no VmRSS or VmHWM for process %d", pid)
 	}
 	return rss, hwm, nil
-}
-
-// freePorts returns n loopback addresses with ports free a moment ago.
-func freePorts(n int) ([]string, error) {
-	lns := make([]net.Listener, 0, n)
-	defer func() {
-		for _, l := range lns {
-			l.Close()
-		}
-	}()
-	out := make([]string, 0, n)
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("bench: find a free loopback port: %w", err)
-		}
-		lns = append(lns, l)
-		out = append(out, l.Addr().String())
-	}
-	return out, nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/check"
 	"github.com/paxos-lab/paxos/client"
+	"github.com/paxos-lab/paxos/internal/freeport"
 	"github.com/paxos-lab/paxos/internal/livetest"
 	"github.com/paxos-lab/paxos/internal/longtest"
 	"github.com/paxos-lab/paxos/node"
@@ -73,17 +74,8 @@ func TestMain(m *testing.M) {
 // freePorts returns n loopback addresses that were free a moment ago.
 func freePorts(t *testing.T, n int) []string {
 	t.Helper()
-	var lns []net.Listener
-	var out []string
-	for i := 0; i < n; i++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		lns = append(lns, ln)
-		out = append(out, ln.Addr().String())
-	}
-	for _, ln := range lns {
-		ln.Close()
-	}
+	out, err := freeport.Loopback(n)
+	require.NoError(t, err)
 	return out
 }
 
@@ -119,8 +111,19 @@ func writeClusterWith(t *testing.T, protocol string, n int, edit func(*node.Clus
 
 // replicaProc is one `paxos serve` process.
 type replicaProc struct {
-	cmd *exec.Cmd
-	log *bytes.Buffer
+	cmd    *exec.Cmd
+	log    *bytes.Buffer // read it only once exited is closed
+	exited chan struct{} // closed once the process has exited and been reaped
+	err    error         // its exit error, set before exited is closed
+}
+
+// wait reaps the process in the background (once; see exited).
+func (p *replicaProc) wait() {
+	p.exited = make(chan struct{})
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.exited)
+	}()
 }
 
 type procs struct {
@@ -141,23 +144,33 @@ func (ps *procs) start(i int) {
 	cmd := exec.Command(ps.bin, append([]string{"serve", "--config", ps.config, "--id", strconv.Itoa(i), "--data", filepath.Join(ps.root, fmt.Sprint("r", i)), "--log-level", "warn", "--new"}, ps.args...)...)
 	cmd.Stdout, cmd.Stderr = &log, &log
 	require.NoError(ps.t, cmd.Start())
+	p := &replicaProc{cmd: cmd, log: &log}
+	p.wait()
 	ps.mu.Lock()
-	ps.p[i] = &replicaProc{cmd: cmd, log: &log}
+	ps.p[i] = p
 	ps.mu.Unlock()
 	// Up means its client port accepts connections: by then it catches
 	// signals and has opened its storage, so a SIGTERM that follows stops
 	// it cleanly (one sent while the process is still starting would find
-	// no handler and kill it).
+	// no handler and kill it). A process that exits first fails the test
+	// at once, with its log.
 	c, err := node.LoadCluster(ps.config)
 	require.NoError(ps.t, err)
-	require.Eventually(ps.t, func() bool {
+	deadline := time.After(60 * time.Second)
+	for {
 		conn, err := net.DialTimeout("tcp", c.Replicas[i].Client, time.Second)
-		if err != nil {
-			return false
+		if err == nil {
+			conn.Close()
+			return
 		}
-		conn.Close()
-		return true
-	}, 60*time.Second, 10*time.Millisecond, "replica %d did not open its client port", i)
+		select {
+		case <-p.exited:
+			require.FailNowf(ps.t, "paxos serve exited", "replica %d exited before it opened its client port (%v); its log:\n%s", i, p.err, p.log.String())
+		case <-deadline:
+			require.FailNowf(ps.t, "paxos serve is not up", "replica %d did not open its client port within 60s (last dial: %v)", i, err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // kill9 kills replica i with SIGKILL and reaps it.
@@ -167,7 +180,7 @@ func (ps *procs) kill9(i int) {
 	ps.p[i] = nil
 	ps.mu.Unlock()
 	_ = p.cmd.Process.Kill()
-	_ = p.cmd.Wait()
+	<-p.exited
 }
 
 // term stops replica i with SIGTERM and returns its exit error.
@@ -177,12 +190,10 @@ func (ps *procs) term(i int) error {
 	ps.p[i] = nil
 	ps.mu.Unlock()
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
 	select {
-	case err := <-done:
-		if err != nil {
-			return fmt.Errorf("%w; log:\n%s", err, p.log.String())
+	case <-p.exited:
+		if p.err != nil {
+			return fmt.Errorf("%w; log:\n%s", p.err, p.log.String())
 		}
 		return nil
 	case <-time.After(40 * time.Second):
