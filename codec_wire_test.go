@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"math/rand"
 	"reflect"
+	"slices"
 	"testing"
 	"testing/quick"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 	"github.com/vmihailenco/msgpack/v5"
@@ -22,13 +24,18 @@ import (
 func plainType(t reflect.Type) reflect.Type {
 	switch t.Kind() {
 	case reflect.Struct:
-		var fs []reflect.StructField
+		var fs, last []reflect.StructField
 		for i := range t.NumField() {
 			if f := t.Field(i); f.IsExported() { // msgpack skips unexported fields
-				fs = append(fs, reflect.StructField{Name: f.Name, Type: plainType(f.Type), Tag: f.Tag})
+				pf := reflect.StructField{Name: f.Name, Type: plainType(f.Type), Tag: f.Tag}
+				if slices.Contains(wireLast[t], f.Name) {
+					last = append(last, pf)
+					continue
+				}
+				fs = append(fs, pf)
 			}
 		}
-		return reflect.StructOf(fs)
+		return reflect.StructOf(append(fs, last...))
 	case reflect.Slice:
 		return reflect.SliceOf(plainType(t.Elem()))
 	case reflect.Pointer:
@@ -39,6 +46,15 @@ func plainType(t reflect.Type) reflect.Type {
 		return reflect.ArrayOf(t.Len(), plainType(t.Elem()))
 	}
 	return reflect.New(t).Elem().Convert(basicTypes[t.Kind()]).Type()
+}
+
+// wireLast names, per type, the fields declared early to fill padding
+// (paxos.Command's ReadOnly sits after Op) that the encoding writes after
+// all the others, as reflection did when they were declared last: the
+// reference bytes keep that order.
+var wireLast = map[reflect.Type][]string{
+	reflect.TypeOf(paxos.Command{}):  {"ReadOnly"},
+	reflect.TypeOf(client.Request{}): {"ReadOnly"},
 }
 
 var basicTypes = map[reflect.Kind]reflect.Type{
@@ -249,4 +265,17 @@ func TestPooledEncoderMatchesReflection(t *testing.T) {
 		requireReadAsReflection(t, typ, want, reflect.ValueOf(back))
 	})
 	require.GreaterOrEqual(t, checked, 12, "hand-written registered types found")
+}
+
+// TestCommandSize pins paxos.Command's size on 64-bit platforms: ReadOnly
+// fills the padding after Op, so that a batch of 64 commands (6,656 bytes)
+// is allocated in the 6,784-byte size class instead of the 8,192-byte one
+// that 112-byte commands (7,168 bytes) needed. A field added or moved that
+// undoes it fails here.
+func TestCommandSize(t *testing.T) {
+	if unsafe.Sizeof(uintptr(0)) != 8 {
+		t.Skip("sizes are pinned for 64-bit platforms")
+	}
+	require.Equal(t, uintptr(104), unsafe.Sizeof(paxos.Command{}))
+	require.Equal(t, unsafe.Sizeof(paxos.Command{}), unsafe.Sizeof(client.Request{}))
 }

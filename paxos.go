@@ -63,15 +63,20 @@ type Command struct {
 	Client uint64 `msgpack:"c"`
 	Seq    uint64 `msgpack:"s"`
 	Op     Op     `msgpack:"o"`
-	Key    string `msgpack:"k"`
-	Value  string `msgpack:"v"`
+	// ReadOnly marks an application command that changes no state. It
+	// sits next to Op, in the padding after it, so that a Command takes
+	// 104 bytes instead of 112 (a batch of 64 then fits the allocator's
+	// 6,784-byte size class instead of its 8,192-byte one). The field
+	// order is not the encoding's: EncodeMsgpack writes the fields by
+	// hand, ro last.
+	ReadOnly bool   `msgpack:"ro,omitempty"`
+	Key      string `msgpack:"k"`
+	Value    string `msgpack:"v"`
 	// Payload is an application command's input, opaque to the library.
 	Payload []byte `msgpack:"p,omitempty"`
 	// Keys names what an application command touches; none means the
 	// whole state (it interferes with every command).
 	Keys []string `msgpack:"ks,omitempty"`
-	// ReadOnly marks an application command that changes no state.
-	ReadOnly bool `msgpack:"ro,omitempty"`
 }
 
 // CommandID identifies a command: its client and that client's sequence number.

@@ -23,13 +23,14 @@ type Request struct {
 	Client uint64   `msgpack:"c"`
 	Seq    uint64   `msgpack:"s"`
 	Op     paxos.Op `msgpack:"o"`
-	Key    string   `msgpack:"k"`
-	Value  string   `msgpack:"v"`
 	// Payload, Keys and ReadOnly carry an application command (Op ==
-	// paxos.OpApp); see paxos.Command.
+	// paxos.OpApp); see paxos.Command, whose field order (ReadOnly after
+	// Op) Request keeps so that one converts to the other.
+	ReadOnly bool     `msgpack:"ro,omitempty"`
+	Key      string   `msgpack:"k"`
+	Value    string   `msgpack:"v"`
 	Payload  []byte   `msgpack:"p,omitempty"`
 	Keys     []string `msgpack:"ks,omitempty"`
-	ReadOnly bool     `msgpack:"ro,omitempty"`
 }
 
 // Reply answers a Request. Err is empty on success; otherwise the command

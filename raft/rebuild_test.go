@@ -2,6 +2,7 @@ package raft_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -55,7 +56,7 @@ func (h *handNet) settle() {
 				if h.decided[d.Instance.Slot] == nil {
 					h.decided[d.Instance.Slot] = map[paxos.NodeID]string{}
 				}
-				h.decided[d.Instance.Slot][paxos.NodeID(id)] = fmt.Sprint(d.Commands)
+				h.decided[d.Instance.Slot][paxos.NodeID(id)] = commandsString(d.Commands)
 			}
 			msgs = append(msgs, rd.Messages...)
 		}
@@ -222,4 +223,18 @@ func TestWipeFaultRaft(t *testing.T) {
 	}
 	assert.Positive(t, sent[pb.MsgAppResp], "it acknowledges a leader's appends while it catches up")
 	t.Logf("%d rebuilds; sent while rebuilding: %v", rebuilds, sent)
+}
+
+// commandsString formats cmds for comparison and search, every field of
+// each command in a fixed order ("put x 1" for a Put of x = 1), whatever
+// the order of paxos.Command's fields.
+func commandsString(cmds []paxos.Command) string {
+	var b strings.Builder
+	for i, c := range cmds {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "{%d %d %v %s %s %v %v %v}", c.Client, c.Seq, c.Op, c.Key, c.Value, c.Payload, c.Keys, c.ReadOnly)
+	}
+	return "[" + b.String() + "]"
 }
