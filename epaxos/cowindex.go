@@ -2,6 +2,8 @@ package epaxos
 
 import (
 	"slices"
+
+	"github.com/paxos-lab/paxos"
 )
 
 // factsIndex is the per-key dependency index: each key's facts (keyFacts),
@@ -95,6 +97,28 @@ func (x *factsIndex) find(k string) (keyFacts, bool, uint32) {
 		}
 	}
 	return 0, false, h
+}
+
+// prefetch reads the first table slot that finding the key of each Get or
+// Put of cmds probes, and returns their sum, which means nothing. Called
+// before the commands of a batch are looked up one by one (attrs), it lets
+// the cache misses of those reads overlap instead of following one
+// another: with distinct keys in a large index each lookup misses the
+// cache (about a tenth of a live replica's CPU). A shard placed by
+// slotHash is skipped.
+func (x *factsIndex) prefetch(cmds []paxos.Command) uint64 {
+	var sum uint64
+	for i := range cmds {
+		c := &cmds[i]
+		if c.Op != paxos.OpPut && c.Op != paxos.OpGet {
+			continue
+		}
+		h := fnv1a(c.Key)
+		if sh := x.shards[shardOfHash(h)]; sh != nil && len(sh.slots) > 0 && !sh.seeded {
+			sum += sh.slots[h*slotMul>>sh.shift]
+		}
+	}
+	return sum
 }
 
 // getAll returns the facts of allKeys, without a map lookup.

@@ -65,6 +65,9 @@ func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, dep
 			r.floorBuf = fl
 		}
 	}
+	if len(cmds) > 1 {
+		r.sink += r.index.prefetch(cmds) // the index's misses overlap
+	}
 	kinds := 0 // of allKeys's floor bucket that cmds consult
 	for i := range cmds {
 		c := &cmds[i]

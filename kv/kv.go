@@ -97,6 +97,24 @@ func (s *Store) get(key string) string {
 	return ""
 }
 
+// prefetch reads the first table slot each Get or Put of cmds probes
+// (Executor.Prefetch) and returns their sum, which means nothing. A shard
+// without a table (thaw) is left so.
+func (s *Store) prefetch(cmds []paxos.Command) uint64 {
+	var sum uint64
+	for i := range cmds {
+		c := &cmds[i]
+		if c.Op != paxos.OpPut && c.Op != paxos.OpGet {
+			continue
+		}
+		h := hashKey(c.Key)
+		if sh := s.shards[shardOf(h)]; sh != nil && len(sh.slots) > 0 {
+			sum += sh.slots[int(h>>32)&(len(sh.slots)-1)]
+		}
+	}
+	return sum
+}
+
 // put stores value under key.
 func (s *Store) put(key, value string) {
 	h := hashKey(key)
