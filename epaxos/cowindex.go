@@ -89,8 +89,10 @@ func (x *factsIndex) get(k string) (keyFacts, bool) {
 }
 
 // find returns key k's stored facts and its hash (fnv1a), for a later put.
-func (x *factsIndex) find(k string) (keyFacts, bool, uint32) {
-	h := fnv1a(k)
+func (x *factsIndex) find(k string) (keyFacts, bool, uint32) { return x.findHashed(k, fnv1a(k)) }
+
+// findHashed is find for a key whose hash (fnv1a) is h.
+func (x *factsIndex) findHashed(k string, h uint32) (keyFacts, bool, uint32) {
 	if sh := x.shards[shardOfHash(h)]; sh != nil {
 		if e := sh.lookup(k, sh.slotOf(k, h)); e >= 0 {
 			return sh.entries[e].f, true, h
@@ -100,25 +102,28 @@ func (x *factsIndex) find(k string) (keyFacts, bool, uint32) {
 }
 
 // prefetch reads the first table slot that finding the key of each Get or
-// Put of cmds probes, and returns their sum, which means nothing. Called
-// before the commands of a batch are looked up one by one (attrs), it lets
-// the cache misses of those reads overlap instead of following one
-// another: with distinct keys in a large index each lookup misses the
-// cache (about a tenth of a live replica's CPU). A shard placed by
-// slotHash is skipped.
-func (x *factsIndex) prefetch(cmds []paxos.Command) uint64 {
+// Put of cmds probes, and returns their sum, which means nothing, and hs
+// with the hash (fnv1a) of each command's key appended (0 for a command
+// that is neither). Called before the commands of a batch are looked up
+// one by one (attrs), it lets the cache misses of those reads overlap
+// instead of following one another: with distinct keys in a large index
+// each lookup misses the cache (about a tenth of a live replica's CPU).
+// A shard placed by slotHash is skipped.
+func (x *factsIndex) prefetch(cmds []paxos.Command, hs []uint32) (uint64, []uint32) {
 	var sum uint64
 	for i := range cmds {
 		c := &cmds[i]
 		if c.Op != paxos.OpPut && c.Op != paxos.OpGet {
+			hs = append(hs, 0)
 			continue
 		}
 		h := fnv1a(c.Key)
+		hs = append(hs, h)
 		if sh := x.shards[shardOfHash(h)]; sh != nil && len(sh.slots) > 0 && !sh.seeded {
 			sum += sh.slots[h*slotMul>>sh.shift]
 		}
 	}
-	return sum
+	return sum, hs
 }
 
 // getAll returns the facts of allKeys, without a map lookup.

@@ -30,12 +30,17 @@ func TestIndexPrefetchReadsTheSlotLookupProbesFirst(t *testing.T) {
 		sh := x.shards[shardOfHash(h)]
 		e := sh.lookup(k, sh.slotOf(k, h))
 		require.GreaterOrEqual(t, e, 0, k)
-		if v := x.prefetch([]paxos.Command{{Op: paxos.OpGet, Key: k}}); int(uint32(v))-1 == e {
+		if v, _ := x.prefetch([]paxos.Command{{Op: paxos.OpGet, Key: k}}, nil); int(uint32(v))-1 == e {
 			home++
 		}
 	}
 	require.Greater(t, home, n/2, "prefetch read the key's own slot for only %d of %d keys", home, n)
-	require.Zero(t, x.prefetch([]paxos.Command{{Op: paxos.OpNop, Key: "k1"}, {Op: paxos.OpApp, Key: "k2"}}))
+	sum, hs := x.prefetch([]paxos.Command{{Op: paxos.OpNop, Key: "k1"}, {Op: paxos.OpApp, Key: "k2"}, {Op: paxos.OpPut, Key: "k3"}}, []uint32{7})
+	require.Equal(t, []uint32{7, 0, 0, fnv1a("k3")}, hs, "the hashes appended, one per command")
+	_, _, e3 := x.find("k3")
+	want, _ := x.prefetch([]paxos.Command{{Op: paxos.OpPut, Key: "k3"}}, nil)
+	require.Equal(t, want, sum, "only k3 read")
+	require.Equal(t, fnv1a("k3"), e3)
 
 	h := fnv1a("k1")
 	sh := x.shards[shardOfHash(h)]
@@ -44,7 +49,8 @@ func TestIndexPrefetchReadsTheSlotLookupProbesFirst(t *testing.T) {
 		sh.entries[e].s = slotHash(sh.entries[e].k)
 	}
 	sh.resize(len(sh.slots))
-	require.Zero(t, x.prefetch([]paxos.Command{{Op: paxos.OpPut, Key: "k1"}}), "prefetch read a seeded shard")
+	sum, _ = x.prefetch([]paxos.Command{{Op: paxos.OpPut, Key: "k1"}}, nil)
+	require.Zero(t, sum, "prefetch read a seeded shard")
 	for i := range n {
 		f, ok := x.get("k" + strconv.Itoa(i))
 		require.True(t, ok)
