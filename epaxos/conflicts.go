@@ -35,8 +35,9 @@ func touched(c *paxos.Command, one *[1]string) []string {
 // so the order does not matter; it is kept deterministic anyway).
 //
 // With note set, the facts found for each key cmd touches (found or not)
-// are also appended to r.found, for indexAddFound (index.go).
-func (r *Replica) lookup(c *paxos.Command, note bool) []keyIndex {
+// are also appended to r.found, for indexAddFound (index.go). With hashed
+// set, h is the hash (fnv1a) of the key of cmd, a Get or Put.
+func (r *Replica) lookup(c *paxos.Command, note bool, h uint32, hashed bool) []keyIndex {
 	out := r.lookupBuf[:0]
 	add := func(f keyFacts) {
 		if len(out) < cap(out) {
@@ -55,7 +56,13 @@ func (r *Replica) lookup(c *paxos.Command, note bool) []keyIndex {
 		}
 	} else {
 		for _, k := range keys {
-			f, ok, h := r.index.find(k)
+			var f keyFacts
+			var ok bool
+			if hashed && (c.Op == paxos.OpPut || c.Op == paxos.OpGet) {
+				f, ok, h = r.index.findHashed(k, h)
+			} else {
+				f, ok, h = r.index.find(k)
+			}
 			if note {
 				r.found = append(r.found, foundFacts{k: k, f: f, ok: ok, h: h})
 			}

@@ -301,6 +301,8 @@ type Replica struct {
 	lookupBuf       []keyIndex   // scratch for lookup (conflicts.go)
 	editBuf         keyIndex     // scratch for edit (index.go)
 	found           []foundFacts // attrs's finds, for the indexAddFound right after it (index.go)
+	sink            uint64       // sum of what attrs prefetched (cowindex.go): the reads are kept
+	hashBuf         []uint32     // scratch for attrs's prefetch: the hashes of a batch's keys
 	floorBuf        []uint64     // scratch for attrs's floor (index.go)
 	store           *kv.Executor
 	pendingExec     map[paxos.Instance]*instance

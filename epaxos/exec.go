@@ -226,6 +226,9 @@ func (r *Replica) apply(in *instance) {
 	// Facts of in's keys unchanged since they were stored, new, naming in's
 	// write: noteExecuted would find them and leave them so.
 	fresh := inPrefix && in.freshAt == r.index.rewrites+1
+	if len(in.cmds) > 1 {
+		r.store.Prefetch(in.cmds) // the store's misses overlap (kv.Executor.Prefetch)
+	}
 	for i := range in.cmds {
 		c := &in.cmds[i]
 		if c.IsNop() {

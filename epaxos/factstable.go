@@ -66,6 +66,9 @@ func (s *factsShard) slotOf(k string, h uint32) uint32 {
 	return h
 }
 
+// home returns the first slot probed for a key of slot hash h.
+func (s *factsShard) home(h uint32) uint32 { return h * slotMul >> s.shift }
+
 // lookup returns the position of key k, whose slot hash (slotOf) is h,
 // among the shard's entries, or −1 if the shard does not hold it.
 func (s *factsShard) lookup(k string, h uint32) int {
@@ -73,7 +76,7 @@ func (s *factsShard) lookup(k string, h uint32) int {
 		return -1
 	}
 	mask := uint32(len(s.slots) - 1)
-	for i := h * slotMul >> s.shift; ; i = (i + 1) & mask {
+	for i := s.home(h); ; i = (i + 1) & mask {
 		v := s.slots[i]
 		if v == 0 {
 			return -1
@@ -109,7 +112,7 @@ func (s *factsShard) insert(k string, h uint32, f keyFacts) {
 // empty slot of its probe sequence, and returns how many slots it walked.
 func (s *factsShard) place(h uint32, e int) int {
 	mask := uint32(len(s.slots) - 1)
-	i, walked := h*slotMul>>s.shift, 1
+	i, walked := s.home(h), 1
 	for s.slots[i] != 0 {
 		i, walked = (i+1)&mask, walked+1
 	}

@@ -65,6 +65,13 @@ func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, dep
 			r.floorBuf = fl
 		}
 	}
+	var hs []uint32 // the keys' hashes, when prefetched
+	if len(cmds) > 1 {
+		var sum uint64
+		sum, r.hashBuf = r.index.prefetch(cmds, r.hashBuf[:0]) // the index's misses overlap
+		r.sink += sum
+		hs = r.hashBuf
+	}
 	kinds := 0 // of allKeys's floor bucket that cmds consult
 	for i := range cmds {
 		c := &cmds[i]
@@ -73,7 +80,11 @@ func (r *Replica) attrs(id paxos.Instance, cmds []paxos.Command, seq uint64, dep
 		}
 		isWrite := c.Writes()
 		noted := len(r.found)
-		found := r.lookup(c, true)
+		var h uint32
+		if hs != nil && (c.Op == paxos.OpPut || c.Op == paxos.OpGet) {
+			h = hs[i]
+		}
+		found := r.lookup(c, true, h, hs != nil)
 		if fl != nil {
 			kinds = max(kinds, r.floor.apply(c, r.found[noted:], fl))
 		}

@@ -541,7 +541,7 @@ func (r *Replica) findConflict(m TryPreAccept) (paxos.Instance, bool, bool) {
 			if c.IsNop() {
 				continue
 			}
-			for _, ki := range r.lookup(&c, false) {
+			for _, ki := range r.lookup(&c, false, 0, false) {
 				f := ki.row(paxos.NodeID(q))
 				e := f.execWrite
 				if c.Writes() {

@@ -16,6 +16,8 @@ import (
 type Executor struct {
 	sess  *paxos.Sessions
 	store *Store // the state machine when it is the key-value store, else nil
+	// sink keeps what Prefetch read, so that the compiler keeps the reads.
+	sink uint64
 }
 
 // NewExecutor returns an empty executor for cfg's state machine.
@@ -86,6 +88,19 @@ func (e *Executor) Apply(cmd *paxos.Command) paxos.Execution { return e.sess.App
 
 // ApplyTo is Apply writing the execution into *ex (paxos.Sessions.ApplyTo).
 func (e *Executor) ApplyTo(ex *paxos.Execution, cmd *paxos.Command) { e.sess.ApplyTo(ex, cmd) }
+
+// Prefetch reads, for each Get and Put of cmds, the slot of the store's
+// table where its key is or would go, and changes nothing. Called before
+// applying a batch, it lets the cache misses of those reads overlap, where
+// applying the commands one by one takes them one after another: with
+// distinct keys in a large store each put's probe misses the cache (about
+// a tenth of a live replica's CPU). An application state machine gets
+// nothing from it.
+func (e *Executor) Prefetch(cmds []paxos.Command) {
+	if e.store != nil {
+		e.sink += e.store.prefetch(cmds)
+	}
+}
 
 // ApplyChosen applies the commands of a chosen value in order, leaving out
 // internal no-ops (a Nop with Client 0, which fills a slot nobody proposed

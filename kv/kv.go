@@ -57,6 +57,7 @@ type Store struct {
 	shards  shards
 	keys    int
 	applied uint64
+	hashBuf []uint64 // scratch for prefetch
 }
 
 // shardCount is the number of shards; a power of two.
@@ -95,6 +96,40 @@ func (s *Store) get(key string) string {
 		return v
 	}
 	return ""
+}
+
+// prefetch reads the first table slot each Get or Put of cmds probes
+// (Executor.Prefetch), and where its shard appends a new entry and new
+// bytes, and returns the sum of what it read, which means nothing. A shard
+// without a table (thaw) is left so. It reads in two rounds, the shards
+// and then their slots and tails, so that the reads of each round do not
+// wait for one another.
+func (s *Store) prefetch(cmds []paxos.Command) uint64 {
+	var sum uint64
+	hs := s.hashBuf[:0]
+	for i := range cmds {
+		c := &cmds[i]
+		if c.Op != paxos.OpPut && c.Op != paxos.OpGet {
+			continue
+		}
+		h := hashKey(c.Key)
+		if sh := s.shards[shardOf(h)]; sh != nil && len(sh.slots) > 0 {
+			hs = append(hs, h)
+			sum += uint64(sh.tail)
+		}
+	}
+	s.hashBuf = hs
+	for _, h := range hs {
+		sh := s.shards[shardOf(h)]
+		sum += sh.slots[sh.home(h)]
+		if n := len(sh.ents); n > 0 {
+			sum += uint64(len(sh.ents[n-1]))
+		}
+		if sh.tail >= 0 {
+			sum += uint64(len(sh.data[sh.tail]))
+		}
+	}
+	return sum
 }
 
 // put stores value under key.

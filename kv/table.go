@@ -298,7 +298,7 @@ func find[K text](sh *shard, key K, h uint64) (slot, chunk, offset int) {
 	tag := h >> 32
 	slots := sh.slots
 	mask := len(slots) - 1
-	for i := int(tag) & mask; ; i = (i + 1) & mask {
+	for i := sh.home(h); ; i = (i + 1) & mask {
 		s := slots[i]
 		if s == 0 {
 			return i, 0, -1
@@ -312,6 +312,10 @@ func find[K text](sh *shard, key K, h uint64) (slot, chunk, offset int) {
 		}
 	}
 }
+
+// home returns the first slot that find probes for a key of hash h, in a
+// shard with a table.
+func (sh *shard) home(h uint64) int { return int(h>>32) & (len(sh.slots) - 1) }
 
 // get returns (a copy of) key's value and whether the shard holds it.
 func (sh *shard) get(key string, h uint64) (string, bool) {
