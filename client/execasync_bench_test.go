@@ -8,11 +8,11 @@ import (
 	"net"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/client"
+	"github.com/paxos-lab/paxos/internal/proccpu"
 )
 
 // echoServer answers every request on its connections at once with an
@@ -96,7 +96,7 @@ func BenchmarkExecAsync(b *testing.B) {
 	left := b.N
 	value := "0123456789abcdef"
 	b.ReportAllocs()
-	cpu0 := processCPU()
+	cpu0 := int64(proccpu.Time())
 	b.ResetTimer()
 	for w := 0; w < outstanding; w++ {
 		id := uint64(w + 1)
@@ -128,14 +128,5 @@ func BenchmarkExecAsync(b *testing.B) {
 	b.StopTimer()
 	// CPU time, unlike wall time, does not count waiting for a loaded
 	// machine's other processes (the echo server's share is included).
-	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
-}
-
-// processCPU is this process's user and system CPU time in nanoseconds.
-func processCPU() int64 {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
+	b.ReportMetric(float64(int64(proccpu.Time())-cpu0)/float64(b.N), "cpu-ns/op")
 }

@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/epaxos"
+	"github.com/paxos-lab/paxos/internal/proccpu"
 	"github.com/paxos-lab/paxos/sim"
 
 	_ "github.com/paxos-lab/paxos/protocols" // multi, for the throughput comparison
@@ -220,7 +220,7 @@ func benchReplicaBatch(b *testing.B, n int, codec bool) {
 	key := []byte("key-")
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0 := int64(proccpu.Time())
 	for i := 0; i < b.N; i++ {
 		leader := i / batch % n
 		key = strconv.AppendInt(key[:4], int64(i), 10)
@@ -241,7 +241,7 @@ func benchReplicaBatch(b *testing.B, n int, codec bool) {
 	b.StopTimer()
 	// The process's CPU time, the collector's included, varies less than
 	// elapsed time on a shared machine.
-	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/cmd")
+	b.ReportMetric(float64(int64(proccpu.Time())-cpu0)/float64(b.N), "cpu-ns/cmd")
 	b.ReportMetric(float64(msgs)/float64(b.N), "msgs/cmd")
 	if codec {
 		b.ReportMetric(float64(wire)/float64(b.N), "wire-B/cmd")
@@ -249,12 +249,4 @@ func benchReplicaBatch(b *testing.B, n int, codec bool) {
 	if c.done < b.N-batch {
 		b.Fatalf("%d of %d commands committed", c.done, b.N)
 	}
-}
-
-// processCPU returns the user and system CPU nanoseconds this process has
-// used, over all its threads.
-func processCPU() int64 {
-	var u syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &u)
-	return u.Utime.Nano() + u.Stime.Nano()
 }

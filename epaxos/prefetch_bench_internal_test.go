@@ -2,11 +2,10 @@ package epaxos
 
 import (
 	"strconv"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/proccpu"
 )
 
 // BenchmarkIndexBatchLargeIndex: the per-command cost of looking up and
@@ -35,7 +34,7 @@ func BenchmarkIndexBatchLargeIndex(b *testing.B) {
 			cmds = cmds[preload:]
 			var sink uint64
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := proccpu.Time()
 			for len(cmds) > 0 {
 				if prefetch {
 					s, _ := x.prefetch(cmds[:batch], nil)
@@ -46,19 +45,8 @@ func BenchmarkIndexBatchLargeIndex(b *testing.B) {
 				}
 				cmds = cmds[batch:]
 			}
-			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(n), "cpu-ns/cmd")
+			b.ReportMetric(float64((proccpu.Time()-cpu0).Nanoseconds())/float64(n), "cpu-ns/cmd")
 			_ = sink
 		})
 	}
-}
-
-// cpuTime is the CPU time the process has used (user and system, all
-// threads): less disturbed than elapsed time by other processes on a
-// loaded machine.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -2,13 +2,12 @@ package kv_test
 
 import (
 	"strconv"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/proccpu"
 	"github.com/paxos-lab/paxos/kv"
 )
 
@@ -109,7 +108,7 @@ func benchBatches(b *testing.B, keys []string, restart bool) {
 	next, c := 0, 0
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := proccpu.Time()
 	for i := 0; i < b.N; i++ {
 		if next+batch > len(keys) {
 			next = 0
@@ -130,20 +129,9 @@ func benchBatches(b *testing.B, keys []string, restart bool) {
 			}
 		}
 	}
-	cpu := cpuTime() - cpu0
+	cpu := proccpu.Time() - cpu0
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/cmd")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*batch), "cpu-ns/cmd")
-}
-
-// cpuTime is the CPU time the process has used (user and system, all
-// threads, the collector's included): less disturbed than elapsed time by
-// other processes on a loaded machine.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkSnapshotDecode: decoding a snapshot of a store of 100k distinct

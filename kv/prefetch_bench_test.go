@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/proccpu"
 	"github.com/paxos-lab/paxos/kv"
 )
 
@@ -28,7 +29,7 @@ func BenchmarkApplyBatchLargeStore(b *testing.B) {
 			}
 			cmds = cmds[preload:]
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := proccpu.Time()
 			for len(cmds) > 0 {
 				if prefetch {
 					e.Prefetch(cmds[:batch])
@@ -38,7 +39,7 @@ func BenchmarkApplyBatchLargeStore(b *testing.B) {
 				}
 				cmds = cmds[batch:]
 			}
-			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(n), "cpu-ns/cmd")
+			b.ReportMetric(float64((proccpu.Time()-cpu0).Nanoseconds())/float64(n), "cpu-ns/cmd")
 		})
 	}
 }

@@ -2,10 +2,10 @@ package multi_test
 
 import (
 	"strconv"
-	"syscall"
 	"testing"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/proccpu"
 	"github.com/paxos-lab/paxos/multi"
 )
 
@@ -128,7 +128,7 @@ func benchReplicaBatch(b *testing.B, n int, codec, wal bool, slots int) {
 	key := []byte("key-")
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0 := int64(proccpu.Time())
 	for i := 0; i < b.N; i++ {
 		key = strconv.AppendInt(key[:4], int64(i), 10)
 		// 1024 clients, each with its commands in order, as in the live runs.
@@ -148,16 +148,8 @@ func benchReplicaBatch(b *testing.B, n int, codec, wal bool, slots int) {
 	b.StopTimer()
 	// The process's CPU time, the collector's included, varies less than
 	// elapsed time on a shared machine.
-	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/cmd")
+	b.ReportMetric(float64(int64(proccpu.Time())-cpu0)/float64(b.N), "cpu-ns/cmd")
 	if done < b.N-batch*slots {
 		b.Fatalf("%d of %d commands committed", done, b.N)
 	}
-}
-
-// processCPU returns the user and system CPU nanoseconds this process has
-// used, over all its threads.
-func processCPU() int64 {
-	var u syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &u)
-	return u.Utime.Nano() + u.Stime.Nano()
 }
