@@ -116,6 +116,10 @@ func newNodeMetrics(n *Node, reg prometheus.Registerer) (*nodeMetrics, error) {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "paxos", Name: name, Help: help},
 			func() float64 { return float64(get(n.Stats())) })
 	}
+	stall := func(name, help string, get func(Stats) time.Duration) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "paxos", Name: name, Help: help},
+			func() float64 { return get(n.Stats()).Seconds() })
+	}
 	depth := func(queue string, get func() int) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "paxos", Name: "queue_depth", Help: "Items waiting in a queue of the node: inbox (peer messages for the event loop), proposals (client commands for the event loop), persist (Readies waiting for the disk).",
@@ -129,6 +133,8 @@ func newNodeMetrics(n *Node, reg prometheus.Registerer) (*nodeMetrics, error) {
 		counter("messages_sent_total", "Protocol messages sent to peers.", func(s Stats) uint64 { return s.Messages }),
 		counter("commands_executed_total", "Commands executed by this replica's state machine.", func(s Stats) uint64 { return s.Executed }),
 		counter("step_errors_total", "Peer messages the replica refused.", func(s Stats) uint64 { return s.StepErrors }),
+		stall("loop_longest_tick_gap_seconds", "The longest time since the node started between two ticks its event loop handled, beyond one tick (the replica's clock stood still: a disk wait, a long step, or a process that did not run).", func(s Stats) time.Duration { return s.LongestTickGap }),
+		stall("loop_longest_disk_wait_seconds", "The longest time since the node started that its event loop waited for the disk to take a Ready (stepping and ticking nothing meanwhile).", func(s Stats) time.Duration { return s.LongestDiskWait }),
 		depth("inbox", func() int { return len(n.in) }),
 		depth("proposals", func() int { return len(n.props) }),
 		depth("persist", func() int { return len(n.toDisk) }),

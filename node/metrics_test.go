@@ -64,6 +64,10 @@ func TestMetricsMoveWithLoad(t *testing.T) {
 	}
 	_, ok := after.Sum("paxos_transport_send_queue_depth", `peer="1"`)
 	assert.True(t, ok)
+	for _, g := range []string{"paxos_loop_longest_tick_gap_seconds", "paxos_loop_longest_disk_wait_seconds"} {
+		_, ok := after.Sum(g)
+		assert.True(t, ok, "%s not exported", g)
+	}
 	// The protocol's counters are sampled about once a second.
 	assert.Eventually(t, func() bool {
 		_, ok := scrape().Sum("paxos_protocol_events_total", `event="recoveries"`)
