@@ -82,7 +82,7 @@ func (t *Table[V]) SetAt(i int, id ID, v V) {
 	var zero V
 	if t.slots[i].v == zero {
 		if 2*(t.n+1) > len(t.slots) {
-			t.grow()
+			t.resize(2 * len(t.slots))
 			i = t.Find(id)
 		}
 		t.n++
@@ -91,7 +91,8 @@ func (t *Table[V]) SetAt(i int, id ID, v V) {
 }
 
 // Delete empties slot i (which holds an id), moving back the entries after
-// it whose probe would otherwise pass the new hole.
+// it whose probe would otherwise pass the new hole. A table at most an
+// eighth full shrinks by half (never below minShrink slots).
 func (t *Table[V]) Delete(i int) {
 	var zero V
 	mask := len(t.slots) - 1
@@ -104,7 +105,15 @@ func (t *Table[V]) Delete(i int) {
 		}
 	}
 	t.slots[i] = slot[V]{}
+	if len(t.slots) > minShrink && 8*t.n <= len(t.slots) {
+		t.resize(len(t.slots) / 2)
+	}
 }
+
+// minShrink is the table size a Delete may halve: a table that held many
+// ids at a peak (a burst of requests) gives its memory back as they leave,
+// while a small one never resizes.
+const minShrink = 1024
 
 // All calls f with each id and its value, in slot order. f must not
 // change the table.
@@ -123,11 +132,12 @@ func (t *Table[V]) Clear() {
 	t.n = 0
 }
 
-// grow doubles the table.
-func (t *Table[V]) grow() {
+// resize moves the entries to a table of size slots (a power of two, more
+// than twice the entries).
+func (t *Table[V]) resize(size int) {
 	var zero V
 	old := t.slots
-	t.slots = make([]slot[V], 2*len(old))
+	t.slots = make([]slot[V], size)
 	mask := len(t.slots) - 1
 	for _, s := range old {
 		if s.v != zero {

@@ -62,6 +62,39 @@ func TestTablePointers(t *testing.T) {
 	require.Nil(t, tab.Get(ID{Client: 8, Seq: 1}))
 }
 
+// TestTableShrinks fills a table to a burst's size, then deletes the ids
+// in random order beside a map: every lookup stays right while the table
+// halves, and an emptied table is back to minShrink slots.
+func TestTableShrinks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 11))
+	var tab Table[uint64]
+	ref := map[ID]uint64{}
+	var ids []ID
+	for i := 1; i <= 40_000; i++ {
+		id := ID{Client: uint64(rng.IntN(50)), Seq: uint64(i)}
+		tab.Set(id, uint64(i))
+		ref[id] = uint64(i)
+		ids = append(ids, id)
+	}
+	peak := len(tab.slots)
+	require.GreaterOrEqual(t, peak, 2*40_000)
+	rng.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+	for k, id := range ids {
+		i := tab.Find(id)
+		require.Equal(t, ref[id], tab.At(i), "delete %d: %v", k, id)
+		tab.Delete(i)
+		delete(ref, id)
+		require.Equal(t, len(ref), tab.Len())
+		require.LessOrEqual(t, 2*tab.Len(), len(tab.slots), "delete %d: more than half full", k)
+		if k%997 == 0 {
+			for _, other := range ids[k+1 : min(k+50, len(ids))] {
+				require.Equal(t, ref[other], tab.Get(other), "after delete %d: %v", k, other)
+			}
+		}
+	}
+	require.Equal(t, minShrink, len(tab.slots), "an emptied table keeps %d slots, not its peak %d", minShrink, peak)
+}
+
 // BenchmarkChurn is a node's pattern: each request's id is looked up
 // (a miss), added, and later deleted, with about 1024 in the table.
 func BenchmarkChurn(b *testing.B) {
