@@ -374,9 +374,7 @@ func (f *FrameConn) Next() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if f.reuse {
-			f.buf = frame
-		}
+		f.keep(frame)
 		return frame, nil
 	}
 	if f.idle > 0 {
@@ -400,11 +398,26 @@ func (f *FrameConn) Next() ([]byte, error) {
 		f.timedOut(err)
 		return nil, err
 	}
-	if f.reuse {
-		f.buf = frame
-	}
+	f.keep(frame)
 	return frame, nil
 }
+
+// keep keeps frame's buffer for the next frame when reuse is on and it
+// is at most keepFrame bytes: a connection that once sent a large frame
+// does not hold that much memory for as long as it stays open.
+func (f *FrameConn) keep(frame []byte) {
+	if !f.reuse {
+		return
+	}
+	if cap(frame) > keepFrame {
+		f.buf = nil
+		return
+	}
+	f.buf = frame
+}
+
+// keepFrame is the largest frame buffer a FrameConn keeps between frames.
+const keepFrame = 64 << 10
 
 func (f *FrameConn) timedOut(err error) {
 	var ne net.Error
