@@ -428,6 +428,9 @@ type conn struct {
 	// gives after the last, so they leave together rather than the first
 	// alone (flushLoop would wake at once on another core).
 	replying atomic.Bool
+	// callerKicked is set when a synchronous call kicked flushLoop: it
+	// then lets the other callers runnable go first (see flushLoop).
+	callerKicked atomic.Bool
 
 	mu sync.Mutex
 	// async holds the calls waiting for their reply, by (client, seq): one
@@ -561,12 +564,16 @@ func (cn *conn) flushLoop() {
 		case <-cn.done:
 			return
 		}
-		// Let the goroutines already runnable go first: the callers that
-		// one burst of replies woke queue their requests and wake this
-		// loop one after another, and a kick hands it the processor at
-		// once (it runs next), so without this each would leave in a
-		// write of its own.
-		runtime.Gosched()
+		// A kick from a synchronous call: let the goroutines already
+		// runnable go first. The callers that one burst of replies woke
+		// queue their requests and kick this loop one after another, and
+		// a kick hands it the processor at once (it runs next), so without
+		// this each would leave in a write of its own. (The requests
+		// callbacks send from readLoop are gathered by its own kick after
+		// the burst: nothing to wait for then.)
+		if cn.callerKicked.Swap(false) {
+			runtime.Gosched()
+		}
 		err := cn.flush(time.Now().Add(10 * time.Second))
 		if err != nil {
 			cn.close(fmt.Errorf("send request: %w", err))
@@ -808,6 +815,7 @@ func (cn *conn) call(ctx context.Context, timeout time.Duration, req Request) (R
 			cn.close(fmt.Errorf("send request: %w", ferr))
 		}
 	case !cn.replying.Load():
+		cn.callerKicked.Store(true)
 		cn.wake()
 	}
 	if err != nil && cn.withdraw(id) {
