@@ -506,6 +506,27 @@ func runLiveCluster(ctx context.Context, s *Spec, proto string, conflict float64
 // load generator K connections.
 const clientConns = 8
 
+// firstError keeps the first error noted, for any goroutine.
+type firstError struct{ p atomic.Pointer[error] }
+
+// note keeps err if it is the first error noted. Only a non-nil err costs
+// an allocation: the copy whose address is kept (the load generator calls
+// this once per command, with a nil err unless the command failed).
+func (f *firstError) note(err error) {
+	if err != nil {
+		first := err
+		f.p.CompareAndSwap(nil, &first)
+	}
+}
+
+// first returns the first error noted, or nil.
+func (f *firstError) first() error {
+	if p := f.p.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 // driveCluster runs the spec's clients against the replicas' client
 // addresses. When pc (replicas this process started) is set, it also
 // measures their CPU time over the measured window and their peak memory.
@@ -557,10 +578,10 @@ func driveCluster(ctx context.Context, s *Spec, conflict float64, seed uint64, c
 	var completed atomic.Uint64 // commands completed, warm-up included
 	// failure is the first error a command ended with, kept to say why a
 	// run in which no command completed failed (a refused token, say).
-	var failure atomic.Pointer[error]
+	var failure firstError
 	noteFailure := func(err error) {
 		if err != nil && runCtx.Err() == nil {
-			failure.CompareAndSwap(nil, &err)
+			failure.note(err)
 		}
 	}
 	exec := func(ctx context.Context, site int, cmd paxos.Command) error {
@@ -627,8 +648,8 @@ func driveCluster(ctx context.Context, s *Spec, conflict float64, seed uint64, c
 	if err := ctx.Err(); err != nil {
 		return runRec{}, 0, err
 	}
-	if f := failure.Load(); f != nil && completed.Load() == 0 {
-		return runRec{}, 0, fmt.Errorf("bench: no command completed against cluster %s; the first failed with: %w", cl.Name, *f)
+	if f := failure.first(); f != nil && completed.Load() == 0 {
+		return runRec{}, 0, fmt.Errorf("bench: no command completed against cluster %s; the first failed with: %w", cl.Name, f)
 	}
 	rec := runRec{ops: ops, end: min(end, time.Since(start)), start: start}
 	if pc != nil {

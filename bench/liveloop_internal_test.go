@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -86,5 +87,24 @@ func TestAsyncLoopKeepsEveryClientsOperations(t *testing.T) {
 		c.mu.Lock()
 		assert.Empty(t, c.ops, "a late completion is not recorded")
 		c.mu.Unlock()
+	}
+}
+
+// TestFirstErrorKeepsTheFirstAndCostsNothingWithoutOne: firstError keeps
+// the first error noted, and noting nil (every command that succeeded)
+// allocates nothing.
+func TestFirstErrorKeepsTheFirstAndCostsNothingWithoutOne(t *testing.T) {
+	var f firstError
+	if allocs := testing.AllocsPerRun(100, func() { f.note(nil) }); allocs != 0 {
+		t.Fatalf("noting no error allocates %v times, want 0", allocs)
+	}
+	if err := f.first(); err != nil {
+		t.Fatalf("first() = %v before any error", err)
+	}
+	e1, e2 := errors.New("one"), errors.New("two")
+	f.note(e1)
+	f.note(e2)
+	if err := f.first(); err != e1 {
+		t.Fatalf("first() = %v, want %v", err, e1)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,9 +90,12 @@ type Client struct {
 	seq   atomic.Uint64
 	pref  atomic.Int64 // the replica that answered last
 
+	// conns holds each replica's connection, nil until dialled: a call
+	// loads it without a lock; mu orders installing, dropping and closing
+	// them (closed is written under mu).
+	conns  []atomic.Pointer[conn]
 	mu     sync.Mutex
-	conns  []*conn
-	closed bool
+	closed atomic.Bool
 }
 
 // NewClientID returns a random non-zero 63-bit client id from crypto/rand.
@@ -126,7 +130,7 @@ func New(addrs []string, opts Options) (*Client, error) {
 			return nil, err
 		}
 	}
-	return &Client{addrs: append([]string(nil), addrs...), opts: opts, id: id, conns: make([]*conn, len(addrs))}, nil
+	return &Client{addrs: append([]string(nil), addrs...), opts: opts, id: id, conns: make([]atomic.Pointer[conn], len(addrs))}, nil
 }
 
 // ID returns the client's id.
@@ -318,17 +322,17 @@ func (c *Client) attempt(ctx context.Context, i int, req Request) (Reply, error)
 	return rep, err
 }
 
+// conn returns the connection to replica i, dialling it if there is none.
+// The common case, a connection in place, takes no lock: Close empties
+// conns before closing the connections, so one loaded here either is open
+// or fails its call with errClosed.
 func (c *Client) conn(i int) (*conn, error) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil, errClosed
-	}
-	if cn := c.conns[i]; cn != nil {
-		c.mu.Unlock()
+	if cn := c.conns[i].Load(); cn != nil {
 		return cn, nil
 	}
-	c.mu.Unlock()
+	if c.closed.Load() {
+		return nil, errClosed
+	}
 	nc, err := c.dial(c.addrs[i])
 	if err != nil {
 		return nil, fmt.Errorf("client: connect to replica at %s: %w", c.addrs[i], err)
@@ -336,15 +340,15 @@ func (c *Client) conn(i int) (*conn, error) {
 	cn := newConn(nc, sweepPeriod(c.opts.AttemptTimeout))
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
+	if c.closed.Load() {
 		cn.close(errClosed)
 		return nil, errClosed
 	}
-	if old := c.conns[i]; old != nil {
+	if old := c.conns[i].Load(); old != nil {
 		cn.close(errClosed)
 		return old, nil
 	}
-	c.conns[i] = cn
+	c.conns[i].Store(cn)
 	return cn, nil
 }
 
@@ -382,25 +386,23 @@ func (c *Client) dial(addr string) (net.Conn, error) {
 }
 
 func (c *Client) drop(i int, cn *conn) {
-	c.mu.Lock()
-	if c.conns[i] == cn {
-		c.conns[i] = nil
-	}
-	c.mu.Unlock()
+	c.conns[i].CompareAndSwap(cn, nil)
 	cn.close(errors.New("connection dropped after an error"))
 }
 
 // Close closes the client's connections; calls in progress fail.
 func (c *Client) Close() error {
 	c.mu.Lock()
-	c.closed = true
-	conns := c.conns
-	c.conns = make([]*conn, len(c.addrs))
+	c.closed.Store(true)
+	conns := make([]*conn, 0, len(c.conns))
+	for i := range c.conns {
+		if cn := c.conns[i].Swap(nil); cn != nil {
+			conns = append(conns, cn)
+		}
+	}
 	c.mu.Unlock()
 	for _, cn := range conns {
-		if cn != nil {
-			cn.close(errClosed)
-		}
+		cn.close(errClosed)
 	}
 	return nil
 }
@@ -426,6 +428,9 @@ type conn struct {
 	// gives after the last, so they leave together rather than the first
 	// alone (flushLoop would wake at once on another core).
 	replying atomic.Bool
+	// callerKicked is set when a synchronous call kicked flushLoop: it
+	// then lets the other callers runnable go first (see flushLoop).
+	callerKicked atomic.Bool
 
 	mu sync.Mutex
 	// async holds the calls waiting for their reply, by (client, seq): one
@@ -558,6 +563,16 @@ func (cn *conn) flushLoop() {
 		case <-cn.kick:
 		case <-cn.done:
 			return
+		}
+		// A kick from a synchronous call: let the goroutines already
+		// runnable go first. The callers that one burst of replies woke
+		// queue their requests and kick this loop one after another, and
+		// a kick hands it the processor at once (it runs next), so without
+		// this each would leave in a write of its own. (The requests
+		// callbacks send from readLoop are gathered by its own kick after
+		// the burst: nothing to wait for then.)
+		if cn.callerKicked.Swap(false) {
+			runtime.Gosched()
 		}
 		err := cn.flush(time.Now().Add(10 * time.Second))
 		if err != nil {
@@ -800,6 +815,7 @@ func (cn *conn) call(ctx context.Context, timeout time.Duration, req Request) (R
 			cn.close(fmt.Errorf("send request: %w", ferr))
 		}
 	case !cn.replying.Load():
+		cn.callerKicked.Store(true)
 		cn.wake()
 	}
 	if err != nil && cn.withdraw(id) {

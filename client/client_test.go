@@ -290,3 +290,72 @@ func TestClientExecAsync(t *testing.T) {
 	require.Len(t, seen, 1)
 	assert.Equal(t, paxos.CommandID{Client: 7, Seq: 1}, seen[0].ID())
 }
+
+// TestClientCloseDuringCalls closes a client while goroutines keep calls
+// outstanding on its connection (found without a lock): every call
+// returns, those after the close fail saying the client is closed, and
+// none dials a connection after it.
+func TestClientCloseDuringCalls(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	var accepted sync.WaitGroup
+	var accepts int
+	var mu sync.Mutex
+	accepted.Add(1)
+	go func() {
+		defer accepted.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			accepts++
+			mu.Unlock()
+			defer c.Close()
+			go echo(c)
+		}
+	}()
+	cl, err := client.New([]string{ln.Addr().String()}, client.Options{AttemptTimeout: time.Second})
+	require.NoError(t, err)
+	var started sync.WaitGroup
+	var wg sync.WaitGroup
+	for g := range 32 {
+		wg.Add(1)
+		started.Add(1)
+		go func() {
+			defer wg.Done()
+			first := true
+			for {
+				ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+				err := cl.Put(ctx, fmt.Sprint("k", g), "v")
+				cancel()
+				if first {
+					first = false
+					assert.NoError(t, err, "a call before the close")
+					started.Done()
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	started.Wait() // every goroutine had a call answered
+	mu.Lock()
+	before := accepts // callers that found no connection each dialled one
+	mu.Unlock()
+	require.NoError(t, cl.Close())
+	wg.Wait() // and each returned once the client closed
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err = cl.Put(ctx, "after", "close")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "client closed")
+	ln.Close()
+	accepted.Wait()
+	mu.Lock()
+	assert.Equal(t, before, accepts, "connections dialled after the close")
+	mu.Unlock()
+}

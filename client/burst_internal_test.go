@@ -1,0 +1,124 @@
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/transport"
+)
+
+// countingConn counts the writes made to a connection.
+type countingConn struct {
+	net.Conn
+	writes atomic.Int64
+}
+
+func (c *countingConn) Write(b []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(b)
+}
+
+// burstServer answers the requests on c in rounds: it waits until it has
+// k of them, then answers all k in one write, as a replica answering a
+// batch does. It returns how many rounds it served.
+func burstServer(t *testing.T, c net.Conn, k int) int {
+	br := bufio.NewReaderSize(c, 64<<10)
+	var out, buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	rounds := 0
+	for {
+		out.Reset()
+		for range k {
+			frame, err := transport.ReadFrame(br, nil, MaxFrame)
+			if err != nil {
+				return rounds
+			}
+			var req Request
+			if err := paxos.DecodeInto(frame, &req); err != nil {
+				t.Errorf("burst server: %v", err)
+				return rounds
+			}
+			buf.Reset()
+			if err := enc.Encode(&Reply{Client: req.Client, Seq: req.Seq}); err != nil {
+				t.Errorf("burst server: %v", err)
+				return rounds
+			}
+			if err := transport.WriteFrame(&out, buf.Bytes()); err != nil {
+				t.Errorf("burst server: %v", err)
+				return rounds
+			}
+		}
+		if _, err := c.Write(out.Bytes()); err != nil {
+			return rounds
+		}
+		rounds++
+	}
+}
+
+// TestSyncCallsOfOneBurstLeaveTogether: k goroutines each keep one
+// synchronous call outstanding on one connection, and the replica answers
+// them k at a time. The callers one burst of replies wakes send their
+// next requests in a few writes, not one write each (flushLoop yields to
+// them before it writes).
+func TestSyncCallsOfOneBurstLeaveTogether(t *testing.T) {
+	const k, calls = 64, 40 // calls per goroutine
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	rounds := make(chan int, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			rounds <- 0
+			return
+		}
+		defer c.Close()
+		rounds <- burstServer(t, c, k)
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := &countingConn{Conn: nc}
+	cn := newConn(cc, asyncSweep)
+	var wg sync.WaitGroup
+	for g := range k {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range calls {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				_, err := cn.call(ctx, 10*time.Second, Request{Client: uint64(g + 1), Seq: uint64(i + 1), Op: paxos.OpPut, Key: "k", Value: "v"})
+				cancel()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	writes := cc.writes.Load()
+	cn.close(errClosed)
+	if r := <-rounds; r != calls {
+		t.Fatalf("the server answered %d rounds of %d, want %d", r, k, calls)
+	}
+	// The first round's requests leave as their callers start; each
+	// later round's were woken by one burst of replies.
+	perRound := float64(writes) / calls
+	t.Logf("%d writes for %d rounds of %d calls: %.1f a round", writes, calls, k, perRound)
+	if perRound > k/4 {
+		t.Fatalf("%.1f writes a round of %d calls woken by one burst, want at most %d", perRound, k, k/4)
+	}
+}
