@@ -431,6 +431,9 @@ type conn struct {
 	// callerKicked is set when a synchronous call kicked flushLoop: it
 	// then lets the other callers runnable go first (see flushLoop).
 	callerKicked atomic.Bool
+	// readCap is the size of readLoop's buffer, for tests: a large reply
+	// grows it, and it shrinks back once the reply is handled.
+	readCap atomic.Int64
 
 	mu sync.Mutex
 	// async holds the calls waiting for their reply, by (client, seq): one
@@ -713,6 +716,7 @@ func (cn *conn) readLoop() {
 					grown := make([]byte, max(4+n, 2*len(buf)))
 					w = copy(grown, buf[r:w])
 					buf, r = grown, 0
+					cn.readCap.Store(int64(len(buf)))
 				}
 				break
 			}
@@ -741,6 +745,11 @@ func (cn *conn) readLoop() {
 		}
 		if r == w {
 			r, w = 0, 0
+			if len(buf) > readBuf {
+				// A large reply grew the buffer: give it back.
+				buf = make([]byte, readBuf)
+				cn.readCap.Store(readBuf)
+			}
 		} else if r > 0 && len(buf)-w < readBuf/4 {
 			// Little room left after the partial frame: move it to the front.
 			w = copy(buf, buf[r:w])

@@ -172,4 +172,12 @@ func TestReadLoopSplitAndLargeFrames(t *testing.T) {
 			t.Fatalf("%d of %d replies arrived", i, len(outputs))
 		}
 	}
+	// The buffer the large reply grew is given back once it is handled.
+	for cn.readCap.Load() > readBuf {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the read buffer kept %d bytes after the large reply", cn.readCap.Load())
+		case <-time.After(time.Millisecond):
+		}
+	}
 }
