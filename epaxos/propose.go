@@ -22,10 +22,12 @@ const batchWait = 1
 // after the proposal, answers them. The store is asked only when a command
 // executed since the waiting ones were proposed (batchChecked).
 //
-// A batch none of whose commands is dropped is led in place: the instance
-// takes that part of batch's array (capped at its length), and batch moves
-// past it instead of copying what is left to its front (to a new array
-// when fewer than Config.Batch more would fit).
+// A full batch none of whose commands is dropped is led in place: the
+// instance takes that part of batch's array (capped at its length), and
+// batch moves past it instead of copying what is left to its front (to a
+// new array when fewer than Config.Batch more would fit). A partial batch
+// is copied into an array of its size, so that the array of Config.Batch
+// commands waiting lists start with is not given to a few.
 func (r *Replica) flush(partial bool) {
 	if r.rb != nil {
 		return // no leading while rebuilding
@@ -39,6 +41,8 @@ func (r *Replica) flush(partial bool) {
 		cmds := r.batch[i : i+k : i+k]
 		if d := r.firstDone(cmds); d < len(cmds) {
 			cmds = r.undone(cmds, d)
+		} else if k < r.cfg.Batch {
+			cmds = append(make([]paxos.Command, 0, k), cmds...)
 		} else {
 			inPlace = true
 		}
