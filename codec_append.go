@@ -27,39 +27,10 @@ import (
 // keys) is left to the decoder path, one command at a time, so the fast
 // path decodes exactly what the decoder path would.
 
-// srcReader is a bytes.Reader that keeps its input, and the block the
-// fast path carves decoded command arrays from.
+// srcReader is a bytes.Reader that keeps its input.
 type srcReader struct {
 	bytes.Reader
-	src  []byte
-	cmds cmdBlock
-}
-
-// cmdBlock hands out arrays of commands carved from larger blocks: one
-// allocation for several decoded batches instead of one each (a batch of 64
-// commands is about 6.6 KiB, in a size class whose spans hold six, so most
-// such allocations took a new span). Each array is capped at its length, so
-// appending to it moves it rather than writing over its neighbour; a block
-// lives while any of its arrays does (decoded batches end their lives
-// roughly in the order they arrived, as instances leave the log).
-type cmdBlock struct{ free []Command }
-
-// cmdBlockLen is the number of commands in one block: 104 KiB, thirteen
-// pages exactly (a large allocation is a whole number of pages).
-const cmdBlockLen = 1024
-
-// take returns n zeroed commands. Arrays larger than an eighth of a block
-// get their own allocation.
-func (c *cmdBlock) take(n int) []Command {
-	if n > cmdBlockLen/8 {
-		return make([]Command, n)
-	}
-	if len(c.free) < n {
-		c.free = make([]Command, cmdBlockLen)
-	}
-	s := c.free[:n:n]
-	c.free = c.free[n:]
-	return s
+	src []byte
 }
 
 func (r *srcReader) reset(b []byte) {
@@ -195,17 +166,16 @@ func parseCommand(b []byte, c *Command, arena *[]byte) (int, bool) {
 // decoder path leaves them (see settle), but once: a first pass reads
 // every command, its strings still in b, and sums their lengths, a second
 // copies them out.
-func parseCommands(b []byte, n int, blk *cmdBlock) ([]Command, int, bool) {
+func parseCommands(b []byte, n int) ([]Command, int, bool) {
 	if n > len(b)/minCommandLen {
 		return nil, 0, false // b ends first: allocate nothing
 	}
-	cmds := blk.take(n)
+	cmds := make([]Command, n)
 	total, off := 0, 0
 	for i := range cmds {
 		k, ok := peekCommand(b[off:], &cmds[i])
 		if !ok {
-			clear(cmds[:i+1]) // cmds, which points into b, is dropped
-			return nil, 0, false
+			return nil, 0, false // cmds, which points into b, is dropped
 		}
 		total += len(cmds[i].Key) + len(cmds[i].Value)
 		off += k

@@ -2,7 +2,6 @@ package paxos
 
 import (
 	"bytes"
-	"fmt"
 	"strings"
 	"testing"
 
@@ -219,45 +218,4 @@ func TestDecodeIntoCommandMatchesDecoder(t *testing.T) {
 			}
 		}
 	}
-}
-
-// TestCommandBlockArraysAreSeparate decodes many batches through one
-// pooled coder's block: each decoded array must hold its own commands
-// after the later ones were decoded, end at its last command (so that
-// appending to it moves it), and not share its block with an array of
-// more than an eighth of a block.
-func TestCommandBlockArraysAreSeparate(t *testing.T) {
-	var blk cmdBlock
-	var got [][]Command
-	var want [][]Command
-	for i := 0; i < 3*cmdBlockLen/64; i++ {
-		n := 1 + i%64
-		if i%7 == 0 {
-			n = cmdBlockLen/8 + 1
-		}
-		list := make([]Command, n)
-		for j := range list {
-			list[j] = Command{Client: uint64(i + 1), Seq: uint64(j + 1), Op: OpPut, Key: fmt.Sprintf("k%d.%d", i, j), Value: "v"}
-		}
-		b := appendCommands(nil, list)
-		head := 3 // past the array header: 0xdc and a 16-bit length
-		if n < 16 {
-			head = 1 // a fixarray
-		}
-		cmds, k, ok := parseCommands(b[head:], n, &blk)
-		require.True(t, ok, "batch %d", i)
-		require.Positive(t, k)
-		require.Equal(t, len(cmds), cap(cmds), "batch %d ends at its last command", i)
-		for j := range b {
-			b[j] = 0 // the decoded commands own their strings
-		}
-		got, want = append(got, cmds), append(want, list)
-	}
-	for i := range got {
-		require.Equal(t, want[i], got[i], "batch %d", i)
-	}
-	grown := append(got[0], Command{Key: "more"})
-	require.Equal(t, want[1], got[1], "appending to one array leaves the next alone")
-	require.Len(t, grown, len(want[0])+1)
-	require.Len(t, blk.take(cmdBlockLen/8+1), cmdBlockLen/8+1)
 }

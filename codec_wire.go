@@ -345,7 +345,7 @@ func DecodeCommands(d *msgpack.Decoder) ([]Command, error) {
 	if src != nil && n > 0 {
 		// The encoder's shape throughout: one pass to size the block, one
 		// to fill it.
-		if cmds, k, ok := parseCommands(src.rest(), n, &src.cmds); ok {
+		if cmds, k, ok := parseCommands(src.rest(), n); ok {
 			src.skip(k)
 			return cmds, nil
 		}
