@@ -21,34 +21,77 @@ const batchWait = 1
 // of a command proposed elsewhere) are dropped: that execution, reported
 // after the proposal, answers them. The store is asked only when a command
 // executed since the waiting ones were proposed (batchChecked).
+//
+// A full batch none of whose commands is dropped is led in place: the
+// instance takes that part of batch's array (capped at its length), and
+// batch moves past it instead of copying what is left to its front (to a
+// new array when fewer than Config.Batch more would fit). A partial batch
+// is copied into an array of its size, so that the array of Config.Batch
+// commands waiting lists start with is not given to a few.
 func (r *Replica) flush(partial bool) {
 	if r.rb != nil {
 		return // no leading while rebuilding
 	}
-	i := 0
+	i, inPlace := 0, false
 	for i < len(r.batch) && r.inflight+r.held < r.cfg.Window {
 		if len(r.batch)-i < r.cfg.Batch && !partial && r.inflight >= batchWait {
 			break
 		}
 		k := min(len(r.batch)-i, r.cfg.Batch)
-		cmds := make([]paxos.Command, 0, k)
-		for j := range r.batch[i : i+k] {
-			c := &r.batch[i+j]
-			if c.Client != 0 && !c.IsNop() && !r.batchChecked {
-				if r.store.Done(c) {
-					continue
-				}
-			}
-			cmds = append(cmds, *c)
+		cmds := r.batch[i : i+k : i+k]
+		if d := r.firstDone(cmds); d < len(cmds) {
+			cmds = r.undone(cmds, d)
+		} else if k < r.cfg.Batch {
+			cmds = append(make([]paxos.Command, 0, k), cmds...)
+		} else {
+			inPlace = true
 		}
 		i += k
 		if len(cmds) > 0 {
 			r.lead(cmds)
 		}
 	}
-	if i > 0 {
-		r.batch = r.batch[:copy(r.batch, r.batch[i:])]
+	switch rest := r.batch[i:]; {
+	case i == 0:
+	case !inPlace:
+		r.batch = r.batch[:copy(r.batch, rest)]
+	case cap(rest)-len(rest) >= r.cfg.Batch:
+		r.batch = rest
+	default:
+		r.batch = append(make([]paxos.Command, 0, len(rest)+r.cfg.Batch), rest...)
 	}
+}
+
+// doneWaiting reports whether a waiting command executed here already (a
+// client's retry of a command proposed elsewhere), so that flush drops it.
+func (r *Replica) doneWaiting(c *paxos.Command) bool {
+	return c.Client != 0 && !c.IsNop() && r.store.Done(c)
+}
+
+// firstDone returns the index of the first of cmds that doneWaiting
+// drops, len(cmds) if none (or batchChecked: none can be).
+func (r *Replica) firstDone(cmds []paxos.Command) int {
+	if !r.batchChecked {
+		for j := range cmds {
+			if r.doneWaiting(&cmds[j]) {
+				return j
+			}
+		}
+	}
+	return len(cmds)
+}
+
+// undone returns a copy of cmds without those doneWaiting drops, the first
+// of which is cmds[d].
+func (r *Replica) undone(cmds []paxos.Command, d int) []paxos.Command {
+	kept := make([]paxos.Command, d, len(cmds)-1)
+	copy(kept, cmds[:d])
+	for j := d + 1; j < len(cmds); j++ {
+		if !r.doneWaiting(&cmds[j]) {
+			kept = append(kept, cmds[j])
+		}
+	}
+	return kept
 }
 
 // setOf returns the set of the given replicas.
