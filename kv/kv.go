@@ -99,12 +99,11 @@ func (s *Store) get(key string) string {
 }
 
 // prefetch reads the first table slot each Get or Put of cmds probes
-// (Executor.Prefetch), and the last entry and the last arena byte of its
-// shard, next to which a new key's entry and bytes are appended (reading
-// past them would touch memory nothing has written yet), and returns the
-// sum of what it read, which means nothing. A shard without a table (thaw)
-// is left so. It reads in two rounds, the shards and then their slots and
-// tails, so that the reads of each round do not wait for one another.
+// (Executor.Prefetch), and where its shard appends a new entry and new
+// bytes, and returns the sum of what it read, which means nothing. A shard
+// without a table (thaw) is left so. It reads in two rounds, the shards
+// and then their slots and tails, so that the reads of each round do not
+// wait for one another.
 func (s *Store) prefetch(cmds []paxos.Command) uint64 {
 	var sum uint64
 	hs := s.hashBuf[:0]
@@ -124,14 +123,10 @@ func (s *Store) prefetch(cmds []paxos.Command) uint64 {
 		sh := s.shards[shardOf(h)]
 		sum += sh.slots[sh.home(h)]
 		if n := len(sh.ents); n > 0 {
-			if e := sh.ents[n-1]; len(e) > 0 {
-				sum += uint64(e[len(e)-1].o) // the line a new entry goes to, or the one before
-			}
+			sum += uint64(len(sh.ents[n-1]))
 		}
 		if sh.tail >= 0 {
-			if c := sh.data[sh.tail]; len(c) > 0 {
-				sum += uint64(c[len(c)-1]) // likewise for a new key's bytes
-			}
+			sum += uint64(len(sh.data[sh.tail]))
 		}
 	}
 	return sum

@@ -47,22 +47,3 @@ func TestPrefetchReadsTheSlotFindProbesFirst(t *testing.T) {
 		require.Equal(t, "v", s.get("k"+strconv.Itoa(i)))
 	}
 }
-
-// TestPrefetchEmptyTails: prefetch reads the last entry and arena byte of
-// a key's shard, and must not index an empty arena chunk (the store's
-// first key and value both empty) or change what it reads.
-func TestPrefetchEmptyTails(t *testing.T) {
-	s := New()
-	s.put("", "")
-	h := hashKey("")
-	sh := s.shards[shardOf(h)]
-	require.GreaterOrEqual(t, sh.tail, 0)
-	require.Empty(t, sh.data[sh.tail], "an empty key and value leave the arena's chunk empty")
-	require.NotPanics(t, func() { s.prefetch([]paxos.Command{{Op: paxos.OpPut, Key: ""}, {Op: paxos.OpGet, Key: "x"}}) })
-	s.put("k", "v")
-	s.prefetch([]paxos.Command{{Op: paxos.OpPut, Key: "k"}})
-	require.Equal(t, "v", s.get("k"))
-	v, ok := sh.get("", h)
-	require.True(t, ok)
-	require.Empty(t, v)
-}
