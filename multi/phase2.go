@@ -276,6 +276,9 @@ func (r *Replica) executeReady() {
 			break
 		}
 		r.executed++
+		if len(e.cmds) > 1 {
+			r.store.Prefetch(e.cmds) // the store's misses overlap (kv.Executor.Prefetch)
+		}
 		for k := range e.cmds {
 			// built in place in the room made above
 			c := &e.cmds[k]
