@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -120,5 +121,55 @@ func TestSyncCallsOfOneBurstLeaveTogether(t *testing.T) {
 	t.Logf("%d writes for %d rounds of %d calls: %.1f a round", writes, calls, k, perRound)
 	if perRound > k/4 {
 		t.Fatalf("%.1f writes a round of %d calls woken by one burst, want at most %d", perRound, k, k/4)
+	}
+}
+
+// TestFirstCallsShareOneDial: goroutines that make their first call on a
+// new client at once share one dial, so the replica sees one connection,
+// not one per goroutine.
+func TestFirstCallsShareOneDial(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			go func() {
+				defer c.Close()
+				burstServer(t, c, 1)
+			}()
+		}
+	}()
+	cl, err := New([]string{ln.Addr().String()}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	const callers = 32
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := cl.Put(ctx, fmt.Sprintf("k%d", g), "v"); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if n := accepted.Load(); n != 1 {
+		t.Fatalf("%d callers opened %d connections, want 1", callers, n)
 	}
 }

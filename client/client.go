@@ -24,9 +24,12 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/paxos-lab/paxos"
 	"github.com/paxos-lab/paxos/transport"
@@ -94,6 +97,7 @@ type Client struct {
 	// loads it without a lock; mu orders installing, dropping and closing
 	// them (closed is written under mu).
 	conns  []atomic.Pointer[conn]
+	dials  singleflight.Group // by replica index: one dial at a time
 	mu     sync.Mutex
 	closed atomic.Bool
 }
@@ -332,6 +336,22 @@ func (c *Client) conn(i int) (*conn, error) {
 	}
 	if c.closed.Load() {
 		return nil, errClosed
+	}
+	// The callers that find no connection share one dial: a burst of
+	// first calls would otherwise open a connection each and close all
+	// but one.
+	v, err, _ := c.dials.Do(strconv.Itoa(i), func() (any, error) { return c.connect(i) })
+	if err != nil {
+		return nil, err
+	}
+	return v.(*conn), nil
+}
+
+// connect dials replica i and installs the connection, unless one is in
+// place already.
+func (c *Client) connect(i int) (*conn, error) {
+	if cn := c.conns[i].Load(); cn != nil {
+		return cn, nil
 	}
 	nc, err := c.dial(c.addrs[i])
 	if err != nil {
