@@ -110,9 +110,9 @@ func (t *Table[V]) Delete(i int) {
 	}
 }
 
-// minShrink is the table size a Delete may halve: a table that held many
-// ids at a peak (a burst of requests) gives its memory back as they leave,
-// while a small one never resizes.
+// minShrink is the smallest size a Delete shrinks a table to: a table
+// that held many ids at a peak (a burst of requests) gives its memory back
+// as they leave, while one of minShrink slots or fewer never shrinks.
 const minShrink = 1024
 
 // All calls f with each id and its value, in slot order. f must not
@@ -132,8 +132,8 @@ func (t *Table[V]) Clear() {
 	t.n = 0
 }
 
-// resize moves the entries to a table of size slots (a power of two, more
-// than twice the entries).
+// resize moves the entries to a table of size slots (a power of two, at
+// least twice the entries).
 func (t *Table[V]) resize(size int) {
 	var zero V
 	old := t.slots
