@@ -111,7 +111,7 @@ func TestSyncCallsOfOneBurstLeaveTogether(t *testing.T) {
 	}
 	wg.Wait()
 	writes := cc.writes.Load()
-	cn.close(errClosed)
+	cn.close(ErrClosed)
 	if r := <-rounds; r != calls {
 		t.Fatalf("the server answered %d rounds of %d, want %d", r, k, calls)
 	}

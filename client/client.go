@@ -184,12 +184,16 @@ func (c *Client) NextSeq() uint64 { return c.seq.Add(1) }
 // Exec runs req as given (its Client and Seq must be set), retrying it
 // across replicas until a replica answers without error or ctx ends. An
 // authentication failure (ErrAuth: a missing or wrong token) ends it at
-// once, since every replica would refuse the same way.
+// once, since every replica would refuse the same way, and so does Close
+// (ErrClosed).
 func (c *Client) Exec(ctx context.Context, req Request) (Result, error) {
 	n := len(c.addrs)
 	start := int(c.pref.Load())
 	var last error
 	for attempt := 0; ; attempt++ {
+		if c.closed.Load() {
+			return Result{Attempts: attempt}, ErrClosed
+		}
 		if err := ctx.Err(); err != nil {
 			if last != nil {
 				return Result{Attempts: attempt}, fmt.Errorf("client: %w (last failure: %w)", err, last)
@@ -256,7 +260,7 @@ func (c *Client) ExecAsync(ctx context.Context, req Request, done func(Result, e
 	}
 	op.cn = cn
 	if err := cn.callAsync(time.Now().Add(c.opts.AttemptTimeout), &op.req, op); err != nil {
-		if !errors.Is(err, errClosed) {
+		if !errors.Is(err, ErrClosed) {
 			c.drop(op.i, cn)
 		}
 		op.retry()
@@ -312,7 +316,9 @@ func (op *asyncOp) retry() {
 	}()
 }
 
-var errClosed = errors.New("client closed")
+// ErrClosed is the error of a call on a Client after Close: it fails at
+// once, without retrying.
+var ErrClosed = errors.New("client closed")
 
 func (c *Client) attempt(ctx context.Context, i int, req Request) (Reply, error) {
 	cn, err := c.conn(i)
@@ -329,13 +335,13 @@ func (c *Client) attempt(ctx context.Context, i int, req Request) (Reply, error)
 // conn returns the connection to replica i, dialling it if there is none.
 // The common case, a connection in place, takes no lock: Close empties
 // conns before closing the connections, so one loaded here either is open
-// or fails its call with errClosed.
+// or fails its call with ErrClosed.
 func (c *Client) conn(i int) (*conn, error) {
 	if cn := c.conns[i].Load(); cn != nil {
 		return cn, nil
 	}
 	if c.closed.Load() {
-		return nil, errClosed
+		return nil, ErrClosed
 	}
 	// The callers that find no connection share one dial: a burst of
 	// first calls would otherwise open a connection each and close all
@@ -361,11 +367,11 @@ func (c *Client) connect(i int) (*conn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed.Load() {
-		cn.close(errClosed)
-		return nil, errClosed
+		cn.close(ErrClosed)
+		return nil, ErrClosed
 	}
 	if old := c.conns[i].Load(); old != nil {
-		cn.close(errClosed)
+		cn.close(ErrClosed)
 		return old, nil
 	}
 	c.conns[i].Store(cn)
@@ -422,7 +428,7 @@ func (c *Client) Close() error {
 	}
 	c.mu.Unlock()
 	for _, cn := range conns {
-		cn.close(errClosed)
+		cn.close(ErrClosed)
 	}
 	return nil
 }

@@ -121,7 +121,7 @@ func TestQueueWritesTheEncoderBytes(t *testing.T) {
 func TestReadLoopSplitAndLargeFrames(t *testing.T) {
 	client, server := net.Pipe()
 	cn := newConn(client, asyncSweep)
-	defer cn.close(errClosed)
+	defer cn.close(ErrClosed)
 	outputs := []string{"a", strings.Repeat("b", 3*readBuf), "c", strings.Repeat("d", 300)}
 	got := make(chan Reply, len(outputs))
 	for i := range outputs {
