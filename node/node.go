@@ -149,6 +149,7 @@ type Stats struct {
 	Messages   uint64 // messages sent
 	Executed   uint64 // commands executed
 	StepErrors uint64 // messages the replica refused
+	Ticks      uint64 // ticks the event loop handled (the replica's logical clock)
 	// LongestDiskWait is the longest time the event loop waited for the
 	// persister to take a Ready because 4*maxInflight were queued (the
 	// disk fell behind): meanwhile it steps nothing, ticks nothing and
@@ -279,9 +280,9 @@ type Node struct {
 	// from empty (loop goroutine; see Prompt).
 	ticks, moved uint64
 
-	readies, appends, records, messages, executed, stepErrors atomic.Uint64
-	longestDiskWait, longestTickGap                           atomic.Int64 // nanoseconds (Stats)
-	lastTick                                                  time.Time    // loop goroutine
+	readies, appends, records, messages, executed, stepErrors, ticked atomic.Uint64
+	longestDiskWait, longestTickGap                                   atomic.Int64 // nanoseconds (Stats)
+	lastTick                                                          time.Time    // loop goroutine
 
 	m *nodeMetrics // nil without Config.Metrics
 }
@@ -498,7 +499,7 @@ func (n *Node) Done() <-chan struct{} { return n.done }
 // Stats returns the node's counters.
 func (n *Node) Stats() Stats {
 	return Stats{Readies: n.readies.Load(), Appends: n.appends.Load(), Records: n.records.Load(),
-		Messages: n.messages.Load(), Executed: n.executed.Load(), StepErrors: n.stepErrors.Load(),
+		Messages: n.messages.Load(), Executed: n.executed.Load(), StepErrors: n.stepErrors.Load(), Ticks: n.ticked.Load(),
 		LongestDiskWait: time.Duration(n.longestDiskWait.Load()), LongestTickGap: time.Duration(n.longestTickGap.Load())}
 }
 
@@ -664,6 +665,7 @@ func (n *Node) onTick(now time.Time) {
 	}
 	n.lastTick = now
 	n.ticks++
+	n.ticked.Add(1)
 	n.r.Tick()
 	n.expire(now)
 	if n.m != nil {

@@ -124,6 +124,7 @@ func TestNodeDriverOrderAndDuplicates(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no ticks")
 	}
+	assert.GreaterOrEqual(t, n.Stats().Ticks, uint64(3), "Stats counts the ticks the loop handled")
 	ex, err := n.Submit(ctx, paxos.Command{Client: 7, Seq: 1, Op: paxos.OpPut, Key: "k", Value: "v"})
 	require.NoError(t, err)
 	assert.Equal(t, "ok:v", ex.Output)
