@@ -214,7 +214,7 @@ func (s *Store) Apply(cmd paxos.Command) (string, error) {
 func (s *Store) ApplyKV(op paxos.Op, key, value string) (output string, missing bool) {
 	s.applied++
 	if op == paxos.OpGet {
-		return s.Lookup(key)
+		return s.lookup(key, s.hash(key))
 	}
 	s.put(key, value)
 	return "", false
@@ -224,9 +224,13 @@ func (s *Store) ApplyKV(op paxos.Op, key, value string) (output string, missing 
 // served locally under a lease, which change nothing.
 func (s *Store) Read(key string) string { return s.get(key) }
 
-// Lookup is Read that also says whether the key holds no value.
-func (s *Store) Lookup(key string) (value string, missing bool) {
-	h := s.hash(key)
+// Lookup is Read that also says whether the key holds no value. Like
+// Read it changes nothing, not even which prefetched hashes are left
+// (hash).
+func (s *Store) Lookup(key string) (value string, missing bool) { return s.lookup(key, hashKey(key)) }
+
+// lookup is Lookup for a key of hash h.
+func (s *Store) lookup(key string, h uint64) (value string, missing bool) {
 	if sh := s.shards[shardOf(h)]; sh != nil {
 		v, ok := sh.get(key, h)
 		return v, !ok

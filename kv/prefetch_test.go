@@ -51,8 +51,9 @@ func TestPrefetchReadsTheSlotFindProbesFirst(t *testing.T) {
 
 // TestApplyUsesPrefetchedHashes: the puts and gets after a prefetch take
 // their keys' hashes from it, in order, passing over commands left out
-// (a duplicate, say), and each lands where a fresh hash finds it. Taking
-// the next hash without comparing its key, or not taking it, fails.
+// (a duplicate, say), and each lands where a fresh hash finds it; Lookup
+// (a lease read) takes none. Taking the next hash without comparing its
+// key, or not taking it, fails.
 func TestApplyUsesPrefetchedHashes(t *testing.T) {
 	s := New()
 	for i := range 100 {
@@ -67,6 +68,8 @@ func TestApplyUsesPrefetchedHashes(t *testing.T) {
 	}
 	s.prefetch(cmds)
 	require.Len(t, s.hashed, 4, "prefetch keeps one hash per Get and Put")
+	s.Lookup("old7") // a lease read in between changes nothing
+	require.Zero(t, s.next)
 	s.ApplyKV(cmds[0].Op, cmds[0].Key, cmds[0].Value)
 	require.Equal(t, 1, s.next, "the put took the first prefetched hash")
 	out, missing := s.ApplyKV(cmds[3].Op, cmds[3].Key, cmds[3].Value)
