@@ -60,7 +60,8 @@ type Store struct {
 	// hashed is the keys the latest prefetch hashed, in order, and next
 	// the first of them no put or lookup has used since: the puts and
 	// gets that follow a prefetch take their hashes from it (hash)
-	// instead of hashing each key a second time.
+	// instead of hashing each key a second time. It keeps the latest
+	// batch's key strings alive until the next prefetch.
 	hashed []hashedKey
 	next   int
 }
