@@ -57,7 +57,19 @@ type Store struct {
 	shards  shards
 	keys    int
 	applied uint64
-	hashBuf []uint64 // scratch for prefetch
+	// hashed is the keys the latest prefetch hashed, in order, and next
+	// the first of them no put or lookup has used since: the puts and
+	// gets that follow a prefetch take their hashes from it (hash)
+	// instead of hashing each key a second time. It keeps the latest
+	// batch's key strings alive until the next prefetch.
+	hashed []hashedKey
+	next   int
+}
+
+// hashedKey is a key and its hash (hashKey).
+type hashedKey struct {
+	key string
+	h   uint64
 }
 
 // shardCount is the number of shards; a power of two.
@@ -103,25 +115,29 @@ func (s *Store) get(key string) string {
 // bytes, and returns the sum of what it read, which means nothing. A shard
 // without a table (thaw) is left so. It reads in two rounds, the shards
 // and then their slots and tails, so that the reads of each round do not
-// wait for one another.
+// wait for one another. It keeps the keys' hashes for the puts and gets
+// that apply cmds next (hash).
 func (s *Store) prefetch(cmds []paxos.Command) uint64 {
 	var sum uint64
-	hs := s.hashBuf[:0]
+	hs := s.hashed[:0]
 	for i := range cmds {
 		c := &cmds[i]
 		if c.Op != paxos.OpPut && c.Op != paxos.OpGet {
 			continue
 		}
 		h := hashKey(c.Key)
+		hs = append(hs, hashedKey{c.Key, h})
 		if sh := s.shards[shardOf(h)]; sh != nil && len(sh.slots) > 0 {
-			hs = append(hs, h)
 			sum += uint64(sh.tail)
 		}
 	}
-	s.hashBuf = hs
-	for _, h := range hs {
-		sh := s.shards[shardOf(h)]
-		sum += sh.slots[sh.home(h)]
+	s.hashed, s.next = hs, 0
+	for i := range hs {
+		sh := s.shards[shardOf(hs[i].h)]
+		if sh == nil || len(sh.slots) == 0 {
+			continue
+		}
+		sum += sh.slots[sh.home(hs[i].h)]
 		if n := len(sh.ents); n > 0 {
 			sum += uint64(len(sh.ents[n-1]))
 		}
@@ -132,9 +148,41 @@ func (s *Store) prefetch(cmds []paxos.Command) uint64 {
 	return sum
 }
 
+// hash returns hashKey(key), taken from what the latest prefetch hashed
+// when key is among the keys it has not yet handed out: the commands
+// applied after a prefetch are its commands in order, some perhaps left
+// out (duplicates, no-ops), so the key is the next one or a little after
+// it, and the keys it passes over are not looked at again. The key is
+// compared, not assumed: when it is the prefetched string itself the
+// comparison stops at the pointer. The common case is the next key;
+// hashAfter handles the rest.
+func (s *Store) hash(key string) uint64 {
+	if s.next < len(s.hashed) {
+		if k := &s.hashed[s.next]; k.key == key {
+			s.next++
+			return k.h
+		}
+	}
+	return s.hashAfter(key)
+}
+
+// hashAfter is hash when key is not the next prefetched key: it looks
+// further down the list, and a key not found there means the prefetched
+// commands are done, so the rest of the list is dropped.
+func (s *Store) hashAfter(key string) uint64 {
+	for i := s.next + 1; i < len(s.hashed); i++ {
+		if k := &s.hashed[i]; k.key == key {
+			s.next = i + 1
+			return k.h
+		}
+	}
+	s.next = len(s.hashed)
+	return hashKey(key)
+}
+
 // put stores value under key.
 func (s *Store) put(key, value string) {
-	h := hashKey(key)
+	h := s.hash(key)
 	if put(s.writable(h), key, value, h) {
 		s.keys++
 	}
@@ -167,7 +215,7 @@ func (s *Store) Apply(cmd paxos.Command) (string, error) {
 func (s *Store) ApplyKV(op paxos.Op, key, value string) (output string, missing bool) {
 	s.applied++
 	if op == paxos.OpGet {
-		return s.Lookup(key)
+		return s.lookup(key, s.hash(key))
 	}
 	s.put(key, value)
 	return "", false
@@ -177,9 +225,13 @@ func (s *Store) ApplyKV(op paxos.Op, key, value string) (output string, missing 
 // served locally under a lease, which change nothing.
 func (s *Store) Read(key string) string { return s.get(key) }
 
-// Lookup is Read that also says whether the key holds no value.
-func (s *Store) Lookup(key string) (value string, missing bool) {
-	h := hashKey(key)
+// Lookup is Read that also says whether the key holds no value. Like
+// Read it changes nothing, not even which prefetched hashes are left
+// (hash).
+func (s *Store) Lookup(key string) (value string, missing bool) { return s.lookup(key, hashKey(key)) }
+
+// lookup is Lookup for a key of hash h.
+func (s *Store) lookup(key string, h uint64) (value string, missing bool) {
 	if sh := s.shards[shardOf(h)]; sh != nil {
 		v, ok := sh.get(key, h)
 		return v, !ok
