@@ -185,6 +185,11 @@ type Background interface {
 	BackgroundSnapshot() bool
 }
 
+// Unsynced reports whether the WAL skips fsync (WALOptions.NoSync): an
+// Append then returns once its bytes are in the page cache, with no wait
+// for the disk, so a driver may call it on its event loop (node does).
+func (w *WAL) Unsynced() bool { return w.noSync }
+
 func isBackground(snapshot any) bool {
 	b, ok := snapshot.(Background)
 	return ok && b.BackgroundSnapshot()
