@@ -32,6 +32,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/idtable"
 	"github.com/paxos-lab/paxos/transport"
 )
 
@@ -253,13 +254,14 @@ func (c *Client) Exec(ctx context.Context, req Request) (Result, error) {
 func (c *Client) ExecAsync(ctx context.Context, req Request, done func(Result, error)) {
 	op := asyncOps.Get().(*asyncOp)
 	*op = asyncOp{c: c, ctx: ctx, req: req, done: done, i: int(c.pref.Load())}
+	op.wait.call = op
 	cn, err := c.conn(op.i)
 	if err != nil {
 		op.retry()
 		return
 	}
 	op.cn = cn
-	if err := cn.callAsync(time.Now().Add(c.opts.AttemptTimeout), &op.req, op); err != nil {
+	if err := cn.callAsync(time.Now().Add(c.opts.AttemptTimeout), &op.req, &op.wait); err != nil {
 		if !errors.Is(err, ErrClosed) {
 			c.drop(op.i, cn)
 		}
@@ -278,6 +280,7 @@ type asyncOp struct {
 	done func(Result, error)
 	i    int
 	cn   *conn
+	wait asyncEntry // its entry among cn's waiting calls
 }
 
 // answer implements asyncCall.
@@ -465,8 +468,11 @@ type conn struct {
 	// async holds the calls waiting for their reply, by (client, seq): one
 	// connection may carry several clients' requests. Whoever takes a call
 	// out answers it, exactly once: the reader with its reply, the sweep
-	// at its deadline, or the connection's close.
-	async map[paxos.CommandID]asyncEntry
+	// at its deadline, or the connection's close. (An open-addressing
+	// table rather than a map: a call's insert and delete, under mu, are
+	// the lock's hold time for the 1,024 callers and the reader that
+	// share it.)
+	async idtable.Table[*asyncEntry]
 	sweep bool          // sweepLoop runs (under mu)
 	every time.Duration // sweepLoop's period
 	err   error
@@ -493,8 +499,20 @@ type answer struct {
 
 func (c answerChan) answer(rep Reply, err error) { c <- answer{rep, err} }
 
-// answerChans are synchronous calls' channels, reused once drained.
-var answerChans = sync.Pool{New: func() any { return make(answerChan, 1) }}
+// syncCall is what a synchronous call waits with: its entry among the
+// connection's waiting calls and the channel that entry answers on.
+type syncCall struct {
+	wait asyncEntry
+	ch   answerChan
+}
+
+// syncCalls are synchronous calls' entries and channels, reused once the
+// channel is drained (nothing else holds them then).
+var syncCalls = sync.Pool{New: func() any {
+	sc := &syncCall{ch: make(answerChan, 1)}
+	sc.wait.call = sc.ch
+	return sc
+}}
 
 // sweepPeriod is how often a connection looks for calls past their
 // deadline: a tenth of the attempt timeout, between 1 ms and asyncSweep.
@@ -503,6 +521,9 @@ func sweepPeriod(timeout time.Duration) time.Duration {
 }
 
 // asyncEntry is a request sent on a connection, waiting for its reply.
+// The connection holds a pointer to it (a table of pointers is probed
+// faster than one of structs) until it takes the call out to answer it;
+// the caller owns it again once answered.
 type asyncEntry struct {
 	call     asyncCall
 	deadline time.Time
@@ -518,8 +539,7 @@ const (
 )
 
 func newConn(nc net.Conn, sweepEvery time.Duration) *conn {
-	cn := &conn{nc: nc, every: sweepEvery,
-		async: map[paxos.CommandID]asyncEntry{}, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	cn := &conn{nc: nc, every: sweepEvery, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	go cn.readLoop()
 	go cn.flushLoop()
 	return cn
@@ -571,10 +591,8 @@ func (cn *conn) close(err error) {
 	if cn.err == nil {
 		cn.err = err
 		close(cn.done)
-		for _, a := range cn.async {
-			failed = append(failed, a.call)
-		}
-		clear(cn.async)
+		cn.async.All(func(_ idtable.ID, a *asyncEntry) { failed = append(failed, a.call) })
+		cn.async.Clear()
 	}
 	cn.mu.Unlock()
 	cn.nc.Close()
@@ -617,19 +635,24 @@ func (cn *conn) sweepLoop() {
 	t := time.NewTicker(cn.every)
 	defer t.Stop()
 	var expired []asyncCall
+	var ids []idtable.ID
 	for {
 		select {
 		case <-cn.done:
 			return
 		case now := <-t.C:
 			cn.mu.Lock()
-			for id, a := range cn.async {
+			cn.async.All(func(id idtable.ID, a *asyncEntry) {
 				if now.After(a.deadline) {
 					expired = append(expired, a.call)
-					delete(cn.async, id)
+					ids = append(ids, id)
 				}
+			})
+			for _, id := range ids {
+				cn.async.Delete(cn.async.Find(id))
 			}
-			idle := len(cn.async) == 0
+			ids = ids[:0]
+			idle := cn.async.Len() == 0
 			if idle {
 				cn.sweep = false
 			}
@@ -654,15 +677,16 @@ const asyncSweep = 100 * time.Millisecond
 // (on the reader's goroutine), or with an error when the connection fails
 // or deadline passes first. It returns an error, without answering call,
 // when the request could not be sent.
-func (cn *conn) callAsync(deadline time.Time, req *Request, call asyncCall) error {
-	id := paxos.CommandID{Client: req.Client, Seq: req.Seq}
+func (cn *conn) callAsync(deadline time.Time, req *Request, w *asyncEntry) error {
+	id := idtable.ID{Client: req.Client, Seq: req.Seq}
 	cn.mu.Lock()
 	if cn.err != nil {
 		err := cn.err
 		cn.mu.Unlock()
 		return err
 	}
-	cn.register(id, asyncEntry{call: call, deadline: deadline})
+	w.deadline = deadline
+	cn.register(id, w)
 	cn.mu.Unlock()
 	queued, err := cn.queue(req)
 	if err == nil && queued >= flushAt {
@@ -690,8 +714,8 @@ func (cn *conn) callAsync(deadline time.Time, req *Request, call asyncCall) erro
 
 // register adds a call waiting for its reply, and starts the deadline
 // sweep if none runs (under mu).
-func (cn *conn) register(id paxos.CommandID, e asyncEntry) {
-	cn.async[id] = e
+func (cn *conn) register(id idtable.ID, w *asyncEntry) {
+	cn.async.Set(id, w)
 	if !cn.sweep {
 		cn.sweep = true
 		go cn.sweepLoop()
@@ -701,10 +725,9 @@ func (cn *conn) register(id paxos.CommandID, e asyncEntry) {
 // withdraw takes back a call that is still waiting; false means it was
 // taken first (answered, expired or failed with the connection) and its
 // answer is given or on its way.
-func (cn *conn) withdraw(id paxos.CommandID) bool {
+func (cn *conn) withdraw(id idtable.ID) bool {
 	cn.mu.Lock()
-	_, ok := cn.async[id]
-	delete(cn.async, id)
+	ok := cn.take(id) != nil
 	cn.mu.Unlock()
 	return ok
 }
@@ -801,16 +824,23 @@ const readBuf = 64 << 10
 
 // deliver answers the call rep answers, if any is waiting.
 func (cn *conn) deliver(rep Reply) {
-	id := paxos.CommandID{Client: rep.Client, Seq: rep.Seq}
 	cn.mu.Lock()
-	a, ok := cn.async[id]
-	if ok {
-		delete(cn.async, id)
-	}
+	a := cn.take(idtable.ID{Client: rep.Client, Seq: rep.Seq})
 	cn.mu.Unlock()
-	if ok {
+	if a != nil {
 		a.call.answer(rep, nil)
 	}
+}
+
+// take removes the call waiting under id and returns it; nil if none
+// waits (under mu).
+func (cn *conn) take(id idtable.ID) *asyncEntry {
+	i := cn.async.Find(id)
+	a := cn.async.At(i)
+	if a != nil {
+		cn.async.Delete(i)
+	}
+	return a
 }
 
 // call sends req and waits for its reply, for at most timeout (checked by
@@ -819,21 +849,23 @@ func (cn *conn) deliver(rep Reply) {
 // No timer and no select over the connection's state per call: the
 // reader, the sweep or the connection's close answers it on its channel.
 func (cn *conn) call(ctx context.Context, timeout time.Duration, req Request) (Reply, error) {
-	ch := answerChans.Get().(answerChan)
-	id := paxos.CommandID{Client: req.Client, Seq: req.Seq}
+	sc := syncCalls.Get().(*syncCall)
+	ch := sc.ch
+	id := idtable.ID{Client: req.Client, Seq: req.Seq}
 	cn.mu.Lock()
 	if cn.err != nil {
 		err := cn.err
 		cn.mu.Unlock()
-		answerChans.Put(ch)
+		syncCalls.Put(sc)
 		return Reply{}, err
 	}
 	deadline := time.Now().Add(timeout)
-	cn.register(id, asyncEntry{call: ch, deadline: deadline})
+	sc.wait.deadline = deadline
+	cn.register(id, &sc.wait)
 	// A call alone on its connection writes at once; one among others
 	// leaves the write to flushLoop, so that the calls one burst of
 	// replies woke leave in one write rather than one each.
-	alone := len(cn.async) == 1
+	alone := cn.async.Len() == 1
 	cn.mu.Unlock()
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
@@ -854,24 +886,24 @@ func (cn *conn) call(ctx context.Context, timeout time.Duration, req Request) (R
 		cn.wake()
 	}
 	if err != nil && cn.withdraw(id) {
-		answerChans.Put(ch)
+		syncCalls.Put(sc)
 		return Reply{}, err
 	}
 	// Sent, or answered by the close its failed write caused.
 	if done := ctx.Done(); done != nil {
 		select {
 		case a := <-ch:
-			answerChans.Put(ch)
+			syncCalls.Put(sc)
 			return a.rep, a.err
 		case <-done:
 			if cn.withdraw(id) {
-				answerChans.Put(ch)
+				syncCalls.Put(sc)
 				return Reply{}, ctx.Err()
 			}
 			// Answered meanwhile: that answer is on its way.
 		}
 	}
 	a := <-ch
-	answerChans.Put(ch)
+	syncCalls.Put(sc)
 	return a.rep, a.err
 }
