@@ -100,7 +100,8 @@ func TestSyncCallsOfOneBurstLeaveTogether(t *testing.T) {
 			defer wg.Done()
 			for i := range calls {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				_, err := cn.call(ctx, 10*time.Second, Request{Client: uint64(g + 1), Seq: uint64(i + 1), Op: paxos.OpPut, Key: "k", Value: "v"})
+				var rep Reply
+				err := cn.call(ctx, 10*time.Second, &Request{Client: uint64(g + 1), Seq: uint64(i + 1), Op: paxos.OpPut, Key: "k", Value: "v"}, &rep)
 				cancel()
 				if err != nil {
 					t.Error(err)

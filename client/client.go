@@ -146,8 +146,8 @@ func (c *Client) Prefer(i int) { c.pref.Store(int64(i % len(c.addrs))) }
 
 // Put writes value to key.
 func (c *Client) Put(ctx context.Context, key, value string) error {
-	_, err := c.DoKV(ctx, paxos.OpPut, key, value)
-	return err
+	req := Request{Client: c.id, Seq: c.seq.Add(1), Op: paxos.OpPut, Key: key, Value: value}
+	return c.exec(ctx, &req, nil)
 }
 
 // Get reads key ("" when it was never written).
@@ -158,7 +158,10 @@ func (c *Client) Get(ctx context.Context, key string) (string, error) {
 
 // DoKV runs one key-value command with the next sequence number (see Do).
 func (c *Client) DoKV(ctx context.Context, op paxos.Op, key, value string) (Result, error) {
-	return c.Do(ctx, paxos.Command{Op: op, Key: key, Value: value})
+	req := Request{Client: c.id, Seq: c.seq.Add(1), Op: op, Key: key, Value: value}
+	var res Result
+	err := c.exec(ctx, &req, &res)
+	return res, err
 }
 
 // Do runs any command, retrying across replicas until one answers or ctx
@@ -174,8 +177,10 @@ func (c *Client) Do(ctx context.Context, cmd paxos.Command) (Result, error) {
 	if cmd.Seq == 0 {
 		cmd.Seq = c.seq.Add(1)
 	}
-	return c.Exec(ctx, Request{Client: cmd.Client, Seq: cmd.Seq, Op: cmd.Op, Key: cmd.Key, Value: cmd.Value,
-		Payload: cmd.Payload, Keys: cmd.Keys, ReadOnly: cmd.ReadOnly})
+	req := Request(cmd)
+	var res Result
+	err := c.exec(ctx, &req, &res)
+	return res, err
 }
 
 // NextSeq reserves and returns the next sequence number (for callers that
@@ -188,42 +193,47 @@ func (c *Client) NextSeq() uint64 { return c.seq.Add(1) }
 // once, since every replica would refuse the same way, and so does Close
 // (ErrClosed).
 func (c *Client) Exec(ctx context.Context, req Request) (Result, error) {
+	var res Result
+	err := c.exec(ctx, &req, &res)
+	return res, err
+}
+
+// exec is Exec, writing its result to *res unless res is nil. Its frame, and those of the
+// calls under it, stay small: a thousand goroutines each in a call keep
+// their stacks, and one that outgrows its stack copies it (the failures'
+// errors are made out of line).
+func (c *Client) exec(ctx context.Context, req *Request, res *Result) error {
 	n := len(c.addrs)
 	start := int(c.pref.Load())
 	var last error
+	var rep Reply
 	for attempt := 0; ; attempt++ {
 		if c.closed.Load() {
-			return Result{Attempts: attempt}, ErrClosed
+			res.set(Result{Attempts: attempt})
+			return ErrClosed
 		}
 		if err := ctx.Err(); err != nil {
-			if last != nil {
-				return Result{Attempts: attempt}, fmt.Errorf("client: %w (last failure: %w)", err, last)
-			}
-			return Result{Attempts: attempt}, err
+			res.set(Result{Attempts: attempt})
+			return ctxFailure(err, last)
 		}
 		i := (start + attempt) % n
 		if attempt > 0 && attempt%n == 0 {
 			// Every replica failed once; back off a little before the next
 			// round (a leader election may be under way).
-			backoff := min(time.Duration(attempt/n)*100*time.Millisecond, time.Second)
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-				continue
-			}
+			backOff(ctx, attempt/n)
 		}
-		rep, err := c.attempt(ctx, i, req)
-		if err == nil && rep.Err == noTokenErr {
-			err = fmt.Errorf("client: %w: replica %d: %s", ErrAuth, rep.Replica, rep.Err)
-		} else if err == nil && rep.Err != "" {
-			err = fmt.Errorf("replica %d: %s", rep.Replica, rep.Err)
-		}
-		if errors.Is(err, ErrAuth) {
-			// A refused token (or none) is refused by every replica: retrying
-			// cannot help, so say so at once.
-			return Result{Attempts: attempt + 1}, err // already says "client: "
+		rep = Reply{}
+		err := c.attempt(ctx, i, req, &rep)
+		if err == nil && rep.Err != "" {
+			err = refusal(&rep)
 		}
 		if err != nil {
+			if errors.Is(err, ErrAuth) {
+				// A refused token (or none) is refused by every replica:
+				// retrying cannot help, so say so at once.
+				res.set(Result{Attempts: attempt + 1})
+				return err // already says "client: "
+			}
 			// An attempt cut short by the caller's own deadline says
 			// nothing about the replicas: keep the failure before it.
 			if last == nil || ctx.Err() == nil {
@@ -232,12 +242,62 @@ func (c *Client) Exec(ctx context.Context, req Request) (Result, error) {
 			continue
 		}
 		c.pref.Store(int64(i))
-		res := Result{Output: rep.Output, Replica: paxos.NodeID(rep.Replica), Duplicate: rep.Duplicate, LocalRead: rep.LocalRead, Missing: rep.Missing, Attempts: attempt + 1, Err: rep.CmdErr}
-		if rep.CmdErr != "" {
-			return res, fmt.Errorf("%w: replica %d: %s", ErrCommand, rep.Replica, rep.CmdErr)
+		if res != nil {
+			*res = Result{Output: rep.Output, Replica: paxos.NodeID(rep.Replica), Duplicate: rep.Duplicate, LocalRead: rep.LocalRead, Missing: rep.Missing, Attempts: attempt + 1, Err: rep.CmdErr}
 		}
-		return res, nil
+		if rep.CmdErr != "" {
+			return cmdFailure(&rep)
+		}
+		return nil
 	}
+}
+
+// set stores r in *res, unless res is nil.
+func (res *Result) set(r Result) {
+	if res != nil {
+		*res = r
+	}
+}
+
+// ctxFailure is the error of a call whose ctx ended (err), after the
+// attempts' last failure, if any.
+//
+//go:noinline
+func ctxFailure(err, last error) error {
+	if last != nil {
+		return fmt.Errorf("client: %w (last failure: %w)", err, last)
+	}
+	return err
+}
+
+// backOff waits before the round-th round of attempts (every replica
+// failed round times), or until ctx ends.
+//
+//go:noinline
+func backOff(ctx context.Context, round int) {
+	select {
+	case <-time.After(min(time.Duration(round)*100*time.Millisecond, time.Second)):
+	case <-ctx.Done():
+	}
+}
+
+// refusal is the error of a reply with Err set: the replica refused the
+// command (to be retried elsewhere), or the token (ErrAuth).
+//
+//go:noinline
+func refusal(rep *Reply) error {
+	if rep.Err == noTokenErr {
+		return fmt.Errorf("client: %w: replica %d: %s", ErrAuth, rep.Replica, rep.Err)
+	}
+	return fmt.Errorf("replica %d: %s", rep.Replica, rep.Err)
+}
+
+// cmdFailure is the error of a command that executed with an error of
+// its own (rep.CmdErr).
+//
+//go:noinline
+func cmdFailure(rep *Reply) error {
+	return fmt.Errorf("%w: replica %d: %s", ErrCommand, rep.Replica, rep.CmdErr)
 }
 
 // ExecAsync runs req as Exec does, without waiting: done is called
@@ -299,7 +359,7 @@ func (op *asyncOp) answer(rep Reply, err error) {
 	*op = asyncOp{}
 	asyncOps.Put(op)
 	if rep.CmdErr != "" {
-		done(res, fmt.Errorf("%w: replica %d: %s", ErrCommand, rep.Replica, rep.CmdErr))
+		done(res, cmdFailure(&rep))
 		return
 	}
 	done(res, nil)
@@ -323,16 +383,18 @@ func (op *asyncOp) retry() {
 // once, without retrying.
 var ErrClosed = errors.New("client closed")
 
-func (c *Client) attempt(ctx context.Context, i int, req Request) (Reply, error) {
+// attempt sends req to replica i and waits for its reply, written to
+// *rep (which must be zero).
+func (c *Client) attempt(ctx context.Context, i int, req *Request, rep *Reply) error {
 	cn, err := c.conn(i)
 	if err != nil {
-		return Reply{}, err
+		return err
 	}
-	rep, err := cn.call(ctx, c.opts.AttemptTimeout, req)
+	err = cn.call(ctx, c.opts.AttemptTimeout, req, rep)
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 		c.drop(i, cn)
 	}
-	return rep, err
+	return err
 }
 
 // conn returns the connection to replica i, dialling it if there is none.
@@ -482,35 +544,40 @@ type conn struct {
 // asyncCall is what a call waiting on a connection is answered through:
 // exactly once, with the reply, or with an error when the connection
 // fails or the deadline passes first. callAsync's callers implement it; a
-// synchronous call waits on an answerChan.
+// synchronous call waits with a syncCall.
 type asyncCall interface {
 	answer(Reply, error)
 }
 
-// answerChan answers a synchronous call (conn.call) on its channel, which
-// has room for the one answer.
-type answerChan chan answer
-
-// answer is a synchronous call's reply, or why it has none.
-type answer struct {
-	rep Reply
-	err error
-}
-
-func (c answerChan) answer(rep Reply, err error) { c <- answer{rep, err} }
-
-// syncCall is what a synchronous call waits with: its entry among the
-// connection's waiting calls and the channel that entry answers on.
+// syncCall is what a synchronous call (conn.call) waits with: its entry
+// among the connection's waiting calls, and its answer, stored before
+// done is signalled (done has room for the one signal, so whoever
+// answers does not wait).
 type syncCall struct {
 	wait asyncEntry
-	ch   answerChan
+	rep  Reply
+	err  error
+	done chan struct{}
+}
+
+func (sc *syncCall) answer(rep Reply, err error) {
+	sc.rep, sc.err = rep, err
+	sc.done <- struct{}{}
+}
+
+// result moves the answer out, once done was received from.
+func (sc *syncCall) result(rep *Reply) error {
+	*rep = sc.rep
+	err := sc.err
+	sc.rep, sc.err = Reply{}, nil
+	return err
 }
 
 // syncCalls are synchronous calls' entries and channels, reused once the
-// channel is drained (nothing else holds them then).
+// signal was received (nothing else holds them then).
 var syncCalls = sync.Pool{New: func() any {
-	sc := &syncCall{ch: make(answerChan, 1)}
-	sc.wait.call = sc.ch
+	sc := &syncCall{done: make(chan struct{}, 1)}
+	sc.wait.call = sc
 	return sc
 }}
 
@@ -540,6 +607,11 @@ const (
 
 func newConn(nc net.Conn, sweepEvery time.Duration) *conn {
 	cn := &conn{nc: nc, every: sweepEvery, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	// The calls come and go in bursts (a batch of replies answers
+	// hundreds at once, and their callers send again): a table shrinking
+	// after each burst and growing before the next would allocate per
+	// burst.
+	cn.async.KeepSize()
 	go cn.readLoop()
 	go cn.flushLoop()
 	return cn
@@ -843,67 +915,76 @@ func (cn *conn) take(id idtable.ID) *asyncEntry {
 	return a
 }
 
-// call sends req and waits for its reply, for at most timeout (checked by
-// the connection's sweep, to within a tenth of it), until ctx ends or the
-// connection fails; it fails with context.DeadlineExceeded after timeout.
-// No timer and no select over the connection's state per call: the
-// reader, the sweep or the connection's close answers it on its channel.
-func (cn *conn) call(ctx context.Context, timeout time.Duration, req Request) (Reply, error) {
+// call sends req and waits for its reply, written to *rep, for at most
+// timeout (checked by the connection's sweep, to within a tenth of it),
+// until ctx ends or the connection fails; it fails with
+// context.DeadlineExceeded after timeout. No timer and no select over the
+// connection's state per call: the reader, the sweep or the connection's
+// close answers it through its syncCall.
+func (cn *conn) call(ctx context.Context, timeout time.Duration, req *Request, rep *Reply) error {
 	sc := syncCalls.Get().(*syncCall)
-	ch := sc.ch
 	id := idtable.ID{Client: req.Client, Seq: req.Seq}
 	cn.mu.Lock()
 	if cn.err != nil {
 		err := cn.err
 		cn.mu.Unlock()
 		syncCalls.Put(sc)
-		return Reply{}, err
+		return err
 	}
-	deadline := time.Now().Add(timeout)
-	sc.wait.deadline = deadline
+	sc.wait.deadline = time.Now().Add(timeout)
 	cn.register(id, &sc.wait)
 	// A call alone on its connection writes at once; one among others
 	// leaves the write to flushLoop, so that the calls one burst of
 	// replies woke leave in one write rather than one each.
 	alone := cn.async.Len() == 1
 	cn.mu.Unlock()
-	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
-		deadline = dl
-	}
-	queued, err := cn.queue(&req)
+	queued, err := cn.queue(req)
 	switch {
 	case err != nil:
 		err = fmt.Errorf("client: encode request: %w", err)
 	case alone || queued >= flushAt:
-		if ferr := cn.flush(deadline); ferr != nil {
-			// The connection cannot be written to (a part of a frame may
-			// have left): fail every call on it, this one included.
-			err = fmt.Errorf("client: send request: %w", ferr)
-			cn.close(fmt.Errorf("send request: %w", ferr))
-		}
+		err = cn.send(ctx, sc.wait.deadline)
 	case !cn.replying.Load():
 		cn.callerKicked.Store(true)
 		cn.wake()
 	}
 	if err != nil && cn.withdraw(id) {
 		syncCalls.Put(sc)
-		return Reply{}, err
+		return err
 	}
 	// Sent, or answered by the close its failed write caused.
 	if done := ctx.Done(); done != nil {
 		select {
-		case a := <-ch:
+		case <-sc.done:
+			err := sc.result(rep)
 			syncCalls.Put(sc)
-			return a.rep, a.err
+			return err
 		case <-done:
 			if cn.withdraw(id) {
 				syncCalls.Put(sc)
-				return Reply{}, ctx.Err()
+				return ctx.Err()
 			}
 			// Answered meanwhile: that answer is on its way.
 		}
 	}
-	a := <-ch
+	<-sc.done
+	err = sc.result(rep)
 	syncCalls.Put(sc)
-	return a.rep, a.err
+	return err
+}
+
+// send writes what is queued for a synchronous call, by deadline or ctx's
+// deadline if earlier; a failed write closes the connection, failing
+// every call on it.
+func (cn *conn) send(ctx context.Context, deadline time.Time) error {
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	if err := cn.flush(deadline); err != nil {
+		// The connection cannot be written to (a part of a frame may
+		// have left).
+		cn.close(fmt.Errorf("send request: %w", err))
+		return fmt.Errorf("client: send request: %w", err)
+	}
+	return nil
 }
