@@ -198,10 +198,11 @@ func (c *Client) Exec(ctx context.Context, req Request) (Result, error) {
 	return res, err
 }
 
-// exec is Exec, writing its result to *res unless res is nil. Its frame, and those of the
-// calls under it, stay small: a thousand goroutines each in a call keep
-// their stacks, and one that outgrows its stack copies it (the failures'
-// errors are made out of line).
+// exec is Exec, writing its result to *res unless res is nil. Its
+// frame, and those of the calls under it, stay small (the failures'
+// errors are made out of line): a goroutine waiting in a call that
+// outgrows its stack copies it to a larger one, and after the collector
+// shrank it, again.
 func (c *Client) exec(ctx context.Context, req *Request, res *Result) error {
 	n := len(c.addrs)
 	start := int(c.pref.Load())
@@ -220,7 +221,9 @@ func (c *Client) exec(ctx context.Context, req *Request, res *Result) error {
 		if attempt > 0 && attempt%n == 0 {
 			// Every replica failed once; back off a little before the next
 			// round (a leader election may be under way).
-			backOff(ctx, attempt/n)
+			if !backOff(ctx, attempt/n) {
+				continue
+			}
 		}
 		rep = Reply{}
 		err := c.attempt(ctx, i, req, &rep)
@@ -271,13 +274,15 @@ func ctxFailure(err, last error) error {
 }
 
 // backOff waits before the round-th round of attempts (every replica
-// failed round times), or until ctx ends.
+// failed round times); false if ctx ended first.
 //
 //go:noinline
-func backOff(ctx context.Context, round int) {
+func backOff(ctx context.Context, round int) bool {
 	select {
 	case <-time.After(min(time.Duration(round)*100*time.Millisecond, time.Second)):
+		return true
 	case <-ctx.Done():
+		return false
 	}
 }
 
