@@ -46,12 +46,12 @@ func TestCallAsyncAnswersOnceWhenClosedDuringWrite(t *testing.T) {
 	var answers atomic.Int32
 	// A request larger than flushAt is written at once, by the caller.
 	req := Request{Client: 1, Seq: 1, Op: paxos.OpPut, Key: "k", Value: strings.Repeat("v", 64<<10)}
-	err := cn.callAsync(time.Now().Add(time.Minute), &req, asyncFunc(func(_ Reply, err error) {
+	err := cn.callAsync(time.Now().Add(time.Minute), &req, &asyncEntry{call: asyncFunc(func(_ Reply, err error) {
 		if err == nil {
 			t.Error("the call succeeded on a closed connection")
 		}
 		answers.Add(1)
-	}))
+	})})
 	if err != nil {
 		t.Fatalf("callAsync reported %v after the close had answered the call", err)
 	}

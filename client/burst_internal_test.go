@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -100,7 +101,8 @@ func TestSyncCallsOfOneBurstLeaveTogether(t *testing.T) {
 			defer wg.Done()
 			for i := range calls {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				_, err := cn.call(ctx, 10*time.Second, Request{Client: uint64(g + 1), Seq: uint64(i + 1), Op: paxos.OpPut, Key: "k", Value: "v"})
+				var rep Reply
+				err := cn.call(ctx, 10*time.Second, &Request{Client: uint64(g + 1), Seq: uint64(i + 1), Op: paxos.OpPut, Key: "k", Value: "v"}, &rep)
 				cancel()
 				if err != nil {
 					t.Error(err)
@@ -171,5 +173,79 @@ func TestFirstCallsShareOneDial(t *testing.T) {
 	wg.Wait()
 	if n := accepted.Load(); n != 1 {
 		t.Fatalf("%d callers opened %d connections, want 1", callers, n)
+	}
+}
+
+// silentServer accepts one connection and reads it without ever
+// answering; it returns the client's end.
+func silentServer(t *testing.T) net.Conn {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 4096)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc
+}
+
+// waiting returns how many calls wait on cn.
+func waiting(cn *conn) int {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	return cn.async.Len()
+}
+
+// TestSyncCallEndsWithItsContextOrTimeout: a synchronous call that gets
+// no reply returns soon after its context is cancelled (long before its
+// attempt timeout), and with context.DeadlineExceeded once its attempt
+// timeout passes; either way it leaves no entry behind, and the
+// connection goes on carrying calls.
+func TestSyncCallEndsWithItsContextOrTimeout(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	cn := newConn(silentServer(t), sweepPeriod(timeout))
+	defer cn.close(ErrClosed)
+	for i := range 3 {
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(10*time.Millisecond, cancel)
+		start := time.Now()
+		var rep Reply
+		err := cn.call(ctx, time.Minute, &Request{Client: 1, Seq: uint64(i + 1), Op: paxos.OpPut, Key: "k"}, &rep)
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("call %d: %v after its context was cancelled, want context.Canceled", i, err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("call %d returned %v after it started, its context cancelled after 10ms", i, d)
+		}
+		if n := waiting(cn); n != 0 {
+			t.Fatalf("call %d: %d calls left waiting after it was cancelled", i, n)
+		}
+	}
+	start := time.Now()
+	var rep Reply
+	err := cn.call(context.Background(), timeout, &Request{Client: 2, Seq: 1, Op: paxos.OpPut, Key: "k"}, &rep)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a call with no reply returned %v, want context.DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d < timeout {
+		t.Fatalf("a call with no reply timed out after %v, before its timeout %v", d, timeout)
+	}
+	if n := waiting(cn); n != 0 {
+		t.Fatalf("%d calls left waiting after the timeout", n)
 	}
 }

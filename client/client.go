@@ -32,6 +32,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/paxos-lab/paxos"
+	"github.com/paxos-lab/paxos/internal/idtable"
 	"github.com/paxos-lab/paxos/transport"
 )
 
@@ -145,8 +146,8 @@ func (c *Client) Prefer(i int) { c.pref.Store(int64(i % len(c.addrs))) }
 
 // Put writes value to key.
 func (c *Client) Put(ctx context.Context, key, value string) error {
-	_, err := c.DoKV(ctx, paxos.OpPut, key, value)
-	return err
+	req := Request{Client: c.id, Seq: c.seq.Add(1), Op: paxos.OpPut, Key: key, Value: value}
+	return c.exec(ctx, &req, nil)
 }
 
 // Get reads key ("" when it was never written).
@@ -157,7 +158,10 @@ func (c *Client) Get(ctx context.Context, key string) (string, error) {
 
 // DoKV runs one key-value command with the next sequence number (see Do).
 func (c *Client) DoKV(ctx context.Context, op paxos.Op, key, value string) (Result, error) {
-	return c.Do(ctx, paxos.Command{Op: op, Key: key, Value: value})
+	req := Request{Client: c.id, Seq: c.seq.Add(1), Op: op, Key: key, Value: value}
+	var res Result
+	err := c.exec(ctx, &req, &res)
+	return res, err
 }
 
 // Do runs any command, retrying across replicas until one answers or ctx
@@ -173,8 +177,10 @@ func (c *Client) Do(ctx context.Context, cmd paxos.Command) (Result, error) {
 	if cmd.Seq == 0 {
 		cmd.Seq = c.seq.Add(1)
 	}
-	return c.Exec(ctx, Request{Client: cmd.Client, Seq: cmd.Seq, Op: cmd.Op, Key: cmd.Key, Value: cmd.Value,
-		Payload: cmd.Payload, Keys: cmd.Keys, ReadOnly: cmd.ReadOnly})
+	req := Request(cmd)
+	var res Result
+	err := c.exec(ctx, &req, &res)
+	return res, err
 }
 
 // NextSeq reserves and returns the next sequence number (for callers that
@@ -187,42 +193,50 @@ func (c *Client) NextSeq() uint64 { return c.seq.Add(1) }
 // once, since every replica would refuse the same way, and so does Close
 // (ErrClosed).
 func (c *Client) Exec(ctx context.Context, req Request) (Result, error) {
+	var res Result
+	err := c.exec(ctx, &req, &res)
+	return res, err
+}
+
+// exec is Exec, writing its result to *res unless res is nil. Its
+// frame, and those of the calls under it, stay small (the failures'
+// errors are made out of line): a goroutine waiting in a call that
+// outgrows its stack copies it to a larger one, and after the collector
+// shrank it, again.
+func (c *Client) exec(ctx context.Context, req *Request, res *Result) error {
 	n := len(c.addrs)
 	start := int(c.pref.Load())
 	var last error
+	var rep Reply
 	for attempt := 0; ; attempt++ {
 		if c.closed.Load() {
-			return Result{Attempts: attempt}, ErrClosed
+			res.set(Result{Attempts: attempt})
+			return ErrClosed
 		}
 		if err := ctx.Err(); err != nil {
-			if last != nil {
-				return Result{Attempts: attempt}, fmt.Errorf("client: %w (last failure: %w)", err, last)
-			}
-			return Result{Attempts: attempt}, err
+			res.set(Result{Attempts: attempt})
+			return ctxFailure(err, last)
 		}
 		i := (start + attempt) % n
 		if attempt > 0 && attempt%n == 0 {
 			// Every replica failed once; back off a little before the next
 			// round (a leader election may be under way).
-			backoff := min(time.Duration(attempt/n)*100*time.Millisecond, time.Second)
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
+			if !backOff(ctx, attempt/n) {
 				continue
 			}
 		}
-		rep, err := c.attempt(ctx, i, req)
-		if err == nil && rep.Err == noTokenErr {
-			err = fmt.Errorf("client: %w: replica %d: %s", ErrAuth, rep.Replica, rep.Err)
-		} else if err == nil && rep.Err != "" {
-			err = fmt.Errorf("replica %d: %s", rep.Replica, rep.Err)
-		}
-		if errors.Is(err, ErrAuth) {
-			// A refused token (or none) is refused by every replica: retrying
-			// cannot help, so say so at once.
-			return Result{Attempts: attempt + 1}, err // already says "client: "
+		rep = Reply{}
+		err := c.attempt(ctx, i, req, &rep)
+		if err == nil && rep.Err != "" {
+			err = refusal(&rep)
 		}
 		if err != nil {
+			if errors.Is(err, ErrAuth) {
+				// A refused token (or none) is refused by every replica:
+				// retrying cannot help, so say so at once.
+				res.set(Result{Attempts: attempt + 1})
+				return err // already says "client: "
+			}
 			// An attempt cut short by the caller's own deadline says
 			// nothing about the replicas: keep the failure before it.
 			if last == nil || ctx.Err() == nil {
@@ -231,12 +245,64 @@ func (c *Client) Exec(ctx context.Context, req Request) (Result, error) {
 			continue
 		}
 		c.pref.Store(int64(i))
-		res := Result{Output: rep.Output, Replica: paxos.NodeID(rep.Replica), Duplicate: rep.Duplicate, LocalRead: rep.LocalRead, Missing: rep.Missing, Attempts: attempt + 1, Err: rep.CmdErr}
-		if rep.CmdErr != "" {
-			return res, fmt.Errorf("%w: replica %d: %s", ErrCommand, rep.Replica, rep.CmdErr)
+		if res != nil {
+			*res = Result{Output: rep.Output, Replica: paxos.NodeID(rep.Replica), Duplicate: rep.Duplicate, LocalRead: rep.LocalRead, Missing: rep.Missing, Attempts: attempt + 1, Err: rep.CmdErr}
 		}
-		return res, nil
+		if rep.CmdErr != "" {
+			return cmdFailure(&rep)
+		}
+		return nil
 	}
+}
+
+// set stores r in *res, unless res is nil.
+func (res *Result) set(r Result) {
+	if res != nil {
+		*res = r
+	}
+}
+
+// ctxFailure is the error of a call whose ctx ended (err), after the
+// attempts' last failure, if any.
+//
+//go:noinline
+func ctxFailure(err, last error) error {
+	if last != nil {
+		return fmt.Errorf("client: %w (last failure: %w)", err, last)
+	}
+	return err
+}
+
+// backOff waits before the round-th round of attempts (every replica
+// failed round times); false if ctx ended first.
+//
+//go:noinline
+func backOff(ctx context.Context, round int) bool {
+	select {
+	case <-time.After(min(time.Duration(round)*100*time.Millisecond, time.Second)):
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// refusal is the error of a reply with Err set: the replica refused the
+// command (to be retried elsewhere), or the token (ErrAuth).
+//
+//go:noinline
+func refusal(rep *Reply) error {
+	if rep.Err == noTokenErr {
+		return fmt.Errorf("client: %w: replica %d: %s", ErrAuth, rep.Replica, rep.Err)
+	}
+	return fmt.Errorf("replica %d: %s", rep.Replica, rep.Err)
+}
+
+// cmdFailure is the error of a command that executed with an error of
+// its own (rep.CmdErr).
+//
+//go:noinline
+func cmdFailure(rep *Reply) error {
+	return fmt.Errorf("%w: replica %d: %s", ErrCommand, rep.Replica, rep.CmdErr)
 }
 
 // ExecAsync runs req as Exec does, without waiting: done is called
@@ -253,13 +319,14 @@ func (c *Client) Exec(ctx context.Context, req Request) (Result, error) {
 func (c *Client) ExecAsync(ctx context.Context, req Request, done func(Result, error)) {
 	op := asyncOps.Get().(*asyncOp)
 	*op = asyncOp{c: c, ctx: ctx, req: req, done: done, i: int(c.pref.Load())}
+	op.wait.call = op
 	cn, err := c.conn(op.i)
 	if err != nil {
 		op.retry()
 		return
 	}
 	op.cn = cn
-	if err := cn.callAsync(time.Now().Add(c.opts.AttemptTimeout), &op.req, op); err != nil {
+	if err := cn.callAsync(time.Now().Add(c.opts.AttemptTimeout), &op.req, &op.wait); err != nil {
 		if !errors.Is(err, ErrClosed) {
 			c.drop(op.i, cn)
 		}
@@ -278,6 +345,7 @@ type asyncOp struct {
 	done func(Result, error)
 	i    int
 	cn   *conn
+	wait asyncEntry // its entry among cn's waiting calls
 }
 
 // answer implements asyncCall.
@@ -296,7 +364,7 @@ func (op *asyncOp) answer(rep Reply, err error) {
 	*op = asyncOp{}
 	asyncOps.Put(op)
 	if rep.CmdErr != "" {
-		done(res, fmt.Errorf("%w: replica %d: %s", ErrCommand, rep.Replica, rep.CmdErr))
+		done(res, cmdFailure(&rep))
 		return
 	}
 	done(res, nil)
@@ -320,16 +388,18 @@ func (op *asyncOp) retry() {
 // once, without retrying.
 var ErrClosed = errors.New("client closed")
 
-func (c *Client) attempt(ctx context.Context, i int, req Request) (Reply, error) {
+// attempt sends req to replica i and waits for its reply, written to
+// *rep (which must be zero).
+func (c *Client) attempt(ctx context.Context, i int, req *Request, rep *Reply) error {
 	cn, err := c.conn(i)
 	if err != nil {
-		return Reply{}, err
+		return err
 	}
-	rep, err := cn.call(ctx, c.opts.AttemptTimeout, req)
+	err = cn.call(ctx, c.opts.AttemptTimeout, req, rep)
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 		c.drop(i, cn)
 	}
-	return rep, err
+	return err
 }
 
 // conn returns the connection to replica i, dialling it if there is none.
@@ -465,8 +535,11 @@ type conn struct {
 	// async holds the calls waiting for their reply, by (client, seq): one
 	// connection may carry several clients' requests. Whoever takes a call
 	// out answers it, exactly once: the reader with its reply, the sweep
-	// at its deadline, or the connection's close.
-	async map[paxos.CommandID]asyncEntry
+	// at its deadline, or the connection's close. (An open-addressing
+	// table rather than a map: a call's insert and delete, under mu, are
+	// the lock's hold time for the 1,024 callers and the reader that
+	// share it.)
+	async idtable.Table[*asyncEntry]
 	sweep bool          // sweepLoop runs (under mu)
 	every time.Duration // sweepLoop's period
 	err   error
@@ -476,25 +549,42 @@ type conn struct {
 // asyncCall is what a call waiting on a connection is answered through:
 // exactly once, with the reply, or with an error when the connection
 // fails or the deadline passes first. callAsync's callers implement it; a
-// synchronous call waits on an answerChan.
+// synchronous call waits with a syncCall.
 type asyncCall interface {
 	answer(Reply, error)
 }
 
-// answerChan answers a synchronous call (conn.call) on its channel, which
-// has room for the one answer.
-type answerChan chan answer
-
-// answer is a synchronous call's reply, or why it has none.
-type answer struct {
-	rep Reply
-	err error
+// syncCall is what a synchronous call (conn.call) waits with: its entry
+// among the connection's waiting calls, and its answer, stored before
+// done is signalled (done has room for the one signal, so whoever
+// answers does not wait).
+type syncCall struct {
+	wait asyncEntry
+	rep  Reply
+	err  error
+	done chan struct{}
 }
 
-func (c answerChan) answer(rep Reply, err error) { c <- answer{rep, err} }
+func (sc *syncCall) answer(rep Reply, err error) {
+	sc.rep, sc.err = rep, err
+	sc.done <- struct{}{}
+}
 
-// answerChans are synchronous calls' channels, reused once drained.
-var answerChans = sync.Pool{New: func() any { return make(answerChan, 1) }}
+// result moves the answer out, once done was received from.
+func (sc *syncCall) result(rep *Reply) error {
+	*rep = sc.rep
+	err := sc.err
+	sc.rep, sc.err = Reply{}, nil
+	return err
+}
+
+// syncCalls are synchronous calls' entries and channels, reused once the
+// signal was received (nothing else holds them then).
+var syncCalls = sync.Pool{New: func() any {
+	sc := &syncCall{done: make(chan struct{}, 1)}
+	sc.wait.call = sc
+	return sc
+}}
 
 // sweepPeriod is how often a connection looks for calls past their
 // deadline: a tenth of the attempt timeout, between 1 ms and asyncSweep.
@@ -503,6 +593,9 @@ func sweepPeriod(timeout time.Duration) time.Duration {
 }
 
 // asyncEntry is a request sent on a connection, waiting for its reply.
+// The connection holds a pointer to it (a table of pointers is probed
+// faster than one of structs) until it takes the call out to answer it;
+// the caller owns it again once answered.
 type asyncEntry struct {
 	call     asyncCall
 	deadline time.Time
@@ -518,8 +611,12 @@ const (
 )
 
 func newConn(nc net.Conn, sweepEvery time.Duration) *conn {
-	cn := &conn{nc: nc, every: sweepEvery,
-		async: map[paxos.CommandID]asyncEntry{}, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	cn := &conn{nc: nc, every: sweepEvery, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	// The calls come and go in bursts (a batch of replies answers
+	// hundreds at once, and their callers send again): a table shrinking
+	// after each burst and growing before the next would allocate per
+	// burst.
+	cn.async.KeepSize()
 	go cn.readLoop()
 	go cn.flushLoop()
 	return cn
@@ -571,10 +668,8 @@ func (cn *conn) close(err error) {
 	if cn.err == nil {
 		cn.err = err
 		close(cn.done)
-		for _, a := range cn.async {
-			failed = append(failed, a.call)
-		}
-		clear(cn.async)
+		cn.async.All(func(_ idtable.ID, a *asyncEntry) { failed = append(failed, a.call) })
+		cn.async.Clear()
 	}
 	cn.mu.Unlock()
 	cn.nc.Close()
@@ -617,19 +712,24 @@ func (cn *conn) sweepLoop() {
 	t := time.NewTicker(cn.every)
 	defer t.Stop()
 	var expired []asyncCall
+	var ids []idtable.ID
 	for {
 		select {
 		case <-cn.done:
 			return
 		case now := <-t.C:
 			cn.mu.Lock()
-			for id, a := range cn.async {
+			cn.async.All(func(id idtable.ID, a *asyncEntry) {
 				if now.After(a.deadline) {
 					expired = append(expired, a.call)
-					delete(cn.async, id)
+					ids = append(ids, id)
 				}
+			})
+			for _, id := range ids {
+				cn.async.Delete(cn.async.Find(id))
 			}
-			idle := len(cn.async) == 0
+			ids = ids[:0]
+			idle := cn.async.Len() == 0
 			if idle {
 				cn.sweep = false
 			}
@@ -654,15 +754,16 @@ const asyncSweep = 100 * time.Millisecond
 // (on the reader's goroutine), or with an error when the connection fails
 // or deadline passes first. It returns an error, without answering call,
 // when the request could not be sent.
-func (cn *conn) callAsync(deadline time.Time, req *Request, call asyncCall) error {
-	id := paxos.CommandID{Client: req.Client, Seq: req.Seq}
+func (cn *conn) callAsync(deadline time.Time, req *Request, w *asyncEntry) error {
+	id := idtable.ID{Client: req.Client, Seq: req.Seq}
 	cn.mu.Lock()
 	if cn.err != nil {
 		err := cn.err
 		cn.mu.Unlock()
 		return err
 	}
-	cn.register(id, asyncEntry{call: call, deadline: deadline})
+	w.deadline = deadline
+	cn.register(id, w)
 	cn.mu.Unlock()
 	queued, err := cn.queue(req)
 	if err == nil && queued >= flushAt {
@@ -690,8 +791,8 @@ func (cn *conn) callAsync(deadline time.Time, req *Request, call asyncCall) erro
 
 // register adds a call waiting for its reply, and starts the deadline
 // sweep if none runs (under mu).
-func (cn *conn) register(id paxos.CommandID, e asyncEntry) {
-	cn.async[id] = e
+func (cn *conn) register(id idtable.ID, w *asyncEntry) {
+	cn.async.Set(id, w)
 	if !cn.sweep {
 		cn.sweep = true
 		go cn.sweepLoop()
@@ -701,10 +802,9 @@ func (cn *conn) register(id paxos.CommandID, e asyncEntry) {
 // withdraw takes back a call that is still waiting; false means it was
 // taken first (answered, expired or failed with the connection) and its
 // answer is given or on its way.
-func (cn *conn) withdraw(id paxos.CommandID) bool {
+func (cn *conn) withdraw(id idtable.ID) bool {
 	cn.mu.Lock()
-	_, ok := cn.async[id]
-	delete(cn.async, id)
+	ok := cn.take(id) != nil
 	cn.mu.Unlock()
 	return ok
 }
@@ -801,77 +901,95 @@ const readBuf = 64 << 10
 
 // deliver answers the call rep answers, if any is waiting.
 func (cn *conn) deliver(rep Reply) {
-	id := paxos.CommandID{Client: rep.Client, Seq: rep.Seq}
 	cn.mu.Lock()
-	a, ok := cn.async[id]
-	if ok {
-		delete(cn.async, id)
-	}
+	a := cn.take(idtable.ID{Client: rep.Client, Seq: rep.Seq})
 	cn.mu.Unlock()
-	if ok {
+	if a != nil {
 		a.call.answer(rep, nil)
 	}
 }
 
-// call sends req and waits for its reply, for at most timeout (checked by
-// the connection's sweep, to within a tenth of it), until ctx ends or the
-// connection fails; it fails with context.DeadlineExceeded after timeout.
-// No timer and no select over the connection's state per call: the
-// reader, the sweep or the connection's close answers it on its channel.
-func (cn *conn) call(ctx context.Context, timeout time.Duration, req Request) (Reply, error) {
-	ch := answerChans.Get().(answerChan)
-	id := paxos.CommandID{Client: req.Client, Seq: req.Seq}
+// take removes the call waiting under id and returns it; nil if none
+// waits (under mu).
+func (cn *conn) take(id idtable.ID) *asyncEntry {
+	i := cn.async.Find(id)
+	a := cn.async.At(i)
+	if a != nil {
+		cn.async.Delete(i)
+	}
+	return a
+}
+
+// call sends req and waits for its reply, written to *rep, for at most
+// timeout (checked by the connection's sweep, to within a tenth of it),
+// until ctx ends or the connection fails; it fails with
+// context.DeadlineExceeded after timeout. No timer and no select over the
+// connection's state per call: the reader, the sweep or the connection's
+// close answers it through its syncCall.
+func (cn *conn) call(ctx context.Context, timeout time.Duration, req *Request, rep *Reply) error {
+	sc := syncCalls.Get().(*syncCall)
+	id := idtable.ID{Client: req.Client, Seq: req.Seq}
 	cn.mu.Lock()
 	if cn.err != nil {
 		err := cn.err
 		cn.mu.Unlock()
-		answerChans.Put(ch)
-		return Reply{}, err
+		syncCalls.Put(sc)
+		return err
 	}
-	deadline := time.Now().Add(timeout)
-	cn.register(id, asyncEntry{call: ch, deadline: deadline})
+	sc.wait.deadline = time.Now().Add(timeout)
+	cn.register(id, &sc.wait)
 	// A call alone on its connection writes at once; one among others
 	// leaves the write to flushLoop, so that the calls one burst of
 	// replies woke leave in one write rather than one each.
-	alone := len(cn.async) == 1
+	alone := cn.async.Len() == 1
 	cn.mu.Unlock()
-	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
-		deadline = dl
-	}
-	queued, err := cn.queue(&req)
+	queued, err := cn.queue(req)
 	switch {
 	case err != nil:
 		err = fmt.Errorf("client: encode request: %w", err)
 	case alone || queued >= flushAt:
-		if ferr := cn.flush(deadline); ferr != nil {
-			// The connection cannot be written to (a part of a frame may
-			// have left): fail every call on it, this one included.
-			err = fmt.Errorf("client: send request: %w", ferr)
-			cn.close(fmt.Errorf("send request: %w", ferr))
-		}
+		err = cn.send(ctx, sc.wait.deadline)
 	case !cn.replying.Load():
 		cn.callerKicked.Store(true)
 		cn.wake()
 	}
 	if err != nil && cn.withdraw(id) {
-		answerChans.Put(ch)
-		return Reply{}, err
+		syncCalls.Put(sc)
+		return err
 	}
 	// Sent, or answered by the close its failed write caused.
 	if done := ctx.Done(); done != nil {
 		select {
-		case a := <-ch:
-			answerChans.Put(ch)
-			return a.rep, a.err
+		case <-sc.done:
+			err := sc.result(rep)
+			syncCalls.Put(sc)
+			return err
 		case <-done:
 			if cn.withdraw(id) {
-				answerChans.Put(ch)
-				return Reply{}, ctx.Err()
+				syncCalls.Put(sc)
+				return ctx.Err()
 			}
 			// Answered meanwhile: that answer is on its way.
 		}
 	}
-	a := <-ch
-	answerChans.Put(ch)
-	return a.rep, a.err
+	<-sc.done
+	err = sc.result(rep)
+	syncCalls.Put(sc)
+	return err
+}
+
+// send writes what is queued for a synchronous call, by deadline or ctx's
+// deadline if earlier; a failed write closes the connection, failing
+// every call on it.
+func (cn *conn) send(ctx context.Context, deadline time.Time) error {
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	if err := cn.flush(deadline); err != nil {
+		// The connection cannot be written to (a part of a frame may
+		// have left).
+		cn.close(fmt.Errorf("send request: %w", err))
+		return fmt.Errorf("client: send request: %w", err)
+	}
+	return nil
 }

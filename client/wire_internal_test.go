@@ -126,12 +126,12 @@ func TestReadLoopSplitAndLargeFrames(t *testing.T) {
 	got := make(chan Reply, len(outputs))
 	for i := range outputs {
 		req := Request{Client: 9, Seq: uint64(i + 1), Op: paxos.OpGet, Key: "k"}
-		err := cn.callAsync(time.Now().Add(time.Minute), &req, asyncFunc(func(r Reply, err error) {
+		err := cn.callAsync(time.Now().Add(time.Minute), &req, &asyncEntry{call: asyncFunc(func(r Reply, err error) {
 			if err != nil {
 				t.Error(err)
 			}
 			got <- r
-		}))
+		})})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -26,6 +26,7 @@ type ID struct {
 type Table[V comparable] struct {
 	slots []slot[V] // a power of two long, at most half full; nil when empty
 	n     int
+	keep  bool // Delete does not shrink (KeepSize)
 }
 
 type slot[V comparable] struct {
@@ -92,7 +93,8 @@ func (t *Table[V]) SetAt(i int, id ID, v V) {
 
 // Delete empties slot i (which holds an id), moving back the entries after
 // it whose probe would otherwise pass the new hole. A table at most an
-// eighth full shrinks by half (never below minShrink slots).
+// eighth full shrinks by half (never below minShrink slots), unless
+// KeepSize was called.
 func (t *Table[V]) Delete(i int) {
 	var zero V
 	mask := len(t.slots) - 1
@@ -105,10 +107,16 @@ func (t *Table[V]) Delete(i int) {
 		}
 	}
 	t.slots[i] = slot[V]{}
-	if len(t.slots) > minShrink && 8*t.n <= len(t.slots) {
+	if !t.keep && len(t.slots) > minShrink && 8*t.n <= len(t.slots) {
 		t.resize(len(t.slots) / 2)
 	}
 }
+
+// KeepSize makes the table keep the slots it grew to: for a table whose
+// ids come and go in bursts (all answered at once, then all back), whose
+// shrinking after each burst and growing again before the next would
+// allocate per burst. Its memory is then that of its peak.
+func (t *Table[V]) KeepSize() { t.keep = true }
 
 // minShrink is the smallest size a Delete shrinks a table to: a table
 // that held many ids at a peak (a burst of requests) gives its memory back

@@ -95,6 +95,28 @@ func TestTableShrinks(t *testing.T) {
 	require.Equal(t, minShrink, len(tab.slots), "an emptied table keeps %d slots, not its peak %d", minShrink, peak)
 }
 
+// TestTableKeepSize: a table told to keep its size does not shrink as its
+// ids leave, and stays right; refilled to the same peak, it does not grow.
+func TestTableKeepSize(t *testing.T) {
+	var tab Table[uint64]
+	tab.KeepSize()
+	for round := range 3 {
+		for i := 1; i <= 5000; i++ {
+			tab.Set(ID{Client: uint64(round + 1), Seq: uint64(i)}, uint64(i))
+		}
+		peak := len(tab.slots)
+		require.GreaterOrEqual(t, peak, 2*5000)
+		for i := 1; i <= 5000; i++ {
+			id := ID{Client: uint64(round + 1), Seq: uint64(i)}
+			j := tab.Find(id)
+			require.Equal(t, uint64(i), tab.At(j))
+			tab.Delete(j)
+		}
+		require.Equal(t, 0, tab.Len())
+		require.Equal(t, peak, len(tab.slots), "round %d: an emptied table that keeps its size has %d slots, not its peak %d", round, len(tab.slots), peak)
+	}
+}
+
 // BenchmarkChurn is a node's pattern: each request's id is looked up
 // (a miss), added, and later deleted, with about 1024 in the table.
 func BenchmarkChurn(b *testing.B) {
