@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -247,5 +248,51 @@ func TestSyncCallEndsWithItsContextOrTimeout(t *testing.T) {
 	}
 	if n := waiting(cn); n != 0 {
 		t.Fatalf("%d calls left waiting after the timeout", n)
+	}
+}
+
+// TestSecondCallOfOneCommandFailsAtOnce: a call whose client and sequence
+// number are those of a call still waiting on the connection fails at once
+// with ErrInFlight, synchronous or not, and leaves the first one waiting
+// for its own reply (which the connection could not have told apart from
+// the second's). Before, the second took the first's place and the first
+// waited until its context ended, or for ever.
+func TestSecondCallOfOneCommandFailsAtOnce(t *testing.T) {
+	cn := newConn(silentServer(t), sweepPeriod(time.Minute))
+	defer cn.close(ErrClosed)
+	req := Request{Client: 1, Seq: 1, Op: paxos.OpPut, Key: "k"}
+	first := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		var rep Reply
+		first <- cn.call(ctx, time.Minute, &req, &rep)
+	}()
+	for waiting(cn) != 1 {
+		runtime.Gosched()
+	}
+	var rep Reply
+	again := req
+	bounded, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	defer stop()
+	if err := cn.call(bounded, time.Minute, &again, &rep); !errors.Is(err, ErrInFlight) {
+		t.Fatalf("a second call of one command returned %v, want ErrInFlight", err)
+	}
+	var w asyncEntry
+	w.call = &syncCall{done: make(chan struct{}, 1)}
+	if err := cn.callAsync(time.Now().Add(time.Minute), &again, &w); !errors.Is(err, ErrInFlight) {
+		t.Fatalf("a second asynchronous call of one command returned %v, want ErrInFlight", err)
+	}
+	if n := waiting(cn); n != 1 {
+		t.Fatalf("%d calls waiting, want the first one only", n)
+	}
+	select {
+	case err := <-first:
+		t.Fatalf("the first call returned %v while its command was still waiting", err)
+	default:
+	}
+	cancel()
+	if err := <-first; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the first call returned %v after its context was cancelled, want context.Canceled", err)
 	}
 }

@@ -231,9 +231,11 @@ func (c *Client) exec(ctx context.Context, req *Request, res *Result) error {
 			err = refusal(&rep)
 		}
 		if err != nil {
-			if errors.Is(err, ErrAuth) {
+			if errors.Is(err, ErrAuth) || errors.Is(err, ErrInFlight) {
 				// A refused token (or none) is refused by every replica:
-				// retrying cannot help, so say so at once.
+				// retrying cannot help, so say so at once. So is a
+				// command sent while an earlier call of it still waits
+				// (the caller's mistake, see ErrInFlight).
 				res.set(Result{Attempts: attempt + 1})
 				return err // already says "client: "
 			}
@@ -327,6 +329,13 @@ func (c *Client) ExecAsync(ctx context.Context, req Request, done func(Result, e
 	}
 	op.cn = cn
 	if err := cn.callAsync(time.Now().Add(c.opts.AttemptTimeout), &op.req, &op.wait); err != nil {
+		if errors.Is(err, ErrInFlight) {
+			// Not the connection's fault, and every attempt would find the
+			// same call waiting: fail at once, on a goroutine of its own
+			// (done never runs on the caller's goroutine).
+			go done(Result{Attempts: 1}, err)
+			return
+		}
 		if !errors.Is(err, ErrClosed) {
 			c.drop(op.i, cn)
 		}
@@ -396,7 +405,7 @@ func (c *Client) attempt(ctx context.Context, i int, req *Request, rep *Reply) e
 		return err
 	}
 	err = cn.call(ctx, c.opts.AttemptTimeout, req, rep)
-	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && !errors.Is(err, ErrInFlight) {
 		c.drop(i, cn)
 	}
 	return err
@@ -763,7 +772,10 @@ func (cn *conn) callAsync(deadline time.Time, req *Request, w *asyncEntry) error
 		return err
 	}
 	w.deadline = deadline
-	cn.register(id, w)
+	if !cn.register(id, w) {
+		cn.mu.Unlock()
+		return inFlight(id)
+	}
 	cn.mu.Unlock()
 	queued, err := cn.queue(req)
 	if err == nil && queued >= flushAt {
@@ -790,13 +802,35 @@ func (cn *conn) callAsync(deadline time.Time, req *Request, w *asyncEntry) error
 }
 
 // register adds a call waiting for its reply, and starts the deadline
-// sweep if none runs (under mu).
-func (cn *conn) register(id idtable.ID, w *asyncEntry) {
-	cn.async.Set(id, w)
+// sweep if none runs (under mu). It refuses (false) a call whose client
+// and sequence number are those of a call still waiting here: their
+// replies could not be told apart, and the first caller would wait for
+// an answer that never comes.
+func (cn *conn) register(id idtable.ID, w *asyncEntry) bool {
+	i := cn.async.Find(id)
+	if cn.async.At(i) != nil {
+		return false
+	}
+	cn.async.SetAt(i, id, w)
 	if !cn.sweep {
 		cn.sweep = true
 		go cn.sweepLoop()
 	}
+	return true
+}
+
+// ErrInFlight is the error of a call whose client and sequence number are
+// those of a call still waiting for its reply on the same connection (two
+// goroutines sent the same Request at once). It is not retried: give each
+// command its own sequence number (NextSeq), and retry one only after its
+// earlier call returned.
+var ErrInFlight = errors.New("a call with the same client and sequence number is still waiting for its reply")
+
+// inFlight is ErrInFlight for id.
+//
+//go:noinline
+func inFlight(id idtable.ID) error {
+	return fmt.Errorf("client: %w (client %d, seq %d)", ErrInFlight, id.Client, id.Seq)
 }
 
 // withdraw takes back a call that is still waiting; false means it was
@@ -937,7 +971,11 @@ func (cn *conn) call(ctx context.Context, timeout time.Duration, req *Request, r
 		return err
 	}
 	sc.wait.deadline = time.Now().Add(timeout)
-	cn.register(id, &sc.wait)
+	if !cn.register(id, &sc.wait) {
+		cn.mu.Unlock()
+		syncCalls.Put(sc)
+		return inFlight(id)
+	}
 	// A call alone on its connection writes at once; one among others
 	// leaves the write to flushLoop, so that the calls one burst of
 	// replies woke leave in one write rather than one each.
