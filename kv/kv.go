@@ -102,12 +102,8 @@ func New() *Store {
 
 // get returns the value stored under key ("" if none).
 func (s *Store) get(key string) string {
-	h := hashKey(key)
-	if sh := s.shards[shardOf(h)]; sh != nil {
-		v, _ := sh.get(key, h)
-		return v
-	}
-	return ""
+	v, _ := s.lookup(key, hashKey(key))
+	return v
 }
 
 // prefetch reads the first table slot each Get or Put of cmds probes
