@@ -735,7 +735,7 @@ func (cn *conn) sweepLoop() {
 				}
 			})
 			for _, id := range ids {
-				cn.async.Delete(cn.async.Find(id))
+				cn.take(id)
 			}
 			ids = ids[:0]
 			idle := cn.async.Len() == 0
