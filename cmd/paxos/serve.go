@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -51,6 +52,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	app := fs.String("app", "kv", "replicated application: kv (the key-value store) or lockservice (Chubby-style locks; session commands stamped with this replica's clock)")
 	lockTick := fs.Duration("lock-tick", lockservice.DefaultTickEvery, "with --app lockservice: propose a lock-service Tick (stamped with this replica's clock) this often, so that the sessions of clients that died expire without any client traffic; 0: never")
 	memLimit := fs.String("memory-limit", "auto", memoryLimitUsage)
+	procsFlag := fs.String("procs", "auto", procsUsage)
 	rebuild := fs.Bool("rebuild", false, "the replica's storage was lost or damaged: move what --data holds aside (to DIR.damaged-<time>, nothing is deleted), start empty as a non-voting member, learn the state from the peers and vote again once that is safe")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: paxos serve --config cluster.json --id N --data DIR [--protocol P] [--secret-file F] [--new | --rebuild]")
@@ -80,6 +82,11 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "paxos serve:", err)
 		return exitUsage
 	}
+	procs, err := parseProcs(*procsFlag)
+	if err != nil {
+		fmt.Fprintln(stderr, "paxos serve:", err)
+		return exitUsage
+	}
 	var sm func() paxos.StateMachine
 	var stamp func(paxos.Command, time.Time) paxos.Command
 	switch *app {
@@ -102,6 +109,11 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "paxos serve: %v\n", err)
 		return exitUsage
+	}
+	if n, onHost, set := applyProcs(procs, c, *id); set {
+		lg.Info("processors", "gomaxprocs", n, "replicas_on_this_host", onHost, "cpus", runtime.NumCPU())
+	} else {
+		lg.Info("processors", "gomaxprocs", n, "from", "GOMAXPROCS")
 	}
 	// Signals are caught before the replica starts: a SIGTERM that arrives
 	// while it opens its storage stops it cleanly once it is up, instead of
