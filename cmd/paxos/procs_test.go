@@ -1,6 +1,7 @@
 package main
 
 import (
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -47,4 +48,30 @@ func TestAutoProcsSharesTheHost(t *testing.T) {
 	assert.Equal(t, 2, autoProcs(2, 1))
 	assert.Equal(t, 2, autoProcs(8, 3))
 	assert.Equal(t, 1, autoProcs(1, 0))
+}
+
+func TestApplyProcs(t *testing.T) {
+	old := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(old) })
+	three := &node.Cluster{Replicas: []node.ReplicaAddrs{
+		{ID: 0, Peer: "127.0.0.1:7000"}, {ID: 1, Peer: "127.0.0.1:7001"}, {ID: 2, Peer: "127.0.0.1:7002"}}}
+
+	t.Setenv("GOMAXPROCS", "7")
+	n, onHost, set := applyProcs(procsAuto, three, 0)
+	assert.False(t, set, "auto leaves a GOMAXPROCS from the environment alone")
+	assert.Equal(t, old, n)
+	assert.Equal(t, 3, onHost)
+	assert.Equal(t, old, runtime.GOMAXPROCS(0))
+
+	t.Setenv("GOMAXPROCS", "")
+	n, _, set = applyProcs(procsAuto, three, 1)
+	assert.True(t, set)
+	assert.Equal(t, autoProcs(old, 3), n)
+	assert.Equal(t, n, runtime.GOMAXPROCS(0))
+
+	t.Setenv("GOMAXPROCS", "7")
+	n, _, set = applyProcs(2, three, 2)
+	assert.True(t, set, "a number is applied even with GOMAXPROCS set")
+	assert.Equal(t, 2, n)
+	assert.Equal(t, 2, runtime.GOMAXPROCS(0))
 }
