@@ -21,11 +21,11 @@ const procsAuto = 0
 // parseProcs parses a --procs value: procsAuto for "auto", else a
 // positive number of processors.
 func parseProcs(s string) (int, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	if s == "auto" {
+	v := strings.ToLower(strings.TrimSpace(s))
+	if v == "auto" {
 		return procsAuto, nil
 	}
-	n, err := strconv.Atoi(s)
+	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 {
 		return 0, fmt.Errorf("bad --procs %q: want auto or a positive number of processors", s)
 	}
@@ -47,7 +47,7 @@ func colocated(c *node.Cluster, id int) int {
 			n++
 		}
 	}
-	return max(n, 1)
+	return n
 }
 
 // hostOf is the host part of a "host:port" address, in one spelling for
@@ -77,8 +77,10 @@ func autoProcs(avail, onHost int) int {
 }
 
 // applyProcs sets GOMAXPROCS as --procs asks (n from parseProcs) for
-// replica id of c, and says what it chose for the log; ok is false when it
-// left Go's choice alone (auto with GOMAXPROCS set in the environment).
+// replica id of c, and says how the number it returns was chosen, for the
+// log. Auto leaves Go's choice alone (and with it Go's own updates when
+// the container's CPU limit changes) when GOMAXPROCS is set in the
+// environment or no other replica of c is on this host.
 //
 // Why auto shares the host: Go hands a goroutine that becomes runnable to
 // an idle processor by waking a thread for it, and a replica's goroutines
@@ -89,14 +91,18 @@ func autoProcs(avail, onHost int) int {
 // processors of the machine busy with the other replicas: on a 2-core VM
 // with three replicas that cost about a quarter of the replicas' CPU at one
 // client (see docs/hot-path.md, "Processors shared out").
-func applyProcs(n int, c *node.Cluster, id int) (procs, onHost int, ok bool) {
-	onHost = colocated(c, id)
-	if n == procsAuto {
-		if os.Getenv("GOMAXPROCS") != "" {
-			return runtime.GOMAXPROCS(0), onHost, false
-		}
+func applyProcs(n int, c *node.Cluster, id int) (procs int, why string) {
+	switch onHost := colocated(c, id); {
+	case n != procsAuto:
+		runtime.GOMAXPROCS(n)
+		return n, "--procs"
+	case os.Getenv("GOMAXPROCS") != "":
+		return runtime.GOMAXPROCS(0), "the GOMAXPROCS environment variable"
+	case onHost <= 1:
+		return runtime.GOMAXPROCS(0), "Go's default: no other replica of the cluster on this host"
+	default:
 		n = autoProcs(runtime.GOMAXPROCS(0), onHost)
+		runtime.GOMAXPROCS(n)
+		return n, fmt.Sprintf("shared among the cluster's %d replicas on this host", onHost)
 	}
-	runtime.GOMAXPROCS(n)
-	return n, onHost, true
 }

@@ -55,23 +55,29 @@ func TestApplyProcs(t *testing.T) {
 	t.Cleanup(func() { runtime.GOMAXPROCS(old) })
 	three := &node.Cluster{Replicas: []node.ReplicaAddrs{
 		{ID: 0, Peer: "127.0.0.1:7000"}, {ID: 1, Peer: "127.0.0.1:7001"}, {ID: 2, Peer: "127.0.0.1:7002"}}}
+	spread := &node.Cluster{Replicas: []node.ReplicaAddrs{
+		{ID: 0, Peer: "10.0.0.1:7000"}, {ID: 1, Peer: "10.0.0.2:7000"}, {ID: 2, Peer: "10.0.0.3:7000"}}}
 
 	t.Setenv("GOMAXPROCS", "7")
-	n, onHost, set := applyProcs(procsAuto, three, 0)
-	assert.False(t, set, "auto leaves a GOMAXPROCS from the environment alone")
-	assert.Equal(t, old, n)
-	assert.Equal(t, 3, onHost)
+	n, why := applyProcs(procsAuto, three, 0)
+	assert.Equal(t, old, n, "auto leaves a GOMAXPROCS from the environment alone")
+	assert.Contains(t, why, "environment")
 	assert.Equal(t, old, runtime.GOMAXPROCS(0))
 
 	t.Setenv("GOMAXPROCS", "")
-	n, _, set = applyProcs(procsAuto, three, 1)
-	assert.True(t, set)
+	n, why = applyProcs(procsAuto, spread, 1)
+	assert.Equal(t, old, n, "auto leaves Go's choice alone for a replica alone on its host")
+	assert.Contains(t, why, "no other replica")
+	assert.Equal(t, old, runtime.GOMAXPROCS(0))
+
+	n, why = applyProcs(procsAuto, three, 1)
 	assert.Equal(t, autoProcs(old, 3), n)
+	assert.Contains(t, why, "3 replicas on this host")
 	assert.Equal(t, n, runtime.GOMAXPROCS(0))
 
 	t.Setenv("GOMAXPROCS", "7")
-	n, _, set = applyProcs(2, three, 2)
-	assert.True(t, set, "a number is applied even with GOMAXPROCS set")
-	assert.Equal(t, 2, n)
+	n, why = applyProcs(2, three, 2)
+	assert.Equal(t, 2, n, "a number is applied even with GOMAXPROCS set")
+	assert.Equal(t, "--procs", why)
 	assert.Equal(t, 2, runtime.GOMAXPROCS(0))
 }

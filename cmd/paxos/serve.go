@@ -110,11 +110,8 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "paxos serve: %v\n", err)
 		return exitUsage
 	}
-	if n, onHost, set := applyProcs(procs, c, *id); set {
-		lg.Info("processors", "gomaxprocs", n, "replicas_on_this_host", onHost, "cpus", runtime.NumCPU())
-	} else {
-		lg.Info("processors", "gomaxprocs", n, "from", "GOMAXPROCS")
-	}
+	n, why := applyProcs(procs, c, *id)
+	lg.Info("processors", "gomaxprocs", n, "chosen_by", why, "cpus", runtime.NumCPU())
 	// Signals are caught before the replica starts: a SIGTERM that arrives
 	// while it opens its storage stops it cleanly once it is up, instead of
 	// killing it mid-replay.
