@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -150,32 +149,26 @@ func (c *Command) ConflictKeys() (keys []string, all bool) {
 
 // Sessions applies commands to a StateMachine exactly once per (Client,
 // Seq), remembering each command's output and error so a retry gets them
-// back (for the client's last RetainOutputs seqs below its newest
-// contiguous one; an older retry is still recognized and answered with an
-// empty output). Commands with Client 0 (internal) are never deduplicated.
-// Its snapshot holds both the sessions and the state machine's snapshot.
+// back (for the client's last RetainOutputs seqs below its newest executed
+// one; an older retry is still recognized and answered with an empty
+// output). Commands with Client 0 (internal) are never deduplicated. A
+// client's session holds one entry per gap among its executed seqs, at
+// most MaxSessionGaps, not one per seq executed above a gap. Its snapshot
+// holds both the sessions and the state machine's snapshot.
 type Sessions struct {
 	sm      StateMachine
 	kv      KeyValue                      // sm, when it is a key-value store
 	clients idtable.Table[*clientSession] // by ID{Client: id}; never iterated but sorted (encode)
 }
 
-// RetainOutputs is how many executed seqs below a client's contiguous
-// executed prefix keep their results for retries in Sessions.
+// RetainOutputs is how many of a client's seqs, below the newest it
+// executed, keep their results for retries in Sessions.
 const RetainOutputs = 1024
 
 // result is what one command returned.
 type result struct {
 	Out string `msgpack:"o,omitempty"`
 	Err string `msgpack:"e,omitempty"`
-}
-
-// clientSession: every seq <= Low executed; Above holds executed seqs above
-// Low; Recent holds the non-empty results of seqs in (Low-RetainOutputs, Low].
-type clientSession struct {
-	Low    uint64
-	Above  map[uint64]result
-	Recent map[uint64]result
 }
 
 // NewSessions wraps sm in empty sessions. A sm that implements KeyValue
@@ -230,18 +223,6 @@ func (cs *clientSession) executed(cmd *Command) (Execution, bool) {
 	return Execution{Command: *cmd, Output: res.Out, Err: res.Err, Duplicate: true}, true
 }
 
-// result returns the result of seq if it executed.
-func (cs *clientSession) result(seq uint64) (result, bool) {
-	switch {
-	case seq <= cs.Low:
-		return cs.Recent[seq], true
-	case len(cs.Above) > 0:
-		res, ok := cs.Above[seq]
-		return res, ok
-	}
-	return result{}, false
-}
-
 // Apply executes cmd unless it already executed (then it returns the first
 // execution's results with Duplicate set). Nops do nothing.
 func (s *Sessions) Apply(cmd *Command) (ex Execution) {
@@ -271,6 +252,10 @@ func (s *Sessions) ApplyTo(ex *Execution, cmd *Command) {
 				ex.Output, ex.Err, ex.Duplicate = res.Out, res.Err, true
 				return
 			}
+			if !cs.admits(cmd.Seq) {
+				ex.Err = ErrSessionGaps.Error()
+				return
+			}
 		}
 	}
 	if s.kv != nil && (cmd.Op == OpGet || cmd.Op == OpPut) {
@@ -285,7 +270,7 @@ func (s *Sessions) ApplyTo(ex *Execution, cmd *Command) {
 		cs = &clientSession{}
 		s.clients.Set(idtable.ID{Client: cmd.Client}, cs)
 	}
-	if cmd.Seq == cs.Low+1 && len(cs.Above) == 0 && cs.Recent == nil && ex.Output == "" && ex.Err == "" {
+	if cmd.Seq == cs.Low+1 && len(cs.Runs) == 0 && cs.Recent == nil && ex.Output == "" && ex.Err == "" {
 		// record's common case (a client's next Put), without the call:
 		// advance with no result to keep and none to drop
 		cs.Low++
@@ -343,44 +328,6 @@ func (s *Sessions) executeInto(ex *Execution) {
 	}
 }
 
-func (cs *clientSession) record(seq uint64, res result) {
-	if seq <= cs.Low {
-		return
-	}
-	if seq == cs.Low+1 && len(cs.Above) == 0 {
-		// The common case: the client's next seq, nothing out of order.
-		cs.advance(res)
-		return
-	}
-	if cs.Above == nil {
-		cs.Above = map[uint64]result{}
-	}
-	cs.Above[seq] = res
-	for {
-		r, ok := cs.Above[cs.Low+1]
-		if !ok {
-			break
-		}
-		delete(cs.Above, cs.Low+1)
-		cs.advance(r)
-	}
-}
-
-// advance moves Low up by one seq whose result is r, keeping the results
-// of the last RetainOutputs seqs.
-func (cs *clientSession) advance(r result) {
-	cs.Low++
-	if r != (result{}) {
-		if cs.Recent == nil {
-			cs.Recent = map[uint64]result{}
-		}
-		cs.Recent[cs.Low] = r
-	}
-	if cs.Low > RetainOutputs && cs.Recent != nil {
-		delete(cs.Recent, cs.Low-RetainOutputs)
-	}
-}
-
 // sessionsSnapshot is the encoded form of Sessions: every map as a list
 // sorted by key, so the same state always gives the same bytes.
 type sessionsSnapshot struct {
@@ -388,35 +335,20 @@ type sessionsSnapshot struct {
 	State   []byte        `msgpack:"s"`
 }
 
+// clientEntry is one clientSession. Runs came after Above, which then
+// listed every executed seq above Low with its result, empty or not; it
+// now lists the non-empty results kept (clientSession).
 type clientEntry struct {
 	ID     uint64      `msgpack:"i"`
 	Low    uint64      `msgpack:"l"`
 	Above  []seqResult `msgpack:"a,omitempty"`
 	Recent []seqResult `msgpack:"r,omitempty"`
+	Runs   []seqRun    `msgpack:"u,omitempty"`
 }
 
 type seqResult struct {
 	Seq uint64 `msgpack:"q"`
 	result
-}
-
-func sortedResults(m map[uint64]result) []seqResult {
-	var out []seqResult
-	for _, q := range slices.Sorted(maps.Keys(m)) {
-		out = append(out, seqResult{Seq: q, result: m[q]})
-	}
-	return out
-}
-
-func resultMap(l []seqResult) map[uint64]result {
-	if len(l) == 0 {
-		return nil
-	}
-	m := make(map[uint64]result, len(l))
-	for _, e := range l {
-		m[e.Seq] = e.result
-	}
-	return m
 }
 
 // Snapshot returns the sessions and the state machine's snapshot as bytes.
@@ -453,7 +385,7 @@ func EncodeSessions(clients map[uint64]ClientResults) []byte {
 		return r
 	}
 	for id, c := range clients {
-		s.clients.Set(idtable.ID{Client: id}, &clientSession{Low: c.Low, Above: outputs(c.Above), Recent: outputs(c.Recent)})
+		s.clients.Set(idtable.ID{Client: id}, newClientSession(c.Low, nil, outputs(c.Above), outputs(c.Recent)))
 	}
 	return s.encode(nil)
 }
@@ -465,7 +397,7 @@ func (s *Sessions) encode(state []byte) []byte {
 	slices.Sort(ids)
 	for _, id := range ids {
 		cs := s.session(id)
-		snap.Clients = append(snap.Clients, clientEntry{ID: id, Low: cs.Low, Above: sortedResults(cs.Above), Recent: sortedResults(cs.Recent)})
+		snap.Clients = append(snap.Clients, clientEntry{ID: id, Low: cs.Low, Above: sortedResults(cs.Above), Recent: sortedResults(cs.Recent), Runs: cs.Runs})
 	}
 	b, err := msgpack.Marshal(&snap)
 	if err != nil {
@@ -505,7 +437,7 @@ func (s *Sessions) RestoreSessions(data []byte) error {
 func (s *Sessions) setClients(snap sessionsSnapshot) {
 	s.clients = idtable.Table[*clientSession]{}
 	for _, e := range snap.Clients {
-		s.clients.Set(idtable.ID{Client: e.ID}, &clientSession{Low: e.Low, Above: resultMap(e.Above), Recent: resultMap(e.Recent)})
+		s.clients.Set(idtable.ID{Client: e.ID}, newClientSession(e.Low, e.Runs, resultMap(e.Above), resultMap(e.Recent)))
 	}
 }
 

@@ -29,12 +29,12 @@ import (
 // It is paxos.Interferes, which also covers application commands.
 func Interferes(a, b *paxos.Command) bool { return paxos.Interferes(a, b) }
 
-// RetainOutputs is how many of a client's executed seqs below its newest
-// contiguous one keep their outputs for retries (paxos.RetainOutputs: the
+// RetainOutputs is how many of a client's seqs below the newest it
+// executed keep their outputs for retries (paxos.RetainOutputs: the
 // store's exactly-once sessions are the library's, paxos.Sessions). A
 // client may have at most this many commands outstanding: a retry of a
-// command more than RetainOutputs seqs older than the client's contiguous
-// executed prefix is still recognized as a duplicate, but its output is
+// command more than RetainOutputs seqs older than the client's newest
+// executed one is still recognized as a duplicate, but its output is
 // reported as "".
 const RetainOutputs = paxos.RetainOutputs
 
