@@ -233,11 +233,15 @@ func runLive(ctx context.Context, s *Spec, proto string, conflict float64, seed 
 // (retrying elsewhere as it sees fit); commitOf reports a command's commit
 // time and path if known.
 //
-// With bindAsync (closed loop only), no goroutine waits per client: each
+// With bindAsync, no goroutine waits per command. In a closed loop each
 // client's next command is sent from the callback that completes its
-// previous one (see asyncLoop). bindAsync is called once per client: it
-// returns the function that sends the client's commands, each completed
-// by one call of done.
+// previous one (see asyncLoop), and bindAsync is called once per client:
+// it returns the function that sends the client's commands, each
+// completed by one call of done. In an open loop each client's goroutine
+// sends its commands on schedule, in seq order, binding each with a done
+// of its own (a goroutine per command waiting in exec cost the generator
+// gigabytes and a core once the replicas fell behind the rate, and sent
+// a client's commands out of order).
 func liveClients(ctx context.Context, s *Spec, conflict float64, seed uint64, start time.Time, end time.Duration,
 	newID func(site, c int) (uint64, error),
 	exec func(ctx context.Context, site int, cmd paxos.Command) error,
@@ -267,16 +271,17 @@ func liveClients(ctx context.Context, s *Spec, conflict float64, seed uint64, st
 			}
 			site := site
 			rng := rand.New(rand.NewPCG(seed, next))
-			run := func(cmd paxos.Command, call time.Duration) {
+			finish := func(cmd paxos.CommandID, call time.Duration, err error) {
 				rec := opRec{Site: site, Call: call}
-				if exec(ctx, site, cmd) == nil {
+				if err == nil {
 					rec.Return, rec.Done = time.Since(start), true
 				}
-				rec.Commit, rec.Path, rec.Committed = commitOf(cmd.ID())
+				rec.Commit, rec.Path, rec.Committed = commitOf(cmd)
 				mu.Lock()
 				ops = append(ops, rec)
 				mu.Unlock()
 			}
+			run := func(cmd paxos.Command, call time.Duration) { finish(cmd.ID(), call, exec(ctx, site, cmd)) }
 			wg.Add(1)
 			if loop != nil {
 				loop.add(&asyncClient{site: site, id: id, w: w, rng: rng})
@@ -315,6 +320,13 @@ func liveClients(ctx context.Context, s *Spec, conflict float64, seed uint64, st
 					cmd := w.Next(rng)
 					cmd.Client, cmd.Seq = id, seq
 					inner.Add(1)
+					if bindAsync != nil {
+						// Sent from here, in seq order, with no goroutine
+						// waiting for it.
+						cid, call := cmd.ID(), at
+						bindAsync(site, id, func(err error) { finish(cid, call, err); inner.Done() })(cmd)
+						continue
+					}
 					go func(call time.Duration) { defer inner.Done(); run(cmd, call) }(at)
 				}
 				inner.Wait()
