@@ -62,8 +62,12 @@ func (cs *clientSession) result(seq uint64) (result, bool) {
 
 // run returns the index of the first run that ends at seq-1 or later
 // (len(Runs) if none): the run that holds seq, extends to it, or follows it.
+// (Written so that no seq overflows: a client may send the largest one.)
 func (cs *clientSession) run(seq uint64) int {
-	return sort.Search(len(cs.Runs), func(i int) bool { return cs.Runs[i].To+1 >= seq })
+	if seq == 0 {
+		return 0
+	}
+	return sort.Search(len(cs.Runs), func(i int) bool { return cs.Runs[i].To >= seq-1 })
 }
 
 // admits reports whether recording seq (not yet executed) keeps the
@@ -73,7 +77,7 @@ func (cs *clientSession) admits(seq uint64) bool {
 		return true
 	}
 	i := cs.run(seq)
-	return i < len(cs.Runs) && cs.Runs[i].From <= seq+1 // joins a run
+	return i < len(cs.Runs) && cs.Runs[i].From-1 <= seq // joins a run
 }
 
 // record notes that seq, not executed before, executed with res.
@@ -196,7 +200,7 @@ func (cs *clientSession) addExecuted(seq uint64) {
 	switch {
 	case i < len(cs.Runs) && cs.Runs[i].From <= seq && seq <= cs.Runs[i].To:
 		// already there
-	case i < len(cs.Runs) && cs.Runs[i].To+1 == seq:
+	case i < len(cs.Runs) && cs.Runs[i].To == seq-1:
 		cs.Runs[i].To = seq
 		if i+1 < len(cs.Runs) && cs.Runs[i+1].From == seq+1 {
 			cs.Runs[i].To = cs.Runs[i+1].To

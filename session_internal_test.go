@@ -178,3 +178,22 @@ type nullSM struct{ applied int }
 func (m *nullSM) Apply(Command) (string, error) { m.applied++; return "", nil }
 func (m *nullSM) Snapshot() []byte              { return nil }
 func (m *nullSM) Restore([]byte) error          { return nil }
+
+// TestClientSessionLargestSeqs: seqs at the top of the range keep the
+// runs in order (no seq+1 or To+1 wraps around).
+func TestClientSessionLargestSeqs(t *testing.T) {
+	const top = ^uint64(0)
+	cs := &clientSession{}
+	for _, seq := range []uint64{top, top - 2, top - 1, 5, top - 4} {
+		require.True(t, cs.admits(seq))
+		cs.record(seq, result{})
+		checkSession(t, cs)
+	}
+	require.Equal(t, []seqRun{{From: 5, To: 5}, {From: top - 4, To: top - 4}, {From: top - 2, To: top}}, cs.Runs)
+	for _, seq := range []uint64{top, top - 1, top - 2, 5, top - 4} {
+		_, ok := cs.result(seq)
+		require.True(t, ok, "seq %d", seq)
+	}
+	_, ok := cs.result(top - 3)
+	require.False(t, ok)
+}
