@@ -80,3 +80,69 @@ func TestDrainIsBoundedInTime(t *testing.T) {
 	assert.LessOrEqual(t, most, bound, "messages stepped without a Ready between them")
 	assert.Less(t, most, backlog/4, "the backlog was stepped in a few long drains")
 }
+
+// holdingReplica takes proposals and never executes them, counting them.
+type holdingReplica struct {
+	mu       sync.Mutex
+	proposed int
+	ticks    int
+}
+
+func (r *holdingReplica) ID() paxos.NodeID         { return 0 }
+func (r *holdingReplica) Step(paxos.Message) error { return nil }
+func (r *holdingReplica) Ready() paxos.Ready       { return paxos.Ready{} }
+func (r *holdingReplica) Propose(paxos.Command) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.proposed++
+}
+func (r *holdingReplica) Tick() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ticks++
+}
+
+func (r *holdingReplica) counts() (proposed, ticks int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.proposed, r.ticks
+}
+
+// TestWaitingIsBounded: with more commands submitted than MaxWaiting and
+// none executing, the loop stops taking proposals once MaxWaiting wait
+// (give or take one drain's worth), the submitter blocks, and the loop
+// keeps ticking; a stop answers every submitted command.
+func TestWaitingIsBounded(t *testing.T) {
+	r := &holdingReplica{}
+	n, err := Start(Config{New: func(paxos.Config) (paxos.Replica, error) { return r, nil },
+		Replica: paxos.Config{N: 1}, Transport: &inboxTransport{in: make(chan paxos.Message)}, Storage: &appendRecorder{}, Tick: time.Millisecond})
+	require.NoError(t, err)
+	const batch = 64
+	total := MaxWaiting + 4*maxDrain*batch
+	var answered sync.WaitGroup
+	answered.Add(total)
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		cmds := make([]paxos.Command, batch)
+		for seq := 1; seq <= total; seq += batch {
+			for i := range cmds {
+				cmds[i] = paxos.Command{Client: 1, Seq: uint64(seq + i), Op: paxos.OpPut, Key: "k"}
+			}
+			n.SubmitAsyncBatch(cmds, time.Now().Add(time.Hour), func(paxos.CommandID, paxos.Execution, error) { answered.Done() })
+		}
+	}()
+	require.Eventually(t, func() bool { p, _ := r.counts(); return p >= MaxWaiting }, time.Minute, time.Millisecond)
+	_, ticks := r.counts()
+	require.Eventually(t, func() bool { _, tk := r.counts(); return tk > ticks+20 }, time.Minute, time.Millisecond, "the loop still ticks")
+	proposed, _ := r.counts()
+	assert.LessOrEqual(t, proposed, MaxWaiting+maxDrain*batch, "proposals taken past MaxWaiting")
+	select {
+	case <-sent:
+		t.Fatal("the submitter was not held back")
+	default:
+	}
+	require.NoError(t, n.Stop(context.Background()))
+	<-sent
+	answered.Wait()
+}

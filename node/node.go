@@ -415,7 +415,8 @@ var ErrTimeout = errors.New("node: the command did not execute before its deadli
 // command's execution, with ErrTimeout once deadline has passed (checked on
 // every tick), or with an error wrapping ErrStopped. As with Submit, the
 // command may still execute after an error. It blocks only while the
-// node's proposal queue is full. Deadlines should come in roughly
+// node's proposal queue is full (it fills while MaxWaiting commands wait
+// here, or the disk is behind). Deadlines should come in roughly
 // increasing order (a server with one timeout): a waiter is checked once
 // those submitted before it have been answered or expired. A command
 // submitted while the node is stopping may go unanswered (the node's
@@ -601,6 +602,15 @@ const maxDrainTime = 5 * time.Millisecond
 // waits for the disk).
 const maxInflight = 256
 
+// MaxWaiting is how many submitted commands may wait here for their
+// execution before the loop stops taking more (they wait in their
+// channel, and their senders with them: a client server stops reading its
+// connections, and TCP holds the clients back). It bounds the memory and
+// the per-command work an open-loop overload can make a replica take on
+// (the loop keeps stepping peer messages and ticking meanwhile), and is
+// far above what keeps a replica busy: about 64 batches of 1,024.
+const MaxWaiting = 1 << 16
+
 func (n *Node) storageFailed(err error) {
 	n.fail(err)
 	n.log.Error("node: stopping: cannot persist the replica's state", "err", err)
@@ -615,8 +625,10 @@ func (n *Node) loop() {
 	in := n.in
 	for {
 		props, propsN := n.props, n.propsN
-		if n.inflight >= maxInflight {
-			props, propsN = nil, nil // the disk is behind: no new work until it catches up
+		if n.inflight >= maxInflight || n.waiting.Len() >= MaxWaiting {
+			// The disk is behind, or enough commands wait: no new work
+			// until they drain.
+			props, propsN = nil, nil
 		}
 		select {
 		case <-n.stop:
