@@ -92,12 +92,17 @@ func (cs *clientSession) record(seq uint64, res result) {
 	}
 	cs.addExecuted(seq)
 	if res != (result{}) {
-		if cs.Above == nil {
-			cs.Above = map[uint64]result{}
-		}
-		cs.Above[seq] = res
+		keep(&cs.Above, seq, res)
 		cs.pruneAbove()
 	}
+}
+
+// keep stores seq's result in *m, making the map if there is none.
+func keep(m *map[uint64]result, seq uint64, r result) {
+	if *m == nil {
+		*m = map[uint64]result{}
+	}
+	(*m)[seq] = r
 }
 
 // pruneAbove drops the results of seqs more than RetainOutputs below the
@@ -119,10 +124,7 @@ func (cs *clientSession) pruneAbove() {
 func (cs *clientSession) advance(r result) {
 	cs.Low++
 	if r != (result{}) {
-		if cs.Recent == nil {
-			cs.Recent = map[uint64]result{}
-		}
-		cs.Recent[cs.Low] = r
+		keep(&cs.Recent, cs.Low, r)
 	}
 	if cs.Low > RetainOutputs && cs.Recent != nil {
 		delete(cs.Recent, cs.Low-RetainOutputs)
@@ -138,10 +140,7 @@ func (cs *clientSession) jump(to uint64) {
 		if seq <= to {
 			delete(cs.Above, seq)
 			if to < RetainOutputs || seq > to-RetainOutputs {
-				if cs.Recent == nil {
-					cs.Recent = map[uint64]result{}
-				}
-				cs.Recent[seq] = r
+				keep(&cs.Recent, seq, r)
 			}
 		}
 	}
@@ -174,10 +173,7 @@ func newClientSession(low uint64, runs []seqRun, above, recent map[uint64]result
 		}
 		cs.addExecuted(seq)
 		if r := above[seq]; r != (result{}) {
-			if cs.Above == nil {
-				cs.Above = map[uint64]result{}
-			}
-			cs.Above[seq] = r
+			keep(&cs.Above, seq, r)
 		}
 	}
 	cs.joinFirstRun()
